@@ -1,0 +1,72 @@
+"""`lamina`: serve the engine, or ask a running one what happened."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from lamina import cli, config
+
+
+def _endpoint_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--endpoint", default=os.environ.get(
+        "LAMINA_ENDPOINT", f"http://127.0.0.1:{os.environ.get('LAMINA_PORT', config.DEFAULT_PORT)}"),
+        help="the engine's URL (env LAMINA_ENDPOINT)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="lamina",
+        description="Run AWS Lambda functions locally with Lambda's own invocation model. "
+                    "Point boto3, the AWS CLI or an AWS SDK at the engine with an endpoint URL.")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="start the engine (Lambda API on --host:--port)")
+    config.add_serve_arguments(serve)
+
+    listing = commands.add_parser("invocations", help="list recorded invocations, newest first")
+    listing.add_argument("function", nargs="?", help="only this function")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    _endpoint_arg(listing)
+
+    trace = commands.add_parser("trace", help="show the timeline of one invocation")
+    trace.add_argument("request_id")
+    trace.add_argument("--json", action="store_true", help="print JSON")
+    _endpoint_arg(trace)
+
+    logs = commands.add_parser("logs", help="print a function's logs")
+    logs.add_argument("function")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--since", help="only lines after this: 10m, 2h, 30s or an ISO time")
+    logs.add_argument("--limit", type=int, default=1000)
+    _endpoint_arg(logs)
+
+    commands.add_parser("runtimes", help="show which interpreters run which runtimes here")
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        from lamina import app
+        app.run(config.from_args(args))
+    elif args.command == "invocations":
+        cli.invocations(args.endpoint, args.function, args.limit, args.json)
+    elif args.command == "trace":
+        cli.trace(args.endpoint, args.request_id, args.json)
+    elif args.command == "logs":
+        try:
+            cli.logs(args.endpoint, args.function, args.follow, cli.since_to_iso(args.since),
+                     args.limit)
+        except KeyboardInterrupt:
+            pass
+    elif args.command == "runtimes":
+        from lamina.runtime.interpreters import Interpreters
+        for family, found in Interpreters().available().items():
+            print(f"{family}: " + (", ".join(found) if found else "none found"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The Lambda API: a route table and the one table that turns errors into responses.
+
+Each route maps a method and a path pattern to a handler `(ctx, request, request_id, **path)`.
+Invoke, the hot path, is matched first without a regular expression. Every `LaminaError`
+becomes an AWS-shaped error here and nowhere else; anything unexpected becomes a 500
+`ServiceException` and is logged, so no request ever sees a traceback or hangs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+from lamina.api import admin, functions, invoke, wire
+from lamina.api.context import ApiContext
+from lamina.domain import errors, limits
+from lamina.http.server import Request, Response
+
+log = logging.getLogger("lamina.api")
+
+RouteHandler = Callable[..., Awaitable[Response]]
+
+_NAME = r"(?P<name>[^/]+)"
+ROUTES: list[tuple[str, str, RouteHandler]] = [
+    ("POST", r"/2015-03-31/functions/?", functions.create_function),
+    ("GET", r"/2015-03-31/functions/?", functions.list_functions),
+    ("GET", rf"/2015-03-31/functions/{_NAME}/?", functions.get_function),
+    ("DELETE", rf"/2015-03-31/functions/{_NAME}/?", functions.delete_function),
+    ("GET", rf"/2015-03-31/functions/{_NAME}/configuration/?", functions.get_configuration),
+    ("PUT", rf"/2015-03-31/functions/{_NAME}/configuration/?",
+     functions.update_configuration),
+    ("PUT", rf"/2015-03-31/functions/{_NAME}/code/?", functions.update_code),
+    ("GET", r"/2016-08-19/account-settings/?", functions.account_settings),
+    ("GET", r"/2017-03-31/tags/(?P<resource>.+)", functions.list_tags),
+    ("GET", r"/_lamina/health", admin.health),
+    ("GET", r"/_lamina/invocations/?", admin.list_invocations),
+    ("GET", r"/_lamina/invocations/(?P<wanted>[^/]+)", admin.get_invocation),
+    ("GET", rf"/_lamina/logs/{_NAME}", admin.function_logs),
+    ("GET", r"/_lamina/code/(?P<key>[0-9a-f]{64})\.zip", admin.code_package),
+]
+_COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in ROUTES]
+_INVOKE_PREFIX = "/2015-03-31/functions/"
+_INVOKE_SUFFIX = "/invocations"
+
+
+def _route(method: str, path: str) -> tuple[RouteHandler, dict[str, str]]:
+    if method == "POST" and _is_invoke(path):
+        name = path[len(_INVOKE_PREFIX):-len(_INVOKE_SUFFIX)]
+        if name and "/" not in name:
+            return invoke.invoke, {"name": name}
+    allowed = False
+    for route_method, pattern, handler in _COMPILED:
+        match = pattern.fullmatch(path)
+        if match is not None:
+            if route_method == method:
+                return handler, match.groupdict()
+            allowed = True
+    if allowed:
+        raise errors.UnknownOperation(f"Method {method} is not allowed on {path}")
+    raise errors.UnknownOperation(f"Unknown operation: {method} {path}")
+
+
+def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
+    """The request handler of the Lambda API listener."""
+
+    async def handle(request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        try:
+            handler, params = _route(request.method, request.path)
+            return await handler(ctx, request, request_id, **params)
+        except errors.LaminaError as error:
+            return wire.error_response(error, request_id)
+        except Exception:
+            log.exception("unexpected error in %s %s", request.method, request.path)
+            return wire.error_response(errors.ServiceError(
+                "Lamina hit an internal error; the engine log has the details."), request_id)
+
+    return handle
+
+
+def _is_invoke(path: str) -> bool:
+    return path.startswith(_INVOKE_PREFIX) and path.endswith(_INVOKE_SUFFIX)
+
+
+def body_limit(path: str) -> int:
+    """The largest body a path may carry; larger ones are refused before they are read."""
+    return limits.SYNC_PAYLOAD if _is_invoke(path) else limits.CREATE_REQUEST
+
+
+def too_large(path: str, size: int) -> Response:
+    """The answer to a body over `body_limit` (it is never buffered)."""
+    if _is_invoke(path):
+        error = wire.too_large_payload(size, "RequestResponse")
+    else:
+        error = errors.RequestTooLarge(f"Request must be smaller than {limits.CREATE_REQUEST} "
+                                       "bytes for the CreateFunction operation")
+    return wire.error_response(error, str(uuid.uuid4()))

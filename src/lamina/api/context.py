@@ -1,0 +1,29 @@
+"""What every Lambda API handler may use: the services and the engine's identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lamina.domain import arns
+from lamina.http.server import Request
+from lamina.service.functions import FunctionService
+from lamina.service.invoke import InvokeService
+from lamina.service.observe import ObserveService
+
+
+@dataclass
+class ApiContext:
+    functions: FunctionService
+    invoke: InvokeService
+    observe: ObserveService
+    region: str
+    account: str
+    account_limit: int
+
+    def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
+        return arns.parse_function_name(value, self.region, self.account)
+
+    def qualified(self, request: Request, value: str) -> tuple[str, str | None]:
+        """(name, qualifier) of a FunctionName path value and the `Qualifier` parameter."""
+        ref = self.function_ref(request, value)
+        return ref.name, arns.merge_qualifier(ref, request.query_params().get("Qualifier"))

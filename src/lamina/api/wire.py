@@ -1,0 +1,257 @@
+"""Lambda API wire format (restJson1), without I/O: decode requests, encode responses.
+
+Field names, shapes and header bindings follow the Lambda API model in botocore
+(`botocore/data/lambda/2015-03-31/service-2.json`); spec §2, §4.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from lamina.domain import errors, limits
+from lamina.domain.model import FunctionConfig, InvocationSummary
+from lamina.domain.settings import FunctionSettings
+from lamina.http.server import Response
+
+JSON = "application/json"
+
+
+# responses ---------------------------------------------------------------------------------
+def json_response(status: int, body: Any, request_id: str) -> Response:
+    data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+    return Response(status, [("x-amzn-RequestId", request_id), ("Content-Type", JSON)], data)
+
+
+def empty_response(status: int, request_id: str) -> Response:
+    return Response(status, [("x-amzn-RequestId", request_id)], b"")
+
+
+def error_response(error: errors.LaminaError, request_id: str) -> Response:
+    """The one place an error becomes HTTP: status, x-amzn-ErrorType, AWS-shaped body."""
+    headers = [("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", error.error_type),
+               ("Content-Type", JSON), *error.headers()]
+    return Response(error.status, headers, json.dumps(error.body()).encode())
+
+
+def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
+    """The FunctionConfiguration shape (GetFunctionConfiguration and friends)."""
+    body: dict[str, Any] = {
+        "FunctionName": config.name,
+        "FunctionArn": arn,
+        "Runtime": config.runtime,
+        "Role": config.role,
+        "Handler": config.handler,
+        "CodeSize": config.code_size,
+        "Description": config.description,
+        "Timeout": config.timeout,
+        "MemorySize": config.memory_size,
+        "LastModified": config.last_modified,
+        "CodeSha256": config.code_sha256,
+        "Version": config.version,
+    }
+    if config.runtime is None:
+        del body["Runtime"]
+    if config.handler is None:
+        del body["Handler"]
+    if config.environment:
+        body["Environment"] = {"Variables": dict(config.environment)}
+    if config.dead_letter_target:
+        body["DeadLetterConfig"] = {"TargetArn": config.dead_letter_target}
+    body["TracingConfig"] = {"Mode": config.tracing_mode}
+    body["RevisionId"] = config.revision_id
+    body["State"] = config.state
+    for key, value in (("StateReason", config.state_reason),
+                       ("StateReasonCode", config.state_reason_code),
+                       ("LastUpdateStatus", config.last_update_status),
+                       ("LastUpdateStatusReason", config.last_update_status_reason),
+                       ("LastUpdateStatusReasonCode", config.last_update_status_reason_code)):
+        if value is not None:
+            body[key] = value
+    body["PackageType"] = config.package_type
+    body["Architectures"] = list(config.architectures)
+    body["EphemeralStorage"] = {"Size": config.ephemeral_storage}
+    body["SnapStart"] = {"ApplyOn": "None", "OptimizationStatus": "Off"}
+    body["LoggingConfig"] = {"LogFormat": config.log_format,
+                             "LogGroup": f"/aws/lambda/{config.name}"}
+    return body
+
+
+def invocation_summary(summary: InvocationSummary) -> dict[str, Any]:
+    return {
+        "RequestId": summary.request_id, "FunctionName": summary.function,
+        "Qualifier": summary.qualifier, "InvocationType": summary.invocation_type,
+        "AcceptedAt": summary.accepted_at, "Status": summary.status,
+        "FinishedAt": summary.finished_at, "Attempts": summary.attempts,
+        "ErrorType": summary.error_type, "DurationMs": summary.duration_ms,
+    }
+
+
+# requests ----------------------------------------------------------------------------------
+def json_body(body: bytes) -> dict[str, Any]:
+    """A control-plane request body as a JSON object, or the error AWS gives."""
+    if not body:
+        return {}
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.InvalidRequestContent("Could not parse request body into json") from None
+    if not isinstance(document, dict):
+        raise errors.InvalidRequestContent("Could not parse request body into json")
+    return document
+
+
+def _typed(document: dict[str, Any], key: str, kind: type | tuple[type, ...],
+           field: str) -> Any:
+    value = document.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise errors.ValidationError.field(value, field, f"Member must be of type {_name(kind)}")
+    return value
+
+
+def _name(kind: type | tuple[type, ...]) -> str:
+    names = {int: "integer", str: "string", dict: "structure", list: "list", bool: "boolean"}
+    return names.get(kind, "value") if isinstance(kind, type) else "value"
+
+
+def function_settings(document: dict[str, Any]) -> FunctionSettings:
+    """The configuration fields of CreateFunction / UpdateFunctionConfiguration."""
+    environment = _typed(document, "Environment", dict, "environment")
+    variables = None
+    if environment is not None:
+        variables = _typed(environment, "Variables", dict, "environment.variables") or {}
+        variables = {str(k): v if isinstance(v, str) else json.dumps(v)
+                     for k, v in variables.items()}
+    ephemeral = _typed(document, "EphemeralStorage", dict, "ephemeralStorage")
+    dead_letter = _typed(document, "DeadLetterConfig", dict, "deadLetterConfig")
+    tracing = _typed(document, "TracingConfig", dict, "tracingConfig")
+    logging_config = _typed(document, "LoggingConfig", dict, "loggingConfig")
+    architectures = _typed(document, "Architectures", list, "architectures")
+    layers = _typed(document, "Layers", list, "layers")
+    return FunctionSettings(
+        runtime=_typed(document, "Runtime", str, "runtime"),
+        handler=_typed(document, "Handler", str, "handler"),
+        role=_typed(document, "Role", str, "role"),
+        description=_typed(document, "Description", str, "description"),
+        timeout=_typed(document, "Timeout", int, "timeout"),
+        memory_size=_typed(document, "MemorySize", int, "memorySize"),
+        environment=variables,
+        architectures=tuple(architectures) if architectures is not None else None,
+        ephemeral_storage=_typed(ephemeral, "Size", int, "ephemeralStorage.size")
+        if ephemeral else None,
+        dead_letter_target=(dead_letter or {}).get("TargetArn") if dead_letter is not None
+        else None,
+        tracing_mode=_typed(tracing, "Mode", str, "tracingConfig.mode") if tracing else None,
+        layers=tuple(layers) if layers is not None else None,
+        log_format=_typed(logging_config, "LogFormat", str, "loggingConfig.logFormat")
+        if logging_config else None,
+        package_type=_typed(document, "PackageType", str, "packageType"),
+    )
+
+
+def zip_file(code: dict[str, Any] | None) -> bytes:
+    """The deployment package of a Code / UpdateFunctionCode request."""
+    if not code:
+        raise errors.InvalidParameterValue("Please provide a source for function code.")
+    if code.get("S3Bucket") or code.get("S3Key") or code.get("ImageUri"):
+        raise errors.InvalidParameterValue(
+            "Lamina accepts deployment packages as ZipFile only (S3 and image code are not "
+            "supported yet).")
+    encoded = code.get("ZipFile")
+    if not isinstance(encoded, str) or not encoded:
+        raise errors.InvalidParameterValue("Please provide a source for function code.")
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise errors.InvalidParameterValue(
+            "Could not unzip uploaded file. Please check your file, then try to upload again."
+        ) from None
+
+
+def max_items(value: str | None) -> int:
+    if value is None:
+        return 50
+    if not value.isdigit() or not 1 <= int(value) <= 10_000:
+        raise errors.ValidationError.field(
+            value, "maxItems", "Member must have value between 1 and 10000")
+    return int(value)
+
+
+# invoke ------------------------------------------------------------------------------------
+INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
+
+
+def invocation_type(header: str | None) -> str:
+    if header is None or header == "":
+        return "RequestResponse"
+    if header not in INVOCATION_TYPES:
+        raise errors.ValidationError.field(
+            header, "invocationType",
+            "Member must satisfy enum value set: [Event, RequestResponse, DryRun]")
+    return header
+
+
+def log_type(header: str | None) -> bool:
+    if header is None or header == "" or header == "None":
+        return False
+    if header != "Tail":
+        raise errors.ValidationError.field(header, "logType",
+                                           "Member must satisfy enum value set: [None, Tail]")
+    return True
+
+
+def client_context(header: str | None) -> str | None:
+    """The decoded JSON text of X-Amz-Client-Context (the runtime gets it decoded)."""
+    if not header:
+        return None
+    if len(header) > limits.CLIENT_CONTEXT:
+        raise errors.InvalidRequestContent(
+            f"Client context must be smaller than {limits.CLIENT_CONTEXT} bytes.")
+    try:
+        text = base64.b64decode(header, validate=True).decode()
+        if not isinstance(json.loads(text), dict):
+            raise ValueError
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise errors.InvalidRequestContent(
+            "Client context must be a valid Base64-encoded JSON object.") from None
+    return text
+
+
+def payload(body: bytes, invocation: str) -> bytes:
+    """Check an Invoke payload: size for the invocation type, then JSON (spec §4.2)."""
+    limit = limits.ASYNC_PAYLOAD if invocation == "Event" else limits.SYNC_PAYLOAD
+    if len(body) > limit:
+        raise too_large_payload(len(body), invocation)
+    if not body:
+        return b"{}"
+    try:
+        json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.InvalidRequestContent(
+            "Could not parse request body into json: Could not parse payload into json: "
+            f"{exc}") from None
+    return body
+
+
+def too_large_payload(size: int, invocation: str) -> errors.RequestTooLarge:
+    if invocation == "Event":
+        return errors.RequestTooLarge(f"{size} byte payload is too large for the Event "
+                                      f"invocation type (limit {limits.ASYNC_PAYLOAD} bytes)")
+    return errors.RequestTooLarge(
+        f"Request must be smaller than {limits.SYNC_PAYLOAD} bytes for the InvokeFunction "
+        "operation")
+
+
+def invoke_response(request_id: str, version: str, body: bytes, content_type: str,
+                    function_error: bool, log_tail: bytes | None) -> Response:
+    headers = [("x-amzn-RequestId", request_id), ("X-Amz-Executed-Version", version),
+               ("Content-Type", content_type)]
+    if function_error:
+        headers.append(("X-Amz-Function-Error", "Unhandled"))
+    if log_tail is not None:
+        headers.append(("X-Amz-Log-Result", base64.b64encode(log_tail).decode()))
+    return Response(200, headers, body)

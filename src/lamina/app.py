@@ -1,0 +1,150 @@
+"""The composition root: build every part from the config, start them in order, stop them.
+
+Start order: store → code → environments → services (load functions) → records → HTTP.
+Stop order is the reverse, so no request arrives at a part that is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import io
+import logging
+import os
+import signal
+import sys
+import zipfile
+from importlib import resources
+from pathlib import Path
+
+from lamina.api.app import body_limit, lambda_api, too_large
+from lamina.api.context import ApiContext
+from lamina.config import Config
+from lamina.domain import errors
+from lamina.domain.settings import FunctionSettings
+from lamina.http import server as http
+from lamina.runtime.environment import EnvironmentSettings
+from lamina.runtime.interpreters import Interpreters
+from lamina.runtime.logs import LogReader
+from lamina.runtime.pool import EnvironmentPool
+from lamina.service.concurrency import ConcurrencyLimiter
+from lamina.service.functions import CreateFunction, FunctionService
+from lamina.service.invoke import InvokeService
+from lamina.service.observe import ObserveService
+from lamina.service.records import Recorder
+from lamina.storage.code import CodeStore
+from lamina.storage.url import open_store
+
+log = logging.getLogger("lamina")
+
+SAMPLE_NAME = "hello"
+
+
+def _sdk_path() -> str | None:
+    """Where boto3 lives, so Python functions can import it as on Lambda."""
+    spec = importlib.util.find_spec("boto3")
+    if spec is None or spec.origin is None:
+        return None
+    return str(Path(spec.origin).parent.parent)
+
+
+class Engine:
+    """One running Lamina engine."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store = open_store(config.store)
+        self.code = CodeStore(config.data_dir / "code")
+        self.interpreters = Interpreters(config.runtime_map)
+        settings = EnvironmentSettings(
+            region=config.region, data_dir=config.data_dir,
+            credentials={"AWS_ACCESS_KEY_ID": "lamina", "AWS_SECRET_ACCESS_KEY": "lamina",
+                         "AWS_SESSION_TOKEN": "lamina"},
+            extra_env=config.function_env, log_max_bytes=config.log_max_bytes,
+            sdk_path=_sdk_path(), freeze=config.freeze)
+        self.pool = EnvironmentPool(settings, self.interpreters, self.code.root,
+                                    idle_timeout=config.idle_timeout)
+        self.recorder = Recorder(self.store)
+        self.functions = FunctionService(self.store, self.code, self.pool, config.region,
+                                         config.account)
+        self.limiter = ConcurrencyLimiter(config.account_concurrency)
+        self.invoke = InvokeService(self.functions, self.pool, self.limiter, self.recorder)
+        self.observe = ObserveService(self.store, self.recorder,
+                                      LogReader(config.data_dir / "logs"))
+        self.server: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.store.open()
+        await self.pool.start()
+        await self.functions.load()
+        self.recorder.start()
+        if self.config.sample:
+            await self.create_sample()
+        ctx = ApiContext(self.functions, self.invoke, self.observe, self.config.region,
+                         self.config.account, self.config.account_concurrency)
+        self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
+                                       body_limit=body_limit, too_large=too_large)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        await self.pool.close()
+        await self.recorder.close()
+        await self.store.close()
+
+    async def create_sample(self) -> None:
+        """The function `hello` a newcomer can invoke at once (kept if it exists)."""
+        try:
+            self.functions.entry(SAMPLE_NAME)
+            return
+        except errors.ResourceNotFound:
+            pass
+        buffer = io.BytesIO()
+        source = resources.files("lamina").joinpath("samples/hello/lambda_function.py")
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("lambda_function.py", source.read_text())
+        minor = sys.version_info.minor
+        await self.functions.create(CreateFunction(SAMPLE_NAME, FunctionSettings(
+            runtime=f"python3.{minor}", handler="lambda_function.lambda_handler",
+            role=f"arn:aws:iam::{self.config.account}:role/lamina-sample",
+            description="Lamina's sample function"), buffer.getvalue()))
+
+
+async def serve(config: Config) -> None:
+    """Run the engine until SIGINT or SIGTERM."""
+    engine = Engine(config)
+    await engine.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    endpoint = f"http://{config.host}:{engine.port}"
+    log.info("Lamina is serving the Lambda API on %s (store %s, data %s)", endpoint,
+             config.store, config.data_dir)
+    print(f"Lamina ready: {endpoint}  (pid {os.getpid()})", flush=True)
+    if config.sample:
+        print(f"  try: aws lambda invoke --endpoint-url {endpoint} --function-name "
+              f"{SAMPLE_NAME} --cli-binary-format raw-in-base64-out --payload "
+              "'{\"name\": \"Lamina\"}' out.json && cat out.json", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await engine.stop()
+
+
+def run(config: Config) -> None:
+    logging.basicConfig(level=config.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(config))
+    else:
+        uvloop.run(serve(config))

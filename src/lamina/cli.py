@@ -1,0 +1,97 @@
+"""The client commands of `lamina`: they talk to a running engine over HTTP (stdlib only)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+
+def get(endpoint: str, path: str, **params: Any) -> dict[str, Any]:
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    url = f"{endpoint.rstrip('/')}{path}" + (f"?{query}" if query else "")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode("utf-8", "replace")
+        try:
+            message = json.loads(body)
+            message = message.get("Message") or message.get("message") or body
+        except ValueError:
+            message = body
+        raise SystemExit(f"lamina: {exc.code} {message}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise SystemExit(f"lamina: cannot reach the engine at {endpoint}: {exc}") from None
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) + f".{int(epoch % 1 * 1000):03d}"
+
+
+def invocations(endpoint: str, function: str | None, limit: int, as_json: bool) -> None:
+    found = get(endpoint, "/_lamina/invocations", function=function, limit=limit)["Invocations"]
+    if as_json:
+        json.dump(found, sys.stdout, indent=2)
+        print()
+        return
+    if not found:
+        print("no invocations recorded")
+        return
+    print(f"{'ACCEPTED':23}  {'FUNCTION':20} {'TYPE':15} {'STATUS':9} {'ATTEMPTS':>8} "
+          f"{'MS':>9}  {'ERROR':24} REQUEST ID")
+    for item in found:
+        duration = item["DurationMs"]
+        print(f"{_when(item['AcceptedAt']):23}  {item['FunctionName'][:20]:20} "
+              f"{item['InvocationType']:15} {item['Status']:9} {item['Attempts']:>8} "
+              f"{'-' if duration is None else f'{duration:.2f}':>9}  "
+              f"{(item['ErrorType'] or '')[:24]:24} {item['RequestId']}")
+
+
+def trace(endpoint: str, request_id: str, as_json: bool) -> None:
+    found = get(endpoint, f"/_lamina/invocations/{urllib.parse.quote(request_id)}")
+    if as_json:
+        json.dump(found, sys.stdout, indent=2)
+        print()
+        return
+    summary = found["Invocation"]
+    if summary:
+        print(f"{summary['RequestId']}  {summary['FunctionName']}  {summary['InvocationType']}  "
+              f"{summary['Status']}")
+    start = found["Timeline"][0]["At"] if found["Timeline"] else 0.0
+    for entry in found["Timeline"]:
+        detail = {k: v for k, v in entry.items() if k not in ("At", "Kind")}
+        offset = (entry["At"] - start) * 1000
+        print(f"  +{offset:10.2f} ms  {entry['Kind']:16} "
+              + "  ".join(f"{k}={v}" for k, v in detail.items()))
+
+
+def logs(endpoint: str, function: str, follow: bool, since: str | None, limit: int) -> None:
+    cursor = since
+    while True:
+        events = get(endpoint, f"/_lamina/logs/{urllib.parse.quote(function)}", since=cursor,
+                     limit=limit)["Events"]
+        for event in events:
+            print(f"{event['Timestamp']} {event['Message']}")
+            cursor = event["Timestamp"]
+        sys.stdout.flush()
+        if not follow:
+            return
+        time.sleep(0.5)
+
+
+def since_to_iso(value: str | None) -> str | None:
+    """'10m', '2h', '30s' or an ISO time → the ISO time logs are read after."""
+    if value is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if value[-1:] in units and value[:-1].isdigit():
+        moment = time.time() - int(value[:-1]) * units[value[-1]]
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + ".000Z"
+    return value

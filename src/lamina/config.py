@@ -1,0 +1,102 @@
+"""Engine settings: from flags, then LAMINA_* environment variables, then defaults.
+
+Validated once, at start; frozen afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 9001
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("LAMINA_DATA_DIR") or Path.home() / ".lamina")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything `lamina serve` is started with."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = field(default_factory=default_data_dir)
+    store_url: str = ""
+    region: str = "us-east-1"
+    account: str = "123456789012"
+    account_concurrency: int = 1000
+    idle_timeout: float = 600.0
+    runtime_map: dict[str, str] = field(default_factory=dict)
+    function_env: dict[str, str] = field(default_factory=dict)
+    freeze: bool = True
+    sample: bool = False
+    log_level: str = "INFO"
+    log_max_bytes: int = 16 * 1024 * 1024
+
+    @property
+    def store(self) -> str:
+        return self.store_url or f"sqlite://{self.data_dir.resolve() / 'lamina.db'}"
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, sep, item = value.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"lamina: {flag} takes KEY=VALUE, got {value!r}")
+        out[key] = item
+    return out
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    parser.add_argument("--host", default=env("LAMINA_HOST", "127.0.0.1"),
+                        help="address to listen on (env LAMINA_HOST; default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(env("LAMINA_PORT", DEFAULT_PORT)),
+                        help=f"port of the Lambda API (env LAMINA_PORT; default {DEFAULT_PORT})")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                        help="where functions, code, logs and the SQLite store live "
+                             "(env LAMINA_DATA_DIR; default ~/.lamina)")
+    parser.add_argument("--store", default=env("LAMINA_STORE", ""),
+                        help="store URL: sqlite:///ABS/PATH.db (default: lamina.db in the "
+                             "data dir) or memory:// (env LAMINA_STORE)")
+    parser.add_argument("--region", default=env("LAMINA_REGION", env("AWS_REGION", "us-east-1")),
+                        help="region in ARNs and AWS_REGION of functions (default us-east-1)")
+    parser.add_argument("--account", default=env("LAMINA_ACCOUNT", "123456789012"),
+                        help="account id in ARNs (default 123456789012)")
+    parser.add_argument("--account-concurrency", type=int,
+                        default=int(env("LAMINA_ACCOUNT_CONCURRENCY", 1000)),
+                        help="account concurrency limit (default 1000)")
+    parser.add_argument("--idle-timeout", type=float, default=float(env("LAMINA_IDLE_TIMEOUT", 600)),
+                        help="seconds an idle environment stays warm (default 600)")
+    parser.add_argument("--runtime", action="append", default=[], metavar="RUNTIME=PATH",
+                        help="run a runtime on a chosen interpreter, e.g. "
+                             "python3.12=/usr/bin/python3.12 (repeatable)")
+    parser.add_argument("--function-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="an environment variable given to every function, e.g. "
+                             "AWS_ENDPOINT_URL=http://127.0.0.1:5000 (repeatable)")
+    parser.add_argument("--no-freeze", action="store_true",
+                        help="do not SIGSTOP idle environments (Lambda freezes them)")
+    parser.add_argument("--sample", action="store_true",
+                        help="create the sample function `hello` if it does not exist")
+    parser.add_argument("--log-level", default=env("LAMINA_LOG_LEVEL", "INFO"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="engine log level")
+
+
+def from_args(args: argparse.Namespace) -> Config:
+    if not 0 <= args.port <= 65535:
+        raise SystemExit(f"lamina: --port must be 0-65535, got {args.port}")
+    if args.account_concurrency < 1:
+        raise SystemExit("lamina: --account-concurrency must be at least 1")
+    if not (len(args.account) == 12 and args.account.isdigit()):
+        raise SystemExit("lamina: --account must be 12 digits")
+    return Config(
+        host=args.host, port=args.port, data_dir=args.data_dir, store_url=args.store,
+        region=args.region, account=args.account, account_concurrency=args.account_concurrency,
+        idle_timeout=args.idle_timeout, runtime_map=_pairs(args.runtime, "--runtime"),
+        function_env=_pairs(args.function_env, "--function-env"), freeze=not args.no_freeze,
+        sample=args.sample, log_level=args.log_level,
+    )

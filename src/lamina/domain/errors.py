@@ -1,0 +1,160 @@
+"""The one exception tree of Lamina, sorted by who is at fault.
+
+    LaminaError                      carries Lambda's error type, HTTP status, body message key
+    ├── ClientError                  the caller sent something wrong ("Type": "User")
+    │   ├── ValidationError              400 ValidationException (model constraint violated)
+    │   ├── InvalidParameterValue        400 InvalidParameterValueException
+    │   ├── InvalidRequestContent        400 InvalidRequestContentException
+    │   ├── ResourceInUse                400 ResourceInUseException
+    │   ├── AccessDenied                 403 AccessDeniedException
+    │   ├── ResourceNotFound             404 ResourceNotFoundException
+    │   ├── UnknownOperation             404 UnknownOperationException
+    │   ├── ResourceConflict             409 ResourceConflictException
+    │   ├── PreconditionFailed           412 PreconditionFailedException
+    │   ├── RequestTooLarge              413 RequestEntityTooLargeException
+    │   ├── UnsupportedMediaType         415 UnsupportedMediaTypeException
+    │   └── TooManyRequests              429 TooManyRequestsException (+ Reason, Retry-After)
+    └── PlatformError                the engine could not do it ("Type": "Service")
+        ├── ServiceError                 500 ServiceException
+        └── ResourceNotReady             502 ResourceNotReadyException
+
+Errors of the *function* (handler exceptions, timeouts, runtime exits) are not exceptions of
+the engine: they are outcomes of an invocation (`model.InvocationOutcome`), answered with 200
+and `X-Amz-Function-Error` as Lambda does.
+
+The only place that turns these into HTTP responses is `api/app.py`. Spec §2.2, §3.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class LaminaError(Exception):
+    """Base of every error the engine reports to a caller."""
+
+    error_type: ClassVar[str] = "ServiceException"
+    status: ClassVar[int] = 500
+    fault: ClassVar[str] = "platform"
+    # AWS's recorded bodies use "message" for some shapes and "Message" for others (spec §2.2).
+    message_key: ClassVar[str] = "Message"
+
+    def __init__(self, message: str = "", **members: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.members = members
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body AWS sends for this error."""
+        body: dict[str, Any] = dict(self.members)
+        body["Type"] = "User" if self.fault == "client" else "Service"
+        body[self.message_key] = self.message
+        return body
+
+    def headers(self) -> list[tuple[str, str]]:
+        return []
+
+
+class ClientError(LaminaError):
+    fault = "client"
+    status = 400
+
+
+class ValidationError(ClientError):
+    """A value breaks a constraint of the API model (pattern, length, range, enum)."""
+
+    error_type = "ValidationException"
+    message_key = "message"
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message}
+
+    @classmethod
+    def field(cls, value: Any, field: str, constraint: str) -> ValidationError:
+        return cls(f"1 validation error detected: Value '{value}' at '{field}' failed to "
+                   f"satisfy constraint: {constraint}")
+
+
+class InvalidParameterValue(ClientError):
+    error_type = "InvalidParameterValueException"
+    message_key = "message"
+
+
+class InvalidRequestContent(ClientError):
+    error_type = "InvalidRequestContentException"
+    message_key = "message"
+
+
+class ResourceInUse(ClientError):
+    error_type = "ResourceInUseException"
+
+
+class AccessDenied(ClientError):
+    error_type = "AccessDeniedException"
+    status = 403
+
+
+class ResourceNotFound(ClientError):
+    error_type = "ResourceNotFoundException"
+    status = 404
+
+
+class UnknownOperation(ClientError):
+    error_type = "UnknownOperationException"
+    status = 404
+
+
+class ResourceConflict(ClientError):
+    error_type = "ResourceConflictException"
+    status = 409
+    message_key = "message"
+
+
+class PreconditionFailed(ClientError):
+    error_type = "PreconditionFailedException"
+    status = 412
+    message_key = "message"
+
+
+class RequestTooLarge(ClientError):
+    # The model calls the shape RequestTooLargeException; AWS sends this code (spec §3, §20 #1).
+    error_type = "RequestEntityTooLargeException"
+    status = 413
+    message_key = "message"
+
+
+class UnsupportedMediaType(ClientError):
+    error_type = "UnsupportedMediaTypeException"
+    status = 415
+    message_key = "message"
+
+
+class TooManyRequests(ClientError):
+    """A throttle: the function did not run. `reason` is one of Lambda's Reason values."""
+
+    error_type = "TooManyRequestsException"
+    status = 429
+    message_key = "message"
+
+    def __init__(self, reason: str, message: str = "Rate Exceeded.", retry_after: int = 1) -> None:
+        super().__init__(message, Reason=reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [("Retry-After", str(self.retry_after))]
+
+
+class PlatformError(LaminaError):
+    fault = "platform"
+    status = 500
+
+
+class ServiceError(PlatformError):
+    error_type = "ServiceException"
+
+
+class ResourceNotReady(PlatformError):
+    error_type = "ResourceNotReadyException"
+    status = 502
+    message_key = "message"

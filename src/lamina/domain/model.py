@@ -1,0 +1,150 @@
+"""Lamina's domain objects: functions, versions, invocations and their outcomes.
+
+Frozen dataclasses with no I/O. A `FunctionConfig` is one version of a function (`$LATEST` or a
+published number): everything an execution environment is built from. Changing `$LATEST`
+makes a new `FunctionConfig` with a new `revision_id`; environments built from the old one
+are retired.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LATEST = "$LATEST"
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """A stored deployment package."""
+
+    sha256: str        # base64, as Lambda reports CodeSha256
+    size: int          # zipped bytes, as Lambda reports CodeSize
+    key: str           # hex digest naming the files on disk
+    root: Path         # the unpacked tree (LAMBDA_TASK_ROOT)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionConfig:
+    """One version of a function: code, runtime settings and control-plane state (spec §1)."""
+
+    name: str
+    runtime: str | None
+    handler: str | None
+    role: str
+    code_sha256: str
+    code_size: int
+    revision_id: str
+    last_modified: str
+    version: str = LATEST
+    description: str = ""
+    timeout: int = 3
+    memory_size: int = 128
+    environment: dict[str, str] = field(default_factory=dict)
+    architectures: tuple[str, ...] = ("x86_64",)
+    ephemeral_storage: int = 512
+    package_type: str = "Zip"
+    dead_letter_target: str | None = None
+    tracing_mode: str = "PassThrough"
+    layers: tuple[str, ...] = ()
+    log_format: str = "Text"
+    state: str = "Pending"
+    state_reason: str | None = "The function is being created."
+    state_reason_code: str | None = "Creating"
+    last_update_status: str | None = None
+    last_update_status_reason: str | None = None
+    last_update_status_reason_code: str | None = None
+
+    def replace(self, **changes: Any) -> FunctionConfig:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def env_key(self) -> tuple[str, str, str]:
+        """Environments are built for, and reused only by, this exact configuration."""
+        return (self.name, self.version, self.revision_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["architectures"] = list(self.architectures)
+        data["layers"] = list(self.layers)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FunctionConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["architectures"] = tuple(values.get("architectures", ("x86_64",)))
+        values["layers"] = tuple(values.get("layers", ()))
+        return cls(**values)
+
+
+@dataclass(slots=True)
+class Invocation:
+    """One request to run a function once, as the runtime will see it."""
+
+    request_id: str
+    config: FunctionConfig
+    invoked_arn: str
+    payload: bytes
+    invocation_type: str = "RequestResponse"
+    client_context: str | None = None
+    cognito_identity: str | None = None
+    trace_id: str | None = None
+    tenant_id: str | None = None
+    content_type: str = "application/json"
+
+
+@dataclass(slots=True)
+class InvocationOutcome:
+    """What came of running an invocation in an environment.
+
+    `function_error` is True for every failure of the function (handler error, timeout,
+    runtime exit, init failure, oversized response); the caller then gets 200 with
+    `X-Amz-Function-Error: Unhandled` and `payload` as the error document (spec §4.4).
+    """
+
+    payload: bytes
+    content_type: str = "application/json"
+    function_error: bool = False
+    error_type: str | None = None
+    duration_ms: float = 0.0
+    init_ms: float | None = None
+    environment_id: str = ""
+    log_tail: bytes = b""
+
+    @property
+    def outcome(self) -> str:
+        return "error" if self.function_error else "success"
+
+
+@dataclass(slots=True)
+class InvocationSummary:
+    """One line of `lamina invocations`: an invocation and where it stands."""
+
+    request_id: str
+    function: str
+    qualifier: str | None
+    invocation_type: str
+    accepted_at: float
+    status: str = "running"
+    finished_at: float | None = None
+    attempts: int = 0
+    error_type: str | None = None
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One entry of an invocation's timeline (ARCHITECTURE.md decision 4).
+
+    Kinds: `accepted`, `attempt` (environment cold/warm, init ms, start, end, outcome),
+    `throttled`, and, with later features, `queued`, `retry_scheduled`, `attached`,
+    `discarded`, `destination`.
+    """
+
+    request_id: str
+    at: float
+    kind: str
+    detail: dict[str, Any]

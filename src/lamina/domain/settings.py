@@ -1,0 +1,136 @@
+"""The settings a caller gives a function, and the rules they must satisfy (spec §1.3, §2.4).
+
+`FunctionSettings` holds what CreateFunction or UpdateFunctionConfiguration carried; a field
+left as None was not given. `validate` raises the error AWS answers for the first rule broken.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, fields
+
+from lamina.domain import errors, limits, runtimes
+
+ROLE_RE = re.compile(r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
+ENV_KEY_RE = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")
+HANDLER_RE = re.compile(r"[^\s]+")
+DLQ_RE = re.compile(r"arn:aws[a-zA-Z-]*:(sqs|sns):[a-z0-9-]+:\d{12}:[\w.-]+")
+
+RESERVED_ENV = frozenset((
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ",
+))
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSettings:
+    """Configuration fields as given by a caller; None means "not given"."""
+
+    runtime: str | None = None
+    handler: str | None = None
+    role: str | None = None
+    description: str | None = None
+    timeout: int | None = None
+    memory_size: int | None = None
+    environment: dict[str, str] | None = None
+    architectures: tuple[str, ...] | None = None
+    ephemeral_storage: int | None = None
+    dead_letter_target: str | None = None
+    tracing_mode: str | None = None
+    layers: tuple[str, ...] | None = None
+    log_format: str | None = None
+    package_type: str | None = None
+
+    def given(self) -> dict[str, object]:
+        """The fields that were given, by name (for applying onto a FunctionConfig)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None}
+
+
+def _check_range(value: int | None, field: str, bounds: tuple[int, int]) -> None:
+    if value is None:
+        return
+    low, high = bounds
+    if value < low:
+        raise errors.ValidationError.field(
+            value, field, f"Member must have value greater than or equal to {low}")
+    if value > high:
+        raise errors.ValidationError.field(
+            value, field, f"Member must have value less than or equal to {high}")
+
+
+def check_environment(variables: dict[str, str]) -> None:
+    for key in variables:
+        if not ENV_KEY_RE.fullmatch(key):
+            # AWS leaves the value out: environment variables are sensitive.
+            raise errors.ValidationError(
+                "1 validation error detected: Value at 'environment.variables' failed to "
+                "satisfy constraint: Map keys must satisfy constraint: [Member must satisfy "
+                "regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]")
+    reserved = sorted(k for k in variables if k in RESERVED_ENV)
+    if reserved:
+        raise errors.InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided contains reserved keys that are currently not "
+            "supported for modification. Reserved keys used in this request: "
+            + ",".join(reserved))
+    measured = json.dumps(variables, separators=(",", ":"))
+    if len(measured.encode()) > limits.ENV_VARS:
+        raise errors.InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided exceeded the 4KB limit. String measured: " + measured)
+
+
+def validate(settings: FunctionSettings) -> None:
+    """Raise the AWS error for the first broken rule; return if every given field is valid."""
+    if settings.role is not None and not ROLE_RE.fullmatch(settings.role):
+        raise errors.ValidationError.field(
+            settings.role, "role", "Member must satisfy regular expression pattern: "
+            + ROLE_RE.pattern)
+    if settings.handler is not None and (
+            len(settings.handler) > limits.HANDLER_MAX or not HANDLER_RE.fullmatch(settings.handler)):
+        raise errors.ValidationError.field(
+            settings.handler, "handler", "Member must satisfy regular expression pattern: [^\\s]+"
+            if len(settings.handler) <= limits.HANDLER_MAX
+            else "Member must have length less than or equal to 128")
+    if settings.description is not None and len(settings.description) > limits.DESCRIPTION_MAX:
+        raise errors.ValidationError.field(
+            settings.description, "description",
+            "Member must have length less than or equal to 256")
+    _check_range(settings.timeout, "timeout", limits.TIMEOUT_RANGE)
+    _check_range(settings.memory_size, "memorySize", limits.MEMORY_RANGE)
+    _check_range(settings.ephemeral_storage, "ephemeralStorage.size", limits.EPHEMERAL_RANGE)
+    if settings.environment is not None:
+        check_environment(settings.environment)
+    if settings.architectures is not None and (
+            len(settings.architectures) != 1
+            or settings.architectures[0] not in ("x86_64", "arm64")):
+        raise errors.ValidationError.field(
+            list(settings.architectures), "architectures",
+            "Member must have length less than or equal to 1, Member must satisfy enum value "
+            "set: [x86_64, arm64]")
+    if settings.package_type is not None and settings.package_type not in ("Zip", "Image"):
+        raise errors.ValidationError.field(settings.package_type, "packageType",
+                                           "Member must satisfy enum value set: [Zip, Image]")
+    if settings.package_type == "Image":
+        raise errors.InvalidParameterValue(
+            "Lamina runs Zip functions only: container images need a container engine.")
+    if settings.runtime is not None:
+        runtimes.check(settings.runtime, settings.package_type or "Zip")
+    if settings.dead_letter_target and not DLQ_RE.fullmatch(settings.dead_letter_target):
+        raise errors.InvalidParameterValue(
+            "The provided target arn is invalid: " + settings.dead_letter_target)
+    if settings.tracing_mode is not None and settings.tracing_mode not in ("Active", "PassThrough"):
+        raise errors.ValidationError.field(settings.tracing_mode, "tracingConfig.mode",
+                                           "Member must satisfy enum value set: [Active, PassThrough]")
+    if settings.log_format is not None and settings.log_format not in ("Text", "JSON"):
+        raise errors.ValidationError.field(settings.log_format, "loggingConfig.logFormat",
+                                           "Member must satisfy enum value set: [JSON, Text]")
+    if settings.layers:
+        raise errors.InvalidParameterValue(
+            "Lamina does not support layers yet: include the layer's files in the function's "
+            "deployment package.")

@@ -1,0 +1,232 @@
+"""A small HTTP/1.1 server on asyncio and httptools, shared by both of Lamina's HTTP faces.
+
+Theory of operation
+-------------------
+Both faces (the Lambda API and the per-environment Runtime API) sit on the invoke hot path, so
+they use one lean protocol class instead of a framework (measured: an asyncio protocol with
+httptools answers a loopback round trip in ~75 us, aiohttp in ~265 us; see
+docs/ARCHITECTURE.md).
+
+* One `HttpProtocol` per connection. httptools parses; a complete request becomes a `Request`
+  and is handed to the face's `handler` coroutine in a task.
+* One request at a time per connection: reading is paused while a request is handled, so
+  pipelined requests are answered in order.
+* A handler may write interim `1xx` responses (`Request.send_interim`) before its final
+  `Response`; long synchronous invocations use this for heartbeats.
+* Bodies are limited per path by `body_limit(path)`; a declared or streamed body over the
+  limit gets the face's `too_large(path, size)` response at once, and the rest of that body is
+  read and dropped, so nothing large is buffered and the connection stays usable.
+* `Expect: 100-continue` is answered before the body is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
+
+import httptools
+
+log = logging.getLogger("lamina.http")
+
+REASONS = {
+    100: b"Continue", 200: b"OK", 201: b"Created", 202: b"Accepted", 204: b"No Content",
+    400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found", 405: b"Method Not Allowed",
+    409: b"Conflict", 412: b"Precondition Failed", 413: b"Request Entity Too Large",
+    415: b"Unsupported Media Type", 429: b"Too Many Requests", 500: b"Internal Server Error",
+    502: b"Bad Gateway", 503: b"Service Unavailable",
+}
+
+
+class Response:
+    """A complete HTTP response: status, header pairs and body bytes."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int = 200, headers: list[tuple[str, str]] | None = None,
+                 body: bytes = b"") -> None:
+        self.status = status
+        self.headers = headers if headers is not None else []
+        self.body = body
+
+    def encode(self, keep_alive: bool) -> bytes:
+        reason = REASONS.get(self.status, b"Unknown")
+        parts = [b"HTTP/1.1 %d %s\r\n" % (self.status, reason)]
+        for name, value in self.headers:
+            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+        parts.append(b"Content-Length: %d\r\n" % len(self.body))
+        if not keep_alive:
+            parts.append(b"Connection: close\r\n")
+        parts.append(b"\r\n")
+        parts.append(self.body)
+        return b"".join(parts)
+
+
+class Request:
+    """One parsed request. `headers` keys are lower-case; `path` is percent-decoded."""
+
+    __slots__ = ("method", "path", "raw_path", "query", "headers", "body", "_protocol")
+
+    def __init__(self, method: str, raw_path: str, query: str, headers: dict[str, str],
+                 body: bytes, protocol: HttpProtocol) -> None:
+        self.method = method
+        self.raw_path = raw_path
+        self.path = unquote(raw_path)
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self._protocol = protocol
+
+    def send_interim(self, status: int = 100) -> bool:
+        """Write an interim 1xx response now; False if the connection is gone."""
+        return self._protocol.write_interim(status)
+
+    @property
+    def connected(self) -> bool:
+        return not self._protocol.closed
+
+    def query_params(self) -> dict[str, str]:
+        if not self.query:
+            return {}
+        out: dict[str, str] = {}
+        for pair in self.query.split("&"):
+            key, _, value = pair.partition("=")
+            out[unquote(key.replace("+", " "))] = unquote(value.replace("+", " "))
+        return out
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One connection of a `Server` (see the module docstring)."""
+
+    def __init__(self, handler: Handler, body_limit: Callable[[str], int],
+                 too_large: Callable[[str, int], Response]) -> None:
+        self._handler = handler
+        self._body_limit = body_limit
+        self._too_large = too_large
+        self._max_body = 0
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._header_name = b""
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._discarding = False
+        self.closed = False
+
+    # asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(b"upgrade not supported")
+        except httptools.HttpParserError:
+            self._fail(b"bad request")
+
+    # httptools callbacks -----------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._discarding = False
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._body_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        previous = self._headers.get(key)
+        self._headers[key] = text if previous is None else previous + "," + text
+
+    def on_headers_complete(self) -> None:
+        self._max_body = self._body_limit(self._path())
+        declared = self._headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._max_body:
+            self._reject(self._too_large(self._path(), int(declared)))
+            return
+        if self._headers.get("expect", "").lower() == "100-continue":
+            self.write_interim(100)
+
+    def on_body(self, body: bytes) -> None:
+        if self._discarding:
+            return
+        self._body_size += len(body)
+        if self._body_size > self._max_body:
+            self._reject(self._too_large(self._path(), self._body_size))
+            return
+        self._body.append(body)
+
+    def _path(self) -> str:
+        return unquote(self._url.decode("latin-1").partition("?")[0])
+
+    def on_message_complete(self) -> None:
+        if self._discarding:
+            if not self._parser.should_keep_alive() and self._transport is not None:
+                self._transport.close()
+            return
+        url = self._url.decode("latin-1")
+        raw_path, _, query = url.partition("?")
+        method = self._parser.get_method().decode("latin-1")
+        request = Request(method, raw_path, query, self._headers, b"".join(self._body), self)
+        assert self._transport is not None
+        self._transport.pause_reading()
+        keep_alive = self._parser.should_keep_alive()
+        asyncio.get_running_loop().create_task(self._respond(request, keep_alive))
+
+    # responding --------------------------------------------------------------------
+    async def _respond(self, request: Request, keep_alive: bool) -> None:
+        try:
+            response = await self._handler(request)
+        except Exception:  # a face's handler maps its own errors; this is the last guard
+            log.exception("unhandled error answering %s %s", request.method, request.raw_path)
+            response = Response(500, [("Content-Type", "text/plain")], b"internal error")
+            keep_alive = False
+        if self.closed or self._transport is None:
+            return
+        self._transport.write(response.encode(keep_alive))
+        if keep_alive:
+            self._transport.resume_reading()
+        else:
+            self._transport.close()
+
+    def write_interim(self, status: int) -> bool:
+        if self.closed or self._transport is None or self._transport.is_closing():
+            return False
+        self._transport.write(b"HTTP/1.1 %d %s\r\n\r\n" % (status, REASONS.get(status, b"")))
+        return True
+
+    def _reject(self, response: Response) -> None:
+        """Answer now and drop the rest of this request's body."""
+        self._discarding = True
+        self._body = []
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(response.encode(keep_alive=True))
+
+    def _fail(self, message: bytes) -> None:
+        """The peer broke HTTP: answer 400 and close."""
+        if self._transport is not None and not self._transport.is_closing():
+            response = Response(400, [("Content-Type", "text/plain")], message)
+            self._transport.write(response.encode(keep_alive=False))
+            self._transport.close()
+
+
+async def serve(handler: Handler, host: str, port: int, *, body_limit: Callable[[str], int],
+                too_large: Callable[[str, int], Response], backlog: int = 1024) -> asyncio.Server:
+    """Listen on host:port and answer every request with `handler`."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: HttpProtocol(handler, body_limit, too_large), host, port,
+        backlog=backlog, reuse_address=True,
+    )

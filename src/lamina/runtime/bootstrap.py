@@ -1,0 +1,96 @@
+"""What a runtime process is started with: its command line and environment (spec §9.5).
+
+Pure: given a function version and where things are, return argv and env. The child gets
+Lambda's clean environment, never the engine's own (no engine secrets, and no host variables
+such as NODE_EXTRA_CA_CERTS that slow a runtime's start several-fold).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from lamina.domain import runtimes
+from lamina.domain.model import FunctionConfig
+
+BOOTSTRAPS = Path(str(resources.files("lamina.runtime").joinpath("bootstraps")))
+LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """How to start one environment's runtime."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    runtime_dir: str
+
+
+def log_stream_name(version: str, now: float | None = None) -> str:
+    day = time.strftime("%Y/%m/%d", time.gmtime(now if now is not None else time.time()))
+    return f"{day}/[{version}]{uuid.uuid4().hex}"
+
+
+def runtime_command(config: FunctionConfig, interpreter: str | None, task_root: Path,
+                    sdk_path: str | None) -> tuple[list[str], str]:
+    """(argv, runtime dir) for the function's runtime family."""
+    family = runtimes.family(config.runtime or "")
+    if family == "python":
+        runtime_dir = BOOTSTRAPS / "python"
+        argv = [str(interpreter), "-S", str(runtime_dir / "bootstrap.py")]
+        if sdk_path:
+            argv += ["--sdk-path", sdk_path]
+        return argv, str(runtime_dir)
+    if family == "nodejs":
+        runtime_dir = BOOTSTRAPS / "nodejs"
+        return [str(interpreter), str(runtime_dir / "bootstrap.mjs")], str(runtime_dir)
+    return [str(task_root / "bootstrap")], str(task_root)
+
+
+def environment(config: FunctionConfig, *, region: str, api_address: str, task_root: Path,
+                runtime_dir: str, stream: str, tmp_dir: Path, credentials: dict[str, str],
+                interpreter: str | None, extra: dict[str, str],
+                initialization_type: str = "on-demand") -> dict[str, str]:
+    """The child's environment: Lambda's variables, then the function's own (spec §9.5)."""
+    path = LAMBDA_PATH
+    if interpreter:
+        path = os.path.dirname(interpreter) + ":" + path
+    env = {
+        "PATH": path,
+        "LANG": "en_US.UTF-8",
+        "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task_root}:"
+                           f"{task_root}/lib:/opt/lib",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        "TMPDIR": str(tmp_dir),
+    }
+    if runtimes.family(config.runtime or "") == "nodejs":
+        env["NODE_PATH"] = f"/opt/nodejs/node_modules:{runtime_dir}:{task_root}"
+    env.update(extra)
+    env.update(config.environment)
+    env.update({
+        "_HANDLER": config.handler or "",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_LAMBDA_FUNCTION_NAME": config.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
+        "AWS_LAMBDA_FUNCTION_VERSION": config.version,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type,
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+        "AWS_LAMBDA_RUNTIME_API": api_address,
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "LAMBDA_RUNTIME_DIR": runtime_dir,
+        "TZ": ":UTC",
+        **credentials,
+    })
+    execution_env = runtimes.execution_env(config.runtime or "")
+    if execution_env:
+        env["AWS_EXECUTION_ENV"] = execution_env
+    if config.log_format == "JSON":
+        env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+    return env

@@ -1,0 +1,336 @@
+"""Lamina's Python runtime: loads a handler and serves it over the Lambda Runtime API.
+
+Runs inside an execution environment as `python -S bootstrap.py [--sdk-path DIR]`, with the
+environment of spec §9.5. Standard library only, and compatible with Python 3.8+, because it
+runs on whichever interpreter the function's runtime maps to.
+
+It behaves as AWS's Python runtime does for the function: the handler string
+`path/module.function`, the `context` object, the error documents and error types
+(`Runtime.ImportModuleError`, `Runtime.HandlerNotFound`, `Runtime.MalformedHandlerName`,
+`Runtime.UserCodeSyntaxError`, `Runtime.MarshalError`, `Runtime.UnmarshalError`), init errors
+posted to `/runtime/init/error`, and log lines in Lambda's text format.
+
+Its Runtime API client is a keep-alive socket with a minimal HTTP/1.1 parser: every invocation
+crosses it twice, and `http.client` costs about twice as much per round trip.
+"""
+
+import decimal
+import json
+import logging
+import os
+import socket
+import sys
+import time
+import traceback
+
+_ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
+
+
+class RuntimeClient(object):
+    """A keep-alive HTTP/1.1 client for the Runtime API (one request at a time)."""
+
+    def __init__(self, address):
+        host, _, port = address.rpartition(":")
+        self.address = (host.strip("[]"), int(port))
+        self.sock = None
+        self.buffer = b""
+
+    def _connect(self):
+        sock = socket.create_connection(self.address)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+        self.buffer = b""
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def request(self, method, path, body=b"", headers=()):
+        head = ["%s %s HTTP/1.1\r\nHost: runtime\r\nContent-Length: %d\r\n" % (method, path, len(body))]
+        for name, value in headers:
+            head.append("%s: %s\r\n" % (name, value))
+        head.append("\r\n")
+        message = "".join(head).encode("latin-1") + body
+        for attempt in (0, 1):
+            if self.sock is None:
+                self._connect()
+            try:
+                self.sock.sendall(message)
+                return self._read_response()
+            except (ConnectionError, OSError):
+                self.close()
+                if attempt:
+                    raise
+
+    def _recv(self):
+        chunk = self.sock.recv(262144)
+        if not chunk:
+            raise ConnectionError("Runtime API closed the connection")
+        self.buffer += chunk
+
+    def _read_response(self):
+        while True:
+            while b"\r\n\r\n" not in self.buffer:
+                self._recv()
+            head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            if status >= 200:
+                break  # 1xx: interim, read on
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        while len(self.buffer) < length:
+            self._recv()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, headers, body
+
+
+class CognitoIdentity(object):
+    __slots__ = ["cognito_identity_id", "cognito_identity_pool_id"]
+
+
+class Client(object):
+    __slots__ = ["installation_id", "app_title", "app_version_name", "app_version_code",
+                 "app_package_name"]
+
+
+class ClientContext(object):
+    __slots__ = ["custom", "env", "client"]
+
+
+def _make_obj(cls, values):
+    if values is None:
+        return None
+    obj = cls()
+    for name in cls.__slots__:
+        setattr(obj, name, values.get(name))
+    return obj
+
+
+class LambdaContext(object):
+    """The `context` argument of a handler, with the attributes AWS's runtime gives it."""
+
+    def __init__(self, request_id, deadline_ms, invoked_arn, client_context, cognito, tenant_id):
+        env = os.environ
+        self.aws_request_id = request_id
+        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.invoked_function_arn = invoked_arn
+        self.tenant_id = tenant_id
+        self.client_context = _make_obj(ClientContext, client_context)
+        if self.client_context is not None:
+            self.client_context.client = _make_obj(Client, self.client_context.client)
+        self.identity = _make_obj(CognitoIdentity, cognito or {})
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self):
+        remaining = self._deadline_ms - int(time.time() * 1000)
+        return remaining if remaining > 0 else 0
+
+    def log(self, msg):
+        sys.stdout.write(str(msg))
+
+    def __repr__(self):
+        return "LambdaContext([aws_request_id=%s,function_name=%s,function_version=%s])" % (
+            self.aws_request_id, self.function_name, self.function_version)
+
+
+class FaultException(Exception):
+    def __init__(self, error_type, message, trace=None):
+        Exception.__init__(self, message)
+        self.error_type = error_type
+        self.message = message
+        self.trace = trace
+
+
+class _Encoder(json.JSONEncoder):
+    def default(self, obj):
+        if isinstance(obj, decimal.Decimal):
+            return int(obj) if obj == obj.to_integral_value() else float(obj)
+        return json.JSONEncoder.default(self, obj)
+
+
+def error_document(message, error_type, stack_trace, request_id):
+    return {"errorMessage": message or "", "errorType": error_type or "",
+            "requestId": request_id or "", "stackTrace": stack_trace or []}
+
+
+def fault_document(exc_info, request_id):
+    kind, value, tb = exc_info
+    frames = traceback.extract_tb(tb)
+    for index, frame in enumerate(frames):
+        if not frame.filename.endswith("/bootstrap.py"):
+            frames = frames[index:]
+            break
+    return error_document(str(value), kind.__name__, traceback.format_list(frames), request_id)
+
+
+def log_error(document):
+    text = "[ERROR] %s: %s" % (document["errorType"], document["errorMessage"])
+    lines = [text, "Traceback (most recent call last):"]
+    lines.extend(line.rstrip("\n") for line in document["stackTrace"])
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def load_handler(handler):
+    try:
+        module_name, function_name = handler.rsplit(".", 1)
+    except ValueError as exc:
+        raise FaultException("Runtime.MalformedHandlerName",
+                             "Bad handler '%s': %s" % (handler, exc))
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        raise FaultException("Runtime.BuiltInModuleConflict",
+                             "Cannot use built-in module %s as a handler module" % module_name)
+    try:
+        import importlib
+        module = importlib.import_module(module_name.replace("/", "."))
+    except ImportError as exc:
+        raise FaultException("Runtime.ImportModuleError",
+                             "Unable to import module '%s': %s" % (module_name, exc))
+    except SyntaxError as exc:
+        trace = ['  File "%s" Line %s\n    %s' % (exc.filename, exc.lineno, exc.text)]
+        raise FaultException("Runtime.UserCodeSyntaxError",
+                             "Syntax error in module '%s': %s" % (module_name, exc), trace)
+    try:
+        return getattr(module, function_name)
+    except AttributeError:
+        raise FaultException("Runtime.HandlerNotFound",
+                             "Handler '%s' missing on module '%s'" % (function_name, module_name))
+
+
+class _RequestIdFilter(logging.Filter):
+    request_id = ""
+
+    def filter(self, record):
+        record.aws_request_id = _RequestIdFilter.request_id
+        return True
+
+
+class _LambdaFormatter(logging.Formatter):
+    def formatTime(self, record, datefmt=None):
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return "%s.%03dZ" % (stamp, record.msecs)
+
+
+def setup_logging():
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_LambdaFormatter(
+        "[%(levelname)s]\t%(asctime)s\t%(aws_request_id)s\t%(message)s\n"))
+    handler.addFilter(_RequestIdFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
+    if level:
+        root.setLevel(level.upper())
+
+
+def _parse_json_header(value):
+    if not value:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None
+
+
+def serve(client, handler):
+    """The invocation loop: next → run the handler → response or error, for ever."""
+    dumps = json.dumps
+    flush_out, flush_err = sys.stdout.flush, sys.stderr.flush
+    environ = os.environ
+    while True:
+        status, headers, body = client.request("GET", "/2018-06-01/runtime/invocation/next")
+        if status != 200:
+            sys.stdout.write("Runtime API next failed with status %d: %r\n" % (status, body[:200]))
+            flush_out()
+            sys.exit(1)
+        request_id = headers.get("lambda-runtime-aws-request-id", "")
+        _RequestIdFilter.request_id = request_id
+        trace_id = headers.get("lambda-runtime-trace-id")
+        if trace_id:
+            environ["_X_AMZN_TRACE_ID"] = trace_id
+        else:
+            environ.pop("_X_AMZN_TRACE_ID", None)
+        error = None
+        try:
+            context = LambdaContext(
+                request_id, int(headers.get("lambda-runtime-deadline-ms", "0")),
+                headers.get("lambda-runtime-invoked-function-arn"),
+                _parse_json_header(headers.get("lambda-runtime-client-context")),
+                _parse_json_header(headers.get("lambda-runtime-cognito-identity")),
+                headers.get("lambda-runtime-aws-tenant-id"))
+            try:
+                event = json.loads(body) if body else {}
+            except ValueError as exc:
+                raise FaultException("Runtime.UnmarshalError",
+                                     "Unable to unmarshal input: %s" % exc)
+            result = handler(event, context)
+            try:
+                payload = dumps(result, cls=_Encoder).encode()
+            except (TypeError, ValueError) as exc:
+                raise FaultException("Runtime.MarshalError", "Unable to marshal response: %s" % exc)
+        except FaultException as exc:
+            error = error_document(exc.message, exc.error_type, exc.trace, request_id)
+        except Exception:
+            error = fault_document(sys.exc_info(), request_id)
+        if error is not None:
+            log_error(error)
+        flush_out()
+        flush_err()
+        if error is None:
+            client.request("POST", "/2018-06-01/runtime/invocation/%s/response" % request_id,
+                           payload, (("Content-Type", "application/json"),))
+        else:
+            client.request("POST", "/2018-06-01/runtime/invocation/%s/error" % request_id,
+                           dumps(error).encode(),
+                           ((_ERROR_TYPE, error["errorType"]),
+                            ("Content-Type", "application/json")))
+
+
+def main(argv):
+    if "--sdk-path" in argv:
+        sdk_path = argv[argv.index("--sdk-path") + 1]
+    else:
+        sdk_path = None
+    task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
+    runtime_dir = sys.path.pop(0) if sys.path else None
+    sys.path[0:0] = [task_root]
+    if sdk_path:
+        sys.path.append(sdk_path)
+    if runtime_dir:
+        sys.path.append(runtime_dir)
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    setup_logging()
+    client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    try:
+        handler = load_handler(os.environ.get("_HANDLER", ""))
+    except FaultException as exc:
+        error = error_document(exc.message, exc.error_type, exc.trace, "")
+    except Exception:
+        error = fault_document(sys.exc_info(), "")
+    else:
+        error = None
+    if error is not None:
+        log_error(error)
+        sys.stdout.flush()
+        client.request("POST", "/2018-06-01/runtime/init/error", json.dumps(error).encode(),
+                       ((_ERROR_TYPE, error["errorType"]), ("Content-Type", "application/json")))
+        sys.exit(1)
+    try:
+        serve(client, handler)
+    except (ConnectionError, OSError):
+        sys.exit(0)  # the engine went away: nothing left to serve
+
+
+if __name__ == "__main__":
+    main(sys.argv)

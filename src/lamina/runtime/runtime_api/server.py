@@ -1,0 +1,51 @@
+"""The Runtime API face of one environment: route a runtime's request to its environment.
+
+One listener per environment on loopback (the runtime only knows host:port). Each endpoint is
+decoded here and answered by the environment, which owns the state (spec §10.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from lamina.http.server import Request, Response
+from lamina.runtime.runtime_api import wire
+
+if TYPE_CHECKING:
+    from lamina.runtime.environment import ExecutionEnvironment
+
+_NOT_SUPPORTED = {
+    "/2020-08-15/logs": "Logs.NotSupported",
+    "/2022-07-01/telemetry": "Telemetry.NotSupported",
+}
+
+
+def runtime_api_handler(env: ExecutionEnvironment) -> Callable[[Request], Awaitable[Response]]:
+    """The request handler of `env`'s Runtime API listener."""
+
+    async def handle(request: Request) -> Response:
+        path, method = request.path, request.method
+        if path == wire.NEXT and method == "GET":
+            return await env.on_next()
+        if path.startswith(wire.INVOCATION) and method == "POST":
+            request_id, _, action = path[len(wire.INVOCATION):].partition("/")
+            headers = request.headers
+            if action == "response":
+                return env.on_response(request_id, request.body, headers.get("content-type"),
+                                       headers.get(wire.RESPONSE_MODE))
+            if action == "error":
+                return env.on_error(request_id, request.body, headers.get("content-type"),
+                                    headers.get(wire.ERROR_TYPE))
+        if path == wire.INIT_ERROR and method == "POST":
+            return env.on_init_error(request.body, request.headers.get(wire.ERROR_TYPE))
+        if path == wire.PING:
+            return Response(200, [("Content-Type", "text/plain")], b"pong")
+        if path in _NOT_SUPPORTED:
+            return wire.error(202, _NOT_SUPPORTED[path], "Lamina does not support this API yet")
+        if path.startswith("/2020-01-01/extension/"):
+            return wire.error(403, "Extension.NotSupported",
+                              "Lamina does not run external extensions yet")
+        return wire.not_found()
+
+    return handle

@@ -1,0 +1,100 @@
+"""Runtime API wire format, without I/O (spec §10): header names, bodies, error documents."""
+
+from __future__ import annotations
+
+import json
+
+from lamina.domain.model import Invocation
+from lamina.http.server import Response
+
+PREFIX = "/2018-06-01"
+NEXT = PREFIX + "/runtime/invocation/next"
+INVOCATION = PREFIX + "/runtime/invocation/"
+INIT_ERROR = PREFIX + "/runtime/init/error"
+PING = PREFIX + "/ping"
+
+ERROR_TYPE = "lambda-runtime-function-error-type"
+RESPONSE_MODE = "lambda-runtime-function-response-mode"
+ERROR_CAUSE_CONTENT_TYPE = "application/vnd.aws.lambda.error.cause+json"
+
+_JSON = [("Content-Type", "application/json")]
+ACCEPTED = Response(202, _JSON, b'{"status":"OK"}')
+
+
+def error(status: int, error_type: str, message: str) -> Response:
+    body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+    return Response(status, list(_JSON), body)
+
+
+def invalid_request_id() -> Response:
+    return error(400, "InvalidRequestID", "Invalid request ID")
+
+
+def invalid_transition(current: str, target: str) -> Response:
+    return error(403, "InvalidStateTransition",
+                 f"State transition from {current} to {target} failed for runtime. "
+                 "Error: State transition is not allowed")
+
+
+def too_large(limit: int) -> Response:
+    return error(413, "RequestEntityTooLarge",
+                 f"Exceeded maximum allowed payload size ({limit} bytes).")
+
+
+def not_found() -> Response:
+    return error(404, "InvalidURLPath", "Unknown path")
+
+
+def next_response(invocation: Invocation, deadline_ms: int) -> Response:
+    """The answer to `GET /runtime/invocation/next`: the event and its headers (§10.2)."""
+    headers = [
+        ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
+        ("Lambda-Runtime-Deadline-Ms", str(deadline_ms)),
+        ("Lambda-Runtime-Invoked-Function-Arn", invocation.invoked_arn),
+        ("Content-Type", invocation.content_type),
+    ]
+    if invocation.trace_id:
+        headers.append(("Lambda-Runtime-Trace-Id", invocation.trace_id))
+    if invocation.client_context:
+        headers.append(("Lambda-Runtime-Client-Context", invocation.client_context))
+    if invocation.cognito_identity:
+        headers.append(("Lambda-Runtime-Cognito-Identity", invocation.cognito_identity))
+    if invocation.tenant_id:
+        headers.append(("Lambda-Runtime-Aws-Tenant-Id", invocation.tenant_id))
+    return Response(200, headers, invocation.payload)
+
+
+def error_document(body: bytes, content_type: str | None) -> bytes:
+    """A runtime's posted error, as the caller receives it.
+
+    Passed through verbatim, except the X-Ray `errorCause` member of the error-cause variant,
+    which is stripped (spec §10.3). An empty body becomes an `Unknown` error document.
+    """
+    if content_type and content_type.startswith(ERROR_CAUSE_CONTENT_TYPE):
+        try:
+            document = json.loads(body)
+            if isinstance(document, dict):
+                document.pop("errorCause", None)
+                return json.dumps(document).encode()
+        except ValueError:
+            pass
+    return body
+
+
+def error_type_of(header: str | None, body: bytes) -> str:
+    """The error type for records and logs: the header, else the body's errorType."""
+    if header:
+        return header
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return "Unhandled"
+    if isinstance(document, dict) and isinstance(document.get("errorType"), str):
+        return document["errorType"]
+    return "Unhandled"
+
+
+def platform_error(error_type: str, message: str) -> bytes:
+    """A platform-detected failure as Lambda reports it: compact, errorType first (§4.4)."""
+    return json.dumps({"errorType": error_type, "errorMessage": message},
+                      separators=(",", ":")).encode()

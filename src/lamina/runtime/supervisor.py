@@ -1,0 +1,158 @@
+"""Child processes: spawn, watch, signal, reap. Knows nothing about Lambda.
+
+Each child runs in its own process group (in the engine's session), so one signal reaches the
+runtime and everything it started: SIGSTOP freezes the environment, SIGCONT thaws it, SIGKILL
+ends it. If the engine dies, the group becomes orphaned; the kernel then sends SIGHUP and
+SIGCONT to a stopped (frozen) group, and a running runtime sees its Runtime API connection
+close: either way no environment outlives the engine for long.
+
+Exit is noticed through a pidfd on the event loop (no thread per child); output (stdout and
+stderr together) is read from a non-blocking pipe as it comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+
+
+class SpawnError(Exception):
+    """The child could not be started (missing or non-executable program)."""
+
+
+class Child:
+    """One child process and its process group."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: str,
+                 on_output: Callable[[bytes], None], on_exit: Callable[[int], None]) -> None:
+        self.argv = argv
+        self._env = env
+        self._cwd = cwd
+        self._on_output = on_output
+        self._on_exit = on_exit
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._pidfd = -1
+        self._out_fd = -1
+        self.returncode: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid if self._popen else -1
+
+    def start(self) -> None:
+        try:
+            self._popen = subprocess.Popen(
+                self.argv, env=self._env, cwd=self._cwd, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0,
+                close_fds=True)
+        except OSError as exc:
+            raise SpawnError(f"fork/exec {self.argv[0]}: {exc.strerror or exc}") from None
+        loop = asyncio.get_running_loop()
+        assert self._popen.stdout is not None
+        self._out_fd = self._popen.stdout.fileno()
+        os.set_blocking(self._out_fd, False)
+        loop.add_reader(self._out_fd, self._read_output)
+        self._pidfd = os.pidfd_open(self._popen.pid)
+        loop.add_reader(self._pidfd, self._reap)
+
+    def drain_output(self) -> None:
+        """Read whatever output is already in the pipe (call before closing an invocation)."""
+        if self._out_fd >= 0:
+            self._read_output()
+
+    def _read_output(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._out_fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._close_output()
+                return
+            self._on_output(chunk)
+            if len(chunk) < 65536:
+                return
+
+    def _close_output(self) -> None:
+        if self._out_fd >= 0:
+            asyncio.get_running_loop().remove_reader(self._out_fd)
+            assert self._popen is not None and self._popen.stdout is not None
+            self._popen.stdout.close()
+            self._out_fd = -1
+
+    def _reap(self) -> None:
+        assert self._popen is not None
+        code = self._popen.poll()
+        if code is None:
+            return
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = -1
+        self.returncode = code
+        self.drain_output()
+        self._close_output()
+        self._signal(signal.SIGKILL)  # whatever the runtime left behind in its group
+        self._on_exit(code)
+
+    def _signal(self, sig: int) -> None:
+        if self._popen is None:
+            return
+        try:
+            os.killpg(self._popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def freeze(self) -> None:
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL the whole group; `on_exit` follows when the kernel reports the exit."""
+        self._signal(signal.SIGKILL)
+
+    @property
+    def alive(self) -> bool:
+        return self._popen is not None and self.returncode is None
+
+    def memory_kb(self) -> tuple[int, int]:
+        """(current RSS of the group's main process and its descendants, peak RSS of main) in kB."""
+        if self._popen is None or self.returncode is not None:
+            return 0, 0
+        return _tree_rss_kb(self._popen.pid), _peak_rss_kb(self._popen.pid)
+
+
+def _peak_rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _tree_rss_kb(pid: int) -> int:
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    total, pending, seen = 0, [pid], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(f"/proc/{current}/statm", "rb") as statm:
+                total += int(statm.read().split()[1]) * page_kb
+            with open(f"/proc/{current}/task/{current}/children", "rb") as children:
+                pending.extend(int(c) for c in children.read().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total

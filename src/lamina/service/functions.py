@@ -1,0 +1,231 @@
+"""The control plane: create, read, update, list and delete functions (spec §1, §2).
+
+Functions are kept in memory (loaded from the store at start) so that resolving a function
+for an invocation costs no I/O; every change is written to the store before it is answered.
+
+State (spec §1.2): a new function answers `Pending` and becomes `Active` as soon as the answer
+is sent; an update answers `LastUpdateStatus: InProgress` and becomes `Successful` the same
+way. A second update of a function while one is in progress gets 409.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from lamina.domain import arns, errors
+from lamina.domain.model import LATEST, FunctionConfig, Package
+from lamina.domain.settings import FunctionSettings, validate
+from lamina.service.ports import EnvironmentPool, Packages, Store
+
+
+def _timestamp(now: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03d+0000" % (now % 1 * 1000)
+
+
+@dataclass
+class FunctionEntry:
+    """A function as the control plane holds it."""
+
+    latest: FunctionConfig
+    tags: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, FunctionConfig] = field(default_factory=dict)
+    updating: bool = False
+
+
+@dataclass(frozen=True)
+class CreateFunction:
+    """A decoded CreateFunction request."""
+
+    name: str
+    settings: FunctionSettings
+    zip_file: bytes
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class FunctionService:
+    """Functions and their versions (see the module docstring)."""
+
+    def __init__(self, store: Store, code: Packages, pool: EnvironmentPool, region: str,
+                 account: str) -> None:
+        self.store = store
+        self.code = code
+        self.pool = pool
+        self.region = region
+        self.account = account
+        self._functions: dict[str, FunctionEntry] = {}
+
+    async def load(self) -> None:
+        """Read every function from the store (engine start)."""
+        tags = await self.store.list_function_tags()
+        for config in await self.store.list_versions():
+            config = config.replace(state="Active", state_reason=None, state_reason_code=None)
+            if config.last_update_status == "InProgress":
+                config = config.replace(last_update_status="Successful",
+                                        last_update_status_reason=None,
+                                        last_update_status_reason_code=None)
+            if config.version == LATEST:
+                entry = self._functions.setdefault(config.name, FunctionEntry(config))
+                entry.latest = config
+                entry.tags = tags.get(config.name, {})
+            else:
+                self._functions.setdefault(config.name, FunctionEntry(config)).versions[
+                    config.version] = config
+
+    # reading ---------------------------------------------------------------------------
+    def arn(self, name: str, qualifier: str | None = None) -> str:
+        return arns.function_arn(self.region, self.account, name, qualifier)
+
+    def entry(self, name: str, qualifier: str | None = None) -> FunctionEntry:
+        entry = self._functions.get(name)
+        if entry is None:
+            raise errors.ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
+        return entry
+
+    def resolve(self, name: str, qualifier: str | None) -> FunctionConfig:
+        """The version a name and qualifier select; 404 when there is none."""
+        entry = self.entry(name, qualifier)
+        if qualifier is None or qualifier == LATEST:
+            return entry.latest
+        config = entry.versions.get(qualifier)
+        if config is None:
+            raise errors.ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
+        return config
+
+    def check_invocable(self, config: FunctionConfig) -> None:
+        """409 while the function is not Active yet (spec §1.2)."""
+        if config.state != "Active":
+            raise errors.ResourceConflict(
+                "The operation cannot be performed at this time. The function is currently in "
+                f"the following state: {config.state}")
+
+    def list(self) -> list[FunctionConfig]:
+        return [self._functions[name].latest for name in sorted(self._functions)]
+
+    def package_bytes(self, key: str) -> bytes | None:
+        """A stored deployment package, for GetFunction's Code.Location."""
+        return self.code.read(key)
+
+    def tags(self, name: str) -> dict[str, str]:
+        return dict(self.entry(name).tags)
+
+    def total_code_size(self) -> int:
+        return sum(e.latest.code_size + sum(v.code_size for v in e.versions.values())
+                   for e in self._functions.values())
+
+    # changing --------------------------------------------------------------------------
+    async def create(self, request: CreateFunction) -> FunctionConfig:
+        settings = request.settings
+        validate(settings)
+        if settings.role is None:
+            raise errors.ValidationError.field("null", "role", "Member must not be null")
+        if request.name in self._functions:
+            raise errors.ResourceConflict(f"Function already exist: {request.name}")
+        package = await self._store_package(request.zip_file)
+        now = time.time()
+        values: dict[str, Any] = {"runtime": None, "handler": None, **settings.given()}
+        values.pop("package_type", None)
+        config = FunctionConfig(
+            name=request.name, code_sha256=package.sha256, code_size=package.size,
+            revision_id=str(uuid.uuid4()), last_modified=_timestamp(now), **values)
+        if request.name in self._functions:  # created while the package was being unpacked
+            raise errors.ResourceConflict(f"Function already exist: {request.name}")
+        await self.store.create_function(config.replace(state="Active", state_reason=None,
+                                                        state_reason_code=None),
+                                         request.tags, now)
+        self._functions[request.name] = FunctionEntry(config, dict(request.tags))
+        asyncio.get_running_loop().call_soon(self._settle, request.name)
+        return config
+
+    async def update_code(self, name: str, zip_file: bytes, revision_id: str | None,
+                          dry_run: bool = False) -> FunctionConfig:
+        async with self._updating(name, revision_id) as entry:
+            package = await self._store_package(zip_file)
+            changes = {"code_sha256": package.sha256, "code_size": package.size}
+            if dry_run:
+                return entry.latest.replace(**changes)
+            return await self._apply(entry, changes)
+
+    async def update_configuration(self, name: str, settings: FunctionSettings,
+                                   revision_id: str | None) -> FunctionConfig:
+        validate(settings)
+        async with self._updating(name, revision_id) as entry:
+            changes = {k: v for k, v in settings.given().items() if k != "package_type"}
+            return await self._apply(entry, changes)
+
+    async def delete(self, name: str, qualifier: str | None) -> None:
+        entry = self.entry(name)
+        if qualifier == LATEST:
+            raise errors.InvalidParameterValue(
+                "$LATEST version cannot be deleted without deleting the function.")
+        if qualifier is not None:
+            raise errors.ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
+        if entry.updating:
+            raise errors.ResourceConflict(
+                "The operation cannot be performed at this time. An update is in progress "
+                f"for resource: {self.arn(name)}")
+        await self.store.delete_function(name)
+        del self._functions[name]
+        self.pool.retire(name)
+
+    # helpers ---------------------------------------------------------------------------
+    async def _store_package(self, zip_file: bytes) -> Package:
+        return await asyncio.get_running_loop().run_in_executor(None, self.code.put, zip_file)
+
+    def _updating(self, name: str, revision_id: str | None) -> _UpdateGuard:
+        entry = self.entry(name)
+        if entry.updating:
+            raise errors.ResourceConflict(
+                "The operation cannot be performed at this time. An update is in progress "
+                f"for resource: {self.arn(name)}")
+        if revision_id is not None and revision_id != entry.latest.revision_id:
+            raise errors.PreconditionFailed(
+                "The Revision Id provided does not match the latest Revision Id. Call the "
+                "GetFunction/GetAlias API to retrieve the latest Revision Id")
+        return _UpdateGuard(entry)
+
+    async def _apply(self, entry: FunctionEntry, changes: dict[str, Any]) -> FunctionConfig:
+        now = time.time()
+        config = entry.latest.replace(
+            **changes, revision_id=str(uuid.uuid4()), last_modified=_timestamp(now),
+            last_update_status="InProgress",
+            last_update_status_reason="The function is being created.",
+            last_update_status_reason_code="Creating")
+        await self.store.put_version(config.replace(
+            last_update_status="Successful", last_update_status_reason=None,
+            last_update_status_reason_code=None))
+        entry.latest = config
+        self.pool.retire(config.name)
+        asyncio.get_running_loop().call_soon(self._settle, config.name)
+        return config
+
+    def _settle(self, name: str) -> None:
+        """The change is in effect: Pending → Active, InProgress → Successful."""
+        entry = self._functions.get(name)
+        if entry is None:
+            return
+        latest = entry.latest
+        if latest.state == "Pending":
+            latest = latest.replace(state="Active", state_reason=None, state_reason_code=None)
+        if latest.last_update_status == "InProgress":
+            latest = latest.replace(last_update_status="Successful",
+                                    last_update_status_reason=None,
+                                    last_update_status_reason_code=None)
+        entry.latest = latest
+
+
+class _UpdateGuard:
+    """Marks a function as being updated for the length of an `async with` block."""
+
+    def __init__(self, entry: FunctionEntry) -> None:
+        self.entry = entry
+
+    async def __aenter__(self) -> FunctionEntry:
+        self.entry.updating = True
+        return self.entry
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.entry.updating = False

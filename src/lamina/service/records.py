@@ -1,0 +1,81 @@
+"""Attempt records, written off the hot path (ARCHITECTURE.md decision 4).
+
+The invoke path only appends to in-memory lists; a background task writes them to the store
+in one transaction every `interval` seconds (or sooner when `max_batch` are waiting). A
+summary updated several times before a flush is written once, in its last state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from lamina.domain.model import AttemptRecord, InvocationSummary
+from lamina.service.ports import Store
+
+log = logging.getLogger("lamina.records")
+
+
+class Recorder:
+    """Collects attempt records and invocation summaries and writes them in batches."""
+
+    def __init__(self, store: Store, interval: float = 0.2, max_batch: int = 2000) -> None:
+        self.store = store
+        self.interval = interval
+        self.max_batch = max_batch
+        self._summaries: dict[str, InvocationSummary] = {}
+        self._records: list[AttemptRecord] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="lamina-records")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        await self.flush()
+
+    def summary(self, summary: InvocationSummary) -> None:
+        """Record (or update) where an invocation stands."""
+        self._summaries[summary.request_id] = summary
+        self._poke()
+
+    def record(self, request_id: str, kind: str, detail: dict[str, Any],
+               at: float | None = None) -> None:
+        """Append one entry to an invocation's timeline."""
+        self._records.append(AttemptRecord(request_id, time.time() if at is None else at,
+                                           kind, detail))
+        self._poke()
+
+    def _poke(self) -> None:
+        if len(self._records) + len(self._summaries) >= self.max_batch:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        if not self._summaries and not self._records:
+            return
+        summaries, self._summaries = list(self._summaries.values()), {}
+        records, self._records = self._records, []
+        try:
+            await self.store.write_records(summaries, records)
+        except BaseException:
+            for summary in summaries:  # keep them for the next try
+                self._summaries.setdefault(summary.request_id, summary)
+            self._records[:0] = records
+            raise
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await asyncio.shield(self.flush())
+            except Exception:  # the store is failing: keep serving, say so, try again later
+                log.exception("could not write attempt records")

@@ -1,0 +1,140 @@
+"""Deployment packages: check a zip, store it, and unpack it safely (spec §2.4 "Bad zip").
+
+A package is stored once per content hash: `code/<sha>.zip` and its tree `code/<sha>/`.
+Unpacking refuses what could escape or exhaust the machine: entries with absolute paths or
+`..`, symbolic links that point outside the tree, more than `MAX_ZIP_ENTRIES` entries, and
+more than `UNZIPPED_CODE` bytes once expanded (counted as bytes are written, not as the zip
+claims) or an entry that expands past `MAX_COMPRESSION_RATIO`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from lamina.domain import errors, limits
+from lamina.domain.model import Package
+
+BAD_ZIP = "Could not unzip uploaded file. Please check your file, then try to upload again."
+
+
+class CodeStore:
+    """Packages under `<data dir>/code`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def zip_path(self, key: str) -> Path:
+        return self.root / f"{key}.zip"
+
+    def tree(self, key: str) -> Path:
+        return self.root / key
+
+    def put(self, data: bytes) -> Package:
+        """Check and unpack `data`; return the stored package. Blocking: run it in a thread."""
+        if len(data) > limits.ZIPPED_CODE:
+            raise errors.RequestTooLarge(
+                f"Zipped size must be smaller than {limits.ZIPPED_CODE} bytes")
+        digest = hashlib.sha256(data)
+        key = digest.hexdigest()
+        package = Package(base64.b64encode(digest.digest()).decode(), len(data), key, self.tree(key))
+        if package.root.is_dir():
+            return package
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=self.root))
+        try:
+            _unpack(data, staging)
+            (self.root / f".{key}.zip").write_bytes(data)
+            os.replace(self.root / f".{key}.zip", self.zip_path(key))
+            try:
+                os.rename(staging, package.root)
+            except OSError:  # another request unpacked the same package first
+                shutil.rmtree(staging, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return package
+
+    def read(self, key: str) -> bytes | None:
+        """The zip of a stored package, or None."""
+        path = self.zip_path(key)
+        return path.read_bytes() if path.is_file() else None
+
+
+def _unpack(data: bytes, target: Path) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError):
+        raise errors.InvalidParameterValue(BAD_ZIP) from None
+    if len(entries) > limits.MAX_ZIP_ENTRIES:
+        raise errors.InvalidParameterValue(
+            f"Lamina refuses packages of more than {limits.MAX_ZIP_ENTRIES} files.")
+    budget = [limits.UNZIPPED_CODE]
+    links: list[tuple[Path, str]] = []
+    for entry in entries:
+        path = _safe_path(entry.filename, target)
+        mode = entry.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            links.append((path, archive.read(entry).decode("utf-8", "replace")))
+        elif entry.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            _extract_file(archive, entry, path, budget)
+            # Keep the owner's execute bit (a custom runtime's bootstrap needs it).
+            os.chmod(path, 0o755 if mode & 0o111 else 0o644)
+    for path, link_target in links:
+        _make_link(path, link_target, target)
+    root = target.resolve()
+    for path, _ in links:  # again with every link in place, so chains cannot leave the tree
+        if not path.resolve().is_relative_to(root):
+            raise errors.InvalidParameterValue(
+                f"{BAD_ZIP} Symbolic link '{path.relative_to(target)}' points outside the package.")
+
+
+def _safe_path(name: str, target: Path) -> Path:
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if pure.is_absolute() or ".." in pure.parts or name.startswith("/"):
+        raise errors.InvalidParameterValue(f"{BAD_ZIP} Entry '{name}' has an unsafe path.")
+    path = target.joinpath(*pure.parts) if pure.parts else target
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _extract_file(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, path: Path,
+                  budget: list[int]) -> None:
+    written = 0
+    limit = max(entry.compress_size, 1) * limits.MAX_COMPRESSION_RATIO + 1_048_576
+    try:
+        with archive.open(entry) as source, open(path, "wb") as sink:
+            while chunk := source.read(1 << 20):
+                written += len(chunk)
+                budget[0] -= len(chunk)
+                if budget[0] < 0:
+                    raise errors.InvalidParameterValue(
+                        f"Unzipped size must be smaller than {limits.UNZIPPED_CODE} bytes")
+                if written > limit:
+                    raise errors.InvalidParameterValue(
+                        f"{BAD_ZIP} Entry '{entry.filename}' expands more than "
+                        f"{limits.MAX_COMPRESSION_RATIO} times (a zip bomb).")
+                sink.write(chunk)
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
+        raise errors.InvalidParameterValue(BAD_ZIP) from None
+
+
+def _make_link(path: Path, link_target: str, root: Path) -> None:
+    resolved = (path.parent / link_target).resolve() if not link_target.startswith("/") else None
+    if resolved is None or not resolved.is_relative_to(root.resolve()):
+        raise errors.InvalidParameterValue(
+            f"{BAD_ZIP} Symbolic link '{path.relative_to(root)}' points outside the package.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    os.symlink(link_target, path)

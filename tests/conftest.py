@@ -1,0 +1,164 @@
+"""Shared fixtures: a real `lamina serve` process, real AWS clients, function packages."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = Path(__file__).resolve().parent / "functions"
+ROLE = "arn:aws:iam::123456789012:role/lambda-test"
+PY_RUNTIME = f"python3.{sys.version_info.minor}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None) -> bytes:
+    """A deployment package from {path: content}; `modes` sets unix permissions."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = ((modes or {}).get(name, 0o644) | 0o100000) << 16
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+def zip_dir(folder: Path) -> bytes:
+    """A package of a folder under tests/functions (executable bits kept)."""
+    files, modes = {}, {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            name = str(path.relative_to(folder))
+            files[name] = path.read_bytes()
+            modes[name] = 0o755 if os.access(path, os.X_OK) else 0o644
+    return make_zip(files, modes)
+
+
+@dataclass
+class Server:
+    """A running `lamina serve` child process."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def get(self, path: str) -> dict:
+        with urllib.request.urlopen(self.endpoint + path, timeout=30) as response:
+            return json.loads(response.read())
+
+
+def start_server(data_dir: Path, *args: str, port: int | None = None) -> Server:
+    port = port or free_port()
+    log_path = data_dir.parent / f"serve-{port}.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lamina", "serve", "--port", str(port), "--data-dir",
+             str(data_dir), *args], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    server = Server(process, port, data_dir, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"lamina serve exited:\n{server.log()}")
+        try:
+            server.get("/_lamina/health")
+            return server
+        except OSError:
+            time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"lamina serve did not start:\n{server.log()}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One engine for the acceptance tests (functions get unique names)."""
+    running = start_server(tmp_path_factory.mktemp("engine") / "data", "--idle-timeout", "60")
+    yield running
+    running.stop()
+    assert "Traceback" not in running.log(), running.log()
+
+
+def client(endpoint: str, service: str = "lambda", read_timeout: int = 120, **config: object):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(read_timeout=read_timeout, retries={"max_attempts": 1, "mode": "standard"},
+                      **config))
+
+
+@pytest.fixture(scope="session")
+def lam(server: Server):
+    """A boto3 Lambda client pointed at the session engine."""
+    lambda_client = client(server.endpoint)
+    yield lambda_client
+    lambda_client.close()
+
+
+@pytest.fixture
+def fname() -> str:
+    """A fresh function name for one test."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def create_function(lam, name: str, package: bytes, handler: str = "index.handler",
+                    runtime: str = PY_RUNTIME, **extra) -> dict:
+    response = lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE,
+                                   Handler=handler, Code={"ZipFile": package}, **extra)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name,
+                                              WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+    return response
+
+
+def invoke_json(lam, name: str, event: object = None, **extra) -> tuple[dict, object]:
+    response = lam.invoke(FunctionName=name, Payload=json.dumps(event or {}).encode(), **extra)
+    body = response["Payload"].read()
+    try:
+        return response, json.loads(body)
+    except ValueError:
+        return response, body
+
+
+def have_node() -> bool:
+    return shutil.which("node") is not None
