@@ -9,8 +9,8 @@ docs/ARCHITECTURE.md).
 
 * One `HttpProtocol` per connection. httptools parses; a complete request becomes a `Request`
   and is handed to the face's `handler` coroutine in a task.
-* One request at a time per connection: reading is paused while a request is handled, so
-  pipelined requests are answered in order.
+* One request at a time per connection: reading is paused while a request is handled, and
+  requests that arrived together (pipelined) are queued and answered in order.
 * A handler may write interim `1xx` responses (`Request.send_interim`) before its final
   `Response`; long synchronous invocations use this for heartbeats.
 * Bodies are limited per path by `body_limit(path)`; a declared or streamed body over the
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
@@ -116,6 +117,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._discarding = False
+        self._queue: deque[tuple[Request, bool]] = deque()
         self.closed = False
 
     # asyncio.Protocol ---------------------------------------------------------------
@@ -182,24 +184,31 @@ class HttpProtocol(asyncio.Protocol):
         request = Request(method, raw_path, query, self._headers, b"".join(self._body), self)
         assert self._transport is not None
         self._transport.pause_reading()
-        keep_alive = self._parser.should_keep_alive()
-        asyncio.get_running_loop().create_task(self._respond(request, keep_alive))
+        self._queue.append((request, self._parser.should_keep_alive()))
+        if len(self._queue) == 1:
+            asyncio.get_running_loop().create_task(self._respond())
 
     # responding --------------------------------------------------------------------
-    async def _respond(self, request: Request, keep_alive: bool) -> None:
-        try:
-            response = await self._handler(request)
-        except Exception:  # a face's handler maps its own errors; this is the last guard
-            log.exception("unhandled error answering %s %s", request.method, request.raw_path)
-            response = Response(500, [("Content-Type", "text/plain")], b"internal error")
-            keep_alive = False
-        if self.closed or self._transport is None:
-            return
-        self._transport.write(response.encode(keep_alive))
-        if keep_alive:
+    async def _respond(self) -> None:
+        """Answer queued requests one after another, in the order they came."""
+        while self._queue:
+            request, keep_alive = self._queue[0]
+            try:
+                response = await self._handler(request)
+            except Exception:  # each face maps its own errors; this is the last guard
+                log.exception("unhandled error answering %s %s", request.method, request.raw_path)
+                response = Response(500, [("Content-Type", "text/plain")], b"internal error")
+                keep_alive = False
+            self._queue.popleft()
+            if self.closed or self._transport is None:
+                return
+            self._transport.write(response.encode(keep_alive))
+            if not keep_alive:
+                self._queue.clear()
+                self._transport.close()
+                return
+        if self._transport is not None and not self.closed:
             self._transport.resume_reading()
-        else:
-            self._transport.close()
 
     def write_interim(self, status: int) -> bool:
         if self.closed or self._transport is None or self._transport.is_closing():

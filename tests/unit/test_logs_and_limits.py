@@ -1,0 +1,57 @@
+import pytest
+
+from lamina.domain import errors
+from lamina.runtime.logs import LogReader, LogStream
+from lamina.service.concurrency import ConcurrencyLimiter
+
+
+def test_stream_lines_capture_and_rotation(tmp_path):
+    stream = LogStream(tmp_path / "f" / "s.log", max_bytes=2000)
+    stream.begin_capture()
+    stream.platform("START RequestId: r")
+    stream.write_output(b"par")
+    stream.write_output(b"tial\nwhole\n")
+    stream.platform("END RequestId: r")
+    captured = stream.end_capture()
+    assert captured == b"START RequestId: r\npartial\nwhole\nEND RequestId: r\n"
+    for _ in range(100):
+        stream.write_output(b"z" * 50 + b"\n")
+    stream.close()
+    assert (tmp_path / "f" / "s.log").stat().st_size <= 2000
+    assert (tmp_path / "f" / "s.log.1").exists()
+    lines = LogReader(tmp_path).read("f")
+    assert all(stamp.endswith("Z") for stamp, _, _ in lines)
+    assert lines == sorted(lines, key=lambda line: line[0])
+    assert LogReader(tmp_path).read("missing") == []
+
+
+def test_capture_keeps_only_the_tail_and_cuts_long_lines(tmp_path):
+    stream = LogStream(tmp_path / "s.log", 1 << 30)
+    stream.begin_capture()
+    stream.write_output(b"a" * 100_000 + b"\n" + b"b" * 1_000_000)
+    stream.write_output(b"end\n")
+    captured = stream.end_capture()
+    assert len(captured) <= 16 * 1024 and captured.endswith(b"bend\n")
+    stream.close()
+    lines = (tmp_path / "s.log").read_bytes().split(b"\n")
+    assert max(len(line) for line in lines) <= 256 * 1024 + 40
+
+
+def test_concurrency_limits():
+    limiter = ConcurrencyLimiter(account_limit=2)
+    with limiter.lease("a"), limiter.lease("b"):
+        with pytest.raises(errors.TooManyRequests) as raised:
+            with limiter.lease("c"):
+                pass
+        assert raised.value.reason == "ConcurrentInvocationLimitExceeded"
+    assert limiter.unreserved_in_flight == 0
+    limiter.reserved["r"] = 1
+    with limiter.lease("r"):
+        with pytest.raises(errors.TooManyRequests) as raised:
+            with limiter.lease("r"):
+                pass
+        assert raised.value.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    limiter.reserved["zero"] = 0
+    with pytest.raises(errors.TooManyRequests):
+        with limiter.lease("zero"):
+            pass

@@ -1,0 +1,95 @@
+import base64
+import json
+
+import pytest
+
+from lamina.api import wire
+from lamina.domain import errors
+from lamina.domain.model import FunctionConfig, Invocation
+from lamina.runtime.runtime_api import wire as runtime_wire
+
+CONFIG = FunctionConfig(name="f", runtime="python3.12", handler="a.b",
+                        role="arn:aws:iam::123456789012:role/r", code_sha256="c2hh",
+                        code_size=10, revision_id="rev", last_modified="2026-01-01T00:00:00.000+0000")
+
+
+def test_payload_rules():
+    assert wire.payload(b"", "RequestResponse") == b"{}"
+    assert wire.payload(b'{"a":1}', "RequestResponse") == b'{"a":1}'
+    with pytest.raises(errors.InvalidRequestContent, match="^Could not parse request body"):
+        wire.payload(b"{", "RequestResponse")
+    with pytest.raises(errors.InvalidRequestContent):
+        wire.payload(b"\xff\xfe", "RequestResponse")
+    with pytest.raises(errors.RequestTooLarge, match="6291456 bytes for the InvokeFunction"):
+        wire.payload(b"1" * 6_291_457, "RequestResponse")
+    with pytest.raises(errors.RequestTooLarge, match="too large for the Event invocation type"):
+        wire.payload(b"1" * 1_048_577, "Event")
+
+
+def test_headers():
+    assert wire.invocation_type(None) == "RequestResponse"
+    with pytest.raises(errors.ValidationError, match="invocationType"):
+        wire.invocation_type("Sometimes")
+    assert wire.log_type("Tail") is True and wire.log_type("None") is False
+    with pytest.raises(errors.ValidationError):
+        wire.log_type("All")
+    context = base64.b64encode(b'{"custom":{"a":1}}').decode()
+    assert json.loads(wire.client_context(context)) == {"custom": {"a": 1}}
+    for bad in ("%%%", base64.b64encode(b"[1]").decode(), "A" * 3584):
+        with pytest.raises(errors.InvalidRequestContent):
+            wire.client_context(bad)
+
+
+def test_error_response_shapes():
+    response = wire.error_response(errors.ResourceNotFound("Function not found: x"), "rid")
+    assert response.status == 404
+    assert ("x-amzn-ErrorType", "ResourceNotFoundException") in response.headers
+    assert json.loads(response.body) == {"Type": "User", "Message": "Function not found: x"}
+    throttle = wire.error_response(errors.TooManyRequests("ConcurrentInvocationLimitExceeded"), "r")
+    assert throttle.status == 429 and ("Retry-After", "1") in throttle.headers
+    assert json.loads(throttle.body) == {"Reason": "ConcurrentInvocationLimitExceeded",
+                                         "Type": "User", "message": "Rate Exceeded."}
+    validation = wire.error_response(errors.ValidationError("bad"), "r")
+    assert json.loads(validation.body) == {"message": "bad"}
+    service = wire.error_response(errors.ServiceError("oops"), "r")
+    assert service.status == 500 and json.loads(service.body)["Type"] == "Service"
+
+
+def test_function_configuration_shape():
+    body = wire.function_configuration(CONFIG, "arn:x")
+    assert body["FunctionArn"] == "arn:x" and body["Version"] == "$LATEST"
+    assert "Environment" not in body
+    assert body["State"] == "Pending" and body["StateReasonCode"] == "Creating"
+    with_env = wire.function_configuration(CONFIG.replace(environment={"AB": "1"}), "arn:x")
+    assert with_env["Environment"] == {"Variables": {"AB": "1"}}
+
+
+def test_settings_decoding_checks_types():
+    settings = wire.function_settings({"Timeout": 5, "Environment": {"Variables": {"AB": "1"}},
+                                       "EphemeralStorage": {"Size": 1024}})
+    assert (settings.timeout, settings.environment, settings.ephemeral_storage) == \
+        (5, {"AB": "1"}, 1024)
+    with pytest.raises(errors.ValidationError):
+        wire.function_settings({"Timeout": "5"})
+    with pytest.raises(errors.ValidationError):
+        wire.function_settings({"MemorySize": True})
+
+
+def test_runtime_api_wire():
+    invocation = Invocation("rid", CONFIG, "arn:f", b"{}", client_context='{"a":1}',
+                            trace_id="Root=1-x")
+    response = runtime_wire.next_response(invocation, 1234)
+    headers = dict(response.headers)
+    assert headers["Lambda-Runtime-Aws-Request-Id"] == "rid"
+    assert headers["Lambda-Runtime-Deadline-Ms"] == "1234"
+    assert headers["Lambda-Runtime-Client-Context"] == '{"a":1}'
+    assert "Lambda-Runtime-Cognito-Identity" not in headers
+    cause = json.dumps({"errorMessage": "m", "errorType": "T", "errorCause": {"x": 1}}).encode()
+    stripped = runtime_wire.error_document(cause, runtime_wire.ERROR_CAUSE_CONTENT_TYPE)
+    assert json.loads(stripped) == {"errorMessage": "m", "errorType": "T"}
+    assert runtime_wire.error_document(b"raw", "text/plain") == b"raw"
+    assert runtime_wire.error_type_of("Runtime.X", b"") == "Runtime.X"
+    assert runtime_wire.error_type_of(None, b'{"errorType":"E"}') == "E"
+    assert runtime_wire.error_type_of(None, b"nope") == "Unhandled"
+    assert runtime_wire.platform_error("Sandbox.Timedout", "m") == \
+        b'{"errorType":"Sandbox.Timedout","errorMessage":"m"}'
