@@ -10,13 +10,14 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import FUNCTIONS, create_function, invoke_json, zip_dir
+from tests.conftest import FUNCTIONS, PY_RUNTIME, create_function, invoke_json, zip_dir
 
 PACKAGE = zip_dir(FUNCTIONS / "python")
 
 
 def make(lam, name: str, handler: str, **extra) -> None:
-    create_function(lam, name, PACKAGE, handler=f"index.{handler}", **extra)
+    runtime = extra.pop("Runtime", PY_RUNTIME)
+    create_function(lam, name, PACKAGE, handler=f"index.{handler}", runtime=runtime, **extra)
 
 
 def test_echo_returns_the_event_with_lambda_headers(lam, fname):
@@ -267,3 +268,13 @@ def test_update_while_invoking_serves_old_then_new_code(lam, fname):
     assert invoke_json(lam, fname, {"new": True})[1] == {"new": True}
     slow.join()
     assert results[0][1]["slept"] == 1
+
+
+def test_closest_python_runs_a_missing_runtime_with_a_warning(lam, fname):
+    make(lam, fname, "describe", Runtime="python3.14")
+    response, body = invoke_json(lam, fname, LogType="Tail")
+    tail = base64.b64decode(response["LogResult"]).decode()
+    if "python3.14" in body["executable"]:
+        pytest.skip("Python 3.14 is installed: no fallback to observe")
+    assert "LAMINA_WARNING: python3.14 is not installed on this machine; running on Python 3." in tail
+    assert body["env"]["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.14"

@@ -1,0 +1,284 @@
+/**
+ * Lamina's Node.js runtime: loads a function's handler and serves it over the Lambda Runtime API.
+ *
+ * Started as `node bootstrap.mjs` in the function's code directory, with the environment of spec
+ * §9.5. Built-in modules only; runs on Node 18 and later.
+ *
+ * Toward the function it behaves as AWS's Node.js runtime (aws-lambda-nodejs-runtime-interface-
+ * client): handler loading and its error types (loader.mjs), the `context` object, console
+ * logging (logging.mjs), error documents (errors.mjs), response streaming (streaming.mjs), and
+ * the invocation model:
+ *
+ * - a handler that returns a promise is answered when the promise settles;
+ * - otherwise the handler's callback (or context.done/succeed/fail) answers; with
+ *   `callbackWaitsForEmptyEventLoop` (the default) the callback's result is posted only once the
+ *   event loop is empty (Node's 'beforeExit'), else at once. A handler that neither returns a
+ *   promise nor calls back is answered `null` when the event loop empties (a plain return value
+ *   is ignored, as on AWS); an async one whose promise never settles fails with
+ *   Runtime.NodeJsExit;
+ * - an uncaught exception or unhandled rejection fails the current invocation (or the init)
+ *   and ends the process (exit 129 / 128).
+ */
+
+import { RuntimeClient } from './client.mjs';
+import { NodeJsExit, UnhandledPromiseRejection, errorDocument } from './errors.mjs';
+import { handlerMetadata, installAwsLambdaGlobal, loadHandler } from './loader.mjs';
+import { logError, patchConsole, setRequestContext, writeOut } from './logging.mjs';
+import { ResponseStream } from './streaming.mjs';
+
+const env = process.env;
+const noop = () => {};
+let onEmptyEventLoop = noop;
+let current = null;
+let exiting = false;
+
+function isPromise(value) {
+  return Boolean(value) && typeof value.then === 'function';
+}
+
+function exitQuietly() {
+  process.exit(0);
+}
+
+function checkAccepted(response) {
+  if (response.status >= 500) process.exit(1);
+}
+
+function parseJsonHeader(value, name) {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    throw new Error(`Cannot parse ${name} as json: ${err.toString()}`);
+  }
+}
+
+function contextFields(headers) {
+  const deadline = Number(headers['lambda-runtime-deadline-ms']);
+  return {
+    functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
+    functionName: env.AWS_LAMBDA_FUNCTION_NAME,
+    memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+    clientContext: parseJsonHeader(headers['lambda-runtime-client-context'], 'ClientContext'),
+    identity: parseJsonHeader(headers['lambda-runtime-cognito-identity'], 'CognitoIdentity'),
+    invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+    awsRequestId: headers['lambda-runtime-aws-request-id'],
+    tenantId: headers['lambda-runtime-aws-tenant-id'],
+    getRemainingTimeInMillis() {
+      return deadline - Date.now();
+    },
+  };
+}
+
+function forwardTraceId(headers) {
+  const traceId = headers['lambda-runtime-trace-id'];
+  if (traceId) env._X_AMZN_TRACE_ID = traceId;
+  else delete env._X_AMZN_TRACE_ID;
+}
+
+function firstCallOnly(state, fn) {
+  return (...args) => {
+    if (state.called) return;
+    state.called = true;
+    fn(...args);
+  };
+}
+
+/** One buffered invocation; resolves when the loop may ask for the next event. */
+function invoke(client, handler, meta, headers, body) {
+  return new Promise((next) => {
+    const requestId = headers['lambda-runtime-aws-request-id'];
+    const invocation = { requestId, reported: false };
+    let waitForEmptyEventLoop = true;
+    current = invocation;
+
+    const send = (request) => request.then(checkAccepted).then(next, exitQuietly);
+    const claim = () => {
+      if (!invocation.reported) return (invocation.reported = true);
+      console.error('Invocation has already been reported as done. Cannot call complete more ' +
+        'than once per invocation.');
+      return false;
+    };
+    const complete = (result) => {
+      if (!claim()) return;
+      let payload;
+      try {
+        payload = JSON.stringify(result === undefined ? null : result);
+      } catch {
+        reportError(new Error('Unable to stringify response body'), true);
+        return;
+      }
+      send(client.postResponse(requestId, payload));
+    };
+    const reportError = (err, claimed = false) => {
+      if (!claimed && !claim()) return;
+      logError('Invoke Error', err);
+      send(client.postError(requestId, errorDocument(err)));
+    };
+    const done = (err, result) => {
+      onEmptyEventLoop = noop;
+      if (err !== undefined && err !== null) reportError(err);
+      else complete(result);
+    };
+    const callback = (err, result) => {
+      onEmptyEventLoop = noop;
+      if (err !== undefined && err !== null) reportError(err);
+      else if (!waitForEmptyEventLoop) complete(result);
+      else onEmptyEventLoop = () => setImmediate(() => complete(result));
+    };
+
+    const once = { called: false };
+    const succeed = firstCallOnly(once, (result) => done(null, result));
+    const fail = firstCallOnly(once, (err) => done(err ?? 'handled', null));
+    const context = {
+      get callbackWaitsForEmptyEventLoop() {
+        return waitForEmptyEventLoop;
+      },
+      set callbackWaitsForEmptyEventLoop(value) {
+        waitForEmptyEventLoop = value;
+      },
+      succeed,
+      fail,
+      done: firstCallOnly(once, done),
+    };
+    const userCallback = firstCallOnly(once, callback);
+
+    onEmptyEventLoop = () => {
+      onEmptyEventLoop = noop;
+      if (meta.isAsync) reportError(new NodeJsExit());
+      else complete(null);
+    };
+
+    try {
+      forwardTraceId(headers);
+      Object.assign(context, contextFields(headers));
+      const result = handler(JSON.parse(body), context, userCallback);
+      if (isPromise(result)) result.then(succeed, fail).catch(fail);
+    } catch (err) {
+      userCallback(err);
+    }
+  });
+}
+
+/** One invocation of a streaming handler (spec §5.3). */
+function invokeStreaming(client, handler, meta, headers, body) {
+  return new Promise((next) => {
+    const requestId = headers['lambda-runtime-aws-request-id'];
+    const transport = client.streamResponse(requestId);
+    const stream = new ResponseStream(transport, meta.highWaterMark);
+    let waitForEmptyEventLoop = true;
+    let failed = false;
+
+    const scheduleNext = () => {
+      onEmptyEventLoop = noop;
+      if (!waitForEmptyEventLoop) next();
+      else onEmptyEventLoop = () => setImmediate(next);
+    };
+    const fail = (err) => {
+      if (failed) return;
+      failed = true;
+      logError('Invoke Error', err);
+      stream.fail(errorDocument(err));
+      transport.done.then(scheduleNext);
+    };
+    const finish = async (result) => {
+      if (result !== undefined) console.warn('Streaming handlers ignore return values.');
+      await transport.done;
+      if (!stream.writableFinished) fail('Response stream is not finished.');
+      else scheduleNext();
+    };
+
+    current = {
+      requestId,
+      get reported() {
+        return transport.finished;
+      },
+      abort(err) {
+        stream.fail(errorDocument(err));
+        return transport.done;
+      },
+    };
+    onEmptyEventLoop = () => (transport.finished ? next() : fail(new NodeJsExit()));
+
+    try {
+      forwardTraceId(headers);
+      const context = {
+        get callbackWaitsForEmptyEventLoop() {
+          return waitForEmptyEventLoop;
+        },
+        set callbackWaitsForEmptyEventLoop(value) {
+          waitForEmptyEventLoop = value;
+        },
+        ...contextFields(headers),
+      };
+      const result = handler(JSON.parse(body), stream, context);
+      if (!isPromise(result)) fail('Streaming does not support non-async handlers.');
+      else result.then(finish).catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  });
+}
+
+async function serve(client, handler, meta) {
+  const run = meta.streaming ? invokeStreaming : invoke;
+  for (;;) {
+    const { status, headers, body } = await client.next().catch(exitQuietly);
+    if (status !== 200) {
+      writeOut(`Runtime API next failed with status ${status}: ${body.toString().slice(0, 200)}\n`);
+      process.exit(1);
+    }
+    setRequestContext(headers['lambda-runtime-aws-request-id'], headers['lambda-runtime-aws-tenant-id']);
+    await run(client, handler, meta, headers, body.toString('utf8'));
+  }
+}
+
+/** An uncaught exception or unhandled rejection: fail what is running, then exit. */
+function fatal(client, err, code) {
+  if (exiting) return;
+  exiting = true;
+  const document = errorDocument(err);
+  let posted;
+  if (current === null) posted = client.postErrorAside(null, document);
+  else if (current.reported) posted = Promise.resolve();
+  else if (current.abort) posted = current.abort(err);
+  else {
+    current.reported = true;
+    posted = client.postErrorAside(current.requestId, document);
+  }
+  posted.catch(noop).then(() => process.exit(code));
+}
+
+function installProcessHandlers(client) {
+  process.on('uncaughtException', (err) => {
+    logError('Uncaught Exception', err);
+    fatal(client, err, 129);
+  });
+  process.on('unhandledRejection', (reason, promise) => {
+    const err = new UnhandledPromiseRejection(reason, promise);
+    logError('Unhandled Promise Rejection', err);
+    fatal(client, err, 128);
+  });
+  process.on('beforeExit', () => onEmptyEventLoop());
+}
+
+async function main() {
+  patchConsole();
+  const client = new RuntimeClient(env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001');
+  installProcessHandlers(client);
+  installAwsLambdaGlobal();
+  let handler, meta;
+  try {
+    handler = await loadHandler(env.LAMBDA_TASK_ROOT || process.cwd(), env._HANDLER || '');
+    meta = handlerMetadata(handler);
+  } catch (err) {
+    logError('Uncaught Exception', err);
+    await client.postInitError(errorDocument(err)).catch(noop);
+    process.exit(129);
+  }
+  await serve(client, handler, meta);
+}
+
+await main();

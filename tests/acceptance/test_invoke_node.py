@@ -1,0 +1,87 @@
+"""Node.js functions (Lamina's own dependency-free runtime), driven by boto3."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+
+from tests.conftest import FUNCTIONS, create_function, have_node, invoke_json, make_zip, zip_dir
+
+pytestmark = pytest.mark.skipif(not have_node(), reason="node is not installed")
+CJS = zip_dir(FUNCTIONS / "node_cjs")
+
+
+def make(lam, name: str, handler: str, runtime: str = "nodejs20.x", **extra) -> None:
+    create_function(lam, name, CJS, handler=f"index.{handler}", runtime=runtime, **extra)
+
+
+def test_async_handler_echo_and_context(lam, fname):
+    make(lam, fname, "echo")
+    assert invoke_json(lam, fname, {"a": [1, 2]})[1] == {"a": [1, 2]}
+    lam.update_function_configuration(FunctionName=fname, Handler="index.describe", MemorySize=192)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fname,
+                                               WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+    response, body = invoke_json(lam, fname, LogType="Tail")
+    assert body["functionName"] == fname
+    assert body["memoryLimitInMB"] == "192"
+    assert body["awsRequestId"] == response["ResponseMetadata"]["RequestId"]
+    assert 2000 < body["remaining"] <= 3000
+    assert body["env"]["AWS_EXECUTION_ENV"] == "AWS_Lambda_nodejs20.x"
+    assert "NODE_EXTRA_CA_CERTS" not in body["env"]
+    tail = base64.b64decode(response["LogResult"]).decode()
+    assert f"\t{body['awsRequestId']}\tINFO\tdescribing {body['awsRequestId']}" in tail
+
+
+def test_error_document_is_nodes(lam, fname):
+    make(lam, fname, "fail")
+    response, body = invoke_json(lam, fname, {"message": "bad input"})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "TypeError"
+    assert body["errorMessage"] == "bad input"
+    assert body["trace"][0] == "TypeError: bad input"
+
+
+def test_callback_handler(lam, fname):
+    make(lam, fname, "callback")
+    assert invoke_json(lam, fname, {"x": 1})[1] == {"viaCallback": True, "event": {"x": 1}}
+
+
+def test_es_module_with_top_level_await(lam, fname):
+    create_function(lam, fname, zip_dir(FUNCTIONS / "node_esm"), handler="app.handler",
+                    runtime="nodejs22.x")
+    response, body = invoke_json(lam, fname, {"m": 1})
+    assert body["esm"] is True and body["event"] == {"m": 1} and body["startedBeforeInvoke"]
+
+
+def test_closest_interpreter_is_used_with_a_warning(lam, fname, server):
+    make(lam, fname, "echo", runtime="nodejs22.x")
+    response, _ = invoke_json(lam, fname, LogType="Tail")
+    tail = base64.b64decode(response["LogResult"]).decode()
+    import subprocess
+    version = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout
+    if version.startswith("v22."):
+        pytest.skip("node 22 is installed: no fallback to observe")
+    assert "LAMINA_WARNING: nodejs22.x is not installed on this machine" in tail
+
+
+def test_missing_module_and_handler(lam, fname):
+    make(lam, fname, "nothere")
+    response, body = invoke_json(lam, fname)
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.HandlerNotFound"
+    other = fname + "-m"
+    create_function(lam, other, make_zip({"other.js": "exports.x = 1;"}), handler="index.handler",
+                    runtime="nodejs20.x")
+    response, body = invoke_json(lam, other)
+    assert body["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_timeout_kills_node_environment(lam, fname):
+    make(lam, fname, "sleep", Timeout=1)
+    started = time.monotonic()
+    response, body = invoke_json(lam, fname, {"seconds": 3})
+    assert time.monotonic() - started < 2.5
+    assert body["errorType"] == "Sandbox.Timedout"
+    assert invoke_json(lam, fname, {"seconds": 0.01})[1]["slept"] == 0.01

@@ -1,0 +1,28 @@
+exports.echo = async (event) => event;
+
+exports.fail = async (event) => {
+  const error = new TypeError(event.message || "node failure");
+  throw error;
+};
+
+exports.callback = (event, context, callback) => {
+  setTimeout(() => callback(null, { viaCallback: true, event }), 10);
+};
+
+exports.describe = async (event, context) => {
+  console.log("describing", context.awsRequestId);
+  return {
+    functionName: context.functionName,
+    memoryLimitInMB: context.memoryLimitInMB,
+    invokedFunctionArn: context.invokedFunctionArn,
+    remaining: context.getRemainingTimeInMillis(),
+    awsRequestId: context.awsRequestId,
+    env: process.env,
+    pid: process.pid,
+  };
+};
+
+exports.sleep = async (event) => {
+  await new Promise((resolve) => setTimeout(resolve, (event.seconds || 1) * 1000));
+  return { slept: event.seconds || 1, pid: process.pid };
+};
