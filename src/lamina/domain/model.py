@@ -148,3 +148,58 @@ class AttemptRecord:
     at: float
     kind: str
     detail: dict[str, Any]
+
+
+@dataclass(slots=True)
+class AsyncEvent:
+    """An accepted `Event` invocation, waiting in (or claimed from) the durable queue.
+
+    Times are engine time (see `service.clock`). `invocations` counts the times the function
+    actually ran for this event (`approximateInvokeCount`); `throttles` counts the retries
+    after throttles and system errors, which Lambda does not count as retries.
+    """
+
+    request_id: str
+    function: str
+    qualifier: str | None
+    payload: bytes
+    accepted_at: float
+    due_at: float
+    invocations: int = 0
+    throttles: int = 0
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventInvokeConfig:
+    """Error handling and destinations for async invocations of one function qualifier."""
+
+    function: str
+    qualifier: str
+    last_modified: float
+    maximum_retry_attempts: int | None = None
+    maximum_event_age: int | None = None
+    on_success: str | None = None
+    on_failure: str | None = None
+
+    @property
+    def retries(self) -> int:
+        return 2 if self.maximum_retry_attempts is None else self.maximum_retry_attempts
+
+    @property
+    def max_age(self) -> int:
+        return 21_600 if self.maximum_event_age is None else self.maximum_event_age
+
+
+@dataclass(slots=True)
+class Delivery:
+    """A record owed to a destination or dead-letter queue, kept until it is delivered."""
+
+    id: str
+    request_id: str
+    kind: str               # on_success | on_failure | dlq
+    target: str             # destination ARN
+    body: bytes
+    attributes: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    due_at: float = 0.0

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
-from lamina.domain.model import AttemptRecord, FunctionConfig, InvocationSummary
+from lamina.domain.model import (
+    AsyncEvent,
+    AttemptRecord,
+    Delivery,
+    EventInvokeConfig,
+    FunctionConfig,
+    InvocationSummary,
+)
 
 
 def version_row(config: FunctionConfig) -> dict[str, Any]:
@@ -30,3 +38,32 @@ def summary_row(summary: InvocationSummary) -> dict[str, Any]:
 def record_row(record: AttemptRecord) -> dict[str, Any]:
     return {"request_id": record.request_id, "at": record.at, "kind": record.kind,
             "detail": json.dumps(record.detail, separators=(",", ":"))}
+
+
+def event_row(event: AsyncEvent) -> dict[str, Any]:
+    return {"request_id": event.request_id, "function": event.function,
+            "qualifier": event.qualifier, "payload": event.payload,
+            "accepted_at": event.accepted_at, "due_at": event.due_at,
+            "invocations": event.invocations, "throttles": event.throttles,
+            "trace_id": event.trace_id}
+
+
+def event_config_row(config: EventInvokeConfig) -> dict[str, Any]:
+    return {"function": config.function, "qualifier": config.qualifier,
+            "config": json.dumps(dataclasses.asdict(config), separators=(",", ":"))}
+
+
+def event_config_from_row(text: str) -> EventInvokeConfig:
+    return EventInvokeConfig(**json.loads(text))
+
+
+def delivery_row(delivery: Delivery) -> dict[str, Any]:
+    return {"id": delivery.id, "request_id": delivery.request_id, "kind": delivery.kind,
+            "target": delivery.target, "body": delivery.body,
+            "attributes": json.dumps(delivery.attributes, separators=(",", ":")),
+            "attempts": delivery.attempts, "due_at": delivery.due_at}
+
+
+def delivery_from_row(row: tuple[Any, ...]) -> Delivery:
+    return Delivery(row[0], row[1], row[2], row[3], bytes(row[4]), json.loads(row[5]),
+                    row[6], row[7])

@@ -46,3 +46,76 @@ FROM invocations WHERE request_id = :request_id;
 -- name: list_records
 SELECT request_id, at, kind, detail FROM invocation_records
 WHERE request_id = :request_id ORDER BY seq;
+
+-- name: enqueue_event
+INSERT INTO async_events (request_id, function, qualifier, payload, accepted_at, due_at,
+                          invocations, throttles, trace_id)
+VALUES (:request_id, :function, :qualifier, :payload, :accepted_at, :due_at, :invocations,
+        :throttles, :trace_id);
+
+-- name: due_functions
+SELECT function, COUNT(*) FROM async_events
+WHERE owner IS NULL AND due_at <= :now GROUP BY function;
+
+-- name: claim_events
+UPDATE async_events SET owner = :owner, lease_until = :lease_until
+WHERE request_id IN (
+    SELECT request_id FROM async_events
+    WHERE owner IS NULL AND function = :function AND due_at <= :now
+    ORDER BY due_at LIMIT :limit)
+RETURNING request_id, function, qualifier, payload, accepted_at, due_at, invocations,
+          throttles, trace_id;
+
+-- name: next_due
+SELECT MIN(due_at) FROM (
+    SELECT MIN(due_at) AS due_at FROM async_events WHERE owner IS NULL
+    UNION ALL
+    SELECT MIN(due_at) FROM deliveries WHERE owner IS NULL);
+
+-- name: reschedule_event
+UPDATE async_events SET owner = NULL, lease_until = NULL, due_at = :due_at,
+    invocations = :invocations, throttles = :throttles
+WHERE request_id = :request_id;
+
+-- name: finish_event
+DELETE FROM async_events WHERE request_id = :request_id;
+
+-- name: release_expired_events
+UPDATE async_events SET owner = NULL, lease_until = NULL
+WHERE owner IS NOT NULL AND (lease_until < :now OR owner = :owner);
+
+-- name: release_expired_deliveries
+UPDATE deliveries SET owner = NULL, lease_until = NULL
+WHERE owner IS NOT NULL AND (lease_until < :now OR owner = :owner);
+
+-- name: queue_stats
+SELECT function, COUNT(*), MIN(accepted_at) FROM async_events GROUP BY function;
+
+-- name: put_event_config
+INSERT INTO event_invoke_configs (function, qualifier, config)
+VALUES (:function, :qualifier, :config)
+ON CONFLICT (function, qualifier) DO UPDATE SET config = excluded.config;
+
+-- name: delete_event_config
+DELETE FROM event_invoke_configs WHERE function = :function AND qualifier = :qualifier;
+
+-- name: list_event_configs
+SELECT config FROM event_invoke_configs ORDER BY function, qualifier;
+
+-- name: enqueue_delivery
+INSERT INTO deliveries (id, request_id, kind, target, body, attributes, attempts, due_at)
+VALUES (:id, :request_id, :kind, :target, :body, :attributes, :attempts, :due_at);
+
+-- name: claim_deliveries
+UPDATE deliveries SET owner = :owner, lease_until = :lease_until
+WHERE id IN (
+    SELECT id FROM deliveries WHERE owner IS NULL AND due_at <= :now
+    ORDER BY due_at LIMIT :limit)
+RETURNING id, request_id, kind, target, body, attributes, attempts, due_at;
+
+-- name: reschedule_delivery
+UPDATE deliveries SET owner = NULL, lease_until = NULL, due_at = :due_at, attempts = :attempts
+WHERE id = :id;
+
+-- name: finish_delivery
+DELETE FROM deliveries WHERE id = :id;
