@@ -85,11 +85,12 @@ class Server:
             return json.loads(response.read())
 
 
-def start_server(data_dir: Path, *args: str, port: int | None = None) -> Server:
+def start_server(data_dir: Path, *args: str, port: int | None = None,
+                 env: dict[str, str] | None = None) -> Server:
     port = port or free_port()
     log_path = data_dir.parent / f"serve-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "lamina", "serve", "--port", str(port), "--data-dir",
@@ -162,3 +163,40 @@ def invoke_json(lam, name: str, event: object = None, **extra) -> tuple[dict, ob
 
 def have_node() -> bool:
     return shutil.which("node") is not None
+
+
+@dataclass
+class Moto:
+    """moto's server mode: real SQS, SNS, EventBridge, Kinesis, DynamoDB endpoints."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, service: str):
+        return client(self.endpoint, service)
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                                str(port)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("moto server did not start") from None
+            time.sleep(0.1)
+    yield Moto(process, port)
+    process.terminate()
+    process.wait(10)
+    log.close()

@@ -17,6 +17,7 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 
+from lamina.adapters.aws import AwsSender
 from lamina.api.app import body_limit, lambda_api, too_large
 from lamina.api.context import ApiContext
 from lamina.config import Config
@@ -27,7 +28,10 @@ from lamina.runtime.environment import EnvironmentSettings
 from lamina.runtime.interpreters import Interpreters
 from lamina.runtime.logs import LogReader
 from lamina.runtime.pool import EnvironmentPool
+from lamina.service import clock
+from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.concurrency import ConcurrencyLimiter
+from lamina.service.event_configs import EventConfigService
 from lamina.service.functions import CreateFunction, FunctionService
 from lamina.service.invoke import InvokeService
 from lamina.service.observe import ObserveService
@@ -64,11 +68,18 @@ class Engine:
             sdk_path=_sdk_path(), freeze=config.freeze)
         self.pool = EnvironmentPool(settings, self.interpreters, self.code.root,
                                     idle_timeout=config.idle_timeout)
-        self.recorder = Recorder(self.store)
-        self.functions = FunctionService(self.store, self.code, self.pool, config.region,
-                                         config.account)
+        self.clock = clock.from_scale(config.time_scale)
+        self.recorder = Recorder(self.store, self.clock)
         self.limiter = ConcurrencyLimiter(config.account_concurrency)
-        self.invoke = InvokeService(self.functions, self.pool, self.limiter, self.recorder)
+        self.functions = FunctionService(self.store, self.code, self.pool, self.limiter,
+                                         config.region, config.account)
+        self.invoke = InvokeService(self.functions, self.pool, self.limiter, self.recorder,
+                                    self.clock)
+        self.event_configs = EventConfigService(self.store, self.functions, self.clock)
+        self.sender = AwsSender(config.region)
+        self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
+                                               self.invoke, self.limiter, self.recorder,
+                                               self.clock, self.sender)
         self.observe = ObserveService(self.store, self.recorder,
                                       LogReader(config.data_dir / "logs"))
         self.server: asyncio.Server | None = None
@@ -83,10 +94,13 @@ class Engine:
         await self.store.open()
         await self.pool.start()
         await self.functions.load()
+        await self.event_configs.load()
         self.recorder.start()
+        await self.async_invoke.start()
         if self.config.sample:
             await self.create_sample()
-        ctx = ApiContext(self.functions, self.invoke, self.observe, self.config.region,
+        ctx = ApiContext(self.functions, self.invoke, self.observe, self.async_invoke,
+                         self.event_configs, self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
@@ -94,6 +108,8 @@ class Engine:
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+        await self.async_invoke.close()
+        await self.sender.close()
         await self.pool.close()
         await self.recorder.close()
         await self.store.close()
@@ -125,8 +141,8 @@ async def serve(config: Config) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     endpoint = f"http://{config.host}:{engine.port}"
-    log.info("Lamina is serving the Lambda API on %s (store %s, data %s)", endpoint,
-             config.store, config.data_dir)
+    log.info("Lamina is serving the Lambda API on %s (store %s, data %s, time scale %s)",
+             endpoint, config.store, config.data_dir, config.time_scale)
     print(f"Lamina ready: {endpoint}  (pid {os.getpid()})", flush=True)
     if config.sample:
         print(f"  try: aws lambda invoke --endpoint-url {endpoint} --function-name "

@@ -73,17 +73,16 @@ def trace(endpoint: str, request_id: str, as_json: bool) -> None:
 
 
 def logs(endpoint: str, function: str, follow: bool, since: str | None, limit: int) -> None:
-    cursor = since
+    path = f"/_lamina/logs/{urllib.parse.quote(function)}"
+    page = get(endpoint, path, since=since, limit=limit)
     while True:
-        events = get(endpoint, f"/_lamina/logs/{urllib.parse.quote(function)}", since=cursor,
-                     limit=limit)["Events"]
-        for event in events:
+        for event in page["Events"]:
             print(f"{event['Timestamp']} {event['Message']}")
-            cursor = event["Timestamp"]
         sys.stdout.flush()
         if not follow:
             return
         time.sleep(0.5)
+        page = get(endpoint, path, token=page["NextToken"])
 
 
 def since_to_iso(value: str | None) -> str | None:

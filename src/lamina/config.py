@@ -35,6 +35,7 @@ class Config:
     sample: bool = False
     log_level: str = "INFO"
     log_max_bytes: int = 16 * 1024 * 1024
+    time_scale: str = "1"
 
     @property
     def store(self) -> str:
@@ -82,6 +83,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not SIGSTOP idle environments (Lambda freezes them)")
     parser.add_argument("--sample", action="store_true",
                         help="create the sample function `hello` if it does not exist")
+    parser.add_argument("--time-scale", default=env("LAMINA_TIME_SCALE", "1"),
+                        help="run engine time N times faster (retry delays, event age, "
+                             "back-off): 60 makes Lambda's 1-minute retry take 1 s; 'virtual' "
+                             "stops engine time until POST /_lamina/clock/advance "
+                             "(env LAMINA_TIME_SCALE; default 1)")
     parser.add_argument("--log-level", default=env("LAMINA_LOG_LEVEL", "INFO"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="engine log level")
 
@@ -93,10 +99,16 @@ def from_args(args: argparse.Namespace) -> Config:
         raise SystemExit("lamina: --account-concurrency must be at least 1")
     if not (len(args.account) == 12 and args.account.isdigit()):
         raise SystemExit("lamina: --account must be 12 digits")
+    if args.time_scale != "virtual":
+        try:
+            if float(args.time_scale) <= 0:
+                raise ValueError
+        except ValueError:
+            raise SystemExit("lamina: --time-scale takes a positive number or 'virtual'") from None
     return Config(
         host=args.host, port=args.port, data_dir=args.data_dir, store_url=args.store,
         region=args.region, account=args.account, account_concurrency=args.account_concurrency,
         idle_timeout=args.idle_timeout, runtime_map=_pairs(args.runtime, "--runtime"),
         function_env=_pairs(args.function_env, "--function-env"), freeze=not args.no_freeze,
-        sample=args.sample, log_level=args.log_level,
+        sample=args.sample, log_level=args.log_level, time_scale=args.time_scale,
     )

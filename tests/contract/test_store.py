@@ -9,7 +9,14 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from lamina.domain import errors
-from lamina.domain.model import AttemptRecord, FunctionConfig, InvocationSummary
+from lamina.domain.model import (
+    AsyncEvent,
+    AttemptRecord,
+    Delivery,
+    EventInvokeConfig,
+    FunctionConfig,
+    InvocationSummary,
+)
 from lamina.storage.memory import MemoryStore
 from lamina.storage.sqlite import SqliteStore
 
@@ -91,3 +98,72 @@ def test_sqlite_survives_reopening(tmp_path):
         assert await again.list_versions() == [CONFIG]
         await again.close()
     asyncio.run(main())
+
+
+def _event(request_id: str, function: str = "f", due: float = 10.0) -> AsyncEvent:
+    return AsyncEvent(request_id, function, None, b'{"a":1}', 1.0, due, trace_id="Root=1-x")
+
+
+def test_event_queue(make_store):
+    async def body(store):
+        await store.create_function(CONFIG, {}, 0.0)
+        await store.create_function(CONFIG.replace(name="g"), {}, 0.0)
+        for event in (_event("a", due=10), _event("b", due=5), _event("c", due=50),
+                      _event("d", "g", due=1)):
+            await store.enqueue_event(event)
+        assert await store.due_functions(10.0) == {"f": 2, "g": 1}
+        assert await store.next_due(after=0.0) == 1.0
+        assert await store.next_due(after=5.0) == 10.0
+        claimed = await store.claim_events("f", 10.0, 5, "me", 99.0)
+        assert [e.request_id for e in claimed] == ["b", "a"]
+        assert claimed[0].payload == b'{"a":1}' and claimed[0].trace_id == "Root=1-x"
+        assert await store.claim_events("f", 10.0, 5, "other", 99.0) == []
+        assert await store.due_functions(10.0) == {"g": 1}
+        first = claimed[0]
+        first.due_at, first.invocations, first.throttles = 70.0, 1, 2
+        await store.reschedule_event(first)
+        assert await store.due_functions(69.0) == {"f": 1, "g": 1}  # c, due at 50
+        again = await store.claim_events("f", 70.0, 5, "me", 200.0)
+        assert [(e.request_id, e.invocations, e.throttles) for e in again] == \
+            [("c", 0, 0), ("b", 1, 2)]
+        delivery = Delivery("d1", "b", "on_failure", "arn:aws:sqs:us-east-1:123456789012:q",
+                            b"record", {"success": False}, 0, 70.0)
+        await store.finish_event("b", [delivery])
+        assert (await store.queue_stats()) == {"f": (2, 1.0), "g": (1, 1.0)}
+        assert await store.next_due(after=0.0) == 1.0
+        assert await store.next_delivery_due() == 70.0
+        owed = await store.claim_deliveries(80.0, 10, "me", 500.0)
+        assert owed == [delivery]
+        owed[0].attempts, owed[0].due_at = 1, 90.0
+        await store.reschedule_delivery(owed[0])
+        assert await store.claim_deliveries(85.0, 10, "me", 500.0) == []
+        await store.finish_delivery("d1")
+        assert await store.claim_deliveries(1e9, 10, "me", 1e9) == []
+        # a's and c's claims belong to "me": releasing them puts them back in the queue
+        assert await store.release_claims(0.0, "me") == 2
+        assert await store.due_functions(100.0) == {"f": 2, "g": 1}
+    run(make_store, body)
+
+
+def test_event_configs_and_reserved_concurrency(make_store):
+    async def body(store):
+        await store.create_function(CONFIG, {}, 0.0)
+        config = EventInvokeConfig("f", "$LATEST", 5.0, 1, None, None,
+                                   "arn:aws:sqs:us-east-1:123456789012:q")
+        await store.put_event_config(config)
+        await store.put_event_config(EventInvokeConfig("f", "1", 6.0, maximum_event_age=60))
+        assert await store.list_event_configs() == [
+            EventInvokeConfig("f", "$LATEST", 5.0, 1, None, None,
+                              "arn:aws:sqs:us-east-1:123456789012:q"),
+            EventInvokeConfig("f", "1", 6.0, maximum_event_age=60)]
+        await store.delete_event_config("f", "1")
+        assert len(await store.list_event_configs()) == 1
+        await store.set_reserved_concurrency("f", 5)
+        assert await store.list_reserved_concurrency() == {"f": 5}
+        await store.set_reserved_concurrency("f", None)
+        assert await store.list_reserved_concurrency() == {}
+        await store.set_reserved_concurrency("f", 0)
+        await store.delete_function("f")
+        assert await store.list_event_configs() == []
+        assert await store.list_reserved_concurrency() == {}
+    run(make_store, body)

@@ -3,9 +3,11 @@
 //   node drive.mjs ENDPOINT STEPS_JSON
 //
 // STEPS_JSON is a list of {"op": NAME, "input": {...}}, where NAME is a Lambda command
-// without its "Command" suffix (CreateFunction, Invoke, GetFunction, ...) or
-// "waitUntilFunctionActiveV2". In an input, {"ZipFile": {"path": P}} sends the file P as a
-// Uint8Array, and a string Payload is sent UTF-8 encoded.
+// without its "Command" suffix (CreateFunction, Invoke, GetFunction, ...),
+// "waitUntilFunctionActiveV2", or "paginateListFunctions" (every page; the output is
+// {"pages", "Functions"}, MaxItems being the page size). In an input,
+// {"ZipFile": {"path": P}} sends the file P as a Uint8Array, and a string Payload is sent
+// UTF-8 encoded.
 //
 // Prints one JSON list, a result per step: {"ok": true, "output": ...} or
 // {"ok": false, "error": {"name", "message", "httpStatusCode", "fault"}}. An Invoke output
@@ -30,7 +32,8 @@ const client = new lambda.LambdaClient({
 function prepare(input) {
   const prepared = { ...input };
   if (prepared.Code?.ZipFile?.path) {
-    prepared.Code = { ...prepared.Code, ZipFile: new Uint8Array(readFileSync(prepared.Code.ZipFile.path)) };
+    const zip = new Uint8Array(readFileSync(prepared.Code.ZipFile.path));
+    prepared.Code = { ...prepared.Code, ZipFile: zip };
   }
   if (typeof prepared.Payload === "string") {
     prepared.Payload = new TextEncoder().encode(prepared.Payload);
@@ -40,7 +43,9 @@ function prepare(input) {
 
 function describe(output) {
   const { $metadata, ...rest } = output;
-  const described = { ...rest, httpStatusCode: $metadata?.httpStatusCode, requestId: $metadata?.requestId };
+  const described = {
+    ...rest, httpStatusCode: $metadata?.httpStatusCode, requestId: $metadata?.requestId,
+  };
   if (output.Payload instanceof Uint8Array) {
     described.PayloadText = new TextDecoder().decode(output.Payload);
     try {
@@ -62,6 +67,14 @@ async function run(step) {
     const result = await lambda.waitUntilFunctionActiveV2(
       { client, maxWaitTime: 30, minDelay: 0.1, maxDelay: 1 }, input);
     return { state: result.state };
+  }
+  if (step.op === "paginateListFunctions") {
+    const pages = [];
+    const paginator = lambda.paginateListFunctions({ client, pageSize: input.MaxItems }, input);
+    for await (const page of paginator) {
+      pages.push(page);
+    }
+    return { pages: pages.length, Functions: pages.flatMap((page) => page.Functions ?? []) };
   }
   const Command = lambda[`${step.op}Command`];
   if (!Command) throw new Error(`unknown op ${step.op}`);

@@ -19,10 +19,35 @@ def test_stream_lines_capture_and_rotation(tmp_path):
     stream.close()
     assert (tmp_path / "f" / "s.log").stat().st_size <= 2000
     assert (tmp_path / "f" / "s.log.1").exists()
-    lines = LogReader(tmp_path).read("f")
-    assert all(stamp.endswith("Z") for stamp, _, _ in lines)
+    reader = LogReader(tmp_path)
+    lines, cursor = reader.read("f")
+    assert lines and all(stamp.endswith("Z") for stamp, _, _ in lines)
     assert lines == sorted(lines, key=lambda line: line[0])
-    assert LogReader(tmp_path).read("missing") == []
+    assert reader.read("missing") == ([], {})
+
+
+def test_reading_on_from_a_cursor_skips_and_repeats_nothing(tmp_path):
+    reader = LogReader(tmp_path)
+    first = LogStream(tmp_path / "f" / "a.log", 1 << 20)
+    second = LogStream(tmp_path / "f" / "b.log", 1 << 20)
+    first.platform("one")
+    first.flush()
+    lines, cursor = reader.read("f")
+    assert [text for _, _, text in lines] == ["one"]
+    second.platform("two (stamped before three, visible after it)")
+    first.platform("three")
+    first.write_output(b"partial line without a newline yet")
+    first.flush()
+    lines, cursor = reader.read("f", cursor=cursor)
+    assert [text for _, _, text in lines] == ["three"]
+    second.flush()
+    first.write_output(b" ... now ended\n")
+    first.flush()
+    lines, cursor = reader.read("f", cursor=cursor)
+    assert sorted(text for _, _, text in lines) == [
+        "partial line without a newline yet ... now ended",
+        "two (stamped before three, visible after it)"]
+    assert reader.read("f", cursor=cursor)[0] == []
 
 
 def test_capture_keeps_only_the_tail_and_cuts_long_lines(tmp_path):

@@ -5,6 +5,8 @@ Not part of the Lambda API; `lamina invocations`, `lamina logs` and the console 
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import time
 
@@ -54,13 +56,24 @@ async def get_invocation(ctx: ApiContext, request: Request, request_id: str,
 
 async def function_logs(ctx: ApiContext, request: Request, request_id: str,
                         name: str) -> Response:
+    """Log lines; `NextToken` reads on from where these end (for `lamina logs --follow`)."""
     params = request.query_params()
     ctx.functions.entry(name)
-    lines = ctx.observe.function_logs(name, params.get("since") or None,
-                                      _int(params.get("limit"), 1000, "limit", 100_000))
+    cursor = None
+    if params.get("token"):
+        try:
+            cursor = json.loads(base64.urlsafe_b64decode(params["token"].encode()))
+            if not isinstance(cursor, dict):
+                raise ValueError
+        except (ValueError, UnicodeDecodeError):
+            raise errors.InvalidParameterValue("Invalid token.") from None
+    lines, reached = ctx.observe.function_logs(
+        name, params.get("since") or None, _int(params.get("limit"), 1000, "limit", 100_000),
+        cursor)
+    token = base64.urlsafe_b64encode(json.dumps(reached).encode()).decode()
     return wire.json_response(200, {"Events": [
         {"Timestamp": stamp, "Stream": stream, "Message": text} for stamp, stream, text in lines
-    ]}, request_id)
+    ], "NextToken": token}, request_id)
 
 
 async def code_package(ctx: ApiContext, request: Request, request_id: str,
@@ -70,3 +83,19 @@ async def code_package(ctx: ApiContext, request: Request, request_id: str,
         raise errors.ResourceNotFound(f"Code not found: {key}")
     return Response(200, [("Content-Type", "application/zip"),
                           ("x-amzn-RequestId", request_id)], data)
+
+
+async def clock_now(ctx: ApiContext, request: Request, request_id: str) -> Response:
+    return wire.json_response(200, {"Now": ctx.clock.now(), "Scale": ctx.clock.scale}, request_id)
+
+
+async def clock_advance(ctx: ApiContext, request: Request, request_id: str) -> Response:
+    """Move a virtual clock forward (`lamina serve --time-scale virtual`)."""
+    seconds = wire.json_body(request.body).get("Seconds")
+    if not hasattr(ctx.clock, "advance"):
+        raise errors.InvalidParameterValue("The engine's clock is not virtual: start it with "
+                                           "--time-scale virtual to move time by hand.")
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+        raise errors.ValidationError.field(seconds, "seconds", "Member must be a number >= 0")
+    ctx.clock.advance(seconds)
+    return wire.json_response(200, {"Now": ctx.clock.now(), "Scale": ctx.clock.scale}, request_id)

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 
-from lamina.api import admin, functions, invoke, wire
+from lamina.api import admin, concurrency, event_configs, functions, invoke, wire
 from lamina.api.context import ApiContext
 from lamina.domain import errors, limits
 from lamina.http.server import Request, Response
@@ -34,7 +34,22 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("PUT", rf"/2015-03-31/functions/{_NAME}/code/?", functions.update_code),
     ("GET", r"/2016-08-19/account-settings/?", functions.account_settings),
     ("GET", r"/2017-03-31/tags/(?P<resource>.+)", functions.list_tags),
+    ("POST", rf"/2014-11-13/functions/{_NAME}/invoke-async/?", invoke.invoke_async),
+    ("PUT", rf"/2019-09-25/functions/{_NAME}/event-invoke-config/?", event_configs.put_config),
+    ("POST", rf"/2019-09-25/functions/{_NAME}/event-invoke-config/?",
+     event_configs.update_config),
+    ("GET", rf"/2019-09-25/functions/{_NAME}/event-invoke-config/?", event_configs.get_config),
+    ("DELETE", rf"/2019-09-25/functions/{_NAME}/event-invoke-config/?",
+     event_configs.delete_config),
+    ("GET", rf"/2019-09-25/functions/{_NAME}/event-invoke-config/list/?",
+     event_configs.list_configs),
+    ("PUT", rf"/2017-10-31/functions/{_NAME}/concurrency/?", concurrency.put_concurrency),
+    ("GET", rf"/2019-09-30/functions/{_NAME}/concurrency/?", concurrency.get_concurrency),
+    ("DELETE", rf"/2017-10-31/functions/{_NAME}/concurrency/?",
+     concurrency.delete_concurrency),
     ("GET", r"/_lamina/health", admin.health),
+    ("GET", r"/_lamina/clock", admin.clock_now),
+    ("POST", r"/_lamina/clock/advance", admin.clock_advance),
     ("GET", r"/_lamina/invocations/?", admin.list_invocations),
     ("GET", r"/_lamina/invocations/(?P<wanted>[^/]+)", admin.get_invocation),
     ("GET", rf"/_lamina/logs/{_NAME}", admin.function_logs),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lamina.domain import arns
 from lamina.http.server import Request
+from lamina.service.async_invoke import AsyncInvokeService
+from lamina.service.event_configs import EventConfigService
 from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeService
 from lamina.service.observe import ObserveService
@@ -16,6 +19,9 @@ class ApiContext:
     functions: FunctionService
     invoke: InvokeService
     observe: ObserveService
+    async_invoke: AsyncInvokeService
+    event_configs: EventConfigService
+    clock: Any
     region: str
     account: str
     account_limit: int

@@ -26,3 +26,4 @@ INIT_TIMEOUT_S = 10.0               # on-demand Init phase
 ACCOUNT_CONCURRENCY = 1_000
 MIN_UNRESERVED = 100
 TOTAL_CODE_SIZE = 80_530_636_800    # 75 GB reported by GetAccountSettings
+INVOKE_ASYNC_PAYLOAD = 262_144       # the deprecated InvokeAsync operation

@@ -36,6 +36,7 @@ class LogStream:
         self._size = 0
         self._partial = b""
         self._capture: bytearray | None = None
+        self.dirty = False
 
     # the runtime's own output -----------------------------------------------------------
     def write_output(self, chunk: bytes) -> None:
@@ -87,6 +88,7 @@ class LogStream:
         assert self._file is not None
         self._file.write(data)
         self._size += len(data)
+        self.dirty = True
 
     def _rotate(self) -> None:
         assert self._file is not None
@@ -96,8 +98,9 @@ class LogStream:
         self._size = 0
 
     def flush(self) -> None:
-        if self._file is not None:
+        if self._file is not None and self.dirty:
             self._file.flush()
+            self.dirty = False
 
     def close(self) -> None:
         self.flush_partial()
@@ -112,39 +115,59 @@ def tail(captured: bytes, limit: int = 4096) -> bytes:
 
 
 class LogReader:
-    """Reads back the log streams of functions, merged in time order."""
+    """Reads back the log streams of a function, merged in time order.
+
+    A read returns, with its lines, a cursor: the byte offset reached in each stream file.
+    Reading on from a cursor returns exactly the lines written since, whatever their time
+    stamps, so `lamina logs --follow` neither skips nor repeats a line when invocations
+    overlap.
+    """
 
     def __init__(self, logs_dir: Path, read_bytes: int = 1 << 20) -> None:
         self.logs_dir = logs_dir
         self.read_bytes = read_bytes
 
-    def read(self, function: str, since: str | None = None, limit: int = 1000
-             ) -> list[tuple[str, str, str]]:
-        """[(timestamp, stream, line)] of `function`, oldest first, after `since` (ISO time)."""
-        folder = self.logs_dir / function
-        if not folder.is_dir():
-            return []
-        found: list[tuple[str, str, str]] = []
-        for path in folder.iterdir():
-            if not (path.name.endswith(".log") or path.name.endswith(".log.1")):
-                continue
-            stream = path.name.split(".log")[0]
-            for line in self._tail_lines(path):
-                stamp, _, text = line.partition("\t")
-                if since is None or stamp > since:
-                    found.append((stamp, stream, text))
-        found.sort(key=lambda item: item[0])
-        return found[-limit:]
+    def read(self, function: str, since: str | None = None, limit: int = 1000,
+             cursor: dict[str, int] | None = None
+             ) -> tuple[list[tuple[str, str, str]], dict[str, int]]:
+        """([(timestamp, stream, line)] oldest first, cursor after them).
 
-    def _tail_lines(self, path: Path) -> list[str]:
+        Without a cursor: the last `limit` lines (after `since`, an ISO time, if given).
+        With one: the lines written after it (at most `read_bytes` per stream per call; the
+        returned cursor says how far that went, so nothing is skipped).
+        """
+        folder = self.logs_dir / function
+        found: list[tuple[str, str, str]] = []
+        reached: dict[str, int] = {}
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.log")):
+                start = None if cursor is None else cursor.get(path.name, 0)
+                lines, reached[path.name] = self._lines(path, start)
+                stream = path.name[:-len(".log")]
+                for line in lines:
+                    stamp, _, text = line.partition("\t")
+                    if since is None or stamp > since:
+                        found.append((stamp, stream, text))
+        found.sort(key=lambda item: item[0])
+        return (found[-limit:] if cursor is None else found), reached
+
+    def _lines(self, path: Path, start: int | None) -> tuple[list[str], int]:
+        """Complete lines from `start` (None: the file's last `read_bytes`), and the offset
+        just after the last of them."""
         try:
             with open(path, "rb") as handle:
                 size = handle.seek(0, os.SEEK_END)
-                handle.seek(max(0, size - self.read_bytes))
-                data = handle.read()
+                tail = start is None
+                if start is None:
+                    start = max(0, size - self.read_bytes)
+                elif start > size:  # rotated since: read the new file from its start
+                    start = 0
+                handle.seek(start)
+                data = handle.read(self.read_bytes)
         except OSError:
-            return []
-        lines = data.decode("utf-8", "replace").split("\n")
-        if size > self.read_bytes:
+            return [], start or 0
+        end = data.rfind(b"\n") + 1
+        lines = data[:end].decode("utf-8", "replace").split("\n")
+        if tail and start > 0:
             lines = lines[1:]  # the first one is cut
-        return [line for line in lines if line]
+        return [line for line in lines if line], start + end

@@ -39,7 +39,8 @@ class EnvironmentPool:
 
     async def start(self) -> None:
         for name, loop in (("lamina-env-reaper", self._reap_idle),
-                           ("lamina-env-memory", self._watch_memory)):
+                           ("lamina-env-memory", self._watch_memory),
+                           ("lamina-log-flush", self._flush_logs)):
             task = asyncio.get_running_loop().create_task(loop(), name=name)
             self._tasks.add(task)
 
@@ -105,6 +106,13 @@ class EnvironmentPool:
             for env in list(self._all):
                 if not env.reserved and env.idle_since < cutoff:
                     env.kill("idle")
+
+    async def _flush_logs(self) -> None:
+        """Make what functions write readable (`lamina logs --follow`) within 0.2 s."""
+        while True:
+            await asyncio.sleep(0.2)
+            for env in list(self._all):
+                env.logs.flush()
 
     async def _watch_memory(self) -> None:
         while True:

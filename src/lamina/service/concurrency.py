@@ -1,9 +1,10 @@
 """Admission: may this invocation attempt run now? (spec §8.2)
 
 The account pool (default 1,000) is shared by functions without reserved concurrency; a
-function with reserved concurrency is capped by it and has it to itself. A lease is taken
-before an environment is borrowed and released on every exit path (`with limiter.lease(fn)`).
-Theory and rules: https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html
+function with reserved concurrency is capped by it and has it to itself. A slot is taken
+before an environment is borrowed and given back on every exit path
+(`with limiter.lease(fn)`, or `acquire` / `release` around an async attempt).
+Rules: https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from lamina.domain import errors
+from lamina.domain import errors, limits
 
 
 class ConcurrencyLimiter:
@@ -28,8 +29,15 @@ class ConcurrencyLimiter:
     def unreserved_limit(self) -> int:
         return self.account_limit - sum(self.reserved.values())
 
-    @contextmanager
-    def lease(self, function: str) -> Iterator[None]:
+    def available(self, function: str) -> int:
+        """How many more invocations of `function` may start now."""
+        reserved = self.reserved.get(function)
+        if reserved is not None:
+            return max(0, reserved - self.in_flight[function])
+        return max(0, self.unreserved_limit - self.unreserved_in_flight)
+
+    def acquire(self, function: str) -> None:
+        """Take a slot for `function`, or raise the throttle Lambda answers."""
         reserved = self.reserved.get(function)
         if reserved is not None:
             if self.in_flight[function] >= reserved:
@@ -39,9 +47,36 @@ class ConcurrencyLimiter:
         self.in_flight[function] += 1
         if reserved is None:
             self.unreserved_in_flight += 1
+
+    def release(self, function: str) -> None:
+        self.in_flight[function] -= 1
+        if function not in self.reserved:
+            self.unreserved_in_flight -= 1
+
+    @contextmanager
+    def lease(self, function: str) -> Iterator[None]:
+        self.acquire(function)
         try:
             yield
         finally:
-            self.in_flight[function] -= 1
-            if reserved is None:
-                self.unreserved_in_flight -= 1
+            self.release(function)
+
+    def check_reservation(self, function: str, reserved: int) -> None:
+        """Refuse a reservation that leaves fewer than 100 unreserved (spec §2.4)."""
+        others = sum(v for k, v in self.reserved.items() if k != function)
+        if self.account_limit - others - reserved < limits.MIN_UNRESERVED:
+            raise errors.InvalidParameterValue(
+                "Specified ReservedConcurrentExecutions for function decreases account's "
+                f"UnreservedConcurrentExecution below its minimum value of [{limits.MIN_UNRESERVED}].")
+
+    def set_reserved(self, function: str, reserved: int | None) -> None:
+        """Change a reservation; invocations in flight keep the pool they were counted in."""
+        was = self.reserved.get(function)
+        if was is None and reserved is not None:
+            self.unreserved_in_flight -= self.in_flight[function]
+        elif was is not None and reserved is None:
+            self.unreserved_in_flight += self.in_flight[function]
+        if reserved is None:
+            self.reserved.pop(function, None)
+        else:
+            self.reserved[function] = reserved

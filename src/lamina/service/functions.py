@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.domain import arns, errors
 from lamina.domain.model import LATEST, FunctionConfig, Package
 from lamina.domain.settings import FunctionSettings, validate
+from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.ports import EnvironmentPool, Packages, Store
 
 
@@ -49,17 +51,21 @@ class CreateFunction:
 class FunctionService:
     """Functions and their versions (see the module docstring)."""
 
-    def __init__(self, store: Store, code: Packages, pool: EnvironmentPool, region: str,
-                 account: str) -> None:
+    def __init__(self, store: Store, code: Packages, pool: EnvironmentPool,
+                 limiter: ConcurrencyLimiter, region: str, account: str) -> None:
         self.store = store
         self.code = code
         self.pool = pool
+        self.limiter = limiter
         self.region = region
         self.account = account
         self._functions: dict[str, FunctionEntry] = {}
+        self.on_delete: list[Callable[[str], None]] = []
 
     async def load(self) -> None:
         """Read every function from the store (engine start)."""
+        for name, reserved in (await self.store.list_reserved_concurrency()).items():
+            self.limiter.set_reserved(name, reserved)
         tags = await self.store.list_function_tags()
         for config in await self.store.list_versions():
             config = config.replace(state="Active", state_reason=None, state_reason_code=None)
@@ -169,7 +175,34 @@ class FunctionService:
                 f"for resource: {self.arn(name)}")
         await self.store.delete_function(name)
         del self._functions[name]
+        self.limiter.set_reserved(name, None)
         self.pool.retire(name)
+        for callback in self.on_delete:
+            callback(name)
+
+    # reserved concurrency (spec §8.1) -------------------------------------------------
+    def check_unqualified(self, qualifier: str | None) -> None:
+        if qualifier is not None:
+            raise errors.InvalidParameterValue(
+                "This operation is permitted on Lambda functions only. Aliases and versions do "
+                "not support this operation. Please specify either a function name or an "
+                "unqualified function ARN.")
+
+    async def put_concurrency(self, name: str, reserved: int) -> int:
+        self.entry(name)
+        self.limiter.check_reservation(name, reserved)
+        await self.store.set_reserved_concurrency(name, reserved)
+        self.limiter.set_reserved(name, reserved)
+        return reserved
+
+    def get_concurrency(self, name: str) -> int | None:
+        self.entry(name)
+        return self.limiter.reserved.get(name)
+
+    async def delete_concurrency(self, name: str) -> None:
+        self.entry(name)
+        await self.store.set_reserved_concurrency(name, None)
+        self.limiter.set_reserved(name, None)
 
     # helpers ---------------------------------------------------------------------------
     async def _store_package(self, zip_file: bytes) -> Package:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from lamina.domain import arns, errors
 from lamina.domain.model import Invocation, InvocationOutcome, InvocationSummary
+from lamina.service.clock import RealClock
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.functions import FunctionService
 from lamina.service.ports import EnvironmentPool
@@ -54,7 +55,8 @@ class InvokeService:
     """Runs synchronous invocations (see the module docstring)."""
 
     def __init__(self, functions: FunctionService, pool: EnvironmentPool,
-                 limiter: ConcurrencyLimiter, recorder: Recorder) -> None:
+                 limiter: ConcurrencyLimiter, recorder: Recorder, clock: RealClock) -> None:
+        self.clock = clock
         self.functions = functions
         self.pool = pool
         self.limiter = limiter
@@ -66,16 +68,12 @@ class InvokeService:
         if command.invocation_type == "DryRun":
             return InvokeResult(str(uuid.uuid4()), config.version, None)
         self.functions.check_invocable(config)
-        if command.invocation_type == "Event":
-            raise errors.InvalidParameterValue(
-                "Lamina does not run InvocationType Event yet: asynchronous invocation (a "
-                "durable queue with Lambda's retries) is being built.")
         request_id = str(uuid.uuid4())
         invocation = Invocation(
             request_id, config, self.functions.arn(name, command.qualifier),
             command.payload, command.invocation_type, command.client_context,
             trace_id=command.trace_id or new_trace_id(), tenant_id=command.tenant_id)
-        accepted = time.time()
+        accepted = self.clock.now()
         summary = InvocationSummary(request_id, name, command.qualifier, command.invocation_type,
                                     accepted)
         self.recorder.summary(summary)
@@ -86,36 +84,34 @@ class InvokeService:
         self.recorder.record(request_id, "accepted", detail, accepted)
         try:
             with self.limiter.lease(name):
-                outcome = await self._run(invocation, command.log_tail)
-        except Exception as exc:
-            summary.status, summary.finished_at = "rejected", time.time()
-            summary.error_type = getattr(exc, "error_type", type(exc).__name__)
-            self.recorder.record(request_id, "rejected", {"error": summary.error_type})
+                outcome = await self.run_attempt(invocation, want_tail=command.log_tail)
+        except errors.LaminaError as exc:
+            summary.status, summary.finished_at = "rejected", self.clock.now()
+            summary.error_type = exc.error_type
+            self.recorder.record(request_id, "throttled" if exc.status == 429 else "rejected",
+                                 {"error": exc.error_type, **exc.members})
             self.recorder.summary(summary)
             raise
-        self._finished(summary, outcome)
-        return InvokeResult(request_id, config.version, outcome)
-
-    async def _run(self, invocation: Invocation, want_tail: bool) -> InvocationOutcome:
-        env = await self.pool.acquire(invocation.config)
-        try:
-            return await env.invoke(invocation, want_tail)
-        finally:
-            self.pool.release(env)
-
-    def _finished(self, summary: InvocationSummary, outcome: InvocationOutcome) -> None:
-        now = time.time()
-        summary.status = outcome.outcome
-        summary.finished_at = now
-        summary.attempts = 1
+        summary.status, summary.finished_at, summary.attempts = outcome.outcome, self.clock.now(), 1
         summary.error_type = outcome.error_type
         summary.duration_ms = round(outcome.duration_ms, 3)
-        detail = {"attempt": 1, "environment": outcome.environment_id,
+        self.recorder.summary(summary)
+        return InvokeResult(request_id, config.version, outcome)
+
+    async def run_attempt(self, invocation: Invocation, attempt: int = 1,
+                          want_tail: bool = False) -> InvocationOutcome:
+        """Run one attempt in an environment (the caller holds a concurrency slot)."""
+        env = await self.pool.acquire(invocation.config)
+        try:
+            outcome = await env.invoke(invocation, want_tail)
+        finally:
+            self.pool.release(env)
+        detail = {"attempt": attempt, "environment": outcome.environment_id,
                   "start": "cold" if outcome.init_ms is not None else "warm",
-                  "outcome": outcome.outcome, "duration_ms": summary.duration_ms}
+                  "outcome": outcome.outcome, "duration_ms": round(outcome.duration_ms, 3)}
         if outcome.init_ms is not None:
             detail["init_ms"] = round(outcome.init_ms, 3)
         if outcome.error_type:
             detail["error_type"] = outcome.error_type
-        self.recorder.record(summary.request_id, "attempt", detail, now)
-        self.recorder.summary(summary)
+        self.recorder.record(invocation.request_id, "attempt", detail)
+        return outcome

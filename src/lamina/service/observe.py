@@ -10,8 +10,9 @@ from lamina.service.records import Recorder
 
 
 class LogSource(Protocol):
-    def read(self, function: str, since: str | None = None, limit: int = 1000
-             ) -> list[tuple[str, str, str]]: ...
+    def read(self, function: str, since: str | None = None, limit: int = 1000,
+             cursor: dict[str, int] | None = None
+             ) -> tuple[list[tuple[str, str, str]], dict[str, int]]: ...
 
 
 class ObserveService:
@@ -32,6 +33,8 @@ class ObserveService:
         await self.recorder.flush()
         return await self.store.get_invocation(request_id)
 
-    def function_logs(self, function: str, since: str | None, limit: int
-                      ) -> list[tuple[str, str, str]]:
-        return self.logs.read(function, since, limit)
+    def function_logs(self, function: str, since: str | None, limit: int,
+                      cursor: dict[str, int] | None = None
+                      ) -> tuple[list[tuple[str, str, str]], dict[str, int]]:
+        """Lines of a function's log streams, and the cursor to read on from."""
+        return self.logs.read(function, since, limit, cursor)

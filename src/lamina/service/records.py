@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from lamina.domain.model import AttemptRecord, InvocationSummary
+from lamina.service.clock import RealClock
 from lamina.service.ports import Store
 
 log = logging.getLogger("lamina.records")
@@ -21,8 +21,10 @@ log = logging.getLogger("lamina.records")
 class Recorder:
     """Collects attempt records and invocation summaries and writes them in batches."""
 
-    def __init__(self, store: Store, interval: float = 0.2, max_batch: int = 2000) -> None:
+    def __init__(self, store: Store, clock: RealClock, interval: float = 0.2,
+                 max_batch: int = 2000) -> None:
         self.store = store
+        self.clock = clock
         self.interval = interval
         self.max_batch = max_batch
         self._summaries: dict[str, InvocationSummary] = {}
@@ -47,7 +49,7 @@ class Recorder:
     def record(self, request_id: str, kind: str, detail: dict[str, Any],
                at: float | None = None) -> None:
         """Append one entry to an invocation's timeline."""
-        self._records.append(AttemptRecord(request_id, time.time() if at is None else at,
+        self._records.append(AttemptRecord(request_id, self.clock.now() if at is None else at,
                                            kind, detail))
         self._poke()
 

@@ -6,17 +6,31 @@ import copy
 import dataclasses
 
 from lamina.domain import errors
-from lamina.domain.model import AttemptRecord, FunctionConfig, InvocationSummary
+from lamina.domain.model import (
+    AsyncEvent,
+    AttemptRecord,
+    Delivery,
+    EventInvokeConfig,
+    FunctionConfig,
+    InvocationSummary,
+)
 
 
 class MemoryStore:
     """Store kept in dictionaries; nothing survives the process."""
+
+    all_claims_are_stale = True
 
     def __init__(self) -> None:
         self.functions: dict[str, dict[str, str]] = {}
         self.versions: dict[tuple[str, str], FunctionConfig] = {}
         self.invocations: dict[str, InvocationSummary] = {}
         self.records: list[AttemptRecord] = []
+        # request id → (event, owner, lease until); owner None while queued
+        self.events: dict[str, tuple[AsyncEvent, str | None, float | None]] = {}
+        self.event_configs: dict[tuple[str, str], EventInvokeConfig] = {}
+        self.deliveries: dict[str, tuple[Delivery, str | None, float | None]] = {}
+        self.reserved: dict[str, int] = {}
 
     async def open(self) -> None:
         return None
@@ -38,6 +52,18 @@ class MemoryStore:
         self.functions.pop(name, None)
         for key in [k for k in self.versions if k[0] == name]:
             del self.versions[key]
+        for key in [k for k in self.event_configs if k[0] == name]:
+            del self.event_configs[key]
+        self.reserved.pop(name, None)
+
+    async def set_reserved_concurrency(self, name: str, reserved: int | None) -> None:
+        if reserved is None:
+            self.reserved.pop(name, None)
+        elif name in self.functions:
+            self.reserved[name] = reserved
+
+    async def list_reserved_concurrency(self) -> dict[str, int]:
+        return dict(self.reserved)
 
     async def list_versions(self) -> list[FunctionConfig]:
         return [self.versions[k] for k in sorted(self.versions)]
@@ -62,3 +88,87 @@ class MemoryStore:
                              ) -> tuple[InvocationSummary | None, list[AttemptRecord]]:
         return (self.invocations.get(request_id),
                 [r for r in self.records if r.request_id == request_id])
+
+    # the async event queue -------------------------------------------------------------
+    async def enqueue_event(self, event: AsyncEvent) -> None:
+        if event.request_id in self.events:
+            raise errors.ResourceConflict(f"Event already queued: {event.request_id}")
+        self.events[event.request_id] = (dataclasses.replace(event), None, None)
+
+    async def due_functions(self, now: float) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for event, owner, _ in self.events.values():
+            if owner is None and event.due_at <= now:
+                found[event.function] = found.get(event.function, 0) + 1
+        return found
+
+    async def claim_events(self, function: str, now: float, limit: int, owner: str,
+                           lease_until: float) -> list[AsyncEvent]:
+        due = sorted((e for e, o, _ in self.events.values()
+                      if o is None and e.function == function and e.due_at <= now),
+                     key=lambda e: e.due_at)[:limit]
+        for event in due:
+            self.events[event.request_id] = (event, owner, lease_until)
+        return [dataclasses.replace(e) for e in due]
+
+    async def next_due(self, after: float) -> float | None:
+        times = [e.due_at for e, o, _ in self.events.values() if o is None and e.due_at > after]
+        return min(times) if times else None
+
+    async def next_delivery_due(self) -> float | None:
+        times = [d.due_at for d, o, _ in self.deliveries.values() if o is None]
+        return min(times) if times else None
+
+    async def reschedule_event(self, event: AsyncEvent) -> None:
+        if event.request_id in self.events:
+            self.events[event.request_id] = (dataclasses.replace(event), None, None)
+
+    async def finish_event(self, request_id: str, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            self.deliveries[delivery.id] = (dataclasses.replace(delivery), None, None)
+        self.events.pop(request_id, None)
+
+    async def release_claims(self, now: float, owner: str) -> int:
+        released = 0
+        for table in (self.events, self.deliveries):
+            for key, (item, holder, lease) in list(table.items()):
+                if holder is not None and (holder == owner or (lease or 0) < now):
+                    table[key] = (item, None, None)  # type: ignore[assignment]
+                    released += 1
+        return released
+
+    async def queue_stats(self) -> dict[str, tuple[int, float]]:
+        stats: dict[str, tuple[int, float]] = {}
+        for event, _, _ in self.events.values():
+            count, oldest = stats.get(event.function, (0, event.accepted_at))
+            stats[event.function] = (count + 1, min(oldest, event.accepted_at))
+        return stats
+
+    # event invoke configs -----------------------------------------------------------
+    async def put_event_config(self, config: EventInvokeConfig) -> None:
+        self.event_configs[(config.function, config.qualifier)] = config
+
+    async def delete_event_config(self, function: str, qualifier: str) -> None:
+        self.event_configs.pop((function, qualifier), None)
+
+    async def list_event_configs(self) -> list[EventInvokeConfig]:
+        return [self.event_configs[k] for k in sorted(self.event_configs)]
+
+    # destination deliveries ----------------------------------------------------------
+    async def enqueue_delivery(self, delivery: Delivery) -> None:
+        self.deliveries[delivery.id] = (dataclasses.replace(delivery), None, None)
+
+    async def claim_deliveries(self, now: float, limit: int, owner: str,
+                               lease_until: float) -> list[Delivery]:
+        due = sorted((d for d, o, _ in self.deliveries.values() if o is None and d.due_at <= now),
+                     key=lambda d: d.due_at)[:limit]
+        for delivery in due:
+            self.deliveries[delivery.id] = (delivery, owner, lease_until)
+        return [dataclasses.replace(d) for d in due]
+
+    async def reschedule_delivery(self, delivery: Delivery) -> None:
+        if delivery.id in self.deliveries:
+            self.deliveries[delivery.id] = (dataclasses.replace(delivery), None, None)
+
+    async def finish_delivery(self, delivery_id: str) -> None:
+        self.deliveries.pop(delivery_id, None)

@@ -156,6 +156,15 @@ class SqliteStore:
             return {r[0]: json.loads(r[1]) for r in db.execute(self._sql["list_function_tags"])}
         return await self._read(read)
 
+    async def set_reserved_concurrency(self, name: str, reserved: int | None) -> None:
+        await self._write(self._exec("set_reserved_concurrency",
+                                     {"name": name, "reserved": reserved}))
+
+    async def list_reserved_concurrency(self) -> dict[str, int]:
+        def read(db: sqlite3.Connection) -> dict[str, int]:
+            return dict(db.execute(self._sql["list_reserved_concurrency"]).fetchall())
+        return await self._read(read)
+
     # attempt records ---------------------------------------------------------------
     async def write_records(self, summaries: list[InvocationSummary],
                             records: list[AttemptRecord]) -> None:
@@ -200,8 +209,13 @@ class SqliteStore:
         claimed = await self._write(write)
         return sorted(claimed, key=lambda e: e.due_at)
 
-    async def next_due(self) -> float | None:
-        return await self._read(lambda db: db.execute(self._sql["next_due"]).fetchone()[0])
+    async def next_due(self, after: float) -> float | None:
+        return await self._read(
+            lambda db: db.execute(self._sql["next_due"], {"after": after}).fetchone()[0])
+
+    async def next_delivery_due(self) -> float | None:
+        return await self._read(
+            lambda db: db.execute(self._sql["next_delivery_due"]).fetchone()[0])
 
     async def reschedule_event(self, event: AsyncEvent) -> None:
         await self._write(self._exec("reschedule_event", {

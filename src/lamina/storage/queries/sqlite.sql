@@ -67,10 +67,10 @@ RETURNING request_id, function, qualifier, payload, accepted_at, due_at, invocat
           throttles, trace_id;
 
 -- name: next_due
-SELECT MIN(due_at) FROM (
-    SELECT MIN(due_at) AS due_at FROM async_events WHERE owner IS NULL
-    UNION ALL
-    SELECT MIN(due_at) FROM deliveries WHERE owner IS NULL);
+SELECT MIN(due_at) FROM async_events WHERE owner IS NULL AND due_at > :after;
+
+-- name: next_delivery_due
+SELECT MIN(due_at) FROM deliveries WHERE owner IS NULL;
 
 -- name: reschedule_event
 UPDATE async_events SET owner = NULL, lease_until = NULL, due_at = :due_at,
@@ -119,3 +119,9 @@ WHERE id = :id;
 
 -- name: finish_delivery
 DELETE FROM deliveries WHERE id = :id;
+
+-- name: set_reserved_concurrency
+UPDATE functions SET reserved_concurrency = :reserved WHERE name = :name;
+
+-- name: list_reserved_concurrency
+SELECT name, reserved_concurrency FROM functions WHERE reserved_concurrency IS NOT NULL;

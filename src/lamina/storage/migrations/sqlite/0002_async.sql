@@ -36,3 +36,6 @@ CREATE TABLE deliveries (
     lease_until REAL
 );
 CREATE INDEX deliveries_queued ON deliveries (due_at) WHERE owner IS NULL;
+
+-- Reserved concurrency (PutFunctionConcurrency): NULL when the function has none.
+ALTER TABLE functions ADD COLUMN reserved_concurrency INTEGER;

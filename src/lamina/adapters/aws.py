@@ -1,0 +1,89 @@
+"""Outbound calls to AWS-compatible services through aiobotocore (ARCHITECTURE.md decision 7).
+
+Each service is reached at the endpoint botocore resolves for it, so
+`AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL_SNS`, `AWS_ENDPOINT_URL_EVENTS` (or one
+`AWS_ENDPOINT_URL`) point destinations at moto, LocalStack or any compatible service, and
+with none set they reach real AWS with the engine's own credentials. Without credentials in
+the environment the calls are signed with placeholder ones (local services accept them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from typing import Any
+
+from aiobotocore.session import get_session
+
+from lamina.domain import destinations
+from lamina.domain.model import Delivery
+
+
+class AwsSender:
+    """Sends destination and dead-letter records to SQS, SNS and EventBridge."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self._session = get_session()
+        self._stack = contextlib.AsyncExitStack()
+        self._clients: dict[str, Any] = {}
+        self._queue_urls: dict[str, str] = {}
+
+    async def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            credentials: dict[str, str] = {}
+            if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
+                credentials = {"aws_access_key_id": "lamina", "aws_secret_access_key": "lamina"}
+            self._clients[service] = await self._stack.enter_async_context(
+                self._session.create_client(service, region_name=self.region, **credentials))
+        return self._clients[service]
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+        self._clients.clear()
+
+    async def send(self, delivery: Delivery) -> None:
+        kind = destinations.kind_of(delivery.target)
+        if kind == "sqs":
+            await self._send_sqs(delivery)
+        elif kind == "sns":
+            await self._send_sns(delivery)
+        elif kind == "events":
+            await self._send_events(delivery)
+        else:
+            raise ValueError(f"Lamina cannot deliver to {delivery.target} yet")
+
+    async def _queue_url(self, client: Any, arn: str) -> str:
+        if arn not in self._queue_urls:
+            parts = arn.split(":")
+            response = await client.get_queue_url(QueueName=parts[5],
+                                                  QueueOwnerAWSAccountId=parts[4])
+            self._queue_urls[arn] = response["QueueUrl"]
+        return self._queue_urls[arn]
+
+    async def _send_sqs(self, delivery: Delivery) -> None:
+        client = await self._client("sqs")
+        arguments: dict[str, Any] = {"QueueUrl": await self._queue_url(client, delivery.target),
+                                     "MessageBody": delivery.body.decode("utf-8", "replace")}
+        if delivery.kind == "dlq":
+            arguments["MessageAttributes"] = delivery.attributes
+        await client.send_message(**arguments)
+
+    async def _send_sns(self, delivery: Delivery) -> None:
+        client = await self._client("sns")
+        arguments: dict[str, Any] = {"TopicArn": delivery.target,
+                                     "Message": delivery.body.decode("utf-8", "replace")}
+        if delivery.kind == "dlq":
+            arguments["MessageAttributes"] = delivery.attributes
+        await client.publish(**arguments)
+
+    async def _send_events(self, delivery: Delivery) -> None:
+        client = await self._client("events")
+        entry = destinations.eventbridge_entry(
+            delivery.body, delivery.target, str(delivery.attributes.get("function_arn", "")),
+            bool(delivery.attributes.get("success")))
+        response = await client.put_events(Entries=[entry])
+        if response.get("FailedEntryCount"):
+            raise RuntimeError("EventBridge refused the event: "
+                               + json.dumps(response.get("Entries", [])))

@@ -1,0 +1,349 @@
+"""Asynchronous invocation: accept into a durable queue, dispatch, retry, deliver (spec §7).
+
+Theory of operation
+-------------------
+* `accept` checks the request, writes the event to the store and only then answers 202: an
+  accepted event survives a crash of the engine.
+* One dispatcher task claims due events per function, no more than the function's free
+  concurrency (so 10,000 events queued behind a reserved concurrency of 1 are taken one at a
+  time, not thrashed), and runs each claimed event as an *attempt* on the same path as a
+  synchronous call: concurrency slot, environment, timeout. It sleeps on a timer set to the
+  next due time, or until woken by a new event or a finished attempt: no polling interval.
+* After an attempt, `domain.retry` decides: success, a retry at a given time (the event goes
+  back to the queue), or discard (RetriesExhausted, EventAgeExceeded, ZeroReservedConcurrency).
+  The request id stays the same across all attempts of one event.
+* What is owed to destinations and the dead-letter queue is written in the same transaction
+  that removes the event from the queue, and a second loop delivers it, retrying with
+  back-off and recording every try: nothing is dropped silently.
+* At-least-once: claims carry a lease; on start the claims of a dead engine are released, so
+  an event that was running when the engine died runs again.
+
+All times are engine time (`service.clock`), so `--time-scale` compresses hours of retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from typing import Any
+
+from lamina.domain import arns, destinations, errors, retry
+from lamina.domain.model import (
+    LATEST,
+    AsyncEvent,
+    Delivery,
+    Invocation,
+    InvocationOutcome,
+    InvocationSummary,
+)
+from lamina.service.clock import RealClock
+from lamina.service.concurrency import ConcurrencyLimiter
+from lamina.service.event_configs import EventConfigService
+from lamina.service.functions import FunctionService
+from lamina.service.invoke import InvokeService, new_trace_id
+from lamina.service.ports import DestinationSender, Store
+from lamina.service.records import Recorder
+
+log = logging.getLogger("lamina.async")
+
+CLAIM_BATCH = 100
+DELIVERY_ATTEMPTS = 12          # about 40 engine minutes of back-off before giving up
+BLOCKED_POLL_S = 0.05           # real seconds, only while due events wait for capacity
+
+
+class AsyncInvokeService:
+    """Accepts `Event` invocations and runs them with Lambda's retry rules."""
+
+    def __init__(self, store: Store, functions: FunctionService, configs: EventConfigService,
+                 invoke: InvokeService, limiter: ConcurrencyLimiter, recorder: Recorder,
+                 clock: RealClock, sender: DestinationSender | None) -> None:
+        self.store = store
+        self.functions = functions
+        self.configs = configs
+        self.invoke = invoke
+        self.limiter = limiter
+        self.recorder = recorder
+        self.clock = clock
+        self.sender = sender
+        self.owner = uuid.uuid4().hex
+        self._wake = asyncio.Event()
+        self._deliveries_owed = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+
+    # lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        now = self.clock.now()
+        released = await self.store.release_claims(
+            float("inf") if self.store.all_claims_are_stale else now, self.owner)
+        if released:
+            log.info("released %d claims of a previous engine: those events run again", released)
+        loop = asyncio.get_running_loop()
+        self._loops = [loop.create_task(self._dispatch_loop(), name="lamina-async-dispatch"),
+                       loop.create_task(self._delivery_loop(), name="lamina-async-deliver")]
+
+    async def close(self) -> None:
+        for task in [*self._loops, *self._tasks]:
+            task.cancel()
+        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # accepting -------------------------------------------------------------------------
+    async def accept(self, name: str, qualifier: str | None, payload: bytes,
+                     trace_id: str | None = None) -> str:
+        """Store an Event invocation durably; return its request id (then answer 202)."""
+        config = self.functions.resolve(name, qualifier)
+        self.functions.check_invocable(config)
+        now = self.clock.now()
+        event = AsyncEvent(str(uuid.uuid4()), name, qualifier, payload, now, now,
+                           trace_id=trace_id or new_trace_id())
+        await self.store.enqueue_event(event)
+        self.recorder.summary(InvocationSummary(event.request_id, name, qualifier, "Event", now,
+                                                status="queued"))
+        self.recorder.record(event.request_id, "accepted", {"type": "Event"}, now)
+        self.recorder.record(event.request_id, "queued", {"due": now}, now)
+        self._wake.set()
+        return event.request_id
+
+    # dispatching -----------------------------------------------------------------------
+    async def _dispatch_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            now = self.clock.now()
+            try:
+                blocked = await self._dispatch_due(now)
+                next_due = await self.store.next_due(after=now)
+            except Exception:
+                log.exception("the async dispatcher could not read the queue; retrying")
+                blocked, next_due = True, None
+            wake_at = self._wake_time(now, next_due, blocked)
+            log.debug("dispatcher sleeps until %s (now %s, blocked %s)", wake_at, now, blocked)
+            await self.clock.wait(self._wake, wake_at)
+
+    def _wake_time(self, now: float, next_due: float | None, blocked: bool) -> float | None:
+        """The next due time after `now`; sooner while due events wait for capacity (an
+        attempt that ends wakes the dispatcher at once, a synchronous call does not)."""
+        if blocked and self.clock.scale > 0:
+            poll = now + BLOCKED_POLL_S * self.clock.scale
+            return poll if next_due is None else min(poll, next_due)
+        return next_due
+
+    async def _dispatch_due(self, now: float) -> bool:
+        """Claim and start what is due at `now`; True when some of it waits for capacity."""
+        blocked = False
+        for function, count in (await self.store.due_functions(now)).items():
+            reserved = self.limiter.reserved.get(function)
+            free = count if reserved == 0 else self.limiter.available(function)
+            if free <= 0:
+                blocked = True
+                continue
+            claimed = await self.store.claim_events(function, now, min(count, free, CLAIM_BATCH),
+                                                    self.owner, self._lease_until(function))
+            for event in claimed:
+                self._spawn(self._attempt(event))
+            blocked |= count > len(claimed)
+        return blocked
+
+    def _lease_until(self, function: str) -> float:
+        try:
+            timeout = self.functions.resolve(function, None).timeout
+        except errors.LaminaError:
+            timeout = 900
+        return self.clock.now() + (timeout + 60) * max(self.clock.scale, 1.0)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # one attempt -------------------------------------------------------------------------
+    async def _attempt(self, event: AsyncEvent) -> None:
+        try:
+            await self._run_attempt(event)
+        except asyncio.CancelledError:
+            raise  # the engine is stopping: the claim's lease brings the event back
+        except Exception:
+            log.exception("async attempt of %s failed inside the engine", event.request_id)
+            await asyncio.shield(self._after_throttle(event, "system_error"))
+        finally:
+            self._wake.set()
+
+    async def _run_attempt(self, event: AsyncEvent) -> None:
+        try:
+            config = self.functions.resolve(event.function, event.qualifier)
+        except errors.ResourceNotFound:
+            await self._drop(event, "the function or qualifier no longer exists")
+            return
+        settings = self.configs.effective(event.function, event.qualifier)
+        now = self.clock.now()
+        discard = retry.before_attempt(event, settings.max_age,
+                                       self.limiter.reserved.get(event.function), now)
+        if discard is not None:
+            await self._give_up(event, discard.condition, None, config.version)
+            return
+        try:
+            self.limiter.acquire(event.function)
+        except errors.TooManyRequests as throttle:
+            self.recorder.record(event.request_id, "throttled", {"reason": throttle.reason})
+            await self._after_throttle(event, "throttled")
+            return
+        try:
+            event.invocations += 1
+            invocation = Invocation(
+                event.request_id, config, self.functions.arn(event.function, event.qualifier),
+                event.payload, "Event", trace_id=event.trace_id)
+            outcome = await self.invoke.run_attempt(invocation, attempt=event.invocations)
+        finally:
+            self.limiter.release(event.function)
+        await asyncio.shield(self._after_outcome(event, outcome, config.version))
+
+    async def _after_outcome(self, event: AsyncEvent, outcome: InvocationOutcome,
+                             version: str) -> None:
+        if not outcome.function_error:
+            await self._finish(event, "success", self._deliveries(
+                event, "Success", outcome, version, success=True))
+            return
+        settings = self.configs.effective(event.function, event.qualifier)
+        decision = retry.after_function_error(event, settings.retries, settings.max_age,
+                                              self.clock.now())
+        if isinstance(decision, retry.Retry):
+            await self._reschedule(event, decision)
+        else:
+            await self._give_up(event, decision.condition, outcome, version)
+
+    async def _after_throttle(self, event: AsyncEvent, reason: str) -> None:
+        event.throttles += 1
+        settings = self.configs.effective(event.function, event.qualifier)
+        decision = retry.after_throttle(event, settings.max_age, self.clock.now(), reason,
+                                        jitter=random.random)
+        if isinstance(decision, retry.Retry):
+            await self._reschedule(event, decision)
+        else:
+            await self._give_up(event, decision.condition, None, LATEST)
+
+    async def _reschedule(self, event: AsyncEvent, decision: retry.Retry) -> None:
+        event.due_at = decision.at
+        await self.store.reschedule_event(event)
+        now = self.clock.now()
+        self.recorder.record(event.request_id, "retry_scheduled", {
+            "at": decision.at, "delay_s": round(decision.at - now, 3), "reason": decision.reason,
+            "invocations": event.invocations, "throttles": event.throttles}, now)
+        self._summary(event, "retrying")
+
+    async def _give_up(self, event: AsyncEvent, condition: str,
+                       outcome: InvocationOutcome | None, version: str) -> None:
+        self.recorder.record(event.request_id, "discarded", {
+            "condition": condition, "invocations": event.invocations})
+        await self._finish(event, "failed", self._deliveries(
+            event, condition, outcome, version, success=False), error_type=condition)
+
+    async def _drop(self, event: AsyncEvent, why: str) -> None:
+        self.recorder.record(event.request_id, "dropped", {"reason": why})
+        await self._finish(event, "dropped", [])
+
+    async def _finish(self, event: AsyncEvent, status: str, deliveries: list[Delivery],
+                      error_type: str | None = None) -> None:
+        await self.store.finish_event(event.request_id, deliveries)
+        if deliveries:
+            self._deliveries_owed.set()
+        for delivery in deliveries:
+            self.recorder.record(event.request_id, "destination_queued",
+                                 {"kind": delivery.kind, "target": delivery.target})
+        self._summary(event, status, error_type)
+
+    def _summary(self, event: AsyncEvent, status: str, error_type: str | None = None) -> None:
+        finished = self.clock.now() if status in ("success", "failed", "dropped") else None
+        self.recorder.summary(InvocationSummary(
+            event.request_id, event.function, event.qualifier, "Event", event.accepted_at,
+            status=status, finished_at=finished, attempts=event.invocations,
+            error_type=error_type))
+
+    # destinations ------------------------------------------------------------------------
+    def _deliveries(self, event: AsyncEvent, condition: str, outcome: InvocationOutcome | None,
+                    version: str, success: bool) -> list[Delivery]:
+        settings = self.configs.effective(event.function, event.qualifier)
+        target = settings.on_success if success else settings.on_failure
+        now = self.clock.now()
+        owed: list[Delivery] = []
+        if target:
+            record = destinations.async_record(
+                condition=condition, request_id=event.request_id,
+                function_arn=self.functions.arn(event.function, event.qualifier or LATEST),
+                invoke_count=event.invocations, request_payload=event.payload, timestamp=now,
+                executed_version=version if outcome else None,
+                function_error=bool(outcome and outcome.function_error),
+                response_payload=outcome.payload if outcome else None)
+            owed.append(Delivery(str(uuid.uuid4()), event.request_id,
+                                 "on_success" if success else "on_failure", target, record,
+                                 {"success": success, "function_arn": self.functions.arn(
+                                     event.function, event.qualifier or LATEST)}, 0, now))
+        dlq = None if success else self._dead_letter_target(event)
+        if dlq:
+            message = destinations.error_message_of(outcome.payload if outcome else None)
+            owed.append(Delivery(str(uuid.uuid4()), event.request_id, "dlq", dlq, event.payload,
+                                 destinations.dlq_attributes(event.request_id, 200 if outcome
+                                                             else 429, message or condition),
+                                 0, now))
+        return owed
+
+    def _dead_letter_target(self, event: AsyncEvent) -> str | None:
+        try:
+            return self.functions.resolve(event.function, event.qualifier).dead_letter_target
+        except errors.LaminaError:
+            return None
+
+    async def _delivery_loop(self) -> None:
+        while True:
+            try:
+                now = self.clock.now()
+                due = await self.store.claim_deliveries(now, CLAIM_BATCH, self.owner,
+                                                        now + 300 * max(self.clock.scale, 1.0))
+            except Exception:
+                log.exception("could not read owed deliveries; retrying")
+                due = []
+            if due:
+                await asyncio.gather(*(self._deliver(d) for d in due))
+                continue
+            self._deliveries_owed.clear()
+            await self.clock.wait(self._deliveries_owed, await self._next_delivery_or_none())
+
+    async def _next_delivery_or_none(self) -> float | None:
+        try:
+            return await self.store.next_delivery_due()
+        except Exception:
+            return self.clock.now() + 1
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        delivery.attempts += 1
+        try:
+            await self._send(delivery)
+        except Exception as exc:  # unreachable, refused, malformed: retry, record each try
+            failed = delivery.attempts >= DELIVERY_ATTEMPTS
+            self.recorder.record(delivery.request_id, "destination_failed" if failed
+                                 else "destination_retry", {
+                                     "kind": delivery.kind, "target": delivery.target,
+                                     "attempt": delivery.attempts, "error": str(exc)[:500]})
+            if failed:
+                log.error("giving up delivering %s to %s: %s", delivery.kind, delivery.target, exc)
+                await self.store.finish_delivery(delivery.id)
+            else:
+                delivery.due_at = self.clock.now() + retry.throttle_delay(delivery.attempts)
+                await self.store.reschedule_delivery(delivery)
+            return
+        self.recorder.record(delivery.request_id, "destination_delivered", {
+            "kind": delivery.kind, "target": delivery.target, "attempt": delivery.attempts})
+        await self.store.finish_delivery(delivery.id)
+
+    async def _send(self, delivery: Delivery) -> None:
+        if destinations.kind_of(delivery.target) == "lambda":
+            target = arns.parse_function_name(delivery.target, self.functions.region,
+                                              self.functions.account)
+            await self.accept(target.name, target.qualifier, delivery.body)
+            return
+        if self.sender is None:
+            raise RuntimeError("no AWS client is configured for destinations")
+        await self.sender.send(delivery)

@@ -1,0 +1,103 @@
+"""The engine's clock: every engine wait goes through it (ARCHITECTURE.md decision 3).
+
+Retry delays, event age, destination back-off and the dispatcher's timers read `now()` and
+wait with `wait()`. Three clocks:
+
+* `RealClock` — wall time.
+* `ScaledClock(n)` — engine time runs n times faster than wall time from the moment the
+  engine starts (`lamina serve --time-scale 60`: one real second is one engine minute), so
+  Lambda's 60 s and 120 s retry delays and its six-hour event age can be tested in seconds.
+* `VirtualClock` — stands still until a test advances it.
+
+A function's own run time and timeout stay real whatever the clock: they are the function's,
+not the engine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+
+
+class RealClock:
+    """Wall-clock time."""
+
+    scale = 1.0
+
+    def now(self) -> float:
+        return time.time()
+
+    async def wait(self, event: asyncio.Event, until: float | None) -> None:
+        """Return when `event` is set or engine time reaches `until` (None: no deadline)."""
+        if event.is_set():
+            return
+        timeout = None if until is None else max(0.0, (until - self.now()) / self.scale)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def sleep(self, seconds: float) -> None:
+        await self.wait(asyncio.Event(), self.now() + seconds)
+
+
+class ScaledClock(RealClock):
+    """Engine time that runs `scale` times faster than wall time."""
+
+    def __init__(self, scale: float) -> None:
+        if scale <= 0:
+            raise ValueError("time scale must be positive")
+        self.scale = scale
+        self._origin = time.time()
+
+    def now(self) -> float:
+        return self._origin + (time.time() - self._origin) * self.scale
+
+
+class VirtualClock:
+    """Time that moves only when `advance` is called (tests)."""
+
+    scale = 0.0
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._counter = itertools.count()
+
+    def now(self) -> float:
+        return self._now
+
+    async def wait(self, event: asyncio.Event, until: float | None) -> None:
+        if event.is_set() or (until is not None and until <= self._now):
+            return
+        waiter = asyncio.ensure_future(event.wait())
+        timer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if until is not None:
+            heapq.heappush(self._sleepers, (until, next(self._counter), timer))
+        try:
+            await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            if not timer.done():
+                timer.cancel()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.wait(asyncio.Event(), self._now + seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake everything due by then."""
+        self._now += seconds
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, timer = heapq.heappop(self._sleepers)
+            if not timer.done():
+                timer.set_result(None)
+
+
+def from_scale(value: str | float) -> RealClock | ScaledClock | VirtualClock:
+    """The clock for `--time-scale`: 1 (real), a factor, or 'virtual'."""
+    if value == "virtual":
+        return VirtualClock(time.time())
+    scale = float(value)
+    return RealClock() if scale == 1 else ScaledClock(scale)

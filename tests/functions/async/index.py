@@ -1,0 +1,28 @@
+"""Handlers for async invocation tests: each run is appended to $RUNS_DIR/<request id>."""
+
+import json
+import os
+import time
+
+
+def _record(event, context, outcome):
+    path = os.path.join(os.environ["RUNS_DIR"], context.aws_request_id)
+    with open(path, "a") as handle:
+        handle.write(json.dumps({"at": time.time(), "outcome": outcome, "event": event}) + "\n")
+
+
+def fail(event, context):
+    _record(event, context, "fail")
+    raise RuntimeError("intentional failure")
+
+
+def succeed(event, context):
+    _record(event, context, "ok")
+    return {"handled": event}
+
+
+def slow(event, context):
+    _record(event, context, "start")
+    time.sleep(event.get("seconds", 2))
+    _record(event, context, "end")
+    return "slept"

@@ -1,0 +1,47 @@
+import asyncio
+import time
+
+from lamina.service.clock import ScaledClock, VirtualClock, from_scale
+
+
+def test_virtual_clock_wakes_waiters_when_advanced():
+    async def main() -> None:
+        clock = VirtualClock(100.0)
+        woke: list[float] = []
+
+        async def sleeper(until: float) -> None:
+            await clock.wait(asyncio.Event(), until)
+            woke.append(clock.now())
+
+        tasks = [asyncio.create_task(sleeper(u)) for u in (160.0, 220.0)]
+        await asyncio.sleep(0)
+        clock.advance(30)
+        await asyncio.sleep(0)
+        assert woke == []
+        clock.advance(30)
+        await asyncio.sleep(0.01)
+        assert woke == [160.0]
+        event = asyncio.Event()
+        waiter = asyncio.create_task(clock.wait(event, None))
+        event.set()
+        await asyncio.wait_for(waiter, 1)
+        clock.advance(100)
+        await asyncio.gather(*tasks)
+        assert woke == [160.0, 260.0]
+    asyncio.run(main())
+
+
+def test_scaled_clock_runs_faster_and_waits_shorter():
+    async def main() -> None:
+        clock = ScaledClock(100)
+        start_real, start = time.monotonic(), clock.now()
+        await clock.wait(asyncio.Event(), start + 10)  # ten engine seconds
+        assert 0.08 <= time.monotonic() - start_real < 0.5
+        assert clock.now() - start >= 10
+    asyncio.run(main())
+
+
+def test_from_scale():
+    assert type(from_scale("1")).__name__ == "RealClock"
+    assert from_scale("60").scale == 60
+    assert isinstance(from_scale("virtual"), VirtualClock)
