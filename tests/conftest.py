@@ -200,3 +200,57 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
     process.terminate()
     process.wait(10)
     log.close()
+
+
+def _pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found and shutil.which("initdb"):
+        found = [Path(shutil.which("initdb"))]  # type: ignore[arg-type]
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed: run scripts/setup --test")
+    return found[-1].parent
+
+
+@dataclass
+class Postgres:
+    """A real PostgreSQL server on loopback, started for the test session."""
+
+    port: int
+    socket_dir: Path
+    bin: Path
+    as_user: list[str]
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://lamina@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        import psycopg
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def ctl(self, *args: str) -> None:
+        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D",
+                        str(self.socket_dir / "data"), "-w", *args], check=True,
+                       capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    import tempfile
+    pg_bin = _pg_bin()
+    root = Path(tempfile.mkdtemp(prefix="lamina-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_user, str(pg_bin / "initdb"), "-D", str(root / "data"), "-U", "lamina",
+                    "-A", "trust", "--no-sync"], check=True, capture_output=True)
+    server = Postgres(free_port(), root, pg_bin, as_user)
+    server.ctl("-o", f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 "
+               "-c fsync=off -c max_connections=200", "-l", str(root / "log"), "start")
+    yield server
+    subprocess.run([*as_user, str(pg_bin / "pg_ctl"), "-D", str(root / "data"), "-m",
+                    "immediate", "stop"], capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)

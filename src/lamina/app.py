@@ -66,8 +66,8 @@ class Engine:
                          "AWS_SESSION_TOKEN": "lamina"},
             extra_env=config.function_env, log_max_bytes=config.log_max_bytes,
             sdk_path=_sdk_path(), freeze=config.freeze)
-        self.pool = EnvironmentPool(settings, self.interpreters, self.code.root,
-                                    idle_timeout=config.idle_timeout)
+        self.pool = EnvironmentPool(settings, self.interpreters, self.code,
+                                    self.store.get_package, idle_timeout=config.idle_timeout)
         self.clock = clock.from_scale(config.time_scale)
         self.recorder = Recorder(self.store, self.clock)
         self.limiter = ConcurrencyLimiter(config.account_concurrency)
@@ -83,6 +83,7 @@ class Engine:
         self.observe = ObserveService(self.store, self.recorder,
                                       LogReader(config.data_dir / "logs"))
         self.server: asyncio.Server | None = None
+        self._reload: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -97,6 +98,7 @@ class Engine:
         await self.event_configs.load()
         self.recorder.start()
         await self.async_invoke.start()
+        await self.store.listen(self._on_store_change)
         if self.config.sample:
             await self.create_sample()
         ctx = ApiContext(self.functions, self.invoke, self.observe, self.async_invoke,
@@ -104,6 +106,27 @@ class Engine:
                          self.config.account, self.config.account_concurrency)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
+
+    def _on_store_change(self, channel: str, change: str) -> None:
+        """Another engine sharing the store changed something (PostgreSQL notifications)."""
+        if change in ("enqueue_event", "reschedule_event", "reconnected"):
+            self.async_invoke.wake()
+        if change in ("enqueue_delivery", "reconnected"):
+            self.async_invoke.wake(deliveries=True)
+        if change not in ("enqueue_event", "reschedule_event", "enqueue_delivery"):
+            if self._reload is None or self._reload.done():
+                self._reload = asyncio.get_running_loop().create_task(self._reload_functions())
+
+    async def _reload_functions(self) -> None:
+        for attempt in range(10):
+            await asyncio.sleep(0.05 * 2 ** attempt)  # the first wait merges a burst of changes
+            try:
+                await self.functions.load()
+                await self.event_configs.load()
+                return
+            except errors.StoreUnavailable as exc:
+                log.warning("could not reload functions after a change by another engine: %s",
+                            exc)
 
     async def stop(self) -> None:
         if self.server is not None:

@@ -27,11 +27,15 @@ CONFIG = FunctionConfig(name="f", runtime="python3.12", handler="a.b",
                         environment={"AB": "1"}, architectures=("arm64",))
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def make_store(request, tmp_path) -> Callable[[], object]:
-    def make():
-        return MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "s.db")
-    return make
+    if request.param == "postgres":
+        from lamina.storage.postgres import PostgresStore
+        url = request.getfixturevalue("postgres").new_database()
+        return lambda: PostgresStore(url)
+    if request.param == "sqlite":
+        return lambda: SqliteStore(tmp_path / "s.db")
+    return MemoryStore
 
 
 def run(make_store, body: Callable[[object], Awaitable[None]]) -> None:
@@ -87,14 +91,25 @@ def test_invocation_records(make_store):
     run(make_store, body)
 
 
-def test_sqlite_survives_reopening(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_durable_back_ends_survive_reopening(request, tmp_path, backend):
+    if backend == "postgres":
+        from lamina.storage.postgres import PostgresStore
+        url = request.getfixturevalue("postgres").new_database()
+
+        def make():
+            return PostgresStore(url)
+    else:
+        def make():
+            return SqliteStore(tmp_path / "s.db")
+
     async def main() -> None:
-        store = SqliteStore(tmp_path / "s.db")
+        store = make()
         await store.open()
         await store.create_function(CONFIG, {}, time.time())
         await store.close()
-        again = SqliteStore(tmp_path / "s.db")
-        await again.open()
+        again = make()
+        await again.open()  # migrations already applied: nothing to do, nothing lost
         assert await again.list_versions() == [CONFIG]
         await again.close()
     asyncio.run(main())

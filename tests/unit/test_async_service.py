@@ -28,8 +28,8 @@ class FakePackages:
     def put(self, data: bytes) -> Package:
         return Package("c2hh", len(data), "00", Path("/nonexistent"))
 
-    def read(self, key: str) -> bytes | None:
-        return None
+    def has(self, key: str) -> bool:
+        return True
 
 
 class FakeEnvironment:

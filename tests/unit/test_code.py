@@ -28,7 +28,7 @@ def test_unpacks_keeps_execute_bits_and_dedupes(tmp_path):
     assert not os.access(first.root / "lib" / "a.py", os.X_OK)
     assert (first.root / "lib" / "link.py").read_text() == "x=1"
     assert store.put(data) == first
-    assert store.read(first.key) == data
+    assert store.has(first.key) and not store.has("0" * 64)
     assert len([p for p in tmp_path.iterdir() if p.name.startswith(".unpack")]) == 0
 
 

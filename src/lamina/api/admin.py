@@ -78,7 +78,7 @@ async def function_logs(ctx: ApiContext, request: Request, request_id: str,
 
 async def code_package(ctx: ApiContext, request: Request, request_id: str,
                        key: str) -> Response:
-    data = ctx.functions.package_bytes(key)
+    data = await ctx.functions.package_bytes(key)
     if data is None:
         raise errors.ResourceNotFound(f"Code not found: {key}")
     return Response(200, [("Content-Type", "application/zip"),

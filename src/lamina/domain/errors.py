@@ -16,6 +16,7 @@
     │   └── TooManyRequests              429 TooManyRequestsException (+ Reason, Retry-After)
     └── PlatformError                the engine could not do it ("Type": "Service")
         ├── ServiceError                 500 ServiceException
+        │   └── StoreUnavailable             the store failed (disk full, database down)
         └── ResourceNotReady             502 ResourceNotReadyException
 
 Errors of the *function* (handler exceptions, timeouts, runtime exits) are not exceptions of
@@ -152,6 +153,10 @@ class PlatformError(LaminaError):
 
 class ServiceError(PlatformError):
     error_type = "ServiceException"
+
+
+class StoreUnavailable(ServiceError):
+    """The store could not be read or written; nothing was changed, the caller may retry."""
 
 
 class ResourceNotReady(PlatformError):

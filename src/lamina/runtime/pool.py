@@ -1,6 +1,7 @@
 """Warm environments per function version: borrow, give back, expire, retire, watch memory.
 
-* `acquire(config)` hands out the most recently used idle environment built from exactly this
+* `acquire(config)` unpacks the function's package if this engine has not yet (another
+  engine sharing the store may have created the function), then hands out the most recently used idle environment built from exactly this
   configuration (spec §20 #24), or starts a new one (a cold start). The environment is held
   until `release`; one environment runs one invocation at a time.
 * Idle environments are frozen (see `environment`) and expire after `idle_timeout` seconds.
@@ -15,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from pathlib import Path
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from lamina.domain.model import FunctionConfig
 from lamina.runtime.environment import EnvironmentSettings, ExecutionEnvironment, code_key
@@ -25,12 +27,13 @@ from lamina.runtime.interpreters import Interpreters
 class EnvironmentPool:
     """The engine's execution environments (see the module docstring)."""
 
-    def __init__(self, settings: EnvironmentSettings, interpreters: Interpreters,
-                 code_root: Path, idle_timeout: float = 600.0,
-                 memory_interval: float = 0.1) -> None:
+    def __init__(self, settings: EnvironmentSettings, interpreters: Interpreters, code: Any,
+                 fetch_package: Callable[[str], Awaitable[bytes | None]],
+                 idle_timeout: float = 600.0, memory_interval: float = 0.1) -> None:
         self.settings = settings
         self.interpreters = interpreters
-        self.code_root = code_root
+        self.code = code
+        self.fetch_package = fetch_package
         self.idle_timeout = idle_timeout
         self.memory_interval = memory_interval
         self._idle: dict[tuple[str, str, str], list[ExecutionEnvironment]] = {}
@@ -62,13 +65,22 @@ class EnvironmentPool:
             if env.reusable:
                 env.reserve()
                 return env
+        key = code_key(config.code_sha256)
+        if not self.code.has(key):
+            await self._unpack(key)
         env = ExecutionEnvironment(
-            config, self.code_root / code_key(config.code_sha256),
+            config, self.code.tree(key),
             self.interpreters.resolve(config.runtime or ""), self.settings, self._forget)
         self._all.add(env)
         env.reserve()
         await env.start()
         return env
+
+    async def _unpack(self, key: str) -> None:
+        """Unpack a package another engine stored (several engines share one store)."""
+        data = await self.fetch_package(key)
+        if data is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.code.put, data)
 
     def release(self, env: ExecutionEnvironment) -> None:
         """Give `env` back: it becomes idle (and frozen), or ends if it cannot be reused."""

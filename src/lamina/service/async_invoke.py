@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from typing import Any
 
@@ -51,6 +52,7 @@ log = logging.getLogger("lamina.async")
 CLAIM_BATCH = 100
 DELIVERY_ATTEMPTS = 12          # about 40 engine minutes of back-off before giving up
 BLOCKED_POLL_S = 0.05           # real seconds, only while due events wait for capacity
+LEASE_SWEEP_S = 5.0             # real seconds between looks for expired claims
 
 
 class AsyncInvokeService:
@@ -89,8 +91,9 @@ class AsyncInvokeService:
             task.cancel()
         await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
 
-    def wake(self) -> None:
-        self._wake.set()
+    def wake(self, deliveries: bool = False) -> None:
+        """Look at the queue now (another engine queued something, or a slot is free)."""
+        (self._deliveries_owed if deliveries else self._wake).set()
 
     # accepting -------------------------------------------------------------------------
     async def accept(self, name: str, qualifier: str | None, payload: bytes,
@@ -111,18 +114,34 @@ class AsyncInvokeService:
 
     # dispatching -----------------------------------------------------------------------
     async def _dispatch_loop(self) -> None:
+        failures = 0
+        swept = time.monotonic()
         while True:
             self._wake.clear()
             now = self.clock.now()
             try:
+                if time.monotonic() - swept > LEASE_SWEEP_S:
+                    await self._release_expired(now)
+                    swept = time.monotonic()
                 blocked = await self._dispatch_due(now)
                 next_due = await self.store.next_due(after=now)
-            except Exception:
-                log.exception("the async dispatcher could not read the queue; retrying")
-                blocked, next_due = True, None
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                await self._store_trouble("the async dispatcher", exc, failures)
+                continue
             wake_at = self._wake_time(now, next_due, blocked)
             log.debug("dispatcher sleeps until %s (now %s, blocked %s)", wake_at, now, blocked)
             await self.clock.wait(self._wake, wake_at)
+
+    @staticmethod
+    async def _store_trouble(who: str, exc: Exception, failures: int) -> None:
+        """The store failed (disk full, PostgreSQL down): say so, back off, try again."""
+        delay = min(0.1 * 2 ** (failures - 1), 5.0)
+        if failures == 1 or failures % 20 == 0:
+            log.warning("%s cannot reach the store (%s: %s); retrying every %.1f s", who,
+                        type(exc).__name__, exc, delay)
+        await asyncio.sleep(delay)
 
     def _wake_time(self, now: float, next_due: float | None, blocked: bool) -> float | None:
         """The next due time after `now`; sooner while due events wait for capacity (an
@@ -148,7 +167,17 @@ class AsyncInvokeService:
             blocked |= count > len(claimed)
         return blocked
 
+    async def _release_expired(self, now: float) -> None:
+        """Claims whose lease ran out (their engine died, or the store failed mid-attempt)
+        go back to the queue: those events run again (at-least-once)."""
+        released = await self.store.release_claims(now, owner="")
+        if released:
+            log.info("%d expired claims went back to the queue", released)
+
     def _lease_until(self, function: str) -> float:
+        """A claim is held for the function's timeout plus a minute of real time."""
+        if self.clock.scale == 0:
+            return float("inf")  # virtual time: only a test moves it; never expire a claim
         try:
             timeout = self.functions.resolve(function, None).timeout
         except errors.LaminaError:
@@ -166,9 +195,15 @@ class AsyncInvokeService:
             await self._run_attempt(event)
         except asyncio.CancelledError:
             raise  # the engine is stopping: the claim's lease brings the event back
-        except Exception:
-            log.exception("async attempt of %s failed inside the engine", event.request_id)
-            await asyncio.shield(self._after_throttle(event, "system_error"))
+        except Exception as exc:
+            if isinstance(exc, errors.StoreUnavailable):
+                log.warning("async attempt of %s could not be recorded: %s", event.request_id, exc)
+            else:
+                log.exception("async attempt of %s failed inside the engine", event.request_id)
+            try:
+                await asyncio.shield(self._after_throttle(event, "system_error"))
+            except errors.StoreUnavailable:
+                pass  # the claim stays until its lease expires; then the event runs again
         finally:
             self._wake.set()
 
@@ -297,14 +332,17 @@ class AsyncInvokeService:
             return None
 
     async def _delivery_loop(self) -> None:
+        failures = 0
         while True:
             try:
                 now = self.clock.now()
                 due = await self.store.claim_deliveries(now, CLAIM_BATCH, self.owner,
                                                         now + 300 * max(self.clock.scale, 1.0))
-            except Exception:
-                log.exception("could not read owed deliveries; retrying")
-                due = []
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                await self._store_trouble("destination delivery", exc, failures)
+                continue
             if due:
                 await asyncio.gather(*(self._deliver(d) for d in due))
                 continue

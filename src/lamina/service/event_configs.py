@@ -29,8 +29,8 @@ class EventConfigService:
         functions.on_delete.append(self.forget)
 
     async def load(self) -> None:
-        for config in await self.store.list_event_configs():
-            self._configs[(config.function, config.qualifier)] = config
+        """Read every configuration from the store (at start, and after another engine's change)."""
+        self._configs = {(c.function, c.qualifier): c for c in await self.store.list_event_configs()}
 
     def effective(self, function: str, qualifier: str | None) -> EventInvokeConfig:
         """The configuration that governs an event invoked with this qualifier."""

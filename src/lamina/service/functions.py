@@ -63,23 +63,27 @@ class FunctionService:
         self.on_delete: list[Callable[[str], None]] = []
 
     async def load(self) -> None:
-        """Read every function from the store (engine start)."""
-        for name, reserved in (await self.store.list_reserved_concurrency()).items():
-            self.limiter.set_reserved(name, reserved)
+        """Read every function from the store: at start, and when another engine sharing the
+        store changed one (environments of a changed configuration are retired)."""
+        reserved = await self.store.list_reserved_concurrency()
+        for name in set(self.limiter.reserved) | set(reserved):
+            self.limiter.set_reserved(name, reserved.get(name))
         tags = await self.store.list_function_tags()
+        loaded: dict[str, FunctionEntry] = {}
         for config in await self.store.list_versions():
-            config = config.replace(state="Active", state_reason=None, state_reason_code=None)
-            if config.last_update_status == "InProgress":
-                config = config.replace(last_update_status="Successful",
-                                        last_update_status_reason=None,
-                                        last_update_status_reason_code=None)
+            config = _settled(config)
+            entry = loaded.setdefault(config.name, FunctionEntry(config, tags.get(config.name, {})))
             if config.version == LATEST:
-                entry = self._functions.setdefault(config.name, FunctionEntry(config))
                 entry.latest = config
-                entry.tags = tags.get(config.name, {})
             else:
-                self._functions.setdefault(config.name, FunctionEntry(config)).versions[
-                    config.version] = config
+                entry.versions[config.version] = config
+        for name, entry in self._functions.items():
+            fresh = loaded.get(name)
+            if fresh is None or fresh.latest.revision_id != entry.latest.revision_id:
+                self.pool.retire(name)
+            if fresh is not None:
+                fresh.updating = entry.updating
+        self._functions = loaded
 
     # reading ---------------------------------------------------------------------------
     def arn(self, name: str, qualifier: str | None = None) -> str:
@@ -111,9 +115,9 @@ class FunctionService:
     def list(self) -> list[FunctionConfig]:
         return [self._functions[name].latest for name in sorted(self._functions)]
 
-    def package_bytes(self, key: str) -> bytes | None:
+    async def package_bytes(self, key: str) -> bytes | None:
         """A stored deployment package, for GetFunction's Code.Location."""
-        return self.code.read(key)
+        return await self.store.get_package(key)
 
     def tags(self, name: str) -> dict[str, str]:
         return dict(self.entry(name).tags)
@@ -206,7 +210,9 @@ class FunctionService:
 
     # helpers ---------------------------------------------------------------------------
     async def _store_package(self, zip_file: bytes) -> Package:
-        return await asyncio.get_running_loop().run_in_executor(None, self.code.put, zip_file)
+        package = await asyncio.get_running_loop().run_in_executor(None, self.code.put, zip_file)
+        await self.store.put_package(package.key, zip_file)
+        return package
 
     def _updating(self, name: str, revision_id: str | None) -> _UpdateGuard:
         entry = self.entry(name)
@@ -248,6 +254,13 @@ class FunctionService:
                                     last_update_status_reason=None,
                                     last_update_status_reason_code=None)
         entry.latest = latest
+
+
+def _settled(config: FunctionConfig) -> FunctionConfig:
+    """A configuration read back from the store: any change it went through is complete."""
+    return config.replace(state="Active", state_reason=None, state_reason_code=None,
+                          last_update_status=config.last_update_status and "Successful",
+                          last_update_status_reason=None, last_update_status_reason_code=None)
 
 
 class _UpdateGuard:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+from lamina.domain import errors
 from lamina.domain.model import AttemptRecord, InvocationSummary
 from lamina.service.clock import RealClock
 from lamina.service.ports import Store
@@ -79,5 +80,7 @@ class Recorder:
             self._wake.clear()
             try:
                 await asyncio.shield(self.flush())
-            except Exception:  # the store is failing: keep serving, say so, try again later
+            except errors.StoreUnavailable as exc:  # keep serving, say so, try again later
+                log.warning("could not write attempt records yet: %s", exc)
+            except Exception:
                 log.exception("could not write attempt records")

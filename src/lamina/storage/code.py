@@ -1,6 +1,7 @@
 """Deployment packages: check a zip, store it, and unpack it safely (spec §2.4 "Bad zip").
 
-A package is stored once per content hash: `code/<sha>.zip` and its tree `code/<sha>/`.
+A package is unpacked once per content hash into `code/<sha>/`; the zip itself is kept by
+the store, so every engine sharing the store can unpack it too.
 Unpacking refuses what could escape or exhaust the machine: entries with absolute paths or
 `..`, symbolic links that point outside the tree, more than `MAX_ZIP_ENTRIES` entries, and
 more than `UNZIPPED_CODE` bytes once expanded (counted as bytes are written, not as the zip
@@ -31,9 +32,6 @@ class CodeStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def zip_path(self, key: str) -> Path:
-        return self.root / f"{key}.zip"
-
     def tree(self, key: str) -> Path:
         return self.root / key
 
@@ -51,8 +49,6 @@ class CodeStore:
         staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=self.root))
         try:
             _unpack(data, staging)
-            (self.root / f".{key}.zip").write_bytes(data)
-            os.replace(self.root / f".{key}.zip", self.zip_path(key))
             try:
                 os.rename(staging, package.root)
             except OSError:  # another request unpacked the same package first
@@ -62,10 +58,8 @@ class CodeStore:
             raise
         return package
 
-    def read(self, key: str) -> bytes | None:
-        """The zip of a stored package, or None."""
-        path = self.zip_path(key)
-        return path.read_bytes() if path.is_file() else None
+    def has(self, key: str) -> bool:
+        return self.tree(key).is_dir()
 
 
 def _unpack(data: bytes, target: Path) -> None:

@@ -31,8 +31,12 @@ class MemoryStore:
         self.event_configs: dict[tuple[str, str], EventInvokeConfig] = {}
         self.deliveries: dict[str, tuple[Delivery, str | None, float | None]] = {}
         self.reserved: dict[str, int] = {}
+        self.packages: dict[str, bytes] = {}
 
     async def open(self) -> None:
+        return None
+
+    async def listen(self, on_change: object) -> None:
         return None
 
     async def close(self) -> None:
@@ -64,6 +68,12 @@ class MemoryStore:
 
     async def list_reserved_concurrency(self) -> dict[str, int]:
         return dict(self.reserved)
+
+    async def put_package(self, key: str, data: bytes) -> None:
+        self.packages.setdefault(key, data)
+
+    async def get_package(self, key: str) -> bytes | None:
+        return self.packages.get(key)
 
     async def list_versions(self) -> list[FunctionConfig]:
         return [self.versions[k] for k in sorted(self.versions)]

@@ -8,11 +8,17 @@ from importlib import resources
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+
+
 def load(dialect: str) -> dict[str, str]:
-    """{name: sql} from storage/queries/<dialect>.sql."""
+    """{name: sql} from storage/queries/<dialect>.sql (PostgreSQL: :name → %(name)s)."""
     text = resources.files("lamina.storage").joinpath(f"queries/{dialect}.sql").read_text()
     parts = _NAME.split(text)
-    return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
+    found = {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
+    if dialect == "postgres":
+        found = {name: _PARAM.sub(r"%(\1)s", sql) for name, sql in found.items()}
+    return found
 
 
 def migrations(dialect: str) -> list[tuple[int, str]]:

@@ -67,3 +67,9 @@ def delivery_row(delivery: Delivery) -> dict[str, Any]:
 def delivery_from_row(row: tuple[Any, ...]) -> Delivery:
     return Delivery(row[0], row[1], row[2], row[3], bytes(row[4]), json.loads(row[5]),
                     row[6], row[7])
+
+
+def event_from_row(row: tuple[Any, ...]) -> AsyncEvent:
+    values = list(row)
+    values[3] = bytes(values[3])
+    return AsyncEvent(*values)

@@ -82,11 +82,13 @@ DELETE FROM async_events WHERE request_id = :request_id;
 
 -- name: release_expired_events
 UPDATE async_events SET owner = NULL, lease_until = NULL
-WHERE owner IS NOT NULL AND (lease_until < :now OR owner = :owner);
+WHERE owner IS NOT NULL AND (lease_until < :now OR owner = :owner)
+RETURNING request_id;
 
 -- name: release_expired_deliveries
 UPDATE deliveries SET owner = NULL, lease_until = NULL
-WHERE owner IS NOT NULL AND (lease_until < :now OR owner = :owner);
+WHERE owner IS NOT NULL AND (lease_until < :now OR owner = :owner)
+RETURNING id;
 
 -- name: queue_stats
 SELECT function, COUNT(*), MIN(accepted_at) FROM async_events GROUP BY function;
@@ -125,3 +127,9 @@ UPDATE functions SET reserved_concurrency = :reserved WHERE name = :name;
 
 -- name: list_reserved_concurrency
 SELECT name, reserved_concurrency FROM functions WHERE reserved_concurrency IS NOT NULL;
+
+-- name: put_package
+INSERT INTO packages (key, zip) VALUES (:key, :zip) ON CONFLICT (key) DO NOTHING;
+
+-- name: get_package
+SELECT zip FROM packages WHERE key = :key;

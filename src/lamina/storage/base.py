@@ -1,0 +1,173 @@
+"""The Store operations, once, over two primitives each SQL back end provides.
+
+A back end implements `_query(name, params)` (read rows) and `_change(*steps)` (run named
+queries in one transaction, each step with one parameter set or a list of them, and return
+the rows each step returned). Every Store operation below is one transaction of named
+queries from `queries/<dialect>.sql`, and rows become domain objects here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lamina.domain import errors
+from lamina.domain.model import (
+    AsyncEvent,
+    AttemptRecord,
+    Delivery,
+    EventInvokeConfig,
+    FunctionConfig,
+    InvocationSummary,
+)
+from lamina.storage import rows
+
+Params = dict[str, Any] | list[dict[str, Any]]
+Step = tuple[str, Params]
+
+
+class SqlStore:
+    """Store operations shared by SQLite and PostgreSQL (see the module docstring)."""
+
+    all_claims_are_stale = True
+    integrity_errors: tuple[type[BaseException], ...] = ()
+
+    async def _query(self, name: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    async def _change(self, *steps: Step) -> list[list[tuple[Any, ...]]]:
+        raise NotImplementedError
+
+    async def listen(self, on_change: Any) -> None:
+        """Call `on_change(channel, payload)` when another node changes something (no-op here)."""
+        return None
+
+    # functions ---------------------------------------------------------------------
+    async def create_function(self, config: FunctionConfig, tags: dict[str, str],
+                              created_at: float) -> None:
+        try:
+            await self._change(
+                ("insert_function", {"name": config.name, "created_at": created_at,
+                                     "tags": json.dumps(tags)}),
+                ("put_version", rows.version_row(config)))
+        except self.integrity_errors:
+            raise errors.ResourceConflict(f"Function already exist: {config.name}") from None
+
+    async def put_version(self, config: FunctionConfig) -> None:
+        await self._change(("put_version", rows.version_row(config)))
+
+    async def delete_function(self, name: str) -> None:
+        await self._change(("delete_function", {"name": name}))
+
+    async def list_versions(self) -> list[FunctionConfig]:
+        return [rows.config_from_row(r[2]) for r in await self._query("list_versions")]
+
+    async def list_function_tags(self) -> dict[str, dict[str, str]]:
+        return {r[0]: json.loads(r[1]) for r in await self._query("list_function_tags")}
+
+    async def set_reserved_concurrency(self, name: str, reserved: int | None) -> None:
+        await self._change(("set_reserved_concurrency", {"name": name, "reserved": reserved}))
+
+    async def list_reserved_concurrency(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in await self._query("list_reserved_concurrency")}
+
+    async def put_package(self, key: str, data: bytes) -> None:
+        await self._change(("put_package", {"key": key, "zip": data}))
+
+    async def get_package(self, key: str) -> bytes | None:
+        found = await self._query("get_package", {"key": key})
+        return bytes(found[0][0]) if found else None
+
+    # attempt records ---------------------------------------------------------------
+    async def write_records(self, summaries: list[InvocationSummary],
+                            records: list[AttemptRecord]) -> None:
+        steps: list[Step] = []
+        if summaries:
+            steps.append(("upsert_invocation", [rows.summary_row(s) for s in summaries]))
+        if records:
+            steps.append(("insert_record", [rows.record_row(r) for r in records]))
+        if steps:
+            await self._change(*steps)
+
+    async def list_invocations(self, function: str | None, limit: int,
+                               before: float) -> list[InvocationSummary]:
+        found = await self._query("list_invocations",
+                                  {"function": function, "limit": limit, "before": before})
+        return [InvocationSummary(*r) for r in found]
+
+    async def get_invocation(self, request_id: str
+                             ) -> tuple[InvocationSummary | None, list[AttemptRecord]]:
+        found = await self._query("get_invocation", {"request_id": request_id})
+        records = [AttemptRecord(r[0], r[1], r[2], json.loads(r[3]))
+                   for r in await self._query("list_records", {"request_id": request_id})]
+        return (InvocationSummary(*found[0]) if found else None), records
+
+    # the async event queue ---------------------------------------------------------
+    async def enqueue_event(self, event: AsyncEvent) -> None:
+        await self._change(("enqueue_event", rows.event_row(event)))
+
+    async def due_functions(self, now: float) -> dict[str, int]:
+        return {r[0]: r[1] for r in await self._query("due_functions", {"now": now})}
+
+    async def claim_events(self, function: str, now: float, limit: int, owner: str,
+                           lease_until: float) -> list[AsyncEvent]:
+        (claimed,) = await self._change(("claim_events", {
+            "function": function, "now": now, "limit": limit, "owner": owner,
+            "lease_until": lease_until}))
+        return sorted((rows.event_from_row(r) for r in claimed), key=lambda e: e.due_at)
+
+    async def next_due(self, after: float) -> float | None:
+        found = await self._query("next_due", {"after": after})
+        return found[0][0] if found else None
+
+    async def next_delivery_due(self) -> float | None:
+        found = await self._query("next_delivery_due")
+        return found[0][0] if found else None
+
+    async def reschedule_event(self, event: AsyncEvent) -> None:
+        await self._change(("reschedule_event", {
+            "request_id": event.request_id, "due_at": event.due_at,
+            "invocations": event.invocations, "throttles": event.throttles}))
+
+    async def finish_event(self, request_id: str, deliveries: list[Delivery]) -> None:
+        steps: list[Step] = []
+        if deliveries:
+            steps.append(("enqueue_delivery", [rows.delivery_row(d) for d in deliveries]))
+        steps.append(("finish_event", {"request_id": request_id}))
+        await self._change(*steps)
+
+    async def release_claims(self, now: float, owner: str) -> int:
+        params = {"now": now, "owner": owner}
+        events, deliveries = await self._change(("release_expired_events", params),
+                                                ("release_expired_deliveries", params))
+        return len(events) + len(deliveries)
+
+    async def queue_stats(self) -> dict[str, tuple[int, float]]:
+        return {r[0]: (r[1], r[2]) for r in await self._query("queue_stats")}
+
+    # event invoke configs -----------------------------------------------------------
+    async def put_event_config(self, config: EventInvokeConfig) -> None:
+        await self._change(("put_event_config", rows.event_config_row(config)))
+
+    async def delete_event_config(self, function: str, qualifier: str) -> None:
+        await self._change(("delete_event_config", {"function": function, "qualifier": qualifier}))
+
+    async def list_event_configs(self) -> list[EventInvokeConfig]:
+        return [rows.event_config_from_row(r[0]) for r in await self._query("list_event_configs")]
+
+    # destination deliveries ----------------------------------------------------------
+    async def enqueue_delivery(self, delivery: Delivery) -> None:
+        await self._change(("enqueue_delivery", rows.delivery_row(delivery)))
+
+    async def claim_deliveries(self, now: float, limit: int, owner: str,
+                               lease_until: float) -> list[Delivery]:
+        (claimed,) = await self._change(("claim_deliveries", {
+            "now": now, "limit": limit, "owner": owner, "lease_until": lease_until}))
+        return sorted((rows.delivery_from_row(r) for r in claimed), key=lambda d: d.due_at)
+
+    async def reschedule_delivery(self, delivery: Delivery) -> None:
+        await self._change(("reschedule_delivery", {
+            "id": delivery.id, "due_at": delivery.due_at, "attempts": delivery.attempts}))
+
+    async def finish_delivery(self, delivery_id: str) -> None:
+        await self._change(("finish_delivery", {"id": delivery_id}))

@@ -1,0 +1,128 @@
+"""The PostgreSQL store, for one engine or several sharing the work (psycopg 3, async).
+
+* Claims use `FOR UPDATE SKIP LOCKED`, so several engines claim disjoint events, and every
+  claim carries a lease: an engine that dies leaves claims that expire and that the others
+  take back (`all_claims_are_stale` is False: at start only expired leases are released).
+* `listen` keeps one connection in `LISTEN lamina`; a change (an event queued, a function
+  changed) is announced with `pg_notify('lamina', '<kind>:<name>')` in the same transaction,
+  so other engines wake up without polling.
+* Connections come from a pool that checks them before use: when PostgreSQL restarts, calls
+  fail while it is down (and are reported as such), then the pool reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from lamina.domain import errors
+from lamina.storage import queries
+from lamina.storage.base import SqlStore, Step
+
+log = logging.getLogger("lamina.postgres")
+Rows = list[tuple[Any, ...]]
+CHANNEL = "lamina"
+_MIGRATION_LOCK = 7_420_731  # pg_advisory_xact_lock key: one engine migrates at a time
+# Changes other engines must hear about; the payload is the name of the query that made it.
+NOTIFIED = frozenset((
+    "enqueue_event", "reschedule_event", "enqueue_delivery", "insert_function", "put_version",
+    "delete_function", "set_reserved_concurrency", "put_event_config", "delete_event_config",
+))
+
+
+class PostgresStore(SqlStore):
+    """Store on PostgreSQL (see the module docstring)."""
+
+    all_claims_are_stale = False
+    integrity_errors = (psycopg.errors.UniqueViolation,)
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._sql = queries.load("postgres")
+        # A call waits at most 5 s for a connection: while PostgreSQL is down, requests fail
+        # promptly (500 ServiceException) instead of hanging.
+        self._pool = AsyncConnectionPool(url, min_size=1, max_size=10, open=False, timeout=5,
+                                         kwargs={"autocommit": True},
+                                         check=AsyncConnectionPool.check_connection)
+        self._listener: asyncio.Task[None] | None = None
+
+    # the two primitives ------------------------------------------------------------------
+    async def _query(self, name: str, params: dict[str, Any] | None = None) -> Rows:
+        try:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(self._sql[name], params or {})
+                return await cursor.fetchall() if cursor.description else []
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise _unavailable(exc) from None
+
+    async def _change(self, *steps: Step) -> list[Rows]:
+        try:
+            return await self._transaction(steps)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise _unavailable(exc) from None
+
+    async def _transaction(self, steps: tuple[Step, ...]) -> list[Rows]:
+        results: list[Rows] = []
+        async with self._pool.connection() as conn, conn.transaction():
+            for name, params in steps:
+                async with conn.cursor() as cursor:
+                    if isinstance(params, list):
+                        await cursor.executemany(self._sql[name], params)
+                        results.append([])
+                    else:
+                        await cursor.execute(self._sql[name], params)
+                        results.append(await cursor.fetchall() if cursor.description else [])
+                if name in NOTIFIED:
+                    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, name))
+        return results
+
+    # lifecycle -----------------------------------------------------------------------
+    async def open(self) -> None:
+        await self._pool.open(wait=True, timeout=30)
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            await conn.execute("CREATE TABLE IF NOT EXISTS lamina_schema (version INTEGER NOT NULL)")
+            cursor = await conn.execute("SELECT max(version) FROM lamina_schema")
+            current = (await cursor.fetchone() or (None,))[0] or 0
+            for number, sql in queries.migrations("postgres"):
+                if number > current:
+                    await conn.execute(sql)  # type: ignore[arg-type]
+                    await conn.execute("INSERT INTO lamina_schema (version) VALUES (%s)", (number,))
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+        await self._pool.close()
+
+    async def listen(self, on_change: Callable[[str, str], Any]) -> None:
+        self._listener = asyncio.get_running_loop().create_task(
+            self._listen(on_change), name="lamina-postgres-listen")
+
+    async def _listen(self, on_change: Callable[[str, str], Any]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    delay = 0.1
+                    on_change(CHANNEL, "reconnected")  # changes may have been missed meanwhile
+                    async for notice in conn.notifies():
+                        on_change(notice.channel, notice.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("lost the PostgreSQL notification connection (%s); reconnecting", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def _unavailable(exc: Exception) -> errors.StoreUnavailable:
+    return errors.StoreUnavailable(
+        f"Lamina's store (PostgreSQL) is unavailable: {str(exc).strip() or type(exc).__name__}. "
+        "Nothing was changed; try again.")

@@ -1,0 +1,138 @@
+-- One named query per Store operation: the same names as sqlite.sql. Parameters are
+-- written :name here too; the loader turns them into psycopg's %(name)s.
+
+-- name: insert_function
+INSERT INTO functions (name, created_at, tags) VALUES (:name, :created_at, :tags);
+
+-- name: delete_function
+DELETE FROM functions WHERE name = :name;
+
+-- name: put_version
+INSERT INTO function_versions (name, version, config) VALUES (:name, :version, :config)
+ON CONFLICT (name, version) DO UPDATE SET config = excluded.config;
+
+-- name: list_versions
+SELECT name, version, config FROM function_versions ORDER BY name, version;
+
+-- name: list_function_tags
+SELECT name, tags FROM functions;
+
+-- name: upsert_invocation
+INSERT INTO invocations (request_id, function, qualifier, invocation_type, accepted_at, status,
+                         finished_at, attempts, error_type, duration_ms)
+VALUES (:request_id, :function, :qualifier, :invocation_type, :accepted_at, :status,
+        :finished_at, :attempts, :error_type, :duration_ms)
+ON CONFLICT (request_id) DO UPDATE SET
+    status = excluded.status, finished_at = excluded.finished_at,
+    attempts = excluded.attempts, error_type = excluded.error_type,
+    duration_ms = excluded.duration_ms;
+
+-- name: insert_record
+INSERT INTO invocation_records (request_id, at, kind, detail)
+VALUES (:request_id, :at, :kind, :detail);
+
+-- name: list_invocations
+SELECT request_id, function, qualifier, invocation_type, accepted_at, status, finished_at,
+       attempts, error_type, duration_ms
+FROM invocations
+WHERE (CAST(:function AS TEXT) IS NULL OR function = :function) AND accepted_at < :before
+ORDER BY accepted_at DESC
+LIMIT :limit;
+
+-- name: get_invocation
+SELECT request_id, function, qualifier, invocation_type, accepted_at, status, finished_at,
+       attempts, error_type, duration_ms
+FROM invocations WHERE request_id = :request_id;
+
+-- name: list_records
+SELECT request_id, at, kind, detail FROM invocation_records
+WHERE request_id = :request_id ORDER BY seq;
+
+-- name: enqueue_event
+INSERT INTO async_events (request_id, function, qualifier, payload, accepted_at, due_at,
+                          invocations, throttles, trace_id)
+VALUES (:request_id, :function, :qualifier, :payload, :accepted_at, :due_at, :invocations,
+        :throttles, :trace_id);
+
+-- name: due_functions
+SELECT function, COUNT(*) FROM async_events
+WHERE owner IS NULL AND due_at <= :now GROUP BY function;
+
+-- name: claim_events
+UPDATE async_events SET owner = :owner, lease_until = :lease_until
+WHERE request_id IN (
+    SELECT request_id FROM async_events
+    WHERE owner IS NULL AND function = :function AND due_at <= :now
+    ORDER BY due_at LIMIT :limit
+    FOR UPDATE SKIP LOCKED)
+RETURNING request_id, function, qualifier, payload, accepted_at, due_at, invocations,
+          throttles, trace_id;
+
+-- name: next_due
+SELECT MIN(due_at) FROM async_events WHERE owner IS NULL AND due_at > :after;
+
+-- name: next_delivery_due
+SELECT MIN(due_at) FROM deliveries WHERE owner IS NULL;
+
+-- name: reschedule_event
+UPDATE async_events SET owner = NULL, lease_until = NULL, due_at = :due_at,
+    invocations = :invocations, throttles = :throttles
+WHERE request_id = :request_id;
+
+-- name: finish_event
+DELETE FROM async_events WHERE request_id = :request_id;
+
+-- name: release_expired_events
+UPDATE async_events SET owner = NULL, lease_until = NULL
+WHERE owner IS NOT NULL AND (lease_until < :now OR owner = :owner)
+RETURNING request_id;
+
+-- name: release_expired_deliveries
+UPDATE deliveries SET owner = NULL, lease_until = NULL
+WHERE owner IS NOT NULL AND (lease_until < :now OR owner = :owner)
+RETURNING id;
+
+-- name: queue_stats
+SELECT function, COUNT(*), MIN(accepted_at) FROM async_events GROUP BY function;
+
+-- name: put_event_config
+INSERT INTO event_invoke_configs (function, qualifier, config)
+VALUES (:function, :qualifier, :config)
+ON CONFLICT (function, qualifier) DO UPDATE SET config = excluded.config;
+
+-- name: delete_event_config
+DELETE FROM event_invoke_configs WHERE function = :function AND qualifier = :qualifier;
+
+-- name: list_event_configs
+SELECT config FROM event_invoke_configs ORDER BY function, qualifier;
+
+-- name: enqueue_delivery
+INSERT INTO deliveries (id, request_id, kind, target, body, attributes, attempts, due_at)
+VALUES (:id, :request_id, :kind, :target, :body, :attributes, :attempts, :due_at);
+
+-- name: claim_deliveries
+UPDATE deliveries SET owner = :owner, lease_until = :lease_until
+WHERE id IN (
+    SELECT id FROM deliveries WHERE owner IS NULL AND due_at <= :now
+    ORDER BY due_at LIMIT :limit
+    FOR UPDATE SKIP LOCKED)
+RETURNING id, request_id, kind, target, body, attributes, attempts, due_at;
+
+-- name: reschedule_delivery
+UPDATE deliveries SET owner = NULL, lease_until = NULL, due_at = :due_at, attempts = :attempts
+WHERE id = :id;
+
+-- name: finish_delivery
+DELETE FROM deliveries WHERE id = :id;
+
+-- name: set_reserved_concurrency
+UPDATE functions SET reserved_concurrency = :reserved WHERE name = :name;
+
+-- name: list_reserved_concurrency
+SELECT name, reserved_concurrency FROM functions WHERE reserved_concurrency IS NOT NULL;
+
+-- name: put_package
+INSERT INTO packages (key, zip) VALUES (:key, :zip) ON CONFLICT (key) DO NOTHING;
+
+-- name: get_package
+SELECT zip FROM packages WHERE key = :key;

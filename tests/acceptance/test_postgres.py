@@ -1,0 +1,127 @@
+"""`lamina serve --store postgresql://…`: one engine, two engines sharing the work, restarts."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import FUNCTIONS, client, create_function, invoke_json, start_server, zip_dir
+
+PACKAGE = zip_dir(FUNCTIONS / "async")
+
+
+def runs(runs_dir: Path, request_id: str) -> list[dict]:
+    path = runs_dir / request_id
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def send(lam, name: str, payload: dict) -> str:
+    response = lam.invoke(FunctionName=name, InvocationType="Event",
+                          Payload=json.dumps(payload).encode())
+    assert response["StatusCode"] == 202
+    return response["ResponseMetadata"]["RequestId"]
+
+
+def test_one_engine_on_postgres_survives_a_restart(postgres, tmp_path):
+    url = postgres.new_database()
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    first = start_server(tmp_path / "a", "--store", url, "--time-scale", "60")
+    lam = client(first.endpoint)
+    create_function(lam, "pg-fail", PACKAGE, handler="index.fail",
+                    Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
+    lam.put_function_event_invoke_config(FunctionName="pg-fail", MaximumRetryAttempts=1)
+    request_id = send(lam, "pg-fail", {"n": 1})
+    wait_for(lambda: len(runs(runs_dir, request_id)) == 2)
+    sha = lam.get_function(FunctionName="pg-fail")["Configuration"]["CodeSha256"]
+    first.stop()
+    lam.close()
+    second = start_server(tmp_path / "b", "--store", url)  # another data dir: code from the store
+    try:
+        lam = client(second.endpoint)
+        assert lam.get_function(FunctionName="pg-fail")["Configuration"]["CodeSha256"] == sha
+        response, body = invoke_json(lam, "pg-fail")
+        assert body["errorMessage"] == "intentional failure"
+        summary = second.get(f"/_lamina/invocations/{request_id}")["Invocation"]
+        assert (summary["Status"], summary["Attempts"]) == ("failed", 2)
+        lam.close()
+    finally:
+        second.stop()
+
+
+def test_two_engines_share_functions_and_the_queue(postgres, tmp_path):
+    url = postgres.new_database()
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    engines = [start_server(tmp_path / name, "--store", url) for name in ("a", "b")]
+    try:
+        a, b = (client(e.endpoint) for e in engines)
+        create_function(a, "shared", PACKAGE, handler="index.slow", Timeout=10,
+                        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
+        wait_for(lambda: _known(b, "shared"), timeout=5)
+        assert invoke_json(b, "shared", {"seconds": 0})[1] == "slept"
+        accepted = [send(a if n % 2 else b, "shared", {"seconds": 0.2, "n": n}) for n in range(30)]
+        wait_for(lambda: all(len(runs(runs_dir, r)) == 2 for r in accepted), timeout=60)
+        engine_pids = {json.loads((runs_dir / r).read_text().splitlines()[0])["engine"]
+                       for r in accepted}
+        assert engine_pids == {e.process.pid for e in engines}, "both engines took events"
+        for request_id in accepted:
+            assert [r["outcome"] for r in runs(runs_dir, request_id)] == ["start", "end"]
+    finally:
+        for engine in engines:
+            engine.stop()
+
+
+def _known(lam, name: str) -> bool:
+    try:
+        lam.get_function(FunctionName=name)
+        return True
+    except ClientError:
+        return False
+
+
+def test_postgres_restart_loses_nothing_acknowledged(postgres, tmp_path):
+    url = postgres.new_database()
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    engine = start_server(tmp_path / "data", "--store", url)
+    try:
+        lam = client(engine.endpoint)
+        create_function(lam, "pg-ok", PACKAGE, handler="index.succeed",
+                        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
+        before = send(lam, "pg-ok", {"before": True})
+        postgres.ctl("-m", "fast", "stop")
+        try:
+            with pytest.raises(ClientError) as error:
+                lam.invoke(FunctionName="pg-ok", InvocationType="Event", Payload=b"{}")
+            assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+            assert error.value.response["Error"]["Code"] == "ServiceException"
+        finally:
+            postgres.ctl("-o", f"-p {postgres.port} -k {postgres.socket_dir} "
+                         "-c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+                         "-l", str(postgres.socket_dir / "log"), "start")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                after = send(lam, "pg-ok", {"after": True})
+                break
+            except ClientError:
+                assert time.monotonic() < deadline, "the engine did not recover"
+                time.sleep(0.2)
+        wait_for(lambda: runs(runs_dir, before) and runs(runs_dir, after))
+        assert [r["event"] for r in runs(runs_dir, before)] == [{"before": True}]
+        assert "Traceback" not in engine.log()
+        lam.close()
+    finally:
+        engine.stop()
