@@ -307,3 +307,40 @@ def test_sigkill_loses_nothing_and_reruns_the_running_event(tmp_path, runs_dir, 
         assert len(starts) == 2, "the event running at the kill must run again"
     finally:
         second.stop()
+
+
+@pytest.mark.soak
+def test_many_events_behind_reserved_concurrency_one(tmp_path, fname):
+    """10,000 events (LAMINA_SOAK_EVENTS; the default suite runs 2,000) queued for a function
+    that may run one at a time: each runs exactly once, never two at once, the queue drains."""
+    import concurrent.futures
+    import os
+
+    count = int(os.environ.get("LAMINA_SOAK_EVENTS", "2000"))
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    engine = start_server(tmp_path / "data")
+    lam = client(engine.endpoint, max_pool_connections=16)
+    try:
+        make(lam, fname, "slow", runs_dir)
+        lam.put_function_concurrency(FunctionName=fname, ReservedConcurrentExecutions=1)
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            accepted = list(pool.map(lambda n: send(lam, fname, {"seconds": 0, "n": n}),
+                                     range(count)))
+        assert len(set(accepted)) == count
+        deadline = time.monotonic() + 600
+        while sum(1 for _ in runs_dir.iterdir()) < count or not all(
+                len(runs(runs_dir, r)) == 2 for r in accepted[-20:]):
+            assert time.monotonic() < deadline, "the queue did not drain"
+            time.sleep(0.5)
+        spans = []
+        for request_id in accepted:
+            start, end = runs(runs_dir, request_id)  # exactly one run each
+            assert (start["outcome"], end["outcome"]) == ("start", "end")
+            spans.append((start["at"], end["at"]))
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), "two ran at once"
+        assert engine.get("/_lamina/health")["status"] == "ok"
+    finally:
+        lam.close()
+        engine.stop()
