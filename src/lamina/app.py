@@ -30,6 +30,7 @@ from lamina.runtime.logs import LogReader
 from lamina.runtime.pool import EnvironmentPool
 from lamina.service import clock
 from lamina.service.async_invoke import AsyncInvokeService
+from lamina.service.calls import CallRegistry
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.event_configs import EventConfigService
 from lamina.service.functions import CreateFunction, FunctionService
@@ -73,8 +74,9 @@ class Engine:
         self.limiter = ConcurrencyLimiter(config.account_concurrency)
         self.functions = FunctionService(self.store, self.code, self.pool, self.limiter,
                                          config.region, config.account)
+        self.calls = CallRegistry(self.store, self.clock, config.dedupe_window)
         self.invoke = InvokeService(self.functions, self.pool, self.limiter, self.recorder,
-                                    self.clock)
+                                    self.clock, self.calls, strict=config.parity == "strict")
         self.event_configs = EventConfigService(self.store, self.functions, self.clock)
         self.sender = AwsSender(config.region)
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
@@ -101,9 +103,10 @@ class Engine:
         await self.store.listen(self._on_store_change)
         if self.config.sample:
             await self.create_sample()
+        heartbeat = 0.0 if self.config.parity == "strict" else self.config.heartbeat_interval
         ctx = ApiContext(self.functions, self.invoke, self.observe, self.async_invoke,
                          self.event_configs, self.clock, self.config.region,
-                         self.config.account, self.config.account_concurrency)
+                         self.config.account, self.config.account_concurrency, heartbeat)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
 
@@ -164,8 +167,9 @@ async def serve(config: Config) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     endpoint = f"http://{config.host}:{engine.port}"
-    log.info("Lamina is serving the Lambda API on %s (store %s, data %s, time scale %s)",
-             endpoint, config.store, config.data_dir, config.time_scale)
+    log.info("Lamina is serving the Lambda API on %s (store %s, data %s, time scale %s, "
+             "parity %s)", endpoint, config.store, config.data_dir, config.time_scale,
+             config.parity)
     print(f"Lamina ready: {endpoint}  (pid {os.getpid()})", flush=True)
     if config.sample:
         print(f"  try: aws lambda invoke --endpoint-url {endpoint} --function-name "

@@ -36,6 +36,9 @@ class Config:
     log_level: str = "INFO"
     log_max_bytes: int = 16 * 1024 * 1024
     time_scale: str = "1"
+    parity: str = "default"
+    heartbeat_interval: float = 15.0
+    dedupe_window: float = 900.0
 
     @property
     def store(self) -> str:
@@ -88,6 +91,19 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "back-off): 60 makes Lambda's 1-minute retry take 1 s; 'virtual' "
                              "stops engine time until POST /_lamina/clock/advance "
                              "(env LAMINA_TIME_SCALE; default 1)")
+    parser.add_argument("--parity", choices=["default", "strict"],
+                        default=env("LAMINA_PARITY", "default"),
+                        help="default: a long synchronous call survives client timeouts "
+                             "(heartbeats) and SDK retries of one call run it once; strict: no "
+                             "heartbeats, every retry runs the function again, as on AWS")
+    parser.add_argument("--heartbeat-interval", type=float,
+                        default=float(env("LAMINA_HEARTBEAT_INTERVAL", 15)),
+                        help="seconds between interim 100 Continue responses on a running "
+                             "synchronous call (0 disables; default 15)")
+    parser.add_argument("--dedupe-window", type=float,
+                        default=float(env("LAMINA_DEDUPE_WINDOW", 900)),
+                        help="seconds an SDK retry of a finished call gets its stored result "
+                             "instead of running it again (default 900)")
     parser.add_argument("--log-level", default=env("LAMINA_LOG_LEVEL", "INFO"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="engine log level")
 
@@ -99,6 +115,8 @@ def from_args(args: argparse.Namespace) -> Config:
         raise SystemExit("lamina: --account-concurrency must be at least 1")
     if not (len(args.account) == 12 and args.account.isdigit()):
         raise SystemExit("lamina: --account must be 12 digits")
+    if args.heartbeat_interval < 0 or args.dedupe_window < 0:
+        raise SystemExit("lamina: --heartbeat-interval and --dedupe-window must be >= 0")
     if args.time_scale != "virtual":
         try:
             if float(args.time_scale) <= 0:
@@ -111,4 +129,6 @@ def from_args(args: argparse.Namespace) -> Config:
         idle_timeout=args.idle_timeout, runtime_map=_pairs(args.runtime, "--runtime"),
         function_env=_pairs(args.function_env, "--function-env"), freeze=not args.no_freeze,
         sample=args.sample, log_level=args.log_level, time_scale=args.time_scale,
+        parity=args.parity, heartbeat_interval=args.heartbeat_interval,
+        dedupe_window=args.dedupe_window,
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from lamina.domain.model import Invocation, InvocationOutcome, Package
 from lamina.domain.settings import FunctionSettings
 from lamina.service.async_invoke import AsyncInvokeService
+from lamina.service.calls import CallRegistry
 from lamina.service.clock import VirtualClock
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.event_configs import EventConfigService
@@ -78,7 +79,8 @@ async def engine(reserved: int | None = None):
     if reserved is not None:
         await functions.put_concurrency("f", reserved)
     configs = EventConfigService(store, functions, clock)
-    invoke = InvokeService(functions, pool, limiter, recorder, clock)
+    invoke = InvokeService(functions, pool, limiter, recorder, clock,
+                           CallRegistry(store, clock, 900))
     service = AsyncInvokeService(store, functions, configs, invoke, limiter, recorder, clock, None)
     await service.start()
     return clock, store, pool, service, configs

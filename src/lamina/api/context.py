@@ -25,6 +25,7 @@ class ApiContext:
     region: str
     account: str
     account_limit: int
+    heartbeat_interval: float = 0.0
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)

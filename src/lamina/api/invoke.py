@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from lamina.api import wire
 from lamina.api.context import ApiContext
 from lamina.domain import arns, errors, limits
 from lamina.http.server import Request, Response
 from lamina.service.invoke import InvokeCommand
+
+
+class Heartbeat:
+    """Interim `100 Continue` responses every `interval` seconds while a call runs (spec §6.4):
+    botocore and the AWS SDKs for JavaScript skip them and restart their read timers, so a
+    long call is not given up and retried by the client."""
+
+    def __init__(self, request: Request, interval: float) -> None:
+        self.request = request
+        self.interval = interval
+        self._timer = (asyncio.get_running_loop().call_later(interval, self._beat)
+                       if interval > 0 else None)
+
+    def _beat(self) -> None:
+        if self.request.send_interim(100):
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._beat)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
@@ -26,7 +48,14 @@ async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) 
         trace_id=headers.get("x-amzn-trace-id"), tenant_id=headers.get("x-amz-tenant-id"),
         sdk_invocation_id=headers.get("amz-sdk-invocation-id"),
         sdk_request=headers.get("amz-sdk-request"))
-    result = await ctx.invoke.invoke(command)
+    heartbeat = Heartbeat(request, ctx.heartbeat_interval)
+    try:
+        result = await ctx.invoke.invoke(command)
+    finally:
+        heartbeat.stop()
+    if not request.connected:
+        ctx.invoke.recorder.record(result.request_id, "caller_gone", {
+            "sdk_request": command.sdk_request})
     outcome = result.outcome
     if outcome is None:  # DryRun
         return wire.empty_response(204, request_id)

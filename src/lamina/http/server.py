@@ -9,8 +9,13 @@ docs/ARCHITECTURE.md).
 
 * One `HttpProtocol` per connection. httptools parses; a complete request becomes a `Request`
   and is handed to the face's `handler` coroutine in a task.
-* One request at a time per connection: reading is paused while a request is handled, and
-  requests that arrived together (pipelined) are queued and answered in order.
+* One request at a time per connection: requests that arrive together (pipelined) are
+  queued and answered in order. Reading goes on while a request is handled, so a client
+  that goes away is noticed (`Request.connected`); it pauses only if a client piles up
+  more than `MAX_PIPELINED` requests.
+* A face may ask for some requests to be handed over as soon as their headers arrive
+  (`streams_body`), with the body read while it comes (`Request.stream`, trailers
+  included); a response may be a stream too, sent with chunked encoding as it is produced.
 * A handler may write interim `1xx` responses (`Request.send_interim`) before its final
   `Response`; long synchronous invocations use this for heartbeats.
 * Bodies are limited per path by `body_limit(path)`; a declared or streamed body over the
@@ -24,12 +29,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import unquote
 
 import httptools
 
 log = logging.getLogger("lamina.http")
+MAX_PIPELINED = 8  # requests queued on one connection before reading pauses
 
 REASONS = {
     100: b"Continue", 200: b"OK", 201: b"Created", 202: b"Accepted", 204: b"No Content",
@@ -41,46 +47,93 @@ REASONS = {
 
 
 class Response:
-    """A complete HTTP response: status, header pairs and body bytes."""
+    """An HTTP response: status, header pairs, and a body of bytes or an async stream of them
+    (a stream is sent with chunked transfer encoding, each piece as it comes)."""
 
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("status", "headers", "body", "stream")
 
     def __init__(self, status: int = 200, headers: list[tuple[str, str]] | None = None,
-                 body: bytes = b"") -> None:
+                 body: bytes = b"", stream: AsyncIterator[bytes] | None = None) -> None:
         self.status = status
         self.headers = headers if headers is not None else []
         self.body = body
+        self.stream = stream
 
     def encode(self, keep_alive: bool) -> bytes:
+        """The head and body (the head only, for a streamed response)."""
         reason = REASONS.get(self.status, b"Unknown")
         parts = [b"HTTP/1.1 %d %s\r\n" % (self.status, reason)]
         for name, value in self.headers:
             parts.append(f"{name}: {value}\r\n".encode("latin-1"))
-        parts.append(b"Content-Length: %d\r\n" % len(self.body))
+        if self.stream is None:
+            parts.append(b"Content-Length: %d\r\n" % len(self.body))
+        else:
+            parts.append(b"Transfer-Encoding: chunked\r\n")
         if not keep_alive:
             parts.append(b"Connection: close\r\n")
         parts.append(b"\r\n")
-        parts.append(self.body)
+        if self.stream is None:
+            parts.append(self.body)
         return b"".join(parts)
+
+
+class BodyStream:
+    """The body of a request, read while it arrives (e.g. a streamed function response)."""
+
+    def __init__(self) -> None:
+        self._chunks: deque[bytes] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self.finished = False
+        self.trailers: dict[str, str] = {}
+
+    def feed(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._wake()
+
+    def finish(self) -> None:
+        self.finished = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def __aiter__(self) -> BodyStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._chunks:
+            if self.finished:
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        return self._chunks.popleft()
 
 
 class Request:
     """One parsed request. `headers` keys are lower-case; `path` is percent-decoded."""
 
-    __slots__ = ("method", "path", "raw_path", "query", "headers", "body", "_protocol")
+    __slots__ = ("method", "path", "raw_path", "query", "headers", "body", "stream",
+                 "http_version", "_protocol")
 
     def __init__(self, method: str, raw_path: str, query: str, headers: dict[str, str],
-                 body: bytes, protocol: HttpProtocol) -> None:
+                 body: bytes, protocol: HttpProtocol, http_version: str = "1.1",
+                 stream: BodyStream | None = None) -> None:
         self.method = method
         self.raw_path = raw_path
         self.path = unquote(raw_path)
         self.query = query
         self.headers = headers
         self.body = body
+        self.stream = stream
+        self.http_version = http_version
         self._protocol = protocol
 
     def send_interim(self, status: int = 100) -> bool:
-        """Write an interim 1xx response now; False if the connection is gone."""
+        """Write an interim 1xx response now; False if the connection is gone or the client
+        speaks HTTP/1.0 (which has no interim responses)."""
+        if self.http_version == "1.0":
+            return False
         return self._protocol.write_interim(status)
 
     @property
@@ -98,14 +151,23 @@ class Request:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+StreamsBody = Callable[[str, str, dict[str, str]], bool]
+
+
+def _never(method: str, path: str, headers: dict[str, str]) -> bool:
+    return False
 
 
 class HttpProtocol(asyncio.Protocol):
     """One connection of a `Server` (see the module docstring)."""
 
     def __init__(self, handler: Handler, body_limit: Callable[[str], int],
-                 too_large: Callable[[str, int], Response]) -> None:
+                 too_large: Callable[[str, int], Response], streams_body: StreamsBody = _never
+                 ) -> None:
         self._handler = handler
+        self._streams_body = streams_body
+        self._stream: BodyStream | None = None
+        self._in_body = False
         self._body_limit = body_limit
         self._too_large = too_large
         self._max_body = 0
@@ -138,6 +200,8 @@ class HttpProtocol(asyncio.Protocol):
     # httptools callbacks -----------------------------------------------------------
     def on_message_begin(self) -> None:
         self._discarding = False
+        self._stream = None
+        self._in_body = False
         self._url = b""
         self._headers = {}
         self._body = []
@@ -149,6 +213,10 @@ class HttpProtocol(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
+        if self._in_body:  # a trailer, after a chunked body
+            if self._stream is not None:
+                self._stream.trailers[key] = text
+            return
         previous = self._headers.get(key)
         self._headers[key] = text if previous is None else previous + "," + text
 
@@ -158,8 +226,13 @@ class HttpProtocol(asyncio.Protocol):
         if declared is not None and declared.isdigit() and int(declared) > self._max_body:
             self._reject(self._too_large(self._path(), int(declared)))
             return
+        self._in_body = True
         if self._headers.get("expect", "").lower() == "100-continue":
             self.write_interim(100)
+        method = self._parser.get_method().decode("latin-1")
+        if self._streams_body(method, self._path(), self._headers):
+            self._stream = BodyStream()
+            self._dispatch(self._request(method, b""))
 
     def on_body(self, body: bytes) -> None:
         if self._discarding:
@@ -168,7 +241,10 @@ class HttpProtocol(asyncio.Protocol):
         if self._body_size > self._max_body:
             self._reject(self._too_large(self._path(), self._body_size))
             return
-        self._body.append(body)
+        if self._stream is not None:
+            self._stream.feed(body)
+        else:
+            self._body.append(body)
 
     def _path(self) -> str:
         return unquote(self._url.decode("latin-1").partition("?")[0])
@@ -178,15 +254,23 @@ class HttpProtocol(asyncio.Protocol):
             if not self._parser.should_keep_alive() and self._transport is not None:
                 self._transport.close()
             return
-        url = self._url.decode("latin-1")
-        raw_path, _, query = url.partition("?")
+        if self._stream is not None:  # dispatched already, when its headers came
+            self._stream.finish()
+            return
         method = self._parser.get_method().decode("latin-1")
-        request = Request(method, raw_path, query, self._headers, b"".join(self._body), self)
-        assert self._transport is not None
-        self._transport.pause_reading()
+        self._dispatch(self._request(method, b"".join(self._body)))
+
+    def _request(self, method: str, body: bytes) -> Request:
+        raw_path, _, query = self._url.decode("latin-1").partition("?")
+        return Request(method, raw_path, query, self._headers, body, self,
+                       self._parser.get_http_version(), self._stream)
+
+    def _dispatch(self, request: Request) -> None:
         self._queue.append((request, self._parser.should_keep_alive()))
         if len(self._queue) == 1:
             asyncio.get_running_loop().create_task(self._respond())
+        elif len(self._queue) > MAX_PIPELINED and self._transport is not None:
+            self._transport.pause_reading()
 
     # responding --------------------------------------------------------------------
     async def _respond(self) -> None:
@@ -203,12 +287,24 @@ class HttpProtocol(asyncio.Protocol):
             if self.closed or self._transport is None:
                 return
             self._transport.write(response.encode(keep_alive))
+            if response.stream is not None:
+                await self._write_stream(response.stream)
             if not keep_alive:
                 self._queue.clear()
                 self._transport.close()
                 return
         if self._transport is not None and not self.closed:
-            self._transport.resume_reading()
+            self._transport.resume_reading()  # a no-op unless too many requests had piled up
+
+    async def _write_stream(self, stream: AsyncIterator[bytes]) -> None:
+        """Send each piece as it comes; a client that went away stops the writing only."""
+        async for piece in stream:
+            if self.closed or self._transport is None:
+                continue
+            if piece:
+                self._transport.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        if not self.closed and self._transport is not None:
+            self._transport.write(b"0\r\n\r\n")
 
     def write_interim(self, status: int) -> bool:
         if self.closed or self._transport is None or self._transport.is_closing():
@@ -232,10 +328,15 @@ class HttpProtocol(asyncio.Protocol):
 
 
 async def serve(handler: Handler, host: str, port: int, *, body_limit: Callable[[str], int],
-                too_large: Callable[[str, int], Response], backlog: int = 1024) -> asyncio.Server:
-    """Listen on host:port and answer every request with `handler`."""
+                too_large: Callable[[str, int], Response], streams_body: StreamsBody = _never,
+                backlog: int = 1024) -> asyncio.Server:
+    """Listen on host:port and answer every request with `handler`.
+
+    `streams_body(method, path, headers)` says which requests are handed to the handler as
+    soon as their headers arrive, with the body to read from `Request.stream`.
+    """
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: HttpProtocol(handler, body_limit, too_large), host, port,
+        lambda: HttpProtocol(handler, body_limit, too_large, streams_body), host, port,
         backlog=backlog, reuse_address=True,
     )

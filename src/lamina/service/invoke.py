@@ -4,16 +4,28 @@ There are no server-side retries for a synchronous invocation: the outcome, what
 goes back to the caller. The concurrency lease is taken before the environment and both are
 released on every exit path. If the caller goes away, the invocation still runs to its end
 and its outcome is recorded (spec §20 #11).
+
+An SDK retry of a call (same `amz-sdk-invocation-id`) does not run the function again: it
+attaches to the running call or gets its result (`service.calls`, spec §6.4). With
+`--parity strict` every attempt runs, as on AWS, and the timeline marks the retries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
 
 from lamina.domain import arns, errors
-from lamina.domain.model import Invocation, InvocationOutcome, InvocationSummary
+from lamina.domain.model import (
+    LATEST,
+    FunctionConfig,
+    Invocation,
+    InvocationOutcome,
+    InvocationSummary,
+)
+from lamina.service.calls import CallKey, CallRegistry, CallResult, attempt_of
 from lamina.service.clock import RealClock
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.functions import FunctionService
@@ -37,11 +49,7 @@ class InvokeCommand:
     sdk_request: str | None = None
 
 
-@dataclass(slots=True)
-class InvokeResult:
-    request_id: str
-    executed_version: str
-    outcome: InvocationOutcome | None  # None for DryRun
+InvokeResult = CallResult
 
 
 def new_trace_id(now: float | None = None) -> str:
@@ -55,20 +63,64 @@ class InvokeService:
     """Runs synchronous invocations (see the module docstring)."""
 
     def __init__(self, functions: FunctionService, pool: EnvironmentPool,
-                 limiter: ConcurrencyLimiter, recorder: Recorder, clock: RealClock) -> None:
+                 limiter: ConcurrencyLimiter, recorder: Recorder, clock: RealClock,
+                 calls: CallRegistry, strict: bool = False) -> None:
         self.clock = clock
         self.functions = functions
         self.pool = pool
         self.limiter = limiter
         self.recorder = recorder
+        self.calls = calls
+        self.strict = strict
 
     async def invoke(self, command: InvokeCommand) -> InvokeResult:
+        """Run a synchronous invocation, or attach an SDK retry to the call it repeats."""
         name = command.function.name
         config = self.functions.resolve(name, command.qualifier)
         if command.invocation_type == "DryRun":
             return InvokeResult(str(uuid.uuid4()), config.version, None)
         self.functions.check_invocable(config)
+        key = None
+        if command.sdk_invocation_id:
+            key = CallKey(name, command.qualifier or LATEST, command.sdk_invocation_id)
+            if not self.strict:
+                attached = await self._attach(key, command)
+                if attached is not None:
+                    return attached
         request_id = str(uuid.uuid4())
+        if key is None or self.strict:
+            return await self._run_new(command, config, request_id, key)
+        self.calls.start(key, request_id)
+        try:
+            result = await self._run_new(command, config, request_id, key)
+        except BaseException as exc:
+            self.calls.fail(key, exc)
+            raise
+        await self.calls.finish(key, result)
+        return result
+
+    async def _attach(self, key: CallKey, command: InvokeCommand) -> InvokeResult | None:
+        """The result of the call this request repeats, if it is running or just finished."""
+        running = self.calls.running(key)
+        if running is not None:
+            request_id, future = running
+            self._attached(request_id, command, "running")
+            return await asyncio.shield(future)
+        if attempt_of(command.sdk_request) > 1:
+            finished = await self.calls.finished(key)
+            if finished is not None:
+                self._attached(finished.request_id, command, "finished")
+                return finished
+        return None
+
+    def _attached(self, request_id: str, command: InvokeCommand, state: str) -> None:
+        self.recorder.record(request_id, "attached", {
+            "sdk_invocation_id": command.sdk_invocation_id, "sdk_request": command.sdk_request,
+            "call": state})
+
+    async def _run_new(self, command: InvokeCommand, config: FunctionConfig, request_id: str,
+                       key: CallKey | None) -> InvokeResult:
+        name = command.function.name
         invocation = Invocation(
             request_id, config, self.functions.arn(name, command.qualifier),
             command.payload, command.invocation_type, command.client_context,
@@ -77,10 +129,16 @@ class InvokeService:
         summary = InvocationSummary(request_id, name, command.qualifier, command.invocation_type,
                                     accepted)
         self.recorder.summary(summary)
-        detail = {"type": command.invocation_type, "version": config.version}
+        detail: dict[str, object] = {"type": command.invocation_type, "version": config.version}
         if command.sdk_invocation_id:
             detail["sdk_invocation_id"] = command.sdk_invocation_id
             detail["sdk_request"] = command.sdk_request
+        if key is not None and self.strict:
+            first = self.calls.first_request(key, request_id)
+            if first is not None:  # on AWS this retry runs the function again; so it does here
+                detail["sdk_retry_of"] = first
+                self.recorder.record(first, "sdk_retry", {"request_id": request_id,
+                                                          "sdk_request": command.sdk_request})
         self.recorder.record(request_id, "accepted", detail, accepted)
         try:
             with self.limiter.lease(name):

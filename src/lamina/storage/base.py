@@ -18,6 +18,7 @@ from lamina.domain.model import (
     Delivery,
     EventInvokeConfig,
     FunctionConfig,
+    InvocationOutcome,
     InvocationSummary,
 )
 from lamina.storage import rows
@@ -77,6 +78,31 @@ class SqlStore:
     async def get_package(self, key: str) -> bytes | None:
         found = await self._query("get_package", {"key": key})
         return bytes(found[0][0]) if found else None
+
+    # results of synchronous calls (one call runs once) --------------------------------
+    async def put_call_result(self, function: str, qualifier: str, invocation_id: str,
+                              request_id: str, executed_version: str,
+                              outcome: InvocationOutcome, finished_at: float,
+                              keep_after: float) -> None:
+        await self._change(("purge_call_results", {"before": keep_after}), ("put_call_result", {
+            "function": function, "qualifier": qualifier, "invocation_id": invocation_id,
+            "request_id": request_id, "executed_version": executed_version,
+            "content_type": outcome.content_type, "function_error": int(outcome.function_error),
+            "error_type": outcome.error_type, "payload": outcome.payload,
+            "log_tail": outcome.log_tail, "duration_ms": outcome.duration_ms,
+            "finished_at": finished_at}))
+
+    async def get_call_result(self, function: str, qualifier: str, invocation_id: str,
+                              not_before: float
+                              ) -> tuple[str, str, InvocationOutcome] | None:
+        found = await self._query("get_call_result", {
+            "function": function, "qualifier": qualifier, "invocation_id": invocation_id,
+            "not_before": not_before})
+        if not found:
+            return None
+        request_id, version, content_type, error, error_type, payload, tail, duration = found[0]
+        return request_id, version, InvocationOutcome(
+            bytes(payload), content_type, bool(error), error_type, duration, log_tail=bytes(tail))
 
     # attempt records ---------------------------------------------------------------
     async def write_records(self, summaries: list[InvocationSummary],

@@ -12,6 +12,7 @@ from lamina.domain.model import (
     Delivery,
     EventInvokeConfig,
     FunctionConfig,
+    InvocationOutcome,
     InvocationSummary,
 )
 
@@ -32,6 +33,7 @@ class MemoryStore:
         self.deliveries: dict[str, tuple[Delivery, str | None, float | None]] = {}
         self.reserved: dict[str, int] = {}
         self.packages: dict[str, bytes] = {}
+        self.call_results: dict[tuple[str, str, str], tuple[str, str, InvocationOutcome, float]] = {}
 
     async def open(self) -> None:
         return None
@@ -68,6 +70,22 @@ class MemoryStore:
 
     async def list_reserved_concurrency(self) -> dict[str, int]:
         return dict(self.reserved)
+
+    async def put_call_result(self, function: str, qualifier: str, invocation_id: str,
+                              request_id: str, executed_version: str,
+                              outcome: InvocationOutcome, finished_at: float,
+                              keep_after: float) -> None:
+        for key in [k for k, v in self.call_results.items() if v[3] < keep_after]:
+            del self.call_results[key]
+        self.call_results.setdefault((function, qualifier, invocation_id),
+                                     (request_id, executed_version, outcome, finished_at))
+
+    async def get_call_result(self, function: str, qualifier: str, invocation_id: str,
+                              not_before: float) -> tuple[str, str, InvocationOutcome] | None:
+        found = self.call_results.get((function, qualifier, invocation_id))
+        if found is None or found[3] < not_before:
+            return None
+        return found[0], found[1], found[2]
 
     async def put_package(self, key: str, data: bytes) -> None:
         self.packages.setdefault(key, data)

@@ -27,3 +27,11 @@ def slow(event, context):
     time.sleep(event.get("seconds", 2))
     _record(event, context, "end")
     return "slept"
+
+
+def counted(event, context):
+    """Counts its runs per call (one line per run in $RUNS_DIR/<marker>), then sleeps."""
+    with open(os.path.join(os.environ["RUNS_DIR"], event["marker"]), "a") as handle:
+        handle.write(context.aws_request_id + "\n")
+    time.sleep(event.get("seconds", 5))
+    return {"marker": event["marker"], "request_id": context.aws_request_id}

@@ -133,3 +133,21 @@ INSERT INTO packages (key, zip) VALUES (:key, :zip) ON CONFLICT (key) DO NOTHING
 
 -- name: get_package
 SELECT zip FROM packages WHERE key = :key;
+
+-- name: put_call_result
+INSERT INTO call_results (function, qualifier, invocation_id, request_id, executed_version,
+                          content_type, function_error, error_type, payload, log_tail,
+                          duration_ms, finished_at)
+VALUES (:function, :qualifier, :invocation_id, :request_id, :executed_version, :content_type,
+        :function_error, :error_type, :payload, :log_tail, :duration_ms, :finished_at)
+ON CONFLICT (function, qualifier, invocation_id) DO NOTHING;
+
+-- name: purge_call_results
+DELETE FROM call_results WHERE finished_at < :before;
+
+-- name: get_call_result
+SELECT request_id, executed_version, content_type, function_error, error_type, payload,
+       log_tail, duration_ms
+FROM call_results
+WHERE function = :function AND qualifier = :qualifier AND invocation_id = :invocation_id
+  AND finished_at >= :not_before;
