@@ -39,7 +39,8 @@ class FakeEnvironment:
     def __init__(self, pool: FakePool) -> None:
         self.pool = pool
 
-    async def invoke(self, invocation: Invocation, want_tail: bool = False) -> InvocationOutcome:
+    async def invoke(self, invocation: Invocation, want_tail: bool = False,
+                     stream_sink=None) -> InvocationOutcome:
         self.pool.runs.append((invocation.request_id, self.pool.clock.now()))
         if self.pool.block is not None:
             await self.pool.block.wait()

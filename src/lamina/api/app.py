@@ -35,6 +35,8 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("GET", r"/2016-08-19/account-settings/?", functions.account_settings),
     ("GET", r"/2017-03-31/tags/(?P<resource>.+)", functions.list_tags),
     ("POST", rf"/2014-11-13/functions/{_NAME}/invoke-async/?", invoke.invoke_async),
+    ("POST", rf"/2021-11-15/functions/{_NAME}/response-streaming-invocations/?",
+     invoke.invoke_stream),
     ("PUT", rf"/2019-09-25/functions/{_NAME}/event-invoke-config/?", event_configs.put_config),
     ("POST", rf"/2019-09-25/functions/{_NAME}/event-invoke-config/?",
      event_configs.update_config),
@@ -99,14 +101,20 @@ def _is_invoke(path: str) -> bool:
     return path.startswith(_INVOKE_PREFIX) and path.endswith(_INVOKE_SUFFIX)
 
 
+def _is_stream_invoke(path: str) -> bool:
+    return path.startswith("/2021-11-15/functions/") and "response-streaming" in path
+
+
 def body_limit(path: str) -> int:
     """The largest body a path may carry; larger ones are refused before they are read."""
-    return limits.SYNC_PAYLOAD if _is_invoke(path) else limits.CREATE_REQUEST
+    if _is_invoke(path) or _is_stream_invoke(path):
+        return limits.SYNC_PAYLOAD
+    return limits.CREATE_REQUEST
 
 
 def too_large(path: str, size: int) -> Response:
     """The answer to a body over `body_limit` (it is never buffered)."""
-    if _is_invoke(path):
+    if _is_invoke(path) or _is_stream_invoke(path):
         error = wire.too_large_payload(size, "RequestResponse")
     else:
         error = errors.RequestTooLarge(f"Request must be smaller than {limits.CREATE_REQUEST} "

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
 
-from lamina.api import wire
+from lamina.api import event_stream, wire
 from lamina.api.context import ApiContext
-from lamina.domain import arns, errors, limits
+from lamina.domain import arns, destinations, errors, limits
 from lamina.http.server import Request, Response
 from lamina.service.invoke import InvokeCommand
 
@@ -31,23 +34,28 @@ class Heartbeat:
             self._timer.cancel()
 
 
-async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
+def _command(ctx: ApiContext, request: Request, name: str, kind: str) -> InvokeCommand:
     headers = request.headers
     ref = ctx.function_ref(request, name)
-    qualifier = arns.merge_qualifier(ref, request.query_params().get("Qualifier"))
-    kind = wire.invocation_type(headers.get("x-amz-invocation-type"))
-    if kind == "Event":
-        event_id = await ctx.async_invoke.accept(ref.name, qualifier,
-                                                 wire.payload(request.body, kind),
-                                                 headers.get("x-amzn-trace-id"))
-        return wire.empty_response(202, event_id)
-    command = InvokeCommand(
-        ref, qualifier, wire.payload(request.body, kind), kind,
+    return InvokeCommand(
+        ref, arns.merge_qualifier(ref, request.query_params().get("Qualifier")),
+        wire.payload(request.body, kind), kind,
         log_tail=wire.log_type(headers.get("x-amz-log-type")),
         client_context=wire.client_context(headers.get("x-amz-client-context")),
         trace_id=headers.get("x-amzn-trace-id"), tenant_id=headers.get("x-amz-tenant-id"),
         sdk_invocation_id=headers.get("amz-sdk-invocation-id"),
         sdk_request=headers.get("amz-sdk-request"))
+
+
+async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
+    kind = wire.invocation_type(request.headers.get("x-amz-invocation-type"))
+    if kind == "Event":
+        ref = ctx.function_ref(request, name)
+        event_id = await ctx.async_invoke.accept(
+            ref.name, arns.merge_qualifier(ref, request.query_params().get("Qualifier")),
+            wire.payload(request.body, kind), request.headers.get("x-amzn-trace-id"))
+        return wire.empty_response(202, event_id)
+    command = _command(ctx, request, name, kind)
     heartbeat = Heartbeat(request, ctx.heartbeat_interval)
     try:
         result = await ctx.invoke.invoke(command)
@@ -62,6 +70,56 @@ async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) 
     return wire.invoke_response(result.request_id, result.executed_version, outcome.payload,
                                 outcome.content_type, outcome.function_error,
                                 outcome.log_tail if command.log_tail else None)
+
+
+async def invoke_stream(ctx: ApiContext, request: Request, request_id: str,
+                        name: str) -> Response:
+    """InvokeWithResponseStream: pieces reach the caller as the function writes them, as
+    `PayloadChunk` events, then one `InvokeComplete` (spec §5.2)."""
+    kind = wire.invocation_type(request.headers.get("x-amz-invocation-type"), streaming=True)
+    command = _command(ctx, request, name, kind)
+    sink: asyncio.Queue[Any] = asyncio.Queue()
+    task = asyncio.get_running_loop().create_task(ctx.invoke.invoke(command, stream_sink=sink))
+    heartbeat = Heartbeat(request, ctx.heartbeat_interval)
+    first = asyncio.ensure_future(sink.get())
+    try:
+        await asyncio.wait({task, first}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        heartbeat.stop()
+    if not first.done():
+        first.cancel()
+        result = task.result()  # raises the error the caller must get (404, 429, …)
+        if result.outcome is None:
+            return wire.empty_response(204, request_id)
+        version, invocation_id = result.executed_version, result.request_id
+    else:
+        version = ctx.functions.resolve(command.function.name, command.qualifier).version
+        invocation_id = first.result()[2]
+    headers = [("x-amzn-RequestId", invocation_id), ("X-Amz-Executed-Version", version),
+               ("Content-Type", "application/vnd.amazon.eventstream")]
+    return Response(200, headers, stream=_events(sink, task, first if first.done() else None,
+                                                 command.log_tail))
+
+
+async def _events(sink: asyncio.Queue[Any], task: asyncio.Future[Any],
+                  first: asyncio.Future[Any] | None, log_tail: bool) -> AsyncIterator[bytes]:
+    if first is not None:  # the runtime streams: relay until it ends
+        item = first.result()
+        while item[0] != "end":
+            if item[0] == "chunk":
+                yield event_stream.payload_chunk(item[1])
+            item = await sink.get()
+    result = await task
+    outcome = result.outcome
+    if not outcome.streamed and not outcome.function_error:
+        yield event_stream.payload_chunk(outcome.payload)
+    details: dict[str, str] = {}
+    if outcome.function_error:
+        details["ErrorCode"] = outcome.error_type or "Unhandled"
+        details["ErrorDetails"] = destinations.error_message_of(outcome.payload)
+    if log_tail:
+        details["LogResult"] = base64.b64encode(outcome.log_tail).decode()
+    yield event_stream.invoke_complete(details)
 
 
 async def invoke_async(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:

@@ -185,13 +185,14 @@ def max_items(value: str | None) -> int:
 INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
 
 
-def invocation_type(header: str | None) -> str:
+def invocation_type(header: str | None, streaming: bool = False) -> str:
     if header is None or header == "":
         return "RequestResponse"
-    if header not in INVOCATION_TYPES:
+    allowed = ("RequestResponse", "DryRun") if streaming else INVOCATION_TYPES
+    if header not in allowed:
         raise errors.ValidationError.field(
             header, "invocationType",
-            "Member must satisfy enum value set: [Event, RequestResponse, DryRun]")
+            "Member must satisfy enum value set: [" + ", ".join(sorted(allowed)) + "]")
     return header
 
 

@@ -27,3 +27,4 @@ ACCOUNT_CONCURRENCY = 1_000
 MIN_UNRESERVED = 100
 TOTAL_CODE_SIZE = 80_530_636_800    # 75 GB reported by GetAccountSettings
 INVOKE_ASYNC_PAYLOAD = 262_144       # the deprecated InvokeAsync operation
+STREAMED_RESPONSE = 209_715_200    # InvokeWithResponseStream, 200 MB

@@ -113,6 +113,7 @@ class InvocationOutcome:
     init_ms: float | None = None
     environment_id: str = ""
     log_tail: bytes = b""
+    streamed: bool = False  # the runtime streamed its response (InvokeWithResponseStream)
 
     @property
     def outcome(self) -> str:

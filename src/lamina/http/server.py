@@ -84,6 +84,7 @@ class BodyStream:
         self._chunks: deque[bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self.finished = False
+        self.aborted = False
         self.trailers: dict[str, str] = {}
 
     def feed(self, data: bytes) -> None:
@@ -188,6 +189,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._stream is not None and not self._stream.finished:
+            self._stream.aborted = True  # the sender went away before the end
+            self._stream.finish()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -231,6 +235,7 @@ class HttpProtocol(asyncio.Protocol):
             self.write_interim(100)
         method = self._parser.get_method().decode("latin-1")
         if self._streams_body(method, self._path(), self._headers):
+            self._max_body = 1 << 62  # the reader of a stream enforces its own limit
             self._stream = BodyStream()
             self._dispatch(self._request(method, b""))
 

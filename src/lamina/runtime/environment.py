@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lamina.domain import limits, states
 from lamina.domain.model import FunctionConfig, Invocation, InvocationOutcome
@@ -37,7 +38,7 @@ from lamina.http import server as http
 from lamina.runtime import bootstrap, logs
 from lamina.runtime.interpreters import Interpreter, task_bootstrap
 from lamina.runtime.runtime_api import wire
-from lamina.runtime.runtime_api.server import runtime_api_handler
+from lamina.runtime.runtime_api.server import runtime_api_handler, streams_body
 from lamina.runtime.supervisor import Child, SpawnError
 
 
@@ -111,6 +112,7 @@ class ExecutionEnvironment:
         self._timer: asyncio.TimerHandle | None = None
         self._kill_reason: str | None = None
         self._report: str | None = None
+        self._stream_sink: asyncio.Queue[Any] | None = None
         self._tmp = settings.data_dir / "envs" / self.id / "tmp"
 
     # lifecycle -------------------------------------------------------------------------
@@ -127,7 +129,8 @@ class ExecutionEnvironment:
         """Open the Runtime API listener and spawn the runtime; Init continues on its own."""
         self._listener = await http.serve(
             runtime_api_handler(self), "127.0.0.1", 0,
-            body_limit=_response_limit, too_large=self.response_too_large)
+            body_limit=_response_limit, too_large=self.response_too_large,
+            streams_body=streams_body)
         port = self._listener.sockets[0].getsockname()[1]
         self._address = f"127.0.0.1:{port}"
         self._tmp.mkdir(parents=True, exist_ok=True)
@@ -217,8 +220,15 @@ class ExecutionEnvironment:
         self._on_dead(self)
 
     # invoking --------------------------------------------------------------------------
-    async def invoke(self, invocation: Invocation, want_tail: bool = False) -> InvocationOutcome:
-        """Run one invocation here; the outcome says what the caller gets (spec §4.4)."""
+    async def invoke(self, invocation: Invocation, want_tail: bool = False,
+                     stream_sink: asyncio.Queue[Any] | None = None) -> InvocationOutcome:
+        """Run one invocation here; the outcome says what the caller gets (spec §4.4).
+
+        With `stream_sink`, a response the runtime streams is passed on piece by piece as
+        ("start", content type, request id), ("chunk", bytes)…, ("end", None); without, it
+        is collected.
+        """
+        self._stream_sink = stream_sink
         cold, self._served = not self._served, True
         self._flush_report()
         if cold:
@@ -396,6 +406,50 @@ class ExecutionEnvironment:
             return wire.error(400, "InvalidFunctionResponseMode", "Invalid function response mode")
         self._complete(InvocationOutcome(body, content_type or "application/json"))
         return wire.ACCEPTED
+
+    async def on_response_stream(self, request_id: str, stream: http.BodyStream,
+                                 content_type: str | None) -> http.Response:
+        """A response the runtime streams (chunked, errors in trailers; spec §5.3)."""
+        refusal = self._check_current(request_id)
+        if refusal is not None:
+            return refusal
+        invocation, sink = self._current, self._stream_sink
+        content_type = content_type or "application/octet-stream"
+        if sink is not None:
+            sink.put_nowait(("start", content_type, request_id))
+        collected, total = bytearray(), 0
+        async for chunk in stream:
+            total += len(chunk)
+            if self._current is not invocation:
+                continue  # timed out or killed meanwhile: drain and drop
+            if sink is not None:
+                sink.put_nowait(("chunk", chunk))
+            elif total <= limits.RESPONSE_PAYLOAD:
+                collected += chunk
+        if sink is not None:
+            sink.put_nowait(("end", None))
+        if self._current is not invocation or stream.aborted:
+            return wire.ACCEPTED
+        self._complete(self._streamed_outcome(stream.trailers, bytes(collected), total,
+                                              content_type, buffered=sink is None))
+        return wire.ACCEPTED
+
+    @staticmethod
+    def _streamed_outcome(trailers: dict[str, str], collected: bytes, total: int,
+                          content_type: str, buffered: bool) -> InvocationOutcome:
+        error_type = trailers.get(wire.ERROR_TYPE)
+        if error_type:
+            body = base64.b64decode(trailers.get(wire.ERROR_BODY, "")) or wire.platform_error(
+                error_type, "")
+            return InvocationOutcome(body, "application/json", True, error_type, streamed=True)
+        limit = limits.RESPONSE_PAYLOAD if buffered else limits.STREAMED_RESPONSE
+        if total > limit:
+            return InvocationOutcome(
+                wire.platform_error("Function.ResponseSizeTooLarge",
+                                    "Response payload size exceeded maximum allowed payload "
+                                    f"size ({limit} bytes)."),
+                function_error=True, error_type="Function.ResponseSizeTooLarge", streamed=True)
+        return InvocationOutcome(collected, content_type, streamed=True)
 
     def on_error(self, request_id: str, body: bytes, content_type: str | None,
                  error_type: str | None) -> http.Response:

@@ -16,6 +16,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from lamina.domain import arns, errors
 from lamina.domain.model import (
@@ -73,8 +74,11 @@ class InvokeService:
         self.calls = calls
         self.strict = strict
 
-    async def invoke(self, command: InvokeCommand) -> InvokeResult:
-        """Run a synchronous invocation, or attach an SDK retry to the call it repeats."""
+    async def invoke(self, command: InvokeCommand,
+                     stream_sink: asyncio.Queue[Any] | None = None) -> InvokeResult:
+        """Run a synchronous invocation, or attach an SDK retry to the call it repeats.
+
+        `stream_sink` receives a streamed response as it comes (InvokeWithResponseStream)."""
         name = command.function.name
         config = self.functions.resolve(name, command.qualifier)
         if command.invocation_type == "DryRun":
@@ -89,10 +93,10 @@ class InvokeService:
                     return attached
         request_id = str(uuid.uuid4())
         if key is None or self.strict:
-            return await self._run_new(command, config, request_id, key)
+            return await self._run_new(command, config, request_id, key, stream_sink)
         self.calls.start(key, request_id)
         try:
-            result = await self._run_new(command, config, request_id, key)
+            result = await self._run_new(command, config, request_id, key, stream_sink)
         except BaseException as exc:
             self.calls.fail(key, exc)
             raise
@@ -119,7 +123,8 @@ class InvokeService:
             "call": state})
 
     async def _run_new(self, command: InvokeCommand, config: FunctionConfig, request_id: str,
-                       key: CallKey | None) -> InvokeResult:
+                       key: CallKey | None,
+                       stream_sink: asyncio.Queue[Any] | None) -> InvokeResult:
         name = command.function.name
         invocation = Invocation(
             request_id, config, self.functions.arn(name, command.qualifier),
@@ -142,7 +147,8 @@ class InvokeService:
         self.recorder.record(request_id, "accepted", detail, accepted)
         try:
             with self.limiter.lease(name):
-                outcome = await self.run_attempt(invocation, want_tail=command.log_tail)
+                outcome = await self.run_attempt(invocation, want_tail=command.log_tail,
+                                                 stream_sink=stream_sink)
         except errors.LaminaError as exc:
             summary.status, summary.finished_at = "rejected", self.clock.now()
             summary.error_type = exc.error_type
@@ -157,11 +163,12 @@ class InvokeService:
         return InvokeResult(request_id, config.version, outcome)
 
     async def run_attempt(self, invocation: Invocation, attempt: int = 1,
-                          want_tail: bool = False) -> InvocationOutcome:
+                          want_tail: bool = False,
+                          stream_sink: asyncio.Queue[Any] | None = None) -> InvocationOutcome:
         """Run one attempt in an environment (the caller holds a concurrency slot)."""
         env = await self.pool.acquire(invocation.config)
         try:
-            outcome = await env.invoke(invocation, want_tail)
+            outcome = await env.invoke(invocation, want_tail, stream_sink)
         finally:
             self.pool.release(env)
         detail = {"attempt": attempt, "environment": outcome.environment_id,

@@ -7,7 +7,7 @@ the one place they are wired together.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from lamina.domain.model import (
     AsyncEvent,
@@ -79,8 +79,8 @@ class Store(Protocol):
 class Environment(Protocol):
     id: str
 
-    async def invoke(self, invocation: Invocation, want_tail: bool = False
-                     ) -> InvocationOutcome: ...
+    async def invoke(self, invocation: Invocation, want_tail: bool = False,
+                     stream_sink: Any = None) -> InvocationOutcome: ...
 
 
 class EnvironmentPool(Protocol):

@@ -31,6 +31,9 @@ def runtime_api_handler(env: ExecutionEnvironment) -> Callable[[Request], Awaita
         if path.startswith(wire.INVOCATION) and method == "POST":
             request_id, _, action = path[len(wire.INVOCATION):].partition("/")
             headers = request.headers
+            if action == "response" and request.stream is not None:
+                return await env.on_response_stream(request_id, request.stream,
+                                                    headers.get("content-type"))
             if action == "response":
                 return env.on_response(request_id, request.body, headers.get("content-type"),
                                        headers.get(wire.RESPONSE_MODE))
@@ -49,3 +52,9 @@ def runtime_api_handler(env: ExecutionEnvironment) -> Callable[[Request], Awaita
         return wire.not_found()
 
     return handle
+
+
+def streams_body(method: str, path: str, headers: dict[str, str]) -> bool:
+    """A streamed function response is read while the runtime writes it (spec §5.3)."""
+    return (method == "POST" and path.endswith("/response")
+            and headers.get(wire.RESPONSE_MODE, "").lower() == "streaming")

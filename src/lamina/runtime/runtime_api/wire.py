@@ -14,6 +14,7 @@ INIT_ERROR = PREFIX + "/runtime/init/error"
 PING = PREFIX + "/ping"
 
 ERROR_TYPE = "lambda-runtime-function-error-type"
+ERROR_BODY = "lambda-runtime-function-error-body"  # trailer of a streamed response, base64
 RESPONSE_MODE = "lambda-runtime-function-response-mode"
 ERROR_CAUSE_CONTENT_TYPE = "application/vnd.aws.lambda.error.cause+json"
 

@@ -1,0 +1,35 @@
+"""The AWS event-stream wire format (`application/vnd.amazon.eventstream`), encoding only.
+
+Each message: total length (4 bytes), headers length (4), CRC32 of those 8 bytes (4), the
+headers (name length 1 byte, name, type 7 = string, value length 2 bytes, value), the
+payload, and a CRC32 of everything before it (4). InvokeWithResponseStream sends
+`PayloadChunk` events with raw bytes and one `InvokeComplete` event with JSON (spec §5.2).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from typing import Any
+
+
+def message(headers: dict[str, str], payload: bytes) -> bytes:
+    encoded = b"".join(
+        struct.pack("!B", len(name)) + name.encode() + b"\x07"
+        + struct.pack("!H", len(value.encode())) + value.encode()
+        for name, value in headers.items())
+    total = 12 + len(encoded) + len(payload) + 4
+    prelude = struct.pack("!II", total, len(encoded))
+    body = prelude + struct.pack("!I", zlib.crc32(prelude)) + encoded + payload
+    return body + struct.pack("!I", zlib.crc32(body))
+
+
+def payload_chunk(data: bytes) -> bytes:
+    return message({":event-type": "PayloadChunk", ":content-type": "application/octet-stream",
+                    ":message-type": "event"}, data)
+
+
+def invoke_complete(details: dict[str, Any]) -> bytes:
+    return message({":event-type": "InvokeComplete", ":content-type": "application/json",
+                    ":message-type": "event"}, json.dumps(details).encode())
