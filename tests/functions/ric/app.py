@@ -1,4 +1,3 @@
-import os
 
 
 def handler(event, context):
