@@ -37,6 +37,7 @@ from lamina.service.functions import CreateFunction, FunctionService
 from lamina.service.invoke import InvokeService
 from lamina.service.observe import ObserveService
 from lamina.service.records import Recorder
+from lamina.service.versions import VersionService
 from lamina.storage.code import CodeStore
 from lamina.storage.url import open_store
 
@@ -78,6 +79,7 @@ class Engine:
         self.invoke = InvokeService(self.functions, self.pool, self.limiter, self.recorder,
                                     self.clock, self.calls, strict=config.parity == "strict")
         self.event_configs = EventConfigService(self.store, self.functions, self.clock)
+        self.versions = VersionService(self.functions)
         self.sender = AwsSender(config.region)
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
                                                self.invoke, self.limiter, self.recorder,
@@ -105,7 +107,7 @@ class Engine:
             await self.create_sample()
         heartbeat = 0.0 if self.config.parity == "strict" else self.config.heartbeat_interval
         ctx = ApiContext(self.functions, self.invoke, self.observe, self.async_invoke,
-                         self.event_configs, self.clock, self.config.region,
+                         self.event_configs, self.versions, self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)

@@ -10,6 +10,7 @@ import pytest
 
 from lamina.domain import errors
 from lamina.domain.model import (
+    Alias,
     AsyncEvent,
     AttemptRecord,
     Delivery,
@@ -181,4 +182,28 @@ def test_event_configs_and_reserved_concurrency(make_store):
         await store.delete_function("f")
         assert await store.list_event_configs() == []
         assert await store.list_reserved_concurrency() == {}
+    run(make_store, body)
+
+
+def test_versions_and_aliases(make_store):
+    async def body(store):
+        await store.create_function(CONFIG, {}, 0.0)
+        one = await store.publish_version(CONFIG.replace(revision_id="r1"))
+        two = await store.publish_version(CONFIG.replace(revision_id="r2"))
+        assert (one.version, two.version) == ("1", "2")
+        await store.delete_version("f", "2")
+        three = await store.publish_version(CONFIG.replace(revision_id="r3"))
+        assert three.version == "3", "version numbers are never reused"
+        assert [c.version for c in await store.list_versions()] == ["$LATEST", "1", "3"]
+        alias = Alias("f", "live", "1", "rev", "d", "3", 0.25)
+        await store.create_alias(alias)
+        with pytest.raises(errors.ResourceConflict):
+            await store.create_alias(alias)
+        await store.put_alias(Alias("f", "live", "3", "rev2"))
+        assert await store.list_aliases() == [Alias("f", "live", "3", "rev2")]
+        await store.delete_alias("f", "live")
+        assert await store.list_aliases() == []
+        await store.create_alias(alias)
+        await store.delete_function("f")
+        assert await store.list_aliases() == []
     run(make_store, body)

@@ -63,7 +63,7 @@ class FakePool:
     def release(self, env) -> None:
         return None
 
-    def retire(self, name: str) -> None:
+    def retire(self, name: str, version: str | None = None) -> None:
         return None
 
 

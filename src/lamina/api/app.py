@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 
-from lamina.api import admin, concurrency, event_configs, functions, invoke, wire
+from lamina.api import admin, concurrency, event_configs, functions, invoke, versions, wire
 from lamina.api.context import ApiContext
 from lamina.domain import errors, limits
 from lamina.http.server import Request, Response
@@ -23,6 +23,7 @@ log = logging.getLogger("lamina.api")
 RouteHandler = Callable[..., Awaitable[Response]]
 
 _NAME = r"(?P<name>[^/]+)"
+_ALIAS = r"(?P<alias>[^/]+)"
 ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("POST", r"/2015-03-31/functions/?", functions.create_function),
     ("GET", r"/2015-03-31/functions/?", functions.list_functions),
@@ -33,6 +34,13 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
      functions.update_configuration),
     ("PUT", rf"/2015-03-31/functions/{_NAME}/code/?", functions.update_code),
     ("GET", r"/2016-08-19/account-settings/?", functions.account_settings),
+    ("POST", rf"/2015-03-31/functions/{_NAME}/versions/?", versions.publish_version),
+    ("GET", rf"/2015-03-31/functions/{_NAME}/versions/?", versions.list_versions),
+    ("POST", rf"/2015-03-31/functions/{_NAME}/aliases/?", versions.create_alias),
+    ("GET", rf"/2015-03-31/functions/{_NAME}/aliases/?", versions.list_aliases),
+    ("GET", rf"/2015-03-31/functions/{_NAME}/aliases/{_ALIAS}/?", versions.get_alias),
+    ("PUT", rf"/2015-03-31/functions/{_NAME}/aliases/{_ALIAS}/?", versions.update_alias),
+    ("DELETE", rf"/2015-03-31/functions/{_NAME}/aliases/{_ALIAS}/?", versions.delete_alias),
     ("GET", r"/2017-03-31/tags/(?P<resource>.+)", functions.list_tags),
     ("POST", rf"/2014-11-13/functions/{_NAME}/invoke-async/?", invoke.invoke_async),
     ("POST", rf"/2021-11-15/functions/{_NAME}/response-streaming-invocations/?",

@@ -12,6 +12,7 @@ from lamina.service.event_configs import EventConfigService
 from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeService
 from lamina.service.observe import ObserveService
+from lamina.service.versions import VersionService
 
 
 @dataclass
@@ -21,6 +22,7 @@ class ApiContext:
     observe: ObserveService
     async_invoke: AsyncInvokeService
     event_configs: EventConfigService
+    versions: VersionService
     clock: Any
     region: str
     account: str

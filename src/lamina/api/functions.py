@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 from lamina.api import wire
@@ -27,6 +28,11 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
     config = await ctx.functions.create(CreateFunction(
         ref.name, wire.function_settings(document), wire.zip_file(document.get("Code")),
         {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}))
+    if document.get("Publish") is True:
+        await asyncio.sleep(0)  # the function settles (Pending → Active) first
+        config = await ctx.versions.publish(config.name)
+        return wire.json_response(201, wire.function_configuration(
+            config, ctx.functions.arn(config.name, config.version)), request_id)
     return wire.json_response(201, wire.function_configuration(
         config, ctx.functions.arn(config.name)), request_id)
 
@@ -84,6 +90,11 @@ async def update_code(ctx: ApiContext, request: Request, request_id: str,
     config = await ctx.functions.update_code(
         ref.name, wire.zip_file(document), document.get("RevisionId"),
         dry_run=bool(document.get("DryRun")))
+    if document.get("Publish") is True and not document.get("DryRun"):
+        await asyncio.sleep(0)  # the update settles (InProgress → Successful) first
+        config = await ctx.versions.publish(config.name)
+        return wire.json_response(200, wire.function_configuration(
+            config, ctx.functions.arn(config.name, config.version)), request_id)
     return wire.json_response(200, wire.function_configuration(
         config, ctx.functions.arn(config.name)), request_id)
 

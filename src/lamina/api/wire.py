@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from lamina.domain import errors, limits
-from lamina.domain.model import FunctionConfig, InvocationSummary
+from lamina.domain.model import Alias, FunctionConfig, InvocationSummary
 from lamina.domain.settings import FunctionSettings
 from lamina.http.server import Response
 
@@ -170,6 +170,39 @@ def zip_file(code: dict[str, Any] | None) -> bytes:
         raise errors.InvalidParameterValue(
             "Could not unzip uploaded file. Please check your file, then try to upload again."
         ) from None
+
+
+def paginate(items: list[Any], params: dict[str, str]) -> tuple[list[Any], str | None]:
+    """A page of `items` after the `Marker` parameter, at most `MaxItems`; the next marker."""
+    limit = max_items(params.get("MaxItems"))
+    marker = params.get("Marker") or "0"
+    if not marker.isdigit():
+        raise errors.InvalidParameterValue("Invalid Marker value.")
+    start = int(marker)
+    return items[start:start + limit], (str(start + limit) if start + limit < len(items) else None)
+
+
+def alias_configuration(alias: Alias, arn: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"AliasArn": arn, "Name": alias.name,
+                            "FunctionVersion": alias.function_version,
+                            "Description": alias.description, "RevisionId": alias.revision_id}
+    if alias.additional_version:
+        body["RoutingConfig"] = {"AdditionalVersionWeights": {
+            alias.additional_version: alias.additional_weight}}
+    return body
+
+
+def routing(document: dict[str, Any]) -> dict[str, float] | None:
+    config = document.get("RoutingConfig")
+    if config is None:
+        return None
+    weights = config.get("AdditionalVersionWeights") if isinstance(config, dict) else None
+    if weights is None:
+        return {}
+    if not isinstance(weights, dict):
+        raise errors.ValidationError.field(weights, "routingConfig.additionalVersionWeights",
+                                           "Member must be a map")
+    return {str(k): v for k, v in weights.items()}
 
 
 def max_items(value: str | None) -> int:

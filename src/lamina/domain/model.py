@@ -80,6 +80,22 @@ class FunctionConfig:
         return cls(**values)
 
 
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """A named pointer to a version, optionally sending a share of calls to a second one."""
+
+    function: str
+    name: str
+    function_version: str
+    revision_id: str
+    description: str = ""
+    additional_version: str | None = None
+    additional_weight: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 @dataclass(slots=True)
 class Invocation:
     """One request to run a function once, as the runtime will see it."""

@@ -5,7 +5,7 @@
   configuration (spec §20 #24), or starts a new one (a cold start). The environment is held
   until `release`; one environment runs one invocation at a time.
 * Idle environments are frozen (see `environment`) and expire after `idle_timeout` seconds.
-* `retire(name)` is called when a function's code or configuration changes or the function is
+* `retire(name, version)` is called when `$LATEST` changes, a version or the function is
   deleted: idle environments of the old configuration end now, busy ones when released.
 * A watchdog samples the resident memory of running environments every `memory_interval`
   seconds and kills one that exceeds its function's `MemorySize` (`Runtime.OutOfMemory`).
@@ -91,10 +91,10 @@ class EnvironmentPool:
         env.release()
         self._idle.setdefault(env.config.env_key, []).append(env)
 
-    def retire(self, name: str) -> None:
-        """Environments of `name` built so far must not be reused."""
+    def retire(self, name: str, version: str | None = None) -> None:
+        """Environments of `name` (of one `version`, or all) built so far must not be reused."""
         for env in list(self._all):
-            if env.config.name == name:
+            if env.config.name == name and version in (None, env.config.version):
                 env.retired = True
                 if not env.reserved:
                     env.kill("retired")

@@ -209,7 +209,7 @@ class AsyncInvokeService:
 
     async def _run_attempt(self, event: AsyncEvent) -> None:
         try:
-            config = self.functions.resolve(event.function, event.qualifier)
+            config = self.functions.route(event.function, event.qualifier)
         except errors.ResourceNotFound:
             await self._drop(event, "the function or qualifier no longer exists")
             return

@@ -11,6 +11,7 @@ way. A second update of a function while one is in progress gets 409.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -18,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.domain import arns, errors
-from lamina.domain.model import LATEST, FunctionConfig, Package
+from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
 from lamina.domain.settings import FunctionSettings, validate
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.ports import EnvironmentPool, Packages, Store
 
 
-def _timestamp(now: float) -> str:
+def timestamp(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03d+0000" % (now % 1 * 1000)
 
 
@@ -35,6 +36,7 @@ class FunctionEntry:
     latest: FunctionConfig
     tags: dict[str, str] = field(default_factory=dict)
     versions: dict[str, FunctionConfig] = field(default_factory=dict)
+    aliases: dict[str, Alias] = field(default_factory=dict)
     updating: bool = False
 
 
@@ -77,10 +79,15 @@ class FunctionService:
                 entry.latest = config
             else:
                 entry.versions[config.version] = config
+        for alias in await self.store.list_aliases():
+            if alias.function in loaded:
+                loaded[alias.function].aliases[alias.name] = alias
         for name, entry in self._functions.items():
             fresh = loaded.get(name)
-            if fresh is None or fresh.latest.revision_id != entry.latest.revision_id:
+            if fresh is None:
                 self.pool.retire(name)
+            elif fresh.latest.revision_id != entry.latest.revision_id:
+                self.pool.retire(name, LATEST)
             if fresh is not None:
                 fresh.updating = entry.updating
         self._functions = loaded
@@ -96,13 +103,27 @@ class FunctionService:
         return entry
 
     def resolve(self, name: str, qualifier: str | None) -> FunctionConfig:
-        """The version a name and qualifier select; 404 when there is none."""
+        """The version a name and qualifier select (an alias's primary version); 404 if none."""
         entry = self.entry(name, qualifier)
         if qualifier is None or qualifier == LATEST:
             return entry.latest
-        config = entry.versions.get(qualifier)
+        alias = entry.aliases.get(qualifier)
+        version = alias.function_version if alias is not None else qualifier
+        if version == LATEST:
+            return entry.latest
+        config = entry.versions.get(version)
         if config is None:
             raise errors.ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
+        return config
+
+    def route(self, name: str, qualifier: str | None) -> FunctionConfig:
+        """The version an invocation runs: an alias with a routing configuration sends its
+        weight of calls to the additional version (spec §4.3)."""
+        config = self.resolve(name, qualifier)
+        alias = self._functions[name].aliases.get(qualifier or "")
+        if alias is not None and alias.additional_version and \
+                random.random() < alias.additional_weight:
+            return self.resolve(name, alias.additional_version)
         return config
 
     def check_invocable(self, config: FunctionConfig) -> None:
@@ -140,7 +161,7 @@ class FunctionService:
         values.pop("package_type", None)
         config = FunctionConfig(
             name=request.name, code_sha256=package.sha256, code_size=package.size,
-            revision_id=str(uuid.uuid4()), last_modified=_timestamp(now), **values)
+            revision_id=str(uuid.uuid4()), last_modified=timestamp(now), **values)
         if request.name in self._functions:  # created while the package was being unpacked
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
         await self.store.create_function(config.replace(state="Active", state_reason=None,
@@ -172,7 +193,8 @@ class FunctionService:
             raise errors.InvalidParameterValue(
                 "$LATEST version cannot be deleted without deleting the function.")
         if qualifier is not None:
-            raise errors.ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
+            await self._delete_version(entry, qualifier)
+            return
         if entry.updating:
             raise errors.ResourceConflict(
                 "The operation cannot be performed at this time. An update is in progress "
@@ -183,6 +205,19 @@ class FunctionService:
         self.pool.retire(name)
         for callback in self.on_delete:
             callback(name)
+
+    async def _delete_version(self, entry: FunctionEntry, version: str) -> None:
+        if version not in entry.versions:
+            raise errors.ResourceNotFound(
+                f"Function not found: {self.arn(entry.latest.name, version)}")
+        users = sorted(a.name for a in entry.aliases.values()
+                       if version in (a.function_version, a.additional_version))
+        if users:
+            raise errors.ResourceConflict("Unable to delete version because the following "
+                                          f"aliases reference it: {users}")
+        await self.store.delete_version(entry.latest.name, version)
+        del entry.versions[version]
+        self.pool.retire(entry.latest.name, version)
 
     # reserved concurrency (spec §8.1) -------------------------------------------------
     def check_unqualified(self, qualifier: str | None) -> None:
@@ -229,7 +264,7 @@ class FunctionService:
     async def _apply(self, entry: FunctionEntry, changes: dict[str, Any]) -> FunctionConfig:
         now = time.time()
         config = entry.latest.replace(
-            **changes, revision_id=str(uuid.uuid4()), last_modified=_timestamp(now),
+            **changes, revision_id=str(uuid.uuid4()), last_modified=timestamp(now),
             last_update_status="InProgress",
             last_update_status_reason="The function is being created.",
             last_update_status_reason_code="Creating")
@@ -237,7 +272,7 @@ class FunctionService:
             last_update_status="Successful", last_update_status_reason=None,
             last_update_status_reason_code=None))
         entry.latest = config
-        self.pool.retire(config.name)
+        self.pool.retire(config.name, LATEST)
         asyncio.get_running_loop().call_soon(self._settle, config.name)
         return config
 

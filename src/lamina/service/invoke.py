@@ -80,7 +80,7 @@ class InvokeService:
 
         `stream_sink` receives a streamed response as it comes (InvokeWithResponseStream)."""
         name = command.function.name
-        config = self.functions.resolve(name, command.qualifier)
+        config = self.functions.route(name, command.qualifier)
         if command.invocation_type == "DryRun":
             return InvokeResult(str(uuid.uuid4()), config.version, None)
         self.functions.check_invocable(config)

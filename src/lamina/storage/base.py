@@ -13,6 +13,7 @@ from typing import Any
 
 from lamina.domain import errors
 from lamina.domain.model import (
+    Alias,
     AsyncEvent,
     AttemptRecord,
     Delivery,
@@ -71,6 +72,33 @@ class SqlStore:
 
     async def list_reserved_concurrency(self) -> dict[str, int]:
         return {r[0]: r[1] for r in await self._query("list_reserved_concurrency")}
+
+    async def publish_version(self, config: FunctionConfig) -> FunctionConfig:
+        """Store `config` as the next version number of its function (never reused)."""
+        def numbered(version: int) -> FunctionConfig:
+            return config.replace(version=str(version))
+        (counter,) = await self._change(("next_version", {"name": config.name}))
+        published = numbered(counter[0][0])
+        await self._change(("put_version", rows.version_row(published)))
+        return published
+
+    async def delete_version(self, name: str, version: str) -> None:
+        await self._change(("delete_version", {"name": name, "version": version}))
+
+    async def create_alias(self, alias: Alias) -> None:
+        try:
+            await self._change(("insert_alias", rows.alias_row(alias)))
+        except self.integrity_errors:
+            raise errors.ResourceConflict("Alias already exists") from None
+
+    async def put_alias(self, alias: Alias) -> None:
+        await self._change(("put_alias", rows.alias_row(alias)))
+
+    async def delete_alias(self, function: str, name: str) -> None:
+        await self._change(("delete_alias", {"function": function, "name": name}))
+
+    async def list_aliases(self) -> list[Alias]:
+        return [Alias(**json.loads(r[0])) for r in await self._query("list_aliases")]
 
     async def put_package(self, key: str, data: bytes) -> None:
         await self._change(("put_package", {"key": key, "zip": data}))

@@ -7,6 +7,7 @@ import dataclasses
 
 from lamina.domain import errors
 from lamina.domain.model import (
+    Alias,
     AsyncEvent,
     AttemptRecord,
     Delivery,
@@ -33,6 +34,8 @@ class MemoryStore:
         self.deliveries: dict[str, tuple[Delivery, str | None, float | None]] = {}
         self.reserved: dict[str, int] = {}
         self.packages: dict[str, bytes] = {}
+        self.aliases: dict[tuple[str, str], Alias] = {}
+        self.last_version: dict[str, int] = {}
         self.call_results: dict[tuple[str, str, str], tuple[str, str, InvocationOutcome, float]] = {}
 
     async def open(self) -> None:
@@ -58,9 +61,11 @@ class MemoryStore:
         self.functions.pop(name, None)
         for key in [k for k in self.versions if k[0] == name]:
             del self.versions[key]
-        for key in [k for k in self.event_configs if k[0] == name]:
-            del self.event_configs[key]
+        for table in (self.event_configs, self.aliases):
+            for key in [k for k in table if k[0] == name]:
+                del table[key]  # type: ignore[attr-defined]
         self.reserved.pop(name, None)
+        self.last_version.pop(name, None)
 
     async def set_reserved_concurrency(self, name: str, reserved: int | None) -> None:
         if reserved is None:
@@ -86,6 +91,29 @@ class MemoryStore:
         if found is None or found[3] < not_before:
             return None
         return found[0], found[1], found[2]
+
+    async def publish_version(self, config: FunctionConfig) -> FunctionConfig:
+        self.last_version[config.name] = self.last_version.get(config.name, 0) + 1
+        published = config.replace(version=str(self.last_version[config.name]))
+        self.versions[(config.name, published.version)] = published
+        return published
+
+    async def delete_version(self, name: str, version: str) -> None:
+        self.versions.pop((name, version), None)
+
+    async def create_alias(self, alias: Alias) -> None:
+        if (alias.function, alias.name) in self.aliases:
+            raise errors.ResourceConflict("Alias already exists")
+        self.aliases[(alias.function, alias.name)] = alias
+
+    async def put_alias(self, alias: Alias) -> None:
+        self.aliases[(alias.function, alias.name)] = alias
+
+    async def delete_alias(self, function: str, name: str) -> None:
+        self.aliases.pop((function, name), None)
+
+    async def list_aliases(self) -> list[Alias]:
+        return [self.aliases[k] for k in sorted(self.aliases)]
 
     async def put_package(self, key: str, data: bytes) -> None:
         self.packages.setdefault(key, data)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from lamina.domain.model import (
+    Alias,
     AsyncEvent,
     AttemptRecord,
     Delivery,
@@ -73,3 +74,8 @@ def event_from_row(row: tuple[Any, ...]) -> AsyncEvent:
     values = list(row)
     values[3] = bytes(values[3])
     return AsyncEvent(*values)
+
+
+def alias_row(alias: Alias) -> dict[str, Any]:
+    return {"function": alias.function, "name": alias.name,
+            "config": json.dumps(alias.to_dict(), separators=(",", ":"))}

@@ -151,3 +151,23 @@ SELECT request_id, executed_version, content_type, function_error, error_type, p
 FROM call_results
 WHERE function = :function AND qualifier = :qualifier AND invocation_id = :invocation_id
   AND finished_at >= :not_before;
+
+-- name: next_version
+UPDATE functions SET last_version = last_version + 1 WHERE name = :name
+RETURNING last_version;
+
+-- name: delete_version
+DELETE FROM function_versions WHERE name = :name AND version = :version;
+
+-- name: put_alias
+INSERT INTO aliases (function, name, config) VALUES (:function, :name, :config)
+ON CONFLICT (function, name) DO UPDATE SET config = excluded.config;
+
+-- name: insert_alias
+INSERT INTO aliases (function, name, config) VALUES (:function, :name, :config);
+
+-- name: delete_alias
+DELETE FROM aliases WHERE function = :function AND name = :name;
+
+-- name: list_aliases
+SELECT config FROM aliases ORDER BY function, name;
