@@ -126,7 +126,7 @@ def client(endpoint: str, service: str = "lambda", read_timeout: int = 120, **co
         service, endpoint_url=endpoint, region_name="us-east-1",
         aws_access_key_id="test", aws_secret_access_key="test",
         config=Config(read_timeout=read_timeout,
-                      **{"retries": {"max_attempts": 1, "mode": "standard"}, **config}))
+                      **{"retries": {"total_max_attempts": 1, "mode": "standard"}, **config}))
 
 
 @pytest.fixture(scope="session")

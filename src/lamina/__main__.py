@@ -43,6 +43,24 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("--limit", type=int, default=1000)
     _endpoint_arg(logs)
 
+    fault = commands.add_parser(
+        "fault", help="script what attempt N of a function does (throttle, timeout, crash, …)",
+        description="Add a fault rule to a function (rules apply in order, first match wins), "
+                    "list its rules, or clear them. Example: lamina fault orders throttle "
+                    "--attempt 1 --attempt 2; lamina fault orders response --payload "
+                    "'{\"batchItemFailures\": [{\"itemIdentifier\": \"id-1\"}]}'")
+    fault.add_argument("function")
+    fault.add_argument("action", nargs="?", choices=["throttle", "timeout", "crash",
+                                                     "init_error", "error", "response"])
+    fault.add_argument("--attempt", type=int, action="append", default=[],
+                       help="only this attempt number (repeatable; default: every attempt)")
+    fault.add_argument("--times", type=int, help="apply this many times at most")
+    fault.add_argument("--payload", help="the JSON result of a `response` rule")
+    fault.add_argument("--error-type", help="errorType of an `error` or `init_error` rule")
+    fault.add_argument("--message", help="errorMessage of an `error` or `init_error` rule")
+    fault.add_argument("--clear", action="store_true", help="remove the function's rules")
+    _endpoint_arg(fault)
+
     commands.add_parser("runtimes", help="show which interpreters run which runtimes here")
     return top
 
@@ -62,6 +80,9 @@ def main(argv: list[str] | None = None) -> None:
                      args.limit)
         except KeyboardInterrupt:
             pass
+    elif args.command == "fault":
+        cli.fault(args.endpoint, args.function, args.action, args.attempt, args.times,
+                  args.payload, args.error_type, args.message, args.clear)
     elif args.command == "runtimes":
         from lamina.runtime.interpreters import Interpreters
         for family, found in Interpreters().available().items():

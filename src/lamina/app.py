@@ -33,9 +33,11 @@ from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.calls import CallRegistry
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.event_configs import EventConfigService
+from lamina.service.faults import FaultService
 from lamina.service.functions import CreateFunction, FunctionService
 from lamina.service.invoke import InvokeService
 from lamina.service.observe import ObserveService
+from lamina.service.provisioned import ProvisionedService
 from lamina.service.records import Recorder
 from lamina.service.versions import VersionService
 from lamina.storage.code import CodeStore
@@ -69,17 +71,23 @@ class Engine:
             extra_env=config.function_env, log_max_bytes=config.log_max_bytes,
             sdk_path=_sdk_path(), freeze=config.freeze)
         self.pool = EnvironmentPool(settings, self.interpreters, self.code,
-                                    self.store.get_package, idle_timeout=config.idle_timeout)
+                                    self.store.get_package, idle_timeout=config.idle_timeout,
+                                    max_starting=config.max_starting,
+                                    min_free_memory_mb=config.min_free_memory)
         self.clock = clock.from_scale(config.time_scale)
         self.recorder = Recorder(self.store, self.clock)
         self.limiter = ConcurrencyLimiter(config.account_concurrency)
         self.functions = FunctionService(self.store, self.code, self.pool, self.limiter,
                                          config.region, config.account)
         self.calls = CallRegistry(self.store, self.clock, config.dedupe_window)
+        self.faults = FaultService()
         self.invoke = InvokeService(self.functions, self.pool, self.limiter, self.recorder,
-                                    self.clock, self.calls, strict=config.parity == "strict")
+                                    self.clock, self.calls, strict=config.parity == "strict",
+                                    faults=self.faults)
         self.event_configs = EventConfigService(self.store, self.functions, self.clock)
         self.versions = VersionService(self.functions)
+        self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
+        self.functions.provisioned_total = self.provisioned.total
         self.sender = AwsSender(config.region)
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
                                                self.invoke, self.limiter, self.recorder,
@@ -100,6 +108,7 @@ class Engine:
         await self.pool.start()
         await self.functions.load()
         await self.event_configs.load()
+        await self.provisioned.load()
         self.recorder.start()
         await self.async_invoke.start()
         await self.store.listen(self._on_store_change)
@@ -107,7 +116,8 @@ class Engine:
             await self.create_sample()
         heartbeat = 0.0 if self.config.parity == "strict" else self.config.heartbeat_interval
         ctx = ApiContext(self.functions, self.invoke, self.observe, self.async_invoke,
-                         self.event_configs, self.versions, self.clock, self.config.region,
+                         self.event_configs, self.versions, self.provisioned, self.faults,
+                         self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)

@@ -11,12 +11,16 @@ import urllib.request
 from typing import Any
 
 
-def get(endpoint: str, path: str, **params: Any) -> dict[str, Any]:
+def get(endpoint: str, path: str, method: str = "GET", body: Any = None,
+        **params: Any) -> dict[str, Any]:
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
     url = f"{endpoint.rstrip('/')}{path}" + (f"?{query}" if query else "")
+    data = None if body is None else json.dumps(body).encode()
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return json.loads(response.read())
+        request = urllib.request.Request(url, data=data, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read()
+            return json.loads(text) if text else {}
     except urllib.error.HTTPError as exc:
         body = exc.read().decode("utf-8", "replace")
         try:
@@ -94,3 +98,27 @@ def since_to_iso(value: str | None) -> str | None:
         moment = time.time() - int(value[:-1]) * units[value[-1]]
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + ".000Z"
     return value
+
+
+def fault(endpoint: str, function: str, action: str | None, attempts: list[int],
+          times: int | None, payload: str | None, error_type: str | None,
+          message: str | None, clear: bool) -> None:
+    path = f"/_lamina/faults/{urllib.parse.quote(function)}"
+    if clear:
+        get(endpoint, path, method="DELETE")
+        print(f"no faults for {function}")
+        return
+    rules = get(endpoint, path)["Rules"]
+    if action is not None:
+        rule: dict[str, Any] = {"action": action, "attempts": attempts, "times": times,
+                                "error_type": error_type, "message": message}
+        if payload is not None:
+            try:
+                rule["payload"] = json.loads(payload)
+            except ValueError:
+                raise SystemExit(f"lamina: --payload is not JSON: {payload!r}") from None
+        rules = get(endpoint, path, method="PUT", body={"Rules": [*rules, rule]})["Rules"]
+    for rule in rules:
+        which = ",".join(map(str, rule["attempts"])) or "every"
+        times_text = "" if rule["times"] is None else f" ({rule['times']} more times)"
+        print(f"{function}: attempt {which} → {rule['action']}{times_text}")

@@ -39,6 +39,8 @@ class Config:
     parity: str = "default"
     heartbeat_interval: float = 15.0
     dedupe_window: float = 900.0
+    max_starting: int = 16
+    min_free_memory: int = 512
 
     @property
     def store(self) -> str:
@@ -76,6 +78,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="account concurrency limit (default 1000)")
     parser.add_argument("--idle-timeout", type=float, default=float(env("LAMINA_IDLE_TIMEOUT", 600)),
                         help="seconds an idle environment stays warm (default 600)")
+    parser.add_argument("--max-starting", type=int, default=int(env("LAMINA_MAX_STARTING", 16)),
+                        help="environments of one function starting at once; more callers "
+                             "wait for one (default 16)")
+    parser.add_argument("--min-free-memory", type=int,
+                        default=int(env("LAMINA_MIN_FREE_MEMORY", 512)),
+                        help="MB of memory the machine keeps free: below it no new environment "
+                             "starts and callers get 429 (default 512)")
     parser.add_argument("--runtime", action="append", default=[], metavar="RUNTIME=PATH",
                         help="run a runtime on a chosen interpreter, e.g. "
                              "python3.12=/usr/bin/python3.12 (repeatable)")
@@ -115,6 +124,8 @@ def from_args(args: argparse.Namespace) -> Config:
         raise SystemExit("lamina: --account-concurrency must be at least 1")
     if not (len(args.account) == 12 and args.account.isdigit()):
         raise SystemExit("lamina: --account must be 12 digits")
+    if args.max_starting < 1 or args.min_free_memory < 0:
+        raise SystemExit("lamina: --max-starting must be >= 1 and --min-free-memory >= 0")
     if args.heartbeat_interval < 0 or args.dedupe_window < 0:
         raise SystemExit("lamina: --heartbeat-interval and --dedupe-window must be >= 0")
     if args.time_scale != "virtual":
@@ -130,5 +141,6 @@ def from_args(args: argparse.Namespace) -> Config:
         function_env=_pairs(args.function_env, "--function-env"), freeze=not args.no_freeze,
         sample=args.sample, log_level=args.log_level, time_scale=args.time_scale,
         parity=args.parity, heartbeat_interval=args.heartbeat_interval,
-        dedupe_window=args.dedupe_window,
+        dedupe_window=args.dedupe_window, max_starting=args.max_starting,
+        min_free_memory=args.min_free_memory,
     )

@@ -234,6 +234,7 @@ def test_unzipped_size_limit(lam, fname):
 def test_account_settings(lam):
     settings = lam.get_account_settings()
     assert settings["AccountLimit"]["ConcurrentExecutions"] == 1000
-    assert settings["AccountLimit"]["UnreservedConcurrentExecutions"] == 1000
+    # other tests on this engine hold reservations; the pool never drops under 100
+    assert 100 <= settings["AccountLimit"]["UnreservedConcurrentExecutions"] <= 1000
     assert settings["AccountLimit"]["CodeSizeZipped"] == 52428800
     assert settings["AccountUsage"]["FunctionCount"] >= 0

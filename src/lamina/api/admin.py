@@ -14,6 +14,7 @@ from lamina.api import wire
 from lamina.api.context import ApiContext
 from lamina.domain import errors
 from lamina.http.server import Request, Response
+from lamina.service import faults
 
 
 def _int(value: str | None, default: int, field: str, high: int = 10_000) -> int:
@@ -99,3 +100,27 @@ async def clock_advance(ctx: ApiContext, request: Request, request_id: str) -> R
         raise errors.ValidationError.field(seconds, "seconds", "Member must be a number >= 0")
     ctx.clock.advance(seconds)
     return wire.json_response(200, {"Now": ctx.clock.now(), "Scale": ctx.clock.scale}, request_id)
+
+
+async def get_faults(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
+    ctx.functions.entry(name)
+    return wire.json_response(200, {"Rules": [r.to_dict() for r in ctx.faults.get(name)]},
+                              request_id)
+
+
+async def put_faults(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
+    """Replace a function's fault rules: {"Rules": [{"action": "throttle", "attempts": [1]}]}."""
+    ctx.functions.entry(name)
+    rules = wire.json_body(request.body).get("Rules")
+    if not isinstance(rules, list):
+        raise errors.ValidationError("Rules must be a list of fault rules")
+    ctx.faults.set(name, [faults.rule_from(rule) for rule in rules])
+    return wire.json_response(200, {"Rules": [r.to_dict() for r in ctx.faults.get(name)]},
+                              request_id)
+
+
+async def delete_faults(ctx: ApiContext, request: Request, request_id: str,
+                        name: str) -> Response:
+    ctx.functions.entry(name)
+    ctx.faults.clear(name)
+    return wire.empty_response(204, request_id)

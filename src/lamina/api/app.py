@@ -57,6 +57,12 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("GET", rf"/2019-09-30/functions/{_NAME}/concurrency/?", concurrency.get_concurrency),
     ("DELETE", rf"/2017-10-31/functions/{_NAME}/concurrency/?",
      concurrency.delete_concurrency),
+    ("PUT", rf"/2019-09-30/functions/{_NAME}/provisioned-concurrency/?",
+     concurrency.put_provisioned),
+    ("GET", rf"/2019-09-30/functions/{_NAME}/provisioned-concurrency/?",
+     concurrency.get_provisioned),
+    ("DELETE", rf"/2019-09-30/functions/{_NAME}/provisioned-concurrency/?",
+     concurrency.delete_provisioned),
     ("GET", r"/_lamina/health", admin.health),
     ("GET", r"/_lamina/clock", admin.clock_now),
     ("POST", r"/_lamina/clock/advance", admin.clock_advance),
@@ -64,6 +70,9 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("GET", r"/_lamina/invocations/(?P<wanted>[^/]+)", admin.get_invocation),
     ("GET", rf"/_lamina/logs/{_NAME}", admin.function_logs),
     ("GET", r"/_lamina/code/(?P<key>[0-9a-f]{64})\.zip", admin.code_package),
+    ("GET", rf"/_lamina/faults/{_NAME}", admin.get_faults),
+    ("PUT", rf"/_lamina/faults/{_NAME}", admin.put_faults),
+    ("DELETE", rf"/_lamina/faults/{_NAME}", admin.delete_faults),
 ]
 _COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in ROUTES]
 _INVOKE_PREFIX = "/2015-03-31/functions/"

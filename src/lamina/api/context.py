@@ -9,9 +9,11 @@ from lamina.domain import arns
 from lamina.http.server import Request
 from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.event_configs import EventConfigService
+from lamina.service.faults import FaultService
 from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeService
 from lamina.service.observe import ObserveService
+from lamina.service.provisioned import ProvisionedService
 from lamina.service.versions import VersionService
 
 
@@ -23,6 +25,8 @@ class ApiContext:
     async_invoke: AsyncInvokeService
     event_configs: EventConfigService
     versions: VersionService
+    provisioned: ProvisionedService
+    faults: FaultService
     clock: Any
     region: str
     account: str

@@ -50,6 +50,9 @@ async def get_function(ctx: ApiContext, request: Request, request_id: str,
     tags = ctx.functions.tags(name)
     if tags:
         body["Tags"] = tags
+    reserved = ctx.functions.get_concurrency(name)
+    if reserved is not None:
+        body["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
     return wire.json_response(200, body, request_id)
 
 

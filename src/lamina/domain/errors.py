@@ -8,6 +8,7 @@
     │   ├── ResourceInUse                400 ResourceInUseException
     │   ├── AccessDenied                 403 AccessDeniedException
     │   ├── ResourceNotFound             404 ResourceNotFoundException
+    │   ├── ProvisionedConfigNotFound    404 ProvisionedConcurrencyConfigNotFoundException
     │   ├── UnknownOperation             404 UnknownOperationException
     │   ├── ResourceConflict             409 ResourceConflictException
     │   ├── PreconditionFailed           412 PreconditionFailedException
@@ -98,6 +99,12 @@ class AccessDenied(ClientError):
 class ResourceNotFound(ClientError):
     error_type = "ResourceNotFoundException"
     status = 404
+
+
+class ProvisionedConfigNotFound(ClientError):
+    error_type = "ProvisionedConcurrencyConfigNotFoundException"
+    status = 404
+    message_key = "message"
 
 
 class UnknownOperation(ClientError):

@@ -79,8 +79,10 @@ class ExecutionEnvironment:
 
     def __init__(self, config: FunctionConfig, task_root: Path, interpreter: Interpreter | None,
                  settings: EnvironmentSettings,
-                 on_dead: Callable[[ExecutionEnvironment], None]) -> None:
+                 on_dead: Callable[[ExecutionEnvironment], None],
+                 provisioned: bool = False) -> None:
         self.id = uuid.uuid4().hex
+        self.provisioned = provisioned
         self.config = config
         self.task_root = task_root
         self.interpreter = interpreter
@@ -148,7 +150,8 @@ class ExecutionEnvironment:
             task_root=self.task_root, runtime_dir=runtime_dir, stream=self.stream_name,
             tmp_dir=self._tmp, credentials=self.settings.credentials,
             interpreter=self.interpreter.path if self.interpreter else None,
-            extra=self.settings.extra_env)
+            extra=self.settings.extra_env,
+            initialization_type="provisioned-concurrency" if self.provisioned else "on-demand")
         self.logs.platform(f"INIT_START Runtime Version: {self.config.runtime}\t"
                            f"Runtime: {argv[0]}")
         self._spawned_at = time.monotonic()
@@ -202,6 +205,9 @@ class ExecutionEnvironment:
     def _die(self, event: str) -> None:
         if self.state == states.DEAD:
             return
+        if not self._init_done.done():
+            self._init_done.set_result(_platform_failure(
+                "Runtime.ExitError", "Runtime exited without providing a reason"))
         self.state = states.transition(states.RUNTIME, self.state, event) \
             if event in states.RUNTIME[self.state] else states.DEAD
         if self.state == states.INIT_FAILED:
@@ -229,7 +235,8 @@ class ExecutionEnvironment:
         is collected.
         """
         self._stream_sink = stream_sink
-        cold, self._served = not self._served, True
+        # A provisioned environment did its Init before any invoke: its first one is warm.
+        cold, self._served = not self._served and not self.provisioned, True
         self._flush_report()
         if cold:
             failure = await self._wait_init(invocation)
@@ -363,6 +370,24 @@ class ExecutionEnvironment:
                 and self.state == states.READY and self._child is not None):
             self.frozen = True
             self._child.freeze()
+
+    def on_init(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once Init is over (succeeded, failed, timed out or killed)."""
+        self._init_done.add_done_callback(lambda _: callback())
+
+    async def initialized(self, timeout: float) -> bool:
+        """Wait for Init (provisioned concurrency: up to the function's timeout)."""
+        try:
+            failure = await asyncio.wait_for(asyncio.shield(self._init_done), timeout)
+        except TimeoutError:
+            self.kill("init_timeout")
+            return False
+        if failure is None:
+            self._init_ms = self._elapsed_ms()
+            self.logs.platform(f"INIT_REPORT Init Duration: {self._init_ms:.2f} ms\t"
+                               "Phase: init\tStatus: success")
+            self.logs.end_capture()
+        return failure is None
 
     def memory_kb(self) -> int:
         return self._child.memory_kb()[0] if self._child is not None else 0

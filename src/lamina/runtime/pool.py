@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from lamina.domain import errors
 from lamina.domain.model import FunctionConfig
 from lamina.runtime.environment import EnvironmentSettings, ExecutionEnvironment, code_key
 from lamina.runtime.interpreters import Interpreters
@@ -29,11 +30,17 @@ class EnvironmentPool:
 
     def __init__(self, settings: EnvironmentSettings, interpreters: Interpreters, code: Any,
                  fetch_package: Callable[[str], Awaitable[bytes | None]],
-                 idle_timeout: float = 600.0, memory_interval: float = 0.1) -> None:
+                 idle_timeout: float = 600.0, memory_interval: float = 0.1,
+                 max_starting: int = 16, min_free_memory_mb: int = 512) -> None:
         self.settings = settings
         self.interpreters = interpreters
         self.code = code
         self.fetch_package = fetch_package
+        self.max_starting = max_starting
+        self.min_free_memory_mb = min_free_memory_mb
+        self._starting: dict[str, int] = {}
+        self._changed: dict[str, asyncio.Event] = {}
+        self._provisioned: dict[tuple[str, str, str], int] = {}
         self.idle_timeout = idle_timeout
         self.memory_interval = memory_interval
         self._idle: dict[tuple[str, str, str], list[ExecutionEnvironment]] = {}
@@ -58,23 +65,105 @@ class EnvironmentPool:
 
     # borrowing -------------------------------------------------------------------------
     async def acquire(self, config: FunctionConfig) -> ExecutionEnvironment:
-        """An environment for `config`, held by the caller until `release`."""
-        stack = self._idle.get(config.env_key)
+        """An environment for `config`, held by the caller until `release`.
+
+        A provisioned environment serves first, then the most recently used idle one; else a
+        new one starts, at most `max_starting` at once per function (later callers wait
+        for one to start or to be given back), and only while the machine keeps
+        `min_free_memory_mb` free (else 429, rather than exhausting the machine)."""
+        name = config.name
+        while True:
+            env = self._take_idle(config.env_key)
+            if env is not None:
+                return env
+            if self._starting.get(name, 0) < self.max_starting:
+                break
+            changed = self._changed.setdefault(name, asyncio.Event())
+            changed.clear()
+            await changed.wait()
+        self._check_memory()
+        return await self._start(config, provisioned=False)
+
+    def _take_idle(self, key: tuple[str, str, str]) -> ExecutionEnvironment | None:
+        stack = self._idle.get(key)
+        if not stack:
+            return None
+        for index in range(len(stack) - 1, -1, -1):  # provisioned first, else most recent
+            if stack[index].provisioned and stack[index].reusable:
+                env = stack.pop(index)
+                env.reserve()
+                return env
         while stack:
             env = stack.pop()
             if env.reusable:
                 env.reserve()
                 return env
-        key = code_key(config.code_sha256)
-        if not self.code.has(key):
-            await self._unpack(key)
-        env = ExecutionEnvironment(
-            config, self.code.tree(key),
-            self.interpreters.resolve(config.runtime or ""), self.settings, self._forget)
-        self._all.add(env)
-        env.reserve()
-        await env.start()
+        return None
+
+    async def _start(self, config: FunctionConfig, provisioned: bool) -> ExecutionEnvironment:
+        name = config.name
+        self._starting[name] = self._starting.get(name, 0) + 1
+        try:
+            key = code_key(config.code_sha256)
+            if not self.code.has(key):
+                await self._unpack(key)
+            env = ExecutionEnvironment(
+                config, self.code.tree(key),
+                self.interpreters.resolve(config.runtime or ""), self.settings, self._forget,
+                provisioned=provisioned)
+            self._all.add(env)
+            env.reserve()
+            await env.start()
+        except BaseException:
+            self._started(name)
+            raise
+        env.on_init(lambda: self._started(name))
         return env
+
+    def _started(self, name: str) -> None:
+        self._starting[name] -= 1
+        self._notify(name)
+
+    def _notify(self, name: str) -> None:
+        changed = self._changed.get(name)
+        if changed is not None:
+            changed.set()
+
+    def _check_memory(self) -> None:
+        free_mb = _available_memory_mb()
+        if free_mb is not None and free_mb < self.min_free_memory_mb:
+            raise errors.TooManyRequests(
+                "ConcurrentInvocationLimitExceeded",
+                f"Lamina did not start another execution environment: {free_mb} MB of memory "
+                f"free, and it keeps {self.min_free_memory_mb} MB free (--min-free-memory).")
+
+    # provisioned concurrency ---------------------------------------------------------
+    async def provision(self, config: FunctionConfig, count: int) -> int:
+        """Keep `count` initialised environments of `config` (Init runs now, not at the
+        first invoke); return how many are ready."""
+        key = config.env_key
+        self._provisioned[key] = count
+        have = [e for e in self._all if e.config.env_key == key and e.provisioned and e.alive]
+        for env in have[count:]:
+            env.provisioned = False
+        starts = [self._start(config, provisioned=True) for _ in range(count - len(have))]
+        ready = len(have[:count])
+        for env in await asyncio.gather(*starts, return_exceptions=True):
+            if isinstance(env, ExecutionEnvironment):
+                if await env.initialized(max(float(config.timeout), 10.0)):
+                    ready += 1
+                    self.release(env)
+        return ready
+
+    def unprovision(self, config: FunctionConfig) -> None:
+        self._provisioned.pop(config.env_key, None)
+        for env in self._all:
+            if env.config.env_key == config.env_key:
+                env.provisioned = False
+
+    def provisioned_ready(self, config: FunctionConfig) -> int:
+        return sum(1 for e in self._all
+                   if e.config.env_key == config.env_key and e.provisioned and e.reusable)
 
     async def _unpack(self, key: str) -> None:
         """Unpack a package another engine stored (several engines share one store)."""
@@ -90,6 +179,7 @@ class EnvironmentPool:
             return
         env.release()
         self._idle.setdefault(env.config.env_key, []).append(env)
+        self._notify(env.config.name)
 
     def retire(self, name: str, version: str | None = None) -> None:
         """Environments of `name` (of one `version`, or all) built so far must not be reused."""
@@ -101,6 +191,10 @@ class EnvironmentPool:
 
     def _forget(self, env: ExecutionEnvironment) -> None:
         self._all.discard(env)
+        self._notify(env.config.name)
+        target = self._provisioned.get(env.config.env_key)
+        if env.provisioned and target and not env.retired:  # keep the provisioned count
+            asyncio.get_running_loop().create_task(self.provision(env.config, target))
         stack = self._idle.get(env.config.env_key)
         if stack and env in stack:
             stack.remove(env)
@@ -116,7 +210,7 @@ class EnvironmentPool:
             await asyncio.sleep(min(5.0, max(self.idle_timeout / 4, 0.05)))
             cutoff = time.monotonic() - self.idle_timeout
             for env in list(self._all):
-                if not env.reserved and env.idle_since < cutoff:
+                if not env.reserved and not env.provisioned and env.idle_since < cutoff:
                     env.kill("idle")
 
     async def _flush_logs(self) -> None:
@@ -134,3 +228,14 @@ class EnvironmentPool:
                     with contextlib.suppress(OSError):
                         if env.memory_kb() > env.config.memory_size * 1024:
                             env.kill("oom")
+
+
+def _available_memory_mb() -> int | None:
+    try:
+        with open("/proc/meminfo", "rb") as meminfo:
+            for line in meminfo:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

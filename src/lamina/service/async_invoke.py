@@ -53,6 +53,7 @@ CLAIM_BATCH = 100
 DELIVERY_ATTEMPTS = 12          # about 40 engine minutes of back-off before giving up
 BLOCKED_POLL_S = 0.05           # real seconds, only while due events wait for capacity
 LEASE_SWEEP_S = 5.0             # real seconds between looks for expired claims
+STORE_PATIENCE_S = 120.0        # how long an attempt's result waits for the store to return
 
 
 class AsyncInvokeService:
@@ -227,13 +228,17 @@ class AsyncInvokeService:
             await self._after_throttle(event, "throttled")
             return
         try:
-            event.invocations += 1
             invocation = Invocation(
                 event.request_id, config, self.functions.arn(event.function, event.qualifier),
                 event.payload, "Event", trace_id=event.trace_id)
-            outcome = await self.invoke.run_attempt(invocation, attempt=event.invocations)
+            outcome = await self.invoke.run_attempt(invocation, attempt=event.invocations + 1)
+        except errors.TooManyRequests as throttle:  # no environment could start, or injected
+            self.recorder.record(event.request_id, "throttled", {"reason": throttle.reason})
+            await self._after_throttle(event, "throttled")
+            return
         finally:
             self.limiter.release(event.function)
+        event.invocations += 1
         await asyncio.shield(self._after_outcome(event, outcome, config.version))
 
     async def _after_outcome(self, event: AsyncEvent, outcome: InvocationOutcome,
@@ -262,7 +267,7 @@ class AsyncInvokeService:
 
     async def _reschedule(self, event: AsyncEvent, decision: retry.Retry) -> None:
         event.due_at = decision.at
-        await self.store.reschedule_event(event)
+        await self._durably(lambda: self.store.reschedule_event(event))
         now = self.clock.now()
         self.recorder.record(event.request_id, "retry_scheduled", {
             "at": decision.at, "delay_s": round(decision.at - now, 3), "reason": decision.reason,
@@ -280,9 +285,21 @@ class AsyncInvokeService:
         self.recorder.record(event.request_id, "dropped", {"reason": why})
         await self._finish(event, "dropped", [])
 
+    async def _durably(self, write: Any) -> None:
+        """Write an attempt's result; while the store is down, keep trying (the function
+        has run: running it again would be a needless duplicate)."""
+        for failures in range(1, 1_000_000):
+            try:
+                await write()
+                return
+            except errors.StoreUnavailable as exc:
+                if failures * 5.0 > STORE_PATIENCE_S:
+                    raise  # the claim's lease will bring the event back
+                await self._store_trouble("recording an attempt", exc, failures)
+
     async def _finish(self, event: AsyncEvent, status: str, deliveries: list[Delivery],
                       error_type: str | None = None) -> None:
-        await self.store.finish_event(event.request_id, deliveries)
+        await self._durably(lambda: self.store.finish_event(event.request_id, deliveries))
         if deliveries:
             self._deliveries_owed.set()
         for delivery in deliveries:

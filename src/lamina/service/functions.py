@@ -63,6 +63,7 @@ class FunctionService:
         self.account = account
         self._functions: dict[str, FunctionEntry] = {}
         self.on_delete: list[Callable[[str], None]] = []
+        self.provisioned_total: Callable[[str], int] = lambda name: 0
 
     async def load(self) -> None:
         """Read every function from the store: at start, and when another engine sharing the
@@ -230,6 +231,11 @@ class FunctionService:
     async def put_concurrency(self, name: str, reserved: int) -> int:
         self.entry(name)
         self.limiter.check_reservation(name, reserved)
+        provisioned = self.provisioned_total(name)
+        if reserved < provisioned:
+            raise errors.InvalidParameterValue(
+                f" ReservedConcurrentExecutions  {reserved} should not be lower than function's "
+                f"total provisioned concurrency [{provisioned}].")
         await self.store.set_reserved_concurrency(name, reserved)
         self.limiter.set_reserved(name, reserved)
         return reserved

@@ -29,6 +29,7 @@ from lamina.domain.model import (
 from lamina.service.calls import CallKey, CallRegistry, CallResult, attempt_of
 from lamina.service.clock import RealClock
 from lamina.service.concurrency import ConcurrencyLimiter
+from lamina.service.faults import FaultService
 from lamina.service.functions import FunctionService
 from lamina.service.ports import EnvironmentPool
 from lamina.service.records import Recorder
@@ -65,8 +66,10 @@ class InvokeService:
 
     def __init__(self, functions: FunctionService, pool: EnvironmentPool,
                  limiter: ConcurrencyLimiter, recorder: Recorder, clock: RealClock,
-                 calls: CallRegistry, strict: bool = False) -> None:
+                 calls: CallRegistry, strict: bool = False,
+                 faults: FaultService | None = None) -> None:
         self.clock = clock
+        self.faults = faults or FaultService()
         self.functions = functions
         self.pool = pool
         self.limiter = limiter
@@ -162,15 +165,25 @@ class InvokeService:
         self.recorder.summary(summary)
         return InvokeResult(request_id, config.version, outcome)
 
+    async def _in_environment(self, invocation: Invocation, want_tail: bool,
+                              stream_sink: asyncio.Queue[Any] | None) -> InvocationOutcome:
+        env = await self.pool.acquire(invocation.config)
+        try:
+            return await env.invoke(invocation, want_tail, stream_sink)
+        finally:
+            self.pool.release(env)
+
     async def run_attempt(self, invocation: Invocation, attempt: int = 1,
                           want_tail: bool = False,
                           stream_sink: asyncio.Queue[Any] | None = None) -> InvocationOutcome:
         """Run one attempt in an environment (the caller holds a concurrency slot)."""
-        env = await self.pool.acquire(invocation.config)
-        try:
-            outcome = await env.invoke(invocation, want_tail, stream_sink)
-        finally:
-            self.pool.release(env)
+        rule = self.faults.match(invocation.config.name, attempt)
+        if rule is not None:
+            self.recorder.record(invocation.request_id, "fault_injected",
+                                 {"attempt": attempt, "action": rule.action})
+            outcome = self.faults.outcome(rule, invocation.request_id, invocation.config.timeout)
+        else:
+            outcome = await self._in_environment(invocation, want_tail, stream_sink)
         detail = {"attempt": attempt, "environment": outcome.environment_id,
                   "start": "cold" if outcome.init_ms is not None else "warm",
                   "outcome": outcome.outcome, "duration_ms": round(outcome.duration_ms, 3)}

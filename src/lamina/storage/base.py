@@ -100,6 +100,18 @@ class SqlStore:
     async def list_aliases(self) -> list[Alias]:
         return [Alias(**json.loads(r[0])) for r in await self._query("list_aliases")]
 
+    async def put_provisioned(self, function: str, qualifier: str, requested: int,
+                              last_modified: str) -> None:
+        await self._change(("put_provisioned", {"function": function, "qualifier": qualifier,
+                                                "requested": requested,
+                                                "last_modified": last_modified}))
+
+    async def delete_provisioned(self, function: str, qualifier: str) -> None:
+        await self._change(("delete_provisioned", {"function": function, "qualifier": qualifier}))
+
+    async def list_provisioned(self) -> list[tuple[str, str, int, str]]:
+        return [tuple(r) for r in await self._query("list_provisioned")]  # type: ignore[misc]
+
     async def put_package(self, key: str, data: bytes) -> None:
         await self._change(("put_package", {"key": key, "zip": data}))
 

@@ -35,6 +35,7 @@ class MemoryStore:
         self.reserved: dict[str, int] = {}
         self.packages: dict[str, bytes] = {}
         self.aliases: dict[tuple[str, str], Alias] = {}
+        self.provisioned: dict[tuple[str, str], tuple[int, str]] = {}
         self.last_version: dict[str, int] = {}
         self.call_results: dict[tuple[str, str, str], tuple[str, str, InvocationOutcome, float]] = {}
 
@@ -61,7 +62,7 @@ class MemoryStore:
         self.functions.pop(name, None)
         for key in [k for k in self.versions if k[0] == name]:
             del self.versions[key]
-        for table in (self.event_configs, self.aliases):
+        for table in (self.event_configs, self.aliases, self.provisioned):
             for key in [k for k in table if k[0] == name]:
                 del table[key]  # type: ignore[attr-defined]
         self.reserved.pop(name, None)
@@ -114,6 +115,16 @@ class MemoryStore:
 
     async def list_aliases(self) -> list[Alias]:
         return [self.aliases[k] for k in sorted(self.aliases)]
+
+    async def put_provisioned(self, function: str, qualifier: str, requested: int,
+                              last_modified: str) -> None:
+        self.provisioned[(function, qualifier)] = (requested, last_modified)
+
+    async def delete_provisioned(self, function: str, qualifier: str) -> None:
+        self.provisioned.pop((function, qualifier), None)
+
+    async def list_provisioned(self) -> list[tuple[str, str, int, str]]:
+        return [(f, q, *self.provisioned[(f, q)]) for f, q in sorted(self.provisioned)]
 
     async def put_package(self, key: str, data: bytes) -> None:
         self.packages.setdefault(key, data)

@@ -174,3 +174,16 @@ DELETE FROM aliases WHERE function = :function AND name = :name;
 
 -- name: list_aliases
 SELECT config FROM aliases ORDER BY function, name;
+
+-- name: put_provisioned
+INSERT INTO provisioned_configs (function, qualifier, requested, last_modified)
+VALUES (:function, :qualifier, :requested, :last_modified)
+ON CONFLICT (function, qualifier) DO UPDATE SET
+    requested = excluded.requested, last_modified = excluded.last_modified;
+
+-- name: delete_provisioned
+DELETE FROM provisioned_configs WHERE function = :function AND qualifier = :qualifier;
+
+-- name: list_provisioned
+SELECT function, qualifier, requested, last_modified FROM provisioned_configs
+ORDER BY function, qualifier;
