@@ -1,0 +1,1 @@
+"""Helpers of bench/invoke.py: process trees, the Lambda API client, servers, reports."""

@@ -1,0 +1,152 @@
+"""One measurement each: a client benchmark run, interpreter spawn times, memory of a tree.
+
+* `invoke_bench()` runs tools/invoke_bench.py (the same client for every system) against an
+  endpoint, with the server's PID for CPU accounting, while a `proctree.Sampler` watches the
+  server's memory; it returns the tool's run plus the headline `figures()`.
+* `spawn_floor()` times interpreter spawns (spawn and reap, as tools/floor.py's
+  `spawn_times` does, but with Lamina's clean environment and the handler's directory as
+  cwd) for the interpreters Lamina runs: bare, and importing the no-op handler.
+* `memory()` is the server's and its environments' memory right after a run (the
+  environments are idle then: Lamina's are frozen), with the busy peaks the sampler saw.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import proctree
+from .lambda_api import NOOP
+
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """invoke_bench.py settings shared by every system in a run."""
+
+    n: int = 300
+    warmup: int = 20
+    duration: float = 5.0
+    concurrency: str = "1,4,16"
+    payload: str = '{"hello":"world"}'
+    timeout: float = 30.0
+
+    def argv(self) -> list[str]:
+        return ["-n", str(self.n), "--warmup", str(self.warmup), "--duration",
+                str(self.duration), "--concurrency", self.concurrency,
+                "--payload", self.payload, "--timeout", str(self.timeout)]
+
+
+def figures(run: dict) -> dict:
+    """Headline numbers of one invoke_bench run."""
+    out = {"p50_us": run["latency_us"].get("p50"), "p99_us": run["latency_us"].get("p99"),
+           "seq_errors": run.get("sequential_errors", 0)}
+    if "first_call_ms" in run:
+        out["first_call_ms"] = run["first_call_ms"]
+    for tp in run.get("throughput", []):
+        c = tp["concurrency"]
+        out[f"c{c}_calls_per_s"] = tp.get("calls_per_s")
+        out[f"c{c}_errors"] = tp.get("errors")
+        out[f"c{c}_cpu_us_per_call"] = tp.get("server_cpu_us_per_call")
+        out[f"c{c}_main_cpu_us_per_call"] = tp.get("server_main_cpu_us_per_call")
+        out[f"c{c}_client_cpu_pct"] = tp.get("client_cpu_pct")
+    return out
+
+
+def invoke_bench(endpoint: str, function: str, client: str, server_pid: int,
+                 options: BenchOptions, label: str, first_call: bool = False,
+                 kinds: tuple[str, ...] = ("python", "node")) -> dict:
+    """Run tools/invoke_bench.py once; returns {'figures', 'run', 'busy'} or {'error'}."""
+    argv = [sys.executable, str(TOOLS / "invoke_bench.py"), "--endpoint", endpoint,
+            "--function", function, "--client", client, "--server-pids", str(server_pid),
+            "--label", label] + options.argv() + (["--first-call"] if first_call else [])
+    with proctree.Sampler(server_pid) as sampler:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0:
+        return {"label": label, "error": done.stderr[-2000:]}
+    run = json.loads(done.stdout.strip().splitlines()[-1])["runs"][0]
+    return {"label": label, "figures": figures(run), "run": run,
+            "busy": {kind: sampler.busy(kind) for kind in kinds}}
+
+
+def memory(server_pid: int, kind: str) -> dict:
+    """Engine memory and the idle environments of one runtime family, right now."""
+    snap = proctree.snapshot(server_pid)
+    return {"engine": proctree.engine_of(snap), "envs": proctree.envs_of(snap, kind),
+            "env_commands": sorted({c["cmd"][:120] for c in snap["children"]
+                                    if proctree.runtime_kind(c) == kind})}
+
+
+def _clean_env() -> dict[str, str]:
+    # what Lamina gives a runtime: no NODE_EXTRA_CA_CERTS, a plain PATH
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "en_US.UTF-8"}
+
+
+def spawn_cases(python: str | None, node: str | None, task_dirs: dict[str, Path]) -> list:
+    """(name, argv, cwd) of the spawn-time cases for the interpreters Lamina runs."""
+    cases = []
+    if python:
+        py_dir = str(task_dirs["python"])
+        cases += [
+            ("python_S_pass", [python, "-S", "-c", "pass"], py_dir),
+            # the floor of the cold-start target: interpreter + the handler's import
+            ("python_S_import_handler", [python, "-S", "-c", "import lambda_function"], py_dir),
+            # diagnostic: + the standard modules Lamina's Python bootstrap imports
+            ("python_S_bootstrap_imports", [python, "-S", "-c",
+             "import decimal, json, logging, socket, traceback, lambda_function"], py_dir),
+        ]
+    if node:
+        node_dir = str(task_dirs["node"])
+        cases += [
+            ("node_e_0", [node, "-e", "0"], node_dir),
+            ("node_require_handler", [node, "-e", "require('./index.js')"], node_dir),
+            # diagnostic: an ES-module entry point, as Lamina's bootstrap.mjs is
+            ("node_esm_import_handler", [node, "--input-type=module", "-e",
+             f"await import('{Path(node_dir, 'index.js').as_uri()}')"], node_dir),
+        ]
+    return cases
+
+
+def write_task_dirs(root: Path) -> dict[str, Path]:
+    """The no-op handlers unpacked, for the spawn cases that import them."""
+    dirs = {}
+    for kind, spec in NOOP.items():
+        d = root / f"task-{kind}"
+        d.mkdir(parents=True, exist_ok=True)
+        for name, text in spec["files"].items():
+            (d / name).write_text(text)
+        dirs[kind] = d
+    return dirs
+
+
+def spawn_times(argv: list[str], n: int, cwd: str, warm: int = 2) -> dict:
+    """Wall time to spawn and reap argv, n times after `warm` untimed runs (ms)."""
+    times = []
+    for k in range(warm + n):
+        t0 = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, env=_clean_env(), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True)
+        if k >= warm:
+            times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return {"n": n, "min_ms": round(times[0], 2), "p50_ms": round(times[(n - 1) // 2], 2),
+            "max_ms": round(times[-1], 2)}
+
+
+def spawn_floor(python: str | None, node: str | None, n: int) -> dict:
+    """p50/min/max ms of spawn-and-reap for each case of `spawn_cases`."""
+    results = {"python_exe": python, "node_exe": node}
+    with tempfile.TemporaryDirectory(prefix="lamina-bench-spawn-") as tmp:
+        dirs = write_task_dirs(Path(tmp))
+        for name, argv, cwd in spawn_cases(python, node, dirs):
+            try:
+                results[name] = spawn_times(argv, n, cwd)
+            except (subprocess.CalledProcessError, OSError) as exc:
+                results[name] = {"error": str(exc)[:200]}
+    return results
