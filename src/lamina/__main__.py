@@ -22,19 +22,35 @@ def parser() -> argparse.ArgumentParser:
                     "Point boto3, the AWS CLI or an AWS SDK at the engine with an endpoint URL.")
     commands = top.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="start the engine (Lambda API on --host:--port)")
+    serve = commands.add_parser(
+        "serve", help="start the engine (Lambda API on --host:--port)",
+        description="Start the engine. On --host:--port it serves the Lambda API, the web "
+                    "console at /_lamina/ and Prometheus metrics at /metrics.")
     config.add_serve_arguments(serve)
 
     listing = commands.add_parser("invocations", help="list recorded invocations, newest first")
     listing.add_argument("function", nargs="?", help="only this function")
     listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--type", choices=["sync", "async", "mapping"],
+                         help="only this type of invocation")
+    listing.add_argument("--status", help="only this outcome: success, error, failed, rejected, "
+                                          "running, queued, retrying, dropped")
+    listing.add_argument("--since", help="only those accepted in the last 10m, 2h, 1d … "
+                                         "(engine time)")
     listing.add_argument("--json", action="store_true", help="print JSON")
     _endpoint_arg(listing)
 
     trace = commands.add_parser("trace", help="show the timeline of one invocation")
     trace.add_argument("request_id")
+    trace.add_argument("--logs", action="store_true", help="also print each attempt's log lines")
     trace.add_argument("--json", action="store_true", help="print JSON")
     _endpoint_arg(trace)
+
+    status = commands.add_parser(
+        "status", help="show functions, environments, async queues and event source mappings")
+    status.add_argument("function", nargs="?", help="only this function")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    _endpoint_arg(status)
 
     logs = commands.add_parser("logs", help="print a function's logs")
     logs.add_argument("function")
@@ -71,9 +87,12 @@ def main(argv: list[str] | None = None) -> None:
         from lamina import app
         app.run(config.from_args(args))
     elif args.command == "invocations":
-        cli.invocations(args.endpoint, args.function, args.limit, args.json)
+        cli.invocations(args.endpoint, args.function, args.limit, args.json, args.type,
+                        args.status, args.since)
     elif args.command == "trace":
-        cli.trace(args.endpoint, args.request_id, args.json)
+        cli.trace(args.endpoint, args.request_id, args.json, args.logs)
+    elif args.command == "status":
+        cli.status(args.endpoint, args.function, args.json)
     elif args.command == "logs":
         try:
             cli.logs(args.endpoint, args.function, args.follow, cli.since_to_iso(args.since),

@@ -7,6 +7,7 @@ Stop order is the reverse, so no request arrives at a part that is gone.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import io
 import logging
@@ -17,16 +18,19 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 
-from lamina.adapters.aws import AwsSender
+from lamina.adapters.aws import AwsClients, AwsSender
 from lamina.api.app import body_limit, lambda_api, too_large
 from lamina.api.context import ApiContext
 from lamina.config import Config
 from lamina.domain import errors
 from lamina.domain.settings import FunctionSettings
 from lamina.http import server as http
+from lamina.observability import logging as engine_logging
+from lamina.observability.metrics import Metrics
 from lamina.runtime.environment import EnvironmentSettings
 from lamina.runtime.interpreters import Interpreters
-from lamina.runtime.logs import LogReader
+from lamina.runtime.log_retention import LogRetention
+from lamina.runtime.logs import LogReader, LogStream
 from lamina.runtime.pool import EnvironmentPool
 from lamina.service import clock
 from lamina.service.async_invoke import AsyncInvokeService
@@ -37,8 +41,10 @@ from lamina.service.faults import FaultService
 from lamina.service.functions import CreateFunction, FunctionService
 from lamina.service.invoke import InvokeService
 from lamina.service.observe import ObserveService
+from lamina.service.overview import OverviewService
 from lamina.service.provisioned import ProvisionedService
 from lamina.service.records import Recorder
+from lamina.service.retention import RecordRetention
 from lamina.service.versions import VersionService
 from lamina.storage.code import CodeStore
 from lamina.storage.url import open_store
@@ -75,7 +81,9 @@ class Engine:
                                     max_starting=config.max_starting,
                                     min_free_memory_mb=config.min_free_memory)
         self.clock = clock.from_scale(config.time_scale)
-        self.recorder = Recorder(self.store, self.clock)
+        self.metrics = Metrics()
+        self.recorder = Recorder(self.store, self.clock, observer=self.metrics,
+                                 enabled=config.records)
         self.limiter = ConcurrencyLimiter(config.account_concurrency)
         self.functions = FunctionService(self.store, self.code, self.pool, self.limiter,
                                          config.region, config.account)
@@ -88,14 +96,24 @@ class Engine:
         self.versions = VersionService(self.functions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
-        self.sender = AwsSender(config.region)
+        self.aws = AwsClients(config.region)
+        self.sender = AwsSender(self.aws)
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
                                                self.invoke, self.limiter, self.recorder,
                                                self.clock, self.sender)
         self.observe = ObserveService(self.store, self.recorder,
-                                      LogReader(config.data_dir / "logs"))
+                                      LogReader(config.data_dir / "logs"), self.pool.flush_logs)
+        self.overview = OverviewService(self.functions, self.provisioned, self.event_configs,
+                                        self.limiter, self.pool, self.store, self.clock)
+        self.record_retention = RecordRetention(self.store, self.clock, config.records_max_age,
+                                                config.records_max_rows)
+        self.log_retention = LogRetention(config.data_dir / "logs", config.logs_max_mb << 20,
+                                          config.logs_max_age, self._log_streams)
         self.server: asyncio.Server | None = None
         self._reload: asyncio.Task[None] | None = None
+
+    def _log_streams(self) -> list[LogStream]:
+        return [env.logs for env in self.pool.environments()]
 
     @property
     def port(self) -> int:
@@ -110,6 +128,8 @@ class Engine:
         await self.event_configs.load()
         await self.provisioned.load()
         self.recorder.start()
+        self.record_retention.start()
+        self.log_retention.start()
         await self.async_invoke.start()
         await self.store.listen(self._on_store_change)
         if self.config.sample:
@@ -118,7 +138,8 @@ class Engine:
         ctx = ApiContext(self.functions, self.invoke, self.observe, self.async_invoke,
                          self.event_configs, self.versions, self.provisioned, self.faults,
                          self.clock, self.config.region,
-                         self.config.account, self.config.account_concurrency, heartbeat)
+                         self.config.account, self.config.account_concurrency, heartbeat,
+                         overview=self.overview, metrics=self.metrics)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
 
@@ -149,6 +170,8 @@ class Engine:
         await self.async_invoke.close()
         await self.sender.close()
         await self.pool.close()
+        await self.record_retention.close()
+        await self.log_retention.close()
         await self.recorder.close()
         await self.store.close()
 
@@ -174,6 +197,7 @@ async def serve(config: Config) -> None:
     """Run the engine until SIGINT or SIGTERM."""
     engine = Engine(config)
     await engine.start()
+    gc.freeze()  # what start-up made lives on: full collections need not walk it again
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -195,8 +219,7 @@ async def serve(config: Config) -> None:
 
 
 def run(config: Config) -> None:
-    logging.basicConfig(level=config.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    engine_logging.configure(config.log_level, config.log_format)
     try:
         import uvloop
     except ImportError:

@@ -1,4 +1,5 @@
-"""The client commands of `lamina`: they talk to a running engine over HTTP (stdlib only)."""
+"""The client commands of `lamina`: they talk to a running engine over HTTP (stdlib only;
+`trace` and `status` draw with rich, in `cli_trace`)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,11 @@ def _when(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) + f".{int(epoch % 1 * 1000):03d}"
 
 
-def invocations(endpoint: str, function: str | None, limit: int, as_json: bool) -> None:
-    found = get(endpoint, "/_lamina/invocations", function=function, limit=limit)["Invocations"]
+def invocations(endpoint: str, function: str | None, limit: int, as_json: bool,
+                kind: str | None = None, status: str | None = None,
+                since: str | None = None) -> None:
+    found = get(endpoint, "/_lamina/invocations", function=function, limit=limit, type=kind,
+                status=status, since=since)["Invocations"]
     if as_json:
         json.dump(found, sys.stdout, indent=2)
         print()
@@ -58,22 +62,32 @@ def invocations(endpoint: str, function: str | None, limit: int, as_json: bool) 
               f"{(item['ErrorType'] or '')[:24]:24} {item['RequestId']}")
 
 
-def trace(endpoint: str, request_id: str, as_json: bool) -> None:
-    found = get(endpoint, f"/_lamina/invocations/{urllib.parse.quote(request_id)}")
+def trace(endpoint: str, request_id: str, as_json: bool, with_logs: bool = False) -> None:
+    """The timeline of one invocation, drawn on a time axis with rich (or JSON)."""
+    quoted = urllib.parse.quote(request_id)
+    found = get(endpoint, f"/_lamina/invocations/{quoted}")
+    logs = get(endpoint, f"/_lamina/invocations/{quoted}/logs") if with_logs else None
+    if as_json:
+        json.dump(found if logs is None else {**found, "Logs": logs["Attempts"]}, sys.stdout,
+                  indent=2)
+        print()
+        return
+    from lamina import cli_trace
+    cli_trace.draw(found, logs, scale=get(endpoint, "/_lamina/clock")["Scale"])
+
+
+def status(endpoint: str, function: str | None, as_json: bool) -> None:
+    """Functions, their environments and queues, and event source mappings, now."""
+    found = get(endpoint, "/_lamina/overview")
+    if function is not None:
+        found["Functions"] = [f for f in found["Functions"] if f["FunctionName"] == function]
+        found["Mappings"] = [m for m in found["Mappings"] if m["FunctionName"] == function]
     if as_json:
         json.dump(found, sys.stdout, indent=2)
         print()
         return
-    summary = found["Invocation"]
-    if summary:
-        print(f"{summary['RequestId']}  {summary['FunctionName']}  {summary['InvocationType']}  "
-              f"{summary['Status']}")
-    start = found["Timeline"][0]["At"] if found["Timeline"] else 0.0
-    for entry in found["Timeline"]:
-        detail = {k: v for k, v in entry.items() if k not in ("At", "Kind")}
-        offset = (entry["At"] - start) * 1000
-        print(f"  +{offset:10.2f} ms  {entry['Kind']:16} "
-              + "  ".join(f"{k}={v}" for k, v in detail.items()))
+    from lamina import cli_trace
+    cli_trace.draw_status(found)
 
 
 def logs(endpoint: str, function: str, follow: bool, since: str | None, limit: int) -> None:

@@ -41,6 +41,12 @@ class Config:
     dedupe_window: float = 900.0
     max_starting: int = 16
     min_free_memory: int = 512
+    records: bool = True
+    records_max_age: float = 7 * 86400.0
+    records_max_rows: int = 1_000_000
+    logs_max_mb: int = 100
+    logs_max_age: float = 7 * 86400.0
+    log_format: str = "text"
 
     @property
     def store(self) -> str:
@@ -55,6 +61,23 @@ def _pairs(values: list[str], flag: str) -> dict[str, str]:
             raise SystemExit(f"lamina: {flag} takes KEY=VALUE, got {value!r}")
         out[key] = item
     return out
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(value: str) -> float:
+    """'7d', '12h', '30m', '45s' or plain seconds → seconds (0: no limit)."""
+    text = value.strip().lower()
+    factor = _UNITS.get(text[-1:], 0)
+    try:
+        seconds = float(text[:-1] if factor else text) * (factor or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 7d, 12h, 30m or 3600, got {value!r}") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"a duration cannot be negative: {value!r}")
+    return seconds
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +138,33 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "instead of running it again (default 900)")
     parser.add_argument("--log-level", default=env("LAMINA_LOG_LEVEL", "INFO"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="engine log level")
+    _add_observability_arguments(parser)
+
+
+def _add_observability_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    parser.add_argument("--log-format", choices=["text", "json"],
+                        default=env("LAMINA_LOG_FORMAT", "text"),
+                        help="the engine's own log on stderr: text lines, or one JSON object "
+                             "per line (env LAMINA_LOG_FORMAT; default text)")
+    parser.add_argument("--records-max-age", type=duration,
+                        default=duration(env("LAMINA_RECORDS_MAX_AGE", "7d")),
+                        help="delete invocation records older than this, in engine time: 7d, "
+                             "12h, 30m or seconds; 0 keeps them (default 7d)")
+    parser.add_argument("--records-max-rows", type=int,
+                        default=int(env("LAMINA_RECORDS_MAX_ROWS", 1_000_000)),
+                        help="keep at most this many invocations, the newest; 0: no limit "
+                             "(default 1000000)")
+    parser.add_argument("--logs-max-mb", type=int, default=int(env("LAMINA_LOGS_MAX_MB", 100)),
+                        help="MB of log files kept per function; older files are deleted and "
+                             "running streams rotated past it; 0: no limit (default 100)")
+    parser.add_argument("--logs-max-age", type=duration,
+                        default=duration(env("LAMINA_LOGS_MAX_AGE", "7d")),
+                        help="delete function log files not written for this long (wall "
+                             "time): 7d, 12h, 30m or seconds; 0 keeps them (default 7d)")
+    parser.add_argument("--no-records", action="store_true",
+                        help="record nothing: no invocation list, timelines or metrics "
+                             "(for benchmarks that measure what recording costs)")
 
 
 def from_args(args: argparse.Namespace) -> Config:
@@ -126,6 +176,8 @@ def from_args(args: argparse.Namespace) -> Config:
         raise SystemExit("lamina: --account must be 12 digits")
     if args.max_starting < 1 or args.min_free_memory < 0:
         raise SystemExit("lamina: --max-starting must be >= 1 and --min-free-memory >= 0")
+    if args.records_max_rows < 0 or args.logs_max_mb < 0:
+        raise SystemExit("lamina: --records-max-rows and --logs-max-mb must be >= 0")
     if args.heartbeat_interval < 0 or args.dedupe_window < 0:
         raise SystemExit("lamina: --heartbeat-interval and --dedupe-window must be >= 0")
     if args.time_scale != "virtual":
@@ -142,5 +194,8 @@ def from_args(args: argparse.Namespace) -> Config:
         sample=args.sample, log_level=args.log_level, time_scale=args.time_scale,
         parity=args.parity, heartbeat_interval=args.heartbeat_interval,
         dedupe_window=args.dedupe_window, max_starting=args.max_starting,
-        min_free_memory=args.min_free_memory,
+        min_free_memory=args.min_free_memory, records=not args.no_records,
+        records_max_age=args.records_max_age, records_max_rows=args.records_max_rows,
+        logs_max_mb=args.logs_max_mb, logs_max_age=args.logs_max_age,
+        log_format=args.log_format,
     )

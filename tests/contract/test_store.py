@@ -18,6 +18,7 @@ from lamina.domain.model import (
     FunctionConfig,
     InvocationSummary,
 )
+from lamina.domain.observed import InvocationFilter
 from lamina.storage.memory import MemoryStore
 from lamina.storage.sqlite import SqliteStore
 
@@ -206,4 +207,60 @@ def test_versions_and_aliases(make_store):
         await store.create_alias(alias)
         await store.delete_function("f")
         assert await store.list_aliases() == []
+    run(make_store, body)
+
+
+def _summaries() -> list[InvocationSummary]:
+    kinds = [("f", "RequestResponse", "success"), ("g", "Event", "failed"),
+             ("f", "Event", "success"), ("g", "RequestResponse", "error"),
+             ("f", "RequestResponse", "error"), ("h", "EventSourceMapping", "success")]
+    return [InvocationSummary(f"r{n}", fn, None, kind, 100.0 + n, status=status)
+            for n, (fn, kind, status) in enumerate(kinds)]
+
+
+def test_invocations_are_found_by_function_type_outcome_and_time(make_store):
+    def ids(found):
+        return [s.request_id for s in found]
+
+    async def body(store):
+        await store.write_records(_summaries(), [])
+        assert ids(await store.find_invocations(InvocationFilter())) == [
+            "r5", "r4", "r3", "r2", "r1", "r0"]
+        assert ids(await store.find_invocations(InvocationFilter(function="f"))) == [
+            "r4", "r2", "r0"]
+        assert ids(await store.find_invocations(InvocationFilter(status="error"))) == ["r4", "r3"]
+        assert ids(await store.find_invocations(InvocationFilter(invocation_type="Event"))) == [
+            "r2", "r1"]
+        assert ids(await store.find_invocations(InvocationFilter(
+            function="f", status="success", invocation_type="Event"))) == ["r2"]
+        assert ids(await store.find_invocations(InvocationFilter(
+            status="success", invocation_type="RequestResponse"))) == ["r0"]
+        assert ids(await store.find_invocations(InvocationFilter(
+            status="success", invocation_type="Event"))) == ["r2"]
+        assert ids(await store.find_invocations(InvocationFilter(
+            status="failed", invocation_type="Event"))) == ["r1"]
+        assert ids(await store.find_invocations(InvocationFilter(since=102.0, before=104.0))) == [
+            "r3", "r2"]
+        assert ids(await store.find_invocations(InvocationFilter(limit=2, before=105.0))) == [
+            "r4", "r3"]
+        found = await store.find_invocations(InvocationFilter(function="h"))
+        assert found[0].invocation_type == "EventSourceMapping" and found[0].status == "success"
+    run(make_store, body)
+
+
+def test_oldest_invocations_are_purged_with_their_records(make_store):
+    async def body(store):
+        summaries = _summaries()
+        await store.write_records(summaries, [
+            AttemptRecord(s.request_id, s.accepted_at, "accepted", {}) for s in summaries])
+        assert await store.invocation_cutoff(2) == 104.0
+        assert await store.invocation_cutoff(7) is None
+        assert await store.purge_invocations(103.0, 2) == 2
+        assert await store.purge_invocations(103.0, 2) == 1
+        assert await store.purge_invocations(103.0, 2) == 0
+        left = await store.find_invocations(InvocationFilter())
+        assert [s.request_id for s in left] == ["r5", "r4", "r3"]
+        assert await store.get_invocation("r0") == (None, [])
+        summary, records = await store.get_invocation("r3")
+        assert summary is not None and [r.kind for r in records] == ["accepted"]
     run(make_store, body)

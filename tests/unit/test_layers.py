@@ -15,9 +15,10 @@ ALLOWED = {
     "http": set(),
     "storage": {"domain"},
     "runtime": {"domain", "http"},
-    "service": {"domain"},
+    "service": {"domain", "observability"},
     "adapters": {"domain"},
-    "api": {"domain", "service", "http"},
+    "api": {"domain", "service", "http", "observability"},
+    "observability": set(),
 }
 
 

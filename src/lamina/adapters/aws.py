@@ -14,24 +14,25 @@ import json
 import os
 from typing import Any
 
-from aiobotocore.session import get_session
-
 from lamina.domain import destinations
 from lamina.domain.model import Delivery
 
 
-class AwsSender:
-    """Sends destination and dead-letter records to SQS, SNS and EventBridge."""
+class AwsClients:
+    """One aiobotocore client per service, created on first use and shared."""
 
     def __init__(self, region: str) -> None:
         self.region = region
-        self._session = get_session()
+        self._session: Any = None
         self._stack = contextlib.AsyncExitStack()
         self._clients: dict[str, Any] = {}
         self._queue_urls: dict[str, str] = {}
 
-    async def _client(self, service: str) -> Any:
+    async def client(self, service: str) -> Any:
         if service not in self._clients:
+            if self._session is None:  # imported on first use: it costs ~170 ms at start
+                from aiobotocore.session import get_session
+                self._session = get_session()
             credentials: dict[str, str] = {}
             if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
                 credentials = {"aws_access_key_id": "lamina", "aws_secret_access_key": "lamina"}
@@ -39,9 +40,28 @@ class AwsSender:
                 self._session.create_client(service, region_name=self.region, **credentials))
         return self._clients[service]
 
+    async def queue_url(self, arn: str) -> str:
+        """The URL of an SQS queue named by its ARN."""
+        if arn not in self._queue_urls:
+            parts = arn.split(":")
+            response = await (await self.client("sqs")).get_queue_url(
+                QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])
+            self._queue_urls[arn] = response["QueueUrl"]
+        return self._queue_urls[arn]
+
     async def close(self) -> None:
         await self._stack.aclose()
         self._clients.clear()
+
+
+class AwsSender:
+    """Sends destination and dead-letter records to SQS, SNS and EventBridge."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self.clients = clients
+
+    async def close(self) -> None:
+        await self.clients.close()
 
     async def send(self, delivery: Delivery) -> None:
         kind = destinations.kind_of(delivery.target)
@@ -54,24 +74,16 @@ class AwsSender:
         else:
             raise ValueError(f"Lamina cannot deliver to {delivery.target} yet")
 
-    async def _queue_url(self, client: Any, arn: str) -> str:
-        if arn not in self._queue_urls:
-            parts = arn.split(":")
-            response = await client.get_queue_url(QueueName=parts[5],
-                                                  QueueOwnerAWSAccountId=parts[4])
-            self._queue_urls[arn] = response["QueueUrl"]
-        return self._queue_urls[arn]
-
     async def _send_sqs(self, delivery: Delivery) -> None:
-        client = await self._client("sqs")
-        arguments: dict[str, Any] = {"QueueUrl": await self._queue_url(client, delivery.target),
+        client = await self.clients.client("sqs")
+        arguments: dict[str, Any] = {"QueueUrl": await self.clients.queue_url(delivery.target),
                                      "MessageBody": delivery.body.decode("utf-8", "replace")}
         if delivery.kind == "dlq":
             arguments["MessageAttributes"] = delivery.attributes
         await client.send_message(**arguments)
 
     async def _send_sns(self, delivery: Delivery) -> None:
-        client = await self._client("sns")
+        client = await self.clients.client("sns")
         arguments: dict[str, Any] = {"TopicArn": delivery.target,
                                      "Message": delivery.body.decode("utf-8", "replace")}
         if delivery.kind == "dlq":
@@ -79,7 +91,7 @@ class AwsSender:
         await client.publish(**arguments)
 
     async def _send_events(self, delivery: Delivery) -> None:
-        client = await self._client("events")
+        client = await self.clients.client("events")
         entry = destinations.eventbridge_entry(
             delivery.body, delivery.target, str(delivery.attributes.get("function_arn", "")),
             bool(delivery.attributes.get("success")))

@@ -8,13 +8,15 @@ from __future__ import annotations
 import base64
 import json
 import math
-import time
 
 from lamina.api import wire
 from lamina.api.context import ApiContext
-from lamina.domain import errors
+from lamina.domain import errors, observed
+from lamina.domain.observed import InvocationFilter
 from lamina.http.server import Request, Response
 from lamina.service import faults
+
+_AGO = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _int(value: str | None, default: int, field: str, high: int = 10_000) -> int:
@@ -31,17 +33,46 @@ async def health(ctx: ApiContext, request: Request, request_id: str) -> Response
 
 
 async def list_invocations(ctx: ApiContext, request: Request, request_id: str) -> Response:
+    """Invocations newest first: ?function=&type=sync|async|mapping&status=&since=&before=
+    (times: epoch seconds, or how long ago in engine time: 90s, 10m, 2h, 1d)."""
     params = request.query_params()
-    limit = _int(params.get("limit"), 50, "limit")
+    wanted = InvocationFilter(
+        function=params.get("function") or None, invocation_type=_kind(params.get("type")),
+        status=params.get("status") or None, since=_moment(ctx, params.get("since"), "since"),
+        before=_moment(ctx, params.get("before"), "before"),
+        limit=_int(params.get("limit"), 50, "limit"))
+    found = await ctx.observe.find(wanted)
+    body: dict[str, object] = {"Invocations": [wire.invocation_summary(s) for s in found]}
+    if len(found) == wanted.limit:
+        body["NextBefore"] = found[-1].accepted_at
+    return wire.json_response(200, body, request_id)
+
+
+def _kind(value: str | None) -> str | None:
+    if not value:
+        return None
+    if value in observed.INVOCATION_KINDS:
+        return observed.INVOCATION_KINDS[value]
+    if value in observed.INVOCATION_KINDS.values() or value == "DryRun":
+        return value
+    raise errors.ValidationError.field(value, "type", "Member must satisfy enum value set: "
+                                       "[sync, async, mapping]")
+
+
+def _moment(ctx: ApiContext, value: str | None, field: str) -> float | None:
+    """An epoch time, or a duration ago on the engine's clock; None when absent."""
+    if not value or value == "inf":
+        return None
     try:
-        before = float(params.get("before", "inf"))
+        if value[-1:] in _AGO:
+            return ctx.clock.now() - float(value[:-1]) * _AGO[value[-1]]
+        moment = float(value)
     except ValueError:
-        raise errors.ValidationError.field(params["before"], "before",
-                                           "Member must be a number") from None
-    found = await ctx.observe.invocations(params.get("function") or None, limit,
-                                          before if math.isfinite(before) else time.time() + 1e9)
-    return wire.json_response(200, {"Invocations": [wire.invocation_summary(s) for s in found]},
-                              request_id)
+        moment = math.nan
+    if not math.isfinite(moment):
+        raise errors.ValidationError.field(value, field, "Member must be a number of seconds "
+                                           "since the epoch or a duration such as 10m")
+    return moment
 
 
 async def get_invocation(ctx: ApiContext, request: Request, request_id: str,
@@ -53,6 +84,20 @@ async def get_invocation(ctx: ApiContext, request: Request, request_id: str,
         "Invocation": wire.invocation_summary(summary) if summary else None,
         "Timeline": [{"At": r.at, "Kind": r.kind, **r.detail} for r in records],
     }, request_id)
+
+
+async def invocation_logs(ctx: ApiContext, request: Request, request_id: str,
+                          wanted: str) -> Response:
+    """The log lines of each attempt of an invocation, from its environments' streams."""
+    summary, records = await ctx.observe.timeline(wanted)
+    if summary is None:
+        raise errors.ResourceNotFound(f"Invocation not found: {wanted}")
+    attempts = ctx.observe.attempt_logs(summary.function, records)
+    return wire.json_response(200, {
+        "RequestId": wanted, "FunctionName": summary.function,
+        "Attempts": [{"Attempt": a.attempt, "Environment": a.environment,
+                      "Lines": [{"Timestamp": stamp, "Message": text} for stamp, text in a.lines]}
+                     for a in attempts]}, request_id)
 
 
 async def function_logs(ctx: ApiContext, request: Request, request_id: str,

@@ -13,7 +13,18 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 
-from lamina.api import admin, concurrency, event_configs, functions, invoke, versions, wire
+from lamina.api import (
+    admin,
+    concurrency,
+    console,
+    event_configs,
+    functions,
+    invoke,
+    metrics,
+    overview,
+    versions,
+    wire,
+)
 from lamina.api.context import ApiContext
 from lamina.domain import errors, limits
 from lamina.http.server import Request, Response
@@ -73,6 +84,14 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("GET", rf"/_lamina/faults/{_NAME}", admin.get_faults),
     ("PUT", rf"/_lamina/faults/{_NAME}", admin.put_faults),
     ("DELETE", rf"/_lamina/faults/{_NAME}", admin.delete_faults),
+    ("GET", r"/_lamina/invocations/(?P<wanted>[^/]+)/logs", admin.invocation_logs),
+    ("GET", r"/_lamina/overview", overview.overview),
+    ("GET", rf"/_lamina/functions/{_NAME}", overview.function_detail),
+    ("GET", r"/_lamina/queues", overview.queues),
+    ("GET", r"/_lamina/mappings", overview.mappings),
+    ("GET", r"/_lamina/?", console.index),
+    ("GET", r"/_lamina/static/(?P<asset>[A-Za-z0-9_.-]+)", console.static),
+    ("GET", r"/metrics", metrics.metrics),
 ]
 _COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in ROUTES]
 _INVOKE_PREFIX = "/2015-03-31/functions/"

@@ -7,12 +7,14 @@ from typing import Any
 
 from lamina.domain import arns
 from lamina.http.server import Request
+from lamina.observability.metrics import Metrics
 from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeService
 from lamina.service.observe import ObserveService
+from lamina.service.overview import OverviewService
 from lamina.service.provisioned import ProvisionedService
 from lamina.service.versions import VersionService
 
@@ -32,6 +34,8 @@ class ApiContext:
     account: str
     account_limit: int
     heartbeat_interval: float = 0.0
+    overview: OverviewService | None = None
+    metrics: Metrics | None = None
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)

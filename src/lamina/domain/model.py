@@ -150,6 +150,9 @@ class InvocationSummary:
     attempts: int = 0
     error_type: str | None = None
     duration_ms: float | None = None
+    # A call's whole timeline when it is short and final (a synchronous call): kept here,
+    # so the call costs one row; other invocations append AttemptRecords.
+    timeline: list[AttemptRecord] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,3 +223,51 @@ class Delivery:
     attributes: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
     due_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class EventSourceMapping:
+    """A poller the engine runs: it reads a source and invokes a function with batches (§12)."""
+
+    uuid: str
+    function: str                    # name
+    qualifier: str | None            # as given in FunctionName, if any
+    event_source_arn: str | None     # SQS, Kinesis, DynamoDB stream (None for self-managed Kafka)
+    source: str                      # sqs | kinesis | dynamodb | kafka
+    state: str
+    state_reason: str
+    last_modified: float
+    last_processing_result: str = "No records processed"
+    batch_size: int = 10
+    batching_window: int = 0
+    starting_position: str | None = None
+    starting_timestamp: float | None = None
+    parallelization_factor: int = 1
+    max_record_age: int = -1
+    max_retry_attempts: int = -1
+    bisect: bool = False
+    tumbling_window: int = 0
+    on_failure: str | None = None
+    report_failures: bool = False
+    filters: tuple[str, ...] = ()
+    max_concurrency: int | None = None
+    topics: tuple[str, ...] = ()
+    bootstrap_servers: tuple[str, ...] = ()
+    consumer_group: str | None = None
+    enabled: bool = True
+
+    def replace(self, **changes: Any) -> EventSourceMapping:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for key in ("filters", "topics", "bootstrap_servers"):
+            data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EventSourceMapping:
+        values = dict(data)
+        for key in ("filters", "topics", "bootstrap_servers"):
+            values[key] = tuple(values.get(key, ()))
+        return cls(**values)

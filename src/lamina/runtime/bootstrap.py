@@ -31,9 +31,11 @@ class Launch:
     runtime_dir: str
 
 
-def log_stream_name(version: str, now: float | None = None) -> str:
+def log_stream_name(version: str, now: float | None = None, ident: str | None = None) -> str:
+    """Lambda's stream name; `ident` (the environment's id) ends it, so a stream can be found
+    from the environment an attempt ran in."""
     day = time.strftime("%Y/%m/%d", time.gmtime(now if now is not None else time.time()))
-    return f"{day}/[{version}]{uuid.uuid4().hex}"
+    return f"{day}/[{version}]{ident or uuid.uuid4().hex}"
 
 
 def runtime_command(config: FunctionConfig, interpreter: str | None, task_root: Path,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -84,14 +85,18 @@ class LogStream:
             self._file = open(self.path, "ab", buffering=65536)  # noqa: SIM115 - kept open
             self._size = self.path.stat().st_size
         if self._size + len(data) > self.max_bytes:
-            self._rotate()
+            self.rotate()
         assert self._file is not None
         self._file.write(data)
         self._size += len(data)
         self.dirty = True
 
-    def _rotate(self) -> None:
-        assert self._file is not None
+    def rotate(self) -> None:
+        """Move what was written to `<stream>.log.1` (replacing it) and start afresh."""
+        if self._file is None:
+            if self.path.exists():
+                os.replace(self.path, self.path.with_suffix(".log.1"))
+            return
         self._file.close()
         os.replace(self.path, self.path.with_suffix(".log.1"))
         self._file = open(self.path, "ab", buffering=65536)  # noqa: SIM115
@@ -151,6 +156,18 @@ class LogReader:
         found.sort(key=lambda item: item[0])
         return (found[-limit:] if cursor is None else found), reached
 
+    def runs(self, function: str, environment: str, request_id: str,
+             max_lines: int = 500) -> list[list[tuple[str, str]]]:
+        """[(timestamp, line)] of each run of `request_id` in `environment`'s stream, oldest
+        first: from its START line to its REPORT line, with the stream's Init lines before
+        the first START when that run is this request's (a cold start)."""
+        folder = self.logs_dir / function
+        if not environment.isalnum() or not folder.is_dir():
+            return []
+        paths = sorted(folder.glob(f"*{environment}.log.1")) + sorted(
+            folder.glob(f"*{environment}.log"))
+        return _runs_of(_stamped_lines(paths), request_id, max_lines)
+
     def _lines(self, path: Path, start: int | None) -> tuple[list[str], int]:
         """Complete lines from `start` (None: the file's last `read_bytes`), and the offset
         just after the last of them."""
@@ -171,3 +188,40 @@ class LogReader:
         if tail and start > 0:
             lines = lines[1:]  # the first one is cut
         return [line for line in lines if line], start + end
+
+
+def _stamped_lines(paths: list[Path]) -> Iterator[tuple[str, str]]:
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                for raw in handle:
+                    stamp, _, text = raw.decode("utf-8", "replace").rstrip("\n").partition("\t")
+                    yield stamp, text
+        except OSError:
+            continue
+
+
+def _runs_of(lines: Iterator[tuple[str, str]], request_id: str,
+             max_lines: int) -> list[list[tuple[str, str]]]:
+    runs: list[list[tuple[str, str]]] = []
+    init: list[tuple[str, str]] | None = []
+    current: list[tuple[str, str]] | None = None
+    for stamp, text in lines:
+        if text.startswith("START RequestId: "):
+            if current is not None:
+                runs.append(current)
+            ours = text[len("START RequestId: "):].split(" ", 1)[0] == request_id
+            current = ((init or []) if ours else None)
+            init = None
+        elif current is None:
+            if init is not None and len(init) < max_lines:
+                init.append((stamp, text))
+            continue
+        if current is not None and len(current) < max_lines:
+            current.append((stamp, text))
+        if current is not None and text.startswith(f"REPORT RequestId: {request_id}"):
+            runs.append(current)
+            current = None
+    if current is not None:
+        runs.append(current)
+    return runs

@@ -19,8 +19,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lamina.domain import errors
+from lamina.domain import errors, observed, states
 from lamina.domain.model import FunctionConfig
+from lamina.domain.observed import EnvironmentView
 from lamina.runtime.environment import EnvironmentSettings, ExecutionEnvironment, code_key
 from lamina.runtime.interpreters import Interpreters
 
@@ -205,6 +206,15 @@ class EnvironmentPool:
     def environments(self, name: str | None = None) -> list[ExecutionEnvironment]:
         return [env for env in self._all if name is None or env.config.name == name]
 
+    def snapshot(self, name: str | None = None) -> list[EnvironmentView]:
+        """Every live environment (of `name`) as it is now: starting, busy, warm or frozen."""
+        now = time.monotonic()
+        return sorted((EnvironmentView(
+            env.id, env.config.name, env.config.version, _state_of(env), env.provisioned,
+            None if env.reserved else round(now - env.idle_since, 3), env.stream_name)
+            for env in self.environments(name) if env.alive),
+            key=lambda view: (view.function, view.version, view.id))
+
     async def _reap_idle(self) -> None:
         while True:
             await asyncio.sleep(min(5.0, max(self.idle_timeout / 4, 0.05)))
@@ -212,6 +222,12 @@ class EnvironmentPool:
             for env in list(self._all):
                 if not env.reserved and not env.provisioned and env.idle_since < cutoff:
                     env.kill("idle")
+
+    def flush_logs(self, name: str) -> None:
+        """Make everything `name`'s environments wrote readable now (before reading logs)."""
+        for env in list(self._all):
+            if env.config.name == name:
+                env.logs.flush()
 
     async def _flush_logs(self) -> None:
         """Make what functions write readable (`lamina logs --follow`) within 0.2 s."""
@@ -228,6 +244,14 @@ class EnvironmentPool:
                     with contextlib.suppress(OSError):
                         if env.memory_kb() > env.config.memory_size * 1024:
                             env.kill("oom")
+
+
+def _state_of(env: ExecutionEnvironment) -> str:
+    if env.state == states.STARTING:
+        return observed.STARTING
+    if env.reserved:
+        return observed.BUSY
+    return observed.FROZEN if env.frozen else observed.WARM
 
 
 def _available_memory_mb() -> int | None:

@@ -122,11 +122,17 @@ class Child:
     def alive(self) -> bool:
         return self._popen is not None and self.returncode is None
 
-    def memory_kb(self) -> tuple[int, int]:
-        """(current RSS of the group's main process and its descendants, peak RSS of main) in kB."""
+    def memory_kb(self) -> int:
+        """Current RSS of the main process and its descendants, in kB (the memory limit)."""
         if self._popen is None or self.returncode is not None:
-            return 0, 0
-        return _tree_rss_kb(self._popen.pid), _peak_rss_kb(self._popen.pid)
+            return 0
+        return _tree_rss_kb(self._popen.pid)
+
+    def peak_memory_kb(self) -> int:
+        """Peak RSS of the main process in kB (REPORT's Max Memory Used)."""
+        if self._popen is None or self.returncode is not None:
+            return 0
+        return _peak_rss_kb(self._popen.pid)
 
 
 def _peak_rss_kb(pid: int) -> int:

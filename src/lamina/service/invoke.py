@@ -13,6 +13,7 @@ attaches to the running call or gets its result (`service.calls`, spec §6.4). W
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 from lamina.domain import arns, errors
 from lamina.domain.model import (
     LATEST,
+    AttemptRecord,
     FunctionConfig,
     Invocation,
     InvocationOutcome,
@@ -57,8 +59,8 @@ InvokeResult = CallResult
 def new_trace_id(now: float | None = None) -> str:
     """An X-Ray trace header for an invocation that arrived without one (spec §4.1)."""
     now = time.time() if now is None else now
-    return (f"Root=1-{int(now):08x}-{uuid.uuid4().hex[:24]};"
-            f"Parent={uuid.uuid4().hex[:16]};Sampled=0")
+    random = os.urandom(20).hex()
+    return f"Root=1-{int(now):08x}-{random[:24]};Parent={random[24:]};Sampled=0"
 
 
 class InvokeService:
@@ -147,21 +149,24 @@ class InvokeService:
                 detail["sdk_retry_of"] = first
                 self.recorder.record(first, "sdk_retry", {"request_id": request_id,
                                                           "sdk_request": command.sdk_request})
-        self.recorder.record(request_id, "accepted", detail, accepted)
+        timeline = [AttemptRecord(request_id, accepted, "accepted", detail)]
         try:
             with self.limiter.lease(name):
                 outcome = await self.run_attempt(invocation, want_tail=command.log_tail,
-                                                 stream_sink=stream_sink)
+                                                 stream_sink=stream_sink, timeline=timeline)
         except errors.LaminaError as exc:
             summary.status, summary.finished_at = "rejected", self.clock.now()
             summary.error_type = exc.error_type
-            self.recorder.record(request_id, "throttled" if exc.status == 429 else "rejected",
-                                 {"error": exc.error_type, **exc.members})
+            timeline.append(AttemptRecord(request_id, summary.finished_at, "throttled"
+                                          if exc.status == 429 else "rejected",
+                                          {"error": exc.error_type, **exc.members}))
+            summary.timeline = timeline
             self.recorder.summary(summary)
             raise
         summary.status, summary.finished_at, summary.attempts = outcome.outcome, self.clock.now(), 1
         summary.error_type = outcome.error_type
         summary.duration_ms = round(outcome.duration_ms, 3)
+        summary.timeline = timeline
         self.recorder.summary(summary)
         return InvokeResult(request_id, config.version, outcome)
 
@@ -175,21 +180,30 @@ class InvokeService:
 
     async def run_attempt(self, invocation: Invocation, attempt: int = 1,
                           want_tail: bool = False,
-                          stream_sink: asyncio.Queue[Any] | None = None) -> InvocationOutcome:
-        """Run one attempt in an environment (the caller holds a concurrency slot)."""
+                          stream_sink: asyncio.Queue[Any] | None = None,
+                          timeline: list[AttemptRecord] | None = None) -> InvocationOutcome:
+        """Run one attempt in an environment (the caller holds a concurrency slot). Its
+        records go to `timeline` when given (a synchronous call), else to the recorder."""
+        def note(kind: str, detail: dict[str, Any]) -> None:
+            if timeline is None:
+                self.recorder.record(invocation.request_id, kind, detail)
+            else:
+                timeline.append(AttemptRecord(invocation.request_id, self.clock.now(), kind,
+                                              detail))
+
         rule = self.faults.match(invocation.config.name, attempt)
         if rule is not None:
-            self.recorder.record(invocation.request_id, "fault_injected",
-                                 {"attempt": attempt, "action": rule.action})
+            note("fault_injected", {"attempt": attempt, "action": rule.action})
             outcome = self.faults.outcome(rule, invocation.request_id, invocation.config.timeout)
         else:
             outcome = await self._in_environment(invocation, want_tail, stream_sink)
-        detail = {"attempt": attempt, "environment": outcome.environment_id,
-                  "start": "cold" if outcome.init_ms is not None else "warm",
-                  "outcome": outcome.outcome, "duration_ms": round(outcome.duration_ms, 3)}
+        detail: dict[str, Any] = {
+            "attempt": attempt, "environment": outcome.environment_id,
+            "start": "cold" if outcome.init_ms is not None else "warm",
+            "outcome": outcome.outcome, "duration_ms": round(outcome.duration_ms, 3)}
         if outcome.init_ms is not None:
             detail["init_ms"] = round(outcome.init_ms, 3)
         if outcome.error_type:
             detail["error_type"] = outcome.error_type
-        self.recorder.record(invocation.request_id, "attempt", detail)
+        note("attempt", detail)
         return outcome

@@ -3,13 +3,18 @@
 The invoke path only appends to in-memory lists; a background task writes them to the store
 in one transaction every `interval` seconds (or sooner when `max_batch` are waiting). A
 summary updated several times before a flush is written once, in its last state.
+
+An observer (the metrics) is handed each summary and entry once, in O(1), when a flush (or
+`observe_pending`, before a metrics scrape) takes it, so the invoke path does no more than
+an append. With `enabled=False` (`lamina serve --no-records`) everything is dropped:
+nothing is kept, written or observed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from lamina.domain import errors
 from lamina.domain.model import AttemptRecord, InvocationSummary
@@ -19,17 +24,27 @@ from lamina.service.ports import Store
 log = logging.getLogger("lamina.records")
 
 
+class RecordObserver(Protocol):
+    def summary(self, summary: InvocationSummary) -> None: ...
+    def record(self, request_id: str, kind: str, detail: dict[str, Any]) -> None: ...
+
+
 class Recorder:
     """Collects attempt records and invocation summaries and writes them in batches."""
 
     def __init__(self, store: Store, clock: RealClock, interval: float = 0.2,
-                 max_batch: int = 2000) -> None:
+                 max_batch: int = 2000, observer: RecordObserver | None = None,
+                 enabled: bool = True) -> None:
         self.store = store
         self.clock = clock
+        self.observer = observer
+        self.enabled = enabled
         self.interval = interval
         self.max_batch = max_batch
         self._summaries: dict[str, InvocationSummary] = {}
         self._records: list[AttemptRecord] = []
+        self._unwritten: dict[str, InvocationSummary] = {}
+        self._unwritten_records: list[AttemptRecord] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -44,12 +59,16 @@ class Recorder:
 
     def summary(self, summary: InvocationSummary) -> None:
         """Record (or update) where an invocation stands."""
+        if not self.enabled:
+            return
         self._summaries[summary.request_id] = summary
         self._poke()
 
     def record(self, request_id: str, kind: str, detail: dict[str, Any],
                at: float | None = None) -> None:
         """Append one entry to an invocation's timeline."""
+        if not self.enabled:
+            return
         self._records.append(AttemptRecord(request_id, self.clock.now() if at is None else at,
                                            kind, detail))
         self._poke()
@@ -58,17 +77,33 @@ class Recorder:
         if len(self._records) + len(self._summaries) >= self.max_batch:
             self._wake.set()
 
-    async def flush(self) -> None:
+    def observe_pending(self) -> None:
+        """Hand what was recorded since the last call to the observer (each item once, a
+        summary in its latest state) and queue it for the store."""
         if not self._summaries and not self._records:
             return
-        summaries, self._summaries = list(self._summaries.values()), {}
+        summaries, self._summaries = self._summaries, {}
         records, self._records = self._records, []
+        if self.observer is not None:
+            for summary in summaries.values():
+                self.observer.summary(summary)
+            for record in records:
+                self.observer.record(record.request_id, record.kind, record.detail)
+        self._unwritten.update(summaries)
+        self._unwritten_records += records
+
+    async def flush(self) -> None:
+        self.observe_pending()
+        if not self._unwritten and not self._unwritten_records:
+            return
+        summaries, self._unwritten = list(self._unwritten.values()), {}
+        records, self._unwritten_records = self._unwritten_records, []
         try:
             await self.store.write_records(summaries, records)
         except BaseException:
-            for summary in summaries:  # keep them for the next try
-                self._summaries.setdefault(summary.request_id, summary)
-            self._records[:0] = records
+            for summary in summaries:  # keep them for the next try; newer states win
+                self._unwritten.setdefault(summary.request_id, summary)
+            self._unwritten_records[:0] = records
             raise
 
     async def _run(self) -> None:

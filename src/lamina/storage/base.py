@@ -9,6 +9,7 @@ queries from `queries/<dialect>.sql`, and rows become domain objects here, at th
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from lamina.domain import errors
@@ -22,6 +23,7 @@ from lamina.domain.model import (
     InvocationOutcome,
     InvocationSummary,
 )
+from lamina.domain.observed import InvocationFilter
 from lamina.storage import rows
 
 Params = dict[str, Any] | list[dict[str, Any]]
@@ -166,7 +168,10 @@ class SqlStore:
         found = await self._query("get_invocation", {"request_id": request_id})
         records = [AttemptRecord(r[0], r[1], r[2], json.loads(r[3]))
                    for r in await self._query("list_records", {"request_id": request_id})]
-        return (InvocationSummary(*found[0]) if found else None), records
+        summary = rows.summary_from_row(found[0]) if found else None
+        if summary is not None and summary.timeline:
+            records = sorted(summary.timeline + records, key=lambda r: r.at)
+        return summary, records
 
     # the async event queue ---------------------------------------------------------
     async def enqueue_event(self, event: AsyncEvent) -> None:
@@ -237,3 +242,33 @@ class SqlStore:
 
     async def finish_delivery(self, delivery_id: str) -> None:
         await self._change(("finish_delivery", {"id": delivery_id}))
+
+    # invocation lists and retention ------------------------------------------------------
+    async def find_invocations(self, wanted: InvocationFilter) -> list[InvocationSummary]:
+        """Summaries `wanted` selects, newest first (each filter has its own index)."""
+        name = ("find_invocations_by_function" if wanted.function is not None
+                else "find_invocations_by_status" if wanted.status not in (None, "success")
+                else "find_invocations_by_type"
+                if wanted.invocation_type not in (None, "RequestResponse")
+                else "find_invocations")
+        found = await self._query(name, {
+            "function": wanted.function, "status": wanted.status,
+            "invocation_type": wanted.invocation_type, "limit": wanted.limit,
+            "since": -math.inf if wanted.since is None else wanted.since,
+            "before": math.inf if wanted.before is None else wanted.before})
+        return [InvocationSummary(*r) for r in found]
+
+    async def invocation_cutoff(self, keep: int) -> float | None:
+        """When the `keep`-th newest invocation was accepted (None: fewer are stored)."""
+        found = await self._query("invocation_cutoff", {"offset": keep - 1})
+        return found[0][0] if found else None
+
+    async def purge_invocations(self, before: float, limit: int) -> int:
+        """Delete up to `limit` of the oldest invocations accepted before `before`, with
+        their records; return how many went."""
+        found = await self._query("oldest_invocations", {"before": before, "limit": limit})
+        if not found:
+            return 0
+        ids = [{"request_id": row[0]} for row in found]
+        await self._change(("delete_invocation_records", ids), ("delete_invocation", ids))
+        return len(ids)

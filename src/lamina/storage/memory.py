@@ -16,6 +16,7 @@ from lamina.domain.model import (
     InvocationOutcome,
     InvocationSummary,
 )
+from lamina.domain.observed import InvocationFilter
 
 
 class MemoryStore:
@@ -153,8 +154,11 @@ class MemoryStore:
 
     async def get_invocation(self, request_id: str
                              ) -> tuple[InvocationSummary | None, list[AttemptRecord]]:
-        return (self.invocations.get(request_id),
-                [r for r in self.records if r.request_id == request_id])
+        summary = self.invocations.get(request_id)
+        records = [r for r in self.records if r.request_id == request_id]
+        if summary is not None and summary.timeline:
+            records = sorted(summary.timeline + records, key=lambda r: r.at)
+        return summary, records
 
     # the async event queue -------------------------------------------------------------
     async def enqueue_event(self, event: AsyncEvent) -> None:
@@ -239,3 +243,23 @@ class MemoryStore:
 
     async def finish_delivery(self, delivery_id: str) -> None:
         self.deliveries.pop(delivery_id, None)
+
+    # invocation lists and retention ------------------------------------------------------
+    async def find_invocations(self, wanted: InvocationFilter) -> list[InvocationSummary]:
+        found = [s for s in self.invocations.values()
+                 if wanted.matches(s.function, s.invocation_type, s.status, s.accepted_at)]
+        found.sort(key=lambda s: s.accepted_at, reverse=True)
+        return [dataclasses.replace(s, timeline=None) for s in found[:wanted.limit]]
+
+    async def invocation_cutoff(self, keep: int) -> float | None:
+        times = sorted((s.accepted_at for s in self.invocations.values()), reverse=True)
+        return times[keep - 1] if len(times) >= keep else None
+
+    async def purge_invocations(self, before: float, limit: int) -> int:
+        oldest = sorted((s for s in self.invocations.values() if s.accepted_at < before),
+                        key=lambda s: s.accepted_at)[:limit]
+        gone = {s.request_id for s in oldest}
+        for request_id in gone:
+            del self.invocations[request_id]
+        self.records = [r for r in self.records if r.request_id not in gone]
+        return len(gone)

@@ -33,7 +33,18 @@ def summary_row(summary: InvocationSummary) -> dict[str, Any]:
         "accepted_at": summary.accepted_at, "status": summary.status,
         "finished_at": summary.finished_at, "attempts": summary.attempts,
         "error_type": summary.error_type, "duration_ms": summary.duration_ms,
+        "timeline": None if summary.timeline is None else json.dumps(
+            [[r.at, r.kind, r.detail] for r in summary.timeline], separators=(",", ":")),
     }
+
+
+def summary_from_row(row: tuple[Any, ...]) -> InvocationSummary:
+    """A summary (with its embedded timeline when the row has one)."""
+    timeline = None
+    if len(row) > 10 and row[10]:
+        timeline = [AttemptRecord(row[0], at, kind, detail)
+                    for at, kind, detail in json.loads(row[10])]
+    return InvocationSummary(*row[:10], timeline=timeline)
 
 
 def record_row(record: AttemptRecord) -> dict[str, Any]:

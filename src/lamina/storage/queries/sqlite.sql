@@ -18,13 +18,13 @@ SELECT name, tags FROM functions;
 
 -- name: upsert_invocation
 INSERT INTO invocations (request_id, function, qualifier, invocation_type, accepted_at, status,
-                         finished_at, attempts, error_type, duration_ms)
+                         finished_at, attempts, error_type, duration_ms, timeline)
 VALUES (:request_id, :function, :qualifier, :invocation_type, :accepted_at, :status,
-        :finished_at, :attempts, :error_type, :duration_ms)
+        :finished_at, :attempts, :error_type, :duration_ms, :timeline)
 ON CONFLICT (request_id) DO UPDATE SET
     status = excluded.status, finished_at = excluded.finished_at,
     attempts = excluded.attempts, error_type = excluded.error_type,
-    duration_ms = excluded.duration_ms;
+    duration_ms = excluded.duration_ms, timeline = excluded.timeline;
 
 -- name: insert_record
 INSERT INTO invocation_records (request_id, at, kind, detail)
@@ -40,7 +40,7 @@ LIMIT :limit;
 
 -- name: get_invocation
 SELECT request_id, function, qualifier, invocation_type, accepted_at, status, finished_at,
-       attempts, error_type, duration_ms
+       attempts, error_type, duration_ms, timeline
 FROM invocations WHERE request_id = :request_id;
 
 -- name: list_records
@@ -184,3 +184,63 @@ DELETE FROM provisioned_configs WHERE function = :function AND qualifier = :qual
 -- name: list_provisioned
 SELECT function, qualifier, requested, last_modified FROM provisioned_configs
 ORDER BY function, qualifier;
+
+-- Invocation lists for the console and `lamina invocations`: one query per leading filter,
+-- so each walks its own index newest first; the other filters are checked on the way. The
+-- status and type indexes are partial (see migration 0008): successes and sync calls are
+-- listed by the time index.
+
+-- name: find_invocations
+SELECT request_id, function, qualifier, invocation_type, accepted_at, status, finished_at,
+       attempts, error_type, duration_ms
+FROM invocations INDEXED BY invocations_by_time
+WHERE accepted_at < :before AND accepted_at >= :since
+  AND (:status IS NULL OR status = :status)
+  AND (:invocation_type IS NULL OR invocation_type = :invocation_type)
+ORDER BY accepted_at DESC
+LIMIT :limit;
+
+-- name: find_invocations_by_function
+SELECT request_id, function, qualifier, invocation_type, accepted_at, status, finished_at,
+       attempts, error_type, duration_ms
+FROM invocations INDEXED BY invocations_by_function
+WHERE function = :function AND accepted_at < :before AND accepted_at >= :since
+  AND (:status IS NULL OR status = :status)
+  AND (:invocation_type IS NULL OR invocation_type = :invocation_type)
+ORDER BY accepted_at DESC
+LIMIT :limit;
+
+-- name: find_invocations_by_status
+SELECT request_id, function, qualifier, invocation_type, accepted_at, status, finished_at,
+       attempts, error_type, duration_ms
+FROM invocations INDEXED BY invocations_by_status
+WHERE status = :status AND status <> 'success'
+  AND accepted_at < :before AND accepted_at >= :since
+  AND (:invocation_type IS NULL OR invocation_type = :invocation_type)
+ORDER BY accepted_at DESC
+LIMIT :limit;
+
+-- name: find_invocations_by_type
+SELECT request_id, function, qualifier, invocation_type, accepted_at, status, finished_at,
+       attempts, error_type, duration_ms
+FROM invocations INDEXED BY invocations_by_type
+WHERE invocation_type = :invocation_type AND invocation_type <> 'RequestResponse'
+  AND accepted_at < :before AND accepted_at >= :since
+  AND (:status IS NULL OR status = :status)
+ORDER BY accepted_at DESC
+LIMIT :limit;
+
+-- Retention: the oldest invocations go first, a chunk at a time, with their records.
+
+-- name: invocation_cutoff
+SELECT accepted_at FROM invocations ORDER BY accepted_at DESC LIMIT 1 OFFSET :offset;
+
+-- name: oldest_invocations
+SELECT request_id FROM invocations WHERE accepted_at < :before
+ORDER BY accepted_at LIMIT :limit;
+
+-- name: delete_invocation_records
+DELETE FROM invocation_records WHERE request_id = :request_id;
+
+-- name: delete_invocation
+DELETE FROM invocations WHERE request_id = :request_id;

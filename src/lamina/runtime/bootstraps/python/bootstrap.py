@@ -14,14 +14,11 @@ Its Runtime API client is a keep-alive socket with a minimal HTTP/1.1 parser: ev
 crosses it twice, and `http.client` costs about twice as much per round trip.
 """
 
-import decimal
 import json
-import logging
 import os
 import socket
 import sys
 import time
-import traceback
 
 _ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
 
@@ -36,7 +33,13 @@ class RuntimeClient(object):
         self.buffer = b""
 
     def _connect(self):
-        sock = socket.create_connection(self.address)
+        host, port = self.address
+        try:  # a literal address needs no name lookup (nor the idna codec it imports)
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.connect((host, port))
+        except (OSError, ValueError):
+            sock = socket.create_connection(self.address)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = sock
         self.buffer = b""
@@ -154,7 +157,8 @@ class FaultException(Exception):
 
 class _Encoder(json.JSONEncoder):
     def default(self, obj):
-        if isinstance(obj, decimal.Decimal):
+        decimal = sys.modules.get("decimal")  # only a function that made one has imported it
+        if decimal is not None and isinstance(obj, decimal.Decimal):
             return int(obj) if obj == obj.to_integral_value() else float(obj)
         return json.JSONEncoder.default(self, obj)
 
@@ -165,6 +169,7 @@ def error_document(message, error_type, stack_trace, request_id):
 
 
 def fault_document(exc_info, request_id):
+    import traceback
     kind, value, tb = exc_info
     frames = traceback.extract_tb(tb)
     for index, frame in enumerate(frames):
@@ -207,30 +212,53 @@ def load_handler(handler):
                              "Handler '%s' missing on module '%s'" % (function_name, module_name))
 
 
-class _RequestIdFilter(logging.Filter):
-    request_id = ""
-
-    def filter(self, record):
-        record.aws_request_id = _RequestIdFilter.request_id
-        return True
+class _RequestId(object):
+    value = ""
 
 
-class _LambdaFormatter(logging.Formatter):
-    def formatTime(self, record, datefmt=None):
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        return "%s.%03dZ" % (stamp, record.msecs)
+def setup_logging(logging):
+    """Lambda's log format on the root logger, as AWS's runtime sets it up."""
+    class RequestIdFilter(logging.Filter):
+        def filter(self, record):
+            record.aws_request_id = _RequestId.value
+            return True
 
+    class LambdaFormatter(logging.Formatter):
+        def formatTime(self, record, datefmt=None):
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            return "%s.%03dZ" % (stamp, record.msecs)
 
-def setup_logging():
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_LambdaFormatter(
+    handler.setFormatter(LambdaFormatter(
         "[%(levelname)s]\t%(asctime)s\t%(aws_request_id)s\t%(message)s\n"))
-    handler.addFilter(_RequestIdFilter())
+    handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.addHandler(handler)
     level = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
     if level:
         root.setLevel(level.upper())
+
+
+class ConfigureLoggingOnImport(object):
+    """Sets up `logging` the moment anything imports it: AWS's runtime configures it at
+    start; importing it only when the function does saves ~8 ms of every cold start."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "logging":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.machinery
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            setup_logging(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 def _parse_json_header(value):
@@ -254,7 +282,7 @@ def serve(client, handler):
             flush_out()
             sys.exit(1)
         request_id = headers.get("lambda-runtime-aws-request-id", "")
-        _RequestIdFilter.request_id = request_id
+        _RequestId.value = request_id
         trace_id = headers.get("lambda-runtime-trace-id")
         if trace_id:
             environ["_X_AMZN_TRACE_ID"] = trace_id
@@ -310,7 +338,10 @@ def main(argv):
         sys.path.append(runtime_dir)
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
-    setup_logging()
+    if "logging" in sys.modules:
+        setup_logging(sys.modules["logging"])
+    else:
+        sys.meta_path.insert(0, ConfigureLoggingOnImport())
     client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     try:
         handler = load_handler(os.environ.get("_HANDLER", ""))

@@ -1,0 +1,1 @@
+"""Metrics and structured engine logs: a leaf package that imports nothing of Lamina."""
