@@ -27,6 +27,7 @@ from lamina.domain.settings import FunctionSettings
 from lamina.http import server as http
 from lamina.observability import logging as engine_logging
 from lamina.observability.metrics import Metrics
+from lamina.pollers.supervisor import PollerSupervisor
 from lamina.runtime.environment import EnvironmentSettings
 from lamina.runtime.interpreters import Interpreters
 from lamina.runtime.log_retention import LogRetention
@@ -40,6 +41,7 @@ from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import CreateFunction, FunctionService
 from lamina.service.invoke import InvokeService
+from lamina.service.mappings import MappingService
 from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
 from lamina.service.provisioned import ProvisionedService
@@ -101,10 +103,17 @@ class Engine:
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
                                                self.invoke, self.limiter, self.recorder,
                                                self.clock, self.sender)
+        self.mappings = MappingService(self.store, self.functions, self.invoke, self.recorder,
+                                       self.clock, self.async_invoke.owe)
+        self.pollers = PollerSupervisor(self.mappings, self.aws, config.region)
+        self.mappings.sources = self.pollers
+        if config.pollers:
+            self.mappings.runner = self.pollers
         self.observe = ObserveService(self.store, self.recorder,
                                       LogReader(config.data_dir / "logs"), self.pool.flush_logs)
         self.overview = OverviewService(self.functions, self.provisioned, self.event_configs,
-                                        self.limiter, self.pool, self.store, self.clock)
+                                        self.limiter, self.pool, self.store, self.clock,
+                                        mappings=self.mappings)
         self.record_retention = RecordRetention(self.store, self.clock, config.records_max_age,
                                                 config.records_max_rows)
         self.log_retention = LogRetention(config.data_dir / "logs", config.logs_max_mb << 20,
@@ -131,6 +140,7 @@ class Engine:
         self.record_retention.start()
         self.log_retention.start()
         await self.async_invoke.start()
+        await self.mappings.load()
         await self.store.listen(self._on_store_change)
         if self.config.sample:
             await self.create_sample()
@@ -139,7 +149,7 @@ class Engine:
                          self.event_configs, self.versions, self.provisioned, self.faults,
                          self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat,
-                         overview=self.overview, metrics=self.metrics)
+                         overview=self.overview, metrics=self.metrics, mappings=self.mappings)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
 
@@ -167,6 +177,7 @@ class Engine:
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+        await self.pollers.close()
         await self.async_invoke.close()
         await self.sender.close()
         await self.pool.close()

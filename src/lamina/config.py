@@ -47,6 +47,7 @@ class Config:
     logs_max_mb: int = 100
     logs_max_age: float = 7 * 86400.0
     log_format: str = "text"
+    pollers: bool = True
 
     @property
     def store(self) -> str:
@@ -162,6 +163,9 @@ def _add_observability_arguments(parser: argparse.ArgumentParser) -> None:
                         default=duration(env("LAMINA_LOGS_MAX_AGE", "7d")),
                         help="delete function log files not written for this long (wall "
                              "time): 7d, 12h, 30m or seconds; 0 keeps them (default 7d)")
+    parser.add_argument("--no-pollers", action="store_true",
+                        help="do not poll event source mappings on this engine (with a shared "
+                             "PostgreSQL store, let one engine run the pollers)")
     parser.add_argument("--no-records", action="store_true",
                         help="record nothing: no invocation list, timelines or metrics "
                              "(for benchmarks that measure what recording costs)")
@@ -197,5 +201,5 @@ def from_args(args: argparse.Namespace) -> Config:
         min_free_memory=args.min_free_memory, records=not args.no_records,
         records_max_age=args.records_max_age, records_max_rows=args.records_max_rows,
         logs_max_mb=args.logs_max_mb, logs_max_age=args.logs_max_age,
-        log_format=args.log_format,
+        log_format=args.log_format, pollers=not args.no_pollers,
     )

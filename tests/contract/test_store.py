@@ -264,3 +264,30 @@ def test_oldest_invocations_are_purged_with_their_records(make_store):
         summary, records = await store.get_invocation("r3")
         assert summary is not None and [r.kind for r in records] == ["accepted"]
     run(make_store, body)
+
+
+def test_mappings_and_checkpoints(make_store):
+    from lamina.domain.mappings import MappingSettings, new_mapping
+    kinesis = new_mapping("f", None, "arn:aws:kinesis:us-east-1:123456789012:stream/s",
+                          MappingSettings(starting_position="TRIM_HORIZON", bisect=True,
+                                          filters=('{"data": {"n": [1]}}',)), 100.0)
+    kafka = new_mapping("f", "live", None, MappingSettings(
+        starting_position="LATEST", topics=("t",), bootstrap_servers=("127.0.0.1:9092",)), 50.0)
+
+    async def body(store):
+        await store.put_mapping(kinesis)
+        await store.put_mapping(kafka)
+        assert sorted(await store.list_mappings(), key=lambda m: m.uuid) == sorted(
+            [kinesis, kafka], key=lambda m: m.uuid)
+        enabled = kinesis.replace(state="Enabled", last_processing_result="OK")
+        await store.put_mapping(enabled)
+        assert enabled in await store.list_mappings()
+        await store.put_checkpoint(kinesis.uuid, "shardId-1", "100")
+        await store.put_checkpoint(kinesis.uuid, "shardId-1", "200")
+        await store.put_checkpoint(kinesis.uuid, "shardId-2", "7")
+        assert await store.get_checkpoints(kinesis.uuid) == {"shardId-1": "200", "shardId-2": "7"}
+        assert await store.get_checkpoints(kafka.uuid) == {}
+        await store.delete_mapping(kinesis.uuid)
+        assert await store.list_mappings() == [kafka]
+        assert await store.get_checkpoints(kinesis.uuid) == {}, "checkpoints go with the mapping"
+    run(make_store, body)

@@ -19,6 +19,7 @@ ALLOWED = {
     "adapters": {"domain"},
     "api": {"domain", "service", "http", "observability"},
     "observability": set(),
+    "pollers": {"domain", "service"},
 }
 
 

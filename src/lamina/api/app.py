@@ -20,6 +20,7 @@ from lamina.api import (
     event_configs,
     functions,
     invoke,
+    mappings,
     metrics,
     overview,
     versions,
@@ -35,6 +36,7 @@ RouteHandler = Callable[..., Awaitable[Response]]
 
 _NAME = r"(?P<name>[^/]+)"
 _ALIAS = r"(?P<alias>[^/]+)"
+_UUID = r"(?P<mapping_id>[^/]+)"
 ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("POST", r"/2015-03-31/functions/?", functions.create_function),
     ("GET", r"/2015-03-31/functions/?", functions.list_functions),
@@ -45,6 +47,11 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
      functions.update_configuration),
     ("PUT", rf"/2015-03-31/functions/{_NAME}/code/?", functions.update_code),
     ("GET", r"/2016-08-19/account-settings/?", functions.account_settings),
+    ("POST", r"/2015-03-31/event-source-mappings/?", mappings.create_mapping),
+    ("GET", r"/2015-03-31/event-source-mappings/?", mappings.list_mappings),
+    ("GET", rf"/2015-03-31/event-source-mappings/{_UUID}/?", mappings.get_mapping),
+    ("PUT", rf"/2015-03-31/event-source-mappings/{_UUID}/?", mappings.update_mapping),
+    ("DELETE", rf"/2015-03-31/event-source-mappings/{_UUID}/?", mappings.delete_mapping),
     ("POST", rf"/2015-03-31/functions/{_NAME}/versions/?", versions.publish_version),
     ("GET", rf"/2015-03-31/functions/{_NAME}/versions/?", versions.list_versions),
     ("POST", rf"/2015-03-31/functions/{_NAME}/aliases/?", versions.create_alias),

@@ -96,6 +96,12 @@ class AsyncInvokeService:
         """Look at the queue now (another engine queued something, or a slot is free)."""
         (self._deliveries_owed if deliveries else self._wake).set()
 
+    async def owe(self, delivery: Delivery) -> None:
+        """Queue a destination delivery for something other than an async event
+        (an event source mapping's on-failure record); the delivery loop sends it."""
+        await self.store.enqueue_delivery(delivery)
+        self._deliveries_owed.set()
+
     # accepting -------------------------------------------------------------------------
     async def accept(self, name: str, qualifier: str | None, payload: bytes,
                      trace_id: str | None = None) -> str:

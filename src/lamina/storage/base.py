@@ -19,6 +19,7 @@ from lamina.domain.model import (
     AttemptRecord,
     Delivery,
     EventInvokeConfig,
+    EventSourceMapping,
     FunctionConfig,
     InvocationOutcome,
     InvocationSummary,
@@ -113,6 +114,25 @@ class SqlStore:
 
     async def list_provisioned(self) -> list[tuple[str, str, int, str]]:
         return [tuple(r) for r in await self._query("list_provisioned")]  # type: ignore[misc]
+
+    async def put_mapping(self, mapping: EventSourceMapping) -> None:
+        await self._change(("put_mapping", {
+            "uuid": mapping.uuid, "function": mapping.function,
+            "config": json.dumps(mapping.to_dict(), separators=(",", ":"))}))
+
+    async def delete_mapping(self, mapping_id: str) -> None:
+        await self._change(("delete_mapping", {"uuid": mapping_id}))
+
+    async def list_mappings(self) -> list[EventSourceMapping]:
+        return [EventSourceMapping.from_dict(json.loads(r[0]))
+                for r in await self._query("list_mappings")]
+
+    async def put_checkpoint(self, mapping_id: str, shard: str, position: str) -> None:
+        await self._change(("put_checkpoint", {"mapping": mapping_id, "shard": shard,
+                                               "position": position}))
+
+    async def get_checkpoints(self, mapping_id: str) -> dict[str, str]:
+        return {r[0]: r[1] for r in await self._query("get_checkpoints", {"mapping": mapping_id})}
 
     async def put_package(self, key: str, data: bytes) -> None:
         await self._change(("put_package", {"key": key, "zip": data}))

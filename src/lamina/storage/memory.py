@@ -12,6 +12,7 @@ from lamina.domain.model import (
     AttemptRecord,
     Delivery,
     EventInvokeConfig,
+    EventSourceMapping,
     FunctionConfig,
     InvocationOutcome,
     InvocationSummary,
@@ -35,6 +36,8 @@ class MemoryStore:
         self.deliveries: dict[str, tuple[Delivery, str | None, float | None]] = {}
         self.reserved: dict[str, int] = {}
         self.packages: dict[str, bytes] = {}
+        self.mappings: dict[str, EventSourceMapping] = {}
+        self.checkpoints: dict[str, dict[str, str]] = {}
         self.aliases: dict[tuple[str, str], Alias] = {}
         self.provisioned: dict[tuple[str, str], tuple[int, str]] = {}
         self.last_version: dict[str, int] = {}
@@ -126,6 +129,23 @@ class MemoryStore:
 
     async def list_provisioned(self) -> list[tuple[str, str, int, str]]:
         return [(f, q, *self.provisioned[(f, q)]) for f, q in sorted(self.provisioned)]
+
+    async def put_mapping(self, mapping: EventSourceMapping) -> None:
+        self.mappings[mapping.uuid] = mapping
+
+    async def delete_mapping(self, mapping_id: str) -> None:
+        self.mappings.pop(mapping_id, None)
+        self.checkpoints.pop(mapping_id, None)
+
+    async def list_mappings(self) -> list[EventSourceMapping]:
+        return [self.mappings[k] for k in sorted(self.mappings)]
+
+    async def put_checkpoint(self, mapping_id: str, shard: str, position: str) -> None:
+        if mapping_id in self.mappings:
+            self.checkpoints.setdefault(mapping_id, {})[shard] = position
+
+    async def get_checkpoints(self, mapping_id: str) -> dict[str, str]:
+        return dict(self.checkpoints.get(mapping_id, {}))
 
     async def put_package(self, key: str, data: bytes) -> None:
         self.packages.setdefault(key, data)

@@ -244,3 +244,20 @@ DELETE FROM invocation_records WHERE request_id = :request_id;
 
 -- name: delete_invocation
 DELETE FROM invocations WHERE request_id = :request_id;
+
+-- name: put_mapping
+INSERT INTO event_source_mappings (uuid, function, config) VALUES (:uuid, :function, :config)
+ON CONFLICT (uuid) DO UPDATE SET function = excluded.function, config = excluded.config;
+
+-- name: delete_mapping
+DELETE FROM event_source_mappings WHERE uuid = :uuid;
+
+-- name: list_mappings
+SELECT config FROM event_source_mappings ORDER BY uuid;
+
+-- name: put_checkpoint
+INSERT INTO checkpoints (mapping, shard, position) VALUES (:mapping, :shard, :position)
+ON CONFLICT (mapping, shard) DO UPDATE SET position = excluded.position;
+
+-- name: get_checkpoints
+SELECT shard, position FROM checkpoints WHERE mapping = :mapping;

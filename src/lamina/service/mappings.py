@@ -1,0 +1,240 @@
+"""Event source mappings: their lifecycle, and the batches their pollers run (spec §12).
+
+Create / Update / Delete answer at once with the transitional state (`Creating`,
+`Updating`, `Enabling`, `Disabling`, `Deleting`) and complete just after, as on AWS: the mapping becomes `Enabled`
+(its poller starts) or `Disabled` (its poller stops), or goes away. `Enabled=false` really
+stops polling; a stream mapping resumes from its checkpoint when enabled again.
+
+A batch is one invocation with its own request id and timeline: the records it carries,
+each attempt, retries, bisect splits, checkpoint moves and discards. Invoking a batch takes
+the same path as a synchronous call (concurrency slot, environment, timeout); a throttle
+comes back as None so the poller can back off without counting a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any, Protocol
+
+from lamina.domain import arns, errors
+from lamina.domain.mappings import MappingSettings, new_mapping, updated_mapping
+from lamina.domain.model import (
+    Delivery,
+    EventSourceMapping,
+    Invocation,
+    InvocationOutcome,
+    InvocationSummary,
+)
+from lamina.domain.observed import MappingStatus
+from lamina.service.clock import RealClock
+from lamina.service.functions import FunctionService
+from lamina.service.invoke import InvokeService, new_trace_id
+from lamina.service.ports import Store
+from lamina.service.records import Recorder
+
+
+class PollerRunner(Protocol):
+    """Starts and stops the poller of a mapping (pollers.supervisor)."""
+
+    def start(self, mapping: EventSourceMapping) -> None: ...
+    async def check(self, mapping: EventSourceMapping, function_timeout: int) -> None: ...
+    async def stop(self, mapping_id: str) -> None: ...
+
+
+class MappingService:
+    """The `*EventSourceMapping` operations and what pollers need from the engine."""
+
+    def __init__(self, store: Store, functions: FunctionService, invoke: InvokeService,
+                 recorder: Recorder, clock: RealClock, owe: Any) -> None:
+        self.store = store
+        self.functions = functions
+        self.invoke = invoke
+        self.recorder = recorder
+        self.clock = clock
+        self.owe = owe  # coroutine function: a Delivery for an on-failure destination
+        self.runner: PollerRunner | None = None    # runs the pollers (not with --no-pollers)
+        self.sources: PollerRunner | None = None   # checks a new mapping against its source
+        self._mappings: dict[str, EventSourceMapping] = {}
+        self._seen: dict[str, dict[str, Any]] = {}  # what pollers last saw, per mapping
+
+    # lifecycle -------------------------------------------------------------------------
+    async def load(self) -> None:
+        for mapping in await self.store.list_mappings():
+            if mapping.state == "Deleting":
+                await self.store.delete_mapping(mapping.uuid)
+                continue
+            settled = mapping.replace(state="Enabled" if mapping.enabled else "Disabled")
+            self._mappings[mapping.uuid] = settled
+            if settled.enabled and self.runner is not None:
+                self.runner.start(settled)
+
+    def arn(self, mapping_id: str) -> str:
+        return (f"arn:aws:lambda:{self.functions.region}:{self.functions.account}:"
+                f"event-source-mapping:{mapping_id}")
+
+    def get(self, mapping_id: str) -> EventSourceMapping:
+        mapping = self._mappings.get(mapping_id)
+        if mapping is None:
+            raise errors.ResourceNotFound("The resource you requested does not exist.")
+        return mapping
+
+    def list(self, event_source_arn: str | None, function: str | None
+             ) -> list[EventSourceMapping]:
+        wanted = None
+        if function:
+            wanted = arns.parse_function_name(function, self.functions.region,
+                                              self.functions.account).name
+        return [m for m in sorted(self._mappings.values(), key=lambda m: m.last_modified)
+                if (event_source_arn is None or m.event_source_arn == event_source_arn)
+                and (wanted is None or m.function == wanted)]
+
+    async def create(self, function: str, event_source_arn: str | None,
+                     settings: MappingSettings) -> EventSourceMapping:
+        ref = arns.parse_function_name(function, self.functions.region, self.functions.account)
+        config = self.functions.resolve(ref.name, ref.qualifier)
+        mapping = new_mapping(ref.name, ref.qualifier, event_source_arn, settings,
+                              time.time())
+        self._refuse_duplicate(mapping)
+        if self.sources is not None:
+            await self.sources.check(mapping, config.timeout)
+        await self.store.put_mapping(mapping)
+        self._mappings[mapping.uuid] = mapping
+        asyncio.get_running_loop().call_soon(self._settle, mapping.uuid)
+        return mapping
+
+    async def update(self, mapping_id: str, settings: MappingSettings,
+                     function: str | None) -> EventSourceMapping:
+        mapping = self.get(mapping_id)
+        name = qualifier = None
+        if function is not None:
+            ref = arns.parse_function_name(function, self.functions.region,
+                                           self.functions.account)
+            self.functions.resolve(ref.name, ref.qualifier)
+            name, qualifier = ref.name, ref.qualifier
+        changed = updated_mapping(mapping, settings, name, qualifier, time.time())
+        await self.store.put_mapping(changed)
+        self._mappings[mapping_id] = changed
+        if self.runner is not None:
+            await self.runner.stop(mapping_id)
+        asyncio.get_running_loop().call_soon(self._settle, mapping_id)
+        return changed
+
+    async def delete(self, mapping_id: str) -> EventSourceMapping:
+        mapping = self.get(mapping_id)
+        if mapping.state not in ("Enabled", "Disabled"):
+            raise errors.ResourceInUse(
+                f"Cannot delete the event source mapping because it is in use. {mapping.state}")
+        deleting = mapping.replace(state="Deleting", state_reason="USER_INITIATED")
+        self._mappings[mapping_id] = deleting
+        await self.store.put_mapping(deleting)
+        if self.runner is not None:
+            await self.runner.stop(mapping_id)
+        await self.store.delete_mapping(mapping_id)
+        asyncio.get_running_loop().call_soon(self._forget, mapping_id)
+        return deleting
+
+    def _forget(self, mapping_id: str) -> None:
+        self._mappings.pop(mapping_id, None)
+        self._seen.pop(mapping_id, None)
+
+    def _refuse_duplicate(self, mapping: EventSourceMapping) -> None:
+        for other in self._mappings.values():
+            if other.event_source_arn == mapping.event_source_arn and \
+                    other.function == mapping.function and other.source != "kafka":
+                if mapping.source == "sqs":
+                    raise errors.ResourceConflict(
+                        f'An event source mapping with SQS arn (" {mapping.event_source_arn} ") '
+                        f'and function (" {mapping.function} ") already exists. Please update '
+                        f"or delete the existing mapping with UUID {other.uuid}")
+                raise errors.ResourceConflict(
+                    f'The event source arn (" {mapping.event_source_arn} ") and function '
+                    f'(" {mapping.function} ") provided mapping already exists. Please update '
+                    f"or delete the existing mapping with UUID {other.uuid}")
+
+    def _settle(self, mapping_id: str) -> None:
+        mapping = self._mappings.get(mapping_id)
+        if mapping is None or mapping.state == "Deleting":
+            return
+        settled = mapping.replace(state="Enabled" if mapping.enabled else "Disabled")
+        self._mappings[mapping_id] = settled
+        asyncio.get_running_loop().create_task(self.store.put_mapping(settled))
+        if settled.enabled and self.runner is not None:
+            self.runner.start(settled)
+
+    def current(self, mapping_id: str) -> EventSourceMapping | None:
+        """The mapping as it is now (a poller checks it has not been changed or deleted)."""
+        return self._mappings.get(mapping_id)
+
+    def processed(self, mapping_id: str, result: str) -> None:
+        """LastProcessingResult: "OK" or "PROBLEM: …"."""
+        mapping = self._mappings.get(mapping_id)
+        if mapping is not None and mapping.last_processing_result != result:
+            self._mappings[mapping_id] = mapping.replace(last_processing_result=result)
+
+    def observe(self, mapping_id: str, **seen: Any) -> None:
+        """What a poller saw of its source (lag_s, backlog, checkpoint, last_batch_size)."""
+        self._seen.setdefault(mapping_id, {}).update(seen)
+
+    async def mapping_status(self) -> list[MappingStatus]:
+        return [MappingStatus(
+            m.uuid, m.function, m.event_source_arn, m.state, m.state_reason, m.batch_size,
+            m.last_processing_result, m.last_modified, **self._seen.get(m.uuid, {}))
+            for m in self.list(None, None)]
+
+    # checkpoints -----------------------------------------------------------------------
+    async def checkpoints(self, mapping_id: str) -> dict[str, str]:
+        return await self.store.get_checkpoints(mapping_id)
+
+    async def checkpoint(self, mapping_id: str, shard: str, position: str) -> None:
+        await self.store.put_checkpoint(mapping_id, shard, position)
+        self.observe(mapping_id, checkpoint=f"{shard}:{position}")
+
+    # batches ---------------------------------------------------------------------------
+    def begin_batch(self, mapping: EventSourceMapping, detail: dict[str, Any]) -> str:
+        request_id = str(uuid.uuid4())
+        now = self.clock.now()
+        self.recorder.summary(InvocationSummary(request_id, mapping.function, mapping.qualifier,
+                                                "EventSourceMapping", now))
+        self.recorder.record(request_id, "accepted", {
+            "type": "EventSourceMapping", "mapping": mapping.uuid, "source": mapping.source,
+            **detail}, now)
+        self.observe(mapping.uuid, last_batch_size=detail.get("records"))
+        return request_id
+
+    def note(self, request_id: str, kind: str, detail: dict[str, Any]) -> None:
+        self.recorder.record(request_id, kind, detail)
+
+    def end_batch(self, mapping: EventSourceMapping, request_id: str, status: str,
+                  attempts: int, error_type: str | None = None) -> None:
+        self.recorder.summary(InvocationSummary(
+            request_id, mapping.function, mapping.qualifier, "EventSourceMapping",
+            self.clock.now(), status=status, finished_at=self.clock.now(), attempts=attempts,
+            error_type=error_type))
+
+    async def invoke_batch(self, mapping: EventSourceMapping, request_id: str, payload: bytes,
+                           attempt: int) -> InvocationOutcome | None:
+        """Run a batch once; None when it was throttled (the function did not run)."""
+        config = self.functions.route(mapping.function, mapping.qualifier)
+        invocation = Invocation(request_id, config,
+                                self.functions.arn(mapping.function, mapping.qualifier),
+                                payload, "RequestResponse", trace_id=new_trace_id())
+        try:
+            self.invoke.limiter.acquire(mapping.function)
+        except errors.TooManyRequests as throttle:
+            self.note(request_id, "throttled", {"reason": throttle.reason, "attempt": attempt})
+            return None
+        try:
+            return await self.invoke.run_attempt(invocation, attempt=attempt)
+        except errors.TooManyRequests as throttle:
+            self.note(request_id, "throttled", {"reason": throttle.reason, "attempt": attempt})
+            return None
+        finally:
+            self.invoke.limiter.release(mapping.function)
+
+    async def send_on_failure(self, mapping: EventSourceMapping, request_id: str,
+                              record: bytes) -> None:
+        if mapping.on_failure:
+            await self.owe(Delivery(str(uuid.uuid4()), request_id, "on_failure",
+                                    mapping.on_failure, record, {}, 0, self.clock.now()))
