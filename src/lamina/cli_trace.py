@@ -23,7 +23,7 @@ STYLES = {"accepted": "bold", "queued": "dim", "throttled": "yellow", "rejected"
           "attached": "cyan", "sdk_retry": "cyan", "caller_gone": "cyan"}
 MARKS = {"retry_scheduled": "◆", "discarded": "■", "dropped": "■", "throttled": "▲",
          "destination_queued": "○", "destination_delivered": "●", "destination_failed": "✕"}
-FINAL = ("success", "error", "failed", "rejected", "dropped")
+FINAL = ("success", "error", "failed", "rejected", "dropped", "bisected", "stopped")
 
 
 def console() -> Console:

@@ -43,8 +43,8 @@ def test_settings_aws_refuses():
     refused(QUEUE, "Unsupported StartingPosition parameter", starting_position="LATEST")
     refused(QUEUE, "Unsupported MaximumRetryAttempts parameter", max_retry_attempts=1)
     refused(QUEUE, "Maximum batch window in seconds must be greater than 0", batch_size=11)
-    refused(FIFO, "Batch size for FIFO queues must be between 1 and 10", batch_size=20,
-            batching_window=1)
+    refused(FIFO, "Batch size for FIFO queues must be between 1 and 10", batch_size=20)
+    refused(FIFO, "Batching window is not supported for FIFO queues", batching_window=1)
     refused(STREAM, "Member must not be null")
     refused(TABLE, "Unsupported starting position: AT_TIMESTAMP",
             starting_position="AT_TIMESTAMP", starting_timestamp=1.0)

@@ -4,9 +4,10 @@
 (() => {
   const view = document.getElementById("view");
   const liveBox = document.getElementById("live");
-  const FINAL = new Set(["success", "error", "failed", "rejected", "dropped"]);
+  const FINAL = new Set(["success", "error", "failed", "rejected", "dropped", "bisected",
+    "stopped"]);
   const STATUSES = ["success", "error", "failed", "rejected", "running", "queued", "retrying",
-    "dropped"];
+    "dropped", "bisected", "stopped"];
   const PERIODS = [["", "any time"], ["5m", "last 5 min"], ["15m", "last 15 min"],
     ["1h", "last hour"], ["6h", "last 6 h"], ["1d", "last day"]];
   const state = { engine: null, fetchedAt: 0, functions: [], mappings: [] };

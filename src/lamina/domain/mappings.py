@@ -120,15 +120,17 @@ def _wire_name(name: str) -> str:
 
 
 def _check_batch(batch_size: int, window: int, source: str, fifo: bool) -> None:
+    if fifo and window > 0:
+        raise errors.InvalidParameterValue("Batching window is not supported for FIFO queues")
+    if fifo and batch_size > 10:
+        raise errors.InvalidParameterValue(
+            "Batch size for FIFO queues must be between 1 and 10.")
     # AWS's reference names Kinesis and DynamoDB too, but AWS accepts (and defaults to)
     # 100 records with no window on streams; only SQS refuses it.
     if source == "sqs" and batch_size > 10 and window == 0:
         raise errors.InvalidParameterValue(
             "Maximum batch window in seconds must be greater than 0 if maximum batch size is "
             "greater than 10")
-    if fifo and batch_size > 10:
-        raise errors.InvalidParameterValue(
-            "Batch size for FIFO queues must be between 1 and 10.")
 
 
 def new_mapping(function: str, qualifier: str | None, event_source_arn: str | None,

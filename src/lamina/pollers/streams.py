@@ -276,6 +276,7 @@ class Lane:
             self.mappings.note(request_id, "retry_scheduled", {"retry": invocations,
                                                                "delay_s": delay})
             await self._sleep(delay)
+        self.mappings.end_batch(mapping, request_id, "stopped", invocations)
         return False
 
     async def _run(self, mapping: EventSourceMapping, request_id: str,
@@ -333,6 +334,8 @@ class Lane:
             self.mappings.note(request_id, "retry_scheduled", {"retry": retries,
                                                                "delay_s": delay})
             await self._sleep(delay)
+        # the mapping stopped (disabled, deleted, engine stopping): the records are read again
+        self.mappings.end_batch(mapping, request_id, "stopped", invocations)
         return False
 
     async def _sleep(self, seconds: float) -> None:

@@ -17,6 +17,7 @@ from lamina.service.mappings import MappingService
 
 log = logging.getLogger("lamina.pollers")
 STOP_GRACE_S = 30.0
+CHECK_S = 3.0  # how long CreateEventSourceMapping waits to check an SQS queue
 
 
 class PollerSupervisor:
@@ -27,6 +28,7 @@ class PollerSupervisor:
         self.clients = clients
         self.region = region
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._closed = False  # the engine is stopping: no poller starts any more
 
     async def check(self, mapping: EventSourceMapping, function_timeout: int) -> None:
         """Refuse what AWS refuses when the mapping is created: an SQS queue whose visibility
@@ -36,9 +38,9 @@ class PollerSupervisor:
             return
         try:
             client = await self.clients.client("sqs")
-            url = await self.clients.queue_url(mapping.event_source_arn)
-            attributes = (await client.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["VisibilityTimeout"]))["Attributes"]
+            # bounded: botocore retries an unreachable endpoint for up to ~15 s
+            attributes = await asyncio.wait_for(self._queue_attributes(
+                client, mapping.event_source_arn), CHECK_S)
         except Exception as exc:  # noqa: BLE001 - reported by the poller once it runs
             log.info("could not check queue %s: %s", mapping.event_source_arn, exc)
             return
@@ -48,8 +50,13 @@ class PollerSupervisor:
                 f"Queue visibility timeout: {visibility} seconds is less than Function "
                 f"timeout: {function_timeout} seconds")
 
+    async def _queue_attributes(self, client: Any, arn: str) -> dict[str, str]:
+        url = await self.clients.queue_url(arn)
+        return (await client.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["VisibilityTimeout"]))["Attributes"]
+
     def start(self, mapping: EventSourceMapping) -> None:
-        if mapping.uuid in self._running:
+        if mapping.uuid in self._running or self._closed:
             return
         stop = asyncio.Event()
         kind = {"sqs": sqs.SqsPoller, "kafka": kafka.KafkaPoller}.get(mapping.source,
@@ -68,8 +75,10 @@ class PollerSupervisor:
             log.exception("the poller of mapping %s stopped on an error", mapping.uuid)
             self.mappings.processed(mapping.uuid, "PROBLEM: Lamina's poller failed; see the "
                                                   "engine log")
-        finally:
-            self._running.pop(mapping.uuid, None)
+        finally:  # not a newer poller of the mapping, started after this one was given up
+            entry = self._running.get(mapping.uuid)
+            if entry is not None and entry[0] is asyncio.current_task():
+                del self._running[mapping.uuid]
 
     async def stop(self, mapping_id: str) -> None:
         entry = self._running.pop(mapping_id, None)
@@ -82,4 +91,5 @@ class PollerSupervisor:
             task.cancel()
 
     async def close(self) -> None:
+        self._closed = True
         await asyncio.gather(*(self.stop(m) for m in list(self._running)))

@@ -14,8 +14,10 @@ comes back as None so the poller can back off without counting a retry.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from lamina.domain import arns, errors
@@ -33,6 +35,8 @@ from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeService, new_trace_id
 from lamina.service.ports import Store
 from lamina.service.records import Recorder
+
+log = logging.getLogger("lamina.mappings")
 
 
 class PollerRunner(Protocol):
@@ -58,6 +62,7 @@ class MappingService:
         self.sources: PollerRunner | None = None   # checks a new mapping against its source
         self._mappings: dict[str, EventSourceMapping] = {}
         self._seen: dict[str, dict[str, Any]] = {}  # what pollers last saw, per mapping
+        self._completing: set[asyncio.Task[None]] = set()  # updates, deletes finishing
 
     # lifecycle -------------------------------------------------------------------------
     async def load(self) -> None:
@@ -116,10 +121,14 @@ class MappingService:
         changed = updated_mapping(mapping, settings, name, qualifier, time.time())
         await self.store.put_mapping(changed)
         self._mappings[mapping_id] = changed
+        self._complete(self._restart(mapping_id))
+        return changed
+
+    async def _restart(self, mapping_id: str) -> None:
+        """Stop the poller (a running batch completes first), then settle the mapping."""
         if self.runner is not None:
             await self.runner.stop(mapping_id)
-        asyncio.get_running_loop().call_soon(self._settle, mapping_id)
-        return changed
+        self._settle(mapping_id)
 
     async def delete(self, mapping_id: str) -> EventSourceMapping:
         mapping = self.get(mapping_id)
@@ -129,11 +138,25 @@ class MappingService:
         deleting = mapping.replace(state="Deleting", state_reason="USER_INITIATED")
         self._mappings[mapping_id] = deleting
         await self.store.put_mapping(deleting)
+        # A restart meanwhile finishes the deletion (load).
+        self._complete(self._finish_delete(mapping_id))
+        return deleting
+
+    def _complete(self, work: Coroutine[Any, Any, None]) -> None:
+        """Finish an update or delete after answering: the poller lets a running batch
+        complete (up to the function's timeout) before it stops."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._completing.add(task)
+        task.add_done_callback(self._completing.discard)
+
+    async def _finish_delete(self, mapping_id: str) -> None:
         if self.runner is not None:
             await self.runner.stop(mapping_id)
-        await self.store.delete_mapping(mapping_id)
-        asyncio.get_running_loop().call_soon(self._forget, mapping_id)
-        return deleting
+        try:
+            await self.store.delete_mapping(mapping_id)
+        except Exception as exc:  # noqa: BLE001 - the store is closing: load() finishes it
+            log.warning("could not delete event source mapping %s yet: %s", mapping_id, exc)
+        self._forget(mapping_id)
 
     def _forget(self, mapping_id: str) -> None:
         self._mappings.pop(mapping_id, None)
