@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import zipfile
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
@@ -54,6 +55,7 @@ from lamina.storage.url import open_store
 log = logging.getLogger("lamina")
 
 SAMPLE_NAME = "hello"
+LEAD_CHECK_S = 2.0  # how often an engine checks it (still) runs the pollers
 
 
 def _sdk_path() -> str | None:
@@ -107,8 +109,6 @@ class Engine:
                                        self.clock, self.async_invoke.owe)
         self.pollers = PollerSupervisor(self.mappings, self.aws, config.region)
         self.mappings.sources = self.pollers
-        if config.pollers:
-            self.mappings.runner = self.pollers
         self.observe = ObserveService(self.store, self.recorder,
                                       LogReader(config.data_dir / "logs"), self.pool.flush_logs)
         self.overview = OverviewService(self.functions, self.provisioned, self.event_configs,
@@ -120,6 +120,8 @@ class Engine:
                                           config.logs_max_age, self._log_streams)
         self.server: asyncio.Server | None = None
         self._reload: asyncio.Task[None] | None = None
+        self._reload_mappings: asyncio.Task[None] | None = None
+        self._leading: asyncio.Task[None] | None = None
 
     def _log_streams(self) -> list[LogStream]:
         return [env.logs for env in self.pool.environments()]
@@ -142,6 +144,9 @@ class Engine:
         await self.async_invoke.start()
         await self.mappings.load()
         await self.store.listen(self._on_store_change)
+        if self.config.pollers:
+            await self._lead_once()
+            self._leading = asyncio.get_running_loop().create_task(self._lead_loop())
         if self.config.sample:
             await self.create_sample()
         heartbeat = 0.0 if self.config.parity == "strict" else self.config.heartbeat_interval
@@ -153,30 +158,63 @@ class Engine:
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
 
+    async def _lead_once(self) -> None:
+        """Run the event source pollers while this engine holds that role (always, alone
+        on a store; one engine at a time among several sharing PostgreSQL)."""
+        leading = await self.store.try_lead("pollers")
+        if leading and self.mappings.runner is None:
+            log.info("this engine runs the event source mapping pollers")
+            await self.mappings.lead(self.pollers)
+        elif not leading and self.mappings.runner is not None:
+            log.warning("another engine runs the event source mapping pollers now")
+            await self.mappings.unlead()
+
+    async def _lead_loop(self) -> None:
+        while True:
+            await asyncio.sleep(LEAD_CHECK_S)
+            try:
+                await self._lead_once()
+            except Exception:
+                log.exception("could not check which engine runs the pollers")
+
+    _MAPPING_CHANGES = ("put_mapping", "delete_mapping", "settle_mapping")
+    _QUEUE_CHANGES = ("enqueue_event", "reschedule_event", "enqueue_delivery")
+
     def _on_store_change(self, channel: str, change: str) -> None:
         """Another engine sharing the store changed something (PostgreSQL notifications)."""
         if change in ("enqueue_event", "reschedule_event", "reconnected"):
             self.async_invoke.wake()
         if change in ("enqueue_delivery", "reconnected"):
             self.async_invoke.wake(deliveries=True)
-        if change not in ("enqueue_event", "reschedule_event", "enqueue_delivery"):
+        if change in (*self._MAPPING_CHANGES, "reconnected"):
+            if self._reload_mappings is None or self._reload_mappings.done():
+                self._reload_mappings = asyncio.get_running_loop().create_task(
+                    self._retrying(self.mappings.reload, "event source mappings"))
+        if change not in (*self._QUEUE_CHANGES, *self._MAPPING_CHANGES):
             if self._reload is None or self._reload.done():
-                self._reload = asyncio.get_running_loop().create_task(self._reload_functions())
+                self._reload = asyncio.get_running_loop().create_task(
+                    self._retrying(self._reload_functions, "functions"))
 
     async def _reload_functions(self) -> None:
+        await self.functions.load()
+        await self.event_configs.load()
+
+    @staticmethod
+    async def _retrying(reload: Callable[[], Awaitable[None]], what: str) -> None:
         for attempt in range(10):
             await asyncio.sleep(0.05 * 2 ** attempt)  # the first wait merges a burst of changes
             try:
-                await self.functions.load()
-                await self.event_configs.load()
+                await reload()
                 return
             except errors.StoreUnavailable as exc:
-                log.warning("could not reload functions after a change by another engine: %s",
+                log.warning("could not reload %s after a change by another engine: %s", what,
                             exc)
 
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+        if self._leading is not None:
+            self._leading.cancel()
         await self.pollers.close()
         await self.async_invoke.close()
         await self.sender.close()

@@ -164,8 +164,9 @@ def _add_observability_arguments(parser: argparse.ArgumentParser) -> None:
                         help="delete function log files not written for this long (wall "
                              "time): 7d, 12h, 30m or seconds; 0 keeps them (default 7d)")
     parser.add_argument("--no-pollers", action="store_true",
-                        help="do not poll event source mappings on this engine (with a shared "
-                             "PostgreSQL store, let one engine run the pollers)")
+                        help="never run the event source mapping pollers on this engine (with "
+                             "a shared PostgreSQL store one engine runs them anyway, and another "
+                             "takes over if it dies)")
     parser.add_argument("--no-records", action="store_true",
                         help="record nothing: no invocation list, timelines or metrics "
                              "(for benchmarks that measure what recording costs)")

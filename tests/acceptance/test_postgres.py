@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -125,3 +126,55 @@ def test_postgres_restart_loses_nothing_acknowledged(postgres, tmp_path):
         lam.close()
     finally:
         engine.stop()
+
+
+def test_one_engine_runs_the_pollers_and_another_takes_over_when_it_dies(postgres, moto,
+                                                                          tmp_path):
+    """Mappings are shared through the store; one engine at a time runs their pollers."""
+    from tests.acceptance.test_mappings import PACKAGE as ESM, batches, queue
+
+    url = postgres.new_database()
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    env = {"AWS_ENDPOINT_URL": moto.endpoint}
+    first = start_server(tmp_path / "a", "--store", url, env=env)
+    second = start_server(tmp_path / "b", "--store", url, env=env)
+    sqs = moto.client("sqs")
+    # messages a killed engine had received come back after the visibility timeout
+    queue_url, arn = queue(sqs, "pg-esm", VisibilityTimeout=4)
+    try:
+        a, b = client(first.endpoint), client(second.endpoint)
+        create_function(a, "pg-esm", ESM, handler="index.sqs",
+                        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
+        wait_for(lambda: _known(b, "pg-esm"), timeout=5)
+        mapping = b.create_event_source_mapping(FunctionName="pg-esm", EventSourceArn=arn)
+        wait_for(lambda: [m["UUID"] for m in a.list_event_source_mappings()[
+            "EventSourceMappings"]] == [mapping["UUID"]], timeout=5)
+        for n in range(5):
+            sqs.send_message(QueueUrl=queue_url, MessageBody=f"first-{n}")
+        wait_for(lambda: sum(len(x["Records"]) for x in batches(runs_dir)) == 5, timeout=30)
+        assert "this engine runs the event source mapping pollers" in first.log()
+        assert "this engine runs the event source mapping pollers" not in second.log()
+        wait_for(lambda: b.get_event_source_mapping(UUID=mapping["UUID"])[
+            "LastProcessingResult"] == "OK", timeout=5)  # the leader's result, seen from b
+
+        b.update_event_source_mapping(UUID=mapping["UUID"], BatchSize=3)
+        wait_for(lambda: a.get_event_source_mapping(UUID=mapping["UUID"])["BatchSize"] == 3,
+                 timeout=5)
+        first.stop(signal.SIGKILL)
+        a.close()
+        for n in range(4):
+            sqs.send_message(QueueUrl=queue_url, MessageBody=f"second-{n}")
+        wait_for(lambda: sum(len(x["Records"]) for x in batches(runs_dir)) == 9, timeout=30)
+        assert "this engine runs the event source mapping pollers" in second.log()
+        assert all(len(x["Records"]) <= 3 for x in batches(runs_dir)[-2:])
+        bodies = sorted(r["body"] for x in batches(runs_dir) for r in x["Records"])
+        assert bodies == sorted([f"first-{n}" for n in range(5)] +
+                                [f"second-{n}" for n in range(4)]), "each message once"
+
+        b.delete_event_source_mapping(UUID=mapping["UUID"])
+        wait_for(lambda: not b.list_event_source_mappings()["EventSourceMappings"], timeout=10)
+        b.close()
+    finally:
+        first.stop()
+        second.stop()

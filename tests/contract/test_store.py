@@ -287,7 +287,16 @@ def test_mappings_and_checkpoints(make_store):
         await store.put_checkpoint(kinesis.uuid, "shardId-2", "7")
         assert await store.get_checkpoints(kinesis.uuid) == {"shardId-1": "200", "shardId-2": "7"}
         assert await store.get_checkpoints(kafka.uuid) == {}
+        newer = enabled.replace(batch_size=7, state="Updating", last_modified=200.0)
+        await store.put_mapping(newer)
+        await store.settle_mapping(enabled.replace(last_processing_result="PROBLEM: late"))
+        await store.put_mapping(enabled.replace(batch_size=1))
+        assert newer in await store.list_mappings(), "writes older than the last change lose"
+        await store.settle_mapping(newer.replace(state="Enabled"))
+        assert newer.replace(state="Enabled") in await store.list_mappings()
         await store.delete_mapping(kinesis.uuid)
         assert await store.list_mappings() == [kafka]
         assert await store.get_checkpoints(kinesis.uuid) == {}, "checkpoints go with the mapping"
+        await store.settle_mapping(newer)
+        assert await store.list_mappings() == [kafka], "settling does not bring a mapping back"
     run(make_store, body)

@@ -7,6 +7,10 @@ import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from lamina.domain import filters
+from lamina.domain.model import EventSourceMapping
+from lamina.service.mappings import MappingService
+
 T = TypeVar("T")
 log = logging.getLogger("lamina.pollers")
 
@@ -58,3 +62,21 @@ def describe(exc: BaseException) -> str:
     if isinstance(error, dict) and "Error" in error:
         return f"{error['Error'].get('Code')}: {error['Error'].get('Message')}"
     return f"{type(exc).__name__}: {exc}"
+
+
+class Poller:
+    """What every poller holds: its mapping, the service that runs its batches, the source
+    clients, and the stop event the supervisor sets."""
+
+    def __init__(self, mapping: EventSourceMapping, mappings: MappingService, clients: Any,
+                 region: str, stop: asyncio.Event) -> None:
+        self.mapping = mapping
+        self.mappings = mappings
+        self.clients = clients
+        self.region = region
+        self.stop = stop
+        self.patterns = [filters.parse(text) for text in mapping.filters]
+
+    def problem(self, exc: BaseException) -> None:
+        """The source failed us: say so in LastProcessingResult (the state does not change)."""
+        self.mappings.processed(self.mapping.uuid, f"PROBLEM: {describe(exc)}")

@@ -26,7 +26,7 @@ from typing import Any
 from lamina.domain import batching, filters
 from lamina.domain.destinations import iso_timestamp
 from lamina.domain.model import EventSourceMapping
-from lamina.pollers.base import Backoff, describe, pause
+from lamina.pollers.base import Backoff, Poller, pause
 from lamina.service.mappings import MappingService
 
 DEFAULT_WINDOW_S = 0.5
@@ -44,15 +44,12 @@ def kafka_record(message: Any) -> dict[str, Any]:
     }
 
 
-class KafkaPoller:
+class KafkaPoller(Poller):
     """The poller of one self-managed Kafka mapping."""
 
     def __init__(self, mapping: EventSourceMapping, mappings: MappingService, clients: Any,
                  region: str, stop: asyncio.Event) -> None:
-        self.mapping = mapping
-        self.mappings = mappings
-        self.stop = stop
-        self.patterns = [filters.parse(text) for text in mapping.filters]
+        super().__init__(mapping, mappings, clients, region, stop)
         self.servers = ",".join(mapping.bootstrap_servers)
 
     async def run(self) -> None:
@@ -70,7 +67,7 @@ class KafkaPoller:
                 backoff.reset()
                 await self._consume(consumer)
             except Exception as exc:  # broker down or unreachable: keep the mapping, retry
-                self.mappings.processed(self.mapping.uuid, f"PROBLEM: {describe(exc)}")
+                self.problem(exc)
                 if not await pause(backoff.next(), self.stop):
                     return
             finally:

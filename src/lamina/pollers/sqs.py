@@ -28,7 +28,7 @@ from typing import Any
 
 from lamina.domain import batching, events, filters
 from lamina.domain.model import EventSourceMapping
-from lamina.pollers.base import Backoff, describe, pause, unless_stopped
+from lamina.pollers.base import Backoff, Poller, pause, unless_stopped
 from lamina.service.mappings import MappingService
 
 DEFAULT_CONCURRENCY = 5
@@ -36,17 +36,12 @@ LONG_POLL_S = 20
 EMPTY_POLLS_BEFORE_EXIT = 3
 
 
-class SqsPoller:
+class SqsPoller(Poller):
     """The poller of one SQS mapping."""
 
     def __init__(self, mapping: EventSourceMapping, mappings: MappingService, clients: Any,
                  region: str, stop: asyncio.Event) -> None:
-        self.mapping = mapping
-        self.mappings = mappings
-        self.clients = clients
-        self.region = region
-        self.stop = stop
-        self.patterns = [filters.parse(text) for text in mapping.filters]
+        super().__init__(mapping, mappings, clients, region, stop)
         self.cap = mapping.max_concurrency or DEFAULT_CONCURRENCY
         self.loops: set[asyncio.Task[None]] = set()
         self.queue_url = ""
@@ -59,7 +54,7 @@ class SqsPoller:
                 await self._prepare()
                 break
             except Exception as exc:  # queue missing or endpoint down: wait, keep the mapping
-                self.mappings.processed(self.mapping.uuid, f"PROBLEM: {describe(exc)}")
+                self.problem(exc)
                 if not await pause(backoff.next(), self.stop):
                     return
         self._add_loop()
@@ -89,7 +84,7 @@ class SqsPoller:
                 messages = await self._collect()
                 backoff.reset()
             except Exception as exc:
-                self.mappings.processed(self.mapping.uuid, f"PROBLEM: {describe(exc)}")
+                self.problem(exc)
                 if not await pause(backoff.next(), self.stop):
                     return
                 continue

@@ -32,7 +32,7 @@ from typing import Any
 from lamina.domain import batching, events, filters, windows
 from lamina.domain.windows import Window
 from lamina.domain.model import EventSourceMapping
-from lamina.pollers.base import Backoff, describe, pause, unless_stopped
+from lamina.pollers.base import Backoff, Poller, pause, unless_stopped
 from lamina.service.mappings import MappingService
 
 RESHARD_S = 30.0
@@ -40,19 +40,14 @@ POLL_S = {"kinesis": 1.0, "dynamodb": 0.25}  # spec §18: Kinesis 1/s, DynamoDB 
 ROLE = "arn:aws:iam::123456789012:role/lamina"
 
 
-class StreamPoller:
+class StreamPoller(Poller):
     """The poller of one Kinesis or DynamoDB Streams mapping."""
 
     def __init__(self, mapping: EventSourceMapping, mappings: MappingService, clients: Any,
                  region: str, stop: asyncio.Event) -> None:
-        self.mapping = mapping
-        self.mappings = mappings
-        self.clients = clients
-        self.region = region
-        self.stop = stop
+        super().__init__(mapping, mappings, clients, region, stop)
         self.source = mapping.source
         self.service = "kinesis" if self.source == "kinesis" else "dynamodbstreams"
-        self.patterns = [filters.parse(text) for text in mapping.filters]
         self.shards: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
@@ -66,7 +61,7 @@ class StreamPoller:
                 backoff.reset()
                 delay = RESHARD_S
             except Exception as exc:  # the stream is gone or the endpoint down: keep trying
-                self.mappings.processed(self.mapping.uuid, f"PROBLEM: {describe(exc)}")
+                self.problem(exc)
                 delay = backoff.next()
             if not await pause(delay, self.stop):
                 break
@@ -112,7 +107,7 @@ class ShardReader:
                 fetched = await self._fetch()
                 backoff.reset()
             except Exception as exc:
-                poller.mappings.processed(self.mapping.uuid, f"PROBLEM: {describe(exc)}")
+                poller.problem(exc)
                 if not await pause(backoff.next(), poller.stop):
                     break
                 continue

@@ -75,6 +75,45 @@ class MappingService:
             if settled.enabled and self.runner is not None:
                 self.runner.start(settled)
 
+    async def lead(self, runner: PollerRunner) -> None:
+        """This engine runs the pollers now (it holds the role among engines)."""
+        self.runner = runner
+        await self.reload()
+        for mapping in self._mappings.values():
+            if mapping.enabled and mapping.state != "Deleting":
+                runner.start(mapping)
+
+    async def unlead(self) -> None:
+        """Another engine runs the pollers now: stop ours (running batches complete)."""
+        runner, self.runner = self.runner, None
+        if runner is not None:
+            await asyncio.gather(*(runner.stop(m) for m in list(self._mappings)))
+
+    async def reload(self) -> None:
+        """Take in what another engine sharing the store changed: new, changed (a newer
+        LastModified) and deleted mappings; their pollers restart, start or stop here."""
+        stored = {m.uuid: m for m in await self.store.list_mappings()}
+        for mapping_id in [k for k in self._mappings if k not in stored]:
+            if self.runner is not None:
+                self._complete(self.runner.stop(mapping_id))
+            self._forget(mapping_id)
+        for mapping_id, mapping in stored.items():
+            current = self._mappings.get(mapping_id)
+            if current is not None and mapping.last_modified <= current.last_modified:
+                if self.runner is None:  # the leader's last results, for this engine's API
+                    self._mappings[mapping_id] = current.replace(
+                        last_processing_result=mapping.last_processing_result)
+                continue
+            if mapping.state == "Deleting":
+                self._mappings[mapping_id] = mapping
+                if self.runner is not None:
+                    self._complete(self.runner.stop(mapping_id))
+                continue
+            self._mappings[mapping_id] = mapping.replace(
+                state="Enabled" if mapping.enabled else "Disabled")
+            if self.runner is not None:
+                self._complete(self._restart(mapping_id))
+
     def arn(self, mapping_id: str) -> str:
         return (f"arn:aws:lambda:{self.functions.region}:{self.functions.account}:"
                 f"event-source-mapping:{mapping_id}")
@@ -182,7 +221,7 @@ class MappingService:
             return
         settled = mapping.replace(state="Enabled" if mapping.enabled else "Disabled")
         self._mappings[mapping_id] = settled
-        asyncio.get_running_loop().create_task(self.store.put_mapping(settled))
+        self._complete(self._store_quietly(settled))
         if settled.enabled and self.runner is not None:
             self.runner.start(settled)
 
@@ -191,10 +230,21 @@ class MappingService:
         return self._mappings.get(mapping_id)
 
     def processed(self, mapping_id: str, result: str) -> None:
-        """LastProcessingResult: "OK" or "PROBLEM: …"."""
+        """LastProcessingResult: "OK" or "PROBLEM: …" (stored when it changes, so every
+        engine sharing the store answers it)."""
         mapping = self._mappings.get(mapping_id)
         if mapping is not None and mapping.last_processing_result != result:
-            self._mappings[mapping_id] = mapping.replace(last_processing_result=result)
+            changed = mapping.replace(last_processing_result=result)
+            self._mappings[mapping_id] = changed
+            self._complete(self._store_quietly(changed))
+
+    async def _store_quietly(self, mapping: EventSourceMapping) -> None:
+        """Store a mapping's state or last result, unless a user changed or deleted it since
+        (on this engine or another): the store keeps the newer change."""
+        try:
+            await self.store.settle_mapping(mapping)
+        except Exception as exc:  # noqa: BLE001 - kept in memory; stored with the next change
+            log.warning("could not store mapping %s: %s", mapping.uuid, exc)
 
     def observe(self, mapping_id: str, **seen: Any) -> None:
         """What a poller saw of its source (lag_s, backlog, checkpoint, last_batch_size)."""

@@ -47,6 +47,11 @@ class SqlStore:
         """Call `on_change(channel, payload)` when another node changes something (no-op here)."""
         return None
 
+    async def try_lead(self, role: str) -> bool:
+        """Whether this engine holds `role` (e.g. running the pollers) among the engines
+        sharing the store; asked again every few seconds. One engine per store here."""
+        return True
+
     # functions ---------------------------------------------------------------------
     async def create_function(self, config: FunctionConfig, tags: dict[str, str],
                               created_at: float) -> None:
@@ -116,9 +121,16 @@ class SqlStore:
         return [tuple(r) for r in await self._query("list_provisioned")]  # type: ignore[misc]
 
     async def put_mapping(self, mapping: EventSourceMapping) -> None:
-        await self._change(("put_mapping", {
-            "uuid": mapping.uuid, "function": mapping.function,
-            "config": json.dumps(mapping.to_dict(), separators=(",", ":"))}))
+        await self._change(("put_mapping", self._mapping_row(mapping)))
+
+    async def settle_mapping(self, mapping: EventSourceMapping) -> None:
+        await self._change(("settle_mapping", self._mapping_row(mapping)))
+
+    @staticmethod
+    def _mapping_row(mapping: EventSourceMapping) -> dict[str, Any]:
+        return {"uuid": mapping.uuid, "function": mapping.function,
+                "last_modified": mapping.last_modified,
+                "config": json.dumps(mapping.to_dict(), separators=(",", ":"))}
 
     async def delete_mapping(self, mapping_id: str) -> None:
         await self._change(("delete_mapping", {"uuid": mapping_id}))

@@ -49,6 +49,9 @@ class MemoryStore:
     async def listen(self, on_change: object) -> None:
         return None
 
+    async def try_lead(self, role: str) -> bool:
+        return True
+
     async def close(self) -> None:
         return None
 
@@ -131,7 +134,14 @@ class MemoryStore:
         return [(f, q, *self.provisioned[(f, q)]) for f, q in sorted(self.provisioned)]
 
     async def put_mapping(self, mapping: EventSourceMapping) -> None:
-        self.mappings[mapping.uuid] = mapping
+        stored = self.mappings.get(mapping.uuid)
+        if stored is None or stored.last_modified <= mapping.last_modified:
+            self.mappings[mapping.uuid] = mapping
+
+    async def settle_mapping(self, mapping: EventSourceMapping) -> None:
+        stored = self.mappings.get(mapping.uuid)
+        if stored is not None and stored.last_modified <= mapping.last_modified:
+            self.mappings[mapping.uuid] = mapping
 
     async def delete_mapping(self, mapping_id: str) -> None:
         self.mappings.pop(mapping_id, None)

@@ -6,6 +6,9 @@
 * `listen` keeps one connection in `LISTEN lamina`; a change (an event queued, a function
   changed) is announced with `pg_notify('lamina', '<kind>:<name>')` in the same transaction,
   so other engines wake up without polling.
+* `try_lead` gives one engine a role (running the event source pollers) through a session
+  advisory lock on a dedicated connection; when that engine dies, its connection and lock
+  go, and another engine takes the role the next time it asks.
 * Connections come from a pool that checks them before use: when PostgreSQL restarts, calls
   fail while it is down (and are reported as such), then the pool reconnects by itself.
 """
@@ -28,10 +31,12 @@ log = logging.getLogger("lamina.postgres")
 Rows = list[tuple[Any, ...]]
 CHANNEL = "lamina"
 _MIGRATION_LOCK = 7_420_731  # pg_advisory_xact_lock key: one engine migrates at a time
+_ROLE_LOCKS = 7_420_732      # pg_try_advisory_lock(key, role): one engine per role
 # Changes other engines must hear about; the payload is the name of the query that made it.
 NOTIFIED = frozenset((
     "enqueue_event", "reschedule_event", "enqueue_delivery", "insert_function", "put_version",
     "delete_function", "set_reserved_concurrency", "put_event_config", "delete_event_config",
+    "put_mapping", "delete_mapping", "settle_mapping",
 ))
 
 
@@ -50,6 +55,8 @@ class PostgresStore(SqlStore):
                                          kwargs={"autocommit": True},
                                          check=AsyncConnectionPool.check_connection)
         self._listener: asyncio.Task[None] | None = None
+        self._leader: psycopg.AsyncConnection[Any] | None = None  # holds the roles' locks
+        self._roles: set[str] = set()
 
     # the two primitives ------------------------------------------------------------------
     async def _query(self, name: str, params: dict[str, Any] | None = None) -> Rows:
@@ -95,10 +102,44 @@ class PostgresStore(SqlStore):
                     await conn.execute("INSERT INTO lamina_schema (version) VALUES (%s)", (number,))
 
     async def close(self) -> None:
+        await self._drop_leader()
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
         await self._pool.close()
+
+    async def try_lead(self, role: str) -> bool:
+        """A session advisory lock per role on one dedicated connection: the engine holding
+        it leads; if the engine dies, PostgreSQL drops the connection and the lock with it,
+        and the next engine to ask takes the role."""
+        try:
+            if self._leader is None or self._leader.closed:
+                self._roles.clear()
+                self._leader = await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, connect_timeout=5)
+            if role in self._roles:
+                await self._leader.execute("SELECT 1")  # still connected: still holding it
+                return True
+            cursor = await self._leader.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                                                (_ROLE_LOCKS, role))
+            row = await cursor.fetchone()
+            if row and row[0]:
+                self._roles.add(role)
+                return True
+            return False
+        except psycopg.OperationalError as exc:
+            log.warning("lost the PostgreSQL connection that holds %s (%s)", role, exc)
+            await self._drop_leader()
+            return False
+
+    async def _drop_leader(self) -> None:
+        self._roles.clear()
+        if self._leader is not None:
+            leader, self._leader = self._leader, None
+            try:
+                await leader.close()
+            except psycopg.Error:
+                pass
 
     async def listen(self, on_change: Callable[[str, str], Any]) -> None:
         self._listener = asyncio.get_running_loop().create_task(

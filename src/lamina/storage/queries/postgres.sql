@@ -249,8 +249,15 @@ DELETE FROM invocation_records WHERE request_id = :request_id;
 DELETE FROM invocations WHERE request_id = :request_id;
 
 -- name: put_mapping
-INSERT INTO event_source_mappings (uuid, function, config) VALUES (:uuid, :function, :config)
-ON CONFLICT (uuid) DO UPDATE SET function = excluded.function, config = excluded.config;
+INSERT INTO event_source_mappings (uuid, function, last_modified, config)
+VALUES (:uuid, :function, :last_modified, :config)
+ON CONFLICT (uuid) DO UPDATE
+SET function = excluded.function, last_modified = excluded.last_modified, config = excluded.config
+WHERE event_source_mappings.last_modified <= excluded.last_modified;
+
+-- name: settle_mapping
+UPDATE event_source_mappings SET config = :config
+WHERE uuid = :uuid AND last_modified <= :last_modified;
 
 -- name: delete_mapping
 DELETE FROM event_source_mappings WHERE uuid = :uuid;

@@ -2,6 +2,7 @@
 CREATE TABLE event_source_mappings (
     uuid TEXT PRIMARY KEY,
     function TEXT NOT NULL,
+    last_modified DOUBLE PRECISION NOT NULL,  -- of the user's last change: stale writes are refused
     config TEXT NOT NULL
 );
 
