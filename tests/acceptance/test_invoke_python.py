@@ -103,6 +103,37 @@ def test_context_and_environment_are_lambdas(lam, fname, server):
     assert "shims" not in body["executable"]
 
 
+def test_a_spare_runtime_starts_the_function_as_a_fresh_spawn_would(lam, fname, tmp_path):
+    """After a Python cold start the engine keeps a spare runtime started ahead; the next
+    cold start takes it. What the function sees must not differ from a spawned runtime."""
+    # LANG (the value Lambda sets anyway) makes -a spawn a fresh interpreter
+    make(lam, f"{fname}-a", "describe",
+         Environment={"Variables": {"STAGE": "spare", "LANG": "en_US.UTF-8"}})
+    make(lam, f"{fname}-b", "describe", Environment={"Variables": {"STAGE": "spare"}})
+    first = invoke_json(lam, f"{fname}-a", {})[1]
+    time.sleep(0.3)  # the spare started after a cold start is ready
+    spare = invoke_json(lam, f"{fname}-b", {})[1]
+    assert "--standby" not in first["argv"]
+    assert "--standby" in spare["argv"], "the second cold start took the spare"
+    per_function = {"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_LOG_GROUP_NAME",
+                    "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT",
+                    "TMPDIR", "_X_AMZN_TRACE_ID", "LD_LIBRARY_PATH"}
+    assert set(spare["env"]) == set(first["env"])
+    assert {k: v for k, v in spare["env"].items() if k not in per_function} == \
+        {k: v for k, v in first["env"].items() if k not in per_function}
+    assert spare["env"]["AWS_LAMBDA_FUNCTION_NAME"] == f"{fname}-b"
+    assert spare["cwd"] == spare["env"]["LAMBDA_TASK_ROOT"] == spare["sys_path"][0]
+    assert spare["tmp"] == spare["env"]["TMPDIR"] != first["tmp"]
+    assert spare["tz"] == first["tz"] == ["UTC", 0]
+    assert spare["sys_path"][1:] == first["sys_path"][1:]
+
+    make(lam, f"{fname}-c", "describe",
+         Environment={"Variables": {"PYTHONPATH": str(tmp_path)}})
+    own = invoke_json(lam, f"{fname}-c", {})[1]
+    assert "--standby" not in own["argv"], "PYTHON* variables need a fresh interpreter"
+    assert str(tmp_path) in own["sys_path"]
+
+
 def test_qualified_invoke_and_trace_header(lam, fname):
     make(lam, fname, "describe")
     _, body = invoke_json(lam, fname, {}, Qualifier="$LATEST")

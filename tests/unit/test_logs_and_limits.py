@@ -80,3 +80,17 @@ def test_concurrency_limits():
     with pytest.raises(errors.TooManyRequests):
         with limiter.lease("zero"):
             pass
+
+
+def test_which_functions_may_start_from_a_spare_runtime(tmp_path):
+    from lamina.runtime.spares import eligible
+    (tmp_path / "app.py").write_text("")
+    assert eligible({"STAGE": "x", "AWS_ENDPOINT_URL": "y"}, tmp_path)
+    for name in ("PYTHONPATH", "PYTHONHASHSEED", "LANG", "LC_ALL"):
+        assert not eligible({name: "x"}, tmp_path), name
+    (tmp_path / "libfoo.so.1").write_text("")
+    assert not eligible({}, tmp_path), "a shared object found through LD_LIBRARY_PATH"
+    (tmp_path / "libfoo.so.1").unlink()
+    (tmp_path / "lib").mkdir()
+    assert not eligible({}, tmp_path)
+    assert not eligible({}, tmp_path / "missing")

@@ -100,26 +100,41 @@ class ShardReader:
         self.window: Window | None = None  # the open tumbling window, if the mapping has them
 
     async def run(self) -> None:
-        poller, backoff = self.poller, Backoff()
+        poller = self.poller
         lanes = [Lane(self, n) for n in range(self.mapping.parallelization_factor)]
+        backoff, reading = Backoff(), None
         while not poller.stop.is_set():
-            try:
-                fetched = await self._fetch()
-                backoff.reset()
-            except Exception as exc:
-                poller.problem(exc)
-                if not await pause(backoff.next(), poller.stop):
-                    break
-                continue
-            if fetched is None:
-                break  # stopped, or the shard is closed and read to its end
+            if reading is None and len(self.pending) < self.mapping.batch_size:
+                reading = asyncio.ensure_future(self._fetch())
+            if reading is not None:  # read no more than the next batch needs
+                fetched, reading = await self._read(reading, backoff), None
+                if fetched is None:
+                    break  # stopped, or the shard is closed and read to its end
+                if not fetched:
+                    continue
             if self.window is not None and not self.pending and time.time() >= self.window.end:
                 await self._close_window(lanes[0])
             if not self.pending or not await self._batch_ready():
                 if not await pause(POLL_S[self.source], poller.stop):
                     break
                 continue
+            if len(self.pending) < 2 * self.mapping.batch_size and self.iterator is not None:
+                reading = asyncio.ensure_future(self._fetch())  # the next read overlaps the batch
             await self._dispatch(lanes)
+        if reading is not None:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+
+    async def _read(self, reading: asyncio.Future[bool | None], backoff: Backoff) -> bool | None:
+        """The outcome of a read: True (records or none yet), False (failed: backed off),
+        None (stop)."""
+        try:
+            fetched = await reading
+        except Exception as exc:
+            self.poller.problem(exc)
+            return False if await pause(backoff.next(), self.poller.stop) else None
+        backoff.reset()
+        return fetched
 
     async def _batch_ready(self) -> bool:
         if len(self.pending) >= self.mapping.batch_size or self.mapping.batching_window == 0:
@@ -173,7 +188,8 @@ class ShardReader:
         if self.mapping.tumbling_window:
             await self._dispatch_windowed(lanes[0])
             return
-        count = batching.cut([events.size_of(r) for r in self.pending], self.mapping.batch_size)
+        count = batching.cut([events.size_of(r) for r in self.pending[:self.mapping.batch_size]],
+                             self.mapping.batch_size)
         batch, self.pending = self.pending[:count], self.pending[count:]
         kept = [r for r in batch if filters.keep(self.poller.patterns, self.source, r)]
         if len(lanes) == 1 or not kept:
@@ -198,7 +214,8 @@ class ShardReader:
                 return  # the final invocation has not succeeded yet (stopping)
         if self.window is None:
             self.window = Window.containing(first, self.mapping.tumbling_window)
-        count = batching.cut([events.size_of(r) for r in self.pending], self.mapping.batch_size)
+        count = batching.cut([events.size_of(r) for r in self.pending[:self.mapping.batch_size]],
+                             self.mapping.batch_size)
         batch = list(itertools.takewhile(
             lambda r: self.window.holds(events.arrival(self.source, r)), self.pending[:count]))
         kept = [r for r in batch if filters.keep(self.poller.patterns, self.source, r)]

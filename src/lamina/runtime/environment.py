@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamina.domain import limits, states
+from lamina.domain import limits, runtimes, states
 from lamina.domain.model import FunctionConfig, Invocation, InvocationOutcome
 from lamina.http import server as http
 from lamina.runtime import bootstrap, logs
 from lamina.runtime.interpreters import Interpreter, task_bootstrap
 from lamina.runtime.runtime_api import wire
 from lamina.runtime.runtime_api.server import runtime_api_handler, streams_body
+from lamina.runtime.spares import Spares, eligible
 from lamina.runtime.supervisor import Child, SpawnError
 
 
@@ -80,8 +81,9 @@ class ExecutionEnvironment:
     def __init__(self, config: FunctionConfig, task_root: Path, interpreter: Interpreter | None,
                  settings: EnvironmentSettings,
                  on_dead: Callable[[ExecutionEnvironment], None],
-                 provisioned: bool = False) -> None:
+                 provisioned: bool = False, spares: Spares | None = None) -> None:
         self.id = uuid.uuid4().hex
+        self.spares = spares
         self.provisioned = provisioned
         self.config = config
         self.task_root = task_root
@@ -159,8 +161,13 @@ class ExecutionEnvironment:
         self._spawned_at = time.monotonic()
         failure = self._spawn_problem(argv)
         if failure is None:
+            spare = None
+            if self.spares is not None and runtimes.family(self.config.runtime or "") == \
+                    "python" and eligible({**self.settings.extra_env, **self.config.environment},
+                                          self.task_root):
+                spare = self.spares.take(argv)
             child = Child(argv, env, str(self.task_root), self.logs.write_output,
-                          lambda code: self._on_exit(child, code))
+                          lambda code: self._on_exit(child, code), spare=spare)
             try:
                 child.start()
                 self._child = child

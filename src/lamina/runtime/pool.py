@@ -24,6 +24,7 @@ from lamina.domain.model import FunctionConfig
 from lamina.domain.observed import EnvironmentView
 from lamina.runtime.environment import EnvironmentSettings, ExecutionEnvironment, code_key
 from lamina.runtime.interpreters import Interpreters
+from lamina.runtime.spares import Spares
 
 
 class EnvironmentPool:
@@ -32,7 +33,8 @@ class EnvironmentPool:
     def __init__(self, settings: EnvironmentSettings, interpreters: Interpreters, code: Any,
                  fetch_package: Callable[[str], Awaitable[bytes | None]],
                  idle_timeout: float = 600.0, memory_interval: float = 0.1,
-                 max_starting: int = 16, min_free_memory_mb: int = 512) -> None:
+                 max_starting: int = 16, min_free_memory_mb: int = 512,
+                 spares: bool = True) -> None:
         self.settings = settings
         self.interpreters = interpreters
         self.code = code
@@ -47,6 +49,7 @@ class EnvironmentPool:
         self._idle: dict[tuple[str, str, str], list[ExecutionEnvironment]] = {}
         self._all: set[ExecutionEnvironment] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.spares = Spares() if spares else None
 
     async def start(self) -> None:
         for name, loop in (("lamina-env-reaper", self._reap_idle),
@@ -58,6 +61,8 @@ class EnvironmentPool:
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
+        if self.spares is not None:
+            self.spares.close()
         for env in list(self._all):
             env.kill("shutdown")
         deadline = time.monotonic() + 5
@@ -111,7 +116,7 @@ class EnvironmentPool:
             env = ExecutionEnvironment(
                 config, self.code.tree(key),
                 self.interpreters.resolve(config.runtime or ""), self.settings, self._forget,
-                provisioned=provisioned)
+                provisioned=provisioned, spares=self.spares)
             self._all.add(env)
             env.reserve()
             await env.start()

@@ -13,6 +13,7 @@ stderr together) is read from a non-blocking pipe as it comes.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -27,12 +28,14 @@ class Child:
     """One child process and its process group."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: str,
-                 on_output: Callable[[bytes], None], on_exit: Callable[[int], None]) -> None:
+                 on_output: Callable[[bytes], None], on_exit: Callable[[int], None],
+                 spare: subprocess.Popen[bytes] | None = None) -> None:
         self.argv = argv
         self._env = env
         self._cwd = cwd
         self._on_output = on_output
         self._on_exit = on_exit
+        self._spare = spare
         self._popen: subprocess.Popen[bytes] | None = None
         self._pidfd = -1
         self._out_fd = -1
@@ -43,13 +46,17 @@ class Child:
         return self._popen.pid if self._popen else -1
 
     def start(self) -> None:
-        try:
-            self._popen = subprocess.Popen(
-                self.argv, env=self._env, cwd=self._cwd, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0,
-                close_fds=True)
-        except OSError as exc:
-            raise SpawnError(f"fork/exec {self.argv[0]}: {exc.strerror or exc}") from None
+        if self._spare is not None:
+            self._popen = self._spare
+            self._assign(self._spare)
+        else:
+            try:
+                self._popen = subprocess.Popen(
+                    self.argv, env=self._env, cwd=self._cwd, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0,
+                    close_fds=True)
+            except OSError as exc:
+                raise SpawnError(f"fork/exec {self.argv[0]}: {exc.strerror or exc}") from None
         loop = asyncio.get_running_loop()
         assert self._popen.stdout is not None
         self._out_fd = self._popen.stdout.fileno()
@@ -57,6 +64,17 @@ class Child:
         loop.add_reader(self._out_fd, self._read_output)
         self._pidfd = os.pidfd_open(self._popen.pid)
         loop.add_reader(self._pidfd, self._reap)
+
+    def _assign(self, spare: subprocess.Popen[bytes]) -> None:
+        """Hand a pre-started child its environment and working directory (one JSON line on
+        its stdin, which then closes: from there on it is like any other child)."""
+        assert spare.stdin is not None
+        line = json.dumps({"env": self._env, "cwd": self._cwd}).encode() + b"\n"
+        try:
+            spare.stdin.write(line)  # a few kB into an empty pipe: does not block
+            spare.stdin.close()
+        except OSError:
+            pass  # it died meanwhile: its exit is reported like any other
 
     def drain_output(self) -> None:
         """Read whatever output is already in the pipe (call before closing an invocation)."""
@@ -162,3 +180,25 @@ def _tree_rss_kb(pid: int) -> int:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def prestart(argv: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen[bytes]:
+    """Start a child that waits for its assignment on stdin (see `Child(spare=…)`)."""
+    try:
+        return subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                process_group=0, close_fds=True)
+    except OSError as exc:
+        raise SpawnError(f"fork/exec {argv[0]}: {exc.strerror or exc}") from None
+
+
+def discard(child: subprocess.Popen[bytes]) -> None:
+    """Kill a pre-started child that was never assigned, and reap it."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    child.wait()
+    for stream in (child.stdin, child.stdout):
+        if stream is not None:
+            stream.close()

@@ -273,8 +273,8 @@ class AsyncInvokeService:
 
     async def _reschedule(self, event: AsyncEvent, decision: retry.Retry) -> None:
         event.due_at = decision.at
+        now = self.clock.now()  # the delay as decided, not as long as the write took
         await self._durably(lambda: self.store.reschedule_event(event))
-        now = self.clock.now()
         self.recorder.record(event.request_id, "retry_scheduled", {
             "at": decision.at, "delay_s": round(decision.at - now, 3), "reason": decision.reason,
             "invocations": event.invocations, "throttles": event.throttles}, now)

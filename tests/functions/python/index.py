@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import threading
 import time
 
@@ -58,6 +59,9 @@ def describe(event, context):
         "cwd": os.getcwd(),
         "sys_path": sys.path,
         "executable": sys.executable,
+        "argv": sys.argv,
+        "tz": [time.tzname[0], time.timezone],
+        "tmp": tempfile.gettempdir(),
     }
 
 

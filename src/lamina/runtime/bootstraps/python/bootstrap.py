@@ -1,7 +1,8 @@
 """Lamina's Python runtime: loads a handler and serves it over the Lambda Runtime API.
 
 Runs inside an execution environment as `python -S bootstrap.py [--sdk-path DIR]`, with the
-environment of spec §9.5. Standard library only, and compatible with Python 3.8+, because it
+environment of spec §9.5, or ahead of need with `--standby` (a spare, runtime/spares.py),
+then reading that environment from stdin. Standard library only, and compatible with Python 3.8+, because it
 runs on whichever interpreter the function's runtime maps to.
 
 It behaves as AWS's Python runtime does for the function: the handler string
@@ -324,7 +325,26 @@ def serve(client, handler):
                             ("Content-Type", "application/json")))
 
 
+def await_assignment():
+    """`--standby`: started ahead of need (a spare); wait for a function's environment
+    variables and working directory, then go on as if started with them."""
+    line = sys.stdin.buffer.readline()
+    if not line:
+        sys.exit(0)
+    assignment = json.loads(line)
+    coerced = os.environ.get("LC_CTYPE")  # set by the interpreter's start (PEP 538), as
+    os.environ.clear()                    # it would be for the function's own start
+    os.environ.update(assignment["env"])
+    if coerced is not None and "LC_CTYPE" not in os.environ:
+        os.environ["LC_CTYPE"] = coerced
+    os.chdir(assignment["cwd"])
+    if hasattr(time, "tzset"):
+        time.tzset()
+
+
 def main(argv):
+    if "--standby" in argv:
+        await_assignment()
     if "--sdk-path" in argv:
         sdk_path = argv[argv.index("--sdk-path") + 1]
     else:

@@ -1,0 +1,79 @@
+"""Spare Python runtimes: a cold start without the interpreter's start-up on its path.
+
+Theory of operation
+-------------------
+* Most of a Python cold start is the interpreter starting and the bootstrap importing the
+  standard library (json, socket …), before any of the function's code runs. For each
+  interpreter that has started an environment once, the engine keeps one runtime started
+  ahead (`bootstrap.py --standby`), already past those imports and blocked reading stdin.
+* A new environment takes it and writes one line on its stdin: the environment variables
+  and working directory. The bootstrap sets them (`os.environ`, `chdir`, `tzset`) and goes
+  on as a freshly spawned one would: imports the handler, calls `next`. Init Duration is
+  then the handler's import and the first round trip. A new spare starts at once, off the
+  request's path.
+* Only what the interpreter reads at its own start cannot be handed over later, so a
+  function whose variables set `PYTHON*`, `LANG` or `LC_*`, or whose code has a `lib/`
+  directory or top-level shared objects (found through `LD_LIBRARY_PATH`, which the
+  dynamic loader reads once), is spawned as before.
+* A spare has Lambda's bare environment (PATH, LANG, TZ) until assigned, no engine
+  variables. Spares are killed when the engine stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+from pathlib import Path
+
+from lamina.runtime import supervisor
+
+log = logging.getLogger("lamina.runtime")
+
+STANDBY_ENV = {"PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin", "LANG": "en_US.UTF-8",
+               "TZ": ":UTC"}
+_READ_AT_START = ("PYTHON", "LANG", "LC_")
+
+
+def eligible(variables: dict[str, str], task_root: Path) -> bool:
+    """Whether a function's runtime may start from a spare (see the module docstring)."""
+    if any(name.startswith(_READ_AT_START) for name in variables):
+        return False
+    try:
+        return not (task_root / "lib").exists() and not any(
+            ".so" in entry.suffixes for entry in task_root.iterdir())
+    except OSError:
+        return False
+
+
+class Spares:
+    """At most one started, unassigned runtime per command line."""
+
+    def __init__(self) -> None:
+        self._ready: dict[tuple[str, ...], subprocess.Popen[bytes]] = {}
+        self._closed = False
+
+    def take(self, argv: list[str]) -> subprocess.Popen[bytes] | None:
+        """The spare for `argv`, if one is ready; a new one starts after this call."""
+        key = tuple(argv)
+        spare = self._ready.pop(key, None)
+        if not self._closed:
+            asyncio.get_running_loop().call_soon(self._refill, key)
+        if spare is not None and spare.poll() is not None:
+            supervisor.discard(spare)  # it died while waiting
+            return None
+        return spare
+
+    def _refill(self, key: tuple[str, ...]) -> None:
+        if self._closed or key in self._ready:
+            return
+        try:
+            self._ready[key] = supervisor.prestart([*key, "--standby"], STANDBY_ENV, "/")
+        except supervisor.SpawnError as exc:
+            log.warning("could not start a spare runtime: %s", exc)
+
+    def close(self) -> None:
+        self._closed = True
+        for spare in self._ready.values():
+            supervisor.discard(spare)
+        self._ready.clear()
