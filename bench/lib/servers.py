@@ -7,6 +7,8 @@
   way shared/bench/ministack-RESULTS.md describes (loopback only, IoT mTLS and SFTP off,
   no persistence, its TMPDIR and STATE_DIR in the scratch dir).
 * `FloorRelay`     tools/floor.py --serve relay: the Runtime-API-shaped two-hop relay.
+* `MotoServer`     moto's server mode (SQS, Kinesis …) through lib/moto_server.py, which takes
+  moto's per-message O(queue depth) SQS work out unless `plain` (see that file).
 serverless-offline is started by tools/peer_sls.py's `Server`.
 
 Every server gets its own session, so a terminal's Ctrl-C reaches only this process, which
@@ -177,6 +179,18 @@ class MiniStackServer(_Server):
                     "SFTP_ENABLED": "0", "TMPDIR": str(scratch / "tmp"),
                     "STATE_DIR": str(scratch / "state"), "PERSIST_STATE": "0"})
         self._spawn([exe], env, scratch / "ministack.log")
+        self._wait_port()
+
+
+class MotoServer(_Server):
+    """`python lib/moto_server.py -H 127.0.0.1 -p PORT` (this interpreter: it needs moto)."""
+
+    def __init__(self, log_path: Path, plain: bool = False) -> None:
+        self.port = free_port()
+        launcher = Path(__file__).resolve().parent / "moto_server.py"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+        self._spawn([sys.executable, str(launcher), *(["--plain"] if plain else []),
+                     "-H", HOST, "-p", str(self.port)], env, log_path)
         self._wait_port()
 
 
