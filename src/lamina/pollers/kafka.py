@@ -9,10 +9,10 @@ Theory of operation
 * A batch holds what one fetch returned, up to `BatchSize` records, within a batching
   window of 500 ms unless set; records are grouped by `"<topic>-<partition>"` in order.
 * After the function succeeds the offsets past the batch are committed. On a function
-  error the same batch is retried (1 s doubling to 30 s) until it succeeds, the records are
-  older than `MaximumRecordAgeInSeconds`, or `MaximumRetryAttempts` is used up; then the
-  on-failure destination gets a record and the offsets move past the batch. Until then the
-  partition does not move on, so order holds.
+  error the same batch is retried (1 s doubling to 30 s, engine time) until it succeeds,
+  the records are older than `MaximumRecordAgeInSeconds`, or `MaximumRetryAttempts` is
+  used up; then the on-failure destination gets a record and the offsets move past the
+  batch. Until then the partition does not move on, so order holds.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 from lamina.domain import batching, filters
 from lamina.domain.destinations import iso_timestamp
 from lamina.domain.model import EventSourceMapping
-from lamina.pollers.base import Backoff, Poller, pause
+from lamina.pollers.base import Backoff, Poller, pause, unless_stopped
 from lamina.service.mappings import MappingService
 
 DEFAULT_WINDOW_S = 0.5
@@ -126,8 +126,9 @@ class KafkaPoller(Poller):
             delay = batching.retry_delay(retries)
             self.mappings.note(request_id, "retry_scheduled", {"retry": retries,
                                                                "delay_s": delay})
-            if not await pause(delay, self.stop):
-                break
+            await unless_stopped(self.mappings.clock.sleep(delay), self.stop)
+        # stopped before the batch was settled: not committed, it runs again
+        self.mappings.end_batch(mapping, request_id, "stopped", invocations)
         return False
 
     async def _give_up(self, mapping: EventSourceMapping, request_id: str,
