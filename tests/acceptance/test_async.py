@@ -344,3 +344,43 @@ def test_many_events_behind_reserved_concurrency_one(tmp_path, fname):
     finally:
         lam.close()
         engine.stop()
+
+
+def test_a_full_disk_refuses_events_loses_none_and_recovers(tmp_path, runs_dir, fname):
+    """The engine's files may not grow past a limit (RLIMIT_FSIZE: writes fail with EFBIG, as
+    on a full disk): Event invokes get an AWS-shaped 500 instead of a 202, the engine keeps
+    serving, and once there is room again every event it accepted runs."""
+    import resource
+
+    engine = start_server(tmp_path / "data")
+    lam = client(engine.endpoint)
+    try:
+        make(lam, fname, "succeed", runs_dir)
+        largest = max(p.stat().st_size for p in (tmp_path / "data").rglob("*") if p.is_file())
+        resource.prlimit(engine.process.pid, resource.RLIMIT_FSIZE,  # soft limit: can be raised
+                         (largest + (1 << 20), resource.RLIM_INFINITY))
+        accepted, refused = [], None
+        for n in range(200):
+            try:
+                accepted.append(send(lam, fname, {"n": n, "pad": "x" * 100_000}))
+            except ClientError as error:
+                refused = error.response
+                break
+        assert refused is not None and len(accepted) >= 3, (len(accepted), refused)
+        assert refused["ResponseMetadata"]["HTTPStatusCode"] == 500
+        assert refused["Error"]["Code"] == "ServiceException"
+        assert "could not be used" in refused["Error"]["Message"]
+        assert lam.get_function(FunctionName=fname)["Configuration"]["FunctionName"] == fname
+
+        resource.prlimit(engine.process.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        accepted.append(send(lam, fname, {"n": "after"}))
+        deadline = time.monotonic() + 60
+        while not all(runs(runs_dir, r) for r in accepted) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [r for r in accepted if not runs(runs_dir, r)] == [], "accepted events lost"
+        assert engine.process.poll() is None
+    finally:
+        lam.close()
+        engine.stop()
+    assert "Traceback" not in engine.log()
