@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def wait_enabled(elam, mapping_id: str) -> dict:
     return elam.get_event_source_mapping(UUID=mapping_id)
 
 
-def test_sqs_messages_processed_once_in_batches_of_ten(elam, moto, runs_dir, fname):
+def test_sqs_messages_processed_once_in_batches_of_ten(engine, elam, moto, runs_dir, fname):
     sqs = moto.client("sqs")
     url, arn = queue(sqs, fname)
     make(elam, fname, "sqs", runs_dir)
@@ -92,6 +93,15 @@ def test_sqs_messages_processed_once_in_batches_of_ten(elam, moto, runs_dir, fna
     assert attributes["ApproximateNumberOfMessages"] == "0"
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
     assert elam.get_event_source_mapping(UUID=created["UUID"])["LastProcessingResult"] == "OK"
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": 25}))  # a poll measures it
+    wait_for(lambda: engine.get(f"/_lamina/mappings?function={fname}")["Mappings"][0][
+        "Backlog"] == 0, 15, "the backlog gauge")
+    with urllib.request.urlopen(engine.endpoint + "/metrics", timeout=10) as response:
+        exposition = response.read().decode()
+    batch_sizes = [line for line in exposition.splitlines() if line.startswith(
+        "lamina_mapping_batch_size_sum") and f'function="{fname}"' in line]
+    assert len(batch_sizes) == 1 and float(batch_sizes[0].split()[-1]) >= 25
+    assert f'lamina_mapping_backlog{{function="{fname}"' in exposition
 
 
 def test_report_batch_item_failures_redelivers_only_the_failed_message(elam, moto, runs_dir,

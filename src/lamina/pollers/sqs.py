@@ -34,6 +34,7 @@ from lamina.service.mappings import MappingService
 DEFAULT_CONCURRENCY = 5
 LONG_POLL_S = 20
 EMPTY_POLLS_BEFORE_EXIT = 3
+BACKLOG_S = 5.0  # how often the queue's backlog is asked for
 
 
 class SqsPoller(Poller):
@@ -58,8 +59,11 @@ class SqsPoller(Poller):
                 if not await pause(backoff.next(), self.stop):
                     return
         self._add_loop()
+        gauge = asyncio.ensure_future(self._watch_backlog())
         while self.loops:
             await asyncio.wait(set(self.loops))
+        gauge.cancel()
+        await asyncio.gather(gauge, return_exceptions=True)
 
     async def _prepare(self) -> None:
         client = await self.clients.client("sqs")
@@ -99,6 +103,22 @@ class SqsPoller(Poller):
             if len(messages) >= min(self.mapping.batch_size, 10) and len(self.loops) < self.cap:
                 self._add_loop()  # a full batch: there is a backlog
             await asyncio.shield(self._handle(messages))
+
+    async def _watch_backlog(self) -> None:
+        """The queue's visible messages (the console's backlog gauge), every BACKLOG_S."""
+        while True:
+            try:
+                client = await self.clients.client("sqs")
+                attributes = (await client.get_queue_attributes(
+                    QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"]))
+                waiting = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+                self.mappings.observe(self.mapping.uuid, backlog=waiting)
+                if waiting == 0:
+                    self.mappings.observe(self.mapping.uuid, lag_s=0.0)
+            except Exception:  # noqa: BLE001 - a gauge, not worth a problem report
+                pass
+            if not await pause(BACKLOG_S, self.stop):
+                return
 
     async def _collect(self) -> list[dict[str, Any]] | None:
         """Messages for one batch (None if the poller was stopped meanwhile)."""
