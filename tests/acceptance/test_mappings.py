@@ -233,6 +233,8 @@ def test_kinesis_poison_record_with_bisect_goes_on_failure_and_the_shard_moves_o
         BatchSize=8, BisectBatchOnFunctionError=True, MaximumRetryAttempts=2,
         DestinationConfig={"OnFailure": {"Destination": queue_arn}})
     assert mapping["MaximumRetryAttempts"] == 2 and mapping["BisectBatchOnFunctionError"]
+    assert (mapping["State"], mapping["StateTransitionReason"]) == ("Creating", "User action")
+    assert mapping["LastProcessingResult"] == "No records processed"
     wait_for(lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
         "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"] == "1",
         60, "the on-failure record")

@@ -29,6 +29,7 @@ def test_defaults_per_source():
         ("sqs", 10, 0, "Creating")
     stream = new_mapping("f", None, STREAM, MappingSettings(starting_position="LATEST"))
     assert (stream.source, stream.batch_size, stream.batching_window) == ("kinesis", 100, 0)
+    assert (sqs.state_reason, stream.state_reason) == ("USER_INITIATED", "User action")
     assert (stream.max_retry_attempts, stream.max_record_age) == (-1, -1)
     table = new_mapping("f", None, TABLE, MappingSettings(starting_position="TRIM_HORIZON"))
     assert table.source == "dynamodb"

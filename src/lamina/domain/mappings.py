@@ -133,6 +133,11 @@ def _check_batch(batch_size: int, window: int, source: str, fifo: bool) -> None:
             "greater than 10")
 
 
+def user_action(source: str) -> str:
+    """StateTransitionReason after a user's change: AWS says it differently per source."""
+    return "User action" if source in STREAMS else "USER_INITIATED"
+
+
 def new_mapping(function: str, qualifier: str | None, event_source_arn: str | None,
                 settings: MappingSettings, now: float | None = None) -> EventSourceMapping:
     """A mapping from a CreateEventSourceMapping request (state `Creating`)."""
@@ -163,7 +168,7 @@ def new_mapping(function: str, qualifier: str | None, event_source_arn: str | No
     return EventSourceMapping(
         uuid=mapping_id, function=function, qualifier=qualifier,
         event_source_arn=event_source_arn, source=source, state="Creating",
-        state_reason="USER_INITIATED", last_modified=now if now is not None else time.time(),
+        state_reason=user_action(source), last_modified=now if now is not None else time.time(),
         consumer_group=settings.consumer_group or (mapping_id if source == "kafka" else None),
         **{k: v for k, v in values.items() if k != "consumer_group"})
 
@@ -189,7 +194,7 @@ def updated_mapping(mapping: EventSourceMapping, settings: MappingSettings,
     state = "Updating"
     if changed.enabled != mapping.enabled:
         state = "Enabling" if changed.enabled else "Disabling"
-    return changed.replace(state=state, state_reason="USER_INITIATED",
+    return changed.replace(state=state, state_reason=user_action(mapping.source),
                            last_modified=now if now is not None else time.time())
 
 

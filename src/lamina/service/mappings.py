@@ -1,8 +1,9 @@
 """Event source mappings: their lifecycle, and the batches their pollers run (spec §12).
 
 Create / Update / Delete answer at once with the transitional state (`Creating`,
-`Updating`, `Enabling`, `Disabling`, `Deleting`) and complete just after, as on AWS: the mapping becomes `Enabled`
-(its poller starts) or `Disabled` (its poller stops), or goes away. `Enabled=false` really
+`Updating`, `Enabling`, `Disabling`, `Deleting`) and complete just after, as on AWS: the
+mapping becomes `Enabled` (its poller starts) or `Disabled` (its poller stops; a running
+batch completes first), or goes away. `Enabled=false` really
 stops polling; a stream mapping resumes from its checkpoint when enabled again.
 
 A batch is one invocation with its own request id and timeline: the records it carries,
@@ -21,7 +22,7 @@ from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from lamina.domain import arns, errors
-from lamina.domain.mappings import MappingSettings, new_mapping, updated_mapping
+from lamina.domain.mappings import MappingSettings, new_mapping, updated_mapping, user_action
 from lamina.domain.model import (
     Delivery,
     EventSourceMapping,
@@ -174,7 +175,7 @@ class MappingService:
         if mapping.state not in ("Enabled", "Disabled"):
             raise errors.ResourceInUse(
                 f"Cannot delete the event source mapping because it is in use. {mapping.state}")
-        deleting = mapping.replace(state="Deleting", state_reason="USER_INITIATED")
+        deleting = mapping.replace(state="Deleting", state_reason=user_action(mapping.source))
         self._mappings[mapping_id] = deleting
         await self.store.put_mapping(deleting)
         # A restart meanwhile finishes the deletion (load).
