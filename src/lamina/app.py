@@ -83,7 +83,8 @@ class Engine:
         self.pool = EnvironmentPool(settings, self.interpreters, self.code,
                                     self.store.get_package, idle_timeout=config.idle_timeout,
                                     max_starting=config.max_starting,
-                                    min_free_memory_mb=config.min_free_memory)
+                                    min_free_memory_mb=config.min_free_memory,
+                                    scaling_rate=config.scaling_rate)
         self.clock = clock.from_scale(config.time_scale)
         self.metrics = Metrics()
         self.recorder = Recorder(self.store, self.clock, observer=self.metrics,

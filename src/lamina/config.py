@@ -41,6 +41,7 @@ class Config:
     dedupe_window: float = 900.0
     max_starting: int = 16
     min_free_memory: int = 512
+    scaling_rate: int = 0
     records: bool = True
     records_max_age: float = 7 * 86400.0
     records_max_rows: int = 1_000_000
@@ -109,6 +110,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         default=int(env("LAMINA_MIN_FREE_MEMORY", 512)),
                         help="MB of memory the machine keeps free: below it no new environment "
                              "starts and callers get 429 (default 512)")
+    parser.add_argument("--scaling-rate", type=int,
+                        default=int(env("LAMINA_SCALING_RATE", 0)),
+                        help="Lambda's scaling limit: at most N new environments per function "
+                             "every 10 s, else 429 (Lambda's N is 1000; default 0: no limit)")
     parser.add_argument("--runtime", action="append", default=[], metavar="RUNTIME=PATH",
                         help="run a runtime on a chosen interpreter, e.g. "
                              "python3.12=/usr/bin/python3.12 (repeatable)")
@@ -179,6 +184,8 @@ def from_args(args: argparse.Namespace) -> Config:
         raise SystemExit("lamina: --account-concurrency must be at least 1")
     if not (len(args.account) == 12 and args.account.isdigit()):
         raise SystemExit("lamina: --account must be 12 digits")
+    if args.scaling_rate < 0:
+        raise SystemExit("lamina: --scaling-rate must be >= 0")
     if args.max_starting < 1 or args.min_free_memory < 0:
         raise SystemExit("lamina: --max-starting must be >= 1 and --min-free-memory >= 0")
     if args.records_max_rows < 0 or args.logs_max_mb < 0:
@@ -200,6 +207,7 @@ def from_args(args: argparse.Namespace) -> Config:
         parity=args.parity, heartbeat_interval=args.heartbeat_interval,
         dedupe_window=args.dedupe_window, max_starting=args.max_starting,
         min_free_memory=args.min_free_memory, records=not args.no_records,
+        scaling_rate=args.scaling_rate,
         records_max_age=args.records_max_age, records_max_rows=args.records_max_rows,
         logs_max_mb=args.logs_max_mb, logs_max_age=args.logs_max_age,
         log_format=args.log_format, pollers=not args.no_pollers,

@@ -201,3 +201,31 @@ def test_injected_faults_drive_async_retries(tmp_path, fname):
     finally:
         lam.close()
         engine.stop()
+
+
+def test_scaling_rate_limits_new_environments_not_invocations(tmp_path, fname):
+    """`--scaling-rate 2`: two environments may start per 10 s; a third concurrent call is
+    throttled as on Lambda, while calls that find a warm environment are not."""
+    engine = start_server(tmp_path / "data", "--scaling-rate", "2")
+    lam = client(engine.endpoint)
+    try:
+        create_function(lam, fname, PACKAGE, handler="index.sleep", Timeout=10)
+
+        def call() -> object:
+            try:
+                return invoke_json(lam, fname, {"seconds": 1})[1]["pid"]
+            except ClientError as error:
+                return error.response
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            outcomes = list(pool.map(lambda _: call(), range(3)))
+        pids = [o for o in outcomes if isinstance(o, int)]
+        throttled = [o for o in outcomes if not isinstance(o, int)]
+        assert len(set(pids)) == 2 and len(throttled) == 1, outcomes
+        assert throttled[0]["Error"]["Code"] == "TooManyRequestsException"
+        assert throttled[0]["Reason"] == "ConcurrentInvocationLimitExceeded"
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            again = list(pool.map(lambda _: call(), range(2)))
+        assert sorted(again) == sorted(pids), "the two warm environments serve, no throttle"
+    finally:
+        lam.close()
+        engine.stop()

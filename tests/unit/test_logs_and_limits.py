@@ -94,3 +94,12 @@ def test_which_functions_may_start_from_a_spare_runtime(tmp_path):
     (tmp_path / "lib").mkdir()
     assert not eligible({}, tmp_path)
     assert not eligible({}, tmp_path / "missing")
+
+
+def test_the_scaling_rate_refills_continuously_and_does_not_bank():
+    from lamina.domain.scaling import ScalingRate
+    rate = ScalingRate(4)
+    assert [rate.take("f", 0.0) for _ in range(5)] == [True] * 4 + [False]
+    assert rate.take("g", 0.0), "each function has its own budget"
+    assert not rate.take("f", 2.4) and rate.take("f", 2.6), "one environment per 2.5 s"
+    assert [rate.take("f", 1000.0) for _ in range(5)] == [True] * 4 + [False], "not banked"

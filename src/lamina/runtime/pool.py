@@ -22,6 +22,7 @@ from typing import Any
 from lamina.domain import errors, observed, states
 from lamina.domain.model import FunctionConfig
 from lamina.domain.observed import EnvironmentView
+from lamina.domain.scaling import ScalingRate
 from lamina.runtime.environment import EnvironmentSettings, ExecutionEnvironment, code_key
 from lamina.runtime.interpreters import Interpreters
 from lamina.runtime.spares import Spares
@@ -34,7 +35,7 @@ class EnvironmentPool:
                  fetch_package: Callable[[str], Awaitable[bytes | None]],
                  idle_timeout: float = 600.0, memory_interval: float = 0.1,
                  max_starting: int = 16, min_free_memory_mb: int = 512,
-                 spares: bool = True) -> None:
+                 spares: bool = True, scaling_rate: int = 0) -> None:
         self.settings = settings
         self.interpreters = interpreters
         self.code = code
@@ -50,6 +51,7 @@ class EnvironmentPool:
         self._all: set[ExecutionEnvironment] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.spares = Spares() if spares else None
+        self.scaling = ScalingRate(scaling_rate) if scaling_rate else None
 
     async def start(self) -> None:
         for name, loop in (("lamina-env-reaper", self._reap_idle),
@@ -76,7 +78,8 @@ class EnvironmentPool:
         A provisioned environment serves first, then the most recently used idle one; else a
         new one starts, at most `max_starting` at once per function (later callers wait
         for one to start or to be given back), and only while the machine keeps
-        `min_free_memory_mb` free (else 429, rather than exhausting the machine)."""
+        `min_free_memory_mb` free (else 429, rather than exhausting the machine) and, with a
+        scaling rate, while the function may add an environment (else 429, as on Lambda)."""
         name = config.name
         while True:
             env = self._take_idle(config.env_key)
@@ -88,6 +91,8 @@ class EnvironmentPool:
             changed.clear()
             await changed.wait()
         self._check_memory()
+        if self.scaling is not None and not self.scaling.take(name, time.monotonic()):
+            raise errors.TooManyRequests("ConcurrentInvocationLimitExceeded")
         return await self._start(config, provisioned=False)
 
     def _take_idle(self, key: tuple[str, str, str]) -> ExecutionEnvironment | None:
