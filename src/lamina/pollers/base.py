@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from lamina.domain import filters
+from lamina.domain import batching, filters
 from lamina.domain.model import EventSourceMapping
 from lamina.service.mappings import MappingService
 
@@ -62,6 +62,15 @@ def describe(exc: BaseException) -> str:
     if isinstance(error, dict) and "Error" in error:
         return f"{error['Error'].get('Code')}: {error['Error'].get('Message')}"
     return f"{type(exc).__name__}: {exc}"
+
+
+async def retry_later(mappings: MappingService, request_id: str, retry: int,
+                      stop: asyncio.Event) -> None:
+    """Record that a failed batch is retried, and wait for it (1 s doubling to 30 s, engine
+    time) unless the mapping stops first."""
+    delay = batching.retry_delay(retry)
+    mappings.note(request_id, "retry_scheduled", {"retry": retry, "delay_s": delay})
+    await unless_stopped(mappings.clock.sleep(delay), stop)
 
 
 class Poller:

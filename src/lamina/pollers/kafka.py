@@ -26,7 +26,7 @@ from typing import Any
 from lamina.domain import batching, filters
 from lamina.domain.destinations import iso_timestamp
 from lamina.domain.model import EventSourceMapping
-from lamina.pollers.base import Backoff, Poller, pause, unless_stopped
+from lamina.pollers.base import Backoff, Poller, pause, retry_later
 from lamina.service.mappings import MappingService
 
 DEFAULT_WINDOW_S = 0.5
@@ -123,10 +123,7 @@ class KafkaPoller(Poller):
                 await self._give_up(mapping, request_id, grouped, "RetryAttemptsExhausted",
                                     invocations, payload)
                 return True
-            delay = batching.retry_delay(retries)
-            self.mappings.note(request_id, "retry_scheduled", {"retry": retries,
-                                                               "delay_s": delay})
-            await unless_stopped(self.mappings.clock.sleep(delay), self.stop)
+            await retry_later(self.mappings, request_id, retries, self.stop)
         # stopped before the batch was settled: not committed, it runs again
         self.mappings.end_batch(mapping, request_id, "stopped", invocations)
         return False

@@ -26,13 +26,12 @@ import hashlib
 import itertools
 import json
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lamina.domain import batching, events, filters, windows
 from lamina.domain.windows import Window
 from lamina.domain.model import EventSourceMapping
-from lamina.pollers.base import Backoff, Poller, pause, unless_stopped
+from lamina.pollers.base import Backoff, Poller, pause, retry_later, unless_stopped
 from lamina.service.mappings import MappingService
 
 RESHARD_S = 30.0
@@ -284,10 +283,7 @@ class Lane:
                 self.mappings.end_batch(mapping, request_id, "success", invocations)
                 return True
             self.mappings.processed(mapping.uuid, "PROBLEM: Function call failed")
-            delay = batching.retry_delay(invocations)
-            self.mappings.note(request_id, "retry_scheduled", {"retry": invocations,
-                                                               "delay_s": delay})
-            await self._sleep(delay)
+            await retry_later(self.mappings, request_id, invocations, self.stop)
         self.mappings.end_batch(mapping, request_id, "stopped", invocations)
         return False
 
@@ -342,17 +338,10 @@ class Lane:
                 await self._give_up(mapping, request_id, batch, "RetryAttemptsExhausted",
                                     invocations, outcome.function_error)
                 return True
-            delay = batching.retry_delay(retries)
-            self.mappings.note(request_id, "retry_scheduled", {"retry": retries,
-                                                               "delay_s": delay})
-            await self._sleep(delay)
+            await retry_later(self.mappings, request_id, retries, self.stop)
         # the mapping stopped (disabled, deleted, engine stopping): the records are read again
         self.mappings.end_batch(mapping, request_id, "stopped", invocations)
         return False
-
-    async def _sleep(self, seconds: float) -> None:
-        clock: Callable[[float], Awaitable[None]] = self.mappings.clock.sleep
-        await unless_stopped(clock(seconds), self.stop)
 
     async def _checkpoint(self, request_id: str, record: dict[str, Any]) -> None:
         position = events.identifier(self.reader.source, record)
