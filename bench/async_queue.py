@@ -6,10 +6,14 @@ For each store (SQLite, and PostgreSQL when a server can be started here), in on
 * **store floor** — single-row commits per second on that store (synchronous=FULL for SQLite),
   the physical limit of a durable accept that is not group-committed;
 * **durable accepts/s** — Event invokes answered 202 (each event on disk first), from 16
-  client threads with keep-alive connections, while the dispatcher runs them (a no-op
-  function): a conservative figure, the engine does both at once;
+  client threads with keep-alive connections, twice: into a backlog (a function with reserved
+  concurrency 1 whose one running event sleeps, so nothing else starts: the queue peers'
+  "enqueue with no worker running"), and while the dispatcher runs them (a no-op function): a
+  conservative figure, the engine does both at once;
 * **end-to-end events/s** — from the first accept to the last event finished;
-* **accept-to-start** p50/p99 at a steady 200 events/s (from the attempt records);
+* **accept-to-start** p50/p99 at a steady 200 events/s (from the attempt records), after one
+  second at that rate so the function's environments are up (cold starts are
+  bench/invoke.py's business);
 * **retry-delay error** — actual minus scheduled start of retries, idle and under the 200/s
   load (engine at --time-scale 60, so a 60 s retry is 1 s of real time; errors in real ms).
 
@@ -38,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import ROLE, client, free_port, make_zip, start_server  # noqa: E402
 
 NOOP = make_zip({"app.py": "def handler(event, context):\n    return None\n",
+                 "park.py": "import time\ndef handler(event, context):\n    time.sleep(300)\n",
                  "fail.py": "def handler(event, context):\n    raise RuntimeError('no')\n"})
 
 
@@ -159,11 +164,17 @@ def measure(store_args: list[str], label: str, events: int, scratch: Path) -> di
     try:
         create(engine, "noop")
         first = time.monotonic()
-        figures["durable_accepts_per_s"], _ = accept(engine.port, "noop", events)
-        figures["end_to_end_per_s"] = events / (wait_done(engine, "noop", events) - first)
+        figures["durable_accepts_while_running_per_s"], accepted = accept(engine.port, "noop", events)
+        figures["end_to_end_per_s"] = len(accepted) / (wait_done(engine, "noop", len(accepted))
+                                                       - first)
+        create(engine, "parked", handler="park.handler",
+               put_function_concurrency={"ReservedConcurrentExecutions": 1})
+        figures["durable_accepts_backlog_per_s"], _ = accept(engine.port, "parked", events)
         create(engine, "steady")
+        _, warm = accept(engine.port, "steady", 200, threads=4, rate=200)  # environments up
+        wait_done(engine, "steady", len(warm))
         _, steady = accept(engine.port, "steady", 200 * 5, threads=4, rate=200)
-        wait_done(engine, "steady", len(steady))
+        wait_done(engine, "steady", len(warm) + len(steady))
         delays = accept_to_start(engine, steady)
         figures["accept_to_start_p50_ms"] = percentile(delays, 50)
         figures["accept_to_start_p99_ms"] = percentile(delays, 99)
