@@ -12,6 +12,7 @@ import importlib.util
 import io
 import logging
 import os
+import resource
 import signal
 import sys
 import zipfile
@@ -268,8 +269,22 @@ async def serve(config: Config) -> None:
         await engine.stop()
 
 
+def raise_file_limit() -> None:
+    """Lift the engine's open-file soft limit to the hard limit: each environment holds about
+    five descriptors (pipes, pidfd, Runtime API sockets), so a common soft limit of 1,024 would
+    stop the engine near 200 environments. Runtimes get Lambda's 1,024 back (supervisor)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (OSError, ValueError) as exc:
+            log.warning("cannot raise the open-file limit from %d: %s", soft, exc)
+
+
 def run(config: Config) -> None:
     engine_logging.configure(config.log_level, config.log_format)
+    raise_file_limit()
     try:
         import uvloop
     except ImportError:

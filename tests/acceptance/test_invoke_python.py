@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import resource
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -101,6 +103,10 @@ def test_context_and_environment_are_lambdas(lam, fname, server):
     assert "PYTEST_CURRENT_TEST" not in env, "the engine's environment leaked into the function"
     assert body["sys_path"][0] == body["cwd"]
     assert "shims" not in body["executable"]
+    assert body["open_files"] == 1024  # Lambda's limit, though the engine lifts its own
+    engine_limit = int(Path(f"/proc/{server.process.pid}/limits").read_text().split(
+        "Max open files")[1].split()[0])
+    assert engine_limit > 1024 or engine_limit == resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
 def test_a_spare_runtime_starts_the_function_as_a_fresh_spawn_would(lam, fname, tmp_path):
@@ -123,6 +129,7 @@ def test_a_spare_runtime_starts_the_function_as_a_fresh_spawn_would(lam, fname, 
         {k: v for k, v in first["env"].items() if k not in per_function}
     assert spare["env"]["AWS_LAMBDA_FUNCTION_NAME"] == f"{fname}-b"
     assert spare["cwd"] == spare["env"]["LAMBDA_TASK_ROOT"] == spare["sys_path"][0]
+    assert spare["open_files"] == first["open_files"] == 1024
     assert spare["tmp"] == spare["env"]["TMPDIR"] != first["tmp"]
     assert spare["tz"] == first["tz"] == ["UTC", 0]
     assert spare["sys_path"][1:] == first["sys_path"][1:]

@@ -15,9 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import signal
 import subprocess
 from collections.abc import Callable
+
+
+FILE_LIMIT = 1024  # open files per environment, as on Lambda (the engine lifts its own)
 
 
 class SpawnError(Exception):
@@ -57,6 +61,7 @@ class Child:
                     close_fds=True)
             except OSError as exc:
                 raise SpawnError(f"fork/exec {self.argv[0]}: {exc.strerror or exc}") from None
+            _limit_files(self._popen.pid)
         loop = asyncio.get_running_loop()
         assert self._popen.stdout is not None
         self._out_fd = self._popen.stdout.fileno()
@@ -185,11 +190,25 @@ def _tree_rss_kb(pid: int) -> int:
 def prestart(argv: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen[bytes]:
     """Start a child that waits for its assignment on stdin (see `Child(spare=…)`)."""
     try:
-        return subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                process_group=0, close_fds=True)
+        child = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 process_group=0, close_fds=True)
     except OSError as exc:
         raise SpawnError(f"fork/exec {argv[0]}: {exc.strerror or exc}") from None
+    _limit_files(child.pid)
+    return child
+
+
+def _limit_files(pid: int) -> None:
+    """Give a new child Lambda's open-file limit (set just after the spawn: a pre-started
+    child is still waiting for its assignment, another has only just been exec'd)."""
+    try:
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        wanted = FILE_LIMIT if hard == resource.RLIM_INFINITY else min(FILE_LIMIT, hard)
+        if soft != wanted:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (wanted, hard))
+    except (OSError, ValueError):
+        pass  # it exited already, or the limit cannot be changed: its exit says the rest
 
 
 def discard(child: subprocess.Popen[bytes]) -> None:

@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import resource
 import sys
 import tempfile
 import threading
@@ -62,6 +63,7 @@ def describe(event, context):
         "argv": sys.argv,
         "tz": [time.tzname[0], time.timezone],
         "tmp": tempfile.gettempdir(),
+        "open_files": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
     }
 
 
