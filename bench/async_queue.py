@@ -39,16 +39,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lib.stats import git_rev, percentile  # noqa: E402
 from tests.conftest import ROLE, client, free_port, make_zip, start_server  # noqa: E402
 
 NOOP = make_zip({"app.py": "def handler(event, context):\n    return None\n",
                  "park.py": "import time\ndef handler(event, context):\n    time.sleep(300)\n",
                  "fail.py": "def handler(event, context):\n    raise RuntimeError('no')\n"})
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 # floors --------------------------------------------------------------------------------
@@ -164,7 +160,8 @@ def measure(store_args: list[str], label: str, events: int, scratch: Path) -> di
     try:
         create(engine, "noop")
         first = time.monotonic()
-        figures["durable_accepts_while_running_per_s"], accepted = accept(engine.port, "noop", events)
+        rate, accepted = accept(engine.port, "noop", events)
+        figures["durable_accepts_while_running_per_s"] = rate
         figures["end_to_end_per_s"] = len(accepted) / (wait_done(engine, "noop", len(accepted))
                                                        - first)
         create(engine, "parked", handler="park.handler",
@@ -242,8 +239,7 @@ def main() -> None:
                                    **measure(["--store", url], "postgres", args.events, scratch)}
         finally:
             subprocess.run(stop, capture_output=True)
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                         text=True).stdout.strip()
+    rev = git_rev()
     out = ROOT / "bench" / "results" / f"async-queue-{rev}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
