@@ -93,7 +93,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "(env LAMINA_DATA_DIR; default ~/.lamina)")
     parser.add_argument("--store", default=env("LAMINA_STORE", ""),
                         help="store URL: sqlite:///ABS/PATH.db (default: lamina.db in the "
-                             "data dir) or memory:// (env LAMINA_STORE)")
+                             "data dir), postgresql://USER@HOST:PORT/DB (several engines "
+                             "can share one) or memory:// (env LAMINA_STORE)")
     parser.add_argument("--region", default=env("LAMINA_REGION", env("AWS_REGION", "us-east-1")),
                         help="region in ARNs and AWS_REGION of functions (default us-east-1)")
     parser.add_argument("--account", default=env("LAMINA_ACCOUNT", "123456789012"),
