@@ -137,6 +137,14 @@ def lam(server: Server):
     lambda_client.close()
 
 
+@pytest.fixture(scope="session")
+def raw_lam(server: Server):
+    """A client that skips botocore's own parameter checks, to reach the server's."""
+    lambda_client = client(server.endpoint, parameter_validation=False)
+    yield lambda_client
+    lambda_client.close()
+
+
 @pytest.fixture
 def fname() -> str:
     """A fresh function name for one test."""

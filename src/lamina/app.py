@@ -46,6 +46,7 @@ from lamina.service.invoke import InvokeService
 from lamina.service.mappings import MappingService
 from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
+from lamina.service.permissions import PermissionService
 from lamina.service.provisioned import ProvisionedService
 from lamina.service.records import Recorder
 from lamina.service.retention import RecordRetention
@@ -100,6 +101,7 @@ class Engine:
                                     faults=self.faults)
         self.event_configs = EventConfigService(self.store, self.functions, self.clock)
         self.versions = VersionService(self.functions)
+        self.permissions = PermissionService(self.store, self.functions, self.versions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
         self.aws = AwsClients(config.region)
@@ -121,8 +123,8 @@ class Engine:
         self.log_retention = LogRetention(config.data_dir / "logs", config.logs_max_mb << 20,
                                           config.logs_max_age, self._log_streams)
         self.server: asyncio.Server | None = None
-        self._reload: asyncio.Task[None] | None = None
-        self._reload_mappings: asyncio.Task[None] | None = None
+        self._reload_functions = Reload(self._load_functions, "functions")
+        self._reload_mappings = Reload(self.mappings.reload, "event source mappings")
         self._leading: asyncio.Task[None] | None = None
 
     def _log_streams(self) -> list[LogStream]:
@@ -139,6 +141,7 @@ class Engine:
         await self.pool.start()
         await self.functions.load()
         await self.event_configs.load()
+        await self.permissions.load()
         await self.provisioned.load()
         self.recorder.start()
         self.record_retention.start()
@@ -154,7 +157,7 @@ class Engine:
         heartbeat = 0.0 if self.config.parity == "strict" else self.config.heartbeat_interval
         ctx = ApiContext(self.functions, self.invoke, self.observe, self.async_invoke,
                          self.event_configs, self.versions, self.provisioned, self.faults,
-                         self.clock, self.config.region,
+                         self.permissions, self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat,
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
@@ -182,35 +185,24 @@ class Engine:
     _MAPPING_CHANGES = ("put_mapping", "delete_mapping", "settle_mapping")
     _QUEUE_CHANGES = ("enqueue_event", "reschedule_event", "enqueue_delivery")
 
-    def _on_store_change(self, channel: str, change: str) -> None:
-        """Another engine sharing the store changed something (PostgreSQL notifications)."""
+    def _on_store_change(self, change: str, own: bool) -> None:
+        """Something changed in the store shared with other engines (PostgreSQL
+        notifications). This engine's own function changes are in its memory already:
+        reloading them too would replace entries that requests in flight still hold."""
         if change in ("enqueue_event", "reschedule_event", "reconnected"):
             self.async_invoke.wake()
         if change in ("enqueue_delivery", "reconnected"):
             self.async_invoke.wake(deliveries=True)
         if change in (*self._MAPPING_CHANGES, "reconnected"):
-            if self._reload_mappings is None or self._reload_mappings.done():
-                self._reload_mappings = asyncio.get_running_loop().create_task(
-                    self._retrying(self.mappings.reload, "event source mappings"))
-        if change not in (*self._QUEUE_CHANGES, *self._MAPPING_CHANGES):
-            if self._reload is None or self._reload.done():
-                self._reload = asyncio.get_running_loop().create_task(
-                    self._retrying(self._reload_functions, "functions"))
+            self._reload_mappings.request()
+        if change not in (*self._QUEUE_CHANGES, *self._MAPPING_CHANGES) and not own:
+            self._reload_functions.request()
 
-    async def _reload_functions(self) -> None:
-        await self.functions.load()
-        await self.event_configs.load()
-
-    @staticmethod
-    async def _retrying(reload: Callable[[], Awaitable[None]], what: str) -> None:
-        for attempt in range(10):
-            await asyncio.sleep(0.05 * 2 ** attempt)  # the first wait merges a burst of changes
-            try:
-                await reload()
-                return
-            except errors.StoreUnavailable as exc:
-                log.warning("could not reload %s after a change by another engine: %s", what,
-                            exc)
+    async def _load_functions(self) -> None:
+        async with self.functions.changes:
+            await self.functions.load()
+            await self.event_configs.load()
+            await self.permissions.load()
 
     async def stop(self) -> None:
         if self.server is not None:
@@ -267,6 +259,38 @@ async def serve(config: Config) -> None:
     finally:
         log.info("stopping")
         await engine.stop()
+
+
+class Reload:
+    """Reloads what another engine changed, once per burst of change notices. A notice that
+    comes while a reload runs makes it run once more: that reload may have read the store
+    before the change."""
+
+    def __init__(self, reload: Callable[[], Awaitable[None]], what: str) -> None:
+        self._reload = reload
+        self._what = what
+        self._again = False
+        self._task: asyncio.Task[None] | None = None
+
+    def request(self) -> None:
+        self._again = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._again:
+            self._again = False
+            await self._retrying()
+
+    async def _retrying(self) -> None:
+        for attempt in range(10):
+            await asyncio.sleep(0.05 * 2 ** attempt)  # the first wait merges a burst of changes
+            try:
+                await self._reload()
+                return
+            except errors.StoreUnavailable as exc:
+                log.warning("could not reload %s after a change by another engine: %s",
+                            self._what, exc)
 
 
 def raise_file_limit() -> None:

@@ -192,3 +192,23 @@ def test_invalid_json_payload_is_invalid_request_content(aws, fname, package_fil
     assert done.returncode == 255
     assert "(InvalidRequestContentException)" in done.stderr
     assert "Could not parse request body into json" in done.stderr
+
+
+def test_add_permission_get_policy_and_remove_permission(aws, fname, package_file):
+    create(aws, fname, package_file, "index.echo")
+    permission = ("add-permission", "--function-name", fname, "--statement-id", "s3",
+                  "--action", "lambda:InvokeFunction", "--principal", "s3.amazonaws.com",
+                  "--source-arn", "arn:aws:s3:::my-bucket")
+    statement = json.loads(printed(aws(*permission))["Statement"])
+    assert statement["Resource"] == f"arn:aws:lambda:us-east-1:123456789012:function:{fname}"
+    assert statement["Condition"] == {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::my-bucket"}}
+    policy = printed(aws("get-policy", "--function-name", fname))
+    assert json.loads(policy["Policy"])["Statement"] == [statement]
+    again = aws(*permission, check=False)
+    assert again.returncode == 255
+    assert "(ResourceConflictException)" in again.stderr
+    assert "The statement id (s3) provided already exists." in again.stderr
+    removed = aws("remove-permission", "--function-name", fname, "--statement-id", "s3")
+    assert removed.stdout == ""
+    gone = aws("get-policy", "--function-name", fname, check=False)
+    assert gone.returncode == 255 and "(ResourceNotFoundException)" in gone.stderr

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import FUNCTIONS, PY_RUNTIME, ROLE, client, create_function, invoke_json, make_zip, zip_dir
+from tests.conftest import FUNCTIONS, PY_RUNTIME, ROLE, create_function, invoke_json, make_zip, zip_dir
 
 PACKAGE = zip_dir(FUNCTIONS / "python")
 
@@ -22,14 +22,6 @@ def error_of(call, *args, **kwargs) -> dict:
     response = raised.value.response
     return {"code": response["Error"]["Code"], "message": response["Error"].get("Message", ""),
             "status": response["ResponseMetadata"]["HTTPStatusCode"], "raw": response}
-
-
-@pytest.fixture(scope="module")
-def raw_lam(server):
-    """A client that skips botocore's own parameter checks, to reach the server's."""
-    lambda_client = client(server.endpoint, parameter_validation=False)
-    yield lambda_client
-    lambda_client.close()
 
 
 def test_create_answers_pending_then_becomes_active(lam, fname):

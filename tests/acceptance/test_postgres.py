@@ -84,6 +84,28 @@ def test_two_engines_share_functions_and_the_queue(postgres, tmp_path):
             engine.stop()
 
 
+def test_an_engine_does_not_reload_its_own_changes_under_a_request(postgres, tmp_path):
+    """An engine hears its own changes back from PostgreSQL. Reloading them would replace
+    function entries that requests in flight hold: create → publish → alias then failed
+    about once in 20 functions ("update in progress", or an alias to an unknown version)."""
+    engine = start_server(tmp_path / "data", "--store", postgres.new_database())
+    lam = client(engine.endpoint)
+    try:
+        for n in range(30):
+            name = f"quick-{n}"
+            create_function(lam, name, PACKAGE, handler="index.slow", Tags={"n": str(n)})
+            assert lam.publish_version(FunctionName=name)["Version"] == "1"
+            lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+            lam.tag_resource(Resource=lam.get_function(FunctionName=name)
+                             ["Configuration"]["FunctionArn"], Tags={"more": "yes"})
+            assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "1"
+            assert lam.get_function(FunctionName=name)["Tags"] == {"n": str(n), "more": "yes"}
+    finally:
+        lam.close()
+        engine.stop()
+    assert "Traceback" not in engine.log()
+
+
 def _known(lam, name: str) -> bool:
     try:
         lam.get_function(FunctionName=name)

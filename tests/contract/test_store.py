@@ -17,6 +17,7 @@ from lamina.domain.model import (
     EventInvokeConfig,
     FunctionConfig,
     InvocationSummary,
+    ResourcePolicy,
 )
 from lamina.domain.observed import InvocationFilter
 from lamina.storage.memory import MemoryStore
@@ -207,6 +208,36 @@ def test_versions_and_aliases(make_store):
         await store.create_alias(alias)
         await store.delete_function("f")
         assert await store.list_aliases() == []
+    run(make_store, body)
+
+
+def test_tags_and_policies(make_store):
+    def qualifiers(found):
+        return sorted((p.qualifier, p.revision_id, p.statements) for p in found)
+
+    async def body(store):
+        await store.create_function(CONFIG, {"team": "x"}, 0.0)
+        await store.set_function_tags("f", {"stage": "dev", "team": "y"})
+        assert await store.list_function_tags() == {"f": {"stage": "dev", "team": "y"}}
+        await store.publish_version(CONFIG)
+        await store.create_alias(Alias("f", "live", "1", "rev"))
+        statement = {"Sid": "s3", "Principal": {"Service": "s3.amazonaws.com"}}
+        for qualifier in ("$LATEST", "1", "live"):
+            await store.put_policy(ResourcePolicy("f", qualifier, "r1", (statement,)))
+        changed = ResourcePolicy("f", "$LATEST", "r2", (statement, {"Sid": "sns"}))
+        await store.put_policy(changed)
+        assert qualifiers(await store.list_policies()) == [
+            ("$LATEST", "r2", (statement, {"Sid": "sns"})), ("1", "r1", (statement,)),
+            ("live", "r1", (statement,))]
+        await store.delete_alias("f", "live")
+        await store.delete_version("f", "1")
+        assert await store.list_policies() == [changed], "they go with the version or alias"
+        await store.delete_policy("f", "$LATEST")
+        assert await store.list_policies() == []
+        await store.put_policy(changed)
+        await store.delete_function("f")
+        assert await store.list_policies() == []
+        assert await store.list_function_tags() == {}
     run(make_store, body)
 
 

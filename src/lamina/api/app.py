@@ -23,6 +23,7 @@ from lamina.api import (
     mappings,
     metrics,
     overview,
+    permissions,
     versions,
     wire,
 )
@@ -60,6 +61,22 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("PUT", rf"/2015-03-31/functions/{_NAME}/aliases/{_ALIAS}/?", versions.update_alias),
     ("DELETE", rf"/2015-03-31/functions/{_NAME}/aliases/{_ALIAS}/?", versions.delete_alias),
     ("GET", r"/2017-03-31/tags/(?P<resource>.+)", functions.list_tags),
+    ("POST", r"/2017-03-31/tags/(?P<resource>.+)", functions.tag_resource),
+    ("DELETE", r"/2017-03-31/tags/(?P<resource>.+)", functions.untag_resource),
+    ("POST", rf"/2015-03-31/functions/{_NAME}/policy/?", permissions.add_permission),
+    ("GET", rf"/2015-03-31/functions/{_NAME}/policy/?", permissions.get_policy),
+    ("DELETE", rf"/2015-03-31/functions/{_NAME}/policy/(?P<statement_id>[^/]+)/?",
+     permissions.remove_permission),
+    ("GET", rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
+     functions.get_code_signing_config),
+    ("GET", rf"/2021-07-20/functions/{_NAME}/runtime-management-config/?",
+     functions.get_runtime_management),
+    ("PUT", rf"/2021-07-20/functions/{_NAME}/runtime-management-config/?",
+     functions.put_runtime_management),
+    ("GET", rf"/2024-08-31/functions/{_NAME}/recursion-config/?",
+     functions.get_recursion_config),
+    ("PUT", rf"/2024-08-31/functions/{_NAME}/recursion-config/?",
+     functions.put_recursion_config),
     ("POST", rf"/2014-11-13/functions/{_NAME}/invoke-async/?", invoke.invoke_async),
     ("POST", rf"/2021-11-15/functions/{_NAME}/response-streaming-invocations/?",
      invoke.invoke_stream),
@@ -101,6 +118,8 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("GET", r"/metrics", metrics.metrics),
 ]
 _COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in ROUTES]
+_NOT_CHANGES = frozenset((invoke.invoke, invoke.invoke_async, invoke.invoke_stream,
+                          admin.clock_advance, admin.put_faults, admin.delete_faults))
 _INVOKE_PREFIX = "/2015-03-31/functions/"
 _INVOKE_SUFFIX = "/invocations"
 
@@ -129,7 +148,12 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
         request_id = str(uuid.uuid4())
         try:
             handler, params = _route(request.method, request.path)
-            return await handler(ctx, request, request_id, **params)
+            if request.method == "GET" or handler in _NOT_CHANGES:
+                return await handler(ctx, request, request_id, **params)
+            # One control-plane change at a time, never while the engine reloads what
+            # another engine changed (a reload must not replace entries mid-change).
+            async with ctx.functions.changes:
+                return await handler(ctx, request, request_id, **params)
         except errors.LaminaError as error:
             return wire.error_response(error, request_id)
         except Exception:

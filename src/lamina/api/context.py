@@ -16,6 +16,7 @@ from lamina.service.invoke import InvokeService
 from lamina.service.mappings import MappingService
 from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
+from lamina.service.permissions import PermissionService
 from lamina.service.provisioned import ProvisionedService
 from lamina.service.versions import VersionService
 
@@ -30,6 +31,7 @@ class ApiContext:
     versions: VersionService
     provisioned: ProvisionedService
     faults: FaultService
+    permissions: PermissionService
     clock: Any
     region: str
     account: str

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from urllib.parse import parse_qs
 
 from lamina.api import wire
 from lamina.api.context import ApiContext
-from lamina.domain import errors, limits
+from lamina.domain import arns, errors, limits
+from lamina.domain.model import FunctionConfig
+from lamina.domain.settings import (
+    RECURSIVE_LOOP,
+    check_choice,
+    check_runtime_management,
+)
 from lamina.http.server import Request, Response
 from lamina.service.functions import CreateFunction
 
@@ -134,7 +141,96 @@ async def account_settings(ctx: ApiContext, request: Request, request_id: str) -
     }, request_id)
 
 
+def _tagged(ctx: ApiContext, resource: str) -> str:
+    """The function a tags operation names (by its ARN: versions and aliases have no tags)."""
+    ref = arns.parse_function_name(resource, ctx.region, ctx.account, field="resource")
+    if ref.qualifier is not None:
+        raise errors.InvalidParameterValue("Tags on function aliases and versions are not "
+                                           "supported. Please specify a function ARN.")
+    return ref.name
+
+
 async def list_tags(ctx: ApiContext, request: Request, request_id: str,
                     resource: str) -> Response:
-    ref = ctx.function_ref(request, resource)
-    return wire.json_response(200, {"Tags": ctx.functions.tags(ref.name)}, request_id)
+    return wire.json_response(200, {"Tags": ctx.functions.tags(_tagged(ctx, resource))},
+                              request_id)
+
+
+async def tag_resource(ctx: ApiContext, request: Request, request_id: str,
+                       resource: str) -> Response:
+    name = _tagged(ctx, resource)
+    tags = wire.json_body(request.body).get("Tags")
+    if not tags:
+        raise errors.InvalidParameterValue("An error occurred and the request cannot be "
+                                           "processed.")
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise errors.ValidationError.field(tags, "tags", "Member must be a map of strings")
+    await ctx.functions.tag(name, tags)
+    return wire.empty_response(204, request_id)
+
+
+async def untag_resource(ctx: ApiContext, request: Request, request_id: str,
+                         resource: str) -> Response:
+    name = _tagged(ctx, resource)
+    keys = parse_qs(request.query or "").get("tagKeys")
+    if not keys:
+        raise errors.ValidationError.field("null", "tagKeys", "Member must not be null")
+    await ctx.functions.untag(name, keys)
+    return wire.empty_response(204, request_id)
+
+
+async def get_code_signing_config(ctx: ApiContext, request: Request, request_id: str,
+                                  name: str) -> Response:
+    """Lamina has no code signing: every function answers as one without a configuration."""
+    ref = ctx.function_ref(request, name)
+    ctx.functions.entry(ref.name)
+    return wire.json_response(200, {"CodeSigningConfigArn": "", "FunctionName": ref.name},
+                              request_id)
+
+
+def _runtime_management(ctx: ApiContext, name: str, qualifier: str | None,
+                        config: FunctionConfig) -> dict[str, str]:
+    body = {"UpdateRuntimeOn": config.runtime_update_on,
+            "FunctionArn": ctx.functions.arn(name, qualifier)}
+    if config.runtime_version_arn is not None:
+        body["RuntimeVersionArn"] = config.runtime_version_arn
+    return body
+
+
+async def get_runtime_management(ctx: ApiContext, request: Request, request_id: str,
+                                 name: str) -> Response:
+    """Recorded, not acted on: Lamina runs the interpreters it is given."""
+    name, qualifier = ctx.qualified(request, name)
+    return wire.json_response(200, _runtime_management(
+        ctx, name, qualifier, ctx.functions.resolve(name, qualifier)), request_id)
+
+
+async def put_runtime_management(ctx: ApiContext, request: Request, request_id: str,
+                                 name: str) -> Response:
+    name, qualifier = ctx.qualified(request, name)
+    document = wire.json_body(request.body)
+    update_on, version_arn = document.get("UpdateRuntimeOn"), document.get("RuntimeVersionArn")
+    check_runtime_management(update_on, version_arn)
+    config = await ctx.functions.configure(
+        name, qualifier, runtime_update_on=update_on,
+        runtime_version_arn=version_arn if update_on == "Manual" else None)
+    return wire.json_response(200, _runtime_management(ctx, name, qualifier, config), request_id)
+
+
+async def get_recursion_config(ctx: ApiContext, request: Request, request_id: str,
+                               name: str) -> Response:
+    """Recorded, not acted on: Lamina does not detect recursive loops."""
+    ref = ctx.function_ref(request, name)
+    ctx.functions.check_unqualified(ref.qualifier)
+    loop = ctx.functions.entry(ref.name).latest.recursive_loop
+    return wire.json_response(200, {"RecursiveLoop": loop}, request_id)
+
+
+async def put_recursion_config(ctx: ApiContext, request: Request, request_id: str,
+                               name: str) -> Response:
+    ref = ctx.function_ref(request, name)
+    ctx.functions.check_unqualified(ref.qualifier)
+    loop = wire.json_body(request.body).get("RecursiveLoop")
+    check_choice(loop, "recursiveLoop", RECURSIVE_LOOP)
+    config = await ctx.functions.configure(ref.name, None, recursive_loop=loop)
+    return wire.json_response(200, {"RecursiveLoop": config.recursive_loop}, request_id)

@@ -50,6 +50,9 @@ class FunctionConfig:
     tracing_mode: str = "PassThrough"
     layers: tuple[str, ...] = ()
     log_format: str = "Text"
+    runtime_update_on: str = "Auto"            # PutRuntimeManagementConfig
+    runtime_version_arn: str | None = None     # given with runtime_update_on "Manual"
+    recursive_loop: str = "Terminate"          # PutFunctionRecursionConfig (kept on $LATEST)
     state: str = "Pending"
     state_reason: str | None = "The function is being created."
     state_reason_code: str | None = "Creating"
@@ -94,6 +97,22 @@ class Alias:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePolicy:
+    """The resource-based policy of one function qualifier (`$LATEST`: the unqualified
+    function): the statements AddPermission added, in order, and a RevisionId that changes
+    with each change. Recorded and returned, never enforced (`domain.policies`)."""
+
+    function: str
+    qualifier: str
+    revision_id: str
+    statements: tuple[dict[str, Any], ...] = ()
+
+    def document(self) -> dict[str, Any]:
+        """The policy as GetPolicy returns it (a JSON string on the wire)."""
+        return {"Version": "2012-10-17", "Id": "default", "Statement": list(self.statements)}
 
 
 @dataclass(slots=True)

@@ -16,6 +16,12 @@ ROLE_RE = re.compile(r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-
 ENV_KEY_RE = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")
 HANDLER_RE = re.compile(r"[^\s]+")
 DLQ_RE = re.compile(r"arn:aws[a-zA-Z-]*:(sqs|sns):[a-z0-9-]+:\d{12}:[\w.-]+")
+RUNTIME_VERSION_ARN_RE = re.compile(
+    r"arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+::runtime:.+"
+    r"|arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:runtime/[A-Za-z0-9_.-]{1,128}"
+    r"/version/[A-Za-z0-9_.-]{1,128}")
+UPDATE_RUNTIME_ON = ("Auto", "Manual", "FunctionUpdate")
+RECURSIVE_LOOP = ("Terminate", "Allow")
 
 RESERVED_ENV = frozenset((
     "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV",
@@ -83,6 +89,48 @@ def check_environment(variables: dict[str, str]) -> None:
         raise errors.InvalidParameterValue(
             "Lambda was unable to configure your environment variables because the environment "
             "variables you have provided exceeded the 4KB limit. String measured: " + measured)
+
+
+def check_tags(given: dict[str, str], total: int) -> None:
+    """Tags a request adds (`total`: how many the function would then carry). Source:
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-tags.html"""
+    for key, value in given.items():
+        if not 1 <= len(key) <= limits.TAG_KEY_MAX:
+            raise errors.ValidationError.field(
+                key, "tags", "Map keys must satisfy constraint: [Member must have length less "
+                f"than or equal to {limits.TAG_KEY_MAX}, Member must have length greater than "
+                "or equal to 1]")
+        if len(value) > limits.TAG_VALUE_MAX:
+            raise errors.ValidationError.field(
+                value, "tags", "Map value must satisfy constraint: [Member must have length "
+                f"less than or equal to {limits.TAG_VALUE_MAX}]")
+        if key.lower().startswith("aws:"):  # message unconfirmed
+            raise errors.InvalidParameterValue(
+                f"Invalid tag key {key}: tag keys starting with 'aws:' are reserved for AWS use.")
+    if total > limits.TAGS_PER_FUNCTION:
+        raise errors.InvalidParameterValue("Number of tags exceeds resource tag limit.")
+
+
+def check_choice(value: object, field: str, allowed: tuple[str, ...]) -> None:
+    """A required member with an enum of values (UpdateRuntimeOn, RecursiveLoop)."""
+    if value is None:
+        raise errors.ValidationError.field("null", field, "Member must not be null")
+    if value not in allowed:
+        raise errors.ValidationError.field(
+            value, field, f"Member must satisfy enum value set: [{', '.join(allowed)}]")
+
+
+def check_runtime_management(update_on: object, version_arn: object) -> None:
+    """PutRuntimeManagementConfig: Manual needs a runtime version (the others ignore it)."""
+    check_choice(update_on, "updateRuntimeOn", UPDATE_RUNTIME_ON)
+    if version_arn is not None and (not isinstance(version_arn, str)
+                                    or not RUNTIME_VERSION_ARN_RE.fullmatch(version_arn)):
+        raise errors.ValidationError.field(
+            version_arn, "runtimeVersionArn", "Member must satisfy regular expression pattern: "
+            + RUNTIME_VERSION_ARN_RE.pattern)
+    if update_on == "Manual" and version_arn is None:  # message unconfirmed
+        raise errors.InvalidParameterValue(
+            "RuntimeVersionArn is required when UpdateRuntimeOn is Manual.")
 
 
 def validate(settings: FunctionSettings) -> None:

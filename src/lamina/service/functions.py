@@ -20,7 +20,7 @@ from typing import Any
 
 from lamina.domain import arns, errors
 from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
-from lamina.domain.settings import FunctionSettings, validate
+from lamina.domain.settings import FunctionSettings, check_tags, validate
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.ports import EnvironmentPool, Packages, Store
 
@@ -62,7 +62,12 @@ class FunctionService:
         self.region = region
         self.account = account
         self._functions: dict[str, FunctionEntry] = {}
+        # Held by each control-plane change (the API) and by a reload of what another engine
+        # changed, so that a reload never replaces entries a change is working on.
+        self.changes = asyncio.Lock()
         self.on_delete: list[Callable[[str], None]] = []
+        # (function, qualifier) of a deleted version or alias
+        self.on_delete_qualifier: list[Callable[[str, str], None]] = []
         self.provisioned_total: Callable[[str], int] = lambda name: 0
 
     async def load(self) -> None:
@@ -152,6 +157,7 @@ class FunctionService:
     async def create(self, request: CreateFunction) -> FunctionConfig:
         settings = request.settings
         validate(settings)
+        check_tags(request.tags, len(request.tags))
         if settings.role is None:
             raise errors.ValidationError.field("null", "role", "Member must not be null")
         if request.name in self._functions:
@@ -219,6 +225,41 @@ class FunctionService:
         await self.store.delete_version(entry.latest.name, version)
         del entry.versions[version]
         self.pool.retire(entry.latest.name, version)
+        self.deleted_qualifier(entry.latest.name, version)
+
+    def deleted_qualifier(self, name: str, qualifier: str) -> None:
+        """A version or alias is gone: what was kept for it goes too."""
+        for callback in self.on_delete_qualifier:
+            callback(name, qualifier)
+
+    # tags and settings outside deployments ----------------------------------------------
+    async def tag(self, name: str, tags: dict[str, str]) -> None:
+        merged = {**self.entry(name).tags, **tags}
+        check_tags(tags, len(merged))
+        await self._set_tags(name, merged)
+
+    async def untag(self, name: str, keys: list[str]) -> None:
+        await self._set_tags(name, {k: v for k, v in self.entry(name).tags.items()
+                                    if k not in keys})
+
+    async def _set_tags(self, name: str, tags: dict[str, str]) -> None:
+        await self.store.set_function_tags(name, tags)
+        self.entry(name).tags = tags  # the entry now: a reload may have replaced it
+
+    async def configure(self, name: str, qualifier: str | None,
+                        **changes: Any) -> FunctionConfig:
+        """Change settings of a version that are not part of a deployment (runtime updates,
+        recursion): the RevisionId stays, and so do the version's environments."""
+        async with self._updating(name, None):
+            await self.store.put_version(self.resolve(name, qualifier).replace(**changes))
+            # the configuration and entry now: they may have settled, or been reloaded
+            config = self.resolve(name, qualifier).replace(**changes)
+            entry = self.entry(name)
+            if config.version == LATEST:
+                entry.latest = config
+            else:
+                entry.versions[config.version] = config
+            return config
 
     # reserved concurrency (spec §8.1) -------------------------------------------------
     def check_unqualified(self, qualifier: str | None) -> None:
@@ -265,7 +306,7 @@ class FunctionService:
             raise errors.PreconditionFailed(
                 "The Revision Id provided does not match the latest Revision Id. Call the "
                 "GetFunction/GetAlias API to retrieve the latest Revision Id")
-        return _UpdateGuard(entry)
+        return _UpdateGuard(self, name)
 
     async def _apply(self, entry: FunctionEntry, changes: dict[str, Any]) -> FunctionConfig:
         now = time.time()
@@ -305,14 +346,20 @@ def _settled(config: FunctionConfig) -> FunctionConfig:
 
 
 class _UpdateGuard:
-    """Marks a function as being updated for the length of an `async with` block."""
+    """Marks a function as being updated for the length of an `async with` block. The mark is
+    cleared on the entry current at the end: a reload (another engine's change, or this
+    one's own, heard back from PostgreSQL) may have replaced the entry meanwhile."""
 
-    def __init__(self, entry: FunctionEntry) -> None:
-        self.entry = entry
+    def __init__(self, functions: FunctionService, name: str) -> None:
+        self.functions = functions
+        self.name = name
 
     async def __aenter__(self) -> FunctionEntry:
-        self.entry.updating = True
-        return self.entry
+        entry = self.functions.entry(self.name)
+        entry.updating = True
+        return entry
 
     async def __aexit__(self, *exc: object) -> None:
-        self.entry.updating = False
+        entry = self.functions._functions.get(self.name)
+        if entry is not None:
+            entry.updating = False

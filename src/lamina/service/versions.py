@@ -19,7 +19,8 @@ from lamina.service.functions import FunctionEntry, FunctionService, timestamp
 
 _SNAPSHOT_IGNORES = {"version", "revision_id", "last_modified", "description", "state",
                      "state_reason", "state_reason_code", "last_update_status",
-                     "last_update_status_reason", "last_update_status_reason_code"}
+                     "last_update_status_reason", "last_update_status_reason_code",
+                     "recursive_loop"}  # a setting of the function, not of its versions
 
 
 def _same_snapshot(a: FunctionConfig, b: FunctionConfig) -> bool:
@@ -123,6 +124,7 @@ class VersionService:
         if name in entry.aliases:
             await self.store.delete_alias(function, name)
             del entry.aliases[name]
+            self.functions.deleted_qualifier(function, name)
 
     def _checked(self, entry: FunctionEntry, alias: Alias,
                  routing: dict[str, float] | None) -> Alias:

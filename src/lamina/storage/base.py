@@ -23,6 +23,7 @@ from lamina.domain.model import (
     FunctionConfig,
     InvocationOutcome,
     InvocationSummary,
+    ResourcePolicy,
 )
 from lamina.domain.observed import InvocationFilter
 from lamina.storage import rows
@@ -44,7 +45,8 @@ class SqlStore:
         raise NotImplementedError
 
     async def listen(self, on_change: Any) -> None:
-        """Call `on_change(channel, payload)` when another node changes something (no-op here)."""
+        """Call `on_change(kind, own)` when an engine sharing the store changes something
+        (no-op here: only PostgreSQL is shared)."""
         return None
 
     async def try_lead(self, role: str) -> bool:
@@ -75,6 +77,9 @@ class SqlStore:
     async def list_function_tags(self) -> dict[str, dict[str, str]]:
         return {r[0]: json.loads(r[1]) for r in await self._query("list_function_tags")}
 
+    async def set_function_tags(self, name: str, tags: dict[str, str]) -> None:
+        await self._change(("set_function_tags", {"name": name, "tags": json.dumps(tags)}))
+
     async def set_reserved_concurrency(self, name: str, reserved: int | None) -> None:
         await self._change(("set_reserved_concurrency", {"name": name, "reserved": reserved}))
 
@@ -91,7 +96,8 @@ class SqlStore:
         return published
 
     async def delete_version(self, name: str, version: str) -> None:
-        await self._change(("delete_version", {"name": name, "version": version}))
+        await self._change(("delete_version", {"name": name, "version": version}),
+                           ("delete_policy", {"function": name, "qualifier": version}))
 
     async def create_alias(self, alias: Alias) -> None:
         try:
@@ -103,7 +109,8 @@ class SqlStore:
         await self._change(("put_alias", rows.alias_row(alias)))
 
     async def delete_alias(self, function: str, name: str) -> None:
-        await self._change(("delete_alias", {"function": function, "name": name}))
+        await self._change(("delete_alias", {"function": function, "name": name}),
+                           ("delete_policy", {"function": function, "qualifier": name}))
 
     async def list_aliases(self) -> list[Alias]:
         return [Alias(**json.loads(r[0])) for r in await self._query("list_aliases")]
@@ -257,6 +264,16 @@ class SqlStore:
 
     async def list_event_configs(self) -> list[EventInvokeConfig]:
         return [rows.event_config_from_row(r[0]) for r in await self._query("list_event_configs")]
+
+    # resource-based policies ---------------------------------------------------------
+    async def put_policy(self, policy: ResourcePolicy) -> None:
+        await self._change(("put_policy", rows.policy_row(policy)))
+
+    async def delete_policy(self, function: str, qualifier: str) -> None:
+        await self._change(("delete_policy", {"function": function, "qualifier": qualifier}))
+
+    async def list_policies(self) -> list[ResourcePolicy]:
+        return [rows.policy_from_row(r[0]) for r in await self._query("list_policies")]
 
     # destination deliveries ----------------------------------------------------------
     async def enqueue_delivery(self, delivery: Delivery) -> None:

@@ -16,6 +16,7 @@ from lamina.domain.model import (
     FunctionConfig,
     InvocationOutcome,
     InvocationSummary,
+    ResourcePolicy,
 )
 from lamina.domain.observed import InvocationFilter
 
@@ -33,6 +34,7 @@ class MemoryStore:
         # request id → (event, owner, lease until); owner None while queued
         self.events: dict[str, tuple[AsyncEvent, str | None, float | None]] = {}
         self.event_configs: dict[tuple[str, str], EventInvokeConfig] = {}
+        self.policies: dict[tuple[str, str], ResourcePolicy] = {}
         self.deliveries: dict[str, tuple[Delivery, str | None, float | None]] = {}
         self.reserved: dict[str, int] = {}
         self.packages: dict[str, bytes] = {}
@@ -69,7 +71,7 @@ class MemoryStore:
         self.functions.pop(name, None)
         for key in [k for k in self.versions if k[0] == name]:
             del self.versions[key]
-        for table in (self.event_configs, self.aliases, self.provisioned):
+        for table in (self.event_configs, self.aliases, self.provisioned, self.policies):
             for key in [k for k in table if k[0] == name]:
                 del table[key]  # type: ignore[attr-defined]
         self.reserved.pop(name, None)
@@ -108,6 +110,7 @@ class MemoryStore:
 
     async def delete_version(self, name: str, version: str) -> None:
         self.versions.pop((name, version), None)
+        self.policies.pop((name, version), None)
 
     async def create_alias(self, alias: Alias) -> None:
         if (alias.function, alias.name) in self.aliases:
@@ -119,6 +122,7 @@ class MemoryStore:
 
     async def delete_alias(self, function: str, name: str) -> None:
         self.aliases.pop((function, name), None)
+        self.policies.pop((function, name), None)
 
     async def list_aliases(self) -> list[Alias]:
         return [self.aliases[k] for k in sorted(self.aliases)]
@@ -168,6 +172,10 @@ class MemoryStore:
 
     async def list_function_tags(self) -> dict[str, dict[str, str]]:
         return copy.deepcopy(self.functions)
+
+    async def set_function_tags(self, name: str, tags: dict[str, str]) -> None:
+        if name in self.functions:
+            self.functions[name] = dict(tags)
 
     async def write_records(self, summaries: list[InvocationSummary],
                             records: list[AttemptRecord]) -> None:
@@ -254,6 +262,17 @@ class MemoryStore:
 
     async def list_event_configs(self) -> list[EventInvokeConfig]:
         return [self.event_configs[k] for k in sorted(self.event_configs)]
+
+    # resource-based policies ---------------------------------------------------------
+    async def put_policy(self, policy: ResourcePolicy) -> None:
+        if policy.function in self.functions:
+            self.policies[(policy.function, policy.qualifier)] = policy
+
+    async def delete_policy(self, function: str, qualifier: str) -> None:
+        self.policies.pop((function, qualifier), None)
+
+    async def list_policies(self) -> list[ResourcePolicy]:
+        return [self.policies[k] for k in sorted(self.policies)]
 
     # destination deliveries ----------------------------------------------------------
     async def enqueue_delivery(self, delivery: Delivery) -> None:

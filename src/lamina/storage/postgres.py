@@ -4,8 +4,10 @@
   claim carries a lease: an engine that dies leaves claims that expire and that the others
   take back (`all_claims_are_stale` is False: at start only expired leases are released).
 * `listen` keeps one connection in `LISTEN lamina`; a change (an event queued, a function
-  changed) is announced with `pg_notify('lamina', '<kind>:<name>')` in the same transaction,
-  so other engines wake up without polling.
+  changed) is announced with `pg_notify('lamina', '<kind>:<origin>')` in the same
+  transaction, so other engines wake up without polling. `origin` names the store instance
+  (one per engine) that made the change, so an engine can tell its own changes, which it
+  has applied already, from another's.
 * `try_lead` gives one engine a role (running the event source pollers) through a session
   advisory lock on a dedicated connection; when that engine dies, its connection and lock
   go, and another engine takes the role the next time it asks.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +39,8 @@ _ROLE_LOCKS = 7_420_732      # pg_try_advisory_lock(key, role): one engine per r
 NOTIFIED = frozenset((
     "enqueue_event", "reschedule_event", "enqueue_delivery", "insert_function", "put_version",
     "delete_function", "set_reserved_concurrency", "put_event_config", "delete_event_config",
-    "put_mapping", "delete_mapping", "settle_mapping",
+    "put_mapping", "delete_mapping", "settle_mapping", "set_function_tags", "put_policy",
+    "delete_policy",
 ))
 
 
@@ -57,6 +61,7 @@ class PostgresStore(SqlStore):
         self._listener: asyncio.Task[None] | None = None
         self._leader: psycopg.AsyncConnection[Any] | None = None  # holds the roles' locks
         self._roles: set[str] = set()
+        self.origin = uuid.uuid4().hex[:12]
 
     # the two primitives ------------------------------------------------------------------
     async def _query(self, name: str, params: dict[str, Any] | None = None) -> Rows:
@@ -85,7 +90,8 @@ class PostgresStore(SqlStore):
                         await cursor.execute(self._sql[name], params)
                         results.append(await cursor.fetchall() if cursor.description else [])
                 if name in NOTIFIED:
-                    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, name))
+                    await conn.execute("SELECT pg_notify(%s, %s)",
+                                       (CHANNEL, f"{name}:{self.origin}"))
         return results
 
     # lifecycle -----------------------------------------------------------------------
@@ -141,20 +147,24 @@ class PostgresStore(SqlStore):
             except psycopg.Error:
                 pass
 
-    async def listen(self, on_change: Callable[[str, str], Any]) -> None:
+    async def listen(self, on_change: Callable[[str, bool], Any]) -> None:
+        """Call `on_change(kind, own)` for each change announced by an engine sharing the
+        store (`own`: by this one), and `on_change("reconnected", False)` after the
+        notification connection was (re)opened: changes may have been missed meanwhile."""
         self._listener = asyncio.get_running_loop().create_task(
             self._listen(on_change), name="lamina-postgres-listen")
 
-    async def _listen(self, on_change: Callable[[str, str], Any]) -> None:
+    async def _listen(self, on_change: Callable[[str, bool], Any]) -> None:
         delay = 0.1
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     delay = 0.1
-                    on_change(CHANNEL, "reconnected")  # changes may have been missed meanwhile
+                    on_change("reconnected", False)
                     async for notice in conn.notifies():
-                        on_change(notice.channel, notice.payload)
+                        kind, _, origin = notice.payload.partition(":")
+                        on_change(kind, origin == self.origin)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

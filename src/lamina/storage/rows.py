@@ -14,6 +14,7 @@ from lamina.domain.model import (
     EventInvokeConfig,
     FunctionConfig,
     InvocationSummary,
+    ResourcePolicy,
 )
 
 
@@ -67,6 +68,16 @@ def event_config_row(config: EventInvokeConfig) -> dict[str, Any]:
 
 def event_config_from_row(text: str) -> EventInvokeConfig:
     return EventInvokeConfig(**json.loads(text))
+
+
+def policy_row(policy: ResourcePolicy) -> dict[str, Any]:
+    return {"function": policy.function, "qualifier": policy.qualifier,
+            "policy": json.dumps(dataclasses.asdict(policy), separators=(",", ":"))}
+
+
+def policy_from_row(text: str) -> ResourcePolicy:
+    values = json.loads(text)
+    return ResourcePolicy(**{**values, "statements": tuple(values["statements"])})
 
 
 def delivery_row(delivery: Delivery) -> dict[str, Any]:

@@ -16,6 +16,9 @@ SELECT name, version, config FROM function_versions ORDER BY name, version;
 -- name: list_function_tags
 SELECT name, tags FROM functions;
 
+-- name: set_function_tags
+UPDATE functions SET tags = :tags WHERE name = :name;
+
 -- name: upsert_invocation
 INSERT INTO invocations (request_id, function, qualifier, invocation_type, accepted_at, status,
                          finished_at, attempts, error_type, duration_ms, timeline)
@@ -103,6 +106,17 @@ DELETE FROM event_invoke_configs WHERE function = :function AND qualifier = :qua
 
 -- name: list_event_configs
 SELECT config FROM event_invoke_configs ORDER BY function, qualifier;
+
+-- name: put_policy
+INSERT INTO function_policies (function, qualifier, policy)
+VALUES (:function, :qualifier, :policy)
+ON CONFLICT (function, qualifier) DO UPDATE SET policy = excluded.policy;
+
+-- name: delete_policy
+DELETE FROM function_policies WHERE function = :function AND qualifier = :qualifier;
+
+-- name: list_policies
+SELECT policy FROM function_policies ORDER BY function, qualifier;
 
 -- name: enqueue_delivery
 INSERT INTO deliveries (id, request_id, kind, target, body, attributes, attempts, due_at)

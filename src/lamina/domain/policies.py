@@ -1,0 +1,106 @@
+"""Resource-based policy statements: what AddPermission adds to a function's policy.
+
+Lamina records policies and returns them as Lambda builds them; it never enforces them (there
+is no IAM here: any caller may invoke any function). Statement and policy shapes follow
+responses recorded against AWS (LocalStack `TestLambdaPermissions` snapshots) and
+https://docs.aws.amazon.com/lambda/latest/dg/access-control-resource-based.html
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.domain import errors
+
+ACCOUNT_RE = re.compile(r"\d{12}")
+IAM_ARN_RE = re.compile(r"arn:aws[a-zA-Z-]*:iam:")
+# (attribute, field in messages, pattern, longest) per the AddPermission request model.
+_CONSTRAINTS = (
+    ("statement_id", "statementId", r"([a-zA-Z0-9-_]+)", 100),
+    ("action", "action", r"(lambda:[*]|lambda:[a-zA-Z]+|[*])", 10_000),
+    ("principal", "principal", r"[^\s]+", 2_048),
+    ("source_arn", "sourceArn", (r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}"
+                                 r"((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"),
+     10_000),
+    ("source_account", "sourceAccount", r"\d{12}", 12),
+    ("principal_org_id", "principalOrgID", r"o-[a-z0-9]{10,32}", 34),
+    ("event_source_token", "eventSourceToken", r"[a-zA-Z0-9._\-]+", 256),
+)
+_REQUIRED = ("statement_id", "action", "principal")
+AUTH_TYPES = ("NONE", "AWS_IAM")
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """An AddPermission request (None: not given)."""
+
+    statement_id: str | None
+    action: str | None
+    principal: str | None
+    source_arn: str | None = None
+    source_account: str | None = None
+    principal_org_id: str | None = None
+    event_source_token: str | None = None
+    function_url_auth_type: str | None = None
+    invoked_via_function_url: bool | None = None
+
+
+def check(permission: Permission) -> None:
+    """The ValidationException AWS answers for the first member that breaks the model."""
+    for name, field, pattern, longest in _CONSTRAINTS:
+        value = getattr(permission, name)
+        if value is None:
+            if name in _REQUIRED:
+                raise errors.ValidationError.field("null", field, "Member must not be null")
+            continue
+        if not isinstance(value, str):
+            raise errors.ValidationError.field(value, field, "Member must be a string")
+        if len(value) > longest:
+            raise errors.ValidationError.field(
+                value, field, f"Member must have length less than or equal to {longest}")
+        if not re.fullmatch(pattern, value):
+            raise errors.ValidationError.field(
+                value, field, f"Member must satisfy regular expression pattern: {pattern}")
+    auth_type = permission.function_url_auth_type
+    if auth_type is not None and auth_type not in AUTH_TYPES:
+        raise errors.ValidationError.field(auth_type, "functionUrlAuthType",
+                                           "Member must satisfy enum value set: [NONE, AWS_IAM]")
+
+
+def principal(value: str) -> str | dict[str, str]:
+    """The Principal element Lambda writes for the Principal parameter."""
+    if value == "*":
+        return "*"
+    if value.endswith(".amazonaws.com"):
+        return {"Service": value}
+    if ACCOUNT_RE.fullmatch(value):
+        return {"AWS": f"arn:aws:iam::{value}:root"}
+    if IAM_ARN_RE.match(value):
+        return {"AWS": value}
+    raise errors.InvalidParameterValue(
+        "The provided principal was invalid. Please check the principal and try again.")
+
+
+def statement(permission: Permission, resource: str) -> dict[str, Any]:
+    """The statement AddPermission adds for `permission` on `resource` (a function ARN,
+    qualified when the policy is a version's or an alias's); `check` it first."""
+    assert permission.statement_id and permission.action and permission.principal
+    condition: dict[str, dict[str, str]] = {}
+    for operator, key, value in (
+            ("StringEquals", "AWS:SourceAccount", permission.source_account),
+            ("StringEquals", "lambda:FunctionUrlAuthType", permission.function_url_auth_type),
+            ("StringEquals", "aws:PrincipalOrgID", permission.principal_org_id),
+            ("StringEquals", "lambda:EventSourceToken", permission.event_source_token),
+            ("ArnLike", "AWS:SourceArn", permission.source_arn),
+            ("Bool", "lambda:InvokedViaFunctionUrl",
+             "true" if permission.invoked_via_function_url else None)):
+        if value is not None:
+            condition.setdefault(operator, {})[key] = value
+    body: dict[str, Any] = {"Sid": permission.statement_id, "Effect": "Allow",
+                            "Principal": principal(permission.principal),
+                            "Action": permission.action, "Resource": resource}
+    if condition:
+        body["Condition"] = condition
+    return body

@@ -1,0 +1,114 @@
+"""Resource-based policies: AddPermission, RemovePermission, GetPolicy (spec §2.3, §2.4).
+
+A function has one policy per qualifier: the unqualified function (kept under `$LATEST`),
+a version, or an alias. Policies are stored and returned as Lambda builds them, never
+enforced (`domain.policies`). Each change gives the policy a new RevisionId; before a
+policy's first statement, a RevisionId is checked against the function's, version's or
+alias's own, as on AWS, where the two are one. Policies go with their function, version or
+alias. Kept in memory (loaded at start) like event invoke configs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from lamina.domain import arns, errors, policies
+from lamina.domain.model import LATEST, ResourcePolicy
+from lamina.service.functions import FunctionService
+from lamina.service.ports import Store
+from lamina.service.versions import VersionService
+
+_STALE = ("The Revision Id provided does not match the latest Revision Id. Call the GetPolicy "
+          "API to retrieve the latest Revision Id")
+
+
+class PermissionService:
+    """The policy operations (see the module docstring)."""
+
+    def __init__(self, store: Store, functions: FunctionService,
+                 versions: VersionService) -> None:
+        self.store = store
+        self.functions = functions
+        self.versions = versions
+        self._policies: dict[tuple[str, str], ResourcePolicy] = {}
+        functions.on_delete.append(self.forget)
+        functions.on_delete_qualifier.append(self.forget_qualifier)
+
+    async def load(self) -> None:
+        """Read every policy from the store (at start, and after another engine's change)."""
+        self._policies = {(p.function, p.qualifier): p for p in await self.store.list_policies()}
+
+    def get(self, function: str, qualifier: str | None) -> ResourcePolicy:
+        self.functions.entry(function)
+        policy = self._policies.get((function, qualifier or LATEST))
+        if policy is None:
+            raise errors.ResourceNotFound("The resource you requested does not exist.")
+        return policy
+
+    async def add(self, function: str, qualifier: str | None, permission: policies.Permission,
+                  revision_id: str | None) -> dict[str, Any]:
+        """Add a statement; return it."""
+        policies.check(permission)
+        if qualifier == LATEST:
+            raise errors.InvalidParameterValue(
+                "We currently do not support adding policies for $LATEST.")
+        own_revision = self._resource_revision(function, qualifier)
+        key = (function, qualifier or LATEST)
+        current = self._policies.get(key) or ResourcePolicy(function, key[1], own_revision)
+        if revision_id is not None and revision_id != current.revision_id:
+            raise errors.PreconditionFailed(_STALE)
+        if any(s["Sid"] == permission.statement_id for s in current.statements):
+            raise errors.ResourceConflict(
+                f"The statement id ({permission.statement_id}) provided already exists. Please "
+                "provide a new statement id, or remove the existing statement.")
+        statement = policies.statement(permission, self.functions.arn(function, qualifier))
+        await self._save(replace(current, revision_id=str(uuid.uuid4()),
+                                 statements=(*current.statements, statement)))
+        return statement
+
+    async def remove(self, function: str, qualifier: str | None, statement_id: str,
+                     revision_id: str | None) -> None:
+        try:
+            self.functions.entry(function)
+        except errors.ResourceNotFound:
+            raise errors.ResourceNotFound(
+                f"No policy found for: {self.functions.arn(function)}") from None
+        self._resource_revision(function, qualifier)
+        current = self._policies.get((function, qualifier or LATEST))
+        if current is None:
+            raise errors.ResourceNotFound("No policy is associated with the given resource.")
+        kept = tuple(s for s in current.statements if s["Sid"] != statement_id)
+        if len(kept) == len(current.statements):
+            raise errors.ResourceNotFound(
+                f"Statement {statement_id} is not found in resource policy.")
+        if revision_id is not None and revision_id != current.revision_id:
+            raise errors.PreconditionFailed(_STALE)
+        await self._save(replace(current, revision_id=str(uuid.uuid4()), statements=kept))
+
+    def forget(self, function: str) -> None:
+        """Drop the policies of a deleted function (the store deleted them with it)."""
+        for key in [k for k in self._policies if k[0] == function]:
+            del self._policies[key]
+
+    def forget_qualifier(self, function: str, qualifier: str) -> None:
+        """Drop the policy of a deleted version or alias (the store deleted it with it)."""
+        self._policies.pop((function, qualifier), None)
+
+    async def _save(self, policy: ResourcePolicy) -> None:
+        """Store a changed policy; one left without statements is deleted, as on AWS."""
+        key = (policy.function, policy.qualifier)
+        if policy.statements:
+            await self.store.put_policy(policy)
+            self._policies[key] = policy
+        else:
+            await self.store.delete_policy(policy.function, policy.qualifier)
+            self._policies.pop(key, None)
+
+    def _resource_revision(self, function: str, qualifier: str | None) -> str:
+        """The RevisionId of the function, alias or version a policy is for; the 404 AWS
+        answers when there is none."""
+        if qualifier is not None and arns.ALIAS_RE.fullmatch(qualifier):
+            return self.versions.get_alias(function, qualifier).revision_id
+        return self.functions.resolve(function, qualifier).revision_id
