@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -107,6 +108,20 @@ def start_server(data_dir: Path, *args: str, port: int | None = None,
             time.sleep(0.05)
     server.stop()
     raise RuntimeError(f"lamina serve did not start:\n{server.log()}")
+
+
+@contextlib.contextmanager
+def engine_client(data_dir: Path) -> Iterator[object]:
+    """A boto3 Lambda client on an engine of its own over `data_dir`, stopped afterwards
+    (checked for tracebacks); start it again on the same directory to test a restart."""
+    engine = start_server(data_dir)
+    lambda_client = client(engine.endpoint)
+    try:
+        yield lambda_client
+    finally:
+        lambda_client.close()
+        engine.stop()
+    assert "Traceback" not in engine.log(), engine.log()
 
 
 @pytest.fixture(scope="session")

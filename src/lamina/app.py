@@ -43,6 +43,7 @@ from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import CreateFunction, FunctionService
 from lamina.service.invoke import InvokeService
+from lamina.service.layers import LayerService
 from lamina.service.mappings import MappingService
 from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
@@ -102,6 +103,7 @@ class Engine:
         self.event_configs = EventConfigService(self.store, self.functions, self.clock)
         self.versions = VersionService(self.functions)
         self.permissions = PermissionService(self.store, self.functions, self.versions)
+        self.layers = LayerService(self.store, self.functions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
         self.aws = AwsClients(config.region)
@@ -142,6 +144,7 @@ class Engine:
         await self.functions.load()
         await self.event_configs.load()
         await self.permissions.load()
+        await self.layers.load()
         await self.provisioned.load()
         self.recorder.start()
         self.record_retention.start()
@@ -159,7 +162,8 @@ class Engine:
                          self.event_configs, self.versions, self.provisioned, self.faults,
                          self.permissions, self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat,
-                         overview=self.overview, metrics=self.metrics, mappings=self.mappings)
+                         overview=self.overview, metrics=self.metrics, mappings=self.mappings,
+                         layers=self.layers)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
 
@@ -203,6 +207,7 @@ class Engine:
             await self.functions.load()
             await self.event_configs.load()
             await self.permissions.load()
+            await self.layers.load()
 
     async def stop(self) -> None:
         if self.server is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FUNCTIONS, PY_RUNTIME, ROLE, zip_dir
+from tests.conftest import FUNCTIONS, PY_RUNTIME, ROLE, make_zip, zip_dir
 
 AWS = Path(sys.executable).parent / "aws"
 PACKAGE = zip_dir(FUNCTIONS / "python")
@@ -212,3 +212,25 @@ def test_add_permission_get_policy_and_remove_permission(aws, fname, package_fil
     assert removed.stdout == ""
     gone = aws("get-policy", "--function-name", fname, check=False)
     assert gone.returncode == 255 and "(ResourceNotFoundException)" in gone.stderr
+
+
+def test_publish_layer_version_and_use_it(aws, fname, tmp_path):
+    layer_file = tmp_path / "layer.zip"
+    layer_file.write_bytes(make_zip({"python/greeting.py": "WORD = 'from the layer'\n"}))
+    published = printed(aws("publish-layer-version", "--layer-name", fname,
+                            "--zip-file", f"fileb://{layer_file}",
+                            "--compatible-runtimes", PY_RUNTIME))
+    assert published["Version"] == 1
+    assert published["LayerVersionArn"].endswith(f":layer:{fname}:1")
+    assert published["Content"]["CodeSize"] == layer_file.stat().st_size
+    function_file = tmp_path / "function.zip"
+    function_file.write_bytes(make_zip({"index.py": (
+        "import greeting\ndef handler(event, context):\n    return greeting.WORD\n")}))
+    created = create(aws, fname, function_file, "index.handler",
+                     "--layers", published["LayerVersionArn"])
+    assert created["Layers"][0]["Arn"] == published["LayerVersionArn"]
+    assert invoke(aws, fname, tmp_path / "out.json")[1] == '"from the layer"'
+    listed = printed(aws("list-layer-versions", "--layer-name", fname))
+    assert [v["Version"] for v in listed["LayerVersions"]] == [1]
+    assert aws("delete-layer-version", "--layer-name", fname, "--version-number", "1").stdout \
+        == ""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 
 from lamina.domain import errors
+from lamina.domain.layers import LayerVersion
 from lamina.domain.model import (
     Alias,
     AsyncEvent,
@@ -238,6 +240,28 @@ def test_tags_and_policies(make_store):
         await store.delete_function("f")
         assert await store.list_policies() == []
         assert await store.list_function_tags() == {}
+    run(make_store, body)
+
+
+def test_layer_versions(make_store):
+    layer = LayerVersion("lib", 1, "arn:aws:lambda:us-east-1:123456789012:layer:lib", "c2hh",
+                         10, "ab" * 32, "2026-01-01T00:00:00.000+0000", "d", ("python3.12",),
+                         ("arm64",), "MIT")
+
+    async def body(store):
+        await store.insert_layer_version(layer)
+        second = dataclasses.replace(layer, version=2, license_info=None)
+        await store.insert_layer_version(second)
+        with pytest.raises(errors.ResourceConflict):
+            await store.insert_layer_version(layer)
+        gone = dataclasses.replace(layer, deleted=True)
+        await store.put_layer_version(gone)
+        other = dataclasses.replace(layer, name="a", compatible_runtimes=())
+        await store.insert_layer_version(other)
+        assert await store.list_layer_versions() == [other, gone, second]
+        user = CONFIG.replace(layers=(layer.ref(), other.ref()))
+        await store.create_function(user, {}, 0.0)
+        assert await store.list_versions() == [user], "a function keeps its layers' copies"
     run(make_store, body)
 
 

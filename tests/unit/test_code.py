@@ -29,7 +29,7 @@ def test_unpacks_keeps_execute_bits_and_dedupes(tmp_path):
     assert (first.root / "lib" / "link.py").read_text() == "x=1"
     assert store.put(data) == first
     assert store.has(first.key) and not store.has("0" * 64)
-    assert len([p for p in tmp_path.iterdir() if p.name.startswith(".unpack")]) == 0
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith(".build")]) == 0
 
 
 @pytest.mark.parametrize("entries", [
@@ -59,3 +59,20 @@ def test_not_a_zip_and_bombs(tmp_path):
 def test_zipped_size_limit_is_413(tmp_path):
     with pytest.raises(errors.RequestTooLarge):
         CodeStore(tmp_path).put(b"x" * (50 * 1024 * 1024 + 1))
+
+
+def test_layers_merge_in_order_once_and_count_unzipped_bytes(tmp_path):
+    store = CodeStore(tmp_path)
+    first = store.put(package([("python/a.py", b"first", 0o100644),
+                               ("bin/tool", b"#!/bin/sh\n", 0o100755)]))
+    second = store.put(package([("python/a.py", b"second!", 0o100644),
+                                ("python/b.py", b"b", 0o100644)]))
+    assert store.unzipped_size(first.key) == len(b"first") + len(b"#!/bin/sh\n")
+    merged = store.merged([first.key, second.key])
+    assert (merged / "python" / "a.py").read_bytes() == b"second!"
+    assert (merged / "python" / "b.py").read_bytes() == b"b"
+    assert os.access(merged / "bin" / "tool", os.X_OK)
+    assert (first.root / "python" / "a.py").read_bytes() == b"first", "layers stay as they were"
+    assert store.merged([first.key, second.key]) == merged
+    reverse = store.merged([second.key, first.key])
+    assert reverse != merged and (reverse / "python" / "a.py").read_bytes() == b"first"

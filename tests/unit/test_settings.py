@@ -24,7 +24,13 @@ def test_valid_settings_pass():
     (FunctionSettings(package_type="Image"), errors.InvalidParameterValue, "Zip functions only"),
     (FunctionSettings(dead_letter_target="arn:nope"), errors.InvalidParameterValue, "target arn"),
     (FunctionSettings(layers=("arn:aws:lambda:us-east-1:1:layer:x:1",)),
-     errors.InvalidParameterValue, "layers"),
+     errors.ValidationError, "at 'layers'"),
+    (FunctionSettings(layers=tuple(f"arn:aws:lambda:us-east-1:123456789012:layer:l{i}:1"
+                                   for i in range(6))),
+     errors.InvalidParameterValue, "more than 5 layers"),
+    (FunctionSettings(layers=("arn:aws:lambda:us-east-1:123456789012:layer:x:1",
+                              "arn:aws:lambda:us-east-1:123456789012:layer:x:2")),
+     errors.InvalidParameterValue, "same layer"),
 ])
 def test_broken_rules(settings, error, fragment):
     with pytest.raises(error, match=fragment):

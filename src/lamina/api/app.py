@@ -20,6 +20,7 @@ from lamina.api import (
     event_configs,
     functions,
     invoke,
+    layers,
     mappings,
     metrics,
     overview,
@@ -38,6 +39,7 @@ RouteHandler = Callable[..., Awaitable[Response]]
 _NAME = r"(?P<name>[^/]+)"
 _ALIAS = r"(?P<alias>[^/]+)"
 _UUID = r"(?P<mapping_id>[^/]+)"
+_LAYER = r"(?P<layer>[^/]+)"
 ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("POST", r"/2015-03-31/functions/?", functions.create_function),
     ("GET", r"/2015-03-31/functions/?", functions.list_functions),
@@ -98,6 +100,12 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
      concurrency.get_provisioned),
     ("DELETE", rf"/2019-09-30/functions/{_NAME}/provisioned-concurrency/?",
      concurrency.delete_provisioned),
+    ("POST", rf"/2018-10-31/layers/{_LAYER}/versions/?", layers.publish_version),
+    ("GET", rf"/2018-10-31/layers/{_LAYER}/versions/?", layers.list_versions),
+    ("GET", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/?", layers.get_version),
+    ("DELETE", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/?",
+     layers.delete_version),
+    ("GET", r"/2018-10-31/layers/?", layers.list_layers),
     ("GET", r"/_lamina/health", admin.health),
     ("GET", r"/_lamina/clock", admin.clock_now),
     ("POST", r"/_lamina/clock/advance", admin.clock_advance),

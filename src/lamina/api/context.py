@@ -13,6 +13,7 @@ from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeService
+from lamina.service.layers import LayerService
 from lamina.service.mappings import MappingService
 from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
@@ -40,6 +41,7 @@ class ApiContext:
     overview: OverviewService | None = None
     metrics: Metrics | None = None
     mappings: MappingService | None = None
+    layers: LayerService | None = None
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)

@@ -49,10 +49,10 @@ async def get_function(ctx: ApiContext, request: Request, request_id: str,
     name, qualifier = ctx.qualified(request, name)
     config = ctx.functions.resolve(name, qualifier)
     key = base64.b64decode(config.code_sha256).hex()
-    host = request.headers.get("host", "127.0.0.1")
     body = {
         "Configuration": wire.function_configuration(config, ctx.functions.arn(name, qualifier)),
-        "Code": {"RepositoryType": "S3", "Location": f"http://{host}/_lamina/code/{key}.zip"},
+        "Code": {"RepositoryType": "S3",
+                 "Location": wire.code_location(request.headers.get("host"), key)},
     }
     tags = ctx.functions.tags(name)
     if tags:

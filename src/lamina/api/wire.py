@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from lamina.domain import errors, limits
+from lamina.domain.layers import LayerVersion
 from lamina.domain.model import Alias, FunctionConfig, InvocationSummary
 from lamina.domain.settings import FunctionSettings
 from lamina.http.server import Response
@@ -70,12 +71,33 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
                        ("LastUpdateStatusReasonCode", config.last_update_status_reason_code)):
         if value is not None:
             body[key] = value
+    if config.layers:
+        body["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code_size}
+                          for layer in config.layers]
     body["PackageType"] = config.package_type
     body["Architectures"] = list(config.architectures)
     body["EphemeralStorage"] = {"Size": config.ephemeral_storage}
     body["SnapStart"] = {"ApplyOn": "None", "OptimizationStatus": "Off"}
     body["LoggingConfig"] = {"LogFormat": config.log_format,
                              "LogGroup": f"/aws/lambda/{config.name}"}
+    return body
+
+
+def layer_version(layer: LayerVersion, location: str | None = None) -> dict[str, Any]:
+    """A layer version as PublishLayerVersion and GetLayerVersion answer it (with the
+    archive's `location`), or as a LayerVersionsListItem (without)."""
+    body: dict[str, Any] = {"LayerVersionArn": layer.version_arn, "Version": layer.version,
+                            "Description": layer.description,
+                            "CreatedDate": layer.created_date}
+    if layer.compatible_runtimes:
+        body["CompatibleRuntimes"] = list(layer.compatible_runtimes)
+    if layer.compatible_architectures:
+        body["CompatibleArchitectures"] = list(layer.compatible_architectures)
+    if layer.license_info is not None:
+        body["LicenseInfo"] = layer.license_info
+    if location is not None:
+        body = {"Content": {"Location": location, "CodeSha256": layer.code_sha256,
+                            "CodeSize": layer.code_size}, "LayerArn": layer.arn, **body}
     return body
 
 
@@ -170,6 +192,11 @@ def zip_file(code: dict[str, Any] | None) -> bytes:
         raise errors.InvalidParameterValue(
             "Could not unzip uploaded file. Please check your file, then try to upload again."
         ) from None
+
+
+def code_location(host: str | None, key: str) -> str:
+    """Where a package can be downloaded (GetFunction's Code.Location, a layer's Content)."""
+    return f"http://{host or '127.0.0.1'}/_lamina/code/{key}.zip"
 
 
 def paginate(items: list[Any], params: dict[str, str]) -> tuple[list[Any], str | None]:

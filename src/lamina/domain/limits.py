@@ -22,6 +22,7 @@ EPHEMERAL_RANGE = (512, 10_240)     # MB
 HANDLER_MAX = 128
 DESCRIPTION_MAX = 256
 TAGS_PER_FUNCTION = 50
+LAYERS_PER_FUNCTION = 5            # Layers of one function
 TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256
 INIT_TIMEOUT_S = 10.0               # on-demand Init phase

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lamina.domain.layers import LayerRef
+
 LATEST = "$LATEST"
 
 
@@ -48,7 +50,7 @@ class FunctionConfig:
     package_type: str = "Zip"
     dead_letter_target: str | None = None
     tracing_mode: str = "PassThrough"
-    layers: tuple[str, ...] = ()
+    layers: tuple[LayerRef, ...] = ()
     log_format: str = "Text"
     runtime_update_on: str = "Auto"            # PutRuntimeManagementConfig
     runtime_version_arn: str | None = None     # given with runtime_update_on "Manual"
@@ -71,7 +73,7 @@ class FunctionConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["architectures"] = list(self.architectures)
-        data["layers"] = list(self.layers)
+        data["layers"] = [dataclasses.asdict(layer) for layer in self.layers]
         return data
 
     @classmethod
@@ -79,7 +81,7 @@ class FunctionConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["architectures"] = tuple(values.get("architectures", ("x86_64",)))
-        values["layers"] = tuple(values.get("layers", ()))
+        values["layers"] = tuple(LayerRef(**layer) for layer in values.get("layers", ()))
         return cls(**values)
 
 

@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass, fields
 
-from lamina.domain import errors, limits, runtimes
+from lamina.domain import errors, layers, limits, runtimes
 
 ROLE_RE = re.compile(r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
 ENV_KEY_RE = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")
@@ -178,7 +178,5 @@ def validate(settings: FunctionSettings) -> None:
     if settings.log_format is not None and settings.log_format not in ("Text", "JSON"):
         raise errors.ValidationError.field(settings.log_format, "loggingConfig.logFormat",
                                            "Member must satisfy enum value set: [JSON, Text]")
-    if settings.layers:
-        raise errors.InvalidParameterValue(
-            "Lamina does not support layers yet: include the layer's files in the function's "
-            "deployment package.")
+    if settings.layers is not None:
+        layers.check_references(settings.layers)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lamina.domain import runtimes
 from lamina.domain.model import FunctionConfig
+from lamina.runtime.interpreters import task_bootstrap
 
 BOOTSTRAPS = Path(str(resources.files("lamina.runtime").joinpath("bootstraps")))
 LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
@@ -39,8 +40,9 @@ def log_stream_name(version: str, now: float | None = None, ident: str | None = 
 
 
 def runtime_command(config: FunctionConfig, interpreter: str | None, task_root: Path,
-                    sdk_path: str | None) -> tuple[list[str], str]:
-    """(argv, runtime dir) for the function's runtime family."""
+                    sdk_path: str | None, opt_dir: Path | None = None) -> tuple[list[str], str]:
+    """(argv, runtime dir) for the function's runtime family (`provided`: the package's
+    bootstrap, else a layer's, as Lambda falls back to /opt/bootstrap)."""
     family = runtimes.family(config.runtime or "")
     if family == "python":
         runtime_dir = BOOTSTRAPS / "python"
@@ -51,27 +53,39 @@ def runtime_command(config: FunctionConfig, interpreter: str | None, task_root: 
     if family == "nodejs":
         runtime_dir = BOOTSTRAPS / "nodejs"
         return [str(interpreter), str(runtime_dir / "bootstrap.mjs")], str(runtime_dir)
-    return [str(task_root / "bootstrap")], str(task_root)
+    bootstrap = task_bootstrap(task_root, opt_dir) or task_root / "bootstrap"
+    return [str(bootstrap)], str(task_root)
 
 
 def environment(config: FunctionConfig, *, region: str, api_address: str, task_root: Path,
                 runtime_dir: str, stream: str, tmp_dir: Path, credentials: dict[str, str],
                 interpreter: str | None, extra: dict[str, str],
-                initialization_type: str = "on-demand") -> dict[str, str]:
-    """The child's environment: Lambda's variables, then the function's own (spec §9.5)."""
+                initialization_type: str = "on-demand",
+                opt_dir: Path | None = None) -> dict[str, str]:
+    """The child's environment: Lambda's variables, then the function's own (spec §9.5).
+    A function with layers finds them in `opt_dir` (LAMINA_OPT_DIR) where Lambda's finds
+    /opt: PATH, LD_LIBRARY_PATH, NODE_PATH, and (in the Python bootstrap) sys.path."""
     path = LAMBDA_PATH
     if interpreter:
         path = os.path.dirname(interpreter) + ":" + path
+    opt_lib = "/opt/lib"
+    if opt_dir is not None:
+        path += f":{opt_dir}/bin"
+        opt_lib += f":{opt_dir}/lib"
     env = {
         "PATH": path,
         "LANG": "en_US.UTF-8",
         "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task_root}:"
-                           f"{task_root}/lib:/opt/lib",
+                           f"{task_root}/lib:{opt_lib}",
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "TMPDIR": str(tmp_dir),
     }
     if runtimes.family(config.runtime or "") == "nodejs":
         env["NODE_PATH"] = f"/opt/nodejs/node_modules:{runtime_dir}:{task_root}"
+        if opt_dir is not None:
+            major = (config.runtime or "").removeprefix("nodejs").split(".")[0]
+            env["NODE_PATH"] = (f"{opt_dir}/nodejs/node{major}/node_modules:"
+                                f"{opt_dir}/nodejs/node_modules:" + env["NODE_PATH"])
     env.update(extra)
     env.update(config.environment)
     env.update({
@@ -90,6 +104,8 @@ def environment(config: FunctionConfig, *, region: str, api_address: str, task_r
         "TZ": ":UTC",
         **credentials,
     })
+    if opt_dir is not None:
+        env["LAMINA_OPT_DIR"] = str(opt_dir)
     execution_env = runtimes.execution_env(config.runtime or "")
     if execution_env:
         env["AWS_EXECUTION_ENV"] = execution_env

@@ -81,8 +81,10 @@ class ExecutionEnvironment:
     def __init__(self, config: FunctionConfig, task_root: Path, interpreter: Interpreter | None,
                  settings: EnvironmentSettings,
                  on_dead: Callable[[ExecutionEnvironment], None],
-                 provisioned: bool = False, spares: Spares | None = None) -> None:
+                 provisioned: bool = False, spares: Spares | None = None,
+                 opt_dir: Path | None = None) -> None:
         self.id = uuid.uuid4().hex
+        self.opt_dir = opt_dir  # the function's layers, merged (Lambda's /opt)
         self.spares = spares
         self.provisioned = provisioned
         self.config = config
@@ -148,13 +150,13 @@ class ExecutionEnvironment:
     def _spawn(self) -> None:
         argv, runtime_dir = bootstrap.runtime_command(
             self.config, self.interpreter.path if self.interpreter else None, self.task_root,
-            self.settings.sdk_path)
+            self.settings.sdk_path, self.opt_dir)
         env = bootstrap.environment(
             self.config, region=self.settings.region, api_address=self._address,
             task_root=self.task_root, runtime_dir=runtime_dir, stream=self.stream_name,
             tmp_dir=self._tmp, credentials=self.settings.credentials,
             interpreter=self.interpreter.path if self.interpreter else None,
-            extra=self.settings.extra_env,
+            extra=self.settings.extra_env, opt_dir=self.opt_dir,
             initialization_type="provisioned-concurrency" if self.provisioned else "on-demand")
         self.logs.platform(f"INIT_START Runtime Version: {self.config.runtime}\t"
                            f"Runtime: {argv[0]}")
@@ -162,9 +164,10 @@ class ExecutionEnvironment:
         failure = self._spawn_problem(argv)
         if failure is None:
             spare = None
-            if self.spares is not None and runtimes.family(self.config.runtime or "") == \
-                    "python" and eligible({**self.settings.extra_env, **self.config.environment},
-                                          self.task_root):
+            variables = {**self.settings.extra_env, **self.config.environment}
+            if self.spares is not None and self.opt_dir is None and \
+                    runtimes.family(self.config.runtime or "") == "python" and \
+                    eligible(variables, self.task_root):
                 spare = self.spares.take(argv)
             child = Child(argv, env, str(self.task_root), self.logs.write_output,
                           lambda code: self._on_exit(child, code), spare=spare)
@@ -178,8 +181,9 @@ class ExecutionEnvironment:
 
     def _spawn_problem(self, argv: list[str]) -> str | None:
         family = (self.config.runtime or "").split(".")[0].rstrip("0123456789")
-        if family == "provided" and task_bootstrap(self.task_root) is None:
-            return f"Couldn't find valid bootstrap(s): [{self.task_root / 'bootstrap'}]"
+        if family == "provided" and task_bootstrap(self.task_root, self.opt_dir) is None:
+            return ("Couldn't find valid bootstrap(s): "
+                    f"[{self.task_root / 'bootstrap'} {self.opt_dir or '/opt'}/bootstrap]")
         if family in ("python", "nodejs") and self.interpreter is None:
             return (f"No interpreter for {self.config.runtime} on this machine; map one with "
                     f"`lamina serve --runtime {self.config.runtime}=PATH`")

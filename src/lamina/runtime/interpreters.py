@@ -123,7 +123,10 @@ class Interpreters:
                 for family in ("python", "nodejs")}
 
 
-def task_bootstrap(task_root: Path) -> Path | None:
-    """The executable a `provided` runtime starts: the package's `bootstrap` (spec §9.1)."""
-    candidate = task_root / "bootstrap"
-    return candidate if candidate.exists() else None
+def task_bootstrap(task_root: Path, opt_dir: Path | None = None) -> Path | None:
+    """The executable a `provided` runtime starts: the package's `bootstrap`, else a layer's
+    (Lambda's /opt/bootstrap; spec §9.1)."""
+    for root in (task_root, opt_dir):
+        if root is not None and (root / "bootstrap").exists():
+            return root / "bootstrap"
+    return None

@@ -116,12 +116,17 @@ class EnvironmentPool:
         self._starting[name] = self._starting.get(name, 0) + 1
         try:
             key = code_key(config.code_sha256)
-            if not self.code.has(key):
-                await self._unpack(key)
+            for wanted in (key, *(layer.key for layer in config.layers)):
+                if not self.code.has(wanted):
+                    await self._unpack(wanted)
+            opt_dir = None
+            if config.layers:
+                opt_dir = await asyncio.get_running_loop().run_in_executor(
+                    None, self.code.merged, [layer.key for layer in config.layers])
             env = ExecutionEnvironment(
                 config, self.code.tree(key),
                 self.interpreters.resolve(config.runtime or ""), self.settings, self._forget,
-                provisioned=provisioned, spares=self.spares)
+                provisioned=provisioned, spares=self.spares, opt_dir=opt_dir)
             self._all.add(env)
             env.reserve()
             await env.start()

@@ -14,7 +14,8 @@ Theory of operation
 * Only what the interpreter reads at its own start cannot be handed over later, so a
   function whose variables set `PYTHON*`, `LANG` or `LC_*`, or whose code has a `lib/`
   directory or top-level shared objects (found through `LD_LIBRARY_PATH`, which the
-  dynamic loader reads once), is spawned as before.
+  dynamic loader reads once), or that has layers (they may bring such libraries too), is
+  spawned as before.
 * A spare has Lambda's bare environment (PATH, LANG, TZ) until assigned, no engine
   variables. Spares are killed when the engine stops.
 """

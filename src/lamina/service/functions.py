@@ -11,6 +11,7 @@ way. A second update of a function while one is in progress gets 409.
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import time
 import uuid
@@ -18,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lamina.domain import arns, errors
+from lamina.domain import arns, errors, limits
+from lamina.domain.layers import LayerRef
 from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
 from lamina.domain.settings import FunctionSettings, check_tags, validate
 from lamina.service.concurrency import ConcurrencyLimiter
@@ -69,6 +71,8 @@ class FunctionService:
         # (function, qualifier) of a deleted version or alias
         self.on_delete_qualifier: list[Callable[[str, str], None]] = []
         self.provisioned_total: Callable[[str], int] = lambda name: 0
+        # the layer versions a `Layers` list names (set by service.layers.LayerService)
+        self.resolve_layers: Callable[[tuple[str, ...]], tuple[LayerRef, ...]] = _no_layers
 
     async def load(self) -> None:
         """Read every function from the store: at start, and when another engine sharing the
@@ -162,10 +166,11 @@ class FunctionService:
             raise errors.ValidationError.field("null", "role", "Member must not be null")
         if request.name in self._functions:
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
-        package = await self._store_package(request.zip_file)
+        values: dict[str, Any] = {"runtime": None, "handler": None,
+                                  **self._given(settings)}
+        package = await self.store_package(request.zip_file)
+        await self._check_unzipped(package.key, values.get("layers", ()))
         now = time.time()
-        values: dict[str, Any] = {"runtime": None, "handler": None, **settings.given()}
-        values.pop("package_type", None)
         config = FunctionConfig(
             name=request.name, code_sha256=package.sha256, code_size=package.size,
             revision_id=str(uuid.uuid4()), last_modified=timestamp(now), **values)
@@ -181,7 +186,8 @@ class FunctionService:
     async def update_code(self, name: str, zip_file: bytes, revision_id: str | None,
                           dry_run: bool = False) -> FunctionConfig:
         async with self._updating(name, revision_id) as entry:
-            package = await self._store_package(zip_file)
+            package = await self.store_package(zip_file)
+            await self._check_unzipped(package.key, entry.latest.layers)
             changes = {"code_sha256": package.sha256, "code_size": package.size}
             if dry_run:
                 return entry.latest.replace(**changes)
@@ -191,7 +197,10 @@ class FunctionService:
                                    revision_id: str | None) -> FunctionConfig:
         validate(settings)
         async with self._updating(name, revision_id) as entry:
-            changes = {k: v for k, v in settings.given().items() if k != "package_type"}
+            changes = self._given(settings)
+            if "layers" in changes:
+                await self._check_unzipped(base64.b64decode(entry.latest.code_sha256).hex(),
+                                           changes["layers"])
             return await self._apply(entry, changes)
 
     async def delete(self, name: str, qualifier: str | None) -> None:
@@ -291,7 +300,26 @@ class FunctionService:
         self.limiter.set_reserved(name, None)
 
     # helpers ---------------------------------------------------------------------------
-    async def _store_package(self, zip_file: bytes) -> Package:
+    def _given(self, settings: FunctionSettings) -> dict[str, Any]:
+        """The configuration changes `settings` make (`Layers` resolved to the versions)."""
+        changes = {k: v for k, v in settings.given().items() if k != "package_type"}
+        if settings.layers is not None:
+            changes["layers"] = self.resolve_layers(settings.layers)
+        return changes
+
+    async def _check_unzipped(self, code_key: str, layers: tuple[LayerRef, ...]) -> None:
+        """Lambda's 250 MB counts the function's unzipped code and its layers' together."""
+        if not layers:
+            return
+        total = await asyncio.get_running_loop().run_in_executor(None, lambda: sum(
+            self.code.unzipped_size(key) for key in (code_key, *(r.key for r in layers))))
+        if total > limits.UNZIPPED_CODE:
+            raise errors.InvalidParameterValue(
+                "Function code combined with layers exceeds the maximum allowed size of "
+                f"{limits.UNZIPPED_CODE} bytes. The actual size is {total} bytes.")
+
+    async def store_package(self, zip_file: bytes) -> Package:
+        """Check, unpack and store a deployment package (a function's or a layer's)."""
         package = await asyncio.get_running_loop().run_in_executor(None, self.code.put, zip_file)
         await self.store.put_package(package.key, zip_file)
         return package
@@ -336,6 +364,12 @@ class FunctionService:
                                     last_update_status_reason=None,
                                     last_update_status_reason_code=None)
         entry.latest = latest
+
+
+def _no_layers(arns: tuple[str, ...]) -> tuple[LayerRef, ...]:
+    if arns:
+        raise errors.InvalidParameterValue(f"Layer version {arns[0]} does not exist.")
+    return ()
 
 
 def _settled(config: FunctionConfig) -> FunctionConfig:

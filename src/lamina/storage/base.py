@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from lamina.domain import errors
+from lamina.domain.layers import LAYER_RACE, LayerVersion
 from lamina.domain.model import (
     Alias,
     AsyncEvent,
@@ -274,6 +275,20 @@ class SqlStore:
 
     async def list_policies(self) -> list[ResourcePolicy]:
         return [rows.policy_from_row(r[0]) for r in await self._query("list_policies")]
+
+    # layer versions ------------------------------------------------------------------
+    async def insert_layer_version(self, layer: LayerVersion) -> None:
+        try:
+            await self._change(("insert_layer_version", rows.layer_row(layer)))
+        except self.integrity_errors:  # another engine published this number first
+            raise errors.ResourceConflict(LAYER_RACE) from None
+
+    async def put_layer_version(self, layer: LayerVersion) -> None:
+        await self._change(("put_layer_version", rows.layer_row(layer)))
+
+    async def list_layer_versions(self) -> list[LayerVersion]:
+        return [LayerVersion.from_dict(json.loads(r[0]))
+                for r in await self._query("list_layer_versions")]
 
     # destination deliveries ----------------------------------------------------------
     async def enqueue_delivery(self, delivery: Delivery) -> None:

@@ -18,6 +18,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from lamina.domain import errors, limits
@@ -43,23 +44,53 @@ class CodeStore:
         digest = hashlib.sha256(data)
         key = digest.hexdigest()
         package = Package(base64.b64encode(digest.digest()).decode(), len(data), key, self.tree(key))
-        if package.root.is_dir():
-            return package
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=self.root))
-        try:
-            _unpack(data, staging)
-            try:
-                os.rename(staging, package.root)
-            except OSError:  # another request unpacked the same package first
-                shutil.rmtree(staging, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        _build(package.root, lambda staging: _unpack(data, staging))
         return package
 
     def has(self, key: str) -> bool:
         return self.tree(key).is_dir()
+
+    def unzipped_size(self, key: str) -> int:
+        """Bytes of the unpacked files of a package (Lambda's 250 MB counts these)."""
+        return sum(path.lstat().st_size for path in self.tree(key).rglob("*")
+                   if path.is_file() and not path.is_symlink())
+
+    def merged(self, keys: list[str]) -> Path:
+        """The packages `keys` (unpacked already) laid over one another in order, as Lambda
+        extracts layers into /opt: a later one's files replace an earlier one's. Built once
+        per ordered list, under `layers/<sha256 of the keys>/`. Blocking: run it in a thread."""
+        def lay(staging: Path) -> None:
+            for key in keys:
+                shutil.copytree(self.tree(key), staging, symlinks=True, dirs_exist_ok=True,
+                                copy_function=_replace_copy)
+        target = self.root / "layers" / hashlib.sha256(" ".join(keys).encode()).hexdigest()
+        _build(target, lay)
+        return target
+
+
+def _build(target: Path, fill: Callable[[Path], None]) -> None:
+    """Make the directory `target` once: `fill` a staging directory, then rename it into
+    place (if another request built the same one first, theirs stays)."""
+    if target.is_dir():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    try:
+        fill(staging)
+        try:
+            os.rename(staging, target)
+        except OSError:  # built by another request meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _replace_copy(source: str, target: str) -> None:
+    """Copy a file over whatever an earlier layer put there (a file or a link)."""
+    if os.path.lexists(target):
+        os.unlink(target)
+    shutil.copy2(source, target)
 
 
 def _unpack(data: bytes, target: Path) -> None:

@@ -6,6 +6,7 @@ import copy
 import dataclasses
 
 from lamina.domain import errors
+from lamina.domain.layers import LAYER_RACE, LayerVersion
 from lamina.domain.model import (
     Alias,
     AsyncEvent,
@@ -38,6 +39,7 @@ class MemoryStore:
         self.deliveries: dict[str, tuple[Delivery, str | None, float | None]] = {}
         self.reserved: dict[str, int] = {}
         self.packages: dict[str, bytes] = {}
+        self.layers: dict[tuple[str, int], LayerVersion] = {}
         self.mappings: dict[str, EventSourceMapping] = {}
         self.checkpoints: dict[str, dict[str, str]] = {}
         self.aliases: dict[tuple[str, str], Alias] = {}
@@ -273,6 +275,18 @@ class MemoryStore:
 
     async def list_policies(self) -> list[ResourcePolicy]:
         return [self.policies[k] for k in sorted(self.policies)]
+
+    # layer versions ------------------------------------------------------------------
+    async def insert_layer_version(self, layer: LayerVersion) -> None:
+        if (layer.name, layer.version) in self.layers:
+            raise errors.ResourceConflict(LAYER_RACE)
+        self.layers[(layer.name, layer.version)] = layer
+
+    async def put_layer_version(self, layer: LayerVersion) -> None:
+        self.layers[(layer.name, layer.version)] = layer
+
+    async def list_layer_versions(self) -> list[LayerVersion]:
+        return [self.layers[k] for k in sorted(self.layers)]
 
     # destination deliveries ----------------------------------------------------------
     async def enqueue_delivery(self, delivery: Delivery) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
+from lamina.domain.layers import LayerVersion
 from lamina.domain.model import (
     Alias,
     AsyncEvent,
@@ -78,6 +79,11 @@ def policy_row(policy: ResourcePolicy) -> dict[str, Any]:
 def policy_from_row(text: str) -> ResourcePolicy:
     values = json.loads(text)
     return ResourcePolicy(**{**values, "statements": tuple(values["statements"])})
+
+
+def layer_row(layer: LayerVersion) -> dict[str, Any]:
+    return {"name": layer.name, "version": layer.version,
+            "layer": json.dumps(layer.to_dict(), separators=(",", ":"))}
 
 
 def delivery_row(delivery: Delivery) -> dict[str, Any]:

@@ -120,6 +120,15 @@ DELETE FROM function_policies WHERE function = :function AND qualifier = :qualif
 -- name: list_policies
 SELECT policy FROM function_policies ORDER BY function, qualifier;
 
+-- name: insert_layer_version
+INSERT INTO layer_versions (name, version, layer) VALUES (:name, :version, :layer);
+
+-- name: put_layer_version
+UPDATE layer_versions SET layer = :layer WHERE name = :name AND version = :version;
+
+-- name: list_layer_versions
+SELECT layer FROM layer_versions ORDER BY name, version;
+
 -- name: enqueue_delivery
 INSERT INTO deliveries (id, request_id, kind, target, body, attributes, attempts, due_at)
 VALUES (:id, :request_id, :kind, :target, :body, :attributes, :attempts, :due_at);

@@ -342,6 +342,16 @@ def await_assignment():
         time.tzset()
 
 
+def layer_paths(opt_dir):
+    """Where Lambda's Python finds layers, after the task root: /opt/python's site-packages
+    for this Python, then /opt/python (here under LAMINA_OPT_DIR, the merged layers)."""
+    if not opt_dir:
+        return []
+    python = os.path.join(opt_dir, "python")
+    version = "python%d.%d" % sys.version_info[:2]
+    return [os.path.join(python, "lib", version, "site-packages"), python]
+
+
 def main(argv):
     if "--standby" in argv:
         await_assignment()
@@ -351,7 +361,7 @@ def main(argv):
         sdk_path = None
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     runtime_dir = sys.path.pop(0) if sys.path else None
-    sys.path[0:0] = [task_root]
+    sys.path[0:0] = [task_root, *layer_paths(os.environ.get("LAMINA_OPT_DIR"))]
     if sdk_path:
         sys.path.append(sdk_path)
     if runtime_dir:

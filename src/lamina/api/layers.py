@@ -1,0 +1,77 @@
+"""Endpoints for layers: PublishLayerVersion, GetLayerVersion, GetLayerVersionByArn,
+ListLayerVersions, ListLayers, DeleteLayerVersion (spec §2.3). A layer's archive is
+downloaded from the engine's code route, like a function's (`Content.Location`)."""
+
+from __future__ import annotations
+
+from lamina.api import wire
+from lamina.api.context import ApiContext
+from lamina.domain import errors
+from lamina.domain.layers import NOT_FOUND, LayerVersion
+from lamina.http.server import Request, Response
+
+
+def _content(request: Request, layer: LayerVersion) -> dict[str, object]:
+    return wire.layer_version(layer, wire.code_location(request.headers.get("host"), layer.key))
+
+
+def _number(version: str) -> int:
+    if not version.isdigit():
+        raise errors.ResourceNotFound(NOT_FOUND)
+    return int(version)
+
+
+async def publish_version(ctx: ApiContext, request: Request, request_id: str,
+                          layer: str) -> Response:
+    name = ctx.layers.name(layer)
+    document = wire.json_body(request.body)
+    published = await ctx.layers.publish(
+        name, wire.zip_file(document.get("Content")), document.get("Description"),
+        document.get("CompatibleRuntimes"), document.get("CompatibleArchitectures"),
+        document.get("LicenseInfo"))
+    return wire.json_response(201, _content(request, published), request_id)
+
+
+async def get_version(ctx: ApiContext, request: Request, request_id: str, layer: str,
+                      version: str) -> Response:
+    found = ctx.layers.get(ctx.layers.name(layer), _number(version))
+    return wire.json_response(200, _content(request, found), request_id)
+
+
+async def delete_version(ctx: ApiContext, request: Request, request_id: str, layer: str,
+                         version: str) -> Response:
+    await ctx.layers.delete(ctx.layers.name(layer), _number(version))
+    return wire.empty_response(204, request_id)
+
+
+async def list_versions(ctx: ApiContext, request: Request, request_id: str,
+                        layer: str) -> Response:
+    params = request.query_params()
+    found = ctx.layers.versions(ctx.layers.name(layer), params.get("CompatibleRuntime"),
+                                params.get("CompatibleArchitecture"))
+    return _page("LayerVersions", [wire.layer_version(v) for v in found], params, request_id)
+
+
+async def list_layers(ctx: ApiContext, request: Request, request_id: str) -> Response:
+    """ListLayers, or GetLayerVersionByArn (`?find=LayerVersion&Arn=…`) on the same path."""
+    params = request.query_params()
+    if params.get("find") == "LayerVersion":
+        arn = params.get("Arn")
+        if not arn:
+            raise errors.ValidationError.field("null", "arn", "Member must not be null")
+        return wire.json_response(200, _content(request, ctx.layers.get_by_arn(arn)),
+                                  request_id)
+    found = ctx.layers.latest(params.get("CompatibleRuntime"),
+                              params.get("CompatibleArchitecture"))
+    return _page("Layers", [{"LayerName": v.name, "LayerArn": v.arn,
+                             "LatestMatchingVersion": wire.layer_version(v)} for v in found],
+                 params, request_id)
+
+
+def _page(member: str, items: list[object], params: dict[str, str],
+          request_id: str) -> Response:
+    page, marker = wire.paginate(items, params)
+    body: dict[str, object] = {member: page}
+    if marker is not None:
+        body["NextMarker"] = marker
+    return wire.json_response(200, body, request_id)

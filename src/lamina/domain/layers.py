@@ -1,0 +1,145 @@
+"""Layers: names, ARNs, the versions PublishLayerVersion makes, and the rules a function's
+`Layers` list must satisfy (spec §1.3; shapes and patterns from botocore's Lambda model).
+
+A layer version is immutable once published; deleting one only hides it (its number is
+never given again, and functions that use it keep a copy, as on AWS: `LayerRef` carries
+everything an environment needs, the package key included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.domain import errors, limits
+
+NAME_RE = re.compile(r"[a-zA-Z0-9-_]+")
+NAME_MAX = 140
+LAYER_ARN_RE = re.compile(
+    r"arn:(?:aws[a-zA-Z-]*)?:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):layer:"
+    r"(?P<name>[a-zA-Z0-9-_]+)")
+VERSION_ARN_RE = re.compile(LAYER_ARN_RE.pattern + r":(?P<version>[0-9]+)")
+NAME_PATTERN = ("(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-"
+                "\\d{1}:\\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+")
+VERSION_ARN_PATTERN = (
+    "(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+)|"
+    "(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)")
+ARCHITECTURES = ("x86_64", "arm64")
+NOT_FOUND = "The resource you requested does not exist."
+LAYER_RACE = "Another request published this layer version first; try again."  # unconfirmed
+
+
+@dataclass(frozen=True, slots=True)
+class LayerVersion:
+    """One published version of a layer."""
+
+    name: str
+    version: int
+    arn: str                      # the layer's ARN (without the version)
+    code_sha256: str
+    code_size: int
+    key: str                      # the package's hex digest (storage.code)
+    created_date: str
+    description: str = ""
+    compatible_runtimes: tuple[str, ...] = ()
+    compatible_architectures: tuple[str, ...] = ()
+    license_info: str | None = None
+    deleted: bool = False
+
+    @property
+    def version_arn(self) -> str:
+        return f"{self.arn}:{self.version}"
+
+    def ref(self) -> LayerRef:
+        return LayerRef(self.version_arn, self.code_size, self.key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LayerVersion:
+        return cls(**{**data, "compatible_runtimes": tuple(data["compatible_runtimes"]),
+                      "compatible_architectures": tuple(data["compatible_architectures"])})
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRef:
+    """A layer version as a function version keeps it (FunctionConfiguration.Layers)."""
+
+    arn: str
+    code_size: int
+    key: str
+
+
+def layer_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:lambda:{region}:{account}:layer:{name}"
+
+
+def parse_name(value: str, region: str, account: str) -> str:
+    """A LayerName path value (a name or a layer ARN) as a bare name; AWS's 400 if invalid."""
+    arn = LAYER_ARN_RE.fullmatch(value)
+    if len(value) > NAME_MAX or (arn is None and not NAME_RE.fullmatch(value)):
+        raise errors.ValidationError.field(
+            value, "layerName", "Member must satisfy regular expression pattern: " + NAME_PATTERN)
+    if arn is not None and (arn["region"], arn["account"]) != (region, account):
+        raise errors.ResourceNotFound(NOT_FOUND)
+    return arn["name"] if arn is not None else value
+
+
+def parse_version_arn(value: str, field: str = "arn") -> tuple[str, str, str, int]:
+    """(region, account, name, version) of a layer version ARN; AWS's 400 if invalid."""
+    match = VERSION_ARN_RE.fullmatch(value)
+    if match is None:
+        raise errors.ValidationError.field(
+            value, field, "Member must satisfy regular expression pattern: "
+            + VERSION_ARN_PATTERN)
+    return match["region"], match["account"], match["name"], int(match["version"])
+
+
+def check_publish(description: object, runtimes: object, architectures: object,
+                  license_info: object) -> None:
+    """The optional members of PublishLayerVersion."""
+    if description is not None and (not isinstance(description, str)
+                                    or len(description) > limits.DESCRIPTION_MAX):
+        raise errors.ValidationError.field(
+            description, "description",
+            f"Member must have length less than or equal to {limits.DESCRIPTION_MAX}")
+    if runtimes is not None and (not isinstance(runtimes, list) or len(runtimes) > 15
+                                 or not all(isinstance(r, str) for r in runtimes)):
+        raise errors.ValidationError.field(runtimes, "compatibleRuntimes",
+                                           "Member must have length less than or equal to 15")
+    if architectures is not None and (
+            not isinstance(architectures, list) or len(architectures) > 2
+            or any(a not in ARCHITECTURES for a in architectures)):
+        raise errors.ValidationError.field(
+            architectures, "compatibleArchitectures", "Member must have length less than or "
+            "equal to 2, Member must satisfy enum value set: [x86_64, arm64]")
+    if license_info is not None and (not isinstance(license_info, str)
+                                     or len(license_info) > 512):
+        raise errors.ValidationError.field(license_info, "licenseInfo",
+                                           "Member must have length less than or equal to 512")
+
+
+def check_references(arns: tuple[str, ...]) -> None:
+    """A function's `Layers`: at most five version ARNs, at most one version of a layer.
+    (Whether each exists is for the service to say.)"""
+    for arn in arns:
+        if not isinstance(arn, str) or VERSION_ARN_RE.fullmatch(arn) is None or len(arn) > 140:
+            raise errors.ValidationError.field(
+                f"[{arn}]", "layers", "Member must satisfy constraint: [Member must have length "
+                "less than or equal to 140, Member must have length greater than or equal to 1, "
+                f"Member must satisfy regular expression pattern: {VERSION_ARN_PATTERN}, Member "
+                "must not be null]")
+    if len(arns) > limits.LAYERS_PER_FUNCTION:
+        raise errors.InvalidParameterValue(
+            f"Cannot reference more than {limits.LAYERS_PER_FUNCTION} layers.")
+    seen: dict[str, str] = {}
+    for arn in arns:
+        layer = arn.rsplit(":", 1)[0]
+        if layer in seen:
+            raise errors.InvalidParameterValue(
+                "Two different versions of the same layer are not allowed to be referenced in "
+                f"the same function. {seen[layer]} and {arn} are versions of the same layer.")
+        seen[layer] = arn

@@ -1,0 +1,103 @@
+"""Layers: PublishLayerVersion, GetLayerVersion(ByArn), ListLayerVersions, ListLayers,
+DeleteLayerVersion, and the layer versions a function's `Layers` name (spec §1.3).
+
+Versions are numbered 1, 2, … per layer name and never reused: a deleted version keeps its
+(hidden) record. Its package is never deleted either (packages are content-addressed), so
+a function version that uses a deleted layer version keeps working, as on AWS, which keeps
+a copy. Kept in memory (loaded at start) like policies; every change is stored first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from lamina.domain import errors, layers
+from lamina.domain.layers import LayerRef, LayerVersion
+from lamina.service.functions import FunctionService, timestamp
+from lamina.service.ports import Store
+
+
+class LayerService:
+    """The layer operations (see the module docstring)."""
+
+    def __init__(self, store: Store, functions: FunctionService) -> None:
+        self.store = store
+        self.functions = functions
+        self.region = functions.region
+        self.account = functions.account
+        self._versions: dict[tuple[str, int], LayerVersion] = {}
+        functions.resolve_layers = self.refs
+
+    async def load(self) -> None:
+        """Read every layer version from the store (at start, and after another engine's
+        change)."""
+        self._versions = {(v.name, v.version): v for v in await self.store.list_layer_versions()}
+
+    def name(self, value: str) -> str:
+        """A LayerName path value (a name or a layer ARN) as a bare name."""
+        return layers.parse_name(value, self.region, self.account)
+
+    async def publish(self, name: str, zip_file: bytes, description: str | None,
+                      runtimes: list[str] | None, architectures: list[str] | None,
+                      license_info: str | None) -> LayerVersion:
+        layers.check_publish(description, runtimes, architectures, license_info)
+        package = await self.functions.store_package(zip_file)
+        version = 1 + max((v for n, v in self._versions if n == name), default=0)
+        layer = LayerVersion(
+            name, version, layers.layer_arn(self.region, self.account, name), package.sha256,
+            package.size, package.key, timestamp(time.time()), description or "",
+            tuple(runtimes or ()), tuple(architectures or ()), license_info)
+        await self.store.insert_layer_version(layer)
+        self._versions[(name, version)] = layer
+        return layer
+
+    def get(self, name: str, version: int) -> LayerVersion:
+        layer = self._versions.get((name, version))
+        if layer is None or layer.deleted:
+            raise errors.ResourceNotFound(layers.NOT_FOUND)
+        return layer
+
+    def get_by_arn(self, arn: str) -> LayerVersion:
+        region, account, name, version = layers.parse_version_arn(arn)
+        if (region, account) != (self.region, self.account):
+            raise errors.ResourceNotFound(layers.NOT_FOUND)
+        return self.get(name, version)
+
+    def versions(self, name: str | None, runtime: str | None,
+                 architecture: str | None) -> list[LayerVersion]:
+        """Live versions (of one layer, or all), newest first, that suit the filters."""
+        return sorted((v for v in self._versions.values()
+                       if not v.deleted and name in (None, v.name)
+                       and (runtime is None or runtime in v.compatible_runtimes)
+                       and (architecture is None or architecture in v.compatible_architectures)),
+                      key=lambda v: (v.name, -v.version))
+
+    def latest(self, runtime: str | None, architecture: str | None) -> list[LayerVersion]:
+        """ListLayers: the newest matching version of each layer, by name."""
+        newest: dict[str, LayerVersion] = {}
+        for layer in self.versions(None, runtime, architecture):
+            newest.setdefault(layer.name, layer)
+        return [newest[name] for name in sorted(newest)]
+
+    async def delete(self, name: str, version: int) -> None:
+        """Hide a version (idempotent: deleting a missing one succeeds, as on AWS)."""
+        layer = self._versions.get((name, version))
+        if layer is None or layer.deleted:
+            return
+        gone = dataclasses.replace(layer, deleted=True)
+        await self.store.put_layer_version(gone)
+        self._versions[(name, version)] = gone
+
+    def refs(self, arns: tuple[str, ...]) -> tuple[LayerRef, ...]:
+        """The layer versions a function's `Layers` name (already checked by
+        `domain.layers.check_references`); AWS's 400 for one that does not exist."""
+        found = []
+        for arn in arns:
+            region, account, name, version = layers.parse_version_arn(arn, "layers")
+            layer = self._versions.get((name, version))
+            if (region, account) != (self.region, self.account) or layer is None \
+                    or layer.deleted:
+                raise errors.InvalidParameterValue(f"Layer version {arn} does not exist.")
+            found.append(layer.ref())
+        return tuple(found)
