@@ -51,6 +51,7 @@ from lamina.service.permissions import PermissionService
 from lamina.service.provisioned import ProvisionedService
 from lamina.service.records import Recorder
 from lamina.service.retention import RecordRetention
+from lamina.service.urls import UrlService
 from lamina.service.versions import VersionService
 from lamina.storage.code import CodeStore
 from lamina.storage.url import open_store
@@ -104,6 +105,7 @@ class Engine:
         self.versions = VersionService(self.functions)
         self.permissions = PermissionService(self.store, self.functions, self.versions)
         self.layers = LayerService(self.store, self.functions)
+        self.urls = UrlService(self.store, self.functions, self.versions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
         self.aws = AwsClients(config.region)
@@ -145,6 +147,7 @@ class Engine:
         await self.event_configs.load()
         await self.permissions.load()
         await self.layers.load()
+        await self.urls.load()
         await self.provisioned.load()
         self.recorder.start()
         self.record_retention.start()
@@ -163,7 +166,7 @@ class Engine:
                          self.permissions, self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat,
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
-                         layers=self.layers)
+                         layers=self.layers, urls=self.urls)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
 
@@ -208,6 +211,7 @@ class Engine:
             await self.event_configs.load()
             await self.permissions.load()
             await self.layers.load()
+            await self.urls.load()
 
     async def stop(self) -> None:
         if self.server is not None:

@@ -234,3 +234,17 @@ def test_publish_layer_version_and_use_it(aws, fname, tmp_path):
     assert [v["Version"] for v in listed["LayerVersions"]] == [1]
     assert aws("delete-layer-version", "--layer-name", fname, "--version-number", "1").stdout \
         == ""
+
+
+def test_create_function_url_config_then_curl_it(aws, fname, package_file):
+    create(aws, fname, package_file, "index.echo")
+    created = printed(aws("create-function-url-config", "--function-name", fname,
+                          "--auth-type", "NONE"))
+    assert created["AuthType"] == "NONE" and created["InvokeMode"] == "BUFFERED"
+    out = subprocess.run(["curl", "-s", created["FunctionUrl"] + "hello?name=cli"],
+                         capture_output=True, text=True, timeout=30)
+    event = json.loads(out.stdout)
+    assert event["rawPath"] == "/hello" and event["queryStringParameters"] == {"name": "cli"}
+    listed = printed(aws("list-function-url-configs", "--function-name", fname))
+    assert [c["FunctionUrl"] for c in listed["FunctionUrlConfigs"]] == [created["FunctionUrl"]]
+    assert aws("delete-function-url-config", "--function-name", fname).stdout == ""

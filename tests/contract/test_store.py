@@ -22,6 +22,7 @@ from lamina.domain.model import (
     ResourcePolicy,
 )
 from lamina.domain.observed import InvocationFilter
+from lamina.domain.urls import FunctionUrlConfig
 from lamina.storage.memory import MemoryStore
 from lamina.storage.sqlite import SqliteStore
 
@@ -240,6 +241,29 @@ def test_tags_and_policies(make_store):
         await store.delete_function("f")
         assert await store.list_policies() == []
         assert await store.list_function_tags() == {}
+    run(make_store, body)
+
+
+def test_function_urls(make_store):
+    async def body(store):
+        await store.create_function(CONFIG, {}, 0.0)
+        await store.publish_version(CONFIG)
+        await store.create_alias(Alias("f", "live", "1", "rev"))
+        plain = FunctionUrlConfig("f", "$LATEST", "a" * 32, "NONE", "BUFFERED", None, 1.0, 1.0)
+        live = FunctionUrlConfig("f", "live", "b" * 32, "AWS_IAM", "RESPONSE_STREAM",
+                                 {"AllowOrigins": ["*"], "MaxAge": 5}, 2.0, 2.0)
+        await store.put_function_url(plain)
+        await store.put_function_url(live)
+        changed = dataclasses.replace(plain, auth_type="AWS_IAM", modified=3.0)
+        await store.put_function_url(changed)
+        assert await store.list_function_urls() == [changed, live]
+        await store.delete_alias("f", "live")
+        assert await store.list_function_urls() == [changed], "it goes with its alias"
+        await store.delete_function_url("f", "$LATEST")
+        assert await store.list_function_urls() == []
+        await store.put_function_url(plain)
+        await store.delete_function("f")
+        assert await store.list_function_urls() == [], "and with its function"
     run(make_store, body)
 
 

@@ -21,6 +21,7 @@ from lamina.api import (
     functions,
     invoke,
     layers,
+    urls,
     mappings,
     metrics,
     overview,
@@ -106,6 +107,11 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("DELETE", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/?",
      layers.delete_version),
     ("GET", r"/2018-10-31/layers/?", layers.list_layers),
+    ("POST", rf"/2021-10-31/functions/{_NAME}/url/?", urls.create_url),
+    ("GET", rf"/2021-10-31/functions/{_NAME}/url/?", urls.get_url),
+    ("PUT", rf"/2021-10-31/functions/{_NAME}/url/?", urls.update_url),
+    ("DELETE", rf"/2021-10-31/functions/{_NAME}/url/?", urls.delete_url),
+    ("GET", rf"/2021-10-31/functions/{_NAME}/urls/?", urls.list_urls),
     ("GET", r"/_lamina/health", admin.health),
     ("GET", r"/_lamina/clock", admin.clock_now),
     ("POST", r"/_lamina/clock/advance", admin.clock_advance),
@@ -155,6 +161,9 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
+            url = urls.target(request)
+            if url is not None:  # a function URL, not the Lambda API
+                return await urls.serve(ctx, request, request_id, *url)
             handler, params = _route(request.method, request.path)
             if request.method == "GET" or handler in _NOT_CHANGES:
                 return await handler(ctx, request, request_id, **params)

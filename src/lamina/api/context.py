@@ -19,6 +19,7 @@ from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
 from lamina.service.permissions import PermissionService
 from lamina.service.provisioned import ProvisionedService
+from lamina.service.urls import UrlService
 from lamina.service.versions import VersionService
 
 
@@ -42,6 +43,7 @@ class ApiContext:
     metrics: Metrics | None = None
     mappings: MappingService | None = None
     layers: LayerService | None = None
+    urls: UrlService | None = None
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lamina.api import wire
+from lamina.api import urls, wire
 from lamina.api.context import ApiContext
 from lamina.domain import errors
 from lamina.domain.observed import EnvironmentView, MappingStatus
@@ -43,6 +43,8 @@ async def function_detail(ctx: ApiContext, request: Request, request_id: str,
     item = await service.one(name)
     body = _function(ctx, item, detail=True)
     body["Mappings"] = [_mapping(m) for m in await service.mapping_status(name)]
+    body["FunctionUrls"] = ([urls.describe(ctx, request, c) for c in ctx.urls.list(name)]
+                            if ctx.urls is not None else [])
     return wire.json_response(200, body, request_id)
 
 

@@ -168,6 +168,9 @@
           ["Timeout", `${cfg.Timeout} s`], ["State", cfg.State], ["Code SHA-256", cfg.CodeSha256],
           ["Last modified", cfg.LastModified], ["Role", cfg.Role],
           ["Environment", Object.keys((cfg.Environment || {}).Variables || {}).join(", ")],
+          ["Layers", (cfg.Layers || []).map((l) => l.Arn).join(", ")],
+          ["Function URLs", (fn.FunctionUrls || []).map((u) =>
+            `${u.FunctionUrl} (${u.AuthType}, ${u.InvokeMode})`).join("; ")],
           ["Dead-letter target", fn.DeadLetterTarget]])),
         h("div", { class: "panel" }, h("h2", {}, "Concurrency"), kv([
           ["Running now", String(c.InFlight)],

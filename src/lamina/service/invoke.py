@@ -51,6 +51,7 @@ class InvokeCommand:
     tenant_id: str | None = None
     sdk_invocation_id: str | None = None
     sdk_request: str | None = None
+    request_id: str | None = None  # chosen by the caller (a function URL's event carries it)
 
 
 InvokeResult = CallResult
@@ -96,7 +97,7 @@ class InvokeService:
                 attached = await self._attach(key, command)
                 if attached is not None:
                     return attached
-        request_id = str(uuid.uuid4())
+        request_id = command.request_id or str(uuid.uuid4())
         if key is None or self.strict:
             return await self._run_new(command, config, request_id, key, stream_sink)
         self.calls.start(key, request_id)

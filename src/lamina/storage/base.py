@@ -14,6 +14,7 @@ from typing import Any
 
 from lamina.domain import errors
 from lamina.domain.layers import LAYER_RACE, LayerVersion
+from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
     Alias,
     AsyncEvent,
@@ -111,7 +112,8 @@ class SqlStore:
 
     async def delete_alias(self, function: str, name: str) -> None:
         await self._change(("delete_alias", {"function": function, "name": name}),
-                           ("delete_policy", {"function": function, "qualifier": name}))
+                           ("delete_policy", {"function": function, "qualifier": name}),
+                           ("delete_function_url", {"function": function, "qualifier": name}))
 
     async def list_aliases(self) -> list[Alias]:
         return [Alias(**json.loads(r[0])) for r in await self._query("list_aliases")]
@@ -275,6 +277,17 @@ class SqlStore:
 
     async def list_policies(self) -> list[ResourcePolicy]:
         return [rows.policy_from_row(r[0]) for r in await self._query("list_policies")]
+
+    # function URLs -------------------------------------------------------------------
+    async def put_function_url(self, config: FunctionUrlConfig) -> None:
+        await self._change(("put_function_url", rows.url_row(config)))
+
+    async def delete_function_url(self, function: str, qualifier: str) -> None:
+        await self._change(("delete_function_url", {"function": function,
+                                                    "qualifier": qualifier}))
+
+    async def list_function_urls(self) -> list[FunctionUrlConfig]:
+        return [rows.url_from_row(r[0]) for r in await self._query("list_function_urls")]
 
     # layer versions ------------------------------------------------------------------
     async def insert_layer_version(self, layer: LayerVersion) -> None:

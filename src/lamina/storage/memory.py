@@ -7,6 +7,7 @@ import dataclasses
 
 from lamina.domain import errors
 from lamina.domain.layers import LAYER_RACE, LayerVersion
+from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
     Alias,
     AsyncEvent,
@@ -36,6 +37,7 @@ class MemoryStore:
         self.events: dict[str, tuple[AsyncEvent, str | None, float | None]] = {}
         self.event_configs: dict[tuple[str, str], EventInvokeConfig] = {}
         self.policies: dict[tuple[str, str], ResourcePolicy] = {}
+        self.urls: dict[tuple[str, str], FunctionUrlConfig] = {}
         self.deliveries: dict[str, tuple[Delivery, str | None, float | None]] = {}
         self.reserved: dict[str, int] = {}
         self.packages: dict[str, bytes] = {}
@@ -73,7 +75,8 @@ class MemoryStore:
         self.functions.pop(name, None)
         for key in [k for k in self.versions if k[0] == name]:
             del self.versions[key]
-        for table in (self.event_configs, self.aliases, self.provisioned, self.policies):
+        for table in (self.event_configs, self.aliases, self.provisioned, self.policies,
+                      self.urls):
             for key in [k for k in table if k[0] == name]:
                 del table[key]  # type: ignore[attr-defined]
         self.reserved.pop(name, None)
@@ -125,6 +128,7 @@ class MemoryStore:
     async def delete_alias(self, function: str, name: str) -> None:
         self.aliases.pop((function, name), None)
         self.policies.pop((function, name), None)
+        self.urls.pop((function, name), None)
 
     async def list_aliases(self) -> list[Alias]:
         return [self.aliases[k] for k in sorted(self.aliases)]
@@ -275,6 +279,17 @@ class MemoryStore:
 
     async def list_policies(self) -> list[ResourcePolicy]:
         return [self.policies[k] for k in sorted(self.policies)]
+
+    # function URLs -------------------------------------------------------------------
+    async def put_function_url(self, config: FunctionUrlConfig) -> None:
+        if config.function in self.functions:
+            self.urls[(config.function, config.qualifier)] = config
+
+    async def delete_function_url(self, function: str, qualifier: str) -> None:
+        self.urls.pop((function, qualifier), None)
+
+    async def list_function_urls(self) -> list[FunctionUrlConfig]:
+        return [self.urls[k] for k in sorted(self.urls)]
 
     # layer versions ------------------------------------------------------------------
     async def insert_layer_version(self, layer: LayerVersion) -> None:

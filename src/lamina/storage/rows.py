@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from lamina.domain.layers import LayerVersion
+from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
     Alias,
     AsyncEvent,
@@ -107,3 +108,12 @@ def event_from_row(row: tuple[Any, ...]) -> AsyncEvent:
 def alias_row(alias: Alias) -> dict[str, Any]:
     return {"function": alias.function, "name": alias.name,
             "config": json.dumps(alias.to_dict(), separators=(",", ":"))}
+
+
+def url_row(config: FunctionUrlConfig) -> dict[str, Any]:
+    return {"function": config.function, "qualifier": config.qualifier, "url_id": config.url_id,
+            "config": json.dumps(dataclasses.asdict(config), separators=(",", ":"))}
+
+
+def url_from_row(text: str) -> FunctionUrlConfig:
+    return FunctionUrlConfig(**json.loads(text))

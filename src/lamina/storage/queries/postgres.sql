@@ -120,6 +120,17 @@ DELETE FROM function_policies WHERE function = :function AND qualifier = :qualif
 -- name: list_policies
 SELECT policy FROM function_policies ORDER BY function, qualifier;
 
+-- name: put_function_url
+INSERT INTO function_urls (function, qualifier, url_id, config)
+VALUES (:function, :qualifier, :url_id, :config)
+ON CONFLICT (function, qualifier) DO UPDATE SET config = excluded.config;
+
+-- name: delete_function_url
+DELETE FROM function_urls WHERE function = :function AND qualifier = :qualifier;
+
+-- name: list_function_urls
+SELECT config FROM function_urls ORDER BY function, qualifier;
+
 -- name: insert_layer_version
 INSERT INTO layer_versions (name, version, layer) VALUES (:name, :version, :layer);
 
