@@ -8,7 +8,14 @@ import socket
 from lamina.http.server import Request, Response, serve
 
 
+async def _broken_stream():
+    yield b"first"
+    raise RuntimeError("the source of this stream failed")
+
+
 async def _echo(request: Request) -> Response:
+    if request.path == "/broken-stream":
+        return Response(200, [], stream=_broken_stream())
     if request.path == "/slow":
         await asyncio.sleep(0.05)
         request.send_interim(100)
@@ -76,4 +83,14 @@ def test_garbage_gets_400_and_close():
     def check(port: int) -> None:
         out = exchange(port, b"\x00\x01 not http\r\n\r\n", b"bad request")
         assert out.startswith(b"HTTP/1.1 400")
+    with_server(check)
+
+
+def test_a_stream_that_fails_midway_ends_the_connection():
+    def check(port: int) -> None:
+        out = exchange(port, b"GET /broken-stream HTTP/1.1\r\nHost: x\r\n\r\n"
+                             b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n", b"never")
+        assert out.startswith(b"HTTP/1.1 200") and b"5\r\nfirst\r\n" in out
+        assert b"0\r\n\r\n" not in out, "no end chunk: the client sees the body cut short"
+        assert b"/after" not in out, "the connection was closed"
     with_server(check)

@@ -302,12 +302,19 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.resume_reading()  # a no-op unless too many requests had piled up
 
     async def _write_stream(self, stream: AsyncIterator[bytes]) -> None:
-        """Send each piece as it comes; a client that went away stops the writing only."""
-        async for piece in stream:
-            if self.closed or self._transport is None:
-                continue
-            if piece:
-                self._transport.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        """Send each piece as it comes; a client that went away stops the writing only. A
+        stream that fails midway ends the connection (the head is sent: no error can follow)."""
+        try:
+            async for piece in stream:
+                if self.closed or self._transport is None:
+                    continue
+                if piece:
+                    self._transport.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        except Exception:
+            log.exception("a streamed response failed midway")
+            if self._transport is not None:
+                self._transport.close()
+            return
         if not self.closed and self._transport is not None:
             self._transport.write(b"0\r\n\r\n")
 
