@@ -76,3 +76,19 @@ def test_layers_merge_in_order_once_and_count_unzipped_bytes(tmp_path):
     assert store.merged([first.key, second.key]) == merged
     reverse = store.merged([second.key, first.key])
     assert reverse != merged and (reverse / "python" / "a.py").read_bytes() == b"first"
+
+
+def test_a_later_layer_replaces_whatever_kind_of_entry_an_earlier_one_had(tmp_path):
+    store = CodeStore(tmp_path)
+    first = store.put(package([("python/pkg/__init__.py", b"dir", 0o100644),
+                               ("python/mod.py", b"file", 0o100644),
+                               ("python/real.py", b"r", 0o100644)]))
+    second = store.put(package([("python/pkg", b"real.py", 0o120777),
+                                ("python/mod.py/inner.py", b"now a dir", 0o100644)]))
+    merged = store.merged([first.key, second.key])
+    assert (merged / "python" / "pkg").is_symlink()
+    assert os.readlink(merged / "python" / "pkg") == "real.py"
+    assert (merged / "python" / "mod.py" / "inner.py").read_bytes() == b"now a dir"
+    back = store.merged([second.key, first.key])
+    assert (back / "python" / "pkg" / "__init__.py").read_bytes() == b"dir"
+    assert (back / "python" / "mod.py").read_bytes() == b"file"

@@ -121,8 +121,12 @@ class EnvironmentPool:
                     await self._unpack(wanted)
             opt_dir = None
             if config.layers:
-                opt_dir = await asyncio.get_running_loop().run_in_executor(
-                    None, self.code.merged, [layer.key for layer in config.layers])
+                try:
+                    opt_dir = await asyncio.get_running_loop().run_in_executor(
+                        None, self.code.merged, [layer.key for layer in config.layers])
+                except OSError as exc:  # a full disk, a read-only data dir
+                    raise errors.ServiceError(
+                        f"Lamina could not lay out the function's layers: {exc}") from None
             env = ExecutionEnvironment(
                 config, self.code.tree(key),
                 self.interpreters.resolve(config.runtime or ""), self.settings, self._forget,

@@ -61,8 +61,7 @@ class CodeStore:
         per ordered list, under `layers/<sha256 of the keys>/`. Blocking: run it in a thread."""
         def lay(staging: Path) -> None:
             for key in keys:
-                shutil.copytree(self.tree(key), staging, symlinks=True, dirs_exist_ok=True,
-                                copy_function=_replace_copy)
+                _lay_over(self.tree(key), staging)
         target = self.root / "layers" / hashlib.sha256(" ".join(keys).encode()).hexdigest()
         _build(target, lay)
         return target
@@ -86,11 +85,25 @@ def _build(target: Path, fill: Callable[[Path], None]) -> None:
         raise
 
 
-def _replace_copy(source: str, target: str) -> None:
-    """Copy a file over whatever an earlier layer put there (a file or a link)."""
-    if os.path.lexists(target):
-        os.unlink(target)
-    shutil.copy2(source, target)
+def _lay_over(source: Path, target: Path) -> None:
+    """Copy the tree `source` over `target` as a later layer's extraction would: each file,
+    link or directory replaces whatever an earlier layer put at its path, whatever its kind."""
+    for entry in os.scandir(source):
+        dest = target / entry.name
+        if entry.is_dir(follow_symlinks=False):
+            if os.path.lexists(dest) and (dest.is_symlink() or not dest.is_dir()):
+                dest.unlink()
+            dest.mkdir(exist_ok=True)
+            _lay_over(Path(entry.path), dest)
+            continue
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        elif os.path.lexists(dest):
+            dest.unlink()
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), dest)
+        else:
+            shutil.copy2(entry.path, dest)
 
 
 def _unpack(data: bytes, target: Path) -> None:
