@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 
 import pytest
@@ -85,3 +86,36 @@ def test_timeout_kills_node_environment(lam, fname):
     assert time.monotonic() - started < 2.5
     assert body["errorType"] == "Sandbox.Timedout"
     assert invoke_json(lam, fname, {"seconds": 0.01})[1]["slept"] == 0.01
+
+
+def test_a_spare_node_runtime_starts_the_function_as_a_fresh_spawn_would(lam, fname):
+    """After a Node cold start the engine keeps a spare runtime started ahead (past Node's own
+    start and the runtime's imports); the next cold start takes it. What the function sees
+    must not differ from a spawned runtime."""
+    # LANG (the value Lambda sets anyway) makes -a spawn a fresh runtime
+    make(lam, f"{fname}-a", "describe",
+         Environment={"Variables": {"STAGE": "spare", "LANG": "en_US.UTF-8",
+                                    "AWS_LAMBDA_LOG_FORMAT": "JSON"}})
+    for name in ("b", "c"):
+        make(lam, f"{fname}-{name}", "describe",
+             Environment={"Variables": {"STAGE": "spare", "AWS_LAMBDA_LOG_FORMAT": "JSON"}})
+    first = invoke_json(lam, f"{fname}-a", {})[1]
+    invoke_json(lam, f"{fname}-b", {})  # a Node cold start: a spare starts after it
+    time.sleep(0.5)
+    response, spare = invoke_json(lam, f"{fname}-c", {}, LogType="Tail")
+    assert "--standby" not in first["argv"]
+    assert "--standby" in spare["argv"], "the cold start took the spare"
+    per_function = {"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_LOG_GROUP_NAME",
+                    "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT",
+                    "TMPDIR", "_X_AMZN_TRACE_ID", "LD_LIBRARY_PATH", "NODE_PATH"}
+    assert set(spare["env"]) == set(first["env"])
+    assert {k: v for k, v in spare["env"].items() if k not in per_function} == \
+        {k: v for k, v in first["env"].items() if k not in per_function}
+    assert spare["functionName"] == spare["env"]["AWS_LAMBDA_FUNCTION_NAME"] == f"{fname}-c"
+    assert spare["cwd"] == spare["env"]["LAMBDA_TASK_ROOT"]
+    assert spare["fromNodePath"] == first["fromNodePath"] == "sibling", "NODE_PATH applies"
+    assert spare["tzOffset"] == first["tzOffset"] == 0
+    log = base64.b64decode(response["LogResult"]).decode()
+    line = next(line for line in log.splitlines() if "describing" in line)
+    assert json.loads(line)["message"] == f"describing {spare['awsRequestId']}", \
+        "the log format comes from the function's environment, not the spare's"

@@ -85,15 +85,20 @@ def test_concurrency_limits():
 def test_which_functions_may_start_from_a_spare_runtime(tmp_path):
     from lamina.runtime.spares import eligible
     (tmp_path / "app.py").write_text("")
-    assert eligible({"STAGE": "x", "AWS_ENDPOINT_URL": "y"}, tmp_path)
+    for family in ("python", "nodejs"):
+        assert eligible(family, {"STAGE": "x", "AWS_ENDPOINT_URL": "y"}, tmp_path)
+    assert not eligible("provided", {}, tmp_path), "a custom bootstrap has no standby mode"
     for name in ("PYTHONPATH", "PYTHONHASHSEED", "LANG", "LC_ALL"):
-        assert not eligible({name: "x"}, tmp_path), name
+        assert not eligible("python", {name: "x"}, tmp_path), name
+    for name in ("NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "UV_THREADPOOL_SIZE", "LANG"):
+        assert not eligible("nodejs", {name: "x"}, tmp_path), name
+    assert eligible("nodejs", {"PYTHONPATH": "x"}, tmp_path)
     (tmp_path / "libfoo.so.1").write_text("")
-    assert not eligible({}, tmp_path), "a shared object found through LD_LIBRARY_PATH"
+    assert not eligible("python", {}, tmp_path), "a shared object found through LD_LIBRARY_PATH"
     (tmp_path / "libfoo.so.1").unlink()
     (tmp_path / "lib").mkdir()
-    assert not eligible({}, tmp_path)
-    assert not eligible({}, tmp_path / "missing")
+    assert not eligible("nodejs", {}, tmp_path)
+    assert not eligible("python", {}, tmp_path / "missing")
 
 
 def test_the_scaling_rate_refills_continuously_and_does_not_bank():

@@ -165,9 +165,8 @@ class ExecutionEnvironment:
         if failure is None:
             spare = None
             variables = {**self.settings.extra_env, **self.config.environment}
-            if self.spares is not None and self.opt_dir is None and \
-                    runtimes.family(self.config.runtime or "") == "python" and \
-                    eligible(variables, self.task_root):
+            if self.spares is not None and self.opt_dir is None and eligible(
+                    runtimes.family(self.config.runtime or ""), variables, self.task_root):
                 spare = self.spares.take(argv)
             child = Child(argv, env, str(self.task_root), self.logs.write_output,
                           lambda code: self._on_exit(child, code), spare=spare)

@@ -1,21 +1,23 @@
-"""Spare Python runtimes: a cold start without the interpreter's start-up on its path.
+"""Spare runtimes (Python, Node.js): a cold start without the interpreter's start-up on its path.
 
 Theory of operation
 -------------------
-* Most of a Python cold start is the interpreter starting and the bootstrap importing the
-  standard library (json, socket …), before any of the function's code runs. For each
-  interpreter that has started an environment once, the engine keeps one runtime started
-  ahead (`bootstrap.py --standby`), already past those imports and blocked reading stdin.
+* Most of a cold start is the interpreter starting and the bootstrap importing what it needs
+  (Python's json, socket …; Node's start and the runtime's ES modules), before any of the
+  function's code runs. For each interpreter that has started an environment once, the
+  engine keeps one runtime started ahead (`bootstrap.py --standby`, `bootstrap.mjs
+  --standby`), already past those imports and blocked reading stdin.
 * A new environment takes it and writes one line on its stdin: the environment variables
-  and working directory. The bootstrap sets them (`os.environ`, `chdir`, `tzset`) and goes
-  on as a freshly spawned one would: imports the handler, calls `next`. Init Duration is
-  then the handler's import and the first round trip. A new spare starts at once, off the
-  request's path.
+  and working directory. The bootstrap sets them (Python: `os.environ`, `chdir`, `tzset`;
+  Node: `process.env`, whose TZ takes effect on assignment, `chdir`, and NODE_PATH for
+  `require`) and goes on as a freshly spawned one would: imports the handler, calls `next`.
+  Init Duration is then the handler's import and the first round trip. A new spare starts
+  at once, off the request's path.
 * Only what the interpreter reads at its own start cannot be handed over later, so a
-  function whose variables set `PYTHON*`, `LANG` or `LC_*`, or whose code has a `lib/`
-  directory or top-level shared objects (found through `LD_LIBRARY_PATH`, which the
-  dynamic loader reads once), or that has layers (they may bring such libraries too), is
-  spawned as before.
+  function whose variables set `PYTHON*` (Node: `NODE_*`, `UV_*`), `LANG` or `LC_*`, or
+  whose code has a `lib/` directory or top-level shared objects (found through
+  `LD_LIBRARY_PATH`, which the dynamic loader reads once), or that has layers (they may
+  bring such libraries too), is spawned as before.
 * A spare has Lambda's bare environment (PATH, LANG, TZ) until assigned, no engine
   variables. Spares are killed when the engine stops.
 """
@@ -33,12 +35,15 @@ log = logging.getLogger("lamina.runtime")
 
 STANDBY_ENV = {"PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin", "LANG": "en_US.UTF-8",
                "TZ": ":UTC"}
-_READ_AT_START = ("PYTHON", "LANG", "LC_")
+# variables an interpreter reads at its own start, per runtime family
+_READ_AT_START = {"python": ("PYTHON", "LANG", "LC_"),
+                  "nodejs": ("NODE_", "UV_", "LANG", "LC_")}
 
 
-def eligible(variables: dict[str, str], task_root: Path) -> bool:
+def eligible(family: str, variables: dict[str, str], task_root: Path) -> bool:
     """Whether a function's runtime may start from a spare (see the module docstring)."""
-    if any(name.startswith(_READ_AT_START) for name in variables):
+    prefixes = _READ_AT_START.get(family)
+    if prefixes is None or any(name.startswith(prefixes) for name in variables):
         return False
     try:
         return not (task_root / "lib").exists() and not any(

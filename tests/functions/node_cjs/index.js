@@ -19,6 +19,10 @@ exports.describe = async (event, context) => {
     awsRequestId: context.awsRequestId,
     env: process.env,
     pid: process.pid,
+    argv: process.argv,
+    cwd: process.cwd(),
+    tzOffset: new Date(0).getTimezoneOffset(),
+    fromNodePath: require("sibling").name,
   };
 };
 

@@ -20,6 +20,8 @@
  *   and ends the process (exit 129 / 128).
  */
 
+import fs from 'node:fs';
+import Module from 'node:module';
 import { RuntimeClient } from './client.mjs';
 import { NodeJsExit, UnhandledPromiseRejection, errorDocument } from './errors.mjs';
 import { handlerMetadata, installAwsLambdaGlobal, loadHandler } from './loader.mjs';
@@ -264,7 +266,39 @@ function installProcessHandlers(client) {
   process.on('beforeExit', () => onEmptyEventLoop());
 }
 
+/**
+ * A spare runtime (`--standby`, spares.py) is started before its function is known: it waits
+ * here, past Node's start and this runtime's imports, for one JSON line on stdin with the
+ * function's environment and working directory, then goes on as a fresh spawn would.
+ */
+function awaitAssignment() {
+  const chunks = [];
+  const buffer = Buffer.alloc(65536);
+  for (;;) {
+    let read;
+    try {
+      read = fs.readSync(0, buffer, 0, buffer.length, null);
+    } catch (err) {
+      if (err.code === 'EAGAIN') continue;
+      if (err.code === 'EOF') break;
+      throw err;
+    }
+    if (read === 0) break;
+    chunks.push(Buffer.from(buffer.subarray(0, read)));
+    if (buffer.subarray(0, read).includes(10)) break;
+  }
+  if (!chunks.length) process.exit(0); // discarded unused
+  const assignment = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  for (const name of Object.keys(env)) {
+    if (!(name in assignment.env)) delete env[name];
+  }
+  Object.assign(env, assignment.env); // TZ takes effect on assignment
+  process.chdir(assignment.cwd);
+  Module._initPaths(); // NODE_PATH, which require() otherwise reads at start
+}
+
 async function main() {
+  if (process.argv.includes('--standby')) awaitAssignment();
   patchConsole();
   const client = new RuntimeClient(env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001');
   installProcessHandlers(client);

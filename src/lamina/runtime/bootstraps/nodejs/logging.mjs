@@ -19,7 +19,10 @@ const REQUEST_ID = Symbol.for('aws.lambda.runtime.requestId');
 const TENANT_ID = Symbol.for('aws.lambda.runtime.tenantId');
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-const jsonFormat = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+// Read from the environment by patchConsole(), not at import: a spare runtime imports this
+// module before it is given its function's environment (spares.py).
+let jsonFormat = false;
+let log = {};
 
 export function setRequestContext(requestId, tenantId) {
   globalThis[REQUEST_ID] = requestId;
@@ -77,21 +80,22 @@ function jsonLine(level, args) {
   return JSON.stringify(record) + '\n';
 }
 
-const formatLine = jsonFormat ? jsonLine : textLine;
-
-function logger(level) {
-  return (...args) => writeOut(formatLine(level, args));
-}
-
-const threshold = LEVELS[(process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()] ?? LEVELS.TRACE;
 const noop = () => {};
-const log = {};
-for (const level of Object.keys(LEVELS)) {
-  log[level] = level === 'FATAL' || LEVELS[level] >= threshold ? logger(level) : noop;
+
+function configure() {
+  jsonFormat = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+  const formatLine = jsonFormat ? jsonLine : textLine;
+  const threshold = LEVELS[(process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()] ?? LEVELS.TRACE;
+  log = {};
+  for (const level of Object.keys(LEVELS)) {
+    log[level] = level === 'FATAL' || LEVELS[level] >= threshold
+      ? (...args) => writeOut(formatLine(level, args)) : noop;
+  }
 }
 
-/** Replace console's methods with Lambda's log writers. */
+/** Replace console's methods with Lambda's log writers (format and level from the environment). */
 export function patchConsole() {
+  configure();
   console.trace = log.TRACE;
   console.debug = log.DEBUG;
   console.info = log.INFO;
