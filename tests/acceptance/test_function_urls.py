@@ -53,6 +53,12 @@ export const handler = awslambda.streamifyResponse(async (event, responseStream)
   stream.write('second');
   stream.end();
 });
+
+export const bad = awslambda.streamifyResponse(async (event, responseStream) => {
+  const stream = awslambda.HttpResponseStream.from(responseStream, {statusCode: 'teapot'});
+  stream.write('never seen');
+  stream.end();
+});
 """})
 
 
@@ -244,3 +250,14 @@ def test_urls_survive_a_restart(tmp_path):
         assert request(url, path="/again").data == b"made /again"
     finally:
         engine.stop()
+
+
+@pytest.mark.skipif(not have_node(), reason="node is not installed")
+def test_a_streamed_response_with_a_bad_prelude_is_a_502(lam, fname):
+    create_function(lam, fname, STREAMING, runtime="nodejs20.x", handler="index.bad")
+    url = lam.create_function_url_config(FunctionName=fname, AuthType="NONE",
+                                         InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+    response = request(url)
+    assert response.status == 502 and b"never seen" not in response.data
+    again = request(url)
+    assert again.status == 502, "the environment finished its invocation and serves again"

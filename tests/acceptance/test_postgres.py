@@ -106,6 +106,40 @@ def test_an_engine_does_not_reload_its_own_changes_under_a_request(postgres, tmp
     assert "Traceback" not in engine.log()
 
 
+def test_layers_and_function_urls_made_on_one_engine_work_on_another(postgres, tmp_path):
+    import http.client
+
+    from tests.conftest import make_zip
+
+    url = postgres.new_database()
+    engines = [start_server(tmp_path / name, "--store", url) for name in ("a", "b")]
+    try:
+        a, b = (client(e.endpoint) for e in engines)
+        layer = a.publish_layer_version(LayerName="shared", Content={"ZipFile": make_zip(
+            {"python/shared_word.py": "WORD = 'from a layer'\n"})})
+        create_function(a, "urls", make_zip({"index.py": "from shared_word import WORD\n\n\n"
+                                                         "def layered(event, context):\n"
+                                                         "    return WORD\n"}),
+                        handler="index.layered", Layers=[layer["LayerVersionArn"]])
+        function_url = a.create_function_url_config(FunctionName="urls",
+                                                    AuthType="NONE")["FunctionUrl"]
+        wait_for(lambda: _known(b, "urls"), timeout=5)
+        host = function_url.split("//", 1)[1].rstrip("/").rsplit(":", 1)[0]
+
+        def served_by_b() -> bool:
+            conn = http.client.HTTPConnection("127.0.0.1", engines[1].port, timeout=10)
+            conn.request("GET", "/", headers={"Host": f"{host}:{engines[1].port}"})
+            response = conn.getresponse()
+            body = response.read()
+            conn.close()
+            return response.status == 200 and body == b'"from a layer"'
+        wait_for(served_by_b, timeout=5)
+        assert b.get_layer_version(LayerName="shared", VersionNumber=1)["Version"] == 1
+    finally:
+        for engine in engines:
+            engine.stop()
+
+
 def _known(lam, name: str) -> bool:
     try:
         lam.get_function(FunctionName=name)

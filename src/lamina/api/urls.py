@@ -162,8 +162,8 @@ async def _streamed(ctx: ApiContext, command: InvokeCommand, extra: list[tuple[s
         split = urls.stream_prelude(buffered)
         prelude, rest = split if split is not None else ({}, b"")
         head = urls.streamed_head(prelude)
-        if head is None:
-            task.cancel()
+        if head is None:  # the invocation runs to its end; its caller gets Lambda's 502
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
             return _response(urls.bad_gateway(), request_id, extra)
         status, headers = head
     headers = _safe([*headers, *extra, ("x-amzn-RequestId", request_id)])

@@ -40,7 +40,8 @@ NOTIFIED = frozenset((
     "enqueue_event", "reschedule_event", "enqueue_delivery", "insert_function", "put_version",
     "delete_function", "set_reserved_concurrency", "put_event_config", "delete_event_config",
     "put_mapping", "delete_mapping", "settle_mapping", "set_function_tags", "put_policy",
-    "delete_policy", "put_function_url", "delete_function_url",
+    "delete_policy", "put_function_url", "delete_function_url", "insert_layer_version",
+    "put_layer_version",
 ))
 
 
