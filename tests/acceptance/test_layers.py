@@ -224,9 +224,58 @@ def test_function_outlives_its_deleted_layer_version_and_versions_keep_layers(la
     assert lam.get_function_configuration(FunctionName=fname)["Layers"][0]["Arn"] == layer
 
 
+def test_layer_version_permissions(lam, lname):
+    import json
+
+    arn = publish(lam, lname, GREETING)["LayerVersionArn"]
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_layer_version_policy(LayerName=lname, VersionNumber=1)
+    added = lam.add_layer_version_permission(
+        LayerName=lname, VersionNumber=1, StatementId="xaccount", Action="lambda:GetLayerVersion",
+        Principal="210987654321")
+    assert added["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert json.loads(added["Statement"]) == {
+        "Sid": "xaccount", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+        "Action": "lambda:GetLayerVersion", "Resource": arn}
+    org = lam.add_layer_version_permission(
+        LayerName=lname, VersionNumber=1, StatementId="org", Action="lambda:GetLayerVersion",
+        Principal="*", OrganizationId="o-abcdefghij", RevisionId=added["RevisionId"])
+    assert json.loads(org["Statement"])["Condition"] == {
+        "StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}
+    policy = lam.get_layer_version_policy(LayerName=lname, VersionNumber=1)
+    assert policy["RevisionId"] == org["RevisionId"] != added["RevisionId"]
+    assert [s["Sid"] for s in json.loads(policy["Policy"])["Statement"]] == ["xaccount", "org"]
+    for call, code in (
+            ({"StatementId": "org", "Action": "lambda:GetLayerVersion", "Principal": "*"},
+             "ResourceConflictException"),
+            ({"StatementId": "x", "Action": "lambda:InvokeFunction", "Principal": "*"},
+             "ValidationException"),
+            ({"StatementId": "x", "Action": "lambda:GetLayerVersion", "Principal": "someone"},
+             "ValidationException"),
+            ({"StatementId": "x", "Action": "lambda:GetLayerVersion", "Principal": "*",
+              "RevisionId": added["RevisionId"]}, "PreconditionFailedException")):
+        with pytest.raises(lam.exceptions.ClientError) as refused:
+            lam.add_layer_version_permission(LayerName=lname, VersionNumber=1, **call)
+        assert refused.value.response["Error"]["Code"] == code, call
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.add_layer_version_permission(LayerName=lname, VersionNumber=9, StatementId="x",
+                                         Action="lambda:GetLayerVersion", Principal="*")
+    lam.remove_layer_version_permission(LayerName=lname, VersionNumber=1, StatementId="org")
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as gone:
+        lam.remove_layer_version_permission(LayerName=lname, VersionNumber=1,
+                                            StatementId="org")
+    assert "Statement org is not found in resource policy." in str(gone.value)
+    lam.remove_layer_version_permission(LayerName=lname, VersionNumber=1, StatementId="xaccount")
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_layer_version_policy(LayerName=lname, VersionNumber=1)
+
+
 def test_layers_survive_a_restart(tmp_path):
     with engine_client(tmp_path / "data") as lam:
         layer = publish(lam, "kept", GREETING)["LayerVersionArn"]
+        lam.add_layer_version_permission(LayerName="kept", VersionNumber=1, StatementId="all",
+                                         Action="lambda:GetLayerVersion", Principal="*")
         publish(lam, "kept", GREETING)
         lam.delete_layer_version(LayerName="kept", VersionNumber=2)
         create_function(lam, "uses", USES_GREETING, Layers=[layer])
@@ -237,3 +286,4 @@ def test_layers_survive_a_restart(tmp_path):
         assert lam.get_function_configuration(FunctionName="uses")["Layers"] == \
             [{"Arn": layer, "CodeSize": len(GREETING)}]
         assert invoke_json(lam, "uses")[1]["word"] == "hello from a layer"
+        assert "all" in lam.get_layer_version_policy(LayerName="kept", VersionNumber=1)["Policy"]

@@ -107,6 +107,12 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("DELETE", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/?",
      layers.delete_version),
     ("GET", r"/2018-10-31/layers/?", layers.list_layers),
+    ("POST", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/policy/?",
+     layers.add_permission),
+    ("GET", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/policy/?",
+     layers.get_policy),
+    ("DELETE", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/policy/"
+     r"(?P<statement_id>[^/]+)", layers.remove_permission),
     ("POST", rf"/2021-10-31/functions/{_NAME}/url/?", urls.create_url),
     ("GET", rf"/2021-10-31/functions/{_NAME}/url/?", urls.get_url),
     ("PUT", rf"/2021-10-31/functions/{_NAME}/url/?", urls.update_url),

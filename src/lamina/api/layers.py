@@ -1,5 +1,6 @@
 """Endpoints for layers: PublishLayerVersion, GetLayerVersion, GetLayerVersionByArn,
-ListLayerVersions, ListLayers, DeleteLayerVersion (spec §2.3). A layer's archive is
+ListLayerVersions, ListLayers, DeleteLayerVersion, and a version's policy:
+Add/RemoveLayerVersionPermission, GetLayerVersionPolicy (recorded, not enforced) (spec §2.3). A layer's archive is
 downloaded from the engine's code route, like a function's (`Content.Location`)."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from lamina.api import wire
 from lamina.api.context import ApiContext
 from lamina.domain import errors
-from lamina.domain.layers import NOT_FOUND, LayerVersion
+from lamina.domain.layers import NOT_FOUND, LayerPermission, LayerVersion
 from lamina.http.server import Request, Response
 
 
@@ -75,3 +76,29 @@ def _page(member: str, items: list[object], params: dict[str, str],
     if marker is not None:
         body["NextMarker"] = marker
     return wire.json_response(200, body, request_id)
+
+
+async def add_permission(ctx: ApiContext, request: Request, request_id: str, layer: str,
+                         version: str) -> Response:
+    document = wire.json_body(request.body)
+    permission = LayerPermission(document.get("StatementId"), document.get("Action"),
+                                 document.get("Principal"), document.get("OrganizationId"))
+    changed = await ctx.layers.add_permission(
+        ctx.layers.name(layer), _number(version), permission,
+        request.query_params().get("RevisionId"))
+    return wire.json_response(201, {"Statement": wire.compact_json(changed.statements[-1]),
+                                    "RevisionId": changed.policy_revision}, request_id)
+
+
+async def get_policy(ctx: ApiContext, request: Request, request_id: str, layer: str,
+                     version: str) -> Response:
+    found = ctx.layers.policy(ctx.layers.name(layer), _number(version))
+    return wire.json_response(200, {"Policy": wire.compact_json(found.policy()),
+                                    "RevisionId": found.policy_revision}, request_id)
+
+
+async def remove_permission(ctx: ApiContext, request: Request, request_id: str, layer: str,
+                            version: str, statement_id: str) -> Response:
+    await ctx.layers.remove_permission(ctx.layers.name(layer), _number(version), statement_id,
+                                       request.query_params().get("RevisionId"))
+    return wire.empty_response(204, request_id)

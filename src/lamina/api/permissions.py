@@ -3,16 +3,10 @@ GetPolicy (spec §2.3). Statements and policies travel as JSON strings inside th
 
 from __future__ import annotations
 
-import json
-
 from lamina.api import wire
 from lamina.api.context import ApiContext
 from lamina.domain.policies import Permission
 from lamina.http.server import Request, Response
-
-
-def _json(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 async def add_permission(ctx: ApiContext, request: Request, request_id: str,
@@ -28,7 +22,7 @@ async def add_permission(ctx: ApiContext, request: Request, request_id: str,
         invoked_via_function_url=document.get("InvokedViaFunctionUrl"))
     statement = await ctx.permissions.add(name, qualifier, permission,
                                           document.get("RevisionId"))
-    return wire.json_response(201, {"Statement": _json(statement)}, request_id)
+    return wire.json_response(201, {"Statement": wire.compact_json(statement)}, request_id)
 
 
 async def remove_permission(ctx: ApiContext, request: Request, request_id: str, name: str,
@@ -42,5 +36,5 @@ async def remove_permission(ctx: ApiContext, request: Request, request_id: str, 
 async def get_policy(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     name, qualifier = ctx.qualified(request, name)
     policy = ctx.permissions.get(name, qualifier)
-    return wire.json_response(200, {"Policy": _json(policy.document()),
+    return wire.json_response(200, {"Policy": wire.compact_json(policy.document()),
                                     "RevisionId": policy.revision_id}, request_id)

@@ -112,6 +112,11 @@ def invocation_summary(summary: InvocationSummary) -> dict[str, Any]:
 
 
 # requests ----------------------------------------------------------------------------------
+def compact_json(value: Any) -> str:
+    """JSON inside a JSON member (a policy, a statement), as Lambda writes it."""
+    return json.dumps(value, separators=(",", ":"))
+
+
 def json_body(body: bytes) -> dict[str, Any]:
     """A control-plane request body as a JSON object, or the error AWS gives."""
     if not body:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.domain import errors, limits
+from lamina.domain import errors, limits, policies
 
 NAME_RE = re.compile(r"[a-zA-Z0-9-_]+")
 NAME_MAX = 140
@@ -47,6 +47,9 @@ class LayerVersion:
     compatible_architectures: tuple[str, ...] = ()
     license_info: str | None = None
     deleted: bool = False
+    # AddLayerVersionPermission's statements, and the RevisionId of that policy
+    statements: tuple[dict[str, Any], ...] = ()
+    policy_revision: str | None = None
 
     @property
     def version_arn(self) -> str:
@@ -61,7 +64,44 @@ class LayerVersion:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LayerVersion:
         return cls(**{**data, "compatible_runtimes": tuple(data["compatible_runtimes"]),
-                      "compatible_architectures": tuple(data["compatible_architectures"])})
+                      "compatible_architectures": tuple(data["compatible_architectures"]),
+                      "statements": tuple(data.get("statements", ()))})
+
+    def policy(self) -> dict[str, Any]:
+        return {"Version": "2012-10-17", "Id": "default", "Statement": list(self.statements)}
+
+
+@dataclass(frozen=True, slots=True)
+class LayerPermission:
+    """An AddLayerVersionPermission request (None: not given)."""
+
+    statement_id: str | None
+    action: str | None
+    principal: str | None
+    organization_id: str | None = None
+
+
+_PERMISSION = (
+    ("statement_id", "statementId", r"([a-zA-Z0-9-_]+)", 100),
+    ("action", "action", r"lambda:GetLayerVersion", 22),
+    ("principal", "principal", r"\d{12}|\*|arn:(aws[a-zA-Z-]*):iam::\d{12}:root", 10_000),
+    ("organization_id", "organizationId", r"o-[a-z0-9]{10,32}", 34),
+)
+
+
+def layer_statement(permission: LayerPermission, resource: str) -> dict[str, Any]:
+    """The statement AddLayerVersionPermission adds (AWS's ValidationException first)."""
+    policies.check_members(permission, _PERMISSION, ("statement_id", "action", "principal"))
+    principal = permission.principal or ""
+    statement: dict[str, Any] = {
+        "Sid": permission.statement_id, "Effect": "Allow",
+        "Principal": "*" if principal == "*" else {
+            "AWS": principal if principal.startswith("arn:") else f"arn:aws:iam::{principal}:root"},
+        "Action": permission.action, "Resource": resource}
+    if permission.organization_id is not None:
+        statement["Condition"] = {"StringEquals": {"aws:PrincipalOrgID":
+                                                   permission.organization_id}}
+    return statement
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,10 +49,21 @@ class Permission:
 
 def check(permission: Permission) -> None:
     """The ValidationException AWS answers for the first member that breaks the model."""
-    for name, field, pattern, longest in _CONSTRAINTS:
-        value = getattr(permission, name)
+    check_members(permission, _CONSTRAINTS, _REQUIRED)
+    auth_type = permission.function_url_auth_type
+    if auth_type is not None and auth_type not in AUTH_TYPES:
+        raise errors.ValidationError.field(auth_type, "functionUrlAuthType",
+                                           "Member must satisfy enum value set: [NONE, AWS_IAM]")
+
+
+def check_members(request: Any, constraints: tuple[tuple[str, str, str, int], ...],
+                  required: tuple[str, ...]) -> None:
+    """Each (attribute, field in messages, pattern, longest) of `constraints` on `request`:
+    the ValidationException AWS answers for the first member that breaks its model."""
+    for name, field, pattern, longest in constraints:
+        value = getattr(request, name)
         if value is None:
-            if name in _REQUIRED:
+            if name in required:
                 raise errors.ValidationError.field("null", field, "Member must not be null")
             continue
         if not isinstance(value, str):
@@ -63,10 +74,6 @@ def check(permission: Permission) -> None:
         if not re.fullmatch(pattern, value):
             raise errors.ValidationError.field(
                 value, field, f"Member must satisfy regular expression pattern: {pattern}")
-    auth_type = permission.function_url_auth_type
-    if auth_type is not None and auth_type not in AUTH_TYPES:
-        raise errors.ValidationError.field(auth_type, "functionUrlAuthType",
-                                           "Member must satisfy enum value set: [NONE, AWS_IAM]")
 
 
 def principal(value: str) -> str | dict[str, str]:
@@ -104,3 +111,27 @@ def statement(permission: Permission, resource: str) -> dict[str, Any]:
     if condition:
         body["Condition"] = condition
     return body
+
+
+def check_addition(statements: tuple[dict[str, Any], ...], statement_id: str | None,
+                   revision: str | None, given_revision: str | None, stale: str) -> None:
+    """AWS's answers to adding statement `statement_id` to a policy at `revision`: 412 when
+    the caller's RevisionId is not the policy's, 409 when the id is taken."""
+    if given_revision is not None and given_revision != revision:
+        raise errors.PreconditionFailed(stale)
+    if any(s["Sid"] == statement_id for s in statements):
+        raise errors.ResourceConflict(
+            f"The statement id ({statement_id}) provided already exists. Please provide a new "
+            "statement id, or remove the existing statement.")
+
+
+def without(statements: tuple[dict[str, Any], ...], statement_id: str, revision: str | None,
+            given_revision: str | None, stale: str) -> tuple[dict[str, Any], ...]:
+    """The statements left once `statement_id` is removed; AWS's 404 when it is not there,
+    412 when the caller's RevisionId is not the policy's."""
+    kept = tuple(s for s in statements if s["Sid"] != statement_id)
+    if len(kept) == len(statements):
+        raise errors.ResourceNotFound(f"Statement {statement_id} is not found in resource policy.")
+    if given_revision is not None and given_revision != revision:
+        raise errors.PreconditionFailed(stale)
+    return kept

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
+from typing import Any
 
-from lamina.domain import errors, layers
-from lamina.domain.layers import LayerRef, LayerVersion
+from lamina.domain import errors, layers, policies
+from lamina.domain.layers import LayerPermission, LayerRef, LayerVersion
 from lamina.service.functions import FunctionService, timestamp
 from lamina.service.ports import Store
+
+
+_STALE = ("The Revision Id provided does not match the latest Revision Id. Call the "
+          "GetLayerVersionPolicy API to retrieve the latest Revision Id")
 
 
 class LayerService:
@@ -88,6 +94,35 @@ class LayerService:
         gone = dataclasses.replace(layer, deleted=True)
         await self.store.put_layer_version(gone)
         self._versions[(name, version)] = gone
+
+    # layer version permissions (AddLayerVersionPermission …): recorded, not enforced ---
+    def policy(self, name: str, version: int) -> LayerVersion:
+        layer = self.get(name, version)
+        if not layer.statements:
+            raise errors.ResourceNotFound("No policy is associated with the given resource.")
+        return layer
+
+    async def add_permission(self, name: str, version: int, permission: LayerPermission,
+                             revision_id: str | None) -> LayerVersion:
+        layer = self.get(name, version)
+        statement = layers.layer_statement(permission, layer.version_arn)
+        policies.check_addition(layer.statements, permission.statement_id,
+                                layer.policy_revision, revision_id, _STALE)
+        return await self._set_policy(layer, (*layer.statements, statement))
+
+    async def remove_permission(self, name: str, version: int, statement_id: str,
+                                revision_id: str | None) -> None:
+        layer = self.policy(name, version)
+        await self._set_policy(layer, policies.without(
+            layer.statements, statement_id, layer.policy_revision, revision_id, _STALE))
+
+    async def _set_policy(self, layer: LayerVersion,
+                          statements: tuple[dict[str, Any], ...]) -> LayerVersion:
+        changed = dataclasses.replace(layer, statements=statements,
+                                      policy_revision=str(uuid.uuid4()) if statements else None)
+        await self.store.put_layer_version(changed)
+        self._versions[(layer.name, layer.version)] = changed
+        return changed
 
     def refs(self, arns: tuple[str, ...]) -> tuple[LayerRef, ...]:
         """The layer versions a function's `Layers` name (already checked by

@@ -57,12 +57,8 @@ class PermissionService:
         own_revision = self._resource_revision(function, qualifier)
         key = (function, qualifier or LATEST)
         current = self._policies.get(key) or ResourcePolicy(function, key[1], own_revision)
-        if revision_id is not None and revision_id != current.revision_id:
-            raise errors.PreconditionFailed(_STALE)
-        if any(s["Sid"] == permission.statement_id for s in current.statements):
-            raise errors.ResourceConflict(
-                f"The statement id ({permission.statement_id}) provided already exists. Please "
-                "provide a new statement id, or remove the existing statement.")
+        policies.check_addition(current.statements, permission.statement_id,
+                                current.revision_id, revision_id, _STALE)
         statement = policies.statement(permission, self.functions.arn(function, qualifier))
         await self._save(replace(current, revision_id=str(uuid.uuid4()),
                                  statements=(*current.statements, statement)))
@@ -79,12 +75,8 @@ class PermissionService:
         current = self._policies.get((function, qualifier or LATEST))
         if current is None:
             raise errors.ResourceNotFound("No policy is associated with the given resource.")
-        kept = tuple(s for s in current.statements if s["Sid"] != statement_id)
-        if len(kept) == len(current.statements):
-            raise errors.ResourceNotFound(
-                f"Statement {statement_id} is not found in resource policy.")
-        if revision_id is not None and revision_id != current.revision_id:
-            raise errors.PreconditionFailed(_STALE)
+        kept = policies.without(current.statements, statement_id, current.revision_id,
+                                revision_id, _STALE)
         await self._save(replace(current, revision_id=str(uuid.uuid4()), statements=kept))
 
     def forget(self, function: str) -> None:
