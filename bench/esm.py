@@ -41,7 +41,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,6 +58,7 @@ from lib import proctree  # noqa: E402
 from lib.lambda_api import zip_bytes  # noqa: E402
 from lib.report import cell, mmm  # noqa: E402
 from lib.servers import LaminaCommand, LaminaServer, MotoServer, lamina_command  # noqa: E402
+from lib.stats import git_rev  # noqa: E402
 from quiet import busy_pct  # noqa: E402
 
 REGION = "us-east-1"
@@ -780,8 +780,7 @@ def main(argv: list[str] | None = None) -> None:
     scratch = scratch / time.strftime("%Y%m%d-%H%M%S")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip()
+    rev = git_rev()
     started = time.time()
     results = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                "head": rev, "machine": {"cpus": os.cpu_count(),

@@ -143,11 +143,7 @@ class Engine:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
         await self.pool.start()
-        await self.functions.load()
-        await self.event_configs.load()
-        await self.permissions.load()
-        await self.layers.load()
-        await self.urls.load()
+        await self._load_functions()
         await self.provisioned.load()
         self.recorder.start()
         self.record_retention.start()
@@ -206,6 +202,8 @@ class Engine:
             self._reload_functions.request()
 
     async def _load_functions(self) -> None:
+        """Functions and what hangs on them, from the store: at start, and when another
+        engine changed them."""
         async with self.functions.changes:
             await self.functions.load()
             await self.event_configs.load()

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from lamina.domain import errors
+from lamina.domain.destinations import iso_timestamp
 
 AUTH_TYPES = ("NONE", "AWS_IAM")
 HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"  # a streamed response
@@ -54,12 +55,12 @@ class FunctionUrlConfig:
     def to_wire(self, url: str, function_arn: str, with_modified: bool = True
                 ) -> dict[str, Any]:
         body: dict[str, Any] = {"FunctionUrl": url, "FunctionArn": function_arn,
-                                "AuthType": self.auth_type, "CreationTime": _iso(self.created),
+                                "AuthType": self.auth_type, "CreationTime": iso_timestamp(self.created),
                                 "InvokeMode": self.invoke_mode}
         if self.cors is not None:
             body["Cors"] = self.cors
         if with_modified:
-            body["LastModifiedTime"] = _iso(self.modified)
+            body["LastModifiedTime"] = iso_timestamp(self.modified)
         return body
 
 
@@ -317,8 +318,3 @@ def cors_headers(cors: dict[str, Any] | None, origin: str | None,
 
 def _lower(name: str) -> str:
     return name[0].lower() + name[1:]
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + \
-        f".{int(epoch % 1 * 1000):03d}Z"
