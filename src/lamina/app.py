@@ -105,6 +105,7 @@ class Engine:
                                          hot_reload_bucket=config.hot_reload_bucket)
         self.watcher = FolderWatcher(self._hot_reload)
         self.functions.on_folders = self.watcher.watch
+        self.functions.folder_status = self.watcher.status
         self.debug = DebugService(self.functions, self.pool)
         self.calls = CallRegistry(self.store, self.clock, config.dedupe_window)
         self.faults = FaultService()

@@ -130,6 +130,7 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("PUT", rf"/_lamina/faults/{_NAME}", admin.put_faults),
     ("DELETE", rf"/_lamina/faults/{_NAME}", admin.delete_faults),
     ("GET", r"/_lamina/invocations/(?P<wanted>[^/]+)/logs", admin.invocation_logs),
+    ("GET", r"/_lamina/hot-reload", debug.hot_reload),
     ("GET", r"/_lamina/debug/?", debug.list_debug),
     ("GET", rf"/_lamina/debug/{_NAME}", debug.get_debug),
     ("PUT", rf"/_lamina/debug/{_NAME}", debug.put_debug),

@@ -1,4 +1,5 @@
-"""Debug mode endpoints (Lamina's own, under /_lamina/debug): `lamina debug` and the console.
+"""Debug mode endpoints (Lamina's own, under /_lamina/debug): `lamina debug` and the console;
+and what hot reload watches (GET /_lamina/hot-reload).
 
     GET    /_lamina/debug                      every version in debug mode
     GET    /_lamina/debug/FUNCTION?Qualifier=  one (404 when off)
@@ -49,3 +50,12 @@ async def delete_debug(ctx: ApiContext, request: Request, request_id: str,
     name, qualifier = ctx.qualified(request, name)
     _service(ctx).stop(name, qualifier)
     return wire.empty_response(204, request_id)
+
+
+async def hot_reload(ctx: ApiContext, request: Request, request_id: str) -> Response:
+    """The hot-reload bucket name and each folder functions run from: whether its changes
+    are watched now (False while it does not exist, or its watch is starting)."""
+    return wire.json_response(200, {
+        "Bucket": ctx.functions.hot_reload_bucket,
+        "Folders": [{"Path": path, "Watched": watched}
+                    for path, watched in ctx.functions.folder_status().items()]}, request_id)

@@ -78,6 +78,8 @@ class FunctionService:
         self.hot_reload_bucket = hot_reload_bucket
         # told the folders functions run from whenever they change (the hot-reload watcher)
         self.on_folders: Callable[[set[str]], None] = lambda folders: None
+        # each hot-reload folder and whether it is watched now (set by the watcher's owner)
+        self.folder_status: Callable[[], dict[str, bool]] = dict
         self.code = code
         self.pool = pool
         self.limiter = limiter
