@@ -11,7 +11,6 @@ new code."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
