@@ -370,7 +370,8 @@ class EnvironmentPool:
         while True:
             await asyncio.sleep(self.memory_interval)
             for env in list(self._all):
-                if env.reserved and env.alive and not env.frozen:
+                # a debug environment's debugger (debugpy's adapter) is not the function's
+                if env.reserved and env.alive and not env.frozen and env.debug is None:
                     with contextlib.suppress(OSError):
                         if env.memory_kb() > env.config.memory_size * 1024:
                             env.kill("oom")
