@@ -55,6 +55,10 @@ class FunctionConfig:
     runtime_update_on: str = "Auto"            # PutRuntimeManagementConfig
     runtime_version_arn: str | None = None     # given with runtime_update_on "Manual"
     recursive_loop: str = "Terminate"          # PutFunctionRecursionConfig (kept on $LATEST)
+    code_signing_config_arn: str | None = None  # Put/DeleteFunctionCodeSigningConfig ($LATEST)
+    # CapacityProviderConfig.LambdaManagedInstancesCapacityProviderConfig (domain.capacity)
+    capacity_provider: dict[str, Any] | None = None
+    scaling: dict[str, int] | None = None      # PutFunctionScalingConfig (published versions)
     state: str = "Pending"
     state_reason: str | None = "The function is being created."
     state_reason_code: str | None = "Creating"
