@@ -43,14 +43,15 @@ NOT_YET_ANSWERED = frozenset((
     "StopDurableExecution",
 ))
 
-# 404 errors of the model that mean "the resource named does not exist" (AWS's shapes).
-_NOT_FOUND = frozenset(("ResourceNotFoundException",
-                        "ProvisionedConcurrencyConfigNotFoundException",
-                        "CapacityProviderNotFoundException"))
-
-
 def _model() -> botocore.model.ServiceModel:
     return botocore.session.get_session().get_service_model("lambda")
+
+
+# 404 errors of the model that mean "the resource named does not exist" (AWS's shapes:
+# ResourceNotFoundException, CodeSigningConfigNotFoundException, ...).
+_NOT_FOUND = frozenset(shape.name for shape in _model().error_shapes
+                       if shape.metadata.get("error", {}).get("httpStatusCode") == 404
+                       and shape.name.endswith("NotFoundException"))
 
 
 OPERATIONS = sorted(_model().operation_names)

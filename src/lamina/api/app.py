@@ -28,6 +28,7 @@ from lamina.api import (
     metrics,
     overview,
     permissions,
+    resource_policies,
     versions,
     wire,
 )
@@ -128,6 +129,9 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
      layers.get_policy),
     ("DELETE", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/policy/"
      r"(?P<statement_id>[^/]+)", layers.remove_permission),
+    ("GET", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.get_policy),
+    ("PUT", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.put_policy),
+    ("DELETE", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.delete_policy),
     ("POST", r"/2025-11-30/capacity-providers/?", capacity.create_provider),
     ("GET", r"/2025-11-30/capacity-providers/?", capacity.list_providers),
     ("GET", rf"/2025-11-30/capacity-providers/{_PROVIDER}/?", capacity.get_provider),

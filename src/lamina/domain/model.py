@@ -115,10 +115,15 @@ class ResourcePolicy:
     qualifier: str
     revision_id: str
     statements: tuple[dict[str, Any], ...] = ()
+    # the document's Version and Id: AddPermission's, or what PutResourcePolicy was given
+    policy_version: str | None = "2012-10-17"
+    policy_id: str | None = "default"
 
     def document(self) -> dict[str, Any]:
         """The policy as GetPolicy returns it (a JSON string on the wire)."""
-        return {"Version": "2012-10-17", "Id": "default", "Statement": list(self.statements)}
+        head = {"Version": self.policy_version, "Id": self.policy_id}
+        return {**{k: v for k, v in head.items() if v is not None},
+                "Statement": list(self.statements)}
 
 
 @dataclass(slots=True)
