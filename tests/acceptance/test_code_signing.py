@@ -82,14 +82,15 @@ def test_errors_as_aws_answers_them(lam, fname):
         assert error_of(call, CodeSigningConfigArn=absent) == (
             "ResourceNotFoundException", missing, 404), call
     not_attached = ("CodeSigningConfigNotFoundException",
-                    "The code signing configuration cannot be found. Check that the provided "
-                    f"configuration is not deleted: {absent}.", 404)
+                    ("The code signing configuration cannot be found. Check that the provided "
+                     f"configuration is not deleted: {absent}."), 404)
     assert error_of(lam.put_function_code_signing_config, FunctionName=fname,
                     CodeSigningConfigArn=absent) == not_attached
     assert error_of(lam.put_function_code_signing_config, FunctionName=f"{fname}-none",
                     CodeSigningConfigArn=absent) == not_attached, "the configuration first"
-    no_function = ("ResourceNotFoundException", "Function not found: arn:aws:lambda:us-east-1:"
-                   f"123456789012:function:{fname}-none", 404)
+    no_function = ("ResourceNotFoundException",
+                   f"Function not found: arn:aws:lambda:us-east-1:123456789012:function:{fname}-none",
+                   404)
     assert error_of(lam.put_function_code_signing_config, FunctionName=f"{fname}-none",
                     CodeSigningConfigArn=arn) == no_function
     assert error_of(lam.delete_function_code_signing_config,
