@@ -181,3 +181,17 @@ def test_providers_and_functions_survive_a_restart(tmp_path):
             ExecutionEnvironmentMemoryGiBPerVCpu=2.0)
         assert lam.get_function_scaling_config(FunctionName="managed", Qualifier="1")[
             "RequestedFunctionScalingConfig"] == {"MaxExecutionEnvironments": 2}
+
+
+def test_latest_published_is_refused_not_replaced(lam, fname):
+    """$LATEST.PUBLISHED is not built: asking for it is a clear error, not a numbered version."""
+    arn = new_provider(lam)["CapacityProviderArn"]
+    create_function(lam, fname, PACKAGE, runtime="python3.13",
+                    CapacityProviderConfig=on_provider(arn))
+    code, message, status = error_of(lam.publish_version, FunctionName=fname,
+                                     PublishTo="LATEST_PUBLISHED")
+    assert (code, status) == ("InvalidParameterValueException", 400)
+    assert "$LATEST.PUBLISHED" in message
+    assert lam.list_versions_by_function(FunctionName=fname)["Versions"][1:] == []
+    assert error_of(lam.get_function_scaling_config, FunctionName=fname,
+                    Qualifier="$LATEST.PUBLISHED")[::2] == ("ResourceNotFoundException", 404)

@@ -7,7 +7,7 @@ import base64
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
-from lamina.api import wire
+from lamina.api import versions, wire
 from lamina.api.context import ApiContext
 from lamina.domain import arns, capacity, code_signing, errors, limits
 from lamina.domain.model import FunctionConfig
@@ -26,6 +26,7 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
         raise errors.RequestTooLarge(f"Request must be smaller than {limits.CREATE_REQUEST} "
                                      "bytes for the CreateFunction operation")
     document = wire.json_body(request.body)
+    versions.refuse_publish_to(document)
     name = document.get("FunctionName")
     if not isinstance(name, str):
         raise errors.ValidationError.field("null", "functionName", "Member must not be null")
@@ -101,6 +102,7 @@ async def update_code(ctx: ApiContext, request: Request, request_id: str,
                                      "bytes for the UpdateFunctionCode operation")
     ref = ctx.function_ref(request, name)
     document = wire.json_body(request.body)
+    versions.refuse_publish_to(document)
     config = await ctx.functions.update_code(
         ref.name, wire.zip_file(document), document.get("RevisionId"),
         dry_run=bool(document.get("DryRun")))
