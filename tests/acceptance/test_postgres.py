@@ -259,15 +259,31 @@ def test_signing_and_capacity_providers_made_on_one_engine_hold_on_another(postg
             PermissionsConfig={"CapacityProviderOperatorRoleArn":
                                "arn:aws:iam::123456789012:role/operator"})
 
+        # b hears of the attachment (an update made on b before that would write b's older
+        # $LATEST over it: engines sharing a store keep the last write of a function)
+        def attached_on_b() -> bool:
+            try:
+                found = b.get_function_code_signing_config(FunctionName="signed")
+            except ClientError:
+                return False
+            return found.get("CodeSigningConfigArn") == signing
+        wait_for(attached_on_b, timeout=5)
+
         def refused_by_b() -> bool:
             try:
                 b.update_function_code(FunctionName="signed", ZipFile=package)
             except ClientError as error:
                 return error.response["Error"]["Code"] == "CodeVerificationFailedException"
             return False
+        def provider_on_b() -> bool:
+            try:
+                found = b.get_capacity_provider(CapacityProviderName="shared")
+            except ClientError:
+                return False
+            return found["CapacityProvider"]["CapacityProviderArn"] == provider[
+                "CapacityProvider"]["CapacityProviderArn"]
         wait_for(refused_by_b, timeout=5)
-        assert b.get_capacity_provider(CapacityProviderName="shared")["CapacityProvider"][
-            "CapacityProviderArn"] == provider["CapacityProvider"]["CapacityProviderArn"]
+        wait_for(provider_on_b, timeout=5)
     finally:
         for engine in engines:
             engine.stop()
