@@ -80,6 +80,8 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
     body["SnapStart"] = {"ApplyOn": "None", "OptimizationStatus": "Off"}
     body["LoggingConfig"] = {"LogFormat": config.log_format,
                              "LogGroup": f"/aws/lambda/{config.name}"}
+    if config.durable_config:
+        body["DurableConfig"] = dict(config.durable_config)
     return body
 
 
@@ -177,6 +179,7 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
         log_format=_typed(logging_config, "LogFormat", str, "loggingConfig.logFormat")
         if logging_config else None,
         package_type=_typed(document, "PackageType", str, "packageType"),
+        durable_config=_typed(document, "DurableConfig", dict, "durableConfig"),
     )
 
 

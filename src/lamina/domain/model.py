@@ -55,6 +55,7 @@ class FunctionConfig:
     runtime_update_on: str = "Auto"            # PutRuntimeManagementConfig
     runtime_version_arn: str | None = None     # given with runtime_update_on "Manual"
     recursive_loop: str = "Terminate"          # PutFunctionRecursionConfig (kept on $LATEST)
+    durable_config: dict[str, Any] | None = None  # DurableConfig: a durable function (durable.md)
     state: str = "Pending"
     state_reason: str | None = "The function is being created."
     state_reason_code: str | None = "Creating"
