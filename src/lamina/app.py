@@ -41,6 +41,7 @@ from lamina.service.calls import CallRegistry
 from lamina.service.capacity import CapacityProviderService
 from lamina.service.code_signing import CodeSigningService
 from lamina.service.concurrency import ConcurrencyLimiter
+from lamina.service.durable import DurableService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import CreateFunction, FunctionService
@@ -72,6 +73,13 @@ def _sdk_path() -> str | None:
     return str(Path(spec.origin).parent.parent)
 
 
+def _reachable(host: str, port: int) -> str:
+    """The engine's Lambda API as a function on this machine reaches it."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class Engine:
     """One running Lamina engine."""
 
@@ -85,7 +93,8 @@ class Engine:
             credentials={"AWS_ACCESS_KEY_ID": "lamina", "AWS_SECRET_ACCESS_KEY": "lamina",
                          "AWS_SESSION_TOKEN": "lamina"},
             extra_env=config.function_env, log_max_bytes=config.log_max_bytes,
-            sdk_path=_sdk_path(), freeze=config.freeze)
+            sdk_path=_sdk_path(), freeze=config.freeze,
+            lambda_endpoint=_reachable(config.host, config.port))
         self.pool = EnvironmentPool(settings, self.interpreters, self.code,
                                     self.store.get_package, idle_timeout=config.idle_timeout,
                                     max_starting=config.max_starting,
@@ -119,6 +128,8 @@ class Engine:
                                                self.clock, self.sender)
         self.mappings = MappingService(self.store, self.functions, self.invoke, self.recorder,
                                        self.clock, self.async_invoke.owe)
+        self.durable = DurableService(self.store, self.functions, self.invoke, self.limiter,
+                                      self.recorder, self.clock, config.region, config.account)
         self.pollers = PollerSupervisor(self.mappings, self.aws, config.region)
         self.mappings.sources = self.pollers
         self.observe = ObserveService(self.store, self.recorder,
@@ -153,6 +164,7 @@ class Engine:
         self.record_retention.start()
         self.log_retention.start()
         await self.async_invoke.start()
+        await self.durable.start()
         await self.mappings.load()
         await self.store.listen(self._on_store_change)
         if self.config.pollers:
@@ -167,7 +179,7 @@ class Engine:
                          self.config.account, self.config.account_concurrency, heartbeat,
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
                          layers=self.layers, urls=self.urls, code_signing=self.code_signing,
-                         capacity=self.capacity)
+                         capacity=self.capacity, durable=self.durable)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
 
@@ -225,6 +237,7 @@ class Engine:
             self._leading.cancel()
         await self.pollers.close()
         await self.async_invoke.close()
+        await self.durable.close()
         await self.sender.close()
         await self.pool.close()
         await self.record_retention.close()

@@ -19,6 +19,7 @@ from lamina.api import (
     code_signing,
     concurrency,
     console,
+    durable,
     event_configs,
     functions,
     invoke,
@@ -46,6 +47,8 @@ _UUID = r"(?P<mapping_id>[^/]+)"
 _LAYER = r"(?P<layer>[^/]+)"
 _CSC = r"(?P<arn>[^/]+)"
 _PROVIDER = r"(?P<name>[^/]+)"
+_EXEC = r"/2025-12-01/durable-executions/(?P<arn>arn:[^/]+/durable-execution/[^/]+/[^/]+)"
+_CALLBACK = r"/2025-12-01/durable-execution-callbacks/(?P<callback_id>.+)"
 ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("POST", r"/2015-03-31/functions/?", functions.create_function),
     ("GET", r"/2015-03-31/functions/?", functions.list_functions),
@@ -146,6 +149,15 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("PUT", rf"/2021-10-31/functions/{_NAME}/url/?", urls.update_url),
     ("DELETE", rf"/2021-10-31/functions/{_NAME}/url/?", urls.delete_url),
     ("GET", rf"/2021-10-31/functions/{_NAME}/urls/?", urls.list_urls),
+    ("POST", rf"{_EXEC}/checkpoint", durable.checkpoint),
+    ("GET", rf"{_EXEC}/state", durable.get_state),
+    ("GET", rf"{_EXEC}/history", durable.get_history),
+    ("POST", rf"{_EXEC}/stop", durable.stop_execution),
+    ("GET", _EXEC, durable.get_execution),
+    ("GET", rf"/2025-12-01/functions/{_NAME}/durable-executions/?", durable.list_executions),
+    ("POST", rf"{_CALLBACK}/succeed", durable.callback_succeed),
+    ("POST", rf"{_CALLBACK}/fail", durable.callback_fail),
+    ("POST", rf"{_CALLBACK}/heartbeat", durable.callback_heartbeat),
     ("GET", r"/_lamina/health", admin.health),
     ("GET", r"/_lamina/clock", admin.clock_now),
     ("POST", r"/_lamina/clock/advance", admin.clock_advance),
@@ -167,7 +179,9 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
 ]
 _COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in ROUTES]
 _NOT_CHANGES = frozenset((invoke.invoke, invoke.invoke_async, invoke.invoke_stream,
-                          admin.clock_advance, admin.put_faults, admin.delete_faults))
+                          admin.clock_advance, admin.put_faults, admin.delete_faults,
+                          durable.checkpoint, durable.stop_execution, durable.callback_succeed,
+                          durable.callback_fail, durable.callback_heartbeat))
 _INVOKE_PREFIX = "/2015-03-31/functions/"
 _INVOKE_SUFFIX = "/invocations"
 

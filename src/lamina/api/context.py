@@ -48,6 +48,7 @@ class ApiContext:
     urls: UrlService | None = None
     code_signing: CodeSigningService = None  # type: ignore[assignment]
     capacity: CapacityProviderService | None = None
+    durable: Any = None   # service.durable.DurableService
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)

@@ -83,6 +83,8 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
     if config.capacity_provider is not None:
         body["CapacityProviderConfig"] = {
             "LambdaManagedInstancesCapacityProviderConfig": dict(config.capacity_provider)}
+    if config.durable_config:
+        body["DurableConfig"] = dict(config.durable_config)
     return body
 
 
@@ -182,6 +184,7 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
         package_type=_typed(document, "PackageType", str, "packageType"),
         capacity_provider=capacity.function_config(document["CapacityProviderConfig"])
         if "CapacityProviderConfig" in document else None,
+        durable_config=_typed(document, "DurableConfig", dict, "durableConfig"),
     )
 
 

@@ -59,6 +59,7 @@ class FunctionConfig:
     # CapacityProviderConfig.LambdaManagedInstancesCapacityProviderConfig (domain.capacity)
     capacity_provider: dict[str, Any] | None = None
     scaling: dict[str, int] | None = None      # PutFunctionScalingConfig (published versions)
+    durable_config: dict[str, Any] | None = None  # DurableConfig: a durable function (durable.md)
     state: str = "Pending"
     state_reason: str | None = "The function is being created."
     state_reason_code: str | None = "Creating"

@@ -211,6 +211,9 @@ class FunctionService:
         async with self._updating(name, revision_id) as entry:
             changes = self._given(settings)
             self._managed(changes, entry.latest)
+            if "durable_config" in changes and entry.latest.durable_config is None:
+                raise errors.InvalidParameterValue(  # message unconfirmed
+                    "Durable execution can only be enabled when a function is created.")
             if "layers" in changes:
                 await self._check_unzipped(base64.b64decode(entry.latest.code_sha256).hex(),
                                            changes["layers"])
@@ -318,6 +321,8 @@ class FunctionService:
         changes = {k: v for k, v in settings.given().items() if k != "package_type"}
         if settings.layers is not None:
             changes["layers"] = self.resolve_layers(settings.layers)
+        if settings.durable_config is not None:
+            changes["durable_config"] = {"RetentionPeriodInDays": 14, **settings.durable_config}
         return changes
 
     def _managed(self, values: dict[str, Any], current: FunctionConfig | None) -> None:

@@ -31,12 +31,13 @@ from lamina.domain.model import (
 )
 from lamina.domain.observed import InvocationFilter
 from lamina.storage import rows
+from lamina.storage.durable import DurableSql
 
 Params = dict[str, Any] | list[dict[str, Any]]
 Step = tuple[str, Params]
 
 
-class SqlStore:
+class SqlStore(DurableSql):
     """Store operations shared by SQLite and PostgreSQL (see the module docstring)."""
 
     all_claims_are_stale = True

@@ -23,14 +23,16 @@ from lamina.domain.model import (
     ResourcePolicy,
 )
 from lamina.domain.observed import InvocationFilter
+from lamina.storage.durable import DurableMemory
 
 
-class MemoryStore:
+class MemoryStore(DurableMemory):
     """Store kept in dictionaries; nothing survives the process."""
 
     all_claims_are_stale = True
 
     def __init__(self) -> None:
+        DurableMemory.__init__(self)
         self.functions: dict[str, dict[str, str]] = {}
         self.versions: dict[tuple[str, str], FunctionConfig] = {}
         self.invocations: dict[str, InvocationSummary] = {}
