@@ -9,6 +9,8 @@ from lamina.domain import arns
 from lamina.http.server import Request
 from lamina.observability.metrics import Metrics
 from lamina.service.async_invoke import AsyncInvokeService
+from lamina.service.capacity import CapacityProviderService
+from lamina.service.code_signing import CodeSigningService
 from lamina.service.debug import DebugService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
@@ -46,6 +48,9 @@ class ApiContext:
     mappings: MappingService | None = None
     layers: LayerService | None = None
     urls: UrlService | None = None
+    code_signing: CodeSigningService = None  # type: ignore[assignment]
+    capacity: CapacityProviderService | None = None
+    durable: Any = None   # service.durable.DurableService
     debug: DebugService | None = None
     log_groups: LogGroupService | None = None
 
