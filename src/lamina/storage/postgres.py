@@ -102,10 +102,10 @@ class PostgresStore(SqlStore):
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             await conn.execute("CREATE TABLE IF NOT EXISTS lamina_schema (version INTEGER NOT NULL)")
-            cursor = await conn.execute("SELECT max(version) FROM lamina_schema")
-            current = (await cursor.fetchone() or (None,))[0] or 0
+            cursor = await conn.execute("SELECT version FROM lamina_schema")
+            applied = {row[0] for row in await cursor.fetchall()}
             for number, sql in queries.migrations("postgres"):
-                if number > current:
+                if number not in applied:
                     await conn.execute(sql)  # type: ignore[arg-type]
                     await conn.execute("INSERT INTO lamina_schema (version) VALUES (%s)", (number,))
 
