@@ -119,6 +119,7 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("DELETE", rf"/2021-10-31/functions/{_NAME}/url/?", urls.delete_url),
     ("GET", rf"/2021-10-31/functions/{_NAME}/urls/?", urls.list_urls),
     ("GET", r"/_lamina/health", admin.health),
+    ("GET", r"/_lamina/cluster", admin.cluster),
     ("GET", r"/_lamina/clock", admin.clock_now),
     ("POST", r"/_lamina/clock/advance", admin.clock_advance),
     ("GET", r"/_lamina/invocations/?", admin.list_invocations),

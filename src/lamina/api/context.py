@@ -9,6 +9,7 @@ from lamina.domain import arns
 from lamina.http.server import Request
 from lamina.observability.metrics import Metrics
 from lamina.service.async_invoke import AsyncInvokeService
+from lamina.service.cluster import Cluster
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import FunctionService
@@ -44,6 +45,7 @@ class ApiContext:
     mappings: MappingService | None = None
     layers: LayerService | None = None
     urls: UrlService | None = None
+    cluster: Cluster | None = None
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)

@@ -58,6 +58,9 @@ class MemoryStore:
     async def try_lead(self, role: str) -> bool:
         return True
 
+    async def resign(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 
