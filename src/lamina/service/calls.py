@@ -47,7 +47,7 @@ from lamina.service.ports import Store
 
 log = logging.getLogger("lamina.calls")
 _ATTEMPT = re.compile(r"attempt=(\d+)")
-REGISTER_AFTER_S = 0.02   # calls running this long are written where other engines see them
+REGISTER_AFTER_S = 0.01   # calls running this long are written where other engines see them
 ENGINE_LOST = "Runtime.ExitError"
 
 
