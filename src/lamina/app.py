@@ -137,8 +137,11 @@ class Engine:
         self.server: asyncio.Server | None = None
         self.connections = http.Connections()
         self.cluster.on_engines.append(lambda engines: self.async_invoke.release_dead_soon())
+        self.provisioned.share = self.cluster.share
+        self.cluster.on_engines.append(lambda engines: self.provisioned.rebalance())
         self._reload_functions = Reload(self._load_functions, "functions")
         self._reload_mappings = Reload(self.mappings.reload, "event source mappings")
+        self._reload_provisioned = Reload(self.provisioned.reload, "provisioned concurrency")
         self._leading: asyncio.Task[None] | None = None
 
     def _claims(self) -> dict[str, object]:
@@ -213,8 +216,9 @@ class Engine:
     _DELIVERIES_BACK = ("enqueue_delivery", "release_expired_deliveries",
                         "release_dead_deliveries", "reconnected")
     _CALL_CHANGES = ("put_call_result", "unregister_call")
+    _PROVISIONED_CHANGES = ("put_provisioned", "delete_provisioned")
     _NOT_FUNCTIONS = frozenset((*_MAPPING_CHANGES, *_EVENTS_BACK, *_DELIVERIES_BACK,
-                                *_CALL_CHANGES))
+                                *_CALL_CHANGES, *_PROVISIONED_CHANGES))
 
     def _on_store_change(self, change: str, own: bool) -> None:
         """Something changed in the store shared with other engines (PostgreSQL
@@ -230,6 +234,8 @@ class Engine:
             self.async_invoke.wake(deliveries=True)
         if change in self._CALL_CHANGES:
             self.calls.notice()
+        if change in (*self._PROVISIONED_CHANGES, "reconnected") and not own:
+            self._reload_provisioned.request()
         if change in (*self._MAPPING_CHANGES, "reconnected"):
             self._reload_mappings.request()
         if (change not in self._NOT_FUNCTIONS or change == "reconnected") and not own:

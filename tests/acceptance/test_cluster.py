@@ -337,3 +337,28 @@ def test_health_draining_and_graceful_stop(cluster, tmp_path):
     alive = [e for e in b.get("/_lamina/cluster")["Engines"] if e["Alive"]]
     assert [e["Address"] for e in alive] == [f"127.0.0.1:{b.port}"]
     assert "draining" in a.log()
+
+
+def test_provisioned_concurrency_is_split_across_engines_and_comes_back(cluster, tmp_path):
+    """Provisioned concurrency 3 with two engines: 3 environments in all (2 + 1); the
+    configuration put on one engine is seen by the other within a second; when one engine
+    dies, the other keeps all 3."""
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    a, b = cluster(2)
+    lam_a, lam_b = make_function([a, b], "warm", runs_dir)
+    wait_for(lambda: len(a.get("/_lamina/cluster")["Engines"]) == 2, timeout=3)
+    version = lam_a.publish_version(FunctionName="warm")["Version"]
+    wait_for(lambda: known(lam_b, f"warm:{version}"), timeout=5)
+    lam_a.put_provisioned_concurrency_config(FunctionName="warm", Qualifier=version,
+                                             ProvisionedConcurrentExecutions=3)
+    wait_for(lambda: lam_b.list_provisioned_concurrency_configs(FunctionName="warm")[
+        "ProvisionedConcurrencyConfigs"], timeout=1.0)
+
+    def available(lam) -> int:
+        config = lam.get_provisioned_concurrency_config(FunctionName="warm", Qualifier=version)
+        return config["AvailableProvisionedConcurrentExecutions"] \
+            if config["Status"] == "READY" else -1
+    wait_for(lambda: sorted(available(lam) for lam in (lam_a, lam_b)) == [1, 2], timeout=20)
+    kill_tree(a.process.pid)
+    wait_for(lambda: available(lam_b) == 3, timeout=15)

@@ -156,6 +156,15 @@ class Cluster:
     def alive(self) -> list[EngineInfo]:
         return [e for e in self.engines if e.alive]
 
+    def share(self, count: int) -> int:
+        """This engine's part of `count` things split among the live engines (in the order
+        they joined; the first ones take one more when it does not divide)."""
+        alive = [e.engine for e in self.alive()]
+        if not self.shared or self.engine_id not in alive:
+            return count
+        rank = alive.index(self.engine_id)
+        return count // len(alive) + (1 if rank < count % len(alive) else 0)
+
     # health ----------------------------------------------------------------------------
     def health(self) -> tuple[int, dict[str, object]]:
         """(status, body) for `/_lamina/health`: 200 only when this engine should get work."""

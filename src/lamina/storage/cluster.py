@@ -49,14 +49,14 @@ class ClusterQueries:
 
     async def cluster_return(self, returns: dict[str, int], notify: str | None = None) -> None:
         """Give back grants; `notify` is announced in the same transaction."""
-        steps: list[Any] = []
+        steps: list[Any] = [("soft_commit", {})]
         if returns:
             steps.append(("cluster_return", [{"engine": self.origin, "pool": pool,
                                               "count": count}
                                              for pool, count in returns.items()]))
         if notify:
             steps.append(("cluster_notify", {"payload": f"{notify}:{self.origin}"}))
-        if steps:
+        if len(steps) > 1:
             await self._change(*steps)
 
     async def cluster_notify(self, kind: str) -> None:
@@ -77,8 +77,9 @@ class ClusterQueries:
     async def register_calls(self, started: list[tuple[str, str, str, str, float]],
                              ended: list[tuple[str, str, str]]) -> None:
         """Record calls running here ((function, qualifier, invocation id, request id,
-        started at)) and forget ended ones, in one transaction."""
-        steps: list[Any] = []
+        started at)) and forget ended ones, in one transaction (soft state: it commits
+        without waiting for the disk)."""
+        steps: list[Any] = [("soft_commit", {})]
         if started:
             steps.append(("register_call", [
                 {"function": f, "qualifier": q, "invocation_id": i, "request_id": r,
@@ -87,7 +88,7 @@ class ClusterQueries:
             steps.append(("unregister_call", [
                 {"function": f, "qualifier": q, "invocation_id": i, "engine": self.origin}
                 for f, q, i in ended]))
-        if steps:
+        if len(steps) > 1:
             await self._change(*steps)
 
     async def running_call(self, function: str, qualifier: str,

@@ -307,6 +307,9 @@ ON CONFLICT (mapping, shard) DO UPDATE SET position = excluded.position;
 SELECT shard, position FROM checkpoints WHERE mapping = :mapping;
 
 -- engines sharing the store (PostgreSQL only; migration 0020, docs/CLUSTER.md) -------------
+-- name: soft_commit
+SELECT set_config('synchronous_commit', 'off', true);
+
 -- name: cluster_renew
 SELECT lease_until, lost FROM lamina_renew(:engine, :address, :state, :ttl);
 

@@ -1,6 +1,9 @@
 -- Engines sharing this database: membership, concurrency quotas, calls running (docs/CLUSTER.md).
 -- Times here are PostgreSQL's own clock (epoch seconds), never an engine's (engines may run
--- --time-scale, and their clocks may disagree).
+-- --time-scale, and their clocks may disagree). Leases and grants are soft state, renewed every
+-- second: their transactions commit without waiting for the WAL flush (synchronous_commit
+-- off), which would cost a grant a disk sync; a PostgreSQL crash can lose the last fraction of
+-- a second of them (docs/CLUSTER.md).
 
 -- One row per engine, renewed by its heartbeat; an engine whose lease ran out is dead.
 CREATE TABLE cluster_engines (
@@ -48,6 +51,7 @@ DECLARE
     v_now DOUBLE PRECISION := lamina_now();
     v_old DOUBLE PRECISION;
 BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
     SELECT e.lease_until INTO v_old FROM cluster_engines e WHERE e.engine = p_engine FOR UPDATE;
     lease_until := v_now + p_ttl;
     IF v_old IS NULL THEN
