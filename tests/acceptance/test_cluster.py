@@ -324,9 +324,10 @@ def test_health_draining_and_graceful_stop(cluster, tmp_path):
                                Payload=json.dumps({"seconds": 0.2, "n": n}).encode())
                   ["ResponseMetadata"]["RequestId"] for n in range(3)]
         a.process.send_signal(signal.SIGTERM)
-        status, body = wait_for(lambda: (lambda h: h if h[0] == 503 else None)(
-            health(a.endpoint)), timeout=1.0, step=0.02)
-        assert body["status"] == "draining"
+        def draining() -> dict | None:
+            status, body = health(a.endpoint)
+            return body if status == 503 else None
+        assert wait_for(draining, timeout=1.0, step=0.02)["status"] == "draining"
         assert lam_a.get_function(FunctionName="drained")  # still served while draining
         response = running.result(timeout=30)
     assert response["StatusCode"] == 200 and json.load(response["Payload"]) == "slept"
