@@ -10,6 +10,8 @@ from lamina.http.server import Request
 from lamina.observability.metrics import Metrics
 from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.cluster import Cluster
+from lamina.service.capacity import CapacityProviderService
+from lamina.service.code_signing import CodeSigningService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import FunctionService
@@ -46,6 +48,9 @@ class ApiContext:
     layers: LayerService | None = None
     urls: UrlService | None = None
     cluster: Cluster | None = None
+    code_signing: CodeSigningService = None  # type: ignore[assignment]
+    capacity: CapacityProviderService | None = None
+    durable: Any = None   # service.durable.DurableService
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)
