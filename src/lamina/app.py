@@ -36,6 +36,7 @@ from lamina.runtime.log_retention import LogRetention
 from lamina.runtime.logs import LogReader, LogStream
 from lamina.runtime.pool import EnvironmentPool
 from lamina.service import clock
+from lamina.service.apis import ApiService
 from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.calls import CallRegistry
 from lamina.service.concurrency import ConcurrencyLimiter
@@ -51,6 +52,7 @@ from lamina.service.permissions import PermissionService
 from lamina.service.provisioned import ProvisionedService
 from lamina.service.records import Recorder
 from lamina.service.retention import RecordRetention
+from lamina.service.schedules import ScheduleService
 from lamina.service.urls import UrlService
 from lamina.service.versions import VersionService
 from lamina.storage.code import CodeStore
@@ -115,6 +117,9 @@ class Engine:
                                                self.clock, self.sender)
         self.mappings = MappingService(self.store, self.functions, self.invoke, self.recorder,
                                        self.clock, self.async_invoke.owe)
+        self.schedules = ScheduleService(self.store, self.async_invoke, self.clock,
+                                         config.region, config.account)
+        self.apis = ApiService(self.store, config.region, config.account, config.port)
         self.pollers = PollerSupervisor(self.mappings, self.aws, config.region)
         self.mappings.sources = self.pollers
         self.observe = ObserveService(self.store, self.recorder,
@@ -129,6 +134,8 @@ class Engine:
         self.server: asyncio.Server | None = None
         self._reload_functions = Reload(self._load_functions, "functions")
         self._reload_mappings = Reload(self.mappings.reload, "event source mappings")
+        self._reload_schedules = Reload(self.schedules.load, "schedules")
+        self._reload_apis = Reload(self.apis.load, "HTTP APIs")
         self._leading: asyncio.Task[None] | None = None
 
     def _log_streams(self) -> list[LogStream]:
@@ -142,6 +149,7 @@ class Engine:
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
+        await self._resume_clock()
         await self.pool.start()
         await self._load_functions()
         await self.provisioned.load()
@@ -150,6 +158,9 @@ class Engine:
         self.log_retention.start()
         await self.async_invoke.start()
         await self.mappings.load()
+        await self.schedules.load()
+        self.schedules.start()
+        await self.apis.load()
         await self.store.listen(self._on_store_change)
         if self.config.pollers:
             await self._lead_once()
@@ -162,9 +173,23 @@ class Engine:
                          self.permissions, self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat,
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
-                         layers=self.layers, urls=self.urls)
+                         layers=self.layers, urls=self.urls, schedules=self.schedules, apis=self.apis,
+                         persist_clock=self._persist_clock)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
+        self.apis.port = self.port
+
+    async def _resume_clock(self) -> None:
+        """Go on with the engine time an earlier run kept (scaled and virtual clocks)."""
+        kept = await self.store.get_engine_clock()
+        if kept is not None:
+            self.clock.resume(*kept)
+        await self._persist_clock()
+
+    async def _persist_clock(self) -> None:
+        anchor = self.clock.anchor()
+        if anchor is not None:
+            await self.store.put_engine_clock(anchor[0], anchor[1], self.clock.label)
 
     async def _lead_once(self) -> None:
         """Run the event source pollers while this engine holds that role (always, alone
@@ -186,19 +211,28 @@ class Engine:
                 log.exception("could not check which engine runs the pollers")
 
     _MAPPING_CHANGES = ("put_mapping", "delete_mapping", "settle_mapping")
-    _QUEUE_CHANGES = ("enqueue_event", "reschedule_event", "enqueue_delivery")
+    _QUEUE_CHANGES = ("enqueue_event", "reschedule_event", "enqueue_delivery",
+                      "enqueue_scheduled_event")
+    _SCHEDULE_CHANGES = ("put_schedule", "delete_schedule", "advance_schedule")
+    _API_CHANGES = ("put_http_api", "delete_http_api")
 
     def _on_store_change(self, change: str, own: bool) -> None:
         """Something changed in the store shared with other engines (PostgreSQL
         notifications). This engine's own function changes are in its memory already:
         reloading them too would replace entries that requests in flight still hold."""
-        if change in ("enqueue_event", "reschedule_event", "reconnected"):
+        if change in ("enqueue_event", "reschedule_event", "enqueue_scheduled_event",
+                      "reconnected"):
             self.async_invoke.wake()
         if change in ("enqueue_delivery", "reconnected"):
             self.async_invoke.wake(deliveries=True)
         if change in (*self._MAPPING_CHANGES, "reconnected"):
             self._reload_mappings.request()
-        if change not in (*self._QUEUE_CHANGES, *self._MAPPING_CHANGES) and not own:
+        if change in (*self._SCHEDULE_CHANGES, "reconnected") and not own:
+            self._reload_schedules.request()
+        if change in (*self._API_CHANGES, "reconnected") and not own:
+            self._reload_apis.request()
+        if change not in (*self._QUEUE_CHANGES, *self._MAPPING_CHANGES, *self._SCHEDULE_CHANGES,
+                          *self._API_CHANGES) and not own:
             self._reload_functions.request()
 
     async def _load_functions(self) -> None:
@@ -217,6 +251,7 @@ class Engine:
         if self._leading is not None:
             self._leading.cancel()
         await self.pollers.close()
+        await self.schedules.close()
         await self.async_invoke.close()
         await self.sender.close()
         await self.pool.close()

@@ -26,6 +26,7 @@ from lamina.api import (
     metrics,
     overview,
     permissions,
+    schedules,
     versions,
     wire,
 )
@@ -129,6 +130,10 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("PUT", rf"/_lamina/faults/{_NAME}", admin.put_faults),
     ("DELETE", rf"/_lamina/faults/{_NAME}", admin.delete_faults),
     ("GET", r"/_lamina/invocations/(?P<wanted>[^/]+)/logs", admin.invocation_logs),
+    ("GET", r"/_lamina/schedules/?", schedules.list_schedules),
+    ("GET", r"/_lamina/schedules/(?P<name>[^/]+)", schedules.get_schedule),
+    ("PUT", r"/_lamina/schedules/(?P<name>[^/]+)", schedules.put_schedule),
+    ("DELETE", r"/_lamina/schedules/(?P<name>[^/]+)", schedules.delete_schedule),
     ("GET", r"/_lamina/overview", overview.overview),
     ("GET", rf"/_lamina/functions/{_NAME}", overview.function_detail),
     ("GET", r"/_lamina/queues", overview.queues),
