@@ -11,8 +11,9 @@ Theory of operation
   restarts and among engines (`Store.advance_schedule`). The event then takes the async
   path: durable queue, retries, destinations, the timeline (`accepted` says which schedule).
 * A due time older than 24 hours of engine time when the engine gets to it (the engine was
-  down) is not fired: EventBridge and Scheduler give up on an event after 24 hours. It is
-  counted as missed. Younger ones fire late, each once, with the `time` they were due.
+  down, or a virtual clock jumped) is not fired: EventBridge and Scheduler give up on an
+  event after 24 hours. It is counted as missed. Younger ones fire late, each once, in
+  order, with the `time` they were due.
 * A target that cannot be invoked (no such function…) is recorded on the schedule
   (`last_error`) and the schedule goes on, as a failed invocation does on EventBridge.
 * With several engines on PostgreSQL only the engine holding `Store.try_lead("schedules")`
@@ -196,8 +197,8 @@ class ScheduleService:
         if not await self.store.advance_schedule(schedule.name, state.next_due, after,
                                                  uuid.uuid4().hex, None):
             return False
-        log.warning("schedule %s missed %d due times older than 24 h (the engine was not "
-                    "running)", schedule.name, missed)
+        log.warning("schedule %s missed %d due times older than 24 h (the engine was down, "
+                    "or its clock jumped)", schedule.name, missed)
         self._schedules[schedule.name] = (schedule, after)
         return True
 
