@@ -309,3 +309,37 @@ def test_a_schedule_whose_function_is_missing_records_why_and_goes_on(tmp_path, 
     finally:
         server.stop()
     assert "Traceback" not in server.log(), server.log()
+
+
+def test_two_engines_on_postgres_fire_each_due_time_once(postgres, tmp_path, runs_dir):
+    """Only the engine leading "schedules" fires; when it dies, the other goes on from the
+    next due time, and no due time is sent twice."""
+    url = postgres.new_database()
+    first = start_server(tmp_path / "a", "--store", url, "--time-scale", "3600")
+    second = start_server(tmp_path / "b", "--store", url, "--time-scale", "3600")
+    try:
+        make_target(first, "pg-hourly", runs_dir)
+        wait_for(lambda: admin(second, "GET", "/_lamina/functions/pg-hourly")[0] == 200)
+        status, _ = admin(second, "PUT", "/_lamina/schedules/pg-hourly", {
+            "ScheduleExpression": "rate(1 hour)", "TargetArn": ARN.format("pg-hourly")})
+        assert status == 200
+        wait_for(lambda: admin(first, "GET", "/_lamina/schedules/pg-hourly")[0] == 200)
+
+        def fired() -> dict[str, float]:
+            return {r["request_id"]: epoch(r["event"]["time"]) for r in runs(runs_dir)}
+        wait_for(lambda: len(fired()) >= 4)
+        leaders = [s for s in (first, second)
+                   if admin(s, "GET", "/_lamina/schedules")[1]["Leading"]]
+        assert len(leaders) == 1
+        leader = leaders[0]
+        other = second if leader is first else first
+        count = len(fired())
+        leader.stop(signal.SIGKILL)
+        wait_for(lambda: len(fired()) >= count + 4)
+        assert admin(other, "GET", "/_lamina/schedules")[1]["Leading"]
+        times = sorted(fired().values())
+        assert len(set(times)) == len(times), "no due time fired twice"
+        assert all(b - a == 3600 for a, b in zip(times, times[1:])), "none skipped"
+    finally:
+        first.stop()
+        second.stop()
