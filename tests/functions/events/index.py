@@ -48,3 +48,10 @@ def boom(event, context):
 def slow(event, context):
     time.sleep(float((event.get("queryStringParameters") or {}).get("seconds", "3")))
     return {"statusCode": 200, "body": "late"}
+
+
+def custom_v1(event, context):
+    """`custom` without cookies: the members a REST API's proxy result may have."""
+    answer = custom(event, context)
+    del answer["cookies"]
+    return answer
