@@ -4,6 +4,7 @@ engine time, across restarts, driven by boto3, the admin API and the `lamina` CL
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import signal
 import subprocess
@@ -64,12 +65,12 @@ def lamina_cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(int(epoch), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def epoch(text: str) -> float:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=dt.timezone.utc).timestamp()
+        tzinfo=dt.UTC).timestamp()
 
 
 @pytest.fixture
@@ -220,7 +221,7 @@ def test_a_restart_in_the_middle_of_a_schedule_fires_each_due_time_once(tmp_path
         wait_for(lambda: len(fired()) >= 6)
         times = sorted(fired().values())
         assert len(set(times)) == len(times), "no due time fired twice"
-        assert all(b - a == 3600 for a, b in zip(times, times[1:])), "none skipped"
+        assert all(b - a == 3600 for a, b in itertools.pairwise(times)), "none skipped"
     finally:
         server.stop()
     assert "Traceback" not in server.log(), server.log()
@@ -339,7 +340,7 @@ def test_two_engines_on_postgres_fire_each_due_time_once(postgres, tmp_path, run
         assert admin(other, "GET", "/_lamina/schedules")[1]["Leading"]
         times = sorted(fired().values())
         assert len(set(times)) == len(times), "no due time fired twice"
-        assert all(b - a == 3600 for a, b in zip(times, times[1:])), "none skipped"
+        assert all(b - a == 3600 for a, b in itertools.pairwise(times)), "none skipped"
     finally:
         first.stop()
         second.stop()

@@ -16,7 +16,7 @@ from lamina.service.schedules import ScheduleService
 from lamina.storage.memory import MemoryStore
 
 FN = "arn:aws:lambda:us-east-1:123456789012:function:f"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def nexts(expression: str, start: dt.datetime, n: int = 3) -> list[str]:
@@ -168,7 +168,7 @@ def service() -> tuple[ScheduleService, MemoryStore, VirtualClock, FakeAsync]:
 
 def test_each_due_time_fires_once_and_ones_older_than_a_day_are_missed() -> None:
     async def scenario() -> None:
-        svc, store, clock, fake = service()
+        svc, store, clock, _fake = service()
         await svc.put(Schedule("h", "rate(1 hour)", FN))
         clock.advance(3 * 3600)
         await svc.fire_due(clock.now())
@@ -189,7 +189,7 @@ def test_each_due_time_fires_once_and_ones_older_than_a_day_are_missed() -> None
 
 def test_a_missing_target_is_recorded_and_a_replacement_keeps_or_resets_due_times() -> None:
     async def scenario() -> None:
-        svc, store, clock, fake = service()
+        svc, store, clock, _fake = service()
         target = "arn:aws:lambda:us-east-1:123456789012:function:missing"
         await svc.put(Schedule("m", "rate(1 minute)", target))
         clock.advance(60)

@@ -28,7 +28,8 @@ METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "ANY")
 DEFAULT_ROUTE = "$default"
 DEFAULT_STAGE = "$default"
 API_ID_RE = re.compile(r"[a-z0-9]{10}")
-HOST_RE = re.compile(r"([a-z0-9]{10})\.execute-api(?:\.[a-z0-9-]+)?\.localhost(?::\d+)?", re.I)
+HOST_RE = re.compile(r"([a-z0-9]{10})\.execute-api(?:\.[a-z0-9-]+)?\.localhost(?::\d+)?",
+                     re.IGNORECASE)
 _STAGE_RE = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 _PARAM_RE = re.compile(r"\{([A-Za-z0-9._\-]+)(\+?)\}")
 _LITERAL_RE = re.compile(r"[A-Za-z0-9._\-~:@!$&'()*,;=%]+")

@@ -38,9 +38,9 @@ NAME_RE = re.compile(r"[\.\-_A-Za-z0-9]{1,64}")
 MAX_EVENT_AGE_S = 86_400   # EventBridge and Scheduler stop retrying an event after 24 h
 _UNITS = {"minute": 60, "hour": 3600, "day": 86_400}
 _RATE = re.compile(r"rate\(\s*(\d+)\s+([a-z]+)\s*\)")
-_CRON = re.compile(r"cron\((.*)\)", re.S)
+_CRON = re.compile(r"cron\((.*)\)", re.DOTALL)
 _AT = re.compile(r"at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True, slots=True)
