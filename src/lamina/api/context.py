@@ -8,6 +8,7 @@ from typing import Any
 from lamina.domain import arns
 from lamina.http.server import Request
 from lamina.observability.metrics import Metrics
+from lamina.service.apis import ApiService
 from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
@@ -46,7 +47,7 @@ class ApiContext:
     layers: LayerService | None = None
     urls: UrlService | None = None
     schedules: ScheduleService | None = None
-    apis: Any = None              # service.apis.ApiService
+    apis: ApiService | None = None
     persist_clock: Any = None     # async () -> None: keep a virtual clock's new time
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
