@@ -298,7 +298,9 @@
       kind === "on_success" ? "OnSuccess" : kind);
     switch (e.Kind) {
       case "accepted": return [`accepted`, `type ${kindOf(e.type)}` +
-        (e.version ? ` · version ${e.version}` : "") + (e.sdk_retry_of ? ` · SDK retry of ${short(e.sdk_retry_of)}` : "")];
+        (e.version ? ` · version ${e.version}` : "") + (e.sdk_retry_of ? ` · SDK retry of ${short(e.sdk_retry_of)}` : "") +
+        (e.source ? ` · from ${e.source}` + (e.schedule ? ` schedule ${e.schedule} (${e.scheduled_time})` : "") +
+          (e.route ? ` ${e.api} ${e.route}` : "") : "")];
       case "queued": return ["queued", "in the async queue"];
       case "attempt": return [`attempt ${e.attempt}`, [e.start === "cold" ?
         `cold start · init ${fmtMs(e.init_ms)}` : "warm", `duration ${fmtMs(e.duration_ms)}`,
