@@ -39,6 +39,8 @@ from lamina.service import clock
 from lamina.service.apis import ApiService
 from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.calls import CallRegistry
+from lamina.service.capacity import CapacityProviderService
+from lamina.service.code_signing import CodeSigningService
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
@@ -108,6 +110,8 @@ class Engine:
         self.permissions = PermissionService(self.store, self.functions, self.versions)
         self.layers = LayerService(self.store, self.functions)
         self.urls = UrlService(self.store, self.functions, self.versions)
+        self.code_signing = CodeSigningService(self.store, self.functions)
+        self.capacity = CapacityProviderService(self.store, self.functions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
         self.aws = AwsClients(config.region)
@@ -173,7 +177,8 @@ class Engine:
                          self.permissions, self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat,
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
-                         layers=self.layers, urls=self.urls, schedules=self.schedules, apis=self.apis,
+                         layers=self.layers, urls=self.urls, code_signing=self.code_signing,
+                         capacity=self.capacity, schedules=self.schedules, apis=self.apis,
                          persist_clock=self._persist_clock)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
@@ -244,6 +249,8 @@ class Engine:
             await self.permissions.load()
             await self.layers.load()
             await self.urls.load()
+            await self.code_signing.load()
+            await self.capacity.load()
 
     async def stop(self) -> None:
         if self.server is not None:

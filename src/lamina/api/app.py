@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from lamina.api import (
     admin,
     apis,
+    capacity,
+    code_signing,
     concurrency,
     console,
     event_configs,
@@ -27,6 +29,7 @@ from lamina.api import (
     metrics,
     overview,
     permissions,
+    resource_policies,
     schedules,
     versions,
     wire,
@@ -43,6 +46,8 @@ _NAME = r"(?P<name>[^/]+)"
 _ALIAS = r"(?P<alias>[^/]+)"
 _UUID = r"(?P<mapping_id>[^/]+)"
 _LAYER = r"(?P<layer>[^/]+)"
+_CSC = r"(?P<arn>[^/]+)"
+_PROVIDER = r"(?P<name>[^/]+)"
 ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("POST", r"/2015-03-31/functions/?", functions.create_function),
     ("GET", r"/2015-03-31/functions/?", functions.list_functions),
@@ -73,7 +78,18 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("DELETE", rf"/2015-03-31/functions/{_NAME}/policy/(?P<statement_id>[^/]+)/?",
      permissions.remove_permission),
     ("GET", rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
-     functions.get_code_signing_config),
+     code_signing.get_function_config),
+    ("PUT", rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
+     code_signing.put_function_config),
+    ("DELETE", rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
+     code_signing.delete_function_config),
+    ("POST", r"/2020-04-22/code-signing-configs/?", code_signing.create_config),
+    ("GET", r"/2020-04-22/code-signing-configs/?", code_signing.list_configs),
+    ("GET", rf"/2020-04-22/code-signing-configs/{_CSC}/?", code_signing.get_config),
+    ("PUT", rf"/2020-04-22/code-signing-configs/{_CSC}/?", code_signing.update_config),
+    ("DELETE", rf"/2020-04-22/code-signing-configs/{_CSC}/?", code_signing.delete_config),
+    ("GET", rf"/2020-04-22/code-signing-configs/{_CSC}/functions/?",
+     code_signing.list_functions),
     ("GET", rf"/2021-07-20/functions/{_NAME}/runtime-management-config/?",
      functions.get_runtime_management),
     ("PUT", rf"/2021-07-20/functions/{_NAME}/runtime-management-config/?",
@@ -115,6 +131,18 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
      layers.get_policy),
     ("DELETE", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/policy/"
      r"(?P<statement_id>[^/]+)", layers.remove_permission),
+    ("GET", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.get_policy),
+    ("PUT", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.put_policy),
+    ("DELETE", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.delete_policy),
+    ("POST", r"/2025-11-30/capacity-providers/?", capacity.create_provider),
+    ("GET", r"/2025-11-30/capacity-providers/?", capacity.list_providers),
+    ("GET", rf"/2025-11-30/capacity-providers/{_PROVIDER}/?", capacity.get_provider),
+    ("PUT", rf"/2025-11-30/capacity-providers/{_PROVIDER}/?", capacity.update_provider),
+    ("DELETE", rf"/2025-11-30/capacity-providers/{_PROVIDER}/?", capacity.delete_provider),
+    ("GET", rf"/2025-11-30/capacity-providers/{_PROVIDER}/function-versions/?",
+     capacity.list_function_versions),
+    ("GET", rf"/2025-11-30/functions/{_NAME}/function-scaling-config/?", capacity.get_scaling),
+    ("PUT", rf"/2025-11-30/functions/{_NAME}/function-scaling-config/?", capacity.put_scaling),
     ("POST", rf"/2021-10-31/functions/{_NAME}/url/?", urls.create_url),
     ("GET", rf"/2021-10-31/functions/{_NAME}/url/?", urls.get_url),
     ("PUT", rf"/2021-10-31/functions/{_NAME}/url/?", urls.update_url),

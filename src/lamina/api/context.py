@@ -10,6 +10,8 @@ from lamina.http.server import Request
 from lamina.observability.metrics import Metrics
 from lamina.service.apis import ApiService
 from lamina.service.async_invoke import AsyncInvokeService
+from lamina.service.capacity import CapacityProviderService
+from lamina.service.code_signing import CodeSigningService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import FunctionService
@@ -46,6 +48,8 @@ class ApiContext:
     mappings: MappingService | None = None
     layers: LayerService | None = None
     urls: UrlService | None = None
+    code_signing: CodeSigningService = None  # type: ignore[assignment]
+    capacity: CapacityProviderService | None = None
     schedules: ScheduleService | None = None
     apis: ApiService | None = None
     persist_clock: Any = None     # async () -> None: keep a virtual clock's new time

@@ -11,7 +11,7 @@ import binascii
 import json
 from typing import Any
 
-from lamina.domain import errors, limits
+from lamina.domain import capacity, errors, limits
 from lamina.domain.layers import LayerVersion
 from lamina.domain.model import Alias, FunctionConfig, InvocationSummary
 from lamina.domain.settings import FunctionSettings
@@ -80,6 +80,9 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
     body["SnapStart"] = {"ApplyOn": "None", "OptimizationStatus": "Off"}
     body["LoggingConfig"] = {"LogFormat": config.log_format,
                              "LogGroup": f"/aws/lambda/{config.name}"}
+    if config.capacity_provider is not None:
+        body["CapacityProviderConfig"] = {
+            "LambdaManagedInstancesCapacityProviderConfig": dict(config.capacity_provider)}
     return body
 
 
@@ -177,6 +180,8 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
         log_format=_typed(logging_config, "LogFormat", str, "loggingConfig.logFormat")
         if logging_config else None,
         package_type=_typed(document, "PackageType", str, "packageType"),
+        capacity_provider=capacity.function_config(document["CapacityProviderConfig"])
+        if "CapacityProviderConfig" in document else None,
     )
 
 

@@ -50,6 +50,7 @@ class FunctionSettings:
     layers: tuple[str, ...] | None = None
     log_format: str | None = None
     package_type: str | None = None
+    capacity_provider: dict[str, object] | None = None  # as given; settled by the service
 
     def given(self) -> dict[str, object]:
         """The fields that were given, by name (for applying onto a FunctionConfig)."""
