@@ -17,9 +17,12 @@ from lamina.api import (
     admin,
     apis,
     capacity,
+    cloudwatch_logs,
     code_signing,
     concurrency,
     console,
+    debug,
+    durable,
     event_configs,
     functions,
     invoke,
@@ -48,6 +51,8 @@ _UUID = r"(?P<mapping_id>[^/]+)"
 _LAYER = r"(?P<layer>[^/]+)"
 _CSC = r"(?P<arn>[^/]+)"
 _PROVIDER = r"(?P<name>[^/]+)"
+_EXEC = r"/2025-12-01/durable-executions/(?P<arn>arn:[^/]+/durable-execution/[^/]+/[^/]+)"
+_CALLBACK = r"/2025-12-01/durable-execution-callbacks/(?P<callback_id>.+)"
 ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("POST", r"/2015-03-31/functions/?", functions.create_function),
     ("GET", r"/2015-03-31/functions/?", functions.list_functions),
@@ -148,6 +153,15 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("PUT", rf"/2021-10-31/functions/{_NAME}/url/?", urls.update_url),
     ("DELETE", rf"/2021-10-31/functions/{_NAME}/url/?", urls.delete_url),
     ("GET", rf"/2021-10-31/functions/{_NAME}/urls/?", urls.list_urls),
+    ("POST", rf"{_EXEC}/checkpoint", durable.checkpoint),
+    ("GET", rf"{_EXEC}/state", durable.get_state),
+    ("GET", rf"{_EXEC}/history", durable.get_history),
+    ("POST", rf"{_EXEC}/stop", durable.stop_execution),
+    ("GET", _EXEC, durable.get_execution),
+    ("GET", rf"/2025-12-01/functions/{_NAME}/durable-executions/?", durable.list_executions),
+    ("POST", rf"{_CALLBACK}/succeed", durable.callback_succeed),
+    ("POST", rf"{_CALLBACK}/fail", durable.callback_fail),
+    ("POST", rf"{_CALLBACK}/heartbeat", durable.callback_heartbeat),
     ("GET", r"/_lamina/health", admin.health),
     ("GET", r"/_lamina/clock", admin.clock_now),
     ("POST", r"/_lamina/clock/advance", admin.clock_advance),
@@ -159,6 +173,11 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("PUT", rf"/_lamina/faults/{_NAME}", admin.put_faults),
     ("DELETE", rf"/_lamina/faults/{_NAME}", admin.delete_faults),
     ("GET", r"/_lamina/invocations/(?P<wanted>[^/]+)/logs", admin.invocation_logs),
+    ("GET", r"/_lamina/hot-reload", debug.hot_reload),
+    ("GET", r"/_lamina/debug/?", debug.list_debug),
+    ("GET", rf"/_lamina/debug/{_NAME}", debug.get_debug),
+    ("PUT", rf"/_lamina/debug/{_NAME}", debug.put_debug),
+    ("DELETE", rf"/_lamina/debug/{_NAME}", debug.delete_debug),
     ("GET", r"/_lamina/apis/?", apis.list_apis),
     ("GET", r"/_lamina/apis/(?P<api_id>[^/]+)", apis.get_api),
     ("PUT", r"/_lamina/apis/(?P<api_id>[^/]+)", apis.put_api),
@@ -177,7 +196,9 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
 ]
 _COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in ROUTES]
 _NOT_CHANGES = frozenset((invoke.invoke, invoke.invoke_async, invoke.invoke_stream,
-                          admin.clock_advance, admin.put_faults, admin.delete_faults))
+                          admin.clock_advance, admin.put_faults, admin.delete_faults,
+                          durable.checkpoint, durable.stop_execution, durable.callback_succeed,
+                          durable.callback_fail, durable.callback_heartbeat))
 _INVOKE_PREFIX = "/2015-03-31/functions/"
 _INVOKE_SUFFIX = "/invocations"
 
@@ -204,6 +225,15 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
 
     async def handle(request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        if cloudwatch_logs.is_logs(request):  # CloudWatch Logs' protocol and error shape
+            try:
+                return await cloudwatch_logs.handle(ctx, request, request_id)
+            except errors.LaminaError as error:
+                return cloudwatch_logs.error_response(error, request_id)
+            except Exception:
+                log.exception("unexpected error in CloudWatch Logs call")
+                return cloudwatch_logs.error_response(errors.ServiceError(
+                    "Lamina hit an internal error; the engine log has the details."), request_id)
         try:
             url = urls.target(request)
             if url is not None:  # a function URL, not the Lambda API

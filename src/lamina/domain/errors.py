@@ -16,6 +16,8 @@
     │   ├── ProvisionedConfigNotFound    404 ProvisionedConcurrencyConfigNotFoundException
     │   ├── UnknownOperation             404 UnknownOperationException
     │   ├── ResourceConflict             409 ResourceConflictException
+    │   ├── DurableExecutionAlreadyStarted 409 DurableExecutionAlreadyStartedException
+    │   ├── CallbackTimeout              400 CallbackTimeoutException
     │   ├── PreconditionFailed           412 PreconditionFailedException
     │   ├── RequestTooLarge              413 RequestEntityTooLargeException
     │   ├── UnsupportedMediaType         415 UnsupportedMediaTypeException
@@ -146,6 +148,17 @@ class ResourceConflict(ClientError):
     error_type = "ResourceConflictException"
     status = 409
     message_key = "message"
+
+
+class DurableExecutionAlreadyStarted(ClientError):
+    error_type = "DurableExecutionAlreadyStartedException"
+    status = 409
+
+
+class CallbackTimeout(ClientError):
+    """A callback answered after it timed out (or after its execution ended)."""
+
+    error_type = "CallbackTimeoutException"
 
 
 class PreconditionFailed(ClientError):

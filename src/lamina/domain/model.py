@@ -51,6 +51,9 @@ class FunctionConfig:
     dead_letter_target: str | None = None
     tracing_mode: str = "PassThrough"
     layers: tuple[LayerRef, ...] = ()
+    # hot reload (domain.code): the folder the function runs from, as it is; None for a
+    # package Lamina unpacked
+    code_path: str | None = None
     log_format: str = "Text"
     runtime_update_on: str = "Auto"            # PutRuntimeManagementConfig
     runtime_version_arn: str | None = None     # given with runtime_update_on "Manual"
@@ -59,6 +62,7 @@ class FunctionConfig:
     # CapacityProviderConfig.LambdaManagedInstancesCapacityProviderConfig (domain.capacity)
     capacity_provider: dict[str, Any] | None = None
     scaling: dict[str, int] | None = None      # PutFunctionScalingConfig (published versions)
+    durable_config: dict[str, Any] | None = None  # DurableConfig: a durable function (durable.md)
     state: str = "Pending"
     state_reason: str | None = "The function is being created."
     state_reason_code: str | None = "Creating"

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from lamina.domain import runtimes
+from lamina.domain.debug import DebugSettings
 from lamina.domain.model import FunctionConfig
 from lamina.runtime.interpreters import task_bootstrap
 
@@ -40,28 +41,53 @@ def log_stream_name(version: str, now: float | None = None, ident: str | None = 
 
 
 def runtime_command(config: FunctionConfig, interpreter: str | None, task_root: Path,
-                    sdk_path: str | None, opt_dir: Path | None = None) -> tuple[list[str], str]:
+                    sdk_path: str | None, opt_dir: Path | None = None,
+                    debug: DebugSettings | None = None) -> tuple[list[str], str]:
     """(argv, runtime dir) for the function's runtime family (`provided`: the package's
-    bootstrap, else a layer's, as Lambda falls back to /opt/bootstrap)."""
+    bootstrap, else a layer's, as Lambda falls back to /opt/bootstrap). In debug mode Node's
+    inspector listens (`--inspect-wait` holds Init until a client attaches); Python's
+    bootstrap starts debugpy itself (`lamina_variables`), with frozen modules off so that
+    breakpoints in the standard library bind."""
     family = runtimes.family(config.runtime or "")
     if family == "python":
         runtime_dir = BOOTSTRAPS / "python"
-        argv = [str(interpreter), "-S", str(runtime_dir / "bootstrap.py")]
+        flags = ["-S", "-Xfrozen_modules=off"] if debug is not None else ["-S"]
+        argv = [str(interpreter), *flags, str(runtime_dir / "bootstrap.py")]
         if sdk_path:
             argv += ["--sdk-path", sdk_path]
         return argv, str(runtime_dir)
     if family == "nodejs":
         runtime_dir = BOOTSTRAPS / "nodejs"
-        return [str(interpreter), str(runtime_dir / "bootstrap.mjs")], str(runtime_dir)
+        flags = []
+        if debug is not None:
+            flag = "--inspect-wait" if debug.wait else "--inspect"
+            flags = [f"{flag}=127.0.0.1:{debug.port}"]
+        return [str(interpreter), *flags, str(runtime_dir / "bootstrap.mjs")], str(runtime_dir)
     bootstrap = task_bootstrap(task_root, opt_dir) or task_root / "bootstrap"
     return [str(bootstrap)], str(task_root)
+
+
+def lamina_variables(config: FunctionConfig, env_dir: Path,
+                     debug: DebugSettings | None) -> dict[str, str]:
+    """What Lamina's own runtimes are told besides Lambda's variables (they remove these
+    before the handler loads): a hot-reloaded Python function keeps its bytecode cache in
+    the environment's own folder (`sys.pycache_prefix`), never in the watched folder and
+    never stale; a debugged one starts debugpy on its port ("PORT" or "PORT:wait")."""
+    extra = {}
+    if runtimes.family(config.runtime or "") == "python":
+        if config.code_path is not None or any(r.path for r in config.layers):
+            extra["LAMINA_PYCACHE_PREFIX"] = str(env_dir / "pycache")
+        if debug is not None:
+            extra["LAMINA_DEBUG"] = f"{debug.port}:wait" if debug.wait else str(debug.port)
+    return extra
 
 
 def environment(config: FunctionConfig, *, region: str, api_address: str, task_root: Path,
                 runtime_dir: str, stream: str, tmp_dir: Path, credentials: dict[str, str],
                 interpreter: str | None, extra: dict[str, str],
                 initialization_type: str = "on-demand",
-                opt_dir: Path | None = None) -> dict[str, str]:
+                opt_dir: Path | None = None,
+                lambda_endpoint: str | None = None) -> dict[str, str]:
     """The child's environment: Lambda's variables, then the function's own (spec §9.5).
     A function with layers finds them in `opt_dir` (LAMINA_OPT_DIR) where Lambda's finds
     /opt: PATH, LD_LIBRARY_PATH, NODE_PATH, and (in the Python bootstrap) sys.path."""
@@ -111,4 +137,9 @@ def environment(config: FunctionConfig, *, region: str, api_address: str, task_r
         env["AWS_EXECUTION_ENV"] = execution_env
     if config.log_format == "JSON":
         env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+    if config.durable_config and lambda_endpoint:
+        # A durable function's SDK checkpoints through the Lambda API: botocore and the AWS
+        # SDK for JavaScript v3 both take a service's endpoint from this variable, so the
+        # unmodified SDK reaches this engine. Other functions never see the engine's address.
+        env["AWS_ENDPOINT_URL_LAMBDA"] = lambda_endpoint
     return env

@@ -23,16 +23,18 @@ from lamina.domain.model import (
     ResourcePolicy,
 )
 from lamina.domain.observed import InvocationFilter
+from lamina.storage.durable import DurableMemory
 from lamina.storage.events import EventsMemory
 
 
-class MemoryStore(EventsMemory):
+class MemoryStore(DurableMemory, EventsMemory):
     """Store kept in dictionaries; nothing survives the process."""
 
     all_claims_are_stale = True
 
     def __init__(self) -> None:
-        super().__init__()
+        DurableMemory.__init__(self)
+        EventsMemory.__init__(self)
         self.functions: dict[str, dict[str, str]] = {}
         self.versions: dict[tuple[str, str], FunctionConfig] = {}
         self.invocations: dict[str, InvocationSummary] = {}
