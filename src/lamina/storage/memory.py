@@ -7,6 +7,7 @@ import dataclasses
 
 from lamina.domain import errors
 from lamina.domain.layers import LAYER_RACE, LayerVersion
+from lamina.domain.stacks import Stack, StackEvent
 from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
     Alias,
@@ -48,6 +49,8 @@ class MemoryStore:
         self.provisioned: dict[tuple[str, str], tuple[int, str]] = {}
         self.last_version: dict[str, int] = {}
         self.call_results: dict[tuple[str, str, str], tuple[str, str, InvocationOutcome, float]] = {}
+        self.stacks: dict[str, dict] = {}
+        self.stack_events: dict[str, list[StackEvent]] = {}
 
     async def open(self) -> None:
         return None
@@ -341,3 +344,18 @@ class MemoryStore:
             del self.invocations[request_id]
         self.records = [r for r in self.records if r.request_id not in gone]
         return len(gone)
+
+    # stacks (lamina deploy) ------------------------------------------------------------
+    async def put_stack(self, stack: Stack, events: list[StackEvent] | None = None) -> None:
+        self.stacks[stack.name] = copy.deepcopy(stack.to_dict())
+        self.stack_events.setdefault(stack.stack_id, []).extend(events or [])
+
+    async def delete_stack(self, name: str, stack_id: str) -> None:
+        self.stacks.pop(name, None)
+        self.stack_events.pop(stack_id, None)
+
+    async def list_stacks(self) -> list[Stack]:
+        return [Stack.from_dict(copy.deepcopy(self.stacks[k])) for k in sorted(self.stacks)]
+
+    async def list_stack_events(self, stack_id: str, after: int) -> list[StackEvent]:
+        return [e for e in self.stack_events.get(stack_id, []) if e.seq > after]

@@ -302,3 +302,24 @@ ON CONFLICT (mapping, shard) DO UPDATE SET position = excluded.position;
 
 -- name: get_checkpoints
 SELECT shard, position FROM checkpoints WHERE mapping = :mapping;
+
+-- name: put_stack
+INSERT INTO stacks (name, stack_id, status, updated_at, stack)
+VALUES (:name, :stack_id, :status, :updated_at, :stack)
+ON CONFLICT (name) DO UPDATE SET stack_id = excluded.stack_id, status = excluded.status,
+    updated_at = excluded.updated_at, stack = excluded.stack;
+
+-- name: delete_stack
+DELETE FROM stacks WHERE name = :name;
+
+-- name: list_stacks
+SELECT stack FROM stacks ORDER BY name;
+
+-- name: insert_stack_event
+INSERT INTO stack_events (stack_id, seq, event) VALUES (:stack_id, :seq, :event);
+
+-- name: list_stack_events
+SELECT event FROM stack_events WHERE stack_id = :stack_id AND seq > :after ORDER BY seq;
+
+-- name: delete_stack_events
+DELETE FROM stack_events WHERE stack_id = :stack_id;
