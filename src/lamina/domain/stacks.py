@@ -65,6 +65,9 @@ class Stack:
     # what the last deploy printed beside events: SAM events Lamina does not run, skips
     notices: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    # the stack as it was before the operation in progress (an update rolls back to it)
+    previous: dict[str, Any] | None = None
+    event_seq: int = 0
 
     @property
     def in_progress(self) -> bool:

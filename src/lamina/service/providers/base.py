@@ -1,0 +1,174 @@
+"""What a resource provider is, and what it is given (the deploy context).
+
+A provider makes one CloudFormation resource type real. The stack service calls, in order:
+  check(logical_id, properties)          before anything is created; properties may hold
+                                         `intrinsics.Pending` values (not known yet): check the
+                                         rest, and raise errors.TemplateError naming the
+                                         resource and property
+  name(logical_id, properties)           the physical name to create under (None: the
+                                         service gives one), kept in the journal first
+  create(logical_id, properties, name)   → Made(physical_id, attributes)
+  replaces(old, new)                     whether changing old → new properties needs a new
+                                         resource (CloudFormation's "Replacement")
+  update(resource, properties)           in place → Made
+  delete(resource)                       gone; a resource already gone is not an error
+`physical_id` is what `Ref` returns; `attributes` are what `Fn::GetAtt` may ask for (each
+provider lists the names it answers in `attributes`, so a typo is refused before creating).
+
+New resource types: subclass Provider, list it in `service/providers/__init__.py` (`REGISTRY`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from lamina.domain import errors
+from lamina.domain.cfn.intrinsics import Pending
+from lamina.domain.stacks import StackResource, physical_name
+from lamina.http.server import Request, Response
+
+PACKAGE_BUCKET = "lamina-packages"  # Code.S3Bucket of a package `lamina deploy` uploaded
+
+
+@dataclass
+class Made:
+    physical_id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """A call a provider made failed: the message is one line, shown as the reason."""
+
+
+class _InProcess:
+    """The connection of a request made inside the engine: no interim responses."""
+
+    closed = False
+
+    def write_interim(self, status: int) -> bool:
+        return False
+
+
+class LambdaApi:
+    """Lamina's own Lambda API, called in-process as CloudFormation calls Lambda's: every
+    request goes through the same decoding, checks and locks as one from a client."""
+
+    def __init__(self, handler: Callable[[Request], Awaitable[Response]]) -> None:
+        self._handler = handler
+
+    async def call(self, method: str, path: str, body: Any = None,
+                   query: str = "", missing_ok: bool = False) -> dict[str, Any]:
+        data = b"" if body is None else json.dumps(body).encode()
+        request = Request(method, path, query, {"content-type": "application/json"}, data,
+                          _InProcess())  # type: ignore[arg-type]
+        response = await self._handler(request)
+        text = response.body or b""
+        found = json.loads(text) if text else {}
+        if response.status < 300:
+            return found
+        code = dict((k.lower(), v) for k, v in response.headers).get("x-amzn-errortype", "")
+        if missing_ok and response.status == 404:
+            return {}
+        message = found.get("message") or found.get("Message") or text.decode()
+        raise ProviderError(f"{code}: {message}" if code else message)
+
+
+@dataclass
+class DeployContext:
+    """What providers may use, for one stack operation."""
+
+    stack: str
+    stack_id: str
+    region: str
+    account: str
+    lambda_api: LambdaApi
+    aws: Any                                      # adapters.aws.AwsClients
+    package: Callable[[str], Awaitable[bytes | None]]   # a stored package by its sha256 key
+    system_tags: Callable[[str, dict[str, str]], Awaitable[None]]
+    notice: Callable[[str], None]
+    iam_endpoint: bool = False                    # IAM calls go to an endpoint (else simulated)
+    services: dict[str, Any] = field(default_factory=dict)  # engine features (schedules, apis)
+
+    def arn(self, service: str, resource: str, region: bool = True) -> str:
+        return f"arn:aws:{service}:{self.region if region else ''}:{self.account}:{resource}"
+
+
+class Provider:
+    """One resource type (see the module docstring). Defaults: update replaces."""
+
+    type: ClassVar[str] = ""
+    attributes: ClassVar[tuple[str, ...]] = ()
+    max_name: ClassVar[int] = 64
+    lower_name: ClassVar[bool] = False
+    name_property: ClassVar[str | None] = None
+    # properties whose change needs a new resource; None: every property
+    replace_on: ClassVar[tuple[str, ...] | None] = None
+
+    def __init__(self, ctx: DeployContext) -> None:
+        self.ctx = ctx
+
+    async def check(self, logical_id: str, properties: dict[str, Any]) -> None:
+        return None
+
+    def name(self, logical_id: str, properties: dict[str, Any]) -> str | None:
+        if self.name_property is None:
+            return None
+        given = properties.get(self.name_property)
+        if isinstance(given, str) and given:
+            return given
+        return physical_name(self.ctx.stack, logical_id, self.max_name, self.lower_name)
+
+    def replaces(self, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        keys = set(old) | set(new) if self.replace_on is None else self.replace_on
+        return any(old.get(k) != new.get(k) for k in keys)
+
+    async def create(self, logical_id: str, properties: dict[str, Any],
+                     name: str | None) -> Made:
+        raise NotImplementedError
+
+    async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
+        raise NotImplementedError
+
+    async def delete(self, resource: StackResource) -> None:
+        raise NotImplementedError
+
+    # helpers --------------------------------------------------------------------------
+    def cfn_tags(self, logical_id: str) -> dict[str, str]:
+        """The tags CloudFormation puts on what it creates."""
+        return {"aws:cloudformation:stack-name": self.ctx.stack,
+                "aws:cloudformation:logical-id": logical_id,
+                "aws:cloudformation:stack-id": self.ctx.stack_id}
+
+
+def tag_map(tags: Any) -> dict[str, str]:
+    """CloudFormation's `Tags` ([{Key, Value}] or, for some types, a map) as a map."""
+    if isinstance(tags, dict):
+        return {str(k): str(v) for k, v in tags.items()}
+    out = {}
+    for tag in tags or []:
+        if isinstance(tag, dict) and "Key" in tag:
+            out[str(tag["Key"])] = str(tag.get("Value", ""))
+    return out
+
+
+def known(value: Any) -> bool:
+    """Whether a property value is known before anything is created (no Pending in it)."""
+    if isinstance(value, Pending):
+        return False
+    if isinstance(value, dict):
+        return all(known(v) for v in value.values())
+    if isinstance(value, list):
+        return all(known(v) for v in value)
+    return True
+
+
+def refuse(logical_id: str, prop: str, message: str) -> errors.TemplateError:
+    return errors.TemplateError(f"Resource {logical_id}, property {prop}: {message}")
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
