@@ -50,6 +50,7 @@ from lamina.service.overview import OverviewService
 from lamina.service.permissions import PermissionService
 from lamina.service.provisioned import ProvisionedService
 from lamina.service.records import Recorder
+from lamina.service.stacks import StackService
 from lamina.service.retention import RecordRetention
 from lamina.service.urls import UrlService
 from lamina.service.versions import VersionService
@@ -126,10 +127,19 @@ class Engine:
                                                 config.records_max_rows)
         self.log_retention = LogRetention(config.data_dir / "logs", config.logs_max_mb << 20,
                                           config.logs_max_age, self._log_streams)
+        self.stacks = StackService(self.store, self.functions, AwsClients(config.region),
+                                   config.region, config.account, _iam_endpoint(),
+                                   self._engine_features())
         self.server: asyncio.Server | None = None
         self._reload_functions = Reload(self._load_functions, "functions")
         self._reload_mappings = Reload(self.mappings.reload, "event source mappings")
         self._leading: asyncio.Task[None] | None = None
+
+    def _engine_features(self) -> dict[str, object]:
+        """Services a stack's schedules and HTTP APIs are made with (when this engine has
+        them: see CONTRACT-events.md)."""
+        return {name: getattr(self, name) for name in ("schedules", "apis")
+                if getattr(self, name, None) is not None}
 
     def _log_streams(self) -> list[LogStream]:
         return [env.logs for env in self.pool.environments()]
@@ -162,9 +172,13 @@ class Engine:
                          self.permissions, self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat,
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
-                         layers=self.layers, urls=self.urls)
-        self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
+                         layers=self.layers, urls=self.urls, stacks=self.stacks)
+        handler = lambda_api(ctx)
+        self.server = await http.serve(handler, self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
+        self.stacks.lambda_api.handler = handler
+        self.stacks.lambda_api.host = f"{self.config.host}:{self.port}"
+        await self.stacks.recover()
 
     async def _lead_once(self) -> None:
         """Run the event source pollers while this engine holds that role (always, alone
@@ -216,6 +230,8 @@ class Engine:
             self.server.close()
         if self._leading is not None:
             self._leading.cancel()
+        await self.stacks.close()
+        await self.stacks.aws.close()
         await self.pollers.close()
         await self.async_invoke.close()
         await self.sender.close()
@@ -298,6 +314,11 @@ class Reload:
             except errors.StoreUnavailable as exc:
                 log.warning("could not reload %s after a change by another engine: %s",
                             self._what, exc)
+
+
+def _iam_endpoint() -> bool:
+    """Whether IAM calls have an endpoint to go to (else a stack's roles are simulated)."""
+    return bool(os.environ.get("AWS_ENDPOINT_URL_IAM") or os.environ.get("AWS_ENDPOINT_URL"))
 
 
 def raise_file_limit() -> None:

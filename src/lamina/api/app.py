@@ -26,6 +26,7 @@ from lamina.api import (
     metrics,
     overview,
     permissions,
+    stacks,
     versions,
     wire,
 )
@@ -133,13 +134,23 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("GET", rf"/_lamina/functions/{_NAME}", overview.function_detail),
     ("GET", r"/_lamina/queues", overview.queues),
     ("GET", r"/_lamina/mappings", overview.mappings),
+    ("POST", r"/_lamina/packages", stacks.put_package),
+    ("POST", r"/_lamina/packages/missing", stacks.missing_packages),
+    ("GET", r"/_lamina/stacks/?", stacks.list_stacks),
+    ("PUT", rf"/_lamina/stacks/{_NAME}", stacks.put_stack),
+    ("GET", rf"/_lamina/stacks/{_NAME}", stacks.get_stack),
+    ("DELETE", rf"/_lamina/stacks/{_NAME}", stacks.delete_stack),
+    ("GET", rf"/_lamina/stacks/{_NAME}/events", stacks.stack_events),
     ("GET", r"/_lamina/?", console.index),
     ("GET", r"/_lamina/static/(?P<asset>[A-Za-z0-9_.-]+)", console.static),
     ("GET", r"/metrics", metrics.metrics),
 ]
 _COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in ROUTES]
 _NOT_CHANGES = frozenset((invoke.invoke, invoke.invoke_async, invoke.invoke_stream,
-                          admin.clock_advance, admin.put_faults, admin.delete_faults))
+                          admin.clock_advance, admin.put_faults, admin.delete_faults,
+                          # a stack operation makes its Lambda changes one call at a time
+                          stacks.put_package, stacks.missing_packages, stacks.put_stack,
+                          stacks.delete_stack))
 _INVOKE_PREFIX = "/2015-03-31/functions/"
 _INVOKE_SUFFIX = "/invocations"
 

@@ -19,6 +19,11 @@ import string
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# Code.S3Bucket of a package `lamina deploy` uploaded to the engine (read from its own store),
+# and LocalStack's bucket for code run straight from a local folder (hot reload)
+PACKAGE_BUCKET = "lamina-packages"
+HOT_RELOAD_BUCKET = "hot-reload"
+
 IN_PROGRESS = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
                "ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS", "DELETE_IN_PROGRESS")
 STABLE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",
@@ -38,6 +43,7 @@ class StackResource:
     reason: str | None = None
     retain: bool = False
     skipped: bool = False  # an unsupported type deployed with --skip-unsupported
+    depends: list[str] = field(default_factory=list)  # what it was made after
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -81,9 +81,12 @@ class Queue(Provider):
         return Made(url, resource.attributes)
 
     async def delete(self, resource: StackResource) -> None:
-        if resource.physical_id:
-            await call(self.ctx.aws, "sqs", "delete_queue", missing_ok=True,
-                       QueueUrl=resource.physical_id)
+        url = resource.physical_id
+        if url and "/" not in url:  # a name: the create did not answer its URL
+            url = (await call(self.ctx.aws, "sqs", "get_queue_url", missing_ok=True,
+                              QueueName=url)).get("QueueUrl")
+        if url:
+            await call(self.ctx.aws, "sqs", "delete_queue", missing_ok=True, QueueUrl=url)
 
 
 class Topic(Provider):

@@ -28,10 +28,10 @@ from typing import Any, ClassVar
 
 from lamina.domain import errors
 from lamina.domain.cfn.intrinsics import Pending
-from lamina.domain.stacks import StackResource, physical_name
+from lamina.domain.stacks import PACKAGE_BUCKET, StackResource, physical_name
 from lamina.http.server import Request, Response
 
-PACKAGE_BUCKET = "lamina-packages"  # Code.S3Bucket of a package `lamina deploy` uploaded
+__all__ = ["PACKAGE_BUCKET"]
 
 
 @dataclass
@@ -57,15 +57,18 @@ class LambdaApi:
     """Lamina's own Lambda API, called in-process as CloudFormation calls Lambda's: every
     request goes through the same decoding, checks and locks as one from a client."""
 
-    def __init__(self, handler: Callable[[Request], Awaitable[Response]]) -> None:
-        self._handler = handler
+    def __init__(self) -> None:
+        self.handler: Callable[[Request], Awaitable[Response]] | None = None  # set at start
+        self.host = "127.0.0.1"
 
     async def call(self, method: str, path: str, body: Any = None,
                    query: str = "", missing_ok: bool = False) -> dict[str, Any]:
         data = b"" if body is None else json.dumps(body).encode()
-        request = Request(method, path, query, {"content-type": "application/json"}, data,
+        assert self.handler is not None, "the engine has not started its Lambda API"
+        request = Request(method, path, query,
+                          {"content-type": "application/json", "host": self.host}, data,
                           _InProcess())  # type: ignore[arg-type]
-        response = await self._handler(request)
+        response = await self.handler(request)
         text = response.body or b""
         found = json.loads(text) if text else {}
         if response.status < 300:
