@@ -127,7 +127,7 @@ def deploy_once(path: Path, endpoint: str, stack_name: str | None, overrides: di
             status = started["StackStatus"]
         else:
             printer.line(f"Deploying {app.source} as stack {name} to {endpoint}")
-            status = _follow(endpoint, name, 0, printer)
+            status = _follow(endpoint, name, int(started.get("LastEventId", 1)) - 1, printer)
         stack = request(endpoint, f"/_lamina/stacks/{urllib.parse.quote(name)}")
     except EngineError as exc:
         print(f"lamina: deploy of {name} refused: {exc}", file=sys.stderr)

@@ -46,6 +46,7 @@ def describe(stack: Stack) -> dict[str, Any]:
                           "FunctionUrl": r.attributes.get("FunctionUrl")}
                          for r in stack.resources.values() if r.type == "AWS::Lambda::Url"],
         "Notices": stack.notices,
+        "LastEventId": stack.event_seq,
     }
     if stack.reason:
         body["StackStatusReason"] = stack.reason

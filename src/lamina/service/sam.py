@@ -6,12 +6,15 @@ the region comes from the engine, never from an AWS call."""
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from typing import Any
 
 from lamina.domain import errors
 
 _LOCK = threading.Lock()  # the translator keeps the region in a class attribute
+# the translator warns of "unpublished metrics" on every run (it has nowhere to publish)
+logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
 
 
 class _AnyManagedPolicy(dict[str, str]):

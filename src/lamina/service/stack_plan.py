@@ -150,9 +150,10 @@ async def _check_resources(plan: Plan, ctx: DeployContext) -> None:
         policy = resource.get("DeletionPolicy", "Delete")
         if policy not in ("Delete", "Retain", "RetainExceptOnCreate", "Snapshot"):
             raise errors.TemplateError(f"Resource {logical_id}: unknown DeletionPolicy {policy}")
-        properties = intrinsics.resolve(resource.get("Properties") or {}, scope,
-                                        f"Resources.{logical_id}.Properties")
-        await REGISTRY[resource["Type"]](ctx).check(logical_id, properties)
+        provider = REGISTRY[resource["Type"]]
+        properties = provider.coerce(intrinsics.resolve(
+            resource.get("Properties") or {}, scope, f"Resources.{logical_id}.Properties"))
+        await provider(ctx).check(logical_id, properties)
     outputs(plan, scope)
 
 

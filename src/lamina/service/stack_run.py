@@ -129,8 +129,9 @@ class Run:
             await self.event(logical_id, kind, "CREATE_SKIPPED", None,
                              self.stack.resources[logical_id].reason)
             return
-        properties = intrinsics.resolve(definition.get("Properties") or {},
-                                        self.live_scope(plan), f"Resources.{logical_id}.Properties")
+        properties = REGISTRY[kind].coerce(intrinsics.resolve(
+            definition.get("Properties") or {}, self.live_scope(plan),
+            f"Resources.{logical_id}.Properties"))
         old = self.stack.resources.get(logical_id)
         async with self._limit:
             if old is None or old.skipped:

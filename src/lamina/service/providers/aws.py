@@ -156,6 +156,8 @@ class Table(Provider):
     name_property = "TableName"
     max_name = 255
     replace_on = ("TableName", "KeySchema")
+    integers = ("ProvisionedThroughput.ReadCapacityUnits",
+                "ProvisionedThroughput.WriteCapacityUnits")
     _SENT = ("AttributeDefinitions", "KeySchema", "BillingMode", "ProvisionedThroughput",
              "StreamSpecification", "GlobalSecondaryIndexes", "LocalSecondaryIndexes",
              "SSESpecification", "TableClass")
@@ -209,6 +211,7 @@ class Stream(Provider):
     name_property = "Name"
     max_name = 128
     replace_on = ("Name",)
+    integers = ("ShardCount", "RetentionPeriodHours")
 
     async def create(self, logical_id: str, properties: dict[str, Any],
                      name: str | None) -> Made:
@@ -280,6 +283,7 @@ class LogGroup(Provider):
     name_property = "LogGroupName"
     max_name = 512
     replace_on = ("LogGroupName",)
+    integers = ("RetentionInDays",)
 
     async def create(self, logical_id: str, properties: dict[str, Any],
                      name: str | None) -> Made:

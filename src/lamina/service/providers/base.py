@@ -110,6 +110,18 @@ class Provider:
     name_property: ClassVar[str | None] = None
     # properties whose change needs a new resource; None: every property
     replace_on: ClassVar[tuple[str, ...] | None] = None
+    # properties CloudFormation's schema types as integers / booleans ("A.B": nested): a
+    # value that resolved to text ("256" from Fn::Select) is converted, as CloudFormation does
+    integers: ClassVar[tuple[str, ...]] = ()
+    booleans: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def coerce(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        for path in cls.integers:
+            _convert(properties, path.split("."), _integer)
+        for path in cls.booleans:
+            _convert(properties, path.split("."), _boolean)
+        return properties
 
     def __init__(self, ctx: DeployContext) -> None:
         self.ctx = ctx
@@ -145,6 +157,27 @@ class Provider:
         return {"aws:cloudformation:stack-name": self.ctx.stack,
                 "aws:cloudformation:logical-id": logical_id,
                 "aws:cloudformation:stack-id": self.ctx.stack_id}
+
+
+def _convert(properties: dict[str, Any], path: list[str], how: Any) -> None:
+    holder: Any = properties
+    for key in path[:-1]:
+        holder = holder.get(key) if isinstance(holder, dict) else None
+    if isinstance(holder, dict) and path[-1] in holder:
+        holder[path[-1]] = how(holder[path[-1]])
+
+
+def _integer(value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, Pending) and \
+            value.strip().lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
 
 
 def tag_map(tags: Any) -> dict[str, str]:

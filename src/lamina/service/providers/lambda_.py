@@ -91,6 +91,7 @@ class Function(Provider):
     attributes = ("Arn", "SnapStartResponse.ApplyOn", "SnapStartResponse.OptimizationStatus")
     name_property = "FunctionName"
     replace_on = ("FunctionName", "PackageType")
+    integers = ("Timeout", "MemorySize", "ReservedConcurrentExecutions", "EphemeralStorage.Size")
 
     async def check(self, logical_id: str, properties: dict[str, Any]) -> None:
         for prop in ("Code", "Role"):
@@ -319,6 +320,7 @@ class Url(Provider):
 class EventInvokeConfig(Provider):
     type = "AWS::Lambda::EventInvokeConfig"
     replace_on = ("FunctionName", "Qualifier")
+    integers = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")
 
     def _path(self, properties: dict[str, Any]) -> tuple[str, str]:
         function, query = _qualified(properties["FunctionName"], properties.get("Qualifier"))
@@ -348,6 +350,10 @@ class EventSourceMapping(Provider):
                   "SelfManagedEventSource", "Topics", "Queues", "AmazonManagedKafkaEventSourceConfig",
                   "SelfManagedKafkaEventSourceConfig")
     _P = "/2015-03-31/event-source-mappings"
+    integers = ("BatchSize", "MaximumBatchingWindowInSeconds", "MaximumRecordAgeInSeconds",
+                "MaximumRetryAttempts", "ParallelizationFactor", "TumblingWindowInSeconds",
+                "ScalingConfig.MaximumConcurrency")
+    booleans = ("Enabled", "BisectBatchOnFunctionError")
 
     async def create(self, logical_id: str, properties: dict[str, Any],
                      name: str | None) -> Made:
