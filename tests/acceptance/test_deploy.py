@@ -36,7 +36,7 @@ def dlam(engine):
 
 def lamina(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "lamina", *args, "--endpoint-url", endpoint],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
 
 
 def deploy(path: Path, endpoint: str, *extra: str) -> dict:
@@ -202,35 +202,33 @@ def test_cloudformation_template_with_inline_code_and_intrinsics(engine, dlam, t
     assert function not in {f["FunctionName"] for f in dlam.list_functions()["Functions"]}
 
 
+QUEUE = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n"
+FUNCTION = ("  F:\n    Type: AWS::Lambda::Function\n    Properties:\n"
+            "      Handler: index.handler\n      Role: arn:aws:iam::123456789012:role/r\n"
+            "      Code:\n        ZipFile: 'x = 1'\n")
 BAD = {
-    "timeout": ("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n  F:\n    Type: AWS::Lambda::Function\n"
-                "    Properties:\n      Runtime: python3.12\n      Handler: index.handler\n"
-                "      Role: arn:aws:iam::123456789012:role/r\n      Timeout: 9999\n"
-                "      Code:\n        ZipFile: 'x = 1'\n", "Resource F, property Timeout"),
-    "runtime": ("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n  F:\n    Type: AWS::Lambda::Function\n"
-                "    Properties:\n      Runtime: cobol85\n      Handler: index.handler\n"
-                "      Role: arn:aws:iam::123456789012:role/r\n"
-                "      Code:\n        ZipFile: 'x = 1'\n", "Resource F, property Runtime"),
-    "missing_folder": ("Transform: AWS::Serverless-2016-10-31\nResources:\n  Q:\n"
-                       "    Type: AWS::SQS::Queue\n  F:\n    Type: AWS::Serverless::Function\n"
-                       "    Properties:\n      Runtime: python3.12\n      Handler: a.b\n"
+    "timeout": (QUEUE + FUNCTION + "      Runtime: python3.12\n      Timeout: 9999\n",
+                "Resource F, property Timeout"),
+    "runtime": (QUEUE + FUNCTION + "      Runtime: cobol85\n", "Resource F, property Runtime"),
+    "missing_folder": ("Transform: AWS::Serverless-2016-10-31\n" + QUEUE
+                       + "  F:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+                       "      Runtime: python3.12\n      Handler: a.b\n"
                        "      CodeUri: ./nowhere\n", "Resource F, property CodeUri"),
-    "unknown_ref": ("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n"
-                    "      QueueName: !Ref Nobody\n", "Unresolved resource dependencies [Nobody]"),
+    "unknown_ref": (QUEUE + "    Properties:\n      QueueName: !Ref Nobody\n",
+                    "Unresolved resource dependencies [Nobody]"),
     "cycle": ("Resources:\n  A:\n    Type: AWS::SQS::Queue\n    Properties:\n"
               "      QueueName: !GetAtt B.QueueName\n  B:\n    Type: AWS::SQS::Queue\n"
               "    Properties:\n      QueueName: !GetAtt A.QueueName\n",
               "Circular dependency between resources: [A, B]"),
-    "unknown_type": ("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n  Db:\n"
-                     "    Type: AWS::RDS::DBInstance\n", "Db (AWS::RDS::DBInstance)"),
-    "attribute": ("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n  R:\n    Type: AWS::SQS::Queue\n"
-                  "    Properties:\n      QueueName: !GetAtt Q.Nope\n",
-                  "does not support attribute type Nope"),
+    "unknown_type": (QUEUE + "  Db:\n    Type: AWS::RDS::DBInstance\n",
+                     "Db (AWS::RDS::DBInstance)"),
+    "attribute": (QUEUE + "  R:\n    Type: AWS::SQS::Queue\n    Properties:\n"
+                  "      QueueName: !GetAtt Q.Nope\n", "does not support attribute type Nope"),
     "allowed_values": ("Parameters:\n  Stage:\n    Type: String\n    AllowedValues: [a, b]\n"
-                       "    Default: c\nResources:\n  Q:\n    Type: AWS::SQS::Queue\n",
+                       "    Default: c\n" + QUEUE,
                        "Parameter 'Stage' must be one of AllowedValues"),
-    "schedule": ("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n  R:\n    Type: AWS::Events::Rule\n"
-                 "    Properties:\n      ScheduleExpression: rate(often)\n",
+    "schedule": (QUEUE + "  R:\n    Type: AWS::Events::Rule\n    Properties:\n"
+                 "      ScheduleExpression: rate(often)\n",
                  "Resource R, property ScheduleExpression"),
     "yaml": ("Resources:\n  Q:\n    Type: [unclosed\n", "is not valid YAML"),
 }

@@ -211,7 +211,7 @@ def _find_in_map(argument: Any, scope: Scope, where: str) -> Any:
 
 
 def _get_azs(argument: Any, scope: Scope, where: str) -> Any:
-    region = resolve(argument, scope, where) or scope.region
+    region = resolve(argument, scope, where) or scope.parameters.get("AWS::Region", scope.region)
     return [f"{region}{zone}" for zone in "abc"]
 
 

@@ -73,7 +73,7 @@ class LambdaApi:
         found = json.loads(text) if text else {}
         if response.status < 300:
             return found
-        code = dict((k.lower(), v) for k, v in response.headers).get("x-amzn-errortype", "")
+        code = {k.lower(): v for k, v in response.headers}.get("x-amzn-errortype", "")
         if missing_ok and response.status == 404:
             return {}
         message = found.get("message") or found.get("Message") or text.decode()

@@ -98,10 +98,10 @@ class Function(Provider):
             if prop not in properties:
                 raise refuse(logical_id, prop, "required")
         await CodeSource(self).check(logical_id, "Code", properties["Code"])
-        if (properties.get("PackageType") or "Zip") == "Zip" and known(properties.get("Runtime")):
-            if "Runtime" not in properties or "Handler" not in properties:
-                raise refuse(logical_id, "Runtime" if "Runtime" not in properties else "Handler",
-                             "required for a Zip package")
+        if (properties.get("PackageType") or "Zip") == "Zip" and \
+                ("Runtime" not in properties or "Handler" not in properties):
+            raise refuse(logical_id, "Runtime" if "Runtime" not in properties else "Handler",
+                         "required for a Zip package")
         for prop, field in _CHECKED:
             value = properties.get(prop)
             if value is None or not known(value):
