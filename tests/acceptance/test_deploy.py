@@ -216,9 +216,9 @@ BAD = {
                        "      CodeUri: ./nowhere\n", "Resource F, property CodeUri"),
     "unknown_ref": (QUEUE + "    Properties:\n      QueueName: !Ref Nobody\n",
                     "Unresolved resource dependencies [Nobody]"),
-    "cycle": ("Resources:\n  A:\n    Type: AWS::SQS::Queue\n    Properties:\n"
-              "      QueueName: !GetAtt B.QueueName\n  B:\n    Type: AWS::SQS::Queue\n"
-              "    Properties:\n      QueueName: !GetAtt A.QueueName\n",
+    "cycle": (("Resources:\n  A:\n    Type: AWS::SQS::Queue\n    Properties:\n"
+               "      QueueName: !GetAtt B.QueueName\n  B:\n    Type: AWS::SQS::Queue\n"
+               "    Properties:\n      QueueName: !GetAtt A.QueueName\n"),
               "Circular dependency between resources: [A, B]"),
     "unknown_type": (QUEUE + "  Db:\n    Type: AWS::RDS::DBInstance\n",
                      "Db (AWS::RDS::DBInstance)"),
