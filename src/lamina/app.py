@@ -36,6 +36,7 @@ from lamina.runtime.log_retention import LogRetention
 from lamina.runtime.logs import LogReader, LogStream
 from lamina.runtime.pool import EnvironmentPool
 from lamina.service import clock
+from lamina.service.apis import ApiService
 from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.calls import CallRegistry
 from lamina.service.concurrency import ConcurrencyLimiter
@@ -52,6 +53,7 @@ from lamina.service.provisioned import ProvisionedService
 from lamina.service.records import Recorder
 from lamina.service.stacks import StackService
 from lamina.service.retention import RecordRetention
+from lamina.service.schedules import ScheduleService
 from lamina.service.urls import UrlService
 from lamina.service.versions import VersionService
 from lamina.storage.code import CodeStore
@@ -116,6 +118,9 @@ class Engine:
                                                self.clock, self.sender)
         self.mappings = MappingService(self.store, self.functions, self.invoke, self.recorder,
                                        self.clock, self.async_invoke.owe)
+        self.schedules = ScheduleService(self.store, self.async_invoke, self.clock,
+                                         config.region, config.account)
+        self.apis = ApiService(self.store, config.region, config.account, config.port)
         self.pollers = PollerSupervisor(self.mappings, self.aws, config.region)
         self.mappings.sources = self.pollers
         self.observe = ObserveService(self.store, self.recorder,
@@ -133,6 +138,8 @@ class Engine:
         self.server: asyncio.Server | None = None
         self._reload_functions = Reload(self._load_functions, "functions")
         self._reload_mappings = Reload(self.mappings.reload, "event source mappings")
+        self._reload_schedules = Reload(self.schedules.load, "schedules")
+        self._reload_apis = Reload(self.apis.load, "HTTP APIs")
         self._leading: asyncio.Task[None] | None = None
 
     def _engine_features(self) -> dict[str, object]:
@@ -152,6 +159,7 @@ class Engine:
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
+        await self._resume_clock()
         await self.pool.start()
         await self._load_functions()
         await self.provisioned.load()
@@ -160,6 +168,9 @@ class Engine:
         self.log_retention.start()
         await self.async_invoke.start()
         await self.mappings.load()
+        await self.schedules.load()
+        self.schedules.start()
+        await self.apis.load()
         await self.store.listen(self._on_store_change)
         if self.config.pollers:
             await self._lead_once()
@@ -172,10 +183,12 @@ class Engine:
                          self.permissions, self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat,
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
-                         layers=self.layers, urls=self.urls, stacks=self.stacks)
+                         layers=self.layers, urls=self.urls, schedules=self.schedules, apis=self.apis,
+                         persist_clock=self._persist_clock, stacks=self.stacks)
         handler = lambda_api(ctx)
         self.server = await http.serve(handler, self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
+        self.apis.port = self.port
         self.stacks.lambda_api.handler = handler
         self.stacks.lambda_api.host = f"{self.config.host}:{self.port}"
         await self.stacks.recover()
@@ -200,19 +213,28 @@ class Engine:
                 log.exception("could not check which engine runs the pollers")
 
     _MAPPING_CHANGES = ("put_mapping", "delete_mapping", "settle_mapping")
-    _QUEUE_CHANGES = ("enqueue_event", "reschedule_event", "enqueue_delivery")
+    _QUEUE_CHANGES = ("enqueue_event", "reschedule_event", "enqueue_delivery",
+                      "enqueue_scheduled_event")
+    _SCHEDULE_CHANGES = ("put_schedule", "delete_schedule", "advance_schedule")
+    _API_CHANGES = ("put_http_api", "delete_http_api")
 
     def _on_store_change(self, change: str, own: bool) -> None:
         """Something changed in the store shared with other engines (PostgreSQL
         notifications). This engine's own function changes are in its memory already:
         reloading them too would replace entries that requests in flight still hold."""
-        if change in ("enqueue_event", "reschedule_event", "reconnected"):
+        if change in ("enqueue_event", "reschedule_event", "enqueue_scheduled_event",
+                      "reconnected"):
             self.async_invoke.wake()
         if change in ("enqueue_delivery", "reconnected"):
             self.async_invoke.wake(deliveries=True)
         if change in (*self._MAPPING_CHANGES, "reconnected"):
             self._reload_mappings.request()
-        if change not in (*self._QUEUE_CHANGES, *self._MAPPING_CHANGES) and not own:
+        if change in (*self._SCHEDULE_CHANGES, "reconnected") and not own:
+            self._reload_schedules.request()
+        if change in (*self._API_CHANGES, "reconnected") and not own:
+            self._reload_apis.request()
+        if change not in (*self._QUEUE_CHANGES, *self._MAPPING_CHANGES, *self._SCHEDULE_CHANGES,
+                          *self._API_CHANGES) and not own:
             self._reload_functions.request()
 
     async def _load_functions(self) -> None:
@@ -233,6 +255,7 @@ class Engine:
         await self.stacks.close()
         await self.stacks.aws.close()
         await self.pollers.close()
+        await self.schedules.close()
         await self.async_invoke.close()
         await self.sender.close()
         await self.pool.close()

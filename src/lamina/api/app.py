@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from lamina.api import (
     admin,
+    apis,
     concurrency,
     console,
     event_configs,
@@ -27,6 +28,7 @@ from lamina.api import (
     overview,
     permissions,
     stacks,
+    schedules,
     versions,
     wire,
 )
@@ -130,6 +132,14 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("PUT", rf"/_lamina/faults/{_NAME}", admin.put_faults),
     ("DELETE", rf"/_lamina/faults/{_NAME}", admin.delete_faults),
     ("GET", r"/_lamina/invocations/(?P<wanted>[^/]+)/logs", admin.invocation_logs),
+    ("GET", r"/_lamina/apis/?", apis.list_apis),
+    ("GET", r"/_lamina/apis/(?P<api_id>[^/]+)", apis.get_api),
+    ("PUT", r"/_lamina/apis/(?P<api_id>[^/]+)", apis.put_api),
+    ("DELETE", r"/_lamina/apis/(?P<api_id>[^/]+)", apis.delete_api),
+    ("GET", r"/_lamina/schedules/?", schedules.list_schedules),
+    ("GET", r"/_lamina/schedules/(?P<name>[^/]+)", schedules.get_schedule),
+    ("PUT", r"/_lamina/schedules/(?P<name>[^/]+)", schedules.put_schedule),
+    ("DELETE", r"/_lamina/schedules/(?P<name>[^/]+)", schedules.delete_schedule),
     ("GET", r"/_lamina/overview", overview.overview),
     ("GET", rf"/_lamina/functions/{_NAME}", overview.function_detail),
     ("GET", r"/_lamina/queues", overview.queues),
@@ -181,6 +191,9 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
             url = urls.target(request)
             if url is not None:  # a function URL, not the Lambda API
                 return await urls.serve(ctx, request, request_id, *url)
+            api = apis.target(request)
+            if api is not None:  # an HTTP API (API Gateway), not the Lambda API
+                return await apis.serve(ctx, request, request_id, *api)
             handler, params = _route(request.method, request.path)
             if request.method == "GET" or handler in _NOT_CHANGES:
                 return await handler(ctx, request, request_id, **params)

@@ -19,6 +19,7 @@ from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
 from lamina.service.permissions import PermissionService
 from lamina.service.provisioned import ProvisionedService
+from lamina.service.schedules import ScheduleService
 from lamina.service.urls import UrlService
 from lamina.service.versions import VersionService
 
@@ -45,6 +46,9 @@ class ApiContext:
     layers: LayerService | None = None
     urls: UrlService | None = None
     stacks: Any = None  # service.stacks.StackService
+    schedules: ScheduleService | None = None
+    apis: Any = None              # service.apis.ApiService
+    persist_clock: Any = None     # async () -> None: keep a virtual clock's new time
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)

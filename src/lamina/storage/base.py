@@ -30,12 +30,13 @@ from lamina.domain.model import (
 from lamina.domain.observed import InvocationFilter
 from lamina.domain.stacks import Stack, StackEvent
 from lamina.storage import rows
+from lamina.storage.events import EventsQueries
 
 Params = dict[str, Any] | list[dict[str, Any]]
 Step = tuple[str, Params]
 
 
-class SqlStore:
+class SqlStore(EventsQueries):
     """Store operations shared by SQLite and PostgreSQL (see the module docstring)."""
 
     all_claims_are_stale = True

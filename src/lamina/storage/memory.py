@@ -22,14 +22,16 @@ from lamina.domain.model import (
     ResourcePolicy,
 )
 from lamina.domain.observed import InvocationFilter
+from lamina.storage.events import EventsMemory
 
 
-class MemoryStore:
+class MemoryStore(EventsMemory):
     """Store kept in dictionaries; nothing survives the process."""
 
     all_claims_are_stale = True
 
     def __init__(self) -> None:
+        super().__init__()
         self.functions: dict[str, dict[str, str]] = {}
         self.versions: dict[tuple[str, str], FunctionConfig] = {}
         self.invocations: dict[str, InvocationSummary] = {}

@@ -41,7 +41,8 @@ NOTIFIED = frozenset((
     "delete_function", "set_reserved_concurrency", "put_event_config", "delete_event_config",
     "put_mapping", "delete_mapping", "settle_mapping", "set_function_tags", "put_policy",
     "delete_policy", "put_function_url", "delete_function_url", "insert_layer_version",
-    "put_layer_version",
+    "put_layer_version", "put_schedule", "delete_schedule", "advance_schedule",
+    "enqueue_scheduled_event", "put_http_api", "delete_http_api",
 ))
 
 
