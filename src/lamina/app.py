@@ -193,6 +193,18 @@ class Engine:
         self.stacks.lambda_api.host = f"{self.config.host}:{self.port}"
         await self.stacks.recover()
 
+    async def _resume_clock(self) -> None:
+        """Go on with the engine time an earlier run kept (scaled and virtual clocks)."""
+        kept = await self.store.get_engine_clock()
+        if kept is not None:
+            self.clock.resume(*kept)
+        await self._persist_clock()
+
+    async def _persist_clock(self) -> None:
+        anchor = self.clock.anchor()
+        if anchor is not None:
+            await self.store.put_engine_clock(anchor[0], anchor[1], self.clock.label)
+
     async def _lead_once(self) -> None:
         """Run the event source pollers while this engine holds that role (always, alone
         on a store; one engine at a time among several sharing PostgreSQL)."""

@@ -176,7 +176,9 @@ def routes_of(body: dict[str, Any], payload_default: str, where: str) -> list[An
                              target_arn=found.group(1),
                              payload_format=str(integration.get("payloadFormatVersion",
                                                                 payload_default)),
-                             timeout_ms=int(integration.get("timeoutInMillis", 30000))))
+                             timeout_ms=int(integration.get("timeoutInMillis",
+                                                            29000 if payload_default == "1.0"
+                                                            else 30000))))
     return out
 
 
