@@ -153,7 +153,8 @@ def _summary(stack: dict[str, Any], as_json: bool, printer: Printer) -> None:
             printer.line(f"  {output['OutputKey']:30} {output['OutputValue']}")
     for api in stack.get("HttpApis", []):
         if api.get("Url"):
-            printer.line(f"HTTP API {api['LogicalResourceId']}: {api['Url']}")
+            printer.line(f"HTTP API {api['LogicalResourceId']}: {api['Url']}  (or "
+                         f"{api.get('FallbackUrl')})")
     for url in stack.get("FunctionUrls", []):
         printer.line(f"Function URL {url['LogicalResourceId']}: {url['FunctionUrl']}")
     printer.line(f"Stack {stack['StackName']}: {stack['StackStatus']}")

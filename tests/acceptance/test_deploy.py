@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,20 @@ def test_sam_application_deploy_update_destroy(engine, dlam, moto, tmp_path):
         "EventSourceMappings"]
     assert mapping["BatchSize"] == 5 and mapping["EventSourceArn"].endswith(":" +
                                                                            orders_queue.rsplit("/", 1)[1])
+    # the HttpApi event: a route the engine serves (payload 2.0, path parameters)
+    (api,) = stack["HttpApis"]
+    assert api["Url"].startswith(f"http://{api['ApiId']}.execute-api.localhost:")
+    with urllib.request.urlopen(f"{api['FallbackUrl']}/orders/42", timeout=30) as answer:
+        served = json.loads(answer.read())
+    assert served["event"]["pathParameters"] == {"id": "42"}
+    assert served["event"]["version"] == "2.0" and served["function_version"] == "1"
+    # the Schedule event: a schedule the engine runs, with the template's Input
+    schedules = engine.get("/_lamina/schedules")["Schedules"]
+    (nightly,) = [s for s in schedules if s.get("Stack") == "orders"]
+    assert nightly["ScheduleExpression"] == "rate(1 day)"
+    assert nightly["TargetArn"] == outputs["AliasArn"]
+    assert json.loads(nightly["Input"]) == {"source": "schedule"}
+
     # EventInvokeConfig: a failing async invoke goes to the SQS destination, no retry
     dlam.invoke(FunctionName=f"{function}:live", InvocationType="Event",
                 Payload=json.dumps({"fail": True}).encode())
@@ -173,6 +188,9 @@ def test_sam_application_deploy_update_destroy(engine, dlam, moto, tmp_path):
     roles = moto.client("iam").list_roles()["Roles"]
     assert not [r for r in roles if r["RoleName"].startswith("orders-")]
     assert "orders" not in lamina("stacks", endpoint=engine.endpoint).stdout
+    assert not [s for s in engine.get("/_lamina/schedules")["Schedules"]
+                if s.get("Stack") == "orders"]
+    assert not [a for a in engine.get("/_lamina/apis")["Apis"] if a.get("Stack") == "orders"]
 
 
 def test_cloudformation_template_with_inline_code_and_intrinsics(engine, dlam, tmp_path):

@@ -38,10 +38,7 @@ def describe(stack: Stack) -> dict[str, Any]:
                        **({"ResourceStatusReason": r.reason} if r.reason else {}),
                        **({"Arn": _arn(r.attributes)} if _arn(r.attributes) else {})}
                       for r in stack.resources.values()],
-        "HttpApis": [{"LogicalResourceId": r.logical_id, "ApiId": r.physical_id,
-                      "Url": r.attributes.get("Url")}
-                     for r in stack.resources.values()
-                     if r.type in _API_TYPES and not r.skipped],
+        "HttpApis": _apis(stack),
         "FunctionUrls": [{"LogicalResourceId": r.logical_id,
                           "FunctionUrl": r.attributes.get("FunctionUrl")}
                          for r in stack.resources.values() if r.type == "AWS::Lambda::Url"],
@@ -51,6 +48,20 @@ def describe(stack: Stack) -> dict[str, Any]:
     if stack.reason:
         body["StackStatusReason"] = stack.reason
     return body
+
+
+def _apis(stack: Stack) -> list[dict[str, Any]]:
+    """Each HTTP API's URL: the one its last stage gave, else the API's own."""
+    stages = {r.properties.get("ApiId") or r.properties.get("RestApiId"): r.attributes
+              for r in stack.resources.values()
+              if r.type in ("AWS::ApiGatewayV2::Stage", "AWS::ApiGateway::Stage")}
+    found = []
+    for r in stack.resources.values():
+        if r.type in _API_TYPES and not r.skipped and r.attributes.get("Url"):
+            urls = stages.get(r.physical_id) or r.attributes
+            found.append({"LogicalResourceId": r.logical_id, "ApiId": r.physical_id,
+                          "Url": urls.get("Url"), "FallbackUrl": urls.get("FallbackUrl")})
+    return found
 
 
 def _arn(attributes: dict[str, Any]) -> str | None:

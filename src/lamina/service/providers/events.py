@@ -228,12 +228,14 @@ class _Api(Provider):
             self.ctx.notice(f"{logical_id}: this engine does not serve HTTP APIs: not created")
             return Made(made.api_id, self._attributes(made, None))
         put = await service.put(made)
-        return Made(put.api_id, self._attributes(put, service.url(put)))
+        return Made(put.api_id, self._attributes(put, service.url(put),
+                                                  service.fallback_url(put)))
 
-    def _attributes(self, api: Any, url: str | None) -> dict[str, Any]:
+    def _attributes(self, api: Any, url: str | None, fallback: str | None = None
+                    ) -> dict[str, Any]:
         endpoint = url[:-len(api.stage) - 1] if url and api.stage != "$default" else url
-        return {"ApiId": api.api_id, "ApiEndpoint": endpoint, "RootResourceId": api.api_id,
-                "Url": url}
+        return {"ApiId": api.api_id, "RestApiId": api.api_id, "ApiEndpoint": endpoint,
+                "RootResourceId": api.api_id, "Url": url, "FallbackUrl": fallback}
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
         service = self._service()
@@ -279,7 +281,9 @@ class _Stage(Provider):
             api = dataclasses.replace(api, stage=stage, stage_variables={
                 str(k): str(v) for k, v in (variables or {}).items()})
             api = await service.put(api)
-        return Made(stage, {"Url": service.url(api) if api is not None else None})
+        if api is None:
+            return Made(stage, {})
+        return Made(stage, {"Url": service.url(api), "FallbackUrl": service.fallback_url(api)})
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
         return await self.create(resource.logical_id, properties, resource.physical_id)
