@@ -21,16 +21,19 @@ from importlib import resources
 from pathlib import Path
 
 from lamina.adapters.aws import AwsClients, AwsSender
+from lamina.adapters.s3 import S3Packages
 from lamina.api.app import body_limit, lambda_api, too_large
 from lamina.api.context import ApiContext
 from lamina.config import Config
 from lamina.domain import errors
+from lamina.domain.code import CodeSource
 from lamina.domain.settings import FunctionSettings
 from lamina.http import server as http
 from lamina.observability import logging as engine_logging
 from lamina.observability.metrics import Metrics
 from lamina.pollers.supervisor import PollerSupervisor
 from lamina.runtime.environment import EnvironmentSettings
+from lamina.runtime.hot_reload import FolderWatcher
 from lamina.runtime.interpreters import Interpreters
 from lamina.runtime.log_retention import LogRetention
 from lamina.runtime.logs import LogReader, LogStream
@@ -40,6 +43,7 @@ from lamina.service.apis import ApiService
 from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.calls import CallRegistry
 from lamina.service.concurrency import ConcurrencyLimiter
+from lamina.service.debug import DebugService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import CreateFunction, FunctionService
@@ -97,8 +101,15 @@ class Engine:
         self.recorder = Recorder(self.store, self.clock, observer=self.metrics,
                                  enabled=config.records)
         self.limiter = ConcurrencyLimiter(config.account_concurrency)
+        self.aws = AwsClients(config.region)
         self.functions = FunctionService(self.store, self.code, self.pool, self.limiter,
-                                         config.region, config.account)
+                                         config.region, config.account,
+                                         s3=S3Packages(self.aws),
+                                         hot_reload_bucket=config.hot_reload_bucket)
+        self.watcher = FolderWatcher(self._hot_reload)
+        self.functions.on_folders = self.watcher.watch
+        self.functions.folder_status = self.watcher.status
+        self.debug = DebugService(self.functions, self.pool)
         self.calls = CallRegistry(self.store, self.clock, config.dedupe_window)
         self.faults = FaultService()
         self.invoke = InvokeService(self.functions, self.pool, self.limiter, self.recorder,
@@ -111,7 +122,6 @@ class Engine:
         self.urls = UrlService(self.store, self.functions, self.versions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
-        self.aws = AwsClients(config.region)
         self.sender = AwsSender(self.aws)
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
                                                self.invoke, self.limiter, self.recorder,
@@ -147,6 +157,11 @@ class Engine:
         them: see CONTRACT-events.md)."""
         return {name: getattr(self, name) for name in ("schedules", "apis")
                 if getattr(self, name, None) is not None}
+
+    def _hot_reload(self, folders: set[str]) -> None:
+        retired = self.pool.reload(folders)
+        log.info("hot reload: %s changed; %d environment(s) retired", ", ".join(sorted(folders)),
+                 retired)
 
     def _log_streams(self) -> list[LogStream]:
         return [env.logs for env in self.pool.environments()]
@@ -184,7 +199,8 @@ class Engine:
                          self.config.account, self.config.account_concurrency, heartbeat,
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
                          layers=self.layers, urls=self.urls, schedules=self.schedules, apis=self.apis,
-                         persist_clock=self._persist_clock, stacks=self.stacks)
+                         persist_clock=self._persist_clock, stacks=self.stacks,
+                         debug=self.debug)
         handler = lambda_api(ctx)
         self.server = await http.serve(handler, self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
@@ -268,6 +284,7 @@ class Engine:
         await self.stacks.aws.close()
         await self.pollers.close()
         await self.schedules.close()
+        await self.watcher.close()
         await self.async_invoke.close()
         await self.sender.close()
         await self.pool.close()
@@ -291,7 +308,7 @@ class Engine:
         await self.functions.create(CreateFunction(SAMPLE_NAME, FunctionSettings(
             runtime=f"python3.{minor}", handler="lambda_function.lambda_handler",
             role=f"arn:aws:iam::{self.config.account}:role/lamina-sample",
-            description="Lamina's sample function"), buffer.getvalue()))
+            description="Lamina's sample function"), CodeSource(buffer.getvalue())))
 
 
 async def serve(config: Config) -> None:

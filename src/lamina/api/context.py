@@ -9,6 +9,7 @@ from lamina.domain import arns
 from lamina.http.server import Request
 from lamina.observability.metrics import Metrics
 from lamina.service.async_invoke import AsyncInvokeService
+from lamina.service.debug import DebugService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import FunctionService
@@ -49,6 +50,7 @@ class ApiContext:
     schedules: ScheduleService | None = None
     apis: Any = None              # service.apis.ApiService
     persist_clock: Any = None     # async () -> None: keep a virtual clock's new time
+    debug: DebugService | None = None
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)

@@ -51,6 +51,9 @@ class FunctionConfig:
     dead_letter_target: str | None = None
     tracing_mode: str = "PassThrough"
     layers: tuple[LayerRef, ...] = ()
+    # hot reload (domain.code): the folder the function runs from, as it is; None for a
+    # package Lamina unpacked
+    code_path: str | None = None
     log_format: str = "Text"
     runtime_update_on: str = "Auto"            # PutRuntimeManagementConfig
     runtime_version_arn: str | None = None     # given with runtime_update_on "Manual"
