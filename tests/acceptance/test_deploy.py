@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -360,3 +361,34 @@ def test_stacks_survive_a_restart(moto, tmp_path):
     finally:
         second.stop()
     assert "Traceback" not in second.log()
+
+
+def test_watch_runs_code_from_its_folder_and_redeploys_on_template_changes(engine, dlam,
+                                                                            tmp_path):
+    app = tmp_path / "watched"
+    shutil.copytree(APPS / "sam-app", app)
+    command = [sys.executable, "-m", "lamina", "deploy", str(app), "--watch",
+               "--endpoint-url", engine.endpoint]
+    watcher = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: (engine.get("/_lamina/stacks/watched")["StackStatus"]
+                          == "CREATE_COMPLETE") if "watched" in json.dumps(
+                              engine.get("/_lamina/stacks")) else False, 60, "the first deploy")
+        stack = engine.get("/_lamina/stacks/watched")
+        function = resource(stack, "OrdersFunction")["PhysicalResourceId"]
+        assert invoke(dlam, function)[1]["version"] == "v1"
+        # an edit of the code folder: the next invoke runs it, no deploy needed
+        source = app / "src" / "app.py"
+        source.write_text(source.read_text().replace('VERSION = "v1"', 'VERSION = "v2"'))
+        wait_for(lambda: invoke(dlam, function)[1]["version"] == "v2", 20, "the reload")
+        # an edit of the template: a redeploy
+        template = app / "template.yaml"
+        template.write_text(template.read_text().replace("Timeout: 10", "Timeout: 25"))
+        wait_for(lambda: dlam.get_function_configuration(FunctionName=function)["Timeout"] == 25,
+                 60, "the redeploy")
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        output = watcher.communicate(timeout=30)[0]
+    assert "Traceback" not in output, output
+    assert lamina("destroy", "watched", endpoint=engine.endpoint).returncode == 0
