@@ -183,6 +183,9 @@ def test_sam_application_deploy_update_destroy(engine, dlam, moto, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "DELETE_COMPLETE" in done.stdout
     assert stack_functions(dlam, "orders") == []
+    # SAM marks layer versions DeletionPolicy: Retain, so CloudFormation keeps them: so does Lamina
+    assert "DELETE_SKIPPED" in done.stdout
+    assert len(dlam.list_layer_versions(LayerName="orders-helpers")["LayerVersions"]) == 1
     wait_for(lambda: not [m for m in dlam.list_event_source_mappings()["EventSourceMappings"]
                           if function in m["FunctionArn"]], what="the mapping to go")
     assert not queues & queue_names(sqs)
