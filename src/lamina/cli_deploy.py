@@ -130,7 +130,7 @@ def deploy_once(path: Path, endpoint: str, stack_name: str | None, overrides: di
             status = _follow(endpoint, name, int(started.get("LastEventId", 1)) - 1, printer)
         stack = request(endpoint, f"/_lamina/stacks/{urllib.parse.quote(name)}")
     except EngineError as exc:
-        print(f"lamina: deploy of {name} refused: {exc}", file=sys.stderr)
+        print(f"lamina: deploy of {name}: {exc}", file=sys.stderr)
         return False, app
     ok = status in _DONE_OK or not started.get("Changes", True)
     _summary(stack, as_json, printer)
@@ -212,7 +212,7 @@ def destroy(endpoint: str, name: str, as_json: bool) -> int:
         request(endpoint, f"/_lamina/stacks/{urllib.parse.quote(name)}", "DELETE")
         status = _follow(endpoint, name, _last_event(endpoint, name), printer)
     except EngineError as exc:
-        print(f"lamina: destroy of {name} refused: {exc}", file=sys.stderr)
+        print(f"lamina: destroy of {name}: {exc}", file=sys.stderr)
         return 1
     if as_json:
         json.dump({"StackName": name, "StackStatus": status}, sys.stdout, indent=2)
