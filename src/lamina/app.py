@@ -22,6 +22,7 @@ from pathlib import Path
 
 from lamina.adapters.aws import AwsClients, AwsSender
 from lamina.adapters.s3 import S3Packages
+from lamina.api import stacks as stacks_api
 from lamina.api.app import body_limit, lambda_api, too_large
 from lamina.api.context import ApiContext
 from lamina.config import Config
@@ -55,9 +56,9 @@ from lamina.service.overview import OverviewService
 from lamina.service.permissions import PermissionService
 from lamina.service.provisioned import ProvisionedService
 from lamina.service.records import Recorder
-from lamina.service.stacks import StackService
 from lamina.service.retention import RecordRetention
 from lamina.service.schedules import ScheduleService
+from lamina.service.stacks import StackService
 from lamina.service.urls import UrlService
 from lamina.service.versions import VersionService
 from lamina.storage.code import CodeStore
@@ -205,7 +206,7 @@ class Engine:
         self.server = await http.serve(handler, self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
         self.apis.port = self.port
-        self.stacks.lambda_api.handler = handler
+        self.stacks.lambda_api.dispatch = stacks_api.in_process(handler)
         self.stacks.lambda_api.host = f"{self.config.host}:{self.port}"
         await self.stacks.recover()
 

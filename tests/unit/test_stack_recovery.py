@@ -7,7 +7,6 @@ import asyncio
 import json
 
 from lamina.domain.stacks import Stack, StackResource
-from lamina.http.server import Response
 from lamina.service.stacks import StackService
 from lamina.storage.memory import MemoryStore
 
@@ -18,17 +17,17 @@ class RecordingApi:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, dict]] = []
 
-    async def __call__(self, request) -> Response:
-        body = json.loads(request.body) if request.body else {}
-        self.calls.append((request.method, request.path, body))
-        return Response(200, [], b"{}")
+    async def __call__(self, method: str, path: str, query: str, headers: dict,
+                       body: bytes) -> tuple[int, list, bytes]:
+        self.calls.append((method, path, json.loads(body) if body else {}))
+        return 200, [], b"{}"
 
 
 def _service(store: MemoryStore) -> tuple[StackService, RecordingApi]:
     service = StackService(store, functions=None, aws=None, region="us-east-1",
                            account="123456789012", iam_endpoint=False)
     api = RecordingApi()
-    service.lambda_api.handler = api
+    service.lambda_api.dispatch = api
     return service, api
 
 

@@ -14,6 +14,7 @@ Errors are CloudFormation's shape: {"Code": "ValidationError", "Message": ...}.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lamina.api import wire
@@ -22,6 +23,27 @@ from lamina.domain import errors
 from lamina.domain.cfn import template as templates
 from lamina.domain.stacks import Stack, StackEvent
 from lamina.http.server import Request, Response
+from lamina.service.providers.base import Dispatch
+
+
+class _InProcess:
+    """The connection of a request made inside the engine: no interim responses."""
+
+    closed = False
+
+    def write_interim(self, status: int) -> bool:
+        return False
+
+
+def in_process(handler: Callable[[Request], Awaitable[Response]]) -> Dispatch:
+    """The Lambda API handler as the deploy's providers call it (no socket, same checks)."""
+    async def dispatch(method: str, path: str, query: str, headers: dict[str, str],
+                       body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        request = Request(method, path, query, headers, body, _InProcess())  # type: ignore[arg-type]
+        response = await handler(request)
+        return response.status, response.headers, response.body or b""
+    return dispatch
+
 
 _API_TYPES = ("AWS::ApiGatewayV2::Api", "AWS::ApiGateway::RestApi")
 

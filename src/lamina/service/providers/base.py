@@ -29,7 +29,6 @@ from typing import Any, ClassVar
 from lamina.domain import errors
 from lamina.domain.cfn.intrinsics import Pending
 from lamina.domain.stacks import PACKAGE_BUCKET, StackResource, physical_name
-from lamina.http.server import Request, Response
 
 __all__ = ["PACKAGE_BUCKET"]
 
@@ -44,13 +43,10 @@ class ProviderError(Exception):
     """A call a provider made failed: the message is one line, shown as the reason."""
 
 
-class _InProcess:
-    """The connection of a request made inside the engine: no interim responses."""
-
-    closed = False
-
-    def write_interim(self, status: int) -> bool:
-        return False
+# (method, path, query, headers, body) → (status, headers, body): the engine's Lambda API
+# handler, given a request made in-process (api/stacks.py `in_process`, wired by app.py)
+Dispatch = Callable[[str, str, str, dict[str, str], bytes],
+                    Awaitable[tuple[int, list[tuple[str, str]], bytes]]]
 
 
 class LambdaApi:
@@ -58,23 +54,20 @@ class LambdaApi:
     request goes through the same decoding, checks and locks as one from a client."""
 
     def __init__(self) -> None:
-        self.handler: Callable[[Request], Awaitable[Response]] | None = None  # set at start
+        self.dispatch: Dispatch | None = None  # set when the engine starts
         self.host = "127.0.0.1"
 
     async def call(self, method: str, path: str, body: Any = None,
                    query: str = "", missing_ok: bool = False) -> dict[str, Any]:
         data = b"" if body is None else json.dumps(body).encode()
-        assert self.handler is not None, "the engine has not started its Lambda API"
-        request = Request(method, path, query,
-                          {"content-type": "application/json", "host": self.host}, data,
-                          _InProcess())  # type: ignore[arg-type]
-        response = await self.handler(request)
-        text = response.body or b""
+        assert self.dispatch is not None, "the engine has not started its Lambda API"
+        status, headers, text = await self.dispatch(
+            method, path, query, {"content-type": "application/json", "host": self.host}, data)
         found = json.loads(text) if text else {}
-        if response.status < 300:
+        if status < 300:
             return found
-        code = {k.lower(): v for k, v in response.headers}.get("x-amzn-errortype", "")
-        if missing_ok and response.status == 404:
+        code = {k.lower(): v for k, v in headers}.get("x-amzn-errortype", "")
+        if missing_ok and status == 404:
             return {}
         message = found.get("message") or found.get("Message") or text.decode()
         raise ProviderError(f"{code}: {message}" if code else message)
