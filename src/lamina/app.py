@@ -37,7 +37,7 @@ from lamina.runtime.environment import EnvironmentSettings
 from lamina.runtime.hot_reload import FolderWatcher
 from lamina.runtime.interpreters import Interpreters
 from lamina.runtime.log_retention import LogRetention
-from lamina.runtime.logs import LogReader, LogStream
+from lamina.runtime.logs import LogGroupReader, LogReader, LogStream
 from lamina.runtime.pool import EnvironmentPool
 from lamina.service import clock
 from lamina.service.apis import ApiService
@@ -50,6 +50,7 @@ from lamina.service.faults import FaultService
 from lamina.service.functions import CreateFunction, FunctionService
 from lamina.service.invoke import InvokeService
 from lamina.service.layers import LayerService
+from lamina.service.log_groups import LogGroupService
 from lamina.service.mappings import MappingService
 from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
@@ -111,6 +112,8 @@ class Engine:
         self.functions.on_folders = self.watcher.watch
         self.functions.folder_status = self.watcher.status
         self.debug = DebugService(self.functions, self.pool)
+        self.log_groups = LogGroupService(LogGroupReader(config.data_dir / "logs"),
+                                          config.region, config.account, self.pool.flush_logs)
         self.calls = CallRegistry(self.store, self.clock, config.dedupe_window)
         self.faults = FaultService()
         self.invoke = InvokeService(self.functions, self.pool, self.limiter, self.recorder,
@@ -201,7 +204,8 @@ class Engine:
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
                          layers=self.layers, urls=self.urls, schedules=self.schedules, apis=self.apis,
                          persist_clock=self._persist_clock, stacks=self.stacks,
-                         debug=self.debug)
+                         debug=self.debug,
+                         log_groups=self.log_groups)
         handler = lambda_api(ctx)
         self.server = await http.serve(handler, self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)

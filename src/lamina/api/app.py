@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from lamina.api import (
     admin,
     apis,
+    cloudwatch_logs,
     concurrency,
     console,
     debug,
@@ -193,6 +194,15 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
 
     async def handle(request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        if cloudwatch_logs.is_logs(request):  # CloudWatch Logs' protocol and error shape
+            try:
+                return await cloudwatch_logs.handle(ctx, request, request_id)
+            except errors.LaminaError as error:
+                return cloudwatch_logs.error_response(error, request_id)
+            except Exception:
+                log.exception("unexpected error in CloudWatch Logs call")
+                return cloudwatch_logs.error_response(errors.ServiceError(
+                    "Lamina hit an internal error; the engine log has the details."), request_id)
         try:
             url = urls.target(request)
             if url is not None:  # a function URL, not the Lambda API

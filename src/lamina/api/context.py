@@ -15,6 +15,7 @@ from lamina.service.faults import FaultService
 from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeService
 from lamina.service.layers import LayerService
+from lamina.service.log_groups import LogGroupService
 from lamina.service.mappings import MappingService
 from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
@@ -51,6 +52,7 @@ class ApiContext:
     apis: Any = None              # service.apis.ApiService
     persist_clock: Any = None     # async () -> None: keep a virtual clock's new time
     debug: DebugService | None = None
+    log_groups: LogGroupService | None = None
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)
