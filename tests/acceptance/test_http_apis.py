@@ -202,12 +202,18 @@ def test_a_named_stage_the_fallback_url_and_a_throttle(server, lam, handlers):
         lam.delete_function_concurrency(FunctionName=name)
 
 
-def test_apis_are_listed_validated_deleted_and_their_calls_recorded(server, handlers):
+def test_apis_are_listed_validated_deleted_and_their_calls_recorded(server, handlers,
+                                                                     tmp_path):
     api_id = new_id()
-    put_api(server, api_id, {"Name": "listed", "ProtocolType": "REST", "StageName": "v1",
-                             "Stack": "demo",
-                             "Routes": [{"Method": "GET", "Path": "/ping",
-                                         "TargetArn": handlers["echo"]}]})
+    spec = tmp_path / "api.json"
+    spec.write_text(json.dumps({"Name": "listed", "ProtocolType": "REST", "StageName": "v1",
+                                "Stack": "demo",
+                                "Routes": [{"Method": "GET", "Path": "/ping",
+                                            "TargetArn": handlers["echo"]}]}))
+    made = subprocess.run([sys.executable, "-m", "lamina", "apis", api_id, "--from-file",
+                           str(spec), "--endpoint", server.endpoint], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
+    assert made.returncode == 0, made.stderr
     out = subprocess.run([sys.executable, "-m", "lamina", "apis", "--stack", "demo",
                           "--endpoint", server.endpoint], capture_output=True, text=True,
                          cwd=ROOT, timeout=60)

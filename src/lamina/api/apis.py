@@ -22,38 +22,44 @@ from lamina.domain import api_events, apis, arns, errors, limits, urls
 from lamina.domain.apis import HttpApi
 from lamina.domain.urls import HttpResponse
 from lamina.http.server import Request, Response
+from lamina.service.apis import ApiService
 from lamina.service.invoke import InvokeCommand
 
 PATH_PREFIX = "/_lamina/apis/"
 
 
 # admin ---------------------------------------------------------------------------------
+def _apis(ctx: ApiContext) -> ApiService:
+    assert ctx.apis is not None, "app.py gives the API face its ApiService"
+    return ctx.apis
+
+
 def describe(ctx: ApiContext, api: HttpApi) -> dict[str, Any]:
-    return {**apis.to_wire(api), "Url": ctx.apis.url(api),
-            "FallbackUrl": ctx.apis.fallback_url(api)}
+    return {**apis.to_wire(api), "Url": _apis(ctx).url(api),
+            "FallbackUrl": _apis(ctx).fallback_url(api)}
 
 
 async def list_apis(ctx: ApiContext, request: Request, request_id: str) -> Response:
     stack = request.query_params().get("stack")
-    found = [a for a in ctx.apis.list() if stack is None or a.stack == stack]
+    found = [a for a in _apis(ctx).list() if stack is None or a.stack == stack]
     return wire.json_response(200, {"Apis": [describe(ctx, a) for a in found]}, request_id)
 
 
 async def get_api(ctx: ApiContext, request: Request, request_id: str, api_id: str) -> Response:
-    api = ctx.apis.get(api_id)
+    api = _apis(ctx).get(api_id)
     if api is None:
         raise errors.ResourceNotFound(f"API {api_id} does not exist.")
     return wire.json_response(200, describe(ctx, api), request_id)
 
 
 async def put_api(ctx: ApiContext, request: Request, request_id: str, api_id: str) -> Response:
-    api = await ctx.apis.put(apis.from_wire(api_id, wire.json_body(request.body)))
+    api = await _apis(ctx).put(apis.from_wire(api_id, wire.json_body(request.body)))
     return wire.json_response(200, describe(ctx, api), request_id)
 
 
 async def delete_api(ctx: ApiContext, request: Request, request_id: str,
                      api_id: str) -> Response:
-    await ctx.apis.delete(api_id)
+    await _apis(ctx).delete(api_id)
     return wire.empty_response(204, request_id)
 
 
@@ -73,7 +79,7 @@ def target(request: Request) -> tuple[str, str] | None:
 
 async def serve(ctx: ApiContext, request: Request, request_id: str, api_id: str,
                 raw_path: str) -> Response:
-    api = ctx.apis.get(api_id)
+    api = _apis(ctx).get(api_id)
     if api is None:
         return _answer(api, api_events.forbidden(), request_id)
     stage_path = apis.split_stage(api, raw_path)
@@ -106,7 +112,7 @@ async def serve(ctx: ApiContext, request: Request, request_id: str, api_id: str,
 async def _invoke(ctx: ApiContext, api: HttpApi, route: apis.Route, event: bytes,
                   request: Request, request_id: str) -> HttpResponse:
     """Invoke the route's function; the integration timeout answers without waiting."""
-    ref: arns.FunctionRef = ctx.apis.target(route)
+    ref: arns.FunctionRef = _apis(ctx).target(route)
     command = InvokeCommand(ref, ref.qualifier, event,
                             trace_id=request.headers.get("x-amzn-trace-id"),
                             request_id=request_id,

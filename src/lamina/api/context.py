@@ -8,6 +8,7 @@ from typing import Any
 from lamina.domain import arns
 from lamina.http.server import Request
 from lamina.observability.metrics import Metrics
+from lamina.service.apis import ApiService
 from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.debug import DebugService
 from lamina.service.event_configs import EventConfigService
@@ -49,7 +50,7 @@ class ApiContext:
     urls: UrlService | None = None
     stacks: Any = None  # service.stacks.StackService
     schedules: ScheduleService | None = None
-    apis: Any = None              # service.apis.ApiService
+    apis: ApiService | None = None
     persist_clock: Any = None     # async () -> None: keep a virtual clock's new time
     debug: DebugService | None = None
     log_groups: LogGroupService | None = None
