@@ -12,7 +12,7 @@ import json
 from pathlib import PurePosixPath
 from typing import Any
 
-from lamina.domain import errors, limits
+from lamina.domain import capacity, errors, limits
 from lamina.domain.code import CodeSource, s3_object
 from lamina.domain.layers import LayerVersion
 from lamina.domain.model import Alias, FunctionConfig, InvocationSummary
@@ -82,6 +82,11 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
     body["SnapStart"] = {"ApplyOn": "None", "OptimizationStatus": "Off"}
     body["LoggingConfig"] = {"LogFormat": config.log_format,
                              "LogGroup": f"/aws/lambda/{config.name}"}
+    if config.capacity_provider is not None:
+        body["CapacityProviderConfig"] = {
+            "LambdaManagedInstancesCapacityProviderConfig": dict(config.capacity_provider)}
+    if config.durable_config:
+        body["DurableConfig"] = dict(config.durable_config)
     return body
 
 
@@ -179,6 +184,9 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
         log_format=_typed(logging_config, "LogFormat", str, "loggingConfig.logFormat")
         if logging_config else None,
         package_type=_typed(document, "PackageType", str, "packageType"),
+        capacity_provider=capacity.function_config(document["CapacityProviderConfig"])
+        if "CapacityProviderConfig" in document else None,
+        durable_config=_typed(document, "DurableConfig", dict, "durableConfig"),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, fields
+from typing import Any
 
 from lamina.domain import errors, layers, limits, runtimes
 
@@ -50,6 +51,8 @@ class FunctionSettings:
     layers: tuple[str, ...] | None = None
     log_format: str | None = None
     package_type: str | None = None
+    capacity_provider: dict[str, object] | None = None  # as given; settled by the service
+    durable_config: dict[str, Any] | None = None
 
     def given(self) -> dict[str, object]:
         """The fields that were given, by name (for applying onto a FunctionConfig)."""
@@ -180,3 +183,17 @@ def validate(settings: FunctionSettings) -> None:
                                            "Member must satisfy enum value set: [JSON, Text]")
     if settings.layers is not None:
         layers.check_references(settings.layers)
+    if settings.durable_config is not None:
+        check_durable_config(settings.durable_config)
+
+
+def check_durable_config(config: dict[str, Any]) -> None:
+    """DurableConfig: ExecutionTimeout is required (1 s to 366 days), RetentionPeriodInDays
+    1-90 (AWS's default: 14). Source: AWS::Lambda::Function DurableConfig."""
+    from lamina.domain import durable  # durable imports errors only; kept local and light
+    unknown = sorted(set(config) - {"ExecutionTimeout", "RetentionPeriodInDays", "KMSKeyArn"})
+    if unknown:
+        raise errors.InvalidParameterValue(f"Unknown DurableConfig member: {unknown[0]}")
+    if config.get("ExecutionTimeout") is None:  # message unconfirmed
+        raise errors.InvalidParameterValue("DurableConfig.ExecutionTimeout is required.")
+    durable.check_config(config.get("ExecutionTimeout"), config.get("RetentionPeriodInDays"))

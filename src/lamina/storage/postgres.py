@@ -43,6 +43,8 @@ NOTIFIED = frozenset((
     "delete_policy", "put_function_url", "delete_function_url", "insert_layer_version",
     "put_layer_version", "put_schedule", "delete_schedule", "advance_schedule",
     "enqueue_scheduled_event", "put_http_api", "delete_http_api",
+    "put_layer_version", "put_code_signing_config", "delete_code_signing_config",
+    "insert_capacity_provider", "put_capacity_provider", "delete_capacity_provider",
 ))
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
+from lamina.domain.capacity import CapacityProvider
 from lamina.domain.layers import LayerVersion
 from lamina.domain.stacks import Stack, StackEvent
 from lamina.domain.urls import FunctionUrlConfig
@@ -129,3 +130,8 @@ def stack_row(stack: Stack) -> dict[str, Any]:
 def stack_event_row(stack_id: str, event: StackEvent) -> dict[str, Any]:
     return {"stack_id": stack_id, "seq": event.seq,
             "event": json.dumps(event.to_dict(), separators=(",", ":"))}
+
+
+def provider_row(provider: CapacityProvider) -> dict[str, Any]:
+    return {"name": provider.name,
+            "config": json.dumps(provider.to_dict(), separators=(",", ":"))}
