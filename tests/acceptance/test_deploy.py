@@ -5,6 +5,7 @@ boto3 against Lamina and against moto."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -395,3 +396,33 @@ def test_watch_runs_code_from_its_folder_and_redeploys_on_template_changes(engin
         output = watcher.communicate(timeout=30)[0]
     assert "Traceback" not in output, output
     assert lamina("destroy", "watched", endpoint=engine.endpoint).returncode == 0
+
+
+SAM = ROOT / ".venv-samcli" / "bin" / "sam"
+
+
+@pytest.mark.skipif(not SAM.exists(), reason="needs the AWS SAM CLI in .venv-samcli "
+                                             "(scripts/setup --test installs it)")
+def test_sam_build_output_is_deployed(engine, dlam, tmp_path):
+    """`sam build` (the real SAM CLI) copies the code into .aws-sam/build; deploying the
+    project deploys the built template, whose CodeUri are the built folders."""
+    app = tmp_path / "built"
+    shutil.copytree(APPS / "sam-app", app)
+    runtime = f"python3.{sys.version_info.minor}"
+    template = app / "template.yaml"
+    template.write_text(template.read_text().replace("python3.12", runtime))
+    env = dict(os.environ, SAM_CLI_TELEMETRY="0",
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    built = subprocess.run([str(SAM), "build"], cwd=app, env=env, capture_output=True,
+                           text=True, timeout=300, check=False)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert (app / ".aws-sam" / "build" / "OrdersFunction" / "app.py").exists()
+    # the source changes after the build: what is deployed is the built copy
+    source = app / "src" / "app.py"
+    source.write_text(source.read_text().replace('VERSION = "v1"', 'VERSION = "unbuilt"'))
+    stack = deploy(app, engine.endpoint)
+    assert stack["StackName"] == "built" and stack["StackStatus"] == "CREATE_COMPLETE"
+    function = resource(stack, "OrdersFunction")["PhysicalResourceId"]
+    _, body = invoke(dlam, f"{function}:live")
+    assert body["version"] == "v1" and body["helper"] == "OK!"
+    assert lamina("destroy", "built", endpoint=engine.endpoint).returncode == 0
