@@ -10,9 +10,10 @@ from lamina.http.server import Request
 from lamina.observability.metrics import Metrics
 from lamina.service.apis import ApiService
 from lamina.service.async_invoke import AsyncInvokeService
-from lamina.service.debug import DebugService
 from lamina.service.capacity import CapacityProviderService
+from lamina.service.cluster import Cluster
 from lamina.service.code_signing import CodeSigningService
+from lamina.service.debug import DebugService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import FunctionService
@@ -54,11 +55,12 @@ class ApiContext:
     schedules: ScheduleService | None = None
     apis: ApiService | None = None
     persist_clock: Any = None     # async () -> None: keep a virtual clock's new time
-    debug: DebugService | None = None
-    log_groups: LogGroupService | None = None
+    cluster: Cluster | None = None
     code_signing: CodeSigningService = None  # type: ignore[assignment]
     capacity: CapacityProviderService | None = None
     durable: Any = None   # service.durable.DurableService
+    debug: DebugService | None = None
+    log_groups: LogGroupService | None = None
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)
