@@ -383,6 +383,35 @@ def test_mappings_and_checkpoints(make_store):
     run(make_store, body)
 
 
+def test_stacks_and_their_events(make_store):
+    from lamina.domain.stacks import Stack, StackEvent, StackResource
+
+    stack = Stack("app", "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1",
+                  "CREATE_IN_PROGRESS", {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}},
+                  {"Stage": "dev"}, updated_at=1.0)
+    stack.resources["Q"] = StackResource("Q", "AWS::SQS::Queue", "http://q", {"A": 1},
+                                         {"Arn": "arn:q"}, "CREATE_COMPLETE")
+
+    async def body(store):
+        await store.put_stack(stack, [StackEvent("app", 1, 1.0, "app", "AWS::CloudFormation::Stack",
+                                                 "CREATE_IN_PROGRESS")])
+        stack.status = "CREATE_COMPLETE"
+        await store.put_stack(stack, [StackEvent("app", 2, 2.0, "Q", "AWS::SQS::Queue",
+                                                 "CREATE_COMPLETE", "http://q")])
+        (found,) = await store.list_stacks()
+        assert found.status == "CREATE_COMPLETE"
+        assert found.resources["Q"].attributes == {"Arn": "arn:q"}
+        assert found.parameters == {"Stage": "dev"}
+        events = await store.list_stack_events(stack.stack_id, 0)
+        assert [e.seq for e in events] == [1, 2] and events[1].physical_id == "http://q"
+        assert [e.seq for e in await store.list_stack_events(stack.stack_id, 1)] == [2]
+        await store.delete_stack("app", stack.stack_id)
+        assert await store.list_stacks() == []
+        assert await store.list_stack_events(stack.stack_id, 0) == []
+
+    run(make_store, body)
+
+
 def test_code_signing_configs_and_capacity_providers(make_store):
     signing = CodeSigningConfig(
         "arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-0123456789abcdef0",

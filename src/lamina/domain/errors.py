@@ -21,6 +21,8 @@
     │   ├── PreconditionFailed           412 PreconditionFailedException
     │   ├── RequestTooLarge              413 RequestEntityTooLargeException
     │   ├── UnsupportedMediaType         415 UnsupportedMediaTypeException
+    │   ├── TemplateError                400 ValidationError (CloudFormation's: a bad template,
+    │   │                                    parameter or stack operation)
     │   └── TooManyRequests              429 TooManyRequestsException (+ Reason, Retry-After)
     └── PlatformError                the engine could not do it ("Type": "Service")
         ├── ServiceError                 500 ServiceException
@@ -178,6 +180,12 @@ class UnsupportedMediaType(ClientError):
     error_type = "UnsupportedMediaTypeException"
     status = 415
     message_key = "message"
+
+
+class TemplateError(ClientError):
+    """A template, its parameters or a stack operation CloudFormation would refuse."""
+
+    error_type = "ValidationError"
 
 
 class TooManyRequests(ClientError):

@@ -296,6 +296,14 @@ class FunctionService:
         check_tags(tags, len(merged))
         await self._set_tags(name, merged)
 
+    async def set_system_tags(self, name: str, tags: dict[str, str]) -> None:
+        """Tags AWS itself puts on a function (CloudFormation's `aws:cloudformation:*`),
+        which callers may not: no `aws:` check, the count still applies."""
+        merged = {**self.entry(name).tags, **tags}
+        if len(merged) > limits.TAGS_PER_FUNCTION:
+            raise errors.InvalidParameterValue("Number of tags exceeds resource tag limit.")
+        await self._set_tags(name, merged)
+
     async def untag(self, name: str, keys: list[str]) -> None:
         await self._set_tags(name, {k: v for k, v in self.entry(name).tags.items()
                                     if k not in keys})

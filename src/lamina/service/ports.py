@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 from lamina.domain.capacity import CapacityProvider
 from lamina.domain.cluster import EngineInfo, Grant, Renewal, RunningCall
-from lamina.domain.code_signing import CodeSigningConfig
 from lamina.domain.code import S3Object
+from lamina.domain.code_signing import CodeSigningConfig
 from lamina.domain.debug import DebugSettings
 from lamina.domain.layers import LayerVersion
 from lamina.domain.model import (
@@ -30,6 +30,7 @@ from lamina.domain.model import (
     ResourcePolicy,
 )
 from lamina.domain.observed import InvocationFilter
+from lamina.domain.stacks import Stack, StackEvent
 from lamina.domain.urls import FunctionUrlConfig
 
 
@@ -109,6 +110,11 @@ class Store(Protocol):
     async def put_function_url(self, config: FunctionUrlConfig) -> None: ...
     async def delete_function_url(self, function: str, qualifier: str) -> None: ...
     async def list_function_urls(self) -> list[FunctionUrlConfig]: ...
+    # stacks (lamina deploy)
+    async def put_stack(self, stack: Stack, events: list[StackEvent] | None = None) -> None: ...
+    async def delete_stack(self, name: str, stack_id: str) -> None: ...
+    async def list_stacks(self) -> list[Stack]: ...
+    async def list_stack_events(self, stack_id: str, after: int) -> list[StackEvent]: ...
     # code signing configurations and capacity providers
     async def put_code_signing_config(self, config: CodeSigningConfig) -> None: ...
     async def delete_code_signing_config(self, arn: str) -> None: ...

@@ -30,15 +30,16 @@ from lamina.domain.model import (
     ResourcePolicy,
 )
 from lamina.domain.observed import InvocationFilter
+from lamina.domain.stacks import Stack, StackEvent
 from lamina.storage import rows
-from lamina.storage.durable import DurableSql
 from lamina.storage.events import EventsQueries
+from lamina.storage.durable import DurableSql
 
 Params = dict[str, Any] | list[dict[str, Any]]
 Step = tuple[str, Params]
 
 
-class SqlStore(DurableSql, EventsQueries):
+class SqlStore(EventsQueries, DurableSql):
     """Store operations shared by SQLite and PostgreSQL (see the module docstring)."""
 
     all_claims_are_stale = True
@@ -385,3 +386,23 @@ class SqlStore(DurableSql, EventsQueries):
         ids = [{"request_id": row[0]} for row in found]
         await self._change(("delete_invocation_records", ids), ("delete_invocation", ids))
         return len(ids)
+
+    # stacks (lamina deploy) ------------------------------------------------------------
+    async def put_stack(self, stack: Stack, events: list[StackEvent] | None = None) -> None:
+        """The stack as it is now, with the events that brought it there (one transaction)."""
+        steps: list[Step] = [("put_stack", rows.stack_row(stack))]
+        if events:
+            steps.append(("insert_stack_event", [rows.stack_event_row(stack.stack_id, e)
+                                                 for e in events]))
+        await self._change(*steps)
+
+    async def delete_stack(self, name: str, stack_id: str) -> None:
+        await self._change(("delete_stack", {"name": name}),
+                           ("delete_stack_events", {"stack_id": stack_id}))
+
+    async def list_stacks(self) -> list[Stack]:
+        return [Stack.from_dict(json.loads(r[0])) for r in await self._query("list_stacks")]
+
+    async def list_stack_events(self, stack_id: str, after: int) -> list[StackEvent]:
+        return [StackEvent(**json.loads(r[0])) for r in await self._query(
+            "list_stack_events", {"stack_id": stack_id, "after": after})]
