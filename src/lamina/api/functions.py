@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 from lamina.api import wire
 from lamina.api.context import ApiContext
 from lamina.domain import arns, errors, limits
-from lamina.domain.model import FunctionConfig
+from lamina.domain.model import LATEST, FunctionConfig
 from lamina.domain.settings import (
     RECURSIVE_LOOP,
     check_choice,
@@ -37,9 +37,9 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
         {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}))
     if document.get("Publish") is True:
         await asyncio.sleep(0)  # the function settles (Pending → Active) first
-        config = await ctx.versions.publish(config.name)
-        return wire.json_response(201, wire.function_configuration(
-            config, ctx.functions.arn(config.name, config.version)), request_id)
+        version = await ctx.versions.publish(config.name, renew_latest=False)
+        # AWS answers the function as created (Pending, unqualified) with the version number
+        config = config.replace(version=version.version)
     return wire.json_response(201, wire.function_configuration(
         config, ctx.functions.arn(config.name)), request_id)
 
@@ -75,19 +75,26 @@ async def list_functions(ctx: ApiContext, request: Request, request_id: str) -> 
     params = request.query_params()
     limit = wire.max_items(params.get("MaxItems"))
     marker = params.get("Marker")
-    functions = ctx.functions.list()
+    every_version = wire.function_version(params.get("FunctionVersion"))
+    functions = ctx.versions.list_all() if every_version else ctx.functions.list()
     if marker:
         try:
             after = base64.urlsafe_b64decode(marker.encode()).decode()
         except (ValueError, UnicodeDecodeError):
             raise errors.InvalidParameterValue("Invalid Marker value.") from None
-        functions = [f for f in functions if f.name > after]
+        functions = [f for f in functions if _list_key(f) > after]
     page = functions[:limit]
-    body: dict[str, object] = {"Functions": [
-        wire.function_configuration(f, ctx.functions.arn(f.name)) for f in page]}
+    body: dict[str, object] = {"Functions": [wire.function_configuration(
+        f, ctx.functions.arn(f.name, f.version if every_version else None), listed=True)
+        for f in page]}
     if len(functions) > limit:
-        body["NextMarker"] = base64.urlsafe_b64encode(page[-1].name.encode()).decode()
+        body["NextMarker"] = base64.urlsafe_b64encode(_list_key(page[-1]).encode()).decode()
     return wire.json_response(200, body, request_id)
+
+
+def _list_key(config: FunctionConfig) -> str:
+    """Where a ListFunctions page ends: the name, then the version in order ($LATEST first)."""
+    return f"{config.name}\0{0 if config.version == LATEST else int(config.version):010d}"
 
 
 async def update_code(ctx: ApiContext, request: Request, request_id: str,
@@ -102,7 +109,10 @@ async def update_code(ctx: ApiContext, request: Request, request_id: str,
         dry_run=bool(document.get("DryRun")))
     if document.get("Publish") is True and not document.get("DryRun"):
         await asyncio.sleep(0)  # the update settles (InProgress → Successful) first
-        config = await ctx.versions.publish(config.name)
+        version = await ctx.versions.publish(config.name)
+        # AWS answers the new version as it starts: Pending
+        config = version.replace(state="Pending", state_reason="The function is being created.",
+                                 state_reason_code="Creating", last_update_status=None)
         return wire.json_response(200, wire.function_configuration(
             config, ctx.functions.arn(config.name, config.version)), request_id)
     return wire.json_response(200, wire.function_configuration(

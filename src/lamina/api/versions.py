@@ -34,7 +34,8 @@ async def list_versions(ctx: ApiContext, request: Request, request_id: str,
     ref = ctx.function_ref(request, name)
     page, marker = wire.paginate(ctx.versions.list_versions(ref.name), request.query_params())
     body: dict[str, Any] = {"Versions": [
-        wire.function_configuration(c, ctx.functions.arn(ref.name, c.version)) for c in page]}
+        wire.function_configuration(c, ctx.functions.arn(ref.name, c.version), listed=True)
+        for c in page]}
     if marker:
         body["NextMarker"] = marker
     return wire.json_response(200, body, request_id)

@@ -11,7 +11,7 @@ import binascii
 import json
 from typing import Any
 
-from lamina.domain import errors, limits
+from lamina.domain import errors, limits, runtimes
 from lamina.domain.layers import LayerVersion
 from lamina.domain.model import Alias, FunctionConfig, InvocationSummary
 from lamina.domain.settings import FunctionSettings
@@ -37,8 +37,11 @@ def error_response(error: errors.LaminaError, request_id: str) -> Response:
     return Response(error.status, headers, json.dumps(error.body()).encode())
 
 
-def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
-    """The FunctionConfiguration shape (GetFunctionConfiguration and friends)."""
+def function_configuration(config: FunctionConfig, arn: str,
+                           listed: bool = False) -> dict[str, Any]:
+    """The FunctionConfiguration shape (GetFunctionConfiguration and friends). `listed`: as
+    ListFunctions and ListVersionsByFunction show it, without the state fields and the
+    runtime version (as AWS lists them)."""
     body: dict[str, Any] = {
         "FunctionName": config.name,
         "FunctionArn": arn,
@@ -57,20 +60,14 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
         del body["Runtime"]
     if config.handler is None:
         del body["Handler"]
-    if config.environment:
+    if config.environment or config.has_environment:
         body["Environment"] = {"Variables": dict(config.environment)}
     if config.dead_letter_target:
         body["DeadLetterConfig"] = {"TargetArn": config.dead_letter_target}
     body["TracingConfig"] = {"Mode": config.tracing_mode}
     body["RevisionId"] = config.revision_id
-    body["State"] = config.state
-    for key, value in (("StateReason", config.state_reason),
-                       ("StateReasonCode", config.state_reason_code),
-                       ("LastUpdateStatus", config.last_update_status),
-                       ("LastUpdateStatusReason", config.last_update_status_reason),
-                       ("LastUpdateStatusReasonCode", config.last_update_status_reason_code)):
-        if value is not None:
-            body[key] = value
+    if not listed:
+        body.update(_state(config))
     if config.layers:
         body["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code_size}
                           for layer in config.layers]
@@ -78,8 +75,30 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
     body["Architectures"] = list(config.architectures)
     body["EphemeralStorage"] = {"Size": config.ephemeral_storage}
     body["SnapStart"] = {"ApplyOn": "None", "OptimizationStatus": "Off"}
-    body["LoggingConfig"] = {"LogFormat": config.log_format,
-                             "LogGroup": f"/aws/lambda/{config.name}"}
+    if config.runtime is not None and not listed:
+        body["RuntimeVersionConfig"] = {"RuntimeVersionArn": config.runtime_version_arn or
+                                        runtimes.version_arn(arn.split(":")[3], config.runtime)}
+    body["LoggingConfig"] = logging_config(config)
+    return body
+
+
+def _state(config: FunctionConfig) -> dict[str, str]:
+    fields = {"State": config.state, "StateReason": config.state_reason,
+              "StateReasonCode": config.state_reason_code,
+              "LastUpdateStatus": config.last_update_status,
+              "LastUpdateStatusReason": config.last_update_status_reason,
+              "LastUpdateStatusReasonCode": config.last_update_status_reason_code}
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def logging_config(config: FunctionConfig) -> dict[str, str]:
+    """LoggingConfig as AWS shows it: the levels only with the JSON format."""
+    body = {"LogFormat": config.log_format,
+            "LogGroup": config.log_group or f"/aws/lambda/{config.name}"}
+    if config.application_log_level is not None:
+        body["ApplicationLogLevel"] = config.application_log_level
+    if config.system_log_level is not None:
+        body["SystemLogLevel"] = config.system_log_level
     return body
 
 
@@ -176,6 +195,13 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
         layers=tuple(layers) if layers is not None else None,
         log_format=_typed(logging_config, "LogFormat", str, "loggingConfig.logFormat")
         if logging_config else None,
+        application_log_level=_typed(logging_config, "ApplicationLogLevel", str,
+                                     "loggingConfig.applicationLogLevel")
+        if logging_config else None,
+        system_log_level=_typed(logging_config, "SystemLogLevel", str,
+                                "loggingConfig.systemLogLevel") if logging_config else None,
+        log_group=_typed(logging_config, "LogGroup", str, "loggingConfig.logGroup")
+        if logging_config else None,
         package_type=_typed(document, "PackageType", str, "packageType"),
     )
 
@@ -235,6 +261,16 @@ def routing(document: dict[str, Any]) -> dict[str, float] | None:
         raise errors.ValidationError.field(weights, "routingConfig.additionalVersionWeights",
                                            "Member must be a map")
     return {str(k): v for k, v in weights.items()}
+
+
+def function_version(value: str | None) -> bool:
+    """ListFunctions' `FunctionVersion`: True for ALL (every version), False if not given."""
+    if value is None:
+        return False
+    if value != "ALL":
+        raise errors.ValidationError.field(value, "functionVersion",
+                                           "Member must satisfy enum value set: [ALL]")
+    return True
 
 
 def max_items(value: str | None) -> int:

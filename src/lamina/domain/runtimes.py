@@ -7,6 +7,7 @@ model; ones AWS no longer accepts for new functions are refused the same way.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from lamina.domain import errors
@@ -73,3 +74,12 @@ def check(runtime: str | None, package_type: str) -> None:
 def execution_env(runtime: str) -> str | None:
     """AWS_EXECUTION_ENV for a runtime; custom runtimes get none (spec §9.5)."""
     return None if family(runtime) == "provided" else f"AWS_Lambda_{runtime}"
+
+
+def version_arn(region: str, runtime: str) -> str:
+    """The RuntimeVersionArn a function on `runtime` reports (RuntimeVersionConfig). AWS names
+    the runtime build a function runs (`arn:aws:lambda:<region>::runtime:<64 hex>`); Lamina
+    runs whatever interpreter it finds, so the ARN is one stable value per runtime, changing
+    when the runtime does, as AWS's does."""
+    digest = hashlib.sha256(f"lamina-runtime:{runtime}".encode()).hexdigest()
+    return f"arn:aws:lambda:{region}::runtime:{digest}"

@@ -49,6 +49,9 @@ class FunctionSettings:
     tracing_mode: str | None = None
     layers: tuple[str, ...] | None = None
     log_format: str | None = None
+    application_log_level: str | None = None
+    system_log_level: str | None = None
+    log_group: str | None = None
     package_type: str | None = None
 
     def given(self) -> dict[str, object]:
@@ -178,5 +181,35 @@ def validate(settings: FunctionSettings) -> None:
     if settings.log_format is not None and settings.log_format not in ("Text", "JSON"):
         raise errors.ValidationError.field(settings.log_format, "loggingConfig.logFormat",
                                            "Member must satisfy enum value set: [JSON, Text]")
+    _check_logging(settings)
     if settings.layers is not None:
         layers.check_references(settings.layers)
+
+
+APPLICATION_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+SYSTEM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")
+LOG_GROUP_RE = re.compile(r"[\.\-_/#A-Za-z0-9]+")
+
+
+def _check_logging(settings: FunctionSettings) -> None:
+    for value, field, allowed in (
+            (settings.application_log_level, "applicationLogLevel", APPLICATION_LOG_LEVELS),
+            (settings.system_log_level, "systemLogLevel", SYSTEM_LOG_LEVELS)):
+        if value is not None and value not in allowed:
+            raise errors.ValidationError.field(
+                value, f"loggingConfig.{field}",
+                f"Member must satisfy enum value set: [{', '.join(allowed)}]")
+    group = settings.log_group
+    if group is not None and not (1 <= len(group) <= 512 and LOG_GROUP_RE.fullmatch(group)):
+        raise errors.ValidationError.field(
+            group, "loggingConfig.logGroup",
+            "Member must satisfy regular expression pattern: " + LOG_GROUP_RE.pattern)
+
+
+def logging_levels(log_format: str, application: str | None,
+                   system: str | None) -> dict[str, str | None]:
+    """The levels a configuration keeps: AWS sets both (INFO unless given) with the JSON
+    format and drops them with Text."""
+    if log_format != "JSON":
+        return {"application_log_level": None, "system_log_level": None}
+    return {"application_log_level": application or "INFO", "system_log_level": system or "INFO"}

@@ -3,9 +3,12 @@
 Functions are kept in memory (loaded from the store at start) so that resolving a function
 for an invocation costs no I/O; every change is written to the store before it is answered.
 
-State (spec §1.2): a new function answers `Pending` and becomes `Active` as soon as the answer
-is sent; an update answers `LastUpdateStatus: InProgress` and becomes `Successful` the same
-way. A second update of a function while one is in progress gets 409.
+State (spec §1.2): a new function answers `Pending` and becomes `Active` (with
+`LastUpdateStatus: Successful`) as soon as the answer is sent; an update answers
+`LastUpdateStatus: InProgress` and becomes `Successful` the same way. A second update of a
+function while one is in progress gets 409. As on AWS, each of these transitions gives
+`$LATEST` a new RevisionId, and so do TagResource and UntagResource; environments follow the
+`deployment_id`, which only a change of code or settings renews.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from lamina.domain import arns, errors, limits
 from lamina.domain.layers import LayerRef
 from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
-from lamina.domain.settings import FunctionSettings, check_tags, validate
+from lamina.domain.settings import FunctionSettings, check_tags, logging_levels, validate
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.ports import EnvironmentPool, Packages, Store
 
@@ -96,7 +99,7 @@ class FunctionService:
             fresh = loaded.get(name)
             if fresh is None:
                 self.pool.retire(name)
-            elif fresh.latest.revision_id != entry.latest.revision_id:
+            elif fresh.latest.deployment_id != entry.latest.deployment_id:
                 self.pool.retire(name, LATEST)
             if fresh is not None:
                 fresh.updating = entry.updating
@@ -171,16 +174,16 @@ class FunctionService:
         package = await self.store_package(request.zip_file)
         await self._check_unzipped(package.key, values.get("layers", ()))
         now = time.time()
-        config = FunctionConfig(
+        config = _with_logging(FunctionConfig(
             name=request.name, code_sha256=package.sha256, code_size=package.size,
-            revision_id=str(uuid.uuid4()), last_modified=timestamp(now), **values)
+            revision_id=_revision(), last_modified=timestamp(now),
+            deployment_id=_revision(), **values))
         if request.name in self._functions:  # created while the package was being unpacked
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
-        await self.store.create_function(config.replace(state="Active", state_reason=None,
-                                                        state_reason_code=None),
-                                         request.tags, now)
+        active = _settled(config).replace(revision_id=_revision())
+        await self.store.create_function(active, request.tags, now)
         self._functions[request.name] = FunctionEntry(config, dict(request.tags))
-        asyncio.get_running_loop().call_soon(self._settle, request.name)
+        asyncio.get_running_loop().call_soon(self._settle, request.name, config, active)
         return config
 
     async def update_code(self, name: str, zip_file: bytes, revision_id: str | None,
@@ -252,8 +255,12 @@ class FunctionService:
                                     if k not in keys})
 
     async def _set_tags(self, name: str, tags: dict[str, str]) -> None:
-        await self.store.set_function_tags(name, tags)
-        self.entry(name).tags = tags  # the entry now: a reload may have replaced it
+        """Tags change the function's RevisionId (as on AWS), not its deployment."""
+        latest = self.entry(name).latest.replace(revision_id=_revision())
+        await self.store.set_function_tags(name, tags, latest)
+        entry = self.entry(name)  # the entry now: a reload may have replaced it
+        entry.tags = tags
+        entry.latest = latest
 
     async def configure(self, name: str, qualifier: str | None,
                         **changes: Any) -> FunctionConfig:
@@ -305,6 +312,8 @@ class FunctionService:
         changes = {k: v for k, v in settings.given().items() if k != "package_type"}
         if settings.layers is not None:
             changes["layers"] = self.resolve_layers(settings.layers)
+        if settings.environment is not None:
+            changes["has_environment"] = True
         return changes
 
     async def _check_unzipped(self, code_key: str, layers: tuple[LayerRef, ...]) -> None:
@@ -338,32 +347,24 @@ class FunctionService:
 
     async def _apply(self, entry: FunctionEntry, changes: dict[str, Any]) -> FunctionConfig:
         now = time.time()
-        config = entry.latest.replace(
-            **changes, revision_id=str(uuid.uuid4()), last_modified=timestamp(now),
-            last_update_status="InProgress",
+        config = _with_logging(entry.latest.replace(
+            **changes, revision_id=_revision(), last_modified=timestamp(now),
+            deployment_id=_revision(), last_update_status="InProgress",
             last_update_status_reason="The function is being created.",
-            last_update_status_reason_code="Creating")
-        await self.store.put_version(config.replace(
-            last_update_status="Successful", last_update_status_reason=None,
-            last_update_status_reason_code=None))
+            last_update_status_reason_code="Creating"))
+        done = _settled(config).replace(revision_id=_revision())
+        await self.store.put_version(done)
         entry.latest = config
         self.pool.retire(config.name, LATEST)
-        asyncio.get_running_loop().call_soon(self._settle, config.name)
+        asyncio.get_running_loop().call_soon(self._settle, config.name, config, done)
         return config
 
-    def _settle(self, name: str) -> None:
-        """The change is in effect: Pending → Active, InProgress → Successful."""
+    def _settle(self, name: str, answered: FunctionConfig, done: FunctionConfig) -> None:
+        """The change is in effect (Pending → Active, InProgress → Successful), under the
+        RevisionId the store already holds; unless something changed `$LATEST` since."""
         entry = self._functions.get(name)
-        if entry is None:
-            return
-        latest = entry.latest
-        if latest.state == "Pending":
-            latest = latest.replace(state="Active", state_reason=None, state_reason_code=None)
-        if latest.last_update_status == "InProgress":
-            latest = latest.replace(last_update_status="Successful",
-                                    last_update_status_reason=None,
-                                    last_update_status_reason_code=None)
-        entry.latest = latest
+        if entry is not None and entry.latest is answered:
+            entry.latest = done
 
 
 def _no_layers(arns: tuple[str, ...]) -> tuple[LayerRef, ...]:
@@ -373,10 +374,20 @@ def _no_layers(arns: tuple[str, ...]) -> tuple[LayerRef, ...]:
 
 
 def _settled(config: FunctionConfig) -> FunctionConfig:
-    """A configuration read back from the store: any change it went through is complete."""
+    """A configuration whose creation or update is complete (and one read back from the
+    store): Active, with `LastUpdateStatus: Successful` as AWS shows it after a create."""
     return config.replace(state="Active", state_reason=None, state_reason_code=None,
-                          last_update_status=config.last_update_status and "Successful",
-                          last_update_status_reason=None, last_update_status_reason_code=None)
+                          last_update_status="Successful", last_update_status_reason=None,
+                          last_update_status_reason_code=None)
+
+
+def _with_logging(config: FunctionConfig) -> FunctionConfig:
+    return config.replace(**logging_levels(config.log_format, config.application_log_level,
+                                           config.system_log_level))
+
+
+def _revision() -> str:
+    return str(uuid.uuid4())
 
 
 class _UpdateGuard:

@@ -79,8 +79,11 @@ class SqlStore:
     async def list_function_tags(self) -> dict[str, dict[str, str]]:
         return {r[0]: json.loads(r[1]) for r in await self._query("list_function_tags")}
 
-    async def set_function_tags(self, name: str, tags: dict[str, str]) -> None:
-        await self._change(("set_function_tags", {"name": name, "tags": json.dumps(tags)}))
+    async def set_function_tags(self, name: str, tags: dict[str, str],
+                                latest: FunctionConfig) -> None:
+        """The function's tags and its `$LATEST` (tagging renews its RevisionId)."""
+        await self._change(("set_function_tags", {"name": name, "tags": json.dumps(tags)}),
+                           ("put_version", rows.version_row(latest)))
 
     async def set_reserved_concurrency(self, name: str, reserved: int | None) -> None:
         await self._change(("set_reserved_concurrency", {"name": name, "reserved": reserved}))

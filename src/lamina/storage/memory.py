@@ -179,9 +179,11 @@ class MemoryStore:
     async def list_function_tags(self) -> dict[str, dict[str, str]]:
         return copy.deepcopy(self.functions)
 
-    async def set_function_tags(self, name: str, tags: dict[str, str]) -> None:
+    async def set_function_tags(self, name: str, tags: dict[str, str],
+                                latest: FunctionConfig) -> None:
         if name in self.functions:
             self.functions[name] = dict(tags)
+            self.versions[(name, latest.version)] = latest
 
     async def write_records(self, summaries: list[InvocationSummary],
                             records: list[AttemptRecord]) -> None:
