@@ -108,6 +108,7 @@ class Engine:
         self.urls = UrlService(self.store, self.functions, self.versions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
+        self.provisioned.unreserved_limit = lambda: self.limiter.unreserved_limit
         self.aws = AwsClients(config.region)
         self.sender = AwsSender(self.aws)
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,

@@ -161,8 +161,22 @@ def test_duplicate_and_name_errors(lam, raw_lam, fname):
     ({"Timeout": 901}, "ValidationException", "less than or equal to 900"),
     ({"MemorySize": 127}, "ValidationException", "greater than or equal to 128"),
     ({"MemorySize": 10241}, "ValidationException", "less than or equal to 10240"),
-    ({"Runtime": "cobol85"}, "ValidationException", "enum value set"),
+    # AWS answers an unknown runtime with InvalidParameterValueException (not the model's
+    # ValidationException), listing the runtimes it accepts
+    ({"Runtime": "cobol85"}, "InvalidParameterValueException",
+     "Value cobol85 at 'runtime' failed to satisfy constraint: Member must satisfy enum value "
+     "set: [nodejs20.x, python3.14, provided.al2023,"),
+    ({"Runtime": "PYTHON3.12"}, "InvalidParameterValueException", "] or be a valid ARN"),
     ({"Runtime": "python2.7"}, "InvalidParameterValueException", "no longer supported"),
+    ({"Runtime": "provided"}, "InvalidParameterValueException",
+     "The runtime parameter of provided is no longer supported"),
+    ({"Architectures": ["x86_64", "arm64"]}, "ValidationException",
+     "Value '[x86_64, arm64]' at 'architectures' failed to satisfy constraint: Member must have "
+     "length less than or equal to 1"),
+    ({"Architectures": ["X86_64"]}, "ValidationException",
+     "Value '[X86_64]' at 'architectures' failed to satisfy constraint: Member must satisfy "
+     "constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be "
+     "null]"),
     ({"Runtime": "java21"}, "InvalidParameterValueException", "Lamina cannot run"),
     ({"Handler": "has space"}, "ValidationException", "regular expression"),
     ({"Role": "not-a-role"}, "ValidationException", "regular expression"),

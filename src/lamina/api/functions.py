@@ -27,7 +27,7 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
     name = document.get("FunctionName")
     if not isinstance(name, str):
         raise errors.ValidationError.field("null", "functionName", "Member must not be null")
-    ref = ctx.function_ref(request, name)
+    ref = arns.parse_function_name(name, ctx.region, ctx.account, creating=True)
     if ref.qualifier is not None:
         raise errors.InvalidParameterValue("Unsupported function name: a qualifier is not "
                                            "allowed when creating a function")

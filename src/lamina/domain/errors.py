@@ -41,15 +41,18 @@ class LaminaError(Exception):
     # AWS's recorded bodies use "message" for some shapes and "Message" for others (spec §2.2).
     message_key: ClassVar[str] = "Message"
 
-    def __init__(self, message: str = "", **members: Any) -> None:
+    def __init__(self, message: str = "", *, typed: bool = True, **members: Any) -> None:
         super().__init__(message)
         self.message = message
         self.members = members
+        # AWS leaves "Type" out of a few error bodies of a class that otherwise carries it
+        self.typed = typed
 
     def body(self) -> dict[str, Any]:
         """The JSON body AWS sends for this error."""
         body: dict[str, Any] = dict(self.members)
-        body["Type"] = "User" if self.fault == "client" else "Service"
+        if self.typed:
+            body["Type"] = "User" if self.fault == "client" else "Service"
         body[self.message_key] = self.message
         return body
 
@@ -73,8 +76,15 @@ class ValidationError(ClientError):
 
     @classmethod
     def field(cls, value: Any, field: str, constraint: str) -> ValidationError:
-        return cls(f"1 validation error detected: Value '{value}' at '{field}' failed to "
-                   f"satisfy constraint: {constraint}")
+        return cls.fields([(value, field, constraint)])
+
+    @classmethod
+    def fields(cls, problems: list[tuple[Any, str, str]]) -> ValidationError:
+        """Every broken constraint of a request in one error, as AWS reports them."""
+        count = len(problems)
+        listed = "; ".join(f"Value '{value}' at '{field}' failed to satisfy constraint: "
+                           f"{constraint}" for value, field, constraint in problems)
+        return cls(f"{count} validation error{'s' if count > 1 else ''} detected: {listed}")
 
 
 class InvalidParameterValue(ClientError):

@@ -157,13 +157,8 @@ def validate(settings: FunctionSettings) -> None:
     _check_range(settings.ephemeral_storage, "ephemeralStorage.size", limits.EPHEMERAL_RANGE)
     if settings.environment is not None:
         check_environment(settings.environment)
-    if settings.architectures is not None and (
-            len(settings.architectures) != 1
-            or settings.architectures[0] not in ("x86_64", "arm64")):
-        raise errors.ValidationError.field(
-            list(settings.architectures), "architectures",
-            "Member must have length less than or equal to 1, Member must satisfy enum value "
-            "set: [x86_64, arm64]")
+    if settings.architectures is not None:
+        _check_architectures(settings.architectures)
     if settings.package_type is not None and settings.package_type not in ("Zip", "Image"):
         raise errors.ValidationError.field(settings.package_type, "packageType",
                                            "Member must satisfy enum value set: [Zip, Image]")
@@ -184,6 +179,21 @@ def validate(settings: FunctionSettings) -> None:
     _check_logging(settings)
     if settings.layers is not None:
         layers.check_references(settings.layers)
+
+
+def _check_architectures(given: tuple[str, ...]) -> None:
+    """Exactly one of x86_64 and arm64 (AWS shows the list as Java prints it)."""
+    shown = "[" + ", ".join(map(str, given)) + "]"
+    if len(given) > 1:
+        raise errors.ValidationError.field(shown, "architectures",
+                                           "Member must have length less than or equal to 1")
+    if len(given) < 1:
+        raise errors.ValidationError.field(shown, "architectures",
+                                           "Member must have length greater than or equal to 1")
+    if given[0] not in ("x86_64", "arm64"):
+        raise errors.ValidationError.field(
+            shown, "architectures", "Member must satisfy constraint: [Member must satisfy enum "
+            "value set: [x86_64, arm64], Member must not be null]")
 
 
 APPLICATION_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")

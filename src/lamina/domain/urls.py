@@ -47,7 +47,7 @@ class FunctionUrlConfig:
     qualifier: str          # "$LATEST" for the unqualified function, else an alias name
     url_id: str
     auth_type: str
-    invoke_mode: str = "BUFFERED"
+    invoke_mode: str | None = None   # None: not given (BUFFERED, and AWS shows no member)
     cors: dict[str, Any] | None = None
     created: float = 0.0    # epoch seconds
     modified: float = 0.0
@@ -55,8 +55,9 @@ class FunctionUrlConfig:
     def to_wire(self, url: str, function_arn: str, with_modified: bool = True
                 ) -> dict[str, Any]:
         body: dict[str, Any] = {"FunctionUrl": url, "FunctionArn": function_arn,
-                                "AuthType": self.auth_type, "CreationTime": iso_timestamp(self.created),
-                                "InvokeMode": self.invoke_mode}
+                                "AuthType": self.auth_type, "CreationTime": iso_timestamp(self.created)}
+        if self.invoke_mode is not None:
+            body["InvokeMode"] = self.invoke_mode
         if self.cors is not None:
             body["Cors"] = self.cors
         if with_modified:

@@ -106,7 +106,7 @@ class AsyncInvokeService:
     async def accept(self, name: str, qualifier: str | None, payload: bytes,
                      trace_id: str | None = None) -> str:
         """Store an Event invocation durably; return its request id (then answer 202)."""
-        config = self.functions.resolve(name, qualifier)
+        config = self.functions.invoked(name, qualifier)
         self.functions.check_invocable(config)
         now = self.clock.now()
         event = AsyncEvent(str(uuid.uuid4()), name, qualifier, payload, now, now,

@@ -38,7 +38,8 @@ class EventConfigService:
         return self._configs.get(key) or EventInvokeConfig(function, key[1], 0.0)
 
     def get(self, function: str, qualifier: str | None) -> EventInvokeConfig:
-        self.functions.resolve(function, qualifier)
+        """A qualifier's configuration; AWS answers a missing function, version or alias as it
+        answers a missing configuration."""
         config = self._configs.get((function, qualifier or LATEST))
         if config is None:
             raise errors.ResourceNotFound(
@@ -54,7 +55,6 @@ class EventConfigService:
                   retries: Any = UNSET, max_age: Any = UNSET, on_success: Any = UNSET,
                   on_failure: Any = UNSET) -> EventInvokeConfig:
         """Put (merge=False) or Update (merge=True) the configuration of a qualifier."""
-        self.functions.resolve(function, qualifier)
         key = (function, qualifier or LATEST)
         given = {"maximum_retry_attempts": retries, "maximum_event_age": max_age,
                  "on_success": on_success, "on_failure": on_failure}
@@ -62,6 +62,7 @@ class EventConfigService:
         if not any(v is not None for v in given.values()) and not merge:
             raise errors.InvalidParameterValue(
                 "You must specify at least one of error handling or destination setting.")
+        self.functions.resolve(function, qualifier)
         self._check(function, given)
         base = self._configs.get(key) if merge else None
         if merge and base is None:

@@ -115,6 +115,10 @@ class FunctionService:
             raise errors.ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
         return entry
 
+    def find(self, name: str) -> FunctionEntry | None:
+        """The function, or None (for operations that word their own 404)."""
+        return self._functions.get(name)
+
     def resolve(self, name: str, qualifier: str | None) -> FunctionConfig:
         """The version a name and qualifier select (an alias's primary version); 404 if none."""
         entry = self.entry(name, qualifier)
@@ -129,10 +133,21 @@ class FunctionService:
             raise errors.ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
         return config
 
+    def invoked(self, name: str, qualifier: str | None) -> FunctionConfig:
+        """`resolve` for an invocation: an unqualified one that finds nothing names
+        `$LATEST` in its 404, as AWS's does."""
+        try:
+            return self.resolve(name, qualifier)
+        except errors.ResourceNotFound:
+            if qualifier is not None:
+                raise
+            raise errors.ResourceNotFound(
+                f"Function not found: {self.arn(name, LATEST)}") from None
+
     def route(self, name: str, qualifier: str | None) -> FunctionConfig:
         """The version an invocation runs: an alias with a routing configuration sends its
         weight of calls to the additional version (spec §4.3)."""
-        config = self.resolve(name, qualifier)
+        config = self.invoked(name, qualifier)
         alias = self._functions[name].aliases.get(qualifier or "")
         if alias is not None and alias.additional_version and \
                 random.random() < alias.additional_weight:
@@ -207,10 +222,14 @@ class FunctionService:
             return await self._apply(entry, changes)
 
     async def delete(self, name: str, qualifier: str | None) -> None:
-        entry = self.entry(name)
+        """DeleteFunction, in AWS's order: `$LATEST` and alias qualifiers are refused before
+        the function is looked up; a version that does not exist is deleted already."""
         if qualifier == LATEST:
             raise errors.InvalidParameterValue(
                 "$LATEST version cannot be deleted without deleting the function.")
+        if qualifier is not None and arns.ALIAS_RE.fullmatch(qualifier):
+            raise errors.InvalidParameterValue("Deletion of aliases is not currently supported.")
+        entry = self.entry(name)
         if qualifier is not None:
             await self._delete_version(entry, qualifier)
             return
@@ -227,8 +246,7 @@ class FunctionService:
 
     async def _delete_version(self, entry: FunctionEntry, version: str) -> None:
         if version not in entry.versions:
-            raise errors.ResourceNotFound(
-                f"Function not found: {self.arn(entry.latest.name, version)}")
+            return  # AWS answers 204: deleting a version is idempotent
         users = sorted(a.name for a in entry.aliases.values()
                        if version in (a.function_version, a.additional_version))
         if users:
@@ -286,7 +304,7 @@ class FunctionService:
                 "unqualified function ARN.")
 
     async def put_concurrency(self, name: str, reserved: int) -> int:
-        self.entry(name)
+        self.entry(name, LATEST)
         self.limiter.check_reservation(name, reserved)
         provisioned = self.provisioned_total(name)
         if reserved < provisioned:

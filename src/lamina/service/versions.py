@@ -90,7 +90,7 @@ class VersionService:
 
     async def create_alias(self, function: str, name: str, version: str, description: str,
                            routing: dict[str, float] | None) -> Alias:
-        entry = self.functions.entry(function)
+        entry = self.functions.entry(function, version)
         _check_alias_name(name)
         if name in entry.aliases:
             raise errors.ResourceConflict(
@@ -138,17 +138,26 @@ class VersionService:
             raise errors.InvalidParameterValue(
                 "Number of items in AdditionalVersionWeights cannot be greater than 1")
         (extra, weight), = routing.items()
-        if not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
+        shown = "{" + f"{extra}={float(weight) if _is_number(weight) else weight}" + "}"
+        if not _is_number(weight) or not 0.0 <= weight <= 1.0:
             raise errors.ValidationError.field(
-                "{" + f"{extra}={weight}" + "}", "routingConfig.additionalVersionWeights",
+                shown, "routingConfig.additionalVersionWeights",
                 "Map value must satisfy constraint: [Member must have value less than or equal "
-                "to 1.0, Member must have value greater than or equal to 0.0]")
-        if LATEST in (alias.function_version, extra):
+                "to 1.0, Member must have value greater than or equal to 0.0, Member must not "
+                "be null]")
+        if not arns.VERSION_RE.fullmatch(extra) or len(extra) > 1024:
+            raise errors.ValidationError.field(
+                shown, "routingConfig.additionalVersionWeights",
+                "Map keys must satisfy constraint: [Member must have length less than or equal "
+                "to 1024, Member must have length greater than or equal to 1, Member must "
+                "satisfy regular expression pattern: [0-9]+]")
+        if alias.function_version == LATEST:
             raise errors.InvalidParameterValue(
-                "$LATEST is not supported for an alias pointing to more than 1 version")
+                "$LATEST is not supported for an alias pointing to more than 1 version",
+                typed=False)
         if extra == alias.function_version:
             raise errors.InvalidParameterValue(
-                "Invalid function version. Function version "
+                f"Invalid function version {extra}. Function version "
                 f"{extra} is already included in routing configuration.")
         self._check_version(entry, extra)
         return dataclasses.replace(alias, additional_version=extra,
@@ -165,3 +174,7 @@ def _check_alias_name(name: str) -> None:
         raise errors.ValidationError.field(
             name, "name", "Member must satisfy regular expression pattern: "
             "(?!^[0-9]+$)([a-zA-Z0-9-_]+)")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

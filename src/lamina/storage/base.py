@@ -102,7 +102,8 @@ class SqlStore:
 
     async def delete_version(self, name: str, version: str) -> None:
         await self._change(("delete_version", {"name": name, "version": version}),
-                           ("delete_policy", {"function": name, "qualifier": version}))
+                           ("delete_policy", {"function": name, "qualifier": version}),
+                           ("delete_provisioned", {"function": name, "qualifier": version}))
 
     async def create_alias(self, alias: Alias) -> None:
         try:
@@ -116,6 +117,7 @@ class SqlStore:
     async def delete_alias(self, function: str, name: str) -> None:
         await self._change(("delete_alias", {"function": function, "name": name}),
                            ("delete_policy", {"function": function, "qualifier": name}),
+                           ("delete_provisioned", {"function": function, "qualifier": name}),
                            ("delete_function_url", {"function": function, "qualifier": name}))
 
     async def list_aliases(self) -> list[Alias]:

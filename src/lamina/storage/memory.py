@@ -116,6 +116,7 @@ class MemoryStore:
     async def delete_version(self, name: str, version: str) -> None:
         self.versions.pop((name, version), None)
         self.policies.pop((name, version), None)
+        self.provisioned.pop((name, version), None)
 
     async def create_alias(self, alias: Alias) -> None:
         if (alias.function, alias.name) in self.aliases:
@@ -128,6 +129,7 @@ class MemoryStore:
     async def delete_alias(self, function: str, name: str) -> None:
         self.aliases.pop((function, name), None)
         self.policies.pop((function, name), None)
+        self.provisioned.pop((function, name), None)
         self.urls.pop((function, name), None)
 
     async def list_aliases(self) -> list[Alias]:
