@@ -8,12 +8,13 @@ from urllib.parse import parse_qs
 
 from lamina.api import wire
 from lamina.api.context import ApiContext
-from lamina.domain import arns, errors, limits
+from lamina.domain import arns, errors, limits, tagging
 from lamina.domain.model import LATEST, FunctionConfig
 from lamina.domain.settings import (
     RECURSIVE_LOOP,
     check_choice,
     check_runtime_management,
+    check_tags,
 )
 from lamina.http.server import Request, Response
 from lamina.service.functions import CreateFunction
@@ -26,7 +27,7 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
     document = wire.json_body(request.body)
     name = document.get("FunctionName")
     if not isinstance(name, str):
-        raise errors.ValidationError.field("null", "functionName", "Member must not be null")
+        raise errors.ValidationError.field(None, "functionName", "Member must not be null")
     ref = arns.parse_function_name(name, ctx.region, ctx.account, creating=True)
     if ref.qualifier is not None:
         raise errors.InvalidParameterValue("Unsupported function name: a qualifier is not "
@@ -146,46 +147,74 @@ async def account_settings(ctx: ApiContext, request: Request, request_id: str) -
             "ConcurrentExecutions": ctx.account_limit,
             "UnreservedConcurrentExecutions": ctx.invoke.limiter.unreserved_limit,
         },
-        "AccountUsage": {"TotalCodeSize": ctx.functions.total_code_size(),
+        "AccountUsage": {"TotalCodeSize": ctx.functions.total_code_size() + (
+            ctx.layers.total_code_size() if ctx.layers is not None else 0),
                          "FunctionCount": len(functions)},
     }, request_id)
 
 
-def _tagged(ctx: ApiContext, resource: str) -> str:
-    """The function a tags operation names (by its ARN: versions and aliases have no tags)."""
-    ref = arns.parse_function_name(resource, ctx.region, ctx.account, field="resource")
-    if ref.qualifier is not None:
-        raise errors.InvalidParameterValue("Tags on function aliases and versions are not "
-                                           "supported. Please specify a function ARN.")
-    return ref.name
+def _tagged(ctx: ApiContext, resource: str) -> tagging.TaggedResource:
+    """The function or event source mapping a tags operation names, by its ARN; AWS's 404
+    for anything else it could name (Lamina has no tagged layers, code signing
+    configurations or capacity providers)."""
+    tagged = tagging.parse(resource)
+    if tagged.kind == "function":
+        ref = arns.parse_function_name(resource, ctx.region, ctx.account, field="resource")
+        if ref.qualifier is not None:
+            raise errors.InvalidParameterValue("Tags on function aliases and versions are not "
+                                               "supported. Please specify a function ARN.")
+        ctx.functions.entry(ref.name)
+        return tagging.TaggedResource(resource, "function", ref.name)
+    if tagged.kind == "event-source-mapping" and ctx.mappings is not None and \
+            ctx.mappings.current(tagged.id) is not None:
+        return tagged
+    raise tagging.not_found(tagged)
+
+
+def _tags_of(ctx: ApiContext, tagged: tagging.TaggedResource) -> dict[str, str]:
+    if tagged.kind == "function":
+        return ctx.functions.tags(tagged.id)
+    assert ctx.mappings is not None
+    return dict(ctx.mappings.get(tagged.id).tags)
+
+
+async def _set_tags(ctx: ApiContext, tagged: tagging.TaggedResource,
+                    tags: dict[str, str]) -> None:
+    if tagged.kind == "function":
+        await ctx.functions.set_tags(tagged.id, tags)
+    else:
+        assert ctx.mappings is not None
+        await ctx.mappings.set_tags(tagged.id, tags)
 
 
 async def list_tags(ctx: ApiContext, request: Request, request_id: str,
                     resource: str) -> Response:
-    return wire.json_response(200, {"Tags": ctx.functions.tags(_tagged(ctx, resource))},
-                              request_id)
+    return wire.json_response(200, {"Tags": _tags_of(ctx, _tagged(ctx, resource))}, request_id)
 
 
 async def tag_resource(ctx: ApiContext, request: Request, request_id: str,
                        resource: str) -> Response:
-    name = _tagged(ctx, resource)
+    tagged = _tagged(ctx, resource)
     tags = wire.json_body(request.body).get("Tags")
     if not tags:
         raise errors.InvalidParameterValue("An error occurred and the request cannot be "
                                            "processed.")
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise errors.ValidationError.field(tags, "tags", "Member must be a map of strings")
-    await ctx.functions.tag(name, tags)
+    merged = {**_tags_of(ctx, tagged), **tags}
+    check_tags(tags, len(merged))
+    await _set_tags(ctx, tagged, merged)
     return wire.empty_response(204, request_id)
 
 
 async def untag_resource(ctx: ApiContext, request: Request, request_id: str,
                          resource: str) -> Response:
-    name = _tagged(ctx, resource)
+    tagged = _tagged(ctx, resource)
     keys = parse_qs(request.query or "").get("tagKeys")
     if not keys:
-        raise errors.ValidationError.field("null", "tagKeys", "Member must not be null")
-    await ctx.functions.untag(name, keys)
+        raise errors.ValidationError.field(None, "tagKeys", "Member must not be null")
+    await _set_tags(ctx, tagged, {k: v for k, v in _tags_of(ctx, tagged).items()
+                                  if k not in keys})
     return wire.empty_response(204, request_id)
 
 

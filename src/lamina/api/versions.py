@@ -47,7 +47,7 @@ async def create_alias(ctx: ApiContext, request: Request, request_id: str,
     document = wire.json_body(request.body)
     alias_name, version = _text(document, "Name"), _text(document, "FunctionVersion")
     if alias_name is None or version is None:
-        raise errors.ValidationError.field("null", "name" if alias_name is None
+        raise errors.ValidationError.field(None, "name" if alias_name is None
                                            else "functionVersion", "Member must not be null")
     alias = await ctx.versions.create_alias(ref.name, alias_name, version,
                                             _text(document, "Description") or "",

@@ -108,9 +108,9 @@ def layer_version(layer: LayerVersion, location: str | None = None) -> dict[str,
     body: dict[str, Any] = {"LayerVersionArn": layer.version_arn, "Version": layer.version,
                             "Description": layer.description,
                             "CreatedDate": layer.created_date}
-    if layer.compatible_runtimes:
+    if layer.compatible_runtimes is not None:  # shown when given, even empty (as AWS does)
         body["CompatibleRuntimes"] = list(layer.compatible_runtimes)
-    if layer.compatible_architectures:
+    if layer.compatible_architectures is not None:
         body["CompatibleArchitectures"] = list(layer.compatible_architectures)
     if layer.license_info is not None:
         body["LicenseInfo"] = layer.license_info
@@ -178,6 +178,11 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
     logging_config = _typed(document, "LoggingConfig", dict, "loggingConfig")
     architectures = _typed(document, "Architectures", list, "architectures")
     layers = _typed(document, "Layers", list, "layers")
+    snap_start = _typed(document, "SnapStart", dict, "snapStart")
+    if snap_start is not None and snap_start.get("ApplyOn") not in ("PublishedVersions", "None"):
+        raise errors.ValidationError.field(  # checked, not acted on: Lamina has no SnapStart
+            snap_start.get("ApplyOn"), "snapStart.applyOn",
+            "Member must satisfy enum value set: [PublishedVersions, None]")
     return FunctionSettings(
         runtime=_typed(document, "Runtime", str, "runtime"),
         handler=_typed(document, "Handler", str, "handler"),

@@ -82,9 +82,14 @@ class ValidationError(ClientError):
     def fields(cls, problems: list[tuple[Any, str, str]]) -> ValidationError:
         """Every broken constraint of a request in one error, as AWS reports them."""
         count = len(problems)
-        listed = "; ".join(f"Value '{value}' at '{field}' failed to satisfy constraint: "
+        listed = "; ".join(f"Value {_shown(value)} at '{field}' failed to satisfy constraint: "
                            f"{constraint}" for value, field, constraint in problems)
         return cls(f"{count} validation error{'s' if count > 1 else ''} detected: {listed}")
+
+
+def _shown(value: Any) -> str:
+    """A value as AWS quotes it in a validation message: `null` (a missing member) bare."""
+    return "null" if value is None else f"'{value}'"
 
 
 class InvalidParameterValue(ClientError):

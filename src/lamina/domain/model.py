@@ -285,6 +285,7 @@ class EventSourceMapping:
     bootstrap_servers: tuple[str, ...] = ()
     consumer_group: str | None = None
     enabled: bool = True
+    tags: dict[str, str] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> EventSourceMapping:
         return dataclasses.replace(self, **changes)

@@ -15,7 +15,7 @@ from typing import Any
 from lamina.domain import errors
 
 ACCOUNT_RE = re.compile(r"\d{12}")
-IAM_ARN_RE = re.compile(r"arn:aws[a-zA-Z-]*:iam:")
+IAM_ARN_RE = re.compile(r"arn:aws[a-zA-Z-]*:(iam|sts):")  # IAM users and roles, STS sessions
 # (attribute, field in messages, pattern, longest) per the AddPermission request model.
 _CONSTRAINTS = (
     ("statement_id", "statementId", r"([a-zA-Z0-9-_]+)", 100),
@@ -64,7 +64,7 @@ def check_members(request: Any, constraints: tuple[tuple[str, str, str, int], ..
         value = getattr(request, name)
         if value is None:
             if name in required:
-                raise errors.ValidationError.field("null", field, "Member must not be null")
+                raise errors.ValidationError.field(None, field, "Member must not be null")
             continue
         if not isinstance(value, str):
             raise errors.ValidationError.field(value, field, "Member must be a string")

@@ -117,7 +117,7 @@ def check_tags(given: dict[str, str], total: int) -> None:
 def check_choice(value: object, field: str, allowed: tuple[str, ...]) -> None:
     """A required member with an enum of values (UpdateRuntimeOn, RecursiveLoop)."""
     if value is None:
-        raise errors.ValidationError.field("null", field, "Member must not be null")
+        raise errors.ValidationError.field(None, field, "Member must not be null")
     if value not in allowed:
         raise errors.ValidationError.field(
             value, field, f"Member must satisfy enum value set: [{', '.join(allowed)}]")

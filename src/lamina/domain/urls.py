@@ -52,12 +52,14 @@ class FunctionUrlConfig:
     created: float = 0.0    # epoch seconds
     modified: float = 0.0
 
-    def to_wire(self, url: str, function_arn: str, with_modified: bool = True
-                ) -> dict[str, Any]:
+    def to_wire(self, url: str, function_arn: str, with_modified: bool = True,
+                read: bool = True) -> dict[str, Any]:
+        """The configuration as the API answers it. Create and Update (`read` False) show
+        `InvokeMode` only when one was given; Get and List show the mode in effect."""
         body: dict[str, Any] = {"FunctionUrl": url, "FunctionArn": function_arn,
                                 "AuthType": self.auth_type, "CreationTime": iso_timestamp(self.created)}
-        if self.invoke_mode is not None:
-            body["InvokeMode"] = self.invoke_mode
+        if self.invoke_mode is not None or read:
+            body["InvokeMode"] = self.invoke_mode or "BUFFERED"
         if self.cors is not None:
             body["Cors"] = self.cors
         if with_modified:
@@ -81,7 +83,7 @@ def check_auth_type(value: Any, required: bool) -> None:
     if value is None and not required:
         return
     if value not in AUTH_TYPES:
-        raise errors.ValidationError.field(value if value is not None else "null", "authType",
+        raise errors.ValidationError.field(value, "authType",
                                            "Member must satisfy enum value set: [AWS_IAM, NONE]"
                                            if value is not None else "Member must not be null")
 

@@ -53,13 +53,15 @@ class EventConfigService:
 
     async def put(self, function: str, qualifier: str | None, *, merge: bool,
                   retries: Any = UNSET, max_age: Any = UNSET, on_success: Any = UNSET,
-                  on_failure: Any = UNSET) -> EventInvokeConfig:
-        """Put (merge=False) or Update (merge=True) the configuration of a qualifier."""
+                  on_failure: Any = UNSET, destinations: bool = False) -> EventInvokeConfig:
+        """Put (merge=False) or Update (merge=True) the configuration of a qualifier.
+        `destinations`: a DestinationConfig was given (even one naming no destination, which
+        AWS accepts as a setting)."""
         key = (function, qualifier or LATEST)
         given = {"maximum_retry_attempts": retries, "maximum_event_age": max_age,
                  "on_success": on_success, "on_failure": on_failure}
         given = {k: v for k, v in given.items() if v is not UNSET}
-        if not any(v is not None for v in given.values()) and not merge:
+        if not any(v is not None for v in given.values()) and not merge and not destinations:
             raise errors.InvalidParameterValue(
                 "You must specify at least one of error handling or destination setting.")
         self.functions.resolve(function, qualifier)

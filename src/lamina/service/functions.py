@@ -181,7 +181,7 @@ class FunctionService:
         validate(settings)
         check_tags(request.tags, len(request.tags))
         if settings.role is None:
-            raise errors.ValidationError.field("null", "role", "Member must not be null")
+            raise errors.ValidationError.field(None, "role", "Member must not be null")
         if request.name in self._functions:
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
         values: dict[str, Any] = {"runtime": None, "handler": None,
@@ -263,16 +263,7 @@ class FunctionService:
             callback(name, qualifier)
 
     # tags and settings outside deployments ----------------------------------------------
-    async def tag(self, name: str, tags: dict[str, str]) -> None:
-        merged = {**self.entry(name).tags, **tags}
-        check_tags(tags, len(merged))
-        await self._set_tags(name, merged)
-
-    async def untag(self, name: str, keys: list[str]) -> None:
-        await self._set_tags(name, {k: v for k, v in self.entry(name).tags.items()
-                                    if k not in keys})
-
-    async def _set_tags(self, name: str, tags: dict[str, str]) -> None:
+    async def set_tags(self, name: str, tags: dict[str, str]) -> None:
         """Tags change the function's RevisionId (as on AWS), not its deployment."""
         latest = self.entry(name).latest.replace(revision_id=_revision())
         await self.store.set_function_tags(name, tags, latest)
