@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
-from lamina.adapters.aws import AwsClients, AwsSender
+from lamina.adapters.aws import AwsClients, AwsNetwork, AwsSender
 from lamina.api.app import body_limit, lambda_api, too_large
 from lamina.api.context import ApiContext
 from lamina.config import Config
@@ -111,6 +111,7 @@ class Engine:
         self.provisioned.unreserved_limit = lambda: self.limiter.unreserved_limit
         self.aws = AwsClients(config.region)
         self.sender = AwsSender(self.aws)
+        self.functions.network = AwsNetwork(self.aws)
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
                                                self.invoke, self.limiter, self.recorder,
                                                self.clock, self.sender)

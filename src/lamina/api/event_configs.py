@@ -52,7 +52,7 @@ def _fields(document: dict[str, Any], merge: bool) -> dict[str, Any]:
     return {"retries": number("MaximumRetryAttempts", "maximumRetryAttempts"),
             "max_age": number("MaximumEventAgeInSeconds", "maximumEventAgeInSeconds"),
             "on_success": target("OnSuccess"), "on_failure": target("OnFailure"),
-            "destinations": bool(destination)}
+            "destination_config": bool(destination)}
 
 
 async def put_config(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:

@@ -101,7 +101,8 @@ def settings_of(document: dict[str, Any], source: str | None) -> mappings.Mappin
         bootstrap_servers=tuple(servers) if isinstance(servers, list) else None,
         consumer_group=kafka.get("ConsumerGroupId"),
         enabled=_typed(document, "Enabled", bool),
-        has_destination=destination is not None and bool(destination.get("OnFailure")))
+        has_destination=destination is not None and bool(
+            destination.get("OnFailure") or destination.get("OnSuccess")))
 
 
 async def create_mapping(ctx: ApiContext, request: Request, request_id: str) -> Response:

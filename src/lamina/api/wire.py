@@ -13,7 +13,7 @@ from typing import Any
 
 from lamina.domain import errors, limits, runtimes
 from lamina.domain.layers import LayerVersion
-from lamina.domain.model import Alias, FunctionConfig, InvocationSummary
+from lamina.domain.model import Alias, FunctionConfig, InvocationSummary, VpcConfig
 from lamina.domain.settings import FunctionSettings
 from lamina.http.server import Response
 
@@ -64,6 +64,11 @@ def function_configuration(config: FunctionConfig, arn: str,
         body["Environment"] = {"Variables": dict(config.environment)}
     if config.dead_letter_target:
         body["DeadLetterConfig"] = {"TargetArn": config.dead_letter_target}
+    if config.vpc is not None:
+        body["VpcConfig"] = {"SubnetIds": list(config.vpc.subnet_ids),
+                             "SecurityGroupIds": list(config.vpc.security_group_ids),
+                             "VpcId": config.vpc.vpc_id,
+                             "Ipv6AllowedForDualStack": config.vpc.ipv6_dual_stack}
     body["TracingConfig"] = {"Mode": config.tracing_mode}
     body["RevisionId"] = config.revision_id
     if not listed:
@@ -207,8 +212,21 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
                                 "loggingConfig.systemLogLevel") if logging_config else None,
         log_group=_typed(logging_config, "LogGroup", str, "loggingConfig.logGroup")
         if logging_config else None,
+        vpc=vpc_config(_typed(document, "VpcConfig", dict, "vpcConfig")),
         package_type=_typed(document, "PackageType", str, "packageType"),
     )
+
+
+def vpc_config(document: dict[str, Any] | None) -> VpcConfig | None:
+    """A VpcConfig member (lists of ids; the VPC is looked up from them)."""
+    if document is None:
+        return None
+    subnets = _typed(document, "SubnetIds", list, "vpcConfig.subnetIds") or []
+    groups = _typed(document, "SecurityGroupIds", list, "vpcConfig.securityGroupIds") or []
+    ipv6 = _typed(document, "Ipv6AllowedForDualStack", bool,
+                  "vpcConfig.ipv6AllowedForDualStack")
+    return VpcConfig(tuple(map(str, subnets)), tuple(map(str, groups)),
+                     ipv6_dual_stack=bool(ipv6))
 
 
 def zip_file(code: dict[str, Any] | None) -> bytes:

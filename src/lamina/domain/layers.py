@@ -173,11 +173,14 @@ def check_publish(description: object, runtimes: object, architectures: object,
         raise errors.ValidationError.field(
             description, "description",
             f"Member must have length less than or equal to {limits.DESCRIPTION_MAX}")
-    problems = _list_problems(runtimes, "compatibleRuntimes", 15, runtimes_module.AWS_LISTED,
-                              "Member must satisfy enum value set: [{}]")
+    # any runtime of the model is accepted (deprecated ones too); AWS's message lists the
+    # ones it still supports
+    problems = _list_problems(runtimes, "compatibleRuntimes", 15, runtimes_module.KNOWN,
+                              "Member must satisfy enum value set: [{}]",
+                              runtimes_module.AWS_LISTED)
     problems += _list_problems(architectures, "compatibleArchitectures", 2, ARCHITECTURES,
                                "Member must satisfy constraint: [Member must satisfy enum "
-                               "value set: [{}], Member must not be null]")
+                               "value set: [{}], Member must not be null]", ARCHITECTURES)
     if problems:
         raise errors.ValidationError.fields(problems)
     if license_info is not None and (not isinstance(license_info, str)
@@ -187,7 +190,7 @@ def check_publish(description: object, runtimes: object, architectures: object,
 
 
 def _list_problems(values: object, field: str, longest: int, allowed: tuple[str, ...],
-                   constraint: str) -> list[tuple[object, str, str]]:
+                   constraint: str, listed: tuple[str, ...]) -> list[tuple[object, str, str]]:
     if values is None:
         return []
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
@@ -196,7 +199,7 @@ def _list_problems(values: object, field: str, longest: int, allowed: tuple[str,
     if len(values) > longest:
         return [(shown, field, f"Member must have length less than or equal to {longest}")]
     if any(v not in allowed for v in values):
-        return [(shown, field, constraint.format(", ".join(allowed)))]
+        return [(shown, field, constraint.format(", ".join(listed)))]
     return []
 
 

@@ -53,6 +53,7 @@ class FunctionConfig:
     dead_letter_target: str | None = None
     tracing_mode: str = "PassThrough"
     layers: tuple[LayerRef, ...] = ()
+    vpc: VpcConfig | None = None          # recorded and shown, not acted on
     log_format: str = "Text"
     application_log_level: str | None = None   # LoggingConfig levels (JSON format only)
     system_log_level: str | None = None
@@ -91,7 +92,25 @@ class FunctionConfig:
         values["architectures"] = tuple(values.get("architectures", ("x86_64",)))
         values["layers"] = tuple(LayerRef(**layer) for layer in values.get("layers", ()))
         values.setdefault("deployment_id", values.get("revision_id", ""))  # before 0018
+        if values.get("vpc") is not None:
+            values["vpc"] = VpcConfig.from_dict(values["vpc"])
         return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class VpcConfig:
+    """A function's VpcConfig: subnets and security groups in one VPC (VpcId, looked up
+    from EC2). Lamina records and shows it; its environments are not placed in the VPC."""
+
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    vpc_id: str = ""
+    ipv6_dual_stack: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VpcConfig:
+        return cls(tuple(data.get("subnet_ids", ())), tuple(data.get("security_group_ids", ())),
+                   data.get("vpc_id", ""), bool(data.get("ipv6_dual_stack", False)))
 
 
 @dataclass(frozen=True, slots=True)

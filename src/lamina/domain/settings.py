@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, fields
 
 from lamina.domain import errors, layers, limits, runtimes
+from lamina.domain.model import VpcConfig
 
 ROLE_RE = re.compile(r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
 ENV_KEY_RE = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")
@@ -52,6 +53,7 @@ class FunctionSettings:
     application_log_level: str | None = None
     system_log_level: str | None = None
     log_group: str | None = None
+    vpc: VpcConfig | None = None        # its vpc_id is looked up when the function is changed
     package_type: str | None = None
 
     def given(self) -> dict[str, object]:
@@ -177,6 +179,8 @@ def validate(settings: FunctionSettings) -> None:
         raise errors.ValidationError.field(settings.log_format, "loggingConfig.logFormat",
                                            "Member must satisfy enum value set: [JSON, Text]")
     _check_logging(settings)
+    if settings.vpc is not None:
+        _check_vpc(settings.vpc)
     if settings.layers is not None:
         layers.check_references(settings.layers)
 
@@ -194,6 +198,28 @@ def _check_architectures(given: tuple[str, ...]) -> None:
         raise errors.ValidationError.field(
             shown, "architectures", "Member must satisfy constraint: [Member must satisfy enum "
             "value set: [x86_64, arm64], Member must not be null]")
+
+
+_VPC_LISTS = (("security_group_ids", "securityGroupIds", 5, "sg-[0-9a-zA-Z]*"),
+              ("subnet_ids", "subnetIds", 16, "subnet-[0-9a-z]*"))
+
+
+def _check_vpc(vpc: VpcConfig) -> None:
+    """VpcConfig's lists, as AWS's model constrains them (all problems in one error)."""
+    problems: list[tuple[object, str, str]] = []
+    for attribute, field, longest, pattern in _VPC_LISTS:
+        values = getattr(vpc, attribute)
+        shown = "[" + ", ".join(values) + "]"
+        if len(values) > longest:
+            problems.append((shown, f"vpcConfig.{field}",
+                             f"Member must have length less than or equal to {longest}"))
+        elif any(len(v) > 1024 or not re.fullmatch(pattern, v) for v in values):
+            constraint = ("Member must satisfy constraint: [Member must have length less "
+                          "than or equal to 1024, Member must have length greater than or "
+                          f"equal to 0, Member must satisfy regular expression pattern: {pattern}]")
+            problems.append((shown, f"vpcConfig.{field}", constraint))
+    if problems:
+        raise errors.ValidationError.fields(problems)
 
 
 APPLICATION_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import random
 import time
 import uuid
@@ -27,7 +28,7 @@ from lamina.domain.layers import LayerRef
 from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
 from lamina.domain.settings import FunctionSettings, check_tags, logging_levels, validate
 from lamina.service.concurrency import ConcurrencyLimiter
-from lamina.service.ports import EnvironmentPool, Packages, Store
+from lamina.service.ports import EnvironmentPool, Network, Packages, Store
 
 
 def timestamp(now: float) -> str:
@@ -76,6 +77,8 @@ class FunctionService:
         self.provisioned_total: Callable[[str], int] = lambda name: 0
         # the layer versions a `Layers` list names (set by service.layers.LayerService)
         self.resolve_layers: Callable[[tuple[str, ...]], tuple[LayerRef, ...]] = _no_layers
+        # the VPC of a VpcConfig's subnets and security groups (set by the app: EC2)
+        self.network: Network | None = None
 
     async def load(self) -> None:
         """Read every function from the store: at start, and when another engine sharing the
@@ -185,7 +188,7 @@ class FunctionService:
         if request.name in self._functions:
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
         values: dict[str, Any] = {"runtime": None, "handler": None,
-                                  **self._given(settings)}
+                                  **await self._given_with_vpc(settings)}
         package = await self.store_package(request.zip_file)
         await self._check_unzipped(package.key, values.get("layers", ()))
         now = time.time()
@@ -215,7 +218,7 @@ class FunctionService:
                                    revision_id: str | None) -> FunctionConfig:
         validate(settings)
         async with self._updating(name, revision_id) as entry:
-            changes = self._given(settings)
+            changes = await self._given_with_vpc(settings)
             if "layers" in changes:
                 await self._check_unzipped(base64.b64decode(entry.latest.code_sha256).hex(),
                                            changes["layers"])
@@ -323,6 +326,17 @@ class FunctionService:
             changes["layers"] = self.resolve_layers(settings.layers)
         if settings.environment is not None:
             changes["has_environment"] = True
+        return changes
+
+    async def _given_with_vpc(self, settings: FunctionSettings) -> dict[str, Any]:
+        """`_given`, with the VPC of a VpcConfig looked up (AWS fails the request when EC2
+        does not know a security group or subnet); an emptied VpcConfig detaches it."""
+        changes = self._given(settings)
+        vpc = settings.vpc
+        if vpc is not None and (vpc.subnet_ids or vpc.security_group_ids):
+            vpc_id = "" if self.network is None else await self.network.vpc_of(
+                vpc.subnet_ids, vpc.security_group_ids)
+            changes["vpc"] = dataclasses.replace(vpc, vpc_id=vpc_id)
         return changes
 
     async def _check_unzipped(self, code_key: str, layers: tuple[LayerRef, ...]) -> None:

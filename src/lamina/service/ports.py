@@ -152,3 +152,11 @@ class Clock(Protocol):
 
     def now(self) -> float: ...
     async def wait(self, event: object, until: float | None) -> None: ...
+
+
+class Network(Protocol):
+    """Where a function's VpcConfig is checked (EC2): the VPC its subnets are in, or the
+    InvalidParameterValue AWS answers for a security group or subnet EC2 does not know."""
+
+    async def vpc_of(self, subnet_ids: tuple[str, ...],
+                     security_group_ids: tuple[str, ...]) -> str: ...
