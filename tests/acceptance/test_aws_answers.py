@@ -66,8 +66,9 @@ def test_a_configuration_shows_what_aws_shows_after_create(lam, fname):
     assert "Environment" not in other
     assert other["RuntimeVersionConfig"]["RuntimeVersionArn"] == runtime_arn, \
         "one runtime version ARN per runtime"
-    older = lam.update_function_configuration(FunctionName=f"{fname}-b", Runtime="python3.11")
-    assert older["RuntimeVersionConfig"]["RuntimeVersionArn"] != runtime_arn
+    another = "python3.12" if PY_RUNTIME != "python3.12" else "python3.11"
+    changed = lam.update_function_configuration(FunctionName=f"{fname}-b", Runtime=another)
+    assert changed["RuntimeVersionConfig"]["RuntimeVersionArn"] != runtime_arn
 
 
 def test_updates_renew_the_revision_twice_and_tags_renew_it_without_a_cold_start(lam, fname):
@@ -203,6 +204,10 @@ def test_names_and_qualifiers_are_checked_with_awss_patterns(lam, raw_lam, fname
         f"Function not found: {ARN}{fname}:$latest"
     assert error_of(lam.invoke, FunctionName=fname)[1] == \
         f"Function not found: {ARN}{fname}:$LATEST", "Invoke names $LATEST"
+    code, message, status, raw = error_of(
+        lam.get_function, FunctionName=f"arn:aws:lambda:us-east-1:210987654321:function:{fname}")
+    assert (code, status, message) == ("AccessDeniedException", 403, None), \
+        "another account's function: AWS says nothing more"
     code, message, _, _ = error_of(lam.create_function, FunctionName="a" * 65,
                                    Runtime=PY_RUNTIME, Role=ROLE, Handler="index.echo",
                                    Code={"ZipFile": PACKAGE})

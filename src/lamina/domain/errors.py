@@ -107,8 +107,13 @@ class ResourceInUse(ClientError):
 
 
 class AccessDenied(ClientError):
+    """A resource of another account. AWS's body is `{"Message": null}`: no words, no Type."""
+
     error_type = "AccessDeniedException"
     status = 403
+
+    def body(self) -> dict[str, Any]:
+        return {"Message": self.message or None}
 
 
 class ResourceNotFound(ClientError):
