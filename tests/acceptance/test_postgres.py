@@ -211,8 +211,8 @@ def test_one_engine_runs_the_pollers_and_another_takes_over_when_it_dies(postgre
         wait_for(lambda: sum(len(x["Records"]) for x in batches(runs_dir)) == 5, timeout=30)
         assert "this engine runs the event source mapping pollers" in first.log()
         assert "this engine runs the event source mapping pollers" not in second.log()
-        wait_for(lambda: b.get_event_source_mapping(UUID=mapping["UUID"])[
-            "LastProcessingResult"] == "OK", timeout=5)  # the leader's result, seen from b
+        wait_for(lambda: b.get_event_source_mapping(UUID=mapping["UUID"]).get(
+            "LastProcessingResult") == "OK", timeout=5)  # the leader's result, seen from b
 
         b.update_event_source_mapping(UUID=mapping["UUID"], BatchSize=3)
         wait_for(lambda: a.get_event_source_mapping(UUID=mapping["UUID"])["BatchSize"] == 3,
