@@ -8,6 +8,7 @@ a `FunctionRef` after checking the region and account against the engine's own.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ class FunctionRef:
     qualifier: str | None
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and on every Invoke: names repeat
 def parse_function_name(value: str, region: str, account: str, field: str = "functionName",
                         qualifier: str | None = None, creating: bool = False) -> FunctionRef:
     """Parse any accepted FunctionName form; raise the error AWS gives for a bad one. The
