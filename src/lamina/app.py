@@ -38,7 +38,10 @@ from lamina.runtime.pool import EnvironmentPool
 from lamina.service import clock
 from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.calls import CallRegistry
+from lamina.service.capacity import CapacityProviderService
+from lamina.service.code_signing import CodeSigningService
 from lamina.service.concurrency import ConcurrencyLimiter
+from lamina.service.durable import DurableService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import CreateFunction, FunctionService
@@ -70,6 +73,13 @@ def _sdk_path() -> str | None:
     return str(Path(spec.origin).parent.parent)
 
 
+def _reachable(host: str, port: int) -> str:
+    """The engine's Lambda API as a function on this machine reaches it."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class Engine:
     """One running Lamina engine."""
 
@@ -83,7 +93,8 @@ class Engine:
             credentials={"AWS_ACCESS_KEY_ID": "lamina", "AWS_SECRET_ACCESS_KEY": "lamina",
                          "AWS_SESSION_TOKEN": "lamina"},
             extra_env=config.function_env, log_max_bytes=config.log_max_bytes,
-            sdk_path=_sdk_path(), freeze=config.freeze)
+            sdk_path=_sdk_path(), freeze=config.freeze,
+            lambda_endpoint=_reachable(config.host, config.port))
         self.pool = EnvironmentPool(settings, self.interpreters, self.code,
                                     self.store.get_package, idle_timeout=config.idle_timeout,
                                     max_starting=config.max_starting,
@@ -106,6 +117,8 @@ class Engine:
         self.permissions = PermissionService(self.store, self.functions, self.versions)
         self.layers = LayerService(self.store, self.functions)
         self.urls = UrlService(self.store, self.functions, self.versions)
+        self.code_signing = CodeSigningService(self.store, self.functions)
+        self.capacity = CapacityProviderService(self.store, self.functions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
         self.provisioned.unreserved_limit = lambda: self.limiter.unreserved_limit
@@ -117,6 +130,8 @@ class Engine:
                                                self.clock, self.sender)
         self.mappings = MappingService(self.store, self.functions, self.invoke, self.recorder,
                                        self.clock, self.async_invoke.owe)
+        self.durable = DurableService(self.store, self.functions, self.invoke, self.limiter,
+                                      self.recorder, self.clock, config.region, config.account)
         self.pollers = PollerSupervisor(self.mappings, self.aws, config.region)
         self.mappings.sources = self.pollers
         self.observe = ObserveService(self.store, self.recorder,
@@ -151,6 +166,7 @@ class Engine:
         self.record_retention.start()
         self.log_retention.start()
         await self.async_invoke.start()
+        await self.durable.start()
         await self.mappings.load()
         await self.store.listen(self._on_store_change)
         if self.config.pollers:
@@ -164,7 +180,8 @@ class Engine:
                          self.permissions, self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat,
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
-                         layers=self.layers, urls=self.urls)
+                         layers=self.layers, urls=self.urls, code_signing=self.code_signing,
+                         capacity=self.capacity, durable=self.durable)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
 
@@ -212,6 +229,8 @@ class Engine:
             await self.permissions.load()
             await self.layers.load()
             await self.urls.load()
+            await self.code_signing.load()
+            await self.capacity.load()
 
     async def stop(self) -> None:
         if self.server is not None:
@@ -220,6 +239,7 @@ class Engine:
             self._leading.cancel()
         await self.pollers.close()
         await self.async_invoke.close()
+        await self.durable.close()
         await self.sender.close()
         await self.pool.close()
         await self.record_retention.close()

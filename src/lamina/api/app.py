@@ -15,8 +15,11 @@ from collections.abc import Awaitable, Callable
 
 from lamina.api import (
     admin,
+    capacity,
+    code_signing,
     concurrency,
     console,
+    durable,
     event_configs,
     functions,
     invoke,
@@ -26,6 +29,7 @@ from lamina.api import (
     metrics,
     overview,
     permissions,
+    resource_policies,
     versions,
     wire,
 )
@@ -41,6 +45,10 @@ _NAME = r"(?P<name>[^/]+)"
 _ALIAS = r"(?P<alias>[^/]+)"
 _UUID = r"(?P<mapping_id>[^/]+)"
 _LAYER = r"(?P<layer>[^/]+)"
+_CSC = r"(?P<arn>[^/]+)"
+_PROVIDER = r"(?P<name>[^/]+)"
+_EXEC = r"/2025-12-01/durable-executions/(?P<arn>arn:[^/]+/durable-execution/[^/]+/[^/]+)"
+_CALLBACK = r"/2025-12-01/durable-execution-callbacks/(?P<callback_id>.+)"
 ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("POST", r"/2015-03-31/functions/?", functions.create_function),
     ("GET", r"/2015-03-31/functions/?", functions.list_functions),
@@ -71,7 +79,18 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("DELETE", rf"/2015-03-31/functions/{_NAME}/policy/(?P<statement_id>[^/]+)/?",
      permissions.remove_permission),
     ("GET", rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
-     functions.get_code_signing_config),
+     code_signing.get_function_config),
+    ("PUT", rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
+     code_signing.put_function_config),
+    ("DELETE", rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
+     code_signing.delete_function_config),
+    ("POST", r"/2020-04-22/code-signing-configs/?", code_signing.create_config),
+    ("GET", r"/2020-04-22/code-signing-configs/?", code_signing.list_configs),
+    ("GET", rf"/2020-04-22/code-signing-configs/{_CSC}/?", code_signing.get_config),
+    ("PUT", rf"/2020-04-22/code-signing-configs/{_CSC}/?", code_signing.update_config),
+    ("DELETE", rf"/2020-04-22/code-signing-configs/{_CSC}/?", code_signing.delete_config),
+    ("GET", rf"/2020-04-22/code-signing-configs/{_CSC}/functions/?",
+     code_signing.list_functions),
     ("GET", rf"/2021-07-20/functions/{_NAME}/runtime-management-config/?",
      functions.get_runtime_management),
     ("PUT", rf"/2021-07-20/functions/{_NAME}/runtime-management-config/?",
@@ -113,11 +132,32 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
      layers.get_policy),
     ("DELETE", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/policy/"
      r"(?P<statement_id>[^/]+)", layers.remove_permission),
+    ("GET", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.get_policy),
+    ("PUT", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.put_policy),
+    ("DELETE", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.delete_policy),
+    ("POST", r"/2025-11-30/capacity-providers/?", capacity.create_provider),
+    ("GET", r"/2025-11-30/capacity-providers/?", capacity.list_providers),
+    ("GET", rf"/2025-11-30/capacity-providers/{_PROVIDER}/?", capacity.get_provider),
+    ("PUT", rf"/2025-11-30/capacity-providers/{_PROVIDER}/?", capacity.update_provider),
+    ("DELETE", rf"/2025-11-30/capacity-providers/{_PROVIDER}/?", capacity.delete_provider),
+    ("GET", rf"/2025-11-30/capacity-providers/{_PROVIDER}/function-versions/?",
+     capacity.list_function_versions),
+    ("GET", rf"/2025-11-30/functions/{_NAME}/function-scaling-config/?", capacity.get_scaling),
+    ("PUT", rf"/2025-11-30/functions/{_NAME}/function-scaling-config/?", capacity.put_scaling),
     ("POST", rf"/2021-10-31/functions/{_NAME}/url/?", urls.create_url),
     ("GET", rf"/2021-10-31/functions/{_NAME}/url/?", urls.get_url),
     ("PUT", rf"/2021-10-31/functions/{_NAME}/url/?", urls.update_url),
     ("DELETE", rf"/2021-10-31/functions/{_NAME}/url/?", urls.delete_url),
     ("GET", rf"/2021-10-31/functions/{_NAME}/urls/?", urls.list_urls),
+    ("POST", rf"{_EXEC}/checkpoint", durable.checkpoint),
+    ("GET", rf"{_EXEC}/state", durable.get_state),
+    ("GET", rf"{_EXEC}/history", durable.get_history),
+    ("POST", rf"{_EXEC}/stop", durable.stop_execution),
+    ("GET", _EXEC, durable.get_execution),
+    ("GET", rf"/2025-12-01/functions/{_NAME}/durable-executions/?", durable.list_executions),
+    ("POST", rf"{_CALLBACK}/succeed", durable.callback_succeed),
+    ("POST", rf"{_CALLBACK}/fail", durable.callback_fail),
+    ("POST", rf"{_CALLBACK}/heartbeat", durable.callback_heartbeat),
     ("GET", r"/_lamina/health", admin.health),
     ("GET", r"/_lamina/clock", admin.clock_now),
     ("POST", r"/_lamina/clock/advance", admin.clock_advance),
@@ -139,7 +179,9 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
 ]
 _COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in ROUTES]
 _NOT_CHANGES = frozenset((invoke.invoke, invoke.invoke_async, invoke.invoke_stream,
-                          admin.clock_advance, admin.put_faults, admin.delete_faults))
+                          admin.clock_advance, admin.put_faults, admin.delete_faults,
+                          durable.checkpoint, durable.stop_execution, durable.callback_succeed,
+                          durable.callback_fail, durable.callback_heartbeat))
 _INVOKE_PREFIX = "/2015-03-31/functions/"
 _INVOKE_SUFFIX = "/invocations"
 

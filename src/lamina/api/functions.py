@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
-from lamina.api import wire
+from lamina.api import versions, wire
 from lamina.api.context import ApiContext
-from lamina.domain import arns, errors, limits, tagging
+from lamina.domain import arns, capacity, code_signing, errors, limits, tagging
 from lamina.domain.model import LATEST, FunctionConfig
 from lamina.domain.settings import (
     RECURSIVE_LOOP,
@@ -25,6 +26,7 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
         raise errors.RequestTooLarge(f"Request must be smaller than {limits.CREATE_REQUEST} "
                                      "bytes for the CreateFunction operation")
     document = wire.json_body(request.body)
+    versions.refuse_publish_to(document)
     name = document.get("FunctionName")
     if not isinstance(name, str):
         raise errors.ValidationError.field(None, "functionName", "Member must not be null")
@@ -33,9 +35,11 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
         raise errors.InvalidParameterValue("Unsupported function name: a qualifier is not "
                                            "allowed when creating a function")
     tags = document.get("Tags") or {}
+    signing = document.get("CodeSigningConfigArn")
     config = await ctx.functions.create(CreateFunction(
         ref.name, wire.function_settings(document), wire.zip_file(document.get("Code")),
-        {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}))
+        {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
+        code_signing.check_arn(signing) if signing is not None else None))
     if document.get("Publish") is True:
         await asyncio.sleep(0)  # the function settles (Pending → Active) first
         version = await ctx.versions.publish(config.name, renew_latest=False)
@@ -105,6 +109,7 @@ async def update_code(ctx: ApiContext, request: Request, request_id: str,
                                      "bytes for the UpdateFunctionCode operation")
     ref = ctx.function_ref(request, name)
     document = wire.json_body(request.body)
+    versions.refuse_publish_to(document)
     config = await ctx.functions.update_code(
         ref.name, wire.zip_file(document), document.get("RevisionId"),
         dry_run=bool(document.get("DryRun")))
@@ -153,10 +158,17 @@ async def account_settings(ctx: ApiContext, request: Request, request_id: str) -
     }, request_id)
 
 
-def _tagged(ctx: ApiContext, resource: str) -> tagging.TaggedResource:
-    """The function or event source mapping a tags operation names, by its ARN; AWS's 404
-    for anything else it could name (Lamina has no tagged layers, code signing
-    configurations or capacity providers)."""
+class _Tagged:
+    """The tags of the resource a tags operation names: read them, replace them."""
+
+    def __init__(self, get: Callable[[], dict[str, str]],
+                 put: Callable[[dict[str, str]], Awaitable[None]]) -> None:
+        self.get, self.put = get, put
+
+
+def _tagged(ctx: ApiContext, resource: str) -> _Tagged:
+    """The function, event source mapping, code signing configuration or capacity provider a
+    tags operation names by its ARN (AWS's pattern); AWS's 404 for one that does not exist."""
     tagged = tagging.parse(resource)
     if tagged.kind == "function":
         ref = arns.parse_function_name(resource, ctx.region, ctx.account, field="resource")
@@ -164,32 +176,28 @@ def _tagged(ctx: ApiContext, resource: str) -> tagging.TaggedResource:
             raise errors.InvalidParameterValue("Tags on function aliases and versions are not "
                                                "supported. Please specify a function ARN.")
         ctx.functions.entry(ref.name)
-        return tagging.TaggedResource(resource, "function", ref.name)
+        functions = ctx.functions
+        return _Tagged(lambda: functions.tags(ref.name),
+                       lambda tags: functions.set_tags(ref.name, tags))
     if tagged.kind == "event-source-mapping" and ctx.mappings is not None and \
             ctx.mappings.current(tagged.id) is not None:
-        return tagged
+        mappings = ctx.mappings
+        return _Tagged(lambda: dict(mappings.get(tagged.id).tags),
+                       lambda tags: mappings.set_tags(tagged.id, tags))
+    if tagged.kind == "code-signing-config" and ctx.code_signing is not None:
+        signing = ctx.code_signing
+        return _Tagged(lambda: signing.get(resource).tags,
+                       lambda tags: signing.set_tags(resource, tags))
+    if tagged.kind == "capacity-provider" and ctx.capacity is not None:
+        providers, name = ctx.capacity, capacity.name_of(resource, "resource")
+        return _Tagged(lambda: providers.get(name).tags,
+                       lambda tags: providers.set_tags(name, tags))
     raise tagging.not_found(tagged)
-
-
-def _tags_of(ctx: ApiContext, tagged: tagging.TaggedResource) -> dict[str, str]:
-    if tagged.kind == "function":
-        return ctx.functions.tags(tagged.id)
-    assert ctx.mappings is not None
-    return dict(ctx.mappings.get(tagged.id).tags)
-
-
-async def _set_tags(ctx: ApiContext, tagged: tagging.TaggedResource,
-                    tags: dict[str, str]) -> None:
-    if tagged.kind == "function":
-        await ctx.functions.set_tags(tagged.id, tags)
-    else:
-        assert ctx.mappings is not None
-        await ctx.mappings.set_tags(tagged.id, tags)
 
 
 async def list_tags(ctx: ApiContext, request: Request, request_id: str,
                     resource: str) -> Response:
-    return wire.json_response(200, {"Tags": _tags_of(ctx, _tagged(ctx, resource))}, request_id)
+    return wire.json_response(200, {"Tags": dict(_tagged(ctx, resource).get())}, request_id)
 
 
 async def tag_resource(ctx: ApiContext, request: Request, request_id: str,
@@ -201,9 +209,9 @@ async def tag_resource(ctx: ApiContext, request: Request, request_id: str,
                                            "processed.")
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise errors.ValidationError.field(tags, "tags", "Member must be a map of strings")
-    merged = {**_tags_of(ctx, tagged), **tags}
+    merged = {**tagged.get(), **tags}
     check_tags(tags, len(merged))
-    await _set_tags(ctx, tagged, merged)
+    await tagged.put(merged)
     return wire.empty_response(204, request_id)
 
 
@@ -213,18 +221,8 @@ async def untag_resource(ctx: ApiContext, request: Request, request_id: str,
     keys = parse_qs(request.query or "").get("tagKeys")
     if not keys:
         raise errors.ValidationError.field(None, "tagKeys", "Member must not be null")
-    await _set_tags(ctx, tagged, {k: v for k, v in _tags_of(ctx, tagged).items()
-                                  if k not in keys})
+    await tagged.put({k: v for k, v in tagged.get().items() if k not in keys})
     return wire.empty_response(204, request_id)
-
-
-async def get_code_signing_config(ctx: ApiContext, request: Request, request_id: str,
-                                  name: str) -> Response:
-    """Lamina has no code signing: every function answers as one without a configuration."""
-    ref = ctx.function_ref(request, name)
-    ctx.functions.entry(ref.name)
-    return wire.json_response(200, {"CodeSigningConfigArn": "", "FunctionName": ref.name},
-                              request_id)
 
 
 def _runtime_management(ctx: ApiContext, name: str, qualifier: str | None,

@@ -7,7 +7,7 @@ import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
-from lamina.api import event_stream, wire
+from lamina.api import durable, event_stream, wire
 from lamina.api.context import ApiContext
 from lamina.domain import destinations, errors, limits
 from lamina.http.server import Request, Response
@@ -49,6 +49,10 @@ def _command(ctx: ApiContext, request: Request, name: str, kind: str) -> InvokeC
 
 async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     kind = wire.invocation_type(request.headers.get("x-amz-invocation-type"))
+    if ctx.durable is not None and ctx.durable.maybe_durable(name):
+        ref = ctx.qualified_ref(request, name)
+        if ctx.durable.is_durable(ref.name, ref.qualifier):
+            return await durable.invoke(ctx, request, request_id, ref, ref.qualifier, kind)
     if kind == "Event":
         ref = ctx.qualified_ref(request, name)
         event_id = await ctx.async_invoke.accept(

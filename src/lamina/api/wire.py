@@ -11,7 +11,7 @@ import binascii
 import json
 from typing import Any
 
-from lamina.domain import errors, limits, runtimes
+from lamina.domain import capacity, errors, limits, runtimes
 from lamina.domain.layers import LayerVersion
 from lamina.domain.model import Alias, FunctionConfig, InvocationSummary, VpcConfig
 from lamina.domain.settings import FunctionSettings
@@ -84,6 +84,11 @@ def function_configuration(config: FunctionConfig, arn: str,
         body["RuntimeVersionConfig"] = {"RuntimeVersionArn": config.runtime_version_arn or
                                         runtimes.version_arn(arn.split(":")[3], config.runtime)}
     body["LoggingConfig"] = logging_config(config)
+    if config.capacity_provider is not None:
+        body["CapacityProviderConfig"] = {
+            "LambdaManagedInstancesCapacityProviderConfig": dict(config.capacity_provider)}
+    if config.durable_config:
+        body["DurableConfig"] = dict(config.durable_config)
     return body
 
 
@@ -214,6 +219,9 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
         if logging_config else None,
         vpc=vpc_config(_typed(document, "VpcConfig", dict, "vpcConfig")),
         package_type=_typed(document, "PackageType", str, "packageType"),
+        capacity_provider=capacity.function_config(document["CapacityProviderConfig"])
+        if "CapacityProviderConfig" in document else None,
+        durable_config=_typed(document, "DurableConfig", dict, "durableConfig"),
     )
 
 

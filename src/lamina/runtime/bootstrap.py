@@ -61,7 +61,8 @@ def environment(config: FunctionConfig, *, region: str, api_address: str, task_r
                 runtime_dir: str, stream: str, tmp_dir: Path, credentials: dict[str, str],
                 interpreter: str | None, extra: dict[str, str],
                 initialization_type: str = "on-demand",
-                opt_dir: Path | None = None) -> dict[str, str]:
+                opt_dir: Path | None = None,
+                lambda_endpoint: str | None = None) -> dict[str, str]:
     """The child's environment: Lambda's variables, then the function's own (spec §9.5).
     A function with layers finds them in `opt_dir` (LAMINA_OPT_DIR) where Lambda's finds
     /opt: PATH, LD_LIBRARY_PATH, NODE_PATH, and (in the Python bootstrap) sys.path."""
@@ -111,4 +112,9 @@ def environment(config: FunctionConfig, *, region: str, api_address: str, task_r
         env["AWS_EXECUTION_ENV"] = execution_env
     if config.log_format == "JSON":
         env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+    if config.durable_config and lambda_endpoint:
+        # A durable function's SDK checkpoints through the Lambda API: botocore and the AWS
+        # SDK for JavaScript v3 both take a service's endpoint from this variable, so the
+        # unmodified SDK reaches this engine. Other functions never see the engine's address.
+        env["AWS_ENDPOINT_URL_LAMBDA"] = lambda_endpoint
     return env

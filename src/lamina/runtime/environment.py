@@ -53,6 +53,7 @@ class EnvironmentSettings:
     extra_env: dict[str, str] = field(default_factory=dict)
     log_max_bytes: int = 16 * 1024 * 1024
     sdk_path: str | None = None
+    lambda_endpoint: str | None = None   # given to durable functions only
     init_timeout: float = limits.INIT_TIMEOUT_S
     freeze: bool = True
 
@@ -157,6 +158,7 @@ class ExecutionEnvironment:
             tmp_dir=self._tmp, credentials=self.settings.credentials,
             interpreter=self.interpreter.path if self.interpreter else None,
             extra=self.settings.extra_env, opt_dir=self.opt_dir,
+            lambda_endpoint=self.settings.lambda_endpoint,
             initialization_type="provisioned-concurrency" if self.provisioned else "on-demand")
         self.logs.platform(f"INIT_START Runtime Version: {self.config.runtime}\t"
                            f"Runtime: {argv[0]}")

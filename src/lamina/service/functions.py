@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lamina.domain import arns, errors, limits
+from lamina.domain import arns, capacity, errors, limits
 from lamina.domain.layers import LayerRef
 from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
 from lamina.domain.settings import FunctionSettings, check_tags, logging_levels, validate
@@ -54,6 +54,7 @@ class CreateFunction:
     settings: FunctionSettings
     zip_file: bytes
     tags: dict[str, str] = field(default_factory=dict)
+    code_signing_config_arn: str | None = None
 
 
 class FunctionService:
@@ -79,6 +80,13 @@ class FunctionService:
         self.resolve_layers: Callable[[tuple[str, ...]], tuple[LayerRef, ...]] = _no_layers
         # the VPC of a VpcConfig's subnets and security groups (set by the app: EC2)
         self.network: Network | None = None
+        # a deployment to a function with this code signing configuration (or None) may go
+        # ahead, or raises AWS's error (set by service.code_signing.CodeSigningService)
+        self.check_code_signing: Callable[[str, str | None], None] = _no_code_signing
+        # a given CapacityProviderConfig checked and settled for (runtime, memory size)
+        # (set by service.capacity.CapacityProviderService)
+        self.resolve_capacity_provider: Callable[
+            [dict[str, Any], str | None, int], dict[str, Any]] = _no_capacity_providers
 
     async def load(self) -> None:
         """Read every function from the store: at start, and when another engine sharing the
@@ -189,6 +197,9 @@ class FunctionService:
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
         values: dict[str, Any] = {"runtime": None, "handler": None,
                                   **await self._given_with_vpc(settings)}
+        self._managed(values, None)
+        self.check_code_signing(request.name, request.code_signing_config_arn)
+        values["code_signing_config_arn"] = request.code_signing_config_arn
         package = await self.store_package(request.zip_file)
         await self._check_unzipped(package.key, values.get("layers", ()))
         now = time.time()
@@ -207,6 +218,7 @@ class FunctionService:
     async def update_code(self, name: str, zip_file: bytes, revision_id: str | None,
                           dry_run: bool = False) -> FunctionConfig:
         async with self._updating(name, revision_id) as entry:
+            self.check_code_signing(name, entry.latest.code_signing_config_arn)
             package = await self.store_package(zip_file)
             await self._check_unzipped(package.key, entry.latest.layers)
             changes = {"code_sha256": package.sha256, "code_size": package.size}
@@ -219,6 +231,10 @@ class FunctionService:
         validate(settings)
         async with self._updating(name, revision_id) as entry:
             changes = await self._given_with_vpc(settings)
+            self._managed(changes, entry.latest)
+            if "durable_config" in changes and entry.latest.durable_config is None:
+                raise errors.InvalidParameterValue(  # message unconfirmed
+                    "Durable execution can only be enabled when a function is created.")
             if "layers" in changes:
                 await self._check_unzipped(base64.b64decode(entry.latest.code_sha256).hex(),
                                            changes["layers"])
@@ -326,6 +342,8 @@ class FunctionService:
             changes["layers"] = self.resolve_layers(settings.layers)
         if settings.environment is not None:
             changes["has_environment"] = True
+        if settings.durable_config is not None:
+            changes["durable_config"] = {"RetentionPeriodInDays": 14, **settings.durable_config}
         return changes
 
     async def _given_with_vpc(self, settings: FunctionSettings) -> dict[str, Any]:
@@ -338,6 +356,25 @@ class FunctionService:
                 vpc.subnet_ids, vpc.security_group_ids)
             changes["vpc"] = dataclasses.replace(vpc, vpc_id=vpc_id)
         return changes
+
+    def _managed(self, values: dict[str, Any], current: FunctionConfig | None) -> None:
+        """Managed Instances rules for a create (`current` None) or configuration update:
+        a CapacityProviderConfig is settled (provider found, defaults filled in), a function
+        on a provider keeps a runtime that supports it and at least 2 GB."""
+        given = values.get("capacity_provider")
+        if given is not None and current is not None and current.capacity_provider is None:
+            raise errors.InvalidParameterValue(
+                "CapacityProviderConfig isn't supported for Lambda Default functions.")
+        if given is None and (current is None or current.capacity_provider is None):
+            return
+        if current is None and "memory_size" not in values:
+            values["memory_size"] = capacity.MIN_MEMORY
+        runtime = values.get("runtime", current.runtime if current else None)
+        memory = values.get("memory_size", current.memory_size if current else 0)
+        capacity.check_runtime(runtime)
+        capacity.check_memory(memory)
+        if given is not None:
+            values["capacity_provider"] = self.resolve_capacity_provider(given, runtime, memory)
 
     async def _check_unzipped(self, code_key: str, layers: tuple[LayerRef, ...]) -> None:
         """Lambda's 250 MB counts the function's unzipped code and its layers' together."""
@@ -394,6 +431,16 @@ def _no_layers(arns: tuple[str, ...]) -> tuple[LayerRef, ...]:
     if arns:
         raise errors.InvalidParameterValue(f"Layer version {arns[0]} does not exist.")
     return ()
+
+
+def _no_code_signing(function: str, arn: str | None) -> None:
+    if arn is not None:
+        raise errors.CodeSigningConfigNotFound(f"Code signing configuration not found: {arn}")
+
+
+def _no_capacity_providers(given: dict[str, Any], runtime: str | None,
+                           memory: int) -> dict[str, Any]:
+    raise errors.ResourceNotFound(f"Capacity provider not found: {given['CapacityProviderArn']}")
 
 
 def _settled(config: FunctionConfig) -> FunctionConfig:

@@ -54,7 +54,7 @@ class VersionService:
             revision_id=str(uuid.uuid4()), last_modified=timestamp(time.time()),
             state="Active", state_reason=None, state_reason_code=None,
             last_update_status="Successful", last_update_status_reason=None,
-            last_update_status_reason_code=None,
+            last_update_status_reason_code=None, scaling=None,
             description=latest.description if description is None else description)
         published = await self.store.publish_version(snapshot)
         entry.versions[published.version] = published

@@ -41,7 +41,8 @@ NOTIFIED = frozenset((
     "delete_function", "set_reserved_concurrency", "put_event_config", "delete_event_config",
     "put_mapping", "delete_mapping", "settle_mapping", "set_function_tags", "put_policy",
     "delete_policy", "put_function_url", "delete_function_url", "insert_layer_version",
-    "put_layer_version",
+    "put_layer_version", "put_code_signing_config", "delete_code_signing_config",
+    "insert_capacity_provider", "put_capacity_provider", "delete_capacity_provider",
 ))
 
 
