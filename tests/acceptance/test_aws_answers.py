@@ -428,3 +428,12 @@ def test_vpc_config_is_recorded_with_its_vpc(mlam, moto, fname):
         "'vpcConfig.subnetIds' failed to satisfy constraint: Member must satisfy constraint: "
         "[Member must have length less than or equal to 1024, Member must have length greater "
         "than or equal to 0, Member must satisfy regular expression pattern: subnet-[0-9a-z]*]")
+
+
+def test_a_reserved_concurrency_throttle_has_no_retry_after(lam, fname):
+    make(lam, fname)
+    lam.put_function_concurrency(FunctionName=fname, ReservedConcurrentExecutions=0)
+    code, message, status, raw = error_of(lam.invoke, FunctionName=fname)
+    assert (code, message, status) == ("TooManyRequestsException", "Rate Exceeded.", 429)
+    assert raw["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert "retry-after" not in raw["ResponseMetadata"]["HTTPHeaders"], "AWS sends none"

@@ -50,6 +50,9 @@ def test_error_response_shapes():
     assert throttle.status == 429 and ("Retry-After", "1") in throttle.headers
     assert json.loads(throttle.body) == {"Reason": "ConcurrentInvocationLimitExceeded",
                                          "Type": "User", "message": "Rate Exceeded."}
+    reserved = wire.error_response(errors.TooManyRequests(
+        "ReservedFunctionConcurrentInvocationLimitExceeded", retry_after=None), "r")
+    assert not [h for h in reserved.headers if h[0] == "Retry-After"], "AWS sends none"
     validation = wire.error_response(errors.ValidationError("bad"), "r")
     assert json.loads(validation.body) == {"message": "bad"}
     service = wire.error_response(errors.ServiceError("oops"), "r")

@@ -207,13 +207,15 @@ class TooManyRequests(ClientError):
     status = 429
     message_key = "message"
 
-    def __init__(self, reason: str, message: str = "Rate Exceeded.", retry_after: int = 1) -> None:
+    def __init__(self, reason: str, message: str = "Rate Exceeded.",
+                 retry_after: int | None = 1) -> None:
         super().__init__(message, Reason=reason)
         self.reason = reason
         self.retry_after = retry_after
 
     def headers(self) -> list[tuple[str, str]]:
-        return [("Retry-After", str(self.retry_after))]
+        # AWS sends no Retry-After when a function's reserved concurrency is used up
+        return [] if self.retry_after is None else [("Retry-After", str(self.retry_after))]
 
 
 class PlatformError(LaminaError):

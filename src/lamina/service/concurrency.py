@@ -41,7 +41,8 @@ class ConcurrencyLimiter:
         reserved = self.reserved.get(function)
         if reserved is not None:
             if self.in_flight[function] >= reserved:
-                raise errors.TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded")
+                raise errors.TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded",
+                                             retry_after=None)
         elif self.unreserved_in_flight >= self.unreserved_limit:
             raise errors.TooManyRequests("ConcurrentInvocationLimitExceeded")
         self.in_flight[function] += 1

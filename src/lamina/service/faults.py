@@ -81,7 +81,8 @@ class FaultService:
     def outcome(rule: FaultRule, request_id: str, timeout: int) -> InvocationOutcome:
         """What the attempt answers; a throttle raises the 429 instead."""
         if rule.action == "throttle":
-            raise errors.TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded")
+            raise errors.TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded",
+                                             retry_after=None)
         if rule.action == "response":
             return InvocationOutcome(json.dumps(rule.payload).encode(), environment_id="fault")
         document = {
