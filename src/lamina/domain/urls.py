@@ -3,7 +3,8 @@
 A function URL is an HTTP endpoint for `$LATEST` or an alias. Lambda maps each request to an
 event in API Gateway's payload format 2.0 and the function's result back to an HTTP response:
 a result with a `statusCode` is a response (status, headers, cookies, body, base64 flag);
-anything else is a 200 `application/json` response whose body is the result as returned
+anything else is a 200 `application/json` response whose body is the result: a string as
+it is, other JSON compactly, as AWS answers
 (https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html). Lamina serves the URL as
 `http://<url-id>.lambda-url.<region>.localhost:<port>/` (any `*.localhost` name reaches the
 loopback in browsers and curl) and, for clients that cannot resolve it, at
@@ -224,6 +225,11 @@ def http_response(payload: bytes) -> HttpResponse:
     except ValueError:
         document = None
     if not (isinstance(document, dict) and "statusCode" in document):
+        # as AWS answers: a string result is the body itself; other JSON compactly
+        if isinstance(document, str):
+            payload = document.encode()
+        elif document is not None:
+            payload = json.dumps(document, separators=(",", ":")).encode()
         return HttpResponse(200, [("Content-Type", "application/json")], payload)
     return _custom(document)
 
