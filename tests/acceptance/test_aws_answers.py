@@ -437,3 +437,13 @@ def test_a_reserved_concurrency_throttle_has_no_retry_after(lam, fname):
     assert (code, message, status) == ("TooManyRequestsException", "Rate Exceeded.", 429)
     assert raw["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
     assert "retry-after" not in raw["ResponseMetadata"]["HTTPHeaders"], "AWS sends none"
+
+
+def test_a_missing_code_signing_configuration_has_no_type(lam):
+    absent = "arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-0123456789abcdefg"
+    code, message, status, raw = error_of(lam.get_code_signing_config,
+                                          CodeSigningConfigArn=absent)
+    assert (code, message, status) == (
+        "ResourceNotFoundException",
+        f"The Lambda code signing configuration {absent} can not be found.", 404)
+    assert "Type" not in raw, "AWS's body carries no Type here"

@@ -124,8 +124,8 @@ def description(value: object) -> str | None:
 
 def not_found(arn: str) -> errors.ResourceNotFound:
     """What the configuration operations answer for an ARN that names no configuration."""
-    return errors.ResourceNotFound(
-        f"The Lambda code signing configuration {arn} can not be found.")
+    return errors.ResourceNotFound(  # AWS's body has no Type here
+        f"The Lambda code signing configuration {arn} can not be found.", typed=False)
 
 
 def not_found_for_function(arn: str) -> errors.CodeSigningConfigNotFound:
