@@ -126,7 +126,7 @@ async def serve(ctx: ApiContext, request: Request, request_id: str, url_id: str,
     except errors.LaminaError as error:
         return _response(_refused(error), request_id, extra)
     outcome = result.outcome
-    mapped = urls.bad_gateway() if outcome.function_error else urls.http_response(
+    mapped = urls.function_failed() if outcome.function_error else urls.http_response(
         outcome.payload)
     if request.method == "HEAD":
         mapped.body = b""
@@ -148,7 +148,7 @@ async def _streamed(ctx: ApiContext, command: InvokeCommand, extra: list[tuple[s
         except errors.LaminaError as error:
             return _response(_refused(error), "", extra)
         outcome = result.outcome
-        mapped = urls.bad_gateway() if outcome.function_error else urls.http_response(
+        mapped = urls.function_failed() if outcome.function_error else urls.http_response(
             outcome.payload)
         return _response(mapped, result.request_id, extra)
     _, content_type, request_id = first.result()

@@ -291,6 +291,12 @@ def bad_gateway() -> HttpResponse:
                         b'{"Message":"Internal Server Error"}')
 
 
+def function_failed() -> HttpResponse:
+    """What the caller of a URL gets when the function fails: AWS's 502 with the words
+    alone as the body (recorded)."""
+    return HttpResponse(502, [("Content-Type", "application/json")], b"Internal Server Error")
+
+
 def plain_error(status: int, message: str) -> HttpResponse:
     return HttpResponse(status, [("Content-Type", "application/json")],
                         json.dumps({"Message": message}).encode())
