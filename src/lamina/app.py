@@ -21,19 +21,22 @@ from importlib import resources
 from pathlib import Path
 
 from lamina.adapters.aws import AwsClients, AwsNetwork, AwsSender
+from lamina.adapters.s3 import S3Packages
 from lamina.api.app import body_limit, lambda_api, too_large
 from lamina.api.context import ApiContext
 from lamina.config import Config
 from lamina.domain import errors
+from lamina.domain.code import CodeSource
 from lamina.domain.settings import FunctionSettings
 from lamina.http import server as http
 from lamina.observability import logging as engine_logging
 from lamina.observability.metrics import Metrics
 from lamina.pollers.supervisor import PollerSupervisor
 from lamina.runtime.environment import EnvironmentSettings
+from lamina.runtime.hot_reload import FolderWatcher
 from lamina.runtime.interpreters import Interpreters
 from lamina.runtime.log_retention import LogRetention
-from lamina.runtime.logs import LogReader, LogStream
+from lamina.runtime.logs import LogGroupReader, LogReader, LogStream
 from lamina.runtime.pool import EnvironmentPool
 from lamina.service import clock
 from lamina.service.async_invoke import AsyncInvokeService
@@ -41,12 +44,14 @@ from lamina.service.calls import CallRegistry
 from lamina.service.capacity import CapacityProviderService
 from lamina.service.code_signing import CodeSigningService
 from lamina.service.concurrency import ConcurrencyLimiter
+from lamina.service.debug import DebugService
 from lamina.service.durable import DurableService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import CreateFunction, FunctionService
 from lamina.service.invoke import InvokeService
 from lamina.service.layers import LayerService
+from lamina.service.log_groups import LogGroupService
 from lamina.service.mappings import MappingService
 from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
@@ -105,8 +110,17 @@ class Engine:
         self.recorder = Recorder(self.store, self.clock, observer=self.metrics,
                                  enabled=config.records)
         self.limiter = ConcurrencyLimiter(config.account_concurrency)
+        self.aws = AwsClients(config.region)
         self.functions = FunctionService(self.store, self.code, self.pool, self.limiter,
-                                         config.region, config.account)
+                                         config.region, config.account,
+                                         s3=S3Packages(self.aws),
+                                         hot_reload_bucket=config.hot_reload_bucket)
+        self.watcher = FolderWatcher(self._hot_reload)
+        self.functions.on_folders = self.watcher.watch
+        self.functions.folder_status = self.watcher.status
+        self.debug = DebugService(self.functions, self.pool)
+        self.log_groups = LogGroupService(LogGroupReader(config.data_dir / "logs"),
+                                          config.region, config.account, self.pool.flush_logs)
         self.calls = CallRegistry(self.store, self.clock, config.dedupe_window)
         self.faults = FaultService()
         self.invoke = InvokeService(self.functions, self.pool, self.limiter, self.recorder,
@@ -122,7 +136,6 @@ class Engine:
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
         self.provisioned.unreserved_limit = lambda: self.limiter.unreserved_limit
-        self.aws = AwsClients(config.region)
         self.sender = AwsSender(self.aws)
         self.functions.network = AwsNetwork(self.aws)
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
@@ -147,6 +160,11 @@ class Engine:
         self._reload_functions = Reload(self._load_functions, "functions")
         self._reload_mappings = Reload(self.mappings.reload, "event source mappings")
         self._leading: asyncio.Task[None] | None = None
+
+    def _hot_reload(self, folders: set[str]) -> None:
+        retired = self.pool.reload(folders)
+        log.info("hot reload: %s changed; %d environment(s) retired", ", ".join(sorted(folders)),
+                 retired)
 
     def _log_streams(self) -> list[LogStream]:
         return [env.logs for env in self.pool.environments()]
@@ -181,7 +199,8 @@ class Engine:
                          self.config.account, self.config.account_concurrency, heartbeat,
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
                          layers=self.layers, urls=self.urls, code_signing=self.code_signing,
-                         capacity=self.capacity, durable=self.durable)
+                         capacity=self.capacity, durable=self.durable, debug=self.debug,
+                         log_groups=self.log_groups)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
 
@@ -238,6 +257,7 @@ class Engine:
         if self._leading is not None:
             self._leading.cancel()
         await self.pollers.close()
+        await self.watcher.close()
         await self.async_invoke.close()
         await self.durable.close()
         await self.sender.close()
@@ -262,7 +282,7 @@ class Engine:
         await self.functions.create(CreateFunction(SAMPLE_NAME, FunctionSettings(
             runtime=f"python3.{minor}", handler="lambda_function.lambda_handler",
             role=f"arn:aws:iam::{self.config.account}:role/lamina-sample",
-            description="Lamina's sample function"), buffer.getvalue()))
+            description="Lamina's sample function"), CodeSource(buffer.getvalue())))
 
 
 async def serve(config: Config) -> None:

@@ -49,6 +49,7 @@ class Config:
     logs_max_age: float = 7 * 86400.0
     log_format: str = "text"
     pollers: bool = True
+    hot_reload_bucket: str = "hot-reload"
 
     @property
     def store(self) -> str:
@@ -143,6 +144,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         default=float(env("LAMINA_DEDUPE_WINDOW", 900)),
                         help="seconds an SDK retry of a finished call gets its stored result "
                              "instead of running it again (default 900)")
+    parser.add_argument("--hot-reload-bucket", default=env("LAMINA_HOT_RELOAD_BUCKET",
+                                                        "hot-reload"),
+                        help="code whose S3Bucket is this name runs straight from the folder "
+                             "its S3Key names, reloaded as it changes (env "
+                             "LAMINA_HOT_RELOAD_BUCKET; default hot-reload, LocalStack's)")
     parser.add_argument("--log-level", default=env("LAMINA_LOG_LEVEL", "INFO"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="engine log level")
     _add_observability_arguments(parser)
@@ -212,4 +218,5 @@ def from_args(args: argparse.Namespace) -> Config:
         records_max_age=args.records_max_age, records_max_rows=args.records_max_rows,
         logs_max_mb=args.logs_max_mb, logs_max_age=args.logs_max_age,
         log_format=args.log_format, pollers=not args.no_pollers,
+        hot_reload_bucket=args.hot_reload_bucket,
     )

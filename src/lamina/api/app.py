@@ -16,9 +16,11 @@ from collections.abc import Awaitable, Callable
 from lamina.api import (
     admin,
     capacity,
+    cloudwatch_logs,
     code_signing,
     concurrency,
     console,
+    debug,
     durable,
     event_configs,
     functions,
@@ -169,6 +171,11 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("PUT", rf"/_lamina/faults/{_NAME}", admin.put_faults),
     ("DELETE", rf"/_lamina/faults/{_NAME}", admin.delete_faults),
     ("GET", r"/_lamina/invocations/(?P<wanted>[^/]+)/logs", admin.invocation_logs),
+    ("GET", r"/_lamina/hot-reload", debug.hot_reload),
+    ("GET", r"/_lamina/debug/?", debug.list_debug),
+    ("GET", rf"/_lamina/debug/{_NAME}", debug.get_debug),
+    ("PUT", rf"/_lamina/debug/{_NAME}", debug.put_debug),
+    ("DELETE", rf"/_lamina/debug/{_NAME}", debug.delete_debug),
     ("GET", r"/_lamina/overview", overview.overview),
     ("GET", rf"/_lamina/functions/{_NAME}", overview.function_detail),
     ("GET", r"/_lamina/queues", overview.queues),
@@ -208,6 +215,15 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
 
     async def handle(request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        if cloudwatch_logs.is_logs(request):  # CloudWatch Logs' protocol and error shape
+            try:
+                return await cloudwatch_logs.handle(ctx, request, request_id)
+            except errors.LaminaError as error:
+                return cloudwatch_logs.error_response(error, request_id)
+            except Exception:
+                log.exception("unexpected error in CloudWatch Logs call")
+                return cloudwatch_logs.error_response(errors.ServiceError(
+                    "Lamina hit an internal error; the engine log has the details."), request_id)
         try:
             url = urls.target(request)
             if url is not None:  # a function URL, not the Lambda API

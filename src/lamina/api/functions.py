@@ -18,7 +18,7 @@ from lamina.domain.settings import (
     check_tags,
 )
 from lamina.http.server import Request, Response
-from lamina.service.functions import CreateFunction
+from lamina.service.functions import CreateFunction, package_key
 
 
 async def create_function(ctx: ApiContext, request: Request, request_id: str) -> Response:
@@ -37,7 +37,7 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
     tags = document.get("Tags") or {}
     signing = document.get("CodeSigningConfigArn")
     config = await ctx.functions.create(CreateFunction(
-        ref.name, wire.function_settings(document), wire.zip_file(document.get("Code")),
+        ref.name, wire.function_settings(document), wire.code_source(document.get("Code")),
         {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
         code_signing.check_arn(signing) if signing is not None else None))
     if document.get("Publish") is True:
@@ -53,11 +53,11 @@ async def get_function(ctx: ApiContext, request: Request, request_id: str,
                        name: str) -> Response:
     name, qualifier = ctx.qualified(request, name)
     config = ctx.functions.resolve(name, qualifier)
-    key = base64.b64decode(config.code_sha256).hex()
     body = {
         "Configuration": wire.function_configuration(config, ctx.functions.arn(name, qualifier)),
         "Code": {"RepositoryType": "S3",
-                 "Location": wire.code_location(request.headers.get("host"), key)},
+                 "Location": wire.code_location(request.headers.get("host"),
+                                                package_key(config), config.code_path)},
     }
     tags = ctx.functions.tags(name)
     if tags:
@@ -111,7 +111,7 @@ async def update_code(ctx: ApiContext, request: Request, request_id: str,
     document = wire.json_body(request.body)
     versions.refuse_publish_to(document)
     config = await ctx.functions.update_code(
-        ref.name, wire.zip_file(document), document.get("RevisionId"),
+        ref.name, wire.code_source(document, prefix=""), document.get("RevisionId"),
         dry_run=bool(document.get("DryRun")))
     if document.get("Publish") is True and not document.get("DryRun"):
         await asyncio.sleep(0)  # the update settles (InProgress → Successful) first

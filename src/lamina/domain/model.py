@@ -54,6 +54,9 @@ class FunctionConfig:
     tracing_mode: str = "PassThrough"
     layers: tuple[LayerRef, ...] = ()
     vpc: VpcConfig | None = None          # recorded and shown, not acted on
+    # hot reload (domain.code): the folder the function runs from, as it is; None for a
+    # package Lamina unpacked
+    code_path: str | None = None
     log_format: str = "Text"
     application_log_level: str | None = None   # LoggingConfig levels (JSON format only)
     system_log_level: str | None = None

@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.domain import arns, capacity, errors, limits
+from lamina.domain.code import HOT_RELOAD_BUCKET, HOT_RELOAD_SHA256, CodeSource
 from lamina.domain.layers import LayerRef
 from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
 from lamina.domain.settings import FunctionSettings, check_tags, logging_levels, validate
 from lamina.service.concurrency import ConcurrencyLimiter
-from lamina.service.ports import EnvironmentPool, Network, Packages, Store
+from lamina.service.ports import CodeFetcher, EnvironmentPool, Network, Packages, Store
 
 
 def timestamp(now: float) -> str:
@@ -52,17 +53,38 @@ class CreateFunction:
 
     name: str
     settings: FunctionSettings
-    zip_file: bytes
+    code: CodeSource
     tags: dict[str, str] = field(default_factory=dict)
     code_signing_config_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class Code:
+    """A package ready to run: unpacked and stored (`key`), or a hot-reload folder (`path`)."""
+
+    sha256: str
+    size: int
+    key: str = ""
+    path: str | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {"code_sha256": self.sha256, "code_size": self.size, "code_path": self.path}
 
 
 class FunctionService:
     """Functions and their versions (see the module docstring)."""
 
     def __init__(self, store: Store, code: Packages, pool: EnvironmentPool,
-                 limiter: ConcurrencyLimiter, region: str, account: str) -> None:
+                 limiter: ConcurrencyLimiter, region: str, account: str,
+                 s3: CodeFetcher | None = None,
+                 hot_reload_bucket: str = HOT_RELOAD_BUCKET) -> None:
         self.store = store
+        self.s3 = s3
+        self.hot_reload_bucket = hot_reload_bucket
+        # told the folders functions run from whenever they change (the hot-reload watcher)
+        self.on_folders: Callable[[set[str]], None] = lambda folders: None
+        # each hot-reload folder and whether it is watched now (set by the watcher's owner)
+        self.folder_status: Callable[[], dict[str, bool]] = dict
         self.code = code
         self.pool = pool
         self.limiter = limiter
@@ -115,6 +137,15 @@ class FunctionService:
             if fresh is not None:
                 fresh.updating = entry.updating
         self._functions = loaded
+        self.folders_changed()
+
+    def folders_changed(self) -> None:
+        """Tell the watcher the folders that functions and their layers run from now."""
+        folders: set[str] = set()
+        for entry in self._functions.values():
+            for config in (entry.latest, *entry.versions.values()):
+                folders.update(code_folders(config))
+        self.on_folders(folders)
 
     # reading ---------------------------------------------------------------------------
     def arn(self, name: str, qualifier: str | None = None) -> str:
@@ -200,11 +231,11 @@ class FunctionService:
         self._managed(values, None)
         self.check_code_signing(request.name, request.code_signing_config_arn)
         values["code_signing_config_arn"] = request.code_signing_config_arn
-        package = await self.store_package(request.zip_file)
-        await self._check_unzipped(package.key, values.get("layers", ()))
+        code = await self.resolve_code(request.code)
+        await self._check_unzipped(code.key, values.get("layers", ()))
         now = time.time()
         config = _with_logging(FunctionConfig(
-            name=request.name, code_sha256=package.sha256, code_size=package.size,
+            name=request.name, **code.changes(),
             revision_id=_revision(), last_modified=timestamp(now),
             deployment_id=_revision(), **values))
         if request.name in self._functions:  # created while the package was being unpacked
@@ -213,15 +244,17 @@ class FunctionService:
         await self.store.create_function(active, request.tags, now)
         self._functions[request.name] = FunctionEntry(config, dict(request.tags))
         asyncio.get_running_loop().call_soon(self._settle, request.name, config, active)
+        if config.code_path is not None or any(r.path for r in config.layers):
+            self.folders_changed()
         return config
 
-    async def update_code(self, name: str, zip_file: bytes, revision_id: str | None,
+    async def update_code(self, name: str, source: CodeSource, revision_id: str | None,
                           dry_run: bool = False) -> FunctionConfig:
         async with self._updating(name, revision_id) as entry:
             self.check_code_signing(name, entry.latest.code_signing_config_arn)
-            package = await self.store_package(zip_file)
-            await self._check_unzipped(package.key, entry.latest.layers)
-            changes = {"code_sha256": package.sha256, "code_size": package.size}
+            code = await self.resolve_code(source)
+            await self._check_unzipped(code.key, entry.latest.layers)
+            changes = code.changes()
             if dry_run:
                 return entry.latest.replace(**changes)
             return await self._apply(entry, changes)
@@ -236,8 +269,7 @@ class FunctionService:
                 raise errors.InvalidParameterValue(  # message unconfirmed
                     "Durable execution can only be enabled when a function is created.")
             if "layers" in changes:
-                await self._check_unzipped(base64.b64decode(entry.latest.code_sha256).hex(),
-                                           changes["layers"])
+                await self._check_unzipped(package_key(entry.latest), changes["layers"])
             return await self._apply(entry, changes)
 
     async def delete(self, name: str, qualifier: str | None) -> None:
@@ -260,6 +292,7 @@ class FunctionService:
         del self._functions[name]
         self.limiter.set_reserved(name, None)
         self.pool.retire(name)
+        self.folders_changed()
         for callback in self.on_delete:
             callback(name)
 
@@ -378,18 +411,37 @@ class FunctionService:
 
     async def _check_unzipped(self, code_key: str, layers: tuple[LayerRef, ...]) -> None:
         """Lambda's 250 MB counts the function's unzipped code and its layers' together."""
-        if not layers:
+        keys = [key for key in (code_key, *(r.key for r in layers if r.path is None)) if key]
+        if not layers or not keys:  # hot-reload folders are not counted (nor copied)
             return
         total = await asyncio.get_running_loop().run_in_executor(None, lambda: sum(
-            self.code.unzipped_size(key) for key in (code_key, *(r.key for r in layers))))
+            self.code.unzipped_size(key) for key in keys))
         if total > limits.UNZIPPED_CODE:
             raise errors.InvalidParameterValue(
                 "Function code combined with layers exceeds the maximum allowed size of "
                 f"{limits.UNZIPPED_CODE} bytes. The actual size is {total} bytes.")
 
-    async def store_package(self, zip_file: bytes) -> Package:
-        """Check, unpack and store a deployment package (a function's or a layer's)."""
-        package = await asyncio.get_running_loop().run_in_executor(None, self.code.put, zip_file)
+    async def resolve_code(self, source: CodeSource) -> Code:
+        """The package a request names, ready to run: a hot-reload folder as it is, an S3
+        object fetched (Lambda takes packages over 50 MB only from S3), or the zip given."""
+        folder = source.hot_reload_folder(self.hot_reload_bucket)
+        if folder is not None:
+            return Code(HOT_RELOAD_SHA256, 0, path=folder)
+        if source.s3 is not None:
+            if self.s3 is None:
+                raise errors.ServiceError("Lamina has no S3 endpoint to fetch packages from.")
+            data = await self.s3.fetch(source.s3)
+            package = await self.store_package(data, direct=False)
+        else:
+            assert source.zip_file is not None
+            package = await self.store_package(source.zip_file)
+        return Code(package.sha256, package.size, package.key)
+
+    async def store_package(self, zip_file: bytes, direct: bool = True) -> Package:
+        """Check, unpack and store a deployment package (a function's or a layer's);
+        `direct`: uploaded in the request (50 MB zipped at most), else from S3."""
+        package = await asyncio.get_running_loop().run_in_executor(
+            None, self.code.put, zip_file, direct)
         await self.store.put_package(package.key, zip_file)
         return package
 
@@ -414,9 +466,12 @@ class FunctionService:
             last_update_status_reason_code="Creating"))
         done = _settled(config).replace(revision_id=_revision())
         await self.store.put_version(done)
+        before = entry.latest
         entry.latest = config
         self.pool.retire(config.name, LATEST)
         asyncio.get_running_loop().call_soon(self._settle, config.name, config, done)
+        if code_folders(before) != code_folders(config):
+            self.folders_changed()
         return config
 
     def _settle(self, name: str, answered: FunctionConfig, done: FunctionConfig) -> None:
@@ -425,6 +480,19 @@ class FunctionService:
         entry = self._functions.get(name)
         if entry is not None and entry.latest is answered:
             entry.latest = done
+
+
+def package_key(config: FunctionConfig) -> str:
+    """The stored package a version runs ("" for a hot-reload folder)."""
+    return "" if config.code_path is not None else base64.b64decode(config.code_sha256).hex()
+
+
+def code_folders(config: FunctionConfig) -> set[str]:
+    """The hot-reload folders a version runs from (its code's, its layers')."""
+    folders = {layer.path for layer in config.layers if layer.path is not None}
+    if config.code_path is not None:
+        folders.add(config.code_path)
+    return folders
 
 
 def _no_layers(arns: tuple[str, ...]) -> tuple[LayerRef, ...]:

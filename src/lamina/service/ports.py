@@ -11,8 +11,9 @@ from typing import Any, Protocol
 
 from lamina.domain.capacity import CapacityProvider
 from lamina.domain.code_signing import CodeSigningConfig
+from lamina.domain.code import S3Object
+from lamina.domain.debug import DebugSettings
 from lamina.domain.layers import LayerVersion
-from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
     Alias,
     AsyncEvent,
@@ -28,6 +29,7 @@ from lamina.domain.model import (
     ResourcePolicy,
 )
 from lamina.domain.observed import InvocationFilter
+from lamina.domain.urls import FunctionUrlConfig
 
 
 class Store(Protocol):
@@ -134,20 +136,31 @@ class Environment(Protocol):
 
 
 class EnvironmentPool(Protocol):
+    debug: dict[tuple[str, str], DebugSettings]
+
     async def acquire(self, config: FunctionConfig) -> Environment: ...
     def release(self, env: Environment) -> None: ...
     def retire(self, name: str, version: str | None = None) -> None: ...
     async def provision(self, config: FunctionConfig, count: int) -> int: ...
     def unprovision(self, config: FunctionConfig) -> None: ...
     def provisioned_ready(self, config: FunctionConfig) -> int: ...
+    def set_debug(self, settings: DebugSettings) -> None: ...
+    def clear_debug(self, function: str, version: str) -> None: ...
 
 
 class Packages(Protocol):
     """Deployment packages (storage.code.CodeStore)."""
 
-    def put(self, data: bytes) -> Package: ...
+    def put(self, data: bytes, direct: bool = True) -> Package: ...
     def has(self, key: str) -> bool: ...
     def unzipped_size(self, key: str) -> int: ...
+
+
+class CodeFetcher(Protocol):
+    """Reads a deployment package from S3 (adapters.s3.S3Packages); a missing bucket, key or
+    version is Lambda's InvalidParameterValueException (domain.code.get_object_error)."""
+
+    async def fetch(self, location: S3Object) -> bytes: ...
 
 
 class DestinationSender(Protocol):

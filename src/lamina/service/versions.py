@@ -39,7 +39,10 @@ class VersionService:
             raise errors.PreconditionFailed(
                 "The Revision Id provided does not match the latest Revision Id. Call the "
                 "GetFunction/GetAlias API to retrieve the latest Revision Id")
-        if code_sha256 is not None and code_sha256 != latest.code_sha256:
+        # hot-reloaded code has no hash to match (tools that hash the code first, such as
+        # the Serverless Framework, would never match it): not checked, as LocalStack does
+        if code_sha256 is not None and code_sha256 != latest.code_sha256 \
+                and latest.code_path is None:
             raise errors.InvalidParameterValue(
                 f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST "
                 f"({latest.code_sha256}). Please try again with the CodeSHA256 in $LATEST.")
