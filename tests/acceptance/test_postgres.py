@@ -132,7 +132,7 @@ def test_layers_and_function_urls_made_on_one_engine_work_on_another(postgres, t
             response = conn.getresponse()
             body = response.read()
             conn.close()
-            return response.status == 200 and body == b'"from a layer"'
+            return response.status == 200 and body == b"from a layer"  # a string: the body
         wait_for(served_by_b, timeout=5)
         assert b.get_layer_version(LayerName="shared", VersionNumber=1)["Version"] == 1
     finally:
