@@ -424,3 +424,43 @@ def test_code_signing_configs_and_capacity_providers(make_store):
         await store.create_function(on_provider, {}, 0.0)
         assert await store.list_versions() == [on_provider]
     run(make_store, body)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_a_migration_numbered_below_one_applied_still_runs(dialect, tmp_path, monkeypatch,
+                                                           request):
+    """Branches land out of order: a store that applied 0019 before 0015 existed must still
+    get 0015 when it arrives (each number applied once, whatever the order)."""
+    from lamina.storage import queries
+    every = queries.migrations(dialect)
+    late = [number for number, _ in every if 12 < number][:1]
+    assert late, "needs a migration numbered above 0012"
+    first = [(n, sql) for n, sql in every if n not in late]
+
+    if dialect == "postgres":
+        from lamina.storage.postgres import PostgresStore
+        url = request.getfixturevalue("postgres").new_database()
+        make = lambda: PostgresStore(url)  # noqa: E731
+    else:
+        make = lambda: SqliteStore(tmp_path / "m.db")  # noqa: E731
+
+    async def open_close(found) -> None:
+        monkeypatch.setattr(queries, "migrations", lambda _dialect: found)
+        store = make()
+        await store.open()
+        await store.close()
+
+    asyncio.run(open_close(first))
+    asyncio.run(open_close(every))   # the late one runs now; the others are not run twice
+    asyncio.run(open_close(every))   # and nothing runs again
+
+    async def applied() -> set[int]:
+        if dialect == "postgres":
+            import psycopg
+            async with await psycopg.AsyncConnection.connect(url) as conn:
+                cursor = await conn.execute("SELECT version FROM lamina_schema")
+                return {row[0] for row in await cursor.fetchall()}
+        import sqlite3
+        with sqlite3.connect(tmp_path / "m.db") as db:
+            return {row[0] for row in db.execute("SELECT version FROM lamina_migrations")}
+    assert asyncio.run(applied()) == {number for number, _ in every}

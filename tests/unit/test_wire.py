@@ -51,7 +51,7 @@ def test_error_response_shapes():
     assert json.loads(throttle.body) == {"Reason": "ConcurrentInvocationLimitExceeded",
                                          "Type": "User", "message": "Rate Exceeded."}
     reserved = wire.error_response(errors.TooManyRequests(
-        "ReservedFunctionConcurrentInvocationLimitExceeded", retry_after=None), "r")
+        "ReservedFunctionConcurrentInvocationLimitExceeded"), "r")
     assert not [h for h in reserved.headers if h[0] == "Retry-After"], "AWS sends none"
     validation = wire.error_response(errors.ValidationError("bad"), "r")
     assert json.loads(validation.body) == {"message": "bad"}

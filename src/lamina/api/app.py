@@ -161,6 +161,7 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("POST", rf"{_CALLBACK}/fail", durable.callback_fail),
     ("POST", rf"{_CALLBACK}/heartbeat", durable.callback_heartbeat),
     ("GET", r"/_lamina/health", admin.health),
+    ("GET", r"/_lamina/cluster", admin.cluster),
     ("GET", r"/_lamina/clock", admin.clock_now),
     ("POST", r"/_lamina/clock/advance", admin.clock_advance),
     ("GET", r"/_lamina/invocations/?", admin.list_invocations),

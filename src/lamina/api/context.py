@@ -9,6 +9,7 @@ from lamina.domain import arns
 from lamina.http.server import Request
 from lamina.observability.metrics import Metrics
 from lamina.service.async_invoke import AsyncInvokeService
+from lamina.service.cluster import Cluster
 from lamina.service.capacity import CapacityProviderService
 from lamina.service.code_signing import CodeSigningService
 from lamina.service.debug import DebugService
@@ -48,6 +49,7 @@ class ApiContext:
     mappings: MappingService | None = None
     layers: LayerService | None = None
     urls: UrlService | None = None
+    cluster: Cluster | None = None
     code_signing: CodeSigningService = None  # type: ignore[assignment]
     capacity: CapacityProviderService | None = None
     durable: Any = None   # service.durable.DurableService

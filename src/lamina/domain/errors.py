@@ -209,12 +209,13 @@ class TooManyRequests(ClientError):
 
     def __init__(self, reason: str, message: str = "Rate Exceeded.",
                  retry_after: int | None = 1) -> None:
+        if reason == "ReservedFunctionConcurrentInvocationLimitExceeded":
+            retry_after = None  # AWS sends no Retry-After when a reservation is used up
         super().__init__(message, Reason=reason)
         self.reason = reason
         self.retry_after = retry_after
 
     def headers(self) -> list[tuple[str, str]]:
-        # AWS sends no Retry-After when a function's reserved concurrency is used up
         return [] if self.retry_after is None else [("Retry-After", str(self.retry_after))]
 
 

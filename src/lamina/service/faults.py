@@ -81,8 +81,7 @@ class FaultService:
     def outcome(rule: FaultRule, request_id: str, timeout: int) -> InvocationOutcome:
         """What the attempt answers; a throttle raises the 429 instead."""
         if rule.action == "throttle":
-            raise errors.TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded",
-                                             retry_after=None)
+            raise errors.TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded")
         if rule.action == "response":
             return InvocationOutcome(json.dumps(rule.payload).encode(), environment_id="fault")
         document = {

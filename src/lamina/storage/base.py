@@ -59,6 +59,10 @@ class SqlStore(DurableSql):
         sharing the store; asked again every few seconds. One engine per store here."""
         return True
 
+    async def resign(self) -> None:
+        """Give up every role this engine holds (it is stopping), so another takes them."""
+        return None
+
     # functions ---------------------------------------------------------------------
     async def create_function(self, config: FunctionConfig, tags: dict[str, str],
                               created_at: float) -> None:

@@ -64,6 +64,9 @@ class MemoryStore(DurableMemory):
     async def try_lead(self, role: str) -> bool:
         return True
 
+    async def resign(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 
