@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
-from lamina.adapters.aws import AwsClients, AwsSender
+from lamina.adapters.aws import AwsClients, AwsNetwork, AwsSender
 from lamina.adapters.s3 import S3Packages
 from lamina.api import stacks as stacks_api
 from lamina.api.app import body_limit, lambda_api, too_large
@@ -147,7 +147,9 @@ class Engine:
         self.capacity = CapacityProviderService(self.store, self.functions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
+        self.provisioned.unreserved_limit = lambda: self.limiter.unreserved_limit
         self.sender = AwsSender(self.aws)
+        self.functions.network = AwsNetwork(self.aws)
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
                                                self.invoke, self.limiter, self.recorder,
                                                self.clock, self.sender, **self._claims())

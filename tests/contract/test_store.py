@@ -222,8 +222,10 @@ def test_tags_and_policies(make_store):
 
     async def body(store):
         await store.create_function(CONFIG, {"team": "x"}, 0.0)
-        await store.set_function_tags("f", {"stage": "dev", "team": "y"})
+        retagged = CONFIG.replace(revision_id="after-tags")
+        await store.set_function_tags("f", {"stage": "dev", "team": "y"}, retagged)
         assert await store.list_function_tags() == {"f": {"stage": "dev", "team": "y"}}
+        assert [c.revision_id for c in await store.list_versions()] == ["after-tags"]
         await store.publish_version(CONFIG)
         await store.create_alias(Alias("f", "live", "1", "rev"))
         statement = {"Sid": "s3", "Principal": {"Service": "s3.amazonaws.com"}}

@@ -67,5 +67,11 @@ class ApiContext:
 
     def qualified(self, request: Request, value: str) -> tuple[str, str | None]:
         """(name, qualifier) of a FunctionName path value and the `Qualifier` parameter."""
-        ref = self.function_ref(request, value)
-        return ref.name, arns.merge_qualifier(ref, request.query_params().get("Qualifier"))
+        ref = self.qualified_ref(request, value)
+        return ref.name, ref.qualifier
+
+    def qualified_ref(self, request: Request, value: str) -> arns.FunctionRef:
+        """The function a path value and the `Qualifier` parameter name, checked together."""
+        qualifier = request.query_params().get("Qualifier")
+        ref = arns.parse_function_name(value, self.region, self.account, qualifier=qualifier)
+        return arns.FunctionRef(ref.name, arns.merge_qualifier(ref, qualifier))

@@ -88,8 +88,11 @@ class SqlStore(EventsQueries, DurableSql):
     async def list_function_tags(self) -> dict[str, dict[str, str]]:
         return {r[0]: json.loads(r[1]) for r in await self._query("list_function_tags")}
 
-    async def set_function_tags(self, name: str, tags: dict[str, str]) -> None:
-        await self._change(("set_function_tags", {"name": name, "tags": json.dumps(tags)}))
+    async def set_function_tags(self, name: str, tags: dict[str, str],
+                                latest: FunctionConfig) -> None:
+        """The function's tags and its `$LATEST` (tagging renews its RevisionId)."""
+        await self._change(("set_function_tags", {"name": name, "tags": json.dumps(tags)}),
+                           ("put_version", rows.version_row(latest)))
 
     async def set_reserved_concurrency(self, name: str, reserved: int | None) -> None:
         await self._change(("set_reserved_concurrency", {"name": name, "reserved": reserved}))
@@ -108,7 +111,8 @@ class SqlStore(EventsQueries, DurableSql):
 
     async def delete_version(self, name: str, version: str) -> None:
         await self._change(("delete_version", {"name": name, "version": version}),
-                           ("delete_policy", {"function": name, "qualifier": version}))
+                           ("delete_policy", {"function": name, "qualifier": version}),
+                           ("delete_provisioned", {"function": name, "qualifier": version}))
 
     async def create_alias(self, alias: Alias) -> None:
         try:
@@ -122,6 +126,7 @@ class SqlStore(EventsQueries, DurableSql):
     async def delete_alias(self, function: str, name: str) -> None:
         await self._change(("delete_alias", {"function": function, "name": name}),
                            ("delete_policy", {"function": function, "qualifier": name}),
+                           ("delete_provisioned", {"function": function, "qualifier": name}),
                            ("delete_function_url", {"function": function, "qualifier": name}))
 
     async def list_aliases(self) -> list[Alias]:

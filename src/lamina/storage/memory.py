@@ -130,6 +130,7 @@ class MemoryStore(EventsMemory, DurableMemory):
     async def delete_version(self, name: str, version: str) -> None:
         self.versions.pop((name, version), None)
         self.policies.pop((name, version), None)
+        self.provisioned.pop((name, version), None)
 
     async def create_alias(self, alias: Alias) -> None:
         if (alias.function, alias.name) in self.aliases:
@@ -142,6 +143,7 @@ class MemoryStore(EventsMemory, DurableMemory):
     async def delete_alias(self, function: str, name: str) -> None:
         self.aliases.pop((function, name), None)
         self.policies.pop((function, name), None)
+        self.provisioned.pop((function, name), None)
         self.urls.pop((function, name), None)
 
     async def list_aliases(self) -> list[Alias]:
@@ -193,9 +195,11 @@ class MemoryStore(EventsMemory, DurableMemory):
     async def list_function_tags(self) -> dict[str, dict[str, str]]:
         return copy.deepcopy(self.functions)
 
-    async def set_function_tags(self, name: str, tags: dict[str, str]) -> None:
+    async def set_function_tags(self, name: str, tags: dict[str, str],
+                                latest: FunctionConfig) -> None:
         if name in self.functions:
             self.functions[name] = dict(tags)
+            self.versions[(name, latest.version)] = latest
 
     async def write_records(self, summaries: list[InvocationSummary],
                             records: list[AttemptRecord]) -> None:
