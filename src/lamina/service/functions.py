@@ -321,7 +321,9 @@ class FunctionService:
         await self.store.set_function_tags(name, tags, latest)
         entry = self.entry(name)  # the entry now: a reload may have replaced it
         entry.tags = tags
-        entry.latest = latest
+        if entry.latest.deployment_id == latest.deployment_id:
+            # as it is now: it may have settled (Pending → Active) while the store wrote
+            entry.latest = entry.latest.replace(revision_id=latest.revision_id)
 
     async def set_system_tags(self, name: str, tags: dict[str, str]) -> None:
         """Tags AWS itself puts on a function (CloudFormation's `aws:cloudformation:*`),
@@ -486,8 +488,16 @@ class FunctionService:
         """The change is in effect (Pending → Active, InProgress → Successful), under the
         RevisionId the store already holds; unless something changed `$LATEST` since."""
         entry = self._functions.get(name)
-        if entry is not None and entry.latest is answered:
+        if entry is None:
+            return
+        if entry.latest is answered:
             entry.latest = done
+        elif (entry.latest.deployment_id == answered.deployment_id
+              and (entry.latest.state, entry.latest.last_update_status)
+              != (done.state, done.last_update_status)):
+            # a change that keeps the deployment (tags) came first: settle it as it stands,
+            # under the RevisionId that change stored
+            entry.latest = _settled(entry.latest)
 
 
 def package_key(config: FunctionConfig) -> str:
