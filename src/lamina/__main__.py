@@ -103,9 +103,14 @@ def main(argv: list[str] | None = None) -> None:
         cli.fault(args.endpoint, args.function, args.action, args.attempt, args.times,
                   args.payload, args.error_type, args.message, args.clear)
     elif args.command == "runtimes":
+        from lamina.runtime import sandbox
         from lamina.runtime.interpreters import Interpreters
         for family, found in Interpreters().available().items():
             print(f"{family}: " + (", ".join(found) if found else "none found"))
+        support = sandbox.probe(os.environ.get("LAMINA_SANDBOX", "auto"), None)
+        print(f"sandbox: {support.describe()}")
+        if support.warning():
+            print(f"warning: {support.warning()}")
 
 
 if __name__ == "__main__":

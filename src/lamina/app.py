@@ -34,6 +34,8 @@ from lamina.runtime.environment import EnvironmentSettings
 from lamina.runtime.interpreters import Interpreters
 from lamina.runtime.log_retention import LogRetention
 from lamina.runtime.logs import LogReader, LogStream
+from lamina.runtime import sandbox
+from lamina.runtime.launch import make_launcher
 from lamina.runtime.pool import EnvironmentPool
 from lamina.service import clock
 from lamina.service.async_invoke import AsyncInvokeService
@@ -84,11 +86,14 @@ class Engine:
                          "AWS_SESSION_TOKEN": "lamina"},
             extra_env=config.function_env, log_max_bytes=config.log_max_bytes,
             sdk_path=_sdk_path(), freeze=config.freeze)
+        self.sandbox = sandbox.probe(config.sandbox, config.data_dir)
         self.pool = EnvironmentPool(settings, self.interpreters, self.code,
                                     self.store.get_package, idle_timeout=config.idle_timeout,
                                     max_starting=config.max_starting,
                                     min_free_memory_mb=config.min_free_memory,
-                                    scaling_rate=config.scaling_rate)
+                                    scaling_rate=config.scaling_rate,
+                                    launcher=make_launcher(self.sandbox, config.data_dir,
+                                                           settings.sdk_path))
         self.clock = clock.from_scale(config.time_scale)
         self.metrics = Metrics()
         self.recorder = Recorder(self.store, self.clock, observer=self.metrics,
@@ -162,7 +167,10 @@ class Engine:
                          self.permissions, self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat,
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
-                         layers=self.layers, urls=self.urls)
+                         layers=self.layers, urls=self.urls,
+                         sandbox={"Mode": self.sandbox.mode,
+                                  "Description": self.sandbox.describe(),
+                                  "Warning": self.sandbox.warning()})
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large)
 
@@ -254,8 +262,10 @@ async def serve(config: Config) -> None:
         loop.add_signal_handler(sig, stop.set)
     endpoint = f"http://{config.host}:{engine.port}"
     log.info("Lamina is serving the Lambda API on %s (store %s, data %s, time scale %s, "
-             "parity %s)", endpoint, config.store, config.data_dir, config.time_scale,
-             config.parity)
+             "parity %s, sandbox %s)", endpoint, config.store, config.data_dir,
+             config.time_scale, config.parity, engine.sandbox.describe())
+    if engine.sandbox.warning():
+        log.warning("%s", engine.sandbox.warning())
     print(f"Lamina ready: {endpoint}  (pid {os.getpid()})", flush=True)
     if config.sample:
         print(f"  try: aws lambda invoke --endpoint-url {endpoint} --function-name "

@@ -29,7 +29,8 @@ def _int(value: str | None, default: int, field: str, high: int = 10_000) -> int
 
 async def health(ctx: ApiContext, request: Request, request_id: str) -> Response:
     return wire.json_response(200, {"status": "ok", "region": ctx.region,
-                                    "account": ctx.account}, request_id)
+                                    "account": ctx.account, "sandbox": ctx.sandbox},
+                              request_id)
 
 
 async def list_invocations(ctx: ApiContext, request: Request, request_id: str) -> Response:

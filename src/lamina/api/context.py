@@ -44,6 +44,7 @@ class ApiContext:
     mappings: MappingService | None = None
     layers: LayerService | None = None
     urls: UrlService | None = None
+    sandbox: dict[str, Any] | None = None  # how environments are isolated (--sandbox)
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)

@@ -34,6 +34,7 @@ async def overview(ctx: ApiContext, request: Request, request_id: str) -> Respon
                     "ConcurrentExecutions": sum(limiter.in_flight.values())},
         "Functions": [_function(ctx, item, detail=False) for item in functions],
         "Mappings": [_mapping(m) for m in mappings],
+        "Sandbox": ctx.sandbox or {"Mode": "none", "Warning": None},
     }, request_id)
 
 

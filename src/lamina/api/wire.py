@@ -78,8 +78,15 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
     body["Architectures"] = list(config.architectures)
     body["EphemeralStorage"] = {"Size": config.ephemeral_storage}
     body["SnapStart"] = {"ApplyOn": "None", "OptimizationStatus": "Off"}
-    body["LoggingConfig"] = {"LogFormat": config.log_format,
-                             "LogGroup": f"/aws/lambda/{config.name}"}
+    logging_config = {"LogFormat": config.log_format}
+    if config.application_log_level:
+        logging_config["ApplicationLogLevel"] = config.application_log_level
+    if config.system_log_level:
+        logging_config["SystemLogLevel"] = config.system_log_level
+    logging_config["LogGroup"] = config.log_group_name
+    body["LoggingConfig"] = logging_config
+    if config.tenant_isolation:
+        body["TenancyConfig"] = {"TenantIsolationMode": config.tenant_isolation}
     return body
 
 
@@ -156,7 +163,8 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
     ephemeral = _typed(document, "EphemeralStorage", dict, "ephemeralStorage")
     dead_letter = _typed(document, "DeadLetterConfig", dict, "deadLetterConfig")
     tracing = _typed(document, "TracingConfig", dict, "tracingConfig")
-    logging_config = _typed(document, "LoggingConfig", dict, "loggingConfig")
+    logging_config = _typed(document, "LoggingConfig", dict, "loggingConfig") or {}
+    tenancy = _typed(document, "TenancyConfig", dict, "tenancyConfig")
     architectures = _typed(document, "Architectures", list, "architectures")
     layers = _typed(document, "Layers", list, "layers")
     return FunctionSettings(
@@ -174,10 +182,25 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
         else None,
         tracing_mode=_typed(tracing, "Mode", str, "tracingConfig.mode") if tracing else None,
         layers=tuple(layers) if layers is not None else None,
-        log_format=_typed(logging_config, "LogFormat", str, "loggingConfig.logFormat")
-        if logging_config else None,
+        log_format=_typed(logging_config, "LogFormat", str, "loggingConfig.logFormat"),
+        application_log_level=_typed(logging_config, "ApplicationLogLevel", str,
+                                     "loggingConfig.applicationLogLevel"),
+        system_log_level=_typed(logging_config, "SystemLogLevel", str,
+                                "loggingConfig.systemLogLevel"),
+        log_group=_typed(logging_config, "LogGroup", str, "loggingConfig.logGroup"),
+        tenant_isolation=_tenancy(tenancy),
         package_type=_typed(document, "PackageType", str, "packageType"),
     )
+
+
+def _tenancy(tenancy: dict[str, Any] | None) -> str | None:
+    if tenancy is None:
+        return None
+    mode = _typed(tenancy, "TenantIsolationMode", str, "tenancyConfig.tenantIsolationMode")
+    if mode is None:
+        raise errors.ValidationError.field("null", "tenancyConfig.tenantIsolationMode",
+                                           "Member must not be null")
+    return mode
 
 
 def zip_file(code: dict[str, Any] | None) -> bytes:

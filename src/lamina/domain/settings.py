@@ -49,6 +49,10 @@ class FunctionSettings:
     tracing_mode: str | None = None
     layers: tuple[str, ...] | None = None
     log_format: str | None = None
+    application_log_level: str | None = None
+    system_log_level: str | None = None
+    log_group: str | None = None
+    tenant_isolation: str | None = None     # CreateFunction only
     package_type: str | None = None
 
     def given(self) -> dict[str, object]:
@@ -178,5 +182,41 @@ def validate(settings: FunctionSettings) -> None:
     if settings.log_format is not None and settings.log_format not in ("Text", "JSON"):
         raise errors.ValidationError.field(settings.log_format, "loggingConfig.logFormat",
                                            "Member must satisfy enum value set: [JSON, Text]")
+    _check_logging(settings)
+    if settings.tenant_isolation is not None and settings.tenant_isolation != "PER_TENANT":
+        raise errors.ValidationError.field(settings.tenant_isolation,
+                                           "tenancyConfig.tenantIsolationMode",
+                                           "Member must satisfy enum value set: [PER_TENANT]")
     if settings.layers is not None:
         layers.check_references(settings.layers)
+
+
+APPLICATION_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+SYSTEM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")
+LOG_GROUP_RE = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}")
+
+
+def _check_logging(settings: FunctionSettings) -> None:
+    for value, field, allowed in (
+            (settings.application_log_level, "loggingConfig.applicationLogLevel",
+             APPLICATION_LOG_LEVELS),
+            (settings.system_log_level, "loggingConfig.systemLogLevel", SYSTEM_LOG_LEVELS)):
+        if value is not None and value not in allowed:
+            raise errors.ValidationError.field(
+                value, field, "Member must satisfy enum value set: [" + ", ".join(allowed) + "]")
+    if settings.log_group is not None and not LOG_GROUP_RE.fullmatch(settings.log_group):
+        raise errors.ValidationError.field(
+            settings.log_group, "loggingConfig.logGroup",
+            "Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+")
+
+
+def settle_logging(values: dict[str, object], given: FunctionSettings) -> dict[str, object]:
+    """The log levels a configuration ends with: with JSON, INFO unless given (as AWS fills
+    them in); with Text, none, and giving one is an error."""
+    if values.get("log_format") == "JSON":
+        return {"application_log_level": values.get("application_log_level") or "INFO",
+                "system_log_level": values.get("system_log_level") or "INFO"}
+    if given.application_log_level is not None or given.system_log_level is not None:
+        raise errors.InvalidParameterValue(
+            "ApplicationLogLevel and SystemLogLevel can be set only when LogFormat is JSON.")
+    return {"application_log_level": None, "system_log_level": None}

@@ -25,7 +25,9 @@ from lamina.domain.observed import EnvironmentView
 from lamina.domain.scaling import ScalingRate
 from lamina.runtime.environment import EnvironmentSettings, ExecutionEnvironment, code_key
 from lamina.runtime.interpreters import Interpreters
-from lamina.runtime.spares import Spares
+from lamina.runtime.launch import Launcher, PlainLauncher
+
+_Key = tuple[str, str, str, str | None]  # a configuration's env_key, and the tenant
 
 
 class EnvironmentPool:
@@ -35,7 +37,8 @@ class EnvironmentPool:
                  fetch_package: Callable[[str], Awaitable[bytes | None]],
                  idle_timeout: float = 600.0, memory_interval: float = 0.1,
                  max_starting: int = 16, min_free_memory_mb: int = 512,
-                 spares: bool = True, scaling_rate: int = 0) -> None:
+                 spares: bool = True, scaling_rate: int = 0,
+                 launcher: Launcher | None = None) -> None:
         self.settings = settings
         self.interpreters = interpreters
         self.code = code
@@ -47,10 +50,10 @@ class EnvironmentPool:
         self._provisioned: dict[tuple[str, str, str], int] = {}
         self.idle_timeout = idle_timeout
         self.memory_interval = memory_interval
-        self._idle: dict[tuple[str, str, str], list[ExecutionEnvironment]] = {}
+        self._idle: dict[_Key, list[ExecutionEnvironment]] = {}
         self._all: set[ExecutionEnvironment] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.spares = Spares() if spares else None
+        self.launcher = launcher or PlainLauncher(settings.data_dir, settings.sdk_path, spares)
         self.scaling = ScalingRate(scaling_rate) if scaling_rate else None
 
     async def start(self) -> None:
@@ -63,26 +66,28 @@ class EnvironmentPool:
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        if self.spares is not None:
-            self.spares.close()
         for env in list(self._all):
             env.kill("shutdown")
         deadline = time.monotonic() + 5
         while self._all and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+        self.launcher.close()
 
     # borrowing -------------------------------------------------------------------------
-    async def acquire(self, config: FunctionConfig) -> ExecutionEnvironment:
+    async def acquire(self, config: FunctionConfig,
+                      tenant_id: str | None = None) -> ExecutionEnvironment:
         """An environment for `config`, held by the caller until `release`.
 
         A provisioned environment serves first, then the most recently used idle one; else a
         new one starts, at most `max_starting` at once per function (later callers wait
         for one to start or to be given back), and only while the machine keeps
         `min_free_memory_mb` free (else 429, rather than exhausting the machine) and, with a
-        scaling rate, while the function may add an environment (else 429, as on Lambda)."""
+        scaling rate, while the function may add an environment (else 429, as on Lambda).
+        A PER_TENANT function's environments serve one tenant each: `tenant_id`'s own."""
         name = config.name
+        tenant = tenant_id if config.tenant_isolation else None
         while True:
-            env = self._take_idle(config.env_key)
+            env = self._take_idle((*config.env_key, tenant))
             if env is not None:
                 return env
             if self._starting.get(name, 0) < self.max_starting:
@@ -93,9 +98,9 @@ class EnvironmentPool:
         self._check_memory()
         if self.scaling is not None and not self.scaling.take(name, time.monotonic()):
             raise errors.TooManyRequests("ConcurrentInvocationLimitExceeded")
-        return await self._start(config, provisioned=False)
+        return await self._start(config, provisioned=False, tenant_id=tenant)
 
-    def _take_idle(self, key: tuple[str, str, str]) -> ExecutionEnvironment | None:
+    def _take_idle(self, key: _Key) -> ExecutionEnvironment | None:
         stack = self._idle.get(key)
         if not stack:
             return None
@@ -111,7 +116,8 @@ class EnvironmentPool:
                 return env
         return None
 
-    async def _start(self, config: FunctionConfig, provisioned: bool) -> ExecutionEnvironment:
+    async def _start(self, config: FunctionConfig, provisioned: bool,
+                     tenant_id: str | None = None) -> ExecutionEnvironment:
         name = config.name
         self._starting[name] = self._starting.get(name, 0) + 1
         try:
@@ -127,10 +133,13 @@ class EnvironmentPool:
                 except OSError as exc:  # a full disk, a read-only data dir
                     raise errors.ServiceError(
                         f"Lamina could not lay out the function's layers: {exc}") from None
+            for tree in (self.code.tree(key), opt_dir):
+                if tree is not None:
+                    self.code.open_to_all(tree)
             env = ExecutionEnvironment(
                 config, self.code.tree(key),
                 self.interpreters.resolve(config.runtime or ""), self.settings, self._forget,
-                provisioned=provisioned, spares=self.spares, opt_dir=opt_dir)
+                self.launcher, provisioned=provisioned, opt_dir=opt_dir, tenant_id=tenant_id)
             self._all.add(env)
             env.reserve()
             await env.start()
@@ -198,14 +207,14 @@ class EnvironmentPool:
                 env.kill("retired")
             return
         env.release()
-        self._idle.setdefault(env.config.env_key, []).append(env)
+        self._idle.setdefault(_key(env), []).append(env)
         self._notify(env.config.name)
 
     def retire(self, name: str, version: str | None = None) -> None:
         """Environments of `name` (of one `version`, or all) built so far must not be reused."""
         for env in list(self._all):
             if env.config.name == name and version in (None, env.config.version):
-                env.retired = True
+                env.retire()
                 if not env.reserved:
                     env.kill("retired")
 
@@ -215,11 +224,11 @@ class EnvironmentPool:
         target = self._provisioned.get(env.config.env_key)
         if env.provisioned and target and not env.retired:  # keep the provisioned count
             asyncio.get_running_loop().create_task(self.provision(env.config, target))
-        stack = self._idle.get(env.config.env_key)
+        stack = self._idle.get(_key(env))
         if stack and env in stack:
             stack.remove(env)
         if stack == []:
-            self._idle.pop(env.config.env_key, None)
+            self._idle.pop(_key(env), None)
 
     # observing -------------------------------------------------------------------------
     def environments(self, name: str | None = None) -> list[ExecutionEnvironment]:
@@ -263,6 +272,10 @@ class EnvironmentPool:
                     with contextlib.suppress(OSError):
                         if env.memory_kb() > env.config.memory_size * 1024:
                             env.kill("oom")
+
+
+def _key(env: ExecutionEnvironment) -> _Key:
+    return (*env.config.env_key, env.tenant_id)
 
 
 def _state_of(env: ExecutionEnvironment) -> str:

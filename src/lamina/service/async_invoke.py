@@ -30,7 +30,7 @@ import time
 import uuid
 from typing import Any
 
-from lamina.domain import arns, destinations, errors, retry
+from lamina.domain import arns, destinations, errors, retry, tenancy
 from lamina.domain.model import (
     LATEST,
     AsyncEvent,
@@ -104,13 +104,14 @@ class AsyncInvokeService:
 
     # accepting -------------------------------------------------------------------------
     async def accept(self, name: str, qualifier: str | None, payload: bytes,
-                     trace_id: str | None = None) -> str:
+                     trace_id: str | None = None, tenant_id: str | None = None) -> str:
         """Store an Event invocation durably; return its request id (then answer 202)."""
         config = self.functions.resolve(name, qualifier)
+        tenancy.check(config, tenant_id)
         self.functions.check_invocable(config)
         now = self.clock.now()
         event = AsyncEvent(str(uuid.uuid4()), name, qualifier, payload, now, now,
-                           trace_id=trace_id or new_trace_id())
+                           trace_id=trace_id or new_trace_id(), tenant_id=tenant_id)
         await self.store.enqueue_event(event)
         self.recorder.summary(InvocationSummary(event.request_id, name, qualifier, "Event", now,
                                                 status="queued"))
@@ -236,7 +237,7 @@ class AsyncInvokeService:
         try:
             invocation = Invocation(
                 event.request_id, config, self.functions.arn(event.function, event.qualifier),
-                event.payload, "Event", trace_id=event.trace_id)
+                event.payload, "Event", trace_id=event.trace_id, tenant_id=event.tenant_id)
             outcome = await self.invoke.run_attempt(invocation, attempt=event.invocations + 1)
         except errors.TooManyRequests as throttle:  # no environment could start, or injected
             self.recorder.record(event.request_id, "throttled", {"reason": throttle.reason})

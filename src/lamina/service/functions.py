@@ -22,7 +22,7 @@ from typing import Any
 from lamina.domain import arns, errors, limits
 from lamina.domain.layers import LayerRef
 from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
-from lamina.domain.settings import FunctionSettings, check_tags, validate
+from lamina.domain.settings import FunctionSettings, check_tags, settle_logging, validate
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.ports import EnvironmentPool, Packages, Store
 
@@ -168,6 +168,7 @@ class FunctionService:
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
         values: dict[str, Any] = {"runtime": None, "handler": None,
                                   **self._given(settings)}
+        values.update(settle_logging(values, settings))
         package = await self.store_package(request.zip_file)
         await self._check_unzipped(package.key, values.get("layers", ()))
         now = time.time()
@@ -198,6 +199,11 @@ class FunctionService:
         validate(settings)
         async with self._updating(name, revision_id) as entry:
             changes = self._given(settings)
+            changes.pop("tenant_isolation", None)  # set at creation only, as on AWS
+            current = {"log_format": entry.latest.log_format,
+                       "application_log_level": entry.latest.application_log_level,
+                       "system_log_level": entry.latest.system_log_level}
+            changes.update(settle_logging({**current, **changes}, settings))
             if "layers" in changes:
                 await self._check_unzipped(base64.b64decode(entry.latest.code_sha256).hex(),
                                            changes["layers"])
