@@ -96,7 +96,8 @@ def _provisioned(ctx: ApiContext, config: Any) -> dict[str, Any]:
 
 def _environment(env: EnvironmentView) -> dict[str, Any]:
     return {"Id": env.id, "Version": env.version, "State": env.state,
-            "Provisioned": env.provisioned, "IdleSeconds": env.idle_s, "LogStream": env.log_stream}
+            "Provisioned": env.provisioned, "IdleSeconds": env.idle_s, "LogStream": env.log_stream,
+            "Pid": env.pid}
 
 
 def _event_config(config: Any) -> dict[str, Any]:

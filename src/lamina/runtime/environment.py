@@ -419,6 +419,11 @@ class ExecutionEnvironment:
     def memory_kb(self) -> int:
         return self._process.memory_kb() if self._process is not None else 0
 
+    @property
+    def runtime_pid(self) -> int:
+        """The runtime's process id on the host (not the one it sees in a sandbox)."""
+        return self._process.runtime_pid if self._process is not None else 0
+
     # Runtime API side (runtime_api/handlers.py) ----------------------------------------
     @property
     def current(self) -> Invocation | None:

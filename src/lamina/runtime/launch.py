@@ -150,8 +150,10 @@ class SandboxLauncher:
         except OSError:
             spare.discard()
             return None
-        process = SandboxedProcess(launch.argv, launch.env, launch.cwd, launch.on_output,
-                                   launch.on_exit, spare=spare.popen, slot=slot)
+        # bwrap sets PWD in a sandbox it starts; a spare is told it with the rest
+        process = SandboxedProcess(launch.argv, {**launch.env, "PWD": launch.cwd}, launch.cwd,
+                                   launch.on_output, launch.on_exit, spare=spare.popen,
+                                   slot=slot)
         process.start()
         return process
 

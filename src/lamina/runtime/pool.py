@@ -239,7 +239,8 @@ class EnvironmentPool:
         now = time.monotonic()
         return sorted((EnvironmentView(
             env.id, env.config.name, env.config.version, _state_of(env), env.provisioned,
-            None if env.reserved else round(now - env.idle_since, 3), env.stream_name)
+            None if env.reserved else round(now - env.idle_since, 3), env.stream_name,
+            env.runtime_pid)
             for env in self.environments(name) if env.alive),
             key=lambda view: (view.function, view.version, view.id))
 

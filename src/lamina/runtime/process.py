@@ -35,6 +35,10 @@ class Process(Protocol):
     def drain_output(self) -> None:
         """Pass on what it wrote so far (before an invocation's log is closed)."""
 
+    @property
+    def runtime_pid(self) -> int:
+        """The runtime's process id on the host (0 before it exists)."""
+
     def memory_kb(self) -> int:
         """Resident memory of the runtime and its descendants (the memory limit)."""
 
@@ -78,6 +82,10 @@ class SandboxedProcess(supervisor.Child):
                 pid = children[0]
             self._runtime_pid = pid
         return self._runtime_pid
+
+    @property
+    def runtime_pid(self) -> int:
+        return self._runtime() if self.alive else 0
 
     def memory_kb(self) -> int:
         pid = self._runtime() if self.alive else 0

@@ -50,6 +50,10 @@ class Child:
     def pid(self) -> int:
         return self._popen.pid if self._popen else -1
 
+    @property
+    def runtime_pid(self) -> int:
+        return self.pid if self.alive else 0
+
     def start(self) -> None:
         if self._spare is not None:
             self._popen = self._spare
