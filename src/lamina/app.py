@@ -266,6 +266,10 @@ async def serve(config: Config) -> None:
              config.time_scale, config.parity, engine.sandbox.describe())
     if engine.sandbox.warning():
         log.warning("%s", engine.sandbox.warning())
+    if config.cpu_by_memory and "cpu" not in sandbox.delegated_controllers():
+        log.warning("--cpu-by-memory: no cgroup v2 subtree with the cpu controller is "
+                    "delegated to the engine here; environments share every core "
+                    "(docs/ENVIRONMENT.md)")
     print(f"Lamina ready: {endpoint}  (pid {os.getpid()})", flush=True)
     if config.sample:
         print(f"  try: aws lambda invoke --endpoint-url {endpoint} --function-name "

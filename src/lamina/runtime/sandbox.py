@@ -330,3 +330,29 @@ class Slots:
         for part in ("tmp", "opt", "task"):
             _detach(str(slot / part))
         shutil.rmtree(slot, ignore_errors=True)
+
+
+def delegated_controllers() -> set[str]:
+    """The cgroup v2 controllers the engine could hand its environments: those of its own
+    cgroup when that cgroup (on a cgroup2 mount) is writable by the engine. Empty on hybrid
+    or v1 hosts, and where nothing is delegated."""
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as own:
+            path = next((line.strip()[3:] for line in own if line.startswith("0::")), None)
+        with open("/proc/self/mountinfo", encoding="utf-8") as info:
+            mounts = [line.split() for line in info]
+    except OSError:
+        return set()
+    if path is None:
+        return set()
+    for fields in mounts:
+        dash = fields.index("-")
+        if fields[dash + 1] == "cgroup2":
+            directory = Path(fields[4]) / path.lstrip("/")
+            try:
+                controllers = set((directory / "cgroup.controllers").read_text().split())
+            except OSError:
+                continue
+            if os.access(directory, os.W_OK):
+                return controllers
+    return set()
