@@ -328,6 +328,8 @@ def raise_file_limit() -> None:
 
 
 def run(config: Config) -> None:
+    if config.sandbox != "none":
+        sandbox.private_mounts()  # while the process has one thread (see runtime/sandbox.py)
     engine_logging.configure(config.log_level, config.log_format)
     raise_file_limit()
     try:

@@ -213,13 +213,13 @@ def test_scaling_rate_limits_new_environments_not_invocations(tmp_path, fname):
 
         def call() -> object:
             try:
-                return invoke_json(lam, fname, {"seconds": 1})[1]["pid"]
+                return invoke_json(lam, fname, {"seconds": 1})[1]["environment"]
             except ClientError as error:
                 return error.response
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             outcomes = list(pool.map(lambda _: call(), range(3)))
-        pids = [o for o in outcomes if isinstance(o, int)]
-        throttled = [o for o in outcomes if not isinstance(o, int)]
+        pids = [o for o in outcomes if isinstance(o, str)]  # environments (log streams)
+        throttled = [o for o in outcomes if not isinstance(o, str)]
         assert len(set(pids)) == 2 and len(throttled) == 1, outcomes
         assert throttled[0]["Error"]["Code"] == "TooManyRequestsException"
         assert throttled[0]["Reason"] == "ConcurrentInvocationLimitExceeded"

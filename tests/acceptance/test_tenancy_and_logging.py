@@ -41,7 +41,7 @@ def test_per_tenant_environments(lam, fname):
     assert "Tenant ID" in message
     blue = [invoke_json(lam, fname, TenantId="blue")[1] for _ in range(2)]
     green = invoke_json(lam, fname, TenantId="green")[1]
-    assert [b["calls"] for b in blue] == [1, 2] and blue[0]["pid"] == blue[1]["pid"]
+    assert [b["calls"] for b in blue] == [1, 2] and blue[0]["stream"] == blue[1]["stream"]
     assert {b["tenant"] for b in blue} == {"blue"}
     assert green["calls"] == 1 and green["tenant"] == "green"
     assert green["stream"] != blue[0]["stream"]  # its own environment
