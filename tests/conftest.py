@@ -110,7 +110,6 @@ def start_server(data_dir: Path, *args: str, port: int | None = None,
     raise RuntimeError(f"lamina serve did not start:\n{server.log()}")
 
 
-@contextlib.contextmanager
 def start_unsandboxed(data_dir: Path, *args: str, **kwargs: object) -> Server:
     """An engine whose functions run with `--sandbox none`: for tests whose functions record
     their runs in a host directory ($RUNS_DIR), which a sandbox hides by design. What the
@@ -118,6 +117,7 @@ def start_unsandboxed(data_dir: Path, *args: str, **kwargs: object) -> Server:
     return start_server(data_dir, *args, "--sandbox", "none", **kwargs)  # type: ignore[arg-type]
 
 
+@contextlib.contextmanager
 def engine_client(data_dir: Path) -> Iterator[object]:
     """A boto3 Lambda client on an engine of its own over `data_dir`, stopped afterwards
     (checked for tracebacks); start it again on the same directory to test a restart."""

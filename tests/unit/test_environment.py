@@ -19,7 +19,7 @@ from lamina.domain.model import FunctionConfig, Invocation
 from lamina.runtime.environment import EnvironmentSettings, ExecutionEnvironment
 from lamina.runtime.interpreters import Interpreter
 from lamina.runtime.launch import Launch, View
-from lamina.runtime.runtime_api import handlers, wire
+from lamina.runtime.runtime_api import handlers
 from lamina.runtime.sandbox import Support
 
 CONFIG = FunctionConfig(name="f", runtime="python3.12", handler="index.handler",
