@@ -137,7 +137,8 @@ def test_python_sees_lambdas_layout_and_nothing_of_the_host(lam, server, fname):
 
 
 def test_tmp_is_private_kept_while_warm_and_bounded(lam, fname):
-    create_function(lam, fname, make_zip({"index.py": PROBE_PY}), EphemeralStorage={"Size": 600})
+    create_function(lam, fname, make_zip({"index.py": PROBE_PY}), EphemeralStorage={"Size": 600},
+                    Timeout=60)  # writing 600 MB takes seconds on a busy machine
     other = fname + "-b"
     create_function(lam, other, make_zip({"index.py": PROBE_PY}))
     first = _probe(lam, fname, {"keep": "mine"})
