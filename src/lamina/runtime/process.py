@@ -7,8 +7,6 @@ bubblewrap, see `sandbox`). A `Launcher` (launch.py) makes them; tests use a fak
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -51,8 +49,8 @@ class Process(Protocol):
 class SandboxedProcess(supervisor.Child):
     """The runtime under bwrap: `bwrap` (the child) → bwrap's init (pid 1 inside) → runtime.
 
-    The sandbox runs in a session of its own (no controlling terminal), and the runtime in
-    another (`setsid`): freezing and thawing signal the runtime's group only. Memory is the runtime's own, not bwrap's. An exit by a signal, which
+    It runs in a session of its own (no controlling terminal); one signal to the group
+    reaches all three. Memory is the runtime's own, not bwrap's. An exit by a signal, which
     bwrap reports as 128 + the signal, is reported as the signal. A spare's slot is cleared
     when it ends."""
 
@@ -64,28 +62,6 @@ class SandboxedProcess(supervisor.Child):
         self._report_exit = on_exit
         self._slot = slot
         self._runtime_pid = 0
-
-    def freeze(self) -> None:
-        self._runtime_group(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        self._runtime_group(signal.SIGCONT)
-
-    def kill(self) -> None:
-        self._runtime_group(signal.SIGKILL)
-        super().kill()  # bwrap too: its init's end ends whatever is left in the namespace
-
-    def _runtime_group(self, sig: int) -> None:
-        """Signal the runtime's own process group (`setsid` in sandbox.command), or, before
-        the runtime exists, the sandbox's."""
-        pid = self._runtime()
-        if not pid:
-            self._signal(sig)
-            return
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            self._signal(sig)
 
     def _exited(self, code: int) -> None:
         if self._slot is not None:

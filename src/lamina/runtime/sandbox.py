@@ -165,9 +165,7 @@ def command(layout: Layout, argv: list[str], etc: Path, privileged: bool,
     if privileged:
         args += ["setpriv", f"--reuid={UID}", f"--regid={GID}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-    # a session (and process group) of the runtime's own: freezing it stops the runtime and
-    # what it started, not bwrap's two idle processes too
-    return args + ["setsid", *argv]
+    return args + argv
 
 
 def interpreter_roots(interpreter: str | None) -> tuple[str, ...]:
