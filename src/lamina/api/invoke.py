@@ -7,7 +7,7 @@ import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
-from lamina.api import event_stream, wire
+from lamina.api import durable, event_stream, wire
 from lamina.api.context import ApiContext
 from lamina.domain import arns, destinations, errors, limits
 from lamina.http.server import Request, Response
@@ -49,6 +49,11 @@ def _command(ctx: ApiContext, request: Request, name: str, kind: str) -> InvokeC
 
 async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     kind = wire.invocation_type(request.headers.get("x-amz-invocation-type"))
+    if ctx.durable is not None and ctx.durable.maybe_durable(name):
+        ref = ctx.function_ref(request, name)
+        qualifier = arns.merge_qualifier(ref, request.query_params().get("Qualifier"))
+        if ctx.durable.is_durable(ref.name, qualifier):
+            return await durable.invoke(ctx, request, request_id, ref, qualifier, kind)
     if kind == "Event":
         ref = ctx.function_ref(request, name)
         event_id = await ctx.async_invoke.accept(

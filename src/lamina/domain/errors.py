@@ -8,9 +8,16 @@
     │   ├── ResourceInUse                400 ResourceInUseException
     │   ├── AccessDenied                 403 AccessDeniedException
     │   ├── ResourceNotFound             404 ResourceNotFoundException
+    │   ├── CodeSigningConfigNotFound    404 CodeSigningConfigNotFoundException
+    │   ├── CodeVerificationFailed       400 CodeVerificationFailedException
+    │   ├── PolicyLengthExceeded         400 PolicyLengthExceededException
+    │   ├── PublicPolicy                 400 PublicPolicyException
+    │   ├── CapacityProviderLimit        400 CapacityProviderLimitExceededException
     │   ├── ProvisionedConfigNotFound    404 ProvisionedConcurrencyConfigNotFoundException
     │   ├── UnknownOperation             404 UnknownOperationException
     │   ├── ResourceConflict             409 ResourceConflictException
+    │   ├── DurableExecutionAlreadyStarted 409 DurableExecutionAlreadyStartedException
+    │   ├── CallbackTimeout              400 CallbackTimeoutException
     │   ├── PreconditionFailed           412 PreconditionFailedException
     │   ├── RequestTooLarge              413 RequestEntityTooLargeException
     │   ├── UnsupportedMediaType         415 UnsupportedMediaTypeException
@@ -101,6 +108,31 @@ class ResourceNotFound(ClientError):
     status = 404
 
 
+class CodeSigningConfigNotFound(ClientError):
+    error_type = "CodeSigningConfigNotFoundException"
+    status = 404
+
+
+class CodeVerificationFailed(ClientError):
+    """A deployment a code signing policy of `Enforce` refuses (signature checks failed)."""
+
+    error_type = "CodeVerificationFailedException"
+
+
+class PolicyLengthExceeded(ClientError):
+    error_type = "PolicyLengthExceededException"
+    message_key = "message"
+
+
+class PublicPolicy(ClientError):
+    error_type = "PublicPolicyException"
+
+
+class CapacityProviderLimit(ClientError):
+    error_type = "CapacityProviderLimitExceededException"
+    message_key = "message"
+
+
 class ProvisionedConfigNotFound(ClientError):
     error_type = "ProvisionedConcurrencyConfigNotFoundException"
     status = 404
@@ -116,6 +148,17 @@ class ResourceConflict(ClientError):
     error_type = "ResourceConflictException"
     status = 409
     message_key = "message"
+
+
+class DurableExecutionAlreadyStarted(ClientError):
+    error_type = "DurableExecutionAlreadyStartedException"
+    status = 409
+
+
+class CallbackTimeout(ClientError):
+    """A callback answered after it timed out (or after its execution ended)."""
+
+    error_type = "CallbackTimeoutException"
 
 
 class PreconditionFailed(ClientError):

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The console's invocation types → the InvocationType stored on a summary.
-INVOCATION_KINDS = {"sync": "RequestResponse", "async": "Event", "mapping": "EventSourceMapping"}
+INVOCATION_KINDS = {"sync": "RequestResponse", "async": "Event", "mapping": "EventSourceMapping",
+                    "durable": "Durable"}
 
 # Environment states as the console shows them.
 STARTING, BUSY, WARM, FROZEN = "starting", "busy", "warm", "frozen"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, fields
+from typing import Any
 
 from lamina.domain import errors, layers, limits, runtimes
 
@@ -54,6 +55,8 @@ class FunctionSettings:
     log_group: str | None = None
     tenant_isolation: str | None = None     # CreateFunction only
     package_type: str | None = None
+    capacity_provider: dict[str, object] | None = None  # as given; settled by the service
+    durable_config: dict[str, Any] | None = None
 
     def given(self) -> dict[str, object]:
         """The fields that were given, by name (for applying onto a FunctionConfig)."""
@@ -189,6 +192,20 @@ def validate(settings: FunctionSettings) -> None:
                                            "Member must satisfy enum value set: [PER_TENANT]")
     if settings.layers is not None:
         layers.check_references(settings.layers)
+    if settings.durable_config is not None:
+        check_durable_config(settings.durable_config)
+
+
+def check_durable_config(config: dict[str, Any]) -> None:
+    """DurableConfig: ExecutionTimeout is required (1 s to 366 days), RetentionPeriodInDays
+    1-90 (AWS's default: 14). Source: AWS::Lambda::Function DurableConfig."""
+    from lamina.domain import durable  # durable imports errors only; kept local and light
+    unknown = sorted(set(config) - {"ExecutionTimeout", "RetentionPeriodInDays", "KMSKeyArn"})
+    if unknown:
+        raise errors.InvalidParameterValue(f"Unknown DurableConfig member: {unknown[0]}")
+    if config.get("ExecutionTimeout") is None:  # message unconfirmed
+        raise errors.InvalidParameterValue("DurableConfig.ExecutionTimeout is required.")
+    durable.check_config(config.get("ExecutionTimeout"), config.get("RetentionPeriodInDays"))
 
 
 APPLICATION_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")

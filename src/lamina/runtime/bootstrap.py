@@ -12,6 +12,7 @@ import time
 import uuid
 
 from lamina.domain import runtimes
+from lamina.domain.debug import DebugSettings
 from lamina.domain.model import FunctionConfig
 from lamina.runtime.launch import View
 
@@ -26,23 +27,49 @@ def log_stream_name(version: str, now: float | None = None, ident: str | None = 
 
 
 def runtime_command(config: FunctionConfig, interpreter: str | None, view: View,
-                    bootstrap: str | None = None) -> list[str]:
+                    bootstrap: str | None = None,
+                    debug: DebugSettings | None = None) -> list[str]:
     """The runtime's argv as it sees paths (`provided`: `bootstrap`, the package's or a
-    layer's executable, as Lambda falls back to /opt/bootstrap)."""
+    layer's executable, as Lambda falls back to /opt/bootstrap). In debug mode Node's
+    inspector listens (`--inspect-wait` holds Init until a client attaches); Python's
+    bootstrap starts debugpy itself (`lamina_variables`), with frozen modules off so that
+    breakpoints in the standard library bind."""
     family = runtimes.family(config.runtime or "")
     if family == "python":
-        argv = [str(interpreter), "-S", f"{view.runtime_dir}/bootstrap.py"]
+        flags = ["-S", "-Xfrozen_modules=off"] if debug is not None else ["-S"]
+        argv = [str(interpreter), *flags, f"{view.runtime_dir}/bootstrap.py"]
         if view.sdk_path:
             argv += ["--sdk-path", view.sdk_path]
         return argv
     if family == "nodejs":
-        return [str(interpreter), f"{view.runtime_dir}/bootstrap.mjs"]
+        flags = []
+        if debug is not None:
+            flag = "--inspect-wait" if debug.wait else "--inspect"
+            flags = [f"{flag}=127.0.0.1:{debug.port}"]
+        return [str(interpreter), *flags, f"{view.runtime_dir}/bootstrap.mjs"]
     return [bootstrap or f"{view.task_root}/bootstrap"]
+
+
+def lamina_variables(config: FunctionConfig, env_dir: str,
+                     debug: DebugSettings | None) -> dict[str, str]:
+    """What Lamina's own runtimes are told besides Lambda's variables (they remove these
+    before the handler loads): a hot-reloaded Python function keeps its bytecode cache in
+    the environment's own folder (`sys.pycache_prefix`; in a sandbox, under its /tmp), never
+    in the watched folder and never stale; a debugged one starts debugpy on its port ("PORT"
+    or "PORT:wait")."""
+    extra = {}
+    if runtimes.family(config.runtime or "") == "python":
+        if config.code_path is not None or any(r.path for r in config.layers):
+            extra["LAMINA_PYCACHE_PREFIX"] = f"{env_dir}/pycache"
+        if debug is not None:
+            extra["LAMINA_DEBUG"] = f"{debug.port}:wait" if debug.wait else str(debug.port)
+    return extra
 
 
 def environment(config: FunctionConfig, *, region: str, api_address: str, view: View,
                 stream: str, credentials: dict[str, str], interpreter: str | None,
-                extra: dict[str, str], initialization_type: str = "on-demand") -> dict[str, str]:
+                extra: dict[str, str], initialization_type: str = "on-demand",
+                lambda_endpoint: str | None = None) -> dict[str, str]:
     """The child's environment: Lambda's variables, then the function's own (spec §9.5).
     Layers are found where Lambda's are: PATH, LD_LIBRARY_PATH, NODE_PATH and (in the Python
     bootstrap) sys.path; without a sandbox the merged layers' directory is LAMINA_OPT_DIR."""
@@ -95,4 +122,10 @@ def environment(config: FunctionConfig, *, region: str, api_address: str, view: 
     if config.log_format == "JSON":
         env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
         env["AWS_LAMBDA_LOG_LEVEL"] = config.application_log_level or "INFO"
+    if config.durable_config and lambda_endpoint:
+        # A durable function's SDK checkpoints through the Lambda API: botocore and the AWS
+        # SDK for JavaScript v3 both take a service's endpoint from this variable, so the
+        # unmodified SDK reaches this engine (on loopback: the sandbox shares the network).
+        # Other functions never see the engine's address.
+        env["AWS_ENDPOINT_URL_LAMBDA"] = lambda_endpoint
     return env

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import shutil
 import signal
 import time
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from lamina.domain import limits, runtimes, states
+from lamina.domain.debug import DEBUG_LIMIT_S, DebugSettings
 from lamina.domain.model import FunctionConfig, Invocation, InvocationOutcome
 from lamina.http import server as http
 from lamina.runtime import bootstrap, logs
@@ -57,6 +59,7 @@ class EnvironmentSettings:
     extra_env: dict[str, str] = field(default_factory=dict)
     log_max_bytes: int = 16 * 1024 * 1024
     sdk_path: str | None = None
+    lambda_endpoint: str | None = None   # given to durable functions only
     init_timeout: float = limits.INIT_TIMEOUT_S
     freeze: bool = True
 
@@ -86,9 +89,15 @@ class ExecutionEnvironment:
                  settings: EnvironmentSettings,
                  on_dead: Callable[[ExecutionEnvironment], None], launcher: Launcher,
                  provisioned: bool = False, opt_dir: Path | None = None,
-                 tenant_id: str | None = None) -> None:
+                 tenant_id: str | None = None, debug: DebugSettings | None = None) -> None:
         self.id = uuid.uuid4().hex
         self.opt_dir = opt_dir  # the function's layers, merged (Lambda's /opt)
+        # debug mode (domain.debug): the runtime listens for a debugger, and neither the
+        # function's timeout nor Init's limit applies
+        self.debug = debug
+        self.timeout = float(DEBUG_LIMIT_S if debug is not None else config.timeout)
+        self.init_timeout = float(DEBUG_LIMIT_S) if debug is not None else settings.init_timeout
+        self.reprovision = False  # retired by a hot reload: a provisioned one starts again
         self.launcher = launcher
         self.provisioned = provisioned
         self.tenant_id = tenant_id  # PER_TENANT functions: the one tenant it serves
@@ -107,6 +116,7 @@ class ExecutionEnvironment:
         self.platform = PlatformLog(self.logs, config, self._peak_kb)
         self.family = runtimes.family(config.runtime or "")
         self.view = launcher.view(self.family, task_root, opt_dir, self.id)
+        self.private_dir = settings.data_dir / "envs" / self.id  # removed when it ends
         self._loop = asyncio.get_running_loop()
         self._listener: asyncio.Server | None = None
         self._address = ""
@@ -155,7 +165,7 @@ class ExecutionEnvironment:
         self._holding("retire")
 
     def _maybe_freeze(self) -> None:
-        if (self.settings.freeze and self.hold == states.FREE
+        if (self.settings.freeze and self.hold == states.FREE and self.debug is None
                 and self.state == states.READY and self._process is not None):
             self._holding("freeze")
             self._process.freeze()
@@ -177,6 +187,7 @@ class ExecutionEnvironment:
             body_limit=_response_limit, too_large=self._too_large, streams_body=streams_body)
         port = self._listener.sockets[0].getsockname()[1]
         self._address = f"127.0.0.1:{port}"
+        self.view = self.launcher.view(self.family, self.task_root, self.opt_dir, self.id)
         if self.view.tmp_dir:
             Path(self.view.tmp_dir).mkdir(parents=True, exist_ok=True)
         self.logs.begin_capture()
@@ -188,13 +199,15 @@ class ExecutionEnvironment:
         bootstrap_path = self._bootstrap_path()
         argv = bootstrap.runtime_command(
             self.config, self.interpreter.path if self.interpreter else None, self.view,
-            bootstrap_path)
+            bootstrap_path, self.debug)
         kind = "provisioned-concurrency" if self.provisioned else "on-demand"
         env = bootstrap.environment(
             self.config, region=self.settings.region, api_address=self._address, view=self.view,
             stream=self.stream_name, credentials=self.settings.credentials,
             interpreter=self.interpreter.path if self.interpreter else None,
-            extra=self.settings.extra_env, initialization_type=kind)
+            extra=self.settings.extra_env, initialization_type=kind,
+            lambda_endpoint=self.settings.lambda_endpoint)
+        env.update(bootstrap.lamina_variables(self.config, self.view.private_dir, self.debug))
         self.platform.init_start(kind, argv[0])
         self._spawned_at = time.monotonic()
         failure = self._spawn_problem(argv[0])
@@ -206,7 +219,8 @@ class ExecutionEnvironment:
                             self.family, self.task_root, self.opt_dir,
                             self.interpreter.path if self.interpreter else None,
                             self.config.ephemeral_storage,
-                            spare=eligible(self.family, variables, self.task_root, self.opt_dir))
+                            spare=self.debug is None and eligible(
+                                self.family, variables, self.task_root, self.opt_dir))
             try:
                 cell.append(self.launcher.spawn(launch))
                 self._process = cell[0]
@@ -227,6 +241,12 @@ class ExecutionEnvironment:
         return f"{root}/bootstrap"
 
     def _spawn_problem(self, program: str) -> str | None:
+        if self.config.code_path is not None or self.opt_dir is not None:
+            for folder in folders_of(self.config):
+                if not os.path.isdir(folder):
+                    return (f"The hot-reload folder {folder} does not exist (the function's "
+                            "code names it: S3Bucket is the hot-reload bucket, S3Key the "
+                            "folder). Create it, or update the function's code.")
         if self.family == "provided":
             found = task_bootstrap(self.task_root, self.opt_dir)
             if found is None:
@@ -283,8 +303,7 @@ class ExecutionEnvironment:
             self._listener.close()
         self.platform.flush()
         self.logs.close()
-        if self.view.tmp_dir:
-            shutil.rmtree(Path(self.view.tmp_dir).parent, ignore_errors=True)
+        shutil.rmtree(self.private_dir, ignore_errors=True)
         self._on_dead(self)
 
     # invoking --------------------------------------------------------------------------
@@ -315,8 +334,7 @@ class ExecutionEnvironment:
 
     async def _wait_init(self, invocation: Invocation) -> InvocationOutcome | None:
         try:
-            maker = await asyncio.wait_for(asyncio.shield(self._init_done),
-                                           self.settings.init_timeout)
+            maker = await asyncio.wait_for(asyncio.shield(self._init_done), self.init_timeout)
         except TimeoutError:
             maker = await self._reinit(invocation)
         if maker is None:
@@ -334,11 +352,11 @@ class ExecutionEnvironment:
             old.kill()
         self._spawn()
         try:
-            return await asyncio.wait_for(asyncio.shield(self._init_done), self.config.timeout)
+            return await asyncio.wait_for(asyncio.shield(self._init_done), self.timeout)
         except TimeoutError:
-            self.platform.timeout(invocation.request_id)
+            self.platform.timeout(invocation.request_id, self.timeout)
             maker = _platform_failure("Sandbox.Timedout",
-                                      f"Task timed out after {self.config.timeout:.2f} seconds")
+                                      f"Task timed out after {self.timeout:.2f} seconds")
             self._init_done.set_result(maker)
             self.kill("timeout")
             return maker
@@ -355,17 +373,17 @@ class ExecutionEnvironment:
             assert self._process is not None
             self._process.thaw()
         self._delivered_at = time.monotonic()
-        deadline_ms = int(time.time() * 1000) + self.config.timeout * 1000
-        self._timer = self._loop.call_later(self.config.timeout, self._on_timeout, invocation)
+        deadline_ms = int(time.time() * 1000 + self.timeout * 1000)
+        self._timer = self._loop.call_later(self.timeout, self._on_timeout, invocation)
         self._invocation_id = uuid.uuid4().hex
         waiter.set_result(wire.next_response(invocation, deadline_ms, self._invocation_id))
 
     def _on_timeout(self, invocation: Invocation) -> None:
         if self._current is not invocation:
             return
-        self.platform.timeout(invocation.request_id)
+        self.platform.timeout(invocation.request_id, self.timeout)
         self._finish(_platform_failure(
-            "Sandbox.Timedout", f"Task timed out after {self.config.timeout:.2f} seconds"
+            "Sandbox.Timedout", f"Task timed out after {self.timeout:.2f} seconds"
         )(invocation.request_id))
         self.kill("timeout")
 
@@ -505,6 +523,12 @@ def _platform_failure(error_type: str, message: str) -> _FailureMaker:
             wire.platform_error(error_type, f"RequestId: {request_id} Error: {message}"),
             function_error=True, error_type=error_type)
     return make
+
+
+def folders_of(config: FunctionConfig) -> list[str]:
+    """The hot-reload folders a version runs from: its code's and its layers'."""
+    folders = [layer.path for layer in config.layers if layer.path is not None]
+    return [config.code_path, *folders] if config.code_path is not None else folders
 
 
 def code_key(code_sha256: str) -> str:

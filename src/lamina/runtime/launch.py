@@ -35,6 +35,7 @@ class View:
     tmp_dir: str | None      # a private TMPDIR (plain only: a sandbox has its own /tmp)
     sdk_path: str | None     # where boto3 is, if not in runtime_dir
     opt_variable: bool       # name opt_dir in LAMINA_OPT_DIR (plain only)
+    private_dir: str = ""    # a folder of the environment's own (Lamina's runtimes' caches)
 
 
 @dataclass
@@ -82,10 +83,11 @@ class PlainLauncher:
 
     def view(self, family: str, task_root: Path, opt_dir: Path | None, env_id: str) -> View:
         directory = runtime_dir(family)
+        private = self.data_dir / "envs" / env_id
         return View(str(task_root), str(directory or task_root),
-                    str(opt_dir) if opt_dir else None,
-                    str(self.data_dir / "envs" / env_id / "tmp"),
-                    self.sdk_path if family == "python" else None, opt_variable=True)
+                    str(opt_dir) if opt_dir else None, str(private / "tmp"),
+                    self.sdk_path if family == "python" else None, opt_variable=True,
+                    private_dir=str(private))
 
     def spawn(self, launch: Launch) -> Process:
         spare = self.spares.take(launch.argv) if self.spares and launch.spare else None
@@ -115,7 +117,8 @@ class SandboxLauncher:
         self._compiled: dict[str, subprocess.Popen[bytes]] = {}
 
     def view(self, family: str, task_root: Path, opt_dir: Path | None, env_id: str) -> View:
-        return View(sandbox.TASK, sandbox.RUNTIME, sandbox.OPT, None, None, opt_variable=False)
+        return View(sandbox.TASK, sandbox.RUNTIME, sandbox.OPT, None, None, opt_variable=False,
+                    private_dir=f"{sandbox.TMP}/.lamina")
 
     def _mounts(self, launch: Launch) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
         directory = runtime_dir(launch.family)

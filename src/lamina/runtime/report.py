@@ -92,11 +92,12 @@ class PlatformLog:
         else:
             self.stream.platform(f"START RequestId: {request_id} Version: {self.config.version}")
 
-    def timeout(self, request_id: str) -> None:
+    def timeout(self, request_id: str, seconds: float | None = None) -> None:
         """Lambda's "Task timed out" line (in JSON, the report's status says it)."""
         if not self.json:
+            seconds = self.config.timeout if seconds is None else seconds
             self.stream.platform(f"{iso_now()} {request_id} Task timed out after "
-                                 f"{self.config.timeout:.2f} seconds")
+                                 f"{seconds:.2f} seconds")
 
     def pending(self, request_id: str, outcome: InvocationOutcome) -> None:
         """END and REPORT of an invocation, written at the next `flush`."""

@@ -44,7 +44,8 @@ UID, GID = 993, 990  # Lambda's sbx_user1051
 USER = "sbx_user1051"
 TASK, OPT, RUNTIME, TMP = "/var/task", "/opt", "/var/runtime", "/tmp"
 # What boto3 needs, bound at /var/runtime for Python functions (where Lambda has it).
-SDK_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+SDK_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six",
+               "debugpy")  # debugpy: `lamina debug` (the bootstrap imports it only then)
 # Top-level entries of the host bound read-only (or re-made as the same symbolic link).
 HOST_ENTRIES = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")
 

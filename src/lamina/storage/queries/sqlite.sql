@@ -302,3 +302,63 @@ ON CONFLICT (mapping, shard) DO UPDATE SET position = excluded.position;
 
 -- name: get_checkpoints
 SELECT shard, position FROM checkpoints WHERE mapping = :mapping;
+
+-- name: put_code_signing_config
+INSERT INTO code_signing_configs (arn, config) VALUES (:arn, :config)
+ON CONFLICT (arn) DO UPDATE SET config = excluded.config;
+
+-- name: delete_code_signing_config
+DELETE FROM code_signing_configs WHERE arn = :arn;
+
+-- name: list_code_signing_configs
+SELECT config FROM code_signing_configs ORDER BY arn;
+
+-- name: insert_capacity_provider
+INSERT INTO capacity_providers (name, config) VALUES (:name, :config);
+
+-- name: put_capacity_provider
+UPDATE capacity_providers SET config = :config WHERE name = :name;
+
+-- name: delete_capacity_provider
+DELETE FROM capacity_providers WHERE name = :name;
+
+-- name: list_capacity_providers
+SELECT config FROM capacity_providers ORDER BY name;
+-- durable executions (domain/durable.py; storage/durable.py) ----------------------------
+
+-- name: insert_execution
+INSERT INTO durable_executions (arn, function, version, name, status, started_at, ended_at,
+                                due_at, expires_at, seq, doc)
+VALUES (:arn, :function, :version, :name, :status, :started_at, :ended_at, :due_at,
+        :expires_at, 1, :doc)
+ON CONFLICT DO NOTHING
+RETURNING arn;
+
+-- name: get_execution
+SELECT seq, doc FROM durable_executions WHERE arn = :arn;
+
+-- name: find_execution
+SELECT seq, doc FROM durable_executions WHERE function = :function AND name = :name;
+
+-- name: update_execution
+UPDATE durable_executions
+SET status = :status, ended_at = :ended_at, due_at = :due_at, expires_at = :expires_at,
+    seq = seq + 1, doc = :doc
+WHERE arn = :arn AND seq = :seq
+RETURNING seq;
+
+-- name: list_executions
+SELECT arn, function, version, name, status, started_at, ended_at FROM durable_executions
+WHERE function = :function ORDER BY started_at, arn;
+
+-- name: due_executions
+SELECT arn FROM durable_executions WHERE due_at <= :now ORDER BY due_at LIMIT :limit;
+
+-- name: next_execution_due
+SELECT MIN(due_at) FROM durable_executions WHERE due_at IS NOT NULL;
+
+-- name: running_executions
+SELECT arn FROM durable_executions WHERE status = 'RUNNING';
+
+-- name: purge_executions
+DELETE FROM durable_executions WHERE expires_at < :now RETURNING arn;

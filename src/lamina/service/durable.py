@@ -1,0 +1,447 @@
+"""Durable executions: start, checkpoint, re-invoke when something is due (spec: durable.md).
+
+Theory of operation
+-------------------
+* `start` stores a new execution (its first history event, ExecutionStarted) before the
+  invoke is answered; the ARN names function, version, execution name and id.
+* Every change goes through `_change(arn, fn)`: read the row, apply a `domain.durable`
+  function, write it back if nobody changed it meanwhile (compare-and-set on `seq`), else
+  read again. Checkpoints, timers, callbacks and invocation ends all take this path, on any
+  engine sharing the store.
+* One scheduler loop per engine sleeps on the engine clock until the earliest `due_at`
+  (timers, an invocation owed, a lease run out), wakes early when this engine changes
+  something, and advances each due execution: timers fire, an owed invocation is claimed
+  (the row records who runs it and until when) and run on the synchronous path, a chained
+  invoke is started. An invocation whose engine died is found when its lease runs out (or at
+  start, on SQLite) and counted as failed, so the execution is invoked again: a step that ran
+  but whose checkpoint was lost runs again (at-least-once).
+* Timestamps handed to the function are wall-clock equivalents of engine times, so the SDK's
+  in-process waits (parallel branches) agree with the compressed engine clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from lamina.domain import arns, durable, errors
+from lamina.domain.durable import Execution
+from lamina.domain.model import FunctionConfig, Invocation, InvocationSummary
+from lamina.service.clock import RealClock
+from lamina.service.concurrency import ConcurrencyLimiter
+from lamina.service.functions import FunctionService
+from lamina.service.invoke import InvokeCommand, InvokeService, new_trace_id
+from lamina.service.records import Recorder
+
+log = logging.getLogger("lamina.durable")
+
+DUE_BATCH = 100
+CAS_TRIES = 50
+SYNC_POLL_S = 1.0        # real seconds between store reads of a synchronous caller's execution
+SYNC_LIMIT_S = 900       # a synchronous invocation of a durable function: 15 minutes
+PURGE_EVERY_S = 60.0     # real seconds between retention sweeps
+
+
+class DurableService:
+    """Durable executions (see the module docstring)."""
+
+    def __init__(self, store: Any, functions: FunctionService, invoke: InvokeService,
+                 limiter: ConcurrencyLimiter, recorder: Recorder, clock: RealClock,
+                 region: str, account: str) -> None:
+        self.store = store
+        self.functions = functions
+        self.invoke = invoke
+        self.limiter = limiter
+        self.recorder = recorder
+        self.clock = clock
+        self.region = region
+        self.account = account
+        self.owner = uuid.uuid4().hex
+        self._wake = asyncio.Event()
+        self._finished: dict[str, asyncio.Event] = {}
+        self._busy: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.Task[None] | None = None
+
+    # lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.store.all_claims_are_stale:  # one engine: a running invocation died with it
+            for arn in await self.store.running_executions():
+                await self._change(arn, self._abandon_if_invoking)
+        self._loop = asyncio.get_running_loop().create_task(self._schedule(),
+                                                             name="lamina-durable")
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._loop, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def wake(self) -> None:
+        """Look at the store now (another engine changed an execution)."""
+        self._wake.set()
+
+    def maybe_durable(self, name: str) -> bool:
+        """A quick look for the Invoke path: False for a plain name of a function that is not
+        durable (durability is fixed at creation, so $LATEST says it for every version)."""
+        if ":" in name:
+            return True
+        try:
+            return self.functions.entry(name).latest.durable_config is not None
+        except errors.LaminaError:
+            return False
+
+    def is_durable(self, name: str, qualifier: str | None) -> bool:
+        try:
+            return self.functions.resolve(name, qualifier).durable_config is not None
+        except errors.LaminaError:
+            return False
+
+    # starting -------------------------------------------------------------------------------
+    async def start_execution(self, name: str, qualifier: str | None, payload: bytes,
+                              execution_name: str | None, sync: bool,
+                              trace_id: str | None = None,
+                              parent: dict[str, str] | None = None) -> tuple[Execution, bool]:
+        """Start (or, for a repeated name and input, find) an execution: (it, is_new)."""
+        config = self.functions.route(name, qualifier)
+        self.functions.check_invocable(config)
+        settings = config.durable_config or {}
+        if sync and settings.get("ExecutionTimeout", 0) > SYNC_LIMIT_S:  # message unconfirmed
+            raise errors.InvalidParameterValue(
+                "You cannot synchronously invoke a durable function with an ExecutionTimeout "
+                f"greater than {SYNC_LIMIT_S} seconds; invoke it asynchronously (Event).")
+        text = payload.decode("utf-8", errors="replace")
+        execution_id = uuid.uuid4().hex
+        exec_name = execution_name or execution_id
+        ex = durable.start(self.execution_arn(config, exec_name, execution_id), execution_id,
+                           config.name, config.version, exec_name, text,
+                           int(settings["ExecutionTimeout"]),
+                           int(settings.get("RetentionPeriodInDays") or 14), self.clock.now(),
+                           trace_id or new_trace_id(), parent)
+        if await self.store.insert_execution(ex):
+            self._wake.set()
+            return ex, True
+        found = await self.store.find_execution(config.name, exec_name)
+        if found is None:  # deleted in between: try once more
+            return await self.start_execution(name, qualifier, payload, execution_name, sync,
+                                              trace_id, parent)
+        existing = found[1]
+        if existing.input != text or existing.version != config.version:
+            raise errors.DurableExecutionAlreadyStarted(
+                f"Durable execution with name {exec_name} already exists with a different "
+                "input.")  # message unconfirmed
+        return existing, False
+
+    def execution_arn(self, config: FunctionConfig, name: str, execution_id: str) -> str:
+        return (f"{arns.function_arn(self.region, self.account, config.name, config.version)}"
+                f"/durable-execution/{name}/{execution_id}")
+
+    async def wait_for_end(self, arn: str) -> Execution:
+        """A synchronous caller waits for the whole execution (Lambda: up to 15 minutes)."""
+        event = self._finished.setdefault(arn, asyncio.Event())
+        try:
+            while True:
+                ex = await self.get(arn)
+                if ex.status != durable.RUNNING:
+                    return ex
+                try:
+                    await asyncio.wait_for(event.wait(), SYNC_POLL_S)
+                except TimeoutError:
+                    pass
+        finally:
+            self._finished.pop(arn, None)
+
+    # reading --------------------------------------------------------------------------------
+    async def get(self, arn: str) -> Execution:
+        found = await self.store.get_execution(arn)
+        if found is None:
+            raise errors.ResourceNotFound(f"Durable execution not found: {arn}")
+        return found[1]
+
+    async def list(self, name: str, qualifier: str | None) -> list[Any]:
+        self.functions.entry(name)  # 404 for an unknown function
+        rows = await self.store.list_executions(name)
+        if qualifier is not None:
+            version = self.functions.resolve(name, qualifier).version
+            rows = [r for r in rows if r[2] == version]
+        return rows
+
+    async def state(self, arn: str, token: str, marker: str | None, limit: int
+                    ) -> tuple[list[dict[str, Any]], str | None]:
+        ex = await self.get(arn)
+        durable.check_token(ex, token)
+        return durable.state_page(ex, marker, limit, self.wall_seconds)
+
+    def wall_seconds(self, engine_time: float) -> float:
+        """An engine time as the wall-clock time a function compares with its own clock
+        (under --time-scale N, engine seconds ahead are N times shorter)."""
+        scale = self.clock.scale or 1.0
+        return round(time.time() + (engine_time - self.clock.now()) / scale, 3)
+
+    def wall_millis(self, engine_time: float) -> int:
+        return int(self.wall_seconds(engine_time) * 1000)
+
+    # changing -------------------------------------------------------------------------------
+    async def _change(self, arn: str, fn: Callable[[Execution, float], Any]) -> Any:
+        """Apply `fn(ex, now)` and write it with compare-and-set; fn returns what the caller
+        gets, or raises (nothing is written). A None result with nothing changed skips the
+        write when `fn` returns the sentinel `UNCHANGED`."""
+        for _ in range(CAS_TRIES):
+            found = await self.store.get_execution(arn)
+            if found is None:
+                raise errors.ResourceNotFound(f"Durable execution not found: {arn}")
+            seq, ex = found
+            was_running = ex.status == durable.RUNNING
+            result = fn(ex, self.clock.now())
+            if result is UNCHANGED:
+                return None
+            if await self.store.update_execution(ex, seq):
+                self._after_change(ex, was_running)
+                return result
+        raise errors.ServiceError("The durable execution is changing too fast to update; "
+                                  "try again.")
+
+    def _after_change(self, ex: Execution, was_running: bool) -> None:
+        self._wake.set()
+        if was_running and ex.status != durable.RUNNING:
+            event = self._finished.get(ex.arn)
+            if event is not None:
+                event.set()
+            if ex.parent:
+                self._spawn(self._report_to_parent(ex))
+
+    async def checkpoint(self, arn: str, token: str, updates: list[dict[str, Any]]
+                         ) -> tuple[str | None, list[dict[str, Any]]]:
+        for update in updates:
+            if update.get("Type") == "CHAINED_INVOKE" and update.get("Action") == "START":
+                update["_Target"] = self._chained_target(update)
+        token_out, ops = await self._change(
+            arn, lambda ex, now: durable.checkpoint(ex, token, updates, now))
+        return token_out, [durable.render_operation(op, self.wall_seconds) for op in ops]
+
+    def _chained_target(self, update: dict[str, Any]) -> dict[str, Any]:
+        options = update.get("ChainedInvokeOptions") or {}
+        try:
+            ref = arns.parse_function_name(str(options.get("FunctionName")), self.region,
+                                           self.account)
+            config = self.functions.resolve(ref.name, ref.qualifier)
+        except errors.LaminaError as exc:
+            return {"Error": {"ErrorType": exc.error_type, "ErrorMessage": exc.message}}
+        target: dict[str, Any] = {"Version": config.version}
+        if config.durable_config:
+            child_id = uuid.uuid4().hex
+            target["ChildArn"] = self.execution_arn(config, child_id, child_id)
+        return target
+
+    async def stop(self, arn: str, error: dict[str, Any] | None) -> float:
+        def apply(ex: Execution, now: float) -> float:
+            durable.stop(ex, error, now)
+            return now
+        return await self._change(arn, apply)
+
+    async def callback(self, callback_id: str, outcome: str, result: str | None = None,
+                       error: dict[str, Any] | None = None) -> None:
+        try:
+            arn, op_id = durable.parse_callback_id(callback_id)
+        except ValueError:
+            raise errors.ResourceNotFound("Callback not found.") from None
+        await self._change(arn, lambda ex, now: durable.complete_callback(
+            ex, op_id, outcome, now, result, error))
+
+    # scheduling -------------------------------------------------------------------------------
+    async def _schedule(self) -> None:
+        failures = 0
+        purged = 0.0
+        while True:
+            self._wake.clear()
+            now = self.clock.now()
+            try:
+                if time.monotonic() - purged > PURGE_EVERY_S:
+                    await self.store.purge_executions(now)
+                    purged = time.monotonic()
+                for arn in await self.store.due_executions(now, DUE_BATCH):
+                    if arn not in self._busy:
+                        self._busy.add(arn)
+                        self._spawn(self._advance(arn))
+                next_due = await self.store.next_execution_due()
+                failures = 0
+            except Exception as exc:  # the store is away: say so, back off, try again
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    log.warning("durable scheduler cannot reach the store: %s", exc)
+                await asyncio.sleep(min(0.1 * 2 ** failures, 5.0))
+                continue
+            if next_due is not None and next_due <= now:
+                next_due = now + 0.05 * max(self.clock.scale, 1.0)  # busy ones: look again soon
+            await self.clock.wait(self._wake, next_due)
+
+    async def _advance(self, arn: str) -> None:
+        try:
+            work = await self._change(arn, self._tick)
+            if work:
+                for kind, item in work:
+                    self._spawn(self._invoke(arn, item) if kind == "invoke"
+                                else self._chained(arn, *item))
+        except errors.ResourceNotFound:
+            pass
+        except Exception:
+            log.exception("advancing durable execution %s failed", arn)
+        finally:
+            self._busy.discard(arn)
+
+    def _tick(self, ex: Execution, now: float) -> Any:
+        """Timers, a dead invocation, an owed invocation, chained invokes to start."""
+        before = ex.to_json()
+        if ex.invoking is not None and ex.lease_until is not None and ex.lease_until <= now:
+            durable.abandon_invocation(ex, now)
+        durable.fire_due(ex, now)
+        work: list[tuple[str, Any]] = []
+        if ex.status == durable.RUNNING and ex.invoking is None and \
+                ex.invoke_due is not None and ex.invoke_due <= now:
+            request_id = str(uuid.uuid4())
+            payload = durable.begin_invocation(ex, request_id, now, self.wall_millis)
+            ex.lease_until = self._lease_until(ex)
+            work.append(("invoke", (request_id, payload)))
+        for op_id, run in ex.chained.items():
+            if run.get("state") == "due":
+                run["state"] = "running"
+                work.append(("chained", (op_id, dict(run))))
+        if ex.to_json() == before:
+            return UNCHANGED
+        return work
+
+    def _lease_until(self, ex: Execution) -> float:
+        if self.clock.scale == 0:
+            return float("inf")
+        try:
+            timeout = self.functions.resolve(ex.function, ex.version).timeout
+        except errors.LaminaError:
+            timeout = 900
+        return self.clock.now() + (timeout + 60) * max(self.clock.scale, 1.0)
+
+    @staticmethod
+    def _abandon_if_invoking(ex: Execution, now: float) -> Any:
+        if ex.invoking is None:
+            return UNCHANGED
+        durable.abandon_invocation(ex, now)
+        return None
+
+    # one invocation ---------------------------------------------------------------------------
+    async def _invoke(self, arn: str, item: tuple[str, dict[str, Any]]) -> None:
+        request_id, payload = item
+        ex = await self.get(arn)
+        output, failure = None, None
+        try:
+            config = self.functions.resolve(ex.function, ex.version)
+            output, failure = await self._run(ex, config, request_id, payload)
+        except errors.TooManyRequests as throttle:
+            failure = {"ErrorType": "TooManyRequestsException", "ErrorMessage": throttle.reason}
+        except errors.LaminaError as exc:
+            failure = {"ErrorType": exc.error_type, "ErrorMessage": exc.message}
+        await asyncio.shield(self._change(arn, lambda e, now: durable.end_invocation(
+            e, request_id, now, output, failure)))
+
+    async def _run(self, ex: Execution, config: FunctionConfig, request_id: str,
+                   payload: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+        accepted = self.clock.now()
+        replay = len(ex.invocations)
+        summary = InvocationSummary(request_id, ex.function, ex.version, "Durable", accepted)
+        self.recorder.summary(summary)
+        self.recorder.record(request_id, "durable_invocation", {
+            "execution": ex.arn, "replay": replay - 1, "name": ex.name}, accepted)
+        invocation = Invocation(request_id, config,
+                                self.functions.arn(ex.function, ex.version),
+                                json.dumps(payload, separators=(",", ":")).encode(), "Event",
+                                trace_id=ex.trace_id)
+        async with self.limiter.lease(ex.function):
+            outcome = await self.invoke.run_attempt(invocation)
+        summary.status = outcome.outcome
+        summary.finished_at, summary.attempts = self.clock.now(), 1
+        summary.error_type, summary.duration_ms = outcome.error_type, round(outcome.duration_ms, 3)
+        self.recorder.summary(summary)
+        if outcome.function_error:
+            return None, _failure_of(outcome.payload, outcome.error_type)
+        try:
+            return json.loads(outcome.payload or b"null"), None
+        except ValueError:
+            return None, None
+
+    # chained invokes -------------------------------------------------------------------------
+    async def _chained(self, arn: str, op_id: str, run: dict[str, Any]) -> None:
+        if run.get("error"):
+            await self._chained_done(arn, op_id, "FAILED", error=run["error"])
+            return
+        ref = arns.parse_function_name(run["function"], self.region, self.account)
+        payload = (run.get("payload") or "null").encode()
+        if run.get("child"):
+            child_name = run["child"].rsplit("/", 2)[1]
+            try:
+                await self.start_execution(ref.name, run.get("version"), payload, child_name,
+                                           sync=False, parent={"arn": arn, "op": op_id})
+            except errors.LaminaError as exc:
+                await self._chained_done(arn, op_id, "FAILED", error={
+                    "ErrorType": exc.error_type, "ErrorMessage": exc.message})
+            return
+        try:
+            result = await self.invoke.invoke(InvokeCommand(ref, run.get("version"), payload,
+                                                            tenant_id=run.get("tenant")))
+        except errors.LaminaError as exc:
+            await self._chained_done(arn, op_id, "FAILED", error={
+                "ErrorType": exc.error_type, "ErrorMessage": exc.message})
+            return
+        outcome = result.outcome
+        if outcome.function_error:
+            await self._chained_done(arn, op_id, "FAILED", error=_failure_of(
+                outcome.payload, outcome.error_type))
+        else:
+            await self._chained_done(arn, op_id, "SUCCEEDED",
+                                     result=outcome.payload.decode("utf-8", "replace"))
+
+    async def _report_to_parent(self, child: Execution) -> None:
+        assert child.parent is not None
+        status = {durable.SUCCEEDED: "SUCCEEDED", durable.FAILED: "FAILED",
+                  durable.TIMED_OUT: "TIMED_OUT", durable.STOPPED: "STOPPED"}[child.status]
+        await self._chained_done(child.parent["arn"], child.parent["op"], status,
+                                 result=child.result, error=child.error)
+
+    async def _chained_done(self, arn: str, op_id: str, status: str, result: str | None = None,
+                            error: dict[str, Any] | None = None) -> None:
+        def apply(ex: Execution, now: float) -> Any:
+            changed = durable.chained_finished(ex, op_id, status, now, result, error)
+            return None if changed else UNCHANGED
+        try:
+            await self._change(arn, apply)
+        except errors.ResourceNotFound:
+            pass
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class _Unchanged:
+    """Returned by a change function that changed nothing: nothing is written."""
+
+
+UNCHANGED: Any = _Unchanged()
+
+
+def _failure_of(payload: bytes, error_type: str | None) -> dict[str, Any]:
+    """A function error as an ErrorObject (from Lambda's {errorType, errorMessage} body)."""
+    try:
+        body = json.loads(payload or b"{}")
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    error = {"ErrorType": str(body.get("errorType") or error_type or "Unhandled"),
+             "ErrorMessage": str(body.get("errorMessage") or "")}
+    if isinstance(body.get("stackTrace"), list):
+        error["StackTrace"] = [str(line) for line in body["stackTrace"]]
+    return error
