@@ -193,7 +193,7 @@ def invoke_json(lam, name: str, event: object = None, **extra) -> tuple[dict, ob
 
 def sandboxed(server: Server) -> bool:
     """Whether the engine runs its environments in bubblewrap sandboxes."""
-    return (server.get("/_lamina/health").get("sandbox") or {}).get("Mode") == "bwrap"
+    return (server.get("/_lamina/overview").get("Sandbox") or {}).get("Mode") == "bwrap"
 
 
 def ric_package(extra: dict[str, str] | None = None) -> bytes:

@@ -140,12 +140,12 @@ class LaminaServer(_Server):
         self._wait_port()
 
 
-def health(endpoint: str) -> dict:
-    """The engine's /_lamina/health (its sandbox mode among others); {} if it has none."""
+def overview(endpoint: str) -> dict:
+    """The engine's /_lamina/overview (its sandbox mode among others); {} if it has none."""
     import json
     import urllib.request
     try:
-        with urllib.request.urlopen(endpoint + "/_lamina/health", timeout=10) as response:
+        with urllib.request.urlopen(endpoint + "/_lamina/overview", timeout=10) as response:
             return json.load(response)
     except (OSError, ValueError):
         return {}

@@ -127,7 +127,7 @@ def measure_lamina(ctx: Context, rep: int, extra: tuple[str, ...] = (),
     shutil.rmtree(data_dir, ignore_errors=True)
     with servers.LaminaServer(ctx.lamina, data_dir, list(extra)) as engine:
         out["engine_startup_s"] = engine.startup_s
-        out["sandbox"] = servers.health(engine.endpoint).get("sandbox")
+        out["sandbox"] = servers.overview(engine.endpoint).get("Sandbox")
         out["engine_idle"] = measure.memory(engine.pid, "python")["engine"]
         out["cold"] = {kind: _cold_series(ctx, engine.endpoint, "lam", kind) for kind in RUNTIMES}
         ctx.say(f"{system}/cold/rep{rep}: " + ", ".join(

@@ -26,7 +26,7 @@ from tests.conftest import (
 @pytest.fixture(scope="module", autouse=True)
 def need_sandbox(server):
     """These tests need the sandbox; where bubblewrap cannot run they say why they skip."""
-    sandbox = server.get("/_lamina/health").get("sandbox") or {}
+    sandbox = server.get("/_lamina/overview").get("Sandbox") or {}
     if not sandboxed(server):
         pytest.skip("functions run without a sandbox here: "
                     f"{sandbox.get('Warning') or 'the engine runs with --sandbox none'} "

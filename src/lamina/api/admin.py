@@ -31,8 +31,8 @@ async def health(ctx: ApiContext, request: Request, request_id: str) -> Response
     """For load balancers: 200 while this engine should get work; 503 while it starts,
     drains (SIGTERM) or cannot reach its store (docs/CLUSTER.md)."""
     status, body = ctx.cluster.health() if ctx.cluster is not None else (200, {"status": "ok"})
-    return wire.json_response(status, {**body, "region": ctx.region, "account": ctx.account,
-                                       "sandbox": ctx.sandbox}, request_id)
+    return wire.json_response(status, {**body, "region": ctx.region, "account": ctx.account},
+                              request_id)
 
 
 async def cluster(ctx: ApiContext, request: Request, request_id: str) -> Response:
