@@ -27,7 +27,13 @@ from lamina.domain import arns, capacity, errors, limits
 from lamina.domain.code import HOT_RELOAD_BUCKET, HOT_RELOAD_SHA256, CodeSource
 from lamina.domain.layers import LayerRef
 from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
-from lamina.domain.settings import FunctionSettings, check_tags, logging_levels, validate
+from lamina.domain.settings import (
+    FunctionSettings,
+    check_levels,
+    check_tags,
+    logging_levels,
+    validate,
+)
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.ports import CodeFetcher, EnvironmentPool, Network, Packages, Store
 
@@ -229,6 +235,7 @@ class FunctionService:
         values: dict[str, Any] = {"runtime": None, "handler": None,
                                   **await self._given_with_vpc(settings)}
         self._managed(values, None)
+        check_levels(values.get("log_format") or "Text", settings)
         self.check_code_signing(request.name, request.code_signing_config_arn)
         values["code_signing_config_arn"] = request.code_signing_config_arn
         code = await self.resolve_code(request.code)
@@ -264,6 +271,8 @@ class FunctionService:
         validate(settings)
         async with self._updating(name, revision_id) as entry:
             changes = await self._given_with_vpc(settings)
+            changes.pop("tenant_isolation", None)  # set at creation only, as on AWS
+            check_levels(changes.get("log_format") or entry.latest.log_format, settings)
             self._managed(changes, entry.latest)
             if "durable_config" in changes and entry.latest.durable_config is None:
                 raise errors.InvalidParameterValue(  # message unconfirmed
