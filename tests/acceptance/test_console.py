@@ -210,3 +210,28 @@ def test_stacks_are_shown(engine, clam, page):
     expect(panel).to_contain_text("AWS::Lambda::Function")
     expect(panel).to_contain_text("EchoName")
     expect(panel.locator("a", has_text="console-stack-Echo-")).to_have_count(1)
+
+
+def test_the_invocations_in_flight_in_a_managed_instances_environment(engine, clam, page):
+    """A Managed Instances environment runs several invocations at once: the function's page
+    shows how many of its PerExecutionEnvironmentMaxConcurrency are taken, and which."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.acceptance.test_capacity_providers import new_provider, on_provider
+    from tests.acceptance.test_managed_instances import PYTHON
+
+    name = f"managed-{int(time.time() * 1000) % 10**8}"
+    arn = new_provider(clam)["CapacityProviderArn"]
+    create_function(clam, name, PYTHON, runtime="python3.13", Timeout=30,
+                    CapacityProviderConfig=on_provider(arn, PerExecutionEnvironmentMaxConcurrency=3))
+    with ThreadPoolExecutor(2) as pool:
+        calls = [pool.submit(lambda: json.load(client(engine.endpoint).invoke(
+            FunctionName=name, Payload=b'{"sleep": 4}')["Payload"])) for _ in range(2)]
+        page.goto(f"{engine.endpoint}/_lamina/#/functions/{name}")
+        cell = page.locator('#view td[data-in-flight="2"]')
+        expect(cell).to_contain_text("2 / 3", timeout=15_000)
+        shown = cell.locator("a.in-flight").evaluate_all("links => links.map(a => a.title)")
+        ids = [body["request_id"] for body in (call.result() for call in calls)]
+    assert sorted(shown) == sorted(ids)
+    expect(page.locator('#view td[data-in-flight="0"]')).to_contain_text("0 / 3",
+                                                                          timeout=15_000)

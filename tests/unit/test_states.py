@@ -27,3 +27,24 @@ def test_everything_else_is_refused(state, event):
 def test_every_live_state_can_die(state):
     for event in ("exit", "timeout", "oom", "kill"):
         assert states.transition(states.RUNTIME, state, event) == states.DEAD
+
+
+def test_an_invocation_in_a_managed_instances_environment():
+    for events, end in ((("deliver", "response"), states.DONE),
+                        (("deliver", "error"), states.DONE),
+                        (("timeout",), states.DONE),
+                        (("deliver", "timeout"), states.OVERRUN),
+                        (("deliver", "timeout", "response"), states.DONE)):
+        state = states.QUEUED
+        for event in events:
+            state = states.transition(states.FLIGHT, state, event, "invocation")
+        assert state == end, events
+
+
+@pytest.mark.parametrize("state, event", [
+    (states.QUEUED, "response"), (states.DELIVERED, "deliver"), (states.OVERRUN, "timeout"),
+    (states.DONE, "response"), (states.DONE, "timeout"),
+])
+def test_an_invocation_is_answered_once(state, event):
+    with pytest.raises(states.InvalidTransition):
+        states.transition(states.FLIGHT, state, event, "invocation")

@@ -97,7 +97,8 @@ def _provisioned(ctx: ApiContext, config: Any) -> dict[str, Any]:
 def _environment(env: EnvironmentView) -> dict[str, Any]:
     return {"Id": env.id, "Version": env.version, "State": env.state,
             "Provisioned": env.provisioned, "IdleSeconds": env.idle_s, "LogStream": env.log_stream,
-            "Pid": env.pid}
+            "Pid": env.pid, "InFlight": list(env.in_flight),
+            "MaxConcurrency": env.max_concurrency}
 
 
 def _event_config(config: Any) -> dict[str, Any]:

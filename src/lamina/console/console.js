@@ -109,6 +109,15 @@
     return chips.length ? chips : h("span", { class: "muted" }, "none");
   }
 
+  // the invocations an environment runs now: "2 / 4" and their request ids (a Managed Instances
+  // environment takes up to MaxConcurrency at once, others one)
+  function inFlight(env) {
+    const ids = env.InFlight || [];
+    return [h("span", {}, `${ids.length} / ${env.MaxConcurrency || 1}`),
+      ...ids.map((id) => h("a", { href: `#/invocations/${encodeURIComponent(id)}`,
+        class: "mono in-flight", title: id }, " " + short(id)))];
+  }
+
   function table(headers, rows, attrs) {
     return h("div", { class: "table-wrap" }, h("table", attrs || {},
       h("thead", {}, h("tr", {}, headers.map((x) => h("th", {}, x)))),
@@ -196,9 +205,11 @@
             .join(", ") || "–"),
           h("td", {}, envChips(fn.Environments.filter((e) => e.Version === version)))))),
       h("h2", {}, "Execution environments"),
-      fn.Environments.length ? table(["Environment", "Version", "State", "Provisioned", "Idle for",
-        "Log stream"], fn.Environments.map((e) => h("tr", {}, h("td", { class: "mono" }, short(e.Id)),
+      fn.Environments.length ? table(["Environment", "Version", "State", "In flight", "Provisioned",
+        "Idle for", "Log stream"], fn.Environments.map((e) => h("tr", {},
+        h("td", { class: "mono" }, short(e.Id)),
         h("td", {}, e.Version), h("td", {}, h("span", { class: `chip ${e.State}` }, e.State)),
+        h("td", { "data-in-flight": String(e.InFlight.length) }, inFlight(e)),
         h("td", {}, e.Provisioned ? "yes" : "no"), h("td", {}, fmtSeconds(e.IdleSeconds)),
         h("td", { class: "mono" }, e.LogStream))))
         : h("div", { class: "empty panel" }, "No environment is running."),

@@ -347,14 +347,21 @@ def check_memory(memory_size: int) -> None:
             "a capacity provider.")
 
 
+def vcpus(memory_size: int, config: dict[str, Any]) -> int:
+    """An environment's vCPUs: its memory over ExecutionEnvironmentMemoryGiBPerVCpu (2 GiB by
+    default), at least one."""
+    ratio = float(config.get("ExecutionEnvironmentMemoryGiBPerVCpu", 2.0))
+    return max(1, int(memory_size / 1024 / ratio))
+
+
 def settle(config: dict[str, Any], runtime: str | None, memory_size: int) -> dict[str, Any]:
     """The configuration with AWS's defaults filled in: 2 GiB per vCPU, and the runtime's
     invocations per vCPU times the environment's vCPUs."""
     ratio = float(config.get("ExecutionEnvironmentMemoryGiBPerVCpu", 2.0))
-    vcpus = max(1, int(memory_size / 1024 / ratio))
+    cpus = vcpus(memory_size, config)
     family = runtimes.family(runtime) if runtime else "provided"
     concurrency = config.get("PerExecutionEnvironmentMaxConcurrency",
-                             min(1600, PER_VCPU.get(family, PER_VCPU["python"]) * vcpus))
+                             min(1600, PER_VCPU.get(family, PER_VCPU["python"]) * cpus))
     return {"CapacityProviderArn": config["CapacityProviderArn"],
             "PerExecutionEnvironmentMaxConcurrency": concurrency,
             "ExecutionEnvironmentMemoryGiBPerVCpu": ratio}

@@ -48,6 +48,10 @@ class EnvironmentView:
     idle_s: float | None       # seconds since it was last given back (None while busy)
     log_stream: str
     pid: int = 0               # the runtime's process id on the host (0: none yet)
+    # request ids of the invocations in it now; Managed Instances environments take up to
+    # `max_concurrency` at once (PerExecutionEnvironmentMaxConcurrency), others one
+    in_flight: tuple[str, ...] = ()
+    max_concurrency: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,22 @@ Rules:
   a held one is thawed when its event is delivered, not when it is reserved.
 * A retired environment (its configuration changed, or it was deleted) is never handed out
   again; RETIRED has no way out.
+
+One invocation in a multi-concurrent environment (Lambda Managed Instances)
+---------------------------------------------------------------------------
+    QUEUED ──deliver──▶ DELIVERED ──response|error──▶ DONE
+       │                    │
+       └──timeout──▶ DONE    └──timeout──▶ OVERRUN ──response|error──▶ DONE
+
+Rules:
+* Such an environment stays READY after Init and takes up to PerExecutionEnvironmentMaxConcurrency
+  invocations at once; each has its own row here, its own request id and its own timer.
+* An invocation waits QUEUED until a worker of the runtime parks in `next` (one `next` gets one
+  event). A timeout while queued ends it (the runtime never saw it).
+* A timeout after delivery answers the caller, but the environment is not stopped (AWS does not
+  enforce the timeout on Managed Instances): the invocation is OVERRUN, and its slot stays taken
+  until the runtime answers it (that answer is refused with 410, its caller has gone).
+* A second answer for one invocation, or an answer for one never delivered, is refused.
 """
 
 from __future__ import annotations
@@ -72,6 +88,19 @@ HOLD = {
 HELD_STATES = frozenset((HELD, HELD_FROZEN, HELD_RETIRED, HELD_RETIRED_FROZEN))
 FROZEN_STATES = frozenset((FROZEN, HELD_FROZEN, HELD_RETIRED_FROZEN))
 RETIRED_STATES = frozenset((RETIRED, HELD_RETIRED, HELD_RETIRED_FROZEN))
+
+
+QUEUED = "Queued"
+DELIVERED = "Delivered"
+OVERRUN = "Overrun"
+DONE = "Done"
+
+FLIGHT = {
+    QUEUED: {"deliver": DELIVERED, "timeout": DONE, "kill": DONE},
+    DELIVERED: {"response": DONE, "error": DONE, "timeout": OVERRUN, "kill": DONE},
+    OVERRUN: {"response": DONE, "error": DONE, "kill": DONE},
+    DONE: {},
+}
 
 
 class InvalidTransition(Exception):

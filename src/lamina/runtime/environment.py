@@ -85,6 +85,8 @@ def _exit_message(code: int) -> str:
 class ExecutionEnvironment:
     """One environment for one function version (see the module docstring)."""
 
+    concurrent = False  # one invocation at a time (concurrent.py: Lambda Managed Instances)
+
     def __init__(self, config: FunctionConfig, task_root: Path, interpreter: Interpreter | None,
                  settings: EnvironmentSettings,
                  on_dead: Callable[[ExecutionEnvironment], None], launcher: Launcher,
@@ -208,6 +210,7 @@ class ExecutionEnvironment:
             extra=self.settings.extra_env, initialization_type=kind,
             lambda_endpoint=self.settings.lambda_endpoint)
         env.update(bootstrap.lamina_variables(self.config, self.view.private_dir, self.debug))
+        env.update(self._runtime_variables())
         self.platform.init_start(kind, argv[0])
         self._spawned_at = time.monotonic()
         failure = self._spawn_problem(argv[0])
@@ -228,6 +231,10 @@ class ExecutionEnvironment:
             except SpawnError as exc:
                 failure = str(exc)
         self._fail_init("Runtime.InvalidEntrypoint", failure)
+
+    def _runtime_variables(self) -> dict[str, str]:
+        """Variables this kind of environment adds for its runtime (none here)."""
+        return {}
 
     def _bootstrap_path(self) -> str | None:
         """A `provided` function's executable as its runtime sees it: the package's bootstrap,
@@ -280,9 +287,13 @@ class ExecutionEnvironment:
         error_type = "Runtime.OutOfMemory" if self._kill_reason == "oom" else "Runtime.ExitError"
         if not self._init_done.done():
             self._fail_init(error_type, message)
-        if self._current is not None:
-            self._finish(_platform_failure(error_type, message)(self._current.request_id))
+        self._fail_in_hand(_platform_failure(error_type, message))
         self._die("exit")
+
+    def _fail_in_hand(self, failure: _FailureMaker) -> None:
+        """The runtime is gone: the invocation in hand fails as `failure` says."""
+        if self._current is not None:
+            self._finish(failure(self._current.request_id))
 
     def _die(self, event: str) -> None:
         if self.state == states.DEAD:
@@ -296,15 +307,19 @@ class ExecutionEnvironment:
             if self._process is not None and self._process.alive:
                 self._process.kill()
             self.state = states.DEAD
-        if self._next_waiter is not None and not self._next_waiter.done():
-            self._next_waiter.cancel()
-        self._pending = None
+        self._drop_waiters()
         if self._listener is not None:
             self._listener.close()
         self.platform.flush()
         self.logs.close()
         shutil.rmtree(self.private_dir, ignore_errors=True)
         self._on_dead(self)
+
+    def _drop_waiters(self) -> None:
+        """The runtime's parked `next` (and an event not yet handed over) go with it."""
+        if self._next_waiter is not None and not self._next_waiter.done():
+            self._next_waiter.cancel()
+        self._pending = None
 
     # invoking --------------------------------------------------------------------------
     async def invoke(self, invocation: Invocation, want_tail: bool = False,
@@ -447,7 +462,15 @@ class ExecutionEnvironment:
     def current(self) -> Invocation | None:
         return self._current
 
-    async def next_event(self) -> http.Response:
+    def invocation_of(self, request_id: str) -> Invocation | None:
+        """The invocation in hand if it is `request_id`'s (None once it is over)."""
+        current = self._current
+        return current if current is not None and current.request_id == request_id else None
+
+    def sink_of(self, request_id: str) -> asyncio.Queue[Any] | None:
+        return self.stream_sink
+
+    async def next_event(self, request: http.Request | None = None) -> http.Response:
         if self.state == states.INVOKING:
             return wire.invalid_transition(self.state, states.READY)
         if self.state in (states.STARTING, states.RESPONDED):
@@ -475,8 +498,8 @@ class ExecutionEnvironment:
             return wire.invalid_transition(self.state, states.RESPONDED)
         return None
 
-    def complete(self, outcome: InvocationOutcome) -> None:
-        """The invocation in hand has its answer."""
+    def complete(self, outcome: InvocationOutcome, request_id: str = "") -> None:
+        """The invocation in hand has its answer (`refuse` checked `request_id` is it)."""
         if self.state != states.INVOKING:
             return
         self.state = states.transition(states.RUNTIME, self.state, "response")
@@ -497,7 +520,7 @@ class ExecutionEnvironment:
         return wire.ACCEPTED
 
     def _too_large(self, path: str, size: int) -> http.Response:
-        return handlers.too_large(self)
+        return handlers.too_large(self, handlers.request_id_of(path))
 
 
 def _executable(path: Path, by_others: bool) -> bool:

@@ -74,6 +74,10 @@ class LogStream:
     def begin_capture(self) -> None:
         self._capture = bytearray()
 
+    def captured(self) -> bytes:
+        """What the capture holds now (it goes on)."""
+        return bytes(self._capture or b"")
+
     def end_capture(self) -> bytes:
         captured = bytes(self._capture or b"")
         self._capture = None

@@ -14,6 +14,10 @@
   started under the debugger; other invocations of that version wait for it.
 * A watchdog samples the resident memory of running environments every `memory_interval`
   seconds and kills one that exceeds its function's `MemorySize` (`Runtime.OutOfMemory`).
+* A function on a capacity provider (Lambda Managed Instances) gets multi-concurrent
+  environments (concurrent.py): an invocation goes to the busiest environment that still has a
+  free slot (one starting counts), and only when none has one does another start, up to the
+  version's MaxExecutionEnvironments (FunctionScalingConfig); past that, 429.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from lamina.domain.debug import DebugSettings
 from lamina.domain.model import FunctionConfig
 from lamina.domain.observed import EnvironmentView
 from lamina.domain.scaling import ScalingRate
+from lamina.runtime.concurrent import ConcurrentEnvironment
 from lamina.runtime.environment import (
     EnvironmentSettings,
     ExecutionEnvironment,
@@ -64,6 +69,7 @@ class EnvironmentPool:
         self.idle_timeout = idle_timeout
         self.memory_interval = memory_interval
         self._idle: dict[_Key, list[ExecutionEnvironment]] = {}
+        self._shared: dict[_Key, list[ConcurrentEnvironment]] = {}  # multi-concurrent ones
         self._all: set[ExecutionEnvironment] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.launcher = launcher or PlainLauncher(settings.data_dir, settings.sdk_path, spares)
@@ -103,6 +109,8 @@ class EnvironmentPool:
         tenant = tenant_id if config.tenant_isolation else None
         if self.debug and (name, config.version) in self.debug:
             return await self._acquire_debug(config, self.debug[(name, config.version)])
+        if config.capacity_provider is not None:
+            return await self._acquire_slot(config)
         while True:
             env = self._take_idle((*config.env_key, tenant))
             if env is not None:
@@ -116,6 +124,38 @@ class EnvironmentPool:
         if self.scaling is not None and not self.scaling.take(name, time.monotonic()):
             raise errors.TooManyRequests("ConcurrentInvocationLimitExceeded")
         return await self._start(config, provisioned=False, tenant_id=tenant)
+
+    async def _acquire_slot(self, config: FunctionConfig) -> ExecutionEnvironment:
+        """A slot in a multi-concurrent environment of `config` (see the module docstring)."""
+        name, key = config.name, (*config.env_key, None)
+        limit = (config.scaling or {}).get("MaxExecutionEnvironments")
+        while True:
+            best: ConcurrentEnvironment | None = None
+            live = 0
+            for env in self._shared.get(key, ()):
+                if not env.reusable:
+                    continue
+                live += 1
+                if env.room > 0 and (best is None or env.room < best.room):
+                    best = env
+            if best is not None:
+                best.reserve()
+                return best
+            if limit is not None and live >= limit:
+                raise errors.TooManyRequests(
+                    "ConcurrentInvocationLimitExceeded",
+                    f"Every execution environment of {name} (MaxExecutionEnvironments: "
+                    f"{limit}) has its PerExecutionEnvironmentMaxConcurrency invocations in "
+                    "flight.")
+            if self._starting.get(name, 0) < self.max_starting:
+                break
+            changed = self._changed.setdefault(name, asyncio.Event())
+            changed.clear()
+            await changed.wait()
+        self._check_memory()
+        if self.scaling is not None and not self.scaling.take(name, time.monotonic()):
+            raise errors.TooManyRequests("ConcurrentInvocationLimitExceeded")
+        return await self._start(config, provisioned=False)
 
     def _take_idle(self, key: _Key) -> ExecutionEnvironment | None:
         stack = self._idle.get(key)
@@ -192,12 +232,18 @@ class EnvironmentPool:
             for tree in (task_root, opt_dir):
                 if tree is not None and config.code_path is None:
                     self.code.open_to_all(tree)
-            env = ExecutionEnvironment(
+            kind = ConcurrentEnvironment if (
+                config.capacity_provider is not None and debug is None and not provisioned
+            ) else ExecutionEnvironment
+            env = kind(
                 config, task_root,
                 self.interpreters.resolve(config.runtime or ""), self.settings, self._forget,
                 self.launcher, provisioned=provisioned, opt_dir=opt_dir, debug=debug,
                 tenant_id=tenant_id)
             self._all.add(env)
+            if isinstance(env, ConcurrentEnvironment):
+                self._shared.setdefault(_key(env), []).append(env)
+                env.on_room = lambda: self._notify(name)
             env.reserve()
             if private_opt:
                 env.opt_dir = env.private_dir / "opt"
@@ -287,6 +333,12 @@ class EnvironmentPool:
 
     def release(self, env: ExecutionEnvironment) -> None:
         """Give `env` back: it becomes idle (and frozen), or ends if it cannot be reused."""
+        if env.concurrent:
+            env.release()  # one slot back; a retired environment ends with its last holder
+            if not env.reusable and not env.reserved and env.alive:
+                env.kill("retired")
+            self._notify(env.config.name)
+            return
         if not env.reusable:
             if env.alive:
                 env.kill("retired")
@@ -331,6 +383,11 @@ class EnvironmentPool:
             task = asyncio.get_running_loop().create_task(self._refill(env.config, target))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        shared = self._shared.get(_key(env))
+        if shared is not None and env in shared:
+            shared.remove(env)
+            if not shared:
+                del self._shared[_key(env)]
         stack = self._idle.get(_key(env))
         if stack and env in stack:
             stack.remove(env)
@@ -354,7 +411,8 @@ class EnvironmentPool:
         return sorted((EnvironmentView(
             env.id, env.config.name, env.config.version, _state_of(env), env.provisioned,
             None if env.reserved else round(now - env.idle_since, 3), env.stream_name,
-            env.runtime_pid)
+            env.runtime_pid, _in_flight(env),
+            env.max_concurrency if isinstance(env, ConcurrentEnvironment) else 1)
             for env in self.environments(name) if env.alive),
             key=lambda view: (view.function, view.version, view.id))
 
@@ -392,6 +450,12 @@ class EnvironmentPool:
 
 def _key(env: ExecutionEnvironment) -> _Key:
     return (*env.config.env_key, env.tenant_id)
+
+
+def _in_flight(env: ExecutionEnvironment) -> tuple[str, ...]:
+    if isinstance(env, ConcurrentEnvironment):
+        return tuple(env.in_flight)
+    return (env.current.request_id,) if env.current is not None else ()
 
 
 def _state_of(env: ExecutionEnvironment) -> str:

@@ -23,23 +23,25 @@ from lamina.runtime.runtime_api import wire
 
 
 class RuntimeSide(Protocol):
-    """What the handlers need of an environment."""
+    """What the handlers need of an environment (one invocation at a time, or several: a
+    Managed Instances environment, where every answer is matched by its request id)."""
 
-    current: Invocation | None
-    stream_sink: Any
-
-    async def next_event(self) -> Response: ...
+    async def next_event(self, request: Request | None = None) -> Response: ...
 
     def refuse(self, request_id: str, invocation_id: str | None) -> Response | None: ...
 
-    def complete(self, outcome: InvocationOutcome) -> None: ...
+    def invocation_of(self, request_id: str) -> Invocation | None: ...
+
+    def sink_of(self, request_id: str) -> Any: ...
+
+    def complete(self, outcome: InvocationOutcome, request_id: str) -> None: ...
 
     def init_error(self, body: bytes, error_type: str | None) -> Response: ...
 
 
 async def next_invocation(env: RuntimeSide, request: Request) -> Response:
     """GET /runtime/invocation/next: park until an event comes (Init ends at the first)."""
-    return await env.next_event()
+    return await env.next_event(request)
 
 
 def response(env: RuntimeSide, request: Request, request_id: str) -> Response:
@@ -53,10 +55,11 @@ def response(env: RuntimeSide, request: Request, request_id: str) -> Response:
         env.complete(InvocationOutcome(
             wire.platform_error("Runtime.InvalidResponseModeHeader",
                                 "Invalid function response mode"),
-            function_error=True, error_type="Runtime.InvalidResponseModeHeader"))
+            function_error=True, error_type="Runtime.InvalidResponseModeHeader"), request_id)
         return wire.error(400, "InvalidFunctionResponseMode", "Invalid function response mode")
     env.complete(InvocationOutcome(request.body,
-                                   headers.get("content-type") or "application/json"))
+                                   headers.get("content-type") or "application/json"),
+                 request_id)
     return wire.ACCEPTED
 
 
@@ -66,14 +69,14 @@ async def streamed_response(env: RuntimeSide, request: Request, request_id: str,
     refusal = env.refuse(request_id, request.headers.get(wire.INVOCATION_ID))
     if refusal is not None:
         return refusal
-    invocation, sink = env.current, env.stream_sink
+    invocation, sink = env.invocation_of(request_id), env.sink_of(request_id)
     content_type = request.headers.get("content-type") or "application/octet-stream"
     if sink is not None:
         sink.put_nowait(("start", content_type, request_id))
     collected, total = bytearray(), 0
     async for chunk in stream:
         total += len(chunk)
-        if env.current is not invocation:
+        if env.invocation_of(request_id) is not invocation:
             continue  # timed out or killed meanwhile: drain and drop
         if sink is not None:
             sink.put_nowait(("chunk", chunk))
@@ -81,10 +84,10 @@ async def streamed_response(env: RuntimeSide, request: Request, request_id: str,
             collected += chunk
     if sink is not None:
         sink.put_nowait(("end", None))
-    if env.current is not invocation or stream.aborted:
+    if env.invocation_of(request_id) is not invocation or stream.aborted:
         return wire.ACCEPTED
     env.complete(streamed_outcome(stream.trailers, bytes(collected), total, content_type,
-                                  buffered=sink is None))
+                                  buffered=sink is None), request_id)
     return wire.ACCEPTED
 
 
@@ -114,7 +117,7 @@ def error(env: RuntimeSide, request: Request, request_id: str) -> Response:
     env.complete(InvocationOutcome(
         wire.error_document(request.body, headers.get("content-type")), "application/json",
         function_error=True, error_type=wire.error_type_of(headers.get(wire.ERROR_TYPE),
-                                                           request.body)))
+                                                           request.body)), request_id)
     return wire.ACCEPTED
 
 
@@ -123,15 +126,22 @@ def init_error(env: RuntimeSide, request: Request) -> Response:
     return env.init_error(request.body, request.headers.get(wire.ERROR_TYPE))
 
 
-def too_large(env: RuntimeSide) -> Response:
+def too_large(env: RuntimeSide, request_id: str) -> Response:
     """A response over 6 MB: the invocation fails with Function.ResponseSizeTooLarge."""
-    if env.current is not None:
+    if env.invocation_of(request_id) is not None:
         env.complete(InvocationOutcome(
             wire.platform_error("Function.ResponseSizeTooLarge",
                                 "Response payload size exceeded maximum allowed payload "
                                 f"size ({limits.RESPONSE_PAYLOAD} bytes)."),
-            function_error=True, error_type="Function.ResponseSizeTooLarge"))
+            function_error=True, error_type="Function.ResponseSizeTooLarge"), request_id)
     return wire.too_large(limits.RESPONSE_PAYLOAD)
+
+
+def request_id_of(path: str) -> str:
+    """The request id in `/2018-06-01/runtime/invocation/{id}/…` ("" for another path)."""
+    if not path.startswith(wire.INVOCATION):
+        return ""
+    return path[len(wire.INVOCATION):].partition("/")[0]
 
 
 def is_json(body: bytes) -> bool:

@@ -18,6 +18,11 @@
  *   Runtime.NodeJsExit;
  * - an uncaught exception or unhandled rejection fails the current invocation (or the init)
  *   and ends the process (exit 129 / 128).
+ *
+ * With `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances) invocations run concurrently,
+ * in worker threads (concurrent.mjs, `serveConcurrent` below): a promise or a callback answers
+ * at once (the event loop is never empty while `next` is parked), and an uncaught exception
+ * ends the worker it happened in.
  */
 
 import fs from 'node:fs';
@@ -237,6 +242,123 @@ async function serve(client, handler, meta) {
   }
 }
 
+/**
+ * Managed Instances: take events as `next` hands them and run each at once in its own async
+ * context (its request id for console's records); the engine keeps the number in flight within
+ * PerExecutionEnvironmentMaxConcurrency.
+ */
+async function serveConcurrent(client, handler, meta, concurrent) {
+  const store = concurrent.invocationStore();
+  const answers = new concurrent.ConnectionPool(client.host, client.port);
+  const run = meta.streaming ? invokeStreamingConcurrent : invokeConcurrent;
+  for (;;) {
+    const { status, headers, body } = await client.next().catch(exitQuietly);
+    if (status !== 200) {
+      writeOut(`Runtime API next failed with status ${status}: ${body.toString().slice(0, 200)}\n`);
+      process.exit(1);
+    }
+    const context = {
+      requestId: headers['lambda-runtime-aws-request-id'],
+      tenantId: headers['lambda-runtime-aws-tenant-id'],
+    };
+    setImmediate(() => store.run(context, () => run(client, answers, handler, meta, headers,
+      body.toString('utf8'))));
+  }
+}
+
+/** One buffered invocation among others (Managed Instances). */
+function invokeConcurrent(client, answers, handler, meta, headers, body) {
+  const requestId = headers['lambda-runtime-aws-request-id'];
+  const invocationId = headers['lambda-runtime-invocation-id'];
+  const echo = invocationId ? `Lambda-Runtime-Invocation-Id: ${invocationId}\r\n` : '';
+  const path = `/2018-06-01/runtime/invocation/${encodeURIComponent(requestId)}`;
+  let reported = false;
+  const claim = () => {
+    if (!reported) return (reported = true);
+    console.error('Invocation has already been reported as done. Cannot call complete more ' +
+      'than once per invocation.');
+    return false;
+  };
+  const reportError = (err, claimed = false) => {
+    if (!claimed && !claim()) return;
+    logError('Invoke Error', err);
+    answers.exchange(client.errorPost(`${path}/error`, errorDocument(err), echo)).catch(noop);
+  };
+  const complete = (result) => {
+    if (!claim()) return;
+    let payload;
+    try {
+      payload = JSON.stringify(result === undefined ? null : result);
+    } catch {
+      reportError(new Error('Unable to stringify response body'), true);
+      return;
+    }
+    answers.exchange(client.post(`${path}/response`, payload, echo)).catch(noop);
+  };
+  const done = (err, result) => {
+    if (err !== undefined && err !== null) reportError(err);
+    else complete(result);
+  };
+  const once = { called: false };
+  const succeed = firstCallOnly(once, (result) => done(null, result));
+  const fail = firstCallOnly(once, (err) => done(err ?? 'handled', null));
+  const context = {
+    callbackWaitsForEmptyEventLoop: false,
+    succeed,
+    fail,
+    done: firstCallOnly(once, done),
+  };
+  const callback = firstCallOnly(once, done);
+  try {
+    Object.assign(context, contextFields(headers));
+    const result = handler(JSON.parse(body), context, callback);
+    if (isPromise(result)) result.then(succeed, fail).catch(fail);
+    else if (handler.length < 3) succeed(result); // no callback to wait for
+  } catch (err) {
+    callback(err);
+  }
+}
+
+/** One streamed invocation among others (Managed Instances). */
+function invokeStreamingConcurrent(client, answers, handler, meta, headers, body) {
+  const requestId = headers['lambda-runtime-aws-request-id'];
+  const transport = client.streamResponse(requestId);
+  const stream = new ResponseStream(transport, meta.highWaterMark);
+  let failed = false;
+  const fail = (err) => {
+    if (failed) return;
+    failed = true;
+    logError('Invoke Error', err);
+    stream.fail(errorDocument(err));
+  };
+  const finish = async (result) => {
+    if (result !== undefined) console.warn('Streaming handlers ignore return values.');
+    await transport.done;
+    if (!stream.writableFinished) fail('Response stream is not finished.');
+  };
+  try {
+    const context = { callbackWaitsForEmptyEventLoop: false, ...contextFields(headers) };
+    const result = handler(JSON.parse(body), stream, context);
+    if (!isPromise(result)) fail('Streaming does not support non-async handlers.');
+    else result.then(finish).catch(fail);
+  } catch (err) {
+    fail(err);
+  }
+}
+
+/** Managed Instances: an uncaught exception or unhandled rejection ends this worker (its
+ * invocations in flight are answered by the engine's timeout); the others serve on. */
+function installConcurrentHandlers() {
+  process.on('uncaughtException', (err) => {
+    logError('Uncaught Exception', err);
+    process.exit(129);
+  });
+  process.on('unhandledRejection', (reason, promise) => {
+    logError('Unhandled Promise Rejection', new UnhandledPromiseRejection(reason, promise));
+    process.exit(128);
+  });
+}
+
 /** An uncaught exception or unhandled rejection: fail what is running, then exit. */
 function fatal(client, err, code) {
   if (exiting) return;
@@ -299,9 +421,18 @@ function awaitAssignment() {
 
 async function main() {
   if (process.argv.includes('--standby')) awaitAssignment();
+  let concurrent = null;
+  if (env.AWS_LAMBDA_MAX_CONCURRENCY !== undefined) {
+    concurrent = await import('./concurrent.mjs');
+    const workers = concurrent.workerCount(env);
+    if (concurrent.isMainThread && workers > 1) {
+      process.exit(await concurrent.runWorkers(workers, import.meta.url));
+    }
+  }
   patchConsole();
   const client = new RuntimeClient(env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001');
-  installProcessHandlers(client);
+  if (concurrent) installConcurrentHandlers();
+  else installProcessHandlers(client);
   installAwsLambdaGlobal();
   let handler, meta;
   try {
@@ -312,7 +443,8 @@ async function main() {
     await client.postInitError(errorDocument(err)).catch(noop);
     process.exit(129);
   }
-  await serve(client, handler, meta);
+  if (concurrent) await serveConcurrent(client, handler, meta, concurrent);
+  else await serve(client, handler, meta);
 }
 
 await main();

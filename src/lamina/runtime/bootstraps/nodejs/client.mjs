@@ -170,9 +170,9 @@ export class RuntimeClient {
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
   }
 
-  errorPost(path, document) {
+  errorPost(path, document, headers = '') {
     const type = document.errorType === undefined ? '' : `${ERROR_TYPE}: ${headerValue(document.errorType)}\r\n`;
-    return this.post(path, JSON.stringify(document), type);
+    return this.post(path, JSON.stringify(document), type + headers);
   }
 
   next() {

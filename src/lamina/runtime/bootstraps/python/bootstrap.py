@@ -416,6 +416,40 @@ def start_debugger(setting):
         debugpy.wait_for_client()
 
 
+def _exit_code(status):
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+
+
+def run_workers(count):
+    """AWS_LAMBDA_MAX_CONCURRENCY (Lambda Managed Instances), as AWS's Python runtime does it:
+    `count` worker processes, each with its own Init (the handler's module is imported once
+    per process, so module globals are not shared) and its own `next` loop, one invocation at
+    a time. Returns in each worker; this process stays to wait on them. A worker that ends
+    leaves the others serving; the runtime ends with the last one, with its exit status."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    workers = set()
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            return
+        workers.add(pid)
+    code = 0
+    while workers:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if pid in workers:
+            workers.discard(pid)
+            code = _exit_code(status)
+    os._exit(code)
+
+
 def layer_paths(opt_dir):
     """Where Lambda's Python finds layers, after the task root: /opt/python's site-packages
     for this Python, then /opt/python (without a sandbox, under LAMINA_OPT_DIR, the merged
@@ -448,11 +482,14 @@ def main(argv):
         setup_logging(sys.modules["logging"])
     else:
         sys.meta_path.insert(0, ConfigureLoggingOnImport())
-    client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     prefix = os.environ.pop("LAMINA_PYCACHE_PREFIX", None)
     if prefix:  # hot reload: bytecode kept outside the watched folder, never stale
         sys.pycache_prefix = prefix
     debug = os.environ.pop("LAMINA_DEBUG", None)
+    workers = os.environ.get("AWS_LAMBDA_MAX_CONCURRENCY", "")
+    if workers.isdigit() and int(workers) > 1 and not debug:
+        run_workers(int(workers))
+    client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     try:
         if debug:
             start_debugger(debug)
