@@ -11,6 +11,9 @@ It behaves as AWS's Python runtime does for the function: the handler string
 `Runtime.UserCodeSyntaxError`, `Runtime.MarshalError`, `Runtime.UnmarshalError`), init errors
 posted to `/runtime/init/error`, and log lines in Lambda's text format.
 
+With `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances) it forks that many worker
+processes before the handler is imported, as AWS's Python runtime does (`run_workers`).
+
 Its Runtime API client is a keep-alive socket with a minimal HTTP/1.1 parser: every invocation
 crosses it twice, and `http.client` costs about twice as much per round trip.
 """
