@@ -80,7 +80,10 @@ class Execution:
 
     # (de)serialising for the store ---------------------------------------------------
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
+        # not dataclasses.asdict: its deep copy of every operation and event was most of a
+        # checkpoint's cost (the fields are plain JSON values already)
+        return json.dumps({name: getattr(self, name) for name in _FIELDS},
+                          separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Execution:
@@ -107,6 +110,9 @@ class Execution:
         if any(c.get("state") == "due" for c in self.chained.values()):
             times.append(self.started_at)
         return min(times)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Execution))
 
 
 def check_config(timeout: object, retention: object) -> None:

@@ -196,18 +196,19 @@ class DurableService:
             if found is None:
                 raise errors.ResourceNotFound(f"Durable execution not found: {arn}")
             seq, ex = found
-            was_running = ex.status == durable.RUNNING
+            was_running, was_due = ex.status == durable.RUNNING, ex.next_due()
             result = fn(ex, self.clock.now())
             if result is UNCHANGED:
                 return None
             if await self.store.update_execution(ex, seq):
-                self._after_change(ex, was_running)
+                self._after_change(ex, was_running, was_due)
                 return result
         raise errors.ServiceError("The durable execution is changing too fast to update; "
                                   "try again.")
 
-    def _after_change(self, ex: Execution, was_running: bool) -> None:
-        self._wake.set()
+    def _after_change(self, ex: Execution, was_running: bool, was_due: float | None) -> None:
+        if ex.next_due() != was_due:  # most checkpoints owe nothing new: no store scan
+            self._wake.set()
         if was_running and ex.status != durable.RUNNING:
             event = self._finished.get(ex.arn)
             if event is not None:
