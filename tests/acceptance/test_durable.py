@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.test_durable_conformance import sdk_package
+from tests.durable_sdk import sdk_package
 from tests.conftest import ROLE, client, start_server
 
 pytest.importorskip("aws_durable_execution_sdk_python")
