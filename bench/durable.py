@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.durable_sdk import sdk_package  # noqa: E402
 from tests.conftest import ROLE, client, start_server  # noqa: E402
+from tests.durable_sdk import sdk_package  # noqa: E402
 
 CODE = b'''
 import json, time

@@ -131,10 +131,9 @@ def _config_of(ctx: ApiContext, ex: Execution) -> dict[str, Any] | None:
 
 async def get_history(ctx: ApiContext, request: Request, request_id: str, arn: str) -> Response:
     params = request.query_params()
-    ex = await _service(ctx).get(arn)
-    events, marker = durable.history(ex, _flag(params.get("IncludeExecutionData")),
-                                     params.get("Marker"), wire.max_items(params.get("MaxItems")),
-                                     _flag(params.get("ReverseOrder")))
+    events, marker = await _service(ctx).history(
+        arn, _flag(params.get("IncludeExecutionData")), params.get("Marker"),
+        wire.max_items(params.get("MaxItems")), _flag(params.get("ReverseOrder")))
     body: dict[str, Any] = {"Events": events}
     if marker:
         body["NextMarker"] = marker

@@ -4,10 +4,10 @@ Theory of operation
 -------------------
 * `start` stores a new execution (its first history event, ExecutionStarted) before the
   invoke is answered; the ARN names function, version, execution name and id.
-* Every change goes through `_change(arn, fn)`: read the row, apply a `domain.durable`
-  function, write it back if nobody changed it meanwhile (compare-and-set on `seq`), else
-  read again. Checkpoints, timers, callbacks and invocation ends all take this path, on any
-  engine sharing the store.
+* Every change goes through `_change(arn, fn, ops)`: read the row and the operations `fn`
+  needs, apply a `domain.durable` function, write back what changed if nobody changed the
+  execution meanwhile (compare-and-set on `seq`), else read again. Checkpoints, timers,
+  callbacks and invocation ends all take this path, on any engine sharing the store.
 * One scheduler loop per engine sleeps on the engine clock until the earliest `due_at`
   (timers, an invocation owed, a lease run out), wakes early when this engine changes
   something, and advances each due execution: timers fire, an owed invocation is claimed
@@ -72,7 +72,7 @@ class DurableService:
     async def start(self) -> None:
         if self.store.all_claims_are_stale:  # one engine: a running invocation died with it
             for arn in await self.store.running_executions():
-                await self._change(arn, self._abandon_if_invoking)
+                await self._change(arn, self._abandon_if_invoking, _ROOT)
         self._loop = asyncio.get_running_loop().create_task(self._schedule(),
                                                              name="lamina-durable")
 
@@ -157,8 +157,9 @@ class DurableService:
             self._finished.pop(arn, None)
 
     # reading --------------------------------------------------------------------------------
-    async def get(self, arn: str) -> Execution:
-        found = await self.store.get_execution(arn)
+    async def get(self, arn: str, operations: Any = None) -> Execution:
+        """An execution's row; with `operations=all`, every operation too."""
+        found = await self.store.get_execution(arn, operations)
         if found is None:
             raise errors.ResourceNotFound(f"Durable execution not found: {arn}")
         return found[1]
@@ -173,7 +174,7 @@ class DurableService:
 
     async def state(self, arn: str, token: str, marker: str | None, limit: int
                     ) -> tuple[list[dict[str, Any]], str | None]:
-        ex = await self.get(arn)
+        ex = await self.get(arn, all)
         durable.check_token(ex, token)
         return durable.state_page(ex, marker, limit, self.wall_seconds)
 
@@ -187,12 +188,21 @@ class DurableService:
         return int(self.wall_seconds(engine_time) * 1000)
 
     # changing -------------------------------------------------------------------------------
-    async def _change(self, arn: str, fn: Callable[[Execution, float], Any]) -> Any:
+    async def history(self, arn: str, include_data: bool, marker: str | None, limit: int,
+                      reverse: bool) -> tuple[list[dict[str, Any]], str | None]:
+        ex = await self.get(arn)
+        offset, next_marker = durable.history_window(ex, marker, limit)
+        events = await self.store.execution_events(arn, offset, limit, reverse)
+        return durable.history_page(events, include_data), next_marker
+
+    async def _change(self, arn: str, fn: Callable[[Execution, float], Any],
+                      ops: Callable[[Execution], Any]) -> Any:
         """Apply `fn(ex, now)` and write it with compare-and-set; fn returns what the caller
         gets, or raises (nothing is written). A None result with nothing changed skips the
-        write when `fn` returns the sentinel `UNCHANGED`."""
+        write when `fn` returns the sentinel `UNCHANGED`. `ops(ex)` names the operations fn
+        needs (ids, or `all`)."""
         for _ in range(CAS_TRIES):
-            found = await self.store.get_execution(arn)
+            found = await self.store.get_execution(arn, ops)
             if found is None:
                 raise errors.ResourceNotFound(f"Durable execution not found: {arn}")
             seq, ex = found
@@ -221,8 +231,10 @@ class DurableService:
         for update in updates:
             if update.get("Type") == "CHAINED_INVOKE" and update.get("Action") == "START":
                 update["_Target"] = self._chained_target(update)
+        touched = [u["Id"] for u in updates if isinstance(u.get("Id"), str)]
         token_out, ops = await self._change(
-            arn, lambda ex, now: durable.checkpoint(ex, token, updates, now))
+            arn, lambda ex, now: durable.checkpoint(ex, token, updates, now),
+            lambda ex: [*touched, *ex.undelivered])
         return token_out, [durable.render_operation(op, self.wall_seconds) for op in ops]
 
     def _chained_target(self, update: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +255,7 @@ class DurableService:
         def apply(ex: Execution, now: float) -> float:
             durable.stop(ex, error, now)
             return now
-        return await self._change(arn, apply)
+        return await self._change(arn, apply, _ROOT)
 
     async def callback(self, callback_id: str, outcome: str, result: str | None = None,
                        error: dict[str, Any] | None = None) -> None:
@@ -252,7 +264,7 @@ class DurableService:
         except ValueError:
             raise errors.ResourceNotFound("Callback not found.") from None
         await self._change(arn, lambda ex, now: durable.complete_callback(
-            ex, op_id, outcome, now, result, error))
+            ex, op_id, outcome, now, result, error), lambda ex: [op_id])
 
     # scheduling -------------------------------------------------------------------------------
     async def _schedule(self) -> None:
@@ -283,7 +295,7 @@ class DurableService:
 
     async def _advance(self, arn: str) -> None:
         try:
-            work = await self._change(arn, self._tick)
+            work = await self._change(arn, self._tick, self._tick_needs)
             if work:
                 for kind, item in work:
                     self._spawn(self._invoke(arn, item) if kind == "invoke"
@@ -295,6 +307,16 @@ class DurableService:
         finally:
             self._busy.discard(arn)
 
+    def _tick_needs(self, ex: Execution) -> Any:
+        """An invocation about to start needs every operation; timers need theirs."""
+        now = self.clock.now()
+        if ex.status != durable.RUNNING:
+            return []
+        lost = ex.invoking is not None and ex.lease_until is not None and ex.lease_until <= now
+        owed = (ex.invoke_due is not None and ex.invoke_due <= now) or \
+            any(at <= now for _, at in ex.deadlines.values())
+        return all if (ex.invoking is None or lost) and owed else list(ex.deadlines)
+
     def _tick(self, ex: Execution, now: float) -> Any:
         """Timers, a dead invocation, an owed invocation, chained invokes to start."""
         before = ex.to_json()
@@ -302,7 +324,7 @@ class DurableService:
             durable.abandon_invocation(ex, now)
         durable.fire_due(ex, now)
         work: list[tuple[str, Any]] = []
-        if ex.status == durable.RUNNING and ex.invoking is None and \
+        if ex.status == durable.RUNNING and ex.invoking is None and ex.complete and \
                 ex.invoke_due is not None and ex.invoke_due <= now:
             request_id = str(uuid.uuid4())
             payload = durable.begin_invocation(ex, request_id, now, self.wall_millis)
@@ -312,7 +334,7 @@ class DurableService:
             if run.get("state") == "due":
                 run["state"] = "running"
                 work.append(("chained", (op_id, dict(run))))
-        if ex.to_json() == before:
+        if ex.to_json() == before and not ex.dirty and not ex.new_events:
             return UNCHANGED
         return work
 
@@ -345,7 +367,7 @@ class DurableService:
         except errors.LaminaError as exc:
             failure = {"ErrorType": exc.error_type, "ErrorMessage": exc.message}
         await asyncio.shield(self._change(arn, lambda e, now: durable.end_invocation(
-            e, request_id, now, output, failure)))
+            e, request_id, now, output, failure), _ROOT))
 
     async def _run(self, ex: Execution, config: FunctionConfig, request_id: str,
                    payload: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
@@ -419,7 +441,7 @@ class DurableService:
             changed = durable.chained_finished(ex, op_id, status, now, result, error)
             return None if changed else UNCHANGED
         try:
-            await self._change(arn, apply)
+            await self._change(arn, apply, lambda ex: [op_id])
         except errors.ResourceNotFound:
             pass
 
@@ -427,6 +449,11 @@ class DurableService:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _ROOT(ex: Execution) -> list[str]:
+    """What ends an execution needs: its root operation (`finish` always loads it)."""
+    return []
 
 
 class _Unchanged:
