@@ -141,6 +141,8 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("PUT", rf"/_lamina/faults/{_NAME}", admin.put_faults),
     ("DELETE", rf"/_lamina/faults/{_NAME}", admin.delete_faults),
     ("GET", r"/_lamina/invocations/(?P<wanted>[^/]+)/logs", admin.invocation_logs),
+    ("GET", r"/_lamina/durable-executions/?", durable.admin_list),
+    ("GET", r"/_lamina/durable-executions/(?P<arn>arn:.+)", durable.admin_detail),
     ("GET", r"/_lamina/overview", overview.overview),
     ("GET", rf"/_lamina/functions/{_NAME}", overview.function_detail),
     ("GET", r"/_lamina/queues", overview.queues),

@@ -195,6 +195,30 @@ class DurableService:
         events = await self.store.execution_events(arn, offset, limit, reverse)
         return durable.history_page(events, include_data), next_marker
 
+    async def replays(self, arn: str) -> tuple[Execution, list[dict[str, Any]]]:
+        """An execution with every operation, and its invocations (replays) in order: request
+        id, start, end, error (the one running has no end)."""
+        ex = await self.get(arn, all)
+        events = await self.store.execution_events(arn, 0, max(ex.event_count, 1), False)
+        replays = [{"RequestId": d["RequestId"], "StartTimestamp": d["StartTimestamp"],
+                    "EndTimestamp": d["EndTimestamp"],
+                    "Error": (d.get("Error") or {}).get("Payload")}
+                   for d in (e["InvocationCompletedDetails"] for e in events
+                             if e["EventType"] == "InvocationCompleted")]
+        if ex.invoking is not None:
+            replays.append({"RequestId": ex.invoking, "StartTimestamp": ex.invocation_started,
+                            "EndTimestamp": None, "Error": None})
+        return ex, replays
+
+    async def recent(self, function: str | None, status: str | None, limit: int
+                     ) -> list[Any]:
+        """Executions newest first (of one function, or of every one), by status."""
+        names = [function] if function else [
+            f.name for f in self.functions.list() if f.durable_config is not None]
+        rows = [row for name in names for row in await self.store.list_executions(name)
+                if status is None or row[4] == status]
+        return sorted(rows, key=lambda r: r[5], reverse=True)[:limit]
+
     async def _change(self, arn: str, fn: Callable[[Execution, float], Any],
                       ops: Callable[[Execution], Any]) -> Any:
         """Apply `fn(ex, now)` and write it with compare-and-set; fn returns what the caller
