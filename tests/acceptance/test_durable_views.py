@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.test_console import CHROMIUM, ARGS, sync_playwright
+from tests.acceptance.test_console import ARGS, CHROMIUM, sync_playwright
 from tests.conftest import ROLE, ROOT, client, start_server
 from tests.durable_sdk import sdk_package
 
