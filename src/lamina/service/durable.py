@@ -45,6 +45,9 @@ CAS_TRIES = 50
 SYNC_POLL_S = 1.0        # real seconds between store reads of a synchronous caller's execution
 SYNC_LIMIT_S = 900       # a synchronous invocation of a durable function: 15 minutes
 PURGE_EVERY_S = 60.0     # real seconds between retention sweeps
+LEASE_S = 15.0           # real seconds an engine holds a running invocation without renewing
+RENEW_S = 5.0            # real seconds between renewals while the invocation runs
+SHARED_RESCAN_S = 2.0    # a store shared with other engines: look for due work this often
 
 
 class DurableService:
@@ -220,11 +223,11 @@ class DurableService:
         return sorted(rows, key=lambda r: r[5], reverse=True)[:limit]
 
     async def _change(self, arn: str, fn: Callable[[Execution, float], Any],
-                      ops: Callable[[Execution], Any]) -> Any:
+                      ops: Callable[[Execution], Any] | None) -> Any:
         """Apply `fn(ex, now)` and write it with compare-and-set; fn returns what the caller
         gets, or raises (nothing is written). A None result with nothing changed skips the
         write when `fn` returns the sentinel `UNCHANGED`. `ops(ex)` names the operations fn
-        needs (ids, or `all`)."""
+        needs (ids, or `all`; None: the row alone)."""
         for _ in range(CAS_TRIES):
             found = await self.store.get_execution(arn, ops)
             if found is None:
@@ -313,8 +316,11 @@ class DurableService:
                     log.warning("durable scheduler cannot reach the store: %s", exc)
                 await asyncio.sleep(min(0.1 * 2 ** failures, 5.0))
                 continue
+            scale = max(self.clock.scale, 1.0)
             if next_due is not None and next_due <= now:
-                next_due = now + 0.05 * max(self.clock.scale, 1.0)  # busy ones: look again soon
+                next_due = now + 0.05 * scale  # busy ones: look again soon
+            if not self.store.all_claims_are_stale:  # others' changes do not wake this engine
+                next_due = min(next_due or float("inf"), now + SHARED_RESCAN_S * scale)
             await self.clock.wait(self._wake, next_due)
 
     async def _advance(self, arn: str) -> None:
@@ -363,13 +369,26 @@ class DurableService:
         return work
 
     def _lease_until(self, ex: Execution) -> float:
+        """The engine running an invocation renews its lease every RENEW_S; one that dies
+        stops, and another engine takes the execution on LEASE_S later."""
         if self.clock.scale == 0:
-            return float("inf")
-        try:
-            timeout = self.functions.resolve(ex.function, ex.version).timeout
-        except errors.LaminaError:
-            timeout = 900
-        return self.clock.now() + (timeout + 60) * max(self.clock.scale, 1.0)
+            return float("inf")  # virtual time: only a test moves it; never expire a lease
+        return self.clock.now() + LEASE_S * max(self.clock.scale, 1.0)
+
+    async def _renew(self, arn: str, request_id: str) -> None:
+        def apply(ex: Execution, now: float) -> Any:
+            if ex.invoking != request_id:
+                return UNCHANGED
+            ex.lease_until = self._lease_until(ex)
+            return None
+        while True:
+            await asyncio.sleep(RENEW_S)
+            try:
+                await self._change(arn, apply, None)
+            except errors.ResourceNotFound:
+                return
+            except Exception as exc:  # the store is away: the next renewal tries again
+                log.warning("could not renew the lease of %s: %s", arn, exc)
 
     @staticmethod
     def _abandon_if_invoking(ex: Execution, now: float) -> Any:
@@ -383,6 +402,7 @@ class DurableService:
         request_id, payload = item
         ex = await self.get(arn)
         output, failure = None, None
+        renewing = asyncio.get_running_loop().create_task(self._renew(arn, request_id))
         try:
             config = self.functions.resolve(ex.function, ex.version)
             output, failure = await self._run(ex, config, request_id, payload)
@@ -390,6 +410,8 @@ class DurableService:
             failure = {"ErrorType": "TooManyRequestsException", "ErrorMessage": throttle.reason}
         except errors.LaminaError as exc:
             failure = {"ErrorType": exc.error_type, "ErrorMessage": exc.message}
+        finally:
+            renewing.cancel()
         await asyncio.shield(self._change(arn, lambda e, now: durable.end_invocation(
             e, request_id, now, output, failure), _ROOT))
 
