@@ -97,8 +97,26 @@ def parser() -> argparse.ArgumentParser:
     execution.add_argument("--json", action="store_true", help="print JSON")
     _endpoint_arg(execution)
 
+    _debug_parser(commands)
     commands.add_parser("runtimes", help="show which interpreters run which runtimes here")
     return top
+
+
+def _debug_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    debug = commands.add_parser(
+        "debug", help="run a function's next environment under a debugger (debugpy, Node's "
+                      "inspector)",
+        description="Debug mode: the function's warm environments end and its next one starts "
+                    "under debugpy (Python) or Node's inspector, listening on 127.0.0.1:PORT "
+                    "(default 5678 for Python, 9229 for Node.js); one environment at a time, "
+                    "no timeout while debug mode is on. See docs/DEBUGGING.md for VS Code.")
+    debug.add_argument("function")
+    debug.add_argument("--qualifier", help="a version or alias (default $LATEST)")
+    debug.add_argument("--port", type=int, help="port on 127.0.0.1 to listen on")
+    debug.add_argument("--wait", action="store_true",
+                       help="hold the next invocation until a debugger attaches")
+    debug.add_argument("--off", action="store_true", help="end debug mode")
+    _endpoint_arg(debug)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "execution":
         from lamina import cli_durable
         cli_durable.execution(args.endpoint, args.arn, not args.no_logs, args.json)
+    elif args.command == "debug":
+        cli.debug(args.endpoint, args.function, args.qualifier, args.port, args.wait, args.off)
     elif args.command == "runtimes":
         from lamina.runtime.interpreters import Interpreters
         for family, found in Interpreters().available().items():

@@ -1,7 +1,9 @@
 """The composition root: build every part from the config, start them in order, stop them.
 
-Start order: store → code → environments → services (load functions) → records → HTTP.
-Stop order is the reverse, so no request arrives at a part that is gone.
+Start order: store → cluster membership → code → environments → services (load functions)
+→ records → HTTP. Stop order is the reverse, so no request arrives at a part that is gone.
+On SIGTERM the engine drains first (`Engine.drain`): health says so, the pollers and the
+async queue go to other engines, the calls running finish, then it stops (docs/CLUSTER.md).
 """
 
 from __future__ import annotations
@@ -21,30 +23,38 @@ from importlib import resources
 from pathlib import Path
 
 from lamina.adapters.aws import AwsClients, AwsSender
+from lamina.adapters.s3 import S3Packages
 from lamina.api.app import body_limit, lambda_api, too_large
 from lamina.api.context import ApiContext
 from lamina.config import Config
 from lamina.domain import errors
+from lamina.domain.code import CodeSource
 from lamina.domain.settings import FunctionSettings
 from lamina.http import server as http
 from lamina.observability import logging as engine_logging
 from lamina.observability.metrics import Metrics
 from lamina.pollers.supervisor import PollerSupervisor
 from lamina.runtime.environment import EnvironmentSettings
+from lamina.runtime.hot_reload import FolderWatcher
 from lamina.runtime.interpreters import Interpreters
 from lamina.runtime.log_retention import LogRetention
-from lamina.runtime.logs import LogReader, LogStream
+from lamina.runtime.logs import LogGroupReader, LogReader, LogStream
 from lamina.runtime.pool import EnvironmentPool
 from lamina.service import clock
 from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.calls import CallRegistry
+from lamina.service.capacity import CapacityProviderService
+from lamina.service.cluster import Cluster
+from lamina.service.code_signing import CodeSigningService
 from lamina.service.concurrency import ConcurrencyLimiter
+from lamina.service.debug import DebugService
 from lamina.service.durable import DurableService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import CreateFunction, FunctionService
 from lamina.service.invoke import InvokeService
 from lamina.service.layers import LayerService
+from lamina.service.log_groups import LogGroupService
 from lamina.service.mappings import MappingService
 from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
@@ -102,10 +112,24 @@ class Engine:
         self.metrics = Metrics()
         self.recorder = Recorder(self.store, self.clock, observer=self.metrics,
                                  enabled=config.records)
-        self.limiter = ConcurrencyLimiter(config.account_concurrency)
+        self.cluster = Cluster(self.store, f"{config.host}:{config.port}",
+                               config.cluster_lease, config.account_concurrency)
+        self.limiter = ConcurrencyLimiter(config.account_concurrency, self.cluster.quotas)
+        if self.cluster.quotas is not None:
+            self.cluster.quotas.used = self.limiter.used
+        self.aws = AwsClients(config.region)
         self.functions = FunctionService(self.store, self.code, self.pool, self.limiter,
-                                         config.region, config.account)
-        self.calls = CallRegistry(self.store, self.clock, config.dedupe_window)
+                                         config.region, config.account,
+                                         s3=S3Packages(self.aws),
+                                         hot_reload_bucket=config.hot_reload_bucket)
+        self.watcher = FolderWatcher(self._hot_reload)
+        self.functions.on_folders = self.watcher.watch
+        self.functions.folder_status = self.watcher.status
+        self.debug = DebugService(self.functions, self.pool)
+        self.log_groups = LogGroupService(LogGroupReader(config.data_dir / "logs"),
+                                          config.region, config.account, self.pool.flush_logs)
+        self.calls = CallRegistry(self.store, self.clock, config.dedupe_window,
+                                  shared=self.cluster.shared)
         self.faults = FaultService()
         self.invoke = InvokeService(self.functions, self.pool, self.limiter, self.recorder,
                                     self.clock, self.calls, strict=config.parity == "strict",
@@ -115,13 +139,14 @@ class Engine:
         self.permissions = PermissionService(self.store, self.functions, self.versions)
         self.layers = LayerService(self.store, self.functions)
         self.urls = UrlService(self.store, self.functions, self.versions)
+        self.code_signing = CodeSigningService(self.store, self.functions)
+        self.capacity = CapacityProviderService(self.store, self.functions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
-        self.aws = AwsClients(config.region)
         self.sender = AwsSender(self.aws)
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
                                                self.invoke, self.limiter, self.recorder,
-                                               self.clock, self.sender)
+                                               self.clock, self.sender, **self._claims())
         self.mappings = MappingService(self.store, self.functions, self.invoke, self.recorder,
                                        self.clock, self.async_invoke.owe)
         self.durable = DurableService(self.store, self.functions, self.invoke, self.limiter,
@@ -138,9 +163,26 @@ class Engine:
         self.log_retention = LogRetention(config.data_dir / "logs", config.logs_max_mb << 20,
                                           config.logs_max_age, self._log_streams)
         self.server: asyncio.Server | None = None
+        self.connections = http.Connections()
+        self.cluster.on_engines.append(lambda engines: self.async_invoke.release_dead_soon())
+        self.provisioned.share = self.cluster.share
+        self.cluster.on_engines.append(lambda engines: self.provisioned.rebalance())
         self._reload_functions = Reload(self._load_functions, "functions")
         self._reload_mappings = Reload(self.mappings.reload, "event source mappings")
+        self._reload_provisioned = Reload(self.provisioned.reload, "provisioned concurrency")
         self._leading: asyncio.Task[None] | None = None
+
+    def _hot_reload(self, folders: set[str]) -> None:
+        retired = self.pool.reload(folders)
+        log.info("hot reload: %s changed; %d environment(s) retired", ", ".join(sorted(folders)),
+                 retired)
+    def _claims(self) -> dict[str, object]:
+        """Engines sharing the store claim queued work under their engine id, so that the
+        others can take back what a dead one claimed."""
+        if not self.cluster.shared:
+            return {}
+        return {"owner": self.cluster.engine_id,
+                "release_dead": self.store.release_dead_claims}  # type: ignore[attr-defined]
 
     def _log_streams(self) -> list[LogStream]:
         return [env.logs for env in self.pool.environments()]
@@ -153,6 +195,7 @@ class Engine:
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
+        await self.cluster.join()
         await self.pool.start()
         await self._load_functions()
         await self.provisioned.load()
@@ -174,9 +217,14 @@ class Engine:
                          self.permissions, self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat,
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
-                         layers=self.layers, urls=self.urls, durable=self.durable)
+                         layers=self.layers, urls=self.urls, code_signing=self.code_signing,
+                         capacity=self.capacity, durable=self.durable, debug=self.debug,
+                         log_groups=self.log_groups, cluster=self.cluster)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
-                                       body_limit=body_limit, too_large=too_large)
+                                       body_limit=body_limit, too_large=too_large,
+                                       connections=self.connections)
+        self.cluster.address = f"{self.config.host}:{self.port}"
+        self.cluster.ready()
 
     async def _lead_once(self) -> None:
         """Run the event source pollers while this engine holds that role (always, alone
@@ -198,19 +246,34 @@ class Engine:
                 log.exception("could not check which engine runs the pollers")
 
     _MAPPING_CHANGES = ("put_mapping", "delete_mapping", "settle_mapping")
-    _QUEUE_CHANGES = ("enqueue_event", "reschedule_event", "enqueue_delivery")
+    _EVENTS_BACK = ("enqueue_event", "reschedule_event", "release_expired_events",
+                    "release_dead_events", "reconnected")
+    _DELIVERIES_BACK = ("enqueue_delivery", "release_expired_deliveries",
+                        "release_dead_deliveries", "reconnected")
+    _CALL_CHANGES = ("put_call_result", "unregister_call")
+    _PROVISIONED_CHANGES = ("put_provisioned", "delete_provisioned")
+    _NOT_FUNCTIONS = frozenset((*_MAPPING_CHANGES, *_EVENTS_BACK, *_DELIVERIES_BACK,
+                                *_CALL_CHANGES, *_PROVISIONED_CHANGES))
 
     def _on_store_change(self, change: str, own: bool) -> None:
         """Something changed in the store shared with other engines (PostgreSQL
         notifications). This engine's own function changes are in its memory already:
         reloading them too would replace entries that requests in flight still hold."""
-        if change in ("enqueue_event", "reschedule_event", "reconnected"):
+        if self.cluster.on_notice(change, own):
+            if change == "engine_left":
+                self.async_invoke.wake()
+            return
+        if change in self._EVENTS_BACK:
             self.async_invoke.wake()
-        if change in ("enqueue_delivery", "reconnected"):
+        if change in self._DELIVERIES_BACK:
             self.async_invoke.wake(deliveries=True)
+        if change in self._CALL_CHANGES:
+            self.calls.notice()
+        if change in (*self._PROVISIONED_CHANGES, "reconnected") and not own:
+            self._reload_provisioned.request()
         if change in (*self._MAPPING_CHANGES, "reconnected"):
             self._reload_mappings.request()
-        if change not in (*self._QUEUE_CHANGES, *self._MAPPING_CHANGES) and not own:
+        if (change not in self._NOT_FUNCTIONS or change == "reconnected") and not own:
             self._reload_functions.request()
 
     async def _load_functions(self) -> None:
@@ -222,13 +285,39 @@ class Engine:
             await self.permissions.load()
             await self.layers.load()
             await self.urls.load()
+            await self.code_signing.load()
+            await self.capacity.load()
+
+    async def drain(self, drain_time: float) -> None:
+        """SIGTERM: health answers 503 (draining) at once; the pollers go to another engine
+        and queued work this engine claimed goes back; for `drain_time` seconds requests
+        are still served (a load balancer takes the engine out meanwhile); then the listener
+        closes and the calls running finish. `stop` follows."""
+        started = asyncio.get_running_loop().time()
+        await self.cluster.drain()
+        if self._leading is not None:
+            self._leading.cancel()
+        await self.mappings.unlead()
+        await self.store.resign()
+        try:
+            await self.async_invoke.drain()
+        except errors.StoreUnavailable as exc:
+            log.warning("could not hand queued work back (%s): its leases bring it back", exc)
+        await asyncio.sleep(max(0.0, started + drain_time - asyncio.get_running_loop().time()))
+        if self.server is not None:
+            self.server.close()
+        self.connections.close()
+        while sum(self.limiter.in_flight.values()) or self.connections.busy():
+            await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+        self.connections.close()
         if self._leading is not None:
             self._leading.cancel()
         await self.pollers.close()
+        await self.watcher.close()
         await self.async_invoke.close()
         await self.durable.close()
         await self.sender.close()
@@ -236,6 +325,7 @@ class Engine:
         await self.record_retention.close()
         await self.log_retention.close()
         await self.recorder.close()
+        await self.cluster.leave()
         await self.store.close()
 
     async def create_sample(self) -> None:
@@ -253,7 +343,7 @@ class Engine:
         await self.functions.create(CreateFunction(SAMPLE_NAME, FunctionSettings(
             runtime=f"python3.{minor}", handler="lambda_function.lambda_handler",
             role=f"arn:aws:iam::{self.config.account}:role/lamina-sample",
-            description="Lamina's sample function"), buffer.getvalue()))
+            description="Lamina's sample function"), CodeSource(buffer.getvalue())))
 
 
 async def serve(config: Config) -> None:
@@ -276,6 +366,14 @@ async def serve(config: Config) -> None:
               "'{\"name\": \"Lamina\"}' out.json && cat out.json", flush=True)
     try:
         await stop.wait()
+        stop.clear()
+        log.info("draining: finishing the calls running (a second signal stops at once)")
+        draining = loop.create_task(engine.drain(config.drain_time))
+        interrupted = loop.create_task(stop.wait())
+        await asyncio.wait((draining, interrupted), return_when=asyncio.FIRST_COMPLETED)
+        for task in (draining, interrupted):
+            task.cancel()
+        await asyncio.gather(draining, interrupted, return_exceptions=True)
     finally:
         log.info("stopping")
         await engine.stop()

@@ -136,3 +136,25 @@ def fault(endpoint: str, function: str, action: str | None, attempts: list[int],
         which = ",".join(map(str, rule["attempts"])) or "every"
         times_text = "" if rule["times"] is None else f" ({rule['times']} more times)"
         print(f"{function}: attempt {which} → {rule['action']}{times_text}")
+
+
+def debug(endpoint: str, function: str, qualifier: str | None, port: int | None, wait: bool,
+          off: bool) -> None:
+    """`lamina debug`: debug mode on (or off) for a function version; prints where to attach."""
+    path = f"/_lamina/debug/{urllib.parse.quote(function)}"
+    if off:
+        get(endpoint, path, method="DELETE", Qualifier=qualifier)
+        print(f"debug mode off for {function}" + (f":{qualifier}" if qualifier else ""))
+        return
+    body: dict[str, Any] = {"Wait": wait}
+    if qualifier is not None:
+        body["Qualifier"] = qualifier
+    if port is not None:
+        body["Port"] = port
+    settings = get(endpoint, path, method="PUT", body=body)
+    waiting = ("; its next invocation waits for a debugger to attach" if settings["Wait"]
+               else "")
+    print(f"debug mode on for {function} (version {settings['Version']}): its next "
+          f"environment listens on 127.0.0.1:{settings['Port']}{waiting}. The timeout does not "
+          "fire while debug mode is on; `lamina debug "
+          f"{function} --off` ends it.")

@@ -49,6 +49,9 @@ class Config:
     logs_max_age: float = 7 * 86400.0
     log_format: str = "text"
     pollers: bool = True
+    hot_reload_bucket: str = "hot-reload"
+    cluster_lease: float = 3.0
+    drain_time: float = 0.0
 
     @property
     def store(self) -> str:
@@ -143,9 +146,29 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         default=float(env("LAMINA_DEDUPE_WINDOW", 900)),
                         help="seconds an SDK retry of a finished call gets its stored result "
                              "instead of running it again (default 900)")
+    parser.add_argument("--hot-reload-bucket", default=env("LAMINA_HOT_RELOAD_BUCKET",
+                                                        "hot-reload"),
+                        help="code whose S3Bucket is this name runs straight from the folder "
+                             "its S3Key names, reloaded as it changes (env "
+                             "LAMINA_HOT_RELOAD_BUCKET; default hot-reload, LocalStack's)")
+    _add_cluster_arguments(parser)
     parser.add_argument("--log-level", default=env("LAMINA_LOG_LEVEL", "INFO"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="engine log level")
     _add_observability_arguments(parser)
+
+
+def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    parser.add_argument("--cluster-lease", type=float,
+                        default=float(env("LAMINA_CLUSTER_LEASE", 3)),
+                        help="engines sharing PostgreSQL: seconds an engine's lease lasts; a "
+                             "dead engine's concurrency, queued work and calls come back within "
+                             "about this long (env LAMINA_CLUSTER_LEASE; default 3)")
+    parser.add_argument("--drain-time", type=float, default=float(env("LAMINA_DRAIN_TIME", 0)),
+                        help="on SIGTERM, seconds to keep serving new requests while "
+                             "/_lamina/health answers 503 (draining), so a load balancer can "
+                             "take the engine out; running calls are finished in any case "
+                             "(env LAMINA_DRAIN_TIME; default 0)")
 
 
 def _add_observability_arguments(parser: argparse.ArgumentParser) -> None:
@@ -193,6 +216,9 @@ def from_args(args: argparse.Namespace) -> Config:
         raise SystemExit("lamina: --records-max-rows and --logs-max-mb must be >= 0")
     if args.heartbeat_interval < 0 or args.dedupe_window < 0:
         raise SystemExit("lamina: --heartbeat-interval and --dedupe-window must be >= 0")
+    if not 0.5 <= args.cluster_lease <= 300 or not 0 <= args.drain_time <= 3600:
+        raise SystemExit("lamina: --cluster-lease must be 0.5-300 seconds and --drain-time "
+                         "0-3600")
     if args.time_scale != "virtual":
         try:
             if float(args.time_scale) <= 0:
@@ -212,4 +238,6 @@ def from_args(args: argparse.Namespace) -> Config:
         records_max_age=args.records_max_age, records_max_rows=args.records_max_rows,
         logs_max_mb=args.logs_max_mb, logs_max_age=args.logs_max_age,
         log_format=args.log_format, pollers=not args.no_pollers,
+        hot_reload_bucket=args.hot_reload_bucket,
+        cluster_lease=args.cluster_lease, drain_time=args.drain_time,
     )

@@ -248,3 +248,32 @@ def test_create_function_url_config_then_curl_it(aws, fname, package_file):
     listed = printed(aws("list-function-url-configs", "--function-name", fname))
     assert [c["FunctionUrl"] for c in listed["FunctionUrlConfigs"]] == [created["FunctionUrl"]]
     assert aws("delete-function-url-config", "--function-name", fname).stdout == ""
+
+
+def test_code_signing_and_capacity_providers(aws, tmp_path):
+    """A few of the newest operations through the CLI, as a deploy script would call them."""
+    created = printed(aws(
+        "create-code-signing-config", "--allowed-publishers",
+        "SigningProfileVersionArns=arn:aws:signer:us-east-1:123456789012:/signing-profiles/p/x",
+        "--code-signing-policies", "UntrustedArtifactOnDeployment=Enforce"))["CodeSigningConfig"]
+    arn = created["CodeSigningConfigArn"]
+    (tmp_path / "f.zip").write_bytes(PACKAGE)
+    refused = aws("create-function", "--function-name", "cli-signed", "--runtime", PY_RUNTIME,
+                  "--role", ROLE, "--handler", "index.echo", "--zip-file", "fileb://f.zip",
+                  "--code-signing-config-arn", arn, check=False)
+    assert refused.returncode != 0
+    assert "CodeVerificationFailedException" in refused.stderr
+    assert printed(aws("list-code-signing-configs"))["CodeSigningConfigs"]
+    aws("delete-code-signing-config", "--code-signing-config-arn", arn)
+
+    provider = printed(aws(
+        "create-capacity-provider", "--capacity-provider-name", "cli-provider",
+        "--vpc-config", "SubnetIds=subnet-0123,SecurityGroupIds=sg-0123",
+        "--permissions-config",
+        "CapacityProviderOperatorRoleArn=arn:aws:iam::123456789012:role/operator"))
+    assert provider["CapacityProvider"]["State"] == "Pending"
+    listed = printed(aws("list-capacity-providers"))["CapacityProviders"]
+    assert [p["State"] for p in listed if p["CapacityProviderArn"].endswith(":cli-provider")] \
+        == ["Active"]
+    assert printed(aws("delete-capacity-provider", "--capacity-provider-name",
+                       "cli-provider"))["CapacityProvider"]["State"] == "Deleting"

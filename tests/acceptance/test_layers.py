@@ -101,10 +101,10 @@ def test_publish_get_list_and_delete_versions(lam, lname):
 
 
 def test_publish_errors(lam, raw_lam, lname):
-    code, message, status = error_of(lam.publish_layer_version, LayerName=lname,
-                                     Content={"S3Bucket": "bucket", "S3Key": "k.zip"})
+    code, message, status = error_of(raw_lam.publish_layer_version, LayerName=lname,
+                                     Content={"S3Key": "k.zip"})  # S3: test_s3_code.py
     assert (code, status) == ("InvalidParameterValueException", 400)
-    assert "ZipFile only" in message
+    assert message == "Please provide a source for function code."
     code, message, status = error_of(raw_lam.publish_layer_version, LayerName="bad name!",
                                      Content={"ZipFile": GREETING})
     assert (code, status) == ("ValidationException", 400)

@@ -234,3 +234,58 @@ def test_one_engine_runs_the_pollers_and_another_takes_over_when_it_dies(postgre
     finally:
         first.stop()
         second.stop()
+
+
+def test_signing_and_capacity_providers_made_on_one_engine_hold_on_another(postgres, tmp_path):
+    """A code signing configuration (Enforce) and a capacity provider created on engine a are
+    known to engine b: b refuses an unsigned deployment and finds the provider."""
+    from tests.conftest import make_zip
+
+    url = postgres.new_database()
+    engines = [start_server(tmp_path / name, "--store", url) for name in ("a", "b")]
+    try:
+        a, b = (client(e.endpoint) for e in engines)
+        package = make_zip({"index.py": "def handler(event, context):\n    return event\n"})
+        create_function(a, "signed", package, handler="index.handler")
+        signing = a.create_code_signing_config(
+            AllowedPublishers={"SigningProfileVersionArns": [
+                "arn:aws:signer:us-east-1:123456789012:/signing-profiles/p/x"]},
+            CodeSigningPolicies={"UntrustedArtifactOnDeployment": "Enforce"})[
+            "CodeSigningConfig"]["CodeSigningConfigArn"]
+        a.put_function_code_signing_config(FunctionName="signed", CodeSigningConfigArn=signing)
+        provider = a.create_capacity_provider(
+            CapacityProviderName="shared", VpcConfig={"SubnetIds": ["subnet-1"],
+                                                      "SecurityGroupIds": []},
+            PermissionsConfig={"CapacityProviderOperatorRoleArn":
+                               "arn:aws:iam::123456789012:role/operator"})
+
+        # b hears of the attachment (an update made on b before that would write b's older
+        # $LATEST over it: engines sharing a store keep the last write of a function)
+        def attached_on_b() -> bool:
+            try:
+                found = b.get_function_code_signing_config(FunctionName="signed")
+            except ClientError:
+                return False
+            return found.get("CodeSigningConfigArn") == signing
+        wait_for(attached_on_b, timeout=5)
+
+        def refused_by_b() -> bool:
+            try:
+                b.update_function_code(FunctionName="signed", ZipFile=package)
+            except ClientError as error:
+                return error.response["Error"]["Code"] == "CodeVerificationFailedException"
+            return False
+        def provider_on_b() -> bool:
+            try:
+                found = b.get_capacity_provider(CapacityProviderName="shared")
+            except ClientError:
+                return False
+            return found["CapacityProvider"]["CapacityProviderArn"] == provider[
+                "CapacityProvider"]["CapacityProviderArn"]
+        wait_for(refused_by_b, timeout=5)
+        wait_for(provider_on_b, timeout=5)
+    finally:
+        for engine in engines:
+            engine.stop()
+    for engine in engines:
+        assert "Traceback" not in engine.log()

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from lamina.domain import errors
+from lamina.domain.capacity import CapacityProvider
+from lamina.domain.code_signing import CodeSigningConfig
 from lamina.domain.layers import LayerVersion
 from lamina.domain.model import (
     Alias,
@@ -379,3 +381,84 @@ def test_mappings_and_checkpoints(make_store):
         await store.settle_mapping(newer)
         assert await store.list_mappings() == [kafka], "settling does not bring a mapping back"
     run(make_store, body)
+
+
+def test_code_signing_configs_and_capacity_providers(make_store):
+    signing = CodeSigningConfig(
+        "arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-0123456789abcdef0",
+        ("arn:aws:signer:us-east-1:123456789012:/signing-profiles/p/x",), "Enforce", "d",
+        "2026-01-01T00:00:00.000+0000", {"team": "a"})
+    provider = CapacityProvider(
+        "cp", "arn:aws:lambda:us-east-1:123456789012:capacity-provider:cp",
+        {"SubnetIds": ["subnet-1"], "SecurityGroupIds": []},
+        "arn:aws:iam::123456789012:role/operator", "Active",
+        scaling={"ScalingMode": "Auto", "MaxVCpuCount": 4}, tags={"k": "v"})
+
+    async def body(store):
+        await store.put_code_signing_config(signing)
+        changed = signing.replace(policy="Warn")
+        await store.put_code_signing_config(changed)
+        assert await store.list_code_signing_configs() == [changed]
+        await store.delete_code_signing_config(signing.arn)
+        assert await store.list_code_signing_configs() == []
+
+        await store.insert_capacity_provider(provider)
+        with pytest.raises(errors.ResourceConflict):
+            await store.insert_capacity_provider(provider)
+        scaled = provider.replace(scaling={"ScalingMode": "Manual"})
+        await store.put_capacity_provider(scaled)
+        await store.insert_capacity_provider(provider.replace(name="a", arn=provider.arn[:-2]
+                                                              + "a"))
+        assert [p.name for p in await store.list_capacity_providers()] == ["a", "cp"]
+        assert (await store.list_capacity_providers())[1] == scaled
+        await store.delete_capacity_provider("cp")
+        assert [p.name for p in await store.list_capacity_providers()] == ["a"]
+
+        on_provider = CONFIG.replace(
+            code_signing_config_arn=signing.arn, scaling={"MinExecutionEnvironments": 1},
+            capacity_provider={"CapacityProviderArn": provider.arn,
+                               "PerExecutionEnvironmentMaxConcurrency": 4,
+                               "ExecutionEnvironmentMemoryGiBPerVCpu": 2.0})
+        await store.create_function(on_provider, {}, 0.0)
+        assert await store.list_versions() == [on_provider]
+    run(make_store, body)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_a_migration_numbered_below_one_applied_still_runs(dialect, tmp_path, monkeypatch,
+                                                           request):
+    """Branches land out of order: a store that applied 0019 before 0015 existed must still
+    get 0015 when it arrives (each number applied once, whatever the order)."""
+    from lamina.storage import queries
+    every = queries.migrations(dialect)
+    late = [number for number, _ in every if 12 < number][:1]
+    assert late, "needs a migration numbered above 0012"
+    first = [(n, sql) for n, sql in every if n not in late]
+
+    if dialect == "postgres":
+        from lamina.storage.postgres import PostgresStore
+        url = request.getfixturevalue("postgres").new_database()
+        make = lambda: PostgresStore(url)  # noqa: E731
+    else:
+        make = lambda: SqliteStore(tmp_path / "m.db")  # noqa: E731
+
+    async def open_close(found) -> None:
+        monkeypatch.setattr(queries, "migrations", lambda _dialect: found)
+        store = make()
+        await store.open()
+        await store.close()
+
+    asyncio.run(open_close(first))
+    asyncio.run(open_close(every))   # the late one runs now; the others are not run twice
+    asyncio.run(open_close(every))   # and nothing runs again
+
+    async def applied() -> set[int]:
+        if dialect == "postgres":
+            import psycopg
+            async with await psycopg.AsyncConnection.connect(url) as conn:
+                cursor = await conn.execute("SELECT version FROM lamina_schema")
+                return {row[0] for row in await cursor.fetchall()}
+        import sqlite3
+        with sqlite3.connect(tmp_path / "m.db") as db:
+            return {row[0] for row in db.execute("SELECT version FROM lamina_migrations")}
+    assert asyncio.run(applied()) == {number for number, _ in every}

@@ -10,6 +10,7 @@ import asyncio
 import json
 from pathlib import Path
 
+from lamina.domain.code import CodeSource
 from lamina.domain.model import Invocation, InvocationOutcome, Package
 from lamina.domain.settings import FunctionSettings
 from lamina.service.async_invoke import AsyncInvokeService
@@ -26,7 +27,7 @@ T0 = 1_700_000_000.0
 
 
 class FakePackages:
-    def put(self, data: bytes) -> Package:
+    def put(self, data: bytes, direct: bool = True) -> Package:
         return Package("c2hh", len(data), "00", Path("/nonexistent"))
 
     def has(self, key: str) -> bool:
@@ -75,7 +76,7 @@ async def engine(reserved: int | None = None):
     recorder = Recorder(store, clock)
     functions = FunctionService(store, FakePackages(), pool, limiter, "us-east-1", "123456789012")
     await functions.create(CreateFunction("f", FunctionSettings(
-        runtime="python3.12", handler="a.b", role="arn:aws:iam::123456789012:role/r"), b"zip"))
+        runtime="python3.12", handler="a.b", role="arn:aws:iam::123456789012:role/r"), CodeSource(b"zip")))
     await asyncio.sleep(0)  # Pending → Active
     if reserved is not None:
         await functions.put_concurrency("f", reserved)

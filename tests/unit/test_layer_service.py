@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from lamina.domain import errors, limits
+from lamina.domain.code import CodeSource
 from lamina.domain.settings import FunctionSettings
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.functions import CreateFunction, FunctionService
@@ -30,13 +31,13 @@ def test_unzipped_code_and_layers_count_together(tmp_path, monkeypatch):
         functions = FunctionService(MemoryStore(), CodeStore(tmp_path), NoPool(),
                                     ConcurrencyLimiter(10), "us-east-1", "123456789012")
         layers = LayerService(functions.store, functions)
-        layer = await layers.publish("lib", layer_zip, None, None, None, None)
+        layer = await layers.publish("lib", CodeSource(layer_zip), None, None, None, None)
         settings = FunctionSettings(runtime="python3.12", handler="index.handler", role=ROLE)
         with pytest.raises(errors.InvalidParameterValue, match="The actual size is 120 bytes"):
             await functions.create(CreateFunction(
                 "f", FunctionSettings(**{**settings.given(), "layers": (layer.version_arn,)}),
-                function_zip))
-        config = await functions.create(CreateFunction("f", settings, function_zip))
+                CodeSource(function_zip)))
+        config = await functions.create(CreateFunction("f", settings, CodeSource(function_zip)))
         assert config.layers == ()
         await asyncio.sleep(0)
         with pytest.raises(errors.InvalidParameterValue, match="combined with layers"):

@@ -1,3 +1,5 @@
+import asyncio
+
 import pytest
 
 from lamina.domain import errors
@@ -63,23 +65,27 @@ def test_capture_keeps_only_the_tail_and_cuts_long_lines(tmp_path):
 
 
 def test_concurrency_limits():
-    limiter = ConcurrencyLimiter(account_limit=2)
-    with limiter.lease("a"), limiter.lease("b"):
-        with pytest.raises(errors.TooManyRequests) as raised:
-            with limiter.lease("c"):
+    async def main() -> None:
+        limiter = ConcurrencyLimiter(account_limit=2)
+        async with limiter.lease("a"), limiter.lease("b"):
+            with pytest.raises(errors.TooManyRequests) as raised:
+                async with limiter.lease("c"):
+                    pass
+            assert raised.value.reason == "ConcurrentInvocationLimitExceeded"
+        assert limiter.unreserved_in_flight == 0
+        limiter.reserved["r"] = 1
+        async with limiter.lease("r"):
+            with pytest.raises(errors.TooManyRequests) as raised:
+                async with limiter.lease("r"):
+                    pass
+            assert raised.value.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+        assert limiter.in_flight["r"] == 0
+        limiter.reserved["zero"] = 0
+        with pytest.raises(errors.TooManyRequests):
+            async with limiter.lease("zero"):
                 pass
-        assert raised.value.reason == "ConcurrentInvocationLimitExceeded"
-    assert limiter.unreserved_in_flight == 0
-    limiter.reserved["r"] = 1
-    with limiter.lease("r"):
-        with pytest.raises(errors.TooManyRequests) as raised:
-            with limiter.lease("r"):
-                pass
-        assert raised.value.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
-    limiter.reserved["zero"] = 0
-    with pytest.raises(errors.TooManyRequests):
-        with limiter.lease("zero"):
-            pass
+        assert await limiter.room("r", 5) == 1 and await limiter.room("zero", 5) == 0
+    asyncio.run(main())
 
 
 def test_which_functions_may_start_from_a_spare_runtime(tmp_path):

@@ -28,8 +28,27 @@ def _int(value: str | None, default: int, field: str, high: int = 10_000) -> int
 
 
 async def health(ctx: ApiContext, request: Request, request_id: str) -> Response:
-    return wire.json_response(200, {"status": "ok", "region": ctx.region,
-                                    "account": ctx.account}, request_id)
+    """For load balancers: 200 while this engine should get work; 503 while it starts,
+    drains (SIGTERM) or cannot reach its store (docs/CLUSTER.md)."""
+    status, body = ctx.cluster.health() if ctx.cluster is not None else (200, {"status": "ok"})
+    return wire.json_response(status, {**body, "region": ctx.region, "account": ctx.account},
+                              request_id)
+
+
+async def cluster(ctx: ApiContext, request: Request, request_id: str) -> Response:
+    """The engines sharing this engine's store, as the store knows them, with the share of
+    each concurrency pool each one holds."""
+    if ctx.cluster is None or not ctx.cluster.shared:
+        return wire.json_response(200, {"Shared": False, "Engines": []}, request_id)
+    store = ctx.cluster.store
+    engines = await store.cluster_engines()
+    grants: dict[str, dict[str, int]] = {}
+    for pool, engine, granted in await store.cluster_grants():
+        grants.setdefault(engine, {})[pool] = granted
+    return wire.json_response(200, {"Shared": True, "This": ctx.cluster.engine_id, "Engines": [
+        {"Engine": e.engine, "Address": e.address, "State": e.state, "StartedAt": e.started_at,
+         "LeaseUntil": e.lease_until, "Alive": e.alive, "Grants": grants.get(e.engine, {})}
+        for e in engines]}, request_id)
 
 
 async def list_invocations(ctx: ApiContext, request: Request, request_id: str) -> Response:

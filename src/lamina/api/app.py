@@ -15,8 +15,12 @@ from collections.abc import Awaitable, Callable
 
 from lamina.api import (
     admin,
+    capacity,
+    cloudwatch_logs,
+    code_signing,
     concurrency,
     console,
+    debug,
     durable,
     event_configs,
     functions,
@@ -27,6 +31,7 @@ from lamina.api import (
     metrics,
     overview,
     permissions,
+    resource_policies,
     versions,
     wire,
 )
@@ -42,6 +47,8 @@ _NAME = r"(?P<name>[^/]+)"
 _ALIAS = r"(?P<alias>[^/]+)"
 _UUID = r"(?P<mapping_id>[^/]+)"
 _LAYER = r"(?P<layer>[^/]+)"
+_CSC = r"(?P<arn>[^/]+)"
+_PROVIDER = r"(?P<name>[^/]+)"
 _EXEC = r"/2025-12-01/durable-executions/(?P<arn>arn:[^/]+/durable-execution/[^/]+/[^/]+)"
 _CALLBACK = r"/2025-12-01/durable-execution-callbacks/(?P<callback_id>.+)"
 ROUTES: list[tuple[str, str, RouteHandler]] = [
@@ -74,7 +81,18 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("DELETE", rf"/2015-03-31/functions/{_NAME}/policy/(?P<statement_id>[^/]+)/?",
      permissions.remove_permission),
     ("GET", rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
-     functions.get_code_signing_config),
+     code_signing.get_function_config),
+    ("PUT", rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
+     code_signing.put_function_config),
+    ("DELETE", rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
+     code_signing.delete_function_config),
+    ("POST", r"/2020-04-22/code-signing-configs/?", code_signing.create_config),
+    ("GET", r"/2020-04-22/code-signing-configs/?", code_signing.list_configs),
+    ("GET", rf"/2020-04-22/code-signing-configs/{_CSC}/?", code_signing.get_config),
+    ("PUT", rf"/2020-04-22/code-signing-configs/{_CSC}/?", code_signing.update_config),
+    ("DELETE", rf"/2020-04-22/code-signing-configs/{_CSC}/?", code_signing.delete_config),
+    ("GET", rf"/2020-04-22/code-signing-configs/{_CSC}/functions/?",
+     code_signing.list_functions),
     ("GET", rf"/2021-07-20/functions/{_NAME}/runtime-management-config/?",
      functions.get_runtime_management),
     ("PUT", rf"/2021-07-20/functions/{_NAME}/runtime-management-config/?",
@@ -116,6 +134,18 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
      layers.get_policy),
     ("DELETE", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/policy/"
      r"(?P<statement_id>[^/]+)", layers.remove_permission),
+    ("GET", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.get_policy),
+    ("PUT", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.put_policy),
+    ("DELETE", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.delete_policy),
+    ("POST", r"/2025-11-30/capacity-providers/?", capacity.create_provider),
+    ("GET", r"/2025-11-30/capacity-providers/?", capacity.list_providers),
+    ("GET", rf"/2025-11-30/capacity-providers/{_PROVIDER}/?", capacity.get_provider),
+    ("PUT", rf"/2025-11-30/capacity-providers/{_PROVIDER}/?", capacity.update_provider),
+    ("DELETE", rf"/2025-11-30/capacity-providers/{_PROVIDER}/?", capacity.delete_provider),
+    ("GET", rf"/2025-11-30/capacity-providers/{_PROVIDER}/function-versions/?",
+     capacity.list_function_versions),
+    ("GET", rf"/2025-11-30/functions/{_NAME}/function-scaling-config/?", capacity.get_scaling),
+    ("PUT", rf"/2025-11-30/functions/{_NAME}/function-scaling-config/?", capacity.put_scaling),
     ("POST", rf"/2021-10-31/functions/{_NAME}/url/?", urls.create_url),
     ("GET", rf"/2021-10-31/functions/{_NAME}/url/?", urls.get_url),
     ("PUT", rf"/2021-10-31/functions/{_NAME}/url/?", urls.update_url),
@@ -131,6 +161,7 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("POST", rf"{_CALLBACK}/fail", durable.callback_fail),
     ("POST", rf"{_CALLBACK}/heartbeat", durable.callback_heartbeat),
     ("GET", r"/_lamina/health", admin.health),
+    ("GET", r"/_lamina/cluster", admin.cluster),
     ("GET", r"/_lamina/clock", admin.clock_now),
     ("POST", r"/_lamina/clock/advance", admin.clock_advance),
     ("GET", r"/_lamina/invocations/?", admin.list_invocations),
@@ -143,6 +174,11 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("GET", r"/_lamina/invocations/(?P<wanted>[^/]+)/logs", admin.invocation_logs),
     ("GET", r"/_lamina/durable-executions/?", durable.admin_list),
     ("GET", r"/_lamina/durable-executions/(?P<arn>arn:.+)", durable.admin_detail),
+    ("GET", r"/_lamina/hot-reload", debug.hot_reload),
+    ("GET", r"/_lamina/debug/?", debug.list_debug),
+    ("GET", rf"/_lamina/debug/{_NAME}", debug.get_debug),
+    ("PUT", rf"/_lamina/debug/{_NAME}", debug.put_debug),
+    ("DELETE", rf"/_lamina/debug/{_NAME}", debug.delete_debug),
     ("GET", r"/_lamina/overview", overview.overview),
     ("GET", rf"/_lamina/functions/{_NAME}", overview.function_detail),
     ("GET", r"/_lamina/queues", overview.queues),
@@ -182,6 +218,15 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
 
     async def handle(request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        if cloudwatch_logs.is_logs(request):  # CloudWatch Logs' protocol and error shape
+            try:
+                return await cloudwatch_logs.handle(ctx, request, request_id)
+            except errors.LaminaError as error:
+                return cloudwatch_logs.error_response(error, request_id)
+            except Exception:
+                log.exception("unexpected error in CloudWatch Logs call")
+                return cloudwatch_logs.error_response(errors.ServiceError(
+                    "Lamina hit an internal error; the engine log has the details."), request_id)
         try:
             url = urls.target(request)
             if url is not None:  # a function URL, not the Lambda API

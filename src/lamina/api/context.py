@@ -9,11 +9,16 @@ from lamina.domain import arns
 from lamina.http.server import Request
 from lamina.observability.metrics import Metrics
 from lamina.service.async_invoke import AsyncInvokeService
+from lamina.service.cluster import Cluster
+from lamina.service.capacity import CapacityProviderService
+from lamina.service.code_signing import CodeSigningService
+from lamina.service.debug import DebugService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
 from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeService
 from lamina.service.layers import LayerService
+from lamina.service.log_groups import LogGroupService
 from lamina.service.mappings import MappingService
 from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
@@ -44,7 +49,12 @@ class ApiContext:
     mappings: MappingService | None = None
     layers: LayerService | None = None
     urls: UrlService | None = None
+    cluster: Cluster | None = None
+    code_signing: CodeSigningService = None  # type: ignore[assignment]
+    capacity: CapacityProviderService | None = None
     durable: Any = None   # service.durable.DurableService
+    debug: DebugService | None = None
+    log_groups: LogGroupService | None = None
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
-from lamina.api import wire
+from lamina.api import versions, wire
 from lamina.api.context import ApiContext
-from lamina.domain import arns, errors, limits
+from lamina.domain import arns, capacity, code_signing, errors, limits
 from lamina.domain.model import FunctionConfig
 from lamina.domain.settings import (
     RECURSIVE_LOOP,
     check_choice,
     check_runtime_management,
+    check_tags,
 )
 from lamina.http.server import Request, Response
-from lamina.service.functions import CreateFunction
+from lamina.service.functions import CreateFunction, package_key
 
 
 async def create_function(ctx: ApiContext, request: Request, request_id: str) -> Response:
@@ -24,6 +26,7 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
         raise errors.RequestTooLarge(f"Request must be smaller than {limits.CREATE_REQUEST} "
                                      "bytes for the CreateFunction operation")
     document = wire.json_body(request.body)
+    versions.refuse_publish_to(document)
     name = document.get("FunctionName")
     if not isinstance(name, str):
         raise errors.ValidationError.field("null", "functionName", "Member must not be null")
@@ -32,9 +35,11 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
         raise errors.InvalidParameterValue("Unsupported function name: a qualifier is not "
                                            "allowed when creating a function")
     tags = document.get("Tags") or {}
+    signing = document.get("CodeSigningConfigArn")
     config = await ctx.functions.create(CreateFunction(
-        ref.name, wire.function_settings(document), wire.zip_file(document.get("Code")),
-        {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}))
+        ref.name, wire.function_settings(document), wire.code_source(document.get("Code")),
+        {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
+        code_signing.check_arn(signing) if signing is not None else None))
     if document.get("Publish") is True:
         await asyncio.sleep(0)  # the function settles (Pending → Active) first
         config = await ctx.versions.publish(config.name)
@@ -48,11 +53,11 @@ async def get_function(ctx: ApiContext, request: Request, request_id: str,
                        name: str) -> Response:
     name, qualifier = ctx.qualified(request, name)
     config = ctx.functions.resolve(name, qualifier)
-    key = base64.b64decode(config.code_sha256).hex()
     body = {
         "Configuration": wire.function_configuration(config, ctx.functions.arn(name, qualifier)),
         "Code": {"RepositoryType": "S3",
-                 "Location": wire.code_location(request.headers.get("host"), key)},
+                 "Location": wire.code_location(request.headers.get("host"),
+                                                package_key(config), config.code_path)},
     }
     tags = ctx.functions.tags(name)
     if tags:
@@ -97,8 +102,9 @@ async def update_code(ctx: ApiContext, request: Request, request_id: str,
                                      "bytes for the UpdateFunctionCode operation")
     ref = ctx.function_ref(request, name)
     document = wire.json_body(request.body)
+    versions.refuse_publish_to(document)
     config = await ctx.functions.update_code(
-        ref.name, wire.zip_file(document), document.get("RevisionId"),
+        ref.name, wire.code_source(document, prefix=""), document.get("RevisionId"),
         dry_run=bool(document.get("DryRun")))
     if document.get("Publish") is True and not document.get("DryRun"):
         await asyncio.sleep(0)  # the update settles (InProgress → Successful) first
@@ -150,42 +156,66 @@ def _tagged(ctx: ApiContext, resource: str) -> str:
     return ref.name
 
 
+class _Tagged:
+    """Tags of a code signing configuration or a capacity provider (not a function)."""
+
+    def __init__(self, get: Callable[[], dict[str, str]],
+                 put: Callable[[dict[str, str]], Awaitable[None]]) -> None:
+        self.get, self.put = get, put
+
+
+def _other(ctx: ApiContext, resource: str) -> _Tagged | None:
+    if ":code-signing-config:" in resource:
+        signing = ctx.code_signing
+        return _Tagged(lambda: signing.get(resource).tags,
+                       lambda tags: signing.set_tags(resource, tags))
+    if ":capacity-provider:" in resource and ctx.capacity is not None:
+        providers, name = ctx.capacity, capacity.name_of(resource, "resource")
+        return _Tagged(lambda: providers.get(name).tags,
+                       lambda tags: providers.set_tags(name, tags))
+    return None
+
+
 async def list_tags(ctx: ApiContext, request: Request, request_id: str,
                     resource: str) -> Response:
+    other = _other(ctx, resource)
+    if other is not None:
+        return wire.json_response(200, {"Tags": dict(other.get())}, request_id)
     return wire.json_response(200, {"Tags": ctx.functions.tags(_tagged(ctx, resource))},
                               request_id)
 
 
 async def tag_resource(ctx: ApiContext, request: Request, request_id: str,
                        resource: str) -> Response:
-    name = _tagged(ctx, resource)
+    other = _other(ctx, resource)
+    name = _tagged(ctx, resource) if other is None else ""
     tags = wire.json_body(request.body).get("Tags")
     if not tags:
         raise errors.InvalidParameterValue("An error occurred and the request cannot be "
                                            "processed.")
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise errors.ValidationError.field(tags, "tags", "Member must be a map of strings")
+    if other is not None:
+        merged = {**other.get(), **tags}
+        check_tags(tags, len(merged))
+        await other.put(merged)
+        return wire.empty_response(204, request_id)
     await ctx.functions.tag(name, tags)
     return wire.empty_response(204, request_id)
 
 
 async def untag_resource(ctx: ApiContext, request: Request, request_id: str,
                          resource: str) -> Response:
-    name = _tagged(ctx, resource)
+    other = _other(ctx, resource)
+    name = _tagged(ctx, resource) if other is None else ""
     keys = parse_qs(request.query or "").get("tagKeys")
     if not keys:
         raise errors.ValidationError.field("null", "tagKeys", "Member must not be null")
+    if other is not None:
+        await other.put({k: v for k, v in other.get().items() if k not in keys})
+        return wire.empty_response(204, request_id)
     await ctx.functions.untag(name, keys)
     return wire.empty_response(204, request_id)
-
-
-async def get_code_signing_config(ctx: ApiContext, request: Request, request_id: str,
-                                  name: str) -> Response:
-    """Lamina has no code signing: every function answers as one without a configuration."""
-    ref = ctx.function_ref(request, name)
-    ctx.functions.entry(ref.name)
-    return wire.json_response(200, {"CodeSigningConfigArn": "", "FunctionName": ref.name},
-                              request_id)
 
 
 def _runtime_management(ctx: ApiContext, name: str, qualifier: str | None,

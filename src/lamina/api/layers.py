@@ -13,7 +13,8 @@ from lamina.http.server import Request, Response
 
 
 def _content(request: Request, layer: LayerVersion) -> dict[str, object]:
-    return wire.layer_version(layer, wire.code_location(request.headers.get("host"), layer.key))
+    return wire.layer_version(layer, wire.code_location(request.headers.get("host"), layer.key,
+                                                        layer.path))
 
 
 def _number(version: str) -> int:
@@ -27,7 +28,7 @@ async def publish_version(ctx: ApiContext, request: Request, request_id: str,
     name = ctx.layers.name(layer)
     document = wire.json_body(request.body)
     published = await ctx.layers.publish(
-        name, wire.zip_file(document.get("Content")), document.get("Description"),
+        name, wire.code_source(document.get("Content"), "content."), document.get("Description"),
         document.get("CompatibleRuntimes"), document.get("CompatibleArchitectures"),
         document.get("LicenseInfo"))
     return wire.json_response(201, _content(request, published), request_id)

@@ -18,10 +18,20 @@ def _text(document: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def refuse_publish_to(document: dict[str, Any]) -> None:
+    """`PublishTo: LATEST_PUBLISHED` (Managed Instances) is not built: say so rather than
+    publish a numbered version instead."""
+    if document.get("PublishTo") is not None:
+        raise errors.InvalidParameterValue(
+            "Lamina does not publish $LATEST.PUBLISHED yet: leave PublishTo out to publish a "
+            "numbered version.")
+
+
 async def publish_version(ctx: ApiContext, request: Request, request_id: str,
                           name: str) -> Response:
     ref = ctx.function_ref(request, name)
     document = wire.json_body(request.body)
+    refuse_publish_to(document)
     config = await ctx.versions.publish(ref.name, _text(document, "CodeSha256"),
                                         _text(document, "Description"),
                                         _text(document, "RevisionId"))

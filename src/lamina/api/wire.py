@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from pathlib import PurePosixPath
 from typing import Any
 
-from lamina.domain import errors, limits
+from lamina.domain import capacity, errors, limits
+from lamina.domain.code import CodeSource, s3_object
 from lamina.domain.layers import LayerVersion
 from lamina.domain.model import Alias, FunctionConfig, InvocationSummary
 from lamina.domain.settings import FunctionSettings
@@ -80,6 +82,9 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
     body["SnapStart"] = {"ApplyOn": "None", "OptimizationStatus": "Off"}
     body["LoggingConfig"] = {"LogFormat": config.log_format,
                              "LogGroup": f"/aws/lambda/{config.name}"}
+    if config.capacity_provider is not None:
+        body["CapacityProviderConfig"] = {
+            "LambdaManagedInstancesCapacityProviderConfig": dict(config.capacity_provider)}
     if config.durable_config:
         body["DurableConfig"] = dict(config.durable_config)
     return body
@@ -179,31 +184,40 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
         log_format=_typed(logging_config, "LogFormat", str, "loggingConfig.logFormat")
         if logging_config else None,
         package_type=_typed(document, "PackageType", str, "packageType"),
+        capacity_provider=capacity.function_config(document["CapacityProviderConfig"])
+        if "CapacityProviderConfig" in document else None,
         durable_config=_typed(document, "DurableConfig", dict, "durableConfig"),
     )
 
 
-def zip_file(code: dict[str, Any] | None) -> bytes:
-    """The deployment package of a Code / UpdateFunctionCode request."""
-    if not code:
+def code_source(code: dict[str, Any] | None, prefix: str = "code.") -> CodeSource:
+    """The package a `Code` member (CreateFunction), an UpdateFunctionCode request or a
+    layer's `Content` names: `ZipFile` (base64), else `S3Bucket`/`S3Key`/`S3ObjectVersion`."""
+    if not isinstance(code, dict) or not code:
         raise errors.InvalidParameterValue("Please provide a source for function code.")
-    if code.get("S3Bucket") or code.get("S3Key") or code.get("ImageUri"):
-        raise errors.InvalidParameterValue(
-            "Lamina accepts deployment packages as ZipFile only (S3 and image code are not "
-            "supported yet).")
     encoded = code.get("ZipFile")
+    if encoded is None and code.get("S3Bucket") is not None:
+        return CodeSource(s3=s3_object(code.get("S3Bucket"), code.get("S3Key"),
+                                       code.get("S3ObjectVersion"), prefix))
+    if code.get("ImageUri"):
+        raise errors.InvalidParameterValue(
+            "Lamina accepts deployment packages as ZipFile or S3 objects only (container "
+            "images are not supported yet).")
     if not isinstance(encoded, str) or not encoded:
         raise errors.InvalidParameterValue("Please provide a source for function code.")
     try:
-        return base64.b64decode(encoded, validate=True)
+        return CodeSource(zip_file=base64.b64decode(encoded, validate=True))
     except (binascii.Error, ValueError):
         raise errors.InvalidParameterValue(
             "Could not unzip uploaded file. Please check your file, then try to upload again."
         ) from None
 
 
-def code_location(host: str | None, key: str) -> str:
-    """Where a package can be downloaded (GetFunction's Code.Location, a layer's Content)."""
+def code_location(host: str | None, key: str, folder: str | None = None) -> str:
+    """Where a package can be downloaded (GetFunction's Code.Location, a layer's Content);
+    a hot-reloaded one's folder as a `file://` URL, as LocalStack answers."""
+    if folder is not None:
+        return PurePosixPath(folder).as_uri()
     return f"http://{host or '127.0.0.1'}/_lamina/code/{key}.zip"
 
 

@@ -202,12 +202,51 @@
     ];
   }
 
+  // debug mode of $LATEST (lamina debug): drawn once, not redrawn with the rest
+  function debugPanel(name) {
+    const path = `/_lamina/debug/${encodeURIComponent(name)}`;
+    const status = h("span", { id: "debug-status" }, "…");
+    const port = h("input", { id: "debug-port", type: "number", min: 1024, max: 65535,
+      placeholder: "default", style: "width: 7em" });
+    const wait = h("input", { id: "debug-wait", type: "checkbox" });
+    const button = h("button", { id: "debug-toggle", type: "button" }, "…");
+    let on = null;
+    const show = (settings) => {
+      on = settings;
+      status.textContent = settings ? `on: next environment listens on 127.0.0.1:${settings.Port}` +
+        (settings.Wait ? ", and waits for a debugger to attach" : "") +
+        "; the timeout does not fire" : "off";
+      button.textContent = settings ? "Stop debugging" : "Debug the next invocation";
+    };
+    button.addEventListener("click", async () => {
+      try {
+        if (on) {
+          await fetch(path, { method: "DELETE" });
+          show(null);
+          return;
+        }
+        const body = { Wait: wait.checked };
+        if (port.value) body.Port = Number(port.value);
+        const response = await fetch(path, { method: "PUT", body: JSON.stringify(body) });
+        const answer = await response.json();
+        if (!response.ok) throw new Error(answer.Message || answer.message || response.status);
+        show(answer);
+      } catch (error) { status.textContent = `error: ${error.message}`; }
+    });
+    api(path).then(show, () => show(null));
+    return h("div", { class: "panel", id: "debug-panel" }, h("h2", {}, "Debugger"),
+      h("p", {}, "Runs $LATEST's next environment under debugpy (Python) or Node's inspector; ",
+        "attach from VS Code (docs/DEBUGGING.md)."),
+      h("p", {}, "Port ", port, " ", h("label", {}, wait, " wait for the debugger"), " ", button),
+      h("p", {}, "Debug mode: ", status));
+  }
+
   async function functionView(name) {
     const holder = h("div", {});
     const recent = h("div", {});
     const durable = h("div", {});
     view.replaceChildren(h("h1", {}, h("a", { href: "#/functions" }, "Functions"), " / ", name),
-      holder, durable, h("h2", {}, "Recent invocations ",
+      holder, durable, debugPanel(name), h("h2", {}, "Recent invocations ",
         h("a", { href: `#/invocations?function=${encodeURIComponent(name)}` }, "(all)")), recent);
     const load = async () => {
       const [fn, listed, executions] = await Promise.all([

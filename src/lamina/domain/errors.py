@@ -8,6 +8,11 @@
     │   ├── ResourceInUse                400 ResourceInUseException
     │   ├── AccessDenied                 403 AccessDeniedException
     │   ├── ResourceNotFound             404 ResourceNotFoundException
+    │   ├── CodeSigningConfigNotFound    404 CodeSigningConfigNotFoundException
+    │   ├── CodeVerificationFailed       400 CodeVerificationFailedException
+    │   ├── PolicyLengthExceeded         400 PolicyLengthExceededException
+    │   ├── PublicPolicy                 400 PublicPolicyException
+    │   ├── CapacityProviderLimit        400 CapacityProviderLimitExceededException
     │   ├── ProvisionedConfigNotFound    404 ProvisionedConcurrencyConfigNotFoundException
     │   ├── UnknownOperation             404 UnknownOperationException
     │   ├── ResourceConflict             409 ResourceConflictException
@@ -101,6 +106,31 @@ class AccessDenied(ClientError):
 class ResourceNotFound(ClientError):
     error_type = "ResourceNotFoundException"
     status = 404
+
+
+class CodeSigningConfigNotFound(ClientError):
+    error_type = "CodeSigningConfigNotFoundException"
+    status = 404
+
+
+class CodeVerificationFailed(ClientError):
+    """A deployment a code signing policy of `Enforce` refuses (signature checks failed)."""
+
+    error_type = "CodeVerificationFailedException"
+
+
+class PolicyLengthExceeded(ClientError):
+    error_type = "PolicyLengthExceededException"
+    message_key = "message"
+
+
+class PublicPolicy(ClientError):
+    error_type = "PublicPolicyException"
+
+
+class CapacityProviderLimit(ClientError):
+    error_type = "CapacityProviderLimitExceededException"
+    message_key = "message"
 
 
 class ProvisionedConfigNotFound(ClientError):

@@ -50,13 +50,14 @@ class LayerVersion:
     # AddLayerVersionPermission's statements, and the RevisionId of that policy
     statements: tuple[dict[str, Any], ...] = ()
     policy_revision: str | None = None
+    path: str | None = None       # hot reload: the folder the layer is (domain.code)
 
     @property
     def version_arn(self) -> str:
         return f"{self.arn}:{self.version}"
 
     def ref(self) -> LayerRef:
-        return LayerRef(self.version_arn, self.code_size, self.key)
+        return LayerRef(self.version_arn, self.code_size, self.key, self.path)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -111,6 +112,7 @@ class LayerRef:
     arn: str
     code_size: int
     key: str
+    path: str | None = None       # hot reload: the layer's folder, used as it is
 
 
 def layer_arn(region: str, account: str, name: str) -> str:

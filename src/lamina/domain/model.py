@@ -51,10 +51,17 @@ class FunctionConfig:
     dead_letter_target: str | None = None
     tracing_mode: str = "PassThrough"
     layers: tuple[LayerRef, ...] = ()
+    # hot reload (domain.code): the folder the function runs from, as it is; None for a
+    # package Lamina unpacked
+    code_path: str | None = None
     log_format: str = "Text"
     runtime_update_on: str = "Auto"            # PutRuntimeManagementConfig
     runtime_version_arn: str | None = None     # given with runtime_update_on "Manual"
     recursive_loop: str = "Terminate"          # PutFunctionRecursionConfig (kept on $LATEST)
+    code_signing_config_arn: str | None = None  # Put/DeleteFunctionCodeSigningConfig ($LATEST)
+    # CapacityProviderConfig.LambdaManagedInstancesCapacityProviderConfig (domain.capacity)
+    capacity_provider: dict[str, Any] | None = None
+    scaling: dict[str, int] | None = None      # PutFunctionScalingConfig (published versions)
     durable_config: dict[str, Any] | None = None  # DurableConfig: a durable function (durable.md)
     state: str = "Pending"
     state_reason: str | None = "The function is being created."
@@ -112,10 +119,15 @@ class ResourcePolicy:
     qualifier: str
     revision_id: str
     statements: tuple[dict[str, Any], ...] = ()
+    # the document's Version and Id: AddPermission's, or what PutResourcePolicy was given
+    policy_version: str | None = "2012-10-17"
+    policy_id: str | None = "default"
 
     def document(self) -> dict[str, Any]:
         """The policy as GetPolicy returns it (a JSON string on the wire)."""
-        return {"Version": "2012-10-17", "Id": "default", "Statement": list(self.statements)}
+        head = {"Version": self.policy_version, "Id": self.policy_id}
+        return {**{k: v for k, v in head.items() if v is not None},
+                "Statement": list(self.statements)}
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ https://docs.aws.amazon.com/lambda/latest/dg/access-control-resource-based.html
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -119,7 +120,7 @@ def check_addition(statements: tuple[dict[str, Any], ...], statement_id: str | N
     the caller's RevisionId is not the policy's, 409 when the id is taken."""
     if given_revision is not None and given_revision != revision:
         raise errors.PreconditionFailed(stale)
-    if any(s["Sid"] == statement_id for s in statements):
+    if any(s.get("Sid") == statement_id for s in statements):
         raise errors.ResourceConflict(
             f"The statement id ({statement_id}) provided already exists. Please provide a new "
             "statement id, or remove the existing statement.")
@@ -129,9 +130,60 @@ def without(statements: tuple[dict[str, Any], ...], statement_id: str, revision:
             given_revision: str | None, stale: str) -> tuple[dict[str, Any], ...]:
     """The statements left once `statement_id` is removed; AWS's 404 when it is not there,
     412 when the caller's RevisionId is not the policy's."""
-    kept = tuple(s for s in statements if s["Sid"] != statement_id)
+    kept = tuple(s for s in statements if s.get("Sid") != statement_id)
     if len(kept) == len(statements):
         raise errors.ResourceNotFound(f"Statement {statement_id} is not found in resource policy.")
     if given_revision is not None and given_revision != revision:
         raise errors.PreconditionFailed(stale)
     return kept
+
+
+MAX_POLICY = 20_480  # characters of a PutResourcePolicy document (the API model)
+_EFFECTS = ("Allow", "Deny")
+
+
+def parse_document(text: object) -> tuple[str | None, str | None, tuple[dict[str, Any], ...]]:
+    """A PutResourcePolicy document: (Version, Id, statements), or AWS's error. Each statement
+    needs an Effect, a Principal and an Action (IAM's grammar for resource policies); the
+    messages of the InvalidParameterValueException are Lamina's own (unconfirmed)."""
+    if not isinstance(text, str):
+        raise errors.ValidationError.field("null", "policy", "Member must not be null")
+    if not 1 <= len(text) <= MAX_POLICY:
+        raise errors.ValidationError.field(
+            text, "policy", f"Member must have length less than or equal to {MAX_POLICY}")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise errors.InvalidParameterValue("The policy is not valid JSON.") from None
+    if not isinstance(document, dict) or "Statement" not in document:
+        raise errors.InvalidParameterValue("The policy must be a JSON object with a Statement.")
+    statements = document["Statement"]
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list) or not statements:
+        raise errors.InvalidParameterValue("The policy must have at least one statement.")
+    for number, item in enumerate(statements):
+        _check_statement(item, number)
+    sids = [item["Sid"] for item in statements if item.get("Sid") is not None]
+    if len(sids) != len(set(sids)):
+        raise errors.InvalidParameterValue("Statement ids (Sid) of a policy must be unique.")
+    version, policy_id = document.get("Version"), document.get("Id")
+    if version is not None and version not in ("2012-10-17", "2008-10-17"):
+        raise errors.InvalidParameterValue(f"The policy Version {version} is not supported.")
+    return version, policy_id if isinstance(policy_id, str) else None, tuple(statements)
+
+
+def _check_statement(item: object, number: int) -> None:
+    if not isinstance(item, dict):
+        raise errors.InvalidParameterValue(f"Statement {number} of the policy is not an object.")
+    if item.get("Effect") not in _EFFECTS:
+        raise errors.InvalidParameterValue(
+            f"Statement {number} of the policy needs an Effect of Allow or Deny.")
+    if "Principal" not in item and "NotPrincipal" not in item:
+        raise errors.InvalidParameterValue(
+            f"Statement {number} of the policy needs a Principal.")
+    if "Action" not in item and "NotAction" not in item:
+        raise errors.InvalidParameterValue(f"Statement {number} of the policy needs an Action.")
+    sid = item.get("Sid")
+    if sid is not None and not isinstance(sid, str):
+        raise errors.InvalidParameterValue(f"The Sid of statement {number} is not a string.")

@@ -51,6 +51,7 @@ class FunctionSettings:
     layers: tuple[str, ...] | None = None
     log_format: str | None = None
     package_type: str | None = None
+    capacity_provider: dict[str, object] | None = None  # as given; settled by the service
     durable_config: dict[str, Any] | None = None
 
     def given(self) -> dict[str, object]:

@@ -22,6 +22,8 @@ docs/ARCHITECTURE.md).
   limit gets the face's `too_large(path, size)` response at once, and the rest of that body is
   read and dropped, so nothing large is buffered and the connection stays usable.
 * `Expect: 100-continue` is answered before the body is read.
+* A face may track its connections (`Connections`) to stop gracefully: once `closing`, every
+  response ends its connection, and idle connections are closed at once.
 """
 
 from __future__ import annotations
@@ -155,6 +157,24 @@ Handler = Callable[[Request], Awaitable[Response]]
 StreamsBody = Callable[[str, str, dict[str, str]], bool]
 
 
+class Connections:
+    """The open connections of one server, so that it can stop gracefully (`close`)."""
+
+    def __init__(self) -> None:
+        self.open: set[HttpProtocol] = set()
+        self.closing = False
+
+    def close(self) -> None:
+        """From now on each response ends its connection; idle connections end now."""
+        self.closing = True
+        for connection in list(self.open):
+            connection.close_if_idle()
+
+    def busy(self) -> int:
+        """Connections with a request being answered."""
+        return sum(1 for connection in self.open if connection.busy)
+
+
 def _never(method: str, path: str, headers: dict[str, str]) -> bool:
     return False
 
@@ -163,9 +183,10 @@ class HttpProtocol(asyncio.Protocol):
     """One connection of a `Server` (see the module docstring)."""
 
     def __init__(self, handler: Handler, body_limit: Callable[[str], int],
-                 too_large: Callable[[str, int], Response], streams_body: StreamsBody = _never
-                 ) -> None:
+                 too_large: Callable[[str, int], Response], streams_body: StreamsBody = _never,
+                 connections: Connections | None = None) -> None:
         self._handler = handler
+        self._connections = connections
         self._streams_body = streams_body
         self._stream: BodyStream | None = None
         self._in_body = False
@@ -181,14 +202,19 @@ class HttpProtocol(asyncio.Protocol):
         self._body_size = 0
         self._discarding = False
         self._queue: deque[tuple[Request, bool]] = deque()
+        self._reading = False  # between the start and the end of a request
         self.closed = False
 
     # asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        if self._connections is not None:
+            self._connections.open.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._connections is not None:
+            self._connections.open.discard(self)
         if self._stream is not None and not self._stream.finished:
             self._stream.aborted = True  # the sender went away before the end
             self._stream.finish()
@@ -203,6 +229,7 @@ class HttpProtocol(asyncio.Protocol):
 
     # httptools callbacks -----------------------------------------------------------
     def on_message_begin(self) -> None:
+        self._reading = True
         self._discarding = False
         self._stream = None
         self._in_body = False
@@ -255,6 +282,7 @@ class HttpProtocol(asyncio.Protocol):
         return unquote(self._url.decode("latin-1").partition("?")[0])
 
     def on_message_complete(self) -> None:
+        self._reading = False
         if self._discarding:
             if not self._parser.should_keep_alive() and self._transport is not None:
                 self._transport.close()
@@ -291,6 +319,8 @@ class HttpProtocol(asyncio.Protocol):
             self._queue.popleft()
             if self.closed or self._transport is None:
                 return
+            if self._connections is not None and self._connections.closing:
+                keep_alive = False
             self._transport.write(response.encode(keep_alive))
             if response.stream is not None:
                 await self._write_stream(response.stream)
@@ -318,6 +348,15 @@ class HttpProtocol(asyncio.Protocol):
         if not self.closed and self._transport is not None:
             self._transport.write(b"0\r\n\r\n")
 
+    @property
+    def busy(self) -> bool:
+        """A request is being answered (or has arrived in part)."""
+        return bool(self._queue) or self._reading
+
+    def close_if_idle(self) -> None:
+        if not self.busy and self._transport is not None:
+            self._transport.close()
+
     def write_interim(self, status: int) -> bool:
         if self.closed or self._transport is None or self._transport.is_closing():
             return False
@@ -341,7 +380,7 @@ class HttpProtocol(asyncio.Protocol):
 
 async def serve(handler: Handler, host: str, port: int, *, body_limit: Callable[[str], int],
                 too_large: Callable[[str, int], Response], streams_body: StreamsBody = _never,
-                backlog: int = 1024) -> asyncio.Server:
+                backlog: int = 1024, connections: Connections | None = None) -> asyncio.Server:
     """Listen on host:port and answer every request with `handler`.
 
     `streams_body(method, path, headers)` says which requests are handed to the handler as
@@ -349,6 +388,7 @@ async def serve(handler: Handler, host: str, port: int, *, body_limit: Callable[
     """
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: HttpProtocol(handler, body_limit, too_large, streams_body), host, port,
+        lambda: HttpProtocol(handler, body_limit, too_large, streams_body, connections),
+        host, port,
         backlog=backlog, reuse_address=True,
     )

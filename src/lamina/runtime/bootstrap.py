@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from lamina.domain import runtimes
+from lamina.domain.debug import DebugSettings
 from lamina.domain.model import FunctionConfig
 from lamina.runtime.interpreters import task_bootstrap
 
@@ -40,21 +41,45 @@ def log_stream_name(version: str, now: float | None = None, ident: str | None = 
 
 
 def runtime_command(config: FunctionConfig, interpreter: str | None, task_root: Path,
-                    sdk_path: str | None, opt_dir: Path | None = None) -> tuple[list[str], str]:
+                    sdk_path: str | None, opt_dir: Path | None = None,
+                    debug: DebugSettings | None = None) -> tuple[list[str], str]:
     """(argv, runtime dir) for the function's runtime family (`provided`: the package's
-    bootstrap, else a layer's, as Lambda falls back to /opt/bootstrap)."""
+    bootstrap, else a layer's, as Lambda falls back to /opt/bootstrap). In debug mode Node's
+    inspector listens (`--inspect-wait` holds Init until a client attaches); Python's
+    bootstrap starts debugpy itself (`lamina_variables`), with frozen modules off so that
+    breakpoints in the standard library bind."""
     family = runtimes.family(config.runtime or "")
     if family == "python":
         runtime_dir = BOOTSTRAPS / "python"
-        argv = [str(interpreter), "-S", str(runtime_dir / "bootstrap.py")]
+        flags = ["-S", "-Xfrozen_modules=off"] if debug is not None else ["-S"]
+        argv = [str(interpreter), *flags, str(runtime_dir / "bootstrap.py")]
         if sdk_path:
             argv += ["--sdk-path", sdk_path]
         return argv, str(runtime_dir)
     if family == "nodejs":
         runtime_dir = BOOTSTRAPS / "nodejs"
-        return [str(interpreter), str(runtime_dir / "bootstrap.mjs")], str(runtime_dir)
+        flags = []
+        if debug is not None:
+            flag = "--inspect-wait" if debug.wait else "--inspect"
+            flags = [f"{flag}=127.0.0.1:{debug.port}"]
+        return [str(interpreter), *flags, str(runtime_dir / "bootstrap.mjs")], str(runtime_dir)
     bootstrap = task_bootstrap(task_root, opt_dir) or task_root / "bootstrap"
     return [str(bootstrap)], str(task_root)
+
+
+def lamina_variables(config: FunctionConfig, env_dir: Path,
+                     debug: DebugSettings | None) -> dict[str, str]:
+    """What Lamina's own runtimes are told besides Lambda's variables (they remove these
+    before the handler loads): a hot-reloaded Python function keeps its bytecode cache in
+    the environment's own folder (`sys.pycache_prefix`), never in the watched folder and
+    never stale; a debugged one starts debugpy on its port ("PORT" or "PORT:wait")."""
+    extra = {}
+    if runtimes.family(config.runtime or "") == "python":
+        if config.code_path is not None or any(r.path for r in config.layers):
+            extra["LAMINA_PYCACHE_PREFIX"] = str(env_dir / "pycache")
+        if debug is not None:
+            extra["LAMINA_DEBUG"] = f"{debug.port}:wait" if debug.wait else str(debug.port)
+    return extra
 
 
 def environment(config: FunctionConfig, *, region: str, api_address: str, task_root: Path,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import math
+import os
 import shutil
 import signal
 import time
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from lamina.domain import limits, runtimes, states
+from lamina.domain.debug import DEBUG_LIMIT_S, DebugSettings
 from lamina.domain.model import FunctionConfig, Invocation, InvocationOutcome
 from lamina.http import server as http
 from lamina.runtime import bootstrap, logs
@@ -83,9 +85,15 @@ class ExecutionEnvironment:
                  settings: EnvironmentSettings,
                  on_dead: Callable[[ExecutionEnvironment], None],
                  provisioned: bool = False, spares: Spares | None = None,
-                 opt_dir: Path | None = None) -> None:
+                 opt_dir: Path | None = None, debug: DebugSettings | None = None) -> None:
         self.id = uuid.uuid4().hex
         self.opt_dir = opt_dir  # the function's layers, merged (Lambda's /opt)
+        # debug mode (domain.debug): the runtime listens for a debugger, and neither the
+        # function's timeout nor Init's limit applies
+        self.debug = debug
+        self.timeout = float(DEBUG_LIMIT_S if debug is not None else config.timeout)
+        self.init_timeout = float(DEBUG_LIMIT_S) if debug is not None else settings.init_timeout
+        self.reprovision = False  # retired by a hot reload: a provisioned one starts again
         self.spares = spares
         self.provisioned = provisioned
         self.config = config
@@ -130,6 +138,11 @@ class ExecutionEnvironment:
         return self.state not in (states.DEAD, states.INIT_FAILED)
 
     @property
+    def private_dir(self) -> Path:
+        """The environment's own folder (its TMPDIR's parent), removed when it ends."""
+        return self._tmp.parent
+
+    @property
     def reusable(self) -> bool:
         """Whether the pool may hand this environment another invocation."""
         return self.alive and self._kill_reason is None and not self.retired
@@ -151,7 +164,7 @@ class ExecutionEnvironment:
     def _spawn(self) -> None:
         argv, runtime_dir = bootstrap.runtime_command(
             self.config, self.interpreter.path if self.interpreter else None, self.task_root,
-            self.settings.sdk_path, self.opt_dir)
+            self.settings.sdk_path, self.opt_dir, self.debug)
         env = bootstrap.environment(
             self.config, region=self.settings.region, api_address=self._address,
             task_root=self.task_root, runtime_dir=runtime_dir, stream=self.stream_name,
@@ -160,6 +173,7 @@ class ExecutionEnvironment:
             extra=self.settings.extra_env, opt_dir=self.opt_dir,
             lambda_endpoint=self.settings.lambda_endpoint,
             initialization_type="provisioned-concurrency" if self.provisioned else "on-demand")
+        env.update(bootstrap.lamina_variables(self.config, self._tmp.parent, self.debug))
         self.logs.platform(f"INIT_START Runtime Version: {self.config.runtime}\t"
                            f"Runtime: {argv[0]}")
         self._spawned_at = time.monotonic()
@@ -167,7 +181,8 @@ class ExecutionEnvironment:
         if failure is None:
             spare = None
             variables = {**self.settings.extra_env, **self.config.environment}
-            if self.spares is not None and self.opt_dir is None and eligible(
+            if self.spares is not None and self.opt_dir is None and self.debug is None \
+                    and eligible(
                     runtimes.family(self.config.runtime or ""), variables, self.task_root):
                 spare = self.spares.take(argv)
             child = Child(argv, env, str(self.task_root), self.logs.write_output,
@@ -181,6 +196,12 @@ class ExecutionEnvironment:
         self._fail_init("Runtime.InvalidEntrypoint", failure)
 
     def _spawn_problem(self, argv: list[str]) -> str | None:
+        if self.config.code_path is not None or self.opt_dir is not None:
+            for folder in folders_of(self.config):
+                if not os.path.isdir(folder):
+                    return (f"The hot-reload folder {folder} does not exist (the function's "
+                            "code names it: S3Bucket is the hot-reload bucket, S3Key the "
+                            "folder). Create it, or update the function's code.")
         family = (self.config.runtime or "").split(".")[0].rstrip("0123456789")
         if family == "provided" and task_bootstrap(self.task_root, self.opt_dir) is None:
             return ("Couldn't find valid bootstrap(s): "
@@ -268,8 +289,7 @@ class ExecutionEnvironment:
 
     async def _wait_init(self, invocation: Invocation) -> InvocationOutcome | None:
         try:
-            maker = await asyncio.wait_for(asyncio.shield(self._init_done),
-                                           self.settings.init_timeout)
+            maker = await asyncio.wait_for(asyncio.shield(self._init_done), self.init_timeout)
         except TimeoutError:
             maker = await self._reinit(invocation)
         if maker is None:
@@ -288,11 +308,11 @@ class ExecutionEnvironment:
             old.kill()
         self._spawn()
         try:
-            return await asyncio.wait_for(asyncio.shield(self._init_done), self.config.timeout)
+            return await asyncio.wait_for(asyncio.shield(self._init_done), self.timeout)
         except TimeoutError:
             self.logs.platform(self._timeout_line(invocation.request_id))
             maker = _platform_failure("Sandbox.Timedout",
-                                      f"Task timed out after {self.config.timeout:.2f} seconds")
+                                      f"Task timed out after {self.timeout:.2f} seconds")
             self._init_done.set_result(maker)
             self.kill("timeout")
             return maker
@@ -309,8 +329,8 @@ class ExecutionEnvironment:
             assert self._child is not None
             self._child.thaw()
         self._delivered_at = time.monotonic()
-        deadline_ms = int(time.time() * 1000) + self.config.timeout * 1000
-        self._timer = self._loop.call_later(self.config.timeout, self._on_timeout, invocation)
+        deadline_ms = int(time.time() * 1000 + self.timeout * 1000)
+        self._timer = self._loop.call_later(self.timeout, self._on_timeout, invocation)
         waiter.set_result(wire.next_response(invocation, deadline_ms))
 
     def _on_timeout(self, invocation: Invocation) -> None:
@@ -318,12 +338,12 @@ class ExecutionEnvironment:
             return
         self.logs.platform(self._timeout_line(invocation.request_id))
         self._finish(_platform_failure(
-            "Sandbox.Timedout", f"Task timed out after {self.config.timeout:.2f} seconds"
+            "Sandbox.Timedout", f"Task timed out after {self.timeout:.2f} seconds"
         )(invocation.request_id))
         self.kill("timeout")
 
     def _timeout_line(self, request_id: str) -> str:
-        return f"{logs.iso_now()} {request_id} Task timed out after {self.config.timeout:.2f} seconds"
+        return f"{logs.iso_now()} {request_id} Task timed out after {self.timeout:.2f} seconds"
 
     def _finish(self, outcome: InvocationOutcome) -> None:
         if self._timer is not None:
@@ -388,7 +408,7 @@ class ExecutionEnvironment:
         self._maybe_freeze()
 
     def _maybe_freeze(self) -> None:
-        if (self.settings.freeze and not self.reserved and not self.frozen
+        if (self.settings.freeze and not self.reserved and not self.frozen and self.debug is None
                 and self.state == states.READY and self._child is not None):
             self.frozen = True
             self._child.freeze()
@@ -562,6 +582,12 @@ def _is_json(body: bytes) -> bool:
     except ValueError:
         return False
     return True
+
+
+def folders_of(config: FunctionConfig) -> list[str]:
+    """The hot-reload folders a version runs from: its code's and its layers'."""
+    folders = [layer.path for layer in config.layers if layer.path is not None]
+    return [config.code_path, *folders] if config.code_path is not None else folders
 
 
 def code_key(code_sha256: str) -> str:

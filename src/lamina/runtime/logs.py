@@ -12,6 +12,7 @@ stream file is rotated at `max_bytes` (one older file is kept), a line longer th
 
 from __future__ import annotations
 
+import calendar
 import os
 import time
 from collections.abc import Iterator
@@ -225,3 +226,92 @@ def _runs_of(lines: Iterator[tuple[str, str]], request_id: str,
     if current is not None:
         runs.append(current)
     return runs
+
+
+# CloudWatch Logs' view of the same files (service.log_groups) ---------------------------------
+def stream_name(filename: str) -> str:
+    """Lambda's stream name (`YYYY/MM/DD/[$LATEST]<hex>`) of a stream file's name."""
+    base = filename.removesuffix(".1").removesuffix(".log")
+    return base[:10].replace("-", "/") + base[10:11].replace("-", "/") + base[11:]
+
+
+def stream_file(name: str) -> str:
+    """The file name of a stream (`stream_name`'s inverse)."""
+    return name.replace("/", "-") + ".log"
+
+
+def epoch_ms(stamp: str) -> int:
+    """`2026-01-02T03:04:05.678Z` → milliseconds since the epoch (0 if it does not parse)."""
+    try:
+        whole = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+        return whole * 1000 + int(stamp[20:23] or 0)
+    except (ValueError, IndexError):
+        return 0
+
+
+class LogGroupReader:
+    """A function's log folder read as a CloudWatch log group: its streams, their events."""
+
+    def __init__(self, logs_dir: Path) -> None:
+        self.logs_dir = logs_dir
+
+    def functions(self) -> list[tuple[str, int, int]]:
+        """(function, creation time in ms, stored bytes) of every function with logs."""
+        found = []
+        if self.logs_dir.is_dir():
+            for folder in sorted(self.logs_dir.iterdir()):
+                if folder.is_dir():
+                    files = list(folder.glob("*.log*"))
+                    created = min((f.stat().st_mtime for f in files),
+                                  default=folder.stat().st_mtime)
+                    found.append((folder.name, int(created * 1000),
+                                  sum(f.stat().st_size for f in files)))
+        return found
+
+    def has(self, function: str) -> bool:
+        return (self.logs_dir / function).is_dir()
+
+    def streams(self, function: str) -> list[tuple[str, int, int, int]]:
+        """(stream name, first event ms, last event ms, creation ms) of a function's streams."""
+        folder = self.logs_dir / function
+        found = []
+        for path in sorted(folder.glob("*.log")) if folder.is_dir() else ():
+            older = path.with_suffix(".log.1")
+            first = _first_stamp(older) or _first_stamp(path)
+            last = _last_stamp(path) or _last_stamp(older)
+            if first is None:
+                continue
+            created = epoch_ms(first)
+            found.append((stream_name(path.name), created, epoch_ms(last or first), created))
+        return found
+
+    def events(self, function: str, stream: str) -> list[tuple[int, str]] | None:
+        """[(timestamp ms, message)] of one stream, oldest first; None if there is none."""
+        path = self.logs_dir / function / stream_file(stream)
+        if "/" in function or not path.is_file():
+            return None
+        events = []
+        for older_or_current in (path.with_suffix(".log.1"), path):
+            for stamp, text in _stamped_lines([older_or_current]):
+                events.append((epoch_ms(stamp), text + "\n"))
+        return events
+
+
+def _first_stamp(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            line = handle.readline()
+    except OSError:
+        return None
+    return line.decode("utf-8", "replace").partition("\t")[0] or None
+
+
+def _last_stamp(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 65536))
+            lines = handle.read().rstrip(b"\n").split(b"\n")
+    except OSError:
+        return None
+    return lines[-1].decode("utf-8", "replace").partition("\t")[0] or None if lines else None

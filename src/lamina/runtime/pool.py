@@ -7,6 +7,11 @@
 * Idle environments are frozen (see `environment`) and expire after `idle_timeout` seconds.
 * `retire(name, version)` is called when `$LATEST` changes, a version or the function is
   deleted: idle environments of the old configuration end now, busy ones when released.
+* `reload(folders)` is called when hot-reload folders changed: environments running from
+  them (their code or a layer) end now if idle (frozen ones too), busy ones when released;
+  provisioned ones are started again, so the next invocation runs the code as saved.
+* Debug mode (domain.debug): a version with debug settings gets one environment at a time,
+  started under the debugger; other invocations of that version wait for it.
 * A watchdog samples the resident memory of running environments every `memory_interval`
   seconds and kills one that exceeds its function's `MemorySize` (`Runtime.OutOfMemory`).
 """
@@ -15,15 +20,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from lamina.domain import errors, observed, states
+from lamina.domain.debug import DebugSettings
 from lamina.domain.model import FunctionConfig
 from lamina.domain.observed import EnvironmentView
 from lamina.domain.scaling import ScalingRate
-from lamina.runtime.environment import EnvironmentSettings, ExecutionEnvironment, code_key
+from lamina.runtime.environment import (
+    EnvironmentSettings,
+    ExecutionEnvironment,
+    code_key,
+    folders_of,
+)
 from lamina.runtime.interpreters import Interpreters
 from lamina.runtime.spares import Spares
 
@@ -52,6 +65,8 @@ class EnvironmentPool:
         self._tasks: set[asyncio.Task[None]] = set()
         self.spares = Spares() if spares else None
         self.scaling = ScalingRate(scaling_rate) if scaling_rate else None
+        self.debug: dict[tuple[str, str], DebugSettings] = {}
+        self._refilling: set[tuple[str, str, str]] = set()
 
     async def start(self) -> None:
         for name, loop in (("lamina-env-reaper", self._reap_idle),
@@ -81,6 +96,8 @@ class EnvironmentPool:
         `min_free_memory_mb` free (else 429, rather than exhausting the machine) and, with a
         scaling rate, while the function may add an environment (else 429, as on Lambda)."""
         name = config.name
+        if self.debug and (name, config.version) in self.debug:
+            return await self._acquire_debug(config, self.debug[(name, config.version)])
         while True:
             env = self._take_idle(config.env_key)
             if env is not None:
@@ -111,34 +128,100 @@ class EnvironmentPool:
                 return env
         return None
 
-    async def _start(self, config: FunctionConfig, provisioned: bool) -> ExecutionEnvironment:
+    async def _acquire_debug(self, config: FunctionConfig,
+                             debug: DebugSettings) -> ExecutionEnvironment:
+        """The version's one debug environment: idle, or started now; while it is busy (or
+        still ending, holding the port), wait for it."""
+        while True:
+            env = next((e for e in self._all if e.debug is not None and e.alive
+                        and (e.config.name, e.config.version) == (config.name, config.version)),
+                       None)
+            if env is None:
+                break
+            if not env.reserved and env.reusable and env.config.env_key == config.env_key:
+                stack = self._idle.get(env.config.env_key, [])
+                if env in stack:
+                    stack.remove(env)
+                env.reserve()
+                return env
+            if env.config.env_key != config.env_key or env.debug != debug:
+                env.retired = True  # built from an older configuration or debug setting
+                if not env.reserved:
+                    env.kill("retired")
+            changed = self._changed.setdefault(config.name, asyncio.Event())
+            changed.clear()
+            await changed.wait()
+        return await self._start(config, provisioned=False, debug=debug)
+
+    def set_debug(self, settings: DebugSettings) -> None:
+        """Debug mode on for a version: its environments so far end (idle now, busy when
+        released), so that the next invocation starts under the debugger."""
+        holder = any(e.debug is not None and e.debug.port == settings.port and e.alive
+                     for e in self._all)
+        if not holder and not _port_free(settings.port):
+            raise errors.ResourceConflict(
+                f"Port {settings.port} on 127.0.0.1 is in use by another program; choose "
+                "another with --port.")
+        self.debug[(settings.function, settings.version)] = settings
+        self.retire(settings.function, settings.version, reprovision=True)
+
+    def clear_debug(self, function: str, version: str) -> None:
+        if self.debug.pop((function, version), None) is not None:
+            self.retire(function, version, reprovision=True)
+
+    async def _start(self, config: FunctionConfig, provisioned: bool,
+                     debug: DebugSettings | None = None) -> ExecutionEnvironment:
         name = config.name
         self._starting[name] = self._starting.get(name, 0) + 1
         try:
-            key = code_key(config.code_sha256)
-            for wanted in (key, *(layer.key for layer in config.layers)):
+            keys = [layer.key for layer in config.layers if layer.path is None]
+            if config.code_path is None:
+                keys.insert(0, code_key(config.code_sha256))
+            for wanted in keys:
                 if not self.code.has(wanted):
                     await self._unpack(wanted)
-            opt_dir = None
-            if config.layers:
-                try:
-                    opt_dir = await asyncio.get_running_loop().run_in_executor(
-                        None, self.code.merged, [layer.key for layer in config.layers])
-                except OSError as exc:  # a full disk, a read-only data dir
-                    raise errors.ServiceError(
-                        f"Lamina could not lay out the function's layers: {exc}") from None
+            task_root = Path(config.code_path) if config.code_path is not None \
+                else self.code.tree(keys[0])
+            opt_dir, private_opt = await self._opt_dir(config)
             env = ExecutionEnvironment(
-                config, self.code.tree(key),
+                config, task_root,
                 self.interpreters.resolve(config.runtime or ""), self.settings, self._forget,
-                provisioned=provisioned, spares=self.spares, opt_dir=opt_dir)
+                provisioned=provisioned, spares=self.spares, opt_dir=opt_dir, debug=debug)
             self._all.add(env)
             env.reserve()
+            if private_opt:
+                env.opt_dir = env.private_dir / "opt"
+                await self._lay_out(lambda: self.code.lay(
+                    [Path(r.path) if r.path is not None else self.code.tree(r.key)
+                     for r in config.layers], env.opt_dir))
             await env.start()
         except BaseException:
             self._started(name)
             raise
         env.on_init(lambda: self._started(name))
         return env
+
+    async def _opt_dir(self, config: FunctionConfig) -> tuple[Path | None, bool]:
+        """(the function's /opt, whether it must be laid out for the environment alone).
+        Packages' layers are merged once per ordered list; a single hot-reload layer is its
+        folder as it is; several layers with a hot-reload one among them are laid out anew
+        for each environment (a copy of the folder as it is when the environment starts)."""
+        if not config.layers:
+            return None, False
+        hot = [layer.path for layer in config.layers if layer.path is not None]
+        if not hot:
+            return await self._lay_out(
+                lambda: self.code.merged([layer.key for layer in config.layers])), False
+        if len(config.layers) == 1:
+            return Path(hot[0]), False
+        return None, True
+
+    async def _lay_out(self, work: Callable[[], Path | None]) -> Path | None:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, work)
+        except OSError as exc:  # a full disk, a read-only data dir
+            raise errors.ServiceError(
+                f"Lamina could not lay out the function's layers: {exc}") from None
 
     def _started(self, name: str) -> None:
         self._starting[name] -= 1
@@ -163,7 +246,8 @@ class EnvironmentPool:
         first invoke); return how many are ready."""
         key = config.env_key
         self._provisioned[key] = count
-        have = [e for e in self._all if e.config.env_key == key and e.provisioned and e.alive]
+        have = [e for e in self._all
+                if e.config.env_key == key and e.provisioned and e.reusable]
         for env in have[count:]:
             env.provisioned = False
         starts = [self._start(config, provisioned=True) for _ in range(count - len(have))]
@@ -188,8 +272,8 @@ class EnvironmentPool:
     async def _unpack(self, key: str) -> None:
         """Unpack a package another engine stored (several engines share one store)."""
         data = await self.fetch_package(key)
-        if data is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.code.put, data)
+        if data is not None:  # checked when it was stored (it may have come from S3)
+            await asyncio.get_running_loop().run_in_executor(None, self.code.put, data, False)
 
     def release(self, env: ExecutionEnvironment) -> None:
         """Give `env` back: it becomes idle (and frozen), or ends if it cannot be reused."""
@@ -201,25 +285,52 @@ class EnvironmentPool:
         self._idle.setdefault(env.config.env_key, []).append(env)
         self._notify(env.config.name)
 
-    def retire(self, name: str, version: str | None = None) -> None:
-        """Environments of `name` (of one `version`, or all) built so far must not be reused."""
+    def retire(self, name: str, version: str | None = None,
+               reprovision: bool = False) -> None:
+        """Environments of `name` (of one `version`, or all) built so far must not be reused
+        (`reprovision`: provisioned ones are started again, the configuration being the same)."""
         for env in list(self._all):
             if env.config.name == name and version in (None, env.config.version):
-                env.retired = True
+                env.retired, env.reprovision = True, reprovision and env.provisioned
                 if not env.reserved:
                     env.kill("retired")
+
+    def reload(self, folders: set[str]) -> int:
+        """Hot-reload folders changed: environments that run from them must not be reused
+        (see the module docstring); how many were retired."""
+        retired = 0
+        for env in list(self._all):
+            if env.retired or not any(f in folders for f in folders_of(env.config)):
+                continue
+            env.retired, env.reprovision = True, env.provisioned
+            retired += 1
+            if not env.reserved:
+                env.kill("reloaded")
+        return retired
 
     def _forget(self, env: ExecutionEnvironment) -> None:
         self._all.discard(env)
         self._notify(env.config.name)
-        target = self._provisioned.get(env.config.env_key)
-        if env.provisioned and target and not env.retired:  # keep the provisioned count
-            asyncio.get_running_loop().create_task(self.provision(env.config, target))
+        key = env.config.env_key
+        target = self._provisioned.get(key)
+        if env.provisioned and target and (not env.retired or env.reprovision) \
+                and key not in self._refilling:  # keep the provisioned count
+            self._refilling.add(key)
+            task = asyncio.get_running_loop().create_task(self._refill(env.config, target))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         stack = self._idle.get(env.config.env_key)
         if stack and env in stack:
             stack.remove(env)
         if stack == []:
             self._idle.pop(env.config.env_key, None)
+
+    async def _refill(self, config: FunctionConfig, target: int) -> None:
+        try:
+            await asyncio.sleep(0)  # environments ended together are all forgotten first
+            await self.provision(config, self._provisioned.get(config.env_key, target))
+        finally:
+            self._refilling.discard(config.env_key)
 
     # observing -------------------------------------------------------------------------
     def environments(self, name: str | None = None) -> list[ExecutionEnvironment]:
@@ -259,7 +370,8 @@ class EnvironmentPool:
         while True:
             await asyncio.sleep(self.memory_interval)
             for env in list(self._all):
-                if env.reserved and env.alive and not env.frozen:
+                # a debug environment's debugger (debugpy's adapter) is not the function's
+                if env.reserved and env.alive and not env.frozen and env.debug is None:
                     with contextlib.suppress(OSError):
                         if env.memory_kb() > env.config.memory_size * 1024:
                             env.kill("oom")
@@ -271,6 +383,16 @@ def _state_of(env: ExecutionEnvironment) -> str:
     if env.reserved:
         return observed.BUSY
     return observed.FROZEN if env.frozen else observed.WARM
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _available_memory_mb() -> int | None:

@@ -16,7 +16,12 @@ Theory of operation
   that removes the event from the queue, and a second loop delivers it, retrying with
   back-off and recording every try: nothing is dropped silently.
 * At-least-once: claims carry a lease; on start the claims of a dead engine are released, so
-  an event that was running when the engine died runs again.
+  an event that was running when the engine died runs again. Engines sharing PostgreSQL
+  claim under their engine id, and the claims of an engine whose cluster lease ran out are
+  released as soon as another engine notices (`release_dead_soon`), not after the claim's
+  own lease (the function's timeout and a minute).
+* `drain` (SIGTERM) stops claiming, lets the attempts running finish, and hands back what
+  this engine had claimed and not run.
 
 All times are engine time (`service.clock`), so `--time-scale` compresses hours of retries.
 """
@@ -28,6 +33,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lamina.domain import arns, destinations, errors, retry
@@ -61,8 +67,12 @@ class AsyncInvokeService:
 
     def __init__(self, store: Store, functions: FunctionService, configs: EventConfigService,
                  invoke: InvokeService, limiter: ConcurrencyLimiter, recorder: Recorder,
-                 clock: RealClock, sender: DestinationSender | None) -> None:
+                 clock: RealClock, sender: DestinationSender | None,
+                 owner: str | None = None,
+                 release_dead: Callable[[], Awaitable[int]] | None = None) -> None:
         self.store = store
+        self.release_dead = release_dead
+        self._sweep_now = False
         self.functions = functions
         self.configs = configs
         self.invoke = invoke
@@ -70,7 +80,7 @@ class AsyncInvokeService:
         self.recorder = recorder
         self.clock = clock
         self.sender = sender
-        self.owner = uuid.uuid4().hex
+        self.owner = owner or uuid.uuid4().hex
         self._wake = asyncio.Event()
         self._deliveries_owed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -91,6 +101,25 @@ class AsyncInvokeService:
         for task in [*self._loops, *self._tasks]:
             task.cancel()
         await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Stop claiming; let the attempts that run finish; give back what is still claimed
+        (and announce it, so other engines take it at once)."""
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops = []
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        released = await self.store.release_claims(0.0, self.owner)
+        if released:
+            log.info("handed %d claimed events and deliveries back to the queue", released)
+
+    def release_dead_soon(self) -> None:
+        """An engine sharing the store died: take back its claims now."""
+        if self.release_dead is not None:
+            self._sweep_now = True
+            self._wake.set()
 
     def wake(self, deliveries: bool = False) -> None:
         """Look at the queue now (another engine queued something, or a slot is free)."""
@@ -127,7 +156,8 @@ class AsyncInvokeService:
             self._wake.clear()
             now = self.clock.now()
             try:
-                if time.monotonic() - swept > LEASE_SWEEP_S:
+                if self._sweep_now or time.monotonic() - swept > LEASE_SWEEP_S:
+                    self._sweep_now = False
                     await self._release_expired(now)
                     swept = time.monotonic()
                 blocked = await self._dispatch_due(now)
@@ -163,7 +193,8 @@ class AsyncInvokeService:
         blocked = False
         for function, count in (await self.store.due_functions(now)).items():
             reserved = self.limiter.reserved.get(function)
-            free = count if reserved == 0 else self.limiter.available(function)
+            free = count if reserved == 0 else await self.limiter.room(
+                function, min(count, CLAIM_BATCH))
             if free <= 0:
                 blocked = True
                 continue
@@ -178,6 +209,8 @@ class AsyncInvokeService:
         """Claims whose lease ran out (their engine died, or the store failed mid-attempt)
         go back to the queue: those events run again (at-least-once)."""
         released = await self.store.release_claims(now, owner="")
+        if self.release_dead is not None:
+            released += await self.release_dead()
         if released:
             log.info("%d expired claims went back to the queue", released)
 
@@ -228,22 +261,15 @@ class AsyncInvokeService:
             await self._give_up(event, discard.condition, None, config.version)
             return
         try:
-            self.limiter.acquire(event.function)
-        except errors.TooManyRequests as throttle:
-            self.recorder.record(event.request_id, "throttled", {"reason": throttle.reason})
-            await self._after_throttle(event, "throttled")
-            return
-        try:
             invocation = Invocation(
                 event.request_id, config, self.functions.arn(event.function, event.qualifier),
                 event.payload, "Event", trace_id=event.trace_id)
-            outcome = await self.invoke.run_attempt(invocation, attempt=event.invocations + 1)
-        except errors.TooManyRequests as throttle:  # no environment could start, or injected
+            async with self.limiter.lease(event.function):
+                outcome = await self.invoke.run_attempt(invocation, attempt=event.invocations + 1)
+        except errors.TooManyRequests as throttle:  # no slot, no environment, or injected
             self.recorder.record(event.request_id, "throttled", {"reason": throttle.reason})
             await self._after_throttle(event, "throttled")
             return
-        finally:
-            self.limiter.release(event.function)
         event.invocations += 1
         await asyncio.shield(self._after_outcome(event, outcome, config.version))
 

@@ -2,25 +2,45 @@
 
 The account pool (default 1,000) is shared by functions without reserved concurrency; a
 function with reserved concurrency is capped by it and has it to itself. A slot is taken
-before an environment is borrowed and given back on every exit path
-(`with limiter.lease(fn)`, or `acquire` / `release` around an async attempt).
+before an environment is borrowed and given back on every exit path:
+`async with limiter.lease(fn): ...` (the one interface every invocation path uses).
 Rules: https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html
+
+Alone on its store an engine counts by itself. Engines sharing PostgreSQL count cluster-wide
+with `quotas` (service.cluster.SharedQuotas): each engine holds a grant of every pool it uses,
+leased from the store, and admits a call only inside it, so taking a slot costs no round trip
+unless the grant is used up (docs/CLUSTER.md).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
+from typing import Protocol
 
 from lamina.domain import errors, limits
+from lamina.domain.cluster import UNRESERVED
+
+RESERVED_FULL = "ReservedFunctionConcurrentInvocationLimitExceeded"
+ACCOUNT_FULL = "ConcurrentInvocationLimitExceeded"
+
+
+class Quotas(Protocol):
+    """This engine's grants of the pools, when engines share the store."""
+
+    def allows(self, pool: str, in_flight: int) -> bool: ...
+    def note(self, pool: str, in_flight: int) -> None: ...
+    async def grow(self, pool: str, in_flight: int, reason: str) -> None: ...
+    async def room(self, pool: str, in_flight: int, wanted: int) -> int: ...
+    def shrink(self, pool: str) -> None: ...
 
 
 class ConcurrencyLimiter:
     """Counts invocations in flight per function and in the unreserved pool."""
 
-    def __init__(self, account_limit: int) -> None:
+    def __init__(self, account_limit: int, quotas: Quotas | None = None) -> None:
         self.account_limit = account_limit
+        self.quotas = quotas
         self.reserved: dict[str, int] = {}
         self.in_flight: Counter[str] = Counter()
         self.unreserved_in_flight = 0
@@ -29,23 +49,55 @@ class ConcurrencyLimiter:
     def unreserved_limit(self) -> int:
         return self.account_limit - sum(self.reserved.values())
 
+    def pool_of(self, function: str) -> str:
+        return function if function in self.reserved else UNRESERVED
+
+    def used(self, pool: str) -> int:
+        """Invocations in flight on this engine counted in `pool`."""
+        return self.unreserved_in_flight if pool == UNRESERVED else self.in_flight[pool]
+
     def available(self, function: str) -> int:
-        """How many more invocations of `function` may start now."""
+        """How many more invocations of `function` may start now on this engine's count (with
+        shared quotas: its grant may have to grow first)."""
         reserved = self.reserved.get(function)
         if reserved is not None:
             return max(0, reserved - self.in_flight[function])
         return max(0, self.unreserved_limit - self.unreserved_in_flight)
 
-    def acquire(self, function: str) -> None:
-        """Take a slot for `function`, or raise the throttle Lambda answers."""
+    async def room(self, function: str, wanted: int) -> int:
+        """How many of `wanted` invocations of `function` may start now (the async
+        dispatcher claims no more; with shared quotas, after asking the store to grow this
+        engine's grant toward it)."""
+        free = min(wanted, self.available(function))
+        if self.quotas is None or free <= 0:
+            return free
+        pool = self.pool_of(function)
+        return await self.quotas.room(pool, self.used(pool), free)
+
+    def _check(self, function: str) -> tuple[str, int, str]:
+        """(pool, in flight in it, throttle reason), or the throttle Lambda answers."""
         reserved = self.reserved.get(function)
         if reserved is not None:
-            if self.in_flight[function] >= reserved:
-                raise errors.TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded")
-        elif self.unreserved_in_flight >= self.unreserved_limit:
-            raise errors.TooManyRequests("ConcurrentInvocationLimitExceeded")
+            used = self.in_flight[function]
+            if used >= reserved:
+                raise errors.TooManyRequests(RESERVED_FULL)
+            return function, used, RESERVED_FULL
+        if self.unreserved_in_flight >= self.unreserved_limit:
+            raise errors.TooManyRequests(ACCOUNT_FULL)
+        return UNRESERVED, self.unreserved_in_flight, ACCOUNT_FULL
+
+    async def acquire(self, function: str) -> None:
+        """Take a slot for `function`, or raise the throttle Lambda answers (with shared
+        quotas, after asking the store for more when this engine's grant is used up)."""
+        pool, used, reason = self._check(function)
+        quotas = self.quotas
+        if quotas is not None:
+            while not quotas.allows(pool, used):
+                await quotas.grow(pool, used, reason)
+                pool, used, reason = self._check(function)  # others may have come meanwhile
+            quotas.note(pool, used + 1)
         self.in_flight[function] += 1
-        if reserved is None:
+        if pool == UNRESERVED:
             self.unreserved_in_flight += 1
 
     def release(self, function: str) -> None:
@@ -53,13 +105,9 @@ class ConcurrencyLimiter:
         if function not in self.reserved:
             self.unreserved_in_flight -= 1
 
-    @contextmanager
-    def lease(self, function: str) -> Iterator[None]:
-        self.acquire(function)
-        try:
-            yield
-        finally:
-            self.release(function)
+    def lease(self, function: str) -> Lease:
+        """`async with limiter.lease(fn):` holds a slot for the block."""
+        return Lease(self, function)
 
     def check_reservation(self, function: str, reserved: int) -> None:
         """Refuse a reservation that leaves fewer than 100 unreserved (spec §2.4)."""
@@ -72,6 +120,8 @@ class ConcurrencyLimiter:
     def set_reserved(self, function: str, reserved: int | None) -> None:
         """Change a reservation; invocations in flight keep the pool they were counted in."""
         was = self.reserved.get(function)
+        if was == reserved:
+            return
         if was is None and reserved is not None:
             self.unreserved_in_flight -= self.in_flight[function]
         elif was is not None and reserved is None:
@@ -80,3 +130,23 @@ class ConcurrencyLimiter:
             self.reserved.pop(function, None)
         else:
             self.reserved[function] = reserved
+        if self.quotas is not None:  # grants sized for the old limits go back to the store
+            self.quotas.shrink(UNRESERVED)
+            self.quotas.shrink(function)
+
+
+class Lease:
+    """A concurrency slot held for an `async with` block."""
+
+    __slots__ = ("function", "limiter")
+
+    def __init__(self, limiter: ConcurrencyLimiter, function: str) -> None:
+        self.limiter = limiter
+        self.function = function
+
+    async def __aenter__(self) -> None:
+        await self.limiter.acquire(self.function)
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.limiter.release(self.function)

@@ -423,15 +423,12 @@ class DurableService:
         self.recorder.summary(summary)
         self.recorder.record(request_id, "durable_invocation", {
             "execution": ex.arn, "replay": replay - 1, "name": ex.name}, accepted)
-        self.limiter.acquire(ex.function)
-        try:
-            invocation = Invocation(request_id, config,
-                                    self.functions.arn(ex.function, ex.version),
-                                    json.dumps(payload, separators=(",", ":")).encode(), "Event",
-                                    trace_id=ex.trace_id)
+        invocation = Invocation(request_id, config,
+                                self.functions.arn(ex.function, ex.version),
+                                json.dumps(payload, separators=(",", ":")).encode(), "Event",
+                                trace_id=ex.trace_id)
+        async with self.limiter.lease(ex.function):
             outcome = await self.invoke.run_attempt(invocation)
-        finally:
-            self.limiter.release(ex.function)
         summary.status = outcome.outcome
         summary.finished_at, summary.attempts = self.clock.now(), 1
         summary.error_type, summary.duration_ms = outcome.error_type, round(outcome.duration_ms, 3)

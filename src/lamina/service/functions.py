@@ -19,12 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lamina.domain import arns, errors, limits
+from lamina.domain import arns, capacity, errors, limits
+from lamina.domain.code import HOT_RELOAD_BUCKET, HOT_RELOAD_SHA256, CodeSource
 from lamina.domain.layers import LayerRef
 from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
 from lamina.domain.settings import FunctionSettings, check_tags, validate
 from lamina.service.concurrency import ConcurrencyLimiter
-from lamina.service.ports import EnvironmentPool, Packages, Store
+from lamina.service.ports import CodeFetcher, EnvironmentPool, Packages, Store
 
 
 def timestamp(now: float) -> str:
@@ -48,16 +49,38 @@ class CreateFunction:
 
     name: str
     settings: FunctionSettings
-    zip_file: bytes
+    code: CodeSource
     tags: dict[str, str] = field(default_factory=dict)
+    code_signing_config_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class Code:
+    """A package ready to run: unpacked and stored (`key`), or a hot-reload folder (`path`)."""
+
+    sha256: str
+    size: int
+    key: str = ""
+    path: str | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {"code_sha256": self.sha256, "code_size": self.size, "code_path": self.path}
 
 
 class FunctionService:
     """Functions and their versions (see the module docstring)."""
 
     def __init__(self, store: Store, code: Packages, pool: EnvironmentPool,
-                 limiter: ConcurrencyLimiter, region: str, account: str) -> None:
+                 limiter: ConcurrencyLimiter, region: str, account: str,
+                 s3: CodeFetcher | None = None,
+                 hot_reload_bucket: str = HOT_RELOAD_BUCKET) -> None:
         self.store = store
+        self.s3 = s3
+        self.hot_reload_bucket = hot_reload_bucket
+        # told the folders functions run from whenever they change (the hot-reload watcher)
+        self.on_folders: Callable[[set[str]], None] = lambda folders: None
+        # each hot-reload folder and whether it is watched now (set by the watcher's owner)
+        self.folder_status: Callable[[], dict[str, bool]] = dict
         self.code = code
         self.pool = pool
         self.limiter = limiter
@@ -73,6 +96,13 @@ class FunctionService:
         self.provisioned_total: Callable[[str], int] = lambda name: 0
         # the layer versions a `Layers` list names (set by service.layers.LayerService)
         self.resolve_layers: Callable[[tuple[str, ...]], tuple[LayerRef, ...]] = _no_layers
+        # a deployment to a function with this code signing configuration (or None) may go
+        # ahead, or raises AWS's error (set by service.code_signing.CodeSigningService)
+        self.check_code_signing: Callable[[str, str | None], None] = _no_code_signing
+        # a given CapacityProviderConfig checked and settled for (runtime, memory size)
+        # (set by service.capacity.CapacityProviderService)
+        self.resolve_capacity_provider: Callable[
+            [dict[str, Any], str | None, int], dict[str, Any]] = _no_capacity_providers
 
     async def load(self) -> None:
         """Read every function from the store: at start, and when another engine sharing the
@@ -101,6 +131,15 @@ class FunctionService:
             if fresh is not None:
                 fresh.updating = entry.updating
         self._functions = loaded
+        self.folders_changed()
+
+    def folders_changed(self) -> None:
+        """Tell the watcher the folders that functions and their layers run from now."""
+        folders: set[str] = set()
+        for entry in self._functions.values():
+            for config in (entry.latest, *entry.versions.values()):
+                folders.update(code_folders(config))
+        self.on_folders(folders)
 
     # reading ---------------------------------------------------------------------------
     def arn(self, name: str, qualifier: str | None = None) -> str:
@@ -168,11 +207,14 @@ class FunctionService:
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
         values: dict[str, Any] = {"runtime": None, "handler": None,
                                   **self._given(settings)}
-        package = await self.store_package(request.zip_file)
-        await self._check_unzipped(package.key, values.get("layers", ()))
+        self._managed(values, None)
+        self.check_code_signing(request.name, request.code_signing_config_arn)
+        values["code_signing_config_arn"] = request.code_signing_config_arn
+        code = await self.resolve_code(request.code)
+        await self._check_unzipped(code.key, values.get("layers", ()))
         now = time.time()
         config = FunctionConfig(
-            name=request.name, code_sha256=package.sha256, code_size=package.size,
+            name=request.name, **code.changes(),
             revision_id=str(uuid.uuid4()), last_modified=timestamp(now), **values)
         if request.name in self._functions:  # created while the package was being unpacked
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
@@ -181,14 +223,17 @@ class FunctionService:
                                          request.tags, now)
         self._functions[request.name] = FunctionEntry(config, dict(request.tags))
         asyncio.get_running_loop().call_soon(self._settle, request.name)
+        if config.code_path is not None or any(r.path for r in config.layers):
+            self.folders_changed()
         return config
 
-    async def update_code(self, name: str, zip_file: bytes, revision_id: str | None,
+    async def update_code(self, name: str, source: CodeSource, revision_id: str | None,
                           dry_run: bool = False) -> FunctionConfig:
         async with self._updating(name, revision_id) as entry:
-            package = await self.store_package(zip_file)
-            await self._check_unzipped(package.key, entry.latest.layers)
-            changes = {"code_sha256": package.sha256, "code_size": package.size}
+            self.check_code_signing(name, entry.latest.code_signing_config_arn)
+            code = await self.resolve_code(source)
+            await self._check_unzipped(code.key, entry.latest.layers)
+            changes = code.changes()
             if dry_run:
                 return entry.latest.replace(**changes)
             return await self._apply(entry, changes)
@@ -198,12 +243,12 @@ class FunctionService:
         validate(settings)
         async with self._updating(name, revision_id) as entry:
             changes = self._given(settings)
+            self._managed(changes, entry.latest)
             if "durable_config" in changes and entry.latest.durable_config is None:
                 raise errors.InvalidParameterValue(  # message unconfirmed
                     "Durable execution can only be enabled when a function is created.")
             if "layers" in changes:
-                await self._check_unzipped(base64.b64decode(entry.latest.code_sha256).hex(),
-                                           changes["layers"])
+                await self._check_unzipped(package_key(entry.latest), changes["layers"])
             return await self._apply(entry, changes)
 
     async def delete(self, name: str, qualifier: str | None) -> None:
@@ -222,6 +267,7 @@ class FunctionService:
         del self._functions[name]
         self.limiter.set_reserved(name, None)
         self.pool.retire(name)
+        self.folders_changed()
         for callback in self.on_delete:
             callback(name)
 
@@ -312,20 +358,58 @@ class FunctionService:
             changes["durable_config"] = {"RetentionPeriodInDays": 14, **settings.durable_config}
         return changes
 
+    def _managed(self, values: dict[str, Any], current: FunctionConfig | None) -> None:
+        """Managed Instances rules for a create (`current` None) or configuration update:
+        a CapacityProviderConfig is settled (provider found, defaults filled in), a function
+        on a provider keeps a runtime that supports it and at least 2 GB."""
+        given = values.get("capacity_provider")
+        if given is not None and current is not None and current.capacity_provider is None:
+            raise errors.InvalidParameterValue(
+                "CapacityProviderConfig isn't supported for Lambda Default functions.")
+        if given is None and (current is None or current.capacity_provider is None):
+            return
+        if current is None and "memory_size" not in values:
+            values["memory_size"] = capacity.MIN_MEMORY
+        runtime = values.get("runtime", current.runtime if current else None)
+        memory = values.get("memory_size", current.memory_size if current else 0)
+        capacity.check_runtime(runtime)
+        capacity.check_memory(memory)
+        if given is not None:
+            values["capacity_provider"] = self.resolve_capacity_provider(given, runtime, memory)
+
     async def _check_unzipped(self, code_key: str, layers: tuple[LayerRef, ...]) -> None:
         """Lambda's 250 MB counts the function's unzipped code and its layers' together."""
-        if not layers:
+        keys = [key for key in (code_key, *(r.key for r in layers if r.path is None)) if key]
+        if not layers or not keys:  # hot-reload folders are not counted (nor copied)
             return
         total = await asyncio.get_running_loop().run_in_executor(None, lambda: sum(
-            self.code.unzipped_size(key) for key in (code_key, *(r.key for r in layers))))
+            self.code.unzipped_size(key) for key in keys))
         if total > limits.UNZIPPED_CODE:
             raise errors.InvalidParameterValue(
                 "Function code combined with layers exceeds the maximum allowed size of "
                 f"{limits.UNZIPPED_CODE} bytes. The actual size is {total} bytes.")
 
-    async def store_package(self, zip_file: bytes) -> Package:
-        """Check, unpack and store a deployment package (a function's or a layer's)."""
-        package = await asyncio.get_running_loop().run_in_executor(None, self.code.put, zip_file)
+    async def resolve_code(self, source: CodeSource) -> Code:
+        """The package a request names, ready to run: a hot-reload folder as it is, an S3
+        object fetched (Lambda takes packages over 50 MB only from S3), or the zip given."""
+        folder = source.hot_reload_folder(self.hot_reload_bucket)
+        if folder is not None:
+            return Code(HOT_RELOAD_SHA256, 0, path=folder)
+        if source.s3 is not None:
+            if self.s3 is None:
+                raise errors.ServiceError("Lamina has no S3 endpoint to fetch packages from.")
+            data = await self.s3.fetch(source.s3)
+            package = await self.store_package(data, direct=False)
+        else:
+            assert source.zip_file is not None
+            package = await self.store_package(source.zip_file)
+        return Code(package.sha256, package.size, package.key)
+
+    async def store_package(self, zip_file: bytes, direct: bool = True) -> Package:
+        """Check, unpack and store a deployment package (a function's or a layer's);
+        `direct`: uploaded in the request (50 MB zipped at most), else from S3."""
+        package = await asyncio.get_running_loop().run_in_executor(
+            None, self.code.put, zip_file, direct)
         await self.store.put_package(package.key, zip_file)
         return package
 
@@ -351,9 +435,12 @@ class FunctionService:
         await self.store.put_version(config.replace(
             last_update_status="Successful", last_update_status_reason=None,
             last_update_status_reason_code=None))
+        before = entry.latest
         entry.latest = config
         self.pool.retire(config.name, LATEST)
         asyncio.get_running_loop().call_soon(self._settle, config.name)
+        if code_folders(before) != code_folders(config):
+            self.folders_changed()
         return config
 
     def _settle(self, name: str) -> None:
@@ -371,10 +458,33 @@ class FunctionService:
         entry.latest = latest
 
 
+def package_key(config: FunctionConfig) -> str:
+    """The stored package a version runs ("" for a hot-reload folder)."""
+    return "" if config.code_path is not None else base64.b64decode(config.code_sha256).hex()
+
+
+def code_folders(config: FunctionConfig) -> set[str]:
+    """The hot-reload folders a version runs from (its code's, its layers')."""
+    folders = {layer.path for layer in config.layers if layer.path is not None}
+    if config.code_path is not None:
+        folders.add(config.code_path)
+    return folders
+
+
 def _no_layers(arns: tuple[str, ...]) -> tuple[LayerRef, ...]:
     if arns:
         raise errors.InvalidParameterValue(f"Layer version {arns[0]} does not exist.")
     return ()
+
+
+def _no_code_signing(function: str, arn: str | None) -> None:
+    if arn is not None:
+        raise errors.CodeSigningConfigNotFound(f"Code signing configuration not found: {arn}")
+
+
+def _no_capacity_providers(given: dict[str, Any], runtime: str | None,
+                           memory: int) -> dict[str, Any]:
+    raise errors.ResourceNotFound(f"Capacity provider not found: {given['CapacityProviderArn']}")
 
 
 def _settled(config: FunctionConfig) -> FunctionConfig:

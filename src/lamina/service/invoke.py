@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lamina.domain import arns, errors
+from lamina.domain.cluster import RunningCall
 from lamina.domain.model import (
     LATEST,
     AttemptRecord,
@@ -28,7 +29,7 @@ from lamina.domain.model import (
     InvocationOutcome,
     InvocationSummary,
 )
-from lamina.service.calls import CallKey, CallRegistry, CallResult, attempt_of
+from lamina.service.calls import ENGINE_LOST, CallKey, CallRegistry, CallResult, attempt_of
 from lamina.service.clock import RealClock
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.faults import FaultService
@@ -94,7 +95,7 @@ class InvokeService:
         if command.sdk_invocation_id:
             key = CallKey(name, command.qualifier or LATEST, command.sdk_invocation_id)
             if not self.strict:
-                attached = await self._attach(key, command)
+                attached = await self._attach(key, command, config)
                 if attached is not None:
                     return attached
         request_id = command.request_id or str(uuid.uuid4())
@@ -109,8 +110,10 @@ class InvokeService:
         await self.calls.finish(key, result)
         return result
 
-    async def _attach(self, key: CallKey, command: InvokeCommand) -> InvokeResult | None:
-        """The result of the call this request repeats, if it is running or just finished."""
+    async def _attach(self, key: CallKey, command: InvokeCommand,
+                      config: FunctionConfig) -> InvokeResult | None:
+        """The result of the call this request repeats, if it is running or just finished
+        (here, or on another engine sharing the store)."""
         running = self.calls.running(key)
         if running is not None:
             request_id, future = running
@@ -121,7 +124,27 @@ class InvokeService:
             if finished is not None:
                 self._attached(finished.request_id, command, "finished")
                 return finished
+            found = await self.calls.elsewhere(key, config.timeout + 60.0, config.version)
+            if found is not None:
+                result, waited = found
+                self._attached(result.request_id, command, "finished" if waited is None
+                               else f"running on engine {waited.engine}")
+                if waited is not None and result.outcome is not None \
+                        and result.outcome.error_type == ENGINE_LOST \
+                        and not waited.engine_alive:
+                    self._engine_lost(key, command, waited, result)
+                return result
         return None
+
+    def _engine_lost(self, key: CallKey, command: InvokeCommand, running: RunningCall,
+                     result: InvokeResult) -> None:
+        """The call's engine died under it: its record says so (that engine cannot)."""
+        self.recorder.record(result.request_id, "engine_lost", {"engine": running.engine})
+        summary = InvocationSummary(result.request_id, key.function, command.qualifier,
+                                    command.invocation_type, running.started_at,
+                                    status="error", finished_at=self.clock.now(), attempts=1,
+                                    error_type=ENGINE_LOST)
+        self.recorder.summary(summary)
 
     def _attached(self, request_id: str, command: InvokeCommand, state: str) -> None:
         self.recorder.record(request_id, "attached", {
@@ -152,7 +175,7 @@ class InvokeService:
                                                           "sdk_request": command.sdk_request})
         timeline = [AttemptRecord(request_id, accepted, "accepted", detail)]
         try:
-            with self.limiter.lease(name):
+            async with self.limiter.lease(name):
                 outcome = await self.run_attempt(invocation, want_tail=command.log_tail,
                                                  stream_sink=stream_sink, timeline=timeline)
         except errors.LaminaError as exc:

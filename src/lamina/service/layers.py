@@ -15,10 +15,10 @@ import uuid
 from typing import Any
 
 from lamina.domain import errors, layers, policies
+from lamina.domain.code import CodeSource
 from lamina.domain.layers import LayerPermission, LayerRef, LayerVersion
 from lamina.service.functions import FunctionService, timestamp
 from lamina.service.ports import Store
-
 
 _STALE = ("The Revision Id provided does not match the latest Revision Id. Call the "
           "GetLayerVersionPolicy API to retrieve the latest Revision Id")
@@ -44,16 +44,18 @@ class LayerService:
         """A LayerName path value (a name or a layer ARN) as a bare name."""
         return layers.parse_name(value, self.region, self.account)
 
-    async def publish(self, name: str, zip_file: bytes, description: str | None,
+    async def publish(self, name: str, source: CodeSource, description: str | None,
                       runtimes: list[str] | None, architectures: list[str] | None,
                       license_info: str | None) -> LayerVersion:
+        """A new version from a zip, an S3 object, or a hot-reload folder (used as it is by
+        every function that names the version)."""
         layers.check_publish(description, runtimes, architectures, license_info)
-        package = await self.functions.store_package(zip_file)
+        code = await self.functions.resolve_code(source)
         version = 1 + max((v for n, v in self._versions if n == name), default=0)
         layer = LayerVersion(
-            name, version, layers.layer_arn(self.region, self.account, name), package.sha256,
-            package.size, package.key, timestamp(time.time()), description or "",
-            tuple(runtimes or ()), tuple(architectures or ()), license_info)
+            name, version, layers.layer_arn(self.region, self.account, name), code.sha256,
+            code.size, code.key, timestamp(time.time()), description or "",
+            tuple(runtimes or ()), tuple(architectures or ()), license_info, path=code.path)
         await self.store.insert_layer_version(layer)
         self._versions[(name, version)] = layer
         return layer

@@ -295,17 +295,11 @@ class MappingService:
                                 self.functions.arn(mapping.function, mapping.qualifier),
                                 payload, "RequestResponse", trace_id=new_trace_id())
         try:
-            self.invoke.limiter.acquire(mapping.function)
-        except errors.TooManyRequests as throttle:
+            async with self.invoke.limiter.lease(mapping.function):
+                return await self.invoke.run_attempt(invocation, attempt=attempt)
+        except errors.TooManyRequests as throttle:  # no slot, or no environment could start
             self.note(request_id, "throttled", {"reason": throttle.reason, "attempt": attempt})
             return None
-        try:
-            return await self.invoke.run_attempt(invocation, attempt=attempt)
-        except errors.TooManyRequests as throttle:
-            self.note(request_id, "throttled", {"reason": throttle.reason, "attempt": attempt})
-            return None
-        finally:
-            self.invoke.limiter.release(mapping.function)
 
     async def send_on_failure(self, mapping: EventSourceMapping, request_id: str,
                               record: bytes) -> None:

@@ -20,6 +20,8 @@ from lamina.service.functions import FunctionService
 from lamina.service.ports import Store
 from lamina.service.versions import VersionService
 
+_STALE_RESOURCE = ("The Revision Id provided does not match the latest Revision Id. Call the "
+                   "GetResourcePolicy API to retrieve the latest Revision Id")
 _STALE = ("The Revision Id provided does not match the latest Revision Id. Call the GetPolicy "
           "API to retrieve the latest Revision Id")
 
@@ -78,6 +80,37 @@ class PermissionService:
         kept = policies.without(current.statements, statement_id, current.revision_id,
                                 revision_id, _STALE)
         await self._save(replace(current, revision_id=str(uuid.uuid4()), statements=kept))
+
+    # PutResourcePolicy and friends: the same policy, set or dropped as a whole ------------
+    async def put_document(self, function: str, qualifier: str | None, text: object,
+                           revision_id: str | None) -> ResourcePolicy:
+        """Replace the policy (AddPermission's statements too) with the given document."""
+        version, policy_id, statements = policies.parse_document(text)
+        self._current(function, qualifier, revision_id)
+        policy = ResourcePolicy(function, qualifier or LATEST, str(uuid.uuid4()), statements,
+                                version, policy_id)
+        await self._save(policy)
+        return policy
+
+    async def delete_document(self, function: str, qualifier: str | None,
+                              revision_id: str | None) -> None:
+        self.get(function, qualifier)
+        self._current(function, qualifier, revision_id)
+        await self.store.delete_policy(function, qualifier or LATEST)
+        self._policies.pop((function, qualifier or LATEST), None)
+
+    def _current(self, function: str, qualifier: str | None,
+                 revision_id: str | None) -> ResourcePolicy | None:
+        """The policy now (None: none yet), after the checks of a change to it."""
+        if qualifier == LATEST:
+            raise errors.InvalidParameterValue(
+                "We currently do not support adding policies for $LATEST.")
+        own_revision = self._resource_revision(function, qualifier)
+        current = self._policies.get((function, qualifier or LATEST))
+        expected = current.revision_id if current is not None else own_revision
+        if revision_id is not None and revision_id != expected:
+            raise errors.PreconditionFailed(_STALE_RESOURCE)
+        return current
 
     def forget(self, function: str) -> None:
         """Drop the policies of a deleted function (the store deleted them with it)."""

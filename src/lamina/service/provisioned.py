@@ -5,6 +5,11 @@ then `READY`); they run Init with `AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-co
 serve before on-demand environments, are never expired for idleness, and are replaced when
 one ends. Configurations survive a restart. Reserved concurrency, when set, must cover the
 function's total provisioned concurrency.
+
+Engines sharing PostgreSQL split each configuration: of N environments, each live engine keeps
+its `share` (N divided among them, in the order they joined), so the cluster keeps N in all;
+when an engine joins or dies the shares are recomputed and the others start what is missing.
+A change made on one engine reaches the others through the store (`reload`).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lamina.domain import errors
@@ -41,12 +47,36 @@ class ProvisionedService:
         self.pool = pool
         self._configs: dict[tuple[str, str], ProvisionedConfig] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # how many of N environments this engine keeps (all of them, alone on its store)
+        self.share: Callable[[int], int] = lambda requested: requested
         functions.on_delete.append(self._forget)
 
     async def load(self) -> None:
         for function, qualifier, requested, modified in await self.store.list_provisioned():
             config = ProvisionedConfig(function, qualifier, requested, modified)
             self._configs[(function, qualifier)] = config
+            self._start(config)
+
+    async def reload(self) -> None:
+        """Take in configurations another engine put or deleted."""
+        stored = {(f, q): (n, m) for f, q, n, m in await self.store.list_provisioned()}
+        for key, config in list(self._configs.items()):
+            if key not in stored:
+                del self._configs[key]
+                try:
+                    self.pool.unprovision(self.functions.resolve(*key))
+                except errors.LaminaError:
+                    pass
+        for key, (requested, modified) in stored.items():
+            known = self._configs.get(key)
+            if known is None or (known.requested, known.last_modified) != (requested, modified):
+                config = ProvisionedConfig(key[0], key[1], requested, modified)
+                self._configs[key] = config
+                self._start(config)
+
+    def rebalance(self) -> None:
+        """The engines sharing the store changed: keep this engine's new share of each."""
+        for config in self._configs.values():
             self._start(config)
 
     async def put(self, function: str, qualifier: str | None, requested: int) -> ProvisionedConfig:
@@ -114,14 +144,15 @@ class ProvisionedService:
     async def _provision(self, config: ProvisionedConfig) -> None:
         try:
             version = self.functions.resolve(config.function, config.qualifier)
-            ready = await self.pool.provision(version, config.requested)
+            share = self.share(config.requested)
+            ready = await self.pool.provision(version, share)
         except Exception as exc:
             log.exception("provisioning %s:%s failed", config.function, config.qualifier)
             config.status, config.reason = "FAILED", str(exc)
             return
-        if ready < config.requested:
+        if ready < share:
             config.status = "FAILED"
-            config.reason = (f"{config.requested - ready} of {config.requested} environments "
+            config.reason = (f"{share - ready} of {share} environments "
                              "failed to initialise; see the function's logs")
         else:
             config.status, config.reason = "READY", None

@@ -20,7 +20,8 @@ from lamina.service.functions import FunctionEntry, FunctionService, timestamp
 _SNAPSHOT_IGNORES = {"version", "revision_id", "last_modified", "description", "state",
                      "state_reason", "state_reason_code", "last_update_status",
                      "last_update_status_reason", "last_update_status_reason_code",
-                     "recursive_loop"}  # a setting of the function, not of its versions
+                     "recursive_loop", "code_signing_config_arn",  # settings of the function,
+                     "scaling"}                                    # or of one version
 
 
 def _same_snapshot(a: FunctionConfig, b: FunctionConfig) -> bool:
@@ -45,7 +46,10 @@ class VersionService:
             raise errors.PreconditionFailed(
                 "The Revision Id provided does not match the latest Revision Id. Call the "
                 "GetFunction/GetAlias API to retrieve the latest Revision Id")
-        if code_sha256 is not None and code_sha256 != latest.code_sha256:
+        # hot-reloaded code has no hash to match (tools that hash the code first, such as
+        # the Serverless Framework, would never match it): not checked, as LocalStack does
+        if code_sha256 is not None and code_sha256 != latest.code_sha256 \
+                and latest.code_path is None:
             raise errors.InvalidParameterValue(
                 f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST "
                 f"({latest.code_sha256}). Please try again with the CodeSHA256 in $LATEST.")
@@ -60,7 +64,7 @@ class VersionService:
             revision_id=str(uuid.uuid4()), last_modified=timestamp(time.time()),
             state="Active", state_reason=None, state_reason_code=None,
             last_update_status="Successful", last_update_status_reason=None,
-            last_update_status_reason_code=None,
+            last_update_status_reason_code=None, scaling=None,
             description=latest.description if description is None else description)
         published = await self.store.publish_version(snapshot)
         entry.versions[published.version] = published

@@ -12,7 +12,9 @@ import json
 import math
 from typing import Any
 
-from lamina.domain import errors
+from lamina.domain import capacity, errors
+from lamina.domain.capacity import CapacityProvider
+from lamina.domain.code_signing import CodeSigningConfig
 from lamina.domain.layers import LAYER_RACE, LayerVersion
 from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
@@ -56,6 +58,10 @@ class SqlStore(DurableSql):
         """Whether this engine holds `role` (e.g. running the pollers) among the engines
         sharing the store; asked again every few seconds. One engine per store here."""
         return True
+
+    async def resign(self) -> None:
+        """Give up every role this engine holds (it is stopping), so another takes them."""
+        return None
 
     # functions ---------------------------------------------------------------------
     async def create_function(self, config: FunctionConfig, tags: dict[str, str],
@@ -289,6 +295,34 @@ class SqlStore(DurableSql):
 
     async def list_function_urls(self) -> list[FunctionUrlConfig]:
         return [rows.url_from_row(r[0]) for r in await self._query("list_function_urls")]
+
+    # code signing configurations and capacity providers -------------------------------
+    async def put_code_signing_config(self, config: CodeSigningConfig) -> None:
+        await self._change(("put_code_signing_config", {
+            "arn": config.arn, "config": json.dumps(config.to_dict(), separators=(",", ":"))}))
+
+    async def delete_code_signing_config(self, arn: str) -> None:
+        await self._change(("delete_code_signing_config", {"arn": arn}))
+
+    async def list_code_signing_configs(self) -> list[CodeSigningConfig]:
+        return [CodeSigningConfig.from_dict(json.loads(r[0]))
+                for r in await self._query("list_code_signing_configs")]
+
+    async def insert_capacity_provider(self, provider: CapacityProvider) -> None:
+        try:
+            await self._change(("insert_capacity_provider", rows.provider_row(provider)))
+        except self.integrity_errors:
+            raise capacity.exists(provider.arn) from None
+
+    async def put_capacity_provider(self, provider: CapacityProvider) -> None:
+        await self._change(("put_capacity_provider", rows.provider_row(provider)))
+
+    async def delete_capacity_provider(self, name: str) -> None:
+        await self._change(("delete_capacity_provider", {"name": name}))
+
+    async def list_capacity_providers(self) -> list[CapacityProvider]:
+        return [CapacityProvider.from_dict(json.loads(r[0]))
+                for r in await self._query("list_capacity_providers")]
 
     # layer versions ------------------------------------------------------------------
     async def insert_layer_version(self, layer: LayerVersion) -> None:

@@ -36,9 +36,11 @@ class CodeStore:
     def tree(self, key: str) -> Path:
         return self.root / key
 
-    def put(self, data: bytes) -> Package:
-        """Check and unpack `data`; return the stored package. Blocking: run it in a thread."""
-        if len(data) > limits.ZIPPED_CODE:
+    def put(self, data: bytes, direct: bool = True) -> Package:
+        """Check and unpack `data`; return the stored package. Blocking: run it in a thread.
+        `direct`: uploaded in the request, where Lambda takes 50 MB zipped at most (a package
+        from S3 may be larger: only its unzipped size is limited)."""
+        if direct and len(data) > limits.ZIPPED_CODE:
             raise errors.RequestTooLarge(
                 f"Zipped size must be smaller than {limits.ZIPPED_CODE} bytes")
         digest = hashlib.sha256(data)
@@ -64,6 +66,19 @@ class CodeStore:
                 _lay_over(self.tree(key), staging)
         target = self.root / "layers" / hashlib.sha256(" ".join(keys).encode()).hexdigest()
         _build(target, lay)
+        return target
+
+
+    @staticmethod
+    def lay(sources: list[Path], target: Path) -> Path:
+        """The folders `sources` laid over one another in order into `target` (a function's
+        layers when one of them is a hot-reload folder: laid out for each environment).
+        A source that is missing is left out (the environment then says which).
+        Blocking: run it in a thread."""
+        target.mkdir(parents=True, exist_ok=True)
+        for source in sources:
+            if source.is_dir():
+                _lay_over(source, target)
         return target
 
 

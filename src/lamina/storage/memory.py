@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from lamina.domain import errors
+from lamina.domain import capacity, errors
+from lamina.domain.capacity import CapacityProvider
+from lamina.domain.code_signing import CodeSigningConfig
 from lamina.domain.layers import LAYER_RACE, LayerVersion
 from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
@@ -49,6 +51,8 @@ class MemoryStore(DurableMemory):
         self.aliases: dict[tuple[str, str], Alias] = {}
         self.provisioned: dict[tuple[str, str], tuple[int, str]] = {}
         self.last_version: dict[str, int] = {}
+        self.code_signing: dict[str, CodeSigningConfig] = {}
+        self.providers: dict[str, CapacityProvider] = {}
         self.call_results: dict[tuple[str, str, str], tuple[str, str, InvocationOutcome, float]] = {}
 
     async def open(self) -> None:
@@ -59,6 +63,9 @@ class MemoryStore(DurableMemory):
 
     async def try_lead(self, role: str) -> bool:
         return True
+
+    async def resign(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None
@@ -281,6 +288,31 @@ class MemoryStore(DurableMemory):
 
     async def list_policies(self) -> list[ResourcePolicy]:
         return [self.policies[k] for k in sorted(self.policies)]
+
+    # code signing configurations and capacity providers -------------------------------
+    async def put_code_signing_config(self, config: CodeSigningConfig) -> None:
+        self.code_signing[config.arn] = config
+
+    async def delete_code_signing_config(self, arn: str) -> None:
+        self.code_signing.pop(arn, None)
+
+    async def list_code_signing_configs(self) -> list[CodeSigningConfig]:
+        return [self.code_signing[k] for k in sorted(self.code_signing)]
+
+    async def insert_capacity_provider(self, provider: CapacityProvider) -> None:
+        if provider.name in self.providers:
+            raise capacity.exists(provider.arn)
+        self.providers[provider.name] = provider
+
+    async def put_capacity_provider(self, provider: CapacityProvider) -> None:
+        if provider.name in self.providers:
+            self.providers[provider.name] = provider
+
+    async def delete_capacity_provider(self, name: str) -> None:
+        self.providers.pop(name, None)
+
+    async def list_capacity_providers(self) -> list[CapacityProvider]:
+        return [self.providers[k] for k in sorted(self.providers)]
 
     # function URLs -------------------------------------------------------------------
     async def put_function_url(self, config: FunctionUrlConfig) -> None:

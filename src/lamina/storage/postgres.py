@@ -29,6 +29,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from lamina.domain import errors
 from lamina.storage import queries
 from lamina.storage.base import SqlStore, Step
+from lamina.storage.cluster import ClusterQueries
 
 log = logging.getLogger("lamina.postgres")
 Rows = list[tuple[Any, ...]]
@@ -41,11 +42,17 @@ NOTIFIED = frozenset((
     "delete_function", "set_reserved_concurrency", "put_event_config", "delete_event_config",
     "put_mapping", "delete_mapping", "settle_mapping", "set_function_tags", "put_policy",
     "delete_policy", "put_function_url", "delete_function_url", "insert_layer_version",
-    "put_layer_version",
+    "put_layer_version", "put_provisioned", "delete_provisioned", "put_code_signing_config",
+    "delete_code_signing_config",
+    "insert_capacity_provider", "put_capacity_provider", "delete_capacity_provider",
+    # engines sharing the store (storage.cluster): results others wait for, calls that ended
+    # without one, claims of a dead engine given back
+    "put_call_result", "unregister_call", "release_dead_events", "release_dead_deliveries",
+    "release_expired_events", "release_expired_deliveries",
 ))
 
 
-class PostgresStore(SqlStore):
+class PostgresStore(ClusterQueries, SqlStore):
     """Store on PostgreSQL (see the module docstring)."""
 
     all_claims_are_stale = False
@@ -101,10 +108,10 @@ class PostgresStore(SqlStore):
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             await conn.execute("CREATE TABLE IF NOT EXISTS lamina_schema (version INTEGER NOT NULL)")
-            cursor = await conn.execute("SELECT max(version) FROM lamina_schema")
-            current = (await cursor.fetchone() or (None,))[0] or 0
+            cursor = await conn.execute("SELECT version FROM lamina_schema")
+            applied = {row[0] for row in await cursor.fetchall()}
             for number, sql in queries.migrations("postgres"):
-                if number > current:
+                if number not in applied:
                     await conn.execute(sql)  # type: ignore[arg-type]
                     await conn.execute("INSERT INTO lamina_schema (version) VALUES (%s)", (number,))
 
@@ -138,6 +145,9 @@ class PostgresStore(SqlStore):
             log.warning("lost the PostgreSQL connection that holds %s (%s)", role, exc)
             await self._drop_leader()
             return False
+
+    async def resign(self) -> None:
+        await self._drop_leader()
 
     async def _drop_leader(self) -> None:
         self._roles.clear()

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
+from lamina.domain.capacity import CapacityProvider
 from lamina.domain.layers import LayerVersion
 from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
@@ -117,3 +118,8 @@ def url_row(config: FunctionUrlConfig) -> dict[str, Any]:
 
 def url_from_row(text: str) -> FunctionUrlConfig:
     return FunctionUrlConfig(**json.loads(text))
+
+
+def provider_row(provider: CapacityProvider) -> dict[str, Any]:
+    return {"name": provider.name,
+            "config": json.dumps(provider.to_dict(), separators=(",", ":"))}

@@ -139,10 +139,26 @@ class SqliteStore(SqlStore):
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    current = db.execute("PRAGMA user_version").fetchone()[0]
-    for number, sql in queries.migrations("sqlite"):
-        if number > current:
-            db.executescript("BEGIN IMMEDIATE;\n" + sql + f"\nPRAGMA user_version = {number};\nCOMMIT;")
+    """Apply every migration not applied yet, in order: by number, not above a maximum, so
+    that a migration numbered below one already applied (branches land out of order) still
+    runs. `user_version` keeps the highest applied, for stores made before the table."""
+    known = queries.migrations("sqlite")
+    db.executescript("CREATE TABLE IF NOT EXISTS lamina_migrations "
+                     "(version INTEGER PRIMARY KEY);")
+    applied = {row[0] for row in db.execute("SELECT version FROM lamina_migrations")}
+    if not applied:
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        applied = {number for number, _ in known if number <= current}
+        db.executemany("INSERT INTO lamina_migrations (version) VALUES (?)",
+                       [(number,) for number in sorted(applied)])
+        db.commit()
+    for number, sql in known:
+        if number not in applied:
+            highest = max(applied | {number})
+            db.executescript(f"BEGIN IMMEDIATE;\n{sql}\n"
+                             f"INSERT INTO lamina_migrations (version) VALUES ({number});\n"
+                             f"PRAGMA user_version = {highest};\nCOMMIT;")
+            applied.add(number)
 
 
 def _unavailable(exc: Exception) -> errors.StoreUnavailable:

@@ -306,6 +306,27 @@ ON CONFLICT (mapping, shard) DO UPDATE SET position = excluded.position;
 -- name: get_checkpoints
 SELECT shard, position FROM checkpoints WHERE mapping = :mapping;
 
+-- name: put_code_signing_config
+INSERT INTO code_signing_configs (arn, config) VALUES (:arn, :config)
+ON CONFLICT (arn) DO UPDATE SET config = excluded.config;
+
+-- name: delete_code_signing_config
+DELETE FROM code_signing_configs WHERE arn = :arn;
+
+-- name: list_code_signing_configs
+SELECT config FROM code_signing_configs ORDER BY arn;
+
+-- name: insert_capacity_provider
+INSERT INTO capacity_providers (name, config) VALUES (:name, :config);
+
+-- name: put_capacity_provider
+UPDATE capacity_providers SET config = :config WHERE name = :name;
+
+-- name: delete_capacity_provider
+DELETE FROM capacity_providers WHERE name = :name;
+
+-- name: list_capacity_providers
+SELECT config FROM capacity_providers ORDER BY name;
 -- durable executions (domain/durable.py; storage/durable.py) ----------------------------
 
 -- name: insert_execution
@@ -376,3 +397,70 @@ WHERE arn IN (SELECT arn FROM durable_executions WHERE expires_at < :now);
 
 -- name: purge_executions
 DELETE FROM durable_executions WHERE expires_at < :now RETURNING arn;
+
+-- engines sharing the store (PostgreSQL only; migration 0020, docs/CLUSTER.md) -------------
+-- name: soft_commit
+SELECT set_config('synchronous_commit', 'off', true);
+
+-- name: cluster_renew
+SELECT lease_until, lost FROM lamina_renew(:engine, :address, :state, :ttl);
+
+-- name: cluster_purge_dead
+DELETE FROM cluster_engines WHERE lease_until < lamina_now() - :keep;
+
+-- name: cluster_engines
+SELECT engine, address, state, started_at, lease_until, lease_until >= lamina_now()
+FROM cluster_engines ORDER BY started_at, engine;
+
+-- name: cluster_grant
+SELECT given, held_by_others, others, lease_until, lost
+FROM lamina_grant(:engine, :address, :state, :ttl, :pool, :want, :account);
+
+-- name: cluster_return
+UPDATE concurrency_grants SET granted = greatest(0, granted - :count)
+WHERE engine = :engine AND pool = :pool;
+
+-- name: cluster_grants
+SELECT g.pool, g.engine, g.granted FROM concurrency_grants g
+JOIN cluster_engines e ON e.engine = g.engine
+WHERE e.lease_until >= lamina_now() AND g.granted > 0 ORDER BY g.pool, g.engine;
+
+-- name: cluster_leave
+DELETE FROM cluster_engines WHERE engine = :engine;
+
+-- name: cluster_notify
+SELECT pg_notify('lamina', :payload);
+
+-- name: register_call
+INSERT INTO running_calls (function, qualifier, invocation_id, request_id, engine, started_at)
+VALUES (:function, :qualifier, :invocation_id, :request_id, :engine, :started_at)
+ON CONFLICT (function, qualifier, invocation_id) DO NOTHING;
+
+-- name: unregister_call
+DELETE FROM running_calls
+WHERE function = :function AND qualifier = :qualifier AND invocation_id = :invocation_id
+  AND engine = :engine;
+
+-- name: forget_call
+DELETE FROM running_calls
+WHERE function = :function AND qualifier = :qualifier AND invocation_id = :invocation_id;
+
+-- name: running_call
+SELECT r.request_id, r.engine, coalesce(e.lease_until >= lamina_now(), FALSE), r.started_at
+FROM running_calls r LEFT JOIN cluster_engines e ON e.engine = r.engine
+WHERE r.function = :function AND r.qualifier = :qualifier AND r.invocation_id = :invocation_id;
+
+-- name: purge_running_calls
+DELETE FROM running_calls WHERE started_at < :before;
+
+-- name: release_dead_events
+UPDATE async_events SET owner = NULL, lease_until = NULL
+WHERE owner IS NOT NULL
+  AND owner NOT IN (SELECT engine FROM cluster_engines WHERE lease_until >= lamina_now())
+RETURNING request_id;
+
+-- name: release_dead_deliveries
+UPDATE deliveries SET owner = NULL, lease_until = NULL
+WHERE owner IS NOT NULL
+  AND owner NOT IN (SELECT engine FROM cluster_engines WHERE lease_until >= lamina_now())
+RETURNING id;

@@ -303,6 +303,27 @@ ON CONFLICT (mapping, shard) DO UPDATE SET position = excluded.position;
 -- name: get_checkpoints
 SELECT shard, position FROM checkpoints WHERE mapping = :mapping;
 
+-- name: put_code_signing_config
+INSERT INTO code_signing_configs (arn, config) VALUES (:arn, :config)
+ON CONFLICT (arn) DO UPDATE SET config = excluded.config;
+
+-- name: delete_code_signing_config
+DELETE FROM code_signing_configs WHERE arn = :arn;
+
+-- name: list_code_signing_configs
+SELECT config FROM code_signing_configs ORDER BY arn;
+
+-- name: insert_capacity_provider
+INSERT INTO capacity_providers (name, config) VALUES (:name, :config);
+
+-- name: put_capacity_provider
+UPDATE capacity_providers SET config = :config WHERE name = :name;
+
+-- name: delete_capacity_provider
+DELETE FROM capacity_providers WHERE name = :name;
+
+-- name: list_capacity_providers
+SELECT config FROM capacity_providers ORDER BY name;
 -- durable executions (domain/durable.py; storage/durable.py) ----------------------------
 
 -- name: insert_execution

@@ -342,6 +342,23 @@ def await_assignment():
         time.tzset()
 
 
+def start_debugger(setting):
+    """`lamina debug`: debugpy listens on 127.0.0.1:PORT ("PORT" or "PORT:wait"); with
+    wait, the handler loads once a client has attached (its configuration done)."""
+    port, _, wait = setting.partition(":")
+    try:  # the engine's debugpy, on the SDK path (not the standard library)
+        import importlib
+        debugpy = importlib.import_module("debugpy")
+        debugpy.listen(("127.0.0.1", int(port)))
+    except Exception as exc:  # not installed, port taken
+        raise FaultException("Runtime.DebuggerError",
+                             "Lamina could not start debugpy on 127.0.0.1:%s: %s" % (port, exc))
+    sys.stdout.write("debugpy is listening on 127.0.0.1:%s%s\n"
+                     % (port, " (waiting for a client to attach)" if wait else ""))
+    if wait:
+        debugpy.wait_for_client()
+
+
 def layer_paths(opt_dir):
     """Where Lambda's Python finds layers, after the task root: /opt/python's site-packages
     for this Python, then /opt/python (here under LAMINA_OPT_DIR, the merged layers)."""
@@ -373,7 +390,13 @@ def main(argv):
     else:
         sys.meta_path.insert(0, ConfigureLoggingOnImport())
     client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    prefix = os.environ.pop("LAMINA_PYCACHE_PREFIX", None)
+    if prefix:  # hot reload: bytecode kept outside the watched folder, never stale
+        sys.pycache_prefix = prefix
+    debug = os.environ.pop("LAMINA_DEBUG", None)
     try:
+        if debug:
+            start_debugger(debug)
         handler = load_handler(os.environ.get("_HANDLER", ""))
     except FaultException as exc:
         error = error_document(exc.message, exc.error_type, exc.trace, "")
