@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from lamina import cli, config
 
@@ -99,6 +100,7 @@ def parser() -> argparse.ArgumentParser:
 
     _debug_parser(commands)
     commands.add_parser("runtimes", help="show which interpreters run which runtimes here")
+    _event_commands(commands)
     return top
 
 
@@ -117,6 +119,45 @@ def _debug_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
                        help="hold the next invocation until a debugger attaches")
     debug.add_argument("--off", action="store_true", help="end debug mode")
     _endpoint_arg(debug)
+
+
+def _event_commands(commands: Any) -> None:
+    sched = commands.add_parser(
+        "schedules", help="list, show, create or delete the schedules the engine runs",
+        description="Schedules (EventBridge rules and Scheduler schedules) invoke a function "
+                    "asynchronously on the engine's clock. Without NAME: list them. With NAME: "
+                    "show it, or create/replace it with --expression and --target, or delete "
+                    "it. Example: lamina schedules nightly --expression 'cron(0 3 * * ? *)' "
+                    "--target arn:aws:lambda:us-east-1:123456789012:function:report")
+    sched.add_argument("name", nargs="?", help="one schedule")
+    sched.add_argument("--expression", help="rate(5 minutes), cron(0 12 * * ? *), or with "
+                                            "--scheduler at(2026-12-24T10:00:00)")
+    sched.add_argument("--target", help="the function's ARN (or name), maybe qualified")
+    sched.add_argument("--input", help="the JSON the function receives (default: EventBridge's "
+                                       "Scheduled Event; with --scheduler: {})")
+    sched.add_argument("--scheduler", action="store_true",
+                       help="an EventBridge Scheduler schedule (time zones, at(), context "
+                            "attributes in --input) rather than an EventBridge rule")
+    sched.add_argument("--timezone", help="with --scheduler: the zone of cron() and at(), "
+                                          "e.g. Europe/Paris (default UTC)")
+    sched.add_argument("--disabled", action="store_true", help="create it disabled")
+    sched.add_argument("--delete", action="store_true", help="delete the schedule NAME")
+    sched.add_argument("--stack", help="only the schedules of this stack")
+    sched.add_argument("--json", action="store_true", help="print JSON")
+    _endpoint_arg(sched)
+
+    apis = commands.add_parser(
+        "apis", help="list, show, create or delete the HTTP APIs the engine serves",
+        description="HTTP APIs (API Gateway REST APIs and HTTP APIs) route requests to "
+                    "functions. Without API_ID: list them with their URLs and routes. With "
+                    "API_ID: show it, create/replace it from a JSON file (--from-file, the "
+                    "shape GET answers), or delete it.")
+    apis.add_argument("api_id", nargs="?", help="one API (10 lowercase letters or digits)")
+    apis.add_argument("--from-file", help="create or replace API_ID from this JSON file")
+    apis.add_argument("--delete", action="store_true", help="delete the API API_ID")
+    apis.add_argument("--stack", help="only the APIs of this stack")
+    apis.add_argument("--json", action="store_true", help="print JSON")
+    _endpoint_arg(apis)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -148,6 +189,18 @@ def main(argv: list[str] | None = None) -> None:
         cli_durable.execution(args.endpoint, args.arn, not args.no_logs, args.json)
     elif args.command == "debug":
         cli.debug(args.endpoint, args.function, args.qualifier, args.port, args.wait, args.off)
+    elif args.command == "schedules":
+        from lamina import cli_events
+        change = cli_events.schedule_change(args.expression, args.target, args.input,
+                                            args.scheduler, args.timezone, args.disabled)
+        if change is not None and args.name is None:
+            raise SystemExit("lamina: name the schedule to create")
+        cli_events.schedules(args.endpoint, args.name, args.json, args.stack, change,
+                             args.delete)
+    elif args.command == "apis":
+        from lamina import cli_events
+        cli_events.apis(args.endpoint, args.api_id, args.json, args.stack, args.delete,
+                        args.from_file)
     elif args.command == "runtimes":
         from lamina.runtime.interpreters import Interpreters
         for family, found in Interpreters().available().items():

@@ -41,6 +41,7 @@ from lamina.runtime.log_retention import LogRetention
 from lamina.runtime.logs import LogGroupReader, LogReader, LogStream
 from lamina.runtime.pool import EnvironmentPool
 from lamina.service import clock
+from lamina.service.apis import ApiService
 from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.calls import CallRegistry
 from lamina.service.capacity import CapacityProviderService
@@ -62,6 +63,7 @@ from lamina.service.permissions import PermissionService
 from lamina.service.provisioned import ProvisionedService
 from lamina.service.records import Recorder
 from lamina.service.retention import RecordRetention
+from lamina.service.schedules import ScheduleService
 from lamina.service.urls import UrlService
 from lamina.service.versions import VersionService
 from lamina.storage.code import CodeStore
@@ -151,6 +153,9 @@ class Engine:
                                        self.clock, self.async_invoke.owe)
         self.durable = DurableService(self.store, self.functions, self.invoke, self.limiter,
                                       self.recorder, self.clock, config.region, config.account)
+        self.schedules = ScheduleService(self.store, self.async_invoke, self.clock,
+                                         config.region, config.account)
+        self.apis = ApiService(self.store, config.region, config.account, config.port)
         self.pollers = PollerSupervisor(self.mappings, self.aws, config.region)
         self.mappings.sources = self.pollers
         self.observe = ObserveService(self.store, self.recorder,
@@ -170,6 +175,8 @@ class Engine:
         self._reload_functions = Reload(self._load_functions, "functions")
         self._reload_mappings = Reload(self.mappings.reload, "event source mappings")
         self._reload_provisioned = Reload(self.provisioned.reload, "provisioned concurrency")
+        self._reload_schedules = Reload(self.schedules.load, "schedules")
+        self._reload_apis = Reload(self.apis.load, "HTTP APIs")
         self._leading: asyncio.Task[None] | None = None
 
     def _hot_reload(self, folders: set[str]) -> None:
@@ -196,6 +203,7 @@ class Engine:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
         await self.cluster.join()
+        await self._resume_clock()
         await self.pool.start()
         await self._load_functions()
         await self.provisioned.load()
@@ -205,6 +213,9 @@ class Engine:
         await self.async_invoke.start()
         await self.durable.start()
         await self.mappings.load()
+        await self.schedules.load()
+        self.schedules.start()
+        await self.apis.load()
         await self.store.listen(self._on_store_change)
         if self.config.pollers:
             await self._lead_once()
@@ -219,12 +230,27 @@ class Engine:
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
                          layers=self.layers, urls=self.urls, code_signing=self.code_signing,
                          capacity=self.capacity, durable=self.durable, debug=self.debug,
-                         log_groups=self.log_groups, cluster=self.cluster)
+                         log_groups=self.log_groups, cluster=self.cluster,
+                         schedules=self.schedules, apis=self.apis,
+                         persist_clock=self._persist_clock)
         self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large,
                                        connections=self.connections)
         self.cluster.address = f"{self.config.host}:{self.port}"
+        self.apis.port = self.port
         self.cluster.ready()
+
+    async def _resume_clock(self) -> None:
+        """Go on with the engine time an earlier run kept (scaled and virtual clocks)."""
+        kept = await self.store.get_engine_clock()
+        if kept is not None:
+            self.clock.resume(*kept)
+        await self._persist_clock()
+
+    async def _persist_clock(self) -> None:
+        anchor = self.clock.anchor()
+        if anchor is not None:
+            await self.store.put_engine_clock(anchor[0], anchor[1], self.clock.label)
 
     async def _lead_once(self) -> None:
         """Run the event source pollers while this engine holds that role (always, alone
@@ -246,14 +272,17 @@ class Engine:
                 log.exception("could not check which engine runs the pollers")
 
     _MAPPING_CHANGES = ("put_mapping", "delete_mapping", "settle_mapping")
-    _EVENTS_BACK = ("enqueue_event", "reschedule_event", "release_expired_events",
-                    "release_dead_events", "reconnected")
+    _EVENTS_BACK = ("enqueue_event", "reschedule_event", "enqueue_scheduled_event",
+                    "release_expired_events", "release_dead_events", "reconnected")
     _DELIVERIES_BACK = ("enqueue_delivery", "release_expired_deliveries",
                         "release_dead_deliveries", "reconnected")
     _CALL_CHANGES = ("put_call_result", "unregister_call")
     _PROVISIONED_CHANGES = ("put_provisioned", "delete_provisioned")
+    _SCHEDULE_CHANGES = ("put_schedule", "delete_schedule", "advance_schedule")
+    _API_CHANGES = ("put_http_api", "delete_http_api")
     _NOT_FUNCTIONS = frozenset((*_MAPPING_CHANGES, *_EVENTS_BACK, *_DELIVERIES_BACK,
-                                *_CALL_CHANGES, *_PROVISIONED_CHANGES))
+                                *_CALL_CHANGES, *_PROVISIONED_CHANGES, *_SCHEDULE_CHANGES,
+                                *_API_CHANGES))
 
     def _on_store_change(self, change: str, own: bool) -> None:
         """Something changed in the store shared with other engines (PostgreSQL
@@ -273,6 +302,10 @@ class Engine:
             self._reload_provisioned.request()
         if change in (*self._MAPPING_CHANGES, "reconnected"):
             self._reload_mappings.request()
+        if change in (*self._SCHEDULE_CHANGES, "reconnected") and not own:
+            self._reload_schedules.request()
+        if change in (*self._API_CHANGES, "reconnected") and not own:
+            self._reload_apis.request()
         if (change not in self._NOT_FUNCTIONS or change == "reconnected") and not own:
             self._reload_functions.request()
 
@@ -318,6 +351,7 @@ class Engine:
             self._leading.cancel()
         await self.pollers.close()
         await self.watcher.close()
+        await self.schedules.close()
         await self.async_invoke.close()
         await self.durable.close()
         await self.sender.close()

@@ -162,3 +162,32 @@ def test_environments_queues_and_mappings_are_shown(engine, page, dead_lettered)
     expect(page.locator(f'#queues-table tr[data-function="{name}"]')).to_contain_text("0")
     page.goto(f"{engine.endpoint}/_lamina/#/mappings")
     expect(page.locator("#no-mappings")).to_contain_text("No event source mappings")
+
+
+def test_schedules_and_http_apis_are_shown(engine, clam, page):
+    """The console lists each schedule with its next due time and each HTTP API with its URL
+    and routes."""
+    import urllib.request
+
+    create_function(clam, "console-sched", zip_dir(FUNCTIONS / "events"),
+                    handler="index.echo")
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:console-sched"
+
+    def put(path: str, body: dict) -> None:
+        request = urllib.request.Request(engine.endpoint + path, method="PUT",
+                                         data=json.dumps(body).encode())
+        urllib.request.urlopen(request, timeout=30).read()
+
+    put("/_lamina/schedules/console-nightly", {"ScheduleExpression": "cron(0 3 * * ? *)",
+                                                "TargetArn": arn})
+    put("/_lamina/apis/consoleapi", {"Name": "console-api", "ProtocolType": "HTTP",
+                                     "Routes": [{"Method": "GET", "Path": "/hello/{name}",
+                                                 "TargetArn": arn}]})
+    page.goto(f"{engine.endpoint}/_lamina/#/schedules")
+    row = page.locator('[data-schedule="console-nightly"]')
+    expect(row).to_contain_text("cron(0 3 * * ? *)")
+    expect(row).to_contain_text("03:00:00Z")
+    page.goto(f"{engine.endpoint}/_lamina/#/apis")
+    panel = page.locator('[data-api="consoleapi"]')
+    expect(panel).to_contain_text(f"http://consoleapi.execute-api.localhost:{engine.port}")
+    expect(panel).to_contain_text("GET /hello/{name}")

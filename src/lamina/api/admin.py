@@ -163,6 +163,8 @@ async def clock_advance(ctx: ApiContext, request: Request, request_id: str) -> R
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
         raise errors.ValidationError.field(seconds, "seconds", "Member must be a number >= 0")
     ctx.clock.advance(seconds)
+    if ctx.persist_clock is not None:
+        await ctx.persist_clock()
     return wire.json_response(200, {"Now": ctx.clock.now(), "Scale": ctx.clock.scale}, request_id)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from lamina.api import (
     admin,
+    apis,
     capacity,
     cloudwatch_logs,
     code_signing,
@@ -32,6 +33,7 @@ from lamina.api import (
     overview,
     permissions,
     resource_policies,
+    schedules,
     versions,
     wire,
 )
@@ -179,6 +181,14 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("GET", rf"/_lamina/debug/{_NAME}", debug.get_debug),
     ("PUT", rf"/_lamina/debug/{_NAME}", debug.put_debug),
     ("DELETE", rf"/_lamina/debug/{_NAME}", debug.delete_debug),
+    ("GET", r"/_lamina/apis/?", apis.list_apis),
+    ("GET", r"/_lamina/apis/(?P<api_id>[^/]+)", apis.get_api),
+    ("PUT", r"/_lamina/apis/(?P<api_id>[^/]+)", apis.put_api),
+    ("DELETE", r"/_lamina/apis/(?P<api_id>[^/]+)", apis.delete_api),
+    ("GET", r"/_lamina/schedules/?", schedules.list_schedules),
+    ("GET", r"/_lamina/schedules/(?P<name>[^/]+)", schedules.get_schedule),
+    ("PUT", r"/_lamina/schedules/(?P<name>[^/]+)", schedules.put_schedule),
+    ("DELETE", r"/_lamina/schedules/(?P<name>[^/]+)", schedules.delete_schedule),
     ("GET", r"/_lamina/overview", overview.overview),
     ("GET", rf"/_lamina/functions/{_NAME}", overview.function_detail),
     ("GET", r"/_lamina/queues", overview.queues),
@@ -231,6 +241,9 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
             url = urls.target(request)
             if url is not None:  # a function URL, not the Lambda API
                 return await urls.serve(ctx, request, request_id, *url)
+            api = apis.target(request)
+            if api is not None:  # an HTTP API (API Gateway), not the Lambda API
+                return await apis.serve(ctx, request, request_id, *api)
             handler, params = _route(request.method, request.path)
             if request.method == "GET" or handler in _NOT_CHANGES:
                 return await handler(ctx, request, request_id, **params)

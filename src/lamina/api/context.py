@@ -8,6 +8,7 @@ from typing import Any
 from lamina.domain import arns
 from lamina.http.server import Request
 from lamina.observability.metrics import Metrics
+from lamina.service.apis import ApiService
 from lamina.service.async_invoke import AsyncInvokeService
 from lamina.service.cluster import Cluster
 from lamina.service.capacity import CapacityProviderService
@@ -24,6 +25,7 @@ from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
 from lamina.service.permissions import PermissionService
 from lamina.service.provisioned import ProvisionedService
+from lamina.service.schedules import ScheduleService
 from lamina.service.urls import UrlService
 from lamina.service.versions import VersionService
 
@@ -55,6 +57,9 @@ class ApiContext:
     durable: Any = None   # service.durable.DurableService
     debug: DebugService | None = None
     log_groups: LogGroupService | None = None
+    schedules: ScheduleService | None = None
+    apis: ApiService | None = None
+    persist_clock: Any = None     # async () -> None: keep a virtual clock's new time
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)

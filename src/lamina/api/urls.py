@@ -213,3 +213,6 @@ def _safe(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
             continue
         out.append((name, value.encode("latin-1", "replace").decode("latin-1")))
     return out
+
+
+safe_headers = _safe  # HTTP APIs write the headers a function returned the same way

@@ -443,7 +443,9 @@
       kind === "on_success" ? "OnSuccess" : kind);
     switch (e.Kind) {
       case "accepted": return [`accepted`, `type ${kindOf(e.type)}` +
-        (e.version ? ` · version ${e.version}` : "") + (e.sdk_retry_of ? ` · SDK retry of ${short(e.sdk_retry_of)}` : "")];
+        (e.version ? ` · version ${e.version}` : "") + (e.sdk_retry_of ? ` · SDK retry of ${short(e.sdk_retry_of)}` : "") +
+        (e.source ? ` · from ${e.source}` + (e.schedule ? ` schedule ${e.schedule} (${e.scheduled_time})` : "") +
+          (e.route ? ` ${e.api} ${e.route}` : "") : "")];
       case "queued": return ["queued", "in the async queue"];
       case "attempt": return [`attempt ${e.attempt}`, [e.start === "cold" ?
         `cold start · init ${fmtMs(e.init_ms)}` : "warm", `duration ${fmtMs(e.duration_ms)}`,
@@ -640,6 +642,49 @@
     later(async () => { await loadOverview(); draw(); }, 2000);
   }
 
+  // schedules and HTTP APIs ----------------------------------------------------------------
+  function scheduleTable(items) {
+    if (!items.length) return h("div", { class: "empty panel", id: "no-schedules" },
+      "No schedules: PUT one at /_lamina/schedules/NAME, or run lamina schedules NAME --expression … --target ….");
+    return table(["Name", "Expression", "Source", "State", "Next due (UTC)", "Last due", "Fired",
+      "Missed", "Target", "Last invocation"], items.map((s) => h("tr", { "data-schedule": s.Name },
+      h("td", {}, s.Name), h("td", { class: "mono" }, s.ScheduleExpression +
+        (s.ScheduleExpressionTimezone ? ` ${s.ScheduleExpressionTimezone}` : "")),
+      h("td", {}, s.Source), h("td", {}, badge(s.State, s.State === "ENABLED" ? "success" : "running")),
+      h("td", { class: "mono" }, s.NextDue || "–"), h("td", { class: "mono" }, s.LastDue || "–"),
+      h("td", {}, String(s.Fired)), h("td", {}, String(s.Missed)),
+      h("td", { class: "wrap mono" }, s.TargetArn),
+      h("td", {}, s.LastRequestId ? h("a", { href: `#/invocations/${encodeURIComponent(s.LastRequestId)}`,
+        class: "mono" }, s.LastRequestId) : (s.LastError || "–")))), { id: "schedules-table" });
+  }
+
+  async function schedulesView() {
+    const holder = h("div", {});
+    view.replaceChildren(h("h1", {}, "Schedules"), holder);
+    const draw = async () => holder.replaceChildren(
+      scheduleTable((await api("/_lamina/schedules")).Schedules));
+    await draw();
+    later(draw, 2000);
+  }
+
+  function apiPanel(a) {
+    return h("div", { class: "panel", "data-api": a.ApiId },
+      h("h2", {}, `${a.Name} `, h("span", { class: "muted" }, `${a.ApiId} · ${a.ProtocolType} · stage ${a.StageName}`)),
+      kv([["URL", h("a", { href: a.Url, class: "mono" }, a.Url)],
+        ["Fallback URL", h("a", { href: a.FallbackUrl, class: "mono" }, a.FallbackUrl)]]),
+      table(["Route", "Function", "Payload", "Timeout"], a.Routes.map((r) => h("tr", {},
+        h("td", { class: "mono" }, r.RouteKey), h("td", { class: "wrap mono" }, r.TargetArn),
+        h("td", {}, r.PayloadFormatVersion), h("td", {}, `${r.TimeoutInMillis} ms`)))));
+  }
+
+  async function apisView() {
+    const holder = h("div", { id: "apis" });
+    view.replaceChildren(h("h1", {}, "HTTP APIs"), holder);
+    const found = (await api("/_lamina/apis")).Apis;
+    holder.replaceChildren(...(found.length ? found.map(apiPanel)
+      : [h("div", { class: "empty panel", id: "no-apis" }, "No HTTP APIs: PUT one at /_lamina/apis/API_ID.")]));
+  }
+
   // routing -----------------------------------------------------------------------------
   async function route() {
     generation += 1;
@@ -657,6 +702,8 @@
       else if (parts[0] === "invocations") await invocationsView(new URLSearchParams(search || ""));
       else if (parts[0] === "mappings") await mappingsView();
       else if (parts[0] === "queues") await queuesView();
+      else if (parts[0] === "schedules") await schedulesView();
+      else if (parts[0] === "apis") await apisView();
       else await functionsView();
       setStatus(`loaded ${new Date().toLocaleTimeString()}`);
     } catch (error) {

@@ -21,6 +21,7 @@ import re
 import secrets
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -143,6 +144,22 @@ class HttpRequest:
 def http_event(request: HttpRequest, config: FunctionUrlConfig, region: str, account: str,
                request_id: str, now: float) -> dict[str, Any]:
     """The payload-2.0 event Lambda hands the function for `request`."""
+    context: dict[str, Any] = {
+        "accountId": account if config.auth_type == "AWS_IAM" else "anonymous",
+        "apiId": config.url_id, "domainName": f"{config.url_id}.lambda-url.{region}.on.aws",
+        "domainPrefix": config.url_id}
+    event = payload_v2(request, context, "$default", "$default", request_id, now)
+    if config.auth_type == "AWS_IAM":
+        event["requestContext"]["authorizer"] = {
+            "iam": _caller(event["headers"].get("authorization", ""), account)}
+    return event
+
+
+def payload_v2(request: HttpRequest, context: dict[str, Any], route_key: str, stage: str,
+               request_id: str, now: float, path_parameters: dict[str, str] | None = None,
+               stage_variables: dict[str, str] | None = None) -> dict[str, Any]:
+    """An event in API Gateway's payload format 2.0, as function URLs and HTTP APIs send it:
+    `context` holds the requestContext members that name the caller's endpoint."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in request.headers:
@@ -151,18 +168,14 @@ def http_event(request: HttpRequest, config: FunctionUrlConfig, region: str, acc
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
             continue
         headers[key] = f"{headers[key]},{value}" if key in headers else value
-    domain = f"{config.url_id}.lambda-url.{region}.on.aws"
-    context: dict[str, Any] = {
-        "accountId": account if config.auth_type == "AWS_IAM" else "anonymous",
-        "apiId": config.url_id, "domainName": domain, "domainPrefix": config.url_id,
-        "http": {"method": request.method, "path": request.path, "protocol": request.protocol,
-                 "sourceIp": request.source_ip, "userAgent": headers.get("user-agent", "")},
-        "requestId": request_id, "routeKey": "$default", "stage": "$default",
-        "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-        "timeEpoch": int(now * 1000)}
-    if config.auth_type == "AWS_IAM":
-        context["authorizer"] = {"iam": _caller(headers.get("authorization", ""), account)}
-    event: dict[str, Any] = {"version": "2.0", "routeKey": "$default", "rawPath": request.path,
+    context = {**context,
+               "http": {"method": request.method, "path": request.path,
+                        "protocol": request.protocol, "sourceIp": request.source_ip,
+                        "userAgent": headers.get("user-agent", "")},
+               "requestId": request_id, "routeKey": route_key, "stage": stage,
+               "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+               "timeEpoch": int(now * 1000)}
+    event: dict[str, Any] = {"version": "2.0", "routeKey": route_key, "rawPath": request.path,
                              "rawQueryString": request.query}
     if cookies:
         event["cookies"] = cookies
@@ -178,7 +191,11 @@ def http_event(request: HttpRequest, config: FunctionUrlConfig, region: str, acc
         binary = not _is_text(headers.get("content-type", ""), request.body)
         event["body"] = (base64.b64encode(request.body).decode() if binary
                          else request.body.decode("utf-8"))
+    if path_parameters:
+        event["pathParameters"] = path_parameters
     event["isBase64Encoded"] = binary
+    if stage_variables:
+        event["stageVariables"] = stage_variables
     return event
 
 
@@ -213,22 +230,23 @@ class HttpResponse:
     body: bytes
 
 
-def http_response(payload: bytes) -> HttpResponse:
+def http_response(payload: bytes,
+                  malformed: Callable[[], HttpResponse] | None = None) -> HttpResponse:
     """The HTTP response for a function's result (see the module docstring); a result that
-    claims to be a response but is not a valid one is Lambda's 502."""
+    claims to be a response but is not a valid one is Lambda's 502 (or `malformed()`)."""
     try:
         document = json.loads(payload) if payload else None
     except ValueError:
         document = None
     if not (isinstance(document, dict) and "statusCode" in document):
         return HttpResponse(200, [("Content-Type", "application/json")], payload)
-    return _custom(document)
+    return _custom(document, malformed or bad_gateway)
 
 
-def _custom(document: dict[str, Any]) -> HttpResponse:
+def _custom(document: dict[str, Any], malformed: Callable[[], HttpResponse]) -> HttpResponse:
     head = _head(document)
     if head is None:
-        return bad_gateway()
+        return malformed()
     body = document.get("body")
     if body is None:
         data = b""
@@ -240,7 +258,7 @@ def _custom(document: dict[str, Any]) -> HttpResponse:
         try:
             data = base64.b64decode(data, validate=True)
         except binascii.Error:
-            return bad_gateway()
+            return malformed()
     return HttpResponse(*head, data)
 
 

@@ -135,18 +135,31 @@ class AsyncInvokeService:
     async def accept(self, name: str, qualifier: str | None, payload: bytes,
                      trace_id: str | None = None) -> str:
         """Store an Event invocation durably; return its request id (then answer 202)."""
+        event = self.prepare(name, qualifier, payload, trace_id)
+        await self.store.enqueue_event(event)
+        self.accepted(event)
+        return event.request_id
+
+    def prepare(self, name: str, qualifier: str | None, payload: bytes,
+                trace_id: str | None = None) -> AsyncEvent:
+        """The event `accept` would queue (the function must exist and be invocable); a
+        caller that stores it in its own transaction (a schedule) then calls `accepted`."""
         config = self.functions.resolve(name, qualifier)
         self.functions.check_invocable(config)
         now = self.clock.now()
-        event = AsyncEvent(str(uuid.uuid4()), name, qualifier, payload, now, now,
-                           trace_id=trace_id or new_trace_id())
-        await self.store.enqueue_event(event)
-        self.recorder.summary(InvocationSummary(event.request_id, name, qualifier, "Event", now,
-                                                status="queued"))
-        self.recorder.record(event.request_id, "accepted", {"type": "Event"}, now)
+        return AsyncEvent(str(uuid.uuid4()), name, qualifier, payload, now, now,
+                          trace_id=trace_id or new_trace_id())
+
+    def accepted(self, event: AsyncEvent, source: dict[str, Any] | None = None) -> None:
+        """Record an event now in the queue and wake the dispatcher; `source` says what
+        sent it (a schedule), in the timeline's `accepted` entry."""
+        now = event.accepted_at
+        self.recorder.summary(InvocationSummary(event.request_id, event.function,
+                                                event.qualifier, "Event", now, status="queued"))
+        self.recorder.record(event.request_id, "accepted", {"type": "Event", **(source or {})},
+                             now)
         self.recorder.record(event.request_id, "queued", {"due": now}, now)
         self._wake.set()
-        return event.request_id
 
     # dispatching -----------------------------------------------------------------------
     async def _dispatch_loop(self) -> None:

@@ -11,6 +11,11 @@ wait with `wait()`. Three clocks:
 
 A function's own run time and timeout stay real whatever the clock: they are the function's,
 not the engine's.
+
+A scaled or virtual clock continues across restarts: the engine keeps its *anchor* (an engine
+time, the wall time it was read at, and the scale) in the store, and `resume` starts from it,
+so due times written before a restart (retries, schedules) are still ahead by as much engine
+time as they were, not hours away because engine time went back to wall time.
 """
 
 from __future__ import annotations
@@ -42,6 +47,18 @@ class RealClock:
     async def sleep(self, seconds: float) -> None:
         await self.wait(asyncio.Event(), self.now() + seconds)
 
+    @property
+    def label(self) -> str:
+        """The scale as `--time-scale` names it."""
+        return "1"
+
+    def anchor(self) -> tuple[float, float] | None:
+        """(engine time, wall time) to keep for a restart; None: wall time needs none."""
+        return None
+
+    def resume(self, engine_time: float, wall_time: float, label: str) -> None:
+        """Continue from an anchor kept by an earlier run (wall time needs nothing)."""
+
 
 class ScaledClock(RealClock):
     """Engine time that runs `scale` times faster than wall time."""
@@ -50,10 +67,26 @@ class ScaledClock(RealClock):
         if scale <= 0:
             raise ValueError("time scale must be positive")
         self.scale = scale
-        self._origin = time.time()
+        self._wall0 = self._engine0 = time.time()
 
     def now(self) -> float:
-        return self._origin + (time.time() - self._origin) * self.scale
+        return self._engine0 + (time.time() - self._wall0) * self.scale
+
+    @property
+    def label(self) -> str:
+        return f"{self.scale:g}"
+
+    def anchor(self) -> tuple[float, float] | None:
+        return self._engine0, self._wall0
+
+    def resume(self, engine_time: float, wall_time: float, label: str) -> None:
+        """Same scale: engine time goes on as if the engine had never stopped. Another
+        scale: it goes on from the later of wall time and the engine time kept."""
+        if label == self.label:
+            self._engine0, self._wall0 = engine_time, wall_time
+        else:
+            self._wall0 = time.time()
+            self._engine0 = max(self._wall0, continued(engine_time, wall_time, label))
 
 
 class VirtualClock:
@@ -68,6 +101,16 @@ class VirtualClock:
 
     def now(self) -> float:
         return self._now
+
+    label = "virtual"
+
+    def anchor(self) -> tuple[float, float] | None:
+        return self._now, time.time()
+
+    def resume(self, engine_time: float, wall_time: float, label: str) -> None:
+        """Virtual time stood still while the engine was down: go on from where it was."""
+        self._now = (engine_time if label == "virtual"
+                     else max(self._now, continued(engine_time, wall_time, label)))
 
     async def wait(self, event: asyncio.Event, until: float | None) -> None:
         if event.is_set() or (until is not None and until <= self._now):
@@ -93,6 +136,13 @@ class VirtualClock:
             _, _, timer = heapq.heappop(self._sleepers)
             if not timer.done():
                 timer.set_result(None)
+
+
+def continued(engine_time: float, wall_time: float, label: str) -> float:
+    """The engine time now of a clock anchored at (engine_time, wall_time) with `label`."""
+    if label == "virtual":
+        return engine_time
+    return engine_time + (time.time() - wall_time) * float(label)
 
 
 def from_scale(value: str | float) -> RealClock | ScaledClock | VirtualClock:

@@ -53,6 +53,7 @@ class InvokeCommand:
     sdk_invocation_id: str | None = None
     sdk_request: str | None = None
     request_id: str | None = None  # chosen by the caller (a function URL's event carries it)
+    source: dict[str, object] | None = None  # what sent it (an HTTP API), for the timeline
 
 
 InvokeResult = CallResult
@@ -164,6 +165,8 @@ class InvokeService:
                                     accepted)
         self.recorder.summary(summary)
         detail: dict[str, object] = {"type": command.invocation_type, "version": config.version}
+        if command.source:
+            detail.update(command.source)
         if command.sdk_invocation_id:
             detail["sdk_invocation_id"] = command.sdk_invocation_id
             detail["sdk_request"] = command.sdk_request

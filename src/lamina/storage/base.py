@@ -32,12 +32,13 @@ from lamina.domain.model import (
 from lamina.domain.observed import InvocationFilter
 from lamina.storage import rows
 from lamina.storage.durable import DurableSql
+from lamina.storage.events import EventsQueries
 
 Params = dict[str, Any] | list[dict[str, Any]]
 Step = tuple[str, Params]
 
 
-class SqlStore(DurableSql):
+class SqlStore(DurableSql, EventsQueries):
     """Store operations shared by SQLite and PostgreSQL (see the module docstring)."""
 
     all_claims_are_stale = True

@@ -24,15 +24,17 @@ from lamina.domain.model import (
 )
 from lamina.domain.observed import InvocationFilter
 from lamina.storage.durable import DurableMemory
+from lamina.storage.events import EventsMemory
 
 
-class MemoryStore(DurableMemory):
+class MemoryStore(DurableMemory, EventsMemory):
     """Store kept in dictionaries; nothing survives the process."""
 
     all_claims_are_stale = True
 
     def __init__(self) -> None:
         DurableMemory.__init__(self)
+        EventsMemory.__init__(self)
         self.functions: dict[str, dict[str, str]] = {}
         self.versions: dict[tuple[str, str], FunctionConfig] = {}
         self.invocations: dict[str, InvocationSummary] = {}

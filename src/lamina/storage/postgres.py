@@ -49,6 +49,8 @@ NOTIFIED = frozenset((
     # without one, claims of a dead engine given back
     "put_call_result", "unregister_call", "release_dead_events", "release_dead_deliveries",
     "release_expired_events", "release_expired_deliveries",
+    "put_schedule", "delete_schedule", "advance_schedule",
+    "enqueue_scheduled_event", "put_http_api", "delete_http_api",
 ))
 
 
@@ -69,6 +71,7 @@ class PostgresStore(ClusterQueries, SqlStore):
         self._listener: asyncio.Task[None] | None = None
         self._leader: psycopg.AsyncConnection[Any] | None = None  # holds the roles' locks
         self._roles: set[str] = set()
+        self._lead_lock = asyncio.Lock()
         self.origin = uuid.uuid4().hex[:12]
 
     # the two primitives ------------------------------------------------------------------
@@ -125,7 +128,13 @@ class PostgresStore(ClusterQueries, SqlStore):
     async def try_lead(self, role: str) -> bool:
         """A session advisory lock per role on one dedicated connection: the engine holding
         it leads; if the engine dies, PostgreSQL drops the connection and the lock with it,
-        and the next engine to ask takes the role."""
+        and the next engine to ask takes the role. Roles are asked one at a time: two asking
+        at once would each open the connection, and the lock taken on the one replaced would
+        go with it while this engine still believed it held the role."""
+        async with self._lead_lock:
+            return await self._try_lead(role)
+
+    async def _try_lead(self, role: str) -> bool:
         try:
             if self._leader is None or self._leader.closed:
                 self._roles.clear()
