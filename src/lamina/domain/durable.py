@@ -106,7 +106,10 @@ class Execution:
 
     @classmethod
     def from_json(cls, text: str) -> Execution:
-        return cls(**json.loads(text))
+        fields = json.loads(text)
+        for legacy in ("operations", "events"):  # a row of migration 0015's form
+            fields.pop(legacy, None)
+        return cls(**fields)
 
     @property
     def expires_at(self) -> float | None:
