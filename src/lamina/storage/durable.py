@@ -161,7 +161,8 @@ class DurableMemory:
         ops = self.execution_ops.get(arn, {})
         wanted = _wanted(ex, operations)
         if wanted is all:
-            ex.load([json.loads(doc) for doc in ops.values()], complete=True)
+            ex.load(sorted((json.loads(doc) for doc in ops.values()),
+                           key=lambda op: op["_Position"]), complete=True)
         elif wanted:
             ex.load([json.loads(ops[i]) for i in wanted if i in ops])
         return found[0], ex
