@@ -18,6 +18,11 @@ what the engine owes the execution next:
 * **Checkpoint tokens** are single-use: each accepted checkpoint and each invocation start
   issue the next one; a stale token is refused, so a zombie invocation cannot write.
 
+* **Storage shape**: the execution's own fields are one row; its operations and its history
+  are stored apart. A change works on the operations it loaded (`operations`; `complete`
+  when all are), marks those it changed (`dirty`) and appends new history events
+  (`new_events`), so the store writes only what changed.
+
 Everything is a function of its inputs (`now` is given); times are engine seconds.
 Wire shapes (Operation, Event) are kept as dicts with float timestamps; the API renders them.
 Sources: botocore's Lambda model (2025-12-01 operations) and
