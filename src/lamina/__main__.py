@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from lamina import cli, config
@@ -100,25 +101,51 @@ def parser() -> argparse.ArgumentParser:
 
     _debug_parser(commands)
     commands.add_parser("runtimes", help="show which interpreters run which runtimes here")
+    _deploy_parsers(commands)
     _event_commands(commands)
     return top
 
 
-def _debug_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    debug = commands.add_parser(
-        "debug", help="run a function's next environment under a debugger (debugpy, Node's "
-                      "inspector)",
-        description="Debug mode: the function's warm environments end and its next one starts "
-                    "under debugpy (Python) or Node's inspector, listening on 127.0.0.1:PORT "
-                    "(default 5678 for Python, 9229 for Node.js); one environment at a time, "
-                    "no timeout while debug mode is on. See docs/DEBUGGING.md for VS Code.")
-    debug.add_argument("function")
-    debug.add_argument("--qualifier", help="a version or alias (default $LATEST)")
-    debug.add_argument("--port", type=int, help="port on 127.0.0.1 to listen on")
-    debug.add_argument("--wait", action="store_true",
-                       help="hold the next invocation until a debugger attaches")
-    debug.add_argument("--off", action="store_true", help="end debug mode")
-    _endpoint_arg(debug)
+def _endpoint_url_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--endpoint-url", "--endpoint", dest="endpoint", default=os.environ.get(
+        "LAMINA_ENDPOINT_URL", f"http://127.0.0.1:{os.environ.get('LAMINA_PORT', config.DEFAULT_PORT)}"),
+        help="the engine's URL (env LAMINA_ENDPOINT_URL; default http://127.0.0.1:9001)")
+
+
+def _deploy_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    deploy = commands.add_parser(
+        "deploy", help="deploy a SAM or CloudFormation application to the engine",
+        description="Deploy an application as a stack, as `sam deploy` or CloudFormation "
+                    "would: PATH is a SAM or CloudFormation template (YAML or JSON), a folder "
+                    "holding template.yaml, or `sam build` output (.aws-sam/build, used when "
+                    "present). Local code (CodeUri, ContentUri, Code) is zipped and uploaded; "
+                    "the engine checks the whole template before it creates anything, creates "
+                    "Lambda resources itself and other AWS resources through the AWS endpoint it "
+                    "was started with (AWS_ENDPOINT_URL), and rolls back on failure. A redeploy "
+                    "changes only what changed. See docs/DEPLOY.md.")
+    deploy.add_argument("path", type=Path, nargs="?", default=Path("."),
+                        help="template file or application folder (default: .)")
+    deploy.add_argument("--stack-name", help="stack name (default: the application's folder)")
+    deploy.add_argument("--parameter-overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="template parameter values (also ParameterKey=K,ParameterValue=V)")
+    deploy.add_argument("--skip-unsupported", action="store_true",
+                        help="deploy the resources Lamina can create and skip the other types "
+                             "(each skip is printed); without it such a template is refused")
+    deploy.add_argument("--watch", action="store_true",
+                        help="run function code straight from its folders (hot reload) and "
+                             "redeploy when the template changes")
+    deploy.add_argument("--json", action="store_true",
+                        help="print the deployed stack as JSON (progress goes to stderr)")
+    _endpoint_url_arg(deploy)
+
+    listing = commands.add_parser("stacks", help="list the stacks deployed to the engine")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    _endpoint_url_arg(listing)
+
+    destroy = commands.add_parser("destroy", help="delete a stack and everything it created")
+    destroy.add_argument("stack_name")
+    destroy.add_argument("--json", action="store_true", help="print JSON")
+    _endpoint_url_arg(destroy)
 
 
 def _event_commands(commands: Any) -> None:
@@ -160,7 +187,24 @@ def _event_commands(commands: Any) -> None:
     _endpoint_arg(apis)
 
 
-def main(argv: list[str] | None = None) -> None:
+def _debug_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    debug = commands.add_parser(
+        "debug", help="run a function's next environment under a debugger (debugpy, Node's "
+                      "inspector)",
+        description="Debug mode: the function's warm environments end and its next one starts "
+                    "under debugpy (Python) or Node's inspector, listening on 127.0.0.1:PORT "
+                    "(default 5678 for Python, 9229 for Node.js); one environment at a time, "
+                    "no timeout while debug mode is on. See docs/DEBUGGING.md for VS Code.")
+    debug.add_argument("function")
+    debug.add_argument("--qualifier", help="a version or alias (default $LATEST)")
+    debug.add_argument("--port", type=int, help="port on 127.0.0.1 to listen on")
+    debug.add_argument("--wait", action="store_true",
+                       help="hold the next invocation until a debugger attaches")
+    debug.add_argument("--off", action="store_true", help="end debug mode")
+    _endpoint_arg(debug)
+
+
+def main(argv: list[str] | None = None) -> int | None:
     args = parser().parse_args(argv)
     if args.command == "serve":
         from lamina import app
@@ -187,8 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "execution":
         from lamina import cli_durable
         cli_durable.execution(args.endpoint, args.arn, not args.no_logs, args.json)
-    elif args.command == "debug":
-        cli.debug(args.endpoint, args.function, args.qualifier, args.port, args.wait, args.off)
+    elif args.command in ("deploy", "stacks", "destroy"):
+        return _deploy_command(args)
     elif args.command == "schedules":
         from lamina import cli_events
         change = cli_events.schedule_change(args.expression, args.target, args.input,
@@ -201,10 +245,23 @@ def main(argv: list[str] | None = None) -> None:
         from lamina import cli_events
         cli_events.apis(args.endpoint, args.api_id, args.json, args.stack, args.delete,
                         args.from_file)
+    elif args.command == "debug":
+        cli.debug(args.endpoint, args.function, args.qualifier, args.port, args.wait, args.off)
     elif args.command == "runtimes":
         from lamina.runtime.interpreters import Interpreters
         for family, found in Interpreters().available().items():
             print(f"{family}: " + (", ".join(found) if found else "none found"))
+
+
+def _deploy_command(args: argparse.Namespace) -> int:
+    from lamina import cli_deploy
+    if args.command == "deploy":
+        return cli_deploy.deploy(args.path, args.endpoint, args.stack_name,
+                                 args.parameter_overrides, args.json, args.skip_unsupported,
+                                 args.watch)
+    if args.command == "stacks":
+        return cli_deploy.stacks(args.endpoint, args.json)
+    return cli_deploy.destroy(args.endpoint, args.stack_name, args.json)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
-from lamina.adapters.aws import AwsClients, AwsSender
+from lamina.adapters.aws import AwsClients, AwsNetwork, AwsSender
 from lamina.adapters.s3 import S3Packages
+from lamina.api import stacks as stacks_api
 from lamina.api.app import body_limit, lambda_api, too_large
 from lamina.api.context import ApiContext
 from lamina.config import Config
@@ -64,6 +65,7 @@ from lamina.service.provisioned import ProvisionedService
 from lamina.service.records import Recorder
 from lamina.service.retention import RecordRetention
 from lamina.service.schedules import ScheduleService
+from lamina.service.stacks import StackService
 from lamina.service.urls import UrlService
 from lamina.service.versions import VersionService
 from lamina.storage.code import CodeStore
@@ -145,17 +147,19 @@ class Engine:
         self.capacity = CapacityProviderService(self.store, self.functions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
+        self.provisioned.unreserved_limit = lambda: self.limiter.unreserved_limit
         self.sender = AwsSender(self.aws)
+        self.functions.network = AwsNetwork(self.aws)
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
                                                self.invoke, self.limiter, self.recorder,
                                                self.clock, self.sender, **self._claims())
         self.mappings = MappingService(self.store, self.functions, self.invoke, self.recorder,
                                        self.clock, self.async_invoke.owe)
-        self.durable = DurableService(self.store, self.functions, self.invoke, self.limiter,
-                                      self.recorder, self.clock, config.region, config.account)
         self.schedules = ScheduleService(self.store, self.async_invoke, self.clock,
                                          config.region, config.account)
         self.apis = ApiService(self.store, config.region, config.account, config.port)
+        self.durable = DurableService(self.store, self.functions, self.invoke, self.limiter,
+                                      self.recorder, self.clock, config.region, config.account)
         self.pollers = PollerSupervisor(self.mappings, self.aws, config.region)
         self.mappings.sources = self.pollers
         self.observe = ObserveService(self.store, self.recorder,
@@ -167,6 +171,9 @@ class Engine:
                                                 config.records_max_rows)
         self.log_retention = LogRetention(config.data_dir / "logs", config.logs_max_mb << 20,
                                           config.logs_max_age, self._log_streams)
+        self.stacks = StackService(self.store, self.functions, AwsClients(config.region),
+                                   config.region, config.account, _iam_endpoint(),
+                                   self._engine_features())
         self.server: asyncio.Server | None = None
         self.connections = http.Connections()
         self.cluster.on_engines.append(lambda engines: self.async_invoke.release_dead_soon())
@@ -174,10 +181,16 @@ class Engine:
         self.cluster.on_engines.append(lambda engines: self.provisioned.rebalance())
         self._reload_functions = Reload(self._load_functions, "functions")
         self._reload_mappings = Reload(self.mappings.reload, "event source mappings")
-        self._reload_provisioned = Reload(self.provisioned.reload, "provisioned concurrency")
         self._reload_schedules = Reload(self.schedules.load, "schedules")
         self._reload_apis = Reload(self.apis.load, "HTTP APIs")
+        self._reload_provisioned = Reload(self.provisioned.reload, "provisioned concurrency")
         self._leading: asyncio.Task[None] | None = None
+
+    def _engine_features(self) -> dict[str, object]:
+        """Services a stack's schedules and HTTP APIs are made with (when this engine has
+        them: see CONTRACT-events.md)."""
+        return {name: getattr(self, name) for name in ("schedules", "apis")
+                if getattr(self, name, None) is not None}
 
     def _hot_reload(self, folders: set[str]) -> None:
         retired = self.pool.reload(folders)
@@ -228,17 +241,21 @@ class Engine:
                          self.permissions, self.clock, self.config.region,
                          self.config.account, self.config.account_concurrency, heartbeat,
                          overview=self.overview, metrics=self.metrics, mappings=self.mappings,
-                         layers=self.layers, urls=self.urls, code_signing=self.code_signing,
-                         capacity=self.capacity, durable=self.durable, debug=self.debug,
-                         log_groups=self.log_groups, cluster=self.cluster,
-                         schedules=self.schedules, apis=self.apis,
-                         persist_clock=self._persist_clock)
-        self.server = await http.serve(lambda_api(ctx), self.config.host, self.config.port,
+                         layers=self.layers, urls=self.urls, schedules=self.schedules, apis=self.apis,
+                         persist_clock=self._persist_clock, stacks=self.stacks,
+                         debug=self.debug,
+                         log_groups=self.log_groups, code_signing=self.code_signing,
+                         capacity=self.capacity, durable=self.durable, cluster=self.cluster)
+        handler = lambda_api(ctx)
+        self.server = await http.serve(handler, self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large,
                                        connections=self.connections)
         self.cluster.address = f"{self.config.host}:{self.port}"
-        self.apis.port = self.port
         self.cluster.ready()
+        self.apis.port = self.port
+        self.stacks.lambda_api.dispatch = stacks_api.in_process(handler)
+        self.stacks.lambda_api.host = f"{self.config.host}:{self.port}"
+        await self.stacks.recover()
 
     async def _resume_clock(self) -> None:
         """Go on with the engine time an earlier run kept (scaled and virtual clocks)."""
@@ -349,9 +366,11 @@ class Engine:
         self.connections.close()
         if self._leading is not None:
             self._leading.cancel()
+        await self.stacks.close()
+        await self.stacks.aws.close()
         await self.pollers.close()
-        await self.watcher.close()
         await self.schedules.close()
+        await self.watcher.close()
         await self.async_invoke.close()
         await self.durable.close()
         await self.sender.close()
@@ -443,6 +462,11 @@ class Reload:
             except errors.StoreUnavailable as exc:
                 log.warning("could not reload %s after a change by another engine: %s",
                             self._what, exc)
+
+
+def _iam_endpoint() -> bool:
+    """Whether IAM calls have an endpoint to go to (else a stack's roles are simulated)."""
+    return bool(os.environ.get("AWS_ENDPOINT_URL_IAM") or os.environ.get("AWS_ENDPOINT_URL"))
 
 
 def raise_file_limit() -> None:

@@ -310,7 +310,9 @@ def _sync_check(net: Network, load: Load, runs_dir: Path, killed: int, killed_at
                 (marker, by_marker[marker])
     for marker, body in lost:  # the host died under it: answered as a failed call, not rerun
         assert body["errorType"] == "Runtime.ExitError", body
-        assert [r["outcome"] for r in by_marker[marker]] == ["start"], by_marker[marker]
+        # ran once; its handler may still have finished after its engine died (the runtime
+        # outlives a killed engine until it tries to answer), so an "end" may follow
+        assert [r["outcome"] for r in by_marker[marker]].count("start") == 1, by_marker[marker]
         assert by_marker[marker][0]["engine"] in killed_pids
     intervals = []
     for marker, found in by_marker.items():

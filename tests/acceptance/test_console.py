@@ -191,3 +191,22 @@ def test_schedules_and_http_apis_are_shown(engine, clam, page):
     panel = page.locator('[data-api="consoleapi"]')
     expect(panel).to_contain_text(f"http://consoleapi.execute-api.localhost:{engine.port}")
     expect(panel).to_contain_text("GET /hello/{name}")
+
+
+def test_stacks_are_shown(engine, clam, page):
+    """A stack `lamina deploy` made: its status, resources (functions linked) and outputs."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    app = Path(__file__).resolve().parent.parent / "apps" / "cfn-inline"
+    done = subprocess.run([sys.executable, "-m", "lamina", "deploy", str(app), "--stack-name",
+                           "console-stack", "--endpoint-url", engine.endpoint],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    page.goto(f"{engine.endpoint}/_lamina/#/stacks")
+    panel = page.locator('[data-stack="console-stack"]')
+    expect(panel).to_contain_text("CREATE_COMPLETE")
+    expect(panel).to_contain_text("AWS::Lambda::Function")
+    expect(panel).to_contain_text("EchoName")
+    expect(panel.locator("a", has_text="console-stack-Echo-")).to_have_count(1)

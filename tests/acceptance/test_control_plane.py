@@ -141,9 +141,13 @@ def test_duplicate_and_name_errors(lam, raw_lam, fname):
     error = error_of(lam.create_function, FunctionName=fname, Runtime=PY_RUNTIME, Role=ROLE,
                      Handler="index.echo", Code={"ZipFile": PACKAGE})
     assert (error["code"], error["status"]) == ("ResourceConflictException", 409)
-    error = error_of(raw_lam.get_function, FunctionName="a" * 65)
+    # AWS refuses a name over 64 characters when creating; elsewhere it is just not found
+    error = error_of(raw_lam.create_function, FunctionName="a" * 65, Runtime=PY_RUNTIME,
+                     Role=ROLE, Handler="index.echo", Code={"ZipFile": PACKAGE})
     assert (error["code"], error["status"]) == ("InvalidParameterValueException", 400)
     assert "Member must have length less than or equal to 64" in error["message"]
+    error = error_of(raw_lam.get_function, FunctionName="a" * 65)
+    assert (error["code"], error["status"]) == ("ResourceNotFoundException", 404)
     error = error_of(raw_lam.get_function, FunctionName="bad name!")
     assert (error["code"], error["status"]) == ("ValidationException", 400)
     error = error_of(lam.get_function, FunctionName=f"{fname}:live", Qualifier="other")
@@ -161,8 +165,22 @@ def test_duplicate_and_name_errors(lam, raw_lam, fname):
     ({"Timeout": 901}, "ValidationException", "less than or equal to 900"),
     ({"MemorySize": 127}, "ValidationException", "greater than or equal to 128"),
     ({"MemorySize": 10241}, "ValidationException", "less than or equal to 10240"),
-    ({"Runtime": "cobol85"}, "ValidationException", "enum value set"),
+    # AWS answers an unknown runtime with InvalidParameterValueException (not the model's
+    # ValidationException), listing the runtimes it accepts
+    ({"Runtime": "cobol85"}, "InvalidParameterValueException",
+     "Value cobol85 at 'runtime' failed to satisfy constraint: Member must satisfy enum value "
+     "set: [nodejs20.x, python3.14, provided.al2023,"),
+    ({"Runtime": "PYTHON3.12"}, "InvalidParameterValueException", "] or be a valid ARN"),
     ({"Runtime": "python2.7"}, "InvalidParameterValueException", "no longer supported"),
+    ({"Runtime": "provided"}, "InvalidParameterValueException",
+     "The runtime parameter of provided is no longer supported"),
+    ({"Architectures": ["x86_64", "arm64"]}, "ValidationException",
+     "Value '[x86_64, arm64]' at 'architectures' failed to satisfy constraint: Member must have "
+     "length less than or equal to 1"),
+    ({"Architectures": ["X86_64"]}, "ValidationException",
+     "Value '[X86_64]' at 'architectures' failed to satisfy constraint: Member must satisfy "
+     "constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be "
+     "null]"),
     ({"Runtime": "java21"}, "InvalidParameterValueException", "Lamina cannot run"),
     ({"Handler": "has space"}, "ValidationException", "regular expression"),
     ({"Role": "not-a-role"}, "ValidationException", "regular expression"),

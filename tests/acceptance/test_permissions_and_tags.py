@@ -120,7 +120,7 @@ def test_permission_errors(lam, raw_lam, fname):
         del request[missing]
         code, message, _ = error_of(raw_lam.add_permission, **request)
         assert code == "ValidationException"
-        assert message == (f"1 validation error detected: Value 'null' at '{missing.lower()}' "
+        assert message == (f"1 validation error detected: Value null at '{missing.lower()}' "
                            "failed to satisfy constraint: Member must not be null")
     assert error_of(lam.add_permission, FunctionName=fname, StatementId="x",
                     Action="lambda:InvokeFunction", Principal="invalid.nonaws.com") == (

@@ -132,7 +132,7 @@ def test_layers_and_function_urls_made_on_one_engine_work_on_another(postgres, t
             response = conn.getresponse()
             body = response.read()
             conn.close()
-            return response.status == 200 and body == b'"from a layer"'
+            return response.status == 200 and body == b"from a layer"  # a string: the body
         wait_for(served_by_b, timeout=5)
         assert b.get_layer_version(LayerName="shared", VersionNumber=1)["Version"] == 1
     finally:
@@ -211,8 +211,8 @@ def test_one_engine_runs_the_pollers_and_another_takes_over_when_it_dies(postgre
         wait_for(lambda: sum(len(x["Records"]) for x in batches(runs_dir)) == 5, timeout=30)
         assert "this engine runs the event source mapping pollers" in first.log()
         assert "this engine runs the event source mapping pollers" not in second.log()
-        wait_for(lambda: b.get_event_source_mapping(UUID=mapping["UUID"])[
-            "LastProcessingResult"] == "OK", timeout=5)  # the leader's result, seen from b
+        wait_for(lambda: b.get_event_source_mapping(UUID=mapping["UUID"]).get(
+            "LastProcessingResult") == "OK", timeout=5)  # the leader's result, seen from b
 
         b.update_event_source_mapping(UUID=mapping["UUID"], BatchSize=3)
         wait_for(lambda: a.get_event_source_mapping(UUID=mapping["UUID"])["BatchSize"] == 3,

@@ -222,8 +222,10 @@ def test_tags_and_policies(make_store):
 
     async def body(store):
         await store.create_function(CONFIG, {"team": "x"}, 0.0)
-        await store.set_function_tags("f", {"stage": "dev", "team": "y"})
+        retagged = CONFIG.replace(revision_id="after-tags")
+        await store.set_function_tags("f", {"stage": "dev", "team": "y"}, retagged)
         assert await store.list_function_tags() == {"f": {"stage": "dev", "team": "y"}}
+        assert [c.revision_id for c in await store.list_versions()] == ["after-tags"]
         await store.publish_version(CONFIG)
         await store.create_alias(Alias("f", "live", "1", "rev"))
         statement = {"Sid": "s3", "Principal": {"Service": "s3.amazonaws.com"}}
@@ -380,6 +382,35 @@ def test_mappings_and_checkpoints(make_store):
         assert await store.get_checkpoints(kinesis.uuid) == {}, "checkpoints go with the mapping"
         await store.settle_mapping(newer)
         assert await store.list_mappings() == [kafka], "settling does not bring a mapping back"
+    run(make_store, body)
+
+
+def test_stacks_and_their_events(make_store):
+    from lamina.domain.stacks import Stack, StackEvent, StackResource
+
+    stack = Stack("app", "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1",
+                  "CREATE_IN_PROGRESS", {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}},
+                  {"Stage": "dev"}, updated_at=1.0)
+    stack.resources["Q"] = StackResource("Q", "AWS::SQS::Queue", "http://q", {"A": 1},
+                                         {"Arn": "arn:q"}, "CREATE_COMPLETE")
+
+    async def body(store):
+        await store.put_stack(stack, [StackEvent("app", 1, 1.0, "app", "AWS::CloudFormation::Stack",
+                                                 "CREATE_IN_PROGRESS")])
+        stack.status = "CREATE_COMPLETE"
+        await store.put_stack(stack, [StackEvent("app", 2, 2.0, "Q", "AWS::SQS::Queue",
+                                                 "CREATE_COMPLETE", "http://q")])
+        (found,) = await store.list_stacks()
+        assert found.status == "CREATE_COMPLETE"
+        assert found.resources["Q"].attributes == {"Arn": "arn:q"}
+        assert found.parameters == {"Stage": "dev"}
+        events = await store.list_stack_events(stack.stack_id, 0)
+        assert [e.seq for e in events] == [1, 2] and events[1].physical_id == "http://q"
+        assert [e.seq for e in await store.list_stack_events(stack.stack_id, 1)] == [2]
+        await store.delete_stack("app", stack.stack_id)
+        assert await store.list_stacks() == []
+        assert await store.list_stack_events(stack.stack_id, 0) == []
+
     run(make_store, body)
 
 

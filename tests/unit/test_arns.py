@@ -25,16 +25,66 @@ def test_other_region_is_not_found_and_other_account_is_denied():
                                  "us-east-1", "123456789012")
 
 
-@pytest.mark.parametrize("value", ["", "has space", "dots.not.allowed", "a/b", "f:bad qualifier"])
+@pytest.mark.parametrize("value", [
+    "", "has space", "a/b", "f:bad qualifier", "my-function!", "*",
+    "invalid-account:function:my-function", "arn:aws:lambda:invalid-region:123456789012:function:f",
+    "arn:aws:lambda::123456789012:function:f", "arn:aws:lambda:us-east-1::function:f",
+    "arn:aws:ec2:us-east-1:123456789012:instance:i-1", "function:f:$LATEST:extra",
+    "arn:aws:lambda:us-east-1:123456789012:function:f:1:2", "f:$LATES"])
 def test_malformed_names_are_validation_errors(value):
     with pytest.raises(errors.ValidationError):
         arns.parse_function_name(value, "us-east-1", "123456789012")
 
 
-def test_long_name_is_invalid_parameter_with_awss_message():
+def test_validation_quotes_awss_pattern():
+    with pytest.raises(errors.ValidationError) as caught:
+        arns.parse_function_name("my-function!", "us-east-1", "123456789012")
+    assert caught.value.message == (
+        "1 validation error detected: Value 'my-function!' at 'functionName' failed to satisfy "
+        "constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:"
+        "lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:)?(\\d{12}:)?"
+        "(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST(\\.PUBLISHED)?|[a-zA-Z0-9-_]+))?")
+
+
+def test_dotted_names_are_namespaced_names_except_when_creating():
+    assert arns.parse_function_name("dots.are.fine", "us-east-1", "123456789012").name == \
+        "dots.are.fine"
+    with pytest.raises(errors.ValidationError, match=r"\(function:\)\?\(\[a-zA-Z0-9-_\]\+\)"):
+        arns.parse_function_name("dots.are.fine", "us-east-1", "123456789012", creating=True)
+
+
+def test_name_and_qualifier_errors_come_together():
+    with pytest.raises(errors.ValidationError) as caught:
+        arns.parse_function_name("arn:aws:lambda:nowhere:123456789012:function:f",
+                                 "us-east-1", "123456789012", qualifier="q" * 129)
+    message = caught.value.message
+    assert message.startswith("2 validation errors detected: Value ")
+    parts = message.removeprefix("2 validation errors detected: ").split("; ")
+    assert sorted(p.split("' at '")[1].split("'")[0] for p in parts) == ["functionName",
+                                                                         "qualifier"]
+    assert f"Value '{'q' * 129}' at 'qualifier' failed to satisfy constraint: Member must " \
+           "have length less than or equal to 128" in parts
+
+
+def test_creating_checks_the_whole_value_length_too():
+    value = "arn:aws:lambda:us-east-1:123456789012:function:" + "a" * 100
+    with pytest.raises(errors.ValidationError, match="less than or equal to 140"):
+        arns.parse_function_name(value, "us-east-1", "123456789012", creating=True)
+
+
+def test_long_name_is_invalid_parameter_when_creating_and_not_found_otherwise():
     with pytest.raises(errors.InvalidParameterValue,
                        match="Member must have length less than or equal to 64"):
-        arns.parse_function_name("a" * 65, "us-east-1", "123456789012")
+        arns.parse_function_name("a" * 65, "us-east-1", "123456789012", creating=True)
+    assert arns.parse_function_name("a" * 65, "us-east-1", "123456789012").name == "a" * 65
+
+
+def test_qualifier_pattern_admits_dollar_signs():
+    assert arns.qualifier_problems("$latest") == []
+    assert arns.qualifier_problems("$LATEST.PUBLISHED") == []
+    assert [p[2] for p in arns.qualifier_problems("invalid!")] == [
+        "Member must satisfy regular expression pattern: "
+        "\\$(LATEST(\\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"]
 
 
 def test_qualifier_merge():

@@ -46,9 +46,14 @@ def test_settings_aws_refuses():
     refused(QUEUE, "Maximum batch window in seconds must be greater than 0", batch_size=11)
     refused(FIFO, "Batch size for FIFO queues must be between 1 and 10", batch_size=20)
     refused(FIFO, "Batching window is not supported for FIFO queues", batching_window=1)
-    refused(STREAM, "Member must not be null")
-    refused(TABLE, "Unsupported starting position: AT_TIMESTAMP",
+    refused(STREAM, "Value null at 'startingPosition' failed to satisfy constraint: Member "
+            "must not be null.")
+    refused(TABLE, f"Unsupported starting position for arn type: {TABLE}",
             starting_position="AT_TIMESTAMP", starting_timestamp=1.0)
+    with pytest.raises(errors.ValidationError, match=r"Value 'EARLIEST' at 'startingPosition' "
+                       r"failed to satisfy constraint: Member must satisfy enum value set: "
+                       r"\[LATEST, AT_TIMESTAMP, TRIM_HORIZON\]"):
+        new_mapping("f", None, STREAM, MappingSettings(starting_position="EARLIEST"))
     refused(STREAM, "MaximumRecordAgeInSeconds must be -1",
             starting_position="LATEST", max_record_age=30)
     refused(STREAM, "Unsupported ScalingConfig parameter", starting_position="LATEST",

@@ -32,7 +32,7 @@ def test_conditions():
 
 @pytest.mark.parametrize("permission, error, fragment", [
     (Permission(None, "lambda:InvokeFunction", "*"), errors.ValidationError,
-     "Value 'null' at 'statementId'"),
+     "Value null at 'statementId'"),
     (Permission("s", "lambda:InvokeFunction", "*", source_account="12"), errors.ValidationError,
      "at 'sourceAccount'"),
     (Permission("s", "lambda:InvokeFunction", "*", source_arn="bucket"), errors.ValidationError,

@@ -55,8 +55,12 @@ def test_runtime_families(runtime, family, version):
 
 def test_runtime_checks():
     runtimes.check("nodejs22.x", "Zip")
-    with pytest.raises(errors.ValidationError):
+    with pytest.raises(errors.InvalidParameterValue,
+                       match=r"^Value cobol at 'runtime' failed to satisfy constraint: Member "
+                             r"must satisfy enum value set: \[nodejs20\.x, .*\] or be a valid ARN$"):
         runtimes.check("cobol", "Zip")
+    with pytest.raises(errors.InvalidParameterValue, match="runtime parameter of provided is"):
+        runtimes.check("provided", "Zip")
     with pytest.raises(errors.InvalidParameterValue, match="no longer supported"):
         runtimes.check("python3.6", "Zip")
     with pytest.raises(errors.InvalidParameterValue, match="mandatory"):

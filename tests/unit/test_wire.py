@@ -1,5 +1,6 @@
 import base64
 import json
+import re
 
 import pytest
 
@@ -49,19 +50,56 @@ def test_error_response_shapes():
     assert throttle.status == 429 and ("Retry-After", "1") in throttle.headers
     assert json.loads(throttle.body) == {"Reason": "ConcurrentInvocationLimitExceeded",
                                          "Type": "User", "message": "Rate Exceeded."}
+    reserved = wire.error_response(errors.TooManyRequests(
+        "ReservedFunctionConcurrentInvocationLimitExceeded"), "r")
+    assert not [h for h in reserved.headers if h[0] == "Retry-After"], "AWS sends none"
     validation = wire.error_response(errors.ValidationError("bad"), "r")
     assert json.loads(validation.body) == {"message": "bad"}
     service = wire.error_response(errors.ServiceError("oops"), "r")
     assert service.status == 500 and json.loads(service.body)["Type"] == "Service"
 
 
+ARN = "arn:aws:lambda:eu-west-1:123456789012:function:f"
+
+
 def test_function_configuration_shape():
-    body = wire.function_configuration(CONFIG, "arn:x")
-    assert body["FunctionArn"] == "arn:x" and body["Version"] == "$LATEST"
+    body = wire.function_configuration(CONFIG, ARN)
+    assert body["FunctionArn"] == ARN and body["Version"] == "$LATEST"
     assert "Environment" not in body
     assert body["State"] == "Pending" and body["StateReasonCode"] == "Creating"
-    with_env = wire.function_configuration(CONFIG.replace(environment={"AB": "1"}), "arn:x")
+    with_env = wire.function_configuration(CONFIG.replace(environment={"AB": "1"}), ARN)
     assert with_env["Environment"] == {"Variables": {"AB": "1"}}
+    given_empty = wire.function_configuration(CONFIG.replace(has_environment=True), ARN)
+    assert given_empty["Environment"] == {"Variables": {}}
+
+
+def test_runtime_version_arn_is_stable_per_runtime_and_region():
+    def version_arn(config, arn=ARN):
+        return wire.function_configuration(config, arn)["RuntimeVersionConfig"][
+            "RuntimeVersionArn"]
+    first = version_arn(CONFIG)
+    assert re.fullmatch(r"arn:aws:lambda:eu-west-1::runtime:[0-9a-f]{64}", first)
+    assert version_arn(CONFIG.replace(name="other", revision_id="r9")) == first
+    assert version_arn(CONFIG.replace(runtime="python3.11")) != first
+    assert version_arn(CONFIG, ARN.replace("eu-west-1", "us-east-1")).split(":")[3] == \
+        "us-east-1"
+    assert "RuntimeVersionConfig" not in wire.function_configuration(CONFIG, ARN, listed=True)
+
+
+def test_listed_configurations_leave_out_state():
+    body = wire.function_configuration(CONFIG.replace(last_update_status="Successful"), ARN,
+                                       listed=True)
+    assert not {"State", "StateReason", "StateReasonCode", "LastUpdateStatus"} & set(body)
+
+
+def test_logging_config_shows_levels_only_when_set():
+    assert wire.function_configuration(CONFIG, ARN)["LoggingConfig"] == {
+        "LogFormat": "Text", "LogGroup": "/aws/lambda/f"}
+    json_config = CONFIG.replace(log_format="JSON", application_log_level="DEBUG",
+                                 system_log_level="WARN", log_group="custom")
+    assert wire.function_configuration(json_config, ARN)["LoggingConfig"] == {
+        "LogFormat": "JSON", "LogGroup": "custom", "ApplicationLogLevel": "DEBUG",
+        "SystemLogLevel": "WARN"}
 
 
 def test_settings_decoding_checks_types():

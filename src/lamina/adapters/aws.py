@@ -14,7 +14,7 @@ import json
 import os
 from typing import Any
 
-from lamina.domain import destinations
+from lamina.domain import destinations, errors
 from lamina.domain.model import Delivery
 
 
@@ -28,17 +28,24 @@ class AwsClients:
         self._clients: dict[str, Any] = {}
         self._queue_urls: dict[str, str] = {}
 
-    async def client(self, service: str) -> Any:
-        if service not in self._clients:
+    async def client(self, service: str, quick: bool = False) -> Any:
+        """The service's client; `quick`: one that gives up within seconds (for a check a
+        control-plane request waits on)."""
+        key = f"{service}:quick" if quick else service
+        if key not in self._clients:
             if self._session is None:  # imported on first use: it costs ~170 ms at start
                 from aiobotocore.session import get_session
                 self._session = get_session()
-            credentials: dict[str, str] = {}
+            options: dict[str, Any] = {}
             if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
-                credentials = {"aws_access_key_id": "lamina", "aws_secret_access_key": "lamina"}
-            self._clients[service] = await self._stack.enter_async_context(
-                self._session.create_client(service, region_name=self.region, **credentials))
-        return self._clients[service]
+                options = {"aws_access_key_id": "lamina", "aws_secret_access_key": "lamina"}
+            if quick:
+                from aiobotocore.config import AioConfig
+                options["config"] = AioConfig(connect_timeout=3, read_timeout=10,
+                                              retries={"max_attempts": 1})
+            self._clients[key] = await self._stack.enter_async_context(
+                self._session.create_client(service, region_name=self.region, **options))
+        return self._clients[key]
 
     async def queue_url(self, arn: str) -> str:
         """The URL of an SQS queue named by its ARN."""
@@ -99,3 +106,38 @@ class AwsSender:
         if response.get("FailedEntryCount"):
             raise RuntimeError("EventBridge refused the event: "
                                + json.dumps(response.get("Entries", [])))
+
+
+class AwsNetwork:
+    """Checks a function's VpcConfig against EC2 (DescribeSecurityGroups, then DescribeSubnets,
+    AWS's order) and answers the VPC its subnets are in. Lamina places no environment in a
+    VPC: the configuration is recorded and shown, as AWS shows it."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self.clients = clients
+
+    async def vpc_of(self, subnet_ids: tuple[str, ...],
+                     security_group_ids: tuple[str, ...]) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        ec2 = await self.clients.client("ec2", quick=True)
+        operation = "DescribeSecurityGroups"
+        try:
+            if security_group_ids:
+                await ec2.describe_security_groups(GroupIds=list(security_group_ids))
+            vpc_id = ""
+            if subnet_ids:
+                operation = "DescribeSubnets"
+                subnets = (await ec2.describe_subnets(SubnetIds=list(subnet_ids)))["Subnets"]
+                vpc_id = subnets[0]["VpcId"] if subnets else ""
+            return vpc_id
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise errors.InvalidParameterValue(
+                f"Error occurred while {operation}. EC2 Error Code: {error.get('Code')}. "
+                f"EC2 Error Message: {error.get('Message')}") from None
+        except BotoCoreError as exc:  # no EC2 to ask (unreachable, no credentials)
+            raise errors.InvalidParameterValue(
+                f"Lamina could not check the VpcConfig with EC2 ({operation}): {exc}. Set "
+                "AWS_ENDPOINT_URL_EC2 (or AWS_ENDPOINT_URL) to an EC2-compatible service, or "
+                "leave VpcConfig out: Lamina does not run functions in a VPC.") from None

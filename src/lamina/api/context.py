@@ -10,8 +10,8 @@ from lamina.http.server import Request
 from lamina.observability.metrics import Metrics
 from lamina.service.apis import ApiService
 from lamina.service.async_invoke import AsyncInvokeService
-from lamina.service.cluster import Cluster
 from lamina.service.capacity import CapacityProviderService
+from lamina.service.cluster import Cluster
 from lamina.service.code_signing import CodeSigningService
 from lamina.service.debug import DebugService
 from lamina.service.event_configs import EventConfigService
@@ -51,20 +51,27 @@ class ApiContext:
     mappings: MappingService | None = None
     layers: LayerService | None = None
     urls: UrlService | None = None
+    stacks: Any = None  # service.stacks.StackService
+    schedules: ScheduleService | None = None
+    apis: ApiService | None = None
+    persist_clock: Any = None     # async () -> None: keep a virtual clock's new time
     cluster: Cluster | None = None
     code_signing: CodeSigningService = None  # type: ignore[assignment]
     capacity: CapacityProviderService | None = None
     durable: Any = None   # service.durable.DurableService
     debug: DebugService | None = None
     log_groups: LogGroupService | None = None
-    schedules: ScheduleService | None = None
-    apis: ApiService | None = None
-    persist_clock: Any = None     # async () -> None: keep a virtual clock's new time
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)
 
     def qualified(self, request: Request, value: str) -> tuple[str, str | None]:
         """(name, qualifier) of a FunctionName path value and the `Qualifier` parameter."""
-        ref = self.function_ref(request, value)
-        return ref.name, arns.merge_qualifier(ref, request.query_params().get("Qualifier"))
+        ref = self.qualified_ref(request, value)
+        return ref.name, ref.qualifier
+
+    def qualified_ref(self, request: Request, value: str) -> arns.FunctionRef:
+        """The function a path value and the `Qualifier` parameter name, checked together."""
+        qualifier = request.query_params().get("Qualifier")
+        ref = arns.parse_function_name(value, self.region, self.account, qualifier=qualifier)
+        return arns.FunctionRef(ref.name, arns.merge_qualifier(ref, qualifier))

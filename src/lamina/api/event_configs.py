@@ -51,7 +51,8 @@ def _fields(document: dict[str, Any], merge: bool) -> dict[str, Any]:
 
     return {"retries": number("MaximumRetryAttempts", "maximumRetryAttempts"),
             "max_age": number("MaximumEventAgeInSeconds", "maximumEventAgeInSeconds"),
-            "on_success": target("OnSuccess"), "on_failure": target("OnFailure")}
+            "on_success": target("OnSuccess"), "on_failure": target("OnFailure"),
+            "destination_config": bool(destination)}
 
 
 async def put_config(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs
 
 from lamina.api import versions, wire
 from lamina.api.context import ApiContext
-from lamina.domain import arns, capacity, code_signing, errors, limits
-from lamina.domain.model import FunctionConfig
+from lamina.domain import arns, capacity, code_signing, errors, limits, tagging
+from lamina.domain.model import LATEST, FunctionConfig
 from lamina.domain.settings import (
     RECURSIVE_LOOP,
     check_choice,
@@ -29,8 +29,8 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
     versions.refuse_publish_to(document)
     name = document.get("FunctionName")
     if not isinstance(name, str):
-        raise errors.ValidationError.field("null", "functionName", "Member must not be null")
-    ref = ctx.function_ref(request, name)
+        raise errors.ValidationError.field(None, "functionName", "Member must not be null")
+    ref = arns.parse_function_name(name, ctx.region, ctx.account, creating=True)
     if ref.qualifier is not None:
         raise errors.InvalidParameterValue("Unsupported function name: a qualifier is not "
                                            "allowed when creating a function")
@@ -42,9 +42,9 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
         code_signing.check_arn(signing) if signing is not None else None))
     if document.get("Publish") is True:
         await asyncio.sleep(0)  # the function settles (Pending → Active) first
-        config = await ctx.versions.publish(config.name)
-        return wire.json_response(201, wire.function_configuration(
-            config, ctx.functions.arn(config.name, config.version)), request_id)
+        version = await ctx.versions.publish(config.name, renew_latest=False)
+        # AWS answers the function as created (Pending, unqualified) with the version number
+        config = config.replace(version=version.version)
     return wire.json_response(201, wire.function_configuration(
         config, ctx.functions.arn(config.name)), request_id)
 
@@ -80,19 +80,26 @@ async def list_functions(ctx: ApiContext, request: Request, request_id: str) -> 
     params = request.query_params()
     limit = wire.max_items(params.get("MaxItems"))
     marker = params.get("Marker")
-    functions = ctx.functions.list()
+    every_version = wire.function_version(params.get("FunctionVersion"))
+    functions = ctx.versions.list_all() if every_version else ctx.functions.list()
     if marker:
         try:
             after = base64.urlsafe_b64decode(marker.encode()).decode()
         except (ValueError, UnicodeDecodeError):
             raise errors.InvalidParameterValue("Invalid Marker value.") from None
-        functions = [f for f in functions if f.name > after]
+        functions = [f for f in functions if _list_key(f) > after]
     page = functions[:limit]
-    body: dict[str, object] = {"Functions": [
-        wire.function_configuration(f, ctx.functions.arn(f.name)) for f in page]}
+    body: dict[str, object] = {"Functions": [wire.function_configuration(
+        f, ctx.functions.arn(f.name, f.version if every_version else None), listed=True)
+        for f in page]}
     if len(functions) > limit:
-        body["NextMarker"] = base64.urlsafe_b64encode(page[-1].name.encode()).decode()
+        body["NextMarker"] = base64.urlsafe_b64encode(_list_key(page[-1]).encode()).decode()
     return wire.json_response(200, body, request_id)
+
+
+def _list_key(config: FunctionConfig) -> str:
+    """Where a ListFunctions page ends: the name, then the version in order ($LATEST first)."""
+    return f"{config.name}\0{0 if config.version == LATEST else int(config.version):010d}"
 
 
 async def update_code(ctx: ApiContext, request: Request, request_id: str,
@@ -108,7 +115,10 @@ async def update_code(ctx: ApiContext, request: Request, request_id: str,
         dry_run=bool(document.get("DryRun")))
     if document.get("Publish") is True and not document.get("DryRun"):
         await asyncio.sleep(0)  # the update settles (InProgress → Successful) first
-        config = await ctx.versions.publish(config.name)
+        version = await ctx.versions.publish(config.name)
+        # AWS answers the new version as it starts: Pending
+        config = version.replace(state="Pending", state_reason="The function is being created.",
+                                 state_reason_code="Creating", last_update_status=None)
         return wire.json_response(200, wire.function_configuration(
             config, ctx.functions.arn(config.name, config.version)), request_id)
     return wire.json_response(200, wire.function_configuration(
@@ -142,79 +152,76 @@ async def account_settings(ctx: ApiContext, request: Request, request_id: str) -
             "ConcurrentExecutions": ctx.account_limit,
             "UnreservedConcurrentExecutions": ctx.invoke.limiter.unreserved_limit,
         },
-        "AccountUsage": {"TotalCodeSize": ctx.functions.total_code_size(),
+        "AccountUsage": {"TotalCodeSize": ctx.functions.total_code_size() + (
+            ctx.layers.total_code_size() if ctx.layers is not None else 0),
                          "FunctionCount": len(functions)},
     }, request_id)
 
 
-def _tagged(ctx: ApiContext, resource: str) -> str:
-    """The function a tags operation names (by its ARN: versions and aliases have no tags)."""
-    ref = arns.parse_function_name(resource, ctx.region, ctx.account, field="resource")
-    if ref.qualifier is not None:
-        raise errors.InvalidParameterValue("Tags on function aliases and versions are not "
-                                           "supported. Please specify a function ARN.")
-    return ref.name
-
-
 class _Tagged:
-    """Tags of a code signing configuration or a capacity provider (not a function)."""
+    """The tags of the resource a tags operation names: read them, replace them."""
 
     def __init__(self, get: Callable[[], dict[str, str]],
                  put: Callable[[dict[str, str]], Awaitable[None]]) -> None:
         self.get, self.put = get, put
 
 
-def _other(ctx: ApiContext, resource: str) -> _Tagged | None:
-    if ":code-signing-config:" in resource:
+def _tagged(ctx: ApiContext, resource: str) -> _Tagged:
+    """The function, event source mapping, code signing configuration or capacity provider a
+    tags operation names by its ARN (AWS's pattern); AWS's 404 for one that does not exist."""
+    tagged = tagging.parse(resource)
+    if tagged.kind == "function":
+        ref = arns.parse_function_name(resource, ctx.region, ctx.account, field="resource")
+        if ref.qualifier is not None:
+            raise errors.InvalidParameterValue("Tags on function aliases and versions are not "
+                                               "supported. Please specify a function ARN.")
+        ctx.functions.entry(ref.name)
+        functions = ctx.functions
+        return _Tagged(lambda: functions.tags(ref.name),
+                       lambda tags: functions.set_tags(ref.name, tags))
+    if tagged.kind == "event-source-mapping" and ctx.mappings is not None and \
+            ctx.mappings.current(tagged.id) is not None:
+        mappings = ctx.mappings
+        return _Tagged(lambda: dict(mappings.get(tagged.id).tags),
+                       lambda tags: mappings.set_tags(tagged.id, tags))
+    if tagged.kind == "code-signing-config" and ctx.code_signing is not None:
         signing = ctx.code_signing
         return _Tagged(lambda: signing.get(resource).tags,
                        lambda tags: signing.set_tags(resource, tags))
-    if ":capacity-provider:" in resource and ctx.capacity is not None:
+    if tagged.kind == "capacity-provider" and ctx.capacity is not None:
         providers, name = ctx.capacity, capacity.name_of(resource, "resource")
         return _Tagged(lambda: providers.get(name).tags,
                        lambda tags: providers.set_tags(name, tags))
-    return None
+    raise tagging.not_found(tagged)
 
 
 async def list_tags(ctx: ApiContext, request: Request, request_id: str,
                     resource: str) -> Response:
-    other = _other(ctx, resource)
-    if other is not None:
-        return wire.json_response(200, {"Tags": dict(other.get())}, request_id)
-    return wire.json_response(200, {"Tags": ctx.functions.tags(_tagged(ctx, resource))},
-                              request_id)
+    return wire.json_response(200, {"Tags": dict(_tagged(ctx, resource).get())}, request_id)
 
 
 async def tag_resource(ctx: ApiContext, request: Request, request_id: str,
                        resource: str) -> Response:
-    other = _other(ctx, resource)
-    name = _tagged(ctx, resource) if other is None else ""
+    tagged = _tagged(ctx, resource)
     tags = wire.json_body(request.body).get("Tags")
     if not tags:
         raise errors.InvalidParameterValue("An error occurred and the request cannot be "
                                            "processed.")
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise errors.ValidationError.field(tags, "tags", "Member must be a map of strings")
-    if other is not None:
-        merged = {**other.get(), **tags}
-        check_tags(tags, len(merged))
-        await other.put(merged)
-        return wire.empty_response(204, request_id)
-    await ctx.functions.tag(name, tags)
+    merged = {**tagged.get(), **tags}
+    check_tags(tags, len(merged))
+    await tagged.put(merged)
     return wire.empty_response(204, request_id)
 
 
 async def untag_resource(ctx: ApiContext, request: Request, request_id: str,
                          resource: str) -> Response:
-    other = _other(ctx, resource)
-    name = _tagged(ctx, resource) if other is None else ""
+    tagged = _tagged(ctx, resource)
     keys = parse_qs(request.query or "").get("tagKeys")
     if not keys:
-        raise errors.ValidationError.field("null", "tagKeys", "Member must not be null")
-    if other is not None:
-        await other.put({k: v for k, v in other.get().items() if k not in keys})
-        return wire.empty_response(204, request_id)
-    await ctx.functions.untag(name, keys)
+        raise errors.ValidationError.field(None, "tagKeys", "Member must not be null")
+    await tagged.put({k: v for k, v in tagged.get().items() if k not in keys})
     return wire.empty_response(204, request_id)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from lamina.api import durable, event_stream, wire
 from lamina.api.context import ApiContext
-from lamina.domain import arns, destinations, errors, limits
+from lamina.domain import destinations, errors, limits
 from lamina.http.server import Request, Response
 from lamina.service.invoke import InvokeCommand
 
@@ -36,9 +36,9 @@ class Heartbeat:
 
 def _command(ctx: ApiContext, request: Request, name: str, kind: str) -> InvokeCommand:
     headers = request.headers
-    ref = ctx.function_ref(request, name)
+    ref = ctx.qualified_ref(request, name)
     return InvokeCommand(
-        ref, arns.merge_qualifier(ref, request.query_params().get("Qualifier")),
+        ref, ref.qualifier,
         wire.payload(request.body, kind), kind,
         log_tail=wire.log_type(headers.get("x-amz-log-type")),
         client_context=wire.client_context(headers.get("x-amz-client-context")),
@@ -50,14 +50,13 @@ def _command(ctx: ApiContext, request: Request, name: str, kind: str) -> InvokeC
 async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     kind = wire.invocation_type(request.headers.get("x-amz-invocation-type"))
     if ctx.durable is not None and ctx.durable.maybe_durable(name):
-        ref = ctx.function_ref(request, name)
-        qualifier = arns.merge_qualifier(ref, request.query_params().get("Qualifier"))
-        if ctx.durable.is_durable(ref.name, qualifier):
-            return await durable.invoke(ctx, request, request_id, ref, qualifier, kind)
+        ref = ctx.qualified_ref(request, name)
+        if ctx.durable.is_durable(ref.name, ref.qualifier):
+            return await durable.invoke(ctx, request, request_id, ref, ref.qualifier, kind)
     if kind == "Event":
-        ref = ctx.function_ref(request, name)
+        ref = ctx.qualified_ref(request, name)
         event_id = await ctx.async_invoke.accept(
-            ref.name, arns.merge_qualifier(ref, request.query_params().get("Qualifier")),
+            ref.name, ref.qualifier,
             wire.payload(request.body, kind), request.headers.get("x-amzn-trace-id"))
         return wire.empty_response(202, event_id)
     command = _command(ctx, request, name, kind)

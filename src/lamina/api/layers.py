@@ -18,9 +18,13 @@ def _content(request: Request, layer: LayerVersion) -> dict[str, object]:
 
 
 def _number(version: str) -> int:
-    if not version.isdigit():
-        raise errors.ResourceNotFound(NOT_FOUND)
-    return int(version)
+    try:
+        number = int(version)
+    except ValueError:
+        raise errors.ResourceNotFound(NOT_FOUND) from None
+    if number < 1:
+        raise errors.InvalidParameterValue("Layer Version Cannot be less than 1")
+    return number
 
 
 async def publish_version(ctx: ApiContext, request: Request, request_id: str,
@@ -60,7 +64,7 @@ async def list_layers(ctx: ApiContext, request: Request, request_id: str) -> Res
     if params.get("find") == "LayerVersion":
         arn = params.get("Arn")
         if not arn:
-            raise errors.ValidationError.field("null", "arn", "Member must not be null")
+            raise errors.ValidationError.field(None, "arn", "Member must not be null")
         return wire.json_response(200, _content(request, ctx.layers.get_by_arn(arn)),
                                   request_id)
     found = ctx.layers.latest(params.get("CompatibleRuntime"),

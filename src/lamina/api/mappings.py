@@ -41,7 +41,8 @@ def configuration(ctx: ApiContext, mapping: EventSourceMapping) -> dict[str, Any
                                   if mapping.on_failure else {}},
             "LastProcessingResult": mapping.last_processing_result,
         })
-    if mapping.source == "sqs":
+    if mapping.source == "sqs" and mapping.last_processing_result != mappings.NO_RECORDS:
+        # AWS shows an SQS mapping without a result until it has one (streams show theirs)
         body["LastProcessingResult"] = mapping.last_processing_result
     body["FunctionResponseTypes"] = ["ReportBatchItemFailures"] if mapping.report_failures else []
     if mapping.filters:
@@ -100,18 +101,23 @@ def settings_of(document: dict[str, Any], source: str | None) -> mappings.Mappin
         bootstrap_servers=tuple(servers) if isinstance(servers, list) else None,
         consumer_group=kafka.get("ConsumerGroupId"),
         enabled=_typed(document, "Enabled", bool),
-        has_destination=destination is not None and bool(destination.get("OnFailure")))
+        has_destination=destination is not None and bool(
+            destination.get("OnFailure") or destination.get("OnSuccess")))
 
 
 async def create_mapping(ctx: ApiContext, request: Request, request_id: str) -> Response:
     document = wire.json_body(request.body)
     function = _typed(document, "FunctionName", str)
     if function is None:
-        raise errors.ValidationError.field("null", "functionName", "Member must not be null")
+        raise errors.ValidationError.field(None, "functionName", "Member must not be null")
     arn = _typed(document, "EventSourceArn", str)
     source = mappings.source_of(arn, settings_of({k: v for k, v in document.items()
                                                   if k != "FilterCriteria"}, None))
-    mapping = await ctx.mappings.create(function, arn, settings_of(document, source))
+    tags = document.get("Tags")
+    if tags is not None and (not isinstance(tags, dict) or
+                             not all(isinstance(v, str) for v in tags.values())):
+        raise errors.ValidationError.field(tags, "tags", "Member must be a map of strings")
+    mapping = await ctx.mappings.create(function, arn, settings_of(document, source), tags)
     return wire.json_response(202, configuration(ctx, mapping), request_id)
 
 

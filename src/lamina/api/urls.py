@@ -29,13 +29,14 @@ PATH_PREFIX = "/_lamina/url/"
 
 # configuration ----------------------------------------------------------------------
 def describe(ctx: ApiContext, request: Request, config: FunctionUrlConfig,
-             with_modified: bool = True) -> dict[str, Any]:
+             with_modified: bool = True, read: bool = True) -> dict[str, Any]:
     """The configuration as the API answers it; the URL's port is the one the caller used."""
     port = request.headers.get("host", "").rpartition(":")[2]
     port = port if port.isdigit() else "80"
     url = f"http://{config.url_id}.lambda-url.{ctx.region}.localhost:{port}/"
     qualifier = None if config.qualifier == LATEST else config.qualifier
-    return config.to_wire(url, ctx.functions.arn(config.function, qualifier), with_modified)
+    return config.to_wire(url, ctx.functions.arn(config.function, qualifier), with_modified,
+                          read)
 
 
 async def create_url(ctx: ApiContext, request: Request, request_id: str,
@@ -44,7 +45,8 @@ async def create_url(ctx: ApiContext, request: Request, request_id: str,
     document = wire.json_body(request.body)
     config = await ctx.urls.create(name, qualifier, document.get("AuthType"),
                                    document.get("Cors"), document.get("InvokeMode"))
-    return wire.json_response(201, describe(ctx, request, config, with_modified=False), request_id)
+    return wire.json_response(201, describe(ctx, request, config, with_modified=False,
+                                           read=False), request_id)
 
 
 async def get_url(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
@@ -61,7 +63,7 @@ async def update_url(ctx: ApiContext, request: Request, request_id: str,
         ("auth_type", "AuthType"), ("cors", "Cors"), ("invoke_mode", "InvokeMode"))
         if member in document}
     config = await ctx.urls.update(name, qualifier, **changes)
-    return wire.json_response(200, describe(ctx, request, config), request_id)
+    return wire.json_response(200, describe(ctx, request, config, read=False), request_id)
 
 
 async def delete_url(ctx: ApiContext, request: Request, request_id: str,
@@ -124,7 +126,7 @@ async def serve(ctx: ApiContext, request: Request, request_id: str, url_id: str,
     except errors.LaminaError as error:
         return _response(_refused(error), request_id, extra)
     outcome = result.outcome
-    mapped = urls.bad_gateway() if outcome.function_error else urls.http_response(
+    mapped = urls.function_failed() if outcome.function_error else urls.http_response(
         outcome.payload)
     if request.method == "HEAD":
         mapped.body = b""
@@ -146,7 +148,7 @@ async def _streamed(ctx: ApiContext, command: InvokeCommand, extra: list[tuple[s
         except errors.LaminaError as error:
             return _response(_refused(error), "", extra)
         outcome = result.outcome
-        mapped = urls.bad_gateway() if outcome.function_error else urls.http_response(
+        mapped = urls.function_failed() if outcome.function_error else urls.http_response(
             outcome.payload)
         return _response(mapped, result.request_id, extra)
     _, content_type, request_id = first.result()

@@ -44,7 +44,8 @@ async def list_versions(ctx: ApiContext, request: Request, request_id: str,
     ref = ctx.function_ref(request, name)
     page, marker = wire.paginate(ctx.versions.list_versions(ref.name), request.query_params())
     body: dict[str, Any] = {"Versions": [
-        wire.function_configuration(c, ctx.functions.arn(ref.name, c.version)) for c in page]}
+        wire.function_configuration(c, ctx.functions.arn(ref.name, c.version), listed=True)
+        for c in page]}
     if marker:
         body["NextMarker"] = marker
     return wire.json_response(200, body, request_id)
@@ -56,7 +57,7 @@ async def create_alias(ctx: ApiContext, request: Request, request_id: str,
     document = wire.json_body(request.body)
     alias_name, version = _text(document, "Name"), _text(document, "FunctionVersion")
     if alias_name is None or version is None:
-        raise errors.ValidationError.field("null", "name" if alias_name is None
+        raise errors.ValidationError.field(None, "name" if alias_name is None
                                            else "functionVersion", "Member must not be null")
     alias = await ctx.versions.create_alias(ref.name, alias_name, version,
                                             _text(document, "Description") or "",

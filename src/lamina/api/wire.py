@@ -12,10 +12,10 @@ import json
 from pathlib import PurePosixPath
 from typing import Any
 
-from lamina.domain import capacity, errors, limits
+from lamina.domain import capacity, errors, limits, runtimes
 from lamina.domain.code import CodeSource, s3_object
 from lamina.domain.layers import LayerVersion
-from lamina.domain.model import Alias, FunctionConfig, InvocationSummary
+from lamina.domain.model import Alias, FunctionConfig, InvocationSummary, VpcConfig
 from lamina.domain.settings import FunctionSettings
 from lamina.http.server import Response
 
@@ -39,8 +39,11 @@ def error_response(error: errors.LaminaError, request_id: str) -> Response:
     return Response(error.status, headers, json.dumps(error.body()).encode())
 
 
-def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
-    """The FunctionConfiguration shape (GetFunctionConfiguration and friends)."""
+def function_configuration(config: FunctionConfig, arn: str,
+                           listed: bool = False) -> dict[str, Any]:
+    """The FunctionConfiguration shape (GetFunctionConfiguration and friends). `listed`: as
+    ListFunctions and ListVersionsByFunction show it, without the state fields and the
+    runtime version (as AWS lists them)."""
     body: dict[str, Any] = {
         "FunctionName": config.name,
         "FunctionArn": arn,
@@ -59,20 +62,19 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
         del body["Runtime"]
     if config.handler is None:
         del body["Handler"]
-    if config.environment:
+    if config.environment or config.has_environment:
         body["Environment"] = {"Variables": dict(config.environment)}
     if config.dead_letter_target:
         body["DeadLetterConfig"] = {"TargetArn": config.dead_letter_target}
+    if config.vpc is not None:
+        body["VpcConfig"] = {"SubnetIds": list(config.vpc.subnet_ids),
+                             "SecurityGroupIds": list(config.vpc.security_group_ids),
+                             "VpcId": config.vpc.vpc_id,
+                             "Ipv6AllowedForDualStack": config.vpc.ipv6_dual_stack}
     body["TracingConfig"] = {"Mode": config.tracing_mode}
     body["RevisionId"] = config.revision_id
-    body["State"] = config.state
-    for key, value in (("StateReason", config.state_reason),
-                       ("StateReasonCode", config.state_reason_code),
-                       ("LastUpdateStatus", config.last_update_status),
-                       ("LastUpdateStatusReason", config.last_update_status_reason),
-                       ("LastUpdateStatusReasonCode", config.last_update_status_reason_code)):
-        if value is not None:
-            body[key] = value
+    if not listed:
+        body.update(_state(config))
     if config.layers:
         body["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code_size}
                           for layer in config.layers]
@@ -80,13 +82,35 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
     body["Architectures"] = list(config.architectures)
     body["EphemeralStorage"] = {"Size": config.ephemeral_storage}
     body["SnapStart"] = {"ApplyOn": "None", "OptimizationStatus": "Off"}
-    body["LoggingConfig"] = {"LogFormat": config.log_format,
-                             "LogGroup": f"/aws/lambda/{config.name}"}
+    if config.runtime is not None and not listed:
+        body["RuntimeVersionConfig"] = {"RuntimeVersionArn": config.runtime_version_arn or
+                                        runtimes.version_arn(arn.split(":")[3], config.runtime)}
+    body["LoggingConfig"] = logging_config(config)
     if config.capacity_provider is not None:
         body["CapacityProviderConfig"] = {
             "LambdaManagedInstancesCapacityProviderConfig": dict(config.capacity_provider)}
     if config.durable_config:
         body["DurableConfig"] = dict(config.durable_config)
+    return body
+
+
+def _state(config: FunctionConfig) -> dict[str, str]:
+    fields = {"State": config.state, "StateReason": config.state_reason,
+              "StateReasonCode": config.state_reason_code,
+              "LastUpdateStatus": config.last_update_status,
+              "LastUpdateStatusReason": config.last_update_status_reason,
+              "LastUpdateStatusReasonCode": config.last_update_status_reason_code}
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def logging_config(config: FunctionConfig) -> dict[str, str]:
+    """LoggingConfig as AWS shows it: the levels only with the JSON format."""
+    body = {"LogFormat": config.log_format,
+            "LogGroup": config.log_group or f"/aws/lambda/{config.name}"}
+    if config.application_log_level is not None:
+        body["ApplicationLogLevel"] = config.application_log_level
+    if config.system_log_level is not None:
+        body["SystemLogLevel"] = config.system_log_level
     return body
 
 
@@ -96,9 +120,9 @@ def layer_version(layer: LayerVersion, location: str | None = None) -> dict[str,
     body: dict[str, Any] = {"LayerVersionArn": layer.version_arn, "Version": layer.version,
                             "Description": layer.description,
                             "CreatedDate": layer.created_date}
-    if layer.compatible_runtimes:
+    if layer.compatible_runtimes is not None:  # shown when given, even empty (as AWS does)
         body["CompatibleRuntimes"] = list(layer.compatible_runtimes)
-    if layer.compatible_architectures:
+    if layer.compatible_architectures is not None:
         body["CompatibleArchitectures"] = list(layer.compatible_architectures)
     if layer.license_info is not None:
         body["LicenseInfo"] = layer.license_info
@@ -166,6 +190,11 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
     logging_config = _typed(document, "LoggingConfig", dict, "loggingConfig")
     architectures = _typed(document, "Architectures", list, "architectures")
     layers = _typed(document, "Layers", list, "layers")
+    snap_start = _typed(document, "SnapStart", dict, "snapStart")
+    if snap_start is not None and snap_start.get("ApplyOn") not in ("PublishedVersions", "None"):
+        raise errors.ValidationError.field(  # checked, not acted on: Lamina has no SnapStart
+            snap_start.get("ApplyOn"), "snapStart.applyOn",
+            "Member must satisfy enum value set: [PublishedVersions, None]")
     return FunctionSettings(
         runtime=_typed(document, "Runtime", str, "runtime"),
         handler=_typed(document, "Handler", str, "handler"),
@@ -183,11 +212,31 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
         layers=tuple(layers) if layers is not None else None,
         log_format=_typed(logging_config, "LogFormat", str, "loggingConfig.logFormat")
         if logging_config else None,
+        application_log_level=_typed(logging_config, "ApplicationLogLevel", str,
+                                     "loggingConfig.applicationLogLevel")
+        if logging_config else None,
+        system_log_level=_typed(logging_config, "SystemLogLevel", str,
+                                "loggingConfig.systemLogLevel") if logging_config else None,
+        log_group=_typed(logging_config, "LogGroup", str, "loggingConfig.logGroup")
+        if logging_config else None,
+        vpc=vpc_config(_typed(document, "VpcConfig", dict, "vpcConfig")),
         package_type=_typed(document, "PackageType", str, "packageType"),
         capacity_provider=capacity.function_config(document["CapacityProviderConfig"])
         if "CapacityProviderConfig" in document else None,
         durable_config=_typed(document, "DurableConfig", dict, "durableConfig"),
     )
+
+
+def vpc_config(document: dict[str, Any] | None) -> VpcConfig | None:
+    """A VpcConfig member (lists of ids; the VPC is looked up from them)."""
+    if document is None:
+        return None
+    subnets = _typed(document, "SubnetIds", list, "vpcConfig.subnetIds") or []
+    groups = _typed(document, "SecurityGroupIds", list, "vpcConfig.securityGroupIds") or []
+    ipv6 = _typed(document, "Ipv6AllowedForDualStack", bool,
+                  "vpcConfig.ipv6AllowedForDualStack")
+    return VpcConfig(tuple(map(str, subnets)), tuple(map(str, groups)),
+                     ipv6_dual_stack=bool(ipv6))
 
 
 def code_source(code: dict[str, Any] | None, prefix: str = "code.") -> CodeSource:
@@ -252,6 +301,16 @@ def routing(document: dict[str, Any]) -> dict[str, float] | None:
         raise errors.ValidationError.field(weights, "routingConfig.additionalVersionWeights",
                                            "Member must be a map")
     return {str(k): v for k, v in weights.items()}
+
+
+def function_version(value: str | None) -> bool:
+    """ListFunctions' `FunctionVersion`: True for ALL (every version), False if not given."""
+    if value is None:
+        return False
+    if value != "ALL":
+        raise errors.ValidationError.field(value, "functionVersion",
+                                           "Member must satisfy enum value set: [ALL]")
+    return True
 
 
 def max_items(value: str | None) -> int:

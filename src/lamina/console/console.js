@@ -685,6 +685,45 @@
       : [h("div", { class: "empty panel", id: "no-apis" }, "No HTTP APIs: PUT one at /_lamina/apis/API_ID.")]));
   }
 
+  // stacks (lamina deploy) ------------------------------------------------------------------
+  function stackBadge(status) {
+    const kind = /FAILED|ROLLBACK/.test(status) ? "error" : /IN_PROGRESS/.test(status) ? "running"
+      : "success";
+    return badge(status, kind);
+  }
+
+  async function stacksView() {
+    const holder = h("div", { id: "stacks" });
+    view.replaceChildren(h("h1", {}, "Stacks"), holder);
+    const draw = async () => {
+      const found = (await api("/_lamina/stacks")).Stacks;
+      if (!found.length) {
+        holder.replaceChildren(h("div", { class: "empty panel", id: "no-stacks" },
+          "No stacks: run lamina deploy PATH (a SAM or CloudFormation template)."));
+        return;
+      }
+      const panels = [];
+      for (const summary of found) {
+        const s = await api(`/_lamina/stacks/${encodeURIComponent(summary.StackName)}`);
+        panels.push(h("div", { class: "panel", "data-stack": s.StackName },
+          h("h2", {}, `${s.StackName} `, stackBadge(s.StackStatus)),
+          s.StackStatusReason ? h("p", { class: "muted" }, s.StackStatusReason) : "",
+          table(["Logical id", "Type", "Physical id", "Status"], s.Resources.map((r) => h("tr", {},
+            h("td", {}, r.LogicalResourceId), h("td", { class: "mono" }, r.ResourceType),
+            h("td", { class: "wrap mono" }, r.ResourceType === "AWS::Lambda::Function"
+              ? h("a", { href: `#/functions/${encodeURIComponent(r.PhysicalResourceId)}` },
+                r.PhysicalResourceId) : (r.PhysicalResourceId || "–")),
+            h("td", {}, stackBadge(r.ResourceStatus))))),
+          s.Outputs.length ? kv(s.Outputs.map((o) => [o.OutputKey, o.OutputValue])) : "",
+          s.HttpApis.length ? kv(s.HttpApis.map((a) => [`HTTP API ${a.LogicalResourceId}`,
+            h("a", { href: a.Url, class: "mono" }, a.Url)])) : ""));
+      }
+      holder.replaceChildren(...panels);
+    };
+    await draw();
+    later(draw, 3000);
+  }
+
   // routing -----------------------------------------------------------------------------
   async function route() {
     generation += 1;
@@ -704,6 +743,7 @@
       else if (parts[0] === "queues") await queuesView();
       else if (parts[0] === "schedules") await schedulesView();
       else if (parts[0] === "apis") await apisView();
+      else if (parts[0] === "stacks") await stacksView();
       else await functionsView();
       setStatus(`loaded ${new Date().toLocaleTimeString()}`);
     } catch (error) {

@@ -8,6 +8,7 @@ a `FunctionRef` after checking the region and account against the engine's own.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -16,21 +17,29 @@ from lamina.domain import errors
 LATEST = "$LATEST"
 
 NAME_RE = re.compile(r"[a-zA-Z0-9_-]+")
-QUALIFIER_RE = re.compile(r"\$LATEST|[a-zA-Z0-9_-]+")
 VERSION_RE = re.compile(r"[0-9]+")
 ALIAS_RE = re.compile(r"(?!^[0-9]+$)([a-zA-Z0-9_-]+)")
-FUNCTION_ARN_RE = re.compile(
-    r"(?:arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z0-9-]+):)?"
-    r"(?:(?P<account>\d{12}):)?"
-    r"(?:function:)?"
-    r"(?P<name>[a-zA-Z0-9_.-]+)"
-    r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?"
-)
+
+# AWS's own patterns, as its ValidationException messages quote them (recorded 2025-11-25):
+# FunctionName of most operations (a namespaced name: dots and $LATEST.PUBLISHED pass, and
+# such a function is then simply not found), of CreateFunction, and the Qualifier parameter.
+_REGION = r"(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}"
 FUNCTION_NAME_PATTERN = (
-    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?"
-    r"(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
-)
+    rf"(arn:(aws[a-zA-Z-]*)?:lambda:)?({_REGION}:)?(\d{{12}}:)?(function:)?"
+    r"([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?")
+CREATE_NAME_PATTERN = (
+    rf"(arn:(aws[a-zA-Z-]*)?:lambda:)?({_REGION}:)?(\d{{12}}:)?(function:)?"
+    r"([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?")
+QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
+_FUNCTION_NAME_RE = re.compile(FUNCTION_NAME_PATTERN)
+_CREATE_NAME_RE = re.compile(CREATE_NAME_PATTERN)
+_QUALIFIER_RE = re.compile(QUALIFIER_PATTERN)
+_PARTS_RE = re.compile(
+    rf"(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?:(?P<region>{_REGION}):)?(?:(?P<account>\d{{12}}):)?"
+    r"(?:function:)?(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>[^:]+))?")
 MAX_NAME = 64
+MAX_CREATE_VALUE = 140   # CreateFunction's FunctionName (a name, or an ARN)
+MAX_QUALIFIER = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,36 +50,66 @@ class FunctionRef:
     qualifier: str | None
 
 
-def parse_function_name(value: str, region: str, account: str,
-                        field: str = "functionName") -> FunctionRef:
-    """Parse any accepted FunctionName form; raise the error AWS gives for a bad one."""
-    if not value:
-        raise errors.ValidationError.field(value, field, "Member must have length greater "
-                                           "than or equal to 1")
-    match = FUNCTION_ARN_RE.fullmatch(value)
-    if match is None or "." in match["name"]:
-        raise errors.ValidationError.field(
-            value, field, "Member must satisfy regular expression pattern: " + FUNCTION_NAME_PATTERN)
-    if value.startswith("arn:") and match["region"] != region:
+@functools.lru_cache(maxsize=4096)  # pure, and on every Invoke: names repeat
+def parse_function_name(value: str, region: str, account: str, field: str = "functionName",
+                        qualifier: str | None = None, creating: bool = False) -> FunctionRef:
+    """Parse any accepted FunctionName form; raise the error AWS gives for a bad one. The
+    `Qualifier` parameter, if any, is checked with it: AWS reports every broken constraint of
+    the two in one ValidationException."""
+    problems = _name_problems(value, field, creating) + qualifier_problems(qualifier)
+    if problems:
+        raise errors.ValidationError.fields(problems)
+    match = _PARTS_RE.fullmatch(value)
+    if match is None:  # cannot happen: the patterns above accept only what this one parses
+        raise errors.ValidationError.field(value, field, "Member must satisfy regular "
+                                           "expression pattern: " + FUNCTION_NAME_PATTERN)
+    if match["region"] is not None and match["region"] != region:
         raise errors.ResourceNotFound(
             f"Functions from '{match['region']}' are not reachable in this region ('{region}')")
     if match["account"] and match["account"] != account:
         raise errors.AccessDenied("")
     name = match["name"]
-    if len(name) > MAX_NAME:
+    if creating and len(name) > MAX_NAME:
         raise errors.InvalidParameterValue(
             f"1 validation error detected: Value '{name}' at '{field}' failed to satisfy "
             f"constraint: Member must have length less than or equal to {MAX_NAME}")
     return FunctionRef(name, match["qualifier"])
 
 
+def _name_problems(value: str, field: str, creating: bool) -> list[tuple[str, str, str]]:
+    if not value:
+        return [(value, field, "Member must have length greater than or equal to 1")]
+    problems = []
+    if creating and len(value) > MAX_CREATE_VALUE:
+        problems.append((value, field, "Member must have length less than or equal to "
+                         f"{MAX_CREATE_VALUE}"))
+    pattern = _CREATE_NAME_RE if creating else _FUNCTION_NAME_RE
+    if not pattern.fullmatch(value):
+        problems.append((value, field,
+                         "Member must satisfy regular expression pattern: " + pattern.pattern))
+    return problems
+
+
+def qualifier_problems(qualifier: str | None) -> list[tuple[str, str, str]]:
+    """The constraints a `Qualifier` parameter breaks (an empty one is no qualifier)."""
+    if not qualifier:
+        return []
+    problems = []
+    if len(qualifier) > MAX_QUALIFIER:
+        problems.append((qualifier, "qualifier",
+                         f"Member must have length less than or equal to {MAX_QUALIFIER}"))
+    if not _QUALIFIER_RE.fullmatch(qualifier):
+        problems.append((qualifier, "qualifier",
+                         "Member must satisfy regular expression pattern: " + QUALIFIER_PATTERN))
+    return problems
+
+
 def merge_qualifier(ref: FunctionRef, qualifier: str | None) -> str | None:
     """Combine a qualifier from the name with one from the `Qualifier` parameter."""
     if qualifier is not None and qualifier != "":
-        if not QUALIFIER_RE.fullmatch(qualifier) or len(qualifier) > 128:
-            raise errors.ValidationError.field(
-                qualifier, "qualifier",
-                "Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)")
+        problems = qualifier_problems(qualifier)
+        if problems:
+            raise errors.ValidationError.fields(problems)
         if ref.qualifier is not None and ref.qualifier != qualifier:
             raise errors.InvalidParameterValue(
                 "The derived qualifier from the function name does not match the specified "

@@ -93,7 +93,7 @@ def arn(region: str, account: str, name: str) -> str:
 def name_of(value: object, field_name: str = "capacityProviderName") -> str:
     """The provider a CapacityProviderName (a name or an ARN) names."""
     if not isinstance(value, str) or not value:
-        raise errors.ValidationError.field("null", field_name, "Member must not be null")
+        raise errors.ValidationError.field(None, field_name, "Member must not be null")
     if len(value) > 140 or not (NAME_RE.fullmatch(value) or ARN_RE.fullmatch(value)):
         raise errors.ValidationError.field(
             value, field_name, "Member must satisfy regular expression pattern: " + NAME_PATTERN)
@@ -118,7 +118,7 @@ def in_use(provider_arn: str) -> errors.ResourceConflict:  # message unconfirmed
 def _list(value: object, field_name: str, pattern: re.Pattern[str], low: int,
           high: int) -> list[str]:
     if not isinstance(value, list):
-        raise errors.ValidationError.field("null", field_name, "Member must not be null")
+        raise errors.ValidationError.field(None, field_name, "Member must not be null")
     if not low <= len(value) <= high:
         raise errors.ValidationError.field(
             value, field_name, f"Member must have length less than or equal to {high}, Member "
@@ -134,7 +134,7 @@ def _list(value: object, field_name: str, pattern: re.Pattern[str], low: int,
 def _struct(value: object, field_name: str, required: bool = False) -> dict[str, Any] | None:
     if value is None:
         if required:
-            raise errors.ValidationError.field("null", field_name, "Member must not be null")
+            raise errors.ValidationError.field(None, field_name, "Member must not be null")
         return None
     if not isinstance(value, dict):
         raise errors.ValidationError.field(value, field_name, "Member must be a structure")
@@ -180,7 +180,7 @@ def operator_role(value: object) -> str:
     role = permissions.get("CapacityProviderOperatorRoleArn")
     field_name = "permissionsConfig.capacityProviderOperatorRoleArn"
     if not isinstance(role, str):
-        raise errors.ValidationError.field("null", field_name, "Member must not be null")
+        raise errors.ValidationError.field(None, field_name, "Member must not be null")
     if not ROLE_RE.fullmatch(role):
         raise errors.ValidationError.field(
             role, field_name, "Member must satisfy regular expression pattern: " + ROLE_RE.pattern)
@@ -241,14 +241,14 @@ def _policies(value: object) -> list[dict[str, Any]]:
         policy = _struct(policy, field_name + ".member", required=True) or {}
         metric = policy.get("PredefinedMetricType")
         if metric is None:
-            raise errors.ValidationError.field("null", field_name + ".member.predefinedMetricType",
+            raise errors.ValidationError.field(None, field_name + ".member.predefinedMetricType",
                                                "Member must not be null")
         _enum(metric, field_name + ".member.predefinedMetricType",
               ("LambdaCapacityProviderAverageCPUUtilization",))
         target = _number(policy.get("TargetValue"), field_name + ".member.targetValue",
                          0, 100, float)
         if target is None:
-            raise errors.ValidationError.field("null", field_name + ".member.targetValue",
+            raise errors.ValidationError.field(None, field_name + ".member.targetValue",
                                                "Member must not be null")
         checked.append({"PredefinedMetricType": metric, "TargetValue": target})
     return checked
@@ -315,7 +315,7 @@ def function_config(value: object) -> dict[str, Any]:
     prefix = "capacityProviderConfig.lambdaManagedInstancesCapacityProviderConfig."
     provider = inner.get("CapacityProviderArn")
     if not isinstance(provider, str):
-        raise errors.ValidationError.field("null", prefix + "capacityProviderArn",
+        raise errors.ValidationError.field(None, prefix + "capacityProviderArn",
                                            "Member must not be null")
     if not ARN_RE.fullmatch(provider):
         raise errors.ValidationError.field(

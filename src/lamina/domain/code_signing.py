@@ -64,7 +64,7 @@ def new_arn(region: str, account: str) -> str:
 
 def check_arn(value: object, field_name: str = "codeSigningConfigArn") -> str:
     if not isinstance(value, str):
-        raise errors.ValidationError.field("null", field_name, "Member must not be null")
+        raise errors.ValidationError.field(None, field_name, "Member must not be null")
     if len(value) > 200:
         raise errors.ValidationError.field(value, field_name,
                                            "Member must have length less than or equal to 200")
@@ -78,13 +78,13 @@ def profiles(publishers: object, required: bool) -> tuple[str, ...] | None:
     """The signing profile version ARNs of an `AllowedPublishers` member."""
     if publishers is None:
         if required:
-            raise errors.ValidationError.field("null", "allowedPublishers",
+            raise errors.ValidationError.field(None, "allowedPublishers",
                                                "Member must not be null")
         return None
     arns = publishers.get("SigningProfileVersionArns") if isinstance(publishers, dict) else None
     if not isinstance(arns, list):
         raise errors.ValidationError.field(
-            "null", "allowedPublishers.signingProfileVersionArns", "Member must not be null")
+            None, "allowedPublishers.signingProfileVersionArns", "Member must not be null")
     if not 1 <= len(arns) <= MAX_PROFILES:
         raise errors.ValidationError.field(
             arns, "allowedPublishers.signingProfileVersionArns",
@@ -124,8 +124,8 @@ def description(value: object) -> str | None:
 
 def not_found(arn: str) -> errors.ResourceNotFound:
     """What the configuration operations answer for an ARN that names no configuration."""
-    return errors.ResourceNotFound(
-        f"The Lambda code signing configuration {arn} can not be found.")
+    return errors.ResourceNotFound(  # AWS's body has no Type here
+        f"The Lambda code signing configuration {arn} can not be found.", typed=False)
 
 
 def not_found_for_function(arn: str) -> errors.CodeSigningConfigNotFound:

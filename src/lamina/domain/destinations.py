@@ -31,6 +31,37 @@ def kind_of(arn: str) -> str | None:
     return None
 
 
+# A destination's pattern, as AWS's ValidationException quotes it (recorded 2025-11-25)
+DESTINATION_PATTERN = (
+    r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:"
+    r"((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)")
+_DESTINATION_RE = re.compile(DESTINATION_PATTERN)
+
+
+def check_event_destinations(on_success: str | None, on_failure: str | None) -> dict[str, str]:
+    """An EventInvokeConfig's destinations, as AWS checks them: each against the model's
+    pattern, then its service. Returns {key: kind} for the ones given."""
+    kinds = {}
+    for key, field, arn in (("on_success", "onSuccess", on_success),
+                            ("on_failure", "onFailure", on_failure)):
+        if arn is not None and not _DESTINATION_RE.fullmatch(arn):
+            raise errors.ValidationError.field(
+                arn, f"destinationConfig.{field}.destination",
+                "Member must satisfy regular expression pattern: " + DESTINATION_PATTERN)
+    for key, arn in (("on_success", on_success), ("on_failure", on_failure)):
+        if arn is None:
+            continue
+        kind = kind_of(arn)
+        if kind is None or (kind == "s3" and key == "on_success"):
+            shown_success = f"OnSuccess(destination={on_success})" if on_success else "null"
+            shown_failure = f"OnFailure(destination={on_failure})" if on_failure else "null"
+            raise errors.InvalidParameterValue(
+                f"The provided destination config DestinationConfig(onSuccess={shown_success}, "
+                f"onFailure={shown_failure}) is invalid.")
+        kinds[key] = kind
+    return kinds
+
+
 def check_destination(arn: str, on_failure: bool) -> str:
     kind = kind_of(arn)
     if kind is None or (kind == "s3" and not on_failure):

@@ -21,6 +21,8 @@
     │   ├── PreconditionFailed           412 PreconditionFailedException
     │   ├── RequestTooLarge              413 RequestEntityTooLargeException
     │   ├── UnsupportedMediaType         415 UnsupportedMediaTypeException
+    │   ├── TemplateError                400 ValidationError (CloudFormation's: a bad template,
+    │   │                                    parameter or stack operation)
     │   └── TooManyRequests              429 TooManyRequestsException (+ Reason, Retry-After)
     └── PlatformError                the engine could not do it ("Type": "Service")
         ├── ServiceError                 500 ServiceException
@@ -48,15 +50,18 @@ class LaminaError(Exception):
     # AWS's recorded bodies use "message" for some shapes and "Message" for others (spec §2.2).
     message_key: ClassVar[str] = "Message"
 
-    def __init__(self, message: str = "", **members: Any) -> None:
+    def __init__(self, message: str = "", *, typed: bool = True, **members: Any) -> None:
         super().__init__(message)
         self.message = message
         self.members = members
+        # AWS leaves "Type" out of a few error bodies of a class that otherwise carries it
+        self.typed = typed
 
     def body(self) -> dict[str, Any]:
         """The JSON body AWS sends for this error."""
         body: dict[str, Any] = dict(self.members)
-        body["Type"] = "User" if self.fault == "client" else "Service"
+        if self.typed:
+            body["Type"] = "User" if self.fault == "client" else "Service"
         body[self.message_key] = self.message
         return body
 
@@ -80,8 +85,20 @@ class ValidationError(ClientError):
 
     @classmethod
     def field(cls, value: Any, field: str, constraint: str) -> ValidationError:
-        return cls(f"1 validation error detected: Value '{value}' at '{field}' failed to "
-                   f"satisfy constraint: {constraint}")
+        return cls.fields([(value, field, constraint)])
+
+    @classmethod
+    def fields(cls, problems: list[tuple[Any, str, str]]) -> ValidationError:
+        """Every broken constraint of a request in one error, as AWS reports them."""
+        count = len(problems)
+        listed = "; ".join(f"Value {_shown(value)} at '{field}' failed to satisfy constraint: "
+                           f"{constraint}" for value, field, constraint in problems)
+        return cls(f"{count} validation error{'s' if count > 1 else ''} detected: {listed}")
+
+
+def _shown(value: Any) -> str:
+    """A value as AWS quotes it in a validation message: `null` (a missing member) bare."""
+    return "null" if value is None else f"'{value}'"
 
 
 class InvalidParameterValue(ClientError):
@@ -99,8 +116,13 @@ class ResourceInUse(ClientError):
 
 
 class AccessDenied(ClientError):
+    """A resource of another account. AWS's body is `{"Message": null}`: no words, no Type."""
+
     error_type = "AccessDeniedException"
     status = 403
+
+    def body(self) -> dict[str, Any]:
+        return {"Message": self.message or None}
 
 
 class ResourceNotFound(ClientError):
@@ -180,6 +202,12 @@ class UnsupportedMediaType(ClientError):
     message_key = "message"
 
 
+class TemplateError(ClientError):
+    """A template, its parameters or a stack operation CloudFormation would refuse."""
+
+    error_type = "ValidationError"
+
+
 class TooManyRequests(ClientError):
     """A throttle: the function did not run. `reason` is one of Lambda's Reason values."""
 
@@ -187,13 +215,16 @@ class TooManyRequests(ClientError):
     status = 429
     message_key = "message"
 
-    def __init__(self, reason: str, message: str = "Rate Exceeded.", retry_after: int = 1) -> None:
+    def __init__(self, reason: str, message: str = "Rate Exceeded.",
+                 retry_after: int | None = 1) -> None:
+        if reason == "ReservedFunctionConcurrentInvocationLimitExceeded":
+            retry_after = None  # AWS sends no Retry-After when a reservation is used up
         super().__init__(message, Reason=reason)
         self.reason = reason
         self.retry_after = retry_after
 
     def headers(self) -> list[tuple[str, str]]:
-        return [("Retry-After", str(self.retry_after))]
+        return [] if self.retry_after is None else [("Retry-After", str(self.retry_after))]
 
 
 class PlatformError(LaminaError):

@@ -55,6 +55,8 @@ class MappingSettings:
                 if f.name != "has_destination" and getattr(self, f.name) is not None}
 
 
+NO_RECORDS = "No records processed"  # a mapping's LastProcessingResult before any batch
+
 def source_of(event_source_arn: str | None, settings: MappingSettings) -> str:
     """'sqs', 'kinesis', 'dynamodb' or 'kafka' (self-managed, no ARN)."""
     if event_source_arn is None:
@@ -145,13 +147,17 @@ def new_mapping(function: str, qualifier: str | None, event_source_arn: str | No
     _check_common(settings, source)
     if source in STREAMS or source == "kafka":
         position = settings.starting_position
-        if position is None:
+        if position is None:  # AWS's words, with their period and exception
             raise errors.InvalidParameterValue(
                 "1 validation error detected: Value null at 'startingPosition' failed to "
-                "satisfy constraint: Member must not be null")
-        if position not in ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP") or (
-                source == "dynamodb" and position == "AT_TIMESTAMP"):
-            raise errors.InvalidParameterValue(f"Unsupported starting position: {position}")
+                "satisfy constraint: Member must not be null.")
+        if position not in ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"):
+            raise errors.ValidationError.field(
+                position, "startingPosition",
+                "Member must satisfy enum value set: [LATEST, AT_TIMESTAMP, TRIM_HORIZON]")
+        if source == "dynamodb" and position == "AT_TIMESTAMP":
+            raise errors.InvalidParameterValue(
+                f"Unsupported starting position for arn type: {event_source_arn}")
         if position == "AT_TIMESTAMP" and settings.starting_timestamp is None:
             raise errors.InvalidParameterValue(
                 "StartingPositionTimestamp is required when StartingPosition is AT_TIMESTAMP")

@@ -1,9 +1,10 @@
 """Lamina's domain objects: functions, versions, invocations and their outcomes.
 
 Frozen dataclasses with no I/O. A `FunctionConfig` is one version of a function (`$LATEST` or a
-published number): everything an execution environment is built from. Changing `$LATEST`
-makes a new `FunctionConfig` with a new `revision_id`; environments built from the old one
-are retired.
+published number): everything an execution environment is built from. Changing the code or
+settings of `$LATEST` makes a new `FunctionConfig` with a new `deployment_id`; environments
+built from the old one are retired. The `revision_id` is what the API reports: AWS renews it
+more often (state changes, tags, publishing), which must not cost warm environments.
 """
 
 from __future__ import annotations
@@ -45,16 +46,21 @@ class FunctionConfig:
     timeout: int = 3
     memory_size: int = 128
     environment: dict[str, str] = field(default_factory=dict)
+    has_environment: bool = False      # an `Environment` was given: echoed even when empty
     architectures: tuple[str, ...] = ("x86_64",)
     ephemeral_storage: int = 512
     package_type: str = "Zip"
     dead_letter_target: str | None = None
     tracing_mode: str = "PassThrough"
     layers: tuple[LayerRef, ...] = ()
+    vpc: VpcConfig | None = None          # recorded and shown, not acted on
     # hot reload (domain.code): the folder the function runs from, as it is; None for a
     # package Lamina unpacked
     code_path: str | None = None
     log_format: str = "Text"
+    application_log_level: str | None = None   # LoggingConfig levels (JSON format only)
+    system_log_level: str | None = None
+    log_group: str | None = None               # None: /aws/lambda/<name>
     runtime_update_on: str = "Auto"            # PutRuntimeManagementConfig
     runtime_version_arn: str | None = None     # given with runtime_update_on "Manual"
     recursive_loop: str = "Terminate"          # PutFunctionRecursionConfig (kept on $LATEST)
@@ -69,6 +75,9 @@ class FunctionConfig:
     last_update_status: str | None = None
     last_update_status_reason: str | None = None
     last_update_status_reason_code: str | None = None
+    # identifies the code and settings environments are built from; renewed when they change
+    # (a published version keeps the one of the $LATEST it was published from)
+    deployment_id: str = ""
 
     def replace(self, **changes: Any) -> FunctionConfig:
         return dataclasses.replace(self, **changes)
@@ -76,7 +85,7 @@ class FunctionConfig:
     @property
     def env_key(self) -> tuple[str, str, str]:
         """Environments are built for, and reused only by, this exact configuration."""
-        return (self.name, self.version, self.revision_id)
+        return (self.name, self.version, self.deployment_id)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -90,7 +99,26 @@ class FunctionConfig:
         values = {k: v for k, v in data.items() if k in known}
         values["architectures"] = tuple(values.get("architectures", ("x86_64",)))
         values["layers"] = tuple(LayerRef(**layer) for layer in values.get("layers", ()))
+        values.setdefault("deployment_id", values.get("revision_id", ""))  # before 0018
+        if values.get("vpc") is not None:
+            values["vpc"] = VpcConfig.from_dict(values["vpc"])
         return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class VpcConfig:
+    """A function's VpcConfig: subnets and security groups in one VPC (VpcId, looked up
+    from EC2). Lamina records and shows it; its environments are not placed in the VPC."""
+
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    vpc_id: str = ""
+    ipv6_dual_stack: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VpcConfig:
+        return cls(tuple(data.get("subnet_ids", ())), tuple(data.get("security_group_ids", ())),
+                   data.get("vpc_id", ""), bool(data.get("ipv6_dual_stack", False)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +317,7 @@ class EventSourceMapping:
     bootstrap_servers: tuple[str, ...] = ()
     consumer_group: str | None = None
     enabled: bool = True
+    tags: dict[str, str] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> EventSourceMapping:
         return dataclasses.replace(self, **changes)

@@ -16,7 +16,7 @@ from typing import Any
 from lamina.domain import errors
 
 ACCOUNT_RE = re.compile(r"\d{12}")
-IAM_ARN_RE = re.compile(r"arn:aws[a-zA-Z-]*:iam:")
+IAM_ARN_RE = re.compile(r"arn:aws[a-zA-Z-]*:(iam|sts):")  # IAM users and roles, STS sessions
 # (attribute, field in messages, pattern, longest) per the AddPermission request model.
 _CONSTRAINTS = (
     ("statement_id", "statementId", r"([a-zA-Z0-9-_]+)", 100),
@@ -65,7 +65,7 @@ def check_members(request: Any, constraints: tuple[tuple[str, str, str, int], ..
         value = getattr(request, name)
         if value is None:
             if name in required:
-                raise errors.ValidationError.field("null", field, "Member must not be null")
+                raise errors.ValidationError.field(None, field, "Member must not be null")
             continue
         if not isinstance(value, str):
             raise errors.ValidationError.field(value, field, "Member must be a string")
@@ -147,7 +147,7 @@ def parse_document(text: object) -> tuple[str | None, str | None, tuple[dict[str
     needs an Effect, a Principal and an Action (IAM's grammar for resource policies); the
     messages of the InvalidParameterValueException are Lamina's own (unconfirmed)."""
     if not isinstance(text, str):
-        raise errors.ValidationError.field("null", "policy", "Member must not be null")
+        raise errors.ValidationError.field(None, "policy", "Member must not be null")
     if not 1 <= len(text) <= MAX_POLICY:
         raise errors.ValidationError.field(
             text, "policy", f"Member must have length less than or equal to {MAX_POLICY}")

@@ -7,6 +7,7 @@ model; ones AWS no longer accepts for new functions are refused the same way.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from lamina.domain import errors
@@ -28,7 +29,16 @@ DEPRECATED = frozenset((
     "nodejs", "nodejs4.3", "nodejs4.3-edge", "nodejs6.10", "nodejs8.10", "nodejs10.x",
     "nodejs12.x", "nodejs14.x", "python2.7", "python3.6", "python3.7", "dotnetcore1.0",
     "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "ruby2.5", "ruby2.7", "go1.x", "java8",
+    "provided",
 ))
+
+# The runtimes AWS lists, in its order, when it refuses an unknown one (recorded 2025-11-25).
+AWS_LISTED = (
+    "nodejs20.x", "python3.14", "provided.al2023", "python3.12", "python3.13", "nodejs24.x",
+    "nodejs22.x", "java25", "python3.10", "python3.11", "java21", "ruby3.3", "ruby3.4",
+    "ruby3.2", "python3.8", "python3.9", "java17", "nodejs16.x", "dotnet10", "dotnet8",
+    "java11", "dotnet6", "nodejs18.x", "provided.al2", "java8.al2",
+)
 
 _VERSION = re.compile(r"(python|nodejs)(\d+)(?:\.(\d+)|\.x)?")
 
@@ -57,8 +67,9 @@ def check(runtime: str | None, package_type: str) -> None:
         raise errors.InvalidParameterValue("Runtime and Handler are mandatory parameters for "
                                            "functions created with deployment packages.")
     if runtime not in KNOWN:
-        raise errors.ValidationError.field(
-            runtime, "runtime", "Member must satisfy enum value set: [" + ", ".join(KNOWN) + "]")
+        raise errors.InvalidParameterValue(
+            f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy "
+            f"enum value set: [{', '.join(AWS_LISTED)}] or be a valid ARN")
     if runtime in DEPRECATED:
         raise errors.InvalidParameterValue(
             f"The runtime parameter of {runtime} is no longer supported for creating or updating "
@@ -73,3 +84,12 @@ def check(runtime: str | None, package_type: str) -> None:
 def execution_env(runtime: str) -> str | None:
     """AWS_EXECUTION_ENV for a runtime; custom runtimes get none (spec §9.5)."""
     return None if family(runtime) == "provided" else f"AWS_Lambda_{runtime}"
+
+
+def version_arn(region: str, runtime: str) -> str:
+    """The RuntimeVersionArn a function on `runtime` reports (RuntimeVersionConfig). AWS names
+    the runtime build a function runs (`arn:aws:lambda:<region>::runtime:<64 hex>`); Lamina
+    runs whatever interpreter it finds, so the ARN is one stable value per runtime, changing
+    when the runtime does, as AWS's does."""
+    digest = hashlib.sha256(f"lamina-runtime:{runtime}".encode()).hexdigest()
+    return f"arn:aws:lambda:{region}::runtime:{digest}"

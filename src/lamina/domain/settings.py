@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from lamina.domain import errors, layers, limits, runtimes
+from lamina.domain.model import VpcConfig
 
 ROLE_RE = re.compile(r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
 ENV_KEY_RE = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")
@@ -50,6 +51,10 @@ class FunctionSettings:
     tracing_mode: str | None = None
     layers: tuple[str, ...] | None = None
     log_format: str | None = None
+    application_log_level: str | None = None
+    system_log_level: str | None = None
+    log_group: str | None = None
+    vpc: VpcConfig | None = None        # its vpc_id is looked up when the function is changed
     package_type: str | None = None
     capacity_provider: dict[str, object] | None = None  # as given; settled by the service
     durable_config: dict[str, Any] | None = None
@@ -117,7 +122,7 @@ def check_tags(given: dict[str, str], total: int) -> None:
 def check_choice(value: object, field: str, allowed: tuple[str, ...]) -> None:
     """A required member with an enum of values (UpdateRuntimeOn, RecursiveLoop)."""
     if value is None:
-        raise errors.ValidationError.field("null", field, "Member must not be null")
+        raise errors.ValidationError.field(None, field, "Member must not be null")
     if value not in allowed:
         raise errors.ValidationError.field(
             value, field, f"Member must satisfy enum value set: [{', '.join(allowed)}]")
@@ -157,13 +162,8 @@ def validate(settings: FunctionSettings) -> None:
     _check_range(settings.ephemeral_storage, "ephemeralStorage.size", limits.EPHEMERAL_RANGE)
     if settings.environment is not None:
         check_environment(settings.environment)
-    if settings.architectures is not None and (
-            len(settings.architectures) != 1
-            or settings.architectures[0] not in ("x86_64", "arm64")):
-        raise errors.ValidationError.field(
-            list(settings.architectures), "architectures",
-            "Member must have length less than or equal to 1, Member must satisfy enum value "
-            "set: [x86_64, arm64]")
+    if settings.architectures is not None:
+        _check_architectures(settings.architectures)
     if settings.package_type is not None and settings.package_type not in ("Zip", "Image"):
         raise errors.ValidationError.field(settings.package_type, "packageType",
                                            "Member must satisfy enum value set: [Zip, Image]")
@@ -181,6 +181,9 @@ def validate(settings: FunctionSettings) -> None:
     if settings.log_format is not None and settings.log_format not in ("Text", "JSON"):
         raise errors.ValidationError.field(settings.log_format, "loggingConfig.logFormat",
                                            "Member must satisfy enum value set: [JSON, Text]")
+    _check_logging(settings)
+    if settings.vpc is not None:
+        _check_vpc(settings.vpc)
     if settings.layers is not None:
         layers.check_references(settings.layers)
     if settings.durable_config is not None:
@@ -197,3 +200,69 @@ def check_durable_config(config: dict[str, Any]) -> None:
     if config.get("ExecutionTimeout") is None:  # message unconfirmed
         raise errors.InvalidParameterValue("DurableConfig.ExecutionTimeout is required.")
     durable.check_config(config.get("ExecutionTimeout"), config.get("RetentionPeriodInDays"))
+
+
+def _check_architectures(given: tuple[str, ...]) -> None:
+    """Exactly one of x86_64 and arm64 (AWS shows the list as Java prints it)."""
+    shown = "[" + ", ".join(map(str, given)) + "]"
+    if len(given) > 1:
+        raise errors.ValidationError.field(shown, "architectures",
+                                           "Member must have length less than or equal to 1")
+    if len(given) < 1:
+        raise errors.ValidationError.field(shown, "architectures",
+                                           "Member must have length greater than or equal to 1")
+    if given[0] not in ("x86_64", "arm64"):
+        raise errors.ValidationError.field(
+            shown, "architectures", "Member must satisfy constraint: [Member must satisfy enum "
+            "value set: [x86_64, arm64], Member must not be null]")
+
+
+_VPC_LISTS = (("security_group_ids", "securityGroupIds", 5, "sg-[0-9a-zA-Z]*"),
+              ("subnet_ids", "subnetIds", 16, "subnet-[0-9a-z]*"))
+
+
+def _check_vpc(vpc: VpcConfig) -> None:
+    """VpcConfig's lists, as AWS's model constrains them (all problems in one error)."""
+    problems: list[tuple[object, str, str]] = []
+    for attribute, field, longest, pattern in _VPC_LISTS:
+        values = getattr(vpc, attribute)
+        shown = "[" + ", ".join(values) + "]"
+        if len(values) > longest:
+            problems.append((shown, f"vpcConfig.{field}",
+                             f"Member must have length less than or equal to {longest}"))
+        elif any(len(v) > 1024 or not re.fullmatch(pattern, v) for v in values):
+            constraint = ("Member must satisfy constraint: [Member must have length less "
+                          "than or equal to 1024, Member must have length greater than or "
+                          f"equal to 0, Member must satisfy regular expression pattern: {pattern}]")
+            problems.append((shown, f"vpcConfig.{field}", constraint))
+    if problems:
+        raise errors.ValidationError.fields(problems)
+
+
+APPLICATION_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+SYSTEM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")
+LOG_GROUP_RE = re.compile(r"[\.\-_/#A-Za-z0-9]+")
+
+
+def _check_logging(settings: FunctionSettings) -> None:
+    for value, field, allowed in (
+            (settings.application_log_level, "applicationLogLevel", APPLICATION_LOG_LEVELS),
+            (settings.system_log_level, "systemLogLevel", SYSTEM_LOG_LEVELS)):
+        if value is not None and value not in allowed:
+            raise errors.ValidationError.field(
+                value, f"loggingConfig.{field}",
+                f"Member must satisfy enum value set: [{', '.join(allowed)}]")
+    group = settings.log_group
+    if group is not None and not (1 <= len(group) <= 512 and LOG_GROUP_RE.fullmatch(group)):
+        raise errors.ValidationError.field(
+            group, "loggingConfig.logGroup",
+            "Member must satisfy regular expression pattern: " + LOG_GROUP_RE.pattern)
+
+
+def logging_levels(log_format: str, application: str | None,
+                   system: str | None) -> dict[str, str | None]:
+    """The levels a configuration keeps: AWS sets both (INFO unless given) with the JSON
+    format and drops them with Text."""
+    if log_format != "JSON":
+        return {"application_log_level": None, "system_log_level": None}
+    return {"application_log_level": application or "INFO", "system_log_level": system or "INFO"}

@@ -3,7 +3,8 @@
 A function URL is an HTTP endpoint for `$LATEST` or an alias. Lambda maps each request to an
 event in API Gateway's payload format 2.0 and the function's result back to an HTTP response:
 a result with a `statusCode` is a response (status, headers, cookies, body, base64 flag);
-anything else is a 200 `application/json` response whose body is the result as returned
+anything else is a 200 `application/json` response whose body is the result: a string as
+it is, other JSON compactly, as AWS answers
 (https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html). Lamina serves the URL as
 `http://<url-id>.lambda-url.<region>.localhost:<port>/` (any `*.localhost` name reaches the
 loopback in browsers and curl) and, for clients that cannot resolve it, at
@@ -48,16 +49,19 @@ class FunctionUrlConfig:
     qualifier: str          # "$LATEST" for the unqualified function, else an alias name
     url_id: str
     auth_type: str
-    invoke_mode: str = "BUFFERED"
+    invoke_mode: str | None = None   # None: not given (BUFFERED, and AWS shows no member)
     cors: dict[str, Any] | None = None
     created: float = 0.0    # epoch seconds
     modified: float = 0.0
 
-    def to_wire(self, url: str, function_arn: str, with_modified: bool = True
-                ) -> dict[str, Any]:
+    def to_wire(self, url: str, function_arn: str, with_modified: bool = True,
+                read: bool = True) -> dict[str, Any]:
+        """The configuration as the API answers it. Create and Update (`read` False) show
+        `InvokeMode` only when one was given; Get and List show the mode in effect."""
         body: dict[str, Any] = {"FunctionUrl": url, "FunctionArn": function_arn,
-                                "AuthType": self.auth_type, "CreationTime": iso_timestamp(self.created),
-                                "InvokeMode": self.invoke_mode}
+                                "AuthType": self.auth_type, "CreationTime": iso_timestamp(self.created)}
+        if self.invoke_mode is not None or read:
+            body["InvokeMode"] = self.invoke_mode or "BUFFERED"
         if self.cors is not None:
             body["Cors"] = self.cors
         if with_modified:
@@ -81,7 +85,7 @@ def check_auth_type(value: Any, required: bool) -> None:
     if value is None and not required:
         return
     if value not in AUTH_TYPES:
-        raise errors.ValidationError.field(value if value is not None else "null", "authType",
+        raise errors.ValidationError.field(value, "authType",
                                            "Member must satisfy enum value set: [AWS_IAM, NONE]"
                                            if value is not None else "Member must not be null")
 
@@ -239,6 +243,11 @@ def http_response(payload: bytes,
     except ValueError:
         document = None
     if not (isinstance(document, dict) and "statusCode" in document):
+        # as AWS answers: a string result is the body itself; other JSON compactly
+        if isinstance(document, str):
+            payload = document.encode()
+        elif document is not None:
+            payload = json.dumps(document, separators=(",", ":")).encode()
         return HttpResponse(200, [("Content-Type", "application/json")], payload)
     return _custom(document, malformed or bad_gateway)
 
@@ -298,6 +307,12 @@ def streamed_head(prelude: dict[str, Any]) -> tuple[int, list[tuple[str, str]]] 
 def bad_gateway() -> HttpResponse:
     return HttpResponse(502, [("Content-Type", "application/json")],
                         b'{"Message":"Internal Server Error"}')
+
+
+def function_failed() -> HttpResponse:
+    """What the caller of a URL gets when the function fails: AWS's 502 with the words
+    alone as the body (recorded)."""
+    return HttpResponse(502, [("Content-Type", "application/json")], b"Internal Server Error")
 
 
 def plain_error(status: int, message: str) -> HttpResponse:

@@ -144,7 +144,7 @@ class AsyncInvokeService:
                 trace_id: str | None = None) -> AsyncEvent:
         """The event `accept` would queue (the function must exist and be invocable); a
         caller that stores it in its own transaction (a schedule) then calls `accepted`."""
-        config = self.functions.resolve(name, qualifier)
+        config = self.functions.invoked(name, qualifier)
         self.functions.check_invocable(config)
         now = self.clock.now()
         return AsyncEvent(str(uuid.uuid4()), name, qualifier, payload, now, now,

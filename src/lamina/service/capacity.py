@@ -134,7 +134,7 @@ class CapacityProviderService:
 
     def _scaled_version(self, function: str, qualifier: str | None) -> FunctionConfig:
         if qualifier is None:
-            raise errors.ValidationError.field("null", "qualifier", "Member must not be null")
+            raise errors.ValidationError.field(None, "qualifier", "Member must not be null")
         if qualifier != LATEST_PUBLISHED and not qualifier.isdigit():
             raise errors.ValidationError.field(
                 qualifier, "qualifier",

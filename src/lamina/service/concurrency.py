@@ -115,7 +115,8 @@ class ConcurrencyLimiter:
         if self.account_limit - others - reserved < limits.MIN_UNRESERVED:
             raise errors.InvalidParameterValue(
                 "Specified ReservedConcurrentExecutions for function decreases account's "
-                f"UnreservedConcurrentExecution below its minimum value of [{limits.MIN_UNRESERVED}].")
+                f"UnreservedConcurrentExecution below its minimum value of "
+                f"[{limits.MIN_UNRESERVED}].", typed=False)
 
     def set_reserved(self, function: str, reserved: int | None) -> None:
         """Change a reservation; invocations in flight keep the pool they were counted in."""

@@ -38,7 +38,8 @@ class EventConfigService:
         return self._configs.get(key) or EventInvokeConfig(function, key[1], 0.0)
 
     def get(self, function: str, qualifier: str | None) -> EventInvokeConfig:
-        self.functions.resolve(function, qualifier)
+        """A qualifier's configuration; AWS answers a missing function, version or alias as it
+        answers a missing configuration."""
         config = self._configs.get((function, qualifier or LATEST))
         if config is None:
             raise errors.ResourceNotFound(
@@ -46,22 +47,31 @@ class EventConfigService:
                 "an EventInvokeConfig")
         return config
 
+    def _exists(self, function: str, qualifier: str | None) -> None:
+        """Put, Update and List word a missing function, version or alias their own way."""
+        try:
+            self.functions.resolve(function, qualifier)
+        except errors.ResourceNotFound:
+            raise errors.ResourceNotFound("The function doesn't exist.") from None
+
     def list(self, function: str) -> list[EventInvokeConfig]:
-        self.functions.entry(function)
+        self._exists(function, None)
         return [c for (name, _), c in sorted(self._configs.items()) if name == function]
 
     async def put(self, function: str, qualifier: str | None, *, merge: bool,
                   retries: Any = UNSET, max_age: Any = UNSET, on_success: Any = UNSET,
-                  on_failure: Any = UNSET) -> EventInvokeConfig:
-        """Put (merge=False) or Update (merge=True) the configuration of a qualifier."""
-        self.functions.resolve(function, qualifier)
+                  on_failure: Any = UNSET, destination_config: bool = False) -> EventInvokeConfig:
+        """Put (merge=False) or Update (merge=True) the configuration of a qualifier.
+        `destination_config`: a DestinationConfig was given (even one naming no destination, which
+        AWS accepts as a setting)."""
         key = (function, qualifier or LATEST)
         given = {"maximum_retry_attempts": retries, "maximum_event_age": max_age,
                  "on_success": on_success, "on_failure": on_failure}
         given = {k: v for k, v in given.items() if v is not UNSET}
-        if not any(v is not None for v in given.values()) and not merge:
+        if not any(v is not None for v in given.values()) and not merge and not destination_config:
             raise errors.InvalidParameterValue(
                 "You must specify at least one of error handling or destination setting.")
+        self._exists(function, qualifier)
         self._check(function, given)
         base = self._configs.get(key) if merge else None
         if merge and base is None:
@@ -97,12 +107,11 @@ class EventConfigService:
                 age, "maximumEventAgeInSeconds",
                 "Member must have value less than or equal to 21600" if age > 21_600
                 else "Member must have value greater than or equal to 60")
-        for key, on_failure in (("on_success", False), ("on_failure", True)):
-            arn = given.get(key)
-            if arn is None:
-                continue
-            if destinations.check_destination(arn, on_failure) == "lambda":
-                self._check_lambda_destination(function, arn)
+        kinds = destinations.check_event_destinations(given.get("on_success"),
+                                                      given.get("on_failure"))
+        for key, kind in kinds.items():
+            if kind == "lambda":
+                self._check_lambda_destination(function, given[key])
 
     def _check_lambda_destination(self, function: str, arn: str) -> None:
         try:

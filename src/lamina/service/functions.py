@@ -3,15 +3,19 @@
 Functions are kept in memory (loaded from the store at start) so that resolving a function
 for an invocation costs no I/O; every change is written to the store before it is answered.
 
-State (spec §1.2): a new function answers `Pending` and becomes `Active` as soon as the answer
-is sent; an update answers `LastUpdateStatus: InProgress` and becomes `Successful` the same
-way. A second update of a function while one is in progress gets 409.
+State (spec §1.2): a new function answers `Pending` and becomes `Active` (with
+`LastUpdateStatus: Successful`) as soon as the answer is sent; an update answers
+`LastUpdateStatus: InProgress` and becomes `Successful` the same way. A second update of a
+function while one is in progress gets 409. As on AWS, each of these transitions gives
+`$LATEST` a new RevisionId, and so do TagResource and UntagResource; environments follow the
+`deployment_id`, which only a change of code or settings renews.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import random
 import time
 import uuid
@@ -23,9 +27,9 @@ from lamina.domain import arns, capacity, errors, limits
 from lamina.domain.code import HOT_RELOAD_BUCKET, HOT_RELOAD_SHA256, CodeSource
 from lamina.domain.layers import LayerRef
 from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
-from lamina.domain.settings import FunctionSettings, check_tags, validate
+from lamina.domain.settings import FunctionSettings, check_tags, logging_levels, validate
 from lamina.service.concurrency import ConcurrencyLimiter
-from lamina.service.ports import CodeFetcher, EnvironmentPool, Packages, Store
+from lamina.service.ports import CodeFetcher, EnvironmentPool, Network, Packages, Store
 
 
 def timestamp(now: float) -> str:
@@ -96,6 +100,8 @@ class FunctionService:
         self.provisioned_total: Callable[[str], int] = lambda name: 0
         # the layer versions a `Layers` list names (set by service.layers.LayerService)
         self.resolve_layers: Callable[[tuple[str, ...]], tuple[LayerRef, ...]] = _no_layers
+        # the VPC of a VpcConfig's subnets and security groups (set by the app: EC2)
+        self.network: Network | None = None
         # a deployment to a function with this code signing configuration (or None) may go
         # ahead, or raises AWS's error (set by service.code_signing.CodeSigningService)
         self.check_code_signing: Callable[[str, str | None], None] = _no_code_signing
@@ -126,7 +132,7 @@ class FunctionService:
             fresh = loaded.get(name)
             if fresh is None:
                 self.pool.retire(name)
-            elif fresh.latest.revision_id != entry.latest.revision_id:
+            elif fresh.latest.deployment_id != entry.latest.deployment_id:
                 self.pool.retire(name, LATEST)
             if fresh is not None:
                 fresh.updating = entry.updating
@@ -151,6 +157,10 @@ class FunctionService:
             raise errors.ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
         return entry
 
+    def find(self, name: str) -> FunctionEntry | None:
+        """The function, or None (for operations that word their own 404)."""
+        return self._functions.get(name)
+
     def resolve(self, name: str, qualifier: str | None) -> FunctionConfig:
         """The version a name and qualifier select (an alias's primary version); 404 if none."""
         entry = self.entry(name, qualifier)
@@ -165,10 +175,21 @@ class FunctionService:
             raise errors.ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
         return config
 
+    def invoked(self, name: str, qualifier: str | None) -> FunctionConfig:
+        """`resolve` for an invocation: an unqualified one that finds nothing names
+        `$LATEST` in its 404, as AWS's does."""
+        try:
+            return self.resolve(name, qualifier)
+        except errors.ResourceNotFound:
+            if qualifier is not None:
+                raise
+            raise errors.ResourceNotFound(
+                f"Function not found: {self.arn(name, LATEST)}") from None
+
     def route(self, name: str, qualifier: str | None) -> FunctionConfig:
         """The version an invocation runs: an alias with a routing configuration sends its
         weight of calls to the additional version (spec §4.3)."""
-        config = self.resolve(name, qualifier)
+        config = self.invoked(name, qualifier)
         alias = self._functions[name].aliases.get(qualifier or "")
         if alias is not None and alias.additional_version and \
                 random.random() < alias.additional_weight:
@@ -202,27 +223,27 @@ class FunctionService:
         validate(settings)
         check_tags(request.tags, len(request.tags))
         if settings.role is None:
-            raise errors.ValidationError.field("null", "role", "Member must not be null")
+            raise errors.ValidationError.field(None, "role", "Member must not be null")
         if request.name in self._functions:
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
         values: dict[str, Any] = {"runtime": None, "handler": None,
-                                  **self._given(settings)}
+                                  **await self._given_with_vpc(settings)}
         self._managed(values, None)
         self.check_code_signing(request.name, request.code_signing_config_arn)
         values["code_signing_config_arn"] = request.code_signing_config_arn
         code = await self.resolve_code(request.code)
         await self._check_unzipped(code.key, values.get("layers", ()))
         now = time.time()
-        config = FunctionConfig(
+        config = _with_logging(FunctionConfig(
             name=request.name, **code.changes(),
-            revision_id=str(uuid.uuid4()), last_modified=timestamp(now), **values)
+            revision_id=_revision(), last_modified=timestamp(now),
+            deployment_id=_revision(), **values))
         if request.name in self._functions:  # created while the package was being unpacked
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
-        await self.store.create_function(config.replace(state="Active", state_reason=None,
-                                                        state_reason_code=None),
-                                         request.tags, now)
+        active = _settled(config).replace(revision_id=_revision())
+        await self.store.create_function(active, request.tags, now)
         self._functions[request.name] = FunctionEntry(config, dict(request.tags))
-        asyncio.get_running_loop().call_soon(self._settle, request.name)
+        asyncio.get_running_loop().call_soon(self._settle, request.name, config, active)
         if config.code_path is not None or any(r.path for r in config.layers):
             self.folders_changed()
         return config
@@ -242,7 +263,7 @@ class FunctionService:
                                    revision_id: str | None) -> FunctionConfig:
         validate(settings)
         async with self._updating(name, revision_id) as entry:
-            changes = self._given(settings)
+            changes = await self._given_with_vpc(settings)
             self._managed(changes, entry.latest)
             if "durable_config" in changes and entry.latest.durable_config is None:
                 raise errors.InvalidParameterValue(  # message unconfirmed
@@ -252,10 +273,14 @@ class FunctionService:
             return await self._apply(entry, changes)
 
     async def delete(self, name: str, qualifier: str | None) -> None:
-        entry = self.entry(name)
+        """DeleteFunction, in AWS's order: `$LATEST` and alias qualifiers are refused before
+        the function is looked up; a version that does not exist is deleted already."""
         if qualifier == LATEST:
             raise errors.InvalidParameterValue(
                 "$LATEST version cannot be deleted without deleting the function.")
+        if qualifier is not None and arns.ALIAS_RE.fullmatch(qualifier):
+            raise errors.InvalidParameterValue("Deletion of aliases is not currently supported.")
+        entry = self.entry(name)
         if qualifier is not None:
             await self._delete_version(entry, qualifier)
             return
@@ -273,8 +298,7 @@ class FunctionService:
 
     async def _delete_version(self, entry: FunctionEntry, version: str) -> None:
         if version not in entry.versions:
-            raise errors.ResourceNotFound(
-                f"Function not found: {self.arn(entry.latest.name, version)}")
+            return  # AWS answers 204: deleting a version is idempotent
         users = sorted(a.name for a in entry.aliases.values()
                        if version in (a.function_version, a.additional_version))
         if users:
@@ -291,18 +315,21 @@ class FunctionService:
             callback(name, qualifier)
 
     # tags and settings outside deployments ----------------------------------------------
-    async def tag(self, name: str, tags: dict[str, str]) -> None:
+    async def set_tags(self, name: str, tags: dict[str, str]) -> None:
+        """Tags change the function's RevisionId (as on AWS), not its deployment."""
+        latest = self.entry(name).latest.replace(revision_id=_revision())
+        await self.store.set_function_tags(name, tags, latest)
+        entry = self.entry(name)  # the entry now: a reload may have replaced it
+        entry.tags = tags
+        entry.latest = latest
+
+    async def set_system_tags(self, name: str, tags: dict[str, str]) -> None:
+        """Tags AWS itself puts on a function (CloudFormation's `aws:cloudformation:*`),
+        which callers may not: no `aws:` check, the count still applies."""
         merged = {**self.entry(name).tags, **tags}
-        check_tags(tags, len(merged))
-        await self._set_tags(name, merged)
-
-    async def untag(self, name: str, keys: list[str]) -> None:
-        await self._set_tags(name, {k: v for k, v in self.entry(name).tags.items()
-                                    if k not in keys})
-
-    async def _set_tags(self, name: str, tags: dict[str, str]) -> None:
-        await self.store.set_function_tags(name, tags)
-        self.entry(name).tags = tags  # the entry now: a reload may have replaced it
+        if len(merged) > limits.TAGS_PER_FUNCTION:
+            raise errors.InvalidParameterValue("Number of tags exceeds resource tag limit.")
+        await self.set_tags(name, merged)
 
     async def configure(self, name: str, qualifier: str | None,
                         **changes: Any) -> FunctionConfig:
@@ -328,7 +355,7 @@ class FunctionService:
                 "unqualified function ARN.")
 
     async def put_concurrency(self, name: str, reserved: int) -> int:
-        self.entry(name)
+        self.entry(name, LATEST)
         self.limiter.check_reservation(name, reserved)
         provisioned = self.provisioned_total(name)
         if reserved < provisioned:
@@ -354,8 +381,21 @@ class FunctionService:
         changes = {k: v for k, v in settings.given().items() if k != "package_type"}
         if settings.layers is not None:
             changes["layers"] = self.resolve_layers(settings.layers)
+        if settings.environment is not None:
+            changes["has_environment"] = True
         if settings.durable_config is not None:
             changes["durable_config"] = {"RetentionPeriodInDays": 14, **settings.durable_config}
+        return changes
+
+    async def _given_with_vpc(self, settings: FunctionSettings) -> dict[str, Any]:
+        """`_given`, with the VPC of a VpcConfig looked up (AWS fails the request when EC2
+        does not know a security group or subnet); an emptied VpcConfig detaches it."""
+        changes = self._given(settings)
+        vpc = settings.vpc
+        if vpc is not None and (vpc.subnet_ids or vpc.security_group_ids):
+            vpc_id = "" if self.network is None else await self.network.vpc_of(
+                vpc.subnet_ids, vpc.security_group_ids)
+            changes["vpc"] = dataclasses.replace(vpc, vpc_id=vpc_id)
         return changes
 
     def _managed(self, values: dict[str, Any], current: FunctionConfig | None) -> None:
@@ -427,35 +467,27 @@ class FunctionService:
 
     async def _apply(self, entry: FunctionEntry, changes: dict[str, Any]) -> FunctionConfig:
         now = time.time()
-        config = entry.latest.replace(
-            **changes, revision_id=str(uuid.uuid4()), last_modified=timestamp(now),
-            last_update_status="InProgress",
+        config = _with_logging(entry.latest.replace(
+            **changes, revision_id=_revision(), last_modified=timestamp(now),
+            deployment_id=_revision(), last_update_status="InProgress",
             last_update_status_reason="The function is being created.",
-            last_update_status_reason_code="Creating")
-        await self.store.put_version(config.replace(
-            last_update_status="Successful", last_update_status_reason=None,
-            last_update_status_reason_code=None))
+            last_update_status_reason_code="Creating"))
+        done = _settled(config).replace(revision_id=_revision())
+        await self.store.put_version(done)
         before = entry.latest
         entry.latest = config
         self.pool.retire(config.name, LATEST)
-        asyncio.get_running_loop().call_soon(self._settle, config.name)
+        asyncio.get_running_loop().call_soon(self._settle, config.name, config, done)
         if code_folders(before) != code_folders(config):
             self.folders_changed()
         return config
 
-    def _settle(self, name: str) -> None:
-        """The change is in effect: Pending → Active, InProgress → Successful."""
+    def _settle(self, name: str, answered: FunctionConfig, done: FunctionConfig) -> None:
+        """The change is in effect (Pending → Active, InProgress → Successful), under the
+        RevisionId the store already holds; unless something changed `$LATEST` since."""
         entry = self._functions.get(name)
-        if entry is None:
-            return
-        latest = entry.latest
-        if latest.state == "Pending":
-            latest = latest.replace(state="Active", state_reason=None, state_reason_code=None)
-        if latest.last_update_status == "InProgress":
-            latest = latest.replace(last_update_status="Successful",
-                                    last_update_status_reason=None,
-                                    last_update_status_reason_code=None)
-        entry.latest = latest
+        if entry is not None and entry.latest is answered:
+            entry.latest = done
 
 
 def package_key(config: FunctionConfig) -> str:
@@ -488,10 +520,20 @@ def _no_capacity_providers(given: dict[str, Any], runtime: str | None,
 
 
 def _settled(config: FunctionConfig) -> FunctionConfig:
-    """A configuration read back from the store: any change it went through is complete."""
+    """A configuration whose creation or update is complete (and one read back from the
+    store): Active, with `LastUpdateStatus: Successful` as AWS shows it after a create."""
     return config.replace(state="Active", state_reason=None, state_reason_code=None,
-                          last_update_status=config.last_update_status and "Successful",
-                          last_update_status_reason=None, last_update_status_reason_code=None)
+                          last_update_status="Successful", last_update_status_reason=None,
+                          last_update_status_reason_code=None)
+
+
+def _with_logging(config: FunctionConfig) -> FunctionConfig:
+    return config.replace(**logging_levels(config.log_format, config.application_log_level,
+                                           config.system_log_level))
+
+
+def _revision() -> str:
+    return str(uuid.uuid4())
 
 
 class _UpdateGuard:

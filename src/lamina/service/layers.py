@@ -21,7 +21,7 @@ from lamina.service.functions import FunctionService, timestamp
 from lamina.service.ports import Store
 
 _STALE = ("The Revision Id provided does not match the latest Revision Id. Call the "
-          "GetLayerVersionPolicy API to retrieve the latest Revision Id")
+          "GetLayerPolicy API to retrieve the latest Revision Id")  # AWS's words
 
 
 class LayerService:
@@ -55,7 +55,9 @@ class LayerService:
         layer = LayerVersion(
             name, version, layers.layer_arn(self.region, self.account, name), code.sha256,
             code.size, code.key, timestamp(time.time()), description or "",
-            tuple(runtimes or ()), tuple(architectures or ()), license_info, path=code.path)
+            None if runtimes is None else tuple(runtimes),
+            None if architectures is None else tuple(architectures), license_info,
+            path=code.path)
         await self.store.insert_layer_version(layer)
         self._versions[(name, version)] = layer
         return layer
@@ -75,10 +77,12 @@ class LayerService:
     def versions(self, name: str | None, runtime: str | None,
                  architecture: str | None) -> list[LayerVersion]:
         """Live versions (of one layer, or all), newest first, that suit the filters."""
+        layers.check_filters(runtime, architecture)
         return sorted((v for v in self._versions.values()
                        if not v.deleted and name in (None, v.name)
-                       and (runtime is None or runtime in v.compatible_runtimes)
-                       and (architecture is None or architecture in v.compatible_architectures)),
+                       and (runtime is None or runtime in (v.compatible_runtimes or ()))
+                       and (architecture is None
+                            or architecture in (v.compatible_architectures or ()))),
                       key=lambda v: (v.name, -v.version))
 
     def latest(self, runtime: str | None, architecture: str | None) -> list[LayerVersion]:
@@ -98,15 +102,27 @@ class LayerService:
         self._versions[(name, version)] = gone
 
     # layer version permissions (AddLayerVersionPermission …): recorded, not enforced ---
+    def total_code_size(self) -> int:
+        """What the layer versions that exist count in the account's TotalCodeSize."""
+        return sum(v.code_size for v in self._versions.values() if not v.deleted)
+
+    def _for_policy(self, name: str, version: int) -> LayerVersion:
+        """The version a policy operation names; AWS words its 404 its own way here."""
+        layer = self._versions.get((name, version))
+        if layer is None or layer.deleted:
+            arn = layers.layer_arn(self.region, self.account, name)
+            raise errors.ResourceNotFound(f"Layer version {arn}:{version} does not exist.")
+        return layer
+
     def policy(self, name: str, version: int) -> LayerVersion:
-        layer = self.get(name, version)
+        layer = self._for_policy(name, version)
         if not layer.statements:
             raise errors.ResourceNotFound("No policy is associated with the given resource.")
         return layer
 
     async def add_permission(self, name: str, version: int, permission: LayerPermission,
                              revision_id: str | None) -> LayerVersion:
-        layer = self.get(name, version)
+        layer = self._for_policy(name, version)
         statement = layers.layer_statement(permission, layer.version_arn)
         policies.check_addition(layer.statements, permission.statement_id,
                                 layer.policy_revision, revision_id, _STALE)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from lamina.domain import arns, errors
 from lamina.domain.mappings import MappingSettings, new_mapping, updated_mapping, user_action
+from lamina.domain.settings import check_tags
 from lamina.domain.model import (
     Delivery,
     EventSourceMapping,
@@ -102,8 +103,9 @@ class MappingService:
             current = self._mappings.get(mapping_id)
             if current is not None and mapping.last_modified <= current.last_modified:
                 if self.runner is None:  # the leader's last results, for this engine's API
-                    self._mappings[mapping_id] = current.replace(
+                    current = current.replace(
                         last_processing_result=mapping.last_processing_result)
+                self._mappings[mapping_id] = current.replace(tags=mapping.tags)
                 continue
             if mapping.state == "Deleting":
                 self._mappings[mapping_id] = mapping
@@ -136,11 +138,16 @@ class MappingService:
                 and (wanted is None or m.function == wanted)]
 
     async def create(self, function: str, event_source_arn: str | None,
-                     settings: MappingSettings) -> EventSourceMapping:
+                     settings: MappingSettings,
+                     tags: dict[str, str] | None = None) -> EventSourceMapping:
         ref = arns.parse_function_name(function, self.functions.region, self.functions.account)
-        config = self.functions.resolve(ref.name, ref.qualifier)
         mapping = new_mapping(ref.name, ref.qualifier, event_source_arn, settings,
-                              time.time())
+                              time.time()).replace(tags=dict(tags or {}))
+        check_tags(mapping.tags, len(mapping.tags))
+        try:  # AWS checks the settings first, and words a missing function its own way
+            config = self.functions.resolve(ref.name, ref.qualifier)
+        except errors.ResourceNotFound:
+            raise errors.InvalidParameterValue("Function does not exist") from None
         self._refuse_duplicate(mapping)
         if self.sources is not None:
             await self.sources.check(mapping, config.timeout)
@@ -225,6 +232,13 @@ class MappingService:
         self._complete(self._store_quietly(settled))
         if settled.enabled and self.runner is not None:
             self.runner.start(settled)
+
+    async def set_tags(self, mapping_id: str, tags: dict[str, str]) -> None:
+        """TagResource / UntagResource on a mapping: its tags, not a change of its settings
+        (LastModified stays; other engines see the tags on their next reload)."""
+        changed = self.get(mapping_id).replace(tags=tags)
+        await self.store.settle_mapping(changed)
+        self._mappings[mapping_id] = self.get(mapping_id).replace(tags=tags)
 
     def current(self, mapping_id: str) -> EventSourceMapping | None:
         """The mapping as it is now (a poller checks it has not been changed or deleted)."""

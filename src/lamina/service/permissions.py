@@ -43,7 +43,7 @@ class PermissionService:
         self._policies = {(p.function, p.qualifier): p for p in await self.store.list_policies()}
 
     def get(self, function: str, qualifier: str | None) -> ResourcePolicy:
-        self.functions.entry(function)
+        """A qualifier's policy; a missing function is answered as a missing policy (AWS)."""
         policy = self._policies.get((function, qualifier or LATEST))
         if policy is None:
             raise errors.ResourceNotFound("The resource you requested does not exist.")

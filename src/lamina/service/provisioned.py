@@ -20,12 +20,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lamina.domain import errors
-from lamina.domain.model import LATEST
+from lamina.domain import arns, errors, limits
+from lamina.domain.model import LATEST, FunctionConfig
 from lamina.service.functions import FunctionService, timestamp
 from lamina.service.ports import EnvironmentPool, Store
 
 log = logging.getLogger("lamina.provisioned")
+_NOT_PUBLISHED = "The function resource provided must be an alias or a published version."
 
 
 @dataclass
@@ -36,6 +37,7 @@ class ProvisionedConfig:
     last_modified: str
     status: str = "IN_PROGRESS"
     reason: str | None = None
+    target: FunctionConfig | None = None   # the version provisioned (an alias's, resolved)
 
 
 class ProvisionedService:
@@ -50,6 +52,9 @@ class ProvisionedService:
         # how many of N environments this engine keeps (all of them, alone on its store)
         self.share: Callable[[int], int] = lambda requested: requested
         functions.on_delete.append(self._forget)
+        functions.on_delete_qualifier.append(self._forget_qualifier)
+        # the account's unreserved concurrency (set by the app: the limiter's)
+        self.unreserved_limit: Callable[[], int] = lambda: 1000
 
     async def load(self) -> None:
         for function, qualifier, requested, modified in await self.store.list_provisioned():
@@ -80,23 +85,14 @@ class ProvisionedService:
             self._start(config)
 
     async def put(self, function: str, qualifier: str | None, requested: int) -> ProvisionedConfig:
-        if qualifier in (None, LATEST):
-            raise errors.InvalidParameterValue(
-                "Provisioned Concurrency Configs cannot be applied to unpublished function "
-                "versions.")
-        assert qualifier is not None
-        self.functions.resolve(function, qualifier)
         if requested < 1:
             raise errors.ValidationError.field(
                 requested, "provisionedConcurrentExecutions",
                 "Member must have value greater than or equal to 1")
-        reserved = self.functions.get_concurrency(function)
-        total = requested + sum(c.requested for (f, q), c in self._configs.items()
-                                if f == function and q != qualifier)
-        if reserved is not None and total > reserved:
-            raise errors.InvalidParameterValue(
-                "Requested Provisioned Concurrency should not be greater than the "
-                "reservedConcurrentExecution for function")
+        qualifier = self._target(function, qualifier, "Provisioned Concurrency Configs cannot be "
+                                 "applied to unpublished function versions.")
+        self._check_conflicts(function, qualifier)
+        self._check_limits(function, qualifier, requested)
         config = ProvisionedConfig(function, qualifier, requested, timestamp(time.time()))
         await self.store.put_provisioned(function, qualifier, requested, config.last_modified)
         self._configs[(function, qualifier)] = config
@@ -104,12 +100,61 @@ class ProvisionedService:
         return config
 
     def get(self, function: str, qualifier: str | None) -> ProvisionedConfig:
-        self.functions.entry(function)
-        config = self._configs.get((function, qualifier or ""))
+        qualifier = self._target(function, qualifier, _NOT_PUBLISHED)
+        config = self._configs.get((function, qualifier))
         if config is None:
             raise errors.ProvisionedConfigNotFound(
                 "No Provisioned Concurrency Config found for this function")
         return config
+
+    def _target(self, function: str, qualifier: str | None, unpublished: str) -> str:
+        """The alias or version a configuration is for; AWS's errors for `$LATEST` and for a
+        function, alias or version that does not exist."""
+        if qualifier in (None, LATEST):
+            raise errors.InvalidParameterValue(unpublished)
+        assert qualifier is not None
+        entry = self.functions.find(function)
+        if arns.ALIAS_RE.fullmatch(qualifier):
+            if entry is None or qualifier not in entry.aliases:
+                raise errors.ResourceNotFound(
+                    f"Cannot find alias arn: {self.functions.arn(function, qualifier)}")
+        elif entry is None or qualifier not in entry.versions:
+            raise errors.ResourceNotFound(
+                f"Function not found: {self.functions.arn(function, qualifier)}")
+        return qualifier
+
+    def _check_conflicts(self, function: str, qualifier: str) -> None:
+        """A version takes provisioned concurrency directly or through one alias, not both."""
+        entry = self.functions.entry(function)
+        alias = entry.aliases.get(qualifier)
+        if alias is not None:
+            if (function, alias.function_version) in self._configs:
+                raise errors.ResourceConflict("Alias can't be used for Provisioned Concurrency "
+                                              "configuration on an already Provisioned version")
+        elif any((function, a.name) in self._configs for a in entry.aliases.values()
+                 if a.function_version == qualifier):
+            raise errors.ResourceConflict("Version is pointed by a Provisioned Concurrency alias")
+
+    def _check_limits(self, function: str, qualifier: str, requested: int) -> None:
+        reserved = self.functions.get_concurrency(function)
+        total = requested + sum(c.requested for (f, q), c in self._configs.items()
+                                if f == function and q != qualifier)
+        if reserved is not None:
+            if total > reserved:
+                raise errors.InvalidParameterValue(
+                    "Requested Provisioned Concurrency should not be greater than the "
+                    "reservedConcurrentExecution for function")
+            return
+        unreserved = self.unreserved_limit()
+        if total > unreserved:
+            raise errors.InvalidParameterValue(
+                "Specified ConcurrentExecutions for function is greater than account's "
+                f"unreserved concurrency [{unreserved}].", typed=False)
+        if unreserved - total < limits.MIN_UNRESERVED:
+            raise errors.InvalidParameterValue(
+                "Specified ConcurrentExecutions for function decreases account's "
+                "UnreservedConcurrentExecution below its minimum value of "
+                f"[{limits.MIN_UNRESERVED}].", typed=False)
 
     def list(self, function: str) -> list[ProvisionedConfig]:
         self.functions.entry(function)
@@ -127,14 +172,24 @@ class ProvisionedService:
             return 0
 
     async def delete(self, function: str, qualifier: str | None) -> None:
-        config = self.get(function, qualifier)
-        await self.store.delete_provisioned(function, config.qualifier)
-        del self._configs[(function, config.qualifier)]
-        self.pool.unprovision(self.functions.resolve(function, config.qualifier))
+        """Delete a configuration; deleting one that does not exist succeeds, as on AWS."""
+        qualifier = self._target(function, qualifier, _NOT_PUBLISHED)
+        if (function, qualifier) not in self._configs:
+            return
+        await self.store.delete_provisioned(function, qualifier)
+        del self._configs[(function, qualifier)]
+        self.pool.unprovision(self.functions.resolve(function, qualifier))
 
     def _forget(self, function: str) -> None:
         for key in [k for k in self._configs if k[0] == function]:
             del self._configs[key]
+
+    def _forget_qualifier(self, function: str, qualifier: str) -> None:
+        """A deleted alias or version takes its configuration with it (the store deleted it);
+        its environments are retired with the version."""
+        config = self._configs.pop((function, qualifier), None)
+        if config is not None and config.target is not None:
+            self.pool.unprovision(config.target)
 
     def _start(self, config: ProvisionedConfig) -> None:
         task = asyncio.get_running_loop().create_task(self._provision(config))
@@ -143,7 +198,7 @@ class ProvisionedService:
 
     async def _provision(self, config: ProvisionedConfig) -> None:
         try:
-            version = self.functions.resolve(config.function, config.qualifier)
+            version = config.target = self.functions.resolve(config.function, config.qualifier)
             share = self.share(config.requested)
             ready = await self.pool.provision(version, share)
         except Exception as exc:

@@ -20,6 +20,7 @@ from lamina.service.ports import Store
 from lamina.service.versions import VersionService
 
 _UNSET: Any = object()
+_NO_RESOURCE = "The resource you requested does not exist."
 
 
 class UrlService:
@@ -46,13 +47,13 @@ class UrlService:
         return self._by_id.get(url_id.lower())
 
     def get(self, function: str, qualifier: str | None) -> FunctionUrlConfig:
-        config = self._configs.get(self._key(function, qualifier))
+        config = self._configs.get(self._key(function, qualifier, _NO_RESOURCE))
         if config is None:
-            raise errors.ResourceNotFound("The resource you requested does not exist.")
+            raise errors.ResourceNotFound(_NO_RESOURCE)
         return config
 
     def list(self, function: str) -> list[FunctionUrlConfig]:
-        self.functions.entry(function)
+        self._key(function, None)
         return [c for k, c in sorted(self._configs.items()) if k[0] == function]
 
     async def create(self, function: str, qualifier: str | None, auth_type: Any, cors: Any,
@@ -68,13 +69,14 @@ class UrlService:
                 "exists for this Lambda function")
         now = time.time()
         config = FunctionUrlConfig(function, key[1], urls.new_url_id(), auth_type,
-                                   invoke_mode or "BUFFERED", checked_cors, now, now)
+                                   invoke_mode, checked_cors, now, now)
         await self._save(config)
         return config
 
     async def update(self, function: str, qualifier: str | None, auth_type: Any = _UNSET,
                      cors: Any = _UNSET, invoke_mode: Any = _UNSET) -> FunctionUrlConfig:
         """Change what was given (a member left out keeps its value)."""
+        self._key(function, qualifier)
         current = self.get(function, qualifier)
         changes: dict[str, Any] = {"modified": time.time()}
         if auth_type is not _UNSET and auth_type is not None:
@@ -114,11 +116,13 @@ class UrlService:
         self._configs[(config.function, config.qualifier)] = config
         self._by_id[config.url_id] = config
 
-    def _key(self, function: str, qualifier: str | None) -> tuple[str, str]:
+    def _key(self, function: str, qualifier: str | None,
+             missing: str = "Function does not exist") -> tuple[str, str]:
         """The (function, qualifier) a URL operation names; the 404 AWS answers when the
-        function or alias does not exist."""
+        function or alias does not exist (Create, Update and List word it `missing`; Get and
+        Delete as for a missing configuration)."""
         urls.check_qualifier(qualifier)
-        self.functions.entry(function)
-        if qualifier is not None:
-            self.versions.get_alias(function, qualifier, missing="Function not found")
+        entry = self.functions.find(function)
+        if entry is None or (qualifier is not None and qualifier not in entry.aliases):
+            raise errors.ResourceNotFound(missing)
         return function, qualifier or LATEST

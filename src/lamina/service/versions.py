@@ -1,7 +1,10 @@
 """Published versions and aliases (spec §1.1, §2.4).
 
 A version is an immutable snapshot of `$LATEST` with the next number (numbers are never
-reused); publishing an unchanged `$LATEST` returns the last version instead of a new one.
+reused). Publishing returns the newest version instead of a new one when `$LATEST` has not
+been deployed since (same `deployment_id`): as on AWS, any UpdateFunctionCode or
+UpdateFunctionConfiguration counts, even one that only changed the description, while the
+publish's own `Description` does not. Publishing gives `$LATEST` a new RevisionId.
 An alias names a version and may send a weighted share of calls to one additional version
 (`FunctionService.route` does the choosing). Source:
 https://docs.aws.amazon.com/lambda/latest/dg/configuration-versions.html
@@ -17,18 +20,6 @@ from lamina.domain import arns, errors
 from lamina.domain.model import LATEST, Alias, FunctionConfig
 from lamina.service.functions import FunctionEntry, FunctionService, timestamp
 
-_SNAPSHOT_IGNORES = {"version", "revision_id", "last_modified", "description", "state",
-                     "state_reason", "state_reason_code", "last_update_status",
-                     "last_update_status_reason", "last_update_status_reason_code",
-                     "recursive_loop", "code_signing_config_arn",  # settings of the function,
-                     "scaling"}                                    # or of one version
-
-
-def _same_snapshot(a: FunctionConfig, b: FunctionConfig) -> bool:
-    fields = [f.name for f in dataclasses.fields(FunctionConfig) if f.name not in _SNAPSHOT_IGNORES]
-    return all(getattr(a, f) == getattr(b, f) for f in fields)
-
-
 class VersionService:
     """PublishVersion, ListVersionsByFunction and the alias operations."""
 
@@ -38,8 +29,10 @@ class VersionService:
 
     # versions --------------------------------------------------------------------------
     async def publish(self, name: str, code_sha256: str | None = None,
-                      description: str | None = None,
-                      revision_id: str | None = None) -> FunctionConfig:
+                      description: str | None = None, revision_id: str | None = None,
+                      renew_latest: bool = True) -> FunctionConfig:
+        """Publish `$LATEST` (or return the newest version, unchanged since). `renew_latest`
+        False: part of CreateFunction, whose `$LATEST` keeps the RevisionId it got active."""
         entry = self.functions.entry(name)
         latest = entry.latest
         if revision_id is not None and revision_id != latest.revision_id:
@@ -58,7 +51,7 @@ class VersionService:
                 "The operation cannot be performed at this time. An update is in progress "
                 f"for resource: {self.functions.arn(name)}")
         newest = max(entry.versions.values(), key=lambda c: int(c.version), default=None)
-        if newest is not None and _same_snapshot(newest, latest) and description is None:
+        if newest is not None and newest.deployment_id == latest.deployment_id:
             return newest
         snapshot = latest.replace(
             revision_id=str(uuid.uuid4()), last_modified=timestamp(time.time()),
@@ -68,11 +61,20 @@ class VersionService:
             description=latest.description if description is None else description)
         published = await self.store.publish_version(snapshot)
         entry.versions[published.version] = published
+        if renew_latest:
+            renewed = latest.replace(revision_id=str(uuid.uuid4()))
+            await self.store.put_version(renewed)
+            self.functions.entry(name).latest = renewed
         return published
 
     def list_versions(self, name: str) -> list[FunctionConfig]:
         entry = self.functions.entry(name)
         return [entry.latest] + sorted(entry.versions.values(), key=lambda c: int(c.version))
+
+    def list_all(self) -> list[FunctionConfig]:
+        """Every version of every function, by name ($LATEST first): ListFunctions(ALL)."""
+        return [config for latest in self.functions.list()
+                for config in self.list_versions(latest.name)]
 
     # aliases ---------------------------------------------------------------------------
     def alias_arn(self, function: str, name: str) -> str:
@@ -91,7 +93,7 @@ class VersionService:
 
     async def create_alias(self, function: str, name: str, version: str, description: str,
                            routing: dict[str, float] | None) -> Alias:
-        entry = self.functions.entry(function)
+        entry = self.functions.entry(function, version)
         _check_alias_name(name)
         if name in entry.aliases:
             raise errors.ResourceConflict(
@@ -139,17 +141,26 @@ class VersionService:
             raise errors.InvalidParameterValue(
                 "Number of items in AdditionalVersionWeights cannot be greater than 1")
         (extra, weight), = routing.items()
-        if not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
+        shown = "{" + f"{extra}={float(weight) if _is_number(weight) else weight}" + "}"
+        if not _is_number(weight) or not 0.0 <= weight <= 1.0:
             raise errors.ValidationError.field(
-                "{" + f"{extra}={weight}" + "}", "routingConfig.additionalVersionWeights",
+                shown, "routingConfig.additionalVersionWeights",
                 "Map value must satisfy constraint: [Member must have value less than or equal "
-                "to 1.0, Member must have value greater than or equal to 0.0]")
-        if LATEST in (alias.function_version, extra):
+                "to 1.0, Member must have value greater than or equal to 0.0, Member must not "
+                "be null]")
+        if not arns.VERSION_RE.fullmatch(extra) or len(extra) > 1024:
+            raise errors.ValidationError.field(
+                shown, "routingConfig.additionalVersionWeights",
+                "Map keys must satisfy constraint: [Member must have length less than or equal "
+                "to 1024, Member must have length greater than or equal to 1, Member must "
+                "satisfy regular expression pattern: [0-9]+]")
+        if alias.function_version == LATEST:
             raise errors.InvalidParameterValue(
-                "$LATEST is not supported for an alias pointing to more than 1 version")
+                "$LATEST is not supported for an alias pointing to more than 1 version",
+                typed=False)
         if extra == alias.function_version:
             raise errors.InvalidParameterValue(
-                "Invalid function version. Function version "
+                f"Invalid function version {extra}. Function version "
                 f"{extra} is already included in routing configuration.")
         self._check_version(entry, extra)
         return dataclasses.replace(alias, additional_version=extra,
@@ -166,3 +177,7 @@ def _check_alias_name(name: str) -> None:
         raise errors.ValidationError.field(
             name, "name", "Member must satisfy regular expression pattern: "
             "(?!^[0-9]+$)([a-zA-Z0-9-_]+)")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -30,15 +30,16 @@ from lamina.domain.model import (
     ResourcePolicy,
 )
 from lamina.domain.observed import InvocationFilter
+from lamina.domain.stacks import Stack, StackEvent
 from lamina.storage import rows
-from lamina.storage.durable import DurableSql
 from lamina.storage.events import EventsQueries
+from lamina.storage.durable import DurableSql
 
 Params = dict[str, Any] | list[dict[str, Any]]
 Step = tuple[str, Params]
 
 
-class SqlStore(DurableSql, EventsQueries):
+class SqlStore(EventsQueries, DurableSql):
     """Store operations shared by SQLite and PostgreSQL (see the module docstring)."""
 
     all_claims_are_stale = True
@@ -87,8 +88,11 @@ class SqlStore(DurableSql, EventsQueries):
     async def list_function_tags(self) -> dict[str, dict[str, str]]:
         return {r[0]: json.loads(r[1]) for r in await self._query("list_function_tags")}
 
-    async def set_function_tags(self, name: str, tags: dict[str, str]) -> None:
-        await self._change(("set_function_tags", {"name": name, "tags": json.dumps(tags)}))
+    async def set_function_tags(self, name: str, tags: dict[str, str],
+                                latest: FunctionConfig) -> None:
+        """The function's tags and its `$LATEST` (tagging renews its RevisionId)."""
+        await self._change(("set_function_tags", {"name": name, "tags": json.dumps(tags)}),
+                           ("put_version", rows.version_row(latest)))
 
     async def set_reserved_concurrency(self, name: str, reserved: int | None) -> None:
         await self._change(("set_reserved_concurrency", {"name": name, "reserved": reserved}))
@@ -107,7 +111,8 @@ class SqlStore(DurableSql, EventsQueries):
 
     async def delete_version(self, name: str, version: str) -> None:
         await self._change(("delete_version", {"name": name, "version": version}),
-                           ("delete_policy", {"function": name, "qualifier": version}))
+                           ("delete_policy", {"function": name, "qualifier": version}),
+                           ("delete_provisioned", {"function": name, "qualifier": version}))
 
     async def create_alias(self, alias: Alias) -> None:
         try:
@@ -121,6 +126,7 @@ class SqlStore(DurableSql, EventsQueries):
     async def delete_alias(self, function: str, name: str) -> None:
         await self._change(("delete_alias", {"function": function, "name": name}),
                            ("delete_policy", {"function": function, "qualifier": name}),
+                           ("delete_provisioned", {"function": function, "qualifier": name}),
                            ("delete_function_url", {"function": function, "qualifier": name}))
 
     async def list_aliases(self) -> list[Alias]:
@@ -385,3 +391,23 @@ class SqlStore(DurableSql, EventsQueries):
         ids = [{"request_id": row[0]} for row in found]
         await self._change(("delete_invocation_records", ids), ("delete_invocation", ids))
         return len(ids)
+
+    # stacks (lamina deploy) ------------------------------------------------------------
+    async def put_stack(self, stack: Stack, events: list[StackEvent] | None = None) -> None:
+        """The stack as it is now, with the events that brought it there (one transaction)."""
+        steps: list[Step] = [("put_stack", rows.stack_row(stack))]
+        if events:
+            steps.append(("insert_stack_event", [rows.stack_event_row(stack.stack_id, e)
+                                                 for e in events]))
+        await self._change(*steps)
+
+    async def delete_stack(self, name: str, stack_id: str) -> None:
+        await self._change(("delete_stack", {"name": name}),
+                           ("delete_stack_events", {"stack_id": stack_id}))
+
+    async def list_stacks(self) -> list[Stack]:
+        return [Stack.from_dict(json.loads(r[0])) for r in await self._query("list_stacks")]
+
+    async def list_stack_events(self, stack_id: str, after: int) -> list[StackEvent]:
+        return [StackEvent(**json.loads(r[0])) for r in await self._query(
+            "list_stack_events", {"stack_id": stack_id, "after": after})]

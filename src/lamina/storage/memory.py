@@ -9,6 +9,7 @@ from lamina.domain import capacity, errors
 from lamina.domain.capacity import CapacityProvider
 from lamina.domain.code_signing import CodeSigningConfig
 from lamina.domain.layers import LAYER_RACE, LayerVersion
+from lamina.domain.stacks import Stack, StackEvent
 from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
     Alias,
@@ -27,14 +28,14 @@ from lamina.storage.durable import DurableMemory
 from lamina.storage.events import EventsMemory
 
 
-class MemoryStore(DurableMemory, EventsMemory):
+class MemoryStore(EventsMemory, DurableMemory):
     """Store kept in dictionaries; nothing survives the process."""
 
     all_claims_are_stale = True
 
     def __init__(self) -> None:
-        DurableMemory.__init__(self)
         EventsMemory.__init__(self)
+        DurableMemory.__init__(self)
         self.functions: dict[str, dict[str, str]] = {}
         self.versions: dict[tuple[str, str], FunctionConfig] = {}
         self.invocations: dict[str, InvocationSummary] = {}
@@ -56,6 +57,8 @@ class MemoryStore(DurableMemory, EventsMemory):
         self.code_signing: dict[str, CodeSigningConfig] = {}
         self.providers: dict[str, CapacityProvider] = {}
         self.call_results: dict[tuple[str, str, str], tuple[str, str, InvocationOutcome, float]] = {}
+        self.stacks: dict[str, dict] = {}
+        self.stack_events: dict[str, list[StackEvent]] = {}
 
     async def open(self) -> None:
         return None
@@ -127,6 +130,7 @@ class MemoryStore(DurableMemory, EventsMemory):
     async def delete_version(self, name: str, version: str) -> None:
         self.versions.pop((name, version), None)
         self.policies.pop((name, version), None)
+        self.provisioned.pop((name, version), None)
 
     async def create_alias(self, alias: Alias) -> None:
         if (alias.function, alias.name) in self.aliases:
@@ -139,6 +143,7 @@ class MemoryStore(DurableMemory, EventsMemory):
     async def delete_alias(self, function: str, name: str) -> None:
         self.aliases.pop((function, name), None)
         self.policies.pop((function, name), None)
+        self.provisioned.pop((function, name), None)
         self.urls.pop((function, name), None)
 
     async def list_aliases(self) -> list[Alias]:
@@ -190,9 +195,11 @@ class MemoryStore(DurableMemory, EventsMemory):
     async def list_function_tags(self) -> dict[str, dict[str, str]]:
         return copy.deepcopy(self.functions)
 
-    async def set_function_tags(self, name: str, tags: dict[str, str]) -> None:
+    async def set_function_tags(self, name: str, tags: dict[str, str],
+                                latest: FunctionConfig) -> None:
         if name in self.functions:
             self.functions[name] = dict(tags)
+            self.versions[(name, latest.version)] = latest
 
     async def write_records(self, summaries: list[InvocationSummary],
                             records: list[AttemptRecord]) -> None:
@@ -377,3 +384,18 @@ class MemoryStore(DurableMemory, EventsMemory):
             del self.invocations[request_id]
         self.records = [r for r in self.records if r.request_id not in gone]
         return len(gone)
+
+    # stacks (lamina deploy) ------------------------------------------------------------
+    async def put_stack(self, stack: Stack, events: list[StackEvent] | None = None) -> None:
+        self.stacks[stack.name] = copy.deepcopy(stack.to_dict())
+        self.stack_events.setdefault(stack.stack_id, []).extend(events or [])
+
+    async def delete_stack(self, name: str, stack_id: str) -> None:
+        self.stacks.pop(name, None)
+        self.stack_events.pop(stack_id, None)
+
+    async def list_stacks(self) -> list[Stack]:
+        return [Stack.from_dict(copy.deepcopy(self.stacks[k])) for k in sorted(self.stacks)]
+
+    async def list_stack_events(self, stack_id: str, after: int) -> list[StackEvent]:
+        return [e for e in self.stack_events.get(stack_id, []) if e.seq > after]

@@ -42,15 +42,15 @@ NOTIFIED = frozenset((
     "delete_function", "set_reserved_concurrency", "put_event_config", "delete_event_config",
     "put_mapping", "delete_mapping", "settle_mapping", "set_function_tags", "put_policy",
     "delete_policy", "put_function_url", "delete_function_url", "insert_layer_version",
-    "put_layer_version", "put_provisioned", "delete_provisioned", "put_code_signing_config",
+    "put_layer_version", "put_schedule", "delete_schedule", "advance_schedule",
+    "enqueue_scheduled_event", "put_http_api", "delete_http_api",
+    "put_provisioned", "delete_provisioned", "put_code_signing_config",
     "delete_code_signing_config",
     "insert_capacity_provider", "put_capacity_provider", "delete_capacity_provider",
     # engines sharing the store (storage.cluster): results others wait for, calls that ended
     # without one, claims of a dead engine given back
     "put_call_result", "unregister_call", "release_dead_events", "release_dead_deliveries",
     "release_expired_events", "release_expired_deliveries",
-    "put_schedule", "delete_schedule", "advance_schedule",
-    "enqueue_scheduled_event", "put_http_api", "delete_http_api",
 ))
 
 

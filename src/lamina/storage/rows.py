@@ -8,6 +8,7 @@ from typing import Any
 
 from lamina.domain.capacity import CapacityProvider
 from lamina.domain.layers import LayerVersion
+from lamina.domain.stacks import Stack, StackEvent
 from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
     Alias,
@@ -118,6 +119,17 @@ def url_row(config: FunctionUrlConfig) -> dict[str, Any]:
 
 def url_from_row(text: str) -> FunctionUrlConfig:
     return FunctionUrlConfig(**json.loads(text))
+
+
+def stack_row(stack: Stack) -> dict[str, Any]:
+    return {"name": stack.name, "stack_id": stack.stack_id, "status": stack.status,
+            "updated_at": stack.updated_at,
+            "stack": json.dumps(stack.to_dict(), separators=(",", ":"))}
+
+
+def stack_event_row(stack_id: str, event: StackEvent) -> dict[str, Any]:
+    return {"stack_id": stack_id, "seq": event.seq,
+            "event": json.dumps(event.to_dict(), separators=(",", ":"))}
 
 
 def provider_row(provider: CapacityProvider) -> dict[str, Any]:

@@ -303,6 +303,72 @@ ON CONFLICT (mapping, shard) DO UPDATE SET position = excluded.position;
 -- name: get_checkpoints
 SELECT shard, position FROM checkpoints WHERE mapping = :mapping;
 
+-- name: put_stack
+INSERT INTO stacks (name, stack_id, status, updated_at, stack)
+VALUES (:name, :stack_id, :status, :updated_at, :stack)
+ON CONFLICT (name) DO UPDATE SET stack_id = excluded.stack_id, status = excluded.status,
+    updated_at = excluded.updated_at, stack = excluded.stack;
+
+-- name: delete_stack
+DELETE FROM stacks WHERE name = :name;
+
+-- name: list_stacks
+SELECT stack FROM stacks ORDER BY name;
+
+-- name: insert_stack_event
+INSERT INTO stack_events (stack_id, seq, event) VALUES (:stack_id, :seq, :event);
+
+-- name: list_stack_events
+SELECT event FROM stack_events WHERE stack_id = :stack_id AND seq > :after ORDER BY seq;
+
+-- name: delete_stack_events
+DELETE FROM stack_events WHERE stack_id = :stack_id;
+
+-- name: put_schedule
+INSERT INTO schedules (name, config, state, next_due, token)
+VALUES (:name, :config, :state, :next_due, NULL)
+ON CONFLICT (name) DO UPDATE SET config = excluded.config, state = excluded.state,
+    next_due = excluded.next_due, token = NULL;
+
+-- name: delete_schedule
+DELETE FROM schedules WHERE name = :name;
+
+-- name: list_schedules
+SELECT config, state FROM schedules ORDER BY name;
+
+-- name: advance_schedule
+UPDATE schedules SET state = :state, next_due = :next_due, token = :token
+WHERE name = :name AND next_due = :due;
+
+-- name: enqueue_scheduled_event
+INSERT INTO async_events (request_id, function, qualifier, payload, accepted_at, due_at,
+                          invocations, throttles, trace_id)
+SELECT :request_id, :function, :qualifier, :payload, :accepted_at, :due_at, :invocations,
+       :throttles, :trace_id
+WHERE EXISTS (SELECT 1 FROM schedules WHERE token = :token);
+
+-- name: schedule_advanced
+SELECT COUNT(*) FROM schedules WHERE token = :token;
+
+-- name: put_http_api
+INSERT INTO http_apis (api_id, config) VALUES (:api_id, :config)
+ON CONFLICT (api_id) DO UPDATE SET config = excluded.config;
+
+-- name: delete_http_api
+DELETE FROM http_apis WHERE api_id = :api_id;
+
+-- name: list_http_apis
+SELECT config FROM http_apis ORDER BY api_id;
+
+-- name: get_engine_clock
+SELECT engine_time, wall_time, scale FROM engine_clock WHERE name = 'engine';
+
+-- name: put_engine_clock
+INSERT INTO engine_clock (name, engine_time, wall_time, scale)
+VALUES ('engine', :engine_time, :wall_time, :scale)
+ON CONFLICT (name) DO UPDATE SET engine_time = excluded.engine_time,
+    wall_time = excluded.wall_time, scale = excluded.scale;
+
 -- name: put_code_signing_config
 INSERT INTO code_signing_configs (arn, config) VALUES (:arn, :config)
 ON CONFLICT (arn) DO UPDATE SET config = excluded.config;
@@ -394,49 +460,3 @@ WHERE arn IN (SELECT arn FROM durable_executions WHERE expires_at < :now);
 
 -- name: purge_executions
 DELETE FROM durable_executions WHERE expires_at < :now RETURNING arn;
-
-
--- name: put_schedule
-INSERT INTO schedules (name, config, state, next_due, token)
-VALUES (:name, :config, :state, :next_due, NULL)
-ON CONFLICT (name) DO UPDATE SET config = excluded.config, state = excluded.state,
-    next_due = excluded.next_due, token = NULL;
-
--- name: delete_schedule
-DELETE FROM schedules WHERE name = :name;
-
--- name: list_schedules
-SELECT config, state FROM schedules ORDER BY name;
-
--- name: advance_schedule
-UPDATE schedules SET state = :state, next_due = :next_due, token = :token
-WHERE name = :name AND next_due = :due;
-
--- name: enqueue_scheduled_event
-INSERT INTO async_events (request_id, function, qualifier, payload, accepted_at, due_at,
-                          invocations, throttles, trace_id)
-SELECT :request_id, :function, :qualifier, :payload, :accepted_at, :due_at, :invocations,
-       :throttles, :trace_id
-WHERE EXISTS (SELECT 1 FROM schedules WHERE token = :token);
-
--- name: schedule_advanced
-SELECT COUNT(*) FROM schedules WHERE token = :token;
-
--- name: put_http_api
-INSERT INTO http_apis (api_id, config) VALUES (:api_id, :config)
-ON CONFLICT (api_id) DO UPDATE SET config = excluded.config;
-
--- name: delete_http_api
-DELETE FROM http_apis WHERE api_id = :api_id;
-
--- name: list_http_apis
-SELECT config FROM http_apis ORDER BY api_id;
-
--- name: get_engine_clock
-SELECT engine_time, wall_time, scale FROM engine_clock WHERE name = 'engine';
-
--- name: put_engine_clock
-INSERT INTO engine_clock (name, engine_time, wall_time, scale)
-VALUES ('engine', :engine_time, :wall_time, :scale)
-ON CONFLICT (name) DO UPDATE SET engine_time = excluded.engine_time,
-    wall_time = excluded.wall_time, scale = excluded.scale;

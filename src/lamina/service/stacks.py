@@ -1,0 +1,229 @@
+"""Stacks (`lamina deploy`), kept by the engine: deploy a template, destroy a stack, list
+them, read their events. A deploy is checked whole before anything is made
+(`stack_plan.prepare`), stored as in progress before it is acknowledged, and then run by the
+engine itself (`stack_run.Run`), so a client that goes away changes nothing: the deploy
+completes or rolls back. A stack found in progress at start (the engine died) is rolled back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable
+from typing import Any
+
+from lamina.domain import errors
+from lamina.domain.cfn import parameters
+from lamina.domain.stacks import Stack, StackEvent, stack_arn
+from lamina.service import stack_plan
+from lamina.service.providers.aws import call
+from lamina.service.providers.base import DeployContext, LambdaApi, ProviderError
+from lamina.service.stack_run import Run
+
+log = logging.getLogger("lamina.stacks")
+NAME_RE = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
+GONE = ("DELETE_COMPLETE",)
+REPLACEABLE = ("ROLLBACK_COMPLETE", "DELETE_COMPLETE")
+
+
+class StackService:
+    """See the module docstring."""
+
+    def __init__(self, store: Any, functions: Any, aws: Any, region: str, account: str,
+                 iam_endpoint: bool, services: dict[str, Any] | None = None) -> None:
+        self.store = store
+        self.functions = functions
+        self.aws = aws
+        self.region = region
+        self.account = account
+        self.iam_endpoint = iam_endpoint
+        self.services = services if services is not None else {}
+        self.lambda_api = LambdaApi()
+        self._preparing = asyncio.Lock()
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    # reading ---------------------------------------------------------------------------
+    async def list(self, include_deleted: bool = False) -> list[Stack]:
+        return [s for s in await self.store.list_stacks()
+                if include_deleted or s.status not in GONE]
+
+    async def find(self, name: str) -> Stack | None:
+        return next((s for s in await self.store.list_stacks() if s.name == name), None)
+
+    async def get(self, name: str) -> Stack:
+        stack = await self.find(name)
+        if stack is None:
+            raise errors.TemplateError(f"Stack with id {name} does not exist")
+        return stack
+
+    async def events(self, name: str, after: int) -> tuple[Stack, list[StackEvent]]:
+        stack = await self.get(name)
+        return stack, await self.store.list_stack_events(stack.stack_id, after)
+
+    # packages --------------------------------------------------------------------------
+    async def put_package(self, data: bytes) -> str:
+        """Check and keep a deployment package a template names; its key (sha256)."""
+        return (await self.functions.store_package(data)).key  # type: ignore[no-any-return]
+
+    async def missing_packages(self, keys: list[str]) -> list[str]:
+        return [k for k in keys if await self.store.get_package(k) is None]
+
+    # operations ------------------------------------------------------------------------
+    async def deploy(self, name: str, document: dict[str, Any], given: dict[str, str],
+                     skip_unsupported: bool = False) -> tuple[Stack, bool]:
+        """Check and start a deploy; (the stack, whether anything is to change)."""
+        _check_name(name)
+        async with self._preparing:
+            existing = await self.find(name)
+            if existing is not None and existing.in_progress:
+                raise errors.TemplateError(f"Stack:{existing.stack_id} is in "
+                                           f"{existing.status} state and can not be updated.")
+            updating = existing is not None and existing.status not in REPLACEABLE
+            stack_id = existing.stack_id if updating and existing else stack_arn(
+                self.region, self.account, name, str(uuid.uuid4()))
+            ctx = self.context(name, stack_id)
+            plan = await stack_plan.prepare(
+                document, given, ctx, await self._exports(name), skip_unsupported,
+                await self._ssm(document.get("Parameters"), given))
+            if updating and existing is not None and _unchanged(existing, plan):
+                return existing, False
+            if existing is not None and not updating:
+                await self.store.delete_stack(existing.name, existing.stack_id)
+            stack = self._begin(existing if updating else None, name, stack_id, plan,
+                                skip_unsupported)
+            run = Run(stack, ctx, self.store.put_stack)
+            await run.status(stack.status)  # durable before it is acknowledged
+            self._start(name, run.deploy(plan))
+        return stack, True
+
+    def _begin(self, existing: Stack | None, name: str, stack_id: str,
+               plan: stack_plan.Plan, skip_unsupported: bool) -> Stack:
+        now = time.time()
+        if existing is None:
+            stack = Stack(name, stack_id, "CREATE_IN_PROGRESS", plan.processed, created_at=now)
+        else:
+            stack = existing
+            stack.previous = {"template": existing.template, "parameters": existing.parameters,
+                              "outputs": existing.outputs,
+                              "original": existing.options.get("original"),
+                              "given": existing.options.get("given")}
+            stack.status = "UPDATE_IN_PROGRESS"
+        stack.template = plan.processed
+        stack.parameters = parameters.shown(plan.processed.get("Parameters") or {}, plan.values)
+        stack.options.update(original=plan.original, given=plan.given,
+                             skip_unsupported=skip_unsupported)
+        stack.notices = []
+        stack.journal = []
+        stack.updated_at = now
+        return stack
+
+    async def destroy(self, name: str) -> Stack:
+        async with self._preparing:
+            stack = await self.get(name)
+            if stack.status in GONE:
+                raise errors.TemplateError(f"Stack with id {name} does not exist")
+            if stack.in_progress:
+                raise errors.TemplateError(f"Stack:{stack.stack_id} is in {stack.status} "
+                                           "state and can not be deleted now.")
+            run = Run(stack, self.context(name, stack.stack_id), self.store.put_stack)
+            await run.status("DELETE_IN_PROGRESS")
+            self._start(name, run.delete())
+        return stack
+
+    async def wait(self, name: str) -> None:
+        """Until the operation running on a stack ends (tests, benchmarks)."""
+        task = self._running.get(name)
+        if task is not None:
+            await asyncio.shield(task)
+
+    # start and stop --------------------------------------------------------------------
+    async def recover(self) -> None:
+        """Finish what a stopped engine left in progress: roll back a deploy, go on with a
+        clean-up or a delete."""
+        for stack in await self.store.list_stacks():
+            if not stack.in_progress or stack.name in self._running:
+                continue
+            log.warning("stack %s was %s when the engine stopped: finishing it", stack.name,
+                        stack.status)
+            run = Run(stack, self.context(stack.name, stack.stack_id), self.store.put_stack)
+            self._start(stack.name, _recovery(run))
+
+    async def close(self) -> None:
+        for task in list(self._running.values()):
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    def _start(self, name: str, work: Awaitable[None]) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("stack %s: the operation stopped on an unexpected error", name)
+            finally:
+                self._running.pop(name, None)
+
+        self._running[name] = asyncio.get_running_loop().create_task(
+            guarded(), name=f"stack {name}")
+
+    # helpers ---------------------------------------------------------------------------
+    def context(self, name: str, stack_id: str) -> DeployContext:
+        return DeployContext(name, stack_id, self.region, self.account, self.lambda_api,
+                             self.aws, self.store.get_package, self._system_tags,
+                             lambda text: None, self.iam_endpoint, self.services)
+
+    async def _system_tags(self, function: str, tags: dict[str, str]) -> None:
+        async with self.functions.changes:
+            await self.functions.set_system_tags(function, tags)
+
+    async def _exports(self, name: str) -> dict[str, str]:
+        exports: dict[str, str] = {}
+        for stack in await self.list():
+            if stack.name != name:
+                exports.update(stack.exports())
+        return exports
+
+    async def _ssm(self, definitions: Any, given: dict[str, str]) -> dict[str, str]:
+        names = parameters.ssm_parameters(definitions if isinstance(definitions, dict) else {},
+                                          given)
+        found = {}
+        for name in sorted(set(names.values())):
+            try:
+                answer = await call(self.aws, "ssm", "get_parameter", missing_ok=True, Name=name)
+            except ProviderError as exc:
+                raise errors.TemplateError(f"Cannot read SSM parameter {name}: {exc}") from None
+            if answer:
+                found[name] = str(answer["Parameter"]["Value"])
+        return found
+
+
+async def _recovery(run: Run) -> None:
+    status = run.stack.status
+    if status == "DELETE_IN_PROGRESS":
+        await run.delete()
+    elif status == "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS":
+        await run.cleanup(None, "UPDATE_COMPLETE")
+    else:
+        creating = status in ("CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
+        await run.rollback("The engine stopped during the operation: rolled back",
+                           creating)
+
+
+def _unchanged(stack: Stack, plan: stack_plan.Plan) -> bool:
+    return stack.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE") \
+        and stack.template == plan.processed \
+        and stack.options.get("given") == plan.given \
+        and all(not r.skipped or r.logical_id in plan.skipped for r in stack.resources.values())
+
+
+def _check_name(name: str) -> None:
+    if not NAME_RE.fullmatch(name):
+        raise errors.TemplateError(
+            f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: "
+            "[a-zA-Z][-a-zA-Z0-9]*")
+
