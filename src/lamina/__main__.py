@@ -79,6 +79,26 @@ def parser() -> argparse.ArgumentParser:
     fault.add_argument("--clear", action="store_true", help="remove the function's rules")
     _endpoint_arg(fault)
 
+    executions = commands.add_parser(
+        "executions", help="list durable executions, newest first",
+        description="List durable executions (of one function, or of every durable function), "
+                    "newest first. `lamina execution ARN` shows one.")
+    executions.add_argument("function", nargs="?", help="only this function")
+    executions.add_argument("--status", choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT",
+                                                 "STOPPED"], help="only this status")
+    executions.add_argument("--limit", type=int, default=50)
+    executions.add_argument("--json", action="store_true", help="print JSON")
+    _endpoint_arg(executions)
+
+    execution = commands.add_parser(
+        "execution", help="show one durable execution: its operations and its replays",
+        description="Show a durable execution: its operations (as a tree of contexts), its "
+                    "invocations (replays) and each replay's log lines.")
+    execution.add_argument("arn", help="the DurableExecutionArn")
+    execution.add_argument("--no-logs", action="store_true", help="leave out the log lines")
+    execution.add_argument("--json", action="store_true", help="print JSON")
+    _endpoint_arg(execution)
+
     _debug_parser(commands)
     commands.add_parser("runtimes", help="show which interpreters run which runtimes here")
     _deploy_parsers(commands)
@@ -205,6 +225,12 @@ def main(argv: list[str] | None = None) -> int | None:
     elif args.command == "fault":
         cli.fault(args.endpoint, args.function, args.action, args.attempt, args.times,
                   args.payload, args.error_type, args.message, args.clear)
+    elif args.command == "executions":
+        from lamina import cli_durable
+        cli_durable.executions(args.endpoint, args.function, args.status, args.limit, args.json)
+    elif args.command == "execution":
+        from lamina import cli_durable
+        cli_durable.execution(args.endpoint, args.arn, not args.no_logs, args.json)
     elif args.command in ("deploy", "stacks", "destroy"):
         return _deploy_command(args)
     elif args.command == "schedules":

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.test_durable_conformance import sdk_package
 from tests.conftest import ROLE, client, start_server
+from tests.durable_sdk import sdk_package
 
 pytest.importorskip("aws_durable_execution_sdk_python")
 
@@ -129,7 +129,8 @@ def test_callbacks_from_the_aws_cli_and_boto3_and_single_use_tokens(server):
                    check=True, env=env, capture_output=True)
     lam.send_durable_execution_callback_failure(
         CallbackId=ids[1], Error={"ErrorType": "Rejected", "ErrorMessage": "no"})
-    assert json.loads(wait_status(lam, arns[0], "SUCCEEDED")["Result"]) == {"approved": '"yes"'}  # the SDK hands the raw payload
+    done = wait_status(lam, arns[0], "SUCCEEDED")
+    assert json.loads(done["Result"]) == {"approved": '"yes"'}  # the SDK hands the raw payload
     failed = wait_status(lam, arns[1], "FAILED")
     assert failed["Error"]["ErrorType"]
     with pytest.raises(lam.exceptions.CallbackTimeoutException):  # it already ended

@@ -4,51 +4,66 @@ The requirement YAMLs (expected execution histories and results) and the validat
 PyPI's aws-durable-execution-conformance-tests, unmodified: `validate_description` invokes
 each requirement's function with boto3, sends its callbacks, reads GetDurableExecution and
 GetDurableExecutionHistory, and matches them. The handlers are Lamina's own
-(tests/functions/durable_conformance), one function per requirement id, running the
-unmodified Python SDK (PyPI aws-durable-execution-sdk-python) on python3.13.
+(tests/functions/durable_conformance, one module per suite, one function per requirement id),
+running the unmodified Python SDK (PyPI aws-durable-execution-sdk-python) on python3.13.
+
+Every requirement of the target suites is run except those that check CloudWatch Logs
+(`ExpectedLogs`: FilterLogEvents with a JSON filter pattern, which Lamina's does not take
+yet); the report (test-artifacts/
+durable-conformance.json) lists what passed, what failed and why, and what was not run.
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import os
 import pathlib
 from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 
 import pytest
 
-from tests.conftest import FUNCTIONS, ROLE, client, make_zip, start_server
+from tests.conftest import FUNCTIONS, ROLE, client, start_server
+from tests.durable_sdk import sdk_package
 
 validate = pytest.importorskip("aws_durable_execution_conformance_tests.validate")
 sam = pytest.importorskip("aws_durable_execution_conformance_tests.sam")
 clients_mod = pytest.importorskip("aws_durable_execution_conformance_tests.clients")
-sdk = pytest.importorskip("aws_durable_execution_sdk_python")
+pytest.importorskip("aws_durable_execution_sdk_python")
 
-SUITES = ("step", "wait", "child", "callback", "invoke", "map", "parallel",
-          "wait_for_callback", "wait_for_condition")
+# requirement id prefix → suite (the YAML folder and the handler module)
+SUITES = {"1": "step", "2": "wait", "3": "child", "4": "callback", "5": "invoke",
+          "6": "wait_for_condition", "7": "wait_for_callback", "8": "parallel", "9": "map"}
 HANDLERS = FUNCTIONS / "durable_conformance"
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts"
+POLL_S = 0.25     # the validator's poll of an asynchronous execution's history (its default: 2 s)
+STALL_S = 120     # no new event for this long fails a requirement (its default, 30 s, is too
+                  # short on a 2-core machine shared with other tests: a cold start is slower)
+WORKERS = 16      # requirements validated at once (most of their time is waiting)
 
 
-def sdk_package(extra: dict[str, bytes]) -> bytes:
-    """A deployment package with the SDK bundled, as SAM builds it."""
-    root = pathlib.Path(sdk.__file__).parent
-    files: dict[str, str | bytes] = dict(extra)
-    for path in root.rglob("*.py"):
-        files[f"aws_durable_execution_sdk_python/{path.relative_to(root)}"] = path.read_bytes()
-    return make_zip(files)
+def handler_modules() -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in HANDLERS.glob("*.py")}
+
+
+def handler_ids() -> dict[str, str]:
+    """requirement id → `module.function` of its handler."""
+    found = {}
+    for path in HANDLERS.glob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("h_"):
+                found[node.name[2:].replace("_", "-")] = f"{path.stem}.{node.name}"
+    return found
 
 
 def requirement_files() -> dict[str, str]:
     tests_dir = pathlib.Path(validate.__file__).parent / "test_requirements"
-    return validate.discover_test_files(tests_dir, list(SUITES))
+    return validate.discover_test_files(tests_dir, list(SUITES.values()))
 
 
-def handler_ids() -> set[str]:
-    import ast
-    tree = ast.parse((HANDLERS / "handlers.py").read_text())
-    return {node.name[2:].replace("_", "-") for node in tree.body
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("h_")}
+def order(rid: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in rid.split("-"))
 
 
 class Invoker(sam.Invoker):
@@ -73,35 +88,41 @@ def conformance_engine(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_conformance_requirements(conformance_engine, tmp_path):
-    lam = client(conformance_engine.endpoint, read_timeout=300)
-    package = sdk_package({"handlers.py": (HANDLERS / "handlers.py").read_bytes()})
-    implemented = handler_ids()
+def test_conformance_requirements(conformance_engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(validate, "POLL_INTERVAL_SECONDS", POLL_S)
+    monkeypatch.setattr(validate, "POLL_NO_PROGRESS_TIMEOUT_SECONDS", STALL_S)
+    lam = client(conformance_engine.endpoint, read_timeout=300,
+                 max_pool_connections=WORKERS + 8)
+    package = sdk_package(handler_modules())
+    handlers = handler_ids()
     files = requirement_files()
     env = {"Variables": {"ECHO_FUNCTION": "conf-echo", "FAILING_FUNCTION": "conf-fail"}}
-    for name, handler in (("conf-echo", "handlers.echo"), ("conf-fail", "handlers.fail")):
-        lam.create_function(FunctionName=name, Runtime="python3.13", Role=ROLE, Handler=handler,
-                            Code={"ZipFile": package}, Timeout=60, Environment=env,
-                            DurableConfig={"ExecutionTimeout": 300, "RetentionPeriodInDays": 7})
-    names: dict[str, str] = {}
-    runnable = []
+    targets = [("conf-echo", "invoke.echo"), ("conf-fail", "invoke.fail")]  # chained invokes
+    runnable: list[str] = []
     skipped: dict[str, str] = {}
-    for rid in sorted(files, key=lambda r: tuple(int(p) for p in r.split("-"))):
+    only = os.environ.get("LAMINA_DURABLE_REQUIREMENTS")  # e.g. "4-2,9-19": while debugging
+    for rid in sorted(files, key=order):
+        if only and rid not in only.split(","):
+            continue
         data = validate.load_yaml_file(files[rid])
-        if rid not in implemented:
-            skipped[rid] = "no Lamina handler yet"
-            continue
         if data.get("ExpectedLogs"):
-            skipped[rid] = "validates CloudWatch Logs, which Lamina does not serve"
-            continue
-        function = f"conf-{rid}"
-        lam.create_function(FunctionName=function, Runtime="python3.13", Role=ROLE,
-                            Handler=f"handlers.h_{rid.replace('-', '_')}",
-                            Code={"ZipFile": package}, Timeout=60, Environment=env,
+            skipped[rid] = ("reads CloudWatch Logs with a JSON filter pattern; Lamina's "
+                            "FilterLogEvents takes term patterns only so far")
+        elif rid not in handlers:
+            skipped[rid] = "no Lamina handler"
+        else:
+            targets.append((f"conf-{rid}", handlers[rid]))
+            runnable.append(rid)
+
+    def create(target: tuple[str, str]) -> None:
+        lam.create_function(FunctionName=target[0], Runtime="python3.13", Role=ROLE,
+                            Handler=target[1], Code={"ZipFile": package}, Timeout=60,
+                            Environment=env,
                             DurableConfig={"ExecutionTimeout": 300, "RetentionPeriodInDays": 7})
-        names[function] = function
-        runnable.append(rid)
-    invoker = Invoker(lam, names)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create, targets))
+    invoker = Invoker(lam, {f"conf-{rid}": f"conf-{rid}" for rid in runnable})
     aws = clients_mod.AwsClients(MappingProxyType({"lambda": lam}))
 
     def run(rid: str):
@@ -110,15 +131,24 @@ def test_conformance_requirements(conformance_engine, tmp_path):
             invoker=invoker, tmp_dir=str(tmp_path), region="us-east-1", aws_clients=aws,
             output_dir=str(tmp_path / "histories"))
 
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(WORKERS) as pool:
         results = dict(zip(runnable, pool.map(run, runnable)))
+    # Some requirements race the validator's clock: a callback it sends 1 s after seeing
+    # CallbackStarted, a 1 s wait, must come after the invocation ended. With 16 of them at
+    # once on 2 shared cores an invocation can take longer; such a failure is run again, alone.
+    first_errors = {rid: r.errors for rid, r in results.items() if not r.passed}
+    for rid in first_errors:
+        results[rid] = run(rid)
     failed = {rid: r.errors for rid, r in results.items() if not r.passed}
     report = {"requirements": len(files), "run": len(results),
-              "passed": sorted(rid for rid, r in results.items() if r.passed),
-              "failed": failed, "not_run": skipped}
+              "passed": sorted((rid for rid, r in results.items() if r.passed), key=order),
+              "failed": failed, "not_run": skipped,
+              "passed_when_run_again_alone": {rid: errors for rid, errors in
+                                              first_errors.items() if rid not in failed}}
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "durable-conformance.json").write_text(json.dumps(report, indent=2))
     print(f"durable conformance: {len(results) - len(failed)} of {len(files)} requirements "
-          f"pass ({len(results)} run, {len(skipped)} not run)")
-    assert results, "no requirement ran"
+          f"pass ({len(results)} run, {len(skipped)} not run: {sorted(skipped, key=order)}; "
+          f"passed when run again alone: {sorted(report['passed_when_run_again_alone'])})")
+    assert only or len(results) >= 140, f"too few ran: {sorted(skipped, key=order)}"
     assert not failed, json.dumps(failed, indent=2)[:6000]

@@ -175,6 +175,8 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("PUT", rf"/_lamina/faults/{_NAME}", admin.put_faults),
     ("DELETE", rf"/_lamina/faults/{_NAME}", admin.delete_faults),
     ("GET", r"/_lamina/invocations/(?P<wanted>[^/]+)/logs", admin.invocation_logs),
+    ("GET", r"/_lamina/durable-executions/?", durable.admin_list),
+    ("GET", r"/_lamina/durable-executions/(?P<arn>arn:.+)", durable.admin_detail),
     ("GET", r"/_lamina/apis/?", apis.list_apis),
     ("GET", r"/_lamina/apis/(?P<api_id>[^/]+)", apis.get_api),
     ("PUT", r"/_lamina/apis/(?P<api_id>[^/]+)", apis.put_api),

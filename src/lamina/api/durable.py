@@ -131,10 +131,9 @@ def _config_of(ctx: ApiContext, ex: Execution) -> dict[str, Any] | None:
 
 async def get_history(ctx: ApiContext, request: Request, request_id: str, arn: str) -> Response:
     params = request.query_params()
-    ex = await _service(ctx).get(arn)
-    events, marker = durable.history(ex, _flag(params.get("IncludeExecutionData")),
-                                     params.get("Marker"), wire.max_items(params.get("MaxItems")),
-                                     _flag(params.get("ReverseOrder")))
+    events, marker = await _service(ctx).history(
+        arn, _flag(params.get("IncludeExecutionData")), params.get("Marker"),
+        wire.max_items(params.get("MaxItems")), _flag(params.get("ReverseOrder")))
     body: dict[str, Any] = {"Events": events}
     if marker:
         body["NextMarker"] = marker
@@ -233,3 +232,45 @@ async def callback_heartbeat(ctx: ApiContext, request: Request, request_id: str,
                              callback_id: str) -> Response:
     await _service(ctx).callback(callback_id, "heartbeat")
     return wire.json_response(200, {}, request_id)
+
+
+# Lamina's own views (/_lamina/durable-executions): `lamina executions`, `lamina execution`,
+# the console ----------------------------------------------------------------------------------
+async def admin_list(ctx: ApiContext, request: Request, request_id: str) -> Response:
+    params = request.query_params()
+    status = params.get("status") or None
+    if status is not None and status not in durable.STATUSES:
+        raise errors.InvalidParameterValue(
+            f"status must be one of {', '.join(durable.STATUSES)}")
+    if params.get("function"):
+        ctx.functions.entry(params["function"])  # 404 for an unknown function
+    rows = await _service(ctx).recent(params.get("function"), status,
+                                      wire.max_items(params.get("limit")))
+    return wire.json_response(200, {"Executions": [
+        {"DurableExecutionArn": arn, "DurableExecutionName": name, "FunctionName": function,
+         "Version": version, "Status": status, "StartTimestamp": started,
+         "EndTimestamp": ended}
+        for arn, function, version, name, status, started, ended in rows]}, request_id)
+
+
+async def admin_detail(ctx: ApiContext, request: Request, request_id: str,
+                       arn: str) -> Response:
+    """An execution as its operations and its replays (each with its log lines when
+    `logs=1`), all times in engine seconds."""
+    ex, replays = await _service(ctx).replays(unquote(arn))
+    if request.query_params().get("logs") in ("1", "true"):
+        for replay in replays:
+            summary, records = await ctx.observe.timeline(replay["RequestId"])
+            attempts = ctx.observe.attempt_logs(summary.function, records) if summary else []
+            replay["Logs"] = [{"Timestamp": stamp, "Message": text}
+                              for attempt in attempts for stamp, text in attempt.lines]
+    for number, replay in enumerate(replays):
+        replay["Replay"] = number
+    body = {"Execution": {
+        "DurableExecutionArn": ex.arn, "DurableExecutionName": ex.name,
+        "FunctionName": ex.function, "Version": ex.version, "Status": ex.status,
+        "StartTimestamp": ex.started_at, "EndTimestamp": ex.ended_at, "Input": ex.input,
+        "Result": ex.result, "Error": ex.error},
+        "Operations": [durable.render_operation(op) for op in ex.operations.values()],
+        "Replays": replays}
+    return wire.json_response(200, body, request_id)

@@ -259,19 +259,125 @@
   async function functionView(name) {
     const holder = h("div", {});
     const recent = h("div", {});
+    const durable = h("div", {});
     view.replaceChildren(h("h1", {}, h("a", { href: "#/functions" }, "Functions"), " / ", name),
-      holder, debugPanel(name), h("h2", {}, "Recent invocations ",
+      holder, durable, debugPanel(name), h("h2", {}, "Recent invocations ",
         h("a", { href: `#/invocations?function=${encodeURIComponent(name)}` }, "(all)")), recent);
     const load = async () => {
-      const [fn, listed] = await Promise.all([
+      const [fn, listed, executions] = await Promise.all([
         api(`/_lamina/functions/${encodeURIComponent(name)}`),
-        api(`/_lamina/invocations?${param({ function: name, limit: 20 })}`)]);
+        api(`/_lamina/invocations?${param({ function: name, limit: 20 })}`),
+        api(`/_lamina/durable-executions?${param({ function: name, limit: 20 })}`)
+          .catch(() => ({ Executions: [] }))]);
       holder.replaceChildren(...functionDetail(fn));
+      durable.replaceChildren(...(executions.Executions.length ? [
+        h("h2", {}, "Durable executions"), executionTable(executions.Executions)] : []));
       recent.replaceChildren(invocationTable(listed.Invocations));
     };
     try { await loadOverview(); await load(); }
     catch (error) { holder.replaceChildren(h("div", { class: "error-box" }, error.message)); return; }
     later(load, 2000);
+  }
+
+  // durable executions: operations and replays ---------------------------------------
+  const DURABLE = { SUCCEEDED: "success", FAILED: "failed", TIMED_OUT: "failed",
+    STOPPED: "dropped", RUNNING: "running", STARTED: "running", PENDING: "retrying",
+    READY: "queued", CANCELLED: "dropped" };
+  const durableBadge = (status) => h("span", { class: `badge ${DURABLE[status] || ""}` }, status);
+  const took = (start, end) => (end === null || end === undefined ? "–" : fmtSeconds(end - start));
+
+  function executionTable(items) {
+    return table(["Started (engine time)", "Name", "Status", "Took", "Execution"],
+      items.map((x) => h("tr", { "data-execution": x.DurableExecutionArn },
+        h("td", {}, fmtTime(x.StartTimestamp)), h("td", {}, x.DurableExecutionName),
+        h("td", {}, durableBadge(x.Status)), h("td", {}, took(x.StartTimestamp, x.EndTimestamp)),
+        h("td", { class: "mono" }, h("a", { class: "execution-link",
+          href: `#/executions/${encodeURIComponent(x.DurableExecutionArn)}` },
+          x.DurableExecutionArn.split("/").slice(-2).join("/"))))), { id: "executions-table" });
+  }
+
+  async function executionView(arn) {
+    const holder = h("div", {});
+    view.replaceChildren(h("h1", {}, "Durable execution ",
+      h("span", { class: "mono" }, arn.split("/").slice(-2)[0])), holder);
+    let last = "";
+    const load = async () => {
+      const found = await api(`/_lamina/durable-executions/${encodeURIComponent(arn)}?logs=1`);
+      const text = JSON.stringify(found);
+      if (text === last) return;
+      last = text;
+      holder.replaceChildren(...executionBody(found));
+    };
+    try { await load(); }
+    catch (error) { holder.replaceChildren(h("div", { class: "error-box" }, error.message)); return; }
+    later(load, 1000);
+  }
+
+  function executionBody(found) {
+    const x = found.Execution;
+    const outcome = x.Error ? `${x.Error.ErrorType || ""}: ${x.Error.ErrorMessage || ""}` : x.Result;
+    return [
+      h("div", { class: "panel", id: "execution-summary" }, kv([
+        ["Function", h("a", { href: `#/functions/${encodeURIComponent(x.FunctionName)}` },
+          `${x.FunctionName}:${x.Version}`)],
+        ["Name", x.DurableExecutionName], ["Status", durableBadge(x.Status)],
+        ["Started", fmtTime(x.StartTimestamp)], ["Took", took(x.StartTimestamp, x.EndTimestamp)],
+        ["Replays", String(found.Replays.length)], [x.Error ? "Error" : "Result", outcome],
+        ["ARN", h("span", { class: "mono" }, x.DurableExecutionArn)]])),
+      h("h2", {}, "Operations"), operationTable(found.Operations),
+      h("h2", {}, "Replays"), replayTable(found.Replays),
+      h("div", { class: "logs", id: "replay-logs" }, found.Replays.map((r) =>
+        h("section", { "data-replay": r.Replay },
+          h("h3", {}, `Replay ${r.Replay} · ${r.RequestId}`),
+          h("pre", {}, (r.Logs || []).length ? r.Logs.map((line) => [
+            h("span", { class: "ts" }, line.Timestamp.slice(11, 23) + " "),
+            /^(START|END|REPORT|INIT_START|INIT_REPORT) /.test(line.Message)
+              ? h("span", { class: "platform" }, line.Message) : line.Message, "\n"])
+            : "(no lines)")))),
+    ];
+  }
+
+  function operationTable(operations) {
+    const ids = new Set(operations.map((op) => op.Id));
+    const children = new Map();
+    for (const op of operations) {
+      if (op.Type === "EXECUTION") continue;
+      const parent = ids.has(op.ParentId) ? op.ParentId : null;
+      if (!children.has(parent)) children.set(parent, []);
+      children.get(parent).push(op);
+    }
+    const rows = [];
+    const walk = (parent, depth) => {
+      for (const op of children.get(parent) || []) {
+        const details = op.StepDetails || op.CallbackDetails || op.ChainedInvokeDetails ||
+          op.ContextDetails || op.WaitDetails || {};
+        const detail = details.Error ? `${details.Error.ErrorType || ""}: ${details.Error.ErrorMessage || ""}`
+          : details.Result !== undefined ? `→ ${String(details.Result).slice(0, 80)}` : "";
+        rows.push(h("tr", { "data-operation": op.Id },
+          h("td", { style: `padding-left: ${9 + depth * 18}px` },
+            `${op.SubType || op.Type}${op.Name ? ` ${op.Name}` : ""}`),
+          h("td", {}, durableBadge(op.Status)), h("td", {}, fmtTime(op.StartTimestamp)),
+          h("td", {}, took(op.StartTimestamp, op.EndTimestamp)),
+          h("td", {}, op.StepDetails && op.StepDetails.Attempt ? String(op.StepDetails.Attempt) : ""),
+          h("td", { class: "wrap" }, detail)));
+        walk(op.Id, depth + 1);
+      }
+    };
+    walk(null, 0);
+    if (!rows.length) return h("div", { class: "empty panel" }, "No operations yet.");
+    return table(["Operation", "Status", "Started", "Took", "Attempts", "Result or error"], rows,
+      { id: "operations-table" });
+  }
+
+  function replayTable(replays) {
+    return table(["#", "Started", "Took", "Outcome", "Invocation"], replays.map((r) =>
+      h("tr", { "data-replay": r.Replay },
+        h("td", {}, String(r.Replay)), h("td", {}, fmtTime(r.StartTimestamp)),
+        h("td", {}, took(r.StartTimestamp, r.EndTimestamp)),
+        h("td", {}, r.EndTimestamp === null ? badge("running")
+          : r.Error ? badge("error") : badge("success"), r.Error ? ` ${r.Error.ErrorType || ""}` : ""),
+        h("td", { class: "mono" }, h("a", { href: `#/invocations/${r.RequestId}` }, r.RequestId)))),
+      { id: "replays-table" });
   }
 
   // invocations -----------------------------------------------------------------------
@@ -646,6 +752,7 @@
     try {
       if (parts[0] === "functions" && parts[1]) await functionView(parts[1]);
       else if (parts[0] === "invocations" && parts[1]) await traceView(parts[1]);
+      else if (parts[0] === "executions" && parts[1]) await executionView(parts[1]);
       else if (parts[0] === "invocations") await invocationsView(new URLSearchParams(search || ""));
       else if (parts[0] === "mappings") await mappingsView();
       else if (parts[0] === "queues") await queuesView();

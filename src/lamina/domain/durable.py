@@ -18,6 +18,11 @@ what the engine owes the execution next:
 * **Checkpoint tokens** are single-use: each accepted checkpoint and each invocation start
   issue the next one; a stale token is refused, so a zombie invocation cannot write.
 
+* **Storage shape**: the execution's own fields are one row; its operations and its history
+  are stored apart. A change works on the operations it loaded (`operations`; `complete`
+  when all are), marks those it changed (`dirty`) and appends new history events
+  (`new_events`), so the store writes only what changed.
+
 Everything is a function of its inputs (`now` is given); times are engine seconds.
 Wire shapes (Operation, Event) are kept as dicts with float timestamps; the API renders them.
 Sources: botocore's Lambda model (2025-12-01 operations) and
@@ -41,6 +46,7 @@ TERMINAL_OP = frozenset(("SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "STOPP
 DEFAULT_RETENTION_DAYS = 14
 TIMEOUT_RANGE = (1, 31_622_400)
 RETENTION_RANGE = (1, 90)
+_PART: dict[str, bool] = {"part": True}   # a field kept outside the execution's row
 MAX_INVOCATION_FAILURES = 6     # consecutive failed invocations before the execution fails
 STATE_PAGE = 1000               # operations per GetDurableExecutionState page
 
@@ -62,8 +68,8 @@ class Execution:
     result: str | None = None
     error: dict[str, Any] | None = None
     ended_at: float | None = None
-    operations: dict[str, dict[str, Any]] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    op_count: int = 0                           # operations started (their positions)
+    event_count: int = 0                        # history events so far (the last EventId)
     deadlines: dict[str, list[Any]] = field(default_factory=dict)   # op id → [kind, at]
     undelivered: list[str] = field(default_factory=list)
     token_seq: int = 0
@@ -77,14 +83,38 @@ class Execution:
     parent: dict[str, str] | None = None          # {"arn", "op"} of a chained invoke
     trace_id: str | None = None
     invocations: list[str] = field(default_factory=list)  # request ids, in order
+    # not in the execution's own row: its operations (those loaded: `complete` when all
+    # are) and, until they are stored, what changed (`dirty`) and the new history events
+    operations: dict[str, dict[str, Any]] = field(default_factory=dict, metadata=_PART)
+    complete: bool = field(default=False, metadata=_PART)
+    dirty: set[str] = field(default_factory=set, metadata=_PART)
+    new_events: list[dict[str, Any]] = field(default_factory=list, metadata=_PART)
 
     # (de)serialising for the store ---------------------------------------------------
+    def load(self, operations: list[dict[str, Any]], complete: bool = False) -> None:
+        """Operations read from the store (`complete`: all of them, in order)."""
+        for op in operations:
+            self.operations[op["Id"]] = op
+        self.complete = complete
+
+    def saved(self) -> None:
+        """The store has what changed."""
+        self.dirty.clear()
+        self.new_events.clear()
+
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
+        """The execution's own row (without its operations and history)."""
+        # not dataclasses.asdict: its deep copy of every operation and event was most of a
+        # checkpoint's cost (the fields are plain JSON values already)
+        return json.dumps({name: getattr(self, name) for name in _FIELDS},
+                          separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Execution:
-        return cls(**json.loads(text))
+        fields = json.loads(text)
+        for legacy in ("operations", "events"):  # a row of migration 0015's form
+            fields.pop(legacy, None)
+        return cls(**fields)
 
     @property
     def expires_at(self) -> float | None:
@@ -109,6 +139,9 @@ class Execution:
         return min(times)
 
 
+_FIELDS = tuple(f.name for f in dataclasses.fields(Execution) if not f.metadata.get("part"))
+
+
 def check_config(timeout: object, retention: object) -> None:
     """DurableConfig's ranges, as the model constrains them."""
     for value, name, (low, high) in ((timeout, "durableConfig.executionTimeout", TIMEOUT_RANGE),
@@ -131,9 +164,9 @@ def start(arn: str, execution_id: str, function: str, version: str, name: str, p
           parent: dict[str, str] | None = None) -> Execution:
     ex = Execution(arn, execution_id, function, version, name, payload, now, timeout,
                    retention_days, trace_id=trace_id, parent=parent, invoke_due=now)
-    ex.operations[execution_id] = {
-        "Id": execution_id, "Type": "EXECUTION", "StartTimestamp": now, "Status": "STARTED",
-        "ExecutionDetails": {"InputPayload": payload}}
+    ex.complete = True
+    _put(ex, {"Id": execution_id, "Type": "EXECUTION", "StartTimestamp": now,
+              "Status": "STARTED", "ExecutionDetails": {"InputPayload": payload}})
     _event(ex, "ExecutionStarted", None, now, {
         "Input": {"Payload": payload, "Truncated": False}, "ExecutionTimeout": timeout})
     return ex
@@ -191,6 +224,15 @@ def _new_op(update: dict[str, Any], current: dict[str, Any] | None, now: float,
     return op
 
 
+def _put(ex: Execution, op: dict[str, Any]) -> None:
+    """Record an operation's new state (a new one gets the next position)."""
+    if "_Position" not in op:
+        op["_Position"] = ex.op_count
+        ex.op_count += 1
+    ex.operations[op["Id"]] = op
+    ex.dirty.add(op["Id"])
+
+
 def _require(current: dict[str, Any] | None, allowed: tuple[str | None, ...], what: str) -> None:
     status = None if current is None else current["Status"]
     if status not in allowed:
@@ -204,7 +246,7 @@ def _step_start(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | Non
     op = _new_op(update, cur, now, "STARTED")
     op.setdefault("StepDetails", {"Attempt": 0})
     op["StepDetails"].pop("NextAttemptTimestamp", None)
-    ex.operations[op["Id"]] = op
+    _put(ex, op)
     _event(ex, "StepStarted", op, now, {})
 
 
@@ -227,7 +269,7 @@ def _step_end(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None,
         retry["NextAttemptDelaySeconds"] = delay
         ex.deadlines[op["Id"]] = ["retry", now + delay]
     op["StepDetails"] = details
-    ex.operations[op["Id"]] = op
+    _put(ex, op)
     if update.get("Error") is not None or action == "FAIL":
         _event(ex, "StepFailed", op, now, {"Error": _error(update.get("Error")),
                                            "RetryDetails": retry})
@@ -244,7 +286,7 @@ def _wait_start(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | Non
         raise errors.InvalidParameterValue("WaitSeconds must be between 1 and 31622400.")
     op = _new_op(update, cur, now, "STARTED")
     op["WaitDetails"] = {"ScheduledEndTimestamp": now + seconds, "Duration": seconds}
-    ex.operations[op["Id"]] = op
+    _put(ex, op)
     ex.deadlines[op["Id"]] = ["wait", now + seconds]
     _event(ex, "WaitStarted", op, now, {"Duration": seconds,
                                         "ScheduledEndTimestamp": now + seconds})
@@ -254,7 +296,7 @@ def _wait_cancel(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | No
                  now: float) -> None:
     _require(cur, ("STARTED",), "cancel the wait")
     op = _new_op(update, cur, now, "CANCELLED")
-    ex.operations[op["Id"]] = op
+    _put(ex, op)
     ex.deadlines.pop(op["Id"], None)
     _event(ex, "WaitCancelled", op, now, {"Error": _error(update.get("Error"))})
 
@@ -277,7 +319,7 @@ def _context(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None,
     if update.get("Error") is not None:
         details["Error"] = update["Error"]
     op["ContextDetails"] = details
-    ex.operations[op["Id"]] = op
+    _put(ex, op)
     if action == "START":
         _event(ex, "ContextStarted", op, now, {})
     elif action == "SUCCEED":
@@ -306,7 +348,7 @@ def _callback_start(ex: Execution, update: dict[str, Any], cur: dict[str, Any] |
     options = update.get("CallbackOptions") or {}
     op = _new_op(update, cur, now, "STARTED")
     op["CallbackDetails"] = {"CallbackId": callback_id(ex, op["Id"])}
-    ex.operations[op["Id"]] = op
+    _put(ex, op)
     timeout = int(options.get("TimeoutSeconds") or 0)
     heartbeat = int(options.get("HeartbeatTimeoutSeconds") or 0)
     op["_timeouts"] = [timeout, heartbeat]
@@ -343,7 +385,7 @@ def _chained_start(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | 
     target = update.get("_Target") or {}
     op = _new_op(update, cur, now, "STARTED")
     op["ChainedInvokeDetails"] = {}
-    ex.operations[op["Id"]] = op
+    _put(ex, op)
     run = {"state": "due", "function": options["FunctionName"],
            "payload": update.get("Payload"), "tenant": options.get("TenantId"),
            "version": target.get("Version"), "child": target.get("ChildArn"),
@@ -370,7 +412,7 @@ def chained_finished(ex: Execution, op_id: str, status: str, now: float,
     op = _new_op({}, op, now, status)
     op["ChainedInvokeDetails"] = ({"Result": result} if status == "SUCCEEDED"
                                   else {"Error": error or {}})
-    ex.operations[op_id] = op
+    _put(ex, op)
     kind = {"SUCCEEDED": "Succeeded", "FAILED": "Failed", "TIMED_OUT": "TimedOut",
             "STOPPED": "Stopped"}[status]
     body = ({"Result": _result(result)} if status == "SUCCEEDED"
@@ -415,7 +457,7 @@ def complete_callback(ex: Execution, op_id: str, outcome: str, now: float,
         details["Error"] = error or {}
         _event(ex, "CallbackFailed", op, now, {"Error": _error(error)})
     op["CallbackDetails"] = details
-    ex.operations[op_id] = op
+    _put(ex, op)
     _engine_changed(ex, op_id, now)
 
 
@@ -437,17 +479,17 @@ def fire_due(ex: Execution, now: float) -> bool:
         op = ex.operations[op_id]
         if kind == "wait":
             op = _new_op({}, op, now, "SUCCEEDED")
-            ex.operations[op_id] = op
+            _put(ex, op)
             _event(ex, "WaitSucceeded", op, now, {"Duration": op["WaitDetails"]["Duration"]})
         elif kind == "retry":
-            ex.operations[op_id] = {**op, "Status": "READY"}
+            _put(ex, {**op, "Status": "READY"})
         else:
             reason = "Callback.Timeout" if kind == "timeout" else "Callback.Heartbeat"
             op = _new_op({}, op, now, "TIMED_OUT")
             error = {"ErrorType": reason, "ErrorMessage": "Callback timed out" if
                      kind == "timeout" else "Callback heartbeat timed out"}
             op["CallbackDetails"] = {**op["CallbackDetails"], "Error": error}
-            ex.operations[op_id] = op
+            _put(ex, op)
             _event(ex, "CallbackTimedOut", op, now, {"Error": _error(error)})
         _engine_changed(ex, op_id, now)
     return changed
@@ -478,6 +520,7 @@ def begin_invocation(ex: Execution, request_id: str, now: float,
 
 def state_page(ex: Execution, marker: str | None, limit: int, stamp: Any = None
                ) -> tuple[list[dict[str, Any]], str | None]:
+    assert ex.complete, "a state page needs every operation"
     ops = list(ex.operations.values())
     start = _offset(marker)
     page = [render_operation(op, stamp) for op in ops[start:start + limit]]
@@ -552,7 +595,7 @@ def finish(ex: Execution, status: str, now: float, result: str | None = None,
         run["state"] = "abandoned"
     root = ex.operations.get(ex.id)
     if root is not None:
-        ex.operations[ex.id] = {**root, "Status": status, "EndTimestamp": now}
+        _put(ex, {**root, "Status": status, "EndTimestamp": now})
     if status == SUCCEEDED:
         ex.result = result
         _event(ex, "ExecutionSucceeded", None, now, {"Result": _result(result)})
@@ -573,7 +616,8 @@ def stop(ex: Execution, error: dict[str, Any] | None, now: float) -> None:
 # history and rendering ------------------------------------------------------------------------
 def _event(ex: Execution, kind: str, op: dict[str, Any] | None, now: float,
            details: dict[str, Any]) -> None:
-    event: dict[str, Any] = {"EventType": kind, "EventId": len(ex.events) + 1,
+    ex.event_count += 1
+    event: dict[str, Any] = {"EventType": kind, "EventId": ex.event_count,
                              "EventTimestamp": now}
     if op is not None:
         if op.get("SubType"):
@@ -585,7 +629,7 @@ def _event(ex: Execution, kind: str, op: dict[str, Any] | None, now: float,
     else:
         event["Id"] = ex.id
     event[f"{kind}Details"] = details
-    ex.events.append(event)
+    ex.new_events.append(event)
 
 
 def _result(payload: str | None) -> dict[str, Any]:
@@ -596,14 +640,14 @@ def _error(error: dict[str, Any] | None) -> dict[str, Any]:
     return {"Payload": error or {}, "Truncated": False}
 
 
-def history(ex: Execution, include_data: bool, marker: str | None, limit: int,
-            reverse: bool) -> tuple[list[dict[str, Any]], str | None]:
-    events = list(reversed(ex.events)) if reverse else ex.events
+def history_window(ex: Execution, marker: str | None, limit: int) -> tuple[int, str | None]:
+    """The page of GetDurableExecutionHistory a marker asks for: (offset, the next marker)."""
     start = _offset(marker)
-    page = events[start:start + limit]
-    if not include_data:
-        page = [_without_data(e) for e in page]
-    return page, (str(start + limit) if start + limit < len(events) else None)
+    return start, (str(start + limit) if start + limit < ex.event_count else None)
+
+
+def history_page(events: list[dict[str, Any]], include_data: bool) -> list[dict[str, Any]]:
+    return events if include_data else [_without_data(e) for e in events]
 
 
 def _without_data(event: dict[str, Any]) -> dict[str, Any]:

@@ -4,10 +4,10 @@ Theory of operation
 -------------------
 * `start` stores a new execution (its first history event, ExecutionStarted) before the
   invoke is answered; the ARN names function, version, execution name and id.
-* Every change goes through `_change(arn, fn)`: read the row, apply a `domain.durable`
-  function, write it back if nobody changed it meanwhile (compare-and-set on `seq`), else
-  read again. Checkpoints, timers, callbacks and invocation ends all take this path, on any
-  engine sharing the store.
+* Every change goes through `_change(arn, fn, ops)`: read the row and the operations `fn`
+  needs, apply a `domain.durable` function, write back what changed if nobody changed the
+  execution meanwhile (compare-and-set on `seq`), else read again. Checkpoints, timers,
+  callbacks and invocation ends all take this path, on any engine sharing the store.
 * One scheduler loop per engine sleeps on the engine clock until the earliest `due_at`
   (timers, an invocation owed, a lease run out), wakes early when this engine changes
   something, and advances each due execution: timers fire, an owed invocation is claimed
@@ -45,6 +45,9 @@ CAS_TRIES = 50
 SYNC_POLL_S = 1.0        # real seconds between store reads of a synchronous caller's execution
 SYNC_LIMIT_S = 900       # a synchronous invocation of a durable function: 15 minutes
 PURGE_EVERY_S = 60.0     # real seconds between retention sweeps
+LEASE_S = 15.0           # real seconds an engine holds a running invocation without renewing
+RENEW_S = 5.0            # real seconds between renewals while the invocation runs
+SHARED_RESCAN_S = 2.0    # a store shared with other engines: look for due work this often
 
 
 class DurableService:
@@ -72,7 +75,7 @@ class DurableService:
     async def start(self) -> None:
         if self.store.all_claims_are_stale:  # one engine: a running invocation died with it
             for arn in await self.store.running_executions():
-                await self._change(arn, self._abandon_if_invoking)
+                await self._change(arn, self._abandon_if_invoking, _ROOT)
         self._loop = asyncio.get_running_loop().create_task(self._schedule(),
                                                              name="lamina-durable")
 
@@ -157,8 +160,9 @@ class DurableService:
             self._finished.pop(arn, None)
 
     # reading --------------------------------------------------------------------------------
-    async def get(self, arn: str) -> Execution:
-        found = await self.store.get_execution(arn)
+    async def get(self, arn: str, operations: Any = None) -> Execution:
+        """An execution's row; with `operations=all`, every operation too."""
+        found = await self.store.get_execution(arn, operations)
         if found is None:
             raise errors.ResourceNotFound(f"Durable execution not found: {arn}")
         return found[1]
@@ -173,7 +177,7 @@ class DurableService:
 
     async def state(self, arn: str, token: str, marker: str | None, limit: int
                     ) -> tuple[list[dict[str, Any]], str | None]:
-        ex = await self.get(arn)
+        ex = await self.get(arn, all)
         durable.check_token(ex, token)
         return durable.state_page(ex, marker, limit, self.wall_seconds)
 
@@ -187,27 +191,61 @@ class DurableService:
         return int(self.wall_seconds(engine_time) * 1000)
 
     # changing -------------------------------------------------------------------------------
-    async def _change(self, arn: str, fn: Callable[[Execution, float], Any]) -> Any:
+    async def history(self, arn: str, include_data: bool, marker: str | None, limit: int,
+                      reverse: bool) -> tuple[list[dict[str, Any]], str | None]:
+        ex = await self.get(arn)
+        offset, next_marker = durable.history_window(ex, marker, limit)
+        events = await self.store.execution_events(arn, offset, limit, reverse)
+        return durable.history_page(events, include_data), next_marker
+
+    async def replays(self, arn: str) -> tuple[Execution, list[dict[str, Any]]]:
+        """An execution with every operation, and its invocations (replays) in order: request
+        id, start, end, error (the one running has no end)."""
+        ex = await self.get(arn, all)
+        events = await self.store.execution_events(arn, 0, max(ex.event_count, 1), False)
+        replays = [{"RequestId": d["RequestId"], "StartTimestamp": d["StartTimestamp"],
+                    "EndTimestamp": d["EndTimestamp"],
+                    "Error": (d.get("Error") or {}).get("Payload")}
+                   for d in (e["InvocationCompletedDetails"] for e in events
+                             if e["EventType"] == "InvocationCompleted")]
+        if ex.invoking is not None:
+            replays.append({"RequestId": ex.invoking, "StartTimestamp": ex.invocation_started,
+                            "EndTimestamp": None, "Error": None})
+        return ex, replays
+
+    async def recent(self, function: str | None, status: str | None, limit: int
+                     ) -> list[Any]:
+        """Executions newest first (of one function, or of every one), by status."""
+        names = [function] if function else [
+            f.name for f in self.functions.list() if f.durable_config is not None]
+        rows = [row for name in names for row in await self.store.list_executions(name)
+                if status is None or row[4] == status]
+        return sorted(rows, key=lambda r: r[5], reverse=True)[:limit]
+
+    async def _change(self, arn: str, fn: Callable[[Execution, float], Any],
+                      ops: Callable[[Execution], Any] | None) -> Any:
         """Apply `fn(ex, now)` and write it with compare-and-set; fn returns what the caller
         gets, or raises (nothing is written). A None result with nothing changed skips the
-        write when `fn` returns the sentinel `UNCHANGED`."""
+        write when `fn` returns the sentinel `UNCHANGED`. `ops(ex)` names the operations fn
+        needs (ids, or `all`; None: the row alone)."""
         for _ in range(CAS_TRIES):
-            found = await self.store.get_execution(arn)
+            found = await self.store.get_execution(arn, ops)
             if found is None:
                 raise errors.ResourceNotFound(f"Durable execution not found: {arn}")
             seq, ex = found
-            was_running = ex.status == durable.RUNNING
+            was_running, was_due = ex.status == durable.RUNNING, ex.next_due()
             result = fn(ex, self.clock.now())
             if result is UNCHANGED:
                 return None
             if await self.store.update_execution(ex, seq):
-                self._after_change(ex, was_running)
+                self._after_change(ex, was_running, was_due)
                 return result
         raise errors.ServiceError("The durable execution is changing too fast to update; "
                                   "try again.")
 
-    def _after_change(self, ex: Execution, was_running: bool) -> None:
-        self._wake.set()
+    def _after_change(self, ex: Execution, was_running: bool, was_due: float | None) -> None:
+        if ex.next_due() != was_due:  # most checkpoints owe nothing new: no store scan
+            self._wake.set()
         if was_running and ex.status != durable.RUNNING:
             event = self._finished.get(ex.arn)
             if event is not None:
@@ -220,8 +258,10 @@ class DurableService:
         for update in updates:
             if update.get("Type") == "CHAINED_INVOKE" and update.get("Action") == "START":
                 update["_Target"] = self._chained_target(update)
+        touched = [u["Id"] for u in updates if isinstance(u.get("Id"), str)]
         token_out, ops = await self._change(
-            arn, lambda ex, now: durable.checkpoint(ex, token, updates, now))
+            arn, lambda ex, now: durable.checkpoint(ex, token, updates, now),
+            lambda ex: [*touched, *ex.undelivered])
         return token_out, [durable.render_operation(op, self.wall_seconds) for op in ops]
 
     def _chained_target(self, update: dict[str, Any]) -> dict[str, Any]:
@@ -242,7 +282,7 @@ class DurableService:
         def apply(ex: Execution, now: float) -> float:
             durable.stop(ex, error, now)
             return now
-        return await self._change(arn, apply)
+        return await self._change(arn, apply, _ROOT)
 
     async def callback(self, callback_id: str, outcome: str, result: str | None = None,
                        error: dict[str, Any] | None = None) -> None:
@@ -251,7 +291,7 @@ class DurableService:
         except ValueError:
             raise errors.ResourceNotFound("Callback not found.") from None
         await self._change(arn, lambda ex, now: durable.complete_callback(
-            ex, op_id, outcome, now, result, error))
+            ex, op_id, outcome, now, result, error), lambda ex: [op_id])
 
     # scheduling -------------------------------------------------------------------------------
     async def _schedule(self) -> None:
@@ -276,13 +316,16 @@ class DurableService:
                     log.warning("durable scheduler cannot reach the store: %s", exc)
                 await asyncio.sleep(min(0.1 * 2 ** failures, 5.0))
                 continue
+            scale = max(self.clock.scale, 1.0)
             if next_due is not None and next_due <= now:
-                next_due = now + 0.05 * max(self.clock.scale, 1.0)  # busy ones: look again soon
+                next_due = now + 0.05 * scale  # busy ones: look again soon
+            if not self.store.all_claims_are_stale:  # others' changes do not wake this engine
+                next_due = min(next_due or float("inf"), now + SHARED_RESCAN_S * scale)
             await self.clock.wait(self._wake, next_due)
 
     async def _advance(self, arn: str) -> None:
         try:
-            work = await self._change(arn, self._tick)
+            work = await self._change(arn, self._tick, self._tick_needs)
             if work:
                 for kind, item in work:
                     self._spawn(self._invoke(arn, item) if kind == "invoke"
@@ -294,6 +337,16 @@ class DurableService:
         finally:
             self._busy.discard(arn)
 
+    def _tick_needs(self, ex: Execution) -> Any:
+        """An invocation about to start needs every operation; timers need theirs."""
+        now = self.clock.now()
+        if ex.status != durable.RUNNING:
+            return []
+        lost = ex.invoking is not None and ex.lease_until is not None and ex.lease_until <= now
+        owed = (ex.invoke_due is not None and ex.invoke_due <= now) or \
+            any(at <= now for _, at in ex.deadlines.values())
+        return all if (ex.invoking is None or lost) and owed else list(ex.deadlines)
+
     def _tick(self, ex: Execution, now: float) -> Any:
         """Timers, a dead invocation, an owed invocation, chained invokes to start."""
         before = ex.to_json()
@@ -301,7 +354,7 @@ class DurableService:
             durable.abandon_invocation(ex, now)
         durable.fire_due(ex, now)
         work: list[tuple[str, Any]] = []
-        if ex.status == durable.RUNNING and ex.invoking is None and \
+        if ex.status == durable.RUNNING and ex.invoking is None and ex.complete and \
                 ex.invoke_due is not None and ex.invoke_due <= now:
             request_id = str(uuid.uuid4())
             payload = durable.begin_invocation(ex, request_id, now, self.wall_millis)
@@ -311,18 +364,31 @@ class DurableService:
             if run.get("state") == "due":
                 run["state"] = "running"
                 work.append(("chained", (op_id, dict(run))))
-        if ex.to_json() == before:
+        if ex.to_json() == before and not ex.dirty and not ex.new_events:
             return UNCHANGED
         return work
 
     def _lease_until(self, ex: Execution) -> float:
+        """The engine running an invocation renews its lease every RENEW_S; one that dies
+        stops, and another engine takes the execution on LEASE_S later."""
         if self.clock.scale == 0:
-            return float("inf")
-        try:
-            timeout = self.functions.resolve(ex.function, ex.version).timeout
-        except errors.LaminaError:
-            timeout = 900
-        return self.clock.now() + (timeout + 60) * max(self.clock.scale, 1.0)
+            return float("inf")  # virtual time: only a test moves it; never expire a lease
+        return self.clock.now() + LEASE_S * max(self.clock.scale, 1.0)
+
+    async def _renew(self, arn: str, request_id: str) -> None:
+        def apply(ex: Execution, now: float) -> Any:
+            if ex.invoking != request_id:
+                return UNCHANGED
+            ex.lease_until = self._lease_until(ex)
+            return None
+        while True:
+            await asyncio.sleep(RENEW_S)
+            try:
+                await self._change(arn, apply, None)
+            except errors.ResourceNotFound:
+                return
+            except Exception as exc:  # the store is away: the next renewal tries again
+                log.warning("could not renew the lease of %s: %s", arn, exc)
 
     @staticmethod
     def _abandon_if_invoking(ex: Execution, now: float) -> Any:
@@ -336,6 +402,7 @@ class DurableService:
         request_id, payload = item
         ex = await self.get(arn)
         output, failure = None, None
+        renewing = asyncio.get_running_loop().create_task(self._renew(arn, request_id))
         try:
             config = self.functions.resolve(ex.function, ex.version)
             output, failure = await self._run(ex, config, request_id, payload)
@@ -343,8 +410,10 @@ class DurableService:
             failure = {"ErrorType": "TooManyRequestsException", "ErrorMessage": throttle.reason}
         except errors.LaminaError as exc:
             failure = {"ErrorType": exc.error_type, "ErrorMessage": exc.message}
+        finally:
+            renewing.cancel()
         await asyncio.shield(self._change(arn, lambda e, now: durable.end_invocation(
-            e, request_id, now, output, failure)))
+            e, request_id, now, output, failure), _ROOT))
 
     async def _run(self, ex: Execution, config: FunctionConfig, request_id: str,
                    payload: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
@@ -415,7 +484,7 @@ class DurableService:
             changed = durable.chained_finished(ex, op_id, status, now, result, error)
             return None if changed else UNCHANGED
         try:
-            await self._change(arn, apply)
+            await self._change(arn, apply, lambda ex: [op_id])
         except errors.ResourceNotFound:
             pass
 
@@ -423,6 +492,11 @@ class DurableService:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _ROOT(ex: Execution) -> list[str]:
+    """What ends an execution needs: its root operation (`finish` always loads it)."""
+    return []
 
 
 class _Unchanged:

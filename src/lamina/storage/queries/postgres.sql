@@ -397,9 +397,9 @@ SELECT config FROM capacity_providers ORDER BY name;
 
 -- name: insert_execution
 INSERT INTO durable_executions (arn, function, version, name, status, started_at, ended_at,
-                                due_at, expires_at, seq, doc)
+                                due_at, expires_at, seq, writer, doc)
 VALUES (:arn, :function, :version, :name, :status, :started_at, :ended_at, :due_at,
-        :expires_at, 1, :doc)
+        :expires_at, 1, :writer, :doc)
 ON CONFLICT DO NOTHING
 RETURNING arn;
 
@@ -412,9 +412,33 @@ SELECT seq, doc FROM durable_executions WHERE function = :function AND name = :n
 -- name: update_execution
 UPDATE durable_executions
 SET status = :status, ended_at = :ended_at, due_at = :due_at, expires_at = :expires_at,
-    seq = seq + 1, doc = :doc
+    seq = seq + 1, writer = :writer, doc = :doc
 WHERE arn = :arn AND seq = :seq
 RETURNING seq;
+
+-- name: put_execution_operation
+INSERT INTO durable_operations (arn, id, position, doc)
+SELECT :arn, :id, :position, :doc
+WHERE EXISTS (SELECT 1 FROM durable_executions WHERE arn = :arn AND writer = :writer)
+ON CONFLICT (arn, id) DO UPDATE SET doc = excluded.doc;
+
+-- name: add_execution_event
+INSERT INTO durable_events (arn, event_id, doc)
+SELECT :arn, :event_id, :doc
+WHERE EXISTS (SELECT 1 FROM durable_executions WHERE arn = :arn AND writer = :writer);
+
+-- name: execution_operations
+SELECT doc FROM durable_operations WHERE arn = :arn ORDER BY position;
+
+-- name: execution_operation
+SELECT doc FROM durable_operations WHERE arn = :arn AND id = :id;
+
+-- name: execution_events
+SELECT doc FROM durable_events WHERE arn = :arn ORDER BY event_id LIMIT :limit OFFSET :offset;
+
+-- name: execution_events_reversed
+SELECT doc FROM durable_events WHERE arn = :arn ORDER BY event_id DESC
+LIMIT :limit OFFSET :offset;
 
 -- name: list_executions
 SELECT arn, function, version, name, status, started_at, ended_at FROM durable_executions
@@ -428,6 +452,14 @@ SELECT MIN(due_at) FROM durable_executions WHERE due_at IS NOT NULL;
 
 -- name: running_executions
 SELECT arn FROM durable_executions WHERE status = 'RUNNING';
+
+-- name: purge_execution_operations
+DELETE FROM durable_operations
+WHERE arn IN (SELECT arn FROM durable_executions WHERE expires_at < :now);
+
+-- name: purge_execution_events
+DELETE FROM durable_events
+WHERE arn IN (SELECT arn FROM durable_executions WHERE expires_at < :now);
 
 -- name: purge_executions
 DELETE FROM durable_executions WHERE expires_at < :now RETURNING arn;
