@@ -45,6 +45,7 @@ class Run:
         self._pending: list[StackEvent] = []
         self._limit = asyncio.Semaphore(PARALLEL)
         ctx.notice = self._notice
+        ctx.resources = lambda: self.stack.resources
 
     def _notice(self, text: str) -> None:
         if text not in self.stack.notices:

@@ -176,9 +176,9 @@ class StackService:
                              self.aws, self.store.get_package, self._system_tags,
                              lambda text: None, self.iam_endpoint, self.services)
 
-    async def _system_tags(self, function: str, tags: dict[str, str]) -> None:
-        async with self.functions.changes:
-            await self.functions.set_system_tags(function, tags)
+    async def _system_tags(self, function: str, tags: dict[str, str] | None) -> None:
+        """Tags the function about to be created carries (None: the create failed)."""
+        self.functions.expect_system_tags(function, tags)
 
     async def _exports(self, name: str) -> dict[str, str]:
         exports: dict[str, str] = {}
