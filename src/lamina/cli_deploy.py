@@ -118,7 +118,7 @@ def deploy_once(path: Path, endpoint: str, stack_name: str | None, overrides: di
     except loaders.LoadError as exc:
         print(f"lamina: {exc}", file=sys.stderr)
         return False, []
-    declared = [set((app.template.get("Parameters") or {})) for app in apps]
+    declared = [set(app.template.get("Parameters") or {}) for app in apps]
     unknown = sorted(set(overrides) - set().union(*declared)) if len(apps) > 1 else []
     if unknown:
         print(f"lamina: --parameter-overrides: no stack declares {', '.join(unknown)}",
