@@ -201,6 +201,10 @@ def test_serverless_package_deployed_called_updated_destroyed(engine, dlam, tmp_
     # the httpApi event (Route + Integration resources) served, and the schedule
     served = get_json(f"{api_url(stack, 'HttpApi')}/hello/ann")
     assert served == {"message": "hello ann", "version": "v1"}
+    # the http event (RestApi + Resource + Method, the Deployment's stage dev), payload 1.0
+    rest = get_json(f"{api_url(stack, 'ApiGatewayRestApi')}/greet/cy")
+    assert rest == {"message": "hello cy", "version": "v1"}
+    assert api_url(stack, "ApiGatewayRestApi").endswith("/dev")
     (rule,) = [s for s in engine.get("/_lamina/schedules")["Schedules"]
                if s.get("Stack") == "greeter-dev"]
     assert rule["ScheduleExpression"] == "rate(1 hour)"

@@ -318,12 +318,20 @@ class RestStage(_Stage):
 
 
 class Deployment(Provider):
-    """A REST API deployment: the engine serves an API's routes as soon as it has them."""
+    """A REST API deployment: the engine serves an API's routes as soon as it has them. A
+    `StageName` makes that stage (as the Serverless Framework writes it), with
+    `StageDescription.Variables`."""
 
     type = "AWS::ApiGateway::Deployment"
 
     async def create(self, logical_id: str, properties: dict[str, Any],
                      name: str | None) -> Made:
+        if properties.get("StageName"):
+            stage = {"RestApiId": properties.get("RestApiId"),
+                     "StageName": properties["StageName"],
+                     "Variables": (properties.get("StageDescription") or {}).get("Variables")}
+            made = await RestStage(self.ctx).create(logical_id, stage, None)
+            return Made(api_id(), made.attributes)
         return Made(api_id())
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
