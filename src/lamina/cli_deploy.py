@@ -15,7 +15,7 @@ from typing import Any
 
 from lamina import loaders
 
-POLL_S = 0.2
+POLL_S = 0.1  # how often the CLI reads a running operation's new events
 _DONE_OK = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE")
 
 

@@ -44,6 +44,7 @@ class StackService:
         self.lambda_api = LambdaApi()
         self._preparing = asyncio.Lock()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._live: dict[str, Stack] = {}  # the stacks this engine is running, by name
 
     # reading ---------------------------------------------------------------------------
     async def list(self, include_deleted: bool = False) -> list[Stack]:
@@ -51,6 +52,9 @@ class StackService:
                 if include_deleted or s.status not in GONE]
 
     async def find(self, name: str) -> Stack | None:
+        live = self._live.get(name)
+        if live is not None:  # being run here: what the store has, or newer
+            return live
         return next((s for s in await self.store.list_stacks() if s.name == name), None)
 
     async def get(self, name: str) -> Stack:
@@ -96,7 +100,7 @@ class StackService:
                                 skip_unsupported)
             run = Run(stack, ctx, self.store.put_stack)
             await run.status(stack.status)  # durable before it is acknowledged
-            self._start(name, run.deploy(plan))
+            self._start(run, run.deploy(plan))
         return stack, True
 
     def _begin(self, existing: Stack | None, name: str, stack_id: str,
@@ -130,7 +134,7 @@ class StackService:
                                            "state and can not be deleted now.")
             run = Run(stack, self.context(name, stack.stack_id), self.store.put_stack)
             await run.status("DELETE_IN_PROGRESS")
-            self._start(name, run.delete())
+            self._start(run, run.delete())
         return stack
 
     async def wait(self, name: str) -> None:
@@ -149,14 +153,16 @@ class StackService:
             log.warning("stack %s was %s when the engine stopped: finishing it", stack.name,
                         stack.status)
             run = Run(stack, self.context(stack.name, stack.stack_id), self.store.put_stack)
-            self._start(stack.name, _recovery(run))
+            self._start(run, _recovery(run))
 
     async def close(self) -> None:
         for task in list(self._running.values()):
             task.cancel()
         await asyncio.gather(*self._running.values(), return_exceptions=True)
 
-    def _start(self, name: str, work: Awaitable[None]) -> None:
+    def _start(self, run: Run, work: Awaitable[None]) -> None:
+        name = run.stack.name
+
         async def guarded() -> None:
             try:
                 await work
@@ -166,6 +172,9 @@ class StackService:
                 log.exception("stack %s: the operation stopped on an unexpected error", name)
             finally:
                 self._running.pop(name, None)
+                self._live.pop(name, None)
+
+        self._live[name] = run.stack
 
         self._running[name] = asyncio.get_running_loop().create_task(
             guarded(), name=f"stack {name}")
