@@ -33,6 +33,11 @@ class Failed(Exception):
     """A resource could not be made: the operation rolls back."""
 
 
+class Fenced(Exception):
+    """The stack's operation is no longer this engine's (engines sharing a store: another
+    took it over when this one's lease ran out): it stops here, writing nothing more."""
+
+
 class Run:
     """One operation on one stack (create, update, delete, or a recovery of either)."""
 

@@ -92,7 +92,7 @@ class DeployContext:
     services: dict[str, Any] = field(default_factory=dict)  # engine features (schedules, apis)
     # the stack's resources as made so far (a provider may read another's attributes: a
     # route finds its integration, a method its resource's path)
-    resources: Callable[[], dict[str, StackResource]] = field(default=lambda: {})
+    resources: Callable[[], dict[str, StackResource]] = field(default=dict)
     # held while a provider reads, changes and writes back an engine object that several
     # resources share (an API's routes)
     changes: asyncio.Lock = field(default_factory=asyncio.Lock)
