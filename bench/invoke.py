@@ -31,6 +31,7 @@ are stopped by PID. Run it with a Python that has boto3 (the repo's .venv does).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import os
@@ -59,6 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--skip-ministack", action="store_true", help="no MiniStack")
     ap.add_argument("--skip-floor", action="store_true", help="no relay floor and spawn times")
     ap.add_argument("--skip-lamina", action="store_true", help="no Lamina (to try the peers)")
+    ap.add_argument("--sandbox-compare", action="store_true",
+                    help="also measure a second Lamina with --sandbox none right after the "
+                         "default one (the sandbox's cost, same run)")
     ap.add_argument("-n", type=int, help="sequential measured calls per run (default 300)")
     ap.add_argument("--duration", type=float, help="seconds per throughput window (default 5)")
     ap.add_argument("--cold-n", type=int, help="cold starts per runtime and repeat (default 5)")
@@ -137,8 +141,11 @@ def prepare_peers(ctx: systems.Context, args: argparse.Namespace) -> dict:
 
 def one_repeat(ctx: systems.Context, args: argparse.Namespace, rep: int) -> dict:
     out: dict = {"index": rep, "started": time.strftime("%H:%M:%S")}
+    unsandboxed = functools.partial(systems.measure_lamina, extra=("--sandbox", "none"),
+                                    system="lamina_none")
     steps = [("floor", args.skip_floor, systems.measure_floor),
              ("lamina", args.skip_lamina, systems.measure_lamina),
+             ("lamina_none", args.skip_lamina or not args.sandbox_compare, unsandboxed),
              ("sls", args.skip_sls, systems.measure_sls),
              ("ministack", args.skip_ministack, systems.measure_ministack)]
     for name, skip, run in steps:

@@ -110,6 +110,13 @@ def start_server(data_dir: Path, *args: str, port: int | None = None,
     raise RuntimeError(f"lamina serve did not start:\n{server.log()}")
 
 
+def start_unsandboxed(data_dir: Path, *args: str, **kwargs: object) -> Server:
+    """An engine whose functions run with `--sandbox none`: for tests whose functions record
+    their runs in a host directory ($RUNS_DIR), which a sandbox hides by design. What the
+    sandbox shows and hides is tested in test_sandbox.py."""
+    return start_server(data_dir, *args, "--sandbox", "none", **kwargs)  # type: ignore[arg-type]
+
+
 @contextlib.contextmanager
 def engine_client(data_dir: Path) -> Iterator[object]:
     """A boto3 Lambda client on an engine of its own over `data_dir`, stopped afterwards
@@ -182,6 +189,38 @@ def invoke_json(lam, name: str, event: object = None, **extra) -> tuple[dict, ob
         return response, json.loads(body)
     except ValueError:
         return response, body
+
+
+def sandboxed(server: Server) -> bool:
+    """Whether the engine runs its environments in bubblewrap sandboxes."""
+    return (server.get("/_lamina/overview").get("Sandbox") or {}).get("Mode") == "bwrap"
+
+
+def ric_package(extra: dict[str, str] | None = None) -> bytes:
+    """tests/functions/ric with awslambdaric and what it needs (its native client,
+    simplejson, snapshot-restore-py) inside, as one ships it to Lambda."""
+    import awslambdaric
+    site = Path(awslambdaric.__file__).parent.parent
+    files: dict[str, str | bytes] = {p.name: p.read_bytes()
+                                     for p in sorted((FUNCTIONS / "ric").iterdir())}
+    files.update(extra or {})
+    wanted = ["awslambdaric", "simplejson", "snapshot_restore_py.py",
+              *(p.name for p in site.glob("runtime_client*.so"))]
+    for name in wanted:
+        root = site / name
+        for path in [root] if root.is_file() else sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                files[str(path.relative_to(site))] = path.read_bytes()
+    return make_zip(files, {"bootstrap": 0o755})
+
+
+def ric_python() -> str:
+    """An interpreter every environment sees (under /usr, even in a sandbox) of the version
+    the installed awslambdaric was built for."""
+    candidate = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    if not os.path.exists(candidate):
+        pytest.skip(f"{candidate} is missing; awslambdaric here is built for this Python")
+    return candidate
 
 
 def have_node() -> bool:

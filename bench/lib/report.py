@@ -117,6 +117,15 @@ def other_ratios(repeats: list[dict]) -> list[dict]:
     """Informative ratios (no target): Lamina against each peer and the http.client relay."""
     rows = []
     for kind in RUNTIMES:
+        rows.append({"figure": f"{kind}: Lamina p50 ÷ Lamina --sandbox none p50 (raw)",
+                     "ratio": mmm(ratios(repeats, fig("lamina", kind, "raw", "p50_us"),
+                                         fig("lamina_none", kind, "raw", "p50_us")))})
+        rows.append({"figure": f"{kind}: Lamina cold ÷ Lamina --sandbox none cold",
+                     "ratio": mmm(ratios(repeats, cold("lamina", kind),
+                                         cold("lamina_none", kind)))})
+        rows.append({"figure": f"{kind}: Lamina --sandbox none cold ÷ spawn + import",
+                     "ratio": mmm(ratios(repeats, cold("lamina_none", kind),
+                                         spawn(SPAWN_BASE[kind])))})
         for peer in ("sls", "ministack"):
             rows.append({"figure": f"{kind}: Lamina p50 ÷ {peer} p50 (raw)", "ratio": mmm(ratios(
                 repeats, fig("lamina", kind, "raw", "p50_us"), fig(peer, kind, "raw", "p50_us")))})
@@ -160,6 +169,8 @@ def _warm_source(system: str, kind: str | None, client: str) -> Callable:
 WARM_ROWS = [("floor: relay, lean worker (w1)", "floor:relay_lean_w1", None),
              ("floor: relay, http.client worker (w1)", "floor:relay_httpclient_w1", None),
              ("Lamina, python", "lamina", "python"), ("Lamina, node", "lamina", "node"),
+             ("Lamina --sandbox none, python", "lamina_none", "python"),
+             ("Lamina --sandbox none, node", "lamina_none", "node"),
              ("serverless-offline, python", "sls", "python"),
              ("serverless-offline, node", "sls", "node"),
              ("MiniStack, python", "ministack", "python"), ("MiniStack, node", "ministack", "node")]
@@ -184,7 +195,8 @@ def warm_table(repeats: list[dict], client: str) -> str:
 
 def cold_table(repeats: list[dict]) -> str:
     body = []
-    for system, label in (("lamina", "Lamina"), ("ministack", "MiniStack")):
+    for system, label in (("lamina", "Lamina"), ("lamina_none", "Lamina --sandbox none"),
+                          ("ministack", "MiniStack")):
         for kind in RUNTIMES:
             base = lambda key, s=system, k=kind: (lambda rep: _cold_median(rep, s, k, key))
             primer = lambda rep, s=system, k=kind: dig(rep, s, "cold", k, "primer", "total_ms")
@@ -256,7 +268,7 @@ def _states(repeats: list[dict], system: str, kind: str) -> str:
 def gates_line(repeats: list[dict]) -> str:
     values = []
     for rep in repeats:
-        for system in ("floor", "lamina", "sls", "ministack"):
+        for system in ("floor", "lamina", "lamina_none", "sls", "ministack"):
             gate = dig(rep, system, "quiet_gate")
             if gate:
                 values.append((gate["busy_pct_before"], gate["waited_s"]))

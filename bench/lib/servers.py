@@ -140,6 +140,17 @@ class LaminaServer(_Server):
         self._wait_port()
 
 
+def overview(endpoint: str) -> dict:
+    """The engine's /_lamina/overview (its sandbox mode among others); {} if it has none."""
+    import json
+    import urllib.request
+    try:
+        with urllib.request.urlopen(endpoint + "/_lamina/overview", timeout=10) as response:
+            return json.load(response)
+    except (OSError, ValueError):
+        return {}
+
+
 def lamina_interpreters(cmd: LaminaCommand) -> dict[str, str]:
     """{'python3.11': path, 'node': path} as `lamina runtimes` resolves them."""
     out = subprocess.run(cmd.argv + ["runtimes"], capture_output=True, text=True, timeout=60,
@@ -147,6 +158,8 @@ def lamina_interpreters(cmd: LaminaCommand) -> dict[str, str]:
     found = {}
     for line in out.splitlines():
         family, _, rest = line.partition(":")
+        if family.strip() not in ("python", "nodejs"):
+            continue
         for item in rest.split(","):
             parts = item.split()
             if len(parts) == 2 and family.strip() == "python":

@@ -118,19 +118,23 @@ def _warm_runs(ctx: Context, endpoint: str, pid: int, names: dict[str, str],
     return warm, memory
 
 
-def measure_lamina(ctx: Context, rep: int) -> dict:
-    out: dict = {"quiet_gate": ctx.gate()}
-    data_dir = ctx.scratch / f"lamina-rep{rep}"
+def measure_lamina(ctx: Context, rep: int, extra: tuple[str, ...] = (),
+                   system: str = "lamina") -> dict:
+    """One engine: cold starts, then the warm runs. `extra` are `lamina serve` flags (the
+    sandbox comparison runs a second engine with `--sandbox none` as system lamina_none)."""
+    out: dict = {"quiet_gate": ctx.gate(), "serve_args": list(extra)}
+    data_dir = ctx.scratch / f"{system}-rep{rep}"
     shutil.rmtree(data_dir, ignore_errors=True)
-    with servers.LaminaServer(ctx.lamina, data_dir) as engine:
+    with servers.LaminaServer(ctx.lamina, data_dir, list(extra)) as engine:
         out["engine_startup_s"] = engine.startup_s
+        out["sandbox"] = servers.overview(engine.endpoint).get("Sandbox")
         out["engine_idle"] = measure.memory(engine.pid, "python")["engine"]
         out["cold"] = {kind: _cold_series(ctx, engine.endpoint, "lam", kind) for kind in RUNTIMES}
-        ctx.say(f"lamina/cold/rep{rep}: " + ", ".join(
+        ctx.say(f"{system}/cold/rep{rep}: " + ", ".join(
             f"{k}={v['total_ms_median']} ms" for k, v in out["cold"].items()))
         names = {kind: f"lam-{kind}-cold0" for kind in RUNTIMES}
         out["warm"], out["memory"] = _warm_runs(ctx, engine.endpoint, engine.pid, names,
-                                                "lamina", rep)
+                                                system, rep)
     shutil.rmtree(data_dir, ignore_errors=True)
     return out
 

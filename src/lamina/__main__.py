@@ -222,9 +222,14 @@ def main(argv: list[str] | None = None) -> int | None:
     elif args.command == "debug":
         cli.debug(args.endpoint, args.function, args.qualifier, args.port, args.wait, args.off)
     elif args.command == "runtimes":
+        from lamina.runtime import sandbox
         from lamina.runtime.interpreters import Interpreters
         for family, found in Interpreters().available().items():
             print(f"{family}: " + (", ".join(found) if found else "none found"))
+        support = sandbox.probe(os.environ.get("LAMINA_SANDBOX", "auto"), None)
+        print(f"sandbox: {support.describe()}")
+        if support.warning():
+            print(f"warning: {support.warning()}")
 
 
 def _deploy_command(args: argparse.Namespace) -> int:

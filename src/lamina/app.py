@@ -35,11 +35,13 @@ from lamina.http import server as http
 from lamina.observability import logging as engine_logging
 from lamina.observability.metrics import Metrics
 from lamina.pollers.supervisor import PollerSupervisor
+from lamina.runtime import sandbox
 from lamina.runtime.environment import EnvironmentSettings
 from lamina.runtime.hot_reload import FolderWatcher
 from lamina.runtime.interpreters import Interpreters
 from lamina.runtime.log_retention import LogRetention
 from lamina.runtime.logs import LogGroupReader, LogReader, LogStream
+from lamina.runtime.launch import make_launcher
 from lamina.runtime.pool import EnvironmentPool
 from lamina.service import clock
 from lamina.service.apis import ApiService
@@ -107,11 +109,14 @@ class Engine:
             extra_env=config.function_env, log_max_bytes=config.log_max_bytes,
             sdk_path=_sdk_path(), freeze=config.freeze,
             lambda_endpoint=_reachable(config.host, config.port))
+        self.sandbox = sandbox.probe(config.sandbox, config.data_dir)
         self.pool = EnvironmentPool(settings, self.interpreters, self.code,
                                     self.store.get_package, idle_timeout=config.idle_timeout,
                                     max_starting=config.max_starting,
                                     min_free_memory_mb=config.min_free_memory,
-                                    scaling_rate=config.scaling_rate)
+                                    scaling_rate=config.scaling_rate,
+                                    launcher=make_launcher(self.sandbox, config.data_dir,
+                                                           settings.sdk_path))
         self.clock = clock.from_scale(config.time_scale)
         self.metrics = Metrics()
         self.recorder = Recorder(self.store, self.clock, observer=self.metrics,
@@ -246,7 +251,10 @@ class Engine:
                          persist_clock=self._persist_clock, stacks=self.stacks,
                          debug=self.debug,
                          log_groups=self.log_groups, code_signing=self.code_signing,
-                         capacity=self.capacity, durable=self.durable, cluster=self.cluster)
+                         capacity=self.capacity, durable=self.durable, cluster=self.cluster,
+                         sandbox={"Mode": self.sandbox.mode,
+                                  "Description": self.sandbox.describe(),
+                                  "Warning": self.sandbox.warning()})
         handler = lambda_api(ctx)
         self.server = await http.serve(handler, self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large,
@@ -411,8 +419,14 @@ async def serve(config: Config) -> None:
         loop.add_signal_handler(sig, stop.set)
     endpoint = f"http://{config.host}:{engine.port}"
     log.info("Lamina is serving the Lambda API on %s (store %s, data %s, time scale %s, "
-             "parity %s)", endpoint, config.store, config.data_dir, config.time_scale,
-             config.parity)
+             "parity %s, sandbox %s)", endpoint, config.store, config.data_dir,
+             config.time_scale, config.parity, engine.sandbox.describe())
+    if engine.sandbox.warning():
+        log.warning("%s", engine.sandbox.warning())
+    if config.cpu_by_memory and "cpu" not in sandbox.delegated_controllers():
+        log.warning("--cpu-by-memory: no cgroup v2 subtree with the cpu controller is "
+                    "delegated to the engine here; environments share every core "
+                    "(docs/ENVIRONMENT.md)")
     print(f"Lamina ready: {endpoint}  (pid {os.getpid()})", flush=True)
     if config.sample:
         print(f"  try: aws lambda invoke --endpoint-url {endpoint} --function-name "
@@ -484,6 +498,8 @@ def raise_file_limit() -> None:
 
 
 def run(config: Config) -> None:
+    if config.sandbox != "none":
+        sandbox.private_mounts()  # while the process has one thread (see runtime/sandbox.py)
     engine_logging.configure(config.log_level, config.log_format)
     raise_file_limit()
     try:

@@ -49,6 +49,8 @@ class Config:
     logs_max_age: float = 7 * 86400.0
     log_format: str = "text"
     pollers: bool = True
+    sandbox: str = "auto"
+    cpu_by_memory: bool = False
     hot_reload_bucket: str = "hot-reload"
     cluster_lease: float = 3.0
     drain_time: float = 0.0
@@ -124,6 +126,17 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--function-env", action="append", default=[], metavar="KEY=VALUE",
                         help="an environment variable given to every function, e.g. "
                              "AWS_ENDPOINT_URL=http://127.0.0.1:5000 (repeatable)")
+    parser.add_argument("--sandbox", choices=["auto", "bwrap", "none"],
+                        default=env("LAMINA_SANDBOX", "auto"),
+                        help="run each execution environment in a bubblewrap sandbox with "
+                             "Lambda's layout (/var/task, /opt, a private /tmp, uid 993, own "
+                             "PID and IPC namespaces): bwrap, none, or auto (bwrap where it "
+                             "works, else none with a warning; env LAMINA_SANDBOX; default "
+                             "auto). See docs/ENVIRONMENT.md")
+    parser.add_argument("--cpu-by-memory", action="store_true",
+                        help="give each environment CPU in proportion to its memory, as "
+                             "Lambda does (1 vCPU at 1,769 MB); needs a delegated cgroup v2 "
+                             "subtree with the cpu controller")
     parser.add_argument("--no-freeze", action="store_true",
                         help="do not SIGSTOP idle environments (Lambda freezes them)")
     parser.add_argument("--sample", action="store_true",
@@ -238,6 +251,7 @@ def from_args(args: argparse.Namespace) -> Config:
         records_max_age=args.records_max_age, records_max_rows=args.records_max_rows,
         logs_max_mb=args.logs_max_mb, logs_max_age=args.logs_max_age,
         log_format=args.log_format, pollers=not args.no_pollers,
+        sandbox=args.sandbox, cpu_by_memory=args.cpu_by_memory,
         hot_reload_bucket=args.hot_reload_bucket,
         cluster_lease=args.cluster_lease, drain_time=args.drain_time,
     )

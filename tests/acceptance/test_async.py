@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import FUNCTIONS, client, create_function, start_server, zip_dir
+from tests.conftest import FUNCTIONS, client, create_function, start_unsandboxed, zip_dir
 
 PACKAGE = zip_dir(FUNCTIONS / "async")
 SCALE = 60  # one real second is one engine minute
@@ -23,7 +23,7 @@ def runs_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, moto):
-    running = start_server(tmp_path_factory.mktemp("async") / "data", "--time-scale", str(SCALE),
+    running = start_unsandboxed(tmp_path_factory.mktemp("async") / "data", "--time-scale", str(SCALE),
                            "--log-level", "DEBUG", env={"AWS_ENDPOINT_URL": moto.endpoint})
     yield running
     running.stop()
@@ -282,7 +282,7 @@ def test_async_request_errors(alam, runs_dir, fname):
 def test_sigkill_loses_nothing_and_reruns_the_running_event(tmp_path, runs_dir, fname):
     """Events accepted before a SIGKILL all run after the restart; the one running, again."""
     data = tmp_path / "data"
-    first = start_server(data, "--time-scale", str(SCALE))
+    first = start_unsandboxed(data, "--time-scale", str(SCALE))
     lam = client(first.endpoint)
     make(lam, fname, "slow", runs_dir, Timeout=30)
     lam.put_function_concurrency(FunctionName=fname, ReservedConcurrentExecutions=1)
@@ -294,7 +294,7 @@ def test_sigkill_loses_nothing_and_reruns_the_running_event(tmp_path, runs_dir, 
     assert len(running) == 1, "one event should be running at the kill"
     first.stop(signal.SIGKILL)
     lam.close()
-    second = start_server(data, "--time-scale", str(SCALE))
+    second = start_unsandboxed(data, "--time-scale", str(SCALE))
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -319,7 +319,7 @@ def test_many_events_behind_reserved_concurrency_one(tmp_path, fname):
     count = int(os.environ.get("LAMINA_SOAK_EVENTS", "2000"))
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
-    engine = start_server(tmp_path / "data")
+    engine = start_unsandboxed(tmp_path / "data")
     lam = client(engine.endpoint, max_pool_connections=16)
     try:
         make(lam, fname, "slow", runs_dir)
@@ -352,7 +352,7 @@ def test_a_full_disk_refuses_events_loses_none_and_recovers(tmp_path, runs_dir, 
     serving, and once there is room again every event it accepted runs."""
     import resource
 
-    engine = start_server(tmp_path / "data")
+    engine = start_unsandboxed(tmp_path / "data")
     lam = client(engine.endpoint)
     try:
         make(lam, fname, "succeed", runs_dir)

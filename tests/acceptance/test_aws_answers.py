@@ -74,13 +74,14 @@ def test_a_configuration_shows_what_aws_shows_after_create(lam, fname):
 def test_updates_renew_the_revision_twice_and_tags_renew_it_without_a_cold_start(lam, fname):
     make(lam, fname)
     first = lam.get_function(FunctionName=fname)["Configuration"]["RevisionId"]
-    pid = invoke_json(lam, fname)[1]["pid"]
+    environment = invoke_json(lam, fname)[1]["log_stream_name"]
     lam.tag_resource(Resource=ARN + fname, Tags={"team": "a"})
     tagged = lam.get_function(FunctionName=fname)["Configuration"]["RevisionId"]
     lam.untag_resource(Resource=ARN + fname, TagKeys=["team"])
     untagged = lam.get_function(FunctionName=fname)["Configuration"]["RevisionId"]
     assert len({first, tagged, untagged}) == 3, "TagResource and UntagResource renew it"
-    assert invoke_json(lam, fname)[1]["pid"] == pid, "tags do not retire a warm environment"
+    assert invoke_json(lam, fname)[1]["log_stream_name"] == environment, \
+        "tags do not retire a warm environment"
     with pytest.raises(ClientError):
         lam.update_function_code(FunctionName=fname, ZipFile=PACKAGE, RevisionId=first)
 
@@ -94,7 +95,8 @@ def test_updates_renew_the_revision_twice_and_tags_renew_it_without_a_cold_start
     assert done["LastUpdateStatus"] == "Successful"
     assert done["RevisionId"] not in (untagged, updated["RevisionId"]), \
         "InProgress → Successful renews it again"
-    assert invoke_json(lam, fname)[1]["pid"] != pid, "a change of settings retires it"
+    assert invoke_json(lam, fname)[1]["log_stream_name"] != environment, \
+        "a change of settings retires it"
 
 
 def test_logging_levels_come_with_the_json_format(lam, fname):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import FUNCTIONS, client, create_function, start_server, zip_dir
+from tests.conftest import FUNCTIONS, client, create_function, start_unsandboxed, zip_dir
 
 PACKAGE = zip_dir(FUNCTIONS / "async")
 LEASE = "2"  # --cluster-lease for these engines: a dead engine is noticed within ~3 s
@@ -127,7 +127,7 @@ def cluster(postgres, tmp_path):
     started = []
 
     def start(count: int, *flags: str):
-        engines = [start_server(tmp_path / f"e{len(started) + n}", "--store", url,
+        engines = [start_unsandboxed(tmp_path / f"e{len(started) + n}", "--store", url,
                                "--cluster-lease", LEASE, *flags) for n in range(count)]
         started.extend(engines)
         return engines

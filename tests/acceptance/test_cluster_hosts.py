@@ -218,7 +218,8 @@ def start_engine(net: Network, host: int, *flags: str) -> subprocess.Popen[bytes
     process = net.hosts.popen(host, [
         sys.executable, "-m", "lamina", "serve", "--host", net.hosts.addresses[host], "--port",
         str(ENGINE_PORT), "--data-dir", str(data), "--store", net.pg_url,
-        "--cluster-lease", str(LEASE), "--drain-time", "1.5", *flags],
+        "--cluster-lease", str(LEASE), "--drain-time", "1.5",
+        "--sandbox", "none", *flags],  # functions record runs in $RUNS_DIR on the host
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     log.close()
     if len(net.engines) > host:

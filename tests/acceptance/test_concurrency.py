@@ -136,8 +136,8 @@ def test_a_burst_of_200_concurrent_calls(tmp_path, fname):
             results = list(pool.map(lambda n: invoke_json(lam, fname, {"seconds": 0.5})[1],
                                     range(200)))
         assert all(isinstance(r, dict) and r["slept"] == 0.5 for r in results), results[:3]
-        pids = {r["pid"] for r in results}
-        assert len(pids) <= 200
+        environments = {r["environment"] for r in results}
+        assert 1 < len(environments) <= 200, "overlapping calls run in environments of their own"
         listed = engine.get(f"/_lamina/invocations?function={fname}&limit=500")["Invocations"]
         assert len(listed) == 200 and {i["Status"] for i in listed} == {"success"}
     finally:
@@ -214,13 +214,13 @@ def test_scaling_rate_limits_new_environments_not_invocations(tmp_path, fname):
 
         def call() -> object:
             try:
-                return invoke_json(lam, fname, {"seconds": 1})[1]["pid"]
+                return invoke_json(lam, fname, {"seconds": 1})[1]["environment"]
             except ClientError as error:
                 return error.response
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             outcomes = list(pool.map(lambda _: call(), range(3)))
-        pids = [o for o in outcomes if isinstance(o, int)]
-        throttled = [o for o in outcomes if not isinstance(o, int)]
+        pids = [o for o in outcomes if isinstance(o, str)]  # environments (log streams)
+        throttled = [o for o in outcomes if not isinstance(o, str)]
         assert len(set(pids)) == 2 and len(throttled) == 1, outcomes
         assert throttled[0]["Error"]["Code"] == "TooManyRequestsException"
         assert throttled[0]["Reason"] == "ConcurrentInvocationLimitExceeded"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FUNCTIONS, ROOT, client, create_function, start_server, zip_dir
+from tests.conftest import FUNCTIONS, ROOT, client, create_function, start_unsandboxed, zip_dir
 
 CHROMIUM = os.environ.get("LAMINA_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, moto):
-    running = start_server(tmp_path_factory.mktemp("console") / "data", "--time-scale", "60",
+    running = start_unsandboxed(tmp_path_factory.mktemp("console") / "data", "--time-scale", "60",
                            env={"AWS_ENDPOINT_URL": moto.endpoint})
     yield running
     running.stop()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
-from tests.conftest import FUNCTIONS, create_function, invoke_json, make_zip, zip_dir
+from tests.conftest import (
+    FUNCTIONS,
+    create_function,
+    invoke_json,
+    make_zip,
+    ric_package,
+    ric_python,
+    zip_dir,
+)
 
-RIC = zip_dir(FUNCTIONS / "ric")
 
 
 def test_bash_and_curl_runtime(lam, fname):
@@ -23,8 +29,8 @@ def test_bash_and_curl_runtime(lam, fname):
 
 
 def test_awslambdaric_runs_unmodified(lam, fname):
-    create_function(lam, fname, RIC, handler="app.handler", runtime="provided.al2023",
-                    Environment={"Variables": {"RIC_PYTHON": sys.executable}})
+    create_function(lam, fname, ric_package(), handler="app.handler", runtime="provided.al2023",
+                    Environment={"Variables": {"RIC_PYTHON": ric_python()}})
     response, body = invoke_json(lam, fname, {"ric": True}, LogType="Tail")
     assert body["event"] == {"ric": True}
     assert body["request_id"] == response["ResponseMetadata"]["RequestId"]
@@ -35,8 +41,8 @@ def test_awslambdaric_runs_unmodified(lam, fname):
 
 
 def test_awslambdaric_errors(lam, fname):
-    create_function(lam, fname, RIC, handler="app.fail", runtime="provided.al2",
-                    Environment={"Variables": {"RIC_PYTHON": sys.executable}})
+    create_function(lam, fname, ric_package(), handler="app.fail", runtime="provided.al2",
+                    Environment={"Variables": {"RIC_PYTHON": ric_python()}})
     response, body = invoke_json(lam, fname)
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "KeyError"

@@ -30,7 +30,7 @@ from tests.conftest import (
     have_node,
     invoke_json,
     make_zip,
-    start_server,
+    start_unsandboxed,
 )
 
 PY_HANDLER = """\
@@ -134,7 +134,9 @@ class Dap:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    running = start_server(tmp_path_factory.mktemp("debug") / "data")
+    # unsandboxed: the breakpoints name the host folder's paths; in a sandbox the code runs
+    # at /var/task and a debugger maps it with pathMappings (docs/ENVIRONMENT.md)
+    running = start_unsandboxed(tmp_path_factory.mktemp("debug") / "data")
     yield running
     running.stop()
     assert "Traceback" not in running.log(), running.log()

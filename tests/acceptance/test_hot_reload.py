@@ -29,6 +29,7 @@ from tests.conftest import (
     invoke_json,
     make_zip,
     start_server,
+    start_unsandboxed,
 )
 
 HOT_SHA = "hot-reloading-hash-not-available"
@@ -69,7 +70,9 @@ export const handler = async () => {{
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    running = start_server(tmp_path_factory.mktemp("hot") / "data", "--idle-timeout", "60",
+    # unsandboxed: a function here marks its progress in a file on the host (see
+    # test_sandbox.py for what a sandbox shows; a hot-reload folder is bound at /var/task)
+    running = start_unsandboxed(tmp_path_factory.mktemp("hot") / "data", "--idle-timeout", "60",
                            env={"LAMINA_TEST_HOME": str(tmp_path_factory.getbasetemp())})
     yield running
     running.stop()

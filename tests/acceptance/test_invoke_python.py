@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import FUNCTIONS, PY_RUNTIME, create_function, invoke_json, zip_dir
+from tests.conftest import (
+    FUNCTIONS,
+    PY_RUNTIME,
+    create_function,
+    invoke_json,
+    sandboxed,
+    zip_dir,
+)
 
 PACKAGE = zip_dir(FUNCTIONS / "python")
 
@@ -109,7 +116,7 @@ def test_context_and_environment_are_lambdas(lam, fname, server):
     assert engine_limit > 1024 or engine_limit == resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
-def test_a_spare_runtime_starts_the_function_as_a_fresh_spawn_would(lam, fname, tmp_path):
+def test_a_spare_runtime_starts_the_function_as_a_fresh_spawn_would(lam, fname, server):
     """After a Python cold start the engine keeps a spare runtime started ahead; the next
     cold start takes it. What the function sees must not differ from a spawned runtime."""
     # LANG (the value Lambda sets anyway) makes -a spawn a fresh interpreter
@@ -130,15 +137,18 @@ def test_a_spare_runtime_starts_the_function_as_a_fresh_spawn_would(lam, fname, 
     assert spare["env"]["AWS_LAMBDA_FUNCTION_NAME"] == f"{fname}-b"
     assert spare["cwd"] == spare["env"]["LAMBDA_TASK_ROOT"] == spare["sys_path"][0]
     assert spare["open_files"] == first["open_files"] == 1024
-    assert spare["tmp"] == spare["env"]["TMPDIR"] != first["tmp"]
+    if sandboxed(server):  # a private /tmp, no TMPDIR
+        assert spare["tmp"] == first["tmp"] == "/tmp" and "TMPDIR" not in spare["env"]
+    else:
+        assert spare["tmp"] == spare["env"]["TMPDIR"] != first["tmp"]
     assert spare["tz"] == first["tz"] == ["UTC", 0]
     assert spare["sys_path"][1:] == first["sys_path"][1:]
 
     make(lam, f"{fname}-c", "describe",
-         Environment={"Variables": {"PYTHONPATH": str(tmp_path)}})
+         Environment={"Variables": {"PYTHONPATH": "/var/task/extra"}})
     own = invoke_json(lam, f"{fname}-c", {})[1]
     assert "--standby" not in own["argv"], "PYTHON* variables need a fresh interpreter"
-    assert str(tmp_path) in own["sys_path"]
+    assert "/var/task/extra" in own["sys_path"]
 
 
 def test_qualified_invoke_and_trace_header(lam, fname):
@@ -221,12 +231,12 @@ def test_init_errors_reach_the_caller(lam, fname, handler, error_type, message):
 
 def test_warm_reuse_and_separate_environments_for_concurrent_calls(lam, fname):
     make(lam, fname, "sleep")
-    first = invoke_json(lam, fname, {"seconds": 0})[1]["pid"]
-    assert invoke_json(lam, fname, {"seconds": 0})[1]["pid"] == first
+    first = invoke_json(lam, fname, {"seconds": 0})[1]["environment"]
+    assert invoke_json(lam, fname, {"seconds": 0})[1]["environment"] == first
     pids = []
 
     def call() -> None:
-        pids.append(invoke_json(lam, fname, {"seconds": 0.5})[1]["pid"])
+        pids.append(invoke_json(lam, fname, {"seconds": 0.5})[1]["environment"])
 
     threads = [threading.Thread(target=call) for _ in range(3)]
     for thread in threads:
@@ -236,24 +246,31 @@ def test_warm_reuse_and_separate_environments_for_concurrent_calls(lam, fname):
     assert len(set(pids)) == 3
 
 
-def test_idle_environment_is_frozen_and_background_work_pauses(lam, fname):
+def test_idle_environment_is_frozen_and_background_work_pauses(lam, fname, server):
     make(lam, fname, "ticker")
     first = invoke_json(lam, fname)[1]
     time.sleep(0.3)
-    with open(f"/proc/{first['pid']}/stat") as stat:
+    environments = server.get(f"/_lamina/functions/{fname}")["Environments"]
+    assert [e["State"] for e in environments] == ["frozen"]
+    with open(f"/proc/{environments[0]['Pid']}/stat") as stat:  # the runtime, on the host
         assert stat.read().split(") ")[1][0] == "T", "an idle environment must be stopped"
     time.sleep(0.7)
     second = invoke_json(lam, fname)[1]
-    assert second["pid"] == first["pid"]
+    assert second["environment"] == first["environment"]
     # The ticker thread runs every 10 ms; frozen for ~1 s it must have barely moved.
     assert second["ticks"] - first["ticks"] < 20
 
 
-def test_tmpdir_is_private_and_writable(lam, fname):
+def test_tmpdir_is_private_and_writable(lam, fname, server):
+    """The sandbox gives each environment its own /tmp; without it, TMPDIR is a private
+    directory of the environment under the data dir."""
     make(lam, fname, "write_tmp")
     _, body = invoke_json(lam, fname, {"a": 1})
     assert body["content"] == {"a": 1}
-    assert "/envs/" in body["path"]
+    if sandboxed(server):
+        assert body["path"] == "/tmp/scratch.txt"
+    else:
+        assert "/envs/" in body["path"]
 
 
 def test_gigabytes_of_output_do_not_hurt_the_engine(lam, fname, server):

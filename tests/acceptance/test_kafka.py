@@ -16,7 +16,7 @@ import time
 import pytest
 
 from tests.acceptance.test_mappings import PACKAGE, batches, queue, wait_for
-from tests.conftest import client, create_function, free_port, start_server
+from tests.conftest import client, create_function, free_port, start_unsandboxed
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_kafka_records_reach_the_function_and_offsets_are_committed(broker, moto
     runs_dir.mkdir()
     produce(broker, fname, [json.dumps({"n": n}).encode() for n in range(5)])
     data = tmp_path / "data"
-    engine = start_server(data, env={"AWS_ENDPOINT_URL": moto.endpoint})
+    engine = start_unsandboxed(data, env={"AWS_ENDPOINT_URL": moto.endpoint})
     lam = client(engine.endpoint)
     try:
         create_function(lam, fname, PACKAGE, handler="index.kafka", Timeout=10,
@@ -95,7 +95,7 @@ def test_kafka_records_reach_the_function_and_offsets_are_committed(broker, moto
         engine.stop()
         lam.close()
     seen = sum(len(r) for b in batches(runs_dir) for r in b["records"].values())
-    again = start_server(data, env={"AWS_ENDPOINT_URL": moto.endpoint})
+    again = start_unsandboxed(data, env={"AWS_ENDPOINT_URL": moto.endpoint})
     try:
         produce(broker, fname, [b'{"n": 5}'])
         wait_for(lambda: sum(len(r) for b in batches(runs_dir) for r in b["records"].values())
@@ -113,7 +113,7 @@ def test_kafka_failure_goes_to_the_on_failure_destination(broker, moto, tmp_path
     sqs = moto.client("sqs")
     url, queue_arn = queue(sqs, f"{fname}-failures")
     produce(broker, fname, [b"poison"])
-    engine = start_server(tmp_path / "data", "--time-scale", "10",
+    engine = start_unsandboxed(tmp_path / "data", "--time-scale", "10",
                           env={"AWS_ENDPOINT_URL": moto.endpoint})
     lam = client(engine.endpoint)
     try:

@@ -168,7 +168,7 @@ while true; do
   curl -sS -D "$headers" -o /dev/null "$api/invocation/next"
   request_id=$(grep -i '^lambda-runtime-aws-request-id:' "$headers" | tr -d '\\r' | cut -d' ' -f2)
   rm -f "$headers"
-  curl -sS -o /dev/null -X POST -d "{\\"said\\":\\"$(greet)\\",\\"opt\\":\\"$LAMINA_OPT_DIR\\"}" \\
+  curl -sS -o /dev/null -X POST -d "{\\"said\\":\\"$(greet)\\",\\"opt\\":\\"${LAMINA_OPT_DIR:-/opt}\\"}" \\
     "$api/invocation/$request_id/response"
 done
 """

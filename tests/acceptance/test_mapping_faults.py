@@ -27,7 +27,7 @@ from tests.acceptance.test_mappings import (
     wait_enabled,
     wait_for,
 )
-from tests.conftest import Moto, client, free_port, start_server
+from tests.conftest import Moto, client, free_port, start_unsandboxed
 
 # test_mappings' fixtures: its module engine (--time-scale 10, moto), its client, a runs dir
 engine, elam, runs_dir = test_mappings.engine, test_mappings.elam, test_mappings.runs_dir
@@ -86,7 +86,7 @@ def mapping_batches(engine, function: str) -> list[dict]:
 def test_sqs_source_unreachable_at_create_then_reachable(tmp_path, runs_dir, fname):
     port = free_port()  # nothing listens here until moto is started below
     endpoint = f"http://127.0.0.1:{port}"
-    running = start_server(tmp_path / "data", env={"AWS_ENDPOINT_URL": endpoint})
+    running = start_unsandboxed(tmp_path / "data", env={"AWS_ENDPOINT_URL": endpoint})
     moto = None
     try:
         lam = client(running.endpoint)
@@ -133,7 +133,7 @@ def test_kinesis_engine_killed_mid_batch_reruns_it_and_skips_nothing(moto, tmp_p
         data = {"n": n, "sleep": 3} if n == 4 else {"n": n}
         kinesis.put_record(StreamName=fname, Data=json.dumps(data).encode(), PartitionKey="k")
     data_dir = tmp_path / "data"
-    first = start_server(data_dir, env={"AWS_ENDPOINT_URL": moto.endpoint})
+    first = start_unsandboxed(data_dir, env={"AWS_ENDPOINT_URL": moto.endpoint})
     try:
         lam = client(first.endpoint)
         make(lam, fname, "slow", runs_dir)
@@ -149,7 +149,7 @@ def test_kinesis_engine_killed_mid_batch_reruns_it_and_skips_nothing(moto, tmp_p
     assert seen == [0, 1, 2, 3, 4, 5], "killed while [4 5] ran, before [6 7]"
     assert [[p["n"] for p in done] for done in finished(runs_dir)] == [[0, 1], [2, 3]]
 
-    second = start_server(data_dir, env={"AWS_ENDPOINT_URL": moto.endpoint})
+    second = start_unsandboxed(data_dir, env={"AWS_ENDPOINT_URL": moto.endpoint})
     try:
         lam = client(second.endpoint)
         assert lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] in (

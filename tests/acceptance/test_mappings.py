@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import FUNCTIONS, client, create_function, start_server, zip_dir
+from tests.conftest import FUNCTIONS, client, create_function, start_unsandboxed, zip_dir
 
 PACKAGE = zip_dir(FUNCTIONS / "esm")
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, moto):
-    running = start_server(tmp_path_factory.mktemp("esm") / "data", "--time-scale", "10",
+    running = start_unsandboxed(tmp_path_factory.mktemp("esm") / "data", "--time-scale", "10",
                            env={"AWS_ENDPOINT_URL": moto.endpoint})
     yield running
     running.stop()
@@ -307,7 +307,7 @@ def test_dynamodb_stream_records_and_checkpoint_across_a_restart(moto, runs_dir,
                                                "StreamViewType": "NEW_AND_OLD_IMAGES"})
     stream_arn = dynamodb.describe_table(TableName=fname)["Table"]["LatestStreamArn"]
     data = tmp_path / "data"
-    first = start_server(data, env={"AWS_ENDPOINT_URL": moto.endpoint})
+    first = start_unsandboxed(data, env={"AWS_ENDPOINT_URL": moto.endpoint})
     lam = client(first.endpoint)
     make(lam, fname, "dynamodb", runs_dir)
     mapping = lam.create_event_source_mapping(FunctionName=fname, EventSourceArn=stream_arn,
@@ -322,7 +322,7 @@ def test_dynamodb_stream_records_and_checkpoint_across_a_restart(moto, runs_dir,
     time.sleep(1)
     first.stop()
     lam.close()
-    second = start_server(data, env={"AWS_ENDPOINT_URL": moto.endpoint})
+    second = start_unsandboxed(data, env={"AWS_ENDPOINT_URL": moto.endpoint})
     try:
         lam = client(second.endpoint)
         assert lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] in (

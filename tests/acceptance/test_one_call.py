@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from tests.conftest import FUNCTIONS, ROOT, client, create_function, have_node, start_server, zip_dir
+from tests.conftest import FUNCTIONS, ROOT, client, create_function, have_node, start_unsandboxed, zip_dir
 
 PACKAGE = zip_dir(FUNCTIONS / "async")
 JS = ROOT / "tests" / "js"
@@ -30,7 +30,7 @@ def runs_dir(tmp_path_factory) -> Path:
 
 
 def _engine(tmp_path_factory, runs_dir, name: str, *flags: str):
-    engine = start_server(tmp_path_factory.mktemp(name) / "data", *flags)
+    engine = start_unsandboxed(tmp_path_factory.mktemp(name) / "data", *flags)
     lam = client(engine.endpoint)
     create_function(lam, "slow", PACKAGE, handler="index.counted", Timeout=15,
                     Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
@@ -183,7 +183,7 @@ def test_retry_after_the_call_finished_gets_the_stored_result(attach_engine, run
     assert (second_id, second) == (first_id, first)
     assert runs(runs_dir, marker) == [first_id]
     attach_engine.stop()
-    restarted = start_server(attach_engine.data_dir, "--heartbeat-interval", "0",
+    restarted = start_unsandboxed(attach_engine.data_dir, "--heartbeat-interval", "0",
                              port=attach_engine.port)
     attach_engine.process = restarted.process
     third_id, third = post(3)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import FUNCTIONS, client, create_function, invoke_json, start_server, zip_dir
+from tests.conftest import FUNCTIONS, client, create_function, invoke_json, start_unsandboxed, zip_dir
 
 PACKAGE = zip_dir(FUNCTIONS / "async")
 
@@ -38,7 +38,7 @@ def test_one_engine_on_postgres_survives_a_restart(postgres, tmp_path):
     url = postgres.new_database()
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
-    first = start_server(tmp_path / "a", "--store", url, "--time-scale", "60")
+    first = start_unsandboxed(tmp_path / "a", "--store", url, "--time-scale", "60")
     lam = client(first.endpoint)
     create_function(lam, "pg-fail", PACKAGE, handler="index.fail",
                     Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
@@ -48,7 +48,7 @@ def test_one_engine_on_postgres_survives_a_restart(postgres, tmp_path):
     sha = lam.get_function(FunctionName="pg-fail")["Configuration"]["CodeSha256"]
     first.stop()
     lam.close()
-    second = start_server(tmp_path / "b", "--store", url)  # another data dir: code from the store
+    second = start_unsandboxed(tmp_path / "b", "--store", url)  # another data dir: code from the store
     try:
         lam = client(second.endpoint)
         assert lam.get_function(FunctionName="pg-fail")["Configuration"]["CodeSha256"] == sha
@@ -65,7 +65,7 @@ def test_two_engines_share_functions_and_the_queue(postgres, tmp_path):
     url = postgres.new_database()
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
-    engines = [start_server(tmp_path / name, "--store", url) for name in ("a", "b")]
+    engines = [start_unsandboxed(tmp_path / name, "--store", url) for name in ("a", "b")]
     try:
         a, b = (client(e.endpoint) for e in engines)
         create_function(a, "shared", PACKAGE, handler="index.slow", Timeout=10,
@@ -88,7 +88,7 @@ def test_an_engine_does_not_reload_its_own_changes_under_a_request(postgres, tmp
     """An engine hears its own changes back from PostgreSQL. Reloading them would replace
     function entries that requests in flight hold: create → publish → alias then failed
     about once in 20 functions ("update in progress", or an alias to an unknown version)."""
-    engine = start_server(tmp_path / "data", "--store", postgres.new_database())
+    engine = start_unsandboxed(tmp_path / "data", "--store", postgres.new_database())
     lam = client(engine.endpoint)
     try:
         for n in range(30):
@@ -112,7 +112,7 @@ def test_layers_and_function_urls_made_on_one_engine_work_on_another(postgres, t
     from tests.conftest import make_zip
 
     url = postgres.new_database()
-    engines = [start_server(tmp_path / name, "--store", url) for name in ("a", "b")]
+    engines = [start_unsandboxed(tmp_path / name, "--store", url) for name in ("a", "b")]
     try:
         a, b = (client(e.endpoint) for e in engines)
         layer = a.publish_layer_version(LayerName="shared", Content={"ZipFile": make_zip(
@@ -152,7 +152,7 @@ def test_postgres_restart_loses_nothing_acknowledged(postgres, tmp_path):
     url = postgres.new_database()
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
-    engine = start_server(tmp_path / "data", "--store", url)
+    engine = start_unsandboxed(tmp_path / "data", "--store", url)
     try:
         lam = client(engine.endpoint)
         create_function(lam, "pg-ok", PACKAGE, handler="index.succeed",
@@ -193,8 +193,8 @@ def test_one_engine_runs_the_pollers_and_another_takes_over_when_it_dies(postgre
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
     env = {"AWS_ENDPOINT_URL": moto.endpoint}
-    first = start_server(tmp_path / "a", "--store", url, env=env)
-    second = start_server(tmp_path / "b", "--store", url, env=env)
+    first = start_unsandboxed(tmp_path / "a", "--store", url, env=env)
+    second = start_unsandboxed(tmp_path / "b", "--store", url, env=env)
     sqs = moto.client("sqs")
     # messages a killed engine had received come back after the visibility timeout
     queue_url, arn = queue(sqs, "pg-esm", VisibilityTimeout=4)
@@ -242,7 +242,7 @@ def test_signing_and_capacity_providers_made_on_one_engine_hold_on_another(postg
     from tests.conftest import make_zip
 
     url = postgres.new_database()
-    engines = [start_server(tmp_path / name, "--store", url) for name in ("a", "b")]
+    engines = [start_unsandboxed(tmp_path / name, "--store", url) for name in ("a", "b")]
     try:
         a, b = (client(e.endpoint) for e in engines)
         package = make_zip({"index.py": "def handler(event, context):\n    return event\n"})

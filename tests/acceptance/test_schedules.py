@@ -22,7 +22,7 @@ from tests.conftest import (
     Server,
     client,
     create_function,
-    start_server,
+    start_unsandboxed,
     zip_dir,
 )
 
@@ -90,7 +90,7 @@ def make_target(server: Server, name: str, runs_dir: Path) -> None:
 def test_a_daily_rule_fires_each_engine_day_on_virtual_time(tmp_path, runs_dir):
     """rate(1 day) in seconds: each due time sends EventBridge's Scheduled Event once, as an
     async invocation whose timeline names the schedule; a jump over three days fires three."""
-    server = start_server(tmp_path / "data", "--time-scale", "virtual")
+    server = start_unsandboxed(tmp_path / "data", "--time-scale", "virtual")
     try:
         make_target(server, "daily", runs_dir)
         status, created = admin(server, "PUT", "/_lamina/schedules/nightly-report", {
@@ -146,7 +146,7 @@ def test_a_daily_rule_fires_each_engine_day_on_virtual_time(tmp_path, runs_dir):
 def test_rules_fire_on_scaled_time_with_their_input(tmp_path, runs_dir):
     """--time-scale 86400: a rate(1 day) rule fires about once a second, sending its Input;
     disabling it stops it; deleting it removes it."""
-    server = start_server(tmp_path / "data", "--time-scale", "86400")
+    server = start_unsandboxed(tmp_path / "data", "--time-scale", "86400")
     try:
         make_target(server, "scaled", runs_dir)
         changed = lamina_cli(server, "schedules", "every-day", "--expression", "rate(1 day)",
@@ -181,7 +181,7 @@ def test_a_restart_in_the_middle_of_a_schedule_fires_each_due_time_once(tmp_path
         return {r["request_id"]: epoch(r["event"]["time"]) for r in runs(folder)}
 
     data = tmp_path / "data"
-    server = start_server(data, "--time-scale", "virtual")
+    server = start_unsandboxed(data, "--time-scale", "virtual")
     try:
         make_target(server, "hourly", runs_dir)
         admin(server, "PUT", "/_lamina/schedules/hourly", {
@@ -191,7 +191,7 @@ def test_a_restart_in_the_middle_of_a_schedule_fires_each_due_time_once(tmp_path
         before = admin(server, "GET", "/_lamina/clock")[1]["Now"]
     finally:
         server.stop(signal.SIGKILL)
-    server = start_server(data, "--time-scale", "virtual")
+    server = start_unsandboxed(data, "--time-scale", "virtual")
     try:
         assert admin(server, "GET", "/_lamina/clock")[1]["Now"] == before
         state = admin(server, "GET", "/_lamina/schedules/hourly")[1]
@@ -208,7 +208,7 @@ def test_a_restart_in_the_middle_of_a_schedule_fires_each_due_time_once(tmp_path
     scaled_runs = tmp_path / "scaled-runs"
     scaled_runs.mkdir()
     data = tmp_path / "scaled"
-    server = start_server(data, "--time-scale", "3600")
+    server = start_unsandboxed(data, "--time-scale", "3600")
     try:
         make_target(server, "hourly", scaled_runs)
         admin(server, "PUT", "/_lamina/schedules/hourly", {
@@ -217,7 +217,7 @@ def test_a_restart_in_the_middle_of_a_schedule_fires_each_due_time_once(tmp_path
     finally:
         server.stop(signal.SIGKILL)
     time.sleep(2.5)   # 2.5 engine hours pass while the engine is down
-    server = start_server(data, "--time-scale", "3600")
+    server = start_unsandboxed(data, "--time-scale", "3600")
     try:
         wait_for(lambda: len(fired(scaled_runs)) >= 6)
         times = sorted(fired(scaled_runs).values())
@@ -231,7 +231,7 @@ def test_a_restart_in_the_middle_of_a_schedule_fires_each_due_time_once(tmp_path
 def test_scheduler_schedules_use_their_time_zone_context_attributes_and_at(tmp_path,
                                                                           runs_dir):
     """EventBridge Scheduler: cron in a time zone, at() once, Input with context attributes."""
-    server = start_server(tmp_path / "data", "--time-scale", "virtual")
+    server = start_unsandboxed(tmp_path / "data", "--time-scale", "virtual")
     try:
         make_target(server, "zoned", runs_dir)
         now = admin(server, "GET", "/_lamina/clock")[1]["Now"]
@@ -295,7 +295,7 @@ def test_bad_schedules_are_refused_with_a_clear_message(server, body, message):
 
 
 def test_a_schedule_whose_function_is_missing_records_why_and_goes_on(tmp_path, runs_dir):
-    server = start_server(tmp_path / "data", "--time-scale", "virtual")
+    server = start_unsandboxed(tmp_path / "data", "--time-scale", "virtual")
     try:
         admin(server, "PUT", "/_lamina/schedules/orphan", {
             "ScheduleExpression": "rate(1 minute)", "TargetArn": ARN.format("not-yet")})
@@ -316,8 +316,8 @@ def test_two_engines_on_postgres_fire_each_due_time_once(postgres, tmp_path, run
     """Only the engine leading "schedules" fires; when it dies, the other goes on from the
     next due time, and no due time is sent twice."""
     url = postgres.new_database()
-    first = start_server(tmp_path / "a", "--store", url, "--time-scale", "3600")
-    second = start_server(tmp_path / "b", "--store", url, "--time-scale", "3600")
+    first = start_unsandboxed(tmp_path / "a", "--store", url, "--time-scale", "3600")
+    second = start_unsandboxed(tmp_path / "b", "--store", url, "--time-scale", "3600")
     try:
         make_target(first, "pg-hourly", runs_dir)
         wait_for(lambda: admin(second, "GET", "/_lamina/functions/pg-hourly")[0] == 200)

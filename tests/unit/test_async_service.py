@@ -58,7 +58,7 @@ class FakePool:
         self.failing = True
         self.block: asyncio.Event | None = None
 
-    async def acquire(self, config):
+    async def acquire(self, config, tenant_id=None):
         return FakeEnvironment(self)
 
     def release(self, env) -> None:

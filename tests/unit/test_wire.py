@@ -116,9 +116,11 @@ def test_settings_decoding_checks_types():
 def test_runtime_api_wire():
     invocation = Invocation("rid", CONFIG, "arn:f", b"{}", client_context='{"a":1}',
                             trace_id="Root=1-x")
-    response = runtime_wire.next_response(invocation, 1234)
+    response = runtime_wire.next_response(invocation, 1234, "inv-1")
     headers = dict(response.headers)
     assert headers["Lambda-Runtime-Aws-Request-Id"] == "rid"
+    assert headers["Lambda-Runtime-Invocation-Id"] == "inv-1"
+    assert "Lambda-Runtime-Aws-Tenant-Id" not in headers
     assert headers["Lambda-Runtime-Deadline-Ms"] == "1234"
     assert headers["Lambda-Runtime-Client-Context"] == '{"a":1}'
     assert "Lambda-Runtime-Cognito-Identity" not in headers

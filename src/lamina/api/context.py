@@ -61,6 +61,7 @@ class ApiContext:
     durable: Any = None   # service.durable.DurableService
     debug: DebugService | None = None
     log_groups: LogGroupService | None = None
+    sandbox: dict[str, Any] | None = None  # how environments are isolated (--sandbox)
 
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)

@@ -57,7 +57,8 @@ async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) 
         ref = ctx.qualified_ref(request, name)
         event_id = await ctx.async_invoke.accept(
             ref.name, ref.qualifier,
-            wire.payload(request.body, kind), request.headers.get("x-amzn-trace-id"))
+            wire.payload(request.body, kind), request.headers.get("x-amzn-trace-id"),
+            request.headers.get("x-amz-tenant-id"))
         return wire.empty_response(202, event_id)
     command = _command(ctx, request, name, kind)
     heartbeat = Heartbeat(request, ctx.heartbeat_interval)

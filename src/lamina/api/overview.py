@@ -34,6 +34,7 @@ async def overview(ctx: ApiContext, request: Request, request_id: str) -> Respon
                     "ConcurrentExecutions": sum(limiter.in_flight.values())},
         "Functions": [_function(ctx, item, detail=False) for item in functions],
         "Mappings": [_mapping(m) for m in mappings],
+        "Sandbox": ctx.sandbox or {"Mode": "none", "Warning": None},
     }, request_id)
 
 
@@ -95,7 +96,8 @@ def _provisioned(ctx: ApiContext, config: Any) -> dict[str, Any]:
 
 def _environment(env: EnvironmentView) -> dict[str, Any]:
     return {"Id": env.id, "Version": env.version, "State": env.state,
-            "Provisioned": env.provisioned, "IdleSeconds": env.idle_s, "LogStream": env.log_stream}
+            "Provisioned": env.provisioned, "IdleSeconds": env.idle_s, "LogStream": env.log_stream,
+            "Pid": env.pid}
 
 
 def _event_config(config: Any) -> dict[str, Any]:

@@ -86,6 +86,8 @@ def function_configuration(config: FunctionConfig, arn: str,
         body["RuntimeVersionConfig"] = {"RuntimeVersionArn": config.runtime_version_arn or
                                         runtimes.version_arn(arn.split(":")[3], config.runtime)}
     body["LoggingConfig"] = logging_config(config)
+    if config.tenant_isolation:
+        body["TenancyConfig"] = {"TenantIsolationMode": config.tenant_isolation}
     if config.capacity_provider is not None:
         body["CapacityProviderConfig"] = {
             "LambdaManagedInstancesCapacityProviderConfig": dict(config.capacity_provider)}
@@ -187,7 +189,8 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
     ephemeral = _typed(document, "EphemeralStorage", dict, "ephemeralStorage")
     dead_letter = _typed(document, "DeadLetterConfig", dict, "deadLetterConfig")
     tracing = _typed(document, "TracingConfig", dict, "tracingConfig")
-    logging_config = _typed(document, "LoggingConfig", dict, "loggingConfig")
+    logging_config = _typed(document, "LoggingConfig", dict, "loggingConfig") or {}
+    tenancy = _typed(document, "TenancyConfig", dict, "tenancyConfig")
     architectures = _typed(document, "Architectures", list, "architectures")
     layers = _typed(document, "Layers", list, "layers")
     snap_start = _typed(document, "SnapStart", dict, "snapStart")
@@ -220,6 +223,7 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
         log_group=_typed(logging_config, "LogGroup", str, "loggingConfig.logGroup")
         if logging_config else None,
         vpc=vpc_config(_typed(document, "VpcConfig", dict, "vpcConfig")),
+        tenant_isolation=_tenancy(tenancy),
         package_type=_typed(document, "PackageType", str, "packageType"),
         capacity_provider=capacity.function_config(document["CapacityProviderConfig"])
         if "CapacityProviderConfig" in document else None,
@@ -237,6 +241,16 @@ def vpc_config(document: dict[str, Any] | None) -> VpcConfig | None:
                   "vpcConfig.ipv6AllowedForDualStack")
     return VpcConfig(tuple(map(str, subnets)), tuple(map(str, groups)),
                      ipv6_dual_stack=bool(ipv6))
+
+
+def _tenancy(tenancy: dict[str, Any] | None) -> str | None:
+    if tenancy is None:
+        return None
+    mode = _typed(tenancy, "TenantIsolationMode", str, "tenancyConfig.tenantIsolationMode")
+    if mode is None:
+        raise errors.ValidationError.field("null", "tenancyConfig.tenantIsolationMode",
+                                           "Member must not be null")
+    return mode
 
 
 def code_source(code: dict[str, Any] | None, prefix: str = "code.") -> CodeSource:

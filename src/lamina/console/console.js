@@ -91,9 +91,13 @@
     state.mappings = overview.Mappings;
     const scale = overview.TimeScale === 1 ? "" :
       overview.TimeScale === 0 ? " · virtual time" : ` · time ×${overview.TimeScale}`;
-    document.getElementById("engine").textContent =
+    const sandbox = overview.Sandbox || {};
+    const engine = document.getElementById("engine");
+    engine.textContent =
       `engine time ${fmtTime(overview.Now)}${scale} · ` +
-      `${overview.Account.ConcurrentExecutions}/${overview.Account.ConcurrencyLimit} running`;
+      `${overview.Account.ConcurrentExecutions}/${overview.Account.ConcurrencyLimit} running` +
+      (sandbox.Warning ? " · ⚠ no sandbox" : "");
+    engine.title = sandbox.Warning || `sandbox: ${sandbox.Description || sandbox.Mode || "?"}`;
     return overview;
   }
 

@@ -58,9 +58,10 @@ class FunctionConfig:
     # package Lamina unpacked
     code_path: str | None = None
     log_format: str = "Text"
-    application_log_level: str | None = None   # LoggingConfig levels (JSON format only)
+    application_log_level: str | None = None   # LoggingConfig (JSON format only)
     system_log_level: str | None = None
     log_group: str | None = None               # None: /aws/lambda/<name>
+    tenant_isolation: str | None = None        # TenancyConfig.TenantIsolationMode (PER_TENANT)
     runtime_update_on: str = "Auto"            # PutRuntimeManagementConfig
     runtime_version_arn: str | None = None     # given with runtime_update_on "Manual"
     recursive_loop: str = "Terminate"          # PutFunctionRecursionConfig (kept on $LATEST)
@@ -86,6 +87,10 @@ class FunctionConfig:
     def env_key(self) -> tuple[str, str, str]:
         """Environments are built for, and reused only by, this exact configuration."""
         return (self.name, self.version, self.deployment_id)
+
+    @property
+    def log_group_name(self) -> str:
+        return self.log_group or f"/aws/lambda/{self.name}"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -250,6 +255,7 @@ class AsyncEvent:
     invocations: int = 0
     throttles: int = 0
     trace_id: str | None = None
+    tenant_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

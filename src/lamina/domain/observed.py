@@ -47,6 +47,7 @@ class EnvironmentView:
     provisioned: bool
     idle_s: float | None       # seconds since it was last given back (None while busy)
     log_stream: str
+    pid: int = 0               # the runtime's process id on the host (0: none yet)
 
 
 @dataclass(frozen=True, slots=True)

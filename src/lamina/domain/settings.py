@@ -55,6 +55,7 @@ class FunctionSettings:
     system_log_level: str | None = None
     log_group: str | None = None
     vpc: VpcConfig | None = None        # its vpc_id is looked up when the function is changed
+    tenant_isolation: str | None = None     # CreateFunction only
     package_type: str | None = None
     capacity_provider: dict[str, object] | None = None  # as given; settled by the service
     durable_config: dict[str, Any] | None = None
@@ -184,6 +185,10 @@ def validate(settings: FunctionSettings) -> None:
     _check_logging(settings)
     if settings.vpc is not None:
         _check_vpc(settings.vpc)
+    if settings.tenant_isolation is not None and settings.tenant_isolation != "PER_TENANT":
+        raise errors.ValidationError.field(settings.tenant_isolation,
+                                           "tenancyConfig.tenantIsolationMode",
+                                           "Member must satisfy enum value set: [PER_TENANT]")
     if settings.layers is not None:
         layers.check_references(settings.layers)
     if settings.durable_config is not None:
@@ -257,6 +262,16 @@ def _check_logging(settings: FunctionSettings) -> None:
         raise errors.ValidationError.field(
             group, "loggingConfig.logGroup",
             "Member must satisfy regular expression pattern: " + LOG_GROUP_RE.pattern)
+
+
+def check_levels(log_format: str, given: FunctionSettings) -> None:
+    """Log levels need the JSON format: given with Text (given now or kept), AWS refuses
+    them (its message, as CloudFormation reports it)."""
+    if log_format != "JSON" and (given.application_log_level is not None
+                                 or given.system_log_level is not None):
+        raise errors.InvalidParameterValue(
+            'LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel from '
+            'your request or change the LogFormat to "Json" and try again.')
 
 
 def logging_levels(log_format: str, application: str | None,

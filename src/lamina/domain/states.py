@@ -16,6 +16,18 @@ Rules:
   the only state with no way out: a dead environment is never reused.
 
 A handler checks its input (request id, sizes) before it asks for the transition.
+
+Holding of an environment (who may use it, whether its process is stopped)
+--------------------------------------------------------------------------
+    FREE ──reserve──▶ HELD ──release──▶ FREE          FREE ──freeze──▶ FROZEN
+    FROZEN ──reserve──▶ HELD_FROZEN ──thaw──▶ HELD      (thawed when an event is delivered)
+    any ──retire──▶ RETIRED (not held: end it now) or HELD_RETIRED* (end it when released)
+
+Rules:
+* Only a FREE environment is frozen (its runtime parked in `next`, no invocation holding it);
+  a held one is thawed when its event is delivered, not when it is reserved.
+* A retired environment (its configuration changed, or it was deleted) is never handed out
+  again; RETIRED has no way out.
 """
 
 from __future__ import annotations
@@ -37,6 +49,29 @@ RUNTIME = {
     INIT_FAILED: dict(_TERMINAL),
     DEAD: {},
 }
+
+
+FREE = "Free"
+FROZEN = "Frozen"
+HELD = "Held"
+HELD_FROZEN = "HeldFrozen"
+HELD_RETIRED = "HeldRetired"
+HELD_RETIRED_FROZEN = "HeldRetiredFrozen"
+RETIRED = "Retired"
+
+HOLD = {
+    FREE: {"reserve": HELD, "freeze": FROZEN, "retire": RETIRED},
+    FROZEN: {"reserve": HELD_FROZEN, "thaw": FREE, "retire": RETIRED},
+    HELD: {"release": FREE, "retire": HELD_RETIRED},
+    HELD_FROZEN: {"thaw": HELD, "release": FROZEN, "retire": HELD_RETIRED_FROZEN},
+    HELD_RETIRED: {"release": RETIRED, "retire": HELD_RETIRED},
+    HELD_RETIRED_FROZEN: {"thaw": HELD_RETIRED, "release": RETIRED,
+                          "retire": HELD_RETIRED_FROZEN},
+    RETIRED: {"retire": RETIRED},
+}
+HELD_STATES = frozenset((HELD, HELD_FROZEN, HELD_RETIRED, HELD_RETIRED_FROZEN))
+FROZEN_STATES = frozenset((FROZEN, HELD_FROZEN, HELD_RETIRED_FROZEN))
+RETIRED_STATES = frozenset((RETIRED, HELD_RETIRED, HELD_RETIRED_FROZEN))
 
 
 class InvalidTransition(Exception):

@@ -10,27 +10,13 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
 from lamina.domain import runtimes
 from lamina.domain.debug import DebugSettings
 from lamina.domain.model import FunctionConfig
-from lamina.runtime.interpreters import task_bootstrap
+from lamina.runtime.launch import View
 
-BOOTSTRAPS = Path(str(resources.files("lamina.runtime").joinpath("bootstraps")))
 LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
-
-
-@dataclass(frozen=True, slots=True)
-class Launch:
-    """How to start one environment's runtime."""
-
-    argv: list[str]
-    env: dict[str, str]
-    cwd: str
-    runtime_dir: str
 
 
 def log_stream_name(version: str, now: float | None = None, ident: str | None = None) -> str:
@@ -40,78 +26,76 @@ def log_stream_name(version: str, now: float | None = None, ident: str | None = 
     return f"{day}/[{version}]{ident or uuid.uuid4().hex}"
 
 
-def runtime_command(config: FunctionConfig, interpreter: str | None, task_root: Path,
-                    sdk_path: str | None, opt_dir: Path | None = None,
-                    debug: DebugSettings | None = None) -> tuple[list[str], str]:
-    """(argv, runtime dir) for the function's runtime family (`provided`: the package's
-    bootstrap, else a layer's, as Lambda falls back to /opt/bootstrap). In debug mode Node's
+def runtime_command(config: FunctionConfig, interpreter: str | None, view: View,
+                    bootstrap: str | None = None,
+                    debug: DebugSettings | None = None) -> list[str]:
+    """The runtime's argv as it sees paths (`provided`: `bootstrap`, the package's or a
+    layer's executable, as Lambda falls back to /opt/bootstrap). In debug mode Node's
     inspector listens (`--inspect-wait` holds Init until a client attaches); Python's
     bootstrap starts debugpy itself (`lamina_variables`), with frozen modules off so that
     breakpoints in the standard library bind."""
     family = runtimes.family(config.runtime or "")
     if family == "python":
-        runtime_dir = BOOTSTRAPS / "python"
         flags = ["-S", "-Xfrozen_modules=off"] if debug is not None else ["-S"]
-        argv = [str(interpreter), *flags, str(runtime_dir / "bootstrap.py")]
-        if sdk_path:
-            argv += ["--sdk-path", sdk_path]
-        return argv, str(runtime_dir)
+        argv = [str(interpreter), *flags, f"{view.runtime_dir}/bootstrap.py"]
+        if view.sdk_path:
+            argv += ["--sdk-path", view.sdk_path]
+        return argv
     if family == "nodejs":
-        runtime_dir = BOOTSTRAPS / "nodejs"
         flags = []
         if debug is not None:
             flag = "--inspect-wait" if debug.wait else "--inspect"
             flags = [f"{flag}=127.0.0.1:{debug.port}"]
-        return [str(interpreter), *flags, str(runtime_dir / "bootstrap.mjs")], str(runtime_dir)
-    bootstrap = task_bootstrap(task_root, opt_dir) or task_root / "bootstrap"
-    return [str(bootstrap)], str(task_root)
+        return [str(interpreter), *flags, f"{view.runtime_dir}/bootstrap.mjs"]
+    return [bootstrap or f"{view.task_root}/bootstrap"]
 
 
-def lamina_variables(config: FunctionConfig, env_dir: Path,
+def lamina_variables(config: FunctionConfig, env_dir: str,
                      debug: DebugSettings | None) -> dict[str, str]:
     """What Lamina's own runtimes are told besides Lambda's variables (they remove these
     before the handler loads): a hot-reloaded Python function keeps its bytecode cache in
-    the environment's own folder (`sys.pycache_prefix`), never in the watched folder and
-    never stale; a debugged one starts debugpy on its port ("PORT" or "PORT:wait")."""
+    the environment's own folder (`sys.pycache_prefix`; in a sandbox, under its /tmp), never
+    in the watched folder and never stale; a debugged one starts debugpy on its port ("PORT"
+    or "PORT:wait")."""
     extra = {}
     if runtimes.family(config.runtime or "") == "python":
         if config.code_path is not None or any(r.path for r in config.layers):
-            extra["LAMINA_PYCACHE_PREFIX"] = str(env_dir / "pycache")
+            extra["LAMINA_PYCACHE_PREFIX"] = f"{env_dir}/pycache"
         if debug is not None:
             extra["LAMINA_DEBUG"] = f"{debug.port}:wait" if debug.wait else str(debug.port)
     return extra
 
 
-def environment(config: FunctionConfig, *, region: str, api_address: str, task_root: Path,
-                runtime_dir: str, stream: str, tmp_dir: Path, credentials: dict[str, str],
-                interpreter: str | None, extra: dict[str, str],
-                initialization_type: str = "on-demand",
-                opt_dir: Path | None = None,
+def environment(config: FunctionConfig, *, region: str, api_address: str, view: View,
+                stream: str, credentials: dict[str, str], interpreter: str | None,
+                extra: dict[str, str], initialization_type: str = "on-demand",
                 lambda_endpoint: str | None = None) -> dict[str, str]:
     """The child's environment: Lambda's variables, then the function's own (spec §9.5).
-    A function with layers finds them in `opt_dir` (LAMINA_OPT_DIR) where Lambda's finds
-    /opt: PATH, LD_LIBRARY_PATH, NODE_PATH, and (in the Python bootstrap) sys.path."""
+    Layers are found where Lambda's are: PATH, LD_LIBRARY_PATH, NODE_PATH and (in the Python
+    bootstrap) sys.path; without a sandbox the merged layers' directory is LAMINA_OPT_DIR."""
+    task_root, runtime_dir, opt = view.task_root, view.runtime_dir, view.opt_dir
     path = LAMBDA_PATH
     if interpreter:
         path = os.path.dirname(interpreter) + ":" + path
     opt_lib = "/opt/lib"
-    if opt_dir is not None:
-        path += f":{opt_dir}/bin"
-        opt_lib += f":{opt_dir}/lib"
+    if opt is not None and opt != "/opt":
+        path += f":{opt}/bin"
+        opt_lib += f":{opt}/lib"
     env = {
         "PATH": path,
         "LANG": "en_US.UTF-8",
         "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task_root}:"
                            f"{task_root}/lib:{opt_lib}",
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-        "TMPDIR": str(tmp_dir),
     }
+    if view.tmp_dir:
+        env["TMPDIR"] = view.tmp_dir
     if runtimes.family(config.runtime or "") == "nodejs":
-        env["NODE_PATH"] = f"/opt/nodejs/node_modules:{runtime_dir}:{task_root}"
-        if opt_dir is not None:
-            major = (config.runtime or "").removeprefix("nodejs").split(".")[0]
-            env["NODE_PATH"] = (f"{opt_dir}/nodejs/node{major}/node_modules:"
-                                f"{opt_dir}/nodejs/node_modules:" + env["NODE_PATH"])
+        major = (config.runtime or "").removeprefix("nodejs").split(".")[0]
+        layers = "" if opt is None else (f"{opt}/nodejs/node{major}/node_modules:"
+                                         f"{opt}/nodejs/node_modules:")
+        base = "" if opt == "/opt" else "/opt/nodejs/node_modules:"
+        env["NODE_PATH"] = f"{layers}{base}{runtime_dir}/node_modules:{runtime_dir}:{task_root}"
     env.update(extra)
     env.update(config.environment)
     env.update({
@@ -122,24 +106,26 @@ def environment(config: FunctionConfig, *, region: str, api_address: str, task_r
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
         "AWS_LAMBDA_FUNCTION_VERSION": config.version,
         "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type,
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+        "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group or f"/aws/lambda/{config.name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": stream,
         "AWS_LAMBDA_RUNTIME_API": api_address,
-        "LAMBDA_TASK_ROOT": str(task_root),
+        "LAMBDA_TASK_ROOT": task_root,
         "LAMBDA_RUNTIME_DIR": runtime_dir,
         "TZ": ":UTC",
         **credentials,
     })
-    if opt_dir is not None:
-        env["LAMINA_OPT_DIR"] = str(opt_dir)
+    if view.opt_variable and opt is not None:
+        env["LAMINA_OPT_DIR"] = opt
     execution_env = runtimes.execution_env(config.runtime or "")
     if execution_env:
         env["AWS_EXECUTION_ENV"] = execution_env
     if config.log_format == "JSON":
         env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        env["AWS_LAMBDA_LOG_LEVEL"] = config.application_log_level or "INFO"
     if config.durable_config and lambda_endpoint:
         # A durable function's SDK checkpoints through the Lambda API: botocore and the AWS
         # SDK for JavaScript v3 both take a service's endpoint from this variable, so the
-        # unmodified SDK reaches this engine. Other functions never see the engine's address.
+        # unmodified SDK reaches this engine (on loopback: the sandbox shares the network).
+        # Other functions never see the engine's address.
         env["AWS_ENDPOINT_URL_LAMBDA"] = lambda_endpoint
     return env

@@ -38,7 +38,9 @@ from lamina.runtime.environment import (
     folders_of,
 )
 from lamina.runtime.interpreters import Interpreters
-from lamina.runtime.spares import Spares
+from lamina.runtime.launch import Launcher, PlainLauncher
+
+_Key = tuple[str, str, str, str | None]  # a configuration's env_key, and the tenant
 
 
 class EnvironmentPool:
@@ -48,7 +50,8 @@ class EnvironmentPool:
                  fetch_package: Callable[[str], Awaitable[bytes | None]],
                  idle_timeout: float = 600.0, memory_interval: float = 0.1,
                  max_starting: int = 16, min_free_memory_mb: int = 512,
-                 spares: bool = True, scaling_rate: int = 0) -> None:
+                 spares: bool = True, scaling_rate: int = 0,
+                 launcher: Launcher | None = None) -> None:
         self.settings = settings
         self.interpreters = interpreters
         self.code = code
@@ -60,10 +63,10 @@ class EnvironmentPool:
         self._provisioned: dict[tuple[str, str, str], int] = {}
         self.idle_timeout = idle_timeout
         self.memory_interval = memory_interval
-        self._idle: dict[tuple[str, str, str], list[ExecutionEnvironment]] = {}
+        self._idle: dict[_Key, list[ExecutionEnvironment]] = {}
         self._all: set[ExecutionEnvironment] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.spares = Spares() if spares else None
+        self.launcher = launcher or PlainLauncher(settings.data_dir, settings.sdk_path, spares)
         self.scaling = ScalingRate(scaling_rate) if scaling_rate else None
         self.debug: dict[tuple[str, str], DebugSettings] = {}
         self._refilling: set[tuple[str, str, str]] = set()
@@ -78,28 +81,30 @@ class EnvironmentPool:
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        if self.spares is not None:
-            self.spares.close()
         for env in list(self._all):
             env.kill("shutdown")
         deadline = time.monotonic() + 5
         while self._all and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+        self.launcher.close()
 
     # borrowing -------------------------------------------------------------------------
-    async def acquire(self, config: FunctionConfig) -> ExecutionEnvironment:
+    async def acquire(self, config: FunctionConfig,
+                      tenant_id: str | None = None) -> ExecutionEnvironment:
         """An environment for `config`, held by the caller until `release`.
 
         A provisioned environment serves first, then the most recently used idle one; else a
         new one starts, at most `max_starting` at once per function (later callers wait
         for one to start or to be given back), and only while the machine keeps
         `min_free_memory_mb` free (else 429, rather than exhausting the machine) and, with a
-        scaling rate, while the function may add an environment (else 429, as on Lambda)."""
+        scaling rate, while the function may add an environment (else 429, as on Lambda).
+        A PER_TENANT function's environments serve one tenant each: `tenant_id`'s own."""
         name = config.name
+        tenant = tenant_id if config.tenant_isolation else None
         if self.debug and (name, config.version) in self.debug:
             return await self._acquire_debug(config, self.debug[(name, config.version)])
         while True:
-            env = self._take_idle(config.env_key)
+            env = self._take_idle((*config.env_key, tenant))
             if env is not None:
                 return env
             if self._starting.get(name, 0) < self.max_starting:
@@ -110,9 +115,9 @@ class EnvironmentPool:
         self._check_memory()
         if self.scaling is not None and not self.scaling.take(name, time.monotonic()):
             raise errors.TooManyRequests("ConcurrentInvocationLimitExceeded")
-        return await self._start(config, provisioned=False)
+        return await self._start(config, provisioned=False, tenant_id=tenant)
 
-    def _take_idle(self, key: tuple[str, str, str]) -> ExecutionEnvironment | None:
+    def _take_idle(self, key: _Key) -> ExecutionEnvironment | None:
         stack = self._idle.get(key)
         if not stack:
             return None
@@ -139,13 +144,13 @@ class EnvironmentPool:
             if env is None:
                 break
             if not env.reserved and env.reusable and env.config.env_key == config.env_key:
-                stack = self._idle.get(env.config.env_key, [])
+                stack = self._idle.get(_key(env), [])
                 if env in stack:
                     stack.remove(env)
                 env.reserve()
                 return env
             if env.config.env_key != config.env_key or env.debug != debug:
-                env.retired = True  # built from an older configuration or debug setting
+                env.retire()  # built from an older configuration or debug setting
                 if not env.reserved:
                     env.kill("retired")
             changed = self._changed.setdefault(config.name, asyncio.Event())
@@ -170,7 +175,8 @@ class EnvironmentPool:
             self.retire(function, version, reprovision=True)
 
     async def _start(self, config: FunctionConfig, provisioned: bool,
-                     debug: DebugSettings | None = None) -> ExecutionEnvironment:
+                     debug: DebugSettings | None = None,
+                     tenant_id: str | None = None) -> ExecutionEnvironment:
         name = config.name
         self._starting[name] = self._starting.get(name, 0) + 1
         try:
@@ -183,10 +189,14 @@ class EnvironmentPool:
             task_root = Path(config.code_path) if config.code_path is not None \
                 else self.code.tree(keys[0])
             opt_dir, private_opt = await self._opt_dir(config)
+            for tree in (task_root, opt_dir):
+                if tree is not None and config.code_path is None:
+                    self.code.open_to_all(tree)
             env = ExecutionEnvironment(
                 config, task_root,
                 self.interpreters.resolve(config.runtime or ""), self.settings, self._forget,
-                provisioned=provisioned, spares=self.spares, opt_dir=opt_dir, debug=debug)
+                self.launcher, provisioned=provisioned, opt_dir=opt_dir, debug=debug,
+                tenant_id=tenant_id)
             self._all.add(env)
             env.reserve()
             if private_opt:
@@ -282,7 +292,7 @@ class EnvironmentPool:
                 env.kill("retired")
             return
         env.release()
-        self._idle.setdefault(env.config.env_key, []).append(env)
+        self._idle.setdefault(_key(env), []).append(env)
         self._notify(env.config.name)
 
     def retire(self, name: str, version: str | None = None,
@@ -291,7 +301,8 @@ class EnvironmentPool:
         (`reprovision`: provisioned ones are started again, the configuration being the same)."""
         for env in list(self._all):
             if env.config.name == name and version in (None, env.config.version):
-                env.retired, env.reprovision = True, reprovision and env.provisioned
+                env.retire()
+                env.reprovision = reprovision and env.provisioned
                 if not env.reserved:
                     env.kill("retired")
 
@@ -302,7 +313,8 @@ class EnvironmentPool:
         for env in list(self._all):
             if env.retired or not any(f in folders for f in folders_of(env.config)):
                 continue
-            env.retired, env.reprovision = True, env.provisioned
+            env.retire()
+            env.reprovision = env.provisioned
             retired += 1
             if not env.reserved:
                 env.kill("reloaded")
@@ -319,11 +331,11 @@ class EnvironmentPool:
             task = asyncio.get_running_loop().create_task(self._refill(env.config, target))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        stack = self._idle.get(env.config.env_key)
+        stack = self._idle.get(_key(env))
         if stack and env in stack:
             stack.remove(env)
         if stack == []:
-            self._idle.pop(env.config.env_key, None)
+            self._idle.pop(_key(env), None)
 
     async def _refill(self, config: FunctionConfig, target: int) -> None:
         try:
@@ -341,7 +353,8 @@ class EnvironmentPool:
         now = time.monotonic()
         return sorted((EnvironmentView(
             env.id, env.config.name, env.config.version, _state_of(env), env.provisioned,
-            None if env.reserved else round(now - env.idle_since, 3), env.stream_name)
+            None if env.reserved else round(now - env.idle_since, 3), env.stream_name,
+            env.runtime_pid)
             for env in self.environments(name) if env.alive),
             key=lambda view: (view.function, view.version, view.id))
 
@@ -375,6 +388,10 @@ class EnvironmentPool:
                     with contextlib.suppress(OSError):
                         if env.memory_kb() > env.config.memory_size * 1024:
                             env.kill("oom")
+
+
+def _key(env: ExecutionEnvironment) -> _Key:
+    return (*env.config.env_key, env.tenant_id)
 
 
 def _state_of(env: ExecutionEnvironment) -> str:

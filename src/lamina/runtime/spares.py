@@ -15,11 +15,12 @@ Theory of operation
   at once, off the request's path.
 * Only what the interpreter reads at its own start cannot be handed over later, so a
   function whose variables set `PYTHON*` (Node: `NODE_*`, `UV_*`), `LANG` or `LC_*`, or
-  whose code has a `lib/` directory or top-level shared objects (found through
-  `LD_LIBRARY_PATH`, which the dynamic loader reads once), or that has layers (they may
-  bring such libraries too), is spawned as before.
+  whose code or layers have a `lib/` directory or top-level shared objects (found through
+  `LD_LIBRARY_PATH`, which the dynamic loader reads once) is spawned as before.
 * A spare has Lambda's bare environment (PATH, LANG, TZ) until assigned, no engine
   variables. Spares are killed when the engine stops.
+* With the sandbox, a spare is a sandbox whose /var/task, /opt and /tmp are filled when it is
+  taken (`sandbox.Slots`); the launcher (launch.py) says how a spare starts and ends.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.runtime import supervisor
@@ -40,33 +43,50 @@ _READ_AT_START = {"python": ("PYTHON", "LANG", "LC_"),
                   "nodejs": ("NODE_", "UV_", "LANG", "LC_")}
 
 
-def eligible(family: str, variables: dict[str, str], task_root: Path) -> bool:
-    """Whether a function's runtime may start from a spare (see the module docstring)."""
+def eligible(family: str, variables: dict[str, str], *roots: Path | None) -> bool:
+    """Whether a function's runtime may start from a spare (see the module docstring);
+    `roots` are its code and its merged layers."""
     prefixes = _READ_AT_START.get(family)
     if prefixes is None or any(name.startswith(prefixes) for name in variables):
         return False
     try:
-        return not (task_root / "lib").exists() and not any(
-            ".so" in entry.suffixes for entry in task_root.iterdir())
+        return not any((root / "lib").exists() or any(
+            ".so" in entry.suffixes for entry in root.iterdir())
+            for root in roots if root is not None)
     except OSError:
         return False
+
+
+@dataclass
+class Spare:
+    """A started runtime waiting for its assignment (and, sandboxed, its slot)."""
+
+    popen: subprocess.Popen[bytes]
+    discard: Callable[[], None]
+    slot: Path | None = None   # a sandboxed spare's mount points (sandbox.Slots)
+
+
+def plain_spare(argv: list[str]) -> Spare:
+    popen = supervisor.prestart([*argv, "--standby"], STANDBY_ENV, "/")
+    return Spare(popen, lambda: supervisor.discard(popen))
 
 
 class Spares:
     """At most one started, unassigned runtime per command line."""
 
-    def __init__(self) -> None:
-        self._ready: dict[tuple[str, ...], subprocess.Popen[bytes]] = {}
+    def __init__(self, start: Callable[[list[str]], Spare] = plain_spare) -> None:
+        self._start = start
+        self._ready: dict[tuple[str, ...], Spare] = {}
         self._closed = False
 
-    def take(self, argv: list[str]) -> subprocess.Popen[bytes] | None:
+    def take(self, argv: list[str]) -> Spare | None:
         """The spare for `argv`, if one is ready; a new one starts after this call."""
         key = tuple(argv)
         spare = self._ready.pop(key, None)
         if not self._closed:
             asyncio.get_running_loop().call_soon(self._refill, key)
-        if spare is not None and spare.poll() is not None:
-            supervisor.discard(spare)  # it died while waiting
+        if spare is not None and spare.popen.poll() is not None:
+            spare.discard()  # it died while waiting
             return None
         return spare
 
@@ -74,12 +94,12 @@ class Spares:
         if self._closed or key in self._ready:
             return
         try:
-            self._ready[key] = supervisor.prestart([*key, "--standby"], STANDBY_ENV, "/")
-        except supervisor.SpawnError as exc:
+            self._ready[key] = self._start(list(key))
+        except (supervisor.SpawnError, OSError) as exc:
             log.warning("could not start a spare runtime: %s", exc)
 
     def close(self) -> None:
         self._closed = True
         for spare in self._ready.values():
-            supervisor.discard(spare)
+            spare.discard()
         self._ready.clear()

@@ -33,8 +33,9 @@ class Child:
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: str,
                  on_output: Callable[[bytes], None], on_exit: Callable[[int], None],
-                 spare: subprocess.Popen[bytes] | None = None) -> None:
+                 spare: subprocess.Popen[bytes] | None = None, new_session: bool = False) -> None:
         self.argv = argv
+        self._new_session = new_session
         self._env = env
         self._cwd = cwd
         self._on_output = on_output
@@ -49,6 +50,10 @@ class Child:
     def pid(self) -> int:
         return self._popen.pid if self._popen else -1
 
+    @property
+    def runtime_pid(self) -> int:
+        return self.pid if self.alive else 0
+
     def start(self) -> None:
         if self._spare is not None:
             self._popen = self._spare
@@ -57,8 +62,9 @@ class Child:
             try:
                 self._popen = subprocess.Popen(
                     self.argv, env=self._env, cwd=self._cwd, stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0,
-                    close_fds=True)
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, close_fds=True,
+                    start_new_session=self._new_session,
+                    process_group=_group(self._new_session))
             except OSError as exc:
                 raise SpawnError(f"fork/exec {self.argv[0]}: {exc.strerror or exc}") from None
             _limit_files(self._popen.pid)
@@ -149,16 +155,22 @@ class Child:
         """Current RSS of the main process and its descendants, in kB (the memory limit)."""
         if self._popen is None or self.returncode is not None:
             return 0
-        return _tree_rss_kb(self._popen.pid)
+        return tree_rss_kb(self._popen.pid)
 
     def peak_memory_kb(self) -> int:
         """Peak RSS of the main process in kB (REPORT's Max Memory Used)."""
         if self._popen is None or self.returncode is not None:
             return 0
-        return _peak_rss_kb(self._popen.pid)
+        return peak_rss_kb(self._popen.pid)
 
 
-def _peak_rss_kb(pid: int) -> int:
+def _group(new_session: bool) -> int | None:
+    """A child is a process group of its own in the engine's session or (a sandbox) in a
+    session of its own, without the engine's controlling terminal."""
+    return None if new_session else 0
+
+
+def peak_rss_kb(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status", "rb") as status:
             for line in status:
@@ -169,7 +181,7 @@ def _peak_rss_kb(pid: int) -> int:
     return 0
 
 
-def _tree_rss_kb(pid: int) -> int:
+def tree_rss_kb(pid: int) -> int:
     page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
     total, pending, seen = 0, [pid], set()
     while pending:
@@ -187,12 +199,14 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def prestart(argv: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen[bytes]:
+def prestart(argv: list[str], env: dict[str, str], cwd: str,
+             new_session: bool = False) -> subprocess.Popen[bytes]:
     """Start a child that waits for its assignment on stdin (see `Child(spare=…)`)."""
     try:
         child = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 process_group=0, close_fds=True)
+                                 close_fds=True, start_new_session=new_session,
+                                 process_group=_group(new_session))
     except OSError as exc:
         raise SpawnError(f"fork/exec {argv[0]}: {exc.strerror or exc}") from None
     _limit_files(child.pid)

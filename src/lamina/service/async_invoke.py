@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lamina.domain import arns, destinations, errors, retry
+from lamina.domain import arns, destinations, errors, retry, tenancy
 from lamina.domain.model import (
     LATEST,
     AsyncEvent,
@@ -133,22 +133,23 @@ class AsyncInvokeService:
 
     # accepting -------------------------------------------------------------------------
     async def accept(self, name: str, qualifier: str | None, payload: bytes,
-                     trace_id: str | None = None) -> str:
+                     trace_id: str | None = None, tenant_id: str | None = None) -> str:
         """Store an Event invocation durably; return its request id (then answer 202)."""
-        event = self.prepare(name, qualifier, payload, trace_id)
+        event = self.prepare(name, qualifier, payload, trace_id, tenant_id)
         await self.store.enqueue_event(event)
         self.accepted(event)
         return event.request_id
 
     def prepare(self, name: str, qualifier: str | None, payload: bytes,
-                trace_id: str | None = None) -> AsyncEvent:
+                trace_id: str | None = None, tenant_id: str | None = None) -> AsyncEvent:
         """The event `accept` would queue (the function must exist and be invocable); a
         caller that stores it in its own transaction (a schedule) then calls `accepted`."""
         config = self.functions.invoked(name, qualifier)
+        tenancy.check(config, tenant_id)
         self.functions.check_invocable(config)
         now = self.clock.now()
         return AsyncEvent(str(uuid.uuid4()), name, qualifier, payload, now, now,
-                          trace_id=trace_id or new_trace_id())
+                          trace_id=trace_id or new_trace_id(), tenant_id=tenant_id)
 
     def accepted(self, event: AsyncEvent, source: dict[str, Any] | None = None) -> None:
         """Record an event now in the queue and wake the dispatcher; `source` says what
@@ -276,7 +277,7 @@ class AsyncInvokeService:
         try:
             invocation = Invocation(
                 event.request_id, config, self.functions.arn(event.function, event.qualifier),
-                event.payload, "Event", trace_id=event.trace_id)
+                event.payload, "Event", trace_id=event.trace_id, tenant_id=event.tenant_id)
             async with self.limiter.lease(event.function):
                 outcome = await self.invoke.run_attempt(invocation, attempt=event.invocations + 1)
         except errors.TooManyRequests as throttle:  # no slot, no environment, or injected

@@ -27,7 +27,13 @@ from lamina.domain import arns, capacity, errors, limits
 from lamina.domain.code import HOT_RELOAD_BUCKET, HOT_RELOAD_SHA256, CodeSource
 from lamina.domain.layers import LayerRef
 from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
-from lamina.domain.settings import FunctionSettings, check_tags, logging_levels, validate
+from lamina.domain.settings import (
+    FunctionSettings,
+    check_levels,
+    check_tags,
+    logging_levels,
+    validate,
+)
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.ports import CodeFetcher, EnvironmentPool, Network, Packages, Store
 
@@ -246,6 +252,7 @@ class FunctionService:
         values: dict[str, Any] = {"runtime": None, "handler": None,
                                   **await self._given_with_vpc(settings)}
         self._managed(values, None)
+        check_levels(values.get("log_format") or "Text", settings)
         self.check_code_signing(request.name, request.code_signing_config_arn)
         values["code_signing_config_arn"] = request.code_signing_config_arn
         code = await self.resolve_code(request.code)
@@ -281,6 +288,8 @@ class FunctionService:
         validate(settings)
         async with self._updating(name, revision_id) as entry:
             changes = await self._given_with_vpc(settings)
+            changes.pop("tenant_isolation", None)  # set at creation only, as on AWS
+            check_levels(changes.get("log_format") or entry.latest.log_format, settings)
             self._managed(changes, entry.latest)
             if "durable_config" in changes and entry.latest.durable_config is None:
                 raise errors.InvalidParameterValue(  # message unconfirmed
@@ -338,7 +347,9 @@ class FunctionService:
         await self.store.set_function_tags(name, tags, latest)
         entry = self.entry(name)  # the entry now: a reload may have replaced it
         entry.tags = tags
-        entry.latest = latest
+        if entry.latest.deployment_id == latest.deployment_id:
+            # as it is now: it may have settled (Pending → Active) while the store wrote
+            entry.latest = entry.latest.replace(revision_id=latest.revision_id)
 
     async def set_system_tags(self, name: str, tags: dict[str, str]) -> None:
         """Tags AWS itself puts on a function (CloudFormation's `aws:cloudformation:*`),
@@ -503,8 +514,16 @@ class FunctionService:
         """The change is in effect (Pending → Active, InProgress → Successful), under the
         RevisionId the store already holds; unless something changed `$LATEST` since."""
         entry = self._functions.get(name)
-        if entry is not None and entry.latest is answered:
+        if entry is None:
+            return
+        if entry.latest is answered:
             entry.latest = done
+        elif (entry.latest.deployment_id == answered.deployment_id
+              and (entry.latest.state, entry.latest.last_update_status)
+              != (done.state, done.last_update_status)):
+            # a change that keeps the deployment (tags) came first: settle it as it stands,
+            # under the RevisionId that change stored
+            entry.latest = _settled(entry.latest)
 
 
 def package_key(config: FunctionConfig) -> str:

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.domain import arns, errors
+from lamina.domain import arns, errors, tenancy
 from lamina.domain.cluster import RunningCall
 from lamina.domain.model import (
     LATEST,
@@ -89,6 +89,7 @@ class InvokeService:
         `stream_sink` receives a streamed response as it comes (InvokeWithResponseStream)."""
         name = command.function.name
         config = self.functions.route(name, command.qualifier)
+        tenancy.check(config, command.tenant_id)
         if command.invocation_type == "DryRun":
             return InvokeResult(str(uuid.uuid4()), config.version, None)
         self.functions.check_invocable(config)
@@ -199,7 +200,7 @@ class InvokeService:
 
     async def _in_environment(self, invocation: Invocation, want_tail: bool,
                               stream_sink: asyncio.Queue[Any] | None) -> InvocationOutcome:
-        env = await self.pool.acquire(invocation.config)
+        env = await self.pool.acquire(invocation.config, invocation.tenant_id)
         try:
             return await env.invoke(invocation, want_tail, stream_sink)
         finally:

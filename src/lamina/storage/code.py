@@ -52,6 +52,15 @@ class CodeStore:
     def has(self, key: str) -> bool:
         return self.tree(key).is_dir()
 
+    @staticmethod
+    def open_to_all(tree: Path) -> None:
+        """Let a sandbox's user read a tree built before trees were made 0755."""
+        try:
+            if tree.stat().st_mode & 0o005 != 0o005:
+                os.chmod(tree, 0o755)
+        except OSError:
+            pass
+
     def unzipped_size(self, key: str) -> int:
         """Bytes of the unpacked files of a package (Lambda's 250 MB counts these)."""
         return sum(path.lstat().st_size for path in self.tree(key).rglob("*")
@@ -91,6 +100,7 @@ def _build(target: Path, fill: Callable[[Path], None]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     try:
         fill(staging)
+        os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide it from a sandbox's user
         try:
             os.rename(staging, target)
         except OSError:  # built by another request meanwhile

@@ -62,7 +62,7 @@ def event_row(event: AsyncEvent) -> dict[str, Any]:
             "qualifier": event.qualifier, "payload": event.payload,
             "accepted_at": event.accepted_at, "due_at": event.due_at,
             "invocations": event.invocations, "throttles": event.throttles,
-            "trace_id": event.trace_id}
+            "trace_id": event.trace_id, "tenant_id": event.tenant_id}
 
 
 def event_config_row(config: EventInvokeConfig) -> dict[str, Any]:

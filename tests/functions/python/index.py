@@ -22,7 +22,8 @@ def fail(event, context):
 
 def sleep(event, context):
     time.sleep(event.get("seconds", 1))
-    return {"slept": event.get("seconds", 1), "pid": os.getpid()}
+    return {"slept": event.get("seconds", 1), "pid": os.getpid(),
+            "environment": context.log_stream_name}
 
 
 def exit_code(event, context):
@@ -92,7 +93,8 @@ def ticker(event, context):
     if COUNTER["thread"] is None:
         COUNTER["thread"] = threading.Thread(target=_tick, daemon=True)
         COUNTER["thread"].start()
-    return {"ticks": COUNTER["ticks"], "pid": os.getpid()}
+    return {"ticks": COUNTER["ticks"], "pid": os.getpid(),
+            "environment": context.log_stream_name}
 
 
 def unserializable(event, context):
@@ -100,7 +102,8 @@ def unserializable(event, context):
 
 
 def write_tmp(event, context):
-    path = os.path.join(os.environ["TMPDIR"], "scratch.txt")
+    import tempfile
+    path = os.path.join(tempfile.gettempdir(), "scratch.txt")
     with open(path, "w") as handle:
         handle.write(json.dumps(event))
     with open(path) as handle:

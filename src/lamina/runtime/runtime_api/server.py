@@ -7,13 +7,10 @@ decoded here and answered by the environment, which owns the state (spec §10.1)
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from lamina.http.server import Request, Response
-from lamina.runtime.runtime_api import wire
-
-if TYPE_CHECKING:
-    from lamina.runtime.environment import ExecutionEnvironment
+from lamina.runtime.runtime_api import handlers, wire
+from lamina.runtime.runtime_api.handlers import RuntimeSide
 
 _NOT_SUPPORTED = {
     "/2020-08-15/logs": "Logs.NotSupported",
@@ -21,27 +18,24 @@ _NOT_SUPPORTED = {
 }
 
 
-def runtime_api_handler(env: ExecutionEnvironment) -> Callable[[Request], Awaitable[Response]]:
-    """The request handler of `env`'s Runtime API listener."""
+def runtime_api_handler(env: RuntimeSide) -> Callable[[Request], Awaitable[Response]]:
+    """The request handler of `env`'s Runtime API listener: the path picks the handler."""
 
     async def handle(request: Request) -> Response:
         path, method = request.path, request.method
         if path == wire.NEXT and method == "GET":
-            return await env.on_next()
+            return await handlers.next_invocation(env, request)
         if path.startswith(wire.INVOCATION) and method == "POST":
             request_id, _, action = path[len(wire.INVOCATION):].partition("/")
-            headers = request.headers
             if action == "response" and request.stream is not None:
-                return await env.on_response_stream(request_id, request.stream,
-                                                    headers.get("content-type"))
+                return await handlers.streamed_response(env, request, request_id,
+                                                        request.stream)
             if action == "response":
-                return env.on_response(request_id, request.body, headers.get("content-type"),
-                                       headers.get(wire.RESPONSE_MODE))
+                return handlers.response(env, request, request_id)
             if action == "error":
-                return env.on_error(request_id, request.body, headers.get("content-type"),
-                                    headers.get(wire.ERROR_TYPE))
+                return handlers.error(env, request, request_id)
         if path == wire.INIT_ERROR and method == "POST":
-            return env.on_init_error(request.body, request.headers.get(wire.ERROR_TYPE))
+            return handlers.init_error(env, request)
         if path == wire.PING:
             return Response(200, [("Content-Type", "text/plain")], b"pong")
         if path in _NOT_SUPPORTED:

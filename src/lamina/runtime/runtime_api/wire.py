@@ -16,6 +16,7 @@ PING = PREFIX + "/ping"
 ERROR_TYPE = "lambda-runtime-function-error-type"
 ERROR_BODY = "lambda-runtime-function-error-body"  # trailer of a streamed response, base64
 RESPONSE_MODE = "lambda-runtime-function-response-mode"
+INVOCATION_ID = "lambda-runtime-invocation-id"  # sent with an event, echoed on its answer
 ERROR_CAUSE_CONTENT_TYPE = "application/vnd.aws.lambda.error.cause+json"
 
 _JSON = [("Content-Type", "application/json")]
@@ -37,6 +38,12 @@ def invalid_transition(current: str, target: str) -> Response:
                  "Error: State transition is not allowed")
 
 
+def invoke_gone() -> Response:
+    """An answer echoing another invocation's id: that invocation is over (timed out)."""
+    return error(410, "ErrorRuntimeInvokeTimeout",
+                 "Invocation has already timed out or is no longer current")
+
+
 def too_large(limit: int) -> Response:
     return error(413, "RequestEntityTooLarge",
                  f"Exceeded maximum allowed payload size ({limit} bytes).")
@@ -46,12 +53,13 @@ def not_found() -> Response:
     return error(404, "InvalidURLPath", "Unknown path")
 
 
-def next_response(invocation: Invocation, deadline_ms: int) -> Response:
+def next_response(invocation: Invocation, deadline_ms: int, invocation_id: str) -> Response:
     """The answer to `GET /runtime/invocation/next`: the event and its headers (§10.2)."""
     headers = [
         ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
         ("Lambda-Runtime-Deadline-Ms", str(deadline_ms)),
         ("Lambda-Runtime-Invoked-Function-Arn", invocation.invoked_arn),
+        ("Lambda-Runtime-Invocation-Id", invocation_id),
         ("Content-Type", invocation.content_type),
     ]
     if invocation.trace_id:

@@ -53,9 +53,9 @@ WHERE request_id = :request_id ORDER BY seq;
 
 -- name: enqueue_event
 INSERT INTO async_events (request_id, function, qualifier, payload, accepted_at, due_at,
-                          invocations, throttles, trace_id)
+                          invocations, throttles, trace_id, tenant_id)
 VALUES (:request_id, :function, :qualifier, :payload, :accepted_at, :due_at, :invocations,
-        :throttles, :trace_id);
+        :throttles, :trace_id, :tenant_id);
 
 -- name: due_functions
 SELECT function, COUNT(*) FROM async_events
@@ -69,7 +69,7 @@ WHERE request_id IN (
     ORDER BY due_at LIMIT :limit
     FOR UPDATE SKIP LOCKED)
 RETURNING request_id, function, qualifier, payload, accepted_at, due_at, invocations,
-          throttles, trace_id;
+          throttles, trace_id, tenant_id;
 
 -- name: next_due
 SELECT MIN(due_at) FROM async_events WHERE owner IS NULL AND due_at > :after;

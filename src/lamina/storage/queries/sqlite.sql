@@ -52,9 +52,9 @@ WHERE request_id = :request_id ORDER BY seq;
 
 -- name: enqueue_event
 INSERT INTO async_events (request_id, function, qualifier, payload, accepted_at, due_at,
-                          invocations, throttles, trace_id)
+                          invocations, throttles, trace_id, tenant_id)
 VALUES (:request_id, :function, :qualifier, :payload, :accepted_at, :due_at, :invocations,
-        :throttles, :trace_id);
+        :throttles, :trace_id, :tenant_id);
 
 -- name: due_functions
 SELECT function, COUNT(*) FROM async_events
@@ -67,7 +67,7 @@ WHERE request_id IN (
     WHERE owner IS NULL AND function = :function AND due_at <= :now
     ORDER BY due_at LIMIT :limit)
 RETURNING request_id, function, qualifier, payload, accepted_at, due_at, invocations,
-          throttles, trace_id;
+          throttles, trace_id, tenant_id;
 
 -- name: next_due
 SELECT MIN(due_at) FROM async_events WHERE owner IS NULL AND due_at > :after;

@@ -181,6 +181,12 @@ def fault_document(exc_info, request_id):
 
 
 def log_error(document):
+    if json_log_format():
+        record = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "log_level": "ERROR"}
+        record.update(document)
+        sys.stdout.write(json.dumps(record) + "\n")
+        return
     text = "[ERROR] %s: %s" % (document["errorType"], document["errorMessage"])
     lines = [text, "Traceback (most recent call last):"]
     lines.extend(line.rstrip("\n") for line in document["stackTrace"])
@@ -215,13 +221,34 @@ def load_handler(handler):
 
 class _RequestId(object):
     value = ""
+    tenant = None
+
+
+_RECORD_FIELDS = frozenset((
+    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module",
+    "exc_info", "exc_text", "stack_info", "lineno", "funcName", "created", "msecs",
+    "relativeCreated", "thread", "threadName", "processName", "process", "taskName",
+    "aws_request_id", "tenant_id"))
+
+
+def json_log_format():
+    return os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+
+
+def log_level():
+    """AWS_LAMBDA_LOG_LEVEL as a `logging` level name (TRACE is DEBUG, FATAL CRITICAL)."""
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    return {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}.get(level, level)
 
 
 def setup_logging(logging):
-    """Lambda's log format on the root logger, as AWS's runtime sets it up."""
+    """Lambda's log format on the root logger, as AWS's runtime sets it up: text lines, or
+    with `AWS_LAMBDA_LOG_FORMAT=JSON` one JSON object per record (timestamp, level, message,
+    logger, requestId, tenantId, the exception, and any `extra` fields)."""
     class RequestIdFilter(logging.Filter):
         def filter(self, record):
             record.aws_request_id = _RequestId.value
+            record.tenant_id = _RequestId.tenant
             return True
 
     class LambdaFormatter(logging.Formatter):
@@ -229,15 +256,41 @@ def setup_logging(logging):
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             return "%s.%03dZ" % (stamp, record.msecs)
 
+    class JsonFormatter(LambdaFormatter):
+        def format(self, record):
+            level = min(50, max(0, record.levelno)) // 10 * 10
+            result = {"timestamp": self.formatTime(record), "level": logging.getLevelName(level),
+                      "message": record.getMessage(), "logger": record.name,
+                      "requestId": getattr(record, "aws_request_id", None) or None}
+            if record.exc_info:
+                import traceback
+                kind, value, trace = record.exc_info
+                result["errorType"] = kind.__name__
+                result["errorMessage"] = str(value)
+                result["stackTrace"] = traceback.format_tb(trace)
+                result["location"] = "%s:%s:%s" % (record.pathname, record.funcName,
+                                                   record.lineno)
+            if getattr(record, "tenant_id", None) is not None:
+                result["tenantId"] = record.tenant_id
+            for key, value in record.__dict__.items():
+                if key not in _RECORD_FIELDS and key not in result:
+                    result[key] = value
+            result = dict((k, v) for k, v in result.items() if v is not None)
+            return json.dumps(result, default=str, ensure_ascii=False) + "\n"
+
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(LambdaFormatter(
-        "[%(levelname)s]\t%(asctime)s\t%(aws_request_id)s\t%(message)s\n"))
+    handler.terminator = ""
+    if json_log_format():
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(LambdaFormatter(
+            "[%(levelname)s]\t%(asctime)s\t%(aws_request_id)s\t%(message)s\n"))
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.addHandler(handler)
-    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
-    if level:
-        root.setLevel(level.upper())
+    level = log_level()
+    if level in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
+        root.setLevel(level)
 
 
 class ConfigureLoggingOnImport(object):
@@ -283,7 +336,11 @@ def serve(client, handler):
             flush_out()
             sys.exit(1)
         request_id = headers.get("lambda-runtime-aws-request-id", "")
+        invocation_id = headers.get("lambda-runtime-invocation-id")
+        echo = (("Lambda-Runtime-Invocation-Id", invocation_id),) if invocation_id else ()
+        tenant_id = headers.get("lambda-runtime-aws-tenant-id")
         _RequestId.value = request_id
+        _RequestId.tenant = tenant_id
         trace_id = headers.get("lambda-runtime-trace-id")
         if trace_id:
             environ["_X_AMZN_TRACE_ID"] = trace_id
@@ -296,7 +353,7 @@ def serve(client, handler):
                 headers.get("lambda-runtime-invoked-function-arn"),
                 _parse_json_header(headers.get("lambda-runtime-client-context")),
                 _parse_json_header(headers.get("lambda-runtime-cognito-identity")),
-                headers.get("lambda-runtime-aws-tenant-id"))
+                tenant_id)
             try:
                 event = json.loads(body) if body else {}
             except ValueError as exc:
@@ -317,12 +374,12 @@ def serve(client, handler):
         flush_err()
         if error is None:
             client.request("POST", "/2018-06-01/runtime/invocation/%s/response" % request_id,
-                           payload, (("Content-Type", "application/json"),))
+                           payload, (("Content-Type", "application/json"),) + echo)
         else:
             client.request("POST", "/2018-06-01/runtime/invocation/%s/error" % request_id,
                            dumps(error).encode(),
                            ((_ERROR_TYPE, error["errorType"]),
-                            ("Content-Type", "application/json")))
+                            ("Content-Type", "application/json")) + echo)
 
 
 def await_assignment():
@@ -361,7 +418,8 @@ def start_debugger(setting):
 
 def layer_paths(opt_dir):
     """Where Lambda's Python finds layers, after the task root: /opt/python's site-packages
-    for this Python, then /opt/python (here under LAMINA_OPT_DIR, the merged layers)."""
+    for this Python, then /opt/python (without a sandbox, under LAMINA_OPT_DIR, the merged
+    layers)."""
     if not opt_dir:
         return []
     python = os.path.join(opt_dir, "python")
@@ -378,7 +436,8 @@ def main(argv):
         sdk_path = None
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     runtime_dir = sys.path.pop(0) if sys.path else None
-    sys.path[0:0] = [task_root, *layer_paths(os.environ.get("LAMINA_OPT_DIR"))]
+    opt_dir = os.environ.get("LAMINA_OPT_DIR") or ("/opt" if task_root == "/var/task" else None)
+    sys.path[0:0] = [task_root, *layer_paths(opt_dir)]
     if sdk_path:
         sys.path.append(sdk_path)
     if runtime_dir:

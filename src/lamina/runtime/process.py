@@ -1,0 +1,112 @@
+"""The runtime process of an environment, as the environment sees it: a `Process`.
+
+Two implementations: the plain child (`supervisor.Child`: the runtime in the engine's
+filesystem, `--sandbox none`) and the sandboxed one (`SandboxedProcess`: the runtime under
+bubblewrap, see `sandbox`). A `Launcher` (launch.py) makes them; tests use a fake.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from lamina.runtime import supervisor
+from lamina.runtime.sandbox import Slots
+
+
+class Process(Protocol):
+    """What an environment does with its runtime process."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    def start(self) -> None:
+        """Start it (or hand a spare its assignment); raise `SpawnError` if it cannot."""
+
+    def freeze(self) -> None: ...
+
+    def thaw(self) -> None: ...
+
+    def kill(self) -> None:
+        """SIGKILL it and everything it started; its exit is reported as any other."""
+
+    def drain_output(self) -> None:
+        """Pass on what it wrote so far (before an invocation's log is closed)."""
+
+    @property
+    def runtime_pid(self) -> int:
+        """The runtime's process id on the host (0 before it exists)."""
+
+    def memory_kb(self) -> int:
+        """Resident memory of the runtime and its descendants (the memory limit)."""
+
+    def peak_memory_kb(self) -> int:
+        """The runtime's peak resident memory (REPORT's Max Memory Used)."""
+
+
+class SandboxedProcess(supervisor.Child):
+    """The runtime under bwrap: `bwrap` (the child) → bwrap's init (pid 1 inside) → runtime.
+
+    It runs in a session of its own (no controlling terminal); one signal to the group
+    reaches all three. Memory is the runtime's own, not bwrap's. An exit by a signal, which
+    bwrap reports as 128 + the signal, is reported as the signal. A spare's slot is cleared
+    when it ends."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: str,
+                 on_output: Callable[[bytes], None], on_exit: Callable[[int], None],
+                 spare: subprocess.Popen[bytes] | None = None, slot: Path | None = None) -> None:
+        super().__init__(argv, env, cwd, on_output, self._exited, spare=spare,
+                         new_session=True)
+        self._report_exit = on_exit
+        self._slot = slot
+        self._runtime_pid = 0
+
+    def _exited(self, code: int) -> None:
+        if self._slot is not None:
+            Slots.clear(self._slot)
+            self._slot = None
+        if 128 < code < 128 + 65:
+            code = -(code - 128)
+        self._report_exit(code)
+
+    def _runtime(self) -> int:
+        """The runtime's pid (bwrap's grandchild), once it exists."""
+        if not self._runtime_pid and self.alive:
+            pid = self.pid
+            for _ in range(2):
+                children = _children(pid)
+                if not children:
+                    return 0
+                pid = children[0]
+            self._runtime_pid = pid
+        return self._runtime_pid
+
+    @property
+    def runtime_pid(self) -> int:
+        return self._runtime() if self.alive else 0
+
+    def memory_kb(self) -> int:
+        pid = self._runtime() if self.alive else 0
+        return supervisor.tree_rss_kb(pid) if pid else 0
+
+    def peak_memory_kb(self) -> int:
+        pid = self._runtime() if self.alive else 0
+        return supervisor.peak_rss_kb(pid) if pid else 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as children:
+            return [int(child) for child in children.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def discard_sandboxed(popen: subprocess.Popen[bytes], slot: Path | None) -> None:
+    """Kill a spare sandbox that was never assigned, and clear its slot."""
+    supervisor.discard(popen)
+    if slot is not None:
+        Slots.clear(slot)
+

@@ -1,0 +1,251 @@
+"""The execution environment with a fake process: the test is the runtime, calling the Runtime
+API handlers as a runtime's requests would, and no child process is started.
+
+What is checked: Init ends at the first `next`; an event is delivered with its invocation id;
+an answer echoing another invocation's id is refused with 410; an idle environment is frozen
+and thawed to deliver; retiring while held; a timeout kills; an exit is Runtime.ExitError;
+the REPORT line carries the process's peak memory; JSON platform records and their level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from lamina.domain import states
+from lamina.domain.model import FunctionConfig, Invocation
+from lamina.runtime.environment import EnvironmentSettings, ExecutionEnvironment
+from lamina.runtime.interpreters import Interpreter
+from lamina.runtime.launch import Launch, View
+from lamina.runtime.runtime_api import handlers
+from lamina.runtime.sandbox import Support
+
+CONFIG = FunctionConfig(name="f", runtime="python3.12", handler="index.handler",
+                        role="arn:aws:iam::123456789012:role/r", code_sha256="c2hh",
+                        code_size=1, revision_id="r1", last_modified="now", timeout=1)
+
+
+class FakeProcess:
+    """A runtime process that does nothing but record what the environment did to it."""
+
+    def __init__(self, launch: Launch) -> None:
+        self.launch = launch
+        self.alive = True
+        self.calls: list[str] = []
+        self.peak_kb = 50 * 1024
+
+    @property
+    def runtime_pid(self) -> int:
+        return 4242
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def freeze(self) -> None:
+        self.calls.append("freeze")
+
+    def thaw(self) -> None:
+        self.calls.append("thaw")
+
+    def kill(self) -> None:
+        self.calls.append("kill")
+        self.exit(-9)
+
+    def exit(self, code: int) -> None:
+        if self.alive:
+            self.alive = False
+            asyncio.get_running_loop().call_soon(self.launch.on_exit, code)
+
+    def drain_output(self) -> None:
+        self.calls.append("drain")
+
+    def memory_kb(self) -> int:
+        return 1024
+
+    def peak_memory_kb(self) -> int:
+        return self.peak_kb
+
+
+class FakeLauncher:
+    support = Support("bwrap", privileged=True, late_mounts=True)
+
+    def __init__(self) -> None:
+        self.processes: list[FakeProcess] = []
+
+    def view(self, family: str, task_root: Path, opt_dir: Path | None, env_id: str) -> View:
+        return View("/var/task", "/var/runtime", "/opt", None, None, opt_variable=False)
+
+    def spawn(self, launch: Launch) -> FakeProcess:
+        process = FakeProcess(launch)
+        process.start()
+        self.processes.append(process)
+        return process
+
+    def close(self) -> None:
+        pass
+
+
+class Post:
+    """What handlers read of a runtime's POST."""
+
+    def __init__(self, body: bytes = b"{}", **headers: str) -> None:
+        self.body = body
+        self.headers = {k.replace("_", "-").lower(): v for k, v in headers.items()}
+
+
+def run(test: Any, tmp_path: Path, config: FunctionConfig = CONFIG) -> None:
+    async def main() -> None:
+        launcher = FakeLauncher()
+        dead: list[ExecutionEnvironment] = []
+        env = ExecutionEnvironment(config, tmp_path / "task", Interpreter("/usr/bin/python3", (3, 12)),
+                                   EnvironmentSettings("us-east-1", tmp_path), dead.append,
+                                   launcher)
+        await env.start()
+        try:
+            await test(env, launcher.processes, dead)
+        finally:
+            env.kill("test over")
+            await asyncio.sleep(0)
+    asyncio.run(main())
+
+
+def invocation(request_id: str = "rid-1") -> Invocation:
+    return Invocation(request_id, CONFIG, "arn:aws:lambda:us-east-1:123456789012:function:f",
+                      b'{"a": 1}', tenant_id="blue")
+
+
+async def next_event(env: ExecutionEnvironment) -> asyncio.Task[Any]:
+    task = asyncio.ensure_future(handlers.next_invocation(env, None))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    return task
+
+
+def log_text(env: ExecutionEnvironment) -> str:
+    env.logs.flush()
+    return env.logs.path.read_text()
+
+
+def test_init_deliver_respond_and_report(tmp_path):
+    async def test(env, processes, dead):
+        assert processes[0].launch.argv == ["/usr/bin/python3", "-S", "/var/runtime/bootstrap.py"]
+        assert processes[0].launch.env["LAMBDA_TASK_ROOT"] == "/var/task"
+        assert "TMPDIR" not in processes[0].launch.env
+        env.reserve()
+        parked = await next_event(env)
+        assert env.state == states.READY
+        running = asyncio.ensure_future(env.invoke(invocation(), want_tail=True))
+        response = await parked
+        headers = dict(response.headers)
+        assert headers["Lambda-Runtime-Aws-Request-Id"] == "rid-1"
+        assert headers["Lambda-Runtime-Aws-Tenant-Id"] == "blue"
+        invocation_id = headers["Lambda-Runtime-Invocation-Id"]
+        answer = handlers.response(env, Post(b'{"ok": true}', **{
+            "lambda-runtime-invocation-id": invocation_id}), "rid-1")
+        assert answer.status == 202
+        outcome = await running
+        assert (outcome.payload, outcome.function_error) == (b'{"ok": true}', False)
+        assert outcome.init_ms is not None
+        tail = outcome.log_tail.decode()
+        assert "START RequestId: rid-1 Version: $LATEST" in tail
+        assert "Max Memory Used: 50 MB" in tail and "Init Duration:" in tail
+        assert "drain" in processes[0].calls
+    run(test, tmp_path)
+
+
+def test_an_answer_for_another_invocation_is_gone(tmp_path):
+    async def test(env, processes, dead):
+        env.reserve()
+        parked = await next_event(env)
+        running = asyncio.ensure_future(env.invoke(invocation()))
+        await parked
+        stale = handlers.response(env, Post(**{"lambda-runtime-invocation-id": "old"}), "rid-1")
+        assert stale.status == 410
+        assert json.loads(stale.body)["errorType"] == "ErrorRuntimeInvokeTimeout"
+        assert handlers.response(env, Post(), "other-id").status == 400  # InvalidRequestID
+        assert not running.done()
+        assert handlers.error(env, Post(b'{"errorType": "E", "errorMessage": "m"}'),
+                              "rid-1").status == 202  # no id echoed: accepted, as before
+        outcome = await running
+        assert outcome.function_error and outcome.error_type == "E"
+    run(test, tmp_path)
+
+
+def test_idle_environment_is_frozen_and_thawed_to_deliver(tmp_path):
+    async def test(env, processes, dead):
+        env.reserve()
+        parked = await next_event(env)
+        first = asyncio.ensure_future(env.invoke(invocation()))
+        await parked
+        handlers.response(env, Post(), "rid-1")
+        await first
+        env.release()
+        assert env.hold == states.FREE  # the runtime has not asked for the next event yet
+        parked = await next_event(env)
+        assert env.hold == states.FROZEN and env.frozen
+        assert processes[0].calls[-1] == "freeze"
+        env.reserve()
+        assert env.hold == states.HELD_FROZEN  # reserved, still stopped until delivery
+        second = asyncio.ensure_future(env.invoke(invocation("rid-2")))
+        await parked
+        assert processes[0].calls[-1] == "thaw" and env.hold == states.HELD
+        handlers.response(env, Post(), "rid-2")
+        assert (await second).init_ms is None  # warm
+    run(test, tmp_path)
+
+
+def test_retired_while_held_is_not_reused(tmp_path):
+    async def test(env, processes, dead):
+        env.reserve()
+        env.retire()
+        assert env.hold == states.HELD_RETIRED and env.reserved and not env.reusable
+        env.release()
+        assert env.hold == states.RETIRED
+    run(test, tmp_path)
+
+
+def test_timeout_kills_the_process(tmp_path):
+    async def test(env, processes, dead):
+        env.reserve()
+        parked = await next_event(env)
+        outcome = await asyncio.gather(env.invoke(invocation()), parked)
+        assert outcome[0].error_type == "Sandbox.Timedout"
+        assert b"Task timed out after 1.00 seconds" in outcome[0].payload
+        await asyncio.sleep(0.01)
+        assert "kill" in processes[0].calls and dead == [env] and not env.alive
+    run(test, tmp_path)
+
+
+def test_exit_during_an_invocation_is_runtime_exit_error(tmp_path):
+    async def test(env, processes, dead):
+        env.reserve()
+        parked = await next_event(env)
+        running = asyncio.ensure_future(env.invoke(invocation()))
+        await parked
+        processes[0].exit(-11)
+        outcome = await running
+        assert outcome.error_type == "Runtime.ExitError"
+        assert b"signal: segmentation fault" in outcome.payload
+    run(test, tmp_path)
+
+
+def test_json_platform_records_and_their_level(tmp_path):
+    config = CONFIG.replace(log_format="JSON", system_log_level="INFO")
+
+    async def test(env, processes, dead):
+        assert processes[0].launch.env["AWS_LAMBDA_LOG_FORMAT"] == "JSON"
+        env.reserve()
+        parked = await next_event(env)
+        running = asyncio.ensure_future(env.invoke(invocation()))
+        await parked
+        handlers.response(env, Post(), "rid-1")
+        await running
+        await asyncio.sleep(0)
+        records = [json.loads(line.split("\t", 1)[1]) for line in log_text(env).splitlines()]
+        kinds = [r["type"] for r in records]
+        assert kinds == ["platform.initStart", "platform.start", "platform.report"]
+        report = records[-1]["record"]
+        assert report["status"] == "success" and report["metrics"]["maxMemoryUsedMB"] == 50
+        assert report["metrics"]["memorySizeMB"] == 128
+    run(test, tmp_path, config)
