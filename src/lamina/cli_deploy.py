@@ -213,7 +213,10 @@ def _watch(path: Path, endpoint: str, stack_name: str | None, given: dict[str, s
     assembly or a Serverless package, the template is what `cdk synth` or `serverless
     package` writes again."""
     import watchfiles
-    sources = sorted({str(app.source) for app in apps})
+    # a template file; the folder a tool writes again as a whole (cdk.out, .serverless)
+    sources = sorted({str(app.source.parent) if app.fixed_name or
+                      app.source.parent.name == ".serverless" else str(app.source)
+                      for app in apps})
     print(f"Watching {', '.join(sources)} (Ctrl-C stops); code folders reload without a "
           "deploy", file=sys.stderr, flush=True)
     try:
