@@ -12,6 +12,11 @@ are started here and stopped by PID.
 
   .venv/bin/python bench/deploy.py               # 3 repeats
   .venv/bin/python bench/deploy.py --repeat 1    # quick
+  .venv/bin/python bench/deploy.py --compare /tmp/before/src   # A/B in the same run
+
+--compare SRC runs a second engine (and its CLI) from another source tree (`git archive
+<commit> src | tar -x -C /tmp/before`), against the same moto server; the two take turns,
+repeat by repeat, so that both see the same load.
 """
 
 from __future__ import annotations
@@ -85,10 +90,19 @@ def application(root: Path) -> Path:
     return root
 
 
-def lamina(*args: str, endpoint: str) -> float:
+def source_env(source: Path | None, **extra: str) -> dict[str, str]:
+    """The environment that runs Lamina from `source` (a src folder; None: this checkout)."""
+    env = dict(os.environ, **extra)
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+    return env
+
+
+def lamina(*args: str, endpoint: str, source: Path | None = None) -> float:
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "lamina", *args, "--endpoint-url", endpoint],
-                          capture_output=True, text=True, cwd=REPO, check=False)
+                          capture_output=True, text=True, cwd=REPO, check=False,
+                          env=source_env(source))
     took = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"lamina {args[0]} failed:\n{done.stdout}\n{done.stderr}")
@@ -118,37 +132,46 @@ def baseline(endpoint: str, tag: str) -> float:
     return took
 
 
-def run(repeat: int) -> dict:
+def run(repeat: int, sources: dict[str, Path | None]) -> dict[str, dict[str, list[float]]]:
+    """Figures per source (label → kind → seconds), the sources taking turns."""
     scratch = Path(tempfile.mkdtemp(prefix="lamina-bench-deploy-"))
-    moto_port, port = free_port(), free_port()
+    moto_port = free_port()
     moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
                              str(moto_port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    engine = None
+    engines: list[subprocess.Popen] = []
     try:
         wait_port(moto_port, moto, "moto")
-        env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{moto_port}")
-        engine = subprocess.Popen([sys.executable, "-m", "lamina", "serve", "--port", str(port),
-                                   "--data-dir", str(scratch / "data")], cwd=REPO, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(port, engine, "lamina serve")
-        endpoint = f"http://127.0.0.1:{port}"
-        figures: dict[str, list[float]] = {k: [] for k in (
-            "deploy", "baseline", "code_change", "no_change", "destroy")}
+        endpoints = {}
+        for label, source in sources.items():
+            port = free_port()
+            env = source_env(source, AWS_ENDPOINT_URL=f"http://127.0.0.1:{moto_port}")
+            engine = subprocess.Popen([sys.executable, "-m", "lamina", "serve", "--port",
+                                       str(port), "--data-dir", str(scratch / f"data-{label}")],
+                                      cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+            engines.append(engine)
+            wait_port(port, engine, f"lamina serve ({label})")
+            endpoints[label] = f"http://127.0.0.1:{port}"
+        figures: dict[str, dict[str, list[float]]] = {label: {k: [] for k in (
+            "deploy", "baseline", "code_change", "no_change", "destroy")} for label in sources}
         for i in range(repeat):
-            app = application(scratch / f"app{i}")
-            figures["baseline"].append(baseline(endpoint, str(i)))
-            figures["deploy"].append(lamina("deploy", str(app), "--stack-name", f"bench{i}",
-                                            endpoint=endpoint))
-            (app / "f3" / "app.py").write_text(HANDLER + "# changed\n")
-            figures["code_change"].append(lamina("deploy", str(app), "--stack-name",
-                                                 f"bench{i}", endpoint=endpoint))
-            figures["no_change"].append(lamina("deploy", str(app), "--stack-name", f"bench{i}",
-                                               endpoint=endpoint))
-            figures["destroy"].append(lamina("destroy", f"bench{i}", endpoint=endpoint))
+            for label, source in sources.items():
+                endpoint, mine, stack = endpoints[label], figures[label], f"bench{label}{i}"
+                app = application(scratch / f"app-{label}{i}")
+                mine["baseline"].append(baseline(endpoint, f"{label}{i}"))
+                mine["deploy"].append(lamina("deploy", str(app), "--stack-name", stack,
+                                             endpoint=endpoint, source=source))
+                (app / "f3" / "app.py").write_text(HANDLER + "# changed\n")
+                mine["code_change"].append(lamina("deploy", str(app), "--stack-name", stack,
+                                                  endpoint=endpoint, source=source))
+                mine["no_change"].append(lamina("deploy", str(app), "--stack-name", stack,
+                                                endpoint=endpoint, source=source))
+                mine["destroy"].append(lamina("destroy", stack, endpoint=endpoint,
+                                              source=source))
         return figures
     finally:
-        for proc in (engine, moto):
+        for proc in (*engines, moto):
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(15)
@@ -157,20 +180,31 @@ def run(repeat: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--compare", type=Path, metavar="SRC",
+                        help="also run Lamina from this src folder (the 'before' figures)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    figures = run(args.repeat)
-    medians = {k: statistics.median(v) for k, v in figures.items()}
-    print(f"20-function SAM application, {args.repeat} repeat(s), median (min-max) seconds:")
-    for key, values in figures.items():
-        print(f"  {key:12} {medians[key]:6.2f}  ({min(values):.2f}-{max(values):.2f})")
-    ratio = medians["deploy"] / medians["baseline"]
-    print(f"deploy / boto3 baseline: {ratio:.2f}x; target deploy < 5 s: "
-          f"{'met' if medians['deploy'] < 5 else 'MISSED'}")
+    sources: dict[str, Path | None] = {"this": None}
+    if args.compare is not None:
+        sources = {"before": args.compare.resolve(), "this": None}
+    figures = run(args.repeat, sources)
+    medians = {label: {k: statistics.median(v) for k, v in found.items()}
+               for label, found in figures.items()}
+    for label, found in figures.items():
+        print(f"{label}: 20-function SAM application, {args.repeat} repeat(s), median "
+              "(min-max) seconds:")
+        for key, values in found.items():
+            print(f"  {key:12} {medians[label][key]:6.2f}  ({min(values):.2f}-{max(values):.2f})")
+        ratio = medians[label]["deploy"] / medians[label]["baseline"]
+        print(f"  deploy / boto3 baseline: {ratio:.2f}x; target deploy < 5 s: "
+              f"{'met' if medians[label]['deploy'] < 5 else 'MISSED'}")
+    if "before" in medians:
+        for key in ("deploy", "code_change", "no_change", "destroy"):
+            print(f"this / before, {key}: "
+                  f"{medians['this'][key] / medians['before'][key]:.2f}x")
     out = args.out or REPO / "bench" / "results" / f"deploy-{int(time.time())}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"figures": figures, "medians": medians, "ratio": ratio},
-                              indent=2))
+    out.write_text(json.dumps({"figures": figures, "medians": medians}, indent=2))
     print(f"written to {out}")
 
 

@@ -114,18 +114,23 @@ def _endpoint_url_arg(parser: argparse.ArgumentParser) -> None:
 
 def _deploy_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     deploy = commands.add_parser(
-        "deploy", help="deploy a SAM or CloudFormation application to the engine",
+        "deploy", help="deploy a SAM, CloudFormation, CDK or Serverless application",
         description="Deploy an application as a stack, as `sam deploy` or CloudFormation "
                     "would: PATH is a SAM or CloudFormation template (YAML or JSON), a folder "
-                    "holding template.yaml, or `sam build` output (.aws-sam/build, used when "
-                    "present). Local code (CodeUri, ContentUri, Code) is zipped and uploaded; "
+                    "holding template.yaml, `sam build` output (.aws-sam/build, used when "
+                    "present), a CDK cloud assembly (cdk.out after `cdk synth`: every stack, "
+                    "dependencies first) or a Serverless Framework package (.serverless after "
+                    "`serverless package`). Local code (CodeUri, ContentUri, Code, CDK assets, "
+                    "Serverless artifacts) is zipped and uploaded; "
                     "the engine checks the whole template before it creates anything, creates "
                     "Lambda resources itself and other AWS resources through the AWS endpoint it "
                     "was started with (AWS_ENDPOINT_URL), and rolls back on failure. A redeploy "
                     "changes only what changed. See docs/DEPLOY.md.")
     deploy.add_argument("path", type=Path, nargs="?", default=Path("."),
                         help="template file or application folder (default: .)")
-    deploy.add_argument("--stack-name", help="stack name (default: the application's folder)")
+    deploy.add_argument("--stack-name", help="stack name (default: the application's folder; "
+                        "a Serverless package's <service>-<stage>); for a CDK assembly, the "
+                        "one stack to deploy (default: all)")
     deploy.add_argument("--parameter-overrides", nargs="+", default=[], metavar="KEY=VALUE",
                         help="template parameter values (also ParameterKey=K,ParameterValue=V)")
     deploy.add_argument("--skip-unsupported", action="store_true",

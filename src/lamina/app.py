@@ -178,7 +178,8 @@ class Engine:
                                           config.logs_max_age, self._log_streams)
         self.stacks = StackService(self.store, self.functions, AwsClients(config.region),
                                    config.region, config.account, _iam_endpoint(),
-                                   self._engine_features())
+                                   self._engine_features(), self.cluster)
+        self.cluster.on_engines.append(lambda engines: self.stacks.recover_soon())
         self.server: asyncio.Server | None = None
         self.connections = http.Connections()
         self.cluster.on_engines.append(lambda engines: self.async_invoke.release_dead_soon())

@@ -15,7 +15,7 @@ from typing import Any
 
 from lamina import loaders
 
-POLL_S = 0.2
+POLL_S = 0.1  # how often the CLI reads a running operation's new events
 _DONE_OK = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE")
 
 
@@ -66,9 +66,10 @@ def parameter_overrides(values: list[str]) -> dict[str, str]:
 class Printer:
     """Progress as CloudFormation events (to stderr with --json, so stdout stays JSON)."""
 
-    def __init__(self, as_json: bool) -> None:
+    def __init__(self, as_json: bool, endpoint: str = "") -> None:
         self.out = sys.stderr if as_json else sys.stdout
         self.header = False
+        self.endpoint = endpoint
 
     def line(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -108,15 +109,55 @@ def _upload(endpoint: str, app: loaders.Application, printer: Printer) -> None:
 
 def deploy_once(path: Path, endpoint: str, stack_name: str | None, overrides: dict[str, str],
                 as_json: bool, skip_unsupported: bool, hot_reload: bool = False
-                ) -> tuple[bool, loaders.Application | None]:
-    """One deploy, printed; (whether it succeeded, the application read)."""
-    printer = Printer(as_json)
+                ) -> tuple[bool, list[loaders.Application]]:
+    """One deploy of every stack at `path` (in order; the first failure stops it), printed;
+    (whether all succeeded, the applications read)."""
+    printer = Printer(as_json, endpoint)
     try:
-        app = loaders.load(path, hot_reload)
+        apps = _chosen(loaders.load_all(path, hot_reload), stack_name)
     except loaders.LoadError as exc:
         print(f"lamina: {exc}", file=sys.stderr)
-        return False, None
-    name = stack_name or app.stack_name
+        return False, []
+    declared = [set(app.template.get("Parameters") or {}) for app in apps]
+    unknown = sorted(set(overrides) - set().union(*declared)) if len(apps) > 1 else []
+    if unknown:
+        print(f"lamina: --parameter-overrides: no stack declares {', '.join(unknown)}",
+              file=sys.stderr)
+        return False, apps
+    stacks: list[dict[str, Any]] = []
+    ok = True
+    for app, names in zip(apps, declared, strict=True):
+        name = app.stack_name if app.fixed_name else (stack_name or app.stack_name)
+        given = overrides if len(apps) == 1 else {k: v for k, v in overrides.items()
+                                                   if k in names}
+        ok, stack = _deploy_app(app, name, endpoint, given, skip_unsupported, printer)
+        if stack is not None:
+            stacks.append(stack)
+            if not as_json:
+                _summary(stack, as_json, printer)
+        if not ok:
+            break
+    if as_json and stacks:
+        json.dump(stacks[0] if len(apps) == 1 else {"Stacks": stacks}, sys.stdout, indent=2)
+        print()
+    return ok, apps
+
+
+def _chosen(apps: list[loaders.Application], stack_name: str | None
+            ) -> list[loaders.Application]:
+    """With --stack-name, the one stack of an application that names its stacks (CDK)."""
+    if stack_name is None or not apps or not apps[0].fixed_name:
+        return apps
+    found = [app for app in apps if stack_name in app.aliases]
+    if not found:
+        raise loaders.LoadError(f"no stack {stack_name} in {apps[0].source.parent} (it has "
+                                f"{', '.join(app.stack_name for app in apps)})")
+    return found
+
+
+def _deploy_app(app: loaders.Application, name: str, endpoint: str, overrides: dict[str, str],
+                skip_unsupported: bool, printer: Printer
+                ) -> tuple[bool, dict[str, Any] | None]:
     try:
         _upload(endpoint, app, printer)
         started = request(endpoint, f"/_lamina/stacks/{urllib.parse.quote(name)}", "PUT",
@@ -126,25 +167,20 @@ def deploy_once(path: Path, endpoint: str, stack_name: str | None, overrides: di
             printer.line(f"No changes to deploy. Stack {name} is up to date")
             status = started["StackStatus"]
         else:
-            printer.line(f"Deploying {app.source} as stack {name} to {endpoint}")
+            printer.line(f"Deploying {app.source} as stack {name} to {printer.endpoint}")
             status = _follow(endpoint, name, int(started.get("LastEventId", 1)) - 1, printer)
         stack = request(endpoint, f"/_lamina/stacks/{urllib.parse.quote(name)}")
     except EngineError as exc:
         print(f"lamina: deploy of {name}: {exc}", file=sys.stderr)
-        return False, app
+        return False, None
     ok = status in _DONE_OK or not started.get("Changes", True)
-    _summary(stack, as_json, printer)
     if not ok:
         print(f"lamina: deploy of {name} failed: {stack.get('StackStatusReason') or status} "
               f"(stack is {status})", file=sys.stderr)
-    return ok, app
+    return ok, stack
 
 
 def _summary(stack: dict[str, Any], as_json: bool, printer: Printer) -> None:
-    if as_json:
-        json.dump(stack, sys.stdout, indent=2)
-        print()
-        return
     for notice in stack.get("Notices", []):
         printer.line(f"Note: {notice}")
     if stack.get("Outputs"):
@@ -163,22 +199,28 @@ def _summary(stack: dict[str, Any], as_json: bool, printer: Printer) -> None:
 def deploy(path: Path, endpoint: str, stack_name: str | None, overrides: list[str],
            as_json: bool, skip_unsupported: bool, watch: bool) -> int:
     given = parameter_overrides(overrides)
-    ok, app = deploy_once(path, endpoint, stack_name, given, as_json, skip_unsupported, watch)
+    ok, apps = deploy_once(path, endpoint, stack_name, given, as_json, skip_unsupported, watch)
     if not watch:
         return 0 if ok else 1
-    if app is None:
+    if not apps:
         return 1
-    return _watch(path, endpoint, stack_name, given, as_json, skip_unsupported, app)
+    return _watch(path, endpoint, stack_name, given, as_json, skip_unsupported, apps)
 
 
 def _watch(path: Path, endpoint: str, stack_name: str | None, given: dict[str, str],
-           as_json: bool, skip_unsupported: bool, app: loaders.Application) -> int:
-    """Redeploy whenever the template changes (code folders reload on their own)."""
+           as_json: bool, skip_unsupported: bool, apps: list[loaders.Application]) -> int:
+    """Redeploy whenever the template changes (code folders reload on their own). For a CDK
+    assembly or a Serverless package, the template is what `cdk synth` or `serverless
+    package` writes again."""
     import watchfiles
-    print(f"Watching {app.source} (Ctrl-C stops); code folders reload without a deploy",
-          file=sys.stderr, flush=True)
+    # a template file; the folder a tool writes again as a whole (cdk.out, .serverless)
+    sources = sorted({str(app.source.parent) if app.fixed_name or
+                      app.source.parent.name == ".serverless" else str(app.source)
+                      for app in apps})
+    print(f"Watching {', '.join(sources)} (Ctrl-C stops); code folders reload without a "
+          "deploy", file=sys.stderr, flush=True)
     try:
-        for _changes in watchfiles.watch(app.source, debounce=300, raise_interrupt=False):
+        for _changes in watchfiles.watch(*sources, debounce=300, raise_interrupt=False):
             deploy_once(path, endpoint, stack_name, given, as_json, skip_unsupported, True)
     except KeyboardInterrupt:
         pass

@@ -17,6 +17,10 @@ from typing import Any
 from lamina.domain import destinations, errors
 from lamina.domain.model import Delivery
 
+# connections of the long-poll clients: one per poller waiting at once (aiobotocore's default
+# pool is 10, which ten SQS pollers would fill for 20 s at a time)
+LONG_POLL_CONNECTIONS = 500
+
 
 class AwsClients:
     """One aiobotocore client per service, created on first use and shared."""
@@ -28,10 +32,12 @@ class AwsClients:
         self._clients: dict[str, Any] = {}
         self._queue_urls: dict[str, str] = {}
 
-    async def client(self, service: str, quick: bool = False) -> Any:
+    async def client(self, service: str, quick: bool = False, long_poll: bool = False) -> Any:
         """The service's client; `quick`: one that gives up within seconds (for a check a
-        control-plane request waits on)."""
-        key = f"{service}:quick" if quick else service
+        control-plane request waits on); `long_poll`: one for calls that hold a connection
+        for up to 20 s (SQS ReceiveMessage), with a pool of its own, so that they never
+        leave the other calls (a deploy's, a destination's) waiting for a connection."""
+        key = f"{service}:quick" if quick else f"{service}:poll" if long_poll else service
         if key not in self._clients:
             if self._session is None:  # imported on first use: it costs ~170 ms at start
                 from aiobotocore.session import get_session
@@ -43,6 +49,9 @@ class AwsClients:
                 from aiobotocore.config import AioConfig
                 options["config"] = AioConfig(connect_timeout=3, read_timeout=10,
                                               retries={"max_attempts": 1})
+            elif long_poll:
+                from aiobotocore.config import AioConfig
+                options["config"] = AioConfig(max_pool_connections=LONG_POLL_CONNECTIONS)
             self._clients[key] = await self._stack.enter_async_context(
                 self._session.create_client(service, region_name=self.region, **options))
         return self._clients[key]

@@ -76,7 +76,8 @@ def _apis(stack: Stack) -> list[dict[str, Any]]:
     """Each HTTP API's URL: the one its last stage gave, else the API's own."""
     stages = {r.properties.get("ApiId") or r.properties.get("RestApiId"): r.attributes
               for r in stack.resources.values()
-              if r.type in ("AWS::ApiGatewayV2::Stage", "AWS::ApiGateway::Stage")}
+              if r.type in ("AWS::ApiGatewayV2::Stage", "AWS::ApiGateway::Stage") or
+              (r.type == "AWS::ApiGateway::Deployment" and r.attributes.get("Url"))}
     found = []
     for r in stack.resources.values():
         if r.type in _API_TYPES and not r.skipped and r.attributes.get("Url"):

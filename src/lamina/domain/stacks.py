@@ -14,9 +14,10 @@ Stack statuses are CloudFormation's:
 
 from __future__ import annotations
 
+import json
 import random
 import string
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 # Code.S3Bucket of a package `lamina deploy` uploaded to the engine (read from its own store),
@@ -45,8 +46,27 @@ class StackResource:
     skipped: bool = False  # an unsupported type deployed with --skip-unsupported
     depends: list[str] = field(default_factory=list)  # what it was made after
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, "_json", None)  # any change: encoded again
+        object.__setattr__(self, name, value)
+
+    def to_json(self) -> str:
+        """`to_dict()` as JSON, kept until a field changes (a deploy writes the whole stack at
+        each step: most resources have not changed since the last)."""
+        cached = self.__dict__.get("_json")
+        if cached is None:
+            cached = _dumps(self.to_dict())
+            object.__setattr__(self, "_json", cached)
+        return cached
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Its fields as a dict (containers copied one level: values are JSON data, which
+        nothing changes in place; `asdict`'s deep copy cost most of a deploy's time)."""
+        return {"logical_id": self.logical_id, "type": self.type,
+                "physical_id": self.physical_id, "properties": dict(self.properties),
+                "attributes": dict(self.attributes), "status": self.status,
+                "reason": self.reason, "retain": self.retain, "skipped": self.skipped,
+                "depends": list(self.depends)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StackResource:
@@ -82,8 +102,30 @@ class Stack:
     def exports(self) -> dict[str, str]:
         return {o["ExportName"]: o["OutputValue"] for o in self.outputs if o.get("ExportName")}
 
+    def to_json(self) -> str:
+        """`to_dict()` as JSON, built from pieces kept between writes: each resource's own
+        (see StackResource.to_json) and the templates' (the template, the previous one and
+        the original, which are replaced, never changed in place)."""
+        parts = []
+        for f in _STACK_FIELDS:
+            value = getattr(self, f.name)
+            if f.name == "resources":
+                text = "{" + ",".join(f"{_dumps(k)}:{r.to_json()}"
+                                      for k, r in value.items()) + "}"
+            elif f.name in ("template", "previous"):
+                text = _frozen_json(value)
+            elif f.name == "options":
+                text = "{" + ",".join(
+                    f"{_dumps(k)}:{_frozen_json(v) if k == 'original' else _dumps(v)}"
+                    for k, v in value.items()) + "}"
+            else:
+                text = _dumps(value)
+            parts.append(f'"{f.name}":{text}')
+        return "{" + ",".join(parts) + "}"
+
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """Its fields as a dict, to be written (JSON data, shared, not copied)."""
+        data = {f.name: getattr(self, f.name) for f in _STACK_FIELDS}
         data["resources"] = {k: v.to_dict() for k, v in self.resources.items()}
         return data
 
@@ -93,6 +135,29 @@ class Stack:
         data["resources"] = {k: StackResource.from_dict(v)
                              for k, v in data.get("resources", {}).items()}
         return cls(**data)
+
+
+_STACK_FIELDS = fields(Stack)
+_FROZEN: dict[int, tuple[Any, str]] = {}  # id → (the value, kept alive; its JSON)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _frozen_json(value: Any) -> str:
+    """The JSON of a value that is replaced, never changed in place (a template), encoded once
+    while it is in use."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return _dumps(value)
+    found = _FROZEN.get(id(value))
+    if found is not None and found[0] is value:
+        return found[1]
+    text = _dumps(value)
+    if len(_FROZEN) >= 64:
+        _FROZEN.pop(next(iter(_FROZEN)))
+    _FROZEN[id(value)] = (value, text)
+    return text
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,7 @@ class SqsPoller(Poller):
 
     async def _collect(self) -> list[dict[str, Any]] | None:
         """Messages for one batch (None if the poller was stopped meanwhile)."""
-        client = await self.clients.client("sqs")
+        client = await self.clients.client("sqs", long_poll=True)
         batch_size, window = self.mapping.batch_size, self.mapping.batching_window
         deadline = time.monotonic() + window
         messages: list[dict[str, Any]] = []

@@ -97,6 +97,9 @@ class FunctionService:
         self.region = region
         self.account = account
         self._functions: dict[str, FunctionEntry] = {}
+        # name → tags AWS itself puts on the function it is about to create (a deploy's
+        # `aws:cloudformation:*`): written with the function, in the same store write
+        self._system_tags_next: dict[str, dict[str, str]] = {}
         # Held by each control-plane change (the API) and by a reload of what another engine
         # changed, so that a reload never replaces entries a change is working on.
         self.changes = asyncio.Lock()
@@ -224,10 +227,24 @@ class FunctionService:
                    for e in self._functions.values())
 
     # changing --------------------------------------------------------------------------
+    def expect_system_tags(self, name: str, tags: dict[str, str] | None) -> None:
+        """The next CreateFunction of `name` also carries `tags`, which callers may not set
+        (`aws:` keys); None forgets them."""
+        if tags is None:
+            self._system_tags_next.pop(name, None)
+        else:
+            self._system_tags_next[name] = dict(tags)
+
     async def create(self, request: CreateFunction) -> FunctionConfig:
         settings = request.settings
         validate(settings)
         check_tags(request.tags, len(request.tags))
+        system = self._system_tags_next.pop(request.name, {})
+        if system:
+            tags = {**request.tags, **system}
+            if len(tags) > limits.TAGS_PER_FUNCTION:
+                raise errors.InvalidParameterValue("Number of tags exceeds resource tag limit.")
+            request = dataclasses.replace(request, tags=tags)
         if settings.role is None:
             raise errors.ValidationError.field(None, "role", "Member must not be null")
         if request.name in self._functions:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.domain import errors
-from lamina.domain.cfn import graph, intrinsics, parameters, template
+from lamina.domain.cfn import graph, intrinsics, parameters, rules, template
 from lamina.domain.cfn.intrinsics import Pending, Scope
 from lamina.service import sam
 from lamina.service.providers import REGISTRY
@@ -72,6 +73,8 @@ async def prepare(document: dict[str, Any], given: dict[str, str], ctx: DeployCo
     base = Scope(names, _no_resource, _no_attribute, mappings=processed.get("Mappings") or {},
                  exports=exports, region=ctx.region)
     conditions = intrinsics.conditions(processed.get("Conditions") or {}, base)
+    rules.check(document.get("Rules"), dataclasses.replace(base, conditions=conditions),
+                definitions)
     resources = _active(processed["Resources"], conditions)
     plan = Plan(document, processed, dict(given), values, conditions, resources,
                 graph.dependencies(resources, names, conditions), exports=exports)
@@ -112,8 +115,10 @@ def _types(plan: Plan, skip_unsupported: bool) -> None:
     unsupported = {lid: r["Type"] for lid, r in plan.resources.items() if r["Type"] not in REGISTRY}
     if unsupported and not skip_unsupported:
         listed = ", ".join(f"{lid} ({kind})" for lid, kind in sorted(unsupported.items()))
+        hints = "".join(sorted({_custom_hint(kind) for kind in unsupported.values()} - {""}))
         raise errors.TemplateError(f"Lamina cannot create these resources: {listed}. Nothing was "
-                                   "created (lamina deploy --skip-unsupported deploys the rest)")
+                                   "created (lamina deploy --skip-unsupported deploys the "
+                                   f"rest).{hints}")
     plan.skipped = unsupported
     for logical_id, needs in plan.graph.items():
         for dependency in sorted(needs & set(unsupported)):
@@ -121,6 +126,27 @@ def _types(plan: Plan, skip_unsupported: bool) -> None:
                 raise errors.TemplateError(
                     f"Resource {logical_id} refers to {dependency} ({unsupported[dependency]}), "
                     "which Lamina cannot create: nothing was created")
+
+
+# CDK's own custom resources, and what to write instead
+_CUSTOM_HINTS = {
+    "Custom::LogRetention": "CDK's logRetention: give the function a logGroup "
+                            "(an AWS::Logs::LogGroup with RetentionInDays) instead",
+    "Custom::CDKBucketDeployment": "CDK's BucketDeployment: copy the files with "
+                                   "`aws s3 sync` to the S3 endpoint instead",
+    "Custom::S3AutoDeleteObjects": "CDK's autoDeleteObjects: leave it off (lamina destroy "
+                                   "fails on a bucket that is not empty, as CloudFormation does)",
+    "Custom::AWS": "CDK's AwsCustomResource: make the call after the deploy instead",
+}
+
+
+def _custom_hint(kind: str) -> str:
+    """Why a custom resource is refused, and what the user can do."""
+    if not (kind.startswith("Custom::") or kind == "AWS::CloudFormation::CustomResource"):
+        return ""
+    hint = _CUSTOM_HINTS.get(kind)
+    return (f" {kind} is a custom resource: CloudFormation runs its provider function with a "
+            "signed response URL, which Lamina does not do" + (f" ({hint})." if hint else "."))
 
 
 def validation_scope(plan: Plan, ctx: DeployContext) -> Scope:

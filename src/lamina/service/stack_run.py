@@ -33,6 +33,11 @@ class Failed(Exception):
     """A resource could not be made: the operation rolls back."""
 
 
+class Fenced(Exception):
+    """The stack's operation is no longer this engine's (engines sharing a store: another
+    took it over when this one's lease ran out): it stops here, writing nothing more."""
+
+
 class Run:
     """One operation on one stack (create, update, delete, or a recovery of either)."""
 
@@ -45,6 +50,7 @@ class Run:
         self._pending: list[StackEvent] = []
         self._limit = asyncio.Semaphore(PARALLEL)
         ctx.notice = self._notice
+        ctx.resources = lambda: self.stack.resources
 
     def _notice(self, text: str) -> None:
         if text not in self.stack.notices:
@@ -90,23 +96,39 @@ class Run:
         await self.cleanup(plan, "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE")
 
     async def _waves(self, plan: stack_plan.Plan) -> None:
+        """Create or update every resource, each as soon as the resources it depends on are
+        done (not wave by wave: a function waits for its own role, not for every role). On a
+        failure nothing more is started; what is running finishes, then the operation fails
+        naming every resource that failed."""
         done: set[str] = set()
-        remaining = list(plan.resources)
-        while remaining:
-            ready = [n for n in remaining if plan.graph[n] <= done]
-            results = await asyncio.gather(*(self._one(plan, n) for n in ready),
-                                           return_exceptions=True)
-            failures = [r for r in results if isinstance(r, BaseException)]
-            for failure in failures:
-                if not isinstance(failure, (Failed, errors.LaminaError)):
-                    raise failure
-            if failures:
-                names = ", ".join(n for n, r in zip(ready, results, strict=True)
-                                  if isinstance(r, BaseException))
-                raise Failed(f"The following resource(s) failed to create or update: "
-                             f"[{names}]. {_reason(failures[0])}")
-            done.update(ready)
-            remaining = [n for n in remaining if n not in done]
+        waiting = list(plan.resources)
+        running: dict[asyncio.Task[None], str] = {}
+        failures: list[tuple[str, BaseException]] = []
+        while waiting or running:
+            if not failures:
+                ready = [n for n in waiting if plan.graph[n] <= done]
+                waiting = [n for n in waiting if n not in ready]
+                for name in ready:
+                    running[asyncio.ensure_future(self._one(plan, name))] = name
+            if not running:
+                break
+            finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                name = running.pop(task)
+                error = task.exception()
+                if error is None:
+                    done.add(name)
+                elif isinstance(error, (Failed, errors.LaminaError)):
+                    failures.append((name, error))
+                else:
+                    for other in running:
+                        other.cancel()
+                    await asyncio.gather(*running, return_exceptions=True)
+                    raise error
+        if failures:
+            names = ", ".join(name for name, _ in failures)
+            raise Failed(f"The following resource(s) failed to create or update: "
+                         f"[{names}]. {_reason(failures[0][1])}")
 
     async def _warm(self, plan: stack_plan.Plan) -> None:
         """Make the AWS clients the plan needs, all at once (each costs tens of ms)."""

@@ -3,6 +3,13 @@ them, read their events. A deploy is checked whole before anything is made
 (`stack_plan.prepare`), stored as in progress before it is acknowledged, and then run by the
 engine itself (`stack_run.Run`), so a client that goes away changes nothing: the deploy
 completes or rolls back. A stack found in progress at start (the engine died) is rolled back.
+
+Engines sharing a PostgreSQL store: an operation is leased to the engine that runs it (the
+stack records its `engine`; each write is taken only while the stored stack is not in
+progress or is this engine's). A stack in progress under another live engine is left to it;
+one whose engine is dead (its cluster lease ran out) is taken over by one live engine (an
+atomic claim) and rolled back or finished, at start or as soon as the death is seen. An
+engine whose operation was taken over stops it at its next write (`Fenced`).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from lamina.domain.stacks import Stack, StackEvent, stack_arn
 from lamina.service import stack_plan
 from lamina.service.providers.aws import call
 from lamina.service.providers.base import DeployContext, LambdaApi, ProviderError
-from lamina.service.stack_run import Run
+from lamina.service.stack_run import Fenced, Run
 
 log = logging.getLogger("lamina.stacks")
 NAME_RE = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
@@ -33,7 +40,8 @@ class StackService:
     """See the module docstring."""
 
     def __init__(self, store: Any, functions: Any, aws: Any, region: str, account: str,
-                 iam_endpoint: bool, services: dict[str, Any] | None = None) -> None:
+                 iam_endpoint: bool, services: dict[str, Any] | None = None,
+                 cluster: Any = None) -> None:
         self.store = store
         self.functions = functions
         self.aws = aws
@@ -44,6 +52,14 @@ class StackService:
         self.lambda_api = LambdaApi()
         self._preparing = asyncio.Lock()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._live: dict[str, Stack] = {}  # the stacks this engine is running, by name
+        # this engine among engines sharing the store (None: it is alone)
+        self.cluster = cluster if cluster is not None and getattr(cluster, "shared", False) \
+            else None
+        self.engine_id: str | None = self.cluster.engine_id if self.cluster else None
+        self._recovering = asyncio.Lock()
+        self._sweeps: set[asyncio.Task[None]] = set()
+        self._serving = False  # set by the start's recover(): the Lambda API is wired by then
 
     # reading ---------------------------------------------------------------------------
     async def list(self, include_deleted: bool = False) -> list[Stack]:
@@ -51,6 +67,9 @@ class StackService:
                 if include_deleted or s.status not in GONE]
 
     async def find(self, name: str) -> Stack | None:
+        live = self._live.get(name)
+        if live is not None:  # being run here: what the store has, or newer
+            return live
         return next((s for s in await self.store.list_stacks() if s.name == name), None)
 
     async def get(self, name: str) -> Stack:
@@ -94,9 +113,9 @@ class StackService:
                 await self.store.delete_stack(existing.name, existing.stack_id)
             stack = self._begin(existing if updating else None, name, stack_id, plan,
                                 skip_unsupported)
-            run = Run(stack, ctx, self.store.put_stack)
-            await run.status(stack.status)  # durable before it is acknowledged
-            self._start(name, run.deploy(plan))
+            run = Run(stack, ctx, self._save)
+            await self._first(run, stack.status)  # durable before it is acknowledged
+            self._start(run, run.deploy(plan))
         return stack, True
 
     def _begin(self, existing: Stack | None, name: str, stack_id: str,
@@ -118,7 +137,22 @@ class StackService:
         stack.notices = []
         stack.journal = []
         stack.updated_at = now
+        stack.options["engine"] = self.engine_id
         return stack
+
+    async def _first(self, run: Run, status: str) -> None:
+        """An operation's first write: it fails if another engine began one meanwhile."""
+        try:
+            await run.status(status)
+        except Fenced:
+            raise errors.TemplateError(f"Stack:{run.stack.stack_id} is in progress on another "
+                                       "engine and can not be changed now.") from None
+
+    async def _save(self, stack: Stack, events: list[StackEvent]) -> None:
+        if self.engine_id is None:
+            await self.store.put_stack(stack, events)
+        elif not await self.store.put_stack_owned(stack, events, self.engine_id):
+            raise Fenced(f"stack {stack.name}: another engine took its operation over")
 
     async def destroy(self, name: str) -> Stack:
         async with self._preparing:
@@ -128,9 +162,10 @@ class StackService:
             if stack.in_progress:
                 raise errors.TemplateError(f"Stack:{stack.stack_id} is in {stack.status} "
                                            "state and can not be deleted now.")
-            run = Run(stack, self.context(name, stack.stack_id), self.store.put_stack)
-            await run.status("DELETE_IN_PROGRESS")
-            self._start(name, run.delete())
+            stack.options["engine"] = self.engine_id
+            run = Run(stack, self.context(name, stack.stack_id), self._save)
+            await self._first(run, "DELETE_IN_PROGRESS")
+            self._start(run, run.delete())
         return stack
 
     async def wait(self, name: str) -> None:
@@ -142,30 +177,64 @@ class StackService:
     # start and stop --------------------------------------------------------------------
     async def recover(self) -> None:
         """Finish what a stopped engine left in progress: roll back a deploy, go on with a
-        clean-up or a delete."""
-        for stack in await self.store.list_stacks():
-            if not stack.in_progress or stack.name in self._running:
-                continue
-            log.warning("stack %s was %s when the engine stopped: finishing it", stack.name,
-                        stack.status)
-            run = Run(stack, self.context(stack.name, stack.stack_id), self.store.put_stack)
-            self._start(stack.name, _recovery(run))
+        clean-up or a delete. With engines sharing the store, only stacks whose engine is
+        not alive, each claimed first (one engine takes each)."""
+        self._serving = True
+        async with self._recovering:
+            alive = {e.engine for e in self.cluster.alive()} if self.cluster else set()
+            for stack in await self.store.list_stacks():
+                if not stack.in_progress or stack.name in self._running:
+                    continue
+                owner = stack.options.get("engine")
+                if self.engine_id is not None:
+                    if owner in alive and owner != self.engine_id:
+                        continue  # another live engine runs it
+                    stack.options["engine"] = self.engine_id
+                    if not await self.store.claim_stack(stack, owner):
+                        continue  # another engine claimed it first
+                log.warning("stack %s was %s when its engine stopped: finishing it",
+                            stack.name, stack.status)
+                run = Run(stack, self.context(stack.name, stack.stack_id), self._save)
+                self._start(run, _recovery(run))
+
+    def recover_soon(self) -> None:
+        """An engine sharing the store died: take over its stacks (cluster callback)."""
+        if self.engine_id is not None and self._serving:
+            task = asyncio.get_running_loop().create_task(self._recover_logged(),
+                                                          name="stack recovery")
+            self._sweeps.add(task)
+            task.add_done_callback(self._sweeps.discard)
+
+    async def _recover_logged(self) -> None:
+        try:
+            await self.recover()
+        except errors.StoreUnavailable as exc:
+            log.warning("could not look for stacks to take over: %s", exc)
+        except Exception:
+            log.exception("looking for stacks to take over failed")
 
     async def close(self) -> None:
         for task in list(self._running.values()):
             task.cancel()
         await asyncio.gather(*self._running.values(), return_exceptions=True)
 
-    def _start(self, name: str, work: Awaitable[None]) -> None:
+    def _start(self, run: Run, work: Awaitable[None]) -> None:
+        name = run.stack.name
+
         async def guarded() -> None:
             try:
                 await work
             except asyncio.CancelledError:
                 raise
+            except Fenced as exc:
+                log.warning("%s: this engine stops it", exc)
             except Exception:
                 log.exception("stack %s: the operation stopped on an unexpected error", name)
             finally:
                 self._running.pop(name, None)
+                self._live.pop(name, None)
+
+        self._live[name] = run.stack
 
         self._running[name] = asyncio.get_running_loop().create_task(
             guarded(), name=f"stack {name}")
@@ -176,9 +245,9 @@ class StackService:
                              self.aws, self.store.get_package, self._system_tags,
                              lambda text: None, self.iam_endpoint, self.services)
 
-    async def _system_tags(self, function: str, tags: dict[str, str]) -> None:
-        async with self.functions.changes:
-            await self.functions.set_system_tags(function, tags)
+    async def _system_tags(self, function: str, tags: dict[str, str] | None) -> None:
+        """Tags the function about to be created carries (None: the create failed)."""
+        self.functions.expect_system_tags(function, tags)
 
     async def _exports(self, name: str) -> dict[str, str]:
         exports: dict[str, str] = {}

@@ -401,6 +401,29 @@ class SqlStore(EventsQueries, DurableSql):
                                                  for e in events]))
         await self._change(*steps)
 
+    async def put_stack_owned(self, stack: Stack, events: list[StackEvent], engine: str
+                              ) -> bool:
+        """`put_stack` by the engine running the stack's operation: written (with its events)
+        only while the stored stack is not in progress, or in progress under `engine`;
+        whether it was (False: another engine took the operation over)."""
+        row = rows.stack_row(stack)
+        steps: list[Step] = [("put_stack_owned", {**row, "engine": engine})]
+        if events:
+            steps.append(("insert_stack_event_owned", [
+                {**rows.stack_event_row(stack.stack_id, e), "name": stack.name,
+                 "engine": engine} for e in events]))
+        written, *_ = await self._change(*steps)
+        return bool(written)
+
+    async def claim_stack(self, stack: Stack, previous: str | None) -> bool:
+        """Take over a stack in progress whose engine `previous` is dead: `stack` carries
+        the new owner; written only if `previous` still had it."""
+        row = rows.stack_row(stack)
+        (claimed,) = await self._change(("claim_stack", {
+            "name": stack.name, "stack_id": stack.stack_id, "stack": row["stack"],
+            "updated_at": row["updated_at"], "previous": previous}))
+        return bool(claimed)
+
     async def delete_stack(self, name: str, stack_id: str) -> None:
         await self._change(("delete_stack", {"name": name}),
                            ("delete_stack_events", {"stack_id": stack_id}))

@@ -9,7 +9,7 @@ from lamina.domain import capacity, errors
 from lamina.domain.capacity import CapacityProvider
 from lamina.domain.code_signing import CodeSigningConfig
 from lamina.domain.layers import LAYER_RACE, LayerVersion
-from lamina.domain.stacks import Stack, StackEvent
+from lamina.domain.stacks import IN_PROGRESS, Stack, StackEvent
 from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
     Alias,
@@ -389,6 +389,25 @@ class MemoryStore(EventsMemory, DurableMemory):
     async def put_stack(self, stack: Stack, events: list[StackEvent] | None = None) -> None:
         self.stacks[stack.name] = copy.deepcopy(stack.to_dict())
         self.stack_events.setdefault(stack.stack_id, []).extend(events or [])
+
+    async def put_stack_owned(self, stack: Stack, events: list[StackEvent], engine: str
+                              ) -> bool:
+        stored = self.stacks.get(stack.name)
+        if stored is not None and stored["status"] in IN_PROGRESS and \
+                stored["options"].get("engine") != engine:
+            return False
+        await self.put_stack(stack, events)
+        return True
+
+    async def claim_stack(self, stack: Stack, previous: str | None) -> bool:
+        stored = self.stacks.get(stack.name)
+        if stored is None or stored["stack_id"] != stack.stack_id or \
+                stored["status"] not in IN_PROGRESS or \
+                stored["options"].get("engine") != previous:
+            return False
+        self.stacks[stack.name] = {**copy.deepcopy(stack.to_dict()),
+                                   "status": stored["status"]}
+        return True
 
     async def delete_stack(self, name: str, stack_id: str) -> None:
         self.stacks.pop(name, None)

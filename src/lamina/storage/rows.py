@@ -124,7 +124,7 @@ def url_from_row(text: str) -> FunctionUrlConfig:
 def stack_row(stack: Stack) -> dict[str, Any]:
     return {"name": stack.name, "stack_id": stack.stack_id, "status": stack.status,
             "updated_at": stack.updated_at,
-            "stack": json.dumps(stack.to_dict(), separators=(",", ":"))}
+            "stack": stack.to_json()}
 
 
 def stack_event_row(stack_id: str, event: StackEvent) -> dict[str, Any]:

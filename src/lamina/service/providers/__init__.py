@@ -7,10 +7,10 @@ to skip unsupported types. To add a type: write a Provider subclass and list it 
 
 from __future__ import annotations
 
-from lamina.service.providers import aws, events, iam, lambda_
+from lamina.service.providers import apigw, aws, events, iam, lambda_
 from lamina.service.providers.base import Provider
 
 REGISTRY: dict[str, type[Provider]] = {
     provider.type: provider
-    for module in (lambda_, aws, iam, events) for provider in module.PROVIDERS
+    for module in (lambda_, aws, iam, events, apigw) for provider in module.PROVIDERS
 }

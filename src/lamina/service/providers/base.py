@@ -20,6 +20,7 @@ New resource types: subclass Provider, list it in `service/providers/__init__.py
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Awaitable, Callable
@@ -84,10 +85,17 @@ class DeployContext:
     lambda_api: LambdaApi
     aws: Any                                      # adapters.aws.AwsClients
     package: Callable[[str], Awaitable[bytes | None]]   # a stored package by its sha256 key
-    system_tags: Callable[[str, dict[str, str]], Awaitable[None]]
+    # tags the next CreateFunction of a name carries (aws:cloudformation:*); None: forget
+    system_tags: Callable[[str, dict[str, str] | None], Awaitable[None]]
     notice: Callable[[str], None]
     iam_endpoint: bool = False                    # IAM calls go to an endpoint (else simulated)
     services: dict[str, Any] = field(default_factory=dict)  # engine features (schedules, apis)
+    # the stack's resources as made so far (a provider may read another's attributes: a
+    # route finds its integration, a method its resource's path)
+    resources: Callable[[], dict[str, StackResource]] = field(default=dict)
+    # held while a provider reads, changes and writes back an engine object that several
+    # resources share (an API's routes)
+    changes: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def arn(self, service: str, resource: str, region: bool = True) -> str:
         return f"arn:aws:{service}:{self.region if region else ''}:{self.account}:{resource}"

@@ -208,6 +208,10 @@ class _Api(Provider):
 
     async def check(self, logical_id: str, properties: dict[str, Any]) -> None:
         body = properties.get("Body")
+        if self.protocol == "HTTP" and known(properties.get("ProtocolType", "HTTP")) and \
+                properties.get("ProtocolType", "HTTP") != "HTTP":
+            raise refuse(logical_id, "ProtocolType", "Lamina serves HTTP APIs only, not "
+                         f"{properties['ProtocolType']}")
         if "BodyS3Location" in properties:
             raise refuse(logical_id, "BodyS3Location", "give the definition inline (Body)")
         if isinstance(body, dict) and known(body):
@@ -240,11 +244,18 @@ class _Api(Provider):
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
         service = self._service()
         current = service.get(resource.physical_id) if service else None
-        made = self._api(resource.physical_id or api_id(), resource.logical_id, properties)
-        if current is not None:
-            made = dataclasses.replace(made, stage=current.stage,
-                                       stage_variables=current.stage_variables)
-        return await self._put(resource.logical_id, made)
+        async with self.ctx.changes:
+            made = self._api(resource.physical_id or api_id(), resource.logical_id, properties)
+            if current is not None:
+                # routes that Route / Method resources added stay (only the body's change)
+                before = {r.key for r in self._api(made.api_id, resource.logical_id,
+                                                   resource.properties).routes}
+                mine = {r.key for r in made.routes}
+                kept = tuple(r for r in current.routes if r.key not in before | mine)
+                made = dataclasses.replace(made, stage=current.stage,
+                                           stage_variables=current.stage_variables,
+                                           routes=made.routes + kept)
+            return await self._put(resource.logical_id, made)
 
     async def delete(self, resource: StackResource) -> None:
         service = self._service()
@@ -275,12 +286,14 @@ class _Stage(Provider):
                      name: str | None) -> Made:
         stage = str(properties.get("StageName", "$default"))
         service = self.ctx.services.get("apis")
-        api = service.get(properties.get(self.api_property)) if service else None
-        if api is not None:
-            variables = properties.get(self.variables_property) or properties.get("Variables")
-            api = dataclasses.replace(api, stage=stage, stage_variables={
-                str(k): str(v) for k, v in (variables or {}).items()})
-            api = await service.put(api)
+        async with self.ctx.changes:
+            api = service.get(properties.get(self.api_property)) if service else None
+            if api is not None:
+                variables = properties.get(self.variables_property) or \
+                    properties.get("Variables")
+                api = dataclasses.replace(api, stage=stage, stage_variables={
+                    str(k): str(v) for k, v in (variables or {}).items()})
+                api = await service.put(api)
         if api is None:
             return Made(stage, {})
         return Made(stage, {"Url": service.url(api), "FallbackUrl": service.fallback_url(api)})
@@ -305,12 +318,20 @@ class RestStage(_Stage):
 
 
 class Deployment(Provider):
-    """A REST API deployment: the engine serves an API's routes as soon as it has them."""
+    """A REST API deployment: the engine serves an API's routes as soon as it has them. A
+    `StageName` makes that stage (as the Serverless Framework writes it), with
+    `StageDescription.Variables`."""
 
     type = "AWS::ApiGateway::Deployment"
 
     async def create(self, logical_id: str, properties: dict[str, Any],
                      name: str | None) -> Made:
+        if properties.get("StageName"):
+            stage = {"RestApiId": properties.get("RestApiId"),
+                     "StageName": properties["StageName"],
+                     "Variables": (properties.get("StageDescription") or {}).get("Variables")}
+            made = await RestStage(self.ctx).create(logical_id, stage, None)
+            return Made(api_id(), made.attributes)
         return Made(api_id())
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:

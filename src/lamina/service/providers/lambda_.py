@@ -130,8 +130,12 @@ class Function(Provider):
         code = await CodeSource(self).api_code(properties["Code"], properties.get("Runtime"))
         body = {**self._body(properties), "FunctionName": name, "Code": code,
                 "Tags": tag_map(properties.get("Tags"))}
-        found = await self.ctx.lambda_api.call("POST", F, body)
+        # CloudFormation's aws: tags go with the create (callers cannot set them)
         await self.ctx.system_tags(name, self.cfn_tags(logical_id))
+        try:
+            found = await self.ctx.lambda_api.call("POST", F, body)
+        finally:
+            await self.ctx.system_tags(name, None)
         await asyncio.sleep(0)  # Pending → Active
         await self._concurrency(name, None, properties.get("ReservedConcurrentExecutions"))
         return Made(name, {"Arn": found["FunctionArn"]})

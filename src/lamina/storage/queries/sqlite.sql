@@ -318,6 +318,32 @@ SELECT stack FROM stacks ORDER BY name;
 -- name: insert_stack_event
 INSERT INTO stack_events (stack_id, seq, event) VALUES (:stack_id, :seq, :event);
 
+-- A stack written by the engine that runs its operation (engines sharing the store): the
+-- row is taken only if the stack is not in progress, or in progress under this engine.
+-- name: put_stack_owned
+INSERT INTO stacks (name, stack_id, status, updated_at, stack)
+VALUES (:name, :stack_id, :status, :updated_at, :stack)
+ON CONFLICT (name) DO UPDATE SET stack_id = excluded.stack_id, status = excluded.status,
+    updated_at = excluded.updated_at, stack = excluded.stack
+WHERE stacks.status NOT IN
+    ('CREATE_IN_PROGRESS', 'UPDATE_IN_PROGRESS', 'UPDATE_COMPLETE_CLEANUP_IN_PROGRESS', 'ROLLBACK_IN_PROGRESS', 'UPDATE_ROLLBACK_IN_PROGRESS', 'DELETE_IN_PROGRESS')
+    OR json_extract(stacks.stack, '$.options.engine') = :engine
+RETURNING name;
+
+-- name: insert_stack_event_owned
+INSERT INTO stack_events (stack_id, seq, event)
+SELECT :stack_id, :seq, :event
+WHERE EXISTS (SELECT 1 FROM stacks WHERE name = :name AND json_extract(stacks.stack, '$.options.engine') = :engine);
+
+-- An operation in progress taken over from the engine that ran it (dead): only if that
+-- engine still has it.
+-- name: claim_stack
+UPDATE stacks SET stack = :stack, updated_at = :updated_at
+WHERE name = :name AND stack_id = :stack_id AND status IN
+    ('CREATE_IN_PROGRESS', 'UPDATE_IN_PROGRESS', 'UPDATE_COMPLETE_CLEANUP_IN_PROGRESS', 'ROLLBACK_IN_PROGRESS', 'UPDATE_ROLLBACK_IN_PROGRESS', 'DELETE_IN_PROGRESS')
+    AND json_extract(stacks.stack, '$.options.engine') IS :previous
+RETURNING name;
+
 -- name: list_stack_events
 SELECT event FROM stack_events WHERE stack_id = :stack_id AND seq > :after ORDER BY seq;
 
