@@ -63,6 +63,11 @@ class ApiContext:
     log_groups: LogGroupService | None = None
     sandbox: dict[str, Any] | None = None  # how environments are isolated (--sandbox)
 
+    def caller_account(self, request: Request) -> str:
+        """The account a request acts as: its verified caller's, else the engine's own."""
+        caller = request.caller
+        return caller.account if caller is not None else self.account
+
     def function_ref(self, request: Request, value: str) -> arns.FunctionRef:
         return arns.parse_function_name(value, self.region, self.account)
 

@@ -32,6 +32,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from urllib.parse import unquote
 
 import httptools
@@ -117,7 +118,7 @@ class Request:
     """One parsed request. `headers` keys are lower-case; `path` is percent-decoded."""
 
     __slots__ = ("method", "path", "raw_path", "query", "headers", "body", "stream",
-                 "http_version", "_protocol")
+                 "http_version", "_protocol", "caller")
 
     def __init__(self, method: str, raw_path: str, query: str, headers: dict[str, str],
                  body: bytes, protocol: HttpProtocol, http_version: str = "1.1",
@@ -131,6 +132,7 @@ class Request:
         self.stream = stream
         self.http_version = http_version
         self._protocol = protocol
+        self.caller: Any = None  # domain.identity.Caller once a signature is verified
 
     def send_interim(self, status: int = 100) -> bool:
         """Write an interim 1xx response now; False if the connection is gone or the client
