@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -211,56 +212,79 @@ def _debug_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
 
 def main(argv: list[str] | None = None) -> int | None:
     args = parser().parse_args(argv)
-    if args.command == "serve":
-        from lamina import app
-        app.run(config.from_args(args))
-    elif args.command == "invocations":
-        cli.invocations(args.endpoint, args.function, args.limit, args.json, args.type,
-                        args.status, args.since)
-    elif args.command == "trace":
-        cli.trace(args.endpoint, args.request_id, args.json, args.logs)
-    elif args.command == "status":
-        cli.status(args.endpoint, args.function, args.json)
-    elif args.command == "logs":
-        try:
-            cli.logs(args.endpoint, args.function, args.follow, cli.since_to_iso(args.since),
-                     args.limit)
-        except KeyboardInterrupt:
-            pass
-    elif args.command == "fault":
-        cli.fault(args.endpoint, args.function, args.action, args.attempt, args.times,
-                  args.payload, args.error_type, args.message, args.clear)
-    elif args.command == "executions":
-        from lamina import cli_durable
-        cli_durable.executions(args.endpoint, args.function, args.status, args.limit, args.json)
-    elif args.command == "execution":
-        from lamina import cli_durable
-        cli_durable.execution(args.endpoint, args.arn, not args.no_logs, args.json)
-    elif args.command in ("deploy", "stacks", "destroy"):
-        return _deploy_command(args)
-    elif args.command == "schedules":
-        from lamina import cli_events
-        change = cli_events.schedule_change(args.expression, args.target, args.input,
-                                            args.scheduler, args.timezone, args.disabled)
-        if change is not None and args.name is None:
-            raise SystemExit("lamina: name the schedule to create")
-        cli_events.schedules(args.endpoint, args.name, args.json, args.stack, change,
-                             args.delete)
-    elif args.command == "apis":
-        from lamina import cli_events
-        cli_events.apis(args.endpoint, args.api_id, args.json, args.stack, args.delete,
-                        args.from_file)
-    elif args.command == "debug":
-        cli.debug(args.endpoint, args.function, args.qualifier, args.port, args.wait, args.off)
-    elif args.command == "runtimes":
-        from lamina.runtime import sandbox
-        from lamina.runtime.interpreters import Interpreters
-        for family, found in Interpreters().available().items():
-            print(f"{family}: " + (", ".join(found) if found else "none found"))
-        support = sandbox.probe(os.environ.get("LAMINA_SANDBOX", "auto"), None)
-        print(f"sandbox: {support.describe()}")
-        if support.warning():
-            print(f"warning: {support.warning()}")
+    return _COMMANDS[args.command](args)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from lamina import app
+    app.run(config.from_args(args))
+
+
+def _invocations(args: argparse.Namespace) -> None:
+    cli.invocations(args.endpoint, args.function, args.limit, args.json, args.type,
+                    args.status, args.since)
+
+
+def _trace(args: argparse.Namespace) -> None:
+    cli.trace(args.endpoint, args.request_id, args.json, args.logs)
+
+
+def _status(args: argparse.Namespace) -> None:
+    cli.status(args.endpoint, args.function, args.json)
+
+
+def _logs(args: argparse.Namespace) -> None:
+    try:
+        cli.logs(args.endpoint, args.function, args.follow, cli.since_to_iso(args.since),
+                 args.limit)
+    except KeyboardInterrupt:
+        pass
+
+
+def _fault(args: argparse.Namespace) -> None:
+    cli.fault(args.endpoint, args.function, args.action, args.attempt, args.times,
+              args.payload, args.error_type, args.message, args.clear)
+
+
+def _executions(args: argparse.Namespace) -> None:
+    from lamina import cli_durable
+    cli_durable.executions(args.endpoint, args.function, args.status, args.limit, args.json)
+
+
+def _execution(args: argparse.Namespace) -> None:
+    from lamina import cli_durable
+    cli_durable.execution(args.endpoint, args.arn, not args.no_logs, args.json)
+
+
+def _schedules(args: argparse.Namespace) -> None:
+    from lamina import cli_events
+    change = cli_events.schedule_change(args.expression, args.target, args.input,
+                                        args.scheduler, args.timezone, args.disabled)
+    if change is not None and args.name is None:
+        raise SystemExit("lamina: name the schedule to create")
+    cli_events.schedules(args.endpoint, args.name, args.json, args.stack, change,
+                         args.delete)
+
+
+def _apis(args: argparse.Namespace) -> None:
+    from lamina import cli_events
+    cli_events.apis(args.endpoint, args.api_id, args.json, args.stack, args.delete,
+                    args.from_file)
+
+
+def _debug(args: argparse.Namespace) -> None:
+    cli.debug(args.endpoint, args.function, args.qualifier, args.port, args.wait, args.off)
+
+
+def _runtimes(args: argparse.Namespace) -> None:
+    from lamina.runtime import sandbox
+    from lamina.runtime.interpreters import Interpreters
+    for family, found in Interpreters().available().items():
+        print(f"{family}: " + (", ".join(found) if found else "none found"))
+    support = sandbox.probe(os.environ.get("LAMINA_SANDBOX", "auto"), None)
+    print(f"sandbox: {support.describe()}")
+    if support.warning():
+        print(f"warning: {support.warning()}")
 
 
 def _deploy_command(args: argparse.Namespace) -> int:
@@ -272,6 +296,14 @@ def _deploy_command(args: argparse.Namespace) -> int:
     if args.command == "stacks":
         return cli_deploy.stacks(args.endpoint, args.json)
     return cli_deploy.destroy(args.endpoint, args.stack_name, args.json)
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
+    "serve": _serve, "invocations": _invocations, "trace": _trace, "status": _status,
+    "logs": _logs, "fault": _fault, "executions": _executions, "execution": _execution,
+    "deploy": _deploy_command, "stacks": _deploy_command, "destroy": _deploy_command,
+    "schedules": _schedules, "apis": _apis, "debug": _debug, "runtimes": _runtimes,
+}
 
 
 if __name__ == "__main__":

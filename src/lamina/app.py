@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
+from typing import TypedDict
 
 from lamina.adapters.aws import AwsClients, AwsNetwork, AwsSender
 from lamina.adapters.s3 import S3Packages
@@ -92,6 +93,13 @@ def _reachable(host: str, port: int) -> str:
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class _Claims(TypedDict, total=False):
+    """AsyncInvokeService's arguments for engines sharing a store."""
+
+    owner: str
+    release_dead: Callable[[], Awaitable[int]]
 
 
 class Engine:
@@ -202,13 +210,13 @@ class Engine:
         retired = self.pool.reload(folders)
         log.info("hot reload: %s changed; %d environment(s) retired", ", ".join(sorted(folders)),
                  retired)
-    def _claims(self) -> dict[str, object]:
+    def _claims(self) -> _Claims:
         """Engines sharing the store claim queued work under their engine id, so that the
         others can take back what a dead one claimed."""
         if not self.cluster.shared:
             return {}
         return {"owner": self.cluster.engine_id,
-                "release_dead": self.store.release_dead_claims}  # type: ignore[attr-defined]
+                "release_dead": self.store.release_dead_claims}
 
     def _log_streams(self) -> list[LogStream]:
         return [env.logs for env in self.pool.environments()]

@@ -91,7 +91,7 @@ def _label(entry: dict[str, Any]) -> str:
     if entry["Kind"] == "attempt":
         return f"attempt {entry.get('attempt', '')} {entry.get('start', '')}"
     if entry["Kind"].startswith("destination_") and entry.get("kind") == "dlq":
-        return entry["Kind"].replace("destination", "dlq")
+        return str(entry["Kind"]).replace("destination", "dlq")
     return str(entry["Kind"])
 
 

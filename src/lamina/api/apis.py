@@ -129,9 +129,11 @@ async def _invoke(ctx: ApiContext, api: HttpApi, route: apis.Route, event: bytes
         return api_events.throttled(api)
     except errors.LaminaError:
         return api_events.failed(api)
-    if result.outcome.function_error:
+    outcome = result.outcome
+    assert outcome is not None  # only a DryRun has none
+    if outcome.function_error:
         return api_events.failed(api)
-    return api_events.response(api, route.payload_format, result.outcome.payload)
+    return api_events.response(api, route.payload_format, outcome.payload)
 
 
 def _answer(api: HttpApi | None, mapped: HttpResponse, request_id: str,

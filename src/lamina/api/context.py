@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.domain import arns
@@ -24,6 +24,7 @@ from lamina.service.mappings import MappingService
 from lamina.service.observe import ObserveService
 from lamina.service.overview import OverviewService
 from lamina.service.permissions import PermissionService
+from lamina.service.ports import Clock
 from lamina.service.provisioned import ProvisionedService
 from lamina.service.schedules import ScheduleService
 from lamina.service.urls import UrlService
@@ -41,22 +42,22 @@ class ApiContext:
     provisioned: ProvisionedService
     faults: FaultService
     permissions: PermissionService
-    clock: Any
+    clock: Clock
     region: str
     account: str
     account_limit: int
     heartbeat_interval: float = 0.0
     overview: OverviewService | None = None
     metrics: Metrics | None = None
-    mappings: MappingService | None = None
-    layers: LayerService | None = None
-    urls: UrlService | None = None
+    mappings: MappingService = field(kw_only=True)
+    layers: LayerService = field(kw_only=True)
+    urls: UrlService = field(kw_only=True)
     stacks: Any = None  # service.stacks.StackService
     schedules: ScheduleService | None = None
     apis: ApiService | None = None
     persist_clock: Any = None     # async () -> None: keep a virtual clock's new time
     cluster: Cluster | None = None
-    code_signing: CodeSigningService = None  # type: ignore[assignment]
+    code_signing: CodeSigningService = field(kw_only=True)
     capacity: CapacityProviderService | None = None
     durable: Any = None   # service.durable.DurableService
     debug: DebugService | None = None

@@ -126,6 +126,7 @@ async def serve(ctx: ApiContext, request: Request, request_id: str, url_id: str,
     except errors.LaminaError as error:
         return _response(_refused(error), request_id, extra)
     outcome = result.outcome
+    assert outcome is not None  # only a DryRun has none
     mapped = urls.function_failed() if outcome.function_error else urls.http_response(
         outcome.payload)
     if request.method == "HEAD":
@@ -148,6 +149,7 @@ async def _streamed(ctx: ApiContext, command: InvokeCommand, extra: list[tuple[s
         except errors.LaminaError as error:
             return _response(_refused(error), "", extra)
         outcome = result.outcome
+        assert outcome is not None  # only a DryRun has none
         mapped = urls.function_failed() if outcome.function_error else urls.http_response(
             outcome.payload)
         return _response(mapped, result.request_id, extra)

@@ -250,7 +250,7 @@ def _tenancy(tenancy: dict[str, Any] | None) -> str | None:
     if mode is None:
         raise errors.ValidationError.field("null", "tenancyConfig.tenantIsolationMode",
                                            "Member must not be null")
-    return mode
+    return str(mode)
 
 
 def code_source(code: dict[str, Any] | None, prefix: str = "code.") -> CodeSource:

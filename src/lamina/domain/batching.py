@@ -94,7 +94,7 @@ def halves(items: list[Any]) -> tuple[list[Any], list[Any]]:
 
 def retry_delay(retries: int) -> float:
     """Seconds before retrying a failing stream batch the `retries`-th time."""
-    return min(1.0 * 2 ** max(retries - 1, 0), 30.0)
+    return min(2.0 ** max(retries - 1, 0), 30.0)
 
 
 def retries_exhausted(retries: int, max_retries: int) -> bool:

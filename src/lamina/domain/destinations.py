@@ -117,7 +117,7 @@ def error_message_of(payload: bytes | None) -> str:
         return ""
     document = embed(payload)
     if isinstance(document, dict) and isinstance(document.get("errorMessage"), str):
-        return document["errorMessage"]
+        return str(document["errorMessage"])
     return payload.decode("utf-8", "replace")
 
 

@@ -128,7 +128,7 @@ class Execution:
         """The engine time at which something is owed to this execution."""
         if self.status != RUNNING:
             return None
-        times = [at for _, at in self.deadlines.values()]
+        times: list[float] = [at for _, at in self.deadlines.values()]
         times.append(self.started_at + self.timeout)
         if self.invoke_due is not None and self.invoking is None:
             times.append(self.invoke_due)
@@ -203,7 +203,7 @@ def _apply(ex: Execution, update: dict[str, Any], now: float) -> str:
         ex.final = ({"Result": update.get("Payload")} if action == "SUCCEED"
                     else {"Error": update.get("Error") or {}})
         return ""
-    handler = _HANDLERS.get((kind, action))
+    handler = _HANDLERS.get((str(kind), str(action)))
     if handler is None:
         raise errors.InvalidParameterValue(f"Invalid action {action} for operation type {kind}.")
     current = ex.operations.get(op_id)

@@ -35,7 +35,7 @@ def parse(text: Any) -> dict[str, Any]:
     if not isinstance(text, str) or len(text) > MAX_PATTERN:
         raise errors.InvalidParameterValue(INVALID)
     try:
-        pattern = json.loads(text)
+        pattern: dict[str, Any] = json.loads(text)
     except ValueError:
         raise errors.InvalidParameterValue(INVALID) from None
     _check(pattern)

@@ -73,7 +73,7 @@ def after_function_error(event: AsyncEvent, max_retries: int, max_age: float,
 
 def throttle_delay(throttles: int, jitter: Callable[[], float] = lambda: 0.0) -> float:
     """Back-off before the `throttles`-th retry: 1, 2, 4, … 256, 300, 300 … s (+ jitter)."""
-    base = min(THROTTLE_FIRST * 2 ** max(throttles - 1, 0), THROTTLE_CAP)
+    base = min(THROTTLE_FIRST * 2.0 ** max(throttles - 1, 0), THROTTLE_CAP)
     return base + base * 0.1 * jitter()
 
 

@@ -213,7 +213,7 @@ def _caller(authorization: str, account: str) -> dict[str, Any]:
 
 
 def is_signed(authorization: str | None) -> bool:
-    return bool(authorization) and authorization.startswith("AWS4-HMAC-SHA256 ")
+    return authorization is not None and authorization.startswith("AWS4-HMAC-SHA256 ")
 
 
 def _is_text(content_type: str, body: bytes) -> bool:

@@ -67,9 +67,8 @@ def state_of(payload: bytes) -> dict[str, Any] | None:
         response = json.loads(payload) if payload else None
     except ValueError:
         return None
-    if not isinstance(response, dict) or not isinstance(response.get("state"), dict):
-        return None
-    return response["state"]
+    state = response.get("state") if isinstance(response, dict) else None
+    return state if isinstance(state, dict) else None
 
 
 def too_large(state: Any) -> bool:

@@ -53,7 +53,7 @@ class Backoff:
 
     def next(self) -> float:
         self.failures += 1
-        return min(self.first * 2 ** (self.failures - 1), self.cap)
+        return min(self.first * 2.0 ** (self.failures - 1), self.cap)
 
 
 def describe(exc: BaseException) -> str:

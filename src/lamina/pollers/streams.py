@@ -70,6 +70,7 @@ class StreamPoller(Poller):
     async def _shards(self) -> list[str]:
         client = await self.clients.client(self.service)
         arn = self.mapping.event_source_arn
+        assert arn is not None  # a stream mapping always names its stream
         if self.source == "kinesis":
             name = arn.split("/")[1]
             description = (await client.describe_stream(StreamName=name))["StreamDescription"]
@@ -181,7 +182,8 @@ class ShardReader:
         else:
             arguments["ShardIteratorType"] = self.mapping.starting_position or "LATEST"
         response = await client.get_shard_iterator(**arguments)
-        return response.get("ShardIterator")
+        iterator: str | None = response.get("ShardIterator")
+        return iterator
 
     async def _dispatch(self, lanes: list[Lane]) -> None:
         if self.mapping.tumbling_window:
@@ -215,8 +217,9 @@ class ShardReader:
             self.window = Window.containing(first, self.mapping.tumbling_window)
         count = batching.cut([events.size_of(r) for r in self.pending[:self.mapping.batch_size]],
                              self.mapping.batch_size)
+        window = self.window
         batch = list(itertools.takewhile(
-            lambda r: self.window.holds(events.arrival(self.source, r)), self.pending[:count]))
+            lambda r: window.holds(events.arrival(self.source, r)), self.pending[:count]))
         kept = [r for r in batch if filters.keep(self.poller.patterns, self.source, r)]
         if kept and not await lane.process(kept, self.window):
             return  # stopping: the records stay pending

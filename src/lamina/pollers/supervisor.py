@@ -52,8 +52,9 @@ class PollerSupervisor:
 
     async def _queue_attributes(self, client: Any, arn: str) -> dict[str, str]:
         url = await self.clients.queue_url(arn)
-        return (await client.get_queue_attributes(
+        attributes: dict[str, str] = (await client.get_queue_attributes(
             QueueUrl=url, AttributeNames=["VisibilityTimeout"]))["Attributes"]
+        return attributes
 
     def start(self, mapping: EventSourceMapping) -> None:
         if mapping.uuid in self._running or self._closed:

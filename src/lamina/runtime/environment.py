@@ -481,7 +481,8 @@ class ExecutionEnvironment:
             return wire.invalid_transition(self.state, states.READY)
         if self._next_waiter is not None and not self._next_waiter.done():
             self._next_waiter.cancel()  # the runtime reconnected and asked again
-        waiter = self._next_waiter = self._loop.create_future()
+        waiter: asyncio.Future[http.Response] = self._loop.create_future()
+        self._next_waiter = waiter
         if self._pending is not None:
             self._deliver(self._pending)
         else:

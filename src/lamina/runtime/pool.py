@@ -308,11 +308,11 @@ class EnvironmentPool:
             env.provisioned = False
         starts = [self._start(config, provisioned=True) for _ in range(count - len(have))]
         ready = len(have[:count])
-        for env in await asyncio.gather(*starts, return_exceptions=True):
-            if isinstance(env, ExecutionEnvironment):
-                if await env.initialized(max(float(config.timeout), 10.0)):
+        for started in await asyncio.gather(*starts, return_exceptions=True):
+            if isinstance(started, ExecutionEnvironment):
+                if await started.initialized(max(float(config.timeout), 10.0)):
                     ready += 1
-                    self.release(env)
+                    self.release(started)
         return ready
 
     def unprovision(self, config: FunctionConfig) -> None:

@@ -45,12 +45,11 @@ from lamina.domain.model import (
     InvocationOutcome,
     InvocationSummary,
 )
-from lamina.service.clock import RealClock
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.event_configs import EventConfigService
 from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeService, new_trace_id
-from lamina.service.ports import DestinationSender, Store
+from lamina.service.ports import Clock, DestinationSender, Store
 from lamina.service.records import Recorder
 
 log = logging.getLogger("lamina.async")
@@ -67,7 +66,7 @@ class AsyncInvokeService:
 
     def __init__(self, store: Store, functions: FunctionService, configs: EventConfigService,
                  invoke: InvokeService, limiter: ConcurrencyLimiter, recorder: Recorder,
-                 clock: RealClock, sender: DestinationSender | None,
+                 clock: Clock, sender: DestinationSender | None,
                  owner: str | None = None,
                  release_dead: Callable[[], Awaitable[int]] | None = None) -> None:
         self.store = store

@@ -42,8 +42,7 @@ from dataclasses import dataclass
 from lamina.domain import errors
 from lamina.domain.cluster import RunningCall
 from lamina.domain.model import InvocationOutcome
-from lamina.service.clock import RealClock
-from lamina.service.ports import Store
+from lamina.service.ports import Clock, Store
 
 log = logging.getLogger("lamina.calls")
 _ATTEMPT = re.compile(r"attempt=(\d+)")
@@ -77,7 +76,7 @@ def attempt_of(header: str | None) -> int:
 class CallRegistry:
     """Calls in flight and recently finished, by SDK invocation id."""
 
-    def __init__(self, store: Store, clock: RealClock, window: float, persist_after_ms: float = 1000.0,
+    def __init__(self, store: Store, clock: Clock, window: float, persist_after_ms: float = 1000.0,
                  max_finished: int = 10_000, shared: bool = False) -> None:
         self.store = store
         self.shared = shared
@@ -206,7 +205,7 @@ class CallRegistry:
         return None if found is None else (found, waited)
 
     async def _look(self, key: CallKey) -> CallResult | RunningCall | None:
-        running = await self.store.running_call(  # type: ignore[attr-defined]
+        running: RunningCall | None = await self.store.running_call(  # type: ignore[attr-defined]
             key.function, key.qualifier, key.invocation_id)
         if running is not None:  # read first: a call ends by storing its result and
             return running       # forgetting its row in one transaction

@@ -11,6 +11,7 @@ provider that function versions use cannot be deleted. Functions join one throug
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from typing import Any
 
@@ -109,7 +110,7 @@ class CapacityProviderService:
             self._providers[name] = provider.replace(state="Active")
 
     # functions on providers --------------------------------------------------------------
-    def _users(self, provider_arn: str) -> list[FunctionConfig]:
+    def _users(self, provider_arn: str) -> builtins.list[FunctionConfig]:
         """Every function version ($LATEST included) configured with the provider."""
         found = []
         for latest in self.functions.list():
@@ -119,7 +120,7 @@ class CapacityProviderService:
                     found.append(config)
         return found
 
-    def function_versions(self, name_or_arn: str) -> list[FunctionConfig]:
+    def function_versions(self, name_or_arn: str) -> builtins.list[FunctionConfig]:
         """ListFunctionVersionsByCapacityProvider: the published versions on the provider
         (on AWS, `$LATEST` of such a function runs nowhere until it is published)."""
         provider = self.get(name_or_arn)

@@ -24,6 +24,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from typing import Any
 
 
 class RealClock:
@@ -120,7 +121,8 @@ class VirtualClock:
         if until is not None:
             heapq.heappush(self._sleepers, (until, next(self._counter), timer))
         try:
-            await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {waiter, timer}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiter.cancel()
             if not timer.done():

@@ -8,6 +8,7 @@ goes through `check_deployment`, which `FunctionService` calls.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
 from typing import Any
@@ -78,7 +79,7 @@ class CodeSigningService:
     async def set_tags(self, arn: str, tags: dict[str, str]) -> None:
         await self._save(self.get(arn).replace(tags=tags))
 
-    def functions_using(self, arn: str) -> list[str]:
+    def functions_using(self, arn: str) -> builtins.list[str]:
         return [f.name for f in self.functions.list() if f.code_signing_config_arn == arn]
 
     async def _save(self, config: CodeSigningConfig) -> None:

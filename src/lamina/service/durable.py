@@ -22,6 +22,7 @@ Theory of operation
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 import time
@@ -32,10 +33,10 @@ from typing import Any
 from lamina.domain import arns, durable, errors
 from lamina.domain.durable import Execution
 from lamina.domain.model import FunctionConfig, Invocation, InvocationSummary
-from lamina.service.clock import RealClock
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeCommand, InvokeService, new_trace_id
+from lamina.service.ports import Clock
 from lamina.service.records import Recorder
 
 log = logging.getLogger("lamina.durable")
@@ -54,7 +55,7 @@ class DurableService:
     """Durable executions (see the module docstring)."""
 
     def __init__(self, store: Any, functions: FunctionService, invoke: InvokeService,
-                 limiter: ConcurrencyLimiter, recorder: Recorder, clock: RealClock,
+                 limiter: ConcurrencyLimiter, recorder: Recorder, clock: Clock,
                  region: str, account: str) -> None:
         self.store = store
         self.functions = functions
@@ -165,18 +166,19 @@ class DurableService:
         found = await self.store.get_execution(arn, operations)
         if found is None:
             raise errors.ResourceNotFound(f"Durable execution not found: {arn}")
-        return found[1]
+        execution: Execution = found[1]
+        return execution
 
     async def list(self, name: str, qualifier: str | None) -> list[Any]:
         self.functions.entry(name)  # 404 for an unknown function
-        rows = await self.store.list_executions(name)
+        rows: list[Any] = await self.store.list_executions(name)
         if qualifier is not None:
             version = self.functions.resolve(name, qualifier).version
             rows = [r for r in rows if r[2] == version]
         return rows
 
     async def state(self, arn: str, token: str, marker: str | None, limit: int
-                    ) -> tuple[list[dict[str, Any]], str | None]:
+                    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         ex = await self.get(arn, all)
         durable.check_token(ex, token)
         return durable.state_page(ex, marker, limit, self.wall_seconds)
@@ -192,13 +194,13 @@ class DurableService:
 
     # changing -------------------------------------------------------------------------------
     async def history(self, arn: str, include_data: bool, marker: str | None, limit: int,
-                      reverse: bool) -> tuple[list[dict[str, Any]], str | None]:
+                      reverse: bool) -> tuple[builtins.list[dict[str, Any]], str | None]:
         ex = await self.get(arn)
         offset, next_marker = durable.history_window(ex, marker, limit)
         events = await self.store.execution_events(arn, offset, limit, reverse)
         return durable.history_page(events, include_data), next_marker
 
-    async def replays(self, arn: str) -> tuple[Execution, list[dict[str, Any]]]:
+    async def replays(self, arn: str) -> tuple[Execution, builtins.list[dict[str, Any]]]:
         """An execution with every operation, and its invocations (replays) in order: request
         id, start, end, error (the one running has no end)."""
         ex = await self.get(arn, all)
@@ -214,7 +216,7 @@ class DurableService:
         return ex, replays
 
     async def recent(self, function: str | None, status: str | None, limit: int
-                     ) -> list[Any]:
+                     ) -> builtins.list[Any]:
         """Executions newest first (of one function, or of every one), by status."""
         names = [function] if function else [
             f.name for f in self.functions.list() if f.durable_config is not None]
@@ -253,8 +255,8 @@ class DurableService:
             if ex.parent:
                 self._spawn(self._report_to_parent(ex))
 
-    async def checkpoint(self, arn: str, token: str, updates: list[dict[str, Any]]
-                         ) -> tuple[str | None, list[dict[str, Any]]]:
+    async def checkpoint(self, arn: str, token: str, updates: builtins.list[dict[str, Any]]
+                         ) -> tuple[str | None, builtins.list[dict[str, Any]]]:
         for update in updates:
             if update.get("Type") == "CHAINED_INVOKE" and update.get("Action") == "START":
                 update["_Target"] = self._chained_target(update)
@@ -282,7 +284,8 @@ class DurableService:
         def apply(ex: Execution, now: float) -> float:
             durable.stop(ex, error, now)
             return now
-        return await self._change(arn, apply, _ROOT)
+        stopped_at: float = await self._change(arn, apply, _ROOT)
+        return stopped_at
 
     async def callback(self, callback_id: str, outcome: str, result: str | None = None,
                        error: dict[str, Any] | None = None) -> None:
@@ -464,6 +467,7 @@ class DurableService:
                 "ErrorType": exc.error_type, "ErrorMessage": exc.message})
             return
         outcome = result.outcome
+        assert outcome is not None  # only a DryRun has none
         if outcome.function_error:
             await self._chained_done(arn, op_id, "FAILED", error=_failure_of(
                 outcome.payload, outcome.error_type))
@@ -514,7 +518,7 @@ def _failure_of(payload: bytes, error_type: str | None) -> dict[str, Any]:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    error = {"ErrorType": str(body.get("errorType") or error_type or "Unhandled"),
+    error: dict[str, Any] = {"ErrorType": str(body.get("errorType") or error_type or "Unhandled"),
              "ErrorMessage": str(body.get("errorMessage") or "")}
     if isinstance(body.get("stackTrace"), list):
         error["StackTrace"] = [str(line) for line in body["stackTrace"]]

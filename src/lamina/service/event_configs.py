@@ -11,9 +11,8 @@ from typing import Any
 
 from lamina.domain import arns, destinations, errors
 from lamina.domain.model import LATEST, EventInvokeConfig
-from lamina.service.clock import RealClock
 from lamina.service.functions import FunctionService
-from lamina.service.ports import Store
+from lamina.service.ports import Clock, Store
 
 UNSET: Any = object()
 
@@ -21,7 +20,7 @@ UNSET: Any = object()
 class EventConfigService:
     """The `*FunctionEventInvokeConfig` operations and the dispatcher's lookups."""
 
-    def __init__(self, store: Store, functions: FunctionService, clock: RealClock) -> None:
+    def __init__(self, store: Store, functions: FunctionService, clock: Clock) -> None:
         self.store = store
         self.functions = functions
         self.clock = clock

@@ -84,7 +84,7 @@ class FaultService:
             raise errors.TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded")
         if rule.action == "response":
             return InvocationOutcome(json.dumps(rule.payload).encode(), environment_id="fault")
-        document = {
+        documents: dict[str, dict[str, Any]] = {
             "timeout": {"errorType": "Sandbox.Timedout", "errorMessage":
                         f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"},
             "crash": {"errorType": "Runtime.ExitError", "errorMessage":
@@ -95,6 +95,7 @@ class FaultService:
             "error": {"errorMessage": rule.message or "Injected function error",
                       "errorType": rule.error_type or "InjectedError",
                       "requestId": request_id, "stackTrace": []},
-        }[rule.action]
+        }
+        document = documents[rule.action]
         return InvocationOutcome(json.dumps(document).encode(), function_error=True,
                                  error_type=document["errorType"], environment_id="fault")

@@ -30,11 +30,10 @@ from lamina.domain.model import (
     InvocationSummary,
 )
 from lamina.service.calls import ENGINE_LOST, CallKey, CallRegistry, CallResult, attempt_of
-from lamina.service.clock import RealClock
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.faults import FaultService
 from lamina.service.functions import FunctionService
-from lamina.service.ports import EnvironmentPool
+from lamina.service.ports import Clock, EnvironmentPool
 from lamina.service.records import Recorder
 
 
@@ -70,7 +69,7 @@ class InvokeService:
     """Runs synchronous invocations (see the module docstring)."""
 
     def __init__(self, functions: FunctionService, pool: EnvironmentPool,
-                 limiter: ConcurrencyLimiter, recorder: Recorder, clock: RealClock,
+                 limiter: ConcurrencyLimiter, recorder: Recorder, clock: Clock,
                  calls: CallRegistry, strict: bool = False,
                  faults: FaultService | None = None) -> None:
         self.clock = clock

@@ -74,7 +74,7 @@ class LogGroupService:
         if prefix and pattern:
             raise errors.InvalidParameterValue("LogGroup name prefix and LogGroup name pattern are "
                                    "mutually exclusive parameters.")
-        groups = [{"logGroupName": PREFIX + name, "creationTime": created,
+        groups: list[dict[str, Any]] = [{"logGroupName": PREFIX + name, "creationTime": created,
                    "metricFilterCount": 0, "arn": self.group_arn(PREFIX + name) + ":*",
                    "storedBytes": stored, "logGroupClass": "STANDARD",
                    "logGroupArn": self.group_arn(PREFIX + name)}

@@ -15,6 +15,7 @@ comes back as None so the poller can back off without counting a retry.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import time
 import uuid
@@ -32,10 +33,9 @@ from lamina.domain.model import (
     InvocationSummary,
 )
 from lamina.domain.observed import MappingStatus
-from lamina.service.clock import RealClock
 from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeService, new_trace_id
-from lamina.service.ports import Store
+from lamina.service.ports import Clock, Store
 from lamina.service.records import Recorder
 
 log = logging.getLogger("lamina.mappings")
@@ -53,7 +53,7 @@ class MappingService:
     """The `*EventSourceMapping` operations and what pollers need from the engine."""
 
     def __init__(self, store: Store, functions: FunctionService, invoke: InvokeService,
-                 recorder: Recorder, clock: RealClock, owe: Any) -> None:
+                 recorder: Recorder, clock: Clock, owe: Any) -> None:
         self.store = store
         self.functions = functions
         self.invoke = invoke
@@ -265,7 +265,7 @@ class MappingService:
         """What a poller saw of its source (lag_s, backlog, checkpoint, last_batch_size)."""
         self._seen.setdefault(mapping_id, {}).update(seen)
 
-    async def mapping_status(self) -> list[MappingStatus]:
+    async def mapping_status(self) -> builtins.list[MappingStatus]:
         return [MappingStatus(
             m.uuid, m.function, m.event_source_arn, m.state, m.state_reason, m.batch_size,
             m.last_processing_result, m.last_modified, **self._seen.get(m.uuid, {}))

@@ -13,11 +13,10 @@ from typing import Protocol
 
 from lamina.domain.model import EventInvokeConfig
 from lamina.domain.observed import EnvironmentView, MappingStatus
-from lamina.service.clock import RealClock
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.event_configs import EventConfigService
 from lamina.service.functions import FunctionEntry, FunctionService
-from lamina.service.ports import Store
+from lamina.service.ports import Clock, Store
 from lamina.service.provisioned import ProvisionedConfig, ProvisionedService
 
 
@@ -47,7 +46,7 @@ class OverviewService:
 
     def __init__(self, functions: FunctionService, provisioned: ProvisionedService,
                  event_configs: EventConfigService, limiter: ConcurrencyLimiter,
-                 pool: EnvironmentSnapshots, store: Store, clock: RealClock,
+                 pool: EnvironmentSnapshots, store: Store, clock: Clock,
                  mappings: MappingSource | None = None) -> None:
         self.functions = functions
         self.provisioned = provisioned

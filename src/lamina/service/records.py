@@ -18,8 +18,7 @@ from typing import Any, Protocol
 
 from lamina.domain import errors
 from lamina.domain.model import AttemptRecord, InvocationSummary
-from lamina.service.clock import RealClock
-from lamina.service.ports import Store
+from lamina.service.ports import Clock, Store
 
 log = logging.getLogger("lamina.records")
 
@@ -32,7 +31,7 @@ class RecordObserver(Protocol):
 class Recorder:
     """Collects attempt records and invocation summaries and writes them in batches."""
 
-    def __init__(self, store: Store, clock: RealClock, interval: float = 0.2,
+    def __init__(self, store: Store, clock: Clock, interval: float = 0.2,
                  max_batch: int = 2000, observer: RecordObserver | None = None,
                  enabled: bool = True) -> None:
         self.store = store

@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from lamina.service.clock import RealClock
-from lamina.service.ports import Store
+from lamina.service.ports import Clock, Store
 
 log = logging.getLogger("lamina.retention")
 
@@ -21,7 +20,7 @@ log = logging.getLogger("lamina.retention")
 class RecordRetention:
     """Keeps the stored invocations within their age and count (see the module docstring)."""
 
-    def __init__(self, store: Store, clock: RealClock, max_age: float | None,
+    def __init__(self, store: Store, clock: Clock, max_age: float | None,
                  max_rows: int | None, interval: float = 30.0, chunk: int = 2000) -> None:
         self.store = store
         self.clock = clock

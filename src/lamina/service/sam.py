@@ -24,7 +24,7 @@ class _AnyManagedPolicy(dict[str, str]):
         super().__init__()
         self.partition = partition
 
-    def get(self, name: str, default: Any = None) -> str:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> str:
         return f"arn:{self.partition}:iam::aws:policy/{name}"
 
 
@@ -42,8 +42,10 @@ def transform(template: dict[str, Any], parameters: dict[str, Any],
     with _LOCK:
         translator = Translator(None, Parser(), boto_session=session)
         try:
-            return translator.translate(copy.deepcopy(template), parameter_values=dict(parameters),
-                                        get_managed_policy_map=lambda: policies)
+            result: dict[str, Any] = translator.translate(
+                copy.deepcopy(template), parameter_values=dict(parameters),
+                get_managed_policy_map=lambda: policies)
+            return result
         except InvalidDocumentException as exc:
             causes = "; ".join(str(getattr(c, "message", c)) for c in exc.causes) or str(exc)
             raise errors.TemplateError(f"SAM transform failed: {causes}") from None

@@ -318,7 +318,8 @@ class Run:
                     await self.event(logical_id, old.type, "UPDATE_COMPLETE", old.physical_id)
                 self.stack.resources[logical_id] = old
         except (ProviderError, errors.LaminaError) as exc:
-            kind = (new or old).type if (new or old) else ""
+            either = new or old
+            kind = either.type if either else ""
             await self.event(logical_id, kind, "ROLLBACK_FAILED", None, _reason(exc))
             return False
         return True

@@ -15,6 +15,7 @@ engine whose operation was taken over stops it at its next write (`Fenced`).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import re
 import time
@@ -78,7 +79,7 @@ class StackService:
             raise errors.TemplateError(f"Stack with id {name} does not exist")
         return stack
 
-    async def events(self, name: str, after: int) -> tuple[Stack, list[StackEvent]]:
+    async def events(self, name: str, after: int) -> tuple[Stack, builtins.list[StackEvent]]:
         stack = await self.get(name)
         return stack, await self.store.list_stack_events(stack.stack_id, after)
 
@@ -87,7 +88,7 @@ class StackService:
         """Check and keep a deployment package a template names; its key (sha256)."""
         return (await self.functions.store_package(data)).key  # type: ignore[no-any-return]
 
-    async def missing_packages(self, keys: list[str]) -> list[str]:
+    async def missing_packages(self, keys: builtins.list[str]) -> builtins.list[str]:
         return [k for k in keys if await self.store.get_package(k) is None]
 
     # operations ------------------------------------------------------------------------
@@ -148,7 +149,7 @@ class StackService:
             raise errors.TemplateError(f"Stack:{run.stack.stack_id} is in progress on another "
                                        "engine and can not be changed now.") from None
 
-    async def _save(self, stack: Stack, events: list[StackEvent]) -> None:
+    async def _save(self, stack: Stack, events: builtins.list[StackEvent]) -> None:
         if self.engine_id is None:
             await self.store.put_stack(stack, events)
         elif not await self.store.put_stack_owned(stack, events, self.engine_id):

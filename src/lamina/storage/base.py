@@ -142,7 +142,7 @@ class SqlStore(EventsQueries, DurableSql):
         await self._change(("delete_provisioned", {"function": function, "qualifier": qualifier}))
 
     async def list_provisioned(self) -> list[tuple[str, str, int, str]]:
-        return [tuple(r) for r in await self._query("list_provisioned")]  # type: ignore[misc]
+        return [tuple(r) for r in await self._query("list_provisioned")]
 
     async def put_mapping(self, mapping: EventSourceMapping) -> None:
         await self._change(("put_mapping", self._mapping_row(mapping)))

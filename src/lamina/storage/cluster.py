@@ -71,7 +71,7 @@ class ClusterQueries:
         return [EngineInfo(*row) for row in await self._query("cluster_engines")]
 
     async def cluster_grants(self) -> list[tuple[str, str, int]]:
-        return [tuple(row) for row in await self._query("cluster_grants")]  # type: ignore[misc]
+        return [tuple(row) for row in await self._query("cluster_grants")]
 
     # synchronous calls running on some engine ----------------------------------------------
     async def register_calls(self, started: list[tuple[str, str, str, str, float]],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Any
 
 from lamina.domain import capacity, errors
 from lamina.domain.capacity import CapacityProvider
@@ -57,7 +58,7 @@ class MemoryStore(EventsMemory, DurableMemory):
         self.code_signing: dict[str, CodeSigningConfig] = {}
         self.providers: dict[str, CapacityProvider] = {}
         self.call_results: dict[tuple[str, str, str], tuple[str, str, InvocationOutcome, float]] = {}
-        self.stacks: dict[str, dict] = {}
+        self.stacks: dict[str, dict[str, Any]] = {}
         self.stack_events: dict[str, list[StackEvent]] = {}
 
     async def open(self) -> None:
@@ -92,7 +93,7 @@ class MemoryStore(EventsMemory, DurableMemory):
         for table in (self.event_configs, self.aliases, self.provisioned, self.policies,
                       self.urls):
             for key in [k for k in table if k[0] == name]:
-                del table[key]  # type: ignore[attr-defined]
+                del table[key]
         self.reserved.pop(name, None)
         self.last_version.pop(name, None)
 

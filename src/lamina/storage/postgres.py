@@ -115,7 +115,7 @@ class PostgresStore(ClusterQueries, SqlStore):
             applied = {row[0] for row in await cursor.fetchall()}
             for number, sql in queries.migrations("postgres"):
                 if number not in applied:
-                    await conn.execute(sql)  # type: ignore[arg-type]
+                    await conn.execute(sql)
                     await conn.execute("INSERT INTO lamina_schema (version) VALUES (%s)", (number,))
 
     async def close(self) -> None:

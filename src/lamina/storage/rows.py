@@ -49,7 +49,9 @@ def summary_from_row(row: tuple[Any, ...]) -> InvocationSummary:
     if len(row) > 10 and row[10]:
         timeline = [AttemptRecord(row[0], at, kind, detail)
                     for at, kind, detail in json.loads(row[10])]
-    return InvocationSummary(*row[:10], timeline=timeline)
+    summary = InvocationSummary(*row[:10])
+    summary.timeline = timeline
+    return summary
 
 
 def record_row(record: AttemptRecord) -> dict[str, Any]:

@@ -294,7 +294,7 @@ def conditions(definitions: dict[str, Any], scope: Scope) -> dict[str, bool]:
             if not (isinstance(argument, list) and len(argument) == 2):
                 raise _fail(where, "Fn::Equals takes two values")
             left, right = (resolve(a, scope, where) for a in argument)
-            return _comparable(left) == _comparable(right)
+            return bool(_comparable(left) == _comparable(right))
         if key in ("Fn::And", "Fn::Or"):
             if not (isinstance(argument, list) and 2 <= len(argument) <= 10):
                 raise _fail(where, f"{key} takes 2 to 10 conditions")

@@ -97,8 +97,9 @@ def _check(name: str, kind: str, text: str, definition: dict[str, Any]) -> None:
         except ValueError:
             raise errors.TemplateError(
                 f"Parameter '{name}' must be a number not {text}") from None
-        for key, test in (("MinValue", lambda limit: number < limit),
-                          ("MaxValue", lambda limit: number > limit)):
+        tests: tuple[tuple[str, Callable[[float], bool]], ...] = (
+            ("MinValue", lambda limit: number < limit), ("MaxValue", lambda limit: number > limit))
+        for key, test in tests:
             if key in definition and test(float(definition[key])):
                 raise errors.TemplateError(f"Parameter '{name}' must be a number "
                                            f"{'not less' if key == 'MinValue' else 'not greater'}"

@@ -18,7 +18,7 @@ from lamina.domain import errors
 _BASE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_BASE):  # type: ignore[misc,valid-type]
+class _Loader(_BASE):  # type: ignore[misc]
     """SafeLoader with CloudFormation's tags, and no implicit timestamps."""
 
 

@@ -99,7 +99,7 @@ def error_type_of(header: str | None, body: bytes) -> str:
     except ValueError:
         return "Unhandled"
     if isinstance(document, dict) and isinstance(document.get("errorType"), str):
-        return document["errorType"]
+        return str(document["errorType"])
     return "Unhandled"
 
 

@@ -10,7 +10,7 @@ import dataclasses
 import random
 import re
 import string
-from typing import Any
+from typing import Any, TypeGuard
 
 from lamina.domain import errors
 from lamina.domain.stacks import StackResource
@@ -20,7 +20,7 @@ _INVOCATIONS = re.compile(r"arn:[^:]+:apigateway:[^:]*:lambda:path/[^/]+/functio
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
-def _lambda_target(arn: Any) -> bool:
+def _lambda_target(arn: Any) -> TypeGuard[str]:
     return isinstance(arn, str) and ":lambda:" in arn and ":function:" in arn
 
 
@@ -30,7 +30,7 @@ class _Scheduled(Provider):
     def _service(self) -> Any:
         return self.ctx.services.get("schedules")
 
-    def _schedule(self, name: str, expression: Any, target: str, source: str,
+    def _schedule(self, name: str, expression: Any, target: Any, source: str,
                   input_text: Any = None, enabled: bool = True, timezone: Any = None) -> Any:
         from lamina.domain.schedules import Schedule
         return Schedule(name=name, expression=str(expression), target_arn=target,
@@ -285,7 +285,7 @@ class _Stage(Provider):
     async def create(self, logical_id: str, properties: dict[str, Any],
                      name: str | None) -> Made:
         stage = str(properties.get("StageName", "$default"))
-        service = self.ctx.services.get("apis")
+        service: Any = self.ctx.services.get("apis")
         async with self.ctx.changes:
             api = service.get(properties.get(self.api_property)) if service else None
             if api is not None:

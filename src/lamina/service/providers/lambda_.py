@@ -103,7 +103,7 @@ class Function(Provider):
             raise refuse(logical_id, "Runtime" if "Runtime" not in properties else "Handler",
                          "required for a Zip package")
         for prop, field in _CHECKED:
-            value = properties.get(prop)
+            value: Any = properties.get(prop)
             if value is None or not known(value):
                 continue
             if prop == "Architectures" and isinstance(value, list):
