@@ -107,6 +107,20 @@ def cpu_now(engine) -> tuple[float, float, float]:
     return self_cpu_seconds(), tree_cpu_seconds([pid]), own_cpu_seconds([pid])
 
 
+def environments_warmed(engine, clients: int) -> int:
+    """Wait until the engine's environment count reaches `clients` or stops growing for 1 s
+    (at least 1 s, at most 120 s); that count."""
+    t0 = time.perf_counter()
+    count, grew_at = environments(engine), t0
+    while time.perf_counter() - t0 < 120:
+        time.sleep(0.25)
+        now, seen = time.perf_counter(), environments(engine)
+        count, grew_at = (seen, now) if seen != count else (count, grew_at)
+        if now - t0 >= 1 and (count >= clients or now - grew_at >= 1):
+            break
+    return count
+
+
 def run_load(engine, names: list[str], clients: int, duration: float) -> dict:
     """`clients` threads round-robin over `names`: warm-up, then one timed window.
 
@@ -148,13 +162,7 @@ def run_load(engine, names: list[str], clients: int, duration: float) -> dict:
     for thread in threads:
         thread.start()
     t0 = time.perf_counter()
-    count, grew_at = environments(engine), t0
-    while time.perf_counter() - t0 < 120:
-        time.sleep(0.25)
-        now, seen = time.perf_counter(), environments(engine)
-        count, grew_at = (seen, now) if seen != count else (count, grew_at)
-        if now - t0 >= 1 and (count >= clients or now - grew_at >= 1):
-            break
+    count = environments_warmed(engine, clients)
     warm_done.set()
     cpu = [None, None, None]
     if started.wait(timeout=600):

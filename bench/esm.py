@@ -460,6 +460,34 @@ class Lamina:
 
 
 # --------------------------------------------------------------------------- one repeat
+async def _floor_run(args: argparse.Namespace, case: Case, sources: Sources, moto: MotoServer,
+                     streams: dict[int, tuple[str, str]]) -> dict:
+    """The case's source read by a plain client (no Lamina): the floor."""
+    if case.source == "sqs":
+        url, _ = await sources.new_queue(args.sqs_n)
+        with CpuWatch(moto.pid, None) as cpu:
+            run = await sources.sqs_floor(url, args.sqs_n, args.sqs_loops)
+        left = await sources.depth(url)
+        await sources.sqs.delete_queue(QueueUrl=url)
+        run["left_in_queue"] = sum(left)
+    else:
+        stream, _ = streams[case.shards]
+        with CpuWatch(moto.pid, None) as cpu:
+            run = await sources.kinesis_floor(stream, args.kinesis_n, case.limit)
+    run.update(_rates(run, cpu))
+    return run
+
+
+async def _lamina_source(args: argparse.Namespace, case: Case, sources: Sources,
+                         streams: dict[int, tuple[str, str]]) -> tuple[str | None, str, int]:
+    """(queue URL or None, source ARN, records) for the case's run through Lamina."""
+    if case.source == "sqs":
+        url, arn = await sources.new_queue(args.sqs_n)
+        return url, arn, args.sqs_n
+    _, arn = streams[case.shards]
+    return None, arn, args.kinesis_n
+
+
 async def repeat_once(number: int, args: argparse.Namespace, cases: list[Case],
                       sources: Sources, lamina: Lamina, moto: MotoServer,
                       streams: dict[int, tuple[str, str]]) -> dict:
@@ -470,29 +498,13 @@ async def repeat_once(number: int, args: argparse.Namespace, cases: list[Case],
     async def floor(key: str, case: Case) -> None:
         if key in result["floor"]:
             return
-        if case.source == "sqs":
-            url, _ = await sources.new_queue(args.sqs_n)
-            with CpuWatch(moto.pid, None) as cpu:
-                run = await sources.sqs_floor(url, args.sqs_n, args.sqs_loops)
-            left = await sources.depth(url)
-            await sources.sqs.delete_queue(QueueUrl=url)
-            run["left_in_queue"] = sum(left)
-        else:
-            stream, _ = streams[case.shards]
-            with CpuWatch(moto.pid, None) as cpu:
-                run = await sources.kinesis_floor(stream, args.kinesis_n, case.limit)
-        run.update(_rates(run, cpu))
+        run = await _floor_run(args, case, sources, moto, streams)
         result["floor"][key] = run
         print(f"  floor  {key:<40} {run['records_per_s']:8.0f} records/s "
               f"({run['records']} in {run['seconds']:.2f} s)", flush=True)
 
     async def through_lamina(case: Case) -> None:
-        if case.source == "sqs":
-            url, arn = await sources.new_queue(args.sqs_n)
-            n = args.sqs_n
-        else:
-            url, (_, arn) = None, streams[case.shards]
-            n = args.kinesis_n
+        url, arn, n = await _lamina_source(args, case, sources, streams)
         with CpuWatch(moto.pid, lamina.server.pid) as cpu:
             run = lamina.run(arn, n, case, args.sqs_loops if args.sqs_loops != 5 else None,
                              args.timeout)

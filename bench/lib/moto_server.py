@@ -66,8 +66,12 @@ def patch_sqs() -> None:
     for module in (core_utils, sqs_models):
         module.unix_time = unix_time
         module.unix_time_millis = unix_time_millis
+    _patch_sqs_backend(sqs_models)
+    _patch_sqs_queue(sqs_models)
 
-    backend, queue_class = sqs_models.SQSBackend, sqs_models.Queue
+
+def _patch_sqs_backend(sqs_models) -> None:  # type: ignore[no-untyped-def]
+    backend = sqs_models.SQSBackend
 
     def is_message_valid_based_on_retention_period(self, queue_name, message):  # type: ignore
         queue = self.get_queue(queue_name)
@@ -90,6 +94,10 @@ def patch_sqs() -> None:
         backend.send_message = namespace["send_message"]
     else:
         _warn("SQSBackend.send_message changed")
+
+
+def _patch_sqs_queue(sqs_models) -> None:  # type: ignore[no-untyped-def]
+    queue_class = sqs_models.Queue
 
     def delete_message(self, receipt_handle):  # type: ignore[no-untyped-def]
         if receipt_handle in self.deleted_messages:

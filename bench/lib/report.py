@@ -198,8 +198,12 @@ def cold_table(repeats: list[dict]) -> str:
     for system, label in (("lamina", "Lamina"), ("lamina_none", "Lamina --sandbox none"),
                           ("ministack", "MiniStack")):
         for kind in RUNTIMES:
-            base = lambda key, s=system, k=kind: (lambda rep: _cold_median(rep, s, k, key))
-            primer = lambda rep, s=system, k=kind: dig(rep, s, "cold", k, "primer", "total_ms")
+            def base(key: str, s: str = system, k: str = kind):
+                return lambda rep: _cold_median(rep, s, k, key)
+
+            def primer(rep: dict, s: str = system, k: str = kind):
+                return dig(rep, s, "cold", k, "primer", "total_ms")
+
             body.append([f"{label}, {kind}", cell(mmm(series(repeats, cold(system, kind))), "%.1f"),
                          cell(mmm(series(repeats, base("create_ms"))), "%.1f"),
                          cell(mmm(series(repeats, base("first_invoke_ms"))), "%.1f"),

@@ -315,6 +315,20 @@ def sequential(args, invocation_type, client, first_call):
     return out
 
 
+def warm_up(args, c, warm_counts, lock):
+    """One client's warm-up: at least tp_warmup_min calls (so that the server has had to
+    serve `concurrency` calls at once), at least tp_warmup_s seconds, at most
+    tp_warmup_calls calls or tp_warmup_max_s seconds."""
+    w0 = time.perf_counter()
+    wdl = w0 + args.tp_warmup_s
+    hard = w0 + args.tp_warmup_max_s
+    for k in range(max(1, args.tp_warmup_calls)):
+        timed_call(c, warm_counts, lock)
+        now = time.perf_counter()
+        if now >= hard or (now >= wdl and k + 1 >= args.tp_warmup_min):
+            break
+
+
 def throughput(args, invocation_type, concurrency, server_pids):
     clients = [make_client(args, invocation_type) for _ in range(concurrency)]
     per_calls = max(1, args.max_calls // concurrency)
@@ -331,17 +345,7 @@ def throughput(args, invocation_type, concurrency, server_pids):
     def worker(i):
         c = clients[i]
         warm_barrier.wait()
-        w0 = time.perf_counter()
-        wdl = w0 + args.tp_warmup_s
-        hard = w0 + args.tp_warmup_max_s
-        # at least tp_warmup_min calls each (so that the server has had to
-        # serve `concurrency` calls at once), at least tp_warmup_s seconds,
-        # at most tp_warmup_calls calls or tp_warmup_max_s seconds
-        for k in range(max(1, args.tp_warmup_calls)):
-            timed_call(c, warm_counts, lock)
-            now = time.perf_counter()
-            if now >= hard or (now >= wdl and k + 1 >= args.tp_warmup_min):
-                break
+        warm_up(args, c, warm_counts, lock)
         lats, errs = [], 0
         barrier.wait()
         deadline = window["deadline"]

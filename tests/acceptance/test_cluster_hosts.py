@@ -316,7 +316,7 @@ def _sync_check(net: Network, load: Load, runs_dir: Path, killed: int, killed_at
         assert [r["outcome"] for r in by_marker[marker]].count("start") == 1, by_marker[marker]
         assert by_marker[marker][0]["engine"] in killed_pids
     intervals = []
-    for marker, found in by_marker.items():
+    for found in by_marker.values():
         start = min(r["at"] for r in found if r["outcome"] == "start")
         ends = [r["at"] for r in found if r["outcome"] == "end"]
         intervals.append((start, ends[0] if ends else killed_at))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import random
 
 import pytest
 
@@ -212,17 +213,14 @@ def test_a_missing_target_is_recorded_and_a_replacement_keeps_or_resets_due_time
     asyncio.run(scenario())
 
 
-def test_cron_agrees_with_an_independent_reader_of_aws_cron() -> None:
-    """Random expressions over the whole grammar, read by `aws-croniter` as well: wherever
-    both accept one, the next five times agree. (That library refuses some forms AWS takes,
-    such as `*` inside a list or a step in the year, and misses `LW`, `L` alone in
-    day-of-week and a `W` pushed into the next month: those are in the cases above.)"""
-    import random
+class _RandomCron:
+    """Random expressions over the whole of AWS's cron grammar."""
 
-    aws_croniter = pytest.importorskip("aws_croniter")
-    rnd = random.Random(2026)
+    def __init__(self, rnd: random.Random) -> None:
+        self.rnd = rnd
 
-    def item(low: int, high: int, names: list[str]) -> str:
+    def item(self, low: int, high: int, names: list[str]) -> str:
+        rnd = self.rnd
         pick = rnd.random()
         if pick < 0.3:
             return str(rnd.randint(low, high))
@@ -235,35 +233,57 @@ def test_cron_agrees_with_an_independent_reader_of_aws_cron() -> None:
             return f"*/{rnd.randint(1, (high - low) // 2 + 1)}"
         return rnd.choice(names) if names and pick < 0.9 else "*"
 
-    def field(low: int, high: int, names: list[str] | None = None) -> str:
-        return ",".join(item(low, high, names or []) for _ in range(rnd.choice([1, 1, 2, 3])))
+    def field(self, low: int, high: int, names: list[str] | None = None) -> str:
+        return ",".join(self.item(low, high, names or [])
+                        for _ in range(self.rnd.choice([1, 1, 2, 3])))
 
-    def day_of_month() -> str:
+    def day_of_month(self) -> str:
+        rnd = self.rnd
         return rnd.choice(["L", f"L-{rnd.randint(1, 5)}", f"{rnd.randint(2, 27)}W",
-                           field(1, 31), field(1, 31)])
+                           self.field(1, 31), self.field(1, 31)])
 
-    def day_of_week() -> str:
+    def day_of_week(self) -> str:
+        rnd = self.rnd
         return rnd.choice([f"{rnd.randint(1, 7)}L", f"{rnd.randint(1, 7)}#{rnd.randint(1, 4)}",
-                           field(1, 7, ["MON", "FRI", "SUN"]), field(1, 7)])
+                           self.field(1, 7, ["MON", "FRI", "SUN"]), self.field(1, 7)])
 
+    def expression(self) -> str:
+        by_month = self.rnd.random() < 0.5
+        return " ".join([self.field(0, 59), self.field(0, 23),
+                         self.day_of_month() if by_month else "?",
+                         self.field(1, 12, ["JAN", "JUN", "DEC"]),
+                         "?" if by_month else self.day_of_week(),
+                         self.rnd.choice(["*", "2024-2027"])])
+
+
+def _next_five(text: str, start: dt.datetime) -> list[dt.datetime]:
+    mine, ours, moment = cron.parse(text), [], start
+    for _ in range(5):
+        moment = mine.next_after(moment)
+        if moment is None:
+            break
+        ours.append(moment)
+    return ours
+
+
+def test_cron_agrees_with_an_independent_reader_of_aws_cron() -> None:
+    """Random expressions over the whole grammar, read by `aws-croniter` as well: wherever
+    both accept one, the next five times agree. (That library refuses some forms AWS takes,
+    such as `*` inside a list or a step in the year, and misses `LW`, `L` alone in
+    day-of-week and a `W` pushed into the next month: those are in the cases above.)"""
+    aws_croniter = pytest.importorskip("aws_croniter")
+    rnd = random.Random(2026)
+    expressions = _RandomCron(rnd)
     compared = 0
     for _ in range(400):
-        by_month = rnd.random() < 0.5
-        text = " ".join([field(0, 59), field(0, 23), day_of_month() if by_month else "?",
-                         field(1, 12, ["JAN", "JUN", "DEC"]),
-                         "?" if by_month else day_of_week(), rnd.choice(["*", "2024-2027"])])
+        text = expressions.expression()
         start = dt.datetime(2024, rnd.randint(1, 12), rnd.randint(1, 28), rnd.randint(0, 23),
                             rnd.randint(0, 59))
         try:
             theirs = aws_croniter.AwsCroniter(text)
         except Exception:
             continue
-        mine, ours, moment = cron.parse(text), [], start   # we accept all they accept
-        for _ in range(5):
-            moment = mine.next_after(moment)
-            if moment is None:
-                break
-            ours.append(moment)
+        ours = _next_five(text, start)   # we accept all they accept
         expected = [t.replace(tzinfo=None) for t in theirs.get_next(
             start.replace(tzinfo=UTC), n=5) if t is not None]
         assert ours == expected, (text, start)

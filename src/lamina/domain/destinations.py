@@ -42,8 +42,7 @@ def check_event_destinations(on_success: str | None, on_failure: str | None) -> 
     """An EventInvokeConfig's destinations, as AWS checks them: each against the model's
     pattern, then its service. Returns {key: kind} for the ones given."""
     kinds = {}
-    for key, field, arn in (("on_success", "onSuccess", on_success),
-                            ("on_failure", "onFailure", on_failure)):
+    for field, arn in (("onSuccess", on_success), ("onFailure", on_failure)):
         if arn is not None and not _DESTINATION_RE.fullmatch(arn):
             raise errors.ValidationError.field(
                 arn, f"destinationConfig.{field}.destination",

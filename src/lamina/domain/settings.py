@@ -144,20 +144,7 @@ def check_runtime_management(update_on: object, version_arn: object) -> None:
 
 def validate(settings: FunctionSettings) -> None:
     """Raise the AWS error for the first broken rule; return if every given field is valid."""
-    if settings.role is not None and not ROLE_RE.fullmatch(settings.role):
-        raise errors.ValidationError.field(
-            settings.role, "role", "Member must satisfy regular expression pattern: "
-            + ROLE_RE.pattern)
-    if settings.handler is not None and (
-            len(settings.handler) > limits.HANDLER_MAX or not HANDLER_RE.fullmatch(settings.handler)):
-        raise errors.ValidationError.field(
-            settings.handler, "handler", "Member must satisfy regular expression pattern: [^\\s]+"
-            if len(settings.handler) <= limits.HANDLER_MAX
-            else "Member must have length less than or equal to 128")
-    if settings.description is not None and len(settings.description) > limits.DESCRIPTION_MAX:
-        raise errors.ValidationError.field(
-            settings.description, "description",
-            "Member must have length less than or equal to 256")
+    _check_texts(settings)
     _check_range(settings.timeout, "timeout", limits.TIMEOUT_RANGE)
     _check_range(settings.memory_size, "memorySize", limits.MEMORY_RANGE)
     _check_range(settings.ephemeral_storage, "ephemeralStorage.size", limits.EPHEMERAL_RANGE)
@@ -165,14 +152,7 @@ def validate(settings: FunctionSettings) -> None:
         check_environment(settings.environment)
     if settings.architectures is not None:
         _check_architectures(settings.architectures)
-    if settings.package_type is not None and settings.package_type not in ("Zip", "Image"):
-        raise errors.ValidationError.field(settings.package_type, "packageType",
-                                           "Member must satisfy enum value set: [Zip, Image]")
-    if settings.package_type == "Image":
-        raise errors.InvalidParameterValue(
-            "Lamina runs Zip functions only: container images need a container engine.")
-    if settings.runtime is not None:
-        runtimes.check(settings.runtime, settings.package_type or "Zip")
+    _check_package(settings)
     if settings.dead_letter_target and not DLQ_RE.fullmatch(settings.dead_letter_target):
         raise errors.InvalidParameterValue(
             "The provided target arn is invalid: " + settings.dead_letter_target)
@@ -193,6 +173,36 @@ def validate(settings: FunctionSettings) -> None:
         layers.check_references(settings.layers)
     if settings.durable_config is not None:
         check_durable_config(settings.durable_config)
+
+
+def _check_texts(settings: FunctionSettings) -> None:
+    """Role, Handler and Description: their patterns and lengths."""
+    if settings.role is not None and not ROLE_RE.fullmatch(settings.role):
+        raise errors.ValidationError.field(
+            settings.role, "role", "Member must satisfy regular expression pattern: "
+            + ROLE_RE.pattern)
+    if settings.handler is not None and (
+            len(settings.handler) > limits.HANDLER_MAX or not HANDLER_RE.fullmatch(settings.handler)):
+        raise errors.ValidationError.field(
+            settings.handler, "handler", "Member must satisfy regular expression pattern: [^\\s]+"
+            if len(settings.handler) <= limits.HANDLER_MAX
+            else "Member must have length less than or equal to 128")
+    if settings.description is not None and len(settings.description) > limits.DESCRIPTION_MAX:
+        raise errors.ValidationError.field(
+            settings.description, "description",
+            "Member must have length less than or equal to 256")
+
+
+def _check_package(settings: FunctionSettings) -> None:
+    """PackageType (Zip only here) and the Runtime it allows."""
+    if settings.package_type is not None and settings.package_type not in ("Zip", "Image"):
+        raise errors.ValidationError.field(settings.package_type, "packageType",
+                                           "Member must satisfy enum value set: [Zip, Image]")
+    if settings.package_type == "Image":
+        raise errors.InvalidParameterValue(
+            "Lamina runs Zip functions only: container images need a container engine.")
+    if settings.runtime is not None:
+        runtimes.check(settings.runtime, settings.package_type or "Zip")
 
 
 def check_durable_config(config: dict[str, Any]) -> None:

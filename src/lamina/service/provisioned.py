@@ -65,7 +65,7 @@ class ProvisionedService:
     async def reload(self) -> None:
         """Take in configurations another engine put or deleted."""
         stored = {(f, q): (n, m) for f, q, n, m in await self.store.list_provisioned()}
-        for key, config in list(self._configs.items()):
+        for key in list(self._configs):
             if key not in stored:
                 del self._configs[key]
                 try:

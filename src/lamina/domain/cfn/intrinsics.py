@@ -263,24 +263,38 @@ def conditions(definitions: dict[str, Any], scope: Scope) -> dict[str, bool]:
     """Every condition of the template, evaluated (conditions may name one another)."""
     if not isinstance(definitions, dict):
         raise errors.TemplateError("Template format error: Conditions must be a mapping")
-    done: dict[str, bool] = {}
-    visiting: list[str] = []
+    evaluator = _Conditions(definitions, scope)
+    for name in definitions:
+        evaluator.evaluate(name)
+    return evaluator.done
 
-    def evaluate(name: str) -> bool:
-        if name in done:
-            return done[name]
-        if name not in definitions:
-            raise _fail(f"Conditions.{visiting[-1] if visiting else name}",
+
+class _Conditions:
+    """A template's conditions, each evaluated once, following `Condition` references (a
+    cycle is an error); `Fn::Equals` resolves its values in a scope that sees them."""
+
+    def __init__(self, definitions: dict[str, Any], scope: Scope) -> None:
+        self.definitions = definitions
+        self.done: dict[str, bool] = {}
+        self.visiting: list[str] = []
+        self.scope = Scope(scope.parameters, scope.ref, scope.getatt, self.done, scope.mappings,
+                           scope.exports, scope.region, scope.resources)
+
+    def evaluate(self, name: str) -> bool:
+        if name in self.done:
+            return self.done[name]
+        if name not in self.definitions:
+            raise _fail(f"Conditions.{self.visiting[-1] if self.visiting else name}",
                         f"unknown condition {name}")
-        if name in visiting:
+        if name in self.visiting:
             raise errors.TemplateError("Template error: circular condition references: "
-                                       + " -> ".join([*visiting, name]))
-        visiting.append(name)
-        done[name] = _truth(definitions[name], f"Conditions.{name}")
-        visiting.pop()
-        return done[name]
+                                       + " -> ".join([*self.visiting, name]))
+        self.visiting.append(name)
+        self.done[name] = self.truth(self.definitions[name], f"Conditions.{name}")
+        self.visiting.pop()
+        return self.done[name]
 
-    def _truth(value: Any, where: str) -> bool:
+    def truth(self, value: Any, where: str) -> bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
@@ -289,29 +303,39 @@ def conditions(definitions: dict[str, Any], scope: Scope) -> dict[str, bool]:
             raise _fail(where, "a condition must be a condition function")
         (key, argument), = value.items()
         if key == "Condition":
-            return evaluate(argument)
-        if key == "Fn::Equals":
-            if not (isinstance(argument, list) and len(argument) == 2):
-                raise _fail(where, "Fn::Equals takes two values")
-            left, right = (resolve(a, scope, where) for a in argument)
-            return bool(_comparable(left) == _comparable(right))
-        if key in ("Fn::And", "Fn::Or"):
-            if not (isinstance(argument, list) and 2 <= len(argument) <= 10):
-                raise _fail(where, f"{key} takes 2 to 10 conditions")
-            results = [_truth(a, where) for a in argument]
-            return all(results) if key == "Fn::And" else any(results)
-        if key == "Fn::Not":
-            if not (isinstance(argument, list) and len(argument) == 1):
-                raise _fail(where, "Fn::Not takes one condition")
-            return not _truth(argument[0], where)
-        raise _fail(where, f"{key} is not a condition function")
+            return self.evaluate(argument)
+        function = _CONDITION_FUNCTIONS.get(key)
+        if function is None:
+            raise _fail(where, f"{key} is not a condition function")
+        return function(self, argument, where)
 
-    scoped = Scope(scope.parameters, scope.ref, scope.getatt, done, scope.mappings,
-                   scope.exports, scope.region, scope.resources)
-    scope = scoped
-    for name in definitions:
-        evaluate(name)
-    return done
+
+def _equals(conds: _Conditions, argument: Any, where: str) -> bool:
+    if not (isinstance(argument, list) and len(argument) == 2):
+        raise _fail(where, "Fn::Equals takes two values")
+    left, right = (resolve(a, conds.scope, where) for a in argument)
+    return bool(_comparable(left) == _comparable(right))
+
+
+def _each(key: str, conds: _Conditions, argument: Any, where: str) -> list[bool]:
+    """Every condition of an Fn::And or Fn::Or, all evaluated (no short cut)."""
+    if not (isinstance(argument, list) and 2 <= len(argument) <= 10):
+        raise _fail(where, f"{key} takes 2 to 10 conditions")
+    return [conds.truth(a, where) for a in argument]
+
+
+def _not(conds: _Conditions, argument: Any, where: str) -> bool:
+    if not (isinstance(argument, list) and len(argument) == 1):
+        raise _fail(where, "Fn::Not takes one condition")
+    return not conds.truth(argument[0], where)
+
+
+_CONDITION_FUNCTIONS: dict[str, Callable[[_Conditions, Any, str], bool]] = {
+    "Fn::Equals": _equals,
+    "Fn::And": lambda conds, argument, where: all(_each("Fn::And", conds, argument, where)),
+    "Fn::Or": lambda conds, argument, where: any(_each("Fn::Or", conds, argument, where)),
+    "Fn::Not": _not,
+}
 
 
 def _comparable(value: Any) -> Any:
@@ -335,32 +359,40 @@ def references(value: Any, conditions_now: dict[str, bool]) -> set[str]:
             return
         if not isinstance(item, dict):
             return
-        if len(item) == 1:
-            (key, argument), = item.items()
-            if key == "Ref" and isinstance(argument, str):
-                found.add(argument)
-                return
-            if key == "Fn::GetAtt":
-                name = argument.split(".", 1)[0] if isinstance(argument, str) else \
-                    argument[0] if isinstance(argument, list) and argument else None
-                if isinstance(name, str):
-                    found.add(name)
-                return
-            if key == "Fn::Sub":
-                _sub_references(argument, found, walk)
-                return
-            if key == "Fn::If" and isinstance(argument, list) and len(argument) == 3:
-                taken = conditions_now.get(argument[0])
-                if taken is None:
-                    walk(argument[1:])
-                else:
-                    walk(argument[1] if taken else argument[2])
-                return
+        if len(item) == 1 and _function_references(item, found, walk, conditions_now):
+            return
         for entry in item.values():
             walk(entry)
 
     walk(value)
     return found
+
+
+def _function_references(item: dict[str, Any], found: set[str], walk: Callable[[Any], None],
+                         conditions_now: dict[str, bool]) -> bool:
+    """Add what a one-key object refers to when it is a Ref, Fn::GetAtt, Fn::Sub or Fn::If;
+    False when it is none of them (its values are walked as any object's)."""
+    (key, argument), = item.items()
+    if key == "Ref" and isinstance(argument, str):
+        found.add(argument)
+        return True
+    if key == "Fn::GetAtt":
+        name = argument.split(".", 1)[0] if isinstance(argument, str) else \
+            argument[0] if isinstance(argument, list) and argument else None
+        if isinstance(name, str):
+            found.add(name)
+        return True
+    if key == "Fn::Sub":
+        _sub_references(argument, found, walk)
+        return True
+    if key == "Fn::If" and isinstance(argument, list) and len(argument) == 3:
+        taken = conditions_now.get(argument[0])
+        if taken is None:
+            walk(argument[1:])
+        else:
+            walk(argument[1] if taken else argument[2])
+        return True
+    return False
 
 
 def _sub_references(argument: Any, found: set[str], walk: Callable[[Any], None]) -> None:

@@ -14,6 +14,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lamina.domain import errors
@@ -62,52 +63,77 @@ def _value(value: Any, scope: Scope, definitions: dict[str, Any], where: str) ->
         return intrinsics.resolve(value, scope, where) if isinstance(value, (dict, list)) \
             else value
     (key, argument), = value.items()
+    function = _RULE_FUNCTIONS.get(key)
+    if function is None:
+        return intrinsics.resolve(value, scope, where)
+    return function(key, argument, scope, definitions, where)
 
-    def sub(item: Any) -> Any:
-        return _value(item, scope, definitions, where)
 
-    if key in ("Fn::And", "Fn::Or"):
-        if not (isinstance(argument, list) and 2 <= len(argument) <= 10):
-            raise errors.TemplateError(f"Template error: {key} takes 2 to 10 conditions "
-                                       f"(at {where})")
-        results = [_truth(a, scope, definitions, where) for a in argument]
-        return all(results) if key == "Fn::And" else any(results)
-    if key == "Fn::Not":
-        if not (isinstance(argument, list) and len(argument) == 1):
-            raise errors.TemplateError(f"Template error: Fn::Not takes one condition "
-                                       f"(at {where})")
-        return not _truth(argument[0], scope, definitions, where)
-    if key == "Fn::If":
-        if not (isinstance(argument, list) and len(argument) == 3):
-            raise errors.TemplateError(f"Template error: Fn::If takes [condition, value if "
-                                       f"true, value if false] (at {where})")
-        condition = argument[0]
-        held = scope.conditions.get(condition) if isinstance(condition, str) else \
-            _truth(condition, scope, definitions, where)
-        if held is None:
-            raise errors.TemplateError(f"Template error: Fn::If names an unknown condition "
-                                       f"{condition} (at {where})")
-        return sub(argument[1] if held else argument[2])
-    if key in ("Fn::Equals", "Fn::Contains", "Fn::EachMemberEquals", "Fn::EachMemberIn"):
-        if not (isinstance(argument, list) and len(argument) == 2):
-            raise errors.TemplateError(f"Template error: {key} takes two values (at {where})")
-        left, right = (_text(sub(a)) for a in argument)
-        if key == "Fn::Equals":
-            return left == right
-        if key == "Fn::Contains":
-            return isinstance(left, list) and right in left
-        members = left if isinstance(left, list) else [left]
-        if key == "Fn::EachMemberEquals":
-            return all(member == right for member in members)
-        return isinstance(right, list) and all(member in right for member in members)
-    if key == "Fn::RefAll":
-        return [definition_value for name, definition in definitions.items()
-                if isinstance(definition, dict) and definition.get("Type") == argument
-                for definition_value in _listed(scope.parameters.get(name))]
-    if key in ("Fn::ValueOf", "Fn::ValueOfAll"):
-        raise errors.TemplateError(f"Template error: {key} reads attributes of account "
-                                   f"resources, which Lamina does not look up (at {where})")
-    return intrinsics.resolve(value, scope, where)
+def _and_or(key: str, argument: Any, scope: Scope, definitions: dict[str, Any],
+            where: str) -> bool:
+    if not (isinstance(argument, list) and 2 <= len(argument) <= 10):
+        raise errors.TemplateError(f"Template error: {key} takes 2 to 10 conditions "
+                                   f"(at {where})")
+    results = [_truth(a, scope, definitions, where) for a in argument]
+    return all(results) if key == "Fn::And" else any(results)
+
+
+def _not(key: str, argument: Any, scope: Scope, definitions: dict[str, Any],
+         where: str) -> bool:
+    if not (isinstance(argument, list) and len(argument) == 1):
+        raise errors.TemplateError(f"Template error: Fn::Not takes one condition "
+                                   f"(at {where})")
+    return not _truth(argument[0], scope, definitions, where)
+
+
+def _if(key: str, argument: Any, scope: Scope, definitions: dict[str, Any], where: str) -> Any:
+    if not (isinstance(argument, list) and len(argument) == 3):
+        raise errors.TemplateError(f"Template error: Fn::If takes [condition, value if "
+                                   f"true, value if false] (at {where})")
+    condition = argument[0]
+    held = scope.conditions.get(condition) if isinstance(condition, str) else \
+        _truth(condition, scope, definitions, where)
+    if held is None:
+        raise errors.TemplateError(f"Template error: Fn::If names an unknown condition "
+                                   f"{condition} (at {where})")
+    return _value(argument[1] if held else argument[2], scope, definitions, where)
+
+
+def _compare(key: str, argument: Any, scope: Scope, definitions: dict[str, Any],
+             where: str) -> bool:
+    """Fn::Equals, Fn::Contains, Fn::EachMemberEquals and Fn::EachMemberIn."""
+    if not (isinstance(argument, list) and len(argument) == 2):
+        raise errors.TemplateError(f"Template error: {key} takes two values (at {where})")
+    left, right = (_text(_value(a, scope, definitions, where)) for a in argument)
+    if key == "Fn::Equals":
+        return bool(left == right)
+    if key == "Fn::Contains":
+        return isinstance(left, list) and right in left
+    members = left if isinstance(left, list) else [left]
+    if key == "Fn::EachMemberEquals":
+        return all(member == right for member in members)
+    return isinstance(right, list) and all(member in right for member in members)
+
+
+def _ref_all(key: str, argument: Any, scope: Scope, definitions: dict[str, Any],
+             where: str) -> list[Any]:
+    return [definition_value for name, definition in definitions.items()
+            if isinstance(definition, dict) and definition.get("Type") == argument
+            for definition_value in _listed(scope.parameters.get(name))]
+
+
+def _account_lookup(key: str, argument: Any, scope: Scope, definitions: dict[str, Any],
+                    where: str) -> Any:
+    raise errors.TemplateError(f"Template error: {key} reads attributes of account "
+                               f"resources, which Lamina does not look up (at {where})")
+
+
+_RULE_FUNCTIONS: dict[str, Callable[[str, Any, Scope, dict[str, Any], str], Any]] = {
+    "Fn::And": _and_or, "Fn::Or": _and_or, "Fn::Not": _not, "Fn::If": _if,
+    "Fn::Equals": _compare, "Fn::Contains": _compare, "Fn::EachMemberEquals": _compare,
+    "Fn::EachMemberIn": _compare, "Fn::RefAll": _ref_all,
+    "Fn::ValueOf": _account_lookup, "Fn::ValueOfAll": _account_lookup,
+}
 
 
 def _listed(value: Any) -> list[Any]:
