@@ -197,8 +197,8 @@ class DurableMemory:
                 for e in found]
 
     async def due_executions(self, now: float, limit: int) -> list[str]:
-        due = sorted((e.next_due(), e.arn) for e in self._all()
-                     if e.next_due() is not None and e.next_due() <= now)  # type: ignore[operator]
+        due = sorted((at, e.arn) for e in self._all()
+                     if (at := e.next_due()) is not None and at <= now)
         return [arn for _, arn in due[:limit]]
 
     async def next_execution_due(self) -> float | None:
