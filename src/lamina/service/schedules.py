@@ -32,6 +32,7 @@ from lamina.domain import arns, errors, schedules
 from lamina.domain.model import AsyncEvent
 from lamina.domain.schedules import Schedule, ScheduleState
 from lamina.service.async_invoke import AsyncInvokeService
+from lamina.service.ports import Clock
 
 log = logging.getLogger("lamina.schedules")
 
@@ -41,7 +42,7 @@ LEAD_CHECK_S = 2.0   # real seconds between looks at who leads (and at the store
 class ScheduleService:
     """Create, replace, delete and list schedules; fire them on the engine's clock."""
 
-    def __init__(self, store: Any, async_invoke: AsyncInvokeService, clock: Any,
+    def __init__(self, store: Any, async_invoke: AsyncInvokeService, clock: Clock,
                  region: str, account: str) -> None:
         self.store = store
         self.async_invoke = async_invoke
