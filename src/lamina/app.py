@@ -17,6 +17,7 @@ import os
 import resource
 import signal
 import sys
+import uuid
 import zipfile
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -46,12 +47,15 @@ from lamina.runtime.pool import EnvironmentPool
 from lamina.service import clock
 from lamina.service.apis import ApiService
 from lamina.service.async_invoke import AsyncInvokeService
+from lamina.service.attempt import Attempts
+from lamina.service.batches import BatchRunner
 from lamina.service.calls import CallRegistry
 from lamina.service.capacity import CapacityProviderService
 from lamina.service.cluster import Cluster
 from lamina.service.code_signing import CodeSigningService
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.debug import DebugService
+from lamina.service.destinations import Destinations
 from lamina.service.durable import DurableService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
@@ -140,9 +144,9 @@ class Engine:
         self.calls = CallRegistry(self.store, self.clock, config.dedupe_window,
                                   shared=self.cluster.shared)
         self.faults = FaultService()
-        self.invoke = InvokeService(self.functions, self.pool, self.limiter, self.recorder,
-                                    self.clock, self.calls, strict=config.parity == "strict",
-                                    faults=self.faults)
+        self.attempts = Attempts(self.limiter, self.pool, self.recorder, self.clock, self.faults)
+        self.invoke = InvokeService(self.functions, self.attempts, self.recorder, self.clock,
+                                    self.calls, strict=config.parity == "strict")
         self.event_configs = EventConfigService(self.store, self.functions, self.clock)
         self.versions = VersionService(self.functions)
         self.permissions = PermissionService(self.store, self.functions, self.versions)
@@ -155,17 +159,22 @@ class Engine:
         self.provisioned.unreserved_limit = lambda: self.limiter.unreserved_limit
         self.sender = AwsSender(self.aws)
         self.functions.network = AwsNetwork(self.aws)
+        self.destinations = Destinations(
+            self.store, self.functions, self.event_configs, self.recorder, self.clock,
+            self.sender, self.cluster.engine_id if self.cluster.shared else uuid.uuid4().hex)
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
-                                               self.invoke, self.limiter, self.recorder,
-                                               self.clock, self.sender, **self._claims())
-        self.mappings = MappingService(self.store, self.functions, self.invoke, self.recorder,
-                                       self.clock, self.async_invoke.owe)
+                                               self.attempts, self.limiter, self.recorder,
+                                               self.clock, self.destinations, **self._claims())
+        self.destinations.accept = self.async_invoke.accept
+        self.mappings = MappingService(self.store, self.functions)
+        self.batches = BatchRunner(self.attempts, self.functions, self.store, self.recorder,
+                                   self.clock, self.mappings, self.destinations.owe)
         self.schedules = ScheduleService(self.store, self.async_invoke, self.clock,
                                          config.region, config.account)
         self.apis = ApiService(self.store, config.region, config.account, config.port)
-        self.durable = DurableService(self.store, self.functions, self.invoke, self.limiter,
+        self.durable = DurableService(self.store, self.functions, self.invoke, self.attempts,
                                       self.recorder, self.clock, config.region, config.account)
-        self.pollers = PollerSupervisor(self.mappings, self.aws, config.region)
+        self.pollers = PollerSupervisor(self.batches, self.aws, config.region)
         self.mappings.sources = self.pollers
         self.observe = ObserveService(self.store, self.recorder,
                                       LogReader(config.data_dir / "logs"), self.pool.flush_logs)
@@ -230,6 +239,7 @@ class Engine:
         self.record_retention.start()
         self.log_retention.start()
         await self.async_invoke.start()
+        self.destinations.start()
         await self.durable.start()
         await self.mappings.load()
         await self.schedules.load()
@@ -321,7 +331,7 @@ class Engine:
         if change in self._EVENTS_BACK:
             self.async_invoke.wake()
         if change in self._DELIVERIES_BACK:
-            self.async_invoke.wake(deliveries=True)
+            self.destinations.wake()
         if change in self._CALL_CHANGES:
             self.calls.notice()
         if change in (*self._PROVISIONED_CHANGES, "reconnected") and not own:
@@ -358,6 +368,7 @@ class Engine:
             self._leading.cancel()
         await self.mappings.unlead()
         await self.store.resign()
+        await self.destinations.close()
         try:
             await self.async_invoke.drain()
         except errors.StoreUnavailable as exc:
@@ -381,6 +392,7 @@ class Engine:
         await self.schedules.close()
         await self.watcher.close()
         await self.async_invoke.close()
+        await self.destinations.close()
         await self.durable.close()
         await self.sender.close()
         await self.pool.close()

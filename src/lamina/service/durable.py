@@ -32,8 +32,8 @@ from typing import Any
 from lamina.domain import arns, durable, errors
 from lamina.domain.durable import Execution
 from lamina.domain.model import FunctionConfig, Invocation, InvocationSummary
+from lamina.service.attempt import Attempts, Throttled
 from lamina.service.clock import RealClock
-from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeCommand, InvokeService, new_trace_id
 from lamina.service.records import Recorder
@@ -54,12 +54,12 @@ class DurableService:
     """Durable executions (see the module docstring)."""
 
     def __init__(self, store: Any, functions: FunctionService, invoke: InvokeService,
-                 limiter: ConcurrencyLimiter, recorder: Recorder, clock: RealClock,
+                 attempts: Attempts, recorder: Recorder, clock: RealClock,
                  region: str, account: str) -> None:
         self.store = store
         self.functions = functions
         self.invoke = invoke
-        self.limiter = limiter
+        self.attempts = attempts
         self.recorder = recorder
         self.clock = clock
         self.region = region
@@ -427,8 +427,9 @@ class DurableService:
                                 self.functions.arn(ex.function, ex.version),
                                 json.dumps(payload, separators=(",", ":")).encode(), "Event",
                                 trace_id=ex.trace_id)
-        async with self.limiter.lease(ex.function):
-            outcome = await self.invoke.run_attempt(invocation)
+        outcome = await self.attempts.run(invocation)
+        if isinstance(outcome, Throttled):
+            raise outcome.error
         summary.status = outcome.outcome
         summary.finished_at, summary.attempts = self.clock.now(), 1
         summary.error_type, summary.duration_ms = outcome.error_type, round(outcome.duration_ms, 3)
