@@ -99,30 +99,35 @@ class KafkaPoller(Poller):
         payload = json.dumps({"eventSource": "SelfManagedKafka",
                               "bootstrapServers": self.servers, "records": grouped}).encode()
         request_id = self.batches.begin_batch(mapping, {"records": len(records),
-                                                         "partitions": sorted(grouped)})
+                                                        "partitions": sorted(grouped)})
         invocations, retries, backoff = 0, 0, Backoff()
         while not self.stop.is_set():
             oldest = min(r["timestamp"] for r in records) / 1000
-            if batching.too_old(oldest, time.time(), mapping.max_record_age):
-                await self._give_up(mapping, request_id, grouped, "RecordAgeExceeded",
+            expired = batching.before_stream_batch(oldest, time.time(), mapping.max_record_age)
+            if expired is not None:
+                await self._give_up(mapping, request_id, grouped, expired.condition,
                                     invocations, payload)
                 return True
             outcome = await self.batches.invoke_batch(mapping, request_id, payload,
-                                                       invocations + 1)
+                                                      invocations + 1)
             if outcome is None:
                 await pause(backoff.next(), self.stop)
                 continue
             invocations += 1
-            if not outcome.function_error:
+            decision = batching.after_stream_batch(  # whole batches: no partial, no bisect
+                batching.FAILURE if outcome.function_error else batching.SUCCESS, [], retries,
+                mapping.max_retry_attempts, bisect=False)
+            if isinstance(decision, batching.Succeeded):
                 self.batches.end_batch(mapping, request_id, "success", invocations)
                 self.batches.processed(mapping.uuid, "OK")
                 return True
             self.batches.processed(mapping.uuid, "PROBLEM: Function call failed")
-            retries += 1
-            if batching.retries_exhausted(retries, mapping.max_retry_attempts):
-                await self._give_up(mapping, request_id, grouped, "RetryAttemptsExhausted",
+            if isinstance(decision, batching.GiveUp):
+                await self._give_up(mapping, request_id, grouped, decision.condition,
                                     invocations, payload)
                 return True
+            if isinstance(decision, batching.RetryBatch):
+                retries = decision.retry
             await retry_later(self.batches, request_id, retries, self.stop)
         # stopped before the batch was settled: not committed, it runs again
         self.batches.end_batch(mapping, request_id, "stopped", invocations)
@@ -148,6 +153,6 @@ class KafkaPoller(Poller):
                     "lastRecordTimestamp": iso_timestamp(items[-1]["timestamp"] / 1000)}
                     for key, items in grouped.items()}}}
         self.batches.note(request_id, "discarded", {"condition": condition,
-                                                     "invocations": invocations})
+                                                    "invocations": invocations})
         await self.batches.send_on_failure(mapping, request_id, json.dumps(record).encode())
         self.batches.end_batch(mapping, request_id, "failed", invocations, condition)

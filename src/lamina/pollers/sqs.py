@@ -152,7 +152,7 @@ class SqsPoller(Poller):
         sent = [int(r["attributes"].get("SentTimestamp", 0)) for r in records]
         if sent:
             self.batches.observe(self.mapping.uuid,
-                                  lag_s=max(0.0, time.time() - min(sent) / 1000.0))
+                                 lag_s=max(0.0, time.time() - min(sent) / 1000.0))
         kept = [r for r in records if filters.keep(self.patterns, "sqs", r)]
         dropped = [r for r in records if r not in kept]
         if dropped:
@@ -180,12 +180,12 @@ class SqsPoller(Poller):
         if done:
             await self._delete(done)
         self.batches.note(request_id, "deleted", {"messages": len(done),
-                                                   "left_for_retry": len(records) - len(done)})
+                                                  "left_for_retry": len(records) - len(done)})
         status = "success" if result.ok else "failed"
         self.batches.end_batch(mapping, request_id, status, 1,
-                                None if result.ok else (outcome.error_type or "BatchItemFailures"))
+                               None if result.ok else (outcome.error_type or "BatchItemFailures"))
         self.batches.processed(mapping.uuid, "OK" if not outcome.function_error
-                                else "PROBLEM: Function call failed")
+                               else "PROBLEM: Function call failed")
 
     async def _delete(self, records: list[dict[str, Any]]) -> None:
         client = await self.clients.client("sqs")

@@ -30,7 +30,7 @@ from typing import Any
 
 from lamina.domain import batching, events, filters, windows
 from lamina.domain.windows import Window
-from lamina.domain.model import EventSourceMapping
+from lamina.domain.model import EventSourceMapping, InvocationOutcome
 from lamina.pollers.base import Backoff, Poller, pause, retry_later, unless_stopped
 from lamina.service.batches import BatchRunner
 
@@ -156,7 +156,7 @@ class ShardReader:
         self.iterator = response.get("NextShardIterator")
         if "MillisBehindLatest" in response:
             self.poller.batches.observe(self.mapping.uuid,
-                                         lag_s=response["MillisBehindLatest"] / 1000.0)
+                                        lag_s=response["MillisBehindLatest"] / 1000.0)
         records = [self.poller.record(r, self.shard) for r in response.get("Records", [])]
         if records and not self.pending:
             self.pending_since = time.monotonic()
@@ -274,7 +274,7 @@ class Lane:
         invocations, backoff = 0, Backoff()
         while not self.stop.is_set():
             outcome = await self.batches.invoke_batch(mapping, request_id, payload,
-                                                       invocations + 1)
+                                                      invocations + 1)
             if outcome is None:
                 await pause(backoff.next(), self.stop)
                 continue
@@ -289,65 +289,74 @@ class Lane:
 
     async def _run(self, mapping: EventSourceMapping, request_id: str,
                    batch: list[dict[str, Any]], window: Window | None) -> bool:
+        """Run `batch` until `domain.batching` says it is done, split or given up."""
         source, invocations, retries, backoff = self.reader.source, 0, 0, Backoff()
         arn = mapping.event_source_arn or ""
         while not self.stop.is_set():
-            if batching.too_old(min(events.arrival(source, r) for r in batch), time.time(),
-                                mapping.max_record_age):
-                await self._give_up(mapping, request_id, batch, "RecordAgeExceeded",
+            expired = batching.before_stream_batch(
+                min(events.arrival(source, r) for r in batch), time.time(),
+                mapping.max_record_age)
+            if expired is not None:
+                await self._give_up(mapping, request_id, batch, expired.condition,
                                     invocations, None)
                 return True
             event = window.event(batch, self.reader.shard, arn) if window else {"Records": batch}
             outcome = await self.batches.invoke_batch(mapping, request_id,
-                                                       json.dumps(event).encode(),
-                                                       invocations + 1)
+                                                      json.dumps(event).encode(),
+                                                      invocations + 1)
             if outcome is None:  # throttled: back off, not a retry
                 await pause(backoff.next(), self.stop)
                 continue
             invocations += 1
-            ids = [events.identifier(source, r) for r in batch]
-            result = batching.result_of(outcome.function_error, outcome.payload,
-                                        mapping.report_failures, ids)
-            state = windows.state_of(outcome.payload) if window else None
-            if window and state is None:
-                result = batching.FAILURE  # a windowed response must carry its state
-            if result.ok:
-                if window:
-                    window.state = state
+            decision = self._decide(mapping, batch, outcome, window, retries)
+            if isinstance(decision, batching.Succeeded):
                 self.batches.end_batch(mapping, request_id, "success", invocations)
                 self.batches.processed(mapping.uuid, "OK")
                 return True
             self.batches.processed(mapping.uuid, "PROBLEM: Function call failed")
-            if result.failed:  # partial: everything before the lowest failure is done
-                done = batching.first_failed_index(result, ids)
-                if window:
-                    window.state = state  # a window's checkpoint waits for its end
-                elif done:
-                    await self._checkpoint(request_id, batch[done - 1])
-                batch = batch[done:]
-            elif mapping.bisect and len(batch) > 1:
-                first, second = batching.halves(batch)
+            if isinstance(decision, batching.Bisect):
+                first, second = batch[:decision.at], batch[decision.at:]
                 self.batches.note(request_id, "bisected", {
                     "halves": [len(first), len(second)], "invocations": invocations})
                 self.batches.end_batch(mapping, request_id, "bisected", invocations,
-                                        outcome.error_type)
+                                       outcome.error_type)
                 return await self.process(first, window) and \
                     await self.process(second, window)
-            retries += 1
-            if batching.retries_exhausted(retries, mapping.max_retry_attempts):
-                await self._give_up(mapping, request_id, batch, "RetryAttemptsExhausted",
+            if decision.done and window is None:  # a window's checkpoint waits for its end
+                await self._checkpoint(request_id, batch[decision.done - 1])
+            batch = batch[decision.done:]
+            if isinstance(decision, batching.GiveUp):
+                await self._give_up(mapping, request_id, batch, decision.condition,
                                     invocations, outcome.function_error)
                 return True
+            retries = decision.retry
             await retry_later(self.batches, request_id, retries, self.stop)
         # the mapping stopped (disabled, deleted, engine stopping): the records are read again
         self.batches.end_batch(mapping, request_id, "stopped", invocations)
         return False
 
+    def _decide(self, mapping: EventSourceMapping, batch: list[dict[str, Any]],
+                outcome: InvocationOutcome, window: Window | None,
+                retries: int) -> batching.StreamDecision:
+        """The outcome's meaning (`domain.batching`); a window takes the state it returned
+        with a success or a partial failure (a windowed response must carry its state)."""
+        ids = [events.identifier(self.reader.source, r) for r in batch]
+        result = batching.result_of(outcome.function_error, outcome.payload,
+                                    mapping.report_failures, ids)
+        if window is not None:
+            state = windows.state_of(outcome.payload)
+            if state is None:
+                result = batching.FAILURE
+            elif not result.whole_batch_failed:
+                window.state = state
+        return batching.after_stream_batch(result, ids, retries, mapping.max_retry_attempts,
+                                           mapping.bisect)
+
     async def _checkpoint(self, request_id: str, record: dict[str, Any]) -> None:
         position = events.identifier(self.reader.source, record)
         await self.batches.checkpoint(self.reader.mapping.uuid, self.reader.shard, position)
         self.batches.note(request_id, "checkpoint", {"shard": self.reader.shard,
-                                                      "sequence": position})
+                                                     "sequence": position})
 
     async def _give_up(self, mapping: EventSourceMapping, request_id: str,
                        batch: list[dict[str, Any]], condition: str, invocations: int,
@@ -359,7 +368,7 @@ class Lane:
             shard_id=self.reader.shard, first=batch[0], last=batch[-1], batch_size=len(batch),
             stream_arn=mapping.event_source_arn or "", function_error=function_error)
         self.batches.note(request_id, "discarded", {"condition": condition,
-                                                     "records": len(batch),
-                                                     "invocations": invocations})
+                                                    "records": len(batch),
+                                                    "invocations": invocations})
         await self.batches.send_on_failure(mapping, request_id, record)
         self.batches.end_batch(mapping, request_id, "failed", invocations, condition)

@@ -74,7 +74,7 @@ class PollerSupervisor:
         except Exception:
             log.exception("the poller of mapping %s stopped on an error", mapping.uuid)
             self.batches.processed(mapping.uuid, "PROBLEM: Lamina's poller failed; see the "
-                                                  "engine log")
+                                                 "engine log")
         finally:  # not a newer poller of the mapping, started after this one was given up
             entry = self._running.get(mapping.uuid)
             if entry is not None and entry[0] is asyncio.current_task():

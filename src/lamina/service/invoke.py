@@ -26,7 +26,6 @@ from lamina.domain.model import (
     AttemptRecord,
     FunctionConfig,
     Invocation,
-    InvocationOutcome,
     InvocationSummary,
 )
 from lamina.service.attempt import Attempts, Throttled
