@@ -29,8 +29,8 @@ import time
 from typing import Any
 
 from lamina.domain import batching, events, filters, windows
-from lamina.domain.windows import Window
 from lamina.domain.model import EventSourceMapping, InvocationOutcome
+from lamina.domain.windows import Window
 from lamina.pollers.base import Backoff, Poller, pause, retry_later, unless_stopped
 from lamina.service.batches import BatchRunner
 

@@ -46,11 +46,11 @@ from lamina.domain.model import (
     InvocationSummary,
 )
 from lamina.service.attempt import Attempts, Throttled
+from lamina.service.catalog import FunctionCatalog
 from lamina.service.clock import RealClock
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.destinations import CLAIM_BATCH, Destinations, store_trouble
 from lamina.service.event_configs import EventConfigService
-from lamina.service.functions import FunctionService
 from lamina.service.invoke import new_trace_id
 from lamina.service.ports import Store
 from lamina.service.records import Recorder
@@ -65,7 +65,7 @@ STORE_PATIENCE_S = 120.0        # how long an attempt's result waits for the sto
 class AsyncInvokeService:
     """Accepts `Event` invocations and runs them with Lambda's retry rules."""
 
-    def __init__(self, store: Store, functions: FunctionService, configs: EventConfigService,
+    def __init__(self, store: Store, functions: FunctionCatalog, configs: EventConfigService,
                  attempts: Attempts, limiter: ConcurrencyLimiter, recorder: Recorder,
                  clock: RealClock, destinations: Destinations, owner: str | None = None,
                  release_dead: Callable[[], Awaitable[int]] | None = None) -> None:

@@ -22,7 +22,7 @@ from lamina.domain.model import (
     InvocationSummary,
 )
 from lamina.service.attempt import Attempts, Throttled
-from lamina.service.functions import FunctionService
+from lamina.service.catalog import FunctionCatalog
 from lamina.service.invoke import new_trace_id
 from lamina.service.ports import Clock, Store
 from lamina.service.records import Recorder
@@ -42,7 +42,7 @@ Owe = Callable[[Delivery], Awaitable[None]]
 class BatchRunner:
     """Runs and records the batches of every poller (the pollers' one door to the engine)."""
 
-    def __init__(self, attempts: Attempts, functions: FunctionService, store: Store,
+    def __init__(self, attempts: Attempts, functions: FunctionCatalog, store: Store,
                  recorder: Recorder, clock: Clock, state: MappingState, owe: Owe) -> None:
         self.attempts = attempts
         self.functions = functions

@@ -26,9 +26,9 @@ from collections.abc import Awaitable, Callable
 
 from lamina.domain import arns, destinations, errors, retry
 from lamina.domain.model import LATEST, AsyncEvent, Delivery, InvocationOutcome
+from lamina.service.catalog import FunctionCatalog
 from lamina.service.clock import RealClock
 from lamina.service.event_configs import EventConfigService
-from lamina.service.functions import FunctionService
 from lamina.service.ports import DestinationSender, Store
 from lamina.service.records import Recorder
 
@@ -52,7 +52,7 @@ async def store_trouble(who: str, exc: Exception, failures: int) -> None:
 class Destinations:
     """What invocations owe destinations and dead-letter queues, and the delivery loop."""
 
-    def __init__(self, store: Store, functions: FunctionService, configs: EventConfigService,
+    def __init__(self, store: Store, functions: FunctionCatalog, configs: EventConfigService,
                  recorder: Recorder, clock: RealClock, sender: DestinationSender | None,
                  owner: str) -> None:
         self.store = store

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from typing import Any
 from lamina.domain import arns, capacity, errors, limits
 from lamina.domain.code import HOT_RELOAD_BUCKET, HOT_RELOAD_SHA256, CodeSource
 from lamina.domain.layers import LayerRef
-from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
+from lamina.domain.model import LATEST, FunctionConfig, Package
 from lamina.domain.settings import (
     FunctionSettings,
     check_levels,
@@ -34,23 +33,14 @@ from lamina.domain.settings import (
     logging_levels,
     validate,
 )
+from lamina.service.catalog import FunctionCatalog
+from lamina.service.catalog import FunctionEntry as FunctionEntry  # (re-exported)
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.ports import CodeFetcher, EnvironmentPool, Network, Packages, Store
 
 
 def timestamp(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03d+0000" % (now % 1 * 1000)
-
-
-@dataclass
-class FunctionEntry:
-    """A function as the control plane holds it."""
-
-    latest: FunctionConfig
-    tags: dict[str, str] = field(default_factory=dict)
-    versions: dict[str, FunctionConfig] = field(default_factory=dict)
-    aliases: dict[str, Alias] = field(default_factory=dict)
-    updating: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,13 +67,15 @@ class Code:
         return {"code_sha256": self.sha256, "code_size": self.size, "code_path": self.path}
 
 
-class FunctionService:
-    """Functions and their versions (see the module docstring)."""
+class FunctionService(FunctionCatalog):
+    """Functions and their versions (see the module docstring); reading them is the
+    catalog's part (`service.catalog`)."""
 
     def __init__(self, store: Store, code: Packages, pool: EnvironmentPool,
                  limiter: ConcurrencyLimiter, region: str, account: str,
                  s3: CodeFetcher | None = None,
                  hot_reload_bucket: str = HOT_RELOAD_BUCKET) -> None:
+        super().__init__(region, account)
         self.store = store
         self.s3 = s3
         self.hot_reload_bucket = hot_reload_bucket
@@ -94,9 +86,6 @@ class FunctionService:
         self.code = code
         self.pool = pool
         self.limiter = limiter
-        self.region = region
-        self.account = account
-        self._functions: dict[str, FunctionEntry] = {}
         # name → tags AWS itself puts on the function it is about to create (a deploy's
         # `aws:cloudformation:*`): written with the function, in the same store write
         self._system_tags_next: dict[str, dict[str, str]] = {}
@@ -156,75 +145,9 @@ class FunctionService:
                 folders.update(code_folders(config))
         self.on_folders(folders)
 
-    # reading ---------------------------------------------------------------------------
-    def arn(self, name: str, qualifier: str | None = None) -> str:
-        return arns.function_arn(self.region, self.account, name, qualifier)
-
-    def entry(self, name: str, qualifier: str | None = None) -> FunctionEntry:
-        entry = self._functions.get(name)
-        if entry is None:
-            raise errors.ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
-        return entry
-
-    def find(self, name: str) -> FunctionEntry | None:
-        """The function, or None (for operations that word their own 404)."""
-        return self._functions.get(name)
-
-    def resolve(self, name: str, qualifier: str | None) -> FunctionConfig:
-        """The version a name and qualifier select (an alias's primary version); 404 if none."""
-        entry = self.entry(name, qualifier)
-        if qualifier is None or qualifier == LATEST:
-            return entry.latest
-        alias = entry.aliases.get(qualifier)
-        version = alias.function_version if alias is not None else qualifier
-        if version == LATEST:
-            return entry.latest
-        config = entry.versions.get(version)
-        if config is None:
-            raise errors.ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
-        return config
-
-    def invoked(self, name: str, qualifier: str | None) -> FunctionConfig:
-        """`resolve` for an invocation: an unqualified one that finds nothing names
-        `$LATEST` in its 404, as AWS's does."""
-        try:
-            return self.resolve(name, qualifier)
-        except errors.ResourceNotFound:
-            if qualifier is not None:
-                raise
-            raise errors.ResourceNotFound(
-                f"Function not found: {self.arn(name, LATEST)}") from None
-
-    def route(self, name: str, qualifier: str | None) -> FunctionConfig:
-        """The version an invocation runs: an alias with a routing configuration sends its
-        weight of calls to the additional version (spec §4.3)."""
-        config = self.invoked(name, qualifier)
-        alias = self._functions[name].aliases.get(qualifier or "")
-        if alias is not None and alias.additional_version and \
-                random.random() < alias.additional_weight:
-            return self.resolve(name, alias.additional_version)
-        return config
-
-    def check_invocable(self, config: FunctionConfig) -> None:
-        """409 while the function is not Active yet (spec §1.2)."""
-        if config.state != "Active":
-            raise errors.ResourceConflict(
-                "The operation cannot be performed at this time. The function is currently in "
-                f"the following state: {config.state}")
-
-    def list(self) -> list[FunctionConfig]:
-        return [self._functions[name].latest for name in sorted(self._functions)]
-
     async def package_bytes(self, key: str) -> bytes | None:
         """A stored deployment package, for GetFunction's Code.Location."""
         return await self.store.get_package(key)
-
-    def tags(self, name: str) -> dict[str, str]:
-        return dict(self.entry(name).tags)
-
-    def total_code_size(self) -> int:
-        return sum(e.latest.code_size + sum(v.code_size for v in e.versions.values())
-                   for e in self._functions.values())
 
     # changing --------------------------------------------------------------------------
     def expect_system_tags(self, name: str, tags: dict[str, str] | None) -> None:

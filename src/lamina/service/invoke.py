@@ -30,8 +30,8 @@ from lamina.domain.model import (
 )
 from lamina.service.attempt import Attempts, Throttled
 from lamina.service.calls import ENGINE_LOST, CallKey, CallRegistry, CallResult, attempt_of
+from lamina.service.catalog import FunctionCatalog
 from lamina.service.clock import RealClock
-from lamina.service.functions import FunctionService
 from lamina.service.records import Recorder
 
 
@@ -66,7 +66,7 @@ def new_trace_id(now: float | None = None) -> str:
 class InvokeService:
     """Runs synchronous invocations (see the module docstring)."""
 
-    def __init__(self, functions: FunctionService, attempts: Attempts, recorder: Recorder,
+    def __init__(self, functions: FunctionCatalog, attempts: Attempts, recorder: Recorder,
                  clock: RealClock, calls: CallRegistry, strict: bool = False) -> None:
         self.clock = clock
         self.functions = functions
