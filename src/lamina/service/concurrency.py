@@ -3,7 +3,7 @@
 The account pool (default 1,000) is shared by functions without reserved concurrency; a
 function with reserved concurrency is capped by it and has it to itself. A slot is taken
 before an environment is borrowed and given back on every exit path:
-`async with limiter.lease(fn): ...` (the one interface every invocation path uses).
+`async with limiter.lease(fn): ...`, taken for every invocation path by service.attempt.
 Rules: https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html
 
 Alone on its store an engine counts by itself. Engines sharing PostgreSQL count cluster-wide
