@@ -121,6 +121,8 @@ class ExecutionEnvironment:
         self.private_dir = settings.data_dir / "envs" / self.id  # removed when it ends
         self._loop = asyncio.get_running_loop()
         self._listener: asyncio.Server | None = None
+        self._generation = 0  # of the Runtime API listener (a re-init opens a new one)
+        self._invoke_began = 0.0  # a suppressed init: the invocation began before it
         self._address = ""
         self._process: Process | None = None
         self._spawned_at = 0.0
@@ -184,11 +186,7 @@ class ExecutionEnvironment:
 
     async def start(self) -> None:
         """Open the Runtime API listener and spawn the runtime; Init continues on its own."""
-        self._listener = await http.serve(
-            runtime_api_handler(self), "127.0.0.1", 0,
-            body_limit=_response_limit, too_large=self._too_large, streams_body=streams_body)
-        port = self._listener.sockets[0].getsockname()[1]
-        self._address = f"127.0.0.1:{port}"
+        await self._listen()
         self.view = self.launcher.view(self.family, self.task_root, self.opt_dir, self.id)
         if self.view.tmp_dir:
             Path(self.view.tmp_dir).mkdir(parents=True, exist_ok=True)
@@ -197,7 +195,26 @@ class ExecutionEnvironment:
             self.platform.warning(self.interpreter.warning)
         self._spawn()
 
-    def _spawn(self) -> None:
+    async def _listen(self) -> None:
+        """A Runtime API listener for the runtime about to be spawned. A re-init replaces the
+        listener: what the replaced runtime still sends (a `next` in flight when it was
+        killed) is refused, never taken for the new runtime's."""
+        if self._listener is not None:
+            self._listener.close()
+        self._generation += 1
+        generation, serve = self._generation, runtime_api_handler(self)
+
+        async def handle(request: http.Request) -> http.Response:
+            if generation != self._generation:
+                return wire.invalid_transition(states.DEAD, states.READY)
+            return await serve(request)
+
+        self._listener = await http.serve(
+            handle, "127.0.0.1", 0,
+            body_limit=_response_limit, too_large=self._too_large, streams_body=streams_body)
+        self._address = f"127.0.0.1:{self._listener.sockets[0].getsockname()[1]}"
+
+    def _spawn(self, suppressed: bool = False) -> None:
         bootstrap_path = self._bootstrap_path()
         argv = bootstrap.runtime_command(
             self.config, self.interpreter.path if self.interpreter else None, self.view,
@@ -211,7 +228,8 @@ class ExecutionEnvironment:
             lambda_endpoint=self.settings.lambda_endpoint)
         env.update(bootstrap.lamina_variables(self.config, self.view.private_dir, self.debug))
         env.update(self._runtime_variables())
-        self.platform.init_start(kind, argv[0])
+        if not suppressed:  # a suppressed init runs inside the invocation, after START
+            self.platform.init_start(kind, argv[0])
         self._spawned_at = time.monotonic()
         failure = self._spawn_problem(argv[0])
         if failure is None:
@@ -340,7 +358,8 @@ class ExecutionEnvironment:
                 return self._close_invocation(invocation, failure, want_tail, cold=True)
         else:
             self.logs.begin_capture()
-        self.platform.start(invocation.request_id)
+        if not self._invoke_began:  # a suppressed init wrote START before it
+            self.platform.start(invocation.request_id)
         self._outcome = self._loop.create_future()
         self._current = invocation
         self._deliver(invocation)
@@ -352,20 +371,30 @@ class ExecutionEnvironment:
             maker = await asyncio.wait_for(asyncio.shield(self._init_done), self.init_timeout)
         except TimeoutError:
             maker = await self._reinit(invocation)
+        suppressed = bool(self._invoke_began)
         if maker is None:
-            self._init_ms = self._elapsed_ms()
+            # a suppressed init is part of the invocation: in its Duration, not Init Duration
+            self._init_ms = None if suppressed else self._elapsed_ms()
             return None
         failure = maker(invocation.request_id)
-        failure.init_ms = self._elapsed_ms()
+        if suppressed:
+            failure.duration_ms = (time.monotonic() - self._invoke_began) * 1000
+            self._invoke_began = 0.0
+        else:
+            failure.init_ms = self._elapsed_ms()
         return failure
 
     async def _reinit(self, invocation: Invocation) -> _FailureMaker | None:
-        """Init ran out of time: start the runtime again, within the function's timeout."""
+        """Init ran out of time: Lambda retries it inside the first invocation ("suppressed
+        init"), bounded by the function's timeout, which then covers Init and the handler."""
         self.platform.init_report(self._elapsed_ms(), "timeout")
+        self.platform.start(invocation.request_id)
+        self._invoke_began = time.monotonic()
         old, self._process = self._process, None
         if old is not None:
             old.kill()
-        self._spawn()
+        await self._listen()
+        self._spawn(suppressed=True)
         try:
             return await asyncio.wait_for(asyncio.shield(self._init_done), self.timeout)
         except TimeoutError:
@@ -387,9 +416,12 @@ class ExecutionEnvironment:
             self._holding("thaw")
             assert self._process is not None
             self._process.thaw()
-        self._delivered_at = time.monotonic()
-        deadline_ms = int(time.time() * 1000 + self.timeout * 1000)
-        self._timer = self._loop.call_later(self.timeout, self._on_timeout, invocation)
+        # after a suppressed init, the invocation (and its timeout) began with that init
+        self._delivered_at = self._invoke_began or time.monotonic()
+        self._invoke_began = 0.0
+        remaining = max(0.0, self.timeout - (time.monotonic() - self._delivered_at))
+        deadline_ms = int(time.time() * 1000 + remaining * 1000)
+        self._timer = self._loop.call_later(remaining, self._on_timeout, invocation)
         self._invocation_id = uuid.uuid4().hex
         waiter.set_result(wire.next_response(invocation, deadline_ms, self._invocation_id))
 
