@@ -134,7 +134,7 @@ class Engine:
         self.watcher = FolderWatcher(self._hot_reload)
         self.functions.on_folders = self.watcher.watch
         self.functions.folder_status = self.watcher.status
-        self.debug = DebugService(self.functions, self.pool)
+        self.debug = DebugService(self.functions, self.pool, self.store)
         self.log_groups = LogGroupService(LogGroupReader(config.data_dir / "logs"),
                                           config.region, config.account, self.pool.flush_logs)
         self.calls = CallRegistry(self.store, self.clock, config.dedupe_window,
@@ -226,6 +226,7 @@ class Engine:
         await self.pool.start()
         await self._load_functions()
         await self.provisioned.load()
+        await self.debug.load()
         self.recorder.start()
         self.record_retention.start()
         self.log_retention.start()

@@ -40,6 +40,16 @@ def h_1_5(event, context: DurableContext):
 
 
 @durable_execution
+def h_1_7(event, context: DurableContext):
+    def greet(step_context):
+        step_context.logger.info(f"Greeting step started for: {event}")
+        greeting = f"Hello, {event}!"
+        step_context.logger.info(f"Greeting step completed with: {greeting}")
+        return greeting
+    return context.step(greet)
+
+
+@durable_execution
 def h_1_8(event, context: DurableContext):
     value = context.step(lambda _: "computed")
     context.wait(Duration.from_seconds(2))
