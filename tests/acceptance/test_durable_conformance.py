@@ -84,7 +84,7 @@ class FunctionStack:
     """CloudFormation's DescribeStackResource for the validator's log reads: each logical id is
     the function's own name here (the functions are created directly, as Invoker's map says)."""
 
-    def describe_stack_resource(self, StackName: str, LogicalResourceId: str) -> dict:  # noqa: N803
+    def describe_stack_resource(self, StackName: str, LogicalResourceId: str) -> dict:
         return {"StackResourceDetail": {"PhysicalResourceId": LogicalResourceId}}
 
 
@@ -127,7 +127,6 @@ def test_conformance_requirements(conformance_engine, tmp_path, monkeypatch):
     for rid in sorted(files, key=order):
         if only and rid not in only.split(","):
             continue
-        data = validate.load_yaml_file(files[rid])
         if rid not in handlers:
             skipped[rid] = "no Lamina handler"
         else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-
 from lamina.domain.debug import DebugSettings
 from lamina.storage.postgres import PostgresStore
 from lamina.storage.sqlite import SqliteStore

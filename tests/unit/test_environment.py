@@ -312,3 +312,21 @@ def test_suppressed_init_over_the_function_timeout_times_out(tmp_path):
             "Task timed out after 1.00 seconds")
         assert len(processes) == 2 and "kill" in processes[1].calls
     run(test, tmp_path, init_timeout=0.05)
+
+
+def test_a_suppressed_init_that_fails_reports_its_phase_as_invoke(tmp_path):
+    async def test(env, processes, dead):
+        env.reserve()
+        running = asyncio.ensure_future(env.invoke(invocation(), want_tail=True))
+        while len(processes) < 2:
+            await asyncio.sleep(0.01)
+        body = b'{"errorType": "ImportError", "errorMessage": "no module"}'
+        assert handlers.init_error(env, Post(body, **{
+            "lambda-runtime-function-error-type": "Runtime.ImportModuleError"})).status == 202
+        outcome = await running
+        assert outcome.function_error and outcome.error_type == "Runtime.ImportModuleError"
+        tail = outcome.log_tail.decode()
+        assert "Phase: init\tStatus: timeout" in tail
+        assert "Phase: invoke\tStatus: error\tError Type: Runtime.ImportModuleError" in tail
+        assert tail.index("START RequestId: rid-1") < tail.index("Phase: invoke")
+    run(test, tmp_path, init_timeout=0.05)

@@ -131,18 +131,18 @@ class _Parser:
         return self.tokens[self.at - 1]
 
     def either(self) -> Callable[[Any], bool]:
-        parts = [self.both()]
-        while self.peek() == "||":
-            self.take()
-            parts.append(self.both())
-        return parts[0] if len(parts) == 1 else lambda doc: any(p(doc) for p in parts)
+        return self._chain("||", self.both, any)
 
     def both(self) -> Callable[[Any], bool]:
-        parts = [self.atom()]
-        while self.peek() == "&&":
+        return self._chain("&&", self.atom, all)
+
+    def _chain(self, operator: str, part: Callable[[], Callable[[Any], bool]],
+               combine: Callable[[Any], bool]) -> Callable[[Any], bool]:
+        parts = [part()]
+        while self.peek() == operator:
             self.take()
-            parts.append(self.atom())
-        return parts[0] if len(parts) == 1 else lambda doc: all(p(doc) for p in parts)
+            parts.append(part())
+        return parts[0] if len(parts) == 1 else lambda doc: combine(p(doc) for p in parts)
 
     def atom(self) -> Callable[[Any], bool]:
         kind, token = self.take()

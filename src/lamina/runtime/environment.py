@@ -285,7 +285,8 @@ class ExecutionEnvironment:
         return None
 
     def _fail_init(self, error_type: str, message: str) -> None:
-        self.platform.init_report(self._elapsed_ms(), "error", error_type)
+        self.platform.init_report(self._elapsed_ms(), "error", error_type,
+                                  phase="invoke" if self._invoke_began else "init")
         if not self._init_done.done():
             self._init_done.set_result(_platform_failure(error_type, message))
         self._die("init_error" if self.state == states.STARTING else "kill")
@@ -543,7 +544,8 @@ class ExecutionEnvironment:
         if self.state != states.STARTING:
             return wire.invalid_transition(self.state, states.INIT_FAILED)
         kind = wire.error_type_of(error_type, body)
-        self.platform.init_report(self._elapsed_ms(), "error", kind)
+        self.platform.init_report(self._elapsed_ms(), "error", kind,
+                                  phase="invoke" if self._invoke_began else "init")
         content_type = "application/json" if handlers.is_json(body) else "application/octet-stream"
         outcome = InvocationOutcome(body, content_type, function_error=True, error_type=kind)
         self._init_done.set_result(lambda _request_id: outcome)

@@ -66,16 +66,17 @@ class PlatformLog:
                                  f"Runtime: {runtime_path}")
 
     def init_report(self, duration_ms: float, status: str, error_type: str | None = None,
-                    initialization_type: str = "on-demand") -> None:
+                    initialization_type: str = "on-demand", phase: str = "init") -> None:
+        """`phase` is "invoke" for an Init retried inside an invocation (suppressed init)."""
         if self.json:
             record: dict[str, object] = {"initializationType": initialization_type,
-                                         "phase": "init", "status": status,
+                                         "phase": phase, "status": status,
                                          "metrics": {"durationMs": round(duration_ms, 3)}}
             if error_type:
                 record["errorType"] = error_type
             self._record("INFO", "platform.initReport", record)
             return
-        line = f"INIT_REPORT Init Duration: {duration_ms:.2f} ms\tPhase: init\tStatus: {status}"
+        line = f"INIT_REPORT Init Duration: {duration_ms:.2f} ms\tPhase: {phase}\tStatus: {status}"
         self.stream.platform(line + (f"\tError Type: {error_type}" if error_type else ""))
 
     def warning(self, text: str) -> None:

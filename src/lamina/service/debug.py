@@ -91,7 +91,7 @@ class DebugService:
         async def run() -> None:
             try:
                 await write
-            except Exception:  # noqa: BLE001 - the next load drops the row anyway
+            except Exception:  # the next load drops the row anyway
                 log.warning("could not remove a debug mode row", exc_info=True)
         task = asyncio.get_running_loop().create_task(run())
         self._writes.add(task)
