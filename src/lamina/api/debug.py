@@ -41,7 +41,7 @@ async def put_debug(ctx: ApiContext, request: Request, request_id: str, name: st
     if qualifier is not None and not isinstance(qualifier, str):
         raise errors.ValidationError.field(qualifier, "qualifier", "Member must be a string")
     settings = await _service(ctx).start(ref.name, qualifier, document.get("Port"),
-                                   document.get("Wait", False))
+                                         document.get("Wait", False))
     return wire.json_response(200, settings.to_dict(), request_id)
 
 
