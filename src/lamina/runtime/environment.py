@@ -56,12 +56,19 @@ class EnvironmentSettings:
     region: str
     data_dir: Path
     credentials: dict[str, str] = field(default_factory=dict)
+    # With --auth sigv4: each function's own short-lived credentials, made as it starts
+    credentials_of: Callable[[FunctionConfig], dict[str, str]] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     log_max_bytes: int = 16 * 1024 * 1024
     sdk_path: str | None = None
     lambda_endpoint: str | None = None   # given to durable functions only
     init_timeout: float = limits.INIT_TIMEOUT_S
     freeze: bool = True
+
+    def credentials_for(self, config: FunctionConfig) -> dict[str, str]:
+        if self.credentials_of is None:
+            return self.credentials
+        return self.credentials_of(config)
 
     @property
     def logs_dir(self) -> Path:
@@ -205,7 +212,7 @@ class ExecutionEnvironment:
         kind = "provisioned-concurrency" if self.provisioned else "on-demand"
         env = bootstrap.environment(
             self.config, region=self.settings.region, api_address=self._address, view=self.view,
-            stream=self.stream_name, credentials=self.settings.credentials,
+            stream=self.stream_name, credentials=self.settings.credentials_for(self.config),
             interpreter=self.interpreter.path if self.interpreter else None,
             extra=self.settings.extra_env, initialization_type=kind,
             lambda_endpoint=self.settings.lambda_endpoint)
