@@ -72,7 +72,8 @@ class Gate:
                 or "X-Amz-Signature=" not in request.query or request.caller is None):
             return None
         session = self.keyring.console_session(request.caller, time.time(), CONSOLE_SESSION_S)
+        cookie = (f"{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; "
+                  f"Max-Age={CONSOLE_SESSION_S}")
         return Response(303, [("Location", "/_lamina/"), ("Cache-Control", "no-store"),
-                              ("Set-Cookie", f"{COOKIE}={session}; Path=/; HttpOnly; "
-                                             f"SameSite=Strict; Max-Age={CONSOLE_SESSION_S}")])
+                              ("Set-Cookie", cookie)])
 

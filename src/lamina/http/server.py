@@ -42,7 +42,8 @@ MAX_PIPELINED = 8  # requests queued on one connection before reading pauses
 
 REASONS = {
     100: b"Continue", 200: b"OK", 201: b"Created", 202: b"Accepted", 204: b"No Content",
-    400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found", 405: b"Method Not Allowed",
+    303: b"See Other", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found",
+    405: b"Method Not Allowed",
     409: b"Conflict", 412: b"Precondition Failed", 413: b"Request Entity Too Large",
     415: b"Unsupported Media Type", 429: b"Too Many Requests", 500: b"Internal Server Error",
     502: b"Bad Gateway", 503: b"Service Unavailable",
