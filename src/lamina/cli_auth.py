@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
+from botocore.exceptions import BotoCoreError
 from botocore.session import Session
 
 
@@ -30,7 +31,7 @@ def _resolved() -> tuple[Any, str]:
         resolver.remove(name)
     try:
         credentials = session.get_credentials()
-    except Exception:  # an unreadable profile: go unsigned, the engine will say why
+    except BotoCoreError:  # an unreadable profile: go unsigned, the engine will say why
         credentials = None
     region = (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
               or session.get_config_variable("region") or "us-east-1")

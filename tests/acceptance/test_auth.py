@@ -328,3 +328,38 @@ def test_serve_warns_when_it_listens_beyond_loopback_without_auth(tmp_path, cred
                           env={k: v for k, v in os.environ.items()
                                if not k.startswith("LAMINA_")})
     assert done.returncode != 0 and "--credentials" in done.stderr
+
+
+DURABLE = b'''
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+from aws_durable_execution_sdk_python.config import Duration
+
+@durable_execution
+def handler(event, context: DurableContext):
+    first = context.step(lambda _: "one", name="one")
+    context.wait(Duration.from_seconds(1), name="pause")
+    return [first, context.step(lambda _: "two", name="two")]
+'''
+
+
+def test_a_durable_execution_checkpoints_with_the_functions_own_credentials(engine):
+    pytest.importorskip("aws_durable_execution_sdk_python")
+    from tests.durable_sdk import sdk_package
+
+    alice = lam_client(engine)
+    name = f"durable-{int(time.time() * 1000) % 10**8}"
+    alice.create_function(FunctionName=name, Runtime="python3.13", Role=ROLE,
+                          Handler="handler.handler", Timeout=30,
+                          Code={"ZipFile": sdk_package({"handler.py": DURABLE})},
+                          DurableConfig={"ExecutionTimeout": 300})
+    alice.get_waiter("function_active_v2").wait(FunctionName=name)
+    arn = alice.invoke(FunctionName=name, Qualifier="$LATEST", InvocationType="Event",
+                       Payload=b"{}")["DurableExecutionArn"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = alice.get_durable_execution(DurableExecutionArn=arn)
+        if found["Status"] not in ("RUNNING", "PENDING"):
+            break
+        time.sleep(0.2)
+    assert found["Status"] == "SUCCEEDED", found
+    assert json.loads(found["Result"]) == ["one", "two"]
