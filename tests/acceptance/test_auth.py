@@ -363,3 +363,54 @@ def test_a_durable_execution_checkpoints_with_the_functions_own_credentials(engi
         time.sleep(0.2)
     assert found["Status"] == "SUCCEEDED", found
     assert json.loads(found["Result"]) == ["one", "two"]
+
+
+PEERS = b'''
+import os, subprocess, sys
+PING = """
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=5)
+s.sendall(b"GET /2018-06-01/ping HTTP/1.1\\\\r\\\\nHost: x\\\\r\\\\n\\\\r\\\\n")
+print(s.recv(4096).decode().split("\\\\r\\\\n\\\\r\\\\n")[-1])
+"""
+def handler(event, context):
+    api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+    child = subprocess.run([sys.executable, "-c", PING, api], capture_output=True, text=True,
+                           timeout=10)
+    return {"api": api, "child": child.stdout.strip() or child.stderr[-300:]}
+'''
+
+
+def foreign_ping(api: str) -> bytes:
+    """What a process outside the environment gets from its Runtime API."""
+    import socket
+    host, port = api.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        try:
+            sock.sendall(b"GET /2018-06-01/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            return sock.recv(4096)
+        except ConnectionError:
+            return b""
+
+
+@pytest.mark.parametrize("sandbox", ["none", "auto"])
+def test_a_runtime_api_answers_only_its_own_environment(tmp_path, sandbox):
+    from tests.conftest import client
+
+    engine = start_server(tmp_path / "data", "--sandbox", sandbox)
+    try:
+        lam = client(engine.endpoint)
+        lam.create_function(FunctionName="peers", Runtime=PY_RUNTIME, Role=ROLE,
+                            Handler="index.handler", Code={"ZipFile": make_zip({"index.py": PEERS})})
+        lam.get_waiter("function_active_v2").wait(FunctionName="peers")
+        response = lam.invoke(FunctionName="peers", Payload=b"{}")
+        result = json.loads(response["Payload"].read())
+        assert "FunctionError" not in response, result
+        assert result["child"] == "pong", result  # the runtime's own children are let in
+        assert foreign_ping(result["api"]) == b""  # this test process is not
+        again = json.loads(lam.invoke(FunctionName="peers", Payload=b"{}")["Payload"].read())
+        assert again["api"] == result["api"], "the refused connection left the runtime alone"
+    finally:
+        engine.stop()
+    assert "Traceback" not in engine.log(), engine.log()

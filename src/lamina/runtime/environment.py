@@ -38,7 +38,7 @@ from lamina.domain import limits, runtimes, states
 from lamina.domain.debug import DEBUG_LIMIT_S, DebugSettings
 from lamina.domain.model import FunctionConfig, Invocation, InvocationOutcome
 from lamina.http import server as http
-from lamina.runtime import bootstrap, logs
+from lamina.runtime import bootstrap, logs, peers
 from lamina.runtime.interpreters import Interpreter, task_bootstrap
 from lamina.runtime.launch import Launch, Launcher
 from lamina.runtime.process import Process
@@ -193,7 +193,8 @@ class ExecutionEnvironment:
         """Open the Runtime API listener and spawn the runtime; Init continues on its own."""
         self._listener = await http.serve(
             runtime_api_handler(self), "127.0.0.1", 0,
-            body_limit=_response_limit, too_large=self._too_large, streams_body=streams_body)
+            body_limit=_response_limit, too_large=self._too_large, streams_body=streams_body,
+            accept=self._own_connection)
         port = self._listener.sockets[0].getsockname()[1]
         self._address = f"127.0.0.1:{port}"
         self.view = self.launcher.view(self.family, self.task_root, self.opt_dir, self.id)
@@ -238,6 +239,11 @@ class ExecutionEnvironment:
             except SpawnError as exc:
                 failure = str(exc)
         self._fail_init("Runtime.InvalidEntrypoint", failure)
+
+    def _own_connection(self, peer: tuple[str, int], local: tuple[str, int]) -> bool:
+        """Only this environment's runtime (and what it started) reaches its Runtime API."""
+        process = self._process
+        return process is not None and peers.is_own(peer, local, process.runtime_pid)
 
     def _runtime_variables(self) -> dict[str, str]:
         """Variables this kind of environment adds for its runtime (none here)."""
