@@ -267,18 +267,31 @@ def test_the_lamina_cli_signs_its_calls_and_the_console_url_opens_a_session(engi
     assert send(forged)[0] == 403
 
 
+URL_ECHO = b'''
+import json
+def handler(event, context):
+    iam = event["requestContext"].get("authorizer", {}).get("iam", {})
+    return {"statusCode": 200, "body": json.dumps({k: iam.get(k) for k in
+                                                   ("accountId", "userArn", "accessKey")})}
+'''
+
+
 def test_aws_iam_function_urls_verify_the_signature(engine):
     alice = lam_client(engine)
     name = f"url-{int(time.time() * 1000) % 10**8}"
     alice.create_function(FunctionName=name, Runtime=PY_RUNTIME, Role=ROLE,
-                          Handler="index.echo", Code={"ZipFile": zip_dir(FUNCTIONS / "python")})
+                          Handler="index.handler",
+                          Code={"ZipFile": make_zip({"index.py": URL_ECHO})})
     alice.get_waiter("function_active_v2").wait(FunctionName=name)
     host = alice.create_function_url_config(FunctionName=name,
                                             AuthType="AWS_IAM")["FunctionUrl"]
     iam = f"{engine.endpoint}/_lamina/url/{host.split('//')[1].split('.')[0]}/path?q=1"
     assert send(urllib.request.Request(iam))[0] == 403
-    status, _, body = send(signed("GET", iam))
+    status, _, body = send(signed("GET", iam, key=BOB))
     assert status == 200, body
+    assert json.loads(body) == {"accountId": "222222222222",
+                                "userArn": "arn:aws:iam::222222222222:root",
+                                "accessKey": BOB[0]}, "the verified caller, as AWS reports it"
     assert send(signed("GET", iam, key=(ALICE[0], "wrong")))[0] == 403
     assert send(signed("GET", iam, key=("AKIANOBODY0000000000", "x")))[0] == 403
     alice.update_function_url_config(FunctionName=name, AuthType="NONE")

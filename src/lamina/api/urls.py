@@ -122,8 +122,12 @@ async def serve(ctx: ApiContext, request: Request, request_id: str, url_id: str,
     http_request = urls.HttpRequest(request.method, path, request.query,
                                     list(request.headers.items()), request.body,
                                     protocol=f"HTTP/{request.http_version}")
-    event = json.dumps(urls.http_event(http_request, config, ctx.region, ctx.account,
-                                       request_id, time.time())).encode()
+    shape = urls.http_event(http_request, config, ctx.region, ctx.account, request_id,
+                            time.time())
+    if request.caller is not None:  # --auth sigv4: the verified identity, not the header's
+        shape["requestContext"]["authorizer"]["iam"].update(
+            accountId=request.caller.account, userArn=request.caller.arn)
+    event = json.dumps(shape).encode()
     if len(event) > limits.SYNC_PAYLOAD:
         return _response(urls.plain_error(413, "Payload Too Large"), request_id)
     qualifier = None if config.qualifier == LATEST else config.qualifier
