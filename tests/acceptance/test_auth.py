@@ -449,3 +449,24 @@ def test_chromium_opens_the_console_from_lamina_console_url(engine, creds_file):
             playwright_api.expect(page.locator("#engine")).to_contain_text("running")
         finally:
             browser.close()
+
+
+def test_lamina_deploy_signs_and_the_stack_creates_its_functions_in_process(engine, creds_file,
+                                                                            tmp_path):
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n  F:\n    Type: AWS::Lambda::Function\n    Properties:\n"
+        f"      Handler: index.handler\n      Role: {ROLE}\n      Runtime: {PY_RUNTIME}\n"
+        "      Code:\n        ZipFile: \"def handler(event, context):\\n  return 'deployed'\"\n")
+    refused_deploy = lamina_cli(engine, creds_file, "deploy", str(tmp_path), "--stack-name",
+                                "signed", profile=None)
+    assert refused_deploy.returncode != 0 and "Missing Authentication Token" in \
+        refused_deploy.stderr + refused_deploy.stdout
+    done = lamina_cli(engine, creds_file, "deploy", str(tmp_path), "--json", "--stack-name",
+                      "signed")
+    assert done.returncode == 0, done.stderr + done.stdout
+    stack = json.loads(done.stdout)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack
+    function = stack["Resources"][0]["PhysicalResourceId"]
+    response = lam_client(engine).invoke(FunctionName=function)
+    assert json.loads(response["Payload"].read()) == "deployed"
+    assert lamina_cli(engine, creds_file, "destroy", "signed").returncode == 0

@@ -4,7 +4,7 @@ What is open and what needs what (docs/SECURITY.md has the why):
 
 * `/_lamina/health`: open (load balancers probe it; it tells only "ok" or "draining").
 * Function URLs and HTTP APIs: open here; an `AWS_IAM` function URL verifies its signature
-  itself (`verify_url`, service `lambda`), as AWS does.
+  itself (`Gate.verify`, service `lambda`), as AWS does.
 * `/metrics`: `Authorization: Bearer <--metrics-token>`, or a SigV4 signature.
 * The console and the rest of `/_lamina/*`: a SigV4 signature, or the console's session
   cookie, which a presigned `GET /_lamina/` (`lamina console-url`) sets.
@@ -76,4 +76,3 @@ class Gate:
                   f"Max-Age={CONSOLE_SESSION_S}")
         return Response(303, [("Location", "/_lamina/"), ("Cache-Control", "no-store"),
                               ("Set-Cookie", cookie)])
-
