@@ -22,19 +22,20 @@ from botocore.session import Session
 
 @functools.lru_cache(maxsize=1)
 def _resolved() -> tuple[Any, str]:
+    """(frozen credentials or None, region)."""
     session = Session()
     if os.environ.get("LAMINA_CREDENTIALS") and not os.environ.get(
             "AWS_SHARED_CREDENTIALS_FILE"):
         session.set_config_variable("credentials_file", os.environ["LAMINA_CREDENTIALS"])
-    resolver = session.get_component("credential_provider")
-    for name in ("container-role", "iam-role"):
-        resolver.remove(name)
     try:
+        resolver = session.get_component("credential_provider")
+        for name in ("container-role", "iam-role"):
+            resolver.remove(name)
         credentials = session.get_credentials()
-    except BotoCoreError:  # an unreadable profile: go unsigned, the engine will say why
-        credentials = None
-    region = (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-              or session.get_config_variable("region") or "us-east-1")
+        region = (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                  or session.get_config_variable("region") or "us-east-1")
+    except BotoCoreError:  # e.g. AWS_PROFILE names no profile: go unsigned, the engine says why
+        return None, "us-east-1"
     return (credentials.get_frozen_credentials() if credentials else None), region
 
 
