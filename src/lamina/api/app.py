@@ -241,6 +241,8 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
         request_id = str(uuid.uuid4())
         if cloudwatch_logs.is_logs(request):  # CloudWatch Logs' protocol and error shape
             try:
+                if ctx.gate is not None:
+                    ctx.gate.check(request, "logs")
                 return await cloudwatch_logs.handle(ctx, request, request_id)
             except errors.LaminaError as error:
                 return cloudwatch_logs.error_response(error, request_id)
@@ -255,6 +257,11 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
             api = apis.target(request)
             if api is not None:  # an HTTP API (API Gateway), not the Lambda API
                 return await apis.serve(ctx, request, request_id, *api)
+            if ctx.gate is not None:  # --auth sigv4: who is calling (api/auth.py)
+                ctx.gate.check(request)
+                login = ctx.gate.console_login(request)
+                if login is not None:
+                    return login
             handler, params = _route(request.method, request.path)
             if request.method == "GET" or handler in _NOT_CHANGES:
                 return await handler(ctx, request, request_id, **params)

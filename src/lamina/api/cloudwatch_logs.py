@@ -27,7 +27,12 @@ _CODES = {"ResourceNotFoundException": "ResourceNotFoundException",
           "InvalidParameterValueException": "InvalidParameterException",
           "ValidationException": "ValidationException",
           "InvalidRequestContentException": "SerializationException",
-          "UnknownOperationException": "UnknownOperationException"}
+          "UnknownOperationException": "UnknownOperationException",
+          # --auth sigv4 refusals: awsJson services answer them with 400, not Lambda's 403
+          **{name: name for name in ("MissingAuthenticationTokenException",
+                                     "IncompleteSignatureException",
+                                     "InvalidSignatureException",
+                                     "UnrecognizedClientException", "ExpiredTokenException")}}
 
 
 def is_logs(request: Request) -> bool:

@@ -62,6 +62,7 @@ class ApiContext:
     debug: DebugService | None = None
     log_groups: LogGroupService | None = None
     sandbox: dict[str, Any] | None = None  # how environments are isolated (--sandbox)
+    gate: Any = None  # api.auth.Gate with --auth sigv4, else None (nothing is checked)
 
     def caller_account(self, request: Request) -> str:
         """The account a request acts as: its verified caller's, else the engine's own."""

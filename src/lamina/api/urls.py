@@ -94,6 +94,18 @@ def target(request: Request) -> tuple[str, str] | None:
     return None
 
 
+def _verified(ctx: ApiContext, request: Request) -> bool:
+    """An AWS_IAM URL's request: its SigV4 signature (service `lambda`) checked with `--auth
+    sigv4`; without auth only its presence (AWS answers any refusal with 403 Forbidden)."""
+    if ctx.gate is None:
+        return urls.is_signed(request.headers.get("authorization"))
+    try:
+        request.caller = ctx.gate.verify(request)
+    except errors.Unauthenticated:
+        return False
+    return True
+
+
 async def serve(ctx: ApiContext, request: Request, request_id: str, url_id: str,
                 path: str) -> Response:
     config = ctx.urls.by_id(url_id)
@@ -105,13 +117,17 @@ async def serve(ctx: ApiContext, request: Request, request_id: str, url_id: str,
             and "access-control-request-method" in request.headers):
         return Response(200, [*urls.cors_headers(cors, origin, preflight=True),
                               ("x-amzn-RequestId", request_id)])
-    if config.auth_type == "AWS_IAM" and not urls.is_signed(request.headers.get("authorization")):
+    if config.auth_type == "AWS_IAM" and not _verified(ctx, request):
         return _response(urls.plain_error(403, "Forbidden"), request_id)
     http_request = urls.HttpRequest(request.method, path, request.query,
                                     list(request.headers.items()), request.body,
                                     protocol=f"HTTP/{request.http_version}")
-    event = json.dumps(urls.http_event(http_request, config, ctx.region, ctx.account,
-                                       request_id, time.time())).encode()
+    shape = urls.http_event(http_request, config, ctx.region, ctx.account, request_id,
+                            time.time())
+    if request.caller is not None:  # --auth sigv4: the verified identity, not the header's
+        shape["requestContext"]["authorizer"]["iam"].update(
+            accountId=request.caller.account, userArn=request.caller.arn)
+    event = json.dumps(shape).encode()
     if len(event) > limits.SYNC_PAYLOAD:
         return _response(urls.plain_error(413, "Payload Too Large"), request_id)
     qualifier = None if config.qualifier == LATEST else config.qualifier

@@ -42,7 +42,8 @@ MAX_PIPELINED = 8  # requests queued on one connection before reading pauses
 
 REASONS = {
     100: b"Continue", 200: b"OK", 201: b"Created", 202: b"Accepted", 204: b"No Content",
-    400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found", 405: b"Method Not Allowed",
+    303: b"See Other", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found",
+    405: b"Method Not Allowed",
     409: b"Conflict", 412: b"Precondition Failed", 413: b"Request Entity Too Large",
     415: b"Unsupported Media Type", 429: b"Too Many Requests", 500: b"Internal Server Error",
     502: b"Bad Gateway", 503: b"Service Unavailable",
@@ -157,6 +158,7 @@ class Request:
 
 Handler = Callable[[Request], Awaitable[Response]]
 StreamsBody = Callable[[str, str, dict[str, str]], bool]
+Accept = Callable[[Any, Any], bool]  # (peer address, local address) of a new connection
 
 
 class Connections:
@@ -186,8 +188,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def __init__(self, handler: Handler, body_limit: Callable[[str], int],
                  too_large: Callable[[str, int], Response], streams_body: StreamsBody = _never,
-                 connections: Connections | None = None) -> None:
+                 connections: Connections | None = None, accept: Accept | None = None) -> None:
         self._handler = handler
+        self._accept = accept
         self._connections = connections
         self._streams_body = streams_body
         self._stream: BodyStream | None = None
@@ -210,6 +213,11 @@ class HttpProtocol(asyncio.Protocol):
     # asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        if self._accept is not None and not self._accept(transport.get_extra_info("peername"),
+                                                         transport.get_extra_info("sockname")):
+            self.closed = True
+            transport.abort()  # refused before a byte is read
+            return
         if self._connections is not None:
             self._connections.open.add(self)
 
@@ -382,15 +390,17 @@ class HttpProtocol(asyncio.Protocol):
 
 async def serve(handler: Handler, host: str, port: int, *, body_limit: Callable[[str], int],
                 too_large: Callable[[str, int], Response], streams_body: StreamsBody = _never,
-                backlog: int = 1024, connections: Connections | None = None) -> asyncio.Server:
+                backlog: int = 1024, connections: Connections | None = None,
+                accept: Accept | None = None) -> asyncio.Server:
     """Listen on host:port and answer every request with `handler`.
 
     `streams_body(method, path, headers)` says which requests are handed to the handler as
     soon as their headers arrive, with the body to read from `Request.stream`.
+    `accept(peer, local)`, when given, decides on each new connection: False closes it.
     """
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: HttpProtocol(handler, body_limit, too_large, streams_body, connections),
+        lambda: HttpProtocol(handler, body_limit, too_large, streams_body, connections, accept),
         host, port,
         backlog=backlog, reuse_address=True,
     )

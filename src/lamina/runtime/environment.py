@@ -38,7 +38,7 @@ from lamina.domain import limits, runtimes, states
 from lamina.domain.debug import DEBUG_LIMIT_S, DebugSettings
 from lamina.domain.model import FunctionConfig, Invocation, InvocationOutcome
 from lamina.http import server as http
-from lamina.runtime import bootstrap, logs
+from lamina.runtime import bootstrap, logs, peers
 from lamina.runtime.interpreters import Interpreter, task_bootstrap
 from lamina.runtime.launch import Launch, Launcher
 from lamina.runtime.process import Process
@@ -56,12 +56,19 @@ class EnvironmentSettings:
     region: str
     data_dir: Path
     credentials: dict[str, str] = field(default_factory=dict)
+    # With --auth sigv4: each function's own short-lived credentials, made as it starts
+    credentials_of: Callable[[FunctionConfig], dict[str, str]] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     log_max_bytes: int = 16 * 1024 * 1024
     sdk_path: str | None = None
     lambda_endpoint: str | None = None   # given to durable functions only
     init_timeout: float = limits.INIT_TIMEOUT_S
     freeze: bool = True
+
+    def credentials_for(self, config: FunctionConfig) -> dict[str, str]:
+        if self.credentials_of is None:
+            return self.credentials
+        return self.credentials_of(config)
 
     @property
     def logs_dir(self) -> Path:
@@ -211,7 +218,8 @@ class ExecutionEnvironment:
 
         self._listener = await http.serve(
             handle, "127.0.0.1", 0,
-            body_limit=_response_limit, too_large=self._too_large, streams_body=streams_body)
+            body_limit=_response_limit, too_large=self._too_large, streams_body=streams_body,
+            accept=self._own_connection)
         self._address = f"127.0.0.1:{self._listener.sockets[0].getsockname()[1]}"
 
     def _spawn(self, suppressed: bool = False) -> None:
@@ -222,7 +230,7 @@ class ExecutionEnvironment:
         kind = "provisioned-concurrency" if self.provisioned else "on-demand"
         env = bootstrap.environment(
             self.config, region=self.settings.region, api_address=self._address, view=self.view,
-            stream=self.stream_name, credentials=self.settings.credentials,
+            stream=self.stream_name, credentials=self.settings.credentials_for(self.config),
             interpreter=self.interpreter.path if self.interpreter else None,
             extra=self.settings.extra_env, initialization_type=kind,
             lambda_endpoint=self.settings.lambda_endpoint)
@@ -249,6 +257,11 @@ class ExecutionEnvironment:
             except SpawnError as exc:
                 failure = str(exc)
         self._fail_init("Runtime.InvalidEntrypoint", failure)
+
+    def _own_connection(self, peer: tuple[str, int], local: tuple[str, int]) -> bool:
+        """Only this environment's runtime (and what it started) reaches its Runtime API."""
+        process = self._process
+        return process is not None and peers.is_own(peer, local, process.runtime_pid)
 
     def _runtime_variables(self) -> dict[str, str]:
         """Variables this kind of environment adds for its runtime (none here)."""
