@@ -255,7 +255,7 @@ class Engine:
                          sandbox={"Mode": self.sandbox.mode,
                                   "Description": self.sandbox.describe(),
                                   "Warning": self.sandbox.warning()})
-        handler = lambda_api(ctx)
+        handler = self.api = lambda_api(ctx)  # `api`: in-process callers (tests, deploys)
         self.server = await http.serve(handler, self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large,
                                        connections=self.connections)

@@ -79,6 +79,7 @@ class FunctionConfig:
     # identifies the code and settings environments are built from; renewed when they change
     # (a published version keeps the one of the $LATEST it was published from)
     deployment_id: str = ""
+    account: str = ""  # the account that owns the function; "": the engine's own (--account)
 
     def replace(self, **changes: Any) -> FunctionConfig:
         return dataclasses.replace(self, **changes)

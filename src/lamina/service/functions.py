@@ -62,6 +62,7 @@ class CreateFunction:
     code: CodeSource
     tags: dict[str, str] = field(default_factory=dict)
     code_signing_config_arn: str | None = None
+    account: str = ""  # the caller's account when not the engine's own
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,15 @@ class FunctionService:
 
     # reading ---------------------------------------------------------------------------
     def arn(self, name: str, qualifier: str | None = None) -> str:
-        return arns.function_arn(self.region, self.account, name, qualifier)
+        """The function's ARN, in the account that owns it (the engine's when none does)."""
+        return arns.function_arn(self.region, self.owner(name) or self.account, name, qualifier)
+
+    def owner(self, name: str) -> str | None:
+        """The account that owns the function; None when there is no such function."""
+        entry = self._functions.get(name)
+        if entry is None:
+            return None
+        return entry.latest.account or self.account
 
     def entry(self, name: str, qualifier: str | None = None) -> FunctionEntry:
         entry = self._functions.get(name)
@@ -212,8 +221,12 @@ class FunctionService:
                 "The operation cannot be performed at this time. The function is currently in "
                 f"the following state: {config.state}")
 
-    def list(self) -> list[FunctionConfig]:
-        return [self._functions[name].latest for name in sorted(self._functions)]
+    def list(self, account: str | None = None) -> list[FunctionConfig]:
+        """Every function, or those `account` owns."""
+        configs = [self._functions[name].latest for name in sorted(self._functions)]
+        if account is None:
+            return configs
+        return [c for c in configs if (c.account or self.account) == account]
 
     async def package_bytes(self, key: str) -> bytes | None:
         """A stored deployment package, for GetFunction's Code.Location."""
@@ -261,7 +274,8 @@ class FunctionService:
         config = _with_logging(FunctionConfig(
             name=request.name, **code.changes(),
             revision_id=_revision(), last_modified=timestamp(now),
-            deployment_id=_revision(), **values))
+            deployment_id=_revision(), account=_foreign(request.account, self.account),
+            **values))
         if request.name in self._functions:  # created while the package was being unpacked
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
         active = _settled(config).replace(revision_id=_revision())
@@ -590,3 +604,8 @@ class _UpdateGuard:
         entry = self.functions._functions.get(self.name)
         if entry is not None:
             entry.updating = False
+
+
+def _foreign(account: str, engine_account: str) -> str:
+    """How a function records its owner: "" for the engine's own account."""
+    return "" if account in ("", engine_account) else account

@@ -1,0 +1,121 @@
+"""Accounts: each caller's account owns its functions; another account reaches them only by
+ARN and only where the function's resource policy allows it (docs/SECURITY.md, Accounts).
+
+A real engine runs in-process and requests go through its Lambda API handler with a verified
+caller set on them, as `--auth sigv4` sets it (tests/acceptance/test_accounts.py drives the
+same rules over signed HTTP once that mode exists)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from lamina.api.stacks import _InProcess
+from lamina.app import Engine
+from lamina.config import Config
+from lamina.domain.identity import Caller
+from lamina.http.server import Request
+from tests.conftest import PY_RUNTIME, make_zip
+
+OWN = "123456789012"    # the engine's --account
+OTHER = "111122223333"
+HANDLER = "def handler(event, context):\n    return {'arn': context.invoked_function_arn}\n"
+
+
+class Client:
+    """Lambda API calls as one account's principal."""
+
+    def __init__(self, engine: Engine, account: str | None) -> None:
+        self.engine = engine
+        self.caller = None if account is None else Caller(
+            account, "AKIA" + account, f"arn:aws:iam::{account}:user/tester")
+
+    async def call(self, method: str, path: str, body: Any = None,
+                   query: str = "") -> tuple[int, Any]:
+        data = b"" if body is None else json.dumps(body).encode()
+        request = Request(method, path, query, {"content-type": "application/json"}, data,
+                          _InProcess())  # type: ignore[arg-type]
+        request.caller = self.caller
+        response = await self.engine.api(request)
+        raw = response.body or b""
+        return response.status, json.loads(raw) if raw else None
+
+    async def create(self, name: str) -> dict[str, Any]:
+        zipped = base64.b64encode(make_zip({"app.py": HANDLER})).decode()
+        status, body = await self.call("POST", "/2015-03-31/functions", {
+            "FunctionName": name, "Runtime": PY_RUNTIME, "Handler": "app.handler",
+            "Role": f"arn:aws:iam::{OWN}:role/r", "Code": {"ZipFile": zipped}})
+        assert status == 201, body
+        for _ in range(100):  # Pending → Active
+            _, config = await self.call("GET", f"/2015-03-31/functions/{name}/configuration")
+            if config["State"] == "Active":
+                break
+            await asyncio.sleep(0.05)
+        return dict(body)
+
+    async def invoke(self, name: str) -> tuple[int, Any]:
+        return await self.call("POST", f"/2015-03-31/functions/{quote(name, safe='')}"
+                                       "/invocations", {})
+
+
+@asynccontextmanager
+async def engine(tmp: Path) -> AsyncIterator[Engine]:
+    running = Engine(Config(port=0, data_dir=tmp, pollers=False, account=OWN))
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+def arn(account: str, name: str) -> str:
+    return f"arn:aws:lambda:us-east-1:{account}:function:{name}"
+
+
+def test_accounts_are_separated_and_policies_let_another_account_in(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with engine(tmp_path) as running:
+            own, other = Client(running, None), Client(running, OTHER)
+            created = await other.create("theirs")
+            assert created["FunctionArn"] == arn(OTHER, "theirs")
+            await own.create("mine")
+            # each account lists only its own functions
+            _, listed = await other.call("GET", "/2015-03-31/functions")
+            assert [f["FunctionArn"] for f in listed["Functions"]] == [arn(OTHER, "theirs")]
+            _, listed = await own.call("GET", "/2015-03-31/functions")
+            assert [f["FunctionName"] for f in listed["Functions"]] == ["mine"]
+            # a plain name of another account's function is not found, in the caller's account
+            status, body = await own.call("GET", "/2015-03-31/functions/theirs")
+            assert status == 404, body
+            assert body["Message"] == f"Function not found: {arn(OWN, 'theirs')}"
+            status, body = await own.invoke("theirs")
+            assert (status, body["Type"]) == (404, "User"), body
+            # its ARN is refused with AWS's words until the policy allows the caller
+            status, body = await own.invoke(arn(OTHER, "theirs"))
+            assert status == 403, body
+            assert body["Message"] == (
+                f"User: arn:aws:iam::{OWN}:root is not authorized to perform: "
+                f"lambda:InvokeFunction on resource: {arn(OTHER, 'theirs')} because no "
+                "resource-based policy allows the lambda:InvokeFunction action")
+            status, _ = await other.call("POST", "/2015-03-31/functions/theirs/policy", {
+                "StatementId": "own-account", "Action": "lambda:InvokeFunction",
+                "Principal": OWN})
+            assert status == 201
+            status, body = await own.invoke(arn(OTHER, "theirs"))
+            assert (status, body) == (200, {"arn": arn(OTHER, "theirs")})
+            # the grant is for Invoke only: reading the function is still refused
+            status, body = await own.call(
+                "GET", f"/2015-03-31/functions/{quote(arn(OTHER, 'theirs'), safe='')}")
+            assert status == 403 and "lambda:GetFunction " in body["Message"], body
+            # the owner calls its own function by name and by ARN
+            assert (await other.invoke("theirs"))[0] == 200
+            assert (await other.invoke(arn(OTHER, "theirs")))[0] == 200
+            status, body = await other.invoke(arn(OWN, "mine"))
+            assert status == 403, body
+    asyncio.run(scenario())
