@@ -46,12 +46,16 @@ class Client:
         raw = response.body or b""
         return response.status, json.loads(raw) if raw else None
 
-    async def create(self, name: str) -> dict[str, Any]:
+    async def create(self, name: str, layers: tuple[str, ...] = (),
+                     expect: int = 201) -> dict[str, Any]:
         zipped = base64.b64encode(make_zip({"app.py": HANDLER})).decode()
         status, body = await self.call("POST", "/2015-03-31/functions", {
             "FunctionName": name, "Runtime": PY_RUNTIME, "Handler": "app.handler",
-            "Role": f"arn:aws:iam::{OWN}:role/r", "Code": {"ZipFile": zipped}})
-        assert status == 201, body
+            "Role": f"arn:aws:iam::{OWN}:role/r", "Code": {"ZipFile": zipped},
+            "Layers": list(layers)})
+        assert status == expect, body
+        if status != 201:
+            return dict(body)
         for _ in range(100):  # Pending → Active
             _, config = await self.call("GET", f"/2015-03-31/functions/{name}/configuration")
             if config["State"] == "Active":
@@ -112,10 +116,48 @@ def test_accounts_are_separated_and_policies_let_another_account_in(tmp_path: Pa
             # the grant is for Invoke only: reading the function is still refused
             status, body = await own.call(
                 "GET", f"/2015-03-31/functions/{quote(arn(OTHER, 'theirs'), safe='')}")
-            assert status == 403 and "lambda:GetFunction " in body["Message"], body
+            assert (status, body["Message"]) == (403, None), body  # AWS's words: none
             # the owner calls its own function by name and by ARN
             assert (await other.invoke("theirs"))[0] == 200
             assert (await other.invoke(arn(OTHER, "theirs")))[0] == 200
             status, body = await other.invoke(arn(OWN, "mine"))
             assert status == 403, body
+    asyncio.run(scenario())
+
+
+def test_layers_of_another_account_need_its_permission(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with engine(tmp_path) as running:
+            own, other = Client(running, None), Client(running, OTHER)
+            zipped = base64.b64encode(make_zip({"python/lib.py": "X = 1\n"})).decode()
+            status, layer = await other.call("POST", "/2018-10-31/layers/their-lib/versions",
+                                             {"Content": {"ZipFile": zipped}})
+            assert status == 201, layer
+            version_arn = layer["LayerVersionArn"]
+            assert version_arn == f"arn:aws:lambda:us-east-1:{OTHER}:layer:their-lib:1"
+            _, listed = await own.call("GET", "/2018-10-31/layers")
+            assert listed["Layers"] == []
+            _, listed = await other.call("GET", "/2018-10-31/layers")
+            assert [item["LayerArn"] for item in listed["Layers"]] == [version_arn[:-2]]
+            status, _ = await own.call("GET", "/2018-10-31/layers/their-lib/versions/1")
+            assert status == 404
+            by_arn = f"/2018-10-31/layers/{quote(version_arn[:-2], safe='')}/versions/1"
+            find = "find=LayerVersion&Arn=" + quote(version_arn, safe="")
+            status, body = await own.call("GET", by_arn)
+            assert status == 403 and "lambda:GetLayerVersion" in body["Message"], body
+            assert (await own.call("GET", "/2018-10-31/layers", query=find))[0] == 403
+            body = await own.create("uses-their-lib", (version_arn,), expect=403)
+            assert "lambda:GetLayerVersion" in body["Message"], body
+            status, _ = await other.call(
+                "POST", "/2018-10-31/layers/their-lib/versions/1/policy",
+                {"StatementId": "own", "Action": "lambda:GetLayerVersion", "Principal": OWN})
+            assert status == 201
+            assert (await own.call("GET", by_arn))[1]["LayerVersionArn"] == version_arn
+            assert (await own.call("GET", "/2018-10-31/layers", query=find))[0] == 200
+            created = await own.create("uses-their-lib", (version_arn,))
+            assert [item["Arn"] for item in created["Layers"]] == [version_arn]
+            assert (await own.invoke("uses-their-lib"))[0] == 200
+            # the owner alone changes the layer's policy or deletes it
+            status, _ = await own.call("DELETE", by_arn)
+            assert status == 403
     asyncio.run(scenario())

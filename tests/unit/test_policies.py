@@ -94,9 +94,9 @@ def test_a_service_needs_its_source_arn_and_account():
     assert policies.allows((statement,), "lambda:InvokeFunction", service)
     for other in ({"source_arn": "arn:aws:sns:us-east-1:111122223333:other"},
                   {"source_account": "444455556666"}, {"service": "s3.amazonaws.com"}):
-        changed = policies.Principal(**{**{"service": service.service,
-                                           "source_arn": service.source_arn,
-                                           "source_account": service.source_account}, **other})
+        changed = policies.Principal(**{"service": service.service,
+                                        "source_arn": service.source_arn,
+                                        "source_account": service.source_account, **other})
         assert not policies.allows((statement,), "lambda:InvokeFunction", changed), other
     assert not policies.allows((statement,), "lambda:InvokeFunction", ACCOUNT)
 
@@ -107,8 +107,9 @@ def test_an_unknown_condition_grants_nothing():
 
 
 def test_the_denial_quotes_the_caller_the_action_and_the_resource():
-    assert policies.denied(ACCOUNT, "lambda:GetFunction", "arn:x") == (
+    assert policies.denied(ACCOUNT, "lambda:InvokeFunction", "arn:x") == (
         "User: arn:aws:iam::111122223333:user/ana is not authorized to perform: "
-        "lambda:GetFunction on resource: arn:x because no resource-based policy allows the "
-        "lambda:GetFunction action")
+        "lambda:InvokeFunction on resource: arn:x because no resource-based policy allows the "
+        "lambda:InvokeFunction action")
+    assert policies.denied(ACCOUNT, "lambda:GetFunction", "arn:x") == ""  # AWS: null
     assert policies.denied(ACCOUNT, None, "arn:x") == ""

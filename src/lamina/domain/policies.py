@@ -214,10 +214,16 @@ def allows(statements: tuple[dict[str, Any], ...], action: str, who: Principal) 
             and not any(s.get("Effect") == "Deny" for s in matching))
 
 
+# The actions whose AccessDeniedException AWS words (an Invoke's, seen in users' reports);
+# for the others (GetFunction, recorded in tests/acceptance/test_aws_answers.py) it answers
+# `{"Message": null}`.
+_WORDED = ("lambda:InvokeFunction", "lambda:GetLayerVersion")
+
+
 def denied(who: Principal, action: str | None, resource: str) -> str:
     """AccessDeniedException's message for a call no resource policy allows; "" (AWS's
-    `{"Message": null}`) for an operation a policy cannot grant."""
-    if action is None:
+    `{"Message": null}`) where AWS says nothing more."""
+    if action not in _WORDED:
         return ""
     user = who.arn or f"arn:aws:iam::{who.account}:root"
     return (f"User: {user} is not authorized to perform: {action} on resource: {resource} "
