@@ -158,6 +158,7 @@ class Engine:
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
                                                self.invoke, self.limiter, self.recorder,
                                                self.clock, self.sender, **self._claims())
+        self.async_invoke.may_invoke = self.permissions.may_invoke  # destinations (accounts)
         self.mappings = MappingService(self.store, self.functions, self.invoke, self.recorder,
                                        self.clock, self.async_invoke.owe)
         self.schedules = ScheduleService(self.store, self.async_invoke, self.clock,

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from lamina.api.stacks import _InProcess
 from lamina.app import Engine
 from lamina.config import Config
+from lamina.domain.arns import FunctionRef
 from lamina.domain.identity import Caller
 from lamina.http.server import Request
 from tests.conftest import PY_RUNTIME, make_zip
@@ -107,12 +108,18 @@ def test_accounts_are_separated_and_policies_let_another_account_in(tmp_path: Pa
                 f"User: arn:aws:iam::{OWN}:root is not authorized to perform: "
                 f"lambda:InvokeFunction on resource: {arn(OTHER, 'theirs')} because no "
                 "resource-based policy allows the lambda:InvokeFunction action")
+            # a destination in another account needs its policy too (the engine acts as the
+            # calling function's account)
+            theirs = FunctionRef("theirs", None, OTHER)
+            assert not running.permissions.may_invoke(theirs, OWN)
+            assert running.permissions.may_invoke(theirs, OTHER)
             status, _ = await other.call("POST", "/2015-03-31/functions/theirs/policy", {
                 "StatementId": "own-account", "Action": "lambda:InvokeFunction",
                 "Principal": OWN})
             assert status == 201
             status, body = await own.invoke(arn(OTHER, "theirs"))
             assert (status, body) == (200, {"arn": arn(OTHER, "theirs")})
+            assert running.permissions.may_invoke(theirs, OWN)
             # the grant is for Invoke only: reading the function is still refused
             status, body = await own.call(
                 "GET", f"/2015-03-31/functions/{quote(arn(OTHER, 'theirs'), safe='')}")
@@ -122,6 +129,31 @@ def test_accounts_are_separated_and_policies_let_another_account_in(tmp_path: Pa
             assert (await other.invoke(arn(OTHER, "theirs")))[0] == 200
             status, body = await other.invoke(arn(OWN, "mine"))
             assert status == 403, body
+    asyncio.run(scenario())
+
+
+def test_mappings_belong_to_their_functions_account(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with engine(tmp_path) as running:
+            own, other = Client(running, None), Client(running, OTHER)
+            await other.create("theirs")
+            queue = f"arn:aws:sqs:us-east-1:{OTHER}:q"
+            status, mapping = await other.call("POST", "/2015-03-31/event-source-mappings", {
+                "FunctionName": "theirs", "EventSourceArn": queue, "Enabled": False})
+            assert status == 202, mapping
+            assert mapping["EventSourceMappingArn"].split(":")[4] == OTHER
+            assert mapping["FunctionArn"] == arn(OTHER, "theirs")
+            path = f"/2015-03-31/event-source-mappings/{mapping['UUID']}"
+            assert (await own.call("GET", path))[0] == 404
+            assert (await own.call("DELETE", path))[0] == 404
+            _, listed = await own.call("GET", "/2015-03-31/event-source-mappings")
+            assert listed["EventSourceMappings"] == []
+            _, listed = await other.call("GET", "/2015-03-31/event-source-mappings")
+            assert [m["UUID"] for m in listed["EventSourceMappings"]] == [mapping["UUID"]]
+            for name in ("theirs", arn(OTHER, "theirs")):  # not a target for another account
+                status, body = await own.call("POST", "/2015-03-31/event-source-mappings", {
+                    "FunctionName": name, "EventSourceArn": queue, "Enabled": False})
+                assert (status, body["message"]) == (400, "Function does not exist"), body
     asyncio.run(scenario())
 
 

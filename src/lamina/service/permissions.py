@@ -56,6 +56,19 @@ class PermissionService:
         policy = self._policies.get((function, qualifier or LATEST))
         return policy is not None and policies.allows(policy.statements, action, who)
 
+    def may_invoke(self, target: arns.FunctionRef, account: str) -> bool:
+        """Whether a function of `account` may invoke `target` (a destination): one of its
+        own account, or one whose policy allows the account's root principal (the engine
+        acts with the function's account identity)."""
+        owner = self.functions.owner(target.name)
+        if owner is None:
+            return target.account in (None, account)  # the call itself answers 404
+        if target.account not in (None, owner):
+            return False
+        return owner == account or self.allows(
+            target.name, target.qualifier, "lambda:InvokeFunction",
+            policies.Principal(account, f"arn:aws:iam::{account}:root"))
+
     async def add(self, function: str, qualifier: str | None, permission: policies.Permission,
                   revision_id: str | None) -> dict[str, Any]:
         """Add a statement; return it."""
