@@ -201,7 +201,8 @@ def _tagged(ctx: ApiContext, request: Request, resource: str) -> _Tagged:
 
 async def list_tags(ctx: ApiContext, request: Request, request_id: str,
                     resource: str) -> Response:
-    return wire.json_response(200, {"Tags": dict(_tagged(ctx, request, resource).get())}, request_id)
+    tags = dict(_tagged(ctx, request, resource).get())
+    return wire.json_response(200, {"Tags": tags}, request_id)
 
 
 async def tag_resource(ctx: ApiContext, request: Request, request_id: str,

@@ -1,7 +1,8 @@
 """Endpoints for layers: PublishLayerVersion, GetLayerVersion, GetLayerVersionByArn,
 ListLayerVersions, ListLayers, DeleteLayerVersion, and a version's policy:
-Add/RemoveLayerVersionPermission, GetLayerVersionPolicy (enforced for other accounts) (spec §2.3). A layer's archive is
-downloaded from the engine's code route, like a function's (`Content.Location`)."""
+Add/RemoveLayerVersionPermission, GetLayerVersionPolicy (enforced for other accounts)
+(spec §2.3). A layer's archive is downloaded from the engine's code route, like a
+function's (`Content.Location`)."""
 
 from __future__ import annotations
 

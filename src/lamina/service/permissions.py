@@ -2,10 +2,10 @@
 
 A function has one policy per qualifier: the unqualified function (kept under `$LATEST`),
 a version, or an alias. Policies are stored and returned as Lambda builds them, and enforced
-for callers of another account (`allows`, `domain.policies`). Each change gives the policy a new RevisionId; before a
-policy's first statement, a RevisionId is checked against the function's, version's or
-alias's own, as on AWS, where the two are one. Policies go with their function, version or
-alias. Kept in memory (loaded at start) like event invoke configs.
+for callers of another account (`allows`, `domain.policies`). Each change gives the policy a
+new RevisionId; before a policy's first statement, a RevisionId is checked against the
+function's, version's or alias's own, as on AWS, where the two are one. Policies go with
+their function, version or alias. Kept in memory (loaded at start) like event invoke configs.
 """
 
 from __future__ import annotations
