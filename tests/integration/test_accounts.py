@@ -157,6 +157,35 @@ def test_mappings_belong_to_their_functions_account(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def test_a_stack_deploys_into_its_account(tmp_path: Path) -> None:
+    template = {"Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+        "FunctionName": "stacked", "Runtime": PY_RUNTIME, "Handler": "index.handler",
+        "Role": f"arn:aws:iam::{OTHER}:role/r", "Code": {"ZipFile": HANDLER}}}}}
+
+    async def scenario() -> None:
+        async with engine(tmp_path) as running:
+            own, other = Client(running, None), Client(running, OTHER)
+            status, stack = await other.call("PUT", "/_lamina/stacks/app", {"Template": template})
+            assert status == 200, stack
+            assert stack["StackId"].split(":")[4] == OTHER
+            await running.stacks.wait("app")
+            _, listed = await other.call("GET", "/2015-03-31/functions")
+            assert [f["FunctionArn"] for f in listed["Functions"]] == [arn(OTHER, "stacked")]
+            _, listed = await own.call("GET", "/2015-03-31/functions")
+            assert listed["Functions"] == []
+            _, stacks = await own.call("GET", "/_lamina/stacks")
+            assert stacks["Stacks"] == []
+            status, body = await own.call("GET", "/_lamina/stacks/app")
+            assert status == 400 and body["Message"] == "Stack with id app does not exist"
+            status, body = await own.call("DELETE", "/_lamina/stacks/app")
+            assert status == 400, body
+            status, body = await own.call("PUT", "/_lamina/stacks/app", {"Template": template})
+            assert status == 400 and "taken by another account" in body["Message"], body
+            _, described = await other.call("GET", "/_lamina/stacks/app")
+            assert described["StackStatus"] == "CREATE_COMPLETE", described
+    asyncio.run(scenario())
+
+
 def test_layers_of_another_account_need_its_permission(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with engine(tmp_path) as running:

@@ -177,6 +177,11 @@ class StackEvent:
         return asdict(self)
 
 
+def stack_account(stack_id: str) -> str:
+    """The account that owns a stack: the one its StackId (an ARN) carries."""
+    return stack_id.split(":")[4]
+
+
 def stack_arn(region: str, account: str, name: str, unique: str) -> str:
     return f"arn:aws:cloudformation:{region}:{account}:stack/{name}/{unique}"
 
