@@ -113,7 +113,7 @@ class ScheduleService:
 
     def _target(self, schedule: Schedule) -> arns.FunctionRef:
         try:
-            return arns.parse_function_name(schedule.target_arn, self.region, self.account,
+            return arns.parse_function_name(schedule.target_arn, self.region, None,
                                             field="TargetArn")
         except errors.LaminaError as exc:
             raise errors.InvalidParameterValue(
@@ -181,6 +181,9 @@ class ScheduleService:
     def _event(self, schedule: Schedule, due: float) -> tuple[AsyncEvent | None, str | None]:
         target = self._target(schedule)
         body = schedules.payload(schedule, due, self.region, self.account)
+        owner = self.async_invoke.functions.owner(target.name)
+        if target.account not in (None, owner):  # the name is another account's function
+            return None, f"ResourceNotFoundException: {schedule.target_arn} does not exist"
         try:
             return self.async_invoke.prepare(target.name, target.qualifier, body), None
         except errors.LaminaError as exc:
