@@ -1,7 +1,7 @@
 """Endpoints for Get/Put/DeleteResourcePolicy (API version 2026-07-09): the resource-based
 policy of a function, version or alias, named by its full ARN. It is the policy AddPermission
 and RemovePermission change and GetPolicy reads: PutResourcePolicy replaces it whole.
-Recorded, not enforced (see `domain.policies`)."""
+Enforced for other accounts (see `domain.policies`)."""
 
 from __future__ import annotations
 

@@ -147,7 +147,7 @@ class Alias:
 class ResourcePolicy:
     """The resource-based policy of one function qualifier (`$LATEST`: the unqualified
     function): the statements AddPermission added, in order, and a RevisionId that changes
-    with each change. Recorded and returned, never enforced (`domain.policies`)."""
+    with each change. Enforced for callers of another account (`domain.policies`)."""
 
     function: str
     qualifier: str

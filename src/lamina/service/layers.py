@@ -139,7 +139,7 @@ class LayerService:
         await self.store.put_layer_version(gone)
         self._versions[(name, version)] = gone
 
-    # layer version permissions (AddLayerVersionPermission …): recorded, not enforced ---
+    # layer version permissions (AddLayerVersionPermission …): enforced for other accounts
     def total_code_size(self) -> int:
         """What the layer versions that exist count in the account's TotalCodeSize."""
         return sum(v.code_size for v in self._versions.values() if not v.deleted)
