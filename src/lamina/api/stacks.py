@@ -142,7 +142,8 @@ async def _own(ctx: ApiContext, request: Request, name: str, taken: bool = False
     """Another account's stack is not found (and its name `taken` for a deploy: stack names
     are unique across the engine's accounts)."""
     stack = await ctx.stacks.find(name)
-    if stack is None or stack_account(stack.stack_id) == ctx.caller_account(request):
+    if stack is None or (stack_account(stack.stack_id) or ctx.account) == \
+            ctx.caller_account(request):
         return
     if taken:
         raise errors.TemplateError(f"Stack name {name} is taken by another account")
@@ -162,7 +163,8 @@ async def put_stack(ctx: ApiContext, request: Request, request_id: str, name: st
 
 async def list_stacks(ctx: ApiContext, request: Request, request_id: str) -> Response:
     account = ctx.caller_account(request)
-    stacks = [s for s in await ctx.stacks.list() if stack_account(s.stack_id) == account]
+    stacks = [s for s in await ctx.stacks.list()
+              if (stack_account(s.stack_id) or ctx.account) == account]
     return wire.json_response(200, {"Stacks": [
         {"StackName": s.name, "StackId": s.stack_id, "StackStatus": s.status,
          "LastUpdatedTime": s.updated_at, "Resources": len(s.resources),

@@ -243,7 +243,7 @@ class StackService:
     # helpers ---------------------------------------------------------------------------
     def context(self, name: str, stack_id: str) -> DeployContext:
         """What a stack's providers use: they act as the account its StackId carries."""
-        account = stack_account(stack_id)
+        account = stack_account(stack_id) or self.account
         lambda_api = self.lambda_api if account == self.account else \
             self.lambda_api.as_account(account)
         return DeployContext(name, stack_id, self.region, account, lambda_api,
