@@ -37,10 +37,11 @@ class Client:
         self.caller = None if account is None else Caller(
             account, "AKIA" + account, f"arn:aws:iam::{account}:user/tester")
 
-    async def call(self, method: str, path: str, body: Any = None,
-                   query: str = "") -> tuple[int, Any]:
+    async def call(self, method: str, path: str, body: Any = None, query: str = "",
+                   headers: dict[str, str] | None = None) -> tuple[int, Any]:
         data = b"" if body is None else json.dumps(body).encode()
-        request = Request(method, path, query, {"content-type": "application/json"}, data,
+        request = Request(method, path, query, {"content-type": "application/json",
+                                                **(headers or {})}, data,
                           _InProcess())  # type: ignore[arg-type]
         request.caller = self.caller
         response = await self.engine.api(request)
@@ -64,9 +65,10 @@ class Client:
             await asyncio.sleep(0.05)
         return dict(body)
 
-    async def invoke(self, name: str) -> tuple[int, Any]:
+    async def invoke(self, name: str, kind: str = "RequestResponse") -> tuple[int, Any]:
         return await self.call("POST", f"/2015-03-31/functions/{quote(name, safe='')}"
-                                       "/invocations", {})
+                                       "/invocations", {},
+                               headers={"x-amz-invocation-type": kind})
 
 
 @asynccontextmanager
@@ -113,6 +115,8 @@ def test_accounts_are_separated_and_policies_let_another_account_in(tmp_path: Pa
             theirs = FunctionRef("theirs", None, OTHER)
             assert not running.permissions.may_invoke(theirs, OWN)
             assert running.permissions.may_invoke(theirs, OTHER)
+            for kind in ("Event", "DryRun"):
+                assert (await own.invoke(arn(OTHER, "theirs"), kind))[0] == 403, kind
             status, _ = await other.call("POST", "/2015-03-31/functions/theirs/policy", {
                 "StatementId": "own-account", "Action": "lambda:InvokeFunction",
                 "Principal": OWN})
@@ -120,6 +124,8 @@ def test_accounts_are_separated_and_policies_let_another_account_in(tmp_path: Pa
             status, body = await own.invoke(arn(OTHER, "theirs"))
             assert (status, body) == (200, {"arn": arn(OTHER, "theirs")})
             assert running.permissions.may_invoke(theirs, OWN)
+            assert (await own.invoke(arn(OTHER, "theirs"), "Event"))[0] == 202
+            assert (await own.invoke(arn(OTHER, "theirs"), "DryRun"))[0] == 204
             # the grant is for Invoke only: reading the function is still refused
             status, body = await own.call(
                 "GET", f"/2015-03-31/functions/{quote(arn(OTHER, 'theirs'), safe='')}")
