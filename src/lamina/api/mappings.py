@@ -109,11 +109,9 @@ def _same_account(ctx: ApiContext, request: Request, function: str) -> None:
     """A mapping's function is one of the caller's own: AWS's words for a missing one
     otherwise (another account's function cannot be a mapping's target)."""
     try:
-        ref = ctx.function_ref(request, function)
+        ctx.function_ref(request, function)
     except (errors.ResourceNotFound, errors.AccessDenied):
         raise errors.InvalidParameterValue("Function does not exist") from None
-    if ref.account not in (None, ctx.caller_account(request)):
-        raise errors.InvalidParameterValue("Function does not exist")
 
 
 def _own(ctx: ApiContext, request: Request, mapping_id: str) -> EventSourceMapping:
