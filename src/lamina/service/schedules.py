@@ -181,9 +181,6 @@ class ScheduleService:
     def _event(self, schedule: Schedule, due: float) -> tuple[AsyncEvent | None, str | None]:
         target = self._target(schedule)
         body = schedules.payload(schedule, due, self.region, self.account)
-        owner = self.async_invoke.functions.owner(target.name)
-        if target.account not in (None, owner):  # the name is another account's function
-            return None, f"ResourceNotFoundException: {schedule.target_arn} does not exist"
         try:
             return self.async_invoke.prepare(target.name, target.qualifier, body), None
         except errors.LaminaError as exc:
