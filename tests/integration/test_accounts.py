@@ -130,6 +130,12 @@ def test_accounts_are_separated_and_policies_let_another_account_in(tmp_path: Pa
             status, body = await own.call(
                 "GET", f"/2015-03-31/functions/{quote(arn(OTHER, 'theirs'), safe='')}")
             assert (status, body["Message"]) == (403, None), body  # AWS's words: none
+            # a function calling the engine with its own credentials acts as its account
+            function = Client(running, OTHER)
+            function.caller = Caller(OTHER, "ASIAFUNCTION", function_arn=arn(OTHER, "theirs"))
+            _, listed = await function.call("GET", "/2015-03-31/functions")
+            assert [f["FunctionName"] for f in listed["Functions"]] == ["theirs"]
+            assert (await function.invoke("mine"))[0] == 404
             # the owner calls its own function by name and by ARN
             assert (await other.invoke("theirs"))[0] == 200
             assert (await other.invoke(arn(OTHER, "theirs")))[0] == 200
