@@ -163,6 +163,7 @@ class Engine:
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
                                                self.invoke, self.limiter, self.recorder,
                                                self.clock, self.sender, **self._claims())
+        self.async_invoke.may_invoke = self.permissions.may_invoke  # destinations (accounts)
         self.mappings = MappingService(self.store, self.functions, self.invoke, self.recorder,
                                        self.clock, self.async_invoke.owe)
         self.schedules = ScheduleService(self.store, self.async_invoke, self.clock,
@@ -262,7 +263,7 @@ class Engine:
                                   "Description": self.sandbox.describe(),
                                   "Warning": self.sandbox.warning()},
                          gate=self.gate)
-        handler = lambda_api(ctx)
+        handler = self.api = lambda_api(ctx)  # `api`: in-process callers (tests, deploys)
         self.server = await http.serve(handler, self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large,
                                        connections=self.connections)

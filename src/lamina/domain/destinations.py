@@ -101,6 +101,16 @@ def async_record(*, condition: str, request_id: str, function_arn: str, invoke_c
     return json.dumps(record).encode()
 
 
+def source_account(record: bytes) -> str | None:
+    """The account of the function an `async_record` is from (None: not such a record)."""
+    try:
+        arn = json.loads(record)["requestContext"]["functionArn"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    parts = arn.split(":") if isinstance(arn, str) else []
+    return parts[4] if len(parts) > 4 else None
+
+
 def dlq_attributes(request_id: str, status_code: int, error_message: str) -> dict[str, Any]:
     """The SQS message attributes of a dead-lettered event (SNS uses the same names)."""
     return {

@@ -81,6 +81,9 @@ class AsyncInvokeService:
         self.clock = clock
         self.sender = sender
         self.owner = owner or uuid.uuid4().hex
+        # whether a function of an account may invoke a destination function (the app sets
+        # it to service.permissions.PermissionService.may_invoke)
+        self.may_invoke: Callable[[arns.FunctionRef, str], bool] = lambda target, account: True
         self._wake = asyncio.Event()
         self._deliveries_owed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -441,8 +444,10 @@ class AsyncInvokeService:
 
     async def _send(self, delivery: Delivery) -> None:
         if destinations.kind_of(delivery.target) == "lambda":
-            target = arns.parse_function_name(delivery.target, self.functions.region,
-                                              self.functions.account)
+            target = arns.parse_function_name(delivery.target, self.functions.region, None)
+            account = destinations.source_account(delivery.body) or self.functions.account
+            if not self.may_invoke(target, account):
+                raise errors.AccessDenied(f"{account} may not invoke {delivery.target}")
             await self.accept(target.name, target.qualifier, delivery.body)
             return
         if self.sender is None:

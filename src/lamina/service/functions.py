@@ -62,6 +62,7 @@ class CreateFunction:
     code: CodeSource
     tags: dict[str, str] = field(default_factory=dict)
     code_signing_config_arn: str | None = None
+    account: str = ""  # the caller's account when not the engine's own
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ class FunctionService:
         self.on_delete_qualifier: list[Callable[[str, str], None]] = []
         self.provisioned_total: Callable[[str], int] = lambda name: 0
         # the layer versions a `Layers` list names (set by service.layers.LayerService)
-        self.resolve_layers: Callable[[tuple[str, ...]], tuple[LayerRef, ...]] = _no_layers
+        # (for a function of the given account: another account's need its permission)
+        self.resolve_layers: Callable[[tuple[str, ...], str], tuple[LayerRef, ...]] = _no_layers
         # the VPC of a VpcConfig's subnets and security groups (set by the app: EC2)
         self.network: Network | None = None
         # a deployment to a function with this code signing configuration (or None) may go
@@ -158,7 +160,15 @@ class FunctionService:
 
     # reading ---------------------------------------------------------------------------
     def arn(self, name: str, qualifier: str | None = None) -> str:
-        return arns.function_arn(self.region, self.account, name, qualifier)
+        """The function's ARN, in the account that owns it (the engine's when none does)."""
+        return arns.function_arn(self.region, self.owner(name) or self.account, name, qualifier)
+
+    def owner(self, name: str) -> str | None:
+        """The account that owns the function; None when there is no such function."""
+        entry = self._functions.get(name)
+        if entry is None:
+            return None
+        return entry.latest.account or self.account
 
     def entry(self, name: str, qualifier: str | None = None) -> FunctionEntry:
         entry = self._functions.get(name)
@@ -212,8 +222,12 @@ class FunctionService:
                 "The operation cannot be performed at this time. The function is currently in "
                 f"the following state: {config.state}")
 
-    def list(self) -> list[FunctionConfig]:
-        return [self._functions[name].latest for name in sorted(self._functions)]
+    def list(self, account: str | None = None) -> list[FunctionConfig]:
+        """Every function, or those `account` owns."""
+        configs = [self._functions[name].latest for name in sorted(self._functions)]
+        if account is None:
+            return configs
+        return [c for c in configs if (c.account or self.account) == account]
 
     async def package_bytes(self, key: str) -> bytes | None:
         """A stored deployment package, for GetFunction's Code.Location."""
@@ -250,7 +264,8 @@ class FunctionService:
         if request.name in self._functions:
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
         values: dict[str, Any] = {"runtime": None, "handler": None,
-                                  **await self._given_with_vpc(settings)}
+                                  **await self._given_with_vpc(settings,
+                                                               request.account or self.account)}
         self._managed(values, None)
         check_levels(values.get("log_format") or "Text", settings)
         self.check_code_signing(request.name, request.code_signing_config_arn)
@@ -261,7 +276,8 @@ class FunctionService:
         config = _with_logging(FunctionConfig(
             name=request.name, **code.changes(),
             revision_id=_revision(), last_modified=timestamp(now),
-            deployment_id=_revision(), **values))
+            deployment_id=_revision(), account=_foreign(request.account, self.account),
+            **values))
         if request.name in self._functions:  # created while the package was being unpacked
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
         active = _settled(config).replace(revision_id=_revision())
@@ -287,7 +303,7 @@ class FunctionService:
                                    revision_id: str | None) -> FunctionConfig:
         validate(settings)
         async with self._updating(name, revision_id) as entry:
-            changes = await self._given_with_vpc(settings)
+            changes = await self._given_with_vpc(settings, entry.latest.account or self.account)
             changes.pop("tenant_isolation", None)  # set at creation only, as on AWS
             check_levels(changes.get("log_format") or entry.latest.log_format, settings)
             self._managed(changes, entry.latest)
@@ -404,21 +420,21 @@ class FunctionService:
         self.limiter.set_reserved(name, None)
 
     # helpers ---------------------------------------------------------------------------
-    def _given(self, settings: FunctionSettings) -> dict[str, Any]:
+    def _given(self, settings: FunctionSettings, account: str) -> dict[str, Any]:
         """The configuration changes `settings` make (`Layers` resolved to the versions)."""
         changes = {k: v for k, v in settings.given().items() if k != "package_type"}
         if settings.layers is not None:
-            changes["layers"] = self.resolve_layers(settings.layers)
+            changes["layers"] = self.resolve_layers(settings.layers, account)
         if settings.environment is not None:
             changes["has_environment"] = True
         if settings.durable_config is not None:
             changes["durable_config"] = {"RetentionPeriodInDays": 14, **settings.durable_config}
         return changes
 
-    async def _given_with_vpc(self, settings: FunctionSettings) -> dict[str, Any]:
+    async def _given_with_vpc(self, settings: FunctionSettings, account: str) -> dict[str, Any]:
         """`_given`, with the VPC of a VpcConfig looked up (AWS fails the request when EC2
         does not know a security group or subnet); an emptied VpcConfig detaches it."""
-        changes = self._given(settings)
+        changes = self._given(settings, account)
         vpc = settings.vpc
         if vpc is not None and (vpc.subnet_ids or vpc.security_group_ids):
             vpc_id = "" if self.network is None else await self.network.vpc_of(
@@ -539,7 +555,7 @@ def code_folders(config: FunctionConfig) -> set[str]:
     return folders
 
 
-def _no_layers(arns: tuple[str, ...]) -> tuple[LayerRef, ...]:
+def _no_layers(arns: tuple[str, ...], account: str) -> tuple[LayerRef, ...]:
     if arns:
         raise errors.InvalidParameterValue(f"Layer version {arns[0]} does not exist.")
     return ()
@@ -590,3 +606,8 @@ class _UpdateGuard:
         entry = self.functions._functions.get(self.name)
         if entry is not None:
             entry.updating = False
+
+
+def _foreign(account: str, engine_account: str) -> str:
+    """How a function records its owner: "" for the engine's own account."""
+    return "" if account in ("", engine_account) else account
