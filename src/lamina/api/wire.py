@@ -156,7 +156,7 @@ def json_body(body: bytes) -> dict[str, Any]:
         return {}
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested deep
         raise errors.InvalidRequestContent("Could not parse request body into json") from None
     if not isinstance(document, dict):
         raise errors.InvalidRequestContent("Could not parse request body into json")
