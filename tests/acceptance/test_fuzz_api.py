@@ -5,7 +5,7 @@ Each answer must be one Lambda could give: no 500 / ServiceException, no hang, n
 every 4xx with `x-amzn-ErrorType` and AWS's JSON error body; and no traceback in the engine's
 log. Half the cases name a function that exists (`fuzz-target`), so they get past the 404.
 
-The default run takes FUZZ_EXAMPLES (4) cases per operation; `-m fuzz` takes 100, and
+The default run takes FUZZ_EXAMPLES (2) cases per operation; `-m fuzz` takes 100, and
 LAMINA_FUZZ_EXAMPLES=N any number.
 """
 
@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings
 from lamina.api import openapi
 from tests.conftest import ROLE, PY_RUNTIME, Server, client, make_zip, start_server
 
-FUZZ_EXAMPLES = 4
+FUZZ_EXAMPLES = 2
 TARGET = "fuzz-target"
 # AWS answers these 5xx itself (a network or KMS failure it met); ServiceException is a bug
 AWS_5XX = {"ResourceNotReadyException", "EC2ThrottledException", "EC2UnexpectedException",

@@ -386,7 +386,7 @@ def payload(body: bytes, invocation: str) -> bytes:
         return b"{}"
     try:
         json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: nested deep
         raise errors.InvalidRequestContent(
             "Could not parse request body into json: Could not parse payload into json: "
             f"{exc}") from None
