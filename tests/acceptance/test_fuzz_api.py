@@ -69,7 +69,11 @@ def target(engine: Server) -> None:
 # the model's examples)
 PHASES = {"fuzzing": {"enabled": True}, "coverage": {"enabled": EXAMPLES >= 50},
           "examples": {"enabled": EXAMPLES >= 50}}
-schema = schemathesis.openapi.from_dict(json.loads(openapi.document()),
+DOCUMENT = json.loads(openapi.document())
+if EXAMPLES < 50:  # generating strings for botocore's patterns costs 2.5x: kept for -m fuzz
+    for component in DOCUMENT["components"]["schemas"].values():
+        component.pop("pattern", None)
+schema = schemathesis.openapi.from_dict(DOCUMENT,
                                         config=schemathesis.Config.from_dict({"phases": PHASES}))
 
 
