@@ -22,7 +22,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from lamina.api import openapi
-from tests.conftest import ROLE, PY_RUNTIME, Server, client, make_zip, start_server
+from tests.conftest import PY_RUNTIME, ROLE, Server, client, make_zip, start_server
 
 FUZZ_EXAMPLES = 2
 TARGET = "fuzz-target"

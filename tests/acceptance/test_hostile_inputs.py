@@ -5,7 +5,6 @@ traceback in the engine's log."""
 
 from __future__ import annotations
 
-import io
 import json
 import socket
 import time
@@ -16,6 +15,7 @@ import botocore.exceptions
 import pytest
 
 from tests.conftest import PY_RUNTIME, ROLE, Server, client, make_zip, start_server
+from tests.unit.test_code import package as raw_zip
 
 HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
 
@@ -34,17 +34,6 @@ def lam(engine: Server):
     lambda_client = client(engine.endpoint)
     yield lambda_client
     lambda_client.close()
-
-
-def raw_zip(entries: list[tuple[str, bytes, int]], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as archive:
-        for name, data, mode in entries:
-            info = zipfile.ZipInfo(name)
-            info.compress_type = compression
-            info.external_attr = mode << 16
-            archive.writestr(info, data)
-    return buffer.getvalue()
 
 
 def refused(lam, package: bytes, name: str) -> dict:

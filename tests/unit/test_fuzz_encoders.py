@@ -9,7 +9,6 @@ import json
 import os
 import warnings
 import zipfile
-from pathlib import Path
 
 import pytest
 from botocore.eventstream import EventStreamBuffer

@@ -62,7 +62,7 @@ class Response:
     """An HTTP response: status, header pairs, and a body of bytes or an async stream of them
     (a stream is sent with chunked transfer encoding, each piece as it comes)."""
 
-    __slots__ = ("status", "headers", "body", "stream")
+    __slots__ = ("body", "headers", "status", "stream")
 
     def __init__(self, status: int = 200, headers: list[tuple[str, str]] | None = None,
                  body: bytes = b"", stream: AsyncIterator[bytes] | None = None) -> None:
@@ -126,8 +126,18 @@ class BodyStream:
 class Request:
     """One parsed request. `headers` keys are lower-case; `path` is percent-decoded."""
 
-    __slots__ = ("method", "path", "raw_path", "query", "headers", "body", "stream",
-                 "http_version", "_protocol", "caller")
+    __slots__ = (
+        "_protocol",
+        "body",
+        "caller",
+        "headers",
+        "http_version",
+        "method",
+        "path",
+        "query",
+        "raw_path",
+        "stream",
+    )
 
     def __init__(self, method: str, raw_path: str, query: str, headers: dict[str, str],
                  body: bytes, protocol: HttpProtocol, http_version: str = "1.1",
