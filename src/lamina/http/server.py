@@ -39,6 +39,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from time import monotonic
 from typing import Any
 from urllib.parse import unquote
 
@@ -216,7 +217,7 @@ class Connections:
 
     def _sweep(self) -> None:
         """Every second: end connections past the header or idle timeout."""
-        now = asyncio.get_running_loop().time()
+        now = monotonic()
         for connection in list(self.open):
             connection.check(now, self.limits)
         self._timer = None if self.closing else \
@@ -272,7 +273,7 @@ class HttpProtocol(asyncio.Protocol):
     # asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
-        self.since = asyncio.get_running_loop().time()
+        self.since = monotonic()
         if self._connections is not None and not self._connections.add(self):
             transport.abort()  # type: ignore[attr-defined]
 
@@ -298,7 +299,7 @@ class HttpProtocol(asyncio.Protocol):
         self._served = True
         self._head = 0
         if self._connections is not None:
-            self.since = asyncio.get_running_loop().time()
+            self.since = monotonic()
         self._discarding = False
         self._stream = None
         self._in_body = False
@@ -309,10 +310,14 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._grow_head(len(url))
+        self._head += len(url)
+        if self._head > MAX_HEAD:
+            self._head_too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._grow_head(len(name) + len(value) + 4)
+        self._head += len(name) + len(value) + 4
+        if self._head > MAX_HEAD and not self._in_body:
+            self._head_too_large()
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         if self._in_body:  # a trailer, after a chunked body
@@ -322,11 +327,9 @@ class HttpProtocol(asyncio.Protocol):
         previous = self._headers.get(key)
         self._headers[key] = text if previous is None else previous + "," + text
 
-    def _grow_head(self, size: int) -> None:
-        self._head += size
-        if self._head > MAX_HEAD and not self._in_body:
-            self._fail(b"request header fields too large", 431)
-            raise httptools.HttpParserError("head too large")  # stops this feed_data
+    def _head_too_large(self) -> None:
+        self._fail(b"request header fields too large", 431)
+        raise httptools.HttpParserError("head too large")  # stops this feed_data
 
     def on_headers_complete(self) -> None:
         self._max_body = self._body_limit(self._path())
@@ -406,7 +409,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._transport.close()
                 return
             if self._connections is not None:
-                self.since = asyncio.get_running_loop().time()
+                self.since = monotonic()
         if self._transport is not None and not self.closed:
             self._transport.resume_reading()  # a no-op unless too many requests had piled up
 
