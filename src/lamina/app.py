@@ -187,7 +187,8 @@ class Engine:
                                    self._engine_features(), self.cluster)
         self.cluster.on_engines.append(lambda engines: self.stacks.recover_soon())
         self.server: asyncio.Server | None = None
-        self.connections = http.Connections()
+        self.connections = http.Connections(http.Limits(
+            config.header_timeout, config.connection_idle_timeout, config.max_connections))
         self.cluster.on_engines.append(lambda engines: self.async_invoke.release_dead_soon())
         self.provisioned.share = self.cluster.share
         self.cluster.on_engines.append(lambda engines: self.provisioned.rebalance())

@@ -60,6 +60,9 @@ class Config:
     auth: str = "none"              # none | sigv4 (see docs/SECURITY.md)
     credentials: Path | None = None  # the AWS shared-credentials file `--auth sigv4` reads
     metrics_token: str = ""          # bearer token that opens /metrics
+    header_timeout: float = 10.0
+    connection_idle_timeout: float = 300.0
+    max_connections: int = 10_000
 
     @property
     def store(self) -> str:
@@ -189,6 +192,19 @@ def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
                              "/_lamina/health answers 503 (draining), so a load balancer can "
                              "take the engine out; running calls are finished in any case "
                              "(env LAMINA_DRAIN_TIME; default 0)")
+    parser.add_argument("--header-timeout", type=float,
+                        default=float(env("LAMINA_HEADER_TIMEOUT", 10)),
+                        help="Lambda API: seconds a client may take to send a request's "
+                             "headers before its connection is closed (slow clients; env "
+                             "LAMINA_HEADER_TIMEOUT; default 10)")
+    parser.add_argument("--connection-idle-timeout", type=float,
+                        default=float(env("LAMINA_CONNECTION_IDLE_TIMEOUT", 300)),
+                        help="Lambda API: seconds a keep-alive connection may stay idle "
+                             "(env LAMINA_CONNECTION_IDLE_TIMEOUT; default 300)")
+    parser.add_argument("--max-connections", type=int,
+                        default=int(env("LAMINA_MAX_CONNECTIONS", 10_000)),
+                        help="Lambda API: connections kept open at most; past it the longest "
+                             "idle one is closed (env LAMINA_MAX_CONNECTIONS; default 10000)")
 
 
 def _add_auth_arguments(parser: argparse.ArgumentParser) -> None:
@@ -307,4 +323,7 @@ def from_args(args: argparse.Namespace) -> Config:
         hot_reload_bucket=args.hot_reload_bucket,
         cluster_lease=args.cluster_lease, drain_time=args.drain_time,
         auth=args.auth, credentials=args.credentials, metrics_token=args.metrics_token,
+        header_timeout=args.header_timeout,
+        connection_idle_timeout=args.connection_idle_timeout,
+        max_connections=args.max_connections,
     )

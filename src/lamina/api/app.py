@@ -29,10 +29,12 @@ from lamina.api import (
     layers,
     mappings,
     metrics,
+    openapi,
     overview,
     permissions,
     resource_policies,
     schedules,
+    shapes,
     stacks,
     urls,
     versions,
@@ -164,6 +166,7 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("POST", rf"{_CALLBACK}/fail", durable.callback_fail),
     ("POST", rf"{_CALLBACK}/heartbeat", durable.callback_heartbeat),
     ("GET", r"/_lamina/health", admin.health),
+    ("GET", r"/_lamina/openapi\.json", openapi.openapi_json),
     ("GET", r"/_lamina/cluster", admin.cluster),
     ("GET", r"/_lamina/clock", admin.clock_now),
     ("POST", r"/_lamina/clock/advance", admin.clock_advance),
@@ -213,6 +216,7 @@ _NOT_CHANGES = frozenset((invoke.invoke, invoke.invoke_async, invoke.invoke_stre
                           stacks.delete_stack,
                           durable.checkpoint, durable.stop_execution, durable.callback_succeed,
                           durable.callback_fail, durable.callback_heartbeat))
+_RAW_BODIES = frozenset((invoke.invoke, invoke.invoke_async, invoke.invoke_stream))
 _INVOKE_PREFIX = "/2015-03-31/functions/"
 _INVOKE_SUFFIX = "/invocations"
 
@@ -263,6 +267,8 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
                 if login is not None:
                     return login
             handler, params = _route(request.method, request.path)
+            if request.body and handler not in _RAW_BODIES:
+                shapes.check(request.method, request.path, request.body)
             if request.method == "GET" or handler in _NOT_CHANGES:
                 return await handler(ctx, request, request_id, **params)
             # One control-plane change at a time, never while the engine reloads what

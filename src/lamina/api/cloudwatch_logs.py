@@ -48,7 +48,7 @@ async def handle(ctx: ApiContext, request: Request, request_id: str) -> Response
                                       f"GetLogEvents and FilterLogEvents, not {operation}.")
     try:
         document = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         document = None
     if not isinstance(document, dict):
         raise errors.InvalidRequestContent("Request body is not a JSON object.")

@@ -77,7 +77,7 @@ def embed(payload: bytes) -> Any:
     """A payload inside a record: parsed when it is JSON, else as a string."""
     try:
         return json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return payload.decode("utf-8", "replace")
 
 

@@ -155,7 +155,7 @@ def parse_document(text: object) -> tuple[str | None, str | None, tuple[dict[str
             text, "policy", f"Member must have length less than or equal to {MAX_POLICY}")
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise errors.InvalidParameterValue("The policy is not valid JSON.") from None
     if not isinstance(document, dict) or "Statement" not in document:
         raise errors.InvalidParameterValue("The policy must be a JSON object with a Statement.")

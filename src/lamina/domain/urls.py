@@ -240,7 +240,7 @@ def http_response(payload: bytes,
     claims to be a response but is not a valid one is Lambda's 502 (or `malformed()`)."""
     try:
         document = json.loads(payload) if payload else None
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     if not (isinstance(document, dict) and "statusCode" in document):
         # as AWS answers: a string result is the body itself; other JSON compactly
@@ -294,7 +294,7 @@ def stream_prelude(data: bytes) -> tuple[dict[str, Any], bytes] | None:
         return None
     try:
         prelude = json.loads(data[:end]) if end else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         prelude = {}
     return (prelude if isinstance(prelude, dict) else {}), data[end + 8:]
 
