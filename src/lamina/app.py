@@ -131,6 +131,7 @@ class Engine:
                                          config.region, config.account,
                                          s3=S3Packages(self.aws),
                                          hot_reload_bucket=config.hot_reload_bucket)
+        self.functions.settle_time = config.settle_time
         self.watcher = FolderWatcher(self._hot_reload)
         self.functions.on_folders = self.watcher.watch
         self.functions.folder_status = self.watcher.status

@@ -424,6 +424,12 @@ def test_vpc_config_is_recorded_with_its_vpc(mlam, moto, fname):
         "Code: InvalidSubnetID.NotFound. EC2 Error Message: The subnet ID 'subnet-0nosuch' "
         "does not exist")
     code, message, _, _ = error_of(make, mlam, f"{fname}-b", VpcConfig={
+        "SubnetIds": [subnet], "SecurityGroupIds": [group, "sg-0123456789abcdef0"]})
+    assert (code, message) == (
+        "InvalidParameterValueException", "Error occurred while DescribeSecurityGroups. EC2 "
+        "Error Code: InvalidGroup.NotFound. EC2 Error Message: The security group "
+        "'sg-0123456789abcdef0' does not exist"), "EC2's wording, whatever EC2 service answers"
+    code, message, _, _ = error_of(make, mlam, f"{fname}-b", VpcConfig={
         "SubnetIds": ["bad-format"], "SecurityGroupIds": [group]})
     assert (code, message) == (
         "ValidationException", "1 validation error detected: Value '[bad-format]' at "
@@ -449,3 +455,57 @@ def test_a_missing_code_signing_configuration_has_no_type(lam):
         "ResourceNotFoundException",
         f"The Lambda code signing configuration {absent} can not be found.", 404)
     assert "Type" not in raw, "AWS's body carries no Type here"
+
+
+# --settle-time: changes take time, as AWS's do -------------------------------------------------
+@pytest.fixture(scope="module")
+def slow_lam(tmp_path_factory):
+    engine = start_server(tmp_path_factory.mktemp("settle") / "data", "--settle-time", "1")
+    lambda_client = client(engine.endpoint)
+    yield lambda_client
+    lambda_client.close()
+    engine.stop()
+    assert "Traceback" not in engine.log(), engine.log()
+
+
+def test_with_a_settle_time_changes_stay_pending_and_in_progress_as_on_aws(slow_lam, fname):
+    created = slow_lam.create_function(FunctionName=fname, Runtime=PY_RUNTIME, Role=ROLE,
+                                       Handler="index.echo", Code={"ZipFile": PACKAGE},
+                                       Publish=True)
+    assert created["State"] == "Pending" and created["Version"] == "1"
+    version = slow_lam.get_function(FunctionName=fname, Qualifier="1")["Configuration"]
+    assert (version["State"], version["StateReasonCode"]) == ("Pending", "Creating")
+    assert "LastUpdateStatus" not in version, "AWS shows no update status on a Pending version"
+    code, message, status, _ = error_of(slow_lam.update_function_configuration,
+                                        FunctionName=fname, Description="too soon")
+    assert (code, status) == ("ResourceConflictException", 409)
+    assert message.endswith("The function is currently in the following state: Pending")
+    slow_lam.get_waiter("function_active_v2").wait(
+        FunctionName=fname, Qualifier="1", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    assert slow_lam.get_function(FunctionName=fname, Qualifier="1")["Configuration"][
+        "LastUpdateStatus"] == "Successful", "the version settled"
+    slow_lam.get_waiter("function_active_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+
+    updated = slow_lam.update_function_code(FunctionName=fname, ZipFile=PACKAGE, Publish=True)
+    assert (updated["Version"], updated["State"]) == ("2", "Pending")
+    latest = slow_lam.get_function(FunctionName=fname)["Configuration"]
+    assert (latest["LastUpdateStatus"], latest["LastUpdateStatusReasonCode"]) == \
+        ("InProgress", "Creating")
+    assert latest["RevisionId"] != updated["RevisionId"]
+    slow_lam.get_waiter("function_active_v2").wait(
+        FunctionName=fname, Qualifier="2", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    slow_lam.get_waiter("function_updated_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+
+    answered = slow_lam.update_function_configuration(FunctionName=fname, Timeout=5)
+    code, message, status, _ = error_of(slow_lam.update_function_code,
+                                        FunctionName=fname, ZipFile=PACKAGE)
+    assert (code, status) == ("ResourceConflictException", 409)
+    assert "An update is in progress for resource" in message
+    assert slow_lam.get_function(FunctionName=fname)["Configuration"]["RevisionId"] == \
+        answered["RevisionId"]
+    slow_lam.get_waiter("function_updated_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    settled = slow_lam.get_function(FunctionName=fname)["Configuration"]
+    assert settled["RevisionId"] != answered["RevisionId"], "InProgress → Successful renews it"
