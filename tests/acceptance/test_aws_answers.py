@@ -7,6 +7,9 @@ our own words, so the facts stay tested without the outside oracle.
 
 from __future__ import annotations
 
+import base64
+import http.client
+import json
 import re
 
 import pytest
@@ -509,3 +512,49 @@ def test_with_a_settle_time_changes_stay_pending_and_in_progress_as_on_aws(slow_
         FunctionName=fname, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
     settled = slow_lam.get_function(FunctionName=fname)["Configuration"]
     assert settled["RevisionId"] != answered["RevisionId"], "InProgress → Successful renews it"
+
+
+# the invocation side (test_lambda.py's recordings) ---------------------------------------------
+def test_a_log_tail_is_the_invocation_only_and_report_ends_with_a_tab(lam, fname):
+    make(lam, fname)
+    response = lam.invoke(FunctionName=fname, LogType="Tail")
+    lines = base64.b64decode(response["LogResult"]).decode().splitlines(keepends=True)
+    assert lines[0].startswith("START RequestId: "), "no INIT_START in AWS's tail"
+    assert lines[-2].startswith("END RequestId: ")
+    assert lines[-1].startswith("REPORT RequestId: ") and "\tInit Duration: " in lines[-1]
+    assert lines[-1].endswith(" ms\t\n"), "each field of REPORT ends with a tab, the last too"
+
+
+def url_call(url: str, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    host = url.split("//", 1)[1].rstrip("/")
+    conn = http.client.HTTPConnection("127.0.0.1", int(host.rsplit(":", 1)[1]), timeout=30)
+    conn.request("GET", path, headers={"Host": host, **(headers or {})})
+    response = conn.getresponse()
+    answer = (response.status, dict(response.getheaders()), response.read())
+    conn.close()
+    return answer
+
+
+def test_function_urls_answer_as_aws_does(lam, fname):
+    create_function(lam, fname, PACKAGE, handler="index.echo")
+    code, message, _, _ = error_of(lam.create_function_url_config, FunctionName=fname,
+                                   AuthType="NONE", InvokeMode="UNKNOWN")
+    assert (code, message) == ("ValidationException", "1 validation error detected: Value "
+                               "'UNKNOWN' at 'invokeMode' failed to satisfy constraint: Member "
+                               "must satisfy enum value set: [RESPONSE_STREAM, BUFFERED]")
+    url = lam.create_function_url_config(FunctionName=fname, AuthType="NONE")["FunctionUrl"]
+    host = url.split("//", 1)[1].rstrip("/")
+    status, _, body = url_call(url, "//pa2%25Fth/1?q=1", {"Connection": "keep-alive"})
+    event = json.loads(body)
+    assert status == 200
+    assert event["requestContext"]["http"]["path"] == "/pa2%Fth/1", "decoded, slashes merged"
+    assert event["rawPath"] == "//pa2%25Fth/1"
+    assert event["requestContext"]["domainName"] == host == event["headers"]["host"]
+    assert "connection" not in event["headers"], "hop-by-hop headers are not passed on"
+
+    lam.delete_function_url_config(FunctionName=fname)
+    status, headers, body = url_call(url, "/")
+    assert status == 403 and headers["x-amzn-ErrorType"] == "AccessDeniedException"
+    assert json.loads(body) == {"Message": "Forbidden. For troubleshooting Function URL "
+                                "authorization issues, see: "
+                                "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"}

@@ -98,7 +98,7 @@ async def serve(ctx: ApiContext, request: Request, request_id: str, url_id: str,
                 path: str) -> Response:
     config = ctx.urls.by_id(url_id)
     if config is None:
-        return _response(urls.plain_error(403, "Forbidden"), request_id)
+        return _response(urls.forbidden(), request_id)
     origin = request.headers.get("origin")
     cors = config.cors
     if (request.method == "OPTIONS" and cors is not None
@@ -106,7 +106,7 @@ async def serve(ctx: ApiContext, request: Request, request_id: str, url_id: str,
         return Response(200, [*urls.cors_headers(cors, origin, preflight=True),
                               ("x-amzn-RequestId", request_id)])
     if config.auth_type == "AWS_IAM" and not urls.is_signed(request.headers.get("authorization")):
-        return _response(urls.plain_error(403, "Forbidden"), request_id)
+        return _response(urls.forbidden(), request_id)
     http_request = urls.HttpRequest(request.method, path, request.query,
                                     list(request.headers.items()), request.body,
                                     protocol=f"HTTP/{request.http_version}")
@@ -192,7 +192,7 @@ def _refused(error: errors.LaminaError) -> HttpResponse:
     if isinstance(error, errors.TooManyRequests):
         return urls.plain_error(429, "Rate Exceeded.")
     if isinstance(error, errors.ResourceNotFound):
-        return urls.plain_error(403, "Forbidden")
+        return urls.forbidden()
     if error.status < 500:
         return urls.plain_error(error.status, error.message)
     return urls.bad_gateway()
