@@ -22,6 +22,7 @@ from tests.conftest import (
     client,
     create_function,
     invoke_json,
+    make_zip,
     start_server,
     zip_dir,
 )
@@ -551,6 +552,16 @@ def test_function_urls_answer_as_aws_does(lam, fname):
     assert event["rawPath"] == "//pa2%25Fth/1"
     assert event["requestContext"]["domainName"] == host == event["headers"]["host"]
     assert "connection" not in event["headers"], "hop-by-hop headers are not passed on"
+
+    lam.update_function_code(FunctionName=fname, ZipFile=make_zip({"index.py": (
+        "def echo(event, context):\n"
+        "    return {'statusCode': 201, 'body': event['rawPath']}\n")}))
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fname)
+    assert url_call(url, "/mapped")[::2] == (201, b"/mapped")
+    lam.update_function_url_config(FunctionName=fname, InvokeMode="RESPONSE_STREAM")
+    status, _, body = url_call(url, "/streamed")
+    assert (status, json.loads(body)) == (200, {"statusCode": 201, "body": "/streamed"}), \
+        "a function that does not stream has its result sent as it is"
 
     lam.delete_function_url_config(FunctionName=fname)
     status, headers, body = url_call(url, "/")

@@ -136,7 +136,8 @@ async def serve(ctx: ApiContext, request: Request, request_id: str, url_id: str,
 async def _streamed(ctx: ApiContext, command: InvokeCommand, extra: list[tuple[str, str]],
                     head_only: bool) -> Response:
     """Relay a streamed response: status and headers from its prelude, then the body as the
-    function writes it. A function that does not stream is answered as BUFFERED."""
+    function writes it. A function that does not stream gets its result sent as it is,
+    without BUFFERED's mapping (AWS sends `{"statusCode": …, "body": …}` itself)."""
     sink: asyncio.Queue[Any] = asyncio.Queue()
     task = asyncio.get_running_loop().create_task(ctx.invoke.invoke(command, stream_sink=sink))
     first = asyncio.ensure_future(sink.get())
@@ -148,8 +149,8 @@ async def _streamed(ctx: ApiContext, command: InvokeCommand, extra: list[tuple[s
         except errors.LaminaError as error:
             return _response(_refused(error), "", extra)
         outcome = result.outcome
-        mapped = urls.function_failed() if outcome.function_error else urls.http_response(
-            outcome.payload)
+        mapped = urls.function_failed() if outcome.function_error else urls.HttpResponse(
+            200, [("Content-Type", "application/json")], outcome.payload)
         return _response(mapped, result.request_id, extra)
     _, content_type, request_id = first.result()
     buffered = b""
