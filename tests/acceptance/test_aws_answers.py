@@ -11,6 +11,7 @@ import base64
 import http.client
 import json
 import re
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -569,3 +570,17 @@ def test_function_urls_answer_as_aws_does(lam, fname):
     assert json.loads(body) == {"Message": "Forbidden. For troubleshooting Function URL "
                                 "authorization issues, see: "
                                 "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"}
+
+
+def test_provisioned_concurrency_whose_init_fails_says_so_as_aws_does(lam, fname):
+    create_function(lam, fname, make_zip({"index.py": "raise RuntimeError('no init')\n"}),
+                    handler="index.handler")
+    version = lam.publish_version(FunctionName=fname)["Version"]
+    lam.put_provisioned_concurrency_config(FunctionName=fname, Qualifier=version,
+                                           ProvisionedConcurrentExecutions=1)
+    for _ in range(300):
+        config = lam.get_provisioned_concurrency_config(FunctionName=fname, Qualifier=version)
+        if config["Status"] != "IN_PROGRESS":
+            break
+        time.sleep(0.1)
+    assert (config["Status"], config["StatusReason"]) == ("FAILED", "FUNCTION_ERROR_INIT_FAILURE")

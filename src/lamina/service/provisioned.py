@@ -205,9 +205,7 @@ class ProvisionedService:
             log.exception("provisioning %s:%s failed", config.function, config.qualifier)
             config.status, config.reason = "FAILED", str(exc)
             return
-        if ready < share:
-            config.status = "FAILED"
-            config.reason = (f"{share - ready} of {share} environments "
-                             "failed to initialise; see the function's logs")
+        if ready < share:  # an Init failed (the function's logs say why): AWS's reason
+            config.status, config.reason = "FAILED", "FUNCTION_ERROR_INIT_FAILURE"
         else:
             config.status, config.reason = "READY", None
