@@ -584,3 +584,23 @@ def test_provisioned_concurrency_whose_init_fails_says_so_as_aws_does(lam, fname
             break
         time.sleep(0.1)
     assert (config["Status"], config["StatusReason"]) == ("FAILED", "FUNCTION_ERROR_INIT_FAILURE")
+
+
+def test_a_destination_record_on_sqs_carries_the_trace_header(mlam, moto, fname):
+    sqs = moto.client("sqs")
+    url = sqs.create_queue(QueueName=fname)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    create_function(mlam, fname, PACKAGE, handler="index.fail")
+    mlam.put_function_event_invoke_config(FunctionName=fname, MaximumRetryAttempts=0,
+                                          DestinationConfig={"OnFailure": {"Destination": arn}})
+    mlam.invoke(FunctionName=fname, InvocationType="Event", Payload=b"{}")
+    messages = []
+    for _ in range(20):
+        messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1,
+                                       MessageSystemAttributeNames=["All"]).get("Messages", [])
+        if messages:
+            break
+    assert messages, "the failure reached the queue"
+    assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}(;.*)?",
+                        messages[0]["Attributes"]["AWSTraceHeader"])

@@ -96,6 +96,9 @@ class AwsSender:
                                      "MessageBody": delivery.body.decode("utf-8", "replace")}
         if delivery.kind == "dlq":
             arguments["MessageAttributes"] = delivery.attributes
+        elif delivery.attributes.get("trace_id"):  # as AWS sends a destination record
+            arguments["MessageSystemAttributes"] = {"AWSTraceHeader": {
+                "DataType": "String", "StringValue": str(delivery.attributes["trace_id"])}}
         await client.send_message(**arguments)
 
     async def _send_sns(self, delivery: Delivery) -> None:
