@@ -153,6 +153,8 @@ class Engine:
         self.capacity = CapacityProviderService(self.store, self.functions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
+        self.limiter.provisioned_total = self.provisioned.total
+        self.limiter.provisioned_for = self.provisioned.covers
         self.provisioned.unreserved_limit = lambda: self.limiter.unreserved_limit
         self.sender = AwsSender(self.aws)
         self.functions.network = AwsNetwork(self.aws)

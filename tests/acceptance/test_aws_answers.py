@@ -604,3 +604,24 @@ def test_a_destination_record_on_sqs_carries_the_trace_header(mlam, moto, fname)
     assert messages, "the failure reached the queue"
     assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}(;.*)?",
                         messages[0]["Attributes"]["AWSTraceHeader"])
+
+
+def test_provisioned_concurrency_is_carved_out_of_the_reservation(lam, fname):
+    make(lam, fname)
+    version = lam.publish_version(FunctionName=fname)["Version"]
+    lam.put_function_concurrency(FunctionName=fname, ReservedConcurrentExecutions=1)
+    assert lam.invoke(FunctionName=fname)["StatusCode"] == 200, "the whole reservation is free"
+    lam.put_provisioned_concurrency_config(FunctionName=fname, Qualifier=version,
+                                           ProvisionedConcurrentExecutions=1)
+    for _ in range(300):
+        if lam.get_provisioned_concurrency_config(
+                FunctionName=fname, Qualifier=version)["Status"] != "IN_PROGRESS":
+            break
+        time.sleep(0.1)
+    code, message, status, raw = error_of(lam.invoke, FunctionName=fname, Qualifier="$LATEST")
+    assert (code, message, status) == ("TooManyRequestsException", "Rate Exceeded.", 429)
+    assert raw["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded", \
+        "nothing of the reservation is left beside the provisioned share"
+    assert lam.invoke(FunctionName=fname, Qualifier=version)["StatusCode"] == 200
+    lam.delete_provisioned_concurrency_config(FunctionName=fname, Qualifier=version)
+    assert lam.invoke(FunctionName=fname)["StatusCode"] == 200

@@ -160,6 +160,13 @@ class ProvisionedService:
         self.functions.entry(function)
         return [c for (f, _), c in sorted(self._configs.items()) if f == function]
 
+    def covers(self, function: str, version: str) -> bool:
+        """Whether provisioned concurrency is configured for this version of `function`
+        (on the version itself or on an alias that points to it)."""
+        return any(f == function and (q == version or (c.target is not None
+                                                       and c.target.version == version))
+                   for (f, q), c in self._configs.items())
+
     def total(self, function: str) -> int:
         """The function's provisioned concurrency over all its qualifiers."""
         return sum(c.requested for (f, _), c in self._configs.items() if f == function)
