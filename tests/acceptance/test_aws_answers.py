@@ -623,5 +623,10 @@ def test_provisioned_concurrency_is_carved_out_of_the_reservation(lam, fname):
     assert raw["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded", \
         "nothing of the reservation is left beside the provisioned share"
     assert lam.invoke(FunctionName=fname, Qualifier=version)["StatusCode"] == 200
+    code, message, _, raw = error_of(lam.put_function_concurrency, FunctionName=fname,
+                                     ReservedConcurrentExecutions=0)
+    assert (code, message) == ("InvalidParameterValueException", " ReservedConcurrentExecutions"
+                               "  0 should not be lower than function's total provisioned "
+                               "concurrency [1].") and "Type" not in raw, "AWS's words, no Type"
     lam.delete_provisioned_concurrency_config(FunctionName=fname, Qualifier=version)
     assert lam.invoke(FunctionName=fname)["StatusCode"] == 200

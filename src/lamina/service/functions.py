@@ -393,7 +393,7 @@ class FunctionService:
         if reserved < provisioned:
             raise errors.InvalidParameterValue(
                 f" ReservedConcurrentExecutions  {reserved} should not be lower than function's "
-                f"total provisioned concurrency [{provisioned}].")
+                f"total provisioned concurrency [{provisioned}].", typed=False)
         await self.store.set_reserved_concurrency(name, reserved)
         self.limiter.set_reserved(name, reserved)
         return reserved
