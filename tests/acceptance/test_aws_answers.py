@@ -515,6 +515,18 @@ def test_with_a_settle_time_changes_stay_pending_and_in_progress_as_on_aws(slow_
     settled = slow_lam.get_function(FunctionName=fname)["Configuration"]
     assert settled["RevisionId"] != answered["RevisionId"], "InProgress → Successful renews it"
 
+    put = slow_lam.put_provisioned_concurrency_config(FunctionName=fname, Qualifier="2",
+                                                      ProvisionedConcurrentExecutions=1)
+    got = slow_lam.get_provisioned_concurrency_config(FunctionName=fname, Qualifier="2")
+    assert (put["Status"], got["Status"], got["AllocatedProvisionedConcurrentExecutions"]) == \
+        ("IN_PROGRESS", "IN_PROGRESS", 0), "allocating takes its time too"
+    for _ in range(100):
+        got = slow_lam.get_provisioned_concurrency_config(FunctionName=fname, Qualifier="2")
+        if got["Status"] != "IN_PROGRESS":
+            break
+        time.sleep(0.1)
+    assert (got["Status"], got["AllocatedProvisionedConcurrentExecutions"]) == ("READY", 1)
+
 
 # the invocation side (test_lambda.py's recordings) ---------------------------------------------
 def test_a_log_tail_is_the_invocation_only_and_report_ends_with_a_tab(lam, fname):
@@ -584,6 +596,8 @@ def test_provisioned_concurrency_whose_init_fails_says_so_as_aws_does(lam, fname
             break
         time.sleep(0.1)
     assert (config["Status"], config["StatusReason"]) == ("FAILED", "FUNCTION_ERROR_INIT_FAILURE")
+    assert (config["AllocatedProvisionedConcurrentExecutions"],
+            config["AvailableProvisionedConcurrentExecutions"]) == (0, 0)
 
 
 def test_a_destination_record_on_sqs_carries_the_trace_header(mlam, moto, fname):

@@ -172,6 +172,8 @@ class ProvisionedService:
         return sum(c.requested for (f, _), c in self._configs.items() if f == function)
 
     def available(self, config: ProvisionedConfig) -> int:
+        if config.status == "FAILED":  # AWS shows nothing allocated for a failed config
+            return 0
         try:
             return self.pool.provisioned_ready(
                 self.functions.resolve(config.function, config.qualifier))
@@ -204,6 +206,8 @@ class ProvisionedService:
         task.add_done_callback(self._tasks.discard)
 
     async def _provision(self, config: ProvisionedConfig) -> None:
+        if self.functions.settle_time > 0:  # `--settle-time`: AWS takes its time to allocate
+            await asyncio.sleep(self.functions.settle_time)
         try:
             version = config.target = self.functions.resolve(config.function, config.qualifier)
             share = self.share(config.requested)
