@@ -136,6 +136,7 @@ class Engine:
                                          config.region, config.account,
                                          s3=S3Packages(self.aws),
                                          hot_reload_bucket=config.hot_reload_bucket)
+        self.functions.settle_time = config.settle_time
         self.watcher = FolderWatcher(self._hot_reload)
         self.functions.on_folders = self.watcher.watch
         self.functions.folder_status = self.watcher.status
@@ -157,6 +158,8 @@ class Engine:
         self.capacity = CapacityProviderService(self.store, self.functions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
+        self.limiter.provisioned_total = self.provisioned.total
+        self.limiter.provisioned_for = self.provisioned.covers
         self.provisioned.unreserved_limit = lambda: self.limiter.unreserved_limit
         self.sender = AwsSender(self.aws)
         self.functions.network = AwsNetwork(self.aws)

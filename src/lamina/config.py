@@ -40,6 +40,7 @@ class Config:
     log_max_bytes: int = 16 * 1024 * 1024
     time_scale: str = "1"
     parity: str = "default"
+    settle_time: float = 0.0
     heartbeat_interval: float = 15.0
     dedupe_window: float = 900.0
     max_starting: int = 16
@@ -160,6 +161,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: a long synchronous call survives client timeouts "
                              "(heartbeats) and SDK retries of one call run it once; strict: no "
                              "heartbeats, every retry runs the function again, as on AWS")
+    parser.add_argument("--settle-time", type=float,
+                        default=float(env("LAMINA_SETTLE_TIME", 0)),
+                        help="seconds a created function stays Pending and an updated one "
+                             "InProgress (a second update meanwhile gets 409), as AWS takes "
+                             "them: to test code that must wait (env LAMINA_SETTLE_TIME; "
+                             "default 0: settled once answered)")
     parser.add_argument("--heartbeat-interval", type=float,
                         default=float(env("LAMINA_HEARTBEAT_INTERVAL", 15)),
                         help="seconds between interim 100 Continue responses on a running "
@@ -312,7 +319,8 @@ def from_args(args: argparse.Namespace) -> Config:
         idle_timeout=args.idle_timeout, runtime_map=_pairs(args.runtime, "--runtime"),
         function_env=_pairs(args.function_env, "--function-env"), freeze=not args.no_freeze,
         sample=args.sample, log_level=args.log_level, time_scale=args.time_scale,
-        parity=args.parity, heartbeat_interval=args.heartbeat_interval,
+        parity=args.parity, settle_time=max(0.0, args.settle_time),
+        heartbeat_interval=args.heartbeat_interval,
         dedupe_window=args.dedupe_window, max_starting=args.max_starting,
         min_free_memory=args.min_free_memory, records=not args.no_records,
         scaling_rate=args.scaling_rate,

@@ -43,7 +43,7 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
         code_signing.check_arn(signing) if signing is not None else None, account))
     if document.get("Publish") is True:
         await asyncio.sleep(0)  # the function settles (Pending → Active) first
-        version = await ctx.versions.publish(config.name, renew_latest=False)
+        version = await ctx.versions.publish(config.name, renew_latest=False, with_change=True)
         # AWS answers the function as created (Pending, unqualified) with the version number
         config = config.replace(version=version.version)
     return wire.json_response(201, wire.function_configuration(
@@ -118,7 +118,7 @@ async def update_code(ctx: ApiContext, request: Request, request_id: str,
         dry_run=bool(document.get("DryRun")))
     if document.get("Publish") is True and not document.get("DryRun"):
         await asyncio.sleep(0)  # the update settles (InProgress → Successful) first
-        version = await ctx.versions.publish(config.name)
+        version = await ctx.versions.publish(config.name, with_change=True)
         # AWS answers the new version as it starts: Pending
         config = version.replace(state="Pending", state_reason="The function is being created.",
                                  state_reason_code="Creating", last_update_status=None)

@@ -57,10 +57,11 @@ class LogStream:
             self._write(b"".join(stamp + line[:MAX_LINE] + b"\n" for line in lines))
 
     # platform lines ---------------------------------------------------------------------
-    def platform(self, line: str) -> None:
-        """A line written by the engine (START, END, REPORT, …)."""
+    def platform(self, line: str, tail: bool = True) -> None:
+        """A line written by the engine (START, END, REPORT, …); `tail` False: left out of
+        the invocation's log tail (INIT_START, which AWS's tail does not show)."""
         encoded = line.encode()
-        if self._capture is not None:
+        if self._capture is not None and tail:
             self._capture += encoded + b"\n"
         self.flush_partial()
         self._write(iso_now().encode() + b"\t" + encoded + b"\n")

@@ -63,7 +63,7 @@ class PlatformLog:
                 "functionVersion": self.config.version})
         else:
             self.stream.platform(f"INIT_START Runtime Version: {self.config.runtime}\t"
-                                 f"Runtime: {runtime_path}")
+                                 f"Runtime: {runtime_path}", tail=False)
 
     def init_report(self, duration_ms: float, status: str, error_type: str | None = None,
                     initialization_type: str = "on-demand", phase: str = "init") -> None:
@@ -135,6 +135,7 @@ class PlatformLog:
                 f"Max Memory Used: {used_mb} MB")
         if pending.init_ms is not None:
             line += f"\tInit Duration: {pending.init_ms:.2f} ms"
+        line += "\t"  # AWS ends every field of the line with a tab, the last one too
         self.stream.platform(f"END RequestId: {pending.request_id}")
         self.stream.platform(line)
 

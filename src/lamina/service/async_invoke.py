@@ -381,7 +381,8 @@ class AsyncInvokeService:
             owed.append(Delivery(str(uuid.uuid4()), event.request_id,
                                  "on_success" if success else "on_failure", target, record,
                                  {"success": success, "function_arn": self.functions.arn(
-                                     event.function, event.qualifier or LATEST)}, 0, now))
+                                     event.function, event.qualifier or LATEST),
+                                  "trace_id": event.trace_id}, 0, now))
         dlq = None if success else self._dead_letter_target(event)
         if dlq:
             message = destinations.error_message_of(outcome.payload if outcome else None)

@@ -8,7 +8,9 @@ State (spec §1.2): a new function answers `Pending` and becomes `Active` (with
 `LastUpdateStatus: InProgress` and becomes `Successful` the same way. A second update of a
 function while one is in progress gets 409. As on AWS, each of these transitions gives
 `$LATEST` a new RevisionId, and so do TagResource and UntagResource; environments follow the
-`deployment_id`, which only a change of code or settings renews.
+`deployment_id`, which only a change of code or settings renews. With `settle_time`
+(`--settle-time`) the change settles that many seconds later instead, as AWS's take time:
+meanwhile the function answers `Pending` / `InProgress` and a second update gets 409.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ class FunctionService:
         self.limiter = limiter
         self.region = region
         self.account = account
+        # seconds a change stays Pending / InProgress before it settles (0: once answered)
+        self.settle_time = 0.0
         self._functions: dict[str, FunctionEntry] = {}
         # name → tags AWS itself puts on the function it is about to create (a deploy's
         # `aws:cloudformation:*`): written with the function, in the same store write
@@ -130,7 +134,7 @@ class FunctionService:
         tags = await self.store.list_function_tags()
         loaded: dict[str, FunctionEntry] = {}
         for config in await self.store.list_versions():
-            config = _settled(config)
+            config = settled(config)
             entry = loaded.setdefault(config.name, FunctionEntry(config, tags.get(config.name, {})))
             if config.version == LATEST:
                 entry.latest = config
@@ -280,10 +284,10 @@ class FunctionService:
             **values))
         if request.name in self._functions:  # created while the package was being unpacked
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
-        active = _settled(config).replace(revision_id=_revision())
+        active = settled(config).replace(revision_id=_revision())
         await self.store.create_function(active, request.tags, now)
         self._functions[request.name] = FunctionEntry(config, dict(request.tags))
-        asyncio.get_running_loop().call_soon(self._settle, request.name, config, active)
+        self.after_settle_time(self._settle, request.name, config, active)
         if config.code_path is not None or any(r.path for r in config.layers):
             self.folders_changed()
         return config
@@ -405,7 +409,7 @@ class FunctionService:
         if reserved < provisioned:
             raise errors.InvalidParameterValue(
                 f" ReservedConcurrentExecutions  {reserved} should not be lower than function's "
-                f"total provisioned concurrency [{provisioned}].")
+                f"total provisioned concurrency [{provisioned}].", typed=False)
         await self.store.set_reserved_concurrency(name, reserved)
         self.limiter.set_reserved(name, reserved)
         return reserved
@@ -497,9 +501,23 @@ class FunctionService:
         await self.store.put_package(package.key, zip_file)
         return package
 
+    def after_settle_time(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run `callback` when a change answered now is in effect: right after the answer,
+        or `settle_time` seconds later."""
+        loop = asyncio.get_running_loop()
+        if self.settle_time > 0:
+            loop.call_later(self.settle_time, callback, *args)
+        else:
+            loop.call_soon(callback, *args)
+
     def _updating(self, name: str, revision_id: str | None) -> _UpdateGuard:
         entry = self.entry(name)
-        if entry.updating:
+        if self.settle_time > 0 and entry.latest.state == "Pending":
+            raise errors.ResourceConflict(
+                "The operation cannot be performed at this time. The function is currently "
+                "in the following state: Pending")
+        if entry.updating or (self.settle_time > 0
+                              and entry.latest.last_update_status == "InProgress"):
             raise errors.ResourceConflict(
                 "The operation cannot be performed at this time. An update is in progress "
                 f"for resource: {self.arn(name)}")
@@ -516,12 +534,12 @@ class FunctionService:
             deployment_id=_revision(), last_update_status="InProgress",
             last_update_status_reason="The function is being created.",
             last_update_status_reason_code="Creating"))
-        done = _settled(config).replace(revision_id=_revision())
+        done = settled(config).replace(revision_id=_revision())
         await self.store.put_version(done)
         before = entry.latest
         entry.latest = config
         self.pool.retire(config.name, LATEST)
-        asyncio.get_running_loop().call_soon(self._settle, config.name, config, done)
+        self.after_settle_time(self._settle, config.name, config, done)
         if code_folders(before) != code_folders(config):
             self.folders_changed()
         return config
@@ -539,7 +557,7 @@ class FunctionService:
               != (done.state, done.last_update_status)):
             # a change that keeps the deployment (tags) came first: settle it as it stands,
             # under the RevisionId that change stored
-            entry.latest = _settled(entry.latest)
+            entry.latest = settled(entry.latest)
 
 
 def package_key(config: FunctionConfig) -> str:
@@ -571,7 +589,7 @@ def _no_capacity_providers(given: dict[str, Any], runtime: str | None,
     raise errors.ResourceNotFound(f"Capacity provider not found: {given['CapacityProviderArn']}")
 
 
-def _settled(config: FunctionConfig) -> FunctionConfig:
+def settled(config: FunctionConfig) -> FunctionConfig:
     """A configuration whose creation or update is complete (and one read back from the
     store): Active, with `LastUpdateStatus: Successful` as AWS shows it after a create."""
     return config.replace(state="Active", state_reason=None, state_reason_code=None,

@@ -179,7 +179,7 @@ class InvokeService:
                                                           "sdk_request": command.sdk_request})
         timeline = [AttemptRecord(request_id, accepted, "accepted", detail)]
         try:
-            async with self.limiter.lease(name):
+            async with self.limiter.lease(name, config.version):
                 outcome = await self.run_attempt(invocation, want_tail=command.log_tail,
                                                  stream_sink=stream_sink, timeline=timeline)
         except errors.LaminaError as exc:
