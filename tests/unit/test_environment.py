@@ -172,17 +172,23 @@ def test_an_answer_for_another_invocation_is_gone(tmp_path):
     run(test, tmp_path)
 
 
+async def _one_call_then_idle(env: ExecutionEnvironment) -> asyncio.Task[Any]:
+    """Run one invocation, give the environment back and park the runtime in `next` again
+    (the environment is idle now); returns the parked `next`."""
+    env.reserve()
+    parked = await next_event(env)
+    first = asyncio.ensure_future(env.invoke(invocation()))
+    await parked
+    handlers.response(env, Post(), "rid-1")
+    await first
+    env.release()
+    assert env.hold == states.FREE  # the runtime has not asked for the next event yet
+    return await next_event(env)
+
+
 def test_idle_environment_is_frozen_and_thawed_to_deliver(tmp_path):
     async def test(env, processes, dead):
-        env.reserve()
-        parked = await next_event(env)
-        first = asyncio.ensure_future(env.invoke(invocation()))
-        await parked
-        handlers.response(env, Post(), "rid-1")
-        await first
-        env.release()
-        assert env.hold == states.FREE  # the runtime has not asked for the next event yet
-        parked = await next_event(env)
+        parked = await _one_call_then_idle(env)
         assert env.hold == states.FREE, "idle, not frozen before the grace is over"
         await asyncio.sleep(FREEZE_GRACE_S * 2)
         assert env.hold == states.FROZEN and env.frozen
@@ -201,14 +207,7 @@ def test_taken_within_the_freeze_grace_is_handed_over_without_freeze_or_thaw(tmp
     """A call that takes an idle environment before the grace ends goes straight to the
     parked runtime: no SIGSTOP/SIGCONT pair; idle again, it is frozen after the grace."""
     async def test(env, processes, dead):
-        env.reserve()
-        parked = await next_event(env)
-        first = asyncio.ensure_future(env.invoke(invocation()))
-        await parked
-        handlers.response(env, Post(), "rid-1")
-        await first
-        env.release()
-        parked = await next_event(env)
+        parked = await _one_call_then_idle(env)
         env.reserve()
         second = asyncio.ensure_future(env.invoke(invocation("rid-2")))
         await parked
