@@ -109,10 +109,10 @@ def _summary(rows: dict[tuple[str, ...], list[dict]]) -> None:
     print("| commit | --sandbox | runtime | CPU µs/call c16 | engine µs/call | ÷ floor "
           "(min–max) | c16 calls/s | p50 µs | p99 µs |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for key in rows:
+    for key, runs in rows.items():
         if key == floor:
             continue
-        ratios = [row["ratio"] for row in rows[key]]
+        ratios = [row["ratio"] for row in runs]
         print(f"| {key[0]} | {key[1]} | {key[2]} | {med(key, 'c16_cpu_us_per_call'):.0f} | "
               f"{med(key, 'c16_main_cpu_us_per_call'):.0f} | {statistics.median(ratios):.2f} "
               f"({min(ratios):.2f}–{max(ratios):.2f}) | {med(key, 'c16_calls_per_s'):.0f} | "

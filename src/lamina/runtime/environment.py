@@ -18,7 +18,7 @@ Theory of operation (spec §9, §10), split as the Runtime Interface Emulator sp
   invocation holds it, its process gets SIGSTOP; the next event thaws it with SIGCONT. The
   SIGSTOP waits `FREEZE_GRACE_S` (5 ms) after the environment went idle: a call
   taken in that time is handed to the parked runtime directly, without a freeze/thaw pair
-  (under load most are; see docs/ARCHITECTURE.md, "Freezing").
+  (on a machine not overloaded, most are; see docs/ARCHITECTURE.md, "Freezing").
 * A timeout, a runtime exit, an out-of-memory kill or an init failure kill the environment; it
   is never reused. A plain function error (`/error`, then `next`) keeps it warm.
 """

@@ -31,7 +31,7 @@ def iso_now(now: float | None = None) -> str:
     whole = int(now)
     if whole != _second[0]:  # every line of the same second shares its date and time
         _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
-    return "%s.%03dZ" % (_second[1], now % 1 * 1000)
+    return f"{_second[1]}.{int(now % 1 * 1000):03d}Z"
 
 
 class LogStream:

@@ -53,9 +53,9 @@ class SandboxedProcess(supervisor.Child):
     has a controlling terminal, in a session of its own, so that it cannot reach that
     terminal. Without one (a service, `nohup`, CI) it stays in the engine's session: each
     session is a scheduling group of its own (Linux autogroups), and sixteen environments in
-    sixteen groups were woken 2-3x more slowly under load than in the engine's. Memory is the runtime's own, not bwrap's. An exit by a signal, which
-    bwrap reports as 128 + the signal, is reported as the signal. A spare's slot is cleared
-    when it ends."""
+    sixteen groups were woken 2-3x more slowly under load than in the engine's. Memory is
+    the runtime's own, not bwrap's. An exit by a signal, which bwrap reports as 128 + the
+    signal, is reported as the signal. A spare's slot is cleared when it ends."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: str,
                  on_output: Callable[[bytes], None], on_exit: Callable[[int], None],
