@@ -19,7 +19,7 @@ from typing import Any
 
 from lamina.domain import states
 from lamina.domain.model import FunctionConfig, Invocation
-from lamina.runtime.environment import EnvironmentSettings, ExecutionEnvironment
+from lamina.runtime.environment import FREEZE_GRACE_S, EnvironmentSettings, ExecutionEnvironment
 from lamina.runtime.interpreters import Interpreter
 from lamina.runtime.launch import Launch, View
 from lamina.runtime.runtime_api import handlers
@@ -177,17 +177,25 @@ def test_an_answer_for_another_invocation_is_gone(tmp_path):
     run(test, tmp_path)
 
 
+async def _one_call_then_idle(env: ExecutionEnvironment) -> asyncio.Task[Any]:
+    """Run one invocation, give the environment back and park the runtime in `next` again
+    (the environment is idle now); returns the parked `next`."""
+    env.reserve()
+    parked = await next_event(env)
+    first = asyncio.ensure_future(env.invoke(invocation()))
+    await parked
+    handlers.response(env, Post(), "rid-1")
+    await first
+    env.release()
+    assert env.hold == states.FREE  # the runtime has not asked for the next event yet
+    return await next_event(env)
+
+
 def test_idle_environment_is_frozen_and_thawed_to_deliver(tmp_path):
     async def test(env, processes, dead):
-        env.reserve()
-        parked = await next_event(env)
-        first = asyncio.ensure_future(env.invoke(invocation()))
-        await parked
-        handlers.response(env, Post(), "rid-1")
-        await first
-        env.release()
-        assert env.hold == states.FREE  # the runtime has not asked for the next event yet
-        parked = await next_event(env)
+        parked = await _one_call_then_idle(env)
+        assert env.hold == states.FREE, "idle, not frozen before the grace is over"
+        await asyncio.sleep(FREEZE_GRACE_S * 2)
         assert env.hold == states.FROZEN and env.frozen
         assert processes[0].calls[-1] == "freeze"
         env.reserve()
@@ -197,6 +205,25 @@ def test_idle_environment_is_frozen_and_thawed_to_deliver(tmp_path):
         assert processes[0].calls[-1] == "thaw" and env.hold == states.HELD
         handlers.response(env, Post(), "rid-2")
         assert (await second).init_ms is None  # warm
+    run(test, tmp_path)
+
+
+def test_taken_within_the_freeze_grace_is_handed_over_without_freeze_or_thaw(tmp_path):
+    """A call that takes an idle environment before the grace ends goes straight to the
+    parked runtime: no SIGSTOP/SIGCONT pair; idle again, it is frozen after the grace."""
+    async def test(env, processes, dead):
+        parked = await _one_call_then_idle(env)
+        env.reserve()
+        second = asyncio.ensure_future(env.invoke(invocation("rid-2")))
+        await parked
+        handlers.response(env, Post(), "rid-2")
+        await second
+        await asyncio.sleep(FREEZE_GRACE_S * 2)
+        assert "freeze" not in processes[0].calls and "thaw" not in processes[0].calls
+        env.release()
+        await next_event(env)
+        await asyncio.sleep(FREEZE_GRACE_S * 2)
+        assert env.frozen and processes[0].calls.count("freeze") == 1
     run(test, tmp_path)
 
 

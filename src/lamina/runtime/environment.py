@@ -15,7 +15,10 @@ Theory of operation (spec §9, §10), split as the Runtime Interface Emulator sp
 * Two state tables in `domain.states` say what may happen when: RUNTIME (which Runtime API
   calls are allowed) and HOLD (held by a caller or free, frozen or running, retired).
 * Between invocations the environment is frozen: once its runtime is parked in `next` and no
-  invocation holds it, its process gets SIGSTOP; the next event thaws it with SIGCONT.
+  invocation holds it, its process gets SIGSTOP; the next event thaws it with SIGCONT. The
+  SIGSTOP waits `FREEZE_GRACE_S` (5 ms) after the environment went idle: a call
+  taken in that time is handed to the parked runtime directly, without a freeze/thaw pair
+  (on a machine not overloaded, most are; see docs/ARCHITECTURE.md, "Freezing").
 * A timeout, a runtime exit, an out-of-memory kill or an init failure kill the environment; it
   is never reused. A plain function error (`/error`, then `next`) keeps it warm.
 """
@@ -73,6 +76,11 @@ class EnvironmentSettings:
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+
+# How long an idle environment (free, its runtime parked in `next`) runs on before SIGSTOP:
+# a call that takes it meanwhile needs no freeze/thaw pair (docs/ARCHITECTURE.md, "Freezing").
+FREEZE_GRACE_S = 0.005
 
 
 def _exit_message(code: int) -> str:
@@ -145,6 +153,7 @@ class ExecutionEnvironment:
         self._delivered_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._kill_reason: str | None = None
+        self._freeze_timer: asyncio.TimerHandle | None = None
         self.stream_sink: asyncio.Queue[Any] | None = None
 
     # holding ---------------------------------------------------------------------------
@@ -165,6 +174,7 @@ class ExecutionEnvironment:
 
     def reserve(self) -> None:
         self._holding("reserve")
+        self._cancel_freeze()  # taken within the grace: handed over without a freeze/thaw
 
     def release(self) -> None:
         self._holding("release")
@@ -176,10 +186,25 @@ class ExecutionEnvironment:
         self._holding("retire")
 
     def _maybe_freeze(self) -> None:
-        if (self.settings.freeze and self.hold == states.FREE and self.debug is None
-                and self.state == states.READY and self._process is not None):
+        """Idle now (free, the runtime parked in `next`): freeze after the grace."""
+        if (self.settings.freeze and self._freeze_timer is None and self._idle()):
+            self._freeze_timer = self._loop.call_later(FREEZE_GRACE_S, self._freeze_now)
+
+    def _idle(self) -> bool:
+        return (self.hold == states.FREE and self.debug is None
+                and self.state == states.READY and self._process is not None)
+
+    def _freeze_now(self) -> None:
+        self._freeze_timer = None
+        if self._idle():
             self._holding("freeze")
+            assert self._process is not None
             self._process.freeze()
+
+    def _cancel_freeze(self) -> None:
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+            self._freeze_timer = None
 
     # lifecycle -------------------------------------------------------------------------
     @property
@@ -330,6 +355,7 @@ class ExecutionEnvironment:
     def _die(self, event: str) -> None:
         if self.state == states.DEAD:
             return
+        self._cancel_freeze()
         if not self._init_done.done():
             self._init_done.set_result(_platform_failure(
                 "Runtime.ExitError", "Runtime exited without providing a reason"))
