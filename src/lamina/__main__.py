@@ -101,6 +101,14 @@ def parser() -> argparse.ArgumentParser:
 
     _debug_parser(commands)
     commands.add_parser("runtimes", help="show which interpreters run which runtimes here")
+    console_url = commands.add_parser(
+        "console-url", help="print a 5-minute presigned URL that opens the console of an "
+                            "engine run with --auth sigv4",
+        description="Print a presigned URL of the console (SigV4, 5 minutes). Opening it sets "
+                    "a 12-hour session cookie for the console. Credentials: AWS_PROFILE in "
+                    "LAMINA_CREDENTIALS (or ~/.aws/credentials), or AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY. See docs/SECURITY.md.")
+    _endpoint_arg(console_url)
     _deploy_parsers(commands)
     _event_commands(commands)
     return top
@@ -252,6 +260,9 @@ def main(argv: list[str] | None = None) -> int | None:
                         args.from_file)
     elif args.command == "debug":
         cli.debug(args.endpoint, args.function, args.qualifier, args.port, args.wait, args.off)
+    elif args.command == "console-url":
+        from lamina import cli_auth
+        print(cli_auth.presign(f"{args.endpoint.rstrip('/')}/_lamina/"))
     elif args.command == "runtimes":
         from lamina.runtime import sandbox
         from lamina.runtime.interpreters import Interpreters

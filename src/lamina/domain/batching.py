@@ -59,7 +59,7 @@ def result_of(function_error: bool, payload: bytes, report_failures: bool,
         return SUCCESS
     try:
         response = json.loads(payload) if payload else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return FAILURE
     if response is None:
         return SUCCESS

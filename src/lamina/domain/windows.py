@@ -65,7 +65,7 @@ def state_of(payload: bytes) -> dict[str, Any] | None:
     object with a `state` object (the invocation failed)."""
     try:
         response = json.loads(payload) if payload else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(response, dict) or not isinstance(response.get("state"), dict):
         return None

@@ -55,7 +55,7 @@ class Attempts:
         recorder."""
         config = invocation.config
         try:
-            async with self.limiter.lease(config.name):
+            async with self.limiter.lease(config.name, config.version):
                 rule = self.faults.match(config.name, attempt)
                 if rule is not None:
                     self._note(invocation, timeline, "fault_injected",

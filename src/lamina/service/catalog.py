@@ -36,7 +36,15 @@ class FunctionCatalog:
         self._functions: dict[str, FunctionEntry] = {}
 
     def arn(self, name: str, qualifier: str | None = None) -> str:
-        return arns.function_arn(self.region, self.account, name, qualifier)
+        """The function's ARN, in the account that owns it (the engine's when none does)."""
+        return arns.function_arn(self.region, self.owner(name) or self.account, name, qualifier)
+
+    def owner(self, name: str) -> str | None:
+        """The account that owns the function; None when there is no such function."""
+        entry = self._functions.get(name)
+        if entry is None:
+            return None
+        return entry.latest.account or self.account
 
     def entry(self, name: str, qualifier: str | None = None) -> FunctionEntry:
         entry = self._functions.get(name)
@@ -90,8 +98,12 @@ class FunctionCatalog:
                 "The operation cannot be performed at this time. The function is currently in "
                 f"the following state: {config.state}")
 
-    def list(self) -> list[FunctionConfig]:
-        return [self._functions[name].latest for name in sorted(self._functions)]
+    def list(self, account: str | None = None) -> list[FunctionConfig]:
+        """Every function, or those `account` owns."""
+        configs = [self._functions[name].latest for name in sorted(self._functions)]
+        if account is None:
+            return configs
+        return [c for c in configs if (c.account or self.account) == account]
 
     def tags(self, name: str) -> dict[str, str]:
         return dict(self.entry(name).tags)

@@ -63,6 +63,9 @@ class Destinations:
         self.sender = sender
         self.owner = owner
         self.accept: Accept | None = None  # a Lambda destination: queue a new async event
+        # whether a function of an account may invoke a destination function (the app sets
+        # it to service.permissions.PermissionService.may_invoke)
+        self.may_invoke: Callable[[arns.FunctionRef, str], bool] = lambda target, account: True
         self._owed = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
 
@@ -114,7 +117,8 @@ class Destinations:
                 response_payload=outcome.payload if outcome else None)
             owed.append(Delivery(str(uuid.uuid4()), event.request_id,
                                  "on_success" if success else "on_failure", target, record,
-                                 {"success": success, "function_arn": function_arn}, 0, now))
+                                 {"success": success, "function_arn": function_arn,
+                                  "trace_id": event.trace_id}, 0, now))
         dlq = None if success else self._dead_letter_target(event)
         if dlq:
             message = destinations.error_message_of(outcome.payload if outcome else None)
@@ -180,8 +184,10 @@ class Destinations:
         if destinations.kind_of(delivery.target) == "lambda":
             if self.accept is None:
                 raise RuntimeError("no async invocation service takes Lambda destinations")
-            target = arns.parse_function_name(delivery.target, self.functions.region,
-                                              self.functions.account)
+            target = arns.parse_function_name(delivery.target, self.functions.region, None)
+            account = destinations.source_account(delivery.body) or self.functions.account
+            if not self.may_invoke(target, account):
+                raise errors.AccessDenied(f"{account} may not invoke {delivery.target}")
             await self.accept(target.name, target.qualifier, delivery.body)
             return
         if self.sender is None:

@@ -141,7 +141,7 @@ class DurableService:
         return existing, False
 
     def execution_arn(self, config: FunctionConfig, name: str, execution_id: str) -> str:
-        return (f"{arns.function_arn(self.region, self.account, config.name, config.version)}"
+        return (f"{self.functions.arn(config.name, config.version)}"
                 f"/durable-execution/{name}/{execution_id}")
 
     async def wait_for_end(self, arn: str) -> Execution:
@@ -257,18 +257,22 @@ class DurableService:
                          ) -> tuple[str | None, list[dict[str, Any]]]:
         for update in updates:
             if update.get("Type") == "CHAINED_INVOKE" and update.get("Action") == "START":
-                update["_Target"] = self._chained_target(update)
+                update["_Target"] = self._chained_target(update, arn.split(":")[4])
         touched = [u["Id"] for u in updates if isinstance(u.get("Id"), str)]
         token_out, ops = await self._change(
             arn, lambda ex, now: durable.checkpoint(ex, token, updates, now),
             lambda ex: [*touched, *ex.undelivered])
         return token_out, [durable.render_operation(op, self.wall_seconds) for op in ops]
 
-    def _chained_target(self, update: dict[str, Any]) -> dict[str, Any]:
+    def _chained_target(self, update: dict[str, Any], account: str) -> dict[str, Any]:
+        """The function a chained invoke starts: one of the execution's own `account`."""
         options = update.get("ChainedInvokeOptions") or {}
         try:
             ref = arns.parse_function_name(str(options.get("FunctionName")), self.region,
-                                           self.account)
+                                           account)
+            if self.functions.owner(ref.name) not in (None, account):
+                raise errors.ResourceNotFound(
+                    f"Function not found: {arns.function_arn(self.region, account, ref.name)}")
             config = self.functions.resolve(ref.name, ref.qualifier)
         except errors.LaminaError as exc:
             return {"Error": {"ErrorType": exc.error_type, "ErrorMessage": exc.message}}

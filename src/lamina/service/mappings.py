@@ -102,7 +102,11 @@ class MappingService:
                 self._complete(self._restart(mapping_id))
 
     def arn(self, mapping_id: str) -> str:
-        return (f"arn:aws:lambda:{self.functions.region}:{self.functions.account}:"
+        """The mapping's ARN, in the account of its function."""
+        mapping = self._mappings.get(mapping_id)
+        owner = None if mapping is None else self.functions.owner(mapping.function)
+        account = owner or self.functions.account
+        return (f"arn:aws:lambda:{self.functions.region}:{account}:"
                 f"event-source-mapping:{mapping_id}")
 
     def get(self, mapping_id: str) -> EventSourceMapping:
@@ -115,8 +119,7 @@ class MappingService:
              ) -> list[EventSourceMapping]:
         wanted = None
         if function:
-            wanted = arns.parse_function_name(function, self.functions.region,
-                                              self.functions.account).name
+            wanted = arns.parse_function_name(function, self.functions.region, None).name
         return [m for m in sorted(self._mappings.values(), key=lambda m: m.last_modified)
                 if (event_source_arn is None or m.event_source_arn == event_source_arn)
                 and (wanted is None or m.function == wanted)]
@@ -124,7 +127,7 @@ class MappingService:
     async def create(self, function: str, event_source_arn: str | None,
                      settings: MappingSettings,
                      tags: dict[str, str] | None = None) -> EventSourceMapping:
-        ref = arns.parse_function_name(function, self.functions.region, self.functions.account)
+        ref = arns.parse_function_name(function, self.functions.region, None)
         mapping = new_mapping(ref.name, ref.qualifier, event_source_arn, settings,
                               time.time()).replace(tags=dict(tags or {}))
         check_tags(mapping.tags, len(mapping.tags))
@@ -145,8 +148,7 @@ class MappingService:
         mapping = self.get(mapping_id)
         name = qualifier = None
         if function is not None:
-            ref = arns.parse_function_name(function, self.functions.region,
-                                           self.functions.account)
+            ref = arns.parse_function_name(function, self.functions.region, None)
             self.functions.resolve(ref.name, ref.qualifier)
             name, qualifier = ref.name, ref.qualifier
         changed = updated_mapping(mapping, settings, name, qualifier, time.time())
