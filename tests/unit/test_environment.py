@@ -284,10 +284,13 @@ def test_json_platform_records_and_their_level(tmp_path):
 
 
 async def http_get(writer: asyncio.StreamWriter, reader: asyncio.StreamReader, path: str) -> int:
-    """A GET on an open connection to a Runtime API listener: the status it answers."""
+    """A GET on an open connection to a Runtime API listener: the status it answers, or 0
+    when the listener closed the connection instead (the peer check refuses a process that
+    is not the environment's runtime)."""
     writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     await writer.drain()
-    return int((await reader.readline()).split()[1])
+    line = await reader.readline()
+    return int(line.split()[1]) if line else 0
 
 
 def test_suppressed_init_runs_inside_the_first_invocation(tmp_path):
@@ -304,7 +307,7 @@ def test_suppressed_init_runs_inside_the_first_invocation(tmp_path):
         assert "kill" in processes[0].calls
         assert env._address != f"{host}:{port}"  # the new runtime has a listener of its own
         # the killed runtime's `next`, sent late, must not end the new runtime's Init
-        assert await http_get(writer, reader, "/2018-06-01/runtime/invocation/next") == 403
+        assert await http_get(writer, reader, "/2018-06-01/runtime/invocation/next") in (403, 0)
         writer.close()
         assert env.state == states.STARTING and not running.done()
         await asyncio.sleep(0.1)  # the retried Init takes a while: part of the Duration
@@ -321,7 +324,8 @@ def test_suppressed_init_runs_inside_the_first_invocation(tmp_path):
         tail = outcome.log_tail.decode()
         assert "Phase: init\tStatus: timeout" in tail
         assert tail.index("INIT_REPORT") < tail.index("START RequestId: rid-1")
-        assert tail.count("INIT_START") == 1
+        assert "INIT_START" not in tail  # AWS's log tail leaves it out
+        assert log_text(env).count("INIT_START") == 1  # the retried Init writes no second one
         report = next(line for line in tail.splitlines() if line.startswith("REPORT"))
         assert "Init Duration" not in report
         # the function's timeout (1 s) covers the retried Init and the handler
