@@ -316,3 +316,9 @@ def postgres() -> Iterator[Postgres]:
     subprocess.run([*as_user, str(pg_bin / "pg_ctl"), "-D", str(root / "data"), "-m",
                     "immediate", "stop"], capture_output=True)
     shutil.rmtree(root, ignore_errors=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`-m fuzz` runs the fuzz tests with 100 cases each (a few in the default run)."""
+    if "fuzz" in (config.getoption("markexpr") or ""):
+        os.environ.setdefault("LAMINA_FUZZ_EXAMPLES", "100")

@@ -102,6 +102,14 @@ def parser() -> argparse.ArgumentParser:
 
     _debug_parser(commands)
     commands.add_parser("runtimes", help="show which interpreters run which runtimes here")
+    console_url = commands.add_parser(
+        "console-url", help="print a 5-minute presigned URL that opens the console of an "
+                            "engine run with --auth sigv4",
+        description="Print a presigned URL of the console (SigV4, 5 minutes). Opening it sets "
+                    "a 12-hour session cookie for the console. Credentials: AWS_PROFILE in "
+                    "LAMINA_CREDENTIALS (or ~/.aws/credentials), or AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY. See docs/SECURITY.md.")
+    _endpoint_arg(console_url)
     _deploy_parsers(commands)
     _event_commands(commands)
     return top
@@ -287,6 +295,11 @@ def _runtimes(args: argparse.Namespace) -> None:
         print(f"warning: {support.warning()}")
 
 
+def _console_url(args: argparse.Namespace) -> None:
+    from lamina import cli_auth
+    print(cli_auth.presign(f"{args.endpoint.rstrip('/')}/_lamina/"))
+
+
 def _deploy_command(args: argparse.Namespace) -> int:
     from lamina import cli_deploy
     if args.command == "deploy":
@@ -299,6 +312,7 @@ def _deploy_command(args: argparse.Namespace) -> int:
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
+    "console-url": _console_url,
     "serve": _serve, "invocations": _invocations, "trace": _trace, "status": _status,
     "logs": _logs, "fault": _fault, "executions": _executions, "execution": _execution,
     "deploy": _deploy_command, "stacks": _deploy_command, "destroy": _deploy_command,

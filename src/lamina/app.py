@@ -17,6 +17,7 @@ import os
 import resource
 import signal
 import sys
+import uuid
 import zipfile
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -27,11 +28,14 @@ from lamina.adapters.aws import AwsClients, AwsNetwork, AwsSender
 from lamina.adapters.s3 import S3Packages
 from lamina.api import stacks as stacks_api
 from lamina.api.app import body_limit, lambda_api, too_large
+from lamina.api.auth import Gate
 from lamina.api.context import ApiContext
-from lamina.config import Config
-from lamina.domain import errors
+from lamina.config import Config, load_credentials
+from lamina.domain import arns, errors
 from lamina.domain.code import CodeSource
+from lamina.domain.model import FunctionConfig
 from lamina.domain.settings import FunctionSettings
+from lamina.domain.sigv4 import Keyring
 from lamina.http import server as http
 from lamina.observability import logging as engine_logging
 from lamina.observability.metrics import Metrics
@@ -40,19 +44,22 @@ from lamina.runtime import sandbox
 from lamina.runtime.environment import EnvironmentSettings
 from lamina.runtime.hot_reload import FolderWatcher
 from lamina.runtime.interpreters import Interpreters
+from lamina.runtime.launch import make_launcher
 from lamina.runtime.log_retention import LogRetention
 from lamina.runtime.logs import LogGroupReader, LogReader, LogStream
-from lamina.runtime.launch import make_launcher
 from lamina.runtime.pool import EnvironmentPool
 from lamina.service import clock
 from lamina.service.apis import ApiService
 from lamina.service.async_invoke import AsyncInvokeService
+from lamina.service.attempt import Attempts
+from lamina.service.batches import BatchRunner
 from lamina.service.calls import CallRegistry
 from lamina.service.capacity import CapacityProviderService
 from lamina.service.cluster import Cluster
 from lamina.service.code_signing import CodeSigningService
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.debug import DebugService
+from lamina.service.destinations import Destinations
 from lamina.service.durable import DurableService
 from lamina.service.event_configs import EventConfigService
 from lamina.service.faults import FaultService
@@ -110,10 +117,12 @@ class Engine:
         self.store = open_store(config.store)
         self.code = CodeStore(config.data_dir / "code")
         self.interpreters = Interpreters(config.runtime_map)
+        self.gate = _gate(config)
         settings = EnvironmentSettings(
             region=config.region, data_dir=config.data_dir,
             credentials={"AWS_ACCESS_KEY_ID": "lamina", "AWS_SECRET_ACCESS_KEY": "lamina",
                          "AWS_SESSION_TOKEN": "lamina"},
+            credentials_of=None if self.gate is None else self._function_credentials,
             extra_env=config.function_env, log_max_bytes=config.log_max_bytes,
             sdk_path=_sdk_path(), freeze=config.freeze,
             lambda_endpoint=_reachable(config.host, config.port))
@@ -139,18 +148,19 @@ class Engine:
                                          config.region, config.account,
                                          s3=S3Packages(self.aws),
                                          hot_reload_bucket=config.hot_reload_bucket)
+        self.functions.settle_time = config.settle_time
         self.watcher = FolderWatcher(self._hot_reload)
         self.functions.on_folders = self.watcher.watch
         self.functions.folder_status = self.watcher.status
-        self.debug = DebugService(self.functions, self.pool)
+        self.debug = DebugService(self.functions, self.pool, self.store)
         self.log_groups = LogGroupService(LogGroupReader(config.data_dir / "logs"),
                                           config.region, config.account, self.pool.flush_logs)
         self.calls = CallRegistry(self.store, self.clock, config.dedupe_window,
                                   shared=self.cluster.shared)
         self.faults = FaultService()
-        self.invoke = InvokeService(self.functions, self.pool, self.limiter, self.recorder,
-                                    self.clock, self.calls, strict=config.parity == "strict",
-                                    faults=self.faults)
+        self.attempts = Attempts(self.limiter, self.pool, self.recorder, self.clock, self.faults)
+        self.invoke = InvokeService(self.functions, self.attempts, self.recorder, self.clock,
+                                    self.calls, strict=config.parity == "strict")
         self.event_configs = EventConfigService(self.store, self.functions, self.clock)
         self.versions = VersionService(self.functions)
         self.permissions = PermissionService(self.store, self.functions, self.versions)
@@ -160,20 +170,28 @@ class Engine:
         self.capacity = CapacityProviderService(self.store, self.functions)
         self.provisioned = ProvisionedService(self.store, self.functions, self.pool)
         self.functions.provisioned_total = self.provisioned.total
+        self.limiter.provisioned_total = self.provisioned.total
+        self.limiter.provisioned_for = self.provisioned.covers
         self.provisioned.unreserved_limit = lambda: self.limiter.unreserved_limit
         self.sender = AwsSender(self.aws)
         self.functions.network = AwsNetwork(self.aws)
+        self.destinations = Destinations(
+            self.store, self.functions, self.event_configs, self.recorder, self.clock,
+            self.sender, self.cluster.engine_id if self.cluster.shared else uuid.uuid4().hex)
         self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
-                                               self.invoke, self.limiter, self.recorder,
-                                               self.clock, self.sender, **self._claims())
-        self.mappings = MappingService(self.store, self.functions, self.invoke, self.recorder,
-                                       self.clock, self.async_invoke.owe)
+                                               self.attempts, self.limiter, self.recorder,
+                                               self.clock, self.destinations, **self._claims())
+        self.destinations.accept = self.async_invoke.accept
+        self.mappings = MappingService(self.store, self.functions)
+        self.batches = BatchRunner(self.attempts, self.functions, self.store, self.recorder,
+                                   self.clock, self.mappings, self.destinations.owe)
+        self.destinations.may_invoke = self.permissions.may_invoke  # (accounts)
         self.schedules = ScheduleService(self.store, self.async_invoke, self.clock,
                                          config.region, config.account)
         self.apis = ApiService(self.store, config.region, config.account, config.port)
-        self.durable = DurableService(self.store, self.functions, self.invoke, self.limiter,
+        self.durable = DurableService(self.store, self.functions, self.invoke, self.attempts,
                                       self.recorder, self.clock, config.region, config.account)
-        self.pollers = PollerSupervisor(self.mappings, self.aws, config.region)
+        self.pollers = PollerSupervisor(self.batches, self.aws, config.region)
         self.mappings.sources = self.pollers
         self.observe = ObserveService(self.store, self.recorder,
                                       LogReader(config.data_dir / "logs"), self.pool.flush_logs)
@@ -189,7 +207,8 @@ class Engine:
                                    self._engine_features(), self.cluster)
         self.cluster.on_engines.append(lambda engines: self.stacks.recover_soon())
         self.server: asyncio.Server | None = None
-        self.connections = http.Connections()
+        self.connections = http.Connections(http.Limits(
+            config.header_timeout, config.connection_idle_timeout, config.max_connections))
         self.cluster.on_engines.append(lambda engines: self.async_invoke.release_dead_soon())
         self.provisioned.share = self.cluster.share
         self.cluster.on_engines.append(lambda engines: self.provisioned.rebalance())
@@ -234,10 +253,12 @@ class Engine:
         await self.pool.start()
         await self._load_functions()
         await self.provisioned.load()
+        await self.debug.load()
         self.recorder.start()
         self.record_retention.start()
         self.log_retention.start()
         await self.async_invoke.start()
+        self.destinations.start()
         await self.durable.start()
         await self.mappings.load()
         await self.schedules.load()
@@ -262,8 +283,9 @@ class Engine:
                          capacity=self.capacity, durable=self.durable, cluster=self.cluster,
                          sandbox={"Mode": self.sandbox.mode,
                                   "Description": self.sandbox.describe(),
-                                  "Warning": self.sandbox.warning()})
-        handler = lambda_api(ctx)
+                                  "Warning": self.sandbox.warning()},
+                         gate=self.gate)
+        handler = self.api = lambda_api(ctx)  # `api`: in-process callers (tests, deploys)
         self.server = await http.serve(handler, self.config.host, self.config.port,
                                        body_limit=body_limit, too_large=too_large,
                                        connections=self.connections)
@@ -273,6 +295,14 @@ class Engine:
         self.stacks.lambda_api.dispatch = stacks_api.in_process(handler)
         self.stacks.lambda_api.host = f"{self.config.host}:{self.port}"
         await self.stacks.recover()
+
+    def _function_credentials(self, function: FunctionConfig) -> dict[str, str]:
+        """A function's own credentials (--auth sigv4): its account, its role, 12 hours."""
+        assert self.gate is not None
+        account = getattr(function, "account", None) or self.config.account
+        return self.gate.keyring.function_credentials(
+            account, arns.function_arn(self.config.region, account, function.name),
+            function.role)
 
     async def _resume_clock(self) -> None:
         """Go on with the engine time an earlier run kept (scaled and virtual clocks)."""
@@ -329,7 +359,7 @@ class Engine:
         if change in self._EVENTS_BACK:
             self.async_invoke.wake()
         if change in self._DELIVERIES_BACK:
-            self.async_invoke.wake(deliveries=True)
+            self.destinations.wake()
         if change in self._CALL_CHANGES:
             self.calls.notice()
         if change in (*self._PROVISIONED_CHANGES, "reconnected") and not own:
@@ -366,6 +396,7 @@ class Engine:
             self._leading.cancel()
         await self.mappings.unlead()
         await self.store.resign()
+        await self.destinations.close()
         try:
             await self.async_invoke.drain()
         except errors.StoreUnavailable as exc:
@@ -389,6 +420,7 @@ class Engine:
         await self.schedules.close()
         await self.watcher.close()
         await self.async_invoke.close()
+        await self.destinations.close()
         await self.durable.close()
         await self.sender.close()
         await self.pool.close()
@@ -431,6 +463,9 @@ async def serve(config: Config) -> None:
              config.time_scale, config.parity, engine.sandbox.describe())
     if engine.sandbox.warning():
         log.warning("%s", engine.sandbox.warning())
+    exposed = exposed_without_auth(config)
+    if exposed:
+        print(exposed, file=sys.stderr, flush=True)
     if config.cpu_by_memory and "cpu" not in sandbox.delegated_controllers():
         log.warning("--cpu-by-memory: no cgroup v2 subtree with the cpu controller is "
                     "delegated to the engine here; environments share every core "
@@ -453,6 +488,24 @@ async def serve(config: Config) -> None:
     finally:
         log.info("stopping")
         await engine.stop()
+
+
+def _gate(config: Config) -> Gate | None:
+    """The SigV4 check of every request with --auth sigv4, else None."""
+    if config.auth != "sigv4" or config.credentials is None:
+        return None
+    return Gate(Keyring(load_credentials(config.credentials)), config.metrics_token)
+
+
+def exposed_without_auth(config: Config) -> str | None:
+    """The warning `serve` prints when anyone on the network can drive the engine."""
+    if config.auth != "none" or config.host in ("127.0.0.1", "::1", "localhost") \
+            or config.host.startswith("127."):
+        return None
+    return (f"WARNING: Lamina listens on {config.host} with --auth none: anyone who can reach "
+            f"port {config.port} can create, change and run functions, read their logs and "
+            "open the console. Use --auth sigv4 --credentials FILE (docs/SECURITY.md), or "
+            "--host 127.0.0.1.")
 
 
 class Reload:

@@ -1,5 +1,6 @@
-"""The client commands of `lamina`: they talk to a running engine over HTTP (stdlib only;
-`trace` and `status` draw with rich, in `cli_trace`)."""
+"""The client commands of `lamina`: they talk to a running engine over HTTP (stdlib; signed
+with SigV4 by `cli_auth` when there are credentials; `trace` and `status` draw with rich, in
+`cli_trace`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from lamina import cli_auth
+
 
 def get(endpoint: str, path: str, method: str = "GET", body: Any = None,
         **params: Any) -> dict[str, Any]:
@@ -18,7 +21,8 @@ def get(endpoint: str, path: str, method: str = "GET", body: Any = None,
     url = f"{endpoint.rstrip('/')}{path}" + (f"?{query}" if query else "")
     data = None if body is None else json.dumps(body).encode()
     try:
-        request = urllib.request.Request(url, data=data, method=method)
+        request = urllib.request.Request(url, data=data, method=method,
+                                         headers=cli_auth.headers(method, url, data))
         with urllib.request.urlopen(request, timeout=30) as response:
             text = response.read()
             return json.loads(text) if text else {}

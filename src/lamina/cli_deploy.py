@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from lamina import loaders
+from lamina import cli_auth, loaders
 
 POLL_S = 0.1  # how often the CLI reads a running operation's new events
 _DONE_OK = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE")
@@ -29,6 +29,7 @@ def request(endpoint: str, path: str, method: str = "GET", body: Any = None,
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     headers = {"Content-Type": "application/zip" if raw is not None else "application/json"}
     try:
+        headers = cli_auth.headers(method, url, data, headers)
         with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method,
                                                            headers=headers),
                                     timeout=timeout) as response:

@@ -6,9 +6,12 @@ Validated once, at start; frozen afterwards.
 from __future__ import annotations
 
 import argparse
+import configparser
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lamina.domain.sigv4 import Key
 
 DEFAULT_PORT = 9001
 
@@ -37,6 +40,7 @@ class Config:
     log_max_bytes: int = 16 * 1024 * 1024
     time_scale: str = "1"
     parity: str = "default"
+    settle_time: float = 0.0
     heartbeat_interval: float = 15.0
     dedupe_window: float = 900.0
     max_starting: int = 16
@@ -54,6 +58,12 @@ class Config:
     hot_reload_bucket: str = "hot-reload"
     cluster_lease: float = 3.0
     drain_time: float = 0.0
+    auth: str = "none"              # none | sigv4 (see docs/SECURITY.md)
+    credentials: Path | None = None  # the AWS shared-credentials file `--auth sigv4` reads
+    metrics_token: str = ""          # bearer token that opens /metrics
+    header_timeout: float = 10.0
+    connection_idle_timeout: float = 300.0
+    max_connections: int = 10_000
 
     @property
     def store(self) -> str:
@@ -151,6 +161,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: a long synchronous call survives client timeouts "
                              "(heartbeats) and SDK retries of one call run it once; strict: no "
                              "heartbeats, every retry runs the function again, as on AWS")
+    parser.add_argument("--settle-time", type=float,
+                        default=float(env("LAMINA_SETTLE_TIME", 0)),
+                        help="seconds a created function stays Pending and an updated one "
+                             "InProgress (a second update meanwhile gets 409), as AWS takes "
+                             "them: to test code that must wait (env LAMINA_SETTLE_TIME; "
+                             "default 0: settled once answered)")
     parser.add_argument("--heartbeat-interval", type=float,
                         default=float(env("LAMINA_HEARTBEAT_INTERVAL", 15)),
                         help="seconds between interim 100 Continue responses on a running "
@@ -165,6 +181,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "its S3Key names, reloaded as it changes (env "
                              "LAMINA_HOT_RELOAD_BUCKET; default hot-reload, LocalStack's)")
     _add_cluster_arguments(parser)
+    _add_auth_arguments(parser)
     parser.add_argument("--log-level", default=env("LAMINA_LOG_LEVEL", "INFO"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="engine log level")
     _add_observability_arguments(parser)
@@ -182,6 +199,62 @@ def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
                              "/_lamina/health answers 503 (draining), so a load balancer can "
                              "take the engine out; running calls are finished in any case "
                              "(env LAMINA_DRAIN_TIME; default 0)")
+    parser.add_argument("--header-timeout", type=float,
+                        default=float(env("LAMINA_HEADER_TIMEOUT", 10)),
+                        help="Lambda API: seconds a client may take to send a request's "
+                             "headers before its connection is closed (slow clients; env "
+                             "LAMINA_HEADER_TIMEOUT; default 10)")
+    parser.add_argument("--connection-idle-timeout", type=float,
+                        default=float(env("LAMINA_CONNECTION_IDLE_TIMEOUT", 300)),
+                        help="Lambda API: seconds a keep-alive connection may stay idle "
+                             "(env LAMINA_CONNECTION_IDLE_TIMEOUT; default 300)")
+    parser.add_argument("--max-connections", type=int,
+                        default=int(env("LAMINA_MAX_CONNECTIONS", 10_000)),
+                        help="Lambda API: connections kept open at most; past it the longest "
+                             "idle one is closed (env LAMINA_MAX_CONNECTIONS; default 10000)")
+
+
+def _add_auth_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    parser.add_argument("--auth", choices=["none", "sigv4"], default=env("LAMINA_AUTH", "none"),
+                        help="sigv4: every Lambda API, CloudWatch Logs, console, /_lamina and "
+                             "AWS_IAM function URL request must carry a SigV4 signature by a "
+                             "key of --credentials, as AWS checks them; none: accept anyone "
+                             "who reaches the port (env LAMINA_AUTH; default none). See "
+                             "docs/SECURITY.md")
+    parser.add_argument("--credentials", type=Path, default=env("LAMINA_CREDENTIALS") or None,
+                        help="with --auth sigv4: an AWS shared-credentials file whose profiles "
+                             "give aws_access_key_id, aws_secret_access_key and aws_account_id "
+                             "(env LAMINA_CREDENTIALS)")
+    parser.add_argument("--metrics-token", default=env("LAMINA_METRICS_TOKEN", ""),
+                        help="bearer token that opens GET /metrics to Prometheus when auth is "
+                             "on (env LAMINA_METRICS_TOKEN); without it /metrics needs SigV4")
+
+
+def load_credentials(path: Path) -> list[Key]:
+    """The keys of an AWS shared-credentials file: each profile's aws_access_key_id,
+    aws_secret_access_key and aws_account_id (12 digits)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        raise SystemExit(f"lamina: cannot read --credentials {path}: {exc}") from None
+    keys = []
+    for profile in parser.sections():
+        section = parser[profile]
+        values = [section.get(name, "").strip() for name in
+                  ("aws_access_key_id", "aws_secret_access_key", "aws_account_id")]
+        if not all(values):
+            raise SystemExit(f"lamina: profile [{profile}] of {path} needs aws_access_key_id, "
+                             "aws_secret_access_key and aws_account_id")
+        if not (len(values[2]) == 12 and values[2].isdigit()):
+            raise SystemExit(f"lamina: aws_account_id of profile [{profile}] in {path} must be "
+                             "12 digits")
+        keys.append(Key(values[0], values[1], values[2], profile))
+    if not keys:
+        raise SystemExit(f"lamina: {path} has no profile with credentials")
+    return keys
 
 
 def _add_observability_arguments(parser: argparse.ArgumentParser) -> None:
@@ -232,6 +305,8 @@ def from_args(args: argparse.Namespace) -> Config:
     if not 0.5 <= args.cluster_lease <= 300 or not 0 <= args.drain_time <= 3600:
         raise SystemExit("lamina: --cluster-lease must be 0.5-300 seconds and --drain-time "
                          "0-3600")
+    if args.auth == "sigv4" and args.credentials is None:
+        raise SystemExit("lamina: --auth sigv4 needs --credentials FILE (or LAMINA_CREDENTIALS)")
     if args.time_scale != "virtual":
         try:
             if float(args.time_scale) <= 0:
@@ -244,7 +319,8 @@ def from_args(args: argparse.Namespace) -> Config:
         idle_timeout=args.idle_timeout, runtime_map=_pairs(args.runtime, "--runtime"),
         function_env=_pairs(args.function_env, "--function-env"), freeze=not args.no_freeze,
         sample=args.sample, log_level=args.log_level, time_scale=args.time_scale,
-        parity=args.parity, heartbeat_interval=args.heartbeat_interval,
+        parity=args.parity, settle_time=max(0.0, args.settle_time),
+        heartbeat_interval=args.heartbeat_interval,
         dedupe_window=args.dedupe_window, max_starting=args.max_starting,
         min_free_memory=args.min_free_memory, records=not args.no_records,
         scaling_rate=args.scaling_rate,
@@ -254,4 +330,8 @@ def from_args(args: argparse.Namespace) -> Config:
         sandbox=args.sandbox, cpu_by_memory=args.cpu_by_memory,
         hot_reload_bucket=args.hot_reload_bucket,
         cluster_lease=args.cluster_lease, drain_time=args.drain_time,
+        auth=args.auth, credentials=args.credentials, metrics_token=args.metrics_token,
+        header_timeout=args.header_timeout,
+        connection_idle_timeout=args.connection_idle_timeout,
+        max_connections=args.max_connections,
     )

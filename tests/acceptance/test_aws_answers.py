@@ -7,7 +7,11 @@ our own words, so the facts stay tested without the outside oracle.
 
 from __future__ import annotations
 
+import base64
+import http.client
+import json
 import re
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -19,6 +23,7 @@ from tests.conftest import (
     client,
     create_function,
     invoke_json,
+    make_zip,
     start_server,
     zip_dir,
 )
@@ -424,6 +429,12 @@ def test_vpc_config_is_recorded_with_its_vpc(mlam, moto, fname):
         "Code: InvalidSubnetID.NotFound. EC2 Error Message: The subnet ID 'subnet-0nosuch' "
         "does not exist")
     code, message, _, _ = error_of(make, mlam, f"{fname}-b", VpcConfig={
+        "SubnetIds": [subnet], "SecurityGroupIds": [group, "sg-0123456789abcdef0"]})
+    assert (code, message) == (
+        "InvalidParameterValueException", "Error occurred while DescribeSecurityGroups. EC2 "
+        "Error Code: InvalidGroup.NotFound. EC2 Error Message: The security group "
+        "'sg-0123456789abcdef0' does not exist"), "EC2's wording, whatever EC2 service answers"
+    code, message, _, _ = error_of(make, mlam, f"{fname}-b", VpcConfig={
         "SubnetIds": ["bad-format"], "SecurityGroupIds": [group]})
     assert (code, message) == (
         "ValidationException", "1 validation error detected: Value '[bad-format]' at "
@@ -449,3 +460,187 @@ def test_a_missing_code_signing_configuration_has_no_type(lam):
         "ResourceNotFoundException",
         f"The Lambda code signing configuration {absent} can not be found.", 404)
     assert "Type" not in raw, "AWS's body carries no Type here"
+
+
+# --settle-time: changes take time, as AWS's do -------------------------------------------------
+@pytest.fixture(scope="module")
+def slow_lam(tmp_path_factory):
+    engine = start_server(tmp_path_factory.mktemp("settle") / "data", "--settle-time", "1")
+    lambda_client = client(engine.endpoint)
+    yield lambda_client
+    lambda_client.close()
+    engine.stop()
+    assert "Traceback" not in engine.log(), engine.log()
+
+
+def test_with_a_settle_time_changes_stay_pending_and_in_progress_as_on_aws(slow_lam, fname):
+    created = slow_lam.create_function(FunctionName=fname, Runtime=PY_RUNTIME, Role=ROLE,
+                                       Handler="index.echo", Code={"ZipFile": PACKAGE},
+                                       Publish=True)
+    assert created["State"] == "Pending" and created["Version"] == "1"
+    version = slow_lam.get_function(FunctionName=fname, Qualifier="1")["Configuration"]
+    assert (version["State"], version["StateReasonCode"]) == ("Pending", "Creating")
+    assert "LastUpdateStatus" not in version, "AWS shows no update status on a Pending version"
+    code, message, status, _ = error_of(slow_lam.update_function_configuration,
+                                        FunctionName=fname, Description="too soon")
+    assert (code, status) == ("ResourceConflictException", 409)
+    assert message.endswith("The function is currently in the following state: Pending")
+    slow_lam.get_waiter("function_active_v2").wait(
+        FunctionName=fname, Qualifier="1", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    assert slow_lam.get_function(FunctionName=fname, Qualifier="1")["Configuration"][
+        "LastUpdateStatus"] == "Successful", "the version settled"
+    slow_lam.get_waiter("function_active_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+
+    updated = slow_lam.update_function_code(FunctionName=fname, ZipFile=PACKAGE, Publish=True)
+    assert (updated["Version"], updated["State"]) == ("2", "Pending")
+    latest = slow_lam.get_function(FunctionName=fname)["Configuration"]
+    assert (latest["LastUpdateStatus"], latest["LastUpdateStatusReasonCode"]) == \
+        ("InProgress", "Creating")
+    assert latest["RevisionId"] != updated["RevisionId"]
+    slow_lam.get_waiter("function_active_v2").wait(
+        FunctionName=fname, Qualifier="2", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    slow_lam.get_waiter("function_updated_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+
+    answered = slow_lam.update_function_configuration(FunctionName=fname, Timeout=5)
+    code, message, status, _ = error_of(slow_lam.update_function_code,
+                                        FunctionName=fname, ZipFile=PACKAGE)
+    assert (code, status) == ("ResourceConflictException", 409)
+    assert "An update is in progress for resource" in message
+    assert slow_lam.get_function(FunctionName=fname)["Configuration"]["RevisionId"] == \
+        answered["RevisionId"]
+    slow_lam.get_waiter("function_updated_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    settled = slow_lam.get_function(FunctionName=fname)["Configuration"]
+    assert settled["RevisionId"] != answered["RevisionId"], "InProgress → Successful renews it"
+
+    put = slow_lam.put_provisioned_concurrency_config(FunctionName=fname, Qualifier="2",
+                                                      ProvisionedConcurrentExecutions=1)
+    got = slow_lam.get_provisioned_concurrency_config(FunctionName=fname, Qualifier="2")
+    assert (put["Status"], got["Status"], got["AllocatedProvisionedConcurrentExecutions"]) == \
+        ("IN_PROGRESS", "IN_PROGRESS", 0), "allocating takes its time too"
+    for _ in range(100):
+        got = slow_lam.get_provisioned_concurrency_config(FunctionName=fname, Qualifier="2")
+        if got["Status"] != "IN_PROGRESS":
+            break
+        time.sleep(0.1)
+    assert (got["Status"], got["AllocatedProvisionedConcurrentExecutions"]) == ("READY", 1)
+
+
+# the invocation side (test_lambda.py's recordings) ---------------------------------------------
+def test_a_log_tail_is_the_invocation_only_and_report_ends_with_a_tab(lam, fname):
+    make(lam, fname)
+    response = lam.invoke(FunctionName=fname, LogType="Tail")
+    lines = base64.b64decode(response["LogResult"]).decode().splitlines(keepends=True)
+    assert lines[0].startswith("START RequestId: "), "no INIT_START in AWS's tail"
+    assert lines[-2].startswith("END RequestId: ")
+    assert lines[-1].startswith("REPORT RequestId: ") and "\tInit Duration: " in lines[-1]
+    assert lines[-1].endswith(" ms\t\n"), "each field of REPORT ends with a tab, the last too"
+
+
+def url_call(url: str, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    host = url.split("//", 1)[1].rstrip("/")
+    conn = http.client.HTTPConnection("127.0.0.1", int(host.rsplit(":", 1)[1]), timeout=30)
+    conn.request("GET", path, headers={"Host": host, **(headers or {})})
+    response = conn.getresponse()
+    answer = (response.status, dict(response.getheaders()), response.read())
+    conn.close()
+    return answer
+
+
+def test_function_urls_answer_as_aws_does(lam, fname):
+    create_function(lam, fname, PACKAGE, handler="index.echo")
+    code, message, _, _ = error_of(lam.create_function_url_config, FunctionName=fname,
+                                   AuthType="NONE", InvokeMode="UNKNOWN")
+    assert (code, message) == ("ValidationException", "1 validation error detected: Value "
+                               "'UNKNOWN' at 'invokeMode' failed to satisfy constraint: Member "
+                               "must satisfy enum value set: [RESPONSE_STREAM, BUFFERED]")
+    url = lam.create_function_url_config(FunctionName=fname, AuthType="NONE")["FunctionUrl"]
+    host = url.split("//", 1)[1].rstrip("/")
+    status, _, body = url_call(url, "//pa2%25Fth/1?q=1", {"Connection": "keep-alive"})
+    event = json.loads(body)
+    assert status == 200
+    assert event["requestContext"]["http"]["path"] == "/pa2%Fth/1", "decoded, slashes merged"
+    assert event["rawPath"] == "//pa2%25Fth/1"
+    assert event["requestContext"]["domainName"] == host == event["headers"]["host"]
+    assert "connection" not in event["headers"], "hop-by-hop headers are not passed on"
+
+    lam.update_function_code(FunctionName=fname, ZipFile=make_zip({"index.py": (
+        "def echo(event, context):\n"
+        "    return {'statusCode': 201, 'body': event['rawPath']}\n")}))
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fname)
+    assert url_call(url, "/mapped")[::2] == (201, b"/mapped")
+    lam.update_function_url_config(FunctionName=fname, InvokeMode="RESPONSE_STREAM")
+    status, _, body = url_call(url, "/streamed")
+    assert (status, json.loads(body)) == (200, {"statusCode": 201, "body": "/streamed"}), \
+        "a function that does not stream has its result sent as it is"
+
+    lam.delete_function_url_config(FunctionName=fname)
+    status, headers, body = url_call(url, "/")
+    assert status == 403 and headers["x-amzn-ErrorType"] == "AccessDeniedException"
+    assert json.loads(body) == {"Message": "Forbidden. For troubleshooting Function URL "
+                                "authorization issues, see: "
+                                "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"}
+
+
+def test_provisioned_concurrency_whose_init_fails_says_so_as_aws_does(lam, fname):
+    create_function(lam, fname, make_zip({"index.py": "raise RuntimeError('no init')\n"}),
+                    handler="index.handler")
+    version = lam.publish_version(FunctionName=fname)["Version"]
+    lam.put_provisioned_concurrency_config(FunctionName=fname, Qualifier=version,
+                                           ProvisionedConcurrentExecutions=1)
+    for _ in range(300):
+        config = lam.get_provisioned_concurrency_config(FunctionName=fname, Qualifier=version)
+        if config["Status"] != "IN_PROGRESS":
+            break
+        time.sleep(0.1)
+    assert (config["Status"], config["StatusReason"]) == ("FAILED", "FUNCTION_ERROR_INIT_FAILURE")
+    assert (config["AllocatedProvisionedConcurrentExecutions"],
+            config["AvailableProvisionedConcurrentExecutions"]) == (0, 0)
+
+
+def test_a_destination_record_on_sqs_carries_the_trace_header(mlam, moto, fname):
+    sqs = moto.client("sqs")
+    url = sqs.create_queue(QueueName=fname)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    create_function(mlam, fname, PACKAGE, handler="index.fail")
+    mlam.put_function_event_invoke_config(FunctionName=fname, MaximumRetryAttempts=0,
+                                          DestinationConfig={"OnFailure": {"Destination": arn}})
+    mlam.invoke(FunctionName=fname, InvocationType="Event", Payload=b"{}")
+    messages = []
+    for _ in range(20):
+        messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1,
+                                       MessageSystemAttributeNames=["All"]).get("Messages", [])
+        if messages:
+            break
+    assert messages, "the failure reached the queue"
+    assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}(;.*)?",
+                        messages[0]["Attributes"]["AWSTraceHeader"])
+
+
+def test_provisioned_concurrency_is_carved_out_of_the_reservation(lam, fname):
+    make(lam, fname)
+    version = lam.publish_version(FunctionName=fname)["Version"]
+    lam.put_function_concurrency(FunctionName=fname, ReservedConcurrentExecutions=1)
+    assert lam.invoke(FunctionName=fname)["StatusCode"] == 200, "the whole reservation is free"
+    lam.put_provisioned_concurrency_config(FunctionName=fname, Qualifier=version,
+                                           ProvisionedConcurrentExecutions=1)
+    for _ in range(300):
+        if lam.get_provisioned_concurrency_config(
+                FunctionName=fname, Qualifier=version)["Status"] != "IN_PROGRESS":
+            break
+        time.sleep(0.1)
+    code, message, status, raw = error_of(lam.invoke, FunctionName=fname, Qualifier="$LATEST")
+    assert (code, message, status) == ("TooManyRequestsException", "Rate Exceeded.", 429)
+    assert raw["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded", \
+        "nothing of the reservation is left beside the provisioned share"
+    assert lam.invoke(FunctionName=fname, Qualifier=version)["StatusCode"] == 200
+    code, message, _, raw = error_of(lam.put_function_concurrency, FunctionName=fname,
+                                     ReservedConcurrentExecutions=0)
+    assert (code, message) == ("InvalidParameterValueException", " ReservedConcurrentExecutions"
+                               "  0 should not be lower than function's total provisioned "
+                               "concurrency [1].") and "Type" not in raw, "AWS's words, no Type"
+    lam.delete_provisioned_concurrency_config(FunctionName=fname, Qualifier=version)
+    assert lam.invoke(FunctionName=fname)["StatusCode"] == 200

@@ -4,6 +4,7 @@ AWS CLI v2's `aws logs tail` (Debian's awscli package; v1 has no `tail`), follow
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
@@ -139,8 +140,9 @@ def test_filter_log_events_across_streams(logs, function):
     later = logs.filter_log_events(logGroupName=group, filterPattern="hello",
                                    startTime=found[3]["timestamp"])
     assert [e["message"] for e in later["events"]][-1] == "hello from 4\n"
-    with pytest.raises(logs.exceptions.InvalidParameterException):
-        logs.filter_log_events(logGroupName=group, filterPattern='{ $.level = "ERROR" }')
+    with pytest.raises(logs.exceptions.InvalidParameterException) as raised:
+        logs.filter_log_events(logGroupName=group, filterPattern='{ $.level = "ERROR"')
+    assert raised.value.response["Error"]["Message"].startswith("Invalid filter pattern")
 
 
 @pytest.mark.skipif(not AWS.exists(), reason=f"{AWS} missing: run scripts/setup --test")
@@ -193,3 +195,71 @@ def test_aws_logs_tail_follows_new_lines(engine, function, tmp_path):
     finally:
         follower.terminate()
         follower.wait(10)
+
+
+STRUCTURED = make_zip({"index.py": """import json
+
+def handler(event, context):
+    for n, (level, latency) in enumerate([("INFO", 20), ("ERROR", 250), ("WARN", 120)]):
+        print(json.dumps({"level": level, "latency": latency, "n": n}))
+    print("10.0.0.1 alice GET /a 200 512")
+    print("10.0.0.2 bob GET /b 404 1534")
+    return "ok"
+"""})
+
+
+@pytest.fixture(scope="module")
+def structured(engine) -> str:
+    """A function whose log has JSON lines and space-delimited access-log lines."""
+    lam = client(engine.endpoint)
+    name = f"logs-json-{int(time.time() * 1000) % 10**8}"
+    create_function(lam, name, STRUCTURED)
+    invoke_json(lam, name, {})
+    lam.close()
+    return f"/aws/lambda/{name}"
+
+
+def messages(logs, group: str, pattern: str) -> list[str]:
+    return [e["message"].rstrip("\n") for e in logs.filter_log_events(
+        logGroupName=group, filterPattern=pattern)["events"]]
+
+
+def test_json_and_space_delimited_filter_patterns(logs, structured):
+    def levels(pattern: str) -> list[str]:
+        return [json.loads(m)["level"] for m in messages(logs, structured, pattern)]
+
+    assert levels('{ $.level = "ERROR" }') == ["ERROR"]
+    assert levels("{ $.latency > 100 }") == ["ERROR", "WARN"]
+    assert levels('{ $.latency > 100 && $.level != "ERROR" }') == ["WARN"]
+    assert levels('{ $.level = "INFO" || $.latency >= 250 }') == ["INFO", "ERROR"]
+    assert levels("{ $.trace NOT EXISTS && $.level = W* }") == ["WARN"]
+    assert levels("{ $.level IS NULL }") == []
+    assert messages(logs, structured, "[ip, user, ..., status = 404, bytes]") == [
+        "10.0.0.2 bob GET /b 404 1534"]
+    assert messages(logs, structured, "[ip, user = a*, ...]") == ["10.0.0.1 alice GET /a 200 512"]
+    assert len(messages(logs, structured, "[..., status >= 200 && status < 500, bytes]")) == 2
+    assert messages(logs, structured, '?"/a 200" ?"/b 404"') == [
+        "10.0.0.1 alice GET /a 200 512", "10.0.0.2 bob GET /b 404 1534"]
+    assert messages(logs, structured, "GET -alice") == ["10.0.0.2 bob GET /b 404 1534"]
+
+
+@pytest.mark.skipif(not AWS.exists(), reason=f"{AWS} missing: run scripts/setup --test")
+def test_the_aws_cli_filters_with_json_and_space_delimited_patterns(engine, structured,
+                                                                      tmp_path):
+    def filtered(pattern: str) -> list[str]:
+        done = subprocess.run([str(AWS), "logs", "filter-log-events", "--log-group-name",
+                               structured, "--filter-pattern", pattern, "--endpoint-url",
+                               engine.endpoint, "--output", "json", "--query",
+                               "events[].message"], env=cli_env(tmp_path),
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        return [m.rstrip("\n") for m in json.loads(done.stdout)]
+
+    assert [json.loads(m)["n"] for m in filtered('{ $.level = "ERROR" }')] == [1]
+    assert [json.loads(m)["n"] for m in filtered("{ $.latency > 100 }")] == [1, 2]
+    assert filtered("[ip, user, ..., status = 404, bytes]") == ["10.0.0.2 bob GET /b 404 1534"]
+    done = subprocess.run([str(AWS), "logs", "filter-log-events", "--log-group-name",
+                           structured, "--filter-pattern", "{ $.latency > }",
+                           "--endpoint-url", engine.endpoint], env=cli_env(tmp_path),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0 and "InvalidParameterException" in done.stderr

@@ -362,3 +362,42 @@ def test_the_console_turns_debug_mode_on_and_off(engine, lam, fname, tmp_path):
             assert debug(engine, fname, method="GET")[0] == 404
         finally:
             browser.close()
+
+
+def test_debug_mode_survives_an_engine_restart(tmp_path, fname):
+    """Debug mode is kept in the store: after a restart on the same data directory it is
+    still on (GET answers it, the timeout still does not fire, the debugger port listens);
+    turned off, it stays off across the next restart; a deleted function's goes with it."""
+    data = tmp_path / "data"
+    first = start_unsandboxed(data)
+    port = free_port()
+    try:
+        lam = client(first.endpoint)
+        hot_function(lam, fname, tmp_path / "fn", PY_HANDLER, "handler.py")
+        hot_function(lam, fname + "-gone", tmp_path / "gone", PY_HANDLER, "handler.py")
+        assert debug(first, fname, Port=port)[0] == 200
+        assert debug(first, fname + "-gone", Port=free_port())[0] == 200
+        lam.delete_function(FunctionName=fname + "-gone")
+    finally:
+        first.stop()
+    second = start_unsandboxed(data)
+    try:
+        status, settings = debug(second, fname, method="GET")
+        assert (status, settings["Port"], settings["Version"]) == (200, port, "$LATEST")
+        listed = json.loads(urllib.request.urlopen(f"{second.endpoint}/_lamina/debug",
+                                                   timeout=30).read())["Debug"]
+        assert [s["FunctionName"] for s in listed] == [fname]  # the deleted one's went too
+        lam = client(second.endpoint)
+        response, body = invoke_json(lam, fname, {"sleep": 1.5})  # Timeout is 1 s
+        assert "FunctionError" not in response, body
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()  # debugpy listens
+        assert debug(second, fname, method="DELETE")[0] == 204
+    finally:
+        second.stop()
+    third = start_unsandboxed(data)
+    try:
+        assert debug(third, fname, method="GET")[0] == 404
+    finally:
+        third.stop()
+    for engine in (first, second, third):
+        assert "Traceback" not in engine.log(), engine.log()

@@ -247,3 +247,18 @@ def test_awslambdaric_in_the_sandbox(lam, fname):
                     "pids": seen["pids"], "tenant": None, "root": False}
     assert seen["pids"] <= 3
     assert _probe(lam, fname)["uid"] == 993  # warm, and awslambdaric echoes the invocation id
+
+
+def test_sandbox_shares_the_engines_session_only_without_a_terminal(lam, server, fname):
+    """A sandbox gets a session of its own only to keep it from the engine's terminal; an
+    engine without one keeps its sandboxes in its session (one scheduling autogroup)."""
+    create_function(lam, fname, make_zip({"index.py": PROBE_PY}))
+    _probe(lam, fname)
+    environments = server.get(f"/_lamina/functions/{fname}")["Environments"]
+    runtime = environments[0]["Pid"]
+    engine = server.process.pid
+    with open(f"/proc/{engine}/stat") as stat:
+        terminal = int(stat.read().rsplit(")", 1)[1].split()[4])  # tty_nr
+    assert runtime and runtime != engine
+    assert (os.getsid(runtime) == os.getsid(engine)) is (terminal == 0)
+    assert os.getpgid(runtime) != os.getpgid(engine)  # its own group: one signal reaches it

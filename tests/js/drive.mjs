@@ -26,7 +26,10 @@ if (!endpoint || !stepsJson) {
 const client = new lambda.LambdaClient({
   endpoint,
   region: "us-east-1",
-  credentials: { accessKeyId: "test", secretAccessKey: "test" },
+  credentials: {  // DRIVE_*: a signed call to an engine run with --auth sigv4 (test_auth.py)
+    accessKeyId: process.env.DRIVE_ACCESS_KEY_ID || "test",
+    secretAccessKey: process.env.DRIVE_SECRET_ACCESS_KEY || "test",
+  },
 });
 
 function prepare(input) {

@@ -12,7 +12,7 @@ from lamina.domain.code import CodeSource, S3Object, contains, hot_reload_path
 from lamina.domain.debug import debug_settings
 from lamina.runtime.hot_reload import fingerprint, interesting
 from lamina.runtime.logs import epoch_ms, stream_file, stream_name
-from lamina.service.log_groups import term_filter
+from lamina.service.log_groups import message_filter
 
 
 def test_code_sources_from_requests():
@@ -74,15 +74,16 @@ def test_log_stream_names_and_times():
     assert epoch_ms("garbage") == 0
 
 
-def test_term_filter_patterns():
+def test_message_filter_patterns():
     line = "ERROR payment 42 failed for \"order 7\"\n"
-    assert term_filter("")(line)
-    assert term_filter("ERROR payment")(line)
-    assert not term_filter("ERROR refund")(line)
-    assert term_filter('"order 7"')(line)
-    assert term_filter("?refund ?payment")(line)
-    assert not term_filter("?refund ?shipping")(line)
-    assert not term_filter("ERROR -failed")(line)
-    assert not term_filter("error")(line)  # case-sensitive, as CloudWatch
+    assert message_filter("")(line)
+    assert message_filter("ERROR payment")(line)
+    assert not message_filter("ERROR refund")(line)
+    assert message_filter('"order 7"')(line)
+    assert message_filter("?refund ?payment")(line)
+    assert not message_filter("?refund ?shipping")(line)
+    assert not message_filter("ERROR -failed")(line)
+    assert not message_filter("error")(line)  # case-sensitive, as CloudWatch
+    assert not message_filter('{ $.level = "ERROR" }')(line)  # not JSON: no match
     with pytest.raises(errors.InvalidParameterValue):
-        term_filter('{ $.level = "ERROR" }')
+        message_filter('{ $.level = "ERROR"')

@@ -3,17 +3,23 @@ import pytest
 from lamina.domain import arns, errors
 
 
-@pytest.mark.parametrize("value, name, qualifier", [
-    ("orders", "orders", None),
-    ("orders:live", "orders", "live"),
-    ("orders:$LATEST", "orders", "$LATEST"),
-    ("arn:aws:lambda:us-east-1:123456789012:function:orders", "orders", None),
-    ("arn:aws:lambda:us-east-1:123456789012:function:orders:7", "orders", "7"),
-    ("123456789012:function:orders:live", "orders", "live"),
+@pytest.mark.parametrize("value, name, qualifier, account", [
+    ("orders", "orders", None, None),
+    ("orders:live", "orders", "live", None),
+    ("orders:$LATEST", "orders", "$LATEST", None),
+    ("arn:aws:lambda:us-east-1:123456789012:function:orders", "orders", None, "123456789012"),
+    ("arn:aws:lambda:us-east-1:123456789012:function:orders:7", "orders", "7", "123456789012"),
+    ("123456789012:function:orders:live", "orders", "live", "123456789012"),
 ])
-def test_accepted_forms(value, name, qualifier):
+def test_accepted_forms(value, name, qualifier, account):
     assert arns.parse_function_name(value, "us-east-1", "123456789012") == \
-        arns.FunctionRef(name, qualifier)
+        arns.FunctionRef(name, qualifier, account)
+
+
+def test_another_accounts_arn_is_left_to_the_caller_when_no_account_is_given():
+    ref = arns.parse_function_name("arn:aws:lambda:us-east-1:999999999999:function:f:live",
+                                   "us-east-1", None)
+    assert ref == arns.FunctionRef("f", "live", "999999999999")
 
 
 def test_other_region_is_not_found_and_other_account_is_denied():

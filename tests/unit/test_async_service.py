@@ -14,12 +14,12 @@ from lamina.domain.code import CodeSource
 from lamina.domain.model import Invocation, InvocationOutcome, Package
 from lamina.domain.settings import FunctionSettings
 from lamina.service.async_invoke import AsyncInvokeService
-from lamina.service.calls import CallRegistry
+from lamina.service.attempt import Attempts
 from lamina.service.clock import VirtualClock
 from lamina.service.concurrency import ConcurrencyLimiter
+from lamina.service.destinations import Destinations
 from lamina.service.event_configs import EventConfigService
 from lamina.service.functions import CreateFunction, FunctionService
-from lamina.service.invoke import InvokeService
 from lamina.service.records import Recorder
 from lamina.storage.memory import MemoryStore
 
@@ -81,9 +81,10 @@ async def engine(reserved: int | None = None):
     if reserved is not None:
         await functions.put_concurrency("f", reserved)
     configs = EventConfigService(store, functions, clock)
-    invoke = InvokeService(functions, pool, limiter, recorder, clock,
-                           CallRegistry(store, clock, 900))
-    service = AsyncInvokeService(store, functions, configs, invoke, limiter, recorder, clock, None)
+    attempts = Attempts(limiter, pool, recorder, clock)
+    destinations = Destinations(store, functions, configs, recorder, clock, None, "engine")
+    service = AsyncInvokeService(store, functions, configs, attempts, limiter, recorder, clock,
+                                 destinations)
     await service.start()
     return clock, store, pool, service, configs
 

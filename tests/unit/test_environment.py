@@ -4,19 +4,22 @@ API handlers as a runtime's requests would, and no child process is started.
 What is checked: Init ends at the first `next`; an event is delivered with its invocation id;
 an answer echoing another invocation's id is refused with 410; an idle environment is frozen
 and thawed to deliver; retiring while held; a timeout kills; an exit is Runtime.ExitError;
-the REPORT line carries the process's peak memory; JSON platform records and their level.
+the REPORT line carries the process's peak memory; JSON platform records and their level;
+an Init over its limit is retried inside the first invocation (suppressed init), and what the
+replaced runtime still sends is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from lamina.domain import states
 from lamina.domain.model import FunctionConfig, Invocation
-from lamina.runtime.environment import EnvironmentSettings, ExecutionEnvironment
+from lamina.runtime.environment import FREEZE_GRACE_S, EnvironmentSettings, ExecutionEnvironment
 from lamina.runtime.interpreters import Interpreter
 from lamina.runtime.launch import Launch, View
 from lamina.runtime.runtime_api import handlers
@@ -95,13 +98,15 @@ class Post:
         self.headers = {k.replace("_", "-").lower(): v for k, v in headers.items()}
 
 
-def run(test: Any, tmp_path: Path, config: FunctionConfig = CONFIG) -> None:
+def run(test: Any, tmp_path: Path, config: FunctionConfig = CONFIG,
+        init_timeout: float = 10.0) -> None:
     async def main() -> None:
         launcher = FakeLauncher()
         dead: list[ExecutionEnvironment] = []
         env = ExecutionEnvironment(config, tmp_path / "task", Interpreter("/usr/bin/python3", (3, 12)),
-                                   EnvironmentSettings("us-east-1", tmp_path), dead.append,
-                                   launcher)
+                                   EnvironmentSettings("us-east-1", tmp_path,
+                                                       init_timeout=init_timeout),
+                                   dead.append, launcher)
         await env.start()
         try:
             await test(env, launcher.processes, dead)
@@ -172,17 +177,25 @@ def test_an_answer_for_another_invocation_is_gone(tmp_path):
     run(test, tmp_path)
 
 
+async def _one_call_then_idle(env: ExecutionEnvironment) -> asyncio.Task[Any]:
+    """Run one invocation, give the environment back and park the runtime in `next` again
+    (the environment is idle now); returns the parked `next`."""
+    env.reserve()
+    parked = await next_event(env)
+    first = asyncio.ensure_future(env.invoke(invocation()))
+    await parked
+    handlers.response(env, Post(), "rid-1")
+    await first
+    env.release()
+    assert env.hold == states.FREE  # the runtime has not asked for the next event yet
+    return await next_event(env)
+
+
 def test_idle_environment_is_frozen_and_thawed_to_deliver(tmp_path):
     async def test(env, processes, dead):
-        env.reserve()
-        parked = await next_event(env)
-        first = asyncio.ensure_future(env.invoke(invocation()))
-        await parked
-        handlers.response(env, Post(), "rid-1")
-        await first
-        env.release()
-        assert env.hold == states.FREE  # the runtime has not asked for the next event yet
-        parked = await next_event(env)
+        parked = await _one_call_then_idle(env)
+        assert env.hold == states.FREE, "idle, not frozen before the grace is over"
+        await asyncio.sleep(FREEZE_GRACE_S * 2)
         assert env.hold == states.FROZEN and env.frozen
         assert processes[0].calls[-1] == "freeze"
         env.reserve()
@@ -192,6 +205,25 @@ def test_idle_environment_is_frozen_and_thawed_to_deliver(tmp_path):
         assert processes[0].calls[-1] == "thaw" and env.hold == states.HELD
         handlers.response(env, Post(), "rid-2")
         assert (await second).init_ms is None  # warm
+    run(test, tmp_path)
+
+
+def test_taken_within_the_freeze_grace_is_handed_over_without_freeze_or_thaw(tmp_path):
+    """A call that takes an idle environment before the grace ends goes straight to the
+    parked runtime: no SIGSTOP/SIGCONT pair; idle again, it is frozen after the grace."""
+    async def test(env, processes, dead):
+        parked = await _one_call_then_idle(env)
+        env.reserve()
+        second = asyncio.ensure_future(env.invoke(invocation("rid-2")))
+        await parked
+        handlers.response(env, Post(), "rid-2")
+        await second
+        await asyncio.sleep(FREEZE_GRACE_S * 2)
+        assert "freeze" not in processes[0].calls and "thaw" not in processes[0].calls
+        env.release()
+        await next_event(env)
+        await asyncio.sleep(FREEZE_GRACE_S * 2)
+        assert env.frozen and processes[0].calls.count("freeze") == 1
     run(test, tmp_path)
 
 
@@ -249,3 +281,83 @@ def test_json_platform_records_and_their_level(tmp_path):
         assert report["status"] == "success" and report["metrics"]["maxMemoryUsedMB"] == 50
         assert report["metrics"]["memorySizeMB"] == 128
     run(test, tmp_path, config)
+
+
+async def http_get(writer: asyncio.StreamWriter, reader: asyncio.StreamReader, path: str) -> int:
+    """A GET on an open connection to a Runtime API listener: the status it answers, or 0
+    when the listener closed the connection instead (the peer check refuses a process that
+    is not the environment's runtime)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    line = await reader.readline()
+    return int(line.split()[1]) if line else 0
+
+
+def test_suppressed_init_runs_inside_the_first_invocation(tmp_path):
+    """Init over its limit (here 0.05 s): killed, retried with a new runtime inside the
+    invocation; the call succeeds; REPORT has no Init Duration, its Duration covers the
+    retried Init, and START comes before it, as Lambda logs a suppressed init."""
+    async def test(env, processes, dead):
+        host, port = env._address.split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))  # the first runtime's
+        env.reserve()
+        running = asyncio.ensure_future(env.invoke(invocation(), want_tail=True))
+        while len(processes) < 2:
+            await asyncio.sleep(0.01)
+        assert "kill" in processes[0].calls
+        assert env._address != f"{host}:{port}"  # the new runtime has a listener of its own
+        # the killed runtime's `next`, sent late, must not end the new runtime's Init
+        assert await http_get(writer, reader, "/2018-06-01/runtime/invocation/next") in (403, 0)
+        writer.close()
+        assert env.state == states.STARTING and not running.done()
+        await asyncio.sleep(0.1)  # the retried Init takes a while: part of the Duration
+        parked = await next_event(env)
+        response = await parked
+        deadline = int(dict(response.headers)["Lambda-Runtime-Deadline-Ms"])
+        invocation_id = dict(response.headers)["Lambda-Runtime-Invocation-Id"]
+        assert handlers.response(env, Post(b'"ok"', **{
+            "lambda-runtime-invocation-id": invocation_id}), "rid-1").status == 202
+        outcome = await running
+        assert (outcome.payload, outcome.function_error, outcome.init_ms) == (b'"ok"', False,
+                                                                              None)
+        assert outcome.duration_ms >= 100
+        tail = outcome.log_tail.decode()
+        assert "Phase: init\tStatus: timeout" in tail
+        assert tail.index("INIT_REPORT") < tail.index("START RequestId: rid-1")
+        assert "INIT_START" not in tail  # AWS's log tail leaves it out
+        assert log_text(env).count("INIT_START") == 1  # the retried Init writes no second one
+        report = next(line for line in tail.splitlines() if line.startswith("REPORT"))
+        assert "Init Duration" not in report
+        # the function's timeout (1 s) covers the retried Init and the handler
+        assert deadline - time.time() * 1000 < 950
+    run(test, tmp_path, init_timeout=0.05)
+
+
+def test_suppressed_init_over_the_function_timeout_times_out(tmp_path):
+    async def test(env, processes, dead):
+        env.reserve()
+        outcome = await env.invoke(invocation(), want_tail=True)
+        assert outcome.error_type == "Sandbox.Timedout" and outcome.init_ms is None
+        assert 900 <= outcome.duration_ms < 2000
+        assert json.loads(outcome.payload)["errorMessage"].endswith(
+            "Task timed out after 1.00 seconds")
+        assert len(processes) == 2 and "kill" in processes[1].calls
+    run(test, tmp_path, init_timeout=0.05)
+
+
+def test_a_suppressed_init_that_fails_reports_its_phase_as_invoke(tmp_path):
+    async def test(env, processes, dead):
+        env.reserve()
+        running = asyncio.ensure_future(env.invoke(invocation(), want_tail=True))
+        while len(processes) < 2:
+            await asyncio.sleep(0.01)
+        body = b'{"errorType": "ImportError", "errorMessage": "no module"}'
+        assert handlers.init_error(env, Post(body, **{
+            "lambda-runtime-function-error-type": "Runtime.ImportModuleError"})).status == 202
+        outcome = await running
+        assert outcome.function_error and outcome.error_type == "Runtime.ImportModuleError"
+        tail = outcome.log_tail.decode()
+        assert "Phase: init\tStatus: timeout" in tail
+        assert "Phase: invoke\tStatus: error\tError Type: Runtime.ImportModuleError" in tail
+        assert tail.index("START RequestId: rid-1") < tail.index("Phase: invoke")
+    run(test, tmp_path, init_timeout=0.05)

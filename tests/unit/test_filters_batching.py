@@ -94,7 +94,8 @@ def test_partial_batch_responses(error, payload, report, expected):
 def test_stream_helpers():
     result = batching.BatchResult(False, ("3", "2"))
     assert batching.first_failed_index(result, IDS) == 1
-    assert batching.halves([1, 2, 3]) == ([1, 2], [3])
+    assert batching.after_stream_batch(batching.FAILURE, ["1", "2", "3"], 0, -1, True) \
+        == batching.Bisect(2)
     assert [batching.retry_delay(n) for n in (1, 2, 3, 6, 10)] == [1, 2, 4, 30, 30]
     assert not batching.retries_exhausted(5, -1) and batching.retries_exhausted(3, 2)
     assert batching.too_old(0, 100, 60) and not batching.too_old(0, 100, -1)

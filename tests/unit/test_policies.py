@@ -52,3 +52,64 @@ def test_broken_rules(permission, error, fragment):
 def test_unknown_principal():
     with pytest.raises(errors.InvalidParameterValue, match="principal was invalid"):
         policies.statement(Permission("s", "lambda:InvokeFunction", "example.com"), FN)
+
+
+def _granted(principal: str, action: str = "lambda:InvokeFunction", **conditions: str):
+    return policies.statement(Permission("s", action, principal, **conditions),
+                              "arn:aws:lambda:us-east-1:123456789012:function:f")
+
+
+ACCOUNT = policies.Principal("111122223333", "arn:aws:iam::111122223333:user/ana")
+
+
+@pytest.mark.parametrize("principal, allowed", [
+    ("111122223333", True), ("arn:aws:iam::111122223333:root", True),
+    ("arn:aws:iam::111122223333:user/ana", True), ("arn:aws:iam::111122223333:user/bo", False),
+    ("444455556666", False), ("*", True), ("s3.amazonaws.com", False)])
+def test_allows_the_principal_a_statement_names(principal, allowed):
+    assert policies.allows((_granted(principal),), "lambda:InvokeFunction", ACCOUNT) is allowed
+
+
+@pytest.mark.parametrize("granted, allowed", [
+    ("lambda:InvokeFunction", True), ("lambda:*", True), ("*", True),
+    ("lambda:GetFunction", False)])
+def test_allows_only_the_action_granted(granted, allowed):
+    statement = _granted("111122223333", granted)
+    assert policies.allows((statement,), "lambda:InvokeFunction", ACCOUNT) is allowed
+
+
+def test_a_deny_wins_and_no_statement_allows_nothing():
+    allow = _granted("111122223333")
+    deny = {**_granted("*"), "Effect": "Deny"}
+    assert not policies.allows((allow, deny), "lambda:InvokeFunction", ACCOUNT)
+    assert not policies.allows((), "lambda:InvokeFunction", ACCOUNT)
+
+
+def test_a_service_needs_its_source_arn_and_account():
+    statement = _granted("sns.amazonaws.com", source_arn="arn:aws:sns:us-east-1:111122223333:t*",
+                         source_account="111122223333")
+    service = policies.Principal(service="sns.amazonaws.com",
+                                 source_arn="arn:aws:sns:us-east-1:111122223333:topic",
+                                 source_account="111122223333")
+    assert policies.allows((statement,), "lambda:InvokeFunction", service)
+    for other in ({"source_arn": "arn:aws:sns:us-east-1:111122223333:other"},
+                  {"source_account": "444455556666"}, {"service": "s3.amazonaws.com"}):
+        changed = policies.Principal(**{"service": service.service,
+                                        "source_arn": service.source_arn,
+                                        "source_account": service.source_account, **other})
+        assert not policies.allows((statement,), "lambda:InvokeFunction", changed), other
+    assert not policies.allows((statement,), "lambda:InvokeFunction", ACCOUNT)
+
+
+def test_an_unknown_condition_grants_nothing():
+    statement = _granted("111122223333", principal_org_id="o-abcdefghij")
+    assert not policies.allows((statement,), "lambda:InvokeFunction", ACCOUNT)
+
+
+def test_the_denial_quotes_the_caller_the_action_and_the_resource():
+    assert policies.denied(ACCOUNT, "lambda:InvokeFunction", "arn:x") == (
+        "User: arn:aws:iam::111122223333:user/ana is not authorized to perform: "
+        "lambda:InvokeFunction on resource: arn:x because no resource-based policy allows the "
+        "lambda:InvokeFunction action")
+    assert policies.denied(ACCOUNT, "lambda:GetFunction", "arn:x") == ""  # AWS: null
+    assert policies.denied(ACCOUNT, None, "arn:x") == ""

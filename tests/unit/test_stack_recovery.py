@@ -18,7 +18,7 @@ class RecordingApi:
         self.calls: list[tuple[str, str, dict]] = []
 
     async def __call__(self, method: str, path: str, query: str, headers: dict,
-                       body: bytes) -> tuple[int, list, bytes]:
+                       body: bytes, caller: object = None) -> tuple[int, list, bytes]:
         self.calls.append((method, path, json.loads(body) if body else {}))
         return 200, [], b"{}"
 

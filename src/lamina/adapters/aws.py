@@ -96,6 +96,9 @@ class AwsSender:
                                      "MessageBody": delivery.body.decode("utf-8", "replace")}
         if delivery.kind == "dlq":
             arguments["MessageAttributes"] = delivery.attributes
+        elif delivery.attributes.get("trace_id"):  # as AWS sends a destination record
+            arguments["MessageSystemAttributes"] = {"AWSTraceHeader": {
+                "DataType": "String", "StringValue": str(delivery.attributes["trace_id"])}}
         await client.send_message(**arguments)
 
     async def _send_sns(self, delivery: Delivery) -> None:
@@ -117,6 +120,23 @@ class AwsSender:
                                + json.dumps(response.get("Entries", [])))
 
 
+async def _check_security_groups(ec2: Any, ids: tuple[str, ...]) -> None:
+    """Every group exists, else EC2's own error for the first missing one. Asked by a
+    `group-id` filter, which lists what exists, so that the message names the group as EC2
+    words it whatever EC2-compatible service answers (moto quotes a Python set)."""
+    from botocore.exceptions import ClientError
+
+    found = await ec2.describe_security_groups(
+        Filters=[{"Name": "group-id", "Values": list(ids)}])
+    existing = {group.get("GroupId") for group in found.get("SecurityGroups", [])}
+    for group_id in ids:
+        if group_id not in existing:
+            raise ClientError({"Error": {
+                "Code": "InvalidGroup.NotFound",
+                "Message": f"The security group '{group_id}' does not exist"}},
+                "DescribeSecurityGroups")
+
+
 class AwsNetwork:
     """Checks a function's VpcConfig against EC2 (DescribeSecurityGroups, then DescribeSubnets,
     AWS's order) and answers the VPC its subnets are in. Lamina places no environment in a
@@ -133,7 +153,7 @@ class AwsNetwork:
         operation = "DescribeSecurityGroups"
         try:
             if security_group_ids:
-                await ec2.describe_security_groups(GroupIds=list(security_group_ids))
+                await _check_security_groups(ec2, security_group_ids)
             vpc_id = ""
             if subnet_ids:
                 operation = "DescribeSubnets"

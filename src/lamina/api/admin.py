@@ -130,7 +130,7 @@ async def function_logs(ctx: ApiContext, request: Request, request_id: str,
             cursor = json.loads(base64.urlsafe_b64decode(params["token"].encode()))
             if not isinstance(cursor, dict):
                 raise ValueError
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise errors.InvalidParameterValue("Invalid token.") from None
     lines, reached = ctx.observe.function_logs(
         name, params.get("since") or None, _int(params.get("limit"), 1000, "limit", 100_000),

@@ -113,6 +113,8 @@ async def _invoke(ctx: ApiContext, api: HttpApi, route: apis.Route, event: bytes
                   request: Request, request_id: str) -> HttpResponse:
     """Invoke the route's function; the integration timeout answers without waiting."""
     ref: arns.FunctionRef = _apis(ctx).target(route)
+    if ref.account not in (None, ctx.functions.owner(ref.name)):  # another account's name
+        raise errors.ResourceNotFound(f"Function not found: {route.target_arn}")
     command = InvokeCommand(ref, ref.qualifier, event,
                             trace_id=request.headers.get("x-amzn-trace-id"),
                             request_id=request_id,

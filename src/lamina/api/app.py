@@ -29,10 +29,12 @@ from lamina.api import (
     layers,
     mappings,
     metrics,
+    openapi,
     overview,
     permissions,
     resource_policies,
     schedules,
+    shapes,
     stacks,
     urls,
     versions,
@@ -164,6 +166,7 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("POST", rf"{_CALLBACK}/fail", durable.callback_fail),
     ("POST", rf"{_CALLBACK}/heartbeat", durable.callback_heartbeat),
     ("GET", r"/_lamina/health", admin.health),
+    ("GET", r"/_lamina/openapi\.json", openapi.openapi_json),
     ("GET", r"/_lamina/cluster", admin.cluster),
     ("GET", r"/_lamina/clock", admin.clock_now),
     ("POST", r"/_lamina/clock/advance", admin.clock_advance),
@@ -213,6 +216,7 @@ _NOT_CHANGES = frozenset((invoke.invoke, invoke.invoke_async, invoke.invoke_stre
                           stacks.delete_stack,
                           durable.checkpoint, durable.stop_execution, durable.callback_succeed,
                           durable.callback_fail, durable.callback_heartbeat))
+_RAW_BODIES = frozenset((invoke.invoke, invoke.invoke_async, invoke.invoke_stream))
 _INVOKE_PREFIX = "/2015-03-31/functions/"
 _INVOKE_SUFFIX = "/invocations"
 
@@ -241,6 +245,8 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
         request_id = str(uuid.uuid4())
         if cloudwatch_logs.is_logs(request):  # CloudWatch Logs' protocol and error shape
             try:
+                if ctx.gate is not None:
+                    ctx.gate.check(request, "logs")
                 return await cloudwatch_logs.handle(ctx, request, request_id)
             except errors.LaminaError as error:
                 return cloudwatch_logs.error_response(error, request_id)
@@ -255,7 +261,14 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
             api = apis.target(request)
             if api is not None:  # an HTTP API (API Gateway), not the Lambda API
                 return await apis.serve(ctx, request, request_id, *api)
+            if ctx.gate is not None:  # --auth sigv4: who is calling (api/auth.py)
+                ctx.gate.check(request)
+                login = ctx.gate.console_login(request)
+                if login is not None:
+                    return login
             handler, params = _route(request.method, request.path)
+            if request.body and handler not in _RAW_BODIES:
+                shapes.check(request.method, request.path, request.body)
             if request.method == "GET" or handler in _NOT_CHANGES:
                 return await handler(ctx, request, request_id, **params)
             # One control-plane change at a time, never while the engine reloads what

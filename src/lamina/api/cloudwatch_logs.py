@@ -27,7 +27,12 @@ _CODES = {"ResourceNotFoundException": "ResourceNotFoundException",
           "InvalidParameterValueException": "InvalidParameterException",
           "ValidationException": "ValidationException",
           "InvalidRequestContentException": "SerializationException",
-          "UnknownOperationException": "UnknownOperationException"}
+          "UnknownOperationException": "UnknownOperationException",
+          # --auth sigv4 refusals: awsJson services answer them with 400, not Lambda's 403
+          **{name: name for name in ("MissingAuthenticationTokenException",
+                                     "IncompleteSignatureException",
+                                     "InvalidSignatureException",
+                                     "UnrecognizedClientException", "ExpiredTokenException")}}
 
 
 def is_logs(request: Request) -> bool:
@@ -43,7 +48,7 @@ async def handle(ctx: ApiContext, request: Request, request_id: str) -> Response
                                       f"GetLogEvents and FilterLogEvents, not {operation}.")
     try:
         document = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         document = None
     if not isinstance(document, dict):
         raise errors.InvalidRequestContent("Request body is not a JSON object.")

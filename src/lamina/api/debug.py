@@ -40,15 +40,15 @@ async def put_debug(ctx: ApiContext, request: Request, request_id: str, name: st
     qualifier = document.get("Qualifier", ref.qualifier)
     if qualifier is not None and not isinstance(qualifier, str):
         raise errors.ValidationError.field(qualifier, "qualifier", "Member must be a string")
-    settings = _service(ctx).start(ref.name, qualifier, document.get("Port"),
-                                   document.get("Wait", False))
+    settings = await _service(ctx).start(ref.name, qualifier, document.get("Port"),
+                                         document.get("Wait", False))
     return wire.json_response(200, settings.to_dict(), request_id)
 
 
 async def delete_debug(ctx: ApiContext, request: Request, request_id: str,
                        name: str) -> Response:
     name, qualifier = ctx.qualified(request, name)
-    _service(ctx).stop(name, qualifier)
+    await _service(ctx).stop(name, qualifier)
     return wire.empty_response(204, request_id)
 
 

@@ -24,6 +24,15 @@ def _service(ctx: ApiContext) -> Any:
     return ctx.durable
 
 
+def _execution_of(ctx: ApiContext, request: Request, arn: str) -> Any:
+    """The service, for an execution of the caller's own account (its ARN carries it); an
+    execution of another account is AccessDenied, as its function is."""
+    parts = arn.split(":")
+    if len(parts) > 4 and parts[4] != ctx.caller_account(request):
+        raise errors.AccessDenied("")
+    return _service(ctx)
+
+
 # Invoke of a durable function ------------------------------------------------------------
 async def invoke(ctx: ApiContext, request: Request, request_id: str, ref: arns.FunctionRef,
                  qualifier: str | None, kind: str) -> Response:
@@ -65,7 +74,7 @@ async def checkpoint(ctx: ApiContext, request: Request, request_id: str, arn: st
     updates = document.get("Updates") or []
     if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
         raise errors.InvalidParameterValue("Updates must be a list of OperationUpdate.")
-    next_token, ops = await _service(ctx).checkpoint(arn, token, updates)
+    next_token, ops = await _execution_of(ctx, request, arn).checkpoint(arn, token, updates)
     body: dict[str, Any] = {"NewExecutionState": {"Operations": ops}}
     if next_token is not None:
         body["CheckpointToken"] = next_token
@@ -77,7 +86,7 @@ async def get_state(ctx: ApiContext, request: Request, request_id: str, arn: str
     token = params.get("CheckpointToken")
     if not token:
         raise errors.InvalidParameterValue("CheckpointToken is required.")
-    ops, marker = await _service(ctx).state(arn, token, params.get("Marker"),
+    ops, marker = await _execution_of(ctx, request, arn).state(arn, token, params.get("Marker"),
                                             wire.max_items(params.get("MaxItems")))
     body: dict[str, Any] = {"Operations": ops}
     if marker:
@@ -100,10 +109,9 @@ def execution_summary(ex: Execution, function_arn: str) -> dict[str, Any]:
 
 
 async def get_execution(ctx: ApiContext, request: Request, request_id: str, arn: str) -> Response:
-    ex = await _service(ctx).get(arn)
+    ex = await _execution_of(ctx, request, arn).get(arn)
     include = request.query_params().get("IncludeExecutionData")
-    body = execution_summary(ex, arns.function_arn(ctx.region, ctx.account, ex.function,
-                                                   ex.version))
+    body = execution_summary(ex, ctx.functions.arn(ex.function, ex.version))
     body["Version"] = ex.version
     if include is None or _flag(include):
         body["InputPayload"] = ex.input
@@ -131,7 +139,7 @@ def _config_of(ctx: ApiContext, ex: Execution) -> dict[str, Any] | None:
 
 async def get_history(ctx: ApiContext, request: Request, request_id: str, arn: str) -> Response:
     params = request.query_params()
-    events, marker = await _service(ctx).history(
+    events, marker = await _execution_of(ctx, request, arn).history(
         arn, _flag(params.get("IncludeExecutionData")), params.get("Marker"),
         wire.max_items(params.get("MaxItems")), _flag(params.get("ReverseOrder")))
     body: dict[str, Any] = {"Events": events}
@@ -162,8 +170,7 @@ async def list_executions(ctx: ApiContext, request: Request, request_id: str,
     items = []
     for arn, function, version, exec_name, status, started, ended in page:
         item: dict[str, Any] = {"DurableExecutionArn": arn, "DurableExecutionName": exec_name,
-                                "FunctionArn": arns.function_arn(ctx.region, ctx.account,
-                                                                 function, version),
+                                "FunctionArn": ctx.functions.arn(function, version),
                                 "Status": status, "StartTimestamp": started}
         if ended is not None:
             item["EndTimestamp"] = ended
@@ -199,7 +206,7 @@ def _time(value: str | None) -> float | None:
 async def stop_execution(ctx: ApiContext, request: Request, request_id: str,
                          arn: str) -> Response:
     error = _error_object(request.body)
-    stopped = await _service(ctx).stop(arn, error)
+    stopped = await _execution_of(ctx, request, arn).stop(arn, error)
     return wire.json_response(200, {"StopTimestamp": stopped}, request_id)
 
 

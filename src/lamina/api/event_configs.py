@@ -36,7 +36,11 @@ def _fields(document: dict[str, Any], merge: bool) -> dict[str, Any]:
     def target(key: str) -> Any:
         if destination is None or key not in destination:
             return missing
-        value = (destination.get(key) or {}).get("Destination")
+        entry = destination.get(key) or {}
+        if not isinstance(entry, dict):
+            raise errors.ValidationError.field(entry, key[0].lower() + key[1:],
+                                               "Member must be a structure")
+        value = entry.get("Destination")
         if value is not None and not isinstance(value, str):
             raise errors.ValidationError.field(value, "destination", "Member must be a string")
         return value

@@ -15,14 +15,16 @@ from typing import Any
 
 
 def message(headers: dict[str, str], payload: bytes) -> bytes:
-    encoded = b"".join(
-        struct.pack("!B", len(name)) + name.encode() + b"\x07"
-        + struct.pack("!H", len(value.encode())) + value.encode()
-        for name, value in headers.items())
+    encoded = b"".join(_header(name.encode(), value.encode()) for name, value in headers.items())
     total = 12 + len(encoded) + len(payload) + 4
     prelude = struct.pack("!II", total, len(encoded))
     body = prelude + struct.pack("!I", zlib.crc32(prelude)) + encoded + payload
     return body + struct.pack("!I", zlib.crc32(body))
+
+
+def _header(name: bytes, value: bytes) -> bytes:
+    """A string header (type 7): lengths in bytes, not characters."""
+    return struct.pack("!B", len(name)) + name + b"\x07" + struct.pack("!H", len(value)) + value
 
 
 def payload_chunk(data: bytes) -> bytes:

@@ -30,7 +30,8 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
     name = document.get("FunctionName")
     if not isinstance(name, str):
         raise errors.ValidationError.field(None, "functionName", "Member must not be null")
-    ref = arns.parse_function_name(name, ctx.region, ctx.account, creating=True)
+    account = ctx.caller_account(request)
+    ref = arns.parse_function_name(name, ctx.region, account, creating=True)
     if ref.qualifier is not None:
         raise errors.InvalidParameterValue("Unsupported function name: a qualifier is not "
                                            "allowed when creating a function")
@@ -39,10 +40,10 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
     config = await ctx.functions.create(CreateFunction(
         ref.name, wire.function_settings(document), wire.code_source(document.get("Code")),
         {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
-        code_signing.check_arn(signing) if signing is not None else None))
+        code_signing.check_arn(signing) if signing is not None else None, account))
     if document.get("Publish") is True:
         await asyncio.sleep(0)  # the function settles (Pending → Active) first
-        version = await ctx.versions.publish(config.name, renew_latest=False)
+        version = await ctx.versions.publish(config.name, renew_latest=False, with_change=True)
         # AWS answers the function as created (Pending, unqualified) with the version number
         config = config.replace(version=version.version)
     return wire.json_response(201, wire.function_configuration(
@@ -51,7 +52,7 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
 
 async def get_function(ctx: ApiContext, request: Request, request_id: str,
                        name: str) -> Response:
-    name, qualifier = ctx.qualified(request, name)
+    name, qualifier = ctx.qualified(request, name, "lambda:GetFunction")
     config = ctx.functions.resolve(name, qualifier)
     body = {
         "Configuration": wire.function_configuration(config, ctx.functions.arn(name, qualifier)),
@@ -70,7 +71,7 @@ async def get_function(ctx: ApiContext, request: Request, request_id: str,
 
 async def get_configuration(ctx: ApiContext, request: Request, request_id: str,
                             name: str) -> Response:
-    name, qualifier = ctx.qualified(request, name)
+    name, qualifier = ctx.qualified(request, name, "lambda:GetFunctionConfiguration")
     config = ctx.functions.resolve(name, qualifier)
     return wire.json_response(200, wire.function_configuration(
         config, ctx.functions.arn(name, qualifier)), request_id)
@@ -81,7 +82,9 @@ async def list_functions(ctx: ApiContext, request: Request, request_id: str) -> 
     limit = wire.max_items(params.get("MaxItems"))
     marker = params.get("Marker")
     every_version = wire.function_version(params.get("FunctionVersion"))
-    functions = ctx.versions.list_all() if every_version else ctx.functions.list()
+    account = ctx.caller_account(request)
+    functions = [f for f in (ctx.versions.list_all() if every_version else ctx.functions.list())
+                 if (f.account or ctx.account) == account]
     if marker:
         try:
             after = base64.urlsafe_b64decode(marker.encode()).decode()
@@ -115,7 +118,7 @@ async def update_code(ctx: ApiContext, request: Request, request_id: str,
         dry_run=bool(document.get("DryRun")))
     if document.get("Publish") is True and not document.get("DryRun"):
         await asyncio.sleep(0)  # the update settles (InProgress → Successful) first
-        version = await ctx.versions.publish(config.name)
+        version = await ctx.versions.publish(config.name, with_change=True)
         # AWS answers the new version as it starts: Pending
         config = version.replace(state="Pending", state_reason="The function is being created.",
                                  state_reason_code="Creating", last_update_status=None)
@@ -143,7 +146,7 @@ async def delete_function(ctx: ApiContext, request: Request, request_id: str,
 
 
 async def account_settings(ctx: ApiContext, request: Request, request_id: str) -> Response:
-    functions = ctx.functions.list()
+    functions = ctx.functions.list(ctx.caller_account(request))
     return wire.json_response(200, {
         "AccountLimit": {
             "TotalCodeSize": limits.TOTAL_CODE_SIZE,
@@ -166,12 +169,13 @@ class _Tagged:
         self.get, self.put = get, put
 
 
-def _tagged(ctx: ApiContext, resource: str) -> _Tagged:
+def _tagged(ctx: ApiContext, request: Request, resource: str) -> _Tagged:
     """The function, event source mapping, code signing configuration or capacity provider a
     tags operation names by its ARN (AWS's pattern); AWS's 404 for one that does not exist."""
     tagged = tagging.parse(resource)
     if tagged.kind == "function":
-        ref = arns.parse_function_name(resource, ctx.region, ctx.account, field="resource")
+        ref = ctx.reachable(request, arns.parse_function_name(
+            resource, ctx.region, None, field="resource"), None)
         if ref.qualifier is not None:
             raise errors.InvalidParameterValue("Tags on function aliases and versions are not "
                                                "supported. Please specify a function ARN.")
@@ -197,12 +201,13 @@ def _tagged(ctx: ApiContext, resource: str) -> _Tagged:
 
 async def list_tags(ctx: ApiContext, request: Request, request_id: str,
                     resource: str) -> Response:
-    return wire.json_response(200, {"Tags": dict(_tagged(ctx, resource).get())}, request_id)
+    tags = dict(_tagged(ctx, request, resource).get())
+    return wire.json_response(200, {"Tags": tags}, request_id)
 
 
 async def tag_resource(ctx: ApiContext, request: Request, request_id: str,
                        resource: str) -> Response:
-    tagged = _tagged(ctx, resource)
+    tagged = _tagged(ctx, request, resource)
     tags = wire.json_body(request.body).get("Tags")
     if not tags:
         raise errors.InvalidParameterValue("An error occurred and the request cannot be "
@@ -217,7 +222,7 @@ async def tag_resource(ctx: ApiContext, request: Request, request_id: str,
 
 async def untag_resource(ctx: ApiContext, request: Request, request_id: str,
                          resource: str) -> Response:
-    tagged = _tagged(ctx, resource)
+    tagged = _tagged(ctx, request, resource)
     keys = parse_qs(request.query or "").get("tagKeys")
     if not keys:
         raise errors.ValidationError.field(None, "tagKeys", "Member must not be null")

@@ -13,6 +13,8 @@ from lamina.domain import destinations, errors, limits
 from lamina.http.server import Request, Response
 from lamina.service.invoke import InvokeCommand
 
+INVOKE = "lambda:InvokeFunction"  # the action Invoke, InvokeAsync and streaming calls need
+
 
 class Heartbeat:
     """Interim `100 Continue` responses every `interval` seconds while a call runs (spec §6.4):
@@ -36,7 +38,7 @@ class Heartbeat:
 
 def _command(ctx: ApiContext, request: Request, name: str, kind: str) -> InvokeCommand:
     headers = request.headers
-    ref = ctx.qualified_ref(request, name)
+    ref = ctx.qualified_ref(request, name, INVOKE)
     return InvokeCommand(
         ref, ref.qualifier,
         wire.payload(request.body, kind), kind,
@@ -50,11 +52,11 @@ def _command(ctx: ApiContext, request: Request, name: str, kind: str) -> InvokeC
 async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     kind = wire.invocation_type(request.headers.get("x-amz-invocation-type"))
     if ctx.durable is not None and ctx.durable.maybe_durable(name):
-        ref = ctx.qualified_ref(request, name)
+        ref = ctx.qualified_ref(request, name, INVOKE)
         if ctx.durable.is_durable(ref.name, ref.qualifier):
             return await durable.invoke(ctx, request, request_id, ref, ref.qualifier, kind)
     if kind == "Event":
-        ref = ctx.qualified_ref(request, name)
+        ref = ctx.qualified_ref(request, name, INVOKE)
         event_id = await ctx.async_invoke.accept(
             ref.name, ref.qualifier,
             wire.payload(request.body, kind), request.headers.get("x-amzn-trace-id"),
@@ -129,7 +131,7 @@ async def _events(sink: asyncio.Queue[Any], task: asyncio.Future[Any],
 
 async def invoke_async(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     """The deprecated InvokeAsync operation: an Event invoke with a 256 KB limit (spec §5.1)."""
-    ref = ctx.function_ref(request, name)
+    ref = ctx.function_ref(request, name, INVOKE)
     if len(request.body) > limits.INVOKE_ASYNC_PAYLOAD:
         raise errors.RequestTooLarge(f"{len(request.body)} byte payload is too large for the "
                                      f"Event invocation type (limit {limits.INVOKE_ASYNC_PAYLOAD} "

@@ -1,7 +1,8 @@
 """Endpoints for layers: PublishLayerVersion, GetLayerVersion, GetLayerVersionByArn,
 ListLayerVersions, ListLayers, DeleteLayerVersion, and a version's policy:
-Add/RemoveLayerVersionPermission, GetLayerVersionPolicy (recorded, not enforced) (spec §2.3). A layer's archive is
-downloaded from the engine's code route, like a function's (`Content.Location`)."""
+Add/RemoveLayerVersionPermission, GetLayerVersionPolicy (enforced for other accounts)
+(spec §2.3). A layer's archive is downloaded from the engine's code route, like a
+function's (`Content.Location`)."""
 
 from __future__ import annotations
 
@@ -29,32 +30,35 @@ def _number(version: str) -> int:
 
 async def publish_version(ctx: ApiContext, request: Request, request_id: str,
                           layer: str) -> Response:
-    name = ctx.layers.name(layer)
+    name = ctx.layers.name(layer, ctx.principal(request))
     document = wire.json_body(request.body)
     published = await ctx.layers.publish(
         name, wire.code_source(document.get("Content"), "content."), document.get("Description"),
         document.get("CompatibleRuntimes"), document.get("CompatibleArchitectures"),
-        document.get("LicenseInfo"))
+        document.get("LicenseInfo"), ctx.caller_account(request))
     return wire.json_response(201, _content(request, published), request_id)
 
 
 async def get_version(ctx: ApiContext, request: Request, request_id: str, layer: str,
                       version: str) -> Response:
-    found = ctx.layers.get(ctx.layers.name(layer), _number(version))
+    number = _number(version)
+    found = ctx.layers.get(ctx.layers.name(layer, ctx.principal(request), number), number)
     return wire.json_response(200, _content(request, found), request_id)
 
 
 async def delete_version(ctx: ApiContext, request: Request, request_id: str, layer: str,
                          version: str) -> Response:
-    await ctx.layers.delete(ctx.layers.name(layer), _number(version))
+    await ctx.layers.delete(ctx.layers.name(layer, ctx.principal(request)), _number(version))
     return wire.empty_response(204, request_id)
 
 
 async def list_versions(ctx: ApiContext, request: Request, request_id: str,
                         layer: str) -> Response:
     params = request.query_params()
-    found = ctx.layers.versions(ctx.layers.name(layer), params.get("CompatibleRuntime"),
-                                params.get("CompatibleArchitecture"))
+    account = ctx.caller_account(request)
+    found = ctx.layers.versions(ctx.layers.name(layer, ctx.principal(request)),
+                                params.get("CompatibleRuntime"),
+                                params.get("CompatibleArchitecture"), account)
     return _page("LayerVersions", [wire.layer_version(v) for v in found], params, request_id)
 
 
@@ -65,10 +69,10 @@ async def list_layers(ctx: ApiContext, request: Request, request_id: str) -> Res
         arn = params.get("Arn")
         if not arn:
             raise errors.ValidationError.field(None, "arn", "Member must not be null")
-        return wire.json_response(200, _content(request, ctx.layers.get_by_arn(arn)),
-                                  request_id)
+        found = ctx.layers.get_by_arn(arn, ctx.principal(request))
+        return wire.json_response(200, _content(request, found), request_id)
     found = ctx.layers.latest(params.get("CompatibleRuntime"),
-                              params.get("CompatibleArchitecture"))
+                              params.get("CompatibleArchitecture"), ctx.caller_account(request))
     return _page("Layers", [{"LayerName": v.name, "LayerArn": v.arn,
                              "LatestMatchingVersion": wire.layer_version(v)} for v in found],
                  params, request_id)
@@ -89,7 +93,7 @@ async def add_permission(ctx: ApiContext, request: Request, request_id: str, lay
     permission = LayerPermission(document.get("StatementId"), document.get("Action"),
                                  document.get("Principal"), document.get("OrganizationId"))
     changed = await ctx.layers.add_permission(
-        ctx.layers.name(layer), _number(version), permission,
+        ctx.layers.name(layer, ctx.principal(request)), _number(version), permission,
         request.query_params().get("RevisionId"))
     return wire.json_response(201, {"Statement": wire.compact_json(changed.statements[-1]),
                                     "RevisionId": changed.policy_revision}, request_id)
@@ -97,13 +101,14 @@ async def add_permission(ctx: ApiContext, request: Request, request_id: str, lay
 
 async def get_policy(ctx: ApiContext, request: Request, request_id: str, layer: str,
                      version: str) -> Response:
-    found = ctx.layers.policy(ctx.layers.name(layer), _number(version))
+    found = ctx.layers.policy(ctx.layers.name(layer, ctx.principal(request)), _number(version))
     return wire.json_response(200, {"Policy": wire.compact_json(found.policy()),
                                     "RevisionId": found.policy_revision}, request_id)
 
 
 async def remove_permission(ctx: ApiContext, request: Request, request_id: str, layer: str,
                             version: str, statement_id: str) -> Response:
-    await ctx.layers.remove_permission(ctx.layers.name(layer), _number(version), statement_id,
-                                       request.query_params().get("RevisionId"))
+    await ctx.layers.remove_permission(
+        ctx.layers.name(layer, ctx.principal(request)), _number(version), statement_id,
+        request.query_params().get("RevisionId"))
     return wire.empty_response(204, request_id)

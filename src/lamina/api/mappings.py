@@ -105,6 +105,23 @@ def settings_of(document: dict[str, Any], source: str | None) -> mappings.Mappin
             destination.get("OnFailure") or destination.get("OnSuccess")))
 
 
+def _same_account(ctx: ApiContext, request: Request, function: str) -> None:
+    """A mapping's function is one of the caller's own: AWS's words for a missing one
+    otherwise (another account's function cannot be a mapping's target)."""
+    try:
+        ctx.function_ref(request, function)
+    except (errors.ResourceNotFound, errors.AccessDenied):
+        raise errors.InvalidParameterValue("Function does not exist") from None
+
+
+def _own(ctx: ApiContext, request: Request, mapping_id: str) -> EventSourceMapping:
+    """A mapping of the caller's account (another account's is not found)."""
+    mapping = ctx.mappings.get(mapping_id)
+    if ctx.functions.owner(mapping.function) not in (None, ctx.caller_account(request)):
+        raise errors.ResourceNotFound("The resource you requested does not exist.")
+    return mapping
+
+
 async def create_mapping(ctx: ApiContext, request: Request, request_id: str) -> Response:
     document = wire.json_body(request.body)
     function = _typed(document, "FunctionName", str)
@@ -117,33 +134,43 @@ async def create_mapping(ctx: ApiContext, request: Request, request_id: str) -> 
     if tags is not None and (not isinstance(tags, dict) or
                              not all(isinstance(v, str) for v in tags.values())):
         raise errors.ValidationError.field(tags, "tags", "Member must be a map of strings")
+    _same_account(ctx, request, function)
     mapping = await ctx.mappings.create(function, arn, settings_of(document, source), tags)
     return wire.json_response(202, configuration(ctx, mapping), request_id)
 
 
 async def get_mapping(ctx: ApiContext, request: Request, request_id: str,
                       mapping_id: str) -> Response:
-    return wire.json_response(200, configuration(ctx, ctx.mappings.get(mapping_id)), request_id)
+    return wire.json_response(200, configuration(ctx, _own(ctx, request, mapping_id)), request_id)
 
 
 async def update_mapping(ctx: ApiContext, request: Request, request_id: str,
                          mapping_id: str) -> Response:
-    current = ctx.mappings.get(mapping_id)
+    current = _own(ctx, request, mapping_id)
     document = wire.json_body(request.body)
+    function = _typed(document, "FunctionName", str)
+    if function is not None:
+        _same_account(ctx, request, function)
     mapping = await ctx.mappings.update(mapping_id, settings_of(document, current.source),
-                                        _typed(document, "FunctionName", str))
+                                        function)
     return wire.json_response(202, configuration(ctx, mapping), request_id)
 
 
 async def delete_mapping(ctx: ApiContext, request: Request, request_id: str,
                          mapping_id: str) -> Response:
+    _own(ctx, request, mapping_id)
     mapping = await ctx.mappings.delete(mapping_id)
     return wire.json_response(202, configuration(ctx, mapping), request_id)
 
 
 async def list_mappings(ctx: ApiContext, request: Request, request_id: str) -> Response:
     params = request.query_params()
-    found = ctx.mappings.list(params.get("EventSourceArn"), params.get("FunctionName"))
+    function = params.get("FunctionName")
+    if function:
+        _same_account(ctx, request, function)
+    account = ctx.caller_account(request)
+    found = [m for m in ctx.mappings.list(params.get("EventSourceArn"), function)
+             if ctx.functions.owner(m.function) in (None, account)]
     page, marker = wire.paginate(found, params)
     body: dict[str, Any] = {"EventSourceMappings": [configuration(ctx, m) for m in page]}
     if marker:

@@ -21,15 +21,17 @@ from lamina.api import wire
 from lamina.api.context import ApiContext
 from lamina.domain import errors
 from lamina.domain.cfn import template as templates
-from lamina.domain.stacks import Stack, StackEvent
+from lamina.domain.stacks import Stack, StackEvent, stack_account
 from lamina.http.server import Request, Response
 from lamina.service.providers.base import Dispatch
 
 
 class _InProcess:
-    """The connection of a request made inside the engine: no interim responses."""
+    """The connection of a request made inside the engine: no interim responses, and no
+    signature to check (api/auth.py lets it through with the caller it was given)."""
 
     closed = False
+    in_process = True
 
     def write_interim(self, status: int) -> bool:
         return False
@@ -38,8 +40,9 @@ class _InProcess:
 def in_process(handler: Callable[[Request], Awaitable[Response]]) -> Dispatch:
     """The Lambda API handler as the deploy's providers call it (no socket, same checks)."""
     async def dispatch(method: str, path: str, query: str, headers: dict[str, str],
-                       body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+                       body: bytes, caller: Any = None) -> tuple[int, list[tuple[str, str]], bytes]:
         request = Request(method, path, query, headers, body, _InProcess())  # type: ignore[arg-type]
+        request.caller = caller
         response = await handler(request)
         return response.status, response.headers, response.body or b""
     return dispatch
@@ -137,17 +140,33 @@ def _document(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], boo
         bool(body.get("SkipUnsupported"))
 
 
+async def _own(ctx: ApiContext, request: Request, name: str, taken: bool = False) -> None:
+    """Another account's stack is not found (and its name `taken` for a deploy: stack names
+    are unique across the engine's accounts)."""
+    stack = await ctx.stacks.find(name)
+    if stack is None or (stack_account(stack.stack_id) or ctx.account) == \
+            ctx.caller_account(request):
+        return
+    if taken:
+        raise errors.TemplateError(f"Stack name {name} is taken by another account")
+    raise errors.TemplateError(f"Stack with id {name} does not exist")
+
+
 async def put_stack(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     try:
         document, given, skip = _document(wire.json_body(request.body))
-        stack, changes = await ctx.stacks.deploy(name, document, given, skip)
+        await _own(ctx, request, name, taken=True)
+        stack, changes = await ctx.stacks.deploy(name, document, given, skip,
+                                                 ctx.caller_account(request))
     except errors.LaminaError as exc:
         return _cfn_error(exc, request_id)
     return wire.json_response(200, {**describe(stack), "Changes": changes}, request_id)
 
 
 async def list_stacks(ctx: ApiContext, request: Request, request_id: str) -> Response:
-    stacks = await ctx.stacks.list()
+    account = ctx.caller_account(request)
+    stacks = [s for s in await ctx.stacks.list()
+              if (stack_account(s.stack_id) or ctx.account) == account]
     return wire.json_response(200, {"Stacks": [
         {"StackName": s.name, "StackId": s.stack_id, "StackStatus": s.status,
          "LastUpdatedTime": s.updated_at, "Resources": len(s.resources),
@@ -156,6 +175,7 @@ async def list_stacks(ctx: ApiContext, request: Request, request_id: str) -> Res
 
 async def get_stack(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     try:
+        await _own(ctx, request, name)
         stack = await ctx.stacks.get(name)
     except errors.LaminaError as exc:
         return _cfn_error(exc, request_id)
@@ -166,6 +186,7 @@ async def stack_events(ctx: ApiContext, request: Request, request_id: str,
                        name: str) -> Response:
     after = request.query_params().get("after", "0")
     try:
+        await _own(ctx, request, name)
         stack, found = await ctx.stacks.events(name, int(after) if after.isdigit() else 0)
     except errors.LaminaError as exc:
         return _cfn_error(exc, request_id)
@@ -176,6 +197,7 @@ async def stack_events(ctx: ApiContext, request: Request, request_id: str,
 async def delete_stack(ctx: ApiContext, request: Request, request_id: str,
                        name: str) -> Response:
     try:
+        await _own(ctx, request, name)
         stack = await ctx.stacks.destroy(name)
     except errors.LaminaError as exc:
         return _cfn_error(exc, request_id)

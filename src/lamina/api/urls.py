@@ -94,24 +94,40 @@ def target(request: Request) -> tuple[str, str] | None:
     return None
 
 
+def _verified(ctx: ApiContext, request: Request) -> bool:
+    """An AWS_IAM URL's request: its SigV4 signature (service `lambda`) checked with `--auth
+    sigv4`; without auth only its presence (AWS answers any refusal with 403 Forbidden)."""
+    if ctx.gate is None:
+        return urls.is_signed(request.headers.get("authorization"))
+    try:
+        request.caller = ctx.gate.verify(request)
+    except errors.Unauthenticated:
+        return False
+    return True
+
+
 async def serve(ctx: ApiContext, request: Request, request_id: str, url_id: str,
                 path: str) -> Response:
     config = ctx.urls.by_id(url_id)
     if config is None:
-        return _response(urls.plain_error(403, "Forbidden"), request_id)
+        return _response(urls.forbidden(), request_id)
     origin = request.headers.get("origin")
     cors = config.cors
     if (request.method == "OPTIONS" and cors is not None
             and "access-control-request-method" in request.headers):
         return Response(200, [*urls.cors_headers(cors, origin, preflight=True),
                               ("x-amzn-RequestId", request_id)])
-    if config.auth_type == "AWS_IAM" and not urls.is_signed(request.headers.get("authorization")):
-        return _response(urls.plain_error(403, "Forbidden"), request_id)
+    if config.auth_type == "AWS_IAM" and not _verified(ctx, request):
+        return _response(urls.forbidden(), request_id)
     http_request = urls.HttpRequest(request.method, path, request.query,
                                     list(request.headers.items()), request.body,
                                     protocol=f"HTTP/{request.http_version}")
-    event = json.dumps(urls.http_event(http_request, config, ctx.region, ctx.account,
-                                       request_id, time.time())).encode()
+    shape = urls.http_event(http_request, config, ctx.region, ctx.account, request_id,
+                            time.time())
+    if request.caller is not None:  # --auth sigv4: the verified identity, not the header's
+        shape["requestContext"]["authorizer"]["iam"].update(
+            accountId=request.caller.account, userArn=request.caller.arn)
+    event = json.dumps(shape).encode()
     if len(event) > limits.SYNC_PAYLOAD:
         return _response(urls.plain_error(413, "Payload Too Large"), request_id)
     qualifier = None if config.qualifier == LATEST else config.qualifier
@@ -137,7 +153,8 @@ async def serve(ctx: ApiContext, request: Request, request_id: str, url_id: str,
 async def _streamed(ctx: ApiContext, command: InvokeCommand, extra: list[tuple[str, str]],
                     head_only: bool) -> Response:
     """Relay a streamed response: status and headers from its prelude, then the body as the
-    function writes it. A function that does not stream is answered as BUFFERED."""
+    function writes it. A function that does not stream gets its result sent as it is,
+    without BUFFERED's mapping (AWS sends `{"statusCode": …, "body": …}` itself)."""
     sink: asyncio.Queue[Any] = asyncio.Queue()
     task = asyncio.get_running_loop().create_task(ctx.invoke.invoke(command, stream_sink=sink))
     first = asyncio.ensure_future(sink.get())
@@ -149,9 +166,8 @@ async def _streamed(ctx: ApiContext, command: InvokeCommand, extra: list[tuple[s
         except errors.LaminaError as error:
             return _response(_refused(error), "", extra)
         outcome = result.outcome
-        assert outcome is not None  # only a DryRun has none
-        mapped = urls.function_failed() if outcome.function_error else urls.http_response(
-            outcome.payload)
+        mapped = urls.function_failed() if outcome.function_error else urls.HttpResponse(
+            200, [("Content-Type", "application/json")], outcome.payload)
         return _response(mapped, result.request_id, extra)
     _, content_type, request_id = first.result()
     buffered = b""
@@ -194,7 +210,7 @@ def _refused(error: errors.LaminaError) -> HttpResponse:
     if isinstance(error, errors.TooManyRequests):
         return urls.plain_error(429, "Rate Exceeded.")
     if isinstance(error, errors.ResourceNotFound):
-        return urls.plain_error(403, "Forbidden")
+        return urls.forbidden()
     if error.status < 500:
         return urls.plain_error(error.status, error.message)
     return urls.bad_gateway()

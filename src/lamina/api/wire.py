@@ -156,7 +156,7 @@ def json_body(body: bytes) -> dict[str, Any]:
         return {}
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested deep
         raise errors.InvalidRequestContent("Could not parse request body into json") from None
     if not isinstance(document, dict):
         raise errors.InvalidRequestContent("Could not parse request body into json")
@@ -386,7 +386,7 @@ def payload(body: bytes, invocation: str) -> bytes:
         return b"{}"
     try:
         json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: nested deep
         raise errors.InvalidRequestContent(
             "Could not parse request body into json: Could not parse payload into json: "
             f"{exc}") from None

@@ -133,7 +133,7 @@ def response(api: HttpApi, payload_format: str, payload: bytes) -> HttpResponse:
 def _response_v1(api: HttpApi, payload: bytes) -> HttpResponse:
     try:
         document = json.loads(payload) if payload else None
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     if not isinstance(document, dict):
         return failed(api)

@@ -48,14 +48,16 @@ class FunctionRef:
 
     name: str
     qualifier: str | None
+    account: str | None = None  # the account a (partial) ARN named; None: a plain name
 
 
 @functools.lru_cache(maxsize=4096)  # pure, and on every Invoke: names repeat
-def parse_function_name(value: str, region: str, account: str, field: str = "functionName",
+def parse_function_name(value: str, region: str, account: str | None, field: str = "functionName",
                         qualifier: str | None = None, creating: bool = False) -> FunctionRef:
     """Parse any accepted FunctionName form; raise the error AWS gives for a bad one. The
     `Qualifier` parameter, if any, is checked with it: AWS reports every broken constraint of
-    the two in one ValidationException."""
+    the two in one ValidationException. An ARN of another account than `account` is refused
+    (403), unless `account` is None: then the caller checks (`ApiContext.function_ref`)."""
     problems = _name_problems(value, field, creating) + qualifier_problems(qualifier)
     if problems:
         raise errors.ValidationError.fields(problems)
@@ -66,14 +68,14 @@ def parse_function_name(value: str, region: str, account: str, field: str = "fun
     if match["region"] is not None and match["region"] != region:
         raise errors.ResourceNotFound(
             f"Functions from '{match['region']}' are not reachable in this region ('{region}')")
-    if match["account"] and match["account"] != account:
+    if match["account"] and account is not None and match["account"] != account:
         raise errors.AccessDenied("")
     name = match["name"]
     if creating and len(name) > MAX_NAME:
         raise errors.InvalidParameterValue(
             f"1 validation error detected: Value '{name}' at '{field}' failed to satisfy "
             f"constraint: Member must have length less than or equal to {MAX_NAME}")
-    return FunctionRef(name, match["qualifier"])
+    return FunctionRef(name, match["qualifier"], match["account"] or None)
 
 
 def _name_problems(value: str, field: str, creating: bool) -> list[tuple[str, str, str]]:

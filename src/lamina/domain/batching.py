@@ -8,10 +8,13 @@ Theory of operation
   complete success. An entry without an identifier, with a wrong key, or (SQS) with an id
   not in the batch makes the whole batch a failure. Otherwise the listed records failed:
   SQS keeps (does not delete) them; streams retry from the lowest listed sequence number.
-* **Stream retries**: a failing batch is retried until it succeeds, its records are older
-  than `MaximumRecordAgeInSeconds`, or `MaximumRetryAttempts` is used up (-1: forever).
-  `BisectBatchOnFunctionError` splits a failing batch in halves first; splitting does not
-  count as a retry. Back-off between retries: 1 s doubling to 30 s (spec §20 #25).
+* **Stream retries** (Kinesis, DynamoDB Streams, Kafka): a failing batch is retried until it
+  succeeds, its records are older than `MaximumRecordAgeInSeconds`, or
+  `MaximumRetryAttempts` is used up (-1: forever). `BisectBatchOnFunctionError` splits a
+  batch that failed as a whole in halves first; splitting does not count as a retry. A
+  partial failure completes the records before the lowest failed one and retries from it
+  (no bisect). Back-off between retries: 1 s doubling to 30 s (spec §20 #25).
+  `before_stream_batch` and `after_stream_batch` return the decision; the poller acts on it.
 * **Batch size**: at most `BatchSize` records and 6 MB of payload.
 
 Pure functions, no I/O. Sources:
@@ -26,6 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_BATCH_BYTES = 6 * 1024 * 1024
+
+RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
+RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +59,7 @@ def result_of(function_error: bool, payload: bytes, report_failures: bool,
         return SUCCESS
     try:
         response = json.loads(payload) if payload else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return FAILURE
     if response is None:
         return SUCCESS
@@ -87,11 +93,6 @@ def first_failed_index(result: BatchResult, identifiers: list[str]) -> int:
     return next(i for i, identifier in enumerate(identifiers) if identifier in failed)
 
 
-def halves(items: list[Any]) -> tuple[list[Any], list[Any]]:
-    middle = (len(items) + 1) // 2
-    return items[:middle], items[middle:]
-
-
 def retry_delay(retries: int) -> float:
     """Seconds before retrying a failing stream batch the `retries`-th time."""
     return min(2.0 ** max(retries - 1, 0), 30.0)
@@ -113,3 +114,56 @@ def cut(sizes: list[int], batch_size: int, max_bytes: int = MAX_BATCH_BYTES) -> 
         if total > max_bytes and count > 0:
             return count
     return min(len(sizes), batch_size)
+
+
+@dataclass(frozen=True, slots=True)
+class Succeeded:
+    """The batch is done: checkpoint past it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bisect:
+    """Run `batch[:at]`, then `batch[at:]`, as batches of their own (not a retry)."""
+
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBatch:
+    """The first `done` records succeeded (checkpoint past them); run the rest again as
+    retry number `retry`, `retry_delay(retry)` seconds from now."""
+
+    done: int
+    retry: int
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """The first `done` records succeeded; send the rest to the on-failure destination with
+    `condition` and move past them."""
+
+    done: int
+    condition: str
+
+
+StreamDecision = Succeeded | Bisect | RetryBatch | GiveUp
+SUCCEEDED = Succeeded()
+
+
+def before_stream_batch(oldest_arrival: float, now: float, max_age: int) -> GiveUp | None:
+    """A batch whose oldest record is older than `MaximumRecordAgeInSeconds` is not run."""
+    return GiveUp(0, RECORD_AGE_EXCEEDED) if too_old(oldest_arrival, now, max_age) else None
+
+
+def after_stream_batch(result: BatchResult, identifiers: list[str], retries: int,
+                       max_retries: int, bisect: bool) -> StreamDecision:
+    """What a stream poller does after a batch with these records ran: `result` is its
+    outcome (`result_of`), `retries` the retries this batch has had so far."""
+    if result.ok:
+        return SUCCEEDED
+    if result.whole_batch_failed and bisect and len(identifiers) > 1:
+        return Bisect((len(identifiers) + 1) // 2)
+    done = first_failed_index(result, identifiers)
+    if retries_exhausted(retries + 1, max_retries):
+        return GiveUp(done, RETRY_ATTEMPTS_EXHAUSTED)
+    return RetryBatch(done, retries + 1)

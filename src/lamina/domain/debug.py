@@ -23,6 +23,7 @@ Rules
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lamina.domain import errors, runtimes
 
@@ -43,6 +44,12 @@ class DebugSettings:
     def to_dict(self) -> dict[str, object]:
         return {"FunctionName": self.function, "Version": self.version, "Port": self.port,
                 "Wait": self.wait, "Qualifier": self.qualifier, "Host": "127.0.0.1"}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DebugSettings:
+        """As `to_dict` wrote it (the store keeps debug mode across restarts)."""
+        return cls(data["FunctionName"], data["Version"], int(data["Port"]),
+                   bool(data.get("Wait")), data.get("Qualifier"))
 
 
 def debug_settings(function: str, version: str, runtime: str | None, port: object,

@@ -76,7 +76,7 @@ def embed(payload: bytes) -> Any:
     """A payload inside a record: parsed when it is JSON, else as a string."""
     try:
         return json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return payload.decode("utf-8", "replace")
 
 
@@ -98,6 +98,16 @@ def async_record(*, condition: str, request_id: str, function_arn: str, invoke_c
         record["responseContext"] = context
         record["responsePayload"] = embed(response_payload)
     return json.dumps(record).encode()
+
+
+def source_account(record: bytes) -> str | None:
+    """The account of the function an `async_record` is from (None: not such a record)."""
+    try:
+        arn = json.loads(record)["requestContext"]["functionArn"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    parts = arn.split(":") if isinstance(arn, str) else []
+    return parts[4] if len(parts) > 4 else None
 
 
 def dlq_attributes(request_id: str, status_code: int, error_message: str) -> dict[str, Any]:

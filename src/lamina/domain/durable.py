@@ -404,10 +404,19 @@ def _chained_start(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | 
 
 def chained_finished(ex: Execution, op_id: str, status: str, now: float,
                      result: str | None = None, error: dict[str, Any] | None = None) -> bool:
-    """Record how a chained invoke ended (SUCCEEDED, FAILED, TIMED_OUT, STOPPED)."""
+    """Record how a chained invoke ended (SUCCEEDED, FAILED, TIMED_OUT, STOPPED).
+
+    While an invocation of the execution runs, the outcome is held and recorded when that
+    invocation ends: as on Lambda, where the invocation that started a chained invoke has
+    suspended before the target answers, the history reads ChainedInvokeStarted,
+    InvocationCompleted, ChainedInvoke<Outcome>, whatever the target's speed."""
     op = ex.operations.get(op_id)
     if ex.status != RUNNING or op is None or op["Status"] != "STARTED":
         return False
+    if ex.invoking is not None:
+        ex.chained[op_id] = {"state": "held", "status": status, "result": result,
+                             "error": error}
+        return True
     ex.chained.pop(op_id, None)
     op = _new_op({}, op, now, status)
     op["ChainedInvokeDetails"] = ({"Result": result} if status == "SUCCEEDED"
@@ -545,6 +554,9 @@ def end_invocation(ex: Execution, request_id: str, now: float, output: Any,
         _event(ex, "InvocationCompleted", None, now, details)
         return
     _event(ex, "InvocationCompleted", None, now, details)
+    for op_id, run in list(ex.chained.items()):
+        if run.get("state") == "held":  # outcomes that came while it ran (chained_finished)
+            chained_finished(ex, op_id, run["status"], now, run["result"], run["error"])
     if failure is not None:
         _invocation_failed(ex, failure, now)
         return

@@ -7,6 +7,12 @@
     │   ├── InvalidRequestContent        400 InvalidRequestContentException
     │   ├── ResourceInUse                400 ResourceInUseException
     │   ├── AccessDenied                 403 AccessDeniedException
+    │   ├── Unauthenticated              403, no "Type": a request's signature is refused
+    │   │   ├── MissingAuthenticationToken   403 MissingAuthenticationTokenException
+    │   │   ├── IncompleteSignature          403 IncompleteSignatureException
+    │   │   ├── InvalidSignature             403 InvalidSignatureException (also expired)
+    │   │   ├── UnrecognizedClient           403 UnrecognizedClientException (unknown key)
+    │   │   └── ExpiredToken                 403 ExpiredTokenException
     │   ├── ResourceNotFound             404 ResourceNotFoundException
     │   ├── CodeSigningConfigNotFound    404 CodeSigningConfigNotFoundException
     │   ├── CodeVerificationFailed       400 CodeVerificationFailedException
@@ -123,6 +129,36 @@ class AccessDenied(ClientError):
 
     def body(self) -> dict[str, Any]:
         return {"Message": self.message or None}
+
+
+class Unauthenticated(ClientError):
+    """SigV4 refused the request (`--auth sigv4`): AWS's body is `{"message": ...}`."""
+
+    status = 403
+    message_key = "message"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message, typed=False)
+
+
+class MissingAuthenticationToken(Unauthenticated):
+    error_type = "MissingAuthenticationTokenException"
+
+
+class IncompleteSignature(Unauthenticated):
+    error_type = "IncompleteSignatureException"
+
+
+class InvalidSignature(Unauthenticated):
+    error_type = "InvalidSignatureException"
+
+
+class UnrecognizedClient(Unauthenticated):
+    error_type = "UnrecognizedClientException"
+
+
+class ExpiredToken(Unauthenticated):
+    error_type = "ExpiredTokenException"
 
 
 class ResourceNotFound(ClientError):

@@ -36,7 +36,7 @@ def parse(text: Any) -> dict[str, Any]:
         raise errors.InvalidParameterValue(INVALID)
     try:
         pattern: dict[str, Any] = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise errors.InvalidParameterValue(INVALID) from None
     _check(pattern)
     return pattern
@@ -154,7 +154,7 @@ def _numeric(argument: Any, value: Any) -> bool:
 def _as_json(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
 
 

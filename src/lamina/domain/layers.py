@@ -134,15 +134,18 @@ def layer_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:lambda:{region}:{account}:layer:{name}"
 
 
-def parse_name(value: str, region: str, account: str) -> str:
-    """A LayerName path value (a name or a layer ARN) as a bare name; AWS's 400 if invalid."""
+def parse_name(value: str, region: str) -> tuple[str, str | None]:
+    """A LayerName path value (a name or a layer ARN) as a bare name and the account an ARN
+    names (None: a bare name); AWS's 400 if invalid."""
     arn = LAYER_ARN_RE.fullmatch(value)
     if len(value) > NAME_MAX or (arn is None and not NAME_RE.fullmatch(value)):
         raise errors.ValidationError.field(
             value, "layerName", "Member must satisfy regular expression pattern: " + NAME_PATTERN)
-    if arn is not None and (arn["region"], arn["account"]) != (region, account):
+    if arn is None:
+        return value, None
+    if arn["region"] != region:
         raise errors.ResourceNotFound(NOT_FOUND)
-    return arn["name"] if arn is not None else value
+    return arn["name"], arn["account"]
 
 
 def parse_version_arn(value: str, field: str = "arn") -> tuple[str, str, str, int]:

@@ -79,6 +79,7 @@ class FunctionConfig:
     # identifies the code and settings environments are built from; renewed when they change
     # (a published version keeps the one of the $LATEST it was published from)
     deployment_id: str = ""
+    account: str = ""  # the account that owns the function; "": the engine's own (--account)
 
     def replace(self, **changes: Any) -> FunctionConfig:
         return dataclasses.replace(self, **changes)
@@ -146,7 +147,7 @@ class Alias:
 class ResourcePolicy:
     """The resource-based policy of one function qualifier (`$LATEST`: the unqualified
     function): the statements AddPermission added, in order, and a RevisionId that changes
-    with each change. Recorded and returned, never enforced (`domain.policies`)."""
+    with each change. Enforced for callers of another account (`domain.policies`)."""
 
     function: str
     qualifier: str

@@ -1,13 +1,15 @@
 """Resource-based policy statements: what AddPermission adds to a function's policy.
 
-Lamina records policies and returns them as Lambda builds them; it never enforces them (there
-is no IAM here: any caller may invoke any function). Statement and policy shapes follow
+Lamina records policies and returns them as Lambda builds them. They are enforced only for a
+caller of another account (`allows`): within its own account a caller may do anything (there
+are no IAM identity policies here). Statement and policy shapes follow
 responses recorded against AWS (LocalStack `TestLambdaPermissions` snapshots) and
 https://docs.aws.amazon.com/lambda/latest/dg/access-control-resource-based.html
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from dataclasses import dataclass
@@ -153,7 +155,7 @@ def parse_document(text: object) -> tuple[str | None, str | None, tuple[dict[str
             text, "policy", f"Member must have length less than or equal to {MAX_POLICY}")
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise errors.InvalidParameterValue("The policy is not valid JSON.") from None
     if not isinstance(document, dict) or "Statement" not in document:
         raise errors.InvalidParameterValue("The policy must be a JSON object with a Statement.")
@@ -187,3 +189,99 @@ def _check_statement(item: object, number: int) -> None:
     sid = item.get("Sid")
     if sid is not None and not isinstance(sid, str):
         raise errors.InvalidParameterValue(f"The Sid of statement {number} is not a string.")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who asks, as a resource policy sees it: an account's principal (`account`, and its
+    IAM `arn` when known) or an AWS service acting for a resource (`service`, `source_arn`,
+    `source_account`)."""
+
+    account: str | None = None
+    arn: str | None = None
+    service: str | None = None
+    source_arn: str | None = None
+    source_account: str | None = None
+
+
+def allows(statements: tuple[dict[str, Any], ...], action: str, who: Principal) -> bool:
+    """Whether a resource policy lets `who` do `action`: an Allow statement matches and no
+    Deny does (IAM's evaluation of a resource policy alone). Conditions other than
+    AWS:SourceArn, AWS:SourceAccount and aws:PrincipalAccount never match (no organizations,
+    no function URLs here), so a statement carrying one grants nothing."""
+    matching = [s for s in statements if _matches(s, action, who)]
+    return (any(s.get("Effect") == "Allow" for s in matching)
+            and not any(s.get("Effect") == "Deny" for s in matching))
+
+
+# The actions whose AccessDeniedException AWS words (an Invoke's, seen in users' reports);
+# for the others (GetFunction, recorded in tests/acceptance/test_aws_answers.py) it answers
+# `{"Message": null}`.
+_WORDED = ("lambda:InvokeFunction", "lambda:GetLayerVersion")
+
+
+def denied(who: Principal, action: str | None, resource: str) -> str:
+    """AccessDeniedException's message for a call no resource policy allows; "" (AWS's
+    `{"Message": null}`) where AWS says nothing more."""
+    if action not in _WORDED:
+        return ""
+    user = who.arn or f"arn:aws:iam::{who.account}:root"
+    return (f"User: {user} is not authorized to perform: {action} on resource: {resource} "
+            f"because no resource-based policy allows the {action} action")
+
+
+def _matches(statement: dict[str, Any], action: str, who: Principal) -> bool:
+    return (_action_matches(statement.get("Action"), action)
+            and _principal_matches(statement.get("Principal"), who)
+            and _conditions_hold(statement.get("Condition") or {}, who))
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _action_matches(value: Any, action: str) -> bool:
+    return any(isinstance(pattern, str) and fnmatch.fnmatchcase(action.lower(), pattern.lower())
+               for pattern in _listed(value))
+
+
+def _principal_matches(value: Any, who: Principal) -> bool:
+    if value == "*" or value == {"AWS": "*"}:
+        return True
+    if not isinstance(value, dict):
+        return False
+    if who.service is not None:
+        return who.service in _listed(value.get("Service"))
+    return any(_aws_matches(item, who) for item in _listed(value.get("AWS")))
+
+
+def _aws_matches(item: Any, who: Principal) -> bool:
+    if not isinstance(item, str) or who.account is None:
+        return False
+    if item == "*" or item == who.account or item == f"arn:aws:iam::{who.account}:root":
+        return True
+    return who.arn is not None and item == who.arn
+
+
+_CONDITION_KEYS = {"aws:sourcearn": "source_arn", "aws:sourceaccount": "source_account",
+                   "aws:principalaccount": "account"}
+
+
+def _conditions_hold(condition: dict[str, Any], who: Principal) -> bool:
+    for operator, tests in condition.items():
+        if not isinstance(tests, dict):
+            return False
+        for key, expected in tests.items():
+            attribute = _CONDITION_KEYS.get(str(key).lower())
+            actual = getattr(who, attribute) if attribute else None
+            if actual is None or not _compare(operator, actual, _listed(expected)):
+                return False
+    return True
+
+
+def _compare(operator: str, actual: str, expected: list[Any]) -> bool:
+    if operator in ("StringEquals", "ArnEquals"):
+        return actual in expected
+    if operator in ("StringLike", "ArnLike"):
+        return any(isinstance(e, str) and fnmatch.fnmatchcase(actual, e) for e in expected)
+    return False

@@ -103,7 +103,7 @@ def _check_input(schedule: Schedule) -> None:
     if schedule.source == "events":  # a rule's Input must be valid JSON; Scheduler's is text
         try:
             json.loads(schedule.input)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise errors.InvalidParameterValue(
                 f"Schedule {schedule.name}: Input is not valid JSON.") from None
 

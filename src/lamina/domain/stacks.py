@@ -177,6 +177,12 @@ class StackEvent:
         return asdict(self)
 
 
+def stack_account(stack_id: str) -> str | None:
+    """The account that owns a stack: the one its StackId (an ARN) carries."""
+    parts = stack_id.split(":")
+    return parts[4] if len(parts) > 5 else None
+
+
 def stack_arn(region: str, account: str, name: str, unique: str) -> str:
     return f"arn:aws:cloudformation:{region}:{account}:stack/{name}/{unique}"
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
 import secrets
@@ -25,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from lamina.domain import errors
 from lamina.domain.destinations import iso_timestamp
@@ -93,7 +94,7 @@ def check_auth_type(value: Any, required: bool) -> None:
 def check_invoke_mode(value: Any) -> None:
     if value is not None and value not in INVOKE_MODES:
         raise errors.ValidationError.field(
-            value, "invokeMode", "Member must satisfy enum value set: [BUFFERED, RESPONSE_STREAM]")
+            value, "invokeMode", "Member must satisfy enum value set: [RESPONSE_STREAM, BUFFERED]")
 
 
 def check_cors(cors: Any) -> dict[str, Any] | None:
@@ -131,6 +132,9 @@ def check_cors(cors: Any) -> dict[str, Any] | None:
 
 
 # the request → event ---------------------------------------------------------------
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer",
+                         "transfer-encoding", "upgrade"})
+
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     """What the URL received: the path after the URL's root, and the rest as sent."""
@@ -147,12 +151,21 @@ class HttpRequest:
 
 def http_event(request: HttpRequest, config: FunctionUrlConfig, region: str, account: str,
                request_id: str, now: float) -> dict[str, Any]:
-    """The payload-2.0 event Lambda hands the function for `request`."""
+    """The payload-2.0 event Lambda hands the function for `request`. As on AWS, the
+    domain name is the host the caller used (the Host header), `http.path` is the path
+    decoded with repeated slashes merged, and hop-by-hop headers are not passed on."""
+    host = next((value for name, value in request.headers if name.lower() == "host"), "")
     context: dict[str, Any] = {
         "accountId": account if config.auth_type == "AWS_IAM" else "anonymous",
-        "apiId": config.url_id, "domainName": f"{config.url_id}.lambda-url.{region}.on.aws",
+        "apiId": config.url_id,
+        "domainName": host or f"{config.url_id}.lambda-url.{region}.on.aws",
         "domainPrefix": config.url_id}
+    request = dataclasses.replace(request, headers=[
+        (name, value) for name, value in request.headers
+        if name.lower() not in _HOP_BY_HOP])
     event = payload_v2(request, context, "$default", "$default", request_id, now)
+    http = event["requestContext"]["http"]
+    http["path"] = re.sub("/{2,}", "/", unquote(request.path))
     if config.auth_type == "AWS_IAM":
         event["requestContext"]["authorizer"] = {
             "iam": _caller(event["headers"].get("authorization", ""), account)}
@@ -240,7 +253,7 @@ def http_response(payload: bytes,
     claims to be a response but is not a valid one is Lambda's 502 (or `malformed()`)."""
     try:
         document = json.loads(payload) if payload else None
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     if not (isinstance(document, dict) and "statusCode" in document):
         # as AWS answers: a string result is the body itself; other JSON compactly
@@ -294,7 +307,7 @@ def stream_prelude(data: bytes) -> tuple[dict[str, Any], bytes] | None:
         return None
     try:
         prelude = json.loads(data[:end]) if end else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         prelude = {}
     return (prelude if isinstance(prelude, dict) else {}), data[end + 8:]
 
@@ -313,6 +326,17 @@ def function_failed() -> HttpResponse:
     """What the caller of a URL gets when the function fails: AWS's 502 with the words
     alone as the body (recorded)."""
     return HttpResponse(502, [("Content-Type", "application/json")], b"Internal Server Error")
+
+
+FORBIDDEN = ("Forbidden. For troubleshooting Function URL authorization issues, see: "
+             "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html")
+
+
+def forbidden() -> HttpResponse:
+    """AWS's 403 for a URL that does not exist (any more) or a caller it does not admit."""
+    response = plain_error(403, FORBIDDEN)
+    response.headers.append(("x-amzn-ErrorType", "AccessDeniedException"))
+    return response
 
 
 def plain_error(status: int, message: str) -> HttpResponse:

@@ -65,7 +65,7 @@ def state_of(payload: bytes) -> dict[str, Any] | None:
     object with a `state` object (the invocation failed)."""
     try:
         response = json.loads(payload) if payload else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     state = response.get("state") if isinstance(response, dict) else None
     return state if isinstance(state, dict) else None

@@ -24,6 +24,13 @@ docs/ARCHITECTURE.md).
 * `Expect: 100-continue` is answered before the body is read.
 * A face may track its connections (`Connections`) to stop gracefully: once `closing`, every
   response ends its connection, and idle connections are closed at once.
+* Limits against slow or hostile clients (`Limits`, on a tracked face): a request line and
+  headers over `MAX_HEAD` get 431 and the connection closed; a client that takes more than
+  `header_timeout` s to send them (slowloris, or a connection that never sends a byte), or
+  that stays idle more than `idle_timeout` s between requests, is disconnected; past
+  `max_connections` open, the longest idle connection is closed to let a new one in (or the
+  new one, if none is idle). One timer per face checks every connection each second, so
+  the per-request path only notes the time a request began.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from time import monotonic
 from typing import Any
 from urllib.parse import unquote
 
@@ -39,12 +47,15 @@ import httptools
 
 log = logging.getLogger("lamina.http")
 MAX_PIPELINED = 8  # requests queued on one connection before reading pauses
+MAX_HEAD = 65_536  # request line + headers (an ALB takes 64 KB of headers); more gets 431
 
 REASONS = {
     100: b"Continue", 200: b"OK", 201: b"Created", 202: b"Accepted", 204: b"No Content",
-    400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found", 405: b"Method Not Allowed",
+    303: b"See Other", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found",
+    405: b"Method Not Allowed",
     409: b"Conflict", 412: b"Precondition Failed", 413: b"Request Entity Too Large",
-    415: b"Unsupported Media Type", 429: b"Too Many Requests", 500: b"Internal Server Error",
+    415: b"Unsupported Media Type", 429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large", 500: b"Internal Server Error",
     502: b"Bad Gateway", 503: b"Service Unavailable",
 }
 
@@ -53,7 +64,7 @@ class Response:
     """An HTTP response: status, header pairs, and a body of bytes or an async stream of them
     (a stream is sent with chunked transfer encoding, each piece as it comes)."""
 
-    __slots__ = ("status", "headers", "body", "stream")
+    __slots__ = ("body", "headers", "status", "stream")
 
     def __init__(self, status: int = 200, headers: list[tuple[str, str]] | None = None,
                  body: bytes = b"", stream: AsyncIterator[bytes] | None = None) -> None:
@@ -117,8 +128,18 @@ class BodyStream:
 class Request:
     """One parsed request. `headers` keys are lower-case; `path` is percent-decoded."""
 
-    __slots__ = ("method", "path", "raw_path", "query", "headers", "body", "stream",
-                 "http_version", "_protocol", "caller")
+    __slots__ = (
+        "_protocol",
+        "body",
+        "caller",
+        "headers",
+        "http_version",
+        "method",
+        "path",
+        "query",
+        "raw_path",
+        "stream",
+    )
 
     def __init__(self, method: str, raw_path: str, query: str, headers: dict[str, str],
                  body: bytes, protocol: HttpProtocol, http_version: str = "1.1",
@@ -157,18 +178,59 @@ class Request:
 
 Handler = Callable[[Request], Awaitable[Response]]
 StreamsBody = Callable[[str, str, dict[str, str]], bool]
+Accept = Callable[[Any, Any], bool]  # (peer address, local address) of a new connection
+
+
+class Limits:
+    """How long a client may take and how many connections a face keeps (module docstring)."""
+
+    __slots__ = ("header_timeout", "idle_timeout", "max_connections")
+
+    def __init__(self, header_timeout: float = 10.0, idle_timeout: float = 300.0,
+                 max_connections: int = 10_000) -> None:
+        self.header_timeout = header_timeout
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
 
 
 class Connections:
-    """The open connections of one server, so that it can stop gracefully (`close`)."""
+    """The open connections of one server, so that it can stop gracefully (`close`) and hold
+    its clients to `limits`."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
         self.open: set[HttpProtocol] = set()
         self.closing = False
+        self.limits = limits or Limits()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, connection: HttpProtocol) -> bool:
+        """Take a new connection; False if it must be closed (too many, none idle)."""
+        if self._timer is None and not self.closing:
+            self._timer = asyncio.get_running_loop().call_later(1.0, self._sweep)
+        if len(self.open) >= self.limits.max_connections:
+            idle = [c for c in self.open if not c.busy]
+            if not idle:
+                return False
+            oldest = min(idle, key=lambda c: c.since)
+            self.open.discard(oldest)  # now: connection_lost comes later
+            oldest.abort()
+        self.open.add(connection)
+        return True
+
+    def _sweep(self) -> None:
+        """Every second: end connections past the header or idle timeout."""
+        now = monotonic()
+        for connection in list(self.open):
+            connection.check(now, self.limits)
+        self._timer = None if self.closing else \
+            asyncio.get_running_loop().call_later(1.0, self._sweep)
 
     def close(self) -> None:
         """From now on each response ends its connection; idle connections end now."""
         self.closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         for connection in list(self.open):
             connection.close_if_idle()
 
@@ -186,8 +248,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def __init__(self, handler: Handler, body_limit: Callable[[str], int],
                  too_large: Callable[[str, int], Response], streams_body: StreamsBody = _never,
-                 connections: Connections | None = None) -> None:
+                 connections: Connections | None = None, accept: Accept | None = None) -> None:
         self._handler = handler
+        self._accept = accept
         self._connections = connections
         self._streams_body = streams_body
         self._stream: BodyStream | None = None
@@ -205,13 +268,22 @@ class HttpProtocol(asyncio.Protocol):
         self._discarding = False
         self._queue: deque[tuple[Request, bool]] = deque()
         self._reading = False  # between the start and the end of a request
+        self._head = 0  # bytes of the request line and headers so far
+        self._served = False  # a request has begun on this connection
+        self.since = 0.0  # when the connection opened, a request began, or one was answered
         self.closed = False
 
     # asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
-        if self._connections is not None:
-            self._connections.open.add(self)
+        if self._accept is not None and not self._accept(transport.get_extra_info("peername"),
+                                                         transport.get_extra_info("sockname")):
+            self.closed = True
+            transport.abort()  # type: ignore[attr-defined]  # refused before a byte is read
+            return
+        self.since = monotonic()
+        if self._connections is not None and not self._connections.add(self):
+            transport.abort()  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -227,11 +299,15 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fail(b"upgrade not supported")
         except httptools.HttpParserError:
-            self._fail(b"bad request")
+            self._fail(b"bad request")  # (a no-op if the connection is closing already)
 
     # httptools callbacks -----------------------------------------------------------
     def on_message_begin(self) -> None:
         self._reading = True
+        self._served = True
+        self._head = 0
+        if self._connections is not None:
+            self.since = monotonic()
         self._discarding = False
         self._stream = None
         self._in_body = False
@@ -242,8 +318,14 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._head += len(url)
+        if self._head > MAX_HEAD:
+            self._head_too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head += len(name) + len(value) + 4
+        if self._head > MAX_HEAD and not self._in_body:
+            self._head_too_large()
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         if self._in_body:  # a trailer, after a chunked body
@@ -252,6 +334,10 @@ class HttpProtocol(asyncio.Protocol):
             return
         previous = self._headers.get(key)
         self._headers[key] = text if previous is None else previous + "," + text
+
+    def _head_too_large(self) -> None:
+        self._fail(b"request header fields too large", 431)
+        raise httptools.HttpParserError("head too large")  # stops this feed_data
 
     def on_headers_complete(self) -> None:
         self._max_body = self._body_limit(self._path())
@@ -330,6 +416,8 @@ class HttpProtocol(asyncio.Protocol):
                 self._queue.clear()
                 self._transport.close()
                 return
+            if self._connections is not None:
+                self.since = monotonic()
         if self._transport is not None and not self.closed:
             self._transport.resume_reading()  # a no-op unless too many requests had piled up
 
@@ -359,6 +447,21 @@ class HttpProtocol(asyncio.Protocol):
         if not self.busy and self._transport is not None:
             self._transport.close()
 
+    def check(self, now: float, limits: Limits) -> None:
+        """End the connection if its client is past `limits` (see the module docstring)."""
+        if self._queue:
+            return  # a request is being answered: the handler's own timeouts apply
+        if self._reading and not self._in_body:
+            if now - self.since > limits.header_timeout:
+                self.abort()  # headers too slow (or none at all)
+        elif not self._reading and now - self.since > (
+                limits.idle_timeout if self._served else limits.header_timeout):
+            self.abort()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
     def write_interim(self, status: int) -> bool:
         if self.closed or self._transport is None or self._transport.is_closing():
             return False
@@ -372,25 +475,27 @@ class HttpProtocol(asyncio.Protocol):
         if self._transport is not None and not self._transport.is_closing():
             self._transport.write(response.encode(keep_alive=True))
 
-    def _fail(self, message: bytes) -> None:
-        """The peer broke HTTP: answer 400 and close."""
+    def _fail(self, message: bytes, status: int = 400) -> None:
+        """The peer broke HTTP: answer 400 (or `status`) and close."""
         if self._transport is not None and not self._transport.is_closing():
-            response = Response(400, [("Content-Type", "text/plain")], message)
+            response = Response(status, [("Content-Type", "text/plain")], message)
             self._transport.write(response.encode(keep_alive=False))
             self._transport.close()
 
 
 async def serve(handler: Handler, host: str, port: int, *, body_limit: Callable[[str], int],
                 too_large: Callable[[str, int], Response], streams_body: StreamsBody = _never,
-                backlog: int = 1024, connections: Connections | None = None) -> asyncio.Server:
+                backlog: int = 1024, connections: Connections | None = None,
+                accept: Accept | None = None) -> asyncio.Server:
     """Listen on host:port and answer every request with `handler`.
 
     `streams_body(method, path, headers)` says which requests are handed to the handler as
     soon as their headers arrive, with the body to read from `Request.stream`.
+    `accept(peer, local)`, when given, decides on each new connection: False closes it.
     """
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: HttpProtocol(handler, body_limit, too_large, streams_body, connections),
+        lambda: HttpProtocol(handler, body_limit, too_large, streams_body, connections, accept),
         host, port,
         backlog=backlog, reuse_address=True,
     )

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from lamina.domain import batching, filters
 from lamina.domain.model import EventSourceMapping
-from lamina.service.mappings import MappingService
+from lamina.service.batches import BatchRunner
 
 T = TypeVar("T")
 log = logging.getLogger("lamina.pollers")
@@ -64,23 +64,23 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def retry_later(mappings: MappingService, request_id: str, retry: int,
+async def retry_later(batches: BatchRunner, request_id: str, retry: int,
                       stop: asyncio.Event) -> None:
     """Record that a failed batch is retried, and wait for it (1 s doubling to 30 s, engine
     time) unless the mapping stops first."""
     delay = batching.retry_delay(retry)
-    mappings.note(request_id, "retry_scheduled", {"retry": retry, "delay_s": delay})
-    await unless_stopped(mappings.clock.sleep(delay), stop)
+    batches.note(request_id, "retry_scheduled", {"retry": retry, "delay_s": delay})
+    await unless_stopped(batches.sleep(delay), stop)
 
 
 class Poller:
     """What every poller holds: its mapping, the service that runs its batches, the source
     clients, and the stop event the supervisor sets."""
 
-    def __init__(self, mapping: EventSourceMapping, mappings: MappingService, clients: Any,
+    def __init__(self, mapping: EventSourceMapping, batches: BatchRunner, clients: Any,
                  region: str, stop: asyncio.Event) -> None:
         self.mapping = mapping
-        self.mappings = mappings
+        self.batches = batches
         self.clients = clients
         self.region = region
         self.stop = stop
@@ -88,4 +88,4 @@ class Poller:
 
     def problem(self, exc: BaseException) -> None:
         """The source failed us: say so in LastProcessingResult (the state does not change)."""
-        self.mappings.processed(self.mapping.uuid, f"PROBLEM: {describe(exc)}")
+        self.batches.processed(self.mapping.uuid, f"PROBLEM: {describe(exc)}")

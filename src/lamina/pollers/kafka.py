@@ -27,7 +27,7 @@ from lamina.domain import batching, filters
 from lamina.domain.destinations import iso_timestamp
 from lamina.domain.model import EventSourceMapping
 from lamina.pollers.base import Backoff, Poller, pause, retry_later
-from lamina.service.mappings import MappingService
+from lamina.service.batches import BatchRunner
 
 DEFAULT_WINDOW_S = 0.5
 
@@ -47,9 +47,9 @@ def kafka_record(message: Any) -> dict[str, Any]:
 class KafkaPoller(Poller):
     """The poller of one self-managed Kafka mapping."""
 
-    def __init__(self, mapping: EventSourceMapping, mappings: MappingService, clients: Any,
+    def __init__(self, mapping: EventSourceMapping, batches: BatchRunner, clients: Any,
                  region: str, stop: asyncio.Event) -> None:
-        super().__init__(mapping, mappings, clients, region, stop)
+        super().__init__(mapping, batches, clients, region, stop)
         self.servers = ",".join(mapping.bootstrap_servers)
 
     async def run(self) -> None:
@@ -92,40 +92,45 @@ class KafkaPoller(Poller):
                                    for partition, items in fetched.items() if items})
 
     async def _process(self, records: list[dict[str, Any]]) -> bool:
-        mapping = self.mappings.current(self.mapping.uuid) or self.mapping
+        mapping = self.batches.current(self.mapping.uuid) or self.mapping
         grouped: dict[str, list[dict[str, Any]]] = {}
         for record in records:
             grouped.setdefault(f"{record['topic']}-{record['partition']}", []).append(record)
         payload = json.dumps({"eventSource": "SelfManagedKafka",
                               "bootstrapServers": self.servers, "records": grouped}).encode()
-        request_id = self.mappings.begin_batch(mapping, {"records": len(records),
-                                                         "partitions": sorted(grouped)})
+        request_id = self.batches.begin_batch(mapping, {"records": len(records),
+                                                        "partitions": sorted(grouped)})
         invocations, retries, backoff = 0, 0, Backoff()
         while not self.stop.is_set():
             oldest = min(r["timestamp"] for r in records) / 1000
-            if batching.too_old(oldest, time.time(), mapping.max_record_age):
-                await self._give_up(mapping, request_id, grouped, "RecordAgeExceeded",
+            expired = batching.before_stream_batch(oldest, time.time(), mapping.max_record_age)
+            if expired is not None:
+                await self._give_up(mapping, request_id, grouped, expired.condition,
                                     invocations, payload)
                 return True
-            outcome = await self.mappings.invoke_batch(mapping, request_id, payload,
-                                                       invocations + 1)
+            outcome = await self.batches.invoke_batch(mapping, request_id, payload,
+                                                      invocations + 1)
             if outcome is None:
                 await pause(backoff.next(), self.stop)
                 continue
             invocations += 1
-            if not outcome.function_error:
-                self.mappings.end_batch(mapping, request_id, "success", invocations)
-                self.mappings.processed(mapping.uuid, "OK")
+            decision = batching.after_stream_batch(  # whole batches: no partial, no bisect
+                batching.FAILURE if outcome.function_error else batching.SUCCESS, [], retries,
+                mapping.max_retry_attempts, bisect=False)
+            if isinstance(decision, batching.Succeeded):
+                self.batches.end_batch(mapping, request_id, "success", invocations)
+                self.batches.processed(mapping.uuid, "OK")
                 return True
-            self.mappings.processed(mapping.uuid, "PROBLEM: Function call failed")
-            retries += 1
-            if batching.retries_exhausted(retries, mapping.max_retry_attempts):
-                await self._give_up(mapping, request_id, grouped, "RetryAttemptsExhausted",
+            self.batches.processed(mapping.uuid, "PROBLEM: Function call failed")
+            if isinstance(decision, batching.GiveUp):
+                await self._give_up(mapping, request_id, grouped, decision.condition,
                                     invocations, payload)
                 return True
-            await retry_later(self.mappings, request_id, retries, self.stop)
+            if isinstance(decision, batching.RetryBatch):
+                retries = decision.retry
+            await retry_later(self.batches, request_id, retries, self.stop)
         # stopped before the batch was settled: not committed, it runs again
-        self.mappings.end_batch(mapping, request_id, "stopped", invocations)
+        self.batches.end_batch(mapping, request_id, "stopped", invocations)
         return False
 
     async def _give_up(self, mapping: EventSourceMapping, request_id: str,
@@ -136,7 +141,7 @@ class KafkaPoller(Poller):
             "requestContext": {
                 "requestId": request_id, "condition": condition,
                 "approximateInvokeCount": invocations,
-                "functionArn": self.mappings.functions.arn(mapping.function, mapping.qualifier)},
+                "functionArn": self.batches.function_arn(mapping)},
             "version": "1.0", "timestamp": iso_timestamp(time.time()),
             "KafkaBatchInfo": {
                 "batchSize": sum(len(items) for items in grouped.values()),
@@ -147,7 +152,7 @@ class KafkaPoller(Poller):
                     "lastRecordOffset": str(items[-1]["offset"]),
                     "lastRecordTimestamp": iso_timestamp(items[-1]["timestamp"] / 1000)}
                     for key, items in grouped.items()}}}
-        self.mappings.note(request_id, "discarded", {"condition": condition,
-                                                     "invocations": invocations})
-        await self.mappings.send_on_failure(mapping, request_id, json.dumps(record).encode())
-        self.mappings.end_batch(mapping, request_id, "failed", invocations, condition)
+        self.batches.note(request_id, "discarded", {"condition": condition,
+                                                    "invocations": invocations})
+        await self.batches.send_on_failure(mapping, request_id, json.dumps(record).encode())
+        self.batches.end_batch(mapping, request_id, "failed", invocations, condition)

@@ -29,7 +29,7 @@ from typing import Any
 from lamina.domain import batching, events, filters
 from lamina.domain.model import EventSourceMapping
 from lamina.pollers.base import Backoff, Poller, pause, unless_stopped
-from lamina.service.mappings import MappingService
+from lamina.service.batches import BatchRunner
 
 DEFAULT_CONCURRENCY = 5
 LONG_POLL_S = 20
@@ -40,9 +40,9 @@ BACKLOG_S = 5.0  # how often the queue's backlog is asked for
 class SqsPoller(Poller):
     """The poller of one SQS mapping."""
 
-    def __init__(self, mapping: EventSourceMapping, mappings: MappingService, clients: Any,
+    def __init__(self, mapping: EventSourceMapping, batches: BatchRunner, clients: Any,
                  region: str, stop: asyncio.Event) -> None:
-        super().__init__(mapping, mappings, clients, region, stop)
+        super().__init__(mapping, batches, clients, region, stop)
         self.cap = mapping.max_concurrency or DEFAULT_CONCURRENCY
         self.loops: set[asyncio.Task[None]] = set()
         self.queue_url = ""
@@ -70,8 +70,7 @@ class SqsPoller(Poller):
         self.queue_url = await self.clients.queue_url(self.mapping.event_source_arn)
         attributes = (await client.get_queue_attributes(
             QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"]))["Attributes"]
-        timeout = self.mappings.functions.resolve(self.mapping.function,
-                                                  self.mapping.qualifier).timeout
+        timeout = self.batches.function_timeout(self.mapping)
         needed = self.mapping.batching_window + timeout
         if needed > int(attributes.get("VisibilityTimeout", 30)):
             self.visibility = needed + 30
@@ -112,9 +111,9 @@ class SqsPoller(Poller):
                 attributes = (await client.get_queue_attributes(
                     QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"]))
                 waiting = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
-                self.mappings.observe(self.mapping.uuid, backlog=waiting)
+                self.batches.observe(self.mapping.uuid, backlog=waiting)
                 if waiting == 0:
-                    self.mappings.observe(self.mapping.uuid, lag_s=0.0)
+                    self.batches.observe(self.mapping.uuid, lag_s=0.0)
             except Exception:  # noqa: BLE001 - a gauge, not worth a problem report
                 pass
             if not await pause(BACKLOG_S, self.stop):
@@ -152,8 +151,8 @@ class SqsPoller(Poller):
         records = [events.sqs_record(m, arn, self.region) for m in messages]
         sent = [int(r["attributes"].get("SentTimestamp", 0)) for r in records]
         if sent:
-            self.mappings.observe(self.mapping.uuid,
-                                  lag_s=max(0.0, time.time() - min(sent) / 1000.0))
+            self.batches.observe(self.mapping.uuid,
+                                 lag_s=max(0.0, time.time() - min(sent) / 1000.0))
         kept = [r for r in records if filters.keep(self.patterns, "sqs", r)]
         dropped = [r for r in records if r not in kept]
         if dropped:
@@ -164,13 +163,13 @@ class SqsPoller(Poller):
             kept = kept[count:]
 
     async def _invoke(self, records: list[dict[str, Any]]) -> None:
-        mapping = self.mappings.current(self.mapping.uuid) or self.mapping
-        request_id = self.mappings.begin_batch(mapping, {"records": len(records)})
+        mapping = self.batches.current(self.mapping.uuid) or self.mapping
+        request_id = self.batches.begin_batch(mapping, {"records": len(records)})
         payload = json.dumps({"Records": records}).encode()
-        outcome = await self.mappings.invoke_batch(mapping, request_id, payload, attempt=1)
+        outcome = await self.batches.invoke_batch(mapping, request_id, payload, attempt=1)
         if outcome is None:
-            self.mappings.end_batch(mapping, request_id, "throttled", 0, "TooManyRequests")
-            self.mappings.processed(mapping.uuid, "PROBLEM: Function call throttled")
+            self.batches.end_batch(mapping, request_id, "throttled", 0, "TooManyRequests")
+            self.batches.processed(mapping.uuid, "PROBLEM: Function call throttled")
             await pause(Backoff().next(), self.stop)
             return
         ids = [events.identifier("sqs", r) for r in records]
@@ -180,13 +179,13 @@ class SqsPoller(Poller):
         done = [r for r in records if r["messageId"] not in keep]
         if done:
             await self._delete(done)
-        self.mappings.note(request_id, "deleted", {"messages": len(done),
-                                                   "left_for_retry": len(records) - len(done)})
+        self.batches.note(request_id, "deleted", {"messages": len(done),
+                                                  "left_for_retry": len(records) - len(done)})
         status = "success" if result.ok else "failed"
-        self.mappings.end_batch(mapping, request_id, status, 1,
-                                None if result.ok else (outcome.error_type or "BatchItemFailures"))
-        self.mappings.processed(mapping.uuid, "OK" if not outcome.function_error
-                                else "PROBLEM: Function call failed")
+        self.batches.end_batch(mapping, request_id, status, 1,
+                               None if result.ok else (outcome.error_type or "BatchItemFailures"))
+        self.batches.processed(mapping.uuid, "OK" if not outcome.function_error
+                               else "PROBLEM: Function call failed")
 
     async def _delete(self, records: list[dict[str, Any]]) -> None:
         client = await self.clients.client("sqs")

@@ -29,10 +29,10 @@ import time
 from typing import Any
 
 from lamina.domain import batching, events, filters, windows
+from lamina.domain.model import EventSourceMapping, InvocationOutcome
 from lamina.domain.windows import Window
-from lamina.domain.model import EventSourceMapping
 from lamina.pollers.base import Backoff, Poller, pause, retry_later, unless_stopped
-from lamina.service.mappings import MappingService
+from lamina.service.batches import BatchRunner
 
 RESHARD_S = 30.0
 POLL_S = {"kinesis": 1.0, "dynamodb": 0.25}  # spec §18: Kinesis 1/s, DynamoDB 4/s per shard
@@ -42,9 +42,9 @@ ROLE = "arn:aws:iam::123456789012:role/lamina"
 class StreamPoller(Poller):
     """The poller of one Kinesis or DynamoDB Streams mapping."""
 
-    def __init__(self, mapping: EventSourceMapping, mappings: MappingService, clients: Any,
+    def __init__(self, mapping: EventSourceMapping, batches: BatchRunner, clients: Any,
                  region: str, stop: asyncio.Event) -> None:
-        super().__init__(mapping, mappings, clients, region, stop)
+        super().__init__(mapping, batches, clients, region, stop)
         self.source = mapping.source
         self.service = "kinesis" if self.source == "kinesis" else "dynamodbstreams"
         self.shards: dict[str, asyncio.Task[None]] = {}
@@ -156,8 +156,8 @@ class ShardReader:
             return None
         self.iterator = response.get("NextShardIterator")
         if "MillisBehindLatest" in response:
-            self.poller.mappings.observe(self.mapping.uuid,
-                                         lag_s=response["MillisBehindLatest"] / 1000.0)
+            self.poller.batches.observe(self.mapping.uuid,
+                                        lag_s=response["MillisBehindLatest"] / 1000.0)
         records = [self.poller.record(r, self.shard) for r in response.get("Records", [])]
         if records and not self.pending:
             self.pending_since = time.monotonic()
@@ -165,7 +165,7 @@ class ShardReader:
         return True
 
     async def _start_iterator(self, client: Any) -> str | None:
-        checkpoint = (await self.poller.mappings.checkpoints(self.mapping.uuid)).get(self.shard)
+        checkpoint = (await self.poller.batches.checkpoints(self.mapping.uuid)).get(self.shard)
         arguments: dict[str, Any] = {"ShardId": self.shard}
         if self.source == "kinesis":
             arguments["StreamName"] = (self.mapping.event_source_arn or "").split("/")[1]
@@ -202,7 +202,7 @@ class ShardReader:
                 groups.setdefault(_lane_of(record, self.source, len(lanes)), []).append(record)
             await asyncio.gather(*(lanes[n].process(group) for n, group in groups.items()))
         if not self.poller.stop.is_set():
-            await self.poller.mappings.checkpoint(
+            await self.poller.batches.checkpoint(
                 self.mapping.uuid, self.shard, events.identifier(self.source, batch[-1]))
 
 
@@ -236,7 +236,7 @@ class ShardReader:
         if not await lane.finish_window(window, early):
             return
         if window.last is not None and not self.poller.stop.is_set():
-            await self.poller.mappings.checkpoint(
+            await self.poller.batches.checkpoint(
                 self.mapping.uuid, self.shard, events.identifier(self.source, window.last))
         self.window = Window(window.start, window.end) if early else None
 
@@ -253,14 +253,14 @@ class Lane:
     def __init__(self, reader: ShardReader, number: int) -> None:
         self.reader = reader
         self.number = number
-        self.mappings = reader.poller.mappings
+        self.batches = reader.poller.batches
         self.stop = reader.poller.stop
 
     async def process(self, batch: list[dict[str, Any]], window: Window | None = None) -> bool:
         """Run `batch` until it succeeds or is given up (the shard waits meanwhile); False
         if the mapping stopped first. In a tumbling window, each success updates its state."""
-        mapping = self.mappings.current(self.reader.mapping.uuid) or self.reader.mapping
-        request_id = self.mappings.begin_batch(mapping, {
+        mapping = self.batches.current(self.reader.mapping.uuid) or self.reader.mapping
+        request_id = self.batches.begin_batch(mapping, {
             "records": len(batch), "shard": self.reader.shard,
             "first": events.identifier(self.reader.source, batch[0]),
             "last": events.identifier(self.reader.source, batch[-1])})
@@ -268,101 +268,110 @@ class Lane:
 
     async def finish_window(self, window: Window, early: bool) -> bool:
         """The window's final invocation (no records), until it succeeds; False if stopped."""
-        mapping = self.mappings.current(self.reader.mapping.uuid) or self.reader.mapping
-        request_id = self.mappings.begin_batch(mapping, {
+        mapping = self.batches.current(self.reader.mapping.uuid) or self.reader.mapping
+        request_id = self.batches.begin_batch(mapping, {
             "records": 0, "shard": self.reader.shard, "final_invoke_for_window": True,
             "window_terminated_early": early})
         payload = json.dumps(window.event([], self.reader.shard, mapping.event_source_arn or "",
                                           final=True, terminated_early=early)).encode()
         invocations, backoff = 0, Backoff()
         while not self.stop.is_set():
-            outcome = await self.mappings.invoke_batch(mapping, request_id, payload,
-                                                       invocations + 1)
+            outcome = await self.batches.invoke_batch(mapping, request_id, payload,
+                                                      invocations + 1)
             if outcome is None:
                 await pause(backoff.next(), self.stop)
                 continue
             invocations += 1
             if not outcome.function_error:
-                self.mappings.end_batch(mapping, request_id, "success", invocations)
+                self.batches.end_batch(mapping, request_id, "success", invocations)
                 return True
-            self.mappings.processed(mapping.uuid, "PROBLEM: Function call failed")
-            await retry_later(self.mappings, request_id, invocations, self.stop)
-        self.mappings.end_batch(mapping, request_id, "stopped", invocations)
+            self.batches.processed(mapping.uuid, "PROBLEM: Function call failed")
+            await retry_later(self.batches, request_id, invocations, self.stop)
+        self.batches.end_batch(mapping, request_id, "stopped", invocations)
         return False
 
     async def _run(self, mapping: EventSourceMapping, request_id: str,
                    batch: list[dict[str, Any]], window: Window | None) -> bool:
+        """Run `batch` until `domain.batching` says it is done, split or given up."""
         source, invocations, retries, backoff = self.reader.source, 0, 0, Backoff()
         arn = mapping.event_source_arn or ""
         while not self.stop.is_set():
-            if batching.too_old(min(events.arrival(source, r) for r in batch), time.time(),
-                                mapping.max_record_age):
-                await self._give_up(mapping, request_id, batch, "RecordAgeExceeded",
+            expired = batching.before_stream_batch(
+                min(events.arrival(source, r) for r in batch), time.time(),
+                mapping.max_record_age)
+            if expired is not None:
+                await self._give_up(mapping, request_id, batch, expired.condition,
                                     invocations, None)
                 return True
             event = window.event(batch, self.reader.shard, arn) if window else {"Records": batch}
-            outcome = await self.mappings.invoke_batch(mapping, request_id,
-                                                       json.dumps(event).encode(),
-                                                       invocations + 1)
+            outcome = await self.batches.invoke_batch(mapping, request_id,
+                                                      json.dumps(event).encode(),
+                                                      invocations + 1)
             if outcome is None:  # throttled: back off, not a retry
                 await pause(backoff.next(), self.stop)
                 continue
             invocations += 1
-            ids = [events.identifier(source, r) for r in batch]
-            result = batching.result_of(outcome.function_error, outcome.payload,
-                                        mapping.report_failures, ids)
-            state = windows.state_of(outcome.payload) if window else None
-            if window and state is None:
-                result = batching.FAILURE  # a windowed response must carry its state
-            if result.ok:
-                if window:
-                    window.state = state
-                self.mappings.end_batch(mapping, request_id, "success", invocations)
-                self.mappings.processed(mapping.uuid, "OK")
+            decision = self._decide(mapping, batch, outcome, window, retries)
+            if isinstance(decision, batching.Succeeded):
+                self.batches.end_batch(mapping, request_id, "success", invocations)
+                self.batches.processed(mapping.uuid, "OK")
                 return True
-            self.mappings.processed(mapping.uuid, "PROBLEM: Function call failed")
-            if result.failed:  # partial: everything before the lowest failure is done
-                done = batching.first_failed_index(result, ids)
-                if window:
-                    window.state = state  # a window's checkpoint waits for its end
-                elif done:
-                    await self._checkpoint(request_id, batch[done - 1])
-                batch = batch[done:]
-            elif mapping.bisect and len(batch) > 1:
-                first, second = batching.halves(batch)
-                self.mappings.note(request_id, "bisected", {
+            self.batches.processed(mapping.uuid, "PROBLEM: Function call failed")
+            if isinstance(decision, batching.Bisect):
+                first, second = batch[:decision.at], batch[decision.at:]
+                self.batches.note(request_id, "bisected", {
                     "halves": [len(first), len(second)], "invocations": invocations})
-                self.mappings.end_batch(mapping, request_id, "bisected", invocations,
-                                        outcome.error_type)
+                self.batches.end_batch(mapping, request_id, "bisected", invocations,
+                                       outcome.error_type)
                 return await self.process(first, window) and \
                     await self.process(second, window)
-            retries += 1
-            if batching.retries_exhausted(retries, mapping.max_retry_attempts):
-                await self._give_up(mapping, request_id, batch, "RetryAttemptsExhausted",
+            if decision.done and window is None:  # a window's checkpoint waits for its end
+                await self._checkpoint(request_id, batch[decision.done - 1])
+            batch = batch[decision.done:]
+            if isinstance(decision, batching.GiveUp):
+                await self._give_up(mapping, request_id, batch, decision.condition,
                                     invocations, outcome.function_error)
                 return True
-            await retry_later(self.mappings, request_id, retries, self.stop)
+            retries = decision.retry
+            await retry_later(self.batches, request_id, retries, self.stop)
         # the mapping stopped (disabled, deleted, engine stopping): the records are read again
-        self.mappings.end_batch(mapping, request_id, "stopped", invocations)
+        self.batches.end_batch(mapping, request_id, "stopped", invocations)
         return False
+
+    def _decide(self, mapping: EventSourceMapping, batch: list[dict[str, Any]],
+                outcome: InvocationOutcome, window: Window | None,
+                retries: int) -> batching.StreamDecision:
+        """The outcome's meaning (`domain.batching`); a window takes the state it returned
+        with a success or a partial failure (a windowed response must carry its state)."""
+        ids = [events.identifier(self.reader.source, r) for r in batch]
+        result = batching.result_of(outcome.function_error, outcome.payload,
+                                    mapping.report_failures, ids)
+        if window is not None:
+            state = windows.state_of(outcome.payload)
+            if state is None:
+                result = batching.FAILURE
+            elif not result.whole_batch_failed:
+                window.state = state
+        return batching.after_stream_batch(result, ids, retries, mapping.max_retry_attempts,
+                                           mapping.bisect)
 
     async def _checkpoint(self, request_id: str, record: dict[str, Any]) -> None:
         position = events.identifier(self.reader.source, record)
-        await self.mappings.checkpoint(self.reader.mapping.uuid, self.reader.shard, position)
-        self.mappings.note(request_id, "checkpoint", {"shard": self.reader.shard,
-                                                      "sequence": position})
+        await self.batches.checkpoint(self.reader.mapping.uuid, self.reader.shard, position)
+        self.batches.note(request_id, "checkpoint", {"shard": self.reader.shard,
+                                                     "sequence": position})
 
     async def _give_up(self, mapping: EventSourceMapping, request_id: str,
                        batch: list[dict[str, Any]], condition: str, invocations: int,
                        function_error: bool | None) -> None:
         record = events.stream_failure_record(
             source=self.reader.source, request_id=request_id,
-            function_arn=self.mappings.functions.arn(mapping.function, mapping.qualifier),
+            function_arn=self.batches.function_arn(mapping),
             condition=condition, invoke_count=invocations, timestamp=time.time(),
             shard_id=self.reader.shard, first=batch[0], last=batch[-1], batch_size=len(batch),
             stream_arn=mapping.event_source_arn or "", function_error=function_error)
-        self.mappings.note(request_id, "discarded", {"condition": condition,
-                                                     "records": len(batch),
-                                                     "invocations": invocations})
-        await self.mappings.send_on_failure(mapping, request_id, record)
-        self.mappings.end_batch(mapping, request_id, "failed", invocations, condition)
+        self.batches.note(request_id, "discarded", {"condition": condition,
+                                                    "records": len(batch),
+                                                    "invocations": invocations})
+        await self.batches.send_on_failure(mapping, request_id, record)
+        self.batches.end_batch(mapping, request_id, "failed", invocations, condition)

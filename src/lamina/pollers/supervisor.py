@@ -13,7 +13,7 @@ from typing import Any
 from lamina.domain import errors
 from lamina.domain.model import EventSourceMapping
 from lamina.pollers import kafka, sqs, streams
-from lamina.service.mappings import MappingService
+from lamina.service.batches import BatchRunner
 
 log = logging.getLogger("lamina.pollers")
 STOP_GRACE_S = 30.0
@@ -21,10 +21,10 @@ CHECK_S = 3.0  # how long CreateEventSourceMapping waits to check an SQS queue
 
 
 class PollerSupervisor:
-    """Runs the pollers of `MappingService`'s enabled mappings."""
+    """Runs the pollers of the enabled event source mappings."""
 
-    def __init__(self, mappings: MappingService, clients: Any, region: str) -> None:
-        self.mappings = mappings
+    def __init__(self, batches: BatchRunner, clients: Any, region: str) -> None:
+        self.batches = batches
         self.clients = clients
         self.region = region
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
@@ -62,7 +62,7 @@ class PollerSupervisor:
         stop = asyncio.Event()
         kind = {"sqs": sqs.SqsPoller, "kafka": kafka.KafkaPoller}.get(mapping.source,
                                                                        streams.StreamPoller)
-        worker = kind(mapping, self.mappings, self.clients, self.region, stop)
+        worker = kind(mapping, self.batches, self.clients, self.region, stop)
         task = asyncio.get_running_loop().create_task(self._run(worker, mapping),
                                                       name=f"lamina-poller-{mapping.uuid}")
         self._running[mapping.uuid] = (task, stop)
@@ -74,8 +74,8 @@ class PollerSupervisor:
             raise
         except Exception:
             log.exception("the poller of mapping %s stopped on an error", mapping.uuid)
-            self.mappings.processed(mapping.uuid, "PROBLEM: Lamina's poller failed; see the "
-                                                  "engine log")
+            self.batches.processed(mapping.uuid, "PROBLEM: Lamina's poller failed; see the "
+                                                 "engine log")
         finally:  # not a newer poller of the mapping, started after this one was given up
             entry = self._running.get(mapping.uuid)
             if entry is not None and entry[0] is asyncio.current_task():

@@ -15,7 +15,10 @@ Theory of operation (spec §9, §10), split as the Runtime Interface Emulator sp
 * Two state tables in `domain.states` say what may happen when: RUNTIME (which Runtime API
   calls are allowed) and HOLD (held by a caller or free, frozen or running, retired).
 * Between invocations the environment is frozen: once its runtime is parked in `next` and no
-  invocation holds it, its process gets SIGSTOP; the next event thaws it with SIGCONT.
+  invocation holds it, its process gets SIGSTOP; the next event thaws it with SIGCONT. The
+  SIGSTOP waits `FREEZE_GRACE_S` (5 ms) after the environment went idle: a call
+  taken in that time is handed to the parked runtime directly, without a freeze/thaw pair
+  (on a machine not overloaded, most are; see docs/ARCHITECTURE.md, "Freezing").
 * A timeout, a runtime exit, an out-of-memory kill or an init failure kill the environment; it
   is never reused. A plain function error (`/error`, then `next`) keeps it warm.
 """
@@ -38,7 +41,7 @@ from lamina.domain import limits, runtimes, states
 from lamina.domain.debug import DEBUG_LIMIT_S, DebugSettings
 from lamina.domain.model import FunctionConfig, Invocation, InvocationOutcome
 from lamina.http import server as http
-from lamina.runtime import bootstrap, logs
+from lamina.runtime import bootstrap, logs, peers
 from lamina.runtime.interpreters import Interpreter, task_bootstrap
 from lamina.runtime.launch import Launch, Launcher
 from lamina.runtime.process import Process
@@ -56,6 +59,8 @@ class EnvironmentSettings:
     region: str
     data_dir: Path
     credentials: dict[str, str] = field(default_factory=dict)
+    # With --auth sigv4: each function's own short-lived credentials, made as it starts
+    credentials_of: Callable[[FunctionConfig], dict[str, str]] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     log_max_bytes: int = 16 * 1024 * 1024
     sdk_path: str | None = None
@@ -63,9 +68,19 @@ class EnvironmentSettings:
     init_timeout: float = limits.INIT_TIMEOUT_S
     freeze: bool = True
 
+    def credentials_for(self, config: FunctionConfig) -> dict[str, str]:
+        if self.credentials_of is None:
+            return self.credentials
+        return self.credentials_of(config)
+
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+
+# How long an idle environment (free, its runtime parked in `next`) runs on before SIGSTOP:
+# a call that takes it meanwhile needs no freeze/thaw pair (docs/ARCHITECTURE.md, "Freezing").
+FREEZE_GRACE_S = 0.005
 
 
 def _exit_message(code: int) -> str:
@@ -121,6 +136,8 @@ class ExecutionEnvironment:
         self.private_dir = settings.data_dir / "envs" / self.id  # removed when it ends
         self._loop = asyncio.get_running_loop()
         self._listener: asyncio.Server | None = None
+        self._generation = 0  # of the Runtime API listener (a re-init opens a new one)
+        self._invoke_began = 0.0  # a suppressed init: the invocation began before it
         self._address = ""
         self._process: Process | None = None
         self._spawned_at = 0.0
@@ -136,6 +153,7 @@ class ExecutionEnvironment:
         self._delivered_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._kill_reason: str | None = None
+        self._freeze_timer: asyncio.TimerHandle | None = None
         self.stream_sink: asyncio.Queue[Any] | None = None
 
     # holding ---------------------------------------------------------------------------
@@ -156,6 +174,7 @@ class ExecutionEnvironment:
 
     def reserve(self) -> None:
         self._holding("reserve")
+        self._cancel_freeze()  # taken within the grace: handed over without a freeze/thaw
 
     def release(self) -> None:
         self._holding("release")
@@ -167,10 +186,25 @@ class ExecutionEnvironment:
         self._holding("retire")
 
     def _maybe_freeze(self) -> None:
-        if (self.settings.freeze and self.hold == states.FREE and self.debug is None
-                and self.state == states.READY and self._process is not None):
+        """Idle now (free, the runtime parked in `next`): freeze after the grace."""
+        if (self.settings.freeze and self._freeze_timer is None and self._idle()):
+            self._freeze_timer = self._loop.call_later(FREEZE_GRACE_S, self._freeze_now)
+
+    def _idle(self) -> bool:
+        return (self.hold == states.FREE and self.debug is None
+                and self.state == states.READY and self._process is not None)
+
+    def _freeze_now(self) -> None:
+        self._freeze_timer = None
+        if self._idle():
             self._holding("freeze")
+            assert self._process is not None
             self._process.freeze()
+
+    def _cancel_freeze(self) -> None:
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+            self._freeze_timer = None
 
     # lifecycle -------------------------------------------------------------------------
     @property
@@ -184,11 +218,7 @@ class ExecutionEnvironment:
 
     async def start(self) -> None:
         """Open the Runtime API listener and spawn the runtime; Init continues on its own."""
-        self._listener = await http.serve(
-            runtime_api_handler(self), "127.0.0.1", 0,
-            body_limit=_response_limit, too_large=self._too_large, streams_body=streams_body)
-        port = self._listener.sockets[0].getsockname()[1]
-        self._address = f"127.0.0.1:{port}"
+        await self._listen()
         self.view = self.launcher.view(self.family, self.task_root, self.opt_dir, self.id)
         if self.view.tmp_dir:
             Path(self.view.tmp_dir).mkdir(parents=True, exist_ok=True)
@@ -197,7 +227,27 @@ class ExecutionEnvironment:
             self.platform.warning(self.interpreter.warning)
         self._spawn()
 
-    def _spawn(self) -> None:
+    async def _listen(self) -> None:
+        """A Runtime API listener for the runtime about to be spawned. A re-init replaces the
+        listener: what the replaced runtime still sends (a `next` in flight when it was
+        killed) is refused, never taken for the new runtime's."""
+        if self._listener is not None:
+            self._listener.close()
+        self._generation += 1
+        generation, serve = self._generation, runtime_api_handler(self)
+
+        async def handle(request: http.Request) -> http.Response:
+            if generation != self._generation:
+                return wire.invalid_transition(states.DEAD, states.READY)
+            return await serve(request)
+
+        self._listener = await http.serve(
+            handle, "127.0.0.1", 0,
+            body_limit=_response_limit, too_large=self._too_large, streams_body=streams_body,
+            accept=self._own_connection)
+        self._address = f"127.0.0.1:{self._listener.sockets[0].getsockname()[1]}"
+
+    def _spawn(self, suppressed: bool = False) -> None:
         bootstrap_path = self._bootstrap_path()
         argv = bootstrap.runtime_command(
             self.config, self.interpreter.path if self.interpreter else None, self.view,
@@ -205,13 +255,14 @@ class ExecutionEnvironment:
         kind = "provisioned-concurrency" if self.provisioned else "on-demand"
         env = bootstrap.environment(
             self.config, region=self.settings.region, api_address=self._address, view=self.view,
-            stream=self.stream_name, credentials=self.settings.credentials,
+            stream=self.stream_name, credentials=self.settings.credentials_for(self.config),
             interpreter=self.interpreter.path if self.interpreter else None,
             extra=self.settings.extra_env, initialization_type=kind,
             lambda_endpoint=self.settings.lambda_endpoint)
         env.update(bootstrap.lamina_variables(self.config, self.view.private_dir, self.debug))
         env.update(self._runtime_variables())
-        self.platform.init_start(kind, argv[0])
+        if not suppressed:  # a suppressed init runs inside the invocation, after START
+            self.platform.init_start(kind, argv[0])
         self._spawned_at = time.monotonic()
         failure = self._spawn_problem(argv[0])
         if failure is None:
@@ -231,6 +282,11 @@ class ExecutionEnvironment:
             except SpawnError as exc:
                 failure = str(exc)
         self._fail_init("Runtime.InvalidEntrypoint", failure)
+
+    def _own_connection(self, peer: tuple[str, int], local: tuple[str, int]) -> bool:
+        """Only this environment's runtime (and what it started) reaches its Runtime API."""
+        process = self._process
+        return process is not None and peers.is_own(peer, local, process.runtime_pid)
 
     def _runtime_variables(self) -> dict[str, str]:
         """Variables this kind of environment adds for its runtime (none here)."""
@@ -267,7 +323,8 @@ class ExecutionEnvironment:
         return None
 
     def _fail_init(self, error_type: str, message: str) -> None:
-        self.platform.init_report(self._elapsed_ms(), "error", error_type)
+        self.platform.init_report(self._elapsed_ms(), "error", error_type,
+                                  phase="invoke" if self._invoke_began else "init")
         if not self._init_done.done():
             self._init_done.set_result(_platform_failure(error_type, message))
         self._die("init_error" if self.state == states.STARTING else "kill")
@@ -298,6 +355,7 @@ class ExecutionEnvironment:
     def _die(self, event: str) -> None:
         if self.state == states.DEAD:
             return
+        self._cancel_freeze()
         if not self._init_done.done():
             self._init_done.set_result(_platform_failure(
                 "Runtime.ExitError", "Runtime exited without providing a reason"))
@@ -340,7 +398,8 @@ class ExecutionEnvironment:
                 return self._close_invocation(invocation, failure, want_tail, cold=True)
         else:
             self.logs.begin_capture()
-        self.platform.start(invocation.request_id)
+        if not self._invoke_began:  # a suppressed init wrote START before it
+            self.platform.start(invocation.request_id)
         self._outcome = self._loop.create_future()
         self._current = invocation
         self._deliver(invocation)
@@ -352,20 +411,30 @@ class ExecutionEnvironment:
             maker = await asyncio.wait_for(asyncio.shield(self._init_done), self.init_timeout)
         except TimeoutError:
             maker = await self._reinit(invocation)
+        suppressed = bool(self._invoke_began)
         if maker is None:
-            self._init_ms = self._elapsed_ms()
+            # a suppressed init is part of the invocation: in its Duration, not Init Duration
+            self._init_ms = None if suppressed else self._elapsed_ms()
             return None
         failure = maker(invocation.request_id)
-        failure.init_ms = self._elapsed_ms()
+        if suppressed:
+            failure.duration_ms = (time.monotonic() - self._invoke_began) * 1000
+            self._invoke_began = 0.0
+        else:
+            failure.init_ms = self._elapsed_ms()
         return failure
 
     async def _reinit(self, invocation: Invocation) -> _FailureMaker | None:
-        """Init ran out of time: start the runtime again, within the function's timeout."""
+        """Init ran out of time: Lambda retries it inside the first invocation ("suppressed
+        init"), bounded by the function's timeout, which then covers Init and the handler."""
         self.platform.init_report(self._elapsed_ms(), "timeout")
+        self.platform.start(invocation.request_id)
+        self._invoke_began = time.monotonic()
         old, self._process = self._process, None
         if old is not None:
             old.kill()
-        self._spawn()
+        await self._listen()
+        self._spawn(suppressed=True)
         try:
             return await asyncio.wait_for(asyncio.shield(self._init_done), self.timeout)
         except TimeoutError:
@@ -387,9 +456,12 @@ class ExecutionEnvironment:
             self._holding("thaw")
             assert self._process is not None
             self._process.thaw()
-        self._delivered_at = time.monotonic()
-        deadline_ms = int(time.time() * 1000 + self.timeout * 1000)
-        self._timer = self._loop.call_later(self.timeout, self._on_timeout, invocation)
+        # after a suppressed init, the invocation (and its timeout) began with that init
+        self._delivered_at = self._invoke_began or time.monotonic()
+        self._invoke_began = 0.0
+        remaining = max(0.0, self.timeout - (time.monotonic() - self._delivered_at))
+        deadline_ms = int(time.time() * 1000 + remaining * 1000)
+        self._timer = self._loop.call_later(remaining, self._on_timeout, invocation)
         self._invocation_id = uuid.uuid4().hex
         waiter.set_result(wire.next_response(invocation, deadline_ms, self._invocation_id))
 
@@ -512,7 +584,8 @@ class ExecutionEnvironment:
         if self.state != states.STARTING:
             return wire.invalid_transition(self.state, states.INIT_FAILED)
         kind = wire.error_type_of(error_type, body)
-        self.platform.init_report(self._elapsed_ms(), "error", kind)
+        self.platform.init_report(self._elapsed_ms(), "error", kind,
+                                  phase="invoke" if self._invoke_began else "init")
         content_type = "application/json" if handlers.is_json(body) else "application/octet-stream"
         outcome = InvocationOutcome(body, content_type, function_error=True, error_type=kind)
         self._init_done.set_result(lambda _request_id: outcome)

@@ -168,7 +168,8 @@ class SandboxLauncher:
                         tmp=str(slot / "tmp"))
         try:
             popen = supervisor.prestart(self._command(layout, [*argv, "--standby"], "/"),
-                                        STANDBY_ENV, "/", new_session=True)
+                                        STANDBY_ENV, "/",
+                                        new_session=supervisor.has_terminal())
         except supervisor.SpawnError:
             Slots.clear(slot)
             raise

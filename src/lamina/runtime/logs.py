@@ -17,15 +17,21 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 MAX_LINE = 256 * 1024
 TAIL_KEEP = 8 * 1024
 
 
+_second: list[Any] = [-1, ""]  # the whole second last formatted, and its text
+
+
 def iso_now(now: float | None = None) -> str:
     now = time.time() if now is None else now
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (now % 1 * 1000)
+    whole = int(now)
+    if whole != _second[0]:  # every line of the same second shares its date and time
+        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
+    return f"{_second[1]}.{int(now % 1 * 1000):03d}Z"
 
 
 class LogStream:
@@ -57,10 +63,11 @@ class LogStream:
             self._write(b"".join(stamp + line[:MAX_LINE] + b"\n" for line in lines))
 
     # platform lines ---------------------------------------------------------------------
-    def platform(self, line: str) -> None:
-        """A line written by the engine (START, END, REPORT, …)."""
+    def platform(self, line: str, tail: bool = True) -> None:
+        """A line written by the engine (START, END, REPORT, …); `tail` False: left out of
+        the invocation's log tail (INIT_START, which AWS's tail does not show)."""
         encoded = line.encode()
-        if self._capture is not None:
+        if self._capture is not None and tail:
             self._capture += encoded + b"\n"
         self.flush_partial()
         self._write(iso_now().encode() + b"\t" + encoded + b"\n")

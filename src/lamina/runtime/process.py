@@ -49,16 +49,19 @@ class Process(Protocol):
 class SandboxedProcess(supervisor.Child):
     """The runtime under bwrap: `bwrap` (the child) → bwrap's init (pid 1 inside) → runtime.
 
-    It runs in a session of its own (no controlling terminal); one signal to the group
-    reaches all three. Memory is the runtime's own, not bwrap's. An exit by a signal, which
-    bwrap reports as 128 + the signal, is reported as the signal. A spare's slot is cleared
-    when it ends."""
+    It runs in a process group of its own (one signal reaches all three) and, when the engine
+    has a controlling terminal, in a session of its own, so that it cannot reach that
+    terminal. Without one (a service, `nohup`, CI) it stays in the engine's session: each
+    session is a scheduling group of its own (Linux autogroups), and sixteen environments in
+    sixteen groups were woken 2-3x more slowly under load than in the engine's. Memory is
+    the runtime's own, not bwrap's. An exit by a signal, which bwrap reports as 128 + the
+    signal, is reported as the signal. A spare's slot is cleared when it ends."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: str,
                  on_output: Callable[[bytes], None], on_exit: Callable[[int], None],
                  spare: subprocess.Popen[bytes] | None = None, slot: Path | None = None) -> None:
         super().__init__(argv, env, cwd, on_output, self._exited, spare=spare,
-                         new_session=True)
+                         new_session=supervisor.has_terminal())
         self._report_exit = on_exit
         self._slot = slot
         self._runtime_pid = 0

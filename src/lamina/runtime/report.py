@@ -63,19 +63,20 @@ class PlatformLog:
                 "functionVersion": self.config.version})
         else:
             self.stream.platform(f"INIT_START Runtime Version: {self.config.runtime}\t"
-                                 f"Runtime: {runtime_path}")
+                                 f"Runtime: {runtime_path}", tail=False)
 
     def init_report(self, duration_ms: float, status: str, error_type: str | None = None,
-                    initialization_type: str = "on-demand") -> None:
+                    initialization_type: str = "on-demand", phase: str = "init") -> None:
+        """`phase` is "invoke" for an Init retried inside an invocation (suppressed init)."""
         if self.json:
             record: dict[str, object] = {"initializationType": initialization_type,
-                                         "phase": "init", "status": status,
+                                         "phase": phase, "status": status,
                                          "metrics": {"durationMs": round(duration_ms, 3)}}
             if error_type:
                 record["errorType"] = error_type
             self._record("INFO", "platform.initReport", record)
             return
-        line = f"INIT_REPORT Init Duration: {duration_ms:.2f} ms\tPhase: init\tStatus: {status}"
+        line = f"INIT_REPORT Init Duration: {duration_ms:.2f} ms\tPhase: {phase}\tStatus: {status}"
         self.stream.platform(line + (f"\tError Type: {error_type}" if error_type else ""))
 
     def warning(self, text: str) -> None:
@@ -134,6 +135,7 @@ class PlatformLog:
                 f"Max Memory Used: {used_mb} MB")
         if pending.init_ms is not None:
             line += f"\tInit Duration: {pending.init_ms:.2f} ms"
+        line += "\t"  # AWS ends every field of the line with a tab, the last one too
         self.stream.platform(f"END RequestId: {pending.request_id}")
         self.stream.platform(line)
 

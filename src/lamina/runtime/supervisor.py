@@ -164,6 +164,15 @@ class Child:
         return peak_rss_kb(self._popen.pid)
 
 
+def has_terminal() -> bool:
+    """Whether the engine has a controlling terminal (a sandbox must then not share it)."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
+
+
 def _group(new_session: bool) -> int | None:
     """A child is a process group of its own in the engine's session or (a sandbox) in a
     session of its own, without the engine's controlling terminal."""

@@ -59,7 +59,7 @@ class ApiService:
 
     def target(self, route: apis.Route) -> arns.FunctionRef:
         try:
-            return arns.parse_function_name(route.target_arn, self.region, self.account,
+            return arns.parse_function_name(route.target_arn, self.region, None,
                                             field="TargetArn")
         except errors.LaminaError as exc:
             raise errors.InvalidParameterValue(

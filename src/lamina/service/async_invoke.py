@@ -12,9 +12,9 @@ Theory of operation
 * After an attempt, `domain.retry` decides: success, a retry at a given time (the event goes
   back to the queue), or discard (RetriesExhausted, EventAgeExceeded, ZeroReservedConcurrency).
   The request id stays the same across all attempts of one event.
-* What is owed to destinations and the dead-letter queue is written in the same transaction
-  that removes the event from the queue, and a second loop delivers it, retrying with
-  back-off and recording every try: nothing is dropped silently.
+* What is owed to destinations and the dead-letter queue (`service.destinations`) is
+  written in the same transaction that removes the event from the queue; the destinations'
+  own loop delivers it.
 * At-least-once: claims carry a lease; on start the claims of a dead engine are released, so
   an event that was running when the engine died runs again. Engines sharing PostgreSQL
   claim under their engine id, and the claims of an engine whose cluster lease ran out are
@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lamina.domain import arns, destinations, errors, retry, tenancy
+from lamina.domain import errors, retry, tenancy
 from lamina.domain.model import (
     LATEST,
     AsyncEvent,
@@ -45,17 +45,18 @@ from lamina.domain.model import (
     InvocationOutcome,
     InvocationSummary,
 )
+from lamina.service.attempt import Attempts, Throttled
+from lamina.service.catalog import FunctionCatalog
+from lamina.service.clock import RealClock
 from lamina.service.concurrency import ConcurrencyLimiter
+from lamina.service.destinations import CLAIM_BATCH, Destinations, store_trouble
 from lamina.service.event_configs import EventConfigService
-from lamina.service.functions import FunctionService
-from lamina.service.invoke import InvokeService, new_trace_id
-from lamina.service.ports import Clock, DestinationSender, Store
+from lamina.service.invoke import new_trace_id
+from lamina.service.ports import Store
 from lamina.service.records import Recorder
 
 log = logging.getLogger("lamina.async")
 
-CLAIM_BATCH = 100
-DELIVERY_ATTEMPTS = 12          # about 40 engine minutes of back-off before giving up
 BLOCKED_POLL_S = 0.05           # real seconds, only while due events wait for capacity
 LEASE_SWEEP_S = 5.0             # real seconds between looks for expired claims
 STORE_PATIENCE_S = 120.0        # how long an attempt's result waits for the store to return
@@ -64,24 +65,22 @@ STORE_PATIENCE_S = 120.0        # how long an attempt's result waits for the sto
 class AsyncInvokeService:
     """Accepts `Event` invocations and runs them with Lambda's retry rules."""
 
-    def __init__(self, store: Store, functions: FunctionService, configs: EventConfigService,
-                 invoke: InvokeService, limiter: ConcurrencyLimiter, recorder: Recorder,
-                 clock: Clock, sender: DestinationSender | None,
-                 owner: str | None = None,
+    def __init__(self, store: Store, functions: FunctionCatalog, configs: EventConfigService,
+                 attempts: Attempts, limiter: ConcurrencyLimiter, recorder: Recorder,
+                 clock: RealClock, destinations: Destinations, owner: str | None = None,
                  release_dead: Callable[[], Awaitable[int]] | None = None) -> None:
         self.store = store
         self.release_dead = release_dead
         self._sweep_now = False
         self.functions = functions
         self.configs = configs
-        self.invoke = invoke
+        self.attempts = attempts
         self.limiter = limiter
         self.recorder = recorder
         self.clock = clock
-        self.sender = sender
-        self.owner = owner or uuid.uuid4().hex
+        self.destinations = destinations
+        self.owner = owner or destinations.owner
         self._wake = asyncio.Event()
-        self._deliveries_owed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
 
@@ -93,8 +92,7 @@ class AsyncInvokeService:
         if released:
             log.info("released %d claims of a previous engine: those events run again", released)
         loop = asyncio.get_running_loop()
-        self._loops = [loop.create_task(self._dispatch_loop(), name="lamina-async-dispatch"),
-                       loop.create_task(self._delivery_loop(), name="lamina-async-deliver")]
+        self._loops = [loop.create_task(self._dispatch_loop(), name="lamina-async-dispatch")]
 
     async def close(self) -> None:
         for task in [*self._loops, *self._tasks]:
@@ -120,15 +118,9 @@ class AsyncInvokeService:
             self._sweep_now = True
             self._wake.set()
 
-    def wake(self, deliveries: bool = False) -> None:
+    def wake(self) -> None:
         """Look at the queue now (another engine queued something, or a slot is free)."""
-        (self._deliveries_owed if deliveries else self._wake).set()
-
-    async def owe(self, delivery: Delivery) -> None:
-        """Queue a destination delivery for something other than an async event
-        (an event source mapping's on-failure record); the delivery loop sends it."""
-        await self.store.enqueue_delivery(delivery)
-        self._deliveries_owed.set()
+        self._wake.set()
 
     # accepting -------------------------------------------------------------------------
     async def accept(self, name: str, qualifier: str | None, payload: bytes,
@@ -178,20 +170,11 @@ class AsyncInvokeService:
                 failures = 0
             except Exception as exc:
                 failures += 1
-                await self._store_trouble("the async dispatcher", exc, failures)
+                await store_trouble("the async dispatcher", exc, failures)
                 continue
             wake_at = self._wake_time(now, next_due, blocked)
             log.debug("dispatcher sleeps until %s (now %s, blocked %s)", wake_at, now, blocked)
             await self.clock.wait(self._wake, wake_at)
-
-    @staticmethod
-    async def _store_trouble(who: str, exc: Exception, failures: int) -> None:
-        """The store failed (disk full, PostgreSQL down): say so, back off, try again."""
-        delay = min(0.1 * 2 ** (failures - 1), 5.0)
-        if failures == 1 or failures % 20 == 0:
-            log.warning("%s cannot reach the store (%s: %s); retrying every %.1f s", who,
-                        type(exc).__name__, exc, delay)
-        await asyncio.sleep(delay)
 
     def _wake_time(self, now: float, next_due: float | None, blocked: bool) -> float | None:
         """The next due time after `now`; sooner while due events wait for capacity (an
@@ -273,14 +256,12 @@ class AsyncInvokeService:
         if discard is not None:
             await self._give_up(event, discard.condition, None, config.version)
             return
-        try:
-            invocation = Invocation(
-                event.request_id, config, self.functions.arn(event.function, event.qualifier),
-                event.payload, "Event", trace_id=event.trace_id, tenant_id=event.tenant_id)
-            async with self.limiter.lease(event.function):
-                outcome = await self.invoke.run_attempt(invocation, attempt=event.invocations + 1)
-        except errors.TooManyRequests as throttle:  # no slot, no environment, or injected
-            self.recorder.record(event.request_id, "throttled", {"reason": throttle.reason})
+        invocation = Invocation(
+            event.request_id, config, self.functions.arn(event.function, event.qualifier),
+            event.payload, "Event", trace_id=event.trace_id, tenant_id=event.tenant_id)
+        outcome = await self.attempts.run(invocation, attempt=event.invocations + 1)
+        if isinstance(outcome, Throttled):  # no slot, no environment, or injected
+            self.recorder.record(event.request_id, "throttled", {"reason": outcome.reason})
             await self._after_throttle(event, "throttled")
             return
         event.invocations += 1
@@ -289,7 +270,7 @@ class AsyncInvokeService:
     async def _after_outcome(self, event: AsyncEvent, outcome: InvocationOutcome,
                              version: str) -> None:
         if not outcome.function_error:
-            await self._finish(event, "success", self._deliveries(
+            await self._finish(event, "success", self.destinations.owed(
                 event, "Success", outcome, version, success=True))
             return
         settings = self.configs.effective(event.function, event.qualifier)
@@ -323,7 +304,7 @@ class AsyncInvokeService:
                        outcome: InvocationOutcome | None, version: str) -> None:
         self.recorder.record(event.request_id, "discarded", {
             "condition": condition, "invocations": event.invocations})
-        await self._finish(event, "failed", self._deliveries(
+        await self._finish(event, "failed", self.destinations.owed(
             event, condition, outcome, version, success=False), error_type=condition)
 
     async def _drop(self, event: AsyncEvent, why: str) -> None:
@@ -340,16 +321,12 @@ class AsyncInvokeService:
             except errors.StoreUnavailable as exc:
                 if failures * 5.0 > STORE_PATIENCE_S:
                     raise  # the claim's lease will bring the event back
-                await self._store_trouble("recording an attempt", exc, failures)
+                await store_trouble("recording an attempt", exc, failures)
 
     async def _finish(self, event: AsyncEvent, status: str, deliveries: list[Delivery],
                       error_type: str | None = None) -> None:
         await self._durably(lambda: self.store.finish_event(event.request_id, deliveries))
-        if deliveries:
-            self._deliveries_owed.set()
-        for delivery in deliveries:
-            self.recorder.record(event.request_id, "destination_queued",
-                                 {"kind": delivery.kind, "target": delivery.target})
+        self.destinations.queued(event.request_id, deliveries)
         self._summary(event, status, error_type)
 
     def _summary(self, event: AsyncEvent, status: str, error_type: str | None = None) -> None:
@@ -358,92 +335,3 @@ class AsyncInvokeService:
             event.request_id, event.function, event.qualifier, "Event", event.accepted_at,
             status=status, finished_at=finished, attempts=event.invocations,
             error_type=error_type))
-
-    # destinations ------------------------------------------------------------------------
-    def _deliveries(self, event: AsyncEvent, condition: str, outcome: InvocationOutcome | None,
-                    version: str, success: bool) -> list[Delivery]:
-        settings = self.configs.effective(event.function, event.qualifier)
-        target = settings.on_success if success else settings.on_failure
-        now = self.clock.now()
-        owed: list[Delivery] = []
-        if target:
-            record = destinations.async_record(
-                condition=condition, request_id=event.request_id,
-                function_arn=self.functions.arn(event.function, event.qualifier or LATEST),
-                invoke_count=event.invocations, request_payload=event.payload, timestamp=now,
-                executed_version=version if outcome else None,
-                function_error=bool(outcome and outcome.function_error),
-                response_payload=outcome.payload if outcome else None)
-            owed.append(Delivery(str(uuid.uuid4()), event.request_id,
-                                 "on_success" if success else "on_failure", target, record,
-                                 {"success": success, "function_arn": self.functions.arn(
-                                     event.function, event.qualifier or LATEST)}, 0, now))
-        dlq = None if success else self._dead_letter_target(event)
-        if dlq:
-            message = destinations.error_message_of(outcome.payload if outcome else None)
-            owed.append(Delivery(str(uuid.uuid4()), event.request_id, "dlq", dlq, event.payload,
-                                 destinations.dlq_attributes(event.request_id, 200 if outcome
-                                                             else 429, message or condition),
-                                 0, now))
-        return owed
-
-    def _dead_letter_target(self, event: AsyncEvent) -> str | None:
-        try:
-            return self.functions.resolve(event.function, event.qualifier).dead_letter_target
-        except errors.LaminaError:
-            return None
-
-    async def _delivery_loop(self) -> None:
-        failures = 0
-        while True:
-            try:
-                now = self.clock.now()
-                due = await self.store.claim_deliveries(now, CLAIM_BATCH, self.owner,
-                                                        now + 300 * max(self.clock.scale, 1.0))
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                await self._store_trouble("destination delivery", exc, failures)
-                continue
-            if due:
-                await asyncio.gather(*(self._deliver(d) for d in due))
-                continue
-            self._deliveries_owed.clear()
-            await self.clock.wait(self._deliveries_owed, await self._next_delivery_or_none())
-
-    async def _next_delivery_or_none(self) -> float | None:
-        try:
-            return await self.store.next_delivery_due()
-        except Exception:
-            return self.clock.now() + 1
-
-    async def _deliver(self, delivery: Delivery) -> None:
-        delivery.attempts += 1
-        try:
-            await self._send(delivery)
-        except Exception as exc:  # unreachable, refused, malformed: retry, record each try
-            failed = delivery.attempts >= DELIVERY_ATTEMPTS
-            self.recorder.record(delivery.request_id, "destination_failed" if failed
-                                 else "destination_retry", {
-                                     "kind": delivery.kind, "target": delivery.target,
-                                     "attempt": delivery.attempts, "error": str(exc)[:500]})
-            if failed:
-                log.error("giving up delivering %s to %s: %s", delivery.kind, delivery.target, exc)
-                await self.store.finish_delivery(delivery.id)
-            else:
-                delivery.due_at = self.clock.now() + retry.throttle_delay(delivery.attempts)
-                await self.store.reschedule_delivery(delivery)
-            return
-        self.recorder.record(delivery.request_id, "destination_delivered", {
-            "kind": delivery.kind, "target": delivery.target, "attempt": delivery.attempts})
-        await self.store.finish_delivery(delivery.id)
-
-    async def _send(self, delivery: Delivery) -> None:
-        if destinations.kind_of(delivery.target) == "lambda":
-            target = arns.parse_function_name(delivery.target, self.functions.region,
-                                              self.functions.account)
-            await self.accept(target.name, target.qualifier, delivery.body)
-            return
-        if self.sender is None:
-            raise RuntimeError("no AWS client is configured for destinations")
-        await self.sender.send(delivery)

@@ -3,7 +3,7 @@
 The account pool (default 1,000) is shared by functions without reserved concurrency; a
 function with reserved concurrency is capped by it and has it to itself. A slot is taken
 before an environment is borrowed and given back on every exit path:
-`async with limiter.lease(fn): ...` (the one interface every invocation path uses).
+`async with limiter.lease(fn): ...`, taken for every invocation path by service.attempt.
 Rules: https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html
 
 Alone on its store an engine counts by itself. Engines sharing PostgreSQL count cluster-wide
@@ -15,6 +15,7 @@ unless the grant is used up (docs/CLUSTER.md).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
@@ -44,6 +45,11 @@ class ConcurrencyLimiter:
         self.reserved: dict[str, int] = {}
         self.in_flight: Counter[str] = Counter()
         self.unreserved_in_flight = 0
+        # provisioned concurrency is carved out of a function's reservation: calls of a
+        # version it does not cover share what is left (set by the app: ProvisionedService)
+        self.provisioned_total: Callable[[str], int] = lambda function: 0
+        self.provisioned_for: Callable[[str, str], bool] = lambda function, version: False
+        self.provisioned_in_flight: Counter[str] = Counter()
 
     @property
     def unreserved_limit(self) -> int:
@@ -74,27 +80,32 @@ class ConcurrencyLimiter:
         pool = self.pool_of(function)
         return await self.quotas.room(pool, self.used(pool), free)
 
-    def _check(self, function: str) -> tuple[str, int, str]:
-        """(pool, in flight in it, throttle reason), or the throttle Lambda answers."""
+    def _check(self, function: str, covered: bool | None = None) -> tuple[str, int, str]:
+        """(pool, in flight in it, throttle reason), or the throttle Lambda answers;
+        `covered` False: a call of a version no provisioned concurrency covers, which may
+        only use the part of the reservation provisioned concurrency leaves."""
         reserved = self.reserved.get(function)
         if reserved is not None:
             used = self.in_flight[function]
             if used >= reserved:
+                raise errors.TooManyRequests(RESERVED_FULL)
+            if covered is False and (used - self.provisioned_in_flight[function]
+                                >= reserved - self.provisioned_total(function)):
                 raise errors.TooManyRequests(RESERVED_FULL)
             return function, used, RESERVED_FULL
         if self.unreserved_in_flight >= self.unreserved_limit:
             raise errors.TooManyRequests(ACCOUNT_FULL)
         return UNRESERVED, self.unreserved_in_flight, ACCOUNT_FULL
 
-    async def acquire(self, function: str) -> None:
+    async def acquire(self, function: str, covered: bool | None = None) -> None:
         """Take a slot for `function`, or raise the throttle Lambda answers (with shared
         quotas, after asking the store for more when this engine's grant is used up)."""
-        pool, used, reason = self._check(function)
+        pool, used, reason = self._check(function, covered)
         quotas = self.quotas
         if quotas is not None:
             while not quotas.allows(pool, used):
                 await quotas.grow(pool, used, reason)
-                pool, used, reason = self._check(function)  # others may have come meanwhile
+                pool, used, reason = self._check(function, covered)  # others came meanwhile
             quotas.note(pool, used + 1)
         self.in_flight[function] += 1
         if pool == UNRESERVED:
@@ -105,9 +116,13 @@ class ConcurrencyLimiter:
         if function not in self.reserved:
             self.unreserved_in_flight -= 1
 
-    def lease(self, function: str) -> Lease:
-        """`async with limiter.lease(fn):` holds a slot for the block."""
-        return Lease(self, function)
+    def lease(self, function: str, version: str | None = None) -> Lease:
+        """`async with limiter.lease(fn):` holds a slot for the block; with the `version`
+        called, a version provisioned concurrency does not cover gets only what the
+        reservation has left beside it (AWS's rule)."""
+        if version is None or function not in self.reserved:
+            return Lease(self, function)
+        return Lease(self, function, self.provisioned_for(function, version))
 
     def check_reservation(self, function: str, reserved: int) -> None:
         """Refuse a reservation that leaves fewer than 100 unreserved (spec §2.4)."""
@@ -139,15 +154,23 @@ class ConcurrencyLimiter:
 class Lease:
     """A concurrency slot held for an `async with` block."""
 
-    __slots__ = ("function", "limiter")
+    __slots__ = ("covered", "function", "limiter", "provisioned")
 
-    def __init__(self, limiter: ConcurrencyLimiter, function: str) -> None:
+    def __init__(self, limiter: ConcurrencyLimiter, function: str,
+                 covered: bool | None = None) -> None:
         self.limiter = limiter
         self.function = function
+        self.covered = covered
+        self.provisioned = False
 
     async def __aenter__(self) -> None:
-        await self.limiter.acquire(self.function)
+        await self.limiter.acquire(self.function, self.covered)
+        self.provisioned = self.covered is True  # a call of a covered version
+        if self.provisioned:
+            self.limiter.provisioned_in_flight[self.function] += 1
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
+        if self.provisioned:
+            self.limiter.provisioned_in_flight[self.function] -= 1
         self.limiter.release(self.function)

@@ -33,7 +33,8 @@ from typing import Any
 from lamina.domain import arns, durable, errors
 from lamina.domain.durable import Execution
 from lamina.domain.model import FunctionConfig, Invocation, InvocationSummary
-from lamina.service.concurrency import ConcurrencyLimiter
+from lamina.service.attempt import Attempts, Throttled
+from lamina.service.clock import RealClock
 from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeCommand, InvokeService, new_trace_id
 from lamina.service.ports import Clock
@@ -55,12 +56,12 @@ class DurableService:
     """Durable executions (see the module docstring)."""
 
     def __init__(self, store: Any, functions: FunctionService, invoke: InvokeService,
-                 limiter: ConcurrencyLimiter, recorder: Recorder, clock: Clock,
+                 attempts: Attempts, recorder: Recorder, clock: RealClock,
                  region: str, account: str) -> None:
         self.store = store
         self.functions = functions
         self.invoke = invoke
-        self.limiter = limiter
+        self.attempts = attempts
         self.recorder = recorder
         self.clock = clock
         self.region = region
@@ -142,7 +143,7 @@ class DurableService:
         return existing, False
 
     def execution_arn(self, config: FunctionConfig, name: str, execution_id: str) -> str:
-        return (f"{arns.function_arn(self.region, self.account, config.name, config.version)}"
+        return (f"{self.functions.arn(config.name, config.version)}"
                 f"/durable-execution/{name}/{execution_id}")
 
     async def wait_for_end(self, arn: str) -> Execution:
@@ -259,18 +260,22 @@ class DurableService:
                          ) -> tuple[str | None, builtins.list[dict[str, Any]]]:
         for update in updates:
             if update.get("Type") == "CHAINED_INVOKE" and update.get("Action") == "START":
-                update["_Target"] = self._chained_target(update)
+                update["_Target"] = self._chained_target(update, arn.split(":")[4])
         touched = [u["Id"] for u in updates if isinstance(u.get("Id"), str)]
         token_out, ops = await self._change(
             arn, lambda ex, now: durable.checkpoint(ex, token, updates, now),
             lambda ex: [*touched, *ex.undelivered])
         return token_out, [durable.render_operation(op, self.wall_seconds) for op in ops]
 
-    def _chained_target(self, update: dict[str, Any]) -> dict[str, Any]:
+    def _chained_target(self, update: dict[str, Any], account: str) -> dict[str, Any]:
+        """The function a chained invoke starts: one of the execution's own `account`."""
         options = update.get("ChainedInvokeOptions") or {}
         try:
             ref = arns.parse_function_name(str(options.get("FunctionName")), self.region,
-                                           self.account)
+                                           account)
+            if self.functions.owner(ref.name) not in (None, account):
+                raise errors.ResourceNotFound(
+                    f"Function not found: {arns.function_arn(self.region, account, ref.name)}")
             config = self.functions.resolve(ref.name, ref.qualifier)
         except errors.LaminaError as exc:
             return {"Error": {"ErrorType": exc.error_type, "ErrorMessage": exc.message}}
@@ -430,8 +435,9 @@ class DurableService:
                                 self.functions.arn(ex.function, ex.version),
                                 json.dumps(payload, separators=(",", ":")).encode(), "Event",
                                 trace_id=ex.trace_id)
-        async with self.limiter.lease(ex.function):
-            outcome = await self.invoke.run_attempt(invocation)
+        outcome = await self.attempts.run(invocation)
+        if isinstance(outcome, Throttled):
+            raise outcome.error
         summary.status = outcome.outcome
         summary.finished_at, summary.attempts = self.clock.now(), 1
         summary.error_type, summary.duration_ms = outcome.error_type, round(outcome.duration_ms, 3)

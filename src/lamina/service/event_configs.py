@@ -114,8 +114,10 @@ class EventConfigService:
 
     def _check_lambda_destination(self, function: str, arn: str) -> None:
         try:
-            target = arns.parse_function_name(arn, self.functions.region, self.functions.account)
+            target = arns.parse_function_name(arn, self.functions.region, None)
             self.functions.resolve(target.name, target.qualifier)
+            if target.account not in (None, self.functions.owner(target.name)):
+                raise errors.ResourceNotFound(arn)
         except errors.LaminaError:
             raise errors.InvalidParameterValue(f"The destination ARN {arn} is invalid.") from None
         if target.name == function:

@@ -8,7 +8,9 @@ State (spec §1.2): a new function answers `Pending` and becomes `Active` (with
 `LastUpdateStatus: InProgress` and becomes `Successful` the same way. A second update of a
 function while one is in progress gets 409. As on AWS, each of these transitions gives
 `$LATEST` a new RevisionId, and so do TagResource and UntagResource; environments follow the
-`deployment_id`, which only a change of code or settings renews.
+`deployment_id`, which only a change of code or settings renews. With `settle_time`
+(`--settle-time`) the change settles that many seconds later instead, as AWS's take time:
+meanwhile the function answers `Pending` / `InProgress` and a second update gets 409.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from typing import Any
 from lamina.domain import arns, capacity, errors, limits
 from lamina.domain.code import HOT_RELOAD_BUCKET, HOT_RELOAD_SHA256, CodeSource
 from lamina.domain.layers import LayerRef
-from lamina.domain.model import LATEST, Alias, FunctionConfig, Package
+from lamina.domain.model import LATEST, FunctionConfig, Package
 from lamina.domain.settings import (
     FunctionSettings,
     check_levels,
@@ -34,23 +35,14 @@ from lamina.domain.settings import (
     logging_levels,
     validate,
 )
+from lamina.service.catalog import FunctionCatalog
+from lamina.service.catalog import FunctionEntry as FunctionEntry  # (re-exported)
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.ports import CodeFetcher, EnvironmentPool, Network, Packages, Store
 
 
 def timestamp(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03d+0000" % (now % 1 * 1000)
-
-
-@dataclass
-class FunctionEntry:
-    """A function as the control plane holds it."""
-
-    latest: FunctionConfig
-    tags: dict[str, str] = field(default_factory=dict)
-    versions: dict[str, FunctionConfig] = field(default_factory=dict)
-    aliases: dict[str, Alias] = field(default_factory=dict)
-    updating: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +54,7 @@ class CreateFunction:
     code: CodeSource
     tags: dict[str, str] = field(default_factory=dict)
     code_signing_config_arn: str | None = None
+    account: str = ""  # the caller's account when not the engine's own
 
 
 @dataclass(frozen=True)
@@ -77,13 +70,15 @@ class Code:
         return {"code_sha256": self.sha256, "code_size": self.size, "code_path": self.path}
 
 
-class FunctionService:
-    """Functions and their versions (see the module docstring)."""
+class FunctionService(FunctionCatalog):
+    """Functions and their versions (see the module docstring); reading them is the
+    catalog's part (`service.catalog`)."""
 
     def __init__(self, store: Store, code: Packages, pool: EnvironmentPool,
                  limiter: ConcurrencyLimiter, region: str, account: str,
                  s3: CodeFetcher | None = None,
                  hot_reload_bucket: str = HOT_RELOAD_BUCKET) -> None:
+        super().__init__(region, account)
         self.store = store
         self.s3 = s3
         self.hot_reload_bucket = hot_reload_bucket
@@ -94,9 +89,8 @@ class FunctionService:
         self.code = code
         self.pool = pool
         self.limiter = limiter
-        self.region = region
-        self.account = account
-        self._functions: dict[str, FunctionEntry] = {}
+        # seconds a change stays Pending / InProgress before it settles (0: once answered)
+        self.settle_time = 0.0
         # name → tags AWS itself puts on the function it is about to create (a deploy's
         # `aws:cloudformation:*`): written with the function, in the same store write
         self._system_tags_next: dict[str, dict[str, str]] = {}
@@ -108,7 +102,8 @@ class FunctionService:
         self.on_delete_qualifier: list[Callable[[str, str], None]] = []
         self.provisioned_total: Callable[[str], int] = lambda name: 0
         # the layer versions a `Layers` list names (set by service.layers.LayerService)
-        self.resolve_layers: Callable[[tuple[str, ...]], tuple[LayerRef, ...]] = _no_layers
+        # (for a function of the given account: another account's need its permission)
+        self.resolve_layers: Callable[[tuple[str, ...], str], tuple[LayerRef, ...]] = _no_layers
         # the VPC of a VpcConfig's subnets and security groups (set by the app: EC2)
         self.network: Network | None = None
         # a deployment to a function with this code signing configuration (or None) may go
@@ -128,7 +123,7 @@ class FunctionService:
         tags = await self.store.list_function_tags()
         loaded: dict[str, FunctionEntry] = {}
         for config in await self.store.list_versions():
-            config = _settled(config)
+            config = settled(config)
             entry = loaded.setdefault(config.name, FunctionEntry(config, tags.get(config.name, {})))
             if config.version == LATEST:
                 entry.latest = config
@@ -156,75 +151,9 @@ class FunctionService:
                 folders.update(code_folders(config))
         self.on_folders(folders)
 
-    # reading ---------------------------------------------------------------------------
-    def arn(self, name: str, qualifier: str | None = None) -> str:
-        return arns.function_arn(self.region, self.account, name, qualifier)
-
-    def entry(self, name: str, qualifier: str | None = None) -> FunctionEntry:
-        entry = self._functions.get(name)
-        if entry is None:
-            raise errors.ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
-        return entry
-
-    def find(self, name: str) -> FunctionEntry | None:
-        """The function, or None (for operations that word their own 404)."""
-        return self._functions.get(name)
-
-    def resolve(self, name: str, qualifier: str | None) -> FunctionConfig:
-        """The version a name and qualifier select (an alias's primary version); 404 if none."""
-        entry = self.entry(name, qualifier)
-        if qualifier is None or qualifier == LATEST:
-            return entry.latest
-        alias = entry.aliases.get(qualifier)
-        version = alias.function_version if alias is not None else qualifier
-        if version == LATEST:
-            return entry.latest
-        config = entry.versions.get(version)
-        if config is None:
-            raise errors.ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
-        return config
-
-    def invoked(self, name: str, qualifier: str | None) -> FunctionConfig:
-        """`resolve` for an invocation: an unqualified one that finds nothing names
-        `$LATEST` in its 404, as AWS's does."""
-        try:
-            return self.resolve(name, qualifier)
-        except errors.ResourceNotFound:
-            if qualifier is not None:
-                raise
-            raise errors.ResourceNotFound(
-                f"Function not found: {self.arn(name, LATEST)}") from None
-
-    def route(self, name: str, qualifier: str | None) -> FunctionConfig:
-        """The version an invocation runs: an alias with a routing configuration sends its
-        weight of calls to the additional version (spec §4.3)."""
-        config = self.invoked(name, qualifier)
-        alias = self._functions[name].aliases.get(qualifier or "")
-        if alias is not None and alias.additional_version and \
-                random.random() < alias.additional_weight:
-            return self.resolve(name, alias.additional_version)
-        return config
-
-    def check_invocable(self, config: FunctionConfig) -> None:
-        """409 while the function is not Active yet (spec §1.2)."""
-        if config.state != "Active":
-            raise errors.ResourceConflict(
-                "The operation cannot be performed at this time. The function is currently in "
-                f"the following state: {config.state}")
-
-    def list(self) -> list[FunctionConfig]:
-        return [self._functions[name].latest for name in sorted(self._functions)]
-
     async def package_bytes(self, key: str) -> bytes | None:
         """A stored deployment package, for GetFunction's Code.Location."""
         return await self.store.get_package(key)
-
-    def tags(self, name: str) -> dict[str, str]:
-        return dict(self.entry(name).tags)
-
-    def total_code_size(self) -> int:
-        return sum(e.latest.code_size + sum(v.code_size for v in e.versions.values())
-                   for e in self._functions.values())
 
     # changing --------------------------------------------------------------------------
     def expect_system_tags(self, name: str, tags: dict[str, str] | None) -> None:
@@ -250,7 +179,8 @@ class FunctionService:
         if request.name in self._functions:
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
         values: dict[str, Any] = {"runtime": None, "handler": None,
-                                  **await self._given_with_vpc(settings)}
+                                  **await self._given_with_vpc(settings,
+                                                               request.account or self.account)}
         self._managed(values, None)
         check_levels(values.get("log_format") or "Text", settings)
         self.check_code_signing(request.name, request.code_signing_config_arn)
@@ -261,13 +191,14 @@ class FunctionService:
         config = _with_logging(FunctionConfig(
             name=request.name, **code.changes(),
             revision_id=_revision(), last_modified=timestamp(now),
-            deployment_id=_revision(), **values))
+            deployment_id=_revision(), account=_foreign(request.account, self.account),
+            **values))
         if request.name in self._functions:  # created while the package was being unpacked
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
-        active = _settled(config).replace(revision_id=_revision())
+        active = settled(config).replace(revision_id=_revision())
         await self.store.create_function(active, request.tags, now)
         self._functions[request.name] = FunctionEntry(config, dict(request.tags))
-        asyncio.get_running_loop().call_soon(self._settle, request.name, config, active)
+        self.after_settle_time(self._settle, request.name, config, active)
         if config.code_path is not None or any(r.path for r in config.layers):
             self.folders_changed()
         return config
@@ -287,7 +218,7 @@ class FunctionService:
                                    revision_id: str | None) -> FunctionConfig:
         validate(settings)
         async with self._updating(name, revision_id) as entry:
-            changes = await self._given_with_vpc(settings)
+            changes = await self._given_with_vpc(settings, entry.latest.account or self.account)
             changes.pop("tenant_isolation", None)  # set at creation only, as on AWS
             check_levels(changes.get("log_format") or entry.latest.log_format, settings)
             self._managed(changes, entry.latest)
@@ -389,7 +320,7 @@ class FunctionService:
         if reserved < provisioned:
             raise errors.InvalidParameterValue(
                 f" ReservedConcurrentExecutions  {reserved} should not be lower than function's "
-                f"total provisioned concurrency [{provisioned}].")
+                f"total provisioned concurrency [{provisioned}].", typed=False)
         await self.store.set_reserved_concurrency(name, reserved)
         self.limiter.set_reserved(name, reserved)
         return reserved
@@ -404,21 +335,21 @@ class FunctionService:
         self.limiter.set_reserved(name, None)
 
     # helpers ---------------------------------------------------------------------------
-    def _given(self, settings: FunctionSettings) -> dict[str, Any]:
+    def _given(self, settings: FunctionSettings, account: str) -> dict[str, Any]:
         """The configuration changes `settings` make (`Layers` resolved to the versions)."""
         changes = {k: v for k, v in settings.given().items() if k != "package_type"}
         if settings.layers is not None:
-            changes["layers"] = self.resolve_layers(settings.layers)
+            changes["layers"] = self.resolve_layers(settings.layers, account)
         if settings.environment is not None:
             changes["has_environment"] = True
         if settings.durable_config is not None:
             changes["durable_config"] = {"RetentionPeriodInDays": 14, **settings.durable_config}
         return changes
 
-    async def _given_with_vpc(self, settings: FunctionSettings) -> dict[str, Any]:
+    async def _given_with_vpc(self, settings: FunctionSettings, account: str) -> dict[str, Any]:
         """`_given`, with the VPC of a VpcConfig looked up (AWS fails the request when EC2
         does not know a security group or subnet); an emptied VpcConfig detaches it."""
-        changes = self._given(settings)
+        changes = self._given(settings, account)
         vpc = settings.vpc
         if vpc is not None and (vpc.subnet_ids or vpc.security_group_ids):
             vpc_id = "" if self.network is None else await self.network.vpc_of(
@@ -481,9 +412,23 @@ class FunctionService:
         await self.store.put_package(package.key, zip_file)
         return package
 
+    def after_settle_time(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run `callback` when a change answered now is in effect: right after the answer,
+        or `settle_time` seconds later."""
+        loop = asyncio.get_running_loop()
+        if self.settle_time > 0:
+            loop.call_later(self.settle_time, callback, *args)
+        else:
+            loop.call_soon(callback, *args)
+
     def _updating(self, name: str, revision_id: str | None) -> _UpdateGuard:
         entry = self.entry(name)
-        if entry.updating:
+        if self.settle_time > 0 and entry.latest.state == "Pending":
+            raise errors.ResourceConflict(
+                "The operation cannot be performed at this time. The function is currently "
+                "in the following state: Pending")
+        if entry.updating or (self.settle_time > 0
+                              and entry.latest.last_update_status == "InProgress"):
             raise errors.ResourceConflict(
                 "The operation cannot be performed at this time. An update is in progress "
                 f"for resource: {self.arn(name)}")
@@ -500,12 +445,12 @@ class FunctionService:
             deployment_id=_revision(), last_update_status="InProgress",
             last_update_status_reason="The function is being created.",
             last_update_status_reason_code="Creating"))
-        done = _settled(config).replace(revision_id=_revision())
+        done = settled(config).replace(revision_id=_revision())
         await self.store.put_version(done)
         before = entry.latest
         entry.latest = config
         self.pool.retire(config.name, LATEST)
-        asyncio.get_running_loop().call_soon(self._settle, config.name, config, done)
+        self.after_settle_time(self._settle, config.name, config, done)
         if code_folders(before) != code_folders(config):
             self.folders_changed()
         return config
@@ -523,7 +468,7 @@ class FunctionService:
               != (done.state, done.last_update_status)):
             # a change that keeps the deployment (tags) came first: settle it as it stands,
             # under the RevisionId that change stored
-            entry.latest = _settled(entry.latest)
+            entry.latest = settled(entry.latest)
 
 
 def package_key(config: FunctionConfig) -> str:
@@ -539,7 +484,7 @@ def code_folders(config: FunctionConfig) -> set[str]:
     return folders
 
 
-def _no_layers(arns: tuple[str, ...]) -> tuple[LayerRef, ...]:
+def _no_layers(arns: tuple[str, ...], account: str) -> tuple[LayerRef, ...]:
     if arns:
         raise errors.InvalidParameterValue(f"Layer version {arns[0]} does not exist.")
     return ()
@@ -555,7 +500,7 @@ def _no_capacity_providers(given: dict[str, Any], runtime: str | None,
     raise errors.ResourceNotFound(f"Capacity provider not found: {given['CapacityProviderArn']}")
 
 
-def _settled(config: FunctionConfig) -> FunctionConfig:
+def settled(config: FunctionConfig) -> FunctionConfig:
     """A configuration whose creation or update is complete (and one read back from the
     store): Active, with `LastUpdateStatus: Successful` as AWS shows it after a create."""
     return config.replace(state="Active", state_reason=None, state_reason_code=None,
@@ -590,3 +535,8 @@ class _UpdateGuard:
         entry = self.functions._functions.get(self.name)
         if entry is not None:
             entry.updating = False
+
+
+def _foreign(account: str, engine_account: str) -> str:
+    """How a function records its owner: "" for the engine's own account."""
+    return "" if account in ("", engine_account) else account

@@ -26,14 +26,12 @@ from lamina.domain.model import (
     AttemptRecord,
     FunctionConfig,
     Invocation,
-    InvocationOutcome,
     InvocationSummary,
 )
+from lamina.service.attempt import Attempts, Throttled
 from lamina.service.calls import ENGINE_LOST, CallKey, CallRegistry, CallResult, attempt_of
-from lamina.service.concurrency import ConcurrencyLimiter
-from lamina.service.faults import FaultService
-from lamina.service.functions import FunctionService
-from lamina.service.ports import Clock, EnvironmentPool
+from lamina.service.catalog import FunctionCatalog
+from lamina.service.clock import RealClock
 from lamina.service.records import Recorder
 
 
@@ -68,15 +66,12 @@ def new_trace_id(now: float | None = None) -> str:
 class InvokeService:
     """Runs synchronous invocations (see the module docstring)."""
 
-    def __init__(self, functions: FunctionService, pool: EnvironmentPool,
-                 limiter: ConcurrencyLimiter, recorder: Recorder, clock: Clock,
-                 calls: CallRegistry, strict: bool = False,
-                 faults: FaultService | None = None) -> None:
+    def __init__(self, functions: FunctionCatalog, attempts: Attempts, recorder: Recorder,
+                 clock: RealClock, calls: CallRegistry, strict: bool = False) -> None:
         self.clock = clock
-        self.faults = faults or FaultService()
         self.functions = functions
-        self.pool = pool
-        self.limiter = limiter
+        self.attempts = attempts
+        self.limiter = attempts.limiter  # GetAccountSettings reads the unreserved limit
         self.recorder = recorder
         self.calls = calls
         self.strict = strict
@@ -178,9 +173,10 @@ class InvokeService:
                                                           "sdk_request": command.sdk_request})
         timeline = [AttemptRecord(request_id, accepted, "accepted", detail)]
         try:
-            async with self.limiter.lease(name):
-                outcome = await self.run_attempt(invocation, want_tail=command.log_tail,
-                                                 stream_sink=stream_sink, timeline=timeline)
+            outcome = await self.attempts.run(invocation, want_tail=command.log_tail,
+                                              stream_sink=stream_sink, timeline=timeline)
+            if isinstance(outcome, Throttled):
+                raise outcome.error
         except errors.LaminaError as exc:
             summary.status, summary.finished_at = "rejected", self.clock.now()
             summary.error_type = exc.error_type
@@ -196,41 +192,3 @@ class InvokeService:
         summary.timeline = timeline
         self.recorder.summary(summary)
         return InvokeResult(request_id, config.version, outcome)
-
-    async def _in_environment(self, invocation: Invocation, want_tail: bool,
-                              stream_sink: asyncio.Queue[Any] | None) -> InvocationOutcome:
-        env = await self.pool.acquire(invocation.config, invocation.tenant_id)
-        try:
-            return await env.invoke(invocation, want_tail, stream_sink)
-        finally:
-            self.pool.release(env)
-
-    async def run_attempt(self, invocation: Invocation, attempt: int = 1,
-                          want_tail: bool = False,
-                          stream_sink: asyncio.Queue[Any] | None = None,
-                          timeline: list[AttemptRecord] | None = None) -> InvocationOutcome:
-        """Run one attempt in an environment (the caller holds a concurrency slot). Its
-        records go to `timeline` when given (a synchronous call), else to the recorder."""
-        def note(kind: str, detail: dict[str, Any]) -> None:
-            if timeline is None:
-                self.recorder.record(invocation.request_id, kind, detail)
-            else:
-                timeline.append(AttemptRecord(invocation.request_id, self.clock.now(), kind,
-                                              detail))
-
-        rule = self.faults.match(invocation.config.name, attempt)
-        if rule is not None:
-            note("fault_injected", {"attempt": attempt, "action": rule.action})
-            outcome = self.faults.outcome(rule, invocation.request_id, invocation.config.timeout)
-        else:
-            outcome = await self._in_environment(invocation, want_tail, stream_sink)
-        detail: dict[str, Any] = {
-            "attempt": attempt, "environment": outcome.environment_id,
-            "start": "cold" if outcome.init_ms is not None else "warm",
-            "outcome": outcome.outcome, "duration_ms": round(outcome.duration_ms, 3)}
-        if outcome.init_ms is not None:
-            detail["init_ms"] = round(outcome.init_ms, 3)
-        if outcome.error_type:
-            detail["error_type"] = outcome.error_type
-        note("attempt", detail)
-        return outcome

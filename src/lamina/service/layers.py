@@ -1,6 +1,11 @@
 """Layers: PublishLayerVersion, GetLayerVersion(ByArn), ListLayerVersions, ListLayers,
 DeleteLayerVersion, and the layer versions a function's `Layers` name (spec §1.3).
 
+A layer belongs to the account that published its first version (its ARN carries it); names
+are unique across accounts. Another account reaches a version only by ARN, for
+GetLayerVersion(ByArn) and a function's `Layers`, where the version's policy
+(AddLayerVersionPermission) grants it `lambda:GetLayerVersion`.
+
 Versions are numbered 1, 2, … per layer name and never reused: a deleted version keeps its
 (hidden) record. Its package is never deleted either (packages are content-addressed), so
 a function version that uses a deleted layer version keeps working, as on AWS, which keeps
@@ -20,6 +25,7 @@ from lamina.domain.layers import LayerPermission, LayerRef, LayerVersion
 from lamina.service.functions import FunctionService, timestamp
 from lamina.service.ports import Store
 
+GET = "lambda:GetLayerVersion"  # what a policy grants another account (get it, use it)
 _STALE = ("The Revision Id provided does not match the latest Revision Id. Call the "
           "GetLayerPolicy API to retrieve the latest Revision Id")  # AWS's words
 
@@ -40,20 +46,45 @@ class LayerService:
         change)."""
         self._versions = {(v.name, v.version): v for v in await self.store.list_layer_versions()}
 
-    def name(self, value: str) -> str:
-        """A LayerName path value (a name or a layer ARN) as a bare name."""
-        return layers.parse_name(value, self.region, self.account)
+    def name(self, value: str, who: policies.Principal, version: int | None = None) -> str:
+        """A LayerName path value (a name or a layer ARN) as a bare name, for a caller of
+        `who.account`: another account's layer is not found by name, and denied by ARN unless
+        `version` is given (GetLayerVersion) and its policy lets the caller get it."""
+        name, named = layers.parse_name(value, self.region)
+        account = who.account or self.account
+        owner = self.owner(name)
+        if named is None or named == account:
+            if owner not in (None, account):
+                raise errors.ResourceNotFound(layers.NOT_FOUND)
+            return name
+        if owner == named and version is not None and self.allows(name, version, who):
+            return name
+        raise errors.AccessDenied(policies.denied(
+            who, GET, f"{layers.layer_arn(self.region, named, name)}:{version or 1}"))
+
+    def owner(self, name: str) -> str | None:
+        """The account that owns a layer name; None when none has published it."""
+        for (found, _), layer in self._versions.items():
+            if found == name:
+                return layer.arn.split(":")[4]
+        return None
+
+    def allows(self, name: str, version: int, who: policies.Principal) -> bool:
+        """Whether a version's policy lets `who` get (and use) it."""
+        layer = self._versions.get((name, version))
+        return layer is not None and policies.allows(layer.statements, GET, who)
 
     async def publish(self, name: str, source: CodeSource, description: str | None,
                       runtimes: list[str] | None, architectures: list[str] | None,
-                      license_info: str | None) -> LayerVersion:
+                      license_info: str | None, account: str | None = None) -> LayerVersion:
         """A new version from a zip, an S3 object, or a hot-reload folder (used as it is by
         every function that names the version)."""
         layers.check_publish(description, runtimes, architectures, license_info)
         code = await self.functions.resolve_code(source)
         version = 1 + max((v for n, v in self._versions if n == name), default=0)
         layer = LayerVersion(
-            name, version, layers.layer_arn(self.region, self.account, name), code.sha256,
+            name, version, layers.layer_arn(self.region, account or self.account, name),
+            code.sha256,
             code.size, code.key, timestamp(time.time()), description or "",
             None if runtimes is None else tuple(runtimes),
             None if architectures is None else tuple(architectures), license_info,
@@ -68,27 +99,34 @@ class LayerService:
             raise errors.ResourceNotFound(layers.NOT_FOUND)
         return layer
 
-    def get_by_arn(self, arn: str) -> LayerVersion:
+    def get_by_arn(self, arn: str, who: policies.Principal) -> LayerVersion:
         region, account, name, version = layers.parse_version_arn(arn)
-        if (region, account) != (self.region, self.account):
+        if region != self.region:
             raise errors.ResourceNotFound(layers.NOT_FOUND)
-        return self.get(name, version)
+        layer = self.get(name, version)
+        if account != (who.account or self.account) and not (
+                layer.arn.split(":")[4] == account and self.allows(name, version, who)):
+            raise errors.AccessDenied(policies.denied(who, GET, arn))
+        return layer
 
     def versions(self, name: str | None, runtime: str | None,
-                 architecture: str | None) -> list[LayerVersion]:
-        """Live versions (of one layer, or all), newest first, that suit the filters."""
+                 architecture: str | None, account: str | None = None) -> list[LayerVersion]:
+        """Live versions (of one layer, or all of `account`'s), newest first, that suit the
+        filters."""
         layers.check_filters(runtime, architecture)
+        arn = f":{account or self.account}:layer:"
         return sorted((v for v in self._versions.values()
-                       if not v.deleted and name in (None, v.name)
+                       if not v.deleted and name in (None, v.name) and arn in v.arn
                        and (runtime is None or runtime in (v.compatible_runtimes or ()))
                        and (architecture is None
                             or architecture in (v.compatible_architectures or ()))),
                       key=lambda v: (v.name, -v.version))
 
-    def latest(self, runtime: str | None, architecture: str | None) -> list[LayerVersion]:
-        """ListLayers: the newest matching version of each layer, by name."""
+    def latest(self, runtime: str | None, architecture: str | None,
+               account: str | None = None) -> list[LayerVersion]:
+        """ListLayers: the newest matching version of each of an account's layers, by name."""
         newest: dict[str, LayerVersion] = {}
-        for layer in self.versions(None, runtime, architecture):
+        for layer in self.versions(None, runtime, architecture, account):
             newest.setdefault(layer.name, layer)
         return [newest[name] for name in sorted(newest)]
 
@@ -101,7 +139,7 @@ class LayerService:
         await self.store.put_layer_version(gone)
         self._versions[(name, version)] = gone
 
-    # layer version permissions (AddLayerVersionPermission …): recorded, not enforced ---
+    # layer version permissions (AddLayerVersionPermission …): enforced for other accounts
     def total_code_size(self) -> int:
         """What the layer versions that exist count in the account's TotalCodeSize."""
         return sum(v.code_size for v in self._versions.values() if not v.deleted)
@@ -142,15 +180,19 @@ class LayerService:
         self._versions[(layer.name, layer.version)] = changed
         return changed
 
-    def refs(self, arns: tuple[str, ...]) -> tuple[LayerRef, ...]:
-        """The layer versions a function's `Layers` name (already checked by
-        `domain.layers.check_references`); AWS's 400 for one that does not exist."""
+    def refs(self, arns: tuple[str, ...], account: str) -> tuple[LayerRef, ...]:
+        """The layer versions a function of `account` names in its `Layers` (already checked
+        by `domain.layers.check_references`); AWS's 400 for one that does not exist, 403 for
+        another account's that its policy does not let `account` use."""
         found = []
         for arn in arns:
-            region, account, name, version = layers.parse_version_arn(arn, "layers")
+            region, owner, name, version = layers.parse_version_arn(arn, "layers")
             layer = self._versions.get((name, version))
-            if (region, account) != (self.region, self.account) or layer is None \
-                    or layer.deleted:
+            if region != self.region or layer is None or layer.deleted \
+                    or layer.arn.split(":")[4] != owner:
                 raise errors.InvalidParameterValue(f"Layer version {arn} does not exist.")
+            who = policies.Principal(account, f"arn:aws:iam::{account}:root")
+            if owner != account and not self.allows(name, version, who):
+                raise errors.AccessDenied(policies.denied(who, GET, arn))
             found.append(layer.ref())
         return tuple(found)

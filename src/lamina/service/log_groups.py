@@ -8,21 +8,19 @@ deleted, until retention removes the files. Each execution environment is one st
 Lambda names them (`YYYY/MM/DD/[$LATEST]<hex>`). Each line is an event, its message ending with
 a newline as Lambda's do.
 
-Filter patterns: terms (all must appear), `"quoted phrases"`, `?term` (any of these), `-term`
-(none of these), matched case-sensitively, as CloudWatch matches unstructured events. JSON
-(`{ $.x = 1 }`) and space-delimited (`[a, b]`) patterns are refused with a clear message.
+Filter patterns: AWS's whole syntax (terms, JSON and space-delimited patterns), parsed and
+matched by domain.log_patterns.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import shlex
 import zlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lamina.domain import errors
+from lamina.domain import errors, log_patterns
 
 PREFIX = "/aws/lambda/"
 NO_GROUP = "The specified log group does not exist."
@@ -146,7 +144,7 @@ class LogGroupService:
         if names is not None and (not isinstance(names, list) or not 1 <= len(names) <= 100):
             raise errors.ValidationError.field(names, "logStreamNames", "Member must have "
                                                "length less than or equal to 100")
-        matches = term_filter(_text(request, "filterPattern") or "")
+        matches = message_filter(_text(request, "filterPattern") or "")
         start, end = _time(request, "startTime"), _time(request, "endTime")
         limit = _limit(request, 10_000)
         after = _after(_text(request, "nextToken"))
@@ -196,26 +194,12 @@ class LogGroupService:
         return name
 
 
-def term_filter(pattern: str) -> Any:
-    """A predicate on messages for a CloudWatch term pattern (see the module docstring)."""
-    text = pattern.strip()
-    if text.startswith(("{", "[")):
-        raise errors.InvalidParameterValue("Lamina matches term filter patterns (words, \"phrases\", "
-                               "?any, -none); JSON and space-delimited patterns are not "
-                               "supported yet.")
+def message_filter(pattern: str) -> log_patterns.Matcher:
+    """A predicate on messages for a CloudWatch filter pattern (domain.log_patterns)."""
     try:
-        terms = shlex.split(text)
-    except ValueError:
-        raise errors.InvalidParameterValue("Invalid filter pattern: unbalanced quotes.") from None
-    required = [t for t in terms if not t.startswith(("?", "-"))]
-    anyof = [t[1:] for t in terms if t.startswith("?") and len(t) > 1]
-    none = [t[1:] for t in terms if t.startswith("-") and len(t) > 1]
-
-    def matches(message: str) -> bool:
-        return (all(t in message for t in required) and not any(t in message for t in none)
-                and (not anyof or any(t in message for t in anyof)))
-
-    return matches
+        return log_patterns.compile_pattern(pattern)
+    except log_patterns.PatternError as exc:
+        raise errors.InvalidParameterValue(f"Invalid filter pattern: {exc}.") from None
 
 
 def _text(request: dict[str, Any], key: str) -> str | None:

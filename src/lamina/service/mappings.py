@@ -1,4 +1,4 @@
-"""Event source mappings: their lifecycle, and the batches their pollers run (spec §12).
+"""Event source mappings: their control plane and lifecycle (spec §12).
 
 Create / Update / Delete answer at once with the transitional state (`Creating`,
 `Updating`, `Enabling`, `Disabling`, `Deleting`) and complete just after, as on AWS: the
@@ -6,10 +6,9 @@ mapping becomes `Enabled` (its poller starts) or `Disabled` (its poller stops; a
 batch completes first), or goes away. `Enabled=false` really
 stops polling; a stream mapping resumes from its checkpoint when enabled again.
 
-A batch is one invocation with its own request id and timeline: the records it carries,
-each attempt, retries, bisect splits, checkpoint moves and discards. Invoking a batch takes
-the same path as a synchronous call (concurrency slot, environment, timeout); a throttle
-comes back as None so the poller can back off without counting a retry.
+The batches the pollers run go through `service.batches.BatchRunner`; this service keeps
+what the API and the console see of each mapping (its state, LastProcessingResult, what its
+poller last saw).
 """
 
 from __future__ import annotations
@@ -18,25 +17,16 @@ import asyncio
 import builtins
 import logging
 import time
-import uuid
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from lamina.domain import arns, errors
 from lamina.domain.mappings import MappingSettings, new_mapping, updated_mapping, user_action
 from lamina.domain.settings import check_tags
-from lamina.domain.model import (
-    Delivery,
-    EventSourceMapping,
-    Invocation,
-    InvocationOutcome,
-    InvocationSummary,
-)
+from lamina.domain.model import EventSourceMapping
 from lamina.domain.observed import MappingStatus
 from lamina.service.functions import FunctionService
-from lamina.service.invoke import InvokeService, new_trace_id
-from lamina.service.ports import Clock, Store
-from lamina.service.records import Recorder
+from lamina.service.ports import Store
 
 log = logging.getLogger("lamina.mappings")
 
@@ -50,16 +40,11 @@ class PollerRunner(Protocol):
 
 
 class MappingService:
-    """The `*EventSourceMapping` operations and what pollers need from the engine."""
+    """The `*EventSourceMapping` operations and the mappings' state."""
 
-    def __init__(self, store: Store, functions: FunctionService, invoke: InvokeService,
-                 recorder: Recorder, clock: Clock, owe: Any) -> None:
+    def __init__(self, store: Store, functions: FunctionService) -> None:
         self.store = store
         self.functions = functions
-        self.invoke = invoke
-        self.recorder = recorder
-        self.clock = clock
-        self.owe = owe  # coroutine function: a Delivery for an on-failure destination
         self.runner: PollerRunner | None = None    # runs the pollers (not with --no-pollers)
         self.sources: PollerRunner | None = None   # checks a new mapping against its source
         self._mappings: dict[str, EventSourceMapping] = {}
@@ -118,7 +103,11 @@ class MappingService:
                 self._complete(self._restart(mapping_id))
 
     def arn(self, mapping_id: str) -> str:
-        return (f"arn:aws:lambda:{self.functions.region}:{self.functions.account}:"
+        """The mapping's ARN, in the account of its function."""
+        mapping = self._mappings.get(mapping_id)
+        owner = None if mapping is None else self.functions.owner(mapping.function)
+        account = owner or self.functions.account
+        return (f"arn:aws:lambda:{self.functions.region}:{account}:"
                 f"event-source-mapping:{mapping_id}")
 
     def get(self, mapping_id: str) -> EventSourceMapping:
@@ -131,8 +120,7 @@ class MappingService:
              ) -> list[EventSourceMapping]:
         wanted = None
         if function:
-            wanted = arns.parse_function_name(function, self.functions.region,
-                                              self.functions.account).name
+            wanted = arns.parse_function_name(function, self.functions.region, None).name
         return [m for m in sorted(self._mappings.values(), key=lambda m: m.last_modified)
                 if (event_source_arn is None or m.event_source_arn == event_source_arn)
                 and (wanted is None or m.function == wanted)]
@@ -140,7 +128,7 @@ class MappingService:
     async def create(self, function: str, event_source_arn: str | None,
                      settings: MappingSettings,
                      tags: dict[str, str] | None = None) -> EventSourceMapping:
-        ref = arns.parse_function_name(function, self.functions.region, self.functions.account)
+        ref = arns.parse_function_name(function, self.functions.region, None)
         mapping = new_mapping(ref.name, ref.qualifier, event_source_arn, settings,
                               time.time()).replace(tags=dict(tags or {}))
         check_tags(mapping.tags, len(mapping.tags))
@@ -161,8 +149,7 @@ class MappingService:
         mapping = self.get(mapping_id)
         name = qualifier = None
         if function is not None:
-            ref = arns.parse_function_name(function, self.functions.region,
-                                           self.functions.account)
+            ref = arns.parse_function_name(function, self.functions.region, None)
             self.functions.resolve(ref.name, ref.qualifier)
             name, qualifier = ref.name, ref.qualifier
         changed = updated_mapping(mapping, settings, name, qualifier, time.time())
@@ -270,53 +257,3 @@ class MappingService:
             m.uuid, m.function, m.event_source_arn, m.state, m.state_reason, m.batch_size,
             m.last_processing_result, m.last_modified, **self._seen.get(m.uuid, {}))
             for m in self.list(None, None)]
-
-    # checkpoints -----------------------------------------------------------------------
-    async def checkpoints(self, mapping_id: str) -> dict[str, str]:
-        return await self.store.get_checkpoints(mapping_id)
-
-    async def checkpoint(self, mapping_id: str, shard: str, position: str) -> None:
-        await self.store.put_checkpoint(mapping_id, shard, position)
-        self.observe(mapping_id, checkpoint=f"{shard}:{position}")
-
-    # batches ---------------------------------------------------------------------------
-    def begin_batch(self, mapping: EventSourceMapping, detail: dict[str, Any]) -> str:
-        request_id = str(uuid.uuid4())
-        now = self.clock.now()
-        self.recorder.summary(InvocationSummary(request_id, mapping.function, mapping.qualifier,
-                                                "EventSourceMapping", now))
-        self.recorder.record(request_id, "accepted", {
-            "type": "EventSourceMapping", "mapping": mapping.uuid, "source": mapping.source,
-            **detail}, now)
-        self.observe(mapping.uuid, last_batch_size=detail.get("records"))
-        return request_id
-
-    def note(self, request_id: str, kind: str, detail: dict[str, Any]) -> None:
-        self.recorder.record(request_id, kind, detail)
-
-    def end_batch(self, mapping: EventSourceMapping, request_id: str, status: str,
-                  attempts: int, error_type: str | None = None) -> None:
-        self.recorder.summary(InvocationSummary(
-            request_id, mapping.function, mapping.qualifier, "EventSourceMapping",
-            self.clock.now(), status=status, finished_at=self.clock.now(), attempts=attempts,
-            error_type=error_type))
-
-    async def invoke_batch(self, mapping: EventSourceMapping, request_id: str, payload: bytes,
-                           attempt: int) -> InvocationOutcome | None:
-        """Run a batch once; None when it was throttled (the function did not run)."""
-        config = self.functions.route(mapping.function, mapping.qualifier)
-        invocation = Invocation(request_id, config,
-                                self.functions.arn(mapping.function, mapping.qualifier),
-                                payload, "RequestResponse", trace_id=new_trace_id())
-        try:
-            async with self.invoke.limiter.lease(mapping.function):
-                return await self.invoke.run_attempt(invocation, attempt=attempt)
-        except errors.TooManyRequests as throttle:  # no slot, or no environment could start
-            self.note(request_id, "throttled", {"reason": throttle.reason, "attempt": attempt})
-            return None
-
-    async def send_on_failure(self, mapping: EventSourceMapping, request_id: str,
-                              record: bytes) -> None:
-        if mapping.on_failure:
-            await self.owe(Delivery(str(uuid.uuid4()), request_id, "on_failure",
-                                    mapping.on_failure, record, {}, 0, self.clock.now()))

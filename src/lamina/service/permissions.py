@@ -1,11 +1,11 @@
 """Resource-based policies: AddPermission, RemovePermission, GetPolicy (spec §2.3, §2.4).
 
 A function has one policy per qualifier: the unqualified function (kept under `$LATEST`),
-a version, or an alias. Policies are stored and returned as Lambda builds them, never
-enforced (`domain.policies`). Each change gives the policy a new RevisionId; before a
-policy's first statement, a RevisionId is checked against the function's, version's or
-alias's own, as on AWS, where the two are one. Policies go with their function, version or
-alias. Kept in memory (loaded at start) like event invoke configs.
+a version, or an alias. Policies are stored and returned as Lambda builds them, and enforced
+for callers of another account (`allows`, `domain.policies`). Each change gives the policy a
+new RevisionId; before a policy's first statement, a RevisionId is checked against the
+function's, version's or alias's own, as on AWS, where the two are one. Policies go with
+their function, version or alias. Kept in memory (loaded at start) like event invoke configs.
 """
 
 from __future__ import annotations
@@ -48,6 +48,26 @@ class PermissionService:
         if policy is None:
             raise errors.ResourceNotFound("The resource you requested does not exist.")
         return policy
+
+    def allows(self, function: str, qualifier: str | None, action: str,
+               who: policies.Principal) -> bool:
+        """Whether the policy of the qualifier called lets `who` do `action` (a version's or
+        alias's policy alone grants calls to it, as on AWS)."""
+        policy = self._policies.get((function, qualifier or LATEST))
+        return policy is not None and policies.allows(policy.statements, action, who)
+
+    def may_invoke(self, target: arns.FunctionRef, account: str) -> bool:
+        """Whether a function of `account` may invoke `target` (a destination): one of its
+        own account, or one whose policy allows the account's root principal (the engine
+        acts with the function's account identity)."""
+        owner = self.functions.owner(target.name)
+        if owner is None:
+            return target.account in (None, account)  # the call itself answers 404
+        if target.account not in (None, owner):
+            return False
+        return owner == account or self.allows(
+            target.name, target.qualifier, "lambda:InvokeFunction",
+            policies.Principal(account, f"arn:aws:iam::{account}:root"))
 
     async def add(self, function: str, qualifier: str | None, permission: policies.Permission,
                   revision_id: str | None) -> dict[str, Any]:

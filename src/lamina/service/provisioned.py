@@ -160,11 +160,20 @@ class ProvisionedService:
         self.functions.entry(function)
         return [c for (f, _), c in sorted(self._configs.items()) if f == function]
 
+    def covers(self, function: str, version: str) -> bool:
+        """Whether provisioned concurrency is configured for this version of `function`
+        (on the version itself or on an alias that points to it)."""
+        return any(f == function and (q == version or (c.target is not None
+                                                       and c.target.version == version))
+                   for (f, q), c in self._configs.items())
+
     def total(self, function: str) -> int:
         """The function's provisioned concurrency over all its qualifiers."""
         return sum(c.requested for (f, _), c in self._configs.items() if f == function)
 
     def available(self, config: ProvisionedConfig) -> int:
+        if config.status == "FAILED":  # AWS shows nothing allocated for a failed config
+            return 0
         try:
             return self.pool.provisioned_ready(
                 self.functions.resolve(config.function, config.qualifier))
@@ -197,6 +206,8 @@ class ProvisionedService:
         task.add_done_callback(self._tasks.discard)
 
     async def _provision(self, config: ProvisionedConfig) -> None:
+        if self.functions.settle_time > 0:  # `--settle-time`: AWS takes its time to allocate
+            await asyncio.sleep(self.functions.settle_time)
         try:
             version = config.target = self.functions.resolve(config.function, config.qualifier)
             share = self.share(config.requested)
@@ -205,9 +216,7 @@ class ProvisionedService:
             log.exception("provisioning %s:%s failed", config.function, config.qualifier)
             config.status, config.reason = "FAILED", str(exc)
             return
-        if ready < share:
-            config.status = "FAILED"
-            config.reason = (f"{share - ready} of {share} environments "
-                             "failed to initialise; see the function's logs")
+        if ready < share:  # an Init failed (the function's logs say why): AWS's reason
+            config.status, config.reason = "FAILED", "FUNCTION_ERROR_INIT_FAILURE"
         else:
             config.status, config.reason = "READY", None

@@ -114,7 +114,7 @@ class ScheduleService:
 
     def _target(self, schedule: Schedule) -> arns.FunctionRef:
         try:
-            return arns.parse_function_name(schedule.target_arn, self.region, self.account,
+            return arns.parse_function_name(schedule.target_arn, self.region, None,
                                             field="TargetArn")
         except errors.LaminaError as exc:
             raise errors.InvalidParameterValue(

@@ -25,7 +25,7 @@ from typing import Any
 
 from lamina.domain import errors
 from lamina.domain.cfn import parameters
-from lamina.domain.stacks import Stack, StackEvent, stack_arn
+from lamina.domain.stacks import Stack, StackEvent, stack_account, stack_arn
 from lamina.service import stack_plan
 from lamina.service.providers.aws import call
 from lamina.service.providers.base import DeployContext, LambdaApi, ProviderError
@@ -93,7 +93,8 @@ class StackService:
 
     # operations ------------------------------------------------------------------------
     async def deploy(self, name: str, document: dict[str, Any], given: dict[str, str],
-                     skip_unsupported: bool = False) -> tuple[Stack, bool]:
+                     skip_unsupported: bool = False,
+                     account: str | None = None) -> tuple[Stack, bool]:
         """Check and start a deploy; (the stack, whether anything is to change)."""
         _check_name(name)
         async with self._preparing:
@@ -103,7 +104,7 @@ class StackService:
                                            f"{existing.status} state and can not be updated.")
             updating = existing is not None and existing.status not in REPLACEABLE
             stack_id = existing.stack_id if updating and existing else stack_arn(
-                self.region, self.account, name, str(uuid.uuid4()))
+                self.region, account or self.account, name, str(uuid.uuid4()))
             ctx = self.context(name, stack_id)
             plan = await stack_plan.prepare(
                 document, given, ctx, await self._exports(name), skip_unsupported,
@@ -242,7 +243,11 @@ class StackService:
 
     # helpers ---------------------------------------------------------------------------
     def context(self, name: str, stack_id: str) -> DeployContext:
-        return DeployContext(name, stack_id, self.region, self.account, self.lambda_api,
+        """What a stack's providers use: they act as the account its StackId carries."""
+        account = stack_account(stack_id) or self.account
+        lambda_api = self.lambda_api if account == self.account else \
+            self.lambda_api.as_account(account)
+        return DeployContext(name, stack_id, self.region, account, lambda_api,
                              self.aws, self.store.get_package, self._system_tags,
                              lambda text: None, self.iam_endpoint, self.services)
 
@@ -296,4 +301,3 @@ def _check_name(name: str) -> None:
             f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy "
             "constraint: Member must satisfy regular expression pattern: "
             "[a-zA-Z][-a-zA-Z0-9]*")
-

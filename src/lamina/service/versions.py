@@ -18,7 +18,7 @@ import uuid
 
 from lamina.domain import arns, errors
 from lamina.domain.model import LATEST, Alias, FunctionConfig
-from lamina.service.functions import FunctionEntry, FunctionService, timestamp
+from lamina.service.functions import FunctionEntry, FunctionService, settled, timestamp
 
 class VersionService:
     """PublishVersion, ListVersionsByFunction and the alias operations."""
@@ -30,11 +30,15 @@ class VersionService:
     # versions --------------------------------------------------------------------------
     async def publish(self, name: str, code_sha256: str | None = None,
                       description: str | None = None, revision_id: str | None = None,
-                      renew_latest: bool = True) -> FunctionConfig:
+                      renew_latest: bool = True, with_change: bool = False) -> FunctionConfig:
         """Publish `$LATEST` (or return the newest version, unchanged since). `renew_latest`
-        False: part of CreateFunction, whose `$LATEST` keeps the RevisionId it got active."""
+        False: part of CreateFunction, whose `$LATEST` keeps the RevisionId it got active.
+        `with_change`: the `Publish` of a create or code update, which may publish a change
+        still settling (`--settle-time`): the version is `Pending` until the change settles."""
         entry = self.functions.entry(name)
         latest = entry.latest
+        settling = with_change and (latest.state == "Pending"
+                                    or latest.last_update_status == "InProgress")
         if revision_id is not None and revision_id != latest.revision_id:
             raise errors.PreconditionFailed(
                 "The Revision Id provided does not match the latest Revision Id. Call the "
@@ -46,7 +50,7 @@ class VersionService:
             raise errors.InvalidParameterValue(
                 f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST "
                 f"({latest.code_sha256}). Please try again with the CodeSHA256 in $LATEST.")
-        if entry.updating or latest.last_update_status == "InProgress":
+        if entry.updating or (latest.last_update_status == "InProgress" and not settling):
             raise errors.ResourceConflict(
                 "The operation cannot be performed at this time. An update is in progress "
                 f"for resource: {self.functions.arn(name)}")
@@ -59,13 +63,24 @@ class VersionService:
             last_update_status="Successful", last_update_status_reason=None,
             last_update_status_reason_code=None, scaling=None,
             description=latest.description if description is None else description)
+        if settling:
+            snapshot = snapshot.replace(state="Pending", last_update_status=None,
+                                        state_reason="The function is being created.",
+                                        state_reason_code="Creating")
         published = await self.store.publish_version(snapshot)
         entry.versions[published.version] = published
+        if settling:
+            self.functions.after_settle_time(self._settle_version, entry, published)
         if renew_latest:
             renewed = latest.replace(revision_id=str(uuid.uuid4()))
             await self.store.put_version(renewed)
             self.functions.entry(name).latest = renewed
         return published
+
+    @staticmethod
+    def _settle_version(entry: FunctionEntry, published: FunctionConfig) -> None:
+        if entry.versions.get(published.version) is published:
+            entry.versions[published.version] = settled(published)
 
     def list_versions(self, name: str) -> list[FunctionConfig]:
         entry = self.functions.entry(name)

@@ -15,6 +15,7 @@ from typing import Any
 from lamina.domain import capacity, errors
 from lamina.domain.capacity import CapacityProvider
 from lamina.domain.code_signing import CodeSigningConfig
+from lamina.domain.debug import DebugSettings
 from lamina.domain.layers import LAYER_RACE, LayerVersion
 from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
@@ -434,3 +435,18 @@ class SqlStore(EventsQueries, DurableSql):
     async def list_stack_events(self, stack_id: str, after: int) -> list[StackEvent]:
         return [StackEvent(**json.loads(r[0])) for r in await self._query(
             "list_stack_events", {"stack_id": stack_id, "after": after})]
+
+    # debug mode (lamina debug) --------------------------------------------------------
+    async def put_debug_mode(self, settings: DebugSettings) -> None:
+        await self._change(("put_debug_mode", {
+            "function": settings.function, "version": settings.version,
+            "settings": json.dumps(settings.to_dict(), separators=(",", ":"))}))
+
+    async def delete_debug_mode(self, function: str, version: str | None = None) -> None:
+        """One version's debug mode off (None: every version of the function)."""
+        await self._change(("delete_debug_mode", {"function": function,
+                                                  "version": version or ""}))
+
+    async def list_debug_modes(self) -> list[DebugSettings]:
+        return [DebugSettings.from_dict(json.loads(r[0]))
+                for r in await self._query("list_debug_modes")]

@@ -11,6 +11,7 @@ claims) or an entry that expands past `MAX_COMPRESSION_RATIO`.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
 import os
@@ -132,6 +133,23 @@ def _lay_over(source: Path, target: Path) -> None:
 
 
 def _unpack(data: bytes, target: Path) -> None:
+    """Unpack `data` into `target`, or refuse it as Lambda does. zipfile and the file system
+    raise a zoo of errors on a corrupt or hostile archive (EOFError, ValueError, IndexError,
+    RuntimeError for encryption, zlib/lzma errors, OSError for a file where a folder goes):
+    each is the client's bad zip, except a full disk, which is the engine's."""
+    try:
+        _unpack_entries(data, target)
+    except errors.LaminaError:
+        raise
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE):
+            raise
+        raise errors.InvalidParameterValue(BAD_ZIP) from None
+    except Exception:  # noqa: BLE001 (the zoo above: any of them is a bad archive)
+        raise errors.InvalidParameterValue(BAD_ZIP) from None
+
+
+def _unpack_entries(data: bytes, target: Path) -> None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
@@ -157,9 +175,18 @@ def _unpack(data: bytes, target: Path) -> None:
         _make_link(path, link_target, target)
     root = target.resolve()
     for path, _ in links:  # again with every link in place, so chains cannot leave the tree
-        if not path.resolve().is_relative_to(root):
+        if not _resolved(path, path.relative_to(target)).is_relative_to(root):
             raise errors.InvalidParameterValue(
                 f"{BAD_ZIP} Symbolic link '{path.relative_to(target)}' points outside the package.")
+
+
+def _resolved(path: Path, name: Path) -> Path:
+    """`path` with its links followed; a loop of links (the link `name`) is refused."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # "Symlink loop" (RuntimeError on Python 3.11/3.12)
+        raise errors.InvalidParameterValue(
+            f"{BAD_ZIP} Symbolic link '{name}' is a loop.") from None
 
 
 def _safe_path(name: str, target: Path) -> Path:
@@ -193,7 +220,8 @@ def _extract_file(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, path: Path,
 
 
 def _make_link(path: Path, link_target: str, root: Path) -> None:
-    resolved = (path.parent / link_target).resolve() if not link_target.startswith("/") else None
+    resolved = _resolved(path.parent / link_target, path.relative_to(root)) \
+        if not link_target.startswith("/") else None
     if resolved is None or not resolved.is_relative_to(root.resolve()):
         raise errors.InvalidParameterValue(
             f"{BAD_ZIP} Symbolic link '{path.relative_to(root)}' points outside the package.")

@@ -9,6 +9,7 @@ from typing import Any
 from lamina.domain import capacity, errors
 from lamina.domain.capacity import CapacityProvider
 from lamina.domain.code_signing import CodeSigningConfig
+from lamina.domain.debug import DebugSettings
 from lamina.domain.layers import LAYER_RACE, LayerVersion
 from lamina.domain.stacks import IN_PROGRESS, Stack, StackEvent
 from lamina.domain.urls import FunctionUrlConfig
@@ -56,6 +57,7 @@ class MemoryStore(EventsMemory, DurableMemory):
         self.provisioned: dict[tuple[str, str], tuple[int, str]] = {}
         self.last_version: dict[str, int] = {}
         self.code_signing: dict[str, CodeSigningConfig] = {}
+        self.debug_modes: dict[tuple[str, str], DebugSettings] = {}
         self.providers: dict[str, CapacityProvider] = {}
         self.call_results: dict[tuple[str, str, str], tuple[str, str, InvocationOutcome, float]] = {}
         self.stacks: dict[str, dict[str, Any]] = {}
@@ -419,3 +421,14 @@ class MemoryStore(EventsMemory, DurableMemory):
 
     async def list_stack_events(self, stack_id: str, after: int) -> list[StackEvent]:
         return [e for e in self.stack_events.get(stack_id, []) if e.seq > after]
+
+    async def put_debug_mode(self, settings: DebugSettings) -> None:
+        self.debug_modes[(settings.function, settings.version)] = settings
+
+    async def delete_debug_mode(self, function: str, version: str | None = None) -> None:
+        for key in [k for k in self.debug_modes
+                    if k[0] == function and version in (None, k[1])]:
+            del self.debug_modes[key]
+
+    async def list_debug_modes(self) -> list[DebugSettings]:
+        return [self.debug_modes[k] for k in sorted(self.debug_modes)]

@@ -152,3 +152,30 @@ class UppercaseResult(SerDes):
 def h_3_14(event, context: DurableContext):
     return context.run_in_child_context(lambda child: child.step(lambda _: event),
                                         name="upper", config=ChildConfig(serdes=UppercaseResult()))
+
+
+def replay_logger(child):
+    """The child's durable logger with replay logging on: it logs while replaying too (the
+    SDK's default drops those lines), so a re-execution shows in the log."""
+    return child.logger.with_is_replaying(lambda: False)
+
+
+@durable_execution
+def h_3_11(event, context: DurableContext):
+    def body(child):
+        replay_logger(child).info(str(event))
+        small = child.step(lambda _: event)
+        return small * (300 * 1024 // max(1, len(small)) + 1)  # over 256 KB: ReplayChildren
+    large = context.run_in_child_context(body, name="large")
+    context.wait(Duration.from_seconds(1))
+    return len(large)
+
+
+@durable_execution
+def h_3_17(event, context: DurableContext):
+    def body(child):
+        replay_logger(child).info(str(event))
+        return event
+    value = context.run_in_child_context(body, name="logs")
+    context.wait(Duration.from_seconds(1))
+    return value

@@ -40,6 +40,16 @@ def h_1_5(event, context: DurableContext):
 
 
 @durable_execution
+def h_1_7(event, context: DurableContext):
+    def greet(step_context):
+        step_context.logger.info(f"Greeting step started for: {event}")
+        greeting = f"Hello, {event}!"
+        step_context.logger.info(f"Greeting step completed with: {greeting}")
+        return greeting
+    return context.step(greet)
+
+
+@durable_execution
 def h_1_8(event, context: DurableContext):
     value = context.step(lambda _: "computed")
     context.wait(Duration.from_seconds(2))
@@ -131,12 +141,9 @@ def h_1_17(event, context: DurableContext):
 
 @durable_execution
 def h_1_18(event, context: DurableContext):
-    path = marker_path(context, "1-18")
-
     def run(step_context):
         step_context.logger.info(str(event))
-        if not os.path.exists(path):
-            open(path, "w").close()
+        if step_context.attempt == 1:  # the crash ends the environment (and its /tmp) too
             os._exit(1)
         return "succeeded on second attempt"
     return context.step(run, config=StepConfig(

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 from lamina.domain import errors
 from lamina.domain.cfn.intrinsics import Pending
+from lamina.domain.identity import Caller
 from lamina.domain.stacks import PACKAGE_BUCKET, StackResource, physical_name
 
 __all__ = ["PACKAGE_BUCKET"]
@@ -46,7 +47,8 @@ class ProviderError(Exception):
 
 # (method, path, query, headers, body) → (status, headers, body): the engine's Lambda API
 # handler, given a request made in-process (api/stacks.py `in_process`, wired by app.py)
-Dispatch = Callable[[str, str, str, dict[str, str], bytes],
+# and the caller it acts as (domain.identity.Caller; None: the engine's own account)
+Dispatch = Callable[[str, str, str, dict[str, str], bytes, Any],
                     Awaitable[tuple[int, list[tuple[str, str]], bytes]]]
 
 
@@ -54,16 +56,24 @@ class LambdaApi:
     """Lamina's own Lambda API, called in-process as CloudFormation calls Lambda's: every
     request goes through the same decoding, checks and locks as one from a client."""
 
-    def __init__(self) -> None:
+    def __init__(self, caller: Caller | None = None) -> None:
         self.dispatch: Dispatch | None = None  # set when the engine starts
         self.host = "127.0.0.1"
+        self.caller = caller
+
+    def as_account(self, account: str) -> LambdaApi:
+        """The same API, called as `account`'s root principal (a stack of that account)."""
+        other = LambdaApi(Caller(account, arn=f"arn:aws:iam::{account}:root"))
+        other.dispatch, other.host = self.dispatch, self.host
+        return other
 
     async def call(self, method: str, path: str, body: Any = None,
                    query: str = "", missing_ok: bool = False) -> dict[str, Any]:
         data = b"" if body is None else json.dumps(body).encode()
         assert self.dispatch is not None, "the engine has not started its Lambda API"
         status, headers, text = await self.dispatch(
-            method, path, query, {"content-type": "application/json", "host": self.host}, data)
+            method, path, query, {"content-type": "application/json", "host": self.host}, data,
+            self.caller)
         found = json.loads(text) if text else {}
         if status < 300:
             return found

@@ -556,3 +556,13 @@ UPDATE deliveries SET owner = NULL, lease_until = NULL
 WHERE owner IS NOT NULL
   AND owner NOT IN (SELECT engine FROM cluster_engines WHERE lease_until >= lamina_now())
 RETURNING id;
+
+-- name: put_debug_mode
+INSERT INTO debug_modes (function, version, settings) VALUES (:function, :version, :settings)
+ON CONFLICT (function, version) DO UPDATE SET settings = excluded.settings;
+
+-- name: delete_debug_mode
+DELETE FROM debug_modes WHERE function = :function AND (version = :version OR :version = '');
+
+-- name: list_debug_modes
+SELECT settings FROM debug_modes ORDER BY function, version;

@@ -486,3 +486,13 @@ WHERE arn IN (SELECT arn FROM durable_executions WHERE expires_at < :now);
 
 -- name: purge_executions
 DELETE FROM durable_executions WHERE expires_at < :now RETURNING arn;
+
+-- name: put_debug_mode
+INSERT INTO debug_modes (function, version, settings) VALUES (:function, :version, :settings)
+ON CONFLICT (function, version) DO UPDATE SET settings = excluded.settings;
+
+-- name: delete_debug_mode
+DELETE FROM debug_modes WHERE function = :function AND (version = :version OR :version = '');
+
+-- name: list_debug_modes
+SELECT settings FROM debug_modes ORDER BY function, version;
