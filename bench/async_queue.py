@@ -40,11 +40,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lib.stats import git_rev, percentile  # noqa: E402
+
 from tests.conftest import ROLE, client, free_port, make_zip, start_server  # noqa: E402
 
-NOOP = make_zip({"app.py": "def handler(event, context):\n    return None\n",
-                 "park.py": "import time\ndef handler(event, context):\n    time.sleep(300)\n",
-                 "fail.py": "def handler(event, context):\n    raise RuntimeError('no')\n"})
+NOOP = make_zip(
+    {
+        "app.py": "def handler(event, context):\n    return None\n",
+        "park.py": "import time\ndef handler(event, context):\n    time.sleep(300)\n",
+        "fail.py": "def handler(event, context):\n    raise RuntimeError('no')\n",
+    }
+)
 
 
 # floors --------------------------------------------------------------------------------
@@ -65,6 +70,7 @@ def sqlite_floor(seconds: float = 3.0) -> float:
 
 def postgres_floor(url: str, seconds: float = 3.0) -> float:
     import psycopg
+
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS floor_t (id BIGSERIAL PRIMARY KEY, v BYTEA)")
         count, deadline = 0, time.monotonic() + seconds
@@ -75,8 +81,9 @@ def postgres_floor(url: str, seconds: float = 3.0) -> float:
 
 
 # load ----------------------------------------------------------------------------------
-def accept(port: int, function: str, count: int, threads: int = 16,
-           rate: float | None = None) -> tuple[float, list[str]]:
+def accept(
+    port: int, function: str, count: int, threads: int = 16, rate: float | None = None
+) -> tuple[float, list[str]]:
     """Send `count` Event invokes; (accepts per second, request ids)."""
     ids: list[str] = []
     lock = threading.Lock()
@@ -91,8 +98,12 @@ def accept(port: int, function: str, count: int, threads: int = 16,
             if interval is not None:
                 next_at += interval
                 time.sleep(max(0.0, next_at - time.monotonic()))
-            conn.request("POST", f"/2015-03-31/functions/{function}/invocations", body=b"{}",
-                         headers={"X-Amz-Invocation-Type": "Event"})
+            conn.request(
+                "POST",
+                f"/2015-03-31/functions/{function}/invocations",
+                body=b"{}",
+                headers={"X-Amz-Invocation-Type": "Event"},
+            )
             response = conn.getresponse()
             response.read()
             assert response.status == 202, response.status
@@ -145,10 +156,16 @@ def retry_errors(engine, ids: list[str], scale: float) -> list[float]:
 
 def create(engine, name: str, handler: str = "app.handler", **extra) -> None:
     lam = client(engine.endpoint)
-    lam.create_function(FunctionName=name, Runtime=f"python3.{sys.version_info.minor}",
-                        Role=ROLE, Handler=handler, Code={"ZipFile": NOOP})
-    lam.get_waiter("function_active_v2").wait(FunctionName=name,
-                                              WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+    lam.create_function(
+        FunctionName=name,
+        Runtime=f"python3.{sys.version_info.minor}",
+        Role=ROLE,
+        Handler=handler,
+        Code={"ZipFile": NOOP},
+    )
+    lam.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
     for key, value in extra.items():
         getattr(lam, key)(FunctionName=name, **value)
     lam.close()
@@ -162,10 +179,15 @@ def measure(store_args: list[str], label: str, events: int, scratch: Path) -> di
         first = time.monotonic()
         rate, accepted = accept(engine.port, "noop", events)
         figures["durable_accepts_while_running_per_s"] = rate
-        figures["end_to_end_per_s"] = len(accepted) / (wait_done(engine, "noop", len(accepted))
-                                                       - first)
-        create(engine, "parked", handler="park.handler",
-               put_function_concurrency={"ReservedConcurrentExecutions": 1})
+        figures["end_to_end_per_s"] = len(accepted) / (
+            wait_done(engine, "noop", len(accepted)) - first
+        )
+        create(
+            engine,
+            "parked",
+            handler="park.handler",
+            put_function_concurrency={"ReservedConcurrentExecutions": 1},
+        )
         figures["durable_accepts_backlog_per_s"], _ = accept(engine.port, "parked", events)
         create(engine, "steady")
         _, warm = accept(engine.port, "steady", 200, threads=4, rate=200)  # environments up
@@ -178,11 +200,21 @@ def measure(store_args: list[str], label: str, events: int, scratch: Path) -> di
     finally:
         engine.stop()
     scale = 60.0
-    engine = start_server(scratch / f"{label}-b" / "data", *store_args, "--time-scale",
-                          str(scale), "--log-level", "WARNING")
+    engine = start_server(
+        scratch / f"{label}-b" / "data",
+        *store_args,
+        "--time-scale",
+        str(scale),
+        "--log-level",
+        "WARNING",
+    )
     try:
-        create(engine, "failing", handler="fail.handler",
-               put_function_event_invoke_config={"MaximumRetryAttempts": 2})
+        create(
+            engine,
+            "failing",
+            handler="fail.handler",
+            put_function_event_invoke_config={"MaximumRetryAttempts": 2},
+        )
         _, idle = accept(engine.port, "failing", 32, threads=4)
         wait_done(engine, "failing", len(idle))
         errors = retry_errors(engine, idle, scale)
@@ -210,14 +242,40 @@ def start_postgres(scratch: Path) -> tuple[str, list[str], Path] | None:
     as_user = []
     if os.geteuid() == 0:
         import shutil
+
         shutil.chown(root, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", "lamina",
-                    "-A", "trust"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_user,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(root / "data"),
+            "-U",
+            "lamina",
+            "-A",
+            "trust",
+        ],
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-w", "-l",
-                    str(root / "log"), "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
-                    "start"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_user,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(root / "data"),
+            "-w",
+            "-l",
+            str(root / "log"),
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     stop = [*as_user, str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-m", "fast", "stop"]
     return f"postgresql://lamina@127.0.0.1:{port}/postgres", stop, root
 
@@ -229,27 +287,42 @@ def main() -> None:
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="lamina-queue-bench-"))
     results: dict[str, dict[str, float]] = {}
-    results["sqlite"] = {"store_floor_commits_per_s": sqlite_floor(),
-                         **measure([], "sqlite", args.events, scratch)}
+    results["sqlite"] = {
+        "store_floor_commits_per_s": sqlite_floor(),
+        **measure([], "sqlite", args.events, scratch),
+    }
     pg = None if args.skip_postgres else start_postgres(scratch)
     if pg is not None:
         url, stop, _ = pg
         try:
-            results["postgres"] = {"store_floor_commits_per_s": postgres_floor(url),
-                                   **measure(["--store", url], "postgres", args.events, scratch)}
+            results["postgres"] = {
+                "store_floor_commits_per_s": postgres_floor(url),
+                **measure(["--store", url], "postgres", args.events, scratch),
+            }
         finally:
             subprocess.run(stop, capture_output=True)
     rev = git_rev()
     out = ROOT / "bench" / "results" / f"async-queue-{rev}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "events": args.events, "results": results}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "events": args.events,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     keys = sorted({k for figures in results.values() for k in figures})
     print("| figure | " + " | ".join(results) + " |")
     print("|---|" + "---|" * len(results))
     for key in keys:
-        print(f"| {key} | " + " | ".join(f"{results[s].get(key, float('nan')):.1f}"
-                                         for s in results) + " |")
+        print(
+            f"| {key} | "
+            + " | ".join(f"{results[s].get(key, float('nan')):.1f}" for s in results)
+            + " |"
+        )
     print(f"\n(raw: {out})")
 
 

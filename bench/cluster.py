@@ -43,8 +43,9 @@ sys.path.insert(0, str(BENCH))
 from async_queue import start_postgres  # noqa: E402
 from lib.proctree import descendants  # noqa: E402
 from lib.stats import git_rev, percentile  # noqa: E402
-from tests.conftest import ROLE, client, make_zip, start_server  # noqa: E402
 from tools.invoke_bench import RawClient  # noqa: E402
+
+from tests.conftest import ROLE, client, make_zip, start_server  # noqa: E402
 
 ECHO = make_zip({"app.py": "def handler(event, context):\n    return event\n"})
 PAYLOAD = b'{"hello":"world"}'
@@ -70,10 +71,16 @@ def tree(pid: int) -> list[int]:
 # engines -------------------------------------------------------------------------------
 def create_echo(endpoint: str, name: str = "echo") -> None:
     lam = client(endpoint)
-    lam.create_function(FunctionName=name, Runtime=f"python3.{sys.version_info.minor}",
-                        Role=ROLE, Handler="app.handler", Code={"ZipFile": ECHO})
-    lam.get_waiter("function_active_v2").wait(FunctionName=name,
-                                              WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+    lam.create_function(
+        FunctionName=name,
+        Runtime=f"python3.{sys.version_info.minor}",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": ECHO},
+    )
+    lam.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
+    )
     lam.close()
 
 
@@ -103,19 +110,28 @@ def sequential(endpoint: str, n: int, warmup: int = 50) -> dict:
         assert ok
     raw.close()
     samples.sort()
-    return {"p50_us": round(percentile(samples, 50) * 1e6, 1),
-            "p99_us": round(percentile(samples, 99) * 1e6, 1)}
+    return {
+        "p50_us": round(percentile(samples, 50) * 1e6, 1),
+        "p99_us": round(percentile(samples, 99) * 1e6, 1),
+    }
 
 
 # load from several client processes ----------------------------------------------------
-def _client_proc(endpoints: list[str], threads: int, offset: int, start_at: float,
-                 stop_at: float, out: multiprocessing.Queue) -> None:
+def _client_proc(
+    endpoints: list[str],
+    threads: int,
+    offset: int,
+    start_at: float,
+    stop_at: float,
+    out: multiprocessing.Queue,
+) -> None:
     counts = [0] * threads
     errors = [0] * threads
 
     def worker(i: int) -> None:
-        raw = RawClient(endpoints[(offset + i) % len(endpoints)], "echo", PAYLOAD,
-                        "RequestResponse", 30)
+        raw = RawClient(
+            endpoints[(offset + i) % len(endpoints)], "echo", PAYLOAD, "RequestResponse", 30
+        )
         while time.time() < start_at - 1.0:  # warm-up: connections, environments
             raw.call()
         while time.time() < start_at:
@@ -127,6 +143,7 @@ def _client_proc(endpoints: list[str], threads: int, offset: int, start_at: floa
             else:
                 errors[i] += 1
         raw.close()
+
     workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
     for thread in workers:
         thread.start()
@@ -135,8 +152,14 @@ def _client_proc(endpoints: list[str], threads: int, offset: int, start_at: floa
     out.put((sum(counts), sum(errors)))
 
 
-def throughput(endpoints: list[str], engine_pids: list[int], pg_pid: int, clients: int,
-               procs: int, duration: float) -> dict:
+def throughput(
+    endpoints: list[str],
+    engine_pids: list[int],
+    pg_pid: int,
+    clients: int,
+    procs: int,
+    duration: float,
+) -> dict:
     per = [clients // procs + (1 if p < clients % procs else 0) for p in range(procs)]
     out: multiprocessing.Queue = multiprocessing.Queue()
     start_at = time.time() + 3.0
@@ -144,8 +167,9 @@ def throughput(endpoints: list[str], engine_pids: list[int], pg_pid: int, client
     children = []
     offset = 0
     for threads in per:
-        child = multiprocessing.Process(target=_client_proc, args=(
-            endpoints, threads, offset, start_at, stop_at, out))
+        child = multiprocessing.Process(
+            target=_client_proc, args=(endpoints, threads, offset, start_at, stop_at, out)
+        )
         child.start()
         children.append(child)
         offset += threads
@@ -163,12 +187,15 @@ def throughput(endpoints: list[str], engine_pids: list[int], pg_pid: int, client
 
     def per_call(seconds: float) -> float:
         return round(seconds * 1e6 / calls, 1) if calls else float("nan")
+
     return {
-        "engines": len(endpoints), "clients": clients, "calls": calls, "errors": errors,
+        "engines": len(endpoints),
+        "clients": clients,
+        "calls": calls,
+        "errors": errors,
         "calls_per_s": round(calls / duration, 1),
         "engine_cpu_us_per_call": [per_call(b[0] - a[0]) for a, b in zip(engines0, engines1)],
-        "engine_tree_cpu_us_per_call": [per_call(b[1] - a[1])
-                                        for a, b in zip(engines0, engines1)],
+        "engine_tree_cpu_us_per_call": [per_call(b[1] - a[1]) for a, b in zip(engines0, engines1)],
         "postgres_cpu_us_per_call": per_call(pg1 - pg0),
         "postgres_cpu_pct": round(100 * (pg1 - pg0) / duration, 1),
     }
@@ -192,12 +219,14 @@ def round_trips(url: str, n: int = 2000) -> dict:
                     samples.append(time.perf_counter() - t0)
                 samples.sort()
                 return round(percentile(samples, 50) * 1e6, 1)
+
             select = await timed(lambda: store._query("cluster_engines"))
             grant = await timed(lambda: store.cluster_grant("bench", "ready", 60, "*", 1, 10**9))
             return {"select_p50_us": select, "grant_p50_us": grant}
         finally:
             await store.cluster_leave()
             await store.close()
+
     return asyncio.run(main())
 
 
@@ -215,8 +244,13 @@ def main() -> None:
         raise SystemExit("bench/cluster.py needs PostgreSQL (scripts/setup --test installs it)")
     url, stop_pg, pg_root = pg
     pg_pid = int((pg_root / "data" / "postmaster.pid").read_text().split()[0])
-    doc: dict = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rev": git_rev(),
-                 "nproc": os.cpu_count(), "latency": [], "throughput": []}
+    doc: dict = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "rev": git_rev(),
+        "nproc": os.cpu_count(),
+        "latency": [],
+        "throughput": [],
+    }
     engines = []
 
     def start(name: str, *flags: str):
@@ -227,8 +261,10 @@ def main() -> None:
     def stop_all() -> None:
         while engines:
             engines.pop().stop()
+
     try:
         import psycopg
+
         for rep in range(args.repeat):
             row = {}
             sqlite = start(f"sqlite-{rep}")
@@ -261,8 +297,14 @@ def main() -> None:
             create_echo(running[0].endpoint)
             for engine in running[1:]:
                 wait_known(engine.endpoint)
-            figures = throughput([e.endpoint for e in running], [e.process.pid for e in running],
-                                 pg_pid, args.clients, args.client_procs, args.duration)
+            figures = throughput(
+                [e.endpoint for e in running],
+                [e.process.pid for e in running],
+                pg_pid,
+                args.clients,
+                args.client_procs,
+                args.duration,
+            )
             doc["throughput"].append(figures)
             print(f"{count} engine(s): {json.dumps(figures)}", flush=True)
             stop_all()
@@ -284,28 +326,41 @@ def report(doc: dict) -> str:
     def ratio(values: list[float]) -> str:
         values = sorted(values)
         return f"{values[len(values) // 2]:.2f} ({values[0]:.2f}–{values[-1]:.2f})"
+
     lat = doc["latency"]
-    lines = ["| store | warm p50 µs | warm p99 µs | p50 ÷ SQLite p50 (same round) |",
-             "|---|---|---|---|"]
-    for key, label, ratio_key in (("sqlite", "SQLite, one engine", None),
-                                  ("postgres", "PostgreSQL, one engine", "ratio"),
-                                  ("postgres_of_3", "PostgreSQL, one of three engines",
-                                   "ratio_of_3")):
-        lines.append(f"| {label} | {mmm([r[key]['p50_us'] for r in lat])} | "
-                     f"{mmm([r[key]['p99_us'] for r in lat])} | "
-                     f"{ratio([r[ratio_key] for r in lat]) if ratio_key else '1'} |")
+    lines = [
+        "| store | warm p50 µs | warm p99 µs | p50 ÷ SQLite p50 (same round) |",
+        "|---|---|---|---|",
+    ]
+    for key, label, ratio_key in (
+        ("sqlite", "SQLite, one engine", None),
+        ("postgres", "PostgreSQL, one engine", "ratio"),
+        ("postgres_of_3", "PostgreSQL, one of three engines", "ratio_of_3"),
+    ):
+        lines.append(
+            f"| {label} | {mmm([r[key]['p50_us'] for r in lat])} | "
+            f"{mmm([r[key]['p99_us'] for r in lat])} | "
+            f"{ratio([r[ratio_key] for r in lat]) if ratio_key else '1'} |"
+        )
     rt = doc.get("round_trip", {})
-    lines += ["", f"A store round trip (psycopg async pool): `SELECT` p50 {rt.get('select_p50_us')} "
-              f"µs, one concurrency grant (`lamina_grant`) p50 {rt.get('grant_p50_us')} µs.", "",
-              "| engines | clients | calls/s | engine CPU µs/call (engine process) | "
-              "engine CPU µs/call (with runtimes) | PostgreSQL CPU µs/call | PostgreSQL CPU % | "
-              "errors |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"A store round trip (psycopg async pool): `SELECT` p50 {rt.get('select_p50_us')} "
+        f"µs, one concurrency grant (`lamina_grant`) p50 {rt.get('grant_p50_us')} µs.",
+        "",
+        "| engines | clients | calls/s | engine CPU µs/call (engine process) | "
+        "engine CPU µs/call (with runtimes) | PostgreSQL CPU µs/call | PostgreSQL CPU % | "
+        "errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for tp in doc["throughput"]:
-        lines.append(f"| {tp['engines']} | {tp['clients']} | {tp['calls_per_s']:.0f} | "
-                     f"{' / '.join(f'{v:.0f}' for v in tp['engine_cpu_us_per_call'])} | "
-                     f"{' / '.join(f'{v:.0f}' for v in tp['engine_tree_cpu_us_per_call'])} | "
-                     f"{tp['postgres_cpu_us_per_call']:.0f} | {tp['postgres_cpu_pct']:.0f} | "
-                     f"{tp['errors']} |")
+        lines.append(
+            f"| {tp['engines']} | {tp['clients']} | {tp['calls_per_s']:.0f} | "
+            f"{' / '.join(f'{v:.0f}' for v in tp['engine_cpu_us_per_call'])} | "
+            f"{' / '.join(f'{v:.0f}' for v in tp['engine_tree_cpu_us_per_call'])} | "
+            f"{tp['postgres_cpu_us_per_call']:.0f} | {tp['postgres_cpu_pct']:.0f} | "
+            f"{tp['errors']} |"
+        )
     return "\n".join(lines)
 
 

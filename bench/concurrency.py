@@ -54,11 +54,16 @@ from lib.stats import git_rev, percentile
 
 from tests.conftest import start_server
 
-SPEC = {"runtime": f"python3.{sys.version_info.minor}", "handler": "app.handler",
-        "files": {"app.py": "import time\n\n\ndef handler(event, context):\n"
-                            "    if isinstance(event, dict) and event.get('sleep'):\n"
-                            "        time.sleep(event['sleep'])\n"
-                            "    return event\n"}}
+SPEC = {
+    "runtime": f"python3.{sys.version_info.minor}",
+    "handler": "app.handler",
+    "files": {
+        "app.py": "import time\n\n\ndef handler(event, context):\n"
+        "    if isinstance(event, dict) and event.get('sleep'):\n"
+        "        time.sleep(event['sleep'])\n"
+        "    return event\n"
+    },
+}
 
 
 def pct_ms(seconds: list[float], p: float) -> float | None:
@@ -92,8 +97,12 @@ def create(api: LambdaApi, names: list[str]) -> None:
         status, body = api.create_function(name, SPEC)
         assert status in (200, 201), (name, status, body[:300])
     for name in names:  # Pending → Active is at once, but check
-        while json.loads(api.request("GET", f"/2015-03-31/functions/{name}/configuration")[2]
-                         ).get("State") != "Active":
+        while (
+            json.loads(api.request("GET", f"/2015-03-31/functions/{name}/configuration")[2]).get(
+                "State"
+            )
+            != "Active"
+        ):
             time.sleep(0.05)
 
 
@@ -179,17 +188,27 @@ def run_load(engine, names: list[str], clients: int, duration: float) -> dict:
     outcomes.pop("ok", None)
     warm.pop("ok", None)
     p50, p99 = pct_ms(latencies, 50), pct_ms(latencies, 99)
-    return {"clients": clients, "functions": len(names), "environments_at_start": count,
-            "environments": environments(engine),
-            "engine_fds": len(os.listdir(f"/proc/{engine.process.pid}/fd")),
-            "calls_per_s": round(ok / duration, 1), "ok_in_window": ok, "p50_ms": p50,
-            "p99_ms": p99, "max_ms": pct_ms(latencies, 100),
-            "p99_over_p50": p50 and round(p99 / p50, 2),
-            "throttles": {k: v for k, v in outcomes.items() if k.startswith("429")},
-            "errors": {k: v for k, v in outcomes.items() if not k.startswith("429")},
-            "warmup_s": round(window["end"] - duration - t0, 1) if window else None,
-            "warmup_not_ok": dict(warm), "hung_clients": clients - len(results),
-            "client_cpu_pct": cpu[0], "engine_cpu_pct": cpu[1], "engine_main_cpu_pct": cpu[2]}
+    return {
+        "clients": clients,
+        "functions": len(names),
+        "environments_at_start": count,
+        "environments": environments(engine),
+        "engine_fds": len(os.listdir(f"/proc/{engine.process.pid}/fd")),
+        "calls_per_s": round(ok / duration, 1),
+        "ok_in_window": ok,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "max_ms": pct_ms(latencies, 100),
+        "p99_over_p50": p50 and round(p99 / p50, 2),
+        "throttles": {k: v for k, v in outcomes.items() if k.startswith("429")},
+        "errors": {k: v for k, v in outcomes.items() if not k.startswith("429")},
+        "warmup_s": round(window["end"] - duration - t0, 1) if window else None,
+        "warmup_not_ok": dict(warm),
+        "hung_clients": clients - len(results),
+        "client_cpu_pct": cpu[0],
+        "engine_cpu_pct": cpu[1],
+        "engine_main_cpu_pct": cpu[2],
+    }
 
 
 def storm(engine, names: list[str]) -> dict:
@@ -212,17 +231,24 @@ def storm(engine, names: list[str]) -> dict:
     for thread in threads:
         thread.join(300)
     latencies = [r[1] for r in done if r[0] == "ok"]
-    return {"functions": len(names), "hung": len(names) - len(done),
-            "wall_ms": round((max(r[2] for r in done) - t0[0]) * 1e3, 1) if done else None,
-            "p50_ms": pct_ms(latencies, 50), "p99_ms": pct_ms(latencies, 99),
-            "not_ok": dict(Counter(r[0] for r in done if r[0] != "ok"))}
+    return {
+        "functions": len(names),
+        "hung": len(names) - len(done),
+        "wall_ms": round((max(r[2] for r in done) - t0[0]) * 1e3, 1) if done else None,
+        "p50_ms": pct_ms(latencies, 50),
+        "p99_ms": pct_ms(latencies, 99),
+        "not_ok": dict(Counter(r[0] for r in done if r[0] != "ok")),
+    }
 
 
 def env_memory(pid: int, table: dict[int, int]) -> dict:
     """State of one environment's runtime and the summed memory of its process tree."""
     infos = [i for i in map(proctree.full_info, [pid, *proctree.descendants(pid, table)]) if i]
-    return {"state": infos[0]["state"] if infos else "?", "processes": len(infos),
-            **{k: sum(i[k] or 0 for i in infos) for k in ("rss_kb", "pss_kb", "private_kb")}}
+    return {
+        "state": infos[0]["state"] if infos else "?",
+        "processes": len(infos),
+        **{k: sum(i[k] or 0 for i in infos) for k in ("rss_kb", "pss_kb", "private_kb")},
+    }
 
 
 def cwd(pid: int) -> str | None:
@@ -234,11 +260,17 @@ def cwd(pid: int) -> str | None:
 
 def memory(engine, name: str, n: int = 10) -> dict:
     """Environments of `name` read while running a 1.5 s call, then once frozen."""
+
     def round_of(seconds: float) -> list[threading.Thread]:
         body = json.dumps({"sleep": seconds}).encode()
-        threads = [threading.Thread(target=call, daemon=True, args=(
-            http.client.HTTPConnection("127.0.0.1", engine.port, timeout=60), name, body))
-            for _ in range(n)]
+        threads = [
+            threading.Thread(
+                target=call,
+                daemon=True,
+                args=(http.client.HTTPConnection("127.0.0.1", engine.port, timeout=60), name, body),
+            )
+            for _ in range(n)
+        ]
         for thread in threads:
             thread.start()
         return threads
@@ -249,25 +281,34 @@ def memory(engine, name: str, n: int = 10) -> dict:
     time.sleep(0.8)
     # the running environments: the engine's children not stopped, but not the spare (cwd /)
     table = proctree.parent_table()
-    warm = {p: env_memory(p, table) for p, parent in table.items()
-            if parent == engine.process.pid and cwd(p) not in ("/", None)
-            and (proctree.quick_info(p) or {}).get("state") != "T"}
+    warm = {
+        p: env_memory(p, table)
+        for p, parent in table.items()
+        if parent == engine.process.pid
+        and cwd(p) not in ("/", None)
+        and (proctree.quick_info(p) or {}).get("state") != "T"
+    }
     for thread in threads:
         thread.join()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(
-            (proctree.quick_info(p) or {}).get("state") != "T" for p in warm):
+        (proctree.quick_info(p) or {}).get("state") != "T" for p in warm
+    ):
         time.sleep(0.05)
     table = proctree.parent_table()
     frozen = {p: env_memory(p, table) for p in warm}
-    out = {"environments": len(warm),
-           "frozen_states": dict(Counter(v["state"] for v in frozen.values())),
-           "frozen_minus_warm_rss_kb_max": max(
-               (frozen[p]["rss_kb"] - warm[p]["rss_kb"] for p in warm), default=None)}
+    out = {
+        "environments": len(warm),
+        "frozen_states": dict(Counter(v["state"] for v in frozen.values())),
+        "frozen_minus_warm_rss_kb_max": max(
+            (frozen[p]["rss_kb"] - warm[p]["rss_kb"] for p in warm), default=None
+        ),
+    }
     for label, found in (("warm", warm), ("frozen", frozen)):
         for key in ("rss_kb", "pss_kb", "private_kb"):
-            out[f"{label}_{key}_median"] = statistics.median(
-                [v[key] for v in found.values()]) if found else None
+            out[f"{label}_{key}_median"] = (
+                statistics.median([v[key] for v in found.values()]) if found else None
+            )
     out["per_env"] = [{"pid": p, "warm": warm[p], "frozen": frozen[p]} for p in warm]
     return out
 
@@ -278,27 +319,42 @@ def main() -> None:
     parser.add_argument("--clients", help="client counts (1,16,64,256)")
     parser.add_argument("--functions", type=int, help="functions of the `many` scenario (50)")
     parser.add_argument("--storm", type=int, help="functions in the cold storm (100)")
-    parser.add_argument("--quick", action="store_true", help="defaults of 1 s windows, "
-                        "1,16,64 clients, 10 functions, a storm of 20")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="defaults of 1 s windows, 1,16,64 clients, 10 functions, a storm of 20",
+    )
     args = parser.parse_args()
-    for key, full, quick in (("duration", 5.0, 1.0), ("clients", "1,16,64,256", "1,16,64"),
-                             ("functions", 50, 10), ("storm", 100, 20)):
+    for key, full, quick in (
+        ("duration", 5.0, 1.0),
+        ("clients", "1,16,64,256", "1,16,64"),
+        ("functions", 50, 10),
+        ("storm", 100, 20),
+    ):
         if getattr(args, key) is None:
             setattr(args, key, quick if args.quick else full)
     scratch = Path(tempfile.mkdtemp(prefix="lamina-bench-concurrency-"))
     engine = start_server(scratch / "data", "--log-level", "WARNING")
     api = LambdaApi(engine.endpoint)
-    out: dict = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "args": vars(args),
-                 "load": []}
+    out: dict = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "args": vars(args),
+        "load": [],
+    }
     try:
-        for scenario, names in (("one", ["one"]),
-                                ("many", [f"many-{k:02d}" for k in range(args.functions)])):
+        for scenario, names in (
+            ("one", ["one"]),
+            ("many", [f"many-{k:02d}" for k in range(args.functions)]),
+        ):
             create(api, names)
             for clients in (int(c) for c in args.clients.split(",")):
-                out["load"].append({"scenario": scenario,
-                                    **run_load(engine, names, clients, args.duration)})
-                print(f"# {scenario} c{clients}: {out['load'][-1]['calls_per_s']} calls/s",
-                      file=sys.stderr)
+                out["load"].append(
+                    {"scenario": scenario, **run_load(engine, names, clients, args.duration)}
+                )
+                print(
+                    f"# {scenario} c{clients}: {out['load'][-1]['calls_per_s']} calls/s",
+                    file=sys.stderr,
+                )
             for name in names:
                 api.delete_function(name)
         names = [f"storm-{k:03d}" for k in range(args.storm)]
@@ -310,8 +366,11 @@ def main() -> None:
     finally:
         api.close()
         engine.stop()
-        out["engine_log"] = [line for line in engine.log().splitlines()  # at WARNING, all
-                             if not line.startswith("Lamina ready")][:50]  # else is news
+        out["engine_log"] = [
+            line
+            for line in engine.log().splitlines()  # at WARNING, all
+            if not line.startswith("Lamina ready")
+        ][:50]  # else is news
         shutil.rmtree(scratch, ignore_errors=True)
     rev = git_rev()
     path = HERE / "results" / f"concurrency-{rev}.json"
@@ -327,27 +386,57 @@ def report(out: dict, path: Path) -> None:
     def row(*cells: object) -> None:
         print("| " + " | ".join(str(c) for c in cells) + " |")
 
-    row("scenario", "clients", "functions", "envs at start / end", "engine fds", "calls/s",
-        "p50 ms", "p99 ms", "max ms", "p99/p50", "429s", "errors", "warm-up not ok",
-        "client CPU %", "engine CPU % (engine process)")
+    row(
+        "scenario",
+        "clients",
+        "functions",
+        "envs at start / end",
+        "engine fds",
+        "calls/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "p99/p50",
+        "429s",
+        "errors",
+        "warm-up not ok",
+        "client CPU %",
+        "engine CPU % (engine process)",
+    )
     print("|---" * 15 + "|")
     for r in out["load"]:
-        row(r["scenario"], r["clients"], r["functions"],
-            f"{r['environments_at_start']} / {r['environments']}", r["engine_fds"],
-            r["calls_per_s"], r["p50_ms"], r["p99_ms"], r["max_ms"], r["p99_over_p50"],
-            brief(r["throttles"]), brief(r["errors"]), brief(r["warmup_not_ok"]),
-            r["client_cpu_pct"], f"{r['engine_cpu_pct']} ({r['engine_main_cpu_pct']})")
+        row(
+            r["scenario"],
+            r["clients"],
+            r["functions"],
+            f"{r['environments_at_start']} / {r['environments']}",
+            r["engine_fds"],
+            r["calls_per_s"],
+            r["p50_ms"],
+            r["p99_ms"],
+            r["max_ms"],
+            r["p99_over_p50"],
+            brief(r["throttles"]),
+            brief(r["errors"]),
+            brief(r["warmup_not_ok"]),
+            r["client_cpu_pct"],
+            f"{r['engine_cpu_pct']} ({r['engine_main_cpu_pct']})",
+        )
     s, m = out["storm"], out["memory"]
-    print(f"\ncold storm: {s['functions']} new functions at once, all answered in "
-          f"{s['wall_ms']} ms; per call p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms; "
-          f"not ok: {brief(s['not_ok'])}; hung: {s['hung']}\n")
+    print(
+        f"\ncold storm: {s['functions']} new functions at once, all answered in "
+        f"{s['wall_ms']} ms; per call p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms; "
+        f"not ok: {brief(s['not_ok'])}; hung: {s['hung']}\n"
+    )
     row(f"per environment (median of {m['environments']})", "RSS kB", "PSS kB", "private kB")
     print("|---" * 4 + "|")
     for state in ("warm", "frozen"):
         row(state, *(m[f"{state}_{k}_median"] for k in ("rss_kb", "pss_kb", "private_kb")))
-    print(f"\nfrozen states: {m['frozen_states']}; largest frozen − warm RSS of one environment: "
-          f"{m['frozen_minus_warm_rss_kb_max']} kB; engine RSS at the end: "
-          f"{out['engine_rss_kb']} kB\n")
+    print(
+        f"\nfrozen states: {m['frozen_states']}; largest frozen − warm RSS of one environment: "
+        f"{m['frozen_minus_warm_rss_kb_max']} kB; engine RSS at the end: "
+        f"{out['engine_rss_kb']} kB\n"
+    )
 
     loads = {(r["scenario"], r["clients"]): r for r in out["load"]}
     row("target", "measured", "verdict")
@@ -360,18 +449,25 @@ def report(out: dict, path: Path) -> None:
         both = Counter(r["errors"]) + Counter(r["throttles"]) + Counter(r["warmup_not_ok"])
         throttles = sum(v for k, v in both.items() if k.startswith("429"))
         errors = sum(both.values()) - throttles + r["hung_clients"]
-        row(f"no errors at 256 clients ({scenario}, warm-up included)",
+        row(
+            f"no errors at 256 clients ({scenario}, warm-up included)",
             f"{errors} errors, {throttles} 429s",
-            "FAIL" if errors else "THROTTLED" if throttles else "PASS")
+            "FAIL" if errors else "THROTTLED" if throttles else "PASS",
+        )
     for scenario in ("one", "many"):
         ratio = (loads.get((scenario, 64)) or {}).get("p99_over_p50")
-        row(f"p99 ≤ 5 × p50 at 64 clients ({scenario})", "not run" if ratio is None
-            else f"{ratio}×", "–" if ratio is None else "PASS" if ratio <= 5 else "FAIL")
+        row(
+            f"p99 ≤ 5 × p50 at 64 clients ({scenario})",
+            "not run" if ratio is None else f"{ratio}×",
+            "–" if ratio is None else "PASS" if ratio <= 5 else "FAIL",
+        )
     warm, frozen = m["warm_rss_kb_median"], m["frozen_rss_kb_median"]
-    verdict = "–" if warm is None or frozen is None else "PASS" if frozen <= warm * 1.01 \
-        else "FAIL"
-    row("frozen ≤ warm RSS (1 % slack: the call's return moves a few pages)",
-        f"{frozen} vs {warm} kB (median)", verdict)
+    verdict = "–" if warm is None or frozen is None else "PASS" if frozen <= warm * 1.01 else "FAIL"
+    row(
+        "frozen ≤ warm RSS (1 % slack: the call's return moves a few pages)",
+        f"{frozen} vs {warm} kB (median)",
+        verdict,
+    )
     if out["engine_log"]:
         print("\nengine log (first lines):\n" + "\n".join(out["engine_log"][:10]))
     print(f"\n(raw: {path})")

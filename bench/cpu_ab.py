@@ -34,16 +34,25 @@ from lib.lambda_api import NOOP, LambdaApi, cold_start
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--revs", default="HEAD",
-                        help="commits to measure, comma-separated (WT: the working tree)")
+    parser.add_argument(
+        "--revs", default="HEAD", help="commits to measure, comma-separated (WT: the working tree)"
+    )
     parser.add_argument("--sandbox", default="auto,none", help="--sandbox modes, comma-separated")
     parser.add_argument("--runtimes", default="python,node")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=3.0, help="seconds of the c16 window")
-    parser.add_argument("--serve-arg", action="append", default=[],
-                        help="an extra `lamina serve` argument (repeatable)")
-    parser.add_argument("--scratch", default=os.environ.get(
-        "LAMINA_BENCH_SCRATCH", str(Path(tempfile.gettempdir()) / "lamina-bench")))
+    parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        help="an extra `lamina serve` argument (repeatable)",
+    )
+    parser.add_argument(
+        "--scratch",
+        default=os.environ.get(
+            "LAMINA_BENCH_SCRATCH", str(Path(tempfile.gettempdir()) / "lamina-bench")
+        ),
+    )
     args = parser.parse_args()
     scratch = Path(args.scratch)
     scratch.mkdir(parents=True, exist_ok=True)
@@ -58,25 +67,30 @@ def main() -> None:
                 for kind, figures in _lamina(args, scratch, rev, mode, options):
                     figures["ratio"] = figures["c16_cpu_us_per_call"] / floor["c16_cpu_us_per_call"]
                     rows.setdefault((rev, mode, kind), []).append(figures)
-                    print(f"round {round_}: {rev} --sandbox {mode} {kind}: "
-                          f"{figures['c16_cpu_us_per_call']:.0f} µs/call "
-                          f"(engine {figures['c16_main_cpu_us_per_call']:.0f}), "
-                          f"{figures['ratio']:.2f}× floor, {figures['c16_calls_per_s']:.0f} "
-                          f"calls/s, p50 {figures['p50_us']:.0f} µs", flush=True)
+                    print(
+                        f"round {round_}: {rev} --sandbox {mode} {kind}: "
+                        f"{figures['c16_cpu_us_per_call']:.0f} µs/call "
+                        f"(engine {figures['c16_main_cpu_us_per_call']:.0f}), "
+                        f"{figures['ratio']:.2f}× floor, {figures['c16_calls_per_s']:.0f} "
+                        f"calls/s, p50 {figures['p50_us']:.0f} µs",
+                        flush=True,
+                    )
     _summary(rows)
 
 
 def _floor(options: measure.BenchOptions) -> dict:
     with servers.FloorRelay(str(measure.TOOLS / "floor.py"), "raw-rawworker", 1) as relay:
-        res = measure.invoke_bench(relay.endpoint, "floor", "raw", relay.pid, options, "floor",
-                                   kinds=())
+        res = measure.invoke_bench(
+            relay.endpoint, "floor", "raw", relay.pid, options, "floor", kinds=()
+        )
     if "error" in res:
         raise SystemExit(res["error"])
     return res["figures"]
 
 
-def _lamina(args: argparse.Namespace, scratch: Path, rev: str, mode: str,
-            options: measure.BenchOptions) -> list[tuple[str, dict]]:
+def _lamina(
+    args: argparse.Namespace, scratch: Path, rev: str, mode: str, options: measure.BenchOptions
+) -> list[tuple[str, dict]]:
     cmd = servers.lamina_command(HERE.parent, None if rev == "WT" else rev, scratch)
     data = scratch / f"cpu-ab-{rev.replace('/', '_')}-{mode}"
     shutil.rmtree(data, ignore_errors=True)
@@ -104,19 +118,25 @@ def _summary(rows: dict[tuple[str, ...], list[dict]]) -> None:
         return statistics.median(row[figure] for row in rows[key])
 
     floor = ("floor",)
-    print(f"\nfloor (lean relay): {med(floor, 'c16_cpu_us_per_call'):.0f} µs/call, "
-          f"p50 {med(floor, 'p50_us'):.0f} µs (median of {len(rows[floor])} rounds)\n")
-    print("| commit | --sandbox | runtime | CPU µs/call c16 | engine µs/call | ÷ floor "
-          "(min–max) | c16 calls/s | p50 µs | p99 µs |")
+    print(
+        f"\nfloor (lean relay): {med(floor, 'c16_cpu_us_per_call'):.0f} µs/call, "
+        f"p50 {med(floor, 'p50_us'):.0f} µs (median of {len(rows[floor])} rounds)\n"
+    )
+    print(
+        "| commit | --sandbox | runtime | CPU µs/call c16 | engine µs/call | ÷ floor "
+        "(min–max) | c16 calls/s | p50 µs | p99 µs |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for key, runs in rows.items():
         if key == floor:
             continue
         ratios = [row["ratio"] for row in runs]
-        print(f"| {key[0]} | {key[1]} | {key[2]} | {med(key, 'c16_cpu_us_per_call'):.0f} | "
-              f"{med(key, 'c16_main_cpu_us_per_call'):.0f} | {statistics.median(ratios):.2f} "
-              f"({min(ratios):.2f}–{max(ratios):.2f}) | {med(key, 'c16_calls_per_s'):.0f} | "
-              f"{med(key, 'p50_us'):.0f} | {med(key, 'p99_us'):.0f} |")
+        print(
+            f"| {key[0]} | {key[1]} | {key[2]} | {med(key, 'c16_cpu_us_per_call'):.0f} | "
+            f"{med(key, 'c16_main_cpu_us_per_call'):.0f} | {statistics.median(ratios):.2f} "
+            f"({min(ratios):.2f}–{max(ratios):.2f}) | {med(key, 'c16_calls_per_s'):.0f} | "
+            f"{med(key, 'p50_us'):.0f} | {med(key, 'p99_us'):.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -64,8 +64,10 @@ def application(root: Path) -> Path:
     """The 20-function SAM application, written under `root`."""
     (root / "layer" / "python").mkdir(parents=True)
     (root / "layer" / "python" / "shared.py").write_text("VALUE = 1\n")
-    resources = ["  Shared:\n    Type: AWS::Serverless::LayerVersion\n    Properties:\n"
-                 "      LayerName: !Sub '${AWS::StackName}-shared'\n      ContentUri: layer/\n"]
+    resources = [
+        "  Shared:\n    Type: AWS::Serverless::LayerVersion\n    Properties:\n"
+        "      LayerName: !Sub '${AWS::StackName}-shared'\n      ContentUri: layer/\n"
+    ]
     for n in range(FUNCTIONS):
         folder = root / f"f{n}"
         folder.mkdir()
@@ -73,20 +75,26 @@ def application(root: Path) -> Path:
         events = []
         if n % 4 == 0:
             resources.append(f"  Queue{n}:\n    Type: AWS::SQS::Queue\n")
-            events.append(f"        Queue:\n          Type: SQS\n          Properties:\n"
-                          f"            Queue: !GetAtt Queue{n}.Arn\n")
+            events.append(
+                f"        Queue:\n          Type: SQS\n          Properties:\n"
+                f"            Queue: !GetAtt Queue{n}.Arn\n"
+            )
         if n % 5 == 0:
-            events.append(f"        Http:\n          Type: HttpApi\n          Properties:\n"
-                          f"            Path: /f{n}\n            Method: GET\n")
+            events.append(
+                f"        Http:\n          Type: HttpApi\n          Properties:\n"
+                f"            Path: /f{n}\n            Method: GET\n"
+            )
         resources.append(
             f"  Function{n}:\n    Type: AWS::Serverless::Function\n    Properties:\n"
             f"      CodeUri: f{n}/\n      Handler: app.handler\n      AutoPublishAlias: live\n"
             f"      Layers: [!Ref Shared]\n      Environment:\n        Variables:\n"
-            f"          NUM: '{n}'\n" + ("      Events:\n" + "".join(events) if events else ""))
+            f"          NUM: '{n}'\n" + ("      Events:\n" + "".join(events) if events else "")
+        )
     (root / "template.yaml").write_text(
         "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Function:\n"
         f"    Runtime: python3.{sys.version_info.minor}\n    Timeout: 10\n"
-        "Resources:\n" + "".join(resources))
+        "Resources:\n" + "".join(resources)
+    )
     return root
 
 
@@ -100,9 +108,14 @@ def source_env(source: Path | None, **extra: str) -> dict[str, str]:
 
 def lamina(*args: str, endpoint: str, source: Path | None = None) -> float:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "lamina", *args, "--endpoint-url", endpoint],
-                          capture_output=True, text=True, cwd=REPO, check=False,
-                          env=source_env(source))
+    done = subprocess.run(
+        [sys.executable, "-m", "lamina", *args, "--endpoint-url", endpoint],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+        env=source_env(source),
+    )
     took = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"lamina {args[0]} failed:\n{done.stdout}\n{done.stderr}")
@@ -112,8 +125,14 @@ def lamina(*args: str, endpoint: str, source: Path | None = None) -> float:
 def baseline(endpoint: str, tag: str) -> float:
     """The same 20 functions (zip, version, alias) made with boto3, one call after another."""
     import boto3
-    lam = boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="x", aws_secret_access_key="x")
+
+    lam = boto3.client(
+        "lambda",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("app.py", HANDLER)
@@ -121,9 +140,15 @@ def baseline(endpoint: str, tag: str) -> float:
     started = time.perf_counter()
     for n in range(FUNCTIONS):
         name = f"base-{tag}-{n}"
-        lam.create_function(FunctionName=name, Runtime=f"python3.{sys.version_info.minor}",
-                            Role=ROLE, Handler="app.handler", Code={"ZipFile": package},
-                            Environment={"Variables": {"NUM": str(n)}}, Timeout=10)
+        lam.create_function(
+            FunctionName=name,
+            Runtime=f"python3.{sys.version_info.minor}",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": package},
+            Environment={"Variables": {"NUM": str(n)}},
+            Timeout=10,
+        )
         version = lam.publish_version(FunctionName=name)["Version"]
         lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
     took = time.perf_counter() - started
@@ -136,9 +161,11 @@ def run(repeat: int, sources: dict[str, Path | None]) -> dict[str, dict[str, lis
     """Figures per source (label → kind → seconds), the sources taking turns."""
     scratch = Path(tempfile.mkdtemp(prefix="lamina-bench-deploy-"))
     moto_port = free_port()
-    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(moto_port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     engines: list[subprocess.Popen] = []
     try:
         wait_port(moto_port, moto, "moto")
@@ -146,29 +173,51 @@ def run(repeat: int, sources: dict[str, Path | None]) -> dict[str, dict[str, lis
         for label, source in sources.items():
             port = free_port()
             env = source_env(source, AWS_ENDPOINT_URL=f"http://127.0.0.1:{moto_port}")
-            engine = subprocess.Popen([sys.executable, "-m", "lamina", "serve", "--port",
-                                       str(port), "--data-dir", str(scratch / f"data-{label}")],
-                                      cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
+            engine = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "lamina",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--data-dir",
+                    str(scratch / f"data-{label}"),
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             engines.append(engine)
             wait_port(port, engine, f"lamina serve ({label})")
             endpoints[label] = f"http://127.0.0.1:{port}"
-        figures: dict[str, dict[str, list[float]]] = {label: {k: [] for k in (
-            "deploy", "baseline", "code_change", "no_change", "destroy")} for label in sources}
+        figures: dict[str, dict[str, list[float]]] = {
+            label: {k: [] for k in ("deploy", "baseline", "code_change", "no_change", "destroy")}
+            for label in sources
+        }
         for i in range(repeat):
             for label, source in sources.items():
                 endpoint, mine, stack = endpoints[label], figures[label], f"bench{label}{i}"
                 app = application(scratch / f"app-{label}{i}")
                 mine["baseline"].append(baseline(endpoint, f"{label}{i}"))
-                mine["deploy"].append(lamina("deploy", str(app), "--stack-name", stack,
-                                             endpoint=endpoint, source=source))
+                mine["deploy"].append(
+                    lamina(
+                        "deploy", str(app), "--stack-name", stack, endpoint=endpoint, source=source
+                    )
+                )
                 (app / "f3" / "app.py").write_text(HANDLER + "# changed\n")
-                mine["code_change"].append(lamina("deploy", str(app), "--stack-name", stack,
-                                                  endpoint=endpoint, source=source))
-                mine["no_change"].append(lamina("deploy", str(app), "--stack-name", stack,
-                                                endpoint=endpoint, source=source))
-                mine["destroy"].append(lamina("destroy", stack, endpoint=endpoint,
-                                              source=source))
+                mine["code_change"].append(
+                    lamina(
+                        "deploy", str(app), "--stack-name", stack, endpoint=endpoint, source=source
+                    )
+                )
+                mine["no_change"].append(
+                    lamina(
+                        "deploy", str(app), "--stack-name", stack, endpoint=endpoint, source=source
+                    )
+                )
+                mine["destroy"].append(lamina("destroy", stack, endpoint=endpoint, source=source))
         return figures
     finally:
         for proc in (*engines, moto):
@@ -180,28 +229,37 @@ def run(repeat: int, sources: dict[str, Path | None]) -> dict[str, dict[str, lis
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--compare", type=Path, metavar="SRC",
-                        help="also run Lamina from this src folder (the 'before' figures)")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="SRC",
+        help="also run Lamina from this src folder (the 'before' figures)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     sources: dict[str, Path | None] = {"this": None}
     if args.compare is not None:
         sources = {"before": args.compare.resolve(), "this": None}
     figures = run(args.repeat, sources)
-    medians = {label: {k: statistics.median(v) for k, v in found.items()}
-               for label, found in figures.items()}
+    medians = {
+        label: {k: statistics.median(v) for k, v in found.items()}
+        for label, found in figures.items()
+    }
     for label, found in figures.items():
-        print(f"{label}: 20-function SAM application, {args.repeat} repeat(s), median "
-              "(min-max) seconds:")
+        print(
+            f"{label}: 20-function SAM application, {args.repeat} repeat(s), median "
+            "(min-max) seconds:"
+        )
         for key, values in found.items():
             print(f"  {key:12} {medians[label][key]:6.2f}  ({min(values):.2f}-{max(values):.2f})")
         ratio = medians[label]["deploy"] / medians[label]["baseline"]
-        print(f"  deploy / boto3 baseline: {ratio:.2f}x; target deploy < 5 s: "
-              f"{'met' if medians[label]['deploy'] < 5 else 'MISSED'}")
+        print(
+            f"  deploy / boto3 baseline: {ratio:.2f}x; target deploy < 5 s: "
+            f"{'met' if medians[label]['deploy'] < 5 else 'MISSED'}"
+        )
     if "before" in medians:
         for key in ("deploy", "code_change", "no_change", "destroy"):
-            print(f"this / before, {key}: "
-                  f"{medians['this'][key] / medians['before'][key]:.2f}x")
+            print(f"this / before, {key}: {medians['this'][key] / medians['before'][key]:.2f}x")
     out = args.out or REPO / "bench" / "results" / f"deploy-{int(time.time())}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"figures": figures, "medians": medians}, indent=2))

@@ -83,8 +83,10 @@ def raw(event, context):
 
 
 def summary(values: list[float]) -> str:
-    return (f"median {statistics.median(values):.2f} ms, p90 "
-            f"{statistics.quantiles(values, n=10)[-1]:.2f} ms ({len(values)})")
+    return (
+        f"median {statistics.median(values):.2f} ms, p90 "
+        f"{statistics.quantiles(values, n=10)[-1]:.2f} ms ({len(values)})"
+    )
 
 
 def main() -> None:
@@ -100,20 +102,31 @@ def main() -> None:
 
         def create(name: str, handler: str, durable: bool) -> None:
             extra = {"DurableConfig": {"ExecutionTimeout": 600}} if durable else {}
-            lam.create_function(FunctionName=name, Runtime="python3.13", Role=ROLE,
-                                Handler=f"handler.{handler}", Timeout=120,
-                                Code={"ZipFile": package}, **extra)
+            lam.create_function(
+                FunctionName=name,
+                Runtime="python3.13",
+                Role=ROLE,
+                Handler=f"handler.{handler}",
+                Timeout=120,
+                Code={"ZipFile": package},
+                **extra,
+            )
 
         def run(name: str, n: int) -> tuple[float, bytes]:
             started = time.perf_counter()
-            reply = lam.invoke(FunctionName=name, Qualifier="$LATEST",
-                               Payload=json.dumps({"n": n}).encode())
+            reply = lam.invoke(
+                FunctionName=name, Qualifier="$LATEST", Payload=json.dumps({"n": n}).encode()
+            )
             body = reply["Payload"].read()
             assert "FunctionError" not in reply, body
             return (time.perf_counter() - started) * 1000, body
 
-        for name, handler, durable in (("steps", "steps", True), ("plain", "plain", False),
-                                       ("rt", "round_trip", True), ("raw", "raw", True)):
+        for name, handler, durable in (
+            ("steps", "steps", True),
+            ("plain", "plain", False),
+            ("rt", "round_trip", True),
+            ("raw", "raw", True),
+        ):
             create(name, handler, durable)
         time.sleep(1)
         for name in ("steps", "plain", "rt", "raw"):
@@ -145,12 +158,13 @@ def main() -> None:
         print(f"engine checkpoint round trip, one step START+SUCCEED: {summary(step)}")
         print(f"SDK checkpoint round trip (create_checkpoint, empty): {summary(trips)}")
         d, p, c = (statistics.median(x) for x in (durable_ms, plain_ms, cold_warm))
-        print(f"{args.steps} durable steps, one execution, warm: median {d:.1f} ms "
-              f"({d / args.steps:.2f} ms a step)")
+        print(
+            f"{args.steps} durable steps, one execution, warm: median {d:.1f} ms "
+            f"({d / args.steps:.2f} ms a step)"
+        )
         print(f"{args.steps} plain steps, one invocation, warm: median {p:.1f} ms")
         print(f"{args.steps} plain steps, create + cold invoke + warm invoke: median {c:.1f} ms")
-        print(f"ratio durable / plain warm: {d / p:.1f}x; durable / plain cold+warm: "
-              f"{d / c:.2f}x")
+        print(f"ratio durable / plain warm: {d / p:.1f}x; durable / plain cold+warm: {d / c:.2f}x")
     finally:
         engine.stop()
 

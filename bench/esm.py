@@ -81,10 +81,10 @@ class Case:
     """One Lamina configuration, and the floor it is compared with."""
 
     name: str
-    source: str            # "sqs" or "kinesis"
+    source: str  # "sqs" or "kinesis"
     batch_size: int
-    window: int = 0        # MaximumBatchingWindowInSeconds
-    shards: int = 1        # kinesis
+    window: int = 0  # MaximumBatchingWindowInSeconds
+    shards: int = 1  # kinesis
 
     @property
     def floor(self) -> str:
@@ -172,14 +172,19 @@ class Sources:
     async def __aenter__(self) -> Sources:
         from aiobotocore.config import AioConfig
         from aiobotocore.session import get_session
+
         self._session = get_session()
         self._contexts = {}
         self.clients = {}
         for service in ("sqs", "kinesis"):
             context = self._session.create_client(
-                service, region_name=REGION, endpoint_url=self.endpoint,
-                aws_access_key_id="bench", aws_secret_access_key="bench",
-                config=AioConfig(retries={"total_max_attempts": 1}))
+                service,
+                region_name=REGION,
+                endpoint_url=self.endpoint,
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench",
+                config=AioConfig(retries={"total_max_attempts": 1}),
+            )
             self._contexts[service] = context
             self.clients[service] = await context.__aenter__()
         return self
@@ -201,16 +206,22 @@ class Sources:
         """A queue holding n messages: (url, arn)."""
         name = f"esm-{uuid.uuid4().hex[:10]}"
         url = (await self.sqs.create_queue(QueueName=name))["QueueUrl"]
-        arn = (await self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-               )["Attributes"]["QueueArn"]
+        arn = (await self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]))[
+            "Attributes"
+        ]["QueueArn"]
         batches = [list(range(first, min(n, first + 10))) for first in range(0, n, 10)]
 
         async def sender(mine: list[list[int]]) -> None:
             for numbers in mine:
-                response = await self.sqs.send_message_batch(QueueUrl=url, Entries=[
-                    {"Id": str(k), "MessageBody": json.dumps({"n": number})}
-                    for k, number in enumerate(numbers)])
+                response = await self.sqs.send_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(k), "MessageBody": json.dumps({"n": number})}
+                        for k, number in enumerate(numbers)
+                    ],
+                )
                 assert not response.get("Failed"), response
+
         await asyncio.gather(*(sender(batches[k::4]) for k in range(4)))
         depth = await self.depth(url)
         assert depth == (n, 0), f"queue filled with {depth}, wanted {n}"
@@ -218,11 +229,19 @@ class Sources:
 
     async def depth(self, url: str) -> tuple[int, int]:
         """(visible, in flight) messages of a queue."""
-        found = (await self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]))[
-            "Attributes"]
-        return (int(found["ApproximateNumberOfMessages"]),
-                int(found["ApproximateNumberOfMessagesNotVisible"]))
+        found = (
+            await self.sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )
+        )["Attributes"]
+        return (
+            int(found["ApproximateNumberOfMessages"]),
+            int(found["ApproximateNumberOfMessagesNotVisible"]),
+        )
 
     async def sqs_floor(self, url: str, n: int, loops: int) -> dict:
         """Receive (10, long poll, all attributes) and delete (batch) n messages with `loops`
@@ -237,15 +256,23 @@ class Sources:
             nonlocal done, receives
             while not finished.done():
                 response = await self.sqs.receive_message(
-                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=20,
-                    AttributeNames=["All"], MessageAttributeNames=["All"])
+                    QueueUrl=url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=20,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
                 receives += 1
                 messages = response.get("Messages", [])
                 if not messages:
                     continue
-                deleted = await self.sqs.delete_message_batch(QueueUrl=url, Entries=[
-                    {"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]}
-                    for k, m in enumerate(messages)])
+                deleted = await self.sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]}
+                        for k, m in enumerate(messages)
+                    ],
+                )
                 assert not deleted.get("Failed"), deleted
                 done += len(messages)
                 marks.append((len(messages), time.time()))
@@ -259,8 +286,12 @@ class Sources:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        return {"records": done, "seconds": ended - started, "requests": receives,
-                "steady_records_per_s": steady_rate(marks, n)}
+        return {
+            "records": done,
+            "seconds": ended - started,
+            "requests": receives,
+            "steady_records_per_s": steady_rate(marks, n),
+        }
 
     # Kinesis ----------------------------------------------------------------------------
     async def new_stream(self, shards: int, n: int) -> tuple[str, str]:
@@ -268,12 +299,17 @@ class Sources:
         name = f"esm-{uuid.uuid4().hex[:10]}"
         await self.kinesis.create_stream(StreamName=name, ShardCount=shards)
         for first in range(0, n, 500):
-            response = await self.kinesis.put_records(StreamName=name, Records=[
-                {"Data": json.dumps({"n": k}).encode(), "PartitionKey": f"key-{k}"}
-                for k in range(first, min(n, first + 500))])
+            response = await self.kinesis.put_records(
+                StreamName=name,
+                Records=[
+                    {"Data": json.dumps({"n": k}).encode(), "PartitionKey": f"key-{k}"}
+                    for k in range(first, min(n, first + 500))
+                ],
+            )
             assert not response.get("FailedRecordCount"), response
         arn = (await self.kinesis.describe_stream(StreamName=name))["StreamDescription"][
-            "StreamARN"]
+            "StreamARN"
+        ]
         return name, arn
 
     async def kinesis_floor(self, stream: str, n: int, limit: int) -> dict:
@@ -284,14 +320,15 @@ class Sources:
         ended = 0.0
         marks: list[tuple[int, float]] = []
         started = time.time()
-        description = (await self.kinesis.describe_stream(StreamName=stream))[
-            "StreamDescription"]
+        description = (await self.kinesis.describe_stream(StreamName=stream))["StreamDescription"]
 
         async def reader(shard: str) -> None:
             nonlocal read, calls, ended
-            iterator = (await self.kinesis.get_shard_iterator(
-                StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"))[
-                "ShardIterator"]
+            iterator = (
+                await self.kinesis.get_shard_iterator(
+                    StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+                )
+            )["ShardIterator"]
             while iterator and read < n:
                 response = await self.kinesis.get_records(ShardIterator=iterator, Limit=limit)
                 calls += 1
@@ -306,41 +343,55 @@ class Sources:
 
         await asyncio.gather(*(reader(s["ShardId"]) for s in description["Shards"]))
         assert read >= n, f"read {read} of {n} records"
-        return {"records": read, "seconds": ended - started, "requests": calls,
-                "steady_records_per_s": steady_rate(marks, n)}
+        return {
+            "records": read,
+            "seconds": ended - started,
+            "requests": calls,
+            "steady_records_per_s": steady_rate(marks, n),
+        }
 
 
 # --------------------------------------------------------------------------- Lamina
 class Lamina:
     """The engine, its boto3 Lambda client and the no-op function's count file."""
 
-    def __init__(self, cmd: LaminaCommand, data_dir: Path, moto_endpoint: str,
-                 extra: list[str]) -> None:
+    def __init__(
+        self, cmd: LaminaCommand, data_dir: Path, moto_endpoint: str, extra: list[str]
+    ) -> None:
         import boto3
         from botocore.config import Config
+
         env = {**cmd.env, "AWS_ENDPOINT_URL": moto_endpoint}
         self.server = LaminaServer(dataclasses.replace(cmd, env=env), data_dir, extra)
-        self.lam = boto3.client("lambda", endpoint_url=self.server.endpoint,
-                                region_name=REGION, aws_access_key_id="bench",
-                                aws_secret_access_key="bench",
-                                config=Config(read_timeout=120,
-                                              retries={"total_max_attempts": 1}))
+        self.lam = boto3.client(
+            "lambda",
+            endpoint_url=self.server.endpoint,
+            region_name=REGION,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            config=Config(read_timeout=120, retries={"total_max_attempts": 1}),
+        )
         self.count_file = data_dir.parent / "counts"
         self.count_file.write_bytes(b"")
         self.lam.create_function(
-            FunctionName=FUNCTION, Runtime="python3.11", Role=ROLE,
-            Handler="lambda_function.handler", Timeout=10, MemorySize=256,
+            FunctionName=FUNCTION,
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="lambda_function.handler",
+            Timeout=10,
+            MemorySize=256,
             Code={"ZipFile": zip_bytes({"lambda_function.py": HANDLER})},
-            Environment={"Variables": {"COUNT_FILE": str(self.count_file)}})
+            Environment={"Variables": {"COUNT_FILE": str(self.count_file)}},
+        )
         self.lam.get_waiter("function_active_v2").wait(
-            FunctionName=FUNCTION, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+            FunctionName=FUNCTION, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
+        )
 
     def stop(self) -> None:
         self.lam.close()
         self.server.stop()
 
-    def run(self, arn: str, n: int, case: Case, loops: int | None,
-            timeout: float) -> dict:
+    def run(self, arn: str, n: int, case: Case, loops: int | None, timeout: float) -> dict:
         """Create the mapping disabled, then enable it and wait until the function has seen
         n records; delete it (which waits for the batch in flight)."""
         settings: dict = {"BatchSize": case.batch_size}
@@ -351,7 +402,8 @@ class Lamina:
         elif loops is not None:
             settings["ScalingConfig"] = {"MaximumConcurrency": loops}
         mapping = self.lam.create_event_source_mapping(
-            FunctionName=FUNCTION, EventSourceArn=arn, Enabled=False, **settings)["UUID"]
+            FunctionName=FUNCTION, EventSourceArn=arn, Enabled=False, **settings
+        )["UUID"]
         self._wait_state(mapping, "Disabled")
         offset = self.count_file.stat().st_size
         started = time.time()
@@ -367,17 +419,26 @@ class Lamina:
         self.lam.delete_event_source_mapping(UUID=mapping)
         self._wait_gone(mapping)
         seen, _, batches = self._count(offset, n)
-        return {"records": n, "seen": seen, "duplicates": seen - n, "batches": batches,
-                "seconds": ended - started, "mapping": mapping, "started": started,
-                "first_batch_s": round(self._marks(offset)[0][1] - started, 4),
-                "steady_records_per_s": steady_rate(self._marks(offset), n)}
+        return {
+            "records": n,
+            "seen": seen,
+            "duplicates": seen - n,
+            "batches": batches,
+            "seconds": ended - started,
+            "mapping": mapping,
+            "started": started,
+            "first_batch_s": round(self._marks(offset)[0][1] - started, 4),
+            "steady_records_per_s": steady_rate(self._marks(offset), n),
+        }
 
     def _marks(self, offset: int) -> list[tuple[int, float]]:
         """(records, time) of each batch the function saw since offset."""
         with open(self.count_file, "rb") as handle:
             handle.seek(offset)
-            return [(int(count), float(at)) for count, at in
-                    (line.split() for line in handle.read().splitlines())]
+            return [
+                (int(count), float(at))
+                for count, at in (line.split() for line in handle.read().splitlines())
+            ]
 
     def _count(self, offset: int, n: int) -> tuple[int, float | None, int]:
         """(records seen since offset, when the n-th was seen, batches)."""
@@ -411,8 +472,10 @@ class Lamina:
         def get(path: str) -> dict:
             with urllib.request.urlopen(self.server.endpoint + path, timeout=60) as response:
                 return json.loads(response.read())
-        listed = get(f"/_lamina/invocations?function={FUNCTION}&type=mapping&since={since}"
-                     "&limit=10000")["Invocations"]
+
+        listed = get(
+            f"/_lamina/invocations?function={FUNCTION}&type=mapping&since={since}&limit=10000"
+        )["Invocations"]
         batches = []
         for summary in listed:
             timeline = get(f"/_lamina/invocations/{summary['RequestId']}")["Timeline"]
@@ -420,28 +483,37 @@ class Lamina:
             if "accepted" not in kinds or "attempt" not in kinds:
                 continue
             accepted, attempt = kinds["accepted"]["At"], kinds["attempt"]
-            entry = {"accepted": accepted, "attempt_end": attempt["At"],
-                     "duration_ms": attempt["duration_ms"], "records": kinds["accepted"].get(
-                         "records"), "start": attempt.get("start"),
-                     "finished": summary.get("FinishedAt")}
+            entry = {
+                "accepted": accepted,
+                "attempt_end": attempt["At"],
+                "duration_ms": attempt["duration_ms"],
+                "records": kinds["accepted"].get("records"),
+                "start": attempt.get("start"),
+                "finished": summary.get("FinishedAt"),
+            }
             if "deleted" in kinds:
                 entry["deleted"] = kinds["deleted"]["At"]
             batches.append(entry)
         batches.sort(key=lambda b: b["accepted"])
         if not batches:
             return {}
-        span = batches[-1]["finished"] - batches[0]["accepted"] if batches[-1].get(
-            "finished") else None
+        span = (
+            batches[-1]["finished"] - batches[0]["accepted"]
+            if batches[-1].get("finished")
+            else None
+        )
 
         def median_ms(values: list[float]) -> float | None:
             return round(statistics.median(values) * 1000, 3) if values else None
+
         found = {
             "batches": len(batches),
             "cold_starts": sum(1 for b in batches if b["start"] == "cold"),
             "first_accepted_after_enable_ms": None,
             "span_s": round(span, 3) if span else None,
-            "function_duration_ms_median": round(statistics.median(
-                b["duration_ms"] for b in batches), 3),
+            "function_duration_ms_median": round(
+                statistics.median(b["duration_ms"] for b in batches), 3
+            ),
             # accepted → attempt recorded: the invoke as the poller waits for it
             "invoke_ms_median": median_ms([b["attempt_end"] - b["accepted"] for b in batches]),
             "invoke_s_total": round(sum(b["attempt_end"] - b["accepted"] for b in batches), 3),
@@ -452,16 +524,24 @@ class Lamina:
             found["delete_s_total"] = round(sum(deletes), 3)
         # gaps between consecutive batches of one shard (Kinesis: one reader per shard)
         if case.source == "kinesis" and case.shards == 1:
-            gaps = [b2["accepted"] - b1["finished"] for b1, b2 in itertools.pairwise(batches)
-                    if b1.get("finished")]
+            gaps = [
+                b2["accepted"] - b1["finished"]
+                for b1, b2 in itertools.pairwise(batches)
+                if b1.get("finished")
+            ]
             found["between_batches_ms_median"] = median_ms(gaps)
             found["between_batches_s_total"] = round(sum(gaps), 3)
         return found
 
 
 # --------------------------------------------------------------------------- one repeat
-async def _floor_run(args: argparse.Namespace, case: Case, sources: Sources, moto: MotoServer,
-                     streams: dict[int, tuple[str, str]]) -> dict:
+async def _floor_run(
+    args: argparse.Namespace,
+    case: Case,
+    sources: Sources,
+    moto: MotoServer,
+    streams: dict[int, tuple[str, str]],
+) -> dict:
     """The case's source read by a plain client (no Lamina): the floor."""
     if case.source == "sqs":
         url, _ = await sources.new_queue(args.sqs_n)
@@ -478,8 +558,9 @@ async def _floor_run(args: argparse.Namespace, case: Case, sources: Sources, mot
     return run
 
 
-async def _lamina_source(args: argparse.Namespace, case: Case, sources: Sources,
-                         streams: dict[int, tuple[str, str]]) -> tuple[str | None, str, int]:
+async def _lamina_source(
+    args: argparse.Namespace, case: Case, sources: Sources, streams: dict[int, tuple[str, str]]
+) -> tuple[str | None, str, int]:
     """(queue URL or None, source ARN, records) for the case's run through Lamina."""
     if case.source == "sqs":
         url, arn = await sources.new_queue(args.sqs_n)
@@ -488,11 +569,21 @@ async def _lamina_source(args: argparse.Namespace, case: Case, sources: Sources,
     return None, arn, args.kinesis_n
 
 
-async def repeat_once(number: int, args: argparse.Namespace, cases: list[Case],
-                      sources: Sources, lamina: Lamina, moto: MotoServer,
-                      streams: dict[int, tuple[str, str]]) -> dict:
-    result: dict = {"repeat": number, "busy_pct_before": round(busy_pct(0.5), 1),
-                    "floor": {}, "lamina": {}}
+async def repeat_once(
+    number: int,
+    args: argparse.Namespace,
+    cases: list[Case],
+    sources: Sources,
+    lamina: Lamina,
+    moto: MotoServer,
+    streams: dict[int, tuple[str, str]],
+) -> dict:
+    result: dict = {
+        "repeat": number,
+        "busy_pct_before": round(busy_pct(0.5), 1),
+        "floor": {},
+        "lamina": {},
+    }
     reverse = number % 2 == 1
 
     async def floor(key: str, case: Case) -> None:
@@ -500,14 +591,18 @@ async def repeat_once(number: int, args: argparse.Namespace, cases: list[Case],
             return
         run = await _floor_run(args, case, sources, moto, streams)
         result["floor"][key] = run
-        print(f"  floor  {key:<40} {run['records_per_s']:8.0f} records/s "
-              f"({run['records']} in {run['seconds']:.2f} s)", flush=True)
+        print(
+            f"  floor  {key:<40} {run['records_per_s']:8.0f} records/s "
+            f"({run['records']} in {run['seconds']:.2f} s)",
+            flush=True,
+        )
 
     async def through_lamina(case: Case) -> None:
         url, arn, n = await _lamina_source(args, case, sources, streams)
         with CpuWatch(moto.pid, lamina.server.pid) as cpu:
-            run = lamina.run(arn, n, case, args.sqs_loops if args.sqs_loops != 5 else None,
-                             args.timeout)
+            run = lamina.run(
+                arn, n, case, args.sqs_loops if args.sqs_loops != 5 else None, args.timeout
+            )
         if url is not None:
             run["left_in_queue"] = sum(await sources.depth(url))
             await sources.sqs.delete_queue(QueueUrl=url)
@@ -517,15 +612,18 @@ async def repeat_once(number: int, args: argparse.Namespace, cases: list[Case],
             run["timelines"] = lamina.timelines(run["started"], case)
         result["lamina"][case.name] = run
         extra = f", {run['duplicates']} duplicates" if run["duplicates"] else ""
-        print(f"  lamina {case.name:<40} {run['records_per_s']:8.0f} records/s "
-              f"({n} in {run['seconds']:.2f} s, {run['batches']} batches{extra})", flush=True)
+        print(
+            f"  lamina {case.name:<40} {run['records_per_s']:8.0f} records/s "
+            f"({n} in {run['seconds']:.2f} s, {run['batches']} batches{extra})",
+            flush=True,
+        )
 
     for source in ("sqs", "kinesis"):
         mine = [c for c in cases if c.source == source]
         if not mine:
             continue
         # floor first, then Lamina; every other repeat the other way round
-        for case in (reversed(mine) if reverse else mine):
+        for case in reversed(mine) if reverse else mine:
             if not reverse:
                 await floor(case.floor, case)
             await through_lamina(case)
@@ -551,14 +649,22 @@ def steady_rate(marks: list[tuple[int, float]], n: int) -> float | None:
 
 def _rates(run: dict, cpu: CpuWatch) -> dict:
     records = run["records"]
-    return {"records_per_s": round(records / run["seconds"], 1),
-            "cpu_s": cpu.used, "cpu_us_per_record": {
-                k: round(v / records * 1e6, 1) for k, v in cpu.used.items()},
-            "machine_busy_pct": cpu.machine_busy_pct, "other_busy_pct": cpu.other_busy_pct}
+    return {
+        "records_per_s": round(records / run["seconds"], 1),
+        "cpu_s": cpu.used,
+        "cpu_us_per_record": {k: round(v / records * 1e6, 1) for k, v in cpu.used.items()},
+        "machine_busy_pct": cpu.machine_busy_pct,
+        "other_busy_pct": cpu.other_busy_pct,
+    }
 
 
-async def prime(sources: Sources, lamina: Lamina, cases: list[Case],
-                streams: dict[int, tuple[str, str]], args: argparse.Namespace) -> None:
+async def prime(
+    sources: Sources,
+    lamina: Lamina,
+    cases: list[Case],
+    streams: dict[int, tuple[str, str]],
+    args: argparse.Namespace,
+) -> None:
     """An untimed small run per source: clients created, environments started."""
     for source in ("sqs", "kinesis"):
         case = next((c for c in cases if c.source == source), None)
@@ -581,9 +687,11 @@ async def prime(sources: Sources, lamina: Lamina, cases: list[Case],
 async def measure(args: argparse.Namespace, cases: list[Case], scratch: Path) -> dict:
     cmd = lamina_command(REPO, args.lamina_rev, scratch)
     if args.cprofile:
-        cmd = LaminaCommand([sys.executable, "-m", "cProfile", "-o",
-                             str(args.cprofile.resolve()), "-m", "lamina"], cmd.env,
-                            f"{cmd.source}, engine under cProfile")
+        cmd = LaminaCommand(
+            [sys.executable, "-m", "cProfile", "-o", str(args.cprofile.resolve()), "-m", "lamina"],
+            cmd.env,
+            f"{cmd.source}, engine under cProfile",
+        )
     moto = MotoServer(scratch / "moto.log", plain=args.plain_moto)
     lamina = None
     try:
@@ -593,16 +701,24 @@ async def measure(args: argparse.Namespace, cases: list[Case], scratch: Path) ->
             for shards in sorted({c.shards for c in cases if c.source == "kinesis"}):
                 started = time.monotonic()
                 streams[shards] = await sources.new_stream(shards, args.kinesis_n)
-                print(f"stream of {shards} shard(s) with {args.kinesis_n} records in "
-                      f"{time.monotonic() - started:.1f} s", flush=True)
+                print(
+                    f"stream of {shards} shard(s) with {args.kinesis_n} records in "
+                    f"{time.monotonic() - started:.1f} s",
+                    flush=True,
+                )
             await prime(sources, lamina, cases, streams, args)
             repeats = []
             for number in range(args.repeat):
                 print(f"repeat {number + 1}/{args.repeat}", flush=True)
-                repeats.append(await repeat_once(number, args, cases, sources, lamina, moto,
-                                                 streams))
-        return {"lamina": cmd.source, "repeats": repeats, "engine_log_tracebacks":
-                "Traceback" in lamina.server.log_path.read_text(errors="replace")}
+                repeats.append(
+                    await repeat_once(number, args, cases, sources, lamina, moto, streams)
+                )
+        return {
+            "lamina": cmd.source,
+            "repeats": repeats,
+            "engine_log_tracebacks": "Traceback"
+            in lamina.server.log_path.read_text(errors="replace"),
+        }
     finally:
         if lamina is not None:
             lamina.stop()
@@ -618,30 +734,45 @@ def summarize(results: dict) -> dict:
         floors = [r["floor"].get(case.floor, {}).get("records_per_s") for r in repeats]
         lamina = [r["lamina"].get(case.name, {}).get("records_per_s") for r in repeats]
         ratio = [a / b if a and b else None for a, b in zip(lamina, floors)]
-        steady_floor = [r["floor"].get(case.floor, {}).get("steady_records_per_s")
-                        for r in repeats]
+        steady_floor = [r["floor"].get(case.floor, {}).get("steady_records_per_s") for r in repeats]
         steady = [r["lamina"].get(case.name, {}).get("steady_records_per_s") for r in repeats]
         steady_ratio = [a / b if a and b else None for a, b in zip(steady, steady_floor)]
         first = [r["lamina"].get(case.name, {}).get("first_batch_s") for r in repeats]
         met = sum(1 for x in ratio if x is not None and x >= TARGET)
         counted = sum(1 for x in ratio if x is not None)
-        rows.append({"case": case.name, "floor_key": case.floor, "floor": mmm(floors),
-                     "lamina": mmm(lamina), "ratio": mmm(ratio), "met": met, "of": counted,
-                     "steady_floor": mmm(steady_floor), "steady_lamina": mmm(steady),
-                     "steady_ratio": mmm(steady_ratio),
-                     "first_batch_ms": mmm([x * 1000 for x in first if x is not None]),
-                     "verdict": None if not counted else (
-                         "PASS" if statistics.median(x for x in ratio if x is not None)
-                         >= TARGET else "MISS")})
+        rows.append(
+            {
+                "case": case.name,
+                "floor_key": case.floor,
+                "floor": mmm(floors),
+                "lamina": mmm(lamina),
+                "ratio": mmm(ratio),
+                "met": met,
+                "of": counted,
+                "steady_floor": mmm(steady_floor),
+                "steady_lamina": mmm(steady),
+                "steady_ratio": mmm(steady_ratio),
+                "first_batch_ms": mmm([x * 1000 for x in first if x is not None]),
+                "verdict": None
+                if not counted
+                else (
+                    "PASS"
+                    if statistics.median(x for x in ratio if x is not None) >= TARGET
+                    else "MISS"
+                ),
+            }
+        )
     return {"rows": rows}
 
 
 def cpu_table(results: dict) -> list[str]:
     cases = [Case(**c) for c in results["cases"]]
     repeats = results["repeats"]
-    lines = ["| run | moto µs/record | client (floor) µs/record | engine µs/record | "
-             "runtimes µs/record | machine busy % | other load % |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| run | moto µs/record | client (floor) µs/record | engine µs/record | "
+        "runtimes µs/record | machine busy % | other load % |",
+        "|---|---|---|---|---|---|---|",
+    ]
     seen_floors = []
     for case in cases:
         for kind, key in (("floor", case.floor), ("lamina", case.name)):
@@ -653,13 +784,15 @@ def cpu_table(results: dict) -> list[str]:
 
             def pick(name: str, runs: list = runs) -> str:
                 return cell(mmm([r["cpu_us_per_record"].get(name) for r in runs]))
+
             lines.append(
                 f"| {kind}: {key} | {pick('moto')} | "
                 f"{pick('bench') if kind == 'floor' else '-'} | "
                 f"{pick('engine') if kind == 'lamina' else '-'} | "
                 f"{pick('runtimes') if kind == 'lamina' else '-'} | "
                 f"{cell(mmm([r['machine_busy_pct'] for r in runs]))} | "
-                f"{cell(mmm([r['other_busy_pct'] for r in runs]))} |")
+                f"{cell(mmm([r['other_busy_pct'] for r in runs]))} |"
+            )
     return lines
 
 
@@ -667,64 +800,95 @@ def timeline_table(results: dict) -> list[str]:
     cases = [Case(**c) for c in results["cases"]]
     rows = []
     for case in cases:
-        runs = [r["lamina"][case.name]["timelines"] for r in results["repeats"]
-                if r["lamina"].get(case.name, {}).get("timelines")]
+        runs = [
+            r["lamina"][case.name]["timelines"]
+            for r in results["repeats"]
+            if r["lamina"].get(case.name, {}).get("timelines")
+        ]
         if not runs:
             continue
 
         def pick(key: str, fmt: str = "%.1f", runs: list = runs) -> str:
             return cell(mmm([t.get(key) for t in runs]), fmt)
-        rows.append(f"| {case.name} | {pick('batches', '%.0f')} | "
-                    f"{pick('function_duration_ms_median', '%.2f')} | "
-                    f"{pick('invoke_ms_median', '%.2f')} | {pick('invoke_s_total', '%.2f')} | "
-                    f"{pick('delete_ms_median', '%.2f')} | {pick('delete_s_total', '%.2f')} | "
-                    f"{pick('between_batches_ms_median', '%.2f')} | "
-                    f"{pick('between_batches_s_total', '%.2f')} |")
+
+        rows.append(
+            f"| {case.name} | {pick('batches', '%.0f')} | "
+            f"{pick('function_duration_ms_median', '%.2f')} | "
+            f"{pick('invoke_ms_median', '%.2f')} | {pick('invoke_s_total', '%.2f')} | "
+            f"{pick('delete_ms_median', '%.2f')} | {pick('delete_s_total', '%.2f')} | "
+            f"{pick('between_batches_ms_median', '%.2f')} | "
+            f"{pick('between_batches_s_total', '%.2f')} |"
+        )
     if not rows:
         return []
-    return ["| case | batches | function ms (median) | invoke ms (median) | invoke s (sum) | "
-            "delete ms (median) | delete s (sum) | between batches ms (median, 1 shard) | "
-            "between batches s (sum) |", "|---|---|---|---|---|---|---|---|---|", *rows]
+    return [
+        "| case | batches | function ms (median) | invoke ms (median) | invoke s (sum) | "
+        "delete ms (median) | delete s (sum) | between batches ms (median, 1 shard) | "
+        "between batches s (sum) |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 def print_report(results: dict) -> None:
     summary = summarize(results)
-    print(f"\nEvent source mappings, {len(results['repeats'])} repeat(s), "
-          f"SQS N={results['args']['sqs_n']} (loops {results['args']['sqs_loops']}), "
-          f"Kinesis N={results['args']['kinesis_n']}; {results['lamina']}; moto "
-          f"{'plain' if results['args']['plain_moto'] else 'patched (lib/moto_server.py)'}\n")
-    print("| case | floor (same run) | floor records/s | Lamina records/s | Lamina ÷ floor | "
-          f"target ≥ {TARGET:.2f} |")
+    print(
+        f"\nEvent source mappings, {len(results['repeats'])} repeat(s), "
+        f"SQS N={results['args']['sqs_n']} (loops {results['args']['sqs_loops']}), "
+        f"Kinesis N={results['args']['kinesis_n']}; {results['lamina']}; moto "
+        f"{'plain' if results['args']['plain_moto'] else 'patched (lib/moto_server.py)'}\n"
+    )
+    print(
+        "| case | floor (same run) | floor records/s | Lamina records/s | Lamina ÷ floor | "
+        f"target ≥ {TARGET:.2f} |"
+    )
     print("|---|---|---|---|---|---|")
     for row in summary["rows"]:
         verdict = f"{row['verdict']} ({row['met']}/{row['of']})" if row["verdict"] else "-"
-        print(f"| {row['case']} | {row['floor_key']} | {cell(row['floor'])} | "
-              f"{cell(row['lamina'])} | {cell(row['ratio'], '%.2f')} | {verdict} |")
-    print("\nSteady state: records/s between 10 % and 90 % of the records (no start, no "
-          "last batches), and Lamina's first batch after enabling:\n")
+        print(
+            f"| {row['case']} | {row['floor_key']} | {cell(row['floor'])} | "
+            f"{cell(row['lamina'])} | {cell(row['ratio'], '%.2f')} | {verdict} |"
+        )
+    print(
+        "\nSteady state: records/s between 10 % and 90 % of the records (no start, no "
+        "last batches), and Lamina's first batch after enabling:\n"
+    )
     print("| case | floor records/s | Lamina records/s | Lamina ÷ floor | first batch ms |")
     print("|---|---|---|---|---|")
     for row in summary["rows"]:
-        print(f"| {row['case']} | {cell(row['steady_floor'])} | {cell(row['steady_lamina'])} | "
-              f"{cell(row['steady_ratio'], '%.2f')} | {cell(row['first_batch_ms'])} |")
+        print(
+            f"| {row['case']} | {cell(row['steady_floor'])} | {cell(row['steady_lamina'])} | "
+            f"{cell(row['steady_ratio'], '%.2f')} | {cell(row['first_batch_ms'])} |"
+        )
     print("\nCPU per record during each run (median (min–max) over repeats):\n")
     print("\n".join(cpu_table(results)))
     timelines = timeline_table(results)
     if timelines:
         print("\nLamina's batches, from the engine's records (per run, median (min–max)):\n")
         print("\n".join(timelines))
-    dups = [(c, r["lamina"][c]["duplicates"]) for r in results["repeats"] for c in r["lamina"]
-            if r["lamina"][c]["duplicates"]]
-    left = [(c, r["lamina"][c]["left_in_queue"]) for r in results["repeats"] for c in
-            r["lamina"] if r["lamina"][c].get("left_in_queue")]
-    print(f"\nduplicates: {dups or 'none'}; messages left in a queue after a Lamina run: "
-          f"{left or 'none'}; tracebacks in the engine log: "
-          f"{'YES' if results.get('engine_log_tracebacks') else 'no'}")
+    dups = [
+        (c, r["lamina"][c]["duplicates"])
+        for r in results["repeats"]
+        for c in r["lamina"]
+        if r["lamina"][c]["duplicates"]
+    ]
+    left = [
+        (c, r["lamina"][c]["left_in_queue"])
+        for r in results["repeats"]
+        for c in r["lamina"]
+        if r["lamina"][c].get("left_in_queue")
+    ]
+    print(
+        f"\nduplicates: {dups or 'none'}; messages left in a queue after a Lamina run: "
+        f"{left or 'none'}; tracebacks in the engine log: "
+        f"{'YES' if results.get('engine_log_tracebacks') else 'no'}"
+    )
 
 
 def print_profile(path: Path, top: int = 30) -> None:
     import io
     import pstats
+
     if not path.exists():
         print(f"\n(no profile written at {path})")
         return
@@ -732,74 +896,108 @@ def print_profile(path: Path, top: int = 30) -> None:
         out = io.StringIO()
         pstats.Stats(str(path), stream=out).strip_dirs().sort_stats(order).print_stats(top)
         text = out.getvalue()
-        print(f"\nengine profile, by {order}:\n" + text[text.find("   ncalls"):])
+        print(f"\nengine profile, by {order}:\n" + text[text.find("   ncalls") :])
 
 
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.split("\n")[1:]))
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.split("\n")[1:]),
+    )
     ap.add_argument("--repeat", type=int, help="repeats (default 3)")
     ap.add_argument("--sqs-n", type=int, help="messages per SQS run (5000)")
     ap.add_argument("--kinesis-n", type=int, help="records in each Kinesis stream (30000)")
-    ap.add_argument("--sqs-loops", type=int, default=5,
-                    help="concurrent receive loops of the SQS floor, and the mapping's "
-                         "ScalingConfig.MaximumConcurrency (default 5, Lamina's default)")
+    ap.add_argument(
+        "--sqs-loops",
+        type=int,
+        default=5,
+        help="concurrent receive loops of the SQS floor, and the mapping's "
+        "ScalingConfig.MaximumConcurrency (default 5, Lamina's default)",
+    )
     ap.add_argument("--skip-sqs", action="store_true", help="leave SQS out")
     ap.add_argument("--skip-kinesis", action="store_true", help="leave Kinesis out")
-    ap.add_argument("--cases", help="comma-separated case names to run (default: all but "
-                                     "the extra 'kinesis 1 shard batch 10')")
-    ap.add_argument("--quick", action="store_true",
-                    help="defaults of 1 repeat, 2000 SQS messages, 10000 Kinesis records")
-    ap.add_argument("--timelines", action="store_true",
-                    help="after each Lamina run, read its batches' timelines from the engine "
-                         "(where the time went; slower)")
-    ap.add_argument("--plain-moto", action="store_true",
-                    help="run moto unpatched (its SQS is O(queue depth) per message)")
+    ap.add_argument(
+        "--cases",
+        help="comma-separated case names to run (default: all but "
+        "the extra 'kinesis 1 shard batch 10')",
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="defaults of 1 repeat, 2000 SQS messages, 10000 Kinesis records",
+    )
+    ap.add_argument(
+        "--timelines",
+        action="store_true",
+        help="after each Lamina run, read its batches' timelines from the engine "
+        "(where the time went; slower)",
+    )
+    ap.add_argument(
+        "--plain-moto",
+        action="store_true",
+        help="run moto unpatched (its SQS is O(queue depth) per message)",
+    )
     ap.add_argument("--lamina-rev", help="measure a snapshot of this commit (see invoke.py)")
-    ap.add_argument("--serve-arg", dest="serve_args", action="append", default=[],
-                    help="extra argument for `lamina serve` (repeatable), e.g. "
-                         "--serve-arg=--no-records")
-    ap.add_argument("--cprofile", type=Path,
-                    help="run the engine under cProfile (its event-loop thread), write the "
-                         "stats to this file and print the top functions; it slows the "
-                         "engine, so that run's ratios are not the figures")
+    ap.add_argument(
+        "--serve-arg",
+        dest="serve_args",
+        action="append",
+        default=[],
+        help="extra argument for `lamina serve` (repeatable), e.g. --serve-arg=--no-records",
+    )
+    ap.add_argument(
+        "--cprofile",
+        type=Path,
+        help="run the engine under cProfile (its event-loop thread), write the "
+        "stats to this file and print the top functions; it slows the "
+        "engine, so that run's ratios are not the figures",
+    )
     ap.add_argument("--timeout", type=float, default=300, help="seconds per Lamina run (300)")
-    ap.add_argument("--scratch", type=Path, help="scratch dir (default $LAMINA_BENCH_SCRATCH "
-                                                 "or <tmp>/lamina-bench-esm)")
+    ap.add_argument(
+        "--scratch",
+        type=Path,
+        help="scratch dir (default $LAMINA_BENCH_SCRATCH or <tmp>/lamina-bench-esm)",
+    )
     ap.add_argument("--out", type=Path, help="JSON file (default bench/results/esm-<time>.json)")
     ap.add_argument("--report", type=Path, help="print the tables of an earlier JSON and stop")
     args = ap.parse_args(argv)
     if args.report:
         print_report(json.loads(args.report.read_text()))
         return
-    for key, full, quick in (("repeat", 3, 1), ("sqs_n", 5000, 2000),
-                             ("kinesis_n", 30000, 10000)):
+    for key, full, quick in (("repeat", 3, 1), ("sqs_n", 5000, 2000), ("kinesis_n", 30000, 10000)):
         if getattr(args, key) is None:
             setattr(args, key, quick if args.quick else full)
     wanted = args.cases.split(",") if args.cases else None
     unknown = set(wanted or ()) - {c.name for c in CASES + EXTRA_CASES}
     if unknown:
-        ap.error(f"unknown case(s) {sorted(unknown)}; cases: "
-                 f"{', '.join(c.name for c in CASES + EXTRA_CASES)}")
-    cases = [c for c in (CASES + EXTRA_CASES if wanted else CASES)
-             if not (args.skip_sqs and c.source == "sqs")
-             and not (args.skip_kinesis and c.source == "kinesis")
-             and (wanted is None or c.name in wanted)]
-    scratch = args.scratch or Path(os.environ.get("LAMINA_BENCH_SCRATCH")
-                                   or Path(tempfile.gettempdir()) / "lamina-bench-esm")
+        ap.error(
+            f"unknown case(s) {sorted(unknown)}; cases: "
+            f"{', '.join(c.name for c in CASES + EXTRA_CASES)}"
+        )
+    cases = [
+        c
+        for c in (CASES + EXTRA_CASES if wanted else CASES)
+        if not (args.skip_sqs and c.source == "sqs")
+        and not (args.skip_kinesis and c.source == "kinesis")
+        and (wanted is None or c.name in wanted)
+    ]
+    scratch = args.scratch or Path(
+        os.environ.get("LAMINA_BENCH_SCRATCH") or Path(tempfile.gettempdir()) / "lamina-bench-esm"
+    )
     scratch = scratch / time.strftime("%Y%m%d-%H%M%S")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     rev = git_rev()
     started = time.time()
-    results = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-               "head": rev, "machine": {"cpus": os.cpu_count(),
-                                        "python": sys.version.split()[0]},
-               "args": {k: (str(v) if isinstance(v, Path) else v)
-                        for k, v in vars(args).items()},
-               "cases": [dataclasses.asdict(c) for c in cases]}
+    results = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "head": rev,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "cases": [dataclasses.asdict(c) for c in cases],
+    }
     results.update(asyncio.run(measure(args, cases, scratch)))
     results["took_s"] = round(time.time() - started, 1)
     out = args.out or BENCH / "results" / f"esm-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -41,18 +41,37 @@ from lib.servers import LaminaServer, lamina_command  # noqa: E402
 from lib.stats import REPO, git_rev, percentile  # noqa: E402
 
 SOURCES = {
-    "python": ("python3.11", "handler.py", "handler.handler",
-               "def handler(event, context):\n    return {{'value': {value!r}}}\n"),
-    "node": ("nodejs20.x", "handler.mjs", "handler.handler",
-             "export const handler = async () => ({{ value: {value!r} }});\n"),
+    "python": (
+        "python3.11",
+        "handler.py",
+        "handler.handler",
+        "def handler(event, context):\n    return {{'value': {value!r}}}\n",
+    ),
+    "node": (
+        "nodejs20.x",
+        "handler.mjs",
+        "handler.handler",
+        "export const handler = async () => ({{ value: {value!r} }});\n",
+    ),
 }
 
 
 def create(api: LambdaApi, name: str, runtime: str, handler: str, code: dict) -> None:
-    document = {"FunctionName": name, "Runtime": runtime, "Role": ROLE, "Handler": handler,
-                "Timeout": 30, "MemorySize": 512, "Code": code}
-    status, _, body = api.request("POST", "/2015-03-31/functions", json.dumps(document).encode(),
-                                  {"Content-Type": "application/json"})
+    document = {
+        "FunctionName": name,
+        "Runtime": runtime,
+        "Role": ROLE,
+        "Handler": handler,
+        "Timeout": 30,
+        "MemorySize": 512,
+        "Code": code,
+    }
+    status, _, body = api.request(
+        "POST",
+        "/2015-03-31/functions",
+        json.dumps(document).encode(),
+        {"Content-Type": "application/json"},
+    )
     if status != 201:
         raise SystemExit(f"CreateFunction {name}: {status} {body[:300]!r}")
 
@@ -64,8 +83,9 @@ def value_of(api: LambdaApi, name: str) -> str | None:
     return json.loads(body).get("value")
 
 
-def until(api: LambdaApi, name: str, wanted: str, gap_s: float = 0.0,
-          limit_s: float = 30.0) -> tuple[float, int]:
+def until(
+    api: LambdaApi, name: str, wanted: str, gap_s: float = 0.0, limit_s: float = 30.0
+) -> tuple[float, int]:
     """Invoke until the answer is `wanted`, `gap_s` apart: (time of that answer, stale
     answers before it)."""
     start, stale = time.perf_counter(), 0
@@ -112,8 +132,9 @@ def redeploy_rounds(api: LambdaApi, kind: str, n: int) -> dict:
         time.sleep(random.uniform(0.2, 0.6))
         body = json.dumps({"ZipFile": package(f"v{i}")}).encode()
         sent = time.perf_counter()
-        status, _, answer = api.request("PUT", f"/2015-03-31/functions/{name}/code", body,
-                                        {"Content-Type": "application/json"})
+        status, _, answer = api.request(
+            "PUT", f"/2015-03-31/functions/{name}/code", body, {"Content-Type": "application/json"}
+        )
         if status != 200:
             raise SystemExit(f"UpdateFunctionCode: {status} {answer[:200]!r}")
         done, _ = until(api, name, f"v{i}")
@@ -122,9 +143,14 @@ def redeploy_rounds(api: LambdaApi, kind: str, n: int) -> dict:
 
 
 def summary(values: list[float]) -> dict:
-    return {"p50": round(percentile(values, 50), 1), "p90": round(percentile(values, 90), 1),
-            "p99": round(percentile(values, 99), 1), "max": round(max(values), 1),
-            "min": round(min(values), 1), "n": len(values)}
+    return {
+        "p50": round(percentile(values, 50), 1),
+        "p90": round(percentile(values, 90), 1),
+        "p99": round(percentile(values, 99), 1),
+        "max": round(max(values), 1),
+        "min": round(min(values), 1),
+        "n": len(values),
+    }
 
 
 def main() -> None:
@@ -132,8 +158,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40, help="edits per runtime (default 40)")
     parser.add_argument("--runtimes", default="python,node")
     parser.add_argument("--lamina-rev", help="measure a snapshot of this commit")
-    parser.add_argument("--scratch", type=Path, default=Path(os.environ.get(
-        "LAMINA_BENCH_SCRATCH", Path(tempfile.gettempdir()) / "lamina-bench-hot-reload")))
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=Path(
+            os.environ.get(
+                "LAMINA_BENCH_SCRATCH", Path(tempfile.gettempdir()) / "lamina-bench-hot-reload"
+            )
+        ),
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.scratch.mkdir(parents=True, exist_ok=True)
@@ -146,33 +179,42 @@ def main() -> None:
         for kind in args.runtimes.split(","):
             entry: dict = {}
             for mode, gap in (("back-to-back", 0.0), ("every 20 ms", 0.02)):
-                hot = hot_rounds(api, kind, run / f"{kind}-folder-{int(gap * 1000)}", args.n,
-                                 gap)
-                entry[mode] = {**summary(hot["seen_ms"]),
-                               "stale_calls_p50": percentile(hot["stale_calls"], 50),
-                               "stale_calls_max": max(hot["stale_calls"]),
-                               "raw_ms": [round(v, 1) for v in hot["seen_ms"]]}
+                hot = hot_rounds(api, kind, run / f"{kind}-folder-{int(gap * 1000)}", args.n, gap)
+                entry[mode] = {
+                    **summary(hot["seen_ms"]),
+                    "stale_calls_p50": percentile(hot["stale_calls"], 50),
+                    "stale_calls_max": max(hot["stale_calls"]),
+                    "raw_ms": [round(v, 1) for v in hot["seen_ms"]],
+                }
             redeploy = redeploy_rounds(api, kind, max(5, args.n // 4))
-            entry["redeploy"] = {**summary(redeploy["seen_ms"]),
-                                 "raw_ms": [round(v, 1) for v in redeploy["seen_ms"]]}
+            entry["redeploy"] = {
+                **summary(redeploy["seen_ms"]),
+                "raw_ms": [round(v, 1) for v in redeploy["seen_ms"]],
+            }
             worst = max(entry["back-to-back"]["p99"], entry["every 20 ms"]["p99"])
             entry["target_p99_under_1s"] = worst < 1000
             results["runtimes"][kind] = entry
             for mode in ("back-to-back", "every 20 ms"):
                 h = entry[mode]
-                print(f"{kind:7} saved → seen, invoking {mode:13} p50 {h['p50']:6.1f} ms  "
-                      f"p90 {h['p90']:6.1f}  p99 {h['p99']:6.1f}  max {h['max']:6.1f}  "
-                      f"(n={h['n']}, stale calls p50 {h['stale_calls_p50']}, "
-                      f"max {h['stale_calls_max']};  ÷ redeploy p50 "
-                      f"{h['p50'] / entry['redeploy']['p50']:.2f})")
+                print(
+                    f"{kind:7} saved → seen, invoking {mode:13} p50 {h['p50']:6.1f} ms  "
+                    f"p90 {h['p90']:6.1f}  p99 {h['p99']:6.1f}  max {h['max']:6.1f}  "
+                    f"(n={h['n']}, stale calls p50 {h['stale_calls_p50']}, "
+                    f"max {h['stale_calls_max']};  ÷ redeploy p50 "
+                    f"{h['p50'] / entry['redeploy']['p50']:.2f})"
+                )
             r = entry["redeploy"]
-            print(f"{kind:7} baseline: UpdateFunctionCode → seen   p50 {r['p50']:6.1f} ms  "
-                  f"p90 {r['p90']:6.1f}  max {r['max']:6.1f}  (n={r['n']});  target p99 < 1 s: "
-                  f"{'met' if entry['target_p99_under_1s'] else 'MISSED'}")
+            print(
+                f"{kind:7} baseline: UpdateFunctionCode → seen   p50 {r['p50']:6.1f} ms  "
+                f"p90 {r['p90']:6.1f}  max {r['max']:6.1f}  (n={r['n']});  target p99 < 1 s: "
+                f"{'met' if entry['target_p99_under_1s'] else 'MISSED'}"
+            )
         api.close()
     finally:
         server.stop()
-    out = args.out or REPO / "bench" / "results" / f"hot-reload-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = (
+        args.out or REPO / "bench" / "results" / f"hot-reload-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")

@@ -53,27 +53,44 @@ REPO = HERE.parent
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=3, help="repeats of the whole set (default 3)")
-    ap.add_argument("--quick", action="store_true",
-                    help="1 repeat, 100 sequential calls, 2 s windows, fewer spawns/cold starts")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 repeat, 100 sequential calls, 2 s windows, fewer spawns/cold starts",
+    )
     ap.add_argument("--skip-peers", action="store_true", help="no serverless-offline, no MiniStack")
     ap.add_argument("--skip-sls", action="store_true", help="no serverless-offline")
     ap.add_argument("--skip-ministack", action="store_true", help="no MiniStack")
     ap.add_argument("--skip-floor", action="store_true", help="no relay floor and spawn times")
     ap.add_argument("--skip-lamina", action="store_true", help="no Lamina (to try the peers)")
-    ap.add_argument("--sandbox-compare", action="store_true",
-                    help="also measure a second Lamina with --sandbox none right after the "
-                         "default one (the sandbox's cost, same run)")
+    ap.add_argument(
+        "--sandbox-compare",
+        action="store_true",
+        help="also measure a second Lamina with --sandbox none right after the "
+        "default one (the sandbox's cost, same run)",
+    )
     ap.add_argument("-n", type=int, help="sequential measured calls per run (default 300)")
     ap.add_argument("--duration", type=float, help="seconds per throughput window (default 5)")
     ap.add_argument("--cold-n", type=int, help="cold starts per runtime and repeat (default 5)")
     ap.add_argument("--spawn-n", type=int, help="spawns per spawn case (default 15)")
-    ap.add_argument("--quiet-wait", type=float, default=30.0,
-                    help="max seconds to wait for a quiet machine before each system (default 30)")
-    ap.add_argument("--lamina-rev", metavar="REV",
-                    help="measure a snapshot of this commit (git archive into the scratch dir) "
-                         "instead of the working tree, e.g. HEAD")
-    ap.add_argument("--scratch", default=os.environ.get(
-        "LAMINA_BENCH_SCRATCH", os.path.join(tempfile.gettempdir(), "lamina-bench")))
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30.0,
+        help="max seconds to wait for a quiet machine before each system (default 30)",
+    )
+    ap.add_argument(
+        "--lamina-rev",
+        metavar="REV",
+        help="measure a snapshot of this commit (git archive into the scratch dir) "
+        "instead of the working tree, e.g. HEAD",
+    )
+    ap.add_argument(
+        "--scratch",
+        default=os.environ.get(
+            "LAMINA_BENCH_SCRATCH", os.path.join(tempfile.gettempdir(), "lamina-bench")
+        ),
+    )
     ap.add_argument("--out", help="JSON output (default bench/results/invoke-<time>.json)")
     ap.add_argument("--report", metavar="JSON", help="only print the tables of an earlier run")
     args = ap.parse_args(argv)
@@ -91,10 +108,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def machine_facts(ctx: systems.Context) -> dict:
     def version(argv: list[str]) -> str | None:
         try:
-            return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False,
-                                  env={"PATH": "/usr/bin:/bin"}).stdout.strip() or None
+            return (
+                subprocess.run(
+                    argv,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=False,
+                    env={"PATH": "/usr/bin:/bin"},
+                ).stdout.strip()
+                or None
+            )
         except OSError:
             return None
+
     cpu = ""
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -103,13 +130,19 @@ def machine_facts(ctx: systems.Context) -> dict:
                 break
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
-    return {"nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kb / 2**20, 1),
-            "kernel": platform.release(), "client_python": sys.version.split()[0],
-            "runtime_python": ctx.python, "runtime_python_version": version([ctx.python, "-V"])
-            if ctx.python else None, "node": ctx.node,
-            "node_version": version([ctx.node, "--version"]) if ctx.node else None,
-            "lamina_code": ctx.lamina.source,
-            "repo_head": version(["git", "-C", str(REPO), "rev-parse", "HEAD"])}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "mem_gib": round(mem_kb / 2**20, 1),
+        "kernel": platform.release(),
+        "client_python": sys.version.split()[0],
+        "runtime_python": ctx.python,
+        "runtime_python_version": version([ctx.python, "-V"]) if ctx.python else None,
+        "node": ctx.node,
+        "node_version": version([ctx.node, "--version"]) if ctx.node else None,
+        "lamina_code": ctx.lamina.source,
+        "repo_head": version(["git", "-C", str(REPO), "rev-parse", "HEAD"]),
+    }
 
 
 def build_context(args: argparse.Namespace) -> systems.Context:
@@ -118,9 +151,16 @@ def build_context(args: argparse.Namespace) -> systems.Context:
     lamina = servers.lamina_command(REPO, args.lamina_rev, scratch)
     found = servers.lamina_interpreters(lamina)
     options = measure.BenchOptions(n=args.n, duration=args.duration)
-    return systems.Context(scratch=scratch, lamina=lamina, python=found.get("python3.11"),
-                           node=found.get("node"), options=options, cold_n=args.cold_n,
-                           spawn_n=args.spawn_n, quiet_max_wait=args.quiet_wait)
+    return systems.Context(
+        scratch=scratch,
+        lamina=lamina,
+        python=found.get("python3.11"),
+        node=found.get("node"),
+        options=options,
+        cold_n=args.cold_n,
+        spawn_n=args.spawn_n,
+        quiet_max_wait=args.quiet_wait,
+    )
 
 
 def prepare_peers(ctx: systems.Context, args: argparse.Namespace) -> dict:
@@ -133,21 +173,26 @@ def prepare_peers(ctx: systems.Context, args: argparse.Namespace) -> dict:
         versions["serverless"] = systems.setup_sls(ctx)
     if not args.skip_ministack:
         ctx.ministack_exe = servers.ensure_ministack(
-            ctx.scratch / "ministack-venv", systems.MINISTACK_VERSION,
-            os.path.realpath(sys.executable))
+            ctx.scratch / "ministack-venv",
+            systems.MINISTACK_VERSION,
+            os.path.realpath(sys.executable),
+        )
         versions["ministack"] = systems.MINISTACK_VERSION
     return versions
 
 
 def one_repeat(ctx: systems.Context, args: argparse.Namespace, rep: int) -> dict:
     out: dict = {"index": rep, "started": time.strftime("%H:%M:%S")}
-    unsandboxed = functools.partial(systems.measure_lamina, extra=("--sandbox", "none"),
-                                    system="lamina_none")
-    steps = [("floor", args.skip_floor, systems.measure_floor),
-             ("lamina", args.skip_lamina, systems.measure_lamina),
-             ("lamina_none", args.skip_lamina or not args.sandbox_compare, unsandboxed),
-             ("sls", args.skip_sls, systems.measure_sls),
-             ("ministack", args.skip_ministack, systems.measure_ministack)]
+    unsandboxed = functools.partial(
+        systems.measure_lamina, extra=("--sandbox", "none"), system="lamina_none"
+    )
+    steps = [
+        ("floor", args.skip_floor, systems.measure_floor),
+        ("lamina", args.skip_lamina, systems.measure_lamina),
+        ("lamina_none", args.skip_lamina or not args.sandbox_compare, unsandboxed),
+        ("sls", args.skip_sls, systems.measure_sls),
+        ("ministack", args.skip_ministack, systems.measure_ministack),
+    ]
     for name, skip, run in steps:
         if skip:
             continue
@@ -165,13 +210,20 @@ def main(argv: list[str] | None = None) -> int:
         print(report.markdown(json.loads(Path(args.report).read_text())))
         return 0
     ctx = build_context(args)
-    doc = {"tool": "lamina-invoke-bench", "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "options": {k: v for k, v in vars(args).items() if k != "report"},
-           "bench_options": vars(ctx.options), "machine": machine_facts(ctx)}
+    doc = {
+        "tool": "lamina-invoke-bench",
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "options": {k: v for k, v in vars(args).items() if k != "report"},
+        "bench_options": vars(ctx.options),
+        "machine": machine_facts(ctx),
+    }
     doc["peers"] = prepare_peers(ctx, args)
     doc["repeats"] = []
-    out = Path(args.out) if args.out else HERE / "results" / (
-        "invoke-" + time.strftime("%Y%m%dT%H%M%S") + ".json")
+    out = (
+        Path(args.out)
+        if args.out
+        else HERE / "results" / ("invoke-" + time.strftime("%Y%m%dT%H%M%S") + ".json")
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     for rep in range(args.repeat):
         doc["repeats"].append(one_repeat(ctx, args, rep))

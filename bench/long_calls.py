@@ -51,11 +51,27 @@ def call(engine, who: str, marker: str) -> tuple[str, float]:
             lam.close()
     else:
         js = ROOT / "tests" / "js"
-        env = {k: v for k, v in os.environ.items()
-               if k != "NODE_EXTRA_CA_CERTS" and not k.startswith("AWS_")}
-        out = subprocess.run(["node", str(js / "long_call.mjs"), engine.endpoint, "slow",
-                              "v2" if "v2" in who else "v3", "2000", payload],
-                             capture_output=True, text=True, timeout=120, env=env, cwd=js)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k != "NODE_EXTRA_CA_CERTS" and not k.startswith("AWS_")
+        }
+        out = subprocess.run(
+            [
+                "node",
+                str(js / "long_call.mjs"),
+                engine.endpoint,
+                "slow",
+                "v2" if "v2" in who else "v3",
+                "2000",
+                payload,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=js,
+        )
         result = json.loads(out.stdout.strip().splitlines()[-1])
         outcome = "result" if result["ok"] else result["error"].split(":")[0]
     return outcome, time.monotonic() - started
@@ -80,8 +96,14 @@ def main() -> None:
     for profile, flags in PROFILES.items():
         engine = start_server(scratch / uuid.uuid4().hex / "data", *flags)
         lam = client(engine.endpoint)
-        create_function(lam, "slow", zip_dir(FUNCTIONS / "async"), handler="index.counted",
-                        Timeout=15, Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
+        create_function(
+            lam,
+            "slow",
+            zip_dir(FUNCTIONS / "async"),
+            handler="index.counted",
+            Timeout=15,
+            Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
+        )
         lam.close()
         try:
             for who in CLIENTS:
@@ -90,8 +112,11 @@ def main() -> None:
                 time.sleep(1)  # a run started by the client's last retry is counted too
                 path = runs_dir / marker
                 ran = path.read_text().split() if path.exists() else []
-                print(f"| {profile} | {who} | {len(ran)} | {requests_made(engine, ran)} | "
-                      f"{seconds:.1f} | {outcome} |", flush=True)
+                print(
+                    f"| {profile} | {who} | {len(ran)} | {requests_made(engine, ran)} | "
+                    f"{seconds:.1f} | {outcome} |",
+                    flush=True,
+                )
         finally:
             engine.stop()
 

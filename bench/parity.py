@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lib.stats import git_rev, percentile  # noqa: E402
+
 from tests.conftest import ROLE, client, make_zip, start_server  # noqa: E402
 
 NOOP = make_zip({"app.py": "def handler(event, context):\n    return event\n"})
@@ -47,24 +48,38 @@ def raw_caller(port: int):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
     def call(invocation_id: str | None = None, attempt: int = 1) -> str:
-        conn.request("POST", "/2015-03-31/functions/noop/invocations", body=BODY, headers={
-            "Content-Type": "application/json",
-            "amz-sdk-invocation-id": invocation_id or str(uuid.uuid4()),
-            "amz-sdk-request": f"attempt={attempt}; max=3"})
+        conn.request(
+            "POST",
+            "/2015-03-31/functions/noop/invocations",
+            body=BODY,
+            headers={
+                "Content-Type": "application/json",
+                "amz-sdk-invocation-id": invocation_id or str(uuid.uuid4()),
+                "amz-sdk-request": f"attempt={attempt}; max=3",
+            },
+        )
         response = conn.getresponse()
         body = response.read()
         assert response.status == 200 and json.loads(body) == EVENT, (response.status, body)
         return response.headers["x-amzn-RequestId"]
+
     return call
 
 
 def boto3_caller(endpoint: str):
     import boto3
-    lam = boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="test", aws_secret_access_key="test")
+
+    lam = boto3.client(
+        "lambda",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
 
     def call() -> None:
         assert json.loads(lam.invoke(FunctionName="noop", Payload=BODY)["Payload"].read()) == EVENT
+
     return call
 
 
@@ -86,17 +101,24 @@ def interleave(callers: dict, rounds: int, n: int) -> dict:
     per_round: list[dict[str, float]] = []
     for r in range(rounds):
         p50s = {}
-        for name in (list(callers) if r % 2 == 0 else list(callers)[::-1]):
+        for name in list(callers) if r % 2 == 0 else list(callers)[::-1]:
             latencies = timed(callers[name], n)
             samples[name] += latencies
             p50s[name] = percentile(latencies, 50)
         per_round.append({**p50s, "ratio": p50s["default"] / p50s["strict"]})
     ratios = [row["ratio"] for row in per_round]
-    return {"rounds": per_round, "n": n,
-            **{name: {"p50_us": statistics.median(row[name] for row in per_round),
-                      "p99_us": percentile(values, 99)} for name, values in samples.items()},
-            "ratio": {"median": statistics.median(ratios), "min": min(ratios),
-                      "max": max(ratios)}}
+    return {
+        "rounds": per_round,
+        "n": n,
+        **{
+            name: {
+                "p50_us": statistics.median(row[name] for row in per_round),
+                "p99_us": percentile(values, 99),
+            }
+            for name, values in samples.items()
+        },
+        "ratio": {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)},
+    }
 
 
 def main() -> None:
@@ -112,13 +134,20 @@ def main() -> None:
     engines: dict = {}
     try:
         for name, flags in PROFILES.items():
-            engines[name] = engine = start_server(scratch / name / "data", *flags,
-                                                  "--log-level", "WARNING")
+            engines[name] = engine = start_server(
+                scratch / name / "data", *flags, "--log-level", "WARNING"
+            )
             lam = client(engine.endpoint)
-            lam.create_function(FunctionName="noop", Runtime=f"python3.{sys.version_info.minor}",
-                                Role=ROLE, Handler="app.handler", Code={"ZipFile": NOOP})
+            lam.create_function(
+                FunctionName="noop",
+                Runtime=f"python3.{sys.version_info.minor}",
+                Role=ROLE,
+                Handler="app.handler",
+                Code={"ZipFile": NOOP},
+            )
             lam.get_waiter("function_active_v2").wait(
-                FunctionName="noop", WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+                FunctionName="noop", WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+            )
             lam.close()
         raw = {name: raw_caller(engine.port) for name, engine in engines.items()}
         # Sanity: a retry (same id, attempt 2) attaches on default and runs again on strict.
@@ -129,27 +158,41 @@ def main() -> None:
         assert attaches == {"default": True, "strict": False}, attaches
         results = {"raw": interleave(raw, args.rounds, args.n)}
         if args.boto3_rounds:
-            results["boto3"] = interleave({name: boto3_caller(engine.endpoint)
-                                           for name, engine in engines.items()},
-                                          args.boto3_rounds, args.n)
+            results["boto3"] = interleave(
+                {name: boto3_caller(engine.endpoint) for name, engine in engines.items()},
+                args.boto3_rounds,
+                args.n,
+            )
     finally:
         for engine in engines.values():
             engine.stop()
     rev = git_rev()
     out = ROOT / "bench" / "results" / f"parity-{rev}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "rev": rev, "target_ratio": TARGET, "results": results},
-                              indent=2))
-    print("| client | rounds × n | default p50 µs | strict p50 µs | default p99 µs "
-          "| strict p99 µs | default/strict p50 (min–max) |")
+    out.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "rev": rev,
+                "target_ratio": TARGET,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
+    print(
+        "| client | rounds × n | default p50 µs | strict p50 µs | default p99 µs "
+        "| strict p99 µs | default/strict p50 (min–max) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for label, res in results.items():
         ratio = res["ratio"]
-        print(f"| {label} | {len(res['rounds'])} × {res['n']} | {res['default']['p50_us']:.0f} "
-              f"| {res['strict']['p50_us']:.0f} | {res['default']['p99_us']:.0f} "
-              f"| {res['strict']['p99_us']:.0f} | {ratio['median']:.3f} "
-              f"({ratio['min']:.3f}–{ratio['max']:.3f}) |")
+        print(
+            f"| {label} | {len(res['rounds'])} × {res['n']} | {res['default']['p50_us']:.0f} "
+            f"| {res['strict']['p50_us']:.0f} | {res['default']['p99_us']:.0f} "
+            f"| {res['strict']['p99_us']:.0f} | {ratio['median']:.3f} "
+            f"({ratio['min']:.3f}–{ratio['max']:.3f}) |"
+        )
     verdict = "yes" if results["raw"]["ratio"]["median"] <= TARGET else "no"
     print(f"\nwithin 5% (raw, median of per-round ratios): {verdict}\n(raw: {out})")
 

@@ -46,13 +46,17 @@ sys.path.insert(0, str(HERE))
 from lib import measure, proctree, servers
 from lib.lambda_api import NOOP, LambdaApi, cold_start
 
-VARIANTS = {"as is": [], "--no-freeze": ["--no-freeze"], "--store memory://": ["--store",
-                                                                              "memory://"],
-            "--no-freeze --store memory://": ["--no-freeze", "--store", "memory://"]}
+VARIANTS = {
+    "as is": [],
+    "--no-freeze": ["--no-freeze"],
+    "--store memory://": ["--store", "memory://"],
+    "--no-freeze --store memory://": ["--no-freeze", "--store", "memory://"],
+}
 
 
-def start_engine(args, extra: list[str], name: str = "profile-engine"
-                 ) -> tuple[servers.LaminaServer, str]:
+def start_engine(
+    args, extra: list[str], name: str = "profile-engine"
+) -> tuple[servers.LaminaServer, str]:
     """A fresh engine with one warm no-op function of args.runtime."""
     scratch = Path(args.scratch)
     data = scratch / name
@@ -70,41 +74,78 @@ def start_engine(args, extra: list[str], name: str = "profile-engine"
 
 def variants(args) -> None:
     options = measure.BenchOptions(n=args.n, duration=args.duration, concurrency="1,16")
-    print("| variant | p50 µs | p99 µs | c1 calls/s | c16 calls/s | server CPU µs/call c16 "
-          "| engine-process CPU µs/call c16 |")
+    print(
+        "| variant | p50 µs | p99 µs | c1 calls/s | c16 calls/s | server CPU µs/call c16 "
+        "| engine-process CPU µs/call c16 |"
+    )
     print("|---|---|---|---|---|---|---|")
     for rep in range(args.repeat):
         for name, extra in VARIANTS.items():
             engine, fn = start_engine(args, extra)
             try:
-                res = measure.invoke_bench(engine.endpoint, fn, "raw", engine.pid, options,
-                                           f"variant {name}", kinds=())
+                res = measure.invoke_bench(
+                    engine.endpoint, fn, "raw", engine.pid, options, f"variant {name}", kinds=()
+                )
             finally:
                 engine.stop()
             f = res.get("figures", {})
-            print(f"| {name} (rep {rep}) | {f.get('p50_us')} | {f.get('p99_us')} "
-                  f"| {f.get('c1_calls_per_s')} | {f.get('c16_calls_per_s')} "
-                  f"| {f.get('c16_cpu_us_per_call')} | {f.get('c16_main_cpu_us_per_call')} |",
-                  flush=True)
+            print(
+                f"| {name} (rep {rep}) | {f.get('p50_us')} | {f.get('p99_us')} "
+                f"| {f.get('c1_calls_per_s')} | {f.get('c16_calls_per_s')} "
+                f"| {f.get('c16_cpu_us_per_call')} | {f.get('c16_main_cpu_us_per_call')} |",
+                flush=True,
+            )
 
 
 def profile(args) -> None:
     engine, fn = start_engine(args, [])
     out = Path(args.scratch) / f"{args.target}-profile.txt"
-    bench = [sys.executable, str(measure.TOOLS / "invoke_bench.py"), "--endpoint",
-             engine.endpoint, "--function", fn, "--client", "raw", "-n", "50",
-             "--concurrency", str(args.concurrency), "--duration", str(args.duration + 4)]
+    bench = [
+        sys.executable,
+        str(measure.TOOLS / "invoke_bench.py"),
+        "--endpoint",
+        engine.endpoint,
+        "--function",
+        fn,
+        "--client",
+        "raw",
+        "-n",
+        "50",
+        "--concurrency",
+        str(args.concurrency),
+        "--duration",
+        str(args.duration + 4),
+    ]
     try:
         load = subprocess.Popen(bench, stdout=subprocess.DEVNULL)
         time.sleep(3)  # sequential part and the warm-up
         pid = engine.pid
         if args.target == "runtime":
-            pid = next(p for p in proctree.descendants(engine.pid)
-                       if proctree.runtime_kind(proctree.full_info(p) or {}) == "python")
-        subprocess.run([args.py_spy, "record", "--pid", str(pid), "--rate", "200",
-                        "--duration", str(int(args.duration)), "--format", "raw",
-                        "--nonblocking", "--output", str(out)],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            pid = next(
+                p
+                for p in proctree.descendants(engine.pid)
+                if proctree.runtime_kind(proctree.full_info(p) or {}) == "python"
+            )
+        subprocess.run(
+            [
+                args.py_spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "200",
+                "--duration",
+                str(int(args.duration)),
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--output",
+                str(out),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         load.wait(120)
     finally:
         engine.stop()
@@ -122,21 +163,27 @@ def latency(args) -> None:
         api = LambdaApi(frozen.endpoint)
         cold_start(api, "noop-node", NOOP["node"], b"{}")
         api.close()
-        targets += [("Lamina python", frozen, "noop"), ("Lamina node", frozen, "noop-node"),
-                    ("Lamina python, --no-freeze", thawed, "noop")]
+        targets += [
+            ("Lamina python", frozen, "noop"),
+            ("Lamina node", frozen, "noop-node"),
+            ("Lamina python, --no-freeze", thawed, "noop"),
+        ]
         rounds: dict[str, list[float]] = {name: [] for name, _, _ in targets}
         for k in range(args.repeat):
             order = targets if k % 2 == 0 else list(reversed(targets))
             for name, server, fn in order:
-                res = measure.invoke_bench(server.endpoint, fn, "raw", server.pid, options,
-                                           f"latency {name}", kinds=())
+                res = measure.invoke_bench(
+                    server.endpoint, fn, "raw", server.pid, options, f"latency {name}", kinds=()
+                )
                 rounds[name].append(res.get("figures", {}).get("p50_us"))
     finally:
         for server in (relay, frozen, thawed):
             server.stop()
     base = rounds["floor relay, lean worker"]
-    print(f"Warm p50 (µs), raw client, {args.n} sequential calls per round, "
-          f"{args.repeat} alternating rounds; ratio to the floor of the same round\n")
+    print(
+        f"Warm p50 (µs), raw client, {args.n} sequential calls per round, "
+        f"{args.repeat} alternating rounds; ratio to the floor of the same round\n"
+    )
     print("| server | p50 µs, median (min–max) | ÷ floor p50, median (min–max) |")
     print("|---|---|---|")
     for name, values in rounds.items():
@@ -148,8 +195,11 @@ def _mmm(values: list, fmt: str) -> str:
     values = sorted(v for v in values if v is not None)
     if not values:
         return "-"
-    mid = values[(len(values) - 1) // 2] if len(values) % 2 else \
-        (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+    mid = (
+        values[(len(values) - 1) // 2]
+        if len(values) % 2
+        else (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+    )
     return f"{fmt % mid} ({fmt % values[0]}–{fmt % values[-1]})"
 
 
@@ -207,15 +257,19 @@ def cold_split(args, count: int = 8) -> None:
             row["init_ms"] = float(found.group(1)) if found else None
     finally:
         engine.stop()
-    print(f"Cold starts of {args.runtime} (ms): client create → first response, the runtime's "
-          "Init Duration, and the rest (engine work, CreateFunction, the invoke itself)\n")
+    print(
+        f"Cold starts of {args.runtime} (ms): client create → first response, the runtime's "
+        "Init Duration, and the rest (engine work, CreateFunction, the invoke itself)\n"
+    )
     print("| function | create → first response | CreateFunction | Init Duration | rest |")
     print("|---|---|---|---|---|")
     for row in rows:
         init = row.get("init_ms")
         rest = row["total_ms"] - row["create_ms"] - init if init is not None else None
-        print(f"| {row['function']} | {row['total_ms']:.1f} | {row['create_ms']:.1f} "
-              f"| {init} | {rest if rest is None else round(rest, 1)} |")
+        print(
+            f"| {row['function']} | {row['total_ms']:.1f} | {row['create_ms']:.1f} "
+            f"| {init} | {rest if rest is None else round(rest, 1)} |"
+        )
     print()
 
 
@@ -224,18 +278,23 @@ def import_times(args) -> None:
     cmd = servers.lamina_command(HERE.parent, args.lamina_rev, Path(args.scratch))
     python = servers.lamina_interpreters(cmd).get("python3.11", sys.executable)
     code = "import decimal, json, logging, socket, traceback"
-    done = subprocess.run([python, "-X", "importtime", "-S", "-c", code], capture_output=True,
-                          text=True, env={"PATH": "/usr/bin:/bin"}, check=False)
+    done = subprocess.run(
+        [python, "-X", "importtime", "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
+    )
     rows = []
     for line in done.stderr.splitlines():
         if line.startswith("import time:") and "|" in line and "self" not in line:
             _, cumulative, name = line[12:].split("|")
             if not name.startswith("   "):  # nested imports are indented further
                 rows.append((int(cumulative), name.strip()))
-    print(f"`{python} -X importtime -S -c \"{code}\"`\n")
+    print(f'`{python} -X importtime -S -c "{code}"`\n')
     print("| module (top level, cumulative) | µs |")
     print("|---|---|")
-    for cumulative, name in sorted(rows, reverse=True)[:args.top]:
+    for cumulative, name in sorted(rows, reverse=True)[: args.top]:
         print(f"| {name} | {cumulative} |")
 
 
@@ -247,17 +306,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--concurrency", type=int, default=16, help="clients while profiling")
-    ap.add_argument("--target", choices=("engine", "runtime"), default="engine",
-                    help="profile the engine process or one Python runtime process")
+    ap.add_argument(
+        "--target",
+        choices=("engine", "runtime"),
+        default="engine",
+        help="profile the engine process or one Python runtime process",
+    )
     ap.add_argument("-n", type=int, default=300)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--top", type=int, default=25)
-    ap.add_argument("--scratch", default=os.environ.get(
-        "LAMINA_BENCH_SCRATCH", os.path.join(tempfile.gettempdir(), "lamina-bench")))
+    ap.add_argument(
+        "--scratch",
+        default=os.environ.get(
+            "LAMINA_BENCH_SCRATCH", os.path.join(tempfile.gettempdir(), "lamina-bench")
+        ),
+    )
     args = ap.parse_args(argv)
     Path(args.scratch).mkdir(parents=True, exist_ok=True)
-    {"variants": variants, "profile": profile, "latency": latency,
-     "cold": cold}[args.what](args)
+    {"variants": variants, "profile": profile, "latency": latency, "cold": cold}[args.what](args)
     return 0
 
 

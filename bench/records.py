@@ -66,9 +66,24 @@ class Engine:
         data.mkdir(parents=True)
         self.log = open(data / "serve.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lamina", "serve", "--port", str(self.port), "--data-dir",
-             str(data), "--log-level", "WARNING", *args], stdout=self.log,
-            stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "lamina",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data),
+                "--log-level",
+                "WARNING",
+                *args,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while not self.request("GET", "/_lamina/health", quiet=True)[0] == 200:
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -76,8 +91,9 @@ class Engine:
                 raise RuntimeError(f"lamina serve ({name}) did not start")
             time.sleep(0.05)
 
-    def request(self, method: str, path: str, body: bytes = b"",
-                quiet: bool = False) -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, body: bytes = b"", quiet: bool = False
+    ) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
             conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
@@ -95,9 +111,13 @@ class Engine:
         with zipfile.ZipFile(buffer, "w") as archive:
             archive.writestr("lambda_function.py", HANDLER)
         minor = sys.version_info.minor
-        spec = {"FunctionName": name, "Runtime": f"python3.{minor}",
-                "Handler": "lambda_function.handler", "Role": "arn:aws:iam::123456789012:role/b",
-                "Code": {"ZipFile": base64.b64encode(buffer.getvalue()).decode()}}
+        spec = {
+            "FunctionName": name,
+            "Runtime": f"python3.{minor}",
+            "Handler": "lambda_function.handler",
+            "Role": "arn:aws:iam::123456789012:role/b",
+            "Code": {"ZipFile": base64.b64encode(buffer.getvalue()).decode()},
+        }
         status, body = self.request("POST", "/2015-03-31/functions", json.dumps(spec).encode())
         assert status == 201, body
         for _ in range(200):
@@ -150,8 +170,10 @@ def cpu_seconds(pid: int) -> float:
 def recording_cost(scratch: Path, rounds: int, calls: int) -> dict:
     """Alternating rounds on two engines; pooled p50/p99, the median of the per-round p50
     ratios (robust to a machine whose speed drifts), and engine CPU per call."""
-    engines = {"on": Engine(scratch, "records-on"),
-               "off": Engine(scratch, "records-off", "--no-records")}
+    engines = {
+        "on": Engine(scratch, "records-on"),
+        "off": Engine(scratch, "records-off", "--no-records"),
+    }
     samples: dict[str, list[float]] = {"on": [], "off": []}
     medians: dict[str, list[float]] = {"on": [], "off": []}
     cpu = {"on": 0.0, "off": 0.0}
@@ -173,14 +195,20 @@ def recording_cost(scratch: Path, rounds: int, calls: int) -> dict:
     finally:
         for engine in engines.values():
             engine.stop()
-    result: dict = {key: {"p50_us": round(percentile(v, 0.5), 1),
-                          "p99_us": round(percentile(v, 0.99), 1),
-                          "mean_us": round(statistics.fmean(v), 1), "calls": len(v),
-                          "engine_cpu_us_per_call": round(cpu[key] / len(v) * 1e6, 1)}
-                    for key, v in samples.items()}
+    result: dict = {
+        key: {
+            "p50_us": round(percentile(v, 0.5), 1),
+            "p99_us": round(percentile(v, 0.99), 1),
+            "mean_us": round(statistics.fmean(v), 1),
+            "calls": len(v),
+            "engine_cpu_us_per_call": round(cpu[key] / len(v) * 1e6, 1),
+        }
+        for key, v in samples.items()
+    }
     result["p50_ratio"] = round(result["on"]["p50_us"] / result["off"]["p50_us"], 4)
-    result["paired_p50_ratio"] = round(statistics.median(
-        on / off for on, off in zip(medians["on"], medians["off"])), 4)
+    result["paired_p50_ratio"] = round(
+        statistics.median(on / off for on, off in zip(medians["on"], medians["off"])), 4
+    )
     result["recorded_while_on"] = recorded == 1
     return result
 
@@ -189,8 +217,9 @@ def recording_cost(scratch: Path, rounds: int, calls: int) -> dict:
 FUNCTIONS = [f"fn-{n:03d}" for n in range(50)]
 
 
-def invocation(n: int, now: float, rows: int, rng: random.Random
-               ) -> tuple[InvocationSummary, list[AttemptRecord]]:
+def invocation(
+    n: int, now: float, rows: int, rng: random.Random
+) -> tuple[InvocationSummary, list[AttemptRecord]]:
     """One stored invocation, as the engine writes them (n=0 the oldest)."""
     accepted = now - (rows - n) * 0.01
     request_id = f"{n:08d}-0000-4000-8000-{rng.getrandbits(48):012x}"
@@ -198,26 +227,64 @@ def invocation(n: int, now: float, rows: int, rng: random.Random
     draw = rng.random()
     if draw < 0.15:
         status = "success" if rng.random() < 0.9 else "failed"
-        records = [AttemptRecord(request_id, accepted, "accepted", {"type": "Event"}),
-                   AttemptRecord(request_id, accepted, "queued", {"due": accepted}),
-                   AttemptRecord(request_id, accepted + 0.01, "attempt", {
-                       "attempt": 1, "environment": "e" * 32, "start": "warm",
-                       "outcome": "success", "duration_ms": 1.2})]
-        summary = InvocationSummary(request_id, function, None, "Event", accepted, status,
-                                    accepted + 0.02, 1, None if status == "success" else
-                                    "RetriesExhausted")
+        records = [
+            AttemptRecord(request_id, accepted, "accepted", {"type": "Event"}),
+            AttemptRecord(request_id, accepted, "queued", {"due": accepted}),
+            AttemptRecord(
+                request_id,
+                accepted + 0.01,
+                "attempt",
+                {
+                    "attempt": 1,
+                    "environment": "e" * 32,
+                    "start": "warm",
+                    "outcome": "success",
+                    "duration_ms": 1.2,
+                },
+            ),
+        ]
+        summary = InvocationSummary(
+            request_id,
+            function,
+            None,
+            "Event",
+            accepted,
+            status,
+            accepted + 0.02,
+            1,
+            None if status == "success" else "RetriesExhausted",
+        )
         return summary, records
     kind = "EventSourceMapping" if draw < 0.2 else "RequestResponse"
     status = "success" if rng.random() < 0.88 else ("error" if rng.random() < 0.8 else "rejected")
-    summary = InvocationSummary(request_id, function, None, kind, accepted, status,
-                                accepted + 0.001, 1, "TypeError" if status == "error" else None,
-                                0.8)
+    summary = InvocationSummary(
+        request_id,
+        function,
+        None,
+        kind,
+        accepted,
+        status,
+        accepted + 0.001,
+        1,
+        "TypeError" if status == "error" else None,
+        0.8,
+    )
     if "timeline" in {f.name for f in dataclasses.fields(InvocationSummary)}:
         summary.timeline = [  # type: ignore[attr-defined]
             AttemptRecord(request_id, accepted, "accepted", {"type": kind, "version": "$LATEST"}),
-            AttemptRecord(request_id, accepted + 0.001, "attempt", {
-                "attempt": 1, "environment": "e" * 32, "start": "warm", "outcome": status,
-                "duration_ms": 0.8})]
+            AttemptRecord(
+                request_id,
+                accepted + 0.001,
+                "attempt",
+                {
+                    "attempt": 1,
+                    "environment": "e" * 32,
+                    "start": "warm",
+                    "outcome": status,
+                    "duration_ms": 0.8,
+                },
+            ),
+        ]
         return summary, []
     return summary, [AttemptRecord(request_id, accepted, "accepted", {"type": kind})]
 
@@ -256,11 +323,12 @@ async def store_timings(path: Path, repeat: int) -> dict:
     await store.open()
     found = {}
     try:
-        for label, wanted in [("newest 50", InvocationFilter()),
-                              ("by function", InvocationFilter(function="fn-007")),
-                              ("by outcome failed", InvocationFilter(status="failed")),
-                              ("by type mapping", InvocationFilter(
-                                  invocation_type="EventSourceMapping"))]:
+        for label, wanted in [
+            ("newest 50", InvocationFilter()),
+            ("by function", InvocationFilter(function="fn-007")),
+            ("by outcome failed", InvocationFilter(status="failed")),
+            ("by type mapping", InvocationFilter(invocation_type="EventSourceMapping")),
+        ]:
             times = []
             for _ in range(repeat):
                 start = time.perf_counter()
@@ -269,20 +337,31 @@ async def store_timings(path: Path, repeat: int) -> dict:
             found[label] = round(statistics.median(times), 2)
         start = time.perf_counter()
         cutoff = await store.invocation_cutoff(900_000)
-        found["retention: cutoff of the newest 900k"] = round((time.perf_counter() - start) * 1000, 1)
+        found["retention: cutoff of the newest 900k"] = round(
+            (time.perf_counter() - start) * 1000, 1
+        )
         if cutoff is not None:
             start = time.perf_counter()
             await store.purge_invocations(cutoff, 2000)
             found["retention: one purge chunk (2000)"] = round(
-                (time.perf_counter() - start) * 1000, 1)
+                (time.perf_counter() - start) * 1000, 1
+            )
     finally:
         await store.close()
     return found
 
 
 def list_timings(scratch: Path, db: Path, repeat: int, rows: int) -> dict:
-    engine = Engine(scratch, "list", "--store", f"sqlite://{db}", "--records-max-rows", "0",
-                    "--records-max-age", "0")
+    engine = Engine(
+        scratch,
+        "list",
+        "--store",
+        f"sqlite://{db}",
+        "--records-max-rows",
+        "0",
+        "--records-max-age",
+        "0",
+    )
     found: dict[str, dict] = {}
     try:
         status, body = engine.request("GET", "/_lamina/invocations?limit=50")
@@ -290,8 +369,9 @@ def list_timings(scratch: Path, db: Path, repeat: int, rows: int) -> dict:
         queries = dict(LIST_QUERIES)
         queries["half-way back (before=)"] = {"before": str(next_before - rows * 0.01 / 2)}
         for label, params in queries.items():
-            path = "/_lamina/invocations?" + "&".join(f"{k}={v}" for k, v in
-                                                       {**params, "limit": 50}.items())
+            path = "/_lamina/invocations?" + "&".join(
+                f"{k}={v}" for k, v in {**params, "limit": 50}.items()
+            )
             times, shown = [], 0
             for _ in range(repeat):
                 start = time.perf_counter()
@@ -299,9 +379,12 @@ def list_timings(scratch: Path, db: Path, repeat: int, rows: int) -> dict:
                 times.append((time.perf_counter() - start) * 1000)
                 assert status == 200, body
                 shown = len(json.loads(body)["Invocations"])
-            found[label] = {"median_ms": round(statistics.median(times), 2),
-                            "p95_ms": round(percentile(times, 0.95), 2),
-                            "max_ms": round(max(times), 2), "rows": shown}
+            found[label] = {
+                "median_ms": round(statistics.median(times), 2),
+                "p95_ms": round(percentile(times, 0.95), 2),
+                "max_ms": round(max(times), 2),
+                "rows": shown,
+            }
     finally:
         engine.stop()
     return found
@@ -317,31 +400,43 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--skip-list", action="store_true", help="skip part 2")
     ap.add_argument("--out", type=Path, help="JSON results (default bench/results/…)")
     args = ap.parse_args(argv)
-    scratch = Path(os.environ.get("LAMINA_BENCH_SCRATCH")
-                   or Path(tempfile.gettempdir()) / "lamina-bench-records")
+    scratch = Path(
+        os.environ.get("LAMINA_BENCH_SCRATCH")
+        or Path(tempfile.gettempdir()) / "lamina-bench-records"
+    )
     scratch.mkdir(parents=True, exist_ok=True)
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     if not args.skip_cost:
         results["recording_cost"] = cost = recording_cost(scratch, args.rounds, args.calls)
-        print(f"warm invoke p50: records on {cost['on']['p50_us']} µs, off "
-              f"{cost['off']['p50_us']} µs, ratio {cost['p50_ratio']}, paired ratio "
-              f"{cost['paired_p50_ratio']} (target ≤ 1.05); p99 on {cost['on']['p99_us']} µs, "
-              f"off {cost['off']['p99_us']} µs; engine CPU per call on "
-              f"{cost['on']['engine_cpu_us_per_call']} µs, off "
-              f"{cost['off']['engine_cpu_us_per_call']} µs", flush=True)
+        print(
+            f"warm invoke p50: records on {cost['on']['p50_us']} µs, off "
+            f"{cost['off']['p50_us']} µs, ratio {cost['p50_ratio']}, paired ratio "
+            f"{cost['paired_p50_ratio']} (target ≤ 1.05); p99 on {cost['on']['p99_us']} µs, "
+            f"off {cost['off']['p99_us']} µs; engine CPU per call on "
+            f"{cost['on']['engine_cpu_us_per_call']} µs, off "
+            f"{cost['off']['engine_cpu_us_per_call']} µs",
+            flush=True,
+        )
     if not args.skip_list:
         db = scratch / "million.db"
         for leftover in scratch.glob("million.db*"):
             leftover.unlink()
         took, _ = asyncio.run(fill(db, args.rows))
-        print(f"stored {args.rows} invocations in {took:.1f} s "
-              f"({db.stat().st_size / 1e6:.0f} MB)", flush=True)
-        results["list"] = {"rows": args.rows, "fill_s": round(took, 1),
-                           "http": list_timings(scratch, db, args.repeat, args.rows),
-                           "store_ms": asyncio.run(store_timings(db, args.repeat))}
+        print(
+            f"stored {args.rows} invocations in {took:.1f} s ({db.stat().st_size / 1e6:.0f} MB)",
+            flush=True,
+        )
+        results["list"] = {
+            "rows": args.rows,
+            "fill_s": round(took, 1),
+            "http": list_timings(scratch, db, args.repeat, args.rows),
+            "store_ms": asyncio.run(store_timings(db, args.repeat)),
+        }
         for label, figures in results["list"]["http"].items():
-            print(f"  GET /_lamina/invocations {label:28} median {figures['median_ms']:7.2f} ms  "
-                  f"p95 {figures['p95_ms']:7.2f} ms  ({figures['rows']} rows)")
+            print(
+                f"  GET /_lamina/invocations {label:28} median {figures['median_ms']:7.2f} ms  "
+                f"p95 {figures['p95_ms']:7.2f} ms  ({figures['rows']} rows)"
+            )
         for label, ms in results["list"]["store_ms"].items():
             print(f"  store {label:40} {ms} ms")
     out = args.out or REPO / "bench" / "results" / f"records-{time.strftime('%Y%m%d-%H%M%S')}.json"

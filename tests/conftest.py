@@ -86,16 +86,31 @@ class Server:
             return json.loads(response.read())
 
 
-def start_server(data_dir: Path, *args: str, port: int | None = None,
-                 env: dict[str, str] | None = None) -> Server:
+def start_server(
+    data_dir: Path, *args: str, port: int | None = None, env: dict[str, str] | None = None
+) -> Server:
     port = port or free_port()
     log_path = data_dir.parent / f"serve-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lamina", "serve", "--port", str(port), "--data-dir",
-             str(data_dir), *args], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "lamina",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                *args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
     server = Server(process, port, data_dir, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -145,10 +160,16 @@ def client(endpoint: str, service: str = "lambda", read_timeout: int = 120, **co
     from botocore.config import Config
 
     return boto3.client(
-        service, endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(read_timeout=read_timeout,
-                      **{"retries": {"total_max_attempts": 1, "mode": "standard"}, **config}))
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(
+            read_timeout=read_timeout,
+            **{"retries": {"total_max_attempts": 1, "mode": "standard"}, **config},
+        ),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -173,12 +194,25 @@ def fname() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
 
 
-def create_function(lam, name: str, package: bytes, handler: str = "index.handler",
-                    runtime: str = PY_RUNTIME, **extra) -> dict:
-    response = lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE,
-                                   Handler=handler, Code={"ZipFile": package}, **extra)
-    lam.get_waiter("function_active_v2").wait(FunctionName=name,
-                                              WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+def create_function(
+    lam,
+    name: str,
+    package: bytes,
+    handler: str = "index.handler",
+    runtime: str = PY_RUNTIME,
+    **extra,
+) -> dict:
+    response = lam.create_function(
+        FunctionName=name,
+        Runtime=runtime,
+        Role=ROLE,
+        Handler=handler,
+        Code={"ZipFile": package},
+        **extra,
+    )
+    lam.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
+    )
     return response
 
 
@@ -200,12 +234,18 @@ def ric_package(extra: dict[str, str] | None = None) -> bytes:
     """tests/functions/ric with awslambdaric and what it needs (its native client,
     simplejson, snapshot-restore-py) inside, as one ships it to Lambda."""
     import awslambdaric
+
     site = Path(awslambdaric.__file__).parent.parent
-    files: dict[str, str | bytes] = {p.name: p.read_bytes()
-                                     for p in sorted((FUNCTIONS / "ric").iterdir())}
+    files: dict[str, str | bytes] = {
+        p.name: p.read_bytes() for p in sorted((FUNCTIONS / "ric").iterdir())
+    }
     files.update(extra or {})
-    wanted = ["awslambdaric", "simplejson", "snapshot_restore_py.py",
-              *(p.name for p in site.glob("runtime_client*.so"))]
+    wanted = [
+        "awslambdaric",
+        "simplejson",
+        "snapshot_restore_py.py",
+        *(p.name for p in site.glob("runtime_client*.so")),
+    ]
     for name in wanted:
         root = site / name
         for path in [root] if root.is_file() else sorted(root.rglob("*")):
@@ -246,8 +286,11 @@ class Moto:
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
     port = free_port()
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                                str(port)], stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -287,34 +330,66 @@ class Postgres:
 
     def new_database(self) -> str:
         import psycopg
+
         name = f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
 
     def ctl(self, *args: str) -> None:
-        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D",
-                        str(self.socket_dir / "data"), "-w", *args], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                *self.as_user,
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.socket_dir / "data"),
+                "-w",
+                *args,
+            ],
+            check=True,
+            capture_output=True,
+        )
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     import tempfile
+
     pg_bin = _pg_bin()
     root = Path(tempfile.mkdtemp(prefix="lamina-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
         shutil.chown(root, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_user, str(pg_bin / "initdb"), "-D", str(root / "data"), "-U", "lamina",
-                    "-A", "trust", "--no-sync"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_user,
+            str(pg_bin / "initdb"),
+            "-D",
+            str(root / "data"),
+            "-U",
+            "lamina",
+            "-A",
+            "trust",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
     server = Postgres(free_port(), root, pg_bin, as_user)
-    server.ctl("-o", f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 "
-               "-c fsync=off -c max_connections=200", "-l", str(root / "log"), "start")
+    server.ctl(
+        "-o",
+        f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 "
+        "-c fsync=off -c max_connections=200",
+        "-l",
+        str(root / "log"),
+        "start",
+    )
     yield server
-    subprocess.run([*as_user, str(pg_bin / "pg_ctl"), "-D", str(root / "data"), "-m",
-                    "immediate", "stop"], capture_output=True)
+    subprocess.run(
+        [*as_user, str(pg_bin / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"],
+        capture_output=True,
+    )
     shutil.rmtree(root, ignore_errors=True)
 
 

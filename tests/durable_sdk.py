@@ -26,19 +26,23 @@ def sdk_root() -> pathlib.Path:
     if override:
         return pathlib.Path(override) / "aws_durable_execution_sdk_python"
     import aws_durable_execution_sdk_python as sdk
+
     return pathlib.Path(sdk.__file__).parent
 
 
 def sdk_sources() -> dict[str, bytes]:
     root = sdk_root()
-    return {f"aws_durable_execution_sdk_python/{path.relative_to(root)}": path.read_bytes()
-            for path in root.rglob("*.py")}
+    return {
+        f"aws_durable_execution_sdk_python/{path.relative_to(root)}": path.read_bytes()
+        for path in root.rglob("*.py")
+    }
 
 
 def compiled(files: dict[str, bytes], runtime: str = RUNTIME) -> dict[str, bytes]:
     """The `__pycache__` entries of `files`' modules, compiled by the interpreter the engine
     runs `runtime` on (none when there is no such interpreter: the package works without)."""
     from lamina.runtime.interpreters import Interpreters
+
     interpreter = Interpreters().resolve(runtime)
     if interpreter is None:
         return {}
@@ -47,13 +51,28 @@ def compiled(files: dict[str, bytes], runtime: str = RUNTIME) -> dict[str, bytes
         for name, content in files.items():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_bytes(content)
-        done = subprocess.run([interpreter.path, "-m", "compileall", "-q", "-j", "0",
-                               "--invalidation-mode", "unchecked-hash", folder],
-                              capture_output=True, timeout=300, check=False)
+        done = subprocess.run(
+            [
+                interpreter.path,
+                "-m",
+                "compileall",
+                "-q",
+                "-j",
+                "0",
+                "--invalidation-mode",
+                "unchecked-hash",
+                folder,
+            ],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
         if done.returncode != 0:
             return {}
-        return {str(path.relative_to(root)): path.read_bytes()
-                for path in root.rglob("__pycache__/*.pyc")}
+        return {
+            str(path.relative_to(root)): path.read_bytes()
+            for path in root.rglob("__pycache__/*.pyc")
+        }
 
 
 @functools.lru_cache(maxsize=2)
@@ -66,7 +85,14 @@ def sdk_package(extra: dict[str, str | bytes], runtime: str = RUNTIME) -> bytes:
     files: dict[str, str | bytes] = dict(extra)
     files.update(sdk_sources())
     files.update(dict(_compiled_sdk(runtime)))
-    files.update(compiled({name: content.encode() if isinstance(content, str) else content
-                           for name, content in extra.items() if name.endswith(".py")},
-                          runtime))
+    files.update(
+        compiled(
+            {
+                name: content.encode() if isinstance(content, str) else content
+                for name, content in extra.items()
+                if name.endswith(".py")
+            },
+            runtime,
+        )
+    )
     return make_zip(files)

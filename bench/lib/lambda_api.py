@@ -23,11 +23,16 @@ import zipfile
 ROLE = "arn:aws:iam::123456789012:role/x"
 
 NOOP = {
-    "python": {"runtime": "python3.11", "handler": "lambda_function.handler",
-               "files": {"lambda_function.py": "def handler(event, context):\n"
-                                               "    return event\n"}},
-    "node": {"runtime": "nodejs20.x", "handler": "index.handler",
-             "files": {"index.js": "exports.handler = async (event) => event;\n"}},
+    "python": {
+        "runtime": "python3.11",
+        "handler": "lambda_function.handler",
+        "files": {"lambda_function.py": "def handler(event, context):\n    return event\n"},
+    },
+    "node": {
+        "runtime": "nodejs20.x",
+        "handler": "index.handler",
+        "files": {"index.js": "exports.handler = async (event) => event;\n"},
+    },
 }
 
 
@@ -58,8 +63,9 @@ class LambdaApi:
             self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self.conn
 
-    def request(self, method: str, path: str, body: bytes = b"",
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         """One request; reconnects once if the server closed the idle connection."""
         for attempt in (0, 1):
             conn = self._connection()
@@ -83,29 +89,42 @@ class LambdaApi:
             self.conn = None
 
     def create_function(self, name: str, spec: dict) -> tuple[int, bytes]:
-        document = {"FunctionName": name, "Runtime": spec["runtime"], "Role": ROLE,
-                    "Handler": spec["handler"], "Timeout": 30, "MemorySize": 512,
-                    "Code": {"ZipFile": base64.b64encode(zip_bytes(spec["files"])).decode()}}
-        status, _, body = self.request("POST", "/2015-03-31/functions",
-                                       json.dumps(document).encode(),
-                                       {"Content-Type": "application/json"})
+        document = {
+            "FunctionName": name,
+            "Runtime": spec["runtime"],
+            "Role": ROLE,
+            "Handler": spec["handler"],
+            "Timeout": 30,
+            "MemorySize": 512,
+            "Code": {"ZipFile": base64.b64encode(zip_bytes(spec["files"])).decode()},
+        }
+        status, _, body = self.request(
+            "POST",
+            "/2015-03-31/functions",
+            json.dumps(document).encode(),
+            {"Content-Type": "application/json"},
+        )
         return status, body
 
     def delete_function(self, name: str) -> int:
         status, _, _ = self.request(
-            "DELETE", f"/2015-03-31/functions/{urllib.parse.quote(name, safe='')}")
+            "DELETE", f"/2015-03-31/functions/{urllib.parse.quote(name, safe='')}"
+        )
         return status
 
     def invoke(self, name: str, payload: bytes) -> tuple[int, str | None, bytes]:
         status, headers, body = self.request(
-            "POST", f"/2015-03-31/functions/{urllib.parse.quote(name, safe='')}/invocations",
-            payload, {"Content-Type": "application/json",
-                      "X-Amz-Invocation-Type": "RequestResponse"})
+            "POST",
+            f"/2015-03-31/functions/{urllib.parse.quote(name, safe='')}/invocations",
+            payload,
+            {"Content-Type": "application/json", "X-Amz-Invocation-Type": "RequestResponse"},
+        )
         return status, headers.get("x-amz-function-error"), body
 
 
-def cold_start(api: LambdaApi, name: str, spec: dict, payload: bytes,
-               max_wait_s: float = 30.0) -> dict:
+def cold_start(
+    api: LambdaApi, name: str, spec: dict, payload: bytes, max_wait_s: float = 30.0
+) -> dict:
     """CreateFunction → first successful Invoke, timed by the client (see module docstring)."""
     t0 = time.perf_counter()
     status, body = api.create_function(name, spec)
@@ -122,6 +141,10 @@ def cold_start(api: LambdaApi, name: str, spec: dict, payload: bytes,
         if status != 409 or t3 - t0 > max_wait_s:
             return {"function": name, "error": f"invoke {status} {function_error}: {body[:200]!r}"}
         retries += 1
-    return {"function": name, "create_ms": round((t1 - t0) * 1e3, 2),
-            "first_invoke_ms": round((t3 - t2) * 1e3, 2),
-            "total_ms": round((t3 - t0) * 1e3, 2), "retries_409": retries}
+    return {
+        "function": name,
+        "create_ms": round((t1 - t0) * 1e3, 2),
+        "first_invoke_ms": round((t3 - t2) * 1e3, 2),
+        "total_ms": round((t3 - t0) * 1e3, 2),
+        "retries_409": retries,
+    }

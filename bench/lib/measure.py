@@ -38,15 +38,29 @@ class BenchOptions:
     timeout: float = 30.0
 
     def argv(self) -> list[str]:
-        return ["-n", str(self.n), "--warmup", str(self.warmup), "--duration",
-                str(self.duration), "--concurrency", self.concurrency,
-                "--payload", self.payload, "--timeout", str(self.timeout)]
+        return [
+            "-n",
+            str(self.n),
+            "--warmup",
+            str(self.warmup),
+            "--duration",
+            str(self.duration),
+            "--concurrency",
+            self.concurrency,
+            "--payload",
+            self.payload,
+            "--timeout",
+            str(self.timeout),
+        ]
 
 
 def figures(run: dict) -> dict:
     """Headline numbers of one invoke_bench run."""
-    out = {"p50_us": run["latency_us"].get("p50"), "p99_us": run["latency_us"].get("p99"),
-           "seq_errors": run.get("sequential_errors", 0)}
+    out = {
+        "p50_us": run["latency_us"].get("p50"),
+        "p99_us": run["latency_us"].get("p99"),
+        "seq_errors": run.get("sequential_errors", 0),
+    }
     if "first_call_ms" in run:
         out["first_call_ms"] = run["first_call_ms"]
     for tp in run.get("throughput", []):
@@ -59,28 +73,58 @@ def figures(run: dict) -> dict:
     return out
 
 
-def invoke_bench(endpoint: str, function: str, client: str, server_pid: int,
-                 options: BenchOptions, label: str, first_call: bool = False,
-                 kinds: tuple[str, ...] = ("python", "node")) -> dict:
+def invoke_bench(
+    endpoint: str,
+    function: str,
+    client: str,
+    server_pid: int,
+    options: BenchOptions,
+    label: str,
+    first_call: bool = False,
+    kinds: tuple[str, ...] = ("python", "node"),
+) -> dict:
     """Run tools/invoke_bench.py once; returns {'figures', 'run', 'busy'} or {'error'}."""
-    argv = [sys.executable, str(TOOLS / "invoke_bench.py"), "--endpoint", endpoint,
-            "--function", function, "--client", client, "--server-pids", str(server_pid),
-            "--label", label] + options.argv() + (["--first-call"] if first_call else [])
+    argv = (
+        [
+            sys.executable,
+            str(TOOLS / "invoke_bench.py"),
+            "--endpoint",
+            endpoint,
+            "--function",
+            function,
+            "--client",
+            client,
+            "--server-pids",
+            str(server_pid),
+            "--label",
+            label,
+        ]
+        + options.argv()
+        + (["--first-call"] if first_call else [])
+    )
     with proctree.Sampler(server_pid) as sampler:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0:
         return {"label": label, "error": done.stderr[-2000:]}
     run = json.loads(done.stdout.strip().splitlines()[-1])["runs"][0]
-    return {"label": label, "figures": figures(run), "run": run,
-            "busy": {kind: sampler.busy(kind) for kind in kinds}}
+    return {
+        "label": label,
+        "figures": figures(run),
+        "run": run,
+        "busy": {kind: sampler.busy(kind) for kind in kinds},
+    }
 
 
 def memory(server_pid: int, kind: str) -> dict:
     """Engine memory and the idle environments of one runtime family, right now."""
     snap = proctree.snapshot(server_pid)
-    return {"engine": proctree.engine_of(snap), "envs": proctree.envs_of(snap, kind),
-            "env_commands": sorted({c["cmd"][:120] for c in snap["children"]
-                                    if proctree.runtime_kind(c) == kind})}
+    return {
+        "engine": proctree.engine_of(snap),
+        "envs": proctree.envs_of(snap, kind),
+        "env_commands": sorted(
+            {c["cmd"][:120] for c in snap["children"] if proctree.runtime_kind(c) == kind}
+        ),
+    }
 
 
 def _clean_env() -> dict[str, str]:
@@ -98,8 +142,16 @@ def spawn_cases(python: str | None, node: str | None, task_dirs: dict[str, Path]
             # the floor of the cold-start target: interpreter + the handler's import
             ("python_S_import_handler", [python, "-S", "-c", "import lambda_function"], py_dir),
             # diagnostic: + the standard modules Lamina's Python bootstrap imports
-            ("python_S_bootstrap_imports", [python, "-S", "-c",
-             "import decimal, json, logging, socket, traceback, lambda_function"], py_dir),
+            (
+                "python_S_bootstrap_imports",
+                [
+                    python,
+                    "-S",
+                    "-c",
+                    "import decimal, json, logging, socket, traceback, lambda_function",
+                ],
+                py_dir,
+            ),
         ]
     if node:
         node_dir = str(task_dirs["node"])
@@ -107,8 +159,16 @@ def spawn_cases(python: str | None, node: str | None, task_dirs: dict[str, Path]
             ("node_e_0", [node, "-e", "0"], node_dir),
             ("node_require_handler", [node, "-e", "require('./index.js')"], node_dir),
             # diagnostic: an ES-module entry point, as Lamina's bootstrap.mjs is
-            ("node_esm_import_handler", [node, "--input-type=module", "-e",
-             f"await import('{Path(node_dir, 'index.js').as_uri()}')"], node_dir),
+            (
+                "node_esm_import_handler",
+                [
+                    node,
+                    "--input-type=module",
+                    "-e",
+                    f"await import('{Path(node_dir, 'index.js').as_uri()}')",
+                ],
+                node_dir,
+            ),
         ]
     return cases
 
@@ -130,13 +190,23 @@ def spawn_times(argv: list[str], n: int, cwd: str, warm: int = 2) -> dict:
     times = []
     for k in range(warm + n):
         t0 = time.perf_counter()
-        subprocess.run(argv, cwd=cwd, env=_clean_env(), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=True)
+        subprocess.run(
+            argv,
+            cwd=cwd,
+            env=_clean_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
         if k >= warm:
             times.append((time.perf_counter() - t0) * 1e3)
     times.sort()
-    return {"n": n, "min_ms": round(times[0], 2), "p50_ms": round(times[(n - 1) // 2], 2),
-            "max_ms": round(times[-1], 2)}
+    return {
+        "n": n,
+        "min_ms": round(times[0], 2),
+        "p50_ms": round(times[(n - 1) // 2], 2),
+        "max_ms": round(times[-1], 2),
+    }
 
 
 def spawn_floor(python: str | None, node: str | None, n: int) -> dict:

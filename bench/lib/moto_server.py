@@ -78,9 +78,11 @@ def _patch_sqs_backend(sqs_models) -> None:  # type: ignore[no-untyped-def]
         return int(queue.message_retention_period) + message.sent_timestamp / 1000 > time.time()
 
     if "MessageRetentionPeriod" in inspect.getsource(
-            backend.is_message_valid_based_on_retention_period):
-        backend.is_message_valid_based_on_retention_period = \
+        backend.is_message_valid_based_on_retention_period
+    ):
+        backend.is_message_valid_based_on_retention_period = (
             is_message_valid_based_on_retention_period
+        )
     else:
         _warn("SQSBackend.is_message_valid_based_on_retention_period changed")
 
@@ -88,8 +90,10 @@ def _patch_sqs_backend(sqs_models) -> None:  # type: ignore[no-untyped-def]
     source = textwrap.dedent(inspect.getsource(backend.send_message))
     if source.count(old) == 1:
         namespace = dict(vars(sqs_models))
-        namespace["_content_dedup"] = lambda queue: bool(queue.fifo_queue) and str(
-            getattr(queue, "content_based_deduplication", "false")).lower() == "true"
+        namespace["_content_dedup"] = lambda queue: (
+            bool(queue.fifo_queue)
+            and str(getattr(queue, "content_based_deduplication", "false")).lower() == "true"
+        )
         exec(source.replace(old, "_content_dedup(queue)"), namespace)  # noqa: S102
         backend.send_message = namespace["send_message"]
     else:
@@ -103,8 +107,10 @@ def _patch_sqs_queue(sqs_models) -> None:  # type: ignore[no-untyped-def]
         if receipt_handle in self.deleted_messages:
             return  # already deleted: moto answers success
         for message in self._messages:
-            if message.receipt_handle == receipt_handle or \
-                    receipt_handle in message._old_receipt_handles:
+            if (
+                message.receipt_handle == receipt_handle
+                or receipt_handle in message._old_receipt_handles
+            ):
                 break
         else:
             raise sqs_models.ReceiptHandleIsInvalid()
@@ -116,7 +122,8 @@ def _patch_sqs_queue(sqs_models) -> None:  # type: ignore[no-untyped-def]
             pass
 
     if "had_receipt_handle" in inspect.getsource(queue_class.delete_message) and hasattr(
-            sqs_models.Message, "all_receipt_handles"):
+        sqs_models.Message, "all_receipt_handles"
+    ):
         queue_class.delete_message = delete_message
     else:
         _warn("Queue.delete_message changed")
@@ -138,8 +145,7 @@ def patch_kinesis() -> None:
         after = int(last_sequence_id)
         newest = records[last]
         results, behind = [], 0.0
-        for number, record in itertools.islice(records.items(), max(0, after - first + 1),
-                                               None):
+        for number, record in itertools.islice(records.items(), max(0, after - first + 1), None):
             if number > after:
                 results.append(record)
                 after = number
@@ -149,15 +155,16 @@ def patch_kinesis() -> None:
         return results, after, int(behind * 1000)
 
     if "for sequence_number, record in self.records.items()" in inspect.getsource(
-            original_get_records):
+        original_get_records
+    ):
         shard.get_records = get_records
     else:
         _warn("kinesis Shard.get_records changed")
     if "list(self.records.keys())" in inspect.getsource(shard.get_max_sequence_number):
-        shard.get_max_sequence_number = lambda self: next(reversed(self.records)) \
-            if self.records else 0
-        shard.get_min_sequence_number = lambda self: next(iter(self.records)) \
-            if self.records else 0
+        shard.get_max_sequence_number = lambda self: (
+            next(reversed(self.records)) if self.records else 0
+        )
+        shard.get_min_sequence_number = lambda self: next(iter(self.records)) if self.records else 0
     else:
         _warn("kinesis Shard.get_max_sequence_number changed")
 
@@ -174,6 +181,7 @@ def main() -> None:
         patch_sqs()
         patch_kinesis()
     from moto.server import main as moto_main
+
     moto_main(argv)
 
 

@@ -35,7 +35,7 @@ def parent_table() -> dict[int, int]:
             stat = _read(f"/proc/{name}/stat")
             right = stat.rfind(")")
             if right > 0:
-                table[int(name)] = int(stat[right + 2:].split()[1])
+                table[int(name)] = int(stat[right + 2 :].split()[1])
     return table
 
 
@@ -88,11 +88,16 @@ def full_info(pid: int) -> dict | None:
     private = None
     if "Private_Clean" in rollup:
         private = rollup["Private_Clean"] + rollup.get("Private_Dirty", 0)
-    return {"pid": pid, "state": fields.get("State", "?")[:1],
-            "rss_kb": _kb(fields.get("VmRSS")), "hwm_kb": _kb(fields.get("VmHWM")),
-            "pss_kb": rollup.get("Pss"), "private_kb": private,
-            "threads": int(fields.get("Threads", "0") or 0),
-            "cmd": " ".join(c for c in cmdline if c)[:200]}
+    return {
+        "pid": pid,
+        "state": fields.get("State", "?")[:1],
+        "rss_kb": _kb(fields.get("VmRSS")),
+        "hwm_kb": _kb(fields.get("VmHWM")),
+        "pss_kb": rollup.get("Pss"),
+        "private_kb": private,
+        "threads": int(fields.get("Threads", "0") or 0),
+        "cmd": " ".join(c for c in cmdline if c)[:200],
+    }
 
 
 def runtime_kind(info: dict) -> str:
@@ -123,7 +128,8 @@ def envs_of(snap: dict, kind: str) -> dict:
     for env in envs:
         states[env["state"]] = states.get(env["state"], 0) + 1
     return {
-        "count": len(envs), "states": states,
+        "count": len(envs),
+        "states": states,
         "rss_kb_median": _median([e["rss_kb"] for e in envs]),
         "pss_kb_median": _median([e["pss_kb"] for e in envs]),
         "private_kb_median": _median([e["private_kb"] for e in envs]),
@@ -171,12 +177,16 @@ class Sampler:
             if not info or info["state"] == "T" or not info["rss_kb"]:
                 continue
             if pid not in self.kinds:
-                self.kinds[pid] = runtime_kind({"cmd": _read(f"/proc/{pid}/cmdline")
-                                                .replace("\0", " ")})
+                self.kinds[pid] = runtime_kind(
+                    {"cmd": _read(f"/proc/{pid}/cmdline").replace("\0", " ")}
+                )
             self.busy_rss_kb[pid] = max(self.busy_rss_kb.get(pid, 0), info["rss_kb"])
 
     def busy(self, kind: str) -> dict:
         """Median and count of the per-process peak RSS seen while running, for `kind`."""
         values = [v for pid, v in self.busy_rss_kb.items() if self.kinds.get(pid) == kind]
-        return {"count": len(values), "rss_kb_median": _median(values),
-                "engine_rss_max_kb": self.root_rss_max_kb or None}
+        return {
+            "count": len(values),
+            "rss_kb_median": _median(values),
+            "engine_rss_max_kb": self.root_rss_max_kb or None,
+        }

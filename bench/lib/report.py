@@ -29,8 +29,12 @@ def mmm(values: list) -> dict | None:
     values = [v for v in values if v is not None]
     if not values:
         return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "n": len(values)}
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
 
 
 def cell(m: dict | None, fmt: str = "%.0f") -> str:
@@ -82,20 +86,45 @@ def target_rows(repeats: list[dict]) -> list[dict]:
     """The issue's three targets, per runtime (and per client for throughput)."""
     rows = []
     for kind in RUNTIMES:
-        rows.append(_target(
-            repeats, f"warm p50, {kind}, raw client", "≤ 2× lean relay floor p50", "le", 2.0,
-            fig("lamina", kind, "raw", "p50_us"), floor_fig("relay_lean_w1", "raw", "p50_us"),
-            "µs"))
+        rows.append(
+            _target(
+                repeats,
+                f"warm p50, {kind}, raw client",
+                "≤ 2× lean relay floor p50",
+                "le",
+                2.0,
+                fig("lamina", kind, "raw", "p50_us"),
+                floor_fig("relay_lean_w1", "raw", "p50_us"),
+                "µs",
+            )
+        )
     for kind in RUNTIMES:
         for client in CLIENTS:
-            rows.append(_target(
-                repeats, f"throughput c16, {kind}, {client}", "≥ 1.5× serverless-offline c16",
-                "ge", 1.5, fig("lamina", kind, client, "c16_calls_per_s"),
-                fig("sls", kind, client, "c16_calls_per_s"), "calls/s"))
+            rows.append(
+                _target(
+                    repeats,
+                    f"throughput c16, {kind}, {client}",
+                    "≥ 1.5× serverless-offline c16",
+                    "ge",
+                    1.5,
+                    fig("lamina", kind, client, "c16_calls_per_s"),
+                    fig("sls", kind, client, "c16_calls_per_s"),
+                    "calls/s",
+                )
+            )
     for kind in RUNTIMES:
-        rows.append(_target(
-            repeats, f"cold start, {kind}", f"≤ 2× spawn + handler import ({SPAWN_BASE[kind]})",
-            "le", 2.0, cold("lamina", kind), spawn(SPAWN_BASE[kind]), "ms"))
+        rows.append(
+            _target(
+                repeats,
+                f"cold start, {kind}",
+                f"≤ 2× spawn + handler import ({SPAWN_BASE[kind]})",
+                "le",
+                2.0,
+                cold("lamina", kind),
+                spawn(SPAWN_BASE[kind]),
+                "ms",
+            )
+        )
     return rows
 
 
@@ -107,39 +136,104 @@ def _target(repeats, name, goal, op, bound, num, den, unit) -> dict:
     if summary:
         ok = summary["median"] <= bound if op == "le" else summary["median"] >= bound
         verdict = "PASS" if ok else "MISS"
-    return {"figure": name, "target": goal, "bound": bound, "op": op, "unit": unit,
-            "lamina": mmm(series(repeats, num)), "baseline": mmm(series(repeats, den)),
-            "ratio": summary, "verdict": verdict, "repeats_met": len(met),
-            "repeats": len([r for r in rs if r is not None])}
+    return {
+        "figure": name,
+        "target": goal,
+        "bound": bound,
+        "op": op,
+        "unit": unit,
+        "lamina": mmm(series(repeats, num)),
+        "baseline": mmm(series(repeats, den)),
+        "ratio": summary,
+        "verdict": verdict,
+        "repeats_met": len(met),
+        "repeats": len([r for r in rs if r is not None]),
+    }
 
 
 def other_ratios(repeats: list[dict]) -> list[dict]:
     """Informative ratios (no target): Lamina against each peer and the http.client relay."""
     rows = []
     for kind in RUNTIMES:
-        rows.append({"figure": f"{kind}: Lamina p50 ÷ Lamina --sandbox none p50 (raw)",
-                     "ratio": mmm(ratios(repeats, fig("lamina", kind, "raw", "p50_us"),
-                                         fig("lamina_none", kind, "raw", "p50_us")))})
-        rows.append({"figure": f"{kind}: Lamina cold ÷ Lamina --sandbox none cold",
-                     "ratio": mmm(ratios(repeats, cold("lamina", kind),
-                                         cold("lamina_none", kind)))})
-        rows.append({"figure": f"{kind}: Lamina --sandbox none cold ÷ spawn + import",
-                     "ratio": mmm(ratios(repeats, cold("lamina_none", kind),
-                                         spawn(SPAWN_BASE[kind])))})
+        rows.append(
+            {
+                "figure": f"{kind}: Lamina p50 ÷ Lamina --sandbox none p50 (raw)",
+                "ratio": mmm(
+                    ratios(
+                        repeats,
+                        fig("lamina", kind, "raw", "p50_us"),
+                        fig("lamina_none", kind, "raw", "p50_us"),
+                    )
+                ),
+            }
+        )
+        rows.append(
+            {
+                "figure": f"{kind}: Lamina cold ÷ Lamina --sandbox none cold",
+                "ratio": mmm(ratios(repeats, cold("lamina", kind), cold("lamina_none", kind))),
+            }
+        )
+        rows.append(
+            {
+                "figure": f"{kind}: Lamina --sandbox none cold ÷ spawn + import",
+                "ratio": mmm(ratios(repeats, cold("lamina_none", kind), spawn(SPAWN_BASE[kind]))),
+            }
+        )
         for peer in ("sls", "ministack"):
-            rows.append({"figure": f"{kind}: Lamina p50 ÷ {peer} p50 (raw)", "ratio": mmm(ratios(
-                repeats, fig("lamina", kind, "raw", "p50_us"), fig(peer, kind, "raw", "p50_us")))})
-        rows.append({"figure": f"{kind}: Lamina c16 ÷ MiniStack c16 (raw)", "ratio": mmm(ratios(
-            repeats, fig("lamina", kind, "raw", "c16_calls_per_s"),
-            fig("ministack", kind, "raw", "c16_calls_per_s")))})
-        rows.append({"figure": f"{kind}: Lamina cold ÷ MiniStack cold", "ratio": mmm(ratios(
-            repeats, cold("lamina", kind), cold("ministack", kind)))})
-        rows.append({"figure": f"{kind}: Lamina p50 ÷ http.client-worker relay p50 (raw)",
-                     "ratio": mmm(ratios(repeats, fig("lamina", kind, "raw", "p50_us"),
-                                         floor_fig("relay_httpclient_w1", "raw", "p50_us")))})
-        rows.append({"figure": f"{kind}: Lamina p50 ÷ lean relay p50 (boto3)", "ratio": mmm(
-            ratios(repeats, fig("lamina", kind, "boto3", "p50_us"),
-                   floor_fig("relay_lean_w1", "boto3", "p50_us")))})
+            rows.append(
+                {
+                    "figure": f"{kind}: Lamina p50 ÷ {peer} p50 (raw)",
+                    "ratio": mmm(
+                        ratios(
+                            repeats,
+                            fig("lamina", kind, "raw", "p50_us"),
+                            fig(peer, kind, "raw", "p50_us"),
+                        )
+                    ),
+                }
+            )
+        rows.append(
+            {
+                "figure": f"{kind}: Lamina c16 ÷ MiniStack c16 (raw)",
+                "ratio": mmm(
+                    ratios(
+                        repeats,
+                        fig("lamina", kind, "raw", "c16_calls_per_s"),
+                        fig("ministack", kind, "raw", "c16_calls_per_s"),
+                    )
+                ),
+            }
+        )
+        rows.append(
+            {
+                "figure": f"{kind}: Lamina cold ÷ MiniStack cold",
+                "ratio": mmm(ratios(repeats, cold("lamina", kind), cold("ministack", kind))),
+            }
+        )
+        rows.append(
+            {
+                "figure": f"{kind}: Lamina p50 ÷ http.client-worker relay p50 (raw)",
+                "ratio": mmm(
+                    ratios(
+                        repeats,
+                        fig("lamina", kind, "raw", "p50_us"),
+                        floor_fig("relay_httpclient_w1", "raw", "p50_us"),
+                    )
+                ),
+            }
+        )
+        rows.append(
+            {
+                "figure": f"{kind}: Lamina p50 ÷ lean relay p50 (boto3)",
+                "ratio": mmm(
+                    ratios(
+                        repeats,
+                        fig("lamina", kind, "boto3", "p50_us"),
+                        floor_fig("relay_lean_w1", "boto3", "p50_us"),
+                    )
+                ),
+            }
+        )
     return [r for r in rows if r["ratio"]]
 
 
@@ -154,9 +248,16 @@ def targets_table(rows: list[dict]) -> str:
     body = []
     for r in rows:
         fmt = "%.2f" if r["unit"] == "ms" else "%.0f"
-        body.append([r["figure"], r["target"], f"{cell(r['lamina'], fmt)} {r['unit']}",
-                     f"{cell(r['baseline'], fmt)} {r['unit']}", cell(r["ratio"], "%.2f"),
-                     f"**{r['verdict']}** ({r['repeats_met']}/{r['repeats']})"])
+        body.append(
+            [
+                r["figure"],
+                r["target"],
+                f"{cell(r['lamina'], fmt)} {r['unit']}",
+                f"{cell(r['baseline'], fmt)} {r['unit']}",
+                cell(r["ratio"], "%.2f"),
+                f"**{r['verdict']}** ({r['repeats_met']}/{r['repeats']})",
+            ]
+        )
     return _md(["figure", "target", "Lamina", "baseline (same run)", "ratio", "verdict"], body)
 
 
@@ -166,20 +267,32 @@ def _warm_source(system: str, kind: str | None, client: str) -> Callable:
     return lambda key: fig(system, kind, client, key)
 
 
-WARM_ROWS = [("floor: relay, lean worker (w1)", "floor:relay_lean_w1", None),
-             ("floor: relay, http.client worker (w1)", "floor:relay_httpclient_w1", None),
-             ("Lamina, python", "lamina", "python"), ("Lamina, node", "lamina", "node"),
-             ("Lamina --sandbox none, python", "lamina_none", "python"),
-             ("Lamina --sandbox none, node", "lamina_none", "node"),
-             ("serverless-offline, python", "sls", "python"),
-             ("serverless-offline, node", "sls", "node"),
-             ("MiniStack, python", "ministack", "python"), ("MiniStack, node", "ministack", "node")]
+WARM_ROWS = [
+    ("floor: relay, lean worker (w1)", "floor:relay_lean_w1", None),
+    ("floor: relay, http.client worker (w1)", "floor:relay_httpclient_w1", None),
+    ("Lamina, python", "lamina", "python"),
+    ("Lamina, node", "lamina", "node"),
+    ("Lamina --sandbox none, python", "lamina_none", "python"),
+    ("Lamina --sandbox none, node", "lamina_none", "node"),
+    ("serverless-offline, python", "sls", "python"),
+    ("serverless-offline, node", "sls", "node"),
+    ("MiniStack, python", "ministack", "python"),
+    ("MiniStack, node", "ministack", "node"),
+]
 
 
 def warm_table(repeats: list[dict], client: str) -> str:
-    keys = ["p50_us", "p99_us", "c1_calls_per_s", "c4_calls_per_s", "c16_calls_per_s",
-            "c1_cpu_us_per_call", "c16_cpu_us_per_call", "c16_main_cpu_us_per_call",
-            "c16_client_cpu_pct"]
+    keys = [
+        "p50_us",
+        "p99_us",
+        "c1_calls_per_s",
+        "c4_calls_per_s",
+        "c16_calls_per_s",
+        "c1_cpu_us_per_call",
+        "c16_cpu_us_per_call",
+        "c16_main_cpu_us_per_call",
+        "c16_client_cpu_pct",
+    ]
     body = []
     for label, system, kind in WARM_ROWS:
         source = _warm_source(system, kind, client)
@@ -188,31 +301,67 @@ def warm_table(repeats: list[dict], client: str) -> str:
             cells[keys.index("c16_main_cpu_us_per_call")] = "-"  # its server is a child
         if any(c != "-" for c in cells):
             body.append([label] + cells)
-    return _md(["system", "p50 µs", "p99 µs", "c1 calls/s", "c4 calls/s", "c16 calls/s",
-                "server CPU µs/call c1", "server CPU µs/call c16",
-                "engine-process CPU µs/call c16", "client CPU % c16"], body)
+    return _md(
+        [
+            "system",
+            "p50 µs",
+            "p99 µs",
+            "c1 calls/s",
+            "c4 calls/s",
+            "c16 calls/s",
+            "server CPU µs/call c1",
+            "server CPU µs/call c16",
+            "engine-process CPU µs/call c16",
+            "client CPU % c16",
+        ],
+        body,
+    )
 
 
 def cold_table(repeats: list[dict]) -> str:
     body = []
-    for system, label in (("lamina", "Lamina"), ("lamina_none", "Lamina --sandbox none"),
-                          ("ministack", "MiniStack")):
+    for system, label in (
+        ("lamina", "Lamina"),
+        ("lamina_none", "Lamina --sandbox none"),
+        ("ministack", "MiniStack"),
+    ):
         for kind in RUNTIMES:
+
             def base(key: str, s: str = system, k: str = kind):
                 return lambda rep: _cold_median(rep, s, k, key)
 
             def primer(rep: dict, s: str = system, k: str = kind):
                 return dig(rep, s, "cold", k, "primer", "total_ms")
 
-            body.append([f"{label}, {kind}", cell(mmm(series(repeats, cold(system, kind))), "%.1f"),
-                         cell(mmm(series(repeats, base("create_ms"))), "%.1f"),
-                         cell(mmm(series(repeats, base("first_invoke_ms"))), "%.1f"),
-                         cell(mmm(series(repeats, primer)), "%.1f")])
+            body.append(
+                [
+                    f"{label}, {kind}",
+                    cell(mmm(series(repeats, cold(system, kind))), "%.1f"),
+                    cell(mmm(series(repeats, base("create_ms"))), "%.1f"),
+                    cell(mmm(series(repeats, base("first_invoke_ms"))), "%.1f"),
+                    cell(mmm(series(repeats, primer)), "%.1f"),
+                ]
+            )
     for kind in RUNTIMES:
-        body.append([f"serverless-offline, {kind} (first call after start)",
-                     cell(mmm(series(repeats, cold("sls", kind))), "%.1f"), "-", "-", "-"])
-    return _md(["system", "create → first response ms", "CreateFunction ms",
-                "first Invoke ms", "engine's first function of that runtime ms"], body)
+        body.append(
+            [
+                f"serverless-offline, {kind} (first call after start)",
+                cell(mmm(series(repeats, cold("sls", kind))), "%.1f"),
+                "-",
+                "-",
+                "-",
+            ]
+        )
+    return _md(
+        [
+            "system",
+            "create → first response ms",
+            "CreateFunction ms",
+            "first Invoke ms",
+            "engine's first function of that runtime ms",
+        ],
+        body,
+    )
 
 
 def _cold_median(rep: dict, system: str, kind: str, key: str):
@@ -227,34 +376,65 @@ def spawn_table(repeats: list[dict]) -> str:
             if isinstance(value, dict) and name not in cases:
                 cases.append(name)
     body = [[name, cell(mmm(series(repeats, spawn(name))), "%.1f")] for name in cases]
-    exes = sorted({str(dig(rep, "floor", "spawn", k)) for rep in repeats
-                   for k in ("python_exe", "node_exe")})
-    return _md(["spawn and reap (clean env)", "p50 ms"], body) + \
-        "\n\nInterpreters: " + ", ".join(f"`{e}`" for e in exes)
+    exes = sorted(
+        {str(dig(rep, "floor", "spawn", k)) for rep in repeats for k in ("python_exe", "node_exe")}
+    )
+    return (
+        _md(["spawn and reap (clean env)", "p50 ms"], body)
+        + "\n\nInterpreters: "
+        + ", ".join(f"`{e}`" for e in exes)
+    )
 
 
 def memory_table(repeats: list[dict]) -> str:
     body = []
-    for system, label in (("lamina", "Lamina"), ("sls", "serverless-offline"),
-                          ("ministack", "MiniStack")):
-        idle = cell(_mib(mmm([dig(rep, system, "engine_idle", "rss_kb") for rep in repeats])),
-                    "%.1f")
+    for system, label in (
+        ("lamina", "Lamina"),
+        ("sls", "serverless-offline"),
+        ("ministack", "MiniStack"),
+    ):
+        idle = cell(
+            _mib(mmm([dig(rep, system, "engine_idle", "rss_kb") for rep in repeats])), "%.1f"
+        )
         for kind in RUNTIMES:
+
             def mem(*path: str, s: str = system, k: str = kind) -> list:
                 return [dig(rep, s, "memory", k, *path) for rep in repeats]
 
             def mib(*path: str) -> str:
                 return cell(_mib(mmm(mem(*path))), "%.1f")
-            body.append([f"{label}, {kind}", idle,
-                         mib("engine", "rss_kb"), mib("busy", "engine_rss_max_kb"),
-                         cell(mmm(mem("envs", "count"))),
-                         mib("envs", "rss_kb_median"), mib("envs", "pss_kb_median"),
-                         mib("envs", "private_kb_median"), mib("busy", "rss_kb_median"),
-                         mib("envs", "rss_kb_sum"), _states(repeats, system, kind)])
-    return _md(["system", "engine RSS idle MiB", "engine RSS after c16 MiB",
-                "engine RSS peak seen MiB", "envs after c16", "env RSS MiB (idle)",
-                "env PSS MiB (idle)", "env private MiB (idle)", "env RSS MiB (busy)",
-                "all envs RSS MiB", "env states (T = frozen)"], body)
+
+            body.append(
+                [
+                    f"{label}, {kind}",
+                    idle,
+                    mib("engine", "rss_kb"),
+                    mib("busy", "engine_rss_max_kb"),
+                    cell(mmm(mem("envs", "count"))),
+                    mib("envs", "rss_kb_median"),
+                    mib("envs", "pss_kb_median"),
+                    mib("envs", "private_kb_median"),
+                    mib("busy", "rss_kb_median"),
+                    mib("envs", "rss_kb_sum"),
+                    _states(repeats, system, kind),
+                ]
+            )
+    return _md(
+        [
+            "system",
+            "engine RSS idle MiB",
+            "engine RSS after c16 MiB",
+            "engine RSS peak seen MiB",
+            "envs after c16",
+            "env RSS MiB (idle)",
+            "env PSS MiB (idle)",
+            "env private MiB (idle)",
+            "env RSS MiB (busy)",
+            "all envs RSS MiB",
+            "env states (T = frozen)",
+        ],
+        body,
+    )
 
 
 def _mib(m: dict | None) -> dict | None:
@@ -265,8 +445,14 @@ def _mib(m: dict | None) -> dict | None:
 
 def _states(repeats: list[dict], system: str, kind: str) -> str:
     seen = [dig(rep, system, "memory", kind, "envs", "states") for rep in repeats]
-    return " / ".join(",".join(f"{s}:{n}" for s, n in sorted(st.items())) or "none"
-                      for st in seen if st is not None) or "-"
+    return (
+        " / ".join(
+            ",".join(f"{s}:{n}" for s, n in sorted(st.items())) or "none"
+            for st in seen
+            if st is not None
+        )
+        or "-"
+    )
 
 
 def gates_line(repeats: list[dict]) -> str:
@@ -279,24 +465,36 @@ def gates_line(repeats: list[dict]) -> str:
     if not values:
         return ""
     busy = [v[0] for v in values]
-    return (f"Machine busy share (all cores) just before each system's block: median "
-            f"{statistics.median(busy):.0f} %, max {max(busy):.0f} % ({len(values)} blocks; "
-            f"waited up to {max(v[1] for v in values):.0f} s for quiet).")
+    return (
+        f"Machine busy share (all cores) just before each system's block: median "
+        f"{statistics.median(busy):.0f} %, max {max(busy):.0f} % ({len(values)} blocks; "
+        f"waited up to {max(v[1] for v in values):.0f} s for quiet)."
+    )
 
 
 def markdown(doc: dict) -> str:
     repeats = doc["repeats"]
-    parts = [f"## Lamina invoke bench, {doc['ts']} ({len(repeats)} repeats)",
-             "Cells: median (min–max) over repeats. Ratios are taken inside each repeat.",
-             gates_line(repeats), "### Targets", targets_table(doc["targets"]),
-             "### Other ratios (no target)",
-             _md(["figure", "ratio"], [[r["figure"], cell(r["ratio"], "%.2f")]
-                                       for r in doc["other_ratios"]]),
-             "### Warm, raw keep-alive client (http.client)", warm_table(repeats, "raw"),
-             "### Warm, boto3 client", warm_table(repeats, "boto3"),
-             "### Cold start (ms)", cold_table(repeats), spawn_table(repeats),
-             "### Memory (after the raw client's c16 window; busy = peak seen during the runs)",
-             memory_table(repeats)]
+    parts = [
+        f"## Lamina invoke bench, {doc['ts']} ({len(repeats)} repeats)",
+        "Cells: median (min–max) over repeats. Ratios are taken inside each repeat.",
+        gates_line(repeats),
+        "### Targets",
+        targets_table(doc["targets"]),
+        "### Other ratios (no target)",
+        _md(
+            ["figure", "ratio"],
+            [[r["figure"], cell(r["ratio"], "%.2f")] for r in doc["other_ratios"]],
+        ),
+        "### Warm, raw keep-alive client (http.client)",
+        warm_table(repeats, "raw"),
+        "### Warm, boto3 client",
+        warm_table(repeats, "boto3"),
+        "### Cold start (ms)",
+        cold_table(repeats),
+        spawn_table(repeats),
+        "### Memory (after the raw client's c16 window; busy = peak seen during the runs)",
+        memory_table(repeats),
+    ]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 

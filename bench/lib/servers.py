@@ -59,14 +59,21 @@ class _Server:
     proc: subprocess.Popen
     port: int
 
-    def _spawn(self, argv: list[str], env: dict[str, str], log_path: Path,
-               cwd: str | None = None) -> None:
+    def _spawn(
+        self, argv: list[str], env: dict[str, str], log_path: Path, cwd: str | None = None
+    ) -> None:
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115 - open for the server's life
         self.t_spawn = time.perf_counter()
-        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def _wait_port(self, timeout: float = 60.0) -> None:
         end = time.time() + timeout
@@ -116,16 +123,19 @@ def lamina_command(repo: Path, rev: str | None, scratch: Path) -> LaminaCommand:
     venv_python = repo / ".venv" / "bin" / "python"
     if not rev:
         return LaminaCommand([str(repo / ".venv" / "bin" / "lamina")], {}, "working tree")
-    sha = subprocess.run(["git", "-C", str(repo), "rev-parse", rev], capture_output=True,
-                         text=True, check=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", rev], capture_output=True, text=True, check=True
+    ).stdout.strip()
     target = scratch / f"lamina-src-{sha[:12]}"
     if not (target / "src" / "lamina").exists():
         target.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "-C", str(repo), "archive", sha, "src"],
-                                 capture_output=True, check=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", sha, "src"], capture_output=True, check=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return LaminaCommand([str(venv_python), "-m", "lamina"],
-                         {"PYTHONPATH": str(target / "src")}, f"commit {sha}")
+    return LaminaCommand(
+        [str(venv_python), "-m", "lamina"], {"PYTHONPATH": str(target / "src")}, f"commit {sha}"
+    )
 
 
 class LaminaServer(_Server):
@@ -134,9 +144,21 @@ class LaminaServer(_Server):
     def __init__(self, cmd: LaminaCommand, data_dir: Path, extra: list[str] = ()) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self._spawn(cmd.argv + ["serve", "--port", str(self.port), "--data-dir", str(data_dir),
-                                "--log-level", "WARNING", *extra],
-                    cmd.environ(), data_dir / "serve.log")
+        self._spawn(
+            cmd.argv
+            + [
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data_dir),
+                "--log-level",
+                "WARNING",
+                *extra,
+            ],
+            cmd.environ(),
+            data_dir / "serve.log",
+        )
         self._wait_port()
 
 
@@ -144,6 +166,7 @@ def overview(endpoint: str) -> dict:
     """The engine's /_lamina/overview (its sandbox mode among others); {} if it has none."""
     import json
     import urllib.request
+
     try:
         with urllib.request.urlopen(endpoint + "/_lamina/overview", timeout=10) as response:
             return json.load(response)
@@ -153,8 +176,14 @@ def overview(endpoint: str) -> dict:
 
 def lamina_interpreters(cmd: LaminaCommand) -> dict[str, str]:
     """{'python3.11': path, 'node': path} as `lamina runtimes` resolves them."""
-    out = subprocess.run(cmd.argv + ["runtimes"], capture_output=True, text=True, timeout=60,
-                         env=cmd.environ(), check=True).stdout
+    out = subprocess.run(
+        cmd.argv + ["runtimes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cmd.environ(),
+        check=True,
+    ).stdout
     found = {}
     for line in out.splitlines():
         family, _, rest = line.partition(":")
@@ -174,8 +203,11 @@ def ensure_ministack(venv: Path, version: str, python: str) -> str:
     exe = venv / "bin" / "ministack"
     if not exe.exists():
         subprocess.run([python, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"ministack=={version}"],
-                       check=True, timeout=900)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", f"ministack=={version}"],
+            check=True,
+            timeout=900,
+        )
     return str(exe)
 
 
@@ -188,9 +220,17 @@ class MiniStackServer(_Server):
         self.port = free_port()
         env = dict(os.environ)
         env.pop("NODE_EXTRA_CA_CERTS", None)
-        env.update({"BIND_HOST": HOST, "GATEWAY_PORT": str(self.port), "IOT_MTLS_ENABLED": "0",
-                    "SFTP_ENABLED": "0", "TMPDIR": str(scratch / "tmp"),
-                    "STATE_DIR": str(scratch / "state"), "PERSIST_STATE": "0"})
+        env.update(
+            {
+                "BIND_HOST": HOST,
+                "GATEWAY_PORT": str(self.port),
+                "IOT_MTLS_ENABLED": "0",
+                "SFTP_ENABLED": "0",
+                "TMPDIR": str(scratch / "tmp"),
+                "STATE_DIR": str(scratch / "state"),
+                "PERSIST_STATE": "0",
+            }
+        )
         self._spawn([exe], env, scratch / "ministack.log")
         self._wait_port()
 
@@ -202,8 +242,19 @@ class MotoServer(_Server):
         self.port = free_port()
         launcher = Path(__file__).resolve().parent / "moto_server.py"
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-        self._spawn([sys.executable, str(launcher), *(["--plain"] if plain else []),
-                     "-H", HOST, "-p", str(self.port)], env, log_path)
+        self._spawn(
+            [
+                sys.executable,
+                str(launcher),
+                *(["--plain"] if plain else []),
+                "-H",
+                HOST,
+                "-p",
+                str(self.port),
+            ],
+            env,
+            log_path,
+        )
         self._wait_port()
 
 
@@ -212,9 +263,20 @@ class FloorRelay:
 
     def __init__(self, floor_py: str, impl: str, workers: int) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, floor_py, "--serve", "relay", "--impl", impl,
-             "--workers", str(workers)],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                floor_py,
+                "--serve",
+                "relay",
+                "--impl",
+                impl,
+                "--workers",
+                str(workers),
+            ],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.port = self._read_port()
 
     def _read_port(self, timeout: float = 30.0) -> int:

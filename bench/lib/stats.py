@@ -16,5 +16,9 @@ def percentile(values: list[float], p: float) -> float:
 
 def git_rev() -> str:
     """The short commit id of the working tree's HEAD ('' outside a git checkout)."""
-    return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=False).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()

@@ -63,18 +63,25 @@ class Context:
 def measure_floor(ctx: Context, rep: int) -> dict:
     out: dict = {"quiet_gate": ctx.gate()}
     floor_py = str(measure.TOOLS / "floor.py")
-    for key, impl, clients in (("relay_lean_w1", "raw-rawworker", CLIENTS),
-                               ("relay_httpclient_w1", "raw", ("raw",))):
+    for key, impl, clients in (
+        ("relay_lean_w1", "raw-rawworker", CLIENTS),
+        ("relay_httpclient_w1", "raw", ("raw",)),
+    ):
         out[key] = {}
         with servers.FloorRelay(floor_py, impl, 1) as relay:
             for client in clients:
                 label = f"floor/{key}/{client}/rep{rep}"
                 out[key][client] = measure.invoke_bench(
-                    relay.endpoint, "floor", client, relay.pid, ctx.options, label, kinds=())
+                    relay.endpoint, "floor", client, relay.pid, ctx.options, label, kinds=()
+                )
                 ctx.say(f"{label}: {_brief(out[key][client])}")
     out["spawn"] = measure.spawn_floor(ctx.python, ctx.node, ctx.spawn_n)
-    ctx.say(f"floor/spawn/rep{rep}: " + ", ".join(
-        f"{k}={v.get('p50_ms')}" for k, v in out["spawn"].items() if isinstance(v, dict)))
+    ctx.say(
+        f"floor/spawn/rep{rep}: "
+        + ", ".join(
+            f"{k}={v.get('p50_ms')}" for k, v in out["spawn"].items() if isinstance(v, dict)
+        )
+    )
     return out
 
 
@@ -96,13 +103,17 @@ def _cold_series(ctx: Context, endpoint: str, prefix: str, kind: str) -> dict:
     finally:
         api.close()
     totals = sorted(s["total_ms"] for s in samples if "total_ms" in s)
-    return {"primer": primer, "samples": samples,
-            "total_ms_median": totals[(len(totals) - 1) // 2] if totals else None,
-            "errors": sum(1 for s in samples if "error" in s)}
+    return {
+        "primer": primer,
+        "samples": samples,
+        "total_ms_median": totals[(len(totals) - 1) // 2] if totals else None,
+        "errors": sum(1 for s in samples if "error" in s),
+    }
 
 
-def _warm_runs(ctx: Context, endpoint: str, pid: int, names: dict[str, str],
-               system: str, rep: int) -> tuple[dict, dict]:
+def _warm_runs(
+    ctx: Context, endpoint: str, pid: int, names: dict[str, str], system: str, rep: int
+) -> tuple[dict, dict]:
     warm: dict = {}
     memory: dict = {}
     for kind in RUNTIMES:
@@ -110,7 +121,8 @@ def _warm_runs(ctx: Context, endpoint: str, pid: int, names: dict[str, str],
         for client in CLIENTS:
             label = f"{system}/{kind}/{client}/rep{rep}"
             warm[kind][client] = measure.invoke_bench(
-                endpoint, names[kind], client, pid, ctx.options, label)
+                endpoint, names[kind], client, pid, ctx.options, label
+            )
             ctx.say(f"{label}: {_brief(warm[kind][client])}")
             if client == "raw":
                 memory[kind] = measure.memory(pid, kind)
@@ -118,8 +130,9 @@ def _warm_runs(ctx: Context, endpoint: str, pid: int, names: dict[str, str],
     return warm, memory
 
 
-def measure_lamina(ctx: Context, rep: int, extra: tuple[str, ...] = (),
-                   system: str = "lamina") -> dict:
+def measure_lamina(
+    ctx: Context, rep: int, extra: tuple[str, ...] = (), system: str = "lamina"
+) -> dict:
     """One engine: cold starts, then the warm runs. `extra` are `lamina serve` flags (the
     sandbox comparison runs a second engine with `--sandbox none` as system lamina_none)."""
     out: dict = {"quiet_gate": ctx.gate(), "serve_args": list(extra)}
@@ -130,11 +143,14 @@ def measure_lamina(ctx: Context, rep: int, extra: tuple[str, ...] = (),
         out["sandbox"] = servers.overview(engine.endpoint).get("Sandbox")
         out["engine_idle"] = measure.memory(engine.pid, "python")["engine"]
         out["cold"] = {kind: _cold_series(ctx, engine.endpoint, "lam", kind) for kind in RUNTIMES}
-        ctx.say(f"{system}/cold/rep{rep}: " + ", ".join(
-            f"{k}={v['total_ms_median']} ms" for k, v in out["cold"].items()))
+        ctx.say(
+            f"{system}/cold/rep{rep}: "
+            + ", ".join(f"{k}={v['total_ms_median']} ms" for k, v in out["cold"].items())
+        )
         names = {kind: f"lam-{kind}-cold0" for kind in RUNTIMES}
-        out["warm"], out["memory"] = _warm_runs(ctx, engine.endpoint, engine.pid, names,
-                                                system, rep)
+        out["warm"], out["memory"] = _warm_runs(
+            ctx, engine.endpoint, engine.pid, names, system, rep
+        )
     shutil.rmtree(data_dir, ignore_errors=True)
     return out
 
@@ -148,11 +164,14 @@ def measure_ministack(ctx: Context, rep: int) -> dict:
         out["engine_startup_s"] = server.startup_s
         out["engine_idle"] = measure.memory(server.pid, "python")["engine"]
         out["cold"] = {kind: _cold_series(ctx, server.endpoint, "ms", kind) for kind in RUNTIMES}
-        ctx.say(f"ministack/cold/rep{rep}: " + ", ".join(
-            f"{k}={v['total_ms_median']} ms" for k, v in out["cold"].items()))
+        ctx.say(
+            f"ministack/cold/rep{rep}: "
+            + ", ".join(f"{k}={v['total_ms_median']} ms" for k, v in out["cold"].items())
+        )
         names = {kind: f"ms-{kind}-cold0" for kind in RUNTIMES}
-        out["warm"], out["memory"] = _warm_runs(ctx, server.endpoint, server.pid, names,
-                                                "ministack", rep)
+        out["warm"], out["memory"] = _warm_runs(
+            ctx, server.endpoint, server.pid, names, "ministack", rep
+        )
     shutil.rmtree(scratch, ignore_errors=True)
     return out
 
@@ -186,8 +205,15 @@ def measure_sls(ctx: Context, rep: int) -> dict:
                 out["startup_s"].append(round(server.startup_s, 3))
                 out.setdefault("engine_idle", measure.memory(server.p.pid, kind)["engine"])
                 endpoint = f"http://127.0.0.1:{sls.PORT}"
-                res = measure.invoke_bench(endpoint, SLS_FUNCTIONS[kind], client, server.p.pid,
-                                           ctx.options, label, first_call=True)
+                res = measure.invoke_bench(
+                    endpoint,
+                    SLS_FUNCTIONS[kind],
+                    client,
+                    server.p.pid,
+                    ctx.options,
+                    label,
+                    first_call=True,
+                )
                 out["warm"][kind][client] = res
                 if client == "raw":
                     out["memory"][kind] = measure.memory(server.p.pid, kind)
@@ -204,5 +230,7 @@ def _brief(res: dict) -> str:
     if "error" in res:
         return "ERROR " + res["error"][-300:]
     f = res["figures"]
-    return (f"p50={f.get('p50_us')}us c1={f.get('c1_calls_per_s')} c4={f.get('c4_calls_per_s')} "
-            f"c16={f.get('c16_calls_per_s')} cpu/call c16={f.get('c16_cpu_us_per_call')}us")
+    return (
+        f"p50={f.get('p50_us')}us c1={f.get('c1_calls_per_s')} c4={f.get('c4_calls_per_s')} "
+        f"c16={f.get('c16_calls_per_s')} cpu/call c16={f.get('c16_cpu_us_per_call')}us"
+    )

@@ -35,6 +35,7 @@ the one change is server_main_cpu_us_per_call.
 Prints exactly one JSON line on stdout.  Only loopback endpoints are
 accepted unless --allow-non-loopback is given.
 """
+
 import argparse
 import http.client
 import json
@@ -54,6 +55,7 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 # --------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------
+
 
 def pct(sorted_vals, p):
     """Nearest-rank percentile of an already sorted list."""
@@ -98,7 +100,7 @@ def _proc_table():
         except OSError:
             continue
         rp = data.rfind(")")
-        fields = data[rp + 2:].split()
+        fields = data[rp + 2 :].split()
         # fields[0] is state (field 3); ppid is field 4, utime 14, stime 15
         try:
             ppid = int(fields[1])
@@ -147,6 +149,7 @@ def self_cpu_seconds():
 # clients: each has .call() -> (ok, status, detail) and .close()
 # --------------------------------------------------------------------------
 
+
 class RawClient:
     """One keep-alive HTTP/1.1 connection, unsigned Lambda Invoke requests."""
 
@@ -158,7 +161,9 @@ class RawClient:
         self.port = u.port or 80
         base = u.path.rstrip("/")
         self.path = "%s/2015-03-31/functions/%s/invocations" % (
-            base, urllib.parse.quote(function, safe=""))
+            base,
+            urllib.parse.quote(function, safe=""),
+        )
         self.body = payload
         self.expect = 202 if invocation_type == "Event" else 200
         self.headers = {
@@ -194,9 +199,13 @@ class RawClient:
             fresh = True
         try:
             status, ferr, data = self._once()
-        except (http.client.RemoteDisconnected, ConnectionResetError,
-                BrokenPipeError, http.client.CannotSendRequest,
-                http.client.BadStatusLine):
+        except (
+            http.client.RemoteDisconnected,
+            ConnectionResetError,
+            BrokenPipeError,
+            http.client.CannotSendRequest,
+            http.client.BadStatusLine,
+        ):
             if fresh:
                 raise
             # server closed an idle keep-alive connection: reconnect once
@@ -217,6 +226,7 @@ class Boto3Client:
     def __init__(self, endpoint, function, payload, invocation_type, timeout, region):
         import boto3
         from botocore.config import Config
+
         session = boto3.session.Session(
             aws_access_key_id=os.environ.get("BENCH_AWS_ACCESS_KEY_ID", "bench"),
             aws_secret_access_key=os.environ.get("BENCH_AWS_SECRET_ACCESS_KEY", "bench"),
@@ -238,10 +248,13 @@ class Boto3Client:
 
     def call(self):
         from botocore.exceptions import ClientError
+
         try:
-            r = self.client.invoke(FunctionName=self.function,
-                                   InvocationType=self.invocation_type,
-                                   Payload=self.payload)
+            r = self.client.invoke(
+                FunctionName=self.function,
+                InvocationType=self.invocation_type,
+                Payload=self.payload,
+            )
         except ClientError as e:
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             return False, status, e.response.get("Error", {}).get("Code")
@@ -259,15 +272,18 @@ class Boto3Client:
 
 def make_client(args, invocation_type):
     if args.client == "raw":
-        return RawClient(args.endpoint, args.function, args.payload_bytes,
-                         invocation_type, args.timeout)
-    return Boto3Client(args.endpoint, args.function, args.payload_bytes,
-                       invocation_type, args.timeout, args.region)
+        return RawClient(
+            args.endpoint, args.function, args.payload_bytes, invocation_type, args.timeout
+        )
+    return Boto3Client(
+        args.endpoint, args.function, args.payload_bytes, invocation_type, args.timeout, args.region
+    )
 
 
 # --------------------------------------------------------------------------
 # measurements
 # --------------------------------------------------------------------------
+
 
 def timed_call(client, status_counts, lock=None):
     t0 = time.perf_counter()
@@ -359,8 +375,7 @@ def throughput(args, invocation_type, concurrency, server_pids):
                 errs += 1
         results[i] = (lats, errs, time.perf_counter())
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True)
-               for i in range(concurrency)]
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
     for t in threads:
         t.start()
     tw0 = time.perf_counter()
@@ -396,7 +411,9 @@ def throughput(args, invocation_type, concurrency, server_pids):
         "seconds": round(elapsed, 3),
         "calls_per_s": round(ok_calls / elapsed, 1) if elapsed > 0 else None,
         "latency_us": lat_summary(lats),
-        "client_cpu_pct": round(100.0 * (cpu_self1 - cpu_self0) / elapsed, 1) if elapsed > 0 else None,
+        "client_cpu_pct": round(100.0 * (cpu_self1 - cpu_self0) / elapsed, 1)
+        if elapsed > 0
+        else None,
         "status_counts": status_counts,
         "warmup_status_counts": warm_counts,
         "warmup_s": round(warmup_s, 3),
@@ -413,13 +430,15 @@ def one_run(args, invocation_type, first_call, server_pids):
     client = make_client(args, invocation_type)
     run = sequential(args, invocation_type, client, first_call)
     client.close()
-    run["throughput"] = [throughput(args, invocation_type, c, server_pids)
-                         for c in args.concurrency]
+    run["throughput"] = [
+        throughput(args, invocation_type, c, server_pids) for c in args.concurrency
+    ]
     return run
 
 
 def summarize(runs):
     """min/median/max across repeats of the headline figures."""
+
     def mmm(vals):
         vals = [v for v in vals if v is not None]
         if not vals:
@@ -436,7 +455,8 @@ def summarize(runs):
         s["calls_per_s_c%d" % c] = mmm([r["throughput"][i]["calls_per_s"] for r in runs])
         if "server_cpu_us_per_call" in tp:
             s["server_cpu_us_per_call_c%d" % c] = mmm(
-                [r["throughput"][i].get("server_cpu_us_per_call") for r in runs])
+                [r["throughput"][i].get("server_cpu_us_per_call") for r in runs]
+            )
     return s
 
 
@@ -449,25 +469,45 @@ def main(argv=None):
     ap.add_argument("--payload", default='{"hello":"world"}', help="JSON payload (string)")
     ap.add_argument("--warmup", type=int, default=20, help="sequential warm-up calls")
     ap.add_argument("-n", "--n", type=int, default=300, help="sequential measured calls")
-    ap.add_argument("--concurrency", default="1,4,16", help="comma list, e.g. 1,4,16; empty for none")
+    ap.add_argument(
+        "--concurrency", default="1,4,16", help="comma list, e.g. 1,4,16; empty for none"
+    )
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per throughput window")
     ap.add_argument("--max-calls", type=int, default=20000, help="call bound per throughput window")
-    ap.add_argument("--tp-warmup-s", type=float, default=1.0,
-                    help="seconds of concurrent warm-up before each throughput window")
-    ap.add_argument("--tp-warmup-calls", type=int, default=200,
-                    help="call bound per client for that warm-up")
-    ap.add_argument("--tp-warmup-min", type=int, default=3,
-                    help="calls each client must complete in that warm-up (scale-out)")
-    ap.add_argument("--tp-warmup-max-s", type=float, default=60.0,
-                    help="hard time bound for that warm-up")
-    ap.add_argument("--max-seconds", type=float, default=120.0, help="time bound for the sequential part")
+    ap.add_argument(
+        "--tp-warmup-s",
+        type=float,
+        default=1.0,
+        help="seconds of concurrent warm-up before each throughput window",
+    )
+    ap.add_argument(
+        "--tp-warmup-calls", type=int, default=200, help="call bound per client for that warm-up"
+    )
+    ap.add_argument(
+        "--tp-warmup-min",
+        type=int,
+        default=3,
+        help="calls each client must complete in that warm-up (scale-out)",
+    )
+    ap.add_argument(
+        "--tp-warmup-max-s", type=float, default=60.0, help="hard time bound for that warm-up"
+    )
+    ap.add_argument(
+        "--max-seconds", type=float, default=120.0, help="time bound for the sequential part"
+    )
     ap.add_argument("--timeout", type=float, default=30.0, help="per-request socket timeout")
     ap.add_argument("--region", default="us-east-1")
-    ap.add_argument("--first-call", action="store_true",
-                    help="record the first call separately as first_call_ms (cold start)")
+    ap.add_argument(
+        "--first-call",
+        action="store_true",
+        help="record the first call separately as first_call_ms (cold start)",
+    )
     ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--server-pids", default="",
-                    help="comma list of server PIDs; CPU of them and descendants is reported")
+    ap.add_argument(
+        "--server-pids",
+        default="",
+        help="comma list of server PIDs; CPU of them and descendants is reported",
+    )
     ap.add_argument("--label", default="", help="free text copied into the output")
     ap.add_argument("--allow-non-loopback", action="store_true")
     args = ap.parse_args(argv)

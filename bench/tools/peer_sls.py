@@ -28,6 +28,7 @@ is a real interpreter, not the pyenv shim).  bench/invoke.py imports this
 module and uses setup() and Server; `probe` needs probe_semantics.py,
 which is not copied here.
 """
+
 import argparse
 import json
 import os
@@ -41,6 +42,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import quiet  # noqa: E402  (sibling module)
+
 SCRATCH = os.environ.get("BENCH_SCRATCH", os.path.join(tempfile.gettempdir(), "slsbench"))
 OUT = os.environ.get("BENCH_OUT", SCRATCH)
 PORT = int(os.environ.get("BENCH_SLS_PORT", "3002"))
@@ -71,7 +73,7 @@ functions:
   nodemaybe: {handler: handler_node.maybeFail, runtime: nodejs20.x}
 """
 
-HANDLER_PY = '''\
+HANDLER_PY = """\
 import os
 import time
 
@@ -101,7 +103,7 @@ def mark_and_fail(event, context):
     with open(os.path.join(d, "pymark.log"), "a") as f:
         f.write("%f\\n" % time.time())
     raise RuntimeError("mark and fail")
-'''
+"""
 
 HANDLER_NODE = """\
 'use strict';
@@ -134,15 +136,21 @@ def sls_env(server=False):
         pybin = os.environ.get("BENCH_SLS_PYBIN")
         if pybin:
             env["PATH"] = pybin + os.pathsep + env.get("PATH", "")
-    env.update({
-        # keep the framework offline and quiet: no telemetry, no update checks,
-        # static dummy credentials so no credential provider looks elsewhere
-        "SLS_TELEMETRY_DISABLED": "1", "SLS_TRACKING_DISABLED": "1",
-        "SLS_NOTIFICATIONS_MODE": "off", "SLS_DEPRECATION_DISABLE": "*",
-        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-        "BENCH_MARK_DIR": os.path.join(SCRATCH, "marks"),
-    })
+    env.update(
+        {
+            # keep the framework offline and quiet: no telemetry, no update checks,
+            # static dummy credentials so no credential provider looks elsewhere
+            "SLS_TELEMETRY_DISABLED": "1",
+            "SLS_TRACKING_DISABLED": "1",
+            "SLS_NOTIFICATIONS_MODE": "off",
+            "SLS_DEPRECATION_DISABLE": "*",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "BENCH_MARK_DIR": os.path.join(SCRATCH, "marks"),
+        }
+    )
     return env
 
 
@@ -150,13 +158,25 @@ def setup():
     os.makedirs(SCRATCH, exist_ok=True)
     if not os.path.exists(os.path.join(SCRATCH, "node_modules", "serverless-offline")):
         if not os.path.exists(os.path.join(SCRATCH, "package.json")):
-            subprocess.run(["npm", "init", "-y"], cwd=SCRATCH, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund",
-                        "serverless@3", "serverless-offline@13"],
-                       cwd=SCRATCH, check=True, env=sls_env(), timeout=900)
-    for name, text in (("serverless.yml", SERVERLESS_YML), ("handler.py", HANDLER_PY),
-                       ("handler_node.js", HANDLER_NODE)):
+            subprocess.run(
+                ["npm", "init", "-y"],
+                cwd=SCRATCH,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "serverless@3", "serverless-offline@13"],
+            cwd=SCRATCH,
+            check=True,
+            env=sls_env(),
+            timeout=900,
+        )
+    for name, text in (
+        ("serverless.yml", SERVERLESS_YML),
+        ("handler.py", HANDLER_PY),
+        ("handler_node.js", HANDLER_NODE),
+    ):
         with open(os.path.join(SCRATCH, name), "w") as f:
             f.write(text)
     os.makedirs(os.path.join(SCRATCH, "marks"), exist_ok=True)
@@ -180,14 +200,32 @@ class Server:
             raise SystemExit("port %d already in use" % PORT)
         self.log_path = os.path.join(SCRATCH, "offline-%s.log" % tag)
         self.log = open(self.log_path, "w")
-        argv = ["node", os.path.join("node_modules", "serverless", "bin", "serverless.js"),
-                "offline", "--host", "127.0.0.1", "--lambdaPort", str(PORT),
-                "--httpPort", str(PORT + 10), "--websocketPort", str(PORT + 11),
-                "--albPort", str(PORT + 12), "--noSponsor"]
+        argv = [
+            "node",
+            os.path.join("node_modules", "serverless", "bin", "serverless.js"),
+            "offline",
+            "--host",
+            "127.0.0.1",
+            "--lambdaPort",
+            str(PORT),
+            "--httpPort",
+            str(PORT + 10),
+            "--websocketPort",
+            str(PORT + 11),
+            "--albPort",
+            str(PORT + 12),
+            "--noSponsor",
+        ]
         self.t_spawn = time.perf_counter()
         # own process group, so its python children can be stopped with it
-        self.p = subprocess.Popen(argv, cwd=SCRATCH, env=sls_env(server=True), stdout=self.log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        self.p = subprocess.Popen(
+            argv,
+            cwd=SCRATCH,
+            env=sls_env(server=True),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         end = time.time() + 60
         while time.time() < end:
             if port_open(PORT):
@@ -203,8 +241,9 @@ class Server:
         return self.p.poll() is None
 
     def children(self):
-        out = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(self.p.pid)],
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["ps", "-o", "pid=,args=", "-g", str(self.p.pid)], capture_output=True, text=True
+        ).stdout
         return [line for line in out.splitlines() if "invoke.py" in line and "/bin/sh" not in line]
 
     def stop(self):
@@ -229,9 +268,22 @@ class Server:
 
 
 def run_bench(function, client, mode, extra, label, server):
-    argv = [PY, os.path.join(HERE, "invoke_bench.py"), "--endpoint", "http://127.0.0.1:%d" % PORT,
-            "--function", function, "--client", client, "--mode", mode,
-            "--server-pids", str(server.p.pid), "--label", label] + extra
+    argv = [
+        PY,
+        os.path.join(HERE, "invoke_bench.py"),
+        "--endpoint",
+        "http://127.0.0.1:%d" % PORT,
+        "--function",
+        function,
+        "--client",
+        client,
+        "--mode",
+        mode,
+        "--server-pids",
+        str(server.p.pid),
+        "--label",
+        label,
+    ] + extra
     r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         return {"label": label, "error": r.stderr[-2000:]}
@@ -256,19 +308,54 @@ def bench(repeat, duration, n):
             srv = Server("bench")
             try:
                 if mode == "sync":
-                    extra = ["--first-call", "-n", str(n), "--warmup", "20",
-                             "--concurrency", "1,4,16", "--duration", str(duration)]
+                    extra = [
+                        "--first-call",
+                        "-n",
+                        str(n),
+                        "--warmup",
+                        "20",
+                        "--concurrency",
+                        "1,4,16",
+                        "--duration",
+                        str(duration),
+                    ]
                 elif fn == "nodeecho":
                     # every Event invocation that finds no idle environment makes
                     # a new one (a worker thread for Node): keep the counts small
-                    extra = ["-n", "50", "--warmup", "5", "--concurrency", "1,4",
-                             "--duration", "2", "--max-calls", "200",
-                             "--tp-warmup-calls", "5", "--tp-warmup-s", "0.5",
-                             "--tp-warmup-min", "1", "--timeout", "10"]
+                    extra = [
+                        "-n",
+                        "50",
+                        "--warmup",
+                        "5",
+                        "--concurrency",
+                        "1,4",
+                        "--duration",
+                        "2",
+                        "--max-calls",
+                        "200",
+                        "--tp-warmup-calls",
+                        "5",
+                        "--tp-warmup-s",
+                        "0.5",
+                        "--tp-warmup-min",
+                        "1",
+                        "--timeout",
+                        "10",
+                    ]
                 else:
                     # ... and a new process for Python: sequential only, few calls
-                    extra = ["-n", "30", "--warmup", "0", "--concurrency", "",
-                             "--timeout", "10", "--max-seconds", "30"]
+                    extra = [
+                        "-n",
+                        "30",
+                        "--warmup",
+                        "0",
+                        "--concurrency",
+                        "",
+                        "--timeout",
+                        "10",
+                        "--max-seconds",
+                        "30",
+                    ]
                 res = run_bench("bench-dev-" + fn, client, mode, extra, label, srv)
                 res["quiet_gate"] = gate
                 res["server_startup_s"] = round(srv.startup_s, 3)
@@ -279,10 +366,19 @@ def bench(repeat, duration, n):
             out.write(json.dumps(res) + "\n")
             out.flush()
             s = res.get("summary", {})
-            print("%s first=%s p50=%s c1=%s c4=%s c16=%s" % (
-                label, s.get("first_call_ms"), s.get("latency_p50_us"),
-                s.get("calls_per_s_c1"), s.get("calls_per_s_c4"), s.get("calls_per_s_c16")),
-                file=sys.stderr, flush=True)
+            print(
+                "%s first=%s p50=%s c1=%s c4=%s c16=%s"
+                % (
+                    label,
+                    s.get("first_call_ms"),
+                    s.get("latency_p50_us"),
+                    s.get("calls_per_s_c1"),
+                    s.get("calls_per_s_c4"),
+                    s.get("calls_per_s_c16"),
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
             results.append(res)
     return path
 
@@ -294,15 +390,34 @@ def probe(retry_wait):
         for lang in ("py", "node"):
             srv = Server("probe-" + lang)
             try:
-                argv = [PY, os.path.join(HERE, "probe_semantics.py"),
-                        "--endpoint", "http://127.0.0.1:%d" % PORT, "--label", "sls-" + lang,
-                        "--echo", "bench-dev-%secho" % lang, "--error", "bench-dev-%serror" % lang,
-                        "--slow", "bench-dev-%sslow" % lang, "--mark", "bench-dev-%smark" % lang,
-                        "--mark-file", os.path.join(marks, "%smark.log" % lang),
-                        "--maybe", "bench-dev-%smaybe" % lang,
-                        "--retry-wait", str(retry_wait)]
+                argv = [
+                    PY,
+                    os.path.join(HERE, "probe_semantics.py"),
+                    "--endpoint",
+                    "http://127.0.0.1:%d" % PORT,
+                    "--label",
+                    "sls-" + lang,
+                    "--echo",
+                    "bench-dev-%secho" % lang,
+                    "--error",
+                    "bench-dev-%serror" % lang,
+                    "--slow",
+                    "bench-dev-%sslow" % lang,
+                    "--mark",
+                    "bench-dev-%smark" % lang,
+                    "--mark-file",
+                    os.path.join(marks, "%smark.log" % lang),
+                    "--maybe",
+                    "bench-dev-%smaybe" % lang,
+                    "--retry-wait",
+                    str(retry_wait),
+                ]
                 r = subprocess.run(argv, capture_output=True, text=True, timeout=900)
-                res = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {"error": r.stderr[-2000:]}
+                res = (
+                    json.loads(r.stdout.strip().splitlines()[-1])
+                    if r.returncode == 0
+                    else {"error": r.stderr[-2000:]}
+                )
                 time.sleep(1)
                 res["server_alive_after"] = srv.alive()
                 res["server_exit_code"] = srv.p.poll()
@@ -311,7 +426,10 @@ def probe(retry_wait):
             with open(srv.log_path) as f:
                 res["server_log_tail"] = f.read()[-1500:]
             out.write(json.dumps(res) + "\n")
-            print("probe %s done alive_after=%s" % (lang, res.get("server_alive_after")), file=sys.stderr)
+            print(
+                "probe %s done alive_after=%s" % (lang, res.get("server_alive_after")),
+                file=sys.stderr,
+            )
     return path
 
 

@@ -119,48 +119,81 @@ class Engine:
         self.interpreters = Interpreters(config.runtime_map)
         self.gate = _gate(config)
         settings = EnvironmentSettings(
-            region=config.region, data_dir=config.data_dir,
-            credentials={"AWS_ACCESS_KEY_ID": "lamina", "AWS_SECRET_ACCESS_KEY": "lamina",
-                         "AWS_SESSION_TOKEN": "lamina"},
+            region=config.region,
+            data_dir=config.data_dir,
+            credentials={
+                "AWS_ACCESS_KEY_ID": "lamina",
+                "AWS_SECRET_ACCESS_KEY": "lamina",
+                "AWS_SESSION_TOKEN": "lamina",
+            },
             credentials_of=None if self.gate is None else self._function_credentials,
-            extra_env=config.function_env, log_max_bytes=config.log_max_bytes,
-            sdk_path=_sdk_path(), freeze=config.freeze,
-            lambda_endpoint=_reachable(config.host, config.port))
+            extra_env=config.function_env,
+            log_max_bytes=config.log_max_bytes,
+            sdk_path=_sdk_path(),
+            freeze=config.freeze,
+            lambda_endpoint=_reachable(config.host, config.port),
+        )
         self.sandbox = sandbox.probe(config.sandbox, config.data_dir)
-        self.pool = EnvironmentPool(settings, self.interpreters, self.code,
-                                    self.store.get_package, idle_timeout=config.idle_timeout,
-                                    max_starting=config.max_starting,
-                                    min_free_memory_mb=config.min_free_memory,
-                                    scaling_rate=config.scaling_rate,
-                                    launcher=make_launcher(self.sandbox, config.data_dir,
-                                                           settings.sdk_path))
+        self.pool = EnvironmentPool(
+            settings,
+            self.interpreters,
+            self.code,
+            self.store.get_package,
+            idle_timeout=config.idle_timeout,
+            max_starting=config.max_starting,
+            min_free_memory_mb=config.min_free_memory,
+            scaling_rate=config.scaling_rate,
+            launcher=make_launcher(self.sandbox, config.data_dir, settings.sdk_path),
+        )
         self.clock = clock.from_scale(config.time_scale)
         self.metrics = Metrics()
-        self.recorder = Recorder(self.store, self.clock, observer=self.metrics,
-                                 enabled=config.records)
-        self.cluster = Cluster(self.store, f"{config.host}:{config.port}",
-                               config.cluster_lease, config.account_concurrency)
+        self.recorder = Recorder(
+            self.store, self.clock, observer=self.metrics, enabled=config.records
+        )
+        self.cluster = Cluster(
+            self.store,
+            f"{config.host}:{config.port}",
+            config.cluster_lease,
+            config.account_concurrency,
+        )
         self.limiter = ConcurrencyLimiter(config.account_concurrency, self.cluster.quotas)
         if self.cluster.quotas is not None:
             self.cluster.quotas.used = self.limiter.used
         self.aws = AwsClients(config.region)
-        self.functions = FunctionService(self.store, self.code, self.pool, self.limiter,
-                                         config.region, config.account,
-                                         s3=S3Packages(self.aws),
-                                         hot_reload_bucket=config.hot_reload_bucket)
+        self.functions = FunctionService(
+            self.store,
+            self.code,
+            self.pool,
+            self.limiter,
+            config.region,
+            config.account,
+            s3=S3Packages(self.aws),
+            hot_reload_bucket=config.hot_reload_bucket,
+        )
         self.functions.settle_time = config.settle_time
         self.watcher = FolderWatcher(self._hot_reload)
         self.functions.on_folders = self.watcher.watch
         self.functions.folder_status = self.watcher.status
         self.debug = DebugService(self.functions, self.pool, self.store)
-        self.log_groups = LogGroupService(LogGroupReader(config.data_dir / "logs"),
-                                          config.region, config.account, self.pool.flush_logs)
-        self.calls = CallRegistry(self.store, self.clock, config.dedupe_window,
-                                  shared=self.cluster.shared)
+        self.log_groups = LogGroupService(
+            LogGroupReader(config.data_dir / "logs"),
+            config.region,
+            config.account,
+            self.pool.flush_logs,
+        )
+        self.calls = CallRegistry(
+            self.store, self.clock, config.dedupe_window, shared=self.cluster.shared
+        )
         self.faults = FaultService()
         self.attempts = Attempts(self.limiter, self.pool, self.recorder, self.clock, self.faults)
-        self.invoke = InvokeService(self.functions, self.attempts, self.recorder, self.clock,
-                                    self.calls, strict=config.parity == "strict")
+        self.invoke = InvokeService(
+            self.functions,
+            self.attempts,
+            self.recorder,
+            self.clock,
+            self.calls,
+            strict=config.parity == "strict",
+        )
         self.event_configs = EventConfigService(self.store, self.functions, self.clock)
         self.versions = VersionService(self.functions)
         self.permissions = PermissionService(self.store, self.functions, self.versions)
@@ -176,39 +209,92 @@ class Engine:
         self.sender = AwsSender(self.aws)
         self.functions.network = AwsNetwork(self.aws)
         self.destinations = Destinations(
-            self.store, self.functions, self.event_configs, self.recorder, self.clock,
-            self.sender, self.cluster.engine_id if self.cluster.shared else uuid.uuid4().hex)
-        self.async_invoke = AsyncInvokeService(self.store, self.functions, self.event_configs,
-                                               self.attempts, self.limiter, self.recorder,
-                                               self.clock, self.destinations, **self._claims())
+            self.store,
+            self.functions,
+            self.event_configs,
+            self.recorder,
+            self.clock,
+            self.sender,
+            self.cluster.engine_id if self.cluster.shared else uuid.uuid4().hex,
+        )
+        self.async_invoke = AsyncInvokeService(
+            self.store,
+            self.functions,
+            self.event_configs,
+            self.attempts,
+            self.limiter,
+            self.recorder,
+            self.clock,
+            self.destinations,
+            **self._claims(),
+        )
         self.destinations.accept = self.async_invoke.accept
         self.mappings = MappingService(self.store, self.functions)
-        self.batches = BatchRunner(self.attempts, self.functions, self.store, self.recorder,
-                                   self.clock, self.mappings, self.destinations.owe)
+        self.batches = BatchRunner(
+            self.attempts,
+            self.functions,
+            self.store,
+            self.recorder,
+            self.clock,
+            self.mappings,
+            self.destinations.owe,
+        )
         self.destinations.may_invoke = self.permissions.may_invoke  # (accounts)
-        self.schedules = ScheduleService(self.store, self.async_invoke, self.clock,
-                                         config.region, config.account)
+        self.schedules = ScheduleService(
+            self.store, self.async_invoke, self.clock, config.region, config.account
+        )
         self.apis = ApiService(self.store, config.region, config.account, config.port)
-        self.durable = DurableService(self.store, self.functions, self.invoke, self.attempts,
-                                      self.recorder, self.clock, config.region, config.account)
+        self.durable = DurableService(
+            self.store,
+            self.functions,
+            self.invoke,
+            self.attempts,
+            self.recorder,
+            self.clock,
+            config.region,
+            config.account,
+        )
         self.pollers = PollerSupervisor(self.batches, self.aws, config.region)
         self.mappings.sources = self.pollers
-        self.observe = ObserveService(self.store, self.recorder,
-                                      LogReader(config.data_dir / "logs"), self.pool.flush_logs)
-        self.overview = OverviewService(self.functions, self.provisioned, self.event_configs,
-                                        self.limiter, self.pool, self.store, self.clock,
-                                        mappings=self.mappings)
-        self.record_retention = RecordRetention(self.store, self.clock, config.records_max_age,
-                                                config.records_max_rows)
-        self.log_retention = LogRetention(config.data_dir / "logs", config.logs_max_mb << 20,
-                                          config.logs_max_age, self._log_streams)
-        self.stacks = StackService(self.store, self.functions, AwsClients(config.region),
-                                   config.region, config.account, _iam_endpoint(),
-                                   self._engine_features(), self.cluster)
+        self.observe = ObserveService(
+            self.store, self.recorder, LogReader(config.data_dir / "logs"), self.pool.flush_logs
+        )
+        self.overview = OverviewService(
+            self.functions,
+            self.provisioned,
+            self.event_configs,
+            self.limiter,
+            self.pool,
+            self.store,
+            self.clock,
+            mappings=self.mappings,
+        )
+        self.record_retention = RecordRetention(
+            self.store, self.clock, config.records_max_age, config.records_max_rows
+        )
+        self.log_retention = LogRetention(
+            config.data_dir / "logs",
+            config.logs_max_mb << 20,
+            config.logs_max_age,
+            self._log_streams,
+        )
+        self.stacks = StackService(
+            self.store,
+            self.functions,
+            AwsClients(config.region),
+            config.region,
+            config.account,
+            _iam_endpoint(),
+            self._engine_features(),
+            self.cluster,
+        )
         self.cluster.on_engines.append(lambda engines: self.stacks.recover_soon())
         self.server: asyncio.Server | None = None
-        self.connections = http.Connections(http.Limits(
-            config.header_timeout, config.connection_idle_timeout, config.max_connections))
+        self.connections = http.Connections(
+            http.Limits(
+                config.header_timeout, config.connection_idle_timeout, config.max_connections
+            )
+        )
         self.cluster.on_engines.append(lambda engines: self.async_invoke.release_dead_soon())
         self.provisioned.share = self.cluster.share
         self.cluster.on_engines.append(lambda engines: self.provisioned.rebalance())
@@ -222,20 +308,24 @@ class Engine:
     def _engine_features(self) -> dict[str, object]:
         """Services a stack's schedules and HTTP APIs are made with (when this engine has
         them: see CONTRACT-events.md)."""
-        return {name: getattr(self, name) for name in ("schedules", "apis")
-                if getattr(self, name, None) is not None}
+        return {
+            name: getattr(self, name)
+            for name in ("schedules", "apis")
+            if getattr(self, name, None) is not None
+        }
 
     def _hot_reload(self, folders: set[str]) -> None:
         retired = self.pool.reload(folders)
-        log.info("hot reload: %s changed; %d environment(s) retired", ", ".join(sorted(folders)),
-                 retired)
+        log.info(
+            "hot reload: %s changed; %d environment(s) retired", ", ".join(sorted(folders)), retired
+        )
+
     def _claims(self) -> _Claims:
         """Engines sharing the store claim queued work under their engine id, so that the
         others can take back what a dead one claimed."""
         if not self.cluster.shared:
             return {}
-        return {"owner": self.cluster.engine_id,
-                "release_dead": self.store.release_dead_claims}
+        return {"owner": self.cluster.engine_id, "release_dead": self.store.release_dead_claims}
 
     def _log_streams(self) -> list[LogStream]:
         return [env.logs for env in self.pool.environments()]
@@ -271,24 +361,52 @@ class Engine:
         if self.config.sample:
             await self.create_sample()
         heartbeat = 0.0 if self.config.parity == "strict" else self.config.heartbeat_interval
-        ctx = ApiContext(self.functions, self.invoke, self.observe, self.async_invoke,
-                         self.event_configs, self.versions, self.provisioned, self.faults,
-                         self.permissions, self.clock, self.config.region,
-                         self.config.account, self.config.account_concurrency, heartbeat,
-                         overview=self.overview, metrics=self.metrics, mappings=self.mappings,
-                         layers=self.layers, urls=self.urls, schedules=self.schedules, apis=self.apis,
-                         persist_clock=self._persist_clock, stacks=self.stacks,
-                         debug=self.debug,
-                         log_groups=self.log_groups, code_signing=self.code_signing,
-                         capacity=self.capacity, durable=self.durable, cluster=self.cluster,
-                         sandbox={"Mode": self.sandbox.mode,
-                                  "Description": self.sandbox.describe(),
-                                  "Warning": self.sandbox.warning()},
-                         gate=self.gate)
+        ctx = ApiContext(
+            self.functions,
+            self.invoke,
+            self.observe,
+            self.async_invoke,
+            self.event_configs,
+            self.versions,
+            self.provisioned,
+            self.faults,
+            self.permissions,
+            self.clock,
+            self.config.region,
+            self.config.account,
+            self.config.account_concurrency,
+            heartbeat,
+            overview=self.overview,
+            metrics=self.metrics,
+            mappings=self.mappings,
+            layers=self.layers,
+            urls=self.urls,
+            schedules=self.schedules,
+            apis=self.apis,
+            persist_clock=self._persist_clock,
+            stacks=self.stacks,
+            debug=self.debug,
+            log_groups=self.log_groups,
+            code_signing=self.code_signing,
+            capacity=self.capacity,
+            durable=self.durable,
+            cluster=self.cluster,
+            sandbox={
+                "Mode": self.sandbox.mode,
+                "Description": self.sandbox.describe(),
+                "Warning": self.sandbox.warning(),
+            },
+            gate=self.gate,
+        )
         handler = self.api = lambda_api(ctx)  # `api`: in-process callers (tests, deploys)
-        self.server = await http.serve(handler, self.config.host, self.config.port,
-                                       body_limit=body_limit, too_large=too_large,
-                                       connections=self.connections)
+        self.server = await http.serve(
+            handler,
+            self.config.host,
+            self.config.port,
+            body_limit=body_limit,
+            too_large=too_large,
+            connections=self.connections,
+        )
         self.cluster.address = f"{self.config.host}:{self.port}"
         self.cluster.ready()
         self.apis.port = self.port
@@ -301,8 +419,8 @@ class Engine:
         assert self.gate is not None
         account = getattr(function, "account", None) or self.config.account
         return self.gate.keyring.function_credentials(
-            account, arns.function_arn(self.config.region, account, function.name),
-            function.role)
+            account, arns.function_arn(self.config.region, account, function.name), function.role
+        )
 
     async def _resume_clock(self) -> None:
         """Go on with the engine time an earlier run kept (scaled and virtual clocks)."""
@@ -336,17 +454,35 @@ class Engine:
                 log.exception("could not check which engine runs the pollers")
 
     _MAPPING_CHANGES = ("put_mapping", "delete_mapping", "settle_mapping")
-    _EVENTS_BACK = ("enqueue_event", "reschedule_event", "enqueue_scheduled_event",
-                    "release_expired_events", "release_dead_events", "reconnected")
-    _DELIVERIES_BACK = ("enqueue_delivery", "release_expired_deliveries",
-                        "release_dead_deliveries", "reconnected")
+    _EVENTS_BACK = (
+        "enqueue_event",
+        "reschedule_event",
+        "enqueue_scheduled_event",
+        "release_expired_events",
+        "release_dead_events",
+        "reconnected",
+    )
+    _DELIVERIES_BACK = (
+        "enqueue_delivery",
+        "release_expired_deliveries",
+        "release_dead_deliveries",
+        "reconnected",
+    )
     _CALL_CHANGES = ("put_call_result", "unregister_call")
     _PROVISIONED_CHANGES = ("put_provisioned", "delete_provisioned")
     _SCHEDULE_CHANGES = ("put_schedule", "delete_schedule", "advance_schedule")
     _API_CHANGES = ("put_http_api", "delete_http_api")
-    _NOT_FUNCTIONS = frozenset((*_MAPPING_CHANGES, *_EVENTS_BACK, *_DELIVERIES_BACK,
-                                *_CALL_CHANGES, *_PROVISIONED_CHANGES, *_SCHEDULE_CHANGES,
-                                *_API_CHANGES))
+    _NOT_FUNCTIONS = frozenset(
+        (
+            *_MAPPING_CHANGES,
+            *_EVENTS_BACK,
+            *_DELIVERIES_BACK,
+            *_CALL_CHANGES,
+            *_PROVISIONED_CHANGES,
+            *_SCHEDULE_CHANGES,
+            *_API_CHANGES,
+        )
+    )
 
     def _on_store_change(self, change: str, own: bool) -> None:
         """Something changed in the store shared with other engines (PostgreSQL
@@ -442,10 +578,18 @@ class Engine:
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("lambda_function.py", source.read_text())
         minor = sys.version_info.minor
-        await self.functions.create(CreateFunction(SAMPLE_NAME, FunctionSettings(
-            runtime=f"python3.{minor}", handler="lambda_function.lambda_handler",
-            role=f"arn:aws:iam::{self.config.account}:role/lamina-sample",
-            description="Lamina's sample function"), CodeSource(buffer.getvalue())))
+        await self.functions.create(
+            CreateFunction(
+                SAMPLE_NAME,
+                FunctionSettings(
+                    runtime=f"python3.{minor}",
+                    handler="lambda_function.lambda_handler",
+                    role=f"arn:aws:iam::{self.config.account}:role/lamina-sample",
+                    description="Lamina's sample function",
+                ),
+                CodeSource(buffer.getvalue()),
+            )
+        )
 
 
 async def serve(config: Config) -> None:
@@ -458,23 +602,35 @@ async def serve(config: Config) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     endpoint = f"http://{config.host}:{engine.port}"
-    log.info("Lamina is serving the Lambda API on %s (store %s, data %s, time scale %s, "
-             "parity %s, sandbox %s)", endpoint, config.store, config.data_dir,
-             config.time_scale, config.parity, engine.sandbox.describe())
+    log.info(
+        "Lamina is serving the Lambda API on %s (store %s, data %s, time scale %s, "
+        "parity %s, sandbox %s)",
+        endpoint,
+        config.store,
+        config.data_dir,
+        config.time_scale,
+        config.parity,
+        engine.sandbox.describe(),
+    )
     if engine.sandbox.warning():
         log.warning("%s", engine.sandbox.warning())
     exposed = exposed_without_auth(config)
     if exposed:
         print(exposed, file=sys.stderr, flush=True)
     if config.cpu_by_memory and "cpu" not in sandbox.delegated_controllers():
-        log.warning("--cpu-by-memory: no cgroup v2 subtree with the cpu controller is "
-                    "delegated to the engine here; environments share every core "
-                    "(docs/ENVIRONMENT.md)")
+        log.warning(
+            "--cpu-by-memory: no cgroup v2 subtree with the cpu controller is "
+            "delegated to the engine here; environments share every core "
+            "(docs/ENVIRONMENT.md)"
+        )
     print(f"Lamina ready: {endpoint}  (pid {os.getpid()})", flush=True)
     if config.sample:
-        print(f"  try: aws lambda invoke --endpoint-url {endpoint} --function-name "
-              f"{SAMPLE_NAME} --cli-binary-format raw-in-base64-out --payload "
-              "'{\"name\": \"Lamina\"}' out.json && cat out.json", flush=True)
+        print(
+            f"  try: aws lambda invoke --endpoint-url {endpoint} --function-name "
+            f"{SAMPLE_NAME} --cli-binary-format raw-in-base64-out --payload "
+            '\'{"name": "Lamina"}\' out.json && cat out.json',
+            flush=True,
+        )
     try:
         await stop.wait()
         stop.clear()
@@ -499,13 +655,18 @@ def _gate(config: Config) -> Gate | None:
 
 def exposed_without_auth(config: Config) -> str | None:
     """The warning `serve` prints when anyone on the network can drive the engine."""
-    if config.auth != "none" or config.host in ("127.0.0.1", "::1", "localhost") \
-            or config.host.startswith("127."):
+    if (
+        config.auth != "none"
+        or config.host in ("127.0.0.1", "::1", "localhost")
+        or config.host.startswith("127.")
+    ):
         return None
-    return (f"WARNING: Lamina listens on {config.host} with --auth none: anyone who can reach "
-            f"port {config.port} can create, change and run functions, read their logs and "
-            "open the console. Use --auth sigv4 --credentials FILE (docs/SECURITY.md), or "
-            "--host 127.0.0.1.")
+    return (
+        f"WARNING: Lamina listens on {config.host} with --auth none: anyone who can reach "
+        f"port {config.port} can create, change and run functions, read their logs and "
+        "open the console. Use --auth sigv4 --credentials FILE (docs/SECURITY.md), or "
+        "--host 127.0.0.1."
+    )
 
 
 class Reload:
@@ -531,13 +692,14 @@ class Reload:
 
     async def _retrying(self) -> None:
         for attempt in range(10):
-            await asyncio.sleep(0.05 * 2 ** attempt)  # the first wait merges a burst of changes
+            await asyncio.sleep(0.05 * 2**attempt)  # the first wait merges a burst of changes
             try:
                 await self._reload()
                 return
             except errors.StoreUnavailable as exc:
-                log.warning("could not reload %s after a change by another engine: %s",
-                            self._what, exc)
+                log.warning(
+                    "could not reload %s after a change by another engine: %s", self._what, exc
+                )
 
 
 def _iam_endpoint() -> bool:

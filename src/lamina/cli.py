@@ -15,14 +15,16 @@ from typing import Any
 from lamina import cli_auth
 
 
-def get(endpoint: str, path: str, method: str = "GET", body: Any = None,
-        **params: Any) -> dict[str, Any]:
+def get(
+    endpoint: str, path: str, method: str = "GET", body: Any = None, **params: Any
+) -> dict[str, Any]:
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
     url = f"{endpoint.rstrip('/')}{path}" + (f"?{query}" if query else "")
     data = None if body is None else json.dumps(body).encode()
     try:
-        request = urllib.request.Request(url, data=data, method=method,
-                                         headers=cli_auth.headers(method, url, data))
+        request = urllib.request.Request(
+            url, data=data, method=method, headers=cli_auth.headers(method, url, data)
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             text = response.read()
             return json.loads(text) if text else {}
@@ -41,14 +43,29 @@ def get(endpoint: str, path: str, method: str = "GET", body: Any = None,
 def _when(epoch: float | None) -> str:
     if epoch is None:
         return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) + f".{int(epoch % 1 * 1000):03d}"
+    return (
+        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) + f".{int(epoch % 1 * 1000):03d}"
+    )
 
 
-def invocations(endpoint: str, function: str | None, limit: int, as_json: bool,
-                kind: str | None = None, status: str | None = None,
-                since: str | None = None) -> None:
-    found = get(endpoint, "/_lamina/invocations", function=function, limit=limit, type=kind,
-                status=status, since=since)["Invocations"]
+def invocations(
+    endpoint: str,
+    function: str | None,
+    limit: int,
+    as_json: bool,
+    kind: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
+) -> None:
+    found = get(
+        endpoint,
+        "/_lamina/invocations",
+        function=function,
+        limit=limit,
+        type=kind,
+        status=status,
+        since=since,
+    )["Invocations"]
     if as_json:
         json.dump(found, sys.stdout, indent=2)
         print()
@@ -56,14 +73,18 @@ def invocations(endpoint: str, function: str | None, limit: int, as_json: bool,
     if not found:
         print("no invocations recorded")
         return
-    print(f"{'ACCEPTED':23}  {'FUNCTION':20} {'TYPE':15} {'STATUS':9} {'ATTEMPTS':>8} "
-          f"{'MS':>9}  {'ERROR':24} REQUEST ID")
+    print(
+        f"{'ACCEPTED':23}  {'FUNCTION':20} {'TYPE':15} {'STATUS':9} {'ATTEMPTS':>8} "
+        f"{'MS':>9}  {'ERROR':24} REQUEST ID"
+    )
     for item in found:
         duration = item["DurationMs"]
-        print(f"{_when(item['AcceptedAt']):23}  {item['FunctionName'][:20]:20} "
-              f"{item['InvocationType']:15} {item['Status']:9} {item['Attempts']:>8} "
-              f"{'-' if duration is None else f'{duration:.2f}':>9}  "
-              f"{(item['ErrorType'] or '')[:24]:24} {item['RequestId']}")
+        print(
+            f"{_when(item['AcceptedAt']):23}  {item['FunctionName'][:20]:20} "
+            f"{item['InvocationType']:15} {item['Status']:9} {item['Attempts']:>8} "
+            f"{'-' if duration is None else f'{duration:.2f}':>9}  "
+            f"{(item['ErrorType'] or '')[:24]:24} {item['RequestId']}"
+        )
 
 
 def trace(endpoint: str, request_id: str, as_json: bool, with_logs: bool = False) -> None:
@@ -72,11 +93,13 @@ def trace(endpoint: str, request_id: str, as_json: bool, with_logs: bool = False
     found = get(endpoint, f"/_lamina/invocations/{quoted}")
     logs = get(endpoint, f"/_lamina/invocations/{quoted}/logs") if with_logs else None
     if as_json:
-        json.dump(found if logs is None else {**found, "Logs": logs["Attempts"]}, sys.stdout,
-                  indent=2)
+        json.dump(
+            found if logs is None else {**found, "Logs": logs["Attempts"]}, sys.stdout, indent=2
+        )
         print()
         return
     from lamina import cli_trace
+
     cli_trace.draw(found, logs, scale=get(endpoint, "/_lamina/clock")["Scale"])
 
 
@@ -91,6 +114,7 @@ def status(endpoint: str, function: str | None, as_json: bool) -> None:
         print()
         return
     from lamina import cli_trace
+
     cli_trace.draw_status(found)
 
 
@@ -118,9 +142,17 @@ def since_to_iso(value: str | None) -> str | None:
     return value
 
 
-def fault(endpoint: str, function: str, action: str | None, attempts: list[int],
-          times: int | None, payload: str | None, error_type: str | None,
-          message: str | None, clear: bool) -> None:
+def fault(
+    endpoint: str,
+    function: str,
+    action: str | None,
+    attempts: list[int],
+    times: int | None,
+    payload: str | None,
+    error_type: str | None,
+    message: str | None,
+    clear: bool,
+) -> None:
     path = f"/_lamina/faults/{urllib.parse.quote(function)}"
     if clear:
         get(endpoint, path, method="DELETE")
@@ -128,8 +160,13 @@ def fault(endpoint: str, function: str, action: str | None, attempts: list[int],
         return
     rules = get(endpoint, path)["Rules"]
     if action is not None:
-        rule: dict[str, Any] = {"action": action, "attempts": attempts, "times": times,
-                                "error_type": error_type, "message": message}
+        rule: dict[str, Any] = {
+            "action": action,
+            "attempts": attempts,
+            "times": times,
+            "error_type": error_type,
+            "message": message,
+        }
         if payload is not None:
             try:
                 rule["payload"] = json.loads(payload)
@@ -142,8 +179,9 @@ def fault(endpoint: str, function: str, action: str | None, attempts: list[int],
         print(f"{function}: attempt {which} → {rule['action']}{times_text}")
 
 
-def debug(endpoint: str, function: str, qualifier: str | None, port: int | None, wait: bool,
-          off: bool) -> None:
+def debug(
+    endpoint: str, function: str, qualifier: str | None, port: int | None, wait: bool, off: bool
+) -> None:
     """`lamina debug`: debug mode on (or off) for a function version; prints where to attach."""
     path = f"/_lamina/debug/{urllib.parse.quote(function)}"
     if off:
@@ -156,9 +194,10 @@ def debug(endpoint: str, function: str, qualifier: str | None, port: int | None,
     if port is not None:
         body["Port"] = port
     settings = get(endpoint, path, method="PUT", body=body)
-    waiting = ("; its next invocation waits for a debugger to attach" if settings["Wait"]
-               else "")
-    print(f"debug mode on for {function} (version {settings['Version']}): its next "
-          f"environment listens on 127.0.0.1:{settings['Port']}{waiting}. The timeout does not "
-          "fire while debug mode is on; `lamina debug "
-          f"{function} --off` ends it.")
+    waiting = "; its next invocation waits for a debugger to attach" if settings["Wait"] else ""
+    print(
+        f"debug mode on for {function} (version {settings['Version']}): its next "
+        f"environment listens on 127.0.0.1:{settings['Port']}{waiting}. The timeout does not "
+        "fire while debug mode is on; `lamina debug "
+        f"{function} --off` ends it."
+    )

@@ -24,23 +24,27 @@ from botocore.session import Session
 def _resolved() -> tuple[Any, str]:
     """(frozen credentials or None, region)."""
     session = Session()
-    if os.environ.get("LAMINA_CREDENTIALS") and not os.environ.get(
-            "AWS_SHARED_CREDENTIALS_FILE"):
+    if os.environ.get("LAMINA_CREDENTIALS") and not os.environ.get("AWS_SHARED_CREDENTIALS_FILE"):
         session.set_config_variable("credentials_file", os.environ["LAMINA_CREDENTIALS"])
     try:
         resolver = session.get_component("credential_provider")
         for name in ("container-role", "iam-role"):
             resolver.remove(name)
         credentials = session.get_credentials()
-        region = (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-                  or session.get_config_variable("region") or "us-east-1")
+        region = (
+            os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or session.get_config_variable("region")
+            or "us-east-1"
+        )
     except BotoCoreError:  # e.g. AWS_PROFILE names no profile: go unsigned, the engine says why
         return None, "us-east-1"
     return (credentials.get_frozen_credentials() if credentials else None), region
 
 
-def headers(method: str, url: str, data: bytes | None,
-            given: dict[str, str] | None = None) -> dict[str, str]:
+def headers(
+    method: str, url: str, data: bytes | None, given: dict[str, str] | None = None
+) -> dict[str, str]:
     """`given` plus the SigV4 headers (service `lambda`) of a request, when there are
     credentials to sign with."""
     out = dict(given or {})
@@ -56,9 +60,11 @@ def presign(url: str, expires: int = 300) -> str:
     """A presigned GET of `url` (lamina console-url), or `url` itself without credentials."""
     credentials, region = _resolved()
     if credentials is None:
-        raise SystemExit("lamina: no AWS credentials found to sign the console URL with (set "
-                         "LAMINA_CREDENTIALS and AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                         "AWS_SECRET_ACCESS_KEY)")
+        raise SystemExit(
+            "lamina: no AWS credentials found to sign the console URL with (set "
+            "LAMINA_CREDENTIALS and AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY)"
+        )
     request = AWSRequest(method="GET", url=url)
     SigV4QueryAuth(credentials, "lambda", region, expires=expires).add_auth(request)
     return str(request.url)

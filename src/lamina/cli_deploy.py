@@ -23,16 +23,22 @@ class EngineError(Exception):
     """The engine refused or could not be reached: one line."""
 
 
-def request(endpoint: str, path: str, method: str = "GET", body: Any = None,
-            raw: bytes | None = None, timeout: float = 120) -> dict[str, Any]:
+def request(
+    endpoint: str,
+    path: str,
+    method: str = "GET",
+    body: Any = None,
+    raw: bytes | None = None,
+    timeout: float = 120,
+) -> dict[str, Any]:
     url = f"{endpoint.rstrip('/')}{path}"
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     headers = {"Content-Type": "application/zip" if raw is not None else "application/json"}
     try:
         headers = cli_auth.headers(method, url, data, headers)
-        with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method,
-                                                           headers=headers),
-                                    timeout=timeout) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, data=data, method=method, headers=headers), timeout=timeout
+        ) as response:
             text = response.read()
             return json.loads(text) if text else {}
     except urllib.error.HTTPError as exc:
@@ -44,8 +50,9 @@ def request(endpoint: str, path: str, method: str = "GET", body: Any = None,
             message = text
         raise EngineError(message) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise EngineError(f"cannot reach the engine at {endpoint}: "
-                          f"{getattr(exc, 'reason', exc)}") from None
+        raise EngineError(
+            f"cannot reach the engine at {endpoint}: {getattr(exc, 'reason', exc)}"
+        ) from None
 
 
 def parameter_overrides(values: list[str]) -> dict[str, str]:
@@ -77,11 +84,15 @@ class Printer:
 
     def event(self, event: dict[str, Any]) -> None:
         if not self.header:
-            self.line(f"{'ResourceStatus':36} {'ResourceType':32} {'LogicalResourceId':34} "
-                      "ResourceStatusReason")
+            self.line(
+                f"{'ResourceStatus':36} {'ResourceType':32} {'LogicalResourceId':34} "
+                "ResourceStatusReason"
+            )
             self.header = True
-        self.line(f"{event['ResourceStatus']:36} {event['ResourceType']:32} "
-                  f"{event['LogicalResourceId']:34} {event.get('ResourceStatusReason') or '-'}")
+        self.line(
+            f"{event['ResourceStatus']:36} {event['ResourceType']:32} "
+            f"{event['LogicalResourceId']:34} {event.get('ResourceStatusReason') or '-'}"
+        )
 
 
 def _follow(endpoint: str, name: str, after: int, printer: Printer) -> str:
@@ -100,17 +111,26 @@ def _follow(endpoint: str, name: str, after: int, printer: Printer) -> str:
 def _upload(endpoint: str, app: loaders.Application, printer: Printer) -> None:
     if not app.packages:
         return
-    missing = request(endpoint, "/_lamina/packages/missing", "POST",
-                      {"Keys": sorted(app.packages)})["Missing"]
+    missing = request(
+        endpoint, "/_lamina/packages/missing", "POST", {"Keys": sorted(app.packages)}
+    )["Missing"]
     for key in missing:
         request(endpoint, "/_lamina/packages", "POST", raw=app.packages[key])
-    printer.line(f"Packages: {len(app.packages)} ({len(missing)} uploaded, "
-                 f"{len(app.packages) - len(missing)} already in the engine)")
+    printer.line(
+        f"Packages: {len(app.packages)} ({len(missing)} uploaded, "
+        f"{len(app.packages) - len(missing)} already in the engine)"
+    )
 
 
-def deploy_once(path: Path, endpoint: str, stack_name: str | None, overrides: dict[str, str],
-                as_json: bool, skip_unsupported: bool, hot_reload: bool = False
-                ) -> tuple[bool, list[loaders.Application]]:
+def deploy_once(
+    path: Path,
+    endpoint: str,
+    stack_name: str | None,
+    overrides: dict[str, str],
+    as_json: bool,
+    skip_unsupported: bool,
+    hot_reload: bool = False,
+) -> tuple[bool, list[loaders.Application]]:
     """One deploy of every stack at `path` (in order; the first failure stops it), printed;
     (whether all succeeded, the applications read)."""
     printer = Printer(as_json, endpoint)
@@ -122,15 +142,16 @@ def deploy_once(path: Path, endpoint: str, stack_name: str | None, overrides: di
     declared = [set(app.template.get("Parameters") or {}) for app in apps]
     unknown = sorted(set(overrides) - set().union(*declared)) if len(apps) > 1 else []
     if unknown:
-        print(f"lamina: --parameter-overrides: no stack declares {', '.join(unknown)}",
-              file=sys.stderr)
+        print(
+            f"lamina: --parameter-overrides: no stack declares {', '.join(unknown)}",
+            file=sys.stderr,
+        )
         return False, apps
     stacks: list[dict[str, Any]] = []
     ok = True
     for app, names in zip(apps, declared, strict=True):
         name = app.stack_name if app.fixed_name else (stack_name or app.stack_name)
-        given = overrides if len(apps) == 1 else {k: v for k, v in overrides.items()
-                                                   if k in names}
+        given = overrides if len(apps) == 1 else {k: v for k, v in overrides.items() if k in names}
         ok, stack = _deploy_app(app, name, endpoint, given, skip_unsupported, printer)
         if stack is not None:
             stacks.append(stack)
@@ -144,26 +165,39 @@ def deploy_once(path: Path, endpoint: str, stack_name: str | None, overrides: di
     return ok, apps
 
 
-def _chosen(apps: list[loaders.Application], stack_name: str | None
-            ) -> list[loaders.Application]:
+def _chosen(apps: list[loaders.Application], stack_name: str | None) -> list[loaders.Application]:
     """With --stack-name, the one stack of an application that names its stacks (CDK)."""
     if stack_name is None or not apps or not apps[0].fixed_name:
         return apps
     found = [app for app in apps if stack_name in app.aliases]
     if not found:
-        raise loaders.LoadError(f"no stack {stack_name} in {apps[0].source.parent} (it has "
-                                f"{', '.join(app.stack_name for app in apps)})")
+        raise loaders.LoadError(
+            f"no stack {stack_name} in {apps[0].source.parent} (it has "
+            f"{', '.join(app.stack_name for app in apps)})"
+        )
     return found
 
 
-def _deploy_app(app: loaders.Application, name: str, endpoint: str, overrides: dict[str, str],
-                skip_unsupported: bool, printer: Printer
-                ) -> tuple[bool, dict[str, Any] | None]:
+def _deploy_app(
+    app: loaders.Application,
+    name: str,
+    endpoint: str,
+    overrides: dict[str, str],
+    skip_unsupported: bool,
+    printer: Printer,
+) -> tuple[bool, dict[str, Any] | None]:
     try:
         _upload(endpoint, app, printer)
-        started = request(endpoint, f"/_lamina/stacks/{urllib.parse.quote(name)}", "PUT",
-                          {"Template": app.template, "Parameters": overrides,
-                           "SkipUnsupported": skip_unsupported})
+        started = request(
+            endpoint,
+            f"/_lamina/stacks/{urllib.parse.quote(name)}",
+            "PUT",
+            {
+                "Template": app.template,
+                "Parameters": overrides,
+                "SkipUnsupported": skip_unsupported,
+            },
+        )
         if not started.get("Changes", True):
             printer.line(f"No changes to deploy. Stack {name} is up to date")
             status = started["StackStatus"]
@@ -176,8 +210,11 @@ def _deploy_app(app: loaders.Application, name: str, endpoint: str, overrides: d
         return False, None
     ok = status in _DONE_OK or not started.get("Changes", True)
     if not ok:
-        print(f"lamina: deploy of {name} failed: {stack.get('StackStatusReason') or status} "
-              f"(stack is {status})", file=sys.stderr)
+        print(
+            f"lamina: deploy of {name} failed: {stack.get('StackStatusReason') or status} "
+            f"(stack is {status})",
+            file=sys.stderr,
+        )
     return ok, stack
 
 
@@ -190,15 +227,23 @@ def _summary(stack: dict[str, Any], as_json: bool, printer: Printer) -> None:
             printer.line(f"  {output['OutputKey']:30} {output['OutputValue']}")
     for api in stack.get("HttpApis", []):
         if api.get("Url"):
-            printer.line(f"HTTP API {api['LogicalResourceId']}: {api['Url']}  (or "
-                         f"{api.get('FallbackUrl')})")
+            printer.line(
+                f"HTTP API {api['LogicalResourceId']}: {api['Url']}  (or {api.get('FallbackUrl')})"
+            )
     for url in stack.get("FunctionUrls", []):
         printer.line(f"Function URL {url['LogicalResourceId']}: {url['FunctionUrl']}")
     printer.line(f"Stack {stack['StackName']}: {stack['StackStatus']}")
 
 
-def deploy(path: Path, endpoint: str, stack_name: str | None, overrides: list[str],
-           as_json: bool, skip_unsupported: bool, watch: bool) -> int:
+def deploy(
+    path: Path,
+    endpoint: str,
+    stack_name: str | None,
+    overrides: list[str],
+    as_json: bool,
+    skip_unsupported: bool,
+    watch: bool,
+) -> int:
     given = parameter_overrides(overrides)
     ok, apps = deploy_once(path, endpoint, stack_name, given, as_json, skip_unsupported, watch)
     if not watch:
@@ -208,18 +253,34 @@ def deploy(path: Path, endpoint: str, stack_name: str | None, overrides: list[st
     return _watch(path, endpoint, stack_name, given, as_json, skip_unsupported, apps)
 
 
-def _watch(path: Path, endpoint: str, stack_name: str | None, given: dict[str, str],
-           as_json: bool, skip_unsupported: bool, apps: list[loaders.Application]) -> int:
+def _watch(
+    path: Path,
+    endpoint: str,
+    stack_name: str | None,
+    given: dict[str, str],
+    as_json: bool,
+    skip_unsupported: bool,
+    apps: list[loaders.Application],
+) -> int:
     """Redeploy whenever the template changes (code folders reload on their own). For a CDK
     assembly or a Serverless package, the template is what `cdk synth` or `serverless
     package` writes again."""
     import watchfiles
+
     # a template file; the folder a tool writes again as a whole (cdk.out, .serverless)
-    sources = sorted({str(app.source.parent) if app.fixed_name or
-                      app.source.parent.name == ".serverless" else str(app.source)
-                      for app in apps})
-    print(f"Watching {', '.join(sources)} (Ctrl-C stops); code folders reload without a "
-          "deploy", file=sys.stderr, flush=True)
+    sources = sorted(
+        {
+            str(app.source.parent)
+            if app.fixed_name or app.source.parent.name == ".serverless"
+            else str(app.source)
+            for app in apps
+        }
+    )
+    print(
+        f"Watching {', '.join(sources)} (Ctrl-C stops); code folders reload without a deploy",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         for _changes in watchfiles.watch(*sources, debounce=300, raise_interrupt=False):
             deploy_once(path, endpoint, stack_name, given, as_json, skip_unsupported, True)
@@ -244,8 +305,10 @@ def stacks(endpoint: str, as_json: bool) -> int:
     print(f"{'STACK':30} {'STATUS':36} {'RESOURCES':>9}  UPDATED")
     for stack in found:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stack["LastUpdatedTime"]))
-        print(f"{stack['StackName'][:30]:30} {stack['StackStatus']:36} "
-              f"{stack['Resources']:>9}  {when}")
+        print(
+            f"{stack['StackName'][:30]:30} {stack['StackStatus']:36} "
+            f"{stack['Resources']:>9}  {when}"
+        )
     return 0
 
 
@@ -263,8 +326,10 @@ def destroy(endpoint: str, name: str, as_json: bool) -> int:
     else:
         printer.line(f"Stack {name}: {status}")
     if status != "DELETE_COMPLETE":
-        print(f"lamina: destroy of {name} failed ({status}); lamina destroy {name} tries "
-              "again", file=sys.stderr)
+        print(
+            f"lamina: destroy of {name} failed ({status}); lamina destroy {name} tries again",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -272,6 +337,10 @@ def destroy(endpoint: str, name: str, as_json: bool) -> int:
 def _last_event(endpoint: str, name: str) -> int:
     """The event id just before DELETE_IN_PROGRESS (so that the delete's events print)."""
     found = request(endpoint, f"/_lamina/stacks/{urllib.parse.quote(name)}/events?after=0")
-    ids = [int(e["EventId"]) for e in found["Events"] if e["ResourceStatus"] ==
-           "DELETE_IN_PROGRESS" and e["ResourceType"] == "AWS::CloudFormation::Stack"]
+    ids = [
+        int(e["EventId"])
+        for e in found["Events"]
+        if e["ResourceStatus"] == "DELETE_IN_PROGRESS"
+        and e["ResourceType"] == "AWS::CloudFormation::Stack"
+    ]
     return ids[-1] - 1 if ids else 0

@@ -15,15 +15,25 @@ from rich.text import Text
 
 from lamina import cli, cli_trace
 
-STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "TIMED_OUT": "red", "STOPPED": "yellow",
-          "RUNNING": "cyan", "STARTED": "cyan", "PENDING": "yellow", "READY": "yellow",
-          "CANCELLED": "dim"}
+STYLES = {
+    "SUCCEEDED": "green",
+    "FAILED": "bold red",
+    "TIMED_OUT": "red",
+    "STOPPED": "yellow",
+    "RUNNING": "cyan",
+    "STARTED": "cyan",
+    "PENDING": "yellow",
+    "READY": "yellow",
+    "CANCELLED": "dim",
+}
 
 
-def executions(endpoint: str, function: str | None, status: str | None, limit: int,
-               as_json: bool) -> None:
-    found = cli.get(endpoint, "/_lamina/durable-executions", function=function, status=status,
-                limit=limit)["Executions"]
+def executions(
+    endpoint: str, function: str | None, status: str | None, limit: int, as_json: bool
+) -> None:
+    found = cli.get(
+        endpoint, "/_lamina/durable-executions", function=function, status=status, limit=limit
+    )["Executions"]
     if as_json:
         json.dump(found, sys.stdout, indent=2)
         print()
@@ -37,13 +47,19 @@ def executions(endpoint: str, function: str | None, status: str | None, limit: i
     table.add_column("ARN", no_wrap=True)  # whole, to copy into `lamina execution`
     for item in found:
         end = item["EndTimestamp"]
-        table.add_row(cli._when(item["StartTimestamp"]), item["FunctionName"],
-                      item["DurableExecutionName"][:36],
-                      Text(item["Status"], style=STYLES.get(item["Status"], "")),
-                      "-" if end is None else _took(end - item["StartTimestamp"]),
-                      item["DurableExecutionArn"])
-    out = cli_trace.console() if sys.stdout.isatty() else Console(
-        highlight=False, width=400, no_color=True)  # piped: ARNs whole, never cut
+        table.add_row(
+            cli._when(item["StartTimestamp"]),
+            item["FunctionName"],
+            item["DurableExecutionName"][:36],
+            Text(item["Status"], style=STYLES.get(item["Status"], "")),
+            "-" if end is None else _took(end - item["StartTimestamp"]),
+            item["DurableExecutionArn"],
+        )
+    out = (
+        cli_trace.console()
+        if sys.stdout.isatty()
+        else Console(highlight=False, width=400, no_color=True)
+    )  # piped: ARNs whole, never cut
     out.print(table)
 
 
@@ -56,16 +72,30 @@ def execution(endpoint: str, arn: str, with_logs: bool, as_json: bool) -> None:
         return
     out = cli_trace.console()
     ex = found["Execution"]
-    out.print(Text.assemble((ex["DurableExecutionName"], "bold"), "  ",
-                            f"{ex['FunctionName']}:{ex['Version']}  ",
-                            (ex["Status"], STYLES.get(ex["Status"], ""))))
+    out.print(
+        Text.assemble(
+            (ex["DurableExecutionName"], "bold"),
+            "  ",
+            f"{ex['FunctionName']}:{ex['Version']}  ",
+            (ex["Status"], STYLES.get(ex["Status"], "")),
+        )
+    )
     ended = ex["EndTimestamp"]
-    out.print(Text(f"started {cli._when(ex['StartTimestamp'])}"
-                   + ("" if ended is None else f"  took {_took(ended - ex['StartTimestamp'])}")
-                   + f"  replays {len(found['Replays'])}", style="dim"))
+    out.print(
+        Text(
+            f"started {cli._when(ex['StartTimestamp'])}"
+            + ("" if ended is None else f"  took {_took(ended - ex['StartTimestamp'])}")
+            + f"  replays {len(found['Replays'])}",
+            style="dim",
+        )
+    )
     if ex["Error"]:
-        out.print(Text(f"error {ex['Error'].get('ErrorType', '')}: "
-                       f"{ex['Error'].get('ErrorMessage', '')}", style="red"))
+        out.print(
+            Text(
+                f"error {ex['Error'].get('ErrorType', '')}: {ex['Error'].get('ErrorMessage', '')}",
+                style="red",
+            )
+        )
     elif ex["Result"] is not None:
         out.print(Text(f"result {ex['Result'][:200]}"))
     out.print(_operations(found["Operations"]))
@@ -86,8 +116,13 @@ def _operations(operations: list[dict[str, Any]]) -> Table:
             continue
         parent = op.get("ParentId") if op.get("ParentId") in ids else None
         children.setdefault(parent, []).append(op)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title="operations",
-                  title_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        title="operations",
+        title_justify="left",
+    )
     for column in ("OPERATION", "STATUS", "STARTED", "TOOK", "DETAIL"):
         table.add_column(column, no_wrap=column != "DETAIL")
 
@@ -96,19 +131,27 @@ def _operations(operations: list[dict[str, Any]]) -> Table:
             label = op.get("SubType") or op["Type"].title()
             name = f" {op['Name']}" if op.get("Name") else ""
             end = op.get("EndTimestamp")
-            table.add_row("  " * depth + label + name,
-                          Text(op["Status"], style=STYLES.get(op["Status"], "")),
-                          cli._when(op.get("StartTimestamp")),
-                          "-" if end is None else _took(end - op["StartTimestamp"]),
-                          _detail(op))
+            table.add_row(
+                "  " * depth + label + name,
+                Text(op["Status"], style=STYLES.get(op["Status"], "")),
+                cli._when(op.get("StartTimestamp")),
+                "-" if end is None else _took(end - op["StartTimestamp"]),
+                _detail(op),
+            )
             add(op["Id"], depth + 1)
+
     add(None, 0)
     return table
 
 
 def _detail(op: dict[str, Any]) -> str:
-    for key in ("StepDetails", "CallbackDetails", "ChainedInvokeDetails", "ContextDetails",
-                "WaitDetails"):
+    for key in (
+        "StepDetails",
+        "CallbackDetails",
+        "ChainedInvokeDetails",
+        "ContextDetails",
+        "WaitDetails",
+    ):
         details = op.get(key)
         if not details:
             continue
@@ -127,17 +170,27 @@ def _detail(op: dict[str, Any]) -> str:
 
 
 def _replays(replays: list[dict[str, Any]]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title="replays",
-                  title_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title="replays", title_justify="left"
+    )
     for column in ("#", "STARTED", "TOOK", "OUTCOME", "REQUEST ID"):
         table.add_column(column, no_wrap=True)
     for replay in replays:
         end, error = replay["EndTimestamp"], replay["Error"]
-        outcome = (Text("running", style="cyan") if end is None else
-                   Text(error.get("ErrorType", "error"), style="red") if error else Text("ok"))
-        table.add_row(str(replay["Replay"]), cli._when(replay["StartTimestamp"]),
-                      "-" if end is None else _took(end - replay["StartTimestamp"]), outcome,
-                      replay["RequestId"])
+        outcome = (
+            Text("running", style="cyan")
+            if end is None
+            else Text(error.get("ErrorType", "error"), style="red")
+            if error
+            else Text("ok")
+        )
+        table.add_row(
+            str(replay["Replay"]),
+            cli._when(replay["StartTimestamp"]),
+            "-" if end is None else _took(end - replay["StartTimestamp"]),
+            outcome,
+            replay["RequestId"],
+        )
     return table
 
 

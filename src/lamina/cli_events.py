@@ -15,8 +15,14 @@ def _print_json(value: Any) -> None:
     print()
 
 
-def schedules(endpoint: str, name: str | None, as_json: bool, stack: str | None = None,
-              change: dict[str, Any] | None = None, delete: bool = False) -> None:
+def schedules(
+    endpoint: str,
+    name: str | None,
+    as_json: bool,
+    stack: str | None = None,
+    change: dict[str, Any] | None = None,
+    delete: bool = False,
+) -> None:
     """List schedules; show, create/replace (`change`) or delete one."""
     if name is None:
         found = get(endpoint, "/_lamina/schedules", stack=stack)["Schedules"]
@@ -26,12 +32,15 @@ def schedules(endpoint: str, name: str | None, as_json: bool, stack: str | None 
         if not found:
             print("no schedules")
             return
-        print(f"{'NAME':28} {'EXPRESSION':24} {'STATE':8} {'NEXT DUE (UTC)':20} "
-              f"{'FIRED':>5}  TARGET")
+        print(
+            f"{'NAME':28} {'EXPRESSION':24} {'STATE':8} {'NEXT DUE (UTC)':20} {'FIRED':>5}  TARGET"
+        )
         for item in found:
-            print(f"{item['Name'][:28]:28} {item['ScheduleExpression'][:24]:24} "
-                  f"{item['State']:8} {item['NextDue'] or '-':20} {item['Fired']:>5}  "
-                  f"{item['TargetArn']}")
+            print(
+                f"{item['Name'][:28]:28} {item['ScheduleExpression'][:24]:24} "
+                f"{item['State']:8} {item['NextDue'] or '-':20} {item['Fired']:>5}  "
+                f"{item['TargetArn']}"
+            )
         return
     path = f"/_lamina/schedules/{urllib.parse.quote(name, safe='')}"
     if delete:
@@ -42,29 +51,58 @@ def schedules(endpoint: str, name: str | None, as_json: bool, stack: str | None 
     if as_json:
         _print_json(item)
         return
-    for key in ("Name", "Arn", "ScheduleExpression", "ScheduleExpressionTimezone", "Source",
-                "State", "TargetArn", "Input", "NextDue", "LastDue", "LastRequestId",
-                "LastError", "Fired", "Missed", "Stack"):
+    for key in (
+        "Name",
+        "Arn",
+        "ScheduleExpression",
+        "ScheduleExpressionTimezone",
+        "Source",
+        "State",
+        "TargetArn",
+        "Input",
+        "NextDue",
+        "LastDue",
+        "LastRequestId",
+        "LastError",
+        "Fired",
+        "Missed",
+        "Stack",
+    ):
         if item.get(key) is not None:
             print(f"{key + ':':28}{item[key]}")
 
 
-def schedule_change(expression: str | None, target: str | None, input_text: str | None,
-                    scheduler: bool, timezone: str | None, disabled: bool
-                    ) -> dict[str, Any] | None:
+def schedule_change(
+    expression: str | None,
+    target: str | None,
+    input_text: str | None,
+    scheduler: bool,
+    timezone: str | None,
+    disabled: bool,
+) -> dict[str, Any] | None:
     """The PUT body of `lamina schedules NAME --expression … --target …` (None: no change)."""
     if expression is None and target is None:
         return None
     if expression is None or target is None:
         raise SystemExit("lamina: a schedule needs both --expression and --target")
-    return {"ScheduleExpression": expression, "TargetArn": target, "Input": input_text,
-            "Source": "scheduler" if scheduler else "events",
-            "ScheduleExpressionTimezone": timezone,
-            "State": "DISABLED" if disabled else "ENABLED"}
+    return {
+        "ScheduleExpression": expression,
+        "TargetArn": target,
+        "Input": input_text,
+        "Source": "scheduler" if scheduler else "events",
+        "ScheduleExpressionTimezone": timezone,
+        "State": "DISABLED" if disabled else "ENABLED",
+    }
 
 
-def apis(endpoint: str, api_id: str | None, as_json: bool, stack: str | None = None,
-         delete: bool = False, from_file: str | None = None) -> None:
+def apis(
+    endpoint: str,
+    api_id: str | None,
+    as_json: bool,
+    stack: str | None = None,
+    delete: bool = False,
+    from_file: str | None = None,
+) -> None:
     """List HTTP APIs with their URLs and routes; show, create/replace or delete one."""
     if api_id is None:
         found = get(endpoint, "/_lamina/apis", stack=stack)["Apis"]
@@ -98,10 +136,11 @@ def apis(endpoint: str, api_id: str | None, as_json: bool, stack: str | None = N
 
 
 def _print_api(item: dict[str, Any]) -> None:
-    print(f"{item['ApiId']}  {item['Name']}  ({item['ProtocolType']}, stage "
-          f"{item['StageName']})")
+    print(f"{item['ApiId']}  {item['Name']}  ({item['ProtocolType']}, stage {item['StageName']})")
     print(f"  {item['Url']}")
     print(f"  {item['FallbackUrl']}")
     for route in item["Routes"]:
-        print(f"    {route['RouteKey']:36} → {route['TargetArn']} "
-              f"(payload {route['PayloadFormatVersion']})")
+        print(
+            f"    {route['RouteKey']:36} → {route['TargetArn']} "
+            f"(payload {route['PayloadFormatVersion']})"
+        )

@@ -19,8 +19,10 @@ from botocore.exceptions import ClientError
 from tests.conftest import ROOT, make_zip, start_unsandboxed
 
 OWN, OTHER = "123456789012", "111122223333"
-KEYS = {OWN: ("AKIAOWNACCOUNT000001", "own-secret"),
-        OTHER: ("AKIAOTHERACCOUNT0001", "other-secret")}
+KEYS = {
+    OWN: ("AKIAOWNACCOUNT000001", "own-secret"),
+    OTHER: ("AKIAOTHERACCOUNT0001", "other-secret"),
+}
 CALLS_LAMBDA = """
 import os, sys
 sys.path.extend(os.environ["TEST_SITE"].split(os.pathsep))
@@ -34,27 +36,37 @@ def handler(event, context):
 
 
 def _has_auth() -> bool:
-    shown = subprocess.run([sys.executable, "-m", "lamina", "serve", "--help"], check=False,
-                           cwd=ROOT,
-                           capture_output=True, text=True, timeout=60).stdout
+    shown = subprocess.run(
+        [sys.executable, "-m", "lamina", "serve", "--help"],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     return "--auth" in shown
 
 
 pytestmark = pytest.mark.skipif(
-    not _has_auth(), reason="`lamina serve` has no --auth yet (SigV4 verification, issue 14): "
-                            "runs once it does")
+    not _has_auth(),
+    reason="`lamina serve` has no --auth yet (SigV4 verification, issue 14): runs once it does",
+)
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("accounts")
     credentials = folder / "credentials"
-    credentials.write_text("".join(
-        f"[{name}]\naws_access_key_id = {KEYS[account][0]}\n"
-        f"aws_secret_access_key = {KEYS[account][1]}\naws_account_id = {account}\n\n"
-        for name, account in (("own", OWN), ("other", OTHER))))
-    running = start_unsandboxed(folder / "data", "--auth", "sigv4",
-                                "--credentials", str(credentials))
+    credentials.write_text(
+        "".join(
+            f"[{name}]\naws_access_key_id = {KEYS[account][0]}\n"
+            f"aws_secret_access_key = {KEYS[account][1]}\naws_account_id = {account}\n\n"
+            for name, account in (("own", OWN), ("other", OTHER))
+        )
+    )
+    running = start_unsandboxed(
+        folder / "data", "--auth", "sigv4", "--credentials", str(credentials)
+    )
     yield running
     running.stop()
     assert "Traceback" not in running.log(), running.log()
@@ -62,9 +74,14 @@ def engine(tmp_path_factory: pytest.TempPathFactory):
 
 def _client(engine, account: str):
     key, secret = KEYS[account]
-    return boto3.client("lambda", endpoint_url=engine.endpoint, region_name="us-east-1",
-                        aws_access_key_id=key, aws_secret_access_key=secret,
-                        config=Config(retries={"total_max_attempts": 1}))
+    return boto3.client(
+        "lambda",
+        endpoint_url=engine.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
 
 
 def _arn(account: str, name: str) -> str:
@@ -76,10 +93,13 @@ def test_two_accounts_separated_and_a_policy_lets_one_in(engine) -> None:
     package = make_zip({"index.py": CALLS_LAMBDA})
     sites = [*site.getsitepackages(), str(Path(__file__).resolve().parents[2] / "src")]
     created = other.create_function(
-        FunctionName="theirs", Runtime=f"python3.{sys.version_info.minor}",
-        Role=f"arn:aws:iam::{OTHER}:role/r", Handler="index.handler", Code={"ZipFile": package},
-        Environment={"Variables": {"TEST_SITE": ":".join(sites),
-                                   "TEST_ENDPOINT": engine.endpoint}})
+        FunctionName="theirs",
+        Runtime=f"python3.{sys.version_info.minor}",
+        Role=f"arn:aws:iam::{OTHER}:role/r",
+        Handler="index.handler",
+        Code={"ZipFile": package},
+        Environment={"Variables": {"TEST_SITE": ":".join(sites), "TEST_ENDPOINT": engine.endpoint}},
+    )
     assert created["FunctionArn"] == _arn(OTHER, "theirs")
     other.get_waiter("function_active_v2").wait(FunctionName="theirs")
     assert own.list_functions()["Functions"] == []
@@ -90,8 +110,9 @@ def test_two_accounts_separated_and_a_policy_lets_one_in(engine) -> None:
         own.invoke(FunctionName=_arn(OTHER, "theirs"))
     assert caught.value.response["Error"]["Code"] == "AccessDeniedException"
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    other.add_permission(FunctionName="theirs", StatementId="own", Principal=OWN,
-                         Action="lambda:InvokeFunction")
+    other.add_permission(
+        FunctionName="theirs", StatementId="own", Principal=OWN, Action="lambda:InvokeFunction"
+    )
     # allowed now; and the function, calling the engine with the credentials it was given,
     # acts as its own account: it sees its account's functions only
     response = own.invoke(FunctionName=_arn(OTHER, "theirs"))

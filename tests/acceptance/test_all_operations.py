@@ -32,15 +32,19 @@ ACCOUNT = "123456789012"
 # operation listed here that answers fails the test, so the list cannot go stale.
 NOT_YET_ANSWERED: frozenset[str] = frozenset()
 
+
 def _model() -> botocore.model.ServiceModel:
     return botocore.session.get_session().get_service_model("lambda")
 
 
 # 404 errors of the model that mean "the resource named does not exist" (AWS's shapes:
 # ResourceNotFoundException, CodeSigningConfigNotFoundException, ...).
-_NOT_FOUND = frozenset(shape.name for shape in _model().error_shapes
-                       if shape.metadata.get("error", {}).get("httpStatusCode") == 404
-                       and shape.name.endswith("NotFoundException"))
+_NOT_FOUND = frozenset(
+    shape.name
+    for shape in _model().error_shapes
+    if shape.metadata.get("error", {}).get("httpStatusCode") == 404
+    and shape.name.endswith("NotFoundException")
+)
 
 
 OPERATIONS = sorted(_model().operation_names)
@@ -57,10 +61,15 @@ def resources(lam) -> dict[str, str]:
     lam.publish_version(FunctionName=name)
     lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     layer = lam.publish_layer_version(
-        LayerName=f"allops-{suffix}", Content={"ZipFile": make_zip({"python/x.py": "X = 1\n"})})
-    return {"function": name, "victim": victim, "layer": layer["LayerArn"].split(":")[-1],
-            "layer_arn": layer["LayerVersionArn"],
-            "function_arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"}
+        LayerName=f"allops-{suffix}", Content={"ZipFile": make_zip({"python/x.py": "X = 1\n"})}
+    )
+    return {
+        "function": name,
+        "victim": victim,
+        "layer": layer["LayerArn"].split(":")[-1],
+        "layer_arn": layer["LayerVersionArn"],
+        "function_arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}",
+    }
 
 
 def _named(res: dict[str, str]) -> dict[str, Any]:
@@ -83,47 +92,78 @@ def _named(res: dict[str, str]) -> dict[str, Any]:
         "Principal": "s3.amazonaws.com",
         "UUID": "a1b2c3d4-5678-90ab-cdef-11111example",
         "CapacityProviderName": "allops-absent",
-        "CodeSigningConfigArn": (f"arn:aws:lambda:us-east-1:{ACCOUNT}:code-signing-config:"
-                                 "csc-0123456789abcdef0"),
-        "DurableExecutionArn": (f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
-                                f"{res['function']}:1/durable-execution/absent/absent"),
+        "CodeSigningConfigArn": (
+            f"arn:aws:lambda:us-east-1:{ACCOUNT}:code-signing-config:csc-0123456789abcdef0"
+        ),
+        "DurableExecutionArn": (
+            f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
+            f"{res['function']}:1/durable-execution/absent/absent"
+        ),
         "CallbackId": "absent",
         "Payload": b"{}",
         "InvokeArgs": b"{}",
         "TagKeys": ["absent"],
         "Tags": {"k": "v"},
-        "Policy": json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-            "Action": "lambda:InvokeFunction", "Resource": res["function_arn"]}]}),
+        "Policy": json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                        "Action": "lambda:InvokeFunction",
+                        "Resource": res["function_arn"],
+                    }
+                ],
+            }
+        ),
     }
 
 
 def _hand(res: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Operations whose minimal input is better written out."""
     return {
-        "CreateFunction": {"FunctionName": f"{res['function']}-created",
-                           "Role": f"arn:aws:iam::{ACCOUNT}:role/any", "Runtime": "python3.12",
-                           "Handler": "index.echo", "Code": {"ZipFile": PACKAGE}},
+        "CreateFunction": {
+            "FunctionName": f"{res['function']}-created",
+            "Role": f"arn:aws:iam::{ACCOUNT}:role/any",
+            "Runtime": "python3.12",
+            "Handler": "index.echo",
+            "Code": {"ZipFile": PACKAGE},
+        },
         "DeleteFunction": {"FunctionName": res["victim"]},
         "UpdateFunctionCode": {"FunctionName": res["function"], "ZipFile": PACKAGE},
-        "PublishLayerVersion": {"LayerName": res["layer"],
-                                "Content": {"ZipFile": make_zip({"python/y.py": "Y = 1\n"})}},
-        "CreateAlias": {"FunctionName": res["function"], "Name": "other",
-                        "FunctionVersion": "1"},
+        "PublishLayerVersion": {
+            "LayerName": res["layer"],
+            "Content": {"ZipFile": make_zip({"python/y.py": "Y = 1\n"})},
+        },
+        "CreateAlias": {"FunctionName": res["function"], "Name": "other", "FunctionVersion": "1"},
         "CreateFunctionUrlConfig": {"FunctionName": res["function"], "AuthType": "NONE"},
-        "PutFunctionConcurrency": {"FunctionName": res["function"],
-                                   "ReservedConcurrentExecutions": 5},
-        "PutProvisionedConcurrencyConfig": {"FunctionName": res["function"],
-                                            "Qualifier": "live",
-                                            "ProvisionedConcurrentExecutions": 1},
-        "CreateCodeSigningConfig": {"AllowedPublishers": {"SigningProfileVersionArns": [
-            f"arn:aws:signer:us-east-1:{ACCOUNT}:/signing-profiles/p/abcdefghij"]}},
+        "PutFunctionConcurrency": {
+            "FunctionName": res["function"],
+            "ReservedConcurrentExecutions": 5,
+        },
+        "PutProvisionedConcurrencyConfig": {
+            "FunctionName": res["function"],
+            "Qualifier": "live",
+            "ProvisionedConcurrentExecutions": 1,
+        },
+        "CreateCodeSigningConfig": {
+            "AllowedPublishers": {
+                "SigningProfileVersionArns": [
+                    f"arn:aws:signer:us-east-1:{ACCOUNT}:/signing-profiles/p/abcdefghij"
+                ]
+            }
+        },
         "CreateCapacityProvider": {
             "CapacityProviderName": f"allops-{res['function'][-6:]}",
-            "VpcConfig": {"SubnetIds": ["subnet-0123456789abcdef0"],
-                          "SecurityGroupIds": ["sg-0123456789abcdef0"]},
-            "PermissionsConfig": {"CapacityProviderOperatorRoleArn":
-                                  f"arn:aws:iam::{ACCOUNT}:role/operator"}},
+            "VpcConfig": {
+                "SubnetIds": ["subnet-0123456789abcdef0"],
+                "SecurityGroupIds": ["sg-0123456789abcdef0"],
+            },
+            "PermissionsConfig": {
+                "CapacityProviderOperatorRoleArn": f"arn:aws:iam::{ACCOUNT}:role/operator"
+            },
+        },
     }
 
 
@@ -132,9 +172,12 @@ def minimal(shape: Shape | None, named: dict[str, Any], depth: int = 0) -> Any:
     if shape is None:
         return {}
     if shape.type_name == "structure":
-        return {member: named[member] if member in named
-                else minimal(shape.members[member], named, depth + 1)
-                for member in shape.required_members}
+        return {
+            member: named[member]
+            if member in named
+            else minimal(shape.members[member], named, depth + 1)
+            for member in shape.required_members
+        }
     if shape.type_name == "string":
         if shape.enum:
             return shape.enum[0]
@@ -176,8 +219,10 @@ def test_every_operation_of_the_model_answers(lam, resources):
     for name in OPERATIONS:
         ok, what = call_once(lam, model.operation_model(name), resources)
         (answered if ok else unanswered)[name] = what
-    print(f"\n{len(answered)} of {len(OPERATIONS)} operations answer "
-          f"(botocore {botocore.__version__})")
+    print(
+        f"\n{len(answered)} of {len(OPERATIONS)} operations answer "
+        f"(botocore {botocore.__version__})"
+    )
     print("\n".join(f"  {n}: {w}" for n, w in answered.items()))
     missing = {n: w for n, w in unanswered.items() if n not in NOT_YET_ANSWERED}
     assert not missing, f"operations that do not answer: {missing}"

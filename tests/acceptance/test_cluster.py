@@ -60,8 +60,10 @@ def all_runs(runs_dir: Path) -> dict[str, list[dict]]:
 
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
-    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals],
-                   key=lambda edge: (edge[0], edge[1]))
+    edges = sorted(
+        [(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals],
+        key=lambda edge: (edge[0], edge[1]),
+    )
     most = running = 0
     for _, step in edges:
         running += step
@@ -98,13 +100,18 @@ def known(lam, name: str) -> bool:
         return False
 
 
-def post_invoke(endpoint: str, name: str, payload: dict, invocation_id: str, attempt: int,
-                timeout: float = 60) -> tuple[int, dict[str, str], dict]:
+def post_invoke(
+    endpoint: str, name: str, payload: dict, invocation_id: str, attempt: int, timeout: float = 60
+) -> tuple[int, dict[str, str], dict]:
     """One attempt of an SDK call as botocore sends it (same invocation id on every attempt)."""
     request = urllib.request.Request(
-        f"{endpoint}/2015-03-31/functions/{name}/invocations", data=json.dumps(payload).encode(),
-        headers={"amz-sdk-invocation-id": invocation_id,
-                 "amz-sdk-request": f"attempt={attempt}; max=3"})
+        f"{endpoint}/2015-03-31/functions/{name}/invocations",
+        data=json.dumps(payload).encode(),
+        headers={
+            "amz-sdk-invocation-id": invocation_id,
+            "amz-sdk-request": f"attempt={attempt}; max=3",
+        },
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, dict(response.headers), json.loads(response.read())
@@ -127,10 +134,15 @@ def cluster(postgres, tmp_path):
     started = []
 
     def start(count: int, *flags: str):
-        engines = [start_unsandboxed(tmp_path / f"e{len(started) + n}", "--store", url,
-                               "--cluster-lease", LEASE, *flags) for n in range(count)]
+        engines = [
+            start_unsandboxed(
+                tmp_path / f"e{len(started) + n}", "--store", url, "--cluster-lease", LEASE, *flags
+            )
+            for n in range(count)
+        ]
         started.extend(engines)
         return engines
+
     yield start
     for engine in started:
         engine.stop(signal.SIGKILL)
@@ -141,8 +153,15 @@ def cluster(postgres, tmp_path):
 
 def make_function(engines, name: str, runs_dir: Path, **extra) -> list:
     clients = [client(e.endpoint) for e in engines]
-    create_function(clients[0], name, PACKAGE, handler="index.slow", Timeout=60,
-                    Environment={"Variables": {"RUNS_DIR": str(runs_dir)}}, **extra)
+    create_function(
+        clients[0],
+        name,
+        PACKAGE,
+        handler="index.slow",
+        Timeout=60,
+        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
+        **extra,
+    )
     for lam in clients[1:]:
         wait_for(lambda lam=lam: known(lam, name), timeout=5)
     return clients
@@ -157,20 +176,27 @@ def test_reserved_concurrency_is_counted_across_engines(cluster, tmp_path):
     clients = make_function(engines, "capped", runs_dir)
     clients[0].put_function_concurrency(FunctionName="capped", ReservedConcurrentExecutions=2)
     for lam in clients[1:]:
-        wait_for(lambda lam=lam: lam.get_function_concurrency(FunctionName="capped").get(
-            "ReservedConcurrentExecutions") == 2, timeout=1.0)
+        wait_for(
+            lambda lam=lam: (
+                lam.get_function_concurrency(FunctionName="capped").get(
+                    "ReservedConcurrentExecutions"
+                )
+                == 2
+            ),
+            timeout=1.0,
+        )
 
     def call(n: int) -> str:
         try:
-            response = clients[n % 3].invoke(FunctionName="capped",
-                                             Payload=json.dumps({"seconds": 1.5}).encode())
+            response = clients[n % 3].invoke(
+                FunctionName="capped", Payload=json.dumps({"seconds": 1.5}).encode()
+            )
             assert response["StatusCode"] == 200 and "FunctionError" not in response
             return "ok"
         except ClientError as error:
             assert error.response["Error"]["Code"] == "TooManyRequestsException"
             assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 429
-            assert error.response["Reason"] == \
-                "ReservedFunctionConcurrentInvocationLimitExceeded"
+            assert error.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
             return "throttled"
 
     with concurrent.futures.ThreadPoolExecutor(12) as pool:
@@ -178,8 +204,12 @@ def test_reserved_concurrency_is_counted_across_engines(cluster, tmp_path):
     assert max_overlap(intervals(runs_dir)) <= 2
     assert outcomes.count("ok") >= 2 and outcomes.count("throttled") >= 4, outcomes
     for lam in clients:  # one after another: each engine gets a share when it needs one
-        assert lam.invoke(FunctionName="capped",
-                          Payload=json.dumps({"seconds": 0}).encode())["StatusCode"] == 200
+        assert (
+            lam.invoke(FunctionName="capped", Payload=json.dumps({"seconds": 0}).encode())[
+                "StatusCode"
+            ]
+            == 200
+        )
     assert max_overlap(intervals(runs_dir)) <= 2
 
 
@@ -189,11 +219,18 @@ def test_a_dead_engines_share_comes_back_within_seconds(cluster, tmp_path):
     a, b = cluster(2)
     lam_a, lam_b = make_function([a, b], "held", runs_dir)
     lam_a.put_function_concurrency(FunctionName="held", ReservedConcurrentExecutions=2)
-    wait_for(lambda: lam_b.get_function_concurrency(FunctionName="held").get(
-        "ReservedConcurrentExecutions") == 2, timeout=1.0)
+    wait_for(
+        lambda: (
+            lam_b.get_function_concurrency(FunctionName="held").get("ReservedConcurrentExecutions")
+            == 2
+        ),
+        timeout=1.0,
+    )
     pool = concurrent.futures.ThreadPoolExecutor(2)
-    long_calls = [pool.submit(lam_a.invoke, FunctionName="held",
-                              Payload=json.dumps({"seconds": 60}).encode()) for _ in range(2)]
+    long_calls = [
+        pool.submit(lam_a.invoke, FunctionName="held", Payload=json.dumps({"seconds": 60}).encode())
+        for _ in range(2)
+    ]
     wait_for(lambda: sum(1 for lines in all_runs(runs_dir).values() if lines) == 2)
     with pytest.raises(ClientError) as error:
         lam_b.invoke(FunctionName="held", Payload=b'{"seconds": 0}')
@@ -203,11 +240,11 @@ def test_a_dead_engines_share_comes_back_within_seconds(cluster, tmp_path):
 
     def runs_on_b() -> bool:
         try:
-            return lam_b.invoke(FunctionName="held",
-                                Payload=b'{"seconds": 0}')["StatusCode"] == 200
+            return lam_b.invoke(FunctionName="held", Payload=b'{"seconds": 0}')["StatusCode"] == 200
         except ClientError as error:
             assert error.response["Error"]["Code"] == "TooManyRequestsException"
             return False
+
     wait_for(runs_on_b, timeout=10, step=0.1)
     recovered = time.monotonic() - killed
     assert recovered < float(LEASE) + 2.5, recovered
@@ -267,8 +304,10 @@ def test_a_retry_whose_engine_died_answers_as_a_failed_call(cluster, tmp_path):
     assert (third[0], third[2]) == (status, body)
     trace = b.get(f"/_lamina/invocations/{request_id}")
     assert "engine_lost" in [r["Kind"] for r in trace["Timeline"]]
-    assert (trace["Invocation"]["Status"], trace["Invocation"]["ErrorType"]) == \
-        ("error", "Runtime.ExitError")
+    assert (trace["Invocation"]["Status"], trace["Invocation"]["ErrorType"]) == (
+        "error",
+        "Runtime.ExitError",
+    )
     pool.shutdown(wait=False)
 
 
@@ -295,9 +334,16 @@ def test_control_plane_changes_reach_every_engine_within_a_second(cluster, tmp_p
     clients[2].put_function_concurrency(FunctionName="seen", ReservedConcurrentExecutions=7)
     changed = time.monotonic()
     for lam in clients:
-        wait_for(lambda lam=lam: lam.get_function(FunctionName="seen")["Configuration"][
-            "MemorySize"] == 256 and lam.get_function_concurrency(FunctionName="seen").get(
-                "ReservedConcurrentExecutions") == 7, timeout=1.0)
+        wait_for(
+            lambda lam=lam: (
+                lam.get_function(FunctionName="seen")["Configuration"]["MemorySize"] == 256
+                and lam.get_function_concurrency(FunctionName="seen").get(
+                    "ReservedConcurrentExecutions"
+                )
+                == 7
+            ),
+            timeout=1.0,
+        )
     assert time.monotonic() - changed < 1.0
 
 
@@ -308,25 +354,53 @@ def test_health_draining_and_graceful_stop(cluster, tmp_path):
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
     a, b = cluster(1, "--drain-time", "1.5") + cluster(1)
-    wait_for(lambda: health(a.endpoint) == (200, {"status": "ok", "engines": 2, "store": "ok",
-                                                  "engine": health(a.endpoint)[1]["engine"],
-                                                  "region": "us-east-1",
-                                                  "account": "123456789012"}), timeout=3)
+    wait_for(
+        lambda: (
+            health(a.endpoint)
+            == (
+                200,
+                {
+                    "status": "ok",
+                    "engines": 2,
+                    "store": "ok",
+                    "engine": health(a.endpoint)[1]["engine"],
+                    "region": "us-east-1",
+                    "account": "123456789012",
+                },
+            )
+        ),
+        timeout=3,
+    )
     lam_a, lam_b = make_function([a, b], "drained", runs_dir)
     lam_a.put_function_concurrency(FunctionName="drained", ReservedConcurrentExecutions=1)
-    wait_for(lambda: lam_b.get_function_concurrency(FunctionName="drained").get(
-        "ReservedConcurrentExecutions") == 1, timeout=1.0)
+    wait_for(
+        lambda: (
+            lam_b.get_function_concurrency(FunctionName="drained").get(
+                "ReservedConcurrentExecutions"
+            )
+            == 1
+        ),
+        timeout=1.0,
+    )
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        running = pool.submit(lam_a.invoke, FunctionName="drained",
-                              Payload=json.dumps({"seconds": 2.5}).encode())
+        running = pool.submit(
+            lam_a.invoke, FunctionName="drained", Payload=json.dumps({"seconds": 2.5}).encode()
+        )
         wait_for(lambda: all_runs(runs_dir))
-        events = [lam_a.invoke(FunctionName="drained", InvocationType="Event",
-                               Payload=json.dumps({"seconds": 0.2, "n": n}).encode())
-                  ["ResponseMetadata"]["RequestId"] for n in range(3)]
+        events = [
+            lam_a.invoke(
+                FunctionName="drained",
+                InvocationType="Event",
+                Payload=json.dumps({"seconds": 0.2, "n": n}).encode(),
+            )["ResponseMetadata"]["RequestId"]
+            for n in range(3)
+        ]
         a.process.send_signal(signal.SIGTERM)
+
         def draining() -> dict | None:
             status, body = health(a.endpoint)
             return body if status == 503 else None
+
         assert wait_for(draining, timeout=1.0, step=0.02)["status"] == "draining"
         assert lam_a.get_function(FunctionName="drained")  # still served while draining
         response = running.result(timeout=30)
@@ -351,15 +425,24 @@ def test_provisioned_concurrency_is_split_across_engines_and_comes_back(cluster,
     wait_for(lambda: len(a.get("/_lamina/cluster")["Engines"]) == 2, timeout=3)
     version = lam_a.publish_version(FunctionName="warm")["Version"]
     wait_for(lambda: known(lam_b, f"warm:{version}"), timeout=5)
-    lam_a.put_provisioned_concurrency_config(FunctionName="warm", Qualifier=version,
-                                             ProvisionedConcurrentExecutions=3)
-    wait_for(lambda: lam_b.list_provisioned_concurrency_configs(FunctionName="warm")[
-        "ProvisionedConcurrencyConfigs"], timeout=1.0)
+    lam_a.put_provisioned_concurrency_config(
+        FunctionName="warm", Qualifier=version, ProvisionedConcurrentExecutions=3
+    )
+    wait_for(
+        lambda: lam_b.list_provisioned_concurrency_configs(FunctionName="warm")[
+            "ProvisionedConcurrencyConfigs"
+        ],
+        timeout=1.0,
+    )
 
     def available(lam) -> int:
         config = lam.get_provisioned_concurrency_config(FunctionName="warm", Qualifier=version)
-        return config["AvailableProvisionedConcurrentExecutions"] \
-            if config["Status"] == "READY" else -1
+        return (
+            config["AvailableProvisionedConcurrentExecutions"]
+            if config["Status"] == "READY"
+            else -1
+        )
+
     wait_for(lambda: sorted(available(lam) for lam in (lam_a, lam_b)) == [1, 2], timeout=20)
     kill_tree(a.process.pid)
     wait_for(lambda: available(lam_b) == 3, timeout=15)

@@ -47,7 +47,8 @@ LEASE = 2.0
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists(HAPROXY) or not os.path.exists(IP),
-    reason="needs root, iproute2 and HAProxy (scripts/setup --test installs them)")
+    reason="needs root, iproute2 and HAProxy (scripts/setup --test installs them)",
+)
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -74,8 +75,18 @@ class Hosts:
         sh(IP, "link", "set", self.bridge, "up")
         sh("sysctl", "-qw", f"net.ipv4.conf.{self.bridge}.route_localnet=1")
         # 127.0.0.0/8 is local to `lo`; this /16 goes to the bridge instead
-        sh(IP, "route", "add", f"{self.net}.0.0/16", "dev", self.bridge, "table", "local",
-           "src", self.gateway)
+        sh(
+            IP,
+            "route",
+            "add",
+            f"{self.net}.0.0/16",
+            "dev",
+            self.bridge,
+            "table",
+            "local",
+            "src",
+            self.gateway,
+        )
         for name, veth, address in zip(self.names, self.veths, self.addresses):
             sh(IP, "netns", "add", name)
             sh(IP, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name)
@@ -85,10 +96,26 @@ class Hosts:
             sh(*inside, IP, "link", "set", "lo", "up")
             sh(*inside, IP, "addr", "add", f"{address}/16", "dev", "eth0")
             sh(*inside, IP, "link", "set", "eth0", "up")
-            sh(*inside, "sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1",
-               "net.ipv4.conf.eth0.route_localnet=1")
-            sh(*inside, IP, "route", "add", f"{self.net}.0.0/16", "dev", "eth0", "table",
-               "local", "src", address)
+            sh(
+                *inside,
+                "sysctl",
+                "-qw",
+                "net.ipv4.conf.all.route_localnet=1",
+                "net.ipv4.conf.eth0.route_localnet=1",
+            )
+            sh(
+                *inside,
+                IP,
+                "route",
+                "add",
+                f"{self.net}.0.0/16",
+                "dev",
+                "eth0",
+                "table",
+                "local",
+                "src",
+                address,
+            )
 
     def popen(self, host: int, argv: list[str], **kwargs) -> subprocess.Popen[bytes]:
         return subprocess.Popen([IP, "netns", "exec", self.names[host], *argv], **kwargs)
@@ -140,23 +167,52 @@ def _start_postgres(root: Path, address: str) -> tuple[str, Callable[[], None]]:
         shutil.chown(root, "postgres")
         shutil.chown(data, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    sh(*as_user, str(pg_bin / "initdb"), "-D", str(data / "data"), "-U", "lamina", "-A",
-       "trust", "--no-sync")
+    sh(
+        *as_user,
+        str(pg_bin / "initdb"),
+        "-D",
+        str(data / "data"),
+        "-U",
+        "lamina",
+        "-A",
+        "trust",
+        "--no-sync",
+    )
     with open(data / "data" / "pg_hba.conf", "a") as hba:
         hba.write(f"host all all {address.rsplit('.', 2)[0]}.0.0/16 trust\n")
     port = free_port()
-    sh(*as_user, str(pg_bin / "pg_ctl"), "-D", str(data / "data"), "-w", "-o",
-       f"-p {port} -k {data} -c listen_addresses=127.0.0.1,{address} -c fsync=off "
-       "-c max_connections=200", "-l", str(data / "log"), "start")
+    sh(
+        *as_user,
+        str(pg_bin / "pg_ctl"),
+        "-D",
+        str(data / "data"),
+        "-w",
+        "-o",
+        f"-p {port} -k {data} -c listen_addresses=127.0.0.1,{address} -c fsync=off "
+        "-c max_connections=200",
+        "-l",
+        str(data / "log"),
+        "start",
+    )
 
     def stop() -> None:
-        sh(*as_user, str(pg_bin / "pg_ctl"), "-D", str(data / "data"), "-m", "immediate", "stop",
-           check=False)
+        sh(
+            *as_user,
+            str(pg_bin / "pg_ctl"),
+            "-D",
+            str(data / "data"),
+            "-m",
+            "immediate",
+            "stop",
+            check=False,
+        )
+
     return f"postgresql://lamina@{address}:{port}/postgres", stop
 
 
 def _wait_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
     import urllib.request
+
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -183,18 +239,28 @@ def network() -> Iterator[Network]:
         stops.append(stop_pg)
         moto_port = free_port()
         moto_log = open(root / "moto.log", "wb")  # noqa: SIM115
-        moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", hosts.gateway, "-p",
-                                 str(moto_port)], stdout=moto_log, stderr=subprocess.STDOUT)
+        moto = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", hosts.gateway, "-p", str(moto_port)],
+            stdout=moto_log,
+            stderr=subprocess.STDOUT,
+        )
         stops.append(lambda: (moto.kill(), moto.wait(), moto_log.close()))
         net = Network(hosts, pg_url, f"http://{hosts.gateway}:{moto_port}", root)
         for host in range(3):
             start_engine(net, host)
         lb_port = free_port()
-        env = dict(os.environ, LAMINA_LB=f"127.0.0.1:{lb_port}", **{
-            f"LAMINA_ENGINE_{n + 1}": f"{a}:{ENGINE_PORT}" for n, a in enumerate(hosts.addresses)})
+        env = dict(
+            os.environ,
+            LAMINA_LB=f"127.0.0.1:{lb_port}",
+            **{
+                f"LAMINA_ENGINE_{n + 1}": f"{a}:{ENGINE_PORT}"
+                for n, a in enumerate(hosts.addresses)
+            },
+        )
         lb_log = open(root / "haproxy.log", "wb")  # noqa: SIM115
-        net.lb = subprocess.Popen([HAPROXY, "-f", str(RECIPE), "-db"], env=env, stdout=lb_log,
-                                  stderr=subprocess.STDOUT)
+        net.lb = subprocess.Popen(
+            [HAPROXY, "-f", str(RECIPE), "-db"], env=env, stdout=lb_log, stderr=subprocess.STDOUT
+        )
         stops.append(lambda: (net.lb.kill(), net.lb.wait(), lb_log.close()))  # type: ignore[union-attr]
         net.lb_endpoint = f"http://127.0.0.1:{lb_port}"
         _wait_http(net.moto, process=moto)
@@ -215,12 +281,34 @@ def start_engine(net: Network, host: int, *flags: str) -> subprocess.Popen[bytes
     data.mkdir(exist_ok=True)
     log = open(net.root / f"engine-{host}.log", "ab")  # noqa: SIM115
     env = dict(os.environ, PYTHONUNBUFFERED="1", AWS_ENDPOINT_URL=net.moto)
-    process = net.hosts.popen(host, [
-        sys.executable, "-m", "lamina", "serve", "--host", net.hosts.addresses[host], "--port",
-        str(ENGINE_PORT), "--data-dir", str(data), "--store", net.pg_url,
-        "--cluster-lease", str(LEASE), "--drain-time", "1.5",
-        "--sandbox", "none", *flags],  # functions record runs in $RUNS_DIR on the host
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    process = net.hosts.popen(
+        host,
+        [
+            sys.executable,
+            "-m",
+            "lamina",
+            "serve",
+            "--host",
+            net.hosts.addresses[host],
+            "--port",
+            str(ENGINE_PORT),
+            "--data-dir",
+            str(data),
+            "--store",
+            net.pg_url,
+            "--cluster-lease",
+            str(LEASE),
+            "--drain-time",
+            "1.5",
+            "--sandbox",
+            "none",
+            *flags,
+        ],  # functions record runs in $RUNS_DIR on the host
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+    )
     log.close()
     if len(net.engines) > host:
         net.engines[host] = process
@@ -236,8 +324,8 @@ class Load:
     """What the clients sent and what they were answered."""
 
     calls: list[tuple[str, str, dict | None]] = field(default_factory=list)  # marker, outcome
-    events: list[str] = field(default_factory=list)        # accepted async request ids
-    messages: list[str] = field(default_factory=list)      # SQS bodies sent
+    events: list[str] = field(default_factory=list)  # accepted async request ids
+    messages: list[str] = field(default_factory=list)  # SQS bodies sent
     errors: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -263,8 +351,14 @@ class Workload:
 
 
 def _sync_setup(net: Network, lam, runs_dir: Path) -> None:
-    create_function(lam, "work", zip_dir(FUNCTIONS / "async"), handler="index.slow",
-                    Timeout=30, Environment={"Variables": {"RUNS_DIR": str(runs_dir / "sync")}})
+    create_function(
+        lam,
+        "work",
+        zip_dir(FUNCTIONS / "async"),
+        handler="index.slow",
+        Timeout=30,
+        Environment={"Variables": {"RUNS_DIR": str(runs_dir / "sync")}},
+    )
     lam.put_function_concurrency(FunctionName="work", ReservedConcurrentExecutions=4)
     (runs_dir / "sync").mkdir()
 
@@ -275,8 +369,10 @@ def _sync_drive(net: Network, load: Load, runs_dir: Path) -> None:
         while not load.stop.is_set():
             marker = uuid.uuid4().hex
             try:
-                response = lam.invoke(FunctionName="work", Payload=json.dumps(
-                    {"seconds": 0.3, "marker": marker}).encode())
+                response = lam.invoke(
+                    FunctionName="work",
+                    Payload=json.dumps({"seconds": 0.3, "marker": marker}).encode(),
+                )
                 body = json.load(response["Payload"])
                 load.calls.append((marker, response.get("FunctionError", "ok"), body))
             except ClientError as error:
@@ -288,13 +384,15 @@ def _sync_drive(net: Network, load: Load, runs_dir: Path) -> None:
                 load.calls.append((marker, type(error).__name__, None))
                 load.errors.append(f"sync {marker}: {error!r}")
         lam.close()
+
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         for future in [pool.submit(one_client) for _ in range(6)]:
             future.result()
 
 
-def _sync_check(net: Network, load: Load, runs_dir: Path, killed: int, killed_at: float,
-                killed_pids: set[int]) -> None:
+def _sync_check(
+    net: Network, load: Load, runs_dir: Path, killed: int, killed_at: float, killed_pids: set[int]
+) -> None:
     runs = [line for path in (runs_dir / "sync").iterdir() for line in lines(path)]
     by_marker: dict[str, list[dict]] = {}
     for line in runs:
@@ -307,8 +405,10 @@ def _sync_check(net: Network, load: Load, runs_dir: Path, killed: int, killed_at
         assert [r["outcome"] for r in by_marker[marker]].count("end") == 1, marker
         if len(starts) > 1:  # ran again: only a call younger than the registration delay
             first = min(starts, key=lambda r: r["at"])  # whose host died may run twice
-            assert first["engine"] in killed_pids and killed_at - first["at"] < 0.2, \
-                (marker, by_marker[marker])
+            assert first["engine"] in killed_pids and killed_at - first["at"] < 0.2, (
+                marker,
+                by_marker[marker],
+            )
     for marker, body in lost:  # the host died under it: answered as a failed call, not rerun
         assert body["errorType"] == "Runtime.ExitError", body
         # ran once; its handler may still have finished after its engine died (the runtime
@@ -325,8 +425,14 @@ def _sync_check(net: Network, load: Load, runs_dir: Path, killed: int, killed_at
 
 def _async_setup(net: Network, lam, runs_dir: Path) -> None:
     (runs_dir / "async").mkdir()
-    create_function(lam, "queued", zip_dir(FUNCTIONS / "async"), handler="index.slow",
-                    Timeout=30, Environment={"Variables": {"RUNS_DIR": str(runs_dir / "async")}})
+    create_function(
+        lam,
+        "queued",
+        zip_dir(FUNCTIONS / "async"),
+        handler="index.slow",
+        Timeout=30,
+        Environment={"Variables": {"RUNS_DIR": str(runs_dir / "async")}},
+    )
 
 
 def _async_drive(net: Network, load: Load, runs_dir: Path) -> None:
@@ -334,8 +440,11 @@ def _async_drive(net: Network, load: Load, runs_dir: Path) -> None:
     n = 0
     while not load.stop.is_set():
         try:
-            response = lam.invoke(FunctionName="queued", InvocationType="Event",
-                                  Payload=json.dumps({"seconds": 0.2, "n": n}).encode())
+            response = lam.invoke(
+                FunctionName="queued",
+                InvocationType="Event",
+                Payload=json.dumps({"seconds": 0.2, "n": n}).encode(),
+            )
             assert response["StatusCode"] == 202
             load.events.append(response["ResponseMetadata"]["RequestId"])
         except Exception as error:  # noqa: BLE001 not accepted: reported, not counted
@@ -345,35 +454,41 @@ def _async_drive(net: Network, load: Load, runs_dir: Path) -> None:
     lam.close()
 
 
-def _async_check(net: Network, load: Load, runs_dir: Path, killed: int, killed_at: float,
-                 killed_pids: set[int]) -> None:
+def _async_check(
+    net: Network, load: Load, runs_dir: Path, killed: int, killed_at: float, killed_pids: set[int]
+) -> None:
     def ended(request_id: str) -> bool:
         return any(r["outcome"] == "end" for r in lines(runs_dir / "async" / request_id))
+
     deadline = time.monotonic() + 40
     while not all(ended(r) for r in load.events):
-        assert time.monotonic() < deadline, \
+        assert time.monotonic() < deadline, (
             f"{sum(not ended(r) for r in load.events)} accepted events never ran"
+        )
         time.sleep(0.2)
     assert len(load.events) > 50
     for request_id in load.events:
         found = lines(runs_dir / "async" / request_id)
         ends = [r for r in found if r["outcome"] == "end"]
         if len(ends) > 1:  # at-least-once: only an attempt that ended as its host died
-            assert ends[0]["engine"] in killed_pids and abs(killed_at - ends[0]["at"]) < 1.0, \
-                found
+            assert ends[0]["engine"] in killed_pids and abs(killed_at - ends[0]["at"]) < 1.0, found
 
 
 def _esm_setup(net: Network, lam, runs_dir: Path) -> None:
     sqs = client(net.moto, "sqs")
-    url = sqs.create_queue(QueueName="failover", Attributes={"VisibilityTimeout": "5"})[
-        "QueueUrl"]
+    url = sqs.create_queue(QueueName="failover", Attributes={"VisibilityTimeout": "5"})["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"]
+        "QueueArn"
+    ]
     (runs_dir / "esm").mkdir()
-    create_function(lam, "drain-queue", zip_dir(FUNCTIONS / "esm"), handler="index.sqs",
-                    Environment={"Variables": {"RUNS_DIR": str(runs_dir / "esm")}})
-    lam.create_event_source_mapping(FunctionName="drain-queue", EventSourceArn=arn,
-                                    BatchSize=5)
+    create_function(
+        lam,
+        "drain-queue",
+        zip_dir(FUNCTIONS / "esm"),
+        handler="index.sqs",
+        Environment={"Variables": {"RUNS_DIR": str(runs_dir / "esm")}},
+    )
+    lam.create_event_source_mapping(FunctionName="drain-queue", EventSourceArn=arn, BatchSize=5)
     net.queue_url = url  # type: ignore[attr-defined]
 
 
@@ -388,11 +503,14 @@ def _esm_drive(net: Network, load: Load, runs_dir: Path) -> None:
         time.sleep(0.1)
 
 
-def _esm_check(net: Network, load: Load, runs_dir: Path, killed: int, killed_at: float,
-               killed_pids: set[int]) -> None:
+def _esm_check(
+    net: Network, load: Load, runs_dir: Path, killed: int, killed_at: float, killed_pids: set[int]
+) -> None:
     def seen() -> set[str]:
-        return {r["body"] for b in lines(runs_dir / "esm" / "batches")
-                for r in b["event"]["Records"]}
+        return {
+            r["body"] for b in lines(runs_dir / "esm" / "batches") for r in b["event"]["Records"]
+        }
+
     deadline = time.monotonic() + 40
     while set(load.messages) - seen():
         assert time.monotonic() < deadline, f"messages never handled: {set(load.messages) - seen()}"
@@ -430,15 +548,23 @@ def long_call_on(net: Network, runs_dir: Path, pids: set[int]):
     folder = runs_dir / "long"
     folder.mkdir()
     lam = client(net.engine_url(0))
-    create_function(lam, "long", zip_dir(FUNCTIONS / "async"), handler="index.slow",
-                    Timeout=30, Environment={"Variables": {"RUNS_DIR": str(folder)}})
+    create_function(
+        lam,
+        "long",
+        zip_dir(FUNCTIONS / "async"),
+        handler="index.slow",
+        Timeout=30,
+        Environment={"Variables": {"RUNS_DIR": str(folder)}},
+    )
     known_everywhere(net, "long")
     pool = concurrent.futures.ThreadPoolExecutor(12)
 
     def call(marker: str):
         own = client(net.lb_endpoint, retries={"total_max_attempts": 3, "mode": "standard"})
-        return own.invoke(FunctionName="long", Payload=json.dumps(
-            {"marker": marker, "seconds": 10}).encode())
+        return own.invoke(
+            FunctionName="long", Payload=json.dumps({"marker": marker, "seconds": 10}).encode()
+        )
+
     started: dict[str, concurrent.futures.Future] = {}
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and len(started) < 12:
@@ -453,8 +579,9 @@ def long_call_on(net: Network, runs_dir: Path, pids: set[int]):
 
 
 def leader(net: Network) -> int:
-    marks = [n for n in range(3) if "this engine runs the event source mapping pollers"
-             in net.log(n)]
+    marks = [
+        n for n in range(3) if "this engine runs the event source mapping pollers" in net.log(n)
+    ]
     assert len(marks) == 1, marks
     return marks[0]
 
@@ -481,13 +608,17 @@ def failover(network: Network, tmp_path: Path, before: float, after: float) -> N
     for n in range(3):
         engine = client(net.engine_url(n))
         deadline = time.monotonic() + 2
-        while engine.get_function_concurrency(FunctionName="work").get(
-                "ReservedConcurrentExecutions") != 4:
+        while (
+            engine.get_function_concurrency(FunctionName="work").get("ReservedConcurrentExecutions")
+            != 4
+        ):
             assert time.monotonic() < deadline
             time.sleep(0.05)
     load = Load()
-    threads = [threading.Thread(target=w.drive, args=(net, load, runs_dir), daemon=True)
-               for w in FAILOVER_WORKLOADS]
+    threads = [
+        threading.Thread(target=w.drive, args=(net, load, runs_dir), daemon=True)
+        for w in FAILOVER_WORKLOADS
+    ]
     for thread in threads:
         thread.start()
     time.sleep(before)
@@ -513,10 +644,10 @@ def failover(network: Network, tmp_path: Path, before: float, after: float) -> N
     survivors = [n for n in range(3) if n != killed]
     with urllib.request.urlopen(f"{net.engine_url(survivors[0])}/_lamina/cluster") as answer:
         alive = json.loads(answer.read())
-    assert sorted(e["Address"] for e in alive["Engines"] if e["Alive"]) == \
-        sorted(f"{net.hosts.addresses[n]}:{ENGINE_PORT}" for n in survivors)
-    assert any("this engine runs the event source mapping pollers" in net.log(n)
-               for n in survivors)
+    assert sorted(e["Address"] for e in alive["Engines"] if e["Alive"]) == sorted(
+        f"{net.hosts.addresses[n]}:{ENGINE_PORT}" for n in survivors
+    )
+    assert any("this engine runs the event source mapping pollers" in net.log(n) for n in survivors)
     for n in survivors:
         assert "Traceback" not in net.log(n), net.log(n)
 
@@ -526,8 +657,13 @@ def test_an_engine_stopped_behind_haproxy_fails_no_call(network, tmp_path):
     takes it out, its calls finish; no client sees an error (no SDK retries here)."""
     net = network
     lam = client(net.engine_url(0))
-    create_function(lam, "steady", zip_dir(FUNCTIONS / "async"), handler="index.succeed",
-                    Environment={"Variables": {"RUNS_DIR": str(tmp_path)}})
+    create_function(
+        lam,
+        "steady",
+        zip_dir(FUNCTIONS / "async"),
+        handler="index.succeed",
+        Environment={"Variables": {"RUNS_DIR": str(tmp_path)}},
+    )
     known_everywhere(net, "steady")
     stop = threading.Event()
     outcomes: list[str] = []
@@ -541,6 +677,7 @@ def test_an_engine_stopped_behind_haproxy_fails_no_call(network, tmp_path):
             except Exception as error:  # noqa: BLE001 counted and shown
                 outcomes.append(repr(error))
         own.close()
+
     threads = [threading.Thread(target=one_client, daemon=True) for _ in range(4)]
     for thread in threads:
         thread.start()

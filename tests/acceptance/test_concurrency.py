@@ -26,8 +26,12 @@ def error_of(call, **kwargs) -> ClientError:
 
 def test_reserved_zero_throttles_every_sync_call(lam, fname):
     create_function(lam, fname, PACKAGE, handler="index.echo")
-    assert lam.put_function_concurrency(FunctionName=fname, ReservedConcurrentExecutions=0)[
-        "ReservedConcurrentExecutions"] == 0
+    assert (
+        lam.put_function_concurrency(FunctionName=fname, ReservedConcurrentExecutions=0)[
+            "ReservedConcurrentExecutions"
+        ]
+        == 0
+    )
     error = error_of(lam.invoke, FunctionName=fname, Payload=b"{}")
     assert error.response["Error"]["Code"] == "TooManyRequestsException"
     assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 429
@@ -36,7 +40,8 @@ def test_reserved_zero_throttles_every_sync_call(lam, fname):
     assert "retry-after" not in error.response["ResponseMetadata"]["HTTPHeaders"]
     assert lam.get_function_concurrency(FunctionName=fname)["ReservedConcurrentExecutions"] == 0
     assert lam.get_function(FunctionName=fname)["Concurrency"] == {
-        "ReservedConcurrentExecutions": 0}
+        "ReservedConcurrentExecutions": 0
+    }
     lam.delete_function_concurrency(FunctionName=fname)
     assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=fname)
     assert invoke_json(lam, fname, {"ok": 1})[1] == {"ok": 1}
@@ -67,14 +72,21 @@ def test_reservation_rules_and_account_settings(lam, fname):
     create_function(lam, fname, PACKAGE, handler="index.echo")
     before = lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
     lam.put_function_concurrency(FunctionName=fname, ReservedConcurrentExecutions=50)
-    assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == \
-        before - 50
-    error = error_of(lam.put_function_concurrency, FunctionName=fname,
-                     ReservedConcurrentExecutions=before + 50 - 99)
+    assert (
+        lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == before - 50
+    )
+    error = error_of(
+        lam.put_function_concurrency,
+        FunctionName=fname,
+        ReservedConcurrentExecutions=before + 50 - 99,
+    )
     assert "below its minimum value of [100]" in error.response["Error"]["Message"]
-    error = error_of(lam.put_function_concurrency, FunctionName=f"{fname}:1",
-                     ReservedConcurrentExecutions=5)
-    assert "Aliases and versions do not support this operation" in error.response["Error"]["Message"]
+    error = error_of(
+        lam.put_function_concurrency, FunctionName=f"{fname}:1", ReservedConcurrentExecutions=5
+    )
+    assert (
+        "Aliases and versions do not support this operation" in error.response["Error"]["Message"]
+    )
     lam.delete_function_concurrency(FunctionName=fname)
 
 
@@ -97,16 +109,22 @@ def test_account_pool_throttles_with_its_own_reason(tmp_path, fname):
 def test_provisioned_environments_answer_the_first_invoke_warm(lam, fname):
     create_function(lam, fname, PACKAGE, handler="index.describe")
     version = lam.publish_version(FunctionName=fname)["Version"]
-    error = error_of(lam.put_provisioned_concurrency_config, FunctionName=fname,
-                     Qualifier="$LATEST", ProvisionedConcurrentExecutions=1)
+    error = error_of(
+        lam.put_provisioned_concurrency_config,
+        FunctionName=fname,
+        Qualifier="$LATEST",
+        ProvisionedConcurrentExecutions=1,
+    )
     assert "unpublished function versions" in error.response["Error"]["Message"]
-    put = lam.put_provisioned_concurrency_config(FunctionName=fname, Qualifier=version,
-                                                 ProvisionedConcurrentExecutions=2)
+    put = lam.put_provisioned_concurrency_config(
+        FunctionName=fname, Qualifier=version, ProvisionedConcurrentExecutions=2
+    )
     assert put["RequestedProvisionedConcurrentExecutions"] == 2
     assert put["Status"] in ("IN_PROGRESS", "READY")
     deadline = time.monotonic() + 20
-    while (config := lam.get_provisioned_concurrency_config(
-            FunctionName=fname, Qualifier=version))["Status"] != "READY":
+    while (config := lam.get_provisioned_concurrency_config(FunctionName=fname, Qualifier=version))[
+        "Status"
+    ] != "READY":
         assert time.monotonic() < deadline, config
         time.sleep(0.1)
     assert config["AvailableProvisionedConcurrentExecutions"] == 2
@@ -117,13 +135,14 @@ def test_provisioned_environments_answer_the_first_invoke_warm(lam, fname):
     assert body["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"] == "provisioned-concurrency"
     listed = lam.list_provisioned_concurrency_configs(FunctionName=fname)
     assert [c["FunctionArn"] for c in listed["ProvisionedConcurrencyConfigs"]] == [
-        f"arn:aws:lambda:us-east-1:123456789012:function:{fname}:{version}"]
-    error = error_of(lam.put_function_concurrency, FunctionName=fname,
-                     ReservedConcurrentExecutions=1)
+        f"arn:aws:lambda:us-east-1:123456789012:function:{fname}:{version}"
+    ]
+    error = error_of(
+        lam.put_function_concurrency, FunctionName=fname, ReservedConcurrentExecutions=1
+    )
     assert "total provisioned concurrency [2]" in error.response["Error"]["Message"]
     lam.delete_provisioned_concurrency_config(FunctionName=fname, Qualifier=version)
-    error = error_of(lam.get_provisioned_concurrency_config, FunctionName=fname,
-                     Qualifier=version)
+    error = error_of(lam.get_provisioned_concurrency_config, FunctionName=fname, Qualifier=version)
     assert error.response["Error"]["Code"] == "ProvisionedConcurrencyConfigNotFoundException"
 
 
@@ -133,8 +152,9 @@ def test_a_burst_of_200_concurrent_calls(tmp_path, fname):
     try:
         create_function(lam, fname, PACKAGE, handler="index.sleep", Timeout=60)
         with concurrent.futures.ThreadPoolExecutor(200) as pool:
-            results = list(pool.map(lambda n: invoke_json(lam, fname, {"seconds": 0.5})[1],
-                                    range(200)))
+            results = list(
+                pool.map(lambda n: invoke_json(lam, fname, {"seconds": 0.5})[1], range(200))
+            )
         assert all(isinstance(r, dict) and r["slept"] == 0.5 for r in results), results[:3]
         environments = {r["environment"] for r in results}
         assert 1 < len(environments) <= 200, "overlapping calls run in environments of their own"
@@ -146,8 +166,12 @@ def test_a_burst_of_200_concurrent_calls(tmp_path, fname):
 
 
 def lamina(server, *args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "lamina", *args, "--endpoint", server.endpoint],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-m", "lamina", *args, "--endpoint", server.endpoint],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -159,13 +183,20 @@ def engine_rules(server, function: str) -> list[dict]:
 def test_fault_injection_from_the_cli(server, lam, fname):
     create_function(lam, fname, PACKAGE, handler="index.echo")
     assert "attempt every → throttle (1 more times)" in lamina(
-        server, "fault", fname, "throttle", "--times", "1")
+        server, "fault", fname, "throttle", "--times", "1"
+    )
     error = error_of(lam.invoke, FunctionName=fname, Payload=b"{}")
     assert error.response["Error"]["Code"] == "TooManyRequestsException"
     assert invoke_json(lam, fname, {"a": 1})[1] == {"a": 1}, "used up after one time"
     assert engine_rules(server, fname) == []
-    lamina(server, "fault", fname, "response", "--payload",
-           '{"batchItemFailures": [{"itemIdentifier": "m-1"}]}')
+    lamina(
+        server,
+        "fault",
+        fname,
+        "response",
+        "--payload",
+        '{"batchItemFailures": [{"itemIdentifier": "m-1"}]}',
+    )
     assert invoke_json(lam, fname)[1] == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     lamina(server, "fault", fname, "--clear")
     lamina(server, "fault", fname, "error", "--error-type", "Boom", "--message", "kaboom")
@@ -187,11 +218,11 @@ def test_injected_faults_drive_async_retries(tmp_path, fname):
         create_function(lam, fname, PACKAGE, handler="index.echo")
         lamina(engine, "fault", fname, "crash", "--attempt", "1")
         lamina(engine, "fault", fname, "timeout", "--attempt", "2")
-        request_id = lam.invoke(FunctionName=fname, InvocationType="Event",
-                                Payload=b'{"x": 1}')["ResponseMetadata"]["RequestId"]
+        request_id = lam.invoke(FunctionName=fname, InvocationType="Event", Payload=b'{"x": 1}')[
+            "ResponseMetadata"
+        ]["RequestId"]
         deadline = time.monotonic() + 15
-        while engine.get(f"/_lamina/invocations/{request_id}")["Invocation"]["Status"] != \
-                "success":
+        while engine.get(f"/_lamina/invocations/{request_id}")["Invocation"]["Status"] != "success":
             assert time.monotonic() < deadline
             time.sleep(0.2)
         timeline = engine.get(f"/_lamina/invocations/{request_id}")["Timeline"]
@@ -217,6 +248,7 @@ def test_scaling_rate_limits_new_environments_not_invocations(tmp_path, fname):
                 return invoke_json(lam, fname, {"seconds": 1})[1]["environment"]
             except ClientError as error:
                 return error.response
+
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             outcomes = list(pool.map(lambda _: call(), range(3)))
         pids = [o for o in outcomes if isinstance(o, str)]  # environments (log streams)

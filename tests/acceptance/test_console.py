@@ -20,8 +20,16 @@ import pytest
 from tests.conftest import FUNCTIONS, ROOT, client, create_function, start_unsandboxed, zip_dir
 
 CHROMIUM = os.environ.get("LAMINA_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = ROOT / "test-artifacts"
 
 try:
@@ -32,13 +40,18 @@ except ImportError:  # pragma: no cover - scripts/setup --test installs it
 pytestmark = pytest.mark.skipif(
     sync_playwright is None or not Path(CHROMIUM).exists(),
     reason=f"needs the playwright package and Chromium at {CHROMIUM} "
-           "(scripts/setup --test installs both; apt-get install chromium)")
+    "(scripts/setup --test installs both; apt-get install chromium)",
+)
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, moto):
-    running = start_unsandboxed(tmp_path_factory.mktemp("console") / "data", "--time-scale", "60",
-                           env={"AWS_ENDPOINT_URL": moto.endpoint})
+    running = start_unsandboxed(
+        tmp_path_factory.mktemp("console") / "data",
+        "--time-scale",
+        "60",
+        env={"AWS_ENDPOINT_URL": moto.endpoint},
+    )
     yield running
     running.stop()
     assert "Traceback" not in running.log(), running.log()
@@ -68,11 +81,18 @@ def dead_lettered(engine, clam, moto, tmp_path_factory):
     sqs = moto.client("sqs")
     name = f"console-{int(time.time() * 1000) % 10**8}"
     url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     runs = tmp_path_factory.mktemp("runs")
-    create_function(clam, name, zip_dir(FUNCTIONS / "async"), handler="index.fail",
-                    Environment={"Variables": {"RUNS_DIR": str(runs)}},
-                    DeadLetterConfig={"TargetArn": arn})
+    create_function(
+        clam,
+        name,
+        zip_dir(FUNCTIONS / "async"),
+        handler="index.fail",
+        Environment={"Variables": {"RUNS_DIR": str(runs)}},
+        DeadLetterConfig={"TargetArn": arn},
+    )
     response = clam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"order": 7}')
     request_id = response["ResponseMetadata"]["RequestId"]
     deadline = time.monotonic() + 30
@@ -109,8 +129,11 @@ def test_the_timeline_of_a_dead_lettered_event(engine, page, dead_lettered, tmp_
     expect(retries.nth(0)).to_contain_text(re.compile(r"in (59|60)\.\d s"))
     expect(retries.nth(1)).to_contain_text(re.compile(r"in (119|120)\.\d s|in 2\.0 min"))
     expect(timeline.locator('.tl-row[data-kind="discarded"]')).to_contain_text(
-        "RetriesExhausted after 3 invocation(s)")
-    delivered = timeline.locator('.tl-row[data-kind="destination_delivered"][data-destination="dlq"]')
+        "RetriesExhausted after 3 invocation(s)"
+    )
+    delivered = timeline.locator(
+        '.tl-row[data-kind="destination_delivered"][data-destination="dlq"]'
+    )
     expect(delivered).to_contain_text("DLQ delivered")
     expect(delivered).to_contain_text(dlq)
     expect(page.locator("#trace-summary")).to_contain_text("failed")
@@ -131,8 +154,9 @@ def test_the_timeline_of_a_dead_lettered_event(engine, page, dead_lettered, tmp_
     shutil.copy(shot, ARTIFACTS / shot.name)
 
 
-def test_the_invocation_list_filters_and_updates_without_reloading(engine, clam, page,
-                                                                   dead_lettered):
+def test_the_invocation_list_filters_and_updates_without_reloading(
+    engine, clam, page, dead_lettered
+):
     name, request_id, _ = dead_lettered
     page.goto(f"{engine.endpoint}/_lamina/#/invocations?function={name}")
     rows = page.locator("#invocations-table tbody tr")
@@ -169,20 +193,27 @@ def test_schedules_and_http_apis_are_shown(engine, clam, page):
     and routes."""
     import urllib.request
 
-    create_function(clam, "console-sched", zip_dir(FUNCTIONS / "events"),
-                    handler="index.echo")
+    create_function(clam, "console-sched", zip_dir(FUNCTIONS / "events"), handler="index.echo")
     arn = "arn:aws:lambda:us-east-1:123456789012:function:console-sched"
 
     def put(path: str, body: dict) -> None:
-        request = urllib.request.Request(engine.endpoint + path, method="PUT",
-                                         data=json.dumps(body).encode())
+        request = urllib.request.Request(
+            engine.endpoint + path, method="PUT", data=json.dumps(body).encode()
+        )
         urllib.request.urlopen(request, timeout=30).read()
 
-    put("/_lamina/schedules/console-nightly", {"ScheduleExpression": "cron(0 3 * * ? *)",
-                                                "TargetArn": arn})
-    put("/_lamina/apis/consoleapi", {"Name": "console-api", "ProtocolType": "HTTP",
-                                     "Routes": [{"Method": "GET", "Path": "/hello/{name}",
-                                                 "TargetArn": arn}]})
+    put(
+        "/_lamina/schedules/console-nightly",
+        {"ScheduleExpression": "cron(0 3 * * ? *)", "TargetArn": arn},
+    )
+    put(
+        "/_lamina/apis/consoleapi",
+        {
+            "Name": "console-api",
+            "ProtocolType": "HTTP",
+            "Routes": [{"Method": "GET", "Path": "/hello/{name}", "TargetArn": arn}],
+        },
+    )
     page.goto(f"{engine.endpoint}/_lamina/#/schedules")
     row = page.locator('[data-schedule="console-nightly"]')
     expect(row).to_contain_text("cron(0 3 * * ? *)")
@@ -199,10 +230,26 @@ def test_stacks_are_shown(engine, clam, page):
     import sys
 
     from tests.conftest import ROOT
+
     app = Path(__file__).resolve().parent.parent / "apps" / "cfn-inline"
-    done = subprocess.run([sys.executable, "-m", "lamina", "deploy", str(app), "--stack-name",
-                           "console-stack", "--endpoint-url", engine.endpoint],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lamina",
+            "deploy",
+            str(app),
+            "--stack-name",
+            "console-stack",
+            "--endpoint-url",
+            engine.endpoint,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     page.goto(f"{engine.endpoint}/_lamina/#/stacks")
     panel = page.locator('[data-stack="console-stack"]')
@@ -222,16 +269,29 @@ def test_the_invocations_in_flight_in_a_managed_instances_environment(engine, cl
 
     name = f"managed-{int(time.time() * 1000) % 10**8}"
     arn = new_provider(clam)["CapacityProviderArn"]
-    create_function(clam, name, PYTHON, runtime="python3.13", Timeout=30,
-                    CapacityProviderConfig=on_provider(arn, PerExecutionEnvironmentMaxConcurrency=3))
+    create_function(
+        clam,
+        name,
+        PYTHON,
+        runtime="python3.13",
+        Timeout=30,
+        CapacityProviderConfig=on_provider(arn, PerExecutionEnvironmentMaxConcurrency=3),
+    )
     with ThreadPoolExecutor(2) as pool:
-        calls = [pool.submit(lambda: json.load(client(engine.endpoint).invoke(
-            FunctionName=name, Payload=b'{"sleep": 4}')["Payload"])) for _ in range(2)]
+        calls = [
+            pool.submit(
+                lambda: json.load(
+                    client(engine.endpoint).invoke(FunctionName=name, Payload=b'{"sleep": 4}')[
+                        "Payload"
+                    ]
+                )
+            )
+            for _ in range(2)
+        ]
         page.goto(f"{engine.endpoint}/_lamina/#/functions/{name}")
         cell = page.locator('#view td[data-in-flight="2"]')
         expect(cell).to_contain_text("2 / 3", timeout=15_000)
         shown = cell.locator("a.in-flight").evaluate_all("links => links.map(a => a.title)")
         ids = [body["request_id"] for body in (call.result() for call in calls)]
     assert sorted(shown) == sorted(ids)
-    expect(page.locator('#view td[data-in-flight="0"]')).to_contain_text("0 / 3",
-                                                                          timeout=15_000)
+    expect(page.locator('#view td[data-in-flight="0"]')).to_contain_text("0 / 3", timeout=15_000)

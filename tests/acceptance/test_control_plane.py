@@ -11,7 +11,15 @@ import zipfile
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import FUNCTIONS, PY_RUNTIME, ROLE, create_function, invoke_json, make_zip, zip_dir
+from tests.conftest import (
+    FUNCTIONS,
+    PY_RUNTIME,
+    ROLE,
+    create_function,
+    invoke_json,
+    make_zip,
+    zip_dir,
+)
 
 PACKAGE = zip_dir(FUNCTIONS / "python")
 
@@ -20,15 +28,27 @@ def error_of(call, *args, **kwargs) -> dict:
     with pytest.raises(ClientError) as raised:
         call(*args, **kwargs)
     response = raised.value.response
-    return {"code": response["Error"]["Code"], "message": response["Error"].get("Message", ""),
-            "status": response["ResponseMetadata"]["HTTPStatusCode"], "raw": response}
+    return {
+        "code": response["Error"]["Code"],
+        "message": response["Error"].get("Message", ""),
+        "status": response["ResponseMetadata"]["HTTPStatusCode"],
+        "raw": response,
+    }
 
 
 def test_create_answers_pending_then_becomes_active(lam, fname):
-    response = lam.create_function(FunctionName=fname, Runtime=PY_RUNTIME, Role=ROLE,
-                                   Handler="index.echo", Code={"ZipFile": PACKAGE},
-                                   Description="d", Timeout=7, MemorySize=512,
-                                   Environment={"Variables": {"AA": "1"}}, Tags={"team": "x"})
+    response = lam.create_function(
+        FunctionName=fname,
+        Runtime=PY_RUNTIME,
+        Role=ROLE,
+        Handler="index.echo",
+        Code={"ZipFile": PACKAGE},
+        Description="d",
+        Timeout=7,
+        MemorySize=512,
+        Environment={"Variables": {"AA": "1"}},
+        Tags={"team": "x"},
+    )
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 201
     assert response["State"] == "Pending"
     assert response["StateReasonCode"] == "Creating"
@@ -39,13 +59,15 @@ def test_create_answers_pending_then_becomes_active(lam, fname):
     assert response["Environment"] == {"Variables": {"AA": "1"}}
     assert response["Version"] == "$LATEST"
     assert response["PackageType"] == "Zip" and response["Architectures"] == ["x86_64"]
-    lam.get_waiter("function_active_v2").wait(FunctionName=fname,
-                                              WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+    lam.get_waiter("function_active_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
     got = lam.get_function(FunctionName=fname)
     assert got["Configuration"]["State"] == "Active"
     assert got["Tags"] == {"team": "x"}
     assert got["Code"]["RepositoryType"] == "S3"
     import urllib.request
+
     with urllib.request.urlopen(got["Code"]["Location"]) as downloaded:
         assert downloaded.read() == PACKAGE
     config = lam.get_function_configuration(FunctionName=fname)
@@ -66,8 +88,11 @@ def test_list_functions_paginates(lam, fname):
         if not marker:
             break
     assert [n for n in seen if n.startswith(fname)] == names
-    paginated = [f["FunctionName"] for p in lam.get_paginator("list_functions").paginate()
-                 for f in p["Functions"]]
+    paginated = [
+        f["FunctionName"]
+        for p in lam.get_paginator("list_functions").paginate()
+        for f in p["Functions"]
+    ]
     assert set(names) <= set(paginated)
 
 
@@ -79,19 +104,30 @@ def test_update_code_and_configuration(lam, fname):
     assert updated["LastUpdateStatus"] == "InProgress"
     assert updated["CodeSha256"] != before["CodeSha256"]
     assert updated["RevisionId"] != before["RevisionId"]
-    lam.get_waiter("function_updated_v2").wait(FunctionName=fname,
-                                               WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+    lam.get_waiter("function_updated_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
     assert invoke_json(lam, fname)[1] == "v2"
-    lam.update_function_configuration(FunctionName=fname, Timeout=9, MemorySize=256,
-                                      Environment={"Variables": {"BB": "2"}},
-                                      Handler="index.describe")
-    lam.get_waiter("function_updated_v2").wait(FunctionName=fname,
-                                               WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+    lam.update_function_configuration(
+        FunctionName=fname,
+        Timeout=9,
+        MemorySize=256,
+        Environment={"Variables": {"BB": "2"}},
+        Handler="index.describe",
+    )
+    lam.get_waiter("function_updated_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
     lam.update_function_code(FunctionName=fname, ZipFile=PACKAGE)
-    lam.get_waiter("function_updated_v2").wait(FunctionName=fname,
-                                               WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+    lam.get_waiter("function_updated_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
     config = lam.get_function_configuration(FunctionName=fname)
-    assert (config["Timeout"], config["MemorySize"], config["LastUpdateStatus"]) == (9, 256, "Successful")
+    assert (config["Timeout"], config["MemorySize"], config["LastUpdateStatus"]) == (
+        9,
+        256,
+        "Successful",
+    )
     body = invoke_json(lam, fname)[1]
     assert body["env"]["BB"] == "2" and "AA" not in body["env"]
     assert body["memory_limit_in_mb"] == "256"
@@ -99,8 +135,12 @@ def test_update_code_and_configuration(lam, fname):
 
 def test_revision_id_and_concurrent_updates(lam, fname):
     create_function(lam, fname, PACKAGE, handler="index.echo")
-    error = error_of(lam.update_function_configuration, FunctionName=fname, Timeout=5,
-                     RevisionId="00000000-0000-0000-0000-000000000000")
+    error = error_of(
+        lam.update_function_configuration,
+        FunctionName=fname,
+        Timeout=5,
+        RevisionId="00000000-0000-0000-0000-000000000000",
+    )
     assert (error["code"], error["status"]) == ("PreconditionFailedException", 412)
     big = make_zip({f"f{i}.bin": bytes(range(256)) * 4000 for i in range(30)})
     outcomes = []
@@ -130,20 +170,35 @@ def test_delete(lam, fname):
     for call in (lam.get_function, lam.get_function_configuration, lam.delete_function):
         error = error_of(call, FunctionName=fname)
         assert (error["code"], error["status"]) == ("ResourceNotFoundException", 404)
-        assert error["raw"]["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"] == \
-            "ResourceNotFoundException"
-    assert error["message"] == (f"Function not found: arn:aws:lambda:us-east-1:123456789012:"
-                                f"function:{fname}")
+        assert (
+            error["raw"]["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"]
+            == "ResourceNotFoundException"
+        )
+    assert error["message"] == (
+        f"Function not found: arn:aws:lambda:us-east-1:123456789012:function:{fname}"
+    )
 
 
 def test_duplicate_and_name_errors(lam, raw_lam, fname):
     create_function(lam, fname, PACKAGE, handler="index.echo")
-    error = error_of(lam.create_function, FunctionName=fname, Runtime=PY_RUNTIME, Role=ROLE,
-                     Handler="index.echo", Code={"ZipFile": PACKAGE})
+    error = error_of(
+        lam.create_function,
+        FunctionName=fname,
+        Runtime=PY_RUNTIME,
+        Role=ROLE,
+        Handler="index.echo",
+        Code={"ZipFile": PACKAGE},
+    )
     assert (error["code"], error["status"]) == ("ResourceConflictException", 409)
     # AWS refuses a name over 64 characters when creating; elsewhere it is just not found
-    error = error_of(raw_lam.create_function, FunctionName="a" * 65, Runtime=PY_RUNTIME,
-                     Role=ROLE, Handler="index.echo", Code={"ZipFile": PACKAGE})
+    error = error_of(
+        raw_lam.create_function,
+        FunctionName="a" * 65,
+        Runtime=PY_RUNTIME,
+        Role=ROLE,
+        Handler="index.echo",
+        Code={"ZipFile": PACKAGE},
+    )
     assert (error["code"], error["status"]) == ("InvalidParameterValueException", 400)
     assert "Member must have length less than or equal to 64" in error["message"]
     error = error_of(raw_lam.get_function, FunctionName="a" * 65)
@@ -152,47 +207,80 @@ def test_duplicate_and_name_errors(lam, raw_lam, fname):
     assert (error["code"], error["status"]) == ("ValidationException", 400)
     error = error_of(lam.get_function, FunctionName=f"{fname}:live", Qualifier="other")
     assert error["code"] == "InvalidParameterValueException"
-    assert error["message"] == ("The derived qualifier from the function name does not match "
-                                "the specified qualifier.")
-    error = error_of(lam.get_function,
-                     FunctionName=f"arn:aws:lambda:eu-west-1:123456789012:function:{fname}")
+    assert error["message"] == (
+        "The derived qualifier from the function name does not match the specified qualifier."
+    )
+    error = error_of(
+        lam.get_function, FunctionName=f"arn:aws:lambda:eu-west-1:123456789012:function:{fname}"
+    )
     assert (error["code"], error["status"]) == ("ResourceNotFoundException", 404)
     assert "not reachable in this region" in error["message"]
 
 
-@pytest.mark.parametrize("settings, code, fragment", [
-    ({"Timeout": 0}, "ValidationException", "greater than or equal to 1"),
-    ({"Timeout": 901}, "ValidationException", "less than or equal to 900"),
-    ({"MemorySize": 127}, "ValidationException", "greater than or equal to 128"),
-    ({"MemorySize": 10241}, "ValidationException", "less than or equal to 10240"),
-    # AWS answers an unknown runtime with InvalidParameterValueException (not the model's
-    # ValidationException), listing the runtimes it accepts
-    ({"Runtime": "cobol85"}, "InvalidParameterValueException",
-     "Value cobol85 at 'runtime' failed to satisfy constraint: Member must satisfy enum value "
-     "set: [nodejs20.x, python3.14, provided.al2023,"),
-    ({"Runtime": "PYTHON3.12"}, "InvalidParameterValueException", "] or be a valid ARN"),
-    ({"Runtime": "python2.7"}, "InvalidParameterValueException", "no longer supported"),
-    ({"Runtime": "provided"}, "InvalidParameterValueException",
-     "The runtime parameter of provided is no longer supported"),
-    ({"Architectures": ["x86_64", "arm64"]}, "ValidationException",
-     "Value '[x86_64, arm64]' at 'architectures' failed to satisfy constraint: Member must have "
-     "length less than or equal to 1"),
-    ({"Architectures": ["X86_64"]}, "ValidationException",
-     "Value '[X86_64]' at 'architectures' failed to satisfy constraint: Member must satisfy "
-     "constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be "
-     "null]"),
-    ({"Runtime": "java21"}, "InvalidParameterValueException", "Lamina cannot run"),
-    ({"Handler": "has space"}, "ValidationException", "regular expression"),
-    ({"Role": "not-a-role"}, "ValidationException", "regular expression"),
-    ({"Environment": {"Variables": {"BIG": "x" * 5000}}}, "InvalidParameterValueException",
-     "exceeded the 4KB limit"),
-    ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "InvalidParameterValueException",
-     "reserved keys"),
-    ({"Environment": {"Variables": {"1BAD": "x"}}}, "ValidationException", "regular expression"),
-])
+@pytest.mark.parametrize(
+    "settings, code, fragment",
+    [
+        ({"Timeout": 0}, "ValidationException", "greater than or equal to 1"),
+        ({"Timeout": 901}, "ValidationException", "less than or equal to 900"),
+        ({"MemorySize": 127}, "ValidationException", "greater than or equal to 128"),
+        ({"MemorySize": 10241}, "ValidationException", "less than or equal to 10240"),
+        # AWS answers an unknown runtime with InvalidParameterValueException (not the model's
+        # ValidationException), listing the runtimes it accepts
+        (
+            {"Runtime": "cobol85"},
+            "InvalidParameterValueException",
+            "Value cobol85 at 'runtime' failed to satisfy constraint: Member must satisfy enum value "
+            "set: [nodejs20.x, python3.14, provided.al2023,",
+        ),
+        ({"Runtime": "PYTHON3.12"}, "InvalidParameterValueException", "] or be a valid ARN"),
+        ({"Runtime": "python2.7"}, "InvalidParameterValueException", "no longer supported"),
+        (
+            {"Runtime": "provided"},
+            "InvalidParameterValueException",
+            "The runtime parameter of provided is no longer supported",
+        ),
+        (
+            {"Architectures": ["x86_64", "arm64"]},
+            "ValidationException",
+            "Value '[x86_64, arm64]' at 'architectures' failed to satisfy constraint: Member must have "
+            "length less than or equal to 1",
+        ),
+        (
+            {"Architectures": ["X86_64"]},
+            "ValidationException",
+            "Value '[X86_64]' at 'architectures' failed to satisfy constraint: Member must satisfy "
+            "constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be "
+            "null]",
+        ),
+        ({"Runtime": "java21"}, "InvalidParameterValueException", "Lamina cannot run"),
+        ({"Handler": "has space"}, "ValidationException", "regular expression"),
+        ({"Role": "not-a-role"}, "ValidationException", "regular expression"),
+        (
+            {"Environment": {"Variables": {"BIG": "x" * 5000}}},
+            "InvalidParameterValueException",
+            "exceeded the 4KB limit",
+        ),
+        (
+            {"Environment": {"Variables": {"AWS_REGION": "x"}}},
+            "InvalidParameterValueException",
+            "reserved keys",
+        ),
+        (
+            {"Environment": {"Variables": {"1BAD": "x"}}},
+            "ValidationException",
+            "regular expression",
+        ),
+    ],
+)
 def test_invalid_settings_are_refused(raw_lam, fname, settings, code, fragment):
-    arguments = {"FunctionName": fname, "Runtime": PY_RUNTIME, "Role": ROLE,
-                 "Handler": "index.echo", "Code": {"ZipFile": PACKAGE}, **settings}
+    arguments = {
+        "FunctionName": fname,
+        "Runtime": PY_RUNTIME,
+        "Role": ROLE,
+        "Handler": "index.echo",
+        "Code": {"ZipFile": PACKAGE},
+        **settings,
+    }
     error = error_of(raw_lam.create_function, **arguments)
     assert (error["code"], error["status"]) == (code, 400), error
     assert fragment in error["message"]
@@ -220,23 +308,38 @@ def _big_zip(total: int) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("package, fragment", [
-    (b"this is not a zip", "Could not unzip uploaded file"),
-    (_zip_with([("../escape.py", b"x", 0o100644)]), "unsafe path"),
-    (_zip_with([("/abs.py", b"x", 0o100644)]), "unsafe path"),
-    (_zip_with([("link", b"../../../../etc/passwd", 0o120777)]), "points outside"),
-    (_zip_with([("zeros", bytes(20 << 20), 0o100644)], zipfile.ZIP_BZIP2), "zip bomb"),
-])
+@pytest.mark.parametrize(
+    "package, fragment",
+    [
+        (b"this is not a zip", "Could not unzip uploaded file"),
+        (_zip_with([("../escape.py", b"x", 0o100644)]), "unsafe path"),
+        (_zip_with([("/abs.py", b"x", 0o100644)]), "unsafe path"),
+        (_zip_with([("link", b"../../../../etc/passwd", 0o120777)]), "points outside"),
+        (_zip_with([("zeros", bytes(20 << 20), 0o100644)], zipfile.ZIP_BZIP2), "zip bomb"),
+    ],
+)
 def test_unsafe_packages_are_refused(lam, fname, package, fragment):
-    error = error_of(lam.create_function, FunctionName=fname, Runtime=PY_RUNTIME, Role=ROLE,
-                     Handler="index.echo", Code={"ZipFile": package})
+    error = error_of(
+        lam.create_function,
+        FunctionName=fname,
+        Runtime=PY_RUNTIME,
+        Role=ROLE,
+        Handler="index.echo",
+        Code={"ZipFile": package},
+    )
     assert (error["code"], error["status"]) == ("InvalidParameterValueException", 400)
     assert fragment in error["message"]
 
 
 def test_unzipped_size_limit(lam, fname):
-    error = error_of(lam.create_function, FunctionName=fname, Runtime=PY_RUNTIME, Role=ROLE,
-                     Handler="index.echo", Code={"ZipFile": _big_zip(251 << 20)})
+    error = error_of(
+        lam.create_function,
+        FunctionName=fname,
+        Runtime=PY_RUNTIME,
+        Role=ROLE,
+        Handler="index.echo",
+        Code={"ZipFile": _big_zip(251 << 20)},
+    )
     assert (error["code"], error["status"]) == ("InvalidParameterValueException", 400)
     assert error["message"] == "Unzipped size must be smaller than 262144000 bytes"
 

@@ -72,8 +72,9 @@ class Dap:
 
     def send(self, command: str, **arguments: object) -> int:
         self.seq += 1
-        body = json.dumps({"seq": self.seq, "type": "request", "command": command,
-                           "arguments": arguments}).encode()
+        body = json.dumps(
+            {"seq": self.seq, "type": "request", "command": command, "arguments": arguments}
+        ).encode()
         self.sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
         return self.seq
 
@@ -117,13 +118,20 @@ class Dap:
 
     def attach(self, breakpoints: dict[str, list[int]] | None = None) -> None:
         """initialize, attach, breakpoints, configurationDone: VS Code's attach sequence."""
-        self.request("initialize", adapterID="lamina-test", clientID="tests",
-                     linesStartAt1=True, columnsStartAt1=True, pathFormat="path")
+        self.request(
+            "initialize",
+            adapterID="lamina-test",
+            clientID="tests",
+            linesStartAt1=True,
+            columnsStartAt1=True,
+            pathFormat="path",
+        )
         attach = self.send("attach", justMyCode=False)
         self.event("initialized")
         for path, lines in (breakpoints or {}).items():
-            verified = self.request("setBreakpoints", source={"path": path},
-                                    breakpoints=[{"line": n} for n in lines])
+            verified = self.request(
+                "setBreakpoints", source={"path": path}, breakpoints=[{"line": n} for n in lines]
+            )
             assert all(b["verified"] for b in verified["body"]["breakpoints"]), verified
         self.request("configurationDone")
         assert self.response(attach)["success"]
@@ -150,9 +158,11 @@ def lam(engine):
 
 
 def debug(engine, name: str, method: str = "PUT", **body: object) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{engine.endpoint}/_lamina/debug/{name}", method=method,
-                                     data=json.dumps(body).encode() if body or method == "PUT"
-                                     else None)
+    request = urllib.request.Request(
+        f"{engine.endpoint}/_lamina/debug/{name}",
+        method=method,
+        data=json.dumps(body).encode() if body or method == "PUT" else None,
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             text = response.read()
@@ -161,15 +171,22 @@ def debug(engine, name: str, method: str = "PUT", **body: object) -> tuple[int, 
         return error.code, json.loads(error.read())
 
 
-def hot_function(lam, name: str, folder: Path, source: str, filename: str,
-                 runtime: str = PY_RUNTIME) -> None:
+def hot_function(
+    lam, name: str, folder: Path, source: str, filename: str, runtime: str = PY_RUNTIME
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / filename).write_text(source)
-    lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Timeout=1,
-                        Handler=f"{filename.split('.')[0]}.handler",
-                        Code={"S3Bucket": "hot-reload", "S3Key": str(folder)})
-    lam.get_waiter("function_active_v2").wait(FunctionName=name,
-                                              WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+    lam.create_function(
+        FunctionName=name,
+        Runtime=runtime,
+        Role=ROLE,
+        Timeout=1,
+        Handler=f"{filename.split('.')[0]}.handler",
+        Code={"S3Bucket": "hot-reload", "S3Key": str(folder)},
+    )
+    lam.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
+    )
 
 
 def in_background(call) -> tuple[threading.Thread, list]:
@@ -179,8 +196,9 @@ def in_background(call) -> tuple[threading.Thread, list]:
     return thread, results
 
 
-def test_a_breakpoint_is_hit_under_debugpy_and_the_timeout_does_not_fire(engine, lam, fname,
-                                                                         tmp_path):
+def test_a_breakpoint_is_hit_under_debugpy_and_the_timeout_does_not_fire(
+    engine, lam, fname, tmp_path
+):
     folder = tmp_path / "fn"
     hot_function(lam, fname, folder, PY_HANDLER, "handler.py")
     response, body = invoke_json(lam, fname, {"sleep": 1.5})  # Timeout is 1 s
@@ -189,8 +207,14 @@ def test_a_breakpoint_is_hit_under_debugpy_and_the_timeout_does_not_fire(engine,
     port = free_port()
     status, settings = debug(engine, fname, Port=port)
     assert status == 200
-    assert settings == {"FunctionName": fname, "Version": "$LATEST", "Port": port, "Wait": False,
-                        "Qualifier": None, "Host": "127.0.0.1"}
+    assert settings == {
+        "FunctionName": fname,
+        "Version": "$LATEST",
+        "Port": port,
+        "Wait": False,
+        "Qualifier": None,
+        "Host": "127.0.0.1",
+    }
     response, body = invoke_json(lam, fname, {"sleep": 1.5})
     assert "FunctionError" not in response, body
     assert body["greeting"] == "hello nobody" and body["left_ms"] > 3_000_000  # no 1 s deadline
@@ -203,8 +227,11 @@ def test_a_breakpoint_is_hit_under_debugpy_and_the_timeout_does_not_fire(engine,
         assert stopped["body"]["reason"] == "breakpoint"
         thread_id = stopped["body"]["threadId"]
         frame = dap.request("stackTrace", threadId=thread_id)["body"]["stackFrames"][0]
-        assert (frame["name"], frame["line"], frame["source"]["path"]) == \
-            ("handler", BREAK_LINE, str(folder / "handler.py"))
+        assert (frame["name"], frame["line"], frame["source"]["path"]) == (
+            "handler",
+            BREAK_LINE,
+            str(folder / "handler.py"),
+        )
         value = dap.request("evaluate", expression="name", frameId=frame["id"], context="repl")
         assert value["body"]["result"] == "'dap'"
         assert thread.is_alive()  # held at the breakpoint
@@ -234,8 +261,13 @@ def test_wait_holds_the_invocation_until_a_debugger_attaches(engine, lam, fname,
     thread, results = in_background(lambda: invoke_json(lam, fname, {"name": "waited"})[1])
     dap = Dap(port)
     try:
-        dap.request("initialize", adapterID="lamina-test", linesStartAt1=True,
-                    columnsStartAt1=True, pathFormat="path")
+        dap.request(
+            "initialize",
+            adapterID="lamina-test",
+            linesStartAt1=True,
+            columnsStartAt1=True,
+            pathFormat="path",
+        )
         attach = dap.send("attach", justMyCode=False)
         dap.event("initialized")
         assert thread.is_alive() and not results  # attached, not configured: still held
@@ -271,8 +303,15 @@ def test_node_runs_under_its_inspector(engine, lam, fname, tmp_path):
     target = inspector_targets(port)[0]
     assert target["type"] == "node"
     with connect(target["webSocketDebuggerUrl"], close_timeout=1) as inspector:
-        inspector.send(json.dumps({"id": 1, "method": "Runtime.evaluate", "params": {
-            "expression": "process.env.AWS_LAMBDA_FUNCTION_NAME"}}))
+        inspector.send(
+            json.dumps(
+                {
+                    "id": 1,
+                    "method": "Runtime.evaluate",
+                    "params": {"expression": "process.env.AWS_LAMBDA_FUNCTION_NAME"},
+                }
+            )
+        )
         answer = json.loads(inspector.recv(timeout=10))
         assert answer == {"id": 1, "result": {"result": {"type": "string", "value": fname}}}
 
@@ -293,8 +332,13 @@ def test_node_runs_under_its_inspector(engine, lam, fname, tmp_path):
 
 def test_bad_requests_get_clear_errors(engine, lam, fname, tmp_path):
     assert debug(engine, "no-such-function", Port=free_port())[0] == 404
-    lam.create_function(FunctionName=fname, Runtime="provided.al2023", Role=ROLE,
-                        Handler="x", Code={"ZipFile": make_zip({"bootstrap": "#!/bin/sh\n"})})
+    lam.create_function(
+        FunctionName=fname,
+        Runtime="provided.al2023",
+        Role=ROLE,
+        Handler="x",
+        Code={"ZipFile": make_zip({"bootstrap": "#!/bin/sh\n"})},
+    )
     status, body = debug(engine, fname)
     assert status == 400 and "Python and Node.js" in body["message"]
 
@@ -321,17 +365,32 @@ def test_the_lamina_debug_command(engine, lam, fname, tmp_path):
     hot_function(lam, fname, tmp_path / "fn", PY_HANDLER, "handler.py")
     port = free_port()
     env = dict(os.environ, LAMINA_ENDPOINT=engine.endpoint)
-    done = subprocess.run([sys.executable, "-m", "lamina", "debug", fname, "--port", str(port)],
-                          capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "lamina", "debug", fname, "--port", str(port)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert f"listens on 127.0.0.1:{port}" in done.stdout
     assert invoke_json(lam, fname, {"sleep": 1.5})[1]["greeting"] == "hello nobody"
-    done = subprocess.run([sys.executable, "-m", "lamina", "debug", fname, "--off"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "lamina", "debug", fname, "--off"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert done.returncode == 0 and "debug mode off" in done.stdout, done.stderr
     assert invoke_json(lam, fname, {"sleep": 1.5})[1]["errorType"] == "Sandbox.Timedout"
-    done = subprocess.run([sys.executable, "-m", "lamina", "debug", "missing-fn"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "lamina", "debug", "missing-fn"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert done.returncode != 0 and done.stderr.startswith("lamina: 404 ")
     assert "Traceback" not in done.stderr
 
@@ -384,8 +443,9 @@ def test_debug_mode_survives_an_engine_restart(tmp_path, fname):
     try:
         status, settings = debug(second, fname, method="GET")
         assert (status, settings["Port"], settings["Version"]) == (200, port, "$LATEST")
-        listed = json.loads(urllib.request.urlopen(f"{second.endpoint}/_lamina/debug",
-                                                   timeout=30).read())["Debug"]
+        listed = json.loads(
+            urllib.request.urlopen(f"{second.endpoint}/_lamina/debug", timeout=30).read()
+        )["Debug"]
         assert [s["FunctionName"] for s in listed] == [fname]  # the deleted one's went too
         lam = client(second.endpoint)
         response, body = invoke_json(lam, fname, {"sleep": 1.5})  # Timeout is 1 s

@@ -27,11 +27,18 @@ HOLD_S = 6.0  # how long the proxy holds each CreateQueue
 TEMPLATE = {
     "Resources": {
         "Slow": {"Type": "AWS::SQS::Queue"},
-        "Fn": {"Type": "AWS::Lambda::Function", "Properties": {
-            "Runtime": "python3.12", "Handler": "index.handler",
-            "Role": "arn:aws:iam::123456789012:role/r",
-            "Code": {"ZipFile": "def handler(e, c):\n    return 1\n"},
-            "Environment": {"Variables": {"QUEUE": {"Ref": "Slow"}}}}}}}
+        "Fn": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "Runtime": "python3.12",
+                "Handler": "index.handler",
+                "Role": "arn:aws:iam::123456789012:role/r",
+                "Code": {"ZipFile": "def handler(e, c):\n    return 1\n"},
+                "Environment": {"Variables": {"QUEUE": {"Ref": "Slow"}}},
+            },
+        },
+    }
+}
 
 
 class SlowProxy:
@@ -43,13 +50,15 @@ class SlowProxy:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                if b"CreateQueue" in body or "CreateQueue" in self.headers.get(
-                        "x-amz-target", ""):
+                if b"CreateQueue" in body or "CreateQueue" in self.headers.get("x-amz-target", ""):
                     proxy.held += 1
                     time.sleep(HOLD_S)
-                request = urllib.request.Request(target + self.path, data=body, method="POST",
-                                                 headers={k: v for k, v in self.headers.items()
-                                                          if k.lower() != "host"})
+                request = urllib.request.Request(
+                    target + self.path,
+                    data=body,
+                    method="POST",
+                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                )
                 try:
                     with urllib.request.urlopen(request, timeout=60) as answer:
                         status, headers, data = answer.status, answer.headers, answer.read()
@@ -57,8 +66,13 @@ class SlowProxy:
                     status, headers, data = error.code, error.headers, error.read()
                 self.send_response(status)
                 for key, value in headers.items():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection",
-                                           "server", "date"):
+                    if key.lower() not in (
+                        "content-length",
+                        "transfer-encoding",
+                        "connection",
+                        "server",
+                        "date",
+                    ):
                         self.send_header(key, value)
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
@@ -84,9 +98,13 @@ def proxy(moto):
 
 
 def deploy_in_background(path: Path, endpoint: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "lamina", "deploy", str(path), "--json",
-                             "--endpoint-url", endpoint], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lamina", "deploy", str(path), "--json", "--endpoint-url", endpoint],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def stack_status(engine, name: str) -> str:
@@ -102,7 +120,8 @@ def wait_until(predicate, timeout: float, what: str):
 
 
 def test_a_live_engines_deploy_is_left_alone_and_a_dead_ones_is_rolled_back(
-        postgres, proxy, tmp_path):
+    postgres, proxy, tmp_path
+):
     url = postgres.new_database()
     env = {"AWS_ENDPOINT_URL": proxy.endpoint}
     flags = ("--store", url, "--cluster-lease", LEASE)
@@ -140,9 +159,15 @@ def test_a_live_engines_deploy_is_left_alone_and_a_dead_ones_is_rolled_back(
         wait_until(lambda: proxy.held > held, 30, "the update to reach CreateQueue")
         kill_tree(first.process.pid)
         running.wait(timeout=60)
-        status = wait_until(lambda: stack_status(second, "held") in (
-            "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED") and
-            stack_status(second, "held"), 30, "the surviving engine to roll the update back")
+        status = wait_until(
+            lambda: (
+                stack_status(second, "held")
+                in ("UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED")
+                and stack_status(second, "held")
+            ),
+            30,
+            "the surviving engine to roll the update back",
+        )
         assert status == "UPDATE_ROLLBACK_COMPLETE"
         assert "finishing it" in second.log()
         stack = second.get("/_lamina/stacks/held")

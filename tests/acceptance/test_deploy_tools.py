@@ -25,8 +25,12 @@ CDK_CLI = CDK / "node_modules" / ".bin" / "cdk"
 SLS = ROOT / "tests" / "serverless"
 SLS_CLI = SLS / "node_modules" / ".bin" / "serverless"
 # no AWS account, no profile, no network: what the tools get
-OFFLINE = {"CDK_DISABLE_VERSION_CHECK": "1", "SLS_TELEMETRY_DISABLED": "1",
-           "SLS_NOTIFICATIONS_MODE": "off", "AWS_EC2_METADATA_DISABLED": "true"}
+OFFLINE = {
+    "CDK_DISABLE_VERSION_CHECK": "1",
+    "SLS_TELEMETRY_DISABLED": "1",
+    "SLS_NOTIFICATIONS_MODE": "off",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 
 def _tool_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -41,9 +45,15 @@ def synth(app: Path, out: Path, tmp_path: Path, *context: str) -> Path:
     args = [str(CDK_CLI), "synth", "--quiet", "--no-notices", "--output", str(out)]
     for item in context:
         args += ["--context", item]
-    done = subprocess.run(args, cwd=app, capture_output=True, text=True, timeout=180,
-                          env=_tool_env(tmp_path, NODE_PATH=str(CDK / "node_modules")),
-                          check=False)
+    done = subprocess.run(
+        args,
+        cwd=app,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=_tool_env(tmp_path, NODE_PATH=str(CDK / "node_modules")),
+        check=False,
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     assert (out / "manifest.json").is_file()
     return out
@@ -72,10 +82,12 @@ def api_url(stack: dict, logical_prefix: str) -> str:
 
 needs_cdk = pytest.mark.skipif(
     shutil.which("node") is None or not CDK_CLI.exists(),
-    reason="needs node and the aws-cdk CLI in tests/cdk/node_modules (scripts/setup --test)")
+    reason="needs node and the aws-cdk CLI in tests/cdk/node_modules (scripts/setup --test)",
+)
 needs_sls = pytest.mark.skipif(
     shutil.which("node") is None or not SLS_CLI.exists(),
-    reason="needs node and serverless@3 in tests/serverless/node_modules (scripts/setup --test)")
+    reason="needs node and serverless@3 in tests/serverless/node_modules (scripts/setup --test)",
+)
 
 
 @needs_cdk
@@ -90,10 +102,17 @@ def test_cdk_app_synthesized_deployed_updated_destroyed(engine, dlam, moto, tmp_
     assert (data["StackName"], service["StackName"]) == ("ShopData", "ShopService")
     assert data["StackStatus"] == service["StackStatus"] == "CREATE_COMPLETE"
     kinds = {r["ResourceType"] for r in service["Resources"]}
-    assert {"AWS::CDK::Metadata", "AWS::IAM::Policy", "AWS::Lambda::Permission",
-            "AWS::ApiGatewayV2::Integration", "AWS::ApiGatewayV2::Route",
-            "AWS::ApiGateway::Method", "AWS::ApiGateway::Resource",
-            "AWS::Lambda::EventSourceMapping", "AWS::Events::Rule"} <= kinds
+    assert {
+        "AWS::CDK::Metadata",
+        "AWS::IAM::Policy",
+        "AWS::Lambda::Permission",
+        "AWS::ApiGatewayV2::Integration",
+        "AWS::ApiGatewayV2::Route",
+        "AWS::ApiGateway::Method",
+        "AWS::ApiGateway::Resource",
+        "AWS::Lambda::EventSourceMapping",
+        "AWS::Events::Rule",
+    } <= kinds
     names = outputs(service)
     worker, web = names["WorkerName"], names["WebName"]
     queue_url = resource(data, "OrdersA9B65338")["PhysicalResourceId"]
@@ -105,8 +124,12 @@ def test_cdk_app_synthesized_deployed_updated_destroyed(engine, dlam, moto, tmp_
     assert config["Configuration"]["Runtime"] == "nodejs20.x"
     assert config["Tags"]["aws:cloudformation:stack-name"] == "ShopService"
     _, body = invoke(dlam, web, {"pathParameters": {"name": "direct"}})
-    assert json.loads(body["body"]) == {"from": "node", "version": "v1", "queue": queue_url,
-                                        "name": "direct"}
+    assert json.loads(body["body"]) == {
+        "from": "node",
+        "version": "v1",
+        "queue": queue_url,
+        "name": "direct",
+    }
     _, body = invoke(dlam, worker, {"path": "/x"})
     assert json.loads(body["body"])["greeting"] == "hello"
 
@@ -120,12 +143,18 @@ def test_cdk_app_synthesized_deployed_updated_destroyed(engine, dlam, moto, tmp_
     # the SQS event source: a message sent to moto's queue reaches the Python function
     logs = client(engine.endpoint, "logs")
     sqs.send_message(QueueUrl=queue_url, MessageBody="order-1")
-    wait_for(lambda: any("order-1" in e["message"] for e in logs.filter_log_events(
-        logGroupName=f"/aws/lambda/{worker}").get("events", [])), timeout=60,
-        what="the queue's message in the worker's log")
+    wait_for(
+        lambda: any(
+            "order-1" in e["message"]
+            for e in logs.filter_log_events(logGroupName=f"/aws/lambda/{worker}").get("events", [])
+        ),
+        timeout=60,
+        what="the queue's message in the worker's log",
+    )
     # the schedule: a rule the engine runs, with the target's Input
-    (nightly,) = [s for s in engine.get("/_lamina/schedules")["Schedules"]
-                  if s.get("Stack") == "ShopService"]
+    (nightly,) = [
+        s for s in engine.get("/_lamina/schedules")["Schedules"] if s.get("Stack") == "ShopService"
+    ]
     assert nightly["ScheduleExpression"] == "rate(1 day)"
     assert nightly["TargetArn"].endswith(f":function:{worker}")
     assert json.loads(nightly["Input"]) == {"source": "nightly"}
@@ -133,8 +162,9 @@ def test_cdk_app_synthesized_deployed_updated_destroyed(engine, dlam, moto, tmp_
     # CDK's LogRetention custom resource: refused, naming it, with nothing created
     with_custom = synth(app, tmp_path / "custom.out", tmp_path, "logRetention=1")
     before = len(dlam.list_functions()["Functions"])
-    refused = lamina("deploy", str(with_custom), "--stack-name", "ShopService",
-                     endpoint=engine.endpoint)
+    refused = lamina(
+        "deploy", str(with_custom), "--stack-name", "ShopService", endpoint=engine.endpoint
+    )
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "Custom::LogRetention" in refused.stderr and "logGroup" in refused.stderr
     assert len(dlam.list_functions()["Functions"]) == before
@@ -150,8 +180,12 @@ def test_cdk_app_synthesized_deployed_updated_destroyed(engine, dlam, moto, tmp_
     assert only["StackName"] == "ShopService" and only["StackStatus"] == "UPDATE_COMPLETE"
     assert outputs(only)["WebName"] == web and outputs(only)["WorkerName"] == worker
     assert get_json(f"{api_url(only, 'Http')}/hello/bo") == {
-        "from": "node", "version": "v2", "queue": queue_url, "name": "bo",
-        "routeKey": "GET /hello/{name}"}
+        "from": "node",
+        "version": "v2",
+        "queue": queue_url,
+        "name": "bo",
+        "routeKey": "GET /hello/{name}",
+    }
     _, body = invoke(dlam, worker, {})
     assert json.loads(body["body"])["greeting"] == "hey"
     again = lamina("deploy", str(out), endpoint=engine.endpoint)
@@ -164,16 +198,27 @@ def test_cdk_app_synthesized_deployed_updated_destroyed(engine, dlam, moto, tmp_
     left = [f["FunctionName"] for f in dlam.list_functions()["Functions"]]
     assert worker not in left and web not in left
     assert queue_url not in sqs.list_queues().get("QueueUrls", [])
-    assert not [s for s in engine.get("/_lamina/schedules")["Schedules"]
-                if s.get("Stack") == "ShopService"]
-    assert not [a for a in engine.get("/_lamina/apis")["Apis"] if a.get("Stack") in
-                ("ShopService", "ShopData")]
+    assert not [
+        s for s in engine.get("/_lamina/schedules")["Schedules"] if s.get("Stack") == "ShopService"
+    ]
+    assert not [
+        a
+        for a in engine.get("/_lamina/apis")["Apis"]
+        if a.get("Stack") in ("ShopService", "ShopData")
+    ]
 
 
 def sls_package(service: Path, tmp_path: Path) -> Path:
     """`serverless package` with no AWS credentials or configuration at all."""
-    done = subprocess.run([str(SLS_CLI), "package"], cwd=service, capture_output=True,
-                          text=True, timeout=300, env=_tool_env(tmp_path), check=False)
+    done = subprocess.run(
+        [str(SLS_CLI), "package"],
+        cwd=service,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_tool_env(tmp_path),
+        check=False,
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     return service / ".serverless"
 
@@ -205,8 +250,9 @@ def test_serverless_package_deployed_called_updated_destroyed(engine, dlam, tmp_
     rest = get_json(f"{api_url(stack, 'ApiGatewayRestApi')}/greet/cy")
     assert rest == {"message": "hello cy", "version": "v1"}
     assert api_url(stack, "ApiGatewayRestApi").endswith("/dev")
-    (rule,) = [s for s in engine.get("/_lamina/schedules")["Schedules"]
-               if s.get("Stack") == "greeter-dev"]
+    (rule,) = [
+        s for s in engine.get("/_lamina/schedules")["Schedules"] if s.get("Stack") == "greeter-dev"
+    ]
     assert rule["ScheduleExpression"] == "rate(1 hour)"
     assert rule["TargetArn"].endswith(":function:greeter-dev-hello")
     _, body = invoke(dlam, "greeter-dev-hello", {"pathParameters": {"name": "x"}})
@@ -219,14 +265,20 @@ def test_serverless_package_deployed_called_updated_destroyed(engine, dlam, tmp_
     sls_package(service, tmp_path)
     updated = deploy_json(service, engine.endpoint)
     assert updated["StackStatus"] == "UPDATE_COMPLETE"
-    assert get_json(f"{api_url(updated, 'HttpApi')}/hello/bo") == {"message": "hello bo",
-                                                                   "version": "v2"}
-    assert [v["Version"] for v in dlam.list_versions_by_function(
-        FunctionName="greeter-dev-hello")["Versions"]] == ["$LATEST", "1", "2"]
+    assert get_json(f"{api_url(updated, 'HttpApi')}/hello/bo") == {
+        "message": "hello bo",
+        "version": "v2",
+    }
+    assert [
+        v["Version"]
+        for v in dlam.list_versions_by_function(FunctionName="greeter-dev-hello")["Versions"]
+    ] == ["$LATEST", "1", "2"]
 
     done = lamina("destroy", "greeter-dev", endpoint=engine.endpoint)
     assert done.returncode == 0, done.stderr + done.stdout
-    assert "greeter-dev-hello" not in [f["FunctionName"] for f in
-                                       dlam.list_functions()["Functions"]]
-    assert not [s for s in engine.get("/_lamina/schedules")["Schedules"]
-                if s.get("Stack") == "greeter-dev"]
+    assert "greeter-dev-hello" not in [
+        f["FunctionName"] for f in dlam.list_functions()["Functions"]
+    ]
+    assert not [
+        s for s in engine.get("/_lamina/schedules")["Schedules"] if s.get("Stack") == "greeter-dev"
+    ]

@@ -17,7 +17,7 @@ from tests.durable_sdk import sdk_package
 
 pytest.importorskip("aws_durable_execution_sdk_python")
 
-WORKFLOW = b'''
+WORKFLOW = b"""
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
 from aws_durable_execution_sdk_python.config import Duration
 
@@ -39,14 +39,19 @@ def slow(event, context: DurableContext):
     context.step(lambda _: "one", name="one")
     context.step(lambda _: time.sleep(3) or "two", name="two")
     return "done"
-'''
+"""
 
 
 def create(lam, name: str, handler: str, timeout: int = 300) -> None:
-    lam.create_function(FunctionName=name, Runtime="python3.13", Role=ROLE,
-                        Handler=f"handler.{handler}", Timeout=30,
-                        Code={"ZipFile": sdk_package({"handler.py": WORKFLOW})},
-                        DurableConfig={"ExecutionTimeout": timeout})
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=ROLE,
+        Handler=f"handler.{handler}",
+        Timeout=30,
+        Code={"ZipFile": sdk_package({"handler.py": WORKFLOW})},
+        DurableConfig={"ExecutionTimeout": timeout},
+    )
     for _ in range(100):
         if lam.get_function_configuration(FunctionName=name)["State"] == "Active":
             return
@@ -64,8 +69,9 @@ def wait_status(lam, arn: str, wanted: str, seconds: float = 60) -> dict:
 
 
 def events(lam, arn: str) -> list[dict]:
-    return lam.get_durable_execution_history(DurableExecutionArn=arn,
-                                             IncludeExecutionData=True)["Events"]
+    return lam.get_durable_execution_history(DurableExecutionArn=arn, IncludeExecutionData=True)[
+        "Events"
+    ]
 
 
 @pytest.mark.slow
@@ -75,8 +81,9 @@ def test_a_seven_day_wait_finishes_in_seconds_under_time_scale(tmp_path):
         lam = client(engine.endpoint)
         create(lam, "weekly", "week", timeout=31_622_400)
         started = time.monotonic()
-        arn = lam.invoke(FunctionName="weekly", Qualifier="$LATEST", InvocationType="Event",
-                         Payload=b"{}")["DurableExecutionArn"]
+        arn = lam.invoke(
+            FunctionName="weekly", Qualifier="$LATEST", InvocationType="Event", Payload=b"{}"
+        )["DurableExecutionArn"]
         done = wait_status(lam, arn, "SUCCEEDED", 60)
         assert time.monotonic() - started < 30
         assert json.loads(done["Result"]) == ["before", "after"]
@@ -96,17 +103,32 @@ def test_callbacks_from_the_aws_cli_and_boto3_and_single_use_tokens(server):
     create(lam, "approve-cli", "approval")
     arns = []
     for name in ("by-cli", "by-boto3"):
-        reply = lam.invoke(FunctionName="approve-cli", Qualifier="$LATEST",
-                           InvocationType="Event", DurableExecutionName=name, Payload=b"{}")
+        reply = lam.invoke(
+            FunctionName="approve-cli",
+            Qualifier="$LATEST",
+            InvocationType="Event",
+            DurableExecutionName=name,
+            Payload=b"{}",
+        )
         assert reply["StatusCode"] == 202
         arns.append(reply["DurableExecutionArn"])
     # the same name and input starts nothing new; another input is refused
-    again = lam.invoke(FunctionName="approve-cli", Qualifier="$LATEST", InvocationType="Event",
-                       DurableExecutionName="by-cli", Payload=b"{}")
+    again = lam.invoke(
+        FunctionName="approve-cli",
+        Qualifier="$LATEST",
+        InvocationType="Event",
+        DurableExecutionName="by-cli",
+        Payload=b"{}",
+    )
     assert again["DurableExecutionArn"] == arns[0]
     with pytest.raises(lam.exceptions.DurableExecutionAlreadyStartedException):
-        lam.invoke(FunctionName="approve-cli", Qualifier="$LATEST", InvocationType="Event",
-                   DurableExecutionName="by-cli", Payload=b'{"other": 1}')
+        lam.invoke(
+            FunctionName="approve-cli",
+            Qualifier="$LATEST",
+            InvocationType="Event",
+            DurableExecutionName="by-cli",
+            Payload=b'{"other": 1}',
+        )
     ids = []
     for arn in arns:
         deadline = time.monotonic() + 30
@@ -117,18 +139,43 @@ def test_callbacks_from_the_aws_cli_and_boto3_and_single_use_tokens(server):
                 break
             time.sleep(0.1)
         ids.append(started[0]["CallbackStartedDetails"]["CallbackId"])
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
-               AWS_DEFAULT_REGION="us-east-1")
+    env = dict(
+        os.environ, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1"
+    )
     aws = str(Path(sys.executable).parent / "aws")  # AWS CLI v1 (the test extras)
-    subprocess.run([aws, "lambda", "send-durable-execution-callback-heartbeat",
-                    "--endpoint-url", server.endpoint, "--callback-id", ids[0]],
-                   check=True, env=env, capture_output=True)
-    subprocess.run([aws, "lambda", "send-durable-execution-callback-success",
-                    "--endpoint-url", server.endpoint, "--callback-id", ids[0],
-                    "--result", '"yes"'],
-                   check=True, env=env, capture_output=True)
+    subprocess.run(
+        [
+            aws,
+            "lambda",
+            "send-durable-execution-callback-heartbeat",
+            "--endpoint-url",
+            server.endpoint,
+            "--callback-id",
+            ids[0],
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            aws,
+            "lambda",
+            "send-durable-execution-callback-success",
+            "--endpoint-url",
+            server.endpoint,
+            "--callback-id",
+            ids[0],
+            "--result",
+            '"yes"',
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     lam.send_durable_execution_callback_failure(
-        CallbackId=ids[1], Error={"ErrorType": "Rejected", "ErrorMessage": "no"})
+        CallbackId=ids[1], Error={"ErrorType": "Rejected", "ErrorMessage": "no"}
+    )
     done = wait_status(lam, arns[0], "SUCCEEDED")
     assert json.loads(done["Result"]) == {"approved": '"yes"'}  # the SDK hands the raw payload
     failed = wait_status(lam, arns[1], "FAILED")
@@ -137,10 +184,12 @@ def test_callbacks_from_the_aws_cli_and_boto3_and_single_use_tokens(server):
         lam.send_durable_execution_callback_success(CallbackId=ids[0], Result=b'"late"')
     # a spent checkpoint token is refused
     with pytest.raises(lam.exceptions.InvalidParameterValueException):
-        lam.checkpoint_durable_execution(DurableExecutionArn=arns[0], CheckpointToken="AAAA",
-                                         Updates=[])
-    listed = lam.list_durable_executions_by_function(FunctionName="approve-cli",
-                                                     Statuses=["FAILED"])
+        lam.checkpoint_durable_execution(
+            DurableExecutionArn=arns[0], CheckpointToken="AAAA", Updates=[]
+        )
+    listed = lam.list_durable_executions_by_function(
+        FunctionName="approve-cli", Statuses=["FAILED"]
+    )
     assert [e["DurableExecutionArn"] for e in listed["DurableExecutions"]] == [arns[1]]
 
 
@@ -150,11 +199,13 @@ def test_an_execution_survives_kill_9_of_the_engine(tmp_path):
     engine = start_server(data)
     lam = client(engine.endpoint)
     create(lam, "survivor", "slow")
-    arn = lam.invoke(FunctionName="survivor", Qualifier="$LATEST", InvocationType="Event",
-                     Payload=b"{}")["DurableExecutionArn"]
+    arn = lam.invoke(
+        FunctionName="survivor", Qualifier="$LATEST", InvocationType="Event", Payload=b"{}"
+    )["DurableExecutionArn"]
     deadline = time.monotonic() + 30
-    while not any(e["EventType"] == "StepStarted" and e.get("Name") == "two"
-                  for e in events(lam, arn)):
+    while not any(
+        e["EventType"] == "StepStarted" and e.get("Name") == "two" for e in events(lam, arn)
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     engine.process.send_signal(signal.SIGKILL)  # mid-step: its checkpoint is lost
@@ -165,10 +216,17 @@ def test_an_execution_survives_kill_9_of_the_engine(tmp_path):
         done = wait_status(lam, arn, "SUCCEEDED", 60)
         assert json.loads(done["Result"]) == "done"
         history = events(lam, arn)
-        lost = [e for e in history if e["EventType"] == "InvocationCompleted"
-                and e["InvocationCompletedDetails"].get("Error")]
-        assert lost and lost[0]["InvocationCompletedDetails"]["Error"]["Payload"][
-            "ErrorType"] == "Lamina.EngineLost"
+        lost = [
+            e
+            for e in history
+            if e["EventType"] == "InvocationCompleted"
+            and e["InvocationCompletedDetails"].get("Error")
+        ]
+        assert (
+            lost
+            and lost[0]["InvocationCompletedDetails"]["Error"]["Payload"]["ErrorType"]
+            == "Lamina.EngineLost"
+        )
         two = [(e["EventType"], e["EventId"]) for e in history if e.get("Name") == "two"]
         # started before the kill, ran again after it (the SDK re-runs a STARTED
         # at-least-once step without a new START) and succeeded in the new invocation

@@ -36,14 +36,23 @@ cloudwatch = pytest.importorskip("aws_durable_execution_conformance_tests.cloudw
 pytest.importorskip("aws_durable_execution_sdk_python")
 
 # requirement id prefix → suite (the YAML folder and the handler module)
-SUITES = {"1": "step", "2": "wait", "3": "child", "4": "callback", "5": "invoke",
-          "6": "wait_for_condition", "7": "wait_for_callback", "8": "parallel", "9": "map"}
+SUITES = {
+    "1": "step",
+    "2": "wait",
+    "3": "child",
+    "4": "callback",
+    "5": "invoke",
+    "6": "wait_for_condition",
+    "7": "wait_for_callback",
+    "8": "parallel",
+    "9": "map",
+}
 HANDLERS = FUNCTIONS / "durable_conformance"
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts"
-POLL_S = 0.25     # the validator's poll of an asynchronous execution's history (its default: 2 s)
-STALL_S = 120     # no new event for this long fails a requirement (its default, 30 s, is too
-                  # short on a 2-core machine shared with other tests: a cold start is slower)
-WORKERS = 16      # requirements validated at once (most of their time is waiting)
+POLL_S = 0.25  # the validator's poll of an asynchronous execution's history (its default: 2 s)
+STALL_S = 120  # no new event for this long fails a requirement (its default, 30 s, is too
+# short on a 2-core machine shared with other tests: a cold start is slower)
+WORKERS = 16  # requirements validated at once (most of their time is waiting)
 
 
 def handler_modules() -> dict[str, bytes]:
@@ -70,8 +79,9 @@ def expected_replays(path: str) -> int:
     between them; logs are read after it ends): a measure of how long it runs."""
     data = validate.load_yaml_file(path)
     events = data.get("ExpectedExecutionHistory") or []
-    return (sum(e.get("EventType") == "InvocationCompleted" for e in events if isinstance(e, dict))
-            + 2 * bool(data.get("ExpectedLogs")))
+    return sum(
+        e.get("EventType") == "InvocationCompleted" for e in events if isinstance(e, dict)
+    ) + 2 * bool(data.get("ExpectedLogs"))
 
 
 def order(rid: str) -> tuple[int, ...]:
@@ -103,15 +113,18 @@ def prompt_log_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     retriever = cloudwatch.CloudWatchLogRetriever
     read = retriever.get_execution_log_events
     monkeypatch.setattr(retriever, "EVENT_POLL_TIMEOUT_SECONDS", 2.0)
-    monkeypatch.setattr(retriever, "get_execution_log_events",
-                        lambda self, *args, **kwargs: read(self, *args,
-                                                           **{**kwargs, "wait_seconds": 1}))
+    monkeypatch.setattr(
+        retriever,
+        "get_execution_log_events",
+        lambda self, *args, **kwargs: read(self, *args, **{**kwargs, "wait_seconds": 1}),
+    )
 
 
 @pytest.fixture(scope="module")
 def conformance_engine(tmp_path_factory: pytest.TempPathFactory):
-    engine = start_server(tmp_path_factory.mktemp("durable-conformance") / "data",
-                          "--idle-timeout", "120")
+    engine = start_server(
+        tmp_path_factory.mktemp("durable-conformance") / "data", "--idle-timeout", "120"
+    )
     yield engine
     engine.stop()
     assert "Traceback" not in engine.log(), engine.log()
@@ -124,8 +137,7 @@ def test_conformance_requirements(conformance_engine, tmp_path, monkeypatch):
     monkeypatch.setattr(validate, "POLL_NO_PROGRESS_TIMEOUT_SECONDS", STALL_S)
     prompt_log_reads(monkeypatch)
     began = time.monotonic()
-    lam = client(conformance_engine.endpoint, read_timeout=300,
-                 max_pool_connections=WORKERS + 8)
+    lam = client(conformance_engine.endpoint, read_timeout=300, max_pool_connections=WORKERS + 8)
     package = sdk_package(handler_modules())
     handlers = handler_ids()
     files = requirement_files()
@@ -144,26 +156,40 @@ def test_conformance_requirements(conformance_engine, tmp_path, monkeypatch):
             runnable.append(rid)
 
     def create(target: tuple[str, str]) -> None:
-        lam.create_function(FunctionName=target[0], Runtime="python3.13", Role=ROLE,
-                            Handler=target[1], Code={"ZipFile": package}, Timeout=60,
-                            Environment=env, LoggingConfig={"LogFormat": "JSON"},
-                            DurableConfig={"ExecutionTimeout": 300, "RetentionPeriodInDays": 7})
+        lam.create_function(
+            FunctionName=target[0],
+            Runtime="python3.13",
+            Role=ROLE,
+            Handler=target[1],
+            Code={"ZipFile": package},
+            Timeout=60,
+            Environment=env,
+            LoggingConfig={"LogFormat": "JSON"},
+            DurableConfig={"ExecutionTimeout": 300, "RetentionPeriodInDays": 7},
+        )
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(create, targets))
     invoker = Invoker(lam, {f"conf-{rid}": f"conf-{rid}" for rid in runnable})
     logs = client(conformance_engine.endpoint, "logs")
-    aws = clients_mod.AwsClients(MappingProxyType(
-        {"lambda": lam, "logs": logs, "cloudformation": FunctionStack()}))
+    aws = clients_mod.AwsClients(
+        MappingProxyType({"lambda": lam, "logs": logs, "cloudformation": FunctionStack()})
+    )
 
     durations: dict[str, float] = {}
 
     def run(rid: str):
         started = time.monotonic()
         result = validate.validate_description(
-            function_name=f"conf-{rid}", description_id=rid, test_file=files[rid],
-            invoker=invoker, tmp_dir=str(tmp_path), region="us-east-1", aws_clients=aws,
-            output_dir=str(tmp_path / "histories"))
+            function_name=f"conf-{rid}",
+            description_id=rid,
+            test_file=files[rid],
+            invoker=invoker,
+            tmp_dir=str(tmp_path),
+            region="us-east-1",
+            aws_clients=aws,
+            output_dir=str(tmp_path / "histories"),
+        )
         durations[rid] = round(time.monotonic() - started, 2)
         return result
 
@@ -179,18 +205,28 @@ def test_conformance_requirements(conformance_engine, tmp_path, monkeypatch):
     for rid in first_errors:
         results[rid] = run(rid)
     failed = {rid: r.errors for rid, r in results.items() if not r.passed}
-    report = {"requirements": len(files), "run": len(results),
-              "passed": sorted((rid for rid, r in results.items() if r.passed), key=order),
-              "failed": failed, "not_run": skipped,
-              "passed_when_run_again_alone": {rid: errors for rid, errors in
-                                              first_errors.items() if rid not in failed},
-              "seconds": dict(sorted(durations.items(), key=lambda item: -item[1])),
-              "phases": {"create": round(created - began, 1), "run": round(ran - created, 1),
-                         "run_again": round(time.monotonic() - ran, 1)}}
+    report = {
+        "requirements": len(files),
+        "run": len(results),
+        "passed": sorted((rid for rid, r in results.items() if r.passed), key=order),
+        "failed": failed,
+        "not_run": skipped,
+        "passed_when_run_again_alone": {
+            rid: errors for rid, errors in first_errors.items() if rid not in failed
+        },
+        "seconds": dict(sorted(durations.items(), key=lambda item: -item[1])),
+        "phases": {
+            "create": round(created - began, 1),
+            "run": round(ran - created, 1),
+            "run_again": round(time.monotonic() - ran, 1),
+        },
+    }
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "durable-conformance.json").write_text(json.dumps(report, indent=2))
-    print(f"durable conformance: {len(results) - len(failed)} of {len(files)} requirements "
-          f"pass ({len(results)} run, {len(skipped)} not run: {sorted(skipped, key=order)}; "
-          f"passed when run again alone: {sorted(report['passed_when_run_again_alone'])})")
+    print(
+        f"durable conformance: {len(results) - len(failed)} of {len(files)} requirements "
+        f"pass ({len(results)} run, {len(skipped)} not run: {sorted(skipped, key=order)}; "
+        f"passed when run again alone: {sorted(report['passed_when_run_again_alone'])})"
+    )
     assert only or len(results) >= 140, f"too few ran: {sorted(skipped, key=order)}"
     assert not failed, json.dumps(failed, indent=2)[:6000]

@@ -24,23 +24,37 @@ ESBUILD = MODULES / ".bin" / "esbuild"
 
 pytestmark = pytest.mark.skipif(
     not (NODE22.exists() and ESBUILD.exists() and (MODULES / "@aws").exists()),
-    reason="needs tests/js_durable/node_modules (scripts/setup --test runs npm install there)")
+    reason="needs tests/js_durable/node_modules (scripts/setup --test runs npm install there)",
+)
 
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory) -> bytes:
     out = tmp_path_factory.mktemp("durable-js") / "index.js"
-    subprocess.run([str(ESBUILD), "index.mjs", "--bundle", "--platform=node", "--target=node22",
-                    "--format=cjs", f"--outfile={out}", "--log-level=error"],
-                   cwd=FUNCTIONS / "durable_js", check=True, timeout=120,
-                   env={**os.environ, "NODE_PATH": str(MODULES)})
+    subprocess.run(
+        [
+            str(ESBUILD),
+            "index.mjs",
+            "--bundle",
+            "--platform=node",
+            "--target=node22",
+            "--format=cjs",
+            f"--outfile={out}",
+            "--log-level=error",
+        ],
+        cwd=FUNCTIONS / "durable_js",
+        check=True,
+        timeout=120,
+        env={**os.environ, "NODE_PATH": str(MODULES)},
+    )
     return make_zip({"index.js": out.read_bytes()})
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    running = start_server(tmp_path_factory.mktemp("durable-js-engine") / "data",
-                           "--runtime", f"nodejs22.x={NODE22}")
+    running = start_server(
+        tmp_path_factory.mktemp("durable-js-engine") / "data", "--runtime", f"nodejs22.x={NODE22}"
+    )
     yield running
     running.stop()
     assert "Traceback" not in running.log(), running.log()
@@ -51,20 +65,28 @@ def lam(engine, package):
     lambda_client = client(engine.endpoint)
     for handler in ("steps", "waits", "approval"):
         lambda_client.create_function(
-            FunctionName=f"js-{handler}", Runtime="nodejs22.x", Role=ROLE,
-            Handler=f"index.{handler}", Timeout=30, Code={"ZipFile": package},
-            DurableConfig={"ExecutionTimeout": 300})
+            FunctionName=f"js-{handler}",
+            Runtime="nodejs22.x",
+            Role=ROLE,
+            Handler=f"index.{handler}",
+            Timeout=30,
+            Code={"ZipFile": package},
+            DurableConfig={"ExecutionTimeout": 300},
+        )
     for handler in ("steps", "waits", "approval"):
-        while lambda_client.get_function_configuration(
-                FunctionName=f"js-{handler}")["State"] != "Active":
+        while (
+            lambda_client.get_function_configuration(FunctionName=f"js-{handler}")["State"]
+            != "Active"
+        ):
             time.sleep(0.05)
     yield lambda_client
     lambda_client.close()
 
 
 def history(lam, arn: str) -> list[dict]:
-    return lam.get_durable_execution_history(DurableExecutionArn=arn,
-                                             IncludeExecutionData=True)["Events"]
+    return lam.get_durable_execution_history(DurableExecutionArn=arn, IncludeExecutionData=True)[
+        "Events"
+    ]
 
 
 def wait_for(lam, arn: str, predicate, seconds: float = 60) -> list[dict]:
@@ -78,24 +100,33 @@ def wait_for(lam, arn: str, predicate, seconds: float = 60) -> list[dict]:
 
 
 def test_steps_run_once_and_the_result_comes_back_synchronously(lam, engine):
-    reply = lam.invoke(FunctionName="js-steps", Qualifier="$LATEST",
-                       Payload=json.dumps({"name": "Lamina"}).encode())
+    reply = lam.invoke(
+        FunctionName="js-steps",
+        Qualifier="$LATEST",
+        Payload=json.dumps({"name": "Lamina"}).encode(),
+    )
     assert "FunctionError" not in reply
-    assert json.load(reply["Payload"]) == {"greeting": "Hello, Lamina!",
-                                           "shout": "HELLO, LAMINA!"}
+    assert json.load(reply["Payload"]) == {"greeting": "Hello, Lamina!", "shout": "HELLO, LAMINA!"}
     events = history(lam, reply["DurableExecutionArn"])
     steps = [(e["EventType"], e.get("Name")) for e in events if e["EventType"].startswith("Step")]
-    assert steps == [("StepStarted", "greet"), ("StepSucceeded", "greet"),
-                     ("StepStarted", "shout"), ("StepSucceeded", "shout")]
+    assert steps == [
+        ("StepStarted", "greet"),
+        ("StepSucceeded", "greet"),
+        ("StepStarted", "shout"),
+        ("StepSucceeded", "shout"),
+    ]
     succeeded = [e for e in events if e["EventType"] == "StepSucceeded"]
-    assert json.loads(succeeded[0]["StepSucceededDetails"]["Result"]["Payload"]) == \
-        "Hello, Lamina!"
+    assert json.loads(succeeded[0]["StepSucceededDetails"]["Result"]["Payload"]) == "Hello, Lamina!"
     assert [e["EventType"] for e in events][-2:] == ["InvocationCompleted", "ExecutionSucceeded"]
 
 
 def test_a_wait_suspends_the_function_and_a_replay_skips_the_finished_step(lam, engine):
-    arn = lam.invoke(FunctionName="js-waits", Qualifier="$LATEST", InvocationType="Event",
-                     Payload=json.dumps({"seconds": 2}).encode())["DurableExecutionArn"]
+    arn = lam.invoke(
+        FunctionName="js-waits",
+        Qualifier="$LATEST",
+        InvocationType="Event",
+        Payload=json.dumps({"seconds": 2}).encode(),
+    )["DurableExecutionArn"]
     events = wait_for(lam, arn, lambda ev: ev[-1]["EventType"] == "ExecutionSucceeded")
     kinds = [e["EventType"] for e in events]
     assert kinds.count("InvocationCompleted") == 2  # suspended by the wait, invoked again
@@ -113,15 +144,19 @@ def test_a_wait_suspends_the_function_and_a_replay_skips_the_finished_step(lam, 
 
 
 def test_a_callback_sent_with_boto3_completes_the_execution(lam):
-    arn = lam.invoke(FunctionName="js-approval", Qualifier="$LATEST", InvocationType="Event",
-                     Payload=json.dumps({"order": 7}).encode())["DurableExecutionArn"]
-    events = wait_for(lam, arn, lambda ev: "InvocationCompleted" in
-                      [e["EventType"] for e in ev])
+    arn = lam.invoke(
+        FunctionName="js-approval",
+        Qualifier="$LATEST",
+        InvocationType="Event",
+        Payload=json.dumps({"order": 7}).encode(),
+    )["DurableExecutionArn"]
+    events = wait_for(lam, arn, lambda ev: "InvocationCompleted" in [e["EventType"] for e in ev])
     started = next(e for e in events if e["EventType"] == "CallbackStarted")
     assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "RUNNING"
     lam.send_durable_execution_callback_success(
         CallbackId=started["CallbackStartedDetails"]["CallbackId"],
-        Result=json.dumps({"approved": True}).encode())
+        Result=json.dumps({"approved": True}).encode(),
+    )
     wait_for(lam, arn, lambda ev: ev[-1]["EventType"] == "ExecutionSucceeded")
     done = lam.get_durable_execution(DurableExecutionArn=arn)
     assert json.loads(done["Result"]) == {"order": 7, "decision": {"approved": True}}

@@ -22,7 +22,7 @@ from tests.durable_sdk import sdk_package
 
 pytest.importorskip("aws_durable_execution_sdk_python")
 
-CODE = b'''
+CODE = b"""
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
 from aws_durable_execution_sdk_python.config import Duration
 
@@ -35,12 +35,17 @@ def handler(event, context: DurableContext):
     if event.get("fail"):
         raise ValueError("asked to fail")
     return first + second
-'''
+"""
 
 
 def lamina(*args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "lamina", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "lamina", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, f"lamina {' '.join(args)}: {done.stderr}"
     return done
 
@@ -57,31 +62,47 @@ def engine(tmp_path_factory):
 def executions(engine):
     """(function, ARN of a succeeded execution, ARN of a failed one)."""
     lam = client(engine.endpoint)
-    lam.create_function(FunctionName="shown", Runtime="python3.13", Role=ROLE,
-                        Handler="handler.handler", Timeout=30,
-                        Code={"ZipFile": sdk_package({"handler.py": CODE})},
-                        DurableConfig={"ExecutionTimeout": 120})
+    lam.create_function(
+        FunctionName="shown",
+        Runtime="python3.13",
+        Role=ROLE,
+        Handler="handler.handler",
+        Timeout=30,
+        Code={"ZipFile": sdk_package({"handler.py": CODE})},
+        DurableConfig={"ExecutionTimeout": 120},
+    )
     for _ in range(100):
         if lam.get_function_configuration(FunctionName="shown")["State"] == "Active":
             break
         time.sleep(0.05)
-    good = lam.invoke(FunctionName="shown", Qualifier="$LATEST", Payload=b"{}",
-                      DurableExecutionName="good")
+    good = lam.invoke(
+        FunctionName="shown", Qualifier="$LATEST", Payload=b"{}", DurableExecutionName="good"
+    )
     assert json.load(good["Payload"]) == 3
-    bad = lam.invoke(FunctionName="shown", Qualifier="$LATEST", Payload=b'{"fail": true}',
-                     DurableExecutionName="bad")
+    bad = lam.invoke(
+        FunctionName="shown",
+        Qualifier="$LATEST",
+        Payload=b'{"fail": true}',
+        DurableExecutionName="bad",
+    )
     assert bad["FunctionError"] == "Unhandled"
     return "shown", good["DurableExecutionArn"], bad["DurableExecutionArn"]
 
 
 def test_lamina_executions_lists_and_filters_by_status(engine, executions):
     function, good, bad = executions
-    listed = json.loads(lamina("executions", function, "--json", "--endpoint",
-                               engine.endpoint).stdout)
+    listed = json.loads(
+        lamina("executions", function, "--json", "--endpoint", engine.endpoint).stdout
+    )
     assert [(e["DurableExecutionName"], e["Status"]) for e in listed] == [
-        ("bad", "FAILED"), ("good", "SUCCEEDED")]  # newest first
-    failed = json.loads(lamina("executions", function, "--status", "FAILED", "--json",
-                               "--endpoint", engine.endpoint).stdout)
+        ("bad", "FAILED"),
+        ("good", "SUCCEEDED"),
+    ]  # newest first
+    failed = json.loads(
+        lamina(
+            "executions", function, "--status", "FAILED", "--json", "--endpoint", engine.endpoint
+        ).stdout
+    )
     assert [e["DurableExecutionArn"] for e in failed] == [bad]
     text = lamina("executions", "--endpoint", engine.endpoint).stdout
     assert "SUCCEEDED" in text and "FAILED" in text and good in text.replace("\n", "")
@@ -93,7 +114,11 @@ def test_lamina_execution_shows_operations_and_each_replay_with_its_logs(engine,
     assert found["Execution"]["Status"] == "SUCCEEDED" and found["Execution"]["Result"] == "3"
     ops = {op.get("Name"): op for op in found["Operations"]}
     assert [ops[n]["Type"] for n in ("one", "pause", "group", "inner")] == [
-        "STEP", "WAIT", "CONTEXT", "STEP"]
+        "STEP",
+        "WAIT",
+        "CONTEXT",
+        "STEP",
+    ]
     assert ops["inner"]["ParentId"] == ops["group"]["Id"]
     assert all(op["Status"] == "SUCCEEDED" for op in found["Operations"])
     replays = found["Replays"]
@@ -103,24 +128,44 @@ def test_lamina_execution_shows_operations_and_each_replay_with_its_logs(engine,
     assert "inner runs" in second and "step one runs" not in second  # replayed, not re-run
     assert any(line.startswith(f"START RequestId: {replays[1]['RequestId']}") for line in second)
     text = lamina("execution", good, "--endpoint", engine.endpoint).stdout
-    for expected in ("Step one", "Wait pause", "RunInChildContext group", "  Step inner",
-                     "replay 1", "inner runs"):
+    for expected in (
+        "Step one",
+        "Wait pause",
+        "RunInChildContext group",
+        "  Step inner",
+        "replay 1",
+        "inner runs",
+    ):
         assert expected in text, text
 
 
 def test_lamina_execution_of_an_unknown_arn_is_one_clear_line(engine):
-    done = subprocess.run([sys.executable, "-m", "lamina", "execution",
-                           "arn:aws:lambda:us-east-1:123456789012:function:x:$LATEST/"
-                           "durable-execution/nope/nope", "--endpoint", engine.endpoint],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lamina",
+            "execution",
+            "arn:aws:lambda:us-east-1:123456789012:function:x:$LATEST/durable-execution/nope/nope",
+            "--endpoint",
+            engine.endpoint,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     assert done.stderr.startswith("lamina: 404") and "Traceback" not in done.stderr
 
 
-@pytest.mark.skipif(sync_playwright is None or not Path(CHROMIUM).exists(),
-                    reason=f"needs the playwright package and Chromium at {CHROMIUM}")
+@pytest.mark.skipif(
+    sync_playwright is None or not Path(CHROMIUM).exists(),
+    reason=f"needs the playwright package and Chromium at {CHROMIUM}",
+)
 def test_the_console_shows_an_execution_as_operations_and_replays(engine, executions):
     from playwright.sync_api import expect
+
     function, good, _ = executions
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -13,7 +13,9 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import create_function, have_node, make_zip, start_server
 
-HANDLERS = make_zip({"app.py": """
+HANDLERS = make_zip(
+    {
+        "app.py": """
 import base64, json, time
 
 
@@ -43,8 +45,12 @@ def fail(event, context):
 def slow(event, context):
     time.sleep(1.0)
     return {"statusCode": 200, "body": "slow"}
-"""})
-STREAMING = make_zip({"index.mjs": """
+"""
+    }
+)
+STREAMING = make_zip(
+    {
+        "index.mjs": """
 export const handler = awslambda.streamifyResponse(async (event, responseStream) => {
   const stream = awslambda.HttpResponseStream.from(responseStream, {
     statusCode: 202, headers: {'Content-Type': 'text/plain', 'X-Streamed': 'yes'}});
@@ -59,7 +65,9 @@ export const bad = awslambda.streamifyResponse(async (event, responseStream) => 
   stream.write('never seen');
   stream.end();
 });
-"""})
+"""
+    }
+)
 
 
 def make(lam, name: str, handler: str, **url) -> dict:
@@ -73,8 +81,13 @@ def url_parts(url: str) -> tuple[str, int]:
     return host, int(host.rsplit(":", 1)[1])
 
 
-def request(url: str, method: str = "GET", path: str = "/", body: bytes | None = None,
-            headers: dict | None = None) -> http.client.HTTPResponse:
+def request(
+    url: str,
+    method: str = "GET",
+    path: str = "/",
+    body: bytes | None = None,
+    headers: dict | None = None,
+) -> http.client.HTTPResponse:
     host, port = url_parts(url)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request(method, path, body=body, headers={"Host": host, **(headers or {})})
@@ -104,8 +117,9 @@ def test_create_get_update_list_delete(lam, fname, server):
     listed = lam.list_function_url_configs(FunctionName=fname)["FunctionUrlConfigs"]
     assert [(c["FunctionUrl"], c["InvokeMode"]) for c in listed] == [(url, "BUFFERED")]
     shown = server.get(f"/_lamina/functions/{fname}")["FunctionUrls"]
-    assert [(u["FunctionUrl"], u["AuthType"]) for u in shown] == [(url, "AWS_IAM")], \
+    assert [(u["FunctionUrl"], u["AuthType"]) for u in shown] == [(url, "AWS_IAM")], (
         "the console's function detail lists the URL"
+    )
     with pytest.raises(ClientError) as conflict:
         lam.create_function_url_config(FunctionName=fname, AuthType="NONE")
     assert conflict.value.response["Error"]["Code"] == "ResourceConflictException"
@@ -116,13 +130,16 @@ def test_create_get_update_list_delete(lam, fname, server):
     assert request(url).status == 403, "a deleted URL answers Forbidden"
 
 
-@pytest.mark.parametrize("call,code", [
-    ({"AuthType": "OPEN"}, "ValidationException"),
-    ({"AuthType": "NONE", "Qualifier": "1"}, "ValidationException"),
-    ({"AuthType": "NONE", "Qualifier": "nope"}, "ResourceNotFoundException"),
-    ({"AuthType": "NONE", "InvokeMode": "FAST"}, "ValidationException"),
-    ({"AuthType": "NONE", "Cors": {"MaxAge": 90000}}, "ValidationException"),
-])
+@pytest.mark.parametrize(
+    "call,code",
+    [
+        ({"AuthType": "OPEN"}, "ValidationException"),
+        ({"AuthType": "NONE", "Qualifier": "1"}, "ValidationException"),
+        ({"AuthType": "NONE", "Qualifier": "nope"}, "ResourceNotFoundException"),
+        ({"AuthType": "NONE", "InvokeMode": "FAST"}, "ValidationException"),
+        ({"AuthType": "NONE", "Cors": {"MaxAge": 90000}}, "ValidationException"),
+    ],
+)
 def test_bad_configurations_are_refused(lam, fname, call, code):
     create_function(lam, fname, HANDLERS, handler="app.echo")
     with pytest.raises(ClientError) as refused:
@@ -134,9 +151,13 @@ def test_bad_configurations_are_refused(lam, fname, call, code):
 
 def test_a_request_becomes_a_payload_2_event(lam, fname):
     url = make(lam, fname, "echo")["FunctionUrl"]
-    response = request(url, "POST", "/some/path?x=1&x=2", b'{"k": 1}',
-                       {"Content-Type": "application/json", "Cookie": "s=1; t=2",
-                        "User-Agent": "lamina-test"})
+    response = request(
+        url,
+        "POST",
+        "/some/path?x=1&x=2",
+        b'{"k": 1}',
+        {"Content-Type": "application/json", "Cookie": "s=1; t=2", "User-Agent": "lamina-test"},
+    )
     assert response.status == 200
     assert response.getheader("Content-Type") == "application/json"
     event = json.loads(response.data)
@@ -148,8 +169,11 @@ def test_a_request_becomes_a_payload_2_event(lam, fname):
     assert context["http"]["method"] == "POST" and context["http"]["userAgent"] == "lamina-test"
     assert context["domainPrefix"] == url_parts(url)[0].split(".")[0]
     assert response.getheader("x-amzn-RequestId") == context["requestId"]
-    binary = json.loads(request(url, "PUT", "/", bytes(range(10)),
-                                {"Content-Type": "application/octet-stream"}).data)
+    binary = json.loads(
+        request(
+            url, "PUT", "/", bytes(range(10)), {"Content-Type": "application/octet-stream"}
+        ).data
+    )
     assert binary["isBase64Encoded"] is True
     assert base64.b64decode(binary["body"]) == bytes(range(10))
 
@@ -171,8 +195,9 @@ def test_results_become_responses(lam, fname):
 
 def test_curl_reaches_the_url_by_its_name_and_by_path(lam, fname):
     url = make(lam, fname, "custom")["FunctionUrl"]
-    out = subprocess.run(["curl", "-s", "-i", url + "named"], capture_output=True, text=True,
-                         timeout=30)
+    out = subprocess.run(
+        ["curl", "-s", "-i", url + "named"], capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("HTTP/1.1 201") and out.stdout.endswith("made /named")
     host, port = url_parts(url)
@@ -182,11 +207,23 @@ def test_curl_reaches_the_url_by_its_name_and_by_path(lam, fname):
 
 
 def test_cors_preflight_and_simple_requests(lam, fname):
-    url = make(lam, fname, "echo", Cors={
-        "AllowOrigins": ["https://app.example"], "AllowMethods": ["GET", "POST"],
-        "AllowHeaders": ["x-token"], "ExposeHeaders": ["x-out"], "MaxAge": 300})["FunctionUrl"]
-    preflight = request(url, "OPTIONS", headers={
-        "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+    url = make(
+        lam,
+        fname,
+        "echo",
+        Cors={
+            "AllowOrigins": ["https://app.example"],
+            "AllowMethods": ["GET", "POST"],
+            "AllowHeaders": ["x-token"],
+            "ExposeHeaders": ["x-out"],
+            "MaxAge": 300,
+        },
+    )["FunctionUrl"]
+    preflight = request(
+        url,
+        "OPTIONS",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+    )
     assert preflight.status == 200
     assert preflight.getheader("Access-Control-Allow-Origin") == "https://app.example"
     assert preflight.getheader("Access-Control-Allow-Methods") == "GET,POST"
@@ -200,9 +237,14 @@ def test_cors_preflight_and_simple_requests(lam, fname):
 def test_aws_iam_urls_want_a_signed_request(lam, fname):
     url = make(lam, fname, "echo", AuthType="AWS_IAM")["FunctionUrl"]
     assert request(url).status == 403
-    signed = request(url, headers={"Authorization": "AWS4-HMAC-SHA256 Credential=AKIDTEST/"
-                                                    "20260101/us-east-1/lambda/aws4_request, "
-                                                    "SignedHeaders=host, Signature=abc"})
+    signed = request(
+        url,
+        headers={
+            "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDTEST/"
+            "20260101/us-east-1/lambda/aws4_request, "
+            "SignedHeaders=host, Signature=abc"
+        },
+    )
     assert signed.status == 200
     iam = json.loads(signed.data)["requestContext"]["authorizer"]["iam"]
     assert iam["accessKey"] == "AKIDTEST"
@@ -212,8 +254,7 @@ def test_an_alias_url_runs_the_alias(lam, fname):
     create_function(lam, fname, HANDLERS, handler="app.echo")
     version = lam.publish_version(FunctionName=fname)["Version"]
     lam.create_alias(FunctionName=fname, Name="live", FunctionVersion=version)
-    created = lam.create_function_url_config(FunctionName=fname, Qualifier="live",
-                                             AuthType="NONE")
+    created = lam.create_function_url_config(FunctionName=fname, Qualifier="live", AuthType="NONE")
     assert created["FunctionArn"].endswith(f":function:{fname}:live")
     assert request(created["FunctionUrl"]).status == 200
     lam.delete_alias(FunctionName=fname, Name="live")
@@ -223,8 +264,9 @@ def test_an_alias_url_runs_the_alias(lam, fname):
 @pytest.mark.skipif(not have_node(), reason="node is not installed")
 def test_a_streaming_url_sends_pieces_as_they_are_written(lam, fname):
     create_function(lam, fname, STREAMING, runtime="nodejs20.x", handler="index.handler")
-    url = lam.create_function_url_config(FunctionName=fname, AuthType="NONE",
-                                         InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+    url = lam.create_function_url_config(
+        FunctionName=fname, AuthType="NONE", InvokeMode="RESPONSE_STREAM"
+    )["FunctionUrl"]
     host, port = url_parts(url)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("GET", "/", headers={"Host": host})
@@ -235,8 +277,9 @@ def test_a_streaming_url_sends_pieces_as_they_are_written(lam, fname):
     first_at = time.monotonic()
     rest = response.read()
     assert (first + rest) == b"first second"
-    assert first.startswith(b"first") and time.monotonic() - first_at > 0.4, \
+    assert first.startswith(b"first") and time.monotonic() - first_at > 0.4, (
         "the first piece came before the function ended"
+    )
     assert first_at - started < 0.4
     conn.close()
 
@@ -260,8 +303,9 @@ def test_urls_survive_a_restart(tmp_path):
 @pytest.mark.skipif(not have_node(), reason="node is not installed")
 def test_a_streamed_response_with_a_bad_prelude_is_a_502(lam, fname):
     create_function(lam, fname, STREAMING, runtime="nodejs20.x", handler="index.bad")
-    url = lam.create_function_url_config(FunctionName=fname, AuthType="NONE",
-                                         InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+    url = lam.create_function_url_config(
+        FunctionName=fname, AuthType="NONE", InvokeMode="RESPONSE_STREAM"
+    )["FunctionUrl"]
     response = request(url)
     assert response.status == 502 and b"never seen" not in response.data
     again = request(url)

@@ -27,14 +27,29 @@ from tests.conftest import PY_RUNTIME, ROLE, Server, client, make_zip, start_ser
 FUZZ_EXAMPLES = 5
 TARGET = "fuzz-target"
 # AWS answers these 5xx itself (a network or KMS failure it met); ServiceException is a bug
-AWS_5XX = {"ResourceNotReadyException", "EC2ThrottledException", "EC2UnexpectedException",
-           "ENILimitReachedException", "InvalidRuntimeException", "InvalidZipFileException",
-           "SubnetIPAddressLimitReachedException", "InvalidSubnetIDException",
-           "InvalidSecurityGroupIDException", "EFSIOException", "EFSMountFailureException",
-           "EFSMountConnectivityException", "EFSMountTimeoutException",
-           "KMSAccessDeniedException", "KMSDisabledException", "KMSInvalidStateException",
-           "KMSNotFoundException", "SnapStartException", "SnapStartTimeoutException",
-           "SerializedRequestEntityTooLargeException", "RecursiveInvocationException"}
+AWS_5XX = {
+    "ResourceNotReadyException",
+    "EC2ThrottledException",
+    "EC2UnexpectedException",
+    "ENILimitReachedException",
+    "InvalidRuntimeException",
+    "InvalidZipFileException",
+    "SubnetIPAddressLimitReachedException",
+    "InvalidSubnetIDException",
+    "InvalidSecurityGroupIDException",
+    "EFSIOException",
+    "EFSMountFailureException",
+    "EFSMountConnectivityException",
+    "EFSMountTimeoutException",
+    "KMSAccessDeniedException",
+    "KMSDisabledException",
+    "KMSInvalidStateException",
+    "KMSNotFoundException",
+    "SnapStartException",
+    "SnapStartTimeoutException",
+    "SerializedRequestEntityTooLargeException",
+    "RecursiveInvocationException",
+}
 
 
 # tests/conftest.py sets LAMINA_FUZZ_EXAMPLES=100 under `-m fuzz`
@@ -57,9 +72,17 @@ def target(engine: Server) -> None:
     try:
         lam.get_function(FunctionName=TARGET)
     except lam.exceptions.ResourceNotFoundException:
-        lam.create_function(FunctionName=TARGET, Runtime=PY_RUNTIME, Role=ROLE,
-                            Handler="index.handler", Code={"ZipFile": make_zip(
-                                {"index.py": "def handler(event, context):\n    return event\n"})})
+        lam.create_function(
+            FunctionName=TARGET,
+            Runtime=PY_RUNTIME,
+            Role=ROLE,
+            Handler="index.handler",
+            Code={
+                "ZipFile": make_zip(
+                    {"index.py": "def handler(event, context):\n    return event\n"}
+                )
+            },
+        )
     finally:
         lam.close()
 
@@ -67,14 +90,18 @@ def target(engine: Server) -> None:
 # the same document the engine serves (test_the_engine_serves_its_description checks that)
 # (the default run: generated cases only; -m fuzz adds schemathesis' boundary "coverage" and
 # the model's examples)
-PHASES = {"fuzzing": {"enabled": True}, "coverage": {"enabled": EXAMPLES >= 50},
-          "examples": {"enabled": EXAMPLES >= 50}}
+PHASES = {
+    "fuzzing": {"enabled": True},
+    "coverage": {"enabled": EXAMPLES >= 50},
+    "examples": {"enabled": EXAMPLES >= 50},
+}
 DOCUMENT = json.loads(openapi.document())
 if EXAMPLES < 50:  # generating strings for botocore's patterns costs 2.5x: kept for -m fuzz
     for component in DOCUMENT["components"]["schemas"].values():
         component.pop("pattern", None)
-schema = schemathesis.openapi.from_dict(DOCUMENT,
-                                        config=schemathesis.Config.from_dict({"phases": PHASES}))
+schema = schemathesis.openapi.from_dict(
+    DOCUMENT, config=schemathesis.Config.from_dict({"phases": PHASES})
+)
 
 
 def test_the_engine_serves_its_description(engine: Server) -> None:
@@ -82,21 +109,24 @@ def test_the_engine_serves_its_description(engine: Server) -> None:
     assert served.headers["Content-Type"] == "application/json"
     document = served.json()
     assert document == json.loads(openapi.document())
-    operations = {op["operationId"] for path in document["paths"].values()
-                  for op in path.values()}
+    operations = {op["operationId"] for path in document["paths"].values() for op in path.values()}
     assert {"Invoke", "CreateFunction", "GetLayerVersionByArn", "ListLayers"} <= operations
     assert len(operations) == len(client(engine.endpoint).meta.service_model.operation_names)
 
 
 @pytest.mark.fuzz
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
-def test_every_operation_answers_as_aws(case: schemathesis.Case, engine: Server,
-                                        target: None) -> None:
-    if zlib.crc32(repr((case.path_parameters, case.body)).encode()) % 2 and \
-            "FunctionName" in (case.path_parameters or {}) and case.operation.label != \
-            "DELETE /2015-03-31/functions/{FunctionName}":
+@settings(
+    max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
+def test_every_operation_answers_as_aws(
+    case: schemathesis.Case, engine: Server, target: None
+) -> None:
+    if (
+        zlib.crc32(repr((case.path_parameters, case.body)).encode()) % 2
+        and "FunctionName" in (case.path_parameters or {})
+        and case.operation.label != "DELETE /2015-03-31/functions/{FunctionName}"
+    ):
         case.path_parameters["FunctionName"] = TARGET
     try:
         response = case.call(base_url=engine.endpoint, timeout=60)
@@ -104,8 +134,7 @@ def test_every_operation_answers_as_aws(case: schemathesis.Case, engine: Server,
         pytest.fail(f"no answer in 60 s: {case.as_curl_command()}")
     except requests.ConnectionError as error:
         pytest.fail(f"connection reset ({error}): {case.as_curl_command()}")
-    check_answer(response.status_code, response.headers, response.content,
-                 case.as_curl_command())
+    check_answer(response.status_code, response.headers, response.content, case.as_curl_command())
 
 
 def check_answer(status: int, headers: dict[str, list[str]], body: bytes, curl: str) -> None:
@@ -120,5 +149,6 @@ def check_answer(status: int, headers: dict[str, list[str]], body: bytes, curl: 
     assert error_type, f"{status} without x-amzn-ErrorType: {body!r}\n{curl}"
     document = json.loads(body)
     assert isinstance(document, dict), body
-    assert "__type" in document or ("Type" in document or "message" in document
-                                    or "Message" in document), f"{body!r}\n{curl}"
+    assert "__type" in document or (
+        "Type" in document or "message" in document or "Message" in document
+    ), f"{body!r}\n{curl}"

@@ -72,8 +72,12 @@ export const handler = async () => {{
 def engine(tmp_path_factory):
     # unsandboxed: a function here marks its progress in a file on the host (see
     # test_sandbox.py for what a sandbox shows; a hot-reload folder is bound at /var/task)
-    running = start_unsandboxed(tmp_path_factory.mktemp("hot") / "data", "--idle-timeout", "60",
-                           env={"LAMINA_TEST_HOME": str(tmp_path_factory.getbasetemp())})
+    running = start_unsandboxed(
+        tmp_path_factory.mktemp("hot") / "data",
+        "--idle-timeout",
+        "60",
+        env={"LAMINA_TEST_HOME": str(tmp_path_factory.getbasetemp())},
+    )
     yield running
     running.stop()
     assert "Traceback" not in running.log(), running.log()
@@ -102,8 +106,10 @@ def wait_gone(engine: Server, name: str, ids: set[str], timeout: float = 10.0) -
 def wait_watched(engine: Server, folder: Path, timeout: float = 10.0) -> None:
     """Wait until the engine watches `folder` (it exists and its watch is in place)."""
     deadline = time.monotonic() + timeout
-    while not any(f["Path"] == str(folder) and f["Watched"]
-                  for f in engine.get("/_lamina/hot-reload")["Folders"]):
+    while not any(
+        f["Path"] == str(folder) and f["Watched"]
+        for f in engine.get("/_lamina/hot-reload")["Folders"]
+    ):
         assert time.monotonic() < deadline, f"{folder} is not watched"
         time.sleep(0.02)
 
@@ -132,13 +138,25 @@ def python_folder(root: Path, value: str = "value1") -> Path:
     return folder
 
 
-def create_hot(lam, name: str, folder: Path | str, runtime: str = PY_RUNTIME,
-               bucket: str = "hot-reload", **extra) -> dict:
-    created = lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE,
-                                  Handler="handler.handler",
-                                  Code={"S3Bucket": bucket, "S3Key": str(folder)}, **extra)
-    lam.get_waiter("function_active_v2").wait(FunctionName=name,
-                                              WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+def create_hot(
+    lam,
+    name: str,
+    folder: Path | str,
+    runtime: str = PY_RUNTIME,
+    bucket: str = "hot-reload",
+    **extra,
+) -> dict:
+    created = lam.create_function(
+        FunctionName=name,
+        Runtime=runtime,
+        Role=ROLE,
+        Handler="handler.handler",
+        Code={"S3Bucket": bucket, "S3Key": str(folder)},
+        **extra,
+    )
+    lam.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
+    )
     return created
 
 
@@ -155,13 +173,27 @@ def test_a_python_function_runs_from_its_folder_and_sees_every_edit(engine, lam,
 
     # the same file edited again and again, same size each time (bytecode must not go stale)
     for n in range(2, 7):
-        edit_and_see(engine, lam, fname,
-                     lambda n=n: save(folder / "handler.py", PY_HANDLER.format(value=f"value{n}")),
-                     {"value": f"value{n}", "counter": 1})
-    edit_and_see(engine, lam, fname, lambda: save(folder / "helper.py", "WORD = 'helper2'\n"),
-                 {"helper": "helper2", "value": "value6"})
-    edit_and_see(engine, lam, fname, lambda: save(folder / "extra.py", "VALUE = 'new file'\n"),
-                 {"extra": "new file"})
+        edit_and_see(
+            engine,
+            lam,
+            fname,
+            lambda n=n: save(folder / "handler.py", PY_HANDLER.format(value=f"value{n}")),
+            {"value": f"value{n}", "counter": 1},
+        )
+    edit_and_see(
+        engine,
+        lam,
+        fname,
+        lambda: save(folder / "helper.py", "WORD = 'helper2'\n"),
+        {"helper": "helper2", "value": "value6"},
+    )
+    edit_and_see(
+        engine,
+        lam,
+        fname,
+        lambda: save(folder / "extra.py", "VALUE = 'new file'\n"),
+        {"extra": "new file"},
+    )
     edit_and_see(engine, lam, fname, lambda: (folder / "extra.py").unlink(), {"extra": None})
     nested = folder / "pkg"
     edit_and_see(engine, lam, fname, lambda: nested.mkdir(), {"counter": 1})
@@ -175,8 +207,11 @@ def test_an_edit_during_an_invocation_applies_to_the_next_one(engine, lam, fname
     assert invoke_json(lam, fname)[1]["value"] == "value1"
     marker = tmp_path / "running"  # outside the watched folder
     results: list[dict] = []
-    caller = threading.Thread(target=lambda: results.append(
-        invoke_json(lam, fname, {"marker": str(marker), "sleep": 1.0})[1]))
+    caller = threading.Thread(
+        target=lambda: results.append(
+            invoke_json(lam, fname, {"marker": str(marker), "sleep": 1.0})[1]
+        )
+    )
     caller.start()
     deadline = time.monotonic() + 10
     while not marker.exists():
@@ -201,13 +236,20 @@ def test_a_node_function_sees_every_edit(engine, lam, fname, tmp_path):
     assert invoke_json(lam, fname)[1] == {"value": "value1", "helper": "helper1", "counter": 1}
     assert invoke_json(lam, fname)[1]["counter"] == 2
     for n in range(2, 5):
-        edit_and_see(engine, lam, fname,
-                     lambda n=n: save(folder / "handler.mjs",
-                                      NODE_HANDLER.format(value=f"value{n}")),
-                     {"value": f"value{n}", "counter": 1})
-    edit_and_see(engine, lam, fname,
-                 lambda: save(folder / "helper.mjs", "export const word = 'helper2';\n"),
-                 {"helper": "helper2", "value": "value4"})
+        edit_and_see(
+            engine,
+            lam,
+            fname,
+            lambda n=n: save(folder / "handler.mjs", NODE_HANDLER.format(value=f"value{n}")),
+            {"value": f"value{n}", "counter": 1},
+        )
+    edit_and_see(
+        engine,
+        lam,
+        fname,
+        lambda: save(folder / "helper.mjs", "export const word = 'helper2';\n"),
+        {"helper": "helper2", "value": "value4"},
+    )
 
 
 def test_a_hot_reload_layer_reloads_every_function_that_uses_it(engine, lam, fname, tmp_path):
@@ -215,24 +257,37 @@ def test_a_hot_reload_layer_reloads_every_function_that_uses_it(engine, lam, fna
     (layer / "python").mkdir(parents=True)
     save(layer / "python" / "shared.py", "WORD = 'layer1'\n")
     published = lam.publish_layer_version(
-        LayerName=f"l-{fname}", Content={"S3Bucket": "hot-reload", "S3Key": str(layer)})
+        LayerName=f"l-{fname}", Content={"S3Bucket": "hot-reload", "S3Key": str(layer)}
+    )
     assert published["Content"]["CodeSha256"] == HOT_SHA
     assert published["Content"]["Location"] == layer.as_uri()
     packaged = make_zip({"python/other.py": "WORD = 'zipped'\n"})
     zipped = lam.publish_layer_version(LayerName=f"z-{fname}", Content={"ZipFile": packaged})
-    code = make_zip({"index.py": "import shared\n"
-                                 "def handler(event, context):\n"
-                                 "    try:\n"
-                                 "        import other\n"
-                                 "    except ImportError:\n"
-                                 "        return [shared.WORD]\n"
-                                 "    return [shared.WORD, other.WORD]\n"})
+    code = make_zip(
+        {
+            "index.py": "import shared\n"
+            "def handler(event, context):\n"
+            "    try:\n"
+            "        import other\n"
+            "    except ImportError:\n"
+            "        return [shared.WORD]\n"
+            "    return [shared.WORD, other.WORD]\n"
+        }
+    )
     names = [fname, f"{fname}-two"]
-    layer_sets = [[published["LayerVersionArn"]],  # the folder itself is its /opt
-                  [zipped["LayerVersionArn"], published["LayerVersionArn"]]]  # laid out
+    layer_sets = [
+        [published["LayerVersionArn"]],  # the folder itself is its /opt
+        [zipped["LayerVersionArn"], published["LayerVersionArn"]],
+    ]  # laid out
     for name, arns in zip(names, layer_sets, strict=True):
-        lam.create_function(FunctionName=name, Runtime=PY_RUNTIME, Role=ROLE,
-                            Handler="index.handler", Code={"ZipFile": code}, Layers=arns)
+        lam.create_function(
+            FunctionName=name,
+            Runtime=PY_RUNTIME,
+            Role=ROLE,
+            Handler="index.handler",
+            Code={"ZipFile": code},
+            Layers=arns,
+        )
         lam.get_waiter("function_active_v2").wait(FunctionName=name)
     assert invoke_json(lam, names[0])[1][0] == "layer1"
     assert invoke_json(lam, names[1])[1] == ["layer1", "zipped"]
@@ -248,13 +303,17 @@ def test_provisioned_environments_start_again_on_the_new_code(engine, lam, fname
     folder = python_folder(tmp_path)
     create_hot(lam, fname, folder)
     version = lam.publish_version(FunctionName=fname, CodeSha256="any: not checked")["Version"]
-    lam.put_provisioned_concurrency_config(FunctionName=fname, Qualifier=version,
-                                           ProvisionedConcurrentExecutions=1)
+    lam.put_provisioned_concurrency_config(
+        FunctionName=fname, Qualifier=version, ProvisionedConcurrentExecutions=1
+    )
     lam.get_waiter("published_version_active").wait(FunctionName=fname, Qualifier=version)
 
     def provisioned_ready() -> set[str]:
-        return {e["Id"] for e in engine.get(f"/_lamina/functions/{fname}")["Environments"]
-                if e["Provisioned"] and e["State"] in ("warm", "frozen")}
+        return {
+            e["Id"]
+            for e in engine.get(f"/_lamina/functions/{fname}")["Environments"]
+            if e["Provisioned"] and e["State"] in ("warm", "frozen")
+        }
 
     deadline = time.monotonic() + 20
     while not (first := provisioned_ready()):
@@ -268,27 +327,39 @@ def test_provisioned_environments_start_again_on_the_new_code(engine, lam, fname
         assert time.monotonic() < deadline, "the provisioned environment did not start again"
         time.sleep(0.05)
     result = invoke_json(lam, fname, Qualifier=version)[1]
-    assert (result["value"], result["init"], result["counter"]) == \
-        ("value2", "provisioned-concurrency", 1)
+    assert (result["value"], result["init"], result["counter"]) == (
+        "value2",
+        "provisioned-concurrency",
+        1,
+    )
     lam.delete_provisioned_concurrency_config(FunctionName=fname, Qualifier=version)
 
 
 def test_update_function_code_switches_to_and_from_hot_reload(engine, lam, fname, tmp_path):
     folder = python_folder(tmp_path, "from the folder")
-    zipped = make_zip({"handler.py": "def handler(event, context):\n"
-                                     "    return {'value': 'from the zip'}\n"})
-    lam.create_function(FunctionName=fname, Runtime=PY_RUNTIME, Role=ROLE,
-                        Handler="handler.handler", Code={"ZipFile": zipped})
+    zipped = make_zip(
+        {"handler.py": "def handler(event, context):\n    return {'value': 'from the zip'}\n"}
+    )
+    lam.create_function(
+        FunctionName=fname,
+        Runtime=PY_RUNTIME,
+        Role=ROLE,
+        Handler="handler.handler",
+        Code={"ZipFile": zipped},
+    )
     lam.get_waiter("function_active_v2").wait(FunctionName=fname)
     assert invoke_json(lam, fname)[1]["value"] == "from the zip"
-    updated = lam.update_function_code(FunctionName=fname, S3Bucket="hot-reload",
-                                       S3Key=str(folder))
+    updated = lam.update_function_code(FunctionName=fname, S3Bucket="hot-reload", S3Key=str(folder))
     assert (updated["CodeSha256"], updated["CodeSize"]) == (HOT_SHA, 0)
     wait_updated(lam, fname)
     assert invoke_json(lam, fname)[1]["value"] == "from the folder"
-    edit_and_see(engine, lam, fname,
-                 lambda: save(folder / "handler.py", PY_HANDLER.format(value="edited")),
-                 {"value": "edited"})
+    edit_and_see(
+        engine,
+        lam,
+        fname,
+        lambda: save(folder / "handler.py", PY_HANDLER.format(value="edited")),
+        {"value": "edited"},
+    )
     back = lam.update_function_code(FunctionName=fname, ZipFile=zipped)
     assert back["CodeSize"] == len(zipped)
     wait_updated(lam, fname)
@@ -304,8 +375,7 @@ def test_a_missing_folder_is_a_clear_error_until_it_exists(engine, lam, fname, t
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.InvalidEntrypoint"
     assert f"The hot-reload folder {folder} does not exist" in body["errorMessage"]
-    assert {"Path": str(folder), "Watched": False} in \
-        engine.get("/_lamina/hot-reload")["Folders"]
+    assert {"Path": str(folder), "Watched": False} in engine.get("/_lamina/hot-reload")["Folders"]
     shutil.copytree(python_folder(tmp_path, "arrived"), folder)
     wait_watched(engine, folder)
     assert invoke_json(lam, fname)[1]["value"] == "arrived"
@@ -319,14 +389,22 @@ def test_a_missing_folder_is_a_clear_error_until_it_exists(engine, lam, fname, t
     lam.delete_function(FunctionName=fname)
 
 
-def test_keys_must_be_absolute_and_may_name_variables(engine, lam, fname, tmp_path,
-                                                     tmp_path_factory):
+def test_keys_must_be_absolute_and_may_name_variables(
+    engine, lam, fname, tmp_path, tmp_path_factory
+):
     code, message, status = error_of(
-        lam.create_function, FunctionName=fname, Runtime=PY_RUNTIME, Role=ROLE,
-        Handler="handler.handler", Code={"S3Bucket": "hot-reload", "S3Key": "not/absolute"})
+        lam.create_function,
+        FunctionName=fname,
+        Runtime=PY_RUNTIME,
+        Role=ROLE,
+        Handler="handler.handler",
+        Code={"S3Bucket": "hot-reload", "S3Key": "not/absolute"},
+    )
     assert (code, status) == ("InvalidParameterValueException", 400)
-    assert message == ("When using hot reloading, the archive key has to be an absolute path! "
-                       "Your archive key: not/absolute")
+    assert message == (
+        "When using hot reloading, the archive key has to be an absolute path! "
+        "Your archive key: not/absolute"
+    )
     folder = python_folder(tmp_path, "expanded")
     base = tmp_path_factory.getbasetemp()  # the engine's $LAMINA_TEST_HOME
     create_hot(lam, fname, f"$LAMINA_TEST_HOME/{folder.relative_to(base)}")
@@ -349,11 +427,17 @@ def test_hot_reload_survives_a_restart_and_the_bucket_name_is_a_flag(tmp_path, f
     lam = client(engine.endpoint)
     try:
         assert invoke_json(lam, fname)[1]["value"] == "before"
-        edit_and_see(engine, lam, fname,
-                     lambda: save(folder / "handler.py", PY_HANDLER.format(value="after")),
-                     {"value": "after"})
-        assert json.loads(json.dumps(lam.get_function(FunctionName=fname)["Code"]))[
-            "Location"] == folder.as_uri()
+        edit_and_see(
+            engine,
+            lam,
+            fname,
+            lambda: save(folder / "handler.py", PY_HANDLER.format(value="after")),
+            {"value": "after"},
+        )
+        assert (
+            json.loads(json.dumps(lam.get_function(FunctionName=fname)["Code"]))["Location"]
+            == folder.as_uri()
+        )
     finally:
         lam.close()
         engine.stop()

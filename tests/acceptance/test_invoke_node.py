@@ -22,8 +22,9 @@ def test_async_handler_echo_and_context(lam, fname):
     make(lam, fname, "echo")
     assert invoke_json(lam, fname, {"a": [1, 2]})[1] == {"a": [1, 2]}
     lam.update_function_configuration(FunctionName=fname, Handler="index.describe", MemorySize=192)
-    lam.get_waiter("function_updated_v2").wait(FunctionName=fname,
-                                               WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+    lam.get_waiter("function_updated_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
     response, body = invoke_json(lam, fname, LogType="Tail")
     assert body["functionName"] == fname
     assert body["memoryLimitInMB"] == "192"
@@ -50,8 +51,9 @@ def test_callback_handler(lam, fname):
 
 
 def test_es_module_with_top_level_await(lam, fname):
-    create_function(lam, fname, zip_dir(FUNCTIONS / "node_esm"), handler="app.handler",
-                    runtime="nodejs22.x")
+    create_function(
+        lam, fname, zip_dir(FUNCTIONS / "node_esm"), handler="app.handler", runtime="nodejs22.x"
+    )
     response, body = invoke_json(lam, fname, {"m": 1})
     assert body["esm"] is True and body["event"] == {"m": 1} and body["startedBeforeInvoke"]
 
@@ -61,6 +63,7 @@ def test_closest_interpreter_is_used_with_a_warning(lam, fname, server):
     response, _ = invoke_json(lam, fname, LogType="Tail")
     tail = base64.b64decode(response["LogResult"]).decode()
     import subprocess
+
     version = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout
     if version.startswith("v22."):
         pytest.skip("node 22 is installed: no fallback to observe")
@@ -73,8 +76,13 @@ def test_missing_module_and_handler(lam, fname):
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.HandlerNotFound"
     other = fname + "-m"
-    create_function(lam, other, make_zip({"other.js": "exports.x = 1;"}), handler="index.handler",
-                    runtime="nodejs20.x")
+    create_function(
+        lam,
+        other,
+        make_zip({"other.js": "exports.x = 1;"}),
+        handler="index.handler",
+        runtime="nodejs20.x",
+    )
     response, body = invoke_json(lam, other)
     assert body["errorType"] == "Runtime.ImportModuleError"
 
@@ -93,29 +101,48 @@ def test_a_spare_node_runtime_starts_the_function_as_a_fresh_spawn_would(lam, fn
     start and the runtime's imports); the next cold start takes it. What the function sees
     must not differ from a spawned runtime."""
     # LANG (the value Lambda sets anyway) makes -a spawn a fresh runtime
-    make(lam, f"{fname}-a", "describe",
-         Environment={"Variables": {"STAGE": "spare", "LANG": "en_US.UTF-8",
-                                    "AWS_LAMBDA_LOG_FORMAT": "JSON"}})
+    make(
+        lam,
+        f"{fname}-a",
+        "describe",
+        Environment={
+            "Variables": {"STAGE": "spare", "LANG": "en_US.UTF-8", "AWS_LAMBDA_LOG_FORMAT": "JSON"}
+        },
+    )
     for name in ("b", "c"):
-        make(lam, f"{fname}-{name}", "describe",
-             Environment={"Variables": {"STAGE": "spare", "AWS_LAMBDA_LOG_FORMAT": "JSON"}})
+        make(
+            lam,
+            f"{fname}-{name}",
+            "describe",
+            Environment={"Variables": {"STAGE": "spare", "AWS_LAMBDA_LOG_FORMAT": "JSON"}},
+        )
     first = invoke_json(lam, f"{fname}-a", {})[1]
     invoke_json(lam, f"{fname}-b", {})  # a Node cold start: a spare starts after it
     time.sleep(0.5)
     response, spare = invoke_json(lam, f"{fname}-c", {}, LogType="Tail")
     assert "--standby" not in first["argv"]
     assert "--standby" in spare["argv"], "the cold start took the spare"
-    per_function = {"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_LOG_GROUP_NAME",
-                    "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT",
-                    "TMPDIR", "_X_AMZN_TRACE_ID", "LD_LIBRARY_PATH", "NODE_PATH"}
+    per_function = {
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "TMPDIR",
+        "_X_AMZN_TRACE_ID",
+        "LD_LIBRARY_PATH",
+        "NODE_PATH",
+    }
     assert set(spare["env"]) == set(first["env"])
-    assert {k: v for k, v in spare["env"].items() if k not in per_function} == \
-        {k: v for k, v in first["env"].items() if k not in per_function}
+    assert {k: v for k, v in spare["env"].items() if k not in per_function} == {
+        k: v for k, v in first["env"].items() if k not in per_function
+    }
     assert spare["functionName"] == spare["env"]["AWS_LAMBDA_FUNCTION_NAME"] == f"{fname}-c"
     assert spare["cwd"] == spare["env"]["LAMBDA_TASK_ROOT"]
     assert spare["fromNodePath"] == first["fromNodePath"] == "sibling", "NODE_PATH applies"
     assert spare["tzOffset"] == first["tzOffset"] == 0
     log = base64.b64decode(response["LogResult"]).decode()
     line = next(line for line in log.splitlines() if "describing" in line)
-    assert json.loads(line)["message"] == f"describing {spare['awsRequestId']}", \
+    assert json.loads(line)["message"] == f"describing {spare['awsRequestId']}", (
         "the log format comes from the function's environment, not the spare's"
+    )

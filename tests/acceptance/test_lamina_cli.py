@@ -19,15 +19,28 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import (FUNCTIONS, ROOT, Server, client, create_function, invoke_json,
-                            start_server, zip_dir)
+from tests.conftest import (
+    FUNCTIONS,
+    ROOT,
+    Server,
+    client,
+    create_function,
+    invoke_json,
+    start_server,
+    zip_dir,
+)
 
 PACKAGE = zip_dir(FUNCTIONS / "python")
 
 
 def lamina(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "lamina", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "lamina", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if check:
         assert done.returncode == 0, f"lamina {' '.join(args)}: {done.stderr}"
     return done
@@ -60,8 +73,12 @@ class Follower:
 
     def __init__(self, endpoint: str, function: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lamina", "logs", function, "--follow", "--endpoint",
-             endpoint], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [sys.executable, "-m", "lamina", "logs", function, "--follow", "--endpoint", endpoint],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -77,8 +94,7 @@ class Follower:
         def found() -> int | None:
             if self.process.poll() is not None:
                 raise AssertionError(f"`lamina logs --follow` exited {self.process.returncode}")
-            return next((i + 1 for i, line in enumerate(list(self.lines)) if text in line),
-                        None)
+            return next((i + 1 for i, line in enumerate(list(self.lines)) if text in line), None)
 
         return wait_until(found, timeout, f"{text!r} from `lamina logs --follow`") - 1
 
@@ -222,11 +238,13 @@ def test_logs_follow_prints_lines_of_later_invocations(lam, fname, follow):
     assert follower.count(f"START RequestId: {after}") == 1
 
 
-def test_logs_follow_keeps_lines_of_an_invocation_that_overlaps_a_shorter_one(server, lam,
-                                                                             fname, follow):
+def test_logs_follow_keeps_lines_of_an_invocation_that_overlaps_a_shorter_one(
+    server, lam, fname, follow
+):
     create_function(lam, fname, PACKAGE, handler="index.sleep", Timeout=10)
-    warmups = [threading.Thread(target=invoke_json, args=(lam, fname, {"seconds": 0.5}))
-               for _ in range(2)]
+    warmups = [
+        threading.Thread(target=invoke_json, args=(lam, fname, {"seconds": 0.5})) for _ in range(2)
+    ]
     for thread in warmups:
         thread.start()
     for thread in warmups:
@@ -235,11 +253,14 @@ def test_logs_follow_keeps_lines_of_an_invocation_that_overlaps_a_shorter_one(se
     follower.wait_for("REPORT RequestId: ")
 
     long_call: list[dict] = []
-    slow = threading.Thread(target=lambda: long_call.append(
-        invoke_json(lam, fname, {"seconds": 2})[0]))
+    slow = threading.Thread(
+        target=lambda: long_call.append(invoke_json(lam, fname, {"seconds": 2})[0])
+    )
     slow.start()
-    wait_until(lambda: len(server.get(f"/_lamina/invocations?function={fname}")["Invocations"])
-               == 3, what="the long invocation to be accepted")
+    wait_until(
+        lambda: len(server.get(f"/_lamina/invocations?function={fname}")["Invocations"]) == 3,
+        what="the long invocation to be accepted",
+    )
     short = request_id(invoke_json(lam, fname, {"seconds": 0})[0])
     follower.wait_for(f"REPORT RequestId: {short}")
     slow.join()
@@ -247,19 +268,28 @@ def test_logs_follow_keeps_lines_of_an_invocation_that_overlaps_a_shorter_one(se
     follower.wait_for(f"REPORT RequestId: {long}")
 
     printed = [line.split(" ", 1)[1] for line in follower.lines]
-    stored = [line.split(" ", 1)[1] for line in
-              lamina("logs", fname, "--endpoint", server.endpoint).stdout.splitlines()]
+    stored = [
+        line.split(" ", 1)[1]
+        for line in lamina("logs", fname, "--endpoint", server.endpoint).stdout.splitlines()
+    ]
     assert f"START RequestId: {long} Version: $LATEST" in stored
     assert f"START RequestId: {long} Version: $LATEST" in printed, (
         "`lamina logs --follow` lost lines that `lamina logs` has: "
-        f"{sorted(set(stored) - set(printed))}")
+        f"{sorted(set(stored) - set(printed))}"
+    )
 
 
 def test_state_survives_a_restart(engines, fname):
     first = engines()
     lam = client(first.endpoint)
-    create_function(lam, fname, PACKAGE, handler="index.echo", MemorySize=256,
-                    Environment={"Variables": {"KEPT": "yes"}})
+    create_function(
+        lam,
+        fname,
+        PACKAGE,
+        handler="index.echo",
+        MemorySize=256,
+        Environment={"Variables": {"KEPT": "yes"}},
+    )
     before = lam.get_function(FunctionName=fname)["Configuration"]
     response, body = invoke_json(lam, fname, {"run": 1})
     assert body == {"run": 1}
@@ -270,8 +300,15 @@ def test_state_survives_a_restart(engines, fname):
     second = engines()
     lam = client(second.endpoint)
     after = lam.get_function(FunctionName=fname)["Configuration"]
-    for key in ("CodeSha256", "RevisionId", "CodeSize", "MemorySize", "Handler",
-                "Environment", "LastModified"):
+    for key in (
+        "CodeSha256",
+        "RevisionId",
+        "CodeSize",
+        "MemorySize",
+        "Handler",
+        "Environment",
+        "LastModified",
+    ):
         assert after[key] == before[key], key
     assert after["State"] == "Active"
     response, body = invoke_json(lam, fname, {"run": 2})
@@ -281,7 +318,9 @@ def test_state_survives_a_restart(engines, fname):
     found = {item["RequestId"]: item["Status"] for item in recorded(second.endpoint, fname)}
     assert found == {earlier: "success", later: "success"}
     assert [e["Kind"] for e in trace(second.endpoint, earlier)["Timeline"]] == [
-        "accepted", "attempt"]
+        "accepted",
+        "attempt",
+    ]
     logs = lamina("logs", fname, "--endpoint", second.endpoint).stdout
     assert f"REPORT RequestId: {earlier}" in logs and f"REPORT RequestId: {later}" in logs
 
@@ -293,8 +332,10 @@ def test_sigkill_of_the_engine_ends_its_frozen_environment(engines, fname):
     invoke_json(lam, fname, {"seconds": 0})
     # the runtime's pid on the host (in a sandbox it sees itself as pid 2)
     pid = engine.get(f"/_lamina/functions/{fname}")["Environments"][0]["Pid"]
-    stat = wait_until(lambda: (s := proc_stat(pid)) and s[0] == "T" and s,
-                      what="the idle environment to be frozen")
+    stat = wait_until(
+        lambda: (s := proc_stat(pid)) and s[0] == "T" and s,
+        what="the idle environment to be frozen",
+    )
     ancestors, parent = [], int(stat[1])
     while parent > 1 and len(ancestors) < 5:  # the engine, or bwrap under the engine
         ancestors.append(parent)
@@ -304,9 +345,11 @@ def test_sigkill_of_the_engine_ends_its_frozen_environment(engines, fname):
 
     engine.stop(signal.SIGKILL)
     try:
-        wait_until(lambda: (s := proc_stat(pid)) is None or s[0] in "ZX"
-                   or s[19] != started_at, timeout=5,
-                   what=f"runtime process {pid} to end after the engine was killed")
+        wait_until(
+            lambda: (s := proc_stat(pid)) is None or s[0] in "ZX" or s[19] != started_at,
+            timeout=5,
+            what=f"runtime process {pid} to end after the engine was killed",
+        )
     finally:
         if (s := proc_stat(pid)) is not None and s[0] not in "ZX" and s[19] == started_at:
             os.kill(pid, signal.SIGKILL)
@@ -314,9 +357,20 @@ def test_sigkill_of_the_engine_ends_its_frozen_environment(engines, fname):
 
 def test_serve_help_mentions_the_main_flags():
     text = lamina("serve", "--help").stdout
-    for flag in ("--host", "--port", "--data-dir", "--store", "--region", "--account",
-                 "--account-concurrency", "--idle-timeout", "--runtime", "--function-env",
-                 "--no-freeze", "--sample"):
+    for flag in (
+        "--host",
+        "--port",
+        "--data-dir",
+        "--store",
+        "--region",
+        "--account",
+        "--account-concurrency",
+        "--idle-timeout",
+        "--runtime",
+        "--function-env",
+        "--no-freeze",
+        "--sample",
+    ):
         assert flag in text, flag
     assert "LAMINA_PORT" in text and "9001" in text
     top = lamina("--help").stdout

@@ -30,7 +30,9 @@ from tests.conftest import (
     ric_python,
 )
 
-PYTHON = make_zip({"index.py": '''
+PYTHON = make_zip(
+    {
+        "index.py": """
 import json, logging, os, time
 
 counter = 0  # per worker process: concurrent invocations never see each other's
@@ -55,9 +57,13 @@ def handler(event, context):
             "stream": context.log_stream_name, "request_id": context.aws_request_id,
             "max_concurrency": os.environ.get("AWS_LAMBDA_MAX_CONCURRENCY"),
             "tmp": in_tmp, "files": sorted(os.listdir("/tmp"))}
-'''})
+"""
+    }
+)
 
-NODE = make_zip({"index.mjs": '''
+NODE = make_zip(
+    {
+        "index.mjs": """
 let counter = 0; // one module for every invocation of this worker thread
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -72,26 +78,45 @@ export const handler = async (event, context) => {
            stream: context.logStreamName, requestId: context.awsRequestId,
            maxConcurrency: process.env.AWS_LAMBDA_MAX_CONCURRENCY };
 };
-'''})
+"""
+    }
+)
 
 
-def managed_function(lam, name: str, package: bytes, runtime: str, concurrency: int,
-                     timeout: int = 30, handler: str = "index.handler", **extra) -> str:
+def managed_function(
+    lam,
+    name: str,
+    package: bytes,
+    runtime: str,
+    concurrency: int,
+    timeout: int = 30,
+    handler: str = "index.handler",
+    **extra,
+) -> str:
     arn = new_provider(lam)["CapacityProviderArn"]
-    create_function(lam, name, package, runtime=runtime, handler=handler, Timeout=timeout,
-                    CapacityProviderConfig=on_provider(
-                        arn, PerExecutionEnvironmentMaxConcurrency=concurrency), **extra)
+    create_function(
+        lam,
+        name,
+        package,
+        runtime=runtime,
+        handler=handler,
+        Timeout=timeout,
+        CapacityProviderConfig=on_provider(arn, PerExecutionEnvironmentMaxConcurrency=concurrency),
+        **extra,
+    )
     return arn
 
 
 def together(server, name: str, events: list[dict], **extra) -> list[tuple[dict, object]]:
     """Invoke `name` with every event at once (a client per call, as separate callers)."""
+
     def call(event: dict) -> tuple[dict, object]:
         caller = client(server.endpoint)
         try:
             return invoke_json(caller, name, event, **extra)
         finally:
             caller.close()
+
     with ThreadPoolExecutor(len(events)) as pool:
         return list(pool.map(call, events))
 
@@ -108,8 +133,9 @@ def environments(server, name: str) -> list[dict]:
 def stream_events(server, name: str, stream: str) -> list[dict]:
     logs = client(server.endpoint, "logs")
     try:
-        return logs.get_log_events(logGroupName=f"/aws/lambda/{name}", logStreamName=stream,
-                                   startFromHead=True)["events"]
+        return logs.get_log_events(
+            logGroupName=f"/aws/lambda/{name}", logStreamName=stream, startFromHead=True
+        )["events"]
     finally:
         logs.close()
 
@@ -131,13 +157,18 @@ def test_python_invocations_overlap_in_one_environment_of_worker_processes(serve
     assert all(ids <= set(b["tmp"]) for b in bodies), bodies
 
     # JSON logs (Managed Instances always use them): each record names its own request
-    records = [json.loads(e["message"]) for e in stream_events(server, fname, bodies[0]["stream"])
-               if e["message"].startswith("{")]
-    working = {r["message"]: r["requestId"] for r in records if r.get("level") == "INFO"
-               and r.get("message", "").startswith("working on")}
+    records = [
+        json.loads(e["message"])
+        for e in stream_events(server, fname, bodies[0]["stream"])
+        if e["message"].startswith("{")
+    ]
+    working = {
+        r["message"]: r["requestId"]
+        for r in records
+        if r.get("level") == "INFO" and r.get("message", "").startswith("working on")
+    }
     assert [working[f"working on {n}"] for n in range(3)] == [b["request_id"] for b in bodies]
-    assert {r["record"]["requestId"] for r in records if r.get("type") == "platform.report"} \
-        == ids
+    assert {r["record"]["requestId"] for r in records if r.get("type") == "platform.report"} == ids
 
 
 @pytest.mark.skipif(not have_node(), reason="node is not installed")
@@ -155,11 +186,17 @@ def test_node_invocations_share_one_module_and_race(server, lam, fname):
     assert after["counter"] == 2, "the module lives on in the environment"
 
     # console's records carry their own invocation's id however the invocations interleave
-    records = [json.loads(e["message"]) for e in stream_events(server, fname, bodies[0]["stream"])
-               if e["message"].startswith("{")]
+    records = [
+        json.loads(e["message"])
+        for e in stream_events(server, fname, bodies[0]["stream"])
+        if e["message"].startswith("{")
+    ]
     for word in ("working on", "done with"):  # before and after the await
-        by_tag = {r["message"].split()[-1]: r["requestId"] for r in records
-                  if str(r.get("message", "")).startswith(word)}
+        by_tag = {
+            r["message"].split()[-1]: r["requestId"]
+            for r in records
+            if str(r.get("message", "")).startswith(word)
+        }
         assert [by_tag[f"t{n}"] for n in range(4)] == [b["requestId"] for b in bodies], word
 
 
@@ -199,12 +236,18 @@ def test_every_environment_full_is_a_throttle(server, lam, fname):
     slot of every one taken is throttled (429), as AWS rejects invocations past capacity."""
     managed_function(lam, fname, PYTHON, "python3.13", concurrency=2)
     version = lam.publish_version(FunctionName=fname)["Version"]
-    lam.put_function_scaling_config(FunctionName=fname, Qualifier=version,
-                                    FunctionScalingConfig={"MinExecutionEnvironments": 0,
-                                                           "MaxExecutionEnvironments": 1})
+    lam.put_function_scaling_config(
+        FunctionName=fname,
+        Qualifier=version,
+        FunctionScalingConfig={"MinExecutionEnvironments": 0, "MaxExecutionEnvironments": 1},
+    )
     with ThreadPoolExecutor(2) as pool:
-        running = [pool.submit(invoke_json, client(server.endpoint), fname, {"sleep": 3},
-                               Qualifier=version) for _ in range(2)]
+        running = [
+            pool.submit(
+                invoke_json, client(server.endpoint), fname, {"sleep": 3}, Qualifier=version
+            )
+            for _ in range(2)
+        ]
         deadline = time.monotonic() + 30
         while not any(len(e["InFlight"]) == 2 for e in environments(server, fname)):
             assert time.monotonic() < deadline, environments(server, fname)
@@ -213,8 +256,9 @@ def test_every_environment_full_is_a_throttle(server, lam, fname):
         view = next(e for e in detail["Environments"] if len(e["InFlight"]) == 2)
         assert view["MaxConcurrency"] == 2 and view["State"] == "busy"
         assert detail["Concurrency"]["InFlight"] == 2, "each invocation counts, not each env"
-        code, message, status = error_of(lam.invoke, FunctionName=fname, Qualifier=version,
-                                         Payload=b"{}")
+        code, message, status = error_of(
+            lam.invoke, FunctionName=fname, Qualifier=version, Payload=b"{}"
+        )
         assert (code, status) == ("TooManyRequestsException", 429), message
         finished = [future.result() for future in running]
     assert all(body["counter"] == 1 for _, body in finished)
@@ -224,15 +268,23 @@ def test_every_environment_full_is_a_throttle(server, lam, fname):
 def test_awslambdaric_runs_its_own_workers(server, lam, fname):
     """A `provided` runtime with AWS's Python runtime interface client (4.x) inside: it reads
     AWS_LAMBDA_MAX_CONCURRENCY and forks that many workers, as on AWS."""
-    slow = ("import os, time\n"
-            "def handler(event, context):\n"
-            "    start = time.time()\n"
-            "    time.sleep(event['sleep'])\n"
-            "    return {'pid': os.getpid(), 'start': start, 'end': time.time(),\n"
-            "            'stream': context.log_stream_name}\n")
-    managed_function(lam, fname, ric_package({"slow.py": slow}), "provided.al2023",
-                     concurrency=3, handler="slow.handler",
-                     Environment={"Variables": {"RIC_PYTHON": ric_python()}})
+    slow = (
+        "import os, time\n"
+        "def handler(event, context):\n"
+        "    start = time.time()\n"
+        "    time.sleep(event['sleep'])\n"
+        "    return {'pid': os.getpid(), 'start': start, 'end': time.time(),\n"
+        "            'stream': context.log_stream_name}\n"
+    )
+    managed_function(
+        lam,
+        fname,
+        ric_package({"slow.py": slow}),
+        "provided.al2023",
+        concurrency=3,
+        handler="slow.handler",
+        Environment={"Variables": {"RIC_PYTHON": ric_python()}},
+    )
     results = together(server, fname, [{"sleep": 1.5} for _ in range(3)])
     bodies = [body for response, body in results]
     assert all(r["StatusCode"] == 200 and "FunctionError" not in r for r, _ in results), bodies

@@ -72,13 +72,19 @@ def test_sync_counters_match_the_calls_made(engine, mlam, fname):
     assert value(found, "lamina_init_duration_seconds_sum", function=good) > 0
     assert value(found, "lamina_requests_total", function=fname, type="RequestResponse") == 3
     assert value(found, "lamina_invocations_total", function=fname, outcome="error") == 3
-    errors = sum(v for (name, labels), v in found.items()
-                 if name == "lamina_errors_total" and ("function", fname) in labels)
+    errors = sum(
+        v
+        for (name, labels), v in found.items()
+        if name == "lamina_errors_total" and ("function", fname) in labels
+    )
     assert errors == 3
     assert value(found, "lamina_errors_total", function=good, error_type="None") == 0
     assert value(found, "lamina_concurrent_executions", function=good) == 0
-    environments = sum(v for (name, labels), v in found.items()
-                       if name == "lamina_environments" and ("function", good) in labels)
+    environments = sum(
+        v
+        for (name, labels), v in found.items()
+        if name == "lamina_environments" and ("function", good) in labels
+    )
     assert environments == 1
 
 
@@ -99,14 +105,22 @@ def test_async_retries_and_discard_are_counted(engine, mlam, fname):
     create_function(mlam, fname, PACKAGE, handler="index.fail")
     mlam.put_function_event_invoke_config(FunctionName=fname, MaximumRetryAttempts=1)
     for _ in range(2):
-        assert mlam.invoke(FunctionName=fname, InvocationType="Event",
-                           Payload=b"{}")["StatusCode"] == 202
-    found = wait_for(engine, lambda f: value(f, "lamina_async_discarded_total", function=fname,
-                                             condition="RetriesExhausted") == 2)
+        assert (
+            mlam.invoke(FunctionName=fname, InvocationType="Event", Payload=b"{}")["StatusCode"]
+            == 202
+        )
+    found = wait_for(
+        engine,
+        lambda f: (
+            value(f, "lamina_async_discarded_total", function=fname, condition="RetriesExhausted")
+            == 2
+        ),
+    )
     assert value(found, "lamina_requests_total", function=fname, type="Event") == 2
     assert value(found, "lamina_invocations_total", function=fname, outcome="error") == 4
-    assert value(found, "lamina_async_retries_total", function=fname,
-                 reason="function_error") == 2
-    assert value(found, "lamina_async_discarded_total", function=fname,
-                 condition="RetriesExhausted") == 2
+    assert value(found, "lamina_async_retries_total", function=fname, reason="function_error") == 2
+    assert (
+        value(found, "lamina_async_discarded_total", function=fname, condition="RetriesExhausted")
+        == 2
+    )
     assert value(found, "lamina_async_queue_depth", function=fname) == 0

@@ -17,8 +17,13 @@ PACKAGE = zip_dir(FUNCTIONS / "python")
 
 
 def lamina(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "lamina", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "lamina", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -27,12 +32,18 @@ def test_lists_filter_by_type_outcome_and_time(server, lam, fname):
     create_function(lam, fname, PACKAGE, handler="index.sleep")
     good, _ = invoke_json(lam, fname, {"seconds": 0})
     bad, _ = invoke_json(lam, fname, {"seconds": "soon"})
-    assert lam.invoke(FunctionName=fname, InvocationType="Event",
-                      Payload=b'{"seconds": 0}')["StatusCode"] == 202
+    assert (
+        lam.invoke(FunctionName=fname, InvocationType="Event", Payload=b'{"seconds": 0}')[
+            "StatusCode"
+        ]
+        == 202
+    )
 
     def ids(query: str) -> list[str]:
-        return [i["RequestId"] for i in server.get(f"/_lamina/invocations?function={fname}&"
-                                                    + query)["Invocations"]]
+        return [
+            i["RequestId"]
+            for i in server.get(f"/_lamina/invocations?function={fname}&" + query)["Invocations"]
+        ]
 
     sync = ids("type=sync")
     assert sync == [bad["ResponseMetadata"]["RequestId"], good["ResponseMetadata"]["RequestId"]]
@@ -43,8 +54,19 @@ def test_lists_filter_by_type_outcome_and_time(server, lam, fname):
     with pytest.raises(urllib.error.HTTPError) as caught:
         server.get("/_lamina/invocations?type=bogus")
     assert caught.value.code == 400
-    listed = json.loads(lamina("invocations", fname, "--type", "sync", "--status", "error",
-                               "--endpoint", server.endpoint, "--json"))
+    listed = json.loads(
+        lamina(
+            "invocations",
+            fname,
+            "--type",
+            "sync",
+            "--status",
+            "error",
+            "--endpoint",
+            server.endpoint,
+            "--json",
+        )
+    )
     assert [i["RequestId"] for i in listed] == sync[:1]
 
 
@@ -61,8 +83,9 @@ def test_attempt_logs_trace_and_status(server, lam, fname):
     text = lamina("trace", request_id, "--logs", "--endpoint", server.endpoint)
     assert text.splitlines()[0].split()[:2] == [request_id, fname]
     assert "attempt 1 cold" in text and f"END RequestId: {request_id}" in text
-    traced = json.loads(lamina("trace", request_id, "--logs", "--json", "--endpoint",
-                               server.endpoint))
+    traced = json.loads(
+        lamina("trace", request_id, "--logs", "--json", "--endpoint", server.endpoint)
+    )
     assert traced["Logs"][0]["Attempt"] == 1
 
     overview = json.loads(lamina("status", fname, "--json", "--endpoint", server.endpoint))

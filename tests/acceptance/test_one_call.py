@@ -18,7 +18,15 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from tests.conftest import FUNCTIONS, ROOT, client, create_function, have_node, start_unsandboxed, zip_dir
+from tests.conftest import (
+    FUNCTIONS,
+    ROOT,
+    client,
+    create_function,
+    have_node,
+    start_unsandboxed,
+    zip_dir,
+)
 
 PACKAGE = zip_dir(FUNCTIONS / "async")
 JS = ROOT / "tests" / "js"
@@ -32,8 +40,14 @@ def runs_dir(tmp_path_factory) -> Path:
 def _engine(tmp_path_factory, runs_dir, name: str, *flags: str):
     engine = start_unsandboxed(tmp_path_factory.mktemp(name) / "data", *flags)
     lam = client(engine.endpoint)
-    create_function(lam, "slow", PACKAGE, handler="index.counted", Timeout=15,
-                    Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
+    create_function(
+        lam,
+        "slow",
+        PACKAGE,
+        handler="index.counted",
+        Timeout=15,
+        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
+    )
     lam.close()
     return engine
 
@@ -69,8 +83,9 @@ def strict_engine(tmp_path_factory, runs_dir):
 def call_boto3(engine, mode: str, marker: str) -> dict:
     lam = client(engine.endpoint, read_timeout=2, retries={"mode": mode})
     try:
-        response = lam.invoke(FunctionName="slow",
-                              Payload=json.dumps({"marker": marker, "seconds": 5}).encode())
+        response = lam.invoke(
+            FunctionName="slow", Payload=json.dumps({"marker": marker, "seconds": 5}).encode()
+        )
         return json.loads(response["Payload"].read())
     finally:
         lam.close()
@@ -99,8 +114,9 @@ def test_heartbeats_keep_one_request_alive(heartbeat_engine, runs_dir):
     marker = uuid.uuid4().hex
     body = call_boto3(heartbeat_engine, "standard", marker)
     assert runs(runs_dir, marker) == [body["request_id"]]
-    assert "attached" not in kinds(heartbeat_engine, body["request_id"]), \
+    assert "attached" not in kinds(heartbeat_engine, body["request_id"]), (
         "the client should not have retried at all"
+    )
 
 
 def test_without_heartbeats_retries_still_attach(attach_engine, runs_dir):
@@ -127,20 +143,37 @@ def test_strict_parity_runs_every_attempt_as_aws_does(strict_engine, runs_dir, m
 
 
 def node_call(engine, sdk: str, marker: str) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k != "NODE_EXTRA_CA_CERTS" and not k.startswith("AWS_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "NODE_EXTRA_CA_CERTS" and not k.startswith("AWS_")
+    }
     out = subprocess.run(
-        ["node", str(JS / "long_call.mjs"), engine.endpoint, "slow", sdk, "2000",
-         json.dumps({"marker": marker, "seconds": 5})],
-        capture_output=True, text=True, timeout=60, env=env, cwd=JS)
+        [
+            "node",
+            str(JS / "long_call.mjs"),
+            engine.endpoint,
+            "slow",
+            sdk,
+            "2000",
+            json.dumps({"marker": marker, "seconds": 5}),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=JS,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 needs_sdks = pytest.mark.skipif(
-    not have_node() or not (JS / "node_modules" / "aws-sdk").exists()
+    not have_node()
+    or not (JS / "node_modules" / "aws-sdk").exists()
     or not (JS / "node_modules" / "@aws-sdk" / "client-lambda").exists(),
-    reason="node or the AWS SDKs for JavaScript (scripts/setup --test) are missing")
+    reason="node or the AWS SDKs for JavaScript (scripts/setup --test) are missing",
+)
 
 
 @needs_sdks
@@ -166,15 +199,20 @@ def test_retry_after_the_call_finished_gets_the_stored_result(attach_engine, run
     """A retry that arrives after the call ended (same invocation id) is answered from the
     stored result, also after the engine restarted."""
     import urllib.request
+
     marker = uuid.uuid4().hex
     body = json.dumps({"marker": marker, "seconds": 1.2}).encode()
     invocation_id = str(uuid.uuid4())
 
     def post(attempt: int) -> tuple[str, dict]:
         request = urllib.request.Request(
-            f"{attach_engine.endpoint}/2015-03-31/functions/slow/invocations", data=body,
-            headers={"amz-sdk-invocation-id": invocation_id,
-                     "amz-sdk-request": f"attempt={attempt}; max=3"})
+            f"{attach_engine.endpoint}/2015-03-31/functions/slow/invocations",
+            data=body,
+            headers={
+                "amz-sdk-invocation-id": invocation_id,
+                "amz-sdk-request": f"attempt={attempt}; max=3",
+            },
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.headers["x-amzn-RequestId"], json.loads(response.read())
 
@@ -183,8 +221,9 @@ def test_retry_after_the_call_finished_gets_the_stored_result(attach_engine, run
     assert (second_id, second) == (first_id, first)
     assert runs(runs_dir, marker) == [first_id]
     attach_engine.stop()
-    restarted = start_unsandboxed(attach_engine.data_dir, "--heartbeat-interval", "0",
-                             port=attach_engine.port)
+    restarted = start_unsandboxed(
+        attach_engine.data_dir, "--heartbeat-interval", "0", port=attach_engine.port
+    )
     attach_engine.process = restarted.process
     third_id, third = post(3)
     assert (third_id, third) == (first_id, first)

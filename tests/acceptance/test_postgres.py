@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import FUNCTIONS, client, create_function, invoke_json, start_unsandboxed, zip_dir
+from tests.conftest import (
+    FUNCTIONS,
+    client,
+    create_function,
+    invoke_json,
+    start_unsandboxed,
+    zip_dir,
+)
 
 PACKAGE = zip_dir(FUNCTIONS / "async")
 
@@ -28,8 +35,9 @@ def wait_for(predicate, timeout: float = 20.0) -> None:
 
 
 def send(lam, name: str, payload: dict) -> str:
-    response = lam.invoke(FunctionName=name, InvocationType="Event",
-                          Payload=json.dumps(payload).encode())
+    response = lam.invoke(
+        FunctionName=name, InvocationType="Event", Payload=json.dumps(payload).encode()
+    )
     assert response["StatusCode"] == 202
     return response["ResponseMetadata"]["RequestId"]
 
@@ -40,15 +48,22 @@ def test_one_engine_on_postgres_survives_a_restart(postgres, tmp_path):
     runs_dir.mkdir()
     first = start_unsandboxed(tmp_path / "a", "--store", url, "--time-scale", "60")
     lam = client(first.endpoint)
-    create_function(lam, "pg-fail", PACKAGE, handler="index.fail",
-                    Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
+    create_function(
+        lam,
+        "pg-fail",
+        PACKAGE,
+        handler="index.fail",
+        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
+    )
     lam.put_function_event_invoke_config(FunctionName="pg-fail", MaximumRetryAttempts=1)
     request_id = send(lam, "pg-fail", {"n": 1})
     wait_for(lambda: len(runs(runs_dir, request_id)) == 2)
     sha = lam.get_function(FunctionName="pg-fail")["Configuration"]["CodeSha256"]
     first.stop()
     lam.close()
-    second = start_unsandboxed(tmp_path / "b", "--store", url)  # another data dir: code from the store
+    second = start_unsandboxed(
+        tmp_path / "b", "--store", url
+    )  # another data dir: code from the store
     try:
         lam = client(second.endpoint)
         assert lam.get_function(FunctionName="pg-fail")["Configuration"]["CodeSha256"] == sha
@@ -68,14 +83,21 @@ def test_two_engines_share_functions_and_the_queue(postgres, tmp_path):
     engines = [start_unsandboxed(tmp_path / name, "--store", url) for name in ("a", "b")]
     try:
         a, b = (client(e.endpoint) for e in engines)
-        create_function(a, "shared", PACKAGE, handler="index.slow", Timeout=10,
-                        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
+        create_function(
+            a,
+            "shared",
+            PACKAGE,
+            handler="index.slow",
+            Timeout=10,
+            Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
+        )
         wait_for(lambda: _known(b, "shared"), timeout=5)
         assert invoke_json(b, "shared", {"seconds": 0})[1] == "slept"
         accepted = [send(a if n % 2 else b, "shared", {"seconds": 0.2, "n": n}) for n in range(30)]
         wait_for(lambda: all(len(runs(runs_dir, r)) == 2 for r in accepted), timeout=60)
-        engine_pids = {json.loads((runs_dir / r).read_text().splitlines()[0])["engine"]
-                       for r in accepted}
+        engine_pids = {
+            json.loads((runs_dir / r).read_text().splitlines()[0])["engine"] for r in accepted
+        }
         assert engine_pids == {e.process.pid for e in engines}, "both engines took events"
         for request_id in accepted:
             assert [r["outcome"] for r in runs(runs_dir, request_id)] == ["start", "end"]
@@ -96,8 +118,10 @@ def test_an_engine_does_not_reload_its_own_changes_under_a_request(postgres, tmp
             create_function(lam, name, PACKAGE, handler="index.slow", Tags={"n": str(n)})
             assert lam.publish_version(FunctionName=name)["Version"] == "1"
             lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
-            lam.tag_resource(Resource=lam.get_function(FunctionName=name)
-                             ["Configuration"]["FunctionArn"], Tags={"more": "yes"})
+            lam.tag_resource(
+                Resource=lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"],
+                Tags={"more": "yes"},
+            )
             assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "1"
             assert lam.get_function(FunctionName=name)["Tags"] == {"n": str(n), "more": "yes"}
     finally:
@@ -115,14 +139,26 @@ def test_layers_and_function_urls_made_on_one_engine_work_on_another(postgres, t
     engines = [start_unsandboxed(tmp_path / name, "--store", url) for name in ("a", "b")]
     try:
         a, b = (client(e.endpoint) for e in engines)
-        layer = a.publish_layer_version(LayerName="shared", Content={"ZipFile": make_zip(
-            {"python/shared_word.py": "WORD = 'from a layer'\n"})})
-        create_function(a, "urls", make_zip({"index.py": "from shared_word import WORD\n\n\n"
-                                                         "def layered(event, context):\n"
-                                                         "    return WORD\n"}),
-                        handler="index.layered", Layers=[layer["LayerVersionArn"]])
-        function_url = a.create_function_url_config(FunctionName="urls",
-                                                    AuthType="NONE")["FunctionUrl"]
+        layer = a.publish_layer_version(
+            LayerName="shared",
+            Content={"ZipFile": make_zip({"python/shared_word.py": "WORD = 'from a layer'\n"})},
+        )
+        create_function(
+            a,
+            "urls",
+            make_zip(
+                {
+                    "index.py": "from shared_word import WORD\n\n\n"
+                    "def layered(event, context):\n"
+                    "    return WORD\n"
+                }
+            ),
+            handler="index.layered",
+            Layers=[layer["LayerVersionArn"]],
+        )
+        function_url = a.create_function_url_config(FunctionName="urls", AuthType="NONE")[
+            "FunctionUrl"
+        ]
         wait_for(lambda: _known(b, "urls"), timeout=5)
         host = function_url.split("//", 1)[1].rstrip("/").rsplit(":", 1)[0]
 
@@ -133,6 +169,7 @@ def test_layers_and_function_urls_made_on_one_engine_work_on_another(postgres, t
             body = response.read()
             conn.close()
             return response.status == 200 and body == b"from a layer"  # a string: the body
+
         wait_for(served_by_b, timeout=5)
         assert b.get_layer_version(LayerName="shared", VersionNumber=1)["Version"] == 1
     finally:
@@ -155,8 +192,13 @@ def test_postgres_restart_loses_nothing_acknowledged(postgres, tmp_path):
     engine = start_unsandboxed(tmp_path / "data", "--store", url)
     try:
         lam = client(engine.endpoint)
-        create_function(lam, "pg-ok", PACKAGE, handler="index.succeed",
-                        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
+        create_function(
+            lam,
+            "pg-ok",
+            PACKAGE,
+            handler="index.succeed",
+            Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
+        )
         before = send(lam, "pg-ok", {"before": True})
         postgres.ctl("-m", "fast", "stop")
         try:
@@ -165,9 +207,14 @@ def test_postgres_restart_loses_nothing_acknowledged(postgres, tmp_path):
             assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
             assert error.value.response["Error"]["Code"] == "ServiceException"
         finally:
-            postgres.ctl("-o", f"-p {postgres.port} -k {postgres.socket_dir} "
-                         "-c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-                         "-l", str(postgres.socket_dir / "log"), "start")
+            postgres.ctl(
+                "-o",
+                f"-p {postgres.port} -k {postgres.socket_dir} "
+                "-c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+                "-l",
+                str(postgres.socket_dir / "log"),
+                "start",
+            )
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -184,10 +231,10 @@ def test_postgres_restart_loses_nothing_acknowledged(postgres, tmp_path):
         engine.stop()
 
 
-def test_one_engine_runs_the_pollers_and_another_takes_over_when_it_dies(postgres, moto,
-                                                                          tmp_path):
+def test_one_engine_runs_the_pollers_and_another_takes_over_when_it_dies(postgres, moto, tmp_path):
     """Mappings are shared through the store; one engine at a time runs their pollers."""
-    from tests.acceptance.test_mappings import PACKAGE as ESM, batches, queue
+    from tests.acceptance.test_mappings import PACKAGE as ESM
+    from tests.acceptance.test_mappings import batches, queue
 
     url = postgres.new_database()
     runs_dir = tmp_path / "runs"
@@ -200,23 +247,38 @@ def test_one_engine_runs_the_pollers_and_another_takes_over_when_it_dies(postgre
     queue_url, arn = queue(sqs, "pg-esm", VisibilityTimeout=4)
     try:
         a, b = client(first.endpoint), client(second.endpoint)
-        create_function(a, "pg-esm", ESM, handler="index.sqs",
-                        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
+        create_function(
+            a,
+            "pg-esm",
+            ESM,
+            handler="index.sqs",
+            Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
+        )
         wait_for(lambda: _known(b, "pg-esm"), timeout=5)
         mapping = b.create_event_source_mapping(FunctionName="pg-esm", EventSourceArn=arn)
-        wait_for(lambda: [m["UUID"] for m in a.list_event_source_mappings()[
-            "EventSourceMappings"]] == [mapping["UUID"]], timeout=5)
+        wait_for(
+            lambda: (
+                [m["UUID"] for m in a.list_event_source_mappings()["EventSourceMappings"]]
+                == [mapping["UUID"]]
+            ),
+            timeout=5,
+        )
         for n in range(5):
             sqs.send_message(QueueUrl=queue_url, MessageBody=f"first-{n}")
         wait_for(lambda: sum(len(x["Records"]) for x in batches(runs_dir)) == 5, timeout=30)
         assert "this engine runs the event source mapping pollers" in first.log()
         assert "this engine runs the event source mapping pollers" not in second.log()
-        wait_for(lambda: b.get_event_source_mapping(UUID=mapping["UUID"]).get(
-            "LastProcessingResult") == "OK", timeout=5)  # the leader's result, seen from b
+        wait_for(
+            lambda: (
+                b.get_event_source_mapping(UUID=mapping["UUID"]).get("LastProcessingResult") == "OK"
+            ),
+            timeout=5,
+        )  # the leader's result, seen from b
 
         b.update_event_source_mapping(UUID=mapping["UUID"], BatchSize=3)
-        wait_for(lambda: a.get_event_source_mapping(UUID=mapping["UUID"])["BatchSize"] == 3,
-                 timeout=5)
+        wait_for(
+            lambda: a.get_event_source_mapping(UUID=mapping["UUID"])["BatchSize"] == 3, timeout=5
+        )
         first.stop(signal.SIGKILL)
         a.close()
         for n in range(4):
@@ -225,8 +287,9 @@ def test_one_engine_runs_the_pollers_and_another_takes_over_when_it_dies(postgre
         assert "this engine runs the event source mapping pollers" in second.log()
         assert all(len(x["Records"]) <= 3 for x in batches(runs_dir)[-2:])
         bodies = sorted(r["body"] for x in batches(runs_dir) for r in x["Records"])
-        assert bodies == sorted([f"first-{n}" for n in range(5)] +
-                                [f"second-{n}" for n in range(4)]), "each message once"
+        assert bodies == sorted(
+            [f"first-{n}" for n in range(5)] + [f"second-{n}" for n in range(4)]
+        ), "each message once"
 
         b.delete_event_source_mapping(UUID=mapping["UUID"])
         wait_for(lambda: not b.list_event_source_mappings()["EventSourceMappings"], timeout=10)
@@ -248,16 +311,21 @@ def test_signing_and_capacity_providers_made_on_one_engine_hold_on_another(postg
         package = make_zip({"index.py": "def handler(event, context):\n    return event\n"})
         create_function(a, "signed", package, handler="index.handler")
         signing = a.create_code_signing_config(
-            AllowedPublishers={"SigningProfileVersionArns": [
-                "arn:aws:signer:us-east-1:123456789012:/signing-profiles/p/x"]},
-            CodeSigningPolicies={"UntrustedArtifactOnDeployment": "Enforce"})[
-            "CodeSigningConfig"]["CodeSigningConfigArn"]
+            AllowedPublishers={
+                "SigningProfileVersionArns": [
+                    "arn:aws:signer:us-east-1:123456789012:/signing-profiles/p/x"
+                ]
+            },
+            CodeSigningPolicies={"UntrustedArtifactOnDeployment": "Enforce"},
+        )["CodeSigningConfig"]["CodeSigningConfigArn"]
         a.put_function_code_signing_config(FunctionName="signed", CodeSigningConfigArn=signing)
         provider = a.create_capacity_provider(
-            CapacityProviderName="shared", VpcConfig={"SubnetIds": ["subnet-1"],
-                                                      "SecurityGroupIds": []},
-            PermissionsConfig={"CapacityProviderOperatorRoleArn":
-                               "arn:aws:iam::123456789012:role/operator"})
+            CapacityProviderName="shared",
+            VpcConfig={"SubnetIds": ["subnet-1"], "SecurityGroupIds": []},
+            PermissionsConfig={
+                "CapacityProviderOperatorRoleArn": "arn:aws:iam::123456789012:role/operator"
+            },
+        )
 
         # b hears of the attachment (an update made on b before that would write b's older
         # $LATEST over it: engines sharing a store keep the last write of a function)
@@ -267,6 +335,7 @@ def test_signing_and_capacity_providers_made_on_one_engine_hold_on_another(postg
             except ClientError:
                 return False
             return found.get("CodeSigningConfigArn") == signing
+
         wait_for(attached_on_b, timeout=5)
 
         def refused_by_b() -> bool:
@@ -275,13 +344,17 @@ def test_signing_and_capacity_providers_made_on_one_engine_hold_on_another(postg
             except ClientError as error:
                 return error.response["Error"]["Code"] == "CodeVerificationFailedException"
             return False
+
         def provider_on_b() -> bool:
             try:
                 found = b.get_capacity_provider(CapacityProviderName="shared")
             except ClientError:
                 return False
-            return found["CapacityProvider"]["CapacityProviderArn"] == provider[
-                "CapacityProvider"]["CapacityProviderArn"]
+            return (
+                found["CapacityProvider"]["CapacityProviderArn"]
+                == provider["CapacityProvider"]["CapacityProviderArn"]
+            )
+
         wait_for(refused_by_b, timeout=5)
         wait_for(provider_on_b, timeout=5)
     finally:

@@ -28,12 +28,14 @@ def need_sandbox(server):
     """These tests need the sandbox; where bubblewrap cannot run they say why they skip."""
     sandbox = server.get("/_lamina/overview").get("Sandbox") or {}
     if not sandboxed(server):
-        pytest.skip("functions run without a sandbox here: "
-                    f"{sandbox.get('Warning') or 'the engine runs with --sandbox none'} "
-                    "(CI installs bubblewrap and runs these)")
+        pytest.skip(
+            "functions run without a sandbox here: "
+            f"{sandbox.get('Warning') or 'the engine runs with --sandbox none'} "
+            "(CI installs bubblewrap and runs these)"
+        )
 
 
-PROBE_PY = '''
+PROBE_PY = """
 import errno, json, os, sys
 
 def _try_write(path):
@@ -90,7 +92,7 @@ def handler(event, context):
         "layer_file": layer, "layer_module": layer_module,
         "boto3": boto3.__file__, "executable": sys.executable,
     }
-'''
+"""
 
 
 def _probe(lam, name: str, event: dict | None = None) -> dict:
@@ -100,10 +102,12 @@ def _probe(lam, name: str, event: dict | None = None) -> dict:
 
 
 def _publish_layer(lam) -> str:
-    package = make_zip({"data/hello.txt": "from a layer\n",
-                        "python/greeting.py": "WORD = 'hello'\n"})
-    layer = lam.publish_layer_version(LayerName=f"l-{uuid.uuid4().hex[:10]}",
-                                      Content={"ZipFile": package})
+    package = make_zip(
+        {"data/hello.txt": "from a layer\n", "python/greeting.py": "WORD = 'hello'\n"}
+    )
+    layer = lam.publish_layer_version(
+        LayerName=f"l-{uuid.uuid4().hex[:10]}", Content={"ZipFile": package}
+    )
     return layer["LayerVersionArn"]
 
 
@@ -112,21 +116,31 @@ def test_python_sees_lambdas_layout_and_nothing_of_the_host(lam, server, fname):
     create_function(lam, other, make_zip({"index.py": PROBE_PY}))
     create_function(lam, fname, make_zip({"index.py": PROBE_PY}), Layers=[_publish_layer(lam)])
     data_dir = str(Path(server.data_dir).resolve())
-    secret_paths = [data_dir, str(Path(data_dir) / "lamina.db"), str(Path.home()),
-                    "/root", "/home", str(Path(__file__).resolve().parent), os.getcwd()]
+    secret_paths = [
+        data_dir,
+        str(Path(data_dir) / "lamina.db"),
+        str(Path.home()),
+        "/root",
+        "/home",
+        str(Path(__file__).resolve().parent),
+        os.getcwd(),
+    ]
     seen = _probe(lam, fname, {"paths": secret_paths})
     assert (seen["uid"], seen["gid"]) == (993, 990)
     assert seen["cwd"] == "/var/task"
     assert seen["task"] == ["index.py"]
-    assert seen["env"] == {"LAMBDA_TASK_ROOT": "/var/task", "LAMBDA_RUNTIME_DIR": "/var/runtime",
-                           "LAMINA_OPT_DIR": None, "TMPDIR": None}
+    assert seen["env"] == {
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "LAMBDA_RUNTIME_DIR": "/var/runtime",
+        "LAMINA_OPT_DIR": None,
+        "TMPDIR": None,
+    }
     assert seen["layer_file"] == "from a layer\n"
     assert seen["layer_module"] == "/opt/python/greeting.py"
     assert seen["boto3"] == "/var/runtime/boto3/__init__.py"
     assert seen["visible"] == {path: False for path in secret_paths}
     assert seen["writes"]["/tmp/new"] == "written"
-    for path in ("/var/task/new", "/opt/new", "/var/runtime/new", "/new", "/etc/new",
-                 "/usr/new"):
+    for path in ("/var/task/new", "/opt/new", "/var/runtime/new", "/new", "/etc/new", "/usr/new"):
         assert seen["writes"][path] in ("EROFS", "EACCES"), (path, seen["writes"])
     # bwrap's init is pid 1 and the runtime pid 2: none of the host's processes
     assert seen["pids"][:2] == [1, 2] and len(seen["pids"]) <= 3, seen["pids"]
@@ -137,14 +151,15 @@ def test_python_sees_lambdas_layout_and_nothing_of_the_host(lam, server, fname):
 
 
 def test_tmp_is_private_kept_while_warm_and_bounded(lam, fname):
-    create_function(lam, fname, make_zip({"index.py": PROBE_PY}), EphemeralStorage={"Size": 600},
-                    Timeout=60)  # writing 600 MB takes seconds on a busy machine
+    create_function(
+        lam, fname, make_zip({"index.py": PROBE_PY}), EphemeralStorage={"Size": 600}, Timeout=60
+    )  # writing 600 MB takes seconds on a busy machine
     other = fname + "-b"
     create_function(lam, other, make_zip({"index.py": PROBE_PY}))
     first = _probe(lam, fname, {"keep": "mine"})
     assert "kept" in first["tmp"] and first["tmp_mb"] == 600
-    assert "kept" in _probe(lam, fname)["tmp"]          # the same environment, warm
-    assert "kept" not in _probe(lam, other)["tmp"]      # another function's /tmp
+    assert "kept" in _probe(lam, fname)["tmp"]  # the same environment, warm
+    assert "kept" not in _probe(lam, other)["tmp"]  # another function's /tmp
     filled = _probe(lam, fname, {"fill_tmp": True})
     assert filled["error"] == "ENOSPC"
     assert 590 <= filled["mb"] <= 600, filled
@@ -154,12 +169,13 @@ def test_tmp_is_new_for_a_new_environment(lam, fname):
     create_function(lam, fname, make_zip({"index.py": PROBE_PY}))
     assert "kept" in _probe(lam, fname, {"keep": "x"})["tmp"]
     lam.update_function_configuration(FunctionName=fname, Description="new environment")
-    lam.get_waiter("function_updated_v2").wait(FunctionName=fname,
-                                               WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+    lam.get_waiter("function_updated_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
     assert _probe(lam, fname)["tmp"] == []
 
 
-PROBE_JS = r'''
+PROBE_JS = r"""
 const fs = require('fs');
 function tryWrite(path) {
   try { fs.writeFileSync(path, 'x'); fs.unlinkSync(path); return 'written'; }
@@ -179,28 +195,34 @@ exports.handler = async (event, context) => {
     tenantId: context.tenantId ?? null,
   };
 };
-'''
+"""
 
 
 @pytest.mark.skipif(not have_node(), reason="node is not installed")
 def test_nodejs_sees_the_same_environment(lam, server, fname):
-    create_function(lam, fname, make_zip({"index.js": PROBE_JS}), runtime="nodejs20.x",
-                    Layers=[_publish_layer(lam)])
+    create_function(
+        lam,
+        fname,
+        make_zip({"index.js": PROBE_JS}),
+        runtime="nodejs20.x",
+        Layers=[_publish_layer(lam)],
+    )
     data_dir = str(Path(server.data_dir).resolve())
     seen = _probe(lam, fname, {"keep": "node", "paths": [data_dir, "/root", "/home"]})
     assert seen["uid"] == 993
-    assert (seen["cwd"], seen["taskRoot"], seen["task"]) == ("/var/task", "/var/task",
-                                                            ["index.js"])
+    assert (seen["cwd"], seen["taskRoot"], seen["task"]) == ("/var/task", "/var/task", ["index.js"])
     assert seen["optVar"] is None
     assert seen["layer"] == "from a layer\n"
     assert seen["visible"] == {data_dir: False, "/root": False, "/home": False}
     assert seen["writes"]["/tmp/new"] == "written"
-    assert all(seen["writes"][p] in ("EROFS", "EACCES") for p in ("/var/task/new", "/opt/new", "/new"))
+    assert all(
+        seen["writes"][p] in ("EROFS", "EACCES") for p in ("/var/task/new", "/opt/new", "/new")
+    )
     assert seen["pids"][:2] == [1, 2] and len(seen["pids"]) <= 3
     assert "kept" in _probe(lam, fname)["tmp"]
 
 
-PROVIDED = r'''#!/bin/sh
+PROVIDED = r"""#!/bin/sh
 # A custom runtime in sh and curl that answers with what it sees.
 api="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
 while true; do
@@ -216,35 +238,57 @@ while true; do
   curl -sS -o /dev/null -X POST -d "{\"uid\":$(id -u),\"task\":\"$task\",\"pids\":$pids,\"layer\":\"$layer\",\"root\":\"$root\",\"pwd\":\"$(pwd)\",\"bootstrap\":\"$0\"}" \
     "$api/invocation/$request_id/response"
 done
-'''
+"""
 
 
 def test_provided_bootstrap_runs_as_on_lambda(lam, fname):
-    create_function(lam, fname, make_zip({"bootstrap": PROVIDED}, {"bootstrap": 0o755}),
-                    runtime="provided.al2023", Layers=[_publish_layer(lam)])
+    create_function(
+        lam,
+        fname,
+        make_zip({"bootstrap": PROVIDED}, {"bootstrap": 0o755}),
+        runtime="provided.al2023",
+        Layers=[_publish_layer(lam)],
+    )
     seen = _probe(lam, fname)
-    assert seen == {"uid": 993, "task": "readonly", "pids": seen["pids"],
-                    "layer": "from a layer", "root": "hidden", "pwd": "/var/task",
-                    "bootstrap": "/var/task/bootstrap"}
+    assert seen == {
+        "uid": 993,
+        "task": "readonly",
+        "pids": seen["pids"],
+        "layer": "from a layer",
+        "root": "hidden",
+        "pwd": "/var/task",
+        "bootstrap": "/var/task/bootstrap",
+    }
     assert seen["pids"] <= 6  # init, the shell, and the commands of its pipeline
 
 
-RIC_PROBE = '''
+RIC_PROBE = """
 import os
 def handler(event, context):
     return {"uid": os.getuid(), "task_root": os.environ["LAMBDA_TASK_ROOT"],
             "cwd": os.getcwd(), "pids": len([p for p in os.listdir("/proc") if p.isdigit()]),
             "tenant": context.tenant_id, "root": os.path.exists("/root")}
-'''
+"""
 
 
 def test_awslambdaric_in_the_sandbox(lam, fname):
-    create_function(lam, fname, ric_package({"probe.py": RIC_PROBE}),
-                    handler="probe.handler", runtime="provided.al2023",
-                    Environment={"Variables": {"RIC_PYTHON": ric_python()}})
+    create_function(
+        lam,
+        fname,
+        ric_package({"probe.py": RIC_PROBE}),
+        handler="probe.handler",
+        runtime="provided.al2023",
+        Environment={"Variables": {"RIC_PYTHON": ric_python()}},
+    )
     seen = _probe(lam, fname)
-    assert seen == {"uid": 993, "task_root": "/var/task", "cwd": "/var/task",
-                    "pids": seen["pids"], "tenant": None, "root": False}
+    assert seen == {
+        "uid": 993,
+        "task_root": "/var/task",
+        "cwd": "/var/task",
+        "pids": seen["pids"],
+        "tenant": None,
+        "root": False,
+    }
     assert seen["pids"] <= 3
     assert _probe(lam, fname)["uid"] == 993  # warm, and awslambdaric echoes the invocation id
 

@@ -60,8 +60,13 @@ def wait_for(predicate, timeout: float = 30.0) -> None:
 
 
 def lamina_cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lamina", *args, "--endpoint", server.endpoint],
-                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "lamina", *args, "--endpoint", server.endpoint],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
 
 
 def iso(epoch: float) -> str:
@@ -69,8 +74,7 @@ def iso(epoch: float) -> str:
 
 
 def epoch(text: str) -> float:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=dt.UTC).timestamp()
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
 
 
 @pytest.fixture
@@ -82,8 +86,13 @@ def runs_dir(tmp_path: Path) -> Path:
 
 def make_target(server: Server, name: str, runs_dir: Path) -> None:
     lam = client(server.endpoint)
-    create_function(lam, name, PACKAGE, handler="index.record",
-                    Environment={"Variables": {"RUNS_DIR": str(runs_dir)}})
+    create_function(
+        lam,
+        name,
+        PACKAGE,
+        handler="index.record",
+        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
+    )
     lam.close()
 
 
@@ -93,14 +102,18 @@ def test_a_daily_rule_fires_each_engine_day_on_virtual_time(tmp_path, runs_dir):
     server = start_unsandboxed(tmp_path / "data", "--time-scale", "virtual")
     try:
         make_target(server, "daily", runs_dir)
-        status, created = admin(server, "PUT", "/_lamina/schedules/nightly-report", {
-            "ScheduleExpression": "rate(1 day)", "TargetArn": ARN.format("daily")})
+        status, created = admin(
+            server,
+            "PUT",
+            "/_lamina/schedules/nightly-report",
+            {"ScheduleExpression": "rate(1 day)", "TargetArn": ARN.format("daily")},
+        )
         assert status == 200, created
         assert created["Arn"] == "arn:aws:events:us-east-1:123456789012:rule/nightly-report"
         now = admin(server, "GET", "/_lamina/clock")[1]["Now"]
         first_due = epoch(created["NextDue"])
         assert abs(first_due - (now + 86_400)) <= 1
-        advance(server, 86_399)   # a second before the due time: the schedule waits
+        advance(server, 86_399)  # a second before the due time: the schedule waits
         assert admin(server, "GET", "/_lamina/schedules/nightly-report")[1]["Fired"] == 0
         advance(server, 1)
         wait_for(lambda: len(runs(runs_dir)) == 1)
@@ -149,19 +162,34 @@ def test_rules_fire_on_scaled_time_with_their_input(tmp_path, runs_dir):
     server = start_unsandboxed(tmp_path / "data", "--time-scale", "86400")
     try:
         make_target(server, "scaled", runs_dir)
-        changed = lamina_cli(server, "schedules", "every-day", "--expression", "rate(1 day)",
-                             "--target", "scaled", "--input", '{"job": "compact"}')
+        changed = lamina_cli(
+            server,
+            "schedules",
+            "every-day",
+            "--expression",
+            "rate(1 day)",
+            "--target",
+            "scaled",
+            "--input",
+            '{"job": "compact"}',
+        )
         assert changed.returncode == 0, changed.stderr
         wait_for(lambda: len(runs(runs_dir)) >= 3, timeout=20)
         assert all(r["event"] == {"job": "compact"} for r in runs(runs_dir))
-        status, _ = admin(server, "PUT", "/_lamina/schedules/every-day", {
-            "ScheduleExpression": "rate(1 day)", "TargetArn": ARN.format("scaled"),
-            "State": "DISABLED"})
+        status, _ = admin(
+            server,
+            "PUT",
+            "/_lamina/schedules/every-day",
+            {
+                "ScheduleExpression": "rate(1 day)",
+                "TargetArn": ARN.format("scaled"),
+                "State": "DISABLED",
+            },
+        )
         assert status == 200
         settled = len(runs(runs_dir))
         stopped_at = admin(server, "GET", "/_lamina/clock")[1]["Now"]
-        wait_for(lambda: admin(server, "GET", "/_lamina/clock")[1]["Now"] > stopped_at
-                 + 3 * 86_400)
+        wait_for(lambda: admin(server, "GET", "/_lamina/clock")[1]["Now"] > stopped_at + 3 * 86_400)
         assert len(runs(runs_dir)) <= settled + 1  # one may have been queued already
         assert admin(server, "GET", "/_lamina/schedules/every-day")[1]["NextDue"] is None
         assert lamina_cli(server, "schedules", "every-day", "--delete").returncode == 0
@@ -175,6 +203,7 @@ def test_a_restart_in_the_middle_of_a_schedule_fires_each_due_time_once(tmp_path
     """Virtual time: the clock and the schedule go on where they were after a restart, with
     no due time fired twice. Scaled time: due times that passed while the engine was down
     fire once each when it comes back (they are younger than 24 h)."""
+
     # an event running when the engine is killed runs again after the restart (Lambda's
     # async invocation is at-least-once): the same request id; a due time never gets two
     def fired(folder: Path) -> dict[str, float]:
@@ -184,8 +213,12 @@ def test_a_restart_in_the_middle_of_a_schedule_fires_each_due_time_once(tmp_path
     server = start_unsandboxed(data, "--time-scale", "virtual")
     try:
         make_target(server, "hourly", runs_dir)
-        admin(server, "PUT", "/_lamina/schedules/hourly", {
-            "ScheduleExpression": "rate(1 hour)", "TargetArn": ARN.format("hourly")})
+        admin(
+            server,
+            "PUT",
+            "/_lamina/schedules/hourly",
+            {"ScheduleExpression": "rate(1 hour)", "TargetArn": ARN.format("hourly")},
+        )
         advance(server, 2 * 3600)
         wait_for(lambda: len(fired(runs_dir)) == 2)
         before = admin(server, "GET", "/_lamina/clock")[1]["Now"]
@@ -211,12 +244,16 @@ def test_a_restart_in_the_middle_of_a_schedule_fires_each_due_time_once(tmp_path
     server = start_unsandboxed(data, "--time-scale", "3600")
     try:
         make_target(server, "hourly", scaled_runs)
-        admin(server, "PUT", "/_lamina/schedules/hourly", {
-            "ScheduleExpression": "rate(1 hour)", "TargetArn": ARN.format("hourly")})
+        admin(
+            server,
+            "PUT",
+            "/_lamina/schedules/hourly",
+            {"ScheduleExpression": "rate(1 hour)", "TargetArn": ARN.format("hourly")},
+        )
         wait_for(lambda: len(runs(scaled_runs)) >= 2)
     finally:
         server.stop(signal.SIGKILL)
-    time.sleep(2.5)   # 2.5 engine hours pass while the engine is down
+    time.sleep(2.5)  # 2.5 engine hours pass while the engine is down
     server = start_unsandboxed(data, "--time-scale", "3600")
     try:
         wait_for(lambda: len(fired(scaled_runs)) >= 6)
@@ -228,39 +265,53 @@ def test_a_restart_in_the_middle_of_a_schedule_fires_each_due_time_once(tmp_path
     assert "Traceback" not in server.log(), server.log()
 
 
-def test_scheduler_schedules_use_their_time_zone_context_attributes_and_at(tmp_path,
-                                                                          runs_dir):
+def test_scheduler_schedules_use_their_time_zone_context_attributes_and_at(tmp_path, runs_dir):
     """EventBridge Scheduler: cron in a time zone, at() once, Input with context attributes."""
     server = start_unsandboxed(tmp_path / "data", "--time-scale", "virtual")
     try:
         make_target(server, "zoned", runs_dir)
         now = admin(server, "GET", "/_lamina/clock")[1]["Now"]
         import zoneinfo
+
         paris = zoneinfo.ZoneInfo("Europe/Paris")
         in_two_hours = dt.datetime.fromtimestamp(now + 7200, paris).replace(second=0)
         at_text = in_two_hours.strftime("%Y-%m-%dT%H:%M:%S")
-        status, created = admin(server, "PUT", "/_lamina/schedules/once", {
-            "ScheduleExpression": f"at({at_text})", "ScheduleExpressionTimezone": "Europe/Paris",
-            "Source": "scheduler", "TargetArn": ARN.format("zoned"),
-            "Input": '{"arn": "<aws.scheduler.schedule-arn>", '
-                     '"when": "<aws.scheduler.scheduled-time>"}'})
+        status, created = admin(
+            server,
+            "PUT",
+            "/_lamina/schedules/once",
+            {
+                "ScheduleExpression": f"at({at_text})",
+                "ScheduleExpressionTimezone": "Europe/Paris",
+                "Source": "scheduler",
+                "TargetArn": ARN.format("zoned"),
+                "Input": '{"arn": "<aws.scheduler.schedule-arn>", '
+                '"when": "<aws.scheduler.scheduled-time>"}',
+            },
+        )
         assert status == 200, created
-        assert created["Arn"] == ("arn:aws:scheduler:us-east-1:123456789012:schedule/default/"
-                                  "once")
+        assert created["Arn"] == ("arn:aws:scheduler:us-east-1:123456789012:schedule/default/once")
         assert created["NextDue"] == iso(in_two_hours.timestamp())
         minute = in_two_hours.minute
-        status, _ = admin(server, "PUT", "/_lamina/schedules/zoned-cron", {
-            "ScheduleExpression": f"cron({minute} {in_two_hours.hour} * * ? *)",
-            "ScheduleExpressionTimezone": "Europe/Paris", "Source": "scheduler",
-            "TargetArn": ARN.format("zoned")})
+        status, _ = admin(
+            server,
+            "PUT",
+            "/_lamina/schedules/zoned-cron",
+            {
+                "ScheduleExpression": f"cron({minute} {in_two_hours.hour} * * ? *)",
+                "ScheduleExpressionTimezone": "Europe/Paris",
+                "Source": "scheduler",
+                "TargetArn": ARN.format("zoned"),
+            },
+        )
         assert status == 200
         advance(server, 7200)
         wait_for(lambda: len(runs(runs_dir)) == 2)
         events = sorted((r["event"] for r in runs(runs_dir)), key=lambda e: "arn" in e)
-        assert events[0] == {}   # Scheduler without Input
+        assert events[0] == {}  # Scheduler without Input
         assert events[1] == {"arn": created["Arn"], "when": iso(in_two_hours.timestamp())}
         advance(server, 86_400)
-        wait_for(lambda: len(runs(runs_dir)) == 3)   # the cron again, the at() never
+        wait_for(lambda: len(runs(runs_dir)) == 3)  # the cron again, the at() never
         once = admin(server, "GET", "/_lamina/schedules/once")[1]
         assert once["NextDue"] is None and once["Fired"] == 1
     finally:
@@ -268,28 +319,44 @@ def test_scheduler_schedules_use_their_time_zone_context_attributes_and_at(tmp_p
     assert "Traceback" not in server.log(), server.log()
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"ScheduleExpression": "rate(1 hours)"}, "singular"),
-    ({"ScheduleExpression": "rate(5 hour)"}, "plural"),
-    ({"ScheduleExpression": "rate(0 minutes)"}, "positive"),
-    ({"ScheduleExpression": "cron(0 12 * * * *)"}, "exactly one of day-of-month"),
-    ({"ScheduleExpression": "cron(0 12 * * ?)"}, "6 fields"),
-    ({"ScheduleExpression": "cron(0 12 ? * 3#1,6#3 *)"}, "one expression"),
-    ({"ScheduleExpression": "at(2030-01-01T00:00:00)"}, "Scheduler schedules only"),
-    ({"ScheduleExpression": "rate(5 minutes)", "ScheduleExpressionTimezone": "Mars/Olympus",
-      "Source": "scheduler"}, "not a time zone"),
-    ({"ScheduleExpression": "rate(5 minutes)", "Input": "{not json"}, "not valid JSON"),
-    ({"ScheduleExpression": "rate(5 minutes)", "TargetArn": "arn:aws:lambda:eu-west-1:"
-      "123456789012:function:x"}, "not a Lambda function of this engine"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"ScheduleExpression": "rate(1 hours)"}, "singular"),
+        ({"ScheduleExpression": "rate(5 hour)"}, "plural"),
+        ({"ScheduleExpression": "rate(0 minutes)"}, "positive"),
+        ({"ScheduleExpression": "cron(0 12 * * * *)"}, "exactly one of day-of-month"),
+        ({"ScheduleExpression": "cron(0 12 * * ?)"}, "6 fields"),
+        ({"ScheduleExpression": "cron(0 12 ? * 3#1,6#3 *)"}, "one expression"),
+        ({"ScheduleExpression": "at(2030-01-01T00:00:00)"}, "Scheduler schedules only"),
+        (
+            {
+                "ScheduleExpression": "rate(5 minutes)",
+                "ScheduleExpressionTimezone": "Mars/Olympus",
+                "Source": "scheduler",
+            },
+            "not a time zone",
+        ),
+        ({"ScheduleExpression": "rate(5 minutes)", "Input": "{not json"}, "not valid JSON"),
+        (
+            {
+                "ScheduleExpression": "rate(5 minutes)",
+                "TargetArn": "arn:aws:lambda:eu-west-1:123456789012:function:x",
+            },
+            "not a Lambda function of this engine",
+        ),
+    ],
+)
 def test_bad_schedules_are_refused_with_a_clear_message(server, body, message):
-    status, answer = admin(server, "PUT", "/_lamina/schedules/bad-one",
-                           {"TargetArn": ARN.format("anything"), **body})
+    status, answer = admin(
+        server, "PUT", "/_lamina/schedules/bad-one", {"TargetArn": ARN.format("anything"), **body}
+    )
     assert status == 400
     assert message in answer["message"], answer
     assert admin(server, "GET", "/_lamina/schedules/bad-one")[0] == 404
-    shown = lamina_cli(server, "schedules", "bad-one", "--expression", "rate(1 hours)",
-                       "--target", "x")
+    shown = lamina_cli(
+        server, "schedules", "bad-one", "--expression", "rate(1 hours)", "--target", "x"
+    )
     assert shown.returncode != 0 and "Traceback" not in shown.stderr
     assert len(shown.stderr.strip().splitlines()) == 1
 
@@ -297,8 +364,12 @@ def test_bad_schedules_are_refused_with_a_clear_message(server, body, message):
 def test_a_schedule_whose_function_is_missing_records_why_and_goes_on(tmp_path, runs_dir):
     server = start_unsandboxed(tmp_path / "data", "--time-scale", "virtual")
     try:
-        admin(server, "PUT", "/_lamina/schedules/orphan", {
-            "ScheduleExpression": "rate(1 minute)", "TargetArn": ARN.format("not-yet")})
+        admin(
+            server,
+            "PUT",
+            "/_lamina/schedules/orphan",
+            {"ScheduleExpression": "rate(1 minute)", "TargetArn": ARN.format("not-yet")},
+        )
         advance(server, 60)
         wait_for(lambda: admin(server, "GET", "/_lamina/schedules/orphan")[1]["LastError"])
         state = admin(server, "GET", "/_lamina/schedules/orphan")[1]
@@ -321,16 +392,22 @@ def test_two_engines_on_postgres_fire_each_due_time_once(postgres, tmp_path, run
     try:
         make_target(first, "pg-hourly", runs_dir)
         wait_for(lambda: admin(second, "GET", "/_lamina/functions/pg-hourly")[0] == 200)
-        status, _ = admin(second, "PUT", "/_lamina/schedules/pg-hourly", {
-            "ScheduleExpression": "rate(1 hour)", "TargetArn": ARN.format("pg-hourly")})
+        status, _ = admin(
+            second,
+            "PUT",
+            "/_lamina/schedules/pg-hourly",
+            {"ScheduleExpression": "rate(1 hour)", "TargetArn": ARN.format("pg-hourly")},
+        )
         assert status == 200
         wait_for(lambda: admin(first, "GET", "/_lamina/schedules/pg-hourly")[0] == 200)
 
         def fired() -> dict[str, float]:
             return {r["request_id"]: epoch(r["event"]["time"]) for r in runs(runs_dir)}
+
         wait_for(lambda: len(fired()) >= 4)
-        leaders = [s for s in (first, second)
-                   if admin(s, "GET", "/_lamina/schedules")[1]["Leading"]]
+        leaders = [
+            s for s in (first, second) if admin(s, "GET", "/_lamina/schedules")[1]["Leading"]
+        ]
         assert len(leaders) == 1
         leader = leaders[0]
         other = second if leader is first else first

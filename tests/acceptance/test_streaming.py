@@ -23,7 +23,8 @@ def test_chunks_arrive_before_the_function_ends(lam, fname):
     create_function(lam, fname, STREAM, runtime="nodejs20.x", Timeout=10)
     started = time.monotonic()
     response = lam.invoke_with_response_stream(
-        FunctionName=fname, Payload=json.dumps({"gapMs": 700}).encode(), LogType="Tail")
+        FunctionName=fname, Payload=json.dumps({"gapMs": 700}).encode(), LogType="Tail"
+    )
     assert response["StatusCode"] == 200
     assert response["ExecutedVersion"] == "$LATEST"
     events = read_events(response)
@@ -41,10 +42,13 @@ def test_chunks_arrive_before_the_function_ends(lam, fname):
 def test_mid_stream_error_arrives_as_invoke_complete(lam, fname):
     create_function(lam, fname, STREAM, runtime="nodejs20.x")
     response = lam.invoke_with_response_stream(
-        FunctionName=fname, Payload=json.dumps({"fail": True, "gapMs": 10}).encode())
+        FunctionName=fname, Payload=json.dumps({"fail": True, "gapMs": 10}).encode()
+    )
     events = [e for _, e in read_events(response)]
-    assert b"".join(e["PayloadChunk"]["Payload"] for e in events if "PayloadChunk" in e) == \
-        b"one two three"
+    assert (
+        b"".join(e["PayloadChunk"]["Payload"] for e in events if "PayloadChunk" in e)
+        == b"one two three"
+    )
     complete = events[-1]["InvokeComplete"]
     assert complete["ErrorCode"] == "RangeError"
     assert complete["ErrorDetails"] == "broke mid-stream"
@@ -72,9 +76,20 @@ def test_javascript_sdk_v3_receives_the_stream(server, lam, fname):
         pytest.skip("@aws-sdk/client-lambda is not installed (scripts/setup --test)")
     create_function(lam, fname, STREAM, runtime="nodejs20.x")
     env = {k: v for k, v in os.environ.items() if k != "NODE_EXTRA_CA_CERTS"}
-    out = subprocess.run(["node", str(js / "stream_call.mjs"), server.endpoint, fname,
-                          json.dumps({"gapMs": 400, "fail": True})],
-                         capture_output=True, text=True, timeout=60, env=env, cwd=js)
+    out = subprocess.run(
+        [
+            "node",
+            str(js / "stream_call.mjs"),
+            server.endpoint,
+            fname,
+            json.dumps({"gapMs": 400, "fail": True}),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=js,
+    )
     assert out.returncode == 0, out.stderr
     events = json.loads(out.stdout)
     chunks = [e for e in events if e["type"] == "PayloadChunk"]

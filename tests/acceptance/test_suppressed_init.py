@@ -41,8 +41,9 @@ def test_init_over_ten_seconds_is_retried_inside_the_first_invocation(lam, fname
     lines = log.splitlines()
     init_report = next(line for line in lines if line.startswith("INIT_REPORT"))
     assert "Phase: init\tStatus: timeout" in init_report
-    assert lines.index(init_report) < next(i for i, line in enumerate(lines)
-                                           if line.startswith("START RequestId"))
+    assert lines.index(init_report) < next(
+        i for i, line in enumerate(lines) if line.startswith("START RequestId")
+    )
     assert log.count("importing") == 2  # once in Init, once retried inside the invocation
     report = next(line for line in lines if line.startswith("REPORT"))
     assert "Init Duration" not in report

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from tests.acceptance.test_async import timeline
 from tests.conftest import create_function, have_node, invoke_json, make_zip
 
-COUNTER = '''
+COUNTER = """
 import os
 calls = 0
 def handler(event, context):
@@ -20,20 +20,27 @@ def handler(event, context):
     calls += 1
     return {"calls": calls, "tenant": context.tenant_id, "pid": os.getpid(),
             "stream": context.log_stream_name}
-'''
+"""
 
 
 def _error(call) -> tuple[int, str, str]:
     with pytest.raises(ClientError) as caught:
         call()
     response = caught.value.response
-    return (response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"],
-            response["Error"]["Message"])
+    return (
+        response["ResponseMetadata"]["HTTPStatusCode"],
+        response["Error"]["Code"],
+        response["Error"]["Message"],
+    )
 
 
 def test_per_tenant_environments(lam, fname):
-    create_function(lam, fname, make_zip({"index.py": COUNTER}),
-                    TenancyConfig={"TenantIsolationMode": "PER_TENANT"})
+    create_function(
+        lam,
+        fname,
+        make_zip({"index.py": COUNTER}),
+        TenancyConfig={"TenantIsolationMode": "PER_TENANT"},
+    )
     config = lam.get_function_configuration(FunctionName=fname)
     assert config["TenancyConfig"] == {"TenantIsolationMode": "PER_TENANT"}
     status, code, message = _error(lambda: lam.invoke(FunctionName=fname, Payload=b"{}"))
@@ -50,8 +57,7 @@ def test_per_tenant_environments(lam, fname):
 
 def test_tenancy_is_set_at_creation_only(lam, fname):
     create_function(lam, fname, make_zip({"index.py": COUNTER}))
-    status, code, _ = _error(lambda: lam.invoke(FunctionName=fname, Payload=b"{}",
-                                                TenantId="blue"))
+    status, code, _ = _error(lambda: lam.invoke(FunctionName=fname, Payload=b"{}", TenantId="blue"))
     assert (status, code) == (400, "InvalidParameterValueException")
     assert "TenancyConfig" not in lam.get_function_configuration(FunctionName=fname)
     response, body = invoke_json(lam, fname)
@@ -59,13 +65,17 @@ def test_tenancy_is_set_at_creation_only(lam, fname):
 
 
 def test_tenant_with_an_asynchronous_invoke(lam, fname, server):
-    create_function(lam, fname, make_zip({"index.py": COUNTER}),
-                    TenancyConfig={"TenantIsolationMode": "PER_TENANT"})
-    accepted = lam.invoke(FunctionName=fname, InvocationType="Event", Payload=b"{}",
-                          TenantId="red")
+    create_function(
+        lam,
+        fname,
+        make_zip({"index.py": COUNTER}),
+        TenancyConfig={"TenantIsolationMode": "PER_TENANT"},
+    )
+    accepted = lam.invoke(FunctionName=fname, InvocationType="Event", Payload=b"{}", TenantId="red")
     assert accepted["StatusCode"] == 202
-    status, code, _ = _error(lambda: lam.invoke(FunctionName=fname, InvocationType="Event",
-                                                Payload=b"{}"))
+    status, code, _ = _error(
+        lambda: lam.invoke(FunctionName=fname, InvocationType="Event", Payload=b"{}")
+    )
     assert (status, code) == (400, "InvalidParameterValueException")
     # the event ran in red's environment: the next red call is its second
     entries = timeline(server, accepted["ResponseMetadata"]["RequestId"], until_kind="attempt")
@@ -73,7 +83,7 @@ def test_tenant_with_an_asynchronous_invoke(lam, fname, server):
     assert invoke_json(lam, fname, TenantId="red")[1]["calls"] == 2
 
 
-LOGGING_PY = '''
+LOGGING_PY = """
 import logging
 logger = logging.getLogger("app")
 def handler(event, context):
@@ -86,7 +96,7 @@ def handler(event, context):
     except ValueError:
         logger.exception("caught it")
     return {"ok": True}
-'''
+"""
 
 
 def _tail(response) -> list[str]:
@@ -106,12 +116,24 @@ def _json_lines(lines: list[str]) -> list[dict]:
 
 
 def test_json_logs_from_python(lam, fname):
-    create_function(lam, fname, make_zip({"index.py": LOGGING_PY}),
-                    LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "INFO",
-                                   "SystemLogLevel": "INFO", "LogGroup": "/custom/orders"})
+    create_function(
+        lam,
+        fname,
+        make_zip({"index.py": LOGGING_PY}),
+        LoggingConfig={
+            "LogFormat": "JSON",
+            "ApplicationLogLevel": "INFO",
+            "SystemLogLevel": "INFO",
+            "LogGroup": "/custom/orders",
+        },
+    )
     config = lam.get_function_configuration(FunctionName=fname)["LoggingConfig"]
-    assert config == {"LogFormat": "JSON", "ApplicationLogLevel": "INFO",
-                      "SystemLogLevel": "INFO", "LogGroup": "/custom/orders"}
+    assert config == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "INFO",
+        "LogGroup": "/custom/orders",
+    }
     response = lam.invoke(FunctionName=fname, Payload=b"{}", LogType="Tail")
     request_id = response["ResponseMetadata"]["RequestId"]
     lines = _tail(response)
@@ -128,42 +150,67 @@ def test_json_logs_from_python(lam, fname):
     assert platform["platform.start"] == {"requestId": request_id, "version": "$LATEST"}
     report = platform["platform.report"]
     assert report["requestId"] == request_id and report["status"] == "success"
-    assert set(report["metrics"]) >= {"durationMs", "billedDurationMs", "memorySizeMB",
-                                      "maxMemoryUsedMB", "initDurationMs"}
+    assert set(report["metrics"]) >= {
+        "durationMs",
+        "billedDurationMs",
+        "memorySizeMB",
+        "maxMemoryUsedMB",
+        "initDurationMs",
+    }
     assert "platform.initStart" in platform
     assert not any(line.startswith(("START ", "REPORT ", "END ")) for line in lines)
 
 
 def test_log_levels_filter(lam, fname):
-    create_function(lam, fname, make_zip({"index.py": LOGGING_PY}),
-                    LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "ERROR",
-                                   "SystemLogLevel": "WARN"})
+    create_function(
+        lam,
+        fname,
+        make_zip({"index.py": LOGGING_PY}),
+        LoggingConfig={
+            "LogFormat": "JSON",
+            "ApplicationLogLevel": "ERROR",
+            "SystemLogLevel": "WARN",
+        },
+    )
     records = _json_lines(_tail(lam.invoke(FunctionName=fname, Payload=b"{}", LogType="Tail")))
     assert [r["message"] for r in records if "level" in r] == ["caught it"]
     assert not [r for r in records if "type" in r]  # start and report are INFO
     lam.update_function_configuration(
-        FunctionName=fname, LoggingConfig={"ApplicationLogLevel": "DEBUG",
-                                           "SystemLogLevel": "DEBUG"})
-    lam.get_waiter("function_updated_v2").wait(FunctionName=fname,
-                                               WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+        FunctionName=fname,
+        LoggingConfig={"ApplicationLogLevel": "DEBUG", "SystemLogLevel": "DEBUG"},
+    )
+    lam.get_waiter("function_updated_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
     records = _json_lines(_tail(lam.invoke(FunctionName=fname, Payload=b"{}", LogType="Tail")))
     assert "debug detail" in [r["message"] for r in records if "level" in r]
     assert "platform.runtimeDone" in [r.get("type") for r in records]
 
 
 def test_logging_config_rules(lam, fname):
-    create_function(lam, fname, make_zip({"index.py": LOGGING_PY}),
-                    LoggingConfig={"LogFormat": "JSON"})
+    create_function(
+        lam, fname, make_zip({"index.py": LOGGING_PY}), LoggingConfig={"LogFormat": "JSON"}
+    )
     config = lam.get_function_configuration(FunctionName=fname)["LoggingConfig"]
-    assert config == {"LogFormat": "JSON", "ApplicationLogLevel": "INFO",
-                      "SystemLogLevel": "INFO", "LogGroup": f"/aws/lambda/{fname}"}
+    assert config == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "INFO",
+        "LogGroup": f"/aws/lambda/{fname}",
+    }
     lam.update_function_configuration(FunctionName=fname, LoggingConfig={"LogFormat": "Text"})
-    lam.get_waiter("function_updated_v2").wait(FunctionName=fname,
-                                               WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+    lam.get_waiter("function_updated_v2").wait(
+        FunctionName=fname, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
     assert lam.get_function_configuration(FunctionName=fname)["LoggingConfig"] == {
-        "LogFormat": "Text", "LogGroup": f"/aws/lambda/{fname}"}
-    status, code, _ = _error(lambda: lam.update_function_configuration(
-        FunctionName=fname, LoggingConfig={"ApplicationLogLevel": "DEBUG"}))
+        "LogFormat": "Text",
+        "LogGroup": f"/aws/lambda/{fname}",
+    }
+    status, code, _ = _error(
+        lambda: lam.update_function_configuration(
+            FunctionName=fname, LoggingConfig={"ApplicationLogLevel": "DEBUG"}
+        )
+    )
     assert (status, code) == (400, "InvalidParameterValueException")
     lines = _tail(lam.invoke(FunctionName=fname, Payload=b"{}", LogType="Tail"))
     assert any(line.startswith("REPORT RequestId:") for line in lines)
@@ -172,7 +219,7 @@ def test_logging_config_rules(lam, fname):
     assert not any("info line" in line for line in lines)
 
 
-LOGGING_JS = '''
+LOGGING_JS = """
 exports.handler = async (event, context) => {
   process.stdout.write("plain stdout line\\n");
   console.debug("debug detail");
@@ -181,13 +228,18 @@ exports.handler = async (event, context) => {
   console.error(new Error("bad value"));
   return { ok: true };
 };
-'''
+"""
 
 
 @pytest.mark.skipif(not have_node(), reason="node is not installed")
 def test_json_logs_from_nodejs(lam, fname):
-    create_function(lam, fname, make_zip({"index.js": LOGGING_JS}), runtime="nodejs20.x",
-                    LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "INFO"})
+    create_function(
+        lam,
+        fname,
+        make_zip({"index.js": LOGGING_JS}),
+        runtime="nodejs20.x",
+        LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "INFO"},
+    )
     response = lam.invoke(FunctionName=fname, Payload=b"{}", LogType="Tail")
     request_id = response["ResponseMetadata"]["RequestId"]
     lines = _tail(response)

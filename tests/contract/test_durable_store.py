@@ -21,6 +21,7 @@ ARN = "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST/durable-executio
 def back_end(request, tmp_path) -> Callable[[], object]:
     if request.param == "postgres":
         from lamina.storage.postgres import PostgresStore
+
         url = request.getfixturevalue("postgres").new_database()
         return lambda: PostgresStore(url)
     if request.param == "sqlite":
@@ -29,16 +30,18 @@ def back_end(request, tmp_path) -> Callable[[], object]:
 
 
 def _step(op_id: str, payload: str) -> list[dict]:
-    return [{"Id": op_id, "Type": "STEP", "SubType": "Step", "Action": "START"},
-            {"Id": op_id, "Type": "STEP", "SubType": "Step", "Action": "SUCCEED",
-             "Payload": payload}]
+    return [
+        {"Id": op_id, "Type": "STEP", "SubType": "Step", "Action": "START"},
+        {"Id": op_id, "Type": "STEP", "SubType": "Step", "Action": "SUCCEED", "Payload": payload},
+    ]
 
 
 async def _started(store) -> tuple[int, durable.Execution]:
     ex = durable.start(ARN, "x", "f", "$LATEST", "n", "{}", 300, 14, 10.0)
     assert await store.insert_execution(ex)
-    assert not await store.insert_execution(durable.start(ARN + "2", "y", "f", "$LATEST", "n",
-                                                          "{}", 300, 14, 10.0))  # same name
+    assert not await store.insert_execution(
+        durable.start(ARN + "2", "y", "f", "$LATEST", "n", "{}", 300, 14, 10.0)
+    )  # same name
     seq, ex = await store.get_execution(ARN, all)
     durable.begin_invocation(ex, "r1", 11.0)
     assert await store.update_execution(ex, seq)
@@ -56,13 +59,18 @@ def test_a_checkpoint_writes_operations_and_events_that_read_back_in_order(back_
         assert again.event_count == 5
         events = await store.execution_events(ARN, 0, 100, False)
         assert [(e["EventId"], e["EventType"]) for e in events] == [
-            (1, "ExecutionStarted"), (2, "StepStarted"), (3, "StepSucceeded"),
-            (4, "StepStarted"), (5, "StepSucceeded")]
+            (1, "ExecutionStarted"),
+            (2, "StepStarted"),
+            (3, "StepSucceeded"),
+            (4, "StepStarted"),
+            (5, "StepSucceeded"),
+        ]
         assert [e["EventId"] for e in await store.execution_events(ARN, 1, 2, True)] == [4, 3]
         _, some = await store.get_execution(ARN, ["b"])
         assert set(some.operations) == {"x", "b"} and not some.complete  # root always
         _, row = await store.get_execution(ARN)
         assert row.operations == {} and row.event_count == 5
+
     run(back_end, body)
 
 
@@ -71,8 +79,7 @@ def test_the_loser_of_a_compare_and_set_writes_nothing(back_end):
         seq, first = await _started(store)
         _, second = await store.get_execution(ARN, all)
         durable.checkpoint(first, first.token(), _step("a", '"winner"'), 12.0)
-        durable.checkpoint(second, second.token(), _step("a", '"loser"') + _step("c", '"c"'),
-                           12.0)
+        durable.checkpoint(second, second.token(), _step("a", '"loser"') + _step("c", '"c"'), 12.0)
         assert await store.update_execution(first, seq)
         assert not await store.update_execution(second, seq)
         _, now = await store.get_execution(ARN, all)
@@ -82,14 +89,17 @@ def test_the_loser_of_a_compare_and_set_writes_nothing(back_end):
         assert len(events) == now.event_count == 3
         assert "c" not in {e.get("Id") for e in events}
         assert await store.purge_executions(10**12) == 0  # still running: kept
+
     run(back_end, body)
 
 
 def test_a_row_of_the_first_form_still_reads(tmp_path):
     """Migration 0015's form kept operations and history in the row's document."""
+
     async def body(store):
         ex = durable.start(ARN, "x", "f", "$LATEST", "n", "{}", 300, 14, 10.0)
         assert await store.insert_execution(ex)
+
     run(lambda: SqliteStore(tmp_path / "s.db"), body)
     db = sqlite3.connect(tmp_path / "s.db")
     doc = json.loads(db.execute("SELECT doc FROM durable_executions").fetchone()[0])
@@ -101,4 +111,5 @@ def test_a_row_of_the_first_form_still_reads(tmp_path):
     async def read(store):
         _, ex = await store.get_execution(ARN)
         assert (ex.arn, ex.status) == (ARN, "RUNNING")
+
     run(lambda: SqliteStore(tmp_path / "s.db"), read)

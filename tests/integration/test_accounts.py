@@ -24,7 +24,7 @@ from lamina.domain.identity import Caller
 from lamina.http.server import Request
 from tests.conftest import PY_RUNTIME, make_zip
 
-OWN = "123456789012"    # the engine's --account
+OWN = "123456789012"  # the engine's --account
 OTHER = "111122223333"
 HANDLER = "def handler(event, context):\n    return {'arn': context.invoked_function_arn}\n"
 
@@ -34,27 +34,50 @@ class Client:
 
     def __init__(self, engine: Engine, account: str | None) -> None:
         self.engine = engine
-        self.caller = None if account is None else Caller(
-            account, "AKIA" + account, f"arn:aws:iam::{account}:user/tester")
+        self.caller = (
+            None
+            if account is None
+            else Caller(account, "AKIA" + account, f"arn:aws:iam::{account}:user/tester")
+        )
 
-    async def call(self, method: str, path: str, body: Any = None, query: str = "",
-                   headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         data = b"" if body is None else json.dumps(body).encode()
-        request = Request(method, path, query, {"content-type": "application/json",
-                                                **(headers or {})}, data,
-                          _InProcess())  # type: ignore[arg-type]
+        request = Request(
+            method,
+            path,
+            query,
+            {"content-type": "application/json", **(headers or {})},
+            data,
+            _InProcess(),
+        )  # type: ignore[arg-type]
         request.caller = self.caller
         response = await self.engine.api(request)
         raw = response.body or b""
         return response.status, json.loads(raw) if raw else None
 
-    async def create(self, name: str, layers: tuple[str, ...] = (),
-                     expect: int = 201) -> dict[str, Any]:
+    async def create(
+        self, name: str, layers: tuple[str, ...] = (), expect: int = 201
+    ) -> dict[str, Any]:
         zipped = base64.b64encode(make_zip({"app.py": HANDLER})).decode()
-        status, body = await self.call("POST", "/2015-03-31/functions", {
-            "FunctionName": name, "Runtime": PY_RUNTIME, "Handler": "app.handler",
-            "Role": f"arn:aws:iam::{OWN}:role/r", "Code": {"ZipFile": zipped},
-            "Layers": list(layers)})
+        status, body = await self.call(
+            "POST",
+            "/2015-03-31/functions",
+            {
+                "FunctionName": name,
+                "Runtime": PY_RUNTIME,
+                "Handler": "app.handler",
+                "Role": f"arn:aws:iam::{OWN}:role/r",
+                "Code": {"ZipFile": zipped},
+                "Layers": list(layers),
+            },
+        )
         assert status == expect, body
         if status != 201:
             return dict(body)
@@ -66,9 +89,12 @@ class Client:
         return dict(body)
 
     async def invoke(self, name: str, kind: str = "RequestResponse") -> tuple[int, Any]:
-        return await self.call("POST", f"/2015-03-31/functions/{quote(name, safe='')}"
-                                       "/invocations", {},
-                               headers={"x-amz-invocation-type": kind})
+        return await self.call(
+            "POST",
+            f"/2015-03-31/functions/{quote(name, safe='')}/invocations",
+            {},
+            headers={"x-amz-invocation-type": kind},
+        )
 
 
 @asynccontextmanager
@@ -109,7 +135,8 @@ def test_accounts_are_separated_and_policies_let_another_account_in(tmp_path: Pa
             assert body["Message"] == (
                 f"User: arn:aws:iam::{OWN}:root is not authorized to perform: "
                 f"lambda:InvokeFunction on resource: {arn(OTHER, 'theirs')} because no "
-                "resource-based policy allows the lambda:InvokeFunction action")
+                "resource-based policy allows the lambda:InvokeFunction action"
+            )
             # a destination in another account needs its policy too (the engine acts as the
             # calling function's account)
             theirs = FunctionRef("theirs", None, OTHER)
@@ -117,9 +144,11 @@ def test_accounts_are_separated_and_policies_let_another_account_in(tmp_path: Pa
             assert running.permissions.may_invoke(theirs, OTHER)
             for kind in ("Event", "DryRun"):
                 assert (await own.invoke(arn(OTHER, "theirs"), kind))[0] == 403, kind
-            status, _ = await other.call("POST", "/2015-03-31/functions/theirs/policy", {
-                "StatementId": "own-account", "Action": "lambda:InvokeFunction",
-                "Principal": OWN})
+            status, _ = await other.call(
+                "POST",
+                "/2015-03-31/functions/theirs/policy",
+                {"StatementId": "own-account", "Action": "lambda:InvokeFunction", "Principal": OWN},
+            )
             assert status == 201
             status, body = await own.invoke(arn(OTHER, "theirs"))
             assert (status, body) == (200, {"arn": arn(OTHER, "theirs")})
@@ -128,7 +157,8 @@ def test_accounts_are_separated_and_policies_let_another_account_in(tmp_path: Pa
             assert (await own.invoke(arn(OTHER, "theirs"), "DryRun"))[0] == 204
             # the grant is for Invoke only: reading the function is still refused
             status, body = await own.call(
-                "GET", f"/2015-03-31/functions/{quote(arn(OTHER, 'theirs'), safe='')}")
+                "GET", f"/2015-03-31/functions/{quote(arn(OTHER, 'theirs'), safe='')}"
+            )
             assert (status, body["Message"]) == (403, None), body  # AWS's words: none
             # a function calling the engine with its own credentials acts as its account
             function = Client(running, OTHER)
@@ -141,6 +171,7 @@ def test_accounts_are_separated_and_policies_let_another_account_in(tmp_path: Pa
             assert (await other.invoke(arn(OTHER, "theirs")))[0] == 200
             status, body = await other.invoke(arn(OWN, "mine"))
             assert status == 403, body
+
     asyncio.run(scenario())
 
 
@@ -150,8 +181,11 @@ def test_mappings_belong_to_their_functions_account(tmp_path: Path) -> None:
             own, other = Client(running, None), Client(running, OTHER)
             await other.create("theirs")
             queue = f"arn:aws:sqs:us-east-1:{OTHER}:q"
-            status, mapping = await other.call("POST", "/2015-03-31/event-source-mappings", {
-                "FunctionName": "theirs", "EventSourceArn": queue, "Enabled": False})
+            status, mapping = await other.call(
+                "POST",
+                "/2015-03-31/event-source-mappings",
+                {"FunctionName": "theirs", "EventSourceArn": queue, "Enabled": False},
+            )
             assert status == 202, mapping
             assert mapping["EventSourceMappingArn"].split(":")[4] == OTHER
             assert mapping["FunctionArn"] == arn(OTHER, "theirs")
@@ -163,16 +197,31 @@ def test_mappings_belong_to_their_functions_account(tmp_path: Path) -> None:
             _, listed = await other.call("GET", "/2015-03-31/event-source-mappings")
             assert [m["UUID"] for m in listed["EventSourceMappings"]] == [mapping["UUID"]]
             for name in ("theirs", arn(OTHER, "theirs")):  # not a target for another account
-                status, body = await own.call("POST", "/2015-03-31/event-source-mappings", {
-                    "FunctionName": name, "EventSourceArn": queue, "Enabled": False})
+                status, body = await own.call(
+                    "POST",
+                    "/2015-03-31/event-source-mappings",
+                    {"FunctionName": name, "EventSourceArn": queue, "Enabled": False},
+                )
                 assert (status, body["message"]) == (400, "Function does not exist"), body
+
     asyncio.run(scenario())
 
 
 def test_a_stack_deploys_into_its_account(tmp_path: Path) -> None:
-    template = {"Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": {
-        "FunctionName": "stacked", "Runtime": PY_RUNTIME, "Handler": "index.handler",
-        "Role": f"arn:aws:iam::{OTHER}:role/r", "Code": {"ZipFile": HANDLER}}}}}
+    template = {
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "FunctionName": "stacked",
+                    "Runtime": PY_RUNTIME,
+                    "Handler": "index.handler",
+                    "Role": f"arn:aws:iam::{OTHER}:role/r",
+                    "Code": {"ZipFile": HANDLER},
+                },
+            }
+        }
+    }
 
     async def scenario() -> None:
         async with engine(tmp_path) as running:
@@ -195,6 +244,7 @@ def test_a_stack_deploys_into_its_account(tmp_path: Path) -> None:
             assert status == 400 and "taken by another account" in body["Message"], body
             _, described = await other.call("GET", "/_lamina/stacks/app")
             assert described["StackStatus"] == "CREATE_COMPLETE", described
+
     asyncio.run(scenario())
 
 
@@ -203,8 +253,9 @@ def test_layers_of_another_account_need_its_permission(tmp_path: Path) -> None:
         async with engine(tmp_path) as running:
             own, other = Client(running, None), Client(running, OTHER)
             zipped = base64.b64encode(make_zip({"python/lib.py": "X = 1\n"})).decode()
-            status, layer = await other.call("POST", "/2018-10-31/layers/their-lib/versions",
-                                             {"Content": {"ZipFile": zipped}})
+            status, layer = await other.call(
+                "POST", "/2018-10-31/layers/their-lib/versions", {"Content": {"ZipFile": zipped}}
+            )
             assert status == 201, layer
             version_arn = layer["LayerVersionArn"]
             assert version_arn == f"arn:aws:lambda:us-east-1:{OTHER}:layer:their-lib:1"
@@ -222,8 +273,10 @@ def test_layers_of_another_account_need_its_permission(tmp_path: Path) -> None:
             body = await own.create("uses-their-lib", (version_arn,), expect=403)
             assert "lambda:GetLayerVersion" in body["Message"], body
             status, _ = await other.call(
-                "POST", "/2018-10-31/layers/their-lib/versions/1/policy",
-                {"StatementId": "own", "Action": "lambda:GetLayerVersion", "Principal": OWN})
+                "POST",
+                "/2018-10-31/layers/their-lib/versions/1/policy",
+                {"StatementId": "own", "Action": "lambda:GetLayerVersion", "Principal": OWN},
+            )
             assert status == 201
             assert (await own.call("GET", by_arn))[1]["LayerVersionArn"] == version_arn
             assert (await own.call("GET", "/2018-10-31/layers", query=find))[0] == 200
@@ -233,4 +286,5 @@ def test_layers_of_another_account_need_its_permission(tmp_path: Path) -> None:
             # the owner alone changes the layer's policy or deletes it
             status, _ = await own.call("DELETE", by_arn)
             assert status == 403
+
     asyncio.run(scenario())

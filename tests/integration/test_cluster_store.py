@@ -9,10 +9,16 @@ import time
 from lamina.domain.model import FunctionConfig
 from lamina.storage.postgres import PostgresStore
 
-CONFIG = FunctionConfig(name="f", runtime="python3.12", handler="a.b",
-                        role="arn:aws:iam::123456789012:role/r", code_sha256="c2hh",
-                        code_size=10, revision_id="rev1",
-                        last_modified="2026-01-01T00:00:00.000+0000")
+CONFIG = FunctionConfig(
+    name="f",
+    runtime="python3.12",
+    handler="a.b",
+    role="arn:aws:iam::123456789012:role/r",
+    code_sha256="c2hh",
+    code_size=10,
+    revision_id="rev1",
+    last_modified="2026-01-01T00:00:00.000+0000",
+)
 
 
 def test_grants_within_capacity_and_dead_engines_release_theirs(postgres):
@@ -48,4 +54,5 @@ def test_grants_within_capacity_and_dead_engines_release_theirs(postgres):
         finally:
             await a.close()
             await b.close()
+
     asyncio.run(main())

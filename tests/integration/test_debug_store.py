@@ -25,10 +25,15 @@ async def exercise(open_store) -> None:
     await again.open()
     try:
         assert await again.list_debug_modes() == [
-            OTHER, LATEST, DebugSettings("orders", "3", 5680, qualifier="live")]
+            OTHER,
+            LATEST,
+            DebugSettings("orders", "3", 5680, qualifier="live"),
+        ]
         await again.delete_debug_mode("orders", "$LATEST")
         assert [(s.function, s.version) for s in await again.list_debug_modes()] == [
-            ("billing", "$LATEST"), ("orders", "3")]
+            ("billing", "$LATEST"),
+            ("orders", "3"),
+        ]
         await again.delete_debug_mode("orders")  # every version of a deleted function
         assert await again.list_debug_modes() == [OTHER]
     finally:

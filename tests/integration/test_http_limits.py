@@ -30,19 +30,27 @@ def _too_large(path: str, size: int) -> Response:
 def with_server(check, limits: Limits | None = None) -> None:
     async def main() -> None:
         connections = Connections(limits)
-        server = await serve(_echo, "127.0.0.1", 0, body_limit=lambda path: 1 << 20,
-                             too_large=_too_large, connections=connections)
+        server = await serve(
+            _echo,
+            "127.0.0.1",
+            0,
+            body_limit=lambda path: 1 << 20,
+            too_large=_too_large,
+            connections=connections,
+        )
         port = server.sockets[0].getsockname()[1]
         try:
             await asyncio.get_running_loop().run_in_executor(None, check, port, connections)
         finally:
             connections.close()
             server.close()
+
     asyncio.run(main())
 
 
-def ask(port: int, data: bytes = b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n",
-        timeout: float = 5) -> bytes:
+def ask(
+    port: int, data: bytes = b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n", timeout: float = 5
+) -> bytes:
     """Send `data` and read until the server closes or 0.3 s of quiet after an answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(data)
@@ -80,12 +88,16 @@ def test_headers_past_the_limit_get_431_and_close():
     def check(port: int, connections: Connections) -> None:
         huge = b"GET /ok HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * MAX_HEAD + b"\r\n\r\n"
         assert ask(port, huge).startswith(b"HTTP/1.1 431 ")
-        many = b"GET /ok HTTP/1.1\r\n" + b"".join(
-            b"X-H%d: %s\r\n" % (i, b"v" * 60) for i in range(2000)) + b"\r\n"
+        many = (
+            b"GET /ok HTTP/1.1\r\n"
+            + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 60) for i in range(2000))
+            + b"\r\n"
+        )
         assert ask(port, many).startswith(b"HTTP/1.1 431 ")
         long_url = b"GET /" + b"p" * MAX_HEAD + b" HTTP/1.1\r\n\r\n"
         assert ask(port, long_url).startswith(b"HTTP/1.1 431 ")
         assert ask(port).endswith(b"/ok"), "others are still served"
+
     with_server(check)
 
 
@@ -107,6 +119,7 @@ def test_slow_clients_are_disconnected_and_others_served_meanwhile():
         assert time.monotonic() - started < 4.5
         slow.close()
         silent.close()
+
     with_server(check, Limits(header_timeout=1.0, idle_timeout=30))
 
 
@@ -119,6 +132,7 @@ def test_idle_keep_alive_connections_are_closed():
             sock.sendall(b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
             assert sock.recv(4096).endswith(b"/again")
             assert 1.0 < closed_within(sock, 4) < 4
+
     with_server(check, Limits(header_timeout=0.5, idle_timeout=1.5))
 
 
@@ -128,6 +142,7 @@ def _open_fds() -> int:
 
 def test_thousands_of_idle_connections_past_the_cap_evict_the_oldest():
     count, cap = 2000, 500
+
     def check(port: int, connections: Connections) -> None:
         before = _open_fds()
         sockets = []
@@ -151,13 +166,16 @@ def test_thousands_of_idle_connections_past_the_cap_evict_the_oldest():
         finally:
             for sock in sockets:
                 sock.close()
+
     with_server(check, Limits(header_timeout=30, idle_timeout=30, max_connections=cap))
 
 
 # hypothesis on the parser ------------------------------------------------------------------
-VALID = [b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
-         b"POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
-         b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"]
+VALID = [
+    b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+    b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+]
 
 
 @st.composite
@@ -171,11 +189,24 @@ def mutated(draw: st.DrawFn) -> bytes:
         elif kind == 1:
             data[where:where] = draw(st.binary(min_size=1, max_size=8))
         else:
-            data[where:where] = draw(st.sampled_from(
-                [b"\r\n", b"\x00", b" ", b":", b"Content-Length: 99999999999999999999\r\n",
-                 b"Transfer-Encoding: chunked\r\n", b"Content-Length: -1\r\n",
-                 b"Expect: 100-continue\r\n", b"Upgrade: h2c\r\nConnection: upgrade\r\n",
-                 b"\xff\xfe", b"%00%2e%2e/", b"ffffffffffffffff\r\n"]))
+            data[where:where] = draw(
+                st.sampled_from(
+                    [
+                        b"\r\n",
+                        b"\x00",
+                        b" ",
+                        b":",
+                        b"Content-Length: 99999999999999999999\r\n",
+                        b"Transfer-Encoding: chunked\r\n",
+                        b"Content-Length: -1\r\n",
+                        b"Expect: 100-continue\r\n",
+                        b"Upgrade: h2c\r\nConnection: upgrade\r\n",
+                        b"\xff\xfe",
+                        b"%00%2e%2e/",
+                        b"ffffffffffffffff\r\n",
+                    ]
+                )
+            )
     return bytes(data)
 
 
@@ -186,14 +217,20 @@ def test_the_parser_answers_or_closes_for_any_bytes(caplog: pytest.LogCaptureFix
     caplog.set_level(logging.WARNING)
 
     def check(port: int, connections: Connections) -> None:
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(st.one_of(mutated(), st.binary(max_size=300)))
         def one(data: bytes) -> None:
             answer = ask(port, data, timeout=3)
             assert answer == b"" or answer.startswith(b"HTTP/1.1 "), answer[:200]
+
         one()
         assert ask(port).endswith(b"/ok")
+
     with_server(check, Limits(header_timeout=1.0, idle_timeout=1.0))
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() for r in errors]

@@ -40,42 +40,63 @@ def exchange(port: int, data: bytes, read_until: bytes, timeout: float = 5) -> b
 
 def with_server(check) -> None:
     async def main() -> None:
-        server = await serve(_echo, "127.0.0.1", 0, body_limit=lambda path: 10,
-                             too_large=_too_large)
+        server = await serve(
+            _echo, "127.0.0.1", 0, body_limit=lambda path: 10, too_large=_too_large
+        )
         port = server.sockets[0].getsockname()[1]
         try:
             await asyncio.get_running_loop().run_in_executor(None, check, port)
         finally:
             server.close()
+
     asyncio.run(main())
 
 
 def test_keep_alive_and_pipelined_requests_answer_in_order():
     def check(port: int) -> None:
-        out = exchange(port, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
-                             b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n", b"/fast")
+        out = exchange(
+            port,
+            b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"/fast",
+        )
         assert out.index(b"HTTP/1.1 100 Continue") < out.index(b"/slow") < out.index(b"/fast")
+
     with_server(check)
 
 
 def test_over_limit_body_is_refused_early_and_connection_stays_usable():
     def check(port: int) -> None:
-        out = exchange(port, b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n"
-                             + b"a" * 20 + b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n", b"/after")
+        out = exchange(
+            port,
+            b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n"
+            + b"a" * 20
+            + b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"/after",
+        )
         assert out.startswith(b"HTTP/1.1 413")
         assert b"/big 20" in out and out.endswith(b"/after")
-        chunked = exchange(port, b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
-                                 b"\r\n\r\n8\r\naaaaaaaa\r\n8\r\naaaaaaaa\r\n0\r\n\r\n", b"413")
+        chunked = exchange(
+            port,
+            b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+            b"\r\n\r\n8\r\naaaaaaaa\r\n8\r\naaaaaaaa\r\n0\r\n\r\n",
+            b"413",
+        )
         assert chunked.startswith(b"HTTP/1.1 413")
+
     with_server(check)
 
 
 def test_expect_continue_and_percent_decoding():
     def check(port: int) -> None:
-        out = exchange(port, b"POST /a%3Ab HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                             b"Content-Length: 2\r\n\r\nhi", b"hi")
+        out = exchange(
+            port,
+            b"POST /a%3Ab HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 2\r\n\r\nhi",
+            b"hi",
+        )
         assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK")
         assert b"X-Path: /a:b" in out
+
     with_server(check)
 
 
@@ -83,14 +104,19 @@ def test_garbage_gets_400_and_close():
     def check(port: int) -> None:
         out = exchange(port, b"\x00\x01 not http\r\n\r\n", b"bad request")
         assert out.startswith(b"HTTP/1.1 400")
+
     with_server(check)
 
 
 def test_a_stream_that_fails_midway_ends_the_connection():
     def check(port: int) -> None:
-        out = exchange(port, b"GET /broken-stream HTTP/1.1\r\nHost: x\r\n\r\n"
-                             b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n", b"never")
+        out = exchange(
+            port,
+            b"GET /broken-stream HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"never",
+        )
         assert out.startswith(b"HTTP/1.1 200") and b"5\r\nfirst\r\n" in out
         assert b"0\r\n\r\n" not in out, "no end chunk: the client sees the body cut short"
         assert b"/after" not in out, "the connection was closed"
+
     with_server(check)

@@ -16,11 +16,12 @@ from lamina.service.log_groups import message_filter
 
 
 def test_code_sources_from_requests():
-    assert wire.code_source({"ZipFile": base64.b64encode(b"zip").decode()}) == \
-        CodeSource(zip_file=b"zip")
-    assert wire.code_source({"S3Bucket": "my-bucket", "S3Key": "a/b.zip",
-                             "S3ObjectVersion": "v1"}) == \
-        CodeSource(s3=S3Object("my-bucket", "a/b.zip", "v1"))
+    assert wire.code_source({"ZipFile": base64.b64encode(b"zip").decode()}) == CodeSource(
+        zip_file=b"zip"
+    )
+    assert wire.code_source(
+        {"S3Bucket": "my-bucket", "S3Key": "a/b.zip", "S3ObjectVersion": "v1"}
+    ) == CodeSource(s3=S3Object("my-bucket", "a/b.zip", "v1"))
     with pytest.raises(errors.InvalidParameterValue, match="Please provide a source"):
         wire.code_source({"S3Bucket": "my-bucket"})
     with pytest.raises(errors.ValidationError, match="at 'code.s3Bucket'"):
@@ -75,7 +76,7 @@ def test_log_stream_names_and_times():
 
 
 def test_message_filter_patterns():
-    line = "ERROR payment 42 failed for \"order 7\"\n"
+    line = 'ERROR payment 42 failed for "order 7"\n'
     assert message_filter("")(line)
     assert message_filter("ERROR payment")(line)
     assert not message_filter("ERROR refund")(line)

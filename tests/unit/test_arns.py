@@ -3,40 +3,60 @@ import pytest
 from lamina.domain import arns, errors
 
 
-@pytest.mark.parametrize("value, name, qualifier, account", [
-    ("orders", "orders", None, None),
-    ("orders:live", "orders", "live", None),
-    ("orders:$LATEST", "orders", "$LATEST", None),
-    ("arn:aws:lambda:us-east-1:123456789012:function:orders", "orders", None, "123456789012"),
-    ("arn:aws:lambda:us-east-1:123456789012:function:orders:7", "orders", "7", "123456789012"),
-    ("123456789012:function:orders:live", "orders", "live", "123456789012"),
-])
+@pytest.mark.parametrize(
+    "value, name, qualifier, account",
+    [
+        ("orders", "orders", None, None),
+        ("orders:live", "orders", "live", None),
+        ("orders:$LATEST", "orders", "$LATEST", None),
+        ("arn:aws:lambda:us-east-1:123456789012:function:orders", "orders", None, "123456789012"),
+        ("arn:aws:lambda:us-east-1:123456789012:function:orders:7", "orders", "7", "123456789012"),
+        ("123456789012:function:orders:live", "orders", "live", "123456789012"),
+    ],
+)
 def test_accepted_forms(value, name, qualifier, account):
-    assert arns.parse_function_name(value, "us-east-1", "123456789012") == \
-        arns.FunctionRef(name, qualifier, account)
+    assert arns.parse_function_name(value, "us-east-1", "123456789012") == arns.FunctionRef(
+        name, qualifier, account
+    )
 
 
 def test_another_accounts_arn_is_left_to_the_caller_when_no_account_is_given():
-    ref = arns.parse_function_name("arn:aws:lambda:us-east-1:999999999999:function:f:live",
-                                   "us-east-1", None)
+    ref = arns.parse_function_name(
+        "arn:aws:lambda:us-east-1:999999999999:function:f:live", "us-east-1", None
+    )
     assert ref == arns.FunctionRef("f", "live", "999999999999")
 
 
 def test_other_region_is_not_found_and_other_account_is_denied():
     with pytest.raises(errors.ResourceNotFound, match="not reachable in this region"):
-        arns.parse_function_name("arn:aws:lambda:eu-west-1:123456789012:function:f",
-                                 "us-east-1", "123456789012")
+        arns.parse_function_name(
+            "arn:aws:lambda:eu-west-1:123456789012:function:f", "us-east-1", "123456789012"
+        )
     with pytest.raises(errors.AccessDenied):
-        arns.parse_function_name("arn:aws:lambda:us-east-1:999999999999:function:f",
-                                 "us-east-1", "123456789012")
+        arns.parse_function_name(
+            "arn:aws:lambda:us-east-1:999999999999:function:f", "us-east-1", "123456789012"
+        )
 
 
-@pytest.mark.parametrize("value", [
-    "", "has space", "a/b", "f:bad qualifier", "my-function!", "*",
-    "invalid-account:function:my-function", "arn:aws:lambda:invalid-region:123456789012:function:f",
-    "arn:aws:lambda::123456789012:function:f", "arn:aws:lambda:us-east-1::function:f",
-    "arn:aws:ec2:us-east-1:123456789012:instance:i-1", "function:f:$LATEST:extra",
-    "arn:aws:lambda:us-east-1:123456789012:function:f:1:2", "f:$LATES"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "has space",
+        "a/b",
+        "f:bad qualifier",
+        "my-function!",
+        "*",
+        "invalid-account:function:my-function",
+        "arn:aws:lambda:invalid-region:123456789012:function:f",
+        "arn:aws:lambda::123456789012:function:f",
+        "arn:aws:lambda:us-east-1::function:f",
+        "arn:aws:ec2:us-east-1:123456789012:instance:i-1",
+        "function:f:$LATEST:extra",
+        "arn:aws:lambda:us-east-1:123456789012:function:f:1:2",
+        "f:$LATES",
+    ],
+)
 def test_malformed_names_are_validation_errors(value):
     with pytest.raises(errors.ValidationError):
         arns.parse_function_name(value, "us-east-1", "123456789012")
@@ -49,27 +69,38 @@ def test_validation_quotes_awss_pattern():
         "1 validation error detected: Value 'my-function!' at 'functionName' failed to satisfy "
         "constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:"
         "lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:)?(\\d{12}:)?"
-        "(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST(\\.PUBLISHED)?|[a-zA-Z0-9-_]+))?")
+        "(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST(\\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
+    )
 
 
 def test_dotted_names_are_namespaced_names_except_when_creating():
-    assert arns.parse_function_name("dots.are.fine", "us-east-1", "123456789012").name == \
-        "dots.are.fine"
+    assert (
+        arns.parse_function_name("dots.are.fine", "us-east-1", "123456789012").name
+        == "dots.are.fine"
+    )
     with pytest.raises(errors.ValidationError, match=r"\(function:\)\?\(\[a-zA-Z0-9-_\]\+\)"):
         arns.parse_function_name("dots.are.fine", "us-east-1", "123456789012", creating=True)
 
 
 def test_name_and_qualifier_errors_come_together():
     with pytest.raises(errors.ValidationError) as caught:
-        arns.parse_function_name("arn:aws:lambda:nowhere:123456789012:function:f",
-                                 "us-east-1", "123456789012", qualifier="q" * 129)
+        arns.parse_function_name(
+            "arn:aws:lambda:nowhere:123456789012:function:f",
+            "us-east-1",
+            "123456789012",
+            qualifier="q" * 129,
+        )
     message = caught.value.message
     assert message.startswith("2 validation errors detected: Value ")
     parts = message.removeprefix("2 validation errors detected: ").split("; ")
-    assert sorted(p.split("' at '")[1].split("'")[0] for p in parts) == ["functionName",
-                                                                         "qualifier"]
-    assert f"Value '{'q' * 129}' at 'qualifier' failed to satisfy constraint: Member must " \
-           "have length less than or equal to 128" in parts
+    assert sorted(p.split("' at '")[1].split("'")[0] for p in parts) == [
+        "functionName",
+        "qualifier",
+    ]
+    assert (
+        f"Value '{'q' * 129}' at 'qualifier' failed to satisfy constraint: Member must "
+        "have length less than or equal to 128" in parts
+    )
 
 
 def test_creating_checks_the_whole_value_length_too():
@@ -79,8 +110,9 @@ def test_creating_checks_the_whole_value_length_too():
 
 
 def test_long_name_is_invalid_parameter_when_creating_and_not_found_otherwise():
-    with pytest.raises(errors.InvalidParameterValue,
-                       match="Member must have length less than or equal to 64"):
+    with pytest.raises(
+        errors.InvalidParameterValue, match="Member must have length less than or equal to 64"
+    ):
         arns.parse_function_name("a" * 65, "us-east-1", "123456789012", creating=True)
     assert arns.parse_function_name("a" * 65, "us-east-1", "123456789012").name == "a" * 65
 
@@ -89,8 +121,8 @@ def test_qualifier_pattern_admits_dollar_signs():
     assert arns.qualifier_problems("$latest") == []
     assert arns.qualifier_problems("$LATEST.PUBLISHED") == []
     assert [p[2] for p in arns.qualifier_problems("invalid!")] == [
-        "Member must satisfy regular expression pattern: "
-        "\\$(LATEST(\\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"]
+        "Member must satisfy regular expression pattern: \\$(LATEST(\\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
+    ]
 
 
 def test_qualifier_merge():
@@ -105,6 +137,8 @@ def test_qualifier_merge():
 
 
 def test_function_arn():
-    assert arns.function_arn("us-east-1", "123456789012", "f") == \
-        "arn:aws:lambda:us-east-1:123456789012:function:f"
+    assert (
+        arns.function_arn("us-east-1", "123456789012", "f")
+        == "arn:aws:lambda:us-east-1:123456789012:function:f"
+    )
     assert arns.function_arn("us-east-1", "123456789012", "f", "$LATEST").endswith(":f:$LATEST")

@@ -40,15 +40,17 @@ class FakeEnvironment:
     def __init__(self, pool: FakePool) -> None:
         self.pool = pool
 
-    async def invoke(self, invocation: Invocation, want_tail: bool = False,
-                     stream_sink=None) -> InvocationOutcome:
+    async def invoke(
+        self, invocation: Invocation, want_tail: bool = False, stream_sink=None
+    ) -> InvocationOutcome:
         self.pool.runs.append((invocation.request_id, self.pool.clock.now()))
         if self.pool.block is not None:
             await self.pool.block.wait()
         failing = self.pool.failing
         body = {"errorMessage": "no", "errorType": "E"} if failing else {"ok": True}
-        return InvocationOutcome(json.dumps(body).encode(), function_error=failing,
-                                 error_type="E" if failing else None)
+        return InvocationOutcome(
+            json.dumps(body).encode(), function_error=failing, error_type="E" if failing else None
+        )
 
 
 class FakePool:
@@ -75,16 +77,24 @@ async def engine(reserved: int | None = None):
     limiter = ConcurrencyLimiter(1000)
     recorder = Recorder(store, clock)
     functions = FunctionService(store, FakePackages(), pool, limiter, "us-east-1", "123456789012")
-    await functions.create(CreateFunction("f", FunctionSettings(
-        runtime="python3.12", handler="a.b", role="arn:aws:iam::123456789012:role/r"), CodeSource(b"zip")))
+    await functions.create(
+        CreateFunction(
+            "f",
+            FunctionSettings(
+                runtime="python3.12", handler="a.b", role="arn:aws:iam::123456789012:role/r"
+            ),
+            CodeSource(b"zip"),
+        )
+    )
     await asyncio.sleep(0)  # Pending → Active
     if reserved is not None:
         await functions.put_concurrency("f", reserved)
     configs = EventConfigService(store, functions, clock)
     attempts = Attempts(limiter, pool, recorder, clock)
     destinations = Destinations(store, functions, configs, recorder, clock, None, "engine")
-    service = AsyncInvokeService(store, functions, configs, attempts, limiter, recorder, clock,
-                                 destinations)
+    service = AsyncInvokeService(
+        store, functions, configs, attempts, limiter, recorder, clock, destinations
+    )
     await service.start()
     return clock, store, pool, service, configs
 
@@ -113,6 +123,7 @@ def test_function_errors_retry_exactly_60_and_120_engine_seconds_later():
         assert len(pool.runs) == 3
         assert store.events == {}
         await service.close()
+
     asyncio.run(main())
 
 
@@ -133,6 +144,7 @@ def test_reserved_concurrency_one_runs_queued_events_one_at_a_time():
                 break
         assert sorted(r for r, _ in pool.runs) == sorted(ids)
         await service.close()
+
     asyncio.run(main())
 
 
@@ -150,4 +162,5 @@ def test_event_age_and_zero_concurrency_with_no_runs():
         await settle()
         assert len(pool.runs) == 1 and store.events == {}
         await service.close()
+
     asyncio.run(main())

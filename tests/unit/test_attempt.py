@@ -29,10 +29,16 @@ from lamina.service.faults import FaultRule, FaultService
 from lamina.service.records import Recorder
 from lamina.storage.memory import MemoryStore
 
-CONFIG = FunctionConfig(name="f", runtime="python3.12", handler="a.b",
-                        role="arn:aws:iam::123456789012:role/r", code_sha256="c2hh",
-                        code_size=10, revision_id="rev",
-                        last_modified="2026-01-01T00:00:00.000+0000")
+CONFIG = FunctionConfig(
+    name="f",
+    runtime="python3.12",
+    handler="a.b",
+    role="arn:aws:iam::123456789012:role/r",
+    code_sha256="c2hh",
+    code_size=10,
+    revision_id="rev",
+    last_modified="2026-01-01T00:00:00.000+0000",
+)
 
 
 class FakeEnvironment:
@@ -40,14 +46,22 @@ class FakeEnvironment:
         self.pool = pool
         self.id = f"env-{number}"
 
-    async def invoke(self, invocation: Invocation, want_tail: bool = False,
-                     stream_sink: asyncio.Queue[Any] | None = None) -> InvocationOutcome:
+    async def invoke(
+        self,
+        invocation: Invocation,
+        want_tail: bool = False,
+        stream_sink: asyncio.Queue[Any] | None = None,
+    ) -> InvocationOutcome:
         self.pool.in_flight_seen.append(self.pool.limiter.in_flight[invocation.config.name])
         self.pool.tails.append(want_tail)
         if self.pool.fail_inside is not None:
             raise self.pool.fail_inside
-        return InvocationOutcome(b'{"ok":true}', duration_ms=1.23456, init_ms=None if
-                                 self.pool.acquired > 1 else 100.0, environment_id=self.id)
+        return InvocationOutcome(
+            b'{"ok":true}',
+            duration_ms=1.23456,
+            init_ms=None if self.pool.acquired > 1 else 100.0,
+            environment_id=self.id,
+        )
 
 
 class FakePool:
@@ -62,8 +76,9 @@ class FakePool:
         self.refuse: errors.LaminaError | None = None
         self.fail_inside: BaseException | None = None
 
-    async def acquire(self, config: FunctionConfig,
-                      tenant_id: str | None = None) -> FakeEnvironment:
+    async def acquire(
+        self, config: FunctionConfig, tenant_id: str | None = None
+    ) -> FakeEnvironment:
         if self.refuse is not None:
             raise self.refuse
         self.acquired += 1
@@ -86,8 +101,9 @@ class Kept:
         self.records.append((request_id, kind, detail))
 
 
-def parts(reserved: int | None = None, faults: FaultService | None = None
-          ) -> tuple[Attempts, FakePool, ConcurrencyLimiter, Recorder, Kept]:
+def parts(
+    reserved: int | None = None, faults: FaultService | None = None
+) -> tuple[Attempts, FakePool, ConcurrencyLimiter, Recorder, Kept]:
     clock = VirtualClock(1_700_000_000.0)
     limiter = ConcurrencyLimiter(1000)
     if reserved is not None:
@@ -100,24 +116,27 @@ def parts(reserved: int | None = None, faults: FaultService | None = None
 
 
 def invocation(request_id: str = "r-1") -> Invocation:
-    return Invocation(request_id, CONFIG, "arn:aws:lambda:us-east-1:123456789012:function:f",
-                      b"{}")
+    return Invocation(request_id, CONFIG, "arn:aws:lambda:us-east-1:123456789012:function:f", b"{}")
 
 
 def test_an_attempt_holds_a_slot_while_it_runs_and_records_itself_in_the_timeline() -> None:
     attempts, pool, limiter, recorder, kept = parts()
     timeline: list[AttemptRecord] = []
-    outcome = asyncio.run(attempts.run(invocation(), attempt=2, want_tail=True,
-                                       timeline=timeline))
+    outcome = asyncio.run(attempts.run(invocation(), attempt=2, want_tail=True, timeline=timeline))
     assert isinstance(outcome, InvocationOutcome) and outcome.payload == b'{"ok":true}'
     assert pool.in_flight_seen == [1] and pool.tails == [True]
     assert limiter.in_flight["f"] == 0 and limiter.unreserved_in_flight == 0
     assert (pool.acquired, pool.released) == (1, 1)
     assert [(r.request_id, r.kind) for r in timeline] == [("r-1", "attempt")]
     assert timeline[0].at == 1_700_000_000.0
-    assert timeline[0].detail == {"attempt": 2, "environment": "env-1", "start": "cold",
-                                  "outcome": "success", "duration_ms": 1.235,
-                                  "init_ms": 100.0}
+    assert timeline[0].detail == {
+        "attempt": 2,
+        "environment": "env-1",
+        "start": "cold",
+        "outcome": "success",
+        "duration_ms": 1.235,
+        "init_ms": 100.0,
+    }
     recorder.observe_pending()
     assert kept.records == []  # a caller's timeline is the caller's to record
 
@@ -132,7 +151,9 @@ def test_without_a_timeline_the_records_go_to_the_recorder() -> None:
     asyncio.run(twice())
     recorder.observe_pending()
     assert [(r, k, d["attempt"], d["start"]) for r, k, d in kept.records] == [
-        ("a", "attempt", 1, "cold"), ("b", "attempt", 3, "warm")]
+        ("a", "attempt", 1, "cold"),
+        ("b", "attempt", 3, "warm"),
+    ]
     assert "init_ms" not in kept.records[1][2]
 
 
@@ -199,5 +220,8 @@ def test_injected_faults_stand_in_for_the_environment() -> None:
     assert pool.acquired == 1  # only the third ran in an environment
     recorder.observe_pending()
     assert [(k, d.get("action"), d["attempt"]) for _, k, d in kept.records] == [
-        ("fault_injected", "throttle", 1), ("fault_injected", "error", 2),
-        ("attempt", None, 2), ("attempt", None, 3)]
+        ("fault_injected", "throttle", 1),
+        ("fault_injected", "error", 2),
+        ("attempt", None, 2),
+        ("attempt", None, 3),
+    ]

@@ -11,15 +11,26 @@ from lamina.domain.cfn.intrinsics import NO_VALUE, Pending, Scope
 from lamina.domain.stacks import physical_name
 
 RESOURCES = {"Fn": "my-fn", "Queue": "https://q/1"}
-ATTRIBUTES = {("Fn", "Arn"): "arn:aws:lambda:us-east-1:1:function:my-fn",
-              ("Queue", "Arn"): "arn:aws:sqs:us-east-1:1:q"}
+ATTRIBUTES = {
+    ("Fn", "Arn"): "arn:aws:lambda:us-east-1:1:function:my-fn",
+    ("Queue", "Arn"): "arn:aws:sqs:us-east-1:1:q",
+}
 
 
 def scope(**extra) -> Scope:
-    values = {"Stage": "dev", "List": ["a", "b", "c"], "AWS::Region": "eu-west-1",
-              "AWS::StackName": "app"}
-    return Scope({**values, **extra.pop("parameters", {})}, RESOURCES.__getitem__,
-                 lambda r, a: ATTRIBUTES[(r, a)], resources=frozenset(RESOURCES), **extra)
+    values = {
+        "Stage": "dev",
+        "List": ["a", "b", "c"],
+        "AWS::Region": "eu-west-1",
+        "AWS::StackName": "app",
+    }
+    return Scope(
+        {**values, **extra.pop("parameters", {})},
+        RESOURCES.__getitem__,
+        lambda r, a: ATTRIBUTES[(r, a)],
+        resources=frozenset(RESOURCES),
+        **extra,
+    )
 
 
 def resolve(value, **extra):
@@ -27,9 +38,11 @@ def resolve(value, **extra):
 
 
 def test_short_form_tags_become_intrinsics_and_dates_stay_text():
-    parsed = template.parse("AWSTemplateFormatVersion: 2010-09-09\nA: !Ref X\nB: !GetAtt R.Arn\n"
-                            "C: !Sub '${X}'\nD: !GetAtt [R, Arn]\nE: !Condition C\n"
-                            "F: !Join [',', [!Ref X]]\nG: !If [C, !Ref X, !Ref 'AWS::NoValue']\n")
+    parsed = template.parse(
+        "AWSTemplateFormatVersion: 2010-09-09\nA: !Ref X\nB: !GetAtt R.Arn\n"
+        "C: !Sub '${X}'\nD: !GetAtt [R, Arn]\nE: !Condition C\n"
+        "F: !Join [',', [!Ref X]]\nG: !If [C, !Ref X, !Ref 'AWS::NoValue']\n"
+    )
     assert parsed["AWSTemplateFormatVersion"] == "2010-09-09"
     assert parsed["A"] == {"Ref": "X"} and parsed["B"] == {"Fn::GetAtt": ["R", "Arn"]}
     assert parsed["C"] == {"Fn::Sub": "${X}"} and parsed["D"] == {"Fn::GetAtt": ["R", "Arn"]}
@@ -56,8 +69,10 @@ def test_ref_getatt_and_pseudo_parameters():
 
 
 def test_sub_both_forms_with_literals_and_attributes():
-    assert resolve({"Fn::Sub": "${AWS::StackName}-${Stage}-${Fn.Arn}-${!Literal}"}) == \
-        f"app-dev-{ATTRIBUTES[('Fn', 'Arn')]}-${{Literal}}"
+    assert (
+        resolve({"Fn::Sub": "${AWS::StackName}-${Stage}-${Fn.Arn}-${!Literal}"})
+        == f"app-dev-{ATTRIBUTES[('Fn', 'Arn')]}-${{Literal}}"
+    )
     assert resolve({"Fn::Sub": ["${A}/${Queue}", {"A": {"Ref": "Stage"}}]}) == "dev/https://q/1"
     with pytest.raises(errors.TemplateError):
         resolve({"Fn::Sub": "${Missing}"})
@@ -76,10 +91,11 @@ def test_join_select_split_base64_getazs_cidr():
 
 def test_find_in_map_and_import_value():
     mappings = {"Env": {"dev": {"Size": 128}}}
-    assert resolve({"Fn::FindInMap": ["Env", {"Ref": "Stage"}, "Size"]},
-                   mappings=mappings) == 128
-    assert resolve({"Fn::FindInMap": ["Env", "prod", "Size", {"DefaultValue": 1}]},
-                   mappings=mappings) == 1
+    assert resolve({"Fn::FindInMap": ["Env", {"Ref": "Stage"}, "Size"]}, mappings=mappings) == 128
+    assert (
+        resolve({"Fn::FindInMap": ["Env", "prod", "Size", {"DefaultValue": 1}]}, mappings=mappings)
+        == 1
+    )
     with pytest.raises(errors.TemplateError, match="Key 'prod' not found"):
         resolve({"Fn::FindInMap": ["Env", "prod", "Size"]}, mappings=mappings)
     assert resolve({"Fn::ImportValue": "shared"}, exports={"shared": "v"}) == "v"
@@ -88,14 +104,18 @@ def test_find_in_map_and_import_value():
 
 
 def test_conditions_if_and_no_value():
-    definitions = {"IsDev": {"Fn::Equals": [{"Ref": "Stage"}, "dev"]},
-                   "IsProd": {"Fn::Not": [{"Condition": "IsDev"}]},
-                   "Both": {"Fn::And": [{"Condition": "IsDev"}, {"Condition": "IsProd"}]},
-                   "Either": {"Fn::Or": [{"Condition": "IsDev"}, {"Condition": "IsProd"}]}}
+    definitions = {
+        "IsDev": {"Fn::Equals": [{"Ref": "Stage"}, "dev"]},
+        "IsProd": {"Fn::Not": [{"Condition": "IsDev"}]},
+        "Both": {"Fn::And": [{"Condition": "IsDev"}, {"Condition": "IsProd"}]},
+        "Either": {"Fn::Or": [{"Condition": "IsDev"}, {"Condition": "IsProd"}]},
+    }
     found = intrinsics.conditions(definitions, scope())
     assert found == {"IsDev": True, "IsProd": False, "Both": False, "Either": True}
-    value = {"A": {"Fn::If": ["IsProd", "x", {"Ref": "AWS::NoValue"}]}, "B": [
-        {"Fn::If": ["IsDev", "kept", "gone"]}, {"Ref": "AWS::NoValue"}]}
+    value = {
+        "A": {"Fn::If": ["IsProd", "x", {"Ref": "AWS::NoValue"}]},
+        "B": [{"Fn::If": ["IsDev", "kept", "gone"]}, {"Ref": "AWS::NoValue"}],
+    }
     assert intrinsics.resolve(value, scope(conditions=found), "t") == {"B": ["kept"]}
     assert resolve({"Ref": "AWS::NoValue"}) is NO_VALUE
     with pytest.raises(errors.TemplateError, match="circular condition"):
@@ -103,8 +123,9 @@ def test_conditions_if_and_no_value():
 
 
 def test_pending_values_stay_pending_through_functions():
-    pending = Scope({}, lambda r: Pending(r), lambda r, a: Pending(f"{r}.{a}"),
-                    resources=frozenset({"Fn"}))
+    pending = Scope(
+        {}, lambda r: Pending(r), lambda r, a: Pending(f"{r}.{a}"), resources=frozenset({"Fn"})
+    )
     joined = intrinsics.resolve({"Fn::Join": [":", ["a", {"Ref": "Fn"}]]}, pending, "t")
     subbed = intrinsics.resolve({"Fn::Sub": "x-${Fn.Arn}"}, pending, "t")
     assert isinstance(joined, Pending) and isinstance(subbed, Pending)
@@ -114,11 +135,12 @@ def test_pending_values_stay_pending_through_functions():
 RES = {
     "Role": {"Type": "AWS::IAM::Role"},
     "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Role": {"Fn::GetAtt": "Role.Arn"}}},
-    "Alias": {"Type": "AWS::Lambda::Alias",
-              "Properties": {"FunctionName": {"Fn::Sub": "${Fn}"}}},
+    "Alias": {"Type": "AWS::Lambda::Alias", "Properties": {"FunctionName": {"Fn::Sub": "${Fn}"}}},
     "Queue": {"Type": "AWS::SQS::Queue", "DependsOn": "Alias"},
-    "Cond": {"Type": "AWS::SQS::Queue", "Properties": {
-        "Name": {"Fn::If": ["Off", {"Ref": "Gone"}, {"Ref": "Stage"}]}}},
+    "Cond": {
+        "Type": "AWS::SQS::Queue",
+        "Properties": {"Name": {"Fn::If": ["Off", {"Ref": "Gone"}, {"Ref": "Stage"}]}},
+    },
 }
 
 
@@ -136,11 +158,17 @@ def test_graph_refuses_unknown_references_and_cycles():
         graph.dependencies({"A": {"Type": "T", "Properties": {"X": {"Ref": "Nope"}}}}, [], {})
     with pytest.raises(errors.TemplateError, match=r"Unresolved resource dependencies \[Nope\]"):
         graph.dependencies({"A": {"Type": "T", "DependsOn": ["Nope"]}}, [], {})
-    cycle = {"A": {"Type": "T", "Properties": {"X": {"Ref": "B"}}},
-             "B": {"Type": "T", "Properties": {"X": {"Fn::GetAtt": ["C", "Arn"]}}},
-             "C": {"Type": "T", "DependsOn": "A"}, "D": {"Type": "T"}}
-    with pytest.raises(errors.TemplateError, match=r"Circular dependency between resources: "
-                                                   r"\[A, B, C\]"):
+    cycle = {
+        "A": {"Type": "T", "Properties": {"X": {"Ref": "B"}}},
+        "B": {"Type": "T", "Properties": {"X": {"Fn::GetAtt": ["C", "Arn"]}}},
+        "C": {"Type": "T", "DependsOn": "A"},
+        "D": {"Type": "T"},
+    }
+    with pytest.raises(
+        errors.TemplateError,
+        match=r"Circular dependency between resources: "
+        r"\[A, B, C\]",
+    ):
         graph.dependencies(cycle, [], {})
     with pytest.raises(errors.TemplateError, match=r"\[A\]"):
         graph.dependencies({"A": {"Type": "T", "Properties": {"X": {"Ref": "A"}}}}, [], {})
@@ -157,22 +185,32 @@ DEFS = {
 
 
 def test_parameters_defaults_overrides_and_types():
-    values = parameters.resolve_parameters(DEFS, {"Stage": "prod", "Size": "512"},
-                                           ssm={"/app/url": "http://x"}.__getitem__)
-    assert values == {"Stage": "prod", "Size": "512", "Names": ["a", "b"], "Code": "ab",
-                      "Token": "s3cret", "Ssm": "http://x"}
+    values = parameters.resolve_parameters(
+        DEFS, {"Stage": "prod", "Size": "512"}, ssm={"/app/url": "http://x"}.__getitem__
+    )
+    assert values == {
+        "Stage": "prod",
+        "Size": "512",
+        "Names": ["a", "b"],
+        "Code": "ab",
+        "Token": "s3cret",
+        "Ssm": "http://x",
+    }
     assert parameters.shown(DEFS, values)["Token"] == "****"
     assert parameters.ssm_parameters(DEFS, {}) == {"Ssm": "/app/url"}
 
 
-@pytest.mark.parametrize("given,message", [
-    ({"Stage": "test"}, "Parameter 'Stage' must be one of AllowedValues"),
-    ({"Size": "64"}, "must be a number not less than 128"),
-    ({"Size": "big"}, "must be a number not big"),
-    ({"Code": "AB"}, "must match pattern"),
-    ({"Code": "abcd"}, "must contain at most 3 characters"),
-    ({"Other": "x"}, r"Parameters: \[Other\] do not exist in the template"),
-])
+@pytest.mark.parametrize(
+    "given,message",
+    [
+        ({"Stage": "test"}, "Parameter 'Stage' must be one of AllowedValues"),
+        ({"Size": "64"}, "must be a number not less than 128"),
+        ({"Size": "big"}, "must be a number not big"),
+        ({"Code": "AB"}, "must match pattern"),
+        ({"Code": "abcd"}, "must contain at most 3 characters"),
+        ({"Other": "x"}, r"Parameters: \[Other\] do not exist in the template"),
+    ],
+)
 def test_parameters_are_checked_as_cloudformation_does(given, message):
     with pytest.raises(errors.TemplateError, match=message):
         parameters.resolve_parameters(DEFS, given, ssm=lambda name: "v")

@@ -28,6 +28,7 @@ def test_virtual_clock_wakes_waiters_when_advanced():
         clock.advance(100)
         await asyncio.gather(*tasks)
         assert woke == [160.0, 260.0]
+
     asyncio.run(main())
 
 
@@ -38,6 +39,7 @@ def test_scaled_clock_runs_faster_and_waits_shorter():
         await clock.wait(asyncio.Event(), start + 10)  # ten engine seconds
         assert 0.08 <= time.monotonic() - start_real < 0.5
         assert clock.now() - start >= 10
+
     asyncio.run(main())
 
 
@@ -72,8 +74,8 @@ def test_a_virtual_clock_resumes_where_it_stood_and_a_new_scale_never_goes_back(
     assert virtual.now() == 5_000.0
     ahead = _time.time() + 86_400
     scaled = clocks.ScaledClock(2)
-    scaled.resume(ahead, _time.time(), "virtual")   # was virtual, a day ahead
+    scaled.resume(ahead, _time.time(), "virtual")  # was virtual, a day ahead
     assert scaled.now() >= ahead
     real = clocks.RealClock()
-    real.resume(ahead, _time.time(), "60")          # wall time needs no anchor
+    real.resume(ahead, _time.time(), "60")  # wall time needs no anchor
     assert real.now() < ahead and real.anchor() is None

@@ -23,25 +23,35 @@ from lamina.runtime.interpreters import Interpreter
 from lamina.runtime.runtime_api import handlers
 from tests.unit.test_environment import CONFIG, FakeLauncher, Post, invocation
 
-MANAGED = CONFIG.replace(memory_size=2048, capacity_provider={
-    "CapacityProviderArn": "arn:aws:lambda:us-east-1:123456789012:capacity-provider:cp",
-    "PerExecutionEnvironmentMaxConcurrency": 3, "ExecutionEnvironmentMemoryGiBPerVCpu": 2.0})
+MANAGED = CONFIG.replace(
+    memory_size=2048,
+    capacity_provider={
+        "CapacityProviderArn": "arn:aws:lambda:us-east-1:123456789012:capacity-provider:cp",
+        "PerExecutionEnvironmentMaxConcurrency": 3,
+        "ExecutionEnvironmentMemoryGiBPerVCpu": 2.0,
+    },
+)
 
 
 def run(test: Any, tmp_path: Path, config=MANAGED) -> None:
     async def main() -> None:
         launcher = FakeLauncher()
         dead: list[ConcurrentEnvironment] = []
-        env = ConcurrentEnvironment(config, tmp_path / "task",
-                                    Interpreter("/usr/bin/python3", (3, 13)),
-                                    EnvironmentSettings("us-east-1", tmp_path), dead.append,
-                                    launcher)
+        env = ConcurrentEnvironment(
+            config,
+            tmp_path / "task",
+            Interpreter("/usr/bin/python3", (3, 13)),
+            EnvironmentSettings("us-east-1", tmp_path),
+            dead.append,
+            launcher,
+        )
         await env.start()
         try:
             await test(env, launcher.processes, dead)
         finally:
             env.kill("test over")
             await asyncio.sleep(0)
+
     asyncio.run(main())
 
 
@@ -73,8 +83,10 @@ def test_several_next_each_get_one_event_and_answers_match_by_request_id(tmp_pat
         for rid, body in (("rid-2", b'"two"'), ("rid-0", b'"zero"')):
             assert handlers.response(env, Post(body), rid).status == 202
         assert handlers.response(env, Post(b'"again"'), "rid-2").status == 400
-        assert handlers.error(env, Post(b'{"errorType": "E", "errorMessage": "m"}'),
-                              "rid-1").status == 202
+        assert (
+            handlers.error(env, Post(b'{"errorType": "E", "errorMessage": "m"}'), "rid-1").status
+            == 202
+        )
         outcomes = await asyncio.gather(*runs)
         assert [o.payload for o in outcomes[::2]] == [b'"zero"', b'"two"']
         assert outcomes[1].error_type == "E"
@@ -84,9 +96,13 @@ def test_several_next_each_get_one_event_and_answers_match_by_request_id(tmp_pat
         assert env.room == 3 and env.hold == states.FREE and env.alive
         assert "freeze" not in processes[0].calls, "never frozen between invocations"
         env.logs.flush()
-        reports = [json.loads(line.split("\t", 1)[1]) for line in
-                   env.logs.path.read_text().splitlines() if "platform.report" in line]
+        reports = [
+            json.loads(line.split("\t", 1)[1])
+            for line in env.logs.path.read_text().splitlines()
+            if "platform.report" in line
+        ]
         assert sorted(r["record"]["requestId"] for r in reports) == ["rid-0", "rid-1", "rid-2"]
+
     run(test, tmp_path)
 
 
@@ -105,6 +121,7 @@ def test_an_event_waits_for_a_worker_and_a_stranger_answer_is_refused(tmp_path):
         handlers.response(env, Post(b'"1"'), "rid-1")
         handlers.response(env, Post(b'"2"'), "rid-2")
         assert [o.payload for o in await asyncio.gather(one, two)] == [b'"1"', b'"2"']
+
     run(test, tmp_path)
 
 
@@ -120,11 +137,11 @@ def test_a_timeout_spares_the_environment_and_keeps_its_slot_until_answered(tmp_
         assert outcome.error_type == "Sandbox.Timedout"
         assert env.alive and "kill" not in processes[0].calls and dead == []
         assert env.room == 2 and env.in_flight == ["rid-slow"], "its worker is still busy"
-        late = handlers.response(env, Post(**{"lambda-runtime-invocation-id": echo}),
-                                 "rid-slow")
+        late = handlers.response(env, Post(**{"lambda-runtime-invocation-id": echo}), "rid-slow")
         assert late.status == 410
         assert env.room == 3 and env.in_flight == []
         assert handlers.response(env, Post(), "rid-slow").status == 400
+
     run(test, tmp_path)
 
 
@@ -142,6 +159,7 @@ def test_a_queued_invocation_times_out_without_a_worker(tmp_path):
         await first
         assert env.in_flight == [] and env.alive
         assert env.room == 1, "two holders still counted until released"
+
     run(test, tmp_path)
 
 
@@ -157,6 +175,7 @@ def test_an_exit_fails_everything_in_flight(tmp_path):
         assert {o.error_type for o in outcomes} == {"Runtime.ExitError"}
         await asyncio.sleep(0)
         assert dead == [env] and not env.alive
+
     run(test, tmp_path)
 
 
@@ -168,4 +187,5 @@ def test_only_the_first_init_error_counts(tmp_path):
         env.reserve()
         outcome = await env.invoke(invocation())
         assert outcome.error_type == "Runtime.ImportModuleError"
+
     run(test, tmp_path)

@@ -56,25 +56,39 @@ async def parts(sender: Sender | None = None) -> dict[str, Any]:
     clock, store = VirtualClock(T0), MemoryStore()
     pool, limiter, kept = FakePool(clock), ConcurrencyLimiter(1000), Kept()
     recorder = Recorder(store, clock, observer=kept)
-    functions = FunctionService(store, FakePackages(), pool, limiter, "us-east-1",
-                                "123456789012")
-    await functions.create(CreateFunction("f", FunctionSettings(
-        runtime="python3.12", handler="a.b", role="arn:aws:iam::123456789012:role/r"),
-        CodeSource(b"zip")))
+    functions = FunctionService(store, FakePackages(), pool, limiter, "us-east-1", "123456789012")
+    await functions.create(
+        CreateFunction(
+            "f",
+            FunctionSettings(
+                runtime="python3.12", handler="a.b", role="arn:aws:iam::123456789012:role/r"
+            ),
+            CodeSource(b"zip"),
+        )
+    )
     await asyncio.sleep(0)  # Pending → Active
     configs = EventConfigService(store, functions, clock)
     await configs.put("f", None, merge=False, on_failure=QUEUE)
     destinations = Destinations(store, functions, configs, recorder, clock, sender, "engine")
-    return {"clock": clock, "store": store, "pool": pool, "limiter": limiter, "kept": kept,
-            "recorder": recorder, "functions": functions, "destinations": destinations}
+    return {
+        "clock": clock,
+        "store": store,
+        "pool": pool,
+        "limiter": limiter,
+        "kept": kept,
+        "recorder": recorder,
+        "functions": functions,
+        "destinations": destinations,
+    }
 
 
 def test_a_failed_event_owes_its_on_failure_record() -> None:
     async def main() -> None:
         p = await parts()
         event = AsyncEvent("r-1", "f", None, b'{"order":42}', T0, T0, invocations=3)
-        owed = p["destinations"].owed(event, retry.RETRIES_EXHAUSTED, None, "$LATEST",
-                                      success=False)
+        owed = p["destinations"].owed(
+            event, retry.RETRIES_EXHAUSTED, None, "$LATEST", success=False
+        )
         assert [(d.kind, d.target) for d in owed] == [("on_failure", QUEUE)]
         record = json.loads(owed[0].body)
         assert record["requestContext"]["condition"] == "RetriesExhausted"
@@ -99,8 +113,11 @@ def test_a_delivery_is_retried_with_back_off_and_every_try_recorded() -> None:
             await settle()
         assert [d.id for d in sender.sent] == ["d-1"] and p["store"].deliveries == {}
         p["recorder"].observe_pending()
-        assert p["kept"].kinds == ["destination_retry", "destination_retry",
-                                   "destination_delivered"]
+        assert p["kept"].kinds == [
+            "destination_retry",
+            "destination_retry",
+            "destination_delivered",
+        ]
         await destinations.close()
 
     asyncio.run(main())
@@ -151,10 +168,12 @@ def test_a_batch_runs_through_the_attempt_and_a_throttle_comes_back_as_none() ->
             owed.append(delivery)
 
         attempts = Attempts(p["limiter"], p["pool"], p["recorder"], p["clock"])
-        runner = BatchRunner(attempts, p["functions"], p["store"], p["recorder"], p["clock"],
-                             State(), owe)
-        mapping = EventSourceMapping("m-1", "f", None, QUEUE, "sqs", "Enabled", "", T0,
-                                     on_failure=QUEUE)
+        runner = BatchRunner(
+            attempts, p["functions"], p["store"], p["recorder"], p["clock"], State(), owe
+        )
+        mapping = EventSourceMapping(
+            "m-1", "f", None, QUEUE, "sqs", "Enabled", "", T0, on_failure=QUEUE
+        )
         request_id = runner.begin_batch(mapping, {"records": 2})
         outcome = await runner.invoke_batch(mapping, request_id, b'{"Records":[]}', 1)
         assert outcome is not None and outcome.function_error  # FakePool fails by default
@@ -162,8 +181,7 @@ def test_a_batch_runs_through_the_attempt_and_a_throttle_comes_back_as_none() ->
         p["limiter"].set_reserved("f", 0)
         assert await runner.invoke_batch(mapping, request_id, b"{}", 2) is None
         await runner.send_on_failure(mapping, request_id, b"record")
-        assert [(d.request_id, d.target, d.body) for d in owed] == [(request_id, QUEUE,
-                                                                      b"record")]
+        assert [(d.request_id, d.target, d.body) for d in owed] == [(request_id, QUEUE, b"record")]
         assert runner.function_timeout(mapping) == 3
         assert runner.function_arn(mapping).endswith(":function:f")
         p["recorder"].observe_pending()

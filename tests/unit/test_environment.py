@@ -25,9 +25,17 @@ from lamina.runtime.launch import Launch, View
 from lamina.runtime.runtime_api import handlers
 from lamina.runtime.sandbox import Support
 
-CONFIG = FunctionConfig(name="f", runtime="python3.12", handler="index.handler",
-                        role="arn:aws:iam::123456789012:role/r", code_sha256="c2hh",
-                        code_size=1, revision_id="r1", last_modified="now", timeout=1)
+CONFIG = FunctionConfig(
+    name="f",
+    runtime="python3.12",
+    handler="index.handler",
+    role="arn:aws:iam::123456789012:role/r",
+    code_sha256="c2hh",
+    code_size=1,
+    revision_id="r1",
+    last_modified="now",
+    timeout=1,
+)
 
 
 class FakeProcess:
@@ -98,27 +106,38 @@ class Post:
         self.headers = {k.replace("_", "-").lower(): v for k, v in headers.items()}
 
 
-def run(test: Any, tmp_path: Path, config: FunctionConfig = CONFIG,
-        init_timeout: float = 10.0) -> None:
+def run(
+    test: Any, tmp_path: Path, config: FunctionConfig = CONFIG, init_timeout: float = 10.0
+) -> None:
     async def main() -> None:
         launcher = FakeLauncher()
         dead: list[ExecutionEnvironment] = []
-        env = ExecutionEnvironment(config, tmp_path / "task", Interpreter("/usr/bin/python3", (3, 12)),
-                                   EnvironmentSettings("us-east-1", tmp_path,
-                                                       init_timeout=init_timeout),
-                                   dead.append, launcher)
+        env = ExecutionEnvironment(
+            config,
+            tmp_path / "task",
+            Interpreter("/usr/bin/python3", (3, 12)),
+            EnvironmentSettings("us-east-1", tmp_path, init_timeout=init_timeout),
+            dead.append,
+            launcher,
+        )
         await env.start()
         try:
             await test(env, launcher.processes, dead)
         finally:
             env.kill("test over")
             await asyncio.sleep(0)
+
     asyncio.run(main())
 
 
 def invocation(request_id: str = "rid-1") -> Invocation:
-    return Invocation(request_id, CONFIG, "arn:aws:lambda:us-east-1:123456789012:function:f",
-                      b'{"a": 1}', tenant_id="blue")
+    return Invocation(
+        request_id,
+        CONFIG,
+        "arn:aws:lambda:us-east-1:123456789012:function:f",
+        b'{"a": 1}',
+        tenant_id="blue",
+    )
 
 
 async def next_event(env: ExecutionEnvironment) -> asyncio.Task[Any]:
@@ -146,8 +165,9 @@ def test_init_deliver_respond_and_report(tmp_path):
         assert headers["Lambda-Runtime-Aws-Request-Id"] == "rid-1"
         assert headers["Lambda-Runtime-Aws-Tenant-Id"] == "blue"
         invocation_id = headers["Lambda-Runtime-Invocation-Id"]
-        answer = handlers.response(env, Post(b'{"ok": true}', **{
-            "lambda-runtime-invocation-id": invocation_id}), "rid-1")
+        answer = handlers.response(
+            env, Post(b'{"ok": true}', **{"lambda-runtime-invocation-id": invocation_id}), "rid-1"
+        )
         assert answer.status == 202
         outcome = await running
         assert (outcome.payload, outcome.function_error) == (b'{"ok": true}', False)
@@ -156,6 +176,7 @@ def test_init_deliver_respond_and_report(tmp_path):
         assert "START RequestId: rid-1 Version: $LATEST" in tail
         assert "Max Memory Used: 50 MB" in tail and "Init Duration:" in tail
         assert "drain" in processes[0].calls
+
     run(test, tmp_path)
 
 
@@ -170,10 +191,13 @@ def test_an_answer_for_another_invocation_is_gone(tmp_path):
         assert json.loads(stale.body)["errorType"] == "ErrorRuntimeInvokeTimeout"
         assert handlers.response(env, Post(), "other-id").status == 400  # InvalidRequestID
         assert not running.done()
-        assert handlers.error(env, Post(b'{"errorType": "E", "errorMessage": "m"}'),
-                              "rid-1").status == 202  # no id echoed: accepted, as before
+        assert (
+            handlers.error(env, Post(b'{"errorType": "E", "errorMessage": "m"}'), "rid-1").status
+            == 202
+        )  # no id echoed: accepted, as before
         outcome = await running
         assert outcome.function_error and outcome.error_type == "E"
+
     run(test, tmp_path)
 
 
@@ -205,12 +229,14 @@ def test_idle_environment_is_frozen_and_thawed_to_deliver(tmp_path):
         assert processes[0].calls[-1] == "thaw" and env.hold == states.HELD
         handlers.response(env, Post(), "rid-2")
         assert (await second).init_ms is None  # warm
+
     run(test, tmp_path)
 
 
 def test_taken_within_the_freeze_grace_is_handed_over_without_freeze_or_thaw(tmp_path):
     """A call that takes an idle environment before the grace ends goes straight to the
     parked runtime: no SIGSTOP/SIGCONT pair; idle again, it is frozen after the grace."""
+
     async def test(env, processes, dead):
         parked = await _one_call_then_idle(env)
         env.reserve()
@@ -224,6 +250,7 @@ def test_taken_within_the_freeze_grace_is_handed_over_without_freeze_or_thaw(tmp
         await next_event(env)
         await asyncio.sleep(FREEZE_GRACE_S * 2)
         assert env.frozen and processes[0].calls.count("freeze") == 1
+
     run(test, tmp_path)
 
 
@@ -234,6 +261,7 @@ def test_retired_while_held_is_not_reused(tmp_path):
         assert env.hold == states.HELD_RETIRED and env.reserved and not env.reusable
         env.release()
         assert env.hold == states.RETIRED
+
     run(test, tmp_path)
 
 
@@ -246,6 +274,7 @@ def test_timeout_kills_the_process(tmp_path):
         assert b"Task timed out after 1.00 seconds" in outcome[0].payload
         await asyncio.sleep(0.01)
         assert "kill" in processes[0].calls and dead == [env] and not env.alive
+
     run(test, tmp_path)
 
 
@@ -259,6 +288,7 @@ def test_exit_during_an_invocation_is_runtime_exit_error(tmp_path):
         outcome = await running
         assert outcome.error_type == "Runtime.ExitError"
         assert b"signal: segmentation fault" in outcome.payload
+
     run(test, tmp_path)
 
 
@@ -280,6 +310,7 @@ def test_json_platform_records_and_their_level(tmp_path):
         report = records[-1]["record"]
         assert report["status"] == "success" and report["metrics"]["maxMemoryUsedMB"] == 50
         assert report["metrics"]["memorySizeMB"] == 128
+
     run(test, tmp_path, config)
 
 
@@ -297,6 +328,7 @@ def test_suppressed_init_runs_inside_the_first_invocation(tmp_path):
     """Init over its limit (here 0.05 s): killed, retried with a new runtime inside the
     invocation; the call succeeds; REPORT has no Init Duration, its Duration covers the
     retried Init, and START comes before it, as Lambda logs a suppressed init."""
+
     async def test(env, processes, dead):
         host, port = env._address.split(":")
         reader, writer = await asyncio.open_connection(host, int(port))  # the first runtime's
@@ -315,11 +347,14 @@ def test_suppressed_init_runs_inside_the_first_invocation(tmp_path):
         response = await parked
         deadline = int(dict(response.headers)["Lambda-Runtime-Deadline-Ms"])
         invocation_id = dict(response.headers)["Lambda-Runtime-Invocation-Id"]
-        assert handlers.response(env, Post(b'"ok"', **{
-            "lambda-runtime-invocation-id": invocation_id}), "rid-1").status == 202
+        assert (
+            handlers.response(
+                env, Post(b'"ok"', **{"lambda-runtime-invocation-id": invocation_id}), "rid-1"
+            ).status
+            == 202
+        )
         outcome = await running
-        assert (outcome.payload, outcome.function_error, outcome.init_ms) == (b'"ok"', False,
-                                                                              None)
+        assert (outcome.payload, outcome.function_error, outcome.init_ms) == (b'"ok"', False, None)
         assert outcome.duration_ms >= 100
         tail = outcome.log_tail.decode()
         assert "Phase: init\tStatus: timeout" in tail
@@ -330,6 +365,7 @@ def test_suppressed_init_runs_inside_the_first_invocation(tmp_path):
         assert "Init Duration" not in report
         # the function's timeout (1 s) covers the retried Init and the handler
         assert deadline - time.time() * 1000 < 950
+
     run(test, tmp_path, init_timeout=0.05)
 
 
@@ -340,8 +376,10 @@ def test_suppressed_init_over_the_function_timeout_times_out(tmp_path):
         assert outcome.error_type == "Sandbox.Timedout" and outcome.init_ms is None
         assert 900 <= outcome.duration_ms < 2000
         assert json.loads(outcome.payload)["errorMessage"].endswith(
-            "Task timed out after 1.00 seconds")
+            "Task timed out after 1.00 seconds"
+        )
         assert len(processes) == 2 and "kill" in processes[1].calls
+
     run(test, tmp_path, init_timeout=0.05)
 
 
@@ -352,12 +390,18 @@ def test_a_suppressed_init_that_fails_reports_its_phase_as_invoke(tmp_path):
         while len(processes) < 2:
             await asyncio.sleep(0.01)
         body = b'{"errorType": "ImportError", "errorMessage": "no module"}'
-        assert handlers.init_error(env, Post(body, **{
-            "lambda-runtime-function-error-type": "Runtime.ImportModuleError"})).status == 202
+        assert (
+            handlers.init_error(
+                env,
+                Post(body, **{"lambda-runtime-function-error-type": "Runtime.ImportModuleError"}),
+            ).status
+            == 202
+        )
         outcome = await running
         assert outcome.function_error and outcome.error_type == "Runtime.ImportModuleError"
         tail = outcome.log_tail.decode()
         assert "Phase: init\tStatus: timeout" in tail
         assert "Phase: invoke\tStatus: error\tError Type: Runtime.ImportModuleError" in tail
         assert tail.index("START RequestId: rid-1") < tail.index("Phase: invoke")
+
     run(test, tmp_path, init_timeout=0.05)

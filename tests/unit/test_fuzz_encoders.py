@@ -20,8 +20,9 @@ from lamina.domain import errors
 from lamina.storage.code import CodeStore
 
 EXAMPLES = int(os.environ.get("LAMINA_FUZZ_EXAMPLES") or 30)
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 def decode(data: bytes) -> list:
@@ -41,10 +42,18 @@ def test_payload_chunks_read_back_with_botocore(chunks: list[bytes]):
 
 @pytest.mark.fuzz
 @FUZZ
-@given(st.dictionaries(st.text(max_size=20), st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=10)))
+@given(
+    st.dictionaries(
+        st.text(max_size=20),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(),
+            lambda inner: (
+                st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3)
+            ),
+            max_leaves=10,
+        ),
+    )
+)
 def test_invoke_complete_reads_back_with_botocore(details: dict):
     [message] = decode(event_stream.invoke_complete(details))
     assert message.headers[":event-type"] == "InvokeComplete"
@@ -53,18 +62,53 @@ def test_invoke_complete_reads_back_with_botocore(details: dict):
 
 @pytest.mark.fuzz
 @FUZZ
-@given(st.dictionaries(st.text(min_size=1, max_size=40).filter(lambda n: len(n.encode()) < 256),
-                       st.text(max_size=300), max_size=4), st.binary(max_size=2000))
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=40).filter(lambda n: len(n.encode()) < 256),
+        st.text(max_size=300),
+        max_size=4,
+    ),
+    st.binary(max_size=2000),
+)
 def test_any_headers_read_back_with_botocore(headers: dict[str, str], payload: bytes):
     [message] = decode(event_stream.message(headers, payload))
     assert message.headers == headers and message.payload == payload
 
 
 # zips ---------------------------------------------------------------------------------------
-NAMES = st.sampled_from(["a.py", "dir/b.py", "../up.py", "/abs.py", "dir/../../x", "a\\..\\..\\w",
-                         "", "dir/", ".", "link", "dir/link", "..", "a/./b", "\x00n", "é/ü.py"])
-TARGETS = st.sampled_from([b"a.py", b"../..", b"/etc/passwd", b"dir", b".", b"dir/../..",
-                           b"link", b"dir/link", b"\xff", b""])
+NAMES = st.sampled_from(
+    [
+        "a.py",
+        "dir/b.py",
+        "../up.py",
+        "/abs.py",
+        "dir/../../x",
+        "a\\..\\..\\w",
+        "",
+        "dir/",
+        ".",
+        "link",
+        "dir/link",
+        "..",
+        "a/./b",
+        "\x00n",
+        "é/ü.py",
+    ]
+)
+TARGETS = st.sampled_from(
+    [
+        b"a.py",
+        b"../..",
+        b"/etc/passwd",
+        b"dir",
+        b".",
+        b"dir/../..",
+        b"link",
+        b"dir/link",
+        b"\xff",
+        b"",
+    ]
+)
 
 
 @st.composite
@@ -74,8 +118,11 @@ def archives(draw: st.DrawFn) -> bytes:
         for _ in range(draw(st.integers(0, 6))):
             name = draw(NAMES | st.text(max_size=12))
             info = zipfile.ZipInfo(name or "x")
-            info.compress_type = draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED,
-                                                       zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]))
+            info.compress_type = draw(
+                st.sampled_from(
+                    [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
+                )
+            )
             if draw(st.booleans()):
                 info.external_attr = 0o120777 << 16
                 data = draw(TARGETS)
@@ -102,8 +149,9 @@ def test_any_zip_is_refused_or_unpacked_inside_the_package(tmp_path_factory, dat
         package = store.put(data)
     except errors.InvalidParameterValue as error:
         assert error.status == 400
-        assert not (root / "code").exists() or not any(
-            p for p in (root / "code").iterdir()), "nothing is left of a refused package"
+        assert not (root / "code").exists() or not any(p for p in (root / "code").iterdir()), (
+            "nothing is left of a refused package"
+        )
         return
     inside = package.root.resolve()
     for path in package.root.rglob("*"):

@@ -28,23 +28,36 @@ def test_unzipped_code_and_layers_count_together(tmp_path, monkeypatch):
     function_zip, layer_zip = make_zip({"index.py": "x" * 60}), make_zip({"python/l.py": "y" * 60})
 
     async def main() -> None:
-        functions = FunctionService(MemoryStore(), CodeStore(tmp_path), NoPool(),
-                                    ConcurrencyLimiter(10), "us-east-1", "123456789012")
+        functions = FunctionService(
+            MemoryStore(),
+            CodeStore(tmp_path),
+            NoPool(),
+            ConcurrencyLimiter(10),
+            "us-east-1",
+            "123456789012",
+        )
         layers = LayerService(functions.store, functions)
         layer = await layers.publish("lib", CodeSource(layer_zip), None, None, None, None)
         settings = FunctionSettings(runtime="python3.12", handler="index.handler", role=ROLE)
         with pytest.raises(errors.InvalidParameterValue, match="The actual size is 120 bytes"):
-            await functions.create(CreateFunction(
-                "f", FunctionSettings(**{**settings.given(), "layers": (layer.version_arn,)}),
-                CodeSource(function_zip)))
+            await functions.create(
+                CreateFunction(
+                    "f",
+                    FunctionSettings(**{**settings.given(), "layers": (layer.version_arn,)}),
+                    CodeSource(function_zip),
+                )
+            )
         config = await functions.create(CreateFunction("f", settings, CodeSource(function_zip)))
         assert config.layers == ()
         await asyncio.sleep(0)
         with pytest.raises(errors.InvalidParameterValue, match="combined with layers"):
             await functions.update_configuration(
-                "f", FunctionSettings(layers=(layer.version_arn,)), None)
+                "f", FunctionSettings(layers=(layer.version_arn,)), None
+            )
         await layers.delete("lib", 1)
         with pytest.raises(errors.InvalidParameterValue, match="does not exist"):
             await functions.update_configuration(
-                "f", FunctionSettings(layers=(layer.version_arn,)), None)
+                "f", FunctionSettings(layers=(layer.version_arn,)), None
+            )
+
     asyncio.run(main())

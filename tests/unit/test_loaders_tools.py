@@ -17,10 +17,20 @@ from lamina.domain.cfn import rules
 from lamina.domain.cfn.intrinsics import Scope
 from lamina.domain.stacks import PACKAGE_BUCKET
 
-CHECK_BOOTSTRAP = {"CheckBootstrapVersion": {"Assertions": [{
-    "Assert": {"Fn::Not": [{"Fn::Contains": [["1", "2", "3", "4", "5"],
-                                              {"Ref": "BootstrapVersion"}]}]},
-    "AssertDescription": "CDK bootstrap stack version 6 required."}]}}
+CHECK_BOOTSTRAP = {
+    "CheckBootstrapVersion": {
+        "Assertions": [
+            {
+                "Assert": {
+                    "Fn::Not": [
+                        {"Fn::Contains": [["1", "2", "3", "4", "5"], {"Ref": "BootstrapVersion"}]}
+                    ]
+                },
+                "AssertDescription": "CDK bootstrap stack version 6 required.",
+            }
+        ]
+    }
+}
 
 
 def scope(**values) -> Scope:
@@ -36,16 +46,28 @@ def test_cdk_bootstrap_rule_holds_from_version_6_and_names_itself_below():
 
 def test_rule_condition_false_skips_the_assertions_and_member_functions():
     definitions = {"Env": {"Type": "String"}, "Size": {"Type": "String"}}
-    rule = {"ProdSizes": {
-        "RuleCondition": {"Fn::Equals": [{"Ref": "Env"}, "prod"]},
-        "Assertions": [{"Assert": {"Fn::EachMemberIn": [[{"Ref": "Size"}], ["m", "l"]]}}]}}
+    rule = {
+        "ProdSizes": {
+            "RuleCondition": {"Fn::Equals": [{"Ref": "Env"}, "prod"]},
+            "Assertions": [{"Assert": {"Fn::EachMemberIn": [[{"Ref": "Size"}], ["m", "l"]]}}],
+        }
+    }
     rules.check(rule, scope(Env="dev", Size="s"), definitions)
     rules.check(rule, scope(Env="prod", Size="l"), definitions)
     with pytest.raises(errors.TemplateError, match="rule ProdSizes failed"):
         rules.check(rule, scope(Env="prod", Size="s"), definitions)
     with pytest.raises(errors.TemplateError, match="Fn::ValueOf reads attributes"):
-        rules.check({"R": {"Assertions": [{"Assert": {"Fn::Equals": [
-            {"Fn::ValueOf": ["Vpc", "Tags"]}, "x"]}}]}}, scope(), definitions)
+        rules.check(
+            {
+                "R": {
+                    "Assertions": [
+                        {"Assert": {"Fn::Equals": [{"Fn::ValueOf": ["Vpc", "Tags"]}, "x"]}}
+                    ]
+                }
+            },
+            scope(),
+            definitions,
+        )
     with pytest.raises(errors.TemplateError, match="Assertions list"):
         rules.check({"R": {"RuleCondition": True}}, scope(), definitions)
 
@@ -63,34 +85,91 @@ def _assembly(root: Path, asset_path: str = "asset.abc") -> Path:
     out = root / "cdk.out"
     (out / asset_path).mkdir(parents=True)
     (out / asset_path / "app.py").write_text("def handler(e, c):\n    return 1\n")
-    function = {"Type": "AWS::Lambda::Function", "Properties": {
-        "Code": {"S3Bucket": {"Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"},
-                 "S3Key": "abc.zip"},
-        "Handler": "app.handler", "Runtime": "python3.12", "Role": "arn:aws:iam::1:role/r"}}
-    template = {"Parameters": {"BootstrapVersion": {
-        "Type": "AWS::SSM::Parameter::Value<String>", "Default": "/cdk-bootstrap/hnb659fds/version"}},
-        "Resources": {"Fn": function}, "Rules": CHECK_BOOTSTRAP}
-    (out / "Base.template.json").write_text(json.dumps(
-        {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}))
+    function = {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Code": {
+                "S3Bucket": {"Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"},
+                "S3Key": "abc.zip",
+            },
+            "Handler": "app.handler",
+            "Runtime": "python3.12",
+            "Role": "arn:aws:iam::1:role/r",
+        },
+    }
+    template = {
+        "Parameters": {
+            "BootstrapVersion": {
+                "Type": "AWS::SSM::Parameter::Value<String>",
+                "Default": "/cdk-bootstrap/hnb659fds/version",
+            }
+        },
+        "Resources": {"Fn": function},
+        "Rules": CHECK_BOOTSTRAP,
+    }
+    (out / "Base.template.json").write_text(
+        json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+    )
     stage = out / "assembly-Prod"
     stage.mkdir()
     (stage / "ProdApi.template.json").write_text(json.dumps(template))
-    (stage / "ProdApi.assets.json").write_text(json.dumps({"files": {"abc": {
-        "source": {"path": f"../{asset_path}", "packaging": "zip"},
-        "destinations": {"d": {"bucketName": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}",
-                               "objectKey": "abc.zip"}}}}}))
-    (stage / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {
-        "ProdApi": {"type": "aws:cloudformation:stack", "dependencies": ["ProdApi.assets"],
-                    "properties": {"templateFile": "ProdApi.template.json",
-                                   "stackName": "Prod-Api",
-                                   "requiresBootstrapStackVersion": 6}},
-        "ProdApi.assets": {"type": "cdk:asset-manifest",
-                           "properties": {"file": "ProdApi.assets.json"}}}}))
-    (out / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {
-        "assembly-Prod": {"type": "cdk:cloud-assembly", "dependencies": ["Base"],
-                          "properties": {"directoryName": "assembly-Prod"}},
-        "Base": {"type": "aws:cloudformation:stack",
-                 "properties": {"templateFile": "Base.template.json"}}}}))
+    (stage / "ProdApi.assets.json").write_text(
+        json.dumps(
+            {
+                "files": {
+                    "abc": {
+                        "source": {"path": f"../{asset_path}", "packaging": "zip"},
+                        "destinations": {
+                            "d": {
+                                "bucketName": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}",
+                                "objectKey": "abc.zip",
+                            }
+                        },
+                    }
+                }
+            }
+        )
+    )
+    (stage / "manifest.json").write_text(
+        json.dumps(
+            {
+                "version": "55.0.0",
+                "artifacts": {
+                    "ProdApi": {
+                        "type": "aws:cloudformation:stack",
+                        "dependencies": ["ProdApi.assets"],
+                        "properties": {
+                            "templateFile": "ProdApi.template.json",
+                            "stackName": "Prod-Api",
+                            "requiresBootstrapStackVersion": 6,
+                        },
+                    },
+                    "ProdApi.assets": {
+                        "type": "cdk:asset-manifest",
+                        "properties": {"file": "ProdApi.assets.json"},
+                    },
+                },
+            }
+        )
+    )
+    (out / "manifest.json").write_text(
+        json.dumps(
+            {
+                "version": "55.0.0",
+                "artifacts": {
+                    "assembly-Prod": {
+                        "type": "cdk:cloud-assembly",
+                        "dependencies": ["Base"],
+                        "properties": {"directoryName": "assembly-Prod"},
+                    },
+                    "Base": {
+                        "type": "aws:cloudformation:stack",
+                        "properties": {"templateFile": "Base.template.json"},
+                    },
+                },
+            }
+        )
+    )
     return out
 
 
@@ -122,20 +201,33 @@ def _package(root: Path) -> Path:
     folder = root / "svc" / ".serverless"
     folder.mkdir(parents=True)
     (folder / "svc.zip").write_bytes(_zip("handler.py", "def hello(e, c):\n    return 1\n"))
-    template = {"Resources": {
-        "ServerlessDeploymentBucket": {"Type": "AWS::S3::Bucket"},
-        "ServerlessDeploymentBucketPolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
-            "Bucket": {"Ref": "ServerlessDeploymentBucket"}}},
-        "HelloLambdaFunction": {"Type": "AWS::Lambda::Function", "DependsOn": [
-            "ServerlessDeploymentBucket"], "Properties": {"Code": {
-                "S3Bucket": {"Ref": "ServerlessDeploymentBucket"},
-                "S3Key": "serverless/svc/dev/1-2026/svc.zip"}}}},
-        "Outputs": {"ServerlessDeploymentBucketName": {
-            "Value": {"Ref": "ServerlessDeploymentBucket"}},
-            "Fn": {"Value": {"Ref": "HelloLambdaFunction"}}}}
+    template = {
+        "Resources": {
+            "ServerlessDeploymentBucket": {"Type": "AWS::S3::Bucket"},
+            "ServerlessDeploymentBucketPolicy": {
+                "Type": "AWS::S3::BucketPolicy",
+                "Properties": {"Bucket": {"Ref": "ServerlessDeploymentBucket"}},
+            },
+            "HelloLambdaFunction": {
+                "Type": "AWS::Lambda::Function",
+                "DependsOn": ["ServerlessDeploymentBucket"],
+                "Properties": {
+                    "Code": {
+                        "S3Bucket": {"Ref": "ServerlessDeploymentBucket"},
+                        "S3Key": "serverless/svc/dev/1-2026/svc.zip",
+                    }
+                },
+            },
+        },
+        "Outputs": {
+            "ServerlessDeploymentBucketName": {"Value": {"Ref": "ServerlessDeploymentBucket"}},
+            "Fn": {"Value": {"Ref": "HelloLambdaFunction"}},
+        },
+    }
     (folder / "cloudformation-template-update-stack.json").write_text(json.dumps(template))
-    (folder / "serverless-state.json").write_text(json.dumps(
-        {"service": {"service": "svc", "provider": {"stage": "dev"}}}))
+    (folder / "serverless-state.json").write_text(
+        json.dumps({"service": {"service": "svc", "provider": {"stage": "dev"}}})
+    )
     return folder
 
 

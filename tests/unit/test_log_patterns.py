@@ -9,8 +9,10 @@ from lamina.domain.log_patterns import PatternError
 from lamina.domain.log_patterns import compile_pattern as c
 
 LINE = "2024-01-01 ERROR payment failed for order 42\n"
-DOC = ('{"level": "ERROR", "latency": 150, "user": {"email": "a@example.com"}, '
-       '"tags": ["x", "y"], "gone": null, "ok": true}\n')
+DOC = (
+    '{"level": "ERROR", "latency": 150, "user": {"email": "a@example.com"}, '
+    '"tags": ["x", "y"], "gone": null, "ok": true}\n'
+)
 APACHE = '127.0.0.1 frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534\n'
 
 
@@ -63,10 +65,24 @@ def test_space_delimited_fields():
     assert c('[ip, user, timestamp, request = "GET *", ...]')(APACHE)
 
 
-@pytest.mark.parametrize("pattern", [
-    "{ $.level = }", '{ level = "x" }', '{ $.a = "x"', "[a,, b]", '{ $.a > "x" }',
-    '"unbalanced', "a && b", "{ $.a IS MAYBE }", "%(%", "{}", "[a, b", "{ $.a = 1 ) }",
-    "[a = 1 b = 2]"])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "{ $.level = }",
+        '{ level = "x" }',
+        '{ $.a = "x"',
+        "[a,, b]",
+        '{ $.a > "x" }',
+        '"unbalanced',
+        "a && b",
+        "{ $.a IS MAYBE }",
+        "%(%",
+        "{}",
+        "[a, b",
+        "{ $.a = 1 ) }",
+        "[a = 1 b = 2]",
+    ],
+)
 def test_invalid_patterns_are_refused_with_a_reason(pattern):
     with pytest.raises(PatternError) as raised:
         c(pattern)

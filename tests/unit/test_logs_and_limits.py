@@ -48,7 +48,8 @@ def test_reading_on_from_a_cursor_skips_and_repeats_nothing(tmp_path):
     lines, cursor = reader.read("f", cursor=cursor)
     assert sorted(text for _, _, text in lines) == [
         "partial line without a newline yet ... now ended",
-        "two (stamped before three, visible after it)"]
+        "two (stamped before three, visible after it)",
+    ]
     assert reader.read("f", cursor=cursor)[0] == []
 
 
@@ -85,11 +86,13 @@ def test_concurrency_limits():
             async with limiter.lease("zero"):
                 pass
         assert await limiter.room("r", 5) == 1 and await limiter.room("zero", 5) == 0
+
     asyncio.run(main())
 
 
 def test_which_functions_may_start_from_a_spare_runtime(tmp_path):
     from lamina.runtime.spares import eligible
+
     (tmp_path / "app.py").write_text("")
     for family in ("python", "nodejs"):
         assert eligible(family, {"STAGE": "x", "AWS_ENDPOINT_URL": "y"}, tmp_path)
@@ -109,6 +112,7 @@ def test_which_functions_may_start_from_a_spare_runtime(tmp_path):
 
 def test_the_scaling_rate_refills_continuously_and_does_not_bank():
     from lamina.domain.scaling import ScalingRate
+
     rate = ScalingRate(4)
     assert [rate.take("f", 0.0) for _ in range(5)] == [True] * 4 + [False]
     assert rate.take("g", 0.0), "each function has its own budget"

@@ -25,9 +25,13 @@ def test_publishers_and_policies():
     profile = "arn:aws:signer:us-east-1:123456789012:/signing-profiles/p/x"
     assert code_signing.profiles({"SigningProfileVersionArns": [profile]}, True) == (profile,)
     assert code_signing.profiles(None, False) is None
-    for bad in (None, {}, {"SigningProfileVersionArns": []},
-                {"SigningProfileVersionArns": [profile] * 21},
-                {"SigningProfileVersionArns": ["nope"]}):
+    for bad in (
+        None,
+        {},
+        {"SigningProfileVersionArns": []},
+        {"SigningProfileVersionArns": [profile] * 21},
+        {"SigningProfileVersionArns": ["nope"]},
+    ):
         with pytest.raises(errors.ValidationError):
             code_signing.profiles(bad, True)
     assert code_signing.policy({"UntrustedArtifactOnDeployment": "Enforce"}) == "Enforce"
@@ -38,22 +42,38 @@ def test_publishers_and_policies():
 
 def test_function_defaults_follow_the_runtime_and_the_memory():
     given = capacity.function_config(
-        {"LambdaManagedInstancesCapacityProviderConfig": {"CapacityProviderArn": PROVIDER}})
+        {"LambdaManagedInstancesCapacityProviderConfig": {"CapacityProviderArn": PROVIDER}}
+    )
     assert capacity.settle(given, "python3.13", 2048) == {
-        "CapacityProviderArn": PROVIDER, "PerExecutionEnvironmentMaxConcurrency": 16,
-        "ExecutionEnvironmentMemoryGiBPerVCpu": 2.0}
-    assert capacity.settle(given, "nodejs22.x", 4096)[
-        "PerExecutionEnvironmentMaxConcurrency"] == 128, "64 per vCPU, 2 vCPUs"
-    explicit = {**given, "PerExecutionEnvironmentMaxConcurrency": 3,
-                "ExecutionEnvironmentMemoryGiBPerVCpu": 4.0}
-    assert capacity.settle(explicit, "python3.14", 8192)[
-        "PerExecutionEnvironmentMaxConcurrency"] == 3
+        "CapacityProviderArn": PROVIDER,
+        "PerExecutionEnvironmentMaxConcurrency": 16,
+        "ExecutionEnvironmentMemoryGiBPerVCpu": 2.0,
+    }
+    assert (
+        capacity.settle(given, "nodejs22.x", 4096)["PerExecutionEnvironmentMaxConcurrency"] == 128
+    ), "64 per vCPU, 2 vCPUs"
+    explicit = {
+        **given,
+        "PerExecutionEnvironmentMaxConcurrency": 3,
+        "ExecutionEnvironmentMemoryGiBPerVCpu": 4.0,
+    }
+    assert (
+        capacity.settle(explicit, "python3.14", 8192)["PerExecutionEnvironmentMaxConcurrency"] == 3
+    )
 
 
-@pytest.mark.parametrize("runtime,ok", [("python3.13", True), ("python3.12", False),
-                                        ("nodejs22.x", True), ("nodejs20.x", False),
-                                        ("java21", True), ("provided.al2023", True),
-                                        ("provided.al2", False)])
+@pytest.mark.parametrize(
+    "runtime,ok",
+    [
+        ("python3.13", True),
+        ("python3.12", False),
+        ("nodejs22.x", True),
+        ("nodejs20.x", False),
+        ("java21", True),
+        ("provided.al2023", True),
+        ("provided.al2", False),
+    ],
+)
 def test_runtimes_of_managed_instances(runtime, ok):
     if ok:
         capacity.check_runtime(runtime)
@@ -69,7 +89,9 @@ def test_provider_members_are_checked():
     with pytest.raises(errors.ValidationError):
         capacity.vpc_config({"SubnetIds": ["subnet-1"] * 17, "SecurityGroupIds": []})
     assert capacity.scaling_config({"MaxVCpuCount": 4}, {"ScalingMode": "Manual"}) == {
-        "ScalingMode": "Manual", "MaxVCpuCount": 4}
+        "ScalingMode": "Manual",
+        "MaxVCpuCount": 4,
+    }
     with pytest.raises(errors.ValidationError):
         capacity.scaling_config({"MaxVCpuCount": 1})
     with pytest.raises(errors.InvalidParameterValue):
@@ -79,13 +101,17 @@ def test_provider_members_are_checked():
 
 def test_put_resource_policy_documents():
     statement = {"Sid": "a", "Effect": "Allow", "Principal": "*", "Action": "lambda:*"}
-    assert policies.parse_document(json.dumps({"Version": "2012-10-17",
-                                               "Statement": statement})) == (
-        "2012-10-17", None, (statement,))
-    for bad in ("[]", "{}", json.dumps({"Statement": []}),
-                json.dumps({"Statement": [{**statement, "Effect": "Maybe"}]}),
-                json.dumps({"Statement": [statement, statement]}),
-                json.dumps({"Version": "2020-01-01", "Statement": [statement]})):
+    assert policies.parse_document(
+        json.dumps({"Version": "2012-10-17", "Statement": statement})
+    ) == ("2012-10-17", None, (statement,))
+    for bad in (
+        "[]",
+        "{}",
+        json.dumps({"Statement": []}),
+        json.dumps({"Statement": [{**statement, "Effect": "Maybe"}]}),
+        json.dumps({"Statement": [statement, statement]}),
+        json.dumps({"Version": "2020-01-01", "Statement": [statement]}),
+    ):
         with pytest.raises(errors.InvalidParameterValue):
             policies.parse_document(bad)
     with pytest.raises(errors.ValidationError):

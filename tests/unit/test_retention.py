@@ -21,10 +21,13 @@ T0 = 1_700_000_000.0
 async def stored(count: int, clock: VirtualClock) -> MemoryStore:
     """`count` invocations, one a minute ending now, each with one record."""
     store = MemoryStore()
-    summaries = [InvocationSummary(f"r{n:03d}", "f", None, "Event", clock.now() - 60 * (count - n))
-                 for n in range(count)]
-    await store.write_records(summaries, [AttemptRecord(s.request_id, s.accepted_at, "accepted", {})
-                                          for s in summaries])
+    summaries = [
+        InvocationSummary(f"r{n:03d}", "f", None, "Event", clock.now() - 60 * (count - n))
+        for n in range(count)
+    ]
+    await store.write_records(
+        summaries, [AttemptRecord(s.request_id, s.accepted_at, "accepted", {}) for s in summaries]
+    )
     return store
 
 
@@ -39,6 +42,7 @@ def test_records_older_than_the_maximum_age_go_with_their_timelines():
         clock.advance(120)
         assert await retention.enforce() == 2
         assert await retention.enforce() == 0
+
     asyncio.run(main())
 
 
@@ -49,6 +53,7 @@ def test_only_the_newest_rows_are_kept():
         assert await RecordRetention(store, clock, max_age=None, max_rows=3).enforce() == 7
         assert sorted(store.invocations) == ["r007", "r008", "r009"]
         assert await RecordRetention(store, clock, max_age=None, max_rows=30).enforce() == 0
+
     asyncio.run(main())
 
 
@@ -60,6 +65,7 @@ def test_no_limits_delete_nothing():
         retention.start()
         assert retention._task is None
         assert await retention.enforce() == 0 and len(store.invocations) == 4
+
     asyncio.run(main())
 
 
@@ -121,17 +127,25 @@ def test_the_log_lines_of_each_run_of_a_request_are_found_in_its_environment(tmp
     stream.close()
     runs = LogReader(tmp_path).runs("f", "abc123", "r1")
     texts = [[text for _, text in run] for run in runs]
-    assert texts[0] == ["INIT_START Runtime Version: python3.12", "importing",
-                        "START RequestId: r1 Version: $LATEST", "working on r1",
-                        "END RequestId: r1", "REPORT RequestId: r1\tDuration: 1.00 ms"]
+    assert texts[0] == [
+        "INIT_START Runtime Version: python3.12",
+        "importing",
+        "START RequestId: r1 Version: $LATEST",
+        "working on r1",
+        "END RequestId: r1",
+        "REPORT RequestId: r1\tDuration: 1.00 ms",
+    ]
     assert texts[1] == texts[0][2:]
     assert len(texts) == 2
     assert LogReader(tmp_path).runs("f", "abc123", "other")[0][0][1].startswith("START")
     assert LogReader(tmp_path).runs("f", "../etc", "r1") == []
 
 
-@pytest.mark.parametrize("value, seconds", [("7d", 604800), ("12h", 43200), ("30m", 1800),
-                                            ("45s", 45), ("3600", 3600), ("0", 0)])
+@pytest.mark.parametrize(
+    "value, seconds",
+    [("7d", 604800), ("12h", 43200), ("30m", 1800), ("45s", 45), ("3600", 3600), ("0", 0)],
+)
 def test_durations_of_the_retention_flags(value, seconds):
     from lamina.config import duration
+
     assert duration(value) == seconds

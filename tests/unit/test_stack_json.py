@@ -16,8 +16,14 @@ def stored(stack: Stack) -> dict:
 
 def test_stored_form_follows_every_change_and_reads_back():
     record = StackResource("Fn", "AWS::Lambda::Function", "fn-1", {"Timeout": 3})
-    stack = Stack("app", "arn:stack", "CREATE_IN_PROGRESS", {"Resources": {"Fn": {}}},
-                  resources={"Fn": record}, options={"original": {"Resources": {}}})
+    stack = Stack(
+        "app",
+        "arn:stack",
+        "CREATE_IN_PROGRESS",
+        {"Resources": {"Fn": {}}},
+        resources={"Fn": record},
+        options={"original": {"Resources": {}}},
+    )
     assert stored(stack) == json.loads(json.dumps(dataclasses.asdict(stack)))
     first = stack.to_json()
     record.status, record.attributes = "CREATE_COMPLETE", {"Arn": "arn:fn"}

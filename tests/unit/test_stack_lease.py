@@ -30,10 +30,10 @@ def test_writes_and_takeover_follow_the_lease(kind, tmp_path):
             await store.open()
         try:
             # a new stack, then A's operation: A writes, B cannot
-            assert await store.put_stack_owned(_stack("CREATE_IN_PROGRESS", "A"),
-                                               [_event(1)], "A")
-            assert not await store.put_stack_owned(_stack("CREATE_IN_PROGRESS", "B"),
-                                                   [_event(2)], "B")
+            assert await store.put_stack_owned(_stack("CREATE_IN_PROGRESS", "A"), [_event(1)], "A")
+            assert not await store.put_stack_owned(
+                _stack("CREATE_IN_PROGRESS", "B"), [_event(2)], "B"
+            )
             assert [e.seq for e in await store.list_stack_events("arn:stack/app/1", 0)] == [1]
             # B takes it over from A (dead), once; C, claiming from A too, finds it gone
             assert await store.claim_stack(_stack("CREATE_IN_PROGRESS", "B"), "A")
@@ -42,8 +42,7 @@ def test_writes_and_takeover_follow_the_lease(kind, tmp_path):
             assert found.options["engine"] == "B" and found.status == "CREATE_IN_PROGRESS"
             # A, back from a stall, is fenced; B goes on and ends the operation
             assert not await store.put_stack_owned(_stack("CREATE_COMPLETE", "A"), [], "A")
-            assert await store.put_stack_owned(_stack("ROLLBACK_COMPLETE", "B"),
-                                               [_event(3)], "B")
+            assert await store.put_stack_owned(_stack("ROLLBACK_COMPLETE", "B"), [_event(3)], "B")
             # a stack not in progress is anyone's to begin an operation on; not a claim's
             assert not await store.claim_stack(_stack("ROLLBACK_COMPLETE", "C"), "B")
             assert await store.put_stack_owned(_stack("CREATE_IN_PROGRESS", "C"), [], "C")

@@ -17,34 +17,59 @@ class RecordingApi:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, dict]] = []
 
-    async def __call__(self, method: str, path: str, query: str, headers: dict,
-                       body: bytes, caller: object = None) -> tuple[int, list, bytes]:
+    async def __call__(
+        self, method: str, path: str, query: str, headers: dict, body: bytes, caller: object = None
+    ) -> tuple[int, list, bytes]:
         self.calls.append((method, path, json.loads(body) if body else {}))
         return 200, [], b"{}"
 
 
 def _service(store: MemoryStore) -> tuple[StackService, RecordingApi]:
-    service = StackService(store, functions=None, aws=None, region="us-east-1",
-                           account="123456789012", iam_endpoint=False)
+    service = StackService(
+        store,
+        functions=None,
+        aws=None,
+        region="us-east-1",
+        account="123456789012",
+        iam_endpoint=False,
+    )
     api = RecordingApi()
     service.lambda_api.dispatch = api
     return service, api
 
 
 def _function(name: str, timeout: int, status: str) -> StackResource:
-    return StackResource("Fn", "AWS::Lambda::Function", name,
-                         {"FunctionName": name, "Runtime": "python3.12", "Handler": "i.h",
-                          "Role": "arn:aws:iam::123456789012:role/r", "Timeout": timeout,
-                          "Code": {"ZipFile": "x = 1"}}, {"Arn": "arn"}, status)
+    return StackResource(
+        "Fn",
+        "AWS::Lambda::Function",
+        name,
+        {
+            "FunctionName": name,
+            "Runtime": "python3.12",
+            "Handler": "i.h",
+            "Role": "arn:aws:iam::123456789012:role/r",
+            "Timeout": timeout,
+            "Code": {"ZipFile": "x = 1"},
+        },
+        {"Arn": "arn"},
+        status,
+    )
 
 
 def test_a_create_the_engine_died_in_is_rolled_back():
     async def main() -> None:
         store = MemoryStore()
         created = _function("app-Fn-1", 3, "CREATE_COMPLETE")
-        stack = Stack("app", "arn:stack/app/1", "CREATE_IN_PROGRESS", {}, resources={
-            "Fn": created}, journal=[{"action": "create", "logical_id": "Fn",
-                                      "new": created.to_dict(), "old": None}])
+        stack = Stack(
+            "app",
+            "arn:stack/app/1",
+            "CREATE_IN_PROGRESS",
+            {},
+            resources={"Fn": created},
+            journal=[
+                {"action": "create", "logical_id": "Fn", "new": created.to_dict(), "old": None}
+            ],
+        )
         await store.put_stack(stack)
         service, api = _service(store)
         await service.recover()
@@ -54,8 +79,12 @@ def test_a_create_the_engine_died_in_is_rolled_back():
         assert found.journal == []
         assert ("DELETE", "/2015-03-31/functions/app-Fn-1", {}) in api.calls
         statuses = [e.status for e in await store.list_stack_events(stack.stack_id, 0)]
-        assert statuses == ["ROLLBACK_IN_PROGRESS", "DELETE_IN_PROGRESS", "DELETE_COMPLETE",
-                            "ROLLBACK_COMPLETE"]
+        assert statuses == [
+            "ROLLBACK_IN_PROGRESS",
+            "DELETE_IN_PROGRESS",
+            "DELETE_COMPLETE",
+            "ROLLBACK_COMPLETE",
+        ]
 
     asyncio.run(main())
 
@@ -63,14 +92,26 @@ def test_a_create_the_engine_died_in_is_rolled_back():
 def test_an_update_the_engine_died_in_gets_the_old_configuration_back():
     async def main() -> None:
         store = MemoryStore()
-        old, new = _function("app-Fn-1", 3, "CREATE_COMPLETE"), \
-            _function("app-Fn-1", 30, "UPDATE_COMPLETE")
-        stack = Stack("app", "arn:stack/app/1", "UPDATE_IN_PROGRESS", {"new": True},
-                      resources={"Fn": new}, outputs=[{"OutputKey": "K", "OutputValue": "new"}],
-                      previous={"template": {"old": True}, "parameters": {}, "outputs": [
-                          {"OutputKey": "K", "OutputValue": "old"}]},
-                      journal=[{"action": "update", "logical_id": "Fn", "old": old.to_dict(),
-                                "new": new.to_dict()}])
+        old, new = (
+            _function("app-Fn-1", 3, "CREATE_COMPLETE"),
+            _function("app-Fn-1", 30, "UPDATE_COMPLETE"),
+        )
+        stack = Stack(
+            "app",
+            "arn:stack/app/1",
+            "UPDATE_IN_PROGRESS",
+            {"new": True},
+            resources={"Fn": new},
+            outputs=[{"OutputKey": "K", "OutputValue": "new"}],
+            previous={
+                "template": {"old": True},
+                "parameters": {},
+                "outputs": [{"OutputKey": "K", "OutputValue": "old"}],
+            },
+            journal=[
+                {"action": "update", "logical_id": "Fn", "old": old.to_dict(), "new": new.to_dict()}
+            ],
+        )
         await store.put_stack(stack)
         service, api = _service(store)
         await service.recover()
@@ -88,8 +129,13 @@ def test_an_update_the_engine_died_in_gets_the_old_configuration_back():
 def test_a_delete_the_engine_died_in_goes_on():
     async def main() -> None:
         store = MemoryStore()
-        stack = Stack("app", "arn:stack/app/1", "DELETE_IN_PROGRESS", {},
-                      resources={"Fn": _function("app-Fn-1", 3, "CREATE_COMPLETE")})
+        stack = Stack(
+            "app",
+            "arn:stack/app/1",
+            "DELETE_IN_PROGRESS",
+            {},
+            resources={"Fn": _function("app-Fn-1", 3, "CREATE_COMPLETE")},
+        )
         await store.put_stack(stack)
         service, api = _service(store)
         await service.recover()

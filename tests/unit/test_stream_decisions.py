@@ -25,8 +25,9 @@ from lamina.domain.batching import (
 
 # few examples and no deadline: a fast default suite on 2 shared cores; no example database
 # written into the working tree
-FAST = settings(max_examples=40, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 batches = st.integers(1, 40).map(lambda n: [str(100 + i) for i in range(n)])
 max_retries = st.one_of(st.just(-1), st.integers(0, 10))
@@ -34,40 +35,43 @@ max_retries = st.one_of(st.just(-1), st.integers(0, 10))
 
 @FAST
 @given(batches, st.integers(0, 20), max_retries, st.booleans())
-def test_a_success_is_done_whatever_came_before(ids: list[str], retries: int, most: int,
-                                                 bisect: bool) -> None:
+def test_a_success_is_done_whatever_came_before(
+    ids: list[str], retries: int, most: int, bisect: bool
+) -> None:
     assert batching.after_stream_batch(SUCCESS, ids, retries, most, bisect) == Succeeded()
 
 
 @FAST
 @given(batches, st.integers(0, 20), max_retries)
-def test_a_failed_batch_is_split_in_halves_before_any_retry(ids: list[str], retries: int,
-                                                            most: int) -> None:
+def test_a_failed_batch_is_split_in_halves_before_any_retry(
+    ids: list[str], retries: int, most: int
+) -> None:
     decision = batching.after_stream_batch(FAILURE, ids, retries, most, True)
     if len(ids) == 1:  # a record alone cannot be split: it is retried or given up
         assert isinstance(decision, (RetryBatch, GiveUp)) and decision.done == 0
         return
     assert isinstance(decision, Bisect)
-    first, second = ids[:decision.at], ids[decision.at:]
+    first, second = ids[: decision.at], ids[decision.at :]
     assert first and second and 0 <= len(first) - len(second) <= 1
 
 
 @FAST
 @given(batches, st.data(), st.integers(0, 20), max_retries, st.booleans())
 def test_a_partial_failure_completes_what_precedes_the_lowest_failure(
-        ids: list[str], data: st.DataObject, retries: int, most: int, bisect: bool) -> None:
+    ids: list[str], data: st.DataObject, retries: int, most: int, bisect: bool
+) -> None:
     failed = data.draw(st.lists(st.sampled_from(ids), min_size=1, unique=True))
-    decision = batching.after_stream_batch(BatchResult(False, tuple(failed)), ids, retries,
-                                           most, bisect)
+    decision = batching.after_stream_batch(
+        BatchResult(False, tuple(failed)), ids, retries, most, bisect
+    )
     assert isinstance(decision, (RetryBatch, GiveUp))  # never bisected
     assert decision.done == min(ids.index(f) for f in failed)
-    assert all(i not in failed for i in ids[:decision.done])
+    assert all(i not in failed for i in ids[: decision.done])
 
 
 @FAST
 @given(batches, max_retries)
-def test_retries_count_to_maximum_retry_attempts_then_give_up(ids: list[str],
-                                                              most: int) -> None:
+def test_retries_count_to_maximum_retry_attempts_then_give_up(ids: list[str], most: int) -> None:
     retries, seen = 0, []
     for _ in range(15):
         decision = batching.after_stream_batch(FAILURE, ids, retries, most, False)
@@ -86,15 +90,15 @@ def test_retries_count_to_maximum_retry_attempts_then_give_up(ids: list[str],
 
 @FAST
 @given(st.floats(0, 1e6), st.floats(0, 1e6), st.one_of(st.just(-1), st.integers(60, 604800)))
-def test_records_older_than_the_maximum_age_are_not_run(oldest: float, now: float,
-                                                         age: int) -> None:
+def test_records_older_than_the_maximum_age_are_not_run(
+    oldest: float, now: float, age: int
+) -> None:
     decision = batching.before_stream_batch(oldest, now, age)
     expired = age != -1 and now - oldest > age
     assert decision == (GiveUp(0, RECORD_AGE_EXCEEDED) if expired else None)
 
 
-def lane(records: list[str], poison: set[str], most: int) -> tuple[list[str], list[list[str]],
-                                                                   int]:
+def lane(records: list[str], poison: set[str], most: int) -> tuple[list[str], list[list[str]], int]:
     """A shard lane acting on the decisions only: (records that succeeded in order, batches
     given up, invocations)."""
     done: list[str] = []
@@ -112,11 +116,11 @@ def lane(records: list[str], poison: set[str], most: int) -> tuple[list[str], li
                 done.extend(batch)
                 return
             if isinstance(decision, Bisect):
-                process(batch[:decision.at])
-                process(batch[decision.at:])
+                process(batch[: decision.at])
+                process(batch[decision.at :])
                 return
-            done.extend(batch[:decision.done])
-            batch = batch[decision.done:]
+            done.extend(batch[: decision.done])
+            batch = batch[decision.done :]
             if isinstance(decision, GiveUp):
                 given_up.append(batch)
                 return
@@ -128,8 +132,7 @@ def lane(records: list[str], poison: set[str], most: int) -> tuple[list[str], li
 
 @FAST
 @given(batches, st.data(), st.integers(0, 3))
-def test_bisect_isolates_each_poison_record(ids: list[str], data: st.DataObject,
-                                            most: int) -> None:
+def test_bisect_isolates_each_poison_record(ids: list[str], data: st.DataObject, most: int) -> None:
     poison = set(data.draw(st.lists(st.sampled_from(ids), unique=True)))
     done, given_up, invocations = lane(ids, poison, most)
     assert given_up == [[p] for p in ids if p in poison]

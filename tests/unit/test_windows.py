@@ -15,17 +15,27 @@ def test_windows_are_aligned_on_arrival_time():
 def test_the_event_carries_the_window_the_state_and_the_flags():
     window = Window(1_607_497_440.0, 1_607_497_560.0, {"1": 282})
     event = window.event([{"r": 1}], "shardId-000000000006", "arn:stream", final=True)
-    assert event == {"Records": [{"r": 1}],
-                     "window": {"start": "2020-12-09T07:04:00Z", "end": "2020-12-09T07:06:00Z"},
-                     "state": {"1": 282}, "shardId": "shardId-000000000006",
-                     "eventSourceARN": "arn:stream", "isFinalInvokeForWindow": True,
-                     "isWindowTerminatedEarly": False}
+    assert event == {
+        "Records": [{"r": 1}],
+        "window": {"start": "2020-12-09T07:04:00Z", "end": "2020-12-09T07:06:00Z"},
+        "state": {"1": 282},
+        "shardId": "shardId-000000000006",
+        "eventSourceARN": "arn:stream",
+        "isFinalInvokeForWindow": True,
+        "isWindowTerminatedEarly": False,
+    }
 
 
 def test_a_response_without_a_state_object_is_a_failure():
     assert state_of(b'{"state": {"a": 1}, "batchItemFailures": []}') == {"a": 1}
-    for payload in (b"", b"null", b'"ok"', b'{"batchItemFailures": []}', b'{"state": 3}',
-                    b"{not json"):
+    for payload in (
+        b"",
+        b"null",
+        b'"ok"',
+        b'{"batchItemFailures": []}',
+        b'{"state": 3}',
+        b"{not json",
+    ):
         assert state_of(payload) is None, payload
 
 

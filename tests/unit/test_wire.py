@@ -9,9 +9,16 @@ from lamina.domain import errors
 from lamina.domain.model import FunctionConfig, Invocation
 from lamina.runtime.runtime_api import wire as runtime_wire
 
-CONFIG = FunctionConfig(name="f", runtime="python3.12", handler="a.b",
-                        role="arn:aws:iam::123456789012:role/r", code_sha256="c2hh",
-                        code_size=10, revision_id="rev", last_modified="2026-01-01T00:00:00.000+0000")
+CONFIG = FunctionConfig(
+    name="f",
+    runtime="python3.12",
+    handler="a.b",
+    role="arn:aws:iam::123456789012:role/r",
+    code_sha256="c2hh",
+    code_size=10,
+    revision_id="rev",
+    last_modified="2026-01-01T00:00:00.000+0000",
+)
 
 
 def test_payload_rules():
@@ -48,10 +55,14 @@ def test_error_response_shapes():
     assert json.loads(response.body) == {"Type": "User", "Message": "Function not found: x"}
     throttle = wire.error_response(errors.TooManyRequests("ConcurrentInvocationLimitExceeded"), "r")
     assert throttle.status == 429 and ("Retry-After", "1") in throttle.headers
-    assert json.loads(throttle.body) == {"Reason": "ConcurrentInvocationLimitExceeded",
-                                         "Type": "User", "message": "Rate Exceeded."}
-    reserved = wire.error_response(errors.TooManyRequests(
-        "ReservedFunctionConcurrentInvocationLimitExceeded"), "r")
+    assert json.loads(throttle.body) == {
+        "Reason": "ConcurrentInvocationLimitExceeded",
+        "Type": "User",
+        "message": "Rate Exceeded.",
+    }
+    reserved = wire.error_response(
+        errors.TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded"), "r"
+    )
     assert not [h for h in reserved.headers if h[0] == "Retry-After"], "AWS sends none"
     validation = wire.error_response(errors.ValidationError("bad"), "r")
     assert json.loads(validation.body) == {"message": "bad"}
@@ -75,38 +86,55 @@ def test_function_configuration_shape():
 
 def test_runtime_version_arn_is_stable_per_runtime_and_region():
     def version_arn(config, arn=ARN):
-        return wire.function_configuration(config, arn)["RuntimeVersionConfig"][
-            "RuntimeVersionArn"]
+        return wire.function_configuration(config, arn)["RuntimeVersionConfig"]["RuntimeVersionArn"]
+
     first = version_arn(CONFIG)
     assert re.fullmatch(r"arn:aws:lambda:eu-west-1::runtime:[0-9a-f]{64}", first)
     assert version_arn(CONFIG.replace(name="other", revision_id="r9")) == first
     assert version_arn(CONFIG.replace(runtime="python3.11")) != first
-    assert version_arn(CONFIG, ARN.replace("eu-west-1", "us-east-1")).split(":")[3] == \
-        "us-east-1"
+    assert version_arn(CONFIG, ARN.replace("eu-west-1", "us-east-1")).split(":")[3] == "us-east-1"
     assert "RuntimeVersionConfig" not in wire.function_configuration(CONFIG, ARN, listed=True)
 
 
 def test_listed_configurations_leave_out_state():
-    body = wire.function_configuration(CONFIG.replace(last_update_status="Successful"), ARN,
-                                       listed=True)
+    body = wire.function_configuration(
+        CONFIG.replace(last_update_status="Successful"), ARN, listed=True
+    )
     assert not {"State", "StateReason", "StateReasonCode", "LastUpdateStatus"} & set(body)
 
 
 def test_logging_config_shows_levels_only_when_set():
     assert wire.function_configuration(CONFIG, ARN)["LoggingConfig"] == {
-        "LogFormat": "Text", "LogGroup": "/aws/lambda/f"}
-    json_config = CONFIG.replace(log_format="JSON", application_log_level="DEBUG",
-                                 system_log_level="WARN", log_group="custom")
+        "LogFormat": "Text",
+        "LogGroup": "/aws/lambda/f",
+    }
+    json_config = CONFIG.replace(
+        log_format="JSON",
+        application_log_level="DEBUG",
+        system_log_level="WARN",
+        log_group="custom",
+    )
     assert wire.function_configuration(json_config, ARN)["LoggingConfig"] == {
-        "LogFormat": "JSON", "LogGroup": "custom", "ApplicationLogLevel": "DEBUG",
-        "SystemLogLevel": "WARN"}
+        "LogFormat": "JSON",
+        "LogGroup": "custom",
+        "ApplicationLogLevel": "DEBUG",
+        "SystemLogLevel": "WARN",
+    }
 
 
 def test_settings_decoding_checks_types():
-    settings = wire.function_settings({"Timeout": 5, "Environment": {"Variables": {"AB": "1"}},
-                                       "EphemeralStorage": {"Size": 1024}})
-    assert (settings.timeout, settings.environment, settings.ephemeral_storage) == \
-        (5, {"AB": "1"}, 1024)
+    settings = wire.function_settings(
+        {
+            "Timeout": 5,
+            "Environment": {"Variables": {"AB": "1"}},
+            "EphemeralStorage": {"Size": 1024},
+        }
+    )
+    assert (settings.timeout, settings.environment, settings.ephemeral_storage) == (
+        5,
+        {"AB": "1"},
+        1024,
+    )
     with pytest.raises(errors.ValidationError):
         wire.function_settings({"Timeout": "5"})
     with pytest.raises(errors.ValidationError):
@@ -114,8 +142,9 @@ def test_settings_decoding_checks_types():
 
 
 def test_runtime_api_wire():
-    invocation = Invocation("rid", CONFIG, "arn:f", b"{}", client_context='{"a":1}',
-                            trace_id="Root=1-x")
+    invocation = Invocation(
+        "rid", CONFIG, "arn:f", b"{}", client_context='{"a":1}', trace_id="Root=1-x"
+    )
     response = runtime_wire.next_response(invocation, 1234, "inv-1")
     headers = dict(response.headers)
     assert headers["Lambda-Runtime-Aws-Request-Id"] == "rid"
@@ -131,5 +160,7 @@ def test_runtime_api_wire():
     assert runtime_wire.error_type_of("Runtime.X", b"") == "Runtime.X"
     assert runtime_wire.error_type_of(None, b'{"errorType":"E"}') == "E"
     assert runtime_wire.error_type_of(None, b"nope") == "Unhandled"
-    assert runtime_wire.platform_error("Sandbox.Timedout", "m") == \
-        b'{"errorType":"Sandbox.Timedout","errorMessage":"m"}'
+    assert (
+        runtime_wire.platform_error("Sandbox.Timedout", "m")
+        == b'{"errorType":"Sandbox.Timedout","errorMessage":"m"}'
+    )

@@ -41,19 +41,24 @@ class AwsClients:
         if key not in self._clients:
             if self._session is None:  # imported on first use: it costs ~170 ms at start
                 from aiobotocore.session import get_session
+
                 self._session = get_session()
             options: dict[str, Any] = {}
             if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
                 options = {"aws_access_key_id": "lamina", "aws_secret_access_key": "lamina"}
             if quick:
                 from aiobotocore.config import AioConfig
-                options["config"] = AioConfig(connect_timeout=3, read_timeout=10,
-                                              retries={"max_attempts": 1})
+
+                options["config"] = AioConfig(
+                    connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}
+                )
             elif long_poll:
                 from aiobotocore.config import AioConfig
+
                 options["config"] = AioConfig(max_pool_connections=LONG_POLL_CONNECTIONS)
             self._clients[key] = await self._stack.enter_async_context(
-                self._session.create_client(service, region_name=self.region, **options))
+                self._session.create_client(service, region_name=self.region, **options)
+            )
         return self._clients[key]
 
     async def queue_url(self, arn: str) -> str:
@@ -61,7 +66,8 @@ class AwsClients:
         if arn not in self._queue_urls:
             parts = arn.split(":")
             response = await (await self.client("sqs")).get_queue_url(
-                QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])
+                QueueName=parts[5], QueueOwnerAWSAccountId=parts[4]
+            )
             self._queue_urls[arn] = response["QueueUrl"]
         return self._queue_urls[arn]
 
@@ -92,19 +98,27 @@ class AwsSender:
 
     async def _send_sqs(self, delivery: Delivery) -> None:
         client = await self.clients.client("sqs")
-        arguments: dict[str, Any] = {"QueueUrl": await self.clients.queue_url(delivery.target),
-                                     "MessageBody": delivery.body.decode("utf-8", "replace")}
+        arguments: dict[str, Any] = {
+            "QueueUrl": await self.clients.queue_url(delivery.target),
+            "MessageBody": delivery.body.decode("utf-8", "replace"),
+        }
         if delivery.kind == "dlq":
             arguments["MessageAttributes"] = delivery.attributes
         elif delivery.attributes.get("trace_id"):  # as AWS sends a destination record
-            arguments["MessageSystemAttributes"] = {"AWSTraceHeader": {
-                "DataType": "String", "StringValue": str(delivery.attributes["trace_id"])}}
+            arguments["MessageSystemAttributes"] = {
+                "AWSTraceHeader": {
+                    "DataType": "String",
+                    "StringValue": str(delivery.attributes["trace_id"]),
+                }
+            }
         await client.send_message(**arguments)
 
     async def _send_sns(self, delivery: Delivery) -> None:
         client = await self.clients.client("sns")
-        arguments: dict[str, Any] = {"TopicArn": delivery.target,
-                                     "Message": delivery.body.decode("utf-8", "replace")}
+        arguments: dict[str, Any] = {
+            "TopicArn": delivery.target,
+            "Message": delivery.body.decode("utf-8", "replace"),
+        }
         if delivery.kind == "dlq":
             arguments["MessageAttributes"] = delivery.attributes
         await client.publish(**arguments)
@@ -112,12 +126,16 @@ class AwsSender:
     async def _send_events(self, delivery: Delivery) -> None:
         client = await self.clients.client("events")
         entry = destinations.eventbridge_entry(
-            delivery.body, delivery.target, str(delivery.attributes.get("function_arn", "")),
-            bool(delivery.attributes.get("success")))
+            delivery.body,
+            delivery.target,
+            str(delivery.attributes.get("function_arn", "")),
+            bool(delivery.attributes.get("success")),
+        )
         response = await client.put_events(Entries=[entry])
         if response.get("FailedEntryCount"):
-            raise RuntimeError("EventBridge refused the event: "
-                               + json.dumps(response.get("Entries", [])))
+            raise RuntimeError(
+                "EventBridge refused the event: " + json.dumps(response.get("Entries", []))
+            )
 
 
 async def _check_security_groups(ec2: Any, ids: tuple[str, ...]) -> None:
@@ -126,15 +144,19 @@ async def _check_security_groups(ec2: Any, ids: tuple[str, ...]) -> None:
     words it whatever EC2-compatible service answers (moto quotes a Python set)."""
     from botocore.exceptions import ClientError
 
-    found = await ec2.describe_security_groups(
-        Filters=[{"Name": "group-id", "Values": list(ids)}])
+    found = await ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": list(ids)}])
     existing = {group.get("GroupId") for group in found.get("SecurityGroups", [])}
     for group_id in ids:
         if group_id not in existing:
-            raise ClientError({"Error": {
-                "Code": "InvalidGroup.NotFound",
-                "Message": f"The security group '{group_id}' does not exist"}},
-                "DescribeSecurityGroups")
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "InvalidGroup.NotFound",
+                        "Message": f"The security group '{group_id}' does not exist",
+                    }
+                },
+                "DescribeSecurityGroups",
+            )
 
 
 class AwsNetwork:
@@ -145,8 +167,7 @@ class AwsNetwork:
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients
 
-    async def vpc_of(self, subnet_ids: tuple[str, ...],
-                     security_group_ids: tuple[str, ...]) -> str:
+    async def vpc_of(self, subnet_ids: tuple[str, ...], security_group_ids: tuple[str, ...]) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
         ec2 = await self.clients.client("ec2", quick=True)
@@ -164,9 +185,11 @@ class AwsNetwork:
             error = exc.response.get("Error", {})
             raise errors.InvalidParameterValue(
                 f"Error occurred while {operation}. EC2 Error Code: {error.get('Code')}. "
-                f"EC2 Error Message: {error.get('Message')}") from None
+                f"EC2 Error Message: {error.get('Message')}"
+            ) from None
         except BotoCoreError as exc:  # no EC2 to ask (unreachable, no credentials)
             raise errors.InvalidParameterValue(
                 f"Lamina could not check the VpcConfig with EC2 ({operation}): {exc}. Set "
                 "AWS_ENDPOINT_URL_EC2 (or AWS_ENDPOINT_URL) to an EC2-compatible service, or "
-                "leave VpcConfig out: Lamina does not run functions in a VPC.") from None
+                "leave VpcConfig out: Lamina does not run functions in a VPC."
+            ) from None

@@ -42,8 +42,9 @@ class S3Packages:
                 return bytes(await body.read())
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            raise get_object_error(str(error.get("Code", "")),
-                                   str(error.get("Message", ""))) from None
+            raise get_object_error(
+                str(error.get("Code", "")), str(error.get("Message", ""))
+            ) from None
         except (BotoCoreError, OSError) as exc:
             raise errors.ServiceError(
                 f"Lamina could not read s3://{location.bucket}/{location.key} from S3: {exc}"

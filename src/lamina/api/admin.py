@@ -31,8 +31,9 @@ async def health(ctx: ApiContext, request: Request, request_id: str) -> Response
     """For load balancers: 200 while this engine should get work; 503 while it starts,
     drains (SIGTERM) or cannot reach its store (docs/CLUSTER.md)."""
     status, body = ctx.cluster.health() if ctx.cluster is not None else (200, {"status": "ok"})
-    return wire.json_response(status, {**body, "region": ctx.region, "account": ctx.account},
-                              request_id)
+    return wire.json_response(
+        status, {**body, "region": ctx.region, "account": ctx.account}, request_id
+    )
 
 
 async def cluster(ctx: ApiContext, request: Request, request_id: str) -> Response:
@@ -45,10 +46,26 @@ async def cluster(ctx: ApiContext, request: Request, request_id: str) -> Respons
     grants: dict[str, dict[str, int]] = {}
     for pool, engine, granted in await store.cluster_grants():
         grants.setdefault(engine, {})[pool] = granted
-    return wire.json_response(200, {"Shared": True, "This": ctx.cluster.engine_id, "Engines": [
-        {"Engine": e.engine, "Address": e.address, "State": e.state, "StartedAt": e.started_at,
-         "LeaseUntil": e.lease_until, "Alive": e.alive, "Grants": grants.get(e.engine, {})}
-        for e in engines]}, request_id)
+    return wire.json_response(
+        200,
+        {
+            "Shared": True,
+            "This": ctx.cluster.engine_id,
+            "Engines": [
+                {
+                    "Engine": e.engine,
+                    "Address": e.address,
+                    "State": e.state,
+                    "StartedAt": e.started_at,
+                    "LeaseUntil": e.lease_until,
+                    "Alive": e.alive,
+                    "Grants": grants.get(e.engine, {}),
+                }
+                for e in engines
+            ],
+        },
+        request_id,
+    )
 
 
 async def list_invocations(ctx: ApiContext, request: Request, request_id: str) -> Response:
@@ -56,10 +73,13 @@ async def list_invocations(ctx: ApiContext, request: Request, request_id: str) -
     (times: epoch seconds, or how long ago in engine time: 90s, 10m, 2h, 1d)."""
     params = request.query_params()
     wanted = InvocationFilter(
-        function=params.get("function") or None, invocation_type=_kind(params.get("type")),
-        status=params.get("status") or None, since=_moment(ctx, params.get("since"), "since"),
+        function=params.get("function") or None,
+        invocation_type=_kind(params.get("type")),
+        status=params.get("status") or None,
+        since=_moment(ctx, params.get("since"), "since"),
         before=_moment(ctx, params.get("before"), "before"),
-        limit=_int(params.get("limit"), 50, "limit"))
+        limit=_int(params.get("limit"), 50, "limit"),
+    )
     found = await ctx.observe.find(wanted)
     body: dict[str, object] = {"Invocations": [wire.invocation_summary(s) for s in found]}
     if len(found) == wanted.limit:
@@ -74,8 +94,9 @@ def _kind(value: str | None) -> str | None:
         return observed.INVOCATION_KINDS[value]
     if value in observed.INVOCATION_KINDS.values() or value == "DryRun":
         return value
-    raise errors.ValidationError.field(value, "type", "Member must satisfy enum value set: "
-                                       "[sync, async, mapping]")
+    raise errors.ValidationError.field(
+        value, "type", "Member must satisfy enum value set: [sync, async, mapping]"
+    )
 
 
 def _moment(ctx: ApiContext, value: str | None, field: str) -> float | None:
@@ -89,38 +110,57 @@ def _moment(ctx: ApiContext, value: str | None, field: str) -> float | None:
     except ValueError:
         moment = math.nan
     if not math.isfinite(moment):
-        raise errors.ValidationError.field(value, field, "Member must be a number of seconds "
-                                           "since the epoch or a duration such as 10m")
+        raise errors.ValidationError.field(
+            value,
+            field,
+            "Member must be a number of seconds since the epoch or a duration such as 10m",
+        )
     return moment
 
 
-async def get_invocation(ctx: ApiContext, request: Request, request_id: str,
-                         wanted: str) -> Response:
+async def get_invocation(
+    ctx: ApiContext, request: Request, request_id: str, wanted: str
+) -> Response:
     summary, records = await ctx.observe.timeline(wanted)
     if summary is None and not records:
         raise errors.ResourceNotFound(f"Invocation not found: {wanted}")
-    return wire.json_response(200, {
-        "Invocation": wire.invocation_summary(summary) if summary else None,
-        "Timeline": [{"At": r.at, "Kind": r.kind, **r.detail} for r in records],
-    }, request_id)
+    return wire.json_response(
+        200,
+        {
+            "Invocation": wire.invocation_summary(summary) if summary else None,
+            "Timeline": [{"At": r.at, "Kind": r.kind, **r.detail} for r in records],
+        },
+        request_id,
+    )
 
 
-async def invocation_logs(ctx: ApiContext, request: Request, request_id: str,
-                          wanted: str) -> Response:
+async def invocation_logs(
+    ctx: ApiContext, request: Request, request_id: str, wanted: str
+) -> Response:
     """The log lines of each attempt of an invocation, from its environments' streams."""
     summary, records = await ctx.observe.timeline(wanted)
     if summary is None:
         raise errors.ResourceNotFound(f"Invocation not found: {wanted}")
     attempts = ctx.observe.attempt_logs(summary.function, records)
-    return wire.json_response(200, {
-        "RequestId": wanted, "FunctionName": summary.function,
-        "Attempts": [{"Attempt": a.attempt, "Environment": a.environment,
-                      "Lines": [{"Timestamp": stamp, "Message": text} for stamp, text in a.lines]}
-                     for a in attempts]}, request_id)
+    return wire.json_response(
+        200,
+        {
+            "RequestId": wanted,
+            "FunctionName": summary.function,
+            "Attempts": [
+                {
+                    "Attempt": a.attempt,
+                    "Environment": a.environment,
+                    "Lines": [{"Timestamp": stamp, "Message": text} for stamp, text in a.lines],
+                }
+                for a in attempts
+            ],
+        },
+        request_id,
+    )
 
 
-async def function_logs(ctx: ApiContext, request: Request, request_id: str,
-                        name: str) -> Response:
+async def function_logs(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     """Log lines; `NextToken` reads on from where these end (for `lamina logs --follow`)."""
     params = request.query_params()
     ctx.functions.entry(name)
@@ -133,21 +173,29 @@ async def function_logs(ctx: ApiContext, request: Request, request_id: str,
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise errors.InvalidParameterValue("Invalid token.") from None
     lines, reached = ctx.observe.function_logs(
-        name, params.get("since") or None, _int(params.get("limit"), 1000, "limit", 100_000),
-        cursor)
+        name, params.get("since") or None, _int(params.get("limit"), 1000, "limit", 100_000), cursor
+    )
     token = base64.urlsafe_b64encode(json.dumps(reached).encode()).decode()
-    return wire.json_response(200, {"Events": [
-        {"Timestamp": stamp, "Stream": stream, "Message": text} for stamp, stream, text in lines
-    ], "NextToken": token}, request_id)
+    return wire.json_response(
+        200,
+        {
+            "Events": [
+                {"Timestamp": stamp, "Stream": stream, "Message": text}
+                for stamp, stream, text in lines
+            ],
+            "NextToken": token,
+        },
+        request_id,
+    )
 
 
-async def code_package(ctx: ApiContext, request: Request, request_id: str,
-                       key: str) -> Response:
+async def code_package(ctx: ApiContext, request: Request, request_id: str, key: str) -> Response:
     data = await ctx.functions.package_bytes(key)
     if data is None:
         raise errors.ResourceNotFound(f"Code not found: {key}")
-    return Response(200, [("Content-Type", "application/zip"),
-                          ("x-amzn-RequestId", request_id)], data)
+    return Response(
+        200, [("Content-Type", "application/zip"), ("x-amzn-RequestId", request_id)], data
+    )
 
 
 async def clock_now(ctx: ApiContext, request: Request, request_id: str) -> Response:
@@ -158,8 +206,10 @@ async def clock_advance(ctx: ApiContext, request: Request, request_id: str) -> R
     """Move a virtual clock forward (`lamina serve --time-scale virtual`)."""
     seconds = wire.json_body(request.body).get("Seconds")
     if not hasattr(ctx.clock, "advance"):
-        raise errors.InvalidParameterValue("The engine's clock is not virtual: start it with "
-                                           "--time-scale virtual to move time by hand.")
+        raise errors.InvalidParameterValue(
+            "The engine's clock is not virtual: start it with "
+            "--time-scale virtual to move time by hand."
+        )
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
         raise errors.ValidationError.field(seconds, "seconds", "Member must be a number >= 0")
     ctx.clock.advance(seconds)
@@ -170,8 +220,9 @@ async def clock_advance(ctx: ApiContext, request: Request, request_id: str) -> R
 
 async def get_faults(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     ctx.functions.entry(name)
-    return wire.json_response(200, {"Rules": [r.to_dict() for r in ctx.faults.get(name)]},
-                              request_id)
+    return wire.json_response(
+        200, {"Rules": [r.to_dict() for r in ctx.faults.get(name)]}, request_id
+    )
 
 
 async def put_faults(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
@@ -181,12 +232,12 @@ async def put_faults(ctx: ApiContext, request: Request, request_id: str, name: s
     if not isinstance(rules, list):
         raise errors.ValidationError("Rules must be a list of fault rules")
     ctx.faults.set(name, [faults.rule_from(rule) for rule in rules])
-    return wire.json_response(200, {"Rules": [r.to_dict() for r in ctx.faults.get(name)]},
-                              request_id)
+    return wire.json_response(
+        200, {"Rules": [r.to_dict() for r in ctx.faults.get(name)]}, request_id
+    )
 
 
-async def delete_faults(ctx: ApiContext, request: Request, request_id: str,
-                        name: str) -> Response:
+async def delete_faults(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     ctx.functions.entry(name)
     ctx.faults.clear(name)
     return wire.empty_response(204, request_id)

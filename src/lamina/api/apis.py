@@ -35,8 +35,11 @@ def _apis(ctx: ApiContext) -> ApiService:
 
 
 def describe(ctx: ApiContext, api: HttpApi) -> dict[str, Any]:
-    return {**apis.to_wire(api), "Url": _apis(ctx).url(api),
-            "FallbackUrl": _apis(ctx).fallback_url(api)}
+    return {
+        **apis.to_wire(api),
+        "Url": _apis(ctx).url(api),
+        "FallbackUrl": _apis(ctx).fallback_url(api),
+    }
 
 
 async def list_apis(ctx: ApiContext, request: Request, request_id: str) -> Response:
@@ -57,8 +60,7 @@ async def put_api(ctx: ApiContext, request: Request, request_id: str, api_id: st
     return wire.json_response(200, describe(ctx, api), request_id)
 
 
-async def delete_api(ctx: ApiContext, request: Request, request_id: str,
-                     api_id: str) -> Response:
+async def delete_api(ctx: ApiContext, request: Request, request_id: str, api_id: str) -> Response:
     await _apis(ctx).delete(api_id)
     return wire.empty_response(204, request_id)
 
@@ -71,36 +73,54 @@ def target(request: Request) -> tuple[str, str] | None:
     if found is not None:
         return found.group(1).lower(), request.raw_path or "/"
     if request.raw_path.startswith(PATH_PREFIX):
-        api_id, slash, rest = request.raw_path[len(PATH_PREFIX):].partition("/")
-        if slash:   # /_lamina/apis/ID alone is the admin endpoint
+        api_id, slash, rest = request.raw_path[len(PATH_PREFIX) :].partition("/")
+        if slash:  # /_lamina/apis/ID alone is the admin endpoint
             return api_id.lower(), "/" + rest
     return None
 
 
-async def serve(ctx: ApiContext, request: Request, request_id: str, api_id: str,
-                raw_path: str) -> Response:
+async def serve(
+    ctx: ApiContext, request: Request, request_id: str, api_id: str, raw_path: str
+) -> Response:
     api = _apis(ctx).get(api_id)
     if api is None:
         return _answer(api, api_events.forbidden(), request_id)
     stage_path = apis.split_stage(api, raw_path)
     if stage_path is None:
-        return _answer(api, api_events.forbidden() if api.protocol == "REST"
-                       else api_events.not_found(api), request_id)
+        return _answer(
+            api,
+            api_events.forbidden() if api.protocol == "REST" else api_events.not_found(api),
+            request_id,
+        )
     origin = request.headers.get("origin")
-    if (api.cors is not None and request.method == "OPTIONS" and origin
-            and "access-control-request-method" in request.headers):
-        return _answer(api, HttpResponse(204, urls.cors_headers(api.cors, origin, True), b""),
-                       request_id)
+    if (
+        api.cors is not None
+        and request.method == "OPTIONS"
+        and origin
+        and "access-control-request-method" in request.headers
+    ):
+        return _answer(
+            api, HttpResponse(204, urls.cors_headers(api.cors, origin, True), b""), request_id
+        )
     found = apis.match(api, request.method, stage_path)
     if found is None:
         return _answer(api, api_events.not_found(api), request_id)
-    found = apis.Match(found.route, {k: urllib.parse.unquote(v)
-                                     for k, v in found.path_parameters.items()})
-    http_request = urls.HttpRequest(request.method, raw_path, request.query,
-                                    list(request.headers.items()), request.body,
-                                    protocol=f"HTTP/{request.http_version}")
-    event = json.dumps(api_events.event(api, found, http_request, stage_path, ctx.region,
-                                        ctx.account, request_id, time.time())).encode()
+    found = apis.Match(
+        found.route, {k: urllib.parse.unquote(v) for k, v in found.path_parameters.items()}
+    )
+    http_request = urls.HttpRequest(
+        request.method,
+        raw_path,
+        request.query,
+        list(request.headers.items()),
+        request.body,
+        protocol=f"HTTP/{request.http_version}",
+    )
+    event = json.dumps(
+        api_events.event(
+            api, found, http_request, stage_path, ctx.region, ctx.account, request_id, time.time()
+        )
+    ).encode()
     if len(event) > limits.SYNC_PAYLOAD:
         return _answer(api, api_events.too_large(api), request_id)
     mapped = await _invoke(ctx, api, found.route, event, request, request_id)
@@ -109,17 +129,26 @@ async def serve(ctx: ApiContext, request: Request, request_id: str, api_id: str,
     return _answer(api, mapped, request_id, urls.cors_headers(api.cors, origin))
 
 
-async def _invoke(ctx: ApiContext, api: HttpApi, route: apis.Route, event: bytes,
-                  request: Request, request_id: str) -> HttpResponse:
+async def _invoke(
+    ctx: ApiContext,
+    api: HttpApi,
+    route: apis.Route,
+    event: bytes,
+    request: Request,
+    request_id: str,
+) -> HttpResponse:
     """Invoke the route's function; the integration timeout answers without waiting."""
     ref: arns.FunctionRef = _apis(ctx).target(route)
     if ref.account not in (None, ctx.functions.owner(ref.name)):  # another account's name
         raise errors.ResourceNotFound(f"Function not found: {route.target_arn}")
-    command = InvokeCommand(ref, ref.qualifier, event,
-                            trace_id=request.headers.get("x-amzn-trace-id"),
-                            request_id=request_id,
-                            source={"source": "apigateway", "api": api.api_id,
-                                    "route": route.key})
+    command = InvokeCommand(
+        ref,
+        ref.qualifier,
+        event,
+        trace_id=request.headers.get("x-amzn-trace-id"),
+        request_id=request_id,
+        source={"source": "apigateway", "api": api.api_id, "route": route.key},
+    )
     task = asyncio.get_running_loop().create_task(ctx.invoke.invoke(command))
     done, _ = await asyncio.wait({task}, timeout=route.timeout_ms / 1000)
     if not done:
@@ -138,12 +167,19 @@ async def _invoke(ctx: ApiContext, api: HttpApi, route: apis.Route, event: bytes
     return api_events.response(api, route.payload_format, outcome.payload)
 
 
-def _answer(api: HttpApi | None, mapped: HttpResponse, request_id: str,
-            extra: list[tuple[str, str]] | None = None) -> Response:
+def _answer(
+    api: HttpApi | None,
+    mapped: HttpResponse,
+    request_id: str,
+    extra: list[tuple[str, str]] | None = None,
+) -> Response:
     if api is not None and api.protocol == "HTTP":
         ids = [("Apigw-Requestid", request_id)]
     else:
-        ids = [("x-amzn-RequestId", request_id),
-               ("x-amz-apigw-id", api_events._short_id(request_id)[:16])]
-    return Response(mapped.status, safe_headers([*mapped.headers, *(extra or []), *ids]),
-                    mapped.body)
+        ids = [
+            ("x-amzn-RequestId", request_id),
+            ("x-amz-apigw-id", api_events._short_id(request_id)[:16]),
+        ]
+    return Response(
+        mapped.status, safe_headers([*mapped.headers, *(extra or []), *ids]), mapped.body
+    )

@@ -62,8 +62,7 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("GET", rf"/2015-03-31/functions/{_NAME}/?", functions.get_function),
     ("DELETE", rf"/2015-03-31/functions/{_NAME}/?", functions.delete_function),
     ("GET", rf"/2015-03-31/functions/{_NAME}/configuration/?", functions.get_configuration),
-    ("PUT", rf"/2015-03-31/functions/{_NAME}/configuration/?",
-     functions.update_configuration),
+    ("PUT", rf"/2015-03-31/functions/{_NAME}/configuration/?", functions.update_configuration),
     ("PUT", rf"/2015-03-31/functions/{_NAME}/code/?", functions.update_code),
     ("GET", r"/2016-08-19/account-settings/?", functions.account_settings),
     ("POST", r"/2015-03-31/event-source-mappings/?", mappings.create_mapping),
@@ -83,62 +82,106 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("DELETE", r"/2017-03-31/tags/(?P<resource>.+)", functions.untag_resource),
     ("POST", rf"/2015-03-31/functions/{_NAME}/policy/?", permissions.add_permission),
     ("GET", rf"/2015-03-31/functions/{_NAME}/policy/?", permissions.get_policy),
-    ("DELETE", rf"/2015-03-31/functions/{_NAME}/policy/(?P<statement_id>[^/]+)/?",
-     permissions.remove_permission),
-    ("GET", rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
-     code_signing.get_function_config),
-    ("PUT", rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
-     code_signing.put_function_config),
-    ("DELETE", rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
-     code_signing.delete_function_config),
+    (
+        "DELETE",
+        rf"/2015-03-31/functions/{_NAME}/policy/(?P<statement_id>[^/]+)/?",
+        permissions.remove_permission,
+    ),
+    (
+        "GET",
+        rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
+        code_signing.get_function_config,
+    ),
+    (
+        "PUT",
+        rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
+        code_signing.put_function_config,
+    ),
+    (
+        "DELETE",
+        rf"/2020-06-30/functions/{_NAME}/code-signing-config/?",
+        code_signing.delete_function_config,
+    ),
     ("POST", r"/2020-04-22/code-signing-configs/?", code_signing.create_config),
     ("GET", r"/2020-04-22/code-signing-configs/?", code_signing.list_configs),
     ("GET", rf"/2020-04-22/code-signing-configs/{_CSC}/?", code_signing.get_config),
     ("PUT", rf"/2020-04-22/code-signing-configs/{_CSC}/?", code_signing.update_config),
     ("DELETE", rf"/2020-04-22/code-signing-configs/{_CSC}/?", code_signing.delete_config),
-    ("GET", rf"/2020-04-22/code-signing-configs/{_CSC}/functions/?",
-     code_signing.list_functions),
-    ("GET", rf"/2021-07-20/functions/{_NAME}/runtime-management-config/?",
-     functions.get_runtime_management),
-    ("PUT", rf"/2021-07-20/functions/{_NAME}/runtime-management-config/?",
-     functions.put_runtime_management),
-    ("GET", rf"/2024-08-31/functions/{_NAME}/recursion-config/?",
-     functions.get_recursion_config),
-    ("PUT", rf"/2024-08-31/functions/{_NAME}/recursion-config/?",
-     functions.put_recursion_config),
+    ("GET", rf"/2020-04-22/code-signing-configs/{_CSC}/functions/?", code_signing.list_functions),
+    (
+        "GET",
+        rf"/2021-07-20/functions/{_NAME}/runtime-management-config/?",
+        functions.get_runtime_management,
+    ),
+    (
+        "PUT",
+        rf"/2021-07-20/functions/{_NAME}/runtime-management-config/?",
+        functions.put_runtime_management,
+    ),
+    ("GET", rf"/2024-08-31/functions/{_NAME}/recursion-config/?", functions.get_recursion_config),
+    ("PUT", rf"/2024-08-31/functions/{_NAME}/recursion-config/?", functions.put_recursion_config),
     ("POST", rf"/2014-11-13/functions/{_NAME}/invoke-async/?", invoke.invoke_async),
-    ("POST", rf"/2021-11-15/functions/{_NAME}/response-streaming-invocations/?",
-     invoke.invoke_stream),
+    (
+        "POST",
+        rf"/2021-11-15/functions/{_NAME}/response-streaming-invocations/?",
+        invoke.invoke_stream,
+    ),
     ("PUT", rf"/2019-09-25/functions/{_NAME}/event-invoke-config/?", event_configs.put_config),
-    ("POST", rf"/2019-09-25/functions/{_NAME}/event-invoke-config/?",
-     event_configs.update_config),
+    ("POST", rf"/2019-09-25/functions/{_NAME}/event-invoke-config/?", event_configs.update_config),
     ("GET", rf"/2019-09-25/functions/{_NAME}/event-invoke-config/?", event_configs.get_config),
-    ("DELETE", rf"/2019-09-25/functions/{_NAME}/event-invoke-config/?",
-     event_configs.delete_config),
-    ("GET", rf"/2019-09-25/functions/{_NAME}/event-invoke-config/list/?",
-     event_configs.list_configs),
+    (
+        "DELETE",
+        rf"/2019-09-25/functions/{_NAME}/event-invoke-config/?",
+        event_configs.delete_config,
+    ),
+    (
+        "GET",
+        rf"/2019-09-25/functions/{_NAME}/event-invoke-config/list/?",
+        event_configs.list_configs,
+    ),
     ("PUT", rf"/2017-10-31/functions/{_NAME}/concurrency/?", concurrency.put_concurrency),
     ("GET", rf"/2019-09-30/functions/{_NAME}/concurrency/?", concurrency.get_concurrency),
-    ("DELETE", rf"/2017-10-31/functions/{_NAME}/concurrency/?",
-     concurrency.delete_concurrency),
-    ("PUT", rf"/2019-09-30/functions/{_NAME}/provisioned-concurrency/?",
-     concurrency.put_provisioned),
-    ("GET", rf"/2019-09-30/functions/{_NAME}/provisioned-concurrency/?",
-     concurrency.get_provisioned),
-    ("DELETE", rf"/2019-09-30/functions/{_NAME}/provisioned-concurrency/?",
-     concurrency.delete_provisioned),
+    ("DELETE", rf"/2017-10-31/functions/{_NAME}/concurrency/?", concurrency.delete_concurrency),
+    (
+        "PUT",
+        rf"/2019-09-30/functions/{_NAME}/provisioned-concurrency/?",
+        concurrency.put_provisioned,
+    ),
+    (
+        "GET",
+        rf"/2019-09-30/functions/{_NAME}/provisioned-concurrency/?",
+        concurrency.get_provisioned,
+    ),
+    (
+        "DELETE",
+        rf"/2019-09-30/functions/{_NAME}/provisioned-concurrency/?",
+        concurrency.delete_provisioned,
+    ),
     ("POST", rf"/2018-10-31/layers/{_LAYER}/versions/?", layers.publish_version),
     ("GET", rf"/2018-10-31/layers/{_LAYER}/versions/?", layers.list_versions),
     ("GET", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/?", layers.get_version),
-    ("DELETE", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/?",
-     layers.delete_version),
+    (
+        "DELETE",
+        rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/?",
+        layers.delete_version,
+    ),
     ("GET", r"/2018-10-31/layers/?", layers.list_layers),
-    ("POST", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/policy/?",
-     layers.add_permission),
-    ("GET", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/policy/?",
-     layers.get_policy),
-    ("DELETE", rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/policy/"
-     r"(?P<statement_id>[^/]+)", layers.remove_permission),
+    (
+        "POST",
+        rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/policy/?",
+        layers.add_permission,
+    ),
+    (
+        "GET",
+        rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/policy/?",
+        layers.get_policy,
+    ),
+    (
+        "DELETE",
+        rf"/2018-10-31/layers/{_LAYER}/versions/(?P<version>[^/]+)/policy/"
+        r"(?P<statement_id>[^/]+)",
+        layers.remove_permission,
+    ),
     ("GET", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.get_policy),
     ("PUT", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.put_policy),
     ("DELETE", r"/2026-07-09/resource-policy/(?P<arn>.+)", resource_policies.delete_policy),
@@ -147,8 +190,11 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("GET", rf"/2025-11-30/capacity-providers/{_PROVIDER}/?", capacity.get_provider),
     ("PUT", rf"/2025-11-30/capacity-providers/{_PROVIDER}/?", capacity.update_provider),
     ("DELETE", rf"/2025-11-30/capacity-providers/{_PROVIDER}/?", capacity.delete_provider),
-    ("GET", rf"/2025-11-30/capacity-providers/{_PROVIDER}/function-versions/?",
-     capacity.list_function_versions),
+    (
+        "GET",
+        rf"/2025-11-30/capacity-providers/{_PROVIDER}/function-versions/?",
+        capacity.list_function_versions,
+    ),
     ("GET", rf"/2025-11-30/functions/{_NAME}/function-scaling-config/?", capacity.get_scaling),
     ("PUT", rf"/2025-11-30/functions/{_NAME}/function-scaling-config/?", capacity.put_scaling),
     ("POST", rf"/2021-10-31/functions/{_NAME}/url/?", urls.create_url),
@@ -209,13 +255,26 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("GET", r"/metrics", metrics.metrics),
 ]
 _COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in ROUTES]
-_NOT_CHANGES = frozenset((invoke.invoke, invoke.invoke_async, invoke.invoke_stream,
-                          admin.clock_advance, admin.put_faults, admin.delete_faults,
-                          # a stack operation makes its Lambda changes one call at a time
-                          stacks.put_package, stacks.missing_packages, stacks.put_stack,
-                          stacks.delete_stack,
-                          durable.checkpoint, durable.stop_execution, durable.callback_succeed,
-                          durable.callback_fail, durable.callback_heartbeat))
+_NOT_CHANGES = frozenset(
+    (
+        invoke.invoke,
+        invoke.invoke_async,
+        invoke.invoke_stream,
+        admin.clock_advance,
+        admin.put_faults,
+        admin.delete_faults,
+        # a stack operation makes its Lambda changes one call at a time
+        stacks.put_package,
+        stacks.missing_packages,
+        stacks.put_stack,
+        stacks.delete_stack,
+        durable.checkpoint,
+        durable.stop_execution,
+        durable.callback_succeed,
+        durable.callback_fail,
+        durable.callback_heartbeat,
+    )
+)
 _RAW_BODIES = frozenset((invoke.invoke, invoke.invoke_async, invoke.invoke_stream))
 _INVOKE_PREFIX = "/2015-03-31/functions/"
 _INVOKE_SUFFIX = "/invocations"
@@ -223,7 +282,7 @@ _INVOKE_SUFFIX = "/invocations"
 
 def _route(method: str, path: str) -> tuple[RouteHandler, dict[str, str]]:
     if method == "POST" and _is_invoke(path):
-        name = path[len(_INVOKE_PREFIX):-len(_INVOKE_SUFFIX)]
+        name = path[len(_INVOKE_PREFIX) : -len(_INVOKE_SUFFIX)]
         if name and "/" not in name:
             return invoke.invoke, {"name": name}
     allowed = False
@@ -238,10 +297,10 @@ def _route(method: str, path: str) -> tuple[RouteHandler, dict[str, str]]:
     raise errors.UnknownOperation(f"Unknown operation: {method} {path}")
 
 
-def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
+def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:  # noqa: C901 (to split: issue 16)
     """The request handler of the Lambda API listener."""
 
-    async def handle(request: Request) -> Response:
+    async def handle(request: Request) -> Response:  # noqa: C901 (to split: issue 16)
         request_id = str(uuid.uuid4())
         if cloudwatch_logs.is_logs(request):  # CloudWatch Logs' protocol and error shape
             try:
@@ -252,8 +311,12 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
                 return cloudwatch_logs.error_response(error, request_id)
             except Exception:
                 log.exception("unexpected error in CloudWatch Logs call")
-                return cloudwatch_logs.error_response(errors.ServiceError(
-                    "Lamina hit an internal error; the engine log has the details."), request_id)
+                return cloudwatch_logs.error_response(
+                    errors.ServiceError(
+                        "Lamina hit an internal error; the engine log has the details."
+                    ),
+                    request_id,
+                )
         try:
             url = urls.target(request)
             if url is not None:  # a function URL, not the Lambda API
@@ -263,7 +326,7 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
                 return await apis.serve(ctx, request, request_id, *api)
             if ctx.gate is not None:  # --auth sigv4: who is calling (api/auth.py)
                 ctx.gate.check(request)
-                login = ctx.gate.console_login(request)
+                login: Response | None = ctx.gate.console_login(request)
                 if login is not None:
                     return login
             handler, params = _route(request.method, request.path)
@@ -279,8 +342,12 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
             return wire.error_response(error, request_id)
         except Exception:
             log.exception("unexpected error in %s %s", request.method, request.path)
-            return wire.error_response(errors.ServiceError(
-                "Lamina hit an internal error; the engine log has the details."), request_id)
+            return wire.error_response(
+                errors.ServiceError(
+                    "Lamina hit an internal error; the engine log has the details."
+                ),
+                request_id,
+            )
 
     return handle
 
@@ -305,6 +372,8 @@ def too_large(path: str, size: int) -> Response:
     if _is_invoke(path) or _is_stream_invoke(path):
         error = wire.too_large_payload(size, "RequestResponse")
     else:
-        error = errors.RequestTooLarge(f"Request must be smaller than {limits.CREATE_REQUEST} "
-                                       "bytes for the CreateFunction operation")
+        error = errors.RequestTooLarge(
+            f"Request must be smaller than {limits.CREATE_REQUEST} "
+            "bytes for the CreateFunction operation"
+        )
     return wire.error_response(error, str(uuid.uuid4()))

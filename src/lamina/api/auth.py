@@ -50,13 +50,23 @@ class Gate:
         request.caller = self.verify(request, service)
 
     def verify(self, request: Request, service: str = "lambda") -> Caller:
-        return sigv4.verify(self.keyring, request.method, request.raw_path, request.query,
-                            request.headers, request.body, (service,))
+        return sigv4.verify(
+            self.keyring,
+            request.method,
+            request.raw_path,
+            request.query,
+            request.headers,
+            request.body,
+            (service,),
+        )
 
     def _bearer(self, request: Request) -> bool:
         given = request.headers.get("authorization", "")
-        return bool(self.metrics_token) and given.startswith("Bearer ") and \
-            hmac.compare_digest(given[7:].strip().encode(), self.metrics_token.encode())
+        return (
+            bool(self.metrics_token)
+            and given.startswith("Bearer ")
+            and hmac.compare_digest(given[7:].strip().encode(), self.metrics_token.encode())
+        )
 
     def _console_caller(self, request: Request) -> Caller | None:
         for part in request.headers.get("cookie", "").split(";"):
@@ -68,11 +78,17 @@ class Gate:
     def console_login(self, request: Request) -> Response | None:
         """A presigned `GET /_lamina/` (verified already) becomes a session cookie and a
         redirect to the console's plain address, so the browser's later calls carry it."""
-        if (request.method != "GET" or request.path.rstrip("/") != "/_lamina"
-                or "X-Amz-Signature=" not in request.query or request.caller is None):
+        if (
+            request.method != "GET"
+            or request.path.rstrip("/") != "/_lamina"
+            or "X-Amz-Signature=" not in request.query
+            or request.caller is None
+        ):
             return None
         session = self.keyring.console_session(request.caller, time.time(), CONSOLE_SESSION_S)
-        cookie = (f"{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; "
-                  f"Max-Age={CONSOLE_SESSION_S}")
-        return Response(303, [("Location", "/_lamina/"), ("Cache-Control", "no-store"),
-                              ("Set-Cookie", cookie)])
+        cookie = (
+            f"{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={CONSOLE_SESSION_S}"
+        )
+        return Response(
+            303, [("Location", "/_lamina/"), ("Cache-Control", "no-store"), ("Set-Cookie", cookie)]
+        )

@@ -23,29 +23,42 @@ _OPERATIONS = {
     "FilterLogEvents": LogGroupService.filter_log_events,
 }
 # Lamina's error classes as CloudWatch Logs names them
-_CODES = {"ResourceNotFoundException": "ResourceNotFoundException",
-          "InvalidParameterValueException": "InvalidParameterException",
-          "ValidationException": "ValidationException",
-          "InvalidRequestContentException": "SerializationException",
-          "UnknownOperationException": "UnknownOperationException",
-          # --auth sigv4 refusals: awsJson services answer them with 400, not Lambda's 403
-          **{name: name for name in ("MissingAuthenticationTokenException",
-                                     "IncompleteSignatureException",
-                                     "InvalidSignatureException",
-                                     "UnrecognizedClientException", "ExpiredTokenException")}}
+_CODES = {
+    "ResourceNotFoundException": "ResourceNotFoundException",
+    "InvalidParameterValueException": "InvalidParameterException",
+    "ValidationException": "ValidationException",
+    "InvalidRequestContentException": "SerializationException",
+    "UnknownOperationException": "UnknownOperationException",
+    # --auth sigv4 refusals: awsJson services answer them with 400, not Lambda's 403
+    **{
+        name: name
+        for name in (
+            "MissingAuthenticationTokenException",
+            "IncompleteSignatureException",
+            "InvalidSignatureException",
+            "UnrecognizedClientException",
+            "ExpiredTokenException",
+        )
+    },
+}
 
 
 def is_logs(request: Request) -> bool:
-    return request.method == "POST" and request.path == "/" and \
-        request.headers.get("x-amz-target", "").startswith(TARGET)
+    return (
+        request.method == "POST"
+        and request.path == "/"
+        and request.headers.get("x-amz-target", "").startswith(TARGET)
+    )
 
 
 async def handle(ctx: ApiContext, request: Request, request_id: str) -> Response:
-    operation = request.headers.get("x-amz-target", "")[len(TARGET):]
+    operation = request.headers.get("x-amz-target", "")[len(TARGET) :]
     method = _OPERATIONS.get(operation)
     if method is None or ctx.log_groups is None:
-        raise errors.UnknownOperation(f"Lamina serves DescribeLogGroups, DescribeLogStreams, "
-                                      f"GetLogEvents and FilterLogEvents, not {operation}.")
+        raise errors.UnknownOperation(
+            f"Lamina serves DescribeLogGroups, DescribeLogStreams, "
+            f"GetLogEvents and FilterLogEvents, not {operation}."
+        )
     try:
         document = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -53,17 +66,24 @@ async def handle(ctx: ApiContext, request: Request, request_id: str) -> Response
     if not isinstance(document, dict):
         raise errors.InvalidRequestContent("Request body is not a JSON object.")
     body = await asyncio.get_running_loop().run_in_executor(
-        None, method, ctx.log_groups, document)  # reads files
+        None, method, ctx.log_groups, document
+    )  # reads files
     return _json(200, body, request_id)
 
 
 def error_response(error: errors.LaminaError, request_id: str) -> Response:
     """An error as CloudWatch Logs answers it (awsJson1.1: `__type` and `message`)."""
     code = _CODES.get(error.error_type, "ServiceUnavailableException")
-    return _json(400 if error.fault == "client" else 500,
-                 {"__type": code, "message": error.message}, request_id)
+    return _json(
+        400 if error.fault == "client" else 500,
+        {"__type": code, "message": error.message},
+        request_id,
+    )
 
 
 def _json(status: int, body: Any, request_id: str) -> Response:
-    return Response(status, [("x-amzn-RequestId", request_id), ("Content-Type", CONTENT_TYPE)],
-                    json.dumps(body, separators=(",", ":")).encode())
+    return Response(
+        status,
+        [("x-amzn-RequestId", request_id), ("Content-Type", CONTENT_TYPE)],
+        json.dumps(body, separators=(",", ":")).encode(),
+    )

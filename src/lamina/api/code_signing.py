@@ -15,11 +15,14 @@ from lamina.service.code_signing import check_unqualified
 
 def configuration(config: CodeSigningConfig) -> dict[str, Any]:
     """The CodeSigningConfig shape."""
-    return {"CodeSigningConfigId": config.id, "CodeSigningConfigArn": config.arn,
-            "Description": config.description,
-            "AllowedPublishers": {"SigningProfileVersionArns": list(config.profiles)},
-            "CodeSigningPolicies": {"UntrustedArtifactOnDeployment": config.policy},
-            "LastModified": config.last_modified}
+    return {
+        "CodeSigningConfigId": config.id,
+        "CodeSigningConfigArn": config.arn,
+        "Description": config.description,
+        "AllowedPublishers": {"SigningProfileVersionArns": list(config.profiles)},
+        "CodeSigningPolicies": {"UntrustedArtifactOnDeployment": config.policy},
+        "LastModified": config.last_modified,
+    }
 
 
 async def create_config(ctx: ApiContext, request: Request, request_id: str) -> Response:
@@ -27,15 +30,19 @@ async def create_config(ctx: ApiContext, request: Request, request_id: str) -> R
     tags = document.get("Tags") or {}
     tags = {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
     check_tags(tags, len(tags))
-    config = await ctx.code_signing.create(document.get("AllowedPublishers"),
-                                           document.get("CodeSigningPolicies"),
-                                           document.get("Description"), tags)
+    config = await ctx.code_signing.create(
+        document.get("AllowedPublishers"),
+        document.get("CodeSigningPolicies"),
+        document.get("Description"),
+        tags,
+    )
     return wire.json_response(201, {"CodeSigningConfig": configuration(config)}, request_id)
 
 
 async def get_config(ctx: ApiContext, request: Request, request_id: str, arn: str) -> Response:
-    return wire.json_response(200, {"CodeSigningConfig": configuration(
-        ctx.code_signing.get(arn))}, request_id)
+    return wire.json_response(
+        200, {"CodeSigningConfig": configuration(ctx.code_signing.get(arn))}, request_id
+    )
 
 
 async def list_configs(ctx: ApiContext, request: Request, request_id: str) -> Response:
@@ -46,23 +53,23 @@ async def list_configs(ctx: ApiContext, request: Request, request_id: str) -> Re
     return wire.json_response(200, body, request_id)
 
 
-async def update_config(ctx: ApiContext, request: Request, request_id: str,
-                        arn: str) -> Response:
+async def update_config(ctx: ApiContext, request: Request, request_id: str, arn: str) -> Response:
     document = wire.json_body(request.body)
-    config = await ctx.code_signing.update(arn, document.get("AllowedPublishers"),
-                                           document.get("CodeSigningPolicies"),
-                                           document.get("Description"))
+    config = await ctx.code_signing.update(
+        arn,
+        document.get("AllowedPublishers"),
+        document.get("CodeSigningPolicies"),
+        document.get("Description"),
+    )
     return wire.json_response(200, {"CodeSigningConfig": configuration(config)}, request_id)
 
 
-async def delete_config(ctx: ApiContext, request: Request, request_id: str,
-                        arn: str) -> Response:
+async def delete_config(ctx: ApiContext, request: Request, request_id: str, arn: str) -> Response:
     await ctx.code_signing.delete(arn)
     return wire.empty_response(204, request_id)
 
 
-async def list_functions(ctx: ApiContext, request: Request, request_id: str,
-                         arn: str) -> Response:
+async def list_functions(ctx: ApiContext, request: Request, request_id: str, arn: str) -> Response:
     ctx.code_signing.get(arn)
     names = ctx.code_signing.functions_using(arn)
     page, marker = wire.paginate([ctx.functions.arn(n) for n in names], request.query_params())
@@ -72,18 +79,22 @@ async def list_functions(ctx: ApiContext, request: Request, request_id: str,
     return wire.json_response(200, body, request_id)
 
 
-async def put_function_config(ctx: ApiContext, request: Request, request_id: str,
-                              name: str) -> Response:
+async def put_function_config(
+    ctx: ApiContext, request: Request, request_id: str, name: str
+) -> Response:
     ref = ctx.function_ref(request, name)
     check_unqualified(ref.qualifier)
     arn = await ctx.code_signing.attach(
-        ref.name, wire.json_body(request.body).get("CodeSigningConfigArn"))
-    return wire.json_response(200, {"CodeSigningConfigArn": arn, "FunctionName": ref.name},
-                              request_id)
+        ref.name, wire.json_body(request.body).get("CodeSigningConfigArn")
+    )
+    return wire.json_response(
+        200, {"CodeSigningConfigArn": arn, "FunctionName": ref.name}, request_id
+    )
 
 
-async def get_function_config(ctx: ApiContext, request: Request, request_id: str,
-                              name: str) -> Response:
+async def get_function_config(
+    ctx: ApiContext, request: Request, request_id: str, name: str
+) -> Response:
     """A function without a configuration answers an empty object (recorded against AWS)."""
     ref = ctx.function_ref(request, name)
     arn = ctx.code_signing.of_function(ref.name)
@@ -91,8 +102,9 @@ async def get_function_config(ctx: ApiContext, request: Request, request_id: str
     return wire.json_response(200, body, request_id)
 
 
-async def delete_function_config(ctx: ApiContext, request: Request, request_id: str,
-                                 name: str) -> Response:
+async def delete_function_config(
+    ctx: ApiContext, request: Request, request_id: str, name: str
+) -> Response:
     ref = ctx.function_ref(request, name)
     check_unqualified(ref.qualifier)
     await ctx.code_signing.detach(ref.name)

@@ -55,11 +55,11 @@ class ApiContext:
     stacks: Any = None  # service.stacks.StackService
     schedules: ScheduleService | None = None
     apis: ApiService | None = None
-    persist_clock: Any = None     # async () -> None: keep a virtual clock's new time
+    persist_clock: Any = None  # async () -> None: keep a virtual clock's new time
     cluster: Cluster | None = None
     code_signing: CodeSigningService = field(kw_only=True)
     capacity: CapacityProviderService | None = None
-    durable: Any = None   # service.durable.DurableService
+    durable: Any = None  # service.durable.DurableService
     debug: DebugService | None = None
     log_groups: LogGroupService | None = None
     sandbox: dict[str, Any] | None = None  # how environments are isolated (--sandbox)
@@ -70,29 +70,33 @@ class ApiContext:
         caller = request.caller
         return caller.account if caller is not None else self.account
 
-    def function_ref(self, request: Request, value: str,
-                     action: str | None = None) -> arns.FunctionRef:
+    def function_ref(
+        self, request: Request, value: str, action: str | None = None
+    ) -> arns.FunctionRef:
         """The function a FunctionName path value names, if the caller may reach it for
         `action` (see `reachable`)."""
         ref = arns.parse_function_name(value, self.region, None)
         return self.reachable(request, ref, action)
 
-    def qualified(self, request: Request, value: str,
-                  action: str | None = None) -> tuple[str, str | None]:
+    def qualified(
+        self, request: Request, value: str, action: str | None = None
+    ) -> tuple[str, str | None]:
         """(name, qualifier) of a FunctionName path value and the `Qualifier` parameter."""
         ref = self.qualified_ref(request, value, action)
         return ref.name, ref.qualifier
 
-    def qualified_ref(self, request: Request, value: str,
-                      action: str | None = None) -> arns.FunctionRef:
+    def qualified_ref(
+        self, request: Request, value: str, action: str | None = None
+    ) -> arns.FunctionRef:
         """The function a path value and the `Qualifier` parameter name, checked together."""
         qualifier = request.query_params().get("Qualifier")
         ref = arns.parse_function_name(value, self.region, None, qualifier=qualifier)
         ref = arns.FunctionRef(ref.name, arns.merge_qualifier(ref, qualifier), ref.account)
         return self.reachable(request, ref, action)
 
-    def reachable(self, request: Request, ref: arns.FunctionRef,
-                  action: str | None) -> arns.FunctionRef:
+    def reachable(
+        self, request: Request, ref: arns.FunctionRef, action: str | None
+    ) -> arns.FunctionRef:
         """`ref` when the caller may use it: a function of its own account, or one of another
         account named by ARN whose resource policy allows the caller `action` (None: an
         operation no policy can grant). Another account's function named by a plain name is
@@ -101,15 +105,24 @@ class ApiContext:
         owner = self.functions.owner(ref.name)
         if ref.account is None or ref.account == account:
             if owner is not None and owner != account:
-                raise errors.ResourceNotFound("Function not found: " + arns.function_arn(
-                    self.region, account, ref.name, ref.qualifier))
+                raise errors.ResourceNotFound(
+                    "Function not found: "
+                    + arns.function_arn(self.region, account, ref.name, ref.qualifier)
+                )
             return ref
-        if owner == ref.account and action is not None and self.permissions.allows(
-                ref.name, ref.qualifier, action, self.principal(request)):
+        if (
+            owner == ref.account
+            and action is not None
+            and self.permissions.allows(ref.name, ref.qualifier, action, self.principal(request))
+        ):
             return ref
-        raise errors.AccessDenied(policies.denied(
-            self.principal(request), action, arns.function_arn(
-                self.region, ref.account, ref.name, ref.qualifier)))
+        raise errors.AccessDenied(
+            policies.denied(
+                self.principal(request),
+                action,
+                arns.function_arn(self.region, ref.account, ref.name, ref.qualifier),
+            )
+        )
 
     def principal(self, request: Request) -> policies.Principal:
         """The caller as a resource policy sees it."""

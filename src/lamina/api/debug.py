@@ -22,8 +22,9 @@ def _service(ctx: ApiContext) -> DebugService:
 
 
 async def list_debug(ctx: ApiContext, request: Request, request_id: str) -> Response:
-    return wire.json_response(200, {"Debug": [s.to_dict() for s in _service(ctx).list()]},
-                              request_id)
+    return wire.json_response(
+        200, {"Debug": [s.to_dict() for s in _service(ctx).list()]}, request_id
+    )
 
 
 async def get_debug(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
@@ -40,13 +41,13 @@ async def put_debug(ctx: ApiContext, request: Request, request_id: str, name: st
     qualifier = document.get("Qualifier", ref.qualifier)
     if qualifier is not None and not isinstance(qualifier, str):
         raise errors.ValidationError.field(qualifier, "qualifier", "Member must be a string")
-    settings = await _service(ctx).start(ref.name, qualifier, document.get("Port"),
-                                         document.get("Wait", False))
+    settings = await _service(ctx).start(
+        ref.name, qualifier, document.get("Port"), document.get("Wait", False)
+    )
     return wire.json_response(200, settings.to_dict(), request_id)
 
 
-async def delete_debug(ctx: ApiContext, request: Request, request_id: str,
-                       name: str) -> Response:
+async def delete_debug(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     name, qualifier = ctx.qualified(request, name)
     await _service(ctx).stop(name, qualifier)
     return wire.empty_response(204, request_id)
@@ -55,7 +56,14 @@ async def delete_debug(ctx: ApiContext, request: Request, request_id: str,
 async def hot_reload(ctx: ApiContext, request: Request, request_id: str) -> Response:
     """The hot-reload bucket name and each folder functions run from: whether its changes
     are watched now (False while it does not exist, or its watch is starting)."""
-    return wire.json_response(200, {
-        "Bucket": ctx.functions.hot_reload_bucket,
-        "Folders": [{"Path": path, "Watched": watched}
-                    for path, watched in ctx.functions.folder_status().items()]}, request_id)
+    return wire.json_response(
+        200,
+        {
+            "Bucket": ctx.functions.hot_reload_bucket,
+            "Folders": [
+                {"Path": path, "Watched": watched}
+                for path, watched in ctx.functions.folder_status().items()
+            ],
+        },
+        request_id,
+    )

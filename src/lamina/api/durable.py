@@ -34,24 +34,40 @@ def _execution_of(ctx: ApiContext, request: Request, arn: str) -> Any:
 
 
 # Invoke of a durable function ------------------------------------------------------------
-async def invoke(ctx: ApiContext, request: Request, request_id: str, ref: arns.FunctionRef,
-                 qualifier: str | None, kind: str) -> Response:
+async def invoke(
+    ctx: ApiContext,
+    request: Request,
+    request_id: str,
+    ref: arns.FunctionRef,
+    qualifier: str | None,
+    kind: str,
+) -> Response:
     """Start (or rejoin) an execution; RequestResponse waits for its end, Event does not.
     Both answer with X-Amz-Durable-Execution-Arn."""
     name = request.headers.get("x-amz-durable-execution-name")
     if name is not None and not (1 <= len(name) <= 64 and set(name) <= _NAME_CHARS):
-        raise errors.ValidationError.field(name, "durableExecutionName",
-                                           "Member must satisfy regular expression pattern: "
-                                           "[a-zA-Z0-9-_]+")
+        raise errors.ValidationError.field(
+            name,
+            "durableExecutionName",
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+",
+        )
     if kind == "DryRun":
         return wire.empty_response(204, request_id)
     service = _service(ctx)
     payload = wire.payload(request.body, kind)
-    ex, _ = await service.start_execution(ref.name, qualifier, payload, name,
-                                          sync=kind == "RequestResponse",
-                                          trace_id=request.headers.get("x-amzn-trace-id"))
-    headers = [("x-amzn-RequestId", request_id), ("X-Amz-Durable-Execution-Arn", ex.arn),
-               ("X-Amz-Executed-Version", ex.version)]
+    ex, _ = await service.start_execution(
+        ref.name,
+        qualifier,
+        payload,
+        name,
+        sync=kind == "RequestResponse",
+        trace_id=request.headers.get("x-amzn-trace-id"),
+    )
+    headers = [
+        ("x-amzn-RequestId", request_id),
+        ("X-Amz-Durable-Execution-Arn", ex.arn),
+        ("X-Amz-Executed-Version", ex.version),
+    ]
     if kind == "Event":
         return Response(202, headers, b"")
     ex = await service.wait_for_end(ex.arn)
@@ -59,8 +75,10 @@ async def invoke(ctx: ApiContext, request: Request, request_id: str, ref: arns.F
     if ex.status == durable.SUCCEEDED:
         return Response(200, headers, (ex.result or "null").encode())
     error = ex.error or {}
-    body = {"errorType": error.get("ErrorType") or ex.status,
-            "errorMessage": error.get("ErrorMessage") or f"The durable execution {ex.status}."}
+    body = {
+        "errorType": error.get("ErrorType") or ex.status,
+        "errorMessage": error.get("ErrorMessage") or f"The durable execution {ex.status}.",
+    }
     headers.append(("X-Amz-Function-Error", "Unhandled"))
     return Response(200, headers, json.dumps(body).encode())
 
@@ -86,8 +104,9 @@ async def get_state(ctx: ApiContext, request: Request, request_id: str, arn: str
     token = params.get("CheckpointToken")
     if not token:
         raise errors.InvalidParameterValue("CheckpointToken is required.")
-    ops, marker = await _execution_of(ctx, request, arn).state(arn, token, params.get("Marker"),
-                                            wire.max_items(params.get("MaxItems")))
+    ops, marker = await _execution_of(ctx, request, arn).state(
+        arn, token, params.get("Marker"), wire.max_items(params.get("MaxItems"))
+    )
     body: dict[str, Any] = {"Operations": ops}
     if marker:
         body["NextMarker"] = marker
@@ -100,9 +119,13 @@ def _flag(value: str | None) -> bool:
 
 
 def execution_summary(ex: Execution, function_arn: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"DurableExecutionArn": ex.arn, "DurableExecutionName": ex.name,
-                            "FunctionArn": function_arn, "Status": ex.status,
-                            "StartTimestamp": ex.started_at}
+    body: dict[str, Any] = {
+        "DurableExecutionArn": ex.arn,
+        "DurableExecutionName": ex.name,
+        "FunctionArn": function_arn,
+        "Status": ex.status,
+        "StartTimestamp": ex.started_at,
+    }
     if ex.ended_at is not None:
         body["EndTimestamp"] = ex.ended_at
     return body
@@ -140,38 +163,54 @@ def _config_of(ctx: ApiContext, ex: Execution) -> dict[str, Any] | None:
 async def get_history(ctx: ApiContext, request: Request, request_id: str, arn: str) -> Response:
     params = request.query_params()
     events, marker = await _execution_of(ctx, request, arn).history(
-        arn, _flag(params.get("IncludeExecutionData")), params.get("Marker"),
-        wire.max_items(params.get("MaxItems")), _flag(params.get("ReverseOrder")))
+        arn,
+        _flag(params.get("IncludeExecutionData")),
+        params.get("Marker"),
+        wire.max_items(params.get("MaxItems")),
+        _flag(params.get("ReverseOrder")),
+    )
     body: dict[str, Any] = {"Events": events}
     if marker:
         body["NextMarker"] = marker
     return wire.json_response(200, body, request_id)
 
 
-async def list_executions(ctx: ApiContext, request: Request, request_id: str,
-                          name: str) -> Response:
+async def list_executions(
+    ctx: ApiContext, request: Request, request_id: str, name: str
+) -> Response:
     fn_name, qualifier = ctx.qualified(request, name)
     pairs = _pairs(request.query)
     statuses = [v for k, v in pairs if k == "Statuses"]
     for status in statuses:
         if status not in durable.STATUSES:
-            raise errors.ValidationError.field(status, "statuses", "Member must satisfy enum "
-                                               f"value set: [{', '.join(durable.STATUSES)}]")
+            raise errors.ValidationError.field(
+                status,
+                "statuses",
+                f"Member must satisfy enum value set: [{', '.join(durable.STATUSES)}]",
+            )
     params = dict(pairs)
     after, before = _time(params.get("StartedAfter")), _time(params.get("StartedBefore"))
     rows = await _service(ctx).list(fn_name, qualifier)
-    wanted = [r for r in rows
-              if (not statuses or r[4] in statuses)
-              and (params.get("DurableExecutionName") in (None, r[3]))
-              and (after is None or r[5] >= after) and (before is None or r[5] <= before)]
+    wanted = [
+        r
+        for r in rows
+        if (not statuses or r[4] in statuses)
+        and (params.get("DurableExecutionName") in (None, r[3]))
+        and (after is None or r[5] >= after)
+        and (before is None or r[5] <= before)
+    ]
     if _flag(params.get("ReverseOrder")):
         wanted.reverse()
     page, marker = wire.paginate(wanted, params)
     items = []
     for arn, function, version, exec_name, status, started, ended in page:
-        item: dict[str, Any] = {"DurableExecutionArn": arn, "DurableExecutionName": exec_name,
-                                "FunctionArn": ctx.functions.arn(function, version),
-                                "Status": status, "StartTimestamp": started}
+        item: dict[str, Any] = {
+            "DurableExecutionArn": arn,
+            "DurableExecutionName": exec_name,
+            "FunctionArn": ctx.functions.arn(function, version),
+            "Status": status,
+            "StartTimestamp": started,
+        }
         if ended is not None:
             item["EndTimestamp"] = ended
         items.append(item)
@@ -203,8 +242,7 @@ def _time(value: str | None) -> float | None:
         raise errors.InvalidParameterValue(f"Invalid timestamp: {value}") from None
 
 
-async def stop_execution(ctx: ApiContext, request: Request, request_id: str,
-                         arn: str) -> Response:
+async def stop_execution(ctx: ApiContext, request: Request, request_id: str, arn: str) -> Response:
     error = _error_object(request.body)
     stopped = await _execution_of(ctx, request, arn).stop(arn, error)
     return wire.json_response(200, {"StopTimestamp": stopped}, request_id)
@@ -219,24 +257,29 @@ def _error_object(body: bytes) -> dict[str, Any] | None:
 
 
 # callbacks ------------------------------------------------------------------------------------
-async def callback_succeed(ctx: ApiContext, request: Request, request_id: str,
-                           callback_id: str) -> Response:
+async def callback_succeed(
+    ctx: ApiContext, request: Request, request_id: str, callback_id: str
+) -> Response:
     if len(request.body) > CALLBACK_RESULT_MAX:
-        raise errors.RequestTooLarge(f"Callback result must be at most {CALLBACK_RESULT_MAX} "
-                                     "bytes.")
-    await _service(ctx).callback(callback_id, "success",
-                                 result=request.body.decode("utf-8", errors="replace"))
+        raise errors.RequestTooLarge(
+            f"Callback result must be at most {CALLBACK_RESULT_MAX} bytes."
+        )
+    await _service(ctx).callback(
+        callback_id, "success", result=request.body.decode("utf-8", errors="replace")
+    )
     return wire.json_response(200, {}, request_id)
 
 
-async def callback_fail(ctx: ApiContext, request: Request, request_id: str,
-                        callback_id: str) -> Response:
+async def callback_fail(
+    ctx: ApiContext, request: Request, request_id: str, callback_id: str
+) -> Response:
     await _service(ctx).callback(callback_id, "failure", error=_error_object(request.body) or {})
     return wire.json_response(200, {}, request_id)
 
 
-async def callback_heartbeat(ctx: ApiContext, request: Request, request_id: str,
-                             callback_id: str) -> Response:
+async def callback_heartbeat(
+    ctx: ApiContext, request: Request, request_id: str, callback_id: str
+) -> Response:
     await _service(ctx).callback(callback_id, "heartbeat")
     return wire.json_response(200, {}, request_id)
 
@@ -247,21 +290,33 @@ async def admin_list(ctx: ApiContext, request: Request, request_id: str) -> Resp
     params = request.query_params()
     status = params.get("status") or None
     if status is not None and status not in durable.STATUSES:
-        raise errors.InvalidParameterValue(
-            f"status must be one of {', '.join(durable.STATUSES)}")
+        raise errors.InvalidParameterValue(f"status must be one of {', '.join(durable.STATUSES)}")
     if params.get("function"):
         ctx.functions.entry(params["function"])  # 404 for an unknown function
-    rows = await _service(ctx).recent(params.get("function"), status,
-                                      wire.max_items(params.get("limit")))
-    return wire.json_response(200, {"Executions": [
-        {"DurableExecutionArn": arn, "DurableExecutionName": name, "FunctionName": function,
-         "Version": version, "Status": status, "StartTimestamp": started,
-         "EndTimestamp": ended}
-        for arn, function, version, name, status, started, ended in rows]}, request_id)
+    rows = await _service(ctx).recent(
+        params.get("function"), status, wire.max_items(params.get("limit"))
+    )
+    return wire.json_response(
+        200,
+        {
+            "Executions": [
+                {
+                    "DurableExecutionArn": arn,
+                    "DurableExecutionName": name,
+                    "FunctionName": function,
+                    "Version": version,
+                    "Status": status,
+                    "StartTimestamp": started,
+                    "EndTimestamp": ended,
+                }
+                for arn, function, version, name, status, started, ended in rows
+            ]
+        },
+        request_id,
+    )
 
 
-async def admin_detail(ctx: ApiContext, request: Request, request_id: str,
-                       arn: str) -> Response:
+async def admin_detail(ctx: ApiContext, request: Request, request_id: str, arn: str) -> Response:
     """An execution as its operations and its replays (each with its log lines when
     `logs=1`), all times in engine seconds."""
     ex, replays = await _service(ctx).replays(unquote(arn))
@@ -269,15 +324,27 @@ async def admin_detail(ctx: ApiContext, request: Request, request_id: str,
         for replay in replays:
             summary, records = await ctx.observe.timeline(replay["RequestId"])
             attempts = ctx.observe.attempt_logs(summary.function, records) if summary else []
-            replay["Logs"] = [{"Timestamp": stamp, "Message": text}
-                              for attempt in attempts for stamp, text in attempt.lines]
+            replay["Logs"] = [
+                {"Timestamp": stamp, "Message": text}
+                for attempt in attempts
+                for stamp, text in attempt.lines
+            ]
     for number, replay in enumerate(replays):
         replay["Replay"] = number
-    body = {"Execution": {
-        "DurableExecutionArn": ex.arn, "DurableExecutionName": ex.name,
-        "FunctionName": ex.function, "Version": ex.version, "Status": ex.status,
-        "StartTimestamp": ex.started_at, "EndTimestamp": ex.ended_at, "Input": ex.input,
-        "Result": ex.result, "Error": ex.error},
+    body = {
+        "Execution": {
+            "DurableExecutionArn": ex.arn,
+            "DurableExecutionName": ex.name,
+            "FunctionName": ex.function,
+            "Version": ex.version,
+            "Status": ex.status,
+            "StartTimestamp": ex.started_at,
+            "EndTimestamp": ex.ended_at,
+            "Input": ex.input,
+            "Result": ex.result,
+            "Error": ex.error,
+        },
         "Operations": [durable.render_operation(op) for op in ex.operations.values()],
-        "Replays": replays}
+        "Replays": replays,
+    }
     return wire.json_response(200, body, request_id)

@@ -28,10 +28,22 @@ def _header(name: bytes, value: bytes) -> bytes:
 
 
 def payload_chunk(data: bytes) -> bytes:
-    return message({":event-type": "PayloadChunk", ":content-type": "application/octet-stream",
-                    ":message-type": "event"}, data)
+    return message(
+        {
+            ":event-type": "PayloadChunk",
+            ":content-type": "application/octet-stream",
+            ":message-type": "event",
+        },
+        data,
+    )
 
 
 def invoke_complete(details: dict[str, Any]) -> bytes:
-    return message({":event-type": "InvokeComplete", ":content-type": "application/json",
-                    ":message-type": "event"}, json.dumps(details).encode())
+    return message(
+        {
+            ":event-type": "InvokeComplete",
+            ":content-type": "application/json",
+            ":message-type": "event",
+        },
+        json.dumps(details).encode(),
+    )

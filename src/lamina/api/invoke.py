@@ -24,8 +24,9 @@ class Heartbeat:
     def __init__(self, request: Request, interval: float) -> None:
         self.request = request
         self.interval = interval
-        self._timer = (asyncio.get_running_loop().call_later(interval, self._beat)
-                       if interval > 0 else None)
+        self._timer = (
+            asyncio.get_running_loop().call_later(interval, self._beat) if interval > 0 else None
+        )
 
     def _beat(self) -> None:
         if self.request.send_interim(100):
@@ -40,13 +41,17 @@ def _command(ctx: ApiContext, request: Request, name: str, kind: str) -> InvokeC
     headers = request.headers
     ref = ctx.qualified_ref(request, name, INVOKE)
     return InvokeCommand(
-        ref, ref.qualifier,
-        wire.payload(request.body, kind), kind,
+        ref,
+        ref.qualifier,
+        wire.payload(request.body, kind),
+        kind,
         log_tail=wire.log_type(headers.get("x-amz-log-type")),
         client_context=wire.client_context(headers.get("x-amz-client-context")),
-        trace_id=headers.get("x-amzn-trace-id"), tenant_id=headers.get("x-amz-tenant-id"),
+        trace_id=headers.get("x-amzn-trace-id"),
+        tenant_id=headers.get("x-amz-tenant-id"),
         sdk_invocation_id=headers.get("amz-sdk-invocation-id"),
-        sdk_request=headers.get("amz-sdk-request"))
+        sdk_request=headers.get("amz-sdk-request"),
+    )
 
 
 async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
@@ -58,9 +63,12 @@ async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) 
     if kind == "Event":
         ref = ctx.qualified_ref(request, name, INVOKE)
         event_id = await ctx.async_invoke.accept(
-            ref.name, ref.qualifier,
-            wire.payload(request.body, kind), request.headers.get("x-amzn-trace-id"),
-            request.headers.get("x-amz-tenant-id"))
+            ref.name,
+            ref.qualifier,
+            wire.payload(request.body, kind),
+            request.headers.get("x-amzn-trace-id"),
+            request.headers.get("x-amz-tenant-id"),
+        )
         return wire.empty_response(202, event_id)
     command = _command(ctx, request, name, kind)
     heartbeat = Heartbeat(request, ctx.heartbeat_interval)
@@ -69,18 +77,23 @@ async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) 
     finally:
         heartbeat.stop()
     if not request.connected:
-        ctx.invoke.recorder.record(result.request_id, "caller_gone", {
-            "sdk_request": command.sdk_request})
+        ctx.invoke.recorder.record(
+            result.request_id, "caller_gone", {"sdk_request": command.sdk_request}
+        )
     outcome = result.outcome
     if outcome is None:  # DryRun
         return wire.empty_response(204, request_id)
-    return wire.invoke_response(result.request_id, result.executed_version, outcome.payload,
-                                outcome.content_type, outcome.function_error,
-                                outcome.log_tail if command.log_tail else None)
+    return wire.invoke_response(
+        result.request_id,
+        result.executed_version,
+        outcome.payload,
+        outcome.content_type,
+        outcome.function_error,
+        outcome.log_tail if command.log_tail else None,
+    )
 
 
-async def invoke_stream(ctx: ApiContext, request: Request, request_id: str,
-                        name: str) -> Response:
+async def invoke_stream(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     """InvokeWithResponseStream: pieces reach the caller as the function writes them, as
     `PayloadChunk` events, then one `InvokeComplete` (spec §5.2)."""
     kind = wire.invocation_type(request.headers.get("x-amz-invocation-type"), streaming=True)
@@ -102,14 +115,22 @@ async def invoke_stream(ctx: ApiContext, request: Request, request_id: str,
     else:
         version = ctx.functions.resolve(command.function.name, command.qualifier).version
         invocation_id = first.result()[2]
-    headers = [("x-amzn-RequestId", invocation_id), ("X-Amz-Executed-Version", version),
-               ("Content-Type", "application/vnd.amazon.eventstream")]
-    return Response(200, headers, stream=_events(sink, task, first if first.done() else None,
-                                                 command.log_tail))
+    headers = [
+        ("x-amzn-RequestId", invocation_id),
+        ("X-Amz-Executed-Version", version),
+        ("Content-Type", "application/vnd.amazon.eventstream"),
+    ]
+    return Response(
+        200, headers, stream=_events(sink, task, first if first.done() else None, command.log_tail)
+    )
 
 
-async def _events(sink: asyncio.Queue[Any], task: asyncio.Future[Any],
-                  first: asyncio.Future[Any] | None, log_tail: bool) -> AsyncIterator[bytes]:
+async def _events(
+    sink: asyncio.Queue[Any],
+    task: asyncio.Future[Any],
+    first: asyncio.Future[Any] | None,
+    log_tail: bool,
+) -> AsyncIterator[bytes]:
     if first is not None:  # the runtime streams: relay until it ends
         item = first.result()
         while item[0] != "end":
@@ -133,9 +154,12 @@ async def invoke_async(ctx: ApiContext, request: Request, request_id: str, name:
     """The deprecated InvokeAsync operation: an Event invoke with a 256 KB limit (spec §5.1)."""
     ref = ctx.function_ref(request, name, INVOKE)
     if len(request.body) > limits.INVOKE_ASYNC_PAYLOAD:
-        raise errors.RequestTooLarge(f"{len(request.body)} byte payload is too large for the "
-                                     f"Event invocation type (limit {limits.INVOKE_ASYNC_PAYLOAD} "
-                                     "bytes)")
-    event_id = await ctx.async_invoke.accept(ref.name, ref.qualifier,
-                                             wire.payload(request.body, "Event"))
+        raise errors.RequestTooLarge(
+            f"{len(request.body)} byte payload is too large for the "
+            f"Event invocation type (limit {limits.INVOKE_ASYNC_PAYLOAD} "
+            "bytes)"
+        )
+    event_id = await ctx.async_invoke.accept(
+        ref.name, ref.qualifier, wire.payload(request.body, "Event")
+    )
     return wire.json_response(202, {"Status": 202}, event_id)

@@ -10,8 +10,14 @@ from lamina.domain import errors, mappings
 from lamina.domain.model import EventSourceMapping
 from lamina.http.server import Request, Response
 
-_STREAM_ONLY = ("parallelization_factor", "max_record_age", "max_retry_attempts", "bisect",
-                "tumbling_window", "starting_position")
+_STREAM_ONLY = (
+    "parallelization_factor",
+    "max_record_age",
+    "max_retry_attempts",
+    "bisect",
+    "tumbling_window",
+    "starting_position",
+)
 
 
 def configuration(ctx: ApiContext, mapping: EventSourceMapping) -> dict[str, Any]:
@@ -31,16 +37,19 @@ def configuration(ctx: ApiContext, mapping: EventSourceMapping) -> dict[str, Any
         if mapping.starting_timestamp is not None:
             body["StartingPositionTimestamp"] = mapping.starting_timestamp
     if mapping.source in mappings.STREAMS:
-        body.update({
-            "ParallelizationFactor": mapping.parallelization_factor,
-            "MaximumRecordAgeInSeconds": mapping.max_record_age,
-            "MaximumRetryAttempts": mapping.max_retry_attempts,
-            "BisectBatchOnFunctionError": mapping.bisect,
-            "TumblingWindowInSeconds": mapping.tumbling_window,
-            "DestinationConfig": {"OnFailure": {"Destination": mapping.on_failure}
-                                  if mapping.on_failure else {}},
-            "LastProcessingResult": mapping.last_processing_result,
-        })
+        body.update(
+            {
+                "ParallelizationFactor": mapping.parallelization_factor,
+                "MaximumRecordAgeInSeconds": mapping.max_record_age,
+                "MaximumRetryAttempts": mapping.max_retry_attempts,
+                "BisectBatchOnFunctionError": mapping.bisect,
+                "TumblingWindowInSeconds": mapping.tumbling_window,
+                "DestinationConfig": {
+                    "OnFailure": {"Destination": mapping.on_failure} if mapping.on_failure else {}
+                },
+                "LastProcessingResult": mapping.last_processing_result,
+            }
+        )
     if mapping.source == "sqs" and mapping.last_processing_result != mappings.NO_RECORDS:
         # AWS shows an SQS mapping without a result until it has one (streams show theirs)
         body["LastProcessingResult"] = mapping.last_processing_result
@@ -51,8 +60,9 @@ def configuration(ctx: ApiContext, mapping: EventSourceMapping) -> dict[str, Any
         body["ScalingConfig"] = {"MaximumConcurrency": mapping.max_concurrency}
     if mapping.source == "kafka":
         body["Topics"] = list(mapping.topics)
-        body["SelfManagedEventSource"] = {"Endpoints": {
-            "KAFKA_BOOTSTRAP_SERVERS": list(mapping.bootstrap_servers)}}
+        body["SelfManagedEventSource"] = {
+            "Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": list(mapping.bootstrap_servers)}
+        }
         body["SelfManagedKafkaEventSourceConfig"] = {"ConsumerGroupId": mapping.consumer_group}
     body["State"] = mapping.state
     body["StateTransitionReason"] = mapping.state_reason
@@ -61,10 +71,12 @@ def configuration(ctx: ApiContext, mapping: EventSourceMapping) -> dict[str, Any
 
 def _typed(document: dict[str, Any], key: str, kind: type) -> Any:
     value = document.get(key)
-    if value is not None and (not isinstance(value, kind) or
-                              (kind is int and isinstance(value, bool))):
-        raise errors.ValidationError.field(value, key[0].lower() + key[1:],
-                                           f"Member must be of type {kind.__name__}")
+    if value is not None and (
+        not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+    ):
+        raise errors.ValidationError.field(
+            value, key[0].lower() + key[1:], f"Member must be of type {kind.__name__}"
+        )
     return value
 
 
@@ -77,9 +89,11 @@ def settings_of(document: dict[str, Any], source: str | None) -> mappings.Mappin
     kafka = _typed(document, "SelfManagedKafkaEventSourceConfig", dict) or {}
     types = _typed(document, "FunctionResponseTypes", list)
     if types is not None and any(t != "ReportBatchItemFailures" for t in types):
-        raise errors.ValidationError.field(types, "functionResponseTypes",
-                                           "Member must satisfy enum value set: "
-                                           "[ReportBatchItemFailures]")
+        raise errors.ValidationError.field(
+            types,
+            "functionResponseTypes",
+            "Member must satisfy enum value set: [ReportBatchItemFailures]",
+        )
     servers = (self_managed.get("Endpoints") or {}).get("KAFKA_BOOTSTRAP_SERVERS")
     timestamp = document.get("StartingPositionTimestamp")
     return mappings.MappingSettings(
@@ -94,15 +108,17 @@ def settings_of(document: dict[str, Any], source: str | None) -> mappings.Mappin
         tumbling_window=_typed(document, "TumblingWindowInSeconds", int),
         on_failure=on_failure,
         report_failures=None if types is None else bool(types),
-        filters=None if "FilterCriteria" not in document else mappings.check_filters(
-            document["FilterCriteria"], source or "sqs"),
+        filters=None
+        if "FilterCriteria" not in document
+        else mappings.check_filters(document["FilterCriteria"], source or "sqs"),
         max_concurrency=scaling.get("MaximumConcurrency"),
         topics=tuple(document["Topics"]) if isinstance(document.get("Topics"), list) else None,
         bootstrap_servers=tuple(servers) if isinstance(servers, list) else None,
         consumer_group=kafka.get("ConsumerGroupId"),
         enabled=_typed(document, "Enabled", bool),
-        has_destination=destination is not None and bool(
-            destination.get("OnFailure") or destination.get("OnSuccess")))
+        has_destination=destination is not None
+        and bool(destination.get("OnFailure") or destination.get("OnSuccess")),
+    )
 
 
 def _same_account(ctx: ApiContext, request: Request, function: str) -> None:
@@ -128,36 +144,40 @@ async def create_mapping(ctx: ApiContext, request: Request, request_id: str) -> 
     if function is None:
         raise errors.ValidationError.field(None, "functionName", "Member must not be null")
     arn = _typed(document, "EventSourceArn", str)
-    source = mappings.source_of(arn, settings_of({k: v for k, v in document.items()
-                                                  if k != "FilterCriteria"}, None))
+    source = mappings.source_of(
+        arn, settings_of({k: v for k, v in document.items() if k != "FilterCriteria"}, None)
+    )
     tags = document.get("Tags")
-    if tags is not None and (not isinstance(tags, dict) or
-                             not all(isinstance(v, str) for v in tags.values())):
+    if tags is not None and (
+        not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values())
+    ):
         raise errors.ValidationError.field(tags, "tags", "Member must be a map of strings")
     _same_account(ctx, request, function)
     mapping = await ctx.mappings.create(function, arn, settings_of(document, source), tags)
     return wire.json_response(202, configuration(ctx, mapping), request_id)
 
 
-async def get_mapping(ctx: ApiContext, request: Request, request_id: str,
-                      mapping_id: str) -> Response:
+async def get_mapping(
+    ctx: ApiContext, request: Request, request_id: str, mapping_id: str
+) -> Response:
     return wire.json_response(200, configuration(ctx, _own(ctx, request, mapping_id)), request_id)
 
 
-async def update_mapping(ctx: ApiContext, request: Request, request_id: str,
-                         mapping_id: str) -> Response:
+async def update_mapping(
+    ctx: ApiContext, request: Request, request_id: str, mapping_id: str
+) -> Response:
     current = _own(ctx, request, mapping_id)
     document = wire.json_body(request.body)
     function = _typed(document, "FunctionName", str)
     if function is not None:
         _same_account(ctx, request, function)
-    mapping = await ctx.mappings.update(mapping_id, settings_of(document, current.source),
-                                        function)
+    mapping = await ctx.mappings.update(mapping_id, settings_of(document, current.source), function)
     return wire.json_response(202, configuration(ctx, mapping), request_id)
 
 
-async def delete_mapping(ctx: ApiContext, request: Request, request_id: str,
-                         mapping_id: str) -> Response:
+async def delete_mapping(
+    ctx: ApiContext, request: Request, request_id: str, mapping_id: str
+) -> Response:
     _own(ctx, request, mapping_id)
     mapping = await ctx.mappings.delete(mapping_id)
     return wire.json_response(202, configuration(ctx, mapping), request_id)
@@ -169,8 +189,11 @@ async def list_mappings(ctx: ApiContext, request: Request, request_id: str) -> R
     if function:
         _same_account(ctx, request, function)
     account = ctx.caller_account(request)
-    found = [m for m in ctx.mappings.list(params.get("EventSourceArn"), function)
-             if ctx.functions.owner(m.function) in (None, account)]
+    found = [
+        m
+        for m in ctx.mappings.list(params.get("EventSourceArn"), function)
+        if ctx.functions.owner(m.function) in (None, account)
+    ]
     page, marker = wire.paginate(found, params)
     body: dict[str, Any] = {"EventSourceMappings": [configuration(ctx, m) for m in page]}
     if marker:

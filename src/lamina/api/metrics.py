@@ -18,9 +18,15 @@ async def metrics(ctx: ApiContext, request: Request, request_id: str) -> Respons
     ctx.observe.recorder.observe_pending()
     overview = ctx.overview
     snapshot = Snapshot(
-        concurrency=overview.concurrency(), queues=await overview.queue_gauges(),
+        concurrency=overview.concurrency(),
+        queues=await overview.queue_gauges(),
         environments=overview.environment_counts(),
-        mappings=[(m.function, m.uuid, m.backlog, m.lag_s)
-                  for m in await overview.mapping_status()])
-    return Response(200, [("Content-Type", CONTENT_TYPE), ("x-amzn-RequestId", request_id)],
-                    ctx.metrics.render(snapshot))
+        mappings=[
+            (m.function, m.uuid, m.backlog, m.lag_s) for m in await overview.mapping_status()
+        ],
+    )
+    return Response(
+        200,
+        [("Content-Type", CONTENT_TYPE), ("x-amzn-RequestId", request_id)],
+        ctx.metrics.render(snapshot),
+    )

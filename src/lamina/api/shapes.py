@@ -28,11 +28,13 @@ def _model() -> tuple[dict[str, Any], list[tuple[str, re.Pattern[str], str]]]:
         if "input" not in op or "payload" in model["shapes"][op["input"]["shape"]]:
             continue  # no body, or a raw one (Invoke's payload)
         path = op["http"]["requestUri"].partition("?")[0]
-        pattern = re.sub(r"\{[^}+]+\+\}", ".+", re.escape(path).replace(r"\{", "{")
-                         .replace(r"\}", "}").replace(r"\+", "+"))
+        pattern = re.sub(
+            r"\{[^}+]+\+\}",
+            ".+",
+            re.escape(path).replace(r"\{", "{").replace(r"\}", "}").replace(r"\+", "+"),
+        )
         pattern = re.sub(r"\{[^}]+\}", "[^/]+", pattern)
-        operations.append((op["http"]["method"], re.compile(pattern + "/?"),
-                           op["input"]["shape"]))
+        operations.append((op["http"]["method"], re.compile(pattern + "/?"), op["input"]["shape"]))
     return model["shapes"], operations
 
 
@@ -46,8 +48,9 @@ def check(method: str, path: str, body: bytes) -> None:
             return
 
 
-def _check_members(shapes: dict[str, Any], shape: dict[str, Any], value: dict[str, Any],
-                   where: str) -> None:
+def _check_members(
+    shapes: dict[str, Any], shape: dict[str, Any], value: dict[str, Any], where: str
+) -> None:
     for name, member in shape["members"].items():
         if name in value and "location" not in member:
             _check(shapes, member["shape"], value[name], f"{where}{name}")
@@ -59,12 +62,15 @@ def _check(shapes: dict[str, Any], name: str, value: Any, where: str) -> None:
     shape = shapes[name]
     kind = shape["type"]
     wanted = CONTAINERS.get(kind)
-    if (wanted is None and isinstance(value, (dict, list))) or \
-            (wanted is not None and not isinstance(value, wanted)):
-        found = {dict: "Object", list: "Array"}.get(type(value), "scalar")
+    if (wanted is None and isinstance(value, (dict, list))) or (
+        wanted is not None and not isinstance(value, wanted)
+    ):
+        names: dict[type, str] = {dict: "Object", list: "Array"}
+        found = names.get(type(value), "scalar")
         raise errors.InvalidRequestContent(
             f"Could not parse request body into json: Cannot deserialize value of type "
-            f"`{name}` from {found} value (member {where})")
+            f"`{name}` from {found} value (member {where})"
+        )
     if kind == "structure":
         _check_members(shapes, shape, value, where + ".")
     elif kind == "list":

@@ -39,12 +39,15 @@ class _InProcess:
 
 def in_process(handler: Callable[[Request], Awaitable[Response]]) -> Dispatch:
     """The Lambda API handler as the deploy's providers call it (no socket, same checks)."""
-    async def dispatch(method: str, path: str, query: str, headers: dict[str, str],
-                       body: bytes, caller: Any = None) -> tuple[int, list[tuple[str, str]], bytes]:
+
+    async def dispatch(
+        method: str, path: str, query: str, headers: dict[str, str], body: bytes, caller: Any = None
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         request = Request(method, path, query, headers, body, _InProcess())  # type: ignore[arg-type]
         request.caller = caller
         response = await handler(request)
         return response.status, response.headers, response.body or b""
+
     return dispatch
 
 
@@ -53,20 +56,36 @@ _API_TYPES = ("AWS::ApiGatewayV2::Api", "AWS::ApiGateway::RestApi")
 
 def describe(stack: Stack) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "StackName": stack.name, "StackId": stack.stack_id, "StackStatus": stack.status,
-        "CreationTime": stack.created_at, "LastUpdatedTime": stack.updated_at,
-        "Parameters": [{"ParameterKey": k, "ParameterValue": v if isinstance(v, str)
-                        else ",".join(map(str, v))} for k, v in stack.parameters.items()],
+        "StackName": stack.name,
+        "StackId": stack.stack_id,
+        "StackStatus": stack.status,
+        "CreationTime": stack.created_at,
+        "LastUpdatedTime": stack.updated_at,
+        "Parameters": [
+            {
+                "ParameterKey": k,
+                "ParameterValue": v if isinstance(v, str) else ",".join(map(str, v)),
+            }
+            for k, v in stack.parameters.items()
+        ],
         "Outputs": stack.outputs,
-        "Resources": [{"LogicalResourceId": r.logical_id, "PhysicalResourceId": r.physical_id,
-                       "ResourceType": r.type, "ResourceStatus": r.status,
-                       **({"ResourceStatusReason": r.reason} if r.reason else {}),
-                       **({"Arn": _arn(r.attributes)} if _arn(r.attributes) else {})}
-                      for r in stack.resources.values()],
+        "Resources": [
+            {
+                "LogicalResourceId": r.logical_id,
+                "PhysicalResourceId": r.physical_id,
+                "ResourceType": r.type,
+                "ResourceStatus": r.status,
+                **({"ResourceStatusReason": r.reason} if r.reason else {}),
+                **({"Arn": _arn(r.attributes)} if _arn(r.attributes) else {}),
+            }
+            for r in stack.resources.values()
+        ],
         "HttpApis": _apis(stack),
-        "FunctionUrls": [{"LogicalResourceId": r.logical_id,
-                          "FunctionUrl": r.attributes.get("FunctionUrl")}
-                         for r in stack.resources.values() if r.type == "AWS::Lambda::Url"],
+        "FunctionUrls": [
+            {"LogicalResourceId": r.logical_id, "FunctionUrl": r.attributes.get("FunctionUrl")}
+            for r in stack.resources.values()
+            if r.type == "AWS::Lambda::Url"
+        ],
         "Notices": stack.notices,
         "LastEventId": stack.event_seq,
     }
@@ -77,16 +96,24 @@ def describe(stack: Stack) -> dict[str, Any]:
 
 def _apis(stack: Stack) -> list[dict[str, Any]]:
     """Each HTTP API's URL: the one its last stage gave, else the API's own."""
-    stages = {r.properties.get("ApiId") or r.properties.get("RestApiId"): r.attributes
-              for r in stack.resources.values()
-              if r.type in ("AWS::ApiGatewayV2::Stage", "AWS::ApiGateway::Stage") or
-              (r.type == "AWS::ApiGateway::Deployment" and r.attributes.get("Url"))}
+    stages = {
+        r.properties.get("ApiId") or r.properties.get("RestApiId"): r.attributes
+        for r in stack.resources.values()
+        if r.type in ("AWS::ApiGatewayV2::Stage", "AWS::ApiGateway::Stage")
+        or (r.type == "AWS::ApiGateway::Deployment" and r.attributes.get("Url"))
+    }
     found = []
     for r in stack.resources.values():
         if r.type in _API_TYPES and not r.skipped and r.attributes.get("Url"):
             urls = stages.get(r.physical_id) or r.attributes
-            found.append({"LogicalResourceId": r.logical_id, "ApiId": r.physical_id,
-                          "Url": urls.get("Url"), "FallbackUrl": urls.get("FallbackUrl")})
+            found.append(
+                {
+                    "LogicalResourceId": r.logical_id,
+                    "ApiId": r.physical_id,
+                    "Url": urls.get("Url"),
+                    "FallbackUrl": urls.get("FallbackUrl"),
+                }
+            )
     return found
 
 
@@ -98,17 +125,23 @@ def _arn(attributes: dict[str, Any]) -> str | None:
 
 
 def _event(event: StackEvent) -> dict[str, Any]:
-    body = {"EventId": event.seq, "Timestamp": event.at, "LogicalResourceId": event.logical_id,
-            "ResourceType": event.type, "ResourceStatus": event.status,
-            "PhysicalResourceId": event.physical_id}
+    body = {
+        "EventId": event.seq,
+        "Timestamp": event.at,
+        "LogicalResourceId": event.logical_id,
+        "ResourceType": event.type,
+        "ResourceStatus": event.status,
+        "PhysicalResourceId": event.physical_id,
+    }
     if event.reason:
         body["ResourceStatusReason"] = event.reason
     return body
 
 
 def _cfn_error(error: errors.LaminaError, request_id: str) -> Response:
-    return wire.json_response(error.status, {"Code": error.error_type, "Message": error.message},
-                              request_id)
+    return wire.json_response(
+        error.status, {"Code": error.error_type, "Message": error.message}, request_id
+    )
 
 
 async def put_package(ctx: ApiContext, request: Request, request_id: str) -> Response:
@@ -123,8 +156,7 @@ async def missing_packages(ctx: ApiContext, request: Request, request_id: str) -
     keys = wire.json_body(request.body).get("Keys")
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         return _cfn_error(errors.TemplateError("Keys must be a list of package keys"), request_id)
-    return wire.json_response(200, {"Missing": await ctx.stacks.missing_packages(keys)},
-                              request_id)
+    return wire.json_response(200, {"Missing": await ctx.stacks.missing_packages(keys)}, request_id)
 
 
 def _document(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], bool]:
@@ -136,16 +168,20 @@ def _document(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], boo
     given = body.get("Parameters") or {}
     if not isinstance(given, dict):
         raise errors.TemplateError("Parameters must be a map of names to values")
-    return document, {str(k): v if isinstance(v, str) else str(v) for k, v in given.items()}, \
-        bool(body.get("SkipUnsupported"))
+    return (
+        document,
+        {str(k): v if isinstance(v, str) else str(v) for k, v in given.items()},
+        bool(body.get("SkipUnsupported")),
+    )
 
 
 async def _own(ctx: ApiContext, request: Request, name: str, taken: bool = False) -> None:
     """Another account's stack is not found (and its name `taken` for a deploy: stack names
     are unique across the engine's accounts)."""
     stack = await ctx.stacks.find(name)
-    if stack is None or (stack_account(stack.stack_id) or ctx.account) == \
-            ctx.caller_account(request):
+    if stack is None or (stack_account(stack.stack_id) or ctx.account) == ctx.caller_account(
+        request
+    ):
         return
     if taken:
         raise errors.TemplateError(f"Stack name {name} is taken by another account")
@@ -156,8 +192,9 @@ async def put_stack(ctx: ApiContext, request: Request, request_id: str, name: st
     try:
         document, given, skip = _document(wire.json_body(request.body))
         await _own(ctx, request, name, taken=True)
-        stack, changes = await ctx.stacks.deploy(name, document, given, skip,
-                                                 ctx.caller_account(request))
+        stack, changes = await ctx.stacks.deploy(
+            name, document, given, skip, ctx.caller_account(request)
+        )
     except errors.LaminaError as exc:
         return _cfn_error(exc, request_id)
     return wire.json_response(200, {**describe(stack), "Changes": changes}, request_id)
@@ -165,12 +202,26 @@ async def put_stack(ctx: ApiContext, request: Request, request_id: str, name: st
 
 async def list_stacks(ctx: ApiContext, request: Request, request_id: str) -> Response:
     account = ctx.caller_account(request)
-    stacks = [s for s in await ctx.stacks.list()
-              if (stack_account(s.stack_id) or ctx.account) == account]
-    return wire.json_response(200, {"Stacks": [
-        {"StackName": s.name, "StackId": s.stack_id, "StackStatus": s.status,
-         "LastUpdatedTime": s.updated_at, "Resources": len(s.resources),
-         **({"StackStatusReason": s.reason} if s.reason else {})} for s in stacks]}, request_id)
+    stacks = [
+        s for s in await ctx.stacks.list() if (stack_account(s.stack_id) or ctx.account) == account
+    ]
+    return wire.json_response(
+        200,
+        {
+            "Stacks": [
+                {
+                    "StackName": s.name,
+                    "StackId": s.stack_id,
+                    "StackStatus": s.status,
+                    "LastUpdatedTime": s.updated_at,
+                    "Resources": len(s.resources),
+                    **({"StackStatusReason": s.reason} if s.reason else {}),
+                }
+                for s in stacks
+            ]
+        },
+        request_id,
+    )
 
 
 async def get_stack(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
@@ -182,20 +233,19 @@ async def get_stack(ctx: ApiContext, request: Request, request_id: str, name: st
     return wire.json_response(200, describe(stack), request_id)
 
 
-async def stack_events(ctx: ApiContext, request: Request, request_id: str,
-                       name: str) -> Response:
+async def stack_events(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     after = request.query_params().get("after", "0")
     try:
         await _own(ctx, request, name)
         stack, found = await ctx.stacks.events(name, int(after) if after.isdigit() else 0)
     except errors.LaminaError as exc:
         return _cfn_error(exc, request_id)
-    return wire.json_response(200, {"StackStatus": stack.status,
-                                    "Events": [_event(e) for e in found]}, request_id)
+    return wire.json_response(
+        200, {"StackStatus": stack.status, "Events": [_event(e) for e in found]}, request_id
+    )
 
 
-async def delete_stack(ctx: ApiContext, request: Request, request_id: str,
-                       name: str) -> Response:
+async def delete_stack(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     try:
         await _own(ctx, request, name)
         stack = await ctx.stacks.destroy(name)

@@ -28,46 +28,56 @@ PATH_PREFIX = "/_lamina/url/"
 
 
 # configuration ----------------------------------------------------------------------
-def describe(ctx: ApiContext, request: Request, config: FunctionUrlConfig,
-             with_modified: bool = True, read: bool = True) -> dict[str, Any]:
+def describe(
+    ctx: ApiContext,
+    request: Request,
+    config: FunctionUrlConfig,
+    with_modified: bool = True,
+    read: bool = True,
+) -> dict[str, Any]:
     """The configuration as the API answers it; the URL's port is the one the caller used."""
     port = request.headers.get("host", "").rpartition(":")[2]
     port = port if port.isdigit() else "80"
     url = f"http://{config.url_id}.lambda-url.{ctx.region}.localhost:{port}/"
     qualifier = None if config.qualifier == LATEST else config.qualifier
-    return config.to_wire(url, ctx.functions.arn(config.function, qualifier), with_modified,
-                          read)
+    return config.to_wire(url, ctx.functions.arn(config.function, qualifier), with_modified, read)
 
 
-async def create_url(ctx: ApiContext, request: Request, request_id: str,
-                     name: str) -> Response:
+async def create_url(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     name, qualifier = ctx.qualified(request, name)
     document = wire.json_body(request.body)
-    config = await ctx.urls.create(name, qualifier, document.get("AuthType"),
-                                   document.get("Cors"), document.get("InvokeMode"))
-    return wire.json_response(201, describe(ctx, request, config, with_modified=False,
-                                           read=False), request_id)
+    config = await ctx.urls.create(
+        name, qualifier, document.get("AuthType"), document.get("Cors"), document.get("InvokeMode")
+    )
+    return wire.json_response(
+        201, describe(ctx, request, config, with_modified=False, read=False), request_id
+    )
 
 
 async def get_url(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     name, qualifier = ctx.qualified(request, name)
-    return wire.json_response(200, describe(ctx, request, ctx.urls.get(name, qualifier)),
-                              request_id)
+    return wire.json_response(
+        200, describe(ctx, request, ctx.urls.get(name, qualifier)), request_id
+    )
 
 
-async def update_url(ctx: ApiContext, request: Request, request_id: str,
-                     name: str) -> Response:
+async def update_url(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     name, qualifier = ctx.qualified(request, name)
     document = wire.json_body(request.body)
-    changes = {key: document[member] for key, member in (
-        ("auth_type", "AuthType"), ("cors", "Cors"), ("invoke_mode", "InvokeMode"))
-        if member in document}
+    changes = {
+        key: document[member]
+        for key, member in (
+            ("auth_type", "AuthType"),
+            ("cors", "Cors"),
+            ("invoke_mode", "InvokeMode"),
+        )
+        if member in document
+    }
     config = await ctx.urls.update(name, qualifier, **changes)
     return wire.json_response(200, describe(ctx, request, config, read=False), request_id)
 
 
-async def delete_url(ctx: ApiContext, request: Request, request_id: str,
-                     name: str) -> Response:
+async def delete_url(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     name, qualifier = ctx.qualified(request, name)
     await ctx.urls.delete(name, qualifier)
     return wire.empty_response(204, request_id)
@@ -89,7 +99,7 @@ def target(request: Request) -> tuple[str, str] | None:
     if match is not None:
         return match.group(1).lower(), request.raw_path or "/"
     if request.raw_path.startswith(PATH_PREFIX):
-        url_id, _, rest = request.raw_path[len(PATH_PREFIX):].partition("/")
+        url_id, _, rest = request.raw_path[len(PATH_PREFIX) :].partition("/")
         return url_id.lower(), "/" + rest
     return None
 
@@ -106,34 +116,49 @@ def _verified(ctx: ApiContext, request: Request) -> bool:
     return True
 
 
-async def serve(ctx: ApiContext, request: Request, request_id: str, url_id: str,
-                path: str) -> Response:
+async def serve(
+    ctx: ApiContext, request: Request, request_id: str, url_id: str, path: str
+) -> Response:
     config = ctx.urls.by_id(url_id)
     if config is None:
         return _response(urls.forbidden(), request_id)
     origin = request.headers.get("origin")
     cors = config.cors
-    if (request.method == "OPTIONS" and cors is not None
-            and "access-control-request-method" in request.headers):
-        return Response(200, [*urls.cors_headers(cors, origin, preflight=True),
-                              ("x-amzn-RequestId", request_id)])
+    if (
+        request.method == "OPTIONS"
+        and cors is not None
+        and "access-control-request-method" in request.headers
+    ):
+        return Response(
+            200,
+            [*urls.cors_headers(cors, origin, preflight=True), ("x-amzn-RequestId", request_id)],
+        )
     if config.auth_type == "AWS_IAM" and not _verified(ctx, request):
         return _response(urls.forbidden(), request_id)
-    http_request = urls.HttpRequest(request.method, path, request.query,
-                                    list(request.headers.items()), request.body,
-                                    protocol=f"HTTP/{request.http_version}")
-    shape = urls.http_event(http_request, config, ctx.region, ctx.account, request_id,
-                            time.time())
+    http_request = urls.HttpRequest(
+        request.method,
+        path,
+        request.query,
+        list(request.headers.items()),
+        request.body,
+        protocol=f"HTTP/{request.http_version}",
+    )
+    shape = urls.http_event(http_request, config, ctx.region, ctx.account, request_id, time.time())
     if request.caller is not None:  # --auth sigv4: the verified identity, not the header's
         shape["requestContext"]["authorizer"]["iam"].update(
-            accountId=request.caller.account, userArn=request.caller.arn)
+            accountId=request.caller.account, userArn=request.caller.arn
+        )
     event = json.dumps(shape).encode()
     if len(event) > limits.SYNC_PAYLOAD:
         return _response(urls.plain_error(413, "Payload Too Large"), request_id)
     qualifier = None if config.qualifier == LATEST else config.qualifier
-    command = InvokeCommand(arns.FunctionRef(config.function, qualifier), qualifier, event,
-                            trace_id=request.headers.get("x-amzn-trace-id"),
-                            request_id=request_id)
+    command = InvokeCommand(
+        arns.FunctionRef(config.function, qualifier),
+        qualifier,
+        event,
+        trace_id=request.headers.get("x-amzn-trace-id"),
+        request_id=request_id,
+    )
     extra = urls.cors_headers(cors, origin)
     if config.invoke_mode == "RESPONSE_STREAM":
         return await _streamed(ctx, command, extra, request.method == "HEAD")
@@ -143,15 +168,17 @@ async def serve(ctx: ApiContext, request: Request, request_id: str, url_id: str,
         return _response(_refused(error), request_id, extra)
     outcome = result.outcome
     assert outcome is not None  # only a DryRun has none
-    mapped = urls.function_failed() if outcome.function_error else urls.http_response(
-        outcome.payload)
+    mapped = (
+        urls.function_failed() if outcome.function_error else urls.http_response(outcome.payload)
+    )
     if request.method == "HEAD":
         mapped.body = b""
     return _response(mapped, result.request_id, extra)
 
 
-async def _streamed(ctx: ApiContext, command: InvokeCommand, extra: list[tuple[str, str]],
-                    head_only: bool) -> Response:
+async def _streamed(
+    ctx: ApiContext, command: InvokeCommand, extra: list[tuple[str, str]], head_only: bool
+) -> Response:
     """Relay a streamed response: status and headers from its prelude, then the body as the
     function writes it. A function that does not stream gets its result sent as it is,
     without BUFFERED's mapping (AWS sends `{"statusCode": …, "body": …}` itself)."""
@@ -166,8 +193,12 @@ async def _streamed(ctx: ApiContext, command: InvokeCommand, extra: list[tuple[s
         except errors.LaminaError as error:
             return _response(_refused(error), "", extra)
         outcome = result.outcome
-        mapped = urls.function_failed() if outcome.function_error else urls.HttpResponse(
-            200, [("Content-Type", "application/json")], outcome.payload)
+        assert outcome is not None  # None only for a DryRun
+        mapped = (
+            urls.function_failed()
+            if outcome.function_error
+            else urls.HttpResponse(200, [("Content-Type", "application/json")], outcome.payload)
+        )
         return _response(mapped, result.request_id, extra)
     _, content_type, request_id = first.result()
     buffered = b""
@@ -188,12 +219,14 @@ async def _streamed(ctx: ApiContext, command: InvokeCommand, extra: list[tuple[s
         status, headers = head
     headers = _safe([*headers, *extra, ("x-amzn-RequestId", request_id)])
     ended = item[0] == "end"
-    return Response(status, headers, stream=_relay(sink, task, b"" if head_only else rest,
-                                                   ended, head_only))
+    return Response(
+        status, headers, stream=_relay(sink, task, b"" if head_only else rest, ended, head_only)
+    )
 
 
-async def _relay(sink: asyncio.Queue[Any], task: asyncio.Future[Any], first: bytes,
-                 ended: bool, head_only: bool) -> AsyncIterator[bytes]:
+async def _relay(
+    sink: asyncio.Queue[Any], task: asyncio.Future[Any], first: bytes, ended: bool, head_only: bool
+) -> AsyncIterator[bytes]:
     if first:
         yield first
     while not ended:
@@ -216,8 +249,9 @@ def _refused(error: errors.LaminaError) -> HttpResponse:
     return urls.bad_gateway()
 
 
-def _response(mapped: HttpResponse, request_id: str,
-              extra: list[tuple[str, str]] | None = None) -> Response:
+def _response(
+    mapped: HttpResponse, request_id: str, extra: list[tuple[str, str]] | None = None
+) -> Response:
     headers = [*mapped.headers, *(extra or []), ("x-amzn-RequestId", request_id)]
     return Response(mapped.status, _safe(headers), mapped.body)
 

@@ -34,13 +34,18 @@ def empty_response(status: int, request_id: str) -> Response:
 
 def error_response(error: errors.LaminaError, request_id: str) -> Response:
     """The one place an error becomes HTTP: status, x-amzn-ErrorType, AWS-shaped body."""
-    headers = [("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", error.error_type),
-               ("Content-Type", JSON), *error.headers()]
+    headers = [
+        ("x-amzn-RequestId", request_id),
+        ("x-amzn-ErrorType", error.error_type),
+        ("Content-Type", JSON),
+        *error.headers(),
+    ]
     return Response(error.status, headers, json.dumps(error.body()).encode())
 
 
-def function_configuration(config: FunctionConfig, arn: str,
-                           listed: bool = False) -> dict[str, Any]:
+def function_configuration(
+    config: FunctionConfig, arn: str, listed: bool = False
+) -> dict[str, Any]:
     """The FunctionConfiguration shape (GetFunctionConfiguration and friends). `listed`: as
     ListFunctions and ListVersionsByFunction show it, without the state fields and the
     runtime version (as AWS lists them)."""
@@ -67,48 +72,59 @@ def function_configuration(config: FunctionConfig, arn: str,
     if config.dead_letter_target:
         body["DeadLetterConfig"] = {"TargetArn": config.dead_letter_target}
     if config.vpc is not None:
-        body["VpcConfig"] = {"SubnetIds": list(config.vpc.subnet_ids),
-                             "SecurityGroupIds": list(config.vpc.security_group_ids),
-                             "VpcId": config.vpc.vpc_id,
-                             "Ipv6AllowedForDualStack": config.vpc.ipv6_dual_stack}
+        body["VpcConfig"] = {
+            "SubnetIds": list(config.vpc.subnet_ids),
+            "SecurityGroupIds": list(config.vpc.security_group_ids),
+            "VpcId": config.vpc.vpc_id,
+            "Ipv6AllowedForDualStack": config.vpc.ipv6_dual_stack,
+        }
     body["TracingConfig"] = {"Mode": config.tracing_mode}
     body["RevisionId"] = config.revision_id
     if not listed:
         body.update(_state(config))
     if config.layers:
-        body["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code_size}
-                          for layer in config.layers]
+        body["Layers"] = [
+            {"Arn": layer.arn, "CodeSize": layer.code_size} for layer in config.layers
+        ]
     body["PackageType"] = config.package_type
     body["Architectures"] = list(config.architectures)
     body["EphemeralStorage"] = {"Size": config.ephemeral_storage}
     body["SnapStart"] = {"ApplyOn": "None", "OptimizationStatus": "Off"}
     if config.runtime is not None and not listed:
-        body["RuntimeVersionConfig"] = {"RuntimeVersionArn": config.runtime_version_arn or
-                                        runtimes.version_arn(arn.split(":")[3], config.runtime)}
+        body["RuntimeVersionConfig"] = {
+            "RuntimeVersionArn": config.runtime_version_arn
+            or runtimes.version_arn(arn.split(":")[3], config.runtime)
+        }
     body["LoggingConfig"] = logging_config(config)
     if config.tenant_isolation:
         body["TenancyConfig"] = {"TenantIsolationMode": config.tenant_isolation}
     if config.capacity_provider is not None:
         body["CapacityProviderConfig"] = {
-            "LambdaManagedInstancesCapacityProviderConfig": dict(config.capacity_provider)}
+            "LambdaManagedInstancesCapacityProviderConfig": dict(config.capacity_provider)
+        }
     if config.durable_config:
         body["DurableConfig"] = dict(config.durable_config)
     return body
 
 
 def _state(config: FunctionConfig) -> dict[str, str]:
-    fields = {"State": config.state, "StateReason": config.state_reason,
-              "StateReasonCode": config.state_reason_code,
-              "LastUpdateStatus": config.last_update_status,
-              "LastUpdateStatusReason": config.last_update_status_reason,
-              "LastUpdateStatusReasonCode": config.last_update_status_reason_code}
+    fields = {
+        "State": config.state,
+        "StateReason": config.state_reason,
+        "StateReasonCode": config.state_reason_code,
+        "LastUpdateStatus": config.last_update_status,
+        "LastUpdateStatusReason": config.last_update_status_reason,
+        "LastUpdateStatusReasonCode": config.last_update_status_reason_code,
+    }
     return {key: value for key, value in fields.items() if value is not None}
 
 
 def logging_config(config: FunctionConfig) -> dict[str, str]:
     """LoggingConfig as AWS shows it: the levels only with the JSON format."""
-    body = {"LogFormat": config.log_format,
-            "LogGroup": config.log_group or f"/aws/lambda/{config.name}"}
+    body = {
+        "LogFormat": config.log_format,
+        "LogGroup": config.log_group or f"/aws/lambda/{config.name}",
+    }
     if config.application_log_level is not None:
         body["ApplicationLogLevel"] = config.application_log_level
     if config.system_log_level is not None:
@@ -119,9 +135,12 @@ def logging_config(config: FunctionConfig) -> dict[str, str]:
 def layer_version(layer: LayerVersion, location: str | None = None) -> dict[str, Any]:
     """A layer version as PublishLayerVersion and GetLayerVersion answer it (with the
     archive's `location`), or as a LayerVersionsListItem (without)."""
-    body: dict[str, Any] = {"LayerVersionArn": layer.version_arn, "Version": layer.version,
-                            "Description": layer.description,
-                            "CreatedDate": layer.created_date}
+    body: dict[str, Any] = {
+        "LayerVersionArn": layer.version_arn,
+        "Version": layer.version,
+        "Description": layer.description,
+        "CreatedDate": layer.created_date,
+    }
     if layer.compatible_runtimes is not None:  # shown when given, even empty (as AWS does)
         body["CompatibleRuntimes"] = list(layer.compatible_runtimes)
     if layer.compatible_architectures is not None:
@@ -129,18 +148,30 @@ def layer_version(layer: LayerVersion, location: str | None = None) -> dict[str,
     if layer.license_info is not None:
         body["LicenseInfo"] = layer.license_info
     if location is not None:
-        body = {"Content": {"Location": location, "CodeSha256": layer.code_sha256,
-                            "CodeSize": layer.code_size}, "LayerArn": layer.arn, **body}
+        body = {
+            "Content": {
+                "Location": location,
+                "CodeSha256": layer.code_sha256,
+                "CodeSize": layer.code_size,
+            },
+            "LayerArn": layer.arn,
+            **body,
+        }
     return body
 
 
 def invocation_summary(summary: InvocationSummary) -> dict[str, Any]:
     return {
-        "RequestId": summary.request_id, "FunctionName": summary.function,
-        "Qualifier": summary.qualifier, "InvocationType": summary.invocation_type,
-        "AcceptedAt": summary.accepted_at, "Status": summary.status,
-        "FinishedAt": summary.finished_at, "Attempts": summary.attempts,
-        "ErrorType": summary.error_type, "DurationMs": summary.duration_ms,
+        "RequestId": summary.request_id,
+        "FunctionName": summary.function,
+        "Qualifier": summary.qualifier,
+        "InvocationType": summary.invocation_type,
+        "AcceptedAt": summary.accepted_at,
+        "Status": summary.status,
+        "FinishedAt": summary.finished_at,
+        "Attempts": summary.attempts,
+        "ErrorType": summary.error_type,
+        "DurationMs": summary.duration_ms,
     }
 
 
@@ -163,8 +194,7 @@ def json_body(body: bytes) -> dict[str, Any]:
     return document
 
 
-def _typed(document: dict[str, Any], key: str, kind: type | tuple[type, ...],
-           field: str) -> Any:
+def _typed(document: dict[str, Any], key: str, kind: type | tuple[type, ...], field: str) -> Any:
     value = document.get(key)
     if value is None:
         return None
@@ -184,8 +214,9 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
     variables = None
     if environment is not None:
         variables = _typed(environment, "Variables", dict, "environment.variables") or {}
-        variables = {str(k): v if isinstance(v, str) else json.dumps(v)
-                     for k, v in variables.items()}
+        variables = {
+            str(k): v if isinstance(v, str) else json.dumps(v) for k, v in variables.items()
+        }
     ephemeral = _typed(document, "EphemeralStorage", dict, "ephemeralStorage")
     dead_letter = _typed(document, "DeadLetterConfig", dict, "deadLetterConfig")
     tracing = _typed(document, "TracingConfig", dict, "tracingConfig")
@@ -196,8 +227,10 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
     snap_start = _typed(document, "SnapStart", dict, "snapStart")
     if snap_start is not None and snap_start.get("ApplyOn") not in ("PublishedVersions", "None"):
         raise errors.ValidationError.field(  # checked, not acted on: Lamina has no SnapStart
-            snap_start.get("ApplyOn"), "snapStart.applyOn",
-            "Member must satisfy enum value set: [PublishedVersions, None]")
+            snap_start.get("ApplyOn"),
+            "snapStart.applyOn",
+            "Member must satisfy enum value set: [PublishedVersions, None]",
+        )
     return FunctionSettings(
         runtime=_typed(document, "Runtime", str, "runtime"),
         handler=_typed(document, "Handler", str, "handler"),
@@ -208,25 +241,35 @@ def function_settings(document: dict[str, Any]) -> FunctionSettings:
         environment=variables,
         architectures=tuple(architectures) if architectures is not None else None,
         ephemeral_storage=_typed(ephemeral, "Size", int, "ephemeralStorage.size")
-        if ephemeral else None,
-        dead_letter_target=(dead_letter or {}).get("TargetArn") if dead_letter is not None
+        if ephemeral
+        else None,
+        dead_letter_target=(dead_letter or {}).get("TargetArn")
+        if dead_letter is not None
         else None,
         tracing_mode=_typed(tracing, "Mode", str, "tracingConfig.mode") if tracing else None,
         layers=tuple(layers) if layers is not None else None,
         log_format=_typed(logging_config, "LogFormat", str, "loggingConfig.logFormat")
-        if logging_config else None,
-        application_log_level=_typed(logging_config, "ApplicationLogLevel", str,
-                                     "loggingConfig.applicationLogLevel")
-        if logging_config else None,
-        system_log_level=_typed(logging_config, "SystemLogLevel", str,
-                                "loggingConfig.systemLogLevel") if logging_config else None,
+        if logging_config
+        else None,
+        application_log_level=_typed(
+            logging_config, "ApplicationLogLevel", str, "loggingConfig.applicationLogLevel"
+        )
+        if logging_config
+        else None,
+        system_log_level=_typed(
+            logging_config, "SystemLogLevel", str, "loggingConfig.systemLogLevel"
+        )
+        if logging_config
+        else None,
         log_group=_typed(logging_config, "LogGroup", str, "loggingConfig.logGroup")
-        if logging_config else None,
+        if logging_config
+        else None,
         vpc=vpc_config(_typed(document, "VpcConfig", dict, "vpcConfig")),
         tenant_isolation=_tenancy(tenancy),
         package_type=_typed(document, "PackageType", str, "packageType"),
         capacity_provider=capacity.function_config(document["CapacityProviderConfig"])
-        if "CapacityProviderConfig" in document else None,
+        if "CapacityProviderConfig" in document
+        else None,
         durable_config=_typed(document, "DurableConfig", dict, "durableConfig"),
     )
 
@@ -237,10 +280,8 @@ def vpc_config(document: dict[str, Any] | None) -> VpcConfig | None:
         return None
     subnets = _typed(document, "SubnetIds", list, "vpcConfig.subnetIds") or []
     groups = _typed(document, "SecurityGroupIds", list, "vpcConfig.securityGroupIds") or []
-    ipv6 = _typed(document, "Ipv6AllowedForDualStack", bool,
-                  "vpcConfig.ipv6AllowedForDualStack")
-    return VpcConfig(tuple(map(str, subnets)), tuple(map(str, groups)),
-                     ipv6_dual_stack=bool(ipv6))
+    ipv6 = _typed(document, "Ipv6AllowedForDualStack", bool, "vpcConfig.ipv6AllowedForDualStack")
+    return VpcConfig(tuple(map(str, subnets)), tuple(map(str, groups)), ipv6_dual_stack=bool(ipv6))
 
 
 def _tenancy(tenancy: dict[str, Any] | None) -> str | None:
@@ -248,8 +289,9 @@ def _tenancy(tenancy: dict[str, Any] | None) -> str | None:
         return None
     mode = _typed(tenancy, "TenantIsolationMode", str, "tenancyConfig.tenantIsolationMode")
     if mode is None:
-        raise errors.ValidationError.field("null", "tenancyConfig.tenantIsolationMode",
-                                           "Member must not be null")
+        raise errors.ValidationError.field(
+            "null", "tenancyConfig.tenantIsolationMode", "Member must not be null"
+        )
     return str(mode)
 
 
@@ -260,12 +302,16 @@ def code_source(code: dict[str, Any] | None, prefix: str = "code.") -> CodeSourc
         raise errors.InvalidParameterValue("Please provide a source for function code.")
     encoded = code.get("ZipFile")
     if encoded is None and code.get("S3Bucket") is not None:
-        return CodeSource(s3=s3_object(code.get("S3Bucket"), code.get("S3Key"),
-                                       code.get("S3ObjectVersion"), prefix))
+        return CodeSource(
+            s3=s3_object(
+                code.get("S3Bucket"), code.get("S3Key"), code.get("S3ObjectVersion"), prefix
+            )
+        )
     if code.get("ImageUri"):
         raise errors.InvalidParameterValue(
             "Lamina accepts deployment packages as ZipFile or S3 objects only (container "
-            "images are not supported yet).")
+            "images are not supported yet)."
+        )
     if not isinstance(encoded, str) or not encoded:
         raise errors.InvalidParameterValue("Please provide a source for function code.")
     try:
@@ -291,16 +337,23 @@ def paginate(items: list[Any], params: dict[str, str]) -> tuple[list[Any], str |
     if not marker.isdigit():
         raise errors.InvalidParameterValue("Invalid Marker value.")
     start = int(marker)
-    return items[start:start + limit], (str(start + limit) if start + limit < len(items) else None)
+    return items[start : start + limit], (
+        str(start + limit) if start + limit < len(items) else None
+    )
 
 
 def alias_configuration(alias: Alias, arn: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"AliasArn": arn, "Name": alias.name,
-                            "FunctionVersion": alias.function_version,
-                            "Description": alias.description, "RevisionId": alias.revision_id}
+    body: dict[str, Any] = {
+        "AliasArn": arn,
+        "Name": alias.name,
+        "FunctionVersion": alias.function_version,
+        "Description": alias.description,
+        "RevisionId": alias.revision_id,
+    }
     if alias.additional_version:
-        body["RoutingConfig"] = {"AdditionalVersionWeights": {
-            alias.additional_version: alias.additional_weight}}
+        body["RoutingConfig"] = {
+            "AdditionalVersionWeights": {alias.additional_version: alias.additional_weight}
+        }
     return body
 
 
@@ -312,8 +365,9 @@ def routing(document: dict[str, Any]) -> dict[str, float] | None:
     if weights is None:
         return {}
     if not isinstance(weights, dict):
-        raise errors.ValidationError.field(weights, "routingConfig.additionalVersionWeights",
-                                           "Member must be a map")
+        raise errors.ValidationError.field(
+            weights, "routingConfig.additionalVersionWeights", "Member must be a map"
+        )
     return {str(k): v for k, v in weights.items()}
 
 
@@ -322,8 +376,9 @@ def function_version(value: str | None) -> bool:
     if value is None:
         return False
     if value != "ALL":
-        raise errors.ValidationError.field(value, "functionVersion",
-                                           "Member must satisfy enum value set: [ALL]")
+        raise errors.ValidationError.field(
+            value, "functionVersion", "Member must satisfy enum value set: [ALL]"
+        )
     return True
 
 
@@ -332,7 +387,8 @@ def max_items(value: str | None) -> int:
         return 50
     if not value.isdigit() or not 1 <= int(value) <= 10_000:
         raise errors.ValidationError.field(
-            value, "maxItems", "Member must have value between 1 and 10000")
+            value, "maxItems", "Member must have value between 1 and 10000"
+        )
     return int(value)
 
 
@@ -346,8 +402,10 @@ def invocation_type(header: str | None, streaming: bool = False) -> str:
     allowed = ("RequestResponse", "DryRun") if streaming else INVOCATION_TYPES
     if header not in allowed:
         raise errors.ValidationError.field(
-            header, "invocationType",
-            "Member must satisfy enum value set: [" + ", ".join(sorted(allowed)) + "]")
+            header,
+            "invocationType",
+            "Member must satisfy enum value set: [" + ", ".join(sorted(allowed)) + "]",
+        )
     return header
 
 
@@ -355,8 +413,9 @@ def log_type(header: str | None) -> bool:
     if header is None or header == "" or header == "None":
         return False
     if header != "Tail":
-        raise errors.ValidationError.field(header, "logType",
-                                           "Member must satisfy enum value set: [None, Tail]")
+        raise errors.ValidationError.field(
+            header, "logType", "Member must satisfy enum value set: [None, Tail]"
+        )
     return True
 
 
@@ -366,14 +425,16 @@ def client_context(header: str | None) -> str | None:
         return None
     if len(header) > limits.CLIENT_CONTEXT:
         raise errors.InvalidRequestContent(
-            f"Client context must be smaller than {limits.CLIENT_CONTEXT} bytes.")
+            f"Client context must be smaller than {limits.CLIENT_CONTEXT} bytes."
+        )
     try:
         text = base64.b64decode(header, validate=True).decode()
         if not isinstance(json.loads(text), dict):
             raise ValueError
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise errors.InvalidRequestContent(
-            "Client context must be a valid Base64-encoded JSON object.") from None
+            "Client context must be a valid Base64-encoded JSON object."
+        ) from None
     return text
 
 
@@ -388,24 +449,35 @@ def payload(body: bytes, invocation: str) -> bytes:
         json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: nested deep
         raise errors.InvalidRequestContent(
-            "Could not parse request body into json: Could not parse payload into json: "
-            f"{exc}") from None
+            f"Could not parse request body into json: Could not parse payload into json: {exc}"
+        ) from None
     return body
 
 
 def too_large_payload(size: int, invocation: str) -> errors.RequestTooLarge:
     if invocation == "Event":
-        return errors.RequestTooLarge(f"{size} byte payload is too large for the Event "
-                                      f"invocation type (limit {limits.ASYNC_PAYLOAD} bytes)")
+        return errors.RequestTooLarge(
+            f"{size} byte payload is too large for the Event "
+            f"invocation type (limit {limits.ASYNC_PAYLOAD} bytes)"
+        )
     return errors.RequestTooLarge(
-        f"Request must be smaller than {limits.SYNC_PAYLOAD} bytes for the InvokeFunction "
-        "operation")
+        f"Request must be smaller than {limits.SYNC_PAYLOAD} bytes for the InvokeFunction operation"
+    )
 
 
-def invoke_response(request_id: str, version: str, body: bytes, content_type: str,
-                    function_error: bool, log_tail: bytes | None) -> Response:
-    headers = [("x-amzn-RequestId", request_id), ("X-Amz-Executed-Version", version),
-               ("Content-Type", content_type)]
+def invoke_response(
+    request_id: str,
+    version: str,
+    body: bytes,
+    content_type: str,
+    function_error: bool,
+    log_tail: bytes | None,
+) -> Response:
+    headers = [
+        ("x-amzn-RequestId", request_id),
+        ("X-Amz-Executed-Version", version),
+        ("Content-Type", content_type),
+    ]
     if function_error:
         headers.append(("X-Amz-Function-Error", "Unhandled"))
     if log_tail is not None:

@@ -34,8 +34,9 @@ from lamina.domain import urls
 from lamina.domain.apis import HttpApi, Match
 from lamina.domain.urls import HttpRequest, HttpResponse
 
-_V1_RESULT_KEYS = frozenset(("statusCode", "headers", "multiValueHeaders", "body",
-                             "isBase64Encoded"))
+_V1_RESULT_KEYS = frozenset(
+    ("statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded")
+)
 
 
 def domain_name(api: HttpApi, region: str) -> str:
@@ -43,20 +44,48 @@ def domain_name(api: HttpApi, region: str) -> str:
 
 
 # requests → events -------------------------------------------------------------------
-def event(api: HttpApi, found: Match, request: HttpRequest, stage_path: str, region: str,
-          account: str, request_id: str, now: float) -> dict[str, Any]:
+def event(
+    api: HttpApi,
+    found: Match,
+    request: HttpRequest,
+    stage_path: str,
+    region: str,
+    account: str,
+    request_id: str,
+    now: float,
+) -> dict[str, Any]:
     """The event the route's function receives (`request.path` is the path as called,
     `stage_path` the path after the stage prefix)."""
     if found.route.payload_format == "2.0":
-        context = {"accountId": account, "apiId": api.api_id,
-                   "domainName": domain_name(api, region), "domainPrefix": api.api_id}
-        return urls.payload_v2(request, context, found.route.key, api.stage, request_id, now,
-                               found.path_parameters or None, api.stage_variables or None)
+        context = {
+            "accountId": account,
+            "apiId": api.api_id,
+            "domainName": domain_name(api, region),
+            "domainPrefix": api.api_id,
+        }
+        return urls.payload_v2(
+            request,
+            context,
+            found.route.key,
+            api.stage,
+            request_id,
+            now,
+            found.path_parameters or None,
+            api.stage_variables or None,
+        )
     return payload_v1(api, found, request, stage_path, region, account, request_id, now)
 
 
-def payload_v1(api: HttpApi, found: Match, request: HttpRequest, stage_path: str,
-               region: str, account: str, request_id: str, now: float) -> dict[str, Any]:
+def payload_v1(
+    api: HttpApi,
+    found: Match,
+    request: HttpRequest,
+    stage_path: str,
+    region: str,
+    account: str,
+    request_id: str,
+    now: float,
+) -> dict[str, Any]:
     rest = api.protocol == "REST"
     headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
@@ -73,34 +102,72 @@ def payload_v1(api: HttpApi, found: Match, request: HttpRequest, stage_path: str
     path = stage_path if rest else request.path
     body, binary = _body(request)
     return {
-        "version": "1.0", "resource": resource, "path": path, "httpMethod": request.method,
-        "headers": headers or None, "multiValueHeaders": multi_headers or None,
+        "version": "1.0",
+        "resource": resource,
+        "path": path,
+        "httpMethod": request.method,
+        "headers": headers or None,
+        "multiValueHeaders": multi_headers or None,
         "queryStringParameters": query or None,
         "multiValueQueryStringParameters": multi_query or None,
-        "requestContext": _context_v1(api, found, request, region, account, request_id, now,
-                                      headers.get("User-Agent" if rest else "user-agent")),
+        "requestContext": _context_v1(
+            api,
+            found,
+            request,
+            region,
+            account,
+            request_id,
+            now,
+            headers.get("User-Agent" if rest else "user-agent"),
+        ),
         "pathParameters": found.path_parameters or None,
         "stageVariables": dict(api.stage_variables) or None,
-        "body": body, "isBase64Encoded": binary}
+        "body": body,
+        "isBase64Encoded": binary,
+    }
 
 
-def _context_v1(api: HttpApi, found: Match, request: HttpRequest, region: str, account: str,
-                request_id: str, now: float, user_agent: str | None) -> dict[str, Any]:
+def _context_v1(
+    api: HttpApi,
+    found: Match,
+    request: HttpRequest,
+    region: str,
+    account: str,
+    request_id: str,
+    now: float,
+    user_agent: str | None,
+) -> dict[str, Any]:
     resource = found.route.path
     return {
-        "accountId": account, "apiId": api.api_id, "domainName": domain_name(api, region),
-        "domainPrefix": api.api_id, "extendedRequestId": _short_id(request_id),
+        "accountId": account,
+        "apiId": api.api_id,
+        "domainName": domain_name(api, region),
+        "domainPrefix": api.api_id,
+        "extendedRequestId": _short_id(request_id),
         "httpMethod": request.method,
-        "identity": {"accessKey": None, "accountId": None, "caller": None,
-                     "cognitoAuthenticationProvider": None, "cognitoAuthenticationType": None,
-                     "cognitoIdentityId": None, "cognitoIdentityPoolId": None,
-                     "principalOrgId": None, "sourceIp": request.source_ip, "user": None,
-                     "userAgent": user_agent, "userArn": None},
-        "path": request.path, "protocol": request.protocol, "requestId": request_id,
+        "identity": {
+            "accessKey": None,
+            "accountId": None,
+            "caller": None,
+            "cognitoAuthenticationProvider": None,
+            "cognitoAuthenticationType": None,
+            "cognitoIdentityId": None,
+            "cognitoIdentityPoolId": None,
+            "principalOrgId": None,
+            "sourceIp": request.source_ip,
+            "user": None,
+            "userAgent": user_agent,
+            "userArn": None,
+        },
+        "path": request.path,
+        "protocol": request.protocol,
+        "requestId": request_id,
         "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
         "requestTimeEpoch": int(now * 1000),
         "resourceId": hashlib.sha1(f"{api.api_id}{resource}".encode()).hexdigest()[:6],
-        "resourcePath": resource, "stage": api.stage}
+        "resourcePath": resource,
+        "stage": api.stage,
+    }
 
 
 def _body(request: HttpRequest) -> tuple[str | None, bool]:
@@ -138,7 +205,7 @@ def _response_v1(api: HttpApi, payload: bytes) -> HttpResponse:
     if not isinstance(document, dict):
         return failed(api)
     if api.protocol == "REST" and not set(document) <= _V1_RESULT_KEYS:
-        return failed(api)   # "Malformed Lambda proxy response"
+        return failed(api)  # "Malformed Lambda proxy response"
     status = document.get("statusCode", 200 if api.protocol == "HTTP" else None)
     if isinstance(status, str) and status.isdigit():
         status = int(status)

@@ -28,8 +28,9 @@ METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "ANY")
 DEFAULT_ROUTE = "$default"
 DEFAULT_STAGE = "$default"
 API_ID_RE = re.compile(r"[a-z0-9]{10}")
-HOST_RE = re.compile(r"([a-z0-9]{10})\.execute-api(?:\.[a-z0-9-]+)?\.localhost(?::\d+)?",
-                     re.IGNORECASE)
+HOST_RE = re.compile(
+    r"([a-z0-9]{10})\.execute-api(?:\.[a-z0-9-]+)?\.localhost(?::\d+)?", re.IGNORECASE
+)
 _STAGE_RE = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 _PARAM_RE = re.compile(r"\{([A-Za-z0-9._\-]+)(\+?)\}")
 _LITERAL_RE = re.compile(r"[A-Za-z0-9._\-~:@!$&'()*,;=%]+")
@@ -39,10 +40,10 @@ TIMEOUT_RANGE_MS = (50, 30_000)
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    method: str            # "GET", ..., or "ANY"
-    path: str              # "/items/{id}", "/files/{proxy+}", "/", or "$default" (HTTP APIs)
-    target_arn: str        # Lambda function ARN (maybe qualified)
-    payload_format: str    # "1.0" (REST API proxy) or "2.0" (HTTP API default)
+    method: str  # "GET", ..., or "ANY"
+    path: str  # "/items/{id}", "/files/{proxy+}", "/", or "$default" (HTTP APIs)
+    target_arn: str  # Lambda function ARN (maybe qualified)
+    payload_format: str  # "1.0" (REST API proxy) or "2.0" (HTTP API default)
     timeout_ms: int = 30000
 
     @property
@@ -53,13 +54,13 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class HttpApi:
-    api_id: str            # 10 lowercase letters/digits, as API Gateway makes them
+    api_id: str  # 10 lowercase letters/digits, as API Gateway makes them
     name: str
-    protocol: str          # "REST" (API Gateway v1) or "HTTP" (v2)
-    stage: str             # "Prod", "$default", ...
+    protocol: str  # "REST" (API Gateway v1) or "HTTP" (v2)
+    stage: str  # "Prod", "$default", ...
     routes: tuple[Route, ...]
     stage_variables: dict[str, str] = field(default_factory=dict)
-    cors: dict[str, Any] | None = None   # HTTP API CorsConfiguration shape
+    cors: dict[str, Any] | None = None  # HTTP API CorsConfiguration shape
     stack: str | None = None
 
 
@@ -72,26 +73,32 @@ def validate(api: HttpApi) -> None:
     """Raise errors.InvalidParameterValue naming the bad route or member."""
     if not isinstance(api.api_id, str) or not API_ID_RE.fullmatch(api.api_id):
         raise errors.InvalidParameterValue(
-            f"API id {api.api_id!r} is not valid: 10 lowercase letters or digits.")
+            f"API id {api.api_id!r} is not valid: 10 lowercase letters or digits."
+        )
     if api.protocol not in PROTOCOLS:
         raise errors.InvalidParameterValue(
-            f"API {api.api_id}: Protocol must be REST or HTTP (got {api.protocol!r}).")
+            f"API {api.api_id}: Protocol must be REST or HTTP (got {api.protocol!r})."
+        )
     if not isinstance(api.name, str) or not api.name:
         raise errors.InvalidParameterValue(f"API {api.api_id}: Name is required.")
     _check_stage(api)
     if not isinstance(api.stage_variables, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in api.stage_variables.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in api.stage_variables.items()
+    ):
         raise errors.InvalidParameterValue(
-            f"API {api.api_id}: StageVariables must map names to text values.")
+            f"API {api.api_id}: StageVariables must map names to text values."
+        )
     if api.cors is not None and (api.protocol != "HTTP" or not isinstance(api.cors, dict)):
         raise errors.InvalidParameterValue(
-            f"API {api.api_id}: Cors is an HTTP API's CorsConfiguration object.")
+            f"API {api.api_id}: Cors is an HTTP API's CorsConfiguration object."
+        )
     seen: set[str] = set()
     for route in api.routes:
         _check_route(api, route)
         if route.key in seen:
             raise errors.InvalidParameterValue(
-                f"API {api.api_id}: route {route.key} is given twice.")
+                f"API {api.api_id}: route {route.key} is given twice."
+            )
         seen.add(route.key)
 
 
@@ -101,7 +108,9 @@ def _check_stage(api: HttpApi) -> None:
     if not isinstance(api.stage, str) or not _STAGE_RE.fullmatch(api.stage):
         raise errors.InvalidParameterValue(
             f"API {api.api_id}: stage {api.stage!r} is not valid (letters, digits, '-', '_'"
-            + ("; $default is for HTTP APIs" if api.stage == DEFAULT_STAGE else "") + ").")
+            + ("; $default is for HTTP APIs" if api.stage == DEFAULT_STAGE else "")
+            + ")."
+        )
 
 
 def _check_route(api: HttpApi, route: Route) -> None:
@@ -117,7 +126,8 @@ def _check_route(api: HttpApi, route: Route) -> None:
     low, high = TIMEOUT_RANGE_MS
     if not isinstance(route.timeout_ms, int) or not low <= route.timeout_ms <= high:
         raise errors.InvalidParameterValue(
-            f"{where}: TimeoutInMillis must be between {low} and {high}.")
+            f"{where}: TimeoutInMillis must be between {low} and {high}."
+        )
     if route.path == DEFAULT_ROUTE:
         if api.protocol != "HTTP":
             raise errors.InvalidParameterValue(f"{where}: $default routes are for HTTP APIs.")
@@ -138,10 +148,12 @@ def _check_path(where: str, path: Any) -> None:
             continue
         if param.group(2) and i != len(segments) - 1:
             raise errors.InvalidParameterValue(
-                f"{where}: a greedy {{{param.group(1)}+}} must be the last segment.")
+                f"{where}: a greedy {{{param.group(1)}+}} must be the last segment."
+            )
         if param.group(1) in names:
             raise errors.InvalidParameterValue(
-                f"{where}: path parameter {param.group(1)} is given twice.")
+                f"{where}: path parameter {param.group(1)} is given twice."
+            )
         names.add(param.group(1))
 
 
@@ -164,7 +176,7 @@ def split_stage(api: HttpApi, raw_path: str) -> str | None:
     if raw_path == prefix:
         return "/"
     if raw_path.startswith(prefix + "/"):
-        return raw_path[len(prefix):]
+        return raw_path[len(prefix) :]
     return None
 
 
@@ -192,8 +204,10 @@ def match(api: HttpApi, method: str, path: str) -> Match | None:
 def allowed_methods(api: HttpApi, path: str) -> bool:
     """Whether some route has `path` with any method (REST answers 403 either way)."""
     segments = _segments(path)
-    return any(r.path != DEFAULT_ROUTE and _bind(_segments(r.path), segments) is not None
-               for r in api.routes)
+    return any(
+        r.path != DEFAULT_ROUTE and _bind(_segments(r.path), segments) is not None
+        for r in api.routes
+    )
 
 
 def _bind(pattern: list[str], segments: list[str]) -> dict[str, str] | None:
@@ -225,12 +239,26 @@ def _rank(path: str) -> tuple[int, ...]:
 
 # the wire shape of the admin API and the store ----------------------------------------
 def to_wire(api: HttpApi) -> dict[str, Any]:
-    return {"ApiId": api.api_id, "Name": api.name, "ProtocolType": api.protocol,
-            "StageName": api.stage, "StageVariables": dict(api.stage_variables),
-            "CorsConfiguration": api.cors, "Stack": api.stack,
-            "Routes": [{"RouteKey": r.key, "Method": r.method, "Path": r.path,
-                        "TargetArn": r.target_arn, "PayloadFormatVersion": r.payload_format,
-                        "TimeoutInMillis": r.timeout_ms} for r in api.routes]}
+    return {
+        "ApiId": api.api_id,
+        "Name": api.name,
+        "ProtocolType": api.protocol,
+        "StageName": api.stage,
+        "StageVariables": dict(api.stage_variables),
+        "CorsConfiguration": api.cors,
+        "Stack": api.stack,
+        "Routes": [
+            {
+                "RouteKey": r.key,
+                "Method": r.method,
+                "Path": r.path,
+                "TargetArn": r.target_arn,
+                "PayloadFormatVersion": r.payload_format,
+                "TimeoutInMillis": r.timeout_ms,
+            }
+            for r in api.routes
+        ],
+    }
 
 
 def from_wire(api_id: str, document: dict[str, Any]) -> HttpApi:
@@ -245,12 +273,22 @@ def from_wire(api_id: str, document: dict[str, Any]) -> HttpApi:
         method, path = r.get("Method"), r.get("Path")
         if method is None and path is None and r.get("RouteKey") == DEFAULT_ROUTE:
             method, path = "ANY", DEFAULT_ROUTE
-        built.append(Route(method=str(method).upper() if method else "ANY", path=path,
-                           target_arn=r.get("TargetArn"),
-                           payload_format=r.get("PayloadFormatVersion", default_format),
-                           timeout_ms=r.get("TimeoutInMillis", 30_000)))
-    return HttpApi(api_id=api_id, name=document.get("Name") or api_id, protocol=protocol,
-                   stage=document.get("StageName",
-                                      DEFAULT_STAGE if protocol == "HTTP" else "Prod"),
-                   routes=tuple(built), stage_variables=document.get("StageVariables") or {},
-                   cors=document.get("CorsConfiguration"), stack=document.get("Stack"))
+        built.append(
+            Route(
+                method=str(method).upper() if method else "ANY",
+                path=path,
+                target_arn=r.get("TargetArn"),
+                payload_format=r.get("PayloadFormatVersion", default_format),
+                timeout_ms=r.get("TimeoutInMillis", 30_000),
+            )
+        )
+    return HttpApi(
+        api_id=api_id,
+        name=document.get("Name") or api_id,
+        protocol=protocol,
+        stage=document.get("StageName", DEFAULT_STAGE if protocol == "HTTP" else "Prod"),
+        routes=tuple(built),
+        stage_variables=document.get("StageVariables") or {},
+        cors=document.get("CorsConfiguration"),
+        stack=document.get("Stack"),
+    )

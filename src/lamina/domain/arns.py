@@ -26,19 +26,22 @@ ALIAS_RE = re.compile(r"(?!^[0-9]+$)([a-zA-Z0-9_-]+)")
 _REGION = r"(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}"
 FUNCTION_NAME_PATTERN = (
     rf"(arn:(aws[a-zA-Z-]*)?:lambda:)?({_REGION}:)?(\d{{12}}:)?(function:)?"
-    r"([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?")
+    r"([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
+)
 CREATE_NAME_PATTERN = (
     rf"(arn:(aws[a-zA-Z-]*)?:lambda:)?({_REGION}:)?(\d{{12}}:)?(function:)?"
-    r"([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?")
+    r"([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
+)
 QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
 _FUNCTION_NAME_RE = re.compile(FUNCTION_NAME_PATTERN)
 _CREATE_NAME_RE = re.compile(CREATE_NAME_PATTERN)
 _QUALIFIER_RE = re.compile(QUALIFIER_PATTERN)
 _PARTS_RE = re.compile(
     rf"(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?:(?P<region>{_REGION}):)?(?:(?P<account>\d{{12}}):)?"
-    r"(?:function:)?(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>[^:]+))?")
+    r"(?:function:)?(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>[^:]+))?"
+)
 MAX_NAME = 64
-MAX_CREATE_VALUE = 140   # CreateFunction's FunctionName (a name, or an ARN)
+MAX_CREATE_VALUE = 140  # CreateFunction's FunctionName (a name, or an ARN)
 MAX_QUALIFIER = 128
 
 
@@ -52,8 +55,14 @@ class FunctionRef:
 
 
 @functools.lru_cache(maxsize=4096)  # pure, and on every Invoke: names repeat
-def parse_function_name(value: str, region: str, account: str | None, field: str = "functionName",
-                        qualifier: str | None = None, creating: bool = False) -> FunctionRef:
+def parse_function_name(
+    value: str,
+    region: str,
+    account: str | None,
+    field: str = "functionName",
+    qualifier: str | None = None,
+    creating: bool = False,
+) -> FunctionRef:
     """Parse any accepted FunctionName form; raise the error AWS gives for a bad one. The
     `Qualifier` parameter, if any, is checked with it: AWS reports every broken constraint of
     the two in one ValidationException. An ARN of another account than `account` is refused
@@ -63,18 +72,21 @@ def parse_function_name(value: str, region: str, account: str | None, field: str
         raise errors.ValidationError.fields(problems)
     match = _PARTS_RE.fullmatch(value)
     if match is None:  # cannot happen: the patterns above accept only what this one parses
-        raise errors.ValidationError.field(value, field, "Member must satisfy regular "
-                                           "expression pattern: " + FUNCTION_NAME_PATTERN)
+        raise errors.ValidationError.field(
+            value, field, "Member must satisfy regular expression pattern: " + FUNCTION_NAME_PATTERN
+        )
     if match["region"] is not None and match["region"] != region:
         raise errors.ResourceNotFound(
-            f"Functions from '{match['region']}' are not reachable in this region ('{region}')")
+            f"Functions from '{match['region']}' are not reachable in this region ('{region}')"
+        )
     if match["account"] and account is not None and match["account"] != account:
         raise errors.AccessDenied("")
     name = match["name"]
     if creating and len(name) > MAX_NAME:
         raise errors.InvalidParameterValue(
             f"1 validation error detected: Value '{name}' at '{field}' failed to satisfy "
-            f"constraint: Member must have length less than or equal to {MAX_NAME}")
+            f"constraint: Member must have length less than or equal to {MAX_NAME}"
+        )
     return FunctionRef(name, match["qualifier"], match["account"] or None)
 
 
@@ -83,12 +95,14 @@ def _name_problems(value: str, field: str, creating: bool) -> list[tuple[str, st
         return [(value, field, "Member must have length greater than or equal to 1")]
     problems = []
     if creating and len(value) > MAX_CREATE_VALUE:
-        problems.append((value, field, "Member must have length less than or equal to "
-                         f"{MAX_CREATE_VALUE}"))
+        problems.append(
+            (value, field, f"Member must have length less than or equal to {MAX_CREATE_VALUE}")
+        )
     pattern = _CREATE_NAME_RE if creating else _FUNCTION_NAME_RE
     if not pattern.fullmatch(value):
-        problems.append((value, field,
-                         "Member must satisfy regular expression pattern: " + pattern.pattern))
+        problems.append(
+            (value, field, "Member must satisfy regular expression pattern: " + pattern.pattern)
+        )
     return problems
 
 
@@ -98,11 +112,21 @@ def qualifier_problems(qualifier: str | None) -> list[tuple[str, str, str]]:
         return []
     problems = []
     if len(qualifier) > MAX_QUALIFIER:
-        problems.append((qualifier, "qualifier",
-                         f"Member must have length less than or equal to {MAX_QUALIFIER}"))
+        problems.append(
+            (
+                qualifier,
+                "qualifier",
+                f"Member must have length less than or equal to {MAX_QUALIFIER}",
+            )
+        )
     if not _QUALIFIER_RE.fullmatch(qualifier):
-        problems.append((qualifier, "qualifier",
-                         "Member must satisfy regular expression pattern: " + QUALIFIER_PATTERN))
+        problems.append(
+            (
+                qualifier,
+                "qualifier",
+                "Member must satisfy regular expression pattern: " + QUALIFIER_PATTERN,
+            )
+        )
     return problems
 
 
@@ -115,7 +139,8 @@ def merge_qualifier(ref: FunctionRef, qualifier: str | None) -> str | None:
         if ref.qualifier is not None and ref.qualifier != qualifier:
             raise errors.InvalidParameterValue(
                 "The derived qualifier from the function name does not match the specified "
-                "qualifier.")
+                "qualifier."
+            )
         return qualifier
     return ref.qualifier
 

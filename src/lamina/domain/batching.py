@@ -38,8 +38,8 @@ RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 class BatchResult:
     """What a batch's outcome means for its records."""
 
-    ok: bool                       # complete success
-    failed: tuple[str, ...] = ()   # identifiers reported as failed (a partial failure)
+    ok: bool  # complete success
+    failed: tuple[str, ...] = ()  # identifiers reported as failed (a partial failure)
 
     @property
     def whole_batch_failed(self) -> bool:
@@ -50,8 +50,9 @@ SUCCESS = BatchResult(True)
 FAILURE = BatchResult(False)
 
 
-def result_of(function_error: bool, payload: bytes, report_failures: bool,
-              identifiers: list[str]) -> BatchResult:
+def result_of(
+    function_error: bool, payload: bytes, report_failures: bool, identifiers: list[str]
+) -> BatchResult:
     """Interpret an invocation of a batch (the identifiers of its records, in order)."""
     if function_error:
         return FAILURE
@@ -155,8 +156,9 @@ def before_stream_batch(oldest_arrival: float, now: float, max_age: int) -> Give
     return GiveUp(0, RECORD_AGE_EXCEEDED) if too_old(oldest_arrival, now, max_age) else None
 
 
-def after_stream_batch(result: BatchResult, identifiers: list[str], retries: int,
-                       max_retries: int, bisect: bool) -> StreamDecision:
+def after_stream_batch(
+    result: BatchResult, identifiers: list[str], retries: int, max_retries: int, bisect: bool
+) -> StreamDecision:
     """What a stream poller does after a batch with these records ran: `result` is its
     outcome (`result_of`), `retries` the retries this batch has had so far."""
     if result.ok:

@@ -16,10 +16,10 @@ class EngineInfo:
 
     engine: str
     address: str
-    state: str            # "ready" | "draining"
+    state: str  # "ready" | "draining"
     started_at: float
     lease_until: float
-    alive: bool           # its lease has not run out
+    alive: bool  # its lease has not run out
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,21 +56,30 @@ class CodeSource:
 def s3_object(bucket: object, key: object, version: object, prefix: str) -> S3Object:
     """An S3Bucket / S3Key / S3ObjectVersion triple, checked as the API model says
     (`prefix`: `code.` for CreateFunction, empty for UpdateFunctionCode)."""
-    if not isinstance(bucket, str) or not 3 <= len(bucket) <= 63 \
-            or _BUCKET_RE.fullmatch(bucket) is None:
+    if (
+        not isinstance(bucket, str)
+        or not 3 <= len(bucket) <= 63
+        or _BUCKET_RE.fullmatch(bucket) is None
+    ):
         raise errors.ValidationError.field(
-            bucket, f"{prefix}s3Bucket", "Member must satisfy regular expression pattern: "
+            bucket,
+            f"{prefix}s3Bucket",
+            "Member must satisfy regular expression pattern: "
             f"{_BUCKET_PATTERN}; Member must have length less than or equal to 63; Member must "
-            "have length greater than or equal to 3")
+            "have length greater than or equal to 3",
+        )
     if not isinstance(key, str) or not key:
         raise errors.InvalidParameterValue("Please provide a source for function code.")
     if len(key) > 1024:
-        raise errors.ValidationError.field(key, f"{prefix}s3Key",
-                                           "Member must have length less than or equal to 1024")
+        raise errors.ValidationError.field(
+            key, f"{prefix}s3Key", "Member must have length less than or equal to 1024"
+        )
     if version is not None and (not isinstance(version, str) or not 1 <= len(version) <= 1024):
         raise errors.ValidationError.field(
-            version, f"{prefix}s3ObjectVersion",
-            "Member must have length less than or equal to 1024")
+            version,
+            f"{prefix}s3ObjectVersion",
+            "Member must have length less than or equal to 1024",
+        )
     return S3Object(bucket, key, version)
 
 
@@ -81,14 +90,16 @@ def hot_reload_path(key: str) -> str:
     if not PurePosixPath(expanded).is_absolute():
         raise errors.InvalidParameterValue(
             "When using hot reloading, the archive key has to be an absolute path! Your "
-            f"archive key: {key}")
+            f"archive key: {key}"
+        )
     return os.path.normpath(expanded)
 
 
 def get_object_error(code: str, message: str) -> errors.InvalidParameterValue:
     """Lambda's answer when it cannot read the package from S3 (recorded against AWS)."""
     return errors.InvalidParameterValue(
-        f"Error occurred while GetObject. S3 Error Code: {code}. S3 Error Message: {message}")
+        f"Error occurred while GetObject. S3 Error Code: {code}. S3 Error Message: {message}"
+    )
 
 
 def contains(folder: str, path: str) -> bool:

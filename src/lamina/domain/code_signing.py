@@ -20,10 +20,14 @@ from typing import Any
 
 from lamina.domain import errors
 
-ARN_RE = re.compile(r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-"
-                    r"[a-z]+-\d{1}:\d{12}:code-signing-config:csc-[a-z0-9]{17}")
-PROFILE_ARN_RE = re.compile(r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}"
-                            r"((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)")
+ARN_RE = re.compile(
+    r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-"
+    r"[a-z]+-\d{1}:\d{12}:code-signing-config:csc-[a-z0-9]{17}"
+)
+PROFILE_ARN_RE = re.compile(
+    r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}"
+    r"((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
+)
 POLICIES = ("Warn", "Enforce")
 MAX_PROFILES = 20
 MAX_DESCRIPTION = 256
@@ -66,11 +70,13 @@ def check_arn(value: object, field_name: str = "codeSigningConfigArn") -> str:
     if not isinstance(value, str):
         raise errors.ValidationError.field(None, field_name, "Member must not be null")
     if len(value) > 200:
-        raise errors.ValidationError.field(value, field_name,
-                                           "Member must have length less than or equal to 200")
+        raise errors.ValidationError.field(
+            value, field_name, "Member must have length less than or equal to 200"
+        )
     if not ARN_RE.fullmatch(value):
         raise errors.ValidationError.field(
-            value, field_name, "Member must satisfy regular expression pattern: " + ARN_RE.pattern)
+            value, field_name, "Member must satisfy regular expression pattern: " + ARN_RE.pattern
+        )
     return value
 
 
@@ -78,23 +84,27 @@ def profiles(publishers: object, required: bool) -> tuple[str, ...] | None:
     """The signing profile version ARNs of an `AllowedPublishers` member."""
     if publishers is None:
         if required:
-            raise errors.ValidationError.field(None, "allowedPublishers",
-                                               "Member must not be null")
+            raise errors.ValidationError.field(None, "allowedPublishers", "Member must not be null")
         return None
     arns = publishers.get("SigningProfileVersionArns") if isinstance(publishers, dict) else None
     if not isinstance(arns, list):
         raise errors.ValidationError.field(
-            None, "allowedPublishers.signingProfileVersionArns", "Member must not be null")
+            None, "allowedPublishers.signingProfileVersionArns", "Member must not be null"
+        )
     if not 1 <= len(arns) <= MAX_PROFILES:
         raise errors.ValidationError.field(
-            arns, "allowedPublishers.signingProfileVersionArns",
+            arns,
+            "allowedPublishers.signingProfileVersionArns",
             f"Member must have length less than or equal to {MAX_PROFILES}, Member must have "
-            "length greater than or equal to 1")
+            "length greater than or equal to 1",
+        )
     for arn in arns:
         if not isinstance(arn, str) or not PROFILE_ARN_RE.fullmatch(arn):
             raise errors.ValidationError.field(
-                arn, "allowedPublishers.signingProfileVersionArns.member",
-                "Member must satisfy regular expression pattern: " + PROFILE_ARN_RE.pattern)
+                arn,
+                "allowedPublishers.signingProfileVersionArns.member",
+                "Member must satisfy regular expression pattern: " + PROFILE_ARN_RE.pattern,
+            )
     return tuple(arns)
 
 
@@ -107,8 +117,10 @@ def policy(policies: object) -> str | None:
         return None
     if value not in POLICIES:
         raise errors.ValidationError.field(
-            value, "codeSigningPolicies.untrustedArtifactOnDeployment",
-            "Member must satisfy enum value set: [Warn, Enforce]")
+            value,
+            "codeSigningPolicies.untrustedArtifactOnDeployment",
+            "Member must satisfy enum value set: [Warn, Enforce]",
+        )
     return str(value)
 
 
@@ -117,22 +129,24 @@ def description(value: object) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
         raise errors.ValidationError.field(
-            value, "description",
-            f"Member must have length less than or equal to {MAX_DESCRIPTION}")
+            value, "description", f"Member must have length less than or equal to {MAX_DESCRIPTION}"
+        )
     return value
 
 
 def not_found(arn: str) -> errors.ResourceNotFound:
     """What the configuration operations answer for an ARN that names no configuration."""
     return errors.ResourceNotFound(  # AWS's body has no Type here
-        f"The Lambda code signing configuration {arn} can not be found.", typed=False)
+        f"The Lambda code signing configuration {arn} can not be found.", typed=False
+    )
 
 
 def not_found_for_function(arn: str) -> errors.CodeSigningConfigNotFound:
     """What attaching a configuration that does not exist answers."""
     return errors.CodeSigningConfigNotFound(
         "The code signing configuration cannot be found. Check that the provided configuration "
-        f"is not deleted: {arn}.")
+        f"is not deleted: {arn}."
+    )
 
 
 def unverified(function: str) -> errors.CodeVerificationFailed:
@@ -140,10 +154,12 @@ def unverified(function: str) -> errors.CodeVerificationFailed:
     return errors.CodeVerificationFailed(
         "Lambda cannot deploy the function. The function or layer might be signed using a "
         "signature that the client is not configured to accept. Check the provided signature "
-        f"for {function}.")
+        f"for {function}."
+    )
 
 
 def in_use(arn: str) -> errors.ResourceConflict:  # message unconfirmed
     return errors.ResourceConflict(
         f"The code signing configuration {arn} cannot be deleted because it is used by one or "
-        "more functions.")
+        "more functions."
+    )

@@ -28,11 +28,21 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-MONTHS = {name: i + 1 for i, name in enumerate(
-    ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"))}
+MONTHS = {
+    name: i + 1
+    for i, name in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+    )
+}
 DAYS = {name: i + 1 for i, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
-FIELDS = (("minutes", 0, 59), ("hours", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12),
-          ("day-of-week", 1, 7), ("year", 1970, 2199))
+FIELDS = (
+    ("minutes", 0, 59),
+    ("hours", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 1, 7),
+    ("year", 1970, 2199),
+)
 _RANGE = re.compile(r"(\w+)(?:-(\w+))?(?:/(\d+))?")
 
 
@@ -44,12 +54,12 @@ class CronError(ValueError):
 class DaySpec:
     """How a day of a month is chosen: plain days, or one of the special forms."""
 
-    days: frozenset[int] = frozenset()      # day-of-month numbers, or weekdays (1=SUN)
-    last: int | None = None                 # L / L-n: last day minus n
-    weekday_near: int | None = None         # nW; 0 for LW
-    nth: tuple[int, int] | None = None      # (weekday, k): n#k
-    last_weekday: int | None = None         # nL: last such weekday of the month
-    any: bool = False                       # ?
+    days: frozenset[int] = frozenset()  # day-of-month numbers, or weekdays (1=SUN)
+    last: int | None = None  # L / L-n: last day minus n
+    weekday_near: int | None = None  # nW; 0 for LW
+    nth: tuple[int, int] | None = None  # (weekday, k): n#k
+    last_weekday: int | None = None  # nL: last such weekday of the month
+    any: bool = False  # ?
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +74,12 @@ class Cron:
     def days_in(self, year: int, month: int) -> list[int]:
         """The days of `month` that match, ascending."""
         length = calendar.monthrange(year, month)[1]
-        spec, by_week = ((self.day_of_month, False) if not self.day_of_month.any
-                         else (self.day_of_week, True))
-        return sorted(d for d in _matching_days(spec, by_week, year, month, length)
-                      if 1 <= d <= length)
+        spec, by_week = (
+            (self.day_of_month, False) if not self.day_of_month.any else (self.day_of_week, True)
+        )
+        return sorted(
+            d for d in _matching_days(spec, by_week, year, month, length) if 1 <= d <= length
+        )
 
     def next_after(self, moment: dt.datetime) -> dt.datetime | None:
         """The first matching minute strictly after `moment` (naive wall time), or None
@@ -99,8 +111,7 @@ class Cron:
         return None
 
 
-def _matching_days(spec: DaySpec, by_week: bool, year: int, month: int,
-                   length: int) -> set[int]:
+def _matching_days(spec: DaySpec, by_week: bool, year: int, month: int, length: int) -> set[int]:
     first_weekday = (calendar.weekday(year, month, 1) + 1) % 7 + 1  # 1=SUN … 7=SAT
 
     def weekday(day: int) -> int:
@@ -126,9 +137,9 @@ def _nearest_weekday(day: int, length: int, weekday: Callable[[int], int]) -> in
     """The weekday (Mon–Fri) nearest to `day`, never leaving the month (Quartz's W)."""
     day = min(day, length)
     name = weekday(day)
-    if name == 7:   # Saturday: Friday, or Monday when the 1st is a Saturday
+    if name == 7:  # Saturday: Friday, or Monday when the 1st is a Saturday
         return day - 1 if day > 1 else day + 2
-    if name == 1:   # Sunday: Monday, or Friday when it is the last day
+    if name == 1:  # Sunday: Monday, or Friday when it is the last day
         return day + 1 if day < length else day - 2
     return day
 
@@ -142,8 +153,14 @@ def parse(text: str) -> Cron:
     minutes, hours, dom, month, dow, year = (f.upper() for f in fields)
     if (dom == "?") == (dow == "?"):
         raise CronError("exactly one of day-of-month and day-of-week must be ?")
-    return Cron(_values(minutes, 0), _values(hours, 1), _day_of_month(dom),
-                _values(month, 3, MONTHS), _day_of_week(dow), _values(year, 5))
+    return Cron(
+        _values(minutes, 0),
+        _values(hours, 1),
+        _day_of_month(dom),
+        _values(month, 3, MONTHS),
+        _day_of_week(dow),
+        _values(year, 5),
+    )
 
 
 def _values(text: str, index: int, names: dict[str, int] | None = None) -> frozenset[int]:
@@ -154,8 +171,7 @@ def _values(text: str, index: int, names: dict[str, int] | None = None) -> froze
     return frozenset(found)
 
 
-def _item(item: str, name: str, low: int, high: int,
-          names: dict[str, int] | None) -> set[int]:
+def _item(item: str, name: str, low: int, high: int, names: dict[str, int] | None) -> set[int]:
     if item == "*":
         return set(range(low, high + 1))
     head, _, step_text = item.partition("/")

@@ -39,27 +39,45 @@ class DebugSettings:
     version: str
     port: int
     wait: bool = False
-    qualifier: str | None = None   # as given (an alias resolves to its version at the time)
+    qualifier: str | None = None  # as given (an alias resolves to its version at the time)
 
     def to_dict(self) -> dict[str, object]:
-        return {"FunctionName": self.function, "Version": self.version, "Port": self.port,
-                "Wait": self.wait, "Qualifier": self.qualifier, "Host": "127.0.0.1"}
+        return {
+            "FunctionName": self.function,
+            "Version": self.version,
+            "Port": self.port,
+            "Wait": self.wait,
+            "Qualifier": self.qualifier,
+            "Host": "127.0.0.1",
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DebugSettings:
         """As `to_dict` wrote it (the store keeps debug mode across restarts)."""
-        return cls(data["FunctionName"], data["Version"], int(data["Port"]),
-                   bool(data.get("Wait")), data.get("Qualifier"))
+        return cls(
+            data["FunctionName"],
+            data["Version"],
+            int(data["Port"]),
+            bool(data.get("Wait")),
+            data.get("Qualifier"),
+        )
 
 
-def debug_settings(function: str, version: str, runtime: str | None, port: object,
-                   wait: object, qualifier: str | None) -> DebugSettings:
+def debug_settings(
+    function: str,
+    version: str,
+    runtime: str | None,
+    port: object,
+    wait: object,
+    qualifier: str | None,
+) -> DebugSettings:
     """Debug mode for a version of a function on `runtime`; a clear 400 if it cannot be."""
     family = runtimes.family(runtime or "")
     if family not in DEFAULT_PORTS:
         raise errors.InvalidParameterValue(
             f"Lamina can debug Python and Node.js functions; {function} runs "
-            f"{runtime or 'a container image'}.")
+            f"{runtime or 'a container image'}."
+        )
     if port is None:
         port = DEFAULT_PORTS[family]
     if not isinstance(port, int) or isinstance(port, bool) or not 1024 <= port <= 65535:

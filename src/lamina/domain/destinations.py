@@ -34,7 +34,8 @@ def kind_of(arn: str) -> str | None:
 # A destination's pattern, as AWS's ValidationException quotes it (recorded 2025-11-25)
 DESTINATION_PATTERN = (
     r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:"
-    r"((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)")
+    r"((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
+)
 _DESTINATION_RE = re.compile(DESTINATION_PATTERN)
 
 
@@ -45,8 +46,10 @@ def check_event_destinations(on_success: str | None, on_failure: str | None) -> 
     for field, arn in (("onSuccess", on_success), ("onFailure", on_failure)):
         if arn is not None and not _DESTINATION_RE.fullmatch(arn):
             raise errors.ValidationError.field(
-                arn, f"destinationConfig.{field}.destination",
-                "Member must satisfy regular expression pattern: " + DESTINATION_PATTERN)
+                arn,
+                f"destinationConfig.{field}.destination",
+                "Member must satisfy regular expression pattern: " + DESTINATION_PATTERN,
+            )
     for key, arn in (("on_success", on_success), ("on_failure", on_failure)):
         if arn is None:
             continue
@@ -56,7 +59,8 @@ def check_event_destinations(on_success: str | None, on_failure: str | None) -> 
             shown_failure = f"OnFailure(destination={on_failure})" if on_failure else "null"
             raise errors.InvalidParameterValue(
                 f"The provided destination config DestinationConfig(onSuccess={shown_success}, "
-                f"onFailure={shown_failure}) is invalid.")
+                f"onFailure={shown_failure}) is invalid."
+            )
         kinds[key] = kind
     return kinds
 
@@ -80,15 +84,28 @@ def embed(payload: bytes) -> Any:
         return payload.decode("utf-8", "replace")
 
 
-def async_record(*, condition: str, request_id: str, function_arn: str, invoke_count: int,
-                 request_payload: bytes, timestamp: float, executed_version: str | None = None,
-                 function_error: bool = False, response_payload: bytes | None = None) -> bytes:
+def async_record(
+    *,
+    condition: str,
+    request_id: str,
+    function_arn: str,
+    invoke_count: int,
+    request_payload: bytes,
+    timestamp: float,
+    executed_version: str | None = None,
+    function_error: bool = False,
+    response_payload: bytes | None = None,
+) -> bytes:
     """The invocation record sent to an OnSuccess / OnFailure destination."""
     record: dict[str, Any] = {
         "version": "1.0",
         "timestamp": iso_timestamp(timestamp),
-        "requestContext": {"requestId": request_id, "functionArn": function_arn,
-                           "condition": condition, "approximateInvokeCount": invoke_count},
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": function_arn,
+            "condition": condition,
+            "approximateInvokeCount": invoke_count,
+        },
         "requestPayload": embed(request_payload),
     }
     if response_payload is not None:
@@ -115,8 +132,10 @@ def dlq_attributes(request_id: str, status_code: int, error_message: str) -> dic
     return {
         "RequestID": {"DataType": "String", "StringValue": request_id},
         "ErrorCode": {"DataType": "Number", "StringValue": str(status_code)},
-        "ErrorMessage": {"DataType": "String",
-                         "StringValue": (error_message or "")[:1024] or "(no message)"},
+        "ErrorMessage": {
+            "DataType": "String",
+            "StringValue": (error_message or "")[:1024] or "(no message)",
+        },
     }
 
 
@@ -130,8 +149,14 @@ def error_message_of(payload: bytes | None) -> str:
     return payload.decode("utf-8", "replace")
 
 
-def eventbridge_entry(record: bytes, bus_arn: str, function_arn: str, success: bool) -> dict[str, Any]:
+def eventbridge_entry(
+    record: bytes, bus_arn: str, function_arn: str, success: bool
+) -> dict[str, Any]:
     outcome = "Success" if success else "Failure"
-    return {"Source": "lambda", "DetailType": f"Lambda Function Invocation Result - {outcome}",
-            "Detail": record.decode(), "EventBusName": bus_arn,
-            "Resources": [bus_arn, function_arn]}
+    return {
+        "Source": "lambda",
+        "DetailType": f"Lambda Function Invocation Result - {outcome}",
+        "Detail": record.decode(),
+        "EventBusName": bus_arn,
+        "Resources": [bus_arn, function_arn],
+    }

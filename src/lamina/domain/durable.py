@@ -40,15 +40,20 @@ from typing import Any
 from lamina.domain import errors
 
 RUNNING, SUCCEEDED, FAILED, TIMED_OUT, STOPPED = (
-    "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
+    "RUNNING",
+    "SUCCEEDED",
+    "FAILED",
+    "TIMED_OUT",
+    "STOPPED",
+)
 STATUSES = (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, STOPPED)
 TERMINAL_OP = frozenset(("SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "STOPPED"))
 DEFAULT_RETENTION_DAYS = 14
 TIMEOUT_RANGE = (1, 31_622_400)
 RETENTION_RANGE = (1, 90)
-_PART: dict[str, bool] = {"part": True}   # a field kept outside the execution's row
-MAX_INVOCATION_FAILURES = 6     # consecutive failed invocations before the execution fails
-STATE_PAGE = 1000               # operations per GetDurableExecutionState page
+_PART: dict[str, bool] = {"part": True}  # a field kept outside the execution's row
+MAX_INVOCATION_FAILURES = 6  # consecutive failed invocations before the execution fails
+STATE_PAGE = 1000  # operations per GetDurableExecutionState page
 
 
 @dataclass(slots=True)
@@ -68,19 +73,19 @@ class Execution:
     result: str | None = None
     error: dict[str, Any] | None = None
     ended_at: float | None = None
-    op_count: int = 0                           # operations started (their positions)
-    event_count: int = 0                        # history events so far (the last EventId)
-    deadlines: dict[str, list[Any]] = field(default_factory=dict)   # op id → [kind, at]
+    op_count: int = 0  # operations started (their positions)
+    event_count: int = 0  # history events so far (the last EventId)
+    deadlines: dict[str, list[Any]] = field(default_factory=dict)  # op id → [kind, at]
     undelivered: list[str] = field(default_factory=list)
     token_seq: int = 0
     invoking: str | None = None
     invocation_started: float | None = None
-    lease_until: float | None = None            # an invocation not ended by then is lost
+    lease_until: float | None = None  # an invocation not ended by then is lost
     invoke_due: float | None = None
     failures: int = 0
-    final: dict[str, Any] | None = None         # EXECUTION SUCCEED/FAIL from a checkpoint
+    final: dict[str, Any] | None = None  # EXECUTION SUCCEED/FAIL from a checkpoint
     chained: dict[str, dict[str, Any]] = field(default_factory=dict)  # op id → invoke to run
-    parent: dict[str, str] | None = None          # {"arn", "op"} of a chained invoke
+    parent: dict[str, str] | None = None  # {"arn", "op"} of a chained invoke
     trace_id: str | None = None
     invocations: list[str] = field(default_factory=list)  # request ids, in order
     # not in the execution's own row: its operations (those loaded: `complete` when all
@@ -106,8 +111,7 @@ class Execution:
         """The execution's own row (without its operations and history)."""
         # not dataclasses.asdict: its deep copy of every operation and event was most of a
         # checkpoint's cost (the fields are plain JSON values already)
-        return json.dumps({name: getattr(self, name) for name in _FIELDS},
-                          separators=(",", ":"))
+        return json.dumps({name: getattr(self, name) for name in _FIELDS}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Execution:
@@ -144,31 +148,69 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Execution) if not f.metadata.
 
 def check_config(timeout: object, retention: object) -> None:
     """DurableConfig's ranges, as the model constrains them."""
-    for value, name, (low, high) in ((timeout, "durableConfig.executionTimeout", TIMEOUT_RANGE),
-                                     (retention, "durableConfig.retentionPeriodInDays",
-                                      RETENTION_RANGE)):
+    for value, name, (low, high) in (
+        (timeout, "durableConfig.executionTimeout", TIMEOUT_RANGE),
+        (retention, "durableConfig.retentionPeriodInDays", RETENTION_RANGE),
+    ):
         if value is None:
             continue
         if not isinstance(value, int) or isinstance(value, bool):
             raise errors.InvalidParameterValue(f"{name} must be an integer")
         if value < low:
             raise errors.ValidationError.field(
-                value, name, f"Member must have value greater than or equal to {low}")
+                value, name, f"Member must have value greater than or equal to {low}"
+            )
         if value > high:
             raise errors.ValidationError.field(
-                value, name, f"Member must have value less than or equal to {high}")
+                value, name, f"Member must have value less than or equal to {high}"
+            )
 
 
-def start(arn: str, execution_id: str, function: str, version: str, name: str, payload: str,
-          timeout: int, retention_days: int, now: float, trace_id: str | None = None,
-          parent: dict[str, str] | None = None) -> Execution:
-    ex = Execution(arn, execution_id, function, version, name, payload, now, timeout,
-                   retention_days, trace_id=trace_id, parent=parent, invoke_due=now)
+def start(
+    arn: str,
+    execution_id: str,
+    function: str,
+    version: str,
+    name: str,
+    payload: str,
+    timeout: int,
+    retention_days: int,
+    now: float,
+    trace_id: str | None = None,
+    parent: dict[str, str] | None = None,
+) -> Execution:
+    ex = Execution(
+        arn,
+        execution_id,
+        function,
+        version,
+        name,
+        payload,
+        now,
+        timeout,
+        retention_days,
+        trace_id=trace_id,
+        parent=parent,
+        invoke_due=now,
+    )
     ex.complete = True
-    _put(ex, {"Id": execution_id, "Type": "EXECUTION", "StartTimestamp": now,
-              "Status": "STARTED", "ExecutionDetails": {"InputPayload": payload}})
-    _event(ex, "ExecutionStarted", None, now, {
-        "Input": {"Payload": payload, "Truncated": False}, "ExecutionTimeout": timeout})
+    _put(
+        ex,
+        {
+            "Id": execution_id,
+            "Type": "EXECUTION",
+            "StartTimestamp": now,
+            "Status": "STARTED",
+            "ExecutionDetails": {"InputPayload": payload},
+        },
+    )
+    _event(
+        ex,
+        "ExecutionStarted",
+        None,
+        now,
+        {"Input": {"Payload": payload, "Truncated": False}, "ExecutionTimeout": timeout},
+    )
     return ex
 
 
@@ -178,8 +220,9 @@ def check_token(ex: Execution, token: str) -> None:
         raise errors.InvalidParameterValue("Invalid Checkpoint Token")
 
 
-def checkpoint(ex: Execution, token: str, updates: list[dict[str, Any]], now: float
-               ) -> tuple[str | None, list[dict[str, Any]]]:
+def checkpoint(
+    ex: Execution, token: str, updates: list[dict[str, Any]], now: float
+) -> tuple[str | None, list[dict[str, Any]]]:
     """Apply the SDK's updates; return (the next token, the operations the function has not
     seen). No token once the execution's own result was checkpointed (the SDK stops)."""
     check_token(ex, token)
@@ -200,8 +243,11 @@ def _apply(ex: Execution, update: dict[str, Any], now: float) -> str:
     if kind == "EXECUTION":
         if action not in ("SUCCEED", "FAIL"):
             raise errors.InvalidParameterValue(f"Invalid action {action} for EXECUTION.")
-        ex.final = ({"Result": update.get("Payload")} if action == "SUCCEED"
-                    else {"Error": update.get("Error") or {}})
+        ex.final = (
+            {"Result": update.get("Payload")}
+            if action == "SUCCEED"
+            else {"Error": update.get("Error") or {}}
+        )
         return ""
     handler = _HANDLERS.get((str(kind), str(action)))
     if handler is None:
@@ -211,10 +257,14 @@ def _apply(ex: Execution, update: dict[str, Any], now: float) -> str:
     return op_id
 
 
-def _new_op(update: dict[str, Any], current: dict[str, Any] | None, now: float,
-            status: str) -> dict[str, Any]:
-    op: dict[str, Any] = dict(current) if current else {
-        "Id": update["Id"], "Type": update["Type"], "StartTimestamp": now}
+def _new_op(
+    update: dict[str, Any], current: dict[str, Any] | None, now: float, status: str
+) -> dict[str, Any]:
+    op: dict[str, Any] = (
+        dict(current)
+        if current
+        else {"Id": update["Id"], "Type": update["Type"], "StartTimestamp": now}
+    )
     for key in ("ParentId", "Name", "SubType"):
         if update.get(key) is not None:
             op[key] = update[key]
@@ -237,11 +287,13 @@ def _require(current: dict[str, Any] | None, allowed: tuple[str | None, ...], wh
     status = None if current is None else current["Status"]
     if status not in allowed:
         raise errors.InvalidParameterValue(
-            f"Cannot {what}: operation {current['Id'] if current else ''} is {status}.")
+            f"Cannot {what}: operation {current['Id'] if current else ''} is {status}."
+        )
 
 
-def _step_start(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None,
-                now: float) -> None:
+def _step_start(
+    ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None, now: float
+) -> None:
     _require(cur, (None, "READY", "STARTED"), "start the step")
     op = _new_op(update, cur, now, "STARTED")
     op.setdefault("StepDetails", {"Attempt": 0})
@@ -250,8 +302,9 @@ def _step_start(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | Non
     _event(ex, "StepStarted", op, now, {})
 
 
-def _step_end(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None, now: float
-              ) -> None:
+def _step_end(
+    ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None, now: float
+) -> None:
     action = update["Action"]
     _require(cur, (None, "STARTED", "READY"), f"{action.lower()} the step")
     status = {"SUCCEED": "SUCCEEDED", "FAIL": "FAILED", "RETRY": "PENDING"}[action]
@@ -271,15 +324,22 @@ def _step_end(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None,
     op["StepDetails"] = details
     _put(ex, op)
     if update.get("Error") is not None or action == "FAIL":
-        _event(ex, "StepFailed", op, now, {"Error": _error(update.get("Error")),
-                                           "RetryDetails": retry})
+        _event(
+            ex, "StepFailed", op, now, {"Error": _error(update.get("Error")), "RetryDetails": retry}
+        )
     else:
-        _event(ex, "StepSucceeded", op, now, {"Result": _result(update.get("Payload")),
-                                              "RetryDetails": retry})
+        _event(
+            ex,
+            "StepSucceeded",
+            op,
+            now,
+            {"Result": _result(update.get("Payload")), "RetryDetails": retry},
+        )
 
 
-def _wait_start(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None,
-                now: float) -> None:
+def _wait_start(
+    ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None, now: float
+) -> None:
     _require(cur, (None,), "start the wait")
     seconds = int((update.get("WaitOptions") or {}).get("WaitSeconds") or 0)
     if not 1 <= seconds <= TIMEOUT_RANGE[1]:
@@ -288,12 +348,14 @@ def _wait_start(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | Non
     op["WaitDetails"] = {"ScheduledEndTimestamp": now + seconds, "Duration": seconds}
     _put(ex, op)
     ex.deadlines[op["Id"]] = ["wait", now + seconds]
-    _event(ex, "WaitStarted", op, now, {"Duration": seconds,
-                                        "ScheduledEndTimestamp": now + seconds})
+    _event(
+        ex, "WaitStarted", op, now, {"Duration": seconds, "ScheduledEndTimestamp": now + seconds}
+    )
 
 
-def _wait_cancel(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None,
-                 now: float) -> None:
+def _wait_cancel(
+    ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None, now: float
+) -> None:
     _require(cur, ("STARTED",), "cancel the wait")
     op = _new_op(update, cur, now, "CANCELLED")
     _put(ex, op)
@@ -301,8 +363,7 @@ def _wait_cancel(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | No
     _event(ex, "WaitCancelled", op, now, {"Error": _error(update.get("Error"))})
 
 
-def _context(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None,
-             now: float) -> None:
+def _context(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None, now: float) -> None:
     action = update["Action"]
     if action == "START":
         _require(cur, (None,), "start the context")
@@ -342,8 +403,9 @@ def parse_callback_id(value: str) -> tuple[str, str]:
     return arn, op_id
 
 
-def _callback_start(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None,
-                    now: float) -> None:
+def _callback_start(
+    ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None, now: float
+) -> None:
     _require(cur, (None,), "start the callback")
     options = update.get("CallbackOptions") or {}
     op = _new_op(update, cur, now, "STARTED")
@@ -374,8 +436,9 @@ def _arm_callback(ex: Execution, op: dict[str, Any], now: float, beat: bool = Fa
         ex.deadlines.pop(op["Id"], None)
 
 
-def _chained_start(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None,
-                   now: float) -> None:
+def _chained_start(
+    ex: Execution, update: dict[str, Any], cur: dict[str, Any] | None, now: float
+) -> None:
     """The engine resolved the target beforehand (`update["_Target"]`: the version it will run
     and, for a durable target, the child execution's ARN), so the history says it now."""
     _require(cur, (None,), "start the chained invoke")
@@ -386,10 +449,15 @@ def _chained_start(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | 
     op = _new_op(update, cur, now, "STARTED")
     op["ChainedInvokeDetails"] = {}
     _put(ex, op)
-    run = {"state": "due", "function": options["FunctionName"],
-           "payload": update.get("Payload"), "tenant": options.get("TenantId"),
-           "version": target.get("Version"), "child": target.get("ChildArn"),
-           "error": target.get("Error")}
+    run = {
+        "state": "due",
+        "function": options["FunctionName"],
+        "payload": update.get("Payload"),
+        "tenant": options.get("TenantId"),
+        "version": target.get("Version"),
+        "child": target.get("ChildArn"),
+        "error": target.get("Error"),
+    }
     ex.chained[op["Id"]] = run
     details: dict[str, Any] = {"FunctionName": run["function"]}
     if run["tenant"]:
@@ -402,8 +470,14 @@ def _chained_start(ex: Execution, update: dict[str, Any], cur: dict[str, Any] | 
     _event(ex, "ChainedInvokeStarted", op, now, details)
 
 
-def chained_finished(ex: Execution, op_id: str, status: str, now: float,
-                     result: str | None = None, error: dict[str, Any] | None = None) -> bool:
+def chained_finished(
+    ex: Execution,
+    op_id: str,
+    status: str,
+    now: float,
+    result: str | None = None,
+    error: dict[str, Any] | None = None,
+) -> bool:
     """Record how a chained invoke ended (SUCCEEDED, FAILED, TIMED_OUT, STOPPED).
 
     While an invocation of the execution runs, the outcome is held and recorded when that
@@ -414,28 +488,35 @@ def chained_finished(ex: Execution, op_id: str, status: str, now: float,
     if ex.status != RUNNING or op is None or op["Status"] != "STARTED":
         return False
     if ex.invoking is not None:
-        ex.chained[op_id] = {"state": "held", "status": status, "result": result,
-                             "error": error}
+        ex.chained[op_id] = {"state": "held", "status": status, "result": result, "error": error}
         return True
     ex.chained.pop(op_id, None)
     op = _new_op({}, op, now, status)
-    op["ChainedInvokeDetails"] = ({"Result": result} if status == "SUCCEEDED"
-                                  else {"Error": error or {}})
+    op["ChainedInvokeDetails"] = (
+        {"Result": result} if status == "SUCCEEDED" else {"Error": error or {}}
+    )
     _put(ex, op)
-    kind = {"SUCCEEDED": "Succeeded", "FAILED": "Failed", "TIMED_OUT": "TimedOut",
-            "STOPPED": "Stopped"}[status]
-    body = ({"Result": _result(result)} if status == "SUCCEEDED"
-            else {"Error": _error(error)})
+    kind = {
+        "SUCCEEDED": "Succeeded",
+        "FAILED": "Failed",
+        "TIMED_OUT": "TimedOut",
+        "STOPPED": "Stopped",
+    }[status]
+    body = {"Result": _result(result)} if status == "SUCCEEDED" else {"Error": _error(error)}
     _event(ex, f"ChainedInvoke{kind}", op, now, body)
     _engine_changed(ex, op_id, now)
     return True
 
 
 _HANDLERS = {
-    ("STEP", "START"): _step_start, ("STEP", "SUCCEED"): _step_end,
-    ("STEP", "FAIL"): _step_end, ("STEP", "RETRY"): _step_end,
-    ("WAIT", "START"): _wait_start, ("WAIT", "CANCEL"): _wait_cancel,
-    ("CONTEXT", "START"): _context, ("CONTEXT", "SUCCEED"): _context,
+    ("STEP", "START"): _step_start,
+    ("STEP", "SUCCEED"): _step_end,
+    ("STEP", "FAIL"): _step_end,
+    ("STEP", "RETRY"): _step_end,
+    ("WAIT", "START"): _wait_start,
+    ("WAIT", "CANCEL"): _wait_cancel,
+    ("CONTEXT", "START"): _context,
+    ("CONTEXT", "SUCCEED"): _context,
     ("CONTEXT", "FAIL"): _context,
     ("CALLBACK", "START"): _callback_start,
     ("CHAINED_INVOKE", "START"): _chained_start,
@@ -443,15 +524,23 @@ _HANDLERS = {
 
 
 # callbacks from outside --------------------------------------------------------------------
-def complete_callback(ex: Execution, op_id: str, outcome: str, now: float,
-                      result: str | None = None, error: dict[str, Any] | None = None) -> None:
+def complete_callback(
+    ex: Execution,
+    op_id: str,
+    outcome: str,
+    now: float,
+    result: str | None = None,
+    error: dict[str, Any] | None = None,
+) -> None:
     """SendDurableExecutionCallbackSuccess / Failure / Heartbeat."""
     op = ex.operations.get(op_id)
     if op is None or op.get("Type") != "CALLBACK":
         raise errors.ResourceNotFound("Callback not found.")
     if ex.status != RUNNING or op["Status"] != "STARTED":
-        raise errors.CallbackTimeout(f"Callback {op['CallbackDetails']['CallbackId']} is "
-                                     f"{op['Status'] if ex.status == RUNNING else ex.status}.")
+        raise errors.CallbackTimeout(
+            f"Callback {op['CallbackDetails']['CallbackId']} is "
+            f"{op['Status'] if ex.status == RUNNING else ex.status}."
+        )
     if outcome == "heartbeat":
         _arm_callback(ex, op, now, beat=True)
         return
@@ -476,8 +565,15 @@ def fire_due(ex: Execution, now: float) -> bool:
     if ex.status != RUNNING:
         return False
     if now >= ex.started_at + ex.timeout:
-        finish(ex, TIMED_OUT, now, error={"ErrorType": "Execution.Timeout",
-                                          "ErrorMessage": "The durable execution timed out."})
+        finish(
+            ex,
+            TIMED_OUT,
+            now,
+            error={
+                "ErrorType": "Execution.Timeout",
+                "ErrorMessage": "The durable execution timed out.",
+            },
+        )
         return True
     changed = False
     for op_id, (kind, at) in sorted(ex.deadlines.items(), key=lambda item: item[1][1]):
@@ -495,8 +591,12 @@ def fire_due(ex: Execution, now: float) -> bool:
         else:
             reason = "Callback.Timeout" if kind == "timeout" else "Callback.Heartbeat"
             op = _new_op({}, op, now, "TIMED_OUT")
-            error = {"ErrorType": reason, "ErrorMessage": "Callback timed out" if
-                     kind == "timeout" else "Callback heartbeat timed out"}
+            error = {
+                "ErrorType": reason,
+                "ErrorMessage": "Callback timed out"
+                if kind == "timeout"
+                else "Callback heartbeat timed out",
+            }
             op["CallbackDetails"] = {**op["CallbackDetails"], "Error": error}
             _put(ex, op)
             _event(ex, "CallbackTimedOut", op, now, {"Error": _error(error)})
@@ -512,8 +612,9 @@ def _engine_changed(ex: Execution, op_id: str, now: float) -> None:
 
 
 # invocations --------------------------------------------------------------------------------
-def begin_invocation(ex: Execution, request_id: str, now: float,
-                     stamp: Any = None) -> dict[str, Any]:
+def begin_invocation(
+    ex: Execution, request_id: str, now: float, stamp: Any = None
+) -> dict[str, Any]:
     """The invocation input (DurableExecutionArn, CheckpointToken, InitialExecutionState)."""
     ex.token_seq += 1
     ex.invoking, ex.invocation_started, ex.invoke_due = request_id, now, None
@@ -523,29 +624,37 @@ def begin_invocation(ex: Execution, request_id: str, now: float,
     state: dict[str, Any] = {"Operations": operations}
     if marker:
         state["NextMarker"] = marker
-    return {"DurableExecutionArn": ex.arn, "CheckpointToken": ex.token(),
-            "InitialExecutionState": state}
+    return {
+        "DurableExecutionArn": ex.arn,
+        "CheckpointToken": ex.token(),
+        "InitialExecutionState": state,
+    }
 
 
-def state_page(ex: Execution, marker: str | None, limit: int, stamp: Any = None
-               ) -> tuple[list[dict[str, Any]], str | None]:
+def state_page(
+    ex: Execution, marker: str | None, limit: int, stamp: Any = None
+) -> tuple[list[dict[str, Any]], str | None]:
     assert ex.complete, "a state page needs every operation"
     ops = list(ex.operations.values())
     start = _offset(marker)
-    page = [render_operation(op, stamp) for op in ops[start:start + limit]]
+    page = [render_operation(op, stamp) for op in ops[start : start + limit]]
     return page, (str(start + limit) if start + limit < len(ops) else None)
 
 
-def end_invocation(ex: Execution, request_id: str, now: float, output: Any,
-                   failure: dict[str, Any] | None) -> None:
+def end_invocation(
+    ex: Execution, request_id: str, now: float, output: Any, failure: dict[str, Any] | None
+) -> None:
     """Record how an invocation ended and decide what follows.
 
     `failure` is the function's error (crash, timeout, unhandled), else `output` is what the
     handler returned: the SDK's {"Status": SUCCEEDED | FAILED | PENDING, ...}."""
     if ex.invoking != request_id:
         return
-    details: dict[str, Any] = {"StartTimestamp": ex.invocation_started, "EndTimestamp": now,
-                               "RequestId": request_id}
+    details: dict[str, Any] = {
+        "StartTimestamp": ex.invocation_started,
+        "EndTimestamp": now,
+        "RequestId": request_id,
+    }
     if failure is not None:
         details["Error"] = _error(failure)
     ex.invoking, ex.invocation_started, ex.lease_until = None, None, None
@@ -566,18 +675,30 @@ def end_invocation(ex: Execution, request_id: str, now: float, output: Any,
         result = output.get("Result") or final.get("Result")
         finish(ex, SUCCEEDED, now, result=result)
     elif status == "FAILED":
-        finish(ex, FAILED, now, error=output.get("Error") or (ex.final or {}).get("Error")
-               or {"ErrorType": "Unknown", "ErrorMessage": "The execution failed."})
+        finish(
+            ex,
+            FAILED,
+            now,
+            error=output.get("Error")
+            or (ex.final or {}).get("Error")
+            or {"ErrorType": "Unknown", "ErrorMessage": "The execution failed."},
+        )
     elif status == "PENDING":
         ex.failures = 0
         if ex.undelivered:
             ex.invoke_due = now
     else:
-        finish(ex, FAILED, now, error={
-            "ErrorType": "InvalidDurableExecutionOutput",
-            "ErrorMessage": "The function did not return a durable execution status "
-                            "(SUCCEEDED, FAILED or PENDING): does its handler use the "
-                            "durable execution SDK?"})
+        finish(
+            ex,
+            FAILED,
+            now,
+            error={
+                "ErrorType": "InvalidDurableExecutionOutput",
+                "ErrorMessage": "The function did not return a durable execution status "
+                "(SUCCEEDED, FAILED or PENDING): does its handler use the "
+                "durable execution SDK?",
+            },
+        )
 
 
 def _invocation_failed(ex: Execution, failure: dict[str, Any], now: float) -> None:
@@ -591,13 +712,25 @@ def _invocation_failed(ex: Execution, failure: dict[str, Any], now: float) -> No
 def abandon_invocation(ex: Execution, now: float) -> None:
     """The engine running the invocation died: the invocation is counted as failed."""
     if ex.invoking is not None:
-        end_invocation(ex, ex.invoking, now, None, {
-            "ErrorType": "Lamina.EngineLost",
-            "ErrorMessage": "The engine running this invocation stopped before it ended."})
+        end_invocation(
+            ex,
+            ex.invoking,
+            now,
+            None,
+            {
+                "ErrorType": "Lamina.EngineLost",
+                "ErrorMessage": "The engine running this invocation stopped before it ended.",
+            },
+        )
 
 
-def finish(ex: Execution, status: str, now: float, result: str | None = None,
-           error: dict[str, Any] | None = None) -> None:
+def finish(
+    ex: Execution,
+    status: str,
+    now: float,
+    result: str | None = None,
+    error: dict[str, Any] | None = None,
+) -> None:
     if ex.status != RUNNING:
         return
     ex.status, ex.ended_at = status, now
@@ -613,24 +746,30 @@ def finish(ex: Execution, status: str, now: float, result: str | None = None,
         _event(ex, "ExecutionSucceeded", None, now, {"Result": _result(result)})
         return
     ex.error = error or {}
-    kind = {FAILED: "ExecutionFailed", TIMED_OUT: "ExecutionTimedOut",
-            STOPPED: "ExecutionStopped"}[status]
+    kind = {FAILED: "ExecutionFailed", TIMED_OUT: "ExecutionTimedOut", STOPPED: "ExecutionStopped"}[
+        status
+    ]
     _event(ex, kind, None, now, {"Error": _error(ex.error)})
 
 
 def stop(ex: Execution, error: dict[str, Any] | None, now: float) -> None:
     if ex.status != RUNNING:
         raise errors.ResourceConflict(f"The durable execution is already {ex.status}.")
-    finish(ex, STOPPED, now, error=error or {"ErrorType": "Execution.Stopped",
-                                             "ErrorMessage": "The execution was stopped."})
+    finish(
+        ex,
+        STOPPED,
+        now,
+        error=error
+        or {"ErrorType": "Execution.Stopped", "ErrorMessage": "The execution was stopped."},
+    )
 
 
 # history and rendering ------------------------------------------------------------------------
-def _event(ex: Execution, kind: str, op: dict[str, Any] | None, now: float,
-           details: dict[str, Any]) -> None:
+def _event(
+    ex: Execution, kind: str, op: dict[str, Any] | None, now: float, details: dict[str, Any]
+) -> None:
     ex.event_count += 1
-    event: dict[str, Any] = {"EventType": kind, "EventId": ex.event_count,
-                             "EventTimestamp": now}
+    event: dict[str, Any] = {"EventType": kind, "EventId": ex.event_count, "EventTimestamp": now}
     if op is not None:
         if op.get("SubType"):
             event["SubType"] = op["SubType"]
@@ -666,9 +805,14 @@ def _without_data(event: dict[str, Any]) -> dict[str, Any]:
     out = dict(event)
     for key, value in event.items():
         if key.endswith("Details") and isinstance(value, dict):
-            out[key] = {k: ({kk: vv for kk, vv in v.items() if kk != "Payload"}
-                            if k in ("Input", "Result") and isinstance(v, dict) else v)
-                        for k, v in value.items()}
+            out[key] = {
+                k: (
+                    {kk: vv for kk, vv in v.items() if kk != "Payload"}
+                    if k in ("Input", "Result") and isinstance(v, dict)
+                    else v
+                )
+                for k, v in value.items()
+            }
     return out
 
 
@@ -680,11 +824,14 @@ def render_operation(op: dict[str, Any], stamp: Any = None) -> dict[str, Any]:
         if out.get(key) is not None:
             out[key] = stamp(out[key])
     if "WaitDetails" in out:
-        out["WaitDetails"] = {"ScheduledEndTimestamp":
-                              stamp(op["WaitDetails"]["ScheduledEndTimestamp"])}
+        out["WaitDetails"] = {
+            "ScheduledEndTimestamp": stamp(op["WaitDetails"]["ScheduledEndTimestamp"])
+        }
     if "StepDetails" in out and "NextAttemptTimestamp" in out["StepDetails"]:
-        out["StepDetails"] = {**out["StepDetails"], "NextAttemptTimestamp":
-                              stamp(out["StepDetails"]["NextAttemptTimestamp"])}
+        out["StepDetails"] = {
+            **out["StepDetails"],
+            "NextAttemptTimestamp": stamp(out["StepDetails"]["NextAttemptTimestamp"]),
+        }
     return out
 
 

@@ -97,8 +97,10 @@ class ValidationError(ClientError):
     def fields(cls, problems: list[tuple[Any, str, str]]) -> ValidationError:
         """Every broken constraint of a request in one error, as AWS reports them."""
         count = len(problems)
-        listed = "; ".join(f"Value {_shown(value)} at '{field}' failed to satisfy constraint: "
-                           f"{constraint}" for value, field, constraint in problems)
+        listed = "; ".join(
+            f"Value {_shown(value)} at '{field}' failed to satisfy constraint: {constraint}"
+            for value, field, constraint in problems
+        )
         return cls(f"{count} validation error{'s' if count > 1 else ''} detected: {listed}")
 
 
@@ -251,8 +253,9 @@ class TooManyRequests(ClientError):
     status = 429
     message_key = "message"
 
-    def __init__(self, reason: str, message: str = "Rate Exceeded.",
-                 retry_after: int | None = 1) -> None:
+    def __init__(
+        self, reason: str, message: str = "Rate Exceeded.", retry_after: int | None = 1
+    ) -> None:
         if reason == "ReservedFunctionConcurrentInvocationLimitExceeded":
             retry_after = None  # AWS sends no Retry-After when a reservation is used up
         super().__init__(message, Reason=reason)

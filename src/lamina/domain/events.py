@@ -20,12 +20,15 @@ def _epoch(value: Any) -> float:
 
 
 def _sqs_attribute(value: dict[str, Any]) -> dict[str, Any]:
-    return {"stringValue": value.get("StringValue"),
-            "binaryValue": base64.b64encode(value["BinaryValue"]).decode()
-            if value.get("BinaryValue") is not None else None,
-            "stringListValues": value.get("StringListValues", []),
-            "binaryListValues": value.get("BinaryListValues", []),
-            "dataType": value.get("DataType")}
+    return {
+        "stringValue": value.get("StringValue"),
+        "binaryValue": base64.b64encode(value["BinaryValue"]).decode()
+        if value.get("BinaryValue") is not None
+        else None,
+        "stringListValues": value.get("StringListValues", []),
+        "binaryListValues": value.get("BinaryListValues", []),
+        "dataType": value.get("DataType"),
+    }
 
 
 def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -38,9 +41,10 @@ def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str
         "attributes": attributes,
         "messageAttributes": {
             k: {key: val for key, val in _sqs_attribute(v).items() if val is not None}
-            for k, v in message.get("MessageAttributes", {}).items()},
-        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(
-            message.get("Body", "").encode()).hexdigest(),
+            for k, v in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody")
+        or hashlib.md5(message.get("Body", "").encode()).hexdigest(),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
         "awsRegion": region,
@@ -50,8 +54,9 @@ def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str
     return record
 
 
-def kinesis_record(record: dict[str, Any], shard_id: str, stream_arn: str, region: str,
-                   role: str) -> dict[str, Any]:
+def kinesis_record(
+    record: dict[str, Any], shard_id: str, stream_arn: str, region: str, role: str
+) -> dict[str, Any]:
     """One record of a Kinesis event from a GetRecords record (spec §14.1)."""
     sequence = record["SequenceNumber"]
     return {
@@ -93,15 +98,31 @@ def size_of(record: dict[str, Any]) -> int:
     return len(json.dumps(record, separators=(",", ":"))) + 1
 
 
-def stream_failure_record(*, source: str, request_id: str, function_arn: str, condition: str,
-                          invoke_count: int, timestamp: float, shard_id: str,
-                          first: dict[str, Any], last: dict[str, Any], batch_size: int,
-                          stream_arn: str, function_error: bool | None,
-                          executed_version: str = "$LATEST") -> bytes:
+def stream_failure_record(
+    *,
+    source: str,
+    request_id: str,
+    function_arn: str,
+    condition: str,
+    invoke_count: int,
+    timestamp: float,
+    shard_id: str,
+    first: dict[str, Any],
+    last: dict[str, Any],
+    batch_size: int,
+    stream_arn: str,
+    function_error: bool | None,
+    executed_version: str = "$LATEST",
+) -> bytes:
     """What a stream mapping sends its on-failure destination for a discarded batch."""
-    record: dict[str, Any] = {"requestContext": {
-        "requestId": request_id, "functionArn": function_arn, "condition": condition,
-        "approximateInvokeCount": invoke_count}}
+    record: dict[str, Any] = {
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": function_arn,
+            "condition": condition,
+            "approximateInvokeCount": invoke_count,
+        }
+    }
     if function_error is not None:
         context: dict[str, Any] = {"statusCode": 200, "executedVersion": executed_version}
         if function_error:
@@ -115,20 +136,28 @@ def stream_failure_record(*, source: str, request_id: str, function_arn: str, co
             "startSequenceNumber": first["kinesis"]["sequenceNumber"],
             "endSequenceNumber": last["kinesis"]["sequenceNumber"],
             "approximateArrivalOfFirstRecord": iso_timestamp(
-                first["kinesis"]["approximateArrivalTimestamp"]),
+                first["kinesis"]["approximateArrivalTimestamp"]
+            ),
             "approximateArrivalOfLastRecord": iso_timestamp(
-                last["kinesis"]["approximateArrivalTimestamp"]),
-            "batchSize": batch_size, "streamArn": stream_arn}
+                last["kinesis"]["approximateArrivalTimestamp"]
+            ),
+            "batchSize": batch_size,
+            "streamArn": stream_arn,
+        }
     else:
-        created = (first["dynamodb"].get("ApproximateCreationDateTime", 0),
-                   last["dynamodb"].get("ApproximateCreationDateTime", 0))
+        created = (
+            first["dynamodb"].get("ApproximateCreationDateTime", 0),
+            last["dynamodb"].get("ApproximateCreationDateTime", 0),
+        )
         record["DDBStreamBatchInfo"] = {
             "shardId": shard_id,
             "startSequenceNumber": first["dynamodb"]["SequenceNumber"],
             "endSequenceNumber": last["dynamodb"]["SequenceNumber"],
             "approximateArrivalOfFirstRecord": iso_timestamp(created[0])[:-5] + "Z",
             "approximateArrivalOfLastRecord": iso_timestamp(created[1])[:-5] + "Z",
-            "batchSize": batch_size, "streamArn": stream_arn}
+            "batchSize": batch_size,
+            "streamArn": stream_arn,
+        }
     return json.dumps(record).encode()
 
 

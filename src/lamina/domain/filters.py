@@ -56,7 +56,8 @@ def _check(pattern: Any) -> None:
         elif isinstance(rule, list):
             for alternative in rule:
                 if isinstance(alternative, dict) and (
-                        len(alternative) != 1 or next(iter(alternative)) not in _OPERATORS):
+                    len(alternative) != 1 or next(iter(alternative)) not in _OPERATORS
+                ):
                     raise errors.InvalidParameterValue(INVALID)
                 if isinstance(alternative, (list,)):
                     raise errors.InvalidParameterValue(INVALID)
@@ -72,8 +73,11 @@ def check_criteria(filters: list[Any], source: str) -> tuple[str, ...]:
     for entry in filters:
         text = entry.get("Pattern") if isinstance(entry, dict) else None
         pattern = parse(text)
-        if source in ("kinesis", "dynamodb") and "data" in pattern \
-                and not isinstance(pattern["data"], dict):
+        if (
+            source in ("kinesis", "dynamodb")
+            and "data" in pattern
+            and not isinstance(pattern["data"], dict)
+        ):
             raise errors.InvalidParameterValue(INVALID)
         texts.append(text)
     return tuple(texts)  # type: ignore[arg-type]
@@ -97,14 +101,17 @@ def matches(pattern: dict[str, Any], record: Any) -> bool:
 
 def _leaf(alternatives: list[Any], value: Any) -> bool:
     if isinstance(value, list):
-        return any(_leaf(alternatives, item) for item in value) if value else \
-            _leaf(alternatives, _MISSING)
+        return (
+            any(_leaf(alternatives, item) for item in value)
+            if value
+            else _leaf(alternatives, _MISSING)
+        )
     return any(_alternative(alt, value) for alt in alternatives)
 
 
 def _alternative(alternative: Any, value: Any) -> bool:
     if isinstance(alternative, dict):
-        (operator, argument), = alternative.items()
+        ((operator, argument),) = alternative.items()
         return _operator(operator, argument, value)
     if value is _MISSING or isinstance(value, dict):
         return False
@@ -123,8 +130,11 @@ def _operator(operator: str, argument: Any, value: Any) -> bool:
     if operator == "suffix":
         return isinstance(value, str) and isinstance(argument, str) and value.endswith(argument)
     if operator == "equals-ignore-case":
-        return isinstance(value, str) and isinstance(argument, str) and \
-            value.lower() == argument.lower()
+        return (
+            isinstance(value, str)
+            and isinstance(argument, str)
+            and value.lower() == argument.lower()
+        )
     if operator == "anything-but":
         return _anything_but(argument, value)
     return _numeric(argument, value)
@@ -132,18 +142,27 @@ def _operator(operator: str, argument: Any, value: Any) -> bool:
 
 def _anything_but(argument: Any, value: Any) -> bool:
     if isinstance(argument, dict):  # {"anything-but": {"prefix": "x"}}
-        (inner, inner_argument), = argument.items()
+        ((inner, inner_argument),) = argument.items()
         return not _operator(inner, inner_argument, value)
     excluded = argument if isinstance(argument, list) else [argument]
     return not any(_alternative(item, value) for item in excluded)
 
 
 def _numeric(argument: Any, value: Any) -> bool:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or \
-            not isinstance(argument, list) or len(argument) % 2:
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not isinstance(argument, list)
+        or len(argument) % 2
+    ):
         return False
-    checks = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__,
-              "=": float.__eq__}
+    checks = {
+        "<": float.__lt__,
+        "<=": float.__le__,
+        ">": float.__gt__,
+        ">=": float.__ge__,
+        "=": float.__eq__,
+    }
     for index in range(0, len(argument), 2):
         compare = checks.get(argument[index])
         if compare is None or not compare(float(value), float(argument[index + 1])):
@@ -186,8 +205,11 @@ def keep(patterns: list[dict[str, Any]], source: str, record: dict[str, Any]) ->
         return True
     view = decode(source, record)
     for pattern in patterns:
-        if source == "sqs" and "body" in pattern and not _sqs_body_fits(pattern["body"],
-                                                                       view.get("body")):
+        if (
+            source == "sqs"
+            and "body" in pattern
+            and not _sqs_body_fits(pattern["body"], view.get("body"))
+        ):
             continue
         if matches(pattern, view):
             return True

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    account: str             # the 12-digit account the key belongs to
+    account: str  # the 12-digit account the key belongs to
     access_key: str | None = None
-    arn: str | None = None   # the principal, e.g. arn:aws:iam::111122223333:root
+    arn: str | None = None  # the principal, e.g. arn:aws:iam::111122223333:root
     function_arn: str | None = None  # set for a function's own short-lived credentials

@@ -31,13 +31,16 @@ Matcher = Callable[[str], bool]
 
 _MISSING = object()
 _COMPARISONS = ("!=", ">=", "<=", "=", ">", "<")
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     \s*(?:
       (?P<string>"(?:[^"\\]|\\.)*")
     | (?P<regex>%(?:[^%\\]|\\.)*%)
     | (?P<op>&&|\|\||!=|>=|<=|=|>|<|\(|\)|,)
     | (?P<word>[^\s"%&|!=<>(),]+)
-    )""", re.VERBOSE)
+    )""",
+    re.VERBOSE,
+)
 
 
 class PatternError(ValueError):
@@ -64,9 +67,9 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None and text[position:].lstrip().startswith(('"', "%")):
-            raise PatternError(f"unbalanced quotes or % at {text[position:position + 20]!r}")
+            raise PatternError(f"unbalanced quotes or % at {text[position : position + 20]!r}")
         if match is None or match.end() == position:
-            raise PatternError(f"invalid character at {text[position:position + 10]!r}")
+            raise PatternError(f"invalid character at {text[position : position + 10]!r}")
         kind = match.lastgroup or ""
         found.append((kind, match.group(kind)))
         position = match.end()
@@ -90,7 +93,7 @@ def _term_matcher(text: str) -> Matcher:
     prefix = ""
     for kind, token in _tokens(text):
         if kind == "op":
-            raise PatternError(f"unexpected {token!r} in a term pattern (quote it: \"{token}\")")
+            raise PatternError(f'unexpected {token!r} in a term pattern (quote it: "{token}")')
         if kind == "word" and token in ("?", "-"):
             prefix = token  # `?"a phrase"`: the prefix goes with the next term
             continue
@@ -99,9 +102,11 @@ def _term_matcher(text: str) -> Matcher:
         groups[prefix].append(_term(kind, token))
         prefix = ""
     required, optional, excluded = groups[""], groups["?"], groups["-"]
-    return lambda message: (all(t(message) for t in required)
-                            and not any(t(message) for t in excluded)
-                            and (not optional or any(t(message) for t in optional)))
+    return lambda message: (
+        all(t(message) for t in required)
+        and not any(t(message) for t in excluded)
+        and (not optional or any(t(message) for t in optional))
+    )
 
 
 def _term(kind: str, token: str) -> Matcher:
@@ -136,8 +141,12 @@ class _Parser:
     def both(self) -> Callable[[Any], bool]:
         return self._chain("&&", self.atom, all)
 
-    def _chain(self, operator: str, part: Callable[[], Callable[[Any], bool]],
-               combine: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    def _chain(
+        self,
+        operator: str,
+        part: Callable[[], Callable[[Any], bool]],
+        combine: Callable[[Any], bool],
+    ) -> Callable[[Any], bool]:
         parts = [part()]
         while self.peek() == operator:
             self.take()
@@ -171,7 +180,8 @@ class _Parser:
             ("IS", "NULL"): lambda v: v is None,
             ("IS", "TRUE"): lambda v: v is True,
             ("IS", "FALSE"): lambda v: v is False,
-            ("NOT", "EXISTS"): lambda v: v is _MISSING}
+            ("NOT", "EXISTS"): lambda v: v is _MISSING,
+        }
         if (first, second) not in tests:
             raise PatternError(f"unknown test {first} {second}")
         return tests[(first, second)]
@@ -190,6 +200,7 @@ def _json_matcher(parser: _Parser) -> Matcher:
         except ValueError:
             return False
         return isinstance(document, dict) and predicate(document)
+
     return matches
 
 
@@ -203,9 +214,13 @@ def _selector(token: str) -> Callable[[Any], list[Any]]:
         match = _STEP.match(token, position)
         if match is None:
             raise PatternError(f"invalid selector {token!r}")
-        steps.append(match.group("key") if match.group("key") is not None
-                     else (match.group("index") if match.group("index") == "*"
-                           else int(match.group("index"))))
+        steps.append(
+            match.group("key")
+            if match.group("key") is not None
+            else (
+                match.group("index") if match.group("index") == "*" else int(match.group("index"))
+            )
+        )
         position = match.end()
     if not steps:
         raise PatternError(f"invalid selector {token!r}")
@@ -215,13 +230,17 @@ def _selector(token: str) -> Callable[[Any], list[Any]]:
         for step in steps:
             values = [child for value in values for child in _children(value, step)]
         return values or [_MISSING]
+
     return select
 
 
 def _children(value: Any, step: str | int) -> list[Any]:
     if step == "*":
-        return list(value.values()) if isinstance(value, dict) else (
-            list(value) if isinstance(value, list) else [])
+        return (
+            list(value.values())
+            if isinstance(value, dict)
+            else (list(value) if isinstance(value, list) else [])
+        )
     if isinstance(step, int):
         return [value[step]] if isinstance(value, list) and step < len(value) else []
     return [value[step]] if isinstance(value, dict) and step in value else []
@@ -231,8 +250,11 @@ def _comparison(operator: str, kind: str, token: str) -> Callable[[Any], bool]:
     """A test of one value against a literal (string, number, wildcard or regex)."""
     number = _number(token) if kind == "word" else None
     if number is not None:
-        return lambda v: (isinstance(v, int | float) and not isinstance(v, bool)
-                          and _compare(operator, float(v), number))
+        return lambda v: (
+            isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and _compare(operator, float(v), number)
+        )
     if operator not in ("=", "!="):
         raise PatternError(f"{operator} compares numbers, not {token!r}")
     same = _text_test(kind, token)
@@ -262,8 +284,14 @@ def _number(token: str) -> float | None:
 
 
 def _compare(operator: str, left: float, right: float) -> bool:
-    return {"=": left == right, "!=": left != right, ">": left > right, "<": left < right,
-            ">=": left >= right, "<=": left <= right}[operator]
+    return {
+        "=": left == right,
+        "!=": left != right,
+        ">": left > right,
+        "<": left < right,
+        ">=": left >= right,
+        "<=": left <= right,
+    }[operator]
 
 
 # space-delimited -------------------------------------------------------------------------
@@ -274,9 +302,9 @@ def _delimited_matcher(tokens: list[tuple[str, str]]) -> Matcher:
     fields = _fields(tokens)
 
     def matches(message: str) -> bool:
-        values = [v[1:-1] if v[:1] in '"[' and len(v) > 1 else v
-                  for v in _FIELD.findall(message)]
+        values = [v[1:-1] if v[:1] in '"[' and len(v) > 1 else v for v in _FIELD.findall(message)]
         return _fits(fields, 0, values, 0)
+
     return matches
 
 
@@ -310,7 +338,7 @@ def _field_conditions(group: list[tuple[str, str]]) -> Callable[[str], bool]:
         raise PatternError(f"invalid field condition {' '.join(t for _, t in group)!r}")
     result: Callable[[str], bool] | None = None
     for start in range(0, len(group), 4):
-        _name, (_, operator), (kind, token) = group[start:start + 3]
+        _name, (_, operator), (kind, token) = group[start : start + 3]
         if operator not in _COMPARISONS:
             raise PatternError(f"expected a comparison, not {operator!r}")
         test = _delimited_test(operator, kind, token)
@@ -320,8 +348,9 @@ def _field_conditions(group: list[tuple[str, str]]) -> Callable[[str], bool]:
     return result
 
 
-def _join(joiner: str | None, left: Callable[[str], bool],
-          right: Callable[[str], bool]) -> Callable[[str], bool]:
+def _join(
+    joiner: str | None, left: Callable[[str], bool], right: Callable[[str], bool]
+) -> Callable[[str], bool]:
     if joiner == "&&":
         return lambda v: left(v) and right(v)
     if joiner == "||":
@@ -332,9 +361,11 @@ def _join(joiner: str | None, left: Callable[[str], bool],
 def _delimited_test(operator: str, kind: str, token: str) -> Callable[[str], bool]:
     number = _number(token) if kind == "word" else None
     if number is not None:
+
         def numeric(value: str) -> bool:
             parsed = _number(value)
             return parsed is not None and _compare(operator, parsed, number)
+
         return numeric
     test = _comparison(operator, kind, token)
     return lambda value: test(value)

@@ -23,10 +23,10 @@ LATEST = "$LATEST"
 class Package:
     """A stored deployment package."""
 
-    sha256: str        # base64, as Lambda reports CodeSha256
-    size: int          # zipped bytes, as Lambda reports CodeSize
-    key: str           # hex digest naming the files on disk
-    root: Path         # the unpacked tree (LAMBDA_TASK_ROOT)
+    sha256: str  # base64, as Lambda reports CodeSha256
+    size: int  # zipped bytes, as Lambda reports CodeSize
+    key: str  # hex digest naming the files on disk
+    root: Path  # the unpacked tree (LAMBDA_TASK_ROOT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,29 +46,29 @@ class FunctionConfig:
     timeout: int = 3
     memory_size: int = 128
     environment: dict[str, str] = field(default_factory=dict)
-    has_environment: bool = False      # an `Environment` was given: echoed even when empty
+    has_environment: bool = False  # an `Environment` was given: echoed even when empty
     architectures: tuple[str, ...] = ("x86_64",)
     ephemeral_storage: int = 512
     package_type: str = "Zip"
     dead_letter_target: str | None = None
     tracing_mode: str = "PassThrough"
     layers: tuple[LayerRef, ...] = ()
-    vpc: VpcConfig | None = None          # recorded and shown, not acted on
+    vpc: VpcConfig | None = None  # recorded and shown, not acted on
     # hot reload (domain.code): the folder the function runs from, as it is; None for a
     # package Lamina unpacked
     code_path: str | None = None
     log_format: str = "Text"
-    application_log_level: str | None = None   # LoggingConfig (JSON format only)
+    application_log_level: str | None = None  # LoggingConfig (JSON format only)
     system_log_level: str | None = None
-    log_group: str | None = None               # None: /aws/lambda/<name>
-    tenant_isolation: str | None = None        # TenancyConfig.TenantIsolationMode (PER_TENANT)
-    runtime_update_on: str = "Auto"            # PutRuntimeManagementConfig
-    runtime_version_arn: str | None = None     # given with runtime_update_on "Manual"
-    recursive_loop: str = "Terminate"          # PutFunctionRecursionConfig (kept on $LATEST)
+    log_group: str | None = None  # None: /aws/lambda/<name>
+    tenant_isolation: str | None = None  # TenancyConfig.TenantIsolationMode (PER_TENANT)
+    runtime_update_on: str = "Auto"  # PutRuntimeManagementConfig
+    runtime_version_arn: str | None = None  # given with runtime_update_on "Manual"
+    recursive_loop: str = "Terminate"  # PutFunctionRecursionConfig (kept on $LATEST)
     code_signing_config_arn: str | None = None  # Put/DeleteFunctionCodeSigningConfig ($LATEST)
     # CapacityProviderConfig.LambdaManagedInstancesCapacityProviderConfig (domain.capacity)
     capacity_provider: dict[str, Any] | None = None
-    scaling: dict[str, int] | None = None      # PutFunctionScalingConfig (published versions)
+    scaling: dict[str, int] | None = None  # PutFunctionScalingConfig (published versions)
     durable_config: dict[str, Any] | None = None  # DurableConfig: a durable function (durable.md)
     state: str = "Pending"
     state_reason: str | None = "The function is being created."
@@ -123,8 +123,12 @@ class VpcConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VpcConfig:
-        return cls(tuple(data.get("subnet_ids", ())), tuple(data.get("security_group_ids", ())),
-                   data.get("vpc_id", ""), bool(data.get("ipv6_dual_stack", False)))
+        return cls(
+            tuple(data.get("subnet_ids", ())),
+            tuple(data.get("security_group_ids", ())),
+            data.get("vpc_id", ""),
+            bool(data.get("ipv6_dual_stack", False)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +164,10 @@ class ResourcePolicy:
     def document(self) -> dict[str, Any]:
         """The policy as GetPolicy returns it (a JSON string on the wire)."""
         head = {"Version": self.policy_version, "Id": self.policy_id}
-        return {**{k: v for k, v in head.items() if v is not None},
-                "Statement": list(self.statements)}
+        return {
+            **{k: v for k, v in head.items() if v is not None},
+            "Statement": list(self.statements),
+        }
 
 
 @dataclass(slots=True)
@@ -286,8 +292,8 @@ class Delivery:
 
     id: str
     request_id: str
-    kind: str               # on_success | on_failure | dlq
-    target: str             # destination ARN
+    kind: str  # on_success | on_failure | dlq
+    target: str  # destination ARN
     body: bytes
     attributes: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
@@ -299,10 +305,10 @@ class EventSourceMapping:
     """A poller the engine runs: it reads a source and invokes a function with batches (§12)."""
 
     uuid: str
-    function: str                    # name
-    qualifier: str | None            # as given in FunctionName, if any
-    event_source_arn: str | None     # SQS, Kinesis, DynamoDB stream (None for self-managed Kafka)
-    source: str                      # sqs | kinesis | dynamodb | kafka
+    function: str  # name
+    qualifier: str | None  # as given in FunctionName, if any
+    event_source_arn: str | None  # SQS, Kinesis, DynamoDB stream (None for self-managed Kafka)
+    source: str  # sqs | kinesis | dynamodb | kafka
     state: str
     state_reason: str
     last_modified: float

@@ -9,8 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The console's invocation types → the InvocationType stored on a summary.
-INVOCATION_KINDS = {"sync": "RequestResponse", "async": "Event", "mapping": "EventSourceMapping",
-                    "durable": "Durable"}
+INVOCATION_KINDS = {
+    "sync": "RequestResponse",
+    "async": "Event",
+    "mapping": "EventSourceMapping",
+    "durable": "Durable",
+}
 
 # Environment states as the console shows them.
 STARTING, BUSY, WARM, FROZEN = "starting", "busy", "warm", "frozen"
@@ -27,13 +31,14 @@ class InvocationFilter:
     before: float | None = None
     limit: int = 50
 
-    def matches(self, function: str, invocation_type: str, status: str,
-                accepted_at: float) -> bool:
-        return ((self.function is None or function == self.function)
-                and (self.invocation_type is None or invocation_type == self.invocation_type)
-                and (self.status is None or status == self.status)
-                and (self.since is None or accepted_at >= self.since)
-                and (self.before is None or accepted_at < self.before))
+    def matches(self, function: str, invocation_type: str, status: str, accepted_at: float) -> bool:
+        return (
+            (self.function is None or function == self.function)
+            and (self.invocation_type is None or invocation_type == self.invocation_type)
+            and (self.status is None or status == self.status)
+            and (self.since is None or accepted_at >= self.since)
+            and (self.before is None or accepted_at < self.before)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +48,11 @@ class EnvironmentView:
     id: str
     function: str
     version: str
-    state: str                 # starting | busy | warm | frozen
+    state: str  # starting | busy | warm | frozen
     provisioned: bool
-    idle_s: float | None       # seconds since it was last given back (None while busy)
+    idle_s: float | None  # seconds since it was last given back (None while busy)
     log_stream: str
-    pid: int = 0               # the runtime's process id on the host (0: none yet)
+    pid: int = 0  # the runtime's process id on the host (0: none yet)
     # request ids of the invocations in it now; Managed Instances environments take up to
     # `max_concurrency` at once (PerExecutionEnvironmentMaxConcurrency), others one
     in_flight: tuple[str, ...] = ()
@@ -66,7 +71,7 @@ class MappingStatus:
     batch_size: int = 0
     last_processing_result: str = ""
     last_modified: float | None = None
-    backlog: int | None = None        # records waiting in the source, if the source says
-    lag_s: float | None = None        # age of the oldest record not yet processed
-    checkpoint: str | None = None     # sequence number, offset or receipt position
+    backlog: int | None = None  # records waiting in the source, if the source says
+    lag_s: float | None = None  # age of the oldest record not yet processed
+    checkpoint: str | None = None  # sequence number, offset or receipt position
     last_batch_size: int | None = None

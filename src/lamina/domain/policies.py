@@ -24,9 +24,15 @@ _CONSTRAINTS = (
     ("statement_id", "statementId", r"([a-zA-Z0-9-_]+)", 100),
     ("action", "action", r"(lambda:[*]|lambda:[a-zA-Z]+|[*])", 10_000),
     ("principal", "principal", r"[^\s]+", 2_048),
-    ("source_arn", "sourceArn", (r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}"
-                                 r"((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"),
-     10_000),
+    (
+        "source_arn",
+        "sourceArn",
+        (
+            r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}"
+            r"((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
+        ),
+        10_000,
+    ),
     ("source_account", "sourceAccount", r"\d{12}", 12),
     ("principal_org_id", "principalOrgID", r"o-[a-z0-9]{10,32}", 34),
     ("event_source_token", "eventSourceToken", r"[a-zA-Z0-9._\-]+", 256),
@@ -55,12 +61,14 @@ def check(permission: Permission) -> None:
     check_members(permission, _CONSTRAINTS, _REQUIRED)
     auth_type = permission.function_url_auth_type
     if auth_type is not None and auth_type not in AUTH_TYPES:
-        raise errors.ValidationError.field(auth_type, "functionUrlAuthType",
-                                           "Member must satisfy enum value set: [NONE, AWS_IAM]")
+        raise errors.ValidationError.field(
+            auth_type, "functionUrlAuthType", "Member must satisfy enum value set: [NONE, AWS_IAM]"
+        )
 
 
-def check_members(request: Any, constraints: tuple[tuple[str, str, str, int], ...],
-                  required: tuple[str, ...]) -> None:
+def check_members(
+    request: Any, constraints: tuple[tuple[str, str, str, int], ...], required: tuple[str, ...]
+) -> None:
     """Each (attribute, field in messages, pattern, longest) of `constraints` on `request`:
     the ValidationException AWS answers for the first member that breaks its model."""
     for name, field, pattern, longest in constraints:
@@ -73,10 +81,12 @@ def check_members(request: Any, constraints: tuple[tuple[str, str, str, int], ..
             raise errors.ValidationError.field(value, field, "Member must be a string")
         if len(value) > longest:
             raise errors.ValidationError.field(
-                value, field, f"Member must have length less than or equal to {longest}")
+                value, field, f"Member must have length less than or equal to {longest}"
+            )
         if not re.fullmatch(pattern, value):
             raise errors.ValidationError.field(
-                value, field, f"Member must satisfy regular expression pattern: {pattern}")
+                value, field, f"Member must satisfy regular expression pattern: {pattern}"
+            )
 
 
 def principal(value: str) -> str | dict[str, str]:
@@ -90,7 +100,8 @@ def principal(value: str) -> str | dict[str, str]:
     if IAM_ARN_RE.match(value):
         return {"AWS": value}
     raise errors.InvalidParameterValue(
-        "The provided principal was invalid. Please check the principal and try again.")
+        "The provided principal was invalid. Please check the principal and try again."
+    )
 
 
 def statement(permission: Permission, resource: str) -> dict[str, Any]:
@@ -99,25 +110,38 @@ def statement(permission: Permission, resource: str) -> dict[str, Any]:
     assert permission.statement_id and permission.action and permission.principal
     condition: dict[str, dict[str, str]] = {}
     for operator, key, value in (
-            ("StringEquals", "AWS:SourceAccount", permission.source_account),
-            ("StringEquals", "lambda:FunctionUrlAuthType", permission.function_url_auth_type),
-            ("StringEquals", "aws:PrincipalOrgID", permission.principal_org_id),
-            ("StringEquals", "lambda:EventSourceToken", permission.event_source_token),
-            ("ArnLike", "AWS:SourceArn", permission.source_arn),
-            ("Bool", "lambda:InvokedViaFunctionUrl",
-             "true" if permission.invoked_via_function_url else None)):
+        ("StringEquals", "AWS:SourceAccount", permission.source_account),
+        ("StringEquals", "lambda:FunctionUrlAuthType", permission.function_url_auth_type),
+        ("StringEquals", "aws:PrincipalOrgID", permission.principal_org_id),
+        ("StringEquals", "lambda:EventSourceToken", permission.event_source_token),
+        ("ArnLike", "AWS:SourceArn", permission.source_arn),
+        (
+            "Bool",
+            "lambda:InvokedViaFunctionUrl",
+            "true" if permission.invoked_via_function_url else None,
+        ),
+    ):
         if value is not None:
             condition.setdefault(operator, {})[key] = value
-    body: dict[str, Any] = {"Sid": permission.statement_id, "Effect": "Allow",
-                            "Principal": principal(permission.principal),
-                            "Action": permission.action, "Resource": resource}
+    body: dict[str, Any] = {
+        "Sid": permission.statement_id,
+        "Effect": "Allow",
+        "Principal": principal(permission.principal),
+        "Action": permission.action,
+        "Resource": resource,
+    }
     if condition:
         body["Condition"] = condition
     return body
 
 
-def check_addition(statements: tuple[dict[str, Any], ...], statement_id: str | None,
-                   revision: str | None, given_revision: str | None, stale: str) -> None:
+def check_addition(
+    statements: tuple[dict[str, Any], ...],
+    statement_id: str | None,
+    revision: str | None,
+    given_revision: str | None,
+    stale: str,
+) -> None:
     """AWS's answers to adding statement `statement_id` to a policy at `revision`: 412 when
     the caller's RevisionId is not the policy's, 409 when the id is taken."""
     if given_revision is not None and given_revision != revision:
@@ -125,11 +149,17 @@ def check_addition(statements: tuple[dict[str, Any], ...], statement_id: str | N
     if any(s.get("Sid") == statement_id for s in statements):
         raise errors.ResourceConflict(
             f"The statement id ({statement_id}) provided already exists. Please provide a new "
-            "statement id, or remove the existing statement.")
+            "statement id, or remove the existing statement."
+        )
 
 
-def without(statements: tuple[dict[str, Any], ...], statement_id: str, revision: str | None,
-            given_revision: str | None, stale: str) -> tuple[dict[str, Any], ...]:
+def without(
+    statements: tuple[dict[str, Any], ...],
+    statement_id: str,
+    revision: str | None,
+    given_revision: str | None,
+    stale: str,
+) -> tuple[dict[str, Any], ...]:
     """The statements left once `statement_id` is removed; AWS's 404 when it is not there,
     412 when the caller's RevisionId is not the policy's."""
     kept = tuple(s for s in statements if s.get("Sid") != statement_id)
@@ -152,7 +182,8 @@ def parse_document(text: object) -> tuple[str | None, str | None, tuple[dict[str
         raise errors.ValidationError.field(None, "policy", "Member must not be null")
     if not 1 <= len(text) <= MAX_POLICY:
         raise errors.ValidationError.field(
-            text, "policy", f"Member must have length less than or equal to {MAX_POLICY}")
+            text, "policy", f"Member must have length less than or equal to {MAX_POLICY}"
+        )
     try:
         document = json.loads(text)
     except (ValueError, RecursionError):
@@ -180,10 +211,10 @@ def _check_statement(item: object, number: int) -> None:
         raise errors.InvalidParameterValue(f"Statement {number} of the policy is not an object.")
     if item.get("Effect") not in _EFFECTS:
         raise errors.InvalidParameterValue(
-            f"Statement {number} of the policy needs an Effect of Allow or Deny.")
+            f"Statement {number} of the policy needs an Effect of Allow or Deny."
+        )
     if "Principal" not in item and "NotPrincipal" not in item:
-        raise errors.InvalidParameterValue(
-            f"Statement {number} of the policy needs a Principal.")
+        raise errors.InvalidParameterValue(f"Statement {number} of the policy needs a Principal.")
     if "Action" not in item and "NotAction" not in item:
         raise errors.InvalidParameterValue(f"Statement {number} of the policy needs an Action.")
     sid = item.get("Sid")
@@ -210,8 +241,9 @@ def allows(statements: tuple[dict[str, Any], ...], action: str, who: Principal) 
     AWS:SourceArn, AWS:SourceAccount and aws:PrincipalAccount never match (no organizations,
     no function URLs here), so a statement carrying one grants nothing."""
     matching = [s for s in statements if _matches(s, action, who)]
-    return (any(s.get("Effect") == "Allow" for s in matching)
-            and not any(s.get("Effect") == "Deny" for s in matching))
+    return any(s.get("Effect") == "Allow" for s in matching) and not any(
+        s.get("Effect") == "Deny" for s in matching
+    )
 
 
 # The actions whose AccessDeniedException AWS words (an Invoke's, seen in users' reports);
@@ -226,14 +258,18 @@ def denied(who: Principal, action: str | None, resource: str) -> str:
     if action not in _WORDED:
         return ""
     user = who.arn or f"arn:aws:iam::{who.account}:root"
-    return (f"User: {user} is not authorized to perform: {action} on resource: {resource} "
-            f"because no resource-based policy allows the {action} action")
+    return (
+        f"User: {user} is not authorized to perform: {action} on resource: {resource} "
+        f"because no resource-based policy allows the {action} action"
+    )
 
 
 def _matches(statement: dict[str, Any], action: str, who: Principal) -> bool:
-    return (_action_matches(statement.get("Action"), action)
-            and _principal_matches(statement.get("Principal"), who)
-            and _conditions_hold(statement.get("Condition") or {}, who))
+    return (
+        _action_matches(statement.get("Action"), action)
+        and _principal_matches(statement.get("Principal"), who)
+        and _conditions_hold(statement.get("Condition") or {}, who)
+    )
 
 
 def _listed(value: Any) -> list[Any]:
@@ -241,8 +277,10 @@ def _listed(value: Any) -> list[Any]:
 
 
 def _action_matches(value: Any, action: str) -> bool:
-    return any(isinstance(pattern, str) and fnmatch.fnmatchcase(action.lower(), pattern.lower())
-               for pattern in _listed(value))
+    return any(
+        isinstance(pattern, str) and fnmatch.fnmatchcase(action.lower(), pattern.lower())
+        for pattern in _listed(value)
+    )
 
 
 def _principal_matches(value: Any, who: Principal) -> bool:
@@ -263,8 +301,11 @@ def _aws_matches(item: Any, who: Principal) -> bool:
     return who.arn is not None and item == who.arn
 
 
-_CONDITION_KEYS = {"aws:sourcearn": "source_arn", "aws:sourceaccount": "source_account",
-                   "aws:principalaccount": "account"}
+_CONDITION_KEYS = {
+    "aws:sourcearn": "source_arn",
+    "aws:sourceaccount": "source_account",
+    "aws:principalaccount": "account",
+}
 
 
 def _conditions_hold(condition: dict[str, Any], who: Principal) -> bool:

@@ -61,8 +61,9 @@ def _unless_too_old(event: AsyncEvent, at: float, max_age: float, reason: str) -
     return Retry(at, reason)
 
 
-def after_function_error(event: AsyncEvent, max_retries: int, max_age: float,
-                         now: float) -> Decision:
+def after_function_error(
+    event: AsyncEvent, max_retries: int, max_age: float, now: float
+) -> Decision:
     """Decide after the function ran `event.invocations` times and failed the last one."""
     retries_done = event.invocations - 1
     if retries_done >= max_retries:
@@ -77,14 +78,20 @@ def throttle_delay(throttles: int, jitter: Callable[[], float] = lambda: 0.0) ->
     return base + base * 0.1 * jitter()
 
 
-def after_throttle(event: AsyncEvent, max_age: float, now: float, reason: str = "throttled",
-                   jitter: Callable[[], float] = lambda: 0.0) -> Decision:
+def after_throttle(
+    event: AsyncEvent,
+    max_age: float,
+    now: float,
+    reason: str = "throttled",
+    jitter: Callable[[], float] = lambda: 0.0,
+) -> Decision:
     """Decide after the function could not run (`event.throttles` already counts this one)."""
     return _unless_too_old(event, now + throttle_delay(event.throttles, jitter), max_age, reason)
 
 
-def before_attempt(event: AsyncEvent, max_age: float, reserved: int | None,
-                   now: float) -> Discard | None:
+def before_attempt(
+    event: AsyncEvent, max_age: float, reserved: int | None, now: float
+) -> Discard | None:
     """An event too old to run, or whose function may never run, is discarded unrun."""
     if reserved == 0:
         return Discard(ZERO_RESERVED)

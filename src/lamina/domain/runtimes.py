@@ -13,31 +13,112 @@ import re
 from lamina.domain import errors
 
 KNOWN = (
-    "nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x",
-    "nodejs16.x", "nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x", "nodejs26.x",
-    "java8", "java8.al2", "java11", "java17", "java21", "java25", "java8.al2023",
-    "java11.al2023", "java17.al2023",
-    "python2.7", "python3.6", "python3.7", "python3.8", "python3.9", "python3.10", "python3.11",
-    "python3.12", "python3.13", "python3.14", "python3.15",
-    "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6", "dotnet8",
-    "dotnet10", "nodejs4.3-edge", "go1.x", "ruby2.5", "ruby2.7", "ruby3.2", "ruby3.3", "ruby3.4",
-    "ruby4.0", "provided", "provided.al2", "provided.al2023",
+    "nodejs",
+    "nodejs4.3",
+    "nodejs6.10",
+    "nodejs8.10",
+    "nodejs10.x",
+    "nodejs12.x",
+    "nodejs14.x",
+    "nodejs16.x",
+    "nodejs18.x",
+    "nodejs20.x",
+    "nodejs22.x",
+    "nodejs24.x",
+    "nodejs26.x",
+    "java8",
+    "java8.al2",
+    "java11",
+    "java17",
+    "java21",
+    "java25",
+    "java8.al2023",
+    "java11.al2023",
+    "java17.al2023",
+    "python2.7",
+    "python3.6",
+    "python3.7",
+    "python3.8",
+    "python3.9",
+    "python3.10",
+    "python3.11",
+    "python3.12",
+    "python3.13",
+    "python3.14",
+    "python3.15",
+    "dotnetcore1.0",
+    "dotnetcore2.0",
+    "dotnetcore2.1",
+    "dotnetcore3.1",
+    "dotnet6",
+    "dotnet8",
+    "dotnet10",
+    "nodejs4.3-edge",
+    "go1.x",
+    "ruby2.5",
+    "ruby2.7",
+    "ruby3.2",
+    "ruby3.3",
+    "ruby3.4",
+    "ruby4.0",
+    "provided",
+    "provided.al2",
+    "provided.al2023",
 )
 
 # Identifiers AWS refuses for new functions ("no longer supported for creating or updating").
-DEPRECATED = frozenset((
-    "nodejs", "nodejs4.3", "nodejs4.3-edge", "nodejs6.10", "nodejs8.10", "nodejs10.x",
-    "nodejs12.x", "nodejs14.x", "python2.7", "python3.6", "python3.7", "dotnetcore1.0",
-    "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "ruby2.5", "ruby2.7", "go1.x", "java8",
-    "provided",
-))
+DEPRECATED = frozenset(
+    (
+        "nodejs",
+        "nodejs4.3",
+        "nodejs4.3-edge",
+        "nodejs6.10",
+        "nodejs8.10",
+        "nodejs10.x",
+        "nodejs12.x",
+        "nodejs14.x",
+        "python2.7",
+        "python3.6",
+        "python3.7",
+        "dotnetcore1.0",
+        "dotnetcore2.0",
+        "dotnetcore2.1",
+        "dotnetcore3.1",
+        "ruby2.5",
+        "ruby2.7",
+        "go1.x",
+        "java8",
+        "provided",
+    )
+)
 
 # The runtimes AWS lists, in its order, when it refuses an unknown one (recorded 2025-11-25).
 AWS_LISTED = (
-    "nodejs20.x", "python3.14", "provided.al2023", "python3.12", "python3.13", "nodejs24.x",
-    "nodejs22.x", "java25", "python3.10", "python3.11", "java21", "ruby3.3", "ruby3.4",
-    "ruby3.2", "python3.8", "python3.9", "java17", "nodejs16.x", "dotnet10", "dotnet8",
-    "java11", "dotnet6", "nodejs18.x", "provided.al2", "java8.al2",
+    "nodejs20.x",
+    "python3.14",
+    "provided.al2023",
+    "python3.12",
+    "python3.13",
+    "nodejs24.x",
+    "nodejs22.x",
+    "java25",
+    "python3.10",
+    "python3.11",
+    "java21",
+    "ruby3.3",
+    "ruby3.4",
+    "ruby3.2",
+    "python3.8",
+    "python3.9",
+    "java17",
+    "nodejs16.x",
+    "dotnet10",
+    "dotnet8",
+    "java11",
+    "dotnet6",
+    "nodejs18.x",
+    "provided.al2",
+    "java8.al2",
 )
 
 _VERSION = re.compile(r"(python|nodejs)(\d+)(?:\.(\d+)|\.x)?")
@@ -64,21 +145,26 @@ def check(runtime: str | None, package_type: str) -> None:
     if package_type == "Image":
         return
     if runtime is None:
-        raise errors.InvalidParameterValue("Runtime and Handler are mandatory parameters for "
-                                           "functions created with deployment packages.")
+        raise errors.InvalidParameterValue(
+            "Runtime and Handler are mandatory parameters for "
+            "functions created with deployment packages."
+        )
     if runtime not in KNOWN:
         raise errors.InvalidParameterValue(
             f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy "
-            f"enum value set: [{', '.join(AWS_LISTED)}] or be a valid ARN")
+            f"enum value set: [{', '.join(AWS_LISTED)}] or be a valid ARN"
+        )
     if runtime in DEPRECATED:
         raise errors.InvalidParameterValue(
             f"The runtime parameter of {runtime} is no longer supported for creating or updating "
             "AWS Lambda functions. We recommend you use a supported runtime while creating or "
-            "updating functions.")
+            "updating functions."
+        )
     if family(runtime) == "other":
         raise errors.InvalidParameterValue(
             f"Lamina cannot run the runtime {runtime}: it runs python3.x, nodejs* and provided.* "
-            "(any executable bootstrap, such as a runtime interface client).")
+            "(any executable bootstrap, such as a runtime interface client)."
+        )
 
 
 def execution_env(runtime: str) -> str | None:

@@ -35,7 +35,7 @@ from lamina.domain import cron, errors
 
 SOURCES = ("events", "scheduler")
 NAME_RE = re.compile(r"[\.\-_A-Za-z0-9]{1,64}")
-MAX_EVENT_AGE_S = 86_400   # EventBridge and Scheduler stop retrying an event after 24 h
+MAX_EVENT_AGE_S = 86_400  # EventBridge and Scheduler stop retrying an event after 24 h
 _UNITS = {"minute": 60, "hour": 3600, "day": 86_400}
 _RATE = re.compile(r"rate\(\s*(\d+)\s+([a-z]+)\s*\)")
 _CRON = re.compile(r"cron\((.*)\)", re.DOTALL)
@@ -45,27 +45,27 @@ UTC = dt.UTC
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    name: str              # unique in the engine; deploy uses the physical name it makes
-    expression: str        # "rate(5 minutes)", "cron(0 12 * * ? *)", "at(2026-12-24T10:00:00)"
-    target_arn: str        # a Lambda function ARN, maybe qualified (alias or version)
-    input: str | None = None   # JSON text given by the target's Input; None: default payload
-    source: str = "events"     # "events" (EventBridge rule) or "scheduler" (EventBridge Scheduler)
+    name: str  # unique in the engine; deploy uses the physical name it makes
+    expression: str  # "rate(5 minutes)", "cron(0 12 * * ? *)", "at(2026-12-24T10:00:00)"
+    target_arn: str  # a Lambda function ARN, maybe qualified (alias or version)
+    input: str | None = None  # JSON text given by the target's Input; None: default payload
+    source: str = "events"  # "events" (EventBridge rule) or "scheduler" (EventBridge Scheduler)
     enabled: bool = True
     timezone: str | None = None  # Scheduler's ScheduleExpressionTimezone
-    stack: str | None = None     # the stack that made it (None: made by hand)
+    stack: str | None = None  # the stack that made it (None: made by hand)
 
 
 @dataclass(frozen=True, slots=True)
 class ScheduleState:
     """Where a schedule stands, kept beside it in the store."""
 
-    created: float                 # engine time it was created, or last (re)timed
-    next_due: float | None         # the next due time not fired yet (None: none left)
+    created: float  # engine time it was created, or last (re)timed
+    next_due: float | None  # the next due time not fired yet (None: none left)
     last_due: float | None = None  # the last due time that fired
     last_request_id: str | None = None
     last_error: str | None = None  # why the last due time sent nothing (no such function…)
     fired: int = 0
-    missed: int = 0                # due times skipped: older than 24 h when the engine came
+    missed: int = 0  # due times skipped: older than 24 h when the engine came
 
 
 # validation ---------------------------------------------------------------------------
@@ -73,12 +73,13 @@ def validate(schedule: Schedule) -> None:
     """Raise errors.InvalidParameterValue naming what is wrong with `schedule`."""
     if not isinstance(schedule.name, str) or not NAME_RE.fullmatch(schedule.name):
         raise errors.InvalidParameterValue(
-            f"Schedule name {schedule.name!r} is not valid: 1-64 letters, digits, '.', '-' "
-            "or '_'.")
+            f"Schedule name {schedule.name!r} is not valid: 1-64 letters, digits, '.', '-' or '_'."
+        )
     if schedule.source not in SOURCES:
         raise errors.InvalidParameterValue(
             f"Schedule {schedule.name}: Source must be one of events, scheduler "
-            f"(got {schedule.source!r}).")
+            f"(got {schedule.source!r})."
+        )
     if not isinstance(schedule.target_arn, str) or not schedule.target_arn:
         raise errors.InvalidParameterValue(f"Schedule {schedule.name}: TargetArn is required.")
     if schedule.input is not None:
@@ -87,14 +88,16 @@ def validate(schedule: Schedule) -> None:
         if schedule.source != "scheduler":
             raise errors.InvalidParameterValue(
                 f"Schedule {schedule.name}: a time zone is for Scheduler schedules only; "
-                "EventBridge rules run in UTC.")
+                "EventBridge rules run in UTC."
+            )
         zone(schedule)
     try:
         parse_expression(schedule.expression, schedule.source)
     except cron.CronError as exc:
         raise errors.InvalidParameterValue(
             f"Schedule {schedule.name}: ScheduleExpression {schedule.expression!r} is not "
-            f"valid: {exc}.") from None
+            f"valid: {exc}."
+        ) from None
 
 
 def _check_input(schedule: Schedule) -> None:
@@ -105,7 +108,8 @@ def _check_input(schedule: Schedule) -> None:
             json.loads(schedule.input)
         except (ValueError, RecursionError):
             raise errors.InvalidParameterValue(
-                f"Schedule {schedule.name}: Input is not valid JSON.") from None
+                f"Schedule {schedule.name}: Input is not valid JSON."
+            ) from None
 
 
 def zone(schedule: Schedule) -> dt.tzinfo:
@@ -116,7 +120,8 @@ def zone(schedule: Schedule) -> dt.tzinfo:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise errors.InvalidParameterValue(
             f"Schedule {schedule.name}: ScheduleExpressionTimezone {schedule.timezone!r} is "
-            "not a time zone.") from None
+            "not a time zone."
+        ) from None
 
 
 # expressions --------------------------------------------------------------------------
@@ -127,7 +132,7 @@ class Rate:
 
 @dataclass(frozen=True, slots=True)
 class At:
-    moment: dt.datetime   # naive wall time in the schedule's zone
+    moment: dt.datetime  # naive wall time in the schedule's zone
 
 
 Expression = Rate | cron.Cron | At
@@ -151,8 +156,10 @@ def parse_expression(text: Any, source: str = "events") -> Expression:
             return At(dt.datetime.fromisoformat(found.group(1)))
         except ValueError:
             raise cron.CronError("at() holds no real date and time") from None
-    raise cron.CronError("use rate(value unit), cron(fields)"
-                         + (" or at(yyyy-mm-ddThh:mm:ss)" if source == "scheduler" else ""))
+    raise cron.CronError(
+        "use rate(value unit), cron(fields)"
+        + (" or at(yyyy-mm-ddThh:mm:ss)" if source == "scheduler" else "")
+    )
 
 
 def _rate(value: int, unit: str, source: str) -> Rate:
@@ -162,8 +169,10 @@ def _rate(value: int, unit: str, source: str) -> Rate:
     if singular not in _UNITS or unit not in (singular, singular + "s"):
         raise cron.CronError(f"unknown unit {unit!r}: use minute(s), hour(s) or day(s)")
     if source == "events" and (unit == singular) != (value == 1):
-        raise cron.CronError("a value of 1 takes a singular unit (minute, hour, day) and a "
-                             "larger value a plural one (minutes, hours, days)")
+        raise cron.CronError(
+            "a value of 1 takes a singular unit (minute, hour, day) and a "
+            "larger value a plural one (minutes, hours, days)"
+        )
     return Rate(value * _UNITS[singular])
 
 
@@ -217,39 +226,58 @@ def schedule_arn(name: str, region: str, account: str) -> str:
 
 
 def arn(schedule: Schedule, region: str, account: str) -> str:
-    return (rule_arn if schedule.source == "events" else schedule_arn)(schedule.name, region,
-                                                                      account)
+    return (rule_arn if schedule.source == "events" else schedule_arn)(
+        schedule.name, region, account
+    )
 
 
 def iso_z(epoch: float) -> str:
     return dt.datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def payload(schedule: Schedule, due: float, region: str, account: str,
-            execution_id: str | None = None) -> bytes:
+def payload(
+    schedule: Schedule, due: float, region: str, account: str, execution_id: str | None = None
+) -> bytes:
     """What the function receives for the due time `due`."""
     if schedule.source == "scheduler":
         text = schedule.input if schedule.input is not None else "{}"
-        for key, value in (("schedule-arn", arn(schedule, region, account)),
-                           ("scheduled-time", iso_z(due)),
-                           ("execution-id", execution_id or uuid.uuid4().hex[:16]),
-                           ("attempt-number", "1")):
+        for key, value in (
+            ("schedule-arn", arn(schedule, region, account)),
+            ("scheduled-time", iso_z(due)),
+            ("execution-id", execution_id or uuid.uuid4().hex[:16]),
+            ("attempt-number", "1"),
+        ):
             text = text.replace(f"<aws.scheduler.{key}>", value)
         return text.encode()
     if schedule.input is not None:
         return schedule.input.encode()
-    return json.dumps({
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-        "source": "aws.events", "account": account, "time": iso_z(due), "region": region,
-        "resources": [arn(schedule, region, account)], "detail": {}}).encode()
+    return json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": account,
+            "time": iso_z(due),
+            "region": region,
+            "resources": [arn(schedule, region, account)],
+            "detail": {},
+        }
+    ).encode()
 
 
 # the wire shape of the admin API -----------------------------------------------------
 def to_wire(schedule: Schedule) -> dict[str, Any]:
-    return {"Name": schedule.name, "ScheduleExpression": schedule.expression,
-            "TargetArn": schedule.target_arn, "Input": schedule.input,
-            "Source": schedule.source, "State": "ENABLED" if schedule.enabled else "DISABLED",
-            "ScheduleExpressionTimezone": schedule.timezone, "Stack": schedule.stack}
+    return {
+        "Name": schedule.name,
+        "ScheduleExpression": schedule.expression,
+        "TargetArn": schedule.target_arn,
+        "Input": schedule.input,
+        "Source": schedule.source,
+        "State": "ENABLED" if schedule.enabled else "DISABLED",
+        "ScheduleExpressionTimezone": schedule.timezone,
+        "Stack": schedule.stack,
+    }
 
 
 def from_wire(name: str, document: dict[str, Any]) -> Schedule:
@@ -257,21 +285,31 @@ def from_wire(name: str, document: dict[str, Any]) -> Schedule:
     state = document.get("State", "ENABLED")
     if state not in ("ENABLED", "DISABLED"):
         raise errors.InvalidParameterValue(
-            f"Schedule {name}: State must be ENABLED or DISABLED (got {state!r}).")
+            f"Schedule {name}: State must be ENABLED or DISABLED (got {state!r})."
+        )
     for key in ("ScheduleExpression", "TargetArn"):
         if not isinstance(document.get(key), str):
             raise errors.InvalidParameterValue(f"Schedule {name}: {key} is required.")
-    return Schedule(name=name, expression=document["ScheduleExpression"],
-                    target_arn=document["TargetArn"], input=document.get("Input"),
-                    source=document.get("Source", "events"), enabled=state == "ENABLED",
-                    timezone=document.get("ScheduleExpressionTimezone"),
-                    stack=document.get("Stack"))
+    return Schedule(
+        name=name,
+        expression=document["ScheduleExpression"],
+        target_arn=document["TargetArn"],
+        input=document.get("Input"),
+        source=document.get("Source", "events"),
+        enabled=state == "ENABLED",
+        timezone=document.get("ScheduleExpressionTimezone"),
+        stack=document.get("Stack"),
+    )
 
 
 def state_to_wire(state: ScheduleState | None) -> dict[str, Any]:
     if state is None:
         return {}
-    return {"NextDue": iso_z(state.next_due) if state.next_due is not None else None,
-            "LastDue": iso_z(state.last_due) if state.last_due is not None else None,
-            "LastRequestId": state.last_request_id, "LastError": state.last_error,
-            "Fired": state.fired, "Missed": state.missed}
+    return {
+        "NextDue": iso_z(state.next_due) if state.next_due is not None else None,
+        "LastDue": iso_z(state.last_due) if state.last_due is not None else None,
+        "LastRequestId": state.last_request_id,
+        "LastError": state.last_error,
+        "Fired": state.fired,
+        "Missed": state.missed,
+    }

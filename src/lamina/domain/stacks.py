@@ -25,10 +25,23 @@ from typing import Any
 PACKAGE_BUCKET = "lamina-packages"
 HOT_RELOAD_BUCKET = "hot-reload"
 
-IN_PROGRESS = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
-               "ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS", "DELETE_IN_PROGRESS")
-STABLE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",
-          "DELETE_FAILED", "ROLLBACK_FAILED", "UPDATE_ROLLBACK_FAILED")
+IN_PROGRESS = (
+    "CREATE_IN_PROGRESS",
+    "UPDATE_IN_PROGRESS",
+    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+    "ROLLBACK_IN_PROGRESS",
+    "UPDATE_ROLLBACK_IN_PROGRESS",
+    "DELETE_IN_PROGRESS",
+)
+STABLE = (
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "ROLLBACK_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "DELETE_FAILED",
+    "ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_FAILED",
+)
 
 
 @dataclass
@@ -62,11 +75,18 @@ class StackResource:
     def to_dict(self) -> dict[str, Any]:
         """Its fields as a dict (containers copied one level: values are JSON data, which
         nothing changes in place; `asdict`'s deep copy cost most of a deploy's time)."""
-        return {"logical_id": self.logical_id, "type": self.type,
-                "physical_id": self.physical_id, "properties": dict(self.properties),
-                "attributes": dict(self.attributes), "status": self.status,
-                "reason": self.reason, "retain": self.retain, "skipped": self.skipped,
-                "depends": list(self.depends)}
+        return {
+            "logical_id": self.logical_id,
+            "type": self.type,
+            "physical_id": self.physical_id,
+            "properties": dict(self.properties),
+            "attributes": dict(self.attributes),
+            "status": self.status,
+            "reason": self.reason,
+            "retain": self.retain,
+            "skipped": self.skipped,
+            "depends": list(self.depends),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StackResource:
@@ -110,14 +130,18 @@ class Stack:
         for f in _STACK_FIELDS:
             value = getattr(self, f.name)
             if f.name == "resources":
-                text = "{" + ",".join(f"{_dumps(k)}:{r.to_json()}"
-                                      for k, r in value.items()) + "}"
+                text = "{" + ",".join(f"{_dumps(k)}:{r.to_json()}" for k, r in value.items()) + "}"
             elif f.name in ("template", "previous"):
                 text = _frozen_json(value)
             elif f.name == "options":
-                text = "{" + ",".join(
-                    f"{_dumps(k)}:{_frozen_json(v) if k == 'original' else _dumps(v)}"
-                    for k, v in value.items()) + "}"
+                text = (
+                    "{"
+                    + ",".join(
+                        f"{_dumps(k)}:{_frozen_json(v) if k == 'original' else _dumps(v)}"
+                        for k, v in value.items()
+                    )
+                    + "}"
+                )
             else:
                 text = _dumps(value)
             parts.append(f'"{f.name}":{text}')
@@ -132,8 +156,9 @@ class Stack:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Stack:
         data = dict(data)
-        data["resources"] = {k: StackResource.from_dict(v)
-                             for k, v in data.get("resources", {}).items()}
+        data["resources"] = {
+            k: StackResource.from_dict(v) for k, v in data.get("resources", {}).items()
+        }
         return cls(**data)
 
 
@@ -190,13 +215,12 @@ def stack_arn(region: str, account: str, name: str, unique: str) -> str:
 _ALPHABET = string.ascii_uppercase + string.digits
 
 
-def physical_name(stack: str, logical_id: str, max_length: int = 64,
-                  lower: bool = False) -> str:
+def physical_name(stack: str, logical_id: str, max_length: int = 64, lower: bool = False) -> str:
     """The name CloudFormation gives a resource whose name the template leaves out:
     `stack-LogicalId-RANDOM13`, the stack and logical id cut to fit `max_length`."""
     suffix = "".join(random.choices(_ALPHABET, k=13))
     room = max_length - len(suffix) - 2
-    stack_part = stack[:max(room - min(len(logical_id), room // 2), room // 2)]
-    logical_part = logical_id[:room - len(stack_part)]
+    stack_part = stack[: max(room - min(len(logical_id), room // 2), room // 2)]
+    logical_part = logical_id[: room - len(stack_part)]
     name = f"{stack_part}-{logical_part}-{suffix}"
     return name.lower() if lower else name

@@ -81,8 +81,7 @@ HOLD = {
     HELD: {"release": FREE, "retire": HELD_RETIRED},
     HELD_FROZEN: {"thaw": HELD, "release": FROZEN, "retire": HELD_RETIRED_FROZEN},
     HELD_RETIRED: {"release": RETIRED, "retire": HELD_RETIRED},
-    HELD_RETIRED_FROZEN: {"thaw": HELD_RETIRED, "release": RETIRED,
-                          "retire": HELD_RETIRED_FROZEN},
+    HELD_RETIRED_FROZEN: {"thaw": HELD_RETIRED, "release": RETIRED, "retire": HELD_RETIRED_FROZEN},
     RETIRED: {"retire": RETIRED},
 }
 HELD_STATES = frozenset((HELD, HELD_FROZEN, HELD_RETIRED, HELD_RETIRED_FROZEN))
@@ -112,8 +111,9 @@ class InvalidTransition(Exception):
         self.event = event
 
 
-def transition(table: dict[str, dict[str, str]], state: str, event: str,
-               table_name: str = "runtime") -> str:
+def transition(
+    table: dict[str, dict[str, str]], state: str, event: str, table_name: str = "runtime"
+) -> str:
     """The next state, or InvalidTransition when the table does not allow `event` in `state`."""
     try:
         return table[state][event]

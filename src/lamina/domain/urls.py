@@ -38,29 +38,37 @@ QUALIFIER_PATTERN = r"((?!^\d+$)^[0-9a-zA-Z-_]+$)"
 HOST_RE = re.compile(r"([a-z0-9]{32})\.lambda-url\.[a-z0-9-]+\.localhost(?::\d+)?", re.I)
 _URL_ID_ALPHABET = string.ascii_lowercase + string.digits
 # (member, longest list, longest item) of the Cors model
-_CORS_LISTS = (("AllowHeaders", 100, 1024), ("AllowMethods", 6, 6), ("AllowOrigins", 100, 253),
-               ("ExposeHeaders", 100, 1024))
-_TEXT_TYPES = re.compile(r"text/|application/(json|xml|javascript|graphql)|[+/](json|xml)\b",
-                         re.I)
+_CORS_LISTS = (
+    ("AllowHeaders", 100, 1024),
+    ("AllowMethods", 6, 6),
+    ("AllowOrigins", 100, 253),
+    ("ExposeHeaders", 100, 1024),
+)
+_TEXT_TYPES = re.compile(r"text/|application/(json|xml|javascript|graphql)|[+/](json|xml)\b", re.I)
 
 
 @dataclass(frozen=True, slots=True)
 class FunctionUrlConfig:
     function: str
-    qualifier: str          # "$LATEST" for the unqualified function, else an alias name
+    qualifier: str  # "$LATEST" for the unqualified function, else an alias name
     url_id: str
     auth_type: str
-    invoke_mode: str | None = None   # None: not given (BUFFERED, and AWS shows no member)
+    invoke_mode: str | None = None  # None: not given (BUFFERED, and AWS shows no member)
     cors: dict[str, Any] | None = None
-    created: float = 0.0    # epoch seconds
+    created: float = 0.0  # epoch seconds
     modified: float = 0.0
 
-    def to_wire(self, url: str, function_arn: str, with_modified: bool = True,
-                read: bool = True) -> dict[str, Any]:
+    def to_wire(
+        self, url: str, function_arn: str, with_modified: bool = True, read: bool = True
+    ) -> dict[str, Any]:
         """The configuration as the API answers it. Create and Update (`read` False) show
         `InvokeMode` only when one was given; Get and List show the mode in effect."""
-        body: dict[str, Any] = {"FunctionUrl": url, "FunctionArn": function_arn,
-                                "AuthType": self.auth_type, "CreationTime": iso_timestamp(self.created)}
+        body: dict[str, Any] = {
+            "FunctionUrl": url,
+            "FunctionArn": function_arn,
+            "AuthType": self.auth_type,
+            "CreationTime": iso_timestamp(self.created),
+        }
         if self.invoke_mode is not None or read:
             body["InvokeMode"] = self.invoke_mode or "BUFFERED"
         if self.cors is not None:
@@ -78,23 +86,30 @@ def check_qualifier(qualifier: str | None) -> None:
     """A URL serves the unqualified function or an alias: not a version, not `$LATEST`."""
     if qualifier is not None and not re.fullmatch(QUALIFIER_PATTERN, qualifier):
         raise errors.ValidationError.field(
-            qualifier, "qualifier",
-            f"Member must satisfy regular expression pattern: {QUALIFIER_PATTERN}")
+            qualifier,
+            "qualifier",
+            f"Member must satisfy regular expression pattern: {QUALIFIER_PATTERN}",
+        )
 
 
 def check_auth_type(value: Any, required: bool) -> None:
     if value is None and not required:
         return
     if value not in AUTH_TYPES:
-        raise errors.ValidationError.field(value, "authType",
-                                           "Member must satisfy enum value set: [AWS_IAM, NONE]"
-                                           if value is not None else "Member must not be null")
+        raise errors.ValidationError.field(
+            value,
+            "authType",
+            "Member must satisfy enum value set: [AWS_IAM, NONE]"
+            if value is not None
+            else "Member must not be null",
+        )
 
 
 def check_invoke_mode(value: Any) -> None:
     if value is not None and value not in INVOKE_MODES:
         raise errors.ValidationError.field(
-            value, "invokeMode", "Member must satisfy enum value set: [RESPONSE_STREAM, BUFFERED]")
+            value, "invokeMode", "Member must satisfy enum value set: [RESPONSE_STREAM, BUFFERED]"
+        )
 
 
 def check_cors(cors: Any) -> dict[str, Any] | None:
@@ -108,32 +123,49 @@ def check_cors(cors: Any) -> dict[str, Any] | None:
         if values is None:
             continue
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise errors.ValidationError.field(values, f"cors.{_lower(name)}",
-                                               "Member must be a list of strings")
+            raise errors.ValidationError.field(
+                values, f"cors.{_lower(name)}", "Member must be a list of strings"
+            )
         if len(values) > longest:
             raise errors.ValidationError.field(
-                values, f"cors.{_lower(name)}",
-                f"Member must have length less than or equal to {longest}")
+                values,
+                f"cors.{_lower(name)}",
+                f"Member must have length less than or equal to {longest}",
+            )
         if any(len(v) > item_longest or not v for v in values):
             raise errors.ValidationError.field(
-                values, f"cors.{_lower(name)}",
+                values,
+                f"cors.{_lower(name)}",
                 f"Member must satisfy constraint: [Member must have length less than or equal "
-                f"to {item_longest}, Member must have length greater than or equal to 1]")
+                f"to {item_longest}, Member must have length greater than or equal to 1]",
+            )
     max_age = cors.get("MaxAge")
     if max_age is not None and (not isinstance(max_age, int) or not 0 <= max_age <= 86_400):
-        raise errors.ValidationError.field(max_age, "cors.maxAge",
-                                           "Member must have value less than or equal to 86400")
+        raise errors.ValidationError.field(
+            max_age, "cors.maxAge", "Member must have value less than or equal to 86400"
+        )
     credentials = cors.get("AllowCredentials")
     if credentials is not None and not isinstance(credentials, bool):
-        raise errors.ValidationError.field(credentials, "cors.allowCredentials",
-                                           "Member must be a boolean")
+        raise errors.ValidationError.field(
+            credentials, "cors.allowCredentials", "Member must be a boolean"
+        )
     known = {name for name, _, _ in _CORS_LISTS} | {"MaxAge", "AllowCredentials"}
     return {k: v for k, v in cors.items() if k in known}
 
 
 # the request → event ---------------------------------------------------------------
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer",
-                         "transfer-encoding", "upgrade"})
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
@@ -149,8 +181,14 @@ class HttpRequest:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def http_event(request: HttpRequest, config: FunctionUrlConfig, region: str, account: str,
-               request_id: str, now: float) -> dict[str, Any]:
+def http_event(
+    request: HttpRequest,
+    config: FunctionUrlConfig,
+    region: str,
+    account: str,
+    request_id: str,
+    now: float,
+) -> dict[str, Any]:
     """The payload-2.0 event Lambda hands the function for `request`. As on AWS, the
     domain name is the host the caller used (the Host header), `http.path` is the path
     decoded with repeated slashes merged, and hop-by-hop headers are not passed on."""
@@ -159,22 +197,34 @@ def http_event(request: HttpRequest, config: FunctionUrlConfig, region: str, acc
         "accountId": account if config.auth_type == "AWS_IAM" else "anonymous",
         "apiId": config.url_id,
         "domainName": host or f"{config.url_id}.lambda-url.{region}.on.aws",
-        "domainPrefix": config.url_id}
-    request = dataclasses.replace(request, headers=[
-        (name, value) for name, value in request.headers
-        if name.lower() not in _HOP_BY_HOP])
+        "domainPrefix": config.url_id,
+    }
+    request = dataclasses.replace(
+        request,
+        headers=[
+            (name, value) for name, value in request.headers if name.lower() not in _HOP_BY_HOP
+        ],
+    )
     event = payload_v2(request, context, "$default", "$default", request_id, now)
     http = event["requestContext"]["http"]
     http["path"] = re.sub("/{2,}", "/", unquote(request.path))
     if config.auth_type == "AWS_IAM":
         event["requestContext"]["authorizer"] = {
-            "iam": _caller(event["headers"].get("authorization", ""), account)}
+            "iam": _caller(event["headers"].get("authorization", ""), account)
+        }
     return event
 
 
-def payload_v2(request: HttpRequest, context: dict[str, Any], route_key: str, stage: str,
-               request_id: str, now: float, path_parameters: dict[str, str] | None = None,
-               stage_variables: dict[str, str] | None = None) -> dict[str, Any]:
+def payload_v2(
+    request: HttpRequest,
+    context: dict[str, Any],
+    route_key: str,
+    stage: str,
+    request_id: str,
+    now: float,
+    path_parameters: dict[str, str] | None = None,
+    stage_variables: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """An event in API Gateway's payload format 2.0, as function URLs and HTTP APIs send it:
     `context` holds the requestContext members that name the caller's endpoint."""
     headers: dict[str, str] = {}
@@ -185,15 +235,27 @@ def payload_v2(request: HttpRequest, context: dict[str, Any], route_key: str, st
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
             continue
         headers[key] = f"{headers[key]},{value}" if key in headers else value
-    context = {**context,
-               "http": {"method": request.method, "path": request.path,
-                        "protocol": request.protocol, "sourceIp": request.source_ip,
-                        "userAgent": headers.get("user-agent", "")},
-               "requestId": request_id, "routeKey": route_key, "stage": stage,
-               "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-               "timeEpoch": int(now * 1000)}
-    event: dict[str, Any] = {"version": "2.0", "routeKey": route_key, "rawPath": request.path,
-                             "rawQueryString": request.query}
+    context = {
+        **context,
+        "http": {
+            "method": request.method,
+            "path": request.path,
+            "protocol": request.protocol,
+            "sourceIp": request.source_ip,
+            "userAgent": headers.get("user-agent", ""),
+        },
+        "requestId": request_id,
+        "routeKey": route_key,
+        "stage": stage,
+        "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+        "timeEpoch": int(now * 1000),
+    }
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": request.path,
+        "rawQueryString": request.query,
+    }
     if cookies:
         event["cookies"] = cookies
     event["headers"] = headers
@@ -206,8 +268,9 @@ def payload_v2(request: HttpRequest, context: dict[str, Any], route_key: str, st
     binary = False
     if request.body:
         binary = not _is_text(headers.get("content-type", ""), request.body)
-        event["body"] = (base64.b64encode(request.body).decode() if binary
-                         else request.body.decode("utf-8"))
+        event["body"] = (
+            base64.b64encode(request.body).decode() if binary else request.body.decode("utf-8")
+        )
     if path_parameters:
         event["pathParameters"] = path_parameters
     event["isBase64Encoded"] = binary
@@ -221,8 +284,15 @@ def _caller(authorization: str, account: str) -> dict[str, Any]:
     the access key is read from the Credential element)."""
     found = re.search(r"Credential=([^/,\s]+)", authorization)
     key = found.group(1) if found else ""
-    return {"accessKey": key, "accountId": account, "callerId": key, "cognitoIdentity": None,
-            "principalOrgId": None, "userArn": f"arn:aws:iam::{account}:root", "userId": key}
+    return {
+        "accessKey": key,
+        "accountId": account,
+        "callerId": key,
+        "cognitoIdentity": None,
+        "principalOrgId": None,
+        "userArn": f"arn:aws:iam::{account}:root",
+        "userId": key,
+    }
 
 
 def is_signed(authorization: str | None) -> bool:
@@ -247,8 +317,9 @@ class HttpResponse:
     body: bytes
 
 
-def http_response(payload: bytes,
-                  malformed: Callable[[], HttpResponse] | None = None) -> HttpResponse:
+def http_response(
+    payload: bytes, malformed: Callable[[], HttpResponse] | None = None
+) -> HttpResponse:
     """The HTTP response for a function's result (see the module docstring); a result that
     claims to be a response but is not a valid one is Lambda's 502 (or `malformed()`)."""
     try:
@@ -309,7 +380,7 @@ def stream_prelude(data: bytes) -> tuple[dict[str, Any], bytes] | None:
         prelude = json.loads(data[:end]) if end else {}
     except (ValueError, RecursionError):
         prelude = {}
-    return (prelude if isinstance(prelude, dict) else {}), data[end + 8:]
+    return (prelude if isinstance(prelude, dict) else {}), data[end + 8 :]
 
 
 def streamed_head(prelude: dict[str, Any]) -> tuple[int, list[tuple[str, str]]] | None:
@@ -318,8 +389,9 @@ def streamed_head(prelude: dict[str, Any]) -> tuple[int, list[tuple[str, str]]] 
 
 
 def bad_gateway() -> HttpResponse:
-    return HttpResponse(502, [("Content-Type", "application/json")],
-                        b'{"Message":"Internal Server Error"}')
+    return HttpResponse(
+        502, [("Content-Type", "application/json")], b'{"Message":"Internal Server Error"}'
+    )
 
 
 def function_failed() -> HttpResponse:
@@ -328,8 +400,10 @@ def function_failed() -> HttpResponse:
     return HttpResponse(502, [("Content-Type", "application/json")], b"Internal Server Error")
 
 
-FORBIDDEN = ("Forbidden. For troubleshooting Function URL authorization issues, see: "
-             "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html")
+FORBIDDEN = (
+    "Forbidden. For troubleshooting Function URL authorization issues, see: "
+    "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"
+)
 
 
 def forbidden() -> HttpResponse:
@@ -340,13 +414,15 @@ def forbidden() -> HttpResponse:
 
 
 def plain_error(status: int, message: str) -> HttpResponse:
-    return HttpResponse(status, [("Content-Type", "application/json")],
-                        json.dumps({"Message": message}).encode())
+    return HttpResponse(
+        status, [("Content-Type", "application/json")], json.dumps({"Message": message}).encode()
+    )
 
 
 # CORS --------------------------------------------------------------------------------
-def cors_headers(cors: dict[str, Any] | None, origin: str | None,
-                 preflight: bool = False) -> list[tuple[str, str]]:
+def cors_headers(
+    cors: dict[str, Any] | None, origin: str | None, preflight: bool = False
+) -> list[tuple[str, str]]:
     """The Access-Control-* headers for a request from `origin` (none when it is not
     allowed); a preflight also gets the allowed methods, headers and max age."""
     if not cors or not origin:

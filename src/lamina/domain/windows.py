@@ -52,12 +52,23 @@ class Window:
     def holds(self, arrival: float) -> bool:
         return self.start <= arrival < self.end
 
-    def event(self, records: list[dict[str, Any]], shard: str, source_arn: str,
-              final: bool = False, terminated_early: bool = False) -> dict[str, Any]:
-        return {"Records": records,
-                "window": {"start": _iso(self.start), "end": _iso(self.end)},
-                "state": self.state, "shardId": shard, "eventSourceARN": source_arn,
-                "isFinalInvokeForWindow": final, "isWindowTerminatedEarly": terminated_early}
+    def event(
+        self,
+        records: list[dict[str, Any]],
+        shard: str,
+        source_arn: str,
+        final: bool = False,
+        terminated_early: bool = False,
+    ) -> dict[str, Any]:
+        return {
+            "Records": records,
+            "window": {"start": _iso(self.start), "end": _iso(self.end)},
+            "state": self.state,
+            "shardId": shard,
+            "eventSourceARN": source_arn,
+            "isFinalInvokeForWindow": final,
+            "isWindowTerminatedEarly": terminated_early,
+        }
 
 
 def state_of(payload: bytes) -> dict[str, Any] | None:

@@ -50,13 +50,25 @@ MAX_PIPELINED = 8  # requests queued on one connection before reading pauses
 MAX_HEAD = 65_536  # request line + headers (an ALB takes 64 KB of headers); more gets 431
 
 REASONS = {
-    100: b"Continue", 200: b"OK", 201: b"Created", 202: b"Accepted", 204: b"No Content",
-    303: b"See Other", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found",
+    100: b"Continue",
+    200: b"OK",
+    201: b"Created",
+    202: b"Accepted",
+    204: b"No Content",
+    303: b"See Other",
+    400: b"Bad Request",
+    403: b"Forbidden",
+    404: b"Not Found",
     405: b"Method Not Allowed",
-    409: b"Conflict", 412: b"Precondition Failed", 413: b"Request Entity Too Large",
-    415: b"Unsupported Media Type", 429: b"Too Many Requests",
-    431: b"Request Header Fields Too Large", 500: b"Internal Server Error",
-    502: b"Bad Gateway", 503: b"Service Unavailable",
+    409: b"Conflict",
+    412: b"Precondition Failed",
+    413: b"Request Entity Too Large",
+    415: b"Unsupported Media Type",
+    429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
 }
 
 
@@ -66,8 +78,13 @@ class Response:
 
     __slots__ = ("body", "headers", "status", "stream")
 
-    def __init__(self, status: int = 200, headers: list[tuple[str, str]] | None = None,
-                 body: bytes = b"", stream: AsyncIterator[bytes] | None = None) -> None:
+    def __init__(
+        self,
+        status: int = 200,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        stream: AsyncIterator[bytes] | None = None,
+    ) -> None:
         self.status = status
         self.headers = headers if headers is not None else []
         self.body = body
@@ -141,9 +158,17 @@ class Request:
         "stream",
     )
 
-    def __init__(self, method: str, raw_path: str, query: str, headers: dict[str, str],
-                 body: bytes, protocol: HttpProtocol, http_version: str = "1.1",
-                 stream: BodyStream | None = None) -> None:
+    def __init__(
+        self,
+        method: str,
+        raw_path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        protocol: HttpProtocol,
+        http_version: str = "1.1",
+        stream: BodyStream | None = None,
+    ) -> None:
         self.method = method
         self.raw_path = raw_path
         self.path = unquote(raw_path)
@@ -186,8 +211,12 @@ class Limits:
 
     __slots__ = ("header_timeout", "idle_timeout", "max_connections")
 
-    def __init__(self, header_timeout: float = 10.0, idle_timeout: float = 300.0,
-                 max_connections: int = 10_000) -> None:
+    def __init__(
+        self,
+        header_timeout: float = 10.0,
+        idle_timeout: float = 300.0,
+        max_connections: int = 10_000,
+    ) -> None:
         self.header_timeout = header_timeout
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
@@ -222,8 +251,9 @@ class Connections:
         now = monotonic()
         for connection in list(self.open):
             connection.check(now, self.limits)
-        self._timer = None if self.closing else \
-            asyncio.get_running_loop().call_later(1.0, self._sweep)
+        self._timer = (
+            None if self.closing else asyncio.get_running_loop().call_later(1.0, self._sweep)
+        )
 
     def close(self) -> None:
         """From now on each response ends its connection; idle connections end now."""
@@ -246,9 +276,15 @@ def _never(method: str, path: str, headers: dict[str, str]) -> bool:
 class HttpProtocol(asyncio.Protocol):
     """One connection of a `Server` (see the module docstring)."""
 
-    def __init__(self, handler: Handler, body_limit: Callable[[str], int],
-                 too_large: Callable[[str, int], Response], streams_body: StreamsBody = _never,
-                 connections: Connections | None = None, accept: Accept | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        body_limit: Callable[[str], int],
+        too_large: Callable[[str, int], Response],
+        streams_body: StreamsBody = _never,
+        connections: Connections | None = None,
+        accept: Accept | None = None,
+    ) -> None:
         self._handler = handler
         self._accept = accept
         self._connections = connections
@@ -276,8 +312,9 @@ class HttpProtocol(asyncio.Protocol):
     # asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
-        if self._accept is not None and not self._accept(transport.get_extra_info("peername"),
-                                                         transport.get_extra_info("sockname")):
+        if self._accept is not None and not self._accept(
+            transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+        ):
             self.closed = True
             transport.abort()  # type: ignore[attr-defined]  # refused before a byte is read
             return
@@ -383,8 +420,16 @@ class HttpProtocol(asyncio.Protocol):
 
     def _request(self, method: str, body: bytes) -> Request:
         raw_path, _, query = self._url.decode("latin-1").partition("?")
-        return Request(method, raw_path, query, self._headers, body, self,
-                       self._parser.get_http_version(), self._stream)
+        return Request(
+            method,
+            raw_path,
+            query,
+            self._headers,
+            body,
+            self,
+            self._parser.get_http_version(),
+            self._stream,
+        )
 
     def _dispatch(self, request: Request) -> None:
         self._queue.append((request, self._parser.should_keep_alive()))
@@ -455,7 +500,8 @@ class HttpProtocol(asyncio.Protocol):
             if now - self.since > limits.header_timeout:
                 self.abort()  # headers too slow (or none at all)
         elif not self._reading and now - self.since > (
-                limits.idle_timeout if self._served else limits.header_timeout):
+            limits.idle_timeout if self._served else limits.header_timeout
+        ):
             self.abort()
 
     def abort(self) -> None:
@@ -483,10 +529,18 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.close()
 
 
-async def serve(handler: Handler, host: str, port: int, *, body_limit: Callable[[str], int],
-                too_large: Callable[[str, int], Response], streams_body: StreamsBody = _never,
-                backlog: int = 1024, connections: Connections | None = None,
-                accept: Accept | None = None) -> asyncio.Server:
+async def serve(
+    handler: Handler,
+    host: str,
+    port: int,
+    *,
+    body_limit: Callable[[str], int],
+    too_large: Callable[[str, int], Response],
+    streams_body: StreamsBody = _never,
+    backlog: int = 1024,
+    connections: Connections | None = None,
+    accept: Accept | None = None,
+) -> asyncio.Server:
     """Listen on host:port and answer every request with `handler`.
 
     `streams_body(method, path, headers)` says which requests are handed to the handler as
@@ -496,6 +550,8 @@ async def serve(handler: Handler, host: str, port: int, *, body_limit: Callable[
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: HttpProtocol(handler, body_limit, too_large, streams_body, connections, accept),
-        host, port,
-        backlog=backlog, reuse_address=True,
+        host,
+        port,
+        backlog=backlog,
+        reuse_address=True,
     )

@@ -26,10 +26,12 @@ def load_all(path: Path, hot_reload: bool = False) -> list[Application]:
         if found is not None:
             many = getattr(loader, "load_all", None)
             return list(many(found, hot_reload)) if many else [loader.load(found, hot_reload)]
-    raise LoadError(f"nothing to deploy in {path} (looked for a SAM or CloudFormation "
-                    "template — .aws-sam/build/template.yaml, template.yaml, template.yml, "
-                    "template.json —, a CDK cloud assembly — manifest.json, cdk.out/ —, and a "
-                    "Serverless Framework package — .serverless/)")
+    raise LoadError(
+        f"nothing to deploy in {path} (looked for a SAM or CloudFormation "
+        "template — .aws-sam/build/template.yaml, template.yaml, template.yml, "
+        "template.json —, a CDK cloud assembly — manifest.json, cdk.out/ —, and a "
+        "Serverless Framework package — .serverless/)"
+    )
 
 
 def load(path: Path, hot_reload: bool = False) -> Application:

@@ -26,10 +26,10 @@ class LoadError(Exception):
 @dataclass
 class Application:
     template: dict[str, Any]
-    source: Path                      # the template file read
-    stack_name: str                   # the default stack name (the application's folder)
+    source: Path  # the template file read
+    stack_name: str  # the default stack name (the application's folder)
     packages: dict[str, bytes] = field(default_factory=dict)  # sha256 → zip
-    watched: list[Path] = field(default_factory=list)         # what --watch redeploys on
+    watched: list[Path] = field(default_factory=list)  # what --watch redeploys on
     # the application names its stacks (CDK): --stack-name picks one of them by one of its
     # `aliases` instead of naming the stack
     fixed_name: bool = False

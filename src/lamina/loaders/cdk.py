@@ -51,8 +51,9 @@ def _is_assembly(manifest: Path) -> bool:
         found = json.loads(manifest.read_text())
     except (OSError, ValueError, UnicodeDecodeError):
         return False
-    return isinstance(found, dict) and isinstance(found.get("artifacts"), dict) and \
-        "version" in found
+    return (
+        isinstance(found, dict) and isinstance(found.get("artifacts"), dict) and "version" in found
+    )
 
 
 def load(found: Path, hot_reload: bool = False) -> Application:
@@ -90,8 +91,9 @@ def _assembly(manifest_path: Path, seen: list[Path]) -> list[Application]:
         if kind == NESTED:
             nested = folder / str(properties.get("directoryName", "")) / MANIFEST
             if not nested.is_file():
-                raise LoadError(f"{manifest_path}: nested assembly {artifact_id}: {nested} "
-                                "does not exist")
+                raise LoadError(
+                    f"{manifest_path}: nested assembly {artifact_id}: {nested} does not exist"
+                )
             out.extend(_assembly(nested, seen))
         elif kind == STACK:
             out.append(_stack(folder, manifest_path, artifacts, artifact_id))
@@ -107,8 +109,10 @@ def _order(artifacts: dict[str, Any], where: Path) -> list[str]:
         if artifact_id in done or artifact_id not in artifacts:
             return
         if artifact_id in visiting:
-            raise LoadError(f"{where}: artifacts depend on each other in a cycle: "
-                            + " -> ".join([*visiting, artifact_id]))
+            raise LoadError(
+                f"{where}: artifacts depend on each other in a cycle: "
+                + " -> ".join([*visiting, artifact_id])
+            )
         visiting.append(artifact_id)
         for dependency in artifacts[artifact_id].get("dependencies") or []:
             visit(dependency)
@@ -120,14 +124,16 @@ def _order(artifacts: dict[str, Any], where: Path) -> list[str]:
     return done
 
 
-def _stack(folder: Path, manifest_path: Path, artifacts: dict[str, Any],
-           artifact_id: str) -> Application:
+def _stack(
+    folder: Path, manifest_path: Path, artifacts: dict[str, Any], artifact_id: str
+) -> Application:
     artifact = artifacts[artifact_id]
     properties = artifact.get("properties") or {}
     template_path = folder / str(properties.get("templateFile", ""))
     if not template_path.is_file():
-        raise LoadError(f"{manifest_path}: stack {artifact_id}: template {template_path} does "
-                        "not exist")
+        raise LoadError(
+            f"{manifest_path}: stack {artifact_id}: template {template_path} does not exist"
+        )
     template = _read(template_path)
     if not isinstance(template, dict):
         raise LoadError(f"{template_path}: a template is a JSON object")
@@ -149,9 +155,15 @@ def _stack(folder: Path, manifest_path: Path, artifacts: dict[str, Any],
     document = _rewrite(template, assets, packages, template_path)
     _bootstrapped(document, version)
     name = str(properties.get("stackName") or artifact_id)
-    return Application(document, template_path, name, packages, [manifest_path, *manifests],
-                       fixed_name=True,
-                       aliases={artifact_id, name, str(artifact.get("displayName") or name)})
+    return Application(
+        document,
+        template_path,
+        name,
+        packages,
+        [manifest_path, *manifests],
+        fixed_name=True,
+        aliases={artifact_id, name, str(artifact.get("displayName") or name)},
+    )
 
 
 def _file_assets(folder: Path, asset_manifest: Path) -> dict[str, dict[str, Any]]:
@@ -165,10 +177,13 @@ def _file_assets(folder: Path, asset_manifest: Path) -> dict[str, dict[str, Any]
         for destination in (asset.get("destinations") or {}).values():
             key = destination.get("objectKey")
             if isinstance(key, str):
-                out[key] = {"path": folder / str(source["path"]), "id": asset_id,
-                            "packaging": source.get("packaging", "file"),
-                            "bucket": str(destination.get("bucketName", "")),
-                            "name": asset.get("displayName") or asset_id}
+                out[key] = {
+                    "path": folder / str(source["path"]),
+                    "id": asset_id,
+                    "packaging": source.get("packaging", "file"),
+                    "bucket": str(destination.get("bucketName", "")),
+                    "name": asset.get("displayName") or asset_id,
+                }
     return out
 
 
@@ -186,8 +201,12 @@ def _bucket_matches(value: Any, pattern: str) -> bool:
     return re.fullmatch(regex, value) is not None
 
 
-def _rewrite(template: dict[str, Any], assets: dict[str, dict[str, Any]],
-             packages: dict[str, bytes], where: Path) -> dict[str, Any]:
+def _rewrite(
+    template: dict[str, Any],
+    assets: dict[str, dict[str, Any]],
+    packages: dict[str, bytes],
+    where: Path,
+) -> dict[str, Any]:
     document = copy.deepcopy(template)
     resources = document.get("Resources")
     if not isinstance(resources, dict):
@@ -197,8 +216,11 @@ def _rewrite(template: dict[str, Any], assets: dict[str, dict[str, Any]],
         if isinstance(value, dict):
             for bucket_key, object_key in (("S3Bucket", "S3Key"), ("Bucket", "Key")):
                 key = value.get(object_key)
-                if isinstance(key, str) and key in assets and \
-                        _bucket_matches(value.get(bucket_key), assets[key]["bucket"]):
+                if (
+                    isinstance(key, str)
+                    and key in assets
+                    and _bucket_matches(value.get(bucket_key), assets[key]["bucket"])
+                ):
                     value[bucket_key] = PACKAGE_BUCKET
                     value[object_key] = _package(assets[key], packages, logical_id)
                     value.pop("S3ObjectVersion", None)
@@ -225,8 +247,9 @@ def _package(asset: dict[str, Any], packages: dict[str, bytes], logical_id: str)
     elif zipfile.is_zipfile(path):
         data = path.read_bytes()
     else:
-        raise LoadError(f"{where}: {path} is a file asset that is not a zip: Lambda code is "
-                        "a folder or a zip")
+        raise LoadError(
+            f"{where}: {path} is a file asset that is not a zip: Lambda code is a folder or a zip"
+        )
     key = hashlib.sha256(data).hexdigest()
     packages[key] = data
     return key
@@ -237,11 +260,15 @@ def _bootstrapped(document: dict[str, Any], version: int) -> None:
     for name, definition in (document.get("Parameters") or {}).items():
         if not isinstance(definition, dict):
             continue
-        if str(definition.get("Type", "")).startswith("AWS::SSM::Parameter::Value") and \
-                isinstance(definition.get("Default"), str) and \
-                _BOOTSTRAP_SSM.fullmatch(definition["Default"]):
+        if (
+            str(definition.get("Type", "")).startswith("AWS::SSM::Parameter::Value")
+            and isinstance(definition.get("Default"), str)
+            and _BOOTSTRAP_SSM.fullmatch(definition["Default"])
+        ):
             document["Parameters"][name] = {
-                "Type": "String", "Default": str(version),
+                "Type": "String",
+                "Default": str(version),
                 "Description": f"CDK bootstrap version (Lamina stands for an environment "
-                               f"bootstrapped at version {version}; SSM "
-                               f"{definition['Default']} is not read)"}
+                f"bootstrapped at version {version}; SSM "
+                f"{definition['Default']} is not read)",
+            }

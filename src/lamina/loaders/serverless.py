@@ -97,8 +97,9 @@ def _is_deployment_bucket(value: Any, bucket_name: str | None) -> bool:
     return value == {"Ref": BUCKET} or (bucket_name is not None and value == bucket_name)
 
 
-def _walk(value: Any, logical_id: str, folder: Path, bucket_name: str | None,
-          packages: dict[str, bytes]) -> None:
+def _walk(
+    value: Any, logical_id: str, folder: Path, bucket_name: str | None, packages: dict[str, bytes]
+) -> None:
     if isinstance(value, dict):
         key = value.get("S3Key")
         if isinstance(key, str) and _is_deployment_bucket(value.get("S3Bucket"), bucket_name):
@@ -116,8 +117,9 @@ def _walk(value: Any, logical_id: str, folder: Path, bucket_name: str | None,
 def _package(path: Path, logical_id: str, packages: dict[str, bytes]) -> str:
     where = f"Resource {logical_id}, property S3Key"
     if not path.is_file():
-        raise LoadError(f"{where}: the artifact {path} does not exist (run serverless "
-                        "package again)")
+        raise LoadError(
+            f"{where}: the artifact {path} does not exist (run serverless package again)"
+        )
     if not zipfile.is_zipfile(path):
         raise LoadError(f"{where}: {path} is not a zip file")
     data = path.read_bytes()

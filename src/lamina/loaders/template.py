@@ -45,8 +45,13 @@ def load(found: Path, hot_reload: bool = False) -> Application:
         raise LoadError(f"cannot read {found}: {exc}") from None
     packager = Packager(found.parent, hot_reload)
     document = package_template(document, packager)
-    return Application(document, found, default_stack_name(_project(found)), packager.packages,
-                       [found, *packager.folders])
+    return Application(
+        document,
+        found,
+        default_stack_name(_project(found)),
+        packager.packages,
+        [found, *packager.folders],
+    )
 
 
 def package_template(document: dict[str, Any], packager: Packager) -> dict[str, Any]:
@@ -75,10 +80,14 @@ def package_template(document: dict[str, Any], packager: Packager) -> dict[str, 
     return document
 
 
-def _serverless_function(logical_id: str, properties: dict[str, Any],
-                         function_globals: Any, packager: Packager) -> None:
-    if "InlineCode" in properties or "ImageUri" in properties or \
-            properties.get("PackageType") == "Image":
+def _serverless_function(
+    logical_id: str, properties: dict[str, Any], function_globals: Any, packager: Packager
+) -> None:
+    if (
+        "InlineCode" in properties
+        or "ImageUri" in properties
+        or properties.get("PackageType") == "Image"
+    ):
         return
     if "CodeUri" not in properties and "CodeUri" not in (function_globals or {}):
         properties["CodeUri"] = "."  # sam package's default: the template's folder
@@ -86,8 +95,9 @@ def _serverless_function(logical_id: str, properties: dict[str, Any],
         _sam_uri(properties, "CodeUri", logical_id, packager)
 
 
-def _sam_uri(properties: dict[str, Any], prop: str, where: str, packager: Packager,
-             folders_hot: bool = True) -> None:
+def _sam_uri(
+    properties: dict[str, Any], prop: str, where: str, packager: Packager, folders_hot: bool = True
+) -> None:
     path = packager.local(properties[prop])
     if path is None:
         return
@@ -95,8 +105,9 @@ def _sam_uri(properties: dict[str, Any], prop: str, where: str, packager: Packag
     properties[prop] = {"Bucket": bucket, "Key": key}
 
 
-def _cfn_code(logical_id: str, properties: dict[str, Any], prop: str, packager: Packager,
-              hot: bool) -> None:
+def _cfn_code(
+    logical_id: str, properties: dict[str, Any], prop: str, packager: Packager, hot: bool
+) -> None:
     path = packager.local(properties.get(prop))
     if path is None:
         return

@@ -21,8 +21,11 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         document: dict[str, Any] = {
-            "time": _iso(record.created), "level": record.levelname, "logger": record.name,
-            "message": record.getMessage()}
+            "time": _iso(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 document[key] = value
@@ -34,8 +37,9 @@ class JsonFormatter(logging.Formatter):
 def configure(level: str, log_format: str = "text") -> None:
     """Send the engine's log to stderr in `log_format` (text or json) from `level` up."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if log_format == "json"
-                         else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(
+        JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    )
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

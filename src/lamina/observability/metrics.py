@@ -33,8 +33,25 @@ from prometheus_client.exposition import generate_latest
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 UNKNOWN = "unknown"
-DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                    10.0, 30.0, 60.0, 300.0, 900.0)
+DURATION_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    900.0,
+)
 INIT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 
@@ -43,7 +60,7 @@ BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 class Snapshot:
     """Gauge values read at scrape time."""
 
-    concurrency: dict[str, int] = field(default_factory=dict)        # function → in flight
+    concurrency: dict[str, int] = field(default_factory=dict)  # function → in flight
     queues: dict[str, tuple[int, float]] = field(default_factory=dict)  # → (depth, age s)
     environments: dict[tuple[str, str, str], int] = field(default_factory=dict)
     mappings: list[tuple[str, str, int | None, float | None]] = field(default_factory=list)
@@ -70,8 +87,9 @@ class _Counter:
 class _Histogram:
     """A labelled histogram kept as bucket counts (non-cumulative until the scrape)."""
 
-    def __init__(self, name: str, doc: str, labels: tuple[str, ...],
-                 bounds: tuple[float, ...]) -> None:
+    def __init__(
+        self, name: str, doc: str, labels: tuple[str, ...], bounds: tuple[float, ...]
+    ) -> None:
         self.name, self.doc, self.labels, self.bounds = name, doc, labels, bounds
         self.values: dict[tuple[str, ...], list[float]] = {}
 
@@ -107,7 +125,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(self._gauges)
         self._handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
-            "accepted": self._accepted, "attempt": self._attempt,
+            "accepted": self._accepted,
+            "attempt": self._attempt,
             "throttled": lambda fn, d: self.throttles.inc(fn),
             "rejected": lambda fn, d: self.rejected.inc(fn, str(d.get("error"))),
             "retry_scheduled": lambda fn, d: self.retries.inc(fn, str(d.get("reason"))),
@@ -129,41 +148,53 @@ class Metrics:
             self._families.append(found)
             return found
 
-        def histogram(name: str, doc: str, bounds: tuple[float, ...],
-                      *labels: str) -> _Histogram:
+        def histogram(name: str, doc: str, bounds: tuple[float, ...], *labels: str) -> _Histogram:
             found = _Histogram(name, doc, ("function", *labels), bounds)
             self._families.append(found)
             return found
 
         self.requests = counter("lamina_requests", "Invocation requests accepted", "type")
-        self.invocations = counter("lamina_invocations", "Times function code ran (attempts)",
-                                   "outcome")
-        self.errors = counter("lamina_errors", "Attempts that ended in a function error",
-                              "error_type")
+        self.invocations = counter(
+            "lamina_invocations", "Times function code ran (attempts)", "outcome"
+        )
+        self.errors = counter(
+            "lamina_errors", "Attempts that ended in a function error", "error_type"
+        )
         self.throttles = counter("lamina_throttles", "Requests or attempts throttled (429)")
         self.rejected = counter("lamina_rejected", "Requests refused before running", "error")
         self.cold_starts = counter("lamina_cold_starts", "Attempts that started an environment")
-        self.duration = histogram("lamina_duration_seconds", "Attempt duration",
-                                  DURATION_BUCKETS)
-        self.init_duration = histogram("lamina_init_duration_seconds",
-                                       "Init duration of cold starts", INIT_BUCKETS)
+        self.duration = histogram("lamina_duration_seconds", "Attempt duration", DURATION_BUCKETS)
+        self.init_duration = histogram(
+            "lamina_init_duration_seconds", "Init duration of cold starts", INIT_BUCKETS
+        )
         self.retries = counter("lamina_async_retries", "Async retries scheduled", "reason")
         self.discarded = counter("lamina_async_discarded", "Async events given up", "condition")
         self.dropped = counter("lamina_async_dropped", "Async events whose function is gone")
-        self.deliveries = counter("lamina_destination_deliveries",
-                                  "Destination and dead-letter deliveries", "kind", "result")
-        self.dead_lettered = counter("lamina_dead_lettered",
-                                     "Events delivered to a dead-letter queue or topic")
-        self.attached = counter("lamina_sdk_retries_attached",
-                                "SDK retries answered by the call they repeat", "call")
+        self.deliveries = counter(
+            "lamina_destination_deliveries",
+            "Destination and dead-letter deliveries",
+            "kind",
+            "result",
+        )
+        self.dead_lettered = counter(
+            "lamina_dead_lettered", "Events delivered to a dead-letter queue or topic"
+        )
+        self.attached = counter(
+            "lamina_sdk_retries_attached", "SDK retries answered by the call they repeat", "call"
+        )
         self.sdk_retries = counter("lamina_sdk_retries", "SDK retries run again (strict parity)")
-        self.callers_gone = counter("lamina_callers_gone",
-                                    "Synchronous callers that left before the answer")
-        self.faults = counter("lamina_faults_injected", "Attempts replaced by a fault rule",
-                              "action")
-        self.batch_size = histogram("lamina_mapping_batch_size",
-                                    "Records per batch an event source mapping invoked",
-                                    BATCH_BUCKETS, "mapping")
+        self.callers_gone = counter(
+            "lamina_callers_gone", "Synchronous callers that left before the answer"
+        )
+        self.faults = counter(
+            "lamina_faults_injected", "Attempts replaced by a fault rule", "action"
+        )
+        self.batch_size = histogram(
+            "lamina_mapping_batch_size",
+            "Records per batch an event source mapping invoked",
+            BATCH_BUCKETS,
+            "mapping",
+        )
 
     # the Recorder's observer -------------------------------------------------------------
     def summary(self, summary: Any) -> None:
@@ -205,6 +236,7 @@ class Metrics:
             self.deliveries.inc(function, kind, result)
             if kind == "dlq" and result == "delivered":
                 self.dead_lettered.inc(function)
+
         return count
 
     # exposition --------------------------------------------------------------------------
@@ -229,14 +261,16 @@ class _Gauges:
         for family in self.families:
             yield family.family()
         snap = self.snapshot
-        running = GaugeMetricFamily("lamina_concurrent_executions",
-                                    "Invocations running now", labels=["function"])
+        running = GaugeMetricFamily(
+            "lamina_concurrent_executions", "Invocations running now", labels=["function"]
+        )
         for function, count in sorted(snap.concurrency.items()):
             running.add_metric([function], count)
         yield running
         yield from _queue_families(snap.queues)
-        environments = GaugeMetricFamily("lamina_environments", "Execution environments",
-                                         labels=["function", "version", "state"])
+        environments = GaugeMetricFamily(
+            "lamina_environments", "Execution environments", labels=["function", "version", "state"]
+        )
         for labels, count in sorted(snap.environments.items()):
             environments.add_metric(list(labels), count)
         yield environments
@@ -244,24 +278,31 @@ class _Gauges:
 
 
 def _queue_families(queues: dict[str, tuple[int, float]]) -> Iterator[Metric]:
-    depth = GaugeMetricFamily("lamina_async_queue_depth", "Async events waiting or running",
-                              labels=["function"])
-    age = GaugeMetricFamily("lamina_async_event_age_seconds",
-                            "Age of the oldest queued async event (engine seconds)",
-                            labels=["function"])
+    depth = GaugeMetricFamily(
+        "lamina_async_queue_depth", "Async events waiting or running", labels=["function"]
+    )
+    age = GaugeMetricFamily(
+        "lamina_async_event_age_seconds",
+        "Age of the oldest queued async event (engine seconds)",
+        labels=["function"],
+    )
     for function, (count, oldest_age) in sorted(queues.items()):
         depth.add_metric([function], count)
         age.add_metric([function], oldest_age)
     return iter((depth, age))
 
 
-def _mapping_families(mappings: list[tuple[str, str, int | None, float | None]]
-                      ) -> Iterator[Metric]:
-    backlog = GaugeMetricFamily("lamina_mapping_backlog", "Records waiting in the source",
-                                labels=["function", "mapping"])
-    lag = GaugeMetricFamily("lamina_mapping_lag_seconds",
-                            "Age of the oldest record not yet processed",
-                            labels=["function", "mapping"])
+def _mapping_families(
+    mappings: list[tuple[str, str, int | None, float | None]],
+) -> Iterator[Metric]:
+    backlog = GaugeMetricFamily(
+        "lamina_mapping_backlog", "Records waiting in the source", labels=["function", "mapping"]
+    )
+    lag = GaugeMetricFamily(
+        "lamina_mapping_lag_seconds",
+        "Age of the oldest record not yet processed",
+        labels=["function", "mapping"],
+    )
     for function, uuid, waiting, behind in mappings:
         if waiting is not None:
             backlog.add_metric([function, uuid], waiting)

@@ -64,8 +64,9 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def retry_later(batches: BatchRunner, request_id: str, retry: int,
-                      stop: asyncio.Event) -> None:
+async def retry_later(
+    batches: BatchRunner, request_id: str, retry: int, stop: asyncio.Event
+) -> None:
     """Record that a failed batch is retried, and wait for it (1 s doubling to 30 s, engine
     time) unless the mapping stops first."""
     delay = batching.retry_delay(retry)
@@ -77,8 +78,14 @@ class Poller:
     """What every poller holds: its mapping, the service that runs its batches, the source
     clients, and the stop event the supervisor sets."""
 
-    def __init__(self, mapping: EventSourceMapping, batches: BatchRunner, clients: Any,
-                 region: str, stop: asyncio.Event) -> None:
+    def __init__(
+        self,
+        mapping: EventSourceMapping,
+        batches: BatchRunner,
+        clients: Any,
+        region: str,
+        stop: asyncio.Event,
+    ) -> None:
         self.mapping = mapping
         self.batches = batches
         self.clients = clients

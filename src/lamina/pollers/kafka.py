@@ -35,7 +35,9 @@ DEFAULT_WINDOW_S = 0.5
 def kafka_record(message: Any) -> dict[str, Any]:
     """One record of a Kafka event from an aiokafka ConsumerRecord (spec §16.1)."""
     return {
-        "topic": message.topic, "partition": message.partition, "offset": message.offset,
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
         "timestamp": message.timestamp,
         "timestampType": "CREATE_TIME" if message.timestamp_type == 0 else "LOG_APPEND_TIME",
         "key": base64.b64encode(message.key).decode() if message.key is not None else None,
@@ -47,8 +49,14 @@ def kafka_record(message: Any) -> dict[str, Any]:
 class KafkaPoller(Poller):
     """The poller of one self-managed Kafka mapping."""
 
-    def __init__(self, mapping: EventSourceMapping, batches: BatchRunner, clients: Any,
-                 region: str, stop: asyncio.Event) -> None:
+    def __init__(
+        self,
+        mapping: EventSourceMapping,
+        batches: BatchRunner,
+        clients: Any,
+        region: str,
+        stop: asyncio.Event,
+    ) -> None:
         super().__init__(mapping, batches, clients, region, stop)
         self.servers = ",".join(mapping.bootstrap_servers)
 
@@ -58,10 +66,14 @@ class KafkaPoller(Poller):
         backoff = Backoff()
         while not self.stop.is_set():
             consumer = AIOKafkaConsumer(
-                *self.mapping.topics, bootstrap_servers=self.servers,
-                group_id=self.mapping.consumer_group, enable_auto_commit=False,
-                auto_offset_reset="earliest" if self.mapping.starting_position == "TRIM_HORIZON"
-                else "latest")
+                *self.mapping.topics,
+                bootstrap_servers=self.servers,
+                group_id=self.mapping.consumer_group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest"
+                if self.mapping.starting_position == "TRIM_HORIZON"
+                else "latest",
+            )
             try:
                 await consumer.start()
                 backoff.reset()
@@ -76,10 +88,14 @@ class KafkaPoller(Poller):
     async def _consume(self, consumer: Any) -> None:
         window = self.mapping.batching_window or DEFAULT_WINDOW_S
         while not self.stop.is_set():
-            fetched = await consumer.getmany(timeout_ms=int(window * 1000),
-                                             max_records=self.mapping.batch_size)
-            messages = [m for partition in sorted(fetched, key=lambda p: (p.topic, p.partition))
-                        for m in fetched[partition]]
+            fetched = await consumer.getmany(
+                timeout_ms=int(window * 1000), max_records=self.mapping.batch_size
+            )
+            messages = [
+                m
+                for partition in sorted(fetched, key=lambda p: (p.topic, p.partition))
+                for m in fetched[partition]
+            ]
             if not messages:
                 continue
             records = [kafka_record(m) for m in messages]
@@ -88,43 +104,55 @@ class KafkaPoller(Poller):
                 finished = await asyncio.shield(self._process(kept))
                 if not finished:
                     return  # stopped before the batch was settled: not committed, runs again
-            await consumer.commit({partition: items[-1].offset + 1
-                                   for partition, items in fetched.items() if items})
+            await consumer.commit(
+                {partition: items[-1].offset + 1 for partition, items in fetched.items() if items}
+            )
 
     async def _process(self, records: list[dict[str, Any]]) -> bool:
         mapping = self.batches.current(self.mapping.uuid) or self.mapping
         grouped: dict[str, list[dict[str, Any]]] = {}
         for record in records:
             grouped.setdefault(f"{record['topic']}-{record['partition']}", []).append(record)
-        payload = json.dumps({"eventSource": "SelfManagedKafka",
-                              "bootstrapServers": self.servers, "records": grouped}).encode()
-        request_id = self.batches.begin_batch(mapping, {"records": len(records),
-                                                        "partitions": sorted(grouped)})
+        payload = json.dumps(
+            {
+                "eventSource": "SelfManagedKafka",
+                "bootstrapServers": self.servers,
+                "records": grouped,
+            }
+        ).encode()
+        request_id = self.batches.begin_batch(
+            mapping, {"records": len(records), "partitions": sorted(grouped)}
+        )
         invocations, retries, backoff = 0, 0, Backoff()
         while not self.stop.is_set():
             oldest = min(r["timestamp"] for r in records) / 1000
             expired = batching.before_stream_batch(oldest, time.time(), mapping.max_record_age)
             if expired is not None:
-                await self._give_up(mapping, request_id, grouped, expired.condition,
-                                    invocations, payload)
+                await self._give_up(
+                    mapping, request_id, grouped, expired.condition, invocations, payload
+                )
                 return True
-            outcome = await self.batches.invoke_batch(mapping, request_id, payload,
-                                                      invocations + 1)
+            outcome = await self.batches.invoke_batch(mapping, request_id, payload, invocations + 1)
             if outcome is None:
                 await pause(backoff.next(), self.stop)
                 continue
             invocations += 1
             decision = batching.after_stream_batch(  # whole batches: no partial, no bisect
-                batching.FAILURE if outcome.function_error else batching.SUCCESS, [], retries,
-                mapping.max_retry_attempts, bisect=False)
+                batching.FAILURE if outcome.function_error else batching.SUCCESS,
+                [],
+                retries,
+                mapping.max_retry_attempts,
+                bisect=False,
+            )
             if isinstance(decision, batching.Succeeded):
                 self.batches.end_batch(mapping, request_id, "success", invocations)
                 self.batches.processed(mapping.uuid, "OK")
                 return True
             self.batches.processed(mapping.uuid, "PROBLEM: Function call failed")
             if isinstance(decision, batching.GiveUp):
-                await self._give_up(mapping, request_id, grouped, decision.condition,
-                                    invocations, payload)
+                await self._give_up(
+                    mapping, request_id, grouped, decision.condition, invocations, payload
+                )
                 return True
             if isinstance(decision, batching.RetryBatch):
                 retries = decision.retry
@@ -133,26 +161,42 @@ class KafkaPoller(Poller):
         self.batches.end_batch(mapping, request_id, "stopped", invocations)
         return False
 
-    async def _give_up(self, mapping: EventSourceMapping, request_id: str,
-                       grouped: dict[str, list[dict[str, Any]]], condition: str,
-                       invocations: int, payload: bytes) -> None:
+    async def _give_up(
+        self,
+        mapping: EventSourceMapping,
+        request_id: str,
+        grouped: dict[str, list[dict[str, Any]]],
+        condition: str,
+        invocations: int,
+        payload: bytes,
+    ) -> None:
         """The on-failure record: the stream record's shape with `KafkaBatchInfo` (§20 #35)."""
         record = {
             "requestContext": {
-                "requestId": request_id, "condition": condition,
+                "requestId": request_id,
+                "condition": condition,
                 "approximateInvokeCount": invocations,
-                "functionArn": self.batches.function_arn(mapping)},
-            "version": "1.0", "timestamp": iso_timestamp(time.time()),
+                "functionArn": self.batches.function_arn(mapping),
+            },
+            "version": "1.0",
+            "timestamp": iso_timestamp(time.time()),
             "KafkaBatchInfo": {
                 "batchSize": sum(len(items) for items in grouped.values()),
-                "bootstrapServers": self.servers, "payloadSize": len(payload),
-                "recordsInfo": {key: {
-                    "firstRecordOffset": str(items[0]["offset"]),
-                    "firstRecordTimestamp": iso_timestamp(items[0]["timestamp"] / 1000),
-                    "lastRecordOffset": str(items[-1]["offset"]),
-                    "lastRecordTimestamp": iso_timestamp(items[-1]["timestamp"] / 1000)}
-                    for key, items in grouped.items()}}}
-        self.batches.note(request_id, "discarded", {"condition": condition,
-                                                    "invocations": invocations})
+                "bootstrapServers": self.servers,
+                "payloadSize": len(payload),
+                "recordsInfo": {
+                    key: {
+                        "firstRecordOffset": str(items[0]["offset"]),
+                        "firstRecordTimestamp": iso_timestamp(items[0]["timestamp"] / 1000),
+                        "lastRecordOffset": str(items[-1]["offset"]),
+                        "lastRecordTimestamp": iso_timestamp(items[-1]["timestamp"] / 1000),
+                    }
+                    for key, items in grouped.items()
+                },
+            },
+        }
+        self.batches.note(
+            request_id, "discarded", {"condition": condition, "invocations": invocations}
+        )
         await self.batches.send_on_failure(mapping, request_id, json.dumps(record).encode())
         self.batches.end_batch(mapping, request_id, "failed", invocations, condition)

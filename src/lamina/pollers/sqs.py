@@ -40,8 +40,14 @@ BACKLOG_S = 5.0  # how often the queue's backlog is asked for
 class SqsPoller(Poller):
     """The poller of one SQS mapping."""
 
-    def __init__(self, mapping: EventSourceMapping, batches: BatchRunner, clients: Any,
-                 region: str, stop: asyncio.Event) -> None:
+    def __init__(
+        self,
+        mapping: EventSourceMapping,
+        batches: BatchRunner,
+        clients: Any,
+        region: str,
+        stop: asyncio.Event,
+    ) -> None:
         super().__init__(mapping, batches, clients, region, stop)
         self.cap = mapping.max_concurrency or DEFAULT_CONCURRENCY
         self.loops: set[asyncio.Task[None]] = set()
@@ -68,8 +74,11 @@ class SqsPoller(Poller):
     async def _prepare(self) -> None:
         client = await self.clients.client("sqs")
         self.queue_url = await self.clients.queue_url(self.mapping.event_source_arn)
-        attributes = (await client.get_queue_attributes(
-            QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"]))["Attributes"]
+        attributes = (
+            await client.get_queue_attributes(
+                QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"]
+            )
+        )["Attributes"]
         timeout = self.batches.function_timeout(self.mapping)
         needed = self.mapping.batching_window + timeout
         if needed > int(attributes.get("VisibilityTimeout", 30)):
@@ -108,8 +117,9 @@ class SqsPoller(Poller):
         while True:
             try:
                 client = await self.clients.client("sqs")
-                attributes = (await client.get_queue_attributes(
-                    QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"]))
+                attributes = await client.get_queue_attributes(
+                    QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+                )
                 waiting = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
                 self.batches.observe(self.mapping.uuid, backlog=waiting)
                 if waiting == 0:
@@ -133,8 +143,10 @@ class SqsPoller(Poller):
             arguments: dict[str, Any] = {
                 "QueueUrl": self.queue_url,
                 "MaxNumberOfMessages": min(10, batch_size - len(messages)),
-                "WaitTimeSeconds": max(0, wait), "AttributeNames": ["All"],
-                "MessageAttributeNames": ["All"]}
+                "WaitTimeSeconds": max(0, wait),
+                "AttributeNames": ["All"],
+                "MessageAttributeNames": ["All"],
+            }
             if self.visibility is not None:
                 arguments["VisibilityTimeout"] = self.visibility
             response = await unless_stopped(client.receive_message(**arguments), self.stop)
@@ -151,8 +163,9 @@ class SqsPoller(Poller):
         records = [events.sqs_record(m, arn, self.region) for m in messages]
         sent = [int(r["attributes"].get("SentTimestamp", 0)) for r in records]
         if sent:
-            self.batches.observe(self.mapping.uuid,
-                                 lag_s=max(0.0, time.time() - min(sent) / 1000.0))
+            self.batches.observe(
+                self.mapping.uuid, lag_s=max(0.0, time.time() - min(sent) / 1000.0)
+            )
         kept = [r for r in records if filters.keep(self.patterns, "sqs", r)]
         dropped = [r for r in records if r not in kept]
         if dropped:
@@ -173,23 +186,37 @@ class SqsPoller(Poller):
             await pause(Backoff().next(), self.stop)
             return
         ids = [events.identifier("sqs", r) for r in records]
-        result = batching.result_of(outcome.function_error, outcome.payload,
-                                    mapping.report_failures, ids)
+        result = batching.result_of(
+            outcome.function_error, outcome.payload, mapping.report_failures, ids
+        )
         keep = set(result.failed) if not result.whole_batch_failed else set(ids)
         done = [r for r in records if r["messageId"] not in keep]
         if done:
             await self._delete(done)
-        self.batches.note(request_id, "deleted", {"messages": len(done),
-                                                  "left_for_retry": len(records) - len(done)})
+        self.batches.note(
+            request_id,
+            "deleted",
+            {"messages": len(done), "left_for_retry": len(records) - len(done)},
+        )
         status = "success" if result.ok else "failed"
-        self.batches.end_batch(mapping, request_id, status, 1,
-                               None if result.ok else (outcome.error_type or "BatchItemFailures"))
-        self.batches.processed(mapping.uuid, "OK" if not outcome.function_error
-                               else "PROBLEM: Function call failed")
+        self.batches.end_batch(
+            mapping,
+            request_id,
+            status,
+            1,
+            None if result.ok else (outcome.error_type or "BatchItemFailures"),
+        )
+        self.batches.processed(
+            mapping.uuid, "OK" if not outcome.function_error else "PROBLEM: Function call failed"
+        )
 
     async def _delete(self, records: list[dict[str, Any]]) -> None:
         client = await self.clients.client("sqs")
         for start in range(0, len(records), 10):
-            chunk = records[start:start + 10]
-            await client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)])
+            chunk = records[start : start + 10]
+            await client.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)
+                ],
+            )

@@ -42,8 +42,14 @@ ROLE = "arn:aws:iam::123456789012:role/lamina"
 class StreamPoller(Poller):
     """The poller of one Kinesis or DynamoDB Streams mapping."""
 
-    def __init__(self, mapping: EventSourceMapping, batches: BatchRunner, clients: Any,
-                 region: str, stop: asyncio.Event) -> None:
+    def __init__(
+        self,
+        mapping: EventSourceMapping,
+        batches: BatchRunner,
+        clients: Any,
+        region: str,
+        stop: asyncio.Event,
+    ) -> None:
         super().__init__(mapping, batches, clients, region, stop)
         self.source = mapping.source
         self.service = "kinesis" if self.source == "kinesis" else "dynamodbstreams"
@@ -56,7 +62,8 @@ class StreamPoller(Poller):
                 for shard in await self._shards():
                     if shard not in self.shards:
                         self.shards[shard] = asyncio.get_running_loop().create_task(
-                            ShardReader(self, shard).run())
+                            ShardReader(self, shard).run()
+                        )
                 backoff.reset()
                 delay = RESHARD_S
             except Exception as exc:  # the stream is gone or the endpoint down: keep trying
@@ -156,8 +163,9 @@ class ShardReader:
             return None
         self.iterator = response.get("NextShardIterator")
         if "MillisBehindLatest" in response:
-            self.poller.batches.observe(self.mapping.uuid,
-                                        lag_s=response["MillisBehindLatest"] / 1000.0)
+            self.poller.batches.observe(
+                self.mapping.uuid, lag_s=response["MillisBehindLatest"] / 1000.0
+            )
         records = [self.poller.record(r, self.shard) for r in response.get("Records", [])]
         if records and not self.pending:
             self.pending_since = time.monotonic()
@@ -172,13 +180,21 @@ class ShardReader:
         else:
             arguments["StreamArn"] = self.mapping.event_source_arn
         if checkpoint:  # Kinesis and DynamoDB Streams name the parameter differently
-            arguments.update({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
-                              "StartingSequenceNumber" if self.source == "kinesis"
-                              else "SequenceNumber": checkpoint})
+            arguments.update(
+                {
+                    "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
+                    "StartingSequenceNumber"
+                    if self.source == "kinesis"
+                    else "SequenceNumber": checkpoint,
+                }
+            )
         elif self.mapping.starting_position == "AT_TIMESTAMP":
-            arguments.update(ShardIteratorType="AT_TIMESTAMP",
-                             Timestamp=datetime.datetime.fromtimestamp(
-                                 self.mapping.starting_timestamp or 0, datetime.timezone.utc))
+            arguments.update(
+                ShardIteratorType="AT_TIMESTAMP",
+                Timestamp=datetime.datetime.fromtimestamp(
+                    self.mapping.starting_timestamp or 0, datetime.UTC
+                ),
+            )
         else:
             arguments["ShardIteratorType"] = self.mapping.starting_position or "LATEST"
         response = await client.get_shard_iterator(**arguments)
@@ -189,8 +205,10 @@ class ShardReader:
         if self.mapping.tumbling_window:
             await self._dispatch_windowed(lanes[0])
             return
-        count = batching.cut([events.size_of(r) for r in self.pending[:self.mapping.batch_size]],
-                             self.mapping.batch_size)
+        count = batching.cut(
+            [events.size_of(r) for r in self.pending[: self.mapping.batch_size]],
+            self.mapping.batch_size,
+        )
         batch, self.pending = self.pending[:count], self.pending[count:]
         kept = [r for r in batch if filters.keep(self.poller.patterns, self.source, r)]
         if len(lanes) == 1 or not kept:
@@ -203,8 +221,8 @@ class ShardReader:
             await asyncio.gather(*(lanes[n].process(group) for n, group in groups.items()))
         if not self.poller.stop.is_set():
             await self.poller.batches.checkpoint(
-                self.mapping.uuid, self.shard, events.identifier(self.source, batch[-1]))
-
+                self.mapping.uuid, self.shard, events.identifier(self.source, batch[-1])
+            )
 
     async def _dispatch_windowed(self, lane: Lane) -> None:
         """The next batch of the open window (spec §14.4); one lane, in order."""
@@ -215,15 +233,20 @@ class ShardReader:
                 return  # the final invocation has not succeeded yet (stopping)
         if self.window is None:
             self.window = Window.containing(first, self.mapping.tumbling_window)
-        count = batching.cut([events.size_of(r) for r in self.pending[:self.mapping.batch_size]],
-                             self.mapping.batch_size)
+        count = batching.cut(
+            [events.size_of(r) for r in self.pending[: self.mapping.batch_size]],
+            self.mapping.batch_size,
+        )
         window = self.window
-        batch = list(itertools.takewhile(
-            lambda r: window.holds(events.arrival(self.source, r)), self.pending[:count]))
+        batch = list(
+            itertools.takewhile(
+                lambda r: window.holds(events.arrival(self.source, r)), self.pending[:count]
+            )
+        )
         kept = [r for r in batch if filters.keep(self.poller.patterns, self.source, r)]
         if kept and not await lane.process(kept, self.window):
             return  # stopping: the records stay pending
-        self.pending = self.pending[len(batch):]
+        self.pending = self.pending[len(batch) :]
         self.window.last = batch[-1]
         if windows.too_large(self.window.state):
             await self._close_window(lane, early=True)
@@ -237,13 +260,17 @@ class ShardReader:
             return
         if window.last is not None and not self.poller.stop.is_set():
             await self.poller.batches.checkpoint(
-                self.mapping.uuid, self.shard, events.identifier(self.source, window.last))
+                self.mapping.uuid, self.shard, events.identifier(self.source, window.last)
+            )
         self.window = Window(window.start, window.end) if early else None
 
 
 def _lane_of(record: dict[str, Any], source: str, lanes: int) -> int:
-    key = record["kinesis"]["partitionKey"] if source == "kinesis" else \
-        json.dumps(record["dynamodb"].get("Keys", {}), sort_keys=True)
+    key = (
+        record["kinesis"]["partitionKey"]
+        if source == "kinesis"
+        else json.dumps(record["dynamodb"].get("Keys", {}), sort_keys=True)
+    )
     return int(hashlib.md5(key.encode()).hexdigest(), 16) % lanes
 
 
@@ -260,24 +287,41 @@ class Lane:
         """Run `batch` until it succeeds or is given up (the shard waits meanwhile); False
         if the mapping stopped first. In a tumbling window, each success updates its state."""
         mapping = self.batches.current(self.reader.mapping.uuid) or self.reader.mapping
-        request_id = self.batches.begin_batch(mapping, {
-            "records": len(batch), "shard": self.reader.shard,
-            "first": events.identifier(self.reader.source, batch[0]),
-            "last": events.identifier(self.reader.source, batch[-1])})
+        request_id = self.batches.begin_batch(
+            mapping,
+            {
+                "records": len(batch),
+                "shard": self.reader.shard,
+                "first": events.identifier(self.reader.source, batch[0]),
+                "last": events.identifier(self.reader.source, batch[-1]),
+            },
+        )
         return await self._run(mapping, request_id, batch, window)
 
     async def finish_window(self, window: Window, early: bool) -> bool:
         """The window's final invocation (no records), until it succeeds; False if stopped."""
         mapping = self.batches.current(self.reader.mapping.uuid) or self.reader.mapping
-        request_id = self.batches.begin_batch(mapping, {
-            "records": 0, "shard": self.reader.shard, "final_invoke_for_window": True,
-            "window_terminated_early": early})
-        payload = json.dumps(window.event([], self.reader.shard, mapping.event_source_arn or "",
-                                          final=True, terminated_early=early)).encode()
+        request_id = self.batches.begin_batch(
+            mapping,
+            {
+                "records": 0,
+                "shard": self.reader.shard,
+                "final_invoke_for_window": True,
+                "window_terminated_early": early,
+            },
+        )
+        payload = json.dumps(
+            window.event(
+                [],
+                self.reader.shard,
+                mapping.event_source_arn or "",
+                final=True,
+                terminated_early=early,
+            )
+        ).encode()
         invocations, backoff = 0, Backoff()
         while not self.stop.is_set():
-            outcome = await self.batches.invoke_batch(mapping, request_id, payload,
-                                                      invocations + 1)
+            outcome = await self.batches.invoke_batch(mapping, request_id, payload, invocations + 1)
             if outcome is None:
                 await pause(backoff.next(), self.stop)
                 continue
@@ -290,23 +334,29 @@ class Lane:
         self.batches.end_batch(mapping, request_id, "stopped", invocations)
         return False
 
-    async def _run(self, mapping: EventSourceMapping, request_id: str,
-                   batch: list[dict[str, Any]], window: Window | None) -> bool:
+    async def _run(
+        self,
+        mapping: EventSourceMapping,
+        request_id: str,
+        batch: list[dict[str, Any]],
+        window: Window | None,
+    ) -> bool:
         """Run `batch` until `domain.batching` says it is done, split or given up."""
         source, invocations, retries, backoff = self.reader.source, 0, 0, Backoff()
         arn = mapping.event_source_arn or ""
         while not self.stop.is_set():
             expired = batching.before_stream_batch(
-                min(events.arrival(source, r) for r in batch), time.time(),
-                mapping.max_record_age)
+                min(events.arrival(source, r) for r in batch), time.time(), mapping.max_record_age
+            )
             if expired is not None:
-                await self._give_up(mapping, request_id, batch, expired.condition,
-                                    invocations, None)
+                await self._give_up(
+                    mapping, request_id, batch, expired.condition, invocations, None
+                )
                 return True
             event = window.event(batch, self.reader.shard, arn) if window else {"Records": batch}
-            outcome = await self.batches.invoke_batch(mapping, request_id,
-                                                      json.dumps(event).encode(),
-                                                      invocations + 1)
+            outcome = await self.batches.invoke_batch(
+                mapping, request_id, json.dumps(event).encode(), invocations + 1
+            )
             if outcome is None:  # throttled: back off, not a retry
                 await pause(backoff.next(), self.stop)
                 continue
@@ -318,19 +368,28 @@ class Lane:
                 return True
             self.batches.processed(mapping.uuid, "PROBLEM: Function call failed")
             if isinstance(decision, batching.Bisect):
-                first, second = batch[:decision.at], batch[decision.at:]
-                self.batches.note(request_id, "bisected", {
-                    "halves": [len(first), len(second)], "invocations": invocations})
-                self.batches.end_batch(mapping, request_id, "bisected", invocations,
-                                       outcome.error_type)
-                return await self.process(first, window) and \
-                    await self.process(second, window)
+                first, second = batch[: decision.at], batch[decision.at :]
+                self.batches.note(
+                    request_id,
+                    "bisected",
+                    {"halves": [len(first), len(second)], "invocations": invocations},
+                )
+                self.batches.end_batch(
+                    mapping, request_id, "bisected", invocations, outcome.error_type
+                )
+                return await self.process(first, window) and await self.process(second, window)
             if decision.done and window is None:  # a window's checkpoint waits for its end
                 await self._checkpoint(request_id, batch[decision.done - 1])
-            batch = batch[decision.done:]
+            batch = batch[decision.done :]
             if isinstance(decision, batching.GiveUp):
-                await self._give_up(mapping, request_id, batch, decision.condition,
-                                    invocations, outcome.function_error)
+                await self._give_up(
+                    mapping,
+                    request_id,
+                    batch,
+                    decision.condition,
+                    invocations,
+                    outcome.function_error,
+                )
                 return True
             retries = decision.retry
             await retry_later(self.batches, request_id, retries, self.stop)
@@ -338,40 +397,64 @@ class Lane:
         self.batches.end_batch(mapping, request_id, "stopped", invocations)
         return False
 
-    def _decide(self, mapping: EventSourceMapping, batch: list[dict[str, Any]],
-                outcome: InvocationOutcome, window: Window | None,
-                retries: int) -> batching.StreamDecision:
+    def _decide(
+        self,
+        mapping: EventSourceMapping,
+        batch: list[dict[str, Any]],
+        outcome: InvocationOutcome,
+        window: Window | None,
+        retries: int,
+    ) -> batching.StreamDecision:
         """The outcome's meaning (`domain.batching`); a window takes the state it returned
         with a success or a partial failure (a windowed response must carry its state)."""
         ids = [events.identifier(self.reader.source, r) for r in batch]
-        result = batching.result_of(outcome.function_error, outcome.payload,
-                                    mapping.report_failures, ids)
+        result = batching.result_of(
+            outcome.function_error, outcome.payload, mapping.report_failures, ids
+        )
         if window is not None:
             state = windows.state_of(outcome.payload)
             if state is None:
                 result = batching.FAILURE
             elif not result.whole_batch_failed:
                 window.state = state
-        return batching.after_stream_batch(result, ids, retries, mapping.max_retry_attempts,
-                                           mapping.bisect)
+        return batching.after_stream_batch(
+            result, ids, retries, mapping.max_retry_attempts, mapping.bisect
+        )
 
     async def _checkpoint(self, request_id: str, record: dict[str, Any]) -> None:
         position = events.identifier(self.reader.source, record)
         await self.batches.checkpoint(self.reader.mapping.uuid, self.reader.shard, position)
-        self.batches.note(request_id, "checkpoint", {"shard": self.reader.shard,
-                                                     "sequence": position})
+        self.batches.note(
+            request_id, "checkpoint", {"shard": self.reader.shard, "sequence": position}
+        )
 
-    async def _give_up(self, mapping: EventSourceMapping, request_id: str,
-                       batch: list[dict[str, Any]], condition: str, invocations: int,
-                       function_error: bool | None) -> None:
+    async def _give_up(
+        self,
+        mapping: EventSourceMapping,
+        request_id: str,
+        batch: list[dict[str, Any]],
+        condition: str,
+        invocations: int,
+        function_error: bool | None,
+    ) -> None:
         record = events.stream_failure_record(
-            source=self.reader.source, request_id=request_id,
+            source=self.reader.source,
+            request_id=request_id,
             function_arn=self.batches.function_arn(mapping),
-            condition=condition, invoke_count=invocations, timestamp=time.time(),
-            shard_id=self.reader.shard, first=batch[0], last=batch[-1], batch_size=len(batch),
-            stream_arn=mapping.event_source_arn or "", function_error=function_error)
-        self.batches.note(request_id, "discarded", {"condition": condition,
-                                                    "records": len(batch),
-                                                    "invocations": invocations})
+            condition=condition,
+            invoke_count=invocations,
+            timestamp=time.time(),
+            shard_id=self.reader.shard,
+            first=batch[0],
+            last=batch[-1],
+            batch_size=len(batch),
+            stream_arn=mapping.event_source_arn or "",
+            function_error=function_error,
+        )
+        self.batches.note(
+            request_id,
+            "discarded",
+            {"condition": condition, "records": len(batch), "invocations": invocations},
+        )
         await self.batches.send_on_failure(mapping, request_id, record)
         self.batches.end_batch(mapping, request_id, "failed", invocations, condition)

@@ -39,8 +39,9 @@ class PollerSupervisor:
         try:
             client = await self.clients.client("sqs")
             # bounded: botocore retries an unreachable endpoint for up to ~15 s
-            attributes = await asyncio.wait_for(self._queue_attributes(
-                client, mapping.event_source_arn), CHECK_S)
+            attributes = await asyncio.wait_for(
+                self._queue_attributes(client, mapping.event_source_arn), CHECK_S
+            )
         except Exception as exc:  # noqa: BLE001 - reported by the poller once it runs
             log.info("could not check queue %s: %s", mapping.event_source_arn, exc)
             return
@@ -48,23 +49,27 @@ class PollerSupervisor:
         if visibility < function_timeout:
             raise errors.InvalidParameterValue(
                 f"Queue visibility timeout: {visibility} seconds is less than Function "
-                f"timeout: {function_timeout} seconds")
+                f"timeout: {function_timeout} seconds"
+            )
 
     async def _queue_attributes(self, client: Any, arn: str) -> dict[str, str]:
         url = await self.clients.queue_url(arn)
-        attributes: dict[str, str] = (await client.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["VisibilityTimeout"]))["Attributes"]
+        attributes: dict[str, str] = (
+            await client.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+        )["Attributes"]
         return attributes
 
     def start(self, mapping: EventSourceMapping) -> None:
         if mapping.uuid in self._running or self._closed:
             return
         stop = asyncio.Event()
-        kind = {"sqs": sqs.SqsPoller, "kafka": kafka.KafkaPoller}.get(mapping.source,
-                                                                       streams.StreamPoller)
+        kind = {"sqs": sqs.SqsPoller, "kafka": kafka.KafkaPoller}.get(
+            mapping.source, streams.StreamPoller
+        )
         worker = kind(mapping, self.batches, self.clients, self.region, stop)
-        task = asyncio.get_running_loop().create_task(self._run(worker, mapping),
-                                                      name=f"lamina-poller-{mapping.uuid}")
+        task = asyncio.get_running_loop().create_task(
+            self._run(worker, mapping), name=f"lamina-poller-{mapping.uuid}"
+        )
         self._running[mapping.uuid] = (task, stop)
 
     async def _run(self, worker: Any, mapping: EventSourceMapping) -> None:
@@ -74,8 +79,9 @@ class PollerSupervisor:
             raise
         except Exception:
             log.exception("the poller of mapping %s stopped on an error", mapping.uuid)
-            self.batches.processed(mapping.uuid, "PROBLEM: Lamina's poller failed; see the "
-                                                 "engine log")
+            self.batches.processed(
+                mapping.uuid, "PROBLEM: Lamina's poller failed; see the engine log"
+            )
         finally:  # not a newer poller of the mapping, started after this one was given up
             entry = self._running.get(mapping.uuid)
             if entry is not None and entry[0] is asyncio.current_task():

@@ -26,9 +26,13 @@ def log_stream_name(version: str, now: float | None = None, ident: str | None = 
     return f"{day}/[{version}]{ident or uuid.uuid4().hex}"
 
 
-def runtime_command(config: FunctionConfig, interpreter: str | None, view: View,
-                    bootstrap: str | None = None,
-                    debug: DebugSettings | None = None) -> list[str]:
+def runtime_command(
+    config: FunctionConfig,
+    interpreter: str | None,
+    view: View,
+    bootstrap: str | None = None,
+    debug: DebugSettings | None = None,
+) -> list[str]:
     """The runtime's argv as it sees paths (`provided`: `bootstrap`, the package's or a
     layer's executable, as Lambda falls back to /opt/bootstrap). In debug mode Node's
     inspector listens (`--inspect-wait` holds Init until a client attaches); Python's
@@ -50,8 +54,9 @@ def runtime_command(config: FunctionConfig, interpreter: str | None, view: View,
     return [bootstrap or f"{view.task_root}/bootstrap"]
 
 
-def lamina_variables(config: FunctionConfig, env_dir: str,
-                     debug: DebugSettings | None) -> dict[str, str]:
+def lamina_variables(
+    config: FunctionConfig, env_dir: str, debug: DebugSettings | None
+) -> dict[str, str]:
     """What Lamina's own runtimes are told besides Lambda's variables (they remove these
     before the handler loads): a hot-reloaded Python function keeps its bytecode cache in
     the environment's own folder (`sys.pycache_prefix`; in a sandbox, under its /tmp), never
@@ -66,10 +71,19 @@ def lamina_variables(config: FunctionConfig, env_dir: str,
     return extra
 
 
-def environment(config: FunctionConfig, *, region: str, api_address: str, view: View,
-                stream: str, credentials: dict[str, str], interpreter: str | None,
-                extra: dict[str, str], initialization_type: str = "on-demand",
-                lambda_endpoint: str | None = None) -> dict[str, str]:
+def environment(
+    config: FunctionConfig,
+    *,
+    region: str,
+    api_address: str,
+    view: View,
+    stream: str,
+    credentials: dict[str, str],
+    interpreter: str | None,
+    extra: dict[str, str],
+    initialization_type: str = "on-demand",
+    lambda_endpoint: str | None = None,
+) -> dict[str, str]:
     """The child's environment: Lambda's variables, then the function's own (spec §9.5).
     Layers are found where Lambda's are: PATH, LD_LIBRARY_PATH, NODE_PATH and (in the Python
     bootstrap) sys.path; without a sandbox the merged layers' directory is LAMINA_OPT_DIR."""
@@ -85,35 +99,40 @@ def environment(config: FunctionConfig, *, region: str, api_address: str, view: 
         "PATH": path,
         "LANG": "en_US.UTF-8",
         "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task_root}:"
-                           f"{task_root}/lib:{opt_lib}",
+        f"{task_root}/lib:{opt_lib}",
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
     }
     if view.tmp_dir:
         env["TMPDIR"] = view.tmp_dir
     if runtimes.family(config.runtime or "") == "nodejs":
         major = (config.runtime or "").removeprefix("nodejs").split(".")[0]
-        layers = "" if opt is None else (f"{opt}/nodejs/node{major}/node_modules:"
-                                         f"{opt}/nodejs/node_modules:")
+        layers = (
+            ""
+            if opt is None
+            else (f"{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:")
+        )
         base = "" if opt == "/opt" else "/opt/nodejs/node_modules:"
         env["NODE_PATH"] = f"{layers}{base}{runtime_dir}/node_modules:{runtime_dir}:{task_root}"
     env.update(extra)
     env.update(config.environment)
-    env.update({
-        "_HANDLER": config.handler or "",
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        "AWS_LAMBDA_FUNCTION_NAME": config.name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
-        "AWS_LAMBDA_FUNCTION_VERSION": config.version,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type,
-        "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group or f"/aws/lambda/{config.name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-        "AWS_LAMBDA_RUNTIME_API": api_address,
-        "LAMBDA_TASK_ROOT": task_root,
-        "LAMBDA_RUNTIME_DIR": runtime_dir,
-        "TZ": ":UTC",
-        **credentials,
-    })
+    env.update(
+        {
+            "_HANDLER": config.handler or "",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_LAMBDA_FUNCTION_NAME": config.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
+            "AWS_LAMBDA_FUNCTION_VERSION": config.version,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type,
+            "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group or f"/aws/lambda/{config.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_LAMBDA_RUNTIME_API": api_address,
+            "LAMBDA_TASK_ROOT": task_root,
+            "LAMBDA_RUNTIME_DIR": runtime_dir,
+            "TZ": ":UTC",
+            **credentials,
+        }
+    )
     if view.opt_variable and opt is not None:
         env["LAMINA_OPT_DIR"] = opt
     execution_env = runtimes.execution_env(config.runtime or "")

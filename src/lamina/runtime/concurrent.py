@@ -72,8 +72,7 @@ def managed_config(config: FunctionConfig) -> FunctionConfig:
     (AWS: functions on Managed Instances always log in the structured JSON format)."""
     if config.log_format == "JSON":
         return config
-    return config.replace(log_format="JSON", application_log_level="INFO",
-                          system_log_level="INFO")
+    return config.replace(log_format="JSON", application_log_level="INFO", system_log_level="INFO")
 
 
 class ConcurrentEnvironment(ExecutionEnvironment):
@@ -84,15 +83,13 @@ class ConcurrentEnvironment(ExecutionEnvironment):
     def __init__(self, config: FunctionConfig, *args: Any, **kwargs: Any) -> None:
         super().__init__(managed_config(config), *args, **kwargs)
         provider = config.capacity_provider or {}
-        self.max_concurrency = max(1, int(provider.get(
-            "PerExecutionEnvironmentMaxConcurrency", 1)))
+        self.max_concurrency = max(1, int(provider.get("PerExecutionEnvironmentMaxConcurrency", 1)))
         self.vcpus = capacity.vcpus(config.memory_size, provider)
         self.holders = 0
         self.on_room: Callable[[], None] | None = None  # a slot came free (the pool's notice)
         self._flights: dict[str, Flight] = {}
         self._queue: deque[Flight] = deque()
-        self._waiters: deque[tuple[asyncio.Future[http.Response], http.Request | None]] = \
-            deque()
+        self._waiters: deque[tuple[asyncio.Future[http.Response], http.Request | None]] = deque()
         self._overrun: dict[str, Flight] = {}
         self.logs.begin_capture()
 
@@ -128,8 +125,12 @@ class ConcurrentEnvironment(ExecutionEnvironment):
         return [*self._overrun, *self._flights]
 
     # invoking --------------------------------------------------------------------------
-    async def invoke(self, invocation: Invocation, want_tail: bool = False,
-                     stream_sink: asyncio.Queue[Any] | None = None) -> InvocationOutcome:
+    async def invoke(
+        self,
+        invocation: Invocation,
+        want_tail: bool = False,
+        stream_sink: asyncio.Queue[Any] | None = None,
+    ) -> InvocationOutcome:
         request_id = invocation.request_id
         cold = not self._init_done.done()
         if cold or self._init_done.result() is not None:  # waiting for Init, or it failed
@@ -137,13 +138,22 @@ class ConcurrentEnvironment(ExecutionEnvironment):
             if failure is not None:
                 return self._close(invocation, failure, want_tail, cold=True)
         if not self.alive:  # ended while this caller waited for Init
-            return self._close(invocation, _platform_failure(
-                "Runtime.ExitError", "Runtime exited without providing a reason")(request_id),
-                want_tail, cold)
+            return self._close(
+                invocation,
+                _platform_failure("Runtime.ExitError", "Runtime exited without providing a reason")(
+                    request_id
+                ),
+                want_tail,
+                cold,
+            )
         now = time.monotonic()
-        flight = Flight(invocation, self._loop.create_future(),
-                        int(time.time() * 1000 + self.timeout * 1000), stream_sink,
-                        arrived_at=now)
+        flight = Flight(
+            invocation,
+            self._loop.create_future(),
+            int(time.time() * 1000 + self.timeout * 1000),
+            stream_sink,
+            arrived_at=now,
+        )
         flight.timer = self._loop.call_later(self.timeout, self._on_flight_timeout, flight)
         self._flights[request_id] = flight
         self.platform.start(request_id)
@@ -159,8 +169,11 @@ class ConcurrentEnvironment(ExecutionEnvironment):
         except TimeoutError:
             if not self._init_done.done():
                 self.platform.init_report(self._elapsed_ms(), "timeout")
-                self._init_done.set_result(_platform_failure(
-                    "Sandbox.Timedout", f"Init timed out after {self.init_timeout:.2f} seconds"))
+                self._init_done.set_result(
+                    _platform_failure(
+                        "Sandbox.Timedout", f"Init timed out after {self.init_timeout:.2f} seconds"
+                    )
+                )
                 self.kill("timeout")
             maker = self._init_done.result()
         if maker is None:
@@ -203,9 +216,12 @@ class ConcurrentEnvironment(ExecutionEnvironment):
             self._overrun[request_id] = flight  # its worker runs on: the slot stays taken
         else:
             self._queue.remove(flight)
-        self._settle(flight, _platform_failure(
-            "Sandbox.Timedout", f"Task timed out after {self.timeout:.2f} seconds"
-        )(request_id))
+        self._settle(
+            flight,
+            _platform_failure(
+                "Sandbox.Timedout", f"Task timed out after {self.timeout:.2f} seconds"
+            )(request_id),
+        )
 
     def _settle(self, flight: Flight, outcome: InvocationOutcome) -> None:
         if flight.timer is not None:
@@ -216,8 +232,9 @@ class ConcurrentEnvironment(ExecutionEnvironment):
         if not flight.outcome.done():
             flight.outcome.set_result(outcome)
 
-    def _close(self, invocation: Invocation, outcome: InvocationOutcome, want_tail: bool,
-               cold: bool) -> InvocationOutcome:
+    def _close(
+        self, invocation: Invocation, outcome: InvocationOutcome, want_tail: bool, cold: bool
+    ) -> InvocationOutcome:
         outcome.environment_id = self.id
         if cold and outcome.init_ms is None:
             outcome.init_ms = self._init_ms
@@ -241,8 +258,9 @@ class ConcurrentEnvironment(ExecutionEnvironment):
             if not waiter.done():
                 waiter.cancel()
         if self._flights:  # killed, not exited: fail what is still in flight
-            self._fail_in_hand(_platform_failure("Runtime.ExitError",
-                                                 "Runtime exited without providing a reason"))
+            self._fail_in_hand(
+                _platform_failure("Runtime.ExitError", "Runtime exited without providing a reason")
+            )
 
     # Runtime API side -------------------------------------------------------------------
     def invocation_of(self, request_id: str) -> Invocation | None:

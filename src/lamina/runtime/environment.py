@@ -64,7 +64,7 @@ class EnvironmentSettings:
     extra_env: dict[str, str] = field(default_factory=dict)
     log_max_bytes: int = 16 * 1024 * 1024
     sdk_path: str | None = None
-    lambda_endpoint: str | None = None   # given to durable functions only
+    lambda_endpoint: str | None = None  # given to durable functions only
     init_timeout: float = limits.INIT_TIMEOUT_S
     freeze: bool = True
 
@@ -88,8 +88,12 @@ def _exit_message(code: int) -> str:
         return "Runtime exited without providing a reason"
     if code > 0:
         return f"Runtime exited with error: exit status {code}"
-    names = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault",
-             signal.SIGABRT: "aborted", signal.SIGTERM: "terminated"}
+    names = {
+        signal.SIGKILL: "killed",
+        signal.SIGSEGV: "segmentation fault",
+        signal.SIGABRT: "aborted",
+        signal.SIGTERM: "terminated",
+    }
     try:
         name = names.get(signal.Signals(-code), signal.Signals(-code).name.lower())
     except ValueError:
@@ -102,11 +106,19 @@ class ExecutionEnvironment:
 
     concurrent = False  # one invocation at a time (concurrent.py: Lambda Managed Instances)
 
-    def __init__(self, config: FunctionConfig, task_root: Path, interpreter: Interpreter | None,
-                 settings: EnvironmentSettings,
-                 on_dead: Callable[[ExecutionEnvironment], None], launcher: Launcher,
-                 provisioned: bool = False, opt_dir: Path | None = None,
-                 tenant_id: str | None = None, debug: DebugSettings | None = None) -> None:
+    def __init__(
+        self,
+        config: FunctionConfig,
+        task_root: Path,
+        interpreter: Interpreter | None,
+        settings: EnvironmentSettings,
+        on_dead: Callable[[ExecutionEnvironment], None],
+        launcher: Launcher,
+        provisioned: bool = False,
+        opt_dir: Path | None = None,
+        tenant_id: str | None = None,
+        debug: DebugSettings | None = None,
+    ) -> None:
         self.id = uuid.uuid4().hex
         self.opt_dir = opt_dir  # the function's layers, merged (Lambda's /opt)
         # debug mode (domain.debug): the runtime listens for a debugger, and neither the
@@ -129,7 +141,8 @@ class ExecutionEnvironment:
         self.stream_name = bootstrap.log_stream_name(config.version, ident=self.id)
         self.logs = logs.LogStream(
             settings.logs_dir / config.name / (self.stream_name.replace("/", "-") + ".log"),
-            settings.log_max_bytes)
+            settings.log_max_bytes,
+        )
         self.platform = PlatformLog(self.logs, config, self._peak_kb)
         self.family = runtimes.family(config.runtime or "")
         self.view = launcher.view(self.family, task_root, opt_dir, self.id)
@@ -187,12 +200,16 @@ class ExecutionEnvironment:
 
     def _maybe_freeze(self) -> None:
         """Idle now (free, the runtime parked in `next`): freeze after the grace."""
-        if (self.settings.freeze and self._freeze_timer is None and self._idle()):
+        if self.settings.freeze and self._freeze_timer is None and self._idle():
             self._freeze_timer = self._loop.call_later(FREEZE_GRACE_S, self._freeze_now)
 
     def _idle(self) -> bool:
-        return (self.hold == states.FREE and self.debug is None
-                and self.state == states.READY and self._process is not None)
+        return (
+            self.hold == states.FREE
+            and self.debug is None
+            and self.state == states.READY
+            and self._process is not None
+        )
 
     def _freeze_now(self) -> None:
         self._freeze_timer = None
@@ -242,23 +259,38 @@ class ExecutionEnvironment:
             return await serve(request)
 
         self._listener = await http.serve(
-            handle, "127.0.0.1", 0,
-            body_limit=_response_limit, too_large=self._too_large, streams_body=streams_body,
-            accept=self._own_connection)
+            handle,
+            "127.0.0.1",
+            0,
+            body_limit=_response_limit,
+            too_large=self._too_large,
+            streams_body=streams_body,
+            accept=self._own_connection,
+        )
         self._address = f"127.0.0.1:{self._listener.sockets[0].getsockname()[1]}"
 
     def _spawn(self, suppressed: bool = False) -> None:
         bootstrap_path = self._bootstrap_path()
         argv = bootstrap.runtime_command(
-            self.config, self.interpreter.path if self.interpreter else None, self.view,
-            bootstrap_path, self.debug)
+            self.config,
+            self.interpreter.path if self.interpreter else None,
+            self.view,
+            bootstrap_path,
+            self.debug,
+        )
         kind = "provisioned-concurrency" if self.provisioned else "on-demand"
         env = bootstrap.environment(
-            self.config, region=self.settings.region, api_address=self._address, view=self.view,
-            stream=self.stream_name, credentials=self.settings.credentials_for(self.config),
+            self.config,
+            region=self.settings.region,
+            api_address=self._address,
+            view=self.view,
+            stream=self.stream_name,
+            credentials=self.settings.credentials_for(self.config),
             interpreter=self.interpreter.path if self.interpreter else None,
-            extra=self.settings.extra_env, initialization_type=kind,
-            lambda_endpoint=self.settings.lambda_endpoint)
+            extra=self.settings.extra_env,
+            initialization_type=kind,
+            lambda_endpoint=self.settings.lambda_endpoint,
+        )
         env.update(bootstrap.lamina_variables(self.config, self.view.private_dir, self.debug))
         env.update(self._runtime_variables())
         if not suppressed:  # a suppressed init runs inside the invocation, after START
@@ -268,13 +300,20 @@ class ExecutionEnvironment:
         if failure is None:
             variables = {**self.settings.extra_env, **self.config.environment}
             cell: list[Process] = []
-            launch = Launch(argv, env, self.view.task_root, self.logs.write_output,
-                            lambda code: self._on_exit(cell[0] if cell else None, code),
-                            self.family, self.task_root, self.opt_dir,
-                            self.interpreter.path if self.interpreter else None,
-                            self.config.ephemeral_storage,
-                            spare=self.debug is None and eligible(
-                                self.family, variables, self.task_root, self.opt_dir))
+            launch = Launch(
+                argv,
+                env,
+                self.view.task_root,
+                self.logs.write_output,
+                lambda code: self._on_exit(cell[0] if cell else None, code),
+                self.family,
+                self.task_root,
+                self.opt_dir,
+                self.interpreter.path if self.interpreter else None,
+                self.config.ephemeral_storage,
+                spare=self.debug is None
+                and eligible(self.family, variables, self.task_root, self.opt_dir),
+            )
             try:
                 cell.append(self.launcher.spawn(launch))
                 self._process = cell[0]
@@ -307,24 +346,34 @@ class ExecutionEnvironment:
         if self.config.code_path is not None or self.opt_dir is not None:
             for folder in folders_of(self.config):
                 if not os.path.isdir(folder):
-                    return (f"The hot-reload folder {folder} does not exist (the function's "
-                            "code names it: S3Bucket is the hot-reload bucket, S3Key the "
-                            "folder). Create it, or update the function's code.")
+                    return (
+                        f"The hot-reload folder {folder} does not exist (the function's "
+                        "code names it: S3Bucket is the hot-reload bucket, S3Key the "
+                        "folder). Create it, or update the function's code."
+                    )
         if self.family == "provided":
             found = task_bootstrap(self.task_root, self.opt_dir)
             if found is None:
-                return ("Couldn't find valid bootstrap(s): "
-                        f"[{self.view.task_root}/bootstrap {self.view.opt_dir or '/opt'}/bootstrap]")
+                return (
+                    "Couldn't find valid bootstrap(s): "
+                    f"[{self.view.task_root}/bootstrap {self.view.opt_dir or '/opt'}/bootstrap]"
+                )
             if not _executable(found, by_others=self.launcher.support.active):
                 return f"fork/exec {program}: permission denied"
         if self.family in ("python", "nodejs") and self.interpreter is None:
-            return (f"No interpreter for {self.config.runtime} on this machine; map one with "
-                    f"`lamina serve --runtime {self.config.runtime}=PATH`")
+            return (
+                f"No interpreter for {self.config.runtime} on this machine; map one with "
+                f"`lamina serve --runtime {self.config.runtime}=PATH`"
+            )
         return None
 
     def _fail_init(self, error_type: str, message: str) -> None:
-        self.platform.init_report(self._elapsed_ms(), "error", error_type,
-                                  phase="invoke" if self._invoke_began else "init")
+        self.platform.init_report(
+            self._elapsed_ms(),
+            "error",
+            error_type,
+            phase="invoke" if self._invoke_began else "init",
+        )
         if not self._init_done.done():
             self._init_done.set_result(_platform_failure(error_type, message))
         self._die("init_error" if self.state == states.STARTING else "kill")
@@ -357,10 +406,14 @@ class ExecutionEnvironment:
             return
         self._cancel_freeze()
         if not self._init_done.done():
-            self._init_done.set_result(_platform_failure(
-                "Runtime.ExitError", "Runtime exited without providing a reason"))
-        self.state = states.transition(states.RUNTIME, self.state, event) \
-            if event in states.RUNTIME[self.state] else states.DEAD
+            self._init_done.set_result(
+                _platform_failure("Runtime.ExitError", "Runtime exited without providing a reason")
+            )
+        self.state = (
+            states.transition(states.RUNTIME, self.state, event)
+            if event in states.RUNTIME[self.state]
+            else states.DEAD
+        )
         if self.state == states.INIT_FAILED:
             if self._process is not None and self._process.alive:
                 self._process.kill()
@@ -380,8 +433,12 @@ class ExecutionEnvironment:
         self._pending = None
 
     # invoking --------------------------------------------------------------------------
-    async def invoke(self, invocation: Invocation, want_tail: bool = False,
-                     stream_sink: asyncio.Queue[Any] | None = None) -> InvocationOutcome:
+    async def invoke(
+        self,
+        invocation: Invocation,
+        want_tail: bool = False,
+        stream_sink: asyncio.Queue[Any] | None = None,
+    ) -> InvocationOutcome:
         """Run one invocation here; the outcome says what the caller gets (spec §4.4).
 
         With `stream_sink`, a response the runtime streams is passed on piece by piece as
@@ -439,8 +496,9 @@ class ExecutionEnvironment:
             return await asyncio.wait_for(asyncio.shield(self._init_done), self.timeout)
         except TimeoutError:
             self.platform.timeout(invocation.request_id, self.timeout)
-            maker = _platform_failure("Sandbox.Timedout",
-                                      f"Task timed out after {self.timeout:.2f} seconds")
+            maker = _platform_failure(
+                "Sandbox.Timedout", f"Task timed out after {self.timeout:.2f} seconds"
+            )
             self._init_done.set_result(maker)
             self.kill("timeout")
             return maker
@@ -469,9 +527,11 @@ class ExecutionEnvironment:
         if self._current is not invocation:
             return
         self.platform.timeout(invocation.request_id, self.timeout)
-        self._finish(_platform_failure(
-            "Sandbox.Timedout", f"Task timed out after {self.timeout:.2f} seconds"
-        )(invocation.request_id))
+        self._finish(
+            _platform_failure(
+                "Sandbox.Timedout", f"Task timed out after {self.timeout:.2f} seconds"
+            )(invocation.request_id)
+        )
         self.kill("timeout")
 
     def _finish(self, outcome: InvocationOutcome) -> None:
@@ -483,8 +543,9 @@ class ExecutionEnvironment:
         if self._outcome is not None and not self._outcome.done():
             self._outcome.set_result(outcome)
 
-    def _close_invocation(self, invocation: Invocation, outcome: InvocationOutcome,
-                          want_tail: bool, cold: bool) -> InvocationOutcome:
+    def _close_invocation(
+        self, invocation: Invocation, outcome: InvocationOutcome, want_tail: bool, cold: bool
+    ) -> InvocationOutcome:
         outcome.environment_id = self.id
         if cold and outcome.init_ms is None:
             outcome.init_ms = self._init_ms
@@ -516,8 +577,9 @@ class ExecutionEnvironment:
             return False
         if failure is None:
             self._init_ms = self._elapsed_ms()
-            self.platform.init_report(self._init_ms, "success",
-                                      initialization_type="provisioned-concurrency")
+            self.platform.init_report(
+                self._init_ms, "success", initialization_type="provisioned-concurrency"
+            )
             self.logs.end_capture()
         return failure is None
 
@@ -584,8 +646,9 @@ class ExecutionEnvironment:
         if self.state != states.STARTING:
             return wire.invalid_transition(self.state, states.INIT_FAILED)
         kind = wire.error_type_of(error_type, body)
-        self.platform.init_report(self._elapsed_ms(), "error", kind,
-                                  phase="invoke" if self._invoke_began else "init")
+        self.platform.init_report(
+            self._elapsed_ms(), "error", kind, phase="invoke" if self._invoke_began else "init"
+        )
         content_type = "application/json" if handlers.is_json(body) else "application/octet-stream"
         outcome = InvocationOutcome(body, content_type, function_error=True, error_type=kind)
         self._init_done.set_result(lambda _request_id: outcome)
@@ -615,10 +678,14 @@ _FailureMaker = Callable[[str], InvocationOutcome]
 
 def _platform_failure(error_type: str, message: str) -> _FailureMaker:
     """A platform-detected failure, made into an outcome once the request id is known."""
+
     def make(request_id: str) -> InvocationOutcome:
         return InvocationOutcome(
             wire.platform_error(error_type, f"RequestId: {request_id} Error: {message}"),
-            function_error=True, error_type=error_type)
+            function_error=True,
+            error_type=error_type,
+        )
+
     return make
 
 

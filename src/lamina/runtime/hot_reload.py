@@ -106,8 +106,9 @@ class FolderWatcher:
             self._watched = frozenset()
             return
         if not self.running:
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                name="lamina-hot-reload")
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="lamina-hot-reload"
+            )
         elif added and (self._restarting is None or self._restarting.done()):
             self._restarting = asyncio.get_running_loop().create_task(self._new_watch())
 
@@ -147,14 +148,24 @@ class FolderWatcher:
             from watchfiles import awatch
 
             async for changes in awatch(
-                    *sorted(present), stop_event=self._restart, step=STEP_MS,
-                    debounce=DEBOUNCE_MS, rust_timeout=WAKE_MS, yield_on_timeout=True,
-                    watch_filter=lambda _, path: interesting(path),
-                    ignore_permission_denied=True, recursive=True):
+                *sorted(present),
+                stop_event=self._restart,
+                step=STEP_MS,
+                debounce=DEBOUNCE_MS,
+                rust_timeout=WAKE_MS,
+                yield_on_timeout=True,
+                watch_filter=lambda _, path: interesting(path),
+                ignore_permission_denied=True,
+                recursive=True,
+            ):
                 if self._watched != present:  # the first turn: notify's watches are in place
                     await self._started(present)
-                changed = {root for _, path in changes for root in present
-                           if contains(root, path) and root in self._folders}
+                changed = {
+                    root
+                    for _, path in changes
+                    for root in present
+                    if contains(root, path) and root in self._folders
+                }
                 if changed:
                     self.on_change(changed)
                 if any(not os.path.isdir(root) for root in changed):

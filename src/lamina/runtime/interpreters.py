@@ -44,8 +44,11 @@ def _python_candidates() -> dict[tuple[int, int], str]:
     found: dict[tuple[int, int], str] = {}
     pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
     patterns = [os.path.join(d, "python3.*") for d in _path_dirs()]
-    patterns += [f"{pyenv}/versions/*/bin/python3.*", "/usr/bin/python3.*",
-                 "/usr/local/bin/python3.*"]
+    patterns += [
+        f"{pyenv}/versions/*/bin/python3.*",
+        "/usr/bin/python3.*",
+        "/usr/local/bin/python3.*",
+    ]
     for pattern in patterns:
         for path in sorted(glob.glob(pattern)):
             match = re.fullmatch(r"python3\.(\d+)", os.path.basename(path))
@@ -57,15 +60,23 @@ def _python_candidates() -> dict[tuple[int, int], str]:
 
 def _node_candidates() -> dict[tuple[int, int], str]:
     found: dict[tuple[int, int], str] = {}
-    paths = [os.path.join(d, "node") for d in _path_dirs()] + ["/usr/bin/node", "/usr/local/bin/node"]
+    paths = [os.path.join(d, "node") for d in _path_dirs()] + [
+        "/usr/bin/node",
+        "/usr/local/bin/node",
+    ]
     paths += sorted(glob.glob(os.path.expanduser("~/.nvm/versions/node/*/bin/node")))
     for path in paths:
         real = os.path.realpath(path)
         if not (os.access(real, os.X_OK) and _is_binary(real)):
             continue
         try:
-            out = subprocess.run([real, "--version"], capture_output=True, text=True, timeout=10,
-                                 env={"PATH": "/usr/bin:/bin"}).stdout
+            out = subprocess.run(
+                [real, "--version"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                env={"PATH": "/usr/bin:/bin"},
+            ).stdout
         except (OSError, subprocess.SubprocessError):
             continue
         match = re.match(r"v(\d+)\.", out)
@@ -84,8 +95,9 @@ class Interpreters:
 
     def _table(self, family: str) -> dict[tuple[int, int], str]:
         if family not in self._tables:
-            self._tables[family] = (_python_candidates() if family == "python"
-                                    else _node_candidates())
+            self._tables[family] = (
+                _python_candidates() if family == "python" else _node_candidates()
+            )
         return self._tables[family]
 
     def resolve(self, runtime: str) -> Interpreter | None:
@@ -112,15 +124,20 @@ class Interpreters:
         else:
             closest = min(table, key=lambda v: (abs(v[1] - wanted[1]), -v[1]))
             shown = f"Python {closest[0]}.{closest[1]}"
-        return Interpreter(table[closest], closest,
-                           f"LAMINA_WARNING: {runtime} is not installed on this machine; "
-                           f"running on {shown} ({table[closest]}). Map a runtime to an "
-                           "interpreter with `lamina serve --runtime RUNTIME=PATH`.")
+        return Interpreter(
+            table[closest],
+            closest,
+            f"LAMINA_WARNING: {runtime} is not installed on this machine; "
+            f"running on {shown} ({table[closest]}). Map a runtime to an "
+            "interpreter with `lamina serve --runtime RUNTIME=PATH`.",
+        )
 
     def available(self) -> dict[str, list[str]]:
         """What was found, for `lamina runtimes` and the start-up log."""
-        return {family: [f"{v[0]}.{v[1]} {p}" for v, p in sorted(self._table(family).items())]
-                for family in ("python", "nodejs")}
+        return {
+            family: [f"{v[0]}.{v[1]} {p}" for v, p in sorted(self._table(family).items())]
+            for family in ("python", "nodejs")
+        }
 
 
 def task_bootstrap(task_root: Path, opt_dir: Path | None = None) -> Path | None:

@@ -31,11 +31,11 @@ class View:
 
     task_root: str
     runtime_dir: str
-    opt_dir: str | None      # the merged layers (Lambda's /opt), when there are any
-    tmp_dir: str | None      # a private TMPDIR (plain only: a sandbox has its own /tmp)
-    sdk_path: str | None     # where boto3 is, if not in runtime_dir
-    opt_variable: bool       # name opt_dir in LAMINA_OPT_DIR (plain only)
-    private_dir: str = ""    # a folder of the environment's own (Lamina's runtimes' caches)
+    opt_dir: str | None  # the merged layers (Lambda's /opt), when there are any
+    tmp_dir: str | None  # a private TMPDIR (plain only: a sandbox has its own /tmp)
+    sdk_path: str | None  # where boto3 is, if not in runtime_dir
+    opt_variable: bool  # name opt_dir in LAMINA_OPT_DIR (plain only)
+    private_dir: str = ""  # a folder of the environment's own (Lamina's runtimes' caches)
 
 
 @dataclass
@@ -53,14 +53,13 @@ class Launch:
     opt_dir: Path | None
     interpreter: str | None
     tmp_mb: int = 512
-    spare: bool = False      # the function may start from a spare (spares.eligible)
+    spare: bool = False  # the function may start from a spare (spares.eligible)
 
 
 class Launcher(Protocol):
     support: Support
 
-    def view(self, family: str, task_root: Path, opt_dir: Path | None,
-             env_id: str) -> View: ...
+    def view(self, family: str, task_root: Path, opt_dir: Path | None, env_id: str) -> View: ...
 
     def spawn(self, launch: Launch) -> Process: ...
 
@@ -74,8 +73,13 @@ def runtime_dir(family: str) -> Path | None:
 class PlainLauncher:
     """The runtime in the engine's filesystem, as the engine's user (`--sandbox none`)."""
 
-    def __init__(self, data_dir: Path, sdk_path: str | None, spares: bool = True,
-                 support: Support | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        sdk_path: str | None,
+        spares: bool = True,
+        support: Support | None = None,
+    ) -> None:
         self.support = support or Support("none")
         self.data_dir = data_dir
         self.sdk_path = sdk_path
@@ -84,15 +88,26 @@ class PlainLauncher:
     def view(self, family: str, task_root: Path, opt_dir: Path | None, env_id: str) -> View:
         directory = runtime_dir(family)
         private = self.data_dir / "envs" / env_id
-        return View(str(task_root), str(directory or task_root),
-                    str(opt_dir) if opt_dir else None, str(private / "tmp"),
-                    self.sdk_path if family == "python" else None, opt_variable=True,
-                    private_dir=str(private))
+        return View(
+            str(task_root),
+            str(directory or task_root),
+            str(opt_dir) if opt_dir else None,
+            str(private / "tmp"),
+            self.sdk_path if family == "python" else None,
+            opt_variable=True,
+            private_dir=str(private),
+        )
 
     def spawn(self, launch: Launch) -> Process:
         spare = self.spares.take(launch.argv) if self.spares and launch.spare else None
-        child = supervisor.Child(launch.argv, launch.env, launch.cwd, launch.on_output,
-                                 launch.on_exit, spare=spare.popen if spare else None)
+        child = supervisor.Child(
+            launch.argv,
+            launch.env,
+            launch.cwd,
+            launch.on_output,
+            launch.on_exit,
+            spare=spare.popen if spare else None,
+        )
         child.start()
         return child
 
@@ -112,18 +127,29 @@ class SandboxLauncher:
         if self.slots is not None:
             self.slots.open()
         self.spares = Spares(self._start_spare) if spares and self.slots else None
-        self._layouts: dict[tuple[str, ...], tuple[tuple[tuple[str, str], ...],
-                                                   tuple[str, ...]]] = {}
+        self._layouts: dict[
+            tuple[str, ...], tuple[tuple[tuple[str, str], ...], tuple[str, ...]]
+        ] = {}
         self._compiled: dict[str, subprocess.Popen[bytes]] = {}
 
     def view(self, family: str, task_root: Path, opt_dir: Path | None, env_id: str) -> View:
-        return View(sandbox.TASK, sandbox.RUNTIME, sandbox.OPT, None, None, opt_variable=False,
-                    private_dir=f"{sandbox.TMP}/.lamina")
+        return View(
+            sandbox.TASK,
+            sandbox.RUNTIME,
+            sandbox.OPT,
+            None,
+            None,
+            opt_variable=False,
+            private_dir=f"{sandbox.TMP}/.lamina",
+        )
 
     def _mounts(self, launch: Launch) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
         directory = runtime_dir(launch.family)
-        entries = sandbox.runtime_entries(directory, self.sdk if launch.family == "python"
-                                          else ()) if directory else ()
+        entries = (
+            sandbox.runtime_entries(directory, self.sdk if launch.family == "python" else ())
+            if directory
+            else ()
+        )
         return entries, sandbox.interpreter_roots(launch.interpreter)
 
     def spawn(self, launch: Launch) -> Process:
@@ -137,10 +163,20 @@ class SandboxLauncher:
                 process = self._assign(taken, launch)
                 if process is not None:
                     return process
-        layout = Layout(str(launch.task_root), str(launch.opt_dir) if launch.opt_dir else None,
-                        entries, roots, launch.tmp_mb)
-        process = SandboxedProcess(self._command(layout, launch.argv, launch.cwd), launch.env,
-                                   "/", launch.on_output, launch.on_exit)
+        layout = Layout(
+            str(launch.task_root),
+            str(launch.opt_dir) if launch.opt_dir else None,
+            entries,
+            roots,
+            launch.tmp_mb,
+        )
+        process = SandboxedProcess(
+            self._command(layout, launch.argv, launch.cwd),
+            launch.env,
+            "/",
+            launch.on_output,
+            launch.on_exit,
+        )
         process.start()
         return process
 
@@ -148,15 +184,25 @@ class SandboxLauncher:
         slot = spare.slot
         assert slot is not None
         try:
-            Slots.fill(slot, str(launch.task_root),
-                       str(launch.opt_dir) if launch.opt_dir else None, launch.tmp_mb)
+            Slots.fill(
+                slot,
+                str(launch.task_root),
+                str(launch.opt_dir) if launch.opt_dir else None,
+                launch.tmp_mb,
+            )
         except OSError:
             spare.discard()
             return None
         # bwrap sets PWD in a sandbox it starts; a spare is told it with the rest
-        process = SandboxedProcess(launch.argv, {**launch.env, "PWD": launch.cwd}, launch.cwd,
-                                   launch.on_output, launch.on_exit, spare=spare.popen,
-                                   slot=slot)
+        process = SandboxedProcess(
+            launch.argv,
+            {**launch.env, "PWD": launch.cwd},
+            launch.cwd,
+            launch.on_output,
+            launch.on_exit,
+            spare=spare.popen,
+            slot=slot,
+        )
         process.start()
         return process
 
@@ -164,12 +210,16 @@ class SandboxLauncher:
         assert self.slots is not None
         entries, roots = self._layouts[tuple(argv)]
         slot = self.slots.make(uuid.uuid4().hex)
-        layout = Layout(str(slot / "task"), str(slot / "opt"), entries, roots, 0,
-                        tmp=str(slot / "tmp"))
+        layout = Layout(
+            str(slot / "task"), str(slot / "opt"), entries, roots, 0, tmp=str(slot / "tmp")
+        )
         try:
-            popen = supervisor.prestart(self._command(layout, [*argv, "--standby"], "/"),
-                                        STANDBY_ENV, "/",
-                                        new_session=supervisor.has_terminal())
+            popen = supervisor.prestart(
+                self._command(layout, [*argv, "--standby"], "/"),
+                STANDBY_ENV,
+                "/",
+                new_session=supervisor.has_terminal(),
+            )
         except supervisor.SpawnError:
             Slots.clear(slot)
             raise
@@ -185,14 +235,19 @@ class SandboxLauncher:
         try:
             self._compiled[interpreter] = subprocess.Popen(
                 ["nice", "-n", "10", interpreter, "-m", "compileall", "-q", *paths],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                env=dict(STANDBY_ENV), start_new_session=True)
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=dict(STANDBY_ENV),
+                start_new_session=True,
+            )
         except OSError:
             pass
 
     def _command(self, layout: Layout, argv: list[str], cwd: str) -> list[str]:
-        return sandbox.command(layout, [*_file_limit(), *argv], self.etc,
-                               self.support.privileged, cwd)
+        return sandbox.command(
+            layout, [*_file_limit(), *argv], self.etc, self.support.privileged, cwd
+        )
 
     def close(self) -> None:
         if self.spares is not None:
@@ -209,13 +264,17 @@ def _file_limit() -> list[str]:
     """`prlimit` before the runtime: Lambda's 1,024 open files, set before bwrap's children
     exist (a limit set on bwrap after its start could miss them)."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = supervisor.FILE_LIMIT if hard == resource.RLIM_INFINITY else min(
-        supervisor.FILE_LIMIT, hard)
+    wanted = (
+        supervisor.FILE_LIMIT
+        if hard == resource.RLIM_INFINITY
+        else min(supervisor.FILE_LIMIT, hard)
+    )
     return ["prlimit", f"--nofile={wanted}:", "--"]
 
 
-def make_launcher(support: Support, data_dir: Path, sdk_path: str | None,
-                  spares: bool = True) -> Launcher:
+def make_launcher(
+    support: Support, data_dir: Path, sdk_path: str | None, spares: bool = True
+) -> Launcher:
     if support.active:
         return SandboxLauncher(support, data_dir, spares)
     return PlainLauncher(data_dir, sdk_path, spares, support)

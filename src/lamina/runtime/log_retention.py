@@ -30,8 +30,14 @@ log = logging.getLogger("lamina.logs")
 class LogRetention:
     """Enforces the size and age limits of function logs (see the module docstring)."""
 
-    def __init__(self, logs_dir: Path, max_bytes: int | None, max_age: float | None,
-                 live: Callable[[], Iterable[LogStream]], interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        logs_dir: Path,
+        max_bytes: int | None,
+        max_age: float | None,
+        live: Callable[[], Iterable[LogStream]],
+        interval: float = 10.0,
+    ) -> None:
         self.logs_dir = logs_dir
         self.max_bytes = max_bytes
         self.max_age = max_age
@@ -41,8 +47,9 @@ class LogRetention:
 
     def start(self) -> None:
         if self.max_bytes or self.max_age:
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                name="lamina-log-retention")
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="lamina-log-retention"
+            )
 
     async def close(self) -> None:
         if self._task is not None:

@@ -144,9 +144,13 @@ class LogReader:
         self.logs_dir = logs_dir
         self.read_bytes = read_bytes
 
-    def read(self, function: str, since: str | None = None, limit: int = 1000,
-             cursor: dict[str, int] | None = None
-             ) -> tuple[list[tuple[str, str, str]], dict[str, int]]:
+    def read(
+        self,
+        function: str,
+        since: str | None = None,
+        limit: int = 1000,
+        cursor: dict[str, int] | None = None,
+    ) -> tuple[list[tuple[str, str, str]], dict[str, int]]:
         """([(timestamp, stream, line)] oldest first, cursor after them).
 
         Without a cursor: the last `limit` lines (after `since`, an ISO time, if given).
@@ -160,7 +164,7 @@ class LogReader:
             for path in sorted(folder.glob("*.log")):
                 start = None if cursor is None else cursor.get(path.name, 0)
                 lines, reached[path.name] = self._lines(path, start)
-                stream = path.name[:-len(".log")]
+                stream = path.name[: -len(".log")]
                 for line in lines:
                     stamp, _, text = line.partition("\t")
                     if since is None or stamp > since:
@@ -168,8 +172,9 @@ class LogReader:
         found.sort(key=lambda item: item[0])
         return (found[-limit:] if cursor is None else found), reached
 
-    def runs(self, function: str, environment: str, request_id: str,
-             max_lines: int = 500) -> list[list[tuple[str, str]]]:
+    def runs(
+        self, function: str, environment: str, request_id: str, max_lines: int = 500
+    ) -> list[list[tuple[str, str]]]:
         """[(timestamp, line)] of each run of `request_id` in `environment`'s stream, oldest
         first: from its START line to its REPORT line, with the stream's Init lines before
         the first START when that run is this request's (a cold start)."""
@@ -177,7 +182,8 @@ class LogReader:
         if not environment.isalnum() or not folder.is_dir():
             return []
         paths = sorted(folder.glob(f"*{environment}.log.1")) + sorted(
-            folder.glob(f"*{environment}.log"))
+            folder.glob(f"*{environment}.log")
+        )
         return _runs_of(_stamped_lines(paths), request_id, max_lines)
 
     def _lines(self, path: Path, start: int | None) -> tuple[list[str], int]:
@@ -213,8 +219,9 @@ def _stamped_lines(paths: list[Path]) -> Iterator[tuple[str, str]]:
             continue
 
 
-def _runs_of(lines: Iterator[tuple[str, str]], request_id: str,
-             max_lines: int) -> list[list[tuple[str, str]]]:
+def _runs_of(
+    lines: Iterator[tuple[str, str]], request_id: str, max_lines: int
+) -> list[list[tuple[str, str]]]:
     runs: list[list[tuple[str, str]]] = []
     init: list[tuple[str, str]] | None = []
     current: list[tuple[str, str]] | None = None
@@ -222,8 +229,8 @@ def _runs_of(lines: Iterator[tuple[str, str]], request_id: str,
         if text.startswith("START RequestId: "):
             if current is not None:
                 runs.append(current)
-            ours = text[len("START RequestId: "):].split(" ", 1)[0] == request_id
-            current = ((init or []) if ours else None)
+            ours = text[len("START RequestId: ") :].split(" ", 1)[0] == request_id
+            current = (init or []) if ours else None
             init = None
         elif current is None:
             if init is not None and len(init) < max_lines:
@@ -273,10 +280,12 @@ class LogGroupReader:
             for folder in sorted(self.logs_dir.iterdir()):
                 if folder.is_dir():
                     files = list(folder.glob("*.log*"))
-                    created = min((f.stat().st_mtime for f in files),
-                                  default=folder.stat().st_mtime)
-                    found.append((folder.name, int(created * 1000),
-                                  sum(f.stat().st_size for f in files)))
+                    created = min(
+                        (f.stat().st_mtime for f in files), default=folder.stat().st_mtime
+                    )
+                    found.append(
+                        (folder.name, int(created * 1000), sum(f.stat().st_size for f in files))
+                    )
         return found
 
     def has(self, function: str) -> bool:

@@ -37,16 +37,23 @@ def socket_inode(peer: tuple[str, int], local: tuple[str, int]) -> str | None:
 _NETLINK_SOCK_DIAG = 4
 _SOCK_DIAG_BY_FAMILY = 20
 _NLMSG_ERROR = 2
-_HEADER = struct.Struct("=IHHII")                 # nlmsghdr
-_REQUEST = struct.Struct("=BBBBI")                # inet_diag_req_v2 before its socket id
-_SOCKID = struct.Struct(">HH16s16s")              # ports and addresses, network order
+_HEADER = struct.Struct("=IHHII")  # nlmsghdr
+_REQUEST = struct.Struct("=BBBBI")  # inet_diag_req_v2 before its socket id
+_SOCKID = struct.Struct(">HH16s16s")  # ports and addresses, network order
 _NOCOOKIE = b"\xff" * 8
 
 
 def _diag_inode(peer: tuple[str, int], local: tuple[str, int]) -> str | None:
-    sockid = (_SOCKID.pack(peer[1], local[1], socket.inet_aton(peer[0]).ljust(16, b"\0"),
-                           socket.inet_aton(local[0]).ljust(16, b"\0"))
-              + struct.pack("=I", 0) + _NOCOOKIE)
+    sockid = (
+        _SOCKID.pack(
+            peer[1],
+            local[1],
+            socket.inet_aton(peer[0]).ljust(16, b"\0"),
+            socket.inet_aton(local[0]).ljust(16, b"\0"),
+        )
+        + struct.pack("=I", 0)
+        + _NOCOOKIE
+    )
     body = _REQUEST.pack(socket.AF_INET, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF) + sockid
     message = _HEADER.pack(_HEADER.size + len(body), _SOCK_DIAG_BY_FAMILY, 1, 1, 0) + body
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
@@ -67,12 +74,12 @@ def _table_inode(peer: tuple[str, int], local: tuple[str, int]) -> str | None:
     at = text.find(wanted)
     if at < 0:
         return None
-    line = text[at:text.find("\n", at)].split()
+    line = text[at : text.find("\n", at)].split()
     return line[8] if len(line) > 8 else None  # local rem st queues tr retr uid timeout inode
 
 
 def _children(pid: int) -> list[int]:
-    found = []
+    found: list[int] = []
     try:
         for task in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{task}/children", "rb") as children:

@@ -51,12 +51,20 @@ _Key = tuple[str, str, str, str | None]  # a configuration's env_key, and the te
 class EnvironmentPool:
     """The engine's execution environments (see the module docstring)."""
 
-    def __init__(self, settings: EnvironmentSettings, interpreters: Interpreters, code: Any,
-                 fetch_package: Callable[[str], Awaitable[bytes | None]],
-                 idle_timeout: float = 600.0, memory_interval: float = 0.1,
-                 max_starting: int = 16, min_free_memory_mb: int = 512,
-                 spares: bool = True, scaling_rate: int = 0,
-                 launcher: Launcher | None = None) -> None:
+    def __init__(
+        self,
+        settings: EnvironmentSettings,
+        interpreters: Interpreters,
+        code: Any,
+        fetch_package: Callable[[str], Awaitable[bytes | None]],
+        idle_timeout: float = 600.0,
+        memory_interval: float = 0.1,
+        max_starting: int = 16,
+        min_free_memory_mb: int = 512,
+        spares: bool = True,
+        scaling_rate: int = 0,
+        launcher: Launcher | None = None,
+    ) -> None:
         self.settings = settings
         self.interpreters = interpreters
         self.code = code
@@ -78,9 +86,11 @@ class EnvironmentPool:
         self._refilling: set[tuple[str, str, str]] = set()
 
     async def start(self) -> None:
-        for name, loop in (("lamina-env-reaper", self._reap_idle),
-                           ("lamina-env-memory", self._watch_memory),
-                           ("lamina-log-flush", self._flush_logs)):
+        for name, loop in (
+            ("lamina-env-reaper", self._reap_idle),
+            ("lamina-env-memory", self._watch_memory),
+            ("lamina-log-flush", self._flush_logs),
+        ):
             task = asyncio.get_running_loop().create_task(loop(), name=name)
             self._tasks.add(task)
 
@@ -95,8 +105,9 @@ class EnvironmentPool:
         self.launcher.close()
 
     # borrowing -------------------------------------------------------------------------
-    async def acquire(self, config: FunctionConfig,
-                      tenant_id: str | None = None) -> ExecutionEnvironment:
+    async def acquire(
+        self, config: FunctionConfig, tenant_id: str | None = None
+    ) -> ExecutionEnvironment:
         """An environment for `config`, held by the caller until `release`.
 
         A provisioned environment serves first, then the most recently used idle one; else a
@@ -146,7 +157,8 @@ class EnvironmentPool:
                     "ConcurrentInvocationLimitExceeded",
                     f"Every execution environment of {name} (MaxExecutionEnvironments: "
                     f"{limit}) has its PerExecutionEnvironmentMaxConcurrency invocations in "
-                    "flight.")
+                    "flight.",
+                )
             if self._starting.get(name, 0) < self.max_starting:
                 break
             changed = self._changed.setdefault(name, asyncio.Event())
@@ -173,14 +185,22 @@ class EnvironmentPool:
                 return env
         return None
 
-    async def _acquire_debug(self, config: FunctionConfig,
-                             debug: DebugSettings) -> ExecutionEnvironment:
+    async def _acquire_debug(
+        self, config: FunctionConfig, debug: DebugSettings
+    ) -> ExecutionEnvironment:
         """The version's one debug environment: idle, or started now; while it is busy (or
         still ending, holding the port), wait for it."""
         while True:
-            env = next((e for e in self._all if e.debug is not None and e.alive
-                        and (e.config.name, e.config.version) == (config.name, config.version)),
-                       None)
+            env = next(
+                (
+                    e
+                    for e in self._all
+                    if e.debug is not None
+                    and e.alive
+                    and (e.config.name, e.config.version) == (config.name, config.version)
+                ),
+                None,
+            )
             if env is None:
                 break
             if not env.reserved and env.reusable and env.config.env_key == config.env_key:
@@ -201,12 +221,14 @@ class EnvironmentPool:
     def set_debug(self, settings: DebugSettings) -> None:
         """Debug mode on for a version: its environments so far end (idle now, busy when
         released), so that the next invocation starts under the debugger."""
-        holder = any(e.debug is not None and e.debug.port == settings.port and e.alive
-                     for e in self._all)
+        holder = any(
+            e.debug is not None and e.debug.port == settings.port and e.alive for e in self._all
+        )
         if not holder and not _port_free(settings.port):
             raise errors.ResourceConflict(
                 f"Port {settings.port} on 127.0.0.1 is in use by another program; choose "
-                "another with --port.")
+                "another with --port."
+            )
         self.debug[(settings.function, settings.version)] = settings
         self.retire(settings.function, settings.version, reprovision=True)
 
@@ -214,9 +236,13 @@ class EnvironmentPool:
         if self.debug.pop((function, version), None) is not None:
             self.retire(function, version, reprovision=True)
 
-    async def _start(self, config: FunctionConfig, provisioned: bool,
-                     debug: DebugSettings | None = None,
-                     tenant_id: str | None = None) -> ExecutionEnvironment:
+    async def _start(
+        self,
+        config: FunctionConfig,
+        provisioned: bool,
+        debug: DebugSettings | None = None,
+        tenant_id: str | None = None,
+    ) -> ExecutionEnvironment:
         name = config.name
         self._starting[name] = self._starting.get(name, 0) + 1
         try:
@@ -226,20 +252,30 @@ class EnvironmentPool:
             for wanted in keys:
                 if not self.code.has(wanted):
                     await self._unpack(wanted)
-            task_root = Path(config.code_path) if config.code_path is not None \
-                else self.code.tree(keys[0])
+            task_root = (
+                Path(config.code_path) if config.code_path is not None else self.code.tree(keys[0])
+            )
             opt_dir, private_opt = await self._opt_dir(config)
             for tree in (task_root, opt_dir):
                 if tree is not None and config.code_path is None:
                     self.code.open_to_all(tree)
-            kind = ConcurrentEnvironment if (
-                config.capacity_provider is not None and debug is None and not provisioned
-            ) else ExecutionEnvironment
+            kind = (
+                ConcurrentEnvironment
+                if (config.capacity_provider is not None and debug is None and not provisioned)
+                else ExecutionEnvironment
+            )
             env = kind(
-                config, task_root,
-                self.interpreters.resolve(config.runtime or ""), self.settings, self._forget,
-                self.launcher, provisioned=provisioned, opt_dir=opt_dir, debug=debug,
-                tenant_id=tenant_id)
+                config,
+                task_root,
+                self.interpreters.resolve(config.runtime or ""),
+                self.settings,
+                self._forget,
+                self.launcher,
+                provisioned=provisioned,
+                opt_dir=opt_dir,
+                debug=debug,
+                tenant_id=tenant_id,
+            )
             self._all.add(env)
             if isinstance(env, ConcurrentEnvironment):
                 self._shared.setdefault(_key(env), []).append(env)
@@ -247,9 +283,15 @@ class EnvironmentPool:
             env.reserve()
             if private_opt:
                 env.opt_dir = env.private_dir / "opt"
-                await self._lay_out(lambda: self.code.lay(
-                    [Path(r.path) if r.path is not None else self.code.tree(r.key)
-                     for r in config.layers], env.opt_dir))
+                await self._lay_out(
+                    lambda: self.code.lay(
+                        [
+                            Path(r.path) if r.path is not None else self.code.tree(r.key)
+                            for r in config.layers
+                        ],
+                        env.opt_dir,
+                    )
+                )
             await env.start()
         except BaseException:
             self._started(name)
@@ -267,7 +309,8 @@ class EnvironmentPool:
         hot = [layer.path for layer in config.layers if layer.path is not None]
         if not hot:
             return await self._lay_out(
-                lambda: self.code.merged([layer.key for layer in config.layers])), False
+                lambda: self.code.merged([layer.key for layer in config.layers])
+            ), False
         if len(config.layers) == 1:
             return Path(hot[0]), False
         return None, True
@@ -277,7 +320,8 @@ class EnvironmentPool:
             return await asyncio.get_running_loop().run_in_executor(None, work)
         except OSError as exc:  # a full disk, a read-only data dir
             raise errors.ServiceError(
-                f"Lamina could not lay out the function's layers: {exc}") from None
+                f"Lamina could not lay out the function's layers: {exc}"
+            ) from None
 
     def _started(self, name: str) -> None:
         self._starting[name] -= 1
@@ -294,7 +338,8 @@ class EnvironmentPool:
             raise errors.TooManyRequests(
                 "ConcurrentInvocationLimitExceeded",
                 f"Lamina did not start another execution environment: {free_mb} MB of memory "
-                f"free, and it keeps {self.min_free_memory_mb} MB free (--min-free-memory).")
+                f"free, and it keeps {self.min_free_memory_mb} MB free (--min-free-memory).",
+            )
 
     # provisioned concurrency ---------------------------------------------------------
     async def provision(self, config: FunctionConfig, count: int) -> int:
@@ -302,8 +347,7 @@ class EnvironmentPool:
         first invoke); return how many are ready."""
         key = config.env_key
         self._provisioned[key] = count
-        have = [e for e in self._all
-                if e.config.env_key == key and e.provisioned and e.reusable]
+        have = [e for e in self._all if e.config.env_key == key and e.provisioned and e.reusable]
         for env in have[count:]:
             env.provisioned = False
         starts = [self._start(config, provisioned=True) for _ in range(count - len(have))]
@@ -322,8 +366,11 @@ class EnvironmentPool:
                 env.provisioned = False
 
     def provisioned_ready(self, config: FunctionConfig) -> int:
-        return sum(1 for e in self._all
-                   if e.config.env_key == config.env_key and e.provisioned and e.reusable)
+        return sum(
+            1
+            for e in self._all
+            if e.config.env_key == config.env_key and e.provisioned and e.reusable
+        )
 
     async def _unpack(self, key: str) -> None:
         """Unpack a package another engine stored (several engines share one store)."""
@@ -347,8 +394,7 @@ class EnvironmentPool:
         self._idle.setdefault(_key(env), []).append(env)
         self._notify(env.config.name)
 
-    def retire(self, name: str, version: str | None = None,
-               reprovision: bool = False) -> None:
+    def retire(self, name: str, version: str | None = None, reprovision: bool = False) -> None:
         """Environments of `name` (of one `version`, or all) built so far must not be reused
         (`reprovision`: provisioned ones are started again, the configuration being the same)."""
         for env in list(self._all):
@@ -377,8 +423,12 @@ class EnvironmentPool:
         self._notify(env.config.name)
         key = env.config.env_key
         target = self._provisioned.get(key)
-        if env.provisioned and target and (not env.retired or env.reprovision) \
-                and key not in self._refilling:  # keep the provisioned count
+        if (
+            env.provisioned
+            and target
+            and (not env.retired or env.reprovision)
+            and key not in self._refilling
+        ):  # keep the provisioned count
             self._refilling.add(key)
             task = asyncio.get_running_loop().create_task(self._refill(env.config, target))
             self._tasks.add(task)
@@ -408,13 +458,25 @@ class EnvironmentPool:
     def snapshot(self, name: str | None = None) -> list[EnvironmentView]:
         """Every live environment (of `name`) as it is now: starting, busy, warm or frozen."""
         now = time.monotonic()
-        return sorted((EnvironmentView(
-            env.id, env.config.name, env.config.version, _state_of(env), env.provisioned,
-            None if env.reserved else round(now - env.idle_since, 3), env.stream_name,
-            env.runtime_pid, _in_flight(env),
-            env.max_concurrency if isinstance(env, ConcurrentEnvironment) else 1)
-            for env in self.environments(name) if env.alive),
-            key=lambda view: (view.function, view.version, view.id))
+        return sorted(
+            (
+                EnvironmentView(
+                    env.id,
+                    env.config.name,
+                    env.config.version,
+                    _state_of(env),
+                    env.provisioned,
+                    None if env.reserved else round(now - env.idle_since, 3),
+                    env.stream_name,
+                    env.runtime_pid,
+                    _in_flight(env),
+                    env.max_concurrency if isinstance(env, ConcurrentEnvironment) else 1,
+                )
+                for env in self.environments(name)
+                if env.alive
+            ),
+            key=lambda view: (view.function, view.version, view.id),
+        )
 
     async def _reap_idle(self) -> None:
         while True:

@@ -57,11 +57,25 @@ class SandboxedProcess(supervisor.Child):
     the runtime's own, not bwrap's. An exit by a signal, which bwrap reports as 128 + the
     signal, is reported as the signal. A spare's slot is cleared when it ends."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: str,
-                 on_output: Callable[[bytes], None], on_exit: Callable[[int], None],
-                 spare: subprocess.Popen[bytes] | None = None, slot: Path | None = None) -> None:
-        super().__init__(argv, env, cwd, on_output, self._exited, spare=spare,
-                         new_session=supervisor.has_terminal())
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        on_output: Callable[[bytes], None],
+        on_exit: Callable[[int], None],
+        spare: subprocess.Popen[bytes] | None = None,
+        slot: Path | None = None,
+    ) -> None:
+        super().__init__(
+            argv,
+            env,
+            cwd,
+            on_output,
+            self._exited,
+            spare=spare,
+            new_session=supervisor.has_terminal(),
+        )
         self._report_exit = on_exit
         self._slot = slot
         self._runtime_pid = 0
@@ -112,4 +126,3 @@ def discard_sandboxed(popen: subprocess.Popen[bytes], slot: Path | None) -> None
     supervisor.discard(popen)
     if slot is not None:
         Slots.clear(slot)
-

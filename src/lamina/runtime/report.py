@@ -38,8 +38,9 @@ class _Pending:
 class PlatformLog:
     """The platform's side of one environment's log stream."""
 
-    def __init__(self, stream: LogStream, config: FunctionConfig,
-                 peak_kb: Callable[[], int]) -> None:
+    def __init__(
+        self, stream: LogStream, config: FunctionConfig, peak_kb: Callable[[], int]
+    ) -> None:
         self.stream = stream
         self.config = config
         self.json = config.log_format == "JSON"
@@ -51,27 +52,48 @@ class PlatformLog:
 
     def _record(self, level: str, kind: str, record: dict[str, object]) -> None:
         if _LEVELS[level] >= self._threshold:
-            self.stream.platform(json.dumps({"time": iso_now(), "type": kind, "record": record},
-                                            separators=(",", ":")))
+            self.stream.platform(
+                json.dumps(
+                    {"time": iso_now(), "type": kind, "record": record}, separators=(",", ":")
+                )
+            )
 
     # Init -------------------------------------------------------------------------------
     def init_start(self, initialization_type: str, runtime_path: str) -> None:
         if self.json:
-            self._record("INFO", "platform.initStart", {
-                "initializationType": initialization_type, "phase": "init",
-                "runtimeVersion": self.config.runtime, "functionName": self.config.name,
-                "functionVersion": self.config.version})
+            self._record(
+                "INFO",
+                "platform.initStart",
+                {
+                    "initializationType": initialization_type,
+                    "phase": "init",
+                    "runtimeVersion": self.config.runtime,
+                    "functionName": self.config.name,
+                    "functionVersion": self.config.version,
+                },
+            )
         else:
-            self.stream.platform(f"INIT_START Runtime Version: {self.config.runtime}\t"
-                                 f"Runtime: {runtime_path}", tail=False)
+            self.stream.platform(
+                f"INIT_START Runtime Version: {self.config.runtime}\tRuntime: {runtime_path}",
+                tail=False,
+            )
 
-    def init_report(self, duration_ms: float, status: str, error_type: str | None = None,
-                    initialization_type: str = "on-demand", phase: str = "init") -> None:
+    def init_report(
+        self,
+        duration_ms: float,
+        status: str,
+        error_type: str | None = None,
+        initialization_type: str = "on-demand",
+        phase: str = "init",
+    ) -> None:
         """`phase` is "invoke" for an Init retried inside an invocation (suppressed init)."""
         if self.json:
-            record: dict[str, object] = {"initializationType": initialization_type,
-                                         "phase": phase, "status": status,
-                                         "metrics": {"durationMs": round(duration_ms, 3)}}
+            record: dict[str, object] = {
+                "initializationType": initialization_type,
+                "phase": phase,
+                "status": status,
+                "metrics": {"durationMs": round(duration_ms, 3)},
+            }
             if error_type:
                 record["errorType"] = error_type
             self._record("INFO", "platform.initReport", record)
@@ -88,8 +110,9 @@ class PlatformLog:
     # Invoke -----------------------------------------------------------------------------
     def start(self, request_id: str) -> None:
         if self.json:
-            self._record("INFO", "platform.start",
-                         {"requestId": request_id, "version": self.config.version})
+            self._record(
+                "INFO", "platform.start", {"requestId": request_id, "version": self.config.version}
+            )
         else:
             self.stream.platform(f"START RequestId: {request_id} Version: {self.config.version}")
 
@@ -97,8 +120,9 @@ class PlatformLog:
         """Lambda's "Task timed out" line (in JSON, the report's status says it)."""
         if not self.json:
             seconds = self.config.timeout if seconds is None else seconds
-            self.stream.platform(f"{iso_now()} {request_id} Task timed out after "
-                                 f"{seconds:.2f} seconds")
+            self.stream.platform(
+                f"{iso_now()} {request_id} Task timed out after {seconds:.2f} seconds"
+            )
 
     def pending(self, request_id: str, outcome: InvocationOutcome) -> None:
         """END and REPORT of an invocation, written at the next `flush`."""
@@ -107,8 +131,9 @@ class PlatformLog:
             status = "timeout"
         elif outcome.function_error:
             status = "error"
-        self._pending = _Pending(request_id, outcome.duration_ms, outcome.init_ms, status,
-                                 outcome.error_type)
+        self._pending = _Pending(
+            request_id, outcome.duration_ms, outcome.init_ms, status, outcome.error_type
+        )
 
     def flush(self) -> None:
         pending, self._pending = self._pending, None
@@ -120,19 +145,27 @@ class PlatformLog:
         if self.json:
             self._runtime_done(pending)
             metrics: dict[str, object] = {
-                "durationMs": round(duration, 3), "billedDurationMs": billed,
-                "memorySizeMB": self.config.memory_size, "maxMemoryUsedMB": used_mb}
+                "durationMs": round(duration, 3),
+                "billedDurationMs": billed,
+                "memorySizeMB": self.config.memory_size,
+                "maxMemoryUsedMB": used_mb,
+            }
             if pending.init_ms is not None:
                 metrics["initDurationMs"] = round(pending.init_ms, 3)
-            record: dict[str, object] = {"requestId": pending.request_id, "metrics": metrics,
-                                         "status": pending.status}
+            record: dict[str, object] = {
+                "requestId": pending.request_id,
+                "metrics": metrics,
+                "status": pending.status,
+            }
             if pending.status != "success" and pending.error_type:
                 record["errorType"] = pending.error_type
             self._record("INFO", "platform.report", record)
             return
-        line = (f"REPORT RequestId: {pending.request_id}\tDuration: {duration:.2f} ms\t"
-                f"Billed Duration: {billed} ms\tMemory Size: {self.config.memory_size} MB\t"
-                f"Max Memory Used: {used_mb} MB")
+        line = (
+            f"REPORT RequestId: {pending.request_id}\tDuration: {duration:.2f} ms\t"
+            f"Billed Duration: {billed} ms\tMemory Size: {self.config.memory_size} MB\t"
+            f"Max Memory Used: {used_mb} MB"
+        )
         if pending.init_ms is not None:
             line += f"\tInit Duration: {pending.init_ms:.2f} ms"
         line += "\t"  # AWS ends every field of the line with a tab, the last one too
@@ -140,8 +173,11 @@ class PlatformLog:
         self.stream.platform(line)
 
     def _runtime_done(self, pending: _Pending) -> None:
-        record: dict[str, object] = {"requestId": pending.request_id, "status": pending.status,
-                                     "metrics": {"durationMs": round(pending.duration_ms, 3)}}
+        record: dict[str, object] = {
+            "requestId": pending.request_id,
+            "status": pending.status,
+            "metrics": {"durationMs": round(pending.duration_ms, 3)},
+        }
         self._record("DEBUG", "platform.runtimeDone", record)
 
     def peak_kb(self) -> int:

@@ -44,8 +44,16 @@ UID, GID = 993, 990  # Lambda's sbx_user1051
 USER = "sbx_user1051"
 TASK, OPT, RUNTIME, TMP = "/var/task", "/opt", "/var/runtime", "/tmp"
 # What boto3 needs, bound at /var/runtime for Python functions (where Lambda has it).
-SDK_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six",
-               "debugpy")  # debugpy: `lamina debug` (the bootstrap imports it only then)
+SDK_MODULES = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "dateutil",
+    "urllib3",
+    "six",
+    "debugpy",
+)  # debugpy: `lamina debug` (the bootstrap imports it only then)
 # Top-level entries of the host bound read-only (or re-made as the same symbolic link).
 HOST_ENTRIES = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")
 
@@ -54,10 +62,10 @@ HOST_ENTRIES = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")
 class Support:
     """What `--sandbox` came to on this machine."""
 
-    mode: str                   # "bwrap" or "none"
-    reason: str | None = None   # why not bwrap, when `auto` fell back
-    privileged: bool = False    # bwrap runs as root (setpriv drops to uid 993)
-    late_mounts: bool = False   # spares can be given their code after they started
+    mode: str  # "bwrap" or "none"
+    reason: str | None = None  # why not bwrap, when `auto` fell back
+    privileged: bool = False  # bwrap runs as root (setpriv drops to uid 993)
+    late_mounts: bool = False  # spares can be given their code after they started
 
     @property
     def active(self) -> bool:
@@ -67,9 +75,11 @@ class Support:
         if self.active:
             return None
         if self.reason:
-            return (f"functions run without a sandbox: {self.reason}. They see the host's "
-                    "files and processes and run as the engine's user; install bubblewrap "
-                    "(apt-get install bubblewrap) or see docs/ENVIRONMENT.md")
+            return (
+                f"functions run without a sandbox: {self.reason}. They see the host's "
+                "files and processes and run as the engine's user; install bubblewrap "
+                "(apt-get install bubblewrap) or see docs/ENVIRONMENT.md"
+            )
         return None
 
     def describe(self) -> str:
@@ -99,8 +109,18 @@ def _bwrap_problem() -> str | None:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return "bubblewrap (bwrap) is not installed"
-    argv = [bwrap, *_namespaces(os.geteuid() == 0), "--ro-bind", "/", "/", "--proc", "/proc",
-            "--dev", "/dev", "true"]
+    argv = [
+        bwrap,
+        *_namespaces(os.geteuid() == 0),
+        "--ro-bind",
+        "/",
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "true",
+    ]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=20, env={"PATH": "/usr/bin:/bin"})
     except (OSError, subprocess.SubprocessError) as exc:
@@ -121,16 +141,17 @@ def _namespaces(privileged: bool) -> list[str]:
 class Layout:
     """One sandbox's mounts: host paths and what the runtime sees where."""
 
-    task: str                      # host directory bound at /var/task
-    opt: str | None                # host directory bound at /opt (merged layers)
-    runtime: tuple[tuple[str, str], ...]   # (host path, name under /var/runtime)
-    roots: tuple[str, ...]         # interpreter prefixes bound read-only where they are
-    tmp_mb: int                    # /tmp size
-    tmp: str | None = None         # a host directory bound at /tmp (a spare's slot) instead
+    task: str  # host directory bound at /var/task
+    opt: str | None  # host directory bound at /opt (merged layers)
+    runtime: tuple[tuple[str, str], ...]  # (host path, name under /var/runtime)
+    roots: tuple[str, ...]  # interpreter prefixes bound read-only where they are
+    tmp_mb: int  # /tmp size
+    tmp: str | None = None  # a host directory bound at /tmp (a spare's slot) instead
 
 
-def command(layout: Layout, argv: list[str], etc: Path, privileged: bool,
-            cwd: str = TASK) -> list[str]:
+def command(
+    layout: Layout, argv: list[str], etc: Path, privileged: bool, cwd: str = TASK
+) -> list[str]:
     """The full command line: bwrap, its mounts, the uid switch, then `argv` (pure)."""
     args = ["bwrap", *_namespaces(privileged)]
     for name in HOST_ENTRIES:
@@ -139,10 +160,25 @@ def command(layout: Layout, argv: list[str], etc: Path, privileged: bool,
             args += ["--symlink", os.readlink(host), host]
         elif os.path.isdir(host):
             args += ["--ro-bind", host, host]
-    args += ["--ro-bind", str(etc / "passwd"), "/etc/passwd",
-             "--ro-bind", str(etc / "group"), "/etc/group",
-             "--proc", "/proc", "--dev", "/dev", "--perms", "0755", "--dir", "/var",
-             "--ro-bind", layout.task, TASK]
+    args += [
+        "--ro-bind",
+        str(etc / "passwd"),
+        "/etc/passwd",
+        "--ro-bind",
+        str(etc / "group"),
+        "/etc/group",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "0755",
+        "--dir",
+        "/var",
+        "--ro-bind",
+        layout.task,
+        TASK,
+    ]
     if layout.opt is not None:
         args += ["--ro-bind", layout.opt, OPT]
     else:
@@ -164,8 +200,16 @@ def command(layout: Layout, argv: list[str], etc: Path, privileged: bool,
         args += ["--ro-bind", root, root]
     args += ["--chdir", cwd]
     if privileged:
-        args += ["setpriv", f"--reuid={UID}", f"--regid={GID}", "--clear-groups",
-                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+        args += [
+            "setpriv",
+            f"--reuid={UID}",
+            f"--regid={GID}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+            "--",
+        ]
     return args + argv
 
 
@@ -175,8 +219,9 @@ def interpreter_roots(interpreter: str | None) -> tuple[str, ...]:
         return ()
     real = os.path.realpath(interpreter)
     prefix = os.path.dirname(os.path.dirname(real))
-    if prefix in ("/", "") or any(prefix == f"/{name}" or prefix.startswith(f"/{name}/")
-                                  for name in HOST_ENTRIES):
+    if prefix in ("/", "") or any(
+        prefix == f"/{name}" or prefix.startswith(f"/{name}/") for name in HOST_ENTRIES
+    ):
         return ()
     return (prefix,)
 
@@ -194,11 +239,15 @@ def sdk_entries() -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-def runtime_entries(directory: Path, sdk: Iterable[tuple[str, str]] = ()) -> tuple[
-        tuple[str, str], ...]:
+def runtime_entries(
+    directory: Path, sdk: Iterable[tuple[str, str]] = ()
+) -> tuple[tuple[str, str], ...]:
     """A bootstrap directory's files, then the SDK, as (host path, name under /var/runtime)."""
-    files = sorted((str(entry), entry.name) for entry in directory.iterdir()
-                   if entry.is_file() and not entry.name.startswith("."))
+    files = sorted(
+        (str(entry), entry.name)
+        for entry in directory.iterdir()
+        if entry.is_file() and not entry.name.startswith(".")
+    )
     return (*files, *sdk)
 
 
@@ -208,7 +257,8 @@ def write_etc(directory: Path) -> Path:
     (directory / "passwd").write_text(
         "root:x:0:0:root:/root:/sbin/nologin\n"
         f"{USER}:x:{UID}:{GID}::/home/{USER}:/sbin/nologin\n"
-        "nobody:x:65534:65534:nobody:/:/sbin/nologin\n")
+        "nobody:x:65534:65534:nobody:/:/sbin/nologin\n"
+    )
     (directory / "group").write_text(f"root:x:0:\n{USER}:x:{GID}:\nnobody:x:65534:\n")
     return directory
 
@@ -228,8 +278,12 @@ _SYS_OPEN_TREE, _SYS_MOVE_MOUNT, _SYS_MOUNT_SETATTR = 428, 429, 442
 
 
 class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
 
 
 def _check(result: int, what: str) -> int:
@@ -239,25 +293,52 @@ def _check(result: int, what: str) -> int:
     return result
 
 
-def _mount(source: str | None, target: str, fstype: str | None, flags: int,
-           data: str | None = None) -> None:
-    _check(_libc.mount(source and source.encode(), target.encode(),
-                       fstype and fstype.encode(), ctypes.c_ulong(flags),
-                       data and data.encode()), f"mount {target}")
+def _mount(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
+) -> None:
+    _check(
+        _libc.mount(
+            source and source.encode(),
+            target.encode(),
+            fstype and fstype.encode(),
+            ctypes.c_ulong(flags),
+            data and data.encode(),
+        ),
+        f"mount {target}",
+    )
 
 
 def _bind_read_only(source: str, target: str) -> None:
     """Mount `source` read-only at `target`, read-only before it is attached, so the copy
     that propagates into a sandbox is read-only too (a bind then a remount would not be)."""
-    fd = _check(_libc.syscall(_SYS_OPEN_TREE, _AT_FDCWD, source.encode(),
-                              _OPEN_TREE_CLONE | _OPEN_TREE_CLOEXEC | _AT_RECURSIVE),
-                f"open_tree {source}")
+    fd = _check(
+        _libc.syscall(
+            _SYS_OPEN_TREE,
+            _AT_FDCWD,
+            source.encode(),
+            _OPEN_TREE_CLONE | _OPEN_TREE_CLOEXEC | _AT_RECURSIVE,
+        ),
+        f"open_tree {source}",
+    )
     try:
         attr = _MountAttr(_MOUNT_ATTR_RDONLY | _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV, 0, 0, 0)
-        _check(_libc.syscall(_SYS_MOUNT_SETATTR, fd, b"", _AT_EMPTY_PATH | _AT_RECURSIVE,
-                             ctypes.byref(attr), ctypes.sizeof(attr)), "mount_setattr")
-        _check(_libc.syscall(_SYS_MOVE_MOUNT, fd, b"", _AT_FDCWD, target.encode(),
-                             _MOVE_MOUNT_F_EMPTY_PATH), f"move_mount {target}")
+        _check(
+            _libc.syscall(
+                _SYS_MOUNT_SETATTR,
+                fd,
+                b"",
+                _AT_EMPTY_PATH | _AT_RECURSIVE,
+                ctypes.byref(attr),
+                ctypes.sizeof(attr),
+            ),
+            "mount_setattr",
+        )
+        _check(
+            _libc.syscall(
+                _SYS_MOVE_MOUNT, fd, b"", _AT_FDCWD, target.encode(), _MOVE_MOUNT_F_EMPTY_PATH
+            ),
+            f"move_mount {target}",
+        )
     finally:
         os.close(fd)
 
@@ -313,8 +394,10 @@ class Slots:
     @staticmethod
     def usable(data_dir: Path) -> bool:
         if not private_mounts():
-            log.info("spares cannot be sandboxed ahead of need: the engine could not make a "
-                     "mount namespace of its own")
+            log.info(
+                "spares cannot be sandboxed ahead of need: the engine could not make a "
+                "mount namespace of its own"
+            )
             return False
         slots = Slots(data_dir)
         try:
@@ -350,8 +433,9 @@ class Slots:
         _bind_read_only(task, str(slot / "task"))
         if opt is not None:
             _bind_read_only(opt, str(slot / "opt"))
-        _mount("tmpfs", str(slot / "tmp"), "tmpfs", _MS_NOSUID | _MS_NODEV,
-               f"size={tmp_mb}m,mode=1777")
+        _mount(
+            "tmpfs", str(slot / "tmp"), "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={tmp_mb}m,mode=1777"
+        )
 
     @staticmethod
     def clear(slot: Path) -> None:

@@ -36,11 +36,13 @@ from lamina.runtime import supervisor
 
 log = logging.getLogger("lamina.runtime")
 
-STANDBY_ENV = {"PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin", "LANG": "en_US.UTF-8",
-               "TZ": ":UTC"}
+STANDBY_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+    "LANG": "en_US.UTF-8",
+    "TZ": ":UTC",
+}
 # variables an interpreter reads at its own start, per runtime family
-_READ_AT_START = {"python": ("PYTHON", "LANG", "LC_"),
-                  "nodejs": ("NODE_", "UV_", "LANG", "LC_")}
+_READ_AT_START = {"python": ("PYTHON", "LANG", "LC_"), "nodejs": ("NODE_", "UV_", "LANG", "LC_")}
 
 
 def eligible(family: str, variables: dict[str, str], *roots: Path | None) -> bool:
@@ -50,9 +52,11 @@ def eligible(family: str, variables: dict[str, str], *roots: Path | None) -> boo
     if prefixes is None or any(name.startswith(prefixes) for name in variables):
         return False
     try:
-        return not any((root / "lib").exists() or any(
-            ".so" in entry.suffixes for entry in root.iterdir())
-            for root in roots if root is not None)
+        return not any(
+            (root / "lib").exists() or any(".so" in entry.suffixes for entry in root.iterdir())
+            for root in roots
+            if root is not None
+        )
     except OSError:
         return False
 
@@ -63,7 +67,7 @@ class Spare:
 
     popen: subprocess.Popen[bytes]
     discard: Callable[[], None]
-    slot: Path | None = None   # a sandboxed spare's mount points (sandbox.Slots)
+    slot: Path | None = None  # a sandboxed spare's mount points (sandbox.Slots)
 
 
 def plain_spare(argv: list[str]) -> Spare:

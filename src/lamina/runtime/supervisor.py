@@ -20,7 +20,6 @@ import signal
 import subprocess
 from collections.abc import Callable
 
-
 FILE_LIMIT = 1024  # open files per environment, as on Lambda (the engine lifts its own)
 
 
@@ -31,9 +30,16 @@ class SpawnError(Exception):
 class Child:
     """One child process and its process group."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: str,
-                 on_output: Callable[[bytes], None], on_exit: Callable[[int], None],
-                 spare: subprocess.Popen[bytes] | None = None, new_session: bool = False) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        on_output: Callable[[bytes], None],
+        on_exit: Callable[[int], None],
+        spare: subprocess.Popen[bytes] | None = None,
+        new_session: bool = False,
+    ) -> None:
         self.argv = argv
         self._new_session = new_session
         self._env = env
@@ -61,10 +67,16 @@ class Child:
         else:
             try:
                 self._popen = subprocess.Popen(
-                    self.argv, env=self._env, cwd=self._cwd, stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, close_fds=True,
+                    self.argv,
+                    env=self._env,
+                    cwd=self._cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    close_fds=True,
                     start_new_session=self._new_session,
-                    process_group=_group(self._new_session))
+                    process_group=_group(self._new_session),
+                )
             except OSError as exc:
                 raise SpawnError(f"fork/exec {self.argv[0]}: {exc.strerror or exc}") from None
             _limit_files(self._popen.pid)
@@ -208,14 +220,22 @@ def tree_rss_kb(pid: int) -> int:
     return total
 
 
-def prestart(argv: list[str], env: dict[str, str], cwd: str,
-             new_session: bool = False) -> subprocess.Popen[bytes]:
+def prestart(
+    argv: list[str], env: dict[str, str], cwd: str, new_session: bool = False
+) -> subprocess.Popen[bytes]:
     """Start a child that waits for its assignment on stdin (see `Child(spare=…)`)."""
     try:
-        child = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 close_fds=True, start_new_session=new_session,
-                                 process_group=_group(new_session))
+        child = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            close_fds=True,
+            start_new_session=new_session,
+            process_group=_group(new_session),
+        )
     except OSError as exc:
         raise SpawnError(f"fork/exec {argv[0]}: {exc.strerror or exc}") from None
     _limit_files(child.pid)

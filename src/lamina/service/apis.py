@@ -20,7 +20,7 @@ class ApiService:
         self.store = store
         self.region = region
         self.account = account
-        self.port = port          # the engine's port once it listens (app.py sets it)
+        self.port = port  # the engine's port once it listens (app.py sets it)
         self._apis: dict[str, HttpApi] = {}
 
     async def load(self) -> None:
@@ -59,9 +59,9 @@ class ApiService:
 
     def target(self, route: apis.Route) -> arns.FunctionRef:
         try:
-            return arns.parse_function_name(route.target_arn, self.region, None,
-                                            field="TargetArn")
+            return arns.parse_function_name(route.target_arn, self.region, None, field="TargetArn")
         except errors.LaminaError as exc:
             raise errors.InvalidParameterValue(
                 f"Route {route.key}: TargetArn {route.target_arn!r} is not a Lambda function "
-                f"of this engine: {exc.message or exc.error_type}") from None
+                f"of this engine: {exc.message or exc.error_type}"
+            ) from None

@@ -47,28 +47,36 @@ from lamina.domain.model import (
 )
 from lamina.service.attempt import Attempts, Throttled
 from lamina.service.catalog import FunctionCatalog
-from lamina.service.clock import RealClock
 from lamina.service.concurrency import ConcurrencyLimiter
 from lamina.service.destinations import CLAIM_BATCH, Destinations, store_trouble
 from lamina.service.event_configs import EventConfigService
 from lamina.service.invoke import new_trace_id
-from lamina.service.ports import Store
+from lamina.service.ports import Clock, Store
 from lamina.service.records import Recorder
 
 log = logging.getLogger("lamina.async")
 
-BLOCKED_POLL_S = 0.05           # real seconds, only while due events wait for capacity
-LEASE_SWEEP_S = 5.0             # real seconds between looks for expired claims
-STORE_PATIENCE_S = 120.0        # how long an attempt's result waits for the store to return
+BLOCKED_POLL_S = 0.05  # real seconds, only while due events wait for capacity
+LEASE_SWEEP_S = 5.0  # real seconds between looks for expired claims
+STORE_PATIENCE_S = 120.0  # how long an attempt's result waits for the store to return
 
 
 class AsyncInvokeService:
     """Accepts `Event` invocations and runs them with Lambda's retry rules."""
 
-    def __init__(self, store: Store, functions: FunctionCatalog, configs: EventConfigService,
-                 attempts: Attempts, limiter: ConcurrencyLimiter, recorder: Recorder,
-                 clock: RealClock, destinations: Destinations, owner: str | None = None,
-                 release_dead: Callable[[], Awaitable[int]] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        functions: FunctionCatalog,
+        configs: EventConfigService,
+        attempts: Attempts,
+        limiter: ConcurrencyLimiter,
+        recorder: Recorder,
+        clock: Clock,
+        destinations: Destinations,
+        owner: str | None = None,
+        release_dead: Callable[[], Awaitable[int]] | None = None,
+    ) -> None:
         self.store = store
         self.release_dead = release_dead
         self._sweep_now = False
@@ -88,7 +96,8 @@ class AsyncInvokeService:
     async def start(self) -> None:
         now = self.clock.now()
         released = await self.store.release_claims(
-            float("inf") if self.store.all_claims_are_stale else now, self.owner)
+            float("inf") if self.store.all_claims_are_stale else now, self.owner
+        )
         if released:
             log.info("released %d claims of a previous engine: those events run again", released)
         loop = asyncio.get_running_loop()
@@ -123,33 +132,55 @@ class AsyncInvokeService:
         self._wake.set()
 
     # accepting -------------------------------------------------------------------------
-    async def accept(self, name: str, qualifier: str | None, payload: bytes,
-                     trace_id: str | None = None, tenant_id: str | None = None) -> str:
+    async def accept(
+        self,
+        name: str,
+        qualifier: str | None,
+        payload: bytes,
+        trace_id: str | None = None,
+        tenant_id: str | None = None,
+    ) -> str:
         """Store an Event invocation durably; return its request id (then answer 202)."""
         event = self.prepare(name, qualifier, payload, trace_id, tenant_id)
         await self.store.enqueue_event(event)
         self.accepted(event)
         return event.request_id
 
-    def prepare(self, name: str, qualifier: str | None, payload: bytes,
-                trace_id: str | None = None, tenant_id: str | None = None) -> AsyncEvent:
+    def prepare(
+        self,
+        name: str,
+        qualifier: str | None,
+        payload: bytes,
+        trace_id: str | None = None,
+        tenant_id: str | None = None,
+    ) -> AsyncEvent:
         """The event `accept` would queue (the function must exist and be invocable); a
         caller that stores it in its own transaction (a schedule) then calls `accepted`."""
         config = self.functions.invoked(name, qualifier)
         tenancy.check(config, tenant_id)
         self.functions.check_invocable(config)
         now = self.clock.now()
-        return AsyncEvent(str(uuid.uuid4()), name, qualifier, payload, now, now,
-                          trace_id=trace_id or new_trace_id(), tenant_id=tenant_id)
+        return AsyncEvent(
+            str(uuid.uuid4()),
+            name,
+            qualifier,
+            payload,
+            now,
+            now,
+            trace_id=trace_id or new_trace_id(),
+            tenant_id=tenant_id,
+        )
 
     def accepted(self, event: AsyncEvent, source: dict[str, Any] | None = None) -> None:
         """Record an event now in the queue and wake the dispatcher; `source` says what
         sent it (a schedule), in the timeline's `accepted` entry."""
         now = event.accepted_at
-        self.recorder.summary(InvocationSummary(event.request_id, event.function,
-                                                event.qualifier, "Event", now, status="queued"))
-        self.recorder.record(event.request_id, "accepted", {"type": "Event", **(source or {})},
-                             now)
+        self.recorder.summary(
+            InvocationSummary(
+                event.request_id, event.function, event.qualifier, "Event", now, status="queued"
+            )
+        )
+        self.recorder.record(event.request_id, "accepted", {"type": "Event", **(source or {})}, now)
         self.recorder.record(event.request_id, "queued", {"due": now}, now)
         self._wake.set()
 
@@ -189,13 +220,21 @@ class AsyncInvokeService:
         blocked = False
         for function, count in (await self.store.due_functions(now)).items():
             reserved = self.limiter.reserved.get(function)
-            free = count if reserved == 0 else await self.limiter.room(
-                function, min(count, CLAIM_BATCH))
+            free = (
+                count
+                if reserved == 0
+                else await self.limiter.room(function, min(count, CLAIM_BATCH))
+            )
             if free <= 0:
                 blocked = True
                 continue
-            claimed = await self.store.claim_events(function, now, min(count, free, CLAIM_BATCH),
-                                                    self.owner, self._lease_until(function))
+            claimed = await self.store.claim_events(
+                function,
+                now,
+                min(count, free, CLAIM_BATCH),
+                self.owner,
+                self._lease_until(function),
+            )
             for event in claimed:
                 self._spawn(self._attempt(event))
             blocked |= count > len(claimed)
@@ -251,14 +290,21 @@ class AsyncInvokeService:
             return
         settings = self.configs.effective(event.function, event.qualifier)
         now = self.clock.now()
-        discard = retry.before_attempt(event, settings.max_age,
-                                       self.limiter.reserved.get(event.function), now)
+        discard = retry.before_attempt(
+            event, settings.max_age, self.limiter.reserved.get(event.function), now
+        )
         if discard is not None:
             await self._give_up(event, discard.condition, None, config.version)
             return
         invocation = Invocation(
-            event.request_id, config, self.functions.arn(event.function, event.qualifier),
-            event.payload, "Event", trace_id=event.trace_id, tenant_id=event.tenant_id)
+            event.request_id,
+            config,
+            self.functions.arn(event.function, event.qualifier),
+            event.payload,
+            "Event",
+            trace_id=event.trace_id,
+            tenant_id=event.tenant_id,
+        )
         outcome = await self.attempts.run(invocation, attempt=event.invocations + 1)
         if isinstance(outcome, Throttled):  # no slot, no environment, or injected
             self.recorder.record(event.request_id, "throttled", {"reason": outcome.reason})
@@ -267,15 +313,20 @@ class AsyncInvokeService:
         event.invocations += 1
         await asyncio.shield(self._after_outcome(event, outcome, config.version))
 
-    async def _after_outcome(self, event: AsyncEvent, outcome: InvocationOutcome,
-                             version: str) -> None:
+    async def _after_outcome(
+        self, event: AsyncEvent, outcome: InvocationOutcome, version: str
+    ) -> None:
         if not outcome.function_error:
-            await self._finish(event, "success", self.destinations.owed(
-                event, "Success", outcome, version, success=True))
+            await self._finish(
+                event,
+                "success",
+                self.destinations.owed(event, "Success", outcome, version, success=True),
+            )
             return
         settings = self.configs.effective(event.function, event.qualifier)
-        decision = retry.after_function_error(event, settings.retries, settings.max_age,
-                                              self.clock.now())
+        decision = retry.after_function_error(
+            event, settings.retries, settings.max_age, self.clock.now()
+        )
         if isinstance(decision, retry.Retry):
             await self._reschedule(event, decision)
         else:
@@ -284,8 +335,9 @@ class AsyncInvokeService:
     async def _after_throttle(self, event: AsyncEvent, reason: str) -> None:
         event.throttles += 1
         settings = self.configs.effective(event.function, event.qualifier)
-        decision = retry.after_throttle(event, settings.max_age, self.clock.now(), reason,
-                                        jitter=random.random)
+        decision = retry.after_throttle(
+            event, settings.max_age, self.clock.now(), reason, jitter=random.random
+        )
         if isinstance(decision, retry.Retry):
             await self._reschedule(event, decision)
         else:
@@ -295,17 +347,34 @@ class AsyncInvokeService:
         event.due_at = decision.at
         now = self.clock.now()  # the delay as decided, not as long as the write took
         await self._durably(lambda: self.store.reschedule_event(event))
-        self.recorder.record(event.request_id, "retry_scheduled", {
-            "at": decision.at, "delay_s": round(decision.at - now, 3), "reason": decision.reason,
-            "invocations": event.invocations, "throttles": event.throttles}, now)
+        self.recorder.record(
+            event.request_id,
+            "retry_scheduled",
+            {
+                "at": decision.at,
+                "delay_s": round(decision.at - now, 3),
+                "reason": decision.reason,
+                "invocations": event.invocations,
+                "throttles": event.throttles,
+            },
+            now,
+        )
         self._summary(event, "retrying")
 
-    async def _give_up(self, event: AsyncEvent, condition: str,
-                       outcome: InvocationOutcome | None, version: str) -> None:
-        self.recorder.record(event.request_id, "discarded", {
-            "condition": condition, "invocations": event.invocations})
-        await self._finish(event, "failed", self.destinations.owed(
-            event, condition, outcome, version, success=False), error_type=condition)
+    async def _give_up(
+        self, event: AsyncEvent, condition: str, outcome: InvocationOutcome | None, version: str
+    ) -> None:
+        self.recorder.record(
+            event.request_id,
+            "discarded",
+            {"condition": condition, "invocations": event.invocations},
+        )
+        await self._finish(
+            event,
+            "failed",
+            self.destinations.owed(event, condition, outcome, version, success=False),
+            error_type=condition,
+        )
 
     async def _drop(self, event: AsyncEvent, why: str) -> None:
         self.recorder.record(event.request_id, "dropped", {"reason": why})
@@ -323,15 +392,29 @@ class AsyncInvokeService:
                     raise  # the claim's lease will bring the event back
                 await store_trouble("recording an attempt", exc, failures)
 
-    async def _finish(self, event: AsyncEvent, status: str, deliveries: list[Delivery],
-                      error_type: str | None = None) -> None:
+    async def _finish(
+        self,
+        event: AsyncEvent,
+        status: str,
+        deliveries: list[Delivery],
+        error_type: str | None = None,
+    ) -> None:
         await self._durably(lambda: self.store.finish_event(event.request_id, deliveries))
         self.destinations.queued(event.request_id, deliveries)
         self._summary(event, status, error_type)
 
     def _summary(self, event: AsyncEvent, status: str, error_type: str | None = None) -> None:
         finished = self.clock.now() if status in ("success", "failed", "dropped") else None
-        self.recorder.summary(InvocationSummary(
-            event.request_id, event.function, event.qualifier, "Event", event.accepted_at,
-            status=status, finished_at=finished, attempts=event.invocations,
-            error_type=error_type))
+        self.recorder.summary(
+            InvocationSummary(
+                event.request_id,
+                event.function,
+                event.qualifier,
+                "Event",
+                event.accepted_at,
+                status=status,
+                finished_at=finished,
+                attempts=event.invocations,
+                error_type=error_type,
+            )
+        )

@@ -39,17 +39,28 @@ class Attempts:
 
     __slots__ = ("clock", "faults", "limiter", "pool", "recorder")
 
-    def __init__(self, limiter: ConcurrencyLimiter, pool: EnvironmentPool, recorder: Recorder,
-                 clock: Clock, faults: FaultService | None = None) -> None:
+    def __init__(
+        self,
+        limiter: ConcurrencyLimiter,
+        pool: EnvironmentPool,
+        recorder: Recorder,
+        clock: Clock,
+        faults: FaultService | None = None,
+    ) -> None:
         self.limiter = limiter
         self.pool = pool
         self.recorder = recorder
         self.clock = clock
         self.faults = faults or FaultService()
 
-    async def run(self, invocation: Invocation, attempt: int = 1, want_tail: bool = False,
-                  stream_sink: asyncio.Queue[Any] | None = None,
-                  timeline: list[AttemptRecord] | None = None) -> InvocationOutcome | Throttled:
+    async def run(
+        self,
+        invocation: Invocation,
+        attempt: int = 1,
+        want_tail: bool = False,
+        stream_sink: asyncio.Queue[Any] | None = None,
+        timeline: list[AttemptRecord] | None = None,
+    ) -> InvocationOutcome | Throttled:
         """Run attempt number `attempt` of `invocation` in a slot and an environment. Its
         records go to `timeline` when given (a synchronous call keeps its own), else to the
         recorder."""
@@ -58,8 +69,12 @@ class Attempts:
             async with self.limiter.lease(config.name, config.version):
                 rule = self.faults.match(config.name, attempt)
                 if rule is not None:
-                    self._note(invocation, timeline, "fault_injected",
-                               {"attempt": attempt, "action": rule.action})
+                    self._note(
+                        invocation,
+                        timeline,
+                        "fault_injected",
+                        {"attempt": attempt, "action": rule.action},
+                    )
                     outcome = self.faults.outcome(rule, invocation.request_id, config.timeout)
                 else:
                     env = await self.pool.acquire(config, invocation.tenant_id)
@@ -72,8 +87,13 @@ class Attempts:
         except errors.TooManyRequests as throttle:
             return Throttled(throttle)
 
-    def _note(self, invocation: Invocation, timeline: list[AttemptRecord] | None, kind: str,
-              detail: dict[str, Any]) -> None:
+    def _note(
+        self,
+        invocation: Invocation,
+        timeline: list[AttemptRecord] | None,
+        kind: str,
+        detail: dict[str, Any],
+    ) -> None:
         if timeline is None:
             self.recorder.record(invocation.request_id, kind, detail)
         else:
@@ -83,9 +103,12 @@ class Attempts:
 def attempt_detail(outcome: InvocationOutcome, attempt: int) -> dict[str, Any]:
     """The timeline's `attempt` entry: where and how the attempt ran, and how it ended."""
     detail: dict[str, Any] = {
-        "attempt": attempt, "environment": outcome.environment_id,
+        "attempt": attempt,
+        "environment": outcome.environment_id,
         "start": "cold" if outcome.init_ms is not None else "warm",
-        "outcome": outcome.outcome, "duration_ms": round(outcome.duration_ms, 3)}
+        "outcome": outcome.outcome,
+        "duration_ms": round(outcome.duration_ms, 3),
+    }
     if outcome.init_ms is not None:
         detail["init_ms"] = round(outcome.init_ms, 3)
     if outcome.error_type:

@@ -42,8 +42,16 @@ Owe = Callable[[Delivery], Awaitable[None]]
 class BatchRunner:
     """Runs and records the batches of every poller (the pollers' one door to the engine)."""
 
-    def __init__(self, attempts: Attempts, functions: FunctionCatalog, store: Store,
-                 recorder: Recorder, clock: Clock, state: MappingState, owe: Owe) -> None:
+    def __init__(
+        self,
+        attempts: Attempts,
+        functions: FunctionCatalog,
+        store: Store,
+        recorder: Recorder,
+        clock: Clock,
+        state: MappingState,
+        owe: Owe,
+    ) -> None:
         self.attempts = attempts
         self.functions = functions
         self.store = store
@@ -87,39 +95,82 @@ class BatchRunner:
     def begin_batch(self, mapping: EventSourceMapping, detail: dict[str, Any]) -> str:
         request_id = str(uuid.uuid4())
         now = self.clock.now()
-        self.recorder.summary(InvocationSummary(request_id, mapping.function, mapping.qualifier,
-                                                "EventSourceMapping", now))
-        self.recorder.record(request_id, "accepted", {
-            "type": "EventSourceMapping", "mapping": mapping.uuid, "source": mapping.source,
-            **detail}, now)
+        self.recorder.summary(
+            InvocationSummary(
+                request_id, mapping.function, mapping.qualifier, "EventSourceMapping", now
+            )
+        )
+        self.recorder.record(
+            request_id,
+            "accepted",
+            {
+                "type": "EventSourceMapping",
+                "mapping": mapping.uuid,
+                "source": mapping.source,
+                **detail,
+            },
+            now,
+        )
         self.observe(mapping.uuid, last_batch_size=detail.get("records"))
         return request_id
 
     def note(self, request_id: str, kind: str, detail: dict[str, Any]) -> None:
         self.recorder.record(request_id, kind, detail)
 
-    def end_batch(self, mapping: EventSourceMapping, request_id: str, status: str,
-                  attempts: int, error_type: str | None = None) -> None:
-        self.recorder.summary(InvocationSummary(
-            request_id, mapping.function, mapping.qualifier, "EventSourceMapping",
-            self.clock.now(), status=status, finished_at=self.clock.now(), attempts=attempts,
-            error_type=error_type))
+    def end_batch(
+        self,
+        mapping: EventSourceMapping,
+        request_id: str,
+        status: str,
+        attempts: int,
+        error_type: str | None = None,
+    ) -> None:
+        self.recorder.summary(
+            InvocationSummary(
+                request_id,
+                mapping.function,
+                mapping.qualifier,
+                "EventSourceMapping",
+                self.clock.now(),
+                status=status,
+                finished_at=self.clock.now(),
+                attempts=attempts,
+                error_type=error_type,
+            )
+        )
 
-    async def invoke_batch(self, mapping: EventSourceMapping, request_id: str, payload: bytes,
-                           attempt: int) -> InvocationOutcome | None:
+    async def invoke_batch(
+        self, mapping: EventSourceMapping, request_id: str, payload: bytes, attempt: int
+    ) -> InvocationOutcome | None:
         """Run a batch once; None when it was throttled (the function did not run)."""
         config = self.functions.route(mapping.function, mapping.qualifier)
-        invocation = Invocation(request_id, config,
-                                self.functions.arn(mapping.function, mapping.qualifier),
-                                payload, "RequestResponse", trace_id=new_trace_id())
+        invocation = Invocation(
+            request_id,
+            config,
+            self.functions.arn(mapping.function, mapping.qualifier),
+            payload,
+            "RequestResponse",
+            trace_id=new_trace_id(),
+        )
         outcome = await self.attempts.run(invocation, attempt=attempt)
         if isinstance(outcome, Throttled):  # no slot, or no environment could start
             self.note(request_id, "throttled", {"reason": outcome.reason, "attempt": attempt})
             return None
         return outcome
 
-    async def send_on_failure(self, mapping: EventSourceMapping, request_id: str,
-                              record: bytes) -> None:
+    async def send_on_failure(
+        self, mapping: EventSourceMapping, request_id: str, record: bytes
+    ) -> None:
         if mapping.on_failure:
-            await self.owe(Delivery(str(uuid.uuid4()), request_id, "on_failure",
-                                    mapping.on_failure, record, {}, 0, self.clock.now()))
+            await self.owe(
+                Delivery(
+                    str(uuid.uuid4()),
+                    request_id,
+                    "on_failure",
+                    mapping.on_failure,
+                    record,
+                    {},
+                    0,
+                    self.clock.now(),
+                )
+            )

@@ -46,7 +46,7 @@ from lamina.service.ports import Clock, Store
 
 log = logging.getLogger("lamina.calls")
 _ATTEMPT = re.compile(r"attempt=(\d+)")
-REGISTER_AFTER_S = 0.01   # calls running this long are written where other engines see them
+REGISTER_AFTER_S = 0.01  # calls running this long are written where other engines see them
 ENGINE_LOST = "Runtime.ExitError"
 
 
@@ -76,8 +76,15 @@ def attempt_of(header: str | None) -> int:
 class CallRegistry:
     """Calls in flight and recently finished, by SDK invocation id."""
 
-    def __init__(self, store: Store, clock: Clock, window: float, persist_after_ms: float = 1000.0,
-                 max_finished: int = 10_000, shared: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        window: float,
+        persist_after_ms: float = 1000.0,
+        max_finished: int = 10_000,
+        shared: bool = False,
+    ) -> None:
         self.store = store
         self.shared = shared
         # shared: calls running here not yet written, written ones, written ones that ended
@@ -105,8 +112,9 @@ class CallRegistry:
         found = self._finished.get(key)
         if found is not None and self.clock.now() - found[1] <= self.window:
             return found[0]
-        stored = await self.store.get_call_result(key.function, key.qualifier,
-                                                  key.invocation_id, self.clock.now() - self.window)
+        stored = await self.store.get_call_result(
+            key.function, key.qualifier, key.invocation_id, self.clock.now() - self.window
+        )
         return None if stored is None else CallResult(*stored)
 
     def start(self, key: CallKey, request_id: str) -> asyncio.Future[CallResult]:
@@ -130,13 +138,27 @@ class CallRegistry:
                 await asyncio.shield(self._flushing)
             if result.outcome is not None:
                 await self.store.finish_shared_call(  # type: ignore[attr-defined]
-                    key.function, key.qualifier, key.invocation_id, result.request_id,
-                    result.executed_version, result.outcome, now, now - self.window)
+                    key.function,
+                    key.qualifier,
+                    key.invocation_id,
+                    result.request_id,
+                    result.executed_version,
+                    result.outcome,
+                    now,
+                    now - self.window,
+                )
             return
         if result.outcome is not None and result.outcome.duration_ms >= self.persist_after_ms:
             await self.store.put_call_result(
-                key.function, key.qualifier, key.invocation_id, result.request_id,
-                result.executed_version, result.outcome, now, now - self.window)
+                key.function,
+                key.qualifier,
+                key.invocation_id,
+                result.request_id,
+                result.executed_version,
+                result.outcome,
+                now,
+                now - self.window,
+            )
 
     def fail(self, key: CallKey, error: BaseException) -> None:
         """The call did not produce a result (e.g. it was throttled): waiters get the error."""
@@ -153,7 +175,8 @@ class CallRegistry:
     def _schedule_flush(self) -> None:
         if self._flush_timer is None:
             self._flush_timer = asyncio.get_running_loop().call_later(
-                REGISTER_AFTER_S, self._start_flush)
+                REGISTER_AFTER_S, self._start_flush
+            )
 
     def _start_flush(self) -> None:
         self._flush_timer = None
@@ -163,24 +186,26 @@ class CallRegistry:
         self._flushing = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
-        started = [(k.function, k.qualifier, k.invocation_id, request_id, at)
-                   for k, (request_id, at) in self._unwritten.items()]
+        started = [
+            (k.function, k.qualifier, k.invocation_id, request_id, at)
+            for k, (request_id, at) in self._unwritten.items()
+        ]
         ended = [(k.function, k.qualifier, k.invocation_id) for k in self._ended]
         self._written.update(self._unwritten)
         self._unwritten, self._ended = {}, []
         try:
             await self.store.register_calls(started, ended)  # type: ignore[attr-defined]
         except errors.StoreUnavailable as exc:
-            log.warning("could not write %d running calls for other engines: %s",
-                        len(started), exc)
+            log.warning("could not write %d running calls for other engines: %s", len(started), exc)
 
     def notice(self) -> None:
         """Another engine stored a result or forgot a call: waiters look again."""
         self._notice.set()
         self._notice = asyncio.Event()
 
-    async def elsewhere(self, key: CallKey, patience: float, version: str
-                        ) -> tuple[CallResult, RunningCall | None] | None:
+    async def elsewhere(
+        self, key: CallKey, patience: float, version: str
+    ) -> tuple[CallResult, RunningCall | None] | None:
         """A retry this engine does not know: the result of the call running on (or
         finished by) another engine, waited for; None when no engine has it. The running
         call comes back too when this engine had to wait for it."""
@@ -206,32 +231,49 @@ class CallRegistry:
 
     async def _look(self, key: CallKey) -> CallResult | RunningCall | None:
         running: RunningCall | None = await self.store.running_call(  # type: ignore[attr-defined]
-            key.function, key.qualifier, key.invocation_id)
+            key.function, key.qualifier, key.invocation_id
+        )
         if running is not None:  # read first: a call ends by storing its result and
-            return running       # forgetting its row in one transaction
-        stored = await self.store.get_call_result(key.function, key.qualifier,
-                                                  key.invocation_id,
-                                                  self.clock.now() - self.window)
+            return running  # forgetting its row in one transaction
+        stored = await self.store.get_call_result(
+            key.function, key.qualifier, key.invocation_id, self.clock.now() - self.window
+        )
         return None if stored is None else CallResult(*stored)
 
     async def _lost(self, key: CallKey, running: RunningCall, version: str) -> CallResult:
         """The engine running the call died: it failed, as a call whose runtime is killed
         fails; that answer is stored for the next retries (unless a result came first)."""
-        message = (f"RequestId: {running.request_id} Error: Runtime exited with error: "
-                   f"signal: killed (the engine {running.engine} running this invocation "
-                   "stopped before it finished)")
+        message = (
+            f"RequestId: {running.request_id} Error: Runtime exited with error: "
+            f"signal: killed (the engine {running.engine} running this invocation "
+            "stopped before it finished)"
+        )
         outcome = InvocationOutcome(
-            json.dumps({"errorType": ENGINE_LOST, "errorMessage": message},
-                       separators=(",", ":")).encode(), function_error=True,
-            error_type=ENGINE_LOST)
+            json.dumps(
+                {"errorType": ENGINE_LOST, "errorMessage": message}, separators=(",", ":")
+            ).encode(),
+            function_error=True,
+            error_type=ENGINE_LOST,
+        )
         now = self.clock.now()
         await self.store.finish_shared_call(  # type: ignore[attr-defined]
-            key.function, key.qualifier, key.invocation_id, running.request_id, version,
-            outcome, now, now - self.window)
-        stored = await self.store.get_call_result(key.function, key.qualifier,
-                                                  key.invocation_id, now - self.window)
-        return CallResult(*stored) if stored is not None else CallResult(
-            running.request_id, version, outcome)
+            key.function,
+            key.qualifier,
+            key.invocation_id,
+            running.request_id,
+            version,
+            outcome,
+            now,
+            now - self.window,
+        )
+        stored = await self.store.get_call_result(
+            key.function, key.qualifier, key.invocation_id, now - self.window
+        )
+        return (
+            CallResult(*stored)
+            if stored is not None
+            else CallResult(running.request_id, version, outcome)
+        )
 
     def first_request(self, key: CallKey, request_id: str) -> str | None:
         """Strict parity: the request that ran first under `key`, or None if this is it."""

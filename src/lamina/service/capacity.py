@@ -50,23 +50,29 @@ class CapacityProviderService:
     def list(self, state: str | None = None) -> list[CapacityProvider]:
         if state is not None and state not in capacity.STATES:
             raise errors.ValidationError.field(
-                state, "state", "Member must satisfy enum value set: [" +
-                ", ".join(capacity.STATES) + "]")
-        return [p for _, p in sorted(self._providers.items())
-                if state is None or p.state == state]
+                state,
+                "state",
+                "Member must satisfy enum value set: [" + ", ".join(capacity.STATES) + "]",
+            )
+        return [p for _, p in sorted(self._providers.items()) if state is None or p.state == state]
 
     async def create(self, document: dict[str, Any], tags: dict[str, str]) -> CapacityProvider:
         name = capacity.name_of(document.get("CapacityProviderName"))
         provider = CapacityProvider(
-            name, self.arn(name), capacity.vpc_config(document.get("VpcConfig")),
+            name,
+            self.arn(name),
+            capacity.vpc_config(document.get("VpcConfig")),
             capacity.operator_role(document.get("PermissionsConfig")),
             instance_requirements=capacity.instance_requirements(
-                document.get("InstanceRequirements")),
+                document.get("InstanceRequirements")
+            ),
             scaling=capacity.scaling_config(document.get("CapacityProviderScalingConfig")),
             kms_key_arn=capacity.kms_key_arn(document.get("KmsKeyArn")),
             propagate_tags=capacity.propagate_tags(document.get("PropagateTags")),
             telemetry=capacity.telemetry(document.get("TelemetryConfig")),
-            last_modified=timestamp(time.time()), tags=dict(tags))
+            last_modified=timestamp(time.time()),
+            tags=dict(tags),
+        )
         if name in self._providers:
             raise capacity.exists(provider.arn)
         await self.store.insert_capacity_provider(provider.replace(state="Active"))
@@ -79,7 +85,8 @@ class CapacityProviderService:
         changes: dict[str, Any] = {}
         if document.get("CapacityProviderScalingConfig") is not None:
             changes["scaling"] = capacity.scaling_config(
-                document["CapacityProviderScalingConfig"], current.scaling)
+                document["CapacityProviderScalingConfig"], current.scaling
+            )
         if document.get("PropagateTags") is not None:
             changes["propagate_tags"] = capacity.propagate_tags(document["PropagateTags"])
         if document.get("TelemetryConfig") is not None:
@@ -100,8 +107,9 @@ class CapacityProviderService:
         await self._save(self.get(name).replace(tags=tags))
 
     async def _save(self, provider: CapacityProvider) -> None:
-        await self.store.put_capacity_provider(provider.replace(
-            state="Active" if provider.state == "Pending" else provider.state))
+        await self.store.put_capacity_provider(
+            provider.replace(state="Active" if provider.state == "Pending" else provider.state)
+        )
         self._providers[provider.name] = provider
 
     def _settle(self, name: str) -> None:
@@ -138,19 +146,21 @@ class CapacityProviderService:
             raise errors.ValidationError.field(None, "qualifier", "Member must not be null")
         if qualifier != LATEST_PUBLISHED and not qualifier.isdigit():
             raise errors.ValidationError.field(
-                qualifier, "qualifier",
-                "Member must satisfy regular expression pattern: (\\$LATEST\\.PUBLISHED|[0-9]+)")
+                qualifier,
+                "qualifier",
+                "Member must satisfy regular expression pattern: (\\$LATEST\\.PUBLISHED|[0-9]+)",
+            )
         entry = self.functions.entry(function)
         if entry.latest.capacity_provider is None:  # message unconfirmed
             raise errors.InvalidParameterValue(
-                "FunctionScalingConfig is only supported for Lambda Managed Instances functions.")
+                "FunctionScalingConfig is only supported for Lambda Managed Instances functions."
+            )
         return self.functions.resolve(function, qualifier)
 
     def scaling(self, function: str, qualifier: str | None) -> FunctionConfig:
         return self._scaled_version(function, qualifier)
 
-    async def put_scaling(self, function: str, qualifier: str | None,
-                          given: Any) -> FunctionConfig:
+    async def put_scaling(self, function: str, qualifier: str | None, given: Any) -> FunctionConfig:
         config = self._scaled_version(function, qualifier)
         requested = capacity.scaling_request(given)
         return await self.functions.configure(function, config.version, scaling=requested)

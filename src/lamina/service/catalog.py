@@ -78,16 +78,18 @@ class FunctionCatalog:
         except errors.ResourceNotFound:
             if qualifier is not None:
                 raise
-            raise errors.ResourceNotFound(
-                f"Function not found: {self.arn(name, LATEST)}") from None
+            raise errors.ResourceNotFound(f"Function not found: {self.arn(name, LATEST)}") from None
 
     def route(self, name: str, qualifier: str | None) -> FunctionConfig:
         """The version an invocation runs: an alias with a routing configuration sends its
         weight of calls to the additional version (spec §4.3)."""
         config = self.invoked(name, qualifier)
         alias = self._functions[name].aliases.get(qualifier or "")
-        if alias is not None and alias.additional_version and \
-                random.random() < alias.additional_weight:
+        if (
+            alias is not None
+            and alias.additional_version
+            and random.random() < alias.additional_weight
+        ):
             return self.resolve(name, alias.additional_version)
         return config
 
@@ -96,7 +98,8 @@ class FunctionCatalog:
         if config.state != "Active":
             raise errors.ResourceConflict(
                 "The operation cannot be performed at this time. The function is currently in "
-                f"the following state: {config.state}")
+                f"the following state: {config.state}"
+            )
 
     def list(self, account: str | None = None) -> list[FunctionConfig]:
         """Every function, or those `account` owns."""
@@ -109,5 +112,7 @@ class FunctionCatalog:
         return dict(self.entry(name).tags)
 
     def total_code_size(self) -> int:
-        return sum(e.latest.code_size + sum(v.code_size for v in e.versions.values())
-                   for e in self._functions.values())
+        return sum(
+            e.latest.code_size + sum(v.code_size for v in e.versions.values())
+            for e in self._functions.values()
+        )

@@ -110,8 +110,11 @@ class VirtualClock:
 
     def resume(self, engine_time: float, wall_time: float, label: str) -> None:
         """Virtual time stood still while the engine was down: go on from where it was."""
-        self._now = (engine_time if label == "virtual"
-                     else max(self._now, continued(engine_time, wall_time, label)))
+        self._now = (
+            engine_time
+            if label == "virtual"
+            else max(self._now, continued(engine_time, wall_time, label))
+        )
 
     async def wait(self, event: asyncio.Event, until: float | None) -> None:
         if event.is_set() or (until is not None and until <= self._now):

@@ -41,10 +41,10 @@ from lamina.service.ports import ClusterStore
 
 log = logging.getLogger("lamina.cluster")
 
-TRUST = 0.75               # an engine trusts its lease for this share of it after sending
-FORGET_AFTER_S = 300.0     # rows of engines dead this long are deleted
-RECLAIM_WAIT_S = 0.05      # how long a shortage waits for other engines to give back
-RECLAIM_PAUSE_S = 0.1      # after a reclaim that freed nothing, throttle without asking
+TRUST = 0.75  # an engine trusts its lease for this share of it after sending
+FORGET_AFTER_S = 300.0  # rows of engines dead this long are deleted
+RECLAIM_WAIT_S = 0.05  # how long a shortage waits for other engines to give back
+RECLAIM_PAUSE_S = 0.1  # after a reclaim that freed nothing, throttle without asking
 
 
 class Cluster:
@@ -62,7 +62,8 @@ class Cluster:
         self.store_ok_at = time.monotonic()
         self.engines: list[EngineInfo] = []
         self.quotas: SharedQuotas | None = (
-            SharedQuotas(self, lambda pool: 0) if self.shared else None)
+            SharedQuotas(self, lambda pool: 0) if self.shared else None
+        )
         self.on_engines: list[Callable[[list[EngineInfo]], None]] = []
         self._joined = False
         self._task: asyncio.Task[None] | None = None
@@ -78,8 +79,9 @@ class Cluster:
             return
         await self.beat()
         self._joined = True
-        self._task = asyncio.get_running_loop().create_task(self._loop(),
-                                                            name="lamina-cluster-heartbeat")
+        self._task = asyncio.get_running_loop().create_task(
+            self._loop(), name="lamina-cluster-heartbeat"
+        )
 
     def ready(self) -> None:
         if self.state == "starting":
@@ -123,17 +125,24 @@ class Cluster:
         assert self.quotas is not None
         returns = self.quotas.surplus()
         sent = time.monotonic()
-        renewal = await self.store.cluster_heartbeat(self.address, self._store_state(),
-                                                     self.lease_s, returns, FORGET_AFTER_S)
+        renewal = await self.store.cluster_heartbeat(
+            self.address, self._store_state(), self.lease_s, returns, FORGET_AFTER_S
+        )
         self.renewed(sent, renewal)
         engines = await self.store.cluster_engines()
-        changed = [e.engine for e in engines if e.alive] != [e.engine for e in self.engines
-                                                             if e.alive]
+        changed = [e.engine for e in engines if e.alive] != [
+            e.engine for e in self.engines if e.alive
+        ]
         self.engines = engines
         if changed:
-            log.info("engines sharing the store: %s", ", ".join(
-                f"{e.engine}@{e.address}{' (this one)' if e.engine == self.engine_id else ''}"
-                for e in engines if e.alive))
+            log.info(
+                "engines sharing the store: %s",
+                ", ".join(
+                    f"{e.engine}@{e.address}{' (this one)' if e.engine == self.engine_id else ''}"
+                    for e in engines
+                    if e.alive
+                ),
+            )
             for callback in self.on_engines:
                 callback(engines)
 
@@ -144,8 +153,10 @@ class Cluster:
         """A renewal PostgreSQL answered (heartbeat or grant)."""
         self.store_ok_at = time.monotonic()
         if renewal.lost and self._joined:
-            log.warning("this engine's lease had run out (the others counted it dead): "
-                        "its concurrency grants are void")
+            log.warning(
+                "this engine's lease had run out (the others counted it dead): "
+                "its concurrency grants are void"
+            )
             assert self.quotas is not None
             self.quotas.void()
         self.valid_until = sent + self.lease_s * TRUST
@@ -170,9 +181,11 @@ class Cluster:
         """(status, body) for `/_lamina/health`: 200 only when this engine should get work."""
         store_ok = not self.shared or time.monotonic() - self.store_ok_at < 2 * self.heartbeat_s + 1
         status = self.state if store_ok or self.state == "draining" else "store-unreachable"
-        body: dict[str, object] = {"status": "ok" if status == "ready" else status,
-                                   "engine": self.engine_id, "store": "ok" if store_ok
-                                   else "unreachable"}
+        body: dict[str, object] = {
+            "status": "ok" if status == "ready" else status,
+            "engine": self.engine_id,
+            "store": "ok" if store_ok else "unreachable",
+        }
         if self.shared:
             body["engines"] = len(self.alive())
         return (200 if status == "ready" else 503), body
@@ -273,9 +286,14 @@ class SharedQuotas:
     async def _ask(self, pool: str, want: int) -> tuple[int, int, int]:
         cluster = self.cluster
         sent = time.monotonic()
-        grant = await cluster.store.cluster_grant(cluster.address, cluster._store_state(),
-                                                  cluster.lease_s, pool, want,
-                                                  cluster.account_limit)
+        grant = await cluster.store.cluster_grant(
+            cluster.address,
+            cluster._store_state(),
+            cluster.lease_s,
+            pool,
+            want,
+            cluster.account_limit,
+        )
         cluster.renewed(sent, grant.renewal)
         self.granted[pool] += grant.given
         return grant.given, grant.held_by_others, grant.others
@@ -304,8 +322,9 @@ class SharedQuotas:
             self.peak[pool] = self.used(pool)
         if spare <= 0 and not answer:
             return
-        task = asyncio.get_running_loop().create_task(self._give_back(
-            pool, max(spare, 0), f"quota_freed={pool}" if answer else None))
+        task = asyncio.get_running_loop().create_task(
+            self._give_back(pool, max(spare, 0), f"quota_freed={pool}" if answer else None)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -43,24 +43,31 @@ class CodeSigningService:
     def list(self) -> list[CodeSigningConfig]:
         return sorted(self._configs.values(), key=lambda c: (c.last_modified, c.arn))
 
-    async def create(self, publishers: Any, policies: Any, description: Any,
-                     tags: dict[str, str]) -> CodeSigningConfig:
+    async def create(
+        self, publishers: Any, policies: Any, description: Any, tags: dict[str, str]
+    ) -> CodeSigningConfig:
         config = CodeSigningConfig(
             code_signing.new_arn(self.functions.region, self.functions.account),
             code_signing.profiles(publishers, required=True) or (),
             code_signing.policy(policies) or "Warn",
-            code_signing.description(description) or "", timestamp(time.time()), dict(tags))
+            code_signing.description(description) or "",
+            timestamp(time.time()),
+            dict(tags),
+        )
         await self._save(config)
         return config
 
-    async def update(self, arn: str, publishers: Any, policies: Any,
-                     description: Any) -> CodeSigningConfig:
+    async def update(
+        self, arn: str, publishers: Any, policies: Any, description: Any
+    ) -> CodeSigningConfig:
         """Change what was given; a member left out keeps its value."""
         current = self.get(arn)
         changes: dict[str, Any] = {}
-        for key, value in (("profiles", code_signing.profiles(publishers, required=False)),
-                           ("policy", code_signing.policy(policies)),
-                           ("description", code_signing.description(description))):
+        for key, value in (
+            ("profiles", code_signing.profiles(publishers, required=False)),
+            ("policy", code_signing.policy(policies)),
+            ("description", code_signing.description(description)),
+        ):
             if value is not None:
                 changes[key] = value
         if not changes:
@@ -113,12 +120,17 @@ class CodeSigningService:
             raise code_signing.not_found_for_function(arn)
         if config.policy == "Enforce":
             raise code_signing.unverified(function)
-        log.warning("function %s: code signing configuration %s (Warn) accepts a package "
-                    "Lamina cannot verify (no AWS Signer here)", function, arn)
+        log.warning(
+            "function %s: code signing configuration %s (Warn) accepts a package "
+            "Lamina cannot verify (no AWS Signer here)",
+            function,
+            arn,
+        )
 
 
 def check_unqualified(qualifier: str | None) -> None:
     if qualifier is not None:  # message unconfirmed
         raise errors.InvalidParameterValue(
             "Code signing configurations apply to functions only. Please specify a function "
-            "name or an unqualified function ARN.")
+            "name or an unqualified function ARN."
+        )

@@ -89,8 +89,10 @@ class ConcurrencyLimiter:
             used = self.in_flight[function]
             if used >= reserved:
                 raise errors.TooManyRequests(RESERVED_FULL)
-            if covered is False and (used - self.provisioned_in_flight[function]
-                                >= reserved - self.provisioned_total(function)):
+            if covered is False and (
+                used - self.provisioned_in_flight[function]
+                >= reserved - self.provisioned_total(function)
+            ):
                 raise errors.TooManyRequests(RESERVED_FULL)
             return function, used, RESERVED_FULL
         if self.unreserved_in_flight >= self.unreserved_limit:
@@ -131,7 +133,9 @@ class ConcurrencyLimiter:
             raise errors.InvalidParameterValue(
                 "Specified ReservedConcurrentExecutions for function decreases account's "
                 f"UnreservedConcurrentExecution below its minimum value of "
-                f"[{limits.MIN_UNRESERVED}].", typed=False)
+                f"[{limits.MIN_UNRESERVED}].",
+                typed=False,
+            )
 
     def set_reserved(self, function: str, reserved: int | None) -> None:
         """Change a reservation; invocations in flight keep the pool they were counted in."""
@@ -156,8 +160,9 @@ class Lease:
 
     __slots__ = ("covered", "function", "limiter", "provisioned")
 
-    def __init__(self, limiter: ConcurrencyLimiter, function: str,
-                 covered: bool | None = None) -> None:
+    def __init__(
+        self, limiter: ConcurrencyLimiter, function: str, covered: bool | None = None
+    ) -> None:
         self.limiter = limiter
         self.function = function
         self.covered = covered
@@ -169,8 +174,9 @@ class Lease:
         if self.provisioned:
             self.limiter.provisioned_in_flight[self.function] += 1
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.provisioned:
             self.limiter.provisioned_in_flight[self.function] -= 1
         self.limiter.release(self.function)

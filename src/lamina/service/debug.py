@@ -48,19 +48,22 @@ class DebugService:
         config = self.functions.resolve(name, qualifier)
         return self.pool.debug.get((name, config.version))
 
-    async def start(self, name: str, qualifier: str | None, port: object,
-                    wait: object) -> DebugSettings:
+    async def start(
+        self, name: str, qualifier: str | None, port: object, wait: object
+    ) -> DebugSettings:
         """Debug mode on (or changed) for the version `qualifier` selects ($LATEST when
         none; an alias: the version it points to now)."""
         config = self.functions.resolve(name, qualifier)
-        settings = debug_settings(name, config.version, config.runtime, port,
-                                  wait, qualifier)
+        settings = debug_settings(name, config.version, config.runtime, port, wait, qualifier)
         for other in self.pool.debug.values():
-            if other.port == settings.port and \
-                    (other.function, other.version) != (name, config.version):
+            if other.port == settings.port and (other.function, other.version) != (
+                name,
+                config.version,
+            ):
                 raise errors.ResourceConflict(
                     f"Port {settings.port} is taken by the debug mode of {other.function} "
-                    f"(version {other.version}); choose another with --port.")
+                    f"(version {other.version}); choose another with --port."
+                )
         await self.store.put_debug_mode(settings)
         self.pool.set_debug(settings)
         return settings
@@ -88,11 +91,13 @@ class DebugService:
 
     def _write(self, write: Awaitable[None]) -> None:
         """A store write started from a (synchronous) delete callback, awaited by `drain`."""
+
         async def run() -> None:
             try:
                 await write
             except Exception:  # the next load drops the row anyway
                 log.warning("could not remove a debug mode row", exc_info=True)
+
         task = asyncio.get_running_loop().create_task(run())
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)

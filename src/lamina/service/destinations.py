@@ -27,15 +27,14 @@ from collections.abc import Awaitable, Callable
 from lamina.domain import arns, destinations, errors, retry
 from lamina.domain.model import LATEST, AsyncEvent, Delivery, InvocationOutcome
 from lamina.service.catalog import FunctionCatalog
-from lamina.service.clock import RealClock
 from lamina.service.event_configs import EventConfigService
-from lamina.service.ports import DestinationSender, Store
+from lamina.service.ports import Clock, DestinationSender, Store
 from lamina.service.records import Recorder
 
 log = logging.getLogger("lamina.async")
 
 CLAIM_BATCH = 100
-DELIVERY_ATTEMPTS = 12          # about 40 engine minutes of back-off before giving up
+DELIVERY_ATTEMPTS = 12  # about 40 engine minutes of back-off before giving up
 
 Accept = Callable[[str, str | None, bytes], Awaitable[str]]
 
@@ -44,17 +43,29 @@ async def store_trouble(who: str, exc: Exception, failures: int) -> None:
     """The store failed (disk full, PostgreSQL down): say so, back off, try again."""
     delay = min(0.1 * 2 ** (failures - 1), 5.0)
     if failures == 1 or failures % 20 == 0:
-        log.warning("%s cannot reach the store (%s: %s); retrying every %.1f s", who,
-                    type(exc).__name__, exc, delay)
+        log.warning(
+            "%s cannot reach the store (%s: %s); retrying every %.1f s",
+            who,
+            type(exc).__name__,
+            exc,
+            delay,
+        )
     await asyncio.sleep(delay)
 
 
 class Destinations:
     """What invocations owe destinations and dead-letter queues, and the delivery loop."""
 
-    def __init__(self, store: Store, functions: FunctionCatalog, configs: EventConfigService,
-                 recorder: Recorder, clock: RealClock, sender: DestinationSender | None,
-                 owner: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        functions: FunctionCatalog,
+        configs: EventConfigService,
+        recorder: Recorder,
+        clock: Clock,
+        sender: DestinationSender | None,
+        owner: str,
+    ) -> None:
         self.store = store
         self.functions = functions
         self.configs = configs
@@ -71,8 +82,9 @@ class Destinations:
 
     # lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        self._loop = asyncio.get_running_loop().create_task(self._delivery_loop(),
-                                                            name="lamina-async-deliver")
+        self._loop = asyncio.get_running_loop().create_task(
+            self._delivery_loop(), name="lamina-async-deliver"
+        )
 
     async def close(self) -> None:
         """Stop delivering (a delivery being sent is cut short: its claim brings it back)."""
@@ -97,11 +109,18 @@ class Destinations:
         if deliveries:
             self._owed.set()
         for delivery in deliveries:
-            self.recorder.record(request_id, "destination_queued",
-                                 {"kind": delivery.kind, "target": delivery.target})
+            self.recorder.record(
+                request_id, "destination_queued", {"kind": delivery.kind, "target": delivery.target}
+            )
 
-    def owed(self, event: AsyncEvent, condition: str, outcome: InvocationOutcome | None,
-             version: str, success: bool) -> list[Delivery]:
+    def owed(
+        self,
+        event: AsyncEvent,
+        condition: str,
+        outcome: InvocationOutcome | None,
+        version: str,
+        success: bool,
+    ) -> list[Delivery]:
         """The deliveries an async event owes as it ends with `condition`."""
         settings = self.configs.effective(event.function, event.qualifier)
         target = settings.on_success if success else settings.on_failure
@@ -110,22 +129,45 @@ class Destinations:
         if target:
             function_arn = self.functions.arn(event.function, event.qualifier or LATEST)
             record = destinations.async_record(
-                condition=condition, request_id=event.request_id, function_arn=function_arn,
-                invoke_count=event.invocations, request_payload=event.payload, timestamp=now,
+                condition=condition,
+                request_id=event.request_id,
+                function_arn=function_arn,
+                invoke_count=event.invocations,
+                request_payload=event.payload,
+                timestamp=now,
                 executed_version=version if outcome else None,
                 function_error=bool(outcome and outcome.function_error),
-                response_payload=outcome.payload if outcome else None)
-            owed.append(Delivery(str(uuid.uuid4()), event.request_id,
-                                 "on_success" if success else "on_failure", target, record,
-                                 {"success": success, "function_arn": function_arn,
-                                  "trace_id": event.trace_id}, 0, now))
+                response_payload=outcome.payload if outcome else None,
+            )
+            owed.append(
+                Delivery(
+                    str(uuid.uuid4()),
+                    event.request_id,
+                    "on_success" if success else "on_failure",
+                    target,
+                    record,
+                    {"success": success, "function_arn": function_arn, "trace_id": event.trace_id},
+                    0,
+                    now,
+                )
+            )
         dlq = None if success else self._dead_letter_target(event)
         if dlq:
             message = destinations.error_message_of(outcome.payload if outcome else None)
-            owed.append(Delivery(str(uuid.uuid4()), event.request_id, "dlq", dlq, event.payload,
-                                 destinations.dlq_attributes(event.request_id, 200 if outcome
-                                                             else 429, message or condition),
-                                 0, now))
+            owed.append(
+                Delivery(
+                    str(uuid.uuid4()),
+                    event.request_id,
+                    "dlq",
+                    dlq,
+                    event.payload,
+                    destinations.dlq_attributes(
+                        event.request_id, 200 if outcome else 429, message or condition
+                    ),
+                    0,
+                    now,
+                )
+            )
         return owed
 
     def _dead_letter_target(self, event: AsyncEvent) -> str | None:
@@ -140,8 +182,9 @@ class Destinations:
         while True:
             try:
                 now = self.clock.now()
-                due = await self.store.claim_deliveries(now, CLAIM_BATCH, self.owner,
-                                                        now + 300 * max(self.clock.scale, 1.0))
+                due = await self.store.claim_deliveries(
+                    now, CLAIM_BATCH, self.owner, now + 300 * max(self.clock.scale, 1.0)
+                )
                 failures = 0
             except Exception as exc:
                 failures += 1
@@ -165,10 +208,16 @@ class Destinations:
             await self._send(delivery)
         except Exception as exc:  # unreachable, refused, malformed: retry, record each try
             failed = delivery.attempts >= DELIVERY_ATTEMPTS
-            self.recorder.record(delivery.request_id, "destination_failed" if failed
-                                 else "destination_retry", {
-                                     "kind": delivery.kind, "target": delivery.target,
-                                     "attempt": delivery.attempts, "error": str(exc)[:500]})
+            self.recorder.record(
+                delivery.request_id,
+                "destination_failed" if failed else "destination_retry",
+                {
+                    "kind": delivery.kind,
+                    "target": delivery.target,
+                    "attempt": delivery.attempts,
+                    "error": str(exc)[:500],
+                },
+            )
             if failed:
                 log.error("giving up delivering %s to %s: %s", delivery.kind, delivery.target, exc)
                 await self.store.finish_delivery(delivery.id)
@@ -176,8 +225,11 @@ class Destinations:
                 delivery.due_at = self.clock.now() + retry.throttle_delay(delivery.attempts)
                 await self.store.reschedule_delivery(delivery)
             return
-        self.recorder.record(delivery.request_id, "destination_delivered", {
-            "kind": delivery.kind, "target": delivery.target, "attempt": delivery.attempts})
+        self.recorder.record(
+            delivery.request_id,
+            "destination_delivered",
+            {"kind": delivery.kind, "target": delivery.target, "attempt": delivery.attempts},
+        )
         await self.store.finish_delivery(delivery.id)
 
     async def _send(self, delivery: Delivery) -> None:

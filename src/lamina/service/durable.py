@@ -34,7 +34,6 @@ from lamina.domain import arns, durable, errors
 from lamina.domain.durable import Execution
 from lamina.domain.model import FunctionConfig, Invocation, InvocationSummary
 from lamina.service.attempt import Attempts, Throttled
-from lamina.service.clock import RealClock
 from lamina.service.functions import FunctionService
 from lamina.service.invoke import InvokeCommand, InvokeService, new_trace_id
 from lamina.service.ports import Clock
@@ -44,20 +43,28 @@ log = logging.getLogger("lamina.durable")
 
 DUE_BATCH = 100
 CAS_TRIES = 50
-SYNC_POLL_S = 1.0        # real seconds between store reads of a synchronous caller's execution
-SYNC_LIMIT_S = 900       # a synchronous invocation of a durable function: 15 minutes
-PURGE_EVERY_S = 60.0     # real seconds between retention sweeps
-LEASE_S = 15.0           # real seconds an engine holds a running invocation without renewing
-RENEW_S = 5.0            # real seconds between renewals while the invocation runs
-SHARED_RESCAN_S = 2.0    # a store shared with other engines: look for due work this often
+SYNC_POLL_S = 1.0  # real seconds between store reads of a synchronous caller's execution
+SYNC_LIMIT_S = 900  # a synchronous invocation of a durable function: 15 minutes
+PURGE_EVERY_S = 60.0  # real seconds between retention sweeps
+LEASE_S = 15.0  # real seconds an engine holds a running invocation without renewing
+RENEW_S = 5.0  # real seconds between renewals while the invocation runs
+SHARED_RESCAN_S = 2.0  # a store shared with other engines: look for due work this often
 
 
 class DurableService:
     """Durable executions (see the module docstring)."""
 
-    def __init__(self, store: Any, functions: FunctionService, invoke: InvokeService,
-                 attempts: Attempts, recorder: Recorder, clock: RealClock,
-                 region: str, account: str) -> None:
+    def __init__(
+        self,
+        store: Any,
+        functions: FunctionService,
+        invoke: InvokeService,
+        attempts: Attempts,
+        recorder: Recorder,
+        clock: Clock,
+        region: str,
+        account: str,
+    ) -> None:
         self.store = store
         self.functions = functions
         self.invoke = invoke
@@ -78,8 +85,7 @@ class DurableService:
         if self.store.all_claims_are_stale:  # one engine: a running invocation died with it
             for arn in await self.store.running_executions():
                 await self._change(arn, self._abandon_if_invoking, _ROOT)
-        self._loop = asyncio.get_running_loop().create_task(self._schedule(),
-                                                             name="lamina-durable")
+        self._loop = asyncio.get_running_loop().create_task(self._schedule(), name="lamina-durable")
 
     async def close(self) -> None:
         tasks = [t for t in (self._loop, *self._tasks) if t is not None]
@@ -108,10 +114,16 @@ class DurableService:
             return False
 
     # starting -------------------------------------------------------------------------------
-    async def start_execution(self, name: str, qualifier: str | None, payload: bytes,
-                              execution_name: str | None, sync: bool,
-                              trace_id: str | None = None,
-                              parent: dict[str, str] | None = None) -> tuple[Execution, bool]:
+    async def start_execution(
+        self,
+        name: str,
+        qualifier: str | None,
+        payload: bytes,
+        execution_name: str | None,
+        sync: bool,
+        trace_id: str | None = None,
+        parent: dict[str, str] | None = None,
+    ) -> tuple[Execution, bool]:
         """Start (or, for a repeated name and input, find) an execution: (it, is_new)."""
         config = self.functions.route(name, qualifier)
         self.functions.check_invocable(config)
@@ -119,32 +131,44 @@ class DurableService:
         if sync and settings.get("ExecutionTimeout", 0) > SYNC_LIMIT_S:  # message unconfirmed
             raise errors.InvalidParameterValue(
                 "You cannot synchronously invoke a durable function with an ExecutionTimeout "
-                f"greater than {SYNC_LIMIT_S} seconds; invoke it asynchronously (Event).")
+                f"greater than {SYNC_LIMIT_S} seconds; invoke it asynchronously (Event)."
+            )
         text = payload.decode("utf-8", errors="replace")
         execution_id = uuid.uuid4().hex
         exec_name = execution_name or execution_id
-        ex = durable.start(self.execution_arn(config, exec_name, execution_id), execution_id,
-                           config.name, config.version, exec_name, text,
-                           int(settings["ExecutionTimeout"]),
-                           int(settings.get("RetentionPeriodInDays") or 14), self.clock.now(),
-                           trace_id or new_trace_id(), parent)
+        ex = durable.start(
+            self.execution_arn(config, exec_name, execution_id),
+            execution_id,
+            config.name,
+            config.version,
+            exec_name,
+            text,
+            int(settings["ExecutionTimeout"]),
+            int(settings.get("RetentionPeriodInDays") or 14),
+            self.clock.now(),
+            trace_id or new_trace_id(),
+            parent,
+        )
         if await self.store.insert_execution(ex):
             self._wake.set()
             return ex, True
         found = await self.store.find_execution(config.name, exec_name)
         if found is None:  # deleted in between: try once more
-            return await self.start_execution(name, qualifier, payload, execution_name, sync,
-                                              trace_id, parent)
+            return await self.start_execution(
+                name, qualifier, payload, execution_name, sync, trace_id, parent
+            )
         existing = found[1]
         if existing.input != text or existing.version != config.version:
             raise errors.DurableExecutionAlreadyStarted(
-                f"Durable execution with name {exec_name} already exists with a different "
-                "input.")  # message unconfirmed
+                f"Durable execution with name {exec_name} already exists with a different input."
+            )  # message unconfirmed
         return existing, False
 
     def execution_arn(self, config: FunctionConfig, name: str, execution_id: str) -> str:
-        return (f"{self.functions.arn(config.name, config.version)}"
-                f"/durable-execution/{name}/{execution_id}")
+        return (
+            f"{self.functions.arn(config.name, config.version)}"
+            f"/durable-execution/{name}/{execution_id}"
+        )
 
     async def wait_for_end(self, arn: str) -> Execution:
         """A synchronous caller waits for the whole execution (Lambda: up to 15 minutes)."""
@@ -178,8 +202,9 @@ class DurableService:
             rows = [r for r in rows if r[2] == version]
         return rows
 
-    async def state(self, arn: str, token: str, marker: str | None, limit: int
-                    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
+    async def state(
+        self, arn: str, token: str, marker: str | None, limit: int
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         ex = await self.get(arn, all)
         durable.check_token(ex, token)
         return durable.state_page(ex, marker, limit, self.wall_seconds)
@@ -194,8 +219,9 @@ class DurableService:
         return int(self.wall_seconds(engine_time) * 1000)
 
     # changing -------------------------------------------------------------------------------
-    async def history(self, arn: str, include_data: bool, marker: str | None, limit: int,
-                      reverse: bool) -> tuple[builtins.list[dict[str, Any]], str | None]:
+    async def history(
+        self, arn: str, include_data: bool, marker: str | None, limit: int, reverse: bool
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         ex = await self.get(arn)
         offset, next_marker = durable.history_window(ex, marker, limit)
         events = await self.store.execution_events(arn, offset, limit, reverse)
@@ -206,27 +232,53 @@ class DurableService:
         id, start, end, error (the one running has no end)."""
         ex = await self.get(arn, all)
         events = await self.store.execution_events(arn, 0, max(ex.event_count, 1), False)
-        replays = [{"RequestId": d["RequestId"], "StartTimestamp": d["StartTimestamp"],
-                    "EndTimestamp": d["EndTimestamp"],
-                    "Error": (d.get("Error") or {}).get("Payload")}
-                   for d in (e["InvocationCompletedDetails"] for e in events
-                             if e["EventType"] == "InvocationCompleted")]
+        replays = [
+            {
+                "RequestId": d["RequestId"],
+                "StartTimestamp": d["StartTimestamp"],
+                "EndTimestamp": d["EndTimestamp"],
+                "Error": (d.get("Error") or {}).get("Payload"),
+            }
+            for d in (
+                e["InvocationCompletedDetails"]
+                for e in events
+                if e["EventType"] == "InvocationCompleted"
+            )
+        ]
         if ex.invoking is not None:
-            replays.append({"RequestId": ex.invoking, "StartTimestamp": ex.invocation_started,
-                            "EndTimestamp": None, "Error": None})
+            replays.append(
+                {
+                    "RequestId": ex.invoking,
+                    "StartTimestamp": ex.invocation_started,
+                    "EndTimestamp": None,
+                    "Error": None,
+                }
+            )
         return ex, replays
 
-    async def recent(self, function: str | None, status: str | None, limit: int
-                     ) -> builtins.list[Any]:
+    async def recent(
+        self, function: str | None, status: str | None, limit: int
+    ) -> builtins.list[Any]:
         """Executions newest first (of one function, or of every one), by status."""
-        names = [function] if function else [
-            f.name for f in self.functions.list() if f.durable_config is not None]
-        rows = [row for name in names for row in await self.store.list_executions(name)
-                if status is None or row[4] == status]
+        names = (
+            [function]
+            if function
+            else [f.name for f in self.functions.list() if f.durable_config is not None]
+        )
+        rows = [
+            row
+            for name in names
+            for row in await self.store.list_executions(name)
+            if status is None or row[4] == status
+        ]
         return sorted(rows, key=lambda r: r[5], reverse=True)[:limit]
 
-    async def _change(self, arn: str, fn: Callable[[Execution, float], Any],
-                      ops: Callable[[Execution], Any] | None) -> Any:
+    async def _change(
+        self,
+        arn: str,
+        fn: Callable[[Execution, float], Any],
+        ops: Callable[[Execution], Any] | None,
+    ) -> Any:
         """Apply `fn(ex, now)` and write it with compare-and-set; fn returns what the caller
         gets, or raises (nothing is written). A None result with nothing changed skips the
         write when `fn` returns the sentinel `UNCHANGED`. `ops(ex)` names the operations fn
@@ -243,8 +295,9 @@ class DurableService:
             if await self.store.update_execution(ex, seq):
                 self._after_change(ex, was_running, was_due)
                 return result
-        raise errors.ServiceError("The durable execution is changing too fast to update; "
-                                  "try again.")
+        raise errors.ServiceError(
+            "The durable execution is changing too fast to update; try again."
+        )
 
     def _after_change(self, ex: Execution, was_running: bool, was_due: float | None) -> None:
         if ex.next_due() != was_due:  # most checkpoints owe nothing new: no store scan
@@ -256,26 +309,29 @@ class DurableService:
             if ex.parent:
                 self._spawn(self._report_to_parent(ex))
 
-    async def checkpoint(self, arn: str, token: str, updates: builtins.list[dict[str, Any]]
-                         ) -> tuple[str | None, builtins.list[dict[str, Any]]]:
+    async def checkpoint(
+        self, arn: str, token: str, updates: builtins.list[dict[str, Any]]
+    ) -> tuple[str | None, builtins.list[dict[str, Any]]]:
         for update in updates:
             if update.get("Type") == "CHAINED_INVOKE" and update.get("Action") == "START":
                 update["_Target"] = self._chained_target(update, arn.split(":")[4])
         touched = [u["Id"] for u in updates if isinstance(u.get("Id"), str)]
         token_out, ops = await self._change(
-            arn, lambda ex, now: durable.checkpoint(ex, token, updates, now),
-            lambda ex: [*touched, *ex.undelivered])
+            arn,
+            lambda ex, now: durable.checkpoint(ex, token, updates, now),
+            lambda ex: [*touched, *ex.undelivered],
+        )
         return token_out, [durable.render_operation(op, self.wall_seconds) for op in ops]
 
     def _chained_target(self, update: dict[str, Any], account: str) -> dict[str, Any]:
         """The function a chained invoke starts: one of the execution's own `account`."""
         options = update.get("ChainedInvokeOptions") or {}
         try:
-            ref = arns.parse_function_name(str(options.get("FunctionName")), self.region,
-                                           account)
+            ref = arns.parse_function_name(str(options.get("FunctionName")), self.region, account)
             if self.functions.owner(ref.name) not in (None, account):
                 raise errors.ResourceNotFound(
-                    f"Function not found: {arns.function_arn(self.region, account, ref.name)}")
+                    f"Function not found: {arns.function_arn(self.region, account, ref.name)}"
+                )
             config = self.functions.resolve(ref.name, ref.qualifier)
         except errors.LaminaError as exc:
             return {"Error": {"ErrorType": exc.error_type, "ErrorMessage": exc.message}}
@@ -289,17 +345,26 @@ class DurableService:
         def apply(ex: Execution, now: float) -> float:
             durable.stop(ex, error, now)
             return now
+
         stopped_at: float = await self._change(arn, apply, _ROOT)
         return stopped_at
 
-    async def callback(self, callback_id: str, outcome: str, result: str | None = None,
-                       error: dict[str, Any] | None = None) -> None:
+    async def callback(
+        self,
+        callback_id: str,
+        outcome: str,
+        result: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
         try:
             arn, op_id = durable.parse_callback_id(callback_id)
         except ValueError:
             raise errors.ResourceNotFound("Callback not found.") from None
-        await self._change(arn, lambda ex, now: durable.complete_callback(
-            ex, op_id, outcome, now, result, error), lambda ex: [op_id])
+        await self._change(
+            arn,
+            lambda ex, now: durable.complete_callback(ex, op_id, outcome, now, result, error),
+            lambda ex: [op_id],
+        )
 
     # scheduling -------------------------------------------------------------------------------
     async def _schedule(self) -> None:
@@ -322,7 +387,7 @@ class DurableService:
                 failures += 1
                 if failures == 1 or failures % 20 == 0:
                     log.warning("durable scheduler cannot reach the store: %s", exc)
-                await asyncio.sleep(min(0.1 * 2 ** failures, 5.0))
+                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
                 continue
             scale = max(self.clock.scale, 1.0)
             if next_due is not None and next_due <= now:
@@ -336,8 +401,9 @@ class DurableService:
             work = await self._change(arn, self._tick, self._tick_needs)
             if work:
                 for kind, item in work:
-                    self._spawn(self._invoke(arn, item) if kind == "invoke"
-                                else self._chained(arn, *item))
+                    self._spawn(
+                        self._invoke(arn, item) if kind == "invoke" else self._chained(arn, *item)
+                    )
         except errors.ResourceNotFound:
             pass
         except Exception:
@@ -351,8 +417,9 @@ class DurableService:
         if ex.status != durable.RUNNING:
             return []
         lost = ex.invoking is not None and ex.lease_until is not None and ex.lease_until <= now
-        owed = (ex.invoke_due is not None and ex.invoke_due <= now) or \
-            any(at <= now for _, at in ex.deadlines.values())
+        owed = (ex.invoke_due is not None and ex.invoke_due <= now) or any(
+            at <= now for _, at in ex.deadlines.values()
+        )
         return all if (ex.invoking is None or lost) and owed else list(ex.deadlines)
 
     def _tick(self, ex: Execution, now: float) -> Any:
@@ -362,8 +429,13 @@ class DurableService:
             durable.abandon_invocation(ex, now)
         durable.fire_due(ex, now)
         work: list[tuple[str, Any]] = []
-        if ex.status == durable.RUNNING and ex.invoking is None and ex.complete and \
-                ex.invoke_due is not None and ex.invoke_due <= now:
+        if (
+            ex.status == durable.RUNNING
+            and ex.invoking is None
+            and ex.complete
+            and ex.invoke_due is not None
+            and ex.invoke_due <= now
+        ):
             request_id = str(uuid.uuid4())
             payload = durable.begin_invocation(ex, request_id, now, self.wall_millis)
             ex.lease_until = self._lease_until(ex)
@@ -389,6 +461,7 @@ class DurableService:
                 return UNCHANGED
             ex.lease_until = self._lease_until(ex)
             return None
+
         while True:
             await asyncio.sleep(RENEW_S)
             try:
@@ -420,21 +493,35 @@ class DurableService:
             failure = {"ErrorType": exc.error_type, "ErrorMessage": exc.message}
         finally:
             renewing.cancel()
-        await asyncio.shield(self._change(arn, lambda e, now: durable.end_invocation(
-            e, request_id, now, output, failure), _ROOT))
+        await asyncio.shield(
+            self._change(
+                arn,
+                lambda e, now: durable.end_invocation(e, request_id, now, output, failure),
+                _ROOT,
+            )
+        )
 
-    async def _run(self, ex: Execution, config: FunctionConfig, request_id: str,
-                   payload: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+    async def _run(
+        self, ex: Execution, config: FunctionConfig, request_id: str, payload: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any] | None]:
         accepted = self.clock.now()
         replay = len(ex.invocations)
         summary = InvocationSummary(request_id, ex.function, ex.version, "Durable", accepted)
         self.recorder.summary(summary)
-        self.recorder.record(request_id, "durable_invocation", {
-            "execution": ex.arn, "replay": replay - 1, "name": ex.name}, accepted)
-        invocation = Invocation(request_id, config,
-                                self.functions.arn(ex.function, ex.version),
-                                json.dumps(payload, separators=(",", ":")).encode(), "Event",
-                                trace_id=ex.trace_id)
+        self.recorder.record(
+            request_id,
+            "durable_invocation",
+            {"execution": ex.arn, "replay": replay - 1, "name": ex.name},
+            accepted,
+        )
+        invocation = Invocation(
+            request_id,
+            config,
+            self.functions.arn(ex.function, ex.version),
+            json.dumps(payload, separators=(",", ":")).encode(),
+            "Event",
+            trace_id=ex.trace_id,
+        )
         outcome = await self.attempts.run(invocation)
         if isinstance(outcome, Throttled):
             raise outcome.error
@@ -459,40 +546,69 @@ class DurableService:
         if run.get("child"):
             child_name = run["child"].rsplit("/", 2)[1]
             try:
-                await self.start_execution(ref.name, run.get("version"), payload, child_name,
-                                           sync=False, parent={"arn": arn, "op": op_id})
+                await self.start_execution(
+                    ref.name,
+                    run.get("version"),
+                    payload,
+                    child_name,
+                    sync=False,
+                    parent={"arn": arn, "op": op_id},
+                )
             except errors.LaminaError as exc:
-                await self._chained_done(arn, op_id, "FAILED", error={
-                    "ErrorType": exc.error_type, "ErrorMessage": exc.message})
+                await self._chained_done(
+                    arn,
+                    op_id,
+                    "FAILED",
+                    error={"ErrorType": exc.error_type, "ErrorMessage": exc.message},
+                )
             return
         try:
-            result = await self.invoke.invoke(InvokeCommand(ref, run.get("version"), payload,
-                                                            tenant_id=run.get("tenant")))
+            result = await self.invoke.invoke(
+                InvokeCommand(ref, run.get("version"), payload, tenant_id=run.get("tenant"))
+            )
         except errors.LaminaError as exc:
-            await self._chained_done(arn, op_id, "FAILED", error={
-                "ErrorType": exc.error_type, "ErrorMessage": exc.message})
+            await self._chained_done(
+                arn,
+                op_id,
+                "FAILED",
+                error={"ErrorType": exc.error_type, "ErrorMessage": exc.message},
+            )
             return
         outcome = result.outcome
         assert outcome is not None  # only a DryRun has none
         if outcome.function_error:
-            await self._chained_done(arn, op_id, "FAILED", error=_failure_of(
-                outcome.payload, outcome.error_type))
+            await self._chained_done(
+                arn, op_id, "FAILED", error=_failure_of(outcome.payload, outcome.error_type)
+            )
         else:
-            await self._chained_done(arn, op_id, "SUCCEEDED",
-                                     result=outcome.payload.decode("utf-8", "replace"))
+            await self._chained_done(
+                arn, op_id, "SUCCEEDED", result=outcome.payload.decode("utf-8", "replace")
+            )
 
     async def _report_to_parent(self, child: Execution) -> None:
         assert child.parent is not None
-        status = {durable.SUCCEEDED: "SUCCEEDED", durable.FAILED: "FAILED",
-                  durable.TIMED_OUT: "TIMED_OUT", durable.STOPPED: "STOPPED"}[child.status]
-        await self._chained_done(child.parent["arn"], child.parent["op"], status,
-                                 result=child.result, error=child.error)
+        status = {
+            durable.SUCCEEDED: "SUCCEEDED",
+            durable.FAILED: "FAILED",
+            durable.TIMED_OUT: "TIMED_OUT",
+            durable.STOPPED: "STOPPED",
+        }[child.status]
+        await self._chained_done(
+            child.parent["arn"], child.parent["op"], status, result=child.result, error=child.error
+        )
 
-    async def _chained_done(self, arn: str, op_id: str, status: str, result: str | None = None,
-                            error: dict[str, Any] | None = None) -> None:
+    async def _chained_done(
+        self,
+        arn: str,
+        op_id: str,
+        status: str,
+        result: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
         def apply(ex: Execution, now: float) -> Any:
             changed = durable.chained_finished(ex, op_id, status, now, result, error)
             return None if changed else UNCHANGED
+
         try:
             await self._change(arn, apply, lambda ex: [op_id])
         except errors.ResourceNotFound:
@@ -524,8 +640,10 @@ def _failure_of(payload: bytes, error_type: str | None) -> dict[str, Any]:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    error: dict[str, Any] = {"ErrorType": str(body.get("errorType") or error_type or "Unhandled"),
-             "ErrorMessage": str(body.get("errorMessage") or "")}
+    error: dict[str, Any] = {
+        "ErrorType": str(body.get("errorType") or error_type or "Unhandled"),
+        "ErrorMessage": str(body.get("errorMessage") or ""),
+    }
     if isinstance(body.get("stackTrace"), list):
         error["StackTrace"] = [str(line) for line in body["stackTrace"]]
     return error

@@ -29,7 +29,9 @@ class EventConfigService:
 
     async def load(self) -> None:
         """Read every configuration from the store (at start, and after another engine's change)."""
-        self._configs = {(c.function, c.qualifier): c for c in await self.store.list_event_configs()}
+        self._configs = {
+            (c.function, c.qualifier): c for c in await self.store.list_event_configs()
+        }
 
     def effective(self, function: str, qualifier: str | None) -> EventInvokeConfig:
         """The configuration that governs an event invoked with this qualifier."""
@@ -43,7 +45,8 @@ class EventConfigService:
         if config is None:
             raise errors.ResourceNotFound(
                 f"The function {self.functions.arn(function, qualifier or LATEST)} doesn't have "
-                "an EventInvokeConfig")
+                "an EventInvokeConfig"
+            )
         return config
 
     def _exists(self, function: str, qualifier: str | None) -> None:
@@ -57,28 +60,46 @@ class EventConfigService:
         self._exists(function, None)
         return [c for (name, _), c in sorted(self._configs.items()) if name == function]
 
-    async def put(self, function: str, qualifier: str | None, *, merge: bool,
-                  retries: Any = UNSET, max_age: Any = UNSET, on_success: Any = UNSET,
-                  on_failure: Any = UNSET, destination_config: bool = False) -> EventInvokeConfig:
+    async def put(
+        self,
+        function: str,
+        qualifier: str | None,
+        *,
+        merge: bool,
+        retries: Any = UNSET,
+        max_age: Any = UNSET,
+        on_success: Any = UNSET,
+        on_failure: Any = UNSET,
+        destination_config: bool = False,
+    ) -> EventInvokeConfig:
         """Put (merge=False) or Update (merge=True) the configuration of a qualifier.
         `destination_config`: a DestinationConfig was given (even one naming no destination, which
         AWS accepts as a setting)."""
         key = (function, qualifier or LATEST)
-        given = {"maximum_retry_attempts": retries, "maximum_event_age": max_age,
-                 "on_success": on_success, "on_failure": on_failure}
+        given = {
+            "maximum_retry_attempts": retries,
+            "maximum_event_age": max_age,
+            "on_success": on_success,
+            "on_failure": on_failure,
+        }
         given = {k: v for k, v in given.items() if v is not UNSET}
         if not any(v is not None for v in given.values()) and not merge and not destination_config:
             raise errors.InvalidParameterValue(
-                "You must specify at least one of error handling or destination setting.")
+                "You must specify at least one of error handling or destination setting."
+            )
         self._exists(function, qualifier)
         self._check(function, given)
         base = self._configs.get(key) if merge else None
         if merge and base is None:
             raise errors.ResourceNotFound(
                 f"The function {self.functions.arn(function, key[1])} doesn't have an "
-                "EventInvokeConfig")
-        config = replace(base or EventInvokeConfig(function, key[1], 0.0), **given,
-                         last_modified=self.clock.now())
+                "EventInvokeConfig"
+            )
+        config = replace(
+            base or EventInvokeConfig(function, key[1], 0.0),
+            **given,
+            last_modified=self.clock.now(),
+        )
         await self.store.put_event_config(config)
         self._configs[key] = config
         return config
@@ -97,17 +118,24 @@ class EventConfigService:
         retries = given.get("maximum_retry_attempts")
         if retries is not None and not 0 <= retries <= 2:
             raise errors.ValidationError.field(
-                retries, "maximumRetryAttempts",
-                "Member must have value less than or equal to 2" if retries > 2
-                else "Member must have value greater than or equal to 0")
+                retries,
+                "maximumRetryAttempts",
+                "Member must have value less than or equal to 2"
+                if retries > 2
+                else "Member must have value greater than or equal to 0",
+            )
         age = given.get("maximum_event_age")
         if age is not None and not 60 <= age <= 21_600:
             raise errors.ValidationError.field(
-                age, "maximumEventAgeInSeconds",
-                "Member must have value less than or equal to 21600" if age > 21_600
-                else "Member must have value greater than or equal to 60")
-        kinds = destinations.check_event_destinations(given.get("on_success"),
-                                                      given.get("on_failure"))
+                age,
+                "maximumEventAgeInSeconds",
+                "Member must have value less than or equal to 21600"
+                if age > 21_600
+                else "Member must have value greater than or equal to 60",
+            )
+        kinds = destinations.check_event_destinations(
+            given.get("on_success"), given.get("on_failure")
+        )
         for key, kind in kinds.items():
             if kind == "lambda":
                 self._check_lambda_destination(function, given[key])
@@ -122,4 +150,5 @@ class EventConfigService:
             raise errors.InvalidParameterValue(f"The destination ARN {arn} is invalid.") from None
         if target.name == function:
             raise errors.InvalidParameterValue(
-                "You can't specify the function as a destination for itself.")
+                "You can't specify the function as a destination for itself."
+            )

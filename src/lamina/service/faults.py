@@ -37,16 +37,21 @@ class FaultRule:
 def rule_from(document: Any) -> FaultRule:
     """A rule from its JSON form, or the ValidationException for a bad one."""
     if not isinstance(document, dict) or document.get("action") not in ACTIONS:
-        raise errors.ValidationError(
-            "A fault rule needs an action: one of " + ", ".join(ACTIONS))
+        raise errors.ValidationError("A fault rule needs an action: one of " + ", ".join(ACTIONS))
     attempts = document.get("attempts") or []
     times = document.get("times")
     if not isinstance(attempts, list) or not all(isinstance(a, int) and a >= 1 for a in attempts):
         raise errors.ValidationError("attempts must be a list of attempt numbers (1, 2, …)")
     if times is not None and (not isinstance(times, int) or times < 1):
         raise errors.ValidationError("times must be a positive integer")
-    return FaultRule(document["action"], attempts, times, document.get("payload"),
-                     document.get("error_type"), document.get("message"))
+    return FaultRule(
+        document["action"],
+        attempts,
+        times,
+        document.get("payload"),
+        document.get("error_type"),
+        document.get("message"),
+    )
 
 
 class FaultService:
@@ -85,17 +90,31 @@ class FaultService:
         if rule.action == "response":
             return InvocationOutcome(json.dumps(rule.payload).encode(), environment_id="fault")
         documents: dict[str, dict[str, Any]] = {
-            "timeout": {"errorType": "Sandbox.Timedout", "errorMessage":
-                        f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"},
-            "crash": {"errorType": "Runtime.ExitError", "errorMessage":
-                      f"RequestId: {request_id} Error: Runtime exited with error: exit status 1"},
-            "init_error": {"errorMessage": rule.message or "Injected init failure",
-                           "errorType": rule.error_type or "Runtime.InitError",
-                           "requestId": "", "stackTrace": []},
-            "error": {"errorMessage": rule.message or "Injected function error",
-                      "errorType": rule.error_type or "InjectedError",
-                      "requestId": request_id, "stackTrace": []},
+            "timeout": {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+            },
+            "crash": {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status 1",
+            },
+            "init_error": {
+                "errorMessage": rule.message or "Injected init failure",
+                "errorType": rule.error_type or "Runtime.InitError",
+                "requestId": "",
+                "stackTrace": [],
+            },
+            "error": {
+                "errorMessage": rule.message or "Injected function error",
+                "errorType": rule.error_type or "InjectedError",
+                "requestId": request_id,
+                "stackTrace": [],
+            },
         }
         document = documents[rule.action]
-        return InvocationOutcome(json.dumps(document).encode(), function_error=True,
-                                 error_type=document["errorType"], environment_id="fault")
+        return InvocationOutcome(
+            json.dumps(document).encode(),
+            function_error=True,
+            error_type=document["errorType"],
+            environment_id="fault",
+        )

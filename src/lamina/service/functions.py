@@ -74,10 +74,17 @@ class FunctionService(FunctionCatalog):
     """Functions and their versions (see the module docstring); reading them is the
     catalog's part (`service.catalog`)."""
 
-    def __init__(self, store: Store, code: Packages, pool: EnvironmentPool,
-                 limiter: ConcurrencyLimiter, region: str, account: str,
-                 s3: CodeFetcher | None = None,
-                 hot_reload_bucket: str = HOT_RELOAD_BUCKET) -> None:
+    def __init__(
+        self,
+        store: Store,
+        code: Packages,
+        pool: EnvironmentPool,
+        limiter: ConcurrencyLimiter,
+        region: str,
+        account: str,
+        s3: CodeFetcher | None = None,
+        hot_reload_bucket: str = HOT_RELOAD_BUCKET,
+    ) -> None:
         super().__init__(region, account)
         self.store = store
         self.s3 = s3
@@ -112,7 +119,8 @@ class FunctionService(FunctionCatalog):
         # a given CapacityProviderConfig checked and settled for (runtime, memory size)
         # (set by service.capacity.CapacityProviderService)
         self.resolve_capacity_provider: Callable[
-            [dict[str, Any], str | None, int], dict[str, Any]] = _no_capacity_providers
+            [dict[str, Any], str | None, int], dict[str, Any]
+        ] = _no_capacity_providers
 
     async def load(self) -> None:
         """Read every function from the store: at start, and when another engine sharing the
@@ -178,9 +186,11 @@ class FunctionService(FunctionCatalog):
             raise errors.ValidationError.field(None, "role", "Member must not be null")
         if request.name in self._functions:
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
-        values: dict[str, Any] = {"runtime": None, "handler": None,
-                                  **await self._given_with_vpc(settings,
-                                                               request.account or self.account)}
+        values: dict[str, Any] = {
+            "runtime": None,
+            "handler": None,
+            **await self._given_with_vpc(settings, request.account or self.account),
+        }
         self._managed(values, None)
         check_levels(values.get("log_format") or "Text", settings)
         self.check_code_signing(request.name, request.code_signing_config_arn)
@@ -188,11 +198,17 @@ class FunctionService(FunctionCatalog):
         code = await self.resolve_code(request.code)
         await self._check_unzipped(code.key, values.get("layers", ()))
         now = time.time()
-        config = _with_logging(FunctionConfig(
-            name=request.name, **code.changes(),
-            revision_id=_revision(), last_modified=timestamp(now),
-            deployment_id=_revision(), account=_foreign(request.account, self.account),
-            **values))
+        config = _with_logging(
+            FunctionConfig(
+                name=request.name,
+                **code.changes(),
+                revision_id=_revision(),
+                last_modified=timestamp(now),
+                deployment_id=_revision(),
+                account=_foreign(request.account, self.account),
+                **values,
+            )
+        )
         if request.name in self._functions:  # created while the package was being unpacked
             raise errors.ResourceConflict(f"Function already exist: {request.name}")
         active = settled(config).replace(revision_id=_revision())
@@ -203,8 +219,9 @@ class FunctionService(FunctionCatalog):
             self.folders_changed()
         return config
 
-    async def update_code(self, name: str, source: CodeSource, revision_id: str | None,
-                          dry_run: bool = False) -> FunctionConfig:
+    async def update_code(
+        self, name: str, source: CodeSource, revision_id: str | None, dry_run: bool = False
+    ) -> FunctionConfig:
         async with self._updating(name, revision_id) as entry:
             self.check_code_signing(name, entry.latest.code_signing_config_arn)
             code = await self.resolve_code(source)
@@ -214,8 +231,9 @@ class FunctionService(FunctionCatalog):
                 return entry.latest.replace(**changes)
             return await self._apply(entry, changes)
 
-    async def update_configuration(self, name: str, settings: FunctionSettings,
-                                   revision_id: str | None) -> FunctionConfig:
+    async def update_configuration(
+        self, name: str, settings: FunctionSettings, revision_id: str | None
+    ) -> FunctionConfig:
         validate(settings)
         async with self._updating(name, revision_id) as entry:
             changes = await self._given_with_vpc(settings, entry.latest.account or self.account)
@@ -224,7 +242,8 @@ class FunctionService(FunctionCatalog):
             self._managed(changes, entry.latest)
             if "durable_config" in changes and entry.latest.durable_config is None:
                 raise errors.InvalidParameterValue(  # message unconfirmed
-                    "Durable execution can only be enabled when a function is created.")
+                    "Durable execution can only be enabled when a function is created."
+                )
             if "layers" in changes:
                 await self._check_unzipped(package_key(entry.latest), changes["layers"])
             return await self._apply(entry, changes)
@@ -234,7 +253,8 @@ class FunctionService(FunctionCatalog):
         the function is looked up; a version that does not exist is deleted already."""
         if qualifier == LATEST:
             raise errors.InvalidParameterValue(
-                "$LATEST version cannot be deleted without deleting the function.")
+                "$LATEST version cannot be deleted without deleting the function."
+            )
         if qualifier is not None and arns.ALIAS_RE.fullmatch(qualifier):
             raise errors.InvalidParameterValue("Deletion of aliases is not currently supported.")
         entry = self.entry(name)
@@ -244,7 +264,8 @@ class FunctionService(FunctionCatalog):
         if entry.updating:
             raise errors.ResourceConflict(
                 "The operation cannot be performed at this time. An update is in progress "
-                f"for resource: {self.arn(name)}")
+                f"for resource: {self.arn(name)}"
+            )
         await self.store.delete_function(name)
         del self._functions[name]
         self.limiter.set_reserved(name, None)
@@ -256,11 +277,15 @@ class FunctionService(FunctionCatalog):
     async def _delete_version(self, entry: FunctionEntry, version: str) -> None:
         if version not in entry.versions:
             return  # AWS answers 204: deleting a version is idempotent
-        users = sorted(a.name for a in entry.aliases.values()
-                       if version in (a.function_version, a.additional_version))
+        users = sorted(
+            a.name
+            for a in entry.aliases.values()
+            if version in (a.function_version, a.additional_version)
+        )
         if users:
-            raise errors.ResourceConflict("Unable to delete version because the following "
-                                          f"aliases reference it: {users}")
+            raise errors.ResourceConflict(
+                f"Unable to delete version because the following aliases reference it: {users}"
+            )
         await self.store.delete_version(entry.latest.name, version)
         del entry.versions[version]
         self.pool.retire(entry.latest.name, version)
@@ -290,8 +315,7 @@ class FunctionService(FunctionCatalog):
             raise errors.InvalidParameterValue("Number of tags exceeds resource tag limit.")
         await self.set_tags(name, merged)
 
-    async def configure(self, name: str, qualifier: str | None,
-                        **changes: Any) -> FunctionConfig:
+    async def configure(self, name: str, qualifier: str | None, **changes: Any) -> FunctionConfig:
         """Change settings of a version that are not part of a deployment (runtime updates,
         recursion): the RevisionId stays, and so do the version's environments."""
         async with self._updating(name, None):
@@ -311,7 +335,8 @@ class FunctionService(FunctionCatalog):
             raise errors.InvalidParameterValue(
                 "This operation is permitted on Lambda functions only. Aliases and versions do "
                 "not support this operation. Please specify either a function name or an "
-                "unqualified function ARN.")
+                "unqualified function ARN."
+            )
 
     async def put_concurrency(self, name: str, reserved: int) -> int:
         self.entry(name, LATEST)
@@ -320,7 +345,9 @@ class FunctionService(FunctionCatalog):
         if reserved < provisioned:
             raise errors.InvalidParameterValue(
                 f" ReservedConcurrentExecutions  {reserved} should not be lower than function's "
-                f"total provisioned concurrency [{provisioned}].", typed=False)
+                f"total provisioned concurrency [{provisioned}].",
+                typed=False,
+            )
         await self.store.set_reserved_concurrency(name, reserved)
         self.limiter.set_reserved(name, reserved)
         return reserved
@@ -352,8 +379,11 @@ class FunctionService(FunctionCatalog):
         changes = self._given(settings, account)
         vpc = settings.vpc
         if vpc is not None and (vpc.subnet_ids or vpc.security_group_ids):
-            vpc_id = "" if self.network is None else await self.network.vpc_of(
-                vpc.subnet_ids, vpc.security_group_ids)
+            vpc_id = (
+                ""
+                if self.network is None
+                else await self.network.vpc_of(vpc.subnet_ids, vpc.security_group_ids)
+            )
             changes["vpc"] = dataclasses.replace(vpc, vpc_id=vpc_id)
         return changes
 
@@ -364,7 +394,8 @@ class FunctionService(FunctionCatalog):
         given = values.get("capacity_provider")
         if given is not None and current is not None and current.capacity_provider is None:
             raise errors.InvalidParameterValue(
-                "CapacityProviderConfig isn't supported for Lambda Default functions.")
+                "CapacityProviderConfig isn't supported for Lambda Default functions."
+            )
         if given is None and (current is None or current.capacity_provider is None):
             return
         if current is None and "memory_size" not in values:
@@ -381,12 +412,14 @@ class FunctionService(FunctionCatalog):
         keys = [key for key in (code_key, *(r.key for r in layers if r.path is None)) if key]
         if not layers or not keys:  # hot-reload folders are not counted (nor copied)
             return
-        total = await asyncio.get_running_loop().run_in_executor(None, lambda: sum(
-            self.code.unzipped_size(key) for key in keys))
+        total = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: sum(self.code.unzipped_size(key) for key in keys)
+        )
         if total > limits.UNZIPPED_CODE:
             raise errors.InvalidParameterValue(
                 "Function code combined with layers exceeds the maximum allowed size of "
-                f"{limits.UNZIPPED_CODE} bytes. The actual size is {total} bytes.")
+                f"{limits.UNZIPPED_CODE} bytes. The actual size is {total} bytes."
+            )
 
     async def resolve_code(self, source: CodeSource) -> Code:
         """The package a request names, ready to run: a hot-reload folder as it is, an S3
@@ -408,7 +441,8 @@ class FunctionService(FunctionCatalog):
         """Check, unpack and store a deployment package (a function's or a layer's);
         `direct`: uploaded in the request (50 MB zipped at most), else from S3."""
         package = await asyncio.get_running_loop().run_in_executor(
-            None, self.code.put, zip_file, direct)
+            None, self.code.put, zip_file, direct
+        )
         await self.store.put_package(package.key, zip_file)
         return package
 
@@ -426,25 +460,35 @@ class FunctionService(FunctionCatalog):
         if self.settle_time > 0 and entry.latest.state == "Pending":
             raise errors.ResourceConflict(
                 "The operation cannot be performed at this time. The function is currently "
-                "in the following state: Pending")
-        if entry.updating or (self.settle_time > 0
-                              and entry.latest.last_update_status == "InProgress"):
+                "in the following state: Pending"
+            )
+        if entry.updating or (
+            self.settle_time > 0 and entry.latest.last_update_status == "InProgress"
+        ):
             raise errors.ResourceConflict(
                 "The operation cannot be performed at this time. An update is in progress "
-                f"for resource: {self.arn(name)}")
+                f"for resource: {self.arn(name)}"
+            )
         if revision_id is not None and revision_id != entry.latest.revision_id:
             raise errors.PreconditionFailed(
                 "The Revision Id provided does not match the latest Revision Id. Call the "
-                "GetFunction/GetAlias API to retrieve the latest Revision Id")
+                "GetFunction/GetAlias API to retrieve the latest Revision Id"
+            )
         return _UpdateGuard(self, name)
 
     async def _apply(self, entry: FunctionEntry, changes: dict[str, Any]) -> FunctionConfig:
         now = time.time()
-        config = _with_logging(entry.latest.replace(
-            **changes, revision_id=_revision(), last_modified=timestamp(now),
-            deployment_id=_revision(), last_update_status="InProgress",
-            last_update_status_reason="The function is being created.",
-            last_update_status_reason_code="Creating"))
+        config = _with_logging(
+            entry.latest.replace(
+                **changes,
+                revision_id=_revision(),
+                last_modified=timestamp(now),
+                deployment_id=_revision(),
+                last_update_status="InProgress",
+                last_update_status_reason="The function is being created.",
+                last_update_status_reason_code="Creating",
+            )
+        )
         done = settled(config).replace(revision_id=_revision())
         await self.store.put_version(done)
         before = entry.latest
@@ -463,9 +507,10 @@ class FunctionService(FunctionCatalog):
             return
         if entry.latest is answered:
             entry.latest = done
-        elif (entry.latest.deployment_id == answered.deployment_id
-              and (entry.latest.state, entry.latest.last_update_status)
-              != (done.state, done.last_update_status)):
+        elif entry.latest.deployment_id == answered.deployment_id and (
+            entry.latest.state,
+            entry.latest.last_update_status,
+        ) != (done.state, done.last_update_status):
             # a change that keeps the deployment (tags) came first: settle it as it stands,
             # under the RevisionId that change stored
             entry.latest = settled(entry.latest)
@@ -495,22 +540,29 @@ def _no_code_signing(function: str, arn: str | None) -> None:
         raise errors.CodeSigningConfigNotFound(f"Code signing configuration not found: {arn}")
 
 
-def _no_capacity_providers(given: dict[str, Any], runtime: str | None,
-                           memory: int) -> dict[str, Any]:
+def _no_capacity_providers(
+    given: dict[str, Any], runtime: str | None, memory: int
+) -> dict[str, Any]:
     raise errors.ResourceNotFound(f"Capacity provider not found: {given['CapacityProviderArn']}")
 
 
 def settled(config: FunctionConfig) -> FunctionConfig:
     """A configuration whose creation or update is complete (and one read back from the
     store): Active, with `LastUpdateStatus: Successful` as AWS shows it after a create."""
-    return config.replace(state="Active", state_reason=None, state_reason_code=None,
-                          last_update_status="Successful", last_update_status_reason=None,
-                          last_update_status_reason_code=None)
+    return config.replace(
+        state="Active",
+        state_reason=None,
+        state_reason_code=None,
+        last_update_status="Successful",
+        last_update_status_reason=None,
+        last_update_status_reason_code=None,
+    )
 
 
 def _with_logging(config: FunctionConfig) -> FunctionConfig:
-    return config.replace(**logging_levels(config.log_format, config.application_log_level,
-                                           config.system_log_level))
+    return config.replace(
+        **logging_levels(config.log_format, config.application_log_level, config.system_log_level)
+    )
 
 
 def _revision() -> str:

@@ -31,7 +31,7 @@ from lamina.domain.model import (
 from lamina.service.attempt import Attempts, Throttled
 from lamina.service.calls import ENGINE_LOST, CallKey, CallRegistry, CallResult, attempt_of
 from lamina.service.catalog import FunctionCatalog
-from lamina.service.clock import RealClock
+from lamina.service.ports import Clock
 from lamina.service.records import Recorder
 
 
@@ -66,8 +66,15 @@ def new_trace_id(now: float | None = None) -> str:
 class InvokeService:
     """Runs synchronous invocations (see the module docstring)."""
 
-    def __init__(self, functions: FunctionCatalog, attempts: Attempts, recorder: Recorder,
-                 clock: RealClock, calls: CallRegistry, strict: bool = False) -> None:
+    def __init__(
+        self,
+        functions: FunctionCatalog,
+        attempts: Attempts,
+        recorder: Recorder,
+        clock: Clock,
+        calls: CallRegistry,
+        strict: bool = False,
+    ) -> None:
         self.clock = clock
         self.functions = functions
         self.attempts = attempts
@@ -76,8 +83,9 @@ class InvokeService:
         self.calls = calls
         self.strict = strict
 
-    async def invoke(self, command: InvokeCommand,
-                     stream_sink: asyncio.Queue[Any] | None = None) -> InvokeResult:
+    async def invoke(
+        self, command: InvokeCommand, stream_sink: asyncio.Queue[Any] | None = None
+    ) -> InvokeResult:
         """Run a synchronous invocation, or attach an SDK retry to the call it repeats.
 
         `stream_sink` receives a streamed response as it comes (InvokeWithResponseStream)."""
@@ -106,8 +114,9 @@ class InvokeService:
         await self.calls.finish(key, result)
         return result
 
-    async def _attach(self, key: CallKey, command: InvokeCommand,
-                      config: FunctionConfig) -> InvokeResult | None:
+    async def _attach(
+        self, key: CallKey, command: InvokeCommand, config: FunctionConfig
+    ) -> InvokeResult | None:
         """The result of the call this request repeats, if it is running or just finished
         (here, or on another engine sharing the store)."""
         running = self.calls.running(key)
@@ -123,41 +132,73 @@ class InvokeService:
             found = await self.calls.elsewhere(key, config.timeout + 60.0, config.version)
             if found is not None:
                 result, waited = found
-                self._attached(result.request_id, command, "finished" if waited is None
-                               else f"running on engine {waited.engine}")
-                if waited is not None and result.outcome is not None \
-                        and result.outcome.error_type == ENGINE_LOST \
-                        and not waited.engine_alive:
+                self._attached(
+                    result.request_id,
+                    command,
+                    "finished" if waited is None else f"running on engine {waited.engine}",
+                )
+                if (
+                    waited is not None
+                    and result.outcome is not None
+                    and result.outcome.error_type == ENGINE_LOST
+                    and not waited.engine_alive
+                ):
                     self._engine_lost(key, command, waited, result)
                 return result
         return None
 
-    def _engine_lost(self, key: CallKey, command: InvokeCommand, running: RunningCall,
-                     result: InvokeResult) -> None:
+    def _engine_lost(
+        self, key: CallKey, command: InvokeCommand, running: RunningCall, result: InvokeResult
+    ) -> None:
         """The call's engine died under it: its record says so (that engine cannot)."""
         self.recorder.record(result.request_id, "engine_lost", {"engine": running.engine})
-        summary = InvocationSummary(result.request_id, key.function, command.qualifier,
-                                    command.invocation_type, running.started_at,
-                                    status="error", finished_at=self.clock.now(), attempts=1,
-                                    error_type=ENGINE_LOST)
+        summary = InvocationSummary(
+            result.request_id,
+            key.function,
+            command.qualifier,
+            command.invocation_type,
+            running.started_at,
+            status="error",
+            finished_at=self.clock.now(),
+            attempts=1,
+            error_type=ENGINE_LOST,
+        )
         self.recorder.summary(summary)
 
     def _attached(self, request_id: str, command: InvokeCommand, state: str) -> None:
-        self.recorder.record(request_id, "attached", {
-            "sdk_invocation_id": command.sdk_invocation_id, "sdk_request": command.sdk_request,
-            "call": state})
+        self.recorder.record(
+            request_id,
+            "attached",
+            {
+                "sdk_invocation_id": command.sdk_invocation_id,
+                "sdk_request": command.sdk_request,
+                "call": state,
+            },
+        )
 
-    async def _run_new(self, command: InvokeCommand, config: FunctionConfig, request_id: str,
-                       key: CallKey | None,
-                       stream_sink: asyncio.Queue[Any] | None) -> InvokeResult:
+    async def _run_new(
+        self,
+        command: InvokeCommand,
+        config: FunctionConfig,
+        request_id: str,
+        key: CallKey | None,
+        stream_sink: asyncio.Queue[Any] | None,
+    ) -> InvokeResult:
         name = command.function.name
         invocation = Invocation(
-            request_id, config, self.functions.arn(name, command.qualifier),
-            command.payload, command.invocation_type, command.client_context,
-            trace_id=command.trace_id or new_trace_id(), tenant_id=command.tenant_id)
+            request_id,
+            config,
+            self.functions.arn(name, command.qualifier),
+            command.payload,
+            command.invocation_type,
+            command.client_context,
+            trace_id=command.trace_id or new_trace_id(),
+            tenant_id=command.tenant_id,
+        )
         accepted = self.clock.now()
-        summary = InvocationSummary(request_id, name, command.qualifier, command.invocation_type,
-                                    accepted)
+        summary = InvocationSummary(
+            request_id, name, command.qualifier, command.invocation_type, accepted
+        )
         self.recorder.summary(summary)
         detail: dict[str, object] = {"type": command.invocation_type, "version": config.version}
         if command.source:
@@ -169,20 +210,29 @@ class InvokeService:
             first = self.calls.first_request(key, request_id)
             if first is not None:  # on AWS this retry runs the function again; so it does here
                 detail["sdk_retry_of"] = first
-                self.recorder.record(first, "sdk_retry", {"request_id": request_id,
-                                                          "sdk_request": command.sdk_request})
+                self.recorder.record(
+                    first,
+                    "sdk_retry",
+                    {"request_id": request_id, "sdk_request": command.sdk_request},
+                )
         timeline = [AttemptRecord(request_id, accepted, "accepted", detail)]
         try:
-            outcome = await self.attempts.run(invocation, want_tail=command.log_tail,
-                                              stream_sink=stream_sink, timeline=timeline)
+            outcome = await self.attempts.run(
+                invocation, want_tail=command.log_tail, stream_sink=stream_sink, timeline=timeline
+            )
             if isinstance(outcome, Throttled):
                 raise outcome.error
         except errors.LaminaError as exc:
             summary.status, summary.finished_at = "rejected", self.clock.now()
             summary.error_type = exc.error_type
-            timeline.append(AttemptRecord(request_id, summary.finished_at, "throttled"
-                                          if exc.status == 429 else "rejected",
-                                          {"error": exc.error_type, **exc.members}))
+            timeline.append(
+                AttemptRecord(
+                    request_id,
+                    summary.finished_at,
+                    "throttled" if exc.status == 429 else "rejected",
+                    {"error": exc.error_type, **exc.members},
+                )
+            )
             summary.timeline = timeline
             self.recorder.summary(summary)
             raise

@@ -26,8 +26,10 @@ from lamina.service.functions import FunctionService, timestamp
 from lamina.service.ports import Store
 
 GET = "lambda:GetLayerVersion"  # what a policy grants another account (get it, use it)
-_STALE = ("The Revision Id provided does not match the latest Revision Id. Call the "
-          "GetLayerPolicy API to retrieve the latest Revision Id")  # AWS's words
+_STALE = (
+    "The Revision Id provided does not match the latest Revision Id. Call the "
+    "GetLayerPolicy API to retrieve the latest Revision Id"
+)  # AWS's words
 
 
 class LayerService:
@@ -59,8 +61,11 @@ class LayerService:
             return name
         if owner == named and version is not None and self.allows(name, version, who):
             return name
-        raise errors.AccessDenied(policies.denied(
-            who, GET, f"{layers.layer_arn(self.region, named, name)}:{version or 1}"))
+        raise errors.AccessDenied(
+            policies.denied(
+                who, GET, f"{layers.layer_arn(self.region, named, name)}:{version or 1}"
+            )
+        )
 
     def owner(self, name: str) -> str | None:
         """The account that owns a layer name; None when none has published it."""
@@ -74,21 +79,35 @@ class LayerService:
         layer = self._versions.get((name, version))
         return layer is not None and policies.allows(layer.statements, GET, who)
 
-    async def publish(self, name: str, source: CodeSource, description: str | None,
-                      runtimes: list[str] | None, architectures: list[str] | None,
-                      license_info: str | None, account: str | None = None) -> LayerVersion:
+    async def publish(
+        self,
+        name: str,
+        source: CodeSource,
+        description: str | None,
+        runtimes: list[str] | None,
+        architectures: list[str] | None,
+        license_info: str | None,
+        account: str | None = None,
+    ) -> LayerVersion:
         """A new version from a zip, an S3 object, or a hot-reload folder (used as it is by
         every function that names the version)."""
         layers.check_publish(description, runtimes, architectures, license_info)
         code = await self.functions.resolve_code(source)
         version = 1 + max((v for n, v in self._versions if n == name), default=0)
         layer = LayerVersion(
-            name, version, layers.layer_arn(self.region, account or self.account, name),
+            name,
+            version,
+            layers.layer_arn(self.region, account or self.account, name),
             code.sha256,
-            code.size, code.key, timestamp(time.time()), description or "",
+            code.size,
+            code.key,
+            timestamp(time.time()),
+            description or "",
             None if runtimes is None else tuple(runtimes),
-            None if architectures is None else tuple(architectures), license_info,
-            path=code.path)
+            None if architectures is None else tuple(architectures),
+            license_info,
+            path=code.path,
+        )
         await self.store.insert_layer_version(layer)
         self._versions[(name, version)] = layer
         return layer
@@ -105,25 +124,38 @@ class LayerService:
             raise errors.ResourceNotFound(layers.NOT_FOUND)
         layer = self.get(name, version)
         if account != (who.account or self.account) and not (
-                layer.arn.split(":")[4] == account and self.allows(name, version, who)):
+            layer.arn.split(":")[4] == account and self.allows(name, version, who)
+        ):
             raise errors.AccessDenied(policies.denied(who, GET, arn))
         return layer
 
-    def versions(self, name: str | None, runtime: str | None,
-                 architecture: str | None, account: str | None = None) -> list[LayerVersion]:
+    def versions(
+        self,
+        name: str | None,
+        runtime: str | None,
+        architecture: str | None,
+        account: str | None = None,
+    ) -> list[LayerVersion]:
         """Live versions (of one layer, or all of `account`'s), newest first, that suit the
         filters."""
         layers.check_filters(runtime, architecture)
         arn = f":{account or self.account}:layer:"
-        return sorted((v for v in self._versions.values()
-                       if not v.deleted and name in (None, v.name) and arn in v.arn
-                       and (runtime is None or runtime in (v.compatible_runtimes or ()))
-                       and (architecture is None
-                            or architecture in (v.compatible_architectures or ()))),
-                      key=lambda v: (v.name, -v.version))
+        return sorted(
+            (
+                v
+                for v in self._versions.values()
+                if not v.deleted
+                and name in (None, v.name)
+                and arn in v.arn
+                and (runtime is None or runtime in (v.compatible_runtimes or ()))
+                and (architecture is None or architecture in (v.compatible_architectures or ()))
+            ),
+            key=lambda v: (v.name, -v.version),
+        )
 
-    def latest(self, runtime: str | None, architecture: str | None,
-               account: str | None = None) -> list[LayerVersion]:
+    def latest(
+        self, runtime: str | None, architecture: str | None, account: str | None = None
+    ) -> list[LayerVersion]:
         """ListLayers: the newest matching version of each of an account's layers, by name."""
         newest: dict[str, LayerVersion] = {}
         for layer in self.versions(None, runtime, architecture, account):
@@ -158,24 +190,33 @@ class LayerService:
             raise errors.ResourceNotFound("No policy is associated with the given resource.")
         return layer
 
-    async def add_permission(self, name: str, version: int, permission: LayerPermission,
-                             revision_id: str | None) -> LayerVersion:
+    async def add_permission(
+        self, name: str, version: int, permission: LayerPermission, revision_id: str | None
+    ) -> LayerVersion:
         layer = self._for_policy(name, version)
         statement = layers.layer_statement(permission, layer.version_arn)
-        policies.check_addition(layer.statements, permission.statement_id,
-                                layer.policy_revision, revision_id, _STALE)
+        policies.check_addition(
+            layer.statements, permission.statement_id, layer.policy_revision, revision_id, _STALE
+        )
         return await self._set_policy(layer, (*layer.statements, statement))
 
-    async def remove_permission(self, name: str, version: int, statement_id: str,
-                                revision_id: str | None) -> None:
+    async def remove_permission(
+        self, name: str, version: int, statement_id: str, revision_id: str | None
+    ) -> None:
         layer = self.policy(name, version)
-        await self._set_policy(layer, policies.without(
-            layer.statements, statement_id, layer.policy_revision, revision_id, _STALE))
+        await self._set_policy(
+            layer,
+            policies.without(
+                layer.statements, statement_id, layer.policy_revision, revision_id, _STALE
+            ),
+        )
 
-    async def _set_policy(self, layer: LayerVersion,
-                          statements: tuple[dict[str, Any], ...]) -> LayerVersion:
-        changed = dataclasses.replace(layer, statements=statements,
-                                      policy_revision=str(uuid.uuid4()) if statements else None)
+    async def _set_policy(
+        self, layer: LayerVersion, statements: tuple[dict[str, Any], ...]
+    ) -> LayerVersion:
+        changed = dataclasses.replace(
+            layer, statements=statements, policy_revision=str(uuid.uuid4()) if statements else None
+        )
         await self.store.put_layer_version(changed)
         self._versions[(layer.name, layer.version)] = changed
         return changed
@@ -188,8 +229,12 @@ class LayerService:
         for arn in arns:
             region, owner, name, version = layers.parse_version_arn(arn, "layers")
             layer = self._versions.get((name, version))
-            if region != self.region or layer is None or layer.deleted \
-                    or layer.arn.split(":")[4] != owner:
+            if (
+                region != self.region
+                or layer is None
+                or layer.deleted
+                or layer.arn.split(":")[4] != owner
+            ):
                 raise errors.InvalidParameterValue(f"Layer version {arn} does not exist.")
             who = policies.Principal(account, f"arn:aws:iam::{account}:root")
             if owner != account and not self.allows(name, version, who):

@@ -55,8 +55,9 @@ class Event:
 class LogGroupService:
     """The CloudWatch Logs operations for Lambda's log groups (see the module docstring)."""
 
-    def __init__(self, reader: Reader, region: str, account: str,
-                 flush: Any = lambda name: None) -> None:
+    def __init__(
+        self, reader: Reader, region: str, account: str, flush: Any = lambda name: None
+    ) -> None:
         self.reader = reader
         self.region = region
         self.account = account
@@ -70,15 +71,27 @@ class LogGroupService:
         prefix = _text(request, "logGroupNamePrefix") or ""
         pattern = _text(request, "logGroupNamePattern")
         if prefix and pattern:
-            raise errors.InvalidParameterValue("LogGroup name prefix and LogGroup name pattern are "
-                                   "mutually exclusive parameters.")
-        groups: list[dict[str, Any]] = [{"logGroupName": PREFIX + name, "creationTime": created,
-                   "metricFilterCount": 0, "arn": self.group_arn(PREFIX + name) + ":*",
-                   "storedBytes": stored, "logGroupClass": "STANDARD",
-                   "logGroupArn": self.group_arn(PREFIX + name)}
-                  for name, created, stored in self.reader.functions()]
-        groups = [g for g in groups if g["logGroupName"].startswith(prefix)
-                  and (pattern is None or pattern.lower() in g["logGroupName"].lower())]
+            raise errors.InvalidParameterValue(
+                "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters."
+            )
+        groups: list[dict[str, Any]] = [
+            {
+                "logGroupName": PREFIX + name,
+                "creationTime": created,
+                "metricFilterCount": 0,
+                "arn": self.group_arn(PREFIX + name) + ":*",
+                "storedBytes": stored,
+                "logGroupClass": "STANDARD",
+                "logGroupArn": self.group_arn(PREFIX + name),
+            }
+            for name, created, stored in self.reader.functions()
+        ]
+        groups = [
+            g
+            for g in groups
+            if g["logGroupName"].startswith(prefix)
+            and (pattern is None or pattern.lower() in g["logGroupName"].lower())
+        ]
         return _page(groups, "logGroups", request, 50)
 
     def describe_log_streams(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -86,21 +99,34 @@ class LogGroupService:
         prefix = _text(request, "logStreamNamePrefix") or ""
         order = _text(request, "orderBy") or "LogStreamName"
         if order not in ("LogStreamName", "LastEventTime"):
-            raise errors.ValidationError.field(order, "orderBy", "Member must satisfy enum "
-                                               "value set: [LogStreamName, LastEventTime]")
+            raise errors.ValidationError.field(
+                order,
+                "orderBy",
+                "Member must satisfy enum value set: [LogStreamName, LastEventTime]",
+            )
         if order == "LastEventTime" and prefix:
-            raise errors.InvalidParameterValue("Cannot order by LastEventTime with a logStreamNamePrefix.")
+            raise errors.InvalidParameterValue(
+                "Cannot order by LastEventTime with a logStreamNamePrefix."
+            )
         self.flush(function)
         group = PREFIX + function
-        streams = [{"logStreamName": name, "creationTime": created,
-                    "firstEventTimestamp": first, "lastEventTimestamp": last,
-                    "lastIngestionTime": last,
-                    "arn": f"{self.group_arn(group)}:log-stream:{name}", "storedBytes": 0}
-                   for name, first, last, created in self.reader.streams(function)
-                   if name.startswith(prefix)]
+        streams = [
+            {
+                "logStreamName": name,
+                "creationTime": created,
+                "firstEventTimestamp": first,
+                "lastEventTimestamp": last,
+                "lastIngestionTime": last,
+                "arn": f"{self.group_arn(group)}:log-stream:{name}",
+                "storedBytes": 0,
+            }
+            for name, first, last, created in self.reader.streams(function)
+            if name.startswith(prefix)
+        ]
         field = "logStreamName" if order == "LogStreamName" else "lastEventTimestamp"
-        streams.sort(key=lambda s: (s[field], s["logStreamName"]),
-                     reverse=bool(request.get("descending")))
+        streams.sort(
+            key=lambda s: (s[field], s["logStreamName"]), reverse=bool(request.get("descending"))
+        )
         return _page(streams, "logStreams", request, 50)
 
     def get_log_events(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -114,36 +140,52 @@ class LogGroupService:
             raise errors.ResourceNotFound(NO_STREAM)
         limit = _limit(request, 10_000)
         start, end = _time(request, "startTime"), _time(request, "endTime")
-        chosen = [i for i, (stamp, _) in enumerate(events)
-                  if (start is None or stamp >= start) and (end is None or stamp < end)]
+        chosen = [
+            i
+            for i, (stamp, _) in enumerate(events)
+            if (start is None or stamp >= start) and (end is None or stamp < end)
+        ]
         token = _text(request, "nextToken")
         if token:
             direction, position = _position(token)
-            chosen = ([i for i in chosen if i >= position][:limit] if direction == "f"
-                      else [i for i in chosen if i < position][-limit:])
+            chosen = (
+                [i for i in chosen if i >= position][:limit]
+                if direction == "f"
+                else [i for i in chosen if i < position][-limit:]
+            )
             if not chosen:
-                return {"events": [], "nextForwardToken": f"f/{position:056d}",
-                        "nextBackwardToken": f"b/{position:056d}"}
+                return {
+                    "events": [],
+                    "nextForwardToken": f"f/{position:056d}",
+                    "nextBackwardToken": f"b/{position:056d}",
+                }
         elif request.get("startFromHead"):
             chosen = chosen[:limit]
         else:
             chosen = chosen[-limit:]
         first = chosen[0] if chosen else len(events)
         after = chosen[-1] + 1 if chosen else len(events)
-        return {"events": [{"timestamp": events[i][0], "message": events[i][1],
-                            "ingestionTime": events[i][0]} for i in chosen],
-                "nextForwardToken": f"f/{after:056d}", "nextBackwardToken": f"b/{first:056d}"}
+        return {
+            "events": [
+                {"timestamp": events[i][0], "message": events[i][1], "ingestionTime": events[i][0]}
+                for i in chosen
+            ],
+            "nextForwardToken": f"f/{after:056d}",
+            "nextBackwardToken": f"b/{first:056d}",
+        }
 
     def filter_log_events(self, request: dict[str, Any]) -> dict[str, Any]:
         function = self._function(request)
         names = request.get("logStreamNames")
         prefix = _text(request, "logStreamNamePrefix")
         if names is not None and prefix is not None:
-            raise errors.InvalidParameterValue("logStreamNames and logStreamNamePrefix are mutually "
-                                   "exclusive.")
+            raise errors.InvalidParameterValue(
+                "logStreamNames and logStreamNamePrefix are mutually exclusive."
+            )
         if names is not None and (not isinstance(names, list) or not 1 <= len(names) <= 100):
-            raise errors.ValidationError.field(names, "logStreamNames", "Member must have "
-                                               "length less than or equal to 100")
+            raise errors.ValidationError.field(
+                names, "logStreamNames", "Member must have length less than or equal to 100"
+            )
         matches = message_filter(_text(request, "filterPattern") or "")
         start, end = _time(request, "startTime"), _time(request, "endTime")
         limit = _limit(request, 10_000)
@@ -152,26 +194,40 @@ class LogGroupService:
         found: list[Event] = []
         searched = []
         for stream, *_ in self.reader.streams(function):
-            if (names is not None and stream not in names) or \
-                    (prefix is not None and not stream.startswith(prefix)):
+            if (names is not None and stream not in names) or (
+                prefix is not None and not stream.startswith(prefix)
+            ):
                 continue
             searched.append({"logStreamName": stream, "searchedCompletely": True})
             for index, (stamp, message) in enumerate(self.reader.events(function, stream) or ()):
                 event = Event(stream, index, stamp, message)
-                if (start is None or stamp >= start) and (end is None or stamp <= end) \
-                        and (after is None or event.key() > after) and matches(message):
+                if (
+                    (start is None or stamp >= start)
+                    and (end is None or stamp <= end)
+                    and (after is None or event.key() > after)
+                    and matches(message)
+                ):
                     found.append(event)
         found.sort(key=Event.key)
         page = found[:limit]
         body: dict[str, Any] = {
-            "events": [{"logStreamName": e.stream, "timestamp": e.timestamp,
-                        "message": e.message, "ingestionTime": e.timestamp,
-                        "eventId": e.event_id} for e in page],
-            "searchedLogStreams": searched}
+            "events": [
+                {
+                    "logStreamName": e.stream,
+                    "timestamp": e.timestamp,
+                    "message": e.message,
+                    "ingestionTime": e.timestamp,
+                    "eventId": e.event_id,
+                }
+                for e in page
+            ],
+            "searchedLogStreams": searched,
+        }
         if len(found) > limit:
             last = page[-1]
-            body["nextToken"] = base64.urlsafe_b64encode(json.dumps(
-                [last.timestamp, last.stream, last.index]).encode()).decode()
+            body["nextToken"] = base64.urlsafe_b64encode(
+                json.dumps([last.timestamp, last.stream, last.index]).encode()
+            ).decode()
         return body
 
     # helpers ------------------------------------------------------------------------------
@@ -181,14 +237,17 @@ class LogGroupService:
         group = _text(request, "logGroupName")
         identifier = _text(request, "logGroupIdentifier")
         if group and identifier:
-            raise errors.InvalidParameterValue("LogGroup name and LogGroup ARN are mutually exclusive "
-                                   "parameters.")
+            raise errors.InvalidParameterValue(
+                "LogGroup name and LogGroup ARN are mutually exclusive parameters."
+            )
         group = group or identifier
         if not group:
-            raise errors.InvalidParameterValue("Should provide either name or ARN of the log group.")
+            raise errors.InvalidParameterValue(
+                "Should provide either name or ARN of the log group."
+            )
         if group.startswith("arn:"):
             group = group.partition(":log-group:")[2].removesuffix(":*")
-        name = group[len(PREFIX):] if group.startswith(PREFIX) else ""
+        name = group[len(PREFIX) :] if group.startswith(PREFIX) else ""
         if not name or "/" in name or not self.reader.has(name):
             raise errors.ResourceNotFound(NO_GROUP)
         return name
@@ -214,16 +273,18 @@ def _time(request: dict[str, Any], key: str) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise errors.ValidationError.field(value, key, "Member must have value greater than "
-                                           "or equal to 0")
+        raise errors.ValidationError.field(
+            value, key, "Member must have value greater than or equal to 0"
+        )
     return value
 
 
 def _limit(request: dict[str, Any], high: int) -> int:
     value = request.get("limit", high)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
-        raise errors.ValidationError.field(value, "limit", "Member must have value less than "
-                                           f"or equal to {high}")
+        raise errors.ValidationError.field(
+            value, "limit", f"Member must have value less than or equal to {high}"
+        )
     return value
 
 
@@ -244,8 +305,9 @@ def _after(token: str | None) -> tuple[int, str, int] | None:
         raise errors.InvalidParameterValue(BAD_TOKEN) from None
 
 
-def _page(items: list[dict[str, Any]], member: str, request: dict[str, Any],
-          high: int) -> dict[str, Any]:
+def _page(
+    items: list[dict[str, Any]], member: str, request: dict[str, Any], high: int
+) -> dict[str, Any]:
     limit = _limit(request, high)
     token = _text(request, "nextToken")
     start = 0
@@ -253,7 +315,7 @@ def _page(items: list[dict[str, Any]], member: str, request: dict[str, Any],
         if not token.isdigit():
             raise errors.InvalidParameterValue(BAD_TOKEN)
         start = int(token)
-    body: dict[str, Any] = {member: items[start:start + limit]}
+    body: dict[str, Any] = {member: items[start : start + limit]}
     if start + limit < len(items):
         body["nextToken"] = str(start + limit)
     return body

@@ -22,9 +22,9 @@ from typing import Any, Protocol
 
 from lamina.domain import arns, errors
 from lamina.domain.mappings import MappingSettings, new_mapping, updated_mapping, user_action
-from lamina.domain.settings import check_tags
 from lamina.domain.model import EventSourceMapping
 from lamina.domain.observed import MappingStatus
+from lamina.domain.settings import check_tags
 from lamina.service.functions import FunctionService
 from lamina.service.ports import Store
 
@@ -45,8 +45,8 @@ class MappingService:
     def __init__(self, store: Store, functions: FunctionService) -> None:
         self.store = store
         self.functions = functions
-        self.runner: PollerRunner | None = None    # runs the pollers (not with --no-pollers)
-        self.sources: PollerRunner | None = None   # checks a new mapping against its source
+        self.runner: PollerRunner | None = None  # runs the pollers (not with --no-pollers)
+        self.sources: PollerRunner | None = None  # checks a new mapping against its source
         self._mappings: dict[str, EventSourceMapping] = {}
         self._seen: dict[str, dict[str, Any]] = {}  # what pollers last saw, per mapping
         self._completing: set[asyncio.Task[None]] = set()  # updates, deletes finishing
@@ -88,8 +88,7 @@ class MappingService:
             current = self._mappings.get(mapping_id)
             if current is not None and mapping.last_modified <= current.last_modified:
                 if self.runner is None:  # the leader's last results, for this engine's API
-                    current = current.replace(
-                        last_processing_result=mapping.last_processing_result)
+                    current = current.replace(last_processing_result=mapping.last_processing_result)
                 self._mappings[mapping_id] = current.replace(tags=mapping.tags)
                 continue
             if mapping.state == "Deleting":
@@ -98,7 +97,8 @@ class MappingService:
                     self._complete(self.runner.stop(mapping_id))
                 continue
             self._mappings[mapping_id] = mapping.replace(
-                state="Enabled" if mapping.enabled else "Disabled")
+                state="Enabled" if mapping.enabled else "Disabled"
+            )
             if self.runner is not None:
                 self._complete(self._restart(mapping_id))
 
@@ -107,8 +107,7 @@ class MappingService:
         mapping = self._mappings.get(mapping_id)
         owner = None if mapping is None else self.functions.owner(mapping.function)
         account = owner or self.functions.account
-        return (f"arn:aws:lambda:{self.functions.region}:{account}:"
-                f"event-source-mapping:{mapping_id}")
+        return f"arn:aws:lambda:{self.functions.region}:{account}:event-source-mapping:{mapping_id}"
 
     def get(self, mapping_id: str) -> EventSourceMapping:
         mapping = self._mappings.get(mapping_id)
@@ -116,21 +115,28 @@ class MappingService:
             raise errors.ResourceNotFound("The resource you requested does not exist.")
         return mapping
 
-    def list(self, event_source_arn: str | None, function: str | None
-             ) -> list[EventSourceMapping]:
+    def list(self, event_source_arn: str | None, function: str | None) -> list[EventSourceMapping]:
         wanted = None
         if function:
             wanted = arns.parse_function_name(function, self.functions.region, None).name
-        return [m for m in sorted(self._mappings.values(), key=lambda m: m.last_modified)
-                if (event_source_arn is None or m.event_source_arn == event_source_arn)
-                and (wanted is None or m.function == wanted)]
+        return [
+            m
+            for m in sorted(self._mappings.values(), key=lambda m: m.last_modified)
+            if (event_source_arn is None or m.event_source_arn == event_source_arn)
+            and (wanted is None or m.function == wanted)
+        ]
 
-    async def create(self, function: str, event_source_arn: str | None,
-                     settings: MappingSettings,
-                     tags: dict[str, str] | None = None) -> EventSourceMapping:
+    async def create(
+        self,
+        function: str,
+        event_source_arn: str | None,
+        settings: MappingSettings,
+        tags: dict[str, str] | None = None,
+    ) -> EventSourceMapping:
         ref = arns.parse_function_name(function, self.functions.region, None)
-        mapping = new_mapping(ref.name, ref.qualifier, event_source_arn, settings,
-                              time.time()).replace(tags=dict(tags or {}))
+        mapping = new_mapping(
+            ref.name, ref.qualifier, event_source_arn, settings, time.time()
+        ).replace(tags=dict(tags or {}))
         check_tags(mapping.tags, len(mapping.tags))
         try:  # AWS checks the settings first, and words a missing function its own way
             config = self.functions.resolve(ref.name, ref.qualifier)
@@ -144,8 +150,9 @@ class MappingService:
         asyncio.get_running_loop().call_soon(self._settle, mapping.uuid)
         return mapping
 
-    async def update(self, mapping_id: str, settings: MappingSettings,
-                     function: str | None) -> EventSourceMapping:
+    async def update(
+        self, mapping_id: str, settings: MappingSettings, function: str | None
+    ) -> EventSourceMapping:
         mapping = self.get(mapping_id)
         name = qualifier = None
         if function is not None:
@@ -168,7 +175,8 @@ class MappingService:
         mapping = self.get(mapping_id)
         if mapping.state not in ("Enabled", "Disabled"):
             raise errors.ResourceInUse(
-                f"Cannot delete the event source mapping because it is in use. {mapping.state}")
+                f"Cannot delete the event source mapping because it is in use. {mapping.state}"
+            )
         deleting = mapping.replace(state="Deleting", state_reason=user_action(mapping.source))
         self._mappings[mapping_id] = deleting
         await self.store.put_mapping(deleting)
@@ -198,17 +206,22 @@ class MappingService:
 
     def _refuse_duplicate(self, mapping: EventSourceMapping) -> None:
         for other in self._mappings.values():
-            if other.event_source_arn == mapping.event_source_arn and \
-                    other.function == mapping.function and other.source != "kafka":
+            if (
+                other.event_source_arn == mapping.event_source_arn
+                and other.function == mapping.function
+                and other.source != "kafka"
+            ):
                 if mapping.source == "sqs":
                     raise errors.ResourceConflict(
                         f'An event source mapping with SQS arn (" {mapping.event_source_arn} ") '
                         f'and function (" {mapping.function} ") already exists. Please update '
-                        f"or delete the existing mapping with UUID {other.uuid}")
+                        f"or delete the existing mapping with UUID {other.uuid}"
+                    )
                 raise errors.ResourceConflict(
                     f'The event source arn (" {mapping.event_source_arn} ") and function '
                     f'(" {mapping.function} ") provided mapping already exists. Please update '
-                    f"or delete the existing mapping with UUID {other.uuid}")
+                    f"or delete the existing mapping with UUID {other.uuid}"
+                )
 
     def _settle(self, mapping_id: str) -> None:
         mapping = self._mappings.get(mapping_id)
@@ -253,7 +266,17 @@ class MappingService:
         self._seen.setdefault(mapping_id, {}).update(seen)
 
     async def mapping_status(self) -> builtins.list[MappingStatus]:
-        return [MappingStatus(
-            m.uuid, m.function, m.event_source_arn, m.state, m.state_reason, m.batch_size,
-            m.last_processing_result, m.last_modified, **self._seen.get(m.uuid, {}))
-            for m in self.list(None, None)]
+        return [
+            MappingStatus(
+                m.uuid,
+                m.function,
+                m.event_source_arn,
+                m.state,
+                m.state_reason,
+                m.batch_size,
+                m.last_processing_result,
+                m.last_modified,
+                **self._seen.get(m.uuid, {}),
+            )
+            for m in self.list(None, None)
+        ]

@@ -13,11 +13,16 @@ from lamina.service.records import Recorder
 
 
 class LogSource(Protocol):
-    def read(self, function: str, since: str | None = None, limit: int = 1000,
-             cursor: dict[str, int] | None = None
-             ) -> tuple[list[tuple[str, str, str]], dict[str, int]]: ...
-    def runs(self, function: str, environment: str, request_id: str,
-             max_lines: int = 500) -> list[list[tuple[str, str]]]: ...
+    def read(
+        self,
+        function: str,
+        since: str | None = None,
+        limit: int = 1000,
+        cursor: dict[str, int] | None = None,
+    ) -> tuple[list[tuple[str, str, str]], dict[str, int]]: ...
+    def runs(
+        self, function: str, environment: str, request_id: str, max_lines: int = 500
+    ) -> list[list[tuple[str, str]]]: ...
 
 
 @dataclass(frozen=True)
@@ -32,26 +37,33 @@ class AttemptLog:
 class ObserveService:
     """Reads attempt records and logs back."""
 
-    def __init__(self, store: Store, recorder: Recorder, logs: LogSource,
-                 flush_logs: Callable[[str], None] = lambda name: None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        recorder: Recorder,
+        logs: LogSource,
+        flush_logs: Callable[[str], None] = lambda name: None,
+    ) -> None:
         self.store = store
         self.recorder = recorder
         self.logs = logs
         self.flush_logs = flush_logs
 
-    async def invocations(self, function: str | None, limit: int,
-                          before: float) -> list[InvocationSummary]:
+    async def invocations(
+        self, function: str | None, limit: int, before: float
+    ) -> list[InvocationSummary]:
         await self.recorder.flush()
         return await self.store.list_invocations(function, limit, before)
 
-    async def timeline(self, request_id: str
-                       ) -> tuple[InvocationSummary | None, list[AttemptRecord]]:
+    async def timeline(
+        self, request_id: str
+    ) -> tuple[InvocationSummary | None, list[AttemptRecord]]:
         await self.recorder.flush()
         return await self.store.get_invocation(request_id)
 
-    def function_logs(self, function: str, since: str | None, limit: int,
-                      cursor: dict[str, int] | None = None
-                      ) -> tuple[list[tuple[str, str, str]], dict[str, int]]:
+    def function_logs(
+        self, function: str, since: str | None, limit: int, cursor: dict[str, int] | None = None
+    ) -> tuple[list[tuple[str, str, str]], dict[str, int]]:
         """Lines of a function's log streams, and the cursor to read on from."""
         self.flush_logs(function)
         return self.logs.read(function, since, limit, cursor)
@@ -64,8 +76,11 @@ class ObserveService:
     def attempt_logs(self, function: str, records: list[AttemptRecord]) -> list[AttemptLog]:
         """The log lines of each attempt in `records` (one invocation's timeline)."""
         self.flush_logs(function)
-        attempts = [r for r in records if r.kind == "attempt"
-                    and str(r.detail.get("environment", "")).isalnum()]
+        attempts = [
+            r
+            for r in records
+            if r.kind == "attempt" and str(r.detail.get("environment", "")).isalnum()
+        ]
         runs: dict[str, list[list[tuple[str, str]]]] = {}
         found = []
         for record in attempts:

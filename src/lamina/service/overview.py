@@ -38,16 +38,23 @@ class FunctionOverview:
     provisioned: list[ProvisionedConfig] = field(default_factory=list)
     environments: list[EnvironmentView] = field(default_factory=list)
     event_configs: list[EventInvokeConfig] = field(default_factory=list)
-    queue: tuple[int, float] | None = None       # (events, oldest age in engine seconds)
+    queue: tuple[int, float] | None = None  # (events, oldest age in engine seconds)
 
 
 class OverviewService:
     """Reads the engine's state for display (see the module docstring)."""
 
-    def __init__(self, functions: FunctionService, provisioned: ProvisionedService,
-                 event_configs: EventConfigService, limiter: ConcurrencyLimiter,
-                 pool: EnvironmentSnapshots, store: Store, clock: Clock,
-                 mappings: MappingSource | None = None) -> None:
+    def __init__(
+        self,
+        functions: FunctionService,
+        provisioned: ProvisionedService,
+        event_configs: EventConfigService,
+        limiter: ConcurrencyLimiter,
+        pool: EnvironmentSnapshots,
+        store: Store,
+        clock: Clock,
+        mappings: MappingSource | None = None,
+    ) -> None:
         self.functions = functions
         self.provisioned = provisioned
         self.event_configs = event_configs
@@ -60,26 +67,34 @@ class OverviewService:
     async def all(self) -> list[FunctionOverview]:
         queues = await self.queues()
         environments = self.pool.snapshot()
-        return [self._overview(config.name, queues, environments)
-                for config in self.functions.list()]
+        return [
+            self._overview(config.name, queues, environments) for config in self.functions.list()
+        ]
 
     async def one(self, name: str) -> FunctionOverview:
         self.functions.entry(name)
         return self._overview(name, await self.queues(), self.pool.snapshot(name))
 
-    def _overview(self, name: str, queues: dict[str, tuple[int, float]],
-                  environments: list[EnvironmentView]) -> FunctionOverview:
+    def _overview(
+        self, name: str, queues: dict[str, tuple[int, float]], environments: list[EnvironmentView]
+    ) -> FunctionOverview:
         return FunctionOverview(
-            self.functions.entry(name), self.limiter.reserved.get(name),
-            self.limiter.in_flight[name], self.provisioned.list(name),
+            self.functions.entry(name),
+            self.limiter.reserved.get(name),
+            self.limiter.in_flight[name],
+            self.provisioned.list(name),
             [env for env in environments if env.function == name],
-            self.event_configs.list(name), queues.get(name))
+            self.event_configs.list(name),
+            queues.get(name),
+        )
 
     async def queues(self) -> dict[str, tuple[int, float]]:
         """function → (async events queued or running, age of the oldest in engine seconds)."""
         now = self.clock.now()
-        return {function: (count, max(0.0, now - oldest))
-                for function, (count, oldest) in (await self.store.queue_stats()).items()}
+        return {
+            function: (count, max(0.0, now - oldest))
+            for function, (count, oldest) in (await self.store.queue_stats()).items()
+        }
 
     async def mapping_status(self, function: str | None = None) -> list[MappingStatus]:
         if self.mappings is None:
@@ -98,5 +113,4 @@ class OverviewService:
         return {**{config.name: (0, 0.0) for config in self.functions.list()}, **found}
 
     def environment_counts(self) -> dict[tuple[str, str, str], int]:
-        return dict(Counter((env.function, env.version, env.state)
-                            for env in self.pool.snapshot()))
+        return dict(Counter((env.function, env.version, env.state) for env in self.pool.snapshot()))

@@ -20,17 +20,20 @@ from lamina.service.functions import FunctionService
 from lamina.service.ports import Store
 from lamina.service.versions import VersionService
 
-_STALE_RESOURCE = ("The Revision Id provided does not match the latest Revision Id. Call the "
-                   "GetResourcePolicy API to retrieve the latest Revision Id")
-_STALE = ("The Revision Id provided does not match the latest Revision Id. Call the GetPolicy "
-          "API to retrieve the latest Revision Id")
+_STALE_RESOURCE = (
+    "The Revision Id provided does not match the latest Revision Id. Call the "
+    "GetResourcePolicy API to retrieve the latest Revision Id"
+)
+_STALE = (
+    "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy "
+    "API to retrieve the latest Revision Id"
+)
 
 
 class PermissionService:
     """The policy operations (see the module docstring)."""
 
-    def __init__(self, store: Store, functions: FunctionService,
-                 versions: VersionService) -> None:
+    def __init__(self, store: Store, functions: FunctionService, versions: VersionService) -> None:
         self.store = store
         self.functions = functions
         self.versions = versions
@@ -49,8 +52,9 @@ class PermissionService:
             raise errors.ResourceNotFound("The resource you requested does not exist.")
         return policy
 
-    def allows(self, function: str, qualifier: str | None, action: str,
-               who: policies.Principal) -> bool:
+    def allows(
+        self, function: str, qualifier: str | None, action: str, who: policies.Principal
+    ) -> bool:
         """Whether the policy of the qualifier called lets `who` do `action` (a version's or
         alias's policy alone grants calls to it, as on AWS)."""
         policy = self._policies.get((function, qualifier or LATEST))
@@ -66,65 +70,86 @@ class PermissionService:
         if target.account not in (None, owner):
             return False
         return owner == account or self.allows(
-            target.name, target.qualifier, "lambda:InvokeFunction",
-            policies.Principal(account, f"arn:aws:iam::{account}:root"))
+            target.name,
+            target.qualifier,
+            "lambda:InvokeFunction",
+            policies.Principal(account, f"arn:aws:iam::{account}:root"),
+        )
 
-    async def add(self, function: str, qualifier: str | None, permission: policies.Permission,
-                  revision_id: str | None) -> dict[str, Any]:
+    async def add(
+        self,
+        function: str,
+        qualifier: str | None,
+        permission: policies.Permission,
+        revision_id: str | None,
+    ) -> dict[str, Any]:
         """Add a statement; return it."""
         policies.check(permission)
         if qualifier == LATEST:
             raise errors.InvalidParameterValue(
-                "We currently do not support adding policies for $LATEST.")
+                "We currently do not support adding policies for $LATEST."
+            )
         own_revision = self._resource_revision(function, qualifier)
         key = (function, qualifier or LATEST)
         current = self._policies.get(key) or ResourcePolicy(function, key[1], own_revision)
-        policies.check_addition(current.statements, permission.statement_id,
-                                current.revision_id, revision_id, _STALE)
+        policies.check_addition(
+            current.statements, permission.statement_id, current.revision_id, revision_id, _STALE
+        )
         statement = policies.statement(permission, self.functions.arn(function, qualifier))
-        await self._save(replace(current, revision_id=str(uuid.uuid4()),
-                                 statements=(*current.statements, statement)))
+        await self._save(
+            replace(
+                current, revision_id=str(uuid.uuid4()), statements=(*current.statements, statement)
+            )
+        )
         return statement
 
-    async def remove(self, function: str, qualifier: str | None, statement_id: str,
-                     revision_id: str | None) -> None:
+    async def remove(
+        self, function: str, qualifier: str | None, statement_id: str, revision_id: str | None
+    ) -> None:
         try:
             self.functions.entry(function)
         except errors.ResourceNotFound:
             raise errors.ResourceNotFound(
-                f"No policy found for: {self.functions.arn(function)}") from None
+                f"No policy found for: {self.functions.arn(function)}"
+            ) from None
         self._resource_revision(function, qualifier)
         current = self._policies.get((function, qualifier or LATEST))
         if current is None:
             raise errors.ResourceNotFound("No policy is associated with the given resource.")
-        kept = policies.without(current.statements, statement_id, current.revision_id,
-                                revision_id, _STALE)
+        kept = policies.without(
+            current.statements, statement_id, current.revision_id, revision_id, _STALE
+        )
         await self._save(replace(current, revision_id=str(uuid.uuid4()), statements=kept))
 
     # PutResourcePolicy and friends: the same policy, set or dropped as a whole ------------
-    async def put_document(self, function: str, qualifier: str | None, text: object,
-                           revision_id: str | None) -> ResourcePolicy:
+    async def put_document(
+        self, function: str, qualifier: str | None, text: object, revision_id: str | None
+    ) -> ResourcePolicy:
         """Replace the policy (AddPermission's statements too) with the given document."""
         version, policy_id, statements = policies.parse_document(text)
         self._current(function, qualifier, revision_id)
-        policy = ResourcePolicy(function, qualifier or LATEST, str(uuid.uuid4()), statements,
-                                version, policy_id)
+        policy = ResourcePolicy(
+            function, qualifier or LATEST, str(uuid.uuid4()), statements, version, policy_id
+        )
         await self._save(policy)
         return policy
 
-    async def delete_document(self, function: str, qualifier: str | None,
-                              revision_id: str | None) -> None:
+    async def delete_document(
+        self, function: str, qualifier: str | None, revision_id: str | None
+    ) -> None:
         self.get(function, qualifier)
         self._current(function, qualifier, revision_id)
         await self.store.delete_policy(function, qualifier or LATEST)
         self._policies.pop((function, qualifier or LATEST), None)
 
-    def _current(self, function: str, qualifier: str | None,
-                 revision_id: str | None) -> ResourcePolicy | None:
+    def _current(
+        self, function: str, qualifier: str | None, revision_id: str | None
+    ) -> ResourcePolicy | None:
         """The policy now (None: none yet), after the checks of a change to it."""
         if qualifier == LATEST:
             raise errors.InvalidParameterValue(
-                "We currently do not support adding policies for $LATEST.")
+                "We currently do not support adding policies for $LATEST."
+            )
         own_revision = self._resource_revision(function, qualifier)
         current = self._policies.get((function, qualifier or LATEST))
         expected = current.revision_id if current is not None else own_revision

@@ -37,7 +37,7 @@ class ProvisionedConfig:
     last_modified: str
     status: str = "IN_PROGRESS"
     reason: str | None = None
-    target: FunctionConfig | None = None   # the version provisioned (an alias's, resolved)
+    target: FunctionConfig | None = None  # the version provisioned (an alias's, resolved)
 
 
 class ProvisionedService:
@@ -87,10 +87,15 @@ class ProvisionedService:
     async def put(self, function: str, qualifier: str | None, requested: int) -> ProvisionedConfig:
         if requested < 1:
             raise errors.ValidationError.field(
-                requested, "provisionedConcurrentExecutions",
-                "Member must have value greater than or equal to 1")
-        qualifier = self._target(function, qualifier, "Provisioned Concurrency Configs cannot be "
-                                 "applied to unpublished function versions.")
+                requested,
+                "provisionedConcurrentExecutions",
+                "Member must have value greater than or equal to 1",
+            )
+        qualifier = self._target(
+            function,
+            qualifier,
+            "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
+        )
         self._check_conflicts(function, qualifier)
         self._check_limits(function, qualifier, requested)
         config = ProvisionedConfig(function, qualifier, requested, timestamp(time.time()))
@@ -104,7 +109,8 @@ class ProvisionedService:
         config = self._configs.get((function, qualifier))
         if config is None:
             raise errors.ProvisionedConfigNotFound(
-                "No Provisioned Concurrency Config found for this function")
+                "No Provisioned Concurrency Config found for this function"
+            )
         return config
 
     def _target(self, function: str, qualifier: str | None, unpublished: str) -> str:
@@ -117,10 +123,12 @@ class ProvisionedService:
         if arns.ALIAS_RE.fullmatch(qualifier):
             if entry is None or qualifier not in entry.aliases:
                 raise errors.ResourceNotFound(
-                    f"Cannot find alias arn: {self.functions.arn(function, qualifier)}")
+                    f"Cannot find alias arn: {self.functions.arn(function, qualifier)}"
+                )
         elif entry is None or qualifier not in entry.versions:
             raise errors.ResourceNotFound(
-                f"Function not found: {self.functions.arn(function, qualifier)}")
+                f"Function not found: {self.functions.arn(function, qualifier)}"
+            )
         return qualifier
 
     def _check_conflicts(self, function: str, qualifier: str) -> None:
@@ -129,32 +137,43 @@ class ProvisionedService:
         alias = entry.aliases.get(qualifier)
         if alias is not None:
             if (function, alias.function_version) in self._configs:
-                raise errors.ResourceConflict("Alias can't be used for Provisioned Concurrency "
-                                              "configuration on an already Provisioned version")
-        elif any((function, a.name) in self._configs for a in entry.aliases.values()
-                 if a.function_version == qualifier):
+                raise errors.ResourceConflict(
+                    "Alias can't be used for Provisioned Concurrency "
+                    "configuration on an already Provisioned version"
+                )
+        elif any(
+            (function, a.name) in self._configs
+            for a in entry.aliases.values()
+            if a.function_version == qualifier
+        ):
             raise errors.ResourceConflict("Version is pointed by a Provisioned Concurrency alias")
 
     def _check_limits(self, function: str, qualifier: str, requested: int) -> None:
         reserved = self.functions.get_concurrency(function)
-        total = requested + sum(c.requested for (f, q), c in self._configs.items()
-                                if f == function and q != qualifier)
+        total = requested + sum(
+            c.requested for (f, q), c in self._configs.items() if f == function and q != qualifier
+        )
         if reserved is not None:
             if total > reserved:
                 raise errors.InvalidParameterValue(
                     "Requested Provisioned Concurrency should not be greater than the "
-                    "reservedConcurrentExecution for function")
+                    "reservedConcurrentExecution for function"
+                )
             return
         unreserved = self.unreserved_limit()
         if total > unreserved:
             raise errors.InvalidParameterValue(
                 "Specified ConcurrentExecutions for function is greater than account's "
-                f"unreserved concurrency [{unreserved}].", typed=False)
+                f"unreserved concurrency [{unreserved}].",
+                typed=False,
+            )
         if unreserved - total < limits.MIN_UNRESERVED:
             raise errors.InvalidParameterValue(
                 "Specified ConcurrentExecutions for function decreases account's "
                 "UnreservedConcurrentExecution below its minimum value of "
-                f"[{limits.MIN_UNRESERVED}].", typed=False)
+                f"[{limits.MIN_UNRESERVED}].",
+                typed=False,
+            )
 
     def list(self, function: str) -> list[ProvisionedConfig]:
         self.functions.entry(function)
@@ -163,9 +182,11 @@ class ProvisionedService:
     def covers(self, function: str, version: str) -> bool:
         """Whether provisioned concurrency is configured for this version of `function`
         (on the version itself or on an alias that points to it)."""
-        return any(f == function and (q == version or (c.target is not None
-                                                       and c.target.version == version))
-                   for (f, q), c in self._configs.items())
+        return any(
+            f == function
+            and (q == version or (c.target is not None and c.target.version == version))
+            for (f, q), c in self._configs.items()
+        )
 
     def total(self, function: str) -> int:
         """The function's provisioned concurrency over all its qualifiers."""
@@ -176,7 +197,8 @@ class ProvisionedService:
             return 0
         try:
             return self.pool.provisioned_ready(
-                self.functions.resolve(config.function, config.qualifier))
+                self.functions.resolve(config.function, config.qualifier)
+            )
         except errors.LaminaError:
             return 0
 

@@ -31,9 +31,15 @@ class RecordObserver(Protocol):
 class Recorder:
     """Collects attempt records and invocation summaries and writes them in batches."""
 
-    def __init__(self, store: Store, clock: Clock, interval: float = 0.2,
-                 max_batch: int = 2000, observer: RecordObserver | None = None,
-                 enabled: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        interval: float = 0.2,
+        max_batch: int = 2000,
+        observer: RecordObserver | None = None,
+        enabled: bool = True,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.observer = observer
@@ -63,13 +69,15 @@ class Recorder:
         self._summaries[summary.request_id] = summary
         self._poke()
 
-    def record(self, request_id: str, kind: str, detail: dict[str, Any],
-               at: float | None = None) -> None:
+    def record(
+        self, request_id: str, kind: str, detail: dict[str, Any], at: float | None = None
+    ) -> None:
         """Append one entry to an invocation's timeline."""
         if not self.enabled:
             return
-        self._records.append(AttemptRecord(request_id, self.clock.now() if at is None else at,
-                                           kind, detail))
+        self._records.append(
+            AttemptRecord(request_id, self.clock.now() if at is None else at, kind, detail)
+        )
         self._poke()
 
     def _poke(self) -> None:

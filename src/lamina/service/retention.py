@@ -20,8 +20,15 @@ log = logging.getLogger("lamina.retention")
 class RecordRetention:
     """Keeps the stored invocations within their age and count (see the module docstring)."""
 
-    def __init__(self, store: Store, clock: Clock, max_age: float | None,
-                 max_rows: int | None, interval: float = 30.0, chunk: int = 2000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        max_age: float | None,
+        max_rows: int | None,
+        interval: float = 30.0,
+        chunk: int = 2000,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.max_age = max_age
@@ -32,8 +39,9 @@ class RecordRetention:
 
     def start(self) -> None:
         if self.max_age or self.max_rows:
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                name="lamina-record-retention")
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="lamina-record-retention"
+            )
 
     async def close(self) -> None:
         if self._task is not None:
@@ -47,8 +55,12 @@ class RecordRetention:
                 if deleted:
                     log.info("retention deleted %d invocation records", deleted)
             except Exception as exc:
-                log.warning("record retention could not run (%s: %s); trying again in %s s",
-                            type(exc).__name__, exc, self.interval)
+                log.warning(
+                    "record retention could not run (%s: %s); trying again in %s s",
+                    type(exc).__name__,
+                    exc,
+                    self.interval,
+                )
             await asyncio.sleep(self.interval)
 
     async def enforce(self) -> int:

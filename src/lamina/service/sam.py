@@ -28,27 +28,30 @@ class _AnyManagedPolicy(dict[str, str]):
         return f"arn:{self.partition}:iam::aws:policy/{name}"
 
 
-def transform(template: dict[str, Any], parameters: dict[str, Any],
-              region: str) -> dict[str, Any]:
+def transform(template: dict[str, Any], parameters: dict[str, Any], region: str) -> dict[str, Any]:
     """The CloudFormation template a SAM template expands to (blocking: run in a thread)."""
     import boto3
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
-    session = boto3.session.Session(region_name=region, aws_access_key_id="lamina",
-                                    aws_secret_access_key="lamina")
+    session = boto3.session.Session(
+        region_name=region, aws_access_key_id="lamina", aws_secret_access_key="lamina"
+    )
     policies = _AnyManagedPolicy("aws")
     with _LOCK:
         translator = Translator(None, Parser(), boto_session=session)
         try:
             result: dict[str, Any] = translator.translate(
-                copy.deepcopy(template), parameter_values=dict(parameters),
-                get_managed_policy_map=lambda: policies)
+                copy.deepcopy(template),
+                parameter_values=dict(parameters),
+                get_managed_policy_map=lambda: policies,
+            )
             return result
         except InvalidDocumentException as exc:
             causes = "; ".join(str(getattr(c, "message", c)) for c in exc.causes) or str(exc)
             raise errors.TemplateError(f"SAM transform failed: {causes}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise errors.TemplateError(f"SAM transform failed: {type(exc).__name__}: {exc}") \
-                from None
+            raise errors.TemplateError(
+                f"SAM transform failed: {type(exc).__name__}: {exc}"
+            ) from None

@@ -36,14 +36,15 @@ from lamina.service.ports import Clock
 
 log = logging.getLogger("lamina.schedules")
 
-LEAD_CHECK_S = 2.0   # real seconds between looks at who leads (and at the store)
+LEAD_CHECK_S = 2.0  # real seconds between looks at who leads (and at the store)
 
 
 class ScheduleService:
     """Create, replace, delete and list schedules; fire them on the engine's clock."""
 
-    def __init__(self, store: Any, async_invoke: AsyncInvokeService, clock: Clock,
-                 region: str, account: str) -> None:
+    def __init__(
+        self, store: Any, async_invoke: AsyncInvokeService, clock: Clock, region: str, account: str
+    ) -> None:
         self.store = store
         self.async_invoke = async_invoke
         self.clock = clock
@@ -60,8 +61,7 @@ class ScheduleService:
         self._wake.set()
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                            name="lamina-schedules")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="lamina-schedules")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -79,13 +79,19 @@ class ScheduleService:
             state = current[1]
         else:
             now = self.clock.now()
-            state = ScheduleState(created=now, next_due=schedules.first_due(schedule, now)
-                                  if schedule.enabled else None)
+            state = ScheduleState(
+                created=now,
+                next_due=schedules.first_due(schedule, now) if schedule.enabled else None,
+            )
             if current is not None:  # the history stays with the name
                 old = current[1]
-                state = dataclasses.replace(state, last_due=old.last_due, fired=old.fired,
-                                            last_request_id=old.last_request_id,
-                                            missed=old.missed)
+                state = dataclasses.replace(
+                    state,
+                    last_due=old.last_due,
+                    fired=old.fired,
+                    last_request_id=old.last_request_id,
+                    missed=old.missed,
+                )
         await self.store.put_schedule(schedule, state)
         self._schedules[schedule.name] = (schedule, state)
         self._wake.set()
@@ -114,12 +120,14 @@ class ScheduleService:
 
     def _target(self, schedule: Schedule) -> arns.FunctionRef:
         try:
-            return arns.parse_function_name(schedule.target_arn, self.region, None,
-                                            field="TargetArn")
+            return arns.parse_function_name(
+                schedule.target_arn, self.region, None, field="TargetArn"
+            )
         except errors.LaminaError as exc:
             raise errors.InvalidParameterValue(
                 f"Schedule {schedule.name}: TargetArn {schedule.target_arn!r} is not a Lambda "
-                f"function of this engine: {exc.message or exc.error_type}") from None
+                f"function of this engine: {exc.message or exc.error_type}"
+            ) from None
 
     # firing ----------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -152,8 +160,11 @@ class ScheduleService:
                 if not await self._fire(schedule, state, now):
                     await self.load()  # another engine or a user changed it: start over
                     return now
-        pending = [st.next_due for s, st in self._schedules.values()
-                   if s.enabled and st.next_due is not None]
+        pending = [
+            st.next_due
+            for s, st in self._schedules.values()
+            if s.enabled and st.next_due is not None
+        ]
         return min(pending) if pending else None
 
     async def _fire(self, schedule: Schedule, state: ScheduleState, now: float) -> bool:
@@ -163,20 +174,30 @@ class ScheduleService:
             return await self._skip_stale(schedule, state, now)
         event, error = self._event(schedule, due)
         after = dataclasses.replace(
-            state, next_due=schedules.next_due(schedule, due), last_due=due, last_error=error,
+            state,
+            next_due=schedules.next_due(schedule, due),
+            last_due=due,
+            last_error=error,
             last_request_id=event.request_id if event else state.last_request_id,
-            fired=state.fired + 1)
+            fired=state.fired + 1,
+        )
         token = uuid.uuid4().hex
         if not await self.store.advance_schedule(schedule.name, due, after, token, event):
             return False
         self._schedules[schedule.name] = (schedule, after)
         if event is not None:
-            self.async_invoke.accepted(event, {
-                "source": f"aws.{schedule.source}", "schedule": schedule.name,
-                "scheduled_time": schedules.iso_z(due)})
+            self.async_invoke.accepted(
+                event,
+                {
+                    "source": f"aws.{schedule.source}",
+                    "schedule": schedule.name,
+                    "scheduled_time": schedules.iso_z(due),
+                },
+            )
         else:
-            log.warning("schedule %s could not invoke %s: %s", schedule.name,
-                        schedule.target_arn, error)
+            log.warning(
+                "schedule %s could not invoke %s: %s", schedule.name, schedule.target_arn, error
+            )
         return True
 
     def _event(self, schedule: Schedule, due: float) -> tuple[AsyncEvent | None, str | None]:
@@ -195,15 +216,24 @@ class ScheduleService:
             missed += 1
         after = dataclasses.replace(state, next_due=due, missed=state.missed + missed)
         assert state.next_due is not None
-        if not await self.store.advance_schedule(schedule.name, state.next_due, after,
-                                                 uuid.uuid4().hex, None):
+        if not await self.store.advance_schedule(
+            schedule.name, state.next_due, after, uuid.uuid4().hex, None
+        ):
             return False
-        log.warning("schedule %s missed %d due times older than 24 h (the engine was down, "
-                    "or its clock jumped)", schedule.name, missed)
+        log.warning(
+            "schedule %s missed %d due times older than 24 h (the engine was down, "
+            "or its clock jumped)",
+            schedule.name,
+            missed,
+        )
         self._schedules[schedule.name] = (schedule, after)
         return True
 
 
 def _same_timing(old: Schedule, new: Schedule) -> bool:
     return (old.expression, old.timezone, old.source, old.enabled) == (
-        new.expression, new.timezone, new.source, new.enabled)
+        new.expression,
+        new.timezone,
+        new.source,
+        new.enabled,
+    )

@@ -21,12 +21,12 @@ from lamina.service.providers.base import DeployContext
 
 @dataclass
 class Plan:
-    original: dict[str, Any]          # the template as sent (packages already uploaded)
-    processed: dict[str, Any]         # after the SAM transform
-    given: dict[str, str]             # parameter overrides as sent
-    values: dict[str, Any]            # every parameter's value
+    original: dict[str, Any]  # the template as sent (packages already uploaded)
+    processed: dict[str, Any]  # after the SAM transform
+    given: dict[str, str]  # parameter overrides as sent
+    values: dict[str, Any]  # every parameter's value
     conditions: dict[str, bool]
-    resources: dict[str, dict[str, Any]]   # those whose condition holds
+    resources: dict[str, dict[str, Any]]  # those whose condition holds
     graph: dict[str, set[str]]
     skipped: dict[str, str] = field(default_factory=dict)  # logical id → type
     exports: dict[str, str] = field(default_factory=dict)  # other stacks' exports
@@ -36,48 +36,79 @@ class Plan:
 
 
 def pseudo_parameters(ctx: DeployContext) -> dict[str, Any]:
-    return {"AWS::Region": ctx.region, "AWS::AccountId": ctx.account,
-            "AWS::StackName": ctx.stack, "AWS::StackId": ctx.stack_id, "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com", "AWS::NotificationARNs": []}
+    return {
+        "AWS::Region": ctx.region,
+        "AWS::AccountId": ctx.account,
+        "AWS::StackName": ctx.stack,
+        "AWS::StackId": ctx.stack_id,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::NotificationARNs": [],
+    }
 
 
 def _shape(document: dict[str, Any]) -> None:
     resources = document.get("Resources")
     if not isinstance(resources, dict) or not resources:
-        raise errors.TemplateError("Template format error: At least one Resources member "
-                                   "must be defined.")
+        raise errors.TemplateError(
+            "Template format error: At least one Resources member must be defined."
+        )
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
-            raise errors.TemplateError(f"Template format error: [/Resources/{logical_id}] "
-                                       "Every Resources object must contain a Type member.")
+            raise errors.TemplateError(
+                f"Template format error: [/Resources/{logical_id}] "
+                "Every Resources object must contain a Type member."
+            )
         if not str(logical_id).isalnum():
-            raise errors.TemplateError(f"Template format error: Resource name {logical_id} is "
-                                       "non alphanumeric.")
+            raise errors.TemplateError(
+                f"Template format error: Resource name {logical_id} is non alphanumeric."
+            )
         properties = resource.get("Properties", {})
         if not isinstance(properties, dict):
             raise errors.TemplateError(f"Resource {logical_id}: Properties must be a mapping")
 
 
-async def prepare(document: dict[str, Any], given: dict[str, str], ctx: DeployContext,
-                  exports: dict[str, str], skip_unsupported: bool,
-                  ssm: dict[str, str]) -> Plan:
+async def prepare(
+    document: dict[str, Any],
+    given: dict[str, str],
+    ctx: DeployContext,
+    exports: dict[str, str],
+    skip_unsupported: bool,
+    ssm: dict[str, str],
+) -> Plan:
     _shape(document)
     definitions = document.get("Parameters") or {}
     values = parameters.resolve_parameters(definitions, given, ssm=lambda name: _ssm(ssm, name))
     processed = copy.deepcopy(document)
     if template.is_sam(document):
         processed = await asyncio.get_running_loop().run_in_executor(
-            None, sam.transform, document, values, ctx.region)
+            None, sam.transform, document, values, ctx.region
+        )
         _shape(processed)
     names = {**values, **pseudo_parameters(ctx)}
-    base = Scope(names, _no_resource, _no_attribute, mappings=processed.get("Mappings") or {},
-                 exports=exports, region=ctx.region)
+    base = Scope(
+        names,
+        _no_resource,
+        _no_attribute,
+        mappings=processed.get("Mappings") or {},
+        exports=exports,
+        region=ctx.region,
+    )
     conditions = intrinsics.conditions(processed.get("Conditions") or {}, base)
-    rules.check(document.get("Rules"), dataclasses.replace(base, conditions=conditions),
-                definitions)
+    rules.check(
+        document.get("Rules"), dataclasses.replace(base, conditions=conditions), definitions
+    )
     resources = _active(processed["Resources"], conditions)
-    plan = Plan(document, processed, dict(given), values, conditions, resources,
-                graph.dependencies(resources, names, conditions), exports=exports)
+    plan = Plan(
+        document,
+        processed,
+        dict(given),
+        values,
+        conditions,
+        resources,
+        graph.dependencies(resources, names, conditions),
+        exports=exports,
+    )
     _types(plan, skip_unsupported)
     await _check_resources(plan, ctx)
     return plan
@@ -85,8 +116,10 @@ async def prepare(document: dict[str, Any], given: dict[str, str], ctx: DeployCo
 
 def _ssm(found: dict[str, str], name: str) -> str:
     if name not in found:
-        raise errors.TemplateError(f"Parameter store has no parameter {name} (an "
-                                   "AWS::SSM::Parameter::Value parameter names it)")
+        raise errors.TemplateError(
+            f"Parameter store has no parameter {name} (an "
+            "AWS::SSM::Parameter::Value parameter names it)"
+        )
     return found[name]
 
 
@@ -103,9 +136,11 @@ def _active(resources: dict[str, Any], conditions: dict[str, bool]) -> dict[str,
     for logical_id, resource in resources.items():
         condition = resource.get("Condition")
         if condition is not None and condition not in conditions:
-            raise errors.TemplateError(f"Template format error: Unresolved dependencies "
-                                       f"[{condition}]. Cannot reference resources in the "
-                                       f"Conditions block of the template ({logical_id})")
+            raise errors.TemplateError(
+                f"Template format error: Unresolved dependencies "
+                f"[{condition}]. Cannot reference resources in the "
+                f"Conditions block of the template ({logical_id})"
+            )
         if condition is None or conditions[condition]:
             out[logical_id] = resource
     return out
@@ -116,26 +151,29 @@ def _types(plan: Plan, skip_unsupported: bool) -> None:
     if unsupported and not skip_unsupported:
         listed = ", ".join(f"{lid} ({kind})" for lid, kind in sorted(unsupported.items()))
         hints = "".join(sorted({_custom_hint(kind) for kind in unsupported.values()} - {""}))
-        raise errors.TemplateError(f"Lamina cannot create these resources: {listed}. Nothing was "
-                                   "created (lamina deploy --skip-unsupported deploys the "
-                                   f"rest).{hints}")
+        raise errors.TemplateError(
+            f"Lamina cannot create these resources: {listed}. Nothing was "
+            "created (lamina deploy --skip-unsupported deploys the "
+            f"rest).{hints}"
+        )
     plan.skipped = unsupported
     for logical_id, needs in plan.graph.items():
         for dependency in sorted(needs & set(unsupported)):
             if logical_id not in unsupported:
                 raise errors.TemplateError(
                     f"Resource {logical_id} refers to {dependency} ({unsupported[dependency]}), "
-                    "which Lamina cannot create: nothing was created")
+                    "which Lamina cannot create: nothing was created"
+                )
 
 
 # CDK's own custom resources, and what to write instead
 _CUSTOM_HINTS = {
     "Custom::LogRetention": "CDK's logRetention: give the function a logGroup "
-                            "(an AWS::Logs::LogGroup with RetentionInDays) instead",
+    "(an AWS::Logs::LogGroup with RetentionInDays) instead",
     "Custom::CDKBucketDeployment": "CDK's BucketDeployment: copy the files with "
-                                   "`aws s3 sync` to the S3 endpoint instead",
+    "`aws s3 sync` to the S3 endpoint instead",
     "Custom::S3AutoDeleteObjects": "CDK's autoDeleteObjects: leave it off (lamina destroy "
-                                   "fails on a bucket that is not empty, as CloudFormation does)",
+    "fails on a bucket that is not empty, as CloudFormation does)",
     "Custom::AWS": "CDK's AwsCustomResource: make the call after the deploy instead",
 }
 
@@ -145,12 +183,15 @@ def _custom_hint(kind: str) -> str:
     if not (kind.startswith("Custom::") or kind == "AWS::CloudFormation::CustomResource"):
         return ""
     hint = _CUSTOM_HINTS.get(kind)
-    return (f" {kind} is a custom resource: CloudFormation runs its provider function with a "
-            "signed response URL, which Lamina does not do" + (f" ({hint})." if hint else "."))
+    return (
+        f" {kind} is a custom resource: CloudFormation runs its provider function with a "
+        "signed response URL, which Lamina does not do" + (f" ({hint})." if hint else ".")
+    )
 
 
 def validation_scope(plan: Plan, ctx: DeployContext) -> Scope:
     """Resources resolve to Pending values; GetAtt names are checked against the provider's."""
+
     def ref(logical_id: str) -> Any:
         return Pending(f"{{{logical_id}}}")
 
@@ -160,12 +201,20 @@ def validation_scope(plan: Plan, ctx: DeployContext) -> Scope:
         if provider is not None and attribute not in provider.attributes:
             raise errors.TemplateError(
                 f"Template error: resource {logical_id} does not support attribute type "
-                f"{attribute} in Fn::GetAtt")
+                f"{attribute} in Fn::GetAtt"
+            )
         return Pending(f"{{{logical_id}.{attribute}}}")
 
-    return Scope({**plan.values, **pseudo_parameters(ctx)}, ref, getatt, plan.conditions,
-                 plan.processed.get("Mappings") or {}, plan.exports, ctx.region,
-                 frozenset(plan.resources))
+    return Scope(
+        {**plan.values, **pseudo_parameters(ctx)},
+        ref,
+        getatt,
+        plan.conditions,
+        plan.processed.get("Mappings") or {},
+        plan.exports,
+        ctx.region,
+        frozenset(plan.resources),
+    )
 
 
 async def _check_resources(plan: Plan, ctx: DeployContext) -> None:
@@ -177,8 +226,11 @@ async def _check_resources(plan: Plan, ctx: DeployContext) -> None:
         if policy not in ("Delete", "Retain", "RetainExceptOnCreate", "Snapshot"):
             raise errors.TemplateError(f"Resource {logical_id}: unknown DeletionPolicy {policy}")
         provider = REGISTRY[resource["Type"]]
-        properties = provider.coerce(intrinsics.resolve(
-            resource.get("Properties") or {}, scope, f"Resources.{logical_id}.Properties"))
+        properties = provider.coerce(
+            intrinsics.resolve(
+                resource.get("Properties") or {}, scope, f"Resources.{logical_id}.Properties"
+            )
+        )
         await provider(ctx).check(logical_id, properties)
     outputs(plan, scope)
 
@@ -191,8 +243,10 @@ def outputs(plan: Plan, scope: Scope) -> list[dict[str, Any]]:
         raise errors.TemplateError("Template format error: Outputs must be a mapping")
     for key, output in definitions.items():
         if not isinstance(output, dict) or "Value" not in output:
-            raise errors.TemplateError(f"Template format error: Output {key} is malformed: "
-                                       "every Outputs member must contain a Value")
+            raise errors.TemplateError(
+                f"Template format error: Output {key} is malformed: "
+                "every Outputs member must contain a Value"
+            )
         condition = output.get("Condition")
         if condition is not None and not plan.conditions.get(condition, False):
             if condition not in plan.conditions:

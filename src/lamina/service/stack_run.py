@@ -41,8 +41,12 @@ class Fenced(Exception):
 class Run:
     """One operation on one stack (create, update, delete, or a recovery of either)."""
 
-    def __init__(self, stack: Stack, ctx: DeployContext,
-                 save: Callable[[Stack, list[StackEvent]], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        ctx: DeployContext,
+        save: Callable[[Stack, list[StackEvent]], Awaitable[None]],
+    ) -> None:
         self.stack = stack
         self.ctx = ctx
         self._save = save
@@ -56,15 +60,29 @@ class Run:
         if text not in self.stack.notices:
             self.stack.notices.append(text)
 
-    async def event(self, logical_id: str, kind: str, status: str,
-                    physical_id: str | None = None, reason: str | None = None) -> None:
+    async def event(
+        self,
+        logical_id: str,
+        kind: str,
+        status: str,
+        physical_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
         """Record a step: the stack as it is now, and its event, in one write. Steps of
         resources made at the same time share writes: whoever writes next takes every event
         waiting (a group commit), and the others find theirs written."""
         self.stack.event_seq += 1
         self.stack.updated_at = time.time()
-        found = StackEvent(self.stack.name, self.stack.event_seq, self.stack.updated_at,
-                           logical_id, kind, status, physical_id, reason)
+        found = StackEvent(
+            self.stack.name,
+            self.stack.event_seq,
+            self.stack.updated_at,
+            logical_id,
+            kind,
+            status,
+            physical_id,
+            reason,
+        )
         self._pending.append(found)
         async with self._writing:
             if not self._pending or found.seq < self._pending[0].seq:
@@ -127,19 +145,24 @@ class Run:
                     raise error
         if failures:
             names = ", ".join(name for name, _ in failures)
-            raise Failed(f"The following resource(s) failed to create or update: "
-                         f"[{names}]. {_reason(failures[0][1])}")
+            raise Failed(
+                f"The following resource(s) failed to create or update: "
+                f"[{names}]. {_reason(failures[0][1])}"
+            )
 
     async def _warm(self, plan: stack_plan.Plan) -> None:
         """Make the AWS clients the plan needs, all at once (each costs tens of ms)."""
-        services = {r["Type"].split("::")[1].lower() for r in plan.resources.values()
-                    if r["Type"].split("::")[1] in ("SQS", "SNS", "DynamoDB", "Kinesis", "S3",
-                                                    "Logs", "SSM")}
-        if self.ctx.iam_endpoint and any(r["Type"].startswith("AWS::IAM::")
-                                         for r in plan.resources.values()):
+        services = {
+            r["Type"].split("::")[1].lower()
+            for r in plan.resources.values()
+            if r["Type"].split("::")[1]
+            in ("SQS", "SNS", "DynamoDB", "Kinesis", "S3", "Logs", "SSM")
+        }
+        if self.ctx.iam_endpoint and any(
+            r["Type"].startswith("AWS::IAM::") for r in plan.resources.values()
+        ):
             services.add("iam")
-        await asyncio.gather(*(self.ctx.aws.client(s) for s in services),
-                             return_exceptions=True)
+        await asyncio.gather(*(self.ctx.aws.client(s) for s in services), return_exceptions=True)
 
     def live_scope(self, plan: stack_plan.Plan) -> Scope:
         resources = self.stack.resources
@@ -150,13 +173,22 @@ class Run:
         def getatt(logical_id: str, attribute: str) -> Any:
             found = resources[logical_id].attributes.get(attribute)
             if found is None:
-                raise errors.TemplateError(f"Template error: {logical_id}.{attribute} has no "
-                                           "value (the resource does not give it here)")
+                raise errors.TemplateError(
+                    f"Template error: {logical_id}.{attribute} has no "
+                    "value (the resource does not give it here)"
+                )
             return found
 
-        return Scope({**plan.values, **stack_plan.pseudo_parameters(self.ctx)}, ref, getatt,
-                     plan.conditions, plan.processed.get("Mappings") or {}, plan.exports,
-                     self.ctx.region, frozenset(plan.resources))
+        return Scope(
+            {**plan.values, **stack_plan.pseudo_parameters(self.ctx)},
+            ref,
+            getatt,
+            plan.conditions,
+            plan.processed.get("Mappings") or {},
+            plan.exports,
+            self.ctx.region,
+            frozenset(plan.resources),
+        )
 
     async def _one(self, plan: stack_plan.Plan, logical_id: str) -> None:
         definition = plan.resources[logical_id]
@@ -165,14 +197,25 @@ class Run:
         retain = definition.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
         if logical_id in plan.skipped:
             self.stack.resources[logical_id] = StackResource(
-                logical_id, kind, None, status="CREATE_SKIPPED", skipped=True, depends=depends,
-                reason=f"Lamina cannot create {kind}: skipped (--skip-unsupported)")
-            await self.event(logical_id, kind, "CREATE_SKIPPED", None,
-                             self.stack.resources[logical_id].reason)
+                logical_id,
+                kind,
+                None,
+                status="CREATE_SKIPPED",
+                skipped=True,
+                depends=depends,
+                reason=f"Lamina cannot create {kind}: skipped (--skip-unsupported)",
+            )
+            await self.event(
+                logical_id, kind, "CREATE_SKIPPED", None, self.stack.resources[logical_id].reason
+            )
             return
-        properties = REGISTRY[kind].coerce(intrinsics.resolve(
-            definition.get("Properties") or {}, self.live_scope(plan),
-            f"Resources.{logical_id}.Properties"))
+        properties = REGISTRY[kind].coerce(
+            intrinsics.resolve(
+                definition.get("Properties") or {},
+                self.live_scope(plan),
+                f"Resources.{logical_id}.Properties",
+            )
+        )
         old = self.stack.resources.get(logical_id)
         async with self._limit:
             if old is None or old.skipped:
@@ -184,18 +227,31 @@ class Run:
         self.stack.resources[logical_id].depends = depends
         self.stack.resources[logical_id].retain = retain
 
-    async def _create(self, logical_id: str, kind: str, properties: dict[str, Any],
-                      action: str, old: StackResource | None) -> None:
+    async def _create(
+        self,
+        logical_id: str,
+        kind: str,
+        properties: dict[str, Any],
+        action: str,
+        old: StackResource | None,
+    ) -> None:
         provider = self.provider(kind)
         name = provider.name(logical_id, properties)
         record = StackResource(logical_id, kind, name, properties)
-        entry = {"action": action, "logical_id": logical_id, "new": record.to_dict(),
-                 "old": old.to_dict() if old is not None else None}
+        entry = {
+            "action": action,
+            "logical_id": logical_id,
+            "new": record.to_dict(),
+            "old": old.to_dict() if old is not None else None,
+        }
         self.stack.journal.append(entry)
         self.stack.resources[logical_id] = record
         before = "UPDATE_IN_PROGRESS" if action == "replace" else "CREATE_IN_PROGRESS"
-        why = "Requested update requires the creation of a new physical resource; hence " \
-              "creating one." if action == "replace" else None
+        why = (
+            "Requested update requires the creation of a new physical resource; hence creating one."
+            if action == "replace"
+            else None
+        )
         await self.event(logical_id, kind, before, None, why)
         try:
             made = await provider.create(logical_id, properties, name)
@@ -210,21 +266,39 @@ class Run:
         await self.event(logical_id, kind, record.status, record.physical_id)
 
     async def _update(self, old: StackResource, properties: dict[str, Any]) -> None:
-        entry = {"action": "update", "logical_id": old.logical_id, "old": old.to_dict(),
-                 "new": None}
+        entry = {
+            "action": "update",
+            "logical_id": old.logical_id,
+            "old": old.to_dict(),
+            "new": None,
+        }
         self.stack.journal.append(entry)
         await self.event(old.logical_id, old.type, "UPDATE_IN_PROGRESS", old.physical_id)
         try:
             made = await self.provider(old.type).update(old, properties)
         except (ProviderError, errors.LaminaError) as exc:
             # what it may have become: a rollback puts the old properties back over these
-            entry["new"] = StackResource(old.logical_id, old.type, old.physical_id, properties,
-                                         old.attributes, "UPDATE_FAILED").to_dict()
-            await self.event(old.logical_id, old.type, "UPDATE_FAILED", old.physical_id,
-                             _reason(exc))
+            entry["new"] = StackResource(
+                old.logical_id,
+                old.type,
+                old.physical_id,
+                properties,
+                old.attributes,
+                "UPDATE_FAILED",
+            ).to_dict()
+            await self.event(
+                old.logical_id, old.type, "UPDATE_FAILED", old.physical_id, _reason(exc)
+            )
             raise Failed(_reason(exc)) from None
-        record = StackResource(old.logical_id, old.type, made.physical_id, properties,
-                               made.attributes, "UPDATE_COMPLETE", depends=old.depends)
+        record = StackResource(
+            old.logical_id,
+            old.type,
+            made.physical_id,
+            properties,
+            made.attributes,
+            "UPDATE_COMPLETE",
+            depends=old.depends,
+        )
         entry["new"] = record.to_dict()
         self.stack.resources[old.logical_id] = record
         await self.event(old.logical_id, old.type, "UPDATE_COMPLETE", record.physical_id)
@@ -234,8 +308,11 @@ class Run:
         """Delete what the new template dropped, and the old resources of replacements."""
         if plan is not None:
             gone = [r for lid, r in self.stack.resources.items() if lid not in plan.resources]
-            replaced = [StackResource.from_dict(e["old"]) for e in self.stack.journal
-                        if e["action"] == "replace" and e["old"] is not None]
+            replaced = [
+                StackResource.from_dict(e["old"])
+                for e in self.stack.journal
+                if e["action"] == "replace" and e["old"] is not None
+            ]
             self.stack.options["cleanup"] = [r.to_dict() for r in (*gone, *replaced)]
             for record in gone:
                 del self.stack.resources[record.logical_id]
@@ -273,8 +350,9 @@ class Run:
             async with self._limit:
                 await self.provider(record.type).delete(record)
         except (ProviderError, errors.LaminaError) as exc:
-            await self.event(record.logical_id, record.type, "DELETE_FAILED", record.physical_id,
-                             _reason(exc))
+            await self.event(
+                record.logical_id, record.type, "DELETE_FAILED", record.physical_id, _reason(exc)
+            )
             return False
         if not cleanup:
             self.stack.resources.pop(record.logical_id, None)
@@ -283,8 +361,9 @@ class Run:
 
     # after failure: roll back ----------------------------------------------------------
     async def rollback(self, reason: str, creating: bool) -> None:
-        await self.status("ROLLBACK_IN_PROGRESS" if creating else "UPDATE_ROLLBACK_IN_PROGRESS",
-                          reason)
+        await self.status(
+            "ROLLBACK_IN_PROGRESS" if creating else "UPDATE_ROLLBACK_IN_PROGRESS", reason
+        )
         ok = True
         for entry in reversed(self.stack.journal):
             ok = await self._undo(entry) and ok

@@ -40,9 +40,17 @@ REPLACEABLE = ("ROLLBACK_COMPLETE", "DELETE_COMPLETE")
 class StackService:
     """See the module docstring."""
 
-    def __init__(self, store: Any, functions: Any, aws: Any, region: str, account: str,
-                 iam_endpoint: bool, services: dict[str, Any] | None = None,
-                 cluster: Any = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        functions: Any,
+        aws: Any,
+        region: str,
+        account: str,
+        iam_endpoint: bool,
+        services: dict[str, Any] | None = None,
+        cluster: Any = None,
+    ) -> None:
         self.store = store
         self.functions = functions
         self.aws = aws
@@ -55,8 +63,9 @@ class StackService:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._live: dict[str, Stack] = {}  # the stacks this engine is running, by name
         # this engine among engines sharing the store (None: it is alone)
-        self.cluster = cluster if cluster is not None and getattr(cluster, "shared", False) \
-            else None
+        self.cluster = (
+            cluster if cluster is not None and getattr(cluster, "shared", False) else None
+        )
         self.engine_id: str | None = self.cluster.engine_id if self.cluster else None
         self._recovering = asyncio.Lock()
         self._sweeps: set[asyncio.Task[None]] = set()
@@ -64,8 +73,9 @@ class StackService:
 
     # reading ---------------------------------------------------------------------------
     async def list(self, include_deleted: bool = False) -> list[Stack]:
-        return [s for s in await self.store.list_stacks()
-                if include_deleted or s.status not in GONE]
+        return [
+            s for s in await self.store.list_stacks() if include_deleted or s.status not in GONE
+        ]
 
     async def find(self, name: str) -> Stack | None:
         live = self._live.get(name)
@@ -92,50 +102,76 @@ class StackService:
         return [k for k in keys if await self.store.get_package(k) is None]
 
     # operations ------------------------------------------------------------------------
-    async def deploy(self, name: str, document: dict[str, Any], given: dict[str, str],
-                     skip_unsupported: bool = False,
-                     account: str | None = None) -> tuple[Stack, bool]:
+    async def deploy(
+        self,
+        name: str,
+        document: dict[str, Any],
+        given: dict[str, str],
+        skip_unsupported: bool = False,
+        account: str | None = None,
+    ) -> tuple[Stack, bool]:
         """Check and start a deploy; (the stack, whether anything is to change)."""
         _check_name(name)
         async with self._preparing:
             existing = await self.find(name)
             if existing is not None and existing.in_progress:
-                raise errors.TemplateError(f"Stack:{existing.stack_id} is in "
-                                           f"{existing.status} state and can not be updated.")
+                raise errors.TemplateError(
+                    f"Stack:{existing.stack_id} is in "
+                    f"{existing.status} state and can not be updated."
+                )
             updating = existing is not None and existing.status not in REPLACEABLE
-            stack_id = existing.stack_id if updating and existing else stack_arn(
-                self.region, account or self.account, name, str(uuid.uuid4()))
+            stack_id = (
+                existing.stack_id
+                if updating and existing
+                else stack_arn(self.region, account or self.account, name, str(uuid.uuid4()))
+            )
             ctx = self.context(name, stack_id)
             plan = await stack_plan.prepare(
-                document, given, ctx, await self._exports(name), skip_unsupported,
-                await self._ssm(document.get("Parameters"), given))
+                document,
+                given,
+                ctx,
+                await self._exports(name),
+                skip_unsupported,
+                await self._ssm(document.get("Parameters"), given),
+            )
             if updating and existing is not None and _unchanged(existing, plan):
                 return existing, False
             if existing is not None and not updating:
                 await self.store.delete_stack(existing.name, existing.stack_id)
-            stack = self._begin(existing if updating else None, name, stack_id, plan,
-                                skip_unsupported)
+            stack = self._begin(
+                existing if updating else None, name, stack_id, plan, skip_unsupported
+            )
             run = Run(stack, ctx, self._save)
             await self._first(run, stack.status)  # durable before it is acknowledged
             self._start(run, run.deploy(plan))
         return stack, True
 
-    def _begin(self, existing: Stack | None, name: str, stack_id: str,
-               plan: stack_plan.Plan, skip_unsupported: bool) -> Stack:
+    def _begin(
+        self,
+        existing: Stack | None,
+        name: str,
+        stack_id: str,
+        plan: stack_plan.Plan,
+        skip_unsupported: bool,
+    ) -> Stack:
         now = time.time()
         if existing is None:
             stack = Stack(name, stack_id, "CREATE_IN_PROGRESS", plan.processed, created_at=now)
         else:
             stack = existing
-            stack.previous = {"template": existing.template, "parameters": existing.parameters,
-                              "outputs": existing.outputs,
-                              "original": existing.options.get("original"),
-                              "given": existing.options.get("given")}
+            stack.previous = {
+                "template": existing.template,
+                "parameters": existing.parameters,
+                "outputs": existing.outputs,
+                "original": existing.options.get("original"),
+                "given": existing.options.get("given"),
+            }
             stack.status = "UPDATE_IN_PROGRESS"
         stack.template = plan.processed
         stack.parameters = parameters.shown(plan.processed.get("Parameters") or {}, plan.values)
-        stack.options.update(original=plan.original, given=plan.given,
-                             skip_unsupported=skip_unsupported)
+        stack.options.update(
+            original=plan.original, given=plan.given, skip_unsupported=skip_unsupported
+        )
         stack.notices = []
         stack.journal = []
         stack.updated_at = now
@@ -147,8 +183,10 @@ class StackService:
         try:
             await run.status(status)
         except Fenced:
-            raise errors.TemplateError(f"Stack:{run.stack.stack_id} is in progress on another "
-                                       "engine and can not be changed now.") from None
+            raise errors.TemplateError(
+                f"Stack:{run.stack.stack_id} is in progress on another "
+                "engine and can not be changed now."
+            ) from None
 
     async def _save(self, stack: Stack, events: builtins.list[StackEvent]) -> None:
         if self.engine_id is None:
@@ -162,8 +200,9 @@ class StackService:
             if stack.status in GONE:
                 raise errors.TemplateError(f"Stack with id {name} does not exist")
             if stack.in_progress:
-                raise errors.TemplateError(f"Stack:{stack.stack_id} is in {stack.status} "
-                                           "state and can not be deleted now.")
+                raise errors.TemplateError(
+                    f"Stack:{stack.stack_id} is in {stack.status} state and can not be deleted now."
+                )
             stack.options["engine"] = self.engine_id
             run = Run(stack, self.context(name, stack.stack_id), self._save)
             await self._first(run, "DELETE_IN_PROGRESS")
@@ -194,16 +233,20 @@ class StackService:
                     stack.options["engine"] = self.engine_id
                     if not await self.store.claim_stack(stack, owner):
                         continue  # another engine claimed it first
-                log.warning("stack %s was %s when its engine stopped: finishing it",
-                            stack.name, stack.status)
+                log.warning(
+                    "stack %s was %s when its engine stopped: finishing it",
+                    stack.name,
+                    stack.status,
+                )
                 run = Run(stack, self.context(stack.name, stack.stack_id), self._save)
                 self._start(run, _recovery(run))
 
     def recover_soon(self) -> None:
         """An engine sharing the store died: take over its stacks (cluster callback)."""
         if self.engine_id is not None and self._serving:
-            task = asyncio.get_running_loop().create_task(self._recover_logged(),
-                                                          name="stack recovery")
+            task = asyncio.get_running_loop().create_task(
+                self._recover_logged(), name="stack recovery"
+            )
             self._sweeps.add(task)
             task.add_done_callback(self._sweeps.discard)
 
@@ -239,17 +282,29 @@ class StackService:
         self._live[name] = run.stack
 
         self._running[name] = asyncio.get_running_loop().create_task(
-            guarded(), name=f"stack {name}")
+            guarded(), name=f"stack {name}"
+        )
 
     # helpers ---------------------------------------------------------------------------
     def context(self, name: str, stack_id: str) -> DeployContext:
         """What a stack's providers use: they act as the account its StackId carries."""
         account = stack_account(stack_id) or self.account
-        lambda_api = self.lambda_api if account == self.account else \
-            self.lambda_api.as_account(account)
-        return DeployContext(name, stack_id, self.region, account, lambda_api,
-                             self.aws, self.store.get_package, self._system_tags,
-                             lambda text: None, self.iam_endpoint, self.services)
+        lambda_api = (
+            self.lambda_api if account == self.account else self.lambda_api.as_account(account)
+        )
+        return DeployContext(
+            name,
+            stack_id,
+            self.region,
+            account,
+            lambda_api,
+            self.aws,
+            self.store.get_package,
+            self._system_tags,
+            lambda text: None,
+            self.iam_endpoint,
+            self.services,
+        )
 
     async def _system_tags(self, function: str, tags: dict[str, str] | None) -> None:
         """Tags the function about to be created carries (None: the create failed)."""
@@ -263,8 +318,9 @@ class StackService:
         return exports
 
     async def _ssm(self, definitions: Any, given: dict[str, str]) -> dict[str, str]:
-        names = parameters.ssm_parameters(definitions if isinstance(definitions, dict) else {},
-                                          given)
+        names = parameters.ssm_parameters(
+            definitions if isinstance(definitions, dict) else {}, given
+        )
         found = {}
         for name in sorted(set(names.values())):
             try:
@@ -284,15 +340,16 @@ async def _recovery(run: Run) -> None:
         await run.cleanup(None, "UPDATE_COMPLETE")
     else:
         creating = status in ("CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
-        await run.rollback("The engine stopped during the operation: rolled back",
-                           creating)
+        await run.rollback("The engine stopped during the operation: rolled back", creating)
 
 
 def _unchanged(stack: Stack, plan: stack_plan.Plan) -> bool:
-    return stack.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE") \
-        and stack.template == plan.processed \
-        and stack.options.get("given") == plan.given \
+    return (
+        stack.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
+        and stack.template == plan.processed
+        and stack.options.get("given") == plan.given
         and all(not r.skipped or r.logical_id in plan.skipped for r in stack.resources.values())
+    )
 
 
 def _check_name(name: str) -> None:
@@ -300,4 +357,5 @@ def _check_name(name: str) -> None:
         raise errors.TemplateError(
             f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy "
             "constraint: Member must satisfy regular expression pattern: "
-            "[a-zA-Z][-a-zA-Z0-9]*")
+            "[a-zA-Z][-a-zA-Z0-9]*"
+        )

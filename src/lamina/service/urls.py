@@ -26,8 +26,7 @@ _NO_RESOURCE = "The resource you requested does not exist."
 class UrlService:
     """The function URL operations (see the module docstring)."""
 
-    def __init__(self, store: Store, functions: FunctionService,
-                 versions: VersionService) -> None:
+    def __init__(self, store: Store, functions: FunctionService, versions: VersionService) -> None:
         self.store = store
         self.functions = functions
         self.versions = versions
@@ -56,8 +55,9 @@ class UrlService:
         self._key(function, None)
         return [c for k, c in sorted(self._configs.items()) if k[0] == function]
 
-    async def create(self, function: str, qualifier: str | None, auth_type: Any, cors: Any,
-                     invoke_mode: Any) -> FunctionUrlConfig:
+    async def create(
+        self, function: str, qualifier: str | None, auth_type: Any, cors: Any, invoke_mode: Any
+    ) -> FunctionUrlConfig:
         urls.check_auth_type(auth_type, required=True)
         urls.check_invoke_mode(invoke_mode)
         checked_cors = urls.check_cors(cors)
@@ -66,15 +66,23 @@ class UrlService:
             raise errors.ResourceConflict(
                 f"Failed to create function url config for [functionArn = "
                 f"{self.functions.arn(function, qualifier)}]. Error message:  FunctionUrlConfig "
-                "exists for this Lambda function")
+                "exists for this Lambda function"
+            )
         now = time.time()
-        config = FunctionUrlConfig(function, key[1], urls.new_url_id(), auth_type,
-                                   invoke_mode, checked_cors, now, now)
+        config = FunctionUrlConfig(
+            function, key[1], urls.new_url_id(), auth_type, invoke_mode, checked_cors, now, now
+        )
         await self._save(config)
         return config
 
-    async def update(self, function: str, qualifier: str | None, auth_type: Any = _UNSET,
-                     cors: Any = _UNSET, invoke_mode: Any = _UNSET) -> FunctionUrlConfig:
+    async def update(
+        self,
+        function: str,
+        qualifier: str | None,
+        auth_type: Any = _UNSET,
+        cors: Any = _UNSET,
+        invoke_mode: Any = _UNSET,
+    ) -> FunctionUrlConfig:
         """Change what was given (a member left out keeps its value)."""
         self._key(function, qualifier)
         current = self.get(function, qualifier)
@@ -116,8 +124,9 @@ class UrlService:
         self._configs[(config.function, config.qualifier)] = config
         self._by_id[config.url_id] = config
 
-    def _key(self, function: str, qualifier: str | None,
-             missing: str = "Function does not exist") -> tuple[str, str]:
+    def _key(
+        self, function: str, qualifier: str | None, missing: str = "Function does not exist"
+    ) -> tuple[str, str]:
         """The (function, qualifier) a URL operation names; the 404 AWS answers when the
         function or alias does not exist (Create, Update and List word it `missing`; Get and
         Delete as for a missing configuration)."""

@@ -43,10 +43,13 @@ class CodeStore:
         from S3 may be larger: only its unzipped size is limited)."""
         if direct and len(data) > limits.ZIPPED_CODE:
             raise errors.RequestTooLarge(
-                f"Zipped size must be smaller than {limits.ZIPPED_CODE} bytes")
+                f"Zipped size must be smaller than {limits.ZIPPED_CODE} bytes"
+            )
         digest = hashlib.sha256(data)
         key = digest.hexdigest()
-        package = Package(base64.b64encode(digest.digest()).decode(), len(data), key, self.tree(key))
+        package = Package(
+            base64.b64encode(digest.digest()).decode(), len(data), key, self.tree(key)
+        )
         _build(package.root, lambda staging: _unpack(data, staging))
         return package
 
@@ -64,20 +67,24 @@ class CodeStore:
 
     def unzipped_size(self, key: str) -> int:
         """Bytes of the unpacked files of a package (Lambda's 250 MB counts these)."""
-        return sum(path.lstat().st_size for path in self.tree(key).rglob("*")
-                   if path.is_file() and not path.is_symlink())
+        return sum(
+            path.lstat().st_size
+            for path in self.tree(key).rglob("*")
+            if path.is_file() and not path.is_symlink()
+        )
 
     def merged(self, keys: list[str]) -> Path:
         """The packages `keys` (unpacked already) laid over one another in order, as Lambda
         extracts layers into /opt: a later one's files replace an earlier one's. Built once
         per ordered list, under `layers/<sha256 of the keys>/`. Blocking: run it in a thread."""
+
         def lay(staging: Path) -> None:
             for key in keys:
                 _lay_over(self.tree(key), staging)
+
         target = self.root / "layers" / hashlib.sha256(" ".join(keys).encode()).hexdigest()
         _build(target, lay)
         return target
-
 
     @staticmethod
     def lay(sources: list[Path], target: Path) -> Path:
@@ -157,7 +164,8 @@ def _unpack_entries(data: bytes, target: Path) -> None:
         raise errors.InvalidParameterValue(BAD_ZIP) from None
     if len(entries) > limits.MAX_ZIP_ENTRIES:
         raise errors.InvalidParameterValue(
-            f"Lamina refuses packages of more than {limits.MAX_ZIP_ENTRIES} files.")
+            f"Lamina refuses packages of more than {limits.MAX_ZIP_ENTRIES} files."
+        )
     budget = [limits.UNZIPPED_CODE]
     links: list[tuple[Path, str]] = []
     for entry in entries:
@@ -177,7 +185,8 @@ def _unpack_entries(data: bytes, target: Path) -> None:
     for path, _ in links:  # again with every link in place, so chains cannot leave the tree
         if not _resolved(path, path.relative_to(target)).is_relative_to(root):
             raise errors.InvalidParameterValue(
-                f"{BAD_ZIP} Symbolic link '{path.relative_to(target)}' points outside the package.")
+                f"{BAD_ZIP} Symbolic link '{path.relative_to(target)}' points outside the package."
+            )
 
 
 def _resolved(path: Path, name: Path) -> Path:
@@ -185,8 +194,7 @@ def _resolved(path: Path, name: Path) -> Path:
     try:
         return path.resolve()
     except (RuntimeError, OSError):  # "Symlink loop" (RuntimeError on Python 3.11/3.12)
-        raise errors.InvalidParameterValue(
-            f"{BAD_ZIP} Symbolic link '{name}' is a loop.") from None
+        raise errors.InvalidParameterValue(f"{BAD_ZIP} Symbolic link '{name}' is a loop.") from None
 
 
 def _safe_path(name: str, target: Path) -> Path:
@@ -198,8 +206,9 @@ def _safe_path(name: str, target: Path) -> Path:
     return path
 
 
-def _extract_file(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, path: Path,
-                  budget: list[int]) -> None:
+def _extract_file(
+    archive: zipfile.ZipFile, entry: zipfile.ZipInfo, path: Path, budget: list[int]
+) -> None:
     written = 0
     limit = max(entry.compress_size, 1) * limits.MAX_COMPRESSION_RATIO + 1_048_576
     try:
@@ -209,22 +218,28 @@ def _extract_file(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, path: Path,
                 budget[0] -= len(chunk)
                 if budget[0] < 0:
                     raise errors.InvalidParameterValue(
-                        f"Unzipped size must be smaller than {limits.UNZIPPED_CODE} bytes")
+                        f"Unzipped size must be smaller than {limits.UNZIPPED_CODE} bytes"
+                    )
                 if written > limit:
                     raise errors.InvalidParameterValue(
                         f"{BAD_ZIP} Entry '{entry.filename}' expands more than "
-                        f"{limits.MAX_COMPRESSION_RATIO} times (a zip bomb).")
+                        f"{limits.MAX_COMPRESSION_RATIO} times (a zip bomb)."
+                    )
                 sink.write(chunk)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
         raise errors.InvalidParameterValue(BAD_ZIP) from None
 
 
 def _make_link(path: Path, link_target: str, root: Path) -> None:
-    resolved = _resolved(path.parent / link_target, path.relative_to(root)) \
-        if not link_target.startswith("/") else None
+    resolved = (
+        _resolved(path.parent / link_target, path.relative_to(root))
+        if not link_target.startswith("/")
+        else None
+    )
     if resolved is None or not resolved.is_relative_to(root.resolve()):
         raise errors.InvalidParameterValue(
-            f"{BAD_ZIP} Symbolic link '{path.relative_to(root)}' points outside the package.")
+            f"{BAD_ZIP} Symbolic link '{path.relative_to(root)}' points outside the package."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() or path.is_symlink():
         path.unlink()

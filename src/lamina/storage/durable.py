@@ -22,22 +22,45 @@ ExecutionRow = tuple[str, str, str, str, str, float, float | None]
 
 
 def _columns(ex: Execution, writer: str) -> dict[str, Any]:
-    return {"arn": ex.arn, "function": ex.function, "version": ex.version, "name": ex.name,
-            "status": ex.status, "started_at": ex.started_at, "ended_at": ex.ended_at,
-            "due_at": ex.next_due(), "expires_at": ex.expires_at, "doc": ex.to_json(),
-            "writer": writer}
+    return {
+        "arn": ex.arn,
+        "function": ex.function,
+        "version": ex.version,
+        "name": ex.name,
+        "status": ex.status,
+        "started_at": ex.started_at,
+        "ended_at": ex.ended_at,
+        "due_at": ex.next_due(),
+        "expires_at": ex.expires_at,
+        "doc": ex.to_json(),
+        "writer": writer,
+    }
 
 
 def _parts(ex: Execution, writer: str) -> list[tuple[str, Any]]:
     """The changed operations and the new events of `ex`, as store steps."""
     steps: list[tuple[str, Any]] = []
-    ops = [{"arn": ex.arn, "id": op_id, "position": ex.operations[op_id]["_Position"],
-            "writer": writer, "doc": json.dumps(ex.operations[op_id], separators=(",", ":"))}
-           for op_id in ex.dirty]
+    ops = [
+        {
+            "arn": ex.arn,
+            "id": op_id,
+            "position": ex.operations[op_id]["_Position"],
+            "writer": writer,
+            "doc": json.dumps(ex.operations[op_id], separators=(",", ":")),
+        }
+        for op_id in ex.dirty
+    ]
     if ops:
         steps.append(("put_execution_operation", ops))
-    events = [{"arn": ex.arn, "event_id": event["EventId"], "writer": writer,
-               "doc": json.dumps(event, separators=(",", ":"))} for event in ex.new_events]
+    events = [
+        {
+            "arn": ex.arn,
+            "event_id": event["EventId"],
+            "writer": writer,
+            "doc": json.dumps(event, separators=(",", ":")),
+        }
+        for event in ex.new_events
+    ]
     if events:
         steps.append(("add_execution_event", events))
     return steps
@@ -64,14 +87,14 @@ class DurableSql:
     async def insert_execution(self, ex: Execution) -> bool:
         """Store a new execution; False if its function already has one of that name."""
         writer = uuid.uuid4().hex
-        rows, *_ = await self._change(("insert_execution", _columns(ex, writer)),
-                                      *_parts(ex, writer))
+        rows, *_ = await self._change(
+            ("insert_execution", _columns(ex, writer)), *_parts(ex, writer)
+        )
         if rows:
             ex.saved()
         return bool(rows)
 
-    async def get_execution(self, arn: str, operations: Any = None
-                            ) -> tuple[int, Execution] | None:
+    async def get_execution(self, arn: str, operations: Any = None) -> tuple[int, Execution] | None:
         """The execution (its row) and the operations asked for: None, `all` (every one, in
         the order they started), ids, or a function of the row that says which."""
         rows = await self._query("get_execution", {"arn": arn})
@@ -80,8 +103,10 @@ class DurableSql:
         ex = Execution.from_json(rows[0][1])
         wanted = _wanted(ex, operations)
         if wanted is all:
-            ex.load([json.loads(r[0]) for r in
-                     await self._query("execution_operations", {"arn": arn})], complete=True)
+            ex.load(
+                [json.loads(r[0]) for r in await self._query("execution_operations", {"arn": arn})],
+                complete=True,
+            )
         elif wanted:
             found = []
             for op_id in wanted:
@@ -97,14 +122,16 @@ class DurableSql:
     async def update_execution(self, ex: Execution, seq: int) -> bool:
         """Write `ex` if the row is still at `seq`; False if someone changed it first."""
         writer = uuid.uuid4().hex
-        rows, *_ = await self._change(("update_execution", {**_columns(ex, writer), "seq": seq}),
-                                      *_parts(ex, writer))
+        rows, *_ = await self._change(
+            ("update_execution", {**_columns(ex, writer), "seq": seq}), *_parts(ex, writer)
+        )
         if rows:
             ex.saved()
         return bool(rows)
 
-    async def execution_events(self, arn: str, offset: int, limit: int,
-                               reverse: bool) -> list[dict[str, Any]]:
+    async def execution_events(
+        self, arn: str, offset: int, limit: int, reverse: bool
+    ) -> list[dict[str, Any]]:
         name = "execution_events_reversed" if reverse else "execution_events"
         rows = await self._query(name, {"arn": arn, "offset": offset, "limit": limit})
         return [json.loads(r[0]) for r in rows]
@@ -123,9 +150,11 @@ class DurableSql:
         return [r[0] for r in await self._query("running_executions")]
 
     async def purge_executions(self, now: float) -> int:
-        *_, rows = await self._change(("purge_execution_operations", {"now": now}),
-                                      ("purge_execution_events", {"now": now}),
-                                      ("purge_executions", {"now": now}))
+        *_, rows = await self._change(
+            ("purge_execution_operations", {"now": now}),
+            ("purge_execution_events", {"now": now}),
+            ("purge_executions", {"now": now}),
+        )
         return len(rows)
 
 
@@ -134,8 +163,8 @@ class DurableMemory:
 
     def __init__(self) -> None:
         self.executions: dict[str, tuple[int, str]] = {}
-        self.execution_ops: dict[str, dict[str, str]] = {}    # arn → id → doc, in order
-        self.execution_log: dict[str, list[str]] = {}         # arn → events
+        self.execution_ops: dict[str, dict[str, str]] = {}  # arn → id → doc, in order
+        self.execution_log: dict[str, list[str]] = {}  # arn → events
 
     def _write(self, ex: Execution, seq: int) -> None:
         self.executions[ex.arn] = (seq, ex.to_json())
@@ -146,14 +175,16 @@ class DurableMemory:
         ex.saved()
 
     async def insert_execution(self, ex: Execution) -> bool:
-        if any(Execution.from_json(doc).name == ex.name and Execution.from_json(doc).function
-               == ex.function for _, doc in self.executions.values()):
+        if any(
+            Execution.from_json(doc).name == ex.name
+            and Execution.from_json(doc).function == ex.function
+            for _, doc in self.executions.values()
+        ):
             return False
         self._write(ex, 1)
         return True
 
-    async def get_execution(self, arn: str, operations: Any = None
-                            ) -> tuple[int, Execution] | None:
+    async def get_execution(self, arn: str, operations: Any = None) -> tuple[int, Execution] | None:
         found = self.executions.get(arn)
         if found is None:
             return None
@@ -161,8 +192,10 @@ class DurableMemory:
         ops = self.execution_ops.get(arn, {})
         wanted = _wanted(ex, operations)
         if wanted is all:
-            ex.load(sorted((json.loads(doc) for doc in ops.values()),
-                           key=lambda op: op["_Position"]), complete=True)
+            ex.load(
+                sorted((json.loads(doc) for doc in ops.values()), key=lambda op: op["_Position"]),
+                complete=True,
+            )
         elif wanted:
             ex.load([json.loads(ops[i]) for i in wanted if i in ops])
         return found[0], ex
@@ -181,24 +214,29 @@ class DurableMemory:
         self._write(ex, seq + 1)
         return True
 
-    async def execution_events(self, arn: str, offset: int, limit: int,
-                               reverse: bool) -> list[dict[str, Any]]:
+    async def execution_events(
+        self, arn: str, offset: int, limit: int, reverse: bool
+    ) -> list[dict[str, Any]]:
         events = self.execution_log.get(arn, [])
         ordered = list(reversed(events)) if reverse else events
-        return [json.loads(e) for e in ordered[offset:offset + limit]]
+        return [json.loads(e) for e in ordered[offset : offset + limit]]
 
     def _all(self) -> list[Execution]:
         return [Execution.from_json(doc) for _, doc in self.executions.values()]
 
     async def list_executions(self, function: str) -> list[ExecutionRow]:
-        found = sorted((e for e in self._all() if e.function == function),
-                       key=lambda e: (e.started_at, e.arn))
-        return [(e.arn, e.function, e.version, e.name, e.status, e.started_at, e.ended_at)
-                for e in found]
+        found = sorted(
+            (e for e in self._all() if e.function == function), key=lambda e: (e.started_at, e.arn)
+        )
+        return [
+            (e.arn, e.function, e.version, e.name, e.status, e.started_at, e.ended_at)
+            for e in found
+        ]
 
     async def due_executions(self, now: float, limit: int) -> list[str]:
-        due = sorted((at, e.arn) for e in self._all()
-                     if (at := e.next_due()) is not None and at <= now)
+        due = sorted(
+            (at, e.arn) for e in self._all() if (at := e.next_due()) is not None and at <= now
+        )
         return [arn for _, arn in due[:limit]]
 
     async def next_execution_due(self) -> float | None:

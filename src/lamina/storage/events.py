@@ -19,8 +19,9 @@ _COMPACT = (",", ":")
 class EventsQueries:
     """Schedules, HTTP APIs and the clock anchor (see the module docstring)."""
 
-    async def _query(self, name: str, params: dict[str, Any] | None = None
-                     ) -> list[tuple[Any, ...]]:
+    async def _query(
+        self, name: str, params: dict[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
     async def _change(self, *steps: Any) -> list[list[tuple[Any, ...]]]:
@@ -34,17 +35,29 @@ class EventsQueries:
         await self._change(("delete_schedule", {"name": name}))
 
     async def list_schedules(self) -> list[tuple[Schedule, ScheduleState]]:
-        return [(Schedule(**json.loads(r[0])), ScheduleState(**json.loads(r[1])))
-                for r in await self._query("list_schedules")]
+        return [
+            (Schedule(**json.loads(r[0])), ScheduleState(**json.loads(r[1])))
+            for r in await self._query("list_schedules")
+        ]
 
-    async def advance_schedule(self, name: str, due: float, state: ScheduleState,
-                               token: str, event: AsyncEvent | None) -> bool:
+    async def advance_schedule(
+        self, name: str, due: float, state: ScheduleState, token: str, event: AsyncEvent | None
+    ) -> bool:
         """Move a schedule past its due time `due` (and queue `event` for it) in one
         transaction, unless `due` is no longer its next due time (another engine fired it,
         or a user changed the schedule): then nothing is written and False is returned."""
-        steps: list[tuple[str, Any]] = [("advance_schedule", {
-            "name": name, "due": due, "next_due": state.next_due, "token": token,
-            "state": json.dumps(dataclasses.asdict(state), separators=_COMPACT)})]
+        steps: list[tuple[str, Any]] = [
+            (
+                "advance_schedule",
+                {
+                    "name": name,
+                    "due": due,
+                    "next_due": state.next_due,
+                    "token": token,
+                    "state": json.dumps(dataclasses.asdict(state), separators=_COMPACT),
+                },
+            )
+        ]
         if event is not None:
             steps.append(("enqueue_scheduled_event", {**rows.event_row(event), "token": token}))
         steps.append(("schedule_advanced", {"token": token}))
@@ -53,9 +66,15 @@ class EventsQueries:
 
     # HTTP APIs -----------------------------------------------------------------------
     async def put_http_api(self, api: HttpApi) -> None:
-        await self._change(("put_http_api", {
-            "api_id": api.api_id,
-            "config": json.dumps(apis.to_wire(api), separators=_COMPACT)}))
+        await self._change(
+            (
+                "put_http_api",
+                {
+                    "api_id": api.api_id,
+                    "config": json.dumps(apis.to_wire(api), separators=_COMPACT),
+                },
+            )
+        )
 
     async def delete_http_api(self, api_id: str) -> None:
         await self._change(("delete_http_api", {"api_id": api_id}))
@@ -73,14 +92,21 @@ class EventsQueries:
         return (float(found[0][0]), float(found[0][1]), str(found[0][2])) if found else None
 
     async def put_engine_clock(self, engine_time: float, wall_time: float, scale: str) -> None:
-        await self._change(("put_engine_clock", {"engine_time": engine_time,
-                                                 "wall_time": wall_time, "scale": scale}))
+        await self._change(
+            (
+                "put_engine_clock",
+                {"engine_time": engine_time, "wall_time": wall_time, "scale": scale},
+            )
+        )
 
 
 def schedule_row(schedule: Schedule, state: ScheduleState) -> dict[str, Any]:
-    return {"name": schedule.name, "next_due": state.next_due,
-            "config": json.dumps(dataclasses.asdict(schedule), separators=_COMPACT),
-            "state": json.dumps(dataclasses.asdict(state), separators=_COMPACT)}
+    return {
+        "name": schedule.name,
+        "next_due": state.next_due,
+        "config": json.dumps(dataclasses.asdict(schedule), separators=_COMPACT),
+        "state": json.dumps(dataclasses.asdict(state), separators=_COMPACT),
+    }
 
 
 class EventsMemory:
@@ -101,8 +127,9 @@ class EventsMemory:
     async def list_schedules(self) -> list[tuple[Schedule, ScheduleState]]:
         return [self.schedules[k] for k in sorted(self.schedules)]
 
-    async def advance_schedule(self, name: str, due: float, state: ScheduleState,
-                               token: str, event: AsyncEvent | None) -> bool:
+    async def advance_schedule(
+        self, name: str, due: float, state: ScheduleState, token: str, event: AsyncEvent | None
+    ) -> bool:
         current = self.schedules.get(name)
         if current is None or current[1].next_due != due:
             return False

@@ -11,8 +11,6 @@ from lamina.domain.capacity import CapacityProvider
 from lamina.domain.code_signing import CodeSigningConfig
 from lamina.domain.debug import DebugSettings
 from lamina.domain.layers import LAYER_RACE, LayerVersion
-from lamina.domain.stacks import IN_PROGRESS, Stack, StackEvent
-from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
     Alias,
     AsyncEvent,
@@ -26,6 +24,8 @@ from lamina.domain.model import (
     ResourcePolicy,
 )
 from lamina.domain.observed import InvocationFilter
+from lamina.domain.stacks import IN_PROGRESS, Stack, StackEvent
+from lamina.domain.urls import FunctionUrlConfig
 from lamina.storage.durable import DurableMemory
 from lamina.storage.events import EventsMemory
 
@@ -59,7 +59,9 @@ class MemoryStore(EventsMemory, DurableMemory):
         self.code_signing: dict[str, CodeSigningConfig] = {}
         self.debug_modes: dict[tuple[str, str], DebugSettings] = {}
         self.providers: dict[str, CapacityProvider] = {}
-        self.call_results: dict[tuple[str, str, str], tuple[str, str, InvocationOutcome, float]] = {}
+        self.call_results: dict[
+            tuple[str, str, str], tuple[str, str, InvocationOutcome, float]
+        ] = {}
         self.stacks: dict[str, dict[str, Any]] = {}
         self.stack_events: dict[str, list[StackEvent]] = {}
 
@@ -78,8 +80,9 @@ class MemoryStore(EventsMemory, DurableMemory):
     async def close(self) -> None:
         return None
 
-    async def create_function(self, config: FunctionConfig, tags: dict[str, str],
-                              created_at: float) -> None:
+    async def create_function(
+        self, config: FunctionConfig, tags: dict[str, str], created_at: float
+    ) -> None:
         if config.name in self.functions:
             raise errors.ResourceConflict(f"Function already exist: {config.name}")
         self.functions[config.name] = dict(tags)
@@ -92,8 +95,7 @@ class MemoryStore(EventsMemory, DurableMemory):
         self.functions.pop(name, None)
         for key in [k for k in self.versions if k[0] == name]:
             del self.versions[key]
-        for table in (self.event_configs, self.aliases, self.provisioned, self.policies,
-                      self.urls):
+        for table in (self.event_configs, self.aliases, self.provisioned, self.policies, self.urls):
             for key in [k for k in table if k[0] == name]:
                 del table[key]
         self.reserved.pop(name, None)
@@ -108,17 +110,27 @@ class MemoryStore(EventsMemory, DurableMemory):
     async def list_reserved_concurrency(self) -> dict[str, int]:
         return dict(self.reserved)
 
-    async def put_call_result(self, function: str, qualifier: str, invocation_id: str,
-                              request_id: str, executed_version: str,
-                              outcome: InvocationOutcome, finished_at: float,
-                              keep_after: float) -> None:
+    async def put_call_result(
+        self,
+        function: str,
+        qualifier: str,
+        invocation_id: str,
+        request_id: str,
+        executed_version: str,
+        outcome: InvocationOutcome,
+        finished_at: float,
+        keep_after: float,
+    ) -> None:
         for key in [k for k, v in self.call_results.items() if v[3] < keep_after]:
             del self.call_results[key]
-        self.call_results.setdefault((function, qualifier, invocation_id),
-                                     (request_id, executed_version, outcome, finished_at))
+        self.call_results.setdefault(
+            (function, qualifier, invocation_id),
+            (request_id, executed_version, outcome, finished_at),
+        )
 
-    async def get_call_result(self, function: str, qualifier: str, invocation_id: str,
-                              not_before: float) -> tuple[str, str, InvocationOutcome] | None:
+    async def get_call_result(
+        self, function: str, qualifier: str, invocation_id: str, not_before: float
+    ) -> tuple[str, str, InvocationOutcome] | None:
         found = self.call_results.get((function, qualifier, invocation_id))
         if found is None or found[3] < not_before:
             return None
@@ -152,8 +164,9 @@ class MemoryStore(EventsMemory, DurableMemory):
     async def list_aliases(self) -> list[Alias]:
         return [self.aliases[k] for k in sorted(self.aliases)]
 
-    async def put_provisioned(self, function: str, qualifier: str, requested: int,
-                              last_modified: str) -> None:
+    async def put_provisioned(
+        self, function: str, qualifier: str, requested: int, last_modified: str
+    ) -> None:
         self.provisioned[(function, qualifier)] = (requested, last_modified)
 
     async def delete_provisioned(self, function: str, qualifier: str) -> None:
@@ -198,27 +211,34 @@ class MemoryStore(EventsMemory, DurableMemory):
     async def list_function_tags(self) -> dict[str, dict[str, str]]:
         return copy.deepcopy(self.functions)
 
-    async def set_function_tags(self, name: str, tags: dict[str, str],
-                                latest: FunctionConfig) -> None:
+    async def set_function_tags(
+        self, name: str, tags: dict[str, str], latest: FunctionConfig
+    ) -> None:
         if name in self.functions:
             self.functions[name] = dict(tags)
             self.versions[(name, latest.version)] = latest
 
-    async def write_records(self, summaries: list[InvocationSummary],
-                            records: list[AttemptRecord]) -> None:
+    async def write_records(
+        self, summaries: list[InvocationSummary], records: list[AttemptRecord]
+    ) -> None:
         for summary in summaries:
             self.invocations[summary.request_id] = dataclasses.replace(summary)
         self.records.extend(records)
 
-    async def list_invocations(self, function: str | None, limit: int,
-                               before: float) -> list[InvocationSummary]:
-        found = [s for s in self.invocations.values()
-                 if (function is None or s.function == function) and s.accepted_at < before]
+    async def list_invocations(
+        self, function: str | None, limit: int, before: float
+    ) -> list[InvocationSummary]:
+        found = [
+            s
+            for s in self.invocations.values()
+            if (function is None or s.function == function) and s.accepted_at < before
+        ]
         found.sort(key=lambda s: s.accepted_at, reverse=True)
         return found[:limit]
 
-    async def get_invocation(self, request_id: str
-                             ) -> tuple[InvocationSummary | None, list[AttemptRecord]]:
+    async def get_invocation(
+        self, request_id: str
+    ) -> tuple[InvocationSummary | None, list[AttemptRecord]]:
         summary = self.invocations.get(request_id)
         records = [r for r in self.records if r.request_id == request_id]
         if summary is not None and summary.timeline:
@@ -238,11 +258,17 @@ class MemoryStore(EventsMemory, DurableMemory):
                 found[event.function] = found.get(event.function, 0) + 1
         return found
 
-    async def claim_events(self, function: str, now: float, limit: int, owner: str,
-                           lease_until: float) -> list[AsyncEvent]:
-        due = sorted((e for e, o, _ in self.events.values()
-                      if o is None and e.function == function and e.due_at <= now),
-                     key=lambda e: e.due_at)[:limit]
+    async def claim_events(
+        self, function: str, now: float, limit: int, owner: str, lease_until: float
+    ) -> list[AsyncEvent]:
+        due = sorted(
+            (
+                e
+                for e, o, _ in self.events.values()
+                if o is None and e.function == function and e.due_at <= now
+            ),
+            key=lambda e: e.due_at,
+        )[:limit]
         for event in due:
             self.events[event.request_id] = (event, owner, lease_until)
         return [dataclasses.replace(e) for e in due]
@@ -353,10 +379,13 @@ class MemoryStore(EventsMemory, DurableMemory):
     async def enqueue_delivery(self, delivery: Delivery) -> None:
         self.deliveries[delivery.id] = (dataclasses.replace(delivery), None, None)
 
-    async def claim_deliveries(self, now: float, limit: int, owner: str,
-                               lease_until: float) -> list[Delivery]:
-        due = sorted((d for d, o, _ in self.deliveries.values() if o is None and d.due_at <= now),
-                     key=lambda d: d.due_at)[:limit]
+    async def claim_deliveries(
+        self, now: float, limit: int, owner: str, lease_until: float
+    ) -> list[Delivery]:
+        due = sorted(
+            (d for d, o, _ in self.deliveries.values() if o is None and d.due_at <= now),
+            key=lambda d: d.due_at,
+        )[:limit]
         for delivery in due:
             self.deliveries[delivery.id] = (delivery, owner, lease_until)
         return [dataclasses.replace(d) for d in due]
@@ -370,18 +399,23 @@ class MemoryStore(EventsMemory, DurableMemory):
 
     # invocation lists and retention ------------------------------------------------------
     async def find_invocations(self, wanted: InvocationFilter) -> list[InvocationSummary]:
-        found = [s for s in self.invocations.values()
-                 if wanted.matches(s.function, s.invocation_type, s.status, s.accepted_at)]
+        found = [
+            s
+            for s in self.invocations.values()
+            if wanted.matches(s.function, s.invocation_type, s.status, s.accepted_at)
+        ]
         found.sort(key=lambda s: s.accepted_at, reverse=True)
-        return [dataclasses.replace(s, timeline=None) for s in found[:wanted.limit]]
+        return [dataclasses.replace(s, timeline=None) for s in found[: wanted.limit]]
 
     async def invocation_cutoff(self, keep: int) -> float | None:
         times = sorted((s.accepted_at for s in self.invocations.values()), reverse=True)
         return times[keep - 1] if len(times) >= keep else None
 
     async def purge_invocations(self, before: float, limit: int) -> int:
-        oldest = sorted((s for s in self.invocations.values() if s.accepted_at < before),
-                        key=lambda s: s.accepted_at)[:limit]
+        oldest = sorted(
+            (s for s in self.invocations.values() if s.accepted_at < before),
+            key=lambda s: s.accepted_at,
+        )[:limit]
         gone = {s.request_id for s in oldest}
         for request_id in gone:
             del self.invocations[request_id]
@@ -393,23 +427,27 @@ class MemoryStore(EventsMemory, DurableMemory):
         self.stacks[stack.name] = copy.deepcopy(stack.to_dict())
         self.stack_events.setdefault(stack.stack_id, []).extend(events or [])
 
-    async def put_stack_owned(self, stack: Stack, events: list[StackEvent], engine: str
-                              ) -> bool:
+    async def put_stack_owned(self, stack: Stack, events: list[StackEvent], engine: str) -> bool:
         stored = self.stacks.get(stack.name)
-        if stored is not None and stored["status"] in IN_PROGRESS and \
-                stored["options"].get("engine") != engine:
+        if (
+            stored is not None
+            and stored["status"] in IN_PROGRESS
+            and stored["options"].get("engine") != engine
+        ):
             return False
         await self.put_stack(stack, events)
         return True
 
     async def claim_stack(self, stack: Stack, previous: str | None) -> bool:
         stored = self.stacks.get(stack.name)
-        if stored is None or stored["stack_id"] != stack.stack_id or \
-                stored["status"] not in IN_PROGRESS or \
-                stored["options"].get("engine") != previous:
+        if (
+            stored is None
+            or stored["stack_id"] != stack.stack_id
+            or stored["status"] not in IN_PROGRESS
+            or stored["options"].get("engine") != previous
+        ):
             return False
-        self.stacks[stack.name] = {**copy.deepcopy(stack.to_dict()),
-                                   "status": stored["status"]}
+        self.stacks[stack.name] = {**copy.deepcopy(stack.to_dict()), "status": stored["status"]}
         return True
 
     async def delete_stack(self, name: str, stack_id: str) -> None:
@@ -426,8 +464,7 @@ class MemoryStore(EventsMemory, DurableMemory):
         self.debug_modes[(settings.function, settings.version)] = settings
 
     async def delete_debug_mode(self, function: str, version: str | None = None) -> None:
-        for key in [k for k in self.debug_modes
-                    if k[0] == function and version in (None, k[1])]:
+        for key in [k for k in self.debug_modes if k[0] == function and version in (None, k[1])]:
             del self.debug_modes[key]
 
     async def list_debug_modes(self) -> list[DebugSettings]:

@@ -35,23 +35,52 @@ log = logging.getLogger("lamina.postgres")
 Rows = list[tuple[Any, ...]]
 CHANNEL = "lamina"
 _MIGRATION_LOCK = 7_420_731  # pg_advisory_xact_lock key: one engine migrates at a time
-_ROLE_LOCKS = 7_420_732      # pg_try_advisory_lock(key, role): one engine per role
+_ROLE_LOCKS = 7_420_732  # pg_try_advisory_lock(key, role): one engine per role
 # Changes other engines must hear about; the payload is the name of the query that made it.
-NOTIFIED = frozenset((
-    "enqueue_event", "reschedule_event", "enqueue_delivery", "insert_function", "put_version",
-    "delete_function", "set_reserved_concurrency", "put_event_config", "delete_event_config",
-    "put_mapping", "delete_mapping", "settle_mapping", "set_function_tags", "put_policy",
-    "delete_policy", "put_function_url", "delete_function_url", "insert_layer_version",
-    "put_layer_version", "put_schedule", "delete_schedule", "advance_schedule",
-    "enqueue_scheduled_event", "put_http_api", "delete_http_api",
-    "put_provisioned", "delete_provisioned", "put_code_signing_config",
-    "delete_code_signing_config",
-    "insert_capacity_provider", "put_capacity_provider", "delete_capacity_provider",
-    # engines sharing the store (storage.cluster): results others wait for, calls that ended
-    # without one, claims of a dead engine given back
-    "put_call_result", "unregister_call", "release_dead_events", "release_dead_deliveries",
-    "release_expired_events", "release_expired_deliveries",
-))
+NOTIFIED = frozenset(
+    (
+        "enqueue_event",
+        "reschedule_event",
+        "enqueue_delivery",
+        "insert_function",
+        "put_version",
+        "delete_function",
+        "set_reserved_concurrency",
+        "put_event_config",
+        "delete_event_config",
+        "put_mapping",
+        "delete_mapping",
+        "settle_mapping",
+        "set_function_tags",
+        "put_policy",
+        "delete_policy",
+        "put_function_url",
+        "delete_function_url",
+        "insert_layer_version",
+        "put_layer_version",
+        "put_schedule",
+        "delete_schedule",
+        "advance_schedule",
+        "enqueue_scheduled_event",
+        "put_http_api",
+        "delete_http_api",
+        "put_provisioned",
+        "delete_provisioned",
+        "put_code_signing_config",
+        "delete_code_signing_config",
+        "insert_capacity_provider",
+        "put_capacity_provider",
+        "delete_capacity_provider",
+        # engines sharing the store (storage.cluster): results others wait for, calls that ended
+        # without one, claims of a dead engine given back
+        "put_call_result",
+        "unregister_call",
+        "release_dead_events",
+        "release_dead_deliveries",
+        "release_expired_events",
+        "release_expired_deliveries",
+    )
+)
 
 
 class PostgresStore(ClusterQueries, SqlStore):
@@ -65,9 +94,15 @@ class PostgresStore(ClusterQueries, SqlStore):
         self._sql = queries.load("postgres")
         # A call waits at most 5 s for a connection: while PostgreSQL is down, requests fail
         # promptly (500 ServiceException) instead of hanging.
-        self._pool = AsyncConnectionPool(url, min_size=1, max_size=10, open=False, timeout=5,
-                                         kwargs={"autocommit": True},
-                                         check=AsyncConnectionPool.check_connection)
+        self._pool = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=10,
+            open=False,
+            timeout=5,
+            kwargs={"autocommit": True},
+            check=AsyncConnectionPool.check_connection,
+        )
         self._listener: asyncio.Task[None] | None = None
         self._leader: psycopg.AsyncConnection[Any] | None = None  # holds the roles' locks
         self._roles: set[str] = set()
@@ -101,8 +136,9 @@ class PostgresStore(ClusterQueries, SqlStore):
                         await cursor.execute(self._sql[name], params)
                         results.append(await cursor.fetchall() if cursor.description else [])
                 if name in NOTIFIED:
-                    await conn.execute("SELECT pg_notify(%s, %s)",
-                                       (CHANNEL, f"{name}:{self.origin}"))
+                    await conn.execute(
+                        "SELECT pg_notify(%s, %s)", (CHANNEL, f"{name}:{self.origin}")
+                    )
         return results
 
     # lifecycle -----------------------------------------------------------------------
@@ -110,7 +146,9 @@ class PostgresStore(ClusterQueries, SqlStore):
         await self._pool.open(wait=True, timeout=30)
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            await conn.execute("CREATE TABLE IF NOT EXISTS lamina_schema (version INTEGER NOT NULL)")
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS lamina_schema (version INTEGER NOT NULL)"
+            )
             cursor = await conn.execute("SELECT version FROM lamina_schema")
             applied = {row[0] for row in await cursor.fetchall()}
             for number, sql in queries.migrations("postgres"):
@@ -139,12 +177,14 @@ class PostgresStore(ClusterQueries, SqlStore):
             if self._leader is None or self._leader.closed:
                 self._roles.clear()
                 self._leader = await psycopg.AsyncConnection.connect(
-                    self.url, autocommit=True, connect_timeout=5)
+                    self.url, autocommit=True, connect_timeout=5
+                )
             if role in self._roles:
                 await self._leader.execute("SELECT 1")  # still connected: still holding it
                 return True
-            cursor = await self._leader.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
-                                                (_ROLE_LOCKS, role))
+            cursor = await self._leader.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_ROLE_LOCKS, role)
+            )
             row = await cursor.fetchone()
             if row and row[0]:
                 self._roles.add(role)
@@ -172,7 +212,8 @@ class PostgresStore(ClusterQueries, SqlStore):
         store (`own`: by this one), and `on_change("reconnected", False)` after the
         notification connection was (re)opened: changes may have been missed meanwhile."""
         self._listener = asyncio.get_running_loop().create_task(
-            self._listen(on_change), name="lamina-postgres-listen")
+            self._listen(on_change), name="lamina-postgres-listen"
+        )
 
     async def _listen(self, on_change: Callable[[str, bool], Any]) -> None:
         delay = 0.1
@@ -196,4 +237,5 @@ class PostgresStore(ClusterQueries, SqlStore):
 def _unavailable(exc: Exception) -> errors.StoreUnavailable:
     return errors.StoreUnavailable(
         f"Lamina's store (PostgreSQL) is unavailable: {str(exc).strip() or type(exc).__name__}. "
-        "Nothing was changed; try again.")
+        "Nothing was changed; try again."
+    )

@@ -8,8 +8,6 @@ from typing import Any
 
 from lamina.domain.capacity import CapacityProvider
 from lamina.domain.layers import LayerVersion
-from lamina.domain.stacks import Stack, StackEvent
-from lamina.domain.urls import FunctionUrlConfig
 from lamina.domain.model import (
     Alias,
     AsyncEvent,
@@ -20,11 +18,16 @@ from lamina.domain.model import (
     InvocationSummary,
     ResourcePolicy,
 )
+from lamina.domain.stacks import Stack, StackEvent
+from lamina.domain.urls import FunctionUrlConfig
 
 
 def version_row(config: FunctionConfig) -> dict[str, Any]:
-    return {"name": config.name, "version": config.version,
-            "config": json.dumps(config.to_dict(), separators=(",", ":"))}
+    return {
+        "name": config.name,
+        "version": config.version,
+        "config": json.dumps(config.to_dict(), separators=(",", ":")),
+    }
 
 
 def config_from_row(text: str) -> FunctionConfig:
@@ -33,13 +36,21 @@ def config_from_row(text: str) -> FunctionConfig:
 
 def summary_row(summary: InvocationSummary) -> dict[str, Any]:
     return {
-        "request_id": summary.request_id, "function": summary.function,
-        "qualifier": summary.qualifier, "invocation_type": summary.invocation_type,
-        "accepted_at": summary.accepted_at, "status": summary.status,
-        "finished_at": summary.finished_at, "attempts": summary.attempts,
-        "error_type": summary.error_type, "duration_ms": summary.duration_ms,
-        "timeline": None if summary.timeline is None else json.dumps(
-            [[r.at, r.kind, r.detail] for r in summary.timeline], separators=(",", ":")),
+        "request_id": summary.request_id,
+        "function": summary.function,
+        "qualifier": summary.qualifier,
+        "invocation_type": summary.invocation_type,
+        "accepted_at": summary.accepted_at,
+        "status": summary.status,
+        "finished_at": summary.finished_at,
+        "attempts": summary.attempts,
+        "error_type": summary.error_type,
+        "duration_ms": summary.duration_ms,
+        "timeline": None
+        if summary.timeline is None
+        else json.dumps(
+            [[r.at, r.kind, r.detail] for r in summary.timeline], separators=(",", ":")
+        ),
     }
 
 
@@ -47,29 +58,44 @@ def summary_from_row(row: tuple[Any, ...]) -> InvocationSummary:
     """A summary (with its embedded timeline when the row has one)."""
     timeline = None
     if len(row) > 10 and row[10]:
-        timeline = [AttemptRecord(row[0], at, kind, detail)
-                    for at, kind, detail in json.loads(row[10])]
+        timeline = [
+            AttemptRecord(row[0], at, kind, detail) for at, kind, detail in json.loads(row[10])
+        ]
     summary = InvocationSummary(*row[:10])
     summary.timeline = timeline
     return summary
 
 
 def record_row(record: AttemptRecord) -> dict[str, Any]:
-    return {"request_id": record.request_id, "at": record.at, "kind": record.kind,
-            "detail": json.dumps(record.detail, separators=(",", ":"))}
+    return {
+        "request_id": record.request_id,
+        "at": record.at,
+        "kind": record.kind,
+        "detail": json.dumps(record.detail, separators=(",", ":")),
+    }
 
 
 def event_row(event: AsyncEvent) -> dict[str, Any]:
-    return {"request_id": event.request_id, "function": event.function,
-            "qualifier": event.qualifier, "payload": event.payload,
-            "accepted_at": event.accepted_at, "due_at": event.due_at,
-            "invocations": event.invocations, "throttles": event.throttles,
-            "trace_id": event.trace_id, "tenant_id": event.tenant_id}
+    return {
+        "request_id": event.request_id,
+        "function": event.function,
+        "qualifier": event.qualifier,
+        "payload": event.payload,
+        "accepted_at": event.accepted_at,
+        "due_at": event.due_at,
+        "invocations": event.invocations,
+        "throttles": event.throttles,
+        "trace_id": event.trace_id,
+        "tenant_id": event.tenant_id,
+    }
 
 
 def event_config_row(config: EventInvokeConfig) -> dict[str, Any]:
-    return {"function": config.function, "qualifier": config.qualifier,
-            "config": json.dumps(dataclasses.asdict(config), separators=(",", ":"))}
+    return {
+        "function": config.function,
+        "qualifier": config.qualifier,
+        "config": json.dumps(dataclasses.asdict(config), separators=(",", ":")),
+    }
 
 
 def event_config_from_row(text: str) -> EventInvokeConfig:
@@ -77,8 +103,11 @@ def event_config_from_row(text: str) -> EventInvokeConfig:
 
 
 def policy_row(policy: ResourcePolicy) -> dict[str, Any]:
-    return {"function": policy.function, "qualifier": policy.qualifier,
-            "policy": json.dumps(dataclasses.asdict(policy), separators=(",", ":"))}
+    return {
+        "function": policy.function,
+        "qualifier": policy.qualifier,
+        "policy": json.dumps(dataclasses.asdict(policy), separators=(",", ":")),
+    }
 
 
 def policy_from_row(text: str) -> ResourcePolicy:
@@ -87,20 +116,30 @@ def policy_from_row(text: str) -> ResourcePolicy:
 
 
 def layer_row(layer: LayerVersion) -> dict[str, Any]:
-    return {"name": layer.name, "version": layer.version,
-            "layer": json.dumps(layer.to_dict(), separators=(",", ":"))}
+    return {
+        "name": layer.name,
+        "version": layer.version,
+        "layer": json.dumps(layer.to_dict(), separators=(",", ":")),
+    }
 
 
 def delivery_row(delivery: Delivery) -> dict[str, Any]:
-    return {"id": delivery.id, "request_id": delivery.request_id, "kind": delivery.kind,
-            "target": delivery.target, "body": delivery.body,
-            "attributes": json.dumps(delivery.attributes, separators=(",", ":")),
-            "attempts": delivery.attempts, "due_at": delivery.due_at}
+    return {
+        "id": delivery.id,
+        "request_id": delivery.request_id,
+        "kind": delivery.kind,
+        "target": delivery.target,
+        "body": delivery.body,
+        "attributes": json.dumps(delivery.attributes, separators=(",", ":")),
+        "attempts": delivery.attempts,
+        "due_at": delivery.due_at,
+    }
 
 
 def delivery_from_row(row: tuple[Any, ...]) -> Delivery:
-    return Delivery(row[0], row[1], row[2], row[3], bytes(row[4]), json.loads(row[5]),
-                    row[6], row[7])
+    return Delivery(
+        row[0], row[1], row[2], row[3], bytes(row[4]), json.loads(row[5]), row[6], row[7]
+    )
 
 
 def event_from_row(row: tuple[Any, ...]) -> AsyncEvent:
@@ -110,13 +149,20 @@ def event_from_row(row: tuple[Any, ...]) -> AsyncEvent:
 
 
 def alias_row(alias: Alias) -> dict[str, Any]:
-    return {"function": alias.function, "name": alias.name,
-            "config": json.dumps(alias.to_dict(), separators=(",", ":"))}
+    return {
+        "function": alias.function,
+        "name": alias.name,
+        "config": json.dumps(alias.to_dict(), separators=(",", ":")),
+    }
 
 
 def url_row(config: FunctionUrlConfig) -> dict[str, Any]:
-    return {"function": config.function, "qualifier": config.qualifier, "url_id": config.url_id,
-            "config": json.dumps(dataclasses.asdict(config), separators=(",", ":"))}
+    return {
+        "function": config.function,
+        "qualifier": config.qualifier,
+        "url_id": config.url_id,
+        "config": json.dumps(dataclasses.asdict(config), separators=(",", ":")),
+    }
 
 
 def url_from_row(text: str) -> FunctionUrlConfig:
@@ -124,16 +170,22 @@ def url_from_row(text: str) -> FunctionUrlConfig:
 
 
 def stack_row(stack: Stack) -> dict[str, Any]:
-    return {"name": stack.name, "stack_id": stack.stack_id, "status": stack.status,
-            "updated_at": stack.updated_at,
-            "stack": stack.to_json()}
+    return {
+        "name": stack.name,
+        "stack_id": stack.stack_id,
+        "status": stack.status,
+        "updated_at": stack.updated_at,
+        "stack": stack.to_json(),
+    }
 
 
 def stack_event_row(stack_id: str, event: StackEvent) -> dict[str, Any]:
-    return {"stack_id": stack_id, "seq": event.seq,
-            "event": json.dumps(event.to_dict(), separators=(",", ":"))}
+    return {
+        "stack_id": stack_id,
+        "seq": event.seq,
+        "event": json.dumps(event.to_dict(), separators=(",", ":")),
+    }
 
 
 def provider_row(provider: CapacityProvider) -> dict[str, Any]:
-    return {"name": provider.name,
-            "config": json.dumps(provider.to_dict(), separators=(",", ":"))}
+    return {"name": provider.name, "config": json.dumps(provider.to_dict(), separators=(",", ":"))}

@@ -63,6 +63,7 @@ class SqliteStore(SqlStore):
         def call() -> T:
             assert self._db is not None
             return fn(self._db)
+
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def _commit_pending(self) -> None:
@@ -127,6 +128,7 @@ class SqliteStore(SqlStore):
             db.execute("PRAGMA busy_timeout=5000")
             _migrate(db)
             self._db = db
+
         await asyncio.get_running_loop().run_in_executor(self._executor, connect)
 
     async def close(self) -> None:
@@ -143,24 +145,28 @@ def _migrate(db: sqlite3.Connection) -> None:
     that a migration numbered below one already applied (branches land out of order) still
     runs. `user_version` keeps the highest applied, for stores made before the table."""
     known = queries.migrations("sqlite")
-    db.executescript("CREATE TABLE IF NOT EXISTS lamina_migrations "
-                     "(version INTEGER PRIMARY KEY);")
+    db.executescript("CREATE TABLE IF NOT EXISTS lamina_migrations (version INTEGER PRIMARY KEY);")
     applied = {row[0] for row in db.execute("SELECT version FROM lamina_migrations")}
     if not applied:
         current = db.execute("PRAGMA user_version").fetchone()[0]
         applied = {number for number, _ in known if number <= current}
-        db.executemany("INSERT INTO lamina_migrations (version) VALUES (?)",
-                       [(number,) for number in sorted(applied)])
+        db.executemany(
+            "INSERT INTO lamina_migrations (version) VALUES (?)",
+            [(number,) for number in sorted(applied)],
+        )
         db.commit()
     for number, sql in known:
         if number not in applied:
             highest = max(applied | {number})
-            db.executescript(f"BEGIN IMMEDIATE;\n{sql}\n"
-                             f"INSERT INTO lamina_migrations (version) VALUES ({number});\n"
-                             f"PRAGMA user_version = {highest};\nCOMMIT;")
+            db.executescript(
+                f"BEGIN IMMEDIATE;\n{sql}\n"
+                f"INSERT INTO lamina_migrations (version) VALUES ({number});\n"
+                f"PRAGMA user_version = {highest};\nCOMMIT;"
+            )
             applied.add(number)
 
 
 def _unavailable(exc: Exception) -> errors.StoreUnavailable:
-    return errors.StoreUnavailable(f"Lamina's store (SQLite) could not be used: {exc}. "
-                                   "Nothing was changed; try again.")
+    return errors.StoreUnavailable(
+        f"Lamina's store (SQLite) could not be used: {exc}. Nothing was changed; try again."
+    )

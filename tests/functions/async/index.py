@@ -8,8 +8,12 @@ import time
 def _record(event, context, outcome):
     path = os.path.join(os.environ["RUNS_DIR"], context.aws_request_id)
     with open(path, "a") as handle:
-        handle.write(json.dumps({"at": time.time(), "outcome": outcome, "event": event,
-                                 "engine": os.getppid()}) + "\n")
+        handle.write(
+            json.dumps(
+                {"at": time.time(), "outcome": outcome, "event": event, "engine": os.getppid()}
+            )
+            + "\n"
+        )
 
 
 def fail(event, context):

@@ -23,19 +23,22 @@ def h_4_2(event, context: DurableContext):
 @durable_execution
 def h_4_3(event, context: DurableContext):
     return context.create_callback(
-        name=event, config=CallbackConfig(timeout=Duration.from_seconds(5))).result()
+        name=event, config=CallbackConfig(timeout=Duration.from_seconds(5))
+    ).result()
 
 
 @durable_execution
 def h_4_4(event, context: DurableContext):
     return context.create_callback(
-        name=event, config=CallbackConfig(heartbeat_timeout=Duration.from_seconds(5))).result()
+        name=event, config=CallbackConfig(heartbeat_timeout=Duration.from_seconds(5))
+    ).result()
 
 
 @durable_execution
 def h_4_5(event, context: DurableContext):
     return context.create_callback(
-        name=event, config=CallbackConfig(heartbeat_timeout=Duration.from_seconds(10))).result()
+        name=event, config=CallbackConfig(heartbeat_timeout=Duration.from_seconds(10))
+    ).result()
 
 
 @durable_execution
@@ -92,7 +95,8 @@ def h_4_7(event, context: DurableContext):
 @durable_execution
 def h_4_8(event, context: DurableContext):
     callback = context.create_callback(
-        name=event, config=CallbackConfig(timeout=Duration.from_seconds(5)))
+        name=event, config=CallbackConfig(timeout=Duration.from_seconds(5))
+    )
     context.step(lambda _: "announced")
     return callback.result()
 
@@ -114,7 +118,8 @@ def h_4_10(event, context: DurableContext):
 @durable_execution
 def h_4_11(event, context: DurableContext):
     callback = context.create_callback(
-        name=event, config=CallbackConfig(timeout=Duration.from_seconds(3)))
+        name=event, config=CallbackConfig(timeout=Duration.from_seconds(3))
+    )
     context.wait(Duration.from_seconds(6))
     return callback.result()
 
@@ -123,7 +128,8 @@ def h_4_11(event, context: DurableContext):
 def h_4_14(event, context: DurableContext):
     try:
         message = context.create_callback(
-            name=event, config=CallbackConfig(timeout=Duration.from_seconds(3))).result()
+            name=event, config=CallbackConfig(timeout=Duration.from_seconds(3))
+        ).result()
     except Exception as error:  # noqa: BLE001 - the requirement: the timeout is recovered
         message = f"callback timed out: {error}"
     context.wait(Duration.from_seconds(2))
@@ -144,8 +150,9 @@ class Received(SerDes):
 
 @durable_execution
 def h_4_15(event, context: DurableContext):
-    received = context.create_callback(name=event,
-                                       config=CallbackConfig(serdes=Received())).result()
+    received = context.create_callback(
+        name=event, config=CallbackConfig(serdes=Received())
+    ).result()
     return {"received": received}
 
 

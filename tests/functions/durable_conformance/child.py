@@ -18,7 +18,8 @@ def h_3_1(event, context: DurableContext):
 @durable_execution
 def h_3_2(event, context: DurableContext):
     return context.run_in_child_context(
-        lambda child: child.step(lambda _: event["value"]), name=event["name"])
+        lambda child: child.step(lambda _: event["value"]), name=event["name"]
+    )
 
 
 @durable_execution
@@ -26,22 +27,28 @@ def h_3_3(event, context: DurableContext):
     def body(child):
         first = child.step(lambda _: event)
         return child.step(lambda _: first)
+
     return context.run_in_child_context(body, name="body")
 
 
 @durable_execution
 def h_3_4(event, context: DurableContext):
     return context.run_in_child_context(
-        lambda child: child.step(lambda _: (_ for _ in ()).throw(RuntimeError("inner")),
-                                 config=NO_RETRY), name="failing")
+        lambda child: child.step(
+            lambda _: (_ for _ in ()).throw(RuntimeError("inner")), config=NO_RETRY
+        ),
+        name="failing",
+    )
 
 
 @durable_execution
 def h_3_5(event, context: DurableContext):
     try:
         context.run_in_child_context(
-            lambda child: child.step(lambda _: (_ for _ in ()).throw(RuntimeError("inner")),
-                                     config=NO_RETRY))
+            lambda child: child.step(
+                lambda _: (_ for _ in ()).throw(RuntimeError("inner")), config=NO_RETRY
+            )
+        )
     except Exception:
         pass
     return context.step(lambda _: event)
@@ -52,6 +59,7 @@ def h_3_6(event, context: DurableContext):
     def outer(child):
         child.step(lambda _: event)
         return child.run_in_child_context(lambda inner: inner.step(lambda _: event), name="inner")
+
     return context.run_in_child_context(outer, name="outer")
 
 
@@ -64,9 +72,11 @@ def h_3_7(event, context: DurableContext):
             open(path, "w").close()
             raise RuntimeError("first attempt")
         return event
+
     return context.run_in_child_context(
         lambda child: child.step(run, config=StepConfig(retry_strategy=fixed_retry(3, 1))),
-        name="retrying")
+        name="retrying",
+    )
 
 
 @durable_execution
@@ -82,6 +92,7 @@ def h_3_10(event, context: DurableContext):
         value = child.step(lambda _: event)
         child.wait(Duration.from_seconds(1))
         return value
+
     return context.run_in_child_context(body, name="body")
 
 
@@ -90,6 +101,7 @@ def h_3_13(event, context: DurableContext):
     def body(child):
         child.wait(Duration.from_seconds(1))
         return event
+
     context.run_in_child_context(body, name="body")
     return context.step(lambda _: event)
 
@@ -98,6 +110,7 @@ def h_3_13(event, context: DurableContext):
 def h_3_15(event, context: DurableContext):
     def body(child):
         raise RuntimeError("thrown in the child body")
+
     return context.run_in_child_context(body, name="body")
 
 
@@ -112,6 +125,7 @@ def h_3_18(event, context: DurableContext):
         value = child.step(lambda _: event)
         child.wait(Duration.from_seconds(1))
         return value
+
     context.run_in_child_context(body, name="body")
     value = context.step(lambda _: event)
     context.wait(Duration.from_seconds(1))
@@ -121,8 +135,11 @@ def h_3_18(event, context: DurableContext):
 @durable_execution
 def h_3_8(event, context: DurableContext):
     def body(child):
-        return child.step(lambda _: (_ for _ in ()).throw(RuntimeError("always fails")),
-                          config=StepConfig(retry_strategy=fixed_retry(2, 1)))
+        return child.step(
+            lambda _: (_ for _ in ()).throw(RuntimeError("always fails")),
+            config=StepConfig(retry_strategy=fixed_retry(2, 1)),
+        )
+
     return context.run_in_child_context(body, name="exhausted")
 
 
@@ -135,6 +152,7 @@ def h_3_12(event, context: DurableContext):
             context.state.create_checkpoint()  # flushes ContextStarted and StepStarted
             os._exit(1)  # the process dies after they were checkpointed
         return event
+
     return context.run_in_child_context(lambda child: child.step(run))
 
 
@@ -150,8 +168,11 @@ class UppercaseResult(SerDes):
 
 @durable_execution
 def h_3_14(event, context: DurableContext):
-    return context.run_in_child_context(lambda child: child.step(lambda _: event),
-                                        name="upper", config=ChildConfig(serdes=UppercaseResult()))
+    return context.run_in_child_context(
+        lambda child: child.step(lambda _: event),
+        name="upper",
+        config=ChildConfig(serdes=UppercaseResult()),
+    )
 
 
 def replay_logger(child):
@@ -166,6 +187,7 @@ def h_3_11(event, context: DurableContext):
         replay_logger(child).info(str(event))
         small = child.step(lambda _: event)
         return small * (300 * 1024 // max(1, len(small)) + 1)  # over 256 KB: ReplayChildren
+
     large = context.run_in_child_context(body, name="large")
     context.wait(Duration.from_seconds(1))
     return len(large)
@@ -176,6 +198,7 @@ def h_3_17(event, context: DurableContext):
     def body(child):
         replay_logger(child).info(str(event))
         return event
+
     value = context.run_in_child_context(body, name="logs")
     context.wait(Duration.from_seconds(1))
     return value

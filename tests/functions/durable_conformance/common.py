@@ -27,9 +27,14 @@ def marker_path(context, key):
 
 
 def fixed_retry(max_attempts, delay, backoff=1.0):
-    return create_retry_strategy(RetryStrategyConfig(
-        max_attempts=max_attempts, initial_delay=Duration.from_seconds(delay),
-        backoff_rate=backoff, jitter_strategy=JitterStrategy.NONE))
+    return create_retry_strategy(
+        RetryStrategyConfig(
+            max_attempts=max_attempts,
+            initial_delay=Duration.from_seconds(delay),
+            backoff_rate=backoff,
+            jitter_strategy=JitterStrategy.NONE,
+        )
+    )
 
 
 def marker_step(context, key, fail_times, result="ok"):
@@ -43,6 +48,7 @@ def marker_step(context, key, fail_times, result="ok"):
         if count < fail_times:
             raise RuntimeError(f"failure {count + 1}")
         return result
+
     return run
 
 
@@ -58,8 +64,12 @@ PROJECTION = ("completionReason", "status", "successCount", "failureCount", "tot
 
 def projection(result, *keys):
     """A batch result (map, parallel) as the requirements' projection object."""
-    values = {"completionReason": result.completion_reason.value,
-              "status": result.status.value, "successCount": result.success_count,
-              "failureCount": result.failure_count, "totalCount": result.total_count,
-              "hasFailure": result.has_failure}
+    values = {
+        "completionReason": result.completion_reason.value,
+        "status": result.status.value,
+        "successCount": result.success_count,
+        "failureCount": result.failure_count,
+        "totalCount": result.total_count,
+        "hasFailure": result.has_failure,
+    }
     return {key: values[key] for key in keys or PROJECTION}

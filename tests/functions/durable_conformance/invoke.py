@@ -102,8 +102,7 @@ def h_5_7(event, context: DurableContext):
 
 @durable_execution
 def h_5_8(event, context: DurableContext):
-    return context.invoke(ECHO, event["payload"],
-                          config=InvokeConfig(tenant_id=event["tenantId"]))
+    return context.invoke(ECHO, event["payload"], config=InvokeConfig(tenant_id=event["tenantId"]))
 
 
 class UppercasePayload(SerDes):

@@ -30,8 +30,12 @@ def h_1_3(event, context: DurableContext):
 
 @durable_execution
 def h_1_4(event, context: DurableContext):
-    return context.step(lambda _: {"user": {"name": event["name"], "tags": event["tags"]},
-                                   "count": len(event["tags"])})
+    return context.step(
+        lambda _: {
+            "user": {"name": event["name"], "tags": event["tags"]},
+            "count": len(event["tags"]),
+        }
+    )
 
 
 @durable_execution
@@ -46,6 +50,7 @@ def h_1_7(event, context: DurableContext):
         greeting = f"Hello, {event}!"
         step_context.logger.info(f"Greeting step completed with: {greeting}")
         return greeting
+
     return context.step(greet)
 
 
@@ -61,6 +66,7 @@ def h_1_9(event, context: DurableContext):
     def run(step_context):
         print("step executed")
         return "cached_value"
+
     value = context.step(run)
     context.wait(Duration.from_seconds(1))
     return value
@@ -71,6 +77,7 @@ def h_1_10(event, context: DurableContext):
     def run(step_context):
         print("step executed")
         raise RuntimeError("permanent failure")
+
     try:
         context.step(run, config=NO_RETRY)
     except Exception:
@@ -78,17 +85,20 @@ def h_1_10(event, context: DurableContext):
     context.wait(Duration.from_seconds(1))
 
 
-
 @durable_execution
 def h_1_11(event, context: DurableContext):
-    return context.step(marker_step(context, "1-11", 1, "Operation succeeded"),
-                        config=StepConfig(retry_strategy=fixed_retry(3, 1)))
+    return context.step(
+        marker_step(context, "1-11", 1, "Operation succeeded"),
+        config=StepConfig(retry_strategy=fixed_retry(3, 1)),
+    )
 
 
 @durable_execution
 def h_1_12(event, context: DurableContext):
-    context.step(lambda _: (_ for _ in ()).throw(RuntimeError("always fails")),
-                 config=StepConfig(retry_strategy=fixed_retry(4, 1)))
+    context.step(
+        lambda _: (_ for _ in ()).throw(RuntimeError("always fails")),
+        config=StepConfig(retry_strategy=fixed_retry(4, 1)),
+    )
 
 
 @durable_execution
@@ -98,13 +108,17 @@ def h_1_13(event, context: DurableContext):
 
 @durable_execution
 def h_1_14(event, context: DurableContext):
-    return context.step(marker_step(context, "1-14", 2),
-                        config=StepConfig(retry_strategy=fixed_retry(5, 2, 3)))
+    return context.step(
+        marker_step(context, "1-14", 2), config=StepConfig(retry_strategy=fixed_retry(5, 2, 3))
+    )
 
 
 def _retry_transient(error, attempts):
-    if isinstance(error, TransientError) or "TransientError" in type(error).__name__ or \
-            "TransientError" in str(getattr(error, "error_type", "")):
+    if (
+        isinstance(error, TransientError)
+        or "TransientError" in type(error).__name__
+        or "TransientError" in str(getattr(error, "error_type", ""))
+    ):
         return RetryDecision.retry(Duration.from_seconds(1))
     return RetryDecision.no_retry()
 
@@ -118,6 +132,7 @@ def h_1_15(event, context: DurableContext):
             open(path, "w").close()
             raise TransientError("transient")
         return "done"
+
     return context.step(run, config=StepConfig(retry_strategy=_retry_transient))
 
 
@@ -125,8 +140,10 @@ def h_1_15(event, context: DurableContext):
 def h_1_16(event, context: DurableContext):
     def run(step_context):
         raise TransientError("transient")
-    return context.step(run, config=StepConfig(
-        retry_strategy=lambda error, attempts: RetryDecision.no_retry()))
+
+    return context.step(
+        run, config=StepConfig(retry_strategy=lambda error, attempts: RetryDecision.no_retry())
+    )
 
 
 @durable_execution
@@ -134,9 +151,14 @@ def h_1_17(event, context: DurableContext):
     def run(step_context):
         step_context.logger.info(str(event))
         os._exit(1)
-    return context.step(run, name="at_most_once_flaky_step", config=StepConfig(
-        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
-        retry_strategy=RetryPresets.none()))
+
+    return context.step(
+        run,
+        name="at_most_once_flaky_step",
+        config=StepConfig(
+            step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY, retry_strategy=RetryPresets.none()
+        ),
+    )
 
 
 @durable_execution
@@ -146,8 +168,13 @@ def h_1_18(event, context: DurableContext):
         if step_context.attempt == 1:  # the crash ends the environment (and its /tmp) too
             os._exit(1)
         return "succeeded on second attempt"
-    return context.step(run, config=StepConfig(
-        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY, retry_strategy=fixed_retry(3, 1)))
+
+    return context.step(
+        run,
+        config=StepConfig(
+            step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY, retry_strategy=fixed_retry(3, 1)
+        ),
+    )
 
 
 @durable_execution

@@ -14,8 +14,9 @@ def submit(callback_id, context):
 
 
 def _seconds(**durations):
-    return WaitForCallbackConfig(**{key: Duration.from_seconds(value)
-                                    for key, value in durations.items()})
+    return WaitForCallbackConfig(
+        **{key: Duration.from_seconds(value) for key, value in durations.items()}
+    )
 
 
 @durable_execution
@@ -55,14 +56,17 @@ def h_7_6(event, context: DurableContext):
 def h_7_7(event, context: DurableContext):
     def always_throws(callback_id, _):
         raise RuntimeError("the submitter cannot reach the external system")
-    return context.wait_for_callback(always_throws, name=event, config=WaitForCallbackConfig(
-        retry_strategy=fixed_retry(2, 1)))
+
+    return context.wait_for_callback(
+        always_throws, name=event, config=WaitForCallbackConfig(retry_strategy=fixed_retry(2, 1))
+    )
 
 
 @durable_execution
 def h_7_8(event, context: DurableContext):
     return context.run_in_child_context(
-        lambda child: child.wait_for_callback(submit, name=event), name="wrapper")
+        lambda child: child.wait_for_callback(submit, name=event), name="wrapper"
+    )
 
 
 @durable_execution
@@ -80,8 +84,9 @@ def h_7_10(event, context: DurableContext):
 
 @durable_execution
 def h_7_11(event, context: DurableContext):
-    found = context.wait_for_callback(submit, name=event,
-                                      config=WaitForCallbackConfig(serdes=JsonSerDes()))
+    found = context.wait_for_callback(
+        submit, name=event, config=WaitForCallbackConfig(serdes=JsonSerDes())
+    )
     return found["status"]
 
 

@@ -15,15 +15,21 @@ from aws_durable_execution_sdk_python.waits import (
 
 def _until(keep_polling, delay=1, max_attempts=60):
     """Poll every `delay` seconds (no jitter, no backoff) while `keep_polling(state)`."""
-    return create_wait_strategy(WaitStrategyConfig(
-        should_continue_polling=keep_polling, max_attempts=max_attempts,
-        initial_delay=Duration.from_seconds(delay), backoff_rate=1,
-        jitter_strategy=JitterStrategy.NONE))
+    return create_wait_strategy(
+        WaitStrategyConfig(
+            should_continue_polling=keep_polling,
+            max_attempts=max_attempts,
+            initial_delay=Duration.from_seconds(delay),
+            backoff_rate=1,
+            jitter_strategy=JitterStrategy.NONE,
+        )
+    )
 
 
 def _count_to(threshold, initial=0, **options):
-    return WaitForConditionConfig(wait_strategy=_until(lambda state: state < threshold,
-                                                       **options), initial_state=initial)
+    return WaitForConditionConfig(
+        wait_strategy=_until(lambda state: state < threshold, **options), initial_state=initial
+    )
 
 
 def _increment(state, check_context):
@@ -57,8 +63,12 @@ def h_6_5(event, context: DurableContext):
 
 @durable_execution
 def h_6_6(event, context: DurableContext):
-    return context.wait_for_condition(_increment, WaitForConditionConfig(
-        wait_strategy=_until(lambda state: True, max_attempts=3), initial_state=event))
+    return context.wait_for_condition(
+        _increment,
+        WaitForConditionConfig(
+            wait_strategy=_until(lambda state: True, max_attempts=3), initial_state=event
+        ),
+    )
 
 
 def _raises(state, check_context):
@@ -83,16 +93,25 @@ def h_6_9(event, context: DurableContext):
     def check(state, _):
         attempts = state["attempts"] + 1
         return {"status": "DONE" if attempts >= 2 else "PENDING", "attempts": attempts}
-    return context.wait_for_condition(check, WaitForConditionConfig(
-        wait_strategy=_until(lambda state: state["status"] == "PENDING"),
-        initial_state={"status": "PENDING", "attempts": 0}))
+
+    return context.wait_for_condition(
+        check,
+        WaitForConditionConfig(
+            wait_strategy=_until(lambda state: state["status"] == "PENDING"),
+            initial_state={"status": "PENDING", "attempts": 0},
+        ),
+    )
 
 
 @durable_execution
 def h_6_10(event, context: DurableContext):
-    return context.wait_for_condition(lambda state, _: None, WaitForConditionConfig(
-        wait_strategy=lambda state, attempts: WaitForConditionDecision.stop_polling(),
-        initial_state=None))
+    return context.wait_for_condition(
+        lambda state, _: None,
+        WaitForConditionConfig(
+            wait_strategy=lambda state, attempts: WaitForConditionDecision.stop_polling(),
+            initial_state=None,
+        ),
+    )
 
 
 class Reversed(SerDes):
@@ -107,9 +126,12 @@ class Reversed(SerDes):
 
 @durable_execution
 def h_6_11(event, context: DurableContext):
-    return context.wait_for_condition(lambda state, _: state + "x", WaitForConditionConfig(
-        wait_strategy=_until(lambda state: len(state) < 2), initial_state="",
-        serdes=Reversed()))
+    return context.wait_for_condition(
+        lambda state, _: state + "x",
+        WaitForConditionConfig(
+            wait_strategy=_until(lambda state: len(state) < 2), initial_state="", serdes=Reversed()
+        ),
+    )
 
 
 @durable_execution

@@ -13,8 +13,11 @@ def _log(kind, event):
 
 def sqs(event, context):
     _log("sqs", event)
-    failures = [{"itemIdentifier": r["messageId"]} for r in event["Records"]
-                if "fail-once" in r["body"] and r["attributes"]["ApproximateReceiveCount"] == "1"]
+    failures = [
+        {"itemIdentifier": r["messageId"]}
+        for r in event["Records"]
+        if "fail-once" in r["body"] and r["attributes"]["ApproximateReceiveCount"] == "1"
+    ]
     return {"batchItemFailures": failures}
 
 

@@ -9,17 +9,25 @@ import time
 def record(event, context):
     """A scheduled invocation: one line per run in $RUNS_DIR/runs.jsonl."""
     with open(os.path.join(os.environ["RUNS_DIR"], "runs.jsonl"), "a") as handle:
-        handle.write(json.dumps({"request_id": context.aws_request_id, "event": event,
-                                 "engine": os.getppid()}) + "\n")
+        handle.write(
+            json.dumps(
+                {"request_id": context.aws_request_id, "event": event, "engine": os.getppid()}
+            )
+            + "\n"
+        )
     return "ok"
 
 
 def echo(event, context):
     """An API route: answers with the event it got (payload 1.0 / 2.0 shape)."""
-    return {"statusCode": 200, "headers": {"Content-Type": "application/json",
-                                           "X-Route": event.get("routeKey")
-                                           or event.get("resource") or ""},
-            "body": json.dumps(event)}
+    return {
+        "statusCode": 200,
+        "headers": {
+            "Content-Type": "application/json",
+            "X-Route": event.get("routeKey") or event.get("resource") or "",
+        },
+        "body": json.dumps(event),
+    }
 
 
 def bare(event, context):
@@ -29,12 +37,14 @@ def bare(event, context):
 
 def custom(event, context):
     """Status, headers, multi-value headers, cookies and a binary body, as asked."""
-    return {"statusCode": 201,
-            "headers": {"X-One": "1", "Content-Type": "application/octet-stream"},
-            "multiValueHeaders": {"X-Many": ["a", "b"]},
-            "cookies": ["session=abc; Path=/", "theme=dark"],
-            "body": base64.b64encode(b"\x00\x01binary\xff").decode(),
-            "isBase64Encoded": True}
+    return {
+        "statusCode": 201,
+        "headers": {"X-One": "1", "Content-Type": "application/octet-stream"},
+        "multiValueHeaders": {"X-Many": ["a", "b"]},
+        "cookies": ["session=abc; Path=/", "theme=dark"],
+        "body": base64.b64encode(b"\x00\x01binary\xff").decode(),
+        "isBase64Encoded": True,
+    }
 
 
 def malformed(event, context):

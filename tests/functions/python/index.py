@@ -22,8 +22,11 @@ def fail(event, context):
 
 def sleep(event, context):
     time.sleep(event.get("seconds", 1))
-    return {"slept": event.get("seconds", 1), "pid": os.getpid(),
-            "environment": context.log_stream_name}
+    return {
+        "slept": event.get("seconds", 1),
+        "pid": os.getpid(),
+        "environment": context.log_stream_name,
+    }
 
 
 def exit_code(event, context):
@@ -54,8 +57,9 @@ def describe(event, context):
         "log_group_name": context.log_group_name,
         "log_stream_name": context.log_stream_name,
         "remaining_ms": context.get_remaining_time_in_millis(),
-        "client_context": None if context.client_context is None else {
-            "custom": context.client_context.custom, "env": context.client_context.env},
+        "client_context": None
+        if context.client_context is None
+        else {"custom": context.client_context.custom, "env": context.client_context.env},
         "env": dict(os.environ),
         "pid": os.getpid(),
         "cwd": os.getcwd(),
@@ -93,8 +97,7 @@ def ticker(event, context):
     if COUNTER["thread"] is None:
         COUNTER["thread"] = threading.Thread(target=_tick, daemon=True)
         COUNTER["thread"].start()
-    return {"ticks": COUNTER["ticks"], "pid": os.getpid(),
-            "environment": context.log_stream_name}
+    return {"ticks": COUNTER["ticks"], "pid": os.getpid(), "environment": context.log_stream_name}
 
 
 def unserializable(event, context):
@@ -103,6 +106,7 @@ def unserializable(event, context):
 
 def write_tmp(event, context):
     import tempfile
+
     path = os.path.join(tempfile.gettempdir(), "scratch.txt")
     with open(path, "w") as handle:
         handle.write(json.dumps(event))

@@ -14,21 +14,31 @@ from typing import Any
 from lamina.domain import errors
 from lamina.domain.cfn import intrinsics
 
-PSEUDO = ("AWS::AccountId", "AWS::NotificationARNs", "AWS::NoValue", "AWS::Partition",
-          "AWS::Region", "AWS::StackId", "AWS::StackName", "AWS::URLSuffix")
+PSEUDO = (
+    "AWS::AccountId",
+    "AWS::NotificationARNs",
+    "AWS::NoValue",
+    "AWS::Partition",
+    "AWS::Region",
+    "AWS::StackId",
+    "AWS::StackName",
+    "AWS::URLSuffix",
+)
 
 
 def depends_on(resource: dict[str, Any]) -> list[str]:
     value = resource.get("DependsOn", [])
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise errors.TemplateError("Template format error: DependsOn must be a resource name "
-                                   "or a list of them")
+        raise errors.TemplateError(
+            "Template format error: DependsOn must be a resource name or a list of them"
+        )
     return names
 
 
-def dependencies(resources: dict[str, dict[str, Any]], parameters: Iterable[str],
-                 conditions: dict[str, bool]) -> dict[str, set[str]]:
+def dependencies(
+    resources: dict[str, dict[str, Any]], parameters: Iterable[str], conditions: dict[str, bool]
+) -> dict[str, set[str]]:
     """{logical id: the resources it depends on}; a TemplateError for an unknown name."""
     known = set(parameters) | set(PSEUDO)
     graph: dict[str, set[str]] = {}
@@ -40,12 +50,12 @@ def dependencies(resources: dict[str, dict[str, Any]], parameters: Iterable[str]
         if unknown:
             raise errors.TemplateError(
                 f"Template format error: Unresolved resource dependencies [{', '.join(unknown)}]"
-                f" in the Resources block of the template (resource {logical_id})")
+                f" in the Resources block of the template (resource {logical_id})"
+            )
         graph[logical_id] = {n for n in named if n in resources} | set(explicit)
     for logical_id, needs in graph.items():
         if logical_id in needs:
-            raise errors.TemplateError(
-                f"Circular dependency between resources: [{logical_id}]")
+            raise errors.TemplateError(f"Circular dependency between resources: [{logical_id}]")
     _check_cycles(graph)
     return graph
 

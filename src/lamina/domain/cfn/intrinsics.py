@@ -60,7 +60,7 @@ def resolve(value: Any, scope: Scope, where: str) -> Any:
     """`value` with every intrinsic function replaced (see the module docstring)."""
     if isinstance(value, dict):
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             handler = _FUNCTIONS.get(key)
             if handler is not None:
                 return handler(argument, scope, f"{where}.{key}")
@@ -85,8 +85,10 @@ def _ref(argument: Any, scope: Scope, where: str) -> Any:
         return scope.parameters[argument]
     if argument in scope.resources:
         return scope.ref(argument)
-    raise _fail(where, f"Unresolved resource dependencies [{argument}] in the Resources "
-                       "block of the template")
+    raise _fail(
+        where,
+        f"Unresolved resource dependencies [{argument}] in the Resources block of the template",
+    )
 
 
 def _getatt(argument: Any, scope: Scope, where: str) -> Any:
@@ -98,8 +100,11 @@ def _getatt(argument: Any, scope: Scope, where: str) -> Any:
     if not isinstance(logical_id, str) or not isinstance(attribute, str):
         raise _fail(where, "Fn::GetAtt takes [LogicalId, Attribute]")
     if logical_id not in scope.resources:
-        raise _fail(where, f"Unresolved resource dependencies [{logical_id}] in the Resources "
-                           "block of the template")
+        raise _fail(
+            where,
+            f"Unresolved resource dependencies [{logical_id}] in the Resources "
+            "block of the template",
+        )
     return scope.getatt(logical_id, attribute)
 
 
@@ -201,8 +206,11 @@ def _find_in_map(argument: Any, scope: Scope, where: str) -> Any:
     found: Any = scope.mappings
     for depth, name in enumerate(names):
         if not isinstance(found, dict) or not isinstance(name, str) or name not in found:
-            if len(argument) == 4 and isinstance(argument[3], dict) \
-                    and "DefaultValue" in argument[3]:
+            if (
+                len(argument) == 4
+                and isinstance(argument[3], dict)
+                and "DefaultValue" in argument[3]
+            ):
                 return resolve(argument[3]["DefaultValue"], scope, where)
             kind = ("Mapping", "Key", "Second-level key")[depth]
             raise _fail(where, f"Fn::FindInMap: {kind} '{name}' not found")
@@ -251,9 +259,17 @@ def _condition_ref(argument: Any, scope: Scope, where: str) -> Any:
 
 
 _FUNCTIONS: dict[str, Callable[[Any, Scope, str], Any]] = {
-    "Ref": _ref, "Fn::GetAtt": _getatt, "Fn::Sub": _sub, "Fn::Join": _join,
-    "Fn::Select": _select, "Fn::Split": _split, "Fn::If": _if, "Fn::FindInMap": _find_in_map,
-    "Fn::GetAZs": _get_azs, "Fn::Base64": _base64, "Fn::ImportValue": _import_value,
+    "Ref": _ref,
+    "Fn::GetAtt": _getatt,
+    "Fn::Sub": _sub,
+    "Fn::Join": _join,
+    "Fn::Select": _select,
+    "Fn::Split": _split,
+    "Fn::If": _if,
+    "Fn::FindInMap": _find_in_map,
+    "Fn::GetAZs": _get_azs,
+    "Fn::Base64": _base64,
+    "Fn::ImportValue": _import_value,
     "Fn::Cidr": _cidr,
 }
 
@@ -277,18 +293,30 @@ class _Conditions:
         self.definitions = definitions
         self.done: dict[str, bool] = {}
         self.visiting: list[str] = []
-        self.scope = Scope(scope.parameters, scope.ref, scope.getatt, self.done, scope.mappings,
-                           scope.exports, scope.region, scope.resources)
+        self.scope = Scope(
+            scope.parameters,
+            scope.ref,
+            scope.getatt,
+            self.done,
+            scope.mappings,
+            scope.exports,
+            scope.region,
+            scope.resources,
+        )
 
     def evaluate(self, name: str) -> bool:
         if name in self.done:
             return self.done[name]
         if name not in self.definitions:
-            raise _fail(f"Conditions.{self.visiting[-1] if self.visiting else name}",
-                        f"unknown condition {name}")
+            raise _fail(
+                f"Conditions.{self.visiting[-1] if self.visiting else name}",
+                f"unknown condition {name}",
+            )
         if name in self.visiting:
-            raise errors.TemplateError("Template error: circular condition references: "
-                                       + " -> ".join([*self.visiting, name]))
+            raise errors.TemplateError(
+                "Template error: circular condition references: "
+                + " -> ".join([*self.visiting, name])
+            )
         self.visiting.append(name)
         self.done[name] = self.truth(self.definitions[name], f"Conditions.{name}")
         self.visiting.pop()
@@ -301,7 +329,7 @@ class _Conditions:
             return value.lower() == "true"
         if not (isinstance(value, dict) and len(value) == 1):
             raise _fail(where, "a condition must be a condition function")
-        (key, argument), = value.items()
+        ((key, argument),) = value.items()
         if key == "Condition":
             return self.evaluate(argument)
         function = _CONDITION_FUNCTIONS.get(key)
@@ -368,17 +396,26 @@ def references(value: Any, conditions_now: dict[str, bool]) -> set[str]:
     return found
 
 
-def _function_references(item: dict[str, Any], found: set[str], walk: Callable[[Any], None],
-                         conditions_now: dict[str, bool]) -> bool:
+def _function_references(
+    item: dict[str, Any],
+    found: set[str],
+    walk: Callable[[Any], None],
+    conditions_now: dict[str, bool],
+) -> bool:
     """Add what a one-key object refers to when it is a Ref, Fn::GetAtt, Fn::Sub or Fn::If;
     False when it is none of them (its values are walked as any object's)."""
-    (key, argument), = item.items()
+    ((key, argument),) = item.items()
     if key == "Ref" and isinstance(argument, str):
         found.add(argument)
         return True
     if key == "Fn::GetAtt":
-        name = argument.split(".", 1)[0] if isinstance(argument, str) else \
-            argument[0] if isinstance(argument, list) and argument else None
+        name = (
+            argument.split(".", 1)[0]
+            if isinstance(argument, str)
+            else argument[0]
+            if isinstance(argument, list) and argument
+            else None
+        )
         if isinstance(name, str):
             found.add(name)
         return True
@@ -396,8 +433,11 @@ def _function_references(item: dict[str, Any], found: set[str], walk: Callable[[
 
 
 def _sub_references(argument: Any, found: set[str], walk: Callable[[Any], None]) -> None:
-    text, variables = (argument[0], argument[1]) if isinstance(argument, list) \
-        and len(argument) == 2 and isinstance(argument[1], dict) else (argument, {})
+    text, variables = (
+        (argument[0], argument[1])
+        if isinstance(argument, list) and len(argument) == 2 and isinstance(argument[1], dict)
+        else (argument, {})
+    )
     walk(variables)
     if not isinstance(text, str):
         return

@@ -20,17 +20,23 @@ MASK = "****"
 
 
 def _is_list(kind: str) -> bool:
-    return kind in _LIST_TYPES or kind.startswith("List<") or (
-        kind.startswith(_SSM_PREFIX) and ("List<" in kind[len(_SSM_PREFIX):]
-                                          or "CommaDelimitedList" in kind))
+    return (
+        kind in _LIST_TYPES
+        or kind.startswith("List<")
+        or (
+            kind.startswith(_SSM_PREFIX)
+            and ("List<" in kind[len(_SSM_PREFIX) :] or "CommaDelimitedList" in kind)
+        )
+    )
 
 
 def _known_type(kind: str) -> bool:
     return kind in ("String", "Number", *_LIST_TYPES) or kind.startswith(("AWS::", "List<AWS::"))
 
 
-def resolve_parameters(definitions: Any, given: dict[str, str],
-                       ssm: Callable[[str], str] | None = None) -> dict[str, Any]:
+def resolve_parameters(
+    definitions: Any, given: dict[str, str], ssm: Callable[[str], str] | None = None
+) -> dict[str, Any]:
     """Every parameter's value (given, else its default), checked against its constraints."""
     if definitions is None:
         definitions = {}
@@ -39,18 +45,21 @@ def resolve_parameters(definitions: Any, given: dict[str, str],
     unknown = sorted(set(given) - set(definitions))
     if unknown:
         raise errors.TemplateError(
-            f"Parameters: [{', '.join(unknown)}] do not exist in the template")
+            f"Parameters: [{', '.join(unknown)}] do not exist in the template"
+        )
     values: dict[str, Any] = {}
     missing = []
     for name, definition in definitions.items():
         if not isinstance(definition, dict) or not isinstance(definition.get("Type"), str):
             raise errors.TemplateError(
                 f"Template format error: Every Parameters object must contain a Type member "
-                f"(parameter {name})")
+                f"(parameter {name})"
+            )
         kind = definition["Type"]
         if not _known_type(kind):
             raise errors.TemplateError(
-                f"Template format error: Unrecognized parameter type: {kind} (parameter {name})")
+                f"Template format error: Unrecognized parameter type: {kind} (parameter {name})"
+            )
         if name in given:
             raw: Any = given[name]
         elif "Default" in definition:
@@ -64,15 +73,18 @@ def resolve_parameters(definitions: Any, given: dict[str, str],
     return values
 
 
-def _value(name: str, kind: str, raw: Any, definition: dict[str, Any],
-           ssm: Callable[[str], str] | None) -> Any:
+def _value(
+    name: str, kind: str, raw: Any, definition: dict[str, Any], ssm: Callable[[str], str] | None
+) -> Any:
     if isinstance(raw, list):
         raw = ",".join(str(item) for item in raw)
     text = _scalar_text(raw)
     if kind.startswith(_SSM_PREFIX):
         if ssm is None:
-            raise errors.TemplateError(f"Parameter '{name}' names an SSM parameter, and no SSM "
-                                       "endpoint is available to read it")
+            raise errors.TemplateError(
+                f"Parameter '{name}' names an SSM parameter, and no SSM "
+                "endpoint is available to read it"
+            )
         text = ssm(text)
     if _is_list(kind):
         items = [item.strip() for item in text.split(",")] if text != "" else []
@@ -95,34 +107,43 @@ def _check(name: str, kind: str, text: str, definition: dict[str, Any]) -> None:
         try:
             number = float(text)
         except ValueError:
-            raise errors.TemplateError(
-                f"Parameter '{name}' must be a number not {text}") from None
+            raise errors.TemplateError(f"Parameter '{name}' must be a number not {text}") from None
         tests: tuple[tuple[str, Callable[[float], bool]], ...] = (
-            ("MinValue", lambda limit: number < limit), ("MaxValue", lambda limit: number > limit))
+            ("MinValue", lambda limit: number < limit),
+            ("MaxValue", lambda limit: number > limit),
+        )
         for key, test in tests:
             if key in definition and test(float(definition[key])):
-                raise errors.TemplateError(f"Parameter '{name}' must be a number "
-                                           f"{'not less' if key == 'MinValue' else 'not greater'}"
-                                           f" than {definition[key]}")
+                raise errors.TemplateError(
+                    f"Parameter '{name}' must be a number "
+                    f"{'not less' if key == 'MinValue' else 'not greater'}"
+                    f" than {definition[key]}"
+                )
     allowed = definition.get("AllowedValues")
     if isinstance(allowed, list) and text not in [_scalar_text(a) for a in allowed]:
         raise errors.TemplateError(f"Parameter '{name}' must be one of AllowedValues")
     pattern = definition.get("AllowedPattern")
     if isinstance(pattern, str) and re.fullmatch(pattern, text) is None:
-        raise errors.TemplateError(
-            f"Parameter '{name}' must match pattern {pattern}")
-    for key, test in (("MinLength", lambda limit: len(text) < limit),
-                      ("MaxLength", lambda limit: len(text) > limit)):
+        raise errors.TemplateError(f"Parameter '{name}' must match pattern {pattern}")
+    for key, test in (
+        ("MinLength", lambda limit: len(text) < limit),
+        ("MaxLength", lambda limit: len(text) > limit),
+    ):
         if key in definition and test(int(definition[key])):
             raise errors.TemplateError(
                 f"Parameter '{name}' must contain at "
-                f"{'least' if key == 'MinLength' else 'most'} {definition[key]} characters")
+                f"{'least' if key == 'MinLength' else 'most'} {definition[key]} characters"
+            )
 
 
 def shown(definitions: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """Parameter values as a stack shows them: NoEcho ones masked."""
-    return {name: MASK if (definitions.get(name) or {}).get("NoEcho") in (True, "true", "True")
-            else value for name, value in values.items()}
+    return {
+        name: MASK
+        if (definitions.get(name) or {}).get("NoEcho") in (True, "true", "True")
+        else value
+        for name, value in values.items()
+    }
 
 
 def ssm_parameters(definitions: Any, given: dict[str, str]) -> dict[str, str]:

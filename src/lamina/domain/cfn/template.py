@@ -24,7 +24,8 @@ class _Loader(_BASE):  # type: ignore[misc]
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in _BASE.yaml_implicit_resolvers.items()}
+    for first, resolvers in _BASE.yaml_implicit_resolvers.items()
+}
 
 
 def _construct(loader: Any, node: yaml.Node) -> Any:

@@ -52,19 +52,27 @@ def response(env: RuntimeSide, request: Request, request_id: str) -> Response:
         return refusal
     mode = headers.get(wire.RESPONSE_MODE)
     if mode is not None and mode.lower() != "streaming":
-        env.complete(InvocationOutcome(
-            wire.platform_error("Runtime.InvalidResponseModeHeader",
-                                "Invalid function response mode"),
-            function_error=True, error_type="Runtime.InvalidResponseModeHeader"), request_id)
+        env.complete(
+            InvocationOutcome(
+                wire.platform_error(
+                    "Runtime.InvalidResponseModeHeader", "Invalid function response mode"
+                ),
+                function_error=True,
+                error_type="Runtime.InvalidResponseModeHeader",
+            ),
+            request_id,
+        )
         return wire.error(400, "InvalidFunctionResponseMode", "Invalid function response mode")
-    env.complete(InvocationOutcome(request.body,
-                                   headers.get("content-type") or "application/json"),
-                 request_id)
+    env.complete(
+        InvocationOutcome(request.body, headers.get("content-type") or "application/json"),
+        request_id,
+    )
     return wire.ACCEPTED
 
 
-async def streamed_response(env: RuntimeSide, request: Request, request_id: str,
-                            stream: BodyStream) -> Response:
+async def streamed_response(
+    env: RuntimeSide, request: Request, request_id: str, stream: BodyStream
+) -> Response:
     """POST /runtime/invocation/{id}/response, streamed (chunked, errors in trailers)."""
     refusal = env.refuse(request_id, request.headers.get(wire.INVOCATION_ID))
     if refusal is not None:
@@ -86,25 +94,35 @@ async def streamed_response(env: RuntimeSide, request: Request, request_id: str,
         sink.put_nowait(("end", None))
     if env.invocation_of(request_id) is not invocation or stream.aborted:
         return wire.ACCEPTED
-    env.complete(streamed_outcome(stream.trailers, bytes(collected), total, content_type,
-                                  buffered=sink is None), request_id)
+    env.complete(
+        streamed_outcome(
+            stream.trailers, bytes(collected), total, content_type, buffered=sink is None
+        ),
+        request_id,
+    )
     return wire.ACCEPTED
 
 
-def streamed_outcome(trailers: dict[str, str], collected: bytes, total: int,
-                     content_type: str, buffered: bool) -> InvocationOutcome:
+def streamed_outcome(
+    trailers: dict[str, str], collected: bytes, total: int, content_type: str, buffered: bool
+) -> InvocationOutcome:
     error_type = trailers.get(wire.ERROR_TYPE)
     if error_type:
         body = base64.b64decode(trailers.get(wire.ERROR_BODY, "")) or wire.platform_error(
-            error_type, "")
+            error_type, ""
+        )
         return InvocationOutcome(body, "application/json", True, error_type, streamed=True)
     limit = limits.RESPONSE_PAYLOAD if buffered else limits.STREAMED_RESPONSE
     if total > limit:
         return InvocationOutcome(
-            wire.platform_error("Function.ResponseSizeTooLarge",
-                                "Response payload size exceeded maximum allowed payload "
-                                f"size ({limit} bytes)."),
-            function_error=True, error_type="Function.ResponseSizeTooLarge", streamed=True)
+            wire.platform_error(
+                "Function.ResponseSizeTooLarge",
+                f"Response payload size exceeded maximum allowed payload size ({limit} bytes).",
+            ),
+            function_error=True,
+            error_type="Function.ResponseSizeTooLarge",
+            streamed=True,
+        )
     return InvocationOutcome(collected, content_type, streamed=True)
 
 
@@ -114,10 +132,15 @@ def error(env: RuntimeSide, request: Request, request_id: str) -> Response:
     refusal = env.refuse(request_id, headers.get(wire.INVOCATION_ID))
     if refusal is not None:
         return refusal
-    env.complete(InvocationOutcome(
-        wire.error_document(request.body, headers.get("content-type")), "application/json",
-        function_error=True, error_type=wire.error_type_of(headers.get(wire.ERROR_TYPE),
-                                                           request.body)), request_id)
+    env.complete(
+        InvocationOutcome(
+            wire.error_document(request.body, headers.get("content-type")),
+            "application/json",
+            function_error=True,
+            error_type=wire.error_type_of(headers.get(wire.ERROR_TYPE), request.body),
+        ),
+        request_id,
+    )
     return wire.ACCEPTED
 
 
@@ -129,11 +152,18 @@ def init_error(env: RuntimeSide, request: Request) -> Response:
 def too_large(env: RuntimeSide, request_id: str) -> Response:
     """A response over 6 MB: the invocation fails with Function.ResponseSizeTooLarge."""
     if env.invocation_of(request_id) is not None:
-        env.complete(InvocationOutcome(
-            wire.platform_error("Function.ResponseSizeTooLarge",
-                                "Response payload size exceeded maximum allowed payload "
-                                f"size ({limits.RESPONSE_PAYLOAD} bytes)."),
-            function_error=True, error_type="Function.ResponseSizeTooLarge"), request_id)
+        env.complete(
+            InvocationOutcome(
+                wire.platform_error(
+                    "Function.ResponseSizeTooLarge",
+                    "Response payload size exceeded maximum allowed payload "
+                    f"size ({limits.RESPONSE_PAYLOAD} bytes).",
+                ),
+                function_error=True,
+                error_type="Function.ResponseSizeTooLarge",
+            ),
+            request_id,
+        )
     return wire.too_large(limits.RESPONSE_PAYLOAD)
 
 
@@ -141,7 +171,7 @@ def request_id_of(path: str) -> str:
     """The request id in `/2018-06-01/runtime/invocation/{id}/…` ("" for another path)."""
     if not path.startswith(wire.INVOCATION):
         return ""
-    return path[len(wire.INVOCATION):].partition("/")[0]
+    return path[len(wire.INVOCATION) :].partition("/")[0]
 
 
 def is_json(body: bytes) -> bool:

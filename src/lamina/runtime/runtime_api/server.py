@@ -26,10 +26,9 @@ def runtime_api_handler(env: RuntimeSide) -> Callable[[Request], Awaitable[Respo
         if path == wire.NEXT and method == "GET":
             return await handlers.next_invocation(env, request)
         if path.startswith(wire.INVOCATION) and method == "POST":
-            request_id, _, action = path[len(wire.INVOCATION):].partition("/")
+            request_id, _, action = path[len(wire.INVOCATION) :].partition("/")
             if action == "response" and request.stream is not None:
-                return await handlers.streamed_response(env, request, request_id,
-                                                        request.stream)
+                return await handlers.streamed_response(env, request, request_id, request.stream)
             if action == "response":
                 return handlers.response(env, request, request_id)
             if action == "error":
@@ -41,8 +40,9 @@ def runtime_api_handler(env: RuntimeSide) -> Callable[[Request], Awaitable[Respo
         if path in _NOT_SUPPORTED:
             return wire.error(202, _NOT_SUPPORTED[path], "Lamina does not support this API yet")
         if path.startswith("/2020-01-01/extension/"):
-            return wire.error(403, "Extension.NotSupported",
-                              "Lamina does not run external extensions yet")
+            return wire.error(
+                403, "Extension.NotSupported", "Lamina does not run external extensions yet"
+            )
         return wire.not_found()
 
     return handle
@@ -50,5 +50,8 @@ def runtime_api_handler(env: RuntimeSide) -> Callable[[Request], Awaitable[Respo
 
 def streams_body(method: str, path: str, headers: dict[str, str]) -> bool:
     """A streamed function response is read while the runtime writes it (spec §5.3)."""
-    return (method == "POST" and path.endswith("/response")
-            and headers.get(wire.RESPONSE_MODE, "").lower() == "streaming")
+    return (
+        method == "POST"
+        and path.endswith("/response")
+        and headers.get(wire.RESPONSE_MODE, "").lower() == "streaming"
+    )

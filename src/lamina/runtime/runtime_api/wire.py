@@ -33,20 +33,25 @@ def invalid_request_id() -> Response:
 
 
 def invalid_transition(current: str, target: str) -> Response:
-    return error(403, "InvalidStateTransition",
-                 f"State transition from {current} to {target} failed for runtime. "
-                 "Error: State transition is not allowed")
+    return error(
+        403,
+        "InvalidStateTransition",
+        f"State transition from {current} to {target} failed for runtime. "
+        "Error: State transition is not allowed",
+    )
 
 
 def invoke_gone() -> Response:
     """An answer echoing another invocation's id: that invocation is over (timed out)."""
-    return error(410, "ErrorRuntimeInvokeTimeout",
-                 "Invocation has already timed out or is no longer current")
+    return error(
+        410, "ErrorRuntimeInvokeTimeout", "Invocation has already timed out or is no longer current"
+    )
 
 
 def too_large(limit: int) -> Response:
-    return error(413, "RequestEntityTooLarge",
-                 f"Exceeded maximum allowed payload size ({limit} bytes).")
+    return error(
+        413, "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes)."
+    )
 
 
 def not_found() -> Response:
@@ -105,5 +110,6 @@ def error_type_of(header: str | None, body: bytes) -> str:
 
 def platform_error(error_type: str, message: str) -> bytes:
     """A platform-detected failure as Lambda reports it: compact, errorType first (§4.4)."""
-    return json.dumps({"errorType": error_type, "errorMessage": message},
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {"errorType": error_type, "errorMessage": message}, separators=(",", ":")
+    ).encode()

@@ -12,5 +12,6 @@ from lamina.service.providers.base import Provider
 
 REGISTRY: dict[str, type[Provider]] = {
     provider.type: provider
-    for module in (lambda_, aws, iam, events, apigw) for provider in module.PROVIDERS
+    for module in (lambda_, aws, iam, events, apigw)
+    for provider in module.PROVIDERS
 }

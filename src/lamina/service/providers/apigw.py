@@ -64,8 +64,9 @@ class _Routes(Provider):
                 if add is None:
                     return  # the API went first: nothing left to take the route out of
                 raise ProviderError(f"API {api_id} does not exist")
-            routes = [r for r in api.routes if r.key != remove and
-                      (add is None or r.key != add.key)]
+            routes = [
+                r for r in api.routes if r.key != remove and (add is None or r.key != add.key)
+            ]
             if add is not None:
                 routes.append(add)
             try:
@@ -76,8 +77,7 @@ class _Routes(Provider):
     async def _make(self, logical_id: str, properties: dict[str, Any]) -> Any:
         raise NotImplementedError
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         route = await self._make(logical_id, properties)
         api_id = properties.get(self.api_property)
         if route is not None:
@@ -86,16 +86,15 @@ class _Routes(Provider):
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
         route = await self._make(resource.logical_id, properties)
-        await self._change(properties.get(self.api_property), resource.attributes.get("key"),
-                           route)
-        return Made(resource.physical_id or _new_id(),
-                    {"api": properties.get(self.api_property),
-                     "key": route.key if route else None})
+        await self._change(properties.get(self.api_property), resource.attributes.get("key"), route)
+        return Made(
+            resource.physical_id or _new_id(),
+            {"api": properties.get(self.api_property), "key": route.key if route else None},
+        )
 
     async def delete(self, resource: StackResource) -> None:
         if resource.attributes.get("key"):
-            await self._change(resource.attributes.get("api"), resource.attributes["key"],
-                               None)
+            await self._change(resource.attributes.get("api"), resource.attributes["key"], None)
 
 
 # HTTP APIs (API Gateway v2) -----------------------------------------------------------
@@ -107,9 +106,11 @@ class Integration(Provider):
     def _attributes(self, properties: dict[str, Any]) -> dict[str, Any]:
         target = _function_arn(properties.get("IntegrationUri"))
         proxy = str(properties.get("IntegrationType", "")).upper() == "AWS_PROXY"
-        return {"target": target if proxy else None,
-                "payload": str(properties.get("PayloadFormatVersion", "2.0")),
-                "timeout": properties.get("TimeoutInMillis", 30000)}
+        return {
+            "target": target if proxy else None,
+            "payload": str(properties.get("PayloadFormatVersion", "2.0")),
+            "timeout": properties.get("TimeoutInMillis", 30000),
+        }
 
     async def check(self, logical_id: str, properties: dict[str, Any]) -> None:
         if "IntegrationType" not in properties:
@@ -118,13 +119,14 @@ class Integration(Provider):
         if known(version) and str(version) not in ("1.0", "2.0"):
             raise refuse(logical_id, "PayloadFormatVersion", "1.0 or 2.0")
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         attributes = self._attributes(properties)
         if attributes["target"] is None:
-            self.ctx.notice(f"{logical_id}: Lamina serves Lambda proxy integrations only "
-                            f"({properties.get('IntegrationType')} "
-                            f"{properties.get('IntegrationUri')}): its routes are not served")
+            self.ctx.notice(
+                f"{logical_id}: Lamina serves Lambda proxy integrations only "
+                f"({properties.get('IntegrationType')} "
+                f"{properties.get('IntegrationUri')}): its routes are not served"
+            )
         return Made(_new_id(), attributes)
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
@@ -135,8 +137,11 @@ class Integration(Provider):
         for other in list(self.ctx.resources().values()):
             if other.type == Route.type and other.properties.get("Target") == target:
                 route = Route(self.ctx)
-                await route._change(other.properties.get("ApiId"), other.attributes.get("key"),
-                                    route._route(other.properties, made.attributes))
+                await route._change(
+                    other.properties.get("ApiId"),
+                    other.attributes.get("key"),
+                    route._route(other.properties, made.attributes),
+                )
         return made
 
     async def delete(self, resource: StackResource) -> None:
@@ -150,6 +155,7 @@ class Route(_Routes):
     def _route(self, properties: dict[str, Any], integration: dict[str, Any]) -> Any:
         from lamina.domain.apis import DEFAULT_ROUTE
         from lamina.domain.apis import Route as ApiRoute
+
         if integration.get("target") is None:
             return None
         key = str(properties.get("RouteKey", ""))
@@ -157,9 +163,13 @@ class Route(_Routes):
             method, path = "ANY", DEFAULT_ROUTE
         else:
             method, _, path = key.partition(" ")
-        return ApiRoute(method=method.upper(), path=path, target_arn=integration["target"],
-                        payload_format=integration.get("payload", "2.0"),
-                        timeout_ms=int(integration.get("timeout", 30000)))
+        return ApiRoute(
+            method=method.upper(),
+            path=path,
+            target_arn=integration["target"],
+            payload_format=integration.get("payload", "2.0"),
+            timeout_ms=int(integration.get("timeout", 30000)),
+        )
 
     async def check(self, logical_id: str, properties: dict[str, Any]) -> None:
         key = properties.get("RouteKey")
@@ -167,10 +177,13 @@ class Route(_Routes):
             raise refuse(logical_id, "RouteKey", "required")
         if known(key) and key != "$default" and " " not in str(key):
             raise refuse(logical_id, "RouteKey", f"{key!r} is not 'METHOD /path' or $default")
-        if properties.get("AuthorizationType", "NONE") not in ("NONE", None) and \
-                known(properties.get("AuthorizationType")):
-            self.ctx.notice(f"{logical_id}: authorization {properties['AuthorizationType']} "
-                            "is not enforced by Lamina")
+        if properties.get("AuthorizationType", "NONE") not in ("NONE", None) and known(
+            properties.get("AuthorizationType")
+        ):
+            self.ctx.notice(
+                f"{logical_id}: authorization {properties['AuthorizationType']} "
+                "is not enforced by Lamina"
+            )
 
     def _integration(self, properties: dict[str, Any]) -> dict[str, Any] | None:
         target = properties.get("Target")
@@ -180,14 +193,17 @@ class Route(_Routes):
         for resource in self.ctx.resources().values():
             if resource.type == Integration.type and resource.physical_id == wanted:
                 return resource.attributes
-        raise ProviderError(f"Integration {wanted} of route {properties.get('RouteKey')} "
-                            "does not exist")
+        raise ProviderError(
+            f"Integration {wanted} of route {properties.get('RouteKey')} does not exist"
+        )
 
     async def _make(self, logical_id: str, properties: dict[str, Any]) -> Any:
         integration = self._integration(properties)
         if integration is None:
-            self.ctx.notice(f"{logical_id}: route {properties.get('RouteKey')} has no "
-                            "integration target: not served")
+            self.ctx.notice(
+                f"{logical_id}: route {properties.get('RouteKey')} has no "
+                "integration target: not served"
+            )
             return None
         return self._route(properties, integration)
 
@@ -207,8 +223,7 @@ class RestResource(Provider):
     type = "AWS::ApiGateway::Resource"
     attributes = ("ResourceId",)
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         parent = _rest_path(self.ctx, properties.get("RestApiId"), properties.get("ParentId"))
         path = f"{parent.rstrip('/')}/{properties.get('PathPart')}"
         resource_id = _new_id(6)
@@ -231,18 +246,25 @@ class Method(_Routes):
 
     async def _make(self, logical_id: str, properties: dict[str, Any]) -> Any:
         from lamina.domain.apis import Route as ApiRoute
+
         integration = properties.get("Integration") or {}
         kind = str(integration.get("Type", "")).upper()
         target = _function_arn(integration.get("Uri")) if kind == "AWS_PROXY" else None
         if target is None:
-            self.ctx.notice(f"{logical_id}: {properties.get('HttpMethod')} is a "
-                            f"{kind or 'missing'} integration: Lamina serves Lambda proxy "
-                            "integrations (AWS_PROXY) only; not served")
+            self.ctx.notice(
+                f"{logical_id}: {properties.get('HttpMethod')} is a "
+                f"{kind or 'missing'} integration: Lamina serves Lambda proxy "
+                "integrations (AWS_PROXY) only; not served"
+            )
             return None
         path = _rest_path(self.ctx, properties.get("RestApiId"), properties.get("ResourceId"))
-        return ApiRoute(method=str(properties["HttpMethod"]).upper(), path=path,
-                        target_arn=target, payload_format="1.0",
-                        timeout_ms=int(integration.get("TimeoutInMillis", 29000)))
+        return ApiRoute(
+            method=str(properties["HttpMethod"]).upper(),
+            path=path,
+            target_arn=target,
+            payload_format="1.0",
+            timeout_ms=int(integration.get("TimeoutInMillis", 29000)),
+        )
 
 
 class Account(Provider):
@@ -251,8 +273,7 @@ class Account(Provider):
 
     type = "AWS::ApiGateway::Account"
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         return Made(f"{self.ctx.stack}-{logical_id}-{_new_id(12)}")
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
@@ -268,8 +289,7 @@ class CdkMetadata(Provider):
 
     type = "AWS::CDK::Metadata"
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         return Made(f"{self.ctx.stack}-{logical_id}-{_new_id(12)}")
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:

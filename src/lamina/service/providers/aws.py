@@ -15,15 +15,25 @@ from typing import Any
 from lamina.domain.stacks import StackResource
 from lamina.service.providers.base import Made, Provider, ProviderError, tag_map
 
-_GONE = ("NonExistentQueue", "AWS.SimpleQueueService.NonExistentQueue", "NotFound",
-         "ResourceNotFoundException", "NoSuchEntity", "NoSuchBucket", "ParameterNotFound",
-         "NotFoundException", "QueueDoesNotExist")
+_GONE = (
+    "NonExistentQueue",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "NotFound",
+    "ResourceNotFoundException",
+    "NoSuchEntity",
+    "NoSuchBucket",
+    "ParameterNotFound",
+    "NotFoundException",
+    "QueueDoesNotExist",
+)
 
 
-async def call(ctx_aws: Any, service: str, operation: str, missing_ok: bool = False,
-               **arguments: Any) -> dict[str, Any]:
+async def call(
+    ctx_aws: Any, service: str, operation: str, missing_ok: bool = False, **arguments: Any
+) -> dict[str, Any]:
     """One call through the AWS endpoint; a failure becomes a one-line ProviderError."""
     from botocore.exceptions import BotoCoreError, ClientError
+
     client = await ctx_aws.client(service)
     try:
         return await getattr(client, operation)(**arguments)  # type: ignore[no-any-return]
@@ -31,8 +41,9 @@ async def call(ctx_aws: Any, service: str, operation: str, missing_ok: bool = Fa
         error = exc.response.get("Error", {})
         if missing_ok and error.get("Code") in _GONE:
             return {}
-        raise ProviderError(f"{service} {operation}: {error.get('Code')}: "
-                            f"{error.get('Message')}") from None
+        raise ProviderError(
+            f"{service} {operation}: {error.get('Code')}: {error.get('Message')}"
+        ) from None
     except (BotoCoreError, OSError) as exc:
         raise ProviderError(f"{service} {operation}: {exc}") from None
 
@@ -61,30 +72,42 @@ class Queue(Provider):
     def _attributes(self, properties: dict[str, Any]) -> dict[str, str]:
         return {k: _text(v) for k, v in properties.items() if k not in ("QueueName", "Tags")}
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
-        made = await call(self.ctx.aws, "sqs", "create_queue", QueueName=name,
-                          Attributes=self._attributes(properties),
-                          tags=tag_map(properties.get("Tags")))
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
+        made = await call(
+            self.ctx.aws,
+            "sqs",
+            "create_queue",
+            QueueName=name,
+            Attributes=self._attributes(properties),
+            tags=tag_map(properties.get("Tags")),
+        )
         return await self._made(made["QueueUrl"], name or "")
 
     async def _made(self, url: str, name: str) -> Made:
-        found = await call(self.ctx.aws, "sqs", "get_queue_attributes", QueueUrl=url,
-                           AttributeNames=["QueueArn"])
-        return Made(url, {"Arn": found["Attributes"]["QueueArn"], "QueueName": name,
-                          "QueueUrl": url})
+        found = await call(
+            self.ctx.aws, "sqs", "get_queue_attributes", QueueUrl=url, AttributeNames=["QueueArn"]
+        )
+        return Made(
+            url, {"Arn": found["Attributes"]["QueueArn"], "QueueName": name, "QueueUrl": url}
+        )
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
         url = resource.physical_id or ""
-        await call(self.ctx.aws, "sqs", "set_queue_attributes", QueueUrl=url,
-                   Attributes=self._attributes(properties))
+        await call(
+            self.ctx.aws,
+            "sqs",
+            "set_queue_attributes",
+            QueueUrl=url,
+            Attributes=self._attributes(properties),
+        )
         return Made(url, resource.attributes)
 
     async def delete(self, resource: StackResource) -> None:
         url = resource.physical_id
         if url and "/" not in url:  # a name: the create did not answer its URL
-            url = (await call(self.ctx.aws, "sqs", "get_queue_url", missing_ok=True,
-                              QueueName=url)).get("QueueUrl")
+            url = (
+                await call(self.ctx.aws, "sqs", "get_queue_url", missing_ok=True, QueueName=url)
+            ).get("QueueUrl")
         if url:
             await call(self.ctx.aws, "sqs", "delete_queue", missing_ok=True, QueueUrl=url)
 
@@ -96,11 +119,13 @@ class Topic(Provider):
     max_name = 256
     replace_on = ("TopicName", "FifoTopic")
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
-        attributes = {k: _text(v) for k, v in properties.items()
-                      if k in ("DisplayName", "FifoTopic", "ContentBasedDeduplication",
-                               "KmsMasterKeyId", "Policy")}
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
+        attributes = {
+            k: _text(v)
+            for k, v in properties.items()
+            if k
+            in ("DisplayName", "FifoTopic", "ContentBasedDeduplication", "KmsMasterKeyId", "Policy")
+        }
         arguments: dict[str, Any] = {"Name": name, "Attributes": attributes}
         tags = tag_map(properties.get("Tags"))
         if tags:
@@ -112,42 +137,62 @@ class Topic(Provider):
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
         if properties.get("DisplayName") != resource.properties.get("DisplayName"):
-            await call(self.ctx.aws, "sns", "set_topic_attributes",
-                       TopicArn=resource.physical_id, AttributeName="DisplayName",
-                       AttributeValue=str(properties.get("DisplayName", "")))
+            await call(
+                self.ctx.aws,
+                "sns",
+                "set_topic_attributes",
+                TopicArn=resource.physical_id,
+                AttributeName="DisplayName",
+                AttributeValue=str(properties.get("DisplayName", "")),
+            )
         return Made(resource.physical_id or "", resource.attributes)
 
     async def delete(self, resource: StackResource) -> None:
         if resource.physical_id:
-            await call(self.ctx.aws, "sns", "delete_topic", missing_ok=True,
-                       TopicArn=resource.physical_id)
+            await call(
+                self.ctx.aws, "sns", "delete_topic", missing_ok=True, TopicArn=resource.physical_id
+            )
 
 
-async def _subscribe(ctx: Any, logical_id: str, topic: str,
-                     subscription: dict[str, Any]) -> str | None:
+async def _subscribe(
+    ctx: Any, logical_id: str, topic: str, subscription: dict[str, Any]
+) -> str | None:
     if subscription.get("Protocol") == "lambda":
-        ctx.notice(f"{logical_id}: SNS delivers to functions only on AWS: Lamina does not "
-                   f"run SNS, so {subscription.get('Endpoint')} will not be called by {topic}")
+        ctx.notice(
+            f"{logical_id}: SNS delivers to functions only on AWS: Lamina does not "
+            f"run SNS, so {subscription.get('Endpoint')} will not be called by {topic}"
+        )
         return None
-    made = await call(ctx.aws, "sns", "subscribe", TopicArn=topic,
-                      Protocol=subscription.get("Protocol"),
-                      Endpoint=subscription.get("Endpoint"), ReturnSubscriptionArn=True)
+    made = await call(
+        ctx.aws,
+        "sns",
+        "subscribe",
+        TopicArn=topic,
+        Protocol=subscription.get("Protocol"),
+        Endpoint=subscription.get("Endpoint"),
+        ReturnSubscriptionArn=True,
+    )
     return str(made.get("SubscriptionArn"))
 
 
 class Subscription(Provider):
     type = "AWS::SNS::Subscription"
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         arn = await _subscribe(self.ctx, logical_id, properties.get("TopicArn", ""), properties)
-        return Made(arn or f"{properties.get('TopicArn')}:{_random(36).lower()}",
-                    {"simulated": arn is None})
+        return Made(
+            arn or f"{properties.get('TopicArn')}:{_random(36).lower()}", {"simulated": arn is None}
+        )
 
     async def delete(self, resource: StackResource) -> None:
         if resource.physical_id and not resource.attributes.get("simulated"):
-            await call(self.ctx.aws, "sns", "unsubscribe", missing_ok=True,
-                       SubscriptionArn=resource.physical_id)
+            await call(
+                self.ctx.aws,
+                "sns",
+                "unsubscribe",
+                missing_ok=True,
+                SubscriptionArn=resource.physical_id,
+            )
 
 
 class Table(Provider):
@@ -156,21 +201,33 @@ class Table(Provider):
     name_property = "TableName"
     max_name = 255
     replace_on = ("TableName", "KeySchema")
-    integers = ("ProvisionedThroughput.ReadCapacityUnits",
-                "ProvisionedThroughput.WriteCapacityUnits")
-    _SENT = ("AttributeDefinitions", "KeySchema", "BillingMode", "ProvisionedThroughput",
-             "StreamSpecification", "GlobalSecondaryIndexes", "LocalSecondaryIndexes",
-             "SSESpecification", "TableClass")
+    integers = (
+        "ProvisionedThroughput.ReadCapacityUnits",
+        "ProvisionedThroughput.WriteCapacityUnits",
+    )
+    _SENT = (
+        "AttributeDefinitions",
+        "KeySchema",
+        "BillingMode",
+        "ProvisionedThroughput",
+        "StreamSpecification",
+        "GlobalSecondaryIndexes",
+        "LocalSecondaryIndexes",
+        "SSESpecification",
+        "TableClass",
+    )
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         arguments = {k: v for k, v in properties.items() if k in self._SENT}
         if "StreamSpecification" in arguments:
-            arguments["StreamSpecification"] = {"StreamEnabled": True, **arguments[
-                "StreamSpecification"]}
+            arguments["StreamSpecification"] = {
+                "StreamEnabled": True,
+                **arguments["StreamSpecification"],
+            }
         if arguments.get("BillingMode") != "PAY_PER_REQUEST":
-            arguments.setdefault("ProvisionedThroughput",
-                                 {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5})
+            arguments.setdefault(
+                "ProvisionedThroughput", {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+            )
         tags = tag_map(properties.get("Tags"))
         if tags:
             arguments["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
@@ -185,24 +242,33 @@ class Table(Provider):
         return Made(table["TableName"], attributes)
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
-        old, new = resource.properties.get("StreamSpecification"), \
-            properties.get("StreamSpecification")
+        old, new = (
+            resource.properties.get("StreamSpecification"),
+            properties.get("StreamSpecification"),
+        )
         arguments: dict[str, Any] = {}
         if old != new:
-            arguments["StreamSpecification"] = {"StreamEnabled": True, **new} if new else \
-                {"StreamEnabled": False}
+            arguments["StreamSpecification"] = (
+                {"StreamEnabled": True, **new} if new else {"StreamEnabled": False}
+            )
         if properties.get("BillingMode") != resource.properties.get("BillingMode"):
             arguments["BillingMode"] = properties.get("BillingMode", "PROVISIONED")
         if not arguments:
             return Made(resource.physical_id or "", resource.attributes)
-        made = await call(self.ctx.aws, "dynamodb", "update_table",
-                          TableName=resource.physical_id, **arguments)
+        made = await call(
+            self.ctx.aws, "dynamodb", "update_table", TableName=resource.physical_id, **arguments
+        )
         return self._made(made["TableDescription"])
 
     async def delete(self, resource: StackResource) -> None:
         if resource.physical_id:
-            await call(self.ctx.aws, "dynamodb", "delete_table", missing_ok=True,
-                       TableName=resource.physical_id)
+            await call(
+                self.ctx.aws,
+                "dynamodb",
+                "delete_table",
+                missing_ok=True,
+                TableName=resource.physical_id,
+            )
 
 
 class Stream(Provider):
@@ -213,8 +279,7 @@ class Stream(Provider):
     replace_on = ("Name",)
     integers = ("ShardCount", "RetentionPeriodHours")
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         arguments: dict[str, Any] = {"StreamName": name}
         if (properties.get("StreamModeDetails") or {}).get("StreamMode") == "ON_DEMAND":
             arguments["StreamModeDetails"] = {"StreamMode": "ON_DEMAND"}
@@ -227,15 +292,26 @@ class Stream(Provider):
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
         count = properties.get("ShardCount")
         if count is not None and count != resource.properties.get("ShardCount"):
-            await call(self.ctx.aws, "kinesis", "update_shard_count",
-                       StreamName=resource.physical_id, TargetShardCount=int(count),
-                       ScalingType="UNIFORM_SCALING")
+            await call(
+                self.ctx.aws,
+                "kinesis",
+                "update_shard_count",
+                StreamName=resource.physical_id,
+                TargetShardCount=int(count),
+                ScalingType="UNIFORM_SCALING",
+            )
         return Made(resource.physical_id or "", resource.attributes)
 
     async def delete(self, resource: StackResource) -> None:
         if resource.physical_id:
-            await call(self.ctx.aws, "kinesis", "delete_stream", missing_ok=True,
-                       StreamName=resource.physical_id, EnforceConsumerDeletion=True)
+            await call(
+                self.ctx.aws,
+                "kinesis",
+                "delete_stream",
+                missing_ok=True,
+                StreamName=resource.physical_id,
+                EnforceConsumerDeletion=True,
+            )
 
 
 class Bucket(Provider):
@@ -246,26 +322,33 @@ class Bucket(Provider):
     lower_name = True
     replace_on = ("BucketName",)
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         arguments: dict[str, Any] = {"Bucket": name}
         if self.ctx.region != "us-east-1":
             arguments["CreateBucketConfiguration"] = {"LocationConstraint": self.ctx.region}
         await call(self.ctx.aws, "s3", "create_bucket", **arguments)
         self._notify(logical_id, properties)
         region = self.ctx.region
-        return Made(name or "", {
-            "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
-            "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
-            "DualStackDomainName": f"{name}.s3.dualstack.{region}.amazonaws.com",
-            "WebsiteURL": f"http://{name}.s3-website-{region}.amazonaws.com"})
+        return Made(
+            name or "",
+            {
+                "Arn": f"arn:aws:s3:::{name}",
+                "DomainName": f"{name}.s3.amazonaws.com",
+                "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
+                "DualStackDomainName": f"{name}.s3.dualstack.{region}.amazonaws.com",
+                "WebsiteURL": f"http://{name}.s3-website-{region}.amazonaws.com",
+            },
+        )
 
     def _notify(self, logical_id: str, properties: dict[str, Any]) -> None:
         for config in (properties.get("NotificationConfiguration") or {}).get(
-                "LambdaConfigurations") or []:
-            self.ctx.notice(f"{logical_id}: S3 notifies functions only on AWS: Lamina does not "
-                            f"run S3 events, so {config.get('Function')} will not be called "
-                            f"on {config.get('Event')}")
+            "LambdaConfigurations"
+        ) or []:
+            self.ctx.notice(
+                f"{logical_id}: S3 notifies functions only on AWS: Lamina does not "
+                f"run S3 events, so {config.get('Function')} will not be called "
+                f"on {config.get('Event')}"
+            )
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
         self._notify(resource.logical_id, properties)
@@ -273,8 +356,9 @@ class Bucket(Provider):
 
     async def delete(self, resource: StackResource) -> None:
         if resource.physical_id:
-            await call(self.ctx.aws, "s3", "delete_bucket", missing_ok=True,
-                       Bucket=resource.physical_id)
+            await call(
+                self.ctx.aws, "s3", "delete_bucket", missing_ok=True, Bucket=resource.physical_id
+            )
 
 
 class LogGroup(Provider):
@@ -285,8 +369,7 @@ class LogGroup(Provider):
     replace_on = ("LogGroupName",)
     integers = ("RetentionInDays",)
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         await call(self.ctx.aws, "logs", "create_log_group", logGroupName=name)
         await self.update(StackResource(logical_id, self.type, name), properties)
         return Made(name or "", {"Arn": self.ctx.arn("logs", f"log-group:{name}:*")})
@@ -294,18 +377,31 @@ class LogGroup(Provider):
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
         days = properties.get("RetentionInDays")
         if days is not None:
-            await call(self.ctx.aws, "logs", "put_retention_policy",
-                       logGroupName=resource.physical_id, retentionInDays=int(days))
+            await call(
+                self.ctx.aws,
+                "logs",
+                "put_retention_policy",
+                logGroupName=resource.physical_id,
+                retentionInDays=int(days),
+            )
         elif resource.properties.get("RetentionInDays") is not None:
-            await call(self.ctx.aws, "logs", "delete_retention_policy",
-                       logGroupName=resource.physical_id)
-        return Made(resource.physical_id or "",
-                    {"Arn": self.ctx.arn("logs", f"log-group:{resource.physical_id}:*")})
+            await call(
+                self.ctx.aws, "logs", "delete_retention_policy", logGroupName=resource.physical_id
+            )
+        return Made(
+            resource.physical_id or "",
+            {"Arn": self.ctx.arn("logs", f"log-group:{resource.physical_id}:*")},
+        )
 
     async def delete(self, resource: StackResource) -> None:
         if resource.physical_id:
-            await call(self.ctx.aws, "logs", "delete_log_group", missing_ok=True,
-                       logGroupName=resource.physical_id)
+            await call(
+                self.ctx.aws,
+                "logs",
+                "delete_log_group",
+                missing_ok=True,
+                logGroupName=resource.physical_id,
+            )
 
 
 class Parameter(Provider):
@@ -315,8 +411,7 @@ class Parameter(Provider):
     max_name = 2048
     replace_on = ("Name",)
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         return await self._put(name or "", properties, overwrite=False)
 
     async def _put(self, name: str, properties: dict[str, Any], overwrite: bool) -> Made:
@@ -324,10 +419,21 @@ class Parameter(Provider):
         value = properties.get("Value")
         if isinstance(value, list):
             value = ",".join(map(str, value))
-        arguments = {k: properties[k] for k in ("Description", "AllowedPattern", "Tier",
-                                                "DataType") if k in properties}
-        await call(self.ctx.aws, "ssm", "put_parameter", Name=name, Type=kind,
-                   Value=str(value), Overwrite=overwrite, **arguments)
+        arguments = {
+            k: properties[k]
+            for k in ("Description", "AllowedPattern", "Tier", "DataType")
+            if k in properties
+        }
+        await call(
+            self.ctx.aws,
+            "ssm",
+            "put_parameter",
+            Name=name,
+            Type=kind,
+            Value=str(value),
+            Overwrite=overwrite,
+            **arguments,
+        )
         return Made(name, {"Type": kind, "Value": str(value)})
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
@@ -335,8 +441,9 @@ class Parameter(Provider):
 
     async def delete(self, resource: StackResource) -> None:
         if resource.physical_id:
-            await call(self.ctx.aws, "ssm", "delete_parameter", missing_ok=True,
-                       Name=resource.physical_id)
+            await call(
+                self.ctx.aws, "ssm", "delete_parameter", missing_ok=True, Name=resource.physical_id
+            )
 
 
 def _random(length: int) -> str:

@@ -48,8 +48,9 @@ class ProviderError(Exception):
 # (method, path, query, headers, body) → (status, headers, body): the engine's Lambda API
 # handler, given a request made in-process (api/stacks.py `in_process`, wired by app.py)
 # and the caller it acts as (domain.identity.Caller; None: the engine's own account)
-Dispatch = Callable[[str, str, str, dict[str, str], bytes, Any],
-                    Awaitable[tuple[int, list[tuple[str, str]], bytes]]]
+Dispatch = Callable[
+    [str, str, str, dict[str, str], bytes, Any], Awaitable[tuple[int, list[tuple[str, str]], bytes]]
+]
 
 
 class LambdaApi:
@@ -67,13 +68,19 @@ class LambdaApi:
         other.dispatch, other.host = self.dispatch, self.host
         return other
 
-    async def call(self, method: str, path: str, body: Any = None,
-                   query: str = "", missing_ok: bool = False) -> dict[str, Any]:
+    async def call(
+        self, method: str, path: str, body: Any = None, query: str = "", missing_ok: bool = False
+    ) -> dict[str, Any]:
         data = b"" if body is None else json.dumps(body).encode()
         assert self.dispatch is not None, "the engine has not started its Lambda API"
         status, headers, text = await self.dispatch(
-            method, path, query, {"content-type": "application/json", "host": self.host}, data,
-            self.caller)
+            method,
+            path,
+            query,
+            {"content-type": "application/json", "host": self.host},
+            data,
+            self.caller,
+        )
         found = json.loads(text) if text else {}
         if status < 300:
             return found
@@ -93,12 +100,12 @@ class DeployContext:
     region: str
     account: str
     lambda_api: LambdaApi
-    aws: Any                                      # adapters.aws.AwsClients
-    package: Callable[[str], Awaitable[bytes | None]]   # a stored package by its sha256 key
+    aws: Any  # adapters.aws.AwsClients
+    package: Callable[[str], Awaitable[bytes | None]]  # a stored package by its sha256 key
     # tags the next CreateFunction of a name carries (aws:cloudformation:*); None: forget
     system_tags: Callable[[str, dict[str, str] | None], Awaitable[None]]
     notice: Callable[[str], None]
-    iam_endpoint: bool = False                    # IAM calls go to an endpoint (else simulated)
+    iam_endpoint: bool = False  # IAM calls go to an endpoint (else simulated)
     services: dict[str, Any] = field(default_factory=dict)  # engine features (schedules, apis)
     # the stack's resources as made so far (a provider may read another's attributes: a
     # route finds its integration, a method its resource's path)
@@ -152,8 +159,7 @@ class Provider:
         keys = set(old) | set(new) if self.replace_on is None else self.replace_on
         return any(old.get(k) != new.get(k) for k in keys)
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         raise NotImplementedError
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
@@ -165,9 +171,11 @@ class Provider:
     # helpers --------------------------------------------------------------------------
     def cfn_tags(self, logical_id: str) -> dict[str, str]:
         """The tags CloudFormation puts on what it creates."""
-        return {"aws:cloudformation:stack-name": self.ctx.stack,
-                "aws:cloudformation:logical-id": logical_id,
-                "aws:cloudformation:stack-id": self.ctx.stack_id}
+        return {
+            "aws:cloudformation:stack-name": self.ctx.stack,
+            "aws:cloudformation:logical-id": logical_id,
+            "aws:cloudformation:stack-id": self.ctx.stack_id,
+        }
 
 
 def _convert(properties: dict[str, Any], path: list[str], how: Any) -> None:
@@ -179,8 +187,11 @@ def _convert(properties: dict[str, Any], path: list[str], how: Any) -> None:
 
 
 def _integer(value: Any) -> Any:
-    if isinstance(value, str) and not isinstance(value, Pending) and \
-            value.strip().lstrip("-").isdigit():
+    if (
+        isinstance(value, str)
+        and not isinstance(value, Pending)
+        and value.strip().lstrip("-").isdigit()
+    ):
         return int(value)
     return value
 

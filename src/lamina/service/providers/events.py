@@ -16,7 +16,9 @@ from lamina.domain import errors
 from lamina.domain.stacks import StackResource
 from lamina.service.providers.base import Made, Provider, known, refuse
 
-_INVOCATIONS = re.compile(r"arn:[^:]+:apigateway:[^:]*:lambda:path/[^/]+/functions/(.+)/invocations")
+_INVOCATIONS = re.compile(
+    r"arn:[^:]+:apigateway:[^:]*:lambda:path/[^/]+/functions/(.+)/invocations"
+)
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
@@ -30,17 +32,32 @@ class _Scheduled(Provider):
     def _service(self) -> Any:
         return self.ctx.services.get("schedules")
 
-    def _schedule(self, name: str, expression: Any, target: Any, source: str,
-                  input_text: Any = None, enabled: bool = True, timezone: Any = None) -> Any:
+    def _schedule(
+        self,
+        name: str,
+        expression: Any,
+        target: Any,
+        source: str,
+        input_text: Any = None,
+        enabled: bool = True,
+        timezone: Any = None,
+    ) -> Any:
         from lamina.domain.schedules import Schedule
-        return Schedule(name=name, expression=str(expression), target_arn=target,
-                        input=input_text if isinstance(input_text, str) else None,
-                        source=source, enabled=enabled,
-                        timezone=timezone if isinstance(timezone, str) else None,
-                        stack=self.ctx.stack)
+
+        return Schedule(
+            name=name,
+            expression=str(expression),
+            target_arn=target,
+            input=input_text if isinstance(input_text, str) else None,
+            source=source,
+            enabled=enabled,
+            timezone=timezone if isinstance(timezone, str) else None,
+            stack=self.ctx.stack,
+        )
 
     def _validate(self, logical_id: str, prop: str, schedule: Any) -> None:
         from lamina.domain import schedules
+
         try:
             schedules.validate(schedule)
         except errors.LaminaError as exc:
@@ -69,37 +86,59 @@ class Rule(_Scheduled):
     def _made(self, name: str, properties: dict[str, Any]) -> list[Any]:
         targets = [t for t in properties.get("Targets") or [] if _lambda_target(t.get("Arn"))]
         enabled = properties.get("State", "ENABLED") == "ENABLED"
-        return [self._schedule(name if len(targets) == 1 else f"{name}-{t.get('Id')}",
-                               properties["ScheduleExpression"], t["Arn"], "events",
-                               t.get("Input"), enabled) for t in targets]
+        return [
+            self._schedule(
+                name if len(targets) == 1 else f"{name}-{t.get('Id')}",
+                properties["ScheduleExpression"],
+                t["Arn"],
+                "events",
+                t.get("Input"),
+                enabled,
+            )
+            for t in targets
+        ]
 
     async def check(self, logical_id: str, properties: dict[str, Any]) -> None:
         expression = properties.get("ScheduleExpression")
         if expression is not None and known(expression):
-            self._validate(logical_id, "ScheduleExpression", self._schedule(
-                logical_id, expression, "arn:aws:lambda:us-east-1:123456789012:function:x",
-                "events"))
+            self._validate(
+                logical_id,
+                "ScheduleExpression",
+                self._schedule(
+                    logical_id,
+                    expression,
+                    "arn:aws:lambda:us-east-1:123456789012:function:x",
+                    "events",
+                ),
+            )
 
     def _notices(self, logical_id: str, properties: dict[str, Any]) -> None:
         if "EventPattern" in properties:
-            self.ctx.notice(f"{logical_id}: an EventBridge event pattern needs events Lamina "
-                            "does not run: the rule is recorded, not created")
+            self.ctx.notice(
+                f"{logical_id}: an EventBridge event pattern needs events Lamina "
+                "does not run: the rule is recorded, not created"
+            )
         for target in properties.get("Targets") or []:
             if not _lambda_target(target.get("Arn")):
-                self.ctx.notice(f"{logical_id}: target {target.get('Id')} is not a Lambda "
-                                "function: Lamina only runs function targets")
+                self.ctx.notice(
+                    f"{logical_id}: target {target.get('Id')} is not a Lambda "
+                    "function: Lamina only runs function targets"
+                )
             elif "InputTransformer" in target or "InputPath" in target:
-                self.ctx.notice(f"{logical_id}: target {target.get('Id')}: InputPath and "
-                                "InputTransformer are not applied (the full event is sent)")
+                self.ctx.notice(
+                    f"{logical_id}: target {target.get('Id')}: InputPath and "
+                    "InputTransformer are not applied (the full event is sent)"
+                )
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         assert name is not None
         self._notices(logical_id, properties)
         made = self._made(name, properties) if "ScheduleExpression" in properties else []
         await self._put(logical_id, made)
-        return Made(name, {"Arn": self.ctx.arn("events", f"rule/{name}"),
-                           "schedules": [s.name for s in made]})
+        return Made(
+            name,
+            {"Arn": self.ctx.arn("events", f"rule/{name}"), "schedules": [s.name for s in made]},
+        )
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
         await self._delete(resource.attributes.get("schedules", []))
@@ -117,32 +156,49 @@ class Schedule(_Scheduled):
 
     def _made(self, name: str, properties: dict[str, Any]) -> Any:
         target = properties.get("Target") or {}
-        return self._schedule(name, properties.get("ScheduleExpression"), target.get("Arn"),
-                              "scheduler", target.get("Input"),
-                              properties.get("State", "ENABLED") == "ENABLED",
-                              properties.get("ScheduleExpressionTimezone"))
+        return self._schedule(
+            name,
+            properties.get("ScheduleExpression"),
+            target.get("Arn"),
+            "scheduler",
+            target.get("Input"),
+            properties.get("State", "ENABLED") == "ENABLED",
+            properties.get("ScheduleExpressionTimezone"),
+        )
 
     async def check(self, logical_id: str, properties: dict[str, Any]) -> None:
-        if known(properties.get("ScheduleExpression")) and \
-                known(properties.get("ScheduleExpressionTimezone")):
+        if known(properties.get("ScheduleExpression")) and known(
+            properties.get("ScheduleExpressionTimezone")
+        ):
             schedule = self._made(logical_id, properties)
-            self._validate(logical_id, "ScheduleExpression", dataclasses.replace(
-                schedule, target_arn="arn:aws:lambda:us-east-1:123456789012:function:x"))
+            self._validate(
+                logical_id,
+                "ScheduleExpression",
+                dataclasses.replace(
+                    schedule, target_arn="arn:aws:lambda:us-east-1:123456789012:function:x"
+                ),
+            )
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         assert name is not None
         target = (properties.get("Target") or {}).get("Arn")
         made = []
         if _lambda_target(target):
             made = [self._made(name, properties)]
         else:
-            self.ctx.notice(f"{logical_id}: target {target} is not a Lambda function: "
-                            "Lamina only runs function targets")
+            self.ctx.notice(
+                f"{logical_id}: target {target} is not a Lambda function: "
+                "Lamina only runs function targets"
+            )
         await self._put(logical_id, made)
         group = properties.get("GroupName", "default")
-        return Made(name, {"Arn": self.ctx.arn("scheduler", f"schedule/{group}/{name}"),
-                           "schedules": [s.name for s in made]})
+        return Made(
+            name,
+            {
+                "Arn": self.ctx.arn("scheduler", f"schedule/{group}/{name}"),
+                "schedules": [s.name for s in made],
+            },
+        )
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
         await self._delete(resource.attributes.get("schedules", []))
@@ -156,6 +212,7 @@ class Schedule(_Scheduled):
 def routes_of(body: dict[str, Any], payload_default: str, where: str) -> list[Any]:
     """The Lambda proxy routes of an OpenAPI / Swagger body (x-amazon-apigateway-integration)."""
     from lamina.domain.apis import Route
+
     out = []
     for path, methods in (body.get("paths") or {}).items():
         for method, operation in (methods or {}).items():
@@ -171,14 +228,21 @@ def routes_of(body: dict[str, Any], payload_default: str, where: str) -> list[An
             if found is None or integration.get("type", "aws_proxy") != "aws_proxy":
                 raise errors.TemplateError(
                     f"{where}: route {verb} {path}: Lamina serves Lambda proxy integrations "
-                    "(type aws_proxy) only")
-            out.append(Route(method=verb, path="$default" if path == "$default" else path,
-                             target_arn=found.group(1),
-                             payload_format=str(integration.get("payloadFormatVersion",
-                                                                payload_default)),
-                             timeout_ms=int(integration.get("timeoutInMillis",
-                                                            29000 if payload_default == "1.0"
-                                                            else 30000))))
+                    "(type aws_proxy) only"
+                )
+            out.append(
+                Route(
+                    method=verb,
+                    path="$default" if path == "$default" else path,
+                    target_arn=found.group(1),
+                    payload_format=str(integration.get("payloadFormatVersion", payload_default)),
+                    timeout_ms=int(
+                        integration.get(
+                            "timeoutInMillis", 29000 if payload_default == "1.0" else 30000
+                        )
+                    ),
+                )
+            )
     return out
 
 
@@ -196,33 +260,46 @@ class _Api(Provider):
 
     def _api(self, api_id_: str, logical_id: str, properties: dict[str, Any]) -> Any:
         from lamina.domain.apis import HttpApi, Route
+
         body = properties.get("Body")
         routes = routes_of(body, self.payload, logical_id) if isinstance(body, dict) else []
         target = properties.get("Target")
         if _lambda_target(target):
             routes.append(Route("ANY", "$default", target, self.payload))
         name = properties.get("Name") or (body or {}).get("info", {}).get("title") or logical_id
-        return HttpApi(api_id=api_id_, name=str(name), protocol=self.protocol,
-                       stage=self.stage, routes=tuple(routes),
-                       cors=properties.get("CorsConfiguration"), stack=self.ctx.stack)
+        return HttpApi(
+            api_id=api_id_,
+            name=str(name),
+            protocol=self.protocol,
+            stage=self.stage,
+            routes=tuple(routes),
+            cors=properties.get("CorsConfiguration"),
+            stack=self.ctx.stack,
+        )
 
     async def check(self, logical_id: str, properties: dict[str, Any]) -> None:
         body = properties.get("Body")
-        if self.protocol == "HTTP" and known(properties.get("ProtocolType", "HTTP")) and \
-                properties.get("ProtocolType", "HTTP") != "HTTP":
-            raise refuse(logical_id, "ProtocolType", "Lamina serves HTTP APIs only, not "
-                         f"{properties['ProtocolType']}")
+        if (
+            self.protocol == "HTTP"
+            and known(properties.get("ProtocolType", "HTTP"))
+            and properties.get("ProtocolType", "HTTP") != "HTTP"
+        ):
+            raise refuse(
+                logical_id,
+                "ProtocolType",
+                f"Lamina serves HTTP APIs only, not {properties['ProtocolType']}",
+            )
         if "BodyS3Location" in properties:
             raise refuse(logical_id, "BodyS3Location", "give the definition inline (Body)")
         if isinstance(body, dict) and known(body):
             from lamina.domain import apis
+
             try:
                 apis.validate(self._api("a" * 10, logical_id, properties))
             except errors.InvalidParameterValue as exc:
                 raise refuse(logical_id, "Body", exc.message) from None
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         made = self._api(api_id(), logical_id, properties)
         return await self._put(logical_id, made)
 
@@ -232,14 +309,18 @@ class _Api(Provider):
             self.ctx.notice(f"{logical_id}: this engine does not serve HTTP APIs: not created")
             return Made(made.api_id, self._attributes(made, None))
         put = await service.put(made)
-        return Made(put.api_id, self._attributes(put, service.url(put),
-                                                  service.fallback_url(put)))
+        return Made(put.api_id, self._attributes(put, service.url(put), service.fallback_url(put)))
 
-    def _attributes(self, api: Any, url: str | None, fallback: str | None = None
-                    ) -> dict[str, Any]:
-        endpoint = url[:-len(api.stage) - 1] if url and api.stage != "$default" else url
-        return {"ApiId": api.api_id, "RestApiId": api.api_id, "ApiEndpoint": endpoint,
-                "RootResourceId": api.api_id, "Url": url, "FallbackUrl": fallback}
+    def _attributes(self, api: Any, url: str | None, fallback: str | None = None) -> dict[str, Any]:
+        endpoint = url[: -len(api.stage) - 1] if url and api.stage != "$default" else url
+        return {
+            "ApiId": api.api_id,
+            "RestApiId": api.api_id,
+            "ApiEndpoint": endpoint,
+            "RootResourceId": api.api_id,
+            "Url": url,
+            "FallbackUrl": fallback,
+        }
 
     async def update(self, resource: StackResource, properties: dict[str, Any]) -> Made:
         service = self._service()
@@ -248,13 +329,18 @@ class _Api(Provider):
             made = self._api(resource.physical_id or api_id(), resource.logical_id, properties)
             if current is not None:
                 # routes that Route / Method resources added stay (only the body's change)
-                before = {r.key for r in self._api(made.api_id, resource.logical_id,
-                                                   resource.properties).routes}
+                before = {
+                    r.key
+                    for r in self._api(made.api_id, resource.logical_id, resource.properties).routes
+                }
                 mine = {r.key for r in made.routes}
                 kept = tuple(r for r in current.routes if r.key not in before | mine)
-                made = dataclasses.replace(made, stage=current.stage,
-                                           stage_variables=current.stage_variables,
-                                           routes=made.routes + kept)
+                made = dataclasses.replace(
+                    made,
+                    stage=current.stage,
+                    stage_variables=current.stage_variables,
+                    routes=made.routes + kept,
+                )
             return await self._put(resource.logical_id, made)
 
     async def delete(self, resource: StackResource) -> None:
@@ -282,17 +368,18 @@ class _Stage(Provider):
     api_property = "ApiId"
     variables_property = "StageVariables"
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         stage = str(properties.get("StageName", "$default"))
         service: Any = self.ctx.services.get("apis")
         async with self.ctx.changes:
             api = service.get(properties.get(self.api_property)) if service else None
             if api is not None:
-                variables = properties.get(self.variables_property) or \
-                    properties.get("Variables")
-                api = dataclasses.replace(api, stage=stage, stage_variables={
-                    str(k): str(v) for k, v in (variables or {}).items()})
+                variables = properties.get(self.variables_property) or properties.get("Variables")
+                api = dataclasses.replace(
+                    api,
+                    stage=stage,
+                    stage_variables={str(k): str(v) for k, v in (variables or {}).items()},
+                )
                 api = await service.put(api)
         if api is None:
             return Made(stage, {})
@@ -324,12 +411,13 @@ class Deployment(Provider):
 
     type = "AWS::ApiGateway::Deployment"
 
-    async def create(self, logical_id: str, properties: dict[str, Any],
-                     name: str | None) -> Made:
+    async def create(self, logical_id: str, properties: dict[str, Any], name: str | None) -> Made:
         if properties.get("StageName"):
-            stage = {"RestApiId": properties.get("RestApiId"),
-                     "StageName": properties["StageName"],
-                     "Variables": (properties.get("StageDescription") or {}).get("Variables")}
+            stage = {
+                "RestApiId": properties.get("RestApiId"),
+                "StageName": properties["StageName"],
+                "Variables": (properties.get("StageDescription") or {}).get("Variables"),
+            }
             made = await RestStage(self.ctx).create(logical_id, stage, None)
             return Made(api_id(), made.attributes)
         return Made(api_id())

@@ -27,7 +27,7 @@ import time
 _ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
 
 
-class RuntimeClient(object):
+class RuntimeClient:
     """A keep-alive HTTP/1.1 client for the Runtime API (one request at a time)."""
 
     def __init__(self, address):
@@ -54,7 +54,9 @@ class RuntimeClient(object):
             self.sock = None
 
     def request(self, method, path, body=b"", headers=()):
-        head = ["%s %s HTTP/1.1\r\nHost: runtime\r\nContent-Length: %d\r\n" % (method, path, len(body))]
+        head = [
+            "%s %s HTTP/1.1\r\nHost: runtime\r\nContent-Length: %d\r\n" % (method, path, len(body))
+        ]
         for name, value in headers:
             head.append("%s: %s\r\n" % (name, value))
         head.append("\r\n")
@@ -98,16 +100,21 @@ class RuntimeClient(object):
         return status, headers, body
 
 
-class CognitoIdentity(object):
+class CognitoIdentity:
     __slots__ = ["cognito_identity_id", "cognito_identity_pool_id"]
 
 
-class Client(object):
-    __slots__ = ["installation_id", "app_title", "app_version_name", "app_version_code",
-                 "app_package_name"]
+class Client:
+    __slots__ = [
+        "installation_id",
+        "app_title",
+        "app_version_name",
+        "app_version_code",
+        "app_package_name",
+    ]
 
 
-class ClientContext(object):
+class ClientContext:
     __slots__ = ["custom", "env", "client"]
 
 
@@ -120,7 +127,7 @@ def _make_obj(cls, values):
     return obj
 
 
-class LambdaContext(object):
+class LambdaContext:
     """The `context` argument of a handler, with the attributes AWS's runtime gives it."""
 
     def __init__(self, request_id, deadline_ms, invoked_arn, client_context, cognito, tenant_id):
@@ -148,7 +155,10 @@ class LambdaContext(object):
 
     def __repr__(self):
         return "LambdaContext([aws_request_id=%s,function_name=%s,function_version=%s])" % (
-            self.aws_request_id, self.function_name, self.function_version)
+            self.aws_request_id,
+            self.function_name,
+            self.function_version,
+        )
 
 
 class FaultException(Exception):
@@ -168,12 +178,17 @@ class _Encoder(json.JSONEncoder):
 
 
 def error_document(message, error_type, stack_trace, request_id):
-    return {"errorMessage": message or "", "errorType": error_type or "",
-            "requestId": request_id or "", "stackTrace": stack_trace or []}
+    return {
+        "errorMessage": message or "",
+        "errorType": error_type or "",
+        "requestId": request_id or "",
+        "stackTrace": stack_trace or [],
+    }
 
 
 def fault_document(exc_info, request_id):
     import traceback
+
     kind, value, tb = exc_info
     frames = traceback.extract_tb(tb)
     for index, frame in enumerate(frames):
@@ -185,8 +200,10 @@ def fault_document(exc_info, request_id):
 
 def log_error(document):
     if json_log_format():
-        record = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "log_level": "ERROR"}
+        record = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "log_level": "ERROR",
+        }
         record.update(document)
         sys.stdout.write(json.dumps(record) + "\n")
         return
@@ -200,38 +217,70 @@ def load_handler(handler):
     try:
         module_name, function_name = handler.rsplit(".", 1)
     except ValueError as exc:
-        raise FaultException("Runtime.MalformedHandlerName",
-                             "Bad handler '%s': %s" % (handler, exc))
+        raise FaultException(
+            "Runtime.MalformedHandlerName", "Bad handler '%s': %s" % (handler, exc)
+        )
     if module_name.split(".")[0] in sys.builtin_module_names:
-        raise FaultException("Runtime.BuiltInModuleConflict",
-                             "Cannot use built-in module %s as a handler module" % module_name)
+        raise FaultException(
+            "Runtime.BuiltInModuleConflict",
+            "Cannot use built-in module %s as a handler module" % module_name,
+        )
     try:
         import importlib
+
         module = importlib.import_module(module_name.replace("/", "."))
     except ImportError as exc:
-        raise FaultException("Runtime.ImportModuleError",
-                             "Unable to import module '%s': %s" % (module_name, exc))
+        raise FaultException(
+            "Runtime.ImportModuleError", "Unable to import module '%s': %s" % (module_name, exc)
+        )
     except SyntaxError as exc:
         trace = ['  File "%s" Line %s\n    %s' % (exc.filename, exc.lineno, exc.text)]
-        raise FaultException("Runtime.UserCodeSyntaxError",
-                             "Syntax error in module '%s': %s" % (module_name, exc), trace)
+        raise FaultException(
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module '%s': %s" % (module_name, exc),
+            trace,
+        )
     try:
         return getattr(module, function_name)
     except AttributeError:
-        raise FaultException("Runtime.HandlerNotFound",
-                             "Handler '%s' missing on module '%s'" % (function_name, module_name))
+        raise FaultException(
+            "Runtime.HandlerNotFound",
+            "Handler '%s' missing on module '%s'" % (function_name, module_name),
+        )
 
 
-class _RequestId(object):
+class _RequestId:
     value = ""
     tenant = None
 
 
-_RECORD_FIELDS = frozenset((
-    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module",
-    "exc_info", "exc_text", "stack_info", "lineno", "funcName", "created", "msecs",
-    "relativeCreated", "thread", "threadName", "processName", "process", "taskName",
-    "aws_request_id", "tenant_id"))
+_RECORD_FIELDS = frozenset(
+    (
+        "name",
+        "msg",
+        "args",
+        "levelname",
+        "levelno",
+        "pathname",
+        "filename",
+        "module",
+        "exc_info",
+        "exc_text",
+        "stack_info",
+        "lineno",
+        "funcName",
+        "created",
+        "msecs",
+        "relativeCreated",
+        "thread",
+        "threadName",
+        "processName",
+        "process",
+        "taskName",
+        "aws_request_id",
+        "tenant_id",
+    )
+)
 
 
 def json_log_format():
@@ -248,6 +297,7 @@ def setup_logging(logging):
     """Lambda's log format on the root logger, as AWS's runtime sets it up: text lines, or
     with `AWS_LAMBDA_LOG_FORMAT=JSON` one JSON object per record (timestamp, level, message,
     logger, requestId, tenantId, the exception, and any `extra` fields)."""
+
     class RequestIdFilter(logging.Filter):
         def filter(self, record):
             record.aws_request_id = _RequestId.value
@@ -262,17 +312,21 @@ def setup_logging(logging):
     class JsonFormatter(LambdaFormatter):
         def format(self, record):
             level = min(50, max(0, record.levelno)) // 10 * 10
-            result = {"timestamp": self.formatTime(record), "level": logging.getLevelName(level),
-                      "message": record.getMessage(), "logger": record.name,
-                      "requestId": getattr(record, "aws_request_id", None) or None}
+            result = {
+                "timestamp": self.formatTime(record),
+                "level": logging.getLevelName(level),
+                "message": record.getMessage(),
+                "logger": record.name,
+                "requestId": getattr(record, "aws_request_id", None) or None,
+            }
             if record.exc_info:
                 import traceback
+
                 kind, value, trace = record.exc_info
                 result["errorType"] = kind.__name__
                 result["errorMessage"] = str(value)
                 result["stackTrace"] = traceback.format_tb(trace)
-                result["location"] = "%s:%s:%s" % (record.pathname, record.funcName,
-                                                   record.lineno)
+                result["location"] = "%s:%s:%s" % (record.pathname, record.funcName, record.lineno)
             if getattr(record, "tenant_id", None) is not None:
                 result["tenantId"] = record.tenant_id
             for key, value in record.__dict__.items():
@@ -286,8 +340,9 @@ def setup_logging(logging):
     if json_log_format():
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(LambdaFormatter(
-            "[%(levelname)s]\t%(asctime)s\t%(aws_request_id)s\t%(message)s\n"))
+        handler.setFormatter(
+            LambdaFormatter("[%(levelname)s]\t%(asctime)s\t%(aws_request_id)s\t%(message)s\n")
+        )
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.addHandler(handler)
@@ -296,7 +351,7 @@ def setup_logging(logging):
         root.setLevel(level)
 
 
-class ConfigureLoggingOnImport(object):
+class ConfigureLoggingOnImport:
     """Sets up `logging` the moment anything imports it: AWS's runtime configures it at
     start; importing it only when the function does saves ~8 ms of every cold start."""
 
@@ -305,6 +360,7 @@ class ConfigureLoggingOnImport(object):
             return None
         sys.meta_path.remove(self)
         import importlib.machinery
+
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return spec
@@ -352,16 +408,19 @@ def serve(client, handler):
         error = None
         try:
             context = LambdaContext(
-                request_id, int(headers.get("lambda-runtime-deadline-ms", "0")),
+                request_id,
+                int(headers.get("lambda-runtime-deadline-ms", "0")),
                 headers.get("lambda-runtime-invoked-function-arn"),
                 _parse_json_header(headers.get("lambda-runtime-client-context")),
                 _parse_json_header(headers.get("lambda-runtime-cognito-identity")),
-                tenant_id)
+                tenant_id,
+            )
             try:
                 event = json.loads(body) if body else {}
             except ValueError as exc:
-                raise FaultException("Runtime.UnmarshalError",
-                                     "Unable to unmarshal input: %s" % exc)
+                raise FaultException(
+                    "Runtime.UnmarshalError", "Unable to unmarshal input: %s" % exc
+                )
             result = handler(event, context)
             try:
                 payload = dumps(result, cls=_Encoder).encode()
@@ -376,13 +435,19 @@ def serve(client, handler):
         flush_out()
         flush_err()
         if error is None:
-            client.request("POST", "/2018-06-01/runtime/invocation/%s/response" % request_id,
-                           payload, (("Content-Type", "application/json"),) + echo)
+            client.request(
+                "POST",
+                "/2018-06-01/runtime/invocation/%s/response" % request_id,
+                payload,
+                (("Content-Type", "application/json"),) + echo,
+            )
         else:
-            client.request("POST", "/2018-06-01/runtime/invocation/%s/error" % request_id,
-                           dumps(error).encode(),
-                           ((_ERROR_TYPE, error["errorType"]),
-                            ("Content-Type", "application/json")) + echo)
+            client.request(
+                "POST",
+                "/2018-06-01/runtime/invocation/%s/error" % request_id,
+                dumps(error).encode(),
+                ((_ERROR_TYPE, error["errorType"]), ("Content-Type", "application/json")) + echo,
+            )
 
 
 def await_assignment():
@@ -393,7 +458,7 @@ def await_assignment():
         sys.exit(0)
     assignment = json.loads(line)
     coerced = os.environ.get("LC_CTYPE")  # set by the interpreter's start (PEP 538), as
-    os.environ.clear()                    # it would be for the function's own start
+    os.environ.clear()  # it would be for the function's own start
     os.environ.update(assignment["env"])
     if coerced is not None and "LC_CTYPE" not in os.environ:
         os.environ["LC_CTYPE"] = coerced
@@ -408,13 +473,18 @@ def start_debugger(setting):
     port, _, wait = setting.partition(":")
     try:  # the engine's debugpy, on the SDK path (not the standard library)
         import importlib
+
         debugpy = importlib.import_module("debugpy")
         debugpy.listen(("127.0.0.1", int(port)))
     except Exception as exc:  # not installed, port taken
-        raise FaultException("Runtime.DebuggerError",
-                             "Lamina could not start debugpy on 127.0.0.1:%s: %s" % (port, exc))
-    sys.stdout.write("debugpy is listening on 127.0.0.1:%s%s\n"
-                     % (port, " (waiting for a client to attach)" if wait else ""))
+        raise FaultException(
+            "Runtime.DebuggerError",
+            "Lamina could not start debugpy on 127.0.0.1:%s: %s" % (port, exc),
+        )
+    sys.stdout.write(
+        "debugpy is listening on 127.0.0.1:%s%s\n"
+        % (port, " (waiting for a client to attach)" if wait else "")
+    )
     if wait:
         debugpy.wait_for_client()
 
@@ -506,8 +576,12 @@ def main(argv):
     if error is not None:
         log_error(error)
         sys.stdout.flush()
-        client.request("POST", "/2018-06-01/runtime/init/error", json.dumps(error).encode(),
-                       ((_ERROR_TYPE, error["errorType"]), ("Content-Type", "application/json")))
+        client.request(
+            "POST",
+            "/2018-06-01/runtime/init/error",
+            json.dumps(error).encode(),
+            ((_ERROR_TYPE, error["errorType"]), ("Content-Type", "application/json")),
+        )
         sys.exit(1)
     try:
         serve(client, handler)
