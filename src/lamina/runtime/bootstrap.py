@@ -17,6 +17,17 @@ from lamina.domain.model import FunctionConfig
 from lamina.runtime.launch import View
 
 LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
+# What a managed runtime's own bootstrap does with AWS_LAMBDA_EXEC_WRAPPER (Lambda's
+# /var/runtime/bootstrap is a shell script doing the same): a missing wrapper ends the runtime
+# with status 127, one that cannot run with 126 (Runtime.ExitError at Init), else the wrapper
+# runs with the runtime's command line and execs it. $1 is the name the function set, $2 where
+# it is as the runtime sees it.
+_WRAPPER_SCRIPT = (
+    'name=$1 wrapper=$2; shift 2; if [ ! -f "$wrapper" ]; then echo "$name: does not exist"; '
+    'exit 127; fi; if [ ! -x "$wrapper" ]; then echo "$name: is not an executable"; exit 126; '
+    'fi; exec "$wrapper" "$@"'
+)
 
 
 def log_stream_name(version: str, now: float | None = None, ident: str | None = None) -> str:
@@ -37,21 +48,41 @@ def runtime_command(
     layer's executable, as Lambda falls back to /opt/bootstrap). In debug mode Node's
     inspector listens (`--inspect-wait` holds Init until a client attaches); Python's
     bootstrap starts debugpy itself (`lamina_variables`), with frozen modules off so that
-    breakpoints in the standard library bind."""
+    breakpoints in the standard library bind. A managed runtime whose function sets
+    AWS_LAMBDA_EXEC_WRAPPER starts through that wrapper (`with_wrapper`)."""
     family = runtimes.family(config.runtime or "")
     if family == "python":
         flags = ["-S", "-Xfrozen_modules=off"] if debug is not None else ["-S"]
         argv = [str(interpreter), *flags, f"{view.runtime_dir}/bootstrap.py"]
         if view.sdk_path:
             argv += ["--sdk-path", view.sdk_path]
-        return argv
+        return with_wrapper(argv, config.environment.get(EXEC_WRAPPER), view)
     if family == "nodejs":
         flags = []
         if debug is not None:
             flag = "--inspect-wait" if debug.wait else "--inspect"
             flags = [f"{flag}=127.0.0.1:{debug.port}"]
-        return [str(interpreter), *flags, f"{view.runtime_dir}/bootstrap.mjs"]
+        argv = [str(interpreter), *flags, f"{view.runtime_dir}/bootstrap.mjs"]
+        return with_wrapper(argv, config.environment.get(EXEC_WRAPPER), view)
+    # OS-only runtimes (`provided`) ignore AWS_LAMBDA_EXEC_WRAPPER, as Lambda's do
     return [bootstrap or f"{view.task_root}/bootstrap"]
+
+
+def with_wrapper(argv: list[str], wrapper: str | None, view: View) -> list[str]:
+    """`argv` started as Lambda starts a managed runtime with a wrapper script: the wrapper
+    runs with the runtime's command line as its arguments and execs it (adding options or
+    variables). Without a sandbox, a wrapper under /opt or /var/task is looked for where the
+    environment's layers and code are on the host."""
+    if not wrapper:
+        return argv
+    return ["/bin/sh", "-c", _WRAPPER_SCRIPT, "sh", wrapper, _as_seen(wrapper, view), *argv]
+
+
+def _as_seen(path: str, view: View) -> str:
+    for lambda_root, root in (("/opt", view.opt_dir), ("/var/task", view.task_root)):
+        if root is not None and root != lambda_root and path.startswith(lambda_root + "/"):
+            return root + path[len(lambda_root) :]
+    return path
 
 
 def lamina_variables(

@@ -16,7 +16,8 @@ Theory of operation
 * Only what the interpreter reads at its own start cannot be handed over later, so a
   function whose variables set `PYTHON*` (Node: `NODE_*`, `UV_*`), `LANG` or `LC_*`, or
   whose code or layers have a `lib/` directory or top-level shared objects (found through
-  `LD_LIBRARY_PATH`, which the dynamic loader reads once) is spawned as before.
+  `LD_LIBRARY_PATH`, which the dynamic loader reads once) is spawned as before, and so is
+  one started through a wrapper script (AWS_LAMBDA_EXEC_WRAPPER).
 * A spare has Lambda's bare environment (PATH, LANG, TZ) until assigned, no engine
   variables. Spares are killed when the engine stops.
 * With the sandbox, a spare is a sandbox whose /var/task, /opt and /tmp are filled when it is
@@ -51,6 +52,8 @@ def eligible(family: str, variables: dict[str, str], *roots: Path | None) -> boo
     prefixes = _READ_AT_START.get(family)
     if prefixes is None or any(name.startswith(prefixes) for name in variables):
         return False
+    if variables.get("AWS_LAMBDA_EXEC_WRAPPER"):
+        return False  # the wrapper starts the interpreter (bootstrap.with_wrapper)
     try:
         return not any(
             (root / "lib").exists() or any(".so" in entry.suffixes for entry in root.iterdir())

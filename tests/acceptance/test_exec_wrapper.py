@@ -1,0 +1,145 @@
+"""Wrapper scripts (AWS_LAMBDA_EXEC_WRAPPER) with boto3: a layer's /opt/wrapper starts the
+Python and Node.js runtimes, setting a variable and adding an interpreter option, with the
+sandbox and without; a missing or non-executable wrapper fails Init as Lambda's runtimes do
+(Runtime.ExitError, exit status 127 or 126); an OS-only runtime ignores the variable."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import (
+    FUNCTIONS,
+    PY_RUNTIME,
+    client,
+    create_function,
+    have_node,
+    invoke_json,
+    make_zip,
+    start_unsandboxed,
+    zip_dir,
+)
+
+PY_WRAPPER = """#!/bin/sh
+export WRAPPED_BY="layer wrapper"
+interpreter=$1
+shift
+exec "$interpreter" -X wrapped=yes "$@"
+"""
+NODE_WRAPPER = """#!/bin/sh
+export WRAPPED_BY="layer wrapper"
+interpreter=$1
+shift
+exec "$interpreter" --stack-trace-limit=42 "$@"
+"""
+PY_HANDLER = (
+    "import os, sys\n"
+    "def handler(event, context):\n"
+    "    return {'by': os.environ.get('WRAPPED_BY'), 'x': sys._xoptions.get('wrapped'),\n"
+    "            'wrapper': os.environ.get('AWS_LAMBDA_EXEC_WRAPPER')}\n"
+)
+NODE_HANDLER = (
+    "exports.handler = async () => ({by: process.env.WRAPPED_BY ?? null,"
+    " argv: process.execArgv, wrapper: process.env.AWS_LAMBDA_EXEC_WRAPPER});\n"
+)
+
+
+@pytest.fixture(scope="module", params=["engine", "no-sandbox"])
+def wlam(request, lam, tmp_path_factory) -> Iterator[object]:
+    """The session engine (sandboxed where bubblewrap runs), then one with --sandbox none."""
+    if request.param == "engine":
+        yield lam
+        return
+    engine = start_unsandboxed(tmp_path_factory.mktemp("wrapper") / "data")
+    plain = client(engine.endpoint)
+    try:
+        yield plain
+    finally:
+        plain.close()
+        engine.stop()
+    assert "Traceback" not in engine.log(), engine.log()
+
+
+def _layer(lam, script: str, mode: int = 0o755) -> str:
+    name = f"w-{uuid.uuid4().hex[:10]}"
+    package = make_zip({"wrapper": script}, modes={"wrapper": mode})
+    published = lam.publish_layer_version(LayerName=name, Content={"ZipFile": package})
+    return published["LayerVersionArn"]
+
+
+def _with_wrapper(lam, name: str, package: bytes, runtime: str, layer: str | None, path: str):
+    create_function(
+        lam,
+        name,
+        package,
+        runtime=runtime,
+        Layers=[layer] if layer else [],
+        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": path}},
+    )
+
+
+def test_python_starts_through_a_layers_wrapper(wlam, fname):
+    layer = _layer(wlam, PY_WRAPPER)
+    _with_wrapper(
+        wlam, fname, make_zip({"index.py": PY_HANDLER}), PY_RUNTIME, layer, "/opt/wrapper"
+    )
+    response, body = invoke_json(wlam, fname)
+    assert "FunctionError" not in response, body
+    assert body == {"by": "layer wrapper", "x": "yes", "wrapper": "/opt/wrapper"}
+    assert invoke_json(wlam, fname)[1] == body  # warm: the same runtime
+
+
+def test_nodejs_starts_through_a_layers_wrapper(wlam, fname):
+    if not have_node():
+        pytest.skip("no node on this machine")
+    layer = _layer(wlam, NODE_WRAPPER)
+    package = make_zip({"index.js": NODE_HANDLER})
+    _with_wrapper(wlam, fname, package, "nodejs20.x", layer, "/opt/wrapper")
+    response, body = invoke_json(wlam, fname)
+    assert "FunctionError" not in response, body
+    assert body["by"] == "layer wrapper"
+    assert "--stack-trace-limit=42" in body["argv"]
+    assert body["wrapper"] == "/opt/wrapper"
+
+
+def _init_failure(lam, name: str) -> tuple[dict, str]:
+    response = lam.invoke(FunctionName=name, LogType="Tail")
+    log = base64.b64decode(response["LogResult"]).decode()
+    return {**json.loads(response["Payload"].read()), **response}, log
+
+
+def test_a_non_executable_wrapper_fails_init(wlam, fname):
+    layer = _layer(wlam, PY_WRAPPER, mode=0o644)
+    _with_wrapper(
+        wlam, fname, make_zip({"index.py": PY_HANDLER}), PY_RUNTIME, layer, "/opt/wrapper"
+    )
+    answer, log = _init_failure(wlam, fname)
+    assert answer["FunctionError"] == "Unhandled"
+    assert answer["errorType"] == "Runtime.ExitError"
+    assert answer["errorMessage"].endswith("Error: Runtime exited with error: exit status 126")
+    assert "/opt/wrapper: is not an executable" in log
+
+
+def test_a_missing_wrapper_fails_init(wlam, fname):
+    _with_wrapper(
+        wlam, fname, make_zip({"index.py": PY_HANDLER}), PY_RUNTIME, None, "/idontexist.sh"
+    )
+    answer, log = _init_failure(wlam, fname)
+    assert answer["FunctionError"] == "Unhandled"
+    assert answer["errorType"] == "Runtime.ExitError"
+    assert answer["errorMessage"].startswith("RequestId: ")
+    assert answer["errorMessage"].endswith("Error: Runtime exited with error: exit status 127")
+    assert "/idontexist.sh: does not exist" in log
+
+
+def test_an_os_only_runtime_ignores_the_wrapper(wlam, fname):
+    _with_wrapper(
+        wlam, fname, zip_dir(FUNCTIONS / "shell"), "provided.al2023", None, "/idontexist.sh"
+    )
+    response, body = invoke_json(wlam, fname, {"n": 1})
+    assert "FunctionError" not in response, body
+    assert body["echo"] == {"n": 1}
