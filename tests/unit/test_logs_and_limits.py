@@ -102,12 +102,35 @@ def test_which_functions_may_start_from_a_spare_runtime(tmp_path):
     for name in ("NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "UV_THREADPOOL_SIZE", "LANG"):
         assert not eligible("nodejs", {name: "x"}, tmp_path), name
     assert eligible("nodejs", {"PYTHONPATH": "x"}, tmp_path)
+    for family in ("python", "nodejs"):
+        assert not eligible(family, {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/w"}, tmp_path), family
     (tmp_path / "libfoo.so.1").write_text("")
     assert not eligible("python", {}, tmp_path), "a shared object found through LD_LIBRARY_PATH"
     (tmp_path / "libfoo.so.1").unlink()
     (tmp_path / "lib").mkdir()
     assert not eligible("nodejs", {}, tmp_path)
     assert not eligible("python", {}, tmp_path / "missing")
+
+
+def test_a_wrapper_script_is_looked_for_where_the_runtime_sees_layers_and_code():
+    from lamina.runtime.bootstrap import with_wrapper
+    from lamina.runtime.launch import View
+
+    argv = ["/usr/bin/python3", "-S", "/rt/bootstrap.py"]
+    plain = View("/data/code", "/rt", "/data/layers", "/data/tmp", None, opt_variable=True)
+    sandboxed = View("/var/task", "/var/runtime", "/opt", None, None, opt_variable=False)
+    assert with_wrapper(argv, None, plain) == argv
+    assert with_wrapper(argv, "", plain) == argv
+    for view, path, seen in (
+        (plain, "/opt/wrapper", "/data/layers/wrapper"),
+        (plain, "/var/task/bin/w", "/data/code/bin/w"),
+        (plain, "/optional/w", "/optional/w"),
+        (sandboxed, "/opt/wrapper", "/opt/wrapper"),
+        (sandboxed, "/var/task/w", "/var/task/w"),
+    ):
+        wrapped = with_wrapper(argv, path, view)
+        assert wrapped[:2] == ["/bin/sh", "-c"]
+        assert wrapped[4:] == [path, seen, *argv], path
 
 
 def test_the_scaling_rate_refills_continuously_and_does_not_bank():
