@@ -180,3 +180,167 @@ def test_kafka_failure_goes_to_the_on_failure_destination(broker, moto, tmp_path
     finally:
         lam.close()
         engine.stop()
+
+
+def produce_to(servers: str, topic: str, partitions: int, values: list[tuple[int, bytes]]) -> None:
+    """`values` (partition, value) into a new topic of `partitions` partitions."""
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    async def main() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, partitions, replication_factor=1)])
+        finally:
+            await admin.close()
+        producer = AIOKafkaProducer(bootstrap_servers=servers)
+        await producer.start()
+        try:
+            for partition, value in values:
+                await producer.send_and_wait(topic, value, partition=partition)
+        finally:
+            await producer.stop()
+
+    asyncio.run(main())
+
+
+def _invoked(runs_dir) -> list[list[tuple[int, int]]]:
+    """Each invocation's records as (partition, offset), in the order the function saw."""
+    return [
+        [(r["partition"], r["offset"]) for records in b["records"].values() for r in records]
+        for b in batches(runs_dir)
+    ]
+
+
+def _on_failure(sqs, url: str) -> dict:
+    def arrived() -> bool:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return attributes["ApproximateNumberOfMessages"] == "1"
+
+    wait_for(arrived, 60, "the on-failure record")
+    return json.loads(sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"])
+
+
+def _kafka_mapping(tmp_path, moto, broker, fname, handler, **settings):
+    """An engine, the function writing its batches to runs/, a mapping of the topic `fname`
+    with `settings` and an SQS on-failure destination; yields (sqs, queue url, runs dir)."""
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    sqs = moto.client("sqs")
+    url, queue_arn = queue(sqs, f"{fname}-failures")
+    engine = start_unsandboxed(
+        tmp_path / "data", "--time-scale", "10", env={"AWS_ENDPOINT_URL": moto.endpoint}
+    )
+    lam = client(engine.endpoint)
+    create_function(
+        lam,
+        fname,
+        PACKAGE,
+        handler=f"index.{handler}",
+        Timeout=10,
+        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
+    )
+    mapping = lam.create_event_source_mapping(
+        FunctionName=fname,
+        Topics=[fname],
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=10,
+        MaximumBatchingWindowInSeconds=1,
+        DestinationConfig={"OnFailure": {"Destination": queue_arn}},
+        SelfManagedEventSource={"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [broker]}},
+        **settings,
+    )
+    return engine, lam, mapping, sqs, url, runs_dir
+
+
+def test_kafka_bisect_isolates_the_poison_record(broker, moto, tmp_path, fname):
+    produce(broker, fname, [b'{"n": 0}', b'{"n": 1}', b"poison", b'{"n": 3}'])
+    engine, lam, mapping, sqs, url, runs_dir = _kafka_mapping(
+        tmp_path,
+        moto,
+        broker,
+        fname,
+        "kafka",
+        BisectBatchOnFunctionError=True,
+        MaximumRetryAttempts=0,
+    )
+    try:
+        assert mapping["BisectBatchOnFunctionError"] is True
+        record = _on_failure(sqs, url)
+        assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+        info = record["KafkaBatchInfo"]
+        assert info["batchSize"] == 1
+        assert info["recordsInfo"][f"{fname}-0"]["firstRecordOffset"] == "2"
+        assert info["recordsInfo"][f"{fname}-0"]["lastRecordOffset"] == "2"
+        wait_for(lambda: [(0, 3)] in _invoked(runs_dir), 30, "the record after the poison")
+        invoked = _invoked(runs_dir)
+        # the whole batch failed: halves as batches of their own until the poison is alone
+        assert invoked[0] == [(0, 0), (0, 1), (0, 2), (0, 3)], invoked
+        assert invoked[1:] == [[(0, 0), (0, 1)], [(0, 2), (0, 3)], [(0, 2)], [(0, 3)]], invoked
+    finally:
+        lam.close()
+        engine.stop()
+    assert "Traceback" not in engine.log(), engine.log()
+
+
+def test_kafka_partial_batch_response_resumes_the_named_partition(broker, moto, tmp_path, fname):
+    produce_to(
+        broker,
+        fname,
+        2,
+        [(0, b'{"n": 0}'), (0, b"poison"), (0, b'{"n": 2}'), (1, b'{"n": 0}'), (1, b'{"n": 1}')],
+    )
+    engine, lam, mapping, sqs, url, runs_dir = _kafka_mapping(
+        tmp_path,
+        moto,
+        broker,
+        fname,
+        "kafka_partial",
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        MaximumRetryAttempts=1,
+    )
+    try:
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        record = _on_failure(sqs, url)
+        assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+        info = record["KafkaBatchInfo"]
+        assert list(info["recordsInfo"]) == [f"{fname}-0"]
+        assert info["batchSize"] == 2
+        assert info["recordsInfo"][f"{fname}-0"]["firstRecordOffset"] == "1"
+        assert info["recordsInfo"][f"{fname}-0"]["lastRecordOffset"] == "2"
+        seen = [r for invocation in _invoked(runs_dir) for r in invocation]
+        # what preceded the named record, and the other partition, ran once; from the named
+        # record on, its partition ran again (the retry), then went to the destination
+        assert {r: seen.count(r) for r in set(seen)} == {
+            (0, 0): 1,
+            (0, 1): 2,
+            (0, 2): 2,
+            (1, 0): 1,
+            (1, 1): 1,
+        }, seen
+    finally:
+        lam.close()
+        engine.stop()
+    assert "Traceback" not in engine.log(), engine.log()
+
+
+def test_kafka_refuses_what_only_kinesis_and_dynamodb_take(lam, broker, fname):
+    create_function(lam, fname, PACKAGE, handler="index.kafka")
+    for setting, name in (
+        ({"ParallelizationFactor": 2}, "ParallelizationFactor"),
+        ({"TumblingWindowInSeconds": 60}, "TumblingWindowInSeconds"),
+    ):
+        with pytest.raises(lam.exceptions.InvalidParameterValueException) as raised:
+            lam.create_event_source_mapping(
+                FunctionName=fname,
+                Topics=[fname],
+                StartingPosition="LATEST",
+                SelfManagedEventSource={"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [broker]}},
+                **setting,
+            )
+        assert raised.value.response["Error"]["Message"] == (
+            f"Unsupported {name} parameter for given event source mapping type."
+        )

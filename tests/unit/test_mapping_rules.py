@@ -46,6 +46,38 @@ def test_defaults_per_source():
     assert kafka.source == "kafka" and kafka.consumer_group == kafka.uuid
 
 
+KAFKA = {"starting_position": "LATEST", "topics": ("t",), "bootstrap_servers": ("h:9092",)}
+
+
+def test_kafka_takes_the_stream_error_controls_but_not_lanes_or_windows():
+    kafka = new_mapping(
+        "f",
+        None,
+        None,
+        MappingSettings(
+            bisect=True,
+            max_retry_attempts=3,
+            max_record_age=60,
+            report_failures=True,
+            on_failure=QUEUE,
+            has_destination=True,
+            **KAFKA,
+        ),
+    )
+    assert (kafka.bisect, kafka.max_retry_attempts, kafka.max_record_age) == (True, 3, 60)
+    assert kafka.report_failures and kafka.on_failure == QUEUE
+    refused(None, "Unsupported ParallelizationFactor parameter", parallelization_factor=2, **KAFKA)
+    refused(None, "Unsupported TumblingWindowInSeconds parameter", tumbling_window=60, **KAFKA)
+    updated = updated_mapping(
+        kafka.replace(state="Enabled"), MappingSettings(bisect=False), None, None
+    )
+    assert updated.bisect is False
+    with pytest.raises(errors.InvalidParameterValue, match="Unsupported ParallelizationFactor"):
+        updated_mapping(
+            kafka.replace(state="Enabled"), MappingSettings(parallelization_factor=2), None, None
+        )
+
+
 def test_settings_aws_refuses():
     refused(
         QUEUE, "Unsupported DestinationConfig parameter", has_destination=True, on_failure=QUEUE

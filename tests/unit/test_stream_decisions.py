@@ -7,6 +7,8 @@ batch that is given up, and every other record succeeds exactly once after its r
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -138,3 +140,71 @@ def test_bisect_isolates_each_poison_record(ids: list[str], data: st.DataObject,
     assert given_up == [[p] for p in ids if p in poison]
     assert done == [i for i in ids if i not in poison]  # in order, each once
     assert invocations >= len(given_up) * (most + 1)
+
+
+# Kafka: several partitions (lanes) per batch, failures named by partition and offset
+kafka_batches = st.lists(st.sampled_from(["t-0", "t-1", "u-0"]), min_size=1, max_size=30)
+
+
+def _kafka(lanes: list[str]) -> list[str]:
+    """Identifiers for records of these partitions, offsets rising within each."""
+    seen: dict[str, int] = {}
+    ids = []
+    for name in lanes:
+        seen[name] = seen.get(name, -1) + 1
+        ids.append(batching.kafka_identifier(name, seen[name]))
+    return ids
+
+
+def _response(*items: object) -> bytes:
+    return json.dumps({"batchItemFailures": [{"itemIdentifier": i} for i in items]}).encode()
+
+
+def test_kafka_failures_are_named_by_partition_and_offset() -> None:
+    ids = _kafka(["t-0", "t-0", "t-1"])
+    partial = batching.result_of(
+        False, _response({"partition": "t-0", "offset": 1}), True, ids, True
+    )
+    assert partial == BatchResult(False, ("t-0@1",))
+    as_text = _response({"partition": "t-1", "offset": "0"})
+    assert batching.result_of(False, as_text, True, ids, True).failed == ("t-1@0",)
+    for wrong in (
+        "t-0@1",  # the streams' string form
+        {"partition": "t-0", "offset": 7},  # not in the batch
+        {"partition": "t-0"},
+        {"partition": "t-0", "offset": 1, "topic": "t"},
+        {"partition": 0, "offset": 1},
+        {"partition": "t-0", "offset": True},
+        {"partition": "t-0", "offset": "-1"},
+    ):
+        assert batching.result_of(False, _response(wrong), True, ids, True) == FAILURE, wrong
+    assert batching.result_of(False, b'{"batchItemFailures": []}', True, ids, True) == SUCCESS
+    assert (
+        batching.result_of(False, _response({"partition": "t-0", "offset": 1}), False, ids, True)
+        == SUCCESS
+    )
+
+
+@FAST
+@given(kafka_batches, st.data(), st.integers(0, 5), max_retries, st.booleans())
+def test_a_kafka_partial_failure_resumes_each_named_partition(
+    lanes: list[str], data: st.DataObject, retries: int, most: int, bisect: bool
+) -> None:
+    ids = _kafka(lanes)
+    failed = data.draw(st.lists(st.sampled_from(ids), min_size=1, unique=True))
+    decision = batching.after_stream_batch(
+        BatchResult(False, tuple(failed)), ids, retries, most, bisect, lanes
+    )
+    assert isinstance(decision, (RetryBatch, GiveUp)) and decision.rest is not None
+    again = {ids[p] for p in decision.rest}
+    for position, identifier in enumerate(ids):
+        named = [ids.index(f) for f in failed if lanes[ids.index(f)] == lanes[position]]
+        assert (identifier in again) == bool(named and position >= min(named)), identifier
+    assert list(decision.rest) == sorted(decision.rest)  # offset order kept
+
+
+def test_kafka_infinite_retries_with_a_destination_are_ten() -> None:
+    assert batching.kafka_max_retries(-1, True) == 10
+    assert batching.kafka_max_retries(-1, False) == -1
+    assert batching.kafka_max_retries(3, True) == 3
+    assert batching.kafka_max_retries(0, True) == 0

@@ -36,17 +36,22 @@ def configuration(ctx: ApiContext, mapping: EventSourceMapping) -> dict[str, Any
         body["StartingPosition"] = mapping.starting_position
         if mapping.starting_timestamp is not None:
             body["StartingPositionTimestamp"] = mapping.starting_timestamp
+        # the stream error controls (Kafka's too, since 2025)
+        body.update(
+            {
+                "MaximumRecordAgeInSeconds": mapping.max_record_age,
+                "MaximumRetryAttempts": mapping.max_retry_attempts,
+                "BisectBatchOnFunctionError": mapping.bisect,
+                "DestinationConfig": {
+                    "OnFailure": {"Destination": mapping.on_failure} if mapping.on_failure else {}
+                },
+            }
+        )
     if mapping.source in mappings.STREAMS:
         body.update(
             {
                 "ParallelizationFactor": mapping.parallelization_factor,
-                "MaximumRecordAgeInSeconds": mapping.max_record_age,
-                "MaximumRetryAttempts": mapping.max_retry_attempts,
-                "BisectBatchOnFunctionError": mapping.bisect,
                 "TumblingWindowInSeconds": mapping.tumbling_window,
-                "DestinationConfig": {
-                    "OnFailure": {"Destination": mapping.on_failure} if mapping.on_failure else {}
-                },
                 "LastProcessingResult": mapping.last_processing_result,
             }
         )

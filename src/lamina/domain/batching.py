@@ -15,11 +15,19 @@ Theory of operation
   partial failure completes the records before the lowest failed one and retries from it
   (no bisect). Back-off between retries: 1 s doubling to 30 s (spec §20 #25).
   `before_stream_batch` and `after_stream_batch` return the decision; the poller acts on it.
+* **Kafka** (Amazon MSK and self-managed Apache Kafka) takes the same controls. A batch holds
+  several partitions (`lanes`), each in offset order; a partial failure names records as
+  `{"itemIdentifier": {"partition": "<topic>-<partition>", "offset": N}}` and Lambda
+  resumes each named partition from its lowest named offset, the other partitions being
+  done. Infinite retries with an on-failure destination mean 10 retries
+  (`kafka_max_retries`).
 * **Batch size**: at most `BatchSize` records and 6 MB of payload.
 
 Pure functions, no I/O. Sources:
 https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html,
-https://docs.aws.amazon.com/lambda/latest/dg/kinesis-batchfailurereporting.html
+https://docs.aws.amazon.com/lambda/latest/dg/kinesis-batchfailurereporting.html,
+https://docs.aws.amazon.com/lambda/latest/dg/kafka-retry-configurations.html,
+https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure-destination.html
 """
 
 from __future__ import annotations
@@ -50,10 +58,32 @@ SUCCESS = BatchResult(True)
 FAILURE = BatchResult(False)
 
 
+def kafka_identifier(lane: str, offset: int) -> str:
+    """A Kafka record's identifier: its `<topic>-<partition>` key and its offset."""
+    return f"{lane}@{offset}"
+
+
+def _kafka_item(value: Any) -> str | None:
+    """The identifier a Kafka `itemIdentifier` object names, None if it is malformed."""
+    if not isinstance(value, dict) or set(value) != {"partition", "offset"}:
+        return None
+    lane, offset = value["partition"], value["offset"]
+    if isinstance(offset, str) and offset.isdigit():
+        offset = int(offset)
+    if not isinstance(lane, str) or not isinstance(offset, int) or isinstance(offset, bool):
+        return None
+    return kafka_identifier(lane, offset)
+
+
 def result_of(
-    function_error: bool, payload: bytes, report_failures: bool, identifiers: list[str]
+    function_error: bool,
+    payload: bytes,
+    report_failures: bool,
+    identifiers: list[str],
+    kafka: bool = False,
 ) -> BatchResult:
-    """Interpret an invocation of a batch (the identifiers of its records, in order)."""
+    """Interpret an invocation of a batch (the identifiers of its records, in order; Kafka's
+    from `kafka_identifier`, its failures named by partition and offset)."""
     if function_error:
         return FAILURE
     if not report_failures:
@@ -66,10 +96,10 @@ def result_of(
         return SUCCESS
     if not isinstance(response, dict) or "batchItemFailures" not in response:
         return SUCCESS  # a response that reports nothing: every record succeeded
-    return _failures(response["batchItemFailures"], identifiers)
+    return _failures(response["batchItemFailures"], identifiers, kafka)
 
 
-def _failures(entries: Any, identifiers: list[str]) -> BatchResult:
+def _failures(entries: Any, identifiers: list[str], kafka: bool = False) -> BatchResult:
     if not entries:
         return SUCCESS
     if not isinstance(entries, list):
@@ -79,7 +109,7 @@ def _failures(entries: Any, identifiers: list[str]) -> BatchResult:
     for entry in entries:
         if not isinstance(entry, dict) or set(entry) != {"itemIdentifier"}:
             return FAILURE
-        identifier = entry["itemIdentifier"]
+        identifier = _kafka_item(entry["itemIdentifier"]) if kafka else entry["itemIdentifier"]
         if not isinstance(identifier, str) or not identifier or identifier not in known:
             return FAILURE
         failed.append(identifier)
@@ -92,6 +122,23 @@ def first_failed_index(result: BatchResult, identifiers: list[str]) -> int:
         return 0
     failed = set(result.failed)
     return next(i for i, identifier in enumerate(identifiers) if identifier in failed)
+
+
+def lanes_to_retry(
+    result: BatchResult, identifiers: list[str], lanes: list[str]
+) -> tuple[int, ...]:
+    """Kafka: the positions to run again after a partial failure: in each lane (partition)
+    with a reported record, that record and what follows it in the lane."""
+    failed, start = set(result.failed), dict[str, int]()
+    for position, (identifier, lane) in enumerate(zip(identifiers, lanes, strict=True)):
+        if identifier in failed:
+            start.setdefault(lane, position)
+    return tuple(p for p, lane in enumerate(lanes) if lane in start and p >= start[lane])
+
+
+def kafka_max_retries(max_retries: int, has_destination: bool) -> int:
+    """Kafka: infinite retries with an on-failure destination are 10 retries."""
+    return 10 if max_retries == -1 and has_destination else max_retries
 
 
 def retry_delay(retries: int) -> float:
@@ -132,19 +179,22 @@ class Bisect:
 @dataclass(frozen=True, slots=True)
 class RetryBatch:
     """The first `done` records succeeded (checkpoint past them); run the rest again as
-    retry number `retry`, `retry_delay(retry)` seconds from now."""
+    retry number `retry`, `retry_delay(retry)` seconds from now. With lanes (Kafka), `rest`
+    names the positions to run again."""
 
     done: int
     retry: int
+    rest: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class GiveUp:
-    """The first `done` records succeeded; send the rest to the on-failure destination with
-    `condition` and move past them."""
+    """The first `done` records succeeded; send the rest (with lanes: the positions in
+    `rest`) to the on-failure destination with `condition` and move past them."""
 
     done: int
     condition: str
+    rest: tuple[int, ...] | None = None
 
 
 StreamDecision = Succeeded | Bisect | RetryBatch | GiveUp
@@ -157,15 +207,23 @@ def before_stream_batch(oldest_arrival: float, now: float, max_age: int) -> Give
 
 
 def after_stream_batch(
-    result: BatchResult, identifiers: list[str], retries: int, max_retries: int, bisect: bool
+    result: BatchResult,
+    identifiers: list[str],
+    retries: int,
+    max_retries: int,
+    bisect: bool,
+    lanes: list[str] | None = None,
 ) -> StreamDecision:
     """What a stream poller does after a batch with these records ran: `result` is its
-    outcome (`result_of`), `retries` the retries this batch has had so far."""
+    outcome (`result_of`), `retries` the retries this batch has had so far; `lanes` (Kafka)
+    the partition of each record, whose partial failures are resumed per partition."""
     if result.ok:
         return SUCCEEDED
     if result.whole_batch_failed and bisect and len(identifiers) > 1:
         return Bisect((len(identifiers) + 1) // 2)
-    done = first_failed_index(result, identifiers)
+    done, rest = first_failed_index(result, identifiers), None
+    if lanes is not None and result.failed:
+        done, rest = 0, lanes_to_retry(result, identifiers, lanes)
     if retries_exhausted(retries + 1, max_retries):
-        return GiveUp(done, RETRY_ATTEMPTS_EXHAUSTED)
-    return RetryBatch(done, retries + 1)
+        return GiveUp(done, RETRY_ATTEMPTS_EXHAUSTED, rest)
+    return RetryBatch(done, retries + 1, rest)

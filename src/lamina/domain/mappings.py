@@ -118,6 +118,13 @@ def _check_common(settings: MappingSettings, source: str) -> None:
                 raise errors.InvalidParameterValue(
                     f"Unsupported {_wire_name(name)} parameter for given event source mapping type."
                 )
+    # Kafka takes the stream error controls (BisectBatchOnFunctionError, the maximum age and
+    # retries, OnFailure, ReportBatchItemFailures), not Kinesis and DynamoDB's lanes or windows
+    for name in ("parallelization_factor", "tumbling_window") if source == "kafka" else ():
+        if getattr(settings, name) is not None:
+            raise errors.InvalidParameterValue(
+                f"Unsupported {_wire_name(name)} parameter for given event source mapping type."
+            )
     if source != "sqs" and settings.max_concurrency is not None:
         raise errors.InvalidParameterValue(
             "Unsupported ScalingConfig parameter for given event source mapping type."

@@ -11,8 +11,15 @@ Theory of operation
 * After the function succeeds the offsets past the batch are committed. On a function
   error the same batch is retried (1 s doubling to 30 s, engine time) until it succeeds,
   the records are older than `MaximumRecordAgeInSeconds`, or `MaximumRetryAttempts` is
-  used up; then the on-failure destination gets a record and the offsets move past the
-  batch. Until then the partition does not move on, so order holds.
+  used up (infinite retries with an on-failure destination: 10); then the on-failure
+  destination gets a record and the offsets move past the batch. Until then the
+  partitions do not move on, so order holds.
+* The decisions are `domain.batching`'s, as for Kinesis and DynamoDB Streams:
+  `BisectBatchOnFunctionError` runs a failed batch's halves as batches of their own (not
+  a retry), and with `ReportBatchItemFailures` a response naming
+  `{"partition": "<topic>-<partition>", "offset": N}` items runs each named partition
+  again from its lowest named offset, the others being done
+  (https://docs.aws.amazon.com/lambda/latest/dg/kafka-retry-configurations.html).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import Any
 
 from lamina.domain import batching, filters
 from lamina.domain.destinations import iso_timestamp
-from lamina.domain.model import EventSourceMapping
+from lamina.domain.model import EventSourceMapping, InvocationOutcome
 from lamina.pollers.base import Backoff, Poller, pause, retry_later
 from lamina.service.batches import BatchRunner
 
@@ -108,69 +115,86 @@ class KafkaPoller(Poller):
                 {partition: items[-1].offset + 1 for partition, items in fetched.items() if items}
             )
 
-    async def _process(self, records: list[dict[str, Any]]) -> bool:
-        mapping = self.batches.current(self.mapping.uuid) or self.mapping
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        for record in records:
-            grouped.setdefault(f"{record['topic']}-{record['partition']}", []).append(record)
-        payload = json.dumps(
+    def _payload(self, grouped: dict[str, list[dict[str, Any]]]) -> bytes:
+        return json.dumps(
             {
                 "eventSource": "SelfManagedKafka",
                 "bootstrapServers": self.servers,
                 "records": grouped,
             }
         ).encode()
+
+    async def _process(self, records: list[dict[str, Any]]) -> bool:
+        """Run `records` until `domain.batching` says they are done, split or given up."""
+        mapping = self.batches.current(self.mapping.uuid) or self.mapping
         request_id = self.batches.begin_batch(
-            mapping, {"records": len(records), "partitions": sorted(grouped)}
+            mapping, {"records": len(records), "partitions": sorted(_grouped(records))}
+        )
+        most = batching.kafka_max_retries(
+            mapping.max_retry_attempts, mapping.on_failure is not None
         )
         invocations, retries, backoff = 0, 0, Backoff()
         while not self.stop.is_set():
             oldest = min(r["timestamp"] for r in records) / 1000
             expired = batching.before_stream_batch(oldest, time.time(), mapping.max_record_age)
             if expired is not None:
-                await self._give_up(
-                    mapping, request_id, grouped, expired.condition, invocations, payload
-                )
+                await self._give_up(mapping, request_id, records, expired.condition, invocations)
                 return True
+            payload = self._payload(_grouped(records))
             outcome = await self.batches.invoke_batch(mapping, request_id, payload, invocations + 1)
-            if outcome is None:
+            if outcome is None:  # throttled: back off, not a retry
                 await pause(backoff.next(), self.stop)
                 continue
             invocations += 1
-            decision = batching.after_stream_batch(  # whole batches: no partial, no bisect
-                batching.FAILURE if outcome.function_error else batching.SUCCESS,
-                [],
-                retries,
-                mapping.max_retry_attempts,
-                bisect=False,
-            )
+            decision = _decide(mapping, records, outcome, retries, most)
             if isinstance(decision, batching.Succeeded):
                 self.batches.end_batch(mapping, request_id, "success", invocations)
                 self.batches.processed(mapping.uuid, "OK")
                 return True
             self.batches.processed(mapping.uuid, "PROBLEM: Function call failed")
+            if isinstance(decision, batching.Bisect):
+                return await self._bisect(mapping, request_id, records, decision.at, invocations)
+            if decision.rest is not None:  # a partial failure: the named partitions again
+                records = [records[i] for i in decision.rest]
+                self.batches.note(request_id, "partial", {"records": len(records)})
             if isinstance(decision, batching.GiveUp):
-                await self._give_up(
-                    mapping, request_id, grouped, decision.condition, invocations, payload
-                )
+                await self._give_up(mapping, request_id, records, decision.condition, invocations)
                 return True
-            if isinstance(decision, batching.RetryBatch):
-                retries = decision.retry
+            retries = decision.retry
             await retry_later(self.batches, request_id, retries, self.stop)
         # stopped before the batch was settled: not committed, it runs again
         self.batches.end_batch(mapping, request_id, "stopped", invocations)
         return False
 
+    async def _bisect(
+        self,
+        mapping: EventSourceMapping,
+        request_id: str,
+        records: list[dict[str, Any]],
+        at: int,
+        invocations: int,
+    ) -> bool:
+        """BisectBatchOnFunctionError: each half runs as a batch of its own, in order."""
+        first, second = records[:at], records[at:]
+        self.batches.note(
+            request_id,
+            "bisected",
+            {"halves": [len(first), len(second)], "invocations": invocations},
+        )
+        self.batches.end_batch(mapping, request_id, "bisected", invocations)
+        return await self._process(first) and await self._process(second)
+
     async def _give_up(
         self,
         mapping: EventSourceMapping,
         request_id: str,
-        grouped: dict[str, list[dict[str, Any]]],
+        records: list[dict[str, Any]],
         condition: str,
         invocations: int,
-        payload: bytes,
     ) -> None:
         """The on-failure record: the stream record's shape with `KafkaBatchInfo` (§20 #35)."""
+        grouped = _grouped(records)
+        payload = self._payload(grouped)
         record = {
             "requestContext": {
                 "requestId": request_id,
@@ -200,3 +224,31 @@ class KafkaPoller(Poller):
         )
         await self.batches.send_on_failure(mapping, request_id, json.dumps(record).encode())
         self.batches.end_batch(mapping, request_id, "failed", invocations, condition)
+
+
+def _grouped(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """A Kafka event's `records`: by `"<topic>-<partition>"`, in offset order."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        grouped.setdefault(_lane(record), []).append(record)
+    return grouped
+
+
+def _lane(record: dict[str, Any]) -> str:
+    return f"{record['topic']}-{record['partition']}"
+
+
+def _decide(
+    mapping: EventSourceMapping,
+    records: list[dict[str, Any]],
+    outcome: InvocationOutcome,
+    retries: int,
+    most: int,
+) -> batching.StreamDecision:
+    """The outcome's meaning (`domain.batching`), partial failures named per partition."""
+    lanes = [_lane(r) for r in records]
+    ids = [batching.kafka_identifier(lane, r["offset"]) for lane, r in zip(lanes, records)]
+    result = batching.result_of(
+        outcome.function_error, outcome.payload, mapping.report_failures, ids, kafka=True
+    )
+    return batching.after_stream_batch(result, ids, retries, most, mapping.bisect, lanes)

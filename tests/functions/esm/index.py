@@ -44,6 +44,17 @@ def kafka(event, context):
     return "ok"
 
 
+def kafka_partial(event, context):
+    """Reports the first poison record of each partition (Kafka's partial batch response)."""
+    _log("kafka", event)
+    failures = []
+    for key, records in event["records"].items():
+        poison = [r for r in records if base64.b64decode(r["value"]) == b"poison"]
+        if poison:
+            failures.append({"itemIdentifier": {"partition": key, "offset": poison[0]["offset"]}})
+    return {"batchItemFailures": failures}
+
+
 def window(event, context):
     """Counts the records of a tumbling window in its state."""
     _log("window", event)
