@@ -106,34 +106,26 @@ def test_nodejs_starts_through_a_layers_wrapper(wlam, fname):
     assert body["wrapper"] == "/opt/wrapper"
 
 
-def _init_failure(lam, name: str) -> tuple[dict, str]:
-    response = lam.invoke(FunctionName=name, LogType="Tail")
-    log = base64.b64decode(response["LogResult"]).decode()
-    return {**json.loads(response["Payload"].read()), **response}, log
-
-
-def test_a_non_executable_wrapper_fails_init(wlam, fname):
-    layer = _layer(wlam, PY_WRAPPER, mode=0o644)
-    _with_wrapper(
-        wlam, fname, make_zip({"index.py": PY_HANDLER}), PY_RUNTIME, layer, "/opt/wrapper"
-    )
-    answer, log = _init_failure(wlam, fname)
-    assert answer["FunctionError"] == "Unhandled"
-    assert answer["errorType"] == "Runtime.ExitError"
-    assert answer["errorMessage"].endswith("Error: Runtime exited with error: exit status 126")
-    assert "/opt/wrapper: is not an executable" in log
-
-
-def test_a_missing_wrapper_fails_init(wlam, fname):
-    _with_wrapper(
-        wlam, fname, make_zip({"index.py": PY_HANDLER}), PY_RUNTIME, None, "/idontexist.sh"
-    )
-    answer, log = _init_failure(wlam, fname)
-    assert answer["FunctionError"] == "Unhandled"
+@pytest.mark.parametrize(
+    ("mode", "path", "status", "said"),
+    [
+        (0o644, "/opt/wrapper", 126, "/opt/wrapper: is not an executable"),
+        (None, "/idontexist.sh", 127, "/idontexist.sh: does not exist"),
+    ],
+    ids=["not-executable", "missing"],
+)
+def test_a_wrapper_that_cannot_run_fails_init(wlam, fname, mode, path, status, said):
+    layer = _layer(wlam, PY_WRAPPER, mode=mode) if mode is not None else None
+    _with_wrapper(wlam, fname, make_zip({"index.py": PY_HANDLER}), PY_RUNTIME, layer, path)
+    response = wlam.invoke(FunctionName=fname, LogType="Tail")
+    answer = json.loads(response["Payload"].read())
+    assert response["FunctionError"] == "Unhandled"
     assert answer["errorType"] == "Runtime.ExitError"
     assert answer["errorMessage"].startswith("RequestId: ")
-    assert answer["errorMessage"].endswith("Error: Runtime exited with error: exit status 127")
-    assert "/idontexist.sh: does not exist" in log
+    assert answer["errorMessage"].endswith(
+        f"Error: Runtime exited with error: exit status {status}"
+    )
+    assert said in base64.b64decode(response["LogResult"]).decode()
 
 
 def test_an_os_only_runtime_ignores_the_wrapper(wlam, fname):

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.acceptance.test_mappings import PACKAGE, batches, queue, wait_for
+from tests.acceptance.test_mappings import PACKAGE, batches, make, queue, wait_for
 from tests.conftest import client, create_function, free_port, start_unsandboxed
 
 
@@ -84,14 +84,7 @@ def test_kafka_records_reach_the_function_and_offsets_are_committed(broker, moto
     engine = start_unsandboxed(data, env={"AWS_ENDPOINT_URL": moto.endpoint})
     lam = client(engine.endpoint)
     try:
-        create_function(
-            lam,
-            fname,
-            PACKAGE,
-            handler="index.kafka",
-            Timeout=10,
-            Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
-        )
+        make(lam, fname, "kafka", runs_dir)
         mapping = lam.create_event_source_mapping(
             FunctionName=fname,
             Topics=[fname],
@@ -135,43 +128,12 @@ def test_kafka_records_reach_the_function_and_offsets_are_committed(broker, moto
 
 
 def test_kafka_failure_goes_to_the_on_failure_destination(broker, moto, tmp_path, fname):
-    runs_dir = tmp_path / "runs"
-    runs_dir.mkdir()
-    sqs = moto.client("sqs")
-    url, queue_arn = queue(sqs, f"{fname}-failures")
     produce(broker, fname, [b"poison"])
-    engine = start_unsandboxed(
-        tmp_path / "data", "--time-scale", "10", env={"AWS_ENDPOINT_URL": moto.endpoint}
+    engine, lam, _mapping, sqs, url, _runs = _kafka_mapping(
+        tmp_path, moto, broker, fname, "kafka", MaximumRetryAttempts=1
     )
-    lam = client(engine.endpoint)
     try:
-        create_function(
-            lam,
-            fname,
-            PACKAGE,
-            handler="index.kafka",
-            Timeout=10,
-            Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
-        )
-        lam.create_event_source_mapping(
-            FunctionName=fname,
-            Topics=[fname],
-            StartingPosition="TRIM_HORIZON",
-            MaximumRetryAttempts=1,
-            DestinationConfig={"OnFailure": {"Destination": queue_arn}},
-            SelfManagedEventSource={"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [broker]}},
-        )
-        wait_for(
-            lambda: (
-                sqs.get_queue_attributes(
-                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
-                )["Attributes"]["ApproximateNumberOfMessages"]
-                == "1"
-            ),
-            60,
-            "the on-failure record",
-        )
-        record = json.loads(sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"])
+        record = _on_failure(sqs, url)
         assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
         assert record["requestContext"]["approximateInvokeCount"] == 2
         info = record["KafkaBatchInfo"]
@@ -235,14 +197,7 @@ def _kafka_mapping(tmp_path, moto, broker, fname, handler, **settings):
         tmp_path / "data", "--time-scale", "10", env={"AWS_ENDPOINT_URL": moto.endpoint}
     )
     lam = client(engine.endpoint)
-    create_function(
-        lam,
-        fname,
-        PACKAGE,
-        handler=f"index.{handler}",
-        Timeout=10,
-        Environment={"Variables": {"RUNS_DIR": str(runs_dir)}},
-    )
+    make(lam, fname, handler, runs_dir)
     mapping = lam.create_event_source_mapping(
         FunctionName=fname,
         Topics=[fname],
