@@ -8,6 +8,7 @@ package registries this project may use.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import subprocess
@@ -188,7 +189,8 @@ def _on_failure(sqs, url: str) -> dict:
 
 def _kafka_mapping(tmp_path, moto, broker, fname, handler, **settings):
     """An engine, the function writing its batches to runs/, a mapping of the topic `fname`
-    with `settings` and an SQS on-failure destination; yields (sqs, queue url, runs dir)."""
+    with `settings` (by default an SQS on-failure destination); returns the engine, its
+    client, the mapping, SQS, the queue's url and the runs directory."""
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
     sqs = moto.client("sqs")
@@ -198,13 +200,13 @@ def _kafka_mapping(tmp_path, moto, broker, fname, handler, **settings):
     )
     lam = client(engine.endpoint)
     make(lam, fname, handler, runs_dir)
+    settings.setdefault("DestinationConfig", {"OnFailure": {"Destination": queue_arn}})
     mapping = lam.create_event_source_mapping(
         FunctionName=fname,
         Topics=[fname],
         StartingPosition="TRIM_HORIZON",
         BatchSize=10,
         MaximumBatchingWindowInSeconds=1,
-        DestinationConfig={"OnFailure": {"Destination": queue_arn}},
         SelfManagedEventSource={"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [broker]}},
         **settings,
     )
@@ -299,3 +301,54 @@ def test_kafka_refuses_what_only_kinesis_and_dynamodb_take(lam, broker, fname):
         assert raised.value.response["Error"]["Message"] == (
             f"Unsupported {name} parameter for given event source mapping type."
         )
+
+
+def consume_one(servers: str, topic: str) -> dict:
+    """The first message of `topic`, as JSON."""
+    from aiokafka import AIOKafkaConsumer
+
+    async def main() -> dict:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=servers, auto_offset_reset="earliest", group_id=None
+        )
+        await consumer.start()
+        try:
+            message = await asyncio.wait_for(consumer.getone(), 60)
+            return json.loads(message.value)
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(main())
+
+
+def test_kafka_failures_go_to_a_kafka_topic(broker, moto, tmp_path, fname):
+    produce(broker, f"{fname}-dlt", [])  # the dead-letter topic, in the same cluster
+    produce(broker, fname, [b'{"n": 0}', b"poison"])
+    engine, lam, mapping, _sqs, _url, _runs = _kafka_mapping(
+        tmp_path,
+        moto,
+        broker,
+        fname,
+        "kafka",
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": f"kafka://{fname}-dlt"}},
+    )
+    try:
+        assert mapping["DestinationConfig"] == {
+            "OnFailure": {"Destination": f"kafka://{fname}-dlt"}
+        }
+        record = consume_one(broker, f"{fname}-dlt")
+        assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+        assert record["KafkaBatchInfo"]["batchSize"] == 2
+        failed = record["payload"]["records"][f"{fname}-0"]
+        assert [base64.b64decode(r["value"]) for r in failed] == [b'{"n": 0}', b"poison"]
+        assert record["payload"]["eventSource"] == "SelfManagedKafka"
+        with pytest.raises(lam.exceptions.InvalidParameterValueException, match="own topic"):
+            lam.update_event_source_mapping(
+                UUID=mapping["UUID"],
+                DestinationConfig={"OnFailure": {"Destination": f"kafka://{fname}"}},
+            )
+    finally:
+        lam.close()
+        engine.stop()
+    assert "Traceback" not in engine.log(), engine.log()

@@ -68,6 +68,15 @@ def test_kafka_takes_the_stream_error_controls_but_not_lanes_or_windows():
     assert kafka.report_failures and kafka.on_failure == QUEUE
     refused(None, "Unsupported ParallelizationFactor parameter", parallelization_factor=2, **KAFKA)
     refused(None, "Unsupported TumblingWindowInSeconds parameter", tumbling_window=60, **KAFKA)
+    to_topic = new_mapping("f", None, None, MappingSettings(on_failure="kafka://dlt", **KAFKA))
+    assert to_topic.on_failure == "kafka://dlt"
+    refused(None, "cannot be the event source mapping's own topic", on_failure="kafka://t", **KAFKA)
+    refused(STREAM, "is invalid", starting_position="LATEST", on_failure="kafka://dlt")
+    refused(None, "is invalid", on_failure="kafka://.hidden", **KAFKA)
+    with pytest.raises(errors.InvalidParameterValue, match="own topic"):
+        updated_mapping(
+            kafka.replace(state="Enabled"), MappingSettings(on_failure="kafka://t"), None, None
+        )
     updated = updated_mapping(
         kafka.replace(state="Enabled"), MappingSettings(bisect=False), None, None
     )

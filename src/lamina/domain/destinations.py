@@ -23,6 +23,16 @@ _KINDS = {
 }
 
 
+_KAFKA_TOPIC = re.compile(r"kafka://([^.][a-zA-Z0-9\-_.]{0,248})")
+
+
+def kafka_topic(destination: str) -> str | None:
+    """The topic a Kafka mapping's `kafka://<topic>` on-failure destination names, if any
+    (https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure-destination.html)."""
+    match = _KAFKA_TOPIC.fullmatch(destination)
+    return match[1] if match else None
+
+
 def kind_of(arn: str) -> str | None:
     """'sqs', 'sns', 'lambda', 'events' or 's3' for a destination ARN; None if none fits."""
     for kind, pattern in _KINDS.items():

@@ -129,18 +129,33 @@ def _check_common(settings: MappingSettings, source: str) -> None:
         raise errors.InvalidParameterValue(
             "Unsupported ScalingConfig parameter for given event source mapping type."
         )
-    if settings.on_failure is not None and destinations.kind_of(settings.on_failure) == "s3":
+    if settings.on_failure is not None:
+        _check_destination(settings.on_failure, source)
+
+
+def _check_destination(on_failure: str, source: str) -> None:
+    """OnFailure: an SQS queue or SNS topic; for Kafka also a `kafka://` topic of the source's
+    cluster (`check_kafka_destination`)."""
+    kind = "kafka" if destinations.kafka_topic(on_failure) else destinations.kind_of(on_failure)
+    if kind == "s3":
         raise errors.InvalidParameterValue(
             "Lamina does not send on-failure records to S3 buckets yet; use an SQS queue or an "
             "SNS topic."
         )
-    if settings.on_failure is not None and destinations.kind_of(settings.on_failure) not in (
-        "sqs",
-        "sns",
-    ):
+    if kind not in ("sqs", "sns") and not (kind == "kafka" and source == "kafka"):
         raise errors.InvalidParameterValue(
             f"The provided destination config DestinationConfig(onSuccess=null, "
-            f"onFailure=OnFailure(destination={settings.on_failure})) is invalid."
+            f"onFailure=OnFailure(destination={on_failure})) is invalid."
+        )
+
+
+def check_kafka_destination(on_failure: str | None, topics: tuple[str, ...]) -> None:
+    """Lambda blocks a Kafka on-failure topic that is the source topic (no loop)."""
+    topic = destinations.kafka_topic(on_failure or "")
+    if topic is not None and topic in topics:
+        raise errors.InvalidParameterValue(
+            f"The on-failure destination topic {topic} cannot be the event source mapping's "
+            "own topic."
         )
 
 
@@ -209,6 +224,7 @@ def new_mapping(
         raise errors.InvalidParameterValue(
             "Exactly one topic is required for a Kafka event source."
         )
+    check_kafka_destination(settings.on_failure, settings.topics or ())
     batch_size = settings.batch_size or (10 if source == "sqs" else 100)
     window = settings.batching_window if settings.batching_window is not None else 0
     _check_batch(batch_size, window, source, (event_source_arn or "").endswith(".fifo"))
@@ -253,6 +269,7 @@ def updated_mapping(
             "changed after creation."
         )
     _check_common(settings, mapping.source)
+    check_kafka_destination(settings.on_failure, mapping.topics)
     changed = mapping.replace(**settings.given())
     _check_batch(
         changed.batch_size,

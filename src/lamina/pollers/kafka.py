@@ -30,7 +30,7 @@ import json
 import time
 from typing import Any
 
-from lamina.domain import batching, filters
+from lamina.domain import batching, destinations, filters
 from lamina.domain.destinations import iso_timestamp
 from lamina.domain.model import EventSourceMapping, InvocationOutcome
 from lamina.pollers.base import Backoff, Poller, pause, retry_later
@@ -138,8 +138,9 @@ class KafkaPoller(Poller):
             oldest = min(r["timestamp"] for r in records) / 1000
             expired = batching.before_stream_batch(oldest, time.time(), mapping.max_record_age)
             if expired is not None:
-                await self._give_up(mapping, request_id, records, expired.condition, invocations)
-                return True
+                return await self._give_up(
+                    mapping, request_id, records, expired.condition, invocations
+                )
             payload = self._payload(_grouped(records))
             outcome = await self.batches.invoke_batch(mapping, request_id, payload, invocations + 1)
             if outcome is None:  # throttled: back off, not a retry
@@ -158,8 +159,9 @@ class KafkaPoller(Poller):
                 records = [records[i] for i in decision.rest]
                 self.batches.note(request_id, "partial", {"records": len(records)})
             if isinstance(decision, batching.GiveUp):
-                await self._give_up(mapping, request_id, records, decision.condition, invocations)
-                return True
+                return await self._give_up(
+                    mapping, request_id, records, decision.condition, invocations
+                )
             retries = decision.retry
             await retry_later(self.batches, request_id, retries, self.stop)
         # stopped before the batch was settled: not committed, it runs again
@@ -191,8 +193,9 @@ class KafkaPoller(Poller):
         records: list[dict[str, Any]],
         condition: str,
         invocations: int,
-    ) -> None:
-        """The on-failure record: the stream record's shape with `KafkaBatchInfo` (§20 #35)."""
+    ) -> bool:
+        """The on-failure record: the stream record's shape with `KafkaBatchInfo` (§20 #35),
+        to an SQS queue, an SNS topic or a Kafka topic; False if the mapping stopped first."""
         grouped = _grouped(records)
         payload = self._payload(grouped)
         record = {
@@ -222,8 +225,34 @@ class KafkaPoller(Poller):
         self.batches.note(
             request_id, "discarded", {"condition": condition, "invocations": invocations}
         )
-        await self.batches.send_on_failure(mapping, request_id, json.dumps(record).encode())
+        topic = destinations.kafka_topic(mapping.on_failure or "")
+        if topic is None:
+            await self.batches.send_on_failure(mapping, request_id, json.dumps(record).encode())
+        elif not await self._produce(topic, {**record, "payload": json.loads(payload)}):
+            self.batches.end_batch(mapping, request_id, "stopped", invocations)
+            return False  # stopped before the record was written: the batch runs again
         self.batches.end_batch(mapping, request_id, "failed", invocations, condition)
+        return True
+
+    async def _produce(self, topic: str, record: dict[str, Any]) -> bool:
+        """A `kafka://` destination: the on-failure record with the failed records (`payload`,
+        the event they were in) written to `topic` of the source's cluster, retried until it
+        is written; False if the mapping stopped first."""
+        from aiokafka import AIOKafkaProducer  # imported when a Kafka mapping runs
+
+        backoff = Backoff()
+        while not self.stop.is_set():
+            producer = AIOKafkaProducer(bootstrap_servers=self.servers)
+            try:
+                await producer.start()
+                await producer.send_and_wait(topic, json.dumps(record).encode())
+                return True
+            except Exception as exc:  # the cluster or topic away: keep the batch, retry
+                self.problem(exc)
+                await pause(backoff.next(), self.stop)
+            finally:
+                await producer.stop()
+        return False
 
 
 def _grouped(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
