@@ -130,9 +130,7 @@ class KafkaPoller(Poller):
         request_id = self.batches.begin_batch(
             mapping, {"records": len(records), "partitions": sorted(_grouped(records))}
         )
-        most = batching.kafka_max_retries(
-            mapping.max_retry_attempts, mapping.on_failure is not None
-        )
+        most = batching.kafka_max_retries(mapping.max_retry_attempts, bool(mapping.on_failure))
         invocations, retries, backoff = 0, 0, Backoff()
         while not self.stop.is_set():
             oldest = min(r["timestamp"] for r in records) / 1000
