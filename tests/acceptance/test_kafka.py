@@ -199,17 +199,22 @@ def _kafka_mapping(tmp_path, moto, broker, fname, handler, **settings):
         tmp_path / "data", "--time-scale", "10", env={"AWS_ENDPOINT_URL": moto.endpoint}
     )
     lam = client(engine.endpoint)
-    make(lam, fname, handler, runs_dir)
-    settings.setdefault("DestinationConfig", {"OnFailure": {"Destination": queue_arn}})
-    mapping = lam.create_event_source_mapping(
-        FunctionName=fname,
-        Topics=[fname],
-        StartingPosition="TRIM_HORIZON",
-        BatchSize=10,
-        MaximumBatchingWindowInSeconds=1,
-        SelfManagedEventSource={"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [broker]}},
-        **settings,
-    )
+    try:
+        make(lam, fname, handler, runs_dir)
+        settings.setdefault("DestinationConfig", {"OnFailure": {"Destination": queue_arn}})
+        mapping = lam.create_event_source_mapping(
+            FunctionName=fname,
+            Topics=[fname],
+            StartingPosition="TRIM_HORIZON",
+            BatchSize=10,
+            MaximumBatchingWindowInSeconds=1,
+            SelfManagedEventSource={"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [broker]}},
+            **settings,
+        )
+    except Exception:
+        lam.close()
+        engine.stop()
+        raise
     return engine, lam, mapping, sqs, url, runs_dir
 
 
