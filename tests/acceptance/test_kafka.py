@@ -291,6 +291,17 @@ def test_kafka_partial_batch_response_resumes_the_named_partition(broker, moto, 
 
 def test_kafka_refuses_what_only_kinesis_and_dynamodb_take(lam, broker, fname):
     create_function(lam, fname, PACKAGE, handler="index.kafka")
+    plain = lam.create_event_source_mapping(
+        FunctionName=fname,
+        Topics=[fname],
+        StartingPosition="LATEST",
+        SelfManagedEventSource={"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [broker]}},
+    )
+    # as AWS answered (recorded): no error controls in a Kafka mapping until they are set
+    for key in ("MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "DestinationConfig"):
+        assert key not in plain, key
+    assert "BisectBatchOnFunctionError" not in plain
+    lam.delete_event_source_mapping(UUID=plain["UUID"])
     for setting, name in (
         ({"ParallelizationFactor": 2}, "ParallelizationFactor"),
         ({"TumblingWindowInSeconds": 60}, "TumblingWindowInSeconds"),

@@ -37,16 +37,18 @@ def configuration(ctx: ApiContext, mapping: EventSourceMapping) -> dict[str, Any
         if mapping.starting_timestamp is not None:
             body["StartingPositionTimestamp"] = mapping.starting_timestamp
         # the stream error controls (Kafka's too, since 2025)
-        body.update(
-            {
-                "MaximumRecordAgeInSeconds": mapping.max_record_age,
-                "MaximumRetryAttempts": mapping.max_retry_attempts,
-                "BisectBatchOnFunctionError": mapping.bisect,
-                "DestinationConfig": {
-                    "OnFailure": {"Destination": mapping.on_failure} if mapping.on_failure else {}
-                },
-            }
-        )
+        controls: dict[str, Any] = {
+            "MaximumRecordAgeInSeconds": mapping.max_record_age,
+            "MaximumRetryAttempts": mapping.max_retry_attempts,
+            "BisectBatchOnFunctionError": mapping.bisect,
+            "DestinationConfig": {
+                "OnFailure": {"Destination": mapping.on_failure} if mapping.on_failure else {}
+            },
+        }
+        if mapping.source == "kafka":  # AWS's Kafka mapping shows none of them until set
+            unset: tuple[Any, ...] = (-1, False, {"OnFailure": {}})
+            controls = {key: value for key, value in controls.items() if value not in unset}
+        body.update(controls)
     if mapping.source in mappings.STREAMS:
         body.update(
             {
