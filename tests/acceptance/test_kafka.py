@@ -231,6 +231,7 @@ def test_kafka_bisect_isolates_the_poison_record(broker, moto, tmp_path, fname):
     )
     try:
         assert mapping["BisectBatchOnFunctionError"] is True
+        assert mapping["MaximumRetryAttempts"] == 0
         record = _on_failure(sqs, url)
         assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
         info = record["KafkaBatchInfo"]

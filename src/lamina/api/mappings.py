@@ -46,8 +46,13 @@ def configuration(ctx: ApiContext, mapping: EventSourceMapping) -> dict[str, Any
             },
         }
         if mapping.source == "kafka":  # AWS's Kafka mapping shows none of them until set
-            unset: tuple[Any, ...] = (-1, False, {"OnFailure": {}})
-            controls = {key: value for key, value in controls.items() if value not in unset}
+            unset = {
+                "MaximumRecordAgeInSeconds": -1,
+                "MaximumRetryAttempts": -1,
+                "BisectBatchOnFunctionError": False,
+                "DestinationConfig": {"OnFailure": {}},
+            }
+            controls = {key: value for key, value in controls.items() if value != unset[key]}
         body.update(controls)
     if mapping.source in mappings.STREAMS:
         body.update(
