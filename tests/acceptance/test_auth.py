@@ -283,6 +283,70 @@ def test_the_js_sdk_v3_signs_and_is_refused_with_a_wrong_secret(engine):
     assert not result["ok"] and "InvalidSignatureException" in json.dumps(result["error"])
 
 
+ECHO = b"""
+def handler(event, context):
+    return {"echo": event}
+"""
+
+
+def drive_v2(engine, steps: list, key=ALICE, region: str = "us-east-1") -> list:
+    """Steps run by the AWS SDK for JavaScript v2 (`aws-sdk`, tests/js/drive_v2.cjs)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(DRIVE_ACCESS_KEY_ID=key[0], DRIVE_SECRET_ACCESS_KEY=key[1], DRIVE_REGION=region)
+    done = subprocess.run(
+        ["node", str(JS / "drive_v2.cjs"), engine.endpoint, json.dumps(steps)],
+        cwd=JS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (JS / "node_modules" / "aws-sdk").is_dir(),
+    reason="needs node and aws-sdk v2 (scripts/setup --test)",
+)
+def test_the_js_sdk_v2_signs_and_each_refusal_is_answered_as_aws(engine):
+    alice = lam_client(engine)
+    name = f"v2-{int(time.time() * 1000) % 10**8}"
+    alice.create_function(
+        FunctionName=name,
+        Runtime=PY_RUNTIME,
+        Role=ROLE,
+        Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.py": ECHO})},
+    )
+    alice.get_waiter("function_active_v2").wait(FunctionName=name)
+    listed, invoked = drive_v2(
+        engine,
+        [
+            {"op": "ListFunctions"},
+            {"op": "Invoke", "input": {"FunctionName": name, "Payload": '{"from": "v2"}'}},
+        ],
+    )
+    assert listed["ok"] and name in [f["FunctionName"] for f in listed["output"]["Functions"]]
+    assert invoked["ok"], invoked
+    assert json.loads(invoked["output"]["Payload"]) == {"echo": {"from": "v2"}}
+    [wrong] = drive_v2(engine, [{"op": "ListFunctions"}], key=(ALICE[0], "wrong"))
+    assert wrong == {
+        "ok": False,
+        "error": {"code": "InvalidSignatureException", "message": MISMATCH, "statusCode": 403},
+    }
+    [unknown] = drive_v2(engine, [{"op": "ListFunctions"}], key=("AKIANOBODY0000000000", "x"))
+    assert unknown == {
+        "ok": False,
+        "error": {
+            "code": "UnrecognizedClientException",
+            "message": INVALID_TOKEN,
+            "statusCode": 403,
+        },
+    }
+
+
 def test_cloudwatch_logs_on_the_same_port_is_signed_too(engine):
     logs = lam_client(engine, service="logs")
     assert "logGroups" in logs.describe_log_groups()
