@@ -650,7 +650,7 @@ def _gate(config: Config) -> Gate | None:
     """The SigV4 check of every request with --auth sigv4, else None."""
     if config.auth != "sigv4" or config.credentials is None:
         return None
-    return Gate(Keyring(load_credentials(config.credentials)), config.metrics_token)
+    return Gate(Keyring(load_credentials(config.credentials)), config.metrics_token, config.region)
 
 
 def exposed_without_auth(config: Config) -> str | None:

@@ -128,7 +128,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--region",
         default=env("LAMINA_REGION", env("AWS_REGION", "us-east-1")),
-        help="region in ARNs and AWS_REGION of functions (default us-east-1)",
+        help="region in ARNs and AWS_REGION of functions, and the one signatures must be "
+        "scoped to with --auth sigv4 (default us-east-1)",
     )
     parser.add_argument(
         "--account",

@@ -84,11 +84,11 @@ def engine(tmp_path_factory, creds_file):
     assert "Traceback" not in running.log(), running.log()
 
 
-def lam_client(engine, key=ALICE, token=None, service="lambda", **config):
+def lam_client(engine, key=ALICE, token=None, service="lambda", region="us-east-1", **config):
     return boto3.client(
         service,
         endpoint_url=engine.endpoint,
-        region_name="us-east-1",
+        region_name=region,
         aws_access_key_id=key[0],
         aws_secret_access_key=key[1],
         aws_session_token=token,
@@ -167,6 +167,25 @@ def test_signed_boto3_calls_work_and_each_refusal_is_answered_as_aws(engine):
     assert (
         refused(lam_client(engine, token="made-up").list_functions)[1]
         == "UnrecognizedClientException"
+    )
+
+
+def test_a_signature_scoped_to_another_region_or_service_is_refused(engine):
+    scoped = "Credential should be scoped to a valid region, not 'eu-west-1'. "
+    assert refused(lam_client(engine, region="eu-west-1").list_functions) == (
+        403,
+        "InvalidSignatureException",
+        scoped,
+    )
+    logs = lam_client(engine, service="logs", region="eu-west-1")
+    assert refused(logs.describe_log_groups) == (400, "InvalidSignatureException", scoped)
+    status, headers, body = send(
+        signed("GET", f"{engine.endpoint}/2015-03-31/functions/", service="s3")
+    )
+    assert (status, headers["x-amzn-ErrorType"], json.loads(body)["message"]) == (
+        403,
+        "InvalidSignatureException",
+        "Credential should be scoped to correct service: 'lambda'. ",
     )
 
 
@@ -336,6 +355,10 @@ def test_the_js_sdk_v2_signs_and_each_refusal_is_answered_as_aws(engine):
         "ok": False,
         "error": {"code": "InvalidSignatureException", "message": MISMATCH, "statusCode": 403},
     }
+    [elsewhere] = drive_v2(engine, [{"op": "ListFunctions"}], region="eu-west-1")
+    assert elsewhere["error"]["message"] == (
+        "Credential should be scoped to a valid region, not 'eu-west-1'. "
+    )
     [unknown] = drive_v2(engine, [{"op": "ListFunctions"}], key=("AKIANOBODY0000000000", "x"))
     assert unknown == {
         "ok": False,

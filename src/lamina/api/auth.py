@@ -31,9 +31,12 @@ _OPEN = ("/_lamina/health",)
 class Gate:
     """Verifies each request against the engine's keys (None: auth is off)."""
 
-    def __init__(self, keyring: sigv4.Keyring, metrics_token: str = "") -> None:
+    def __init__(
+        self, keyring: sigv4.Keyring, metrics_token: str = "", region: str | None = None
+    ) -> None:
         self.keyring = keyring
         self.metrics_token = metrics_token
+        self.region = region  # the engine's: a signature scoped to another is refused
 
     def check(self, request: Request, service: str = "lambda") -> None:
         """Set `request.caller`, or raise the AWS error that refuses it."""
@@ -58,6 +61,7 @@ class Gate:
             request.headers,
             request.body,
             (service,),
+            region=self.region,
         )
 
     def _bearer(self, request: Request) -> bool:

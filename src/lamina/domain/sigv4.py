@@ -376,10 +376,16 @@ def verify(
     body: bytes,
     services: tuple[str, ...],
     now: float | None = None,
+    region: str | None = None,
 ) -> Caller:
-    """The verified caller of a request signed for one of `services`, or the AWS error."""
+    """The verified caller of a request signed for one of `services` (and for `region`, the
+    engine's, where given), or the AWS error."""
     now = time.time() if now is None else now
     signed = read(headers, query)
+    if region is not None and signed.region != region:
+        raise errors.InvalidSignature(
+            f"Credential should be scoped to a valid region, not '{signed.region[:64]}'. "
+        )
     if signed.service not in services:
         raise errors.InvalidSignature(
             f"Credential should be scoped to correct service: '{services[0]}'. "
