@@ -4,7 +4,9 @@ Chromium and functions calling the engine with their own credentials, against on
 from __future__ import annotations
 
 import datetime
+import hashlib
 import http.cookiejar
+import io
 import json
 import os
 import shutil
@@ -18,6 +20,7 @@ from pathlib import Path
 import boto3
 import botocore
 import pytest
+from botocore import httpchecksum
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -25,7 +28,14 @@ from botocore.credentials import Credentials
 
 from lamina.config import load_credentials
 from lamina.domain.sigv4 import Keyring
-from tests.conftest import FUNCTIONS, PY_RUNTIME, ROOT, make_zip, start_server
+from tests.conftest import (
+    FUNCTIONS,
+    PY_RUNTIME,
+    ROOT,
+    create_function,
+    make_zip,
+    start_server,
+)
 
 ALICE = ("AKIAALICE00000000001", "alice/secret+Key0000000000000000000000000")
 BOB = ("AKIABOB0000000000002", "bob-secret")
@@ -308,6 +318,113 @@ def handler(event, context):
 """
 
 
+@pytest.fixture(scope="module")
+def echo(engine) -> str:
+    """Alice's function answering {"echo": event}."""
+    alice = lam_client(engine)
+    name = f"echo-{int(time.time() * 1000) % 10**8}"
+    alice.create_function(
+        FunctionName=name,
+        Runtime=PY_RUNTIME,
+        Role=ROLE,
+        Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.py": ECHO})},
+    )
+    alice.get_waiter("function_active_v2").wait(FunctionName=name)
+    return name
+
+
+def chunk_signed(url: str, payload: bytes, key=ALICE, size: int = 8192) -> tuple[dict, bytes]:
+    """Headers and body of a POST streamed as STREAMING-AWS4-HMAC-SHA256-PAYLOAD: botocore
+    signs the headers (the seed), each chunk's signature chains from the previous one."""
+    request = signed(
+        "POST",
+        url,
+        key,
+        headers={
+            "Content-Encoding": "aws-chunked",
+            "X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            "X-Amz-Decoded-Content-Length": str(len(payload)),
+        },
+    )
+    signer = SigV4Auth(Credentials(*key), "lambda", "us-east-1")
+    stamp = request.headers["X-Amz-Date"]
+    scope = f"{stamp[:8]}/us-east-1/lambda/aws4_request"
+    previous = request.headers["Authorization"].rpartition("Signature=")[2]
+    body = b""
+    for at in [*range(0, len(payload), size), len(payload)]:
+        data = payload[at : at + size]
+        previous = signer.signature(
+            f"AWS4-HMAC-SHA256-PAYLOAD\n{stamp}\n{scope}\n{previous}\n"
+            f"{hashlib.sha256(b'').hexdigest()}\n{hashlib.sha256(data).hexdigest()}",
+            request,
+        )
+        body += f"{len(data):x};chunk-signature={previous}\r\n".encode() + data + b"\r\n"
+    return dict(request.headers), body
+
+
+def post(url: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
+    return send(urllib.request.Request(url, data=body, method="POST", headers=headers))
+
+
+def test_aws_chunked_bodies_are_decoded_and_each_chunk_signature_checked(engine, echo):
+    url = f"{engine.endpoint}/2015-03-31/functions/{echo}/invocations"
+    payload = json.dumps({"big": "x" * 20000}).encode()
+    headers, body = chunk_signed(url, payload)
+    assert body.count(b";chunk-signature=") == 4  # three chunks and the last, empty one
+    status, _, answer = post(url, headers, body)
+    assert status == 200 and json.loads(answer) == {"echo": {"big": "x" * 20000}}
+    status, answered, answer = post(url, headers, body.replace(b"xxxx", b"xyxx", 1))
+    assert (status, answered["x-amzn-ErrorType"], json.loads(answer)["message"]) == (
+        403,
+        "InvalidSignatureException",
+        MISMATCH,
+    )
+    status, answered, answer = post(url, headers, body[:-40])  # cut short: framing, not a 500
+    assert (status, answered["x-amzn-ErrorType"]) == (400, "InvalidRequestContentException")
+    assert "aws-chunked" in json.loads(answer)["message"]
+    # botocore's own aws-chunked framing (S3's flexible checksums), a CRC32 trailer
+    framed = httpchecksum.AwsChunkedWrapper(
+        io.BytesIO(payload),
+        checksum_cls=httpchecksum.Crc32Checksum,
+        checksum_name="x-amz-checksum-crc32",
+        chunk_size=5000,
+    ).read()
+    trailer = {
+        "Content-Encoding": "aws-chunked",
+        "X-Amz-Content-SHA256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "X-Amz-Trailer": "x-amz-checksum-crc32",
+        "X-Amz-Decoded-Content-Length": str(len(payload)),
+    }
+    request = signed("POST", url, headers=trailer)
+    status, _, answer = post(url, dict(request.headers), framed)
+    assert status == 200 and json.loads(answer)["echo"]["big"] == "x" * 20000
+    status, answered, answer = post(url, dict(request.headers), framed.replace(b"xx", b"xy", 1))
+    assert (status, answered["x-amzn-ErrorType"]) == (400, "InvalidRequestContentException")
+    assert json.loads(answer)["message"] == (
+        "The CRC32 you specified did not match the calculated checksum."
+    )
+
+
+def test_aws_chunked_bodies_are_decoded_without_auth_too(server, lam, fname):
+    create_function(lam, fname, make_zip({"index.py": ECHO}))
+    url = f"{server.endpoint}/2015-03-31/functions/{fname}/invocations"
+    framed = httpchecksum.AwsChunkedWrapper(
+        io.BytesIO(b'{"a": 1}'),
+        checksum_cls=httpchecksum.Crc32Checksum,
+        checksum_name="x-amz-checksum-crc32",
+        chunk_size=3,
+    ).read()
+    headers = {
+        "Content-Encoding": "aws-chunked",
+        "X-Amz-Content-SHA256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+    }
+    status, _, answer = post(url, headers, framed)
+    assert status == 200 and json.loads(answer) == {"echo": {"a": 1}}
+    status, answered, _ = post(url, headers, b"zz\r\n")
+    assert (status, answered["x-amzn-ErrorType"]) == (400, "InvalidRequestContentException")
+
+
 def drive_v2(engine, steps: list, key=ALICE, region: str = "us-east-1") -> list:
     """Steps run by the AWS SDK for JavaScript v2 (`aws-sdk`, tests/js/drive_v2.cjs)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -329,17 +446,8 @@ def drive_v2(engine, steps: list, key=ALICE, region: str = "us-east-1") -> list:
     shutil.which("node") is None or not (JS / "node_modules" / "aws-sdk").is_dir(),
     reason="needs node and aws-sdk v2 (scripts/setup --test)",
 )
-def test_the_js_sdk_v2_signs_and_each_refusal_is_answered_as_aws(engine):
-    alice = lam_client(engine)
-    name = f"v2-{int(time.time() * 1000) % 10**8}"
-    alice.create_function(
-        FunctionName=name,
-        Runtime=PY_RUNTIME,
-        Role=ROLE,
-        Handler="index.handler",
-        Code={"ZipFile": make_zip({"index.py": ECHO})},
-    )
-    alice.get_waiter("function_active_v2").wait(FunctionName=name)
+def test_the_js_sdk_v2_signs_and_each_refusal_is_answered_as_aws(engine, echo):
+    name = echo
     listed, invoked = drive_v2(
         engine,
         [

@@ -10,6 +10,10 @@ What is open and what needs what (docs/SECURITY.md has the why):
   cookie, which a presigned `GET /_lamina/` (`lamina console-url`) sets.
 * Everything else (the Lambda API; CloudWatch Logs on the same port, service `logs`): SigV4.
 
+A request whose `x-amz-content-sha256` or `Content-Encoding` says aws-chunked has its body
+decoded here (domain/aws_chunked.py), each chunk signature verified, before any handler
+reads it; other requests pay one header test.
+
 A verified request carries its `Caller` (`request.caller`); with `--auth none` nothing is
 checked and `request.caller` stays None (the engine's own account acts).
 """
@@ -19,13 +23,23 @@ from __future__ import annotations
 import hmac
 import time
 
-from lamina.domain import sigv4
+from lamina.domain import aws_chunked, sigv4
 from lamina.domain.identity import Caller
 from lamina.http.server import Request, Response
 
 COOKIE = "lamina_console"
 CONSOLE_SESSION_S = 12 * 3600
 _OPEN = ("/_lamina/health",)
+
+
+def chunked(request: Request) -> bool:
+    return aws_chunked.wanted(request.headers)
+
+
+def decode_chunked(request: Request) -> None:
+    """With `--auth none`: an aws-chunked body decoded (its trailing checksum checked; chunk
+    signatures are not, as no signature is). Called only when `aws_chunked.wanted`."""
+    request.body = aws_chunked.decode(request.body, request.headers)
 
 
 class Gate:
@@ -53,7 +67,8 @@ class Gate:
         request.caller = self.verify(request, service)
 
     def verify(self, request: Request, service: str = "lambda") -> Caller:
-        return sigv4.verify(
+        """The verified caller; an aws-chunked body is decoded in place, each chunk checked."""
+        caller, request.body = sigv4.verify_body(
             self.keyring,
             request.method,
             request.raw_path,
@@ -63,6 +78,7 @@ class Gate:
             (service,),
             region=self.region,
         )
+        return caller
 
     def _bearer(self, request: Request) -> bool:
         given = request.headers.get("authorization", "")
