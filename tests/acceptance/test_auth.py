@@ -550,6 +550,79 @@ def test_the_lamina_cli_signs_its_calls_and_the_console_url_opens_a_session(engi
     assert send(forged)[0] == 403
 
 
+def console_session(engine, creds_file, profile: str) -> urllib.request.OpenerDirector:
+    """A browser-like client holding the console session `lamina console-url` opens."""
+    done = lamina_cli(engine, creds_file, "console-url", profile=profile)
+    assert done.returncode == 0, done.stderr
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    with opener.open(done.stdout.strip(), timeout=30) as response:
+        assert response.status == 200
+    return opener
+
+
+def opened(opener, url: str) -> tuple[int, dict]:
+    try:
+        with opener.open(url, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_console_and_metrics_show_only_the_callers_account(engine, creds_file, echo):
+    alice, bob = lam_client(engine), lam_client(engine, BOB)
+    bobs = f"bobs-{int(time.time() * 1000) % 10**8}"
+    bob.create_function(
+        FunctionName=bobs,
+        Runtime=PY_RUNTIME,
+        Role="arn:aws:iam::222222222222:role/lambda-test",
+        Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.py": ECHO})},
+    )
+    bob.get_waiter("function_active_v2").wait(FunctionName=bobs)
+    invoked = alice.invoke(FunctionName=echo, Payload=b'{"secret": "alice"}')
+    request_id = invoked["ResponseMetadata"]["RequestId"]
+    bob.invoke(FunctionName=bobs, Payload=b"{}")
+    base = f"{engine.endpoint}/_lamina"
+    as_alice = console_session(engine, creds_file, "alice")
+    as_bob = console_session(engine, creds_file, "bob")
+
+    def names(opener, path: str, key: str) -> set:
+        status, body = opened(opener, base + path)
+        assert status == 200, body
+        return {item["FunctionName"] for item in body[key]}
+
+    assert echo in names(as_alice, "/overview", "Functions")
+    assert bobs not in names(as_alice, "/overview", "Functions")
+    assert names(as_bob, "/overview", "Functions") == {bobs}
+    assert echo in names(as_alice, "/invocations?limit=1000", "Invocations")
+    assert names(as_bob, "/invocations?limit=1000", "Invocations") == {bobs}
+    assert opened(as_alice, f"{base}/invocations/{request_id}")[0] == 200
+    for path in (
+        f"/invocations/{request_id}",
+        f"/invocations/{request_id}/logs",
+        f"/functions/{echo}",
+        f"/logs/{echo}",
+        f"/faults/{echo}",
+        f"/invocations?function={echo}",
+    ):
+        status, body = opened(as_bob, base + path)
+        assert status == 404, (path, body)
+    status, body = opened(as_alice, f"{base}/logs/{echo}")
+    assert status == 200 and any("START" in e["Message"] for e in body["Events"])
+    # /metrics: a signature sees its own account's series; the operator's bearer, every one
+    status, _, text = send(signed("GET", f"{engine.endpoint}/metrics", key=BOB))
+    assert status == 200 and f'function="{bobs}"'.encode() in text
+    assert f'function="{echo}"'.encode() not in text and b"# TYPE lamina_requests" in text
+    bearer = urllib.request.Request(
+        f"{engine.endpoint}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    _, _, everything = send(bearer)
+    assert f'function="{bobs}"'.encode() in everything
+    assert f'function="{echo}"'.encode() in everything
+
+
 URL_ECHO = b"""
 import json
 def handler(event, context):

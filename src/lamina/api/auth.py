@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable
 
+from lamina.api.context import ApiContext
 from lamina.domain import aws_chunked, sigv4
 from lamina.domain.identity import Caller
 from lamina.http.server import Request, Response
@@ -30,6 +32,28 @@ from lamina.http.server import Request, Response
 COOKIE = "lamina_console"
 CONSOLE_SESSION_S = 12 * 3600
 _OPEN = ("/_lamina/health",)
+
+
+def viewer(request: Request) -> str | None:
+    """The account Lamina's own views (the console, `/_lamina/*`, `/metrics`) are limited to:
+    the verified caller's (its key's, or its console session's); None, the whole engine, with
+    `--auth none`, for the `--metrics-token` bearer (the operator) and in process."""
+    caller = request.caller
+    return None if caller is None else str(caller.account)
+
+
+def sees(owner_of: Callable[[str], str | None], request: Request, function: str) -> bool:
+    """Whether a request's viewer may see `function` (`owner_of`: the catalog's `owner`)."""
+    account = viewer(request)
+    return account is None or owner_of(function) == account
+
+
+def function_name(ctx: ApiContext, request: Request, name: str) -> str:
+    """A function a view names: for a limited viewer, its own (another account's is not
+    found, as in the Lambda API); for the whole-engine viewer, any."""
+    if viewer(request) is None:
+        return name
+    return ctx.function_ref(request, name).name
 
 
 def chunked(request: Request) -> bool:
