@@ -705,6 +705,74 @@ def test_a_function_calls_the_engine_as_its_own_account(engine, creds_file):
     )
 
 
+AGING = b"""
+import os, time, uuid, boto3
+STARTED, ENVIRONMENT = time.time(), uuid.uuid4().hex
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    lam = boto3.client("lambda", endpoint_url=event["endpoint"], region_name="us-east-1")
+    lam.get_function(FunctionName=context.function_name)  # its credentials still work
+    return {"started": STARTED, "now": time.time(), "env": ENVIRONMENT,
+            **{k: os.environ[k] for k in
+               ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}}
+"""
+
+
+def test_an_environment_is_retired_at_an_idle_point_before_its_credentials_expire(
+    tmp_path, creds_file
+):
+    lifetime, timeout = 16, 4  # retired once older than 16 - 4 - 0.16 = 11.84 s
+    running = start_server(
+        tmp_path / "data",
+        "--auth",
+        "sigv4",
+        "--credentials",
+        str(creds_file),
+        "--credentials-lifetime",
+        str(lifetime),
+    )
+    try:
+        alice = lam_client(running, read_timeout=60)
+        alice.create_function(
+            FunctionName="aging",
+            Runtime=PY_RUNTIME,
+            Role=ROLE,
+            Handler="index.handler",
+            Timeout=timeout,
+            Code={"ZipFile": make_zip({"index.py": AGING})},
+        )
+        alice.get_waiter("function_active_v2").wait(FunctionName="aging")
+
+        def call(sleep: float = 0) -> dict:
+            event = {"endpoint": running.endpoint, "sleep": sleep}
+            response = alice.invoke(FunctionName="aging", Payload=json.dumps(event).encode())
+            result = json.loads(response["Payload"].read())
+            assert "FunctionError" not in response, result
+            return result
+
+        first = call()
+        assert call()["env"] == first["env"]  # warm
+        time.sleep(max(0.0, first["started"] + 9.8 - time.time()))
+        crossing = call(sleep=2.5)  # begins before the limit, ends after it: not cut short
+        assert crossing["env"] == first["env"]
+        assert crossing["AWS_ACCESS_KEY_ID"] == first["AWS_ACCESS_KEY_ID"]
+        assert crossing["now"] - first["started"] > lifetime - timeout - lifetime / 100
+        fresh = call()  # the aged environment ended when it was given back
+        assert fresh["env"] != first["env"]
+        assert fresh["AWS_ACCESS_KEY_ID"] != first["AWS_ACCESS_KEY_ID"]
+        time.sleep(max(0.0, first["started"] + lifetime + 0.5 - time.time()))
+        old = lam_client(
+            running,
+            (first["AWS_ACCESS_KEY_ID"], first["AWS_SECRET_ACCESS_KEY"]),
+            first["AWS_SESSION_TOKEN"],
+        )
+        assert refused(old.list_functions)[1] == "ExpiredTokenException"  # why it had to go
+        assert call()["env"] == fresh["env"]
+    finally:
+        running.stop()
+    assert "Traceback" not in running.log(), running.log()
+
+
 def test_serve_warns_when_it_listens_beyond_loopback_without_auth(tmp_path, creds_file):
     exposed = start_server(tmp_path / "open", "--host", "0.0.0.0")
     closed = start_server(
