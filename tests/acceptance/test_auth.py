@@ -897,24 +897,36 @@ def test_a_runtime_api_answers_only_its_own_environment(tmp_path, sandbox):
     assert "Traceback" not in engine.log(), engine.log()
 
 
-def test_chromium_opens_the_console_from_lamina_console_url(engine, creds_file):
+def test_chromium_opens_the_console_from_lamina_console_url(engine, creds_file, echo):
     playwright_api = pytest.importorskip("playwright.sync_api")
     from tests.acceptance.test_console import ARGS, CHROMIUM
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"needs Chromium at {CHROMIUM}")
-    done = lamina_cli(engine, creds_file, "console-url")
-    assert done.returncode == 0, done.stderr
+    urls = {}
+    for profile in ("alice", "bob"):
+        done = lamina_cli(engine, creds_file, "console-url", profile=profile)
+        assert done.returncode == 0, done.stderr
+        urls[profile] = done.stdout.strip()
+    expect = playwright_api.expect
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page()
             denied = page.goto(f"{engine.endpoint}/_lamina/")
             assert denied is not None and denied.status == 403  # no session yet
-            page.goto(done.stdout.strip())
+            page.goto(urls["alice"])
             assert page.url == f"{engine.endpoint}/_lamina/"  # the signature left the URL
             # the console's own calls (/_lamina/overview …) carry the session cookie
-            playwright_api.expect(page.locator("#engine")).to_contain_text("running")
+            expect(page.locator("#engine")).to_contain_text("running")
+            page.fill("#function-search", echo)
+            expect(page.locator("#functions-table tbody tr")).to_have_count(1)
+            # bob's session (another browser context: its own cookie) sees his account only
+            other = browser.new_context().new_page()
+            other.goto(urls["bob"])
+            expect(other.locator("#engine")).to_contain_text("running")
+            other.fill("#function-search", echo)
+            expect(other.locator("#functions-table tbody tr", has_text=echo)).to_have_count(0)
         finally:
             browser.close()
 
