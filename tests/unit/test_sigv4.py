@@ -65,7 +65,11 @@ def check(
     services=("lambda",),
     region=None,
 ):
-    return sigv4.verify(ring, method, path, query, headers, body, services, now=now, region=region)
+    caller, decoded = sigv4.verify_body(
+        ring, method, path, query, headers, body, services, now=now, region=region
+    )
+    assert decoded == body  # not aws-chunked: the body as it came
+    return caller
 
 
 def refusal(call) -> tuple[str, str]:

@@ -380,22 +380,6 @@ def expected_signature(
     )
 
 
-def verify(
-    keyring: Keyring,
-    method: str,
-    raw_path: str,
-    query: str,
-    headers: dict[str, str],
-    body: bytes,
-    services: tuple[str, ...],
-    now: float | None = None,
-    region: str | None = None,
-) -> Caller:
-    """The verified caller of a request signed for one of `services` (and for `region`, the
-    engine's, where given), or the AWS error."""
-    return verify_body(keyring, method, raw_path, query, headers, body, services, now, region)[0]
-
-
 def verify_body(
     keyring: Keyring,
     method: str,
@@ -407,8 +391,10 @@ def verify_body(
     now: float | None = None,
     region: str | None = None,
 ) -> tuple[Caller, bytes]:
-    """`verify`, and the body the request carries: an aws-chunked body decoded, each of its
-    chunk signatures checked in the chain from the request's own signature."""
+    """The verified caller of a request signed for one of `services` (and for `region`, the
+    engine's, where given), or the AWS error; and the body the request carries: an
+    aws-chunked body decoded, each of its chunk signatures checked in the chain from the
+    request's own signature."""
     now = time.time() if now is None else now
     signed = read(headers, query)
     if region is not None and signed.region != region:
