@@ -144,7 +144,7 @@ class EnvironmentPool:
             best: ConcurrentEnvironment | None = None
             live = 0
             for env in self._shared.get(key, ()):
-                if not env.reusable:
+                if not env.reusable or self._aged(env):  # aged: ends at its next release
                     continue
                 live += 1
                 if env.room > 0 and (best is None or env.room < best.room):
