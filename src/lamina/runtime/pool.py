@@ -173,8 +173,9 @@ class EnvironmentPool:
         stack = self._idle.get(key)
         if not stack:
             return None
-        for env in [e for e in stack if not e.retired and self._aged(e)]:
-            self._renew(env)
+        if self.settings.credentials_lifetime is not None:
+            for env in [e for e in stack if not e.retired and self._aged(e)]:
+                self._renew(env)
         for index in range(len(stack) - 1, -1, -1):  # provisioned first, else most recent
             if stack[index].provisioned and stack[index].reusable:
                 env = stack.pop(index)
@@ -401,11 +402,13 @@ class EnvironmentPool:
 
     def _aged(self, env: ExecutionEnvironment) -> bool:
         """Whether `env`'s credentials (--auth sigv4) could expire during another invocation
-        (its timeout and 1% of the lifetime to spare): then it is not handed out again."""
+        (its function's timeout and 1% of the lifetime to spare; a debug session, which has
+        no timeout, is not held to it): then it is not handed out again."""
         lifetime = self.settings.credentials_lifetime
         if lifetime is None:
             return False
-        return time.monotonic() - env.credentials_at > lifetime - env.timeout - lifetime / 100
+        spare = env.config.timeout + lifetime / 100
+        return time.monotonic() - env.credentials_at > lifetime - spare
 
     def _renew(self, env: ExecutionEnvironment) -> None:
         """An idle environment whose credentials are aged ends now (a provisioned one is
