@@ -185,6 +185,22 @@ def test_bad_framing_is_a_400_in_aws_shape(body, words):
     assert caught.value.body()["Type"] == "User"
 
 
+def test_signed_chunks_but_the_last_have_8_kb():
+    sig = ";chunk-signature=" + "0" * 64 + "\r\n"
+    small = (
+        f"64{sig}".encode()
+        + DATA[:100]
+        + f"\r\n{66460:x}{sig}".encode()
+        + DATA[100:]
+        + f"\r\n0{sig}\r\n".encode()
+    )
+    with pytest.raises(errors.InvalidRequestContent, match="only the last chunk"):
+        aws_chunked.decode(small, doc_headers(), SEED, SCOPE, STAMP, None)
+    many = b"1\r\na\r\n" * 100_001 + b"0\r\n\r\n"
+    with pytest.raises(errors.InvalidRequestContent, match="more than 100000 chunks"):
+        aws_chunked.decode(many, {"content-encoding": "aws-chunked"})
+
+
 def test_a_signed_body_without_chunk_signatures_is_refused():
     with pytest.raises(errors.IncompleteSignature):
         aws_chunked.decode(b"2\r\nab\r\n0\r\n\r\n", {"x-amz-content-sha256": aws_chunked.SIGNED})

@@ -34,6 +34,8 @@ UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _HEX = "0123456789abcdefABCDEF"
 _MAX_LINE = 4096  # a chunk header or a trailer line; anything longer is not framing
+_MIN_SIGNED_CHUNK = 8192  # AWS: every signed chunk but the last has at least 8 KB
+_MAX_CHUNKS = 100_000  # an unsigned body in tiny chunks costs a loop turn each
 _CHECKSUMS: dict[str, Callable[[], object]] = {
     "crc32": httpchecksum.Crc32Checksum,
     "sha1": httpchecksum.Sha1Checksum,
@@ -125,6 +127,13 @@ def decode(
     parts: list[bytes] = []
     while True:
         size, signature = _chunk_header(reader.line(), signed)
+        if signed and size and parts and len(parts[-1]) < _MIN_SIGNED_CHUNK:
+            raise _bad(
+                f"only the last chunk may be smaller than {_MIN_SIGNED_CHUNK} bytes; one of "
+                f"{len(parts[-1])} bytes came before another"
+            )
+        if len(parts) >= _MAX_CHUNKS:
+            raise _bad(f"more than {_MAX_CHUNKS} chunks")
         data = reader.data(size) if size else b""
         if signed:
             _check(
