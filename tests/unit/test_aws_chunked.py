@@ -12,6 +12,8 @@ from botocore import httpchecksum
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lamina.domain import aws_chunked, errors, sigv4
 
@@ -135,6 +137,7 @@ def wrapped(data: bytes, algorithm: str | None = "crc32", chunk_size: int = 1000
     return wrapper.read()
 
 
+UNSIGNED_MODE = aws_chunked.UNSIGNED_TRAILER
 UNSIGNED = {
     "x-amz-content-sha256": aws_chunked.UNSIGNED_TRAILER,
     "content-encoding": "aws-chunked",
@@ -204,3 +207,19 @@ def test_signed_chunks_but_the_last_have_8_kb():
 def test_a_signed_body_without_chunk_signatures_is_refused():
     with pytest.raises(errors.IncompleteSignature):
         aws_chunked.decode(b"2\r\nab\r\n0\r\n\r\n", {"x-amz-content-sha256": aws_chunked.SIGNED})
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=5000), chunk_size=st.integers(1, 6000))
+def test_any_body_botocore_frames_decodes_to_itself(data, chunk_size):
+    headers = {**UNSIGNED, "x-amz-decoded-content-length": str(len(data))}
+    assert aws_chunked.decode(wrapped(data, "crc32", chunk_size), headers) == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=300), mode=st.sampled_from([aws_chunked.SIGNED, UNSIGNED_MODE]))
+def test_any_bytes_are_decoded_or_refused_in_aws_shape(body, mode):
+    try:
+        aws_chunked.decode(body, {"x-amz-content-sha256": mode}, "0" * 64, SCOPE, STAMP, doc_sign)
+    except (errors.InvalidRequestContent, errors.Unauthenticated) as refused:
+        assert refused.status in (400, 403)
