@@ -301,24 +301,8 @@ JS = Path(__file__).resolve().parent.parent / "js"
 )
 def test_the_js_sdk_v3_signs_and_is_refused_with_a_wrong_secret(engine):
     def drive(secret: str) -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(DRIVE_ACCESS_KEY_ID=ALICE[0], DRIVE_SECRET_ACCESS_KEY=secret)
-        done = subprocess.run(
-            [
-                "node",
-                str(JS / "drive.mjs"),
-                engine.endpoint,
-                json.dumps([{"op": "ListFunctions", "input": {}}]),
-            ],
-            cwd=JS,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)[0]
+        steps = [{"op": "ListFunctions", "input": {}}]
+        return node_drive("drive.mjs", engine, steps, (ALICE[0], secret))[0]
 
     assert drive(ALICE[1])["ok"]
     result = drive("wrong")
@@ -433,10 +417,15 @@ def test_aws_chunked_bodies_are_decoded_without_auth_too(server, lam, fname):
 
 def drive_v2(engine, steps: list, key=ALICE, region: str = "us-east-1") -> list:
     """Steps run by the AWS SDK for JavaScript v2 (`aws-sdk`, tests/js/drive_v2.cjs)."""
+    return node_drive("drive_v2.cjs", engine, steps, key, region)
+
+
+def node_drive(script: str, engine, steps: list, key, region: str = "us-east-1") -> list:
+    """Steps run by a tests/js driver (drive.mjs: SDK v3; drive_v2.cjs: SDK v2)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(DRIVE_ACCESS_KEY_ID=key[0], DRIVE_SECRET_ACCESS_KEY=key[1], DRIVE_REGION=region)
     done = subprocess.run(
-        ["node", str(JS / "drive_v2.cjs"), engine.endpoint, json.dumps(steps)],
+        ["node", str(JS / script), engine.endpoint, json.dumps(steps)],
         cwd=JS,
         env=env,
         capture_output=True,

@@ -365,21 +365,6 @@ def _signer(
     return signer, request
 
 
-def expected_signature(
-    signed: Signed,
-    secret_key: str,
-    method: str,
-    raw_path: str,
-    headers: dict[str, str],
-    body: bytes,
-) -> str:
-    """The signature botocore computes for this request with `secret_key`."""
-    signer, request = _signer(signed, secret_key, method, raw_path, headers, body)
-    return str(
-        signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
-    )
-
-
 def verify_body(
     keyring: Keyring,
     method: str,
