@@ -127,6 +127,7 @@ class Engine:
                 "AWS_SESSION_TOKEN": "lamina",
             },
             credentials_of=None if self.gate is None else self._function_credentials,
+            credentials_lifetime=None if self.gate is None else config.credentials_lifetime,
             extra_env=config.function_env,
             log_max_bytes=config.log_max_bytes,
             sdk_path=_sdk_path(),
@@ -415,11 +416,15 @@ class Engine:
         await self.stacks.recover()
 
     def _function_credentials(self, function: FunctionConfig) -> dict[str, str]:
-        """A function's own credentials (--auth sigv4): its account, its role, 12 hours."""
+        """A function's own credentials (--auth sigv4): its account, its role, 12 hours
+        (--credentials-lifetime)."""
         assert self.gate is not None
         account = getattr(function, "account", None) or self.config.account
         return self.gate.keyring.function_credentials(
-            account, arns.function_arn(self.config.region, account, function.name), function.role
+            account,
+            arns.function_arn(self.config.region, account, function.name),
+            function.role,
+            lifetime=self.config.credentials_lifetime,
         )
 
     async def _resume_clock(self) -> None:
@@ -650,7 +655,7 @@ def _gate(config: Config) -> Gate | None:
     """The SigV4 check of every request with --auth sigv4, else None."""
     if config.auth != "sigv4" or config.credentials is None:
         return None
-    return Gate(Keyring(load_credentials(config.credentials)), config.metrics_token)
+    return Gate(Keyring(load_credentials(config.credentials)), config.metrics_token, config.region)
 
 
 def exposed_without_auth(config: Config) -> str | None:

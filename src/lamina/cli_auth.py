@@ -31,8 +31,9 @@ def _resolved() -> tuple[Any, str]:
         for name in ("container-role", "iam-role"):
             resolver.remove(name)
         credentials = session.get_credentials()
-        region = (
-            os.environ.get("AWS_REGION")
+        region = (  # the engine's (LAMINA_REGION) first: it refuses another region's scope
+            os.environ.get("LAMINA_REGION")
+            or os.environ.get("AWS_REGION")
             or os.environ.get("AWS_DEFAULT_REGION")
             or session.get_config_variable("region")
             or "us-east-1"

@@ -61,6 +61,7 @@ class Config:
     auth: str = "none"  # none | sigv4 (see docs/SECURITY.md)
     credentials: Path | None = None  # the AWS shared-credentials file `--auth sigv4` reads
     metrics_token: str = ""  # bearer token that opens /metrics
+    credentials_lifetime: float = 12 * 3600.0  # functions' own credentials (--auth sigv4)
     header_timeout: float = 10.0
     connection_idle_timeout: float = 300.0
     max_connections: int = 10_000
@@ -128,7 +129,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--region",
         default=env("LAMINA_REGION", env("AWS_REGION", "us-east-1")),
-        help="region in ARNs and AWS_REGION of functions (default us-east-1)",
+        help="region in ARNs and AWS_REGION of functions, and the one signatures must be "
+        "scoped to with --auth sigv4 (default us-east-1)",
     )
     parser.add_argument(
         "--account",
@@ -337,6 +339,24 @@ def _add_auth_arguments(parser: argparse.ArgumentParser) -> None:
         help="bearer token that opens GET /metrics to Prometheus when auth is "
         "on (env LAMINA_METRICS_TOKEN); without it /metrics needs SigV4",
     )
+    parser.add_argument(
+        "--credentials-lifetime",
+        type=_lifetime,
+        default=env("LAMINA_CREDENTIALS_LIFETIME", "43200"),
+        help="with --auth sigv4: seconds a function's own credentials last (5 to "
+        "43200, default 43200: 12 h); an environment is retired at an idle point "
+        "before they expire (env LAMINA_CREDENTIALS_LIFETIME)",
+    )
+
+
+def _lifetime(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 5 <= seconds <= 43200:
+        raise argparse.ArgumentTypeError(f"must be 5 to 43200 seconds, got {value!r}")
+    return seconds
 
 
 def load_credentials(path: Path) -> list[Key]:
@@ -483,6 +503,7 @@ def from_args(args: argparse.Namespace) -> Config:  # noqa: C901 (to split: issu
         auth=args.auth,
         credentials=args.credentials,
         metrics_token=args.metrics_token,
+        credentials_lifetime=args.credentials_lifetime,
         header_timeout=args.header_timeout,
         connection_idle_timeout=args.connection_idle_timeout,
         max_connections=args.max_connections,

@@ -4,7 +4,9 @@ Chromium and functions calling the engine with their own credentials, against on
 from __future__ import annotations
 
 import datetime
+import hashlib
 import http.cookiejar
+import io
 import json
 import os
 import shutil
@@ -18,6 +20,7 @@ from pathlib import Path
 import boto3
 import botocore
 import pytest
+from botocore import httpchecksum
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -25,7 +28,14 @@ from botocore.credentials import Credentials
 
 from lamina.config import load_credentials
 from lamina.domain.sigv4 import Keyring
-from tests.conftest import FUNCTIONS, PY_RUNTIME, ROOT, make_zip, start_server
+from tests.conftest import (
+    FUNCTIONS,
+    PY_RUNTIME,
+    ROOT,
+    create_function,
+    make_zip,
+    start_server,
+)
 
 ALICE = ("AKIAALICE00000000001", "alice/secret+Key0000000000000000000000000")
 BOB = ("AKIABOB0000000000002", "bob-secret")
@@ -84,16 +94,29 @@ def engine(tmp_path_factory, creds_file):
     assert "Traceback" not in running.log(), running.log()
 
 
-def lam_client(engine, key=ALICE, token=None, service="lambda", **config):
+def lam_client(engine, key=ALICE, token=None, service="lambda", region="us-east-1", **config):
     return boto3.client(
         service,
         endpoint_url=engine.endpoint,
-        region_name="us-east-1",
+        region_name=region,
         aws_access_key_id=key[0],
         aws_secret_access_key=key[1],
         aws_session_token=token,
         config=Config(retries={"total_max_attempts": 1}, **config),
     )
+
+
+def python_function(client, name: str, code: bytes, role: str = ROLE, **extra) -> None:
+    """A Python function `index.handler` of `code`, created and active."""
+    client.create_function(
+        FunctionName=name,
+        Runtime=PY_RUNTIME,
+        Role=role,
+        Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.py": code})},
+        **extra,
+    )
+    client.get_waiter("function_active_v2").wait(FunctionName=name)
 
 
 def refused(call) -> tuple[int, str, str]:
@@ -167,6 +190,25 @@ def test_signed_boto3_calls_work_and_each_refusal_is_answered_as_aws(engine):
     assert (
         refused(lam_client(engine, token="made-up").list_functions)[1]
         == "UnrecognizedClientException"
+    )
+
+
+def test_a_signature_scoped_to_another_region_or_service_is_refused(engine):
+    scoped = "Credential should be scoped to a valid region, not 'eu-west-1'. "
+    assert refused(lam_client(engine, region="eu-west-1").list_functions) == (
+        403,
+        "InvalidSignatureException",
+        scoped,
+    )
+    logs = lam_client(engine, service="logs", region="eu-west-1")
+    assert refused(logs.describe_log_groups) == (400, "InvalidSignatureException", scoped)
+    status, headers, body = send(
+        signed("GET", f"{engine.endpoint}/2015-03-31/functions/", service="s3")
+    )
+    assert (status, headers["x-amzn-ErrorType"], json.loads(body)["message"]) == (
+        403,
+        "InvalidSignatureException",
+        "Credential should be scoped to correct service: 'lambda'. ",
     )
 
 
@@ -259,28 +301,176 @@ JS = Path(__file__).resolve().parent.parent / "js"
 )
 def test_the_js_sdk_v3_signs_and_is_refused_with_a_wrong_secret(engine):
     def drive(secret: str) -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(DRIVE_ACCESS_KEY_ID=ALICE[0], DRIVE_SECRET_ACCESS_KEY=secret)
-        done = subprocess.run(
-            [
-                "node",
-                str(JS / "drive.mjs"),
-                engine.endpoint,
-                json.dumps([{"op": "ListFunctions", "input": {}}]),
-            ],
-            cwd=JS,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)[0]
+        steps = [{"op": "ListFunctions", "input": {}}]
+        return node_drive("drive.mjs", engine, steps, (ALICE[0], secret))[0]
 
     assert drive(ALICE[1])["ok"]
     result = drive("wrong")
     assert not result["ok"] and "InvalidSignatureException" in json.dumps(result["error"])
+
+
+ECHO = b"""
+def handler(event, context):
+    return {"echo": event}
+"""
+
+
+@pytest.fixture(scope="module")
+def echo(engine) -> str:
+    """Alice's function answering {"echo": event}."""
+    alice = lam_client(engine)
+    name = f"echo-{int(time.time() * 1000) % 10**8}"
+    python_function(alice, name, ECHO)
+    return name
+
+
+def chunk_signed(url: str, payload: bytes, key=ALICE, size: int = 8192) -> tuple[dict, bytes]:
+    """Headers and body of a POST streamed as STREAMING-AWS4-HMAC-SHA256-PAYLOAD: botocore
+    signs the headers (the seed), each chunk's signature chains from the previous one."""
+    request = signed(
+        "POST",
+        url,
+        key,
+        headers={
+            "Content-Encoding": "aws-chunked",
+            "X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            "X-Amz-Decoded-Content-Length": str(len(payload)),
+        },
+    )
+    signer = SigV4Auth(Credentials(*key), "lambda", "us-east-1")
+    stamp = request.headers["X-Amz-Date"]
+    scope = f"{stamp[:8]}/us-east-1/lambda/aws4_request"
+    previous = request.headers["Authorization"].rpartition("Signature=")[2]
+    body = b""
+    for at in [*range(0, len(payload), size), len(payload)]:
+        data = payload[at : at + size]
+        previous = signer.signature(
+            f"AWS4-HMAC-SHA256-PAYLOAD\n{stamp}\n{scope}\n{previous}\n"
+            f"{hashlib.sha256(b'').hexdigest()}\n{hashlib.sha256(data).hexdigest()}",
+            request,
+        )
+        body += f"{len(data):x};chunk-signature={previous}\r\n".encode() + data + b"\r\n"
+    return dict(request.headers), body
+
+
+def post(url: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
+    return send(urllib.request.Request(url, data=body, method="POST", headers=headers))
+
+
+def test_aws_chunked_bodies_are_decoded_and_each_chunk_signature_checked(engine, echo):
+    url = f"{engine.endpoint}/2015-03-31/functions/{echo}/invocations"
+    payload = json.dumps({"big": "x" * 20000}).encode()
+    headers, body = chunk_signed(url, payload)
+    assert body.count(b";chunk-signature=") == 4  # three chunks and the last, empty one
+    status, _, answer = post(url, headers, body)
+    assert status == 200 and json.loads(answer) == {"echo": {"big": "x" * 20000}}
+    status, answered, answer = post(url, headers, body.replace(b"xxxx", b"xyxx", 1))
+    assert (status, answered["x-amzn-ErrorType"], json.loads(answer)["message"]) == (
+        403,
+        "InvalidSignatureException",
+        MISMATCH,
+    )
+    status, answered, answer = post(url, headers, body[:-40])  # cut short: framing, not a 500
+    assert (status, answered["x-amzn-ErrorType"]) == (400, "InvalidRequestContentException")
+    assert "aws-chunked" in json.loads(answer)["message"]
+    # botocore's own aws-chunked framing (S3's flexible checksums), a CRC32 trailer
+    framed = httpchecksum.AwsChunkedWrapper(
+        io.BytesIO(payload),
+        checksum_cls=httpchecksum.Crc32Checksum,
+        checksum_name="x-amz-checksum-crc32",
+        chunk_size=5000,
+    ).read()
+    trailer = {
+        "Content-Encoding": "aws-chunked",
+        "X-Amz-Content-SHA256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "X-Amz-Trailer": "x-amz-checksum-crc32",
+        "X-Amz-Decoded-Content-Length": str(len(payload)),
+    }
+    request = signed("POST", url, headers=trailer)
+    status, _, answer = post(url, dict(request.headers), framed)
+    assert status == 200 and json.loads(answer)["echo"]["big"] == "x" * 20000
+    status, answered, answer = post(url, dict(request.headers), framed.replace(b"xx", b"xy", 1))
+    assert (status, answered["x-amzn-ErrorType"]) == (400, "InvalidRequestContentException")
+    assert json.loads(answer)["message"] == (
+        "The CRC32 you specified did not match the calculated checksum."
+    )
+
+
+def test_aws_chunked_bodies_are_decoded_without_auth_too(server, lam, fname):
+    create_function(lam, fname, make_zip({"index.py": ECHO}))
+    url = f"{server.endpoint}/2015-03-31/functions/{fname}/invocations"
+    framed = httpchecksum.AwsChunkedWrapper(
+        io.BytesIO(b'{"a": 1}'),
+        checksum_cls=httpchecksum.Crc32Checksum,
+        checksum_name="x-amz-checksum-crc32",
+        chunk_size=3,
+    ).read()
+    headers = {
+        "Content-Encoding": "aws-chunked",
+        "X-Amz-Content-SHA256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+    }
+    status, _, answer = post(url, headers, framed)
+    assert status == 200 and json.loads(answer) == {"echo": {"a": 1}}
+    status, answered, _ = post(url, headers, b"zz\r\n")
+    assert (status, answered["x-amzn-ErrorType"]) == (400, "InvalidRequestContentException")
+
+
+def drive_v2(engine, steps: list, key=ALICE, region: str = "us-east-1") -> list:
+    """Steps run by the AWS SDK for JavaScript v2 (`aws-sdk`, tests/js/drive_v2.cjs)."""
+    return node_drive("drive_v2.cjs", engine, steps, key, region)
+
+
+def node_drive(script: str, engine, steps: list, key, region: str = "us-east-1") -> list:
+    """Steps run by a tests/js driver (drive.mjs: SDK v3; drive_v2.cjs: SDK v2)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(DRIVE_ACCESS_KEY_ID=key[0], DRIVE_SECRET_ACCESS_KEY=key[1], DRIVE_REGION=region)
+    done = subprocess.run(
+        ["node", str(JS / script), engine.endpoint, json.dumps(steps)],
+        cwd=JS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (JS / "node_modules" / "aws-sdk").is_dir(),
+    reason="needs node and aws-sdk v2 (scripts/setup --test)",
+)
+def test_the_js_sdk_v2_signs_and_each_refusal_is_answered_as_aws(engine, echo):
+    name = echo
+    listed, invoked = drive_v2(
+        engine,
+        [
+            {"op": "ListFunctions"},
+            {"op": "Invoke", "input": {"FunctionName": name, "Payload": '{"from": "v2"}'}},
+        ],
+    )
+    assert listed["ok"] and name in [f["FunctionName"] for f in listed["output"]["Functions"]]
+    assert invoked["ok"], invoked
+    assert json.loads(invoked["output"]["Payload"]) == {"echo": {"from": "v2"}}
+    [wrong] = drive_v2(engine, [{"op": "ListFunctions"}], key=(ALICE[0], "wrong"))
+    assert wrong == {
+        "ok": False,
+        "error": {"code": "InvalidSignatureException", "message": MISMATCH, "statusCode": 403},
+    }
+    [elsewhere] = drive_v2(engine, [{"op": "ListFunctions"}], region="eu-west-1")
+    assert elsewhere["error"]["message"] == (
+        "Credential should be scoped to a valid region, not 'eu-west-1'. "
+    )
+    [unknown] = drive_v2(engine, [{"op": "ListFunctions"}], key=("AKIANOBODY0000000000", "x"))
+    assert unknown == {
+        "ok": False,
+        "error": {
+            "code": "UnrecognizedClientException",
+            "message": INVALID_TOKEN,
+            "statusCode": 403,
+        },
+    }
 
 
 def test_cloudwatch_logs_on_the_same_port_is_signed_too(engine):
@@ -355,6 +545,72 @@ def test_the_lamina_cli_signs_its_calls_and_the_console_url_opens_a_session(engi
     assert send(forged)[0] == 403
 
 
+def console_session(engine, creds_file, profile: str) -> urllib.request.OpenerDirector:
+    """A browser-like client holding the console session `lamina console-url` opens."""
+    done = lamina_cli(engine, creds_file, "console-url", profile=profile)
+    assert done.returncode == 0, done.stderr
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    with opener.open(done.stdout.strip(), timeout=30) as response:
+        assert response.status == 200
+    return opener
+
+
+def opened(opener, url: str) -> tuple[int, dict]:
+    try:
+        with opener.open(url, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_console_and_metrics_show_only_the_callers_account(engine, creds_file, echo):
+    alice, bob = lam_client(engine), lam_client(engine, BOB)
+    bobs = f"bobs-{int(time.time() * 1000) % 10**8}"
+    python_function(bob, bobs, ECHO, role="arn:aws:iam::222222222222:role/lambda-test")
+    invoked = alice.invoke(FunctionName=echo, Payload=b'{"secret": "alice"}')
+    request_id = invoked["ResponseMetadata"]["RequestId"]
+    bob.invoke(FunctionName=bobs, Payload=b"{}")
+    base = f"{engine.endpoint}/_lamina"
+    as_alice = console_session(engine, creds_file, "alice")
+    as_bob = console_session(engine, creds_file, "bob")
+
+    def names(opener, path: str, key: str) -> set:
+        status, body = opened(opener, base + path)
+        assert status == 200, body
+        return {item["FunctionName"] for item in body[key]}
+
+    assert echo in names(as_alice, "/overview", "Functions")
+    assert bobs not in names(as_alice, "/overview", "Functions")
+    assert names(as_bob, "/overview", "Functions") == {bobs}
+    assert echo in names(as_alice, "/invocations?limit=1000", "Invocations")
+    assert names(as_bob, "/invocations?limit=1000", "Invocations") == {bobs}
+    assert opened(as_alice, f"{base}/invocations/{request_id}")[0] == 200
+    for path in (
+        f"/invocations/{request_id}",
+        f"/invocations/{request_id}/logs",
+        f"/functions/{echo}",
+        f"/logs/{echo}",
+        f"/faults/{echo}",
+        f"/invocations?function={echo}",
+    ):
+        status, body = opened(as_bob, base + path)
+        assert status == 404, (path, body)
+    status, body = opened(as_alice, f"{base}/logs/{echo}")
+    assert status == 200 and any("START" in e["Message"] for e in body["Events"])
+    # /metrics: a signature sees its own account's series; the operator's bearer, every one
+    status, _, text = send(signed("GET", f"{engine.endpoint}/metrics", key=BOB))
+    assert status == 200 and f'function="{bobs}"'.encode() in text
+    assert f'function="{echo}"'.encode() not in text and b"# TYPE lamina_requests" in text
+    bearer = urllib.request.Request(
+        f"{engine.endpoint}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    _, _, everything = send(bearer)
+    assert f'function="{bobs}"'.encode() in everything
+    assert f'function="{echo}"'.encode() in everything
+
+
 URL_ECHO = b"""
 import json
 def handler(event, context):
@@ -367,14 +623,7 @@ def handler(event, context):
 def test_aws_iam_function_urls_verify_the_signature(engine):
     alice = lam_client(engine)
     name = f"url-{int(time.time() * 1000) % 10**8}"
-    alice.create_function(
-        FunctionName=name,
-        Runtime=PY_RUNTIME,
-        Role=ROLE,
-        Handler="index.handler",
-        Code={"ZipFile": make_zip({"index.py": URL_ECHO})},
-    )
-    alice.get_waiter("function_active_v2").wait(FunctionName=name)
+    python_function(alice, name, URL_ECHO)
     host = alice.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"]
     iam = f"{engine.endpoint}/_lamina/url/{host.split('//')[1].split('.')[0]}/path?q=1"
     assert send(urllib.request.Request(iam))[0] == 403
@@ -394,15 +643,7 @@ def test_aws_iam_function_urls_verify_the_signature(engine):
 def test_a_function_calls_the_engine_as_its_own_account(engine, creds_file):
     alice = lam_client(engine)
     name = f"caller-{int(time.time() * 1000) % 10**8}"
-    alice.create_function(
-        FunctionName=name,
-        Runtime=PY_RUNTIME,
-        Role=ROLE,
-        Handler="index.handler",
-        Timeout=30,
-        Code={"ZipFile": make_zip({"index.py": CALLER})},
-    )
-    alice.get_waiter("function_active_v2").wait(FunctionName=name)
+    python_function(alice, name, CALLER, Timeout=30)
     response = alice.invoke(
         FunctionName=name, Payload=json.dumps({"endpoint": engine.endpoint}).encode()
     )
@@ -435,6 +676,68 @@ def test_a_function_calls_the_engine_as_its_own_account(engine, creds_file):
         "ExpiredTokenException",
         "The security token included in the request is expired",
     )
+
+
+AGING = b"""
+import time
+STARTED = time.time()  # before the imports: as close to the environment's start as can be
+import os, uuid, boto3
+ENVIRONMENT = uuid.uuid4().hex
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    lam = boto3.client("lambda", endpoint_url=event["endpoint"], region_name="us-east-1")
+    lam.get_function(FunctionName=context.function_name)  # its credentials still work
+    return {"started": STARTED, "now": time.time(), "env": ENVIRONMENT,
+            **{k: os.environ[k] for k in
+               ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}}
+"""
+
+
+def test_an_environment_is_retired_at_an_idle_point_before_its_credentials_expire(
+    tmp_path, creds_file
+):
+    lifetime, timeout = 20, 7  # retired once older than 20 - 7 - 0.2 = 12.8 s
+    running = start_server(
+        tmp_path / "data",
+        "--auth",
+        "sigv4",
+        "--credentials",
+        str(creds_file),
+        "--credentials-lifetime",
+        str(lifetime),
+    )
+    try:
+        alice = lam_client(running, read_timeout=60)
+        python_function(alice, "aging", AGING, Timeout=timeout)
+
+        def call(sleep: float = 0) -> dict:
+            event = {"endpoint": running.endpoint, "sleep": sleep}
+            response = alice.invoke(FunctionName="aging", Payload=json.dumps(event).encode())
+            result = json.loads(response["Payload"].read())
+            assert "FunctionError" not in response, result
+            return result
+
+        first = call()
+        assert call()["env"] == first["env"]  # warm
+        time.sleep(max(0.0, first["started"] + 8 - time.time()))
+        crossing = call(sleep=5.5)  # begins before the limit, ends after it: not cut short
+        assert crossing["env"] == first["env"]
+        assert crossing["AWS_ACCESS_KEY_ID"] == first["AWS_ACCESS_KEY_ID"]
+        assert crossing["now"] - first["started"] > lifetime - timeout - lifetime / 100
+        fresh = call()  # the aged environment ended when it was given back
+        assert fresh["env"] != first["env"]
+        assert fresh["AWS_ACCESS_KEY_ID"] != first["AWS_ACCESS_KEY_ID"]
+        time.sleep(max(0.0, first["started"] + lifetime + 0.5 - time.time()))
+        old = lam_client(
+            running,
+            (first["AWS_ACCESS_KEY_ID"], first["AWS_SECRET_ACCESS_KEY"]),
+            first["AWS_SESSION_TOKEN"],
+        )
+        assert refused(old.list_functions)[1] == "ExpiredTokenException"  # why it had to go
+        assert call()["env"] == fresh["env"]
+    finally:
+        running.stop()
+    assert "Traceback" not in running.log(), running.log()
 
 
 def test_serve_warns_when_it_listens_beyond_loopback_without_auth(tmp_path, creds_file):
@@ -541,14 +844,7 @@ def test_a_runtime_api_answers_only_its_own_environment(tmp_path, sandbox):
     engine = start_server(tmp_path / "data", "--sandbox", sandbox)
     try:
         lam = client(engine.endpoint)
-        lam.create_function(
-            FunctionName="peers",
-            Runtime=PY_RUNTIME,
-            Role=ROLE,
-            Handler="index.handler",
-            Code={"ZipFile": make_zip({"index.py": PEERS})},
-        )
-        lam.get_waiter("function_active_v2").wait(FunctionName="peers")
+        python_function(lam, "peers", PEERS)
         response = lam.invoke(FunctionName="peers", Payload=b"{}")
         result = json.loads(response["Payload"].read())
         assert "FunctionError" not in response, result
@@ -561,24 +857,36 @@ def test_a_runtime_api_answers_only_its_own_environment(tmp_path, sandbox):
     assert "Traceback" not in engine.log(), engine.log()
 
 
-def test_chromium_opens_the_console_from_lamina_console_url(engine, creds_file):
+def test_chromium_opens_the_console_from_lamina_console_url(engine, creds_file, echo):
     playwright_api = pytest.importorskip("playwright.sync_api")
     from tests.acceptance.test_console import ARGS, CHROMIUM
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"needs Chromium at {CHROMIUM}")
-    done = lamina_cli(engine, creds_file, "console-url")
-    assert done.returncode == 0, done.stderr
+    urls = {}
+    for profile in ("alice", "bob"):
+        done = lamina_cli(engine, creds_file, "console-url", profile=profile)
+        assert done.returncode == 0, done.stderr
+        urls[profile] = done.stdout.strip()
+    expect = playwright_api.expect
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page()
             denied = page.goto(f"{engine.endpoint}/_lamina/")
             assert denied is not None and denied.status == 403  # no session yet
-            page.goto(done.stdout.strip())
+            page.goto(urls["alice"])
             assert page.url == f"{engine.endpoint}/_lamina/"  # the signature left the URL
             # the console's own calls (/_lamina/overview …) carry the session cookie
-            playwright_api.expect(page.locator("#engine")).to_contain_text("running")
+            expect(page.locator("#engine")).to_contain_text("running")
+            page.fill("#function-search", echo)
+            expect(page.locator("#functions-table tbody tr")).to_have_count(1)
+            # bob's session (another browser context: its own cookie) sees his account only
+            other = browser.new_context().new_page()
+            other.goto(urls["bob"])
+            expect(other.locator("#engine")).to_contain_text("running")
+            other.fill("#function-search", echo)
+            expect(other.locator("#functions-table tbody tr", has_text=echo)).to_have_count(0)
         finally:
             browser.close()
 

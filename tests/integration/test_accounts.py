@@ -288,3 +288,66 @@ def test_layers_of_another_account_need_its_permission(tmp_path: Path) -> None:
             assert status == 403
 
     asyncio.run(scenario())
+
+
+def test_lamina_views_show_a_signed_caller_its_own_account(tmp_path: Path) -> None:
+    """The console's endpoints and /metrics: a verified caller sees its account; the engine's
+    own view (no caller: --auth none, the metrics bearer) sees every account."""
+
+    async def scenario() -> None:
+        async with engine(tmp_path) as running:
+            operator, own, other = (
+                Client(running, None),
+                Client(running, OWN),
+                Client(running, OTHER),
+            )
+            await own.create("mine")
+            await other.create("theirs")
+            assert (await own.invoke("mine"))[0] == 200
+            assert (await other.invoke("theirs"))[0] == 200
+
+            async def names(client: Client, path: str, key: str) -> set[str]:
+                status, body = await client.call("GET", path)
+                assert status == 200, body
+                return {item["FunctionName"] for item in body[key]}
+
+            assert await names(operator, "/_lamina/overview", "Functions") == {"mine", "theirs"}
+            assert await names(own, "/_lamina/overview", "Functions") == {"mine"}
+            assert await names(other, "/_lamina/overview", "Functions") == {"theirs"}
+            assert await names(other, "/_lamina/invocations", "Invocations") == {"theirs"}
+            assert await names(operator, "/_lamina/invocations", "Invocations") == {
+                "mine",
+                "theirs",
+            }
+            rules = {"Rules": [{"action": "throttle", "attempts": [1]}]}
+            for method, path in (
+                ("GET", "/_lamina/functions/mine"),
+                ("GET", "/_lamina/logs/mine"),
+                ("GET", "/_lamina/faults/mine"),
+                ("PUT", "/_lamina/faults/mine"),
+                ("GET", "/_lamina/mappings"),
+            ):
+                status, body = await other.call(
+                    method,
+                    path,
+                    rules if method == "PUT" else None,
+                    query="function=mine" if path.endswith("mappings") else "",
+                )
+                assert status == 404, (path, body)
+                assert body["Message"] == f"Function not found: {arn(OTHER, 'mine')}", path
+            assert (await own.call("PUT", "/_lamina/faults/mine", rules))[0] == 200
+
+            async def series(client: Client) -> str:
+                request = Request("GET", "/metrics", "", {}, b"", _InProcess())  # type: ignore[arg-type]
+                request.caller = client.caller
+                response = await running.api(request)
+                assert response.status == 200
+                return bytes(response.body or b"").decode()
+
+            text = await series(other)
+            assert 'function="theirs"' in text and 'function="mine"' not in text
+            assert "# TYPE lamina_invocations_total counter" in text
+            text = await series(operator)
+            assert 'function="theirs"' in text and 'function="mine"' in text
+
+    asyncio.run(scenario())

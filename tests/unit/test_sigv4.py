@@ -35,6 +35,7 @@ def sign(
     headers=None,
     token=None,
     signer=SigV4Auth,
+    region="us-east-1",
 ):
     stamp = datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     url = f"http://{HOST}{path}" + (f"?{query}" if query else "")
@@ -43,7 +44,7 @@ def sign(
     if token:
         request.headers["X-Amz-Security-Token"] = token
     request.context["timestamp"] = stamp
-    auth = signer(Credentials(key, secret, token), service, "us-east-1")
+    auth = signer(Credentials(key, secret, token), service, region)
     auth._inject_signature_to_request(
         request,
         auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request),
@@ -62,8 +63,13 @@ def check(
     now=NOW,
     ring=RING,
     services=("lambda",),
+    region=None,
 ):
-    return sigv4.verify(ring, method, path, query, headers, body, services, now=now)
+    caller, decoded = sigv4.verify_body(
+        ring, method, path, query, headers, body, services, now=now, region=region
+    )
+    assert decoded == body  # not aws-chunked: the body as it came
+    return caller
 
 
 def refusal(call) -> tuple[str, str]:
@@ -150,6 +156,16 @@ def test_each_refusal_in_aws_words():
     assert refusal(lambda: check(other_day))[1].startswith(
         "Date in Credential scope does not match YYYYMMDD"
     )
+
+
+def test_the_scope_must_name_the_engines_region():
+    assert check(sign(), region="us-east-1").account == "111122223333"
+    assert refusal(lambda: check(sign(region="eu-west-1"), region="us-east-1")) == (
+        "InvalidSignatureException",
+        "Credential should be scoped to a valid region, not 'eu-west-1'. ",
+    )
+    # without an engine region (a caller that does not pin one) the scope's region is used
+    assert check(sign(region="eu-west-1")).account == "111122223333"
 
 
 def presigned(expires=60, at=NOW, secret=KEY.secret_key) -> str:

@@ -9,7 +9,7 @@ import base64
 import json
 import math
 
-from lamina.api import wire
+from lamina.api import auth, wire
 from lamina.api.context import ApiContext
 from lamina.domain import errors, observed
 from lamina.domain.observed import InvocationFilter
@@ -72,8 +72,11 @@ async def list_invocations(ctx: ApiContext, request: Request, request_id: str) -
     """Invocations newest first: ?function=&type=sync|async|mapping&status=&since=&before=
     (times: epoch seconds, or how long ago in engine time: 90s, 10m, 2h, 1d)."""
     params = request.query_params()
+    function = params.get("function") or None
+    if function is not None:
+        function = auth.function_name(ctx, request, function)
     wanted = InvocationFilter(
-        function=params.get("function") or None,
+        function=function,
         invocation_type=_kind(params.get("type")),
         status=params.get("status") or None,
         since=_moment(ctx, params.get("since"), "since"),
@@ -81,8 +84,13 @@ async def list_invocations(ctx: ApiContext, request: Request, request_id: str) -
         limit=_int(params.get("limit"), 50, "limit"),
     )
     found = await ctx.observe.find(wanted)
-    body: dict[str, object] = {"Invocations": [wire.invocation_summary(s) for s in found]}
-    if len(found) == wanted.limit:
+    owner = ctx.functions.owner
+    body: dict[str, object] = {
+        "Invocations": [
+            wire.invocation_summary(s) for s in found if auth.sees(owner, request, s.function)
+        ]
+    }
+    if len(found) == wanted.limit:  # a full page, before another account's were left out
         body["NextBefore"] = found[-1].accepted_at
     return wire.json_response(200, body, request_id)
 
@@ -122,7 +130,9 @@ async def get_invocation(
     ctx: ApiContext, request: Request, request_id: str, wanted: str
 ) -> Response:
     summary, records = await ctx.observe.timeline(wanted)
-    if summary is None and not records:
+    if (summary is None and not records) or (
+        summary is not None and not auth.sees(ctx.functions.owner, request, summary.function)
+    ):
         raise errors.ResourceNotFound(f"Invocation not found: {wanted}")
     return wire.json_response(
         200,
@@ -139,7 +149,7 @@ async def invocation_logs(
 ) -> Response:
     """The log lines of each attempt of an invocation, from its environments' streams."""
     summary, records = await ctx.observe.timeline(wanted)
-    if summary is None:
+    if summary is None or not auth.sees(ctx.functions.owner, request, summary.function):
         raise errors.ResourceNotFound(f"Invocation not found: {wanted}")
     attempts = ctx.observe.attempt_logs(summary.function, records)
     return wire.json_response(
@@ -163,7 +173,7 @@ async def invocation_logs(
 async def function_logs(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     """Log lines; `NextToken` reads on from where these end (for `lamina logs --follow`)."""
     params = request.query_params()
-    ctx.functions.entry(name)
+    name = _own(ctx, request, name)
     cursor = None
     if params.get("token"):
         try:
@@ -219,7 +229,7 @@ async def clock_advance(ctx: ApiContext, request: Request, request_id: str) -> R
 
 
 async def get_faults(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
-    ctx.functions.entry(name)
+    name = _own(ctx, request, name)
     return wire.json_response(
         200, {"Rules": [r.to_dict() for r in ctx.faults.get(name)]}, request_id
     )
@@ -227,7 +237,7 @@ async def get_faults(ctx: ApiContext, request: Request, request_id: str, name: s
 
 async def put_faults(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     """Replace a function's fault rules: {"Rules": [{"action": "throttle", "attempts": [1]}]}."""
-    ctx.functions.entry(name)
+    name = _own(ctx, request, name)
     rules = wire.json_body(request.body).get("Rules")
     if not isinstance(rules, list):
         raise errors.ValidationError("Rules must be a list of fault rules")
@@ -238,6 +248,13 @@ async def put_faults(ctx: ApiContext, request: Request, request_id: str, name: s
 
 
 async def delete_faults(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
-    ctx.functions.entry(name)
+    name = _own(ctx, request, name)
     ctx.faults.clear(name)
     return wire.empty_response(204, request_id)
+
+
+def _own(ctx: ApiContext, request: Request, name: str) -> str:
+    """The caller's own function of that name (another account's is not found)."""
+    name = auth.function_name(ctx, request, name)
+    ctx.functions.entry(name)
+    return name

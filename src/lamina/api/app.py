@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from lamina.api import (
     admin,
     apis,
+    auth,
     capacity,
     cloudwatch_logs,
     code_signing,
@@ -329,6 +330,8 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:  # 
                 login: Response | None = ctx.gate.console_login(request)
                 if login is not None:
                     return login
+            elif auth.chunked(request):  # an aws-chunked body (api/auth.py)
+                auth.decode_chunked(request)
             handler, params = _route(request.method, request.path)
             if request.body and handler not in _RAW_BODIES:
                 shapes.check(request.method, request.path, request.body)

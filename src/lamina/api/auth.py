@@ -10,6 +10,10 @@ What is open and what needs what (docs/SECURITY.md has the why):
   cookie, which a presigned `GET /_lamina/` (`lamina console-url`) sets.
 * Everything else (the Lambda API; CloudWatch Logs on the same port, service `logs`): SigV4.
 
+A request whose `x-amz-content-sha256` or `Content-Encoding` says aws-chunked has its body
+decoded here (domain/aws_chunked.py), each chunk signature verified, before any handler
+reads it; other requests pay one header test.
+
 A verified request carries its `Caller` (`request.caller`); with `--auth none` nothing is
 checked and `request.caller` stays None (the engine's own account acts).
 """
@@ -18,8 +22,10 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable
 
-from lamina.domain import sigv4
+from lamina.api.context import ApiContext
+from lamina.domain import aws_chunked, sigv4
 from lamina.domain.identity import Caller
 from lamina.http.server import Request, Response
 
@@ -28,12 +34,47 @@ CONSOLE_SESSION_S = 12 * 3600
 _OPEN = ("/_lamina/health",)
 
 
+def viewer(request: Request) -> str | None:
+    """The account Lamina's own views (the console, `/_lamina/*`, `/metrics`) are limited to:
+    the verified caller's (its key's, or its console session's); None, the whole engine, with
+    `--auth none`, for the `--metrics-token` bearer (the operator) and in process."""
+    caller = request.caller
+    return None if caller is None else str(caller.account)
+
+
+def sees(owner_of: Callable[[str], str | None], request: Request, function: str) -> bool:
+    """Whether a request's viewer may see `function` (`owner_of`: the catalog's `owner`)."""
+    account = viewer(request)
+    return account is None or owner_of(function) == account
+
+
+def function_name(ctx: ApiContext, request: Request, name: str) -> str:
+    """A function a view names: for a limited viewer, its own (another account's is not
+    found, as in the Lambda API); for the whole-engine viewer, any."""
+    if viewer(request) is None:
+        return name
+    return ctx.function_ref(request, name).name
+
+
+def chunked(request: Request) -> bool:
+    return aws_chunked.wanted(request.headers)
+
+
+def decode_chunked(request: Request) -> None:
+    """With `--auth none`: an aws-chunked body decoded (its trailing checksum checked; chunk
+    signatures are not, as no signature is). Called only when `aws_chunked.wanted`."""
+    request.body = aws_chunked.decode(request.body, request.headers)
+
+
 class Gate:
     """Verifies each request against the engine's keys (None: auth is off)."""
 
-    def __init__(self, keyring: sigv4.Keyring, metrics_token: str = "") -> None:
+    def __init__(
+        self, keyring: sigv4.Keyring, metrics_token: str = "", region: str | None = None
+    ) -> None:
         self.keyring = keyring
         self.metrics_token = metrics_token
+        self.region = region  # the engine's: a signature scoped to another is refused
 
     def check(self, request: Request, service: str = "lambda") -> None:
         """Set `request.caller`, or raise the AWS error that refuses it."""
@@ -50,7 +91,8 @@ class Gate:
         request.caller = self.verify(request, service)
 
     def verify(self, request: Request, service: str = "lambda") -> Caller:
-        return sigv4.verify(
+        """The verified caller; an aws-chunked body is decoded in place, each chunk checked."""
+        caller, request.body = sigv4.verify_body(
             self.keyring,
             request.method,
             request.raw_path,
@@ -58,7 +100,9 @@ class Gate:
             request.headers,
             request.body,
             (service,),
+            region=self.region,
         )
+        return caller
 
     def _bearer(self, request: Request) -> bool:
         given = request.headers.get("authorization", "")

@@ -9,7 +9,7 @@ and what hot reload watches (GET /_lamina/hot-reload).
 
 from __future__ import annotations
 
-from lamina.api import wire
+from lamina.api import auth, wire
 from lamina.api.context import ApiContext
 from lamina.domain import errors
 from lamina.http.server import Request, Response
@@ -22,8 +22,15 @@ def _service(ctx: ApiContext) -> DebugService:
 
 
 async def list_debug(ctx: ApiContext, request: Request, request_id: str) -> Response:
+    owner = ctx.functions.owner
     return wire.json_response(
-        200, {"Debug": [s.to_dict() for s in _service(ctx).list()]}, request_id
+        200,
+        {
+            "Debug": [
+                s.to_dict() for s in _service(ctx).list() if auth.sees(owner, request, s.function)
+            ]
+        },
+        request_id,
     )
 
 

@@ -8,7 +8,7 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
-from lamina.api import wire
+from lamina.api import auth, wire
 from lamina.api.context import ApiContext
 from lamina.domain import arns, durable, errors
 from lamina.domain.durable import Execution
@@ -291,11 +291,12 @@ async def admin_list(ctx: ApiContext, request: Request, request_id: str) -> Resp
     status = params.get("status") or None
     if status is not None and status not in durable.STATUSES:
         raise errors.InvalidParameterValue(f"status must be one of {', '.join(durable.STATUSES)}")
-    if params.get("function"):
-        ctx.functions.entry(params["function"])  # 404 for an unknown function
-    rows = await _service(ctx).recent(
-        params.get("function"), status, wire.max_items(params.get("limit"))
-    )
+    function = params.get("function") or None
+    if function is not None:  # 404 for an unknown function, or another account's
+        function = auth.function_name(ctx, request, function)
+        ctx.functions.entry(function)
+    rows = await _service(ctx).recent(function, status, wire.max_items(params.get("limit")))
+    account = auth.viewer(request)
     return wire.json_response(
         200,
         {
@@ -310,6 +311,7 @@ async def admin_list(ctx: ApiContext, request: Request, request_id: str) -> Resp
                     "EndTimestamp": ended,
                 }
                 for arn, function, version, name, status, started, ended in rows
+                if account is None or arn.split(":")[4] == account
             ]
         },
         request_id,
@@ -319,7 +321,8 @@ async def admin_list(ctx: ApiContext, request: Request, request_id: str) -> Resp
 async def admin_detail(ctx: ApiContext, request: Request, request_id: str, arn: str) -> Response:
     """An execution as its operations and its replays (each with its log lines when
     `logs=1`), all times in engine seconds."""
-    ex, replays = await _service(ctx).replays(unquote(arn))
+    service = _execution_of(ctx, request, unquote(arn)) if auth.viewer(request) else _service(ctx)
+    ex, replays = await service.replays(unquote(arn))
     if request.query_params().get("logs") in ("1", "true"):
         for replay in replays:
             summary, records = await ctx.observe.timeline(replay["RequestId"])

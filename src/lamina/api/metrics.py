@@ -6,6 +6,7 @@ gauges (concurrency, async queues, environments, mappings) are read here, at scr
 
 from __future__ import annotations
 
+from lamina.api import auth
 from lamina.api.context import ApiContext
 from lamina.domain import errors
 from lamina.http.server import Request, Response
@@ -25,8 +26,10 @@ async def metrics(ctx: ApiContext, request: Request, request_id: str) -> Respons
             (m.function, m.uuid, m.backlog, m.lag_s) for m in await overview.mapping_status()
         ],
     )
+    account = auth.viewer(request)  # a signed caller sees its own account's functions
+    only = None if account is None else {c.name for c in ctx.functions.list(account)}
     return Response(
         200,
         [("Content-Type", CONTENT_TYPE), ("x-amzn-RequestId", request_id)],
-        ctx.metrics.render(snapshot),
+        ctx.metrics.render(snapshot, only),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lamina.api import urls, wire
+from lamina.api import auth, urls, wire
 from lamina.api.context import ApiContext
 from lamina.domain import errors
 from lamina.domain.observed import EnvironmentView, MappingStatus
@@ -24,8 +24,9 @@ def _service(ctx: ApiContext) -> OverviewService:
 
 async def overview(ctx: ApiContext, request: Request, request_id: str) -> Response:
     service = _service(ctx)
-    functions = await service.all()
-    mappings = await service.mapping_status()
+    owner = ctx.functions.owner
+    functions = [f for f in await service.all() if auth.sees(owner, request, f.entry.latest.name)]
+    mappings = [m for m in await service.mapping_status() if auth.sees(owner, request, m.function)]
     limiter = service.limiter
     return wire.json_response(
         200,
@@ -49,6 +50,7 @@ async def function_detail(
     ctx: ApiContext, request: Request, request_id: str, name: str
 ) -> Response:
     service = _service(ctx)
+    name = auth.function_name(ctx, request, name)  # another account's: not found
     item = await service.one(name)
     body = _function(ctx, item, detail=True)
     body["Mappings"] = [_mapping(m) for m in await service.mapping_status(name)]
@@ -62,12 +64,14 @@ async def function_detail(
 
 async def queues(ctx: ApiContext, request: Request, request_id: str) -> Response:
     found = await _service(ctx).queues()
+    owner = ctx.functions.owner
     return wire.json_response(
         200,
         {
             "Queues": [
                 {"FunctionName": name, "Depth": depth, "OldestEventAgeSeconds": round(age, 3)}
                 for name, (depth, age) in sorted(found.items())
+                if auth.sees(owner, request, name)
             ]
         },
         request_id,
@@ -76,8 +80,15 @@ async def queues(ctx: ApiContext, request: Request, request_id: str) -> Response
 
 async def mappings(ctx: ApiContext, request: Request, request_id: str) -> Response:
     function = request.query_params().get("function") or None
+    if function is not None:
+        function = auth.function_name(ctx, request, function)
     found = await _service(ctx).mapping_status(function)
-    return wire.json_response(200, {"Mappings": [_mapping(m) for m in found]}, request_id)
+    owner = ctx.functions.owner
+    return wire.json_response(
+        200,
+        {"Mappings": [_mapping(m) for m in found if auth.sees(owner, request, m.function)]},
+        request_id,
+    )
 
 
 def _function(ctx: ApiContext, item: FunctionOverview, detail: bool) -> dict[str, Any]:

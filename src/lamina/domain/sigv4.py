@@ -33,7 +33,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
-from lamina.domain import errors
+from lamina.domain import aws_chunked, errors
 from lamina.domain.identity import Caller
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -339,15 +339,15 @@ class _Signer(SigV4Auth):  # type: ignore[misc]  # botocore is untyped here
         return chosen
 
 
-def expected_signature(
+def _signer(
     signed: Signed,
     secret_key: str,
     method: str,
     raw_path: str,
     headers: dict[str, str],
     body: bytes,
-) -> str:
-    """The signature botocore computes for this request with `secret_key`."""
+) -> tuple[_Signer, AWSRequest]:
+    """botocore's signer set as the client's, and the request rebuilt as it signed it."""
     sent = {name: headers.get(name, "") for name in signed.signed_headers}
     content_hash = headers.get("x-amz-content-sha256")
     if content_hash is not None:
@@ -362,12 +362,10 @@ def expected_signature(
         signed.region,
         signed.signed_headers,
     )
-    return str(
-        signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
-    )
+    return signer, request
 
 
-def verify(
+def verify_body(
     keyring: Keyring,
     method: str,
     raw_path: str,
@@ -376,10 +374,18 @@ def verify(
     body: bytes,
     services: tuple[str, ...],
     now: float | None = None,
-) -> Caller:
-    """The verified caller of a request signed for one of `services`, or the AWS error."""
+    region: str | None = None,
+) -> tuple[Caller, bytes]:
+    """The verified caller of a request signed for one of `services` (and for `region`, the
+    engine's, where given), or the AWS error; and the body the request carries: an
+    aws-chunked body decoded, each of its chunk signatures checked in the chain from the
+    request's own signature."""
     now = time.time() if now is None else now
     signed = read(headers, query)
+    if region is not None and signed.region != region:
+        raise errors.InvalidSignature(
+            f"Credential should be scoped to a valid region, not '{signed.region[:64]}'. "
+        )
     if signed.service not in services:
         raise errors.InvalidSignature(
             f"Credential should be scoped to correct service: '{services[0]}'. "
@@ -397,10 +403,22 @@ def verify(
         raise errors.InvalidSignature(
             "The provided 'x-amz-content-sha256' header does not match what was computed."
         )
-    expected = expected_signature(signed, secret, method, raw_path, headers, body)
+    signer, request = _signer(signed, secret, method, raw_path, headers, body)
+    expected = signer.signature(
+        signer.string_to_sign(request, signer.canonical_request(request)), request
+    )
     if not hmac.compare_digest(expected, signed.signature):
         raise errors.InvalidSignature(_MISMATCH)
-    return caller
+    if aws_chunked.wanted(headers):
+        body = aws_chunked.decode(
+            body,
+            headers,
+            signed.signature,
+            f"{signed.date}/{signed.region}/{signed.service}/aws4_request",
+            signed.timestamp,
+            lambda string_to_sign: str(signer.signature(string_to_sign, request)),
+        )
+    return caller, body
 
 
 def _expiry(now: float | None, lifetime: float) -> int:

@@ -240,10 +240,15 @@ class Metrics:
         return count
 
     # exposition --------------------------------------------------------------------------
-    def render(self, snapshot: Snapshot) -> bytes:
-        """The Prometheus text exposition: counters as they stand, gauges from `snapshot`."""
+    def render(self, snapshot: Snapshot, only: set[str] | None = None) -> bytes:
+        """The Prometheus text exposition: counters as they stand, gauges from `snapshot`;
+        with `only`, the series of those functions alone (one account's view)."""
         self._gauges.snapshot = snapshot
-        return generate_latest(self.registry)
+        self._gauges.only = only
+        try:
+            return generate_latest(self.registry)
+        finally:
+            self._gauges.only = None
 
 
 class _Gauges:
@@ -253,11 +258,20 @@ class _Gauges:
     def __init__(self, families: list[_Counter | _Histogram]) -> None:
         self.families = families
         self.snapshot = Snapshot()
+        self.only: set[str] | None = None  # every series names its function: keep these
 
     def describe(self) -> list[Metric]:
         return []
 
     def collect(self) -> Iterator[Metric]:
+        if self.only is None:
+            yield from self._collect()
+            return
+        for metric in self._collect():
+            metric.samples = [s for s in metric.samples if s.labels.get("function") in self.only]
+            yield metric
+
+    def _collect(self) -> Iterator[Metric]:
         for family in self.families:
             yield family.family()
         snap = self.snapshot

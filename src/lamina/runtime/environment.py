@@ -61,6 +61,8 @@ class EnvironmentSettings:
     credentials: dict[str, str] = field(default_factory=dict)
     # With --auth sigv4: each function's own short-lived credentials, made as it starts
     credentials_of: Callable[[FunctionConfig], dict[str, str]] | None = None
+    # ... and how long they last (seconds): the pool retires an environment before
+    credentials_lifetime: float | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     log_max_bytes: int = 16 * 1024 * 1024
     sdk_path: str | None = None
@@ -138,6 +140,7 @@ class ExecutionEnvironment:
         self.state = states.STARTING
         self.hold = states.FREE
         self.idle_since = time.monotonic()
+        self.credentials_at = self.idle_since  # when its credentials were made (at spawn)
         self.stream_name = bootstrap.log_stream_name(config.version, ident=self.id)
         self.logs = logs.LogStream(
             settings.logs_dir / config.name / (self.stream_name.replace("/", "-") + ".log"),
@@ -295,7 +298,7 @@ class ExecutionEnvironment:
         env.update(self._runtime_variables())
         if not suppressed:  # a suppressed init runs inside the invocation, after START
             self.platform.init_start(kind, argv[0])
-        self._spawned_at = time.monotonic()
+        self._spawned_at = self.credentials_at = time.monotonic()
         failure = self._spawn_problem(argv[0])
         if failure is None:
             variables = {**self.settings.extra_env, **self.config.environment}

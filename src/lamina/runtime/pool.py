@@ -144,7 +144,7 @@ class EnvironmentPool:
             best: ConcurrentEnvironment | None = None
             live = 0
             for env in self._shared.get(key, ()):
-                if not env.reusable:
+                if not env.reusable or self._aged(env):  # aged: ends at its next release
                     continue
                 live += 1
                 if env.room > 0 and (best is None or env.room < best.room):
@@ -173,6 +173,9 @@ class EnvironmentPool:
         stack = self._idle.get(key)
         if not stack:
             return None
+        if self.settings.credentials_lifetime is not None:
+            for env in [e for e in stack if not e.retired and self._aged(e)]:
+                self._renew(env)
         for index in range(len(stack) - 1, -1, -1):  # provisioned first, else most recent
             if stack[index].provisioned and stack[index].reusable:
                 env = stack.pop(index)
@@ -380,6 +383,9 @@ class EnvironmentPool:
 
     def release(self, env: ExecutionEnvironment) -> None:
         """Give `env` back: it becomes idle (and frozen), or ends if it cannot be reused."""
+        if self._aged(env) and not env.retired:
+            env.retire()  # its credentials would expire: it ends here, at an idle point
+            env.reprovision = env.provisioned
         if env.concurrent:
             env.release()  # one slot back; a retired environment ends with its last holder
             if not env.reusable and not env.reserved and env.alive:
@@ -393,6 +399,23 @@ class EnvironmentPool:
         env.release()
         self._idle.setdefault(_key(env), []).append(env)
         self._notify(env.config.name)
+
+    def _aged(self, env: ExecutionEnvironment) -> bool:
+        """Whether `env`'s credentials (--auth sigv4) could expire during another invocation
+        (its function's timeout and 1% of the lifetime to spare; a debug session, which has
+        no timeout, is not held to it): then it is not handed out again."""
+        lifetime = self.settings.credentials_lifetime
+        if lifetime is None:
+            return False
+        spare = env.config.timeout + lifetime / 100
+        return time.monotonic() - env.credentials_at > lifetime - spare
+
+    def _renew(self, env: ExecutionEnvironment) -> None:
+        """An idle environment whose credentials are aged ends now (a provisioned one is
+        started again, with fresh credentials), as Lambda recycles its environments."""
+        env.retire()
+        env.reprovision = env.provisioned
+        env.kill("retired")
 
     def retire(self, name: str, version: str | None = None, reprovision: bool = False) -> None:
         """Environments of `name` (of one `version`, or all) built so far must not be reused
@@ -485,6 +508,8 @@ class EnvironmentPool:
             for env in list(self._all):
                 if not env.reserved and not env.provisioned and env.idle_since < cutoff:
                     env.kill("idle")
+                elif not env.reserved and not env.retired and env.alive and self._aged(env):
+                    self._renew(env)
 
     def flush_logs(self, name: str) -> None:
         """Make everything `name`'s environments wrote readable now (before reading logs)."""
