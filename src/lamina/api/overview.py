@@ -10,7 +10,7 @@ from typing import Any
 
 from lamina.api import urls, wire
 from lamina.api.context import ApiContext
-from lamina.domain import errors
+from lamina.domain import arns, errors
 from lamina.domain.observed import EnvironmentView, MappingStatus
 from lamina.http.server import Request, Response
 from lamina.service.overview import FunctionOverview, OverviewService
@@ -49,6 +49,7 @@ async def function_detail(
     ctx: ApiContext, request: Request, request_id: str, name: str
 ) -> Response:
     service = _service(ctx)
+    name = ctx.own_key(request, name)  # the caller's function (domain.arns)
     item = await service.one(name)
     body = _function(ctx, item, detail=True)
     body["Mappings"] = [_mapping(m) for m in await service.mapping_status(name)]
@@ -66,7 +67,12 @@ async def queues(ctx: ApiContext, request: Request, request_id: str) -> Response
         200,
         {
             "Queues": [
-                {"FunctionName": name, "Depth": depth, "OldestEventAgeSeconds": round(age, 3)}
+                {
+                    "FunctionName": arns.plain_name(name),
+                    "FunctionArn": ctx.functions.arn(name),
+                    "Depth": depth,
+                    "OldestEventAgeSeconds": round(age, 3),
+                }
                 for name, (depth, age) in sorted(found.items())
             ]
         },
@@ -76,6 +82,8 @@ async def queues(ctx: ApiContext, request: Request, request_id: str) -> Response
 
 async def mappings(ctx: ApiContext, request: Request, request_id: str) -> Response:
     function = request.query_params().get("function") or None
+    if function is not None:
+        function = ctx.own_key(request, function)
     found = await _service(ctx).mapping_status(function)
     return wire.json_response(200, {"Mappings": [_mapping(m) for m in found]}, request_id)
 
@@ -83,7 +91,8 @@ async def mappings(ctx: ApiContext, request: Request, request_id: str) -> Respon
 def _function(ctx: ApiContext, item: FunctionOverview, detail: bool) -> dict[str, Any]:
     latest = item.entry.latest
     body: dict[str, Any] = {
-        "FunctionName": latest.name,
+        "FunctionName": latest.plain_name,
+        "FunctionArn": ctx.functions.arn(latest.name),
         "Runtime": latest.runtime,
         "Handler": latest.handler,
         "State": latest.state,
@@ -155,7 +164,7 @@ def _event_config(config: Any) -> dict[str, Any]:
 def _mapping(status: MappingStatus) -> dict[str, Any]:
     return {
         "UUID": status.uuid,
-        "FunctionName": status.function,
+        "FunctionName": arns.plain_name(status.function),
         "EventSourceArn": status.event_source_arn,
         "State": status.state,
         "StateTransitionReason": status.state_reason,
