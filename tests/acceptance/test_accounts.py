@@ -74,10 +74,10 @@ def engine(tmp_path_factory: pytest.TempPathFactory):
     assert "Traceback" not in running.log(), running.log()
 
 
-def _client(engine, account: str):
+def _client(engine, account: str, service: str = "lambda"):
     key, secret = KEYS[account]
     return boto3.client(
-        "lambda",
+        service,
         endpoint_url=engine.endpoint,
         region_name="us-east-1",
         aws_access_key_id=key,
@@ -149,17 +149,6 @@ def _url_get(url: str) -> dict:
     conn.close()
     assert response.status == 200, body
     return json.loads(body)
-
-
-def _logs(engine, account: str):
-    key, secret = KEYS[account]
-    return boto3.client(
-        "logs",
-        endpoint_url=engine.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-    )
 
 
 def _messages(logs, group: str, wanted: str, seconds: float = 20.0) -> str:
@@ -245,7 +234,7 @@ def test_two_accounts_each_have_their_own_function_of_the_same_name(engine) -> N
         assert lam.invoke(FunctionName="my-fn", InvocationType="Event")["StatusCode"] == 202
     # logs: each account sees its own log groups, with its own function's lines
     for account, mark in ((OWN, OWN), (OTHER, "changed")):
-        logs = _logs(engine, account)
+        logs = _client(engine, account, "logs")
         groups = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/my-")["logGroups"]
         assert [g["logGroupName"] for g in groups] == ["/aws/lambda/my-dest", "/aws/lambda/my-fn"]
         assert all(f":{account}:log-group:" in g["arn"] for g in groups)

@@ -209,8 +209,9 @@ def test_mappings_belong_to_their_functions_account(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_a_stack_deploys_into_its_account(tmp_path: Path) -> None:
-    template = {
+def _stack_template(account: str, code: str) -> dict[str, Any]:
+    """A stack of one function, `stacked`, running `code` (a handler in index.py)."""
+    return {
         "Resources": {
             "Fn": {
                 "Type": "AWS::Lambda::Function",
@@ -218,12 +219,16 @@ def test_a_stack_deploys_into_its_account(tmp_path: Path) -> None:
                     "FunctionName": "stacked",
                     "Runtime": PY_RUNTIME,
                     "Handler": "index.handler",
-                    "Role": f"arn:aws:iam::{OTHER}:role/r",
-                    "Code": {"ZipFile": HANDLER},
+                    "Role": f"arn:aws:iam::{account}:role/r",
+                    "Code": {"ZipFile": code},
                 },
             }
         }
     }
+
+
+def test_a_stack_deploys_into_its_account(tmp_path: Path) -> None:
+    template = _stack_template(OTHER, HANDLER)
 
     async def scenario() -> None:
         async with engine(tmp_path) as running:
@@ -295,21 +300,7 @@ def test_two_accounts_deploy_stacks_of_the_same_name(tmp_path: Path) -> None:
 
     def template(account: str) -> dict[str, Any]:
         code = f"def handler(event, context):\n    return ['{account}', context.function_name]\n"
-        return {
-            "Resources": {
-                "Fn": {
-                    "Type": "AWS::Lambda::Function",
-                    "Properties": {
-                        "FunctionName": "stacked",
-                        "Runtime": PY_RUNTIME,
-                        "Handler": "index.handler",
-                        "Role": f"arn:aws:iam::{account}:role/r",
-                        "Code": {"ZipFile": code},
-                    },
-                }
-            },
-            "Outputs": {"Arn": {"Value": {"Fn::GetAtt": ["Fn", "Arn"]}}},
-        }
+        return _stack_template(account, code)
 
     async def scenario() -> None:
         async with engine(tmp_path) as running:

@@ -73,7 +73,7 @@ async def list_invocations(ctx: ApiContext, request: Request, request_id: str) -
     (times: epoch seconds, or how long ago in engine time: 90s, 10m, 2h, 1d)."""
     params = request.query_params()
     wanted = InvocationFilter(
-        function=params.get("function") or None,
+        function=ctx.own_key(request, params["function"]) if params.get("function") else None,
         invocation_type=_kind(params.get("type")),
         status=params.get("status") or None,
         since=_moment(ctx, params.get("since"), "since"),
@@ -163,6 +163,7 @@ async def invocation_logs(
 async def function_logs(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     """Log lines; `NextToken` reads on from where these end (for `lamina logs --follow`)."""
     params = request.query_params()
+    name = ctx.own_key(request, name)
     ctx.functions.entry(name)
     cursor = None
     if params.get("token"):
@@ -219,6 +220,7 @@ async def clock_advance(ctx: ApiContext, request: Request, request_id: str) -> R
 
 
 async def get_faults(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
+    name = ctx.own_key(request, name)
     ctx.functions.entry(name)
     return wire.json_response(
         200, {"Rules": [r.to_dict() for r in ctx.faults.get(name)]}, request_id
@@ -227,6 +229,7 @@ async def get_faults(ctx: ApiContext, request: Request, request_id: str, name: s
 
 async def put_faults(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     """Replace a function's fault rules: {"Rules": [{"action": "throttle", "attempts": [1]}]}."""
+    name = ctx.own_key(request, name)
     ctx.functions.entry(name)
     rules = wire.json_body(request.body).get("Rules")
     if not isinstance(rules, list):
@@ -238,6 +241,7 @@ async def put_faults(ctx: ApiContext, request: Request, request_id: str, name: s
 
 
 async def delete_faults(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
+    name = ctx.own_key(request, name)
     ctx.functions.entry(name)
     ctx.faults.clear(name)
     return wire.empty_response(204, request_id)

@@ -76,7 +76,10 @@ class ApiContext:
         return self.functions.key(account, name)
 
     def own_key(self, request: Request, name: str) -> str:
-        """The key of the caller's own function `name`."""
+        """The key of the caller's own function `name` (a name with ':' is no name: it
+        would otherwise spell another account's key)."""
+        if ":" in name:
+            raise errors.ResourceNotFound(f"Function not found: {name}")
         return self.key(self.caller_account(request), name)
 
     def function_ref(
