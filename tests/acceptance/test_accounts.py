@@ -235,9 +235,6 @@ def test_two_accounts_each_have_their_own_function_of_the_same_name(engine) -> N
     # logs: each account sees its own log groups, with its own function's lines
     for account, mark in ((OWN, OWN), (OTHER, "changed")):
         logs = _client(engine, account, "logs")
-        groups = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/my-")["logGroups"]
-        assert [g["logGroupName"] for g in groups] == ["/aws/lambda/my-dest", "/aws/lambda/my-fn"]
-        assert all(f":{account}:log-group:" in g["arn"] for g in groups)
         text = _messages(logs, "/aws/lambda/my-fn", f"marker {mark}")
         assert f"marker {mark}" in text
         assert f"marker {OTHER if account == OWN else OWN}" not in text
@@ -245,6 +242,9 @@ def test_two_accounts_each_have_their_own_function_of_the_same_name(engine) -> N
         # the destination of each account's async invoke is its own my-dest
         wanted = f"delivered {mark} {_arn(account, 'my-fn')}"
         assert wanted in _messages(logs, "/aws/lambda/my-dest", wanted)
+        groups = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/my-")["logGroups"]
+        assert [g["logGroupName"] for g in groups] == ["/aws/lambda/my-dest", "/aws/lambda/my-fn"]
+        assert all(f":{account}:log-group:" in g["arn"] for g in groups)
     # mappings: each account's own, to its own function
     for account, lam in lams.items():
         lam.create_event_source_mapping(
@@ -267,3 +267,47 @@ def test_two_accounts_each_have_their_own_function_of_the_same_name(engine) -> N
     with pytest.raises(ClientError) as caught:
         own.get_function(FunctionName="my-fn")
     assert caught.value.response["Error"]["Message"] == f"Function not found: {_arn(OWN, 'my-fn')}"
+
+
+DURABLE = """
+import os
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+
+@durable_execution
+def handler(event, context: DurableContext):
+    return context.step(lambda _: os.environ["MARK"], name="mark")
+"""
+
+
+def test_two_accounts_run_durable_executions_of_their_own_same_named_function(engine) -> None:
+    pytest.importorskip("aws_durable_execution_sdk_python")
+    from tests.durable_sdk import sdk_package
+
+    lams = {account: _client(engine, account) for account in (OWN, OTHER)}
+    started = {}
+    for account, lam in lams.items():
+        lam.create_function(
+            FunctionName="my-durable",
+            Runtime="python3.13",
+            Role=f"arn:aws:iam::{account}:role/r",
+            Handler="handler.handler",
+            Timeout=30,
+            Code={"ZipFile": sdk_package({"handler.py": DURABLE.encode()})},
+            Environment={"Variables": {"MARK": account}},
+            DurableConfig={"ExecutionTimeout": 300},
+        )
+        lam.get_waiter("function_active_v2").wait(FunctionName="my-durable")
+        started[account] = lam.invoke(
+            FunctionName="my-durable", Qualifier="$LATEST", InvocationType="Event", Payload=b"{}"
+        )["DurableExecutionArn"]
+        assert started[account].startswith(_arn(account, "my-durable:$LATEST/durable-execution/"))
+    for account, lam in lams.items():
+        deadline = time.monotonic() + 60
+        while True:
+            found = lam.get_durable_execution(DurableExecutionArn=started[account])
+            if found["Status"] not in ("RUNNING", "PENDING") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert (found["Status"], json.loads(found["Result"])) == ("SUCCEEDED", account), found
+        listed = lam.list_durable_executions_by_function(FunctionName="my-durable")
+        assert [e["DurableExecutionArn"] for e in listed["DurableExecutions"]] == [started[account]]
