@@ -4,8 +4,8 @@ DeleteLayerVersion, and the layer versions a function's `Layers` name (spec §1.
 A layer belongs to the account that publishes it (its ARN carries it); names are unique per
 account: a layer is kept under a key made as a function's is (`domain.arns.function_key`:
 the plain name for the engine's own account, `<account>:<name>` for another), which only
-its ARN and the wire's plain `LayerName` show. Another account reaches a version only by ARN, for
-GetLayerVersion(ByArn) and a function's `Layers`, where the version's policy
+its ARN and the wire's plain `LayerName` show. Another account reaches a version only by
+ARN, for GetLayerVersion(ByArn) and a function's `Layers`, where the version's policy
 (AddLayerVersionPermission) grants it `lambda:GetLayerVersion`.
 
 Versions are numbered 1, 2, … per layer name and never reused: a deleted version keeps its
