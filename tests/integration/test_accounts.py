@@ -330,6 +330,17 @@ def test_two_accounts_deploy_stacks_of_the_same_name(tmp_path: Path) -> None:
             assert (await clients[OTHER].invoke("stacked")) == (200, [OTHER, "stacked"])
             _, described = await clients[OTHER].call("GET", "/_lamina/stacks/my-stack")
             assert described["StackStatus"] == "CREATE_COMPLETE", described
+            # a name cannot spell another account's key
+            own = clients[OWN]
+            status, body = await own.call("GET", f"/_lamina/stacks/{OTHER}:my-stack")
+            assert status == 400 and "stackName" in body["Message"], body
+            for path in (f"/_lamina/logs/{OTHER}:stacked", f"/_lamina/functions/{OTHER}:stacked"):
+                assert (await own.call("GET", path))[0] == 404, path
+            _, detail = await clients[OTHER].call("GET", "/_lamina/functions/stacked")
+            assert (detail["FunctionName"], detail["FunctionArn"]) == (
+                "stacked",
+                arn(OTHER, "stacked"),
+            )
 
     asyncio.run(scenario())
 
