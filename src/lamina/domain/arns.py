@@ -176,6 +176,7 @@ def plain_name(key: str) -> str:
 
 def function_arn(region: str, account: str, name: str, qualifier: str | None = None) -> str:
     """The ARN of function `name` (a plain name or a key: a key's account wins)."""
-    owner, _, plain = name.rpartition(":")
-    arn = f"arn:aws:lambda:{region}:{owner or account}:function:{plain}"
+    if ":" in name:  # a key of another account's function
+        account, _, name = name.rpartition(":")
+    arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
     return arn if qualifier is None else f"{arn}:{qualifier}"
