@@ -261,6 +261,15 @@ def test_two_accounts_each_have_their_own_function_of_the_same_name(engine) -> N
         assert layer["LayerVersionArn"] == f"arn:aws:lambda:us-east-1:{account}:layer:my-layer:1"
         listed = [item["LayerName"] for item in lam.list_layers()["Layers"]]
         assert listed.count("my-layer") == 1
+    # by ARN, another account reaches the owner's function of that name once its policy allows
+    with pytest.raises(ClientError) as caught:
+        own.invoke(FunctionName=_arn(OTHER, "my-fn"))
+    assert caught.value.response["Error"]["Code"] == "AccessDeniedException"
+    other.add_permission(
+        FunctionName="my-fn", StatementId="own", Principal=OWN, Action="lambda:InvokeFunction"
+    )
+    answer = json.loads(own.invoke(FunctionName=_arn(OTHER, "my-fn"))["Payload"].read())
+    assert (answer["mark"], answer["arn"]) == ("changed", _arn(OTHER, "my-fn"))
     # deleting one account's function leaves the other's running
     own.delete_function(FunctionName="my-fn")
     assert json.loads(other.invoke(FunctionName="my-fn")["Payload"].read())["mark"] == "changed"
