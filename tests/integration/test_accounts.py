@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -207,8 +209,9 @@ def test_mappings_belong_to_their_functions_account(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_a_stack_deploys_into_its_account(tmp_path: Path) -> None:
-    template = {
+def _stack_template(account: str, code: str) -> dict[str, Any]:
+    """A stack of one function, `stacked`, running `code` (a handler in index.py)."""
+    return {
         "Resources": {
             "Fn": {
                 "Type": "AWS::Lambda::Function",
@@ -216,12 +219,16 @@ def test_a_stack_deploys_into_its_account(tmp_path: Path) -> None:
                     "FunctionName": "stacked",
                     "Runtime": PY_RUNTIME,
                     "Handler": "index.handler",
-                    "Role": f"arn:aws:iam::{OTHER}:role/r",
-                    "Code": {"ZipFile": HANDLER},
+                    "Role": f"arn:aws:iam::{account}:role/r",
+                    "Code": {"ZipFile": code},
                 },
             }
         }
     }
+
+
+def test_a_stack_deploys_into_its_account(tmp_path: Path) -> None:
+    template = _stack_template(OTHER, HANDLER)
 
     async def scenario() -> None:
         async with engine(tmp_path) as running:
@@ -229,7 +236,7 @@ def test_a_stack_deploys_into_its_account(tmp_path: Path) -> None:
             status, stack = await other.call("PUT", "/_lamina/stacks/app", {"Template": template})
             assert status == 200, stack
             assert stack["StackId"].split(":")[4] == OTHER
-            await running.stacks.wait("app")
+            await running.stacks.wait(f"{OTHER}:app")  # its key (domain.arns)
             _, listed = await other.call("GET", "/2015-03-31/functions")
             assert [f["FunctionArn"] for f in listed["Functions"]] == [arn(OTHER, "stacked")]
             _, listed = await own.call("GET", "/2015-03-31/functions")
@@ -240,8 +247,6 @@ def test_a_stack_deploys_into_its_account(tmp_path: Path) -> None:
             assert status == 400 and body["Message"] == "Stack with id app does not exist"
             status, body = await own.call("DELETE", "/_lamina/stacks/app")
             assert status == 400, body
-            status, body = await own.call("PUT", "/_lamina/stacks/app", {"Template": template})
-            assert status == 400 and "taken by another account" in body["Message"], body
             _, described = await other.call("GET", "/_lamina/stacks/app")
             assert described["StackStatus"] == "CREATE_COMPLETE", described
 
@@ -351,3 +356,82 @@ def test_lamina_views_show_a_signed_caller_its_own_account(tmp_path: Path) -> No
             assert 'function="theirs"' in text and 'function="mine"' in text
 
     asyncio.run(scenario())
+
+
+def test_two_accounts_deploy_stacks_of_the_same_name(tmp_path: Path) -> None:
+    """Stack names, and the functions a stack makes, are unique per account."""
+
+    def template(account: str) -> dict[str, Any]:
+        code = f"def handler(event, context):\n    return ['{account}', context.function_name]\n"
+        return _stack_template(account, code)
+
+    async def scenario() -> None:
+        async with engine(tmp_path) as running:
+            clients = {OWN: Client(running, None), OTHER: Client(running, OTHER)}
+            for account, client in clients.items():
+                status, stack = await client.call(
+                    "PUT", "/_lamina/stacks/my-stack", {"Template": template(account)}
+                )
+                assert status == 200, stack
+                assert stack["StackName"] == "my-stack"
+                assert stack["StackId"].split(":")[4] == account
+            await running.stacks.wait("my-stack")
+            await running.stacks.wait(f"{OTHER}:my-stack")
+            for account, client in clients.items():
+                _, described = await client.call("GET", "/_lamina/stacks/my-stack")
+                assert described["StackStatus"] == "CREATE_COMPLETE", described
+                _, listed = await client.call("GET", "/_lamina/stacks")
+                assert [(s["StackName"], s["StackId"].split(":")[4]) for s in listed["Stacks"]] == [
+                    ("my-stack", account)
+                ]
+                assert (await client.invoke("stacked")) == (200, [account, "stacked"])
+            # deleting one account's stack leaves the other's and its function
+            status, _ = await clients[OWN].call("DELETE", "/_lamina/stacks/my-stack")
+            assert status == 200
+            await running.stacks.wait("my-stack")
+            assert (await clients[OWN].invoke("stacked"))[0] == 404
+            assert (await clients[OTHER].invoke("stacked")) == (200, [OTHER, "stacked"])
+            _, described = await clients[OTHER].call("GET", "/_lamina/stacks/my-stack")
+            assert described["StackStatus"] == "CREATE_COMPLETE", described
+            # a name cannot spell another account's key
+            own = clients[OWN]
+            status, body = await own.call("GET", f"/_lamina/stacks/{OTHER}:my-stack")
+            assert status == 400 and "stackName" in body["Message"], body
+            for path in (f"/_lamina/logs/{OTHER}:stacked", f"/_lamina/functions/{OTHER}:stacked"):
+                assert (await own.call("GET", path))[0] == 404, path
+            _, detail = await clients[OTHER].call("GET", "/_lamina/functions/stacked")
+            assert (detail["FunctionName"], detail["FunctionArn"]) == (
+                "stacked",
+                arn(OTHER, "stacked"),
+            )
+
+    asyncio.run(scenario())
+
+
+def test_same_names_in_two_accounts_survive_a_restart(tmp_path: Path) -> None:
+    """The engine's own account keeps its functions under their plain names (so a database
+    of a single-account engine reads as it did); another account's come back as its own."""
+
+    async def scenario() -> None:
+        async with engine(tmp_path) as running:
+            for account in (None, OTHER):
+                await Client(running, account).create("my-fn")
+            assert (await Client(running, OTHER).invoke("my-fn"))[1] == {"arn": arn(OTHER, "my-fn")}
+        stored = _stored_names(tmp_path)
+        assert stored == ["111122223333:my-fn", "my-fn"]
+        async with engine(tmp_path) as running:
+            for account in (OWN, OTHER):
+                client = Client(running, None if account == OWN else account)
+                assert (await client.invoke("my-fn")) == (200, {"arn": arn(account, "my-fn")})
+                _, listed = await client.call("GET", "/2015-03-31/functions")
+                assert [(f["FunctionName"], f["FunctionArn"]) for f in listed["Functions"]] == [
+                    ("my-fn", arn(account, "my-fn"))
+                ]
+
+    asyncio.run(scenario())
+
+
+def _stored_names(data_dir: Path) -> list[str]:
+    """The function names the store holds (the keys: the engine's own account's are plain)."""
+    with contextlib.closing(sqlite3.connect(data_dir / "lamina.db")) as db:
+        return sorted(row[0] for row in db.execute("SELECT name FROM functions"))

@@ -142,3 +142,29 @@ def test_function_arn():
         == "arn:aws:lambda:us-east-1:123456789012:function:f"
     )
     assert arns.function_arn("us-east-1", "123456789012", "f", "$LATEST").endswith(":f:$LATEST")
+
+
+def test_function_keys_are_plain_for_the_engines_account_and_qualified_for_others():
+    own, other = "123456789012", "111122223333"
+    assert arns.function_key("", "orders") == "orders"
+    key = arns.function_key(other, "orders")
+    assert key == f"{other}:orders"
+    assert (arns.key_owner(key), arns.plain_name(key)) == (other, "orders")
+    assert (arns.key_owner("orders"), arns.plain_name("orders")) == ("", "orders")
+    # an ARN built from a key carries the key's account, whatever account is given
+    assert arns.function_arn("us-east-1", own, key, "live") == (
+        f"arn:aws:lambda:us-east-1:{other}:function:orders:live"
+    )
+    assert arns.function_arn("us-east-1", own, "orders") == (
+        f"arn:aws:lambda:us-east-1:{own}:function:orders"
+    )
+    # a resource's target ARN: keyed by the account it names, plain for the engine's own
+    named = arns.parse_function_name(
+        f"arn:aws:lambda:us-east-1:{other}:function:orders:2", "us-east-1", None
+    )
+    assert arns.keyed(named, own) == arns.FunctionRef(key, "2", other)
+    mine = arns.parse_function_name(
+        f"arn:aws:lambda:us-east-1:{own}:function:orders", "us-east-1", None
+    )
+    assert arns.keyed(mine, own).name == "orders"
+    assert arns.keyed(arns.FunctionRef("orders", None), own).name == "orders"

@@ -11,7 +11,7 @@ import math
 
 from lamina.api import auth, wire
 from lamina.api.context import ApiContext
-from lamina.domain import errors, observed
+from lamina.domain import arns, errors, observed
 from lamina.domain.observed import InvocationFilter
 from lamina.http.server import Request, Response
 from lamina.service import faults
@@ -156,7 +156,7 @@ async def invocation_logs(
         200,
         {
             "RequestId": wanted,
-            "FunctionName": summary.function,
+            "FunctionName": arns.plain_name(summary.function),
             "Attempts": [
                 {
                     "Attempt": a.attempt,

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from lamina.api.context import ApiContext
-from lamina.domain import aws_chunked, sigv4
+from lamina.domain import arns, aws_chunked, sigv4
 from lamina.domain.identity import Caller
 from lamina.http.server import Request, Response
 
@@ -52,7 +52,8 @@ def function_name(ctx: ApiContext, request: Request, name: str) -> str:
     """A function a view names: for a limited viewer, its own (another account's is not
     found, as in the Lambda API); for the whole-engine viewer, any."""
     if viewer(request) is None:
-        return name
+        ref = arns.parse_function_name(name, ctx.region, None)
+        return name if ref.account is None else ctx.key(ref.account, ref.name)
     return ctx.function_ref(request, name).name
 
 

@@ -66,7 +66,7 @@ async def handle(ctx: ApiContext, request: Request, request_id: str) -> Response
     if not isinstance(document, dict):
         raise errors.InvalidRequestContent("Request body is not a JSON object.")
     body = await asyncio.get_running_loop().run_in_executor(
-        None, method, ctx.log_groups, document
+        None, method, ctx.log_groups, document, ctx.caller_account(request)
     )  # reads files
     return _json(200, body, request_id)
 

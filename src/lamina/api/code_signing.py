@@ -7,6 +7,7 @@ from typing import Any
 
 from lamina.api import wire
 from lamina.api.context import ApiContext
+from lamina.domain import arns
 from lamina.domain.code_signing import CodeSigningConfig
 from lamina.domain.settings import check_tags
 from lamina.http.server import Request, Response
@@ -88,7 +89,7 @@ async def put_function_config(
         ref.name, wire.json_body(request.body).get("CodeSigningConfigArn")
     )
     return wire.json_response(
-        200, {"CodeSigningConfigArn": arn, "FunctionName": ref.name}, request_id
+        200, {"CodeSigningConfigArn": arn, "FunctionName": arns.plain_name(ref.name)}, request_id
     )
 
 
@@ -98,7 +99,11 @@ async def get_function_config(
     """A function without a configuration answers an empty object (recorded against AWS)."""
     ref = ctx.function_ref(request, name)
     arn = ctx.code_signing.of_function(ref.name)
-    body = {} if arn is None else {"CodeSigningConfigArn": arn, "FunctionName": ref.name}
+    body = (
+        {}
+        if arn is None
+        else {"CodeSigningConfigArn": arn, "FunctionName": arns.plain_name(ref.name)}
+    )
     return wire.json_response(200, body, request_id)
 
 

@@ -70,6 +70,18 @@ class ApiContext:
         caller = request.caller
         return caller.account if caller is not None else self.account
 
+    def key(self, account: str, name: str) -> str:
+        """The key of function `name` of `account` (domain.arns: the plain name for the
+        engine's own account)."""
+        return self.functions.key(account, name)
+
+    def own_key(self, request: Request, name: str) -> str:
+        """The key of the caller's own function `name` (a name with ':' is no name: it
+        would otherwise spell another account's key)."""
+        if ":" in name:
+            raise errors.ResourceNotFound(f"Function not found: {name}")
+        return self.key(self.caller_account(request), name)
+
     def function_ref(
         self, request: Request, value: str, action: str | None = None
     ) -> arns.FunctionRef:
@@ -97,25 +109,22 @@ class ApiContext:
     def reachable(
         self, request: Request, ref: arns.FunctionRef, action: str | None
     ) -> arns.FunctionRef:
-        """`ref` when the caller may use it: a function of its own account, or one of another
-        account named by ARN whose resource policy allows the caller `action` (None: an
-        operation no policy can grant). Another account's function named by a plain name is
-        not found (404); one named by ARN without a policy allowing it is AccessDenied."""
+        """`ref` with its name turned into the function's key (domain.arns) when the caller
+        may use it: a function of its own account, or one of another account named by ARN
+        whose resource policy allows the caller `action` (None: an operation no policy can
+        grant). A plain name is always the caller's own function (names are unique per
+        account); another account's function named by ARN without a policy allowing it is
+        AccessDenied."""
         account = self.caller_account(request)
-        owner = self.functions.owner(ref.name)
         if ref.account is None or ref.account == account:
-            if owner is not None and owner != account:
-                raise errors.ResourceNotFound(
-                    "Function not found: "
-                    + arns.function_arn(self.region, account, ref.name, ref.qualifier)
-                )
-            return ref
+            return arns.FunctionRef(self.key(account, ref.name), ref.qualifier, ref.account)
+        key = self.key(ref.account, ref.name)
         if (
-            owner == ref.account
+            self.functions.find(key) is not None
             and action is not None
-            and self.permissions.allows(ref.name, ref.qualifier, action, self.principal(request))
+            and self.permissions.allows(key, ref.qualifier, action, self.principal(request))
         ):
-            return ref
+            return arns.FunctionRef(key, ref.qualifier, ref.account)
         raise errors.AccessDenied(
             policies.denied(
                 self.principal(request),

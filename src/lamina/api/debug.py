@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from lamina.api import auth, wire
 from lamina.api.context import ApiContext
-from lamina.domain import errors
+from lamina.domain import arns, errors
+from lamina.domain.debug import DebugSettings
 from lamina.http.server import Request, Response
 from lamina.service.debug import DebugService
 
@@ -23,15 +24,8 @@ def _service(ctx: ApiContext) -> DebugService:
 
 async def list_debug(ctx: ApiContext, request: Request, request_id: str) -> Response:
     owner = ctx.functions.owner
-    return wire.json_response(
-        200,
-        {
-            "Debug": [
-                s.to_dict() for s in _service(ctx).list() if auth.sees(owner, request, s.function)
-            ]
-        },
-        request_id,
-    )
+    found = [_shape(s) for s in _service(ctx).list() if auth.sees(owner, request, s.function)]
+    return wire.json_response(200, {"Debug": found}, request_id)
 
 
 async def get_debug(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
@@ -39,7 +33,7 @@ async def get_debug(ctx: ApiContext, request: Request, request_id: str, name: st
     settings = _service(ctx).get(name, qualifier)
     if settings is None:
         raise errors.ResourceNotFound(f"Debug mode is off for {ctx.functions.arn(name, qualifier)}")
-    return wire.json_response(200, settings.to_dict(), request_id)
+    return wire.json_response(200, _shape(settings), request_id)
 
 
 async def put_debug(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
@@ -51,7 +45,7 @@ async def put_debug(ctx: ApiContext, request: Request, request_id: str, name: st
     settings = await _service(ctx).start(
         ref.name, qualifier, document.get("Port"), document.get("Wait", False)
     )
-    return wire.json_response(200, settings.to_dict(), request_id)
+    return wire.json_response(200, _shape(settings), request_id)
 
 
 async def delete_debug(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
@@ -74,3 +68,8 @@ async def hot_reload(ctx: ApiContext, request: Request, request_id: str) -> Resp
         },
         request_id,
     )
+
+
+def _shape(settings: DebugSettings) -> dict[str, object]:
+    """Debug settings as the caller sees them: the function's plain name (domain.arns)."""
+    return {**settings.to_dict(), "FunctionName": arns.plain_name(settings.function)}

@@ -304,7 +304,7 @@ async def admin_list(ctx: ApiContext, request: Request, request_id: str) -> Resp
                 {
                     "DurableExecutionArn": arn,
                     "DurableExecutionName": name,
-                    "FunctionName": function,
+                    "FunctionName": arns.plain_name(function),
                     "Version": version,
                     "Status": status,
                     "StartTimestamp": started,
@@ -338,7 +338,7 @@ async def admin_detail(ctx: ApiContext, request: Request, request_id: str, arn: 
         "Execution": {
             "DurableExecutionArn": ex.arn,
             "DurableExecutionName": ex.name,
-            "FunctionName": ex.function,
+            "FunctionName": arns.plain_name(ex.function),
             "Version": ex.version,
             "Status": ex.status,
             "StartTimestamp": ex.started_at,

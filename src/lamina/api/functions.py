@@ -42,7 +42,7 @@ async def create_function(ctx: ApiContext, request: Request, request_id: str) ->
     signing = document.get("CodeSigningConfigArn")
     config = await ctx.functions.create(
         CreateFunction(
-            ref.name,
+            ctx.key(account, ref.name),
             wire.function_settings(document),
             wire.code_source(document.get("Code")),
             {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
@@ -124,7 +124,7 @@ async def list_functions(ctx: ApiContext, request: Request, request_id: str) -> 
 
 def _list_key(config: FunctionConfig) -> str:
     """Where a ListFunctions page ends: the name, then the version in order ($LATEST first)."""
-    return f"{config.name}\0{0 if config.version == LATEST else int(config.version):010d}"
+    return f"{config.plain_name}\0{0 if config.version == LATEST else int(config.version):010d}"
 
 
 async def update_code(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:

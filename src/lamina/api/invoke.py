@@ -56,7 +56,9 @@ def _command(ctx: ApiContext, request: Request, name: str, kind: str) -> InvokeC
 
 async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     kind = wire.invocation_type(request.headers.get("x-amz-invocation-type"))
-    if ctx.durable is not None and ctx.durable.maybe_durable(name):
+    if ctx.durable is not None and ctx.durable.maybe_durable(
+        name if ":" in name else ctx.own_key(request, name)  # the caller's function's key
+    ):
         ref = ctx.qualified_ref(request, name, INVOKE)
         if ctx.durable.is_durable(ref.name, ref.qualifier):
             return await durable.invoke(ctx, request, request_id, ref, ref.qualifier, kind)

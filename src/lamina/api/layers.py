@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from lamina.api import wire
 from lamina.api.context import ApiContext
-from lamina.domain import errors
+from lamina.domain import arns, errors
 from lamina.domain.layers import NOT_FOUND, LayerPermission, LayerVersion
 from lamina.http.server import Request, Response
 
@@ -90,7 +90,11 @@ async def list_layers(ctx: ApiContext, request: Request, request_id: str) -> Res
     return _page(
         "Layers",
         [
-            {"LayerName": v.name, "LayerArn": v.arn, "LatestMatchingVersion": wire.layer_version(v)}
+            {
+                "LayerName": arns.plain_name(v.name),
+                "LayerArn": v.arn,
+                "LatestMatchingVersion": wire.layer_version(v),
+            }
             for v in latest
         ],
         params,

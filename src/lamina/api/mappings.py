@@ -6,7 +6,7 @@ from typing import Any
 
 from lamina.api import wire
 from lamina.api.context import ApiContext
-from lamina.domain import errors, mappings
+from lamina.domain import arns, errors, mappings
 from lamina.domain.model import EventSourceMapping
 from lamina.http.server import Request, Response
 
@@ -133,11 +133,11 @@ def settings_of(document: dict[str, Any], source: str | None) -> mappings.Mappin
     )
 
 
-def _same_account(ctx: ApiContext, request: Request, function: str) -> None:
-    """A mapping's function is one of the caller's own: AWS's words for a missing one
-    otherwise (another account's function cannot be a mapping's target)."""
+def _same_account(ctx: ApiContext, request: Request, function: str) -> arns.FunctionRef:
+    """A mapping's function, one of the caller's own (named by its key): AWS's words for a
+    missing one otherwise (another account's function cannot be a mapping's target)."""
     try:
-        ctx.function_ref(request, function)
+        return ctx.function_ref(request, function)
     except (errors.ResourceNotFound, errors.AccessDenied):
         raise errors.InvalidParameterValue("Function does not exist") from None
 
@@ -145,9 +145,14 @@ def _same_account(ctx: ApiContext, request: Request, function: str) -> None:
 def _own(ctx: ApiContext, request: Request, mapping_id: str) -> EventSourceMapping:
     """A mapping of the caller's account (another account's is not found)."""
     mapping = ctx.mappings.get(mapping_id)
-    if ctx.functions.owner(mapping.function) not in (None, ctx.caller_account(request)):
+    if not _owned(ctx, mapping, ctx.caller_account(request)):
         raise errors.ResourceNotFound("The resource you requested does not exist.")
     return mapping
+
+
+def _owned(ctx: ApiContext, mapping: EventSourceMapping, account: str) -> bool:
+    """The mapping belongs to `account`: the account of its function's key."""
+    return (arns.key_owner(mapping.function) or ctx.account) == account
 
 
 async def create_mapping(ctx: ApiContext, request: Request, request_id: str) -> Response:
@@ -164,8 +169,8 @@ async def create_mapping(ctx: ApiContext, request: Request, request_id: str) -> 
         not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values())
     ):
         raise errors.ValidationError.field(tags, "tags", "Member must be a map of strings")
-    _same_account(ctx, request, function)
-    mapping = await ctx.mappings.create(function, arn, settings_of(document, source), tags)
+    ref = _same_account(ctx, request, function)
+    mapping = await ctx.mappings.create(ref, arn, settings_of(document, source), tags)
     return wire.json_response(202, configuration(ctx, mapping), request_id)
 
 
@@ -181,9 +186,8 @@ async def update_mapping(
     current = _own(ctx, request, mapping_id)
     document = wire.json_body(request.body)
     function = _typed(document, "FunctionName", str)
-    if function is not None:
-        _same_account(ctx, request, function)
-    mapping = await ctx.mappings.update(mapping_id, settings_of(document, current.source), function)
+    ref = _same_account(ctx, request, function) if function is not None else None
+    mapping = await ctx.mappings.update(mapping_id, settings_of(document, current.source), ref)
     return wire.json_response(202, configuration(ctx, mapping), request_id)
 
 
@@ -198,13 +202,10 @@ async def delete_mapping(
 async def list_mappings(ctx: ApiContext, request: Request, request_id: str) -> Response:
     params = request.query_params()
     function = params.get("FunctionName")
-    if function:
-        _same_account(ctx, request, function)
+    key = _same_account(ctx, request, function).name if function else None
     account = ctx.caller_account(request)
     found = [
-        m
-        for m in ctx.mappings.list(params.get("EventSourceArn"), function)
-        if ctx.functions.owner(m.function) in (None, account)
+        m for m in ctx.mappings.list(params.get("EventSourceArn"), key) if _owned(ctx, m, account)
     ]
     page, marker = wire.paginate(found, params)
     body: dict[str, Any] = {"EventSourceMappings": [configuration(ctx, m) for m in page]}

@@ -10,7 +10,7 @@ from typing import Any
 
 from lamina.api import auth, urls, wire
 from lamina.api.context import ApiContext
-from lamina.domain import errors
+from lamina.domain import arns, errors
 from lamina.domain.observed import EnvironmentView, MappingStatus
 from lamina.http.server import Request, Response
 from lamina.service.overview import FunctionOverview, OverviewService
@@ -69,7 +69,12 @@ async def queues(ctx: ApiContext, request: Request, request_id: str) -> Response
         200,
         {
             "Queues": [
-                {"FunctionName": name, "Depth": depth, "OldestEventAgeSeconds": round(age, 3)}
+                {
+                    "FunctionName": arns.plain_name(name),
+                    "FunctionArn": ctx.functions.arn(name),
+                    "Depth": depth,
+                    "OldestEventAgeSeconds": round(age, 3),
+                }
                 for name, (depth, age) in sorted(found.items())
                 if auth.sees(owner, request, name)
             ]
@@ -94,7 +99,8 @@ async def mappings(ctx: ApiContext, request: Request, request_id: str) -> Respon
 def _function(ctx: ApiContext, item: FunctionOverview, detail: bool) -> dict[str, Any]:
     latest = item.entry.latest
     body: dict[str, Any] = {
-        "FunctionName": latest.name,
+        "FunctionName": latest.plain_name,
+        "FunctionArn": ctx.functions.arn(latest.name),
         "Runtime": latest.runtime,
         "Handler": latest.handler,
         "State": latest.state,
@@ -166,7 +172,7 @@ def _event_config(config: Any) -> dict[str, Any]:
 def _mapping(status: MappingStatus) -> dict[str, Any]:
     return {
         "UUID": status.uuid,
-        "FunctionName": status.function,
+        "FunctionName": arns.plain_name(status.function),
         "EventSourceArn": status.event_source_arn,
         "State": status.state,
         "StateTransitionReason": status.state_reason,

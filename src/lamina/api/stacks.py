@@ -19,11 +19,12 @@ from typing import Any
 
 from lamina.api import wire
 from lamina.api.context import ApiContext
-from lamina.domain import errors
+from lamina.domain import arns, errors
 from lamina.domain.cfn import template as templates
 from lamina.domain.stacks import Stack, StackEvent, stack_account
 from lamina.http.server import Request, Response
 from lamina.service.providers.base import Dispatch
+from lamina.service.stacks import check_name
 
 
 class _InProcess:
@@ -56,7 +57,7 @@ _API_TYPES = ("AWS::ApiGatewayV2::Api", "AWS::ApiGateway::RestApi")
 
 def describe(stack: Stack) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "StackName": stack.name,
+        "StackName": arns.plain_name(stack.name),
         "StackId": stack.stack_id,
         "StackStatus": stack.status,
         "CreationTime": stack.created_at,
@@ -175,25 +176,18 @@ def _document(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], boo
     )
 
 
-async def _own(ctx: ApiContext, request: Request, name: str, taken: bool = False) -> None:
-    """Another account's stack is not found (and its name `taken` for a deploy: stack names
-    are unique across the engine's accounts)."""
-    stack = await ctx.stacks.find(name)
-    if stack is None or (stack_account(stack.stack_id) or ctx.account) == ctx.caller_account(
-        request
-    ):
-        return
-    if taken:
-        raise errors.TemplateError(f"Stack name {name} is taken by another account")
-    raise errors.TemplateError(f"Stack with id {name} does not exist")
+def _own(ctx: ApiContext, request: Request, name: str) -> str:
+    """The key of the caller's stack `name`: stack names are unique per account, and a
+    stack is kept under a key made as a function's is (domain.arns)."""
+    check_name(name)
+    return ctx.own_key(request, name)
 
 
 async def put_stack(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     try:
         document, given, skip = _document(wire.json_body(request.body))
-        await _own(ctx, request, name, taken=True)
         stack, changes = await ctx.stacks.deploy(
-            name, document, given, skip, ctx.caller_account(request)
+            _own(ctx, request, name), document, given, skip, ctx.caller_account(request)
         )
     except errors.LaminaError as exc:
         return _cfn_error(exc, request_id)
@@ -210,7 +204,7 @@ async def list_stacks(ctx: ApiContext, request: Request, request_id: str) -> Res
         {
             "Stacks": [
                 {
-                    "StackName": s.name,
+                    "StackName": arns.plain_name(s.name),
                     "StackId": s.stack_id,
                     "StackStatus": s.status,
                     "LastUpdatedTime": s.updated_at,
@@ -226,8 +220,7 @@ async def list_stacks(ctx: ApiContext, request: Request, request_id: str) -> Res
 
 async def get_stack(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     try:
-        await _own(ctx, request, name)
-        stack = await ctx.stacks.get(name)
+        stack = await ctx.stacks.get(_own(ctx, request, name))
     except errors.LaminaError as exc:
         return _cfn_error(exc, request_id)
     return wire.json_response(200, describe(stack), request_id)
@@ -236,8 +229,8 @@ async def get_stack(ctx: ApiContext, request: Request, request_id: str, name: st
 async def stack_events(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     after = request.query_params().get("after", "0")
     try:
-        await _own(ctx, request, name)
-        stack, found = await ctx.stacks.events(name, int(after) if after.isdigit() else 0)
+        key = _own(ctx, request, name)
+        stack, found = await ctx.stacks.events(key, int(after) if after.isdigit() else 0)
     except errors.LaminaError as exc:
         return _cfn_error(exc, request_id)
     return wire.json_response(
@@ -247,8 +240,7 @@ async def stack_events(ctx: ApiContext, request: Request, request_id: str, name:
 
 async def delete_stack(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     try:
-        await _own(ctx, request, name)
-        stack = await ctx.stacks.destroy(name)
+        stack = await ctx.stacks.destroy(_own(ctx, request, name))
     except errors.LaminaError as exc:
         return _cfn_error(exc, request_id)
     return wire.json_response(200, describe(stack), request_id)

@@ -12,7 +12,7 @@ import json
 from pathlib import PurePosixPath
 from typing import Any
 
-from lamina.domain import capacity, errors, limits, runtimes
+from lamina.domain import arns, capacity, errors, limits, runtimes
 from lamina.domain.code import CodeSource, s3_object
 from lamina.domain.layers import LayerVersion
 from lamina.domain.model import Alias, FunctionConfig, InvocationSummary, VpcConfig
@@ -50,7 +50,7 @@ def function_configuration(
     ListFunctions and ListVersionsByFunction show it, without the state fields and the
     runtime version (as AWS lists them)."""
     body: dict[str, Any] = {
-        "FunctionName": config.name,
+        "FunctionName": config.plain_name,
         "FunctionArn": arn,
         "Runtime": config.runtime,
         "Role": config.role,
@@ -123,7 +123,7 @@ def logging_config(config: FunctionConfig) -> dict[str, str]:
     """LoggingConfig as AWS shows it: the levels only with the JSON format."""
     body = {
         "LogFormat": config.log_format,
-        "LogGroup": config.log_group or f"/aws/lambda/{config.name}",
+        "LogGroup": config.log_group_name,
     }
     if config.application_log_level is not None:
         body["ApplicationLogLevel"] = config.application_log_level
@@ -163,7 +163,7 @@ def layer_version(layer: LayerVersion, location: str | None = None) -> dict[str,
 def invocation_summary(summary: InvocationSummary) -> dict[str, Any]:
     return {
         "RequestId": summary.request_id,
-        "FunctionName": summary.function,
+        "FunctionName": arns.plain_name(summary.function),
         "Qualifier": summary.qualifier,
         "InvocationType": summary.invocation_type,
         "AcceptedAt": summary.accepted_at,

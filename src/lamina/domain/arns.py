@@ -4,6 +4,13 @@ Every operation accepts a function as a bare name (`orders`), a name with a qual
 (`orders:live`), a full ARN (`arn:aws:lambda:us-east-1:123456789012:function:orders[:q]`) or a
 partial ARN (`123456789012:function:orders[:q]`). `parse_function_name` turns all of them into
 a `FunctionRef` after checking the region and account against the engine's own.
+
+Function keys: names are unique per account. Inside the engine a function is known by one
+key: its plain name for the engine's own account (`--account`, so a single-account engine and
+its existing data are unchanged), `<account>:<name>` for any other (names cannot contain ':').
+`ApiContext.reachable` turns what a caller names into the key; everything past the API works
+with keys; what leaves the engine (responses, logs, the function's environment) shows
+`plain_name(key)` and ARNs built by `function_arn`, which read the account from the key.
 """
 
 from __future__ import annotations
@@ -145,6 +152,31 @@ def merge_qualifier(ref: FunctionRef, qualifier: str | None) -> str | None:
     return ref.qualifier
 
 
+def function_key(owner: str, name: str) -> str:
+    """The key of function `name` of account `owner` ("": the engine's own account)."""
+    return f"{owner}:{name}" if owner else name
+
+
+def key_owner(key: str) -> str:
+    """The account a function key names ("": the engine's own)."""
+    return key.rpartition(":")[0]
+
+
+def keyed(ref: FunctionRef, engine_account: str) -> FunctionRef:
+    """`ref` (a name or an ARN a resource names) with its name turned into the function's
+    key: of the account its ARN carries, else of the engine's own account."""
+    owner = "" if ref.account in (None, engine_account) else ref.account
+    return FunctionRef(function_key(owner or "", ref.name), ref.qualifier, ref.account)
+
+
+def plain_name(key: str) -> str:
+    """The function name a key stands for, as callers see it."""
+    return key.rpartition(":")[2]
+
+
 def function_arn(region: str, account: str, name: str, qualifier: str | None = None) -> str:
+    """The ARN of function `name` (a plain name or a key: a key's account wins)."""
+    if ":" in name:  # a key of another account's function
+        account, _, name = name.rpartition(":")
     arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
     return arn if qualifier is None else f"{arn}:{qualifier}"

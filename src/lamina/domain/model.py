@@ -90,8 +90,13 @@ class FunctionConfig:
         return (self.name, self.version, self.deployment_id)
 
     @property
+    def plain_name(self) -> str:
+        """The name callers see (`name` is the function's key: domain.arns)."""
+        return self.name.rpartition(":")[2]
+
+    @property
     def log_group_name(self) -> str:
-        return self.log_group or f"/aws/lambda/{self.name}"
+        return self.log_group or f"/aws/lambda/{self.plain_name}"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -155,7 +155,7 @@ class EnvironmentPool:
             if limit is not None and live >= limit:
                 raise errors.TooManyRequests(
                     "ConcurrentInvocationLimitExceeded",
-                    f"Every execution environment of {name} (MaxExecutionEnvironments: "
+                    f"Every execution environment of {config.plain_name} (MaxExecutionEnvironments: "
                     f"{limit}) has its PerExecutionEnvironmentMaxConcurrency invocations in "
                     "flight.",
                 )

@@ -68,7 +68,7 @@ class PlatformLog:
                     "initializationType": initialization_type,
                     "phase": "init",
                     "runtimeVersion": self.config.runtime,
-                    "functionName": self.config.name,
+                    "functionName": self.config.plain_name,
                     "functionVersion": self.config.version,
                 },
             )

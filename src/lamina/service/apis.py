@@ -59,7 +59,8 @@ class ApiService:
 
     def target(self, route: apis.Route) -> arns.FunctionRef:
         try:
-            return arns.parse_function_name(route.target_arn, self.region, None, field="TargetArn")
+            ref = arns.parse_function_name(route.target_arn, self.region, None, field="TargetArn")
+            return arns.keyed(ref, self.account)
         except errors.LaminaError as exc:
             raise errors.InvalidParameterValue(
                 f"Route {route.key}: TargetArn {route.target_arn!r} is not a Lambda function "

@@ -35,9 +35,14 @@ class FunctionCatalog:
         self.account = account
         self._functions: dict[str, FunctionEntry] = {}
 
+    def key(self, account: str, name: str) -> str:
+        """The key of function `name` of `account` (domain.arns: names are unique per
+        account; the engine's own account's functions are keyed by their plain name)."""
+        return arns.function_key("" if account == self.account else account, name)
+
     def arn(self, name: str, qualifier: str | None = None) -> str:
-        """The function's ARN, in the account that owns it (the engine's when none does)."""
-        return arns.function_arn(self.region, self.owner(name) or self.account, name, qualifier)
+        """The ARN of the function a key names, in the account that owns it."""
+        return arns.function_arn(self.region, self.account, name, qualifier)
 
     def owner(self, name: str) -> str | None:
         """The account that owns the function; None when there is no such function."""

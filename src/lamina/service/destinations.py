@@ -240,7 +240,8 @@ class Destinations:
             account = destinations.source_account(delivery.body) or self.functions.account
             if not self.may_invoke(target, account):
                 raise errors.AccessDenied(f"{account} may not invoke {delivery.target}")
-            await self.accept(target.name, target.qualifier, delivery.body)
+            key = self.functions.key(target.account or account, target.name)
+            await self.accept(key, target.qualifier, delivery.body)
             return
         if self.sender is None:
             raise RuntimeError("no AWS client is configured for destinations")

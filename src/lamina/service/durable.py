@@ -328,11 +328,7 @@ class DurableService:
         options = update.get("ChainedInvokeOptions") or {}
         try:
             ref = arns.parse_function_name(str(options.get("FunctionName")), self.region, account)
-            if self.functions.owner(ref.name) not in (None, account):
-                raise errors.ResourceNotFound(
-                    f"Function not found: {arns.function_arn(self.region, account, ref.name)}"
-                )
-            config = self.functions.resolve(ref.name, ref.qualifier)
+            config = self.functions.resolve(self.functions.key(account, ref.name), ref.qualifier)
         except errors.LaminaError as exc:
             return {"Error": {"ErrorType": exc.error_type, "ErrorMessage": exc.message}}
         target: dict[str, Any] = {"Version": config.version}
@@ -541,7 +537,9 @@ class DurableService:
         if run.get("error"):
             await self._chained_done(arn, op_id, "FAILED", error=run["error"])
             return
-        ref = arns.parse_function_name(run["function"], self.region, self.account)
+        account = arn.split(":")[4]  # the execution's: its chained invokes stay in it
+        ref = arns.parse_function_name(run["function"], self.region, account)
+        ref = arns.FunctionRef(self.functions.key(account, ref.name), ref.qualifier)
         payload = (run.get("payload") or "null").encode()
         if run.get("child"):
             child_name = run["child"].rsplit("/", 2)[1]

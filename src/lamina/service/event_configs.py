@@ -143,12 +143,12 @@ class EventConfigService:
     def _check_lambda_destination(self, function: str, arn: str) -> None:
         try:
             target = arns.parse_function_name(arn, self.functions.region, None)
-            self.functions.resolve(target.name, target.qualifier)
-            if target.account not in (None, self.functions.owner(target.name)):
-                raise errors.ResourceNotFound(arn)
+            owner = target.account or self.functions.owner(function) or self.functions.account
+            key = self.functions.key(owner, target.name)
+            self.functions.resolve(key, target.qualifier)
         except errors.LaminaError:
             raise errors.InvalidParameterValue(f"The destination ARN {arn} is invalid.") from None
-        if target.name == function:
+        if key == function:
             raise errors.InvalidParameterValue(
                 "You can't specify the function as a destination for itself."
             )

@@ -185,7 +185,9 @@ class FunctionService(FunctionCatalog):
         if settings.role is None:
             raise errors.ValidationError.field(None, "role", "Member must not be null")
         if request.name in self._functions:
-            raise errors.ResourceConflict(f"Function already exist: {request.name}")
+            raise errors.ResourceConflict(
+                f"Function already exist: {arns.plain_name(request.name)}"
+            )
         values: dict[str, Any] = {
             "runtime": None,
             "handler": None,
@@ -210,7 +212,9 @@ class FunctionService(FunctionCatalog):
             )
         )
         if request.name in self._functions:  # created while the package was being unpacked
-            raise errors.ResourceConflict(f"Function already exist: {request.name}")
+            raise errors.ResourceConflict(
+                f"Function already exist: {arns.plain_name(request.name)}"
+            )
         active = settled(config).replace(revision_id=_revision())
         await self.store.create_function(active, request.tags, now)
         self._functions[request.name] = FunctionEntry(config, dict(request.tags))

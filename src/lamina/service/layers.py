@@ -1,9 +1,11 @@
 """Layers: PublishLayerVersion, GetLayerVersion(ByArn), ListLayerVersions, ListLayers,
 DeleteLayerVersion, and the layer versions a function's `Layers` name (spec §1.3).
 
-A layer belongs to the account that published its first version (its ARN carries it); names
-are unique across accounts. Another account reaches a version only by ARN, for
-GetLayerVersion(ByArn) and a function's `Layers`, where the version's policy
+A layer belongs to the account that publishes it (its ARN carries it); names are unique per
+account: a layer is kept under a key made as a function's is (`domain.arns.function_key`:
+the plain name for the engine's own account, `<account>:<name>` for another), which only
+its ARN and the wire's plain `LayerName` show. Another account reaches a version only by
+ARN, for GetLayerVersion(ByArn) and a function's `Layers`, where the version's policy
 (AddLayerVersionPermission) grants it `lambda:GetLayerVersion`.
 
 Versions are numbered 1, 2, … per layer name and never reused: a deleted version keeps its
@@ -19,7 +21,7 @@ import time
 import uuid
 from typing import Any
 
-from lamina.domain import errors, layers, policies
+from lamina.domain import arns, errors, layers, policies
 from lamina.domain.code import CodeSource
 from lamina.domain.layers import LayerPermission, LayerRef, LayerVersion
 from lamina.service.functions import FunctionService, timestamp
@@ -48,31 +50,27 @@ class LayerService:
         change)."""
         self._versions = {(v.name, v.version): v for v in await self.store.list_layer_versions()}
 
+    def key(self, account: str, name: str) -> str:
+        """The key of layer `name` of `account` (see the module docstring)."""
+        return self.functions.key(account, name)
+
     def name(self, value: str, who: policies.Principal, version: int | None = None) -> str:
-        """A LayerName path value (a name or a layer ARN) as a bare name, for a caller of
-        `who.account`: another account's layer is not found by name, and denied by ARN unless
-        `version` is given (GetLayerVersion) and its policy lets the caller get it."""
+        """A LayerName path value (a name or a layer ARN) as the layer's key, for a caller of
+        `who.account`: a plain name is the caller's own layer; another account's named by ARN
+        is denied unless `version` is given (GetLayerVersion) and its policy lets the caller
+        get it."""
         name, named = layers.parse_name(value, self.region)
         account = who.account or self.account
-        owner = self.owner(name)
         if named is None or named == account:
-            if owner not in (None, account):
-                raise errors.ResourceNotFound(layers.NOT_FOUND)
-            return name
-        if owner == named and version is not None and self.allows(name, version, who):
-            return name
+            return self.key(account, name)
+        key = self.key(named, name)
+        if version is not None and self.allows(key, version, who):
+            return key
         raise errors.AccessDenied(
             policies.denied(
                 who, GET, f"{layers.layer_arn(self.region, named, name)}:{version or 1}"
             )
         )
-
-    def owner(self, name: str) -> str | None:
-        """The account that owns a layer name; None when none has published it."""
-        for (found, _), layer in self._versions.items():
-            if found == name:
-                return layer.arn.split(":")[4]
-        return None
 
     def allows(self, name: str, version: int, who: policies.Principal) -> bool:
         """Whether a version's policy lets `who` get (and use) it."""
@@ -97,7 +95,7 @@ class LayerService:
         layer = LayerVersion(
             name,
             version,
-            layers.layer_arn(self.region, account or self.account, name),
+            layers.layer_arn(self.region, account or self.account, arns.plain_name(name)),
             code.sha256,
             code.size,
             code.key,
@@ -122,10 +120,9 @@ class LayerService:
         region, account, name, version = layers.parse_version_arn(arn)
         if region != self.region:
             raise errors.ResourceNotFound(layers.NOT_FOUND)
-        layer = self.get(name, version)
-        if account != (who.account or self.account) and not (
-            layer.arn.split(":")[4] == account and self.allows(name, version, who)
-        ):
+        key = self.key(account, name)
+        layer = self.get(key, version)
+        if account != (who.account or self.account) and not self.allows(key, version, who):
             raise errors.AccessDenied(policies.denied(who, GET, arn))
         return layer
 
@@ -180,7 +177,8 @@ class LayerService:
         """The version a policy operation names; AWS words its 404 its own way here."""
         layer = self._versions.get((name, version))
         if layer is None or layer.deleted:
-            arn = layers.layer_arn(self.region, self.account, name)
+            owner = arns.key_owner(name) or self.account
+            arn = layers.layer_arn(self.region, owner, arns.plain_name(name))
             raise errors.ResourceNotFound(f"Layer version {arn}:{version} does not exist.")
         return layer
 
@@ -228,16 +226,12 @@ class LayerService:
         found = []
         for arn in arns:
             region, owner, name, version = layers.parse_version_arn(arn, "layers")
-            layer = self._versions.get((name, version))
-            if (
-                region != self.region
-                or layer is None
-                or layer.deleted
-                or layer.arn.split(":")[4] != owner
-            ):
+            key = self.key(owner, name)
+            layer = self._versions.get((key, version))
+            if region != self.region or layer is None or layer.deleted:
                 raise errors.InvalidParameterValue(f"Layer version {arn} does not exist.")
             who = policies.Principal(account, f"arn:aws:iam::{account}:root")
-            if owner != account and not self.allows(name, version, who):
+            if owner != account and not self.allows(key, version, who):
                 raise errors.AccessDenied(policies.denied(who, GET, arn))
             found.append(layer.ref())
         return tuple(found)

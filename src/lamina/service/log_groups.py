@@ -2,7 +2,9 @@
 tools make for Lambda's log groups (DescribeLogGroups, DescribeLogStreams, GetLogEvents,
 FilterLogEvents), answered from the engine's own log files (runtime.logs).
 
-A function's log group is `/aws/lambda/NAME`; it exists once the function has written a log
+A function's log group is `/aws/lambda/NAME`, in the account of the function: each caller
+sees its own account's groups only (a function's log folder is named by its key,
+domain.arns). It exists once the function has written a log
 (as on AWS, where Lambda creates it at the first invocation) and stays after the function is
 deleted, until retention removes the files. Each execution environment is one stream, named as
 Lambda names them (`YYYY/MM/DD/[$LATEST]<hex>`). Each line is an event, its message ending with
@@ -20,7 +22,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lamina.domain import errors, log_patterns
+from lamina.domain import arns, errors, log_patterns
 
 PREFIX = "/aws/lambda/"
 NO_GROUP = "The specified log group does not exist."
@@ -63,28 +65,36 @@ class LogGroupService:
         self.account = account
         self.flush = flush
 
-    def group_arn(self, group: str) -> str:
-        return f"arn:aws:logs:{self.region}:{self.account}:log-group:{group}"
+    def group_arn(self, group: str, account: str | None = None) -> str:
+        return f"arn:aws:logs:{self.region}:{account or self.account}:log-group:{group}"
 
-    # operations ---------------------------------------------------------------------------
-    def describe_log_groups(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _owner(self, account: str | None) -> str:
+        """The key prefix of `account`'s functions ("": the engine's own, domain.arns)."""
+        return "" if account in (None, self.account) else account or ""
+
+    # operations (`account`: the caller's; None: the engine's own) -------------------------
+    def describe_log_groups(
+        self, request: dict[str, Any], account: str | None = None
+    ) -> dict[str, Any]:
         prefix = _text(request, "logGroupNamePrefix") or ""
         pattern = _text(request, "logGroupNamePattern")
         if prefix and pattern:
             raise errors.InvalidParameterValue(
                 "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters."
             )
+        owner = self._owner(account)
         groups: list[dict[str, Any]] = [
             {
-                "logGroupName": PREFIX + name,
+                "logGroupName": PREFIX + arns.plain_name(key),
                 "creationTime": created,
                 "metricFilterCount": 0,
-                "arn": self.group_arn(PREFIX + name) + ":*",
+                "arn": self.group_arn(PREFIX + arns.plain_name(key), account) + ":*",
                 "storedBytes": stored,
                 "logGroupClass": "STANDARD",
-                "logGroupArn": self.group_arn(PREFIX + name),
+                "logGroupArn": self.group_arn(PREFIX + arns.plain_name(key), account),
             }
-            for name, created, stored in self.reader.functions()
+            for key, created, stored in self.reader.functions()
+            if arns.key_owner(key) == owner
         ]
         groups = [
             g
@@ -94,8 +104,10 @@ class LogGroupService:
         ]
         return _page(groups, "logGroups", request, 50)
 
-    def describe_log_streams(self, request: dict[str, Any]) -> dict[str, Any]:
-        function = self._function(request)
+    def describe_log_streams(
+        self, request: dict[str, Any], account: str | None = None
+    ) -> dict[str, Any]:
+        function = self._function(request, account)
         prefix = _text(request, "logStreamNamePrefix") or ""
         order = _text(request, "orderBy") or "LogStreamName"
         if order not in ("LogStreamName", "LastEventTime"):
@@ -109,7 +121,7 @@ class LogGroupService:
                 "Cannot order by LastEventTime with a logStreamNamePrefix."
             )
         self.flush(function)
-        group = PREFIX + function
+        group = PREFIX + arns.plain_name(function)
         streams = [
             {
                 "logStreamName": name,
@@ -117,7 +129,7 @@ class LogGroupService:
                 "firstEventTimestamp": first,
                 "lastEventTimestamp": last,
                 "lastIngestionTime": last,
-                "arn": f"{self.group_arn(group)}:log-stream:{name}",
+                "arn": f"{self.group_arn(group, account)}:log-stream:{name}",
                 "storedBytes": 0,
             }
             for name, first, last, created in self.reader.streams(function)
@@ -129,8 +141,8 @@ class LogGroupService:
         )
         return _page(streams, "logStreams", request, 50)
 
-    def get_log_events(self, request: dict[str, Any]) -> dict[str, Any]:
-        function = self._function(request)
+    def get_log_events(self, request: dict[str, Any], account: str | None = None) -> dict[str, Any]:
+        function = self._function(request, account)
         stream = _text(request, "logStreamName")
         if not stream:
             raise errors.ValidationError.field("null", "logStreamName", "Member must not be null")
@@ -174,8 +186,10 @@ class LogGroupService:
             "nextBackwardToken": f"b/{first:056d}",
         }
 
-    def filter_log_events(self, request: dict[str, Any]) -> dict[str, Any]:
-        function = self._function(request)
+    def filter_log_events(
+        self, request: dict[str, Any], account: str | None = None
+    ) -> dict[str, Any]:
+        function = self._function(request, account)
         names = request.get("logStreamNames")
         prefix = _text(request, "logStreamNamePrefix")
         if names is not None and prefix is not None:
@@ -231,9 +245,9 @@ class LogGroupService:
         return body
 
     # helpers ------------------------------------------------------------------------------
-    def _function(self, request: dict[str, Any]) -> str:
-        """The function whose log group a request names (`logGroupName`, or
-        `logGroupIdentifier`: a name or an ARN); AWS's 400 / not-found otherwise."""
+    def _function(self, request: dict[str, Any], account: str | None) -> str:
+        """The key of `account`'s function whose log group a request names (`logGroupName`,
+        or `logGroupIdentifier`: a name or an ARN); AWS's 400 / not-found otherwise."""
         group = _text(request, "logGroupName")
         identifier = _text(request, "logGroupIdentifier")
         if group and identifier:
@@ -246,11 +260,16 @@ class LogGroupService:
                 "Should provide either name or ARN of the log group."
             )
         if group.startswith("arn:"):
+            if group.split(":")[4:5] != [account or self.account]:
+                raise errors.ResourceNotFound(NO_GROUP)  # another account's group
             group = group.partition(":log-group:")[2].removesuffix(":*")
         name = group[len(PREFIX) :] if group.startswith(PREFIX) else ""
-        if not name or "/" in name or not self.reader.has(name):
+        if not name or "/" in name or ":" in name:
             raise errors.ResourceNotFound(NO_GROUP)
-        return name
+        key = arns.function_key(self._owner(account), name)
+        if not self.reader.has(key):
+            raise errors.ResourceNotFound(NO_GROUP)
+        return key
 
 
 def message_filter(pattern: str) -> log_patterns.Matcher:

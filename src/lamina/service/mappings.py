@@ -105,7 +105,7 @@ class MappingService:
     def arn(self, mapping_id: str) -> str:
         """The mapping's ARN, in the account of its function."""
         mapping = self._mappings.get(mapping_id)
-        owner = None if mapping is None else self.functions.owner(mapping.function)
+        owner = "" if mapping is None else arns.key_owner(mapping.function)
         account = owner or self.functions.account
         return f"arn:aws:lambda:{self.functions.region}:{account}:event-source-mapping:{mapping_id}"
 
@@ -116,9 +116,8 @@ class MappingService:
         return mapping
 
     def list(self, event_source_arn: str | None, function: str | None) -> list[EventSourceMapping]:
-        wanted = None
-        if function:
-            wanted = arns.parse_function_name(function, self.functions.region, None).name
+        """The mappings of a source ARN and of a function (its key), when given."""
+        wanted = function or None
         return [
             m
             for m in sorted(self._mappings.values(), key=lambda m: m.last_modified)
@@ -128,12 +127,12 @@ class MappingService:
 
     async def create(
         self,
-        function: str,
+        ref: arns.FunctionRef,
         event_source_arn: str | None,
         settings: MappingSettings,
         tags: dict[str, str] | None = None,
     ) -> EventSourceMapping:
-        ref = arns.parse_function_name(function, self.functions.region, None)
+        """A new mapping to function `ref` (named by its key: domain.arns)."""
         mapping = new_mapping(
             ref.name, ref.qualifier, event_source_arn, settings, time.time()
         ).replace(tags=dict(tags or {}))
@@ -151,12 +150,12 @@ class MappingService:
         return mapping
 
     async def update(
-        self, mapping_id: str, settings: MappingSettings, function: str | None
+        self, mapping_id: str, settings: MappingSettings, function: arns.FunctionRef | None
     ) -> EventSourceMapping:
         mapping = self.get(mapping_id)
         name = qualifier = None
         if function is not None:
-            ref = arns.parse_function_name(function, self.functions.region, None)
+            ref = function
             self.functions.resolve(ref.name, ref.qualifier)
             name, qualifier = ref.name, ref.qualifier
         changed = updated_mapping(mapping, settings, name, qualifier, time.time())

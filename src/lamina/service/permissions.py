@@ -64,13 +64,12 @@ class PermissionService:
         """Whether a function of `account` may invoke `target` (a destination): one of its
         own account, or one whose policy allows the account's root principal (the engine
         acts with the function's account identity)."""
-        owner = self.functions.owner(target.name)
-        if owner is None:
-            return target.account in (None, account)  # the call itself answers 404
-        if target.account not in (None, owner):
-            return False
-        return owner == account or self.allows(
-            target.name,
+        owner = target.account or account
+        key = self.functions.key(owner, target.name)
+        if owner == account or self.functions.find(key) is None:
+            return owner == account  # the call itself answers 404 for a missing function
+        return self.allows(
+            key,
             target.qualifier,
             "lambda:InvokeFunction",
             policies.Principal(account, f"arn:aws:iam::{account}:root"),

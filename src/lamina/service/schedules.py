@@ -120,8 +120,9 @@ class ScheduleService:
 
     def _target(self, schedule: Schedule) -> arns.FunctionRef:
         try:
-            return arns.parse_function_name(
-                schedule.target_arn, self.region, None, field="TargetArn"
+            return arns.keyed(
+                arns.parse_function_name(schedule.target_arn, self.region, None, field="TargetArn"),
+                self.account,
             )
         except errors.LaminaError as exc:
             raise errors.InvalidParameterValue(

@@ -93,7 +93,7 @@ class Run:
     async def status(self, status: str, reason: str | None = None) -> None:
         self.stack.status = status
         self.stack.reason = reason
-        await self.event(self.stack.name, STACK_TYPE, status, self.stack.stack_id, reason)
+        await self.event(self.ctx.stack, STACK_TYPE, status, self.stack.stack_id, reason)
 
     def provider(self, kind: str) -> Provider:
         return REGISTRY[kind](self.ctx)

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Awaitable
 from typing import Any
 
-from lamina.domain import errors
+from lamina.domain import arns, errors
 from lamina.domain.cfn import parameters
 from lamina.domain.stacks import Stack, StackEvent, stack_account, stack_arn
 from lamina.service import stack_plan
@@ -86,7 +86,7 @@ class StackService:
     async def get(self, name: str) -> Stack:
         stack = await self.find(name)
         if stack is None:
-            raise errors.TemplateError(f"Stack with id {name} does not exist")
+            raise errors.TemplateError(f"Stack with id {arns.plain_name(name)} does not exist")
         return stack
 
     async def events(self, name: str, after: int) -> tuple[Stack, builtins.list[StackEvent]]:
@@ -110,8 +110,9 @@ class StackService:
         skip_unsupported: bool = False,
         account: str | None = None,
     ) -> tuple[Stack, bool]:
-        """Check and start a deploy; (the stack, whether anything is to change)."""
-        _check_name(name)
+        """Check and start a deploy of stack `name` (its key, domain.arns; the account is
+        the caller's); (the stack, whether anything is to change)."""
+        check_name(arns.plain_name(name))
         async with self._preparing:
             existing = await self.find(name)
             if existing is not None and existing.in_progress:
@@ -198,7 +199,7 @@ class StackService:
         async with self._preparing:
             stack = await self.get(name)
             if stack.status in GONE:
-                raise errors.TemplateError(f"Stack with id {name} does not exist")
+                raise errors.TemplateError(f"Stack with id {arns.plain_name(name)} does not exist")
             if stack.in_progress:
                 raise errors.TemplateError(
                     f"Stack:{stack.stack_id} is in {stack.status} state and can not be deleted now."
@@ -292,28 +293,31 @@ class StackService:
         lambda_api = (
             self.lambda_api if account == self.account else self.lambda_api.as_account(account)
         )
+
+        async def system_tags(function: str, tags: dict[str, str] | None) -> None:
+            """Tags the account's function about to be created carries (None: the create
+            failed)."""
+            self.functions.expect_system_tags(self.functions.key(account, function), tags)
+
         return DeployContext(
-            name,
+            arns.plain_name(name),
             stack_id,
             self.region,
             account,
             lambda_api,
             self.aws,
             self.store.get_package,
-            self._system_tags,
+            system_tags,
             lambda text: None,
             self.iam_endpoint,
             self.services,
         )
 
-    async def _system_tags(self, function: str, tags: dict[str, str] | None) -> None:
-        """Tags the function about to be created carries (None: the create failed)."""
-        self.functions.expect_system_tags(function, tags)
-
     async def _exports(self, name: str) -> dict[str, str]:
+        """The exports of the account's other stacks (exports are per account)."""
         exports: dict[str, str] = {}
         for stack in await self.list():
-            if stack.name != name:
+            if stack.name != name and arns.key_owner(stack.name) == arns.key_owner(name):
                 exports.update(stack.exports())
         return exports
 
@@ -352,7 +356,8 @@ def _unchanged(stack: Stack, plan: stack_plan.Plan) -> bool:
     )
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
+    """A stack name as CloudFormation accepts it; its 400 otherwise."""
     if not NAME_RE.fullmatch(name):
         raise errors.TemplateError(
             f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy "

@@ -81,7 +81,7 @@ class SqlStore(EventsQueries, DurableSql):
                 ("put_version", rows.version_row(config)),
             )
         except self.integrity_errors:
-            raise errors.ResourceConflict(f"Function already exist: {config.name}") from None
+            raise errors.ResourceConflict(f"Function already exist: {config.plain_name}") from None
 
     async def put_version(self, config: FunctionConfig) -> None:
         await self._change(("put_version", rows.version_row(config)))

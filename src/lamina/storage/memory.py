@@ -84,7 +84,7 @@ class MemoryStore(EventsMemory, DurableMemory):
         self, config: FunctionConfig, tags: dict[str, str], created_at: float
     ) -> None:
         if config.name in self.functions:
-            raise errors.ResourceConflict(f"Function already exist: {config.name}")
+            raise errors.ResourceConflict(f"Function already exist: {config.plain_name}")
         self.functions[config.name] = dict(tags)
         self.versions[(config.name, config.version)] = config
 
