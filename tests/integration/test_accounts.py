@@ -352,8 +352,8 @@ def test_lamina_views_show_a_signed_caller_its_own_account(tmp_path: Path) -> No
             text = await series(other)
             assert 'function="theirs"' in text and 'function="mine"' not in text
             assert "# TYPE lamina_invocations_total counter" in text
-            text = await series(operator)
-            assert 'function="theirs"' in text and 'function="mine"' in text
+            text = await series(operator)  # another account's series: labelled with its key
+            assert f'function="{OTHER}:theirs"' in text and 'function="mine"' in text
 
     asyncio.run(scenario())
 

@@ -52,9 +52,13 @@ def function_name(ctx: ApiContext, request: Request, name: str) -> str:
     """A function a view names: for a limited viewer, its own (another account's is not
     found, as in the Lambda API); for the whole-engine viewer, any."""
     if viewer(request) is None:
-        ref = arns.parse_function_name(name, ctx.region, None)
-        return name if ref.account is None else ctx.key(ref.account, ref.name)
-    return ctx.function_ref(request, name).name
+        if name.startswith("arn:"):  # the operator may name another account's function
+            ref = arns.parse_function_name(name, ctx.region, None)
+            return ctx.key(ref.account or ctx.account, ref.name)
+        return ctx.own_key(request, name)
+    key = ctx.own_key(request, name)
+    ctx.functions.entry(key)  # the caller has none of that name: not found, as in the Lambda API
+    return key
 
 
 def chunked(request: Request) -> bool:

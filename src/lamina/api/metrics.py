@@ -27,7 +27,7 @@ async def metrics(ctx: ApiContext, request: Request, request_id: str) -> Respons
         ],
     )
     account = auth.viewer(request)  # a signed caller sees its own account's functions
-    only = None if account is None else {c.name for c in ctx.functions.list(account)}
+    only = None if account is None else {c.name: c.plain_name for c in ctx.functions.list(account)}
     return Response(
         200,
         [("Content-Type", CONTENT_TYPE), ("x-amzn-RequestId", request_id)],

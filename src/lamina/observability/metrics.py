@@ -240,9 +240,10 @@ class Metrics:
         return count
 
     # exposition --------------------------------------------------------------------------
-    def render(self, snapshot: Snapshot, only: set[str] | None = None) -> bytes:
+    def render(self, snapshot: Snapshot, only: dict[str, str] | None = None) -> bytes:
         """The Prometheus text exposition: counters as they stand, gauges from `snapshot`;
-        with `only`, the series of those functions alone (one account's view)."""
+        with `only` (function key: the name its label shows), the series of those functions
+        alone (one account's view, labelled with its plain names)."""
         self._gauges.snapshot = snapshot
         self._gauges.only = only
         try:
@@ -258,7 +259,7 @@ class _Gauges:
     def __init__(self, families: list[_Counter | _Histogram]) -> None:
         self.families = families
         self.snapshot = Snapshot()
-        self.only: set[str] | None = None  # every series names its function: keep these
+        self.only: dict[str, str] | None = None  # every series names its function: keep these
 
     def describe(self) -> list[Metric]:
         return []
@@ -267,8 +268,13 @@ class _Gauges:
         if self.only is None:
             yield from self._collect()
             return
+        only = self.only
         for metric in self._collect():
-            metric.samples = [s for s in metric.samples if s.labels.get("function") in self.only]
+            metric.samples = [
+                s._replace(labels={**s.labels, "function": only[s.labels["function"]]})
+                for s in metric.samples
+                if s.labels.get("function") in only
+            ]
             yield metric
 
     def _collect(self) -> Iterator[Metric]:
