@@ -37,7 +37,11 @@ class Heartbeat:
             self._timer.cancel()
 
 
-def _command(ctx: ApiContext, request: Request, name: str, kind: str) -> InvokeCommand:
+def _command(
+    ctx: ApiContext, request: Request, name: str, kind: str, request_id: str | None = None
+) -> InvokeCommand:
+    """The call to run; `request_id`, when given, becomes the invocation's request id (AWS
+    answers a synchronous Invoke with the invocation's id as its x-amzn-RequestId)."""
     headers = request.headers
     ref = ctx.qualified_ref(request, name, INVOKE)
     return InvokeCommand(
@@ -51,6 +55,7 @@ def _command(ctx: ApiContext, request: Request, name: str, kind: str) -> InvokeC
         tenant_id=headers.get("x-amz-tenant-id"),
         sdk_invocation_id=headers.get("amz-sdk-invocation-id"),
         sdk_request=headers.get("amz-sdk-request"),
+        request_id=request_id,
     )
 
 
@@ -70,7 +75,7 @@ async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) 
             request.headers.get("x-amz-tenant-id"),
         )
         return wire.empty_response(202, event_id)
-    command = _command(ctx, request, name, kind)
+    command = _command(ctx, request, name, kind, request_id)
     heartbeat = Heartbeat(request, ctx.heartbeat_interval)
     try:
         result = await ctx.invoke.invoke(command)
