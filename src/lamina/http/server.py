@@ -465,10 +465,8 @@ class HttpProtocol(asyncio.Protocol):
         queue = self._queue
         queue.append((request, self._parser.should_keep_alive()))
         if len(queue) == 1:
-            waiter = self._waiter
-            if waiter is not None:
-                self._waiter = None
-                waiter.set_result(None)  # the responder waits for this request
+            if self._waiter is not None:
+                self._wake_responder()  # the responder waits for this request
             elif not self._responding:
                 self._responding = True
                 asyncio.get_running_loop().create_task(self._responder())
