@@ -465,8 +465,11 @@ class HttpProtocol(asyncio.Protocol):
         queue = self._queue
         queue.append((request, self._parser.should_keep_alive()))
         if len(queue) == 1:
-            if self._waiter is not None:
-                self._wake_responder()  # the responder waits for this request
+            waiter = self._waiter
+            if waiter is not None:  # the responder waits for this request
+                self._waiter = None
+                if not waiter.done():  # (a cancelled one: the loop is ending)
+                    waiter.set_result(None)
             elif not self._responding:
                 self._responding = True
                 asyncio.get_running_loop().create_task(self._responder())
