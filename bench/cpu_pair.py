@@ -23,7 +23,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -44,12 +43,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--duration", type=float, default=2.0, help="seconds of the c16 window")
     parser.add_argument("-n", type=int, default=200, help="sequential calls (p50, p99) per window")
-    parser.add_argument(
-        "--scratch",
-        default=os.environ.get(
-            "LAMINA_BENCH_SCRATCH", str(Path(tempfile.gettempdir()) / "lamina-bench")
-        ),
-    )
+    measure.scratch_arg(parser)
     args = parser.parse_args()
     scratch = Path(args.scratch)
     scratch.mkdir(parents=True, exist_ok=True)
