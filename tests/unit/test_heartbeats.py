@@ -61,3 +61,17 @@ def test_zero_interval_means_no_heartbeats() -> None:
         return request
 
     assert asyncio.run(main()).beats == []
+
+
+def test_a_finished_loop_leaves_no_heartbeat_state_behind() -> None:
+    import gc
+    import weakref
+
+    async def main() -> weakref.ref[asyncio.AbstractEventLoop]:
+        heartbeat = Heartbeat(FakeRequest(), 30)  # type: ignore[arg-type]
+        heartbeat.stop()
+        return weakref.ref(asyncio.get_running_loop())
+
+    loop = asyncio.run(main())
+    gc.collect()
+    assert loop() is None  # the per-loop heartbeat queue does not keep its loop alive

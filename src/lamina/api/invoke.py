@@ -51,12 +51,11 @@ class _Beats:
         weakref.WeakKeyDictionary()
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
-        self.loop = loop
+    def __init__(self, interval: float) -> None:  # (no reference to its loop: a weak key)
         self.interval = interval
         self.slack = interval / 8
         self.queue: deque[Heartbeat] = deque()
-        self.timer: asyncio.TimerHandle | None = None
+        self.armed = False  # a timer is set (its handle is not kept: it refers to the loop)
 
     @classmethod
     def of(cls, interval: float) -> _Beats:
@@ -64,17 +63,20 @@ class _Beats:
         beats = cls._each.setdefault(loop, {})
         found = beats.get(interval)
         if found is None:
-            found = beats[interval] = cls(loop, interval)
+            found = beats[interval] = cls(interval)
         return found
 
     def add(self, heartbeat: Heartbeat) -> None:
-        heartbeat.due = self.loop.time() + self.interval
+        loop = asyncio.get_running_loop()
+        heartbeat.due = loop.time() + self.interval
         self.queue.append(heartbeat)
-        if self.timer is None:
-            self.timer = self.loop.call_at(heartbeat.due, self._tick)
+        if not self.armed:
+            self.armed = True
+            loop.call_at(heartbeat.due, self._tick)
 
     def _tick(self) -> None:
-        now = self.loop.time()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         queue = self.queue
         while queue and (queue[0].stopped or queue[0].due <= now):
             heartbeat = queue.popleft()
@@ -84,9 +86,9 @@ class _Beats:
                 queue.append(heartbeat)
         while queue and queue[0].stopped:
             queue.popleft()
-        self.timer = (
-            self.loop.call_at(max(queue[0].due, now + self.slack), self._tick) if queue else None
-        )
+        self.armed = bool(queue)
+        if queue:
+            loop.call_at(max(queue[0].due, now + self.slack), self._tick)
 
 
 def _command(
