@@ -422,7 +422,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._streams_body is not _never and self._streams_body(method, path, self._headers):
             self._max_body = 1 << 62  # the reader of a stream enforces its own limit
             self._stream = BodyStream()
-            self._dispatch(self._request(method, b""))
+            self._dispatch(method, b"")
 
     def on_body(self, body: bytes) -> None:
         if self._discarding:
@@ -446,10 +446,11 @@ class HttpProtocol(asyncio.Protocol):
             self._stream.finish()
             return
         body = self._body
-        self._dispatch(self._request(self._method, body[0] if len(body) == 1 else b"".join(body)))
+        self._dispatch(self._method, body[0] if len(body) == 1 else b"".join(body))
 
-    def _request(self, method: str, body: bytes) -> Request:
-        return Request(
+    def _dispatch(self, method: str, body: bytes) -> None:
+        """Queue the request for the responder (and wake it if it waits)."""
+        request = Request(
             method,
             self._raw_path,
             self._query,
@@ -460,8 +461,6 @@ class HttpProtocol(asyncio.Protocol):
             self._stream,
             self._path,
         )
-
-    def _dispatch(self, request: Request) -> None:
         queue = self._queue
         queue.append((request, self._parser.should_keep_alive()))
         if len(queue) == 1:
