@@ -18,11 +18,9 @@ measurement and a markdown summary; writes nothing in the repository.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -47,12 +45,7 @@ def main() -> None:
         default=[],
         help="an extra `lamina serve` argument (repeatable)",
     )
-    parser.add_argument(
-        "--scratch",
-        default=os.environ.get(
-            "LAMINA_BENCH_SCRATCH", str(Path(tempfile.gettempdir()) / "lamina-bench")
-        ),
-    )
+    measure.scratch_arg(parser)
     args = parser.parse_args()
     scratch = Path(args.scratch)
     scratch.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,16 @@ from . import proctree
 from .lambda_api import NOOP
 
 TOOLS = Path(__file__).resolve().parent.parent / "tools"
+
+
+def scratch_arg(parser: argparse.ArgumentParser) -> None:
+    """`--scratch DIR`: $LAMINA_BENCH_SCRATCH, else <tmp>/lamina-bench."""
+    parser.add_argument(
+        "--scratch",
+        default=os.environ.get(
+            "LAMINA_BENCH_SCRATCH", str(Path(tempfile.gettempdir()) / "lamina-bench")
+        ),
+    )
 
 
 @dataclass(frozen=True)

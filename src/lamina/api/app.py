@@ -1,7 +1,9 @@
 """The Lambda API: a route table and the one table that turns errors into responses.
 
 Each route maps a method and a path pattern to a handler `(ctx, request, request_id, **path)`.
-Invoke, the hot path, is matched first without a regular expression. Every `LaminaError`
+Invoke, the hot path, is matched first, before the function URL, HTTP API and CloudWatch Logs
+checks and the route table, without a regular expression; its API request id is also the
+invocation's request id, as on AWS (one id per call). Every `LaminaError`
 becomes an AWS-shaped error here and nowhere else; anything unexpected becomes a 500
 `ServiceException` and is logged, so no request ever sees a traceback or hangs.
 """
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from collections.abc import Awaitable, Callable
 
 from lamina.api import (
@@ -42,7 +43,7 @@ from lamina.api import (
     wire,
 )
 from lamina.api.context import ApiContext
-from lamina.domain import errors, limits
+from lamina.domain import errors, ids, limits
 from lamina.http.server import Request, Response
 
 log = logging.getLogger("lamina.api")
@@ -298,61 +299,86 @@ def _route(method: str, path: str) -> tuple[RouteHandler, dict[str, str]]:
     raise errors.UnknownOperation(f"Unknown operation: {method} {path}")
 
 
-def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:  # noqa: C901 (to split: issue 16)
+def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
     """The request handler of the Lambda API listener."""
 
-    async def handle(request: Request) -> Response:  # noqa: C901 (to split: issue 16)
-        request_id = str(uuid.uuid4())
-        if cloudwatch_logs.is_logs(request):  # CloudWatch Logs' protocol and error shape
-            try:
-                if ctx.gate is not None:
-                    ctx.gate.check(request, "logs")
-                return await cloudwatch_logs.handle(ctx, request, request_id)
-            except errors.LaminaError as error:
-                return cloudwatch_logs.error_response(error, request_id)
-            except Exception:
-                log.exception("unexpected error in CloudWatch Logs call")
-                return cloudwatch_logs.error_response(
-                    errors.ServiceError(
-                        "Lamina hit an internal error; the engine log has the details."
-                    ),
-                    request_id,
-                )
+    async def handle(request: Request) -> Response:
+        request_id = ids.request_id()  # the call's one id: an Invoke's invocation takes it
+        name = _invoke_target(request)
         try:
-            url = urls.target(request)
-            if url is not None:  # a function URL, not the Lambda API
-                return await urls.serve(ctx, request, request_id, *url)
-            api = apis.target(request)
-            if api is not None:  # an HTTP API (API Gateway), not the Lambda API
-                return await apis.serve(ctx, request, request_id, *api)
-            if ctx.gate is not None:  # --auth sigv4: who is calling (api/auth.py)
-                ctx.gate.check(request)
-                login: Response | None = ctx.gate.console_login(request)
-                if login is not None:
-                    return login
-            elif auth.chunked(request):  # an aws-chunked body (api/auth.py)
-                auth.decode_chunked(request)
-            handler, params = _route(request.method, request.path)
-            if request.body and handler not in _RAW_BODIES:
-                shapes.check(request.method, request.path, request.body)
-            if request.method == "GET" or handler in _NOT_CHANGES:
-                return await handler(ctx, request, request_id, **params)
-            # One control-plane change at a time, never while the engine reloads what
-            # another engine changed (a reload must not replace entries mid-change).
-            async with ctx.functions.changes:
-                return await handler(ctx, request, request_id, **params)
+            if name is not None:  # the hot path, before anything else
+                if ctx.gate is not None:  # --auth sigv4: who is calling (api/auth.py)
+                    ctx.gate.check(request)
+                elif auth.chunked(request):  # an aws-chunked body (api/auth.py)
+                    auth.decode_chunked(request)
+                return await invoke.invoke(ctx, request, request_id, name)
+            if cloudwatch_logs.is_logs(request):  # its own protocol and error shape
+                return await _logs(ctx, request, request_id)
+            return await _dispatch(ctx, request, request_id)
         except errors.LaminaError as error:
             return wire.error_response(error, request_id)
         except Exception:
             log.exception("unexpected error in %s %s", request.method, request.path)
-            return wire.error_response(
-                errors.ServiceError(
-                    "Lamina hit an internal error; the engine log has the details."
-                ),
-                request_id,
-            )
+            return wire.error_response(_internal_error(), request_id)
 
     return handle
+
+
+def _invoke_target(request: Request) -> str | None:
+    """The function name of a plain `POST /2015-03-31/functions/{name}/invocations`, the
+    hot path; None for anything else, including a request that names a function URL or an
+    HTTP API by its Host (those hosts end in `.localhost`)."""
+    path = request.path
+    if request.method != "POST" or not _is_invoke(path):
+        return None
+    if ".localhost" in request.headers.get("host", "").lower():
+        return None  # maybe a function URL or an HTTP API: the general dispatch decides
+    name = path[len(_INVOKE_PREFIX) : -len(_INVOKE_SUFFIX)]
+    return name if name and "/" not in name else None
+
+
+def _internal_error() -> errors.ServiceError:
+    return errors.ServiceError("Lamina hit an internal error; the engine log has the details.")
+
+
+async def _logs(ctx: ApiContext, request: Request, request_id: str) -> Response:
+    """A CloudWatch Logs call: its own protocol and its own error shape."""
+    try:
+        if ctx.gate is not None:
+            ctx.gate.check(request, "logs")
+        return await cloudwatch_logs.handle(ctx, request, request_id)
+    except errors.LaminaError as error:
+        return cloudwatch_logs.error_response(error, request_id)
+    except Exception:
+        log.exception("unexpected error in CloudWatch Logs call")
+        return cloudwatch_logs.error_response(_internal_error(), request_id)
+
+
+async def _dispatch(ctx: ApiContext, request: Request, request_id: str) -> Response:
+    """Every request but Invoke's hot path and CloudWatch Logs: a function URL, an HTTP
+    API, or a Lambda API operation from the route table."""
+    url = urls.target(request)
+    if url is not None:  # a function URL, not the Lambda API
+        return await urls.serve(ctx, request, request_id, *url)
+    api = apis.target(request)
+    if api is not None:  # an HTTP API (API Gateway), not the Lambda API
+        return await apis.serve(ctx, request, request_id, *api)
+    if ctx.gate is not None:  # --auth sigv4: who is calling (api/auth.py)
+        ctx.gate.check(request)
+        login: Response | None = ctx.gate.console_login(request)
+        if login is not None:
+            return login
+    elif auth.chunked(request):  # an aws-chunked body (api/auth.py)
+        auth.decode_chunked(request)
+    handler, params = _route(request.method, request.path)
+    if request.body and handler not in _RAW_BODIES:
+        shapes.check(request.method, request.path, request.body)
+    if request.method == "GET" or handler in _NOT_CHANGES:
+        return await handler(ctx, request, request_id, **params)
+    # One control-plane change at a time, never while the engine reloads what
+    # another engine changed (a reload must not replace entries mid-change).
+    async with ctx.functions.changes:
+        return await handler(ctx, request, request_id, **params)
 
 
 def _is_invoke(path: str) -> bool:
@@ -379,4 +405,4 @@ def too_large(path: str, size: int) -> Response:
             f"Request must be smaller than {limits.CREATE_REQUEST} "
             "bytes for the CreateFunction operation"
         )
-    return wire.error_response(error, str(uuid.uuid4()))
+    return wire.error_response(error, ids.request_id())

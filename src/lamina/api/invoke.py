@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import weakref
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,25 +21,81 @@ INVOKE = "lambda:InvokeFunction"  # the action Invoke, InvokeAsync and streaming
 class Heartbeat:
     """Interim `100 Continue` responses every `interval` seconds while a call runs (spec §6.4):
     botocore and the AWS SDKs for JavaScript skip them and restart their read timers, so a
-    long call is not given up and retried by the client."""
+    long call is not given up and retried by the client.
+
+    All the calls of a loop with the same interval share one timer (`_Beats`): starting and
+    stopping a call's heartbeat is an append and a flag, not a timer of its own each."""
+
+    __slots__ = ("due", "request", "stopped")
 
     def __init__(self, request: Request, interval: float) -> None:
-        self.request = request
-        self.interval = interval
-        self._timer = (
-            asyncio.get_running_loop().call_later(interval, self._beat) if interval > 0 else None
-        )
-
-    def _beat(self) -> None:
-        if self.request.send_interim(100):
-            self._timer = asyncio.get_running_loop().call_later(self.interval, self._beat)
+        self.request: Request | None = request
+        self.stopped = interval <= 0
+        self.due = 0.0
+        if not self.stopped:
+            _Beats.of(interval).add(self)
 
     def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self.stopped = True
+        self.request = None  # its entry may wait up to an interval: not with the payload
 
 
-def _command(ctx: ApiContext, request: Request, name: str, kind: str) -> InvokeCommand:
+class _Beats:
+    """The running calls' heartbeats of one loop and interval, in the order they are due
+    (each is due `interval` after it started or last beat, so appending keeps the order).
+    One timer, at the first one due; stopped heartbeats are dropped when they come up. The
+    timer waits at least `interval / 8`, so a beat may come up to that much late: the SDKs'
+    read timeouts (60 s in botocore) leave room for it."""
+
+    _each: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _Beats]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, interval: float) -> None:  # (no reference to its loop: a weak key)
+        self.interval = interval
+        self.slack = interval / 8
+        self.queue: deque[Heartbeat] = deque()
+        self.armed = False  # a timer is set (its handle is not kept: it refers to the loop)
+
+    @classmethod
+    def of(cls, interval: float) -> _Beats:
+        loop = asyncio.get_running_loop()
+        beats = cls._each.setdefault(loop, {})
+        found = beats.get(interval)
+        if found is None:
+            found = beats[interval] = cls(interval)
+        return found
+
+    def add(self, heartbeat: Heartbeat) -> None:
+        loop = asyncio.get_running_loop()
+        heartbeat.due = loop.time() + self.interval
+        self.queue.append(heartbeat)
+        if not self.armed:
+            self.armed = True
+            loop.call_at(heartbeat.due, self._tick)
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        queue = self.queue
+        while queue and (queue[0].stopped or queue[0].due <= now):
+            heartbeat = queue.popleft()
+            request = heartbeat.request
+            if request is not None and request.send_interim(100):
+                heartbeat.due = now + self.interval
+                queue.append(heartbeat)
+        while queue and queue[0].stopped:
+            queue.popleft()
+        self.armed = bool(queue)
+        if queue:
+            loop.call_at(max(queue[0].due, now + self.slack), self._tick)
+
+
+def _command(
+    ctx: ApiContext, request: Request, name: str, kind: str, request_id: str | None = None
+) -> InvokeCommand:
+    """The call to run; `request_id`, when given, becomes the invocation's request id (AWS
+    answers a synchronous Invoke with the invocation's id as its x-amzn-RequestId)."""
     headers = request.headers
     ref = ctx.qualified_ref(request, name, INVOKE)
     return InvokeCommand(
@@ -51,6 +109,7 @@ def _command(ctx: ApiContext, request: Request, name: str, kind: str) -> InvokeC
         tenant_id=headers.get("x-amz-tenant-id"),
         sdk_invocation_id=headers.get("amz-sdk-invocation-id"),
         sdk_request=headers.get("amz-sdk-request"),
+        request_id=request_id,
     )
 
 
@@ -72,7 +131,7 @@ async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) 
             request.headers.get("x-amz-tenant-id"),
         )
         return wire.empty_response(202, event_id)
-    command = _command(ctx, request, name, kind)
+    command = _command(ctx, request, name, kind, request_id)
     heartbeat = Heartbeat(request, ctx.heartbeat_interval)
     try:
         result = await ctx.invoke.invoke(command)

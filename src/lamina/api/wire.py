@@ -446,7 +446,15 @@ def payload(body: bytes, invocation: str) -> bytes:
     if not body:
         return b"{}"
     try:
-        json.loads(body)
+        # UTF-8 without a BOM, as nearly every payload is, skips json's encoding detection;
+        # anything else goes to it as bytes (it takes the BOMs, UTF-16 and UTF-32)
+        text: str | bytes = body
+        if body[:1] != b"\xef":
+            try:
+                text = body.decode()
+            except UnicodeDecodeError:
+                text = body
+        json.loads(text)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: nested deep
         raise errors.InvalidRequestContent(
             f"Could not parse request body into json: Could not parse payload into json: {exc}"

@@ -8,7 +8,10 @@ httptools answers a loopback round trip in ~75 us, aiohttp in ~265 us; see
 docs/ARCHITECTURE.md).
 
 * One `HttpProtocol` per connection. httptools parses; a complete request becomes a `Request`
-  and is handed to the face's `handler` coroutine in a task.
+  and is handed to the face's `handler` coroutine by the connection's one responder task,
+  which lives as long as the connection and waits for the next request between requests
+  (cheaper than a task per request: no Task, coroutine or registry entry per request). The
+  request target is decoded and split once, when the headers are complete.
 * One request at a time per connection: requests that arrive together (pipelined) are
   queued and answered in order. Reading goes on while a request is handled, so a client
   that goes away is noticed (`Request.connected`); it pauses only if a client piles up
@@ -70,6 +73,10 @@ REASONS = {
     502: b"Bad Gateway",
     503: b"Service Unavailable",
 }
+_STATUS_LINES = {
+    status: b"HTTP/1.1 %d %s\r\n" % (status, reason) for status, reason in REASONS.items()
+}
+_METHODS = {m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")}
 
 
 class Response:
@@ -91,21 +98,30 @@ class Response:
         self.stream = stream
 
     def encode(self, keep_alive: bool) -> bytes:
-        """The head and body (the head only, for a streamed response)."""
-        reason = REASONS.get(self.status, b"Unknown")
-        parts = [b"HTTP/1.1 %d %s\r\n" % (self.status, reason)]
-        for name, value in self.headers:
-            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
-        if self.stream is None:
-            parts.append(b"Content-Length: %d\r\n" % len(self.body))
-        else:
-            parts.append(b"Transfer-Encoding: chunked\r\n")
-        if not keep_alive:
-            parts.append(b"Connection: close\r\n")
-        parts.append(b"\r\n")
-        if self.stream is None:
-            parts.append(self.body)
-        return b"".join(parts)
+        """The head and body (the head only, for a streamed response), in one buffer."""
+        status = _STATUS_LINES.get(self.status)
+        if status is None:
+            status = b"HTTP/1.1 %d %s\r\n" % (self.status, REASONS.get(self.status, b"Unknown"))
+        try:
+            lines = "\r\n".join(map(": ".join, self.headers))  # no Python frame per header
+        except TypeError:  # a value that is not a str
+            lines = "\r\n".join([f"{name}: {value}" for name, value in self.headers])
+        if lines:
+            lines += "\r\n"
+        close = b"" if keep_alive else b"Connection: close\r\n"
+        if self.stream is not None:
+            return b"%s%sTransfer-Encoding: chunked\r\n%s\r\n" % (
+                status,
+                lines.encode("latin-1"),
+                close,
+            )
+        return b"%s%sContent-Length: %d\r\n%s\r\n%s" % (
+            status,
+            lines.encode("latin-1"),
+            len(self.body),
+            close,
+            self.body,
+        )
 
 
 class BodyStream:
@@ -168,10 +184,11 @@ class Request:
         protocol: HttpProtocol,
         http_version: str = "1.1",
         stream: BodyStream | None = None,
+        path: str | None = None,
     ) -> None:
         self.method = method
         self.raw_path = raw_path
-        self.path = unquote(raw_path)
+        self.path = path if path is not None else _decode_path(raw_path)
         self.query = query
         self.headers = headers
         self.body = body
@@ -199,6 +216,11 @@ class Request:
             key, _, value = pair.partition("=")
             out[unquote(key.replace("+", " "))] = unquote(value.replace("+", " "))
         return out
+
+
+def _decode_path(raw_path: str) -> str:
+    """The percent-decoded path (most paths have nothing to decode)."""
+    return unquote(raw_path) if "%" in raw_path else raw_path
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -297,12 +319,18 @@ class HttpProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
+        self._raw_path = ""  # the request target, split and decoded once its headers are in
+        self._query = ""
+        self._path = ""
+        self._method = ""
         self._headers: dict[str, str] = {}
         self._header_name = b""
         self._body: list[bytes] = []
         self._body_size = 0
         self._discarding = False
         self._queue: deque[tuple[Request, bool]] = deque()
+        self._responding = False  # the responder task exists
+        self._waiter: asyncio.Future[None] | None = None  # it waits for the next request
         self._reading = False  # between the start and the end of a request
         self._head = 0  # bytes of the request line and headers so far
         self._served = False  # a request has begun on this connection
@@ -329,6 +357,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._stream is not None and not self._stream.finished:
             self._stream.aborted = True  # the sender went away before the end
             self._stream.finish()
+        self._wake_responder()  # an idle responder ends
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -377,34 +406,35 @@ class HttpProtocol(asyncio.Protocol):
         raise httptools.HttpParserError("head too large")  # stops this feed_data
 
     def on_headers_complete(self) -> None:
-        self._max_body = self._body_limit(self._path())
+        self._raw_path, _, self._query = self._url.decode("latin-1").partition("?")
+        raw_path = self._raw_path
+        self._path = path = unquote(raw_path) if "%" in raw_path else raw_path
+        self._max_body = self._body_limit(path)
         declared = self._headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._max_body:
-            self._reject(self._too_large(self._path(), int(declared)))
+            self._reject(self._too_large(path, int(declared)))
             return
         self._in_body = True
-        if self._headers.get("expect", "").lower() == "100-continue":
+        if "expect" in self._headers and self._headers["expect"].lower() == "100-continue":
             self.write_interim(100)
-        method = self._parser.get_method().decode("latin-1")
-        if self._streams_body(method, self._path(), self._headers):
+        verb: bytes = self._parser.get_method()
+        self._method = method = _METHODS.get(verb) or verb.decode("latin-1")
+        if self._streams_body is not _never and self._streams_body(method, path, self._headers):
             self._max_body = 1 << 62  # the reader of a stream enforces its own limit
             self._stream = BodyStream()
-            self._dispatch(self._request(method, b""))
+            self._dispatch(method, b"")
 
     def on_body(self, body: bytes) -> None:
         if self._discarding:
             return
         self._body_size += len(body)
         if self._body_size > self._max_body:
-            self._reject(self._too_large(self._path(), self._body_size))
+            self._reject(self._too_large(self._path, self._body_size))
             return
         if self._stream is not None:
             self._stream.feed(body)
         else:
             self._body.append(body)
-
-    def _path(self) -> str:
-        return unquote(self._url.decode("latin-1").partition("?")[0])
 
     def on_message_complete(self) -> None:
         self._reading = False
@@ -415,56 +445,81 @@ class HttpProtocol(asyncio.Protocol):
         if self._stream is not None:  # dispatched already, when its headers came
             self._stream.finish()
             return
-        method = self._parser.get_method().decode("latin-1")
-        self._dispatch(self._request(method, b"".join(self._body)))
+        body = self._body
+        self._dispatch(self._method, body[0] if len(body) == 1 else b"".join(body))
 
-    def _request(self, method: str, body: bytes) -> Request:
-        raw_path, _, query = self._url.decode("latin-1").partition("?")
-        return Request(
+    def _dispatch(self, method: str, body: bytes) -> None:
+        """Queue the request for the responder (and wake it if it waits)."""
+        request = Request(
             method,
-            raw_path,
-            query,
+            self._raw_path,
+            self._query,
             self._headers,
             body,
             self,
             self._parser.get_http_version(),
             self._stream,
+            self._path,
         )
-
-    def _dispatch(self, request: Request) -> None:
-        self._queue.append((request, self._parser.should_keep_alive()))
-        if len(self._queue) == 1:
-            asyncio.get_running_loop().create_task(self._respond())
-        elif len(self._queue) > MAX_PIPELINED and self._transport is not None:
+        queue = self._queue
+        queue.append((request, self._parser.should_keep_alive()))
+        if len(queue) == 1:
+            waiter = self._waiter
+            if waiter is not None:  # the responder waits for this request
+                self._waiter = None
+                if not waiter.done():  # (a cancelled one: the loop is ending)
+                    waiter.set_result(None)
+            elif not self._responding:
+                self._responding = True
+                asyncio.get_running_loop().create_task(self._responder())
+        elif len(queue) > MAX_PIPELINED and self._transport is not None:
             self._transport.pause_reading()
 
+    def _wake_responder(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     # responding --------------------------------------------------------------------
-    async def _respond(self) -> None:
-        """Answer queued requests one after another, in the order they came."""
-        while self._queue:
-            request, keep_alive = self._queue[0]
-            try:
-                response = await self._handler(request)
-            except Exception:  # each face maps its own errors; this is the last guard
-                log.exception("unhandled error answering %s %s", request.method, request.raw_path)
-                response = Response(500, [("Content-Type", "text/plain")], b"internal error")
-                keep_alive = False
-            self._queue.popleft()
-            if self.closed or self._transport is None:
-                return
-            if self._connections is not None and self._connections.closing:
-                keep_alive = False
-            self._transport.write(response.encode(keep_alive))
-            if response.stream is not None:
-                await self._write_stream(response.stream)
-            if not keep_alive:
-                self._queue.clear()
-                self._transport.close()
-                return
-            if self._connections is not None:
-                self.since = monotonic()
-        if self._transport is not None and not self.closed:
-            self._transport.resume_reading()  # a no-op unless too many requests had piled up
+    async def _responder(self) -> None:
+        """The connection's one task: answer queued requests one after another, in the order
+        they came, and wait for the next one, until the connection is done."""
+        queue = self._queue
+        try:
+            while True:
+                if not queue:
+                    if self.closed or self._transport is None:
+                        return
+                    self._transport.resume_reading()  # a no-op unless requests had piled up
+                    self._waiter = asyncio.get_running_loop().create_future()
+                    await self._waiter
+                    continue
+                request, keep_alive = queue[0]
+                try:
+                    response = await self._handler(request)
+                except Exception:  # each face maps its own errors; this is the last guard
+                    log.exception(
+                        "unhandled error answering %s %s", request.method, request.raw_path
+                    )
+                    response = Response(500, [("Content-Type", "text/plain")], b"internal error")
+                    keep_alive = False
+                queue.popleft()
+                if self.closed or self._transport is None:
+                    return
+                if self._connections is not None and self._connections.closing:
+                    keep_alive = False
+                self._transport.write(response.encode(keep_alive))
+                if response.stream is not None:
+                    await self._write_stream(response.stream)
+                if not keep_alive:
+                    queue.clear()
+                    self._transport.close()
+                    return
+                if self._connections is not None:
+                    self.since = monotonic()
+        finally:
+            self._responding = False
+            self._waiter = None
 
     async def _write_stream(self, stream: AsyncIterator[bytes]) -> None:
         """Send each piece as it comes; a client that went away stops the writing only. A

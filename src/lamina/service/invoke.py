@@ -15,11 +15,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.domain import arns, errors, tenancy
+from lamina.domain import arns, errors, ids, tenancy
 from lamina.domain.cluster import RunningCall
 from lamina.domain.model import (
     LATEST,
@@ -93,7 +92,7 @@ class InvokeService:
         config = self.functions.route(name, command.qualifier)
         tenancy.check(config, command.tenant_id)
         if command.invocation_type == "DryRun":
-            return InvokeResult(str(uuid.uuid4()), config.version, None)
+            return InvokeResult(command.request_id or ids.request_id(), config.version, None)
         self.functions.check_invocable(config)
         key = None
         if command.sdk_invocation_id:
@@ -102,7 +101,7 @@ class InvokeService:
                 attached = await self._attach(key, command, config)
                 if attached is not None:
                     return attached
-        request_id = command.request_id or str(uuid.uuid4())
+        request_id = command.request_id or ids.request_id()
         if key is None or self.strict:
             return await self._run_new(command, config, request_id, key, stream_sink)
         self.calls.start(key, request_id)

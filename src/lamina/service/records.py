@@ -66,8 +66,10 @@ class Recorder:
         """Record (or update) where an invocation stands."""
         if not self.enabled:
             return
-        self._summaries[summary.request_id] = summary
-        self._poke()
+        summaries = self._summaries
+        summaries[summary.request_id] = summary
+        if len(self._records) + len(summaries) >= self.max_batch:  # `_poke`, inline: hot
+            self._wake.set()
 
     def record(
         self, request_id: str, kind: str, detail: dict[str, Any], at: float | None = None

@@ -21,6 +21,10 @@ from lamina.domain.model import (
 from lamina.domain.stacks import Stack, StackEvent
 from lamina.domain.urls import FunctionUrlConfig
 
+# json.dumps with separators builds a new encoder per call; the records, written for every
+# invocation, share this one (same output)
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
 
 def version_row(config: FunctionConfig) -> dict[str, Any]:
     return {
@@ -48,9 +52,7 @@ def summary_row(summary: InvocationSummary) -> dict[str, Any]:
         "duration_ms": summary.duration_ms,
         "timeline": None
         if summary.timeline is None
-        else json.dumps(
-            [[r.at, r.kind, r.detail] for r in summary.timeline], separators=(",", ":")
-        ),
+        else _compact([[r.at, r.kind, r.detail] for r in summary.timeline]),
     }
 
 
@@ -71,7 +73,7 @@ def record_row(record: AttemptRecord) -> dict[str, Any]:
         "request_id": record.request_id,
         "at": record.at,
         "kind": record.kind,
-        "detail": json.dumps(record.detail, separators=(",", ":")),
+        "detail": _compact(record.detail),
     }
 
 
