@@ -16,7 +16,7 @@ const API = '/2018-06-01/runtime';
 const ERROR_TYPE = 'Lambda-Runtime-Function-Error-Type';
 const ERROR_BODY = 'Lambda-Runtime-Function-Error-Body';
 const CONTROL_CHARS = /[\x00-\x1f\x7f]/g;
-const HEAD_END = '\r\n\r\n';
+const HEAD_END = Buffer.from('\r\n\r\n'); // a Buffer needle: indexOf needs no conversion
 const READ_BUFFER = 65536;
 const noop = () => {};
 
