@@ -74,22 +74,26 @@ class RuntimeClient:
     def exchange(self, messages):
         """Send `messages` in one write (HTTP/1.1 pipelining) and read one response each.
 
-        A connection found dropped is opened again once, and what was not answered sent again.
+        What was not answered is sent again on a new connection: after a `Connection: close`
+        answer, and once after a connection found dropped.
         """
         responses = []
-        for attempt in (0, 1):
+        retried = False
+        while True:
             if self.sock is None:
                 self._connect()
             try:
                 self.sock.sendall(b"".join(messages[len(responses) :]))
-                while len(responses) < len(messages):
+                while len(responses) < len(messages) and self.sock is not None:
                     responses.append(self._read_response())
-                return responses
             except (ConnectionError, OSError):
                 self.close()
-                if attempt:
+                if retried:
                     raise
-        return responses
+                retried = True
+                continue
+            if len(responses) == len(messages):
+                return responses
 
     def _recv(self):
         size = self.sock.recv_into(self._chunk)
