@@ -1,6 +1,7 @@
-"""The Runtime API clients of Lamina's Python bootstrap, against a real loopback server.
+"""The Runtime API clients of Lamina's Python and Node.js bootstraps, against a real loopback
+server (the Node.js one run by `node`).
 
-The bootstrap sends each answer and the next `next` in one write (HTTP/1.1 pipelining) and
+Each bootstrap sends each answer and the next `next` in one write (HTTP/1.1 pipelining) and
 reads into one buffer made at start. Checked here: both responses come back in order from
 one write, a body larger than the read buffer arrives whole, a response split anywhere is
 put together, and what a `Connection: close` answer left unanswered is sent again on a new
@@ -10,10 +11,15 @@ connection.
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
 import socket
+import subprocess
 import threading
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 import lamina
 
@@ -119,3 +125,58 @@ def test_what_a_closing_answer_left_unanswered_is_sent_again():
     assert (accepted[0], event[0], event[1]["lambda-runtime-aws-request-id"]) == (202, 200, "r2")
     assert len(server.received) == 2  # the `next` the closing connection dropped, sent anew
     assert server.received[1].startswith(b"GET /2018-06-01/runtime/invocation/next")
+
+
+NODE_CLIENT = BOOTSTRAP.parent.parent / "nodejs" / "client.mjs"
+NODE_SCRIPT = """
+import { RuntimeClient } from %s;
+const client = new RuntimeClient(process.argv.at(-1));
+const out = [];
+const first = await client.next();
+out.push([first.status, first.headers['lambda-runtime-aws-request-id'], first.body.length]);
+const accepted = await client.postResponse('r1', '"ok"');
+out.push([accepted.status]);
+const event = await client.next();
+out.push([event.status, event.headers['lambda-runtime-aws-request-id'], event.body.length]);
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def _node_client(address: str) -> list[list[object]]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = NODE_SCRIPT % json.dumps(NODE_CLIENT.as_uri())
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", script, address],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_node_client_pipelines_and_resends_what_a_closing_answer_dropped():
+    big = b"e" * 200_000
+    server = Server(
+        [
+            (response(200, b"{}", "Lambda-Runtime-Aws-Request-Id: r1\r\n"), False),
+            (response(202, b'{"status":"OK"}', "Connection: close\r\n"), True),
+            (response(200, big, "Lambda-Runtime-Aws-Request-Id: r2\r\n"), False),
+        ]
+    )
+    assert _node_client(server.address) == [[200, "r1", 2], [202], [200, "r2", len(big)]]
+    assert server.received[1].startswith(b"POST /2018-06-01/runtime/invocation/r1/response")
+    assert server.received[2].startswith(b"GET /2018-06-01/runtime/invocation/next")
+
+
+def test_node_client_pipelines_answer_and_next_on_one_connection():
+    server = Server(
+        [
+            (response(200, b"{}", "Lambda-Runtime-Aws-Request-Id: r1\r\n"), False),
+            (response(202, b'{"status":"OK"}'), False),
+            (response(200, b"[1]", "Lambda-Runtime-Aws-Request-Id: r2\r\n"), False),
+        ]
+    )
+    assert _node_client(server.address) == [[200, "r1", 2], [202], [200, "r2", 3]]
