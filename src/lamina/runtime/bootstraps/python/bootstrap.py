@@ -32,7 +32,7 @@ class RuntimeClient:
 
     It reads into one buffer made at start: `recv(n)` would allocate n bytes per call, and
     above glibc's mmap threshold each allocation is an mmap and a munmap (measured: about
-    a third of the runtime's CPU per invocation with n = 256 KiB).
+    30 % of the runtime's CPU per invocation with n = 256 KiB).
     """
 
     def __init__(self, address):
