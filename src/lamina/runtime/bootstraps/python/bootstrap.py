@@ -60,9 +60,9 @@ class RuntimeClient:
             self.sock = None
 
     def message(self, method, path, body=b"", headers=()):
-        head = [
-            "%s %s HTTP/1.1\r\nHost: runtime\r\nContent-Length: %d\r\n" % (method, path, len(body))
-        ]
+        head = ["%s %s HTTP/1.1\r\nHost: runtime\r\n" % (method, path)]
+        if body or method != "GET":  # a GET has no body: one header less for the engine to read
+            head.append("Content-Length: %d\r\n" % len(body))
         for name, value in headers:
             head.append("%s: %s\r\n" % (name, value))
         head.append("\r\n")
