@@ -453,7 +453,7 @@ class ExecutionEnvironment:
             failure = await self._wait_init(invocation)
             if failure is not None:
                 return self._close_invocation(invocation, failure, want_tail, cold=True)
-        else:
+        elif want_tail:  # the log tail is all the capture is for: without it, none
             self.logs.begin_capture()
         if not self._invoke_began:  # a suppressed init wrote START before it
             self.platform.start(invocation.request_id)
