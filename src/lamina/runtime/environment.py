@@ -251,13 +251,8 @@ class ExecutionEnvironment:
         if self._listener is not None:
             self._listener.close()
         self._generation += 1
-        generation, serve = self._generation, runtime_api_handler(self)
-
-        async def handle(request: http.Request) -> http.Response:
-            if generation != self._generation:
-                return wire.invalid_transition(states.DEAD, states.READY)
-            return await serve(request)
-
+        generation = self._generation
+        handle = runtime_api_handler(self, lambda: generation == self._generation)
         self._listener = await http.serve(
             handle,
             "127.0.0.1",
