@@ -50,6 +50,36 @@ def test_callback_handler(lam, fname):
     assert invoke_json(lam, fname, {"x": 1})[1] == {"viaCallback": True, "event": {"x": 1}}
 
 
+def test_one_environment_answers_large_refused_and_failed_calls_in_turn(lam, fname, server):
+    """The runtime sends each answer and its next `next` in one write (pipelined): an event
+    read in many pieces, a response over the limit (refused with 413 while the `next` behind
+    it is taken), an error and a callback all leave the same environment serving."""
+    make(lam, fname, "sized")
+    event = {"data": "y" * (3 * 1024 * 1024)}
+    assert invoke_json(lam, fname, event)[1] == event
+    response, body = invoke_json(lam, fname, {"bytes": 7 * 1024 * 1024})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Function.ResponseSizeTooLarge"
+    assert invoke_json(lam, fname, {"bytes": 10})[1] == "x" * 10
+    for call in range(20):
+        assert invoke_json(lam, fname, {"call": call})[1] == {"call": call}
+    environments = server.get(f"/_lamina/functions/{fname}")["Environments"]
+    assert len(environments) == 1
+    make_handler(lam, fname, "fail")
+    for _ in range(2):
+        assert invoke_json(lam, fname, {"message": "again"})[1]["errorMessage"] == "again"
+    make_handler(lam, fname, "callback")
+    for x in range(2):
+        assert invoke_json(lam, fname, {"x": x})[1] == {"viaCallback": True, "event": {"x": x}}
+
+
+def make_handler(lam, name: str, handler: str) -> None:
+    lam.update_function_configuration(FunctionName=name, Handler=f"index.{handler}")
+    lam.get_waiter("function_updated_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
+
+
 def test_es_module_with_top_level_await(lam, fname):
     create_function(
         lam, fname, zip_dir(FUNCTIONS / "node_esm"), handler="app.handler", runtime="nodejs22.x"

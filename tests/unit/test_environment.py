@@ -254,6 +254,26 @@ def test_taken_within_the_freeze_grace_is_handed_over_without_freeze_or_thaw(tmp
     run(test, tmp_path)
 
 
+def test_a_warm_tail_holds_its_own_invocation_only(tmp_path):
+    """A warm call captures its log lines only when its caller wants the tail; the next
+    call's tail starts at its own START, whatever the calls before it wrote."""
+
+    async def test(env, processes, dead):
+        parked = await _one_call_then_idle(env)  # a call without the tail
+        env.reserve()
+        second = asyncio.ensure_future(env.invoke(invocation("rid-2"), want_tail=True))
+        await parked
+        processes[0].launch.on_output(b"from the second call\n")
+        handlers.response(env, Post(), "rid-2")
+        tail = (await second).log_tail.decode()
+        assert tail.startswith("START RequestId: rid-2 ")
+        assert "from the second call" in tail and "rid-1" not in tail
+        assert "REPORT RequestId: rid-2" in tail
+        assert "START RequestId: rid-1" in log_text(env)  # the first call is in the stream
+
+    run(test, tmp_path)
+
+
 def test_retired_while_held_is_not_reused(tmp_path):
     async def test(env, processes, dead):
         env.reserve()

@@ -7,6 +7,7 @@ import pytest
 from lamina.api import wire
 from lamina.domain import errors
 from lamina.domain.model import FunctionConfig, Invocation
+from lamina.http.server import Response
 from lamina.runtime.runtime_api import wire as runtime_wire
 
 CONFIG = FunctionConfig(
@@ -153,6 +154,15 @@ def test_runtime_api_wire():
     assert headers["Lambda-Runtime-Deadline-Ms"] == "1234"
     assert headers["Lambda-Runtime-Client-Context"] == '{"a":1}'
     assert "Lambda-Runtime-Cognito-Identity" not in headers
+    # encoded once (202) or in one formatting (the event), byte for byte what Response gives
+    for fast in (response, runtime_wire.ACCEPTED):
+        plain = Response(fast.status, fast.headers, fast.body)
+        for keep_alive in (True, False):
+            assert fast.encode(keep_alive) == plain.encode(keep_alive)
+    assert response.encode(True).startswith(
+        b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: rid"
+    )
+    assert response.encode(True).endswith(b"Content-Length: 2\r\n\r\n{}")
     cause = json.dumps({"errorMessage": "m", "errorType": "T", "errorCause": {"x": 1}}).encode()
     stripped = runtime_wire.error_document(cause, runtime_wire.ERROR_CAUSE_CONTENT_TYPE)
     assert json.loads(stripped) == {"errorMessage": "m", "errorType": "T"}

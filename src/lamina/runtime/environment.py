@@ -254,13 +254,8 @@ class ExecutionEnvironment:
         if self._listener is not None:
             self._listener.close()
         self._generation += 1
-        generation, serve = self._generation, runtime_api_handler(self)
-
-        async def handle(request: http.Request) -> http.Response:
-            if generation != self._generation:
-                return wire.invalid_transition(states.DEAD, states.READY)
-            return await serve(request)
-
+        generation = self._generation
+        handle = runtime_api_handler(self, lambda: generation == self._generation)
         self._listener = await http.serve(
             handle,
             "127.0.0.1",
@@ -456,7 +451,7 @@ class ExecutionEnvironment:
             failure = await self._wait_init(invocation)
             if failure is not None:
                 return self._close_invocation(invocation, failure, want_tail, cold=True)
-        else:
+        elif want_tail:  # the log tail is all the capture is for: without it, none
             self.logs.begin_capture()
         if not self._invoke_began:  # a suppressed init wrote START before it
             self.platform.start(invocation.request_id)
@@ -518,12 +513,13 @@ class ExecutionEnvironment:
             assert self._process is not None
             self._process.thaw()
         # after a suppressed init, the invocation (and its timeout) began with that init
-        self._delivered_at = self._invoke_began or time.monotonic()
+        now = time.monotonic()
+        self._delivered_at = self._invoke_began or now
         self._invoke_began = 0.0
-        remaining = max(0.0, self.timeout - (time.monotonic() - self._delivered_at))
+        remaining = max(0.0, self.timeout - (now - self._delivered_at))
         deadline_ms = int(time.time() * 1000 + remaining * 1000)
         self._timer = self._loop.call_later(remaining, self._on_timeout, invocation)
-        self._invocation_id = uuid.uuid4().hex
+        self._invocation_id = os.urandom(16).hex()  # as uuid4().hex, without a UUID per call
         waiter.set_result(wire.next_response(invocation, deadline_ms, self._invocation_id))
 
     def _on_timeout(self, invocation: Invocation) -> None:

@@ -30,3 +30,6 @@ exports.sleep = async (event) => {
   await new Promise((resolve) => setTimeout(resolve, (event.seconds || 1) * 1000));
   return { slept: event.seconds || 1, pid: process.pid };
 };
+
+// The event echoed, or `event.bytes` characters when asked for a response of that size.
+exports.sized = async (event) => (event.bytes === undefined ? event : "x".repeat(event.bytes));

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from lamina.domain import states
 from lamina.http.server import Request, Response
 from lamina.runtime.runtime_api import handlers, wire
 from lamina.runtime.runtime_api.handlers import RuntimeSide
@@ -18,13 +19,20 @@ _NOT_SUPPORTED = {
 }
 
 
-def runtime_api_handler(env: RuntimeSide) -> Callable[[Request], Awaitable[Response]]:
-    """The request handler of `env`'s Runtime API listener: the path picks the handler."""
+def runtime_api_handler(
+    env: RuntimeSide, current: Callable[[], bool] | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """The request handler of `env`'s Runtime API listener: the path picks the handler.
+
+    `current()` False: the listener was replaced (a re-init), and what its runtime still sends
+    is refused."""
 
     async def handle(request: Request) -> Response:
+        if current is not None and not current():
+            return wire.invalid_transition(states.DEAD, states.READY)
         path, method = request.path, request.method
         if path == wire.NEXT and method == "GET":
-            return await handlers.next_invocation(env, request)
+            return await env.next_event(request)  # handlers.next_invocation, one frame less
         if path.startswith(wire.INVOCATION) and method == "POST":
             request_id, _, action = path[len(wire.INVOCATION) :].partition("/")
             if action == "response" and request.stream is not None:

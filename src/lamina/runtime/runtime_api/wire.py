@@ -20,7 +20,39 @@ INVOCATION_ID = "lambda-runtime-invocation-id"  # sent with an event, echoed on 
 ERROR_CAUSE_CONTENT_TYPE = "application/vnd.aws.lambda.error.cause+json"
 
 _JSON = [("Content-Type", "application/json")]
-ACCEPTED = Response(202, _JSON, b'{"status":"OK"}')
+
+
+class _Fixed(Response):
+    """A response that never changes, encoded once (keep-alive) instead of once per call."""
+
+    __slots__ = ("_encoded",)
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        super().__init__(status, headers, body)
+        self._encoded = super().encode(True)
+
+    def encode(self, keep_alive: bool) -> bytes:
+        return self._encoded if keep_alive else super().encode(keep_alive)
+
+
+class _Event(Response):
+    """The answer to `next`: its head formatted as one string, then encoded once (what it
+    says is `Response.encode`'s, header for header)."""
+
+    __slots__ = ()
+
+    def encode(self, keep_alive: bool) -> bytes:
+        if not keep_alive:
+            return super().encode(keep_alive)
+        head = "".join([f"{name}: {value}\r\n" for name, value in self.headers])
+        return b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (
+            head.encode("latin-1"),
+            len(self.body),
+            self.body,
+        )
+
+
+ACCEPTED: Response = _Fixed(202, _JSON, b'{"status":"OK"}')
 
 
 def error(status: int, error_type: str, message: str) -> Response:
@@ -75,7 +107,7 @@ def next_response(invocation: Invocation, deadline_ms: int, invocation_id: str) 
         headers.append(("Lambda-Runtime-Cognito-Identity", invocation.cognito_identity))
     if invocation.tenant_id:
         headers.append(("Lambda-Runtime-Aws-Tenant-Id", invocation.tenant_id))
-    return Response(200, headers, invocation.payload)
+    return _Event(200, headers, invocation.payload)
 
 
 def error_document(body: bytes, content_type: str | None) -> bytes:

@@ -28,13 +28,19 @@ _ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
 
 
 class RuntimeClient:
-    """A keep-alive HTTP/1.1 client for the Runtime API (one request at a time)."""
+    """A keep-alive HTTP/1.1 client for the Runtime API (requests may be pipelined).
+
+    It reads into one buffer made at start: `recv(n)` would allocate n bytes per call, and
+    above glibc's mmap threshold each allocation is an mmap and a munmap (measured: about
+    30 % of the runtime's CPU per invocation with n = 256 KiB).
+    """
 
     def __init__(self, address):
         host, _, port = address.rpartition(":")
         self.address = (host.strip("[]"), int(port))
         self.sock = None
-        self.buffer = b""
+        self.buffer = bytearray()  # received, not yet parsed (deleting its head is O(1))
+        self._chunk = memoryview(bytearray(65536))
 
     def _connect(self):
         host, port = self.address
@@ -46,44 +52,64 @@ class RuntimeClient:
             sock = socket.create_connection(self.address)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = sock
-        self.buffer = b""
+        self.buffer = bytearray()
 
     def close(self):
         if self.sock is not None:
             self.sock.close()
             self.sock = None
 
-    def request(self, method, path, body=b"", headers=()):
-        head = [
-            "%s %s HTTP/1.1\r\nHost: runtime\r\nContent-Length: %d\r\n" % (method, path, len(body))
-        ]
+    def message(self, method, path, body=b"", headers=()):
+        head = ["%s %s HTTP/1.1\r\nHost: runtime\r\n" % (method, path)]
+        if body or method != "GET":  # a GET has no body: one header less for the engine to read
+            head.append("Content-Length: %d\r\n" % len(body))
         for name, value in headers:
             head.append("%s: %s\r\n" % (name, value))
         head.append("\r\n")
-        message = "".join(head).encode("latin-1") + body
-        for attempt in (0, 1):
+        return "".join(head).encode("latin-1") + body
+
+    def request(self, method, path, body=b"", headers=()):
+        return self.exchange((self.message(method, path, body, headers),))[0]
+
+    def exchange(self, messages):
+        """Send `messages` in one write (HTTP/1.1 pipelining) and read one response each.
+
+        What was not answered is sent again on a new connection: after a `Connection: close`
+        answer, and once after a connection found dropped.
+        """
+        responses = []
+        retried = False
+        while True:
             if self.sock is None:
                 self._connect()
             try:
-                self.sock.sendall(message)
-                return self._read_response()
+                self.sock.sendall(b"".join(messages[len(responses) :]))
+                while len(responses) < len(messages) and self.sock is not None:
+                    responses.append(self._read_response())
             except (ConnectionError, OSError):
                 self.close()
-                if attempt:
+                if retried:
                     raise
+                retried = True
+                continue
+            if len(responses) == len(messages):
+                return responses
 
     def _recv(self):
-        chunk = self.sock.recv(262144)
-        if not chunk:
+        size = self.sock.recv_into(self._chunk)
+        if not size:
             raise ConnectionError("Runtime API closed the connection")
-        self.buffer += chunk
+        self.buffer += self._chunk[:size]
 
     def _read_response(self):
+        buffer = self.buffer
         while True:
-            while b"\r\n\r\n" not in self.buffer:
+            end = buffer.find(b"\r\n\r\n")
+            while end < 0:
                 self._recv()
-            head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
+                end = buffer.find(b"\r\n\r\n")
+            lines = buffer[:end].decode("latin-1").split("\r\n")
+            del buffer[: end + 4]
             status = int(lines[0].split(" ", 2)[1])
             if status >= 200:
                 break  # 1xx: interim, read on
@@ -92,9 +118,10 @@ class RuntimeClient:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         length = int(headers.get("content-length", "0"))
-        while len(self.buffer) < length:
+        while len(buffer) < length:
             self._recv()
-        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        body = bytes(buffer[:length])
+        del buffer[:length]
         if headers.get("connection", "").lower() == "close":
             self.close()
         return status, headers, body
@@ -386,10 +413,14 @@ def _parse_json_header(value):
 def serve(client, handler):
     """The invocation loop: next → run the handler → response or error, for ever."""
     dumps = json.dumps
+    encode = _Encoder().encode  # json.dumps(result, cls=_Encoder), without an encoder per call
     flush_out, flush_err = sys.stdout.flush, sys.stderr.flush
     environ = os.environ
+    # Each answer goes out with the next `next` in one write (pipelined): the runtime wakes
+    # once per invocation, when the next event comes.
+    next_message = client.message("GET", "/2018-06-01/runtime/invocation/next")
+    status, headers, body = client.exchange((next_message,))[0]
     while True:
-        status, headers, body = client.request("GET", "/2018-06-01/runtime/invocation/next")
         if status != 200:
             sys.stdout.write("Runtime API next failed with status %d: %r\n" % (status, body[:200]))
             flush_out()
@@ -423,7 +454,7 @@ def serve(client, handler):
                 )
             result = handler(event, context)
             try:
-                payload = dumps(result, cls=_Encoder).encode()
+                payload = encode(result).encode()
             except (TypeError, ValueError) as exc:
                 raise FaultException("Runtime.MarshalError", "Unable to marshal response: %s" % exc)
         except FaultException as exc:
@@ -435,19 +466,20 @@ def serve(client, handler):
         flush_out()
         flush_err()
         if error is None:
-            client.request(
+            answer = client.message(
                 "POST",
                 "/2018-06-01/runtime/invocation/%s/response" % request_id,
                 payload,
                 (("Content-Type", "application/json"),) + echo,
             )
         else:
-            client.request(
+            answer = client.message(
                 "POST",
                 "/2018-06-01/runtime/invocation/%s/error" % request_id,
                 dumps(error).encode(),
                 ((_ERROR_TYPE, error["errorType"]), ("Content-Type", "application/json")) + echo,
             )
+        status, headers, body = client.exchange((answer, next_message))[1]
 
 
 def await_assignment():
