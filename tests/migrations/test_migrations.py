@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import shutil
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -134,7 +135,14 @@ def sqlite_target(tmp_path: Path) -> Target:
 
 @pytest.fixture
 def postgres_target(postgres: Any) -> Target:
-    return Target("postgres", postgres.new_database())
+    """An empty database of the session's PostgreSQL, made from template0 (never from a
+    template that may already hold the schema)."""
+    import psycopg
+
+    name = f"migrations_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE template0")
+    return Target("postgres", postgres.url(name))
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
