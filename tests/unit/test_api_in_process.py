@@ -17,6 +17,7 @@ from lamina.app import Engine
 from lamina.config import Config
 from lamina.http.server import Request
 from tests.integration.test_accounts import Client
+from tests.unit.test_pool import connections_closed
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
@@ -45,6 +46,7 @@ def run(tmp_path: Path, body: Callable[[Engine, Client], Awaitable[None]]) -> No
             await body(engine, Client(engine, None))
         finally:
             await engine.stop()
+            await connections_closed()
 
     asyncio.run(main())
 

@@ -30,7 +30,7 @@ from lamina.service.records import Recorder
 from lamina.storage.code import CodeStore
 from lamina.storage.memory import MemoryStore
 from tests.conftest import FUNCTIONS, make_zip, zip_dir
-from tests.unit.test_pool import SLEEPER
+from tests.unit.test_pool import SLEEPER, connections_closed
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 
@@ -95,6 +95,7 @@ def run(tmp_path: Path, body: Callable[[Engine], Awaitable[None]], strict: bool 
             await body(Engine(store, pool, functions, recorder, service))
         finally:
             await pool.close()
+            await connections_closed()
             await recorder.close()
             await store.close()
 

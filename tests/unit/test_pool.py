@@ -85,9 +85,26 @@ def run(tmp_path: Path, body: Body, **pool_args: Any) -> None:
             await body(pool, code)
         finally:
             await pool.close()
+            await connections_closed()
         assert pool.environments() == []
 
     asyncio.run(main())
+
+
+async def connections_closed(within: float = 2.0) -> None:
+    """Until every connection of this loop has taken its close. The runtimes were killed
+    with their process groups: their Runtime API connections end with an EOF the loop takes
+    a turn or two after the pool has seen the runtime exit; a loop closed before that leaves
+    the transports to the garbage collector (ResourceWarning: unclosed transport)."""
+    loop = asyncio.get_running_loop()
+    transports = getattr(loop, "_transports", {})  # the selector loop's, by file descriptor
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and not all(
+        t.is_closing() for t in list(transports.values())
+    ):
+        await asyncio.sleep(0.01)
+    for _ in range(3):  # connection_lost, then the socket's close, are callbacks
+        await asyncio.sleep(0)
 
 
 def shell(code: CodeStore, name: str = "sh", **changes: Any) -> FunctionConfig:
