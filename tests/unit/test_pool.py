@@ -115,6 +115,14 @@ def sleeper(code: CodeStore, **changes: Any) -> FunctionConfig:
     return config_of(code.put(make_zip({"bootstrap": SLEEPER}, {"bootstrap": 0o755})), **changes)
 
 
+async def used(pool: EnvironmentPool, config: FunctionConfig) -> ExecutionEnvironment:
+    """An environment of `config` that has run one call and is idle again."""
+    env = await pool.acquire(config)
+    await env.invoke(call(config))
+    pool.release(env)
+    return env
+
+
 async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
     deadline = time.monotonic() + within
     while not condition():
@@ -188,9 +196,7 @@ def test_retired_environments_end_idle_now_and_busy_when_given_back(tmp_path):
 def test_an_other_configuration_gets_its_own_environment(tmp_path):
     async def body(pool: EnvironmentPool, code: CodeStore) -> None:
         config = shell(code)
-        env = await pool.acquire(config)
-        await env.invoke(call(config))
-        pool.release(env)
+        env = await used(pool, config)
         changed = config.replace(environment={"X": "1"}, deployment_id="d2")
         other = await pool.acquire(changed)
         assert other is not env
@@ -206,9 +212,7 @@ def test_an_other_configuration_gets_its_own_environment(tmp_path):
 def test_idle_environments_expire(tmp_path):
     async def body(pool: EnvironmentPool, code: CodeStore) -> None:
         config = shell(code)
-        env = await pool.acquire(config)
-        await env.invoke(call(config))
-        pool.release(env)
+        env = await used(pool, config)
         await until(lambda: not env.alive)
         assert pool.snapshot() == []
 
@@ -297,9 +301,7 @@ def test_a_hot_reload_folder_that_changed_retires_its_environments(tmp_path):
 
     async def body(pool: EnvironmentPool, code: CodeStore) -> None:
         config = shell(code).replace(code_path=str(folder))
-        env = await pool.acquire(config)
-        await env.invoke(call(config))
-        pool.release(env)
+        env = await used(pool, config)
         assert pool.reload({str(tmp_path / "unrelated")}) == 0
         assert pool.reload({str(folder)}) == 1
         await until(lambda: not env.alive)
