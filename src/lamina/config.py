@@ -441,31 +441,60 @@ def _add_observability_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def from_args(args: argparse.Namespace) -> Config:  # noqa: C901 (to split: issue 16)
-    if not 0 <= args.port <= 65535:
-        raise SystemExit(f"lamina: --port must be 0-65535, got {args.port}")
-    if args.account_concurrency < 1:
-        raise SystemExit("lamina: --account-concurrency must be at least 1")
-    if not (len(args.account) == 12 and args.account.isdigit()):
-        raise SystemExit("lamina: --account must be 12 digits")
-    if args.scaling_rate < 0:
-        raise SystemExit("lamina: --scaling-rate must be >= 0")
-    if args.max_starting < 1 or args.min_free_memory < 0:
-        raise SystemExit("lamina: --max-starting must be >= 1 and --min-free-memory >= 0")
-    if args.records_max_rows < 0 or args.logs_max_mb < 0:
-        raise SystemExit("lamina: --records-max-rows and --logs-max-mb must be >= 0")
-    if args.heartbeat_interval < 0 or args.dedupe_window < 0:
-        raise SystemExit("lamina: --heartbeat-interval and --dedupe-window must be >= 0")
-    if not 0.5 <= args.cluster_lease <= 300 or not 0 <= args.drain_time <= 3600:
-        raise SystemExit("lamina: --cluster-lease must be 0.5-300 seconds and --drain-time 0-3600")
-    if args.auth == "sigv4" and args.credentials is None:
-        raise SystemExit("lamina: --auth sigv4 needs --credentials FILE (or LAMINA_CREDENTIALS)")
-    if args.time_scale != "virtual":
-        try:
-            if float(args.time_scale) <= 0:
-                raise ValueError
-        except ValueError:
-            raise SystemExit("lamina: --time-scale takes a positive number or 'virtual'") from None
+def from_args(args: argparse.Namespace) -> Config:
+    """The Config `lamina serve`'s parsed flags give; SystemExit naming the first bad one."""
+    _refuse(_first_problem(args))
+    _refuse(_time_scale_problem(args.time_scale))
+    return _config(args)
+
+
+def _refuse(problem: str | None) -> None:
+    if problem is not None:
+        raise SystemExit(f"lamina: {problem}")
+
+
+def _first_problem(args: argparse.Namespace) -> str | None:
+    """The first of the flags' rules they break, in the order the rules are listed."""
+    rules = (
+        (0 <= args.port <= 65535, f"--port must be 0-65535, got {args.port}"),
+        (args.account_concurrency >= 1, "--account-concurrency must be at least 1"),
+        (len(args.account) == 12 and args.account.isdigit(), "--account must be 12 digits"),
+        (args.scaling_rate >= 0, "--scaling-rate must be >= 0"),
+        (
+            args.max_starting >= 1 and args.min_free_memory >= 0,
+            "--max-starting must be >= 1 and --min-free-memory >= 0",
+        ),
+        (
+            args.records_max_rows >= 0 and args.logs_max_mb >= 0,
+            "--records-max-rows and --logs-max-mb must be >= 0",
+        ),
+        (
+            args.heartbeat_interval >= 0 and args.dedupe_window >= 0,
+            "--heartbeat-interval and --dedupe-window must be >= 0",
+        ),
+        (
+            0.5 <= args.cluster_lease <= 300 and 0 <= args.drain_time <= 3600,
+            "--cluster-lease must be 0.5-300 seconds and --drain-time 0-3600",
+        ),
+        (
+            args.auth != "sigv4" or args.credentials is not None,
+            "--auth sigv4 needs --credentials FILE (or LAMINA_CREDENTIALS)",
+        ),
+    )
+    return next((problem for ok, problem in rules if not ok), None)
+
+
+def _time_scale_problem(scale: str) -> str | None:
+    if scale == "virtual":
+        return None
+    problem = "--time-scale takes a positive number or 'virtual'"
+    try:
+        return problem if float(scale) <= 0 else None
+    except ValueError:
+        return problem
+
+
+def _config(args: argparse.Namespace) -> Config:
     return Config(
         host=args.host,
         port=args.port,

@@ -281,6 +281,8 @@ def test_aws_logs_tail_follows_new_lines(engine, function, tmp_path):
     finally:
         follower.terminate()
         follower.wait(10)
+        follower.stdout.close()
+        follower.stderr.close()
 
 
 STRUCTURED = make_zip(

@@ -158,7 +158,7 @@ def test_a_live_engines_deploy_is_left_alone_and_a_dead_ones_is_rolled_back(
         running = deploy_in_background(app, first.endpoint)
         wait_until(lambda: proxy.held > held, 30, "the update to reach CreateQueue")
         kill_tree(first.process.pid)
-        running.wait(timeout=60)
+        running.communicate(timeout=60)
         status = wait_until(
             lambda: (
                 stack_status(second, "held")

@@ -106,6 +106,9 @@ class Follower:
             self.process.kill()
         code = self.process.wait(10)
         self._reader.join(5)
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
         return code
 
 

@@ -51,6 +51,8 @@ def test_reading_on_from_a_cursor_skips_and_repeats_nothing(tmp_path):
         "two (stamped before three, visible after it)",
     ]
     assert reader.read("f", cursor=cursor)[0] == []
+    first.close()
+    second.close()
 
 
 def test_capture_keeps_only_the_tail_and_cuts_long_lines(tmp_path):
@@ -141,3 +143,17 @@ def test_the_scaling_rate_refills_continuously_and_does_not_bank():
     assert rate.take("g", 0.0), "each function has its own budget"
     assert not rate.take("f", 2.4) and rate.take("f", 2.6), "one environment per 2.5 s"
     assert [rate.take("f", 1000.0) for _ in range(5)] == [True] * 4 + [False], "not banked"
+
+
+def test_a_line_after_close_is_appended_and_leaves_no_file_open(tmp_path):
+    """The REPORT of an invocation whose environment died under it comes after the stream
+    was closed: it lands in the file, and no file object is left for the collector."""
+    stream = LogStream(tmp_path / "s.log", 1 << 20)
+    stream.platform("START")
+    stream.close()
+    stream.platform("REPORT late")
+    assert stream._file is None and stream.closed
+    assert [line.split("\t", 1)[1] for line in (tmp_path / "s.log").read_text().splitlines()] == [
+        "START",
+        "REPORT late",
+    ]

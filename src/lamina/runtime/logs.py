@@ -45,6 +45,7 @@ class LogStream:
         self._partial = b""
         self._capture: bytearray | None = None
         self.dirty = False
+        self.closed = False  # the environment is gone: a late line is appended, not kept open
 
     # the runtime's own output -----------------------------------------------------------
     def write_output(self, chunk: bytes) -> None:
@@ -102,6 +103,8 @@ class LogStream:
         self._file.write(data)
         self._size += len(data)
         self.dirty = True
+        if self.closed:  # the REPORT of an environment that died under its invocation
+            self._close_file()
 
     def rotate(self) -> None:
         """Move what was written to `<stream>.log.1` (replacing it) and start afresh."""
@@ -121,9 +124,14 @@ class LogStream:
 
     def close(self) -> None:
         self.flush_partial()
+        self.closed = True
+        self._close_file()
+
+    def _close_file(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+            self.dirty = False
 
 
 def tail(captured: bytes, limit: int = 4096) -> bytes:
