@@ -386,7 +386,7 @@ def test_a_schedule_whose_function_is_missing_records_why_and_goes_on(tmp_path, 
 def test_two_engines_on_postgres_fire_each_due_time_once(postgres, tmp_path, runs_dir):
     """Only the engine leading "schedules" fires; when it dies, the other goes on from the
     next due time, and no due time is sent twice."""
-    url = postgres.new_database()
+    url = postgres.new_database(migrated=True)
     first = start_unsandboxed(tmp_path / "a", "--store", url, "--time-scale", "3600")
     second = start_unsandboxed(tmp_path / "b", "--store", url, "--time-scale", "3600")
     try:
