@@ -153,7 +153,8 @@ def test_kinesis_engine_killed_mid_batch_reruns_it_and_skips_nothing(
     kinesis, stream_arn = kinesis_stream(moto, fname)
     for n in range(8):  # batches of 2: [0 1] [2 3] [4 5] [6 7]; record 4 makes its batch slow
         data = {"n": n, "sleep": 3} if n == 4 else {"n": n}
-        kinesis.put_record(StreamName=fname, Data=json.dumps(data).encode(), PartitionKey="k")
+        put = kinesis.put_record(StreamName=fname, Data=json.dumps(data).encode(), PartitionKey="k")
+    last = put["SequenceNumber"]
     data_dir = tmp_path / "data"
     first = start_unsandboxed(data_dir, env={"AWS_ENDPOINT_URL": moto.endpoint})
     try:
@@ -182,7 +183,17 @@ def test_kinesis_engine_killed_mid_batch_reruns_it_and_skips_nothing(
             "Creating",
         )
         wait_for(lambda: 7 in [p["n"] for p in payloads(runs_dir)], 30, "the records after it")
-        time.sleep(1.5)
+        # the shard's checkpoint at its last record: the poller has nothing more to hand out
+        wait_for(
+            lambda: (
+                last
+                in str(
+                    second.get(f"/_lamina/mappings?function={fname}")["Mappings"][0]["Checkpoint"]
+                )
+            ),
+            30,
+            "the last record checkpointed",
+        )
         lam.close()
     finally:
         second.stop()
