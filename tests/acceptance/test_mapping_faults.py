@@ -25,6 +25,7 @@ from tests.acceptance.test_mappings import (
     kinesis_stream,
     make,
     queue,
+    queue_counts,
     wait_enabled,
     wait_for,
 )
@@ -52,18 +53,6 @@ def finished(runs_dir: Path) -> list[list[dict]]:
     """The batches the `slow` handler finished (their payloads)."""
     path = runs_dir / "done"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def queue_counts(sqs, url: str) -> tuple[int, int]:
-    """(visible, in flight) messages of a queue."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return (
-        int(attributes["ApproximateNumberOfMessages"]),
-        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-    )
 
 
 def start_moto(port: int) -> Moto:
