@@ -590,7 +590,7 @@ def long_call_on(net: Network, runs_dir: Path, pids: set[int]):
         )
 
     started: dict[str, concurrent.futures.Future] = {}
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 40  # cold starts on three loaded hosts: seconds each
     while time.monotonic() < deadline and len(started) < 12:
         marker = uuid.uuid4().hex
         started[marker] = pool.submit(call, marker)
@@ -599,7 +599,8 @@ def long_call_on(net: Network, runs_dir: Path, pids: set[int]):
             first = lines(path)[0]
             if first["engine"] in pids:
                 return path.name, started[first["event"]["marker"]], pool
-    raise AssertionError("no long call landed on the host to kill")
+    landed = [lines(path)[0]["engine"] for path in folder.iterdir()]
+    raise AssertionError(f"no long call landed on the host to kill {sorted(pids)}: {landed}")
 
 
 def leader(net: Network) -> int:
