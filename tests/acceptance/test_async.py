@@ -23,19 +23,21 @@ def runs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("runs")
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory, moto):
+def module_engine(tmp_path_factory, moto, name: str, *flags: str):
+    """An engine for the module whose destinations are moto's (checked for tracebacks)."""
     running = start_unsandboxed(
-        tmp_path_factory.mktemp("async") / "data",
-        "--time-scale",
-        str(SCALE),
-        "--log-level",
-        "DEBUG",
-        env={"AWS_ENDPOINT_URL": moto.endpoint},
+        tmp_path_factory.mktemp(name) / "data", *flags, env={"AWS_ENDPOINT_URL": moto.endpoint}
     )
     yield running
     running.stop()
     assert "Traceback" not in running.log(), running.log()
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, moto):
+    yield from module_engine(
+        tmp_path_factory, moto, "async", "--time-scale", str(SCALE), "--log-level", "DEBUG"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -113,15 +115,7 @@ def send(alam, name: str, payload: dict, **extra) -> str:
 def virtual_engine(tmp_path_factory, moto):
     """An engine whose clock moves only when a test advances it: Lambda's retry delays are
     checked exactly, whatever the load on the machine."""
-    running = start_unsandboxed(
-        tmp_path_factory.mktemp("async-virtual") / "data",
-        "--time-scale",
-        "virtual",
-        env={"AWS_ENDPOINT_URL": moto.endpoint},
-    )
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
+    yield from module_engine(tmp_path_factory, moto, "async-virtual", "--time-scale", "virtual")
 
 
 def advance(engine, seconds: float) -> None:
