@@ -107,6 +107,7 @@ class _Claims(TypedDict, total=False):
 
     owner: str
     release_dead: Callable[[], Awaitable[int]]
+    may_claim: Callable[[], bool]
 
 
 class Engine:
@@ -326,7 +327,11 @@ class Engine:
         others can take back what a dead one claimed."""
         if not self.cluster.shared:
             return {}
-        return {"owner": self.cluster.engine_id, "release_dead": self.store.release_dead_claims}
+        return {
+            "owner": self.cluster.engine_id,
+            "release_dead": self.store.release_dead_claims,
+            "may_claim": self.cluster.lease_valid,
+        }
 
     def _log_streams(self) -> list[LogStream]:
         return [env.logs for env in self.pool.environments()]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,19 +23,21 @@ def runs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("runs")
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory, moto):
+def module_engine(tmp_path_factory, moto, name: str, *flags: str):
+    """An engine for the module whose destinations are moto's (checked for tracebacks)."""
     running = start_unsandboxed(
-        tmp_path_factory.mktemp("async") / "data",
-        "--time-scale",
-        str(SCALE),
-        "--log-level",
-        "DEBUG",
-        env={"AWS_ENDPOINT_URL": moto.endpoint},
+        tmp_path_factory.mktemp(name) / "data", *flags, env={"AWS_ENDPOINT_URL": moto.endpoint}
     )
     yield running
     running.stop()
     assert "Traceback" not in running.log(), running.log()
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, moto):
+    yield from module_engine(
+        tmp_path_factory, moto, "async", "--time-scale", str(SCALE), "--log-level", "DEBUG"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -107,16 +111,53 @@ def send(alam, name: str, payload: dict, **extra) -> str:
     return response["ResponseMetadata"]["RequestId"]
 
 
+@pytest.fixture(scope="module")
+def virtual_engine(tmp_path_factory, moto):
+    """An engine whose clock moves only when a test advances it: Lambda's retry delays are
+    checked exactly, whatever the load on the machine."""
+    yield from module_engine(tmp_path_factory, moto, "async-virtual", "--time-scale", "virtual")
+
+
+def advance(engine, seconds: float) -> None:
+    request = urllib.request.Request(
+        engine.endpoint + "/_lamina/clock/advance",
+        data=json.dumps({"Seconds": seconds}).encode(),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+
+
+def wait_kind(engine, request_id: str, kind: str, count: int = 1) -> list[dict]:
+    """The invocation's records once `count` of `kind` are there (an event-driven wait)."""
+    deadline = time.monotonic() + 30
+    while True:
+        entries = engine.get(f"/_lamina/invocations/{request_id}")["Timeline"]
+        if sum(e["Kind"] == kind for e in entries) >= count:
+            return entries
+        assert time.monotonic() < deadline, (kind, count, entries)
+        time.sleep(0.05)
+
+
 def test_failing_event_runs_three_times_at_lambdas_delays_then_on_failure(
-    alam, sqs, engine, runs_dir, fname
+    sqs, virtual_engine, runs_dir, fname
 ):
-    make(alam, fname, "fail", runs_dir)
+    vlam = client(virtual_engine.endpoint)
+    make(vlam, fname, "fail", runs_dir)
     url, arn = queue(sqs, f"{fname}-failures")
-    alam.put_function_event_invoke_config(
+    vlam.put_function_event_invoke_config(
         FunctionName=fname, DestinationConfig={"OnFailure": {"Destination": arn}}
     )
-    request_id = send(alam, fname, {"order": 42})
+    request_id = send(vlam, fname, {"order": 42})
+    wait_kind(virtual_engine, request_id, "retry_scheduled", 1)
+    # engine time stands still until advanced: a retry run early would be stamped 59 s on
+    advance(virtual_engine, 59)
+    advance(virtual_engine, 1)
+    wait_kind(virtual_engine, request_id, "retry_scheduled", 2)
+    advance(virtual_engine, 119)
+    advance(virtual_engine, 1)
     messages = receive(sqs, url, timeout=15)
+    vlam.close()
     assert len(messages) == 1
     record = json.loads(messages[0]["Body"])
     assert record["version"] == "1.0"
@@ -142,13 +183,17 @@ def test_failing_event_runs_three_times_at_lambdas_delays_then_on_failure(
         "responseContext",
         "responsePayload",
     ]
-    attempts = runs(runs_dir, request_id)
-    assert len(attempts) == 3
-    gaps = [(b["at"] - a["at"]) * SCALE for a, b in zip(attempts, attempts[1:])]
-    assert 59 <= gaps[0] <= 63 and 119 <= gaps[1] <= 123, gaps
-    kinds = [entry["Kind"] for entry in timeline(engine, request_id, "destination_delivered")]
+    assert len(runs(runs_dir, request_id)) == 3
+    entries = wait_kind(virtual_engine, request_id, "destination_delivered")
+    kinds = [entry["Kind"] for entry in entries]
     assert kinds.count("attempt") == 3 and kinds.count("retry_scheduled") == 2
-    assert "discarded" in kinds and "destination_delivered" in kinds
+    assert "discarded" in kinds
+    # Lambda's delays, 1 then 2 minutes, in engine time: as scheduled and as run
+    attempts = [e["At"] for e in entries if e["Kind"] == "attempt"]
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(attempts)]
+    assert gaps == [60.0, 120.0], gaps
+    scheduled = [e for e in entries if e["Kind"] == "retry_scheduled"]
+    assert [e["delay_s"] for e in scheduled] == [60.0, 120.0], scheduled
 
 
 def test_no_retries_and_on_success(alam, sqs, runs_dir, fname):

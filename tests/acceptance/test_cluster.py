@@ -130,7 +130,7 @@ def health(endpoint: str) -> tuple[int, dict]:
 @pytest.fixture
 def cluster(postgres, tmp_path):
     """start(n, *flags) → n engines on one new database; all stopped afterwards."""
-    url = postgres.new_database()
+    url = postgres.new_database(migrated=True)
     started = []
 
     def start(count: int, *flags: str):

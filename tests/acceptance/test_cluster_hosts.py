@@ -472,8 +472,30 @@ def _async_check(
     for request_id in load.events:
         found = lines(runs_dir / "async" / request_id)
         ends = [r for r in found if r["outcome"] == "end"]
-        if len(ends) > 1:  # at-least-once: only an attempt that ended as its host died
-            assert ends[0]["engine"] in killed_pids and abs(killed_at - ends[0]["at"]) < 1.0, found
+        if len(ends) > 1:
+            # at-least-once (docs/CLUSTER.md): an event runs again only when the engine that
+            # ran it first was counted dead: killed with its host as the attempt ended, or
+            # alive but stalled past its lease under load (its next renewal logs that)
+            first = min((r for r in found if r["outcome"] == "start"), key=lambda r: r["at"])
+            cut = ends[0]["engine"] in killed_pids and abs(killed_at - ends[0]["at"]) < 1.0
+            assert cut or lease_lapsed(net, first["engine"]), (found, lapses(net))
+
+
+LEASE_LAPSED = "this engine's lease had run out"
+
+
+def lease_lapsed(net: Network, pid: int) -> bool:
+    """Whether the surviving host running process `pid` logged that its lease had run out
+    (the others had counted its engine dead and taken back what it held)."""
+    return any(pid in net.hosts.pids(n) and LEASE_LAPSED in net.log(n) for n in range(3))
+
+
+def lapses(net: Network) -> dict[int, list[str]]:
+    """Each host's pids and its lease-lapse log lines, to explain a failed check."""
+    return {
+        n: [str(net.hosts.pids(n))] + [x for x in net.log(n).splitlines() if LEASE_LAPSED in x]
+        for n in range(3)
+    }
 
 
 def _esm_setup(net: Network, lam, runs_dir: Path) -> None:
@@ -568,7 +590,7 @@ def long_call_on(net: Network, runs_dir: Path, pids: set[int]):
         )
 
     started: dict[str, concurrent.futures.Future] = {}
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 40  # cold starts on three loaded hosts: seconds each
     while time.monotonic() < deadline and len(started) < 12:
         marker = uuid.uuid4().hex
         started[marker] = pool.submit(call, marker)
@@ -577,7 +599,8 @@ def long_call_on(net: Network, runs_dir: Path, pids: set[int]):
             first = lines(path)[0]
             if first["engine"] in pids:
                 return path.name, started[first["event"]["marker"]], pool
-    raise AssertionError("no long call landed on the host to kill")
+    landed = [lines(path)[0]["engine"] for path in folder.iterdir()]
+    raise AssertionError(f"no long call landed on the host to kill {sorted(pids)}: {landed}")
 
 
 def leader(net: Network) -> int:
@@ -630,6 +653,15 @@ def failover(network: Network, tmp_path: Path, before: float, after: float) -> N
     net.hosts.kill(killed)
     killed_at = time.time()
     time.sleep(after)
+    # on a loaded machine the clients send less in the window: the load goes on (30 s at
+    # most) until each workload sent what its check counts on
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (
+        len(load.events) <= 50
+        or len(load.messages) <= 20
+        or sum(outcome == "ok" for _, outcome, _ in load.calls) <= 20
+    ):
+        time.sleep(0.2)
     load.stop.set()
     for thread in threads:
         thread.join(60)

@@ -122,7 +122,7 @@ def wait_until(predicate, timeout: float, what: str):
 def test_a_live_engines_deploy_is_left_alone_and_a_dead_ones_is_rolled_back(
     postgres, proxy, tmp_path
 ):
-    url = postgres.new_database()
+    url = postgres.new_database(migrated=True)
     env = {"AWS_ENDPOINT_URL": proxy.endpoint}
     flags = ("--store", url, "--cluster-lease", LEASE)
     first = start_server(tmp_path / "a", *flags, env=env)

@@ -91,6 +91,7 @@ needs_sls = pytest.mark.skipif(
 
 
 @needs_cdk
+@pytest.mark.timeout(600)  # three `cdk synth` runs: minutes of CPU on a loaded 2-core machine
 def test_cdk_app_synthesized_deployed_updated_destroyed(engine, dlam, moto, tmp_path):
     app = tmp_path / "shop"
     shutil.copytree(CDK / "app", app)
@@ -224,6 +225,7 @@ def sls_package(service: Path, tmp_path: Path) -> Path:
 
 
 @needs_sls
+@pytest.mark.timeout(600)  # `serverless package` may take its own 300 s under load
 def test_serverless_package_deployed_called_updated_destroyed(engine, dlam, tmp_path):
     service = tmp_path / "greeter"
     shutil.copytree(SLS / "service", service)

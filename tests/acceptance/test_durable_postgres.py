@@ -49,7 +49,7 @@ def wait_until(predicate, seconds: float) -> None:
 
 @pytest.mark.slow
 def test_an_execution_started_on_one_engine_goes_on_on_another_after_kill_9(postgres, tmp_path):
-    url = postgres.new_database()
+    url = postgres.new_database(migrated=True)
     a = start_server(tmp_path / "a", "--store", url)
     b = start_server(tmp_path / "b", "--store", url)
     try:

@@ -40,6 +40,18 @@ def runs_dir(tmp_path) -> Path:
     return tmp_path
 
 
+def queue_counts(sqs, url: str) -> tuple[int, int]:
+    """(visible, in flight) messages of a queue."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+    )
+
+
 def batches(runs_dir: Path) -> list[dict]:
     path = runs_dir / "batches"
     return (
@@ -97,7 +109,9 @@ def test_sqs_messages_processed_once_in_batches_of_ten(engine, elam, moto, runs_
     for n in range(25):
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": n}))
     wait_for(lambda: sum(len(b["Records"]) for b in batches(runs_dir)) >= 25, 30, "25 records")
-    time.sleep(1)
+    # every message deleted and none in flight: no batch can still come (a message handed
+    # out twice would be in flight until its batch ran)
+    wait_for(lambda: queue_counts(sqs, url) == (0, 0), 30, "the queue emptied")
     seen = [json.loads(r["body"])["n"] for b in batches(runs_dir) for r in b["Records"]]
     assert sorted(seen) == list(range(25)), "each message exactly once"
     assert all(len(b["Records"]) <= 10 for b in batches(runs_dir))
@@ -147,7 +161,7 @@ def test_report_batch_item_failures_redelivers_only_the_failed_message(elam, mot
     for body in ("a", "b", "fail-once", "c"):
         sqs.send_message(QueueUrl=url, MessageBody=body)
     wait_for(lambda: sum(len(b["Records"]) for b in batches(runs_dir)) >= 5, 30, "redelivery")
-    time.sleep(1.5)
+    wait_for(lambda: queue_counts(sqs, url) == (0, 0), 30, "the queue emptied")
     bodies = [r["body"] for b in batches(runs_dir) for r in b["Records"]]
     assert sorted(bodies) == ["a", "b", "c", "fail-once", "fail-once"]
     again = [r for b in batches(runs_dir) for r in b["Records"] if r["body"] == "fail-once"]
@@ -186,7 +200,8 @@ def test_filtered_messages_are_deleted_unprocessed(elam, moto, runs_dir, fname):
             QueueUrl=url, MessageBody=json.dumps(body) if isinstance(body, dict) else body
         )
     wait_for(lambda: sum(len(b["Records"]) for b in batches(runs_dir)) >= 2, 30, "orders")
-    time.sleep(1.5)
+    # the messages the filter leaves out are deleted too: all handled once the queue is empty
+    wait_for(lambda: queue_counts(sqs, url) == (0, 0), 30, "the queue emptied")
     ids = sorted(json.loads(r["body"])["id"] for b in batches(runs_dir) for r in b["Records"])
     assert ids == [1, 2]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]

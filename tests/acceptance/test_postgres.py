@@ -77,7 +77,7 @@ def test_one_engine_on_postgres_survives_a_restart(postgres, tmp_path):
 
 
 def test_two_engines_share_functions_and_the_queue(postgres, tmp_path):
-    url = postgres.new_database()
+    url = postgres.new_database(migrated=True)
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
     engines = [start_unsandboxed(tmp_path / name, "--store", url) for name in ("a", "b")]
@@ -110,7 +110,7 @@ def test_an_engine_does_not_reload_its_own_changes_under_a_request(postgres, tmp
     """An engine hears its own changes back from PostgreSQL. Reloading them would replace
     function entries that requests in flight hold: create → publish → alias then failed
     about once in 20 functions ("update in progress", or an alias to an unknown version)."""
-    engine = start_unsandboxed(tmp_path / "data", "--store", postgres.new_database())
+    engine = start_unsandboxed(tmp_path / "data", "--store", postgres.new_database(migrated=True))
     lam = client(engine.endpoint)
     try:
         for n in range(30):
@@ -135,7 +135,7 @@ def test_layers_and_function_urls_made_on_one_engine_work_on_another(postgres, t
 
     from tests.conftest import make_zip
 
-    url = postgres.new_database()
+    url = postgres.new_database(migrated=True)
     engines = [start_unsandboxed(tmp_path / name, "--store", url) for name in ("a", "b")]
     try:
         a, b = (client(e.endpoint) for e in engines)
@@ -186,7 +186,7 @@ def _known(lam, name: str) -> bool:
 
 
 def test_postgres_restart_loses_nothing_acknowledged(postgres, tmp_path):
-    url = postgres.new_database()
+    url = postgres.new_database(migrated=True)
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
     engine = start_unsandboxed(tmp_path / "data", "--store", url)
@@ -236,7 +236,7 @@ def test_one_engine_runs_the_pollers_and_another_takes_over_when_it_dies(postgre
     from tests.acceptance.test_mappings import PACKAGE as ESM
     from tests.acceptance.test_mappings import batches, queue
 
-    url = postgres.new_database()
+    url = postgres.new_database(migrated=True)
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
     env = {"AWS_ENDPOINT_URL": moto.endpoint}
@@ -304,7 +304,7 @@ def test_signing_and_capacity_providers_made_on_one_engine_hold_on_another(postg
     known to engine b: b refuses an unsigned deployment and finds the provider."""
     from tests.conftest import make_zip
 
-    url = postgres.new_database()
+    url = postgres.new_database(migrated=True)
     engines = [start_unsandboxed(tmp_path / name, "--store", url) for name in ("a", "b")]
     try:
         a, b = (client(e.endpoint) for e in engines)

@@ -47,7 +47,7 @@ def make_store(request, tmp_path) -> Callable[[], object]:
     if request.param == "postgres":
         from lamina.storage.postgres import PostgresStore
 
-        url = request.getfixturevalue("postgres").new_database()
+        url = request.getfixturevalue("postgres").new_database(migrated=True)
         return lambda: PostgresStore(url)
     if request.param == "sqlite":
         return lambda: SqliteStore(tmp_path / "s.db")

@@ -22,7 +22,7 @@ CONFIG = FunctionConfig(
 
 
 def test_grants_within_capacity_and_dead_engines_release_theirs(postgres):
-    url = postgres.new_database()
+    url = postgres.new_database(migrated=True)
 
     async def main() -> None:
         a, b = PostgresStore(url), PostgresStore(url)

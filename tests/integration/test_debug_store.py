@@ -45,5 +45,5 @@ def test_sqlite_keeps_debug_mode(tmp_path):
 
 
 def test_postgres_keeps_debug_mode(postgres):
-    url = postgres.new_database()
+    url = postgres.new_database(migrated=True)
     asyncio.run(exercise(lambda: PostgresStore(url)))

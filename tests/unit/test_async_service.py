@@ -70,7 +70,7 @@ class FakePool:
         return None
 
 
-async def engine(reserved: int | None = None):
+async def engine(reserved: int | None = None, may_claim=None):
     clock = VirtualClock(T0)
     store = MemoryStore()
     pool = FakePool(clock)
@@ -93,7 +93,15 @@ async def engine(reserved: int | None = None):
     attempts = Attempts(limiter, pool, recorder, clock)
     destinations = Destinations(store, functions, configs, recorder, clock, None, "engine")
     service = AsyncInvokeService(
-        store, functions, configs, attempts, limiter, recorder, clock, destinations
+        store,
+        functions,
+        configs,
+        attempts,
+        limiter,
+        recorder,
+        clock,
+        destinations,
+        **({"may_claim": may_claim} if may_claim else {}),
     )
     await service.start()
     return clock, store, pool, service, configs
@@ -143,6 +151,26 @@ def test_reserved_concurrency_one_runs_queued_events_one_at_a_time():
             if len(pool.runs) == 50:
                 break
         assert sorted(r for r, _ in pool.runs) == sorted(ids)
+        await service.close()
+
+    asyncio.run(main())
+
+
+def test_an_engine_that_cannot_trust_its_cluster_lease_claims_nothing():
+    """Self-fencing (docs/CLUSTER.md): past its trusted lease an engine may be counted dead
+    and what it claimed run again elsewhere, so it claims nothing until a renewal returns."""
+
+    async def main() -> None:
+        trusted = False
+        clock, store, pool, service, _ = await engine(may_claim=lambda: trusted)
+        request_id = await service.accept("f", None, b"{}")
+        await settle()
+        assert pool.runs == []
+        assert [owner for _, owner, _ in store.events.values()] == [None], "not claimed"
+        trusted = True
+        service.wake()
+        await settle()
+        assert [r for r, _ in pool.runs] == [request_id]
         await service.close()
 
     asyncio.run(main())

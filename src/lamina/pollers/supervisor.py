@@ -37,10 +37,10 @@ class PollerSupervisor:
         if mapping.source != "sqs" or not mapping.event_source_arn:
             return
         try:
-            client = await self.clients.client("sqs")
-            # bounded: botocore retries an unreachable endpoint for up to ~15 s
+            # bounded, the client's first making included (seconds of CPU on a loaded
+            # machine): botocore retries an unreachable endpoint for up to ~15 s
             attributes = await asyncio.wait_for(
-                self._queue_attributes(client, mapping.event_source_arn), CHECK_S
+                self._queue_attributes(mapping.event_source_arn), CHECK_S
             )
         except Exception as exc:  # noqa: BLE001 - reported by the poller once it runs
             log.info("could not check queue %s: %s", mapping.event_source_arn, exc)
@@ -52,7 +52,8 @@ class PollerSupervisor:
                 f"timeout: {function_timeout} seconds"
             )
 
-    async def _queue_attributes(self, client: Any, arn: str) -> dict[str, str]:
+    async def _queue_attributes(self, arn: str) -> dict[str, str]:
+        client = await self.clients.client("sqs")
         url = await self.clients.queue_url(arn)
         attributes: dict[str, str] = (
             await client.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])

@@ -19,7 +19,9 @@ Theory of operation
   an event that was running when the engine died runs again. Engines sharing PostgreSQL
   claim under their engine id, and the claims of an engine whose cluster lease ran out are
   released as soon as another engine notices (`release_dead_soon`), not after the claim's
-  own lease (the function's timeout and a minute).
+  own lease (the function's timeout and a minute). An engine claims only while it trusts its
+  own cluster lease (`may_claim`); an engine stalled past its lease (counted dead while
+  alive) may still finish an attempt another engine then runs again: at-least-once.
 * `drain` (SIGTERM) stops claiming, lets the attempts running finish, and hands back what
   this engine had claimed and not run.
 
@@ -76,9 +78,11 @@ class AsyncInvokeService:
         destinations: Destinations,
         owner: str | None = None,
         release_dead: Callable[[], Awaitable[int]] | None = None,
+        may_claim: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.release_dead = release_dead
+        self.may_claim = may_claim
         self._sweep_now = False
         self.functions = functions
         self.configs = configs
@@ -216,7 +220,11 @@ class AsyncInvokeService:
         return next_due
 
     async def _dispatch_due(self, now: float) -> bool:
-        """Claim and start what is due at `now`; True when some of it waits for capacity."""
+        """Claim and start what is due at `now`; True when some of it waits for capacity.
+        An engine that cannot trust its cluster lease claims nothing: the others may count
+        it dead at any moment and run again what it claimed (see `may_claim`)."""
+        if self.may_claim is not None and not self.may_claim():
+            return True
         blocked = False
         for function, count in (await self.store.due_functions(now)).items():
             reserved = self.limiter.reserved.get(function)
