@@ -386,7 +386,8 @@ class Slots:
 
     A spare's sandbox binds `slot/task`, `slot/opt` and `slot/tmp`; `fill` mounts the
     function's code, layers and a sized tmpfs there when the spare is taken, and `clear`
-    takes them down when the environment ends."""
+    takes them down when the environment ends. A sandbox started for its function binds only
+    `slot/tmp`. A reset keeps a slot, its tmpfs mounted, for the next runtime (reset.py)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.root = (data_dir / "sandbox" / "slots").resolve()
@@ -429,13 +430,27 @@ class Slots:
         return slot
 
     @staticmethod
-    def fill(slot: Path, task: str, opt: str | None, tmp_mb: int) -> None:
+    def fill(slot: Path, task: str, opt: str | None, tmp_mb: int, kept: Path | None = None) -> None:
         _bind_read_only(task, str(slot / "task"))
         if opt is not None:
             _bind_read_only(opt, str(slot / "opt"))
-        _mount(
-            "tmpfs", str(slot / "tmp"), "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={tmp_mb}m,mode=1777"
-        )
+        Slots.fill_tmp(slot, tmp_mb, kept)
+
+    @staticmethod
+    def fill_tmp(slot: Path, tmp_mb: int, kept: Path | None = None) -> None:
+        """A new tmpfs of `tmp_mb` MB at `slot/tmp`, or the one a reset kept on the slot
+        `kept` (reset.py), which is then cleared: the tmpfs lives on in its new place."""
+        if kept is None:
+            _mount(
+                "tmpfs",
+                str(slot / "tmp"),
+                "tmpfs",
+                _MS_NOSUID | _MS_NODEV,
+                f"size={tmp_mb}m,mode=1777",
+            )
+            return
+        _mount(str(kept / "tmp"), str(slot / "tmp"), None, _MS_BIND)
+        Slots.clear(kept)
 
     @staticmethod
     def clear(slot: Path) -> None:
