@@ -511,3 +511,14 @@ def test_kept_tmps_are_dropped_by_configuration_and_age():
     assert kept.expire(time.monotonic() - 60) == 0
     assert kept.expire(time.monotonic() + 1) == 1 and dropped == ["b", "a"]
     assert len(kept) == 0 and kept.take(("f", "$LATEST", "d1", None)) is None
+
+
+def test_an_init_error_keeps_tmp(tmp_path):
+    async def test(env, processes, dead):
+        body = b'{"errorType": "ImportError", "errorMessage": "no module"}'
+        assert handlers.init_error(env, Post(body)).status == 202
+        await asyncio.sleep(0.1)  # the runtime is killed 50 ms after it reported
+        assert not env.alive and "kill" in processes[0].calls
+        assert env.launcher.kept.take((*CONFIG.env_key, None)) == "tmp-of-0"
+
+    run(test, tmp_path)
