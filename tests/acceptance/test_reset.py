@@ -1,4 +1,4 @@
-"""Lambda's reset keeps /tmp: after a timeout or a crash, the next call runs a new Init (a new
+"""Lambda's reset keeps /tmp: after a timeout, a crash or an out-of-memory kill, the next call runs a new Init (a new
 runtime) that still sees what the function left in /tmp; another function never does, and an
 environment that ended normally (idle expiry, a new configuration) leaves nothing. With the
 sandbox (bubblewrap: /tmp) and without it (`--sandbox none`: the environment's TMPDIR),
@@ -35,6 +35,10 @@ def handler(event, context):
         time.sleep(event["sleep"])
     if event.get("exit"):
         os._exit(3)
+    chunks = []
+    for _ in range(event.get("megabytes", 0)):
+        chunks.append(b"x" * (1 << 20))
+        time.sleep(0.002)
     marker = None
     if os.path.exists(path):
         with open(path) as handle:
@@ -66,8 +70,8 @@ def lam(engine):
     lambda_client.close()
 
 
-def _function(lam, name: str, **extra) -> None:
-    create_function(lam, name, make_zip({"index.py": HANDLER}), Timeout=1, **extra)
+def _function(lam, name: str, timeout: int = 1, **extra) -> None:
+    create_function(lam, name, make_zip({"index.py": HANDLER}), Timeout=timeout, **extra)
 
 
 def _call(lam, name: str, event: dict) -> tuple[dict, dict | bytes]:
@@ -112,6 +116,16 @@ def test_tmp_outlives_a_crash_for_the_same_function_only(lam, fname, variables):
     assert _call(lam, fname, {"write": "again"})[1]["runtime"] == after["runtime"]
     _call(lam, fname, {"exit": True})
     assert _call(lam, fname, {})[1]["marker"] == "again"
+
+
+def test_tmp_outlives_running_out_of_memory(lam, fname):
+    _function(lam, fname, timeout=30, MemorySize=128)
+    _, first = _call(lam, fname, {"write": "before the kill"})
+    _, body = _call(lam, fname, {"megabytes": 400})
+    assert body["errorType"] == "Runtime.OutOfMemory", body
+    response, after = _call(lam, fname, {})
+    assert _cold(response) and after["runtime"] != first["runtime"]
+    assert after["marker"] == "before the kill"
 
 
 def test_an_ordinary_end_leaves_an_empty_tmp(lam, fname):
