@@ -6,6 +6,7 @@ configuration) leaves nothing. With the sandbox (bubblewrap: /tmp) and without i
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -43,7 +44,9 @@ def handler(event, context):
     if os.path.exists(path):
         with open(path) as handle:
             marker = handle.read()
-    return {"runtime": RUNTIME, "marker": marker, "stream": context.log_stream_name}
+    stat = os.statvfs(TMP)
+    return {"runtime": RUNTIME, "marker": marker, "stream": context.log_stream_name,
+            "flags": stat.f_flag, "mb": stat.f_blocks * stat.f_frsize >> 20}
 """
 
 IDLE_S = 2
@@ -85,8 +88,8 @@ def _cold(response: dict) -> bool:
     return "Init Duration" in base64.b64decode(response["LogResult"]).decode()
 
 
-def test_tmp_outlives_a_timeout_into_a_new_init(lam, fname):
-    _function(lam, fname)
+def test_tmp_outlives_a_timeout_into_a_new_init(lam, engine, fname):
+    _function(lam, fname, EphemeralStorage={"Size": 600})
     _, first = _call(lam, fname, {"write": "before the timeout"})
     response, body = _call(lam, fname, {"sleep": 5})
     assert response.get("FunctionError") == "Unhandled", body
@@ -95,6 +98,9 @@ def test_tmp_outlives_a_timeout_into_a_new_init(lam, fname):
     assert _cold(response)  # Init ran again: INIT_START … Init Duration
     assert after["runtime"] != first["runtime"]
     assert after["marker"] == "before the timeout"
+    if sandboxed(engine):  # the same tmpfs: its size, still nosuid and nodev in its new place
+        assert after["mb"] == first["mb"] == 600
+        assert after["flags"] & (os.ST_NOSUID | os.ST_NODEV) == os.ST_NOSUID | os.ST_NODEV
 
 
 # a PYTHON* variable keeps a function from spare runtimes: its sandbox starts for it

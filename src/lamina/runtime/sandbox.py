@@ -308,9 +308,10 @@ def _mount(
     )
 
 
-def _bind_read_only(source: str, target: str) -> None:
-    """Mount `source` read-only at `target`, read-only before it is attached, so the copy
-    that propagates into a sandbox is read-only too (a bind then a remount would not be)."""
+def _bind(source: str, target: str, read_only: bool = True) -> None:
+    """Mount `source` read-only (or only nosuid and nodev) at `target`, with those flags set
+    before it is attached, so the copy that propagates into a sandbox has them too (a bind
+    then a remount would not)."""
     fd = _check(
         _libc.syscall(
             _SYS_OPEN_TREE,
@@ -321,7 +322,8 @@ def _bind_read_only(source: str, target: str) -> None:
         f"open_tree {source}",
     )
     try:
-        attr = _MountAttr(_MOUNT_ATTR_RDONLY | _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV, 0, 0, 0)
+        flags = _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV | (_MOUNT_ATTR_RDONLY if read_only else 0)
+        attr = _MountAttr(flags, 0, 0, 0)
         _check(
             _libc.syscall(
                 _SYS_MOUNT_SETATTR,
@@ -431,9 +433,9 @@ class Slots:
 
     @staticmethod
     def fill(slot: Path, task: str, opt: str | None, tmp_mb: int, kept: Path | None = None) -> None:
-        _bind_read_only(task, str(slot / "task"))
+        _bind(task, str(slot / "task"))
         if opt is not None:
-            _bind_read_only(opt, str(slot / "opt"))
+            _bind(opt, str(slot / "opt"))
         Slots.fill_tmp(slot, tmp_mb, kept)
 
     @staticmethod
@@ -449,7 +451,7 @@ class Slots:
                 f"size={tmp_mb}m,mode=1777",
             )
             return
-        _mount(str(kept / "tmp"), str(slot / "tmp"), None, _MS_BIND)
+        _bind(str(kept / "tmp"), str(slot / "tmp"), read_only=False)
         Slots.clear(kept)
 
     @staticmethod
