@@ -1,7 +1,7 @@
 """Lambda's reset keeps /tmp: after a timeout, a crash or an out-of-memory kill, the next call
 runs a new Init (a new runtime) that still sees what the function left in /tmp; another
 function never does, and an environment that ended normally (idle expiry, a new
-configuration) leaves nothing. With the sandbox (bubblewrap: /tmp) and without it
+configuration) leaves nothing; a tenant's goes to that tenant only. With the sandbox (bubblewrap: /tmp) and without it
 (`--sandbox none`: the environment's TMPDIR), driven with boto3; no mount is left behind."""
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def _function(lam, name: str, timeout: int = 1, **extra) -> None:
     create_function(lam, name, make_zip({"index.py": HANDLER}), Timeout=timeout, **extra)
 
 
-def _call(lam, name: str, event: dict) -> tuple[dict, dict | bytes]:
-    response, body = invoke_json(lam, name, event, LogType="Tail")
+def _call(lam, name: str, event: dict, **extra) -> tuple[dict, dict | bytes]:
+    response, body = invoke_json(lam, name, event, LogType="Tail", **extra)
     return response, body
 
 
@@ -122,6 +122,15 @@ def test_tmp_outlives_a_crash_for_the_same_function_only(lam, fname, variables):
     assert _call(lam, fname, {"write": "again"})[1]["runtime"] == after["runtime"]
     _call(lam, fname, {"exit": True})
     assert _call(lam, fname, {})[1]["marker"] == "again"
+
+
+def test_a_tenants_tmp_goes_to_that_tenant_only(lam, fname):
+    _function(lam, fname, TenancyConfig={"TenantIsolationMode": "PER_TENANT"})
+    _call(lam, fname, {"write": "blue's"}, TenantId="blue")
+    _, body = _call(lam, fname, {"exit": True}, TenantId="blue")
+    assert body["errorType"] == "Runtime.ExitError"
+    assert _call(lam, fname, {}, TenantId="green")[1]["marker"] is None
+    assert _call(lam, fname, {}, TenantId="blue")[1]["marker"] == "blue's"
 
 
 def test_tmp_outlives_running_out_of_memory(lam, fname):
