@@ -1,8 +1,9 @@
 """Lambda's reset keeps /tmp: after a timeout, a crash or an out-of-memory kill, the next call
 runs a new Init (a new runtime) that still sees what the function left in /tmp; another
-function never does, and an environment that ended normally (idle expiry, a new
-configuration) leaves nothing; a tenant's goes to that tenant only. With the sandbox (bubblewrap: /tmp) and without it
-(`--sandbox none`: the environment's TMPDIR), driven with boto3; no mount is left behind."""
+function never does, a tenant's goes to that tenant only, and an environment that ended
+normally (idle expiry, a new configuration) leaves nothing. With the sandbox (bubblewrap:
+/tmp) and without it (`--sandbox none`: the environment's TMPDIR), driven with boto3; no
+mount is left behind."""
 
 from __future__ import annotations
 
