@@ -403,7 +403,7 @@ class ExecutionEnvironment:
 
     def _kept_tmp(self) -> str | None:
         """The /tmp a reset of this version kept, now this runtime's (reset.py)."""
-        if self.concurrent or self.debug is not None or not len(self.launcher.kept):
+        if self.concurrent or self.debug is not None:
             return None
         return self.launcher.kept.take((*self.config.env_key, self.tenant_id))
 

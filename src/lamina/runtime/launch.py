@@ -253,7 +253,7 @@ class SandboxLauncher:
                 Path(launch.kept_tmp) if launch.kept_tmp is not None else None,
             )
         except OSError:
-            spare.discard()  # a kept /tmp is consumed only by the last mount, which worked
+            spare.discard()  # a kept /tmp is still whole: only fill's last step takes it
             return None
         # bwrap sets PWD in a sandbox it starts; a spare is told it with the rest
         process = SandboxedProcess(
