@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from lamina.domain.model import FunctionConfig, Invocation
 from lamina.runtime.environment import FREEZE_GRACE_S, EnvironmentSettings, ExecutionEnvironment
 from lamina.runtime.interpreters import Interpreter
 from lamina.runtime.launch import Launch, View
+from lamina.runtime.reset import KeptTmps
 from lamina.runtime.runtime_api import handlers
 from lamina.runtime.sandbox import Support
 
@@ -84,6 +86,11 @@ class FakeLauncher:
 
     def __init__(self) -> None:
         self.processes: list[FakeProcess] = []
+        self.discarded: list[str] = []
+        self.kept = KeptTmps(self.discarded.append)
+
+    def keep_tmp(self, process: FakeProcess, view: View) -> str | None:
+        return f"tmp-of-{self.processes.index(process)}"
 
     def view(self, family: str, task_root: Path, opt_dir: Path | None, env_id: str) -> View:
         return View("/var/task", "/var/runtime", "/opt", None, None, opt_variable=False)
@@ -425,3 +432,93 @@ def test_a_suppressed_init_that_fails_reports_its_phase_as_invoke(tmp_path):
         assert tail.index("START RequestId: rid-1") < tail.index("Phase: invoke")
 
     run(test, tmp_path, init_timeout=0.05)
+
+
+async def _another(env: ExecutionEnvironment, config: FunctionConfig = CONFIG) -> FakeProcess:
+    """A new environment of `config` on `env`'s launcher: its runtime."""
+    other = ExecutionEnvironment(
+        config, env.task_root, env.interpreter, env.settings, lambda _e: None, env.launcher
+    )
+    await other.start()
+    other.kill("test over")
+    await asyncio.sleep(0)
+    return env.launcher.processes[-1]  # type: ignore[attr-defined, no-any-return]
+
+
+def test_a_timeout_keeps_tmp_for_the_next_runtime_of_the_same_version_only(tmp_path):
+    """Lambda's reset keeps /tmp: the runtime that timed out leaves it for the next one of
+    the same function version, not for another function's, and only once."""
+
+    async def test(env, processes, dead):
+        env.reserve()
+        parked = await next_event(env)
+        outcome, _ = await asyncio.gather(env.invoke(invocation()), parked)
+        assert outcome.error_type == "Sandbox.Timedout"
+        assert len(env.launcher.kept) == 1  # kept at the kill, before the runtime is reaped
+        other_function = await _another(env, replace(CONFIG, name="g"))
+        assert other_function.launch.kept_tmp is None
+        other_version = await _another(env, replace(CONFIG, version="2"))
+        assert other_version.launch.kept_tmp is None
+        assert (await _another(env)).launch.kept_tmp == "tmp-of-0"
+        assert (await _another(env)).launch.kept_tmp is None  # taken once
+        assert env.launcher.discarded == []
+
+    run(test, tmp_path)
+
+
+def test_a_crash_keeps_tmp_an_ordinary_end_does_not(tmp_path):
+    async def test(env, processes, dead):
+        env.reserve()
+        parked = await next_event(env)
+        running = asyncio.ensure_future(env.invoke(invocation()))
+        await parked
+        processes[0].exit(1)
+        assert (await running).error_type == "Runtime.ExitError"
+        assert len(env.launcher.kept) == 1
+        replacement = await _another(env)
+        assert replacement.launch.kept_tmp == "tmp-of-0"
+        for reason in ("idle", "retired", "shutdown"):
+            ended = ExecutionEnvironment(
+                CONFIG, env.task_root, env.interpreter, env.settings, dead.append, env.launcher
+            )
+            await ended.start()
+            ended.kill(reason)
+            await asyncio.sleep(0)
+            assert not ended.alive and len(env.launcher.kept) == 0, reason
+
+    run(test, tmp_path)
+
+
+def test_a_retried_init_keeps_the_environments_tmp(tmp_path):
+    async def test(env, processes, dead):
+        env.reserve()
+        running = asyncio.ensure_future(env.invoke(invocation()))
+        while len(processes) < 2:
+            await asyncio.sleep(0.01)
+        assert processes[1].launch.kept_tmp == "tmp-of-0" and len(env.launcher.kept) == 0
+        running.cancel()
+
+    run(test, tmp_path, init_timeout=0.05)
+
+
+def test_kept_tmps_are_dropped_by_configuration_and_age():
+    dropped: list[str] = []
+    kept = KeptTmps(dropped.append)
+    kept.put(("f", "$LATEST", "d1", None), CONFIG, "a")
+    kept.put(("f", "$LATEST", "d1", "blue"), CONFIG, "b")
+    assert kept.take(("f", "$LATEST", "d1", "red")) is None  # another tenant's
+    assert kept.drop(lambda k: k.path == "b") == 1 and dropped == ["b"]
+    assert kept.expire(time.monotonic() - 60) == 0
+    assert kept.expire(time.monotonic() + 1) == 1 and dropped == ["b", "a"]
+    assert len(kept) == 0 and kept.take(("f", "$LATEST", "d1", None)) is None
+
+
+def test_an_init_error_keeps_tmp(tmp_path):
+    async def test(env, processes, dead):
+        body = b'{"errorType": "ImportError", "errorMessage": "no module"}'
+        assert handlers.init_error(env, Post(body)).status == 202
+        await asyncio.sleep(0.1)  # the runtime is killed 50 ms after it reported
+        assert not env.alive and "kill" in processes[0].calls
+        assert env.launcher.kept.take((*CONFIG.env_key, None)) == "tmp-of-0"
+
+    run(test, tmp_path)

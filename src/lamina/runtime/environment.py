@@ -20,7 +20,9 @@ Theory of operation (spec §9, §10), split as the Runtime Interface Emulator sp
   taken in that time is handed to the parked runtime directly, without a freeze/thaw pair
   (on a machine not overloaded, most are; see docs/ARCHITECTURE.md, "Freezing").
 * A timeout, a runtime exit, an out-of-memory kill or an init failure kill the environment; it
-  is never reused. A plain function error (`/error`, then `next`) keeps it warm.
+  is never reused. A plain function error (`/error`, then `next`) keeps it warm. Such a death
+  is Lambda's reset: the runtime's /tmp is kept for the next runtime of the same function
+  version (reset.py), which runs Init again in it.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class EnvironmentSettings:
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
 
+
+# Kill reasons that are a reset (reset.py), besides the runtime's own exit: its /tmp is kept
+_RESETS = frozenset({"timeout", "oom", "init_error"})
 
 # How long an idle environment (free, its runtime parked in `next`) runs on before SIGSTOP:
 # a call that takes it meanwhile needs no freeze/thaw pair (docs/ARCHITECTURE.md, "Freezing").
@@ -311,6 +316,7 @@ class ExecutionEnvironment:
                 self.config.ephemeral_storage,
                 spare=self.debug is None
                 and eligible(self.family, variables, self.task_root, self.opt_dir),
+                kept_tmp=self._kept_tmp(),
             )
             try:
                 cell.append(self.launcher.spawn(launch))
@@ -381,12 +387,31 @@ class ExecutionEnvironment:
         self._kill_reason = self._kill_reason or reason
         if self._process is not None and self._process.alive:
             self._process.kill()
+            if reason in _RESETS:
+                self._keep_tmp()
         else:
             self._die("kill")
+
+    def _keep_tmp(self) -> None:
+        """A reset: the runtime's /tmp waits for the next runtime of this version (reset.py).
+        Not for a debug session, a retired configuration, nor Managed Instances."""
+        if self._process is None or self.concurrent or self.debug is not None or self.retired:
+            return
+        kept = self.launcher.keep_tmp(self._process, self.view)
+        if kept is not None:
+            self.launcher.kept.put((*self.config.env_key, self.tenant_id), self.config, kept)
+
+    def _kept_tmp(self) -> str | None:
+        """The /tmp a reset of this version kept, now this runtime's (reset.py)."""
+        if self.concurrent or self.debug is not None:
+            return None
+        return self.launcher.kept.take((*self.config.env_key, self.tenant_id))
 
     def _on_exit(self, process: Process | None, code: int) -> None:
         if process is not self._process:
             return  # a runtime replaced by a re-init
+        if self._kill_reason is None:  # it crashed
+            self._keep_tmp()
         message = _exit_message(code)
         error_type = "Runtime.OutOfMemory" if self._kill_reason == "oom" else "Runtime.ExitError"
         if not self._init_done.done():
@@ -485,9 +510,10 @@ class ExecutionEnvironment:
         self.platform.init_report(self._elapsed_ms(), "timeout")
         self.platform.start(invocation.request_id)
         self._invoke_began = time.monotonic()
-        old, self._process = self._process, None
-        if old is not None:
-            old.kill()
+        if self._process is not None:
+            self._process.kill()
+            self._keep_tmp()  # for the runtime started next, in the same environment
+        self._process = None
         await self._listen()
         self._spawn(suppressed=True)
         try:

@@ -4,12 +4,15 @@ An environment asks its launcher two things: `view` (where its runtime will find
 the runtime, the layers and a temporary directory, as the runtime sees them) and `spawn` (a
 started `Process` for a `Launch`). The plain launcher runs the runtime in the engine's own
 filesystem (`--sandbox none`); the sandbox launcher runs it under bubblewrap with Lambda's
-layout (sandbox.py). Both take spare runtimes started ahead of need where they can.
+layout (sandbox.py). Both take spare runtimes started ahead of need where they can, and keep
+a reset runtime's /tmp for the next runtime of its function version (`keep_tmp`, reset.py).
 """
 
 from __future__ import annotations
 
+import os
 import resource
+import shutil
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -19,6 +22,7 @@ from typing import Protocol
 
 from lamina.runtime import sandbox, supervisor
 from lamina.runtime.process import Process, SandboxedProcess, discard_sandboxed
+from lamina.runtime.reset import KeptTmps
 from lamina.runtime.sandbox import Layout, Slots, Support
 from lamina.runtime.spares import STANDBY_ENV, Spare, Spares, plain_spare
 
@@ -54,14 +58,19 @@ class Launch:
     interpreter: str | None
     tmp_mb: int = 512
     spare: bool = False  # the function may start from a spare (spares.eligible)
+    kept_tmp: str | None = None  # a reset's /tmp (`keep_tmp`) for this runtime to adopt
 
 
 class Launcher(Protocol):
     support: Support
+    kept: KeptTmps  # reset runtimes' /tmp, waiting for the next runtime of their key
 
     def view(self, family: str, task_root: Path, opt_dir: Path | None, env_id: str) -> View: ...
 
     def spawn(self, launch: Launch) -> Process: ...
+
+    def keep_tmp(self, process: Process, view: View) -> str | None:
+        """Keep `process`'s /tmp from being cleared when it ends; None if it cannot be."""
 
     def close(self) -> None: ...
 
@@ -84,6 +93,9 @@ class PlainLauncher:
         self.data_dir = data_dir
         self.sdk_path = sdk_path
         self.spares = Spares(plain_spare) if spares else None
+        self._kept_dir = data_dir / "kept-tmp"  # what a killed engine left goes now
+        shutil.rmtree(self._kept_dir, ignore_errors=True)
+        self.kept = KeptTmps(lambda path: shutil.rmtree(path, ignore_errors=True))
 
     def view(self, family: str, task_root: Path, opt_dir: Path | None, env_id: str) -> View:
         directory = runtime_dir(family)
@@ -98,7 +110,25 @@ class PlainLauncher:
             private_dir=str(private),
         )
 
+    def keep_tmp(self, process: Process, view: View) -> str | None:
+        """Move the runtime's TMPDIR aside (its environment's directory goes with it)."""
+        if view.tmp_dir is None or not os.path.isdir(view.tmp_dir):
+            return None
+        self._kept_dir.mkdir(parents=True, exist_ok=True)
+        kept = str(self._kept_dir / uuid.uuid4().hex)
+        try:
+            os.rename(view.tmp_dir, kept)
+        except OSError:
+            return None
+        return kept
+
     def spawn(self, launch: Launch) -> Process:
+        tmp_dir = launch.env.get("TMPDIR")
+        if launch.kept_tmp is not None and tmp_dir is not None:
+            try:  # over the new runtime's own, still empty
+                os.replace(launch.kept_tmp, tmp_dir)
+            except OSError:
+                shutil.rmtree(launch.kept_tmp, ignore_errors=True)
         spare = self.spares.take(launch.argv) if self.spares and launch.spare else None
         child = supervisor.Child(
             launch.argv,
@@ -112,6 +142,7 @@ class PlainLauncher:
         return child
 
     def close(self) -> None:
+        self.kept.close()
         if self.spares is not None:
             self.spares.close()
 
@@ -127,6 +158,7 @@ class SandboxLauncher:
         if self.slots is not None:
             self.slots.open()
         self.spares = Spares(self._start_spare) if spares and self.slots else None
+        self.kept = KeptTmps(lambda path: Slots.clear(Path(path)))
         self._layouts: dict[
             tuple[str, ...], tuple[tuple[tuple[str, str], ...], tuple[str, ...]]
         ] = {}
@@ -163,12 +195,14 @@ class SandboxLauncher:
                 process = self._assign(taken, launch)
                 if process is not None:
                     return process
+        slot = self._tmp_slot(launch)
         layout = Layout(
             str(launch.task_root),
             str(launch.opt_dir) if launch.opt_dir else None,
             entries,
             roots,
             launch.tmp_mb,
+            tmp=str(slot / "tmp") if slot is not None else None,
         )
         process = SandboxedProcess(
             self._command(layout, launch.argv, launch.cwd),
@@ -176,9 +210,36 @@ class SandboxLauncher:
             "/",
             launch.on_output,
             launch.on_exit,
+            slot=slot,
         )
-        process.start()
+        try:
+            process.start()
+        except supervisor.SpawnError:
+            if slot is not None:
+                Slots.clear(slot)
+            raise
         return process
+
+    def _tmp_slot(self, launch: Launch) -> Path | None:
+        """As root, a sandbox's /tmp is a tmpfs on a slot of its own, which a reset can keep
+        (`keep_tmp`); else it is bwrap's, ended with the sandbox."""
+        if self.slots is None:
+            return None
+        slot = self.slots.make(uuid.uuid4().hex)
+        kept = Path(launch.kept_tmp) if launch.kept_tmp is not None else None
+        try:
+            Slots.fill_tmp(slot, launch.tmp_mb, kept)
+        except OSError:
+            Slots.clear(slot)
+            if kept is not None:
+                Slots.clear(kept)
+            return None
+        return slot
+
+    def keep_tmp(self, process: Process, view: View) -> str | None:
+        """Keep the runtime's slot, its /tmp still mounted (sandboxes as root only)."""
+        slot = process.keep_slot() if isinstance(process, SandboxedProcess) else None
+        return str(slot) if slot is not None else None
 
     def _assign(self, spare: Spare, launch: Launch) -> Process | None:
         slot = spare.slot
@@ -189,9 +250,10 @@ class SandboxLauncher:
                 str(launch.task_root),
                 str(launch.opt_dir) if launch.opt_dir else None,
                 launch.tmp_mb,
+                Path(launch.kept_tmp) if launch.kept_tmp is not None else None,
             )
         except OSError:
-            spare.discard()
+            spare.discard()  # a kept /tmp is still whole: only fill's last step takes it
             return None
         # bwrap sets PWD in a sandbox it starts; a spare is told it with the rest
         process = SandboxedProcess(
@@ -250,6 +312,7 @@ class SandboxLauncher:
         )
 
     def close(self) -> None:
+        self.kept.close()
         if self.spares is not None:
             self.spares.close()
         if self.slots is not None:

@@ -12,6 +12,9 @@
   provisioned ones are started again, so the next invocation runs the code as saved.
 * Debug mode (domain.debug): a version with debug settings gets one environment at a time,
   started under the debugger; other invocations of that version wait for it.
+* A reset environment's /tmp (reset.py, kept by the launcher) goes to the next environment
+  of its configuration; one not taken is dropped with its configuration, or after
+  `idle_timeout` seconds.
 * A watchdog samples the resident memory of running environments every `memory_interval`
   seconds and kills one that exceeds its function's `MemorySize` (`Runtime.OutOfMemory`).
 * A function on a capacity provider (Lambda Managed Instances) gets multi-concurrent
@@ -420,6 +423,9 @@ class EnvironmentPool:
     def retire(self, name: str, version: str | None = None, reprovision: bool = False) -> None:
         """Environments of `name` (of one `version`, or all) built so far must not be reused
         (`reprovision`: provisioned ones are started again, the configuration being the same)."""
+        self.launcher.kept.drop(
+            lambda kept: kept.config.name == name and version in (None, kept.config.version)
+        )
         for env in list(self._all):
             if env.config.name == name and version in (None, env.config.version):
                 env.retire()
@@ -431,6 +437,7 @@ class EnvironmentPool:
         """Hot-reload folders changed: environments that run from them must not be reused
         (see the module docstring); how many were retired."""
         retired = 0
+        self.launcher.kept.drop(lambda kept: any(f in folders for f in folders_of(kept.config)))
         for env in list(self._all):
             if env.retired or not any(f in folders for f in folders_of(env.config)):
                 continue
@@ -505,6 +512,7 @@ class EnvironmentPool:
         while True:
             await asyncio.sleep(min(5.0, max(self.idle_timeout / 4, 0.05)))
             cutoff = time.monotonic() - self.idle_timeout
+            self.launcher.kept.expire(cutoff)
             for env in list(self._all):
                 if not env.reserved and not env.provisioned and env.idle_since < cutoff:
                     env.kill("idle")

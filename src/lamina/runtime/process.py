@@ -55,7 +55,8 @@ class SandboxedProcess(supervisor.Child):
     session is a scheduling group of its own (Linux autogroups), and sixteen environments in
     sixteen groups were woken 2-3x more slowly under load than in the engine's. Memory is
     the runtime's own, not bwrap's. An exit by a signal, which bwrap reports as 128 + the
-    signal, is reported as the signal. A spare's slot is cleared when it ends."""
+    signal, is reported as the signal. Its slot (a spare's, or its /tmp's) is cleared when
+    it ends."""
 
     def __init__(
         self,
@@ -81,12 +82,19 @@ class SandboxedProcess(supervisor.Child):
         self._runtime_pid = 0
 
     def _exited(self, code: int) -> None:
-        if self._slot is not None:
-            Slots.clear(self._slot)
-            self._slot = None
         if 128 < code < 128 + 65:
             code = -(code - 128)
-        self._report_exit(code)
+        try:
+            self._report_exit(code)  # a reset may keep the slot meanwhile (`keep_slot`)
+        finally:
+            if self._slot is not None:
+                Slots.clear(self._slot)
+                self._slot = None
+
+    def keep_slot(self) -> Path | None:
+        """Its slot, which from now on outlives it (a reset keeps its /tmp: reset.py)."""
+        slot, self._slot = self._slot, None
+        return slot
 
     def _runtime(self) -> int:
         """The runtime's pid (bwrap's grandchild), once it exists."""

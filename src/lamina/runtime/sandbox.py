@@ -308,9 +308,10 @@ def _mount(
     )
 
 
-def _bind_read_only(source: str, target: str) -> None:
-    """Mount `source` read-only at `target`, read-only before it is attached, so the copy
-    that propagates into a sandbox is read-only too (a bind then a remount would not be)."""
+def _bind(source: str, target: str, read_only: bool = True) -> None:
+    """Mount `source` read-only (or only nosuid and nodev) at `target`, with those flags set
+    before it is attached, so the copy that propagates into a sandbox has them too (a bind
+    then a remount would not)."""
     fd = _check(
         _libc.syscall(
             _SYS_OPEN_TREE,
@@ -321,7 +322,8 @@ def _bind_read_only(source: str, target: str) -> None:
         f"open_tree {source}",
     )
     try:
-        attr = _MountAttr(_MOUNT_ATTR_RDONLY | _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV, 0, 0, 0)
+        flags = _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV | (_MOUNT_ATTR_RDONLY if read_only else 0)
+        attr = _MountAttr(flags, 0, 0, 0)
         _check(
             _libc.syscall(
                 _SYS_MOUNT_SETATTR,
@@ -386,7 +388,8 @@ class Slots:
 
     A spare's sandbox binds `slot/task`, `slot/opt` and `slot/tmp`; `fill` mounts the
     function's code, layers and a sized tmpfs there when the spare is taken, and `clear`
-    takes them down when the environment ends."""
+    takes them down when the environment ends. A sandbox started for its function binds only
+    `slot/tmp`. A reset keeps a slot, its tmpfs mounted, for the next runtime (reset.py)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.root = (data_dir / "sandbox" / "slots").resolve()
@@ -429,13 +432,27 @@ class Slots:
         return slot
 
     @staticmethod
-    def fill(slot: Path, task: str, opt: str | None, tmp_mb: int) -> None:
-        _bind_read_only(task, str(slot / "task"))
+    def fill(slot: Path, task: str, opt: str | None, tmp_mb: int, kept: Path | None = None) -> None:
+        _bind(task, str(slot / "task"))
         if opt is not None:
-            _bind_read_only(opt, str(slot / "opt"))
-        _mount(
-            "tmpfs", str(slot / "tmp"), "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={tmp_mb}m,mode=1777"
-        )
+            _bind(opt, str(slot / "opt"))
+        Slots.fill_tmp(slot, tmp_mb, kept)
+
+    @staticmethod
+    def fill_tmp(slot: Path, tmp_mb: int, kept: Path | None = None) -> None:
+        """A new tmpfs of `tmp_mb` MB at `slot/tmp`, or the one a reset kept on the slot
+        `kept` (reset.py), which is then cleared: the tmpfs lives on in its new place."""
+        if kept is None:
+            _mount(
+                "tmpfs",
+                str(slot / "tmp"),
+                "tmpfs",
+                _MS_NOSUID | _MS_NODEV,
+                f"size={tmp_mb}m,mode=1777",
+            )
+            return
+        _bind(str(kept / "tmp"), str(slot / "tmp"), read_only=False)
+        Slots.clear(kept)
 
     @staticmethod
     def clear(slot: Path) -> None:
