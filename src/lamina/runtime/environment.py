@@ -31,13 +31,12 @@ import os
 import shutil
 import signal
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamina.domain import limits, runtimes, states
+from lamina.domain import ids, limits, runtimes, states
 from lamina.domain.debug import DEBUG_LIMIT_S, DebugSettings
 from lamina.domain.model import FunctionConfig, Invocation, InvocationOutcome
 from lamina.http import server as http
@@ -121,7 +120,7 @@ class ExecutionEnvironment:
         tenant_id: str | None = None,
         debug: DebugSettings | None = None,
     ) -> None:
-        self.id = uuid.uuid4().hex
+        self.id = ids.hex_id()
         self.opt_dir = opt_dir  # the function's layers, merged (Lambda's /opt)
         # debug mode (domain.debug): the runtime listens for a debugger, and neither the
         # function's timeout nor Init's limit applies
@@ -264,6 +263,7 @@ class ExecutionEnvironment:
             too_large=self._too_large,
             streams_body=streams_body,
             accept=self._own_connection,
+            coalesce=True,  # the 202 to a pipelined answer goes out with the next event
         )
         self._address = f"127.0.0.1:{self._listener.sockets[0].getsockname()[1]}"
 
@@ -519,7 +519,7 @@ class ExecutionEnvironment:
         remaining = max(0.0, self.timeout - (now - self._delivered_at))
         deadline_ms = int(time.time() * 1000 + remaining * 1000)
         self._timer = self._loop.call_later(remaining, self._on_timeout, invocation)
-        self._invocation_id = os.urandom(16).hex()  # as uuid4().hex, without a UUID per call
+        self._invocation_id = ids.hex_id()  # as uuid4().hex, without a UUID object per call
         waiter.set_result(wire.next_response(invocation, deadline_ms, self._invocation_id))
 
     def _on_timeout(self, invocation: Invocation) -> None:
