@@ -145,8 +145,7 @@ def test_coalesce_holds_an_answer_until_the_queued_request_behind_it_is_answered
             alone = await asyncio.wait_for(reader.readuntil(b"/response"), 5)
             assert alone.startswith(b"HTTP/1.1 202 Accepted\r\n")  # nothing behind it
             writer.write(
-                b"POST /response HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
-                b"GET /next HTTP/1.1\r\n\r\n"
+                b"POST /response HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET /next HTTP/1.1\r\n\r\n"
             )
             with pytest.raises(asyncio.TimeoutError):  # the 202 is held meanwhile
                 await asyncio.wait_for(reader.read(1), 0.1)

@@ -508,10 +508,9 @@ class ExecutionEnvironment:
             return
         self._pending = None
         self.state = states.transition(states.RUNTIME, self.state, "deliver")
-        if self.frozen:
+        frozen = self.frozen
+        if frozen:
             self._holding("thaw")
-            assert self._process is not None
-            self._process.thaw()
         # after a suppressed init, the invocation (and its timeout) began with that init
         now = time.monotonic()
         self._delivered_at = self._invoke_began or now
@@ -521,6 +520,12 @@ class ExecutionEnvironment:
         self._timer = self._loop.call_later(remaining, self._on_timeout, invocation)
         self._invocation_id = ids.hex_id()  # as uuid4().hex, without a UUID object per call
         waiter.set_result(wire.next_response(invocation, deadline_ms, self._invocation_id))
+        if frozen:
+            # SIGCONT after the event is written: the waiter's connection task, woken just
+            # above, runs first and writes it, so the runtime resumes with its event already
+            # in its socket (one wake-up instead of two)
+            assert self._process is not None
+            self._loop.call_soon(self._process.thaw)
 
     def _on_timeout(self, invocation: Invocation) -> None:
         if self._current is not invocation:
