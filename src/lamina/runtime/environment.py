@@ -15,7 +15,8 @@ Theory of operation (spec §9, §10), split as the Runtime Interface Emulator sp
 * Two state tables in `domain.states` say what may happen when: RUNTIME (which Runtime API
   calls are allowed) and HOLD (held by a caller or free, frozen or running, retired).
 * Between invocations the environment is frozen: once its runtime is parked in `next` and no
-  invocation holds it, its process gets SIGSTOP; the next event thaws it with SIGCONT. The
+  invocation holds it, its process gets SIGSTOP; the next event thaws it with SIGCONT (sent
+  once the event is written, so the runtime wakes once, with the event to read). The
   SIGSTOP waits `FREEZE_GRACE_S` (5 ms) after the environment went idle: a call
   taken in that time is handed to the parked runtime directly, without a freeze/thaw pair
   (on a machine not overloaded, most are; see docs/ARCHITECTURE.md, "Freezing").
