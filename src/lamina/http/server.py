@@ -16,9 +16,9 @@ docs/ARCHITECTURE.md).
   queued and answered in order. A face may ask (`coalesce`) that an answer be held while
   the request behind it is already queued, and sent with that request's answer in one
   write: a runtime that pipelines its `/response` and its next `next` gets the 202 with its
-  next event, one write and one wake-up per call instead of two. Reading goes on while a request is handled, so a client
-  that goes away is noticed (`Request.connected`); it pauses only if a client piles up
-  more than `MAX_PIPELINED` requests.
+  next event, one write and one wake-up per call instead of two. Reading goes on while a
+  request is handled, so a client that goes away is noticed (`Request.connected`); it
+  pauses only if a client piles up more than `MAX_PIPELINED` requests.
 * A face may ask for some requests to be handed over as soon as their headers arrive
   (`streams_body`), with the body read while it comes (`Request.stream`, trailers
   included); a response may be a stream too, sent with chunked encoding as it is produced.
