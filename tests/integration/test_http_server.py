@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
+
 from lamina.http.server import Request, Response, serve
 
 
@@ -120,3 +122,39 @@ def test_a_stream_that_fails_midway_ends_the_connection():
         assert b"/after" not in out, "the connection was closed"
 
     with_server(check)
+
+
+def test_coalesce_holds_an_answer_until_the_queued_request_behind_it_is_answered():
+    """A Runtime API face (`coalesce`): the answer to the first of two pipelined requests
+    goes out with the second's, in order; a lone request is answered at once."""
+    release = asyncio.Event()
+
+    async def handler(request: Request) -> Response:
+        if request.path == "/next":
+            await release.wait()
+        return Response(202 if request.path == "/response" else 200, [], request.path.encode())
+
+    async def main() -> None:
+        server = await serve(
+            handler, "127.0.0.1", 0, body_limit=lambda p: 10, too_large=_too_large, coalesce=True
+        )
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"POST /response HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+            alone = await asyncio.wait_for(reader.readuntil(b"/response"), 5)
+            assert alone.startswith(b"HTTP/1.1 202 Accepted\r\n")  # nothing behind it
+            writer.write(
+                b"POST /response HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET /next HTTP/1.1\r\n\r\n"
+            )
+            with pytest.raises(asyncio.TimeoutError):  # the 202 is held meanwhile
+                await asyncio.wait_for(reader.read(1), 0.1)
+            release.set()
+            both = await asyncio.wait_for(reader.readuntil(b"/next"), 5)
+            assert both.startswith(b"HTTP/1.1 202 Accepted\r\n")
+            assert both.index(b"/response") < both.index(b"HTTP/1.1 200 OK")
+        finally:
+            writer.close()
+            server.close()
+
+    asyncio.run(main())

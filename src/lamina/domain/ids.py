@@ -17,3 +17,9 @@ def request_id() -> str:
     """A new random (version 4, RFC 4122 variant) UUID, as AWS writes request ids."""
     h = os.urandom(16).hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
+
+
+def hex_id() -> str:
+    """The same UUID as 32 hex digits without dashes (`uuid.uuid4().hex`): environment ids."""
+    h = os.urandom(16).hex()
+    return f"{h[:12]}4{h[13:16]}{_VARIANT[int(h[16], 16)]}{h[17:]}"

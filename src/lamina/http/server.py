@@ -13,9 +13,12 @@ docs/ARCHITECTURE.md).
   (cheaper than a task per request: no Task, coroutine or registry entry per request). The
   request target is decoded and split once, when the headers are complete.
 * One request at a time per connection: requests that arrive together (pipelined) are
-  queued and answered in order. Reading goes on while a request is handled, so a client
-  that goes away is noticed (`Request.connected`); it pauses only if a client piles up
-  more than `MAX_PIPELINED` requests.
+  queued and answered in order. A face may ask (`coalesce`) that an answer be held while
+  the request behind it is already queued, and sent with that request's answer in one
+  write: a runtime that pipelines its `/response` and its next `next` gets the 202 with its
+  next event, one write and one wake-up per call instead of two. Reading goes on while a
+  request is handled, so a client that goes away is noticed (`Request.connected`); it
+  pauses only if a client piles up more than `MAX_PIPELINED` requests.
 * A face may ask for some requests to be handed over as soon as their headers arrive
   (`streams_body`), with the body read while it comes (`Request.stream`, trailers
   included); a response may be a stream too, sent with chunked encoding as it is produced.
@@ -306,8 +309,10 @@ class HttpProtocol(asyncio.Protocol):
         streams_body: StreamsBody = _never,
         connections: Connections | None = None,
         accept: Accept | None = None,
+        coalesce: bool = False,
     ) -> None:
         self._handler = handler
+        self._coalesce = coalesce
         self._accept = accept
         self._connections = connections
         self._streams_body = streams_body
@@ -485,6 +490,7 @@ class HttpProtocol(asyncio.Protocol):
         """The connection's one task: answer queued requests one after another, in the order
         they came, and wait for the next one, until the connection is done."""
         queue = self._queue
+        held = b""  # answers held for the one behind them (`coalesce`)
         try:
             while True:
                 if not queue:
@@ -508,7 +514,13 @@ class HttpProtocol(asyncio.Protocol):
                     return
                 if self._connections is not None and self._connections.closing:
                     keep_alive = False
-                self._transport.write(response.encode(keep_alive))
+                data = response.encode(keep_alive)
+                if queue and keep_alive and self._coalesce and response.stream is None:
+                    held += data  # the next request is queued: its answer takes this along
+                    continue
+                if held:
+                    data, held = held + data, b""
+                self._transport.write(data)
                 if response.stream is not None:
                     await self._write_stream(response.stream)
                 if not keep_alive:
@@ -595,16 +607,20 @@ async def serve(
     backlog: int = 1024,
     connections: Connections | None = None,
     accept: Accept | None = None,
+    coalesce: bool = False,
 ) -> asyncio.Server:
     """Listen on host:port and answer every request with `handler`.
 
     `streams_body(method, path, headers)` says which requests are handed to the handler as
     soon as their headers arrive, with the body to read from `Request.stream`.
     `accept(peer, local)`, when given, decides on each new connection: False closes it.
+    `coalesce`: hold an answer while the next request is queued, send both in one write.
     """
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: HttpProtocol(handler, body_limit, too_large, streams_body, connections, accept),
+        lambda: HttpProtocol(
+            handler, body_limit, too_large, streams_body, connections, accept, coalesce
+        ),
         host,
         port,
         backlog=backlog,

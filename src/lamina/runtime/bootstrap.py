@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 
-from lamina.domain import runtimes
+from lamina.domain import ids, runtimes
 from lamina.domain.debug import DebugSettings
 from lamina.domain.model import FunctionConfig
 from lamina.runtime.launch import View
@@ -34,7 +33,7 @@ def log_stream_name(version: str, now: float | None = None, ident: str | None = 
     """Lambda's stream name; `ident` (the environment's id) ends it, so a stream can be found
     from the environment an attempt ran in."""
     day = time.strftime("%Y/%m/%d", time.gmtime(now if now is not None else time.time()))
-    return f"{day}/[{version}]{ident or uuid.uuid4().hex}"
+    return f"{day}/[{version}]{ident or ids.hex_id()}"
 
 
 def runtime_command(

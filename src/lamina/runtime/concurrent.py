@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.domain import capacity, states
+from lamina.domain import capacity, ids, states
 from lamina.domain.model import FunctionConfig, Invocation, InvocationOutcome
 from lamina.http import server as http
 from lamina.runtime import logs
@@ -200,7 +199,7 @@ class ConcurrentEnvironment(ExecutionEnvironment):
     def _deliver_flight(self, flight: Flight) -> http.Response:
         flight.step("deliver")
         flight.delivered_at = time.monotonic()
-        flight.invocation_id = uuid.uuid4().hex
+        flight.invocation_id = ids.hex_id()
         return wire.next_response(flight.invocation, flight.deadline_ms, flight.invocation_id)
 
     def _on_flight_timeout(self, flight: Flight) -> None:

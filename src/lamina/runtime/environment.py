@@ -15,7 +15,8 @@ Theory of operation (spec §9, §10), split as the Runtime Interface Emulator sp
 * Two state tables in `domain.states` say what may happen when: RUNTIME (which Runtime API
   calls are allowed) and HOLD (held by a caller or free, frozen or running, retired).
 * Between invocations the environment is frozen: once its runtime is parked in `next` and no
-  invocation holds it, its process gets SIGSTOP; the next event thaws it with SIGCONT. The
+  invocation holds it, its process gets SIGSTOP; the next event thaws it with SIGCONT (sent
+  once the event is written, so the runtime wakes once, with the event to read). The
   SIGSTOP waits `FREEZE_GRACE_S` (5 ms) after the environment went idle: a call
   taken in that time is handed to the parked runtime directly, without a freeze/thaw pair
   (on a machine not overloaded, most are; see docs/ARCHITECTURE.md, "Freezing").
@@ -33,13 +34,12 @@ import os
 import shutil
 import signal
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamina.domain import limits, runtimes, states
+from lamina.domain import ids, limits, runtimes, states
 from lamina.domain.debug import DEBUG_LIMIT_S, DebugSettings
 from lamina.domain.model import FunctionConfig, Invocation, InvocationOutcome
 from lamina.http import server as http
@@ -126,7 +126,7 @@ class ExecutionEnvironment:
         tenant_id: str | None = None,
         debug: DebugSettings | None = None,
     ) -> None:
-        self.id = uuid.uuid4().hex
+        self.id = ids.hex_id()
         self.opt_dir = opt_dir  # the function's layers, merged (Lambda's /opt)
         # debug mode (domain.debug): the runtime listens for a debugger, and neither the
         # function's timeout nor Init's limit applies
@@ -269,6 +269,7 @@ class ExecutionEnvironment:
             too_large=self._too_large,
             streams_body=streams_body,
             accept=self._own_connection,
+            coalesce=True,  # the 202 to a pipelined answer goes out with the next event
         )
         self._address = f"127.0.0.1:{self._listener.sockets[0].getsockname()[1]}"
 
@@ -534,10 +535,9 @@ class ExecutionEnvironment:
             return
         self._pending = None
         self.state = states.transition(states.RUNTIME, self.state, "deliver")
-        if self.frozen:
+        frozen = self.frozen
+        if frozen:
             self._holding("thaw")
-            assert self._process is not None
-            self._process.thaw()
         # after a suppressed init, the invocation (and its timeout) began with that init
         now = time.monotonic()
         self._delivered_at = self._invoke_began or now
@@ -545,8 +545,14 @@ class ExecutionEnvironment:
         remaining = max(0.0, self.timeout - (now - self._delivered_at))
         deadline_ms = int(time.time() * 1000 + remaining * 1000)
         self._timer = self._loop.call_later(remaining, self._on_timeout, invocation)
-        self._invocation_id = os.urandom(16).hex()  # as uuid4().hex, without a UUID per call
+        self._invocation_id = ids.hex_id()  # as uuid4().hex, without a UUID object per call
         waiter.set_result(wire.next_response(invocation, deadline_ms, self._invocation_id))
+        if frozen:
+            # SIGCONT after the event is written: the waiter's connection task, woken just
+            # above, runs first and writes it, so the runtime resumes with its event already
+            # in its socket (one wake-up instead of two)
+            assert self._process is not None
+            self._loop.call_soon(self._process.thaw)
 
     def _on_timeout(self, invocation: Invocation) -> None:
         if self._current is not invocation:

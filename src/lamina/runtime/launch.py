@@ -14,12 +14,12 @@ import os
 import resource
 import shutil
 import subprocess
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from lamina.domain import ids
 from lamina.runtime import sandbox, supervisor
 from lamina.runtime.process import Process, SandboxedProcess, discard_sandboxed
 from lamina.runtime.reset import KeptTmps
@@ -271,7 +271,7 @@ class SandboxLauncher:
     def _start_spare(self, argv: list[str]) -> Spare:
         assert self.slots is not None
         entries, roots = self._layouts[tuple(argv)]
-        slot = self.slots.make(uuid.uuid4().hex)
+        slot = self.slots.make(ids.hex_id())
         layout = Layout(
             str(slot / "task"), str(slot / "opt"), entries, roots, 0, tmp=str(slot / "tmp")
         )
