@@ -115,7 +115,7 @@ class PlainLauncher:
         if view.tmp_dir is None or not os.path.isdir(view.tmp_dir):
             return None
         self._kept_dir.mkdir(parents=True, exist_ok=True)
-        kept = str(self._kept_dir / uuid.uuid4().hex)
+        kept = str(self._kept_dir / ids.hex_id())
         try:
             os.rename(view.tmp_dir, kept)
         except OSError:
@@ -225,7 +225,7 @@ class SandboxLauncher:
         (`keep_tmp`); else it is bwrap's, ended with the sandbox."""
         if self.slots is None:
             return None
-        slot = self.slots.make(uuid.uuid4().hex)
+        slot = self.slots.make(ids.hex_id())
         kept = Path(launch.kept_tmp) if launch.kept_tmp is not None else None
         try:
             Slots.fill_tmp(slot, launch.tmp_mb, kept)
