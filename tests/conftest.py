@@ -48,10 +48,20 @@ def _cache_bytecode() -> None:
 _cache_bytecode()
 
 
+_GIVEN: set[int] = set()  # ports free_port handed out: a test may hold one unbound for a while
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, never one this process handed out before (a test
+    that reserves a port for a server it starts later must not see an engine take it)."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _GIVEN:
+            break
+    _GIVEN.add(port)
+    return port
 
 
 def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None) -> bytes:
