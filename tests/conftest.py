@@ -441,3 +441,18 @@ def pytest_configure(config: pytest.Config) -> None:
     """`-m fuzz` runs the fuzz tests with 100 cases each (a few in the default run)."""
     if "fuzz" in (config.getoption("markexpr") or ""):
         os.environ.setdefault("LAMINA_FUZZ_EXAMPLES", "100")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`scripts/test` runs `-n 3 --dist loadgroup`): the tests of a file
+    whose fixtures are module-scoped (an engine, a broker, functions made once) stay on one
+    worker, which sets those up once; the others spread test by test. A test's own
+    `xdist_group` mark wins. Runs before xdist reads the marks (tryfirst)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if any(d.scope in ("module", "class", "package") for ds in defs for d in ds):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

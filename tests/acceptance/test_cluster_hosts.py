@@ -45,10 +45,14 @@ RECIPE = ROOT / "docs" / "cluster" / "haproxy.cfg"
 ENGINE_PORT = 9001
 LEASE = 2.0
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not os.path.exists(HAPROXY) or not os.path.exists(IP),
-    reason="needs root, iproute2 and HAProxy (scripts/setup --test installs them)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        os.geteuid() != 0 or not os.path.exists(HAPROXY) or not os.path.exists(IP),
+        reason="needs root, iproute2 and HAProxy (scripts/setup --test installs them)",
+    ),
+    # one xdist worker makes these networks: two at once could pick the same free 127.N net
+    pytest.mark.xdist_group("netns"),
+]
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
