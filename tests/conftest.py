@@ -443,16 +443,20 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault("LAMINA_FUZZ_EXAMPLES", "100")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`scripts/test` runs `-n 3 --dist loadgroup`): the tests of a file
-    whose fixtures are module-scoped (an engine, a broker, functions made once) stay on one
-    worker, which sets those up once; the others spread test by test. A test's own
-    `xdist_group` mark wins. Runs before xdist reads the marks (tryfirst)."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        info = getattr(item, "_fixtureinfo", None)
-        defs = info.name2fixturedefs.values() if info is not None else ()
-        if any(d.scope in ("module", "class", "package") for ds in defs for d in ds):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """With pytest-xdist (`scripts/test -n 3` passes `--dist loadgroup`): each acceptance file
+    runs on one worker, which starts its module's engine, broker and functions once (and the
+    cluster tests make their network namespaces one file at a time); the other tiers' tests
+    spread test by test. A scheduler of our own, because xdist 3.8's loadgroup renames
+    `item._nodeid`, which pytest 9 no longer reads: its `xdist_group` marks group nothing."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class AcceptanceFileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path.startswith("tests/acceptance/") else nodeid
+
+    return AcceptanceFileScheduling(config, log)

@@ -45,14 +45,10 @@ RECIPE = ROOT / "docs" / "cluster" / "haproxy.cfg"
 ENGINE_PORT = 9001
 LEASE = 2.0
 
-pytestmark = [
-    pytest.mark.skipif(
-        os.geteuid() != 0 or not os.path.exists(HAPROXY) or not os.path.exists(IP),
-        reason="needs root, iproute2 and HAProxy (scripts/setup --test installs them)",
-    ),
-    # one xdist worker makes these networks: two at once could pick the same free 127.N net
-    pytest.mark.xdist_group("netns"),
-]
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists(HAPROXY) or not os.path.exists(IP),
+    reason="needs root, iproute2 and HAProxy (scripts/setup --test installs them)",
+)
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -237,6 +233,7 @@ def network() -> Iterator[Network]:
     root = Path(tempfile.mkdtemp(prefix="lamina-hosts-"))
     os.chmod(root, 0o755)
     stops: list[Callable[[], None]] = []
+    net: Network | None = None
     try:
         hosts.create()
         pg_url, stop_pg = _start_postgres(root, hosts.gateway)
@@ -272,6 +269,9 @@ def network() -> Iterator[Network]:
         yield net
     finally:
         hosts.destroy()  # engines and their runtimes die with their hosts
+        if net is not None:  # reap them (a Popen never waited for is a ResourceWarning)
+            for engine in net.engines:
+                _reap(engine)
         for stop in reversed(stops):
             with contextlib.suppress(Exception):
                 stop()
@@ -315,11 +315,21 @@ def start_engine(net: Network, host: int, *flags: str) -> subprocess.Popen[bytes
     )
     log.close()
     if len(net.engines) > host:
+        _reap(net.engines[host])  # the engine this one replaces
         net.engines[host] = process
     else:
         net.engines.append(process)
     _wait_http(f"{net.engine_url(host)}/_lamina/health", process=process)
     return process
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    """Wait for an engine process (killed if it still runs after 10 s)."""
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 # what runs under load ---------------------------------------------------------------------
