@@ -233,7 +233,6 @@ def network() -> Iterator[Network]:
     root = Path(tempfile.mkdtemp(prefix="lamina-hosts-"))
     os.chmod(root, 0o755)
     stops: list[Callable[[], None]] = []
-    net: Network | None = None
     try:
         hosts.create()
         pg_url, stop_pg = _start_postgres(root, hosts.gateway)
@@ -269,9 +268,6 @@ def network() -> Iterator[Network]:
         yield net
     finally:
         hosts.destroy()  # engines and their runtimes die with their hosts
-        if net is not None:  # reap them (a Popen never waited for is a ResourceWarning)
-            for engine in net.engines:
-                _reap(engine)
         for stop in reversed(stops):
             with contextlib.suppress(Exception):
                 stop()
@@ -315,21 +311,11 @@ def start_engine(net: Network, host: int, *flags: str) -> subprocess.Popen[bytes
     )
     log.close()
     if len(net.engines) > host:
-        _reap(net.engines[host])  # the engine this one replaces
         net.engines[host] = process
     else:
         net.engines.append(process)
     _wait_http(f"{net.engine_url(host)}/_lamina/health", process=process)
     return process
-
-
-def _reap(process: subprocess.Popen[bytes]) -> None:
-    """Wait for an engine process (killed if it still runs after 10 s)."""
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 # what runs under load ---------------------------------------------------------------------
