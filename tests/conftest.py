@@ -451,3 +451,22 @@ def pytest_configure(config: pytest.Config) -> None:
     """`-m fuzz` runs the fuzz tests with 100 cases each (a few in the default run)."""
     if "fuzz" in (config.getoption("markexpr") or ""):
         os.environ.setdefault("LAMINA_FUZZ_EXAMPLES", "100")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """With pytest-xdist (`scripts/test -n 3` passes `--dist loadgroup`): each acceptance file
+    runs on one worker, which starts its module's engine, broker and functions once (and the
+    cluster tests make their network namespaces one file at a time); the other tiers' tests
+    spread test by test. A scheduler of our own, because xdist 3.8's loadgroup renames
+    `item._nodeid`, which pytest 9 no longer reads: its `xdist_group` marks group nothing."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class AcceptanceFileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path.startswith("tests/acceptance/") else nodeid
+
+    return AcceptanceFileScheduling(config, log)

@@ -128,6 +128,7 @@ def test_a_live_engines_deploy_is_left_alone_and_a_dead_ones_is_rolled_back(
     first = start_server(tmp_path / "a", *flags, env=env)
     second = start_server(tmp_path / "b", *flags, env=env)
     engines = [first, second]
+    running: subprocess.Popen[str] | None = None
     try:
         app = tmp_path / "held"
         app.mkdir()
@@ -173,6 +174,9 @@ def test_a_live_engines_deploy_is_left_alone_and_a_dead_ones_is_rolled_back(
         stack = second.get("/_lamina/stacks/held")
         assert {r["LogicalResourceId"] for r in stack["Resources"]} == {"Slow", "Fn"}
     finally:
+        if running is not None and running.returncode is None:  # a failed wait left it running
+            running.kill()
+            running.communicate()  # its pipes closed and it reaped: no ResourceWarning later
         for engine in engines:
             engine.stop(signal.SIGKILL)
             kill_tree(engine.process.pid)
