@@ -155,7 +155,9 @@ def test_thousands_of_idle_connections_past_the_cap_evict_the_oldest():
             time.sleep(1.5)  # the server accepts the rest of its backlog (evicting)
             started = time.monotonic()
             assert ask(port).endswith(b"/ok"), "a new client is served"
-            assert time.monotonic() - started < 2
+            # served by eviction, not after the 30 s header or idle timeouts (the bound leaves
+            # room for a loaded machine: 4.4 s was seen with the suite on 3 workers)
+            assert time.monotonic() - started < 10
             assert len(connections.open) <= cap
             # the test holds `count` client ends; the server no more than `cap` + a few
             assert _open_fds() - before - count <= cap + 10
