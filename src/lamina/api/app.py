@@ -307,10 +307,7 @@ def lambda_api(ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
         name = _invoke_target(request)
         try:
             if name is not None:  # the hot path, before anything else
-                if ctx.gate is not None:  # --auth sigv4: who is calling (api/auth.py)
-                    ctx.gate.check(request)
-                elif auth.chunked(request):  # an aws-chunked body (api/auth.py)
-                    auth.decode_chunked(request)
+                _verify(ctx, request)
                 return await invoke.invoke(ctx, request, request_id, name)
             if cloudwatch_logs.is_logs(request):  # its own protocol and error shape
                 return await _logs(ctx, request, request_id)
@@ -335,6 +332,15 @@ def _invoke_target(request: Request) -> str | None:
         return None  # maybe a function URL or an HTTP API: the general dispatch decides
     name = path[len(_INVOKE_PREFIX) : -len(_INVOKE_SUFFIX)]
     return name if name and "/" not in name else None
+
+
+def _verify(ctx: ApiContext, request: Request) -> None:
+    """With --auth sigv4, who is calling (its aws-chunked body checked chunk by chunk);
+    without, an aws-chunked body decoded (api/auth.py)."""
+    if ctx.gate is not None:
+        ctx.gate.check(request)
+    elif auth.chunked(request):
+        auth.decode_chunked(request)
 
 
 def _internal_error() -> errors.ServiceError:
@@ -363,13 +369,11 @@ async def _dispatch(ctx: ApiContext, request: Request, request_id: str) -> Respo
     api = apis.target(request)
     if api is not None:  # an HTTP API (API Gateway), not the Lambda API
         return await apis.serve(ctx, request, request_id, *api)
-    if ctx.gate is not None:  # --auth sigv4: who is calling (api/auth.py)
-        ctx.gate.check(request)
+    _verify(ctx, request)
+    if ctx.gate is not None:
         login: Response | None = ctx.gate.console_login(request)
         if login is not None:
             return login
-    elif auth.chunked(request):  # an aws-chunked body (api/auth.py)
-        auth.decode_chunked(request)
     handler, params = _route(request.method, request.path)
     if request.body and handler not in _RAW_BODIES:
         shapes.check(request.method, request.path, request.body)
