@@ -84,8 +84,10 @@ class RuntimeClient:
                 self._connect()
             try:
                 self.sock.sendall(b"".join(messages[len(responses) :]))
-                while len(responses) < len(messages) and self.sock is not None:
+                for _ in messages[len(responses) :]:
                     responses.append(self._read_response())
+                    if self.sock is None:
+                        break  # `Connection: close`: the rest goes out again
             except (ConnectionError, OSError):
                 self.close()
                 if retried:
@@ -120,7 +122,7 @@ class RuntimeClient:
         length = int(headers.get("content-length", 0))
         while len(buffer) < length:
             self._recv()
-        body = bytes(buffer[:length])
+        body = buffer[:length]  # a bytearray of its own (json.loads takes it as it is)
         del buffer[:length]
         close = headers.get("connection")
         if close is not None and close.lower() == "close":
@@ -451,6 +453,7 @@ def serve(client, handler):
     """The invocation loop: next → run the handler → response or error, for ever."""
     dumps = json.dumps
     loads = json.loads
+    decode = json.JSONDecoder().decode
     encode = _Encoder().encode  # json.dumps(result, cls=_Encoder), without an encoder per call
     flush_out, flush_err = sys.stdout.flush, sys.stderr.flush
     environ = os.environ
@@ -461,7 +464,9 @@ def serve(client, handler):
     status, headers, body = client.exchange((next_message,))[0]
     while True:
         if status != 200:
-            sys.stdout.write("Runtime API next failed with status %d: %r\n" % (status, body[:200]))
+            sys.stdout.write(
+                "Runtime API next failed with status %d: %r\n" % (status, bytes(body[:200]))
+            )
             flush_out()
             sys.exit(1)
         get = headers.get
@@ -486,7 +491,10 @@ def serve(client, handler):
                 tenant_id,
             )
             try:
-                event = loads(body) if body else {}
+                if body.startswith(b"{") and not body.startswith(b"{\x00"):  # UTF-8
+                    event = decode(body.decode("utf-8", "surrogatepass"))
+                else:
+                    event = loads(body) if body else {}
             except ValueError as exc:
                 raise FaultException(
                     "Runtime.UnmarshalError", "Unable to unmarshal input: %s" % exc
