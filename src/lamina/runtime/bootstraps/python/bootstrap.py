@@ -512,7 +512,6 @@ def serve(client, handler):
             log_error(error)
         flush_out()
         flush_err()
-        echo = (("Lambda-Runtime-Invocation-Id", invocation_id),) if invocation_id else ()
         if error is None:
             head = _RESPONSE_HEAD % (
                 request_id,
@@ -521,6 +520,7 @@ def serve(client, handler):
             )
             answer = head.encode("latin-1") + payload
         else:
+            echo = (("Lambda-Runtime-Invocation-Id", invocation_id),) if invocation_id else ()
             answer = client.message(
                 "POST",
                 "/2018-06-01/runtime/invocation/%s/error" % request_id,
