@@ -305,6 +305,33 @@ def test_timeout_kills_the_process(tmp_path):
     run(test, tmp_path)
 
 
+def test_a_call_after_a_quick_one_times_out_at_its_own_deadline(tmp_path):
+    """One timeout timer per environment, armed for the first call's deadline: when it fires
+    with a later call in hand it is armed again for that call's, which times out then."""
+
+    async def test(env, processes, dead):
+        env.timeout = 0.3
+        env.reserve()
+        parked = await next_event(env)
+        first = asyncio.ensure_future(env.invoke(invocation("rid-1")))
+        await parked
+        handlers.response(env, Post(), "rid-1")
+        assert not (await first).function_error
+        parked = await next_event(env)
+        await asyncio.sleep(0.15)
+        began = time.monotonic()
+        second = asyncio.ensure_future(env.invoke(invocation("rid-2")))
+        await parked
+        await asyncio.sleep(0.25)  # past the first call's deadline
+        assert not second.done() and env.alive
+        outcome = await second
+        assert outcome.error_type == "Sandbox.Timedout"
+        assert time.monotonic() - began >= 0.29
+        assert 290 <= outcome.duration_ms < 1000
+
+    run(test, tmp_path)
+
+
 def test_exit_during_an_invocation_is_runtime_exit_error(tmp_path):
     async def test(env, processes, dead):
         env.reserve()
