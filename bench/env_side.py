@@ -117,8 +117,8 @@ async def _runtime(env: ExecutionEnvironment) -> None:
     next_request = _Request("GET", wire.NEXT, b"", {})
     while True:
         event = await handle(next_request)  # type: ignore[arg-type]
-        event.encode(True)
-        headers = dict(event.headers)
+        head = event.encode(True).split(b"\r\n\r\n", 1)[0].decode()  # as a runtime reads it
+        headers = dict(line.split(": ", 1) for line in head.split("\r\n")[1:])
         request_id = headers["Lambda-Runtime-Aws-Request-Id"]
         answer = _Request(
             "POST",

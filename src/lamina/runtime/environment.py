@@ -200,6 +200,7 @@ class ExecutionEnvironment:
         self.launcher = launcher
         self.provisioned = provisioned
         self.tenant_id = tenant_id  # PER_TENANT functions: the one tenant it serves
+        self.key = (*config.env_key, tenant_id)  # what the pool keeps it under
         self.config = config
         self.task_root = task_root
         self.interpreter = interpreter

@@ -179,11 +179,12 @@ class EnvironmentPool:
         if self.settings.credentials_lifetime is not None:
             for env in [e for e in stack if not e.retired and self._aged(e)]:
                 self._renew(env)
-        for index in range(len(stack) - 1, -1, -1):  # provisioned first, else most recent
-            if stack[index].provisioned and stack[index].reusable:
-                env = stack.pop(index)
-                env.reserve()
-                return env
+        if self._provisioned and key[:3] in self._provisioned:  # provisioned first, else latest
+            for index in range(len(stack) - 1, -1, -1):
+                if stack[index].provisioned and stack[index].reusable:
+                    env = stack.pop(index)
+                    env.reserve()
+                    return env
         while stack:
             env = stack.pop()
             if env.reusable:
@@ -544,7 +545,7 @@ class EnvironmentPool:
 
 
 def _key(env: ExecutionEnvironment) -> _Key:
-    return (*env.config.env_key, env.tenant_id)
+    return env.key
 
 
 def _in_flight(env: ExecutionEnvironment) -> tuple[str, ...]:
