@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -48,7 +47,10 @@ from lamina.runtime.environment import (
 from lamina.runtime.interpreters import Interpreters
 from lamina.runtime.launch import Launcher, PlainLauncher
 
-_Key = tuple[str, str, str, str | None]  # a configuration's env_key, and the tenant
+_Key = tuple[str, str, str, str | None]
+_RUNNING = (
+    states.HELD_STATES - states.FROZEN_STATES
+)  # held and not frozen: the watchdog's  # a configuration's env_key, and the tenant
 
 
 class EnvironmentPool:
@@ -538,10 +540,12 @@ class EnvironmentPool:
             await asyncio.sleep(self.memory_interval)
             for env in list(self._all):
                 # a debug environment's debugger (debugpy's adapter) is not the function's
-                if env.reserved and env.alive and not env.frozen and env.debug is None:
-                    with contextlib.suppress(OSError):
+                if env.hold in _RUNNING and env.debug is None and env.alive:
+                    try:
                         if env.memory_kb() > env.config.memory_size * 1024:
                             env.kill("oom")
+                    except OSError:
+                        pass
 
 
 def _key(env: ExecutionEnvironment) -> _Key:
