@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,12 @@ from typing import Any
 
 from lamina.domain import states
 from lamina.domain.model import FunctionConfig, Invocation
-from lamina.runtime.environment import FREEZE_GRACE_S, EnvironmentSettings, ExecutionEnvironment
+from lamina.runtime.environment import (
+    FREEZE_GRACE_S,
+    EnvironmentSettings,
+    ExecutionEnvironment,
+    _InvocationIds,
+)
 from lamina.runtime.interpreters import Interpreter
 from lamina.runtime.launch import Launch, View
 from lamina.runtime.reset import KeptTmps
@@ -185,6 +191,15 @@ def test_init_deliver_respond_and_report(tmp_path):
         assert "drain" in processes[0].calls
 
     run(test, tmp_path)
+
+
+def test_invocation_ids_are_uuid_shaped_and_never_repeat():
+    """Drawn once per environment and counted on: 32 hex digits, a version-4 UUID's shape."""
+    made = [_InvocationIds() for _ in range(3)]
+    seen = [ids.next() for ids in made for _ in range(1000)]
+    assert len(set(seen)) == len(seen)
+    for one in seen[::250]:
+        assert re.fullmatch(r"[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}", one), one
 
 
 def test_an_answer_for_another_invocation_is_gone(tmp_path):
