@@ -19,7 +19,16 @@ Theory of operation (spec §9, §10), split as the Runtime Interface Emulator sp
   once the event is written, so the runtime wakes once, with the event to read). The
   SIGSTOP waits `FREEZE_GRACE_S` (5 ms) after the environment went idle: a call
   taken in that time is handed to the parked runtime directly, without a freeze/thaw pair
-  (on a machine not overloaded, most are; see docs/ARCHITECTURE.md, "Freezing").
+  (on a machine not overloaded, most are; see docs/ARCHITECTURE.md, "Freezing"). One timer
+  per event loop serves every environment's grace (`_Freezer`), and one per environment its
+  invocations' timeouts (re-armed when it fires with a later invocation in hand): no timer
+  is armed and cancelled per call.
+* What the runtime writes (stdout and stderr, one pipe) is read by the event loop as it
+  comes. A runtime writes its last lines before it answers, so the pipe is readable before
+  the answer's socket is, and the loop reads it first (epoll reports ready descriptors in
+  the order they became ready, and the answer is handled in a task, after the callbacks of
+  that poll): the lines are in the log before END and REPORT without a read of the pipe on
+  the answer's path (only a caller that wants the log tail gets one more read, to be sure).
 * A timeout, a runtime exit, an out-of-memory kill or an init failure kill the environment; it
   is never reused. A plain function error (`/error`, then `next`) keeps it warm. Such a death
   is Lambda's reset: the runtime's /tmp is kept for the next runtime of the same function
