@@ -47,10 +47,8 @@ from lamina.runtime.environment import (
 from lamina.runtime.interpreters import Interpreters
 from lamina.runtime.launch import Launcher, PlainLauncher
 
-_Key = tuple[str, str, str, str | None]
-_RUNNING = (
-    states.HELD_STATES - states.FROZEN_STATES
-)  # held and not frozen: the watchdog's  # a configuration's env_key, and the tenant
+_Key = tuple[str, str, str, str | None]  # a configuration's env_key, and the tenant
+_RUNNING = states.HELD_STATES - states.FROZEN_STATES  # what the memory watchdog samples
 
 
 class EnvironmentPool:
