@@ -349,4 +349,5 @@ def test_a_frozen_environment_stops_the_runtime_and_what_it_started(lam, server,
         time.sleep(0.02)
     assert (_state(runtime), _state(child)) == ("T", "T"), "frozen with what it started"
     assert "T" not in (_state(init), _state(_parent(init))), "bwrap and its init stay asleep"
-    assert invoke_json(lam, fname, {})[1] == "S", "thawed with the runtime"
+    # thawed with the runtime: sleeping again, or still on its way back to sleep after SIGCONT
+    assert invoke_json(lam, fname, {})[1] in ("S", "R"), "thawed with the runtime"
