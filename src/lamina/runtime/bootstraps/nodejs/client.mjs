@@ -20,41 +20,71 @@ const ERROR_BODY = 'Lambda-Runtime-Function-Error-Body';
 const CONTROL_CHARS = /[\x00-\x1f\x7f]/g;
 const HEAD_END = Buffer.from('\r\n\r\n'); // a Buffer needle: indexOf needs no conversion
 const READ_BUFFER = 65536;
-const noop = () => {};
 
 function headerValue(value) {
   return String(value).replace(CONTROL_CHARS, '');
 }
 
-function parseHead(text) {
-  const lines = text.split('\r\n');
-  const status = parseInt(lines[0].split(' ', 2)[1], 10);
+/**
+ * A response's status line and headers: `data` from `start` to `end` (the blank line's start).
+ * Header names are lower-cased; `length` is the Content-Length, `close` a `Connection: close`.
+ */
+function parseHead(data, start, end) {
+  const text = data.toString('latin1', start, end);
+  let lineEnd = text.indexOf('\r\n');
+  if (lineEnd < 0) lineEnd = text.length;
+  const space = text.indexOf(' ');
+  const status = parseInt(text.slice(space + 1, space + 4), 10);
   const headers = {};
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const colon = line.indexOf(':');
-    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  let pos = lineEnd + 2;
+  while (pos < text.length) {
+    let next = text.indexOf('\r\n', pos);
+    if (next < 0) next = text.length;
+    const colon = text.indexOf(':', pos);
+    if (colon > pos && colon < next) {
+      headers[text.slice(pos, colon).trim().toLowerCase()] = text.slice(colon + 1, next).trim();
+    }
+    pos = next + 2;
   }
-  return { status, headers };
+  const length = parseInt(headers['content-length'] || '0', 10);
+  const close = (headers.connection || '').toLowerCase() === 'close';
+  return { status, headers, length, close };
+}
+
+/** A response to a request sent: `callback(err, response)`; `data` is sent again once on a
+ * new connection if this one drops before answering (`retry`). */
+class Pending {
+  constructor(callback, data, retry) {
+    this.callback = callback;
+    this.data = data;
+    this.retry = retry;
+  }
+}
+
+function settle(resolve, reject) {
+  return (err, response) => (err ? reject(err) : resolve(response));
 }
 
 /**
  * One HTTP/1.1 connection. Requests may be pipelined: their responses come back in order, each
- * resolving the promise its request was given.
+ * handed to the callback its request was sent with (`send`, `sendTwo`) or resolving the
+ * promise it was given (`exchange`, `expectResponse`). A response is `{ status, headers, body }`
+ * with the body decoded as UTF-8.
  *
  * Data is read with `onread` into one reusable buffer, bypassing the socket's Readable stream
- * (its push/emit machinery was the runtime's largest cost per invocation); what is kept past a
- * read (an unfinished head, a body) is copied out of that buffer.
+ * (its push/emit machinery was the runtime's largest cost per invocation); a response is parsed
+ * where it lies in that buffer, and only what is kept past a read (an unfinished head, a body
+ * split across reads) is copied out of it.
  */
 export class Connection {
   constructor(host, port) {
     this.host = host;
     this.port = port;
     this.socket = null;
-    this.waiting = []; // one { resolve, reject } per request sent, oldest first
+    this.waiting = []; // one Pending per request sent, oldest first
     this.rest = null; // the start of a head not yet complete (a copy)
     this.head = null;
-    this.chunks = [];
+    this.chunks = null; // a body's parts so far, when it spans reads
     this.received = 0;
   }
 
@@ -69,7 +99,7 @@ export class Connection {
       onread: {
         buffer: Buffer.allocUnsafe(READ_BUFFER),
         callback: (length, buffer) => {
-          this.onRead(buffer.subarray(0, length));
+          this.onRead(socket, buffer, length);
         },
       },
     });
@@ -89,13 +119,28 @@ export class Connection {
     }
   }
 
-  /** A promise of the response to the next request sent on this connection. */
-  expectResponse() {
+  expect(pending) {
     if (!this.socket) this.open();
     if (this.waiting.length === 0) this.socket.ref();
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-    });
+    this.waiting.push(pending);
+  }
+
+  /** Send a whole request; `callback(err, response)` when its response has come. */
+  send(data, callback, retry = false) {
+    this.expect(new Pending(callback, data, retry));
+    this.socket.write(data);
+  }
+
+  /** Send two whole requests in one write, each with the callback for its response. */
+  sendTwo(first, onFirst, second, onSecond, retry = false) {
+    this.expect(new Pending(onFirst, first, retry));
+    this.waiting.push(new Pending(onSecond, second, retry));
+    this.socket.write(first + second);
+  }
+
+  /** A promise of the response to the next request written on this connection (`write`). */
+  expectResponse() {
+    return new Promise((resolve, reject) => this.expect(new Pending(settle(resolve, reject), null, false)));
   }
 
   write(data, callback) {
@@ -104,77 +149,87 @@ export class Connection {
   }
 
   /** Send a whole request and wait for its response. */
-  exchange(data) {
-    const response = this.expectResponse();
-    this.socket.write(data);
-    return response;
+  exchange(data, retry = false) {
+    return new Promise((resolve, reject) => this.send(data, settle(resolve, reject), retry));
   }
 
-  /** Send two whole requests in one write; a promise of each one's response. */
-  exchangeTwo(first, second) {
-    const responses = [this.expectResponse(), this.expectResponse()];
-    this.socket.write(first + second);
-    return responses;
-  }
-
-  /** `view` is valid during this call only (the read buffer is reused). */
-  onRead(view) {
-    let data = view;
+  /** `buffer` up to `length` is this read's data, valid during this call only (it is reused). */
+  onRead(socket, buffer, length) {
+    let data = buffer;
+    let end = length;
     if (this.rest !== null) {
-      data = Buffer.concat([this.rest, view]);
+      data = Buffer.concat([this.rest, buffer.subarray(0, length)]);
+      end = data.length;
       this.rest = null;
     }
     let offset = 0;
     for (;;) {
-      if (this.head === null) {
-        if (offset >= data.length) return;
-        const end = data.indexOf(HEAD_END, offset);
-        if (end < 0) {
-          this.rest = Buffer.from(data.subarray(offset));
+      let head = this.head;
+      if (head === null) {
+        if (offset >= end) return;
+        const headEnd = data.indexOf(HEAD_END, offset);
+        if (headEnd < 0 || headEnd + 4 > end) { // past `end` lie an earlier read's bytes
+          this.rest = Buffer.from(data.subarray(offset, end));
           return;
         }
-        const head = parseHead(data.toString('latin1', offset, end));
-        offset = end + 4;
+        head = parseHead(data, offset, headEnd);
+        offset = headEnd + 4;
         if (head.status < 200) continue; // interim (100 Continue): read on
-        head.length = parseInt(head.headers['content-length'] || '0', 10);
         this.head = head;
-        this.chunks = [];
         this.received = 0;
       }
-      const take = Math.min(this.head.length - this.received, data.length - offset);
-      if (take > 0) {
-        this.chunks.push(Buffer.from(data.subarray(offset, offset + take)));
+      const want = head.length - this.received;
+      const take = Math.min(want, end - offset);
+      let body;
+      if (take === want && this.chunks === null) {
+        body = take === 0 ? '' : data.toString('utf8', offset, offset + take); // all in this read
+      } else {
+        if (this.chunks === null) this.chunks = [];
+        if (take > 0) this.chunks.push(Buffer.from(data.subarray(offset, offset + take)));
         this.received += take;
-        offset += take;
+        if (take < want) return;
+        body = Buffer.concat(this.chunks, head.length).toString('utf8');
       }
-      if (this.received < this.head.length) return;
-      this.finish();
-      if (this.socket === null) return;
+      offset += take;
+      this.finish(head, body);
+      if (this.socket !== socket) return;
     }
   }
 
-  finish() {
-    const { status, headers, length } = this.head;
-    const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, length);
+  finish(head, body) {
     this.head = null;
-    this.chunks = [];
+    this.chunks = null;
     const pending = this.waiting.shift();
-    if ((headers.connection || '').toLowerCase() === 'close') this.close();
+    if (head.close) this.close();
     else if (this.waiting.length === 0) this.socket.unref();
-    if (pending) pending.resolve({ status, headers, body });
+    if (pending) pending.callback(null, { status: head.status, headers: head.headers, body });
   }
 
+  /** The connection is gone: what it left unanswered is sent again once on a new one (`retry`),
+   * in order, or fails. */
   onClose(socket, err) {
     if (socket !== this.socket) return;
     this.socket = null;
     this.rest = null;
     this.head = null;
-    this.chunks = [];
+    this.chunks = null;
     const waiting = this.waiting;
     this.waiting = [];
+    const failure = err || new Error('Runtime API closed the connection');
     for (const pending of waiting) {
-      pending.reject(err || new Error('Runtime API closed the connection'));
+      if (pending.retry) this.send(pending.data, pending.callback);
+      else pending.callback(failure, null);
     }
+  }
+}
+
+/** The `next` sent with an answer: its response, kept until the loop asks for it. */
+class Prefetch {
+  constructor() {
+    this.done = false;
+    this.err = null;
+    this.response = null;
+    this.callback = null;
   }
 }
 
@@ -192,27 +247,45 @@ export class RuntimeClient {
 
   /** One request; on a reused connection found dropped, sent again once on a new one. */
   request(data) {
-    const reused = this.connection.isOpen;
-    const response = this.connection.exchange(data);
-    return reused ? response.catch(() => this.connection.exchange(data)) : response;
+    return this.connection.exchange(data, this.connection.isOpen);
   }
 
   /**
    * An invocation's answer and the runtime's next `next` in one write (HTTP/1.1 pipelining):
    * the engine takes them one after the other, as if sent apart, and the runtime is woken
-   * once per invocation rather than twice. The `next` is what `next()` returns.
+   * once per invocation rather than twice. `callback(err, response)` has the answer's
+   * response; the `next`'s is what `nextEvent` hands on.
    */
-  answerThenNext(data) {
-    const reused = this.connection.isOpen;
-    let [answered, next] = this.connection.exchangeTwo(data, this.nextRequest);
-    if (reused) {
-      // a dropped connection rejects both in order: each is sent again, in that order
-      answered = answered.catch(() => this.connection.exchange(data));
-      next = next.catch(() => this.connection.exchange(this.nextRequest));
+  answerThenNext(data, callback) {
+    const prefetch = new Prefetch();
+    this.prefetched = prefetch;
+    const onNext = (err, response) => {
+      if (prefetch.callback !== null) {
+        prefetch.callback(err, response);
+        return;
+      }
+      prefetch.done = true;
+      prefetch.err = err;
+      prefetch.response = response;
+    };
+    // a dropped connection fails both in order: each is sent again, in that order
+    this.connection.sendTwo(data, callback, this.nextRequest, onNext, this.connection.isOpen);
+  }
+
+  /** The next event: `callback(err, response)`; the `next` sent with the last answer if any. */
+  nextEvent(callback) {
+    const prefetch = this.prefetched;
+    if (prefetch === null) {
+      this.connection.send(this.nextRequest, callback, this.connection.isOpen);
+      return;
     }
-    next.catch(noop); // its failure is the loop's to see, when it asks for the event
-    this.prefetched = next;
-    return answered;
+    this.prefetched = null;
+    if (prefetch.done) callback(prefetch.err, prefetch.response);
+    else prefetch.callback = callback;
+  }
+
+  next() {
+    return new Promise((resolve, reject) => this.nextEvent(settle(resolve, reject)));
   }
 
   post(path, body, headers = '') {
@@ -225,21 +298,24 @@ export class RuntimeClient {
     return this.post(path, JSON.stringify(document), type + headers);
   }
 
-  next() {
-    const prefetched = this.prefetched;
-    if (prefetched === null) return this.request(this.nextRequest);
-    this.prefetched = null;
-    return prefetched;
+  responsePost(requestId, body) {
+    return this.post(`${API}/invocation/${encodeURIComponent(requestId)}/response`, body);
+  }
+
+  errorPostFor(requestId, document) {
+    return this.errorPost(`${API}/invocation/${encodeURIComponent(requestId)}/error`, document);
   }
 
   /** The invocation's result, with the next `next` pipelined after it. */
   postResponse(requestId, body) {
-    return this.answerThenNext(this.post(`${API}/invocation/${encodeURIComponent(requestId)}/response`, body));
+    return new Promise((resolve, reject) =>
+      this.answerThenNext(this.responsePost(requestId, body), settle(resolve, reject)));
   }
 
   /** The invocation's error, with the next `next` pipelined after it. */
   postError(requestId, document) {
-    return this.answerThenNext(this.errorPost(`${API}/invocation/${encodeURIComponent(requestId)}/error`, document));
+    return new Promise((resolve, reject) =>
+      this.answerThenNext(this.errorPostFor(requestId, document), settle(resolve, reject)));
   }
 
   /** Post an error on a connection of its own (the shared one may be busy), then close it. */
