@@ -12,7 +12,9 @@
  * A streamed response (spec §5.3) is a chunked POST on a connection of its own.
  */
 
-import net from 'node:net';
+'use strict';
+
+const net = require('node:net');
 
 const API = '/2018-06-01/runtime';
 const ERROR_TYPE = 'Lambda-Runtime-Function-Error-Type';
@@ -76,7 +78,7 @@ function settle(resolve, reject) {
  * where it lies in that buffer, and only what is kept past a read (an unfinished head, a body
  * split across reads) is copied out of it.
  */
-export class Connection {
+class Connection {
   constructor(host, port) {
     this.host = host;
     this.port = port;
@@ -234,7 +236,7 @@ class Prefetch {
 }
 
 /** The Runtime API endpoints a runtime calls (spec §10.1). */
-export class RuntimeClient {
+class RuntimeClient {
   constructor(address) {
     const colon = address.lastIndexOf(':');
     this.host = address.slice(0, colon).replace(/^\[|\]$/g, '');
@@ -341,7 +343,7 @@ export class RuntimeClient {
  * goes out with the first chunk (so the content type can still be set until then); a failure
  * ends the body with the error trailers. `done` resolves with the engine's answer, or null.
  */
-export class StreamingResponse {
+class StreamingResponse {
   constructor(client, path) {
     this.client = client;
     this.path = path;
@@ -400,3 +402,5 @@ export class StreamingResponse {
       `${ERROR_BODY}: ${body}\r\n`);
   }
 }
+
+module.exports = { Connection, RuntimeClient, StreamingResponse };

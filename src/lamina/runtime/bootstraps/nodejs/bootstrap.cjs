@@ -1,12 +1,19 @@
 /**
  * Lamina's Node.js runtime: loads a function's handler and serves it over the Lambda Runtime API.
  *
- * Started as `node bootstrap.mjs` in the function's code directory, with the environment of spec
- * §9.5. Built-in modules only; runs on Node 18 and later.
+ * Started as `node --v8-pool-size=1 bootstrap.cjs` in the function's code directory, with the
+ * environment of spec §9.5. Built-in modules only; runs on Node 18 and later.
+ *
+ * CommonJS, not ES modules, and one V8 worker thread: an ES-module entry point is read through
+ * libuv's thread pool (four more threads), and V8 starts four workers by default. An idle
+ * environment is frozen with SIGSTOP and thawed with SIGCONT, which wakes every thread of the
+ * process twice; with 4 threads instead of 11 a freeze/thaw pair costs a third of the CPU.
+ * A function that imports ES modules (or uses fs, dns, crypto, zlib asynchronously) starts the
+ * thread pool as on AWS.
  *
  * Toward the function it behaves as AWS's Node.js runtime (aws-lambda-nodejs-runtime-interface-
- * client): handler loading and its error types (loader.mjs), the `context` object, console
- * logging (logging.mjs), error documents (errors.mjs), response streaming (streaming.mjs), and
+ * client): handler loading and its error types (loader.cjs), the `context` object, console
+ * logging (logging.cjs), error documents (errors.cjs), response streaming (streaming.cjs), and
  * the invocation model:
  *
  * - a handler that returns a promise is answered when the promise settles;
@@ -20,18 +27,20 @@
  *   and ends the process (exit 129 / 128).
  *
  * With `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances) invocations run concurrently,
- * in worker threads (concurrent.mjs, `serveConcurrent` below): a promise or a callback answers
+ * in worker threads (concurrent.cjs, `serveConcurrent` below): a promise or a callback answers
  * at once (the event loop is never empty while `next` is parked), and an uncaught exception
  * ends the worker it happened in.
  */
 
-import fs from 'node:fs';
-import Module from 'node:module';
-import { RuntimeClient } from './client.mjs';
-import { NodeJsExit, UnhandledPromiseRejection, errorDocument } from './errors.mjs';
-import { handlerMetadata, installAwsLambdaGlobal, loadHandler } from './loader.mjs';
-import { logError, patchConsole, setRequestContext, writeOut } from './logging.mjs';
-import { ResponseStream } from './streaming.mjs';
+'use strict';
+
+const fs = require('node:fs');
+const Module = require('node:module');
+const { RuntimeClient } = require('./client.cjs');
+const { NodeJsExit, UnhandledPromiseRejection, errorDocument } = require('./errors.cjs');
+const { handlerMetadata, installAwsLambdaGlobal, loadHandler } = require('./loader.cjs');
+const { logError, patchConsole, setRequestContext, writeOut } = require('./logging.cjs');
+const { ResponseStream } = require('./streaming.cjs');
 
 const env = process.env;
 const noop = () => {};
@@ -440,10 +449,10 @@ async function main() {
   if (process.argv.includes('--standby')) awaitAssignment();
   let concurrent = null;
   if (env.AWS_LAMBDA_MAX_CONCURRENCY !== undefined) {
-    concurrent = await import('./concurrent.mjs');
+    concurrent = require('./concurrent.cjs');
     const workers = concurrent.workerCount(env);
     if (concurrent.isMainThread && workers > 1) {
-      process.exit(await concurrent.runWorkers(workers, import.meta.url));
+      process.exit(await concurrent.runWorkers(workers, __filename));
     }
   }
   patchConsole();
@@ -464,4 +473,4 @@ async function main() {
   else serve(client, handler, meta);
 }
 
-await main();
+main();
