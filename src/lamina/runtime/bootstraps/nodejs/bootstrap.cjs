@@ -124,76 +124,107 @@ function firstCallOnly(state, fn) {
 }
 
 /**
- * One buffered invocation; `next()` once the answer is accepted. Callbacks, not promises, carry
- * the invocation from its event to its answer: each promise and microtask hop is paid again in
- * each of 16 runtimes that see a sixteenth of the calls each (V8's baseline tier).
+ * One buffered invocation, from its event to its answer. Its state is an object and its steps
+ * are methods: each invocation makes only the functions the handler may hold (the callback,
+ * the context's succeed, fail and done), and callbacks rather than promises carry it along.
+ * Each closure and promise is paid again in each of the 16 runtimes that see a sixteenth of
+ * the calls each at 16 clients (V8's baseline tier).
  */
-function invoke(client, handler, meta, headers, body, next) {
-  const requestId = headers['lambda-runtime-aws-request-id'];
-  const invocation = { requestId, reported: false, wait: true };
-  current = invocation;
+class Invocation {
+  constructor(client, requestId, isAsync, accepted) {
+    this.client = client;
+    this.requestId = requestId;
+    this.isAsync = isAsync;
+    this.accepted = accepted; // (err, response): the answer's 202, or why there is none
+    this.reported = false; // an answer is posted (fatal() reads it)
+    this.called = false; // the callback, succeed, fail or done has been called
+    this.wait = true; // context.callbackWaitsForEmptyEventLoop
+  }
 
-  const accepted = (err, response) => {
-    if (err) exitQuietly();
-    else if (response.status >= 500) process.exit(1);
-    else next();
-  };
-  const claim = () => {
-    if (!invocation.reported) return (invocation.reported = true);
+  /** True the first time the callback, succeed, fail or done is called. */
+  first() {
+    if (this.called) return false;
+    return (this.called = true);
+  }
+
+  claim() {
+    if (!this.reported) return (this.reported = true);
     console.error('Invocation has already been reported as done. Cannot call complete more ' +
       'than once per invocation.');
     return false;
-  };
-  const complete = (result) => {
-    if (!claim()) return;
+  }
+
+  complete(result) {
+    if (!this.claim()) return;
     let payload;
     try {
       payload = JSON.stringify(result === undefined ? null : result);
     } catch {
-      reportError(new Error('Unable to stringify response body'), true);
+      this.reportError(new Error('Unable to stringify response body'), true);
       return;
     }
-    client.answerThenNext(client.responsePost(requestId, payload), accepted);
-  };
-  const reportError = (err, claimed = false) => {
-    if (!claimed && !claim()) return;
+    this.client.answerThenNext(this.client.responsePost(this.requestId, payload), this.accepted);
+  }
+
+  reportError(err, claimed = false) {
+    if (!claimed && !this.claim()) return;
     logError('Invoke Error', err);
-    client.answerThenNext(client.errorPostFor(requestId, errorDocument(err)), accepted);
-  };
-  const done = (err, result) => {
+    this.client.answerThenNext(this.client.errorPostFor(this.requestId, errorDocument(err)),
+      this.accepted);
+  }
+
+  /** context.done, succeed and fail, and a returned promise's outcome: answered at once. */
+  done(err, result) {
     onEmptyEventLoop = noop;
-    if (err !== undefined && err !== null) reportError(err);
-    else complete(result);
+    if (err !== undefined && err !== null) this.reportError(err);
+    else this.complete(result);
+  }
+
+  /** The handler's callback: answered at once, or when the event loop is empty. */
+  callback(err, result) {
+    onEmptyEventLoop = noop;
+    if (err !== undefined && err !== null) this.reportError(err);
+    else if (!this.wait) this.complete(result);
+    else onEmptyEventLoop = () => setImmediate(() => this.complete(result));
+  }
+
+  /** The event loop emptied before the handler answered. */
+  emptyEventLoop() {
+    onEmptyEventLoop = noop;
+    if (this.isAsync) this.reportError(new NodeJsExit());
+    else this.complete(null);
+  }
+}
+
+/** Run one buffered invocation; `accepted(err, response)` with the answer's 202. */
+function invoke(client, handler, meta, headers, body, accepted) {
+  const invocation = new Invocation(client, headers['lambda-runtime-aws-request-id'],
+    meta.isAsync, accepted);
+  current = invocation;
+  const succeed = (result) => {
+    if (invocation.first()) invocation.done(null, result);
+  };
+  const fail = (err) => {
+    if (invocation.first()) invocation.done(err ?? 'handled', null);
   };
   const callback = (err, result) => {
-    onEmptyEventLoop = noop;
-    if (err !== undefined && err !== null) reportError(err);
-    else if (!invocation.wait) complete(result);
-    else onEmptyEventLoop = () => setImmediate(() => complete(result));
+    if (invocation.first()) invocation.callback(err, result);
   };
-
-  const once = { called: false };
-  const succeed = firstCallOnly(once, (result) => done(null, result));
-  const fail = firstCallOnly(once, (err) => done(err ?? 'handled', null));
-  const userCallback = firstCallOnly(once, callback);
-
-  onEmptyEventLoop = () => {
-    onEmptyEventLoop = noop;
-    if (meta.isAsync) reportError(new NodeJsExit());
-    else complete(null);
-  };
+  onEmptyEventLoop = () => invocation.emptyEventLoop();
 
   try {
     forwardTraceId(headers);
     const context = newContext(invocation);
     context.succeed = succeed;
     context.fail = fail;
-    context.done = firstCallOnly(once, done);
+    context.done = (err, result) => {
+      if (invocation.first()) invocation.done(err, result);
+    };
     addContextFields(context, headers);
-    const result = handler(JSON.parse(body), context, userCallback);
+    const result = handler(JSON.parse(body), context, callback);
     if (isPromise(result)) result.then(succeed, fail).catch(fail);
   } catch (err) {
-    userCallback(err);
+    callback(err);
   }
 }
 
@@ -249,7 +280,12 @@ function invokeStreaming(client, handler, meta, headers, body, next) {
 
 /** Ask for an event, run it, and ask again once it has been answered. */
 function serve(client, handler, meta) {
-  const run = meta.streaming ? invokeStreaming : invoke;
+  const askNext = () => client.nextEvent(onEvent);
+  const accepted = (err, response) => {
+    if (err) exitQuietly();
+    else if (response.status >= 500) process.exit(1);
+    else askNext();
+  };
   const onEvent = (err, response) => {
     if (err) exitQuietly();
     const { status, headers, body } = response;
@@ -258,9 +294,9 @@ function serve(client, handler, meta) {
       process.exit(1);
     }
     setRequestContext(headers['lambda-runtime-aws-request-id'], headers['lambda-runtime-aws-tenant-id']);
-    run(client, handler, meta, headers, body, askNext);
+    if (meta.streaming) invokeStreaming(client, handler, meta, headers, body, askNext);
+    else invoke(client, handler, meta, headers, body, accepted);
   };
-  const askNext = () => client.nextEvent(onEvent);
   askNext();
 }
 
