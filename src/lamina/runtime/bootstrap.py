@@ -17,8 +17,8 @@ from lamina.runtime.launch import View
 
 LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
 # One V8 worker thread, not four: every thread of a runtime is woken twice by each freeze and
-# thaw (SIGSTOP, SIGCONT), and a Lambda environment of up to 1,769 MB has one vCPU to share
-# among them anyway (nodejs/bootstrap.cjs says more).
+# thaw (SIGSTOP, SIGCONT), and a Lambda function of up to 1,769 MB gets at most one vCPU-second
+# per second to share among them anyway (nodejs/bootstrap.cjs says more).
 NODE_FLAGS = ("--v8-pool-size=1",)
 EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 # What a managed runtime's own bootstrap does with AWS_LAMBDA_EXEC_WRAPPER (Lambda's
