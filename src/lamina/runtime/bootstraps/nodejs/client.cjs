@@ -341,12 +341,6 @@ class RuntimeClient {
       this.answerThenNext(this.responsePost(requestId, body), settle(resolve, reject)));
   }
 
-  /** The invocation's error, with the next `next` pipelined after it. */
-  postError(requestId, document) {
-    return new Promise((resolve, reject) =>
-      this.answerThenNext(this.errorPostFor(requestId, document), settle(resolve, reject)));
-  }
-
   /** Post an error on a connection of its own (the shared one may be busy), then close it. */
   postErrorAside(requestId, document) {
     const path = requestId === null ? `${API}/init/error`
