@@ -52,14 +52,22 @@ def test_callback_handler(lam, fname):
 
 CONTEXT_JS = """
 const fs = require('node:fs');
-exports.shape = async (event, context) => ({
-  keys: Object.keys(context),
-  spread: Object.keys({ ...context }),
-  plain: Object.getPrototypeOf(context) === Object.prototype,
-  wait: context.callbackWaitsForEmptyEventLoop,
-  threads: fs.readdirSync('/proc/self/task').length,
-  execArgv: process.execArgv,
-});
+exports.shape = async (event, context) => {
+  const order = [];
+  process.nextTick(() => order.push('tick'));
+  await null;
+  order.push('await');
+  await new Promise((resolve) => setImmediate(resolve));
+  return {
+    keys: Object.keys(context),
+    spread: Object.keys({ ...context }),
+    plain: Object.getPrototypeOf(context) === Object.prototype,
+    wait: context.callbackWaitsForEmptyEventLoop,
+    threads: fs.readdirSync('/proc/self/task').length,
+    execArgv: process.execArgv,
+    order,
+  };
+};
 exports.noWait = (event, context, callback) => {
   context.callbackWaitsForEmptyEventLoop = false;
   setTimeout(() => {}, 1500); // still pending: the answer goes at once all the same
@@ -97,12 +105,15 @@ def test_context_shape_and_callback_waits_for_empty_event_loop(lam, fname):
     """The context is a plain object with AWS's keys in AWS's order (the accessor first, also
     in a spread), callbackWaitsForEmptyEventLoop true by default and per invocation, and a
     callback answering at once when it is set false, or once the event loop is empty. The
-    runtime runs on 4 threads (a CommonJS entry point and --v8-pool-size=1)."""
+    runtime runs on 4 threads (a CommonJS entry point and --v8-pool-size=1). The handler is
+    called from a microtask, as AWS's runtime calls it after an `await`: its first promise
+    continuation runs before what it queued with process.nextTick."""
     package = make_zip({"index.js": CONTEXT_JS})
     create_function(lam, fname, package, handler="index.shape", runtime="nodejs20.x")
     shape = invoke_json(lam, fname)[1]
     assert shape["keys"] == CONTEXT_KEYS and shape["spread"] == CONTEXT_KEYS
     assert shape["plain"] is True and shape["wait"] is True
+    assert shape["order"] == ["await", "tick"]
     assert shape["threads"] <= 4, shape
     assert "--v8-pool-size=1" in shape["execArgv"]
     for handler, wait, least, most in (("noWait", False, 0, 1.2), ("wait", True, 0.4, 5)):

@@ -286,16 +286,24 @@ function serve(client, handler, meta) {
     else if (response.status >= 500) process.exit(1);
     else askNext();
   };
-  const onEvent = (err, response) => {
-    if (err) exitQuietly();
-    const { status, headers, body } = response;
-    if (status !== 200) {
-      writeOut(`Runtime API next failed with status ${status}: ${body.slice(0, 200)}\n`);
-      process.exit(1);
-    }
+  let event = null;
+  const run = () => {
+    const { headers, body } = event;
+    event = null;
     setRequestContext(headers['lambda-runtime-aws-request-id'], headers['lambda-runtime-aws-tenant-id']);
     if (meta.streaming) invokeStreaming(client, handler, meta, headers, body, askNext);
     else invoke(client, handler, meta, headers, body, accepted);
+  };
+  const onEvent = (err, response) => {
+    if (err) exitQuietly();
+    if (response.status !== 200) {
+      writeOut(`Runtime API next failed with status ${response.status}: ${response.body.slice(0, 200)}\n`);
+      process.exit(1);
+    }
+    // the handler runs in a microtask, as AWS's runtime calls it after an `await`: what it
+    // queues with process.nextTick runs after its first promise continuations, not before
+    event = response;
+    queueMicrotask(run);
   };
   askNext();
 }
