@@ -50,6 +50,83 @@ def test_callback_handler(lam, fname):
     assert invoke_json(lam, fname, {"x": 1})[1] == {"viaCallback": True, "event": {"x": 1}}
 
 
+CONTEXT_JS = """
+const fs = require('node:fs');
+exports.shape = async (event, context) => {
+  const order = [];
+  process.nextTick(() => order.push('tick'));
+  await null;
+  order.push('await');
+  await new Promise((resolve) => setImmediate(resolve));
+  return {
+    keys: Object.keys(context),
+    spread: Object.keys({ ...context }),
+    plain: Object.getPrototypeOf(context) === Object.prototype,
+    wait: context.callbackWaitsForEmptyEventLoop,
+    threads: fs.readdirSync('/proc/self/task').length,
+    execArgv: process.execArgv,
+    order,
+  };
+};
+exports.noWait = (event, context, callback) => {
+  const seen = context.callbackWaitsForEmptyEventLoop; // true: the setting is per invocation
+  context.callbackWaitsForEmptyEventLoop = false;
+  setTimeout(() => {}, 1500); // still pending: the answer goes at once all the same
+  callback(null, { seen, wait: context.callbackWaitsForEmptyEventLoop });
+};
+exports.wait = (event, context, callback) => {
+  setTimeout(() => {}, 400); // the answer waits for the event loop to empty
+  callback(null, { seen: true, wait: context.callbackWaitsForEmptyEventLoop });
+};
+exports.detached = (event, context) => {
+  const { succeed } = context;
+  setTimeout(() => succeed({ detached: true }), 5);
+};
+"""
+CONTEXT_KEYS = [
+    "callbackWaitsForEmptyEventLoop",
+    "succeed",
+    "fail",
+    "done",
+    "functionVersion",
+    "functionName",
+    "memoryLimitInMB",
+    "logGroupName",
+    "logStreamName",
+    "clientContext",
+    "identity",
+    "invokedFunctionArn",
+    "awsRequestId",
+    "tenantId",
+    "getRemainingTimeInMillis",
+]
+
+
+def test_context_shape_and_callback_waits_for_empty_event_loop(lam, fname):
+    """The context is a plain object with AWS's keys in AWS's order (the accessor first, also
+    in a spread), callbackWaitsForEmptyEventLoop true by default and per invocation, and a
+    callback answering at once when it is set false, or once the event loop is empty. The
+    runtime runs on 4 threads (a CommonJS entry point and --v8-pool-size=1). The handler is
+    called from a microtask, as AWS's runtime calls it after an `await`: its first promise
+    continuation runs before what it queued with process.nextTick."""
+    package = make_zip({"index.js": CONTEXT_JS})
+    create_function(lam, fname, package, handler="index.shape", runtime="nodejs20.x")
+    shape = invoke_json(lam, fname)[1]
+    assert shape["keys"] == CONTEXT_KEYS and shape["spread"] == CONTEXT_KEYS
+    assert shape["plain"] is True and shape["wait"] is True
+    assert shape["order"] == ["await", "tick"]
+    assert shape["threads"] <= 4, shape
+    assert "--v8-pool-size=1" in shape["execArgv"]
+    for handler, wait, least, most in (("noWait", False, 0, 1.2), ("wait", True, 0.4, 5)):
+        make_handler(lam, fname, handler)
+        assert invoke_json(lam, fname)[1] == {"seen": True, "wait": wait}  # a cold start
+        started = time.monotonic()  # timed warm: the setting is per invocation
+        assert invoke_json(lam, fname)[1] == {"seen": True, "wait": wait}
+        assert least <= time.monotonic() - started < most, handler
+    make_handler(lam, fname, "detached")
+    assert invoke_json(lam, fname)[1] == {"detached": True}
+
+
 def test_one_environment_answers_large_refused_and_failed_calls_in_turn(lam, fname, server):
     """The runtime sends each answer and its next `next` in one write (pipelined): an event
     read in many pieces, a response over the limit (refused with 413 while the `next` behind

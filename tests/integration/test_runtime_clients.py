@@ -127,7 +127,7 @@ def test_what_a_closing_answer_left_unanswered_is_sent_again():
     assert server.received[1].startswith(b"GET /2018-06-01/runtime/invocation/next")
 
 
-NODE_CLIENT = BOOTSTRAP.parent.parent / "nodejs" / "client.mjs"
+NODE_CLIENT = BOOTSTRAP.parent.parent / "nodejs" / "client.cjs"
 NODE_SCRIPT = """
 import { RuntimeClient } from %s;
 const client = new RuntimeClient(process.argv.at(-1));

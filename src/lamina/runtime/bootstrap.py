@@ -16,6 +16,10 @@ from lamina.domain.model import FunctionConfig
 from lamina.runtime.launch import View
 
 LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+# One V8 worker thread, not four: every thread of a runtime is woken twice by each freeze and
+# thaw (SIGSTOP, SIGCONT), and a Lambda function of up to 1,769 MB gets at most one vCPU-second
+# per second to share among them anyway (nodejs/bootstrap.cjs says more).
+NODE_FLAGS = ("--v8-pool-size=1",)
 EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 # What a managed runtime's own bootstrap does with AWS_LAMBDA_EXEC_WRAPPER (Lambda's
 # /var/runtime/bootstrap is a shell script doing the same): a missing wrapper ends the runtime
@@ -57,11 +61,11 @@ def runtime_command(
             argv += ["--sdk-path", view.sdk_path]
         return with_wrapper(argv, config.environment.get(EXEC_WRAPPER), view)
     if family == "nodejs":
-        flags = []
+        flags = list(NODE_FLAGS)
         if debug is not None:
             flag = "--inspect-wait" if debug.wait else "--inspect"
-            flags = [f"{flag}=127.0.0.1:{debug.port}"]
-        argv = [str(interpreter), *flags, f"{view.runtime_dir}/bootstrap.mjs"]
+            flags.append(f"{flag}=127.0.0.1:{debug.port}")
+        argv = [str(interpreter), *flags, f"{view.runtime_dir}/bootstrap.cjs"]
         return with_wrapper(argv, config.environment.get(EXEC_WRAPPER), view)
     # OS-only runtimes (`provided`) ignore AWS_LAMBDA_EXEC_WRAPPER, as Lambda's do
     return [bootstrap or f"{view.task_root}/bootstrap"]

@@ -3,9 +3,9 @@
 Theory of operation
 -------------------
 * Most of a cold start is the interpreter starting and the bootstrap importing what it needs
-  (Python's json, socket …; Node's start and the runtime's ES modules), before any of the
+  (Python's json, socket …; Node's start and the runtime's modules), before any of the
   function's code runs. For each interpreter that has started an environment once, the
-  engine keeps one runtime started ahead (`bootstrap.py --standby`, `bootstrap.mjs
+  engine keeps one runtime started ahead (`bootstrap.py --standby`, `bootstrap.cjs
   --standby`), already past those imports and blocked reading stdin.
 * A new environment takes it and writes one line on its stdin: the environment variables
   and working directory. The bootstrap sets them (Python: `os.environ`, `chdir`, `tzset`;

@@ -6,27 +6,29 @@
  * `typeof` as the type (`"string"`), as AWS does.
  */
 
-import util from 'node:util';
+'use strict';
+
+const util = require('node:util');
 
 const NODE_JS_EXIT_MESSAGE =
   'The Lambda runtime client detected an unexpected Node.js exit code. This is most commonly ' +
   'caused by a Promise that was never settled. For more information, see ' +
   'https://nodejs.org/docs/latest/api/process.html#exit-codes';
 
-export class ImportModuleError extends Error {}
-export class HandlerNotFound extends Error {}
-export class MalformedHandlerName extends Error {}
-export class UserCodeSyntaxError extends Error {}
-export class MalformedStreamingHandler extends Error {}
-export class InvalidStreamingOperation extends Error {}
+class ImportModuleError extends Error {}
+class HandlerNotFound extends Error {}
+class MalformedHandlerName extends Error {}
+class UserCodeSyntaxError extends Error {}
+class MalformedStreamingHandler extends Error {}
+class InvalidStreamingOperation extends Error {}
 
-export class NodeJsExit extends Error {
+class NodeJsExit extends Error {
   constructor() {
     super(NODE_JS_EXIT_MESSAGE);
   }
 }
 
-export class UnhandledPromiseRejection extends Error {
+class UnhandledPromiseRejection extends Error {
   constructor(reason, promise) {
     super(reason === undefined ? undefined : safeString(reason));
     this.reason = reason;
@@ -59,7 +61,7 @@ function escapeDel(text) {
 }
 
 /** The document posted to `/error` or `/init/error` for a thrown or rejected value. */
-export function errorDocument(error) {
+function errorDocument(error) {
   try {
     if (util.types.isNativeError(error) || isErrorLike(error)) {
       return {
@@ -78,7 +80,7 @@ export function errorDocument(error) {
   }
 }
 
-export function intoError(value) {
+function intoError(value) {
   if (value instanceof Error) return value;
   try {
     return new Error(value);
@@ -96,10 +98,12 @@ function withEnumerableProperties(_key, value) {
 }
 
 /** An error as the text log shows it after its label: a tab, then one line of JSON. */
-export function formatError(error) {
+function formatError(error) {
   try {
     return '\t' + JSON.stringify(error, withEnumerableProperties);
   } catch {
     return '\t' + JSON.stringify(errorDocument(error));
   }
 }
+
+module.exports = { ImportModuleError, HandlerNotFound, MalformedHandlerName, UserCodeSyntaxError, MalformedStreamingHandler, InvalidStreamingOperation, NodeJsExit, UnhandledPromiseRejection, errorDocument, intoError, formatError };

@@ -10,9 +10,11 @@
  * `process.stdout`; a full pipe (EAGAIN) is waited out.
  */
 
-import fs from 'node:fs';
-import util from 'node:util';
-import { formatError, intoError } from './errors.mjs';
+'use strict';
+
+const fs = require('node:fs');
+const util = require('node:util');
+const { formatError, intoError } = require('./errors.cjs');
 
 const LEVELS = { TRACE: 1, DEBUG: 2, INFO: 3, WARN: 4, ERROR: 5, FATAL: 6 };
 const REQUEST_ID = Symbol.for('aws.lambda.runtime.requestId');
@@ -24,12 +26,12 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 let jsonFormat = false;
 let log = {};
 
-export function setRequestContext(requestId, tenantId) {
+function setRequestContext(requestId, tenantId) {
   globalThis[REQUEST_ID] = requestId;
   globalThis[TENANT_ID] = tenantId;
 }
 
-export function writeOut(text) {
+function writeOut(text) {
   const data = Buffer.from(text, 'utf8');
   let offset = 0;
   while (offset < data.length) {
@@ -94,7 +96,7 @@ function configure() {
 }
 
 /** Replace console's methods with Lambda's log writers (format and level from the environment). */
-export function patchConsole() {
+function patchConsole() {
   configure();
   console.trace = log.TRACE;
   console.debug = log.DEBUG;
@@ -106,7 +108,9 @@ export function patchConsole() {
 }
 
 /** Log an error under a label ("Invoke Error", "Uncaught Exception"), as AWS's runtime does. */
-export function logError(label, error) {
+function logError(label, error) {
   if (jsonFormat) log.ERROR(intoError(error));
   else log.ERROR(label, formatError(intoError(error)));
 }
+
+module.exports = { setRequestContext, writeOut, patchConsole, logError };

@@ -9,23 +9,23 @@
  * resolution from the task root (node_modules). Failures carry AWS's error types.
  */
 
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import {
+'use strict';
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { pathToFileURL } = require('node:url');
+const {
   HandlerNotFound, ImportModuleError, MalformedHandlerName, MalformedStreamingHandler,
   UserCodeSyntaxError,
-} from './errors.mjs';
-import { HttpResponseStream } from './streaming.mjs';
+} = require('./errors.cjs');
+const { HttpResponseStream } = require('./streaming.cjs');
 
-const require = createRequire(import.meta.url);
 const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
 const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
 const STREAM_RESPONSE = 'response';
 
 /** `globalThis.awslambda`, which AWS provides unless AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA is set. */
-export function installAwsLambdaGlobal() {
+function installAwsLambdaGlobal() {
   const optOut = process.env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA;
   if (optOut === '1' || optOut === 'true') return;
   globalThis.awslambda = {
@@ -102,7 +102,7 @@ async function loadUserModule(taskRoot, moduleRoot, moduleName) {
 }
 
 /** The handler function of `_HANDLER`, or throws with AWS's error type. */
-export async function loadHandler(taskRoot, handlerString) {
+async function loadHandler(taskRoot, handlerString) {
   const [moduleRoot, moduleName, functionPath] = splitHandler(handlerString);
   const userModule = await loadUserModule(taskRoot, moduleRoot, moduleName);
   const handler = functionPath.split('.').reduce((value, key) => value && value[key], userModule);
@@ -112,7 +112,7 @@ export async function loadHandler(taskRoot, handlerString) {
 }
 
 /** What the invocation loop needs to know about a handler. */
-export function handlerMetadata(handler) {
+function handlerMetadata(handler) {
   const streaming = handler[HANDLER_STREAMING];
   if (streaming !== undefined && streaming !== null && streaming !== false &&
       streaming !== STREAM_RESPONSE) {
@@ -125,3 +125,5 @@ export function handlerMetadata(handler) {
     isAsync: handler.constructor?.name === 'AsyncFunction',
   };
 }
+
+module.exports = { installAwsLambdaGlobal, loadHandler, handlerMetadata };

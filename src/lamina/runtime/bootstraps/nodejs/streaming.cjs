@@ -2,14 +2,16 @@
  * Response streaming for handlers wrapped in `awslambda.streamifyResponse` (spec §5.3).
  *
  * The handler's `responseStream` is a Writable whose chunks go out as the body of a chunked
- * `/response` POST (see StreamingResponse in client.mjs). As in AWS's runtime: the content type
+ * `/response` POST (see StreamingResponse in client.cjs). As in AWS's runtime: the content type
  * defaults to `application/octet-stream` and can be set until the first write; writes of values
  * other than strings and bytes are JSON-encoded; `HttpResponseStream.from` prefixes the body with
  * the HTTP-integration prelude (JSON metadata, then 8 NUL bytes).
  */
 
-import { Writable } from 'node:stream';
-import { InvalidStreamingOperation, errorDocument } from './errors.mjs';
+'use strict';
+
+const { Writable } = require('node:stream');
+const { InvalidStreamingOperation, errorDocument } = require('./errors.cjs');
 
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 const HTTP_INTEGRATION_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
@@ -19,7 +21,7 @@ function isBytes(chunk) {
   return typeof chunk === 'string' || Buffer.isBuffer(chunk) || chunk?.constructor === Uint8Array;
 }
 
-export class ResponseStream extends Writable {
+class ResponseStream extends Writable {
   constructor(transport, highWaterMark) {
     super(highWaterMark === undefined ? {} : { highWaterMark });
     this.transport = transport;
@@ -80,7 +82,7 @@ export class ResponseStream extends Writable {
   }
 }
 
-export class HttpResponseStream {
+class HttpResponseStream {
   static from(underlyingStream, prelude) {
     underlyingStream.setContentType(HTTP_INTEGRATION_CONTENT_TYPE);
     const metadataPrelude = JSON.stringify(prelude);
@@ -91,3 +93,5 @@ export class HttpResponseStream {
     return underlyingStream;
   }
 }
+
+module.exports = { ResponseStream, HttpResponseStream };

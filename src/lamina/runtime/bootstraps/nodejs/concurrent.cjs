@@ -16,17 +16,18 @@
  * - answers are posted on connections of their own (the `next` connection stays parked).
  */
 
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { Worker, isMainThread } from 'node:worker_threads';
-import { Connection } from './client.mjs';
+'use strict';
 
-export { isMainThread };
+const { AsyncLocalStorage } = require('node:async_hooks');
+const { Worker, isMainThread } = require('node:worker_threads');
+const { Connection } = require('./client.cjs');
+
 
 const REQUEST_ID = Symbol.for('aws.lambda.runtime.requestId');
 const TENANT_ID = Symbol.for('aws.lambda.runtime.tenantId');
 
 /** How many worker threads serve the environment. */
-export function workerCount(env) {
+function workerCount(env) {
   const given = parseInt(env.AWS_LAMBDA_NODEJS_WORKER_COUNT || '', 10);
   if (given > 0) return given;
   const vcpus = parseInt(env.LAMINA_VCPUS || '', 10);
@@ -34,11 +35,11 @@ export function workerCount(env) {
 }
 
 /** Start `count` worker threads running this runtime; resolve with an exit code when all end. */
-export function runWorkers(count, url) {
+function runWorkers(count, file) {
   let code = 0;
   const ended = [];
   for (let i = 0; i < count; i++) {
-    const worker = new Worker(new URL(url), { env: process.env, argv: [] });
+    const worker = new Worker(file, { env: process.env, argv: [] });
     ended.push(new Promise((resolve) => {
       worker.on('error', () => {
         code = 1;
@@ -54,7 +55,7 @@ export function runWorkers(count, url) {
 }
 
 /** The invocation each async context belongs to; console's records read it from here. */
-export function invocationStore() {
+function invocationStore() {
   const store = new AsyncLocalStorage();
   Object.defineProperty(globalThis, REQUEST_ID, {
     get: () => store.getStore()?.requestId, configurable: true,
@@ -66,7 +67,7 @@ export function invocationStore() {
 }
 
 /** Keep-alive connections for answers, one request at a time each, reused when idle. */
-export class ConnectionPool {
+class ConnectionPool {
   constructor(host, port, keep = 8) {
     this.host = host;
     this.port = port;
@@ -92,3 +93,5 @@ export class ConnectionPool {
     return response;
   }
 }
+
+module.exports = { workerCount, runWorkers, invocationStore, ConnectionPool, isMainThread };
