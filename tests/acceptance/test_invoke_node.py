@@ -65,6 +65,7 @@ exports.shape = async (event, context) => {
     wait: context.callbackWaitsForEmptyEventLoop,
     threads: fs.readdirSync('/proc/self/task').length,
     execArgv: process.execArgv,
+    gc: typeof global.gc,
     order,
   };
 };
@@ -117,6 +118,11 @@ def test_context_shape_and_callback_waits_for_empty_event_loop(lam, fname):
     assert shape["order"] == ["await", "tick"]
     assert shape["threads"] <= 4, shape
     assert "--v8-pool-size=1" in shape["execArgv"]
+    # as Lambda's bootstrap starts node: global.gc, 80 KiB headers, the heap from MemorySize
+    assert shape["gc"] == "function"
+    for flag in ("--max-http-header-size=81920", "--max-semi-space-size=6"):
+        assert flag in shape["execArgv"], shape["execArgv"]
+    assert "--max-old-space-size=116" in shape["execArgv"]  # 128 MB less its tenth
     for handler, wait, least, most in (("noWait", False, 0, 1.2), ("wait", True, 0.4, 5)):
         make_handler(lam, fname, handler)
         assert invoke_json(lam, fname)[1] == {"seen": True, "wait": wait}  # a cold start

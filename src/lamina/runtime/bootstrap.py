@@ -18,8 +18,23 @@ from lamina.runtime.launch import View
 LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
 # One V8 worker thread, not four: every thread of a runtime is woken twice by each freeze and
 # thaw (SIGSTOP, SIGCONT), and a Lambda function of up to 1,769 MB gets at most one vCPU-second
-# per second to share among them anyway (nodejs/bootstrap.cjs says more).
-NODE_FLAGS = ("--v8-pool-size=1",)
+# per second to share among them anyway (nodejs/bootstrap.cjs says more). The rest are the
+# flags Lambda's own Node.js bootstrap (/var/runtime/bootstrap) starts node with: `global.gc`
+# exists, headers up to 80 KiB, and the heap sized from the function's memory (`node_flags`).
+NODE_FLAGS = ("--v8-pool-size=1", "--expose-gc", "--max-http-header-size=81920")
+
+
+def node_flags(memory_mb: int) -> list[str]:
+    """node's flags for a function of `memory_mb`, as Lambda's bootstrap computes them: a
+    tenth of the memory for V8's young generation (two semi-spaces), the rest for the old."""
+    new_space = memory_mb // 10
+    return [
+        *NODE_FLAGS,
+        f"--max-semi-space-size={new_space // 2}",
+        f"--max-old-space-size={memory_mb - new_space}",
+    ]
+
+
 EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 # What a managed runtime's own bootstrap does with AWS_LAMBDA_EXEC_WRAPPER (Lambda's
 # /var/runtime/bootstrap is a shell script doing the same): a missing wrapper ends the runtime
@@ -61,7 +76,7 @@ def runtime_command(
             argv += ["--sdk-path", view.sdk_path]
         return with_wrapper(argv, config.environment.get(EXEC_WRAPPER), view)
     if family == "nodejs":
-        flags = list(NODE_FLAGS)
+        flags = node_flags(config.memory_size)
         if debug is not None:
             flag = "--inspect-wait" if debug.wait else "--inspect"
             flags.append(f"{flag}=127.0.0.1:{debug.port}")

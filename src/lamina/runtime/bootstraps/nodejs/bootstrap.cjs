@@ -1,7 +1,8 @@
 /**
  * Lamina's Node.js runtime: loads a function's handler and serves it over the Lambda Runtime API.
  *
- * Started as `node --v8-pool-size=1 bootstrap.cjs` in the function's code directory, with the
+ * Started as `node --v8-pool-size=1 <Lambda's node flags> bootstrap.cjs` (runtime/bootstrap.py)
+ * in the function's code directory, with the
  * environment of spec §9.5. Built-in modules only; runs on Node 18 and later.
  *
  * CommonJS, not ES modules, and one V8 worker thread: an ES-module entry point is read through
