@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 import zipfile
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,26 +165,34 @@ def start_unsandboxed(data_dir: Path, *args: str, **kwargs: object) -> Server:
 
 
 @contextlib.contextmanager
-def engine_client(data_dir: Path) -> Iterator[object]:
-    """A boto3 Lambda client on an engine of its own over `data_dir`, stopped afterwards
-    (checked for tracebacks); start it again on the same directory to test a restart."""
-    engine = start_server(data_dir)
-    lambda_client = client(engine.endpoint)
+def serving(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """`start_server` for a block: the engine is stopped after it and its log must have no
+    traceback (the end of the log is shown if it has)."""
+    running = start_server(data_dir, *args, env=env)
     try:
-        yield lambda_client
+        yield running
     finally:
-        lambda_client.close()
-        engine.stop()
-    assert "Traceback" not in engine.log(), engine.log()
+        running.stop()
+    log = running.log()
+    assert "Traceback" not in log, log[-20000:]
+
+
+@contextlib.contextmanager
+def engine_client(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[object]:
+    """A boto3 Lambda client on an engine of its own over `data_dir` (started with `args`),
+    both closed afterwards (the engine's log checked for tracebacks); start it again on the
+    same directory to test a restart."""
+    with serving(data_dir, *args, env=env) as engine, closing(client(engine.endpoint)) as lam:
+        yield lam
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One engine for the acceptance tests (functions get unique names)."""
-    running = start_server(tmp_path_factory.mktemp("engine") / "data", "--idle-timeout", "60")
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
+    with serving(tmp_path_factory.mktemp("engine") / "data", "--idle-timeout", "60") as running:
+        yield running
 
 
 def client(endpoint: str, service: str = "lambda", read_timeout: int = 120, **config: object):

@@ -34,6 +34,7 @@ from tests.conftest import (
     ROOT,
     create_function,
     make_zip,
+    serving,
     start_server,
 )
 
@@ -79,7 +80,7 @@ def creds_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, creds_file):
     node22 = ("--runtime", f"nodejs22.x={NODE22.resolve()}") if NODE22.exists() else ()
-    running = start_server(
+    with serving(
         tmp_path_factory.mktemp("auth-engine") / "data",
         "--auth",
         "sigv4",
@@ -88,10 +89,8 @@ def engine(tmp_path_factory, creds_file):
         "--metrics-token",
         METRICS_TOKEN,
         *node22,
-    )
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
+    ) as running:
+        yield running
 
 
 def lam_client(engine, key=ALICE, token=None, service="lambda", region="us-east-1", **config):
