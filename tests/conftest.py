@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -195,20 +196,50 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
 
 
+_MADE: list[Any] = []  # the boto3 clients made on this worker and not closed yet
+
+
+def closed_after_test(made: Any) -> Any:
+    """`made` (a boto3 client), closed when the test that made it ends (or, made by a fixture,
+    when the session does), if nothing closed it before: a test body need not close the
+    clients it makes, and none is left to the garbage collector with its sockets open."""
+    _MADE.append(made)
+    return made
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    before = len(_MADE)
+    try:
+        return (yield)
+    finally:
+        for made in _MADE[before:]:
+            made.close()
+        del _MADE[before:]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for made in _MADE:
+        made.close()
+    _MADE.clear()
+
+
 def client(endpoint: str, service: str = "lambda", read_timeout: int = 120, **config: object):
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(
-            read_timeout=read_timeout,
-            **{"retries": {"total_max_attempts": 1, "mode": "standard"}, **config},
-        ),
+    return closed_after_test(
+        boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(
+                read_timeout=read_timeout,
+                **{"retries": {"total_max_attempts": 1, "mode": "standard"}, **config},
+            ),
+        )
     )
 
 

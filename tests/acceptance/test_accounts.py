@@ -18,7 +18,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROOT, make_zip, serving
+from tests.conftest import ROOT, closed_after_test, make_zip, serving
 
 OWN, OTHER = "123456789012", "111122223333"
 KEYS = {
@@ -74,13 +74,15 @@ def engine(tmp_path_factory: pytest.TempPathFactory):
 
 def _client(engine, account: str, service: str = "lambda"):
     key, secret = KEYS[account]
-    return boto3.client(
-        service,
-        endpoint_url=engine.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        config=Config(retries={"total_max_attempts": 1}),
+    return closed_after_test(
+        boto3.client(
+            service,
+            endpoint_url=engine.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=Config(retries={"total_max_attempts": 1}),
+        )
     )
 
 

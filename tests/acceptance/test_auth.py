@@ -32,6 +32,7 @@ from tests.conftest import (
     FUNCTIONS,
     PY_RUNTIME,
     ROOT,
+    closed_after_test,
     create_function,
     make_zip,
     serving,
@@ -94,14 +95,16 @@ def engine(tmp_path_factory, creds_file):
 
 
 def lam_client(engine, key=ALICE, token=None, service="lambda", region="us-east-1", **config):
-    return boto3.client(
-        service,
-        endpoint_url=engine.endpoint,
-        region_name=region,
-        aws_access_key_id=key[0],
-        aws_secret_access_key=key[1],
-        aws_session_token=token,
-        config=Config(retries={"total_max_attempts": 1}, **config),
+    return closed_after_test(
+        boto3.client(
+            service,
+            endpoint_url=engine.endpoint,
+            region_name=region,
+            aws_access_key_id=key[0],
+            aws_secret_access_key=key[1],
+            aws_session_token=token,
+            config=Config(retries={"total_max_attempts": 1}, **config),
+        )
     )
 
 
