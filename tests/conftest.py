@@ -202,7 +202,8 @@ _MADE: list[Any] = []  # the boto3 clients made on this worker and not closed ye
 def closed_after_test(made: Any) -> Any:
     """`made` (a boto3 client), closed when the test that made it ends (or, made by a fixture,
     when the session does), if nothing closed it before: a test body need not close the
-    clients it makes, and none is left to the garbage collector with its sockets open."""
+    clients it makes, and none is left to the garbage collector (a closed client still works:
+    it opens new connections)."""
     _MADE.append(made)
     return made
 
@@ -520,10 +521,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 
 
 # Seconds the longest acceptance files took in a full run on 3 workers (load 14-24 on 2 cores;
-# the conformance file ran into its 900 s timeout there, 100-300 s otherwise): only an order,
-# the longest first; a file not named here counts a second a test.
+# the conformance file, one test that cannot be split, ran into its 900 s timeout there and
+# takes 100-300 s otherwise): only an order, the longest first; a file not named here counts a
+# second a test.
 LONG_FILES = {
-    "test_durable_conformance.py": 300,
+    "test_durable_conformance.py": 900,
     "test_aws_cli.py": 466,
     "test_postgres.py": 275,
     "test_deploy.py": 247,
