@@ -18,7 +18,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROOT, make_zip, start_unsandboxed
+from tests.conftest import ROOT, closed_after_test, make_zip, serving
 
 OWN, OTHER = "123456789012", "111122223333"
 KEYS = {
@@ -66,23 +66,23 @@ def engine(tmp_path_factory: pytest.TempPathFactory):
             for name, account in (("own", OWN), ("other", OTHER))
         )
     )
-    running = start_unsandboxed(
-        folder / "data", "--auth", "sigv4", "--credentials", str(credentials)
-    )
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
+    with serving(
+        folder / "data", "--sandbox", "none", "--auth", "sigv4", "--credentials", str(credentials)
+    ) as running:
+        yield running
 
 
 def _client(engine, account: str, service: str = "lambda"):
     key, secret = KEYS[account]
-    return boto3.client(
-        service,
-        endpoint_url=engine.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        config=Config(retries={"total_max_attempts": 1}),
+    return closed_after_test(
+        boto3.client(
+            service,
+            endpoint_url=engine.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=Config(retries={"total_max_attempts": 1}),
+        )
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.acceptance.conftest import module_client, module_engine
 from tests.conftest import FUNCTIONS, client, create_function, start_unsandboxed, zip_dir
 
 PACKAGE = zip_dir(FUNCTIONS / "async")
@@ -23,28 +24,18 @@ def runs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("runs")
 
 
-def module_engine(tmp_path_factory, moto, name: str, *flags: str):
-    """An engine for the module whose destinations are moto's (checked for tracebacks)."""
-    running = start_unsandboxed(
-        tmp_path_factory.mktemp(name) / "data", *flags, env={"AWS_ENDPOINT_URL": moto.endpoint}
-    )
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory, moto):
-    yield from module_engine(
-        tmp_path_factory, moto, "async", "--time-scale", str(SCALE), "--log-level", "DEBUG"
-    )
-
-
-@pytest.fixture(scope="module")
-def alam(engine):
-    lambda_client = client(engine.endpoint)
-    yield lambda_client
-    lambda_client.close()
+# the module's engines send to destinations at moto's
+engine = module_engine(
+    "async",
+    "--sandbox",
+    "none",
+    "--time-scale",
+    str(SCALE),
+    "--log-level",
+    "DEBUG",
+    moto_env="AWS_ENDPOINT_URL",
+)
+alam = module_client()
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +102,11 @@ def send(alam, name: str, payload: dict, **extra) -> str:
     return response["ResponseMetadata"]["RequestId"]
 
 
-@pytest.fixture(scope="module")
-def virtual_engine(tmp_path_factory, moto):
-    """An engine whose clock moves only when a test advances it: Lambda's retry delays are
-    checked exactly, whatever the load on the machine."""
-    yield from module_engine(tmp_path_factory, moto, "async-virtual", "--time-scale", "virtual")
+# an engine whose clock moves only when a test advances it: Lambda's retry delays are
+# checked exactly, whatever the load on the machine
+virtual_engine = module_engine(
+    "async-virtual", "--sandbox", "none", "--time-scale", "virtual", moto_env="AWS_ENDPOINT_URL"
+)
 
 
 def advance(engine, seconds: float) -> None:

@@ -32,8 +32,10 @@ from tests.conftest import (
     FUNCTIONS,
     PY_RUNTIME,
     ROOT,
+    closed_after_test,
     create_function,
     make_zip,
+    serving,
     start_server,
 )
 
@@ -79,7 +81,7 @@ def creds_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, creds_file):
     node22 = ("--runtime", f"nodejs22.x={NODE22.resolve()}") if NODE22.exists() else ()
-    running = start_server(
+    with serving(
         tmp_path_factory.mktemp("auth-engine") / "data",
         "--auth",
         "sigv4",
@@ -88,21 +90,21 @@ def engine(tmp_path_factory, creds_file):
         "--metrics-token",
         METRICS_TOKEN,
         *node22,
-    )
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
+    ) as running:
+        yield running
 
 
 def lam_client(engine, key=ALICE, token=None, service="lambda", region="us-east-1", **config):
-    return boto3.client(
-        service,
-        endpoint_url=engine.endpoint,
-        region_name=region,
-        aws_access_key_id=key[0],
-        aws_secret_access_key=key[1],
-        aws_session_token=token,
-        config=Config(retries={"total_max_attempts": 1}, **config),
+    return closed_after_test(
+        boto3.client(
+            service,
+            endpoint_url=engine.endpoint,
+            region_name=region,
+            aws_access_key_id=key[0],
+            aws_secret_access_key=key[1],
+            aws_session_token=token,
+            config=Config(retries={"total_max_attempts": 1}, **config),
+        )
     )
 
 

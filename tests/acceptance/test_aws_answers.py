@@ -20,11 +20,10 @@ from tests.conftest import (
     FUNCTIONS,
     PY_RUNTIME,
     ROLE,
-    client,
     create_function,
+    engine_client,
     invoke_json,
     make_zip,
-    start_server,
     zip_dir,
 )
 
@@ -548,14 +547,9 @@ def test_layers_as_aws_answers(lam, fname):
 # event source mappings, tags and VPCs (with moto for SQS and EC2) ------------------------------
 @pytest.fixture(scope="module")
 def mlam(tmp_path_factory, moto):
-    engine = start_server(
-        tmp_path_factory.mktemp("answers") / "data", env={"AWS_ENDPOINT_URL": moto.endpoint}
-    )
-    lambda_client = client(engine.endpoint)
-    yield lambda_client
-    lambda_client.close()
-    engine.stop()
-    assert "Traceback" not in engine.log(), engine.log()
+    data = tmp_path_factory.mktemp("answers") / "data"
+    with engine_client(data, env={"AWS_ENDPOINT_URL": moto.endpoint}) as lambda_client:
+        yield lambda_client
 
 
 def test_mapping_tags_and_checks(mlam, moto, fname):
@@ -679,12 +673,8 @@ def test_a_missing_code_signing_configuration_has_no_type(lam):
 # --settle-time: changes take time, as AWS's do -------------------------------------------------
 @pytest.fixture(scope="module")
 def slow_lam(tmp_path_factory):
-    engine = start_server(tmp_path_factory.mktemp("settle") / "data", "--settle-time", "1")
-    lambda_client = client(engine.endpoint)
-    yield lambda_client
-    lambda_client.close()
-    engine.stop()
-    assert "Traceback" not in engine.log(), engine.log()
+    with engine_client(tmp_path_factory.mktemp("settle") / "data", "--settle-time", "1") as lam:
+        yield lam
 
 
 def test_with_a_settle_time_changes_stay_pending_and_in_progress_as_on_aws(slow_lam, fname):

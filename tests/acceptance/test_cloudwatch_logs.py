@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.acceptance.conftest import module_client, module_engine
 from tests.acceptance.test_aws_cli import AWS
-from tests.conftest import client, create_function, invoke_json, make_zip, start_server
+from tests.conftest import client, create_function, invoke_json, make_zip
 
 AWS2 = next(
     (
@@ -40,12 +41,7 @@ PRINTS = make_zip(
 )
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    running = start_server(tmp_path_factory.mktemp("cwlogs") / "data")
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
+engine = module_engine("cwlogs")
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +61,7 @@ def function(engine) -> str:
     return name
 
 
-@pytest.fixture(scope="module")
-def logs(engine):
-    logs_client = client(engine.endpoint, "logs")
-    yield logs_client
-    logs_client.close()
+logs = module_client("logs")
 
 
 def cli_env(tmp_path: Path) -> dict[str, str]:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FUNCTIONS, ROOT, client, create_function, start_unsandboxed, zip_dir
+from tests.acceptance.conftest import module_client, module_engine
+from tests.conftest import FUNCTIONS, ROOT, client, create_function, zip_dir
 
 CHROMIUM = os.environ.get("LAMINA_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -44,24 +45,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory, moto):
-    running = start_unsandboxed(
-        tmp_path_factory.mktemp("console") / "data",
-        "--time-scale",
-        "60",
-        env={"AWS_ENDPOINT_URL": moto.endpoint},
-    )
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
-
-
-@pytest.fixture(scope="module")
-def clam(engine):
-    lambda_client = client(engine.endpoint)
-    yield lambda_client
-    lambda_client.close()
+engine = module_engine(
+    "console", "--sandbox", "none", "--time-scale", "60", moto_env="AWS_ENDPOINT_URL"
+)
+clam = module_client()
 
 
 @pytest.fixture(scope="module")

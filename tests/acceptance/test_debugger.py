@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.acceptance.conftest import module_client, module_engine
 from tests.conftest import (
     PY_RUNTIME,
     ROLE,
@@ -140,21 +141,10 @@ class Dap:
         self.sock.close()
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    # unsandboxed: the breakpoints name the host folder's paths; in a sandbox the code runs
-    # at /var/task and a debugger maps it with pathMappings (docs/ENVIRONMENT.md)
-    running = start_unsandboxed(tmp_path_factory.mktemp("debug") / "data")
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
-
-
-@pytest.fixture(scope="module")
-def lam(engine):
-    lambda_client = client(engine.endpoint)
-    yield lambda_client
-    lambda_client.close()
+# unsandboxed: the breakpoints name the host folder's paths; in a sandbox the code runs
+# at /var/task and a debugger maps it with pathMappings (docs/ENVIRONMENT.md)
+engine = module_engine("debug", "--sandbox", "none")
+lam = module_client()
 
 
 def debug(engine, name: str, method: str = "PUT", **body: object) -> tuple[int, dict]:

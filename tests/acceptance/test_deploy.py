@@ -16,26 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.acceptance.conftest import module_client, module_engine
 from tests.conftest import ROOT, client, start_server
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory, moto):
-    running = start_server(
-        tmp_path_factory.mktemp("deploy") / "data", env={"AWS_ENDPOINT_URL": moto.endpoint}
-    )
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
-
-
-@pytest.fixture(scope="module")
-def dlam(engine):
-    lambda_client = client(engine.endpoint)
-    yield lambda_client
-    lambda_client.close()
+engine = module_engine("deploy", moto_env="AWS_ENDPOINT_URL")
+dlam = module_client()
 
 
 def lamina(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:

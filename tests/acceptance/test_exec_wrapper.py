@@ -15,12 +15,11 @@ import pytest
 from tests.conftest import (
     FUNCTIONS,
     PY_RUNTIME,
-    client,
     create_function,
+    engine_client,
     have_node,
     invoke_json,
     make_zip,
-    start_unsandboxed,
     zip_dir,
 )
 
@@ -54,14 +53,9 @@ def wlam(request, lam, tmp_path_factory) -> Iterator[object]:
     if request.param == "engine":
         yield lam
         return
-    engine = start_unsandboxed(tmp_path_factory.mktemp("wrapper") / "data")
-    plain = client(engine.endpoint)
-    try:
+    data = tmp_path_factory.mktemp("wrapper") / "data"
+    with engine_client(data, "--sandbox", "none") as plain:
         yield plain
-    finally:
-        plain.close()
-        engine.stop()
-    assert "Traceback" not in engine.log(), engine.log()
 
 
 def _layer(lam, script: str, mode: int = 0o755) -> str:

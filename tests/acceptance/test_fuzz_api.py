@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -22,7 +21,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from lamina.api import openapi
-from tests.conftest import PY_RUNTIME, ROLE, Server, client, make_zip, start_server
+from tests.acceptance.conftest import module_engine
+from tests.conftest import PY_RUNTIME, ROLE, Server, client, make_zip
 
 FUZZ_EXAMPLES = 5
 TARGET = "fuzz-target"
@@ -56,13 +56,7 @@ AWS_5XX = {
 EXAMPLES = int(os.environ.get("LAMINA_FUZZ_EXAMPLES") or FUZZ_EXAMPLES)
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(tmp_path_factory.mktemp("fuzz") / "data", "--sandbox", "none")
-    yield running
-    running.stop()
-    log = running.log()
-    assert "Traceback" not in log, log[-20000:]
+engine = module_engine("fuzz", "--sandbox", "none")
 
 
 @pytest.fixture

@@ -9,32 +9,19 @@ import json
 import socket
 import time
 import zipfile
-from collections.abc import Iterator
 
 import botocore.exceptions
 import pytest
 
-from tests.conftest import PY_RUNTIME, ROLE, Server, client, make_zip, start_server
+from tests.acceptance.conftest import module_client, module_engine
+from tests.conftest import PY_RUNTIME, ROLE, Server, make_zip
 from tests.unit.test_code import package as raw_zip
 
 HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(
-        tmp_path_factory.mktemp("hostile") / "data", "--sandbox", "none", "--header-timeout", "1"
-    )
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()[-20000:]
-
-
-@pytest.fixture(scope="module")
-def lam(engine: Server):
-    lambda_client = client(engine.endpoint)
-    yield lambda_client
-    lambda_client.close()
+engine = module_engine("hostile", "--sandbox", "none", "--header-timeout", "1")
+lam = module_client()
 
 
 def refused(lam, package: bytes, name: str) -> dict:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.acceptance.conftest import module_client
 from tests.acceptance.test_versions import error_of, wait_updated
 from tests.conftest import (
     PY_RUNTIME,
@@ -28,8 +29,8 @@ from tests.conftest import (
     have_node,
     invoke_json,
     make_zip,
+    serving,
     start_server,
-    start_unsandboxed,
 )
 
 HOT_SHA = "hot-reloading-hash-not-available"
@@ -72,22 +73,18 @@ export const handler = async () => {{
 def engine(tmp_path_factory):
     # unsandboxed: a function here marks its progress in a file on the host (see
     # test_sandbox.py for what a sandbox shows; a hot-reload folder is bound at /var/task)
-    running = start_unsandboxed(
+    with serving(
         tmp_path_factory.mktemp("hot") / "data",
+        "--sandbox",
+        "none",
         "--idle-timeout",
         "60",
         env={"LAMINA_TEST_HOME": str(tmp_path_factory.getbasetemp())},
-    )
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
+    ) as running:
+        yield running
 
 
-@pytest.fixture(scope="module")
-def lam(engine):
-    lambda_client = client(engine.endpoint)
-    yield lambda_client
-    lambda_client.close()
+lam = module_client()
 
 
 def live(engine: Server, name: str) -> set[str]:

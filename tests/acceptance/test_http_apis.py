@@ -239,6 +239,7 @@ def test_a_named_stage_the_fallback_url_and_a_throttle(server, lam, handlers):
         urllib.request.urlopen(
             f"http://127.0.0.1:{server.port}/_lamina/apis/{api_id}/prod/x", timeout=30
         )
+    missing.value.close()  # its unread body holds the connection's socket
     assert missing.value.code == 404
 
     name = handlers["echo"].rsplit(":", 1)[1]

@@ -10,29 +10,16 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.acceptance.conftest import module_client, module_engine
 from tests.conftest import FUNCTIONS, client, create_function, start_unsandboxed, zip_dir
 
 PACKAGE = zip_dir(FUNCTIONS / "esm")
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory, moto):
-    running = start_unsandboxed(
-        tmp_path_factory.mktemp("esm") / "data",
-        "--time-scale",
-        "10",
-        env={"AWS_ENDPOINT_URL": moto.endpoint},
-    )
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
-
-
-@pytest.fixture(scope="module")
-def elam(engine):
-    lambda_client = client(engine.endpoint)
-    yield lambda_client
-    lambda_client.close()
+engine = module_engine(
+    "esm", "--sandbox", "none", "--time-scale", "10", moto_env="AWS_ENDPOINT_URL"
+)
+elam = module_client()
 
 
 @pytest.fixture

@@ -10,24 +10,14 @@ import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import FUNCTIONS, client, create_function, invoke_json, start_server, zip_dir
+from tests.acceptance.conftest import module_client, module_engine
+from tests.conftest import FUNCTIONS, create_function, invoke_json, zip_dir
 
 PACKAGE = zip_dir(FUNCTIONS / "python")
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    running = start_server(tmp_path_factory.mktemp("metrics") / "data", "--time-scale", "600")
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
-
-
-@pytest.fixture(scope="module")
-def mlam(engine):
-    lambda_client = client(engine.endpoint)
-    yield lambda_client
-    lambda_client.close()
+engine = module_engine("metrics", "--time-scale", "600")
+mlam = module_client()
 
 
 def scrape(engine) -> dict[tuple[str, tuple], float]:

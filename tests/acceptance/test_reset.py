@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.acceptance.conftest import module_client, module_engine
 from tests.conftest import (
-    client,
     create_function,
     invoke_json,
     make_zip,
     sandboxed,
-    start_server,
 )
 
 HANDLER = """
@@ -53,25 +52,13 @@ def handler(event, context):
 IDLE_S = 2
 
 
-@pytest.fixture(scope="module", params=["auto", "none"])
-def engine(request, tmp_path_factory):
-    running = start_server(
-        tmp_path_factory.mktemp(f"reset-{request.param}") / "data",
-        "--sandbox",
-        request.param,
-        "--idle-timeout",
-        str(IDLE_S),
-    )
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
-
-
-@pytest.fixture(scope="module")
-def lam(engine):
-    lambda_client = client(engine.endpoint)
-    yield lambda_client
-    lambda_client.close()
+engine = module_engine(
+    "reset",
+    "--idle-timeout",
+    str(IDLE_S),
+    params={sandbox: ("--sandbox", sandbox) for sandbox in ("auto", "none")},
+)
+lam = module_client()
 
 
 def _function(lam, name: str, timeout: int = 1, **extra) -> None:

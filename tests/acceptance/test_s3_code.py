@@ -17,9 +17,10 @@ import zipfile
 
 import pytest
 
+from tests.acceptance.conftest import module_client, module_engine
 from tests.acceptance.test_aws_cli import AWS
 from tests.acceptance.test_versions import error_of, wait_updated
-from tests.conftest import PY_RUNTIME, ROLE, client, invoke_json, make_zip, start_server
+from tests.conftest import PY_RUNTIME, ROLE, client, invoke_json, make_zip
 
 NO_KEY = (
     "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The "
@@ -41,21 +42,8 @@ def sha(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory, moto):
-    running = start_server(
-        tmp_path_factory.mktemp("s3code") / "data", env={"AWS_ENDPOINT_URL_S3": moto.endpoint}
-    )
-    yield running
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()
-
-
-@pytest.fixture(scope="module")
-def lam(engine):
-    lambda_client = client(engine.endpoint)
-    yield lambda_client
-    lambda_client.close()
+engine = module_engine("s3code", moto_env="AWS_ENDPOINT_URL_S3")
+lam = module_client()
 
 
 @pytest.fixture(scope="module")
