@@ -95,38 +95,38 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def client(port: int, message: bytes, answers: int, stop: threading.Event, counts: list) -> None:
+def client(
+    port: int, message: bytes, answers: int, stop: threading.Event, counts: list, slot: int
+) -> None:
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    done = 0
     while not stop.is_set():
         sock.sendall(message)
         received = b""  # every answer ends with EVENT; the last is the one sent with it
         while received.count(b"HTTP/1.1 ") < answers or not received.endswith(EVENT):
             received += sock.recv(65536)
-        done += 1
-    counts.append(done)
+        counts[slot] += 1
     sock.close()
 
 
 def window(port: int, pid: int, shape: str, seconds: float, clients: int) -> float:
     message, answers = (INVOKE, 1) if shape == "invoke" else (RUNTIME, 2)
     stop = threading.Event()
-    counts: list[int] = []
+    counts = [0] * clients
     threads = [
-        threading.Thread(target=client, args=(port, message, answers, stop, counts))
-        for _ in range(clients)
+        threading.Thread(target=client, args=(port, message, answers, stop, counts, slot))
+        for slot in range(clients)
     ]
     for thread in threads:
         thread.start()
     time.sleep(0.5)  # warm-up
-    before = cpu_seconds(pid)
+    before, done_before = cpu_seconds(pid), sum(counts)
     time.sleep(seconds)
+    spent, done = cpu_seconds(pid) - before, sum(counts) - done_before
     stop.set()
     for thread in threads:
         thread.join()
-    spent = cpu_seconds(pid) - before
-    return spent * 1e6 / (sum(counts) * answers)
+    return spent * 1e6 / (done * answers)
 
 
 def main() -> None:
