@@ -7,6 +7,7 @@ invisible, a non-root user, only the environment's own processes. Python, Node.j
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -306,3 +307,47 @@ def test_sandbox_shares_the_engines_session_only_without_a_terminal(lam, server,
     assert runtime and runtime != engine
     assert (os.getsid(runtime) == os.getsid(engine)) is (terminal == 0)
     assert os.getpgid(runtime) != os.getpgid(engine)  # its own group: one signal reaches it
+
+
+CHILD_PY = """
+import subprocess
+
+started = []
+
+def handler(event, context):
+    if not started:
+        started.append(subprocess.Popen(["sleep", "300"]))
+        return "started"
+    with open("/proc/%d/stat" % started[0].pid) as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]  # its state, seen while thawed
+"""
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_frozen_environment_stops_the_runtime_and_what_it_started(lam, server, fname):
+    """Lamina's Python runtime leads a process group of its own in its sandbox, which what
+    the function starts joins: freezing stops that group (the runtime and its child here)
+    and leaves bwrap's two waiting processes asleep; the next call thaws them all."""
+    create_function(lam, fname, make_zip({"index.py": CHILD_PY}))
+    assert invoke_json(lam, fname, {})[1] == "started"
+    runtime = server.get(f"/_lamina/functions/{fname}")["Environments"][0]["Pid"]
+    with open(f"/proc/{runtime}/task/{runtime}/children") as children:
+        (child,) = [int(pid) for pid in children.read().split()]
+    init = _parent(runtime)
+    assert os.getpgid(runtime) == runtime == os.getpgid(child)
+    deadline = time.monotonic() + 5
+    while _state(runtime) != "T" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (_state(runtime), _state(child)) == ("T", "T"), "frozen with what it started"
+    assert "T" not in (_state(init), _state(_parent(init))), "bwrap and its init stay asleep"
+    # thawed with the runtime: sleeping again, or still on its way back to sleep after SIGCONT
+    assert invoke_json(lam, fname, {})[1] in ("S", "R"), "thawed with the runtime"

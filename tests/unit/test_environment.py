@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,12 @@ from typing import Any
 
 from lamina.domain import states
 from lamina.domain.model import FunctionConfig, Invocation
-from lamina.runtime.environment import FREEZE_GRACE_S, EnvironmentSettings, ExecutionEnvironment
+from lamina.runtime.environment import (
+    FREEZE_GRACE_S,
+    EnvironmentSettings,
+    ExecutionEnvironment,
+    _InvocationIds,
+)
 from lamina.runtime.interpreters import Interpreter
 from lamina.runtime.launch import Launch, View
 from lamina.runtime.reset import KeptTmps
@@ -187,6 +193,15 @@ def test_init_deliver_respond_and_report(tmp_path):
     run(test, tmp_path)
 
 
+def test_invocation_ids_are_uuid_shaped_and_never_repeat():
+    """Drawn once per environment and counted on: 32 hex digits, a version-4 UUID's shape."""
+    made = [_InvocationIds() for _ in range(3)]
+    seen = [ids.next() for ids in made for _ in range(1000)]
+    assert len(set(seen)) == len(seen)
+    for one in seen[::250]:
+        assert re.fullmatch(r"[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}", one), one
+
+
 def test_an_answer_for_another_invocation_is_gone(tmp_path):
     async def test(env, processes, dead):
         env.reserve()
@@ -301,6 +316,33 @@ def test_timeout_kills_the_process(tmp_path):
         assert b"Task timed out after 1.00 seconds" in outcome[0].payload
         await asyncio.sleep(0.01)
         assert "kill" in processes[0].calls and dead == [env] and not env.alive
+
+    run(test, tmp_path)
+
+
+def test_a_call_after_a_quick_one_times_out_at_its_own_deadline(tmp_path):
+    """One timeout timer per environment, armed for the first call's deadline: when it fires
+    with a later call in hand it is armed again for that call's, which times out then."""
+
+    async def test(env, processes, dead):
+        env.timeout = 0.3
+        env.reserve()
+        parked = await next_event(env)
+        first = asyncio.ensure_future(env.invoke(invocation("rid-1")))
+        await parked
+        handlers.response(env, Post(), "rid-1")
+        assert not (await first).function_error
+        parked = await next_event(env)
+        await asyncio.sleep(0.15)
+        began = time.monotonic()
+        second = asyncio.ensure_future(env.invoke(invocation("rid-2")))
+        await parked
+        await asyncio.sleep(0.25)  # past the first call's deadline
+        assert not second.done() and env.alive
+        outcome = await second
+        assert outcome.error_type == "Sandbox.Timedout"
+        assert time.monotonic() - began >= 0.29
+        assert 290 <= outcome.duration_ms < 1000
 
     run(test, tmp_path)
 

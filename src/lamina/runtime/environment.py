@@ -19,7 +19,16 @@ Theory of operation (spec §9, §10), split as the Runtime Interface Emulator sp
   once the event is written, so the runtime wakes once, with the event to read). The
   SIGSTOP waits `FREEZE_GRACE_S` (5 ms) after the environment went idle: a call
   taken in that time is handed to the parked runtime directly, without a freeze/thaw pair
-  (on a machine not overloaded, most are; see docs/ARCHITECTURE.md, "Freezing").
+  (on a machine not overloaded, most are; see docs/ARCHITECTURE.md, "Freezing"). One timer
+  per event loop serves every environment's grace (`_Freezer`), and one per environment its
+  invocations' timeouts (re-armed when it fires with a later invocation in hand): no timer
+  is armed and cancelled per call.
+* What the runtime writes (stdout and stderr, one pipe) is read by the event loop as it
+  comes. A runtime writes its last lines before it answers, so the pipe is readable before
+  the answer's socket is, and the loop reads it first (epoll reports ready descriptors in
+  the order they became ready, and the answer is handled in a task, after the callbacks of
+  that poll): the lines are in the log before END and REPORT without a read of the pipe on
+  the answer's path (only a caller that wants the log tail gets one more read, to be sure).
 * A timeout, a runtime exit, an out-of-memory kill or an init failure kill the environment; it
   is never reused. A plain function error (`/error`, then `next`) keeps it warm. Such a death
   is Lambda's reset: the runtime's /tmp is kept for the next runtime of the same function
@@ -30,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import os
 import shutil
 import signal
@@ -90,6 +100,68 @@ _RESETS = frozenset({"timeout", "oom", "init_error"})
 FREEZE_GRACE_S = 0.005
 
 
+class _Freezer:
+    """The freezes due on one event loop: one timer for all its environments, not one armed
+    and cancelled per call. An environment going idle is queued with a token (`add`); a call
+    taking it within the grace only drops its token (nothing to cancel); when the grace of
+    the queue's head is over, whatever is still idle under its token is frozen. The grace is
+    the same for all, so the queue is in due order. The timer fires at the loop's millisecond
+    resolution, as a `call_later(FREEZE_GRACE_S)` of its own would."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queue: collections.deque[tuple[float, ExecutionEnvironment, int]] = (
+            collections.deque()
+        )
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, env: ExecutionEnvironment, token: int) -> None:
+        due = time.monotonic() + FREEZE_GRACE_S
+        self._queue.append((due, env, token))
+        if self._timer is None:
+            self._timer = self._loop.call_later(FREEZE_GRACE_S, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        queue = self._queue
+        now = time.monotonic() + 0.0005  # the loop's timers fire to the millisecond
+        while queue and queue[0][0] <= now:
+            _, env, token = queue.popleft()
+            if env._freeze_token == token:
+                env._freeze_now()
+        if queue:
+            self._timer = self._loop.call_later(max(0.001, queue[0][0] - now), self._fire)
+
+
+_freezers: dict[asyncio.AbstractEventLoop, _Freezer] = {}
+
+
+def _freezer_of(loop: asyncio.AbstractEventLoop) -> _Freezer:
+    freezer = _freezers.get(loop)
+    if freezer is None:
+        for gone in [known for known in _freezers if known.is_closed()]:
+            del _freezers[gone]  # loops gone by (tests run one per test)
+        freezer = _freezers[loop] = _Freezer(loop)
+    return freezer
+
+
+class _InvocationIds:
+    """The `Lambda-Runtime-Invocation-Id`s of one environment's invocations: 32 hex digits
+    shaped as `uuid4().hex`, a random part drawn once and a counter after it, so each is
+    unique in its environment (all its check needs) without 16 random bytes per call."""
+
+    __slots__ = ("_count", "_prefix")
+
+    def __init__(self) -> None:
+        drawn = ids.hex_id()
+        self._prefix = drawn[:17]  # up to the variant digit
+        self._count = int(drawn[17:], 16) >> 1  # 59 bits: 15 digits for ever
+
+    def next(self) -> str:
+        self._count += 1
+        return f"{self._prefix}{self._count:015x}"
+
+
 def _exit_message(code: int) -> str:
     if code == 0:
         return "Runtime exited without providing a reason"
@@ -137,6 +209,7 @@ class ExecutionEnvironment:
         self.launcher = launcher
         self.provisioned = provisioned
         self.tenant_id = tenant_id  # PER_TENANT functions: the one tenant it serves
+        self.key = (*config.env_key, tenant_id)  # what the pool keeps it under
         self.config = config
         self.task_root = task_root
         self.interpreter = interpreter
@@ -156,6 +229,9 @@ class ExecutionEnvironment:
         self.view = launcher.view(self.family, task_root, opt_dir, self.id)
         self.private_dir = settings.data_dir / "envs" / self.id  # removed when it ends
         self._loop = asyncio.get_running_loop()
+        self._freezer = _freezer_of(self._loop)
+        self._freeze_token = 0  # queued in the freezer while idle (0: not queued)
+        self._idle_count = 0
         self._listener: asyncio.Server | None = None
         self._generation = 0  # of the Runtime API listener (a re-init opens a new one)
         self._invoke_began = 0.0  # a suppressed init: the invocation began before it
@@ -170,11 +246,17 @@ class ExecutionEnvironment:
         self._pending: Invocation | None = None
         self._current: Invocation | None = None
         self._invocation_id = ""
+        self._invocation_ids = _InvocationIds()
         self._outcome: asyncio.Future[InvocationOutcome] | None = None
         self._delivered_at = 0.0
+        self._deadline = 0.0  # when the invocation in hand times out (monotonic)
+        self._deadline_of: Invocation | None = None  # ... the invocation it is of
+        # one timeout timer, re-armed when it fires early rather than armed and cancelled
+        # per call: it fires at the deadline of the invocation it was armed for, and if
+        # another is in hand by then, it is armed again for that one's
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._kill_reason: str | None = None
-        self._freeze_timer: asyncio.TimerHandle | None = None
         self.stream_sink: asyncio.Queue[Any] | None = None
 
     # holding ---------------------------------------------------------------------------
@@ -208,8 +290,10 @@ class ExecutionEnvironment:
 
     def _maybe_freeze(self) -> None:
         """Idle now (free, the runtime parked in `next`): freeze after the grace."""
-        if self.settings.freeze and self._freeze_timer is None and self._idle():
-            self._freeze_timer = self._loop.call_later(FREEZE_GRACE_S, self._freeze_now)
+        if self.settings.freeze and not self._freeze_token and self._idle():
+            self._idle_count += 1
+            self._freeze_token = self._idle_count
+            self._freezer.add(self, self._idle_count)
 
     def _idle(self) -> bool:
         return (
@@ -220,16 +304,14 @@ class ExecutionEnvironment:
         )
 
     def _freeze_now(self) -> None:
-        self._freeze_timer = None
+        self._freeze_token = 0
         if self._idle():
             self._holding("freeze")
             assert self._process is not None
             self._process.freeze()
 
     def _cancel_freeze(self) -> None:
-        if self._freeze_timer is not None:
-            self._freeze_timer.cancel()
-            self._freeze_timer = None
+        self._freeze_token = 0  # its entry in the freezer's queue is void
 
     # lifecycle -------------------------------------------------------------------------
     @property
@@ -429,6 +511,9 @@ class ExecutionEnvironment:
         if self.state == states.DEAD:
             return
         self._cancel_freeze()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not self._init_done.done():
             self._init_done.set_result(
                 _platform_failure("Runtime.ExitError", "Runtime exited without providing a reason")
@@ -544,8 +629,11 @@ class ExecutionEnvironment:
         self._invoke_began = 0.0
         remaining = max(0.0, self.timeout - (now - self._delivered_at))
         deadline_ms = int(time.time() * 1000 + remaining * 1000)
-        self._timer = self._loop.call_later(remaining, self._on_timeout, invocation)
-        self._invocation_id = ids.hex_id()  # as uuid4().hex, without a UUID object per call
+        self._deadline = deadline = now + remaining
+        self._deadline_of = invocation
+        if self._timer is None or self._timer_at > deadline:
+            self._arm_timer(deadline, now)
+        self._invocation_id = self._invocation_ids.next()
         waiter.set_result(wire.next_response(invocation, deadline_ms, self._invocation_id))
         if frozen:
             # SIGCONT after the event is written: the waiter's connection task, woken just
@@ -553,6 +641,23 @@ class ExecutionEnvironment:
             # in its socket (one wake-up instead of two)
             assert self._process is not None
             self._loop.call_soon(self._process.thaw)
+
+    def _arm_timer(self, at: float, now: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self._loop.call_later(at - now, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        invocation = self._current
+        if invocation is None or invocation is not self._deadline_of:
+            return  # none in hand, or not yet delivered (`_deliver` arms it then)
+        now = time.monotonic()
+        if now + 0.001 < self._deadline:  # a later invocation in hand: armed for its own
+            self._arm_timer(self._deadline, now)
+        else:  # (the loop's timers fire to the millisecond, as `call_later` alone did)
+            self._on_timeout(invocation)
 
     def _on_timeout(self, invocation: Invocation) -> None:
         if self._current is not invocation:
@@ -566,9 +671,6 @@ class ExecutionEnvironment:
         self.kill("timeout")
 
     def _finish(self, outcome: InvocationOutcome) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         outcome.duration_ms = (time.monotonic() - self._delivered_at) * 1000
         self._current = None
         if self._outcome is not None and not self._outcome.done():
@@ -582,6 +684,8 @@ class ExecutionEnvironment:
             outcome.init_ms = self._init_ms
         self.platform.pending(invocation.request_id, outcome)
         if want_tail:
+            if self._process is not None:
+                self._process.drain_output()  # already read (see `complete`); to be sure
             self.platform.flush()
             outcome.log_tail = logs.tail(self.logs.end_capture())
         else:
@@ -669,8 +773,6 @@ class ExecutionEnvironment:
         if self.state != states.INVOKING:
             return
         self.state = states.transition(states.RUNTIME, self.state, "response")
-        if self._process is not None:
-            self._process.drain_output()
         self._finish(outcome)
 
     def init_error(self, body: bytes, error_type: str | None) -> http.Response:

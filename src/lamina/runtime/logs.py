@@ -24,14 +24,18 @@ TAIL_KEEP = 8 * 1024
 
 
 _second: list[Any] = [-1, ""]  # the whole second last formatted, and its text
+_milli: list[Any] = [-1, ""]  # the millisecond last formatted, and its text
 
 
 def iso_now(now: float | None = None) -> str:
-    now = time.time() if now is None else now
-    whole = int(now)
-    if whole != _second[0]:  # every line of the same second shares its date and time
-        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
-    return f"{_second[1]}.{int(now % 1 * 1000):03d}Z"
+    milli = int((time.time() if now is None else now) * 1000)
+    if milli != _milli[0]:  # lines of the same millisecond share their stamp
+        whole, fraction = divmod(milli, 1000)
+        if whole != _second[0]:  # ... and of the same second its date and time
+            _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
+        _milli[:] = [milli, f"{_second[1]}.{fraction:03d}Z"]
+    text: str = _milli[1]
+    return text
 
 
 class LogStream:
@@ -67,11 +71,20 @@ class LogStream:
     def platform(self, line: str, tail: bool = True) -> None:
         """A line written by the engine (START, END, REPORT, …); `tail` False: left out of
         the invocation's log tail (INIT_START, which AWS's tail does not show)."""
-        encoded = line.encode()
         if self._capture is not None and tail:
-            self._capture += encoded + b"\n"
-        self.flush_partial()
-        self._write(iso_now().encode() + b"\t" + encoded + b"\n")
+            self._capture += line.encode() + b"\n"
+        if self._partial:
+            self.flush_partial()
+        self._write(f"{iso_now()}\t{line}\n".encode())
+
+    def platform_pair(self, first: str, second: str) -> None:
+        """Two platform lines at once (END and REPORT): one time stamp, one write."""
+        if self._capture is not None:
+            self._capture += f"{first}\n{second}\n".encode()
+        if self._partial:
+            self.flush_partial()
+        stamp = iso_now()
+        self._write(f"{stamp}\t{first}\n{stamp}\t{second}\n".encode())
 
     def flush_partial(self) -> None:
         if self._partial:

@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -49,6 +48,7 @@ from lamina.runtime.interpreters import Interpreters
 from lamina.runtime.launch import Launcher, PlainLauncher
 
 _Key = tuple[str, str, str, str | None]  # a configuration's env_key, and the tenant
+_RUNNING = states.HELD_STATES - states.FROZEN_STATES  # what the memory watchdog samples
 
 
 class EnvironmentPool:
@@ -179,11 +179,12 @@ class EnvironmentPool:
         if self.settings.credentials_lifetime is not None:
             for env in [e for e in stack if not e.retired and self._aged(e)]:
                 self._renew(env)
-        for index in range(len(stack) - 1, -1, -1):  # provisioned first, else most recent
-            if stack[index].provisioned and stack[index].reusable:
-                env = stack.pop(index)
-                env.reserve()
-                return env
+        if self._provisioned and key[:3] in self._provisioned:  # provisioned first, else latest
+            for index in range(len(stack) - 1, -1, -1):
+                if stack[index].provisioned and stack[index].reusable:
+                    env = stack.pop(index)
+                    env.reserve()
+                    return env
         while stack:
             env = stack.pop()
             if env.reusable:
@@ -537,14 +538,16 @@ class EnvironmentPool:
             await asyncio.sleep(self.memory_interval)
             for env in list(self._all):
                 # a debug environment's debugger (debugpy's adapter) is not the function's
-                if env.reserved and env.alive and not env.frozen and env.debug is None:
-                    with contextlib.suppress(OSError):
+                if env.hold in _RUNNING and env.debug is None and env.alive:
+                    try:
                         if env.memory_kb() > env.config.memory_size * 1024:
                             env.kill("oom")
+                    except OSError:
+                        pass
 
 
 def _key(env: ExecutionEnvironment) -> _Key:
-    return (*env.config.env_key, env.tenant_id)
+    return env.key
 
 
 def _in_flight(env: ExecutionEnvironment) -> tuple[str, ...]:

@@ -49,6 +49,9 @@ class PlatformLog:
         self._peak = 0
         self._peak_read_at = 0.0
         self._pending: _Pending | None = None
+        # the parts of START and REPORT that are the same for every invocation
+        self._version = f" Version: {config.version}"
+        self._memory = f" ms\tMemory Size: {config.memory_size} MB\tMax Memory Used: "
 
     def _record(self, level: str, kind: str, record: dict[str, object]) -> None:
         if _LEVELS[level] >= self._threshold:
@@ -114,7 +117,7 @@ class PlatformLog:
                 "INFO", "platform.start", {"requestId": request_id, "version": self.config.version}
             )
         else:
-            self.stream.platform(f"START RequestId: {request_id} Version: {self.config.version}")
+            self.stream.platform(f"START RequestId: {request_id}{self._version}")
 
     def timeout(self, request_id: str, seconds: float | None = None) -> None:
         """Lambda's "Task timed out" line (in JSON, the report's status says it)."""
@@ -161,16 +164,13 @@ class PlatformLog:
                 record["errorType"] = pending.error_type
             self._record("INFO", "platform.report", record)
             return
-        line = (
+        init = "" if pending.init_ms is None else f"\tInit Duration: {pending.init_ms:.2f} ms"
+        # AWS ends every field of the line with a tab, the last one too
+        self.stream.platform_pair(
+            f"END RequestId: {pending.request_id}",
             f"REPORT RequestId: {pending.request_id}\tDuration: {duration:.2f} ms\t"
-            f"Billed Duration: {billed} ms\tMemory Size: {self.config.memory_size} MB\t"
-            f"Max Memory Used: {used_mb} MB"
+            f"Billed Duration: {billed}{self._memory}{used_mb} MB{init}\t",
         )
-        if pending.init_ms is not None:
-            line += f"\tInit Duration: {pending.init_ms:.2f} ms"
-        line += "\t"  # AWS ends every field of the line with a tab, the last one too
-        self.stream.platform(f"END RequestId: {pending.request_id}")
-        self.stream.platform(line)
 
     def _runtime_done(self, pending: _Pending) -> None:
         record: dict[str, object] = {

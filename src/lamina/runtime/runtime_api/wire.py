@@ -36,20 +36,39 @@ class _Fixed(Response):
 
 
 class _Event(Response):
-    """The answer to `next`: its head formatted as one string, then encoded once (what it
-    says is `Response.encode`'s, header for header)."""
+    """The answer to `next`: its header lines made as one string by `next_response`, and
+    encoded with the body in one formatting (what it says is `Response.encode`'s, header for
+    header); the header pairs are made from those lines only if asked for."""
 
-    __slots__ = ()
+    __slots__ = ("_head",)
+
+    def __init__(self, head: str, body: bytes) -> None:  # not Response.__init__: no pairs
+        self.status = 200
+        self.body = body
+        self.stream = None
+        self._head = head
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        return [_pair(line) for line in self._head.split("\r\n") if line]
+
+    @headers.setter
+    def headers(self, pairs: list[tuple[str, str]]) -> None:
+        self._head = "".join([f"{name}: {value}\r\n" for name, value in pairs])
 
     def encode(self, keep_alive: bool) -> bytes:
         if not keep_alive:
             return super().encode(keep_alive)
-        head = "".join([f"{name}: {value}\r\n" for name, value in self.headers])
         return b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (
-            head.encode("latin-1"),
+            self._head.encode("latin-1"),
             len(self.body),
             self.body,
         )
+
+
+def _pair(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(": ")
+    return name, value
 
 
 ACCEPTED: Response = _Fixed(202, _JSON, b'{"status":"OK"}')
@@ -92,22 +111,22 @@ def not_found() -> Response:
 
 def next_response(invocation: Invocation, deadline_ms: int, invocation_id: str) -> Response:
     """The answer to `GET /runtime/invocation/next`: the event and its headers (§10.2)."""
-    headers = [
-        ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
-        ("Lambda-Runtime-Deadline-Ms", str(deadline_ms)),
-        ("Lambda-Runtime-Invoked-Function-Arn", invocation.invoked_arn),
-        ("Lambda-Runtime-Invocation-Id", invocation_id),
-        ("Content-Type", invocation.content_type),
-    ]
+    head = (
+        f"Lambda-Runtime-Aws-Request-Id: {invocation.request_id}\r\n"
+        f"Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n"
+        f"Lambda-Runtime-Invoked-Function-Arn: {invocation.invoked_arn}\r\n"
+        f"Lambda-Runtime-Invocation-Id: {invocation_id}\r\n"
+        f"Content-Type: {invocation.content_type}\r\n"
+    )
     if invocation.trace_id:
-        headers.append(("Lambda-Runtime-Trace-Id", invocation.trace_id))
+        head += f"Lambda-Runtime-Trace-Id: {invocation.trace_id}\r\n"
     if invocation.client_context:
-        headers.append(("Lambda-Runtime-Client-Context", invocation.client_context))
+        head += f"Lambda-Runtime-Client-Context: {invocation.client_context}\r\n"
     if invocation.cognito_identity:
-        headers.append(("Lambda-Runtime-Cognito-Identity", invocation.cognito_identity))
+        head += f"Lambda-Runtime-Cognito-Identity: {invocation.cognito_identity}\r\n"
     if invocation.tenant_id:
-        headers.append(("Lambda-Runtime-Aws-Tenant-Id", invocation.tenant_id))
-    return _Event(200, headers, invocation.payload)
+        head += f"Lambda-Runtime-Aws-Tenant-Id: {invocation.tenant_id}\r\n"
+    return _Event(head, invocation.payload)
 
 
 def error_document(body: bytes, content_type: str | None) -> bytes:

@@ -84,8 +84,10 @@ class RuntimeClient:
                 self._connect()
             try:
                 self.sock.sendall(b"".join(messages[len(responses) :]))
-                while len(responses) < len(messages) and self.sock is not None:
+                for _ in messages[len(responses) :]:
                     responses.append(self._read_response())
+                    if self.sock is None:
+                        break  # `Connection: close`: the rest goes out again
             except (ConnectionError, OSError):
                 self.close()
                 if retried:
@@ -114,15 +116,16 @@ class RuntimeClient:
             if status >= 200:
                 break  # 1xx: interim, read on
         headers = {}
-        for line in lines[1:]:
+        for line in lines[1:]:  # header names have no spaces around them (RFC 9112 §5.1)
             name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
+            headers[name.lower()] = value.strip()
+        length = int(headers.get("content-length", 0))
         while len(buffer) < length:
             self._recv()
-        body = bytes(buffer[:length])
+        body = buffer[:length]  # a bytearray of its own (json.loads takes it as it is)
         del buffer[:length]
-        if headers.get("connection", "").lower() == "close":
+        close = headers.get("connection")
+        if close is not None and close.lower() == "close":
             self.close()
         return status, headers, body
 
@@ -154,23 +157,53 @@ def _make_obj(cls, values):
     return obj
 
 
+def _identity(cognito):
+    identity = CognitoIdentity()
+    if cognito:
+        identity.cognito_identity_id = cognito.get("cognito_identity_id")
+        identity.cognito_identity_pool_id = cognito.get("cognito_identity_pool_id")
+    else:
+        identity.cognito_identity_id = identity.cognito_identity_pool_id = None
+    return identity
+
+
 class LambdaContext:
-    """The `context` argument of a handler, with the attributes AWS's runtime gives it."""
+    """The `context` argument of a handler, with the attributes AWS's runtime gives it.
+
+    The function's names come from its environment, read once at start (`settle`) rather
+    than five `os.environ` look-ups per invocation: Lambda sets them before the runtime
+    starts and they do not change."""
+
+    _static = (None, None, None, None, None)
+
+    @classmethod
+    def settle(cls):
+        env = os.environ
+        cls._static = (
+            env.get("AWS_LAMBDA_LOG_GROUP_NAME"),
+            env.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+            env.get("AWS_LAMBDA_FUNCTION_NAME"),
+            env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+            env.get("AWS_LAMBDA_FUNCTION_VERSION"),
+        )
 
     def __init__(self, request_id, deadline_ms, invoked_arn, client_context, cognito, tenant_id):
-        env = os.environ
         self.aws_request_id = request_id
-        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
-        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
+        (
+            self.log_group_name,
+            self.log_stream_name,
+            self.function_name,
+            self.memory_limit_in_mb,
+            self.function_version,
+        ) = self._static
         self.invoked_function_arn = invoked_arn
         self.tenant_id = tenant_id
-        self.client_context = _make_obj(ClientContext, client_context)
-        if self.client_context is not None:
+        if client_context is None:
+            self.client_context = None
+        else:
+            self.client_context = _make_obj(ClientContext, client_context)
             self.client_context.client = _make_obj(Client, self.client_context.client)
-        self.identity = _make_obj(CognitoIdentity, cognito or {})
+        self.identity = _identity(cognito)
         self._deadline_ms = deadline_ms
 
     def get_remaining_time_in_millis(self):
@@ -410,44 +443,58 @@ def _parse_json_header(value):
         return None
 
 
+_RESPONSE_HEAD = (
+    "POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: runtime\r\n"
+    "Content-Length: %d\r\nContent-Type: application/json\r\n%s\r\n"
+)
+
+
 def serve(client, handler):
     """The invocation loop: next → run the handler → response or error, for ever."""
     dumps = json.dumps
+    loads = json.loads
+    decode = json.JSONDecoder().decode
     encode = _Encoder().encode  # json.dumps(result, cls=_Encoder), without an encoder per call
     flush_out, flush_err = sys.stdout.flush, sys.stderr.flush
     environ = os.environ
+    LambdaContext.settle()
     # Each answer goes out with the next `next` in one write (pipelined): the runtime wakes
     # once per invocation, when the next event comes.
     next_message = client.message("GET", "/2018-06-01/runtime/invocation/next")
     status, headers, body = client.exchange((next_message,))[0]
     while True:
         if status != 200:
-            sys.stdout.write("Runtime API next failed with status %d: %r\n" % (status, body[:200]))
+            sys.stdout.write(
+                "Runtime API next failed with status %d: %r\n" % (status, bytes(body[:200]))
+            )
             flush_out()
             sys.exit(1)
-        request_id = headers.get("lambda-runtime-aws-request-id", "")
-        invocation_id = headers.get("lambda-runtime-invocation-id")
-        echo = (("Lambda-Runtime-Invocation-Id", invocation_id),) if invocation_id else ()
-        tenant_id = headers.get("lambda-runtime-aws-tenant-id")
+        get = headers.get
+        request_id = get("lambda-runtime-aws-request-id", "")
+        invocation_id = get("lambda-runtime-invocation-id")
+        tenant_id = get("lambda-runtime-aws-tenant-id")
         _RequestId.value = request_id
         _RequestId.tenant = tenant_id
-        trace_id = headers.get("lambda-runtime-trace-id")
+        trace_id = get("lambda-runtime-trace-id")
         if trace_id:
             environ["_X_AMZN_TRACE_ID"] = trace_id
-        else:
-            environ.pop("_X_AMZN_TRACE_ID", None)
+        elif "_X_AMZN_TRACE_ID" in environ:
+            del environ["_X_AMZN_TRACE_ID"]
         error = None
         try:
             context = LambdaContext(
                 request_id,
-                int(headers.get("lambda-runtime-deadline-ms", "0")),
-                headers.get("lambda-runtime-invoked-function-arn"),
-                _parse_json_header(headers.get("lambda-runtime-client-context")),
-                _parse_json_header(headers.get("lambda-runtime-cognito-identity")),
+                int(get("lambda-runtime-deadline-ms", 0)),
+                get("lambda-runtime-invoked-function-arn"),
+                _parse_json_header(get("lambda-runtime-client-context")),
+                _parse_json_header(get("lambda-runtime-cognito-identity")),
                 tenant_id,
             )
             try:
-                event = json.loads(body) if body else {}
+                if body.startswith(b"{") and not body.startswith(b"{\x00"):  # UTF-8
+                    event = decode(body.decode("utf-8", "surrogatepass"))
+                else:
+                    event = loads(body) if body else {}
             except ValueError as exc:
                 raise FaultException(
                     "Runtime.UnmarshalError", "Unable to unmarshal input: %s" % exc
@@ -466,13 +513,14 @@ def serve(client, handler):
         flush_out()
         flush_err()
         if error is None:
-            answer = client.message(
-                "POST",
-                "/2018-06-01/runtime/invocation/%s/response" % request_id,
-                payload,
-                (("Content-Type", "application/json"),) + echo,
+            head = _RESPONSE_HEAD % (
+                request_id,
+                len(payload),
+                "Lambda-Runtime-Invocation-Id: %s\r\n" % invocation_id if invocation_id else "",
             )
+            answer = head.encode("latin-1") + payload
         else:
+            echo = (("Lambda-Runtime-Invocation-Id", invocation_id),) if invocation_id else ()
             answer = client.message(
                 "POST",
                 "/2018-06-01/runtime/invocation/%s/error" % request_id,
@@ -566,7 +614,23 @@ def layer_paths(opt_dir):
     return [os.path.join(python, "lib", version, "site-packages"), python]
 
 
+def own_process_group():
+    """In a sandbox, lead a process group of its own, which what the function starts joins.
+
+    The runtime is then bwrap's init's child (pid 1 of the sandbox's PID namespace), and the
+    engine freezes an idle environment by stopping this group alone (process.py,
+    `SandboxedProcess`): bwrap's two processes, which only wait, are not woken by every
+    SIGSTOP and SIGCONT. Started otherwise (no sandbox; under an exec wrapper that did not
+    exec), it stays in the group it was given, which the engine then freezes whole."""
+    if os.getppid() == 1:
+        try:
+            os.setpgid(0, 0)
+        except OSError:
+            pass  # a session leader already (it leads its group): nothing to do
+
+
 def main(argv):
+    own_process_group()
     if "--standby" in argv:
         await_assignment()
     if "--sdk-path" in argv:
