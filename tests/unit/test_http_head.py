@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from lamina.http.server import simple_head
 
-EXAMPLES = int(os.environ.get("LAMINA_FUZZ_EXAMPLES") or 300)
+EXAMPLES = int(os.environ.get("LAMINA_FUZZ_EXAMPLES") or 200)
 
 
 class Reference:
