@@ -166,7 +166,7 @@ def test_coalesce_holds_an_answer_until_the_queued_request_behind_it_is_answered
     asyncio.run(main())
 
 
-# Requests the common-case parser takes (`simple_head`) and requests left to httptools, as
+# Plain requests and ones with chunked bodies, `Expect`, repeated headers and encoded paths, as
 # (bytes sent, answer expected): mixed on one connection, they are answered in order.
 _MIXED = [
     (b"GET /simple HTTP/1.1\r\nHost: x\r\n\r\n", b"/simple"),
@@ -186,7 +186,7 @@ _MIXED = [
 )
 def test_common_and_other_requests_mixed_and_split_anyhow_answer_in_order(requests, cuts):
     """However the bytes of pipelined requests are cut into reads, each is answered once, in
-    order, whichever parser takes it."""
+    order, whatever they carry."""
     stream = b"".join(sent for sent, _ in requests)
     pieces, at = [], 0
     for cut in cuts:

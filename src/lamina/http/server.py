@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from time import monotonic
@@ -81,19 +80,6 @@ _STATUS_LINES = {
     status: b"HTTP/1.1 %d %s\r\n" % (status, reason) for status, reason in REASONS.items()
 }
 _METHODS = {m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")}
-
-# The common request, whole in one read (`simple_head`): a known method, an origin-form target
-# and HTTP/1.1; then header lines of token characters, a colon, and visible (or obs-text)
-# value characters, each line matched whole (a line that is not stays unmatched). Anything
-# else goes to httptools.
-_REQUEST_LINE = re.compile(
-    r"(GET|POST|PUT|DELETE|HEAD|PATCH|OPTIONS) (/[!-~]*) HTTP/1\.1(?=\r\n|\Z)"
-)
-_HEADER_LINE = re.compile(
-    r"\r\n([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*)(?=\r\n|\Z)"
-)
-# Headers that change how the message is framed or answered: their requests go to httptools.
-_FRAMING = ("transfer-encoding", "upgrade", "expect")
 
 
 class Response:
@@ -238,35 +224,6 @@ class Request:
         return out
 
 
-def simple_head(head: bytes) -> tuple[str, str, dict[str, str], int] | None:
-    """Method, target, headers (lower-case names) and Content-Length of a request head (its
-    bytes up to the blank line), parsed as httptools would; None unless it is the common case
-    (HTTP/1.1, a known method, an origin-form target, one of each header, a decimal length,
-    no transfer coding, upgrade, `Expect` or `Connection` other than keep-alive), which is left
-    to httptools. Values keep their trailing white space, as httptools leaves them."""
-    text = head.decode("latin-1")
-    line = _REQUEST_LINE.match(text)
-    if line is None:
-        return None
-    start = line.end()
-    pairs = _HEADER_LINE.findall(text, start)
-    headers = {name.lower(): value for name, value in pairs}
-    if len(headers) != text.count("\r\n", start):
-        return None  # a line that is not a header, or a repeated header (httptools joins them)
-    for name in _FRAMING:
-        if name in headers:
-            return None
-    connection = headers.get("connection")
-    if connection is not None and connection.lower() != "keep-alive":
-        return None
-    length = headers.get("content-length")
-    if length is None:
-        return line[1], line[2], headers, 0
-    if not (length.isdigit() and length.isascii()):
-        return None
-    return line[1], line[2], headers, int(length)
-
-
 def _decode_path(raw_path: str) -> str:
     """The percent-decoded path (most paths have nothing to decode)."""
     return unquote(raw_path) if "%" in raw_path else raw_path
@@ -359,7 +316,7 @@ class HttpProtocol(asyncio.Protocol):
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         # The loop, looked up once: on Python 3.11 each `asyncio.get_running_loop()` is a
-        # getpid() system call.
+        # getpid() system call (the check was dropped in 3.12).
         self._loop = loop or asyncio.get_running_loop()
         self._handler = handler
         self._coalesce = coalesce
@@ -389,7 +346,6 @@ class HttpProtocol(asyncio.Protocol):
         self._reading = False  # between the start and the end of a request
         self._head = 0  # bytes of the request line and headers so far
         self._served = False  # a request has begun on this connection
-        self._simple = True  # requests may take `simple_head` (until one ends the connection)
         self.since = 0.0  # when the connection opened, a request began, or one was answered
         self.closed = False
 
@@ -416,49 +372,12 @@ class HttpProtocol(asyncio.Protocol):
         self._wake_responder()  # an idle responder ends
 
     def data_received(self, data: bytes) -> None:
-        if self._simple and not self._reading:  # httptools is between requests
-            data = self._take_simple(data)
-            if not data:
-                return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(b"upgrade not supported")
         except httptools.HttpParserError:
             self._fail(b"bad request")  # (a no-op if the connection is closing already)
-
-    def _take_simple(self, data: bytes) -> bytes:
-        """Answer the whole common requests at the start of `data` without httptools (one
-        regular expression and one split per head instead of a Python call per header);
-        return the rest, from the first request that is partial or not common, for httptools.
-        """
-        pos, size = 0, len(data)
-        while pos < size:
-            end = data.find(b"\r\n\r\n", pos)
-            if end < 0 or end - pos > MAX_HEAD:
-                break
-            parsed = simple_head(data[pos:end])
-            if parsed is None:
-                break
-            method, target, headers, length = parsed
-            start = end + 4
-            if start + length > size:
-                break  # the body is still coming
-            raw_path, _, query = target.partition("?")
-            path = unquote(raw_path) if "%" in raw_path else raw_path
-            if length > self._body_limit(path) or (
-                self._streams_body is not _never and self._streams_body(method, path, headers)
-            ):
-                break
-            pos = start + length
-            self._served = True
-            if self._connections is not None:
-                self.since = monotonic()
-            request = Request(
-                method, raw_path, query, headers, data[start:pos], self, "1.1", None, path
-            )
-            self._enqueue(request, True)
-        return data[pos:] if pos else data
 
     # httptools callbacks -----------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -542,7 +461,7 @@ class HttpProtocol(asyncio.Protocol):
         self._dispatch(self._method, body[0] if len(body) == 1 else b"".join(body))
 
     def _dispatch(self, method: str, body: bytes) -> None:
-        """Queue the request httptools parsed for the responder."""
+        """Queue the request for the responder (and wake it if it waits)."""
         request = Request(
             method,
             self._raw_path,
@@ -554,15 +473,8 @@ class HttpProtocol(asyncio.Protocol):
             self._stream,
             self._path,
         )
-        keep_alive = self._parser.should_keep_alive()
-        if not keep_alive:
-            self._simple = False  # what follows goes to httptools, which refuses it
-        self._enqueue(request, keep_alive)
-
-    def _enqueue(self, request: Request, keep_alive: bool) -> None:
-        """Queue a request for the responder (and wake it if it waits)."""
         queue = self._queue
-        queue.append((request, keep_alive))
+        queue.append((request, self._parser.should_keep_alive()))
         if len(queue) == 1:
             waiter = self._waiter
             if waiter is not None:  # the responder waits for this request
@@ -685,7 +597,6 @@ class HttpProtocol(asyncio.Protocol):
 
     def _fail(self, message: bytes, status: int = 400) -> None:
         """The peer broke HTTP: answer 400 (or `status`) and close."""
-        self._simple = False
         if self._transport is not None and not self._transport.is_closing():
             response = Response(status, [("Content-Type", "text/plain")], message)
             self._transport.write(response.encode(keep_alive=False))
