@@ -11,18 +11,24 @@ as the Runtime API's per-invocation pair). `--src` names each tree to import lam
 two commits can be compared in one run (e.g. a checkout of main beside this worktree).
 
   .venv/bin/python bench/http_cpu.py --src /work/main/src,src --rounds 4
+  .venv/bin/python bench/http_cpu.py --src /work/main/src,src --callgrind
 
-Prints one line per window and the median µs/request of each server and shape.
+`--callgrind` counts instead the user-space instructions per request of each server under
+valgrind's callgrind (Ir of 1,600 requests less Ir of 400, over 4 connections): a figure that
+the machine's load does not move. Prints one line per window and the median µs/request (or
+the instructions per request) of each server and shape.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -41,10 +47,20 @@ EVENT = b"{}"
 SERVER = r"""
 import asyncio, os, sys
 import uvloop
-shape, kind = sys.argv[1], sys.argv[2]
+shape, kind, LIMIT = sys.argv[1], sys.argv[2], int(sys.argv[3])
 EVENT = b"{}"
+STOP = None
+SEEN = 0
+
+def seen(n=1):  # with a LIMIT (under callgrind): stop once that many requests are answered
+    global SEEN
+    SEEN += n
+    if LIMIT and SEEN >= LIMIT:
+        asyncio.get_running_loop().call_later(0.05, STOP.set)
 
 async def main():
+    global STOP
+    STOP = asyncio.Event()
     if kind == "lean":
         class Proto(asyncio.Protocol):
             def connection_made(self, t):
@@ -70,12 +86,14 @@ async def main():
                                b"Content-Length: %d\r\n\r\n%s" % (len(EVENT), EVENT))
                 if out:
                     self.t.write(b"".join(out))
+                    seen(len(out))
         server = await asyncio.get_running_loop().create_server(Proto, "127.0.0.1", 0)
     else:
         from lamina.http.server import Response, serve
         headers = [("Content-Type", "application/json")]
 
         async def handler(request):
+            seen()
             if request.method == "POST" and shape == "runtime":
                 return Response(202, headers, b'{"status":"OK"}')
             return Response(200, headers, EVENT)
@@ -83,7 +101,7 @@ async def main():
         server = await serve(handler, "127.0.0.1", 0, body_limit=lambda p: 6 << 20,
                              too_large=lambda p, s: Response(413), coalesce=shape == "runtime")
     print(server.sockets[0].getsockname()[1], flush=True)
-    await asyncio.Event().wait()
+    await STOP.wait()
 
 uvloop.run(main())
 """
@@ -129,6 +147,51 @@ def window(port: int, pid: int, shape: str, seconds: float, clients: int) -> flo
     return spent * 1e6 / (done * answers)
 
 
+def start(shape: str, name: str, limit: int = 0, wrap: tuple[str, ...] = ()) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(name) if name != "lean" else "")
+    kind = "lean" if name == "lean" else "lamina"
+    command = [*wrap, sys.executable, "-c", SERVER, shape, kind, str(limit)]
+    stderr = subprocess.DEVNULL if wrap else None  # (valgrind's own report)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=env, text=True)
+
+
+def instructions(shape: str, name: str, requests: int) -> int:
+    """Ir of one server under callgrind answering `requests` requests (start-up included)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = os.path.join(scratch, "callgrind.out")
+        proc = start(
+            shape, name, requests, ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}")
+        )
+        port = int(proc.stdout.readline())
+        message, answers = (INVOKE, 1) if shape == "invoke" else (RUNTIME, 2)
+
+        def one() -> None:
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                for _ in range(requests // answers // 4):
+                    sock.sendall(message)
+                    received = b""
+                    while received.count(b"HTTP/1.1 ") < answers or not received.endswith(EVENT):
+                        received += sock.recv(65536)
+                time.sleep(1)  # (the server stops before this connection closes)
+
+        threads = [threading.Thread(target=one) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        proc.wait(300)
+        with open(out) as f:
+            return int(re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M).group(1))
+
+
+def callgrind(args: argparse.Namespace) -> None:
+    print("\n| shape | server | instructions/request |\n|---|---|---|")
+    for shape in args.shapes.split(","):
+        for name in ["lean", *args.src.split(",")]:
+            per = (instructions(shape, name, 1600) - instructions(shape, name, 400)) / 1200
+            print(f"| {shape} | {name} | {per:,.0f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--src", default="src", help="comma-separated trees to import lamina from")
@@ -136,18 +199,16 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--shapes", default="invoke,runtime")
+    ap.add_argument("--callgrind", action="store_true", help="count instructions instead")
     args = ap.parse_args()
+    if args.callgrind:
+        callgrind(args)
+        return
     results: dict[tuple[str, str], list[float]] = {}
     for shape in args.shapes.split(","):
         servers = {}
         for name in ["lean", *args.src.split(",")]:
-            env = dict(os.environ, PYTHONPATH=os.path.abspath(name) if name != "lean" else "")
-            proc = subprocess.Popen(
-                [sys.executable, "-c", SERVER, shape, "lean" if name == "lean" else "lamina"],
-                stdout=subprocess.PIPE,
-                env=env,
-                text=True,
-            )
+            proc = start(shape, name)
             servers[name] = (proc, int(proc.stdout.readline()))
         try:
             for round_ in range(args.rounds):
