@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lamina.http.server import Request, Response, serve
+
+EXAMPLES = int(os.environ.get("LAMINA_FUZZ_EXAMPLES") or 15)
 
 
 async def _broken_stream():
@@ -158,3 +164,51 @@ def test_coalesce_holds_an_answer_until_the_queued_request_behind_it_is_answered
             server.close()
 
     asyncio.run(main())
+
+
+# Plain requests and ones with chunked bodies, `Expect`, repeated headers and encoded paths, as
+# (bytes sent, answer expected): mixed on one connection, they are answered in order.
+_MIXED = [
+    (b"GET /simple HTTP/1.1\r\nHost: x\r\n\r\n", b"/simple"),
+    (b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", b"hello"),
+    (b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", b"abc"),
+    (b"POST /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok", b"ok"),
+    (b"GET /dup HTTP/1.1\r\nX-A: 1\r\nX-A: 2\r\n\r\n", b"/dup"),
+    (b"GET /k%41 HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", b"/kA"),
+]
+
+
+@pytest.mark.fuzz
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(st.sampled_from(_MIXED), min_size=1, max_size=6),
+    st.lists(st.integers(1, 40), min_size=1, max_size=8),
+)
+def test_common_and_other_requests_mixed_and_split_anyhow_answer_in_order(requests, cuts):
+    """However the bytes of pipelined requests are cut into reads, each is answered once, in
+    order, whatever they carry."""
+    stream = b"".join(sent for sent, _ in requests)
+    pieces, at = [], 0
+    for cut in cuts:
+        pieces.append(stream[at : at + cut])
+        at += cut
+    pieces.append(stream[at:])
+
+    def check(port: int) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for piece in pieces:
+                if piece:
+                    sock.sendall(piece)
+                    time.sleep(0.002)  # (most pieces arrive as reads of their own)
+            received = b""
+            while received.count(b"HTTP/1.1 200") < len(requests):
+                chunk = sock.recv(65536)
+                assert chunk, received
+                received += chunk
+        bodies = [part.split(b"\r\n\r\n", 1)[1] for part in received.split(b"HTTP/1.1 200 OK")[1:]]
+        assert [body.split(b"HTTP/1.1 100")[0] for body in bodies] == [
+            answer for _, answer in requests
+        ]
+
+    with_server(check)

@@ -130,7 +130,8 @@ class Response:
 class BodyStream:
     """The body of a request, read while it arrives (e.g. a streamed function response)."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop
         self._chunks: deque[bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self.finished = False
@@ -156,7 +157,9 @@ class BodyStream:
         while not self._chunks:
             if self.finished:
                 raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            self._waiter = self._loop.create_future()
             await self._waiter
         return self._chunks.popleft()
 
@@ -310,7 +313,11 @@ class HttpProtocol(asyncio.Protocol):
         connections: Connections | None = None,
         accept: Accept | None = None,
         coalesce: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        # The loop, looked up once: on Python 3.11 each `asyncio.get_running_loop()` is a
+        # getpid() system call (the check was dropped in 3.12).
+        self._loop = loop or asyncio.get_running_loop()
         self._handler = handler
         self._coalesce = coalesce
         self._accept = accept
@@ -426,7 +433,7 @@ class HttpProtocol(asyncio.Protocol):
         self._method = method = _METHODS.get(verb) or verb.decode("latin-1")
         if self._streams_body is not _never and self._streams_body(method, path, self._headers):
             self._max_body = 1 << 62  # the reader of a stream enforces its own limit
-            self._stream = BodyStream()
+            self._stream = BodyStream(self._loop)
             self._dispatch(method, b"")
 
     def on_body(self, body: bytes) -> None:
@@ -476,7 +483,7 @@ class HttpProtocol(asyncio.Protocol):
                     waiter.set_result(None)
             elif not self._responding:
                 self._responding = True
-                asyncio.get_running_loop().create_task(self._responder())
+                self._loop.create_task(self._responder())
         elif len(queue) > MAX_PIPELINED and self._transport is not None:
             self._transport.pause_reading()
 
@@ -497,7 +504,7 @@ class HttpProtocol(asyncio.Protocol):
                     if self.closed or self._transport is None:
                         return
                     self._transport.resume_reading()  # a no-op unless requests had piled up
-                    self._waiter = asyncio.get_running_loop().create_future()
+                    self._waiter = self._loop.create_future()
                     await self._waiter
                     continue
                 request, keep_alive = queue[0]
@@ -619,7 +626,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: HttpProtocol(
-            handler, body_limit, too_large, streams_body, connections, accept, coalesce
+            handler, body_limit, too_large, streams_body, connections, accept, coalesce, loop
         ),
         host,
         port,
