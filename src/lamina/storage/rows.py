@@ -38,22 +38,23 @@ def config_from_row(text: str) -> FunctionConfig:
     return FunctionConfig.from_dict(json.loads(text))
 
 
-def summary_row(summary: InvocationSummary) -> dict[str, Any]:
-    return {
-        "request_id": summary.request_id,
-        "function": summary.function,
-        "qualifier": summary.qualifier,
-        "invocation_type": summary.invocation_type,
-        "accepted_at": summary.accepted_at,
-        "status": summary.status,
-        "finished_at": summary.finished_at,
-        "attempts": summary.attempts,
-        "error_type": summary.error_type,
-        "duration_ms": summary.duration_ms,
-        "timeline": None
-        if summary.timeline is None
-        else _compact([[r.at, r.kind, r.detail] for r in summary.timeline]),
-    }
+def summary_row(summary: InvocationSummary) -> tuple[Any, ...]:
+    """The positional row of `upsert_invocation` (one per invocation in every records'
+    batch: a tuple binds no names)."""
+    timeline = summary.timeline
+    return (
+        summary.request_id,
+        summary.function,
+        summary.qualifier,
+        summary.invocation_type,
+        summary.accepted_at,
+        summary.status,
+        summary.finished_at,
+        summary.attempts,
+        summary.error_type,
+        summary.duration_ms,
+        None if timeline is None else _compact([[r.at, r.kind, r.detail] for r in timeline]),
+    )
 
 
 def summary_from_row(row: tuple[Any, ...]) -> InvocationSummary:
@@ -68,13 +69,9 @@ def summary_from_row(row: tuple[Any, ...]) -> InvocationSummary:
     return summary
 
 
-def record_row(record: AttemptRecord) -> dict[str, Any]:
-    return {
-        "request_id": record.request_id,
-        "at": record.at,
-        "kind": record.kind,
-        "detail": _compact(record.detail),
-    }
+def record_row(record: AttemptRecord) -> tuple[Any, ...]:
+    """The positional row of `insert_record`."""
+    return (record.request_id, record.at, record.kind, _compact(record.detail))
 
 
 def event_row(event: AsyncEvent) -> dict[str, Any]:
