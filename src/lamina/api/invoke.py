@@ -60,10 +60,14 @@ class _Beats:
     @classmethod
     def of(cls, interval: float) -> _Beats:
         loop = asyncio.get_running_loop()
+        last = _last_beats
+        if last is not None and last[0]() is loop and last[1].interval == interval:
+            return last[1]  # every call of a running engine: no weak dictionary walked
         beats = cls._each.setdefault(loop, {})
         found = beats.get(interval)
         if found is None:
             found = beats[interval] = cls(interval)
+        _remember(loop, found)
         return found
 
     def add(self, heartbeat: Heartbeat) -> None:
@@ -89,6 +93,14 @@ class _Beats:
         self.armed = bool(queue)
         if queue:
             loop.call_at(max(queue[0].due, now + self.slack), self._tick)
+
+
+_last_beats: tuple[weakref.ref[asyncio.AbstractEventLoop], _Beats] | None = None
+
+
+def _remember(loop: asyncio.AbstractEventLoop, beats: _Beats) -> None:
+    global _last_beats
+    _last_beats = (weakref.ref(loop), beats)
 
 
 def _command(

@@ -109,6 +109,14 @@ class ConcurrencyLimiter:
                 await quotas.grow(pool, used, reason)
                 pool, used, reason = self._check(function, covered)  # others came meanwhile
             quotas.note(pool, used + 1)
+        self._count(function, pool)
+
+    def take(self, function: str, covered: bool | None = None) -> None:
+        """`acquire` for an engine alone on its store (no quotas: nothing to wait for), in
+        one plain call: the path of every invocation."""
+        self._count(function, self._check(function, covered)[0])
+
+    def _count(self, function: str, pool: str) -> None:
         self.in_flight[function] += 1
         if pool == UNRESERVED:
             self.unreserved_in_flight += 1
@@ -169,7 +177,11 @@ class Lease:
         self.provisioned = False
 
     async def __aenter__(self) -> None:
-        await self.limiter.acquire(self.function, self.covered)
+        limiter = self.limiter
+        if limiter.quotas is None:
+            limiter.take(self.function, self.covered)
+        else:
+            await limiter.acquire(self.function, self.covered)
         self.provisioned = self.covered is True  # a call of a covered version
         if self.provisioned:
             self.limiter.provisioned_in_flight[self.function] += 1

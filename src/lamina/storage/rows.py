@@ -22,8 +22,9 @@ from lamina.domain.stacks import Stack, StackEvent
 from lamina.domain.urls import FunctionUrlConfig
 
 # json.dumps with separators builds a new encoder per call; the records, written for every
-# invocation, share this one (same output)
-_compact = json.JSONEncoder(separators=(",", ":")).encode
+# invocation, share this one (same output). Records are trees of fresh dicts and lists, never
+# cycles: no circular check (a dict of ids set and cleared per container encoded).
+_compact = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 def version_row(config: FunctionConfig) -> dict[str, Any]:
@@ -53,17 +54,35 @@ def summary_row(summary: InvocationSummary) -> tuple[Any, ...]:
         summary.attempts,
         summary.error_type,
         summary.duration_ms,
-        None if timeline is None else _compact([[r.at, r.kind, r.detail] for r in timeline]),
+        None if timeline is None else timeline_text(summary.accepted_at, timeline),
     )
+
+
+def timeline_text(accepted_at: float, timeline: list[AttemptRecord]) -> str:
+    """A summary's embedded timeline as stored: `{"us": [[µs after accepted_at, kind,
+    detail], ...]}`. Whole microseconds, not the epoch seconds themselves: a float such as
+    1764756000.123456 costs a shortest-repr conversion each, an int next to nothing."""
+    return _compact(
+        {"us": [[round((r.at - accepted_at) * 1e6), r.kind, r.detail] for r in timeline]}
+    )
+
+
+def timeline_from_text(request_id: str, accepted_at: float, text: str) -> list[AttemptRecord]:
+    """The timeline `timeline_text` wrote, or one written before it (`[[at, kind, detail],
+    ...]`, epoch seconds)."""
+    if text[0] == "{":
+        return [
+            AttemptRecord(request_id, accepted_at + us / 1e6, kind, detail)
+            for us, kind, detail in json.loads(text)["us"]
+        ]
+    return [AttemptRecord(request_id, at, kind, detail) for at, kind, detail in json.loads(text)]
 
 
 def summary_from_row(row: tuple[Any, ...]) -> InvocationSummary:
     """A summary (with its embedded timeline when the row has one)."""
     timeline = None
     if len(row) > 10 and row[10]:
-        timeline = [
-            AttemptRecord(row[0], at, kind, detail) for at, kind, detail in json.loads(row[10])
-        ]
+        timeline = timeline_from_text(row[0], row[4], row[10])
     summary = InvocationSummary(*row[:10])
     summary.timeline = timeline
     return summary
