@@ -61,7 +61,9 @@ def summary_row(summary: InvocationSummary) -> tuple[Any, ...]:
 def timeline_text(accepted_at: float, timeline: list[AttemptRecord]) -> str:
     """A summary's embedded timeline as stored: `{"us": [[µs after accepted_at, kind,
     detail], ...]}`. Whole microseconds, not the epoch seconds themselves: a float such as
-    1764756000.123456 costs a shortest-repr conversion each, an int next to nothing."""
+    1764756000.123456 costs a shortest-repr conversion each, an int next to nothing. The
+    base is the row's own `accepted_at`, which an update leaves as first written (the one
+    writer of embedded timelines, service/invoke.py, writes one summary object per call)."""
     return _compact(
         {"us": [[round((r.at - accepted_at) * 1e6), r.kind, r.detail] for r in timeline]}
     )
