@@ -11,7 +11,7 @@ from typing import Any
 
 from lamina.api import durable, event_stream, wire
 from lamina.api.context import ApiContext
-from lamina.domain import destinations, errors, limits
+from lamina.domain import arns, destinations, errors, limits
 from lamina.http.server import Request, Response
 from lamina.service.invoke import InvokeCommand
 
@@ -60,10 +60,14 @@ class _Beats:
     @classmethod
     def of(cls, interval: float) -> _Beats:
         loop = asyncio.get_running_loop()
+        last = _last_beats
+        if last is not None and last[0]() is loop and last[1].interval == interval:
+            return last[1]  # every call of a running engine: no weak dictionary walked
         beats = cls._each.setdefault(loop, {})
         found = beats.get(interval)
         if found is None:
             found = beats[interval] = cls(interval)
+        _remember(loop, found)
         return found
 
     def add(self, heartbeat: Heartbeat) -> None:
@@ -91,16 +95,39 @@ class _Beats:
             loop.call_at(max(queue[0].due, now + self.slack), self._tick)
 
 
+_last_beats: tuple[weakref.ref[asyncio.AbstractEventLoop], _Beats] | None = None
+
+
+def _remember(loop: asyncio.AbstractEventLoop, beats: _Beats) -> None:
+    global _last_beats
+    _last_beats = (weakref.ref(loop), beats)
+
+
+# A plain name called without credentials and without a Qualifier names the engine's own
+# function the same way every time (ApiContext.qualified_ref): what it resolved to is kept
+# per context (FunctionRef is frozen). Anything else (an ARN, a Qualifier, a signed caller,
+# whose policies may change) is resolved per call.
+_plain_refs: dict[str, tuple[ApiContext, arns.FunctionRef]] = {}
+
+
 def _command(
     ctx: ApiContext, request: Request, name: str, kind: str, request_id: str | None = None
 ) -> InvokeCommand:
     """The call to run; `request_id`, when given, becomes the invocation's request id (AWS
     answers a synchronous Invoke with the invocation's id as its x-amzn-RequestId)."""
     headers = request.headers
-    ref = ctx.qualified_ref(request, name, INVOKE)
+    ref = _plain_refs.get(name) if request.caller is None and not request.query else None
+    if ref is None or ref[0] is not ctx:
+        found = ctx.qualified_ref(request, name, INVOKE)
+        if request.caller is None and not request.query and ":" not in name:
+            if len(_plain_refs) >= 1024:
+                _plain_refs.clear()
+            _plain_refs[name] = (ctx, found)
+    else:
+        found = ref[1]
     return InvokeCommand(
-        ref,
-        ref.qualifier,
+        found,
+        found.qualifier,
         wire.payload(request.body, kind),
         kind,
         log_tail=wire.log_type(headers.get("x-amz-log-type")),

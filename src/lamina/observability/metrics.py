@@ -206,8 +206,11 @@ class Metrics:
                 owners.popitem(last=False)
         timeline = getattr(summary, "timeline", None)
         if timeline:
+            handlers, function = self._handlers, summary.function  # its entries are its own
             for entry in timeline:
-                self.record(entry.request_id, entry.kind, entry.detail)
+                handler = handlers.get(entry.kind)
+                if handler is not None:
+                    handler(function, entry.detail)
 
     def record(self, request_id: str, kind: str, detail: dict[str, Any]) -> None:
         handler = self._handlers.get(kind)

@@ -1,8 +1,9 @@
 """One invocation attempt: the path every invocation takes to run its function (spec §8.2).
 
-`Attempts.run` takes a concurrency slot (`async with limiter.lease`), borrows an environment
-(or answers with an injected fault), runs the invocation in it, writes the attempt's records
-and gives the slot and the environment back on every exit path. It returns the outcome, or
+`Attempts.run` takes a concurrency slot (`limiter.lease`: taken in one plain call, or awaited
+when engines share the store's quotas), borrows an environment (or answers with an injected
+fault), runs the invocation in it, writes the attempt's records and gives the slot and the
+environment back on every exit path. It returns the outcome, or
 `Throttled` when the function did not run (no slot, no environment could start, an injected
 throttle). The synchronous path (service.invoke) raises the throttle to its caller; the
 asynchronous dispatcher, the event source mappings' batches and durable executions retry it
@@ -65,8 +66,11 @@ class Attempts:
         records go to `timeline` when given (a synchronous call keeps its own), else to the
         recorder."""
         config = invocation.config
+        lease = self.limiter.lease(config.name, config.version)
         try:
-            async with self.limiter.lease(config.name, config.version):
+            if not lease.take():  # engines sharing the store: the grant may have to grow
+                await lease.wait()
+            try:
                 rule = self.faults.match(config.name, attempt)
                 if rule is not None:
                     self._note(
@@ -84,6 +88,8 @@ class Attempts:
                         self.pool.release(env)
                 self._note(invocation, timeline, "attempt", attempt_detail(outcome, attempt))
                 return outcome
+            finally:
+                lease.give()
         except errors.TooManyRequests as throttle:
             return Throttled(throttle)
 

@@ -2,8 +2,9 @@
 
 The account pool (default 1,000) is shared by functions without reserved concurrency; a
 function with reserved concurrency is capped by it and has it to itself. A slot is taken
-before an environment is borrowed and given back on every exit path:
-`async with limiter.lease(fn): ...`, taken for every invocation path by service.attempt.
+before an environment is borrowed and given back on every exit path: a `Lease`, held with
+`async with limiter.lease(fn): ...` or by hand (`take`/`wait`, `give`: service.attempt, the
+path of every invocation).
 Rules: https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html
 
 Alone on its store an engine counts by itself. Engines sharing PostgreSQL count cluster-wide
@@ -109,6 +110,14 @@ class ConcurrencyLimiter:
                 await quotas.grow(pool, used, reason)
                 pool, used, reason = self._check(function, covered)  # others came meanwhile
             quotas.note(pool, used + 1)
+        self._count(function, pool)
+
+    def take(self, function: str, covered: bool | None = None) -> None:
+        """`acquire` for an engine alone on its store (no quotas: nothing to wait for), in
+        one plain call: the path of every invocation."""
+        self._count(function, self._check(function, covered)[0])
+
+    def _count(self, function: str, pool: str) -> None:
         self.in_flight[function] += 1
         if pool == UNRESERVED:
             self.unreserved_in_flight += 1
@@ -156,7 +165,8 @@ class ConcurrencyLimiter:
 
 
 class Lease:
-    """A concurrency slot held for an `async with` block."""
+    """A concurrency slot held for an `async with` block, or taken and given back by hand
+    (`take` or `await wait()`, then `give`: the attempt's path, no coroutine per step)."""
 
     __slots__ = ("covered", "function", "limiter", "provisioned")
 
@@ -168,15 +178,37 @@ class Lease:
         self.covered = covered
         self.provisioned = False
 
-    async def __aenter__(self) -> None:
+    def take(self) -> bool:
+        """Take the slot now (True), or raise the throttle; False when engines share the
+        store and taking it may need a round trip first: then `await wait()`."""
+        limiter = self.limiter
+        if limiter.quotas is not None:
+            return False
+        limiter.take(self.function, self.covered)
+        self._taken()
+        return True
+
+    async def wait(self) -> None:
+        """Take the slot, asking the store for a larger grant if this engine's is used up."""
         await self.limiter.acquire(self.function, self.covered)
+        self._taken()
+
+    def _taken(self) -> None:
         self.provisioned = self.covered is True  # a call of a covered version
         if self.provisioned:
             self.limiter.provisioned_in_flight[self.function] += 1
 
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def give(self) -> None:
+        """Give the slot back."""
         if self.provisioned:
             self.limiter.provisioned_in_flight[self.function] -= 1
         self.limiter.release(self.function)
+
+    async def __aenter__(self) -> None:
+        if not self.take():
+            await self.wait()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.give()

@@ -13,9 +13,9 @@ attaches to the running call or gets its result (`service.calls`, spec §6.4). W
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass
+from random import getrandbits
 from typing import Any
 
 from lamina.domain import arns, errors, ids, tenancy
@@ -56,9 +56,11 @@ InvokeResult = CallResult
 
 
 def new_trace_id(now: float | None = None) -> str:
-    """An X-Ray trace header for an invocation that arrived without one (spec §4.1)."""
+    """An X-Ray trace header for an invocation that arrived without one (spec §4.1). Its 160
+    random bits come from `random` (seeded from the OS; reseeded in a forked child): a
+    trace id is unique, not secret, and no system call is made for it."""
     now = time.time() if now is None else now
-    random = os.urandom(20).hex()
+    random = f"{getrandbits(160):040x}"
     return f"Root=1-{int(now):08x}-{random[:24]};Parent={random[24:]};Sampled=0"
 
 

@@ -36,7 +36,7 @@ from lamina.storage import rows
 from lamina.storage.durable import DurableSql
 from lamina.storage.events import EventsQueries
 
-Params = dict[str, Any] | list[dict[str, Any]]
+Params = dict[str, Any] | list[dict[str, Any]] | list[tuple[Any, ...]]
 Step = tuple[str, Params]
 
 

@@ -22,8 +22,9 @@ from lamina.domain.stacks import Stack, StackEvent
 from lamina.domain.urls import FunctionUrlConfig
 
 # json.dumps with separators builds a new encoder per call; the records, written for every
-# invocation, share this one (same output)
-_compact = json.JSONEncoder(separators=(",", ":")).encode
+# invocation, share this one (same output). Records are trees of fresh dicts and lists, never
+# cycles: no circular check (a dict of ids set and cleared per container encoded).
+_compact = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 def version_row(config: FunctionConfig) -> dict[str, Any]:
@@ -38,43 +39,60 @@ def config_from_row(text: str) -> FunctionConfig:
     return FunctionConfig.from_dict(json.loads(text))
 
 
-def summary_row(summary: InvocationSummary) -> dict[str, Any]:
-    return {
-        "request_id": summary.request_id,
-        "function": summary.function,
-        "qualifier": summary.qualifier,
-        "invocation_type": summary.invocation_type,
-        "accepted_at": summary.accepted_at,
-        "status": summary.status,
-        "finished_at": summary.finished_at,
-        "attempts": summary.attempts,
-        "error_type": summary.error_type,
-        "duration_ms": summary.duration_ms,
-        "timeline": None
-        if summary.timeline is None
-        else _compact([[r.at, r.kind, r.detail] for r in summary.timeline]),
-    }
+def summary_row(summary: InvocationSummary) -> tuple[Any, ...]:
+    """The positional row of `upsert_invocation` (one per invocation in every records'
+    batch: a tuple binds no names)."""
+    timeline = summary.timeline
+    return (
+        summary.request_id,
+        summary.function,
+        summary.qualifier,
+        summary.invocation_type,
+        summary.accepted_at,
+        summary.status,
+        summary.finished_at,
+        summary.attempts,
+        summary.error_type,
+        summary.duration_ms,
+        None if timeline is None else timeline_text(summary.accepted_at, timeline),
+    )
+
+
+def timeline_text(accepted_at: float, timeline: list[AttemptRecord]) -> str:
+    """A summary's embedded timeline as stored: `{"us": [[µs after accepted_at, kind,
+    detail], ...]}`. Whole microseconds, not the epoch seconds themselves: a float such as
+    1764756000.123456 costs a shortest-repr conversion each, an int next to nothing. The
+    base is the row's own `accepted_at`, which an update leaves as first written (the one
+    writer of embedded timelines, service/invoke.py, writes one summary object per call)."""
+    return _compact(
+        {"us": [[round((r.at - accepted_at) * 1e6), r.kind, r.detail] for r in timeline]}
+    )
+
+
+def timeline_from_text(request_id: str, accepted_at: float, text: str) -> list[AttemptRecord]:
+    """The timeline `timeline_text` wrote, or one written before it (`[[at, kind, detail],
+    ...]`, epoch seconds)."""
+    if text[0] == "{":
+        return [
+            AttemptRecord(request_id, accepted_at + us / 1e6, kind, detail)
+            for us, kind, detail in json.loads(text)["us"]
+        ]
+    return [AttemptRecord(request_id, at, kind, detail) for at, kind, detail in json.loads(text)]
 
 
 def summary_from_row(row: tuple[Any, ...]) -> InvocationSummary:
     """A summary (with its embedded timeline when the row has one)."""
     timeline = None
     if len(row) > 10 and row[10]:
-        timeline = [
-            AttemptRecord(row[0], at, kind, detail) for at, kind, detail in json.loads(row[10])
-        ]
+        timeline = timeline_from_text(row[0], row[4], row[10])
     summary = InvocationSummary(*row[:10])
     summary.timeline = timeline
     return summary
 
 
-def record_row(record: AttemptRecord) -> dict[str, Any]:
-    return {
-        "request_id": record.request_id,
-        "at": record.at,
-        "kind": record.kind,
-        "detail": _compact(record.detail),
-    }
+def record_row(record: AttemptRecord) -> tuple[Any, ...]:
+    """The positional row of `insert_record`."""
+    return (record.request_id, record.at, record.kind, _compact(record.detail))
 
 
 def event_row(event: AsyncEvent) -> dict[str, Any]:

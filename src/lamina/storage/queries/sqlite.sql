@@ -20,10 +20,10 @@ SELECT name, tags FROM functions;
 UPDATE functions SET tags = :tags WHERE name = :name;
 
 -- name: upsert_invocation
+-- Positional (one tuple per row, rows.summary_row): the records' batches bind no names.
 INSERT INTO invocations (request_id, function, qualifier, invocation_type, accepted_at, status,
                          finished_at, attempts, error_type, duration_ms, timeline)
-VALUES (:request_id, :function, :qualifier, :invocation_type, :accepted_at, :status,
-        :finished_at, :attempts, :error_type, :duration_ms, :timeline)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (request_id) DO UPDATE SET
     status = excluded.status, finished_at = excluded.finished_at,
     attempts = excluded.attempts, error_type = excluded.error_type,
@@ -31,7 +31,7 @@ ON CONFLICT (request_id) DO UPDATE SET
 
 -- name: insert_record
 INSERT INTO invocation_records (request_id, at, kind, detail)
-VALUES (:request_id, :at, :kind, :detail);
+VALUES (?, ?, ?, ?);
 
 -- name: list_invocations
 SELECT request_id, function, qualifier, invocation_type, accepted_at, status, finished_at,

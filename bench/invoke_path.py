@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""CPU per warm Invoke of the engine's own path above the environment, in one process.
+
+An engine built by `lamina.app` in this process, its pool given a stub environment that
+answers at once, and 16 concurrent callers of its Lambda API handler (the raw client's no-op
+Invoke: no SDK headers, no socket): what is left is the Invoke decode, the invoke service,
+the attempt, the limiter, the heartbeat, the ids, the records' queue and rows, the metrics and
+the SQLite writes. The records are flushed every --batch calls (400: what 0.2 s holds at 2,000
+calls/s). Prints CPU µs per call of each thread (event loop, SQLite writer) per repeat.
+
+  .venv/bin/python bench/invoke_path.py                 # CPU per call, 5 repeats of 8,000
+  .venv/bin/python bench/invoke_path.py --callgrind     # instructions per call (valgrind)
+
+With --callgrind the measured calls (one repeat of -n, default 1,600) run under
+`valgrind --tool=callgrind`, which counts instructions: a figure that does not move with the
+load of a shared machine (CPU time does, ±30 %). Writes nothing in the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from lamina.api.stacks import _InProcess
+from lamina.app import Engine
+from lamina.config import Config
+from lamina.domain.model import InvocationOutcome
+from lamina.http.server import Request
+
+HEADERS = {
+    "content-type": "application/json",
+    "host": "localhost:9001",
+    "x-amz-invocation-type": "RequestResponse",
+    "content-length": "2",
+}
+PATH = "/2015-03-31/functions/f/invocations"
+
+
+class _Env:
+    async def invoke(self, invocation: Any, want_tail: bool = False, sink: Any = None) -> Any:
+        return InvocationOutcome(b'{"ok":1}', duration_ms=0.2, environment_id="e1")
+
+
+class _Pool:
+    """The engine's pool, but every environment is the stub."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    async def acquire(self, config: Any, tenant: Any = None) -> _Env:
+        return _Env()
+
+    def release(self, env: Any) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def _threads() -> dict[str, float]:
+    names = {t.native_id: t.name.split("_")[0] for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = names.get(int(tid), "other")
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf(
+            "SC_CLK_TCK"
+        )
+    return out
+
+
+async def _create(engine: Engine) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
+    body = {
+        "FunctionName": "f",
+        "Runtime": f"python3.{sys.version_info.minor}",
+        "Handler": "app.handler",
+        "Role": "arn:aws:iam::123456789012:role/r",
+        "Code": {"ZipFile": base64.b64encode(buffer.getvalue()).decode()},
+    }
+    request = Request(
+        "POST", "/2015-03-31/functions", "", dict(HEADERS), json.dumps(body).encode(), _InProcess()
+    )  # type: ignore[arg-type]
+    response = await engine.api(request)
+    assert response.status == 201, response.body
+    for _ in range(100):
+        if engine.functions.resolve("f", None).state == "Active":
+            return
+        await asyncio.sleep(0.05)
+
+
+async def _calls(engine: Engine, clients: int, each: int) -> None:
+    connection = _InProcess()
+
+    async def client() -> None:
+        for _ in range(each):
+            request = Request("POST", PATH, "", dict(HEADERS), b"{}", connection)  # type: ignore[arg-type]
+            response = await engine.api(request)
+            assert response.status == 200, response.body
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+
+
+async def _main(args: argparse.Namespace) -> None:
+    data = Path(tempfile.mkdtemp(prefix="lamina-invoke-path-"))
+    engine = Engine(Config(port=0, data_dir=data, pollers=False, sandbox="none"))
+    await engine.start()
+    try:
+        await _create(engine)
+        engine.attempts.pool = _Pool(engine.attempts.pool)  # type: ignore[assignment]
+        await _calls(engine, 16, 200)  # warm
+        engine.recorder.interval = 1e9  # flushed by count, not by time (valgrind is slow)
+        engine.recorder.max_batch = args.batch
+        await engine.recorder.flush()
+        for _ in range(args.repeat):
+            before = _threads()
+            if args.marked:
+                os.getppid()  # callgrind: counters zeroed here ...
+            await _calls(engine, 16, args.n // 16)
+            await engine.recorder.flush()
+            if args.marked:
+                os.getpgrp()  # ... and dumped here
+            after = _threads()
+            spent = {k: (v - before.get(k, 0.0)) / args.n * 1e6 for k, v in after.items()}
+            print(
+                "CPU µs/call: "
+                + ", ".join(f"{k} {v:.1f}" for k, v in sorted(spent.items()) if v > 0.05)
+            )
+    finally:
+        await engine.stop()
+
+
+def _callgrind(args: argparse.Namespace) -> None:
+    out = Path(tempfile.mkdtemp(prefix="lamina-callgrind-")) / "callgrind.out"
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={out}",
+        "--zero-before=getppid",
+        "--dump-before=getpgrp",
+        sys.executable,
+        __file__,
+        "--marked",
+        "--repeat",
+        "1",
+        "-n",
+        str(args.n),
+        "--batch",
+        str(args.batch),
+    ]
+    subprocess.run(command, check=True, capture_output=True)
+    dumped = Path(f"{out}.1").read_text()
+    total = int(
+        next(line for line in dumped.splitlines() if line.startswith("summary:")).split()[1]
+    )
+    print(f"instructions per call: {total // args.n:,} ({args.n} calls; {out}.1)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=None, help="calls per repeat")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=400, help="records flushed every N calls")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions")
+    parser.add_argument("--marked", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.callgrind:
+        args.n = args.n or 1600
+        _callgrind(args)
+        return
+    args.n = args.n or 8000
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    started = time.monotonic()
+    asyncio.run(_main(args))
+    print(f"({time.monotonic() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
