@@ -11,6 +11,7 @@ engine process alone and with its runtimes (tools/invoke_bench.py `--server-pids
 
   .venv/bin/python bench/cpu_pair.py --revs main,HEAD --rounds 8
   .venv/bin/python bench/cpu_pair.py --revs main,HEAD --runtimes python --sandbox none
+  .venv/bin/python bench/cpu_pair.py --revs main,HEAD --runtimes node --warm 60  # past V8's tier-up
 
 Scratch goes to $LAMINA_BENCH_SCRATCH (default <tmp>/lamina-bench); prints one line per
 window and a markdown summary; writes nothing in the repository.
@@ -23,6 +24,7 @@ import os
 import shutil
 import statistics
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +45,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--duration", type=float, default=2.0, help="seconds of the c16 window")
     parser.add_argument("-n", type=int, default=200, help="sequential calls (p50, p99) per window")
+    parser.add_argument(
+        "--warm",
+        type=float,
+        default=0.0,
+        help="seconds of c16 windows per function before the rounds (default: one window); a"
+        " Node.js runtime's CPU per call settles after about a minute (docs/PERFORMANCE.md)",
+    )
     measure.scratch_arg(parser)
     args = parser.parse_args()
     scratch = Path(args.scratch)
@@ -50,7 +59,7 @@ def main() -> None:
     revs = args.revs.split(",")
     kinds = args.runtimes.split(",")
     options = measure.BenchOptions(n=args.n, duration=args.duration, concurrency="16")
-    engines = {rev: _engine(scratch, rev, args.sandbox, kinds, options) for rev in revs}
+    engines = {rev: _engine(scratch, rev, args.sandbox, kinds, options, args.warm) for rev in revs}
     rows: dict[tuple[str, str], list[dict]] = {}
     try:
         for round_ in range(args.rounds):
@@ -81,9 +90,15 @@ def main() -> None:
 
 
 def _engine(
-    scratch: Path, rev: str, sandbox: str, kinds: list[str], options: measure.BenchOptions
+    scratch: Path,
+    rev: str,
+    sandbox: str,
+    kinds: list[str],
+    options: measure.BenchOptions,
+    warm: float,
 ) -> servers.LaminaServer:
-    """An engine of `rev` with each no-op function warm in 16 environments."""
+    """An engine of `rev` with each no-op function warm in 16 environments: c16 windows for
+    `warm` seconds (at least one)."""
     cmd = servers.lamina_command(HERE.parent, None if rev == "WT" else rev, scratch)
     data = scratch / f"cpu-pair-{rev.replace('/', '_')}"
     shutil.rmtree(data, ignore_errors=True)
@@ -94,7 +109,13 @@ def _engine(
         if "error" in started:
             engine.stop()
             raise SystemExit(started["error"])
-        measure.invoke_bench(engine.endpoint, f"noop-{kind}", "raw", engine.pid, options, "warm")
+        until = time.monotonic() + warm
+        while True:
+            measure.invoke_bench(
+                engine.endpoint, f"noop-{kind}", "raw", engine.pid, options, "warm"
+            )
+            if time.monotonic() >= until:
+                break
     api.close()
     return engine
 
