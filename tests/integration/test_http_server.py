@@ -60,6 +60,31 @@ def with_server(check) -> None:
     asyncio.run(main())
 
 
+def test_a_request_carries_the_loop_that_serves_it():
+    seen = []
+
+    async def handler(request: Request) -> Response:
+        seen.append(request.loop is asyncio.get_running_loop())
+        return Response(200, [], b"ok")
+
+    async def main() -> None:
+        server = await serve(
+            handler, "127.0.0.1", 0, body_limit=lambda path: 10, too_large=_too_large
+        )
+        port = server.sockets[0].getsockname()[1]
+        try:
+            request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+            answer = await asyncio.get_running_loop().run_in_executor(
+                None, exchange, port, request, b"ok"
+            )
+        finally:
+            server.close()
+        assert answer.startswith(b"HTTP/1.1 200")
+
+    asyncio.run(main())
+    assert seen == [True]
+
+
 def test_keep_alive_and_pipelined_requests_answer_in_order():
     def check(port: int) -> None:
         out = exchange(

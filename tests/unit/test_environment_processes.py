@@ -6,8 +6,12 @@ one, through the pool that owns it (tests/unit/test_pool.py)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+from lamina.runtime import supervisor
 from lamina.runtime.pool import EnvironmentPool
 from lamina.storage.code import CodeStore
 from tests.conftest import make_zip
@@ -136,3 +140,64 @@ def test_what_a_runtime_writes_just_before_answering_is_logged_before_its_end(tm
             assert lines[end + 1].startswith(f"REPORT RequestId: {rid}\tDuration: ")
 
     run(tmp_path, body)
+
+
+_TREE = """
+import subprocess, sys, time
+print("ready", flush=True)
+sys.stdin.readline()
+child = subprocess.Popen(["sleep", "30"])
+print(child.pid, flush=True)
+sys.stdin.readline()
+child.kill(); child.wait()
+print("gone", flush=True)
+time.sleep(30)
+"""
+
+
+def _held(pid: int) -> set[str]:
+    names = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            names.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except FileNotFoundError:
+            pass  # the listing's own
+    return {name for name in names if name.startswith(f"/proc/{pid}/")}
+
+
+def test_the_memory_probe_follows_the_tree_and_keeps_no_file_of_what_ended():
+    """The watchdog's probe keeps /proc files open between reads: it counts a child started
+    after its first read, lets go of that child's files once it ends, reads 0 for a tree
+    that is gone, and holds nothing after `close`."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _TREE], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert parent.stdin is not None and parent.stdout is not None
+    probe = supervisor.MemoryProbe()
+    try:
+        assert parent.stdout.readline() == b"ready\n"
+        alone = probe.tree_rss_kb(parent.pid)
+        assert alone > 1000  # an interpreter's RSS, in kB
+        assert probe.peak_rss_kb(parent.pid) >= alone
+        assert len(_held(parent.pid)) == 3  # statm, children, status
+        parent.stdin.write(b"start\n")
+        parent.stdin.flush()
+        child = int(parent.stdout.readline())
+        assert probe.tree_rss_kb(parent.pid) > alone  # sleep's RSS counted with it
+        assert len(_held(child)) == 2
+        parent.stdin.write(b"end\n")
+        parent.stdin.flush()
+        assert parent.stdout.readline() == b"gone\n"
+        assert probe.tree_rss_kb(parent.pid) > 1000
+        assert not _held(child)
+        parent.kill()
+        parent.wait()
+        assert probe.tree_rss_kb(parent.pid) == 0
+        assert len(_held(parent.pid)) == 1  # only status, until close
+    finally:
+        probe.close()
+        parent.kill()
+        parent.wait()
+        parent.stdin.close()
+        parent.stdout.close()
+    assert not _held(parent.pid)

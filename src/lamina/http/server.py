@@ -203,6 +203,12 @@ class Request:
         self._protocol = protocol
         self.caller: Any = None  # domain.identity.Caller once a signature is verified
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop serving this request: for a handler's timers and futures without
+        `asyncio.get_running_loop()` (a `getpid()` system call on Python 3.11)."""
+        return self._protocol._loop
+
     def send_interim(self, status: int = 100) -> bool:
         """Write an interim 1xx response now; False if the connection is gone or the client
         speaks HTTP/1.0 (which has no interim responses)."""

@@ -16,7 +16,8 @@
   of its configuration; one not taken is dropped with its configuration, or after
   `idle_timeout` seconds.
 * A watchdog samples the resident memory of running environments every `memory_interval`
-  seconds and kills one that exceeds its function's `MemorySize` (`Runtime.OutOfMemory`).
+  seconds and kills one that exceeds its function's `MemorySize` (`Runtime.OutOfMemory`);
+  each sample is one `pread` per /proc file of the runtime's tree (`supervisor.MemoryProbe`).
 * A function on a capacity provider (Lambda Managed Instances) gets multi-concurrent
   environments (concurrent.py): an invocation goes to the busiest environment that still has a
   free slot (one starting counts), and only when none has one does another start, up to the

@@ -147,11 +147,11 @@ class SandboxedProcess(supervisor.Child):
 
     def memory_kb(self) -> int:
         pid = self._runtime() if self.alive else 0
-        return supervisor.tree_rss_kb(pid) if pid else 0
+        return self._memory.tree_rss_kb(pid) if pid else 0
 
     def peak_memory_kb(self) -> int:
         pid = self._runtime() if self.alive else 0
-        return supervisor.peak_rss_kb(pid) if pid else 0
+        return self._memory.peak_rss_kb(pid) if pid else 0
 
 
 def _children(pid: int) -> list[int]:

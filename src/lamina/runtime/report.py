@@ -6,8 +6,9 @@ JSON gives Lambda's system log records, one JSON object per line (`{"time", "typ
 default INFO: platform.initStart, platform.initReport, platform.start and platform.report are
 INFO, platform.runtimeDone DEBUG, Lamina's own warnings WARN).
 
-REPORT's Max Memory Used is the runtime's peak resident memory, read from /proc at most every
-0.5 s (it only grows, and reading it costs ~40 us, a tenth of a warm invoke). The record of an
+REPORT's Max Memory Used is the runtime's peak resident memory (VmHWM), read from /proc at most
+every 0.5 s (it only grows; the kernel renders all of /proc/N/status for it, ~8 us even as one
+`pread` of the file the environment's `MemoryProbe` keeps open). The record of an
 invocation is written after the caller has its answer (`pending`, then `flush`), unless the
 caller wants the log tail.
 """

@@ -51,6 +51,7 @@ class Child:
         self._pidfd = -1
         self._out_fd = -1
         self.returncode: int | None = None
+        self._memory = MemoryProbe()
 
     @property
     def pid(self) -> int:
@@ -138,6 +139,7 @@ class Child:
         self.returncode = code
         self.drain_output()
         self._close_output()
+        self._memory.close()
         self._signal(signal.SIGKILL)  # whatever the runtime left behind in its group
         self._on_exit(code)
 
@@ -167,13 +169,13 @@ class Child:
         """Current RSS of the main process and its descendants, in kB (the memory limit)."""
         if self._popen is None or self.returncode is not None:
             return 0
-        return tree_rss_kb(self._popen.pid)
+        return self._memory.tree_rss_kb(self._popen.pid)
 
     def peak_memory_kb(self) -> int:
         """Peak RSS of the main process in kB (REPORT's Max Memory Used)."""
         if self._popen is None or self.returncode is not None:
             return 0
-        return peak_rss_kb(self._popen.pid)
+        return self._memory.peak_rss_kb(self._popen.pid)
 
 
 def has_terminal() -> bool:
@@ -191,33 +193,123 @@ def _group(new_session: bool) -> int | None:
     return None if new_session else 0
 
 
-def peak_rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def tree_rss_kb(pid: int) -> int:
-    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-    total, pending, seen = 0, [pid], set()
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
+class MemoryProbe:
+    """Resident memory of one process tree from /proc, its files kept open between reads.
+
+    The watchdog reads a running environment's memory every 0.1 s; opening, reading and
+    closing `/proc/N/statm` and `/proc/N/task/N/children` each time was seven system calls
+    per file (open, fstat, ioctl, two lseeks, read, close). Here each is opened once and read
+    again with one `pread` at offset 0 (the kernel renders a /proc file afresh for each read
+    from the start). An open /proc file belongs to the process it was opened for, not to its
+    number: once that process is gone its `statm` fails, so a pid the kernel hands out again
+    is opened afresh, never read through the old file. Files of descendants that are gone
+    are closed at the next walk; `close` closes the rest (when the child is reaped)."""
+
+    __slots__ = ("_files", "_status", "_status_pid")
+
+    def __init__(self) -> None:
+        self._files: dict[int, tuple[int, int]] = {}  # pid → (statm, children)
+        self._status = -1  # /proc/N/status of the tree's root (Max Memory Used)
+        self._status_pid = 0
+
+    def tree_rss_kb(self, pid: int) -> int:
+        """RSS of `pid` and its descendants, in kB (the memory limit)."""
+        total, pending, seen = 0, [pid], set()
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            read = self._read(current)
+            if read is None:
+                continue
+            statm, children = read
+            try:
+                total += int(statm.split(None, 2)[1]) * PAGE_KB
+                pending.extend(int(c) for c in children.split())
+            except (ValueError, IndexError):
+                continue
+        for gone in [known for known in self._files if known not in seen]:
+            self._forget(gone)
+        return total
+
+    def _read(self, pid: int) -> tuple[bytes, bytes] | None:
+        cached = self._files.get(pid)
+        if cached is not None:
+            read = _pread(cached)
+            if read is not None:
+                return read
+            self._forget(pid)  # gone (or an older process of that number): open anew
+        files = _open_proc(pid)
+        if files is None:
+            return None
+        self._files[pid] = files
+        read = _pread(files)
+        if read is None:
+            self._forget(pid)
+        return read
+
+    def _forget(self, pid: int) -> None:
+        for fd in self._files.pop(pid, ()):
+            os.close(fd)
+
+    def peak_rss_kb(self, pid: int) -> int:
+        """Peak RSS of `pid` in kB (VmHWM: REPORT's Max Memory Used)."""
+        if self._status_pid != pid:
+            self._close_status()
+            try:
+                self._status = os.open(f"/proc/{pid}/status", os.O_RDONLY)
+            except OSError:
+                return 0
+            self._status_pid = pid
         try:
-            with open(f"/proc/{current}/statm", "rb") as statm:
-                total += int(statm.read().split()[1]) * page_kb
-            with open(f"/proc/{current}/task/{current}/children", "rb") as children:
-                pending.extend(int(c) for c in children.read().split())
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
+            status = os.pread(self._status, 8192, 0)
+        except OSError:
+            self._close_status()
+            return 0
+        return _vm_hwm(status)
+
+    def _close_status(self) -> None:
+        if self._status >= 0:
+            os.close(self._status)
+        self._status, self._status_pid = -1, 0
+
+    def close(self) -> None:
+        for pid in list(self._files):
+            self._forget(pid)
+        self._close_status()
+
+
+def _open_proc(pid: int) -> tuple[int, int] | None:
+    try:
+        statm = os.open(f"/proc/{pid}/statm", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return statm, os.open(f"/proc/{pid}/task/{pid}/children", os.O_RDONLY)
+    except OSError:
+        os.close(statm)
+        return None
+
+
+def _pread(files: tuple[int, int]) -> tuple[bytes, bytes] | None:
+    try:
+        return os.pread(files[0], 128, 0), os.pread(files[1], 65536, 0)
+    except OSError:
+        return None
+
+
+def _vm_hwm(status: bytes) -> int:
+    at = status.find(b"\nVmHWM:")
+    if at < 0:
+        return 0
+    try:
+        return int(status[at + 7 : status.index(b"\n", at + 7)].split()[0])
+    except (ValueError, IndexError):
+        return 0
 
 
 def prestart(
