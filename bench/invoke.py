@@ -207,7 +207,7 @@ def one_repeat(ctx: systems.Context, args: argparse.Namespace, rep: int) -> dict
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
-        print(report.markdown(json.loads(Path(args.report).read_text())))
+        print(report.markdown(report.summarize(json.loads(Path(args.report).read_text()))))
         return 0
     ctx = build_context(args)
     doc = {

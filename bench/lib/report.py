@@ -83,8 +83,21 @@ SPAWN_BASE = {"python": "python_S_import_handler", "node": "node_require_handler
 
 # ---------------------------------------------------------------------------- targets
 def target_rows(repeats: list[dict]) -> list[dict]:
-    """The issue's three targets, per runtime (and per client for throughput)."""
+    """The issues' targets, per runtime (and per client for throughput)."""
     rows = []
+    for kind in RUNTIMES:  # issue 16: half the CPU per call
+        rows.append(
+            _target(
+                repeats,
+                f"CPU per warm call c16, {kind}, raw client",
+                "≤ 2.5× lean relay floor's",
+                "le",
+                2.5,
+                fig("lamina", kind, "raw", "c16_cpu_us_per_call"),
+                floor_fig("relay_lean_w1", "raw", "c16_cpu_us_per_call"),
+                "µs",
+            )
+        )
     for kind in RUNTIMES:
         rows.append(
             _target(
