@@ -64,6 +64,9 @@ class ApiContext:
     log_groups: LogGroupService | None = None
     sandbox: dict[str, Any] | None = None  # how environments are isolated (--sandbox)
     gate: Any = None  # api.auth.Gate with --auth sigv4, else None (nothing is checked)
+    # What a plain name (no ARN, no Qualifier, no credentials) resolves to: the same every
+    # time, so the Invoke hot path parses it once (`qualified_ref`); bounded.
+    _plain_refs: dict[str, arns.FunctionRef] = field(default_factory=dict, repr=False)
 
     def caller_account(self, request: Request) -> str:
         """The account a request acts as: its verified caller's, else the engine's own."""
@@ -101,10 +104,18 @@ class ApiContext:
         self, request: Request, value: str, action: str | None = None
     ) -> arns.FunctionRef:
         """The function a path value and the `Qualifier` parameter name, checked together."""
+        plain = request.caller is None and not request.query and ":" not in value
+        if plain and (known := self._plain_refs.get(value)) is not None:
+            return known
         qualifier = request.query_params().get("Qualifier")
         ref = arns.parse_function_name(value, self.region, None, qualifier=qualifier)
         ref = arns.FunctionRef(ref.name, arns.merge_qualifier(ref, qualifier), ref.account)
-        return self.reachable(request, ref, action)
+        found = self.reachable(request, ref, action)
+        if plain:
+            if len(self._plain_refs) >= 1024:
+                self._plain_refs.clear()
+            self._plain_refs[value] = found
+        return found
 
     def reachable(
         self, request: Request, ref: arns.FunctionRef, action: str | None

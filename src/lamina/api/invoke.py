@@ -11,7 +11,7 @@ from typing import Any
 
 from lamina.api import durable, event_stream, wire
 from lamina.api.context import ApiContext
-from lamina.domain import arns, destinations, errors, limits
+from lamina.domain import destinations, errors, limits
 from lamina.http.server import Request, Response
 from lamina.service.invoke import InvokeCommand
 
@@ -103,28 +103,13 @@ def _remember(loop: asyncio.AbstractEventLoop, beats: _Beats) -> None:
     _last_beats = (weakref.ref(loop), beats)
 
 
-# A plain name called without credentials and without a Qualifier names the engine's own
-# function the same way every time (ApiContext.qualified_ref): what it resolved to is kept
-# per context (FunctionRef is frozen). Anything else (an ARN, a Qualifier, a signed caller,
-# whose policies may change) is resolved per call.
-_plain_refs: dict[str, tuple[ApiContext, arns.FunctionRef]] = {}
-
-
 def _command(
     ctx: ApiContext, request: Request, name: str, kind: str, request_id: str | None = None
 ) -> InvokeCommand:
     """The call to run; `request_id`, when given, becomes the invocation's request id (AWS
     answers a synchronous Invoke with the invocation's id as its x-amzn-RequestId)."""
     headers = request.headers
-    ref = _plain_refs.get(name) if request.caller is None and not request.query else None
-    if ref is None or ref[0] is not ctx:
-        found = ctx.qualified_ref(request, name, INVOKE)
-        if request.caller is None and not request.query and ":" not in name:
-            if len(_plain_refs) >= 1024:
-                _plain_refs.clear()
-            _plain_refs[name] = (ctx, found)
-    else:
-        found = ref[1]
+    found = ctx.qualified_ref(request, name, INVOKE)
     return InvokeCommand(
         found,
         found.qualifier,
