@@ -131,6 +131,45 @@ class Response:
         )
 
 
+class HeadResponse(Response):
+    """A response whose header lines are made as one string (`head`, each line ending in
+    CRLF) and encoded with its body in one formatting: what it says is `Response.encode`'s,
+    header for header. The hot paths' answers (an Invoke's, a runtime's next event); the
+    header pairs are made from the lines only if asked for."""
+
+    __slots__ = ("_head",)
+
+    def __init__(self, status: int, head: str, body: bytes) -> None:  # no pairs made
+        self.status = status
+        self.body = body
+        self.stream = None
+        self._head = head
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        return [_pair(line) for line in self._head.split("\r\n") if line]
+
+    @headers.setter
+    def headers(self, pairs: list[tuple[str, str]]) -> None:
+        self._head = "".join([f"{name}: {value}\r\n" for name, value in pairs])
+
+    def encode(self, keep_alive: bool) -> bytes:
+        status = _STATUS_LINES.get(self.status)
+        if not keep_alive or status is None:
+            return super().encode(keep_alive)
+        return b"%s%sContent-Length: %d\r\n\r\n%s" % (
+            status,
+            self._head.encode("latin-1"),
+            len(self.body),
+            self.body,
+        )
+
+
+def _pair(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(": ")
+    return name, value
+
+
 class BodyStream:
     """The body of a request, read while it arrives (e.g. a streamed function response)."""
 
