@@ -155,7 +155,7 @@ def test_a_warm_environment_serves_the_next_call_without_init(tmp_path):
     run(tmp_path, body)
 
 
-def test_busy_environments_are_not_shared_and_the_latest_released_serves_first(tmp_path):
+def test_busy_environments_are_not_shared_and_a_warm_one_serves_before_a_frozen_one(tmp_path):
     async def body(pool: EnvironmentPool, code: CodeStore) -> None:
         config = shell(code)
         a, b = await asyncio.gather(pool.acquire(config), pool.acquire(config))
@@ -166,10 +166,37 @@ def test_busy_environments_are_not_shared_and_the_latest_released_serves_first(t
         assert sorted(o.environment_id for o in outcomes) == sorted([a.id, b.id])
         pool.release(a)
         pool.release(b)
-        assert await pool.acquire(config) is b, "most recently used first"
+        await until(lambda: a.frozen and b.frozen)
+        assert await pool.acquire(config) is b, "all frozen: the most recently used first"
+        assert await pool.acquire(config) is a
+        await asyncio.gather(a.invoke(call(config, rid="r3")), b.invoke(call(config, rid="r4")))
+        assert not a.frozen and not b.frozen
+        pool.release(b)
+        pool.release(a)  # both within the freeze grace: the one idle longer is taken first
+        assert await pool.acquire(config) is b, "the next to be frozen first"
         assert await pool.acquire(config) is a
         pool.release(a)
         pool.release(b)
+
+    run(tmp_path, body)
+
+
+def test_a_frozen_environment_is_taken_only_when_none_is_warm(tmp_path):
+    """Three idle: two frozen and one warm (released within the freeze grace). The warm one
+    is taken first, then the frozen ones, most recently used first: environments not
+    needed stay frozen at the bottom and expire, as with most-recently-used-first."""
+
+    async def body(pool: EnvironmentPool, code: CodeStore) -> None:
+        config = shell(code)
+        old, newer, warm = await asyncio.gather(*(pool.acquire(config) for _ in range(3)))
+        await asyncio.gather(*(e.invoke(call(config, rid=e.id)) for e in (old, newer, warm)))
+        pool.release(old)
+        pool.release(newer)
+        await until(lambda: old.frozen and newer.frozen)
+        pool.release(warm)
+        assert [await pool.acquire(config) for _ in range(3)] == [warm, newer, old]
+        for env in (old, newer, warm):
+            pool.release(env)
 
     run(tmp_path, body)
 
