@@ -5,6 +5,7 @@ here, started by the plain launcher as child processes."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -197,6 +198,27 @@ def test_a_frozen_environment_is_taken_only_when_none_is_warm(tmp_path):
         assert [await pool.acquire(config) for _ in range(3)] == [warm, newer, old]
         for env in (old, newer, warm):
             pool.release(env)
+
+    run(tmp_path, body)
+
+
+def test_with_freezing_off_the_most_recently_used_serves_first(tmp_path):
+    """Nothing is frozen then, so taking the one idle longest would keep every environment
+    in use and none would expire: the most recently used serves first."""
+
+    async def body(pool: EnvironmentPool, code: CodeStore) -> None:
+        pool.settings = dataclasses.replace(pool.settings, freeze=False)
+        config = shell(code)
+        a, b = await asyncio.gather(pool.acquire(config), pool.acquire(config))
+        await asyncio.gather(a.invoke(call(config, rid="r1")), b.invoke(call(config, rid="r2")))
+        pool.release(a)
+        pool.release(b)
+        await asyncio.sleep(0.02)
+        assert not a.frozen and not b.frozen
+        assert await pool.acquire(config) is b
+        assert await pool.acquire(config) is a
+        pool.release(a)
+        pool.release(b)
 
     run(tmp_path, body)
 

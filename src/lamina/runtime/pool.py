@@ -12,7 +12,7 @@
   the warm ones take turns rather than the newest taking every call while the older idle
   past the grace (fewer freezes per call at 16 clients, docs/PERFORMANCE.md). AWS
   documents no order (spec §9.4); a call still goes to a warm environment whenever there
-  is one.
+  is one. With freezing off (`--no-freeze`) the most recently used serves first.
 * Idle environments are frozen (see `environment`) and expire after `idle_timeout` seconds.
 * `retire(name, version)` is called when `$LATEST` changes, a version or the function is
   deleted: idle environments of the old configuration end now, busy ones when released.
@@ -200,7 +200,7 @@ class EnvironmentPool:
             stack.pop()
         if not stack:
             return None
-        env = stack.pop(_within_grace(stack))
+        env = stack.pop(_within_grace(stack) if self.settings.freeze else -1)
         env.reserve()
         return env
 
