@@ -351,3 +351,34 @@ def test_a_frozen_environment_stops_the_runtime_and_what_it_started(lam, server,
     assert "T" not in (_state(init), _state(_parent(init))), "bwrap and its init stay asleep"
     # thawed with the runtime: sleeping again, or still on its way back to sleep after SIGCONT
     assert invoke_json(lam, fname, {})[1] in ("S", "R"), "thawed with the runtime"
+
+
+CHILD_JS = """
+const { spawn } = require("child_process");
+const fs = require("fs");
+let child;
+exports.handler = async () => {
+  if (!child) {
+    child = spawn("sleep", ["300"], { stdio: "ignore" });
+    return "started";
+  }
+  // its state, seen while thawed
+  return fs.readFileSync(`/proc/${child.pid}/stat`, "utf8").split(")").pop().trim().split(" ")[0];
+};
+"""
+
+
+def test_a_frozen_nodejs_environment_stops_node_and_what_it_started(lam, server, fname):
+    """Node cannot lead a process group of its own, so a Node.js environment is frozen
+    whole (bwrap's group): node and what the function started are stopped between calls
+    (as on Lambda, which freezes everything in the environment), and thawed by the next."""
+    create_function(lam, fname, make_zip({"index.js": CHILD_JS}), runtime="nodejs20.x")
+    assert invoke_json(lam, fname, {})[1] == "started"
+    runtime = server.get(f"/_lamina/functions/{fname}")["Environments"][0]["Pid"]
+    with open(f"/proc/{runtime}/task/{runtime}/children") as children:
+        (child,) = [int(pid) for pid in children.read().split()]
+    deadline = time.monotonic() + 5
+    while _state(runtime) != "T" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (_state(runtime), _state(child)) == ("T", "T"), "frozen with what it started"
+    assert invoke_json(lam, fname, {})[1] in ("S", "R"), "thawed with node"

@@ -23,6 +23,8 @@ from lamina.domain import states
 from lamina.domain.model import FunctionConfig, Invocation
 from lamina.runtime.environment import (
     FREEZE_GRACE_S,
+    RECHECK_S,
+    STALLED_S,
     EnvironmentSettings,
     ExecutionEnvironment,
     _InvocationIds,
@@ -271,6 +273,36 @@ def test_taken_within_the_freeze_grace_is_handed_over_without_freeze_or_thaw(tmp
         env.release()
         await next_event(env)
         await asyncio.sleep(FREEZE_GRACE_S * 2)
+        assert env.frozen and processes[0].calls.count("freeze") == 1
+
+    run(test, tmp_path)
+
+
+def test_a_freeze_due_while_the_engine_was_held_up_waits_once_for_calls_come_meanwhile(tmp_path):
+    """The engine held up past an idle environment's grace (descheduled, a long turn of its
+    loop): the freeze is held `RECHECK_S` more, so that a call which came in meanwhile takes
+    the environment without a freeze/thaw pair; not taken, it is frozen then, and a freeze
+    found on time is not held."""
+
+    async def test(env, processes, dead):
+        parked = await _one_call_then_idle(env)
+        time.sleep(FREEZE_GRACE_S + 4 * STALLED_S)  # the loop cannot run its timer
+        for _ in range(3):
+            await asyncio.sleep(0)  # the late timer has fired: the freeze is held
+        assert not env.frozen and "freeze" not in processes[0].calls
+        env.reserve()  # the call that waited meanwhile
+        second = asyncio.ensure_future(env.invoke(invocation("rid-2")))
+        await parked
+        handlers.response(env, Post(), "rid-2")
+        await second
+        assert "freeze" not in processes[0].calls and "thaw" not in processes[0].calls
+        env.release()
+        await next_event(env)
+        time.sleep(FREEZE_GRACE_S + 4 * STALLED_S)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not env.frozen, "held once more"
+        await asyncio.sleep(RECHECK_S * 3)
         assert env.frozen and processes[0].calls.count("freeze") == 1
 
     run(test, tmp_path)

@@ -5,6 +5,7 @@ here, started by the plain launcher as child processes."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -155,7 +156,7 @@ def test_a_warm_environment_serves_the_next_call_without_init(tmp_path):
     run(tmp_path, body)
 
 
-def test_busy_environments_are_not_shared_and_the_latest_released_serves_first(tmp_path):
+def test_busy_environments_are_not_shared_and_a_warm_one_serves_before_a_frozen_one(tmp_path):
     async def body(pool: EnvironmentPool, code: CodeStore) -> None:
         config = shell(code)
         a, b = await asyncio.gather(pool.acquire(config), pool.acquire(config))
@@ -166,7 +167,55 @@ def test_busy_environments_are_not_shared_and_the_latest_released_serves_first(t
         assert sorted(o.environment_id for o in outcomes) == sorted([a.id, b.id])
         pool.release(a)
         pool.release(b)
-        assert await pool.acquire(config) is b, "most recently used first"
+        await until(lambda: a.frozen and b.frozen)
+        assert await pool.acquire(config) is b, "all frozen: the most recently used first"
+        assert await pool.acquire(config) is a
+        await asyncio.gather(a.invoke(call(config, rid="r3")), b.invoke(call(config, rid="r4")))
+        assert not a.frozen and not b.frozen
+        pool.release(b)
+        pool.release(a)  # both within the freeze grace: the one idle longer is taken first
+        assert await pool.acquire(config) is b, "the next to be frozen first"
+        assert await pool.acquire(config) is a
+        pool.release(a)
+        pool.release(b)
+
+    run(tmp_path, body)
+
+
+def test_a_frozen_environment_is_taken_only_when_none_is_warm(tmp_path):
+    """Three idle: two frozen and one warm (released within the freeze grace). The warm one
+    is taken first, then the frozen ones, most recently used first: environments not
+    needed stay frozen at the bottom and expire, as with most-recently-used-first."""
+
+    async def body(pool: EnvironmentPool, code: CodeStore) -> None:
+        config = shell(code)
+        old, newer, warm = await asyncio.gather(*(pool.acquire(config) for _ in range(3)))
+        await asyncio.gather(*(e.invoke(call(config, rid=e.id)) for e in (old, newer, warm)))
+        pool.release(old)
+        pool.release(newer)
+        await until(lambda: old.frozen and newer.frozen)
+        pool.release(warm)
+        assert [await pool.acquire(config) for _ in range(3)] == [warm, newer, old]
+        for env in (old, newer, warm):
+            pool.release(env)
+
+    run(tmp_path, body)
+
+
+def test_with_freezing_off_the_most_recently_used_serves_first(tmp_path):
+    """Nothing is frozen then, so taking the one idle longest would keep every environment
+    in use and none would expire: the most recently used serves first."""
+
+    async def body(pool: EnvironmentPool, code: CodeStore) -> None:
+        pool.settings = dataclasses.replace(pool.settings, freeze=False)
+        config = shell(code)
+        a, b = await asyncio.gather(pool.acquire(config), pool.acquire(config))
+        await asyncio.gather(a.invoke(call(config, rid="r1")), b.invoke(call(config, rid="r2")))
+        pool.release(a)
+        pool.release(b)
+        await asyncio.sleep(0.02)
+        assert not a.frozen and not b.frozen
+        assert await pool.acquire(config) is b
         assert await pool.acquire(config) is a
         pool.release(a)
         pool.release(b)

@@ -98,6 +98,9 @@ _RESETS = frozenset({"timeout", "oom", "init_error"})
 # How long an idle environment (free, its runtime parked in `next`) runs on before SIGSTOP:
 # a call that takes it meanwhile needs no freeze/thaw pair (docs/ARCHITECTURE.md, "Freezing").
 FREEZE_GRACE_S = 0.005
+# A freeze found this late (s) waits once RECHECK_S more: the engine was held up (`_Freezer`)
+STALLED_S = 0.001
+RECHECK_S = 0.002
 
 
 class _Freezer:
@@ -106,13 +109,21 @@ class _Freezer:
     taking it within the grace only drops its token (nothing to cancel); when the grace of
     the queue's head is over, whatever is still idle under its token is frozen. The grace is
     the same for all, so the queue is in due order. The timer fires at the loop's millisecond
-    resolution, as a `call_later(FREEZE_GRACE_S)` of its own would."""
+    resolution, as a `call_later(FREEZE_GRACE_S)` of its own would.
+
+    A freeze found more than `STALLED_S` past its due time (the engine was held up:
+    descheduled on a busy machine, or one long turn of its loop) is held once, `RECHECK_S`
+    more, so that calls which came in meanwhile and still wait unread in their sockets (the
+    loop runs its timers before it polls) are handed out first: frozen at once, the
+    environment such a call then takes would be thawed again within a millisecond."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._queue: collections.deque[tuple[float, ExecutionEnvironment, int]] = (
             collections.deque()
         )
+        # freezes held after a stall (each once), in due order too
+        self._held: collections.deque[tuple[float, ExecutionEnvironment, int]] = collections.deque()
         self._timer: asyncio.TimerHandle | None = None
 
     def add(self, env: ExecutionEnvironment, token: int) -> None:
@@ -123,14 +134,23 @@ class _Freezer:
 
     def _fire(self) -> None:
         self._timer = None
-        queue = self._queue
+        queue, held = self._queue, self._held
         now = time.monotonic() + 0.0005  # the loop's timers fire to the millisecond
-        while queue and queue[0][0] <= now:
-            _, env, token = queue.popleft()
+        while held and held[0][0] <= now:
+            _, env, token = held.popleft()
             if env._freeze_token == token:
                 env._freeze_now()
-        if queue:
-            self._timer = self._loop.call_later(max(0.001, queue[0][0] - now), self._fire)
+        while queue and queue[0][0] <= now:
+            due, env, token = queue.popleft()
+            if env._freeze_token != token:
+                continue
+            if now - due > STALLED_S:
+                held.append((now + RECHECK_S, env, token))
+            else:
+                env._freeze_now()
+        if queue or held:
+            due = min(pending[0][0] for pending in (queue, held) if pending)
+            self._timer = self._loop.call_later(max(0.001, due - now), self._fire)
 
 
 _freezers: dict[asyncio.AbstractEventLoop, _Freezer] = {}

@@ -1,9 +1,18 @@
 """Warm environments per function version: borrow, give back, expire, retire, watch memory.
 
 * `acquire(config)` unpacks the function's package if this engine has not yet (another
-  engine sharing the store may have created the function), then hands out the most recently used idle environment built from exactly this
-  configuration (spec §20 #24), or starts a new one (a cold start). The environment is held
-  until `release`; one environment runs one invocation at a time.
+  engine sharing the store may have created the function), then hands out an idle
+  environment built from exactly this configuration (spec §20 #24), or starts a new one (a
+  cold start). The environment is held until `release`; one environment runs one
+  invocation at a time.
+* Which idle one: among those still within their freeze grace (idle for less than 5 ms,
+  `environment.FREEZE_GRACE_S`), the one idle longest, i.e. the next to be frozen; when all
+  are frozen, the most recently used. So an environment frozen is taken only when none is
+  warm (as with most-recently-used-first: the ones not needed stay frozen and expire), and
+  the warm ones take turns rather than the newest taking every call while the older idle
+  past the grace (fewer freezes per call at 16 clients, docs/PERFORMANCE.md). AWS
+  documents no order (spec §9.4); a call still goes to a warm environment whenever there
+  is one. With freezing off (`--no-freeze`) the most recently used serves first.
 * Idle environments are frozen (see `environment`) and expire after `idle_timeout` seconds.
 * `retire(name, version)` is called when `$LATEST` changes, a version or the function is
   deleted: idle environments of the old configuration end now, busy ones when released.
@@ -114,7 +123,8 @@ class EnvironmentPool:
     ) -> ExecutionEnvironment:
         """An environment for `config`, held by the caller until `release`.
 
-        A provisioned environment serves first, then the most recently used idle one; else a
+        A provisioned environment serves first, then an idle one (the next to be frozen, or
+        the most recently used if all are: see the module docstring); else a
         new one starts, at most `max_starting` at once per function (later callers wait
         for one to start or to be given back), and only while the machine keeps
         `min_free_memory_mb` free (else 429, rather than exhausting the machine) and, with a
@@ -186,12 +196,13 @@ class EnvironmentPool:
                     env = stack.pop(index)
                     env.reserve()
                     return env
-        while stack:
-            env = stack.pop()
-            if env.reusable:
-                env.reserve()
-                return env
-        return None
+        while stack and not stack[-1].reusable:
+            stack.pop()
+        if not stack:
+            return None
+        env = stack.pop(_within_grace(stack) if self.settings.freeze else -1)
+        env.reserve()
+        return env
 
     async def _acquire_debug(
         self, config: FunctionConfig, debug: DebugSettings
@@ -584,3 +595,19 @@ def _available_memory_mb() -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def _within_grace(stack: list[ExecutionEnvironment]) -> int:
+    """Where in `stack` (idle environments, most recently released last; the last one
+    reusable) the next call's environment is: the one that has idled longest among those not
+    yet frozen, i.e. the first to be frozen if no call took it, or the last if all are
+    frozen. See the module docstring."""
+    index = len(stack) - 1
+    if stack[index].frozen:
+        return index
+    while index > 0:
+        below = stack[index - 1]
+        if below.frozen or not below.reusable:
+            break
+        index -= 1
+    return index
