@@ -61,6 +61,7 @@ exports.shape = async (event, context) => {
   return {
     keys: Object.keys(context),
     spread: Object.keys({ ...context }),
+    own: Reflect.ownKeys(context).map(String),
     plain: Object.getPrototypeOf(context) === Object.prototype,
     wait: context.callbackWaitsForEmptyEventLoop,
     threads: fs.readdirSync('/proc/self/task').length,
@@ -114,6 +115,7 @@ def test_context_shape_and_callback_waits_for_empty_event_loop(lam, fname):
     create_function(lam, fname, package, handler="index.shape", runtime="nodejs20.x")
     shape = invoke_json(lam, fname)[1]
     assert shape["keys"] == CONTEXT_KEYS and shape["spread"] == CONTEXT_KEYS
+    assert shape["own"] == CONTEXT_KEYS  # the invocation's state on it is a private field
     assert shape["plain"] is True and shape["wait"] is True
     assert shape["order"] == ["await", "tick"]
     assert shape["threads"] <= 4, shape
