@@ -8,7 +8,8 @@
  * CommonJS, not ES modules, and one V8 worker thread: an ES-module entry point is read through
  * libuv's thread pool (four more threads), and V8 starts four workers by default. An idle
  * environment is frozen with SIGSTOP and thawed with SIGCONT, which wakes every thread of the
- * process twice; with 4 threads instead of 11 a freeze/thaw pair costs a third of the CPU.
+ * process twice; with 4 threads instead of 11 a freeze/thaw pair costs a third of the CPU
+ * (3 on a node that has --disable-sigusr1, which runtime/bootstrap.py then passes).
  * A function that imports ES modules (or uses fs, dns, crypto, zlib asynchronously) starts the
  * thread pool as on AWS.
  *
