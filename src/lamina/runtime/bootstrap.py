@@ -22,14 +22,26 @@ LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
 # flags Lambda's own Node.js bootstrap (/var/runtime/bootstrap) starts node with: `global.gc`
 # exists, headers up to 80 KiB, and the heap sized from the function's memory (`node_flags`).
 NODE_FLAGS = ("--v8-pool-size=1", "--expose-gc", "--max-http-header-size=81920")
+# One thread fewer where node has the flag (22.14 and 23.7 on): no thread waiting for SIGUSR1
+# to start the inspector (docs/ENVIRONMENT.md says why that is safe).
+NO_SIGUSR1 = "--disable-sigusr1"
 
 
-def node_flags(memory_mb: int) -> list[str]:
+def takes_no_sigusr1(release: tuple[int, int, int] | None) -> bool:
+    """Whether node `release` (major, minor, patch) knows `--disable-sigusr1`."""
+    if release is None:
+        return False
+    return release >= (23, 7, 0) or (22, 14, 0) <= release < (23, 0, 0)
+
+
+def node_flags(memory_mb: int, release: tuple[int, int, int] | None = None) -> list[str]:
     """node's flags for a function of `memory_mb`, as Lambda's bootstrap computes them: a
-    tenth of the memory for V8's young generation (two semi-spaces), the rest for the old."""
+    tenth of the memory for V8's young generation (two semi-spaces), the rest for the old;
+    and Lamina's own (`NODE_FLAGS`, `NO_SIGUSR1` for a node `release` that has it)."""
     new_space = memory_mb // 10
     return [
         *NODE_FLAGS,
+        *([NO_SIGUSR1] if takes_no_sigusr1(release) else []),
         f"--max-semi-space-size={new_space // 2}",
         f"--max-old-space-size={memory_mb - new_space}",
     ]
@@ -61,13 +73,15 @@ def runtime_command(
     view: View,
     bootstrap: str | None = None,
     debug: DebugSettings | None = None,
+    release: tuple[int, int, int] | None = None,
 ) -> list[str]:
     """The runtime's argv as it sees paths (`provided`: `bootstrap`, the package's or a
     layer's executable, as Lambda falls back to /opt/bootstrap). In debug mode Node's
     inspector listens (`--inspect-wait` holds Init until a client attaches); Python's
     bootstrap starts debugpy itself (`lamina_variables`), with frozen modules off so that
     breakpoints in the standard library bind. A managed runtime whose function sets
-    AWS_LAMBDA_EXEC_WRAPPER starts through that wrapper (`with_wrapper`)."""
+    AWS_LAMBDA_EXEC_WRAPPER starts through that wrapper (`with_wrapper`). `release` is the
+    node interpreter's version, where known (`node_flags`)."""
     family = runtimes.family(config.runtime or "")
     if family == "python":
         flags = ["-S", "-Xfrozen_modules=off"] if debug is not None else ["-S"]
@@ -76,7 +90,7 @@ def runtime_command(
             argv += ["--sdk-path", view.sdk_path]
         return with_wrapper(argv, config.environment.get(EXEC_WRAPPER), view)
     if family == "nodejs":
-        flags = node_flags(config.memory_size)
+        flags = node_flags(config.memory_size, release)
         if debug is not None:
             flag = "--inspect-wait" if debug.wait else "--inspect"
             flags.append(f"{flag}=127.0.0.1:{debug.port}")

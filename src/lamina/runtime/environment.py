@@ -386,6 +386,7 @@ class ExecutionEnvironment:
             self.view,
             bootstrap_path,
             self.debug,
+            self.interpreter.release if self.interpreter else None,
         )
         kind = "provisioned-concurrency" if self.provisioned else "on-demand"
         env = bootstrap.environment(

@@ -26,6 +26,7 @@ class Interpreter:
     path: str
     version: tuple[int, int]
     warning: str | None = None  # set when this is not the exact version asked for
+    release: tuple[int, int, int] | None = None  # node's full version (`node_release`)
 
 
 def _is_binary(path: str) -> bool:
@@ -58,6 +59,32 @@ def _python_candidates() -> dict[tuple[int, int], str]:
     return found
 
 
+_NODE_RELEASES: dict[str, tuple[int, int, int] | None] = {}
+
+
+def node_release(path: str) -> tuple[int, int, int] | None:
+    """`node --version` of the executable at `path` as (major, minor, patch), asked once per
+    path; None when it does not run or does not say."""
+    if path not in _NODE_RELEASES:
+        try:
+            out = subprocess.run(
+                [path, "--version"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                env={"PATH": "/usr/bin:/bin"},
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        match = re.match(r"v(\d+)\.(\d+)\.(\d+)", out)
+        _NODE_RELEASES[path] = (int(match[1]), int(match[2]), int(match[3])) if match else None
+    return _NODE_RELEASES[path]
+
+
+def _release(family: str, path: str) -> tuple[int, int, int] | None:
+    return node_release(path) if family == "nodejs" else None
+
+
 def _node_candidates() -> dict[tuple[int, int], str]:
     found: dict[tuple[int, int], str] = {}
     paths = [os.path.join(d, "node") for d in _path_dirs()] + [
@@ -69,19 +96,9 @@ def _node_candidates() -> dict[tuple[int, int], str]:
         real = os.path.realpath(path)
         if not (os.access(real, os.X_OK) and _is_binary(real)):
             continue
-        try:
-            out = subprocess.run(
-                [real, "--version"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                env={"PATH": "/usr/bin:/bin"},
-            ).stdout
-        except (OSError, subprocess.SubprocessError):
-            continue
-        match = re.match(r"v(\d+)\.", out)
-        if match:
-            found.setdefault((int(match[1]), 0), real)
+        release = node_release(real)
+        if release is not None:
+            found.setdefault((release[0], 0), real)
     return found
 
 
@@ -110,14 +127,15 @@ class Interpreters:
         wanted = runtimes.version_of(runtime)
         family = runtimes.family(runtime)
         if runtime in self.overrides:
-            return Interpreter(self.overrides[runtime], wanted or (0, 0))
+            path = self.overrides[runtime]
+            return Interpreter(path, wanted or (0, 0), release=_release(family, path))
         if wanted is None or family not in ("python", "nodejs"):
             return None
         table = self._table(family)
         if not table:
             return None
         if wanted in table:
-            return Interpreter(table[wanted], wanted)
+            return Interpreter(table[wanted], wanted, release=_release(family, table[wanted]))
         if family == "nodejs":
             closest = min(table, key=lambda v: (abs(v[0] - wanted[0]), -v[0]))
             shown = f"Node.js {closest[0]}"
@@ -130,6 +148,7 @@ class Interpreters:
             f"LAMINA_WARNING: {runtime} is not installed on this machine; "
             f"running on {shown} ({table[closest]}). Map a runtime to an "
             "interpreter with `lamina serve --runtime RUNTIME=PATH`.",
+            _release(family, table[closest]),
         )
 
     def available(self) -> dict[str, list[str]]:
