@@ -309,6 +309,8 @@ class FloorRelay:
             except ProcessLookupError:
                 pass
         stop_process(self.proc)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
     def __enter__(self):
         return self
