@@ -15,8 +15,9 @@ For each repeat, back to back on this machine and with the same client
   4. MiniStack   (pip ministack into a scratch venv)
 
 With --warm S, each system's raw client then keeps each server and function at 16 clients
-for S seconds and measures one more c16 window ("warmed"): every c16 figure above is from a
-fresh system (about 1 s at 16 clients before its window), the warmed one is not.
+for S seconds and measures three more c16 windows, taken as one ("warmed"): every c16 figure
+above is from a fresh system (about 1 s at 16 clients before its window), the warmed one is
+not.
 
 then one JSON document (bench/results/ by default) and a markdown table of the figures and
 of the ratios against the targets (warm p50 ≤ 2× lean relay floor; c16 throughput ≥ 1.5×
@@ -80,8 +81,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0.0,
         metavar="S",
         help="after each system's runs of a function, keep its raw client at 16 clients "
-        "for S seconds, then measure one more c16 window (the 'warmed' figures: CPU per "
-        "call once V8 has tiered up); every system alike; default 0 (off)",
+        "for S seconds, then measure three more c16 windows as one (the 'warmed' figures: "
+        "CPU per call once V8 has tiered up); every system alike; default 0 (off)",
     )
     ap.add_argument("-n", type=int, help="sequential measured calls per run (default 300)")
     ap.add_argument("--duration", type=float, help="seconds per throughput window (default 5)")

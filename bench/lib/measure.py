@@ -3,9 +3,9 @@
 * `invoke_bench()` runs tools/invoke_bench.py (the same client for every system) against an
   endpoint, with the server's PID for CPU accounting, while a `proctree.Sampler` watches the
   server's memory; it returns the tool's run plus the headline `figures()`.
-* `warmed_c16()` keeps a system at 16 clients for some seconds, then measures one more c16
-  window: CPU per call once the runtimes and the engine have warmed (a Node.js runtime's
-  V8 tiers its code up over about a minute), every window kept as a trajectory.
+* `warmed_c16()` keeps a system at 16 clients for some seconds, then measures three more
+  c16 windows as one: CPU per call once the runtimes and the engine have warmed (a Node.js
+  runtime's V8 tiers its code up over about a minute), every window kept as a trajectory.
 * `spawn_floor()` times interpreter spawns (spawn and reap, as tools/floor.py's
   `spawn_times` does, but with Lamina's clean environment and the handler's directory as
   cwd) for the interpreters Lamina runs: bare, and importing the no-op handler.
@@ -142,19 +142,21 @@ def warmed_c16(
     seconds: float,
     label: str,
     kinds: tuple[str, ...] = ("python", "node"),
+    measured: int = 3,
 ) -> dict:
     """`seconds` of 16 raw clients in windows of `options.duration` (each after its own
-    c16 warm-up), then one more c16 window: its figures are the `c16_*` ones returned (CPU
-    per call of a system warmed at 16 clients). Every window is kept in `trajectory`."""
+    c16 warm-up), then `measured` more c16 windows, taken together as the `c16_*` figures
+    returned (CPU per call of a system warmed at 16 clients: their CPU over their calls).
+    Every window is kept in `trajectory`."""
     per_window = options.duration + options.tp_warmup_s
-    windows = max(1, math.ceil(seconds / per_window)) + 1
-    opts = replace(options, n=1, warmup=0, concurrency=",".join(["16"] * windows))
+    warming = max(1, math.ceil(seconds / per_window))
+    concurrency = ",".join(["16"] * (warming + measured))
+    opts = replace(options, n=1, warmup=0, concurrency=concurrency)
     res = invoke_bench(endpoint, function, "raw", server_pid, opts, label, kinds=kinds)
     if "error" in res:
         return res
-    res["figures"]["p50_us"] = res["figures"]["p99_us"] = None  # one call: no latency figure
     throughput = res["run"]["throughput"]
-    res["warm_s"] = round(sum(tp["warmup_s"] + tp["seconds"] for tp in throughput[:-1]), 1)
+    res["warm_s"] = round(sum(tp["warmup_s"] + tp["seconds"] for tp in throughput[:warming]), 1)
     res["trajectory"] = [
         {
             "calls_per_s": tp.get("calls_per_s"),
@@ -163,7 +165,30 @@ def warmed_c16(
         }
         for tp in throughput
     ]
+    res["figures"] = _pooled(throughput[warming:])
     return res
+
+
+def _pooled(windows: list[dict]) -> dict:
+    """c16 figures of several windows as one: their CPU over their calls, calls over time."""
+    calls = sum(tp["ok_calls"] for tp in windows)
+    seconds = sum(tp["seconds"] for tp in windows)
+
+    def per_call(key: str) -> float | None:
+        if not calls or any(tp.get(key) is None for tp in windows):
+            return None
+        return round(sum(tp[key] * tp["ok_calls"] for tp in windows) / calls, 1)
+
+    return {
+        "p50_us": None,  # one sequential call: no latency figure
+        "p99_us": None,
+        "c16_calls_per_s": round(calls / seconds, 1) if seconds else None,
+        "c16_errors": sum(tp.get("errors", 0) for tp in windows),
+        "c16_cpu_us_per_call": per_call("server_cpu_us_per_call"),
+        "c16_main_cpu_us_per_call": per_call("server_main_cpu_us_per_call"),
+        "c16_client_cpu_pct": None,
+        "measured_windows": len(windows),
+    }
 
 
 def memory(server_pid: int, kind: str) -> dict:

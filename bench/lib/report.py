@@ -334,7 +334,7 @@ def warm_table(repeats: list[dict], client: str) -> str:
 
 
 def warmed_table(repeats: list[dict]) -> str:
-    """Fresh c16 window (raw client) beside the one after --warm S seconds at c16."""
+    """Fresh c16 window (raw client) beside the windows after --warm S seconds at c16."""
     body = []
     for label, system, kind in WARM_ROWS:
         fresh, warmed = _warm_source(system, kind, "raw"), _warm_source(system, kind, "warmed")
@@ -376,7 +376,7 @@ def warmed_table(repeats: list[dict]) -> str:
             "warmed",
             "warmed ÷ fresh",
             "warmed c16 calls/s",
-            "server CPU µs/call per c16 window of the warm phase (first repeat)",
+            "server CPU µs/call per c16 window, warm phase then measured (first repeat)",
         ],
         body,
     )
@@ -564,7 +564,7 @@ def markdown(doc: dict) -> str:
         ),
         "### Warm, raw keep-alive client (http.client)",
         warm_table(repeats, "raw"),
-        f"### Warmed: the c16 window after {warm_s:g} s at 16 clients (raw client)"
+        f"### Warmed: three c16 windows after {warm_s:g} s at 16 clients (raw client)"
         if warm_s
         else "",
         warmed_table(repeats) if warm_s else "",

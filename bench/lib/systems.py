@@ -48,7 +48,7 @@ class Context:
     cold_n: int = 5
     spawn_n: int = 15
     quiet_max_wait: float = 30.0
-    warm_s: float = 0.0  # > 0: after each raw run, that long at c16, then one more c16 window
+    warm_s: float = 0.0  # > 0: after each raw run, that long at c16, then 3 c16 windows
     ministack_exe: str | None = None
     sls_module: object | None = None
     log: list = field(default_factory=list)
@@ -247,7 +247,8 @@ def _warmed(
     kinds: tuple[str, ...] = RUNTIMES,
 ) -> None:
     """With --warm S: the same server and function, after its own runs, S seconds at 16 raw
-    clients and then one more c16 window, kept as into["warmed"] (every system alike)."""
+    clients and then three c16 windows taken as one, kept as into["warmed"] (every system
+    alike)."""
     if ctx.warm_s <= 0:
         return
     res = measure.warmed_c16(

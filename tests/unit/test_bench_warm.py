@@ -1,4 +1,4 @@
-"""bench/invoke.py's --warm phase: the warmed c16 window beside the fresh one.
+"""bench/invoke.py's --warm phase: the warmed c16 windows beside the fresh one.
 
 `measure.warmed_c16` runs against a real floor relay (tools/floor.py, a child process);
 the report's rows and header are checked on a result document shaped as invoke.py writes it.
@@ -17,19 +17,23 @@ sys.path.insert(0, str(BENCH))
 from lib import measure, report, servers  # noqa: E402 (bench/ on sys.path first)
 
 
-def test_warmed_c16_keeps_every_window_and_measures_one_more():
+def test_warmed_c16_keeps_every_window_and_pools_the_measured_ones():
     options = measure.BenchOptions(n=1, warmup=0, duration=0.3, tp_warmup_s=0.2)
     with servers.FloorRelay(str(measure.TOOLS / "floor.py"), "raw-rawworker", 1) as relay:
-        res = measure.warmed_c16(relay.endpoint, "floor", relay.pid, options, 0.8, "t", ())
+        res = measure.warmed_c16(relay.endpoint, "floor", relay.pid, options, 0.8, "t", (), 2)
     assert "error" not in res, res.get("error")
-    # 0.8 s of warm-up in windows of 0.3 + 0.2 s: two windows, then the measured one
-    assert len(res["trajectory"]) == 3
+    # 0.8 s of warm-up in windows of 0.3 + 0.2 s: two windows, then the two measured ones
+    windows = res["run"]["throughput"]
+    assert [tp["concurrency"] for tp in windows] == [16] * 4
+    assert len(res["trajectory"]) == 4
     assert res["warm_s"] >= 0.8
     figures = res["figures"]
-    assert figures["c16_calls_per_s"] > 0
-    assert figures["c16_cpu_us_per_call"] == res["trajectory"][-1]["cpu_us_per_call"]
+    measured = windows[2:]
+    calls = sum(tp["ok_calls"] for tp in measured)
+    cpu = sum(tp["server_cpu_us_per_call"] * tp["ok_calls"] for tp in measured) / calls
+    assert figures["c16_cpu_us_per_call"] == pytest.approx(cpu, abs=0.1)
+    assert figures["c16_calls_per_s"] > 0 and figures["measured_windows"] == 2
     assert figures["p50_us"] is None  # one sequential call is no latency figure
-    assert [tp["concurrency"] for tp in res["run"]["throughput"]] == [16, 16, 16]
 
 
 def _run(cpu: float, main: float | None = None) -> dict:
@@ -66,7 +70,7 @@ def test_report_has_the_warmed_target_rows_and_says_how_long_it_warmed():
     assert rows["CPU per warm call c16, after 60 s at c16, python, raw client"]["verdict"] == "PASS"
     text = report.markdown(doc)
     assert "--warm 60: the 'warmed' ones come after" in text
-    assert "### Warmed: the c16 window after 60 s at 16 clients (raw client)" in text
+    assert "### Warmed: three c16 windows after 60 s at 16 clients (raw client)" in text
     # Lamina, node: fresh 820 and 984 (median 902), warmed ÷ fresh 0.70 and the engine's
     # 330 ÷ 400 in both repeats; the first repeat's warm-phase windows: 855 then 570
     line = next(x for x in text.splitlines() if x.startswith("| Lamina, node | 902"))
