@@ -52,7 +52,7 @@ class BenchOptions:
     concurrency: str = "1,4,16"
     payload: str = '{"hello":"world"}'
     timeout: float = 30.0
-    tp_warmup_s: float = 1.0  # c-client warm-up before each throughput window
+    tp_warmup_s: float = 1.0  # warm-up at a window's concurrency, before that window
 
     def argv(self) -> list[str]:
         return [

@@ -11,6 +11,10 @@ Each `measure_*` function starts what it measures, measures it with the same cli
              figure is the first call after the server is up (it has no CreateFunction)
   ministack  a fresh MiniStack: cold starts as for Lamina, then as Lamina
 
+With `Context.warm_s` (invoke.py --warm S), each server and function is then kept at 16 raw
+clients for S seconds and measured in three more c16 windows (`warmed`, beside the client
+runs), after that system's own runs: the same for every system.
+
 Before each system the machine is given a chance to go quiet (tools/quiet.py, bounded); what
 was seen is kept as `quiet_gate`.
 """
