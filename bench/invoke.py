@@ -14,12 +14,18 @@ For each repeat, back to back on this machine and with the same client
   3. serverless-offline (serverless@3 + serverless-offline@13, npm, scratch dir)
   4. MiniStack   (pip ministack into a scratch venv)
 
+With --warm S, each system's raw client then keeps each server and function at 16 clients
+for S seconds and measures three more c16 windows, taken as one ("warmed"): every c16 figure
+above is from a fresh system (about 1 s at 16 clients before its window), the warmed one is
+not.
+
 then one JSON document (bench/results/ by default) and a markdown table of the figures and
 of the ratios against the targets (warm p50 ≤ 2× lean relay floor; c16 throughput ≥ 1.5×
 serverless-offline; cold start ≤ 2× interpreter spawn + handler import).
 
   .venv/bin/python bench/invoke.py --repeat 3          # everything (~10 min per repeat)
   .venv/bin/python bench/invoke.py --quick --skip-peers
+  .venv/bin/python bench/invoke.py --repeat 1 --warm 60  # also CPU per call after 60 s at c16
   .venv/bin/python bench/invoke.py --report bench/results/invoke-….json   # tables again
 
 Scratch (npm project, MiniStack venv, engine data dirs) lives in $LAMINA_BENCH_SCRATCH
@@ -68,6 +74,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also measure a second Lamina with --sandbox none right after the "
         "default one (the sandbox's cost, same run)",
+    )
+    ap.add_argument(
+        "--warm",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="after each system's runs of a function, keep its raw client at 16 clients "
+        "for S seconds, then measure three more c16 windows as one (the 'warmed' figures: "
+        "CPU per call once V8 has tiered up); every system alike; default 0 (off)",
     )
     ap.add_argument("-n", type=int, help="sequential measured calls per run (default 300)")
     ap.add_argument("--duration", type=float, help="seconds per throughput window (default 5)")
@@ -160,6 +175,7 @@ def build_context(args: argparse.Namespace) -> systems.Context:
         cold_n=args.cold_n,
         spawn_n=args.spawn_n,
         quiet_max_wait=args.quiet_wait,
+        warm_s=args.warm,
     )
 
 
@@ -215,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "options": {k: v for k, v in vars(args).items() if k != "report"},
         "bench_options": vars(ctx.options),
+        "warm_c16_s": args.warm,
         "machine": machine_facts(ctx),
     }
     doc["peers"] = prepare_peers(ctx, args)

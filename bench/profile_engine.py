@@ -62,14 +62,7 @@ def start_engine(
     data = scratch / name
     shutil.rmtree(data, ignore_errors=True)
     cmd = servers.lamina_command(HERE.parent, args.lamina_rev, scratch)
-    engine = servers.LaminaServer(cmd, data, extra)
-    api = LambdaApi(engine.endpoint)
-    result = cold_start(api, "noop", NOOP[args.runtime], b"{}")
-    api.close()
-    if "error" in result:
-        engine.stop()
-        raise SystemExit(result["error"])
-    return engine, "noop"
+    return servers.lamina_with_noop(cmd, data, extra, "noop", args.runtime), "noop"
 
 
 def variants(args) -> None:

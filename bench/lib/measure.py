@@ -3,6 +3,9 @@
 * `invoke_bench()` runs tools/invoke_bench.py (the same client for every system) against an
   endpoint, with the server's PID for CPU accounting, while a `proctree.Sampler` watches the
   server's memory; it returns the tool's run plus the headline `figures()`.
+* `warmed_c16()` keeps a system at 16 clients for some seconds, then measures three more
+  c16 windows as one: CPU per call once the runtimes and the engine have warmed (a Node.js
+  runtime's V8 tiers its code up over about a minute), every window kept as a trajectory.
 * `spawn_floor()` times interpreter spawns (spawn and reap, as tools/floor.py's
   `spawn_times` does, but with Lamina's clean environment and the handler's directory as
   cwd) for the interpreters Lamina runs: bare, and importing the no-op handler.
@@ -14,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import proctree
@@ -48,6 +52,7 @@ class BenchOptions:
     concurrency: str = "1,4,16"
     payload: str = '{"hello":"world"}'
     timeout: float = 30.0
+    tp_warmup_s: float = 1.0  # warm-up at a window's concurrency, before that window
 
     def argv(self) -> list[str]:
         return [
@@ -63,6 +68,8 @@ class BenchOptions:
             self.payload,
             "--timeout",
             str(self.timeout),
+            "--tp-warmup-s",
+            str(self.tp_warmup_s),
         ]
 
 
@@ -124,6 +131,63 @@ def invoke_bench(
         "figures": figures(run),
         "run": run,
         "busy": {kind: sampler.busy(kind) for kind in kinds},
+    }
+
+
+def warmed_c16(
+    endpoint: str,
+    function: str,
+    server_pid: int,
+    options: BenchOptions,
+    seconds: float,
+    label: str,
+    kinds: tuple[str, ...] = ("python", "node"),
+    measured: int = 3,
+) -> dict:
+    """`seconds` of 16 raw clients in windows of `options.duration` (each after its own
+    c16 warm-up), then `measured` more c16 windows, taken together as the `c16_*` figures
+    returned (CPU per call of a system warmed at 16 clients: their CPU over their calls).
+    Every window is kept in `trajectory`."""
+    per_window = options.duration + options.tp_warmup_s
+    warming = max(1, math.ceil(seconds / per_window))
+    concurrency = ",".join(["16"] * (warming + measured))
+    opts = replace(options, n=1, warmup=0, concurrency=concurrency)
+    res = invoke_bench(endpoint, function, "raw", server_pid, opts, label, kinds=kinds)
+    if "error" in res:
+        return res
+    throughput = res["run"]["throughput"]
+    res["warm_s"] = round(sum(tp["warmup_s"] + tp["seconds"] for tp in throughput[:warming]), 1)
+    res["trajectory"] = [
+        {
+            "calls_per_s": tp.get("calls_per_s"),
+            "cpu_us_per_call": tp.get("server_cpu_us_per_call"),
+            "main_cpu_us_per_call": tp.get("server_main_cpu_us_per_call"),
+        }
+        for tp in throughput
+    ]
+    res["figures"] = _pooled(throughput[warming:])
+    return res
+
+
+def _pooled(windows: list[dict]) -> dict:
+    """c16 figures of several windows as one: their CPU over their calls, calls over time."""
+    calls = sum(tp["ok_calls"] for tp in windows)
+    seconds = sum(tp["seconds"] for tp in windows)
+
+    def per_call(key: str) -> float | None:
+        if not calls or any(tp.get(key) is None for tp in windows):
+            return None
+        return round(sum(tp[key] * tp["ok_calls"] for tp in windows) / calls, 1)
+
+    return {
+        "p50_us": None,  # one sequential call: no latency figure
+        "p99_us": None,
+        "c16_calls_per_s": round(calls / seconds, 1) if seconds else None,
+        "c16_errors": sum(tp.get("errors", 0) for tp in windows),
+        "c16_cpu_us_per_call": per_call("server_cpu_us_per_call"),
+        "c16_main_cpu_us_per_call": per_call("server_main_cpu_us_per_call"),
+        "c16_client_cpu_pct": None,
+        "measured_windows": len(windows),
     }
 
 

@@ -82,22 +82,24 @@ SPAWN_BASE = {"python": "python_S_import_handler", "node": "node_require_handler
 
 
 # ---------------------------------------------------------------------------- targets
-def target_rows(repeats: list[dict]) -> list[dict]:
+def target_rows(repeats: list[dict], warm_s: float = 0.0) -> list[dict]:
     """The issues' targets, per runtime (and per client for throughput)."""
     rows = []
-    for kind in RUNTIMES:  # issue 16: half the CPU per call
-        rows.append(
-            _target(
-                repeats,
-                f"CPU per warm call c16, {kind}, raw client",
-                "≤ 2.5× lean relay floor's",
-                "le",
-                2.5,
-                fig("lamina", kind, "raw", "c16_cpu_us_per_call"),
-                floor_fig("relay_lean_w1", "raw", "c16_cpu_us_per_call"),
-                "µs",
+    runs = [("raw", "")] + ([("warmed", f", after {warm_s:g} s at c16")] if warm_s else [])
+    for client, after in runs:
+        for kind in RUNTIMES:  # issue 16: CPU per warm call at 16 clients
+            rows.append(
+                _target(
+                    repeats,
+                    f"CPU per warm call c16{after}, {kind}, raw client",
+                    "≤ 2.5× lean relay floor's",
+                    "le",
+                    2.5,
+                    fig("lamina", kind, client, "c16_cpu_us_per_call"),
+                    floor_fig("relay_lean_w1", client, "c16_cpu_us_per_call"),
+                    "µs",
+                )
             )
-        )
     for kind in RUNTIMES:
         rows.append(
             _target(
@@ -331,6 +333,55 @@ def warm_table(repeats: list[dict], client: str) -> str:
     )
 
 
+def warmed_table(repeats: list[dict]) -> str:
+    """Fresh c16 window (raw client) beside the windows after --warm S seconds at c16."""
+    body = []
+    for label, system, kind in WARM_ROWS:
+        fresh, warmed = _warm_source(system, kind, "raw"), _warm_source(system, kind, "warmed")
+        cpu = "c16_cpu_us_per_call"
+        main = "c16_main_cpu_us_per_call"
+        if all(v is None for v in series(repeats, warmed(cpu))):
+            continue
+        own = not system.startswith("floor:")  # the floor's server is a child: no split
+
+        def trail(rep: dict, s: str = system, k: str | None = kind) -> str:
+            where = (
+                (rep, "floor", s[6:], "warmed")
+                if s.startswith("floor:")
+                else (rep, s, "warm", k, "warmed")
+            )
+            windows = dig(*where, "trajectory") or []
+            return " ".join(f"{w['cpu_us_per_call']:.0f}" for w in windows if w["cpu_us_per_call"])
+
+        body.append(
+            [
+                label,
+                cell(mmm(series(repeats, fresh(cpu)))),
+                cell(mmm(series(repeats, warmed(cpu)))),
+                cell(mmm(ratios(repeats, warmed(cpu), fresh(cpu))), "%.2f"),
+                cell(mmm(series(repeats, fresh(main)))) if own else "-",
+                cell(mmm(series(repeats, warmed(main)))) if own else "-",
+                cell(mmm(ratios(repeats, warmed(main), fresh(main))), "%.2f") if own else "-",
+                cell(mmm(series(repeats, warmed("c16_calls_per_s")))),
+                trail(repeats[0]) if repeats else "-",
+            ]
+        )
+    return _md(
+        [
+            "system",
+            "server CPU µs/call c16 fresh",
+            "warmed",
+            "warmed ÷ fresh",
+            "engine-process µs/call c16 fresh",
+            "warmed",
+            "warmed ÷ fresh",
+            "warmed c16 calls/s",
+            "server CPU µs/call per c16 window, warm phase then measured (first repeat)",
+        ],
+        body,
+    )
+
+
 def cold_table(repeats: list[dict]) -> str:
     body = []
     for system, label in (
@@ -485,11 +536,24 @@ def gates_line(repeats: list[dict]) -> str:
     )
 
 
+def warm_line(doc: dict) -> str:
+    warm_s = doc.get("warm_c16_s") or 0
+    fresh = "c16 figures: fresh systems (about 1 s at 16 clients before each window)"
+    if not warm_s:
+        return fresh + "; no --warm phase."
+    return (
+        f"{fresh}; --warm {warm_s:g}: the 'warmed' ones come after each system's own runs "
+        f"and {warm_s:g} s more at 16 clients (raw client), every system alike."
+    )
+
+
 def markdown(doc: dict) -> str:
     repeats = doc["repeats"]
+    warm_s = doc.get("warm_c16_s") or 0
     parts = [
         f"## Lamina invoke bench, {doc['ts']} ({len(repeats)} repeats)",
         "Cells: median (min–max) over repeats. Ratios are taken inside each repeat.",
+        warm_line(doc),
         gates_line(repeats),
         "### Targets",
         targets_table(doc["targets"]),
@@ -500,6 +564,10 @@ def markdown(doc: dict) -> str:
         ),
         "### Warm, raw keep-alive client (http.client)",
         warm_table(repeats, "raw"),
+        f"### Warmed: three c16 windows after {warm_s:g} s at 16 clients (raw client)"
+        if warm_s
+        else "",
+        warmed_table(repeats) if warm_s else "",
         "### Warm, boto3 client",
         warm_table(repeats, "boto3"),
         "### Cold start (ms)",
@@ -513,6 +581,6 @@ def markdown(doc: dict) -> str:
 
 def summarize(doc: dict) -> dict:
     """Add the target and ratio rows to a result document."""
-    doc["targets"] = target_rows(doc["repeats"])
+    doc["targets"] = target_rows(doc["repeats"], doc.get("warm_c16_s") or 0)
     doc["other_ratios"] = other_ratios(doc["repeats"])
     return doc

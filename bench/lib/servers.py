@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .lambda_api import NOOP, LambdaApi, cold_start
+
 HOST = "127.0.0.1"
 
 
@@ -160,6 +162,21 @@ class LaminaServer(_Server):
             data_dir / "serve.log",
         )
         self._wait_port()
+
+
+def lamina_with_noop(
+    cmd: LaminaCommand, data_dir: Path, extra: list[str], name: str, runtime: str
+) -> LaminaServer:
+    """A fresh engine with the no-op function `name` of `runtime` created and called once;
+    SystemExit (the engine stopped) if that fails."""
+    engine = LaminaServer(cmd, data_dir, extra)
+    api = LambdaApi(engine.endpoint)
+    started = cold_start(api, name, NOOP[runtime], b"{}")
+    api.close()
+    if "error" in started:
+        engine.stop()
+        raise SystemExit(started["error"])
+    return engine
 
 
 def overview(endpoint: str) -> dict:
@@ -309,6 +326,8 @@ class FloorRelay:
             except ProcessLookupError:
                 pass
         stop_process(self.proc)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
     def __enter__(self):
         return self

@@ -11,6 +11,10 @@ Each `measure_*` function starts what it measures, measures it with the same cli
              figure is the first call after the server is up (it has no CreateFunction)
   ministack  a fresh MiniStack: cold starts as for Lamina, then as Lamina
 
+With `Context.warm_s` (invoke.py --warm S), each server and function is then kept at 16 raw
+clients for S seconds and measured in three more c16 windows (`warmed`, beside the client
+runs), after that system's own runs: the same for every system.
+
 Before each system the machine is given a chance to go quiet (tools/quiet.py, bounded); what
 was seen is kept as `quiet_gate`.
 """
@@ -48,6 +52,7 @@ class Context:
     cold_n: int = 5
     spawn_n: int = 15
     quiet_max_wait: float = 30.0
+    warm_s: float = 0.0  # > 0: after each raw run, that long at c16, then 3 c16 windows
     ministack_exe: str | None = None
     sls_module: object | None = None
     log: list = field(default_factory=list)
@@ -75,6 +80,7 @@ def measure_floor(ctx: Context, rep: int) -> dict:
                     relay.endpoint, "floor", client, relay.pid, ctx.options, label, kinds=()
                 )
                 ctx.say(f"{label}: {_brief(out[key][client])}")
+            _warmed(ctx, out[key], relay.endpoint, "floor", relay.pid, f"floor/{key}/rep{rep}", ())
     out["spawn"] = measure.spawn_floor(ctx.python, ctx.node, ctx.spawn_n)
     ctx.say(
         f"floor/spawn/rep{rep}: "
@@ -127,6 +133,7 @@ def _warm_runs(
             if client == "raw":
                 memory[kind] = measure.memory(pid, kind)
                 memory[kind]["busy"] = warm[kind][client].get("busy", {}).get(kind)
+        _warmed(ctx, warm[kind], endpoint, names[kind], pid, f"{system}/{kind}/rep{rep}")
     return warm, memory
 
 
@@ -218,6 +225,14 @@ def measure_sls(ctx: Context, rep: int) -> dict:
                 if client == "raw":
                     out["memory"][kind] = measure.memory(server.p.pid, kind)
                     out["memory"][kind]["busy"] = res.get("busy", {}).get(kind)
+                    _warmed(
+                        ctx,
+                        out["warm"][kind],
+                        endpoint,
+                        SLS_FUNCTIONS[kind],
+                        server.p.pid,
+                        f"sls/{kind}/rep{rep}",
+                    )
                 res["server_alive_after"] = server.alive()
             finally:
                 server.stop()
@@ -226,6 +241,32 @@ def measure_sls(ctx: Context, rep: int) -> dict:
 
 
 # ---------------------------------------------------------------------------- helpers
+def _warmed(
+    ctx: Context,
+    into: dict,
+    endpoint: str,
+    function: str,
+    pid: int,
+    label: str,
+    kinds: tuple[str, ...] = RUNTIMES,
+) -> None:
+    """With --warm S: the same server and function, after its own runs, S seconds at 16 raw
+    clients and then three c16 windows taken as one, kept as into["warmed"] (every system
+    alike)."""
+    if ctx.warm_s <= 0:
+        return
+    res = measure.warmed_c16(
+        endpoint, function, pid, ctx.options, ctx.warm_s, f"{label}/warmed", kinds
+    )
+    into["warmed"] = res
+    trail = " → ".join(
+        f"{w['cpu_us_per_call']:.0f}" for w in res.get("trajectory", []) if w["cpu_us_per_call"]
+    )
+    ctx.say(
+        f"{label}/warmed {res.get('warm_s')} s: {_brief(res)} (c16 µs/call per window: {trail})"
+    )
+
+
 def _brief(res: dict) -> str:
     if "error" in res:
         return "ERROR " + res["error"][-300:]
