@@ -13,6 +13,7 @@ class FakeRequest:
     def __init__(self) -> None:
         self.beats: list[float] = []
         self.gone = False
+        self.loop = asyncio.get_running_loop()  # as `http.Request.loop`: the serving loop
 
     def send_interim(self, status: int = 100) -> bool:
         assert status == 100

@@ -142,6 +142,26 @@ def test_settings_decoding_checks_types():
         wire.function_settings({"MemorySize": True})
 
 
+@pytest.mark.parametrize(
+    ("function_error", "tail"), [(False, None), (True, None), (False, b"START\nEND\n")]
+)
+def test_an_invoke_answer_encodes_as_its_header_pairs_do(function_error, tail):
+    """The synchronous Invoke's answer is formatted in one go, byte for byte what a plain
+    Response of its headers gives (the AWS headers: request id, version, content type, and
+    the function error and log result when there are)."""
+    answer = wire.invoke_response("rid-1", "$LATEST", b'{"a":1}', "text/x", function_error, tail)
+    headers = dict(answer.headers)
+    assert headers["x-amzn-RequestId"] == "rid-1"
+    assert headers["X-Amz-Executed-Version"] == "$LATEST"
+    assert headers["Content-Type"] == "text/x"
+    assert ("X-Amz-Function-Error" in headers) is function_error
+    if tail is not None:
+        assert base64.b64decode(headers["X-Amz-Log-Result"]) == tail
+    plain = Response(answer.status, answer.headers, answer.body)
+    for keep_alive in (True, False):
+        assert answer.encode(keep_alive) == plain.encode(keep_alive)
+
+
 def test_runtime_api_wire():
     invocation = Invocation(
         "rid", CONFIG, "arn:f", b"{}", client_context='{"a":1}', trace_id="Root=1-x"

@@ -22,6 +22,12 @@ BODIES = [
     b"{bad",
     b'{"a": "\xff"}',
     b"[" * 100_000,
+    b" \t{}\r\n",  # whitespace around a value
+    b"   ",  # whitespace alone: "Expecting value" at its end
+    b'{"a": 1} x',  # "Extra data"
+    b"[1,]",
+    b"nul",
+    b'"\\ud800"',
 ]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from lamina.api import durable, event_stream, wire
 from lamina.api.context import ApiContext
-from lamina.domain import destinations, errors, limits
+from lamina.domain import arns, destinations, errors, limits
 from lamina.http.server import Request, Response
 from lamina.service.invoke import InvokeCommand
 
@@ -33,7 +33,8 @@ class Heartbeat:
         self.stopped = interval <= 0
         self.due = 0.0
         if not self.stopped:
-            _Beats.of(interval).add(self)
+            loop = request.loop  # the serving loop: no `get_running_loop()` (a getpid on 3.11)
+            _Beats.of(loop, interval).add(self, loop)
 
     def stop(self) -> None:
         self.stopped = True
@@ -58,8 +59,7 @@ class _Beats:
         self.armed = False  # a timer is set (its handle is not kept: it refers to the loop)
 
     @classmethod
-    def of(cls, interval: float) -> _Beats:
-        loop = asyncio.get_running_loop()
+    def of(cls, loop: asyncio.AbstractEventLoop, interval: float) -> _Beats:
         last = _last_beats
         if last is not None and last[0]() is loop and last[1].interval == interval:
             return last[1]  # every call of a running engine: no weak dictionary walked
@@ -70,16 +70,14 @@ class _Beats:
         _remember(loop, found)
         return found
 
-    def add(self, heartbeat: Heartbeat) -> None:
-        loop = asyncio.get_running_loop()
+    def add(self, heartbeat: Heartbeat, loop: asyncio.AbstractEventLoop) -> None:
         heartbeat.due = loop.time() + self.interval
         self.queue.append(heartbeat)
         if not self.armed:
             self.armed = True
-            loop.call_at(heartbeat.due, self._tick)
+            loop.call_at(heartbeat.due, self._tick, loop)
 
-    def _tick(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
         queue = self.queue
         while queue and (queue[0].stopped or queue[0].due <= now):
@@ -92,7 +90,7 @@ class _Beats:
             queue.popleft()
         self.armed = bool(queue)
         if queue:
-            loop.call_at(max(queue[0].due, now + self.slack), self._tick)
+            loop.call_at(max(queue[0].due, now + self.slack), self._tick, loop)
 
 
 _last_beats: tuple[weakref.ref[asyncio.AbstractEventLoop], _Beats] | None = None
@@ -104,12 +102,11 @@ def _remember(loop: asyncio.AbstractEventLoop, beats: _Beats) -> None:
 
 
 def _command(
-    ctx: ApiContext, request: Request, name: str, kind: str, request_id: str | None = None
+    request: Request, found: arns.FunctionRef, kind: str, request_id: str | None = None
 ) -> InvokeCommand:
-    """The call to run; `request_id`, when given, becomes the invocation's request id (AWS
-    answers a synchronous Invoke with the invocation's id as its x-amzn-RequestId)."""
+    """The call to run `found`; `request_id`, when given, becomes the invocation's request id
+    (AWS answers a synchronous Invoke with the invocation's id as its x-amzn-RequestId)."""
     headers = request.headers
-    found = ctx.qualified_ref(request, name, INVOKE)
     return InvokeCommand(
         found,
         found.qualifier,
@@ -127,14 +124,15 @@ def _command(
 
 async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:
     kind = wire.invocation_type(request.headers.get("x-amz-invocation-type"))
-    if ctx.durable is not None and ctx.durable.maybe_durable(
-        name if ":" in name else ctx.own_key(request, name)  # the caller's function's key
+    ref = ctx.qualified_ref(request, name, INVOKE)  # a plain name: found once per engine
+    executions = ctx.durable
+    if (
+        executions is not None
+        and executions.maybe_durable(ref.name)  # the caller's function's key
+        and executions.is_durable(ref.name, ref.qualifier)
     ):
-        ref = ctx.qualified_ref(request, name, INVOKE)
-        if ctx.durable.is_durable(ref.name, ref.qualifier):
-            return await durable.invoke(ctx, request, request_id, ref, ref.qualifier, kind)
+        return await durable.invoke(ctx, request, request_id, ref, ref.qualifier, kind)
     if kind == "Event":
-        ref = ctx.qualified_ref(request, name, INVOKE)
         event_id = await ctx.async_invoke.accept(
             ref.name,
             ref.qualifier,
@@ -143,7 +141,7 @@ async def invoke(ctx: ApiContext, request: Request, request_id: str, name: str) 
             request.headers.get("x-amz-tenant-id"),
         )
         return wire.empty_response(202, event_id)
-    command = _command(ctx, request, name, kind, request_id)
+    command = _command(request, ref, kind, request_id)
     heartbeat = Heartbeat(request, ctx.heartbeat_interval)
     try:
         result = await ctx.invoke.invoke(command)
@@ -170,7 +168,7 @@ async def invoke_stream(ctx: ApiContext, request: Request, request_id: str, name
     """InvokeWithResponseStream: pieces reach the caller as the function writes them, as
     `PayloadChunk` events, then one `InvokeComplete` (spec §5.2)."""
     kind = wire.invocation_type(request.headers.get("x-amz-invocation-type"), streaming=True)
-    command = _command(ctx, request, name, kind)
+    command = _command(request, ctx.qualified_ref(request, name, INVOKE), kind)
     sink: asyncio.Queue[Any] = asyncio.Queue()
     task = asyncio.get_running_loop().create_task(ctx.invoke.invoke(command, stream_sink=sink))
     heartbeat = Heartbeat(request, ctx.heartbeat_interval)

@@ -14,6 +14,7 @@ Errors are CloudFormation's shape: {"Code": "ValidationError", "Message": ...}.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,6 +37,10 @@ class _InProcess:
 
     def write_interim(self, status: int) -> bool:
         return False
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:  # `Request.loop` of a call made here
+        return asyncio.get_running_loop()
 
 
 def in_process(handler: Callable[[Request], Awaitable[Response]]) -> Dispatch:

@@ -9,15 +9,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import json.scanner
+import re
+from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 from lamina.domain import arns, capacity, errors, limits, runtimes
 from lamina.domain.code import CodeSource, s3_object
 from lamina.domain.layers import LayerVersion
 from lamina.domain.model import Alias, FunctionConfig, InvocationSummary, VpcConfig
 from lamina.domain.settings import FunctionSettings
-from lamina.http.server import Response
+from lamina.http.server import HeadResponse, Response
 
 JSON = "application/json"
 
@@ -438,6 +441,23 @@ def client_context(header: str | None) -> str | None:
     return text
 
 
+_SCAN = json.scanner.make_scanner(cast(Any, json.JSONDecoder()))  # json's C scanner
+# json.decoder.WHITESPACE (it always matches: typed so, a `Match` and not an Optional)
+_SPACE: Callable[[str, int], Any] = re.compile(r"[ \t\n\r]*").match
+
+
+def _check_json(text: str) -> None:
+    """`json.loads(text)` for a text that does not start with a BOM (the same errors), without
+    its three Python frames (`loads`, `decode`, `raw_decode`): one check per Invoke."""
+    try:
+        end = _SCAN(text, _SPACE(text, 0).end())[1]
+    except StopIteration as err:
+        raise json.JSONDecodeError("Expecting value", text, err.value) from None
+    end = _SPACE(text, end).end()
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+
+
 def payload(body: bytes, invocation: str) -> bytes:
     """Check an Invoke payload: size for the invocation type, then JSON (spec §4.2)."""
     limit = limits.ASYNC_PAYLOAD if invocation == "Event" else limits.SYNC_PAYLOAD
@@ -448,13 +468,15 @@ def payload(body: bytes, invocation: str) -> bytes:
     try:
         # UTF-8 without a BOM, as nearly every payload is, skips json's encoding detection;
         # anything else goes to it as bytes (it takes the BOMs, UTF-16 and UTF-32)
-        text: str | bytes = body
         if body[:1] != b"\xef":
             try:
                 text = body.decode()
             except UnicodeDecodeError:
-                text = body
-        json.loads(text)
+                json.loads(body)
+            else:
+                _check_json(text)
+        else:
+            json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: nested deep
         raise errors.InvalidRequestContent(
             f"Could not parse request body into json: Could not parse payload into json: {exc}"
@@ -481,13 +503,13 @@ def invoke_response(
     function_error: bool,
     log_tail: bytes | None,
 ) -> Response:
-    headers = [
-        ("x-amzn-RequestId", request_id),
-        ("X-Amz-Executed-Version", version),
-        ("Content-Type", content_type),
-    ]
+    head = "x-amzn-RequestId: %s\r\nX-Amz-Executed-Version: %s\r\nContent-Type: %s\r\n" % (
+        request_id,
+        version,
+        content_type,
+    )
     if function_error:
-        headers.append(("X-Amz-Function-Error", "Unhandled"))
+        head += "X-Amz-Function-Error: Unhandled\r\n"
     if log_tail is not None:
-        headers.append(("X-Amz-Log-Result", base64.b64encode(log_tail).decode()))
-    return Response(200, headers, body)
+        head += f"X-Amz-Log-Result: {base64.b64encode(log_tail).decode()}\r\n"
+    return HeadResponse(200, head, body)  # every synchronous call's: one formatting

@@ -234,13 +234,16 @@ class InvocationSummary:
     timeline: list[AttemptRecord] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AttemptRecord:
     """One entry of an invocation's timeline (ARCHITECTURE.md decision 4).
 
     Kinds: `accepted`, `attempt` (environment cold/warm, init ms, start, end, outcome),
     `throttled`, and, with later features, `queued`, `retry_scheduled`, `attached`,
     `discarded`, `destination`.
+
+    Written once and never changed, but not `frozen`: two are made for every call, and a
+    frozen dataclass sets each field through `object.__setattr__` (about twice the cost).
     """
 
     request_id: str

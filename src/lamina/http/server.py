@@ -24,9 +24,10 @@ docs/ARCHITECTURE.md).
   included); a response may be a stream too, sent with chunked encoding as it is produced.
 * A handler may write interim `1xx` responses (`Request.send_interim`) before its final
   `Response`; long synchronous invocations use this for heartbeats.
-* Bodies are limited per path by `body_limit(path)`; a declared or streamed body over the
-  limit gets the face's `too_large(path, size)` response at once, and the rest of that body is
-  read and dropped, so nothing large is buffered and the connection stays usable.
+* Bodies are limited per path by `body_limit(path)` (or one int for all paths); a declared
+  or streamed body over the limit gets the face's `too_large(path, size)` response at once,
+  and the rest of that body is read and dropped, so nothing large is buffered and the
+  connection stays usable.
 * `Expect: 100-continue` is answered before the body is read.
 * A face may track its connections (`Connections`) to stop gracefully: once `closing`, every
   response ends its connection, and idle connections are closed at once.
@@ -80,6 +81,9 @@ _STATUS_LINES = {
     status: b"HTTP/1.1 %d %s\r\n" % (status, reason) for status, reason in REASONS.items()
 }
 _METHODS = {m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")}
+# header names as they come → their lower-case text: one dict lookup per header instead of
+# a decode and a `lower` (clients send the same few names again and again)
+_NAMES: dict[bytes, str] = {}
 
 
 class Response:
@@ -125,6 +129,45 @@ class Response:
             close,
             self.body,
         )
+
+
+class HeadResponse(Response):
+    """A response whose header lines are made as one string (`head`, each line ending in
+    CRLF) and encoded with its body in one formatting: what it says is `Response.encode`'s,
+    header for header. The hot paths' answers (an Invoke's, a runtime's next event); the
+    header pairs are made from the lines only if asked for."""
+
+    __slots__ = ("_head",)
+
+    def __init__(self, status: int, head: str, body: bytes) -> None:  # no pairs made
+        self.status = status
+        self.body = body
+        self.stream = None
+        self._head = head
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        return [_pair(line) for line in self._head.split("\r\n") if line]
+
+    @headers.setter
+    def headers(self, pairs: list[tuple[str, str]]) -> None:
+        self._head = "".join([f"{name}: {value}\r\n" for name, value in pairs])
+
+    def encode(self, keep_alive: bool) -> bytes:
+        status = _STATUS_LINES.get(self.status)
+        if not keep_alive or status is None:
+            return super().encode(keep_alive)
+        return b"%s%sContent-Length: %d\r\n\r\n%s" % (
+            status,
+            self._head.encode("latin-1"),
+            len(self.body),
+            self.body,
+        )
+
+
+def _pair(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(": ")
+    return name, value
 
 
 class BodyStream:
@@ -238,6 +281,7 @@ def _decode_path(raw_path: str) -> str:
 Handler = Callable[[Request], Awaitable[Response]]
 StreamsBody = Callable[[str, str, dict[str, str]], bool]
 Accept = Callable[[Any, Any], bool]  # (peer address, local address) of a new connection
+BodyLimit = Callable[[str], int] | int  # the largest body for a path, or for every path
 
 
 class Limits:
@@ -313,7 +357,7 @@ class HttpProtocol(asyncio.Protocol):
     def __init__(
         self,
         handler: Handler,
-        body_limit: Callable[[str], int],
+        body_limit: BodyLimit,
         too_large: Callable[[str, int], Response],
         streams_body: StreamsBody = _never,
         connections: Connections | None = None,
@@ -334,6 +378,8 @@ class HttpProtocol(asyncio.Protocol):
         self._body_limit = body_limit
         self._too_large = too_large
         self._max_body = 0
+        self._limit_path: str | None = None  # the last path's body limit, kept
+        self._limit = 0
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
@@ -410,7 +456,11 @@ class HttpProtocol(asyncio.Protocol):
         self._head += len(name) + len(value) + 4
         if self._head > MAX_HEAD and not self._in_body:
             self._head_too_large()
-        key = name.decode("latin-1").lower()
+        key = _NAMES.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(_NAMES) < 256:  # bounded: a client may send any names
+                _NAMES[name] = key
         text = value.decode("latin-1")
         if self._in_body:  # a trailer, after a chunked body
             if self._stream is not None:
@@ -427,7 +477,10 @@ class HttpProtocol(asyncio.Protocol):
         self._raw_path, _, self._query = self._url.decode("latin-1").partition("?")
         raw_path = self._raw_path
         self._path = path = unquote(raw_path) if "%" in raw_path else raw_path
-        self._max_body = self._body_limit(path)
+        if path != self._limit_path:  # a keep-alive client sends the same path again
+            limit = self._body_limit
+            self._limit_path, self._limit = path, limit if isinstance(limit, int) else limit(path)
+        self._max_body = self._limit
         declared = self._headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._max_body:
             self._reject(self._too_large(path, int(declared)))
@@ -614,7 +667,7 @@ async def serve(
     host: str,
     port: int,
     *,
-    body_limit: Callable[[str], int],
+    body_limit: BodyLimit,
     too_large: Callable[[str, int], Response],
     streams_body: StreamsBody = _never,
     backlog: int = 1024,
@@ -624,6 +677,7 @@ async def serve(
 ) -> asyncio.Server:
     """Listen on host:port and answer every request with `handler`.
 
+    `body_limit(path)` (or `body_limit`, an int) is the largest body a request may have.
     `streams_body(method, path, headers)` says which requests are handed to the handler as
     soon as their headers arrive, with the body to read from `Request.stream`.
     `accept(peer, local)`, when given, decides on each new connection: False closes it.

@@ -179,7 +179,7 @@ class _InvocationIds:
 
     def next(self) -> str:
         self._count += 1
-        return f"{self._prefix}{self._count:015x}"
+        return "%s%015x" % (self._prefix, self._count)  # `%`: no `__format__` call
 
 
 def _exit_message(code: int) -> str:
@@ -293,7 +293,10 @@ class ExecutionEnvironment:
         return self.hold in states.RETIRED_STATES
 
     def _holding(self, event: str) -> None:
-        self.hold = states.transition(states.HOLD, self.hold, event, "hold")
+        try:  # `states.transition`, inlined: two or three a call
+            self.hold = states.HOLD[self.hold][event]
+        except KeyError:
+            raise states.InvalidTransition("hold", self.hold, event) from None
 
     def reserve(self) -> None:
         self._holding("reserve")
@@ -367,7 +370,7 @@ class ExecutionEnvironment:
             handle,
             "127.0.0.1",
             0,
-            body_limit=_response_limit,
+            body_limit=limits.RESPONSE_PAYLOAD,
             too_large=self._too_large,
             streams_body=streams_body,
             accept=self._own_connection,
@@ -640,7 +643,7 @@ class ExecutionEnvironment:
             self._pending = invocation  # handed over when the runtime next calls `next`
             return
         self._pending = None
-        self.state = states.transition(states.RUNTIME, self.state, "deliver")
+        self.state = states.RUNTIME[self.state]["deliver"]  # allowed (checked above)
         frozen = self.frozen
         if frozen:
             self._holding("thaw")
@@ -764,7 +767,7 @@ class ExecutionEnvironment:
         if self.state == states.INVOKING:
             return wire.invalid_transition(self.state, states.READY)
         if self.state in (states.STARTING, states.RESPONDED):
-            self.state = states.transition(states.RUNTIME, self.state, "next")
+            self.state = states.RUNTIME[self.state]["next"]  # allowed (checked above)
             if not self._init_done.done():
                 self._init_done.set_result(None)
         elif self.state != states.READY:
@@ -793,7 +796,7 @@ class ExecutionEnvironment:
         """The invocation in hand has its answer (`refuse` checked `request_id` is it)."""
         if self.state != states.INVOKING:
             return
-        self.state = states.transition(states.RUNTIME, self.state, "response")
+        self.state = states.RUNTIME[self.state]["response"]  # allowed (checked above)
         self._finish(outcome)
 
     def init_error(self, body: bytes, error_type: str | None) -> http.Response:
@@ -821,10 +824,6 @@ def _executable(path: Path, by_others: bool) -> bool:
     except OSError:
         return False
     return bool(mode & 0o001) if by_others else bool(mode & 0o111)
-
-
-def _response_limit(path: str) -> int:
-    return limits.RESPONSE_PAYLOAD
 
 
 _FailureMaker = Callable[[str], InvocationOutcome]

@@ -33,7 +33,7 @@ def iso_now(now: float | None = None) -> str:
         whole, fraction = divmod(milli, 1000)
         if whole != _second[0]:  # ... and of the same second its date and time
             _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
-        _milli[:] = [milli, f"{_second[1]}.{fraction:03d}Z"]
+        _milli[:] = [milli, "%s.%03dZ" % (_second[1], fraction)]  # `%`: no __format__
     text: str = _milli[1]
     return text
 

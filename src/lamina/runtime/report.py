@@ -169,9 +169,9 @@ class PlatformLog:
         # AWS ends every field of the line with a tab, the last one too
         self.stream.platform_pair(
             f"END RequestId: {pending.request_id}",
-            f"REPORT RequestId: {pending.request_id}\tDuration: {duration:.2f} ms\t"
-            f"Billed Duration: {billed}{self._memory}{used_mb} MB{init}\t",
-        )
+            "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d%s%d MB%s\t"
+            % (pending.request_id, duration, billed, self._memory, used_mb, init),
+        )  # (`%` formats the numbers without a `__format__` call each)
 
     def _runtime_done(self, pending: _Pending) -> None:
         record: dict[str, object] = {

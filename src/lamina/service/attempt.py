@@ -71,7 +71,8 @@ class Attempts:
             if not lease.take():  # engines sharing the store: the grant may have to grow
                 await lease.wait()
             try:
-                rule = self.faults.match(config.name, attempt)
+                faults = self.faults
+                rule = faults.match(config.name, attempt) if faults.rules else None
                 if rule is not None:
                     self._note(
                         invocation,

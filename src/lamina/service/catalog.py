@@ -88,6 +88,10 @@ class FunctionCatalog:
     def route(self, name: str, qualifier: str | None) -> FunctionConfig:
         """The version an invocation runs: an alias with a routing configuration sends its
         weight of calls to the additional version (spec §4.3)."""
+        if qualifier is None:  # $LATEST, which no alias routes: most calls, in one lookup
+            entry = self._functions.get(name)
+            if entry is not None:
+                return entry.latest
         config = self.invoked(name, qualifier)
         alias = self._functions[name].aliases.get(qualifier or "")
         if (

@@ -58,20 +58,20 @@ class FaultService:
     """The rules of every function, and their application to attempts."""
 
     def __init__(self) -> None:
-        self._rules: dict[str, list[FaultRule]] = {}
+        self.rules: dict[str, list[FaultRule]] = {}  # by function (most engines: none)
 
     def set(self, function: str, rules: list[FaultRule]) -> None:
-        self._rules[function] = rules
+        self.rules[function] = rules
 
     def get(self, function: str) -> list[FaultRule]:
-        return list(self._rules.get(function, []))
+        return list(self.rules.get(function, []))
 
     def clear(self, function: str) -> None:
-        self._rules.pop(function, None)
+        self.rules.pop(function, None)
 
     def match(self, function: str, attempt: int) -> FaultRule | None:
         """The rule that takes attempt `attempt` of `function`, if any (uses one of its times)."""
-        rules = self._rules.get(function, [])
+        rules = self.rules.get(function, [])
         for rule in rules:
             if rule.attempts and attempt not in rule.attempts:
                 continue

@@ -60,8 +60,8 @@ def new_trace_id(now: float | None = None) -> str:
     random bits come from `random` (seeded from the OS; reseeded in a forked child): a
     trace id is unique, not secret, and no system call is made for it."""
     now = time.time() if now is None else now
-    random = f"{getrandbits(160):040x}"
-    return f"Root=1-{int(now):08x}-{random[:24]};Parent={random[24:]};Sampled=0"
+    random = "%040x" % getrandbits(160)  # `%` formats an int without a `__format__` call
+    return "Root=1-%08x-%s;Parent=%s;Sampled=0" % (int(now), random[:24], random[24:])
 
 
 class InvokeService:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from lamina.domain.model import Invocation
-from lamina.http.server import Response
+from lamina.http.server import HeadResponse, Response
 
 PREFIX = "/2018-06-01"
 NEXT = PREFIX + "/runtime/invocation/next"
@@ -33,42 +33,6 @@ class _Fixed(Response):
 
     def encode(self, keep_alive: bool) -> bytes:
         return self._encoded if keep_alive else super().encode(keep_alive)
-
-
-class _Event(Response):
-    """The answer to `next`: its header lines made as one string by `next_response`, and
-    encoded with the body in one formatting (what it says is `Response.encode`'s, header for
-    header); the header pairs are made from those lines only if asked for."""
-
-    __slots__ = ("_head",)
-
-    def __init__(self, head: str, body: bytes) -> None:  # not Response.__init__: no pairs
-        self.status = 200
-        self.body = body
-        self.stream = None
-        self._head = head
-
-    @property
-    def headers(self) -> list[tuple[str, str]]:
-        return [_pair(line) for line in self._head.split("\r\n") if line]
-
-    @headers.setter
-    def headers(self, pairs: list[tuple[str, str]]) -> None:
-        self._head = "".join([f"{name}: {value}\r\n" for name, value in pairs])
-
-    def encode(self, keep_alive: bool) -> bytes:
-        if not keep_alive:
-            return super().encode(keep_alive)
-        return b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (
-            self._head.encode("latin-1"),
-            len(self.body),
-            self.body,
-        )
-
-
-def _pair(line: str) -> tuple[str, str]:
-    name, _, value = line.partition(": ")
-    return name, value
 
 
 ACCEPTED: Response = _Fixed(202, _JSON, b'{"status":"OK"}')
@@ -126,7 +90,7 @@ def next_response(invocation: Invocation, deadline_ms: int, invocation_id: str) 
         head += f"Lambda-Runtime-Cognito-Identity: {invocation.cognito_identity}\r\n"
     if invocation.tenant_id:
         head += f"Lambda-Runtime-Aws-Tenant-Id: {invocation.tenant_id}\r\n"
-    return _Event(head, invocation.payload)
+    return HeadResponse(200, head, invocation.payload)  # encoded in one formatting
 
 
 def error_document(body: bytes, content_type: str | None) -> bytes:
