@@ -51,6 +51,7 @@ class Recorder:
         self._unwritten: dict[str, InvocationSummary] = {}
         self._unwritten_records: list[AttemptRecord] = []
         self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -102,18 +103,22 @@ class Recorder:
         self._unwritten_records += records
 
     async def flush(self) -> None:
-        self.observe_pending()
-        if not self._unwritten and not self._unwritten_records:
-            return
-        summaries, self._unwritten = list(self._unwritten.values()), {}
-        records, self._unwritten_records = self._unwritten_records, []
-        try:
-            await self.store.write_records(summaries, records)
-        except BaseException:
-            for summary in summaries:  # keep them for the next try; newer states win
-                self._unwritten.setdefault(summary.request_id, summary)
-            self._unwritten_records[:0] = records
-            raise
+        """Store what was recorded so far. One write at a time: a flush called while another
+        is writing (the background task's) waits for it, so that when it returns, everything
+        recorded before it is in the store (a read of a trace right after a call sees it)."""
+        async with self._writing:
+            self.observe_pending()
+            if not self._unwritten and not self._unwritten_records:
+                return
+            summaries, self._unwritten = list(self._unwritten.values()), {}
+            records, self._unwritten_records = self._unwritten_records, []
+            try:
+                await self.store.write_records(summaries, records)
+            except BaseException:
+                for summary in summaries:  # keep them for the next try; newer states win
+                    self._unwritten.setdefault(summary.request_id, summary)
+                self._unwritten_records[:0] = records
+                raise
 
     async def _run(self) -> None:
         while True:
