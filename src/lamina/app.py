@@ -128,13 +128,7 @@ class Engine:
                 "AWS_SESSION_TOKEN": "lamina",
             },
             credentials_of=None if self.gate is None else self._function_credentials,
-            credentials_lifetime=(
-                ROLE_SESSION_S
-                if config.assume_role
-                else None
-                if self.gate is None
-                else config.credentials_lifetime
-            ),
+            credentials_lifetime=self._credentials_lifetime(),
             assume_role=self._role_credentials if config.assume_role else None,
             extra_env=config.function_env,
             log_max_bytes=config.log_max_bytes,
@@ -438,6 +432,13 @@ class Engine:
             function.role,
             lifetime=self.config.credentials_lifetime,
         )
+
+    def _credentials_lifetime(self) -> float | None:
+        """How long functions' credentials last, when they expire at all: a role's session
+        (--assume-role), or Lamina's own (--auth sigv4, --credentials-lifetime)."""
+        if self.config.assume_role:
+            return ROLE_SESSION_S
+        return None if self.gate is None else self.config.credentials_lifetime
 
     async def _role_credentials(self, function: FunctionConfig) -> dict[str, str]:
         """Credentials of a function's execution role for one environment (--assume-role)."""
