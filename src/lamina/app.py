@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TypedDict
 
-from lamina.adapters.aws import AwsClients, AwsNetwork, AwsSender
+from lamina.adapters.aws import ROLE_SESSION_S, AwsClients, AwsNetwork, AwsSender, assume_role
 from lamina.adapters.s3 import S3Packages
 from lamina.api import stacks as stacks_api
 from lamina.api.app import body_limit, lambda_api, too_large
@@ -128,7 +128,8 @@ class Engine:
                 "AWS_SESSION_TOKEN": "lamina",
             },
             credentials_of=None if self.gate is None else self._function_credentials,
-            credentials_lifetime=None if self.gate is None else config.credentials_lifetime,
+            credentials_lifetime=self._credentials_lifetime(),
+            assume_role=self._role_credentials if config.assume_role else None,
             extra_env=config.function_env,
             log_max_bytes=config.log_max_bytes,
             sdk_path=_sdk_path(),
@@ -431,6 +432,17 @@ class Engine:
             function.role,
             lifetime=self.config.credentials_lifetime,
         )
+
+    def _credentials_lifetime(self) -> float | None:
+        """How long functions' credentials last, when they expire at all: a role's session
+        (--assume-role), or Lamina's own (--auth sigv4, --credentials-lifetime)."""
+        if self.config.assume_role:
+            return ROLE_SESSION_S
+        return None if self.gate is None else self.config.credentials_lifetime
+
+    async def _role_credentials(self, function: FunctionConfig) -> dict[str, str]:
+        """Credentials of a function's execution role for one environment (--assume-role)."""
+        return await assume_role(self.aws, function.role, function.name)
 
     async def _resume_clock(self) -> None:
         """Go on with the engine time an earlier run kept (scaled and virtual clocks)."""

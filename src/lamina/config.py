@@ -62,6 +62,7 @@ class Config:
     credentials: Path | None = None  # the AWS shared-credentials file `--auth sigv4` reads
     metrics_token: str = ""  # bearer token that opens /metrics
     credentials_lifetime: float = 12 * 3600.0  # functions' own credentials (--auth sigv4)
+    assume_role: bool = False  # functions get their role's credentials from STS AssumeRole
     header_timeout: float = 10.0
     connection_idle_timeout: float = 300.0
     max_connections: int = 10_000
@@ -340,6 +341,16 @@ def _add_auth_arguments(parser: argparse.ArgumentParser) -> None:
         "on (env LAMINA_METRICS_TOKEN); without it /metrics needs SigV4",
     )
     parser.add_argument(
+        "--assume-role",
+        action="store_true",
+        default=env("LAMINA_ASSUME_ROLE", "") not in ("", "0", "false"),
+        help="each execution environment gets credentials of its function's role, "
+        "as on Lambda: STS AssumeRole (session named after the function, 1 h) at the "
+        "endpoint AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL names (else AWS), signed "
+        "with the engine's own AWS credentials; not with --auth sigv4 "
+        "(env LAMINA_ASSUME_ROLE=1). See docs/SECURITY.md",
+    )
+    parser.add_argument(
         "--credentials-lifetime",
         type=_lifetime,
         default=env("LAMINA_CREDENTIALS_LIFETIME", "43200"),
@@ -480,6 +491,10 @@ def _first_problem(args: argparse.Namespace) -> str | None:
             args.auth != "sigv4" or args.credentials is not None,
             "--auth sigv4 needs --credentials FILE (or LAMINA_CREDENTIALS)",
         ),
+        (
+            not (args.assume_role and args.auth == "sigv4"),
+            "--assume-role and --auth sigv4 both give functions their credentials: choose one",
+        ),
     )
     return next((problem for ok, problem in rules if not ok), None)
 
@@ -533,6 +548,7 @@ def _config(args: argparse.Namespace) -> Config:
         credentials=args.credentials,
         metrics_token=args.metrics_token,
         credentials_lifetime=args.credentials_lifetime,
+        assume_role=args.assume_role,
         header_timeout=args.header_timeout,
         connection_idle_timeout=args.connection_idle_timeout,
         max_connections=args.max_connections,

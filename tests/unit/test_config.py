@@ -78,6 +78,15 @@ def test_a_flag_wins_over_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert got.settle_time == 0.0, "a negative settle time is none"
 
 
+def test_assume_role_from_its_flag_or_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not serve().assume_role
+    assert serve("--assume-role").assume_role
+    monkeypatch.setenv("LAMINA_ASSUME_ROLE", "1")
+    assert serve().assume_role
+    monkeypatch.setenv("LAMINA_ASSUME_ROLE", "0")
+    assert not serve().assume_role
+
+
 def test_repeated_pairs() -> None:
     got = serve("--runtime", "python3.12=/usr/bin/python3", "--function-env", "A=1=2")
     assert got.runtime_map == {"python3.12": "/usr/bin/python3"}
@@ -102,6 +111,10 @@ def test_repeated_pairs() -> None:
         (["--cluster-lease", "0.1"], "--cluster-lease must be 0.5-300"),
         (["--drain-time", "4000"], "--drain-time 0-3600"),
         (["--auth", "sigv4"], "--auth sigv4 needs --credentials"),
+        (
+            ["--auth", "sigv4", "--credentials", "/x", "--assume-role"],
+            "--assume-role and --auth sigv4 both give functions their credentials",
+        ),
         (["--time-scale", "0"], "--time-scale takes a positive number or 'virtual'"),
         (["--time-scale", "fast"], "--time-scale takes a positive number or 'virtual'"),
         # two bad flags: the first rule in order names its flag

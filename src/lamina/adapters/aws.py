@@ -76,6 +76,48 @@ class AwsClients:
         self._clients.clear()
 
 
+# How long the credentials of a function's role last (--assume-role): AssumeRole's default
+# and the longest session a role allows unless its MaxSessionDuration is raised
+ROLE_SESSION_S = 3600
+
+
+def role_session_name(function_name: str) -> str:
+    """The session Lambda names when it assumes a function's role: the function's name, or
+    `<name>@lambda_function` for a one-character name (a session name has at least two)."""
+    return function_name if len(function_name) > 1 else f"{function_name}@lambda_function"
+
+
+async def assume_role(clients: AwsClients, role_arn: str, function_name: str) -> dict[str, str]:
+    """Credentials of `role_arn` for an execution environment of `function_name`, as Lambda
+    gives them (`--assume-role`): STS AssumeRole at the endpoint botocore resolves for STS
+    (`AWS_ENDPOINT_URL_STS` or `AWS_ENDPOINT_URL`), signed with the engine's credentials.
+    Refused or unreachable, it raises `errors.ServiceError` naming the role and the cause."""
+    try:
+        sts = await clients.client("sts", quick=True)
+        answer = await sts.assume_role(
+            RoleArn=role_arn,
+            RoleSessionName=role_session_name(function_name),
+            DurationSeconds=ROLE_SESSION_S,
+        )
+    except Exception as exc:  # botocore's errors, or the endpoint unreachable
+        raise errors.ServiceError(
+            f"Lamina could not assume the execution role {role_arn} (--assume-role): {_cause(exc)}"
+        ) from exc
+    credentials = answer["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+    }
+
+
+def _cause(exc: Exception) -> str:
+    error = getattr(exc, "response", {}).get("Error", {})
+    if error.get("Code"):
+        return f"{error['Code']}: {error.get('Message', '')}".strip()
+    return str(exc) or type(exc).__name__
+
+
 class AwsSender:
     """Sends destination and dead-letter records to SQS, SNS and EventBridge."""
 

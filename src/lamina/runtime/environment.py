@@ -44,12 +44,12 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamina.domain import ids, limits, runtimes, states
+from lamina.domain import errors, ids, limits, runtimes, states
 from lamina.domain.debug import DEBUG_LIMIT_S, DebugSettings
 from lamina.domain.model import FunctionConfig, Invocation, InvocationOutcome
 from lamina.http import server as http
@@ -75,6 +75,9 @@ class EnvironmentSettings:
     credentials_of: Callable[[FunctionConfig], dict[str, str]] | None = None
     # ... and how long they last (seconds): the pool retires an environment before
     credentials_lifetime: float | None = None
+    # With --assume-role: each environment's credentials of its function's role (STS), fetched
+    # as it starts; raises errors.LaminaError when they cannot be had
+    assume_role: Callable[[FunctionConfig], Awaitable[dict[str, str]]] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     log_max_bytes: int = 16 * 1024 * 1024
     sdk_path: str | None = None
@@ -239,6 +242,7 @@ class ExecutionEnvironment:
         self.hold = states.FREE
         self.idle_since = time.monotonic()
         self.credentials_at = self.idle_since  # when its credentials were made (at spawn)
+        self._credentials: dict[str, str] | None = None  # its role's (--assume-role)
         self.stream_name = bootstrap.log_stream_name(config.version, ident=self.id)
         self.logs = logs.LogStream(
             settings.logs_dir / config.name / (self.stream_name.replace("/", "-") + ".log"),
@@ -355,6 +359,13 @@ class ExecutionEnvironment:
         self.logs.begin_capture()
         if self.interpreter is not None and self.interpreter.warning:
             self.platform.warning(self.interpreter.warning)
+        if self.settings.assume_role is not None:
+            try:
+                self._credentials = await self.settings.assume_role(self.config)
+                self.credentials_at = time.monotonic()
+            except errors.LaminaError as exc:
+                self._fail_init("Runtime.Unknown", exc.message)
+                return
         self._spawn()
 
     async def _listen(self) -> None:
@@ -395,7 +406,7 @@ class ExecutionEnvironment:
             api_address=self._address,
             view=self.view,
             stream=self.stream_name,
-            credentials=self.settings.credentials_for(self.config),
+            credentials=self._credentials or self.settings.credentials_for(self.config),
             interpreter=self.interpreter.path if self.interpreter else None,
             extra=self.settings.extra_env,
             initialization_type=kind,
@@ -405,7 +416,9 @@ class ExecutionEnvironment:
         env.update(self._runtime_variables())
         if not suppressed:  # a suppressed init runs inside the invocation, after START
             self.platform.init_start(kind, argv[0])
-        self._spawned_at = self.credentials_at = time.monotonic()
+        self._spawned_at = time.monotonic()
+        if self._credentials is None:  # a role's are kept for the environment's life
+            self.credentials_at = self._spawned_at
         failure = self._spawn_problem(argv[0])
         if failure is None:
             variables = {**self.settings.extra_env, **self.config.environment}
