@@ -59,6 +59,7 @@ engine = module_engine(
     params={sandbox: ("--sandbox", sandbox) for sandbox in ("auto", "none")},
 )
 lam = module_client()
+logs = module_client("logs")
 
 
 def _function(lam, name: str, timeout: int = 1, **extra) -> None:
@@ -106,10 +107,30 @@ def test_tmp_outlives_a_crash_for_the_same_function_only(lam, fname, variables):
     response, after = _call(lam, fname, {})
     assert _cold(response) and after["runtime"] != first["runtime"]
     assert after["marker"] == "before the crash"
+    assert after["stream"] == first["stream"]  # the same environment's stream goes on
     # the replacement is an ordinary environment: warm, then reset again, still the same /tmp
     assert _call(lam, fname, {"write": "again"})[1]["runtime"] == after["runtime"]
     _call(lam, fname, {"exit": True})
     assert _call(lam, fname, {})[1]["marker"] == "again"
+
+
+def test_the_log_stream_goes_on_across_a_reset(lam, logs, fname):
+    """On Lambda the reset happens inside the environment: the crash, the new Init and the
+    next invocation are in one log stream."""
+    _function(lam, fname)
+    _, first = _call(lam, fname, {})
+    _, body = _call(lam, fname, {"exit": True})
+    assert body["errorType"] == "Runtime.ExitError"
+    _, after = _call(lam, fname, {})
+    assert after["stream"] == first["stream"] and after["runtime"] != first["runtime"]
+    events = logs.get_log_events(
+        logGroupName=f"/aws/lambda/{fname}", logStreamName=first["stream"], startFromHead=True
+    )["events"]
+    lines = [event["message"] for event in events]
+    assert sum(line.startswith("INIT_START") for line in lines) == 2, lines
+    assert sum(line.startswith("START RequestId") for line in lines) == 3, lines
+    streams = logs.describe_log_streams(logGroupName=f"/aws/lambda/{fname}")["logStreams"]
+    assert [s["logStreamName"] for s in streams] == [first["stream"]]
 
 
 def test_a_tenants_tmp_goes_to_that_tenant_only(lam, fname):

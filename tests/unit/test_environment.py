@@ -593,6 +593,7 @@ def test_an_init_error_keeps_tmp(tmp_path):
         assert handlers.init_error(env, Post(body)).status == 202
         await asyncio.sleep(0.1)  # the runtime is killed 50 ms after it reported
         assert not env.alive and "kill" in processes[0].calls
-        assert env.launcher.kept.take((*CONFIG.env_key, None)) == "tmp-of-0"
+        kept = env.launcher.kept.take((*CONFIG.env_key, None))
+        assert kept is not None and kept.path == "tmp-of-0" and kept.stream == env.stream_name
 
     run(test, tmp_path)

@@ -58,6 +58,7 @@ from lamina.runtime.interpreters import Interpreter, task_bootstrap
 from lamina.runtime.launch import Launch, Launcher
 from lamina.runtime.process import Process
 from lamina.runtime.report import PlatformLog
+from lamina.runtime.reset import Kept
 from lamina.runtime.runtime_api import handlers, wire
 from lamina.runtime.runtime_api.server import runtime_api_handler, streams_body
 from lamina.runtime.spares import eligible
@@ -245,7 +246,7 @@ class ExecutionEnvironment:
         self._credentials: dict[str, str] | None = None  # its role's (--assume-role)
         self.stream_name = bootstrap.log_stream_name(config.version, ident=self.id)
         self.logs = logs.LogStream(
-            settings.logs_dir / config.name / (self.stream_name.replace("/", "-") + ".log"),
+            self._stream_path(self.stream_name),
             settings.log_max_bytes,
         )
         self.platform = PlatformLog(self.logs, config, self._peak_kb)
@@ -390,6 +391,10 @@ class ExecutionEnvironment:
         self._address = f"127.0.0.1:{self._listener.sockets[0].getsockname()[1]}"
 
     def _spawn(self, suppressed: bool = False) -> None:
+        kept = self._kept_tmp()
+        if kept is not None and kept.stream is not None and kept.stream != self.stream_name:
+            self.stream_name = kept.stream  # a reset environment's, which goes on here
+            self.logs.move_to(self._stream_path(kept.stream))
         bootstrap_path = self._bootstrap_path()
         argv = bootstrap.runtime_command(
             self.config,
@@ -436,7 +441,7 @@ class ExecutionEnvironment:
                 self.config.ephemeral_storage,
                 spare=self.debug is None
                 and eligible(self.family, variables, self.task_root, self.opt_dir),
-                kept_tmp=self._kept_tmp(),
+                kept_tmp=None if kept is None else kept.path,
             )
             try:
                 cell.append(self.launcher.spawn(launch))
@@ -444,6 +449,8 @@ class ExecutionEnvironment:
                 return
             except SpawnError as exc:
                 failure = str(exc)
+        elif kept is not None:  # not started: what a reset kept waits for the next runtime
+            self.launcher.kept.put(self._reset_key(), kept.config, kept.path, kept.stream)
         self._fail_init("Runtime.InvalidEntrypoint", failure)
 
     def _own_connection(self, peer: tuple[str, int], local: tuple[str, int]) -> bool:
@@ -518,14 +525,20 @@ class ExecutionEnvironment:
         if self._process is None or self.concurrent or self.debug is not None or self.retired:
             return
         kept = self.launcher.keep_tmp(self._process, self.view)
-        if kept is not None:
-            self.launcher.kept.put((*self.config.env_key, self.tenant_id), self.config, kept)
+        self.launcher.kept.put(self._reset_key(), self.config, kept, self.stream_name)
 
-    def _kept_tmp(self) -> str | None:
-        """The /tmp a reset of this version kept, now this runtime's (reset.py)."""
+    def _kept_tmp(self) -> Kept | None:
+        """The /tmp and log stream a reset of this version kept, now this runtime's
+        (reset.py)."""
         if self.concurrent or self.debug is not None:
             return None
-        return self.launcher.kept.take((*self.config.env_key, self.tenant_id))
+        return self.launcher.kept.take(self._reset_key())
+
+    def _reset_key(self) -> tuple[str, str, str, str | None]:
+        return (*self.config.env_key, self.tenant_id)
+
+    def _stream_path(self, stream: str) -> Path:
+        return self.settings.logs_dir / self.config.name / (stream.replace("/", "-") + ".log")
 
     def _on_exit(self, process: Process | None, code: int) -> None:
         if process is not self._process:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,6 +140,17 @@ class LogStream:
         self.flush_partial()
         self.closed = True
         self._close_file()
+
+    def move_to(self, path: Path) -> None:
+        """Write on at the end of the stream file `path` (a reset environment's, whose stream
+        this environment continues); what this one wrote so far goes there first."""
+        self._close_file()
+        if path != self.path and self.path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "rb") as written, open(path, "ab") as target:
+                shutil.copyfileobj(written, target)
+            self.path.unlink()
+        self.path = path
 
     def _close_file(self) -> None:
         if self._file is not None:

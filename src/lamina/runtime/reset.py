@@ -17,6 +17,10 @@ Theory of operation (docs/ENVIRONMENT.md, "After a crash or a timeout")
   runtime started for that same key takes it (`take`), and adopts it as its own /tmp: it
   ends with that runtime, or is kept again if that one is reset in turn. Another function,
   version, configuration, tenant or account never sees it.
+* The environment's log stream goes with it: on Lambda the reset happens inside the same
+  environment, whose log stream goes on, so the runtime that takes the reset's place writes
+  on in that stream (and is told its name). Where no /tmp can be kept (a sandbox without
+  root), the stream is still handed on (`path` None).
 * One nobody takes is dropped when its function version is retired (updated, deleted,
   hot-reloaded), when it has waited the pool's idle timeout (as Lambda ends an unused
   environment), and when the engine stops.
@@ -36,8 +40,9 @@ Key = tuple[str, str, str, str | None]  # a configuration's env_key, and the ten
 @dataclass(frozen=True)
 class Kept:
     config: FunctionConfig
-    path: str  # the launcher's handle: a slot, or a directory
+    path: str | None  # the launcher's handle: a slot, or a directory; None: no /tmp kept
     since: float
+    stream: str | None = None  # the reset environment's log stream, which goes on
 
 
 class KeptTmps:
@@ -50,18 +55,21 @@ class KeptTmps:
     def __len__(self) -> int:
         return sum(len(stack) for stack in self._kept.values())
 
-    def put(self, key: Key, config: FunctionConfig, path: str) -> None:
-        self._kept.setdefault(key, []).append(Kept(config, path, time.monotonic()))
+    def put(
+        self, key: Key, config: FunctionConfig, path: str | None, stream: str | None = None
+    ) -> None:
+        self._kept.setdefault(key, []).append(Kept(config, path, time.monotonic(), stream))
 
-    def take(self, key: Key) -> str | None:
-        """The most recently kept /tmp of `key`, now the caller's (None: there is none)."""
+    def take(self, key: Key) -> Kept | None:
+        """The most recently kept /tmp (and stream) of `key`, now the caller's (None: there
+        is none)."""
         stack = self._kept.get(key)
         if not stack:
             return None
         kept = stack.pop()
         if not stack:
             del self._kept[key]
-        return kept.path
+        return kept
 
     def drop(self, match: Callable[[Kept], bool]) -> int:
         """Free every kept /tmp `match` selects; how many."""
@@ -69,7 +77,8 @@ class KeptTmps:
         for key, stack in list(self._kept.items()):
             for kept in [k for k in stack if match(k)]:
                 stack.remove(kept)
-                self._discard(kept.path)
+                if kept.path is not None:
+                    self._discard(kept.path)
                 dropped += 1
             if not stack:
                 del self._kept[key]
