@@ -404,6 +404,7 @@ class Engine:
                 "Warning": self.sandbox.warning(),
             },
             gate=self.gate,
+            strict=self.config.parity == "strict",
         )
         handler = self.api = lambda_api(ctx)  # `api`: in-process callers (tests, deploys)
         self.server = await http.serve(

@@ -228,7 +228,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=env("LAMINA_PARITY", "default"),
         help="default: a long synchronous call survives client timeouts "
         "(heartbeats) and SDK retries of one call run it once; strict: no "
-        "heartbeats, every retry runs the function again, as on AWS",
+        "heartbeats, every retry runs the function again, and a NONE function "
+        "URL answers only when the function's policy grants anyone "
+        "lambda:InvokeFunctionUrl and lambda:InvokeFunction, as on AWS",
     )
     parser.add_argument(
         "--settle-time",

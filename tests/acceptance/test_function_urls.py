@@ -310,3 +310,44 @@ def test_a_streamed_response_with_a_bad_prelude_is_a_502(lam, fname):
     assert response.status == 502 and b"never seen" not in response.data
     again = request(url)
     assert again.status == 502, "the environment finished its invocation and serves again"
+
+
+def test_strict_parity_wants_a_public_policy_for_a_none_url(tmp_path):
+    """Since October 2025 a NONE URL answers only when the function's policy grants anyone
+    both lambda:InvokeFunctionUrl and lambda:InvokeFunction (`--parity strict`; by default
+    a local URL answers without them, as the first test of this file shows)."""
+    from lamina.domain.urls import FORBIDDEN
+    from tests.conftest import engine_client
+
+    with engine_client(tmp_path / "data", "--parity", "strict") as lam:
+        url = make(lam, "public", "custom")["FunctionUrl"]
+        refused = request(url)
+        assert refused.status == 403 and json.loads(refused.data) == {"Message": FORBIDDEN}
+        lam.add_permission(
+            FunctionName="public",
+            StatementId="url",
+            Action="lambda:InvokeFunctionUrl",
+            Principal="*",
+            FunctionUrlAuthType="NONE",
+        )
+        assert request(url).status == 403  # the pre-2025 policy alone no longer opens it
+        lam.add_permission(
+            FunctionName="public",
+            StatementId="invoke-via-url",
+            Action="lambda:InvokeFunction",
+            Principal="*",
+            InvokedViaFunctionUrl=True,
+        )
+        opened = request(url, path="/now")
+        assert opened.status == 201 and opened.data == b"made /now"
+        lam.remove_permission(FunctionName="public", StatementId="url")
+        assert request(url).status == 403
+        # a statement for another auth type grants nothing to a NONE URL
+        lam.add_permission(
+            FunctionName="public",
+            StatementId="iam-only",
+            Action="lambda:InvokeFunctionUrl",
+            Principal="*",
+            FunctionUrlAuthType="AWS_IAM",
+        )
+        assert request(url).status == 403

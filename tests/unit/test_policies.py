@@ -164,6 +164,17 @@ def test_an_unknown_condition_grants_nothing():
     assert not policies.allows((statement,), "lambda:InvokeFunction", ACCOUNT)
 
 
+def test_url_conditions_hold_for_a_request_through_a_url_only():
+    by_url = policies.Principal(url_auth_type="NONE", via_url="true")
+    url = _granted("*", action="lambda:InvokeFunctionUrl", function_url_auth_type="NONE")
+    via = _granted("*", invoked_via_function_url=True)
+    assert policies.allows((url,), "lambda:InvokeFunctionUrl", by_url)
+    assert policies.allows((via,), "lambda:InvokeFunction", by_url)
+    assert not policies.allows((via,), "lambda:InvokeFunction", ACCOUNT)  # a plain Invoke
+    iam_only = policies.Principal(url_auth_type="AWS_IAM", via_url="true")
+    assert not policies.allows((url,), "lambda:InvokeFunctionUrl", iam_only)
+
+
 def test_the_denial_quotes_the_caller_the_action_and_the_resource():
     assert policies.denied(ACCOUNT, "lambda:InvokeFunction", "arn:x") == (
         "User: arn:aws:iam::111122223333:user/ana is not authorized to perform: "

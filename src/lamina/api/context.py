@@ -64,6 +64,7 @@ class ApiContext:
     log_groups: LogGroupService | None = None
     sandbox: dict[str, Any] | None = None  # how environments are isolated (--sandbox)
     gate: Any = None  # api.auth.Gate with --auth sigv4, else None (nothing is checked)
+    strict: bool = False  # --parity strict: AWS's checks that a local engine could waive
     # What a plain name (no ARN, no Qualifier, no credentials) resolves to: the same every
     # time, so the Invoke hot path parses it once (`qualified_ref`); bounded.
     _plain_refs: dict[str, arns.FunctionRef] = field(default_factory=dict, repr=False)

@@ -18,7 +18,7 @@ from typing import Any
 
 from lamina.api import wire
 from lamina.api.context import ApiContext
-from lamina.domain import arns, errors, limits, urls
+from lamina.domain import arns, errors, limits, policies, urls
 from lamina.domain.model import LATEST
 from lamina.domain.urls import FunctionUrlConfig, HttpResponse
 from lamina.http.server import Request, Response
@@ -116,6 +116,20 @@ def _verified(ctx: ApiContext, request: Request) -> bool:
     return True
 
 
+# Who calls a NONE URL, as the function's resource policy sees it: anyone, through its URL
+_ANYONE_BY_URL = policies.Principal(url_auth_type="NONE", via_url="true")
+
+
+def _public(ctx: ApiContext, config: FunctionUrlConfig) -> bool:
+    """Whether the policy of the URL's function or alias grants anyone both actions a NONE URL
+    needs since October 2025: lambda:InvokeFunctionUrl and lambda:InvokeFunction (checked
+    with `--parity strict`; by default a local URL answers without them)."""
+    return all(
+        ctx.permissions.allows(config.function, config.qualifier, action, _ANYONE_BY_URL)
+        for action in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")
+    )
+
+
 async def serve(
     ctx: ApiContext, request: Request, request_id: str, url_id: str, path: str
 ) -> Response:
@@ -134,6 +148,8 @@ async def serve(
             [*urls.cors_headers(cors, origin, preflight=True), ("x-amzn-RequestId", request_id)],
         )
     if config.auth_type == "AWS_IAM" and not _verified(ctx, request):
+        return _response(urls.forbidden(), request_id)
+    if config.auth_type == "NONE" and ctx.strict and not _public(ctx, config):
         return _response(urls.forbidden(), request_id)
     http_request = urls.HttpRequest(
         request.method,

@@ -233,13 +233,17 @@ class Principal:
     service: str | None = None
     source_arn: str | None = None
     source_account: str | None = None
+    # a request through a function URL: its AuthType, and "true" (lambda:InvokedViaFunctionUrl)
+    url_auth_type: str | None = None
+    via_url: str | None = None
 
 
 def allows(statements: tuple[dict[str, Any], ...], action: str, who: Principal) -> bool:
     """Whether a resource policy lets `who` do `action`: an Allow statement matches and no
     Deny does (IAM's evaluation of a resource policy alone). Conditions other than
-    AWS:SourceArn, AWS:SourceAccount and aws:PrincipalAccount never match (no organizations,
-    no function URLs here), so a statement carrying one grants nothing."""
+    AWS:SourceArn, AWS:SourceAccount, aws:PrincipalAccount, lambda:FunctionUrlAuthType and
+    lambda:InvokedViaFunctionUrl (a function URL's request) never match (no organizations), so
+    a statement carrying one grants nothing."""
     matching = [s for s in statements if _matches(s, action, who)]
     return any(s.get("Effect") == "Allow" for s in matching) and not any(
         s.get("Effect") == "Deny" for s in matching
@@ -305,6 +309,8 @@ _CONDITION_KEYS = {
     "aws:sourcearn": "source_arn",
     "aws:sourceaccount": "source_account",
     "aws:principalaccount": "account",
+    "lambda:functionurlauthtype": "url_auth_type",
+    "lambda:invokedviafunctionurl": "via_url",
 }
 
 
@@ -323,6 +329,8 @@ def _conditions_hold(condition: dict[str, Any], who: Principal) -> bool:
 def _compare(operator: str, actual: str, expected: list[Any]) -> bool:
     if operator in ("StringEquals", "ArnEquals"):
         return actual in expected
+    if operator == "Bool":
+        return actual.lower() in [str(e).lower() for e in expected]
     if operator in ("StringLike", "ArnLike"):
         return any(isinstance(e, str) and fnmatch.fnmatchcase(actual, e) for e in expected)
     return False
