@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -531,3 +532,56 @@ def test_sam_build_output_is_deployed(engine, dlam, tmp_path):
     _, body = invoke(dlam, f"{function}:live")
     assert body["version"] == "v1" and body["helper"] == "OK!"
     assert lamina("destroy", "built", endpoint=engine.endpoint).returncode == 0
+
+
+STRICT_URL_APP = """
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.11
+      Handler: index.handler
+      InlineCode: |
+        def handler(event, context):
+            return {"statusCode": 200, "body": "hello " + event["rawPath"]}
+      FunctionUrlConfig:
+        AuthType: NONE
+Outputs:
+  Url:
+    Value: !GetAtt HelloUrl.FunctionUrl
+"""
+
+
+def test_a_sam_url_answers_under_strict_parity(tmp_path):
+    """SAM grants a NONE URL's function both actions AWS wants since October 2025
+    (lambda:InvokeFunctionUrl, and lambda:InvokeFunction via the URL): deployed to an engine
+    that checks them (`--parity strict`), the URL answers."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "template.yaml").write_text(STRICT_URL_APP)
+    engine = start_server(tmp_path / "data", "--parity", "strict")
+    try:
+        stack = deploy(app, engine.endpoint, "--stack-name", "strict")
+        url = next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "Url")
+        function = resource(stack, "Hello")["PhysicalResourceId"]
+        lam = client(engine.endpoint)
+        policy = json.loads(lam.get_policy(FunctionName=function)["Policy"])
+        actions = sorted(s["Action"] for s in policy["Statement"])
+        assert actions == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
+        host = url.split("//", 1)[1].rstrip("/")
+        request = urllib.request.Request(f"http://127.0.0.1:{host.rsplit(':', 1)[1]}/hi")
+        request.add_header("Host", host)
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200 and answer.read() == b"hello /hi"
+        (invoke_via_url,) = [
+            s["Sid"] for s in policy["Statement"] if s["Action"] == "lambda:InvokeFunction"
+        ]
+        lam.remove_permission(FunctionName=function, StatementId=invoke_via_url)
+        with pytest.raises(urllib.error.HTTPError) as refused:  # the check is on
+            urllib.request.urlopen(request, timeout=30)
+        refused.value.close()
+        assert refused.value.code == 403
+    finally:
+        engine.stop()
