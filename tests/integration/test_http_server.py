@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import time
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lamina.http.server import Request, Response, serve
+from lamina.http.server import MAX_PIPELINED, Request, Response, serve
 
 EXAMPLES = int(os.environ.get("LAMINA_FUZZ_EXAMPLES") or 15)
 
@@ -237,3 +238,98 @@ def test_common_and_other_requests_mixed_and_split_anyhow_answer_in_order(reques
         ]
 
     with_server(check)
+
+
+async def _describe(request: Request) -> Response:
+    """Answers with what the server made of the request."""
+    if request.path == "/slow":
+        await asyncio.sleep(0.01)
+    seen = {
+        "version": request.http_version,
+        "method": request.method,
+        "path": request.path,
+        "raw_path": request.raw_path,
+        "query": request.query,
+        "headers": request.headers,
+        "body": request.body.decode("latin-1"),
+        "interim": request.send_interim(102) if request.path == "/interim" else None,
+    }
+    return Response(200, [("Content-Type", "application/json")], json.dumps(seen).encode())
+
+
+def _answers(port: int, data: bytes, count: int) -> list[dict]:
+    """Send `data` on one connection; the JSON bodies of the first `count` 200 answers."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        received = b""
+        while received.count(b"HTTP/1.1 200 OK") < count or not received.endswith(b"}"):
+            chunk = sock.recv(65536)
+            assert chunk, received
+            received += chunk
+    parts = received.split(b"HTTP/1.1 ")  # (interim answers in between are left out)
+    return [json.loads(part.split(b"\r\n\r\n", 1)[1]) for part in parts if part[:3] == b"200"]
+
+
+def _with(handler, check, body_limit=lambda path: 10) -> None:
+    async def main() -> None:
+        server = await serve(handler, "127.0.0.1", 0, body_limit=body_limit, too_large=_too_large)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, check, port)
+        finally:
+            server.close()
+
+    asyncio.run(main())
+
+
+def test_each_pipelined_request_has_its_own_version_headers_and_target():
+    """Requests on one connection, in one write: each keeps its HTTP version (1.1 or 1.0,
+    with or without a Connection header), its headers (names lower-case, repeated ones joined
+    with commas, values decoded as latin-1) and its target (the same one again, then others)."""
+    sent = (
+        b"GET /v?a=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nx-a: 2\r\nX-B: caf\xe9\r\n\r\n"
+        b"GET /v?a=1 HTTP/1.1\r\nHost: y\r\n\r\n"
+        b"POST /w%41?b=2 HTTP/1.1\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /interim HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        b"GET /interim HTTP/1.1\r\n\r\n"
+        b"GET /v?a=1 HTTP/1.0\r\n\r\n"
+    )
+
+    def check(port: int) -> None:
+        seen = _answers(port, sent, 6)
+        assert [s["version"] for s in seen] == ["1.1", "1.1", "1.1", "1.0", "1.1", "1.0"]
+        assert seen[0]["headers"] == {"host": "x", "x-a": "1,2", "x-b": "café"}
+        assert seen[1]["headers"] == {"host": "y"}
+        assert [(s["path"], s["raw_path"], s["query"]) for s in seen[:3]] == [
+            ("/v", "/v", "a=1"),
+            ("/v", "/v", "a=1"),
+            ("/wA", "/w%41", "b=2"),
+        ]
+        assert seen[2]["method"] == "POST" and seen[2]["body"] == "abc"
+        assert [s["interim"] for s in seen[3:5]] == [False, True]  # none in HTTP/1.0
+
+    _with(_describe, check)
+
+
+def test_requests_piled_past_the_pipelining_limit_pause_reading_and_all_get_answered():
+    """More requests in one write than MAX_PIPELINED: reading pauses, resumes as the queue
+    drains, and every request is answered, in order; the connection goes on serving."""
+    count = MAX_PIPELINED * 3
+    sent = b"".join(b"GET /slow?n=%d HTTP/1.1\r\n\r\n" % n for n in range(count))
+
+    def check(port: int) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            for _ in range(2):  # the second time on a connection that was paused
+                sock.sendall(sent)
+                received = b""
+                while received.count(b"HTTP/1.1 200 OK") < count or not received.endswith(b"}"):
+                    chunk = sock.recv(65536)
+                    assert chunk, received
+                    received += chunk
+                queries = [
+                    json.loads(p.split(b"\r\n\r\n", 1)[1])["query"]
+                    for p in received.split(b"HTTP/1.1 ")[1:]
+                ]
+                assert queries == ["n=%d" % n for n in range(count)]
+
+    _with(_describe, check)

@@ -165,6 +165,15 @@ class HeadResponse(Response):
         )
 
 
+def _name(name: bytes) -> str:
+    """A header name's lower-case text, remembered for the next time (for 256 names: a client
+    may send any)."""
+    key = name.decode("latin-1").lower()
+    if len(_NAMES) < 256:
+        _NAMES[name] = key
+    return key
+
+
 def _pair(line: str) -> tuple[str, str]:
     name, _, value = line.partition(": ")
     return name, value
@@ -273,11 +282,18 @@ class Request:
         return out
 
 
+def _unhandled(request: Request) -> Response:
+    """The answer to a request whose handler raised (logged here); the connection ends."""
+    log.exception("unhandled error answering %s %s", request.method, request.raw_path)
+    return Response(500, [("Content-Type", "text/plain")], b"internal error")
+
+
 def _decode_path(raw_path: str) -> str:
     """The percent-decoded path (most paths have nothing to decode)."""
     return unquote(raw_path) if "%" in raw_path else raw_path
 
 
+_new_request = object.__new__
 Handler = Callable[[Request], Awaitable[Response]]
 StreamsBody = Callable[[str, str, dict[str, str]], bool]
 Accept = Callable[[Any, Any], bool]  # (peer address, local address) of a new connection
@@ -383,6 +399,7 @@ class HttpProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
+        self._last_url = b""  # the last request target, split and decoded
         self._raw_path = ""  # the request target, split and decoded once its headers are in
         self._query = ""
         self._path = ""
@@ -394,6 +411,7 @@ class HttpProtocol(asyncio.Protocol):
         self._discarding = False
         self._queue: deque[tuple[Request, bool]] = deque()
         self._responding = False  # the responder task exists
+        self._paused = False  # reading paused: too many requests queued
         self._waiter: asyncio.Future[None] | None = None  # it waits for the next request
         self._reading = False  # between the start and the end of a request
         self._head = 0  # bytes of the request line and headers so far
@@ -453,47 +471,59 @@ class HttpProtocol(asyncio.Protocol):
             self._head_too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head += len(name) + len(value) + 4
-        if self._head > MAX_HEAD and not self._in_body:
-            self._head_too_large()
-        key = _NAMES.get(name)
-        if key is None:
-            key = name.decode("latin-1").lower()
-            if len(_NAMES) < 256:  # bounded: a client may send any names
-                _NAMES[name] = key
-        text = value.decode("latin-1")
-        if self._in_body:  # a trailer, after a chunked body
-            if self._stream is not None:
-                self._stream.trailers[key] = text
+        # Called ten times a call: kept to the common case (a known name, not repeated).
+        self._head = head = self._head + len(name) + len(value) + 4
+        if self._in_body:
+            self._trailer(name, value)
             return
-        previous = self._headers.get(key)
-        self._headers[key] = text if previous is None else previous + "," + text
+        if head > MAX_HEAD:
+            self._head_too_large()
+        headers = self._headers
+        key = _NAMES.get(name) or _name(name)
+        if key in headers:
+            headers[key] += "," + value.decode("latin-1")  # a repeated header: one list
+        else:
+            headers[key] = value.decode("latin-1")
+
+    def _trailer(self, name: bytes, value: bytes) -> None:
+        """A trailer, after a chunked body: the stream's, if the body is one."""
+        if self._stream is not None:
+            self._stream.trailers[_NAMES.get(name) or _name(name)] = value.decode("latin-1")
 
     def _head_too_large(self) -> None:
         self._fail(b"request header fields too large", 431)
         raise httptools.HttpParserError("head too large")  # stops this feed_data
 
     def on_headers_complete(self) -> None:
-        self._raw_path, _, self._query = self._url.decode("latin-1").partition("?")
-        raw_path = self._raw_path
-        self._path = path = unquote(raw_path) if "%" in raw_path else raw_path
-        if path != self._limit_path:  # a keep-alive client sends the same path again
-            limit = self._body_limit
-            self._limit_path, self._limit = path, limit if isinstance(limit, int) else limit(path)
+        url = self._url
+        if url != self._last_url:  # a keep-alive client sends the same target again
+            self._target(url)
+        path = self._path
         self._max_body = self._limit
-        declared = self._headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max_body:
+        headers = self._headers
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._limit:
             self._reject(self._too_large(path, int(declared)))
             return
         self._in_body = True
-        if "expect" in self._headers and self._headers["expect"].lower() == "100-continue":
+        if "expect" in headers and headers["expect"].lower() == "100-continue":
             self.write_interim(100)
         verb: bytes = self._parser.get_method()
         self._method = method = _METHODS.get(verb) or verb.decode("latin-1")
-        if self._streams_body is not _never and self._streams_body(method, path, self._headers):
+        if self._streams_body is not _never and self._streams_body(method, path, headers):
             self._max_body = 1 << 62  # the reader of a stream enforces its own limit
             self._stream = BodyStream(self._loop)
             self._dispatch(method, b"")
+
+    def _target(self, url: bytes) -> None:
+        """Split and decode a new request target; its path's body limit."""
+        self._raw_path, _, self._query = url.decode("latin-1").partition("?")
+        raw_path = self._raw_path
+        self._path = path = unquote(raw_path) if "%" in raw_path else raw_path
+        if path != self._limit_path:
+            limit = self._body_limit
+            self._limit_path, self._limit = path, limit if isinstance(limit, int) else limit(path)
+        self._last_url = url
 
     def on_body(self, body: bytes) -> None:
         if self._discarding:
@@ -521,19 +551,26 @@ class HttpProtocol(asyncio.Protocol):
 
     def _dispatch(self, method: str, body: bytes) -> None:
         """Queue the request for the responder (and wake it if it waits)."""
-        request = Request(
-            method,
-            self._raw_path,
-            self._query,
-            self._headers,
-            body,
-            self,
-            self._parser.get_http_version(),
-            self._stream,
-            self._path,
+        # A `Request` made without a call to its __init__ (this is every request's).
+        request = _new_request(Request)
+        request.method = method
+        request.raw_path = self._raw_path
+        request.path = self._path
+        request.query = self._query
+        request.headers = headers = self._headers
+        request.body = body
+        request.stream = self._stream
+        request._protocol = self
+        request.caller = None
+        parser = self._parser
+        keep_alive: bool = parser.should_keep_alive()
+        # Kept alive without a Connection header: HTTP/1.1 (llhttp takes only 0.9, 1.0, 1.1
+        # and 2.0, and keeps only 1.1 alive by default); `get_http_version` formats a string.
+        request.http_version = (
+            "1.1" if keep_alive and "connection" not in headers else parser.get_http_version()
         )
         queue = self._queue
-        queue.append((request, self._parser.should_keep_alive()))
+        queue.append((request, keep_alive))
         if len(queue) == 1:
             waiter = self._waiter
             if waiter is not None:  # the responder waits for this request
@@ -545,6 +582,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._loop.create_task(self._responder())
         elif len(queue) > MAX_PIPELINED and self._transport is not None:
             self._transport.pause_reading()
+            self._paused = True
 
     def _wake_responder(self) -> None:
         waiter, self._waiter = self._waiter, None
@@ -556,45 +594,48 @@ class HttpProtocol(asyncio.Protocol):
         """The connection's one task: answer queued requests one after another, in the order
         they came, and wait for the next one, until the connection is done."""
         queue = self._queue
+        transport = self._transport
+        assert transport is not None  # (made with the connection, before any request)
+        handler = self._handler
         held = b""  # answers held for the one behind them (`coalesce`)
         try:
             while True:
                 if not queue:
-                    if self.closed or self._transport is None:
+                    if self.closed:
                         return
-                    self._transport.resume_reading()  # a no-op unless requests had piled up
-                    self._waiter = self._loop.create_future()
-                    await self._waiter
+                    if self._paused:  # requests had piled up
+                        self._paused = False
+                        transport.resume_reading()
+                    self._waiter = waiter = self._loop.create_future()
+                    await waiter
                     continue
                 request, keep_alive = queue[0]
                 try:
-                    response = await self._handler(request)
+                    response = await handler(request)
                 except Exception:  # each face maps its own errors; this is the last guard
-                    log.exception(
-                        "unhandled error answering %s %s", request.method, request.raw_path
-                    )
-                    response = Response(500, [("Content-Type", "text/plain")], b"internal error")
-                    keep_alive = False
+                    response, keep_alive = _unhandled(request), False
                 queue.popleft()
-                if self.closed or self._transport is None:
+                if self.closed:
                     return
-                if self._connections is not None and self._connections.closing:
-                    keep_alive = False
+                connections = self._connections
+                if connections is not None:
+                    self.since = monotonic()
+                    keep_alive = keep_alive and not connections.closing
                 data = response.encode(keep_alive)
-                if queue and keep_alive and self._coalesce and response.stream is None:
+                if response.stream is not None:
+                    transport.write(held + data)
+                    held = b""
+                    await self._write_stream(response.stream)
+                elif queue and keep_alive and self._coalesce:
                     held += data  # the next request is queued: its answer takes this along
                     continue
-                if held:
-                    data, held = held + data, b""
-                self._transport.write(data)
-                if response.stream is not None:
-                    await self._write_stream(response.stream)
+                else:
+                    transport.write(held + data if held else data)
+                    held = b""
                 if not keep_alive:
                     queue.clear()
-                    self._transport.close()
+                    transport.close()
                     return
-                if self._connections is not None:
-                    self.since = monotonic()
         finally:
             self._responding = False
             self._waiter = None
