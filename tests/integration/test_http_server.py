@@ -333,3 +333,45 @@ def test_requests_piled_past_the_pipelining_limit_pause_reading_and_all_get_answ
                 assert queries == ["n=%d" % n for n in range(count)]
 
     _with(_describe, check)
+
+
+def test_each_path_keeps_its_body_limit_when_the_target_changes_and_comes_back():
+    def check(port: int) -> None:
+        sent = (
+            b"".join(
+                b"POST %s HTTP/1.1\r\nContent-Length: 6\r\n\r\nsix..." % path
+                for path in (b"/small?a", b"/big?b", b"/small?a", b"/sm%61ll?c", b"/big?b")
+            )
+            + b"GET /end HTTP/1.1\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(sent)
+            received = b""
+            while received.count(b"HTTP/1.1 ") < 6 or not received.endswith(b"}"):
+                chunk = sock.recv(65536)
+                assert chunk, received
+                received += chunk
+        statuses = [part[:3] for part in received.split(b"HTTP/1.1 ")[1:]]
+        assert statuses == [b"413", b"200", b"413", b"413", b"200", b"200"]
+        assert b"/small 6" in received  # the 413's body: the path and the declared size
+
+    _with(_describe, check, body_limit=lambda path: 100 if path == "/big" else 5)
+
+
+def test_a_refused_request_that_asks_to_close_is_answered_after_those_before_it_then_closed():
+    def check(port: int) -> None:
+        sent = (
+            b"GET /slow HTTP/1.1\r\n\r\n"
+            b"POST /small HTTP/1.1\r\nConnection: close\r\nContent-Length: 6\r\n\r\nsix..."
+            b"GET /never HTTP/1.1\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(sent)
+            received = b""
+            while chunk := sock.recv(65536):  # until the server closes
+                received += chunk
+        statuses = [part[:3] for part in received.split(b"HTTP/1.1 ")[1:]]
+        assert statuses == [b"200", b"413"] and b"/never" not in received
+        assert b"Connection: close" in received.split(b"HTTP/1.1 413")[1]
+
+    _with(_describe, check, body_limit=lambda path: 5)

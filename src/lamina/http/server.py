@@ -282,6 +282,10 @@ class Request:
         return out
 
 
+async def _ready(response: Response) -> Response:
+    return response
+
+
 def _unhandled(request: Request) -> Response:
     """The answer to a request whose handler raised (logged here); the connection ends."""
     log.exception("unhandled error answering %s %s", request.method, request.raw_path)
@@ -409,9 +413,12 @@ class HttpProtocol(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._discarding = False
-        self._queue: deque[tuple[Request, bool]] = deque()
+        # what answers each request in order: (handler, request, keep-alive), or for a
+        # request refused before its body was read (`_reject`), (_ready, its answer, …)
+        self._queue: deque[tuple[Callable[[Any], Awaitable[Response]], Any, bool]] = deque()
         self._responding = False  # the responder task exists
         self._paused = False  # reading paused: too many requests queued
+        self._ending = False  # a request queued says the connection ends after its answer
         self._waiter: asyncio.Future[None] | None = None  # it waits for the next request
         self._reading = False  # between the start and the end of a request
         self._head = 0  # bytes of the request line and headers so far
@@ -447,7 +454,8 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fail(b"upgrade not supported")
         except httptools.HttpParserError:
-            self._fail(b"bad request")  # (a no-op if the connection is closing already)
+            if not self._ending:  # (bytes after a request that ends the connection: dropped)
+                self._fail(b"bad request")  # (a no-op if the connection is closing already)
 
     # httptools callbacks -----------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -539,9 +547,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._reading = False
-        if self._discarding:
-            if not self._parser.should_keep_alive() and self._transport is not None:
-                self._transport.close()
+        if self._discarding:  # answered (`_reject`); closed after that unless kept alive
             return
         if self._stream is not None:  # dispatched already, when its headers came
             self._stream.finish()
@@ -569,8 +575,19 @@ class HttpProtocol(asyncio.Protocol):
         request.http_version = (
             "1.1" if keep_alive and "connection" not in headers else parser.get_http_version()
         )
+        self._queue.append((self._handler, request, keep_alive))
+        waiter = self._waiter
+        if waiter is not None and keep_alive and not waiter.done():
+            self._waiter = None  # the responder waits for this request (the common case)
+            waiter.set_result(None)
+        else:
+            self._queued(keep_alive)
+
+    def _queued(self, keep_alive: bool) -> None:
+        """A request is queued: wake the responder if it waits, start it if there is none."""
         queue = self._queue
-        queue.append((request, keep_alive))
+        if not keep_alive:
+            self._ending = True  # answered, then closed
         if len(queue) == 1:
             waiter = self._waiter
             if waiter is not None:  # the responder waits for this request
@@ -596,7 +613,6 @@ class HttpProtocol(asyncio.Protocol):
         queue = self._queue
         transport = self._transport
         assert transport is not None  # (made with the connection, before any request)
-        handler = self._handler
         held = b""  # answers held for the one behind them (`coalesce`)
         try:
             while True:
@@ -609,9 +625,9 @@ class HttpProtocol(asyncio.Protocol):
                     self._waiter = waiter = self._loop.create_future()
                     await waiter
                     continue
-                request, keep_alive = queue[0]
+                answer, request, keep_alive = queue[0]
                 try:
-                    response = await handler(request)
+                    response = await answer(request)
                 except Exception:  # each face maps its own errors; this is the last guard
                     response, keep_alive = _unhandled(request), False
                 queue.popleft()
@@ -689,11 +705,13 @@ class HttpProtocol(asyncio.Protocol):
         return True
 
     def _reject(self, response: Response) -> None:
-        """Answer now and drop the rest of this request's body."""
+        """Answer before the body is read (after the answers to the requests before this
+        one: pipelined answers go out in order), and drop the rest of this request's body."""
         self._discarding = True
         self._body = []
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(response.encode(keep_alive=True))
+        keep_alive: bool = self._parser.should_keep_alive()
+        self._queue.append((_ready, response, keep_alive))
+        self._queued(keep_alive)
 
     def _fail(self, message: bytes, status: int = 400) -> None:
         """The peer broke HTTP: answer 400 (or `status`) and close."""
