@@ -78,16 +78,19 @@ class Transport:
 
 
 class Pair:
-    """One client connection and one runtime connection, with the state between them."""
+    """One client connection and one runtime connection, with the state between them (the
+    runtime's is made as the Runtime API's is: `coalesce`, and its `streams_body` rule)."""
 
     def __init__(self, server: object, loop: asyncio.AbstractEventLoop, rid: int) -> None:
+        from lamina.runtime.runtime_api.server import streams_body
+
         self.loop = loop
         self.rid = b"%032x" % rid
         self.event: asyncio.Future[bytes] = loop.create_future()  # the runtime's next
         self.outcome: asyncio.Future[bytes] | None = None  # the client's answer
         self.client = server.HttpProtocol(self.invoke, 6 << 20, self.too_large, loop=loop)
         self.runtime = server.HttpProtocol(
-            self.runtime_api, 6 << 20, self.too_large, coalesce=True, loop=loop
+            self.runtime_api, 6 << 20, self.too_large, streams_body, coalesce=True, loop=loop
         )
         self.client_out = Transport()
         self.runtime_out = Transport()
