@@ -399,6 +399,7 @@ class HttpProtocol(asyncio.Protocol):
         self._too_large = too_large
         self._limit_path: str | None = None  # the last path's body limit, kept
         self._limit = 0
+        self._digits = 1  # digits of `_limit`
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
@@ -504,18 +505,17 @@ class HttpProtocol(asyncio.Protocol):
         url = self._url
         if url != self._last_url:  # a keep-alive client sends the same target again
             self._target(url)
-        path = self._path
         headers = self._headers
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._limit:
-            self._reject(self._too_large(path, int(declared)))
+        # (a length with fewer digits than the limit's is within it: no int made)
+        if declared is not None and len(declared) >= self._digits and self._over(declared):
             return
         self._in_body = True
         if "expect" in headers and headers["expect"].lower() == "100-continue":
             self.write_interim(100)
         verb: bytes = self._parser.get_method()
         self._method = method = _METHODS.get(verb) or verb.decode("latin-1")
-        if self._streams_body is not _never and self._streams_body(method, path, headers):
+        if self._streams_body is not _never and self._streams_body(method, self._path, headers):
             self._dispatch_stream(method)
 
     def _target(self, url: bytes) -> None:
@@ -526,7 +526,15 @@ class HttpProtocol(asyncio.Protocol):
         if path != self._limit_path:
             limit = self._body_limit
             self._limit_path, self._limit = path, limit if isinstance(limit, int) else limit(path)
+            self._digits = len(str(self._limit))
         self._last_url = url
+
+    def _over(self, declared: str) -> bool:
+        """A declared body over the limit is refused before it is read."""
+        if declared.isdigit() and int(declared) > self._limit:
+            self._reject(self._too_large(self._path, int(declared)))
+            return True
+        return False
 
     def on_body(self, body: bytes) -> None:
         if self._stream is not None:  # (the reader of a stream enforces its own limit)
