@@ -11,30 +11,37 @@ docs/ARCHITECTURE.md).
   and is handed to the face's `handler` coroutine by the connection's one responder task,
   which lives as long as the connection and waits for the next request between requests
   (cheaper than a task per request: no Task, coroutine or registry entry per request). The
-  request target is decoded and split once, when the headers are complete.
+  request target is decoded and split when the headers are complete, unless it is the
+  connection's last one again (a keep-alive client sends the same target again and again).
+  The parse callbacks do the least they can: some ten of them run per warm call.
 * One request at a time per connection: requests that arrive together (pipelined) are
   queued and answered in order. A face may ask (`coalesce`) that an answer be held while
   the request behind it is already queued, and sent with that request's answer in one
   write: a runtime that pipelines its `/response` and its next `next` gets the 202 with its
-  next event, one write and one wake-up per call instead of two. Reading goes on while a
-  request is handled, so a client that goes away is noticed (`Request.connected`); it
-  pauses only if a client piles up more than `MAX_PIPELINED` requests.
+  next event, one write and one wake-up per call instead of two. A request refused before
+  its body is read (413) is answered in its turn too, never ahead of the answers before
+  it; after a request that ends the connection (`Connection: close`, HTTP/1.0) the
+  connection closes once that is answered, and bytes sent after it are dropped. Reading
+  goes on while a request is handled, so a client that goes away is noticed
+  (`Request.connected`); it pauses only if a client piles up more than `MAX_PIPELINED`
+  requests.
 * A face may ask for some requests to be handed over as soon as their headers arrive
   (`streams_body`), with the body read while it comes (`Request.stream`, trailers
   included); a response may be a stream too, sent with chunked encoding as it is produced.
 * A handler may write interim `1xx` responses (`Request.send_interim`) before its final
   `Response`; long synchronous invocations use this for heartbeats.
 * Bodies are limited per path by `body_limit(path)` (or one int for all paths); a declared
-  or streamed body over the limit gets the face's `too_large(path, size)` response at once,
-  and the rest of that body is read and dropped, so nothing large is buffered and the
-  connection stays usable.
+  or chunked body over the limit gets the face's `too_large(path, size)` response as soon
+  as the answers before it are out, and the rest of that body is read and dropped, so
+  nothing large is buffered and the connection stays usable.
 * `Expect: 100-continue` is answered before the body is read.
 * A face may track its connections (`Connections`) to stop gracefully: once `closing`, every
   response ends its connection, and idle connections are closed at once.
 * Limits against slow or hostile clients (`Limits`, on a tracked face): a request line and
   headers over `MAX_HEAD` get 431 and the connection closed; a client that takes more than
   `header_timeout` s to send them (slowloris, or a connection that never sends a byte), or
-  that stays idle more than `idle_timeout` s between requests, is disconnected; past
+  that stays idle more than `idle_timeout` s between requests (a request begins with its
+  target: the first bytes of a method alone do not end the idling), is disconnected; past
   `max_connections` open, the longest idle connection is closed to let a new one in (or the
   new one, if none is idle). One timer per face checks every connection each second, so
   the per-request path only notes the time a request began.
