@@ -26,11 +26,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from lib import measure
 
 INVOKE = (
     b"POST /2015-03-31/functions/noop/invocations HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n"
@@ -151,28 +153,10 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def callgrind(args: argparse.Namespace, src: str) -> int:
-    out = Path(tempfile.mkdtemp(prefix="lamina-http-path-")) / "callgrind.out"
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        f"--callgrind-out-file={out}",
-        "--zero-before=getppid",
-        "--dump-before=getpgrp",
-        sys.executable,
-        __file__,
-        "--marked",
-        "--repeat",
-        "1",
-        "-n",
-        str(args.n),
-    ]
+    argv = [sys.executable, __file__, "--marked", "--repeat", "1", "-n", str(args.n)]
     env = dict(os.environ, PYTHONPATH=os.path.abspath(src))
-    subprocess.run(command, check=True, capture_output=True, env=env)
-    dumped = Path(f"{out}.1").read_text()
-    total = int(
-        next(line for line in dumped.splitlines() if line.startswith("summary:")).split()[1]
-    )
-    print(f"{src}: {total // args.n:,} instructions per call ({args.n} calls; {out}.1)")
+    total, dumped = measure.marked_instructions(argv, env)
+    print(f"{src}: {total // args.n:,} instructions per call ({args.n} calls; {dumped})")
     return total // args.n
 
 

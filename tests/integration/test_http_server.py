@@ -47,11 +47,9 @@ def exchange(port: int, data: bytes, read_until: bytes, timeout: float = 5) -> b
         return received
 
 
-def with_server(check) -> None:
+def with_server(check, handler=_echo, body_limit=lambda path: 10) -> None:
     async def main() -> None:
-        server = await serve(
-            _echo, "127.0.0.1", 0, body_limit=lambda path: 10, too_large=_too_large
-        )
+        server = await serve(handler, "127.0.0.1", 0, body_limit=body_limit, too_large=_too_large)
         port = server.sockets[0].getsockname()[1]
         try:
             await asyncio.get_running_loop().run_in_executor(None, check, port)
@@ -257,29 +255,24 @@ async def _describe(request: Request) -> Response:
     return Response(200, [("Content-Type", "application/json")], json.dumps(seen).encode())
 
 
+def _receive(sock: socket.socket, data: bytes, count: int, status: bytes = b"") -> bytes:
+    """Send `data`; what comes back until `count` answers (of `status`, if given) are in and
+    the last of them has ended (every `_describe` answer ends with "}")."""
+    sock.sendall(data)
+    received = b""
+    while received.count(b"HTTP/1.1 " + status) < count or not received.endswith(b"}"):
+        chunk = sock.recv(65536)
+        assert chunk, received
+        received += chunk
+    return received
+
+
 def _answers(port: int, data: bytes, count: int) -> list[dict]:
     """Send `data` on one connection; the JSON bodies of the first `count` 200 answers."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(data)
-        received = b""
-        while received.count(b"HTTP/1.1 200 OK") < count or not received.endswith(b"}"):
-            chunk = sock.recv(65536)
-            assert chunk, received
-            received += chunk
+        received = _receive(sock, data, count, b"200 OK")
     parts = received.split(b"HTTP/1.1 ")  # (interim answers in between are left out)
     return [json.loads(part.split(b"\r\n\r\n", 1)[1]) for part in parts if part[:3] == b"200"]
-
-
-def _with(handler, check, body_limit=lambda path: 10) -> None:
-    async def main() -> None:
-        server = await serve(handler, "127.0.0.1", 0, body_limit=body_limit, too_large=_too_large)
-        port = server.sockets[0].getsockname()[1]
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, check, port)
-        finally:
-            server.close()
-
-    asyncio.run(main())
 
 
 def test_each_pipelined_request_has_its_own_version_headers_and_target():
@@ -308,7 +301,7 @@ def test_each_pipelined_request_has_its_own_version_headers_and_target():
         assert seen[2]["method"] == "POST" and seen[2]["body"] == "abc"
         assert [s["interim"] for s in seen[3:5]] == [False, True]  # none in HTTP/1.0
 
-    _with(_describe, check)
+    with_server(check, _describe)
 
 
 def test_requests_piled_past_the_pipelining_limit_pause_reading_and_all_get_answered():
@@ -320,19 +313,14 @@ def test_requests_piled_past_the_pipelining_limit_pause_reading_and_all_get_answ
     def check(port: int) -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             for _ in range(2):  # the second time on a connection that was paused
-                sock.sendall(sent)
-                received = b""
-                while received.count(b"HTTP/1.1 200 OK") < count or not received.endswith(b"}"):
-                    chunk = sock.recv(65536)
-                    assert chunk, received
-                    received += chunk
+                received = _receive(sock, sent, count, b"200 OK")
                 queries = [
                     json.loads(p.split(b"\r\n\r\n", 1)[1])["query"]
                     for p in received.split(b"HTTP/1.1 ")[1:]
                 ]
                 assert queries == ["n=%d" % n for n in range(count)]
 
-    _with(_describe, check)
+    with_server(check, _describe)
 
 
 def test_each_path_keeps_its_body_limit_when_the_target_changes_and_comes_back():
@@ -345,17 +333,12 @@ def test_each_path_keeps_its_body_limit_when_the_target_changes_and_comes_back()
             + b"GET /end HTTP/1.1\r\n\r\n"
         )
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(sent)
-            received = b""
-            while received.count(b"HTTP/1.1 ") < 6 or not received.endswith(b"}"):
-                chunk = sock.recv(65536)
-                assert chunk, received
-                received += chunk
+            received = _receive(sock, sent, 6)
         statuses = [part[:3] for part in received.split(b"HTTP/1.1 ")[1:]]
         assert statuses == [b"413", b"200", b"413", b"413", b"200", b"200"]
         assert b"/small 6" in received  # the 413's body: the path and the declared size
 
-    _with(_describe, check, body_limit=lambda path: 100 if path == "/big" else 5)
+    with_server(check, _describe, body_limit=lambda path: 100 if path == "/big" else 5)
 
 
 def test_a_refused_request_that_asks_to_close_is_answered_after_those_before_it_then_closed():
@@ -374,4 +357,4 @@ def test_a_refused_request_that_asks_to_close_is_answered_after_those_before_it_
         assert statuses == [b"200", b"413"] and b"/never" not in received
         assert b"Connection: close" in received.split(b"HTTP/1.1 413")[1]
 
-    _with(_describe, check, body_limit=lambda path: 5)
+    with_server(check, _describe, body_limit=lambda path: 5)
