@@ -404,13 +404,13 @@ class HttpProtocol(asyncio.Protocol):
         self._in_body = False
         self._body_limit = body_limit
         self._too_large = too_large
-        self._limit_path: str | None = None  # the last path's body limit, kept
         self._limit = 0
         self._digits = 1  # digits of `_limit`
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
-        self._last_url = b""  # the last request target, split and decoded
+        # the last few request targets (bytes) → raw path, query, path, body limit, its digits
+        self._targets: dict[bytes, tuple[str, str, str, int, int]] = {}
         self._raw_path = ""  # the request target, split and decoded once its headers are in
         self._query = ""
         self._path = ""
@@ -510,8 +510,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         url = self._url
-        if url != self._last_url:  # a keep-alive client sends the same target again
-            self._target(url)
+        target = self._targets.get(url)  # a keep-alive client sends the same targets again
+        if target is None:
+            target = self._target(url)
+        self._raw_path, self._query, self._path, self._limit, self._digits = target
         headers = self._headers
         declared = headers.get("content-length")
         # (a length with fewer digits than the limit's is within it: no int made)
@@ -525,16 +527,18 @@ class HttpProtocol(asyncio.Protocol):
         if self._streams_body is not _never and self._streams_body(method, self._path, headers):
             self._dispatch_stream(method)
 
-    def _target(self, url: bytes) -> None:
-        """Split and decode a new request target; its path's body limit."""
-        self._raw_path, _, self._query = url.decode("latin-1").partition("?")
-        raw_path = self._raw_path
-        self._path = path = unquote(raw_path) if "%" in raw_path else raw_path
-        if path != self._limit_path:
-            limit = self._body_limit
-            self._limit_path, self._limit = path, limit if isinstance(limit, int) else limit(path)
-            self._digits = len(str(self._limit))
-        self._last_url = url
+    def _target(self, url: bytes) -> tuple[str, str, str, int, int]:
+        """A new request target split and decoded, with its path's body limit (and the
+        limit's digits), kept for the next time (the last few targets of a connection)."""
+        raw_path, _, query = url.decode("latin-1").partition("?")
+        path = unquote(raw_path) if "%" in raw_path else raw_path
+        limit = self._body_limit
+        if not isinstance(limit, int):
+            limit = limit(path)
+        if len(self._targets) >= 8:
+            self._targets.clear()
+        self._targets[url] = target = (raw_path, query, path, limit, len(str(limit)))
+        return target
 
     def _over(self, declared: str) -> bool:
         """A declared body over the limit is refused before it is read."""
@@ -728,7 +732,7 @@ class HttpProtocol(asyncio.Protocol):
             if now - self.since > limits.header_timeout:
                 self.abort()  # headers too slow (or none at all)
         elif not self._reading and now - self.since > (
-            limits.idle_timeout if self._last_url else limits.header_timeout  # (served before)
+            limits.idle_timeout if self._targets else limits.header_timeout  # (served before)
         ):
             self.abort()
 
