@@ -251,6 +251,7 @@ async def _describe(request: Request) -> Response:
         "headers": request.headers,
         "body": request.body.decode("latin-1"),
         "interim": request.send_interim(102) if request.path == "/interim" else None,
+        "unset": [name for name in Request.__slots__ if not hasattr(request, name)],
     }
     return Response(200, [("Content-Type", "application/json")], json.dumps(seen).encode())
 
@@ -300,6 +301,7 @@ def test_each_pipelined_request_has_its_own_version_headers_and_target():
         ]
         assert seen[2]["method"] == "POST" and seen[2]["body"] == "abc"
         assert [s["interim"] for s in seen[3:5]] == [False, True]  # none in HTTP/1.0
+        assert all(s["unset"] == [] for s in seen), "the server sets every slot of a Request"
 
     with_server(check, _describe)
 
