@@ -24,7 +24,6 @@ import base64
 import io
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -148,29 +147,11 @@ async def _main(args: argparse.Namespace) -> None:
 
 
 def _callgrind(args: argparse.Namespace) -> None:
-    out = Path(tempfile.mkdtemp(prefix="lamina-callgrind-")) / "callgrind.out"
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        f"--callgrind-out-file={out}",
-        "--zero-before=getppid",
-        "--dump-before=getpgrp",
-        sys.executable,
-        __file__,
-        "--marked",
-        "--repeat",
-        "1",
-        "-n",
-        str(args.n),
-        "--batch",
-        str(args.batch),
-    ]
-    subprocess.run(command, check=True, capture_output=True)
-    dumped = Path(f"{out}.1").read_text()
-    total = int(
-        next(line for line in dumped.splitlines() if line.startswith("summary:")).split()[1]
-    )
-    print(f"instructions per call: {total // args.n:,} ({args.n} calls; {out}.1)")
+    from lib import measure  # (bench/lib, beside this file)
+
+    argv = [sys.executable, __file__, "--marked", "--repeat", "1", "-n", str(args.n)]
+    total, dumped = measure.marked_instructions(argv + ["--batch", str(args.batch)])
+    print(f"instructions per call: {total // args.n:,} ({args.n} calls; {dumped})")
 
 
 def main() -> None:

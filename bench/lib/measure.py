@@ -32,6 +32,25 @@ from .lambda_api import NOOP
 TOOLS = Path(__file__).resolve().parent.parent / "tools"
 
 
+def marked_instructions(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, Path]:
+    """Run `argv` (a Python command) under valgrind's callgrind with its counters zeroed when
+    it calls `os.getppid()` and dumped when it calls `os.getpgrp()`: the user-space
+    instructions between those two marks, and the dump's path."""
+    out = Path(tempfile.mkdtemp(prefix="lamina-callgrind-")) / "callgrind.out"
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={out}",
+        "--zero-before=getppid",
+        "--dump-before=getpgrp",
+        *argv,
+    ]
+    subprocess.run(command, check=True, capture_output=True, env=env)
+    dumped = Path(f"{out}.1")
+    summary = next(line for line in dumped.read_text().splitlines() if line.startswith("summary:"))
+    return int(summary.split()[1]), dumped
+
+
 def scratch_arg(parser: argparse.ArgumentParser) -> None:
     """`--scratch DIR`: $LAMINA_BENCH_SCRATCH, else <tmp>/lamina-bench."""
     parser.add_argument(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import time
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lamina.http.server import Request, Response, serve
+from lamina.http.server import MAX_PIPELINED, Request, Response, serve
 
 EXAMPLES = int(os.environ.get("LAMINA_FUZZ_EXAMPLES") or 15)
 
@@ -46,11 +47,9 @@ def exchange(port: int, data: bytes, read_until: bytes, timeout: float = 5) -> b
         return received
 
 
-def with_server(check) -> None:
+def with_server(check, handler=_echo, body_limit=lambda path: 10) -> None:
     async def main() -> None:
-        server = await serve(
-            _echo, "127.0.0.1", 0, body_limit=lambda path: 10, too_large=_too_large
-        )
+        server = await serve(handler, "127.0.0.1", 0, body_limit=body_limit, too_large=_too_large)
         port = server.sockets[0].getsockname()[1]
         try:
             await asyncio.get_running_loop().run_in_executor(None, check, port)
@@ -237,3 +236,141 @@ def test_common_and_other_requests_mixed_and_split_anyhow_answer_in_order(reques
         ]
 
     with_server(check)
+
+
+async def _describe(request: Request) -> Response:
+    """Answers with what the server made of the request."""
+    if request.path == "/slow":
+        await asyncio.sleep(0.01)
+    seen = {
+        "version": request.http_version,
+        "method": request.method,
+        "path": request.path,
+        "raw_path": request.raw_path,
+        "query": request.query,
+        "headers": request.headers,
+        "body": request.body.decode("latin-1"),
+        "interim": request.send_interim(102) if request.path == "/interim" else None,
+        "unset": [name for name in Request.__slots__ if not hasattr(request, name)],
+    }
+    return Response(200, [("Content-Type", "application/json")], json.dumps(seen).encode())
+
+
+def _receive(sock: socket.socket, data: bytes, count: int, status: bytes = b"") -> bytes:
+    """Send `data`; what comes back until `count` answers (of `status`, if given) are in and
+    the last of them has ended (every `_describe` answer ends with "}")."""
+    sock.sendall(data)
+    received = b""
+    while received.count(b"HTTP/1.1 " + status) < count or not received.endswith(b"}"):
+        chunk = sock.recv(65536)
+        assert chunk, received
+        received += chunk
+    return received
+
+
+def _answers(port: int, data: bytes, count: int) -> list[dict]:
+    """Send `data` on one connection; the JSON bodies of the first `count` 200 answers."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        received = _receive(sock, data, count, b"200 OK")
+    parts = received.split(b"HTTP/1.1 ")  # (interim answers in between are left out)
+    return [json.loads(part.split(b"\r\n\r\n", 1)[1]) for part in parts if part[:3] == b"200"]
+
+
+def test_each_pipelined_request_has_its_own_version_headers_and_target():
+    """Requests on one connection, in one write: each keeps its HTTP version (1.1 or 1.0,
+    with or without a Connection header), its headers (names lower-case, repeated ones joined
+    with commas, values decoded as latin-1) and its target (the same one again, then others)."""
+    sent = (
+        b"GET /v?a=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nx-a: 2\r\nX-B: caf\xe9\r\n\r\n"
+        b"GET /v?a=1 HTTP/1.1\r\nHost: y\r\n\r\n"
+        b"POST /w%41?b=2 HTTP/1.1\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /interim HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        b"GET /interim HTTP/1.1\r\n\r\n"
+        b"GET /v?a=1 HTTP/1.0\r\n\r\n"
+    )
+
+    def check(port: int) -> None:
+        seen = _answers(port, sent, 6)
+        assert [s["version"] for s in seen] == ["1.1", "1.1", "1.1", "1.0", "1.1", "1.0"]
+        assert seen[0]["headers"] == {"host": "x", "x-a": "1,2", "x-b": "café"}
+        assert seen[1]["headers"] == {"host": "y"}
+        assert [(s["path"], s["raw_path"], s["query"]) for s in seen[:3]] == [
+            ("/v", "/v", "a=1"),
+            ("/v", "/v", "a=1"),
+            ("/wA", "/w%41", "b=2"),
+        ]
+        assert seen[2]["method"] == "POST" and seen[2]["body"] == "abc"
+        assert [s["interim"] for s in seen[3:5]] == [False, True]  # none in HTTP/1.0
+        assert all(s["unset"] == [] for s in seen), "the server sets every slot of a Request"
+
+    with_server(check, _describe)
+
+
+def test_requests_piled_past_the_pipelining_limit_pause_reading_and_all_get_answered():
+    """More requests in one write than MAX_PIPELINED: reading pauses, resumes as the queue
+    drains, and every request is answered, in order; the connection goes on serving."""
+    count = MAX_PIPELINED * 3
+    sent = b"".join(b"GET /slow?n=%d HTTP/1.1\r\n\r\n" % n for n in range(count))
+
+    def check(port: int) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            for _ in range(2):  # the second time on a connection that was paused
+                received = _receive(sock, sent, count, b"200 OK")
+                queries = [
+                    json.loads(p.split(b"\r\n\r\n", 1)[1])["query"]
+                    for p in received.split(b"HTTP/1.1 ")[1:]
+                ]
+                assert queries == ["n=%d" % n for n in range(count)]
+
+    with_server(check, _describe)
+
+
+def test_each_path_keeps_its_body_limit_when_the_target_changes_and_comes_back():
+    def check(port: int) -> None:
+        sent = (
+            b"".join(
+                b"POST %s HTTP/1.1\r\nContent-Length: 6\r\n\r\nsix..." % path
+                for path in (b"/small?a", b"/big?b", b"/small?a", b"/sm%61ll?c", b"/big?b")
+            )
+            + b"GET /end HTTP/1.1\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            received = _receive(sock, sent, 6)
+        statuses = [part[:3] for part in received.split(b"HTTP/1.1 ")[1:]]
+        assert statuses == [b"413", b"200", b"413", b"413", b"200", b"200"]
+        assert b"/small 6" in received  # the 413's body: the path and the declared size
+
+    with_server(check, _describe, body_limit=lambda path: 100 if path == "/big" else 5)
+
+
+def test_a_refused_request_that_asks_to_close_is_answered_after_those_before_it_then_closed():
+    def check(port: int) -> None:
+        sent = (
+            b"GET /slow HTTP/1.1\r\n\r\n"
+            b"POST /small HTTP/1.1\r\nConnection: close\r\nContent-Length: 6\r\n\r\nsix..."
+            b"GET /never HTTP/1.1\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(sent)
+            received = b""
+            while chunk := sock.recv(65536):  # until the server closes
+                received += chunk
+        statuses = [part[:3] for part in received.split(b"HTTP/1.1 ")[1:]]
+        assert statuses == [b"200", b"413"] and b"/never" not in received
+        assert b"Connection: close" in received.split(b"HTTP/1.1 413")[1]
+
+    with_server(check, _describe, body_limit=lambda path: 5)
+
+
+def test_many_targets_on_one_connection_each_keep_their_path_and_query():
+    """More distinct targets than a connection keeps split (8), twice over, interleaved."""
+    targets = [b"/t%d%%2F?q=%d" % (n % 11, n % 11) for n in range(24)]  # 11 distinct ones
+    sent = b"".join(b"GET %s HTTP/1.1\r\n\r\n" % target for target in targets)
+
+    def check(port: int) -> None:
+        seen = _answers(port, sent, len(targets))
+        assert [(s["path"], s["query"]) for s in seen] == [
+            ("/t%d/" % (n % 11), "q=%d" % (n % 11)) for n in range(24)
+        ]
+
+    with_server(check, _describe)
