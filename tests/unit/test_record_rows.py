@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
+
+import pytest
 
 from lamina.domain.model import AttemptRecord, InvocationSummary
 from lamina.storage import rows
@@ -71,6 +74,64 @@ def test_a_batch_of_summaries_and_records_goes_in_and_comes_back(tmp_path: Path)
             assert [r.kind for r in records] == ["accepted", "attempt", "caller_gone"]
             listed = await store.list_invocations("f", 10, ACCEPTED + 10)
             assert sorted(s.request_id for s in listed) == ["r1", "r2"]
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_rows_encode_details_as_json_dumps_does() -> None:
+    details: list[dict[str, object]] = [
+        {},
+        {"type": "RequestResponse", "version": "$LATEST"},
+        {"attempt": 1, "environment": None, "duration_ms": 0.213, "init_ms": 1e-7},
+        {"error": 'say "no"\n\\', "members": {"a": [1, 2.5, True, None]}, "ü": "é\u2028"},
+        {"nested": [{"x": (1, 2)}, [], {}], "big": 2**70, "neg": -0.0},
+    ]
+    for detail in details:
+        record = AttemptRecord("r1", ACCEPTED, "attempt", detail)
+        assert rows.record_rows([record]) == [rows.record_row(record)]
+        assert rows.record_row(record)[3] == json.dumps(detail, separators=(",", ":"))
+    with pytest.raises(TypeError):
+        rows.record_row(AttemptRecord("r1", ACCEPTED, "attempt", {"x": object()}))
+
+
+def test_a_batch_of_rows_is_each_summary_row() -> None:
+    running = summary("r2")
+    running.timeline, running.status = None, "running"
+    batch = [summary("r1"), running]
+    assert rows.summary_rows(batch) == [rows.summary_row(s) for s in batch]
+    assert rows.summary_rows(batch)[1][-1] is None
+
+
+def test_batches_of_every_size_go_in_whole_and_in_order(tmp_path: Path) -> None:
+    """The SQLite store writes a batch as INSERTs of up to 64 rows each: every size from
+    1 to past two of them, summaries replaced in place and records kept in order."""
+
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "lamina.db")
+        await store.open()
+        try:
+            await store.write_records([summary("r0-0")], [])
+            for size in (1, 2, 3, 63, 64, 65, 127, 130):
+                batch = [summary(f"r{size}-{i}") for i in range(size)]
+                batch[0] = summary("r0-0")  # already there: updated, not duplicated
+                batch[0].status = f"done-{size}"
+                records = [
+                    AttemptRecord(f"r{size}-1", ACCEPTED + i, "retry_scheduled", {"n": i})
+                    for i in range(size)
+                ]
+                await store.write_records(batch, records)
+                found, timeline = await store.get_invocation(f"r{size}-1")
+                if size > 1:
+                    assert found is not None and found.status == "success"
+                    assert [r.detail for r in timeline if r.kind == "retry_scheduled"] == [
+                        {"n": i} for i in range(size)
+                    ]
+                first, _ = await store.get_invocation("r0-0")
+                assert first is not None and first.status == f"done-{size}"
+            listed = await store.list_invocations("f", 10_000, ACCEPTED + 10)
+            assert len(listed) == 1 + sum(n - 1 for n in (1, 2, 3, 63, 64, 65, 127, 130))
         finally:
             await store.close()
 
