@@ -125,6 +125,7 @@ def test_batches_of_every_size_go_in_whole_and_in_order(tmp_path: Path) -> None:
                 found, timeline = await store.get_invocation(f"r{size}-1")
                 if size > 1:
                     assert found is not None and found.status == "success"
+                    assert (found.qualifier, found.error_type) == (None, None)  # bound as NULL
                     assert [r.detail for r in timeline if r.kind == "retry_scheduled"] == [
                         {"n": i} for i in range(size)
                     ]
