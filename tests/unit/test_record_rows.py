@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from lamina.domain.model import AttemptRecord, InvocationSummary
+from lamina.observability.metrics import Metrics
+from lamina.service.clock import RealClock
+from lamina.service.records import Recorder
 from lamina.storage import rows
 from lamina.storage.sqlite import SqliteStore
 
@@ -134,6 +137,42 @@ def test_batches_of_every_size_go_in_whole_and_in_order(tmp_path: Path) -> None:
             listed = await store.list_invocations("f", 10_000, ACCEPTED + 10)
             assert len(listed) == 1 + sum(n - 1 for n in (1, 2, 3, 63, 64, 65, 127, 130))
         finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_trace_read_right_after_a_batch_of_calls_shows_each_whole(tmp_path: Path) -> None:
+    """Hundreds of synchronous calls recorded as the invoke service records them (a running
+    summary, then its final state with the timeline), flushed through the recorder into
+    SQLite: each call reads back whole, in its final state, and the metrics count each once."""
+
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "lamina.db")
+        await store.open()
+        metrics = Metrics()
+        recorder = Recorder(store, RealClock(), interval=3600, observer=metrics)
+        try:
+            for n in range(150):
+                running = summary(f"r{n}")
+                running.timeline, running.status = None, "running"
+                recorder.summary(running)
+                recorder.summary(summary(f"r{n}"))
+            recorder.record("r7", "caller_gone", {})
+            await recorder.flush()
+            for n in (0, 7, 64, 149):
+                found, timeline = await store.get_invocation(f"r{n}")
+                assert found is not None and found.status == "success"
+                assert [(r.kind, r.detail) for r in timeline[:2]] == [
+                    ("accepted", {"type": "RequestResponse"}),
+                    ("attempt", {"outcome": "success", "duration_ms": 0.4}),
+                ]
+                assert [r.kind for r in timeline[2:]] == (["caller_gone"] if n == 7 else [])
+            assert metrics.requests.values == {("f", "RequestResponse"): 150}
+            assert metrics.invocations.values == {("f", "success"): 150}
+            assert metrics.callers_gone.values == {("f",): 1}
+        finally:
+            await recorder.close()
             await store.close()
 
     asyncio.run(main())
