@@ -33,6 +33,7 @@ Rows = list[tuple[Any, ...]]
 # event loop busy that is a futex wake-up and a context switch per row. 64 rows of 11 columns
 # stay under SQLite's oldest limit on bound variables (999).
 _WIDEST = 64
+_ONE_ROW = re.compile(r"VALUES\s*(\(\s*\?(?:\s*,\s*\?)*\s*\))")  # its one row of values
 
 # CPython 3.11's sqlite3 "adapts" every None it binds: it looks up `__adapt__` on its protocol
 # and `__conform__` on None, and each miss formats an AttributeError (about 3,300
@@ -40,7 +41,6 @@ _WIDEST = 64
 # first, in one dict lookup, and binds the same NULL. (Process-wide, and harmless: None still
 # binds as NULL for every connection.)
 sqlite3.register_adapter(type(None), lambda value: None)
-_ONE_ROW = re.compile(r"VALUES\s*(\(\s*\?(?:\s*,\s*\?)*\s*\))")
 
 
 class SqliteStore(SqlStore):
