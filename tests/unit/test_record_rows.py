@@ -176,3 +176,26 @@ def test_a_trace_read_right_after_a_batch_of_calls_shows_each_whole(tmp_path: Pa
             await store.close()
 
     asyncio.run(main())
+
+
+def test_rows_written_by_older_engines_read_back_beside_new_ones(tmp_path: Path) -> None:
+    """A summary row whose timeline an older engine wrote in epoch seconds (before the
+    microseconds' shape) reads back as it was, next to a row this engine's batch wrote."""
+
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "lamina.db")
+        await store.open()
+        try:
+            await store.write_records([summary("new")], [])
+            old = (*rows.summary_row(summary("old"))[:10], '[[200.5,"accepted",{"a":1}]]')
+            await store._change(("upsert_invocation", [old]))  # one row: as written before
+            found, timeline = await store.get_invocation("old")
+            assert found is not None and found.status == "success"
+            assert [(r.at, r.kind, r.detail) for r in timeline] == [(200.5, "accepted", {"a": 1})]
+            found, timeline = await store.get_invocation("new")
+            assert [r.kind for r in timeline] == ["accepted", "attempt"]
+            assert abs(timeline[1].at - (ACCEPTED + 0.000433)) < 1e-6
+        finally:
+            await store.close()
+
+    asyncio.run(main())
