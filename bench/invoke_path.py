@@ -15,7 +15,7 @@ With --callgrind the measured calls (one repeat of -n, default 1,600, then one o
 under `valgrind --tool=callgrind`, which counts instructions: a figure that does not move with
 the load of a shared machine (CPU time does, ±30 %). Callgrind zeroes the counters of the
 marking thread only, so the SQLite thread's share is the difference of the two runs (before
-2026-12-03's perf-records, its start-up and warm-up were counted in: about 57,000 of the
+2026-12-03's perf-records, its start-up and warm-up were counted in: about 93,000 of the
 321,800 per call then measured). Writes nothing in the repository.
 """
 
