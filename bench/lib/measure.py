@@ -51,6 +51,31 @@ def marked_instructions(argv: list[str], env: dict[str, str] | None = None) -> t
     return int(summary.split()[1]), dumped
 
 
+def marked_instructions_by_thread(argv: list[str]) -> tuple[int, int]:
+    """`marked_instructions` with the threads apart: the marking thread's instructions between
+    the marks, and the other threads' from their start (callgrind zeroes and dumps only the
+    counters of the thread that calls the markers)."""
+    out = Path(tempfile.mkdtemp(prefix="lamina-callgrind-")) / "callgrind.out"
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={out}",
+        "--separate-threads=yes",
+        "--zero-before=getppid",
+        "--dump-before=getpgrp",
+        *argv,
+    ]
+    subprocess.run(command, check=True, capture_output=True)
+
+    def total(path: Path) -> int:
+        found = next(x for x in path.read_text().splitlines() if x.startswith("summary:"))
+        return int(found.split()[1])
+
+    marking = total(Path(f"{out}.1-01"))
+    others = sum(total(p) for p in out.parent.glob("callgrind.out-*") if p.name[-2:] != "01")
+    return marking, others
+
+
 def scratch_arg(parser: argparse.ArgumentParser) -> None:
     """`--scratch DIR`: $LAMINA_BENCH_SCRATCH, else <tmp>/lamina-bench."""
     parser.add_argument(

@@ -275,9 +275,9 @@ class SqlStore(EventsQueries, DurableSql):
     ) -> None:
         steps: list[Step] = []
         if summaries:
-            steps.append(("upsert_invocation", [rows.summary_row(s) for s in summaries]))
+            steps.append(("upsert_invocation", rows.summary_rows(summaries)))
         if records:
-            steps.append(("insert_record", [rows.record_row(r) for r in records]))
+            steps.append(("insert_record", rows.record_rows(records)))
         if steps:
             await self._change(*steps)
 

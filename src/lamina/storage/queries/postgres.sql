@@ -21,7 +21,7 @@ SELECT name, tags FROM functions;
 UPDATE functions SET tags = :tags WHERE name = :name;
 
 -- name: upsert_invocation
--- Positional (one tuple per row, rows.summary_row): the records' batches bind no names.
+-- Positional (one tuple per row, rows.summary_rows): the records' batches bind no names.
 INSERT INTO invocations (request_id, function, qualifier, invocation_type, accepted_at, status,
                          finished_at, attempts, error_type, duration_ms, timeline)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)

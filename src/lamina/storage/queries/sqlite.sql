@@ -20,7 +20,9 @@ SELECT name, tags FROM functions;
 UPDATE functions SET tags = :tags WHERE name = :name;
 
 -- name: upsert_invocation
--- Positional (one tuple per row, rows.summary_row): the records' batches bind no names.
+-- Positional (one tuple per row, rows.summary_rows): the records' batches bind no names.
+-- A batch runs as INSERTs of up to 64 rows (sqlite.py `_insert_rows` repeats the one
+-- parenthesised group of `?` after the keyword): keep one such group, as insert_record does.
 INSERT INTO invocations (request_id, function, qualifier, invocation_type, accepted_at, status,
                          finished_at, attempts, error_type, duration_ms, timeline)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
