@@ -32,48 +32,35 @@ from .lambda_api import NOOP
 TOOLS = Path(__file__).resolve().parent.parent / "tools"
 
 
-def marked_instructions(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, Path]:
+def _callgrind(argv: list[str], *options: str, env: dict[str, str] | None = None) -> Path:
     """Run `argv` (a Python command) under valgrind's callgrind with its counters zeroed when
-    it calls `os.getppid()` and dumped when it calls `os.getpgrp()`: the user-space
-    instructions between those two marks, and the dump's path."""
+    it calls `os.getppid()` and dumped when it calls `os.getpgrp()`; the output's base path."""
     out = Path(tempfile.mkdtemp(prefix="lamina-callgrind-")) / "callgrind.out"
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        f"--callgrind-out-file={out}",
-        "--zero-before=getppid",
-        "--dump-before=getpgrp",
-        *argv,
-    ]
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *options]
+    command += ["--zero-before=getppid", "--dump-before=getpgrp", *argv]
     subprocess.run(command, check=True, capture_output=True, env=env)
-    dumped = Path(f"{out}.1")
-    summary = next(line for line in dumped.read_text().splitlines() if line.startswith("summary:"))
-    return int(summary.split()[1]), dumped
+    return out
+
+
+def _summary(path: Path) -> int:
+    found = next(line for line in path.read_text().splitlines() if line.startswith("summary:"))
+    return int(found.split()[1])
+
+
+def marked_instructions(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, Path]:
+    """The user-space instructions of `argv` between its two marks (`_callgrind`), and the
+    dump's path."""
+    dumped = Path(f"{_callgrind(argv, env=env)}.1")
+    return _summary(dumped), dumped
 
 
 def marked_instructions_by_thread(argv: list[str]) -> tuple[int, int]:
     """`marked_instructions` with the threads apart: the marking thread's instructions between
     the marks, and the other threads' from their start (callgrind zeroes and dumps only the
     counters of the thread that calls the markers)."""
-    out = Path(tempfile.mkdtemp(prefix="lamina-callgrind-")) / "callgrind.out"
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        f"--callgrind-out-file={out}",
-        "--separate-threads=yes",
-        "--zero-before=getppid",
-        "--dump-before=getpgrp",
-        *argv,
-    ]
-    subprocess.run(command, check=True, capture_output=True)
-
-    def total(path: Path) -> int:
-        found = next(x for x in path.read_text().splitlines() if x.startswith("summary:"))
-        return int(found.split()[1])
-
-    marking = total(Path(f"{out}.1-01"))
-    others = sum(total(p) for p in out.parent.glob("callgrind.out-*") if p.name[-2:] != "01")
-    return marking, others
+    out = _callgrind(argv, "--separate-threads=yes")
+    others = [p for p in out.parent.glob("callgrind.out-*") if p.name[-2:] != "01"]
+    return _summary(Path(f"{out}.1-01")), sum(_summary(p) for p in others)
 
 
 def scratch_arg(parser: argparse.ArgumentParser) -> None:

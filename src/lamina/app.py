@@ -618,12 +618,14 @@ class Engine:
 async def serve(config: Config) -> None:
     """Run the engine until SIGINT or SIGTERM."""
     engine = Engine(config)
-    await engine.start()
-    gc.freeze()  # what start-up made lives on: full collections need not walk it again
+    # Handled from the start: a SIGTERM that comes while the engine is still starting (its
+    # health check may already answer) stops it in order once it has started, not at once.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    await engine.start()
+    gc.freeze()  # what start-up made lives on: full collections need not walk it again
     endpoint = f"http://{config.host}:{engine.port}"
     log.info(
         "Lamina is serving the Lambda API on %s (store %s, data %s, time scale %s, "
