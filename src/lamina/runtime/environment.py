@@ -367,6 +367,8 @@ class ExecutionEnvironment:
             except errors.LaminaError as exc:
                 self._fail_init("Runtime.Unknown", exc.message)
                 return
+            if not self.alive:  # ended while STS answered (the engine stopping): no runtime
+                return
         self._spawn()
 
     async def _listen(self) -> None:
