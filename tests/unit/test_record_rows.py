@@ -40,7 +40,7 @@ def summary(request_id: str) -> InvocationSummary:
 
 
 def test_the_timeline_is_kept_in_microseconds_after_the_call_was_accepted() -> None:
-    text = rows.summary_row(summary("r1"))[-1]
+    text = rows.summary_rows([summary("r1")])[0][-1]
     assert text.startswith('{"us":[[0,"accepted",')
     back = rows.timeline_from_text("r1", ACCEPTED, text)
     assert [(r.kind, r.detail) for r in back] == [
@@ -93,18 +93,33 @@ def test_rows_encode_details_as_json_dumps_does() -> None:
     ]
     for detail in details:
         record = AttemptRecord("r1", ACCEPTED, "attempt", detail)
-        assert rows.record_rows([record]) == [rows.record_row(record)]
-        assert rows.record_row(record)[3] == json.dumps(detail, separators=(",", ":"))
+        assert rows.record_rows([record]) == [
+            ("r1", ACCEPTED, "attempt", json.dumps(detail, separators=(",", ":")))
+        ]
     with pytest.raises(TypeError):
-        rows.record_row(AttemptRecord("r1", ACCEPTED, "attempt", {"x": object()}))
+        rows.record_rows([AttemptRecord("r1", ACCEPTED, "attempt", {"x": object()})])
 
 
 def test_a_batch_of_rows_is_each_summary_row() -> None:
     running = summary("r2")
     running.timeline, running.status = None, "running"
     batch = [summary("r1"), running]
-    assert rows.summary_rows(batch) == [rows.summary_row(s) for s in batch]
-    assert rows.summary_rows(batch)[1][-1] is None
+    made = rows.summary_rows(batch)
+    for row, s in zip(made, batch, strict=True):
+        assert row[:10] == (
+            s.request_id,
+            s.function,
+            s.qualifier,
+            s.invocation_type,
+            s.accepted_at,
+            s.status,
+            s.finished_at,
+            s.attempts,
+            s.error_type,
+            s.duration_ms,
+        )
+    assert made[0][-1] == rows.timeline_text(ACCEPTED, batch[0].timeline or [])
+    assert made[1][-1] is None
 
 
 def test_batches_of_every_size_go_in_whole_and_in_order(tmp_path: Path) -> None:
@@ -187,7 +202,7 @@ def test_rows_written_by_older_engines_read_back_beside_new_ones(tmp_path: Path)
         await store.open()
         try:
             await store.write_records([summary("new")], [])
-            old = (*rows.summary_row(summary("old"))[:10], '[[200.5,"accepted",{"a":1}]]')
+            old = (*rows.summary_rows([summary("old")])[0][:10], '[[200.5,"accepted",{"a":1}]]')
             await store._change(("upsert_invocation", [old]))  # one row: as written before
             found, timeline = await store.get_invocation("old")
             assert found is not None and found.status == "success"

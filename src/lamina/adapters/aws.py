@@ -92,6 +92,8 @@ async def assume_role(clients: AwsClients, role_arn: str, function_name: str) ->
     gives them (`--assume-role`): STS AssumeRole at the endpoint botocore resolves for STS
     (`AWS_ENDPOINT_URL_STS` or `AWS_ENDPOINT_URL`), signed with the engine's credentials.
     Refused or unreachable, it raises `errors.ServiceError` naming the role and the cause."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         sts = await clients.client("sts", quick=True)
         answer = await sts.assume_role(
@@ -99,23 +101,21 @@ async def assume_role(clients: AwsClients, role_arn: str, function_name: str) ->
             RoleSessionName=role_session_name(function_name),
             DurationSeconds=ROLE_SESSION_S,
         )
-    except Exception as exc:  # botocore's errors, or the endpoint unreachable
-        raise errors.ServiceError(
-            f"Lamina could not assume the execution role {role_arn} (--assume-role): {_cause(exc)}"
-        ) from exc
-    credentials = answer["Credentials"]
-    return {
-        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": credentials["SessionToken"],
-    }
-
-
-def _cause(exc: Exception) -> str:
-    error = getattr(exc, "response", {}).get("Error", {})
-    if error.get("Code"):
-        return f"{error['Code']}: {error.get('Message', '')}".strip()
-    return str(exc) or type(exc).__name__
+    except ClientError as exc:  # STS refused
+        error = exc.response.get("Error", {})
+        cause = f"{error.get('Code')}: {error.get('Message')}"
+    except (BotoCoreError, OSError) as exc:  # unreachable, or a role ARN botocore refuses
+        cause = str(exc) or type(exc).__name__
+    else:
+        credentials = answer["Credentials"]
+        return {
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        }
+    raise errors.ServiceError(
+        f"Lamina could not assume the execution role {role_arn} (--assume-role): {cause}"
+    )
 
 
 class AwsSender:

@@ -64,18 +64,9 @@ def config_from_row(text: str) -> FunctionConfig:
     return FunctionConfig.from_dict(json.loads(text))
 
 
-def summary_row(summary: InvocationSummary) -> tuple[Any, ...]:
-    """The positional row of `upsert_invocation` (one per invocation in every records'
-    batch: a tuple binds no names)."""
-    timeline = summary.timeline
-    return (
-        *_summary_head(summary),
-        None if timeline is None else timeline_text(summary.accepted_at, timeline),
-    )
-
-
 def summary_rows(summaries: list[InvocationSummary]) -> list[tuple[Any, ...]]:
-    """`summary_row` of each, in one loop (a records' batch holds hundreds)."""
+    """The positional rows of `upsert_invocation`, one per invocation in a records' batch (a
+    tuple binds no names), made in one loop (a batch holds hundreds)."""
     head, text = _summary_head, timeline_text
     return [
         (*head(s), None if s.timeline is None else text(s.accepted_at, s.timeline))
@@ -115,13 +106,8 @@ def summary_from_row(row: tuple[Any, ...]) -> InvocationSummary:
     return summary
 
 
-def record_row(record: AttemptRecord) -> tuple[Any, ...]:
-    """The positional row of `insert_record`."""
-    return (record.request_id, record.at, record.kind, _compact(record.detail))
-
-
 def record_rows(records: list[AttemptRecord]) -> list[tuple[Any, ...]]:
-    """`record_row` of each, in one loop."""
+    """The positional rows of `insert_record`, made in one loop."""
     encode = _compact
     return [(r.request_id, r.at, r.kind, encode(r.detail)) for r in records]
 
