@@ -132,11 +132,22 @@ def lamina_command(repo: Path, rev: str | None, scratch: Path) -> LaminaCommand:
     if not (target / "src" / "lamina").exists():
         target.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(
-            ["git", "-C", str(repo), "archive", sha, "src"], capture_output=True, check=True
+            ["git", "-C", str(repo), "archive", sha, "src", "scripts", "pyproject.toml"],
+            capture_output=True,
+            check=True,
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    source = f"commit {sha}"
+    # compiled as scripts/setup compiles a checkout (a commit from before scripts/compile.py
+    # runs as it was: pure Python); the build is kept in the scratch dir for the next run
+    compiler = target / "scripts" / "compile.py"
+    if compiler.exists() and os.environ.get("LAMINA_COMPILE", "1") != "0":
+        done = subprocess.run([str(venv_python), str(compiler)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"scripts/compile.py failed on {source}: {done.stderr[-2000:]}")
+        source += " (mypyc)"
     return LaminaCommand(
-        [str(venv_python), "-m", "lamina"], {"PYTHONPATH": str(target / "src")}, f"commit {sha}"
+        [str(venv_python), "-m", "lamina"], {"PYTHONPATH": str(target / "src")}, source
     )
 
 

@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TypedDict
 
+import lamina
 from lamina.adapters.aws import ROLE_SESSION_S, AwsClients, AwsNetwork, AwsSender, assume_role
 from lamina.adapters.s3 import S3Packages
 from lamina.api import stacks as stacks_api
@@ -340,7 +341,7 @@ class Engine:
     @property
     def port(self) -> int:
         assert self.server is not None
-        return int(self.server.sockets[0].getsockname()[1])
+        return http.bound_port(self.server)
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -629,14 +630,20 @@ async def serve(config: Config) -> None:
     endpoint = f"http://{config.host}:{engine.port}"
     log.info(
         "Lamina is serving the Lambda API on %s (store %s, data %s, time scale %s, "
-        "parity %s, sandbox %s)",
+        "parity %s, sandbox %s, compiled %s)",
         endpoint,
         config.store,
         config.data_dir,
         config.time_scale,
         config.parity,
         engine.sandbox.describe(),
+        lamina.COMPILED,
     )
+    if lamina.COMPILED == "stale":
+        log.warning(
+            "the compiled modules are older than their sources: running them as pure Python "
+            "(scripts/compile rebuilds them)"
+        )
     if engine.sandbox.warning():
         log.warning("%s", engine.sandbox.warning())
     exposed = exposed_without_auth(config)

@@ -58,7 +58,7 @@ class Client:
             {"content-type": "application/json", **(headers or {})},
             data,
             _InProcess(),
-        )  # type: ignore[arg-type]
+        )
         request.caller = self.caller
         response = await self.engine.api(request)
         raw = response.body or b""
@@ -343,7 +343,7 @@ def test_lamina_views_show_a_signed_caller_its_own_account(tmp_path: Path) -> No
             assert (await own.call("PUT", "/_lamina/faults/mine", rules))[0] == 200
 
             async def series(client: Client) -> str:
-                request = Request("GET", "/metrics", "", {}, b"", _InProcess())  # type: ignore[arg-type]
+                request = Request("GET", "/metrics", "", {}, b"", _InProcess())
                 request.caller = client.caller
                 response = await running.api(request)
                 assert response.status == 200

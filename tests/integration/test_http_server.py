@@ -238,6 +238,19 @@ def test_common_and_other_requests_mixed_and_split_anyhow_answer_in_order(reques
     with_server(check)
 
 
+_ATTRIBUTES = (
+    "method",
+    "raw_path",
+    "path",
+    "query",
+    "headers",
+    "body",
+    "stream",
+    "http_version",
+    "caller",
+)
+
+
 async def _describe(request: Request) -> Response:
     """Answers with what the server made of the request."""
     if request.path == "/slow":
@@ -251,7 +264,7 @@ async def _describe(request: Request) -> Response:
         "headers": request.headers,
         "body": request.body.decode("latin-1"),
         "interim": request.send_interim(102) if request.path == "/interim" else None,
-        "unset": [name for name in Request.__slots__ if not hasattr(request, name)],
+        "unset": [name for name in _ATTRIBUTES if not hasattr(request, name)],
     }
     return Response(200, [("Content-Type", "application/json")], json.dumps(seen).encode())
 

@@ -24,7 +24,7 @@ ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
 async def raw(engine: Engine, method: str, path: str, body: bytes, **headers: str) -> Any:
     """The response itself (status, headers, body) of one request."""
-    request = Request(method, path, "", headers, body, _InProcess())  # type: ignore[arg-type]
+    request = Request(method, path, "", headers, body, _InProcess())
     return await engine.api(request)
 
 

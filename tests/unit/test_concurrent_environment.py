@@ -57,7 +57,7 @@ def run(test: Any, tmp_path: Path, config=MANAGED) -> None:
 
 async def park(env: ConcurrentEnvironment) -> asyncio.Task[Any]:
     """One worker's `GET next`, parked until an event comes."""
-    task = asyncio.ensure_future(handlers.next_invocation(env, None))  # type: ignore[arg-type]
+    task = asyncio.ensure_future(handlers.next_invocation(env, None))
     await asyncio.sleep(0)
     return task
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from lamina.domain import states
 from lamina.domain.model import FunctionConfig, Invocation
+from lamina.http.server import Request
 from lamina.runtime.environment import (
     FREEZE_GRACE_S,
     RECHECK_S,
@@ -113,12 +114,23 @@ class FakeLauncher:
         pass
 
 
-class Post:
-    """What handlers read of a runtime's POST."""
+class RuntimeConnection:
+    """A runtime's connection as a request sees it (`http.server.Channel`), in process."""
 
-    def __init__(self, body: bytes = b"{}", **headers: str) -> None:
-        self.body = body
-        self.headers = {k.replace("_", "-").lower(): v for k, v in headers.items()}
+    closed = False
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    def write_interim(self, status: int) -> bool:
+        return False
+
+
+def Post(body: bytes = b"{}", **headers: str) -> Request:
+    """A runtime's POST, as the handlers get it."""
+    names = {k.replace("_", "-").lower(): v for k, v in headers.items()}
+    return Request("POST", "/2018-06-01/runtime/invocation", "", names, body, RuntimeConnection())
 
 
 def run(
@@ -156,7 +168,7 @@ def invocation(request_id: str = "rid-1") -> Invocation:
 
 
 async def next_event(env: ExecutionEnvironment) -> asyncio.Task[Any]:
-    task = asyncio.ensure_future(handlers.next_invocation(env, None))  # type: ignore[arg-type]
+    task = asyncio.ensure_future(handlers.next_invocation(env, None))
     await asyncio.sleep(0)
     return task
 

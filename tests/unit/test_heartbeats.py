@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 
 from lamina.api.invoke import Heartbeat
+from lamina.http.server import Request
 
 
-class FakeRequest:
-    """A request whose connection takes interim responses until `gone`."""
+class FakeConnection:
+    """A request's connection (`http.server.Channel`) that takes interim responses until
+    `gone`, and notes when each came."""
+
+    closed = False
 
     def __init__(self) -> None:
         self.beats: list[float] = []
         self.gone = False
-        self.loop = asyncio.get_running_loop()  # as `http.Request.loop`: the serving loop
+        self._loop = asyncio.get_running_loop()  # the serving loop
 
-    def send_interim(self, status: int = 100) -> bool:
+    def write_interim(self, status: int) -> bool:
         assert status == 100
         if self.gone:
             return False
@@ -23,15 +27,19 @@ class FakeRequest:
         return True
 
 
+def request_on(connection: FakeConnection) -> Request:
+    return Request("POST", "/2015-03-31/functions/f/invocations", "", {}, b"{}", connection)
+
+
 def test_each_running_call_beats_every_interval_until_stopped() -> None:
-    async def main() -> tuple[list[FakeRequest], float, float]:
+    async def main() -> tuple[list[FakeConnection], float, float]:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        requests = [FakeRequest() for _ in range(3)]
-        first = Heartbeat(requests[0], 0.08)  # type: ignore[arg-type]
+        requests = [FakeConnection() for _ in range(3)]
+        first = Heartbeat(request_on(requests[0]), 0.08)
         await asyncio.sleep(0.03)
-        second = Heartbeat(requests[1], 0.08)  # type: ignore[arg-type]
-        third = Heartbeat(requests[2], 0.08)  # type: ignore[arg-type]
+        second = Heartbeat(request_on(requests[1]), 0.08)
+        third = Heartbeat(request_on(requests[2]), 0.08)
         third.stop()  # a short call: never beats
         await asyncio.sleep(0.3)
         requests[1].gone = True  # its client went away: no more beats, no error
@@ -54,9 +62,9 @@ def test_each_running_call_beats_every_interval_until_stopped() -> None:
 
 
 def test_zero_interval_means_no_heartbeats() -> None:
-    async def main() -> FakeRequest:
-        request = FakeRequest()
-        heartbeat = Heartbeat(request, 0)  # type: ignore[arg-type]
+    async def main() -> FakeConnection:
+        request = FakeConnection()
+        heartbeat = Heartbeat(request_on(request), 0)
         await asyncio.sleep(0.05)
         heartbeat.stop()
         return request
@@ -69,7 +77,7 @@ def test_a_finished_loop_leaves_no_heartbeat_state_behind() -> None:
     import weakref
 
     async def main() -> weakref.ref[asyncio.AbstractEventLoop]:
-        heartbeat = Heartbeat(FakeRequest(), 30)  # type: ignore[arg-type]
+        heartbeat = Heartbeat(request_on(FakeConnection()), 30)
         heartbeat.stop()
         return weakref.ref(asyncio.get_running_loop())
 

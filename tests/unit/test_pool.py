@@ -61,6 +61,9 @@ def call(config: FunctionConfig, payload: bytes = b'{"a": 1}', rid: str = "rid")
 Body = Callable[[EnvironmentPool, CodeStore], Awaitable[None]]
 
 
+_STORED: dict[int, dict[str, bytes]] = {}  # each pool's packages "in the store", by id(pool)
+
+
 def run(tmp_path: Path, body: Body, **pool_args: Any) -> None:
     """`body(pool, code)` on a started pool; the pool is closed after it, and every
     environment it started must be gone by then."""
@@ -80,7 +83,7 @@ def run(tmp_path: Path, body: Body, **pool_args: Any) -> None:
             spares=False,
             **pool_args,
         )
-        pool.stored = stored  # type: ignore[attr-defined]
+        _STORED[id(pool)] = stored  # (a compiled pool takes no attribute of a test's)
         await pool.start()
         try:
             await body(pool, code)
@@ -331,7 +334,7 @@ def test_a_package_stored_by_another_engine_is_fetched_and_unpacked(tmp_path):
     async def body(pool: EnvironmentPool, code: CodeStore) -> None:
         data = zip_dir(FUNCTIONS / "shell")
         elsewhere = CodeStore(tmp_path / "elsewhere").put(data)
-        pool.stored[elsewhere.key] = data  # type: ignore[attr-defined]
+        _STORED[id(pool)][elsewhere.key] = data
         config = config_of(elsewhere)
         assert not code.has(elsewhere.key)
         env = await pool.acquire(config)

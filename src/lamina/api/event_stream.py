@@ -8,10 +8,15 @@ payload, and a CRC32 of everything before it (4). InvokeWithResponseStream sends
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import struct
 import zlib
+from collections.abc import AsyncIterator
 from typing import Any
+
+from lamina.domain import destinations
 
 
 def message(headers: dict[str, str], payload: bytes) -> bytes:
@@ -47,3 +52,31 @@ def invoke_complete(details: dict[str, Any]) -> bytes:
         },
         json.dumps(details).encode(),
     )
+
+
+async def invoke_events(
+    sink: asyncio.Queue[Any],
+    task: asyncio.Future[Any],
+    first: asyncio.Future[Any] | None,
+    log_tail: bool,
+) -> AsyncIterator[bytes]:
+    """InvokeWithResponseStream's events: the runtime's chunks as they come (`first`, then
+    `sink`, when it streams), else its whole payload; then `InvokeComplete`. (An async
+    generator: here, not in api/invoke.py, which mypyc compiles and which has none.)"""
+    if first is not None:  # the runtime streams: relay until it ends
+        item = first.result()
+        while item[0] != "end":
+            if item[0] == "chunk":
+                yield payload_chunk(item[1])
+            item = await sink.get()
+    result = await task
+    outcome = result.outcome
+    if not outcome.streamed and not outcome.function_error:
+        yield payload_chunk(outcome.payload)
+    details: dict[str, str] = {}
+    if outcome.function_error:
+        details["ErrorCode"] = outcome.error_type or "Unhandled"
+        details["ErrorDetails"] = destinations.error_message_of(outcome.payload)
+    if log_tail:
+        details["LogResult"] = base64.b64encode(outcome.log_tail).decode()
+    yield invoke_complete(details)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 from lamina.api import durable, event_stream, wire
 from lamina.api.context import ApiContext
-from lamina.domain import arns, destinations, errors, limits
+from lamina.domain import arns, errors, limits
 from lamina.http.server import Request, Response
 from lamina.service.invoke import InvokeCommand
 
@@ -48,7 +46,7 @@ class _Beats:
     timer waits at least `interval / 8`, so a beat may come up to that much late: the SDKs'
     read timeouts (60 s in botocore) leave room for it."""
 
-    _each: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _Beats]] = (
+    _each: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _Beats]]] = (
         weakref.WeakKeyDictionary()
     )
 
@@ -192,33 +190,12 @@ async def invoke_stream(ctx: ApiContext, request: Request, request_id: str, name
         ("Content-Type", "application/vnd.amazon.eventstream"),
     ]
     return Response(
-        200, headers, stream=_events(sink, task, first if first.done() else None, command.log_tail)
+        200,
+        headers,
+        stream=event_stream.invoke_events(
+            sink, task, first if first.done() else None, command.log_tail
+        ),
     )
-
-
-async def _events(
-    sink: asyncio.Queue[Any],
-    task: asyncio.Future[Any],
-    first: asyncio.Future[Any] | None,
-    log_tail: bool,
-) -> AsyncIterator[bytes]:
-    if first is not None:  # the runtime streams: relay until it ends
-        item = first.result()
-        while item[0] != "end":
-            if item[0] == "chunk":
-                yield event_stream.payload_chunk(item[1])
-            item = await sink.get()
-    result = await task
-    outcome = result.outcome
-    if not outcome.streamed and not outcome.function_error:
-        yield event_stream.payload_chunk(outcome.payload)
-    details: dict[str, str] = {}
-    if outcome.function_error:
-        details["ErrorCode"] = outcome.error_type or "Unhandled"
-        details["ErrorDetails"] = destinations.error_message_of(outcome.payload)
-    if log_tail:
-        details["LogResult"] = base64.b64encode(outcome.log_tail).decode()
-    yield event_stream.invoke_complete(details)
 
 
 async def invoke_async(ctx: ApiContext, request: Request, request_id: str, name: str) -> Response:

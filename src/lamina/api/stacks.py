@@ -49,7 +49,7 @@ def in_process(handler: Callable[[Request], Awaitable[Response]]) -> Dispatch:
     async def dispatch(
         method: str, path: str, query: str, headers: dict[str, str], body: bytes, caller: Any = None
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        request = Request(method, path, query, headers, body, _InProcess())  # type: ignore[arg-type]
+        request = Request(method, path, query, headers, body, _InProcess())
         request.caller = caller
         response = await handler(request)
         return response.status, response.headers, response.body or b""

@@ -54,7 +54,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from time import monotonic
-from typing import Any
+from typing import Any, Protocol, cast
 from urllib.parse import unquote
 
 import httptools
@@ -97,7 +97,7 @@ class Response:
     """An HTTP response: status, header pairs, and a body of bytes or an async stream of them
     (a stream is sent with chunked transfer encoding, each piece as it comes)."""
 
-    __slots__ = ("body", "headers", "status", "stream")
+    __slots__ = ("_headers", "body", "status", "stream")
 
     def __init__(
         self,
@@ -107,9 +107,19 @@ class Response:
         stream: AsyncIterator[bytes] | None = None,
     ) -> None:
         self.status = status
-        self.headers = headers if headers is not None else []
+        self._headers = headers if headers is not None else []
         self.body = body
         self.stream = stream
+
+    # (a property, not an attribute, so that `HeadResponse` may make its pairs only when
+    # asked: compiled code (mypyc) cannot override an attribute with a property)
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        return self._headers
+
+    @headers.setter
+    def headers(self, pairs: list[tuple[str, str]]) -> None:
+        self._headers = pairs
 
     def encode(self, keep_alive: bool) -> bytes:
         """The head and body (the head only, for a streamed response), in one buffer."""
@@ -118,8 +128,9 @@ class Response:
             status = b"HTTP/1.1 %d %s\r\n" % (self.status, REASONS.get(self.status, b"Unknown"))
         try:
             lines = "\r\n".join(map(": ".join, self.headers))  # no Python frame per header
-        except TypeError:  # a value that is not a str
-            lines = "\r\n".join([f"{name}: {value}" for name, value in self.headers])
+        except TypeError:  # a value that is not a str (read untyped: compiled code checks)
+            pairs: list[tuple[Any, Any]] = cast(Any, self.headers)
+            lines = "\r\n".join([f"{name}: {value}" for name, value in pairs])
         if lines:
             lines += "\r\n"
         close = b"" if keep_alive else b"Connection: close\r\n"
@@ -223,6 +234,18 @@ class BodyStream:
         return self._chunks.popleft()
 
 
+class Channel(Protocol):
+    """What a `Request` uses of the connection it came on: an `HttpProtocol`, or the
+    in-process one of api/stacks.py (a call made inside the engine)."""
+
+    closed: bool
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop: ...
+
+    def write_interim(self, status: int) -> bool: ...
+
+
 class Request:
     """One parsed request. `headers` keys are lower-case; `path` is percent-decoded."""
 
@@ -246,7 +269,7 @@ class Request:
         query: str,
         headers: dict[str, str],
         body: bytes,
-        protocol: HttpProtocol,
+        protocol: Channel,
         http_version: str = "1.1",
         stream: BodyStream | None = None,
         path: str | None = None,
@@ -304,7 +327,6 @@ def _decode_path(raw_path: str) -> str:
     return unquote(raw_path) if "%" in raw_path else raw_path
 
 
-_new_request = object.__new__
 Handler = Callable[[Request], Awaitable[Response]]
 StreamsBody = Callable[[str, str, dict[str, str]], bool]
 Accept = Callable[[Any, Any], bool]  # (peer address, local address) of a new connection
@@ -569,21 +591,20 @@ class HttpProtocol(asyncio.Protocol):
             self._stream.finish()
             return
         body = self._body
-        # A `Request` made without a call to its __init__: this is every request's.
-        request = _new_request(Request)
-        request.method = self._method
-        request.raw_path = self._raw_path
-        request.path = self._path
-        request.query = self._query
-        request.headers = headers = self._headers
-        request.body = body[0] if len(body) == 1 else b"".join(body)
-        request.stream = None
-        request._protocol = self
-        request.caller = None
         parser = self._parser
         keep_alive: bool = parser.should_keep_alive()
-        request.http_version = (  # (as `_version` says, without a call)
-            "1.1" if keep_alive and "connection" not in headers else parser.get_http_version()
+        headers = self._headers
+        request = Request(
+            self._method,
+            self._raw_path,
+            self._query,
+            headers,
+            body[0] if len(body) == 1 else b"".join(body),
+            self,
+            # (as `_version` says, without a call)
+            "1.1" if keep_alive and "connection" not in headers else parser.get_http_version(),
+            None,
+            self._path,
         )
         self._queue.append((self._handler, request, keep_alive))
         waiter = self._waiter
@@ -761,6 +782,13 @@ class HttpProtocol(asyncio.Protocol):
             response = Response(status, [("Content-Type", "text/plain")], message)
             self._transport.write(response.encode(keep_alive=False))
             self._transport.close()
+
+
+def bound_port(server: asyncio.AbstractServer) -> int:
+    """The port `server` listens on (its first socket). uvloop's `Server.sockets` is a list
+    where typeshed says a tuple: read untyped, which compiled code (mypyc) would check."""
+    sockets: Any = cast(Any, server).sockets
+    return int(sockets[0].getsockname()[1])
 
 
 async def serve(

@@ -38,13 +38,22 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lamina.domain import capacity, ids, states
+from lamina.domain.debug import DebugSettings
 from lamina.domain.model import FunctionConfig, Invocation, InvocationOutcome
 from lamina.http import server as http
 from lamina.runtime import logs
-from lamina.runtime.environment import ExecutionEnvironment, _FailureMaker, _platform_failure
+from lamina.runtime.environment import (
+    EnvironmentSettings,
+    ExecutionEnvironment,
+    _FailureMaker,
+    _platform_failure,
+)
+from lamina.runtime.interpreters import Interpreter
+from lamina.runtime.launch import Launcher
 from lamina.runtime.runtime_api import wire
 
 
@@ -79,8 +88,32 @@ class ConcurrentEnvironment(ExecutionEnvironment):
 
     concurrent = True
 
-    def __init__(self, config: FunctionConfig, *args: Any, **kwargs: Any) -> None:
-        super().__init__(managed_config(config), *args, **kwargs)
+    def __init__(
+        self,
+        config: FunctionConfig,
+        task_root: Path,
+        interpreter: Interpreter | None,
+        settings: EnvironmentSettings,
+        on_dead: Callable[[ExecutionEnvironment], None],
+        launcher: Launcher,
+        provisioned: bool = False,
+        opt_dir: Path | None = None,
+        tenant_id: str | None = None,
+        debug: DebugSettings | None = None,
+    ) -> None:
+        # (every parameter spelled out: compiled, `*args` would reach the base's as one tuple)
+        super().__init__(
+            managed_config(config),
+            task_root,
+            interpreter,
+            settings,
+            on_dead,
+            launcher,
+            provisioned,
+            opt_dir,
+            tenant_id,
+            debug,
+        )
         provider = config.capacity_provider or {}
         self.max_concurrency = max(1, int(provider.get("PerExecutionEnvironmentMaxConcurrency", 1)))
         self.vcpus = capacity.vcpus(config.memory_size, provider)

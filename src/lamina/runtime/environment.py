@@ -390,7 +390,7 @@ class ExecutionEnvironment:
             accept=self._own_connection,
             coalesce=True,  # the 202 to a pipelined answer goes out with the next event
         )
-        self._address = f"127.0.0.1:{self._listener.sockets[0].getsockname()[1]}"
+        self._address = f"127.0.0.1:{http.bound_port(self._listener)}"
 
     def _spawn(self, suppressed: bool = False) -> None:
         kept = self._kept_tmp()

@@ -39,7 +39,7 @@ class RuntimeSide(Protocol):
     def init_error(self, body: bytes, error_type: str | None) -> Response: ...
 
 
-async def next_invocation(env: RuntimeSide, request: Request) -> Response:
+async def next_invocation(env: RuntimeSide, request: Request | None = None) -> Response:
     """GET /runtime/invocation/next: park until an event comes (Init ends at the first)."""
     return await env.next_event(request)
 

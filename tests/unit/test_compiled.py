@@ -1,0 +1,100 @@
+"""The mypyc build of the hot modules (scripts/compile.py) and `lamina.COMPILED`'s guard: a
+build older than its sources is never run, and LAMINA_COMPILED=0 turns it off."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import lamina
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
+MODULES = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["lamina"]["compile"][
+    "modules"
+]
+PROBE = (
+    "import json, lamina, importlib; "
+    "print(json.dumps([lamina.COMPILED, importlib.import_module(%r).__file__]))"
+)
+needs_build = pytest.mark.skipif(
+    os.environ.get("LAMINA_COMPILE") == "0", reason="LAMINA_COMPILE=0: nothing is compiled"
+)
+
+
+def _probe(src: Path, module: str, **env: str) -> tuple[str, str]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE % module],
+        env={**os.environ, "PYTHONPATH": str(src), **env},
+        cwd=src.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    state, path = json.loads(done.stdout)
+    return state, path
+
+
+@needs_build
+def test_the_tests_run_the_compiled_engine() -> None:
+    # scripts/setup compiles (and scripts/test runs it): what is measured is what is tested
+    from lamina.http import server
+
+    assert lamina.COMPILED == "mypyc", "the build is missing or stale: run scripts/compile.py"
+    assert server.__file__ is not None
+    assert server.__file__.endswith(".so")
+
+
+@needs_build
+def test_every_listed_module_is_compiled() -> None:
+    manifest = json.loads((SRC / "lamina" / "_compiled.json").read_text())
+    assert sorted(manifest["modules"]) == sorted(MODULES)
+    for module in MODULES:
+        state, path = _probe(SRC, module)
+        assert (state, Path(path).suffix) == ("mypyc", ".so"), module
+
+
+@needs_build
+def test_off_runs_the_sources() -> None:
+    state, path = _probe(SRC, "lamina.runtime.environment", LAMINA_COMPILED="0")
+    assert state == "off"
+    assert path == str(SRC / "lamina" / "runtime" / "environment.py")
+
+
+@needs_build
+def test_a_changed_source_makes_every_compiled_module_run_from_source(tmp_path: Path) -> None:
+    copy = tmp_path / "src"
+    shutil.copytree(SRC, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    edited = copy / "lamina" / "domain" / "ids.py"
+    edited.write_text(edited.read_text() + "\nEDITED = True\n")
+    # the edited module runs as edited, and the others from source too (a compiled module
+    # calls its compiled neighbours directly: mixing the two would run the old code)
+    state, path = _probe(copy, "lamina.domain.ids")
+    assert (state, path) == ("stale", str(edited))
+    state, path = _probe(copy, "lamina.http.server")
+    assert (state, path) == ("stale", str(copy / "lamina" / "http" / "server.py"))
+    done = subprocess.run(
+        [sys.executable, "-c", "import lamina.domain.ids as m; print(m.EDITED)"],
+        env={**os.environ, "PYTHONPATH": str(copy)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "True", done.stderr
+
+
+def test_without_a_manifest_nothing_counts_as_compiled(tmp_path: Path) -> None:
+    copy = tmp_path / "src"
+    shutil.copytree(
+        SRC, copy, ignore=shutil.ignore_patterns("__pycache__", "*.so", "_compiled.json")
+    )
+    state, path = _probe(copy, "lamina.http.server")
+    assert (state, path) == ("none", str(copy / "lamina" / "http" / "server.py"))
