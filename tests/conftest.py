@@ -122,7 +122,26 @@ class Server:
 def start_server(
     data_dir: Path, *args: str, port: int | None = None, env: dict[str, str] | None = None
 ) -> Server:
-    port = port or free_port()
+    if port is not None:
+        return _start_server(data_dir, args, port, env)
+    for attempt in range(3):
+        # a free port may be taken between `free_port` and the engine's bind (by a listener
+        # of another worker's engine, which binds port 0): then again on another
+        try:
+            return _start_server(data_dir, args, free_port(), env)
+        except _PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _PortTaken(RuntimeError):
+    pass
+
+
+def _start_server(
+    data_dir: Path, args: tuple[str, ...], port: int, env: dict[str, str] | None
+) -> Server:
     log_path = data_dir.parent / f"serve-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
@@ -148,7 +167,10 @@ def start_server(
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"lamina serve exited:\n{server.log()}")
+            log = server.log()
+            if f"error while attempting to bind on address ('127.0.0.1', {port})" in log:
+                raise _PortTaken(f"lamina serve exited:\n{log}")
+            raise RuntimeError(f"lamina serve exited:\n{log}")
         try:
             server.get("/_lamina/health")
             return server
