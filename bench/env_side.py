@@ -28,7 +28,9 @@ from typing import Any
 
 import uvloop
 
+from lamina.api.stacks import _InProcess
 from lamina.domain.model import FunctionConfig, Invocation
+from lamina.http.server import Request
 from lamina.runtime.environment import EnvironmentSettings, ExecutionEnvironment
 from lamina.runtime.interpreters import Interpreter, Interpreters
 from lamina.runtime.launch import Launch, View
@@ -102,31 +104,26 @@ class _Launcher:
         pass
 
 
-class _Request:
-    """What the Runtime API handler reads of a request."""
-
-    __slots__ = ("body", "headers", "method", "path", "stream")
-
-    def __init__(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> None:
-        self.method, self.path, self.body, self.headers = method, path, body, headers
-        self.stream = None
+def _request(method: str, path: str, body: bytes, headers: dict[str, str]) -> Request:
+    """A runtime's request as the Runtime API handler gets it (on an in-process channel)."""
+    return Request(method, path, "", headers, body, _InProcess())
 
 
 async def _runtime(env: ExecutionEnvironment) -> None:
     handle = runtime_api_handler(env, lambda: True)
-    next_request = _Request("GET", wire.NEXT, b"", {})
+    next_request = _request("GET", wire.NEXT, b"", {})
     while True:
-        event = await handle(next_request)  # type: ignore[arg-type]
+        event = await handle(next_request)
         head = event.encode(True).split(b"\r\n\r\n", 1)[0].decode()  # as a runtime reads it
         headers = dict(line.split(": ", 1) for line in head.split("\r\n")[1:])
         request_id = headers["Lambda-Runtime-Aws-Request-Id"]
-        answer = _Request(
+        answer = _request(
             "POST",
             f"{wire.INVOCATION}{request_id}/response",
             b'{"ok":true}',
             {wire.INVOCATION_ID: headers["Lambda-Runtime-Invocation-Id"]},
         )
-        (await handle(answer)).encode(True)  # type: ignore[arg-type]
+        (await handle(answer)).encode(True)
         await asyncio.sleep(0)  # the runtime's own time
 
 
