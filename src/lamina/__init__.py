@@ -41,6 +41,8 @@ def _compiled() -> str:
         manifest: dict[str, str] = json.loads((_HERE / "_compiled.json").read_text())["modules"]
     except (OSError, ValueError, KeyError, TypeError):
         return "none"
+    if not isinstance(manifest, dict):  # (not written by scripts/compile.py)
+        return "none"
     sources = {
         name: _HERE.parent.joinpath(*name.split(".")).with_suffix(".py") for name in manifest
     }
