@@ -8,10 +8,11 @@ with) turns each into a C extension from its type annotations, which `mypy --str
 already checks: the same code, about a third fewer instructions per call (docs/PERFORMANCE.md).
 
 The extensions go beside the sources (src/lamina/…/*.so, git-ignored) with a manifest of the
-sources they were built from (src/lamina/_compiled.json). `import lamina` reads it: when a
-source has changed since, every compiled module is loaded from its source instead (pure
-Python, as without this step) and `lamina serve` says so, until this runs again. Nothing is
-rebuilt when nothing changed.
+sources they were built from (src/lamina/_compiled.json): the compiled modules and every lamina
+module they import, directly or not (their types are compiled in). `import lamina` reads it:
+when one of those sources has changed since, every compiled module is loaded from its source
+instead (pure Python, as without this step) and `lamina serve` says so, until this runs
+again. Nothing is rebuilt when nothing changed.
 
   .venv/bin/python scripts/compile.py           # build what changed (about 2-3 min from cold)
   .venv/bin/python scripts/compile.py --clean   # remove the extensions: pure Python again
@@ -21,6 +22,7 @@ rebuilt when nothing changed.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import shutil
@@ -67,6 +69,47 @@ def digest(module: str) -> str:
     return hashlib.sha256(source(module).read_bytes()).hexdigest()
 
 
+def path_of(module: str) -> Path | None:
+    """A lamina module's source file (a package's __init__.py), or None if there is none."""
+    base = SRC.joinpath(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.exists():
+            return path
+    return None
+
+
+def imported(names: list[str]) -> list[str]:
+    """The lamina modules the compiled ones import, directly or through one another: their
+    types are compiled into the build (a field's type, a function's result), so a change to
+    one makes the build stale as a change to a compiled module does."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        module = todo.pop()
+        path = path_of(module)
+        if module in seen or path is None:
+            continue
+        seen.add(module)
+        for node in ast.walk(ast.parse(path.read_text())):
+            found: list[str] = []
+            if isinstance(node, ast.Import):
+                found = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            todo.extend(name for name in found if name.split(".")[0] == "lamina")
+    return sorted(seen - set(names))
+
+
+def fingerprint(names: list[str]) -> dict[str, dict[str, str]]:
+    """What the manifest holds: each compiled module's digest, and each module it imports."""
+    depends = {}
+    for module in imported(names):
+        path = path_of(module)
+        assert path is not None
+        depends[module] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"modules": {module: digest(module) for module in names}, "depends": depends}
+
+
 def built() -> list[Path]:
     """The extensions a build left in src/ (of any module, listed now or not)."""
     return sorted(SRC.glob(f"{GROUP}__mypyc.*.so")) + sorted((SRC / "lamina").rglob("*.so"))
@@ -77,8 +120,8 @@ def current() -> bool:
         manifest = json.loads(MANIFEST.read_text())
     except (OSError, ValueError):
         return False
-    wanted = {module: digest(module) for module in modules()}
-    return manifest.get("modules") == wanted and bool(built())
+    wanted = fingerprint(modules())
+    return all(manifest.get(key) == wanted[key] for key in wanted) and bool(built())
 
 
 def clean() -> None:
@@ -89,7 +132,7 @@ def clean() -> None:
 
 def build() -> int:
     names = modules()
-    digests = {module: digest(module) for module in names}  # read before: what is compiled
+    manifest = fingerprint(names)  # read before: what is compiled
     clean()
     with tempfile.TemporaryDirectory(prefix="lamina-mypyc-") as scratch:
         command = [
@@ -112,7 +155,7 @@ def build() -> int:
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
         print("compile: mypyc failed; Lamina runs as pure Python", file=sys.stderr)
         return 1
-    MANIFEST.write_text(json.dumps({"modules": digests}, indent=1, sort_keys=True) + "\n")
+    MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     print(f"compile: {len(names)} modules compiled with mypyc", file=sys.stderr)
     return 0
 

@@ -1,8 +1,9 @@
 """Lamina: AWS Lambda's invocation model, self-hosted.
 
 The engine's hot modules may be compiled with mypyc (scripts/compile.py): C extensions beside
-their sources, with a manifest of the sources they were built from. When a source has changed
-since (an edit, a checkout), a compiled module would run code that is no longer there, so every
+their sources, with a manifest of the sources they were built from (theirs, and those of the
+modules they import, whose types are compiled in). When one of those has changed since (an
+edit, a checkout), a compiled module could run code or types that are no longer there, so every
 compiled module is then loaded from its source instead, as if never compiled; and so when
 LAMINA_COMPILED=0 is set (to step through the engine's code in a debugger, say). `COMPILED`
 says which: "mypyc", "none" (nothing compiled), "stale" or "off" (`lamina serve` logs it).
@@ -36,20 +37,25 @@ class _FromSource:
         return None if source is None else importlib.util.spec_from_file_location(name, source)
 
 
+def _source(name: str) -> Path:
+    base = _HERE.parent.joinpath(*name.split("."))
+    package = base / "__init__.py"
+    return package if package.exists() else base.with_suffix(".py")
+
+
 def _compiled() -> str:
     try:
-        manifest: dict[str, str] = json.loads((_HERE / "_compiled.json").read_text())["modules"]
-    except (OSError, ValueError, KeyError, TypeError):
+        manifest = json.loads((_HERE / "_compiled.json").read_text())
+        compiled: dict[str, str] = manifest["modules"]
+        depends: dict[str, str] = manifest.get("depends", {})
+        digests = {**depends, **compiled}  # (not written by scripts/compile.py: no build)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return "none"
-    if not isinstance(manifest, dict):  # (not written by scripts/compile.py)
-        return "none"
-    sources = {
-        name: _HERE.parent.joinpath(*name.split(".")).with_suffix(".py") for name in manifest
-    }
-    try:
+    sources = {name: _source(name) for name in compiled}
+    try:  # the compiled modules, and the modules they import (their types are compiled in)
         fresh = all(
-            hashlib.sha256(sources[name].read_bytes()).hexdigest() == digest
-            for name, digest in manifest.items()
+            hashlib.sha256(_source(name).read_bytes()).hexdigest() == digest
+            for name, digest in digests.items()
         )
     except OSError:
         fresh = False

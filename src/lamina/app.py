@@ -642,7 +642,7 @@ async def serve(config: Config) -> None:
     if lamina.COMPILED == "stale":
         log.warning(
             "the compiled modules are older than their sources: running them as pure Python "
-            "(scripts/compile rebuilds them)"
+            "(scripts/compile.py rebuilds them)"
         )
     if engine.sandbox.warning():
         log.warning("%s", engine.sandbox.warning())

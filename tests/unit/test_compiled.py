@@ -91,6 +91,28 @@ def test_a_changed_source_makes_every_compiled_module_run_from_source(tmp_path: 
     assert done.stdout.strip() == "True", done.stderr
 
 
+@needs_build
+def test_a_changed_module_the_compiled_ones_import_makes_the_build_stale(tmp_path: Path) -> None:
+    # its types are compiled into the build (domain/limits.py: what api/wire checks against)
+    copy = tmp_path / "src"
+    shutil.copytree(SRC, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = json.loads((copy / "lamina" / "_compiled.json").read_text())
+    assert "lamina.domain.limits" in manifest["depends"]
+    assert "lamina.cli_trace" not in manifest["depends"]  # a client command: not imported
+    untouched = _probe(copy, "lamina.http.server")
+    (copy / "lamina" / "cli_trace.py").write_text(
+        (copy / "lamina" / "cli_trace.py").read_text() + "\n# an edit\n"
+    )
+    after_unrelated = _probe(copy, "lamina.http.server")
+    edited = copy / "lamina" / "domain" / "limits.py"
+    edited.write_text(edited.read_text() + "\n# an edit\n")
+    assert untouched[0] == after_unrelated[0] == "mypyc"
+    assert _probe(copy, "lamina.http.server") == (
+        "stale",
+        str(copy / "lamina" / "http" / "server.py"),
+    )
+
+
 def test_without_a_manifest_nothing_counts_as_compiled(tmp_path: Path) -> None:
     copy = tmp_path / "src"
     shutil.copytree(
