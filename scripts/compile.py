@@ -1,11 +1,12 @@
-"""Compile the engine's hot modules with mypyc, beside their sources (scripts/compile).
+"""Compile the engine's hot modules with mypyc, beside their sources (scripts/compile.py).
 
 The modules named in pyproject.toml (`[tool.lamina.compile] modules`) are the ones every
 call runs through: the HTTP server, the Lambda API's Invoke, the invoke service, the
 attempt, the pool, the environment, the Runtime API, the logs and REPORT, the records'
 rows and the metrics. mypyc (the compiler mypy ships, which black and mypy itself are built
 with) turns each into a C extension from its type annotations, which `mypy --strict`
-already checks: the same code, about a third fewer instructions per call (docs/PERFORMANCE.md).
+already checks: the same code, a third fewer instructions in the HTTP layer and about a quarter
+less of the engine's CPU per call (docs/PERFORMANCE.md).
 
 The extensions go beside the sources (src/lamina/…/*.so, git-ignored) with a manifest of the
 sources they were built from (src/lamina/_compiled.json): the compiled modules and every lamina
