@@ -9,14 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.acceptance.test_auth import python_function
 from tests.conftest import (
-    PY_RUNTIME,
-    ROLE,
     closing,
     engine_client,
     free_port,
     invoke_json,
-    make_zip,
 )
 
 WHO_AM_I = """
@@ -45,20 +43,6 @@ def role_lam(tmp_path_factory, moto):
         yield lambda_client
 
 
-def create(lam, name: str, role: str = ROLE) -> None:
-    lam.create_function(
-        FunctionName=name,
-        Runtime=PY_RUNTIME,
-        Role=role,
-        Handler="index.handler",
-        Code={"ZipFile": make_zip({"index.py": WHO_AM_I})},
-        Timeout=30,
-    )
-    lam.get_waiter("function_active_v2").wait(
-        FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
-    )
-
-
 def make_role(moto, name: str) -> str:
     trust = {
         "Version": "2012-10-17",
@@ -84,7 +68,7 @@ def test_a_function_runs_as_its_role_in_a_session_named_after_it(role_lam, moto,
         role_lam.delete_function(FunctionName=name)
     except role_lam.exceptions.ResourceNotFoundException:
         pass
-    create(role_lam, name, role)
+    python_function(role_lam, name, WHO_AM_I, role, Timeout=30)
     response, payload = invoke_json(role_lam, name)
     assert "FunctionError" not in response, payload
     session = name if length > 1 else f"{name}@lambda_function"
@@ -95,7 +79,7 @@ def test_a_function_runs_as_its_role_in_a_session_named_after_it(role_lam, moto,
 
 def test_each_environment_has_keys_of_its_own(role_lam, moto, fname):
     role = make_role(moto, f"role-{fname}")
-    create(role_lam, fname, role)
+    python_function(role_lam, fname, WHO_AM_I, role, Timeout=30)
 
     def call(_: int) -> dict:
         return invoke_json(role_lam, fname, {"sleep": 1})[1]
@@ -113,7 +97,7 @@ def test_each_environment_has_keys_of_its_own(role_lam, moto, fname):
 def test_a_role_sts_cannot_give_fails_the_init_with_the_cause(tmp_path, fname):
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: STS unreachable
     with engine_client(tmp_path / "data", "--assume-role", env={"AWS_ENDPOINT_URL": closed}) as lam:
-        create(lam, fname)
+        python_function(lam, fname, WHO_AM_I, Timeout=30)
         response, payload = invoke_json(lam, fname)
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Runtime.Unknown"
