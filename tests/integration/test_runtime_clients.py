@@ -38,8 +38,9 @@ class Server:
     """Answers each request on a connection with the next scripted reply, split in pieces
     sent apart; records what it received on each connection."""
 
-    def __init__(self, replies: list[tuple[bytes, bool]]) -> None:
+    def __init__(self, replies: list[tuple[bytes, bool]], piece: int = 7) -> None:
         self.replies = replies  # (raw response, close the connection after it)
+        self.piece = piece
         self.received: list[bytes] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
@@ -75,8 +76,8 @@ class Server:
                     self.received.append(head + b"\r\n\r\n" + rest[:length])
                     data = rest[length:]
                     reply, close = self.replies.pop(0)
-                    for start in range(0, len(reply), 7):  # in pieces: the client must join them
-                        connection.sendall(reply[start : start + 7])
+                    for start in range(0, len(reply), self.piece):  # the client joins the pieces
+                        connection.sendall(reply[start : start + self.piece])
                     if close:
                         break
 
@@ -169,6 +170,27 @@ def test_node_client_pipelines_and_resends_what_a_closing_answer_dropped():
     assert _node_client(server.address) == [[200, "r1", 2], [202], [200, "r2", len(big)]]
     assert server.received[1].startswith(b"POST /2018-06-01/runtime/invocation/r1/response")
     assert server.received[2].startswith(b"GET /2018-06-01/runtime/invocation/next")
+
+
+def test_node_client_reads_interim_responses_several_in_one_read_and_any_spelling():
+    server = Server(
+        [
+            (
+                b"HTTP/1.1 100 Continue\r\n\r\n"
+                + response(200, b"{}", "lambda-runtime-aws-request-id:  r1 \r\n"),
+                False,
+            ),
+            # the answer's 202 and the next event in one send, so in one read
+            (
+                response(202, b'{"status":"OK"}')
+                + response(200, b"[1]", "LAMBDA-RUNTIME-AWS-REQUEST-ID: r2\r\n"),
+                False,
+            ),
+            (b"", False),  # for the `next`: its event went with the 202
+        ],
+        piece=65536,
+    )
+    assert _node_client(server.address) == [[200, "r1", 2], [202], [200, "r2", 3]]
 
 
 def test_node_client_pipelines_answer_and_next_on_one_connection():

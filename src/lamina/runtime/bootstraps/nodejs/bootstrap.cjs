@@ -38,7 +38,7 @@
 
 const fs = require('node:fs');
 const Module = require('node:module');
-const { RuntimeClient } = require('./client.cjs');
+const { RuntimeClient, digits } = require('./client.cjs');
 const { NodeJsExit, UnhandledPromiseRejection, errorDocument } = require('./errors.cjs');
 const { handlerMetadata, installAwsLambdaGlobal, loadHandler } = require('./loader.cjs');
 const { logError, patchConsole, setRequestContext, writeOut } = require('./logging.cjs');
@@ -68,10 +68,16 @@ function parseJsonHeader(value, name) {
   }
 }
 
+/** `Number(text)` of the deadline header (digit by digit when it is digits). */
+function deadlineOf(text) {
+  const value = text === undefined ? -1 : digits(text);
+  return value < 0 ? Number(text) : value;
+}
+
 /** The context's fields from the environment (read per invocation, as AWS's runtime does) and
  * from the event's headers, added to `context`. */
 function addContextFields(context, headers) {
-  const deadline = Number(headers['lambda-runtime-deadline-ms']);
+  const deadline = deadlineOf(headers['lambda-runtime-deadline-ms']);
   context.functionVersion = env.AWS_LAMBDA_FUNCTION_VERSION;
   context.functionName = env.AWS_LAMBDA_FUNCTION_NAME;
   context.memoryLimitInMB = env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE;
