@@ -16,9 +16,11 @@ under `valgrind --tool=callgrind`, which counts instructions: a figure that does
 the load of a shared machine (CPU time does, ±30 %). Callgrind zeroes the counters of the
 marking thread only, so the SQLite thread's share is the difference of the two runs (before
 2026-12-03's perf-records, its start-up and warm-up were counted in: about 93,000 of the
-321,800 per call then measured). It runs the engine's sources, not its compiled modules (the
-stubs are not the compiled classes they stand for; LAMINA_COMPILED=0). Writes nothing in the
-repository.
+321,800 per call then measured). It runs the engine's sources (LAMINA_COMPILED=0) unless
+LAMINA_COMPILED=1 is set: then the compiled build (scripts/compile.py) if it is current (the
+stubs stand in for the pool and its environments, which the attempt holds as the ports'
+Protocols, so compiled code takes them). PYTHONPATH=<tree>/src measures another tree (a
+snapshot bench/cpu_ab.py compiled, say). Writes nothing in the repository.
 """
 
 from __future__ import annotations
@@ -37,10 +39,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-# The pool and its environment are replaced by stubs below, which compiled classes (mypyc,
-# scripts/compile.py) do not take: this path is measured from the sources. The compiled
-# engine's figures are bench/http_path.py's and bench/invoke.py's.
-os.environ["LAMINA_COMPILED"] = "0"
+# The sources by default; LAMINA_COMPILED=1: the compiled build (see the docstring).
+os.environ.setdefault("LAMINA_COMPILED", "0")
 
 from lamina.api.stacks import _InProcess  # noqa: E402
 from lamina.app import Engine  # noqa: E402
@@ -131,6 +131,9 @@ async def _main(args: argparse.Namespace) -> None:
     data = Path(tempfile.mkdtemp(prefix="lamina-invoke-path-"))
     engine = Engine(Config(port=0, data_dir=data, pollers=False, sandbox="none"))
     await engine.start()
+    import lamina
+
+    print(f"lamina {lamina.COMPILED} from {Path(lamina.__file__).parent}", file=sys.stderr)
     try:
         await _create(engine)
         engine.attempts.pool = _Pool(engine.attempts.pool)  # type: ignore[assignment]

@@ -8,7 +8,9 @@
   profile   drive --concurrency clients (raw client; default 16) against a fresh engine and
             sample the engine process (or, with --target runtime, one Python runtime process)
             with py-spy (`--py-spy PATH`, e.g. from `pip install py-spy` in a scratch venv);
-            print the functions with the most samples, inclusive and self
+            print the functions with the most samples, inclusive and self, and the self
+            samples by file; --native adds C frames (a compiled module's functions are C
+            frames; py-spy then stops the process for each sample)
   latency   warm p50 (raw client, sequential calls only) of the lean relay floor, Lamina's
             Python and Node no-op functions, and the Python function on an engine run with
             --no-freeze, all servers up at once and measured in alternating rounds seconds
@@ -108,6 +110,8 @@ def profile(args) -> None:
         str(args.concurrency),
         "--duration",
         str(args.duration + 4),
+        "--max-calls",  # (its default, 20,000 calls, ends a 16-client window in ~4 s)
+        "100000000",
     ]
     try:
         load = subprocess.Popen(bench, stdout=subprocess.DEVNULL)
@@ -126,12 +130,13 @@ def profile(args) -> None:
                 "--pid",
                 str(pid),
                 "--rate",
-                "200",
+                str(args.rate),
                 "--duration",
                 str(int(args.duration)),
                 "--format",
                 "raw",
-                "--nonblocking",
+                # (--native stops the process for each sample: py-spy has no other way)
+                *(["--native"] if args.native else ["--nonblocking"]),
                 "--output",
                 str(out),
             ],
@@ -198,7 +203,7 @@ def _mmm(values: list, fmt: str) -> str:
 
 def print_profile(path: Path, top: int) -> None:
     """Top functions by inclusive and by self samples, from py-spy's collapsed stacks."""
-    inclusive, own, total = Counter(), Counter(), 0
+    inclusive, own, files, total = Counter(), Counter(), Counter(), 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack:
@@ -209,8 +214,12 @@ def print_profile(path: Path, top: int) -> None:
         for frame in set(frames):
             inclusive[frame] += n
         own[frames[-1]] += n
+        files[frames[-1].partition(" (")[2].rstrip(")")] += n
     print(f"{total} samples ({path})\n")
-    for title, counter in (("inclusive", inclusive), ("self", own)):
+    # (without --native a compiled module's functions are no frames: their time goes to the
+    # innermost interpreted frame, often the event loop's; the files' table is the time spent
+    # in each interpreted file's own code and the C it calls)
+    for title, counter in (("inclusive", inclusive), ("self", own), ("self, by file", files)):
         print(f"| function ({title}) | share of samples |")
         print("|---|---|")
         for frame, n in counter.most_common(top):
@@ -305,6 +314,12 @@ def main(argv: list[str] | None = None) -> int:
         default="engine",
         help="profile the engine process or one Python runtime process",
     )
+    ap.add_argument(
+        "--native",
+        action="store_true",
+        help="py-spy --native: C frames too (compiled modules' functions are C frames)",
+    )
+    ap.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     ap.add_argument("-n", type=int, default=300)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--top", type=int, default=25)

@@ -3,6 +3,7 @@ build older than its sources is never run, and LAMINA_COMPILED=0 turns it off.""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -120,3 +121,47 @@ def test_without_a_manifest_nothing_counts_as_compiled(tmp_path: Path) -> None:
     )
     state, path = _probe(copy, "lamina.http.server")
     assert (state, path) == ("none", str(copy / "lamina" / "http" / "server.py"))
+
+
+def _written_out_inits() -> list[tuple[str, ast.ClassDef, ast.FunctionDef]]:
+    """The dataclasses of the compiled modules that write their `__init__` out."""
+    found = []
+    for module in MODULES:
+        tree = ast.parse(SRC.joinpath(*module.split(".")).with_suffix(".py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and any(
+                "dataclass" in ast.unparse(d) for d in node.decorator_list
+            ):
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                        found.append((f"{module}.{node.name}", node, item))
+    return found
+
+
+def test_a_written_out_dataclass_init_takes_and_sets_its_fields() -> None:
+    # a dataclass made on every call writes its __init__ out, for mypyc to compile (the one
+    # @dataclass generates runs interpreted): it must be the one @dataclass would generate
+    written = _written_out_inits()
+    assert {name.rsplit(".", 1)[1] for name, _, _ in written} >= {
+        "AttemptRecord",
+        "InvocationSummary",
+        "InvokeCommand",
+    }
+    for name, cls, init in written:
+        fields = [
+            (item.target.id, ast.unparse(item.annotation), item.value)
+            for item in cls.body
+            if isinstance(item, ast.AnnAssign)
+            and isinstance(item.target, ast.Name)
+            and "ClassVar" not in ast.unparse(item.annotation)
+        ]
+        args = init.args.args[1:]
+        defaults = [None] * (len(args) - len(init.args.defaults)) + list(init.args.defaults)
+        assert not init.args.kwonlyargs and init.args.vararg is None, name
+        assert [
+            (a.arg, ast.unparse(a.annotation) if a.annotation else "", d and ast.unparse(d))
+            for a, d in zip(args, defaults, strict=True)
+        ] == [(f, t, v and ast.unparse(v)) for f, t, v in fields], name
+        assert [ast.unparse(statement) for statement in init.body] == [
+            f"self.{f} = {f}" for f, _, _ in fields
+        ], name

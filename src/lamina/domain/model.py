@@ -190,6 +190,31 @@ class Invocation:
     tenant_id: str | None = None
     content_type: str = "application/json"
 
+    # written out: compiled, where @dataclass's would run interpreted (ARCHITECTURE.md, 13)
+    def __init__(
+        self,
+        request_id: str,
+        config: FunctionConfig,
+        invoked_arn: str,
+        payload: bytes,
+        invocation_type: str = "RequestResponse",
+        client_context: str | None = None,
+        cognito_identity: str | None = None,
+        trace_id: str | None = None,
+        tenant_id: str | None = None,
+        content_type: str = "application/json",
+    ) -> None:
+        self.request_id = request_id
+        self.config = config
+        self.invoked_arn = invoked_arn
+        self.payload = payload
+        self.invocation_type = invocation_type
+        self.client_context = client_context
+        self.cognito_identity = cognito_identity
+        self.trace_id = trace_id
+        self.tenant_id = tenant_id
+        self.content_type = content_type
+
 
 @dataclass(slots=True)
 class InvocationOutcome:
@@ -209,6 +234,29 @@ class InvocationOutcome:
     environment_id: str = ""
     log_tail: bytes = b""
     streamed: bool = False  # the runtime streamed its response (InvokeWithResponseStream)
+
+    # written out: compiled, where @dataclass's would run interpreted (ARCHITECTURE.md, 13)
+    def __init__(
+        self,
+        payload: bytes,
+        content_type: str = "application/json",
+        function_error: bool = False,
+        error_type: str | None = None,
+        duration_ms: float = 0.0,
+        init_ms: float | None = None,
+        environment_id: str = "",
+        log_tail: bytes = b"",
+        streamed: bool = False,
+    ) -> None:
+        self.payload = payload
+        self.content_type = content_type
+        self.function_error = function_error
+        self.error_type = error_type
+        self.duration_ms = duration_ms
+        self.init_ms = init_ms
+        self.environment_id = environment_id
+        self.log_tail = log_tail
+        self.streamed = streamed
 
     @property
     def outcome(self) -> str:
@@ -233,6 +281,33 @@ class InvocationSummary:
     # so the call costs one row; other invocations append AttemptRecords.
     timeline: list[AttemptRecord] | None = None
 
+    # written out: compiled, where @dataclass's would run interpreted (ARCHITECTURE.md, 13)
+    def __init__(
+        self,
+        request_id: str,
+        function: str,
+        qualifier: str | None,
+        invocation_type: str,
+        accepted_at: float,
+        status: str = "running",
+        finished_at: float | None = None,
+        attempts: int = 0,
+        error_type: str | None = None,
+        duration_ms: float | None = None,
+        timeline: list[AttemptRecord] | None = None,
+    ) -> None:
+        self.request_id = request_id
+        self.function = function
+        self.qualifier = qualifier
+        self.invocation_type = invocation_type
+        self.accepted_at = accepted_at
+        self.status = status
+        self.finished_at = finished_at
+        self.attempts = attempts
+        self.error_type = error_type
+        self.duration_ms = duration_ms
+        self.timeline = timeline
+
 
 @dataclass(slots=True)
 class AttemptRecord:
@@ -250,6 +325,13 @@ class AttemptRecord:
     at: float
     kind: str
     detail: dict[str, Any]
+
+    # written out: compiled, where @dataclass's would run interpreted (ARCHITECTURE.md, 13)
+    def __init__(self, request_id: str, at: float, kind: str, detail: dict[str, Any]) -> None:
+        self.request_id = request_id
+        self.at = at
+        self.kind = kind
+        self.detail = detail
 
 
 @dataclass(slots=True)

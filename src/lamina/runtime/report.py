@@ -35,6 +35,21 @@ class _Pending:
     status: str
     error_type: str | None
 
+    # written out: compiled, where @dataclass's would run interpreted (ARCHITECTURE.md, 13)
+    def __init__(
+        self,
+        request_id: str,
+        duration_ms: float,
+        init_ms: float | None,
+        status: str,
+        error_type: str | None,
+    ) -> None:
+        self.request_id = request_id
+        self.duration_ms = duration_ms
+        self.init_ms = init_ms
+        self.status = status
+        self.error_type = error_type
+
 
 class PlatformLog:
     """The platform's side of one environment's log stream."""

@@ -66,6 +66,14 @@ class CallResult:
     executed_version: str
     outcome: InvocationOutcome | None
 
+    # written out: compiled, where @dataclass's would run interpreted (ARCHITECTURE.md, 13)
+    def __init__(
+        self, request_id: str, executed_version: str, outcome: InvocationOutcome | None
+    ) -> None:
+        self.request_id = request_id
+        self.executed_version = executed_version
+        self.outcome = outcome
+
 
 def attempt_of(header: str | None) -> int:
     """The attempt number an SDK puts in `amz-sdk-request` (1 when absent)."""

@@ -51,6 +51,35 @@ class InvokeCommand:
     request_id: str | None = None  # chosen by the caller (a function URL's event carries it)
     source: dict[str, object] | None = None  # what sent it (an HTTP API), for the timeline
 
+    # written out: compiled, where @dataclass's would run interpreted (ARCHITECTURE.md, 13)
+    def __init__(
+        self,
+        function: arns.FunctionRef,
+        qualifier: str | None,
+        payload: bytes,
+        invocation_type: str = "RequestResponse",
+        log_tail: bool = False,
+        client_context: str | None = None,
+        trace_id: str | None = None,
+        tenant_id: str | None = None,
+        sdk_invocation_id: str | None = None,
+        sdk_request: str | None = None,
+        request_id: str | None = None,
+        source: dict[str, object] | None = None,
+    ) -> None:
+        self.function = function
+        self.qualifier = qualifier
+        self.payload = payload
+        self.invocation_type = invocation_type
+        self.log_tail = log_tail
+        self.client_context = client_context
+        self.trace_id = trace_id
+        self.tenant_id = tenant_id
+        self.sdk_invocation_id = sdk_invocation_id
+        self.sdk_request = sdk_request
+        self.request_id = request_id
+        self.source = source
+
 
 InvokeResult = CallResult
 
