@@ -157,6 +157,14 @@ class Network:
     def log(self, host: int) -> str:
         return (self.root / f"engine-{host}.log").read_text(errors="replace")
 
+    def logs_tail(self, chars: int = 4000) -> str:
+        """The end of every engine's log and HAProxy's, for a failure's message (the
+        directory is gone after the test)."""
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-chars:]}"
+            for path in sorted(self.root.glob("*.log"))
+        )
+
 
 def _start_postgres(root: Path, address: str) -> tuple[str, Callable[[], None]]:
     pg_bin = _pg_bin()
@@ -681,7 +689,8 @@ def failover(network: Network, tmp_path: Path, before: float, after: float) -> N
         thread.join(60)
     for workload in FAILOVER_WORKLOADS:
         workload.check(net, load, runs_dir, killed, killed_at, killed_pids)
-    assert not [e for e in load.errors if "TooManyRequests" not in e], load.errors
+    failed = [e for e in load.errors if "TooManyRequests" not in e]
+    assert not failed, f"{failed}\n{net.logs_tail()}"
     marker, answer = cut[0], cut[1].result(timeout=60)  # marker: its request id
     # the SDK's retry reached another engine, which waited for the dead one: a failed call
     assert answer["FunctionError"] == "Unhandled", answer
