@@ -4,7 +4,7 @@
 Each variant is a directory holding a bootstrap.cjs (e.g. main's, extracted with `git archive
 <rev> src/lamina/runtime/bootstraps/nodejs | tar -x -C /tmp/main`, and this tree's).
 `--per` runtimes of each variant run side by side, started alternately, each with its own
-port; events come at exponential intervals (mean 1/--rate s, ~150 calls/s per environment
+port, Lamina's node flags and the variables the engine gives a runtime (no sandbox); events come at exponential intervals (mean 1/--rate s, ~150 calls/s per environment
 is what 16 clients give each of 16 environments), and a runtime idle 5 ms after its answer
 is frozen (SIGSTOP to its process group) and thawed (SIGCONT) before its next event, as the
 engine does. CPU per call (every thread of a runtime, /proc/PID/task/*/schedstat; the main
@@ -26,26 +26,41 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import time
 
-from lamina.runtime.bootstrap import node_flags
+from lamina.domain.model import FunctionConfig
+from lamina.runtime.bootstrap import environment, node_flags
+from lamina.runtime.launch import View
 
-FLAGS = node_flags(512)  # Lamina's flags for a 512 MB function
+MEMORY_MB = 512
+FLAGS = node_flags(MEMORY_MB)  # Lamina's flags for the function
+CONFIG = FunctionConfig(
+    name="f",
+    runtime="nodejs20.x",
+    handler="index.handler",
+    role="arn:aws:iam::123456789012:role/r",
+    code_sha256="c2hh",
+    code_size=1,
+    revision_id="r1",
+    last_modified="now",
+    memory_size=MEMORY_MB,
+)
 PAYLOAD = b'{"hello":"world"}'
 
 
 def threads_cpu(pid):
-    out = {}
+    """CPU seconds of the process's main thread and of its other threads."""
+    out = {"main": 0.0, "other": 0.0}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            s = open(f"/proc/{pid}/task/{tid}/schedstat").read().split()
-            out["main" if int(tid) == pid else "other"] = (
-                out.get("main" if int(tid) == pid else "other", 0) + int(s[0]) / 1e9
-            )
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
+                ns = int(stat.read().split()[0])
         except OSError:
-            pass
+            continue
+        out["main" if int(tid) == pid else "other"] += ns / 1e9
     return out
 
 
@@ -65,27 +80,19 @@ class Runtime:
         loop = asyncio.get_event_loop()
         self.server = await loop.create_server(lambda: Conn(self), "127.0.0.1", 0)
         port = self.server.sockets[0].getsockname()[1]
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "LANG": "en_US.UTF-8",
-            "_HANDLER": "index.handler",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_LAMBDA_FUNCTION_NAME": "f",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/f",
-            "AWS_LAMBDA_LOG_STREAM_NAME": "s",
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
-            "LAMBDA_TASK_ROOT": task_root,
-            "LAMBDA_RUNTIME_DIR": self.path,
-            "TZ": ":UTC",
-            "AWS_EXECUTION_ENV": "AWS_Lambda_nodejs20.x",
-            "NODE_PATH": f"{self.path}:{task_root}",
-        }
+        view = View(task_root, self.path, None, None, None, False)
+        env = environment(  # the variables the engine gives a runtime (no sandbox)
+            CONFIG,
+            region="us-east-1",
+            api_address=f"127.0.0.1:{port}",
+            view=view,
+            stream="s",
+            credentials={},
+            interpreter=None,
+            extra={},
+        )
         self.proc = await asyncio.create_subprocess_exec(
-            "/usr/bin/node",
+            shutil.which("node") or "/usr/bin/node",
             *FLAGS,
             *self.extra_flags,
             f"{self.path}/bootstrap.cjs",
@@ -122,7 +129,8 @@ class Runtime:
         if self.calls in self.marks:
             self.readings[self.calls] = threads_cpu(self.proc.pid)
         if self.calls >= max(self.marks):
-            self.done.set_result(True) if not self.done.done() else None
+            if not self.done.done():
+                self.done.set_result(True)
             return
         self.seq += 1
         rid = f"{self.seq:08d}-0000-4000-8000-{random.getrandbits(48):012x}"
@@ -205,54 +213,32 @@ def main():
     marks = [int(x) for x in a.marks.split(",")]
     task_root = "/tmp/lamina-node-fake-api"
     os.makedirs(task_root, exist_ok=True)
-    open(f"{task_root}/index.js", "w").write("exports.handler = async (event) => event;\n")
+    with open(f"{task_root}/index.js", "w") as index:
+        index.write("exports.handler = async (event) => event;\n")
     spans = list(zip(marks[0::2], marks[1::2]))
     results = {v: {s: [] for s in spans} for v in variants}
-    out = open(a.out, "a")
     for r in range(a.rounds):
         rts = asyncio.run(round_(variants, a.per, a.rate, marks, task_root, flags))
         line = {}
         for v in variants:
-            for s in spans:
-                per_call = [
-                    1e6
-                    * (sum(x.readings[s[1]].values()) - sum(x.readings[s[0]].values()))
-                    / (s[1] - s[0])
-                    for x in rts
-                    if x.variant == v
-                ]
-                main_ = [
-                    1e6 * (x.readings[s[1]]["main"] - x.readings[s[0]]["main"]) / (s[1] - s[0])
-                    for x in rts
-                    if x.variant == v
-                ]
-                other = [
-                    1e6
-                    * (x.readings[s[1]].get("other", 0) - x.readings[s[0]].get("other", 0))
-                    / (s[1] - s[0])
-                    for x in rts
-                    if x.variant == v
-                ]
-                med = statistics.median(per_call)
-                results[v][s].append(med)
-                line[f"{v} {s[0]}-{s[1]}"] = (
+            for first, last in spans:
+
+                def us_per_call(rt, threads=("main", "other"), first=first, last=last):
+                    spent = sum(rt.readings[last][t] - rt.readings[first][t] for t in threads)
+                    return 1e6 * spent / (last - first)
+
+                mine = [x for x in rts if x.variant == v]
+                med = statistics.median(us_per_call(x) for x in mine)
+                results[v][(first, last)].append(med)
+                line[f"{v} {first}-{last}"] = (
                     round(med, 1),
-                    round(statistics.median(main_), 1),
-                    round(statistics.median(other), 1),
+                    round(statistics.median(us_per_call(x, ("main",)) for x in mine), 1),
+                    round(statistics.median(us_per_call(x, ("other",)) for x in mine), 1),
                 )
         print(f"round {r} load {os.getloadavg()[0]:.1f}", json.dumps(line), flush=True)
-        out.write(
-            json.dumps(
-                {
-                    "time": time.time(),
-                    "variants": variants,
-                    "flags": flags,
-                    **{k: v for k, v in line.items()},
-                }
-            )
-            + "\n"
-        )
-        out.flush()
+        with open(a.out, "a") as out:
+            record = {"time": time.time(), "variants": variants, "flags": flags, **line}
+            out.write(json.dumps(record) + "\n")
     base = list(variants)[0]
     for s in spans:
         for v in variants:
