@@ -3,9 +3,9 @@
 The modules named in pyproject.toml (`[tool.lamina.compile] modules`) are the ones every
 call runs through: the HTTP server, the Lambda API's Invoke, the invoke service, the
 attempt, the pool, the environment, the Runtime API, the logs and REPORT, the records'
-rows, the metrics, the API context, the function catalogue and the domain's model. mypyc (the compiler mypy ships, which black and mypy itself are built
-with) turns each into a C extension from its type annotations, which `mypy --strict`
-already checks: the same code, a third fewer instructions in the HTTP layer and about a quarter
+rows, the metrics, the API context, the function catalogue and the domain's model. mypyc
+(the compiler mypy ships, which black and mypy itself are built with) turns each into a C
+extension from its type annotations, which `mypy --strict` already checks: the same code, a third fewer instructions in the HTTP layer and about a quarter
 less of the engine's CPU per call (docs/PERFORMANCE.md).
 
 The extensions go beside the sources (src/lamina/…/*.so, git-ignored) with a manifest of the
